@@ -1,0 +1,128 @@
+/**
+ * Checks of the route table, run by synth before anything is built.
+ *
+ * A route is security-relevant: its public paths bypass OPA. The rules keep every public path
+ * an exact, already-normalised path, and keep prefixes from shadowing one another.
+ */
+import { PlatformError } from '../../services/lib/errors.js';
+import type { RouteSpec } from './routes.js';
+import type { ServicePortSpec } from './services.js';
+import { SERVICES } from './services.js';
+
+/** Every route-table error, by stable code. */
+export const ROUTE_ERRORS = {
+  ERR_ROUTE_PREFIX: {
+    problem:
+      'a route prefix is not a lower-case path of one or more segments without trailing slash',
+    fix: 'write prefixes like /orion or /iota-north: lower-case letters, digits and "-" per segment',
+  },
+  ERR_ROUTE_OVERLAP: {
+    problem: 'two routes have the same prefix, or one prefix is a path below another',
+    fix: 'give every route its own first path segment, so that no route can shadow another',
+  },
+  ERR_ROUTE_PUBLIC_PATH: {
+    problem:
+      'a public path is not an exact, normalised path (it has "..", ".", "//", "%", "*", "?" or a trailing slash)',
+    fix: 'list exact paths below the prefix such as /version; public paths bypass OPA, so patterns are not allowed',
+  },
+  ERR_ROUTE_ACCESS: {
+    problem:
+      'a route\'s access does not match its rights: "tenant" routes need rights, "sso" routes take none',
+    fix: 'give a "tenant" route at least one role right, and an "sso" route no rights and no public paths',
+  },
+  ERR_ROUTE_BACKEND: {
+    problem: 'a route points at a service or port that does not exist',
+    fix: 'use a service of cdk8s/config/services.ts and one of its port names',
+  },
+} as const;
+
+export type RouteErrorCode = keyof typeof ROUTE_ERRORS;
+
+/** One problem in the route table. */
+export interface RouteIssue {
+  readonly route: string;
+  readonly code: RouteErrorCode;
+  readonly detail: string;
+}
+
+/** Thrown when the route table is invalid; nothing has been synthesized. */
+export class RouteTableError extends PlatformError {
+  constructor(readonly issues: readonly RouteIssue[]) {
+    super(
+      'ERR_ROUTE_INVALID',
+      `the route table is invalid:\n${issues
+        .map(
+          (i) =>
+            `  ${i.route}: ${ROUTE_ERRORS[i.code].problem} (${i.detail}). Fix: ${ROUTE_ERRORS[i.code].fix}. [${i.code}]`,
+        )
+        .join('\n')}`,
+      'edit cdk8s/config/routes.ts as each line says, then run `npm run synth` again',
+    );
+    this.name = 'RouteTableError';
+  }
+}
+
+const PREFIX = /^(\/[a-z0-9][a-z0-9-]*)+$/;
+const SEGMENT = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$/;
+
+/** Throws a {@link RouteTableError} listing every problem of the table. */
+export function validateRoutes(routes: readonly RouteSpec[]): void {
+  const issues: RouteIssue[] = [];
+  routes.forEach((r, i) => {
+    const where = `routes[${i}] ${r.prefix}`;
+    if (!PREFIX.test(r.prefix))
+      issues.push({ route: where, code: 'ERR_ROUTE_PREFIX', detail: JSON.stringify(r.prefix) });
+    for (const other of routes.slice(i + 1)) {
+      if (
+        other.prefix === r.prefix ||
+        other.prefix.startsWith(`${r.prefix}/`) ||
+        r.prefix.startsWith(`${other.prefix}/`)
+      ) {
+        issues.push({
+          route: where,
+          code: 'ERR_ROUTE_OVERLAP',
+          detail: `${r.prefix} and ${other.prefix}`,
+        });
+      }
+    }
+    for (const p of r.publicPaths) {
+      if (!isExactPath(p))
+        issues.push({ route: where, code: 'ERR_ROUTE_PUBLIC_PATH', detail: JSON.stringify(p) });
+    }
+    const rights = Object.values(r.rights).filter((m) => m && m.length > 0);
+    if (r.access === 'tenant' && rights.length === 0) {
+      issues.push({
+        route: where,
+        code: 'ERR_ROUTE_ACCESS',
+        detail: 'a tenant route without rights',
+      });
+    }
+    if (r.access === 'sso' && (rights.length > 0 || r.publicPaths.length > 0)) {
+      issues.push({
+        route: where,
+        code: 'ERR_ROUTE_ACCESS',
+        detail: 'an sso route with rights or public paths',
+      });
+    }
+    const svc = (
+      SERVICES as Record<string, { ports: Record<string, ServicePortSpec> } | undefined>
+    )[r.backend.service];
+    if (!svc || !svc.ports[r.backend.port]) {
+      issues.push({
+        route: where,
+        code: 'ERR_ROUTE_BACKEND',
+        detail: `${r.backend.service}:${r.backend.port}`,
+      });
+    }
+  });
+  if (issues.length > 0) throw new RouteTableError(issues);
+}
+
+/** An exact path: segments of unreserved characters, no dot segments, no trailing slash. */
+function isExactPath(p: string): boolean {
+  if (!p.startsWith('/') || p.length < 2) return false;
+  return p
+    .slice(1)
+    .split('/')
+    .every((seg) => SEGMENT.test(seg) && seg !== '.' && seg !== '..');
+}

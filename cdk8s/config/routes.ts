@@ -1,0 +1,129 @@
+/**
+ * The route table: every path the ingress gateway serves.
+ *
+ * It is the single source of the VirtualService, the public paths of the CUSTOM
+ * AuthorizationPolicy (OPA is not consulted for them), the OPA policy data, the diagram and
+ * the scenario URLs. Add a route here and everything that routes or authorises follows.
+ */
+import type { HttpMethod, Role } from './roles.js';
+import { ALL, READ } from './roles.js';
+import type { PortKey, ServiceId } from './services.js';
+
+/** How a route is protected. */
+export type RouteAccess =
+  /**
+   * FIWARE API: every request goes through OPA, which requires a valid token whose tenant set
+   * contains the `fiware-service` header and whose roles allow the method. Only `publicPaths`
+   * skip OPA.
+   */
+  | 'tenant'
+  /**
+   * A web application that authenticates its users itself through Keycloak SSO (Grafana,
+   * Kiali, Argo CD, Keycloak's own pages). The whole prefix skips OPA.
+   */
+  | 'sso';
+
+/** A service and one of its ports, e.g. `{ service: 'iotAgentUl', port: 'north' }`. */
+export type RouteBackend = {
+  [S in ServiceId]: { readonly service: S; readonly port: PortKey<S> };
+}[ServiceId];
+
+/** One route of the ingress gateway. */
+export interface RouteSpec {
+  /** Path prefix at the gateway, without trailing slash, e.g. `/orion`. */
+  readonly prefix: `/${string}`;
+  /** The service and port requests go to. */
+  readonly backend: RouteBackend;
+  /**
+   * `true`: strip the prefix (`/orion/v2/entities` reaches Orion as `/v2/entities`).
+   * `false`: the backend serves under the prefix itself (Keycloak at `/auth`, Grafana at
+   * `/grafana`), so the path is passed on unchanged.
+   */
+  readonly stripPrefix: boolean;
+  readonly access: RouteAccess;
+  /**
+   * Paths under the prefix (`/version` means `/orion/version`) that need no token. Matched
+   * exactly, after Istio's path normalisation; never a prefix or a pattern.
+   */
+  readonly publicPaths: readonly `/${string}`[];
+  /** For `tenant` routes: what each role may do. A role not listed may do nothing. */
+  readonly rights: Readonly<Partial<Record<Role, readonly HttpMethod[]>>>;
+  /** One line for the docs and the diagram. */
+  readonly description: string;
+}
+
+/** The routes, in match order. */
+export const ROUTES: readonly RouteSpec[] = [
+  {
+    prefix: '/orion',
+    backend: { service: 'orion', port: 'api' },
+    stripPrefix: true,
+    access: 'tenant',
+    publicPaths: ['/version'],
+    rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
+    description: 'Orion NGSI-v2 API',
+  },
+  {
+    prefix: '/quantumleap',
+    backend: { service: 'quantumleap', port: 'api' },
+    stripPrefix: true,
+    access: 'tenant',
+    publicPaths: ['/version'],
+    rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
+    description: 'QuantumLeap time-series API',
+  },
+  {
+    prefix: '/iota-north',
+    backend: { service: 'iotAgentUl', port: 'north' },
+    stripPrefix: true,
+    access: 'tenant',
+    publicPaths: ['/iot/about'],
+    rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+    description: 'IoT Agent provisioning API (service groups, devices)',
+  },
+  {
+    prefix: '/iota-south',
+    backend: { service: 'iotAgentUl', port: 'south' },
+    stripPrefix: true,
+    access: 'tenant',
+    publicPaths: [],
+    rights: { device: ['GET', 'POST'], 'platform-admin': ['GET', 'POST'] },
+    description: 'IoT Agent Ultralight HTTP transport: device measurements and command polling',
+  },
+  {
+    prefix: '/auth',
+    backend: { service: 'keycloak', port: 'web' },
+    stripPrefix: false,
+    access: 'sso',
+    publicPaths: [],
+    rights: {},
+    description: 'Keycloak login pages, OIDC endpoints and admin console',
+  },
+  {
+    prefix: '/grafana',
+    backend: { service: 'grafana', port: 'ui' },
+    stripPrefix: false,
+    access: 'sso',
+    publicPaths: [],
+    rights: {},
+    description: 'Grafana dashboards (Keycloak SSO)',
+  },
+  {
+    prefix: '/kiali',
+    backend: { service: 'kiali', port: 'ui' },
+    stripPrefix: false,
+    access: 'sso',
+    publicPaths: [],
+    rights: {},
+    description: 'Kiali mesh console (Keycloak SSO)',
+  },
+  {
+    prefix: '/argocd',
+    backend: { service: 'argocdServer', port: 'ui' },
+    stripPrefix: false,
+    access: 'sso',
+    publicPaths: [],
+    rights: {},
+    description: 'Argo CD UI and API (Keycloak SSO)',
+  },
+];

@@ -1,0 +1,375 @@
+/**
+ * The schema of the platform config (cdk8s/config/platform.ts) and its validation.
+ *
+ * Synth validates the config before it builds anything. Every rule has a stable error code,
+ * a description of the problem and the fix; `docs/errors.md` is generated from
+ * {@link CONFIG_ERRORS}, so the documentation and the messages cannot drift apart.
+ */
+import { z } from 'zod';
+
+import { PlatformError } from '../../services/lib/errors.js';
+
+/** One documented config error: what it means and how to solve it. */
+export interface ConfigErrorSpec {
+  /** What was wrong, phrased for the person editing platform.ts. */
+  readonly problem: string;
+  /** What to do about it. */
+  readonly fix: string;
+}
+
+/** Every config error the platform can report, by stable code. */
+export const CONFIG_ERRORS = {
+  ERR_CONFIG_UNKNOWN_KEY: {
+    problem: 'the config has a key the platform does not know (often a typo)',
+    fix: 'remove the key or correct its spelling; docs/config.md lists every key',
+  },
+  ERR_CONFIG_TYPE: {
+    problem: 'a value is missing or has the wrong type',
+    fix: 'give the value the type docs/config.md names for this key',
+  },
+  ERR_CONFIG_REPO_URL: {
+    problem: 'gitops.repoURL is not a git URL Argo CD can clone',
+    fix: 'use an https URL (https://github.com/<you>/<repo>.git) or an ssh URL (git@host:<you>/<repo>.git) of your fork',
+  },
+  ERR_CONFIG_REVISION: {
+    problem: 'gitops.targetRevision is not a branch, tag or commit name',
+    fix: 'use a branch (main), a tag (v1.2.0) or a commit SHA, without spaces',
+  },
+  ERR_CONFIG_HOST: {
+    problem: 'ingress.host is not a DNS host name',
+    fix: 'use a lower-case host name such as kitt4sme.localhost, without scheme, port or path',
+  },
+  ERR_CONFIG_NAMESPACE: {
+    problem:
+      'a namespace name is not a DNS label, is reserved (default, kube-*, istio-system, argocd) or is used twice',
+    fix: 'use distinct lower-case names of 1-63 letters, digits and "-", e.g. fiware and identity',
+  },
+  ERR_CONFIG_TENANTS_EMPTY: {
+    problem: 'no tenant is configured',
+    fix: 'add at least one tenant to `tenants`, e.g. { name: "manufracture" }',
+  },
+  ERR_CONFIG_TENANT_NAME: {
+    problem:
+      'a tenant name is not a valid FIWARE service name (Orion lower-cases service names and accepts only letters, digits and "_")',
+    fix: 'use 1-50 characters: lower-case letters, digits and "_", starting with a letter',
+  },
+  ERR_CONFIG_TENANT_DUPLICATE: {
+    problem: 'two tenants have the same name',
+    fix: 'give every tenant a distinct name (names are compared case-insensitively, as Orion does)',
+  },
+  ERR_CONFIG_PROFILE: {
+    problem: 'profile is not a known size profile',
+    fix: 'use "laptop" (one replica of everything, fits a 4 vCPU / 8 GiB minikube) or "production"',
+  },
+  ERR_CONFIG_STORAGE_CLASS: {
+    problem: 'storage.storageClass is not a Kubernetes object name',
+    fix: 'use the name of a StorageClass of your cluster (`kubectl get storageclass`), or null for the cluster default',
+  },
+  ERR_CONFIG_STORAGE_SIZE: {
+    problem: 'a storage size is not a Kubernetes binary quantity',
+    fix: 'write sizes as a whole number with a binary unit, e.g. 512Mi, 10Gi or 1Ti',
+  },
+  ERR_CONFIG_STORAGE_TOO_SMALL: {
+    problem: 'a storage size is below the minimum the component needs to start',
+    fix: 'raise the size to at least the minimum named in the message',
+  },
+  ERR_CONFIG_REALM: {
+    problem: 'identity.realm is not a valid Keycloak realm name',
+    fix: 'use 1-36 characters: lower-case letters, digits and "-", starting with a letter',
+  },
+  ERR_CONFIG_IMAGE_REPOSITORY: {
+    problem: 'an image repository is not a valid image reference without tag',
+    fix: 'write the repository only, e.g. quay.io/fiware/orion; put the version in `tag`',
+  },
+  ERR_CONFIG_IMAGE_TAG: {
+    problem: 'an image tag is not pinned (latest, a floating major, or empty)',
+    fix: 'pin an exact release tag such as 4.2.0 or 17.6-alpine, or a sha256 digest',
+  },
+  ERR_CONFIG_CHART_VERSION: {
+    problem: 'a Helm chart version is not an exact semantic version',
+    fix: 'pin an exact chart version such as 1.28.0 (no ranges, no "latest")',
+  },
+  ERR_CONFIG_CHART_REPO: {
+    problem: 'a Helm chart repository is not an https URL',
+    fix: 'use the https URL of the chart repository, e.g. https://istio-release.storage.googleapis.com/charts',
+  },
+  ERR_CONFIG_WHY: {
+    problem: 'a pinned version has no reason',
+    fix: 'add a one-line `why`: why this release, and what it must stay compatible with',
+  },
+} as const satisfies Record<string, ConfigErrorSpec>;
+
+/** A stable config error code. */
+export type ConfigErrorCode = keyof typeof CONFIG_ERRORS;
+
+/** One problem found in the config. */
+export interface ConfigIssue {
+  /** Where, as written in platform.ts, e.g. `tenants[1].name`. */
+  readonly path: string;
+  readonly code: ConfigErrorCode;
+  /** The offending value, when there is one. */
+  readonly received?: unknown;
+  /** Extra detail beyond the documented problem, e.g. the minimum size. */
+  readonly detail?: string;
+}
+
+/** Thrown when the platform config is invalid; nothing has been synthesized. */
+export class ConfigError extends PlatformError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    const lines = issues.map(formatIssue);
+    super(
+      'ERR_CONFIG_INVALID',
+      `the platform config is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+      'edit cdk8s/config/platform.ts as each line says, then run `npm run synth` again',
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** Renders one issue as `path: problem (got value). Fix: fix. [CODE]`. */
+export function formatIssue(issue: ConfigIssue): string {
+  const spec = CONFIG_ERRORS[issue.code];
+  const got = issue.received === undefined ? '' : ` (got ${JSON.stringify(issue.received)})`;
+  const detail = issue.detail ? `; ${issue.detail}` : '';
+  return `  ${issue.path || '(root)'}: ${spec.problem}${got}${detail}. Fix: ${spec.fix}. [${issue.code}]`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+// ---------------------------------------------------------------------------------------------
+
+const TENANT_NAME = /^[a-z][a-z0-9_]{0,49}$/;
+const DNS_HOST =
+  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const DNS_SUBDOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const REPO_URL = /^(https:\/\/[^\s/]+\/\S+|git@[^\s:]+:\S+|ssh:\/\/\S+)$/;
+const REVISION = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/;
+const QUANTITY = /^[1-9][0-9]*(Ki|Mi|Gi|Ti)$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const RESERVED_NAMESPACES = ['default', 'istio-system', 'argocd'];
+const REALM = /^[a-z][a-z0-9-]{0,35}$/;
+const IMAGE_REPOSITORY =
+  /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$|^[a-z0-9]+([._-][a-z0-9]+)*$/;
+// Pinned: an exact release (at least major.minor) with an optional variant suffix, or a digest.
+const PINNED_TAG = /^(v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+._][0-9A-Za-z.-]+)?|sha256:[a-f0-9]{64})$/;
+const EXACT_SEMVER = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
+
+const code = (c: ConfigErrorCode) => ({ error: c });
+
+const why = z.string().trim().min(8, code('ERR_CONFIG_WHY'));
+
+const imageSchema = z.strictObject({
+  repository: z.string().regex(IMAGE_REPOSITORY, code('ERR_CONFIG_IMAGE_REPOSITORY')),
+  tag: z.string().regex(PINNED_TAG, code('ERR_CONFIG_IMAGE_TAG')),
+  why,
+});
+
+const chartSchema = z.strictObject({
+  repoURL: z.string().regex(/^https:\/\/\S+$/, code('ERR_CONFIG_CHART_REPO')),
+  version: z.string().regex(EXACT_SEMVER, code('ERR_CONFIG_CHART_VERSION')),
+  why,
+});
+
+const quantity = z.string().regex(QUANTITY, code('ERR_CONFIG_STORAGE_SIZE'));
+
+/** Storage each stateful component needs at the very least to start; synth rejects less. */
+export const MINIMUM_STORAGE = {
+  mongodb: '1Gi',
+  cratedb: '1Gi',
+  keycloakPostgres: '512Mi',
+  grafana: '256Mi',
+  prometheus: '1Gi',
+} as const;
+
+/** The image of every workload the platform runs itself (Helm charts pin their own). */
+export const IMAGE_IDS = [
+  'orion',
+  'mongodb',
+  'iotAgentUl',
+  'quantumleap',
+  'cratedb',
+  'grafana',
+  'keycloak',
+  'postgres',
+  'opa',
+] as const;
+export type ImageId = (typeof IMAGE_IDS)[number];
+
+/** The upstream Helm charts Argo CD installs. */
+export const CHART_IDS = ['istio', 'argoCd', 'kiali', 'prometheus', 'jaeger'] as const;
+export type ChartId = (typeof CHART_IDS)[number];
+
+const tenantSchema = z.strictObject({
+  name: z.string().regex(TENANT_NAME, code('ERR_CONFIG_TENANT_NAME')),
+  displayName: z.string().trim().min(1).max(100).optional(),
+});
+
+const platformSchema = z.strictObject({
+  gitops: z.strictObject({
+    repoURL: z.string().regex(REPO_URL, code('ERR_CONFIG_REPO_URL')),
+    targetRevision: z.string().regex(REVISION, code('ERR_CONFIG_REVISION')),
+  }),
+  ingress: z.strictObject({
+    host: z.string().regex(DNS_HOST, code('ERR_CONFIG_HOST')),
+    tls: z.boolean(),
+  }),
+  namespaces: z.strictObject({
+    platform: z.string().regex(DNS_LABEL, code('ERR_CONFIG_NAMESPACE')),
+    identity: z.string().regex(DNS_LABEL, code('ERR_CONFIG_NAMESPACE')),
+  }),
+  tenants: z.array(tenantSchema).min(1, code('ERR_CONFIG_TENANTS_EMPTY')),
+  profile: z.enum(['laptop', 'production'], code('ERR_CONFIG_PROFILE')),
+  storage: z.strictObject({
+    storageClass: z.string().regex(DNS_SUBDOMAIN, code('ERR_CONFIG_STORAGE_CLASS')).nullable(),
+    sizes: z.strictObject({
+      mongodb: quantity,
+      cratedb: quantity,
+      keycloakPostgres: quantity,
+      grafana: quantity,
+      prometheus: quantity,
+    }),
+  }),
+  identity: z.strictObject({
+    realm: z.string().regex(REALM, code('ERR_CONFIG_REALM')),
+  }),
+  images: z.strictObject(
+    Object.fromEntries(IMAGE_IDS.map((id) => [id, imageSchema])) as Record<
+      ImageId,
+      typeof imageSchema
+    >,
+  ),
+  charts: z.strictObject(
+    Object.fromEntries(CHART_IDS.map((id) => [id, chartSchema])) as Record<
+      ChartId,
+      typeof chartSchema
+    >,
+  ),
+});
+
+/** The platform config as written in platform.ts. */
+export type PlatformConfigInput = z.input<typeof platformSchema>;
+
+/** A validated platform config. */
+export type PlatformConfig = Readonly<z.output<typeof platformSchema>>;
+export type Tenant = PlatformConfig['tenants'][number];
+export type SizeProfileName = PlatformConfig['profile'];
+export type ImageSpec = PlatformConfig['images'][ImageId];
+export type ChartSpec = PlatformConfig['charts'][ChartId];
+
+/** Identity helper that gives platform.ts its types and editor completion. */
+export function definePlatform(config: PlatformConfigInput): PlatformConfigInput {
+  return config;
+}
+
+/**
+ * Validates a config; returns it typed, or throws a {@link ConfigError} listing every problem.
+ *
+ * @throws ConfigError with one {@link ConfigIssue} per problem, each with a documented code.
+ */
+export function parsePlatformConfig(input: unknown): PlatformConfig {
+  const result = platformSchema.safeParse(input);
+  const issues: ConfigIssue[] = result.success
+    ? []
+    : result.error.issues.flatMap((i) => toIssues(i, input));
+  if (result.success) issues.push(...semanticIssues(result.data));
+  if (issues.length > 0) throw new ConfigError(issues);
+  return result.data as PlatformConfig;
+}
+
+function toIssues(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[] {
+  const path = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => ({
+      path: joinPath(path, k),
+      code: 'ERR_CONFIG_UNKNOWN_KEY' as const,
+    }));
+  }
+  const received = valueAt(input, issue.path);
+  if (issue.message in CONFIG_ERRORS) {
+    return [{ path, code: issue.message as ConfigErrorCode, received }];
+  }
+  return [{ path, code: 'ERR_CONFIG_TYPE', received, detail: issue.message }];
+}
+
+function semanticIssues(config: z.output<typeof platformSchema>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<string, number>();
+  config.tenants.forEach((t, i) => {
+    const key = t.name.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) {
+      issues.push({
+        path: `tenants[${i}].name`,
+        code: 'ERR_CONFIG_TENANT_DUPLICATE',
+        received: t.name,
+        detail: `tenants[${first}] has the same name`,
+      });
+    } else {
+      seen.set(key, i);
+    }
+  });
+  const { platform, identity } = config.namespaces;
+  for (const [key, ns] of Object.entries(config.namespaces)) {
+    if (RESERVED_NAMESPACES.includes(ns) || ns.startsWith('kube-')) {
+      issues.push({
+        path: `namespaces.${key}`,
+        code: 'ERR_CONFIG_NAMESPACE',
+        received: ns,
+        detail: 'reserved',
+      });
+    }
+  }
+  if (platform === identity) {
+    issues.push({
+      path: 'namespaces.identity',
+      code: 'ERR_CONFIG_NAMESPACE',
+      received: identity,
+      detail: 'the platform namespace has the same name',
+    });
+  }
+  for (const [key, minimum] of Object.entries(MINIMUM_STORAGE)) {
+    const size = config.storage.sizes[key as keyof typeof MINIMUM_STORAGE];
+    if (quantityBytes(size) < quantityBytes(minimum)) {
+      issues.push({
+        path: `storage.sizes.${key}`,
+        code: 'ERR_CONFIG_STORAGE_TOO_SMALL',
+        received: size,
+        detail: `the minimum is ${minimum}`,
+      });
+    }
+  }
+  return issues;
+}
+
+const UNITS: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** Bytes of a binary quantity such as `10Gi`. */
+export function quantityBytes(q: string): number {
+  const m = /^([0-9]+)(Ki|Mi|Gi|Ti)$/.exec(q);
+  if (!m) throw new TypeError(`not a binary quantity: ${q}`);
+  return Number(m[1]) * (UNITS[m[2]!] as number);
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : joinPath(acc, String(seg))),
+    '',
+  );
+}
+
+function joinPath(base: string, key: string): string {
+  return base ? `${base}.${key}` : key;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = input;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}

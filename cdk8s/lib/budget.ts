@@ -1,0 +1,200 @@
+/**
+ * The resource budget: what the platform requests and may use, against a laptop cluster.
+ *
+ * The platform's own workloads are read from the synthesized manifests (what will really be
+ * deployed); upstream charts from the size profile that also feeds their Helm values; every
+ * pod in a meshed namespace adds one Istio sidecar.
+ */
+import type { ComputeResources } from '../config/profiles.js';
+import type { PlatformContext } from './context.js';
+import { MESHED_NAMESPACES } from './mesh/security.js';
+import type { SynthObject } from './synth.js';
+import { podSpecOf } from './validate/rules.js';
+
+/** The laptop cluster the laptop profile must fit: `minikube start --cpus=4 --memory=8g`. */
+export const LAPTOP_CLUSTER = { cpuMilli: 4000, memoryMi: 8192 } as const;
+
+/** The share of the cluster's capacity that must stay unrequested. */
+export const REQUIRED_HEADROOM = 0.25;
+
+/**
+ * The cluster's own pods on a single-node kubeadm cluster such as minikube (kubeadm's
+ * default requests: apiserver 250m, controller-manager 200m, scheduler 100m, etcd
+ * 100m/100Mi, CoreDNS 100m/70Mi); limits are not set for most of them.
+ */
+export const KUBE_SYSTEM: ComputeResources = {
+  cpuRequestMilli: 750,
+  cpuLimitMilli: 0,
+  memoryRequestMi: 170,
+  memoryLimitMi: 170,
+};
+
+/** One line of the budget. */
+export interface BudgetLine {
+  readonly name: string;
+  readonly source: 'deploy' | 'chart' | 'sidecars' | 'cluster';
+  readonly pods: number;
+  /** Per pod. */
+  readonly each: ComputeResources;
+  /** pods × each. */
+  readonly total: ComputeResources;
+}
+
+/** The whole budget. */
+export interface Budget {
+  readonly profile: string;
+  readonly lines: readonly BudgetLine[];
+  readonly total: ComputeResources;
+  readonly capacity: typeof LAPTOP_CLUSTER;
+  /** Fraction of capacity left unrequested, CPU and memory. */
+  readonly headroom: { readonly cpu: number; readonly memory: number };
+  /** Whether both headrooms are at least {@link REQUIRED_HEADROOM}. */
+  readonly fits: boolean;
+}
+
+const ZERO: ComputeResources = {
+  cpuRequestMilli: 0,
+  cpuLimitMilli: 0,
+  memoryRequestMi: 0,
+  memoryLimitMi: 0,
+};
+
+/** Adds resources. */
+export function addResources(...xs: readonly ComputeResources[]): ComputeResources {
+  return xs.reduce(
+    (a, b) => ({
+      cpuRequestMilli: a.cpuRequestMilli + b.cpuRequestMilli,
+      cpuLimitMilli: a.cpuLimitMilli + b.cpuLimitMilli,
+      memoryRequestMi: a.memoryRequestMi + b.memoryRequestMi,
+      memoryLimitMi: a.memoryLimitMi + b.memoryLimitMi,
+    }),
+    ZERO,
+  );
+}
+
+/** Multiplies resources by a pod count. */
+export function scaleResources(r: ComputeResources, n: number): ComputeResources {
+  return {
+    cpuRequestMilli: r.cpuRequestMilli * n,
+    cpuLimitMilli: r.cpuLimitMilli * n,
+    memoryRequestMi: r.memoryRequestMi * n,
+    memoryLimitMi: r.memoryLimitMi * n,
+  };
+}
+
+/** Millicores of a CPU quantity (`250m`, `1`, `0.5`). */
+export function cpuMilli(q: string | number): number {
+  const s = String(q);
+  if (s.endsWith('m')) return Number(s.slice(0, -1));
+  const n = Number(s);
+  if (Number.isNaN(n)) throw new TypeError(`not a CPU quantity: ${s}`);
+  return n * 1000;
+}
+
+const MEMORY_UNITS: Record<string, number> = {
+  Ki: 1 / 1024,
+  Mi: 1,
+  Gi: 1024,
+  Ti: 1024 * 1024,
+  k: 1000 / 1024 / 1024,
+  M: (1000 * 1000) / 1024 / 1024,
+  G: (1000 * 1000 * 1000) / 1024 / 1024,
+};
+
+/** MiB of a memory quantity (`64Mi`, `1Gi`, `512M`, bytes). */
+export function memoryMi(q: string | number): number {
+  const m = /^([0-9.]+)([A-Za-z]*)$/.exec(String(q));
+  if (!m) throw new TypeError(`not a memory quantity: ${q}`);
+  const unit = m[2] ?? '';
+  if (unit === '') return Number(m[1]) / 1024 / 1024;
+  const factor = MEMORY_UNITS[unit];
+  if (factor === undefined) throw new TypeError(`unknown memory unit in ${q}`);
+  return Number(m[1]) * factor;
+}
+
+/** Computes the budget of the synthesized platform. */
+export function computeBudget(ctx: PlatformContext, objects: readonly SynthObject[]): Budget {
+  const meshed = new Set(MESHED_NAMESPACES.map((r) => ctx.namespace(r)));
+  const lines: BudgetLine[] = [];
+  const line = (name: string, source: BudgetLine['source'], pods: number, each: ComputeResources) =>
+    lines.push({ name, source, pods, each, total: scaleResources(each, pods) });
+
+  let meshedPods = 0;
+  for (const { object } of objects) {
+    const pod = podSpecOf(object);
+    if (!pod) continue;
+    const replicas = Number((object.spec as { replicas?: number }).replicas ?? 1);
+    const containers =
+      (pod.containers as {
+        resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+      }[]) ?? [];
+    const each = addResources(
+      ...containers.map((c) => ({
+        cpuRequestMilli: cpuMilli(c.resources?.requests?.cpu ?? 0),
+        cpuLimitMilli: cpuMilli(c.resources?.limits?.cpu ?? 0),
+        memoryRequestMi: memoryMi(c.resources?.requests?.memory ?? 0),
+        memoryLimitMi: memoryMi(c.resources?.limits?.memory ?? 0),
+      })),
+    );
+    line(`${object.metadata.name} (${object.kind})`, 'deploy', replicas, each);
+    if (object.metadata.namespace && meshed.has(object.metadata.namespace)) meshedPods += replicas;
+  }
+  const chart = (name: string, w: Parameters<PlatformContext['size']>[0]) => {
+    const size = ctx.size(w);
+    line(name, 'chart', size.replicas, size.resources);
+  };
+  chart('istiod', 'istiod');
+  chart('istio-cni (per node)', 'istioCni');
+  chart('istio-ingressgateway', 'istioIngressGateway');
+  chart('argocd-application-controller', 'argocdController');
+  chart('argocd-server', 'argocdServer');
+  chart('argocd-repo-server', 'argocdRepoServer');
+  chart('argocd-redis', 'argocdRedis');
+  chart('prometheus-server', 'prometheus');
+  line('prometheus config reloader', 'chart', 1, ctx.profile.sidecar);
+  chart('jaeger', 'jaeger');
+  chart('kiali', 'kiali');
+  line('istio-proxy sidecars (one per meshed pod)', 'sidecars', meshedPods, ctx.profile.sidecar);
+  line('Kubernetes system pods (kubeadm defaults)', 'cluster', 1, KUBE_SYSTEM);
+
+  const total = addResources(...lines.map((l) => l.total));
+  const headroom = {
+    cpu: 1 - total.cpuRequestMilli / LAPTOP_CLUSTER.cpuMilli,
+    memory: 1 - total.memoryRequestMi / LAPTOP_CLUSTER.memoryMi,
+  };
+  return {
+    profile: ctx.config.profile,
+    lines,
+    total,
+    capacity: LAPTOP_CLUSTER,
+    headroom,
+    fits: headroom.cpu >= REQUIRED_HEADROOM && headroom.memory >= REQUIRED_HEADROOM,
+  };
+}
+
+/** The budget as a fixed-width table. */
+export function formatBudget(b: Budget): string {
+  const pad = (s: string | number, n: number) => String(s).padStart(n);
+  const row = (name: string, pods: string | number, r: ComputeResources) =>
+    `${name.padEnd(48)}${pad(pods, 5)}${pad(`${r.cpuRequestMilli}m`, 10)}${pad(`${r.cpuLimitMilli}m`, 10)}${pad(`${Math.round(r.memoryRequestMi)}Mi`, 10)}${pad(`${Math.round(r.memoryLimitMi)}Mi`, 10)}`;
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  return [
+    `Resource budget, profile ${b.profile}, against a ${b.capacity.cpuMilli / 1000} vCPU / ${b.capacity.memoryMi / 1024} GiB cluster`,
+    '',
+    `${'workload'.padEnd(48)}${pad('pods', 5)}${pad('cpu req', 10)}${pad('cpu lim', 10)}${pad('mem req', 10)}${pad('mem lim', 10)}`,
+    ...b.lines.map((l) => row(`${l.name} [${l.source}]`, l.pods, l.total)),
+    '-'.repeat(93),
+    row('total', '', b.total),
+    '',
+    `requests use ${pct(1 - b.headroom.cpu)} of CPU and ${pct(1 - b.headroom.memory)} of memory; ` +
+      `headroom ${pct(b.headroom.cpu)} CPU, ${pct(b.headroom.memory)} memory (required ${pct(REQUIRED_HEADROOM)} each)`,
+    `limits add up to ${(b.total.cpuLimitMilli / 1000).toFixed(2)} vCPU and ${(b.total.memoryLimitMi / 1024).toFixed(2)} GiB (overcommitted limits are normal; requests are what the scheduler reserves)`,
+    b.fits ? 'verdict: fits' : 'verdict: does NOT fit',
+    '',
+  ].join('\n');
+}
+
+/** The budget file synth writes to deploy/bootstrap/budget.txt. */
+export function renderBudget(ctx: PlatformContext, objects: readonly SynthObject[]): string {
+  return formatBudget(computeBudget(ctx, objects));
+}

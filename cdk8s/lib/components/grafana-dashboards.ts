@@ -1,0 +1,177 @@
+/**
+ * Grafana provisioning as code: one CrateDB datasource and one measurements dashboard per
+ * tenant, each tenant in its own folder.
+ *
+ * QuantumLeap writes a tenant's entities of type T to the CrateDB table `mt<tenant>.et<t>`
+ * (lower-cased) with `entity_id`, `time_index` and one column per attribute; the dashboard
+ * discovers types, numeric attributes and devices from CrateDB's information schema, so it
+ * works for any device model without being regenerated.
+ */
+import type { Tenant } from '../../config/schema.js';
+import { checksum } from '../util.js';
+
+/** CrateDB schema QuantumLeap uses for a tenant. */
+export function tenantSchema(tenant: Tenant): string {
+  return `mt${tenant.name}`;
+}
+
+/** Grafana uids are limited to 40 characters; tenant names to 50, hence a hash. */
+export function datasourceUid(tenant: Tenant): string {
+  return `crate-${checksum('datasource', tenant.name)}`;
+}
+
+export function dashboardUid(tenant: Tenant): string {
+  return `meas-${checksum('dashboard', tenant.name)}`;
+}
+
+/** A provisioned Grafana datasource (file format of provisioning/datasources). */
+export interface DatasourceFile {
+  readonly apiVersion: 1;
+  readonly prune: true;
+  readonly datasources: readonly Record<string, unknown>[];
+}
+
+/** The datasources file: CrateDB over its PostgreSQL wire protocol, one per tenant. */
+export function datasourcesFile(tenants: readonly Tenant[], crateHostPort: string): DatasourceFile {
+  return {
+    apiVersion: 1,
+    // Removes provisioned datasources of tenants that left the config.
+    prune: true,
+    datasources: tenants.map((t) => ({
+      name: `CrateDB ${t.displayName ?? t.name}`,
+      uid: datasourceUid(t),
+      type: 'grafana-postgresql-datasource',
+      access: 'proxy',
+      url: crateHostPort,
+      user: 'crate',
+      editable: false,
+      jsonData: {
+        // CrateDB uses the database name as the default schema. NOTE (1)
+        database: tenantSchema(t),
+        sslmode: 'disable',
+        postgresVersion: 1400,
+        timescaledb: false,
+        connMaxLifetime: 14400,
+        maxOpenConns: 5,
+      },
+    })),
+  };
+}
+
+/** The dashboard provider: one folder per directory, i.e. per tenant. */
+export function dashboardProvidersFile(path: string): Record<string, unknown> {
+  return {
+    apiVersion: 1,
+    providers: [
+      {
+        name: 'tenants',
+        type: 'file',
+        disableDeletion: true,
+        allowUiUpdates: false,
+        updateIntervalSeconds: 60,
+        options: { path, foldersFromFilesStructure: true },
+      },
+    ],
+  };
+}
+
+/** A tenant's device-measurements dashboard. */
+export function tenantDashboard(tenant: Tenant): Record<string, unknown> {
+  const ds = { type: 'grafana-postgresql-datasource', uid: datasourceUid(tenant) };
+  const schema = tenantSchema(tenant);
+  const table = `"${schema}"."$entity_type"`;
+  const query = (name: string, sql: string, multi: boolean) => ({
+    name,
+    type: 'query',
+    datasource: ds,
+    query: sql,
+    definition: sql,
+    refresh: 2,
+    multi,
+    includeAll: multi,
+    current: {},
+    sort: 1,
+  });
+  return {
+    uid: dashboardUid(tenant),
+    title: `${tenant.displayName ?? tenant.name}: device measurements`,
+    description: `Measurements of tenant ${tenant.name} as QuantumLeap stores them in CrateDB (schema ${schema}).`,
+    tags: ['kitt4sme', 'measurements', `tenant:${tenant.name}`],
+    editable: false,
+    schemaVersion: 39,
+    version: 1,
+    time: { from: 'now-6h', to: 'now' },
+    refresh: '30s',
+    templating: {
+      list: [
+        query(
+          'entity_type',
+          `SELECT table_name FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name LIKE 'et%' ORDER BY 1`,
+          false,
+        ),
+        query(
+          'attribute',
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = '${schema}' AND table_name = '$entity_type' ` +
+            `AND data_type IN ('smallint', 'integer', 'bigint', 'real', 'double precision') ORDER BY 1`,
+          true,
+        ),
+        query('entity_id', `SELECT DISTINCT entity_id FROM ${table} ORDER BY 1`, true),
+      ],
+    },
+    panels: [
+      {
+        id: 1,
+        type: 'timeseries',
+        title: '$attribute',
+        datasource: ds,
+        repeat: 'attribute',
+        repeatDirection: 'h',
+        maxPerRow: 2,
+        gridPos: { x: 0, y: 0, w: 12, h: 9 },
+        fieldConfig: {
+          defaults: { custom: { drawStyle: 'line', showPoints: 'auto' } },
+          overrides: [],
+        },
+        targets: [
+          {
+            refId: 'A',
+            datasource: ds,
+            format: 'time_series',
+            rawQuery: true,
+            editorMode: 'code',
+            rawSql:
+              `SELECT time_index AS "time", entity_id AS metric, "$attribute" AS value FROM ${table} ` +
+              `WHERE $__timeFilter(time_index) AND entity_id IN ($entity_id) ORDER BY 1`,
+          },
+        ],
+      },
+      {
+        id: 2,
+        type: 'table',
+        title: 'Devices: last measurement',
+        description: 'When each entity last reported; a stale device shows an old time here.',
+        datasource: ds,
+        gridPos: { x: 0, y: 9, w: 24, h: 8 },
+        targets: [
+          {
+            refId: 'A',
+            datasource: ds,
+            format: 'table',
+            rawQuery: true,
+            editorMode: 'code',
+            rawSql:
+              `SELECT entity_id, max(time_index) AS last_measurement, count(*) AS measurements FROM ${table} ` +
+              `WHERE $__timeFilter(time_index) GROUP BY entity_id ORDER BY 2 DESC`,
+          },
+        ],
+      },
+    ],
+  };
+}
+
+// NOTE
+// 1. One datasource per tenant. CrateDB takes the PostgreSQL database name as the default
+//    schema, and Grafana (12+) only reads the database from jsonData.database. A datasource
+//    per tenant keeps each dashboard's queries inside its tenant's schema without string
+//    surgery, and lets folder permissions (identity issue) map to datasources one to one.
+//    See QuantumLeap docs/manuals/admin/grafana.md and grafana/grafana#112418.

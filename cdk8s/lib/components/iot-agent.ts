@@ -1,0 +1,88 @@
+/**
+ * The IoT Agent for Ultralight 2.0: devices send measurements to its south port (HTTP
+ * transport), operators provision service groups and devices on its north port, and it
+ * writes the resulting entities to Orion.
+ */
+import type { Construct } from 'constructs';
+
+import type { PlatformContext } from '../context.js';
+import { WRITE_METHODS } from '../mesh/operations.js';
+import type { MongoDb } from './mongodb.js';
+import { IOTAGENT_DATABASE, MONGODB_USERS } from './mongodb.js';
+import type { Orion } from './orion.js';
+import { Workload, env, httpProbe, secretEnv } from '../workload.js';
+
+/** Props of {@link IotAgentUl}. */
+export interface IotAgentUlProps {
+  readonly context: PlatformContext;
+  /** Holds the device registry. */
+  readonly mongodb: MongoDb;
+  /** Receives the entities; the agent is granted write access to it. */
+  readonly orion: Orion;
+}
+
+/** The IoT Agent for Ultralight 2.0 with a MongoDB device registry. */
+export class IotAgentUl extends Workload<'iotAgentUl'> {
+  constructor(scope: Construct, id: string, props: IotAgentUlProps) {
+    const ctx = props.context;
+    const north = 4041;
+    const south = 7896;
+    super(scope, id, {
+      context: ctx,
+      service: 'iotAgentUl',
+      size: 'iotAgentUl',
+      kind: 'Deployment',
+      runAs: { user: 65534, group: 65534 },
+      // The agent serves /metrics (OpenMetrics) on its north port; Istio merges it. NOTE (1)
+      podAnnotations: {
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(north),
+        'prometheus.io/path': '/metrics',
+      },
+      containers: [
+        {
+          name: 'iotagent-ul',
+          image: 'iotAgentUl',
+          env: [
+            env('IOTA_CB_HOST', ctx.serviceHost('orion')),
+            env('IOTA_CB_PORT', props.orion.port('api')),
+            env('IOTA_CB_NGSI_VERSION', 'v2'),
+            env('IOTA_NORTH_PORT', north),
+            env('IOTA_HTTP_PORT', south),
+            env('IOTA_PROVIDER_URL', ctx.serviceUrl('iotAgentUl', 'north')),
+            env('IOTA_DEFAULT_RESOURCE', '/iot/d'),
+            env('IOTA_REGISTRY_TYPE', 'mongodb'),
+            secretEnv('IOTAGENT_DB_PASSWORD', 'mongodb', MONGODB_USERS.iotAgent.passwordKey),
+            env(
+              'IOTA_MONGO_URI',
+              `mongodb://${MONGODB_USERS.iotAgent.user}:$(IOTAGENT_DB_PASSWORD)@${ctx.serviceHost('mongodb')}:${props.mongodb.port('db')}/${IOTAGENT_DATABASE}?authSource=admin`,
+            ),
+            // Measurements get a TimeInstant, which QuantumLeap indexes and liveness reads.
+            env('IOTA_TIMESTAMP', true),
+            // Only the HTTP transport is deployed; the agent must not dial brokers that do not exist.
+            env('IOTA_MQTT_DISABLED', true),
+            env('IOTA_AMQP_DISABLED', true),
+            env('IOTA_LOG_LEVEL', 'INFO'),
+            // NOTE (2)
+          ],
+          ports: ['north', 'south'],
+          livenessProbe: httpProbe('/iot/about', north, { periodSeconds: 15, failureThreshold: 4 }),
+          readinessProbe: httpProbe('/iot/about', north, { periodSeconds: 10 }),
+          startupProbe: httpProbe('/iot/about', north, { periodSeconds: 2, failureThreshold: 60 }),
+        },
+      ],
+    });
+    props.mongodb.grantAccess(this);
+    props.orion.grantAccess(this, { methods: WRITE_METHODS });
+  }
+}
+
+// NOTE
+// 1. Metrics through the sidecar. With STRICT mTLS Prometheus cannot scrape the app port
+//    in plaintext; Istio's metrics merging rewrites these annotations to the agent's
+//    :15020/stats/prometheus, which serves the app's metrics next to Envoy's.
+//    See https://istio.io/latest/docs/ops/integrations/prometheus/#option-1-metrics-merging
+// 2. No IOTA_AUTOCAST. iotagent-node-lib 4.0 removed autocast and its variable (#1498), so
+//    setting it would be dead configuration. In 4.x a measure keeps its wire form unless the
+//    provisioned attribute has an expression (JEXL sees measures parsed as numbers), which
+//    makes typing a provisioning concern. See the library's Changelog, 4.0.0.

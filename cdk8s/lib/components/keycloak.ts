@@ -1,0 +1,150 @@
+/**
+ * Keycloak and its PostgreSQL: single sign-on for people and the tokens the tenancy policy
+ * reads. The realm itself comes with the identity work; this is the workload.
+ */
+import { k8s } from 'cdk8s-plus-33';
+import type { Construct } from 'constructs';
+
+import type { PlatformContext } from '../context.js';
+import { Workload, env, execProbe, httpProbe, secretEnv } from '../workload.js';
+
+/** Keycloak serves under this path at the gateway, and generates its links with it. */
+export const KEYCLOAK_PATH = '/auth';
+
+/** The management port (health and metrics); not exposed through the Service. */
+const MANAGEMENT_PORT = 9000;
+
+const DB_NAME = 'keycloak';
+const DB_USER = 'keycloak';
+
+/** Props of {@link KeycloakPostgres}. */
+export interface KeycloakPostgresProps {
+  readonly context: PlatformContext;
+}
+
+/** PostgreSQL for Keycloak: one StatefulSet member with a persistent volume. */
+export class KeycloakPostgres extends Workload<'keycloakPostgres'> {
+  constructor(scope: Construct, id: string, props: KeycloakPostgresProps) {
+    const ctx = props.context;
+    const ready = ['pg_isready', '-U', DB_USER, '-d', DB_NAME, '-h', '127.0.0.1', '-p', '5432'];
+    super(scope, id, {
+      context: ctx,
+      service: 'keycloakPostgres',
+      size: 'keycloakPostgres',
+      kind: 'StatefulSet',
+      runAs: { user: 999, group: 999 },
+      persistentVolumes: [{ name: 'data', size: ctx.config.storage.sizes.keycloakPostgres }],
+      volumes: [{ name: 'run', emptyDir: { sizeLimit: k8s.Quantity.fromString('8Mi') } }],
+      terminationGracePeriodSeconds: 60,
+      containers: [
+        {
+          name: 'postgres',
+          image: 'postgres',
+          env: [
+            env('POSTGRES_USER', DB_USER),
+            env('POSTGRES_DB', DB_NAME),
+            secretEnv('POSTGRES_PASSWORD', 'keycloakDb', 'password'),
+          ],
+          ports: ['db'],
+          readinessProbe: execProbe(ready, { periodSeconds: 10 }),
+          livenessProbe: execProbe(ready, { periodSeconds: 20, failureThreshold: 6 }),
+          startupProbe: execProbe(ready, { periodSeconds: 3, failureThreshold: 60 }),
+          writableTmp: true,
+          volumeMounts: [
+            // PostgreSQL 18 keeps its data in a versioned directory below this mount. NOTE (1)
+            { name: 'data', mountPath: '/var/lib/postgresql' },
+            { name: 'run', mountPath: '/var/run/postgresql' },
+          ],
+        },
+      ],
+    });
+  }
+}
+
+/** Props of {@link Keycloak}. */
+export interface KeycloakProps {
+  readonly context: PlatformContext;
+  readonly database: KeycloakPostgres;
+}
+
+/** Keycloak in production mode behind the ingress gateway, at `/auth`. */
+export class Keycloak extends Workload<'keycloak'> {
+  constructor(scope: Construct, id: string, props: KeycloakProps) {
+    const ctx = props.context;
+    const db = props.database;
+    const health = (path: string, periodSeconds: number, failureThreshold: number) =>
+      httpProbe(path, MANAGEMENT_PORT, { periodSeconds, failureThreshold, timeoutSeconds: 5 });
+    super(scope, id, {
+      context: ctx,
+      service: 'keycloak',
+      size: 'keycloak',
+      kind: 'Deployment',
+      runAs: { user: 1000, group: 1000 },
+      podAnnotations: {
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(MANAGEMENT_PORT),
+        'prometheus.io/path': '/metrics',
+      },
+      volumes: [
+        { name: 'data', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+        { name: 'quarkus', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+      ],
+      containers: [
+        {
+          name: 'keycloak',
+          image: 'keycloak',
+          args: ['start'],
+          env: [
+            env('KC_DB', 'postgres'),
+            env(
+              'KC_DB_URL',
+              `jdbc:postgresql://${ctx.serviceHost('keycloakPostgres')}:${db.port('db')}/${DB_NAME}`,
+            ),
+            env('KC_DB_USERNAME', DB_USER),
+            secretEnv('KC_DB_PASSWORD', 'keycloakDb', 'password'),
+            // Links and the token issuer use the public URL; TLS ends at the gateway. NOTE (2)
+            env('KC_HOSTNAME', `${ctx.publicUrl}${KEYCLOAK_PATH}`),
+            env('KC_HTTP_ENABLED', true),
+            env('KC_PROXY_HEADERS', 'xforwarded'),
+            env('KC_HTTP_RELATIVE_PATH', KEYCLOAK_PATH),
+            env('KC_HTTP_MANAGEMENT_RELATIVE_PATH', '/'),
+            env('KC_HEALTH_ENABLED', true),
+            env('KC_METRICS_ENABLED', true),
+            env('KC_LOG_CONSOLE_OUTPUT', 'json'),
+            env('KC_BOOTSTRAP_ADMIN_USERNAME', 'admin'),
+            secretEnv('KC_BOOTSTRAP_ADMIN_PASSWORD', 'keycloakAdmin', 'password'),
+          ],
+          ports: ['web', 'jgroups'],
+          startupProbe: health('/health/started', 5, 60),
+          readinessProbe: health('/health/ready', 10, 3),
+          livenessProbe: health('/health/live', 15, 4),
+          writableTmp: true,
+          volumeMounts: [
+            { name: 'data', mountPath: '/opt/keycloak/data' },
+            // NOTE (3)
+            { name: 'quarkus', mountPath: '/opt/keycloak/lib/quarkus' },
+          ],
+        },
+      ],
+    });
+    db.grantAccess(this);
+    // Replicas form one Infinispan cluster over JGroups (discovered through the database).
+    if (this.replicas > 1) this.grantAccess(this, { ports: ['jgroups'] });
+  }
+}
+
+// NOTE
+// 1. PGDATA on PostgreSQL 18. The 18 images keep data in /var/lib/postgresql/18/docker and
+//    refuse to start when a volume is mounted at the old /var/lib/postgresql/data, so the
+//    volume is mounted one level up. See docker-library/postgres#1259.
+// 2. Hostname. KC_HOSTNAME is the full public URL including /auth, so the issuer in tokens
+//    is https://<host>/auth/realms/<realm> whatever URL the request came in on; the
+//    gateway forwards X-Forwarded-* and Keycloak trusts them (KC_PROXY_HEADERS). The
+//    management interface keeps / so probes are /health/* on :9000.
+//    See https://www.keycloak.org/server/hostname and /server/management-interface.
+// 3. Read-only root filesystem with the stock image. Build-time options (database vendor,
+//    relative path, health, metrics) differ from the image's, so Keycloak re-augments at
+//    start and writes into lib/quarkus. An emptyDir there keeps the root read-only at the
+//    price of that rebuild on every start (the startup probe allows five minutes); a
+//    pre-built image started with --optimized would avoid it.
+//    See keycloak/keycloak#44632.

@@ -1,0 +1,61 @@
+/**
+ * QuantumLeap: turns Orion's change notifications into time series in CrateDB and serves
+ * them through its NGSI-TSDB API.
+ */
+import type { Construct } from 'constructs';
+
+import type { PlatformContext } from '../context.js';
+import type { CrateDb } from './cratedb.js';
+import type { Orion } from './orion.js';
+import { Workload, env, httpProbe } from '../workload.js';
+
+/** The path Orion subscriptions notify. */
+export const QUANTUMLEAP_NOTIFY_PATH = '/v2/notify';
+
+/** Props of {@link QuantumLeap}. */
+export interface QuantumLeapProps {
+  readonly context: PlatformContext;
+  readonly cratedb: CrateDb;
+  /** Sends notifications; it may POST to the notify endpoint and nothing else. */
+  readonly orion: Orion;
+}
+
+/** The QuantumLeap time-series API. */
+export class QuantumLeap extends Workload<'quantumleap'> {
+  constructor(scope: Construct, id: string, props: QuantumLeapProps) {
+    const ctx = props.context;
+    const api = 8668;
+    super(scope, id, {
+      context: ctx,
+      service: 'quantumleap',
+      size: 'quantumleap',
+      kind: 'Deployment',
+      // The image sets no user; any non-root user can read its files.
+      runAs: { user: 1000, group: 1000 },
+      containers: [
+        {
+          name: 'quantumleap',
+          image: 'quantumleap',
+          env: [
+            env('QL_DEFAULT_DB', 'crate'),
+            env('CRATE_HOST', ctx.serviceHost('cratedb')),
+            env('CRATE_PORT', props.cratedb.port('api')),
+            env('CRATE_WAIT_ACTIVE_SHARDS', 1),
+            env('USE_GEOCODING', 'False'),
+            env('CACHE_QUERIES', 'False'),
+            env('WORKERS', 2),
+            env('LOGLEVEL', 'INFO'),
+          ],
+          ports: ['api'],
+          livenessProbe: httpProbe('/version', api, { periodSeconds: 15, failureThreshold: 4 }),
+          // /health answers 503 when CrateDB is unreachable: not ready, not restarted.
+          readinessProbe: httpProbe('/health', api, { periodSeconds: 10, timeoutSeconds: 5 }),
+          startupProbe: httpProbe('/version', api, { periodSeconds: 2, failureThreshold: 60 }),
+          writableTmp: true,
+        },
+      ],
+    });
+    props.cratedb.grantAccess(this, { ports: ['api'] });
+    this.grantAccess(props.orion, { methods: ['POST'], paths: [QUANTUMLEAP_NOTIFY_PATH] });
+  }
+}

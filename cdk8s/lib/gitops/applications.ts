@@ -1,0 +1,229 @@
+/**
+ * GitOps: the app-of-apps Argo CD syncs, generated from the layer list and the upstream
+ * Helm releases.
+ *
+ * `deploy/apps/` holds two AppProjects, the root Application (which manages itself and
+ * everything in deploy/apps/), one Application per upstream Helm release and one per
+ * platform layer. Sync waves order them: Argo CD, namespaces, Istio CRDs, the control
+ * plane, the gateway, the mesh security layer, then the workloads.
+ */
+import { AppProject } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/AppProject';
+import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
+import type { App } from 'cdk8s';
+
+import { CHART_IDS } from '../../config/schema.js';
+import type { PlatformContext } from '../context.js';
+import type { LayerId } from '../layers.js';
+import { LAYERS, LayerChart } from '../layers.js';
+import { modelObject } from '../model.js';
+import { PART_OF } from '../workload.js';
+import type { HelmRelease } from './chart-values.js';
+import { helmReleases } from './chart-values.js';
+
+/** Where the synthesized manifests live in the repository. */
+export const DEPLOY_DIR = 'deploy';
+
+/** AppProject of the upstream charts and of deploy/apps itself. */
+export const INFRA_PROJECT = 'infrastructure';
+/** AppProject of the platform's own layers. */
+export const PLATFORM_PROJECT = 'platform';
+
+const IN_CLUSTER = 'https://kubernetes.default.svc';
+const FINALIZER = 'resources-finalizer.argocd.argoproj.io';
+const SYNC_OPTIONS = ['ServerSideApply=true', 'PruneLast=true', 'FailOnSharedResource=true'];
+const RETRY = { limit: 5, backoff: { duration: '10s', factor: 2, maxDuration: '3m' } };
+
+/** Cluster-scoped kinds the upstream charts create; anything else fails the sync. NOTE (1) */
+const INFRA_CLUSTER_KINDS = [
+  { group: '', kind: 'Namespace' },
+  { group: 'apiextensions.k8s.io', kind: 'CustomResourceDefinition' },
+  { group: 'rbac.authorization.k8s.io', kind: 'ClusterRole' },
+  { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding' },
+  { group: 'admissionregistration.k8s.io', kind: 'ValidatingWebhookConfiguration' },
+  { group: 'admissionregistration.k8s.io', kind: 'MutatingWebhookConfiguration' },
+  { group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicy' },
+  { group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicyBinding' },
+];
+
+/** Adds the Argo CD objects to `app`, one file per object under deploy/apps/. */
+export function addGitOps(app: App, ctx: PlatformContext, layers: readonly LayerId[]): void {
+  const cfg = ctx.config.gitops;
+  const argocd = ctx.namespace('argocd');
+  const releases = helmReleases(ctx);
+  const chartRepos = [...new Set(CHART_IDS.map((id) => ctx.config.charts[id].repoURL))].sort();
+  const labels = { 'app.kubernetes.io/part-of': PART_OF };
+  const file = (name: string) => new LayerChart(app, `apps-${name}`, 'apps', name);
+
+  modelObject(
+    file(`project-${INFRA_PROJECT}`),
+    'Resource',
+    new AppProject({
+      metadata: { name: INFRA_PROJECT, namespace: argocd, labels },
+      spec: {
+        description: 'Upstream charts (Argo CD, Istio, add-ons) and the app-of-apps itself',
+        sourceRepos: [cfg.repoURL, ...chartRepos],
+        destinations: [...new Set([argocd, ctx.namespace('mesh'), 'kube-system'])].map(
+          (namespace) => ({
+            server: IN_CLUSTER,
+            namespace,
+          }),
+        ),
+        clusterResourceWhitelist: INFRA_CLUSTER_KINDS,
+      },
+    }),
+  );
+  modelObject(
+    file(`project-${PLATFORM_PROJECT}`),
+    'Resource',
+    new AppProject({
+      metadata: { name: PLATFORM_PROJECT, namespace: argocd, labels },
+      spec: {
+        description: "The platform's own layers, synthesized into deploy/",
+        sourceRepos: [cfg.repoURL],
+        destinations: ctx.managedNamespaces
+          .filter((n) => n.role !== 'argocd')
+          .map((n) => ({ server: IN_CLUSTER, namespace: n.name })),
+        clusterResourceWhitelist: [{ group: '', kind: 'Namespace' }],
+        // Secrets never come from git: they are generated at bootstrap. NOTE (2)
+        namespaceResourceBlacklist: [{ group: '', kind: 'Secret' }],
+      },
+    }),
+  );
+
+  const gitSource = (path: string) => ({
+    repoURL: cfg.repoURL,
+    targetRevision: cfg.targetRevision,
+    path,
+    directory: { recurse: false },
+  });
+
+  modelObject(
+    file('root'),
+    'Resource',
+    new Application({
+      metadata: { name: 'root', namespace: argocd, labels, annotations: wave(-30) },
+      spec: {
+        project: INFRA_PROJECT,
+        source: gitSource(`${DEPLOY_DIR}/apps`),
+        destination: { server: IN_CLUSTER, namespace: argocd },
+        syncPolicy: {
+          automated: { prune: true, selfHeal: true },
+          syncOptions: SYNC_OPTIONS,
+          retry: RETRY,
+        },
+      },
+    }),
+  );
+
+  for (const r of releases) {
+    modelObject(file(r.name), 'Resource', helmApplication(ctx, r, labels));
+  }
+
+  for (const layer of layers) {
+    const spec = LAYERS[layer];
+    const namespace = 'namespace' in spec ? ctx.namespace(spec.namespace) : undefined;
+    modelObject(
+      file(layer),
+      'Resource',
+      new Application({
+        metadata: {
+          name: layer,
+          namespace: argocd,
+          labels,
+          annotations: wave(spec.wave),
+          // Deleting the namespaces Application must never delete namespaces and their data.
+          ...(layer === 'namespaces' ? {} : { finalizers: [FINALIZER] }),
+        },
+        spec: {
+          project: PLATFORM_PROJECT,
+          source: gitSource(`${DEPLOY_DIR}/${layer}`),
+          destination: { server: IN_CLUSTER, ...(namespace ? { namespace } : {}) },
+          syncPolicy: {
+            automated: { prune: true, selfHeal: true },
+            syncOptions: SYNC_OPTIONS,
+            retry: RETRY,
+          },
+        },
+      }),
+    );
+  }
+}
+
+function helmApplication(
+  ctx: PlatformContext,
+  r: HelmRelease,
+  labels: Record<string, string>,
+): Application {
+  const chart = ctx.config.charts[r.chartId];
+  const webhooks = r.chart === 'istiod' || r.chart === 'base';
+  const kiali = r.chart === 'kiali-server';
+  // Deleting the Argo CD Application must not cascade into deleting Argo CD itself.
+  const self = r.chartId === 'argoCd';
+  return new Application({
+    metadata: {
+      name: r.name,
+      namespace: ctx.namespace('argocd'),
+      labels,
+      annotations: wave(r.wave),
+      ...(self ? {} : { finalizers: [FINALIZER] }),
+    },
+    spec: {
+      project: INFRA_PROJECT,
+      source: {
+        repoURL: chart.repoURL,
+        chart: r.chart,
+        targetRevision: chart.version,
+        helm: { releaseName: r.releaseName, valuesObject: r.values },
+      },
+      destination: { server: IN_CLUSTER, namespace: r.namespace },
+      ...(webhooks
+        ? {
+            // istiod patches its own webhooks (caBundle, failurePolicy) at run time. NOTE (3)
+            ignoreDifferences: [
+              {
+                group: 'admissionregistration.k8s.io',
+                kind: 'ValidatingWebhookConfiguration',
+                jqPathExpressions: [
+                  '.webhooks[]?.failurePolicy',
+                  '.webhooks[]?.clientConfig.caBundle',
+                ],
+              },
+              {
+                group: 'admissionregistration.k8s.io',
+                kind: 'MutatingWebhookConfiguration',
+                jqPathExpressions: ['.webhooks[]?.clientConfig.caBundle'],
+              },
+            ],
+          }
+        : {}),
+      ...(kiali
+        ? { ignoreDifferences: [{ group: '', kind: 'Secret', jsonPointers: ['/data'] }] }
+        : {}),
+      syncPolicy: {
+        automated: { prune: true, selfHeal: true },
+        syncOptions: [
+          ...SYNC_OPTIONS,
+          ...(webhooks || kiali ? ['RespectIgnoreDifferences=true'] : []),
+        ],
+        retry: RETRY,
+      },
+    },
+  });
+}
+
+function wave(n: number): Record<string, string> {
+  return { 'argocd.argoproj.io/sync-wave': String(n) };
+}
+
+// NOTE
+// 1. Two AppProjects. The upstream charts need cluster-scoped RBAC, CRDs and webhooks; the
+//    platform's own layers need nothing cluster-scoped but Namespaces. Splitting the
+//    projects keeps a mistake in deploy/ (or a compromised commit) from creating a
+//    ClusterRoleBinding. The list of kinds is explicit: a chart upgrade that needs another
+//    kind fails its sync loudly instead of widening the grant silently.
+// 2. Secrets blacklisted. deploy/ must never hold a Secret (a test checks); the project
+//    makes Argo CD refuse one even if a bad commit added it.
+// 3. Webhook drift. istiod injects its CA bundle and flips failurePolicy to Fail once it is
+//    ready; rendered charts say otherwise, so without these ignores the Applications would be
+//    OutOfSync forever and self-heal would fight istiod. See istio/istio#44285 and
+//    argoproj/argo-cd#9323 (the group must be given without version).

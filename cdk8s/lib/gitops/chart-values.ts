@@ -1,0 +1,318 @@
+/**
+ * Helm values of the upstream charts Argo CD installs, generated from the platform config
+ * and the size profile. Keys follow each chart's values.yaml at the pinned version.
+ */
+import { toKubeResources } from '../../config/profiles.js';
+import type { ChartId } from '../../config/schema.js';
+import type { PlatformContext } from '../context.js';
+import {
+  INGRESS_GATEWAY_RELEASE,
+  OPA_EXT_AUTHZ_PROVIDER,
+  TRACING_PROVIDER,
+} from '../mesh/identities.js';
+
+/** Helm values: a JSON object. */
+export type HelmValues = Record<string, unknown>;
+
+/** One upstream Helm release, as an Argo CD Application installs it. */
+export interface HelmRelease {
+  /** Application name; also the Helm release name unless `releaseName` differs. */
+  readonly name: string;
+  readonly chartId: ChartId;
+  /** Chart name in its repository. */
+  readonly chart: string;
+  readonly releaseName: string;
+  readonly namespace: string;
+  readonly wave: number;
+  readonly values: HelmValues;
+  readonly description: string;
+}
+
+/** Names of the Jaeger and Prometheus releases, which Kiali and istiod point at. */
+const JAEGER_RELEASE = 'jaeger';
+const PROMETHEUS_RELEASE = 'prometheus';
+
+/** Every upstream release of the platform, in sync-wave order. */
+export function helmReleases(ctx: PlatformContext): HelmRelease[] {
+  const mesh = ctx.namespace('mesh');
+  const laptop = ctx.config.profile === 'laptop';
+  const res = (w: Parameters<PlatformContext['size']>[0]) => toKubeResources(ctx.size(w).resources);
+  const replicas = (w: Parameters<PlatformContext['size']>[0]) => ctx.size(w).replicas;
+  const jaegerHost = `${JAEGER_RELEASE}.${mesh}.svc.cluster.local`;
+  const opaHost = ctx.serviceHost('opa');
+
+  return [
+    {
+      name: 'argo-cd',
+      chartId: 'argoCd',
+      chart: 'argo-cd',
+      releaseName: 'argocd',
+      namespace: ctx.namespace('argocd'),
+      wave: -20,
+      values: argoCdValues(ctx),
+      description: 'Argo CD itself: the bootstrap install, then managed from git',
+    },
+    {
+      name: 'istio-base',
+      chartId: 'istio',
+      chart: 'base',
+      releaseName: 'istio-base',
+      namespace: mesh,
+      wave: -9,
+      values: { defaultRevision: 'default', global: { istioNamespace: mesh } },
+      description: 'Istio CRDs and the default revision validator',
+    },
+    {
+      name: 'istio-cni',
+      chartId: 'istio',
+      chart: 'cni',
+      releaseName: 'istio-cni',
+      // NOTE (1)
+      namespace: 'kube-system',
+      wave: -8,
+      values: {
+        global: { istioNamespace: mesh, logAsJson: true },
+        resources: res('istioCni'),
+        excludeNamespaces: ['istio-system', 'kube-system'],
+      },
+      description:
+        'Istio CNI node agent: sets up sidecar traffic capture so pods need no NET_ADMIN',
+    },
+    {
+      name: 'istiod',
+      chartId: 'istio',
+      chart: 'istiod',
+      releaseName: 'istiod',
+      namespace: mesh,
+      wave: -8,
+      values: {
+        global: {
+          istioNamespace: mesh,
+          logAsJson: true,
+          proxy: { resources: toKubeResources(ctx.profile.sidecar) },
+        },
+        // Pods need no istio-init container with NET_ADMIN: the CNI agent does its job.
+        cni: { enabled: true },
+        autoscaleEnabled: false,
+        replicaCount: replicas('istiod'),
+        resources: res('istiod'),
+        env: {
+          // The gateway's Envoy fetches the realm's JWKS itself, through the mesh. NOTE (2)
+          PILOT_JWT_ENABLE_REMOTE_JWKS: 'envoy',
+        },
+        meshConfig: {
+          accessLogFile: '/dev/stdout',
+          accessLogEncoding: 'JSON',
+          enablePrometheusMerge: true,
+          enableTracing: true,
+          // Only services known to the mesh are reachable from sidecars: no silent egress.
+          outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
+          // Decode %2F and merge // before routing and authorization. NOTE (3)
+          pathNormalization: { normalization: 'DECODE_AND_MERGE_SLASHES' },
+          extensionProviders: [
+            {
+              name: OPA_EXT_AUTHZ_PROVIDER,
+              envoyExtAuthzGrpc: {
+                service: opaHost,
+                port: 9191,
+                timeout: '1s',
+                // OPA down or slow: deny (503), never allow.
+                failOpen: false,
+                statusOnError: '503',
+              },
+            },
+            { name: TRACING_PROVIDER, opentelemetry: { service: jaegerHost, port: 4317 } },
+          ],
+        },
+      },
+      description:
+        'Istio control plane, with the OPA ext_authz and Jaeger providers declared in meshConfig',
+    },
+    {
+      name: 'istio-ingressgateway',
+      chartId: 'istio',
+      chart: 'gateway',
+      releaseName: INGRESS_GATEWAY_RELEASE,
+      namespace: mesh,
+      wave: -7,
+      values: {
+        replicaCount: replicas('istioIngressGateway'),
+        autoscaling: { enabled: false },
+        resources: res('istioIngressGateway'),
+        // minikube has no load balancer; a node port is the gateway's own front door.
+        service: { type: laptop ? 'NodePort' : 'LoadBalancer' },
+        ...(replicas('istioIngressGateway') > 1
+          ? { podDisruptionBudget: { maxUnavailable: 1 } }
+          : {}),
+      },
+      description: 'The ingress gateway: the only way into the cluster',
+    },
+    {
+      name: 'prometheus',
+      chartId: 'prometheus',
+      chart: 'prometheus',
+      releaseName: PROMETHEUS_RELEASE,
+      namespace: mesh,
+      wave: -5,
+      values: {
+        alertmanager: { enabled: false },
+        'prometheus-pushgateway': { enabled: false },
+        'prometheus-node-exporter': { enabled: false },
+        'kube-state-metrics': { enabled: false },
+        configmapReload: { prometheus: { resources: toKubeResources(ctx.profile.sidecar) } },
+        server: {
+          replicaCount: 1,
+          retention: laptop ? '2d' : '15d',
+          resources: res('prometheus'),
+          global: { scrape_interval: '30s' },
+          persistentVolume: {
+            enabled: true,
+            size: ctx.config.storage.sizes.prometheus,
+            ...(ctx.config.storage.storageClass
+              ? { storageClass: ctx.config.storage.storageClass }
+              : {}),
+          },
+        },
+      },
+      description: 'Prometheus: mesh and application metrics (scraped through the sidecars)',
+    },
+    {
+      name: 'jaeger',
+      chartId: 'jaeger',
+      chart: 'jaeger',
+      releaseName: JAEGER_RELEASE,
+      namespace: mesh,
+      wave: -5,
+      values: {
+        jaeger: {
+          resources: res('jaeger'),
+          podSecurityContext: {
+            runAsNonRoot: true,
+            runAsUser: 10001,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+        },
+      },
+      description: 'Jaeger v2 all-in-one (in-memory): traces of every request through the mesh',
+    },
+    {
+      name: 'kiali',
+      chartId: 'kiali',
+      chart: 'kiali-server',
+      releaseName: 'kiali',
+      namespace: mesh,
+      wave: -5,
+      values: {
+        istio_namespace: mesh,
+        // Kubernetes token login until Keycloak SSO is wired: never anonymous. NOTE (4)
+        auth: { strategy: 'token' },
+        deployment: {
+          replicas: replicas('kiali'),
+          resources: res('kiali'),
+          cluster_wide_access: true,
+        },
+        server: {
+          web_root: '/kiali',
+          web_fqdn: ctx.config.ingress.host,
+          web_schema: ctx.config.ingress.tls ? 'https' : 'http',
+        },
+        external_services: {
+          prometheus: { url: `http://${PROMETHEUS_RELEASE}-server.${mesh}.svc.cluster.local:80` },
+          tracing: {
+            enabled: true,
+            provider: 'jaeger',
+            use_grpc: true,
+            internal_url: `http://${jaegerHost}:16685`,
+          },
+          grafana: { enabled: false },
+        },
+      },
+      description: 'Kiali: the mesh topology, traffic and mTLS status',
+    },
+  ];
+}
+
+/** Argo CD's own values; the bootstrap `helm install` uses the same. */
+export function argoCdValues(ctx: PlatformContext): HelmValues {
+  const res = (w: Parameters<PlatformContext['size']>[0]) => toKubeResources(ctx.size(w).resources);
+  const replicas = (w: Parameters<PlatformContext['size']>[0]) => ctx.size(w).replicas;
+  return {
+    global: { domain: ctx.config.ingress.host },
+    crds: { install: true, keep: true },
+    configs: {
+      cm: {
+        url: `${ctx.publicUrl}/argocd`,
+        'application.resourceTrackingMethod': 'annotation',
+        'exec.enabled': false,
+        'admin.enabled': true,
+        'timeout.reconciliation': '180s',
+        // Let app-of-apps sync waves wait for child Applications to be healthy. NOTE (5)
+        'resource.customizations.health.argoproj.io_Application': APPLICATION_HEALTH_LUA,
+      },
+      params: {
+        // TLS ends at the Istio gateway; Argo CD is served under /argocd.
+        'server.insecure': true,
+        'server.basehref': '/argocd',
+        'server.rootpath': '/argocd',
+      },
+      rbac: {
+        // Signed-in users without a role binding get nothing. The identity work binds groups.
+        'policy.default': '',
+        scopes: '[groups]',
+      },
+    },
+    dex: { enabled: false },
+    notifications: { enabled: false },
+    applicationSet: { enabled: false },
+    controller: { replicas: replicas('argocdController'), resources: res('argocdController') },
+    server: { replicas: replicas('argocdServer'), resources: res('argocdServer') },
+    repoServer: { replicas: replicas('argocdRepoServer'), resources: res('argocdRepoServer') },
+    redis: { resources: res('argocdRedis') },
+  };
+}
+
+/** Health of child Applications, as Argo CD assessed it before v1.8. */
+const APPLICATION_HEALTH_LUA = [
+  'hs = {}',
+  'hs.status = "Progressing"',
+  'hs.message = ""',
+  'if obj.status ~= nil then',
+  '  if obj.status.health ~= nil then',
+  '    hs.status = obj.status.health.status',
+  '    if obj.status.health.message ~= nil then',
+  '      hs.message = obj.status.health.message',
+  '    end',
+  '  end',
+  'end',
+  'return hs',
+  '',
+].join('\n');
+
+// NOTE
+// 1. istio-cni in kube-system. The CNI node agent writes the node's CNI configuration and
+//    enters pod network namespaces, so it runs as root with NET_ADMIN and SYS_ADMIN. That is
+//    the one privileged workload of the platform, and it exists so that no application pod
+//    needs the istio-init container's NET_ADMIN: the platform namespaces can then enforce
+//    the restricted Pod Security level. kube-system is privileged by convention, so the
+//    agent does not widen istio-system's level.
+//    See https://istio.io/latest/docs/setup/additional-setup/cni/
+// 2. Remote JWKS through Envoy. istiod would fetch the JWKS from Keycloak's Service in
+//    plaintext, which STRICT mTLS in the identity namespace refuses. With `envoy` the
+//    gateway's proxy fetches it over the mesh, as an ordinary mTLS client of Keycloak.
+//    See https://istio.io/latest/docs/reference/commands/pilot-discovery/ (PILOT_JWT_ENABLE_REMOTE_JWKS)
+// 3. Path normalisation. DECODE_AND_MERGE_SLASHES decodes %2F and %5C and merges repeated
+//    slashes before routing and authorization, so encoded or doubled slashes cannot make a
+//    protected path look like a public one (the default BASE only resolves . and ..).
+//    See https://istio.io/latest/docs/reference/config/security/normalization/
+// 4. Kiali signing key. The kiali-server chart generates a random session signing key at
+//    every render when none is given; the key must not be in git, so the Application
+//    ignores that Secret's data after the first sync (ignoreDifferences) instead.
+// 5. Application health. Argo CD stopped assessing the health of Application resources in
+//    1.8, so sync waves of an app-of-apps would not wait for a child to be healthy; this is
+//    the documented customization that restores it.
+//    See https://argo-cd.readthedocs.io/en/stable/operator-manual/upgrading/1.7-1.8/

@@ -1,0 +1,108 @@
+/**
+ * The composition: every component in its layer, wired together with mesh grants.
+ */
+import { App } from 'cdk8s';
+
+import { validateRoutes } from '../config/route-validation.js';
+import type { RouteSpec } from '../config/routes.js';
+import type { PlatformConfig } from '../config/schema.js';
+import type { ServiceId } from '../config/services.js';
+import { CrateDb } from './components/cratedb.js';
+import { Grafana } from './components/grafana.js';
+import { IotAgentUl } from './components/iot-agent.js';
+import { Keycloak, KeycloakPostgres } from './components/keycloak.js';
+import { MongoDb } from './components/mongodb.js';
+import { Opa } from './components/opa.js';
+import { Orion } from './components/orion.js';
+import { QuantumLeap } from './components/quantumleap.js';
+import { PlatformContext } from './context.js';
+import { addGitOps } from './gitops/applications.js';
+import type { LayerId } from './layers.js';
+import { LAYERS, LayerChart } from './layers.js';
+import { ingressGateway } from './mesh/identities.js';
+import { Ingress } from './mesh/ingress.js';
+import { MeshSecurity } from './mesh/security.js';
+import { Namespaces } from './namespaces.js';
+import type { PolicyFile } from './policy-bundle.js';
+import type { Workload } from './workload.js';
+
+/** What a platform is synthesized from. */
+export interface PlatformInputs {
+  readonly config: PlatformConfig;
+  readonly routes: readonly RouteSpec[];
+  /** The Rego files of policies/, without tests. */
+  readonly policies: readonly PolicyFile[];
+}
+
+/** The constructed platform, before synthesis. */
+export interface Platform {
+  readonly app: App;
+  readonly context: PlatformContext;
+  /** Every workload of ours, by the service it serves. */
+  readonly workloads: ReadonlyMap<ServiceId, Workload>;
+}
+
+/**
+ * Builds the whole platform as a cdk8s App.
+ *
+ * @throws RouteTableError when the route table is invalid.
+ */
+export function buildPlatform(inputs: PlatformInputs): Platform {
+  validateRoutes(inputs.routes);
+  const ctx = new PlatformContext(inputs.config, inputs.routes);
+  const app = new App();
+  const chart = (layer: LayerId, file: string) =>
+    new LayerChart(app, `${layer}-${file}`, layer, file);
+  const context = ctx;
+
+  new Namespaces(chart('namespaces', 'namespaces'), 'Namespaces', { context });
+  new Ingress(chart('mesh', 'ingress'), 'Ingress', { context });
+  new MeshSecurity(chart('mesh', 'security'), 'Security', { context });
+
+  const mongodb = new MongoDb(chart('data', 'mongodb'), 'MongoDb', { context });
+  const cratedb = new CrateDb(chart('data', 'cratedb'), 'CrateDb', { context });
+  const keycloakPostgres = new KeycloakPostgres(
+    chart('identity', 'keycloak-postgres'),
+    'Postgres',
+    { context },
+  );
+  const keycloak = new Keycloak(chart('identity', 'keycloak'), 'Keycloak', {
+    context,
+    database: keycloakPostgres,
+  });
+  const opa = new Opa(chart('security', 'opa'), 'Opa', { context, policies: inputs.policies });
+  const orion = new Orion(chart('fiware', 'orion'), 'Orion', { context, mongodb });
+  const iotAgent = new IotAgentUl(chart('fiware', 'iotagent-ul'), 'IotAgentUl', {
+    context,
+    mongodb,
+    orion,
+  });
+  const quantumleap = new QuantumLeap(chart('fiware', 'quantumleap'), 'QuantumLeap', {
+    context,
+    cratedb,
+    orion,
+  });
+  const grafana = new Grafana(chart('observability', 'grafana'), 'Grafana', { context, cratedb });
+
+  const workloads = new Map<ServiceId, Workload>([
+    ['mongodb', mongodb],
+    ['cratedb', cratedb],
+    ['keycloakPostgres', keycloakPostgres],
+    ['keycloak', keycloak],
+    ['opa', opa],
+    ['orion', orion],
+    ['iotAgentUl', iotAgent],
+    ['quantumleap', quantumleap],
+    ['grafana', grafana],
+  ] as [ServiceId, Workload][]);
+
+  // The gateway reaches exactly the backends and ports the route table names, and OPA.
+  const gateway = ingressGateway(ctx);
+  for (const r of ctx.routes) {
+    workloads.get(r.backend.service)?.grantPort(gateway, r.backend.port);
+  }
+  opa.grantAccess(gateway, { ports: ['extauthz'] });
+
+  addGitOps(app, ctx, Object.keys(LAYERS) as LayerId[]);
+  return { app, context: ctx, workloads };
+}

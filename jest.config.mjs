@@ -1,0 +1,16 @@
+// Jest in native ESM mode (run through scripts/test.mjs with --experimental-vm-modules).
+// ts-jest only transpiles (tsconfig has isolatedModules); `npm run typecheck` is the type gate.
+import { existsSync } from 'node:fs';
+
+/** @type {import('jest').Config} */
+const config = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  roots: ['cdk8s', 'services', 'scenarios', 'policies', 'scripts'].filter((d) => existsSync(d)),
+  testMatch: ['**/test/**/*.test.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
+  testTimeout: 60_000,
+};
+
+export default config;
