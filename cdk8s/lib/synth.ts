@@ -18,6 +18,8 @@ import { LayerChart } from './layers.js';
 import type { Platform, PlatformInputs } from './platform.js';
 import { buildPlatform } from './platform.js';
 import { IMAGE_IDS } from '../config/schema.js';
+import type { ServiceId, ServicePortSpec } from '../config/services.js';
+import { SERVICES } from '../config/services.js';
 import type { PlatformContext } from './context.js';
 import { helmReleases } from './gitops/chart-values.js';
 import type { RuleContext } from './validate/rules.js';
@@ -95,9 +97,15 @@ export function synthesize(inputs: PlatformInputs): SynthOutput {
 export function ruleContext(ctx: PlatformContext): RuleContext {
   const istiod = helmReleases(ctx).find((r) => r.chart === 'istiod');
   const mesh = (istiod?.values.meshConfig ?? {}) as { extensionProviders?: { name: string }[] };
+  const external = Object.entries(SERVICES)
+    .filter(([, s]) => s.managedBy === 'helm')
+    .flatMap(([id, s]) =>
+      Object.values(s.ports as Record<string, ServicePortSpec>).map((p) => `${ctx.serviceHost(id as ServiceId)}:${p.port}`),
+    );
   return {
     images: new Set(IMAGE_IDS.map((id) => ctx.image(id))),
     extensionProviders: new Set((mesh.extensionProviders ?? []).map((p) => p.name)),
+    externalServicePorts: new Set(external),
   };
 }
 

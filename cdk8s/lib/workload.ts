@@ -389,11 +389,10 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
       if (options.paths) operation.paths = [...options.paths];
       return { from: [{ source: { principals: [caller.meshPrincipal] } }], to: [{ operation }] };
     });
-    // Grants may be declared in any order; the manifest must not depend on it.
-    return rules
-      .map((r) => ({ key: JSON.stringify(r), r }))
-      .sort((a, b) => a.key.localeCompare(b.key))
-      .map((x) => x.r);
+    // Grants may be declared in any order, and twice (two routes to one port); the manifest
+    // depends on neither.
+    const unique = new Map(rules.map((r) => [JSON.stringify(r), r]));
+    return [...unique].sort(([a], [b]) => a.localeCompare(b)).map(([, r]) => r);
   }
 
   private portSpec(key: string): ServicePortSpec {

@@ -34,6 +34,8 @@ export const RULES = {
   'no-api-token': 'pods do not mount a Kubernetes API token they do not need',
   'custom-provider': 'a CUSTOM AuthorizationPolicy names a provider that istiod declares',
   'helm-chart-pinned': 'Argo CD Applications of Helm charts pin an exact chart version',
+  'route-backend': 'every VirtualService route goes to a Service port that exists',
+  'route-rewrite': 'a route that rewrites to / matches prefixes ending in / (or exact paths), so no // reaches a backend',
 } as const;
 
 export type RuleId = keyof typeof RULES;
@@ -53,6 +55,8 @@ export interface RuleContext {
   readonly images: ReadonlySet<string>;
   /** Extension providers istiod declares. */
   readonly extensionProviders: ReadonlySet<string>;
+  /** `host:port` of Services that upstream charts create (routes may point at them). */
+  readonly externalServicePorts: ReadonlySet<string>;
 }
 
 /** Thrown by synth when a synthesized object breaks a rule. */
@@ -94,6 +98,12 @@ const arr = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
 /** Checks every object; returns the violations (empty when all is well). */
 export function checkObjects(objects: readonly SynthObject[], rc: RuleContext): Violation[] {
   const out: Violation[] = [];
+  const servicePorts = new Set(rc.externalServicePorts);
+  for (const { object } of objects) {
+    if (object.kind !== 'Service') continue;
+    const host = `${object.metadata.name}.${object.metadata.namespace}.svc.cluster.local`;
+    for (const p of arr(obj(object.spec).ports)) servicePorts.add(`${host}:${String(p.port)}`);
+  }
   for (const { file, object } of objects) {
     const id = `${object.kind}/${object.metadata.namespace ?? '-'}/${object.metadata.name}`;
     const fail = (rule: RuleId, message: string) => out.push({ file, object: id, rule, message });
@@ -119,6 +129,7 @@ export function checkObjects(objects: readonly SynthObject[], rc: RuleContext): 
         }
       }
     }
+    if (object.kind === 'VirtualService') checkRoutes(obj(object.spec), servicePorts, fail);
     if (object.kind === 'Application') {
       const source = obj(obj(object.spec).source);
       if (typeof source.chart === 'string' && !EXACT_SEMVER.test(String(source.targetRevision))) {
@@ -147,6 +158,25 @@ function checkService(spec: Json, fail: (rule: RuleId, message: string) => void)
     if (typeof name !== 'string' || !ISTIO_PORT_NAME.test(name)) {
       if (typeof p.appProtocol !== 'string')
         fail('service-port-protocol', `port ${String(name ?? p.port)} has no protocol prefix`);
+    }
+  }
+}
+
+function checkRoutes(spec: Json, servicePorts: ReadonlySet<string>, fail: (rule: RuleId, message: string) => void): void {
+  for (const route of arr(spec.http)) {
+    const name = String(route.name ?? '(unnamed)');
+    for (const r of arr(route.route)) {
+      const d = obj(r.destination);
+      const target = `${String(d.host)}:${String(obj(d.port).number)}`;
+      if (!servicePorts.has(target)) fail('route-backend', `route ${name} goes to ${target}, which no Service serves`);
+    }
+    if (obj(route.rewrite).uri === '/') {
+      for (const m of arr(route.match)) {
+        const prefix = obj(m.uri).prefix;
+        if (typeof prefix === 'string' && !prefix.endsWith('/')) {
+          fail('route-rewrite', `route ${name} rewrites prefix ${prefix} to /, which turns ${prefix}/x into //x`);
+        }
+      }
     }
   }
 }

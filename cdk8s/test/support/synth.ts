@@ -1,0 +1,69 @@
+/**
+ * Test support: synthesize the platform from the repository's inputs, or from modified ones.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { platform } from '../../config/platform.js';
+import type { RouteSpec } from '../../config/routes.js';
+import { ROUTES } from '../../config/routes.js';
+import type { PlatformConfigInput } from '../../config/schema.js';
+import { parsePlatformConfig } from '../../config/schema.js';
+import type { PolicyFile } from '../../lib/policy-bundle.js';
+import { readPolicyFiles } from '../../lib/policy-bundle.js';
+import type { KubeObject, SynthOutput } from '../../lib/synth.js';
+import { synthesize } from '../../lib/synth.js';
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** A deep copy of the repository's platform config, to modify in a test. */
+export function configInput(): PlatformConfigInput {
+  return structuredClone(platform) as PlatformConfigInput;
+}
+
+/** The repository's policy files. */
+export function policyFiles(): PolicyFile[] {
+  return readPolicyFiles(join(ROOT, 'policies'));
+}
+
+/** Synthesizes from the repository's inputs, with optional changes. */
+export function synth(
+  changes: {
+    config?: (c: PlatformConfigInput) => void;
+    routes?: readonly RouteSpec[];
+    policies?: readonly PolicyFile[];
+  } = {},
+): SynthOutput {
+  const input = configInput();
+  changes.config?.(input);
+  return synthesize({
+    config: parsePlatformConfig(input),
+    routes: changes.routes ?? ROUTES,
+    policies: changes.policies ?? policyFiles(),
+  });
+}
+
+/** `Kind/namespace/name` of an object. */
+export function keyOf(o: KubeObject): string {
+  return `${o.kind}/${o.metadata.namespace ?? '-'}/${o.metadata.name}`;
+}
+
+/** The one object with this kind and name (and namespace, if given). */
+export function find<T = Record<string, any>>(out: SynthOutput, kind: string, name: string, namespace?: string): T {
+  const hits = out.objects.filter(
+    ({ object: o }) =>
+      o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace),
+  );
+  if (hits.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${hits.length}`);
+  return hits[0]!.object as T;
+}
+
+/** Objects whose YAML differs between two synths, including added and removed ones, sorted. */
+export function changedObjects(a: SynthOutput, b: SynthOutput): string[] {
+  const index = (out: SynthOutput) => new Map(out.objects.map(({ object }) => [keyOf(object), JSON.stringify(object)]));
+  const ia = index(a);
+  const ib = index(b);
+  const keys = new Set([...ia.keys(), ...ib.keys()]);
+  return [...keys].filter((k) => ia.get(k) !== ib.get(k)).sort();
+}

@@ -1,0 +1,191 @@
+/**
+ * Every synthesized object against its schema and the project's rules, and proof that each
+ * rule catches what it is meant to catch: the tests break a probe, a tag, a security
+ * context, a Service and a route, and expect the named rule to fail.
+ */
+import { decodeExceptions, encodeExceptions, EXCEPTIONS_ANNOTATION } from '../lib/policy-exceptions.js';
+import type { KubeObject, SynthObject, SynthOutput } from '../lib/synth.js';
+import { ruleContext } from '../lib/synth.js';
+import type { RuleId } from '../lib/validate/rules.js';
+import { ManifestValidationError, RULES, assertValid, checkObjects, podSpecOf } from '../lib/validate/rules.js';
+import { findUnknownFields, modelFor, validateWithModels } from '../lib/validate/schemas.js';
+import { keyOf, synth } from './support/synth.js';
+
+let out: SynthOutput;
+beforeAll(() => {
+  out = synth();
+});
+
+/** A deep copy of the synthesized objects with one object changed. */
+function mutate(kind: string, name: string, change: (o: any) => void): SynthObject[] {
+  const copy = structuredClone(out.objects) as SynthObject[];
+  const target = copy.find((o) => o.object.kind === kind && o.object.metadata.name === name);
+  if (!target) throw new Error(`no ${kind} ${name}`);
+  change(target.object);
+  return copy;
+}
+
+/** The rules a set of objects breaks, as `rule: object`. */
+function broken(objects: readonly SynthObject[]): string[] {
+  return checkObjects(objects, ruleContext(out.platform.context)).map((v) => `${v.rule}: ${v.object}`);
+}
+
+const container = (o: any, i = 0) => podSpecOf(o)!.containers[i];
+
+describe('schemas', () => {
+  it('every object validates against its kubernetes-models schema', async () => {
+    expect(await validateWithModels(out.objects.map((o) => o.object))).toEqual([]);
+  });
+
+  it('finds a schema violation (wrong type) in a broken object', async () => {
+    const objects = mutate('Deployment', 'orion', (o) => (o.spec.replicas = 'two'));
+    const issues = await validateWithModels(objects.map((o) => o.object));
+    expect(issues).toEqual([{ object: 'Deployment/fiware/orion', message: expect.stringContaining('replicas') }]);
+  });
+
+  it('every object has only fields its schema knows', () => {
+    expect(findUnknownFields(out.objects.map((o) => o.object))).toEqual([]);
+  });
+
+  it('rejects an unknown field at any depth, in core and custom resources', () => {
+    const objects = [
+      ...mutate('Deployment', 'orion', (o) => (container(o).livenessProbe.httpGet.pth = '/version')),
+      ...mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[0].rewrite.url = '/')),
+      ...mutate('Application', 'istiod', (o) => (o.spec.syncPolicy.automatic = {})),
+    ].map((o) => o.object);
+    const issues = findUnknownFields(objects).map((i) => `${i.object}: ${i.message}`);
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^Deployment\/fiware\/orion: .*'"pth"' does not exist/),
+        expect.stringMatching(/^VirtualService\/istio-system\/kitt4sme-routes: .*'"url"' does not exist/),
+        expect.stringMatching(/^Application\/argocd\/istiod: .*'"automatic"' does not exist/),
+      ]),
+    );
+  });
+
+  it('knows a schema for every kind synth emits', () => {
+    const kinds = new Set(out.objects.map(({ object: o }) => `${o.apiVersion} ${o.kind}`));
+    for (const k of kinds) {
+      const [apiVersion, kind] = k.split(' ') as [string, string];
+      expect(() => modelFor(apiVersion, kind)).not.toThrow();
+    }
+    expect(() => modelFor('example.com/v1', 'Widget')).toThrow(/no schema package covers/);
+  });
+});
+
+describe('project rules', () => {
+  it('the synthesized platform breaks none', () => {
+    expect(broken(out.objects)).toEqual([]);
+  });
+
+  // Each case breaks one thing and expects exactly the rule that guards it.
+  const cases: [string, RuleId | RuleId[], () => SynthObject[]][] = [
+    ['a missing readiness probe', 'probes-set', () => mutate('Deployment', 'orion', (o) => delete container(o).readinessProbe)],
+    ['a missing liveness probe', 'probes-set', () => mutate('StatefulSet', 'cratedb', (o) => delete container(o).livenessProbe)],
+    ['an image on latest', ['image-pinned', 'image-from-config'], () => mutate('Deployment', 'quantumleap', (o) => (container(o).image = 'orchestracities/quantumleap:latest'))],
+    ['an image without tag', ['image-pinned', 'image-from-config'], () => mutate('Deployment', 'opa', (o) => (container(o).image = 'openpolicyagent/opa'))],
+    ['an image not in the config', 'image-from-config', () => mutate('Deployment', 'orion', (o) => (container(o).image = 'fiware/orion:4.4.0'))],
+    ['no memory limit', 'resources-set', () => mutate('Deployment', 'keycloak', (o) => delete container(o).resources.limits.memory)],
+    ['no CPU request', 'resources-set', () => mutate('StatefulSet', 'mongodb', (o) => delete container(o).resources.requests.cpu)],
+    ['privilege escalation allowed', 'no-privilege-escalation', () => mutate('Deployment', 'orion', (o) => (container(o).securityContext.allowPrivilegeEscalation = true))],
+    ['a privileged container', 'no-privilege-escalation', () => mutate('Deployment', 'opa', (o) => (container(o).securityContext.privileged = true))],
+    ['runAsNonRoot removed everywhere', 'run-as-non-root', () => mutate('Deployment', 'orion', (o) => { delete container(o).securityContext.runAsNonRoot; delete podSpecOf(o)!.securityContext.runAsNonRoot; })],
+    ['a container running as root', 'run-as-non-root', () => mutate('StatefulSet', 'grafana', (o) => (container(o).securityContext.runAsUser = 0))],
+    ['a capability added', 'drop-all-capabilities', () => mutate('Deployment', 'iotagent-ul', (o) => (container(o).securityContext.capabilities.add = ['NET_RAW']))],
+    ['capabilities not dropped', 'drop-all-capabilities', () => mutate('Deployment', 'iotagent-ul', (o) => (container(o).securityContext.capabilities.drop = []))],
+    ['seccomp unconfined', 'seccomp-runtime-default', () => mutate('StatefulSet', 'keycloak-postgres', (o) => { container(o).securityContext.seccompProfile.type = 'Unconfined'; })],
+    ['a writable root without exception', 'read-only-root', () => mutate('Deployment', 'keycloak', (o) => (container(o).securityContext.readOnlyRootFilesystem = false))],
+    ['host networking', 'no-host-access', () => mutate('Deployment', 'orion', (o) => (podSpecOf(o)!.hostNetwork = true))],
+    ['a hostPath volume', 'no-host-access', () => mutate('Deployment', 'orion', (o) => podSpecOf(o)!.volumes.push({ name: 'h', hostPath: { path: '/' } }))],
+    ['an API token mounted', 'no-api-token', () => mutate('Deployment', 'quantumleap', (o) => delete podSpecOf(o)!.automountServiceAccountToken)],
+    ['a NodePort Service', 'service-cluster-ip', () => mutate('Service', 'orion', (o) => (o.spec.type = 'NodePort'))],
+    ['a LoadBalancer Service', 'service-cluster-ip', () => mutate('Service', 'grafana', (o) => (o.spec.type = 'LoadBalancer'))],
+    ['a port name without protocol', 'service-port-protocol', () => mutate('Service', 'iotagent-ul', (o) => (o.spec.ports[0].name = 'iota-north'))],
+    ['an object without namespace', 'namespace-set', () => mutate('ConfigMap', 'mongodb-init', (o) => delete o.metadata.namespace)],
+    ['a CUSTOM policy without provider', 'custom-provider', () => mutate('AuthorizationPolicy', 'opa-ext-authz', (o) => delete o.spec.provider)],
+    ['a CUSTOM policy with an undeclared provider', 'custom-provider', () => mutate('AuthorizationPolicy', 'opa-ext-authz', (o) => (o.spec.provider.name = 'opa.default'))],
+    ['a floating chart version', 'helm-chart-pinned', () => mutate('Application', 'kiali', (o) => (o.spec.source.targetRevision = '2.*'))],
+    ['a route to a port nothing serves', 'route-backend', () => mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[0].route[0].destination.port.number = 1027))],
+    ['a route to a service that does not exist', 'route-backend', () => mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[1].route[0].destination.host = 'ql.fiware.svc.cluster.local'))],
+    ['a route that would produce //', 'route-rewrite', () => mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[0].match[0].uri.prefix = '/orion'))],
+  ];
+
+  it.each(cases)('fails on %s (%s)', (_what, rule, objects) => {
+    const rules = broken(objects()).map((v) => v.split(':')[0]);
+    expect(rules.length).toBeGreaterThan(0);
+    expect(new Set(rules)).toEqual(new Set([rule].flat()));
+  });
+
+  it('has a failing case for every rule', () => {
+    const covered = new Set([...cases.flatMap(([, rule]) => [rule].flat()), 'no-secret' as RuleId]);
+    expect([...covered].sort()).toEqual(Object.keys(RULES).sort());
+  });
+
+  it('fails on any Secret in deploy/, literal data or not', () => {
+    const secret: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'oops', namespace: 'fiware' },
+      stringData: { password: 'hunter2' },
+    };
+    expect(broken([...out.objects, { file: 'deploy/data/oops.yaml', object: secret }])).toEqual(['no-secret: Secret/fiware/oops']);
+  });
+
+  it('makes synth fail closed with every violation listed', () => {
+    const objects = mutate('Deployment', 'orion', (o) => {
+      delete container(o).readinessProbe;
+      container(o).image = 'telefonicaiot/fiware-orion:latest';
+    });
+    expect(() => assertValid(objects, ruleContext(out.platform.context))).toThrow(ManifestValidationError);
+    try {
+      assertValid(objects, ruleContext(out.platform.context));
+    } catch (err) {
+      const e = err as ManifestValidationError;
+      expect(e.code).toBe('ERR_MANIFEST_INVALID');
+      expect(e.message).toContain('deploy/fiware/orion.yaml Deployment/fiware/orion: [probes-set]');
+      expect(e.message).toContain('[image-pinned]');
+    }
+  });
+});
+
+describe('declared exceptions', () => {
+  const declared = () =>
+    out.objects.flatMap(({ object }) =>
+      decodeExceptions(object.metadata.annotations).map((e) => `${keyOf(object)} ${e.container}: ${e.rule}: ${e.reason}`),
+    );
+
+  it('lists every exception the platform declares (review any change here)', () => {
+    // The platform needs none today: Keycloak's writable lib/quarkus and every other writable
+    // path are emptyDirs, so every container has a read-only root filesystem.
+    expect(declared()).toEqual([]);
+  });
+
+  it('excuses exactly the declared container from the read-only-root rule', () => {
+    const annotate = (o: any) => {
+      container(o).securityContext.readOnlyRootFilesystem = false;
+      o.metadata.annotations = {
+        [EXCEPTIONS_ANNOTATION]: encodeExceptions([
+          { container: 'orion', rule: 'readOnlyRootFilesystem', reason: 'a test image that writes its own logs to /var/log' },
+        ]),
+      };
+    };
+    expect(broken(mutate('Deployment', 'orion', annotate))).toEqual([]);
+    // The same exception for another container name excuses nothing.
+    const wrongContainer = mutate('Deployment', 'orion', (o) => {
+      annotate(o);
+      o.metadata.annotations[EXCEPTIONS_ANNOTATION] = o.metadata.annotations[EXCEPTIONS_ANNOTATION].replace('"orion"', '"sidecar"');
+    });
+    expect(broken(wrongContainer)).toEqual(
+      expect.arrayContaining(['read-only-root: Deployment/fiware/orion']),
+    );
+  });
+
+  it('rejects an exception without a real reason', () => {
+    expect(() =>
+      decodeExceptions({ [EXCEPTIONS_ANNOTATION]: JSON.stringify([{ container: 'x', rule: 'readOnlyRootFilesystem', reason: 'needed' }]) }),
+    ).toThrow(/malformed exception/);
+    expect(() =>
+      decodeExceptions({ [EXCEPTIONS_ANNOTATION]: JSON.stringify([{ container: 'x', rule: 'privileged', reason: 'x'.repeat(40) }]) }),
+    ).toThrow(/malformed exception/);
+  });
+});
