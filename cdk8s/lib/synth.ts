@@ -83,7 +83,7 @@ export function synthesize(inputs: PlatformInputs): SynthOutput {
     `${DEPLOY_DIR}/bootstrap/argocd-values.yaml`,
     `${HEADER}# Values of the first \`helm install\` of Argo CD; the argo-cd Application then manages the same release.\n${toYaml(argoCdValues(platform.context))}`,
   );
-  deployFiles.set(`${DEPLOY_DIR}/bootstrap/budget.txt`, renderBudget(platform.context, objects));
+  deployFiles.set(`${DEPLOY_DIR}/bootstrap/budget.txt`, HEADER + renderBudget(platform.context, objects));
   return {
     platform,
     objects,
@@ -136,6 +136,11 @@ export function withDiagram(readme: string, diagram: string): string {
  * deploy/ is built next to the old tree and swapped in with renames.
  */
 export function writeOutput(root: string, out: SynthOutput): void {
+  // Everything that can fail is computed before the first write.
+  const readmePath = join(root, 'README.md');
+  const readme = readFileSync(readmePath, 'utf8');
+  const updated = withDiagram(readme, out.diagram);
+
   const target = join(root, DEPLOY_DIR);
   const staging = join(root, `.${DEPLOY_DIR}.staging`);
   const old = join(root, `.${DEPLOY_DIR}.old`);
@@ -150,9 +155,6 @@ export function writeOutput(root: string, out: SynthOutput): void {
   renameSync(staging, target);
   rmSync(old, { recursive: true, force: true });
 
-  const readmePath = join(root, 'README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const updated = withDiagram(readme, out.diagram);
   if (updated !== readme) writeFileSync(readmePath, updated);
   mkdirSync(join(root, 'docs'), { recursive: true });
   writeFileSync(join(root, 'docs', 'errors.md'), out.errorsDoc);

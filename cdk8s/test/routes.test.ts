@@ -1,0 +1,154 @@
+import { ROUTE_ERRORS, RouteTableError, validateRoutes } from '../config/route-validation.js';
+import type { RouteErrorCode } from '../config/route-validation.js';
+import type { RouteSpec } from '../config/routes.js';
+import { ROUTES } from '../config/routes.js';
+import { POLICY_DATA_PATH } from '../lib/policy-bundle.js';
+import { routeRequest } from './support/istio-routing.js';
+import { changedObjects, find, synth } from './support/synth.js';
+
+const vsOf = (out: ReturnType<typeof synth>) => find(out, 'VirtualService', 'kitt4sme-routes').spec;
+const notPathsOf = (out: ReturnType<typeof synth>) =>
+  find(out, 'AuthorizationPolicy', 'opa-ext-authz').spec.rules[0].to[0].operation.notPaths as string[];
+const policyDataOf = (out: ReturnType<typeof synth>) => {
+  const cm = out.objects.find((o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'))!;
+  return JSON.parse((cm.object as any).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
+};
+
+describe('the gateway routes', () => {
+  const out = synth();
+  const vs = vsOf(out);
+
+  it.each([
+    ['/orion/v2/entities', 'orion.fiware.svc.cluster.local', 1026, '/v2/entities'],
+    ['/orion/v2/entities?type=Bot&limit=5', 'orion.fiware.svc.cluster.local', 1026, '/v2/entities?type=Bot&limit=5'],
+    ['/orion/version', 'orion.fiware.svc.cluster.local', 1026, '/version'],
+    ['/orion', 'orion.fiware.svc.cluster.local', 1026, '/'],
+    ['/orion/', 'orion.fiware.svc.cluster.local', 1026, '/'],
+    ['/quantumleap/v2/entities/urn:ngsi:bot:1', 'quantumleap.fiware.svc.cluster.local', 8668, '/v2/entities/urn:ngsi:bot:1'],
+    ['/iota-north/iot/services', 'iotagent-ul.fiware.svc.cluster.local', 4041, '/iot/services'],
+    ['/iota-south/iot/d?k=3z4w&i=foodev', 'iotagent-ul.fiware.svc.cluster.local', 7896, '/iot/d?k=3z4w&i=foodev'],
+    ['/auth/realms/kitt4sme', 'keycloak.identity.svc.cluster.local', 8080, '/auth/realms/kitt4sme'],
+    ['/grafana/d/x', 'grafana.fiware.svc.cluster.local', 3000, '/grafana/d/x'],
+    ['/kiali', 'kiali.istio-system.svc.cluster.local', 20001, '/kiali'],
+    ['/argocd/applications', 'argocd-server.argocd.svc.cluster.local', 80, '/argocd/applications'],
+  ])('sends %s to %s:%d as %s', (path, host, port, backendPath) => {
+    expect(routeRequest(vs, path)).toMatchObject({ host, port, path: backendPath });
+  });
+
+  it('never hands a backend a path starting with //', () => {
+    for (const r of ROUTES) {
+      for (const suffix of ['', '/', '/x', '/x/y', '/?q=1']) {
+        const routed = routeRequest(vs, `${r.prefix}${suffix}`);
+        expect(routed?.path.startsWith('//')).toBe(false);
+      }
+    }
+  });
+
+  it('does not route a path that only starts like a prefix', () => {
+    expect(routeRequest(vs, '/orionX/v2/entities')).toBeUndefined();
+    expect(routeRequest(vs, '/authentication')).toBeUndefined();
+    expect(routeRequest(vs, '/')).toBeUndefined();
+  });
+
+  it('exempts from OPA exactly the public paths and the SSO applications', () => {
+    expect(notPathsOf(out)).toEqual([
+      '/orion/version',
+      '/quantumleap/version',
+      '/iota-north/iot/about',
+      '/auth',
+      '/auth/*',
+      '/grafana',
+      '/grafana/*',
+      '/kiali',
+      '/kiali/*',
+      '/argocd',
+      '/argocd/*',
+    ]);
+  });
+});
+
+describe('adding a route', () => {
+  const base = synth();
+  const extra: RouteSpec = {
+    prefix: '/ql-admin',
+    backend: { service: 'quantumleap', port: 'api' },
+    stripPrefix: true,
+    access: 'tenant',
+    publicPaths: ['/health'],
+    rights: { 'platform-admin': ['GET'] },
+    description: 'test route',
+  };
+
+  it('appears in the VirtualService, the public paths, the OPA data, and nowhere else', () => {
+    const out = synth({ routes: [...ROUTES, extra] });
+    expect(routeRequest(vsOf(out), '/ql-admin/v2/types')).toMatchObject({ host: 'quantumleap.fiware.svc.cluster.local', path: '/v2/types' });
+    expect(notPathsOf(out)).toEqual([...notPathsOf(base).slice(0, 3), '/ql-admin/health', ...notPathsOf(base).slice(3)]);
+    expect(policyDataOf(out).routes.map((r: { prefix: string }) => r.prefix)).toContain('/ql-admin');
+    expect(policyDataOf(out).public_paths).toContain('/ql-admin/health');
+    const opaConfigMapOf = (o: typeof out) => o.objects.find((x) => x.object.metadata.name.startsWith('opa-policy-'))!.object.metadata.name;
+    expect(changedObjects(base, out)).toEqual(
+      [
+        'AuthorizationPolicy/istio-system/opa-ext-authz',
+        `ConfigMap/fiware/${opaConfigMapOf(base)}`,
+        `ConfigMap/fiware/${opaConfigMapOf(out)}`,
+        'Deployment/fiware/opa',
+        'VirtualService/istio-system/kitt4sme-routes',
+      ].sort(),
+    );
+  });
+
+  it('is not public when it lists no public paths', () => {
+    const out = synth({ routes: [...ROUTES, { ...extra, publicPaths: [] }] });
+    expect(notPathsOf(out)).toEqual(notPathsOf(base));
+    expect(changedObjects(base, out)).not.toContain('AuthorizationPolicy/istio-system/opa-ext-authz');
+  });
+
+  it('to a new backend port grants the gateway that port and no other', () => {
+    const out = synth({ routes: [...ROUTES, { ...extra, prefix: '/crate', backend: { service: 'cratedb', port: 'api' }, publicPaths: [] }] });
+    const rules = find(out, 'AuthorizationPolicy', 'cratedb-allow').spec.rules;
+    const gatewayRules = rules.filter((r: any) => r.from[0].source.principals[0].endsWith('/sa/istio-ingressgateway'));
+    expect(gatewayRules).toEqual([{ from: [{ source: { principals: ['cluster.local/ns/istio-system/sa/istio-ingressgateway'] } }], to: [{ operation: { ports: ['4200'] } }] }]);
+  });
+});
+
+describe('route table validation', () => {
+  const bad = (change: Partial<RouteSpec>, index = 0): RouteSpec[] => ROUTES.map((r, i) => (i === index ? { ...r, ...change } as RouteSpec : r));
+
+  const cases: [RouteErrorCode, RouteSpec[]][] = [
+    ['ERR_ROUTE_PREFIX', bad({ prefix: '/Orion' as `/${string}` })],
+    ['ERR_ROUTE_PREFIX', bad({ prefix: '/orion/' as `/${string}` })],
+    ['ERR_ROUTE_OVERLAP', [...ROUTES, { ...ROUTES[0]!, prefix: '/orion/v2' }]],
+    ['ERR_ROUTE_OVERLAP', [...ROUTES, ROUTES[1]!]],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/version/../v2/entities'] })],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/v2/*'] })],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/version/'] })],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/v2%2Fentities'] })],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['//version'] })],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/version?x=1'] })],
+    ['ERR_ROUTE_ACCESS', bad({ rights: {} })],
+    ['ERR_ROUTE_ACCESS', bad({ rights: { viewer: ['GET'] } }, 4)],
+    ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'orion', port: 'north' } as never })],
+    ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'context-broker', port: 'api' } as never })],
+  ];
+
+  it.each(cases)('fails with %s', (code, routes) => {
+    try {
+      validateRoutes(routes);
+      throw new Error('expected the route table to be rejected');
+    } catch (err) {
+      expect(err).toBeInstanceOf(RouteTableError);
+      const e = err as RouteTableError;
+      expect(e.code).toBe('ERR_ROUTE_INVALID');
+      expect(e.issues.map((i) => i.code)).toContain(code);
+      expect(e.message).toContain(`Fix: ${ROUTE_ERRORS[code].fix}. [${code}]`);
+    }
+  });
+
+  it('covers every documented route error with a failing case', () => {
+    expect([...new Set(cases.map(([c]) => c))].sort()).toEqual(Object.keys(ROUTE_ERRORS).sort());
+  });
+
+  it('stops synth before anything is built', () => {
+    expect(() => synth({ routes: bad({ publicPaths: ['/v2/*'] }) })).toThrow(RouteTableError);
+  });
+});
