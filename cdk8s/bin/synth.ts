@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 
+import { runCli } from '../../services/lib/cli.js';
 import { PlatformError } from '../../services/lib/errors.js';
 import { loadPlatformConfig } from '../config/load.js';
 import { ROUTES } from '../config/routes.js';
@@ -89,4 +90,4 @@ function listFiles(dir: string): string[] {
   });
 }
 
-program.parse();
+await runCli(program);

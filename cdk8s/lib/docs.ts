@@ -22,6 +22,14 @@ export const TOP_LEVEL_ERRORS = {
     problem: 'a synthesized object breaks one of the manifest rules below; nothing was written',
     fix: 'fix the construct that produced the object; an image that cannot run with a read-only root filesystem declares an exception with its reason',
   },
+  ERR_CLUSTER_UNREACHABLE: {
+    problem: 'a tool that talks to the cluster could not reach it with kubectl, or the cluster refused a request',
+    fix: 'start the cluster or select the right context (`kubectl config use-context`, or --context), then run the command again',
+  },
+  ERR_TOOL_MISSING: {
+    problem: 'a command-line tool the command needs is not installed',
+    fix: 'install the tool the message names, then run the command again',
+  },
 } as const;
 
 /** Every documented error code. */

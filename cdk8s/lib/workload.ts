@@ -381,18 +381,29 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
   }
 
   private renderRules(): unknown[] {
-    const rules = this.grants.map(({ caller, options }) => {
-      const operation: Record<string, unknown> = {
-        ports: [...new Set((options.ports ?? []).map((k) => String(this.port(k))))].sort(),
-      };
-      if (options.methods) operation.methods = [...options.methods];
-      if (options.paths) operation.paths = [...options.paths];
-      return { from: [{ source: { principals: [caller.meshPrincipal] } }], to: [{ operation }] };
-    });
-    // Grants may be declared in any order, and twice (two routes to one port); the manifest
+    // One rule per caller and method/path set, with the union of its ports: grants may be
+    // declared in any order and more than once (two routes to one port), and the manifest
     // depends on neither.
-    const unique = new Map(rules.map((r) => [JSON.stringify(r), r]));
-    return [...unique].sort(([a], [b]) => a.localeCompare(b)).map(([, r]) => r);
+    const merged = new Map<string, { principal: string; methods?: readonly string[]; paths?: readonly string[]; ports: Set<string> }>();
+    for (const { caller, options } of this.grants) {
+      const key = JSON.stringify([caller.meshPrincipal, options.methods ?? null, options.paths ?? null]);
+      const entry = merged.get(key) ?? {
+        principal: caller.meshPrincipal,
+        methods: options.methods,
+        paths: options.paths,
+        ports: new Set<string>(),
+      };
+      for (const k of options.ports ?? []) entry.ports.add(String(this.port(k)));
+      merged.set(key, entry);
+    }
+    return [...merged]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, g]) => {
+        const operation: Record<string, unknown> = { ports: [...g.ports].sort() };
+        if (g.methods) operation.methods = [...g.methods];
+        if (g.paths) operation.paths = [...g.paths];
+        return { from: [{ source: { principals: [g.principal] } }], to: [{ operation }] };
+      });
   }
 
   private portSpec(key: string): ServicePortSpec {

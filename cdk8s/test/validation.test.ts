@@ -30,7 +30,8 @@ function broken(objects: readonly SynthObject[]): string[] {
   return checkObjects(objects, ruleContext(out.platform.context)).map((v) => `${v.rule}: ${v.object}`);
 }
 
-const container = (o: any, i = 0) => podSpecOf(o)!.containers[i];
+const pod = (o: any): any => podSpecOf(o);
+const container = (o: any, i = 0) => pod(o).containers[i];
 
 describe('schemas', () => {
   it('every object validates against its kubernetes-models schema', async () => {
@@ -89,15 +90,15 @@ describe('project rules', () => {
     ['no CPU request', 'resources-set', () => mutate('StatefulSet', 'mongodb', (o) => delete container(o).resources.requests.cpu)],
     ['privilege escalation allowed', 'no-privilege-escalation', () => mutate('Deployment', 'orion', (o) => (container(o).securityContext.allowPrivilegeEscalation = true))],
     ['a privileged container', 'no-privilege-escalation', () => mutate('Deployment', 'opa', (o) => (container(o).securityContext.privileged = true))],
-    ['runAsNonRoot removed everywhere', 'run-as-non-root', () => mutate('Deployment', 'orion', (o) => { delete container(o).securityContext.runAsNonRoot; delete podSpecOf(o)!.securityContext.runAsNonRoot; })],
+    ['runAsNonRoot removed everywhere', 'run-as-non-root', () => mutate('Deployment', 'orion', (o) => { delete container(o).securityContext.runAsNonRoot; delete pod(o).securityContext.runAsNonRoot; })],
     ['a container running as root', 'run-as-non-root', () => mutate('StatefulSet', 'grafana', (o) => (container(o).securityContext.runAsUser = 0))],
     ['a capability added', 'drop-all-capabilities', () => mutate('Deployment', 'iotagent-ul', (o) => (container(o).securityContext.capabilities.add = ['NET_RAW']))],
     ['capabilities not dropped', 'drop-all-capabilities', () => mutate('Deployment', 'iotagent-ul', (o) => (container(o).securityContext.capabilities.drop = []))],
     ['seccomp unconfined', 'seccomp-runtime-default', () => mutate('StatefulSet', 'keycloak-postgres', (o) => { container(o).securityContext.seccompProfile.type = 'Unconfined'; })],
     ['a writable root without exception', 'read-only-root', () => mutate('Deployment', 'keycloak', (o) => (container(o).securityContext.readOnlyRootFilesystem = false))],
-    ['host networking', 'no-host-access', () => mutate('Deployment', 'orion', (o) => (podSpecOf(o)!.hostNetwork = true))],
-    ['a hostPath volume', 'no-host-access', () => mutate('Deployment', 'orion', (o) => podSpecOf(o)!.volumes.push({ name: 'h', hostPath: { path: '/' } }))],
-    ['an API token mounted', 'no-api-token', () => mutate('Deployment', 'quantumleap', (o) => delete podSpecOf(o)!.automountServiceAccountToken)],
+    ['host networking', 'no-host-access', () => mutate('Deployment', 'orion', (o) => (pod(o).hostNetwork = true))],
+    ['a hostPath volume', 'no-host-access', () => mutate('Deployment', 'orion', (o) => pod(o).volumes.push({ name: 'h', hostPath: { path: '/' } }))],
+    ['an API token mounted', 'no-api-token', () => mutate('Deployment', 'quantumleap', (o) => delete pod(o).automountServiceAccountToken)],
     ['a NodePort Service', 'service-cluster-ip', () => mutate('Service', 'orion', (o) => (o.spec.type = 'NodePort'))],
     ['a LoadBalancer Service', 'service-cluster-ip', () => mutate('Service', 'grafana', (o) => (o.spec.type = 'LoadBalancer'))],
     ['a port name without protocol', 'service-port-protocol', () => mutate('Service', 'iotagent-ul', (o) => (o.spec.ports[0].name = 'iota-north'))],

@@ -1,0 +1,58 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `npm run budget`: total CPU and memory requests and limits of a size profile, Istio sidecars
+ * included, against a 4 vCPU / 8 GiB minikube.
+ *
+ *   npm run budget                         the laptop profile, as a table
+ *   npm run budget -- --profile production another profile
+ *   npm run budget -- --json               one JSON document on stdout
+ *   npm run budget -- --check              exit 1 unless requests leave 25 % headroom
+ *
+ * Exit codes: 0 printed (and fits, with --check), 1 does not fit (--check), 2 usage or config error.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Command, InvalidArgumentError } from 'commander';
+
+import { runCli } from '../../services/lib/cli.js';
+import { PlatformError } from '../../services/lib/errors.js';
+import { platform } from '../config/platform.js';
+import { ROUTES } from '../config/routes.js';
+import { parsePlatformConfig } from '../config/schema.js';
+import { REQUIRED_HEADROOM, computeBudget, formatBudget } from '../lib/budget.js';
+import { readPolicyFiles } from '../lib/policy-bundle.js';
+import { synthesize } from '../lib/synth.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+const program = new Command()
+  .name('budget')
+  .description('Resource requests and limits of a size profile against a 4 vCPU / 8 GiB minikube.')
+  .option(
+    '--profile <name>',
+    'size profile to compute (default: the one in cdk8s/config/platform.ts)',
+    (v: string) => {
+      if (v !== 'laptop' && v !== 'production') throw new InvalidArgumentError('use laptop or production');
+      return v;
+    },
+  )
+  .option('--json', 'print one JSON document on stdout')
+  .option('--check', `exit 1 unless requests leave at least ${REQUIRED_HEADROOM * 100} % headroom`)
+  .action((opts: { profile?: 'laptop' | 'production'; json?: boolean; check?: boolean }) => {
+    try {
+      const config = parsePlatformConfig({ ...platform, ...(opts.profile ? { profile: opts.profile } : {}) });
+      const out = synthesize({ config, routes: ROUTES, policies: readPolicyFiles(join(root, 'policies')) });
+      const budget = computeBudget(out.platform.context, out.objects);
+      process.stdout.write(opts.json ? `${JSON.stringify(budget, null, 2)}\n` : formatBudget(budget));
+      if (opts.check && !budget.fits) process.exit(1);
+    } catch (err) {
+      if (err instanceof PlatformError) {
+        console.error(`budget: ${err.message}\n${err.fix} [${err.code}]`);
+        process.exit(2);
+      }
+      throw err;
+    }
+  });
+
+await runCli(program);

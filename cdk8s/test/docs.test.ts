@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { RouteSpec } from '../config/routes.js';
+import { ROUTES } from '../config/routes.js';
+import { allErrorCodes } from '../lib/docs.js';
+import { ROOT, synth } from './support/synth.js';
+
+describe('the architecture diagram', () => {
+  const out = synth();
+
+  it('shows every route and every workload, grouped by namespace', () => {
+    for (const r of ROUTES) expect(out.diagram).toContain(`|"${r.prefix} (`);
+    for (const w of out.platform.workloads.values()) expect(out.diagram).toMatch(new RegExp(`\\["${w.name}"\\]`));
+    expect(out.diagram).toContain('subgraph ns_fiware["namespace fiware"]');
+    expect(out.diagram).toContain('subgraph ns_identity["namespace identity"]');
+  });
+
+  it('draws exactly the east-west connections the policies allow', () => {
+    expect(out.diagram).toContain('iotagent_ul -->|":27017"| mongodb');
+    expect(out.diagram).toContain('orion -->|":8668"| quantumleap');
+    expect(out.diagram).toContain('istio_ingressgateway -.->|"ext_authz :9191"| opa');
+    expect(out.diagram).not.toContain('-->|":27017"| cratedb');
+  });
+
+  it('changes when the route table changes', () => {
+    const extra: RouteSpec = { ...ROUTES[0]!, prefix: '/ngsi', publicPaths: [] };
+    expect(synth({ routes: [...ROUTES, extra] }).diagram).toContain('|"/ngsi (OPA)"|');
+  });
+
+  it('is the one in the README', () => {
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain(out.diagram);
+  });
+});
+
+describe('docs/errors.md', () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8');
+
+  it('documents every error code, once', () => {
+    for (const code of allErrorCodes()) expect(doc.split(`| \`${code}\` |`).length).toBe(2);
+  });
+
+  it('lists no code the catalogues do not have', () => {
+    const listed = [...doc.matchAll(/^\| `(ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect(listed.sort()).toEqual(allErrorCodes().sort());
+  });
+});

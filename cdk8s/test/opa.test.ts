@@ -1,0 +1,78 @@
+import { DECISION_PATH, POLICY_DATA_PATH, readPolicyFiles } from '../lib/policy-bundle.js';
+import { find, policyFiles, ROOT, synth } from './support/synth.js';
+import { join } from 'node:path';
+
+const policyConfigMap = (out: ReturnType<typeof synth>) =>
+  out.objects.find((o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'))!.object as any;
+const opaDeployment = (out: ReturnType<typeof synth>) => find(out, 'Deployment', 'opa');
+
+describe('OPA', () => {
+  const out = synth();
+
+  it('mounts every Rego file of policies/ (tests excluded) and the generated data', () => {
+    const cm = policyConfigMap(out);
+    const volume = opaDeployment(out).spec.template.spec.volumes.find((v: any) => v.name === 'policy');
+    expect(volume.configMap.name).toBe(cm.metadata.name);
+    const paths = volume.configMap.items.map((i: any) => i.path);
+    expect(paths).toEqual([...policyFiles().map((f) => f.path), POLICY_DATA_PATH].sort());
+    expect(paths.some((p: string) => p.endsWith('_test.rego'))).toBe(false);
+    for (const item of volume.configMap.items) expect(cm.data[item.key]).toBeDefined();
+    expect(cm.data['kitt4sme.authz.rego']).toContain('package kitt4sme.authz');
+  });
+
+  it('reads only Rego sources, sorted, without tests', () => {
+    const files = readPolicyFiles(join(ROOT, 'policies')).map((f) => f.path);
+    expect(files).toEqual([...files].sort());
+    expect(files).toContain('kitt4sme/authz.rego');
+    expect(files.every((f) => f.endsWith('.rego') && !f.endsWith('_test.rego'))).toBe(true);
+  });
+
+  it('rolls the pod when a policy changes, and only then', () => {
+    const changed = synth({
+      policies: policyFiles().map((f) =>
+        f.path === 'kitt4sme/authz.rego' ? { ...f, content: `${f.content}\n# a comment is a change too\n` } : f,
+      ),
+    });
+    const name = (o: ReturnType<typeof synth>) => policyConfigMap(o).metadata.name;
+    expect(name(changed)).not.toBe(name(out));
+    expect(JSON.stringify(opaDeployment(changed).spec.template)).not.toBe(JSON.stringify(opaDeployment(out).spec.template));
+    expect(name(synth())).toBe(name(out));
+  });
+
+  it('runs the Envoy ext_authz plugin on the decision path, REST API on localhost only', () => {
+    const args: string[] = opaDeployment(out).spec.template.spec.containers[0].args;
+    expect(args).toEqual(
+      expect.arrayContaining([
+        'run',
+        '--server',
+        '--addr=localhost:8181',
+        `--set=plugins.envoy_ext_authz_grpc.path=${DECISION_PATH}`,
+        '--set=plugins.envoy_ext_authz_grpc.addr=:9191',
+        '--ignore=.*',
+        '/policy',
+      ]),
+    );
+  });
+
+  it('is ready only when its plugins are, and never logs credentials', () => {
+    const c = opaDeployment(out).spec.template.spec.containers[0];
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/health?plugins', port: 8282 });
+    const mask = policyConfigMap(out).data['system.log.rego'];
+    expect(mask).toContain('mask contains "/input/attributes/request/http/headers/authorization"');
+  });
+
+  it('generates its data from the route table and the config', () => {
+    const data = JSON.parse(policyConfigMap(out).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
+    expect(data).toMatchObject({
+      version: 1,
+      issuer: 'https://kitt4sme.localhost/auth/realms/kitt4sme',
+      tenants: ['manufracture', 'smithereens'],
+      public_paths: ['/orion/version', '/quantumleap/version', '/iota-north/iot/about'],
+      sso_prefixes: ['/auth', '/grafana', '/kiali', '/argocd'],
+    });
+    expect(data.routes.find((r: any) => r.prefix === '/iota-south').rights).toEqual({
+      device: ['GET', 'POST'],
+      'platform-admin': ['GET', 'POST'],
+    });
+  });
+});

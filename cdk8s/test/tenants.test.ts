@@ -1,0 +1,94 @@
+import { parse } from 'yaml';
+
+import { datasourceUid, tenantDashboard } from '../lib/components/grafana-dashboards.js';
+import { POLICY_DATA_PATH } from '../lib/policy-bundle.js';
+import { changedObjects, find, synth } from './support/synth.js';
+
+const addTenant = (name: string, displayName?: string) =>
+  synth({ config: (c) => void c.tenants.push({ name, ...(displayName ? { displayName } : {}) }) });
+
+const opaConfigMap = (out: ReturnType<typeof synth>) =>
+  out.objects.find((o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'))!.object as any;
+
+describe('a tenant added to the config', () => {
+  const base = synth();
+  const out = addTenant('acme_works', 'ACME Works');
+
+  it('gets a CrateDB datasource on its own schema', () => {
+    const file = parse(find(out, 'ConfigMap', 'grafana-datasources').data['cratedb.yaml']);
+    const ds = file.datasources.find((d: any) => d.jsonData.database === 'mtacme_works');
+    expect(ds).toMatchObject({
+      name: 'CrateDB ACME Works',
+      uid: datasourceUid({ name: 'acme_works' }),
+      type: 'grafana-postgresql-datasource',
+      url: 'cratedb.fiware.svc.cluster.local:5432',
+    });
+    expect(file.prune).toBe(true);
+  });
+
+  it('gets a dashboard in a folder of its own, querying only its schema', () => {
+    const dashboards = find(out, 'ConfigMap', 'grafana-dashboards').data;
+    const dashboard = JSON.parse(dashboards['acme_works.json']);
+    expect(dashboard.title).toBe('ACME Works: device measurements');
+    const sql = JSON.stringify(dashboard.panels) + JSON.stringify(dashboard.templating);
+    expect(sql).toContain('mtacme_works');
+    expect(sql).not.toContain('mtmanufracture');
+    expect(dashboard.panels.every((p: any) => p.datasource.uid === datasourceUid({ name: 'acme_works' }))).toBe(true);
+    const volume = find(out, 'StatefulSet', 'grafana').spec.template.spec.volumes.find((v: any) => v.name === 'dashboards');
+    expect(volume.configMap.items).toContainEqual({ key: 'acme_works.json', path: 'acme_works/measurements.json' });
+  });
+
+  it('appears in the OPA policy data', () => {
+    const data = JSON.parse(opaConfigMap(out).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
+    expect(data.tenants).toEqual(['manufracture', 'smithereens', 'acme_works']);
+  });
+
+  it('changes exactly Grafana, its provisioning and OPA, and nothing else', () => {
+    expect(changedObjects(base, out)).toEqual(
+      [
+        `ConfigMap/fiware/${opaConfigMap(base).metadata.name}`,
+        `ConfigMap/fiware/${opaConfigMap(out).metadata.name}`,
+        'ConfigMap/fiware/grafana-dashboards',
+        'ConfigMap/fiware/grafana-datasources',
+        'Deployment/fiware/opa',
+        // The pod template carries a checksum of the provisioning, so Grafana restarts.
+        'StatefulSet/fiware/grafana',
+      ].sort(),
+    );
+  });
+
+  it('rolls Grafana through the provisioning checksum', () => {
+    const checksum = (o: ReturnType<typeof synth>) =>
+      find(o, 'StatefulSet', 'grafana').spec.template.metadata.annotations['kitt4sme.io/provisioning-checksum'];
+    expect(checksum(out)).not.toBe(checksum(base));
+  });
+});
+
+describe('tenant dashboards', () => {
+  it('use the display name when there is one, the name otherwise', () => {
+    expect(tenantDashboard({ name: 'plain' }).title).toBe('plain: device measurements');
+  });
+
+  it('get distinct, stable uids of at most 40 characters even for the longest names', () => {
+    const long = 'a'.repeat(50);
+    const uid = (tenantDashboard({ name: long }) as { uid: string }).uid;
+    expect(uid.length).toBeLessThanOrEqual(40);
+    expect(datasourceUid({ name: long }).length).toBeLessThanOrEqual(40);
+    expect(uid).toBe((tenantDashboard({ name: long }) as { uid: string }).uid);
+    expect(uid).not.toBe((tenantDashboard({ name: `${'a'.repeat(49)}b` }) as { uid: string }).uid);
+  });
+});
+
+describe('a hundred tenants', () => {
+  it('still fit the Grafana ConfigMaps (1 MiB each)', () => {
+    const out = synth({
+      config: (c) => {
+        c.tenants = Array.from({ length: 100 }, (_, i) => ({ name: `tenant_${String(i).padStart(3, '0')}` }));
+      },
+    });
+    for (const name of ['grafana-dashboards', 'grafana-datasources']) {
+      const size = Buffer.byteLength(JSON.stringify(find(out, 'ConfigMap', name).data));
+      expect(size).toBeLessThan(1024 * 1024);
+    }
+  });
+});
