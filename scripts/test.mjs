@@ -29,8 +29,8 @@ const jest = spawnSync(
   { cwd: root, stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : '1' } },
 );
 
-let passed = 0;
-let failed = 0;
+let passed;
+let failed;
 try {
   const results = JSON.parse(readFileSync(resultsFile, 'utf8'));
   passed = results.numPassedTests;

@@ -23,7 +23,9 @@ import { PlatformContext } from '../lib/context.js';
 
 const program = new Command()
   .name('bootstrap-secrets')
-  .description('Create the Secrets a fresh cluster needs (never committed to git); existing ones are kept.')
+  .description(
+    'Create the Secrets a fresh cluster needs (never committed to git); existing ones are kept.',
+  )
   .option('--dry-run', 'only list the Secrets that would be created')
   .option('--json', 'print the plan as one JSON document on stdout')
   .option('--context <name>', 'kubectl context to use (default: the current one)')
@@ -42,22 +44,33 @@ const program = new Command()
       );
       process.exit(EXIT.environment);
     }
-    const plan = planSecrets(ctx, (ns, name) => kubectl(['get', 'secret', '-n', ns, name, '-o', 'name']).status === 0);
-    if (opts.json) process.stdout.write(`${JSON.stringify({ ...plan, dryRun: Boolean(opts.dryRun) }, null, 2)}\n`);
+    const plan = planSecrets(
+      ctx,
+      (ns, name) => kubectl(['get', 'secret', '-n', ns, name, '-o', 'name']).status === 0,
+    );
+    if (opts.json)
+      process.stdout.write(
+        `${JSON.stringify({ ...plan, dryRun: Boolean(opts.dryRun) }, null, 2)}\n`,
+      );
     for (const s of plan.existing) console.error(`keep    ${s.namespace}/${s.name} (exists)`);
     plan.missing.forEach((s, i) => {
-      console.error(`[${i + 1}/${plan.missing.length}] ${opts.dryRun ? 'would create' : 'create'} ${s.namespace}/${s.name}`);
+      console.error(
+        `[${i + 1}/${plan.missing.length}] ${opts.dryRun ? 'would create' : 'create'} ${s.namespace}/${s.name}`,
+      );
       if (opts.dryRun) return;
       // The namespace may not exist yet on a fresh cluster; Argo CD adopts it later. An
       // "already exists" failure is fine.
       kubectl(['create', 'namespace', s.namespace]);
       const created = kubectl(['create', '-f', '-'], JSON.stringify(generateSecret(ctx, s.id)));
       if (created.status !== 0) {
-        console.error(`bootstrap-secrets: creating ${s.namespace}/${s.name} failed: ${created.stderr.trim()} [ERR_CLUSTER_UNREACHABLE]`);
+        console.error(
+          `bootstrap-secrets: creating ${s.namespace}/${s.name} failed: ${created.stderr.trim()} [ERR_CLUSTER_UNREACHABLE]`,
+        );
         process.exit(EXIT.environment);
       }
     });
-    if (plan.missing.length === 0) console.error('bootstrap-secrets: every Secret exists; nothing to do');
+    if (plan.missing.length === 0)
+      console.error('bootstrap-secrets: every Secret exists; nothing to do');
   });
 
 try {

@@ -33,7 +33,8 @@ const program = new Command()
     '--profile <name>',
     'size profile to compute (default: the one in cdk8s/config/platform.ts)',
     (v: string) => {
-      if (v !== 'laptop' && v !== 'production') throw new InvalidArgumentError('use laptop or production');
+      if (v !== 'laptop' && v !== 'production')
+        throw new InvalidArgumentError('use laptop or production');
       return v;
     },
   )
@@ -41,10 +42,19 @@ const program = new Command()
   .option('--check', `exit 1 unless requests leave at least ${REQUIRED_HEADROOM * 100} % headroom`)
   .action((opts: { profile?: 'laptop' | 'production'; json?: boolean; check?: boolean }) => {
     try {
-      const config = parsePlatformConfig({ ...platform, ...(opts.profile ? { profile: opts.profile } : {}) });
-      const out = synthesize({ config, routes: ROUTES, policies: readPolicyFiles(join(root, 'policies')) });
+      const config = parsePlatformConfig({
+        ...platform,
+        ...(opts.profile ? { profile: opts.profile } : {}),
+      });
+      const out = synthesize({
+        config,
+        routes: ROUTES,
+        policies: readPolicyFiles(join(root, 'policies')),
+      });
       const budget = computeBudget(out.platform.context, out.objects);
-      process.stdout.write(opts.json ? `${JSON.stringify(budget, null, 2)}\n` : formatBudget(budget));
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(budget, null, 2)}\n` : formatBudget(budget),
+      );
       if (opts.check && !budget.fits) process.exit(1);
     } catch (err) {
       if (err instanceof PlatformError) {

@@ -20,7 +20,7 @@ import { PlatformError } from '../../services/lib/errors.js';
 import { loadPlatformConfig } from '../config/load.js';
 import { ROUTES } from '../config/routes.js';
 import { readPolicyFiles } from '../lib/policy-bundle.js';
-import { synthesize, withDiagram, writeOutput } from '../lib/synth.js';
+import { synthesize, withReadmeSection, writeOutput } from '../lib/synth.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -75,7 +75,8 @@ function staleFiles(out: ReturnType<typeof synthesize>): string[] {
   }
   stale.push(...[...onDisk].map((f) => `${f} (not produced by synth)`));
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  if (withDiagram(readme, out.diagram) !== readme) stale.push('README.md (architecture section)');
+  if (withReadmeSection(readme, out.readmeSection) !== readme)
+    stale.push('README.md (generated section)');
   const errors = join(root, 'docs', 'errors.md');
   if (!existsSync(errors) || readFileSync(errors, 'utf8') !== out.errorsDoc)
     stale.push('docs/errors.md');

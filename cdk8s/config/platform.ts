@@ -74,7 +74,7 @@ export const platform = definePlatform({
     keycloak: {
       repository: 'quay.io/keycloak/keycloak',
       tag: '26.7.3',
-      why: 'latest Keycloak 26 release, the same version the identity tests fetch as keycloak-quarkus-dist from Maven Central',
+      why: 'latest Keycloak 26 release; keep in step with the keycloak-quarkus-dist version real-Keycloak tests run from Maven Central',
     },
     postgres: {
       repository: 'postgres',
@@ -84,7 +84,7 @@ export const platform = definePlatform({
     opa: {
       repository: 'openpolicyagent/opa',
       tag: '1.21.1-envoy-static',
-      why: 'newest OPA with a published Envoy ext_authz plugin image; the policy tests install the same OPA engine (v1.21.1)',
+      why: 'newest OPA with a published Envoy ext_authz plugin image; policy tests must install this same engine version (v1.21.1)',
     },
   },
   charts: {

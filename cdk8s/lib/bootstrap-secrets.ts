@@ -17,7 +17,11 @@ import { BOOTSTRAP_SECRETS } from './secrets.js';
 export interface GeneratedSecret {
   readonly apiVersion: 'v1';
   readonly kind: 'Secret';
-  readonly metadata: { readonly name: string; readonly namespace: string; readonly labels: Record<string, string> };
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly labels: Record<string, string>;
+  };
   readonly type: string;
   readonly stringData: Readonly<Record<string, string>>;
 }
@@ -37,16 +41,38 @@ export function selfSignedTls(host: string): { cert: string; key: string } {
     execFileSync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-        '-days', '365', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`,
-        '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt'),
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '365',
+        '-subj',
+        `/CN=${host}`,
+        '-addext',
+        `subjectAltName=DNS:${host}`,
+        '-keyout',
+        join(dir, 'tls.key'),
+        '-out',
+        join(dir, 'tls.crt'),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    return { cert: readFileSync(join(dir, 'tls.crt'), 'utf8'), key: readFileSync(join(dir, 'tls.key'), 'utf8') };
+    return {
+      cert: readFileSync(join(dir, 'tls.crt'), 'utf8'),
+      key: readFileSync(join(dir, 'tls.key'), 'utf8'),
+    };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new PlatformError('ERR_TOOL_MISSING', 'openssl is not installed', 'install openssl (apt-get install openssl) and run again', { cause: err });
+      throw new PlatformError(
+        'ERR_TOOL_MISSING',
+        'openssl is not installed',
+        'install openssl (apt-get install openssl) and run again',
+        { cause: err },
+      );
     }
     throw err;
   } finally {
@@ -86,7 +112,10 @@ export interface SecretPlan {
 }
 
 /** Splits the bootstrap Secrets by whether `exists` finds them. Existing ones are never replaced. */
-export function planSecrets(ctx: PlatformContext, exists: (namespace: string, name: string) => boolean): SecretPlan {
+export function planSecrets(
+  ctx: PlatformContext,
+  exists: (namespace: string, name: string) => boolean,
+): SecretPlan {
   const all = (Object.keys(BOOTSTRAP_SECRETS) as BootstrapSecretId[]).map((id) => ({
     id,
     namespace: ctx.namespace(BOOTSTRAP_SECRETS[id].namespace),

@@ -3,7 +3,10 @@
  * the messages.
  */
 import { ROUTE_ERRORS } from '../config/route-validation.js';
-import { CONFIG_ERRORS } from '../config/schema.js';
+import type { PlatformConfig } from '../config/schema.js';
+import { CHART_IDS, CONFIG_ERRORS, IMAGE_IDS } from '../config/schema.js';
+import { renderDiagram } from './diagram.js';
+import type { Platform } from './platform.js';
 import { RULES } from './validate/rules.js';
 
 /** Top-level errors that group the detailed ones below. */
@@ -23,7 +26,8 @@ export const TOP_LEVEL_ERRORS = {
     fix: 'fix the construct that produced the object; an image that cannot run with a read-only root filesystem declares an exception with its reason',
   },
   ERR_CLUSTER_UNREACHABLE: {
-    problem: 'a tool that talks to the cluster could not reach it with kubectl, or the cluster refused a request',
+    problem:
+      'a tool that talks to the cluster could not reach it with kubectl, or the cluster refused a request',
     fix: 'start the cluster or select the right context (`kubectl config use-context`, or --context), then run the command again',
   },
   ERR_TOOL_MISSING: {
@@ -79,4 +83,26 @@ export function renderErrorsDoc(): string {
     ...Object.entries(RULES).map(([r, what]) => `| \`${r}\` | ${what} |`),
     '',
   ].join('\n');
+}
+
+/** The pinned versions, with their reasons, as a Markdown table. */
+export function renderVersions(config: PlatformConfig): string {
+  return [
+    '| pinned | version | why |',
+    '|---|---|---|',
+    ...IMAGE_IDS.map((id) => {
+      const i = config.images[id];
+      return `| image \`${i.repository}\` | \`${i.tag}\` | ${i.why} |`;
+    }),
+    ...CHART_IDS.map((id) => {
+      const c = config.charts[id];
+      return `| chart ${id} (${c.repoURL}) | \`${c.version}\` | ${c.why} |`;
+    }),
+    '',
+  ].join('\n');
+}
+
+/** The generated section of the README: the diagram, the route and layer tables, the versions. */
+export function renderReadmeSection(platform: Platform): string {
+  return `${renderDiagram(platform)}\n${renderVersions(platform.context.config)}`;
 }

@@ -10,8 +10,7 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 
 import { renderBudget } from './budget.js';
-import { renderDiagram } from './diagram.js';
-import { renderErrorsDoc } from './docs.js';
+import { renderErrorsDoc, renderReadmeSection } from './docs.js';
 import { argoCdValues } from './gitops/chart-values.js';
 import { DEPLOY_DIR } from './gitops/applications.js';
 import { LayerChart } from './layers.js';
@@ -51,8 +50,8 @@ export interface SynthOutput {
   readonly objects: readonly SynthObject[];
   /** File contents under deploy/, by path relative to the repository root. */
   readonly deployFiles: ReadonlyMap<string, string>;
-  /** The architecture diagram (Mermaid) for the README. */
-  readonly diagram: string;
+  /** The generated section of the README: diagram, routes, layers and pinned versions. */
+  readonly readmeSection: string;
   /** docs/errors.md. */
   readonly errorsDoc: string;
 }
@@ -83,12 +82,15 @@ export function synthesize(inputs: PlatformInputs): SynthOutput {
     `${DEPLOY_DIR}/bootstrap/argocd-values.yaml`,
     `${HEADER}# Values of the first \`helm install\` of Argo CD; the argo-cd Application then manages the same release.\n${toYaml(argoCdValues(platform.context))}`,
   );
-  deployFiles.set(`${DEPLOY_DIR}/bootstrap/budget.txt`, HEADER + renderBudget(platform.context, objects));
+  deployFiles.set(
+    `${DEPLOY_DIR}/bootstrap/budget.txt`,
+    HEADER + renderBudget(platform.context, objects),
+  );
   return {
     platform,
     objects,
     deployFiles: new Map([...deployFiles].sort(([a], [b]) => a.localeCompare(b))),
-    diagram: renderDiagram(platform),
+    readmeSection: renderReadmeSection(platform),
     errorsDoc: renderErrorsDoc(),
   };
 }
@@ -100,7 +102,9 @@ export function ruleContext(ctx: PlatformContext): RuleContext {
   const external = Object.entries(SERVICES)
     .filter(([, s]) => s.managedBy === 'helm')
     .flatMap(([id, s]) =>
-      Object.values(s.ports as Record<string, ServicePortSpec>).map((p) => `${ctx.serviceHost(id as ServiceId)}:${p.port}`),
+      Object.values(s.ports as Record<string, ServicePortSpec>).map(
+        (p) => `${ctx.serviceHost(id as ServiceId)}:${p.port}`,
+      ),
     );
   return {
     images: new Set(IMAGE_IDS.map((id) => ctx.image(id))),
@@ -119,8 +123,8 @@ export const README_MARKERS = {
   end: '<!-- END GENERATED: architecture -->',
 } as const;
 
-/** The README with its architecture section replaced by `diagram`. */
-export function withDiagram(readme: string, diagram: string): string {
+/** The README with its generated section replaced by `section`. */
+export function withReadmeSection(readme: string, section: string): string {
   const start = readme.indexOf(README_MARKERS.begin);
   const end = readme.indexOf(README_MARKERS.end);
   if (start < 0 || end < start) {
@@ -128,7 +132,7 @@ export function withDiagram(readme: string, diagram: string): string {
       `README.md lacks the ${README_MARKERS.begin} ... ${README_MARKERS.end} markers`,
     );
   }
-  return `${readme.slice(0, start + README_MARKERS.begin.length)}\n${diagram}${readme.slice(end)}`;
+  return `${readme.slice(0, start + README_MARKERS.begin.length)}\n${section}${readme.slice(end)}`;
 }
 
 /**
@@ -139,7 +143,7 @@ export function writeOutput(root: string, out: SynthOutput): void {
   // Everything that can fail is computed before the first write.
   const readmePath = join(root, 'README.md');
   const readme = readFileSync(readmePath, 'utf8');
-  const updated = withDiagram(readme, out.diagram);
+  const updated = withReadmeSection(readme, out.readmeSection);
 
   const target = join(root, DEPLOY_DIR);
   const staging = join(root, `.${DEPLOY_DIR}.staging`);

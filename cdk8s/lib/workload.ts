@@ -384,9 +384,21 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
     // One rule per caller and method/path set, with the union of its ports: grants may be
     // declared in any order and more than once (two routes to one port), and the manifest
     // depends on neither.
-    const merged = new Map<string, { principal: string; methods?: readonly string[]; paths?: readonly string[]; ports: Set<string> }>();
+    const merged = new Map<
+      string,
+      {
+        principal: string;
+        methods?: readonly string[];
+        paths?: readonly string[];
+        ports: Set<string>;
+      }
+    >();
     for (const { caller, options } of this.grants) {
-      const key = JSON.stringify([caller.meshPrincipal, options.methods ?? null, options.paths ?? null]);
+      const key = JSON.stringify([
+        caller.meshPrincipal,
+        options.methods ?? null,
+        options.paths ?? null,
+      ]);
       const entry = merged.get(key) ?? {
         principal: caller.meshPrincipal,
         methods: options.methods,

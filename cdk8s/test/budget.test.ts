@@ -2,11 +2,24 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { PROFILES } from '../config/profiles.js';
-import { KUBE_SYSTEM, LAPTOP_CLUSTER, REQUIRED_HEADROOM, addResources, computeBudget, cpuMilli, memoryMi, scaleResources } from '../lib/budget.js';
+import {
+  KUBE_SYSTEM,
+  LAPTOP_CLUSTER,
+  REQUIRED_HEADROOM,
+  addResources,
+  computeBudget,
+  cpuMilli,
+  memoryMi,
+  scaleResources,
+} from '../lib/budget.js';
 import type { SynthObject } from '../lib/synth.js';
 import { ROOT, synth } from './support/synth.js';
 
-const pod = (ns: string, replicas: number, containers: [string, string, string, string][]): SynthObject => ({
+const pod = (
+  ns: string,
+  replicas: number,
+  containers: [string, string, string, string][],
+): SynthObject => ({
   file: 'deploy/x/y.yaml',
   object: {
     apiVersion: 'apps/v1',
@@ -18,7 +31,10 @@ const pod = (ns: string, replicas: number, containers: [string, string, string, 
         spec: {
           containers: containers.map(([cpuReq, cpuLim, memReq, memLim], i) => ({
             name: `c${i}`,
-            resources: { requests: { cpu: cpuReq, memory: memReq }, limits: { cpu: cpuLim, memory: memLim } },
+            resources: {
+              requests: { cpu: cpuReq, memory: memReq },
+              limits: { cpu: cpuLim, memory: memLim },
+            },
           })),
         },
       },
@@ -53,7 +69,13 @@ describe('the budget', () => {
   const ctx = synth().platform.context;
 
   it('adds deployed pods by replicas, one sidecar per meshed pod, charts and the cluster itself', () => {
-    const objects = [pod('fiware', 2, [['100m', '200m', '64Mi', '128Mi'], ['50m', '100m', '32Mi', '64Mi']]), pod('elsewhere', 1, [['10m', '20m', '16Mi', '32Mi']])];
+    const objects = [
+      pod('fiware', 2, [
+        ['100m', '200m', '64Mi', '128Mi'],
+        ['50m', '100m', '32Mi', '64Mi'],
+      ]),
+      pod('elsewhere', 1, [['10m', '20m', '16Mi', '32Mi']]),
+    ];
     const b = computeBudget(ctx, objects);
     const deployed = b.lines.filter((l) => l.source === 'deploy');
     expect(deployed.map((l) => [l.pods, l.total])).toEqual([
@@ -61,11 +83,23 @@ describe('the budget', () => {
       [1, { cpuRequestMilli: 10, cpuLimitMilli: 20, memoryRequestMi: 16, memoryLimitMi: 32 }],
     ]);
     const laptop = PROFILES.laptop;
-    expect(b.lines.find((l) => l.source === 'sidecars')).toMatchObject({ pods: 2, total: scaleResources(laptop.sidecar, 2) });
+    expect(b.lines.find((l) => l.source === 'sidecars')).toMatchObject({
+      pods: 2,
+      total: scaleResources(laptop.sidecar, 2),
+    });
     const w = laptop.workloads;
-    const charts = [w.istiod, w.istioCni, w.istioIngressGateway, w.argocdController, w.argocdServer, w.argocdRepoServer, w.argocdRedis, w.prometheus, w.jaeger, w.kiali].map((s) =>
-      scaleResources(s.resources, s.replicas),
-    );
+    const charts = [
+      w.istiod,
+      w.istioCni,
+      w.istioIngressGateway,
+      w.argocdController,
+      w.argocdServer,
+      w.argocdRepoServer,
+      w.argocdRedis,
+      w.prometheus,
+      w.jaeger,
+      w.kiali,
+    ].map((s) => scaleResources(s.resources, s.replicas));
     const expected = addResources(
       { cpuRequestMilli: 310, cpuLimitMilli: 620, memoryRequestMi: 208, memoryLimitMi: 416 },
       scaleResources(laptop.sidecar, 2),
@@ -97,7 +131,10 @@ describe('the budget', () => {
 
 describe('npm run budget', () => {
   const run = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cdk8s/bin/budget.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+    spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cdk8s/bin/budget.ts'), ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
 
   it('prints the figures and the verdict', () => {
     const r = run('--check');

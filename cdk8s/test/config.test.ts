@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { CONFIG_ERRORS, ConfigError, parsePlatformConfig, quantityBytes } from '../config/schema.js';
+import {
+  CONFIG_ERRORS,
+  ConfigError,
+  parsePlatformConfig,
+  quantityBytes,
+} from '../config/schema.js';
 import type { ConfigErrorCode } from '../config/schema.js';
 import { ROOT, configInput } from './support/synth.js';
 
@@ -31,30 +36,66 @@ describe('platform config', () => {
     ['ERR_CONFIG_TYPE', 'ingress.tls', (c) => (c.ingress.tls = 'yes')],
     ['ERR_CONFIG_TYPE', 'identity', (c) => delete c.identity],
     ['ERR_CONFIG_REPO_URL', 'gitops.repoURL', (c) => (c.gitops.repoURL = 'github.com/me/fork')],
-    ['ERR_CONFIG_REPO_URL', 'gitops.repoURL', (c) => (c.gitops.repoURL = 'http://github.com/me/fork.git')],
-    ['ERR_CONFIG_REVISION', 'gitops.targetRevision', (c) => (c.gitops.targetRevision = 'my branch')],
+    [
+      'ERR_CONFIG_REPO_URL',
+      'gitops.repoURL',
+      (c) => (c.gitops.repoURL = 'http://github.com/me/fork.git'),
+    ],
+    [
+      'ERR_CONFIG_REVISION',
+      'gitops.targetRevision',
+      (c) => (c.gitops.targetRevision = 'my branch'),
+    ],
     ['ERR_CONFIG_HOST', 'ingress.host', (c) => (c.ingress.host = 'https://kitt4sme.localhost')],
     ['ERR_CONFIG_HOST', 'ingress.host', (c) => (c.ingress.host = 'Kitt4SME.local')],
     ['ERR_CONFIG_NAMESPACE', 'namespaces.platform', (c) => (c.namespaces.platform = 'FIWARE')],
     ['ERR_CONFIG_NAMESPACE', 'namespaces.platform', (c) => (c.namespaces.platform = 'kube-system')],
-    ['ERR_CONFIG_NAMESPACE', 'namespaces.identity', (c) => (c.namespaces.identity = c.namespaces.platform)],
+    [
+      'ERR_CONFIG_NAMESPACE',
+      'namespaces.identity',
+      (c) => (c.namespaces.identity = c.namespaces.platform),
+    ],
     ['ERR_CONFIG_TENANTS_EMPTY', 'tenants', (c) => (c.tenants = [])],
     ['ERR_CONFIG_TENANT_NAME', 'tenants[1].name', (c) => (c.tenants[1].name = 'Smithereens')],
     ['ERR_CONFIG_TENANT_NAME', 'tenants[0].name', (c) => (c.tenants[0].name = 'manu-fracture')],
     ['ERR_CONFIG_TENANT_NAME', 'tenants[0].name', (c) => (c.tenants[0].name = 'a'.repeat(51))],
-    ['ERR_CONFIG_TENANT_DUPLICATE', 'tenants[2].name', (c) => c.tenants.push({ name: 'smithereens' })],
+    [
+      'ERR_CONFIG_TENANT_DUPLICATE',
+      'tenants[2].name',
+      (c) => c.tenants.push({ name: 'smithereens' }),
+    ],
     ['ERR_CONFIG_PROFILE', 'profile', (c) => (c.profile = 'huge')],
-    ['ERR_CONFIG_STORAGE_CLASS', 'storage.storageClass', (c) => (c.storage.storageClass = 'Fast SSD')],
+    [
+      'ERR_CONFIG_STORAGE_CLASS',
+      'storage.storageClass',
+      (c) => (c.storage.storageClass = 'Fast SSD'),
+    ],
     ['ERR_CONFIG_STORAGE_SIZE', 'storage.sizes.cratedb', (c) => (c.storage.sizes.cratedb = '10GB')],
-    ['ERR_CONFIG_STORAGE_TOO_SMALL', 'storage.sizes.mongodb', (c) => (c.storage.sizes.mongodb = '100Mi')],
+    [
+      'ERR_CONFIG_STORAGE_TOO_SMALL',
+      'storage.sizes.mongodb',
+      (c) => (c.storage.sizes.mongodb = '100Mi'),
+    ],
     ['ERR_CONFIG_REALM', 'identity.realm', (c) => (c.identity.realm = 'KITT4SME realm')],
-    ['ERR_CONFIG_IMAGE_REPOSITORY', 'images.orion.repository', (c) => (c.images.orion.repository = 'Fiware/Orion:4')],
+    [
+      'ERR_CONFIG_IMAGE_REPOSITORY',
+      'images.orion.repository',
+      (c) => (c.images.orion.repository = 'Fiware/Orion:4'),
+    ],
     ['ERR_CONFIG_IMAGE_TAG', 'images.grafana.tag', (c) => (c.images.grafana.tag = 'latest')],
     ['ERR_CONFIG_IMAGE_TAG', 'images.mongodb.tag', (c) => (c.images.mongodb.tag = '8')],
     ['ERR_CONFIG_IMAGE_TAG', 'images.opa.tag', (c) => (c.images.opa.tag = '')],
     ['ERR_CONFIG_CHART_VERSION', 'charts.istio.version', (c) => (c.charts.istio.version = '1.31')],
-    ['ERR_CONFIG_CHART_VERSION', 'charts.kiali.version', (c) => (c.charts.kiali.version = '^2.31.0')],
-    ['ERR_CONFIG_CHART_REPO', 'charts.jaeger.repoURL', (c) => (c.charts.jaeger.repoURL = 'http://jaeger.example')],
+    [
+      'ERR_CONFIG_CHART_VERSION',
+      'charts.kiali.version',
+      (c) => (c.charts.kiali.version = '^2.31.0'),
+    ],
+    [
+      'ERR_CONFIG_CHART_REPO',
+      'charts.jaeger.repoURL',
+      (c) => (c.charts.jaeger.repoURL = 'http://jaeger.example'),
+    ],
     ['ERR_CONFIG_WHY', 'images.keycloak.why', (c) => (c.images.keycloak.why = '')],
   ];
 
@@ -79,7 +120,11 @@ describe('platform config', () => {
       c.tenants[0].name = 'Bad Name';
       c.images.orion.tag = 'latest';
     });
-    expect(err.issues.map((i) => i.code).sort()).toEqual(['ERR_CONFIG_IMAGE_TAG', 'ERR_CONFIG_PROFILE', 'ERR_CONFIG_TENANT_NAME']);
+    expect(err.issues.map((i) => i.code).sort()).toEqual([
+      'ERR_CONFIG_IMAGE_TAG',
+      'ERR_CONFIG_PROFILE',
+      'ERR_CONFIG_TENANT_NAME',
+    ]);
   });
 
   it('shows the offending value in the message', () => {
@@ -88,7 +133,10 @@ describe('platform config', () => {
 
   it('names the earlier tenant a duplicate collides with', () => {
     const err = errorFor((c) => c.tenants.push({ name: 'manufracture' }));
-    expect(err.issues[0]).toMatchObject({ code: 'ERR_CONFIG_TENANT_DUPLICATE', detail: 'tenants[0] has the same name' });
+    expect(err.issues[0]).toMatchObject({
+      code: 'ERR_CONFIG_TENANT_DUPLICATE',
+      detail: 'tenants[0] has the same name',
+    });
   });
 
   it('accepts a digest as a pinned tag and null as the default storage class', () => {
@@ -114,7 +162,9 @@ describe('docs/config.md', () => {
     if (value !== null && typeof value === 'object') {
       return Object.entries(value).flatMap(([k, v]) => {
         const p = prefix ? `${prefix}.${k}` : k;
-        return prefix === 'images' || prefix === 'charts' ? keyPaths(v, `${prefix}.<id>`) : keyPaths(v, p);
+        return prefix === 'images' || prefix === 'charts'
+          ? keyPaths(v, `${prefix}.<id>`)
+          : keyPaths(v, p);
       });
     }
     return [prefix];

@@ -1,7 +1,8 @@
 import { LAYERS } from '../lib/layers.js';
 import { find, synth } from './support/synth.js';
 
-const apps = (out: ReturnType<typeof synth>) => out.objects.filter((o) => o.object.kind === 'Application').map((o) => o.object as any);
+const apps = (out: ReturnType<typeof synth>) =>
+  out.objects.filter((o) => o.object.kind === 'Application').map((o) => o.object as any);
 const wave = (a: any) => Number(a.metadata.annotations['argocd.argoproj.io/sync-wave']);
 
 describe('the app-of-apps', () => {
@@ -27,7 +28,13 @@ describe('the app-of-apps', () => {
     const root = byName.get('root');
     expect(root.spec.source.path).toBe('deploy/apps');
     expect(out.deployFiles.has('deploy/apps/root.yaml')).toBe(true);
-    expect(wave(root)).toBeLessThan(Math.min(...apps(out).filter((a) => a !== root).map(wave)));
+    expect(wave(root)).toBeLessThan(
+      Math.min(
+        ...apps(out)
+          .filter((a) => a !== root)
+          .map(wave),
+      ),
+    );
   });
 
   it('orders waves so CRDs and namespaces come before what uses them', () => {
@@ -40,48 +47,74 @@ describe('the app-of-apps', () => {
     // Istio custom resources (mesh layer) need the CRDs; workloads need mTLS and default-deny first.
     expect(w('istio-base')).toBeLessThan(w('mesh'));
     expect(w('istiod')).toBeLessThan(w('mesh'));
-    for (const l of ['data', 'identity', 'security', 'fiware', 'observability']) expect(w('mesh')).toBeLessThan(w(l));
+    for (const l of ['data', 'identity', 'security', 'fiware', 'observability'])
+      expect(w('mesh')).toBeLessThan(w(l));
     expect(w('data')).toBeLessThan(w('fiware'));
     expect(w('security')).toBeLessThan(w('fiware'));
   });
 
   it('makes Argo CD wait for child Applications to be healthy between waves', () => {
     const values = byName.get('argo-cd').spec.source.helm.valuesObject;
-    expect(values.configs.cm['resource.customizations.health.argoproj.io_Application']).toContain('obj.status.health.status');
+    expect(values.configs.cm['resource.customizations.health.argoproj.io_Application']).toContain(
+      'obj.status.health.status',
+    );
   });
 
   it('installs every upstream chart at the version the config pins', () => {
     const charts = apps(out).filter((a) => a.spec.source.chart);
-    expect(charts.map((a) => `${a.spec.source.chart}@${a.spec.source.targetRevision}`).sort()).toEqual(
-      ['argo-cd@10.10.0', 'base@1.31.1', 'cni@1.31.1', 'gateway@1.31.1', 'istiod@1.31.1', 'jaeger@4.12.0', 'kiali-server@2.31.0', 'prometheus@29.36.1'].sort(),
+    expect(
+      charts.map((a) => `${a.spec.source.chart}@${a.spec.source.targetRevision}`).sort(),
+    ).toEqual(
+      [
+        'argo-cd@10.10.0',
+        'base@1.31.1',
+        'cni@1.31.1',
+        'gateway@1.31.1',
+        'istiod@1.31.1',
+        'jaeger@4.12.0',
+        'kiali-server@2.31.0',
+        'prometheus@29.36.1',
+      ].sort(),
     );
   });
 
   it('never cascades the deletion of Argo CD, the root or the namespaces', () => {
-    for (const n of ['argo-cd', 'root', 'namespaces']) expect(byName.get(n).metadata.finalizers).toBeUndefined();
-    expect(byName.get('fiware').metadata.finalizers).toEqual(['resources-finalizer.argocd.argoproj.io']);
+    for (const n of ['argo-cd', 'root', 'namespaces'])
+      expect(byName.get(n).metadata.finalizers).toBeUndefined();
+    expect(byName.get('fiware').metadata.finalizers).toEqual([
+      'resources-finalizer.argocd.argoproj.io',
+    ]);
   });
 
   it('keeps the platform project to its namespaces, its repo and no Secrets', () => {
     const p = find(out, 'AppProject', 'platform').spec;
     expect(p.sourceRepos).toEqual(['https://github.com/kitt4sme/fiware-platform-kit.git']);
-    expect(p.destinations.map((d: any) => d.namespace).sort()).toEqual(['fiware', 'identity', 'istio-system']);
+    expect(p.destinations.map((d: any) => d.namespace).sort()).toEqual([
+      'fiware',
+      'identity',
+      'istio-system',
+    ]);
     expect(p.clusterResourceWhitelist).toEqual([{ group: '', kind: 'Namespace' }]);
     expect(p.namespaceResourceBlacklist).toEqual([{ group: '', kind: 'Secret' }]);
   });
 
   it('follows a fork: changing the repo URL changes every git source and nothing else', () => {
-    const fork = synth({ config: (c) => void (c.gitops.repoURL = 'https://git.example.com/acme/platform.git') });
+    const fork = synth({
+      config: (c) => void (c.gitops.repoURL = 'https://git.example.com/acme/platform.git'),
+    });
     const gitSources = apps(fork).filter((a) => a.spec.source.path);
     expect(gitSources.length).toBe(Object.keys(LAYERS).length + 1);
-    for (const a of gitSources) expect(a.spec.source.repoURL).toBe('https://git.example.com/acme/platform.git');
+    for (const a of gitSources)
+      expect(a.spec.source.repoURL).toBe('https://git.example.com/acme/platform.git');
     const text = [...fork.deployFiles.values()].join('\n');
     expect(text).not.toContain('github.com/kitt4sme');
   });
 
   it('ignores only the webhook fields istiod rewrites at run time', () => {
     expect(byName.get('istiod').spec.ignoreDifferences).toHaveLength(2);
-    expect(byName.get('istiod').spec.syncPolicy.syncOptions).toContain('RespectIgnoreDifferences=true');
+    expect(byName.get('istiod').spec.syncPolicy.syncOptions).toContain(
+      'RespectIgnoreDifferences=true',
+    );
     expect(byName.get('fiware').spec.ignoreDifferences).toBeUndefined();
   });
 });

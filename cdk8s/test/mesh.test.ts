@@ -9,7 +9,10 @@ import { configInput, find, synth } from './support/synth.js';
 const ctx = () => new PlatformContext(parsePlatformConfig(configInput()), ROUTES);
 
 /** A minimal workload for grant tests. */
-function workload(chart: ReturnType<typeof Testing.chart>, id: 'orion' | 'mongodb' | 'quantumleap') {
+function workload(
+  chart: ReturnType<typeof Testing.chart>,
+  id: 'orion' | 'mongodb' | 'quantumleap',
+) {
   const port = { orion: 1026, mongodb: 27017, quantumleap: 8668 }[id];
   const key = id === 'mongodb' ? 'db' : 'api';
   return new Workload(chart, id, {
@@ -87,7 +90,9 @@ describe('Workload', () => {
       const chart = Testing.chart();
       const orion = workload(chart, 'orion');
       const db = workload(chart, 'mongodb');
-      expect(() => db.grantAccess(orion, { methods: ['GET'] })).toThrow(/need an HTTP port, but db is mongo/);
+      expect(() => db.grantAccess(orion, { methods: ['GET'] })).toThrow(
+        /need an HTTP port, but db is mongo/,
+      );
     });
 
     it('fails on a port the workload does not have', () => {
@@ -101,12 +106,19 @@ describe('Workload', () => {
 describe('the platform mesh', () => {
   const out = synth();
   const rules = (name: string) => find(out, 'AuthorizationPolicy', name).spec.rules as any[];
-  const callers = (name: string) => rules(name).map((r) => r.from[0].source.principals[0].split('/sa/')[1]).sort();
+  const callers = (name: string) =>
+    rules(name)
+      .map((r) => r.from[0].source.principals[0].split('/sa/')[1])
+      .sort();
 
   it('enforces STRICT mTLS and default-deny in every meshed namespace', () => {
     for (const ns of ['fiware', 'identity']) {
-      expect(find(out, 'PeerAuthentication', 'default', ns).spec).toEqual({ mtls: { mode: 'STRICT' } });
-      expect(find(out, 'AuthorizationPolicy', 'default-deny', ns).spec).toEqual({ action: 'ALLOW' });
+      expect(find(out, 'PeerAuthentication', 'default', ns).spec).toEqual({
+        mtls: { mode: 'STRICT' },
+      });
+      expect(find(out, 'AuthorizationPolicy', 'default-deny', ns).spec).toEqual({
+        action: 'ALLOW',
+      });
     }
   });
 
@@ -123,12 +135,18 @@ describe('the platform mesh', () => {
   });
 
   it('lets Orion only POST notifications to QuantumLeap', () => {
-    const fromOrion = rules('quantumleap-allow').find((r) => r.from[0].source.principals[0].endsWith('/sa/orion'));
-    expect(fromOrion.to).toEqual([{ operation: { ports: ['8668'], methods: ['POST'], paths: ['/v2/notify'] } }]);
+    const fromOrion = rules('quantumleap-allow').find((r) =>
+      r.from[0].source.principals[0].endsWith('/sa/orion'),
+    );
+    expect(fromOrion.to).toEqual([
+      { operation: { ports: ['8668'], methods: ['POST'], paths: ['/v2/notify'] } },
+    ]);
   });
 
   it('lets Grafana reach CrateDB on the PostgreSQL port only', () => {
-    const fromGrafana = rules('cratedb-allow').find((r) => r.from[0].source.principals[0].endsWith('/sa/grafana'));
+    const fromGrafana = rules('cratedb-allow').find((r) =>
+      r.from[0].source.principals[0].endsWith('/sa/grafana'),
+    );
     expect(fromGrafana.to).toEqual([{ operation: { ports: ['5432'] } }]);
   });
 
@@ -140,14 +158,20 @@ describe('the platform mesh', () => {
     expect(gw('iotagent-ul-allow').sort()).toEqual(['4041', '7896']);
     expect(gw('opa-allow')).toEqual(['9191']);
     expect(gw('keycloak-allow')).toEqual(['8080']);
-    expect(rules('mongodb-allow').some((r) => r.from[0].source.principals[0].includes('ingressgateway'))).toBe(false);
+    expect(
+      rules('mongodb-allow').some((r) => r.from[0].source.principals[0].includes('ingressgateway')),
+    ).toBe(false);
   });
 
   it('clusters CrateDB and Keycloak with themselves only in production', () => {
     const prod = synth({ config: (c) => void (c.profile = 'production') });
     const prodRules = (name: string) => find(prod, 'AuthorizationPolicy', name).spec.rules as any[];
-    expect(prodRules('cratedb-allow').map((r) => r.from[0].source.principals[0])).toContain('cluster.local/ns/fiware/sa/cratedb');
-    expect(prodRules('keycloak-allow').some((r) => r.to[0].operation.ports[0] === '7800')).toBe(true);
+    expect(prodRules('cratedb-allow').map((r) => r.from[0].source.principals[0])).toContain(
+      'cluster.local/ns/fiware/sa/cratedb',
+    );
+    expect(prodRules('keycloak-allow').some((r) => r.to[0].operation.ports[0] === '7800')).toBe(
+      true,
+    );
     expect(callers('cratedb-allow')).not.toContain('cratedb');
   });
 
@@ -156,7 +180,8 @@ describe('the platform mesh', () => {
     expect(ra.jwtRules).toEqual([
       {
         issuer: 'https://kitt4sme.localhost/auth/realms/kitt4sme',
-        jwksUri: 'http://keycloak.identity.svc.cluster.local:8080/auth/realms/kitt4sme/protocol/openid-connect/certs',
+        jwksUri:
+          'http://keycloak.identity.svc.cluster.local:8080/auth/realms/kitt4sme/protocol/openid-connect/certs',
         forwardOriginalToken: true,
       },
     ]);
@@ -167,9 +192,17 @@ describe('the platform mesh', () => {
     const istiod = find(out, 'Application', 'istiod').spec.source.helm.valuesObject;
     expect(istiod.meshConfig.extensionProviders[0]).toEqual({
       name: 'opa-ext-authz',
-      envoyExtAuthzGrpc: { service: 'opa.fiware.svc.cluster.local', port: 9191, timeout: '1s', failOpen: false, statusOnError: '503' },
+      envoyExtAuthzGrpc: {
+        service: 'opa.fiware.svc.cluster.local',
+        port: 9191,
+        timeout: '1s',
+        failOpen: false,
+        statusOnError: '503',
+      },
     });
-    expect(istiod.meshConfig.pathNormalization).toEqual({ normalization: 'DECODE_AND_MERGE_SLASHES' });
+    expect(istiod.meshConfig.pathNormalization).toEqual({
+      normalization: 'DECODE_AND_MERGE_SLASHES',
+    });
     expect(istiod.meshConfig.outboundTrafficPolicy).toEqual({ mode: 'REGISTRY_ONLY' });
     expect(istiod.cni).toEqual({ enabled: true });
   });
@@ -177,11 +210,19 @@ describe('the platform mesh', () => {
   it('serves the host over HTTPS with the bootstrap certificate, redirecting HTTP', () => {
     const gw = find(out, 'Gateway', 'kitt4sme-gateway').spec;
     expect(gw.servers).toEqual([
-      { port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['kitt4sme.localhost'], tls: { httpsRedirect: true } },
+      {
+        port: { number: 80, name: 'http', protocol: 'HTTP' },
+        hosts: ['kitt4sme.localhost'],
+        tls: { httpsRedirect: true },
+      },
       {
         port: { number: 443, name: 'https', protocol: 'HTTPS' },
         hosts: ['kitt4sme.localhost'],
-        tls: { mode: 'SIMPLE', credentialName: 'kitt4sme-ingress-tls', minProtocolVersion: 'TLSV1_2' },
+        tls: {
+          mode: 'SIMPLE',
+          credentialName: 'kitt4sme-ingress-tls',
+          minProtocolVersion: 'TLSV1_2',
+        },
       },
     ]);
     const plain = synth({ config: (c) => void (c.ingress.tls = false) });
@@ -195,10 +236,18 @@ describe('the platform mesh', () => {
 
   it('labels meshed namespaces for injection and restricted Pod Security', () => {
     const ns = (name: string) => find(out, 'Namespace', name).metadata.labels;
-    expect(ns('fiware')).toMatchObject({ 'istio-injection': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' });
-    expect(ns('identity')).toMatchObject({ 'istio-injection': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' });
+    expect(ns('fiware')).toMatchObject({
+      'istio-injection': 'enabled',
+      'pod-security.kubernetes.io/enforce': 'restricted',
+    });
+    expect(ns('identity')).toMatchObject({
+      'istio-injection': 'enabled',
+      'pod-security.kubernetes.io/enforce': 'restricted',
+    });
     expect(ns('istio-system')['istio-injection']).toBeUndefined();
     expect(ns('istio-system')['pod-security.kubernetes.io/enforce']).toBe('baseline');
-    expect(find(out, 'Namespace', 'fiware').metadata.annotations['argocd.argoproj.io/sync-options']).toBe('Prune=false,Delete=false');
+    expect(
+      find(out, 'Namespace', 'fiware').metadata.annotations['argocd.argoproj.io/sync-options'],
+    ).toBe('Prune=false,Delete=false');
   });
 });

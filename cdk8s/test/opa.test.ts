@@ -3,7 +3,9 @@ import { find, policyFiles, ROOT, synth } from './support/synth.js';
 import { join } from 'node:path';
 
 const policyConfigMap = (out: ReturnType<typeof synth>) =>
-  out.objects.find((o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'))!.object as any;
+  out.objects.find(
+    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'),
+  )!.object as any;
 const opaDeployment = (out: ReturnType<typeof synth>) => find(out, 'Deployment', 'opa');
 
 describe('OPA', () => {
@@ -11,7 +13,9 @@ describe('OPA', () => {
 
   it('mounts every Rego file of policies/ (tests excluded) and the generated data', () => {
     const cm = policyConfigMap(out);
-    const volume = opaDeployment(out).spec.template.spec.volumes.find((v: any) => v.name === 'policy');
+    const volume = opaDeployment(out).spec.template.spec.volumes.find(
+      (v: any) => v.name === 'policy',
+    );
     expect(volume.configMap.name).toBe(cm.metadata.name);
     const paths = volume.configMap.items.map((i: any) => i.path);
     expect(paths).toEqual([...policyFiles().map((f) => f.path), POLICY_DATA_PATH].sort());
@@ -30,12 +34,16 @@ describe('OPA', () => {
   it('rolls the pod when a policy changes, and only then', () => {
     const changed = synth({
       policies: policyFiles().map((f) =>
-        f.path === 'kitt4sme/authz.rego' ? { ...f, content: `${f.content}\n# a comment is a change too\n` } : f,
+        f.path === 'kitt4sme/authz.rego'
+          ? { ...f, content: `${f.content}\n# a comment is a change too\n` }
+          : f,
       ),
     });
     const name = (o: ReturnType<typeof synth>) => policyConfigMap(o).metadata.name;
     expect(name(changed)).not.toBe(name(out));
-    expect(JSON.stringify(opaDeployment(changed).spec.template)).not.toBe(JSON.stringify(opaDeployment(out).spec.template));
+    expect(JSON.stringify(opaDeployment(changed).spec.template)).not.toBe(
+      JSON.stringify(opaDeployment(out).spec.template),
+    );
     expect(name(synth())).toBe(name(out));
   });
 

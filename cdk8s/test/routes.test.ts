@@ -8,9 +8,12 @@ import { changedObjects, find, synth } from './support/synth.js';
 
 const vsOf = (out: ReturnType<typeof synth>) => find(out, 'VirtualService', 'kitt4sme-routes').spec;
 const notPathsOf = (out: ReturnType<typeof synth>) =>
-  find(out, 'AuthorizationPolicy', 'opa-ext-authz').spec.rules[0].to[0].operation.notPaths as string[];
+  find(out, 'AuthorizationPolicy', 'opa-ext-authz').spec.rules[0].to[0].operation
+    .notPaths as string[];
 const policyDataOf = (out: ReturnType<typeof synth>) => {
-  const cm = out.objects.find((o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'))!;
+  const cm = out.objects.find(
+    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'),
+  )!;
   return JSON.parse((cm.object as any).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
 };
 
@@ -20,13 +23,28 @@ describe('the gateway routes', () => {
 
   it.each([
     ['/orion/v2/entities', 'orion.fiware.svc.cluster.local', 1026, '/v2/entities'],
-    ['/orion/v2/entities?type=Bot&limit=5', 'orion.fiware.svc.cluster.local', 1026, '/v2/entities?type=Bot&limit=5'],
+    [
+      '/orion/v2/entities?type=Bot&limit=5',
+      'orion.fiware.svc.cluster.local',
+      1026,
+      '/v2/entities?type=Bot&limit=5',
+    ],
     ['/orion/version', 'orion.fiware.svc.cluster.local', 1026, '/version'],
     ['/orion', 'orion.fiware.svc.cluster.local', 1026, '/'],
     ['/orion/', 'orion.fiware.svc.cluster.local', 1026, '/'],
-    ['/quantumleap/v2/entities/urn:ngsi:bot:1', 'quantumleap.fiware.svc.cluster.local', 8668, '/v2/entities/urn:ngsi:bot:1'],
+    [
+      '/quantumleap/v2/entities/urn:ngsi:bot:1',
+      'quantumleap.fiware.svc.cluster.local',
+      8668,
+      '/v2/entities/urn:ngsi:bot:1',
+    ],
     ['/iota-north/iot/services', 'iotagent-ul.fiware.svc.cluster.local', 4041, '/iot/services'],
-    ['/iota-south/iot/d?k=3z4w&i=foodev', 'iotagent-ul.fiware.svc.cluster.local', 7896, '/iot/d?k=3z4w&i=foodev'],
+    [
+      '/iota-south/iot/d?k=3z4w&i=foodev',
+      'iotagent-ul.fiware.svc.cluster.local',
+      7896,
+      '/iot/d?k=3z4w&i=foodev',
+    ],
     ['/auth/realms/kitt4sme', 'keycloak.identity.svc.cluster.local', 8080, '/auth/realms/kitt4sme'],
     ['/grafana/d/x', 'grafana.fiware.svc.cluster.local', 3000, '/grafana/d/x'],
     ['/kiali', 'kiali.istio-system.svc.cluster.local', 20001, '/kiali'],
@@ -81,11 +99,21 @@ describe('adding a route', () => {
 
   it('appears in the VirtualService, the public paths, the OPA data, and nowhere else', () => {
     const out = synth({ routes: [...ROUTES, extra] });
-    expect(routeRequest(vsOf(out), '/ql-admin/v2/types')).toMatchObject({ host: 'quantumleap.fiware.svc.cluster.local', path: '/v2/types' });
-    expect(notPathsOf(out)).toEqual([...notPathsOf(base).slice(0, 3), '/ql-admin/health', ...notPathsOf(base).slice(3)]);
-    expect(policyDataOf(out).routes.map((r: { prefix: string }) => r.prefix)).toContain('/ql-admin');
+    expect(routeRequest(vsOf(out), '/ql-admin/v2/types')).toMatchObject({
+      host: 'quantumleap.fiware.svc.cluster.local',
+      path: '/v2/types',
+    });
+    expect(notPathsOf(out)).toEqual([
+      ...notPathsOf(base).slice(0, 3),
+      '/ql-admin/health',
+      ...notPathsOf(base).slice(3),
+    ]);
+    expect(policyDataOf(out).routes.map((r: { prefix: string }) => r.prefix)).toContain(
+      '/ql-admin',
+    );
     expect(policyDataOf(out).public_paths).toContain('/ql-admin/health');
-    const opaConfigMapOf = (o: typeof out) => o.objects.find((x) => x.object.metadata.name.startsWith('opa-policy-'))!.object.metadata.name;
+    const opaConfigMapOf = (o: typeof out) =>
+      o.objects.find((x) => x.object.metadata.name.startsWith('opa-policy-'))!.object.metadata.name;
     expect(changedObjects(base, out)).toEqual(
       [
         'AuthorizationPolicy/istio-system/opa-ext-authz',
@@ -100,19 +128,41 @@ describe('adding a route', () => {
   it('is not public when it lists no public paths', () => {
     const out = synth({ routes: [...ROUTES, { ...extra, publicPaths: [] }] });
     expect(notPathsOf(out)).toEqual(notPathsOf(base));
-    expect(changedObjects(base, out)).not.toContain('AuthorizationPolicy/istio-system/opa-ext-authz');
+    expect(changedObjects(base, out)).not.toContain(
+      'AuthorizationPolicy/istio-system/opa-ext-authz',
+    );
   });
 
   it('to a new backend port grants the gateway that port and no other', () => {
-    const out = synth({ routes: [...ROUTES, { ...extra, prefix: '/crate', backend: { service: 'cratedb', port: 'api' }, publicPaths: [] }] });
+    const out = synth({
+      routes: [
+        ...ROUTES,
+        {
+          ...extra,
+          prefix: '/crate',
+          backend: { service: 'cratedb', port: 'api' },
+          publicPaths: [],
+        },
+      ],
+    });
     const rules = find(out, 'AuthorizationPolicy', 'cratedb-allow').spec.rules;
-    const gatewayRules = rules.filter((r: any) => r.from[0].source.principals[0].endsWith('/sa/istio-ingressgateway'));
-    expect(gatewayRules).toEqual([{ from: [{ source: { principals: ['cluster.local/ns/istio-system/sa/istio-ingressgateway'] } }], to: [{ operation: { ports: ['4200'] } }] }]);
+    const gatewayRules = rules.filter((r: any) =>
+      r.from[0].source.principals[0].endsWith('/sa/istio-ingressgateway'),
+    );
+    expect(gatewayRules).toEqual([
+      {
+        from: [
+          { source: { principals: ['cluster.local/ns/istio-system/sa/istio-ingressgateway'] } },
+        ],
+        to: [{ operation: { ports: ['4200'] } }],
+      },
+    ]);
   });
 });
 
 describe('route table validation', () => {
-  const bad = (change: Partial<RouteSpec>, index = 0): RouteSpec[] => ROUTES.map((r, i) => (i === index ? { ...r, ...change } as RouteSpec : r));
+  const bad = (change: Partial<RouteSpec>, index = 0): RouteSpec[] =>
+    ROUTES.map((r, i) => (i === index ? ({ ...r, ...change } as RouteSpec) : r));
 
   const cases: [RouteErrorCode, RouteSpec[]][] = [
     ['ERR_ROUTE_PREFIX', bad({ prefix: '/Orion' as `/${string}` })],

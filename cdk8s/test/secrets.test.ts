@@ -15,13 +15,18 @@ describe('secret references in deploy/', () => {
     return [...(pod.containers ?? []), ...(pod.initContainers ?? [])].flatMap((c: any) =>
       (c.env ?? [])
         .filter((e: any) => e.valueFrom?.secretKeyRef)
-        .map((e: any) => `${object.metadata.namespace}/${e.valueFrom.secretKeyRef.name}:${e.valueFrom.secretKeyRef.key}`),
+        .map(
+          (e: any) =>
+            `${object.metadata.namespace}/${e.valueFrom.secretKeyRef.name}:${e.valueFrom.secretKeyRef.key}`,
+        ),
     );
   });
 
   const declared = new Set(
     Object.values(BOOTSTRAP_SECRETS).flatMap((s) =>
-      Object.keys(s.keys).map((k) => `${out.platform.context.namespace(s.namespace)}/${s.name}:${k}`),
+      Object.keys(s.keys).map(
+        (k) => `${out.platform.context.namespace(s.namespace)}/${s.name}:${k}`,
+      ),
     ),
   );
 
@@ -36,7 +41,9 @@ describe('secret references in deploy/', () => {
     const unused = [...declared].filter((d) => !used.has(d) && !d.startsWith(`${tls}/`));
     expect(unused).toEqual([]);
     // The TLS pair is read by the gateway through the Gateway's credentialName.
-    expect(JSON.stringify(out.objects.map((o) => o.object))).toContain(`"credentialName":"${BOOTSTRAP_SECRETS.ingressTls.name}"`);
+    expect(JSON.stringify(out.objects.map((o) => o.object))).toContain(
+      `"credentialName":"${BOOTSTRAP_SECRETS.ingressTls.name}"`,
+    );
   });
 
   it('never inline a password: no env value looks like one and no manifest has stringData', () => {
@@ -58,7 +65,11 @@ describe('bootstrap secrets', () => {
   it('generate every key of a Secret, in its namespace, with distinct values', () => {
     const s = generateSecret(ctx, 'mongodb');
     expect(s.metadata).toMatchObject({ name: 'mongodb-credentials', namespace: 'fiware' });
-    expect(Object.keys(s.stringData).sort()).toEqual(['iotagent-password', 'orion-password', 'root-password']);
+    expect(Object.keys(s.stringData).sort()).toEqual([
+      'iotagent-password',
+      'orion-password',
+      'root-password',
+    ]);
     expect(new Set(Object.values(s.stringData)).size).toBe(3);
     expect(s.type).toBe('Opaque');
   });
@@ -77,6 +88,10 @@ describe('bootstrap secrets', () => {
     const existing = new Set(['fiware/mongodb-credentials', 'identity/keycloak-db']);
     const plan = planSecrets(ctx, (ns, name) => existing.has(`${ns}/${name}`));
     expect(plan.existing.map((s) => s.id).sort()).toEqual(['keycloakDb', 'mongodb']);
-    expect(plan.missing.map((s) => s.id).sort()).toEqual(['grafanaAdmin', 'ingressTls', 'keycloakAdmin']);
+    expect(plan.missing.map((s) => s.id).sort()).toEqual([
+      'grafanaAdmin',
+      'ingressTls',
+      'keycloakAdmin',
+    ]);
   });
 });

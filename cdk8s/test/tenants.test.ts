@@ -8,7 +8,9 @@ const addTenant = (name: string, displayName?: string) =>
   synth({ config: (c) => void c.tenants.push({ name, ...(displayName ? { displayName } : {}) }) });
 
 const opaConfigMap = (out: ReturnType<typeof synth>) =>
-  out.objects.find((o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'))!.object as any;
+  out.objects.find(
+    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'),
+  )!.object as any;
 
 describe('a tenant added to the config', () => {
   const base = synth();
@@ -33,9 +35,18 @@ describe('a tenant added to the config', () => {
     const sql = JSON.stringify(dashboard.panels) + JSON.stringify(dashboard.templating);
     expect(sql).toContain('mtacme_works');
     expect(sql).not.toContain('mtmanufracture');
-    expect(dashboard.panels.every((p: any) => p.datasource.uid === datasourceUid({ name: 'acme_works' }))).toBe(true);
-    const volume = find(out, 'StatefulSet', 'grafana').spec.template.spec.volumes.find((v: any) => v.name === 'dashboards');
-    expect(volume.configMap.items).toContainEqual({ key: 'acme_works.json', path: 'acme_works/measurements.json' });
+    expect(
+      dashboard.panels.every(
+        (p: any) => p.datasource.uid === datasourceUid({ name: 'acme_works' }),
+      ),
+    ).toBe(true);
+    const volume = find(out, 'StatefulSet', 'grafana').spec.template.spec.volumes.find(
+      (v: any) => v.name === 'dashboards',
+    );
+    expect(volume.configMap.items).toContainEqual({
+      key: 'acme_works.json',
+      path: 'acme_works/measurements.json',
+    });
   });
 
   it('appears in the OPA policy data', () => {
@@ -59,7 +70,9 @@ describe('a tenant added to the config', () => {
 
   it('rolls Grafana through the provisioning checksum', () => {
     const checksum = (o: ReturnType<typeof synth>) =>
-      find(o, 'StatefulSet', 'grafana').spec.template.metadata.annotations['kitt4sme.io/provisioning-checksum'];
+      find(o, 'StatefulSet', 'grafana').spec.template.metadata.annotations[
+        'kitt4sme.io/provisioning-checksum'
+      ];
     expect(checksum(out)).not.toBe(checksum(base));
   });
 });
@@ -83,7 +96,9 @@ describe('a hundred tenants', () => {
   it('still fit the Grafana ConfigMaps (1 MiB each)', () => {
     const out = synth({
       config: (c) => {
-        c.tenants = Array.from({ length: 100 }, (_, i) => ({ name: `tenant_${String(i).padStart(3, '0')}` }));
+        c.tenants = Array.from({ length: 100 }, (_, i) => ({
+          name: `tenant_${String(i).padStart(3, '0')}`,
+        }));
       },
     });
     for (const name of ['grafana-dashboards', 'grafana-datasources']) {

@@ -3,11 +3,21 @@
  * rule catches what it is meant to catch: the tests break a probe, a tag, a security
  * context, a Service and a route, and expect the named rule to fail.
  */
-import { decodeExceptions, encodeExceptions, EXCEPTIONS_ANNOTATION } from '../lib/policy-exceptions.js';
+import {
+  decodeExceptions,
+  encodeExceptions,
+  EXCEPTIONS_ANNOTATION,
+} from '../lib/policy-exceptions.js';
 import type { KubeObject, SynthObject, SynthOutput } from '../lib/synth.js';
 import { ruleContext } from '../lib/synth.js';
 import type { RuleId } from '../lib/validate/rules.js';
-import { ManifestValidationError, RULES, assertValid, checkObjects, podSpecOf } from '../lib/validate/rules.js';
+import {
+  ManifestValidationError,
+  RULES,
+  assertValid,
+  checkObjects,
+  podSpecOf,
+} from '../lib/validate/rules.js';
 import { findUnknownFields, modelFor, validateWithModels } from '../lib/validate/schemas.js';
 import { keyOf, synth } from './support/synth.js';
 
@@ -27,7 +37,9 @@ function mutate(kind: string, name: string, change: (o: any) => void): SynthObje
 
 /** The rules a set of objects breaks, as `rule: object`. */
 function broken(objects: readonly SynthObject[]): string[] {
-  return checkObjects(objects, ruleContext(out.platform.context)).map((v) => `${v.rule}: ${v.object}`);
+  return checkObjects(objects, ruleContext(out.platform.context)).map(
+    (v) => `${v.rule}: ${v.object}`,
+  );
 }
 
 const pod = (o: any): any => podSpecOf(o);
@@ -41,7 +53,9 @@ describe('schemas', () => {
   it('finds a schema violation (wrong type) in a broken object', async () => {
     const objects = mutate('Deployment', 'orion', (o) => (o.spec.replicas = 'two'));
     const issues = await validateWithModels(objects.map((o) => o.object));
-    expect(issues).toEqual([{ object: 'Deployment/fiware/orion', message: expect.stringContaining('replicas') }]);
+    expect(issues).toEqual([
+      { object: 'Deployment/fiware/orion', message: expect.stringContaining('replicas') },
+    ]);
   });
 
   it('every object has only fields its schema knows', () => {
@@ -50,7 +64,11 @@ describe('schemas', () => {
 
   it('rejects an unknown field at any depth, in core and custom resources', () => {
     const objects = [
-      ...mutate('Deployment', 'orion', (o) => (container(o).livenessProbe.httpGet.pth = '/version')),
+      ...mutate(
+        'Deployment',
+        'orion',
+        (o) => (container(o).livenessProbe.httpGet.pth = '/version'),
+      ),
       ...mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[0].rewrite.url = '/')),
       ...mutate('Application', 'istiod', (o) => (o.spec.syncPolicy.automatic = {})),
     ].map((o) => o.object);
@@ -58,7 +76,9 @@ describe('schemas', () => {
     expect(issues).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^Deployment\/fiware\/orion: .*'"pth"' does not exist/),
-        expect.stringMatching(/^VirtualService\/istio-system\/kitt4sme-routes: .*'"url"' does not exist/),
+        expect.stringMatching(
+          /^VirtualService\/istio-system\/kitt4sme-routes: .*'"url"' does not exist/,
+        ),
         expect.stringMatching(/^Application\/argocd\/istiod: .*'"automatic"' does not exist/),
       ]),
     );
@@ -81,34 +101,201 @@ describe('project rules', () => {
 
   // Each case breaks one thing and expects exactly the rule that guards it.
   const cases: [string, RuleId | RuleId[], () => SynthObject[]][] = [
-    ['a missing readiness probe', 'probes-set', () => mutate('Deployment', 'orion', (o) => delete container(o).readinessProbe)],
-    ['a missing liveness probe', 'probes-set', () => mutate('StatefulSet', 'cratedb', (o) => delete container(o).livenessProbe)],
-    ['an image on latest', ['image-pinned', 'image-from-config'], () => mutate('Deployment', 'quantumleap', (o) => (container(o).image = 'orchestracities/quantumleap:latest'))],
-    ['an image without tag', ['image-pinned', 'image-from-config'], () => mutate('Deployment', 'opa', (o) => (container(o).image = 'openpolicyagent/opa'))],
-    ['an image not in the config', 'image-from-config', () => mutate('Deployment', 'orion', (o) => (container(o).image = 'fiware/orion:4.4.0'))],
-    ['no memory limit', 'resources-set', () => mutate('Deployment', 'keycloak', (o) => delete container(o).resources.limits.memory)],
-    ['no CPU request', 'resources-set', () => mutate('StatefulSet', 'mongodb', (o) => delete container(o).resources.requests.cpu)],
-    ['privilege escalation allowed', 'no-privilege-escalation', () => mutate('Deployment', 'orion', (o) => (container(o).securityContext.allowPrivilegeEscalation = true))],
-    ['a privileged container', 'no-privilege-escalation', () => mutate('Deployment', 'opa', (o) => (container(o).securityContext.privileged = true))],
-    ['runAsNonRoot removed everywhere', 'run-as-non-root', () => mutate('Deployment', 'orion', (o) => { delete container(o).securityContext.runAsNonRoot; delete pod(o).securityContext.runAsNonRoot; })],
-    ['a container running as root', 'run-as-non-root', () => mutate('StatefulSet', 'grafana', (o) => (container(o).securityContext.runAsUser = 0))],
-    ['a capability added', 'drop-all-capabilities', () => mutate('Deployment', 'iotagent-ul', (o) => (container(o).securityContext.capabilities.add = ['NET_RAW']))],
-    ['capabilities not dropped', 'drop-all-capabilities', () => mutate('Deployment', 'iotagent-ul', (o) => (container(o).securityContext.capabilities.drop = []))],
-    ['seccomp unconfined', 'seccomp-runtime-default', () => mutate('StatefulSet', 'keycloak-postgres', (o) => { container(o).securityContext.seccompProfile.type = 'Unconfined'; })],
-    ['a writable root without exception', 'read-only-root', () => mutate('Deployment', 'keycloak', (o) => (container(o).securityContext.readOnlyRootFilesystem = false))],
-    ['host networking', 'no-host-access', () => mutate('Deployment', 'orion', (o) => (pod(o).hostNetwork = true))],
-    ['a hostPath volume', 'no-host-access', () => mutate('Deployment', 'orion', (o) => pod(o).volumes.push({ name: 'h', hostPath: { path: '/' } }))],
-    ['an API token mounted', 'no-api-token', () => mutate('Deployment', 'quantumleap', (o) => delete pod(o).automountServiceAccountToken)],
-    ['a NodePort Service', 'service-cluster-ip', () => mutate('Service', 'orion', (o) => (o.spec.type = 'NodePort'))],
-    ['a LoadBalancer Service', 'service-cluster-ip', () => mutate('Service', 'grafana', (o) => (o.spec.type = 'LoadBalancer'))],
-    ['a port name without protocol', 'service-port-protocol', () => mutate('Service', 'iotagent-ul', (o) => (o.spec.ports[0].name = 'iota-north'))],
-    ['an object without namespace', 'namespace-set', () => mutate('ConfigMap', 'mongodb-init', (o) => delete o.metadata.namespace)],
-    ['a CUSTOM policy without provider', 'custom-provider', () => mutate('AuthorizationPolicy', 'opa-ext-authz', (o) => delete o.spec.provider)],
-    ['a CUSTOM policy with an undeclared provider', 'custom-provider', () => mutate('AuthorizationPolicy', 'opa-ext-authz', (o) => (o.spec.provider.name = 'opa.default'))],
-    ['a floating chart version', 'helm-chart-pinned', () => mutate('Application', 'kiali', (o) => (o.spec.source.targetRevision = '2.*'))],
-    ['a route to a port nothing serves', 'route-backend', () => mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[0].route[0].destination.port.number = 1027))],
-    ['a route to a service that does not exist', 'route-backend', () => mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[1].route[0].destination.host = 'ql.fiware.svc.cluster.local'))],
-    ['a route that would produce //', 'route-rewrite', () => mutate('VirtualService', 'kitt4sme-routes', (o) => (o.spec.http[0].match[0].uri.prefix = '/orion'))],
+    [
+      'a missing readiness probe',
+      'probes-set',
+      () => mutate('Deployment', 'orion', (o) => delete container(o).readinessProbe),
+    ],
+    [
+      'a missing liveness probe',
+      'probes-set',
+      () => mutate('StatefulSet', 'cratedb', (o) => delete container(o).livenessProbe),
+    ],
+    [
+      'an image on latest',
+      ['image-pinned', 'image-from-config'],
+      () =>
+        mutate(
+          'Deployment',
+          'quantumleap',
+          (o) => (container(o).image = 'orchestracities/quantumleap:latest'),
+        ),
+    ],
+    [
+      'an image without tag',
+      ['image-pinned', 'image-from-config'],
+      () => mutate('Deployment', 'opa', (o) => (container(o).image = 'openpolicyagent/opa')),
+    ],
+    [
+      'an image not in the config',
+      'image-from-config',
+      () => mutate('Deployment', 'orion', (o) => (container(o).image = 'fiware/orion:4.4.0')),
+    ],
+    [
+      'no memory limit',
+      'resources-set',
+      () => mutate('Deployment', 'keycloak', (o) => delete container(o).resources.limits.memory),
+    ],
+    [
+      'no CPU request',
+      'resources-set',
+      () => mutate('StatefulSet', 'mongodb', (o) => delete container(o).resources.requests.cpu),
+    ],
+    [
+      'privilege escalation allowed',
+      'no-privilege-escalation',
+      () =>
+        mutate(
+          'Deployment',
+          'orion',
+          (o) => (container(o).securityContext.allowPrivilegeEscalation = true),
+        ),
+    ],
+    [
+      'a privileged container',
+      'no-privilege-escalation',
+      () => mutate('Deployment', 'opa', (o) => (container(o).securityContext.privileged = true)),
+    ],
+    [
+      'runAsNonRoot removed everywhere',
+      'run-as-non-root',
+      () =>
+        mutate('Deployment', 'orion', (o) => {
+          delete container(o).securityContext.runAsNonRoot;
+          delete pod(o).securityContext.runAsNonRoot;
+        }),
+    ],
+    [
+      'a container running as root',
+      'run-as-non-root',
+      () => mutate('StatefulSet', 'grafana', (o) => (container(o).securityContext.runAsUser = 0)),
+    ],
+    [
+      'a capability added',
+      'drop-all-capabilities',
+      () =>
+        mutate(
+          'Deployment',
+          'iotagent-ul',
+          (o) => (container(o).securityContext.capabilities.add = ['NET_RAW']),
+        ),
+    ],
+    [
+      'capabilities not dropped',
+      'drop-all-capabilities',
+      () =>
+        mutate(
+          'Deployment',
+          'iotagent-ul',
+          (o) => (container(o).securityContext.capabilities.drop = []),
+        ),
+    ],
+    [
+      'seccomp unconfined',
+      'seccomp-runtime-default',
+      () =>
+        mutate('StatefulSet', 'keycloak-postgres', (o) => {
+          container(o).securityContext.seccompProfile.type = 'Unconfined';
+        }),
+    ],
+    [
+      'a writable root without exception',
+      'read-only-root',
+      () =>
+        mutate(
+          'Deployment',
+          'keycloak',
+          (o) => (container(o).securityContext.readOnlyRootFilesystem = false),
+        ),
+    ],
+    [
+      'host networking',
+      'no-host-access',
+      () => mutate('Deployment', 'orion', (o) => (pod(o).hostNetwork = true)),
+    ],
+    [
+      'a hostPath volume',
+      'no-host-access',
+      () =>
+        mutate('Deployment', 'orion', (o) =>
+          pod(o).volumes.push({ name: 'h', hostPath: { path: '/' } }),
+        ),
+    ],
+    [
+      'an API token mounted',
+      'no-api-token',
+      () => mutate('Deployment', 'quantumleap', (o) => delete pod(o).automountServiceAccountToken),
+    ],
+    [
+      'a NodePort Service',
+      'service-cluster-ip',
+      () => mutate('Service', 'orion', (o) => (o.spec.type = 'NodePort')),
+    ],
+    [
+      'a LoadBalancer Service',
+      'service-cluster-ip',
+      () => mutate('Service', 'grafana', (o) => (o.spec.type = 'LoadBalancer')),
+    ],
+    [
+      'a port name without protocol',
+      'service-port-protocol',
+      () => mutate('Service', 'iotagent-ul', (o) => (o.spec.ports[0].name = 'iota-north')),
+    ],
+    [
+      'an object without namespace',
+      'namespace-set',
+      () => mutate('ConfigMap', 'mongodb-init', (o) => delete o.metadata.namespace),
+    ],
+    [
+      'a CUSTOM policy without provider',
+      'custom-provider',
+      () => mutate('AuthorizationPolicy', 'opa-ext-authz', (o) => delete o.spec.provider),
+    ],
+    [
+      'a CUSTOM policy with an undeclared provider',
+      'custom-provider',
+      () =>
+        mutate(
+          'AuthorizationPolicy',
+          'opa-ext-authz',
+          (o) => (o.spec.provider.name = 'opa.default'),
+        ),
+    ],
+    [
+      'a floating chart version',
+      'helm-chart-pinned',
+      () => mutate('Application', 'kiali', (o) => (o.spec.source.targetRevision = '2.*')),
+    ],
+    [
+      'a route to a port nothing serves',
+      'route-backend',
+      () =>
+        mutate(
+          'VirtualService',
+          'kitt4sme-routes',
+          (o) => (o.spec.http[0].route[0].destination.port.number = 1027),
+        ),
+    ],
+    [
+      'a route to a service that does not exist',
+      'route-backend',
+      () =>
+        mutate(
+          'VirtualService',
+          'kitt4sme-routes',
+          (o) => (o.spec.http[1].route[0].destination.host = 'ql.fiware.svc.cluster.local'),
+        ),
+    ],
+    [
+      'a route that would produce //',
+      'route-rewrite',
+      () =>
+        mutate(
+          'VirtualService',
+          'kitt4sme-routes',
+          (o) => (o.spec.http[0].match[0].uri.prefix = '/orion'),
+        ),
+    ],
   ];
 
   it.each(cases)('fails on %s (%s)', (_what, rule, objects) => {
@@ -129,7 +316,9 @@ describe('project rules', () => {
       metadata: { name: 'oops', namespace: 'fiware' },
       stringData: { password: 'hunter2' },
     };
-    expect(broken([...out.objects, { file: 'deploy/data/oops.yaml', object: secret }])).toEqual(['no-secret: Secret/fiware/oops']);
+    expect(broken([...out.objects, { file: 'deploy/data/oops.yaml', object: secret }])).toEqual([
+      'no-secret: Secret/fiware/oops',
+    ]);
   });
 
   it('makes synth fail closed with every violation listed', () => {
@@ -137,7 +326,9 @@ describe('project rules', () => {
       delete container(o).readinessProbe;
       container(o).image = 'telefonicaiot/fiware-orion:latest';
     });
-    expect(() => assertValid(objects, ruleContext(out.platform.context))).toThrow(ManifestValidationError);
+    expect(() => assertValid(objects, ruleContext(out.platform.context))).toThrow(
+      ManifestValidationError,
+    );
     try {
       assertValid(objects, ruleContext(out.platform.context));
     } catch (err) {
@@ -152,7 +343,9 @@ describe('project rules', () => {
 describe('declared exceptions', () => {
   const declared = () =>
     out.objects.flatMap(({ object }) =>
-      decodeExceptions(object.metadata.annotations).map((e) => `${keyOf(object)} ${e.container}: ${e.rule}: ${e.reason}`),
+      decodeExceptions(object.metadata.annotations).map(
+        (e) => `${keyOf(object)} ${e.container}: ${e.rule}: ${e.reason}`,
+      ),
     );
 
   it('lists every exception the platform declares (review any change here)', () => {
@@ -166,7 +359,11 @@ describe('declared exceptions', () => {
       container(o).securityContext.readOnlyRootFilesystem = false;
       o.metadata.annotations = {
         [EXCEPTIONS_ANNOTATION]: encodeExceptions([
-          { container: 'orion', rule: 'readOnlyRootFilesystem', reason: 'a test image that writes its own logs to /var/log' },
+          {
+            container: 'orion',
+            rule: 'readOnlyRootFilesystem',
+            reason: 'a test image that writes its own logs to /var/log',
+          },
         ]),
       };
     };
@@ -174,7 +371,9 @@ describe('declared exceptions', () => {
     // The same exception for another container name excuses nothing.
     const wrongContainer = mutate('Deployment', 'orion', (o) => {
       annotate(o);
-      o.metadata.annotations[EXCEPTIONS_ANNOTATION] = o.metadata.annotations[EXCEPTIONS_ANNOTATION].replace('"orion"', '"sidecar"');
+      o.metadata.annotations[EXCEPTIONS_ANNOTATION] = o.metadata.annotations[
+        EXCEPTIONS_ANNOTATION
+      ].replace('"orion"', '"sidecar"');
     });
     expect(broken(wrongContainer)).toEqual(
       expect.arrayContaining(['read-only-root: Deployment/fiware/orion']),
@@ -183,10 +382,18 @@ describe('declared exceptions', () => {
 
   it('rejects an exception without a real reason', () => {
     expect(() =>
-      decodeExceptions({ [EXCEPTIONS_ANNOTATION]: JSON.stringify([{ container: 'x', rule: 'readOnlyRootFilesystem', reason: 'needed' }]) }),
+      decodeExceptions({
+        [EXCEPTIONS_ANNOTATION]: JSON.stringify([
+          { container: 'x', rule: 'readOnlyRootFilesystem', reason: 'needed' },
+        ]),
+      }),
     ).toThrow(/malformed exception/);
     expect(() =>
-      decodeExceptions({ [EXCEPTIONS_ANNOTATION]: JSON.stringify([{ container: 'x', rule: 'privileged', reason: 'x'.repeat(40) }]) }),
+      decodeExceptions({
+        [EXCEPTIONS_ANNOTATION]: JSON.stringify([
+          { container: 'x', rule: 'privileged', reason: 'x'.repeat(40) },
+        ]),
+      }),
     ).toThrow(/malformed exception/);
   });
 });

@@ -10,7 +10,10 @@ import { CommanderError } from 'commander';
 export const EXIT = { ok: 0, failed: 1, usage: 2, environment: 3, interrupted: 130 } as const;
 
 /** Parses argv; a usage error (unknown option, bad argument) exits 2 instead of commander's 1. */
-export async function runCli(program: Command, argv: readonly string[] = process.argv): Promise<void> {
+export async function runCli(
+  program: Command,
+  argv: readonly string[] = process.argv,
+): Promise<void> {
   program.exitOverride();
   process.once('SIGINT', () => process.exit(EXIT.interrupted));
   try {

@@ -30,9 +30,12 @@ export class Grafana extends Workload<'grafana'> {
     const ctx = props.context;
     const ui = 3000;
     const tenants = ctx.config.tenants;
-    const datasources = stringify(
+    // JSON is YAML, and serializes a hundred tenants' datasources many times faster.
+    const datasources = `${JSON.stringify(
       datasourcesFile(tenants, `${ctx.serviceHost('cratedb')}:${props.cratedb.port('postgres')}`),
-    );
+      null,
+      2,
+    )}\n`;
     const providers = stringify(dashboardProvidersFile(DASHBOARDS_PATH));
     const dashboards = Object.fromEntries(
       tenants.map((t) => [`${t.name}.json`, `${JSON.stringify(tenantDashboard(t), null, 2)}\n`]),

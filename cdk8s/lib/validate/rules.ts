@@ -35,7 +35,8 @@ export const RULES = {
   'custom-provider': 'a CUSTOM AuthorizationPolicy names a provider that istiod declares',
   'helm-chart-pinned': 'Argo CD Applications of Helm charts pin an exact chart version',
   'route-backend': 'every VirtualService route goes to a Service port that exists',
-  'route-rewrite': 'a route that rewrites to / matches prefixes ending in / (or exact paths), so no // reaches a backend',
+  'route-rewrite':
+    'a route that rewrites to / matches prefixes ending in / (or exact paths), so no // reaches a backend',
 } as const;
 
 export type RuleId = keyof typeof RULES;
@@ -162,19 +163,27 @@ function checkService(spec: Json, fail: (rule: RuleId, message: string) => void)
   }
 }
 
-function checkRoutes(spec: Json, servicePorts: ReadonlySet<string>, fail: (rule: RuleId, message: string) => void): void {
+function checkRoutes(
+  spec: Json,
+  servicePorts: ReadonlySet<string>,
+  fail: (rule: RuleId, message: string) => void,
+): void {
   for (const route of arr(spec.http)) {
     const name = String(route.name ?? '(unnamed)');
     for (const r of arr(route.route)) {
       const d = obj(r.destination);
       const target = `${String(d.host)}:${String(obj(d.port).number)}`;
-      if (!servicePorts.has(target)) fail('route-backend', `route ${name} goes to ${target}, which no Service serves`);
+      if (!servicePorts.has(target))
+        fail('route-backend', `route ${name} goes to ${target}, which no Service serves`);
     }
     if (obj(route.rewrite).uri === '/') {
       for (const m of arr(route.match)) {
         const prefix = obj(m.uri).prefix;
         if (typeof prefix === 'string' && !prefix.endsWith('/')) {
-          fail('route-rewrite', `route ${name} rewrites prefix ${prefix} to /, which turns ${prefix}/x into //x`);
+          fail(
+            'route-rewrite',
+            `route ${name} rewrites prefix ${prefix} to /, which turns ${prefix}/x into //x`,
+          );
         }
       }
     }

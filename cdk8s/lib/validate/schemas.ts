@@ -29,8 +29,10 @@ export function modelFor(apiVersion: string, kind: string): ModelRef {
   const group = slash < 0 ? '' : apiVersion.slice(0, slash);
   const version = apiVersion.slice(slash + 1);
   if (group === '') return { module: `kubernetes-models/${version}/${kind}`, name: kind };
-  if (group.endsWith('.istio.io')) return { module: `@kubernetes-models/istio/${group}/${version}/${kind}`, name: kind };
-  if (group === 'argoproj.io') return { module: `@kubernetes-models/argo-cd/${group}/${version}/${kind}`, name: kind };
+  if (group.endsWith('.istio.io'))
+    return { module: `@kubernetes-models/istio/${group}/${version}/${kind}`, name: kind };
+  if (group === 'argoproj.io')
+    return { module: `@kubernetes-models/argo-cd/${group}/${version}/${kind}`, name: kind };
   if (!group.includes('.') || group.endsWith('.k8s.io')) {
     return { module: `kubernetes-models/${group}/${version}/${kind}`, name: kind };
   }
@@ -57,7 +59,10 @@ export async function validateWithModels(objects: readonly Obj[]): Promise<Schem
   const issues: SchemaIssue[] = [];
   for (const o of objects) {
     const ref = modelFor(o.apiVersion, o.kind);
-    const mod = (await import(ref.module)) as Record<string, new (data: unknown) => { validate(): void }>;
+    const mod = (await import(ref.module)) as Record<
+      string,
+      new (data: unknown) => { validate(): void }
+    >;
     const Model = mod[ref.name];
     if (!Model) throw new TypeError(`${ref.module} exports no ${ref.name}`);
     try {
@@ -109,15 +114,17 @@ export function findUnknownFields(objects: readonly Obj[]): SchemaIssue[] {
   host.getSourceFile = (f, lang, ...rest) =>
     f === fileName ? ts.createSourceFile(f, source, lang) : getSourceFile(f, lang, ...rest);
   const program = ts.createProgram([fileName], options, host);
-  const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => d.file?.fileName === fileName);
+  const diagnostics = ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => d.file?.fileName === fileName);
   return diagnostics.map((d) => {
-    const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
+    const line =
+      d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
     const span = spans.find((s) => line >= s.start && line <= s.end);
     // The first line names the field; the rest spells out the whole expected type.
-    const text = (ts.flattenDiagnosticMessageText(d.messageText, '\n').split('\n')[0] ?? '').replace(
-      /in type '.*$/,
-      'in its schema',
-    );
+    const text = (
+      ts.flattenDiagnosticMessageText(d.messageText, '\n').split('\n')[0] ?? ''
+    ).replace(/in type '.*$/, 'in its schema');
     return { object: span?.object ?? `(line ${line})`, message: text };
   });
 }

@@ -25,7 +25,10 @@ interface HttpRoute {
 }
 
 /** Routes `pathWithQuery` through the VirtualService spec, or returns undefined (404). */
-export function routeRequest(spec: { http: HttpRoute[] }, pathWithQuery: string): Routed | undefined {
+export function routeRequest(
+  spec: { http: HttpRoute[] },
+  pathWithQuery: string,
+): Routed | undefined {
   const q = pathWithQuery.indexOf('?');
   const path = q < 0 ? pathWithQuery : pathWithQuery.slice(0, q);
   const query = q < 0 ? '' : pathWithQuery.slice(q);
@@ -35,12 +38,18 @@ export function routeRequest(spec: { http: HttpRoute[] }, pathWithQuery: string)
       const prefix = m.uri?.prefix;
       let rest: string | undefined;
       if (exact !== undefined) rest = path === exact ? '' : undefined;
-      else if (prefix !== undefined) rest = path.startsWith(prefix) ? path.slice(prefix.length) : undefined;
+      else if (prefix !== undefined)
+        rest = path.startsWith(prefix) ? path.slice(prefix.length) : undefined;
       else rest = path;
       if (rest === undefined) continue;
       const rewritten = route.rewrite?.uri !== undefined ? route.rewrite.uri + rest : path;
       const d = route.route[0]!.destination;
-      return { route: route.name ?? '', host: d.host, port: d.port.number, path: rewritten + query };
+      return {
+        route: route.name ?? '',
+        host: d.host,
+        port: d.port.number,
+        path: rewritten + query,
+      };
     }
   }
   return undefined;

@@ -50,10 +50,17 @@ export function keyOf(o: KubeObject): string {
 }
 
 /** The one object with this kind and name (and namespace, if given). */
-export function find<T = Record<string, any>>(out: SynthOutput, kind: string, name: string, namespace?: string): T {
+export function find<T = Record<string, any>>(
+  out: SynthOutput,
+  kind: string,
+  name: string,
+  namespace?: string,
+): T {
   const hits = out.objects.filter(
     ({ object: o }) =>
-      o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace),
+      o.kind === kind &&
+      o.metadata.name === name &&
+      (namespace === undefined || o.metadata.namespace === namespace),
   );
   if (hits.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${hits.length}`);
   return hits[0]!.object as T;
@@ -61,7 +68,8 @@ export function find<T = Record<string, any>>(out: SynthOutput, kind: string, na
 
 /** Objects whose YAML differs between two synths, including added and removed ones, sorted. */
 export function changedObjects(a: SynthOutput, b: SynthOutput): string[] {
-  const index = (out: SynthOutput) => new Map(out.objects.map(({ object }) => [keyOf(object), JSON.stringify(object)]));
+  const index = (out: SynthOutput) =>
+    new Map(out.objects.map(({ object }) => [keyOf(object), JSON.stringify(object)]));
   const ia = index(a);
   const ib = index(b);
   const keys = new Set([...ia.keys(), ...ib.keys()]);
