@@ -34,6 +34,20 @@ describe('the architecture diagram', () => {
   });
 });
 
+describe('the pinned versions in the README', () => {
+  it('list every image and chart with its version and reason', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const config = synth().platform.context.config;
+    for (const image of Object.values(config.images)) {
+      expect(readme).toContain(
+        `| image \`${image.repository}\` | \`${image.tag}\` | ${image.why} |`,
+      );
+    }
+    for (const chart of Object.values(config.charts))
+      expect(readme).toContain(`| \`${chart.version}\` | ${chart.why} |`);
+  });
+});
+
 describe('docs/errors.md', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8');
 
