@@ -3,6 +3,7 @@
  * rule catches what it is meant to catch: the tests break a probe, a tag, a security
  * context, a Service and a route, and expect the named rule to fail.
  */
+import { POD_SECURITY } from '../lib/namespaces.js';
 import {
   decodeExceptions,
   encodeExceptions,
