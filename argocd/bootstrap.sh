@@ -26,6 +26,7 @@ helm upgrade --install argocd argo-cd --repo "$repo" --version "$version" \
 
 echo "[3/3] AppProjects and the root Application" >&2
 kubectl apply --server-side \
+  -f deploy/apps/project-gitops.yaml \
   -f deploy/apps/project-infrastructure.yaml \
   -f deploy/apps/project-platform.yaml \
   -f deploy/apps/root.yaml

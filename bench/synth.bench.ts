@@ -34,25 +34,12 @@ function stats(ms: number[]): { median: number; p90: number; min: number } {
   return { median: at(0.5), p90: at(0.9), min: s[0]! };
 }
 
-function timeInProcess(config: PlatformConfigInput, runs: number): number[] {
+/** A full synth of `config` written into `dir`, timed (policies read, as the command does). */
+function timeOnce(config: PlatformConfigInput, dir: string): number {
+  const t = performance.now();
   const policies = readPolicyFiles(join(root, 'policies'));
-  const dir = mkdtempSync(join(tmpdir(), 'bench-synth-'));
-  cpSync(join(root, 'README.md'), join(dir, 'README.md'));
-  try {
-    const once = () => {
-      const t = performance.now();
-      writeOutput(
-        dir,
-        synthesize({ config: parsePlatformConfig(config), routes: ROUTES, policies }),
-      );
-      return performance.now() - t;
-    };
-    once();
-    once(); // warm-up: JIT and module caches
-    return Array.from({ length: runs }, once);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  writeOutput(dir, synthesize({ config: parsePlatformConfig(config), routes: ROUTES, policies }));
+  return performance.now() - t;
 }
 
 const program = new Command()
@@ -64,13 +51,21 @@ const program = new Command()
     many.tenants = Array.from({ length: 100 }, (_, i) => ({
       name: `tenant_${String(i).padStart(3, '0')}`,
     }));
-    // Interleave the cases so machine noise hits both alike.
+    const dir = mkdtempSync(join(tmpdir(), 'bench-synth-'));
+    cpSync(join(root, 'README.md'), join(dir, 'README.md'));
     const a: number[] = [];
     const b: number[] = [];
-    for (let i = 0; i < opts.runs; i++) {
-      a.push(...timeInProcess(platform, 1));
-      b.push(...timeInProcess(many, 1));
-      process.stderr.write(`\r[${i + 1}/${opts.runs}] in-process runs`);
+    try {
+      // Warm-up (JIT, module caches), then interleave the cases so machine noise hits both alike.
+      timeOnce(platform, dir);
+      timeOnce(many, dir);
+      for (let i = 0; i < opts.runs; i++) {
+        a.push(timeOnce(platform, dir));
+        b.push(timeOnce(many, dir));
+        process.stderr.write(`\r[${i + 1}/${opts.runs}] in-process runs`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
     process.stderr.write('\n');
     const cold: number[] = [];

@@ -9,7 +9,7 @@
  *
  * Exit codes: 0 done (or up to date), 1 stale (--check), 2 invalid config, routes or manifests.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +19,7 @@ import { runCli } from '../../services/lib/cli.js';
 import { PlatformError } from '../../services/lib/errors.js';
 import { loadPlatformConfig } from '../config/load.js';
 import { ROUTES } from '../config/routes.js';
+import { listFiles } from '../lib/files.js';
 import { readPolicyFiles } from '../lib/policy-bundle.js';
 import { synthesize, withReadmeSection, writeOutput } from '../lib/synth.js';
 
@@ -81,14 +82,6 @@ function staleFiles(out: ReturnType<typeof synthesize>): string[] {
   if (!existsSync(errors) || readFileSync(errors, 'utf8') !== out.errorsDoc)
     stale.push('docs/errors.md');
   return stale.sort();
-}
-
-function listFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? listFiles(p) : [p];
-  });
 }
 
 await runCli(program);

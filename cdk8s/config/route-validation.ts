@@ -22,7 +22,7 @@ export const ROUTE_ERRORS = {
   },
   ERR_ROUTE_PUBLIC_PATH: {
     problem:
-      'a public path is not an exact, normalised path (it has "..", ".", "//", "%", "*", "?" or a trailing slash)',
+      'a public or blocked path is not an exact, normalised path (it has "..", ".", "//", "%", "*", "?" or a trailing slash)',
     fix: 'list exact paths below the prefix such as /version; public paths bypass OPA, so patterns are not allowed',
   },
   ERR_ROUTE_ACCESS: {

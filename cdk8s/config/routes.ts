@@ -18,8 +18,9 @@ export type RouteAccess =
    */
   | 'tenant'
   /**
-   * A web application that authenticates its users itself through Keycloak SSO (Grafana,
-   * Kiali, Argo CD, Keycloak's own pages). The whole prefix skips OPA.
+   * A web application that authenticates its users itself (Keycloak's own pages; Grafana,
+   * Kiali and Argo CD, which log in through Keycloak once SSO is wired). The whole prefix
+   * skips OPA, except `blockedPaths`, which the gateway refuses.
    */
   | 'sso';
 
@@ -46,6 +47,12 @@ export interface RouteSpec {
    * exactly, after Istio's path normalisation; never a prefix or a pattern.
    */
   readonly publicPaths: readonly `/${string}`[];
+  /**
+   * Paths under the prefix that the gateway refuses outright, with everything below them
+   * (`/admin` blocks `/auth/admin` and `/auth/admin/...`): consoles that must stay off the
+   * internet. @default none
+   */
+  readonly blockedPaths?: readonly `/${string}`[];
   /** For `tenant` routes: what each role may do. A role not listed may do nothing. */
   readonly rights: Readonly<Partial<Record<Role, readonly HttpMethod[]>>>;
   /** One line for the docs and the diagram. */
@@ -96,8 +103,10 @@ export const ROUTES: readonly RouteSpec[] = [
     stripPrefix: false,
     access: 'sso',
     publicPaths: [],
+    // The admin console and the master realm are reached with kubectl port-forward only.
+    blockedPaths: ['/admin', '/realms/master'],
     rights: {},
-    description: 'Keycloak login pages, OIDC endpoints and admin console',
+    description: 'Keycloak login pages and OIDC endpoints of the platform realm',
   },
   {
     prefix: '/grafana',
@@ -106,7 +115,7 @@ export const ROUTES: readonly RouteSpec[] = [
     access: 'sso',
     publicPaths: [],
     rights: {},
-    description: 'Grafana dashboards (Keycloak SSO)',
+    description: 'Grafana dashboards (its own login; Keycloak SSO with the identity work)',
   },
   {
     prefix: '/kiali',
@@ -115,7 +124,7 @@ export const ROUTES: readonly RouteSpec[] = [
     access: 'sso',
     publicPaths: [],
     rights: {},
-    description: 'Kiali mesh console (Keycloak SSO)',
+    description: 'Kiali mesh console (Kubernetes token login; Keycloak SSO with the identity work)',
   },
   {
     prefix: '/argocd',
@@ -124,6 +133,6 @@ export const ROUTES: readonly RouteSpec[] = [
     access: 'sso',
     publicPaths: [],
     rights: {},
-    description: 'Argo CD UI and API (Keycloak SSO)',
+    description: 'Argo CD UI and API (its own login; Keycloak SSO with the identity work)',
   },
 ];

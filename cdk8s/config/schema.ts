@@ -55,7 +55,7 @@ export const CONFIG_ERRORS = {
   },
   ERR_CONFIG_TENANT_DUPLICATE: {
     problem: 'two tenants have the same name',
-    fix: 'give every tenant a distinct name (names are compared case-insensitively, as Orion does)',
+    fix: 'give every tenant a distinct name',
   },
   ERR_CONFIG_PROFILE: {
     problem: 'profile is not a known size profile',
@@ -154,9 +154,11 @@ const RESERVED_NAMESPACES = ['default', 'istio-system', 'argocd'];
 const REALM = /^[a-z][a-z0-9-]{0,35}$/;
 const IMAGE_REPOSITORY =
   /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$|^[a-z0-9]+([._-][a-z0-9]+)*$/;
-// Pinned: an exact release (at least major.minor) with an optional variant suffix, or a digest.
-const PINNED_TAG = /^(v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+._][0-9A-Za-z.-]+)?|sha256:[a-f0-9]{64})$/;
-const EXACT_SEMVER = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
+/** Pinned: an exact release (at least major.minor) with an optional variant suffix, or a digest. */
+export const PINNED_TAG =
+  /^(v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+._][0-9A-Za-z.-]+)?|sha256:[a-f0-9]{64})$/;
+/** An exact semantic version, e.g. a Helm chart version. */
+export const EXACT_SEMVER = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
 
 const code = (c: ConfigErrorCode) => ({ error: c });
 
@@ -299,7 +301,8 @@ function semanticIssues(config: z.output<typeof platformSchema>): ConfigIssue[] 
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
   config.tenants.forEach((t, i) => {
-    const key = t.name.toLowerCase();
+    // Names are lower case already (TENANT_NAME), as Orion stores service names.
+    const key = t.name;
     const first = seen.get(key);
     if (first !== undefined) {
       issues.push({

@@ -45,7 +45,9 @@ export const SERVICES = {
   mongodb: {
     name: 'mongodb',
     namespace: 'platform',
-    ports: { db: { port: 27017, protocol: 'mongo' } },
+    // tcp, not mongo: Envoy's mongo_proxy filter only adds statistics, and its parsing of
+    // newer wire-protocol messages has lagged MongoDB releases.
+    ports: { db: { port: 27017, protocol: 'tcp' } },
     managedBy: 'platform',
     description: 'MongoDB for Orion and the IoT Agent device registry',
   },
@@ -98,6 +100,7 @@ export const SERVICES = {
     ports: {
       web: { port: 8080, protocol: 'http' },
       jgroups: { port: 7800, protocol: 'tcp' },
+      jgroupsfd: { port: 57800, protocol: 'tcp' },
     },
     managedBy: 'platform',
     description: 'Keycloak: single sign-on and the tokens the tenancy policy reads',

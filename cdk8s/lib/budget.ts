@@ -150,8 +150,9 @@ export function computeBudget(ctx: PlatformContext, objects: readonly SynthObjec
   chart('argocd-server', 'argocdServer');
   chart('argocd-repo-server', 'argocdRepoServer');
   chart('argocd-redis', 'argocdRedis');
+  chart('argocd-applicationset-controller', 'argocdApplicationSet');
   chart('prometheus-server', 'prometheus');
-  line('prometheus config reloader', 'chart', 1, ctx.profile.sidecar);
+  chart('prometheus config reloader', 'prometheusConfigReload');
   chart('jaeger', 'jaeger');
   chart('kiali', 'kiali');
   line('istio-proxy sidecars (one per meshed pod)', 'sidecars', meshedPods, ctx.profile.sidecar);

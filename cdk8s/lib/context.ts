@@ -81,8 +81,13 @@ export class PlatformContext {
     return `${this.publicUrl}/auth/realms/${this.config.identity.realm}`;
   }
 
+  /** The path of the realm's signing keys (JWKS) on Keycloak. */
+  get jwksPath(): string {
+    return `/auth/realms/${this.config.identity.realm}/protocol/openid-connect/certs`;
+  }
+
   /** Where the mesh fetches the realm's signing keys from, inside the cluster. */
   get jwksUri(): string {
-    return `${this.serviceUrl('keycloak', 'web')}/auth/realms/${this.config.identity.realm}/protocol/openid-connect/certs`;
+    return `${this.serviceUrl('keycloak', 'web')}${this.jwksPath}`;
   }
 }

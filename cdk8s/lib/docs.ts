@@ -6,6 +6,7 @@ import { ROUTE_ERRORS } from '../config/route-validation.js';
 import type { PlatformConfig } from '../config/schema.js';
 import { CHART_IDS, CONFIG_ERRORS, IMAGE_IDS } from '../config/schema.js';
 import { renderDiagram } from './diagram.js';
+import { platformExceptions } from './exceptions.js';
 import type { Platform } from './platform.js';
 import { RULES } from './validate/rules.js';
 
@@ -102,7 +103,24 @@ export function renderVersions(config: PlatformConfig): string {
   ].join('\n');
 }
 
-/** The generated section of the README: the diagram, the route and layer tables, the versions. */
+/** Every declared exception, platform-level and per container, as a Markdown table. */
+export function renderExceptions(platform: Platform): string {
+  const rows = [
+    ...platformExceptions(platform.context).map(
+      (e) => `| ${e.subject} | ${e.rule} | ${e.reason} |`,
+    ),
+    ...[...platform.workloads.values()].flatMap((w) =>
+      w.exceptions.map((e) => `| container ${w.name}/${e.container} | ${e.rule} | ${e.reason} |`),
+    ),
+  ];
+  return ['| exception | what is relaxed | why |', '|---|---|---|', ...rows, ''].join('\n');
+}
+
+/** The generated section of the README: diagram, routes, layers, versions, exceptions. */
 export function renderReadmeSection(platform: Platform): string {
-  return `${renderDiagram(platform)}\n${renderVersions(platform.context.config)}`;
+  return [
+    renderDiagram(platform),
+    renderVersions(platform.context.config),
+    renderExceptions(platform),
+  ].join('\n');
 }

@@ -7,6 +7,7 @@ import { validateRoutes } from '../config/route-validation.js';
 import type { RouteSpec } from '../config/routes.js';
 import type { PlatformConfig } from '../config/schema.js';
 import type { ServiceId } from '../config/services.js';
+import { SERVICES } from '../config/services.js';
 import { CrateDb } from './components/cratedb.js';
 import { Grafana } from './components/grafana.js';
 import { IotAgentUl } from './components/iot-agent.js';
@@ -24,7 +25,7 @@ import { Ingress } from './mesh/ingress.js';
 import { MeshSecurity } from './mesh/security.js';
 import { Namespaces } from './namespaces.js';
 import type { PolicyFile } from './policy-bundle.js';
-import type { Workload } from './workload.js';
+import { Workload } from './workload.js';
 
 /** What a platform is synthesized from. */
 export interface PlatformInputs {
@@ -72,36 +73,43 @@ export function buildPlatform(inputs: PlatformInputs): Platform {
   });
   const opa = new Opa(chart('security', 'opa'), 'Opa', { context, policies: inputs.policies });
   const orion = new Orion(chart('fiware', 'orion'), 'Orion', { context, mongodb });
-  const iotAgent = new IotAgentUl(chart('fiware', 'iotagent-ul'), 'IotAgentUl', {
+  new IotAgentUl(chart('fiware', 'iotagent-ul'), 'IotAgentUl', {
     context,
     mongodb,
     orion,
   });
-  const quantumleap = new QuantumLeap(chart('fiware', 'quantumleap'), 'QuantumLeap', {
+  new QuantumLeap(chart('fiware', 'quantumleap'), 'QuantumLeap', {
     context,
     cratedb,
     orion,
   });
-  const grafana = new Grafana(chart('observability', 'grafana'), 'Grafana', { context, cratedb });
+  new Grafana(chart('observability', 'grafana'), 'Grafana', { context, cratedb });
 
-  const workloads = new Map<ServiceId, Workload>([
-    ['mongodb', mongodb],
-    ['cratedb', cratedb],
-    ['keycloakPostgres', keycloakPostgres],
-    ['keycloak', keycloak],
-    ['opa', opa],
-    ['orion', orion],
-    ['iotAgentUl', iotAgent],
-    ['quantumleap', quantumleap],
-    ['grafana', grafana],
-  ] as [ServiceId, Workload][]);
+  // Every workload of the construct tree, by the service it serves.
+  const workloads = new Map<ServiceId, Workload>();
+  for (const c of app.node.findAll()) {
+    if (!(c instanceof Workload)) continue;
+    const id = (Object.keys(SERVICES) as ServiceId[]).find((k) => SERVICES[k].name === c.name);
+    if (!id || workloads.has(id))
+      throw new TypeError(`workload ${c.name} matches no service, or two`);
+    workloads.set(id, c);
+  }
 
   // The gateway reaches exactly the backends and ports the route table names, and OPA.
   const gateway = ingressGateway(ctx);
   for (const r of ctx.routes) {
-    workloads.get(r.backend.service)?.grantPort(gateway, r.backend.port);
+    const target = workloads.get(r.backend.service);
+    if (!target && SERVICES[r.backend.service].managedBy === 'platform') {
+      throw new TypeError(`route ${r.prefix}: no workload serves ${r.backend.service}`);
+    }
+    target?.grantPort(gateway, r.backend.port);
   }
   opa.grantAccess(gateway, { ports: ['extauthz'] });
+  // Sidecars of the tenant APIs fetch the realm's signing keys to verify tokens.
+  for (const w of workloads.values()) {
+    if (w.servesTenantApi)
+      keycloak.grantAccess(w, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
+  }
 
   addGitOps(app, ctx, Object.keys(LAYERS) as LayerId[]);
   return { app, context: ctx, workloads };

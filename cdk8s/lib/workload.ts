@@ -16,12 +16,14 @@ import { k8s } from 'cdk8s-plus-33';
 import { Construct } from 'constructs';
 
 import type { ComputeResources, SizedWorkload } from '../config/profiles.js';
+import { toKubeResources } from '../config/profiles.js';
 import type { HttpMethod } from '../config/roles.js';
 import type { ImageId } from '../config/schema.js';
 import type { PortKey, ServiceId, ServicePortSpec } from '../config/services.js';
 import { SERVICES, servicePortName } from '../config/services.js';
 import type { PlatformContext } from './context.js';
-import { meshPrincipal } from './mesh/operations.js';
+import { TENANT_API_LABEL } from './mesh/labels.js';
+import { meshPrincipal } from './mesh/principals.js';
 import type { ExceptionRule, PolicyException } from './policy-exceptions.js';
 import type { BootstrapSecretId, SecretKey } from './secrets.js';
 import { BOOTSTRAP_SECRETS } from './secrets.js';
@@ -117,13 +119,15 @@ export interface WorkloadProps<S extends ServiceId> {
   readonly persistentVolumes?: readonly PersistentVolumeSpec[];
   /** Extra pod annotations, e.g. a config checksum that rolls the pods. @default none */
   readonly podAnnotations?: Readonly<Record<string, string>>;
+  /** Extra pod labels, e.g. the label a RequestAuthentication selects. @default none */
+  readonly podLabels?: Readonly<Record<string, string>>;
   /** @default 30 */
   readonly terminationGracePeriodSeconds?: number;
   /**
-   * `Recreate` for workloads that must never run two pods at once (single-writer volumes).
-   * Deployments only. @default RollingUpdate
+   * A headless Service beside the ClusterIP one, so replicas can address each other by pod
+   * (clustering). StatefulSets always get one. @default false
    */
-  readonly strategy?: 'Recreate' | 'RollingUpdate';
+  readonly headlessService?: boolean;
 }
 
 /** Upper bound of the emptyDir mounted at /tmp. */
@@ -142,6 +146,8 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
   readonly replicas: number;
   /** Declared exceptions of this workload's containers. */
   readonly exceptions: readonly PolicyException[];
+  /** Whether a `tenant` route of the route table ends here; its sidecar then verifies tokens. */
+  readonly servesTenantApi: boolean;
 
   private readonly serviceId: S;
   private readonly grants: { caller: MeshCaller; options: GrantOptions<S> }[] = [];
@@ -164,9 +170,6 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
     if (props.kind === 'Deployment' && props.persistentVolumes?.length) {
       throw new TypeError(`${this.name}: persistent volumes need kind StatefulSet`);
     }
-    if (props.kind === 'StatefulSet' && props.strategy) {
-      throw new TypeError(`${this.name}: strategy applies to Deployments only`);
-    }
 
     this.exceptions = props.containers.flatMap((c) =>
       (c.exceptions ?? []).map((e) => ({ container: c.name, rule: e.rule, reason: e.reason })),
@@ -183,20 +186,16 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
       automountServiceAccountToken: false,
     });
 
-    const ports = Object.entries(svc.ports as Record<string, ServicePortSpec>);
+    const ports = Object.entries(svc.ports as Record<string, ServicePortSpec>).map(([key, p]) => ({
+      name: servicePortName(p, key),
+      port: p.port,
+      targetPort: k8s.IntOrString.fromNumber(p.port),
+    }));
     new k8s.KubeService(this, 'Service', {
       metadata: metadata(),
-      spec: {
-        type: 'ClusterIP',
-        selector: this.selectorLabels,
-        ports: ports.map(([key, p]) => ({
-          name: servicePortName(p, key),
-          port: p.port,
-          targetPort: k8s.IntOrString.fromNumber(p.port),
-        })),
-      },
+      spec: { type: 'ClusterIP', selector: this.selectorLabels, ports },
     });
-    if (props.kind === 'StatefulSet') {
+    if (props.kind === 'StatefulSet' || props.headlessService) {
       // NOTE (1)
       new k8s.KubeService(this, 'Headless', {
         metadata: { ...metadata(), name: `${this.name}-headless` },
@@ -204,14 +203,16 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
           clusterIp: 'None',
           publishNotReadyAddresses: true,
           selector: this.selectorLabels,
-          ports: ports.map(([key, p]) => ({
-            name: servicePortName(p, key),
-            port: p.port,
-            targetPort: k8s.IntOrString.fromNumber(p.port),
-          })),
+          ports,
         },
       });
     }
+
+    /** Whether the route table sends tenant API traffic here (derived, never declared). */
+    const servesTenantApi = ctx.routes.some(
+      (r) => r.access === 'tenant' && r.backend.service === props.service,
+    );
+    this.servesTenantApi = servesTenantApi;
 
     const volumes: k8s.Volume[] = [...(props.volumes ?? [])];
     if (props.containers.some((c) => c.writableTmp)) {
@@ -223,7 +224,12 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
 
     const template: k8s.PodTemplateSpec = {
       metadata: {
-        labels: { ...labels, version: ctx.config.images[props.containers[0].image].tag },
+        labels: {
+          ...labels,
+          ...(servesTenantApi ? { [TENANT_API_LABEL.key]: TENANT_API_LABEL.value } : {}),
+          ...props.podLabels,
+          version: versionLabel(ctx.config.images[props.containers[0].image].tag),
+        },
         annotations: props.podAnnotations ? { ...props.podAnnotations } : undefined,
       },
       spec: {
@@ -271,16 +277,13 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
           replicas: size.replicas,
           revisionHistoryLimit: 3,
           selector: { matchLabels: this.selectorLabels },
-          strategy:
-            props.strategy === 'Recreate'
-              ? { type: 'Recreate' }
-              : {
-                  type: 'RollingUpdate',
-                  rollingUpdate: {
-                    maxSurge: k8s.IntOrString.fromNumber(1),
-                    maxUnavailable: k8s.IntOrString.fromNumber(0),
-                  },
-                },
+          strategy: {
+            type: 'RollingUpdate',
+            rollingUpdate: {
+              maxSurge: k8s.IntOrString.fromNumber(1),
+              maxUnavailable: k8s.IntOrString.fromNumber(0),
+            },
+          },
           template,
         },
       });
@@ -490,16 +493,22 @@ function containerPortName(spec: ServicePortSpec, key: string): string {
 
 /** L1 `resources` for a {@link ComputeResources}. */
 export function kubeResources(res: ComputeResources): k8s.ResourceRequirements {
-  return {
-    requests: {
-      cpu: k8s.Quantity.fromString(`${res.cpuRequestMilli}m`),
-      memory: k8s.Quantity.fromString(`${res.memoryRequestMi}Mi`),
-    },
-    limits: {
-      cpu: k8s.Quantity.fromString(`${res.cpuLimitMilli}m`),
-      memory: k8s.Quantity.fromString(`${res.memoryLimitMi}Mi`),
-    },
-  };
+  const r = toKubeResources(res);
+  const q = (x: { cpu: string; memory: string }) => ({
+    cpu: k8s.Quantity.fromString(x.cpu),
+    memory: k8s.Quantity.fromString(x.memory),
+  });
+  return { requests: q(r.requests), limits: q(r.limits) };
+}
+
+/**
+ * The `version` pod label (Kiali groups by it) of an image tag. Label values are at most
+ * 63 characters of [A-Za-z0-9._-], so a digest is shortened to `sha256-<12 hex>`.
+ */
+export function versionLabel(tag: string): string {
+  return tag.startsWith('sha256:')
+    ? `sha256-${tag.slice(7, 19)}`
+    : tag.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 63);
 }
 
 /** An HTTP GET probe. */
@@ -568,7 +577,9 @@ export function env(name: string, value: string | number | boolean): k8s.EnvVar 
 //    databases use for discovery; clients keep using the load-balanced ClusterIP name.
 //    publishNotReadyAddresses lets peers find each other before they are ready, which a
 //    forming cluster needs.
-// 2. Service links off. Kubernetes injects `<SERVICE>_PORT=tcp://...` variables for every
-//    Service in the namespace. Orion reads `ORION_PORT` and the IoT Agent `IOTA_*`-style
-//    variables as configuration, so a Service named `orion` would silently reconfigure it.
+// 2. Service links off. Kubernetes injects `<SERVICE>_PORT=tcp://<ip>:<port>` and friends for
+//    every Service in the namespace. Orion reads `ORION_*` variables as its options, so a
+//    Service named `orion` would set ORION_PORT to a URL unless overridden (Orion's own env
+//    does override it, but every new option is another trap); links are off for every
+//    workload, which only ever uses DNS names.
 //    See https://kubernetes.io/docs/tutorials/services/connect-applications-service/#environment-variables

@@ -96,14 +96,15 @@ describe('the budget', () => {
       w.argocdServer,
       w.argocdRepoServer,
       w.argocdRedis,
+      w.argocdApplicationSet,
       w.prometheus,
+      w.prometheusConfigReload,
       w.jaeger,
       w.kiali,
     ].map((s) => scaleResources(s.resources, s.replicas));
     const expected = addResources(
       { cpuRequestMilli: 310, cpuLimitMilli: 620, memoryRequestMi: 208, memoryLimitMi: 416 },
       scaleResources(laptop.sidecar, 2),
-      laptop.sidecar, // Prometheus' config reloader
       ...charts,
       KUBE_SYSTEM,
     );

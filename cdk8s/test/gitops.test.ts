@@ -27,6 +27,7 @@ describe('the app-of-apps', () => {
   it('has a root Application that manages deploy/apps, itself included', () => {
     const root = byName.get('root');
     expect(root.spec.source.path).toBe('deploy/apps');
+    expect(root.spec.project).toBe('gitops');
     expect(out.deployFiles.has('deploy/apps/root.yaml')).toBe(true);
     expect(wave(root)).toBeLessThan(
       Math.min(
@@ -84,6 +85,42 @@ describe('the app-of-apps', () => {
     expect(byName.get('fiware').metadata.finalizers).toEqual([
       'resources-finalizer.argocd.argoproj.io',
     ]);
+  });
+
+  it('syncs the AppProjects before any Application that uses them', () => {
+    const projects = out.objects
+      .filter((o) => o.object.kind === 'AppProject')
+      .map((o) => o.object as any);
+    expect(projects.map((p) => p.metadata.name).sort()).toEqual([
+      'gitops',
+      'infrastructure',
+      'platform',
+    ]);
+    const firstApp = Math.min(...apps(out).map(wave));
+    for (const p of projects) expect(wave(p)).toBeLessThan(firstApp);
+    for (const a of apps(out))
+      expect(projects.map((p) => p.metadata.name)).toContain(a.spec.project);
+  });
+
+  it('lets deploy/apps create Applications and AppProjects only, in argocd only', () => {
+    const p = find(out, 'AppProject', 'gitops').spec;
+    expect(p.destinations).toEqual([
+      { server: 'https://kubernetes.default.svc', namespace: 'argocd' },
+    ]);
+    expect(p.clusterResourceWhitelist).toEqual([]);
+    expect(p.namespaceResourceWhitelist).toEqual([
+      { group: 'argoproj.io', kind: 'Application' },
+      { group: 'argoproj.io', kind: 'AppProject' },
+    ]);
+  });
+
+  it('installs upstream charts from their Helm repositories only, never from the git repo', () => {
+    const p = find(out, 'AppProject', 'infrastructure').spec;
+    expect(p.sourceRepos).not.toContain('https://github.com/kitt4sme/fiware-platform-kit.git');
+    for (const a of apps(out).filter((x) => x.spec.project === 'infrastructure')) {
+      expect(a.spec.source.chart).toBeDefined();
+      expect(p.sourceRepos).toContain(a.spec.source.repoURL);
+    }
   });
 
   it('keeps the platform project to its namespaces, its repo and no Secrets', () => {

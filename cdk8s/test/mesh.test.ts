@@ -4,6 +4,7 @@ import { ROUTES } from '../config/routes.js';
 import { parsePlatformConfig } from '../config/schema.js';
 import { PlatformContext } from '../lib/context.js';
 import { ExternalIdentity, Workload, httpProbe } from '../lib/workload.js';
+import { allowedEdges, requiredEdges } from './support/edges.js';
 import { configInput, find, synth } from './support/synth.js';
 
 const ctx = () => new PlatformContext(parsePlatformConfig(configInput()), ROUTES);
@@ -91,7 +92,7 @@ describe('Workload', () => {
       const orion = workload(chart, 'orion');
       const db = workload(chart, 'mongodb');
       expect(() => db.grantAccess(orion, { methods: ['GET'] })).toThrow(
-        /need an HTTP port, but db is mongo/,
+        /need an HTTP port, but db is tcp/,
       );
     });
 
@@ -106,10 +107,6 @@ describe('Workload', () => {
 describe('the platform mesh', () => {
   const out = synth();
   const rules = (name: string) => find(out, 'AuthorizationPolicy', name).spec.rules as any[];
-  const callers = (name: string) =>
-    rules(name)
-      .map((r) => r.from[0].source.principals[0].split('/sa/')[1])
-      .sort();
 
   it('enforces STRICT mTLS and default-deny in every meshed namespace', () => {
     for (const ns of ['fiware', 'identity']) {
@@ -122,16 +119,63 @@ describe('the platform mesh', () => {
     }
   });
 
-  it('lets each workload be reached only by the callers it needs', () => {
-    expect(callers('mongodb-allow')).toEqual(['iotagent-ul', 'orion']);
-    expect(callers('orion-allow')).toEqual(['iotagent-ul', 'istio-ingressgateway']);
-    expect(callers('quantumleap-allow')).toEqual(['istio-ingressgateway', 'orion']);
-    expect(callers('cratedb-allow')).toEqual(['grafana', 'quantumleap']);
-    expect(callers('keycloak-postgres-allow')).toEqual(['keycloak']);
-    expect(callers('keycloak-allow')).toEqual(['istio-ingressgateway']);
-    expect(callers('opa-allow')).toEqual(['istio-ingressgateway']);
-    expect(callers('grafana-allow')).toEqual(['istio-ingressgateway']);
-    expect(callers('iotagent-ul-allow')).toEqual(['istio-ingressgateway']);
+  it('allows every connection the configuration implies', () => {
+    const allowed = allowedEdges(out);
+    const missing = [...requiredEdges(out)].filter((e) => !allowed.has(e));
+    expect(missing).toEqual([]);
+  });
+
+  it('allows no connection the configuration does not imply', () => {
+    const required = requiredEdges(out);
+    const extra = [...allowedEdges(out)].filter((e) => !required.has(e));
+    expect(extra).toEqual([]);
+    // The derivation is not vacuous: it finds the FIWARE data path and the control paths.
+    expect([...required]).toEqual(
+      expect.arrayContaining([
+        'iotagent-ul -> orion',
+        'iotagent-ul -> mongodb',
+        'orion -> iotagent-ul',
+        'orion -> quantumleap',
+        'quantumleap -> cratedb',
+        'grafana -> cratedb',
+        'keycloak -> keycloak-postgres',
+        'orion -> keycloak',
+        'istio-ingressgateway -> opa',
+      ]),
+    );
+  });
+
+  it('lets Orion call the IoT Agent only to forward commands and lazy queries', () => {
+    const fromOrion = rules('iotagent-ul-allow').find((r) =>
+      r.from[0].source.principals[0].endsWith('/sa/orion'),
+    );
+    expect(fromOrion.to).toEqual([
+      {
+        operation: { ports: ['4041'], methods: ['POST'], paths: ['/v2/op/update', '/v2/op/query'] },
+      },
+    ]);
+  });
+
+  it('lets the tenant API sidecars fetch only the realm keys from Keycloak', () => {
+    const jwks = rules('keycloak-allow').filter(
+      (r) => !r.from[0].source.principals[0].endsWith('/sa/istio-ingressgateway'),
+    );
+    expect(jwks.map((r) => r.from[0].source.principals[0].split('/sa/')[1]).sort()).toEqual([
+      'iotagent-ul',
+      'orion',
+      'quantumleap',
+    ]);
+    for (const r of jwks) {
+      expect(r.to).toEqual([
+        {
+          operation: {
+            ports: ['8080'],
+            methods: ['GET'],
+            paths: ['/auth/realms/kitt4sme/protocol/openid-connect/certs'],
+          },
+        },
+      ]);
+    }
   });
 
   it('lets Orion only POST notifications to QuantumLeap', () => {
@@ -166,26 +210,74 @@ describe('the platform mesh', () => {
   it('clusters CrateDB and Keycloak with themselves only in production', () => {
     const prod = synth({ config: (c) => void (c.profile = 'production') });
     const prodRules = (name: string) => find(prod, 'AuthorizationPolicy', name).spec.rules as any[];
-    expect(prodRules('cratedb-allow').map((r) => r.from[0].source.principals[0])).toContain(
-      'cluster.local/ns/fiware/sa/cratedb',
-    );
-    expect(prodRules('keycloak-allow').some((r) => r.to[0].operation.ports[0] === '7800')).toBe(
-      true,
-    );
-    expect(callers('cratedb-allow')).not.toContain('cratedb');
+    const self = (name: string, sa: string) =>
+      prodRules(name).find((r) => r.from[0].source.principals[0] === `cluster.local/ns/${sa}`);
+    expect(self('cratedb-allow', 'fiware/sa/cratedb').to[0].operation.ports).toEqual(['4300']);
+    expect(self('keycloak-allow', 'identity/sa/keycloak').to[0].operation.ports).toEqual([
+      '57800',
+      '7800',
+    ]);
+    // Pod-to-pod JGroups traffic needs a headless Service to be meshed.
+    expect(find(prod, 'Service', 'keycloak-headless').spec.clusterIP).toBe('None');
+    expect(allowedEdges(out).has('cratedb -> cratedb')).toBe(false);
+    expect(allowedEdges(out).has('keycloak -> keycloak')).toBe(false);
   });
 
-  it('authenticates Keycloak tokens at the gateway and passes them on to OPA', () => {
-    const ra = find(out, 'RequestAuthentication', 'keycloak-jwt', 'istio-system').spec;
+  it('verifies Keycloak tokens in the tenant API sidecars, not at the gateway', () => {
+    const ra = find(out, 'RequestAuthentication', 'keycloak-jwt', 'fiware').spec;
     expect(ra.jwtRules).toEqual([
       {
         issuer: 'https://kitt4sme.localhost/auth/realms/kitt4sme',
         jwksUri:
           'http://keycloak.identity.svc.cluster.local:8080/auth/realms/kitt4sme/protocol/openid-connect/certs',
+        fromHeaders: [{ name: 'Authorization', prefix: 'Bearer ' }],
         forwardOriginalToken: true,
       },
     ]);
-    expect(ra.selector).toEqual({ matchLabels: { istio: 'ingressgateway' } });
+    expect(ra.selector).toEqual({ matchLabels: { 'kitt4sme.io/tenant-api': 'true' } });
+    const labelled = out.objects
+      .filter((o) => ['Deployment', 'StatefulSet'].includes(o.object.kind))
+      .filter(
+        (o) => (o.object.spec as any).template.metadata.labels['kitt4sme.io/tenant-api'] === 'true',
+      )
+      .map((o) => o.object.metadata.name)
+      .sort();
+    expect(labelled).toEqual(['iotagent-ul', 'orion', 'quantumleap']);
+    expect(out.objects.filter((o) => o.object.kind === 'RequestAuthentication')).toHaveLength(1);
+  });
+
+  it('refuses the blocked consoles at the gateway, before anything else', () => {
+    const deny = find(out, 'AuthorizationPolicy', 'blocked-paths', 'istio-system').spec;
+    expect(deny.action).toBe('DENY');
+    expect(deny.rules).toEqual([
+      {
+        to: [
+          {
+            operation: {
+              paths: [
+                '/auth/admin',
+                '/auth/admin/*',
+                '/auth/realms/master',
+                '/auth/realms/master/*',
+              ],
+            },
+          },
+        ],
+      },
+    ]);
+  });
+
+  it('fences each meshed namespace to mesh peers at the network layer', () => {
+    for (const ns of ['fiware', 'identity']) {
+      const np = find(out, 'NetworkPolicy', 'mesh-peers-only', ns).spec;
+      expect(np.podSelector).toEqual({});
+      expect(np.policyTypes).toEqual(['Ingress']);
+      expect(
+        np.ingress[0].from.map(
+          (f: any) => f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'],
+        ),
+      ).toEqual(['fiware', 'identity', 'istio-system']);
+    }
   });
 
   it('declares the OPA provider, path normalisation and fail-closed ext_authz in istiod', () => {

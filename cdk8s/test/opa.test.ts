@@ -1,11 +1,15 @@
 import { DECISION_PATH, POLICY_DATA_PATH, readPolicyFiles } from '../lib/policy-bundle.js';
-import { find, policyFiles, ROOT, synth } from './support/synth.js';
+import {
+  find,
+  opaPolicyConfigMap,
+  opaPolicyData,
+  policyFiles,
+  ROOT,
+  synth,
+} from './support/synth.js';
 import { join } from 'node:path';
 
-const policyConfigMap = (out: ReturnType<typeof synth>) =>
-  out.objects.find(
-    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'),
-  )!.object as any;
+const policyConfigMap = opaPolicyConfigMap;
 const opaDeployment = (out: ReturnType<typeof synth>) => find(out, 'Deployment', 'opa');
 
 describe('OPA', () => {
@@ -70,7 +74,7 @@ describe('OPA', () => {
   });
 
   it('generates its data from the route table and the config', () => {
-    const data = JSON.parse(policyConfigMap(out).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
+    const data = opaPolicyData(out);
     expect(data).toMatchObject({
       version: 1,
       issuer: 'https://kitt4sme.localhost/auth/realms/kitt4sme',

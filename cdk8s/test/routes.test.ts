@@ -2,20 +2,14 @@ import { ROUTE_ERRORS, RouteTableError, validateRoutes } from '../config/route-v
 import type { RouteErrorCode } from '../config/route-validation.js';
 import type { RouteSpec } from '../config/routes.js';
 import { ROUTES } from '../config/routes.js';
-import { POLICY_DATA_PATH } from '../lib/policy-bundle.js';
 import { routeRequest } from './support/istio-routing.js';
-import { changedObjects, find, synth } from './support/synth.js';
+import { changedObjects, find, opaPolicyConfigMap, opaPolicyData, synth } from './support/synth.js';
 
 const vsOf = (out: ReturnType<typeof synth>) => find(out, 'VirtualService', 'kitt4sme-routes').spec;
 const notPathsOf = (out: ReturnType<typeof synth>) =>
   find(out, 'AuthorizationPolicy', 'opa-ext-authz').spec.rules[0].to[0].operation
     .notPaths as string[];
-const policyDataOf = (out: ReturnType<typeof synth>) => {
-  const cm = out.objects.find(
-    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'),
-  )!;
-  return JSON.parse((cm.object as any).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
-};
+const policyDataOf = opaPolicyData;
 
 describe('the gateway routes', () => {
   const out = synth();
@@ -112,8 +106,7 @@ describe('adding a route', () => {
       '/ql-admin',
     );
     expect(policyDataOf(out).public_paths).toContain('/ql-admin/health');
-    const opaConfigMapOf = (o: typeof out) =>
-      o.objects.find((x) => x.object.metadata.name.startsWith('opa-policy-'))!.object.metadata.name;
+    const opaConfigMapOf = (o: typeof out) => opaPolicyConfigMap(o).metadata.name;
     expect(changedObjects(base, out)).toEqual(
       [
         'AuthorizationPolicy/istio-system/opa-ext-authz',
@@ -175,6 +168,7 @@ describe('route table validation', () => {
     ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/v2%2Fentities'] })],
     ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['//version'] })],
     ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/version?x=1'] })],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ blockedPaths: ['/admin/*'] }, 4)],
     ['ERR_ROUTE_ACCESS', bad({ rights: {} })],
     ['ERR_ROUTE_ACCESS', bad({ rights: { viewer: ['GET'] } }, 4)],
     ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'orion', port: 'north' } as never })],

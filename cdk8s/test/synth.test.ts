@@ -6,22 +6,14 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
+import { listFiles } from '../lib/files.js';
 import { README_MARKERS, withReadmeSection, writeOutput } from '../lib/synth.js';
 import { ROOT, synth } from './support/synth.js';
-
-function listFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? listFiles(p) : [p];
-  });
-}
 
 describe('synth', () => {
   it('is deterministic: the same input gives byte-identical output', () => {

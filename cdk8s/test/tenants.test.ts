@@ -1,16 +1,12 @@
 import { parse } from 'yaml';
 
 import { datasourceUid, tenantDashboard } from '../lib/components/grafana-dashboards.js';
-import { POLICY_DATA_PATH } from '../lib/policy-bundle.js';
-import { changedObjects, find, synth } from './support/synth.js';
+import { changedObjects, find, opaPolicyConfigMap, opaPolicyData, synth } from './support/synth.js';
 
 const addTenant = (name: string, displayName?: string) =>
   synth({ config: (c) => void c.tenants.push({ name, ...(displayName ? { displayName } : {}) }) });
 
-const opaConfigMap = (out: ReturnType<typeof synth>) =>
-  out.objects.find(
-    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'),
-  )!.object as any;
+const opaConfigMap = opaPolicyConfigMap;
 
 describe('a tenant added to the config', () => {
   const base = synth();
@@ -50,7 +46,7 @@ describe('a tenant added to the config', () => {
   });
 
   it('appears in the OPA policy data', () => {
-    const data = JSON.parse(opaConfigMap(out).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
+    const data = opaPolicyData(out);
     expect(data.tenants).toEqual(['manufracture', 'smithereens', 'acme_works']);
   });
 

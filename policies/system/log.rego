@@ -8,3 +8,14 @@ package system.log
 mask contains "/input/attributes/request/http/headers/authorization"
 
 mask contains "/input/attributes/request/http/headers/cookie"
+
+# Device API keys travel in the query string (/iota-south/iot/d?k=...): keep paths, drop queries.
+mask contains {"op": "upsert", "path": "/input/attributes/request/http/path", "value": path} if {
+	path := split(input.attributes.request.http.path, "?")[0]
+}
+
+mask contains {"op": "upsert", "path": "/input/attributes/request/http/headers/:path", "value": path} if {
+	path := split(input.attributes.request.http.headers[":path"], "?")[0]
+}
+
+mask contains "/input/parsed_query"

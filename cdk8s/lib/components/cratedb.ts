@@ -81,7 +81,10 @@ export class CrateDb extends Workload<'cratedb'> {
 //    machine config); the platform does not run privileged containers to do it.
 //    See https://cratedb.com/docs/crate/howtos/en/latest/admin/bootstrap-checks.html and
 //    testcontainers-java#7038.
-// 2. No host-based authentication. QuantumLeap connects as the `crate` superuser without a
-//    password (it has no way to pass credentials to CrateDB 6), so HBA would only break it.
-//    The AuthorizationPolicy on this workload admits only QuantumLeap and Grafana, over
-//    mTLS; a Grafana read-only database user is a known gap (see README, "Known gaps").
+// 2. No host-based authentication yet. QuantumLeap and Grafana connect as the `crate`
+//    superuser without a password; the AuthorizationPolicy on this workload admits only
+//    those two, over mTLS. That does not isolate tenants inside Grafana: a per-tenant
+//    datasource only sets the default schema, so a Grafana editor could query another
+//    tenant's schema. The fix (README, "Known gaps") is HBA on, a QuantumLeap user
+//    (QuantumLeap reads CRATE_DB_USER and CRATE_DB_PASS) and one Grafana user per tenant
+//    with DQL on its own schema only, created from bootstrap Secrets.

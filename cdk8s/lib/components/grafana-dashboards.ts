@@ -172,6 +172,7 @@ export function tenantDashboard(tenant: Tenant): Record<string, unknown> {
 // NOTE
 // 1. One datasource per tenant. CrateDB takes the PostgreSQL database name as the default
 //    schema, and Grafana (12+) only reads the database from jsonData.database. A datasource
-//    per tenant keeps each dashboard's queries inside its tenant's schema without string
-//    surgery, and lets folder permissions (identity issue) map to datasources one to one.
+//    per tenant keeps each dashboard's queries inside its tenant's schema, and lets folder
+//    permissions (identity issue) map to datasources one to one. It is not isolation: the
+//    datasource user can read every schema (see cratedb.ts, NOTE 2).
 //    See QuantumLeap docs/manuals/admin/grafana.md and grafana/grafana#112418.

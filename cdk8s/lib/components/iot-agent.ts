@@ -6,7 +6,7 @@
 import type { Construct } from 'constructs';
 
 import type { PlatformContext } from '../context.js';
-import { WRITE_METHODS } from '../mesh/operations.js';
+import { ALL } from '../../config/roles.js';
 import type { MongoDb } from './mongodb.js';
 import { IOTAGENT_DATABASE, MONGODB_USERS } from './mongodb.js';
 import type { Orion } from './orion.js';
@@ -73,7 +73,14 @@ export class IotAgentUl extends Workload<'iotAgentUl'> {
       ],
     });
     props.mongodb.grantAccess(this);
-    props.orion.grantAccess(this, { methods: WRITE_METHODS });
+    props.orion.grantAccess(this, { methods: ALL });
+    // The agent registers itself as the context provider of its devices' commands and lazy
+    // attributes, so Orion forwards those updates and queries to the north port.
+    this.grantAccess(props.orion, {
+      ports: ['north'],
+      methods: ['POST'],
+      paths: ['/v2/op/update', '/v2/op/query'],
+    });
   }
 }
 

@@ -89,6 +89,23 @@ export class Keycloak extends Workload<'keycloak'> {
         { name: 'data', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
         { name: 'quarkus', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
       ],
+      // Replicas find each other by pod address (JGroups); STRICT mTLS needs a headless Service.
+      headlessService: true,
+      initContainers: [
+        {
+          // NOTE (3)
+          name: 'seed-quarkus',
+          image: 'keycloak',
+          command: ['/bin/bash', '-c', 'cp -a /opt/keycloak/lib/quarkus/. /seed/'],
+          volumeMounts: [{ name: 'quarkus', mountPath: '/seed' }],
+          resources: {
+            cpuRequestMilli: 10,
+            cpuLimitMilli: 200,
+            memoryRequestMi: 16,
+            memoryLimitMi: 64,
+          },
+        },
+      ],
       containers: [
         {
           name: 'keycloak',
@@ -114,7 +131,7 @@ export class Keycloak extends Workload<'keycloak'> {
             env('KC_BOOTSTRAP_ADMIN_USERNAME', 'admin'),
             secretEnv('KC_BOOTSTRAP_ADMIN_PASSWORD', 'keycloakAdmin', 'password'),
           ],
-          ports: ['web', 'jgroups'],
+          ports: ['web', 'jgroups', 'jgroupsfd'],
           startupProbe: health('/health/started', 5, 60),
           readinessProbe: health('/health/ready', 10, 3),
           livenessProbe: health('/health/live', 15, 4),
@@ -128,8 +145,9 @@ export class Keycloak extends Workload<'keycloak'> {
       ],
     });
     db.grantAccess(this);
-    // Replicas form one Infinispan cluster over JGroups (discovered through the database).
-    if (this.replicas > 1) this.grantAccess(this, { ports: ['jgroups'] });
+    // Replicas form one Infinispan cluster over JGroups (discovered through the database),
+    // with failure detection on the JGroups port + 50000.
+    if (this.replicas > 1) this.grantAccess(this, { ports: ['jgroups', 'jgroupsfd'] });
   }
 }
 
@@ -144,7 +162,9 @@ export class Keycloak extends Workload<'keycloak'> {
 //    See https://www.keycloak.org/server/hostname and /server/management-interface.
 // 3. Read-only root filesystem with the stock image. Build-time options (database vendor,
 //    relative path, health, metrics) differ from the image's, so Keycloak re-augments at
-//    start and writes into lib/quarkus. An emptyDir there keeps the root read-only at the
-//    price of that rebuild on every start (the startup probe allows five minutes); a
-//    pre-built image started with --optimized would avoid it.
-//    See keycloak/keycloak#44632.
+//    start and writes into lib/quarkus. That directory is an emptyDir, seeded by an init
+//    container with the image's own lib/quarkus (the launcher needs those files to start
+//    the rebuild at all); the root filesystem stays read-only, at the price of a rebuild on
+//    every start (the startup probe allows five minutes). A pre-built image started with
+//    --optimized would avoid the rebuild.
+//    See keycloak/keycloak#44632 and #21616.

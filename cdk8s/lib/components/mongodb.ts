@@ -52,6 +52,8 @@ export class MongoDb extends Workload<'mongodb'> {
           // NOTE (1)
           args: ['mongod', '--bind_ip_all', '--wiredTigerCacheSizeGB', String(cacheGb)],
           env: [
+            // mongosh (probes, init scripts) writes its history under $HOME, the image's /data/db.
+            env('HOME', '/tmp'),
             env('MONGO_INITDB_ROOT_USERNAME', 'root'),
             secretEnv('MONGO_INITDB_ROOT_PASSWORD', 'mongodb', 'root-password'),
             secretEnv('ORION_DB_PASSWORD', 'mongodb', MONGODB_USERS.orion.passwordKey),

@@ -23,9 +23,6 @@ export interface OpaProps {
 
 /** OPA as the ext_authz decision point, its policy in a content-addressed ConfigMap. */
 export class Opa extends Workload<'opa'> {
-  /** Name of the policy ConfigMap; changes with the content, which rolls the pods. */
-  readonly policyConfigMapName: string;
-
   constructor(scope: Construct, id: string, props: OpaProps) {
     const ctx = props.context;
     const files: { path: string; content: string }[] = [
@@ -34,6 +31,12 @@ export class Opa extends Workload<'opa'> {
     ].sort((a, b) => a.path.localeCompare(b.path));
     // ConfigMap keys cannot hold '/'; the volume maps each key back to its path.
     const key = (path: string) => path.replaceAll('/', '.');
+    const keys = new Set(files.map((f) => key(f.path)));
+    if (keys.size !== files.length) {
+      throw new TypeError(
+        `two policy files map to one ConfigMap key: ${files.map((f) => f.path).join(', ')}`,
+      );
+    }
     const hash = checksum(...files.flatMap((f) => [f.path, f.content])).slice(0, 10);
     const configMapName = `opa-policy-${hash}`; // NOTE (1)
     const grpc = 9191;
@@ -85,7 +88,6 @@ export class Opa extends Workload<'opa'> {
         },
       ],
     });
-    this.policyConfigMapName = configMapName;
     new k8s.KubeConfigMap(this, 'Policy', {
       metadata: { name: configMapName, namespace: this.namespace, labels: { app: this.name } },
       data: Object.fromEntries(files.map((f) => [key(f.path), f.content])),

@@ -23,7 +23,9 @@ import { helmReleases } from './chart-values.js';
 /** Where the synthesized manifests live in the repository. */
 export const DEPLOY_DIR = 'deploy';
 
-/** AppProject of the upstream charts and of deploy/apps itself. */
+/** AppProject of deploy/apps itself: Applications and AppProjects, nothing else. */
+export const GITOPS_PROJECT = 'gitops';
+/** AppProject of the upstream charts. */
 export const INFRA_PROJECT = 'infrastructure';
 /** AppProject of the platform's own layers. */
 export const PLATFORM_PROJECT = 'platform';
@@ -54,14 +56,32 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
   const labels = { 'app.kubernetes.io/part-of': PART_OF };
   const file = (name: string) => new LayerChart(app, `apps-${name}`, 'apps', name);
 
+  // Projects come first: an Application can only sync once its project allows it. NOTE (1)
+  modelObject(
+    file(`project-${GITOPS_PROJECT}`),
+    'Resource',
+    new AppProject({
+      metadata: { name: GITOPS_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
+      spec: {
+        description: 'deploy/apps: the Applications and AppProjects of the platform, nothing else',
+        sourceRepos: [cfg.repoURL],
+        destinations: [{ server: IN_CLUSTER, namespace: argocd }],
+        clusterResourceWhitelist: [],
+        namespaceResourceWhitelist: [
+          { group: 'argoproj.io', kind: 'Application' },
+          { group: 'argoproj.io', kind: 'AppProject' },
+        ],
+      },
+    }),
+  );
   modelObject(
     file(`project-${INFRA_PROJECT}`),
     'Resource',
     new AppProject({
-      metadata: { name: INFRA_PROJECT, namespace: argocd, labels },
+      metadata: { name: INFRA_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
       spec: {
-        description: 'Upstream charts (Argo CD, Istio, add-ons) and the app-of-apps itself',
-        sourceRepos: [cfg.repoURL, ...chartRepos],
+        description: 'Upstream Helm charts: Argo CD, Istio and its add-ons',
+        sourceRepos: chartRepos,
         destinations: [...new Set([argocd, ctx.namespace('mesh'), 'kube-system'])].map(
           (namespace) => ({
             server: IN_CLUSTER,
@@ -76,7 +96,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
     file(`project-${PLATFORM_PROJECT}`),
     'Resource',
     new AppProject({
-      metadata: { name: PLATFORM_PROJECT, namespace: argocd, labels },
+      metadata: { name: PLATFORM_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
       spec: {
         description: "The platform's own layers, synthesized into deploy/",
         sourceRepos: [cfg.repoURL],
@@ -103,7 +123,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
     new Application({
       metadata: { name: 'root', namespace: argocd, labels, annotations: wave(-30) },
       spec: {
-        project: INFRA_PROJECT,
+        project: GITOPS_PROJECT,
         source: gitSource(`${DEPLOY_DIR}/apps`),
         destination: { server: IN_CLUSTER, namespace: argocd },
         syncPolicy: {
@@ -216,13 +236,16 @@ function wave(n: number): Record<string, string> {
 }
 
 // NOTE
-// 1. Two AppProjects. The upstream charts need cluster-scoped RBAC, CRDs and webhooks; the
-//    platform's own layers need nothing cluster-scoped but Namespaces. Splitting the
-//    projects keeps a mistake in deploy/ (or a compromised commit) from creating a
-//    ClusterRoleBinding. The list of kinds is explicit: a chart upgrade that needs another
-//    kind fails its sync loudly instead of widening the grant silently.
-// 2. Secrets blacklisted. deploy/ must never hold a Secret (a test checks); the project
-//    makes Argo CD refuse one even if a bad commit added it.
+// 1. Three AppProjects, least privilege each. `gitops` syncs deploy/apps and may create only
+//    Applications and AppProjects in argocd. `infrastructure` installs upstream charts, only
+//    from their Helm repositories, with the cluster-scoped kinds they need listed one by one
+//    (a chart upgrade that needs another kind fails loudly instead of widening the grant).
+//    `platform` syncs the platform's layers and may create nothing cluster-scoped but
+//    Namespaces. deploy/apps is the trust root: whoever can change it can change the
+//    projects, so protect the branch and review every change under deploy/apps (the README
+//    says so); the projects keep mistakes elsewhere in deploy/ contained.
+// 2. Secrets blacklisted. deploy/ must never hold a Secret (a test checks); the platform
+//    project makes Argo CD refuse one in a layer even if a bad commit added it.
 // 3. Webhook drift. istiod injects its CA bundle and flips failurePolicy to Fail once it is
 //    ready; rendered charts say otherwise, so without these ignores the Applications would be
 //    OutOfSync forever and self-heal would fight istiod. See istio/istio#44285 and

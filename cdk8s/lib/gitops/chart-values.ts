@@ -2,6 +2,7 @@
  * Helm values of the upstream charts Argo CD installs, generated from the platform config
  * and the size profile. Keys follow each chart's values.yaml at the pinned version.
  */
+import type { SizedWorkload } from '../../config/profiles.js';
 import { toKubeResources } from '../../config/profiles.js';
 import type { ChartId } from '../../config/schema.js';
 import type { PlatformContext } from '../context.js';
@@ -28,6 +29,14 @@ export interface HelmRelease {
   readonly description: string;
 }
 
+/** Kubernetes resources and replicas of a sized workload in the chosen profile. */
+function sizing(ctx: PlatformContext) {
+  return {
+    res: (w: SizedWorkload) => toKubeResources(ctx.size(w).resources),
+    replicas: (w: SizedWorkload) => ctx.size(w).replicas,
+  };
+}
+
 /** Names of the Jaeger and Prometheus releases, which Kiali and istiod point at. */
 const JAEGER_RELEASE = 'jaeger';
 const PROMETHEUS_RELEASE = 'prometheus';
@@ -36,8 +45,7 @@ const PROMETHEUS_RELEASE = 'prometheus';
 export function helmReleases(ctx: PlatformContext): HelmRelease[] {
   const mesh = ctx.namespace('mesh');
   const laptop = ctx.config.profile === 'laptop';
-  const res = (w: Parameters<PlatformContext['size']>[0]) => toKubeResources(ctx.size(w).resources);
-  const replicas = (w: Parameters<PlatformContext['size']>[0]) => ctx.size(w).replicas;
+  const { res, replicas } = sizing(ctx);
   const jaegerHost = `${JAEGER_RELEASE}.${mesh}.svc.cluster.local`;
   const opaHost = ctx.serviceHost('opa');
 
@@ -103,6 +111,12 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
         meshConfig: {
           accessLogFile: '/dev/stdout',
           accessLogEncoding: 'JSON',
+          // Never the query string: device API keys travel in it (/iota-south/iot/d?k=...).
+          accessLogFormat: ACCESS_LOG_FORMAT,
+          defaultConfig: {
+            // Applications that connect at boot (Orion, Keycloak) wait for their sidecar.
+            holdApplicationUntilProxyStarts: true,
+          },
           enablePrometheusMerge: true,
           enableTracing: true,
           // Only services known to the mesh are reachable from sidecars: no silent egress.
@@ -159,7 +173,7 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
         'prometheus-pushgateway': { enabled: false },
         'prometheus-node-exporter': { enabled: false },
         'kube-state-metrics': { enabled: false },
-        configmapReload: { prometheus: { resources: toKubeResources(ctx.profile.sidecar) } },
+        configmapReload: { prometheus: { resources: res('prometheusConfigReload') } },
         server: {
           replicaCount: 1,
           retention: laptop ? '2d' : '15d',
@@ -239,8 +253,7 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
 
 /** Argo CD's own values; the bootstrap `helm install` uses the same. */
 export function argoCdValues(ctx: PlatformContext): HelmValues {
-  const res = (w: Parameters<PlatformContext['size']>[0]) => toKubeResources(ctx.size(w).resources);
-  const replicas = (w: Parameters<PlatformContext['size']>[0]) => ctx.size(w).replicas;
+  const { res, replicas } = sizing(ctx);
   return {
     global: { domain: ctx.config.ingress.host },
     crds: { install: true, keep: true },
@@ -268,13 +281,36 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
     },
     dex: { enabled: false },
     notifications: { enabled: false },
-    applicationSet: { enabled: false },
+    // The chart always deploys the ApplicationSet controller (argo-helm#2688): size it.
+    applicationSet: {
+      replicas: replicas('argocdApplicationSet'),
+      resources: res('argocdApplicationSet'),
+    },
     controller: { replicas: replicas('argocdController'), resources: res('argocdController') },
     server: { replicas: replicas('argocdServer'), resources: res('argocdServer') },
     repoServer: { replicas: replicas('argocdRepoServer'), resources: res('argocdRepoServer') },
     redis: { resources: res('argocdRedis') },
   };
 }
+
+/** Envoy access log fields (JSON): request, tenant and correlator, no query string. */
+const ACCESS_LOG_FORMAT = `${JSON.stringify({
+  start_time: '%START_TIME%',
+  method: '%REQ(:METHOD)%',
+  path: '%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%',
+  protocol: '%PROTOCOL%',
+  response_code: '%RESPONSE_CODE%',
+  response_flags: '%RESPONSE_FLAGS%',
+  bytes_received: '%BYTES_RECEIVED%',
+  bytes_sent: '%BYTES_SENT%',
+  duration_ms: '%DURATION%',
+  upstream_cluster: '%UPSTREAM_CLUSTER%',
+  authority: '%REQ(:AUTHORITY)%',
+  fiware_service: '%REQ(FIWARE-SERVICE)%',
+  fiware_correlator: '%REQ(FIWARE-CORRELATOR)%',
+  request_id: '%REQ(X-REQUEST-ID)%',
+  user_agent: '%REQ(USER-AGENT)%',
+})}\n`;
 
 /** Health of child Applications, as Argo CD assessed it before v1.8. */
 const APPLICATION_HEALTH_LUA = [

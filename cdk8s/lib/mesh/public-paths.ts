@@ -25,3 +25,10 @@ export function ssoPrefixes(routes: readonly RouteSpec[]): string[] {
 export function opaExemptPaths(routes: readonly RouteSpec[]): string[] {
   return [...exactPublicPaths(routes), ...ssoPrefixes(routes).flatMap((p) => [p, `${p}/*`])];
 }
+
+/** Paths the gateway refuses whatever the token: each blocked path and everything below it. */
+export function blockedPaths(routes: readonly RouteSpec[]): string[] {
+  return routes.flatMap((r) =>
+    (r.blockedPaths ?? []).flatMap((p) => [`${r.prefix}${p}`, `${r.prefix}${p}/*`]),
+  );
+}

@@ -1,8 +1,9 @@
 /**
- * Mesh-wide security: STRICT mTLS and default-deny in the platform namespaces, JWT
- * authentication of Keycloak tokens at the gateway, and the CUSTOM policy that sends every
- * non-public request through OPA.
+ * Mesh-wide security: STRICT mTLS, default-deny and an L3 fence in the platform namespaces;
+ * Keycloak token verification at the tenant APIs; at the gateway, the paths nobody may reach
+ * and the CUSTOM policy that sends every other non-public request through OPA.
  */
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
 import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
 import { RequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
@@ -10,6 +11,7 @@ import { Telemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1/Teleme
 import { Construct } from 'constructs';
 
 import type { NamespaceRole } from '../../config/services.js';
+import { SERVICES } from '../../config/services.js';
 import type { PlatformContext } from '../context.js';
 import { modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
@@ -18,7 +20,8 @@ import {
   OPA_EXT_AUTHZ_PROVIDER,
   TRACING_PROVIDER,
 } from './identities.js';
-import { opaExemptPaths } from './public-paths.js';
+import { TENANT_API_LABEL } from './labels.js';
+import { blockedPaths, opaExemptPaths } from './public-paths.js';
 
 /** Namespaces whose workloads are in the mesh, with STRICT mTLS and default-deny. */
 export const MESHED_NAMESPACES: readonly NamespaceRole[] = ['platform', 'identity'];
@@ -28,13 +31,14 @@ export interface MeshSecurityProps {
   readonly context: PlatformContext;
 }
 
-/** mTLS, default-deny, JWT authentication and the OPA ext_authz policy. */
+/** mTLS, default-deny, network fences, JWT verification and the gateway's policies. */
 export class MeshSecurity extends Construct {
   constructor(scope: Construct, id: string, props: MeshSecurityProps) {
     super(scope, id);
     const ctx = props.context;
     const labels = { 'app.kubernetes.io/part-of': PART_OF };
     const mesh = ctx.namespace('mesh');
+    const meshed = MESHED_NAMESPACES.map((r) => ctx.namespace(r));
 
     for (const role of MESHED_NAMESPACES) {
       const ns = ctx.namespace(role);
@@ -56,26 +60,73 @@ export class MeshSecurity extends Construct {
           spec: { action: 'ALLOW' },
         }),
       );
+      // NOTE (3)
+      modelObject(
+        this,
+        `Fence-${role}`,
+        new NetworkPolicy({
+          metadata: { name: 'mesh-peers-only', namespace: ns, labels },
+          spec: {
+            podSelector: {},
+            policyTypes: ['Ingress'],
+            ingress: [
+              {
+                from: [...new Set([...meshed, mesh])].sort().map((peer) => ({
+                  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peer } },
+                })),
+              },
+            ],
+          },
+        }),
+      );
     }
 
-    modelObject(
-      this,
-      'Jwt',
-      new RequestAuthentication({
-        metadata: { name: 'keycloak-jwt', namespace: mesh, labels },
-        spec: {
-          selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } },
-          jwtRules: [
-            {
-              issuer: ctx.issuer,
-              jwksUri: ctx.jwksUri,
-              // OPA reads the token too; by default Istio would strip it after verifying. NOTE (1)
-              forwardOriginalToken: true,
-            },
-          ],
-        },
-      }),
-    );
+    // Tokens are verified where tenant API traffic ends, in the backends' sidecars. NOTE (1)
+    const tenantApiNamespaces = [
+      ...new Set(
+        ctx.routes
+          .filter((r) => r.access === 'tenant')
+          .map((r) => ctx.namespace(SERVICES[r.backend.service].namespace)),
+      ),
+    ].sort();
+    for (const ns of tenantApiNamespaces) {
+      modelObject(
+        this,
+        `Jwt-${ns}`,
+        new RequestAuthentication({
+          metadata: { name: 'keycloak-jwt', namespace: ns, labels },
+          spec: {
+            selector: { matchLabels: { [TENANT_API_LABEL.key]: TENANT_API_LABEL.value } },
+            jwtRules: [
+              {
+                issuer: ctx.issuer,
+                jwksUri: ctx.jwksUri,
+                // The bearer header only: no token smuggled in an access_token query parameter.
+                fromHeaders: [{ name: 'Authorization', prefix: 'Bearer ' }],
+                // Backends (the provisioning service) read the token too.
+                forwardOriginalToken: true,
+              },
+            ],
+          },
+        }),
+      );
+    }
+
+    const blocked = blockedPaths(ctx.routes);
+    if (blocked.length > 0) {
+      modelObject(
+        this,
+        'Blocked',
+        new AuthorizationPolicy({
+          metadata: { name: 'blocked-paths', namespace: mesh, labels },
+          spec: {
+            selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } },
+            action: 'DENY',
+            rules: [{ to: [{ operation: { paths: blocked } }] }],
+          },
+        }),
+      );
+    }
 
     modelObject(
       this,
@@ -111,14 +162,24 @@ export class MeshSecurity extends Construct {
 }
 
 // NOTE
-// 1. Two checks of one token. RequestAuthentication rejects a request whose token has a bad
-//    signature, a wrong issuer or is expired (401) before OPA sees it, and fetches the realm
-//    keys itself; a request without a token passes it and is then denied by OPA on every
-//    protected path. OPA repeats the checks it needs (issuer, audience, expiry, tenant,
-//    roles) on the forwarded token, so neither layer alone lets a forged token through.
+// 1. Where tokens are verified. A RequestAuthentication answers 401 to any request that
+//    carries a token it cannot verify. At the gateway it would also hit the applications that
+//    skip OPA and use bearer tokens of their own (Argo CD API tokens, Grafana service-account
+//    tokens), so it selects the sidecars of the tenant API backends instead: a forged or
+//    expired Keycloak token can never reach Orion, QuantumLeap or the IoT Agent, whatever the
+//    gateway decided. Each sidecar fetches the realm's keys over the mesh (istiod's
+//    PILOT_JWT_ENABLE_REMOTE_JWKS=envoy), hence the grants to Keycloak's JWKS path. OPA at
+//    the gateway checks the token itself too (issuer, audience, expiry, tenant, roles).
 //    See https://istio.io/latest/docs/reference/config/security/request_authentication/
 // 2. notPaths and path normalisation. Istio matches notPaths after normalising the path
 //    (istiod's meshConfig sets DECODE_AND_MERGE_SLASHES), so /orion/version/../v2/entities,
 //    %2F-encoded slashes and // cannot reach a backend as a public path; the same
-//    normalised path is what the VirtualService routes on.
+//    normalised path is what the VirtualService routes on. The DENY policy runs before
+//    ALLOW policies and refuses the blocked consoles whatever the token.
 //    See https://istio.io/latest/docs/reference/config/security/normalization/
+// 3. Network fence. AuthorizationPolicies guard the application ports, but a sidecar also
+//    serves plaintext ports (15020 merged metrics, 15021 health, 15090 Envoy stats). The
+//    NetworkPolicy admits only the meshed namespaces and istio-system (gateway, Prometheus)
+//    at L3/L4; traffic from a pod's own node (kubelet probes) is always allowed by
+//    Kubernetes. It needs a CNI that enforces NetworkPolicy (minikube's bridge does not).
+//    See https://kubernetes.io/docs/concepts/services-networking/network-policies/

@@ -7,6 +7,7 @@
  * read-only-root rule only by a declared exception (see policy-exceptions.ts).
  */
 import { PlatformError } from '../../../services/lib/errors.js';
+import { EXACT_SEMVER, PINNED_TAG } from '../../config/schema.js';
 import { decodeExceptions } from '../policy-exceptions.js';
 import type { SynthObject } from '../synth.js';
 
@@ -37,6 +38,8 @@ export const RULES = {
   'route-backend': 'every VirtualService route goes to a Service port that exists',
   'route-rewrite':
     'a route that rewrites to / matches prefixes ending in / (or exact paths), so no // reaches a backend',
+  'label-syntax':
+    'label keys and values are valid Kubernetes labels (at most 63 characters of [A-Za-z0-9._-])',
 } as const;
 
 export type RuleId = keyof typeof RULES;
@@ -87,9 +90,16 @@ const CLUSTER_SCOPED = new Set([
 
 const ISTIO_PORT_NAME =
   /^(http|http2|https|grpc|grpc-web|tcp|tls|mongo|mysql|redis|udp)(-[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/;
-const PINNED_REF =
-  /^[^:@\s]+(:[^:@\s]+)?(:(v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+._][0-9A-Za-z.-]+)?)|@sha256:[a-f0-9]{64})$/;
-const EXACT_SEMVER = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
+
+/** Whether an image reference names a pinned tag (`repo:1.2.3`) or a digest (`repo@sha256:...`). */
+export function isPinnedImage(ref: string): boolean {
+  const at = ref.indexOf('@');
+  if (at >= 0) return ref.slice(at + 1).startsWith('sha256:') && PINNED_TAG.test(ref.slice(at + 1));
+  const colon = ref.lastIndexOf(':');
+  if (colon < 0 || ref.indexOf('/', colon) >= 0) return false;
+  const tag = ref.slice(colon + 1);
+  return !tag.startsWith('sha256:') && PINNED_TAG.test(tag);
+}
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json =>
@@ -109,6 +119,13 @@ export function checkObjects(objects: readonly SynthObject[], rc: RuleContext): 
     const id = `${object.kind}/${object.metadata.namespace ?? '-'}/${object.metadata.name}`;
     const fail = (rule: RuleId, message: string) => out.push({ file, object: id, rule, message });
 
+    checkLabels(object.metadata.labels, 'metadata.labels', fail);
+    const template = obj(obj(object.spec).template);
+    checkLabels(
+      obj(template.metadata).labels as Record<string, string> | undefined,
+      'pod template labels',
+      fail,
+    );
     if (!CLUSTER_SCOPED.has(object.kind) && !object.metadata.namespace) {
       fail('namespace-set', 'no metadata.namespace');
     }
@@ -159,6 +176,29 @@ function checkService(spec: Json, fail: (rule: RuleId, message: string) => void)
     if (typeof name !== 'string' || !ISTIO_PORT_NAME.test(name)) {
       if (typeof p.appProtocol !== 'string')
         fail('service-port-protocol', `port ${String(name ?? p.port)} has no protocol prefix`);
+    }
+  }
+}
+
+const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function checkLabels(
+  labels: Record<string, string> | undefined,
+  where: string,
+  fail: (rule: RuleId, message: string) => void,
+): void {
+  for (const [key, value] of Object.entries(labels ?? {})) {
+    const slash = key.lastIndexOf('/');
+    const prefix = slash < 0 ? undefined : key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    const keyOk =
+      LABEL_NAME.test(name) &&
+      (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)));
+    if (!keyOk) fail('label-syntax', `${where}: invalid key ${JSON.stringify(key)}`);
+    if (typeof value !== 'string' || !LABEL_VALUE.test(value)) {
+      fail('label-syntax', `${where}: invalid value ${JSON.stringify(value)} for ${key}`);
     }
   }
 }
@@ -235,7 +275,7 @@ function checkPod(
     const where = `container ${name}`;
     const sec = obj(c.securityContext);
     const image = String(c.image ?? '');
-    if (!PINNED_REF.test(image)) fail('image-pinned', `${where}: image ${image} is not pinned`);
+    if (!isPinnedImage(image)) fail('image-pinned', `${where}: image ${image} is not pinned`);
     if (!rc.images.has(image))
       fail('image-from-config', `${where}: image ${image} is not pinned in the platform config`);
     const res = obj(c.resources);

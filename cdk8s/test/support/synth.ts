@@ -10,7 +10,7 @@ import { ROUTES } from '../../config/routes.js';
 import type { PlatformConfigInput } from '../../config/schema.js';
 import { parsePlatformConfig } from '../../config/schema.js';
 import type { PolicyFile } from '../../lib/policy-bundle.js';
-import { readPolicyFiles } from '../../lib/policy-bundle.js';
+import { POLICY_DATA_PATH, readPolicyFiles } from '../../lib/policy-bundle.js';
 import type { KubeObject, SynthOutput } from '../../lib/synth.js';
 import { synthesize } from '../../lib/synth.js';
 
@@ -74,4 +74,18 @@ export function changedObjects(a: SynthOutput, b: SynthOutput): string[] {
   const ib = index(b);
   const keys = new Set([...ia.keys(), ...ib.keys()]);
   return [...keys].filter((k) => ia.get(k) !== ib.get(k)).sort();
+}
+
+/** The content-addressed OPA policy ConfigMap. */
+export function opaPolicyConfigMap(out: SynthOutput): Record<string, any> {
+  const hit = out.objects.find(
+    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('opa-policy-'),
+  );
+  if (!hit) throw new Error('no OPA policy ConfigMap');
+  return hit.object as Record<string, any>;
+}
+
+/** The generated OPA data document. */
+export function opaPolicyData(out: SynthOutput): Record<string, any> {
+  return JSON.parse(opaPolicyConfigMap(out).data[POLICY_DATA_PATH.replaceAll('/', '.')]);
 }
