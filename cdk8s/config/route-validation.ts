@@ -85,7 +85,7 @@ export function validateRoutes(routes: readonly RouteSpec[]): void {
         });
       }
     }
-    for (const p of r.publicPaths) {
+    for (const p of [...r.publicPaths, ...(r.blockedPaths ?? [])]) {
       if (!isExactPath(p))
         issues.push({ route: where, code: 'ERR_ROUTE_PUBLIC_PATH', detail: JSON.stringify(p) });
     }
