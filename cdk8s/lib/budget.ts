@@ -175,17 +175,19 @@ export function computeBudget(ctx: PlatformContext, objects: readonly SynthObjec
 
 /** The budget as a fixed-width table. */
 export function formatBudget(b: Budget): string {
-  const pad = (s: string | number, n: number) => String(s).padStart(n);
-  const row = (name: string, pods: string | number, r: ComputeResources) =>
-    `${name.padEnd(48)}${pad(pods, 5)}${pad(`${r.cpuRequestMilli}m`, 10)}${pad(`${r.cpuLimitMilli}m`, 10)}${pad(`${Math.round(r.memoryRequestMi)}Mi`, 10)}${pad(`${Math.round(r.memoryLimitMi)}Mi`, 10)}`;
+  const names = b.lines.map((l) => `${l.name} [${l.source}]`);
+  const width = Math.max(...names.map((n) => n.length), 'workload'.length) + 2;
+  const pad = (x: string | number, n: number) => String(x).padStart(n);
+  const cols = (r: ComputeResources) =>
+    `${pad(`${r.cpuRequestMilli}m`, 10)}${pad(`${r.cpuLimitMilli}m`, 10)}${pad(`${Math.round(r.memoryRequestMi)}Mi`, 10)}${pad(`${Math.round(r.memoryLimitMi)}Mi`, 10)}`;
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   return [
     `Resource budget, profile ${b.profile}, against a ${b.capacity.cpuMilli / 1000} vCPU / ${b.capacity.memoryMi / 1024} GiB cluster`,
     '',
-    `${'workload'.padEnd(48)}${pad('pods', 5)}${pad('cpu req', 10)}${pad('cpu lim', 10)}${pad('mem req', 10)}${pad('mem lim', 10)}`,
-    ...b.lines.map((l) => row(`${l.name} [${l.source}]`, l.pods, l.total)),
-    '-'.repeat(93),
-    row('total', '', b.total),
+    `${'workload'.padEnd(width)}${pad('pods', 5)}${pad('cpu req', 10)}${pad('cpu lim', 10)}${pad('mem req', 10)}${pad('mem lim', 10)}`,
+    ...b.lines.map((l, i) => `${names[i]!.padEnd(width)}${pad(l.pods, 5)}${cols(l.total)}`),
+    '-'.repeat(width + 45),
+    `${'total'.padEnd(width)}${pad('', 5)}${cols(b.total)}`,
     '',
     `requests use ${pct(1 - b.headroom.cpu)} of CPU and ${pct(1 - b.headroom.memory)} of memory; ` +
       `headroom ${pct(b.headroom.cpu)} CPU, ${pct(b.headroom.memory)} memory (required ${pct(REQUIRED_HEADROOM)} each)`,
