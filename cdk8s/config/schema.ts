@@ -57,6 +57,11 @@ export const CONFIG_ERRORS = {
     problem: 'two tenants have the same name',
     fix: 'give every tenant a distinct name',
   },
+  ERR_CONFIG_SERVICE_PATH: {
+    problem:
+      'a tenant service path is not a FIWARE service path (/ or up to 10 levels of /name, names of letters, digits and "_")',
+    fix: 'list absolute service paths such as /floor1 or /plant/line2, or leave servicePaths out to allow every path',
+  },
   ERR_CONFIG_PROFILE: {
     problem: 'profile is not a known size profile',
     fix: 'use "laptop" (one replica of everything, fits a 4 vCPU / 8 GiB minikube) or "production"',
@@ -205,9 +210,15 @@ export type ImageId = (typeof IMAGE_IDS)[number];
 export const CHART_IDS = ['istio', 'argoCd', 'kiali', 'prometheus', 'jaeger'] as const;
 export type ChartId = (typeof CHART_IDS)[number];
 
+const SERVICE_PATH = /^\/$|^(\/[A-Za-z0-9_]{1,50}){1,10}$/;
+
 const tenantSchema = z.strictObject({
   name: z.string().regex(TENANT_NAME, code('ERR_CONFIG_TENANT_NAME')),
   displayName: z.string().trim().min(1).max(100).optional(),
+  servicePaths: z
+    .array(z.string().regex(SERVICE_PATH, code('ERR_CONFIG_SERVICE_PATH')))
+    .min(1, code('ERR_CONFIG_SERVICE_PATH'))
+    .optional(),
 });
 
 const platformSchema = z.strictObject({

@@ -105,7 +105,8 @@ export function buildPlatform(inputs: PlatformInputs): Platform {
     target?.grantPort(gateway, r.backend.port);
   }
   opa.grantAccess(gateway, { ports: ['extauthz'] });
-  // Sidecars of the tenant APIs fetch the realm's signing keys to verify tokens.
+  // OPA and the sidecars of the tenant APIs fetch the realm's signing keys to verify tokens.
+  keycloak.grantAccess(opa, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
   for (const w of workloads.values()) {
     if (w.servesTenantApi)
       keycloak.grantAccess(w, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });

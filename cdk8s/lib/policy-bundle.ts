@@ -6,8 +6,15 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
 import { ROLES } from '../config/roles.js';
+import {
+  API_CLIENTS,
+  CLOCK_SKEW_SECONDS,
+  MAX_TOKEN_LENGTH,
+  TOKEN_ALGORITHMS,
+  TOKEN_CLAIMS,
+} from '../config/tenancy.js';
 import type { PlatformContext } from './context.js';
-import { exactPublicPaths, ssoPrefixes } from './mesh/public-paths.js';
+import { exactPublicPaths } from './mesh/public-paths.js';
 
 /** One file of the bundle, by its path relative to the bundle root (`kitt4sme/authz.rego`). */
 export interface PolicyFile {
@@ -50,13 +57,18 @@ export function readPolicyFiles(dir: string): PolicyFile[] {
 export interface PolicyData {
   readonly version: 1;
   readonly issuer: string;
+  readonly jwks_uri: string;
+  readonly audiences: readonly string[];
+  readonly algorithms: readonly string[];
+  readonly claims: { readonly tenants: string; readonly roles: string };
+  readonly clock_skew_seconds: number;
+  readonly max_token_length: number;
   readonly tenants: readonly string[];
+  readonly service_paths: Readonly<Record<string, readonly string[]>>;
   readonly roles: readonly string[];
   readonly public_paths: readonly string[];
-  readonly sso_prefixes: readonly string[];
   readonly routes: readonly {
     readonly prefix: string;
-    readonly access: string;
     readonly rights: Readonly<Record<string, readonly string[]>>;
   }[];
 }
@@ -66,20 +78,24 @@ export function policyData(ctx: PlatformContext): PolicyData {
   return {
     version: 1,
     issuer: ctx.issuer,
+    jwks_uri: ctx.jwksUri,
+    audiences: [...API_CLIENTS],
+    algorithms: [...TOKEN_ALGORITHMS],
+    claims: { ...TOKEN_CLAIMS },
+    clock_skew_seconds: CLOCK_SKEW_SECONDS,
+    max_token_length: MAX_TOKEN_LENGTH,
     tenants: ctx.config.tenants.map((t) => t.name),
+    service_paths: Object.fromEntries(
+      ctx.config.tenants.filter((t) => t.servicePaths).map((t) => [t.name, [...(t.servicePaths ?? [])]]),
+    ),
     roles: [...ROLES],
     public_paths: exactPublicPaths(ctx.routes),
-    sso_prefixes: ssoPrefixes(ctx.routes),
     routes: ctx.routes
       .filter((r) => r.access === 'tenant')
       .map((r) => ({
         prefix: r.prefix,
-        access: r.access,
         rights: Object.fromEntries(
-          ROLES.filter((role) => r.rights[role]?.length).map((role) => [
-            role,
-            [...(r.rights[role] ?? [])],
-          ]),
+          ROLES.filter((role) => r.rights[role]?.length).map((role) => [role, [...(r.rights[role] ?? [])]]),
         ),
       })),
   };

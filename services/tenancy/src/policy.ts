@@ -1,0 +1,200 @@
+/**
+ * The tenancy policy in-process: the same Rego the gateway's OPA runs, compiled to
+ * WebAssembly (policies/build/authz.wasm) and evaluated with @open-policy-agent/opa-wasm.
+ *
+ * The wasm needs three functions from its host. Signatures are checked with jose before the
+ * evaluation (asynchronously, as WebCrypto is) and remembered by (algorithm, key thumbprint,
+ * token); the policy's io.jwt.verify_rs256/es256 only look the result up, so a token never
+ * verified is never valid. A remembered token is the "cached verified token" of the benchmark.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { loadPolicy } from '@open-policy-agent/opa-wasm';
+import type { JWK } from 'jose';
+import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
+
+import type { Jwks } from './jwks.js';
+
+/** The committed wasm build of policies/kitt4sme. */
+export const DEFAULT_WASM_PATH = fileURLToPath(
+  new URL('../../../policies/build/authz.wasm', import.meta.url),
+);
+
+/** What the Envoy ext_authz plugin, and the express middleware, act on. */
+export interface Decision {
+  readonly allowed: boolean;
+  readonly http_status?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** An RFC 9457 problem document (JSON), for denies. */
+  readonly body?: string;
+}
+
+/** Options of {@link TenancyPolicy.load}. */
+export interface TenancyPolicyOptions {
+  /** The policy data document (data.kitt4sme.config), as synth generates it. */
+  readonly config: unknown;
+  /** The wasm module. @default the committed policies/build/authz.wasm */
+  readonly wasm?: Uint8Array;
+  /** How many verified signatures to remember. @default 10_000 */
+  readonly verifiedTokens?: number;
+}
+
+/** Thrown when the policy cannot be evaluated; callers must deny. */
+export class PolicyEvaluationError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PolicyEvaluationError';
+  }
+}
+
+const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i;
+const ALGORITHMS = new Set(['RS256', 'ES256']);
+
+/** RFC 7638 thumbprint of a public JWK (only the required members count). */
+export function jwkThumbprint(jwk: Record<string, unknown>): string {
+  const members: Record<string, readonly string[]> = {
+    RSA: ['e', 'kty', 'n'],
+    EC: ['crv', 'kty', 'x', 'y'],
+    OKP: ['crv', 'kty', 'x'],
+  };
+  const names = members[String(jwk.kty)] ?? ['kty'];
+  const canonical = `{${names.map((n) => `${JSON.stringify(n)}:${JSON.stringify(jwk[n])}`).join(',')}}`;
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+/** A bounded map that forgets its oldest entries. */
+class BoundedMap<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(k: K): V | undefined {
+    return this.map.get(k);
+  }
+  has(k: K): boolean {
+    return this.map.has(k);
+  }
+  set(k: K, v: V): void {
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as K);
+    this.map.set(k, v);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/** The tenancy policy, loaded once and evaluated per request. */
+export class TenancyPolicy {
+  private readonly verified: BoundedMap<string, boolean>;
+  private readonly keyObjects = new BoundedMap<string, Awaited<ReturnType<typeof importJWK>>>(256);
+  private loadedKeys?: Jwks;
+
+  private constructor(
+    private readonly wasm: LoadedPolicy,
+    private readonly config: unknown,
+    verified: BoundedMap<string, boolean>,
+  ) {
+    this.verified = verified;
+  }
+
+  /** Loads the wasm policy with its configuration. */
+  static async load(opts: TenancyPolicyOptions): Promise<TenancyPolicy> {
+    const verified = new BoundedMap<string, boolean>(opts.verifiedTokens ?? 10_000);
+    const lookup = (alg: string) => (jwt: string, jwkJson: string) => {
+      let jwk: Record<string, unknown>;
+      try {
+        jwk = JSON.parse(jwkJson) as Record<string, unknown>;
+      } catch {
+        return false;
+      }
+      return verified.get(`${alg}|${jwkThumbprint(jwk)}|${jwt}`) === true;
+    };
+    const wasm = await loadPolicy(opts.wasm ?? readFileSync(DEFAULT_WASM_PATH), undefined, {
+      'time.now_ns': () => Date.now() * 1_000_000,
+      'io.jwt.verify_rs256': lookup('RS256'),
+      'io.jwt.verify_es256': lookup('ES256'),
+      // In-process the caller always passes the keys; the policy falls back to fetching
+      // them only when there are none, which here must fail (closed), not fetch.
+      'http.send': () => {
+        throw new Error('http.send is not available in-process: pass the realm keys');
+      },
+    });
+    return new TenancyPolicy(wasm, opts.config, verified);
+  }
+
+  /**
+   * Decides one request. `input` has the shape the OPA-Envoy plugin gives OPA; `keys` are the
+   * realm's current signing keys.
+   *
+   * @throws PolicyEvaluationError when the policy cannot be evaluated (the caller denies).
+   */
+  async decide(input: unknown, keys: Jwks): Promise<Decision> {
+    await this.verifySignature(input, keys);
+    return this.evaluate(input, keys);
+  }
+
+  /** Forgets every verified signature (the benchmark measures verification this way). */
+  forgetVerifiedTokens(): void {
+    this.verified.clear();
+  }
+
+  private evaluate(input: unknown, keys: Jwks): Decision {
+    if (keys !== this.loadedKeys) {
+      this.wasm.setData({ kitt4sme: { config: this.config, keys } });
+      this.loadedKeys = keys;
+    }
+    let result: unknown;
+    try {
+      result = (this.wasm.evaluate(input, 'kitt4sme/authz/decision') as { result?: unknown }[])[0]
+        ?.result;
+    } catch (err) {
+      throw new PolicyEvaluationError(
+        `the tenancy policy failed: ${(err as { message?: string }).message ?? String(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (!result || typeof (result as Decision).allowed !== 'boolean') {
+      throw new PolicyEvaluationError('the tenancy policy returned no decision');
+    }
+    return result as Decision;
+  }
+
+  /** Verifies the request's bearer token (if any) with jose and remembers the result. */
+  private async verifySignature(input: unknown, keys: Jwks): Promise<void> {
+    const auth = (
+      input as { attributes?: { request?: { http?: { headers?: Record<string, unknown> } } } }
+    )?.attributes?.request?.http?.headers?.authorization;
+    const token = typeof auth === 'string' ? BEARER.exec(auth)?.[1] : undefined;
+    if (!token) return;
+    let alg: string | undefined;
+    let kid: string | undefined;
+    try {
+      ({ alg, kid } = decodeProtectedHeader(token));
+    } catch {
+      return; // not a JWS: the policy refuses it without a signature check
+    }
+    if (!alg || !ALGORITHMS.has(alg)) return;
+    const jwk = keys.keys.find((k) => k.kid === kid);
+    if (!jwk) return;
+    const thumb = jwkThumbprint(jwk as Record<string, unknown>);
+    const memoKey = `${alg}|${thumb}|${token}`;
+    if (this.verified.has(memoKey)) return;
+    let valid = false;
+    try {
+      const keyId = `${alg}|${thumb}`;
+      let key = this.keyObjects.get(keyId);
+      if (!key) {
+        key = await importJWK(jwk as JWK, alg);
+        this.keyObjects.set(keyId, key);
+      }
+      await compactVerify(token, key, { algorithms: [alg] });
+      valid = true;
+    } catch {
+      valid = false;
+    }
+    this.verified.set(memoKey, valid);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Test support: a real OPA server (the pinned binary) on a free loopback port, serving the
+ * repository's policies with the data a test gives it.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ensureOpa } from '../../scripts/tools.js';
+
+/** The policy directory the platform deploys (tests excluded at load time by OPA's own rules). */
+export const POLICY_DIR = fileURLToPath(new URL('../../policies/kitt4sme', import.meta.url));
+
+/** A running OPA server. */
+export interface OpaServer {
+  readonly url: string;
+  /** Evaluates a rule (slash path, e.g. `kitt4sme/authz/decision`) with an input. */
+  query(path: string, input: unknown): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on the loopback interface. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() =>
+        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/**
+ * Starts OPA with the platform policy and `data` (a document merged at the data root), and
+ * waits until it answers.
+ */
+export async function startOpa(
+  data: Record<string, unknown>,
+  opts: { timeoutMs?: number } = {},
+): Promise<OpaServer> {
+  const bin = ensureOpa();
+  const dir = mkdtempSync(join(tmpdir(), 'opa-test-'));
+  writeFileSync(join(dir, 'data.json'), JSON.stringify(data));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc: ChildProcess = spawn(
+    bin,
+    [
+      'run',
+      '--server',
+      `--addr=127.0.0.1:${port}`,
+      '--log-level=error',
+      '--ignore=*_test.rego',
+      POLICY_DIR,
+      join(dir, 'data.json'),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`OPA exited (${proc.exitCode}): ${stderr}`);
+    try {
+      const r = await fetch(`${url}/health`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`OPA did not start within ${opts.timeoutMs ?? 20_000} ms: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    async query(path, input) {
+      const r = await fetch(`${url}/v1/data/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input }),
+      });
+      if (!r.ok) throw new Error(`OPA answered ${r.status}: ${await r.text()}`);
+      return ((await r.json()) as { result?: unknown }).result;
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
