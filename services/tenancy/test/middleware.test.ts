@@ -1,0 +1,271 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import type { Server } from 'node:http';
+
+import express from 'express';
+
+import { corpusPolicyData } from '../../test-support/corpus.js';
+import { json, startStub } from '../../test-support/http.js';
+import type { StubServer } from '../../test-support/http.js';
+import type { TestKeys, TokenRecipe } from '../../test-support/tokens.js';
+import { generateTestKeys, makeToken } from '../../test-support/tokens.js';
+import { JwksCache } from '../src/jwks.js';
+import type { DecisionLogEntry } from '../src/middleware.js';
+import { tenancyMiddleware } from '../src/middleware.js';
+import { TenancyPolicy } from '../src/policy.js';
+
+const config = corpusPolicyData();
+let keys: TestKeys;
+let stub: StubServer;
+let policy: TenancyPolicy;
+let server: Server;
+let base: string;
+const decisions: DecisionLogEntry[] = [];
+
+function appWith(p: TenancyPolicy, jwks: JwksCache) {
+  const app = express();
+  app.use(tenancyMiddleware({ policy: p, jwks, onDecision: (d) => decisions.push(d) }));
+  app.all('/{*rest}', (_req, res) => res.json({ ok: true, tenancy: res.locals.tenancy ?? null }));
+  return app;
+}
+
+async function listen(app: express.Express): Promise<{ server: Server; base: string }> {
+  const s = await new Promise<Server>((r) => {
+    const srv = app.listen(0, '127.0.0.1', () => r(srv));
+  });
+  return { server: s, base: `http://127.0.0.1:${(s.address() as AddressInfo).port}` };
+}
+
+beforeAll(async () => {
+  keys = await generateTestKeys();
+  stub = await startStub(json(200, keys.jwks));
+  policy = await TenancyPolicy.load({ config });
+  ({ server, base } = await listen(appWith(policy, new JwksCache({ url: `${stub.url}/certs` }))));
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await stub.close();
+});
+beforeEach(() => (decisions.length = 0));
+
+const token = (recipe: TokenRecipe = {}) => makeToken(keys, config.issuer, recipe);
+const get = (path: string, headers: Record<string, string> = {}) =>
+  fetch(`${base}${path}`, { headers });
+
+/** Sends raw header lines, which fetch would merge or refuse. */
+function raw(lines: string[]): Promise<{ status: number; body: string }> {
+  const { port } = server.address() as AddressInfo;
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('end', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      resolve({
+        status: Number(text.split(' ')[1]),
+        body: text.slice(text.indexOf('\r\n\r\n') + 4),
+      });
+    });
+    sock.write(
+      Buffer.concat([
+        ...lines.map((l) => Buffer.from(`${l}\r\n`, 'latin1')),
+        Buffer.from('Connection: close\r\n\r\n'),
+      ]),
+    );
+  });
+}
+
+describe('tenancyMiddleware', () => {
+  it('lets an allowed request through with the verified caller', async () => {
+    const res = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token({ claims: { roles: ['viewer'] } })}`,
+      'fiware-service': 'ManuFracture',
+    });
+    expect(res.status).toBe(200);
+    expect((await res.json()).tenancy).toMatchObject({
+      tenant: 'manufracture',
+      subject: 'user-1',
+      roles: ['viewer'],
+    });
+  });
+
+  it('lets a public path through without a token or a caller', async () => {
+    const res = await get('/orion/version');
+    expect(res.status).toBe(200);
+    expect((await res.json()).tenancy).toBeNull();
+  });
+
+  it('answers 401 with an RFC 9457 problem and a WWW-Authenticate challenge', async () => {
+    const res = await get('/orion/v2/entities', { 'fiware-service': 'manufracture' });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.headers.get('www-authenticate')).toBe(
+      'Bearer realm="kitt4sme", error="invalid_token"',
+    );
+    expect(await res.json()).toEqual({
+      type: 'https://kitt4sme.eu/problems/access-denied',
+      title: 'Unauthorized',
+      status: 401,
+      detail: 'no bearer token',
+      instance: '/orion/v2/entities',
+    });
+  });
+
+  it('answers 403 for a token of another tenant', async () => {
+    const res = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token()}`,
+      'fiware-service': 'smithereens',
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({
+      status: 403,
+      detail: 'token not valid for this tenant',
+    });
+  });
+
+  it('never echoes the token, the query string or a stack trace', async () => {
+    const forged = await token({ key: 'evil-rsa', kid: 'realm-rsa-1' });
+    const res = await get('/iota-south/iot/d?k=secret-api-key&i=dev1', {
+      authorization: `Bearer ${forged}`,
+      'fiware-service': 'manufracture',
+    });
+    const text = await res.text();
+    expect(res.status).toBe(401);
+    expect(text).not.toContain(forged);
+    expect(text).not.toContain(forged.split('.')[2]);
+    expect(text).not.toContain('secret-api-key');
+    expect(text).not.toMatch(/at .*\.(ts|js):\d+/);
+    expect(JSON.stringify(decisions)).not.toContain('secret-api-key');
+    expect(JSON.stringify(decisions)).not.toContain(forged);
+  });
+
+  it('logs every decision with its reason', async () => {
+    await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token()}`,
+      'fiware-service': 'manufracture',
+    });
+    await get('/orion/v2/entities', { 'fiware-service': 'manufracture' });
+    expect(decisions).toEqual([
+      {
+        allowed: true,
+        status: 200,
+        tenant: 'manufracture',
+        subject: 'user-1',
+        method: 'GET',
+        path: '/orion/v2/entities',
+      },
+      {
+        allowed: false,
+        status: 401,
+        reason: 'no bearer token',
+        tenant: 'manufracture',
+        method: 'GET',
+        path: '/orion/v2/entities',
+      },
+    ]);
+  });
+
+  it('refuses two Authorization headers, which Node would otherwise reduce to one', async () => {
+    const t = await token();
+    const res = await raw([
+      'GET /orion/v2/entities HTTP/1.1',
+      'Host: x',
+      `Authorization: Bearer ${t}`,
+      `Authorization: Bearer ${t}`,
+      'fiware-service: manufracture',
+    ]);
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.body).detail).toBe(
+      "malformed Authorization header (one 'Bearer <jwt>' expected)",
+    );
+  });
+
+  it('refuses two fiware-service headers', async () => {
+    const t = await token({ claims: { tenants: ['manufracture', 'smithereens'] } });
+    const res = await raw([
+      'GET /orion/v2/entities HTTP/1.1',
+      'Host: x',
+      `Authorization: Bearer ${t}`,
+      'fiware-service: manufracture',
+      'fiware-service: smithereens',
+    ]);
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).detail).toBe('invalid or repeated fiware-service header');
+  });
+
+  it('refuses non-UTF-8 bytes in headers with a reason', async () => {
+    const t = await token();
+    const bad = await raw([
+      'GET /orion/v2/entities HTTP/1.1',
+      'Host: x',
+      `Authorization: Bearer ${t}`,
+      'fiware-service: manu\xff\xfefracture',
+    ]);
+    expect(bad.status).toBe(403);
+    expect(JSON.parse(bad.body).detail).toBe('invalid or repeated fiware-service header');
+    const badAuth = await raw([
+      'GET /orion/v2/entities HTTP/1.1',
+      'Host: x',
+      `Authorization: Bearer \xff${t}`,
+      'fiware-service: manufracture',
+    ]);
+    expect(badAuth.status).toBe(401);
+  });
+
+  it('refuses a huge Authorization header with a reason', async () => {
+    const res = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token({ padding: 9000 })}`,
+      'fiware-service': 'manufracture',
+    });
+    expect(res.status).toBe(401);
+    expect((await res.json()).detail).toBe('token too long');
+  });
+
+  it('answers 503 with Retry-After when the realm keys are unavailable, but still serves public paths', async () => {
+    const down = await listen(
+      appWith(policy, new JwksCache({ url: 'http://127.0.0.1:9/certs', timeoutMs: 300 })),
+    );
+    try {
+      const res = await fetch(`${down.base}/orion/v2/entities`, {
+        headers: { authorization: `Bearer ${await token()}`, 'fiware-service': 'manufracture' },
+      });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('10');
+      expect((await res.json()).type).toBe('https://kitt4sme.eu/problems/keys-unavailable');
+      expect((await fetch(`${down.base}/orion/version`)).status).toBe(200);
+      // A request without token needs no keys: it is judged (and refused) as usual.
+      expect(
+        (
+          await fetch(`${down.base}/orion/v2/entities`, {
+            headers: { 'fiware-service': 'manufracture' },
+          })
+        ).status,
+      ).toBe(401);
+    } finally {
+      down.server.closeAllConnections();
+      await new Promise((r) => down.server.close(r));
+    }
+  });
+
+  it('fails closed with 500 and no detail when the policy itself fails', async () => {
+    const broken = {
+      decide: async () => Promise.reject(new Error('wasm trap: out of bounds at policy.ts:1')),
+    } as unknown as TenancyPolicy;
+    const b = await listen(appWith(broken, new JwksCache({ url: `${stub.url}/certs` })));
+    try {
+      const res = await fetch(`${b.base}/orion/version`);
+      expect(res.status).toBe(500);
+      const text = await res.text();
+      expect(JSON.parse(text)).toMatchObject({
+        status: 500,
+        detail: 'the request could not be authorized',
+      });
+      expect(text).not.toContain('wasm trap');
+    } finally {
+      b.server.closeAllConnections();
+      await new Promise((r) => b.server.close(r));
+    }
+  });
+});

@@ -1,0 +1,105 @@
+import { API_CLIENTS } from '../../../cdk8s/config/tenancy.js';
+import { json, startStub } from '../../test-support/http.js';
+import type { StubServer } from '../../test-support/http.js';
+import type { TestKeys, TokenRecipe } from '../../test-support/tokens.js';
+import { generateTestKeys, makeToken } from '../../test-support/tokens.js';
+import { JwksUnavailableError, TokenError } from '../src/errors.js';
+import { JwksCache } from '../src/jwks.js';
+import { verifyBearer } from '../src/verify.js';
+
+const ISSUER = 'https://kitt4sme.localhost/auth/realms/kitt4sme';
+let keys: TestKeys;
+let stub: StubServer;
+let jwks: JwksCache;
+
+beforeAll(async () => {
+  keys = await generateTestKeys();
+  stub = await startStub(json(200, { keys: [] }));
+  stub.handle(json(200, keys.jwks));
+  jwks = new JwksCache({ url: `${stub.url}/certs` });
+});
+afterAll(() => stub.close());
+
+const verify = async (recipe: TokenRecipe) =>
+  verifyBearer(await makeToken(keys, ISSUER, recipe), {
+    jwks,
+    issuer: ISSUER,
+    audiences: API_CLIENTS,
+  });
+
+describe('verifyBearer', () => {
+  it.each([
+    ['an RS256 token of the realm', {}],
+    ['an ES256 token of the realm', { key: 'ec' }],
+    ['a token of the rotated-in key', { key: 'rsa-rotated' }],
+    ['a token expired within the skew', { expIn: -10 }],
+    [
+      'an audience list with an API client',
+      { claims: { aud: ['account', 'kitt4sme-console'], azp: 'x' } },
+    ],
+    [
+      'an authorized party that is an API client',
+      { claims: { aud: null, azp: 'kitt4sme-devices' } },
+    ],
+  ] as [string, TokenRecipe][])('accepts %s and returns its claims', async (_what, recipe) => {
+    const claims = await verify(recipe);
+    expect(claims).toMatchObject({ iss: ISSUER, sub: 'user-1', tenants: ['manufracture'] });
+  });
+
+  it.each([
+    ['a key the realm does not publish', { key: 'evil-rsa' }, 'unknown-key'],
+    [
+      'a forged token naming a realm key',
+      { key: 'evil-rsa', kid: 'realm-rsa-1' },
+      'invalid-signature',
+    ],
+    [
+      'a forged ES256 token naming a realm key',
+      { key: 'evil-ec', kid: 'realm-ec-1' },
+      'invalid-signature',
+    ],
+    ['alg none', { alg: 'none' }, 'unsupported-algorithm'],
+    ['HS256 with the public key as secret', { alg: 'HS256' }, 'unsupported-algorithm'],
+    ['an RS256 header naming the EC key', { kid: 'realm-ec-1' }, 'unknown-key'],
+    ['a tampered payload', { tamper: 'payload' }, 'invalid-signature'],
+    ['a tampered signature', { tamper: 'signature' }, 'invalid-signature'],
+    ['a token without kid', { kid: null }, 'unknown-key'],
+    ['an expired token', { expIn: -120 }, 'expired'],
+    ['a token without exp', { expIn: null }, 'expired'],
+    ['a token not valid yet', { nbfIn: 300 }, 'not-yet-valid'],
+    ['a token issued in the future', { iatIn: 300 }, 'not-yet-valid'],
+    [
+      'a token of another realm',
+      { claims: { iss: 'https://kitt4sme.localhost/auth/realms/master' } },
+      'wrong-issuer',
+    ],
+    [
+      'a token of a web application',
+      { claims: { aud: 'grafana', azp: 'grafana' } },
+      'wrong-audience',
+    ],
+    ['an ID token', { claims: { typ: 'ID' } }, 'not-an-access-token'],
+  ] as [string, TokenRecipe, string][])('refuses %s (%s)', async (_what, recipe, problem) => {
+    const token = await makeToken(keys, ISSUER, recipe);
+    const err = await verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_CLIENTS }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TokenError);
+    expect(err).toMatchObject({ problem, code: 'ERR_TOKEN_INVALID' });
+    expect((err as Error).message).not.toContain(token);
+  });
+
+  it.each(['not-a-token', 'a.b.c', ''])('refuses the malformed token %j', async (token) => {
+    await expect(
+      verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_CLIENTS }),
+    ).rejects.toBeInstanceOf(TokenError);
+  });
+
+  it('fails closed when the realm keys cannot be fetched', async () => {
+    const down = new JwksCache({ url: 'http://127.0.0.1:9/certs', timeoutMs: 300 });
+    const token = await makeToken(keys, ISSUER, {});
+    await expect(
+      verifyBearer(token, { jwks: down, issuer: ISSUER, audiences: API_CLIENTS }),
+    ).rejects.toBeInstanceOf(JwksUnavailableError);
+  });
+});
