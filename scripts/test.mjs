@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The project's test command (`npm test`). It runs every suite and ends with one line,
-// `N passed, N failed`, so CI and humans read the same verdict.
+// The project's test command (`npm test`). It installs the pinned real components the tests
+// need (cached), runs the Rego tests with the real OPA (coverage at least 95 %), then every
+// jest suite, and ends with one line, `N passed, N failed`, so CI and humans read the same
+// verdict.
 //
-//   npm test                 all suites
-//   npm test -- cdk8s/test   only suites whose path matches (forwarded to jest)
+//   npm test                 everything
+//   npm test -- cdk8s/test   only jest suites whose path matches (no setup, no Rego tests)
 //
-// Exit code: 0 when everything passed, 1 when a test failed, 2 when the runner itself broke.
+// Exit code: 0 when everything passed, 1 otherwise.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,9 +15,89 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const cache = join(root, '.cache');
 mkdirSync(cache, { recursive: true });
+const filtered = process.argv.length > 2;
+const COVERAGE_THRESHOLD = 95;
+
+let passed = 0;
+let failed = 0;
+const tsx = (script, ...args) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(root, script), ...args], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+
+if (!filtered) {
+  // 1. Real components: a missing one is a failure, never a skip.
+  if (tsx('scripts/setup.ts').status !== 0) {
+    console.error('test: the real components could not be installed (see above)');
+    failed++;
+  } else {
+    // 2. Rego tests with the pinned OPA, on data (keys, corpus) made for this run.
+    const data = join(cache, 'policy-test', 'data.json');
+    if (tsx('scripts/policy-test-data.ts', data).status !== 0) {
+      failed++;
+    } else {
+      const opa = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          "import('./scripts/tools.ts').then(m => process.stdout.write(m.opaPath()))",
+        ],
+        {
+          cwd: root,
+          encoding: 'utf8',
+        },
+      ).stdout;
+      const args = ['policies/kitt4sme', 'policies/system', data];
+      const run = spawnSync(opa, ['test', '--format=json', ...args], {
+        cwd: root,
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      let results = [];
+      try {
+        results = JSON.parse(run.stdout);
+      } catch {
+        console.error(`test: opa test did not run: ${run.stderr}`);
+        failed++;
+      }
+      for (const r of results) {
+        const ok = !r.fail && !r.error;
+        if (ok) passed++;
+        else failed++;
+        console.log(
+          `${ok ? 'PASS' : 'FAIL'} rego ${r.package}.${r.name}${r.error ? ` (${r.error.message ?? JSON.stringify(r.error)})` : ''}`,
+        );
+      }
+      const cov = spawnSync(opa, ['test', '--coverage', ...args], {
+        cwd: root,
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      try {
+        const report = JSON.parse(cov.stdout);
+        for (const [file, f] of Object.entries(report.files)) {
+          if (file.endsWith('_test.rego')) continue;
+          const ok = f.coverage >= COVERAGE_THRESHOLD;
+          console.log(
+            `${ok ? 'PASS' : 'FAIL'} rego coverage ${file}: ${f.coverage.toFixed(1)} % (at least ${COVERAGE_THRESHOLD} %)`,
+          );
+          if (ok) passed++;
+          else failed++;
+        }
+      } catch {
+        console.error(`test: opa test --coverage did not run: ${cov.stderr}`);
+        failed++;
+      }
+    }
+  }
+}
+
+// 3. Jest.
 const resultsFile = join(cache, 'jest-results.json');
 rmSync(resultsFile, { force: true });
-
 const jest = spawnSync(
   process.execPath,
   [
@@ -28,20 +110,18 @@ const jest = spawnSync(
   ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : '1' } },
 );
-
-let passed;
-let failed;
 try {
   const results = JSON.parse(readFileSync(resultsFile, 'utf8'));
-  passed = results.numPassedTests;
+  passed += results.numPassedTests;
   // A suite that fails to load has no failed tests but must still count as a failure.
-  failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
+  failed += results.numFailedTests + results.numRuntimeErrorTestSuites;
+  if (jest.status !== 0 && results.numFailedTests + results.numRuntimeErrorTestSuites === 0)
+    failed++;
 } catch (err) {
   console.error(
     `test runner: could not read jest results (${err.message}); jest exit code ${jest.status}`,
   );
-  failed = 1;
+  failed++;
 }
-if (jest.status !== 0 && failed === 0) failed = 1;
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -86,7 +86,9 @@ export function policyData(ctx: PlatformContext): PolicyData {
     max_token_length: MAX_TOKEN_LENGTH,
     tenants: ctx.config.tenants.map((t) => t.name),
     service_paths: Object.fromEntries(
-      ctx.config.tenants.filter((t) => t.servicePaths).map((t) => [t.name, [...(t.servicePaths ?? [])]]),
+      ctx.config.tenants
+        .filter((t) => t.servicePaths)
+        .map((t) => [t.name, [...(t.servicePaths ?? [])]]),
     ),
     roles: [...ROLES],
     public_paths: exactPublicPaths(ctx.routes),
@@ -95,7 +97,10 @@ export function policyData(ctx: PlatformContext): PolicyData {
       .map((r) => ({
         prefix: r.prefix,
         rights: Object.fromEntries(
-          ROLES.filter((role) => r.rights[role]?.length).map((role) => [role, [...(r.rights[role] ?? [])]]),
+          ROLES.filter((role) => r.rights[role]?.length).map((role) => [
+            role,
+            [...(r.rights[role] ?? [])],
+          ]),
         ),
       })),
   };

@@ -66,6 +66,17 @@ describe('platform config', () => {
     ],
     ['ERR_CONFIG_PROFILE', 'profile', (c) => (c.profile = 'huge')],
     [
+      'ERR_CONFIG_SERVICE_PATH',
+      'tenants[0].servicePaths[0]',
+      (c) => (c.tenants[0].servicePaths = ['floor1']),
+    ],
+    [
+      'ERR_CONFIG_SERVICE_PATH',
+      'tenants[0].servicePaths[1]',
+      (c) => (c.tenants[0].servicePaths = ['/floor1', '/floor-2']),
+    ],
+    ['ERR_CONFIG_SERVICE_PATH', 'tenants[0].servicePaths', (c) => (c.tenants[0].servicePaths = [])],
+    [
       'ERR_CONFIG_STORAGE_CLASS',
       'storage.storageClass',
       (c) => (c.storage.storageClass = 'Fast SSD'),

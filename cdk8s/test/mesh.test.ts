@@ -156,12 +156,13 @@ describe('the platform mesh', () => {
     ]);
   });
 
-  it('lets the tenant API sidecars fetch only the realm keys from Keycloak', () => {
+  it('lets OPA and the tenant API sidecars fetch only the realm keys from Keycloak', () => {
     const jwks = rules('keycloak-allow').filter(
       (r) => !r.from[0].source.principals[0].endsWith('/sa/istio-ingressgateway'),
     );
     expect(jwks.map((r) => r.from[0].source.principals[0].split('/sa/')[1]).sort()).toEqual([
       'iotagent-ul',
+      'opa',
       'orion',
       'quantumleap',
     ]);

@@ -78,10 +78,28 @@ describe('OPA', () => {
     expect(data).toMatchObject({
       version: 1,
       issuer: 'https://kitt4sme.localhost/auth/realms/kitt4sme',
+      jwks_uri:
+        'http://keycloak.identity.svc.cluster.local:8080/auth/realms/kitt4sme/protocol/openid-connect/certs',
+      audiences: [
+        'kitt4sme-scenarios',
+        'kitt4sme-provisioning',
+        'kitt4sme-devices',
+        'kitt4sme-console',
+      ],
+      algorithms: ['RS256', 'ES256'],
+      claims: { tenants: 'tenants', roles: 'roles' },
+      clock_skew_seconds: 30,
+      max_token_length: 8192,
       tenants: ['manufracture', 'smithereens'],
+      service_paths: {},
       public_paths: ['/orion/version', '/quantumleap/version', '/iota-north/iot/about'],
-      sso_prefixes: ['/auth', '/grafana', '/kiali', '/argocd'],
     });
+    expect(data.routes.map((r: any) => r.prefix)).toEqual([
+      '/orion',
+      '/quantumleap',
+      '/iota-north',
+      '/iota-south',
+    ]);
     expect(data.routes.find((r: any) => r.prefix === '/iota-south').rights).toEqual({
       device: ['GET', 'POST'],
       'platform-admin': ['GET', 'POST'],

@@ -182,19 +182,29 @@ export class TenancyPolicy {
     const thumb = jwkThumbprint(jwk as Record<string, unknown>);
     const memoKey = `${alg}|${thumb}|${token}`;
     if (this.verified.has(memoKey)) return;
-    let valid = false;
+    this.verified.set(
+      memoKey,
+      await this.signatureValid(token, jwk as JWK, alg, `${alg}|${thumb}`),
+    );
+  }
+
+  /** Whether jose verifies the token's signature with the key; never throws. */
+  private async signatureValid(
+    token: string,
+    jwk: JWK,
+    alg: string,
+    keyId: string,
+  ): Promise<boolean> {
     try {
-      const keyId = `${alg}|${thumb}`;
       let key = this.keyObjects.get(keyId);
       if (!key) {
-        key = await importJWK(jwk as JWK, alg);
+        key = await importJWK(jwk, alg);
         this.keyObjects.set(keyId, key);
       }
       await compactVerify(token, key, { algorithms: [alg] });
-      valid = true;
+      return true;
     } catch {
-      valid = false;
+      return false;
     }
-    this.verified.set(memoKey, valid);
   }
 }

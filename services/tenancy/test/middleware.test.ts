@@ -84,7 +84,7 @@ describe('tenancyMiddleware', () => {
       'fiware-service': 'ManuFracture',
     });
     expect(res.status).toBe(200);
-    expect((await res.json()).tenancy).toMatchObject({
+    expect(((await res.json()) as any).tenancy).toMatchObject({
       tenant: 'manufracture',
       subject: 'user-1',
       roles: ['viewer'],
@@ -94,7 +94,7 @@ describe('tenancyMiddleware', () => {
   it('lets a public path through without a token or a caller', async () => {
     const res = await get('/orion/version');
     expect(res.status).toBe(200);
-    expect((await res.json()).tenancy).toBeNull();
+    expect(((await res.json()) as any).tenancy).toBeNull();
   });
 
   it('answers 401 with an RFC 9457 problem and a WWW-Authenticate challenge', async () => {
@@ -220,7 +220,7 @@ describe('tenancyMiddleware', () => {
       'fiware-service': 'manufracture',
     });
     expect(res.status).toBe(401);
-    expect((await res.json()).detail).toBe('token too long');
+    expect(((await res.json()) as any).detail).toBe('token too long');
   });
 
   it('answers 503 with Retry-After when the realm keys are unavailable, but still serves public paths', async () => {
@@ -233,7 +233,9 @@ describe('tenancyMiddleware', () => {
       });
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('10');
-      expect((await res.json()).type).toBe('https://kitt4sme.eu/problems/keys-unavailable');
+      expect(((await res.json()) as any).type).toBe(
+        'https://kitt4sme.eu/problems/keys-unavailable',
+      );
       expect((await fetch(`${down.base}/orion/version`)).status).toBe(200);
       // A request without token needs no keys: it is judged (and refused) as usual.
       expect(

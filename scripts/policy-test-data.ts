@@ -1,0 +1,28 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * Writes the data `opa test` runs with: the corpus' policy config, keys generated for this
+ * run (public JWKS and private JWKs for signing in Rego) and the materialized corpus.
+ * Nothing it writes is committed (.cache/ is ignored); every run makes new keys.
+ *
+ *   tsx scripts/policy-test-data.ts [out.json]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { corpusPolicyData, materializeCorpus } from '../services/test-support/corpus.js';
+import { generateTestKeys } from '../services/test-support/tokens.js';
+
+const out =
+  process.argv[2] ??
+  join(fileURLToPath(new URL('..', import.meta.url)), '.cache', 'policy-test', 'data.json');
+const keys = await generateTestKeys();
+const cases = await materializeCorpus(keys);
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(
+  out,
+  JSON.stringify({
+    test: { config: corpusPolicyData(), keys: keys.jwks, private: keys.privateJwks, cases },
+  }),
+);
+console.error(`policy-test-data: ${cases.length} corpus cases and fresh keys in ${out}`);
