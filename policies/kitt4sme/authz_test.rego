@@ -89,6 +89,21 @@ test_decision_as_expected_for_every_corpus_case if {
 	failed == []
 }
 
+test_allow_agrees_with_deny_for_every_corpus_case if {
+	disagree := [c.name | some c in data.test.cases; not _consistent(c.input)]
+	disagree == []
+}
+
+_consistent(inp) if {
+	authz.allow with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
+	count(authz.deny) == 0 with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
+}
+
+_consistent(inp) if {
+	not authz.allow with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
+	count(authz.deny) > 0 with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
+}
+
 _as_expected(c) if {
 	d := _decide(c.input)
 	d.allowed == c.expect.allowed

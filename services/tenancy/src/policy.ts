@@ -88,6 +88,7 @@ class BoundedMap<K, V> {
 export class TenancyPolicy {
   private readonly verified: BoundedMap<string, boolean>;
   private readonly keyObjects = new BoundedMap<string, Awaited<ReturnType<typeof importJWK>>>(256);
+  private readonly keyThumbprints = new WeakMap<object, string>();
   private loadedKeys?: Jwks;
 
   private constructor(
@@ -101,14 +102,23 @@ export class TenancyPolicy {
   /** Loads the wasm policy with its configuration. */
   static async load(opts: TenancyPolicyOptions): Promise<TenancyPolicy> {
     const verified = new BoundedMap<string, boolean>(opts.verifiedTokens ?? 10_000);
-    const lookup = (alg: string) => (jwt: string, jwkJson: string) => {
-      let jwk: Record<string, unknown>;
-      try {
-        jwk = JSON.parse(jwkJson) as Record<string, unknown>;
-      } catch {
-        return false;
+    // The policy passes each key as JSON text; its thumbprint is computed once per text.
+    const thumbprints = new BoundedMap<string, string | null>(256);
+    const thumbprintOfJson = (jwkJson: string): string | null => {
+      let thumb = thumbprints.get(jwkJson);
+      if (thumb === undefined) {
+        try {
+          thumb = jwkThumbprint(JSON.parse(jwkJson) as Record<string, unknown>);
+        } catch {
+          thumb = null;
+        }
+        thumbprints.set(jwkJson, thumb);
       }
-      return verified.get(`${alg}|${jwkThumbprint(jwk)}|${jwt}`) === true;
+      return thumb;
+    };
+    const lookup = (alg: string) => (jwt: string, jwkJson: string) => {
+      const thumb = thumbprintOfJson(jwkJson);
+      return thumb !== null && verified.get(`${alg}|${thumb}|${jwt}`) === true;
     };
     const wasm = await loadPolicy(opts.wasm ?? readFileSync(DEFAULT_WASM_PATH), undefined, {
       'time.now_ns': () => Date.now() * 1_000_000,
@@ -179,7 +189,11 @@ export class TenancyPolicy {
     if (!alg || !ALGORITHMS.has(alg)) return;
     const jwk = keys.keys.find((k) => k.kid === kid);
     if (!jwk) return;
-    const thumb = jwkThumbprint(jwk as Record<string, unknown>);
+    let thumb = this.keyThumbprints.get(jwk);
+    if (!thumb) {
+      thumb = jwkThumbprint(jwk as Record<string, unknown>);
+      this.keyThumbprints.set(jwk, thumb);
+    }
     const memoKey = `${alg}|${thumb}|${token}`;
     if (this.verified.has(memoKey)) return;
     this.verified.set(
