@@ -2,7 +2,7 @@
 /**
  * `npm run synth`: validates the platform config and the route table, synthesizes every
  * manifest into deploy/ (replacing it whole), and regenerates the README diagram and
- * docs/errors.md.
+ * docs/errors.md and policies/examples/data.json.
  *
  *   npm run synth             write deploy/ and the generated docs
  *   npm run synth -- --check  write nothing; exit 1 if anything committed is stale
@@ -30,7 +30,7 @@ const program = new Command()
   .description('Synthesize the platform into deploy/ and regenerate the generated docs.')
   .option(
     '--check',
-    'write nothing; fail when deploy/, the README diagram or docs/errors.md are stale',
+    'write nothing; fail when deploy/, the README diagram or another generated file is stale',
   )
   .action((opts: { check?: boolean }) => {
     const started = performance.now();
@@ -78,9 +78,10 @@ function staleFiles(out: ReturnType<typeof synthesize>): string[] {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   if (withReadmeSection(readme, out.readmeSection) !== readme)
     stale.push('README.md (generated section)');
-  const errors = join(root, 'docs', 'errors.md');
-  if (!existsSync(errors) || readFileSync(errors, 'utf8') !== out.errorsDoc)
-    stale.push('docs/errors.md');
+  for (const [file, content] of out.generatedFiles) {
+    const path = join(root, file);
+    if (!existsSync(path) || readFileSync(path, 'utf8') !== content) stale.push(file);
+  }
   return stale.sort();
 }
 

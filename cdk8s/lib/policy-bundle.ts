@@ -105,3 +105,12 @@ export function policyData(ctx: PlatformContext): PolicyData {
       })),
   };
 }
+
+/**
+ * The whole `data` document for `opa eval` by hand: the generated configuration under
+ * `kitt4sme.config`. Without `kitt4sme.keys` the policy would fetch the realm keys from
+ * `jwks_uri`, so the example only decides requests that need no signature check.
+ */
+export function policyExampleData(ctx: PlatformContext): { kitt4sme: { config: PolicyData } } {
+  return { kitt4sme: { config: policyData(ctx) } };
+}

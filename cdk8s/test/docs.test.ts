@@ -3,8 +3,9 @@ import { join } from 'node:path';
 
 import type { RouteSpec } from '../config/routes.js';
 import { ROUTES } from '../config/routes.js';
-import { allErrorCodes } from '../lib/docs.js';
-import { ROOT, synth } from './support/synth.js';
+import { allErrorCodes, renderRights } from '../lib/docs.js';
+import { listFiles } from '../lib/files.js';
+import { ROOT, opaPolicyData, synth } from './support/synth.js';
 
 describe('the architecture diagram', () => {
   const out = synth();
@@ -54,5 +55,40 @@ describe('docs/errors.md', () => {
   it('lists no code the catalogues do not have', () => {
     const listed = [...doc.matchAll(/^\| `(ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
     expect(listed.sort()).toEqual(allErrorCodes().sort());
+  });
+});
+
+describe('error codes in the source', () => {
+  it('are all documented: every ERR_ literal in cdk8s/, services/ and scripts/ is in a catalogue', () => {
+    const documented = new Set(allErrorCodes());
+    const used = new Set<string>();
+    for (const dir of ['cdk8s', 'services', 'scripts']) {
+      for (const file of listFiles(join(ROOT, dir)).filter((f) => /\.(ts|mjs)$/.test(f))) {
+        for (const m of readFileSync(file, 'utf8').matchAll(/['"`](ERR_[A-Z_]+)['"`]/g))
+          used.add(m[1]!);
+      }
+    }
+    expect(used.size).toBeGreaterThan(10);
+    expect([...used].filter((c) => !documented.has(c))).toEqual([]);
+  });
+});
+
+describe('the rights table', () => {
+  it('says, per role and tenant route, exactly the methods the policy data grants', () => {
+    const out = synth();
+    const data = opaPolicyData(out);
+    const table = renderRights(ROUTES);
+    for (const role of data.roles) {
+      const line = table.split('\n').find((l) => l.startsWith(`| \`${role}\` |`));
+      expect(line).toBeDefined();
+      const cells = line!.split(' | ').slice(2);
+      cells[cells.length - 1] = cells[cells.length - 1]!.replace(/ \|$/, '');
+      expect(cells).toEqual(
+        data.routes.map(
+          (r: { rights: Record<string, string[]> }) => r.rights[role]?.join(', ') ?? '-',
+        ),
+      );
+    }
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain(table);
   });
 });

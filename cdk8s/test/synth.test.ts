@@ -22,10 +22,10 @@ describe('synth', () => {
     expect([...b.deployFiles.keys()]).toEqual([...a.deployFiles.keys()]);
     for (const [file, content] of a.deployFiles) expect(b.deployFiles.get(file)).toBe(content);
     expect(b.readmeSection).toBe(a.readmeSection);
-    expect(b.errorsDoc).toBe(a.errorsDoc);
+    expect([...b.generatedFiles]).toEqual([...a.generatedFiles]);
   });
 
-  it('matches the committed deploy/, README diagram and docs/errors.md (run `npm run synth` if this fails)', () => {
+  it('matches the committed deploy/, README diagram, docs/errors.md and policy example (run `npm run synth` if this fails)', () => {
     const out = synth();
     const committed = listFiles(join(ROOT, 'deploy'))
       .map((f) => relative(ROOT, f))
@@ -37,7 +37,12 @@ describe('synth', () => {
     expect(stale).toEqual([]);
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     expect(withReadmeSection(readme, out.readmeSection)).toBe(readme);
-    expect(readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8')).toBe(out.errorsDoc);
+    expect([...out.generatedFiles.keys()].sort()).toEqual([
+      'docs/errors.md',
+      'policies/examples/data.json',
+    ]);
+    for (const [file, content] of out.generatedFiles)
+      expect(readFileSync(join(ROOT, file), 'utf8')).toBe(content);
   });
 
   it('writes one directory per layer plus the app-of-apps and bootstrap files', () => {
@@ -87,7 +92,8 @@ describe('writeOutput', () => {
     expect(readme).not.toContain('old picture');
     expect(readme).toContain('flowchart LR');
     expect(readme.endsWith(`${README_MARKERS.end}\nrest\n`)).toBe(true);
-    expect(readFileSync(join(root, 'docs', 'errors.md'), 'utf8')).toBe(out.errorsDoc);
+    for (const [file, content] of out.generatedFiles)
+      expect(readFileSync(join(root, file), 'utf8')).toBe(content);
     expect(readdirSync(root).filter((n) => n.startsWith('.deploy'))).toEqual([]);
   });
 
@@ -96,6 +102,7 @@ describe('writeOutput', () => {
     expect(() => writeOutput(root, synth())).toThrow(/lacks the/);
     expect(existsSync(join(root, 'deploy'))).toBe(false);
     expect(existsSync(join(root, 'docs'))).toBe(false);
+    expect(existsSync(join(root, 'policies'))).toBe(false);
   });
 });
 

@@ -63,7 +63,7 @@ decision := {"allowed": true, "headers": {"x-kitt4sme-tenant": _tenant}} if {
 	"http_status": _status,
 	"headers": _deny_headers,
 	"body": json.marshal({
-		"type": "https://kitt4sme.eu/problems/access-denied",
+		"type": _problem_types[_status],
 		"title": _titles[_status],
 		"status": _status,
 		"detail": reason,
@@ -71,6 +71,12 @@ decision := {"allowed": true, "headers": {"x-kitt4sme-tenant": _tenant}} if {
 }
 
 _titles := {401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable"}
+
+_problem_types := {
+	401: "https://kitt4sme.eu/problems/access-denied",
+	403: "https://kitt4sme.eu/problems/access-denied",
+	503: "https://kitt4sme.eu/problems/keys-unavailable",
+}
 
 # The first reason, in a stable order, for the response and the decision log.
 reason := sort([d.reason | some d in deny])[0] if count(deny) > 0

@@ -55,33 +55,18 @@ export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandle
       opts.onDecision?.({ ...entry, method: req.method, path });
     let decision: Decision;
     try {
-      let keys = NO_KEYS;
-      let keysUnavailable = false;
+      // Without a token the policy needs no keys. When they cannot be fetched it decides
+      // without them and, like the gateway's OPA, refuses every token with 503.
+      let keys: Jwks | undefined = NO_KEYS;
       if (token) {
         try {
           keys = await opts.jwks.keys(kidOf(token));
         } catch (err) {
           if (!(err instanceof JwksUnavailableError)) throw err;
-          keysUnavailable = true;
+          keys = undefined;
         }
       }
       decision = await opts.policy.decide(input, keys);
-      if (keysUnavailable && !decision.allowed) {
-        // Without keys no token can be judged: say so (retry later), not "invalid token".
-        log({ allowed: false, status: 503, reason: "the realm's signing keys are unavailable" });
-        sendProblem(
-          res,
-          {
-            type: 'https://kitt4sme.eu/problems/keys-unavailable',
-            title: 'Service Unavailable',
-            status: 503,
-            detail: "the realm's signing keys are unavailable; try again later",
-            instance: path,
-          },
-          { 'retry-after': '10' },
-        );
-        return;
-      }
     } catch {
       log({ allowed: false, status: 500, reason: 'authorization failed' });
       sendProblem(res, {
@@ -108,7 +93,8 @@ export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandle
         res,
         {
           type: 'https://kitt4sme.eu/problems/access-denied',
-          title: status === 401 ? 'Unauthorized' : 'Forbidden',
+          title:
+            status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Forbidden',
           detail: reason ?? 'request not allowed',
           ...body,
           status,

@@ -90,6 +90,7 @@ export class TenancyPolicy {
   private readonly keyObjects = new BoundedMap<string, Awaited<ReturnType<typeof importJWK>>>(256);
   private readonly keyThumbprints = new WeakMap<object, string>();
   private loadedKeys?: Jwks;
+  private dataLoaded = false;
 
   private constructor(
     private readonly wasm: LoadedPolicy,
@@ -124,22 +125,25 @@ export class TenancyPolicy {
       'time.now_ns': () => Date.now() * 1_000_000,
       'io.jwt.verify_rs256': lookup('RS256'),
       'io.jwt.verify_es256': lookup('ES256'),
-      // In-process the caller always passes the keys; the policy falls back to fetching
-      // them only when there are none, which here must fail (closed), not fetch.
-      'http.send': () => {
-        throw new Error('http.send is not available in-process: pass the realm keys');
-      },
+      // The policy fetches the keys itself only when it was given none; in-process there is
+      // no network, so it gets what OPA's http.send gives on a network error (raise_error
+      // false), and refuses every token with 503 the way the gateway's OPA does.
+      'http.send': () => ({
+        status_code: 0,
+        error: { code: 'eval_http_send_network_error', message: 'no http.send in-process' },
+      }),
     });
     return new TenancyPolicy(wasm, opts.config, verified);
   }
 
   /**
    * Decides one request. `input` has the shape the OPA-Envoy plugin gives OPA; `keys` are the
-   * realm's current signing keys.
+   * realm's current signing keys, or undefined when they cannot be had (every token is then
+   * refused with 503).
    *
    * @throws PolicyEvaluationError when the policy cannot be evaluated (the caller denies).
    */
-  async decide(input: unknown, keys: Jwks): Promise<Decision> {
+  async decide(input: unknown, keys: Jwks | undefined): Promise<Decision> {
     await this.verifySignature(input, keys);
     return this.evaluate(input, keys);
   }
@@ -149,10 +153,13 @@ export class TenancyPolicy {
     this.verified.clear();
   }
 
-  private evaluate(input: unknown, keys: Jwks): Decision {
-    if (keys !== this.loadedKeys) {
-      this.wasm.setData({ kitt4sme: { config: this.config, keys } });
+  private evaluate(input: unknown, keys: Jwks | undefined): Decision {
+    if (keys !== this.loadedKeys || !this.dataLoaded) {
+      this.wasm.setData({
+        kitt4sme: keys ? { config: this.config, keys } : { config: this.config },
+      });
       this.loadedKeys = keys;
+      this.dataLoaded = true;
     }
     let result: unknown;
     try {
@@ -173,7 +180,8 @@ export class TenancyPolicy {
   }
 
   /** Verifies the request's bearer token (if any) with jose and remembers the result. */
-  private async verifySignature(input: unknown, keys: Jwks): Promise<void> {
+  private async verifySignature(input: unknown, keys: Jwks | undefined): Promise<void> {
+    if (!keys) return;
     const auth = (
       input as { attributes?: { request?: { http?: { headers?: Record<string, unknown> } } } }
     )?.attributes?.request?.http?.headers?.authorization;

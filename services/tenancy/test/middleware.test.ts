@@ -237,6 +237,14 @@ describe('tenancyMiddleware', () => {
         'https://kitt4sme.eu/problems/keys-unavailable',
       );
       expect((await fetch(`${down.base}/orion/version`)).status).toBe(200);
+      // A malformed token is refused for what it is, keys or no keys.
+      const malformed = await fetch(`${down.base}/orion/v2/entities`, {
+        headers: { authorization: 'Bearer a.b.c', 'fiware-service': 'manufracture' },
+      });
+      expect(malformed.status).toBe(401);
+      expect(((await malformed.json()) as any).detail).toBe(
+        'token is not a JWS of JSON header and claims',
+      );
       // A request without token needs no keys: it is judged (and refused) as usual.
       expect(
         (

@@ -10,6 +10,7 @@ import type { OpaServer } from '../../test-support/opa-server.js';
 import { startOpa } from '../../test-support/opa-server.js';
 import type { TestKeys } from '../../test-support/tokens.js';
 import { generateTestKeys, makeToken } from '../../test-support/tokens.js';
+import { TenancyPolicy } from '../src/policy.js';
 
 let keys: TestKeys;
 let stub: StubServer;
@@ -73,6 +74,44 @@ describe('OPA with the realm keys from Keycloak', () => {
       expect(d).toMatchObject({ allowed: false, http_status: 503 });
       expect(d.headers['x-kitt4sme-deny-reason']).toBe("the realm's signing keys are unavailable");
       expect(d.headers['retry-after']).toBe('10');
+    } finally {
+      await down.stop();
+    }
+  });
+
+  it('is matched by the wasm in-process when its keys are unavailable, request by request', async () => {
+    const config = { ...corpusPolicyData(), jwks_uri: 'http://127.0.0.1:9/certs' };
+    const down = await startOpa({ kitt4sme: { config } });
+    const wasm = await TenancyPolicy.load({ config });
+    const issuer = config.issuer;
+    const requests: Record<string, string>[] = [
+      { authorization: `Bearer ${await makeToken(keys, issuer, {})}` },
+      { authorization: `Bearer ${await makeToken(keys, issuer, { key: 'ec' })}` },
+      { authorization: `Bearer ${await makeToken(keys, issuer, { expIn: -600 })}` },
+      { authorization: `Bearer ${await makeToken(keys, issuer, { alg: 'none' })}` },
+      { authorization: 'Bearer a.b.c' },
+      {},
+    ];
+    try {
+      for (const headers of requests) {
+        const input = envoyInput('GET', '/orion/v2/entities', {
+          ...headers,
+          'fiware-service': 'manufracture',
+        });
+        const server = await down.query('kitt4sme/authz/decision', input);
+        expect(await wasm.decide(input, undefined)).toEqual(server);
+      }
+      // The one that only the keys could judge is a 503; the malformed ones keep their reason.
+      const valid = envoyInput('GET', '/orion/v2/entities', {
+        ...requests[0],
+        'fiware-service': 'manufracture',
+      });
+      expect((await wasm.decide(valid, undefined)).http_status).toBe(503);
+      const malformed = envoyInput('GET', '/orion/v2/entities', {
+        ...requests[4],
+        'fiware-service': 'manufracture',
+      });
+      expect((await wasm.decide(malformed, undefined)).http_status).toBe(401);
     } finally {
       await down.stop();
     }
