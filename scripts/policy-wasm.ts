@@ -35,9 +35,11 @@ export function buildPolicyWasm(): Buffer {
         '*_test.rego',
         '-o',
         bundle,
-        join(ROOT, 'policies', 'kitt4sme'),
+        // Relative: the wasm names its source files in error locations, and must not depend
+        // on where the repository is checked out.
+        'policies/kitt4sme',
       ],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', cwd: ROOT },
     );
     if (build.status !== 0) throw new Error(`opa build failed: ${build.stderr}`);
     const untar = spawnSync('tar', ['-xzf', bundle, '-C', dir, '/policy.wasm'], {
