@@ -184,7 +184,7 @@ test_decision_denied_when_service_path_header_empty_for_limited_tenant if {
 	token := _rsa_token({"tenants": ["limited"]})
 	headers := object.union(_with_token(token, "limited"), {"fiware-servicepath": ""})
 	d := _decide(_input("GET", "/orion/v2/entities", headers))
-	_reason(d) == "fiware-servicepath outside the tenant's paths"
+	_reason(d) == "invalid fiware-servicepath header"
 }
 
 test_roles_collects_a_single_string_role if {
@@ -196,13 +196,14 @@ test_decision_denied_when_method_missing if {
 	token := _rsa_token({})
 	inp := {"attributes": {"request": {"http": {"path": "/orion/v2/entities", "headers": _with_token(token, "manufracture")}}}}
 	d := _decide(inp)
-	_reason(d) == "no role may  on /orion"
+	_reason(d) == "no role may use this method on /orion"
 }
 
 test_decision_denied_when_input_empty if {
 	d := _decide({})
 	not d.allowed
-	d.http_status == 401
+	d.http_status == 400
+	_reason(d) == "bad path: path must start with /"
 }
 
 test_decision_denied_when_key_has_wrong_use if {

@@ -5,10 +5,10 @@
  * tokens the way an attacker would make them (wrong key, `none`, HS256 with the public key as
  * secret, tampered payload, other issuer...), so one corpus can exercise every attack class.
  */
-import { createPublicKey } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, sign as cryptoSign } from 'node:crypto';
 
 import type { JWK } from 'jose';
-import { SignJWT, base64url, exportJWK, generateKeyPair } from 'jose';
+import { base64url, exportJWK, generateKeyPair } from 'jose';
 
 /** A private key as jose generates it. */
 type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
@@ -95,6 +95,17 @@ export interface TokenRecipe {
   readonly tamper?: 'payload' | 'signature' | 'header';
   /** Pad the claims with this many characters (an oversized token). @default none */
   readonly padding?: number;
+  /** Members added to (or, with null, removed from) the JOSE header, e.g. `crit`. */
+  readonly header?: Readonly<Record<string, unknown>>;
+  /**
+   * The claims as this exact text, signed as it is; `{claims}` stands for the recipe's claims
+   * as JSON (so `{claims}{}` is valid JSON followed by trailing bytes).
+   */
+  readonly claimsText?: string;
+  /** How the claims text becomes bytes; `latin1` makes "é" an invalid UTF-8 byte. @default utf8 */
+  readonly claimsEncoding?: 'utf8' | 'latin1';
+  /** Encode header and claims with base64url padding ("="), which JWS forbids. @default false */
+  readonly padded?: boolean;
 }
 
 /** The claims every recipe starts from. */
@@ -136,19 +147,20 @@ export async function makeToken(
   const header: Record<string, unknown> = { alg, typ: 'JWT' };
   const kid = recipe.kid === undefined ? KIDS[keyName] : recipe.kid;
   if (kid !== null) header.kid = kid;
-
-  let token: string;
-  if (alg === 'none') {
-    token = `${b64(header)}.${b64(claims)}.`;
-  } else if (alg === 'HS256') {
-    token = await new SignJWT(claims)
-      .setProtectedHeader(header as { alg: string })
-      .sign(new TextEncoder().encode(keys.rsaPublicPem));
-  } else {
-    token = await new SignJWT(claims)
-      .setProtectedHeader(header as { alg: string })
-      .sign(keys.privateKeys[keyName]);
+  for (const [k, v] of Object.entries(recipe.header ?? {})) {
+    if (v === null) delete header[k];
+    else header[k] = v;
   }
+  const claimsBytes = Buffer.from(
+    (recipe.claimsText ?? '{claims}').replace('{claims}', () => JSON.stringify(claims)),
+    recipe.claimsEncoding ?? 'utf8',
+  );
+  const encode = (bytes: Uint8Array) => {
+    const text = base64url.encode(bytes);
+    return recipe.padded ? text + '='.repeat((4 - (text.length % 4)) % 4) : text;
+  };
+  const signingInput = `${encode(Buffer.from(JSON.stringify(header)))}.${encode(claimsBytes)}`;
+  const token = `${signingInput}.${sign(signingInput, alg, keys, keyName)}`;
   const [h, p, s] = token.split('.') as [string, string, string];
   switch (recipe.tamper) {
     case 'payload':
@@ -160,4 +172,14 @@ export async function makeToken(
     default:
       return token;
   }
+}
+
+/** The signature segment: none for `none`, HMAC with the PEM for HS256, else the key's. */
+function sign(signingInput: string, alg: string, keys: TestKeys, keyName: KeyName): string {
+  const data = Buffer.from(signingInput);
+  if (alg === 'none') return '';
+  if (alg === 'HS256')
+    return createHmac('sha256', keys.rsaPublicPem).update(data).digest('base64url');
+  const key = createPrivateKey({ key: keys.privateJwks[keyName] as never, format: 'jwk' });
+  return cryptoSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
 }
