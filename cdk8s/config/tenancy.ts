@@ -18,6 +18,12 @@ export type ApiClient = (typeof API_CLIENTS)[number];
 /** Token claims the policy reads: a multi-valued tenant set and the platform roles. */
 export const TOKEN_CLAIMS = { tenants: 'tenants', roles: 'roles' } as const;
 
+/**
+ * The request header that names the verified tenant to the backends, set by the gateway's OPA
+ * and by the in-process middleware on allowed requests; never accepted from a client.
+ */
+export const TENANT_HEADER = 'x-kitt4sme-tenant';
+
 /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. */
 export const CLOCK_SKEW_SECONDS = 30;
 

@@ -10,6 +10,7 @@ import {
   API_CLIENTS,
   CLOCK_SKEW_SECONDS,
   MAX_TOKEN_LENGTH,
+  TENANT_HEADER,
   TOKEN_ALGORITHMS,
   TOKEN_CLAIMS,
 } from '../config/tenancy.js';
@@ -61,6 +62,7 @@ export interface PolicyData {
   readonly audiences: readonly string[];
   readonly algorithms: readonly string[];
   readonly claims: { readonly tenants: string; readonly roles: string };
+  readonly tenant_header: string;
   readonly clock_skew_seconds: number;
   readonly max_token_length: number;
   readonly tenants: readonly string[];
@@ -82,6 +84,7 @@ export function policyData(ctx: PlatformContext): PolicyData {
     audiences: [...API_CLIENTS],
     algorithms: [...TOKEN_ALGORITHMS],
     claims: { ...TOKEN_CLAIMS },
+    tenant_header: TENANT_HEADER,
     clock_skew_seconds: CLOCK_SKEW_SECONDS,
     max_token_length: MAX_TOKEN_LENGTH,
     tenants: ctx.config.tenants.map((t) => t.name),

@@ -5,7 +5,7 @@ import { parsePlatformConfig } from '../config/schema.js';
 import { PlatformContext } from '../lib/context.js';
 import { ExternalIdentity, Workload, httpProbe } from '../lib/workload.js';
 import { allowedEdges, requiredEdges } from './support/edges.js';
-import { configInput, find, synth } from './support/synth.js';
+import { configInput, find, opaPolicyData, synth } from './support/synth.js';
 
 const ctx = () => new PlatformContext(parsePlatformConfig(configInput()), ROUTES);
 
@@ -264,6 +264,23 @@ describe('the platform mesh', () => {
             },
           },
         ],
+      },
+    ]);
+  });
+
+  it('refuses a client-set tenant header on exactly the paths OPA does not decide', () => {
+    const custom = find(out, 'AuthorizationPolicy', 'opa-ext-authz', 'istio-system').spec;
+    const deny = find(out, 'AuthorizationPolicy', 'platform-headers-from-clients', 'istio-system');
+    expect(deny.spec.action).toBe('DENY');
+    expect(deny.spec.selector).toEqual(custom.selector);
+    const exempt = custom.rules[0].to[0].operation.notPaths;
+    expect(exempt).toEqual(expect.arrayContaining(['/orion/version', '/grafana', '/grafana/*']));
+    const header = opaPolicyData(out).tenant_header;
+    expect(header).toBe('x-kitt4sme-tenant');
+    expect(deny.spec.rules).toEqual([
+      {
+        to: [{ operation: { paths: exempt } }],
+        when: [{ key: `request.headers[${header}]`, values: ['*'] }],
       },
     ]);
   });

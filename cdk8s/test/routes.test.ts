@@ -91,7 +91,7 @@ describe('adding a route', () => {
     description: 'test route',
   };
 
-  it('appears in the VirtualService, the public paths, the OPA data, and nowhere else', () => {
+  it('appears in the VirtualService, the public paths (of OPA and of the header guard), the OPA data, and nowhere else', () => {
     const out = synth({ routes: [...ROUTES, extra] });
     expect(routeRequest(vsOf(out), '/ql-admin/v2/types')).toMatchObject({
       host: 'quantumleap.fiware.svc.cluster.local',
@@ -110,6 +110,7 @@ describe('adding a route', () => {
     expect(changedObjects(base, out)).toEqual(
       [
         'AuthorizationPolicy/istio-system/opa-ext-authz',
+        'AuthorizationPolicy/istio-system/platform-headers-from-clients',
         `ConfigMap/fiware/${opaConfigMapOf(base)}`,
         `ConfigMap/fiware/${opaConfigMapOf(out)}`,
         'Deployment/fiware/opa',

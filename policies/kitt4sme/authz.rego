@@ -61,7 +61,7 @@ allow if {
 # METADATA
 # description: The decision the Envoy ext_authz plugin reads.
 # entrypoint: true
-decision := {"allowed": true, "headers": {"x-kitt4sme-tenant": _tenant}} if {
+decision := {"allowed": true, "headers": {cfg.tenant_header: _tenant}} if {
 	allow
 	not _is_public
 } else := {"allowed": true} if {

@@ -10,6 +10,7 @@ import { RequestAuthentication } from '@kubernetes-models/istio/security.istio.i
 import { Telemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry';
 import { Construct } from 'constructs';
 
+import { TENANT_HEADER } from '../../config/tenancy.js';
 import type { NamespaceRole } from '../../config/services.js';
 import { SERVICES } from '../../config/services.js';
 import type { PlatformContext } from '../context.js';
@@ -127,6 +128,26 @@ export class MeshSecurity extends Construct {
         }),
       );
     }
+
+    // Requests OPA does not see must not bring the header in which OPA names the verified
+    // tenant: a backend could take it for OPA's. (On the others OPA's value replaces it.)
+    modelObject(
+      this,
+      'PlatformHeaders',
+      new AuthorizationPolicy({
+        metadata: { name: 'platform-headers-from-clients', namespace: mesh, labels },
+        spec: {
+          selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } },
+          action: 'DENY',
+          rules: [
+            {
+              to: [{ operation: { paths: opaExemptPaths(ctx.routes) } }],
+              when: [{ key: `request.headers[${TENANT_HEADER}]`, values: ['*'] }],
+            },
+          ],
+        },
+      }),
+    );
 
     modelObject(
       this,

@@ -9,11 +9,12 @@ import type { IncomingMessage } from 'node:http';
  * repeated Authorization headers, which would hide the attack).
  */
 export function headersOf(req: Pick<IncomingMessage, 'rawHeaders'>): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a header called "constructor" or "__proto__" is just a header.
+  const out = Object.create(null) as Record<string, string>;
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
     const value = req.rawHeaders[i + 1]!;
-    out[name] = name in out ? `${out[name]},${value}` : value;
+    out[name] = Object.hasOwn(out, name) ? `${out[name]},${value}` : value;
   }
   return out;
 }

@@ -5,7 +5,8 @@
  *   at most once per `minRefreshIntervalMs` (tokens with random kids cannot make the service
  *   hammer Keycloak).
  * - Fails closed: when the keys cannot be fetched and the cache is older than `maxAgeMs` (or
- *   empty), it throws, and the caller refuses the request.
+ *   empty), it throws, and the caller refuses the request. After a failed fetch it fails fast
+ *   for `retryAfterFailureMs` instead of asking Keycloak again for every request.
  */
 import type { JWK } from 'jose';
 
@@ -24,6 +25,8 @@ export interface JwksCacheOptions {
   readonly maxAgeMs?: number;
   /** The shortest time between two fetches caused by unknown key ids. @default 30_000 */
   readonly minRefreshIntervalMs?: number;
+  /** After a failed fetch, how long to fail without fetching again. @default 5_000 */
+  readonly retryAfterFailureMs?: number;
   /** Timeout of one fetch. @default 3_000 */
   readonly timeoutMs?: number;
   /** The fetch implementation. @default globalThis.fetch */
@@ -43,6 +46,8 @@ export class JwksCache {
 
   private readonly maxAgeMs: number;
   private readonly minRefreshIntervalMs: number;
+  private readonly retryAfterFailureMs: number;
+  private lastFailure?: { readonly at: number; readonly error: JwksUnavailableError };
   private readonly timeoutMs: number;
   private readonly doFetch: typeof fetch;
   private readonly now: () => number;
@@ -50,6 +55,7 @@ export class JwksCache {
   constructor(private readonly opts: JwksCacheOptions) {
     this.maxAgeMs = opts.maxAgeMs ?? 300_000;
     this.minRefreshIntervalMs = opts.minRefreshIntervalMs ?? 30_000;
+    this.retryAfterFailureMs = opts.retryAfterFailureMs ?? 5_000;
     this.timeoutMs = opts.timeoutMs ?? 3_000;
     this.doFetch = opts.fetch ?? globalThis.fetch;
     this.now = opts.now ?? Date.now;
@@ -66,14 +72,20 @@ export class JwksCache {
     const stale = !this.keysCache || age >= this.maxAgeMs;
     const unknownKid = kid !== undefined && !this.keysCache?.keys.some((k) => k.kid === kid);
     const mayRefresh = this.now() - this.lastAttempt >= this.minRefreshIntervalMs;
-    if (stale || (unknownKid && mayRefresh)) {
+    const backingOff =
+      this.lastFailure !== undefined && this.now() - this.lastFailure.at < this.retryAfterFailureMs;
+    if (stale && backingOff) throw this.lastFailure!.error;
+    if (stale || (unknownKid && mayRefresh && !backingOff)) {
       try {
         await this.refresh();
+        this.lastFailure = undefined;
       } catch (err) {
-        if (stale)
-          throw err instanceof JwksUnavailableError
+        const error =
+          err instanceof JwksUnavailableError
             ? err
             : new JwksUnavailableError(String(err), { cause: err });
+        this.lastFailure = { at: this.now(), error };
+        if (stale) throw error;
         // Fresh keys are still usable; the unknown kid simply stays unknown.
       }
     }

@@ -1,7 +1,7 @@
 /**
- * Express middleware that enforces the tenancy policy in-process: 401/403 (or 503 when the
- * realm keys are unavailable) with an RFC 9457 problem, or on to the handler with the
- * verified caller in `res.locals.tenancy`.
+ * Express middleware that enforces the tenancy policy in-process: 400/401/403 (or 503 when
+ * the realm keys are unavailable) with an RFC 9457 problem, or on to the handler with the
+ * verified caller in `res.locals.tenancy` and `x-kitt4sme-tenant` set, as the gateway does.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { JWTPayload } from 'jose';
@@ -41,6 +41,15 @@ export interface TenancyMiddlewareOptions {
   readonly onDecision?: (entry: DecisionLogEntry) => void;
 }
 
+/** Headers this platform sets (the policy's tenant header among them); a caller's are dropped. */
+const PLATFORM_HEADER_PREFIX = 'x-kitt4sme-';
+/** The decision headers a deny may pass on to the client. */
+const DENY_HEADERS = ['www-authenticate', 'retry-after', 'x-kitt4sme-deny-reason'] as const;
+/** What a header value may hold: visible ASCII and spaces. */
+const SAFE_HEADER_VALUE = /^[\x20-\x7e]{0,1024}$/;
+/** A service name as Orion accepts it. */
+const SERVICE_NAME = /^[A-Za-z0-9_]{1,50}$/;
+
 const NO_KEYS: Jwks = Object.freeze({ keys: [] });
 const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i;
 
@@ -48,83 +57,135 @@ const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i;
 export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const path = req.originalUrl.split('?')[0] ?? '/';
-    const headers = headersOf(req);
-    const input = policyInput(req.method, req.originalUrl, headers);
-    const token = BEARER.exec(headers.authorization ?? '')?.[1];
-    const log = (entry: Omit<DecisionLogEntry, 'method' | 'path'>) =>
-      opts.onDecision?.({ ...entry, method: req.method, path });
-    let decision: Decision;
-    try {
-      // Without a token the policy needs no keys. When they cannot be fetched it decides
-      // without them and, like the gateway's OPA, refuses every token with 503.
-      let keys: Jwks | undefined = NO_KEYS;
-      if (token) {
-        try {
-          keys = await opts.jwks.keys(kidOf(token));
-        } catch (err) {
-          if (!(err instanceof JwksUnavailableError)) throw err;
-          keys = undefined;
-        }
+    const log = (entry: Omit<DecisionLogEntry, 'method' | 'path'>) => {
+      try {
+        opts.onDecision?.({ ...entry, method: req.method, path });
+      } catch {
+        // a failing logger must not change the decision
       }
-      decision = await opts.policy.decide(input, keys);
+    };
+    try {
+      const headers = headersOf(req);
+      for (const name of Object.keys(req.headers)) {
+        if (name.startsWith(PLATFORM_HEADER_PREFIX)) delete req.headers[name];
+      }
+      const decision = await decide(opts, req, headers);
+      if (!decision.allowed) {
+        deny(res, decision, path, headers, log);
+        return;
+      }
+      const tenantHeader = opts.policy.tenantHeader;
+      const tenant = decision.headers?.[tenantHeader];
+      const token = BEARER.exec(headers.authorization ?? '')?.[1];
+      if (token && tenant) {
+        const claims = decodeJwt(token);
+        const context: TenancyContext = {
+          tenant,
+          roles: asStrings(claims[opts.policy.claimNames.roles]),
+          claims,
+          ...(claims.sub ? { subject: claims.sub } : {}),
+        };
+        res.locals.tenancy = context;
+        req.headers[tenantHeader] = tenant;
+        log({ allowed: true, status: 200, tenant, ...(claims.sub ? { subject: claims.sub } : {}) });
+      } else {
+        log({ allowed: true, status: 200 });
+      }
     } catch {
-      log({ allowed: false, status: 500, reason: 'authorization failed' });
-      sendProblem(res, {
-        type: 'https://kitt4sme.eu/problems/authorization-failed',
-        title: 'Internal Server Error',
-        status: 500,
-        detail: 'the request could not be authorized',
-        instance: path,
-      });
+      failClosed(res, path, log);
       return;
-    }
-    if (!decision.allowed) {
-      const status = decision.http_status ?? 403;
-      const reason = decision.headers?.['x-kitt4sme-deny-reason'];
-      log({
-        allowed: false,
-        status,
-        ...(reason ? { reason } : {}),
-        ...(headers['fiware-service'] ? { tenant: headers['fiware-service'] } : {}),
-      });
-      const body = decision.body ? (JSON.parse(decision.body) as Record<string, unknown>) : {};
-      const { 'content-type': _ct, ...rest } = decision.headers ?? {};
-      sendProblem(
-        res,
-        {
-          type: 'https://kitt4sme.eu/problems/access-denied',
-          title:
-            status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Forbidden',
-          detail: reason ?? 'request not allowed',
-          ...body,
-          status,
-          instance: path,
-        },
-        rest,
-      );
-      return;
-    }
-    const tenant = decision.headers?.['x-kitt4sme-tenant'];
-    if (token && tenant) {
-      const claims = decodeJwt(token);
-      const roles = Array.isArray(claims.roles)
-        ? claims.roles.map(String)
-        : typeof claims.roles === 'string'
-          ? [claims.roles]
-          : [];
-      const context: TenancyContext = {
-        tenant,
-        roles,
-        claims,
-        ...(claims.sub ? { subject: claims.sub } : {}),
-      };
-      res.locals.tenancy = context;
-      log({ allowed: true, status: 200, tenant, ...(claims.sub ? { subject: claims.sub } : {}) });
-    } else {
-      log({ allowed: true, status: 200 });
     }
     next();
   };
+}
+
+/** The policy's decision; the keys are fetched only for a request with a token. */
+async function decide(
+  opts: TenancyMiddlewareOptions,
+  req: Request,
+  headers: Record<string, string>,
+): Promise<Decision> {
+  const input = policyInput(req.method, req.originalUrl, headers);
+  const token = BEARER.exec(headers.authorization ?? '')?.[1];
+  // When the keys cannot be fetched the policy decides without them and, like the gateway's
+  // OPA, refuses every token with 503.
+  let keys: Jwks | undefined = NO_KEYS;
+  if (token) {
+    try {
+      keys = await opts.jwks.keys(kidOf(token));
+    } catch (err) {
+      if (!(err instanceof JwksUnavailableError)) throw err;
+      keys = undefined;
+    }
+  }
+  return opts.policy.decide(input, keys);
+}
+
+/** Answers a deny with the policy's problem and its safe headers. */
+function deny(
+  res: Response,
+  decision: Decision,
+  path: string,
+  headers: Record<string, string>,
+  log: (entry: Omit<DecisionLogEntry, 'method' | 'path'>) => void,
+): void {
+  const status = decision.http_status ?? 403;
+  const reason = decision.headers?.['x-kitt4sme-deny-reason'];
+  const service = headers['fiware-service'];
+  log({
+    allowed: false,
+    status,
+    ...(reason ? { reason } : {}),
+    ...(service && SERVICE_NAME.test(service) ? { tenant: service.toLowerCase() } : {}),
+  });
+  const body = decision.body ? (JSON.parse(decision.body) as Record<string, unknown>) : {};
+  const passOn: Record<string, string> = {};
+  for (const name of DENY_HEADERS) {
+    const value = decision.headers?.[name];
+    if (value !== undefined && SAFE_HEADER_VALUE.test(value)) passOn[name] = value;
+  }
+  sendProblem(
+    res,
+    {
+      type: 'https://kitt4sme.eu/problems/access-denied',
+      title: 'Forbidden',
+      detail: 'request not allowed',
+      ...body,
+      status,
+      instance: path,
+    },
+    passOn,
+  );
+}
+
+/** 500 without detail: the request could not be judged, so it is refused. */
+function failClosed(
+  res: Response,
+  path: string,
+  log: (entry: Omit<DecisionLogEntry, 'method' | 'path'>) => void,
+): void {
+  log({ allowed: false, status: 500, reason: 'authorization failed' });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  try {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    sendProblem(res, {
+      type: 'https://kitt4sme.eu/problems/authorization-failed',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: 'the request could not be authorized',
+      instance: path,
+    });
+  } catch {
+    res.destroy();
+  }
+}
+
+function asStrings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
 function kidOf(token: string): string | undefined {

@@ -59,6 +59,12 @@ const UNDECODABLE_TOKEN_PREFIX = 'bm90IGpzb24.bm90IGpzb24.';
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Whether OPA decodes a compact JWS's header and claims. */
+function jwsDecodes(jwt: string): boolean {
+  const [header, claims] = jwt.split('.');
+  return decodesToJsonObject(header ?? '') && decodesToJsonObject(claims ?? '');
+}
+
 /** Whether a JWS segment is what OPA decodes: unpadded base64url of a UTF-8 JSON object. */
 function decodesToJsonObject(segment: string): boolean {
   if (!BASE64URL.test(segment) || segment.length % 4 === 1) return false;
@@ -77,7 +83,7 @@ function decodesToJsonObject(segment: string): boolean {
  * either: both engines then refuse it for the same reason ("not a JWS"), and the length
  * check sees the same length. Everything else is passed as it is.
  */
-function withDecodableToken(input: unknown): unknown {
+function withDecodableToken(input: unknown, decodes: (jwt: string) => boolean): unknown {
   const http = (input as { attributes?: { request?: { http?: Record<string, unknown> } } })
     ?.attributes?.request?.http;
   const headers = http?.headers as Record<string, unknown> | undefined;
@@ -89,7 +95,7 @@ function withDecodableToken(input: unknown): unknown {
     return input;
   const segments = parts[1]!.split('.');
   if (segments.length !== 3 || !segments[0] || !segments[1]) return input;
-  if (decodesToJsonObject(segments[0]) && decodesToJsonObject(segments[1])) return input;
+  if (decodes(parts[1]!)) return input;
   const length = parts[1]!.length;
   const standIn =
     UNDECODABLE_TOKEN_PREFIX + 'A'.repeat(Math.max(0, length - UNDECODABLE_TOKEN_PREFIX.length));
@@ -139,6 +145,8 @@ export class TenancyPolicy {
   private readonly verified: BoundedMap<string, boolean>;
   private readonly keyObjects = new BoundedMap<string, Awaited<ReturnType<typeof importJWK>>>(256);
   private readonly keyThumbprints = new WeakMap<object, string>();
+  /** Whether a token's header and claims decode, by token (checking costs more than the map). */
+  private readonly decodable = new BoundedMap<string, boolean>(10_000);
   private loadedKeys?: Jwks;
   private dataLoaded = false;
 
@@ -195,7 +203,32 @@ export class TenancyPolicy {
    */
   async decide(input: unknown, keys: Jwks | undefined): Promise<Decision> {
     await this.verifySignature(input, keys);
-    return this.evaluate(withDecodableToken(input), keys);
+    return this.evaluate(
+      withDecodableToken(input, (jwt) => {
+        let ok = this.decodable.get(jwt);
+        if (ok === undefined) {
+          ok = jwsDecodes(jwt);
+          this.decodable.set(jwt, ok);
+        }
+        return ok;
+      }),
+      keys,
+    );
+  }
+
+  /** The header an allow names the verified tenant in (`tenant_header` of the policy data). */
+  get tenantHeader(): string {
+    const name = (this.config as { tenant_header?: unknown })?.tenant_header;
+    return typeof name === 'string' ? name : 'x-kitt4sme-tenant';
+  }
+
+  /** The claims that carry a token's tenants and roles (`claims` of the policy data). */
+  get claimNames(): { readonly tenants: string; readonly roles: string } {
+    const claims = (this.config as { claims?: { tenants?: unknown; roles?: unknown } })?.claims;
+    return {
+      tenants: typeof claims?.tenants === 'string' ? claims.tenants : 'tenants',
+      roles: typeof claims?.roles === 'string' ? claims.roles : 'roles',
+    };
   }
 
   /** Forgets every verified signature (the benchmark measures verification this way). */

@@ -2,11 +2,14 @@
  * Bearer-token verification with jose against the realm's keys: the checks the tenancy policy
  * makes, for services that want the verified claims of a caller.
  */
-import type { JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { errors, importJWK, jwtVerify } from 'jose';
 
-import { TokenError } from './errors.js';
+import { JwksUnavailableError, TokenError } from './errors.js';
 import type { JwksCache } from './jwks.js';
+import { selectKey } from './keys.js';
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** Options of {@link verifyBearer}. */
 export interface VerifyOptions {
@@ -31,6 +34,8 @@ export interface VerifyOptions {
  *   cannot be had (fail closed).
  */
 export async function verifyBearer(token: string, opts: VerifyOptions): Promise<JWTPayload> {
+  // Unpadded base64url only, as the policy decodes it (jose would also take "=" padding).
+  if (!COMPACT_JWS.test(token)) throw new TokenError('malformed', 'malformed token');
   const algorithms = [...(opts.algorithms ?? ['RS256', 'ES256'])];
   const getKey: JWTVerifyGetKey = async (header) => {
     if (!header.alg || !algorithms.includes(header.alg)) {
@@ -39,13 +44,14 @@ export async function verifyBearer(token: string, opts: VerifyOptions): Promise<
         `unsupported token algorithm: ${String(header.alg)}`,
       );
     }
-    const set = await opts.jwks.keys(header.kid);
-    const jwk: JWK | undefined = header.kid
-      ? set.keys.find((k) => k.kid === header.kid)
-      : undefined;
-    if (!jwk) throw new TokenError('unknown-key', 'token signed with an unknown key');
+    const chosen = selectKey(await opts.jwks.keys(header.kid), header.kid, header.alg);
+    if ('problem' in chosen) {
+      throw chosen.problem === 'unknown-key'
+        ? new TokenError('unknown-key', 'token signed with an unknown key')
+        : new TokenError('unknown-key', 'token key does not fit its algorithm');
+    }
     try {
-      return await importJWK(jwk, header.alg);
+      return await importJWK(chosen.key, header.alg);
     } catch {
       throw new TokenError('unknown-key', 'token key does not fit its algorithm');
     }
@@ -62,14 +68,20 @@ export async function verifyBearer(token: string, opts: VerifyOptions): Promise<
     throw toTokenError(err);
   }
   const audiences = new Set(opts.audiences);
-  const aud = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
+  const aud = typeof payload.aud === 'string' ? [payload.aud] : payload.aud;
+  if (aud !== undefined && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
+    throw new TokenError('wrong-audience', 'token not issued for an API client');
+  }
   if (
-    !aud.some((a) => audiences.has(a)) &&
+    !(aud ?? []).some((a) => audiences.has(a)) &&
     !(typeof payload.azp === 'string' && audiences.has(payload.azp))
   ) {
     throw new TokenError('wrong-audience', 'token not issued for an API client');
   }
-  if (payload.typ !== undefined && String(payload.typ).toLowerCase() !== 'bearer') {
+  if (
+    payload.typ !== undefined &&
+    (typeof payload.typ !== 'string' || payload.typ.toLowerCase() !== 'bearer')
+  ) {
     throw new TokenError('not-an-access-token', 'not an access token');
   }
   const skew = opts.clockToleranceSeconds ?? 30;
@@ -80,7 +92,7 @@ export async function verifyBearer(token: string, opts: VerifyOptions): Promise<
 }
 
 function toTokenError(err: unknown): unknown {
-  if (err instanceof TokenError) return err;
+  if (err instanceof TokenError || err instanceof JwksUnavailableError) return err;
   if (err instanceof errors.JWTExpired) return new TokenError('expired', 'token expired');
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'iss')
@@ -93,6 +105,6 @@ function toTokenError(err: unknown): unknown {
     return new TokenError('invalid-signature', 'invalid token signature');
   if (err instanceof errors.JOSEAlgNotAllowed)
     return new TokenError('unsupported-algorithm', 'unsupported token algorithm');
-  if (err instanceof errors.JOSEError) return new TokenError('malformed', 'malformed token');
-  return err;
+  // Anything else (a JOSEError, or a TypeError on a claim of an unexpected type) is a bad token.
+  return new TokenError('malformed', 'malformed token');
 }

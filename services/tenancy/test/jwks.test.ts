@@ -101,6 +101,23 @@ describe('JwksCache', () => {
     await expect(c.keys()).rejects.toThrow(/answered 503/);
   });
 
+  it('does not ask a Keycloak that is down again for every request, and recovers', async () => {
+    const c = cache({ retryAfterFailureMs: 5_000 });
+    await c.keys();
+    stub.handle(json(503, { error: 'down' }));
+    now += 300_000;
+    const before = stub.requests.length;
+    for (let i = 0; i < 50; i++) await expect(c.keys()).rejects.toThrow(/answered 503/);
+    expect(stub.requests.length - before).toBe(1);
+    // Unknown kids do not get around the back-off either.
+    await expect(c.keys('random-kid')).rejects.toThrow(JwksUnavailableError);
+    expect(stub.requests.length - before).toBe(1);
+    stub.handle(json(200, keys.jwks));
+    now += 5_000;
+    expect((await c.keys()).keys).toHaveLength(3);
+    expect(stub.requests.length - before).toBe(2);
+  });
+
   it.each([
     ['an error status', json(500, {})],
     ['a body that is not JSON', (_req: unknown, res: any) => res.end('<html>')],

@@ -25,7 +25,13 @@ const decisions: DecisionLogEntry[] = [];
 function appWith(p: TenancyPolicy, jwks: JwksCache) {
   const app = express();
   app.use(tenancyMiddleware({ policy: p, jwks, onDecision: (d) => decisions.push(d) }));
-  app.all('/{*rest}', (_req, res) => res.json({ ok: true, tenancy: res.locals.tenancy ?? null }));
+  app.all('/{*rest}', (req, res) =>
+    res.json({
+      ok: true,
+      tenancy: res.locals.tenancy ?? null,
+      tenantHeader: req.headers['x-kitt4sme-tenant'] ?? null,
+    }),
+  );
   return app;
 }
 
@@ -276,6 +282,106 @@ describe('tenancyMiddleware', () => {
     } finally {
       b.server.closeAllConnections();
       await new Promise((r) => b.server.close(r));
+    }
+  });
+
+  it('answers a token whose alg holds CR LF or non-Latin-1 text with a 401 problem, not a crash', async () => {
+    for (const alg of ['x\r\nset-cookie: a=b', '\u0100', 'RS256\u00e9']) {
+      const res = await get('/orion/v2/entities', {
+        authorization: `Bearer ${await token({ header: { alg } })}`,
+        'fiware-service': 'manufracture',
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.headers.get('set-cookie')).toBeNull();
+      const body = (await res.json()) as any;
+      expect(body.detail).toBe('unsupported token algorithm');
+      expect(JSON.stringify(body)).not.toMatch(/at |node_modules|\.ts:/);
+    }
+  });
+
+  it('answers realm-signed claims that are not UTF-8 JSON with a 401 problem, not a crash', async () => {
+    for (const recipe of [
+      { claimsText: '{claims}{}' },
+      { claims: { sub: 'café' }, claimsEncoding: 'latin1' as const },
+      { padded: true, claims: { sub: 'user-12' } },
+    ]) {
+      const res = await get('/orion/v2/entities', {
+        authorization: `Bearer ${await token(recipe)}`,
+        'fiware-service': 'manufracture',
+      });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as any).detail).toBe(
+        'token is not a JWS of JSON header and claims',
+      );
+    }
+  });
+
+  it('never lets the caller name the tenant: its x-kitt4sme-tenant is replaced or dropped', async () => {
+    const allowed = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token()}`,
+      'fiware-service': 'manufracture',
+      'x-kitt4sme-tenant': 'smithereens',
+    });
+    expect(await allowed.json()).toMatchObject({
+      tenancy: { tenant: 'manufracture' },
+      tenantHeader: 'manufracture',
+    });
+    const publicPath = await get('/orion/version', { 'x-kitt4sme-tenant': 'smithereens' });
+    expect(await publicPath.json()).toMatchObject({ tenancy: null, tenantHeader: null });
+  });
+
+  it('logs only a valid service name as the tenant of a deny', async () => {
+    await get('/orion/v2/entities', { 'fiware-service': 'x'.repeat(5000) });
+    await get('/orion/v2/entities', { 'fiware-service': 'Smithereens' });
+    expect(decisions.map((d) => d.tenant)).toEqual([undefined, 'smithereens']);
+    expect(decisions.map((d) => d.status)).toEqual([400, 401]);
+  });
+
+  it('reads the roles from the claim the policy data names', async () => {
+    const custom = { ...config, claims: { ...config.claims, roles: 'platform_roles' } };
+    const p = await TenancyPolicy.load({ config: custom });
+    const a = await listen(appWith(p, new JwksCache({ url: `${stub.url}/certs` })));
+    try {
+      const res = await fetch(`${a.base}/orion/v2/entities`, {
+        headers: {
+          authorization: `Bearer ${await token({ claims: { roles: null, platform_roles: ['viewer'] } })}`,
+          'fiware-service': 'manufracture',
+        },
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as any).tenancy.roles).toEqual(['viewer']);
+    } finally {
+      a.server.closeAllConnections();
+      await new Promise((r) => a.server.close(r));
+    }
+  });
+
+  it('decides the same when the decision logger throws', async () => {
+    const app = express();
+    app.use(
+      tenancyMiddleware({
+        policy,
+        jwks: new JwksCache({ url: `${stub.url}/certs` }),
+        onDecision: () => {
+          throw new Error('log sink down');
+        },
+      }),
+    );
+    app.all('/{*rest}', (_req, res) => res.json({ ok: true }));
+    const a = await listen(app);
+    try {
+      const ok = await fetch(`${a.base}/orion/v2/entities`, {
+        headers: { authorization: `Bearer ${await token()}`, 'fiware-service': 'manufracture' },
+      });
+      expect(ok.status).toBe(200);
+      const denied = await fetch(`${a.base}/orion/v2/entities`, {
+        headers: { 'fiware-service': 'manufracture' },
+      });
+      expect(denied.status).toBe(401);
+    } finally {
+      a.server.closeAllConnections();
+      await new Promise((r) => a.server.close(r));
     }
   });
 });

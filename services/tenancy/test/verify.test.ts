@@ -1,3 +1,5 @@
+import type { JWK } from 'jose';
+
 import { API_CLIENTS } from '../../../cdk8s/config/tenancy.js';
 import { json, startStub } from '../../test-support/http.js';
 import type { StubServer } from '../../test-support/http.js';
@@ -79,6 +81,16 @@ describe('verifyBearer', () => {
       'wrong-audience',
     ],
     ['an ID token', { claims: { typ: 'ID' } }, 'not-an-access-token'],
+    ['a typ that is an array', { claims: { typ: ['Bearer'] } }, 'not-an-access-token'],
+    ['an audience that is an object', { claims: { aud: { a: 1 }, azp: null } }, 'wrong-audience'],
+    ['a critical header extension', { header: { crit: ['exp'] } }, 'malformed'],
+    ['claims with trailing bytes', { claimsText: '{claims}{}' }, 'malformed'],
+    [
+      'claims that are not UTF-8',
+      { claims: { sub: 'café' }, claimsEncoding: 'latin1' },
+      'malformed',
+    ],
+    ['base64 padding', { padded: true, claims: { sub: 'user-12' } }, 'malformed'],
   ] as [string, TokenRecipe, string][])('refuses %s (%s)', async (_what, recipe, problem) => {
     const token = await makeToken(keys, ISSUER, recipe);
     const err = await verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_CLIENTS }).catch(
@@ -102,4 +114,27 @@ describe('verifyBearer', () => {
       verifyBearer(token, { jwks: down, issuer: ISSUER, audiences: API_CLIENTS }),
     ).rejects.toBeInstanceOf(JwksUnavailableError);
   });
+
+  it.each([
+    ['declared for encryption', (k: JWK) => [{ ...k, use: 'enc' }]],
+    ['declared for another algorithm', (k: JWK) => [{ ...k, alg: 'RS512' }]],
+    ['published twice under one kid', (k: JWK) => [k, { ...k }]],
+  ] as [string, (k: JWK) => JWK[]][])(
+    'refuses a token whose realm key is %s, as the policy does',
+    async (_what, publish) => {
+      const realmKey = keys.jwks.keys.find((k) => k.kid === 'realm-rsa-1')!;
+      const odd = await startStub(json(200, { keys: publish(realmKey) }));
+      try {
+        const err = await verifyBearer(await makeToken(keys, ISSUER, {}), {
+          jwks: new JwksCache({ url: `${odd.url}/certs` }),
+          issuer: ISSUER,
+          audiences: API_CLIENTS,
+        }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TokenError);
+        expect(err).toMatchObject({ problem: 'unknown-key' });
+      } finally {
+        await odd.close();
+      }
+    },
+  );
 });
