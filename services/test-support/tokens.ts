@@ -92,7 +92,7 @@ export interface TokenRecipe {
   /** `iat` relative to now, in seconds. @default 0 */
   readonly iatIn?: number;
   /** Change the token after signing. */
-  readonly tamper?: 'payload' | 'signature' | 'header';
+  readonly tamper?: 'payload' | 'signature' | 'header' | 'padded-signature';
   /** Pad the claims with this many characters (an oversized token). @default none */
   readonly padding?: number;
   /** Members added to (or, with null, removed from) the JOSE header, e.g. `crit`. */
@@ -167,6 +167,8 @@ export async function makeToken(
       return `${h}.${b64({ ...claims, tenants: ['smithereens', 'manufracture'], roles: ['platform-admin'] })}.${s}`;
     case 'signature':
       return `${h}.${p}.${s.slice(0, -4)}${s.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
+    case 'padded-signature':
+      return `${h}.${p}.${s}==`;
     case 'header':
       return `${b64({ ...header, kid: KIDS.ec })}.${p}.${s}`;
     default:

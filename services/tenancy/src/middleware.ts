@@ -66,15 +66,13 @@ export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandle
     };
     try {
       const headers = headersOf(req);
-      for (const name of Object.keys(req.headers)) {
-        if (name.startsWith(PLATFORM_HEADER_PREFIX)) delete req.headers[name];
-      }
+      const tenantHeader = opts.policy.tenantHeader;
+      dropHeaders(req, (name) => name.startsWith(PLATFORM_HEADER_PREFIX) || name === tenantHeader);
       const decision = await decide(opts, req, headers);
       if (!decision.allowed) {
         deny(res, decision, path, headers, log);
         return;
       }
-      const tenantHeader = opts.policy.tenantHeader;
       const tenant = decision.headers?.[tenantHeader];
       const token = BEARER.exec(headers.authorization ?? '')?.[1];
       if (token && tenant) {
@@ -86,7 +84,7 @@ export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandle
           ...(claims.sub ? { subject: claims.sub } : {}),
         };
         res.locals.tenancy = context;
-        req.headers[tenantHeader] = tenant;
+        setHeader(req, tenantHeader, tenant);
         log({ allowed: true, status: 200, tenant, ...(claims.sub ? { subject: claims.sub } : {}) });
       } else {
         log({ allowed: true, status: 200 });
@@ -181,6 +179,26 @@ function failClosed(
   } catch {
     res.destroy();
   }
+}
+
+/** Removes request headers from every view Node offers of them. */
+function dropHeaders(req: Request, drop: (lowerCaseName: string) => boolean): void {
+  // Node derives headers and headersDistinct from rawHeaders on first use: derive them first.
+  for (const name of Object.keys(req.headers)) if (drop(name)) delete req.headers[name];
+  for (const name of Object.keys(req.headersDistinct)) {
+    if (drop(name)) delete req.headersDistinct[name];
+  }
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    if (drop(raw[i]!.toLowerCase())) raw.splice(i, 2);
+  }
+}
+
+/** Sets a request header in every view Node offers of them. */
+function setHeader(req: Request, name: string, value: string): void {
+  req.rawHeaders.push(name, value);
+  req.headers[name] = value;
+  req.headersDistinct[name] = [value];
 }
 
 function asStrings(value: unknown): string[] {

@@ -17,6 +17,7 @@ import type { JWK } from 'jose';
 import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 
 import type { Jwks } from './jwks.js';
+import { jwsDecodes } from './jws.js';
 import { selectKey } from './keys.js';
 
 /** The committed wasm build of policies/kitt4sme. */
@@ -56,26 +57,6 @@ const ALGORITHMS = new Set(['RS256', 'ES256']);
 
 /** Base64url of "not json": decodes, but not to JSON. */
 const UNDECODABLE_TOKEN_PREFIX = 'bm90IGpzb24.bm90IGpzb24.';
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Whether OPA decodes a compact JWS's header and claims. */
-function jwsDecodes(jwt: string): boolean {
-  const [header, claims] = jwt.split('.');
-  return decodesToJsonObject(header ?? '') && decodesToJsonObject(claims ?? '');
-}
-
-/** Whether a JWS segment is what OPA decodes: unpadded base64url of a UTF-8 JSON object. */
-function decodesToJsonObject(segment: string): boolean {
-  if (!BASE64URL.test(segment) || segment.length % 4 === 1) return false;
-  try {
-    const value: unknown = JSON.parse(STRICT_UTF8.decode(Buffer.from(segment, 'base64url')));
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The input as the wasm may see it. The wasm's JSON decoding is laxer than OPA's (it takes
  * trailing bytes) or fails outright (on invalid UTF-8), so a bearer token whose header or
@@ -89,9 +70,14 @@ function withDecodableToken(input: unknown, decodes: (jwt: string) => boolean): 
   const headers = http?.headers as Record<string, unknown> | undefined;
   const auth = headers?.authorization;
   if (typeof auth !== 'string') return input;
-  // The policy's own parse (_bearer): "<scheme> <jwt>", three segments, no comma.
+  // The policy's own parse (_bearer): "<scheme> <jwt>", three segments, no comma, no "=".
   const parts = auth.split(' ');
-  if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'bearer' || auth.includes(','))
+  if (
+    parts.length !== 2 ||
+    parts[0]!.toLowerCase() !== 'bearer' ||
+    auth.includes(',') ||
+    parts[1]!.includes('=')
+  )
     return input;
   const segments = parts[1]!.split('.');
   if (segments.length !== 3 || !segments[0] || !segments[1]) return input;

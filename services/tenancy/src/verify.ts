@@ -6,10 +6,9 @@ import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { errors, importJWK, jwtVerify } from 'jose';
 
 import { JwksUnavailableError, TokenError } from './errors.js';
+import { COMPACT_JWS, jwsDecodes } from './jws.js';
 import type { JwksCache } from './jwks.js';
 import { selectKey } from './keys.js';
-
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** Options of {@link verifyBearer}. */
 export interface VerifyOptions {
@@ -20,6 +19,8 @@ export interface VerifyOptions {
   readonly audiences: readonly string[];
   /** @default 30 */
   readonly clockToleranceSeconds?: number;
+  /** Longest token accepted, in characters. @default 8192 */
+  readonly maxTokenLength?: number;
   /** @default ['RS256', 'ES256'] */
   readonly algorithms?: readonly string[];
 }
@@ -34,8 +35,14 @@ export interface VerifyOptions {
  *   cannot be had (fail closed).
  */
 export async function verifyBearer(token: string, opts: VerifyOptions): Promise<JWTPayload> {
-  // Unpadded base64url only, as the policy decodes it (jose would also take "=" padding).
-  if (!COMPACT_JWS.test(token)) throw new TokenError('malformed', 'malformed token');
+  // Decoded as strictly as the policy decodes it (jose would also take "=" padding, a BOM and
+  // escaped surrogates).
+  if (
+    token.length > (opts.maxTokenLength ?? 8192) ||
+    !COMPACT_JWS.test(token) ||
+    !jwsDecodes(token)
+  )
+    throw new TokenError('malformed', 'malformed token');
   const algorithms = [...(opts.algorithms ?? ['RS256', 'ES256'])];
   const getKey: JWTVerifyGetKey = async (header) => {
     if (!header.alg || !algorithms.includes(header.alg)) {
@@ -68,12 +75,15 @@ export async function verifyBearer(token: string, opts: VerifyOptions): Promise<
     throw toTokenError(err);
   }
   const audiences = new Set(opts.audiences);
-  const aud = typeof payload.aud === 'string' ? [payload.aud] : payload.aud;
-  if (aud !== undefined && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
-    throw new TokenError('wrong-audience', 'token not issued for an API client');
-  }
+  // As in the policy: a string or the strings of an array; anything else names no client.
+  const aud =
+    typeof payload.aud === 'string'
+      ? [payload.aud]
+      : Array.isArray(payload.aud)
+        ? payload.aud.filter((a): a is string => typeof a === 'string')
+        : [];
   if (
-    !(aud ?? []).some((a) => audiences.has(a)) &&
+    !aud.some((a) => audiences.has(a)) &&
     !(typeof payload.azp === 'string' && audiences.has(payload.azp))
   ) {
     throw new TokenError('wrong-audience', 'token not issued for an API client');

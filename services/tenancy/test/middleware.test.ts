@@ -30,6 +30,10 @@ function appWith(p: TenancyPolicy, jwks: JwksCache) {
       ok: true,
       tenancy: res.locals.tenancy ?? null,
       tenantHeader: req.headers['x-kitt4sme-tenant'] ?? null,
+      tenantHeaderDistinct: req.headersDistinct['x-kitt4sme-tenant'] ?? null,
+      tenantHeaderRaw: req.rawHeaders.filter(
+        (_v, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === 'x-kitt4sme-tenant',
+      ),
     }),
   );
   return app;
@@ -304,7 +308,7 @@ describe('tenancyMiddleware', () => {
     for (const recipe of [
       { claimsText: '{claims}{}' },
       { claims: { sub: 'café' }, claimsEncoding: 'latin1' as const },
-      { padded: true, claims: { sub: 'user-12' } },
+      { claims: { sub: '\ud800' } },
     ]) {
       const res = await get('/orion/v2/entities', {
         authorization: `Bearer ${await token(recipe)}`,
@@ -326,9 +330,19 @@ describe('tenancyMiddleware', () => {
     expect(await allowed.json()).toMatchObject({
       tenancy: { tenant: 'manufracture' },
       tenantHeader: 'manufracture',
+      tenantHeaderDistinct: ['manufracture'],
+      tenantHeaderRaw: ['manufracture'],
     });
-    const publicPath = await get('/orion/version', { 'x-kitt4sme-tenant': 'smithereens' });
-    expect(await publicPath.json()).toMatchObject({ tenancy: null, tenantHeader: null });
+    const publicPath = await get('/orion/version', {
+      'X-Kitt4sme-Tenant': 'smithereens',
+      'x-kitt4sme-other': 'x',
+    });
+    expect(await publicPath.json()).toMatchObject({
+      tenancy: null,
+      tenantHeader: null,
+      tenantHeaderDistinct: null,
+      tenantHeaderRaw: [],
+    });
   });
 
   it('logs only a valid service name as the tenant of a deny', async () => {

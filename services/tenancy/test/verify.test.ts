@@ -43,6 +43,10 @@ describe('verifyBearer', () => {
       'an authorized party that is an API client',
       { claims: { aud: null, azp: 'kitt4sme-devices' } },
     ],
+    [
+      'an API client as authorized party beside an audience that is an object',
+      { claims: { aud: { a: 1 }, azp: 'kitt4sme-devices' } },
+    ],
   ] as [string, TokenRecipe][])('accepts %s and returns its claims', async (_what, recipe) => {
     const claims = await verify(recipe);
     expect(claims).toMatchObject({ iss: ISSUER, sub: 'user-1', tenants: ['manufracture'] });
@@ -91,6 +95,10 @@ describe('verifyBearer', () => {
       'malformed',
     ],
     ['base64 padding', { padded: true, claims: { sub: 'user-12' } }, 'malformed'],
+    ['a padded signature', { tamper: 'padded-signature' }, 'malformed'],
+    ['an escaped lone surrogate', { claims: { sub: '\ud800' } }, 'malformed'],
+    ['a byte order mark before the claims', { claimsText: '\ufeff{claims}' }, 'malformed'],
+    ['a token longer than 8192 characters', { padding: 9000 }, 'malformed'],
   ] as [string, TokenRecipe, string][])('refuses %s (%s)', async (_what, recipe, problem) => {
     const token = await makeToken(keys, ISSUER, recipe);
     const err = await verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_CLIENTS }).catch(
