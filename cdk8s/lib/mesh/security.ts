@@ -4,6 +4,7 @@
  * and the CUSTOM policy that sends every other non-public request through OPA.
  */
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
 import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
 import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
 import { RequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
@@ -113,56 +114,47 @@ export class MeshSecurity extends Construct {
       );
     }
 
-    const blocked = blockedPaths(ctx.routes);
-    if (blocked.length > 0) {
+    // The ingress gateway's own policies: same selector, namespace and labels.
+    const gatewayPolicy = (
+      id: string,
+      name: string,
+      spec: Omit<NonNullable<IAuthorizationPolicy['spec']>, 'selector'>,
+    ) =>
       modelObject(
         this,
-        'Blocked',
+        id,
         new AuthorizationPolicy({
-          metadata: { name: 'blocked-paths', namespace: mesh, labels },
-          spec: {
-            selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } },
-            action: 'DENY',
-            rules: [{ to: [{ operation: { paths: blocked } }] }],
-          },
+          metadata: { name, namespace: mesh, labels },
+          spec: { selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } }, ...spec },
         }),
       );
+
+    const blocked = blockedPaths(ctx.routes);
+    if (blocked.length > 0) {
+      gatewayPolicy('Blocked', 'blocked-paths', {
+        action: 'DENY',
+        rules: [{ to: [{ operation: { paths: blocked } }] }],
+      });
     }
 
     // Requests OPA does not see must not bring the header in which OPA names the verified
     // tenant: a backend could take it for OPA's. (On the others OPA's value replaces it.)
-    modelObject(
-      this,
-      'PlatformHeaders',
-      new AuthorizationPolicy({
-        metadata: { name: 'platform-headers-from-clients', namespace: mesh, labels },
-        spec: {
-          selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } },
-          action: 'DENY',
-          rules: [
-            {
-              to: [{ operation: { paths: opaExemptPaths(ctx.routes) } }],
-              when: [{ key: `request.headers[${TENANT_HEADER}]`, values: ['*'] }],
-            },
-          ],
+    gatewayPolicy('PlatformHeaders', 'platform-headers-from-clients', {
+      action: 'DENY',
+      rules: [
+        {
+          to: [{ operation: { paths: opaExemptPaths(ctx.routes) } }],
+          when: [{ key: `request.headers[${TENANT_HEADER}]`, values: ['*'] }],
         },
-      }),
-    );
+      ],
+    });
 
-    modelObject(
-      this,
-      'ExtAuthz',
-      new AuthorizationPolicy({
-        metadata: { name: 'opa-ext-authz', namespace: mesh, labels },
-        spec: {
-          selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } },
-          action: 'CUSTOM',
-          provider: { name: OPA_EXT_AUTHZ_PROVIDER },
-          // Every request except the route table's public paths is decided by OPA. NOTE (2)
-          rules: [{ to: [{ operation: { notPaths: opaExemptPaths(ctx.routes) } }] }],
-        },
-      }),
-    );
+    gatewayPolicy('ExtAuthz', 'opa-ext-authz', {
+      action: 'CUSTOM',
+      provider: { name: OPA_EXT_AUTHZ_PROVIDER },
+      // Every request except the route table's public paths is decided by OPA. NOTE (2)
+      rules: [{ to: [{ operation: { notPaths: opaExemptPaths(ctx.routes) } }] }],
+    });
 
     modelObject(
       this,
