@@ -57,6 +57,7 @@ const ALGORITHMS = new Set(['RS256', 'ES256']);
 
 /** Base64url of "not json": decodes, but not to JSON. */
 const UNDECODABLE_TOKEN_PREFIX = 'bm90IGpzb24.bm90IGpzb24.';
+
 /**
  * The input as the wasm may see it. The wasm's JSON decoding is laxer than OPA's (it takes
  * trailing bytes) or fails outright (on invalid UTF-8), so a bearer token whose header or
@@ -235,12 +236,8 @@ export class TenancyPolicy {
       result = (this.wasm.evaluate(input, 'kitt4sme/authz/decision') as { result?: unknown }[])[0]
         ?.result;
     } catch (err) {
-      throw new PolicyEvaluationError(
-        `the tenancy policy failed: ${(err as { message?: string }).message ?? String(err)}`,
-        {
-          cause: err,
-        },
-      );
+      const message = (err as { message?: string }).message ?? String(err);
+      throw new PolicyEvaluationError(`the tenancy policy failed: ${message}`, { cause: err });
     }
     if (!result || typeof (result as Decision).allowed !== 'boolean') {
       throw new PolicyEvaluationError('the tenancy policy returned no decision');
