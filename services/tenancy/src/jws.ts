@@ -7,6 +7,13 @@
 /** Three base64url segments, the last possibly empty. */
 export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
+const BEARER = new RegExp(`^bearer (${COMPACT_JWS.source.slice(1, -1)})$`, 'i');
+
+/** The compact JWS of an `Authorization: Bearer <jwt>` value, if it is one. */
+export function bearerToken(authorization: unknown): string | undefined {
+  return typeof authorization === 'string' ? BEARER.exec(authorization)?.[1] : undefined;
+}
+
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const ESCAPED_SURROGATE = /\\u[dD]/;
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

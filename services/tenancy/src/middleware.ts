@@ -11,6 +11,7 @@ import { JwksUnavailableError } from './errors.js';
 import type { Jwks, JwksCache } from './jwks.js';
 import type { Decision, TenancyPolicy } from './policy.js';
 import { headersOf, policyInput } from './input.js';
+import { bearerToken } from './jws.js';
 import { sendProblem } from './problem.js';
 
 /** The verified caller of an allowed request (absent on public paths). */
@@ -51,7 +52,6 @@ const SAFE_HEADER_VALUE = /^[\x20-\x7e]{0,1024}$/;
 const SERVICE_NAME = /^[A-Za-z0-9_]{1,50}$/;
 
 const NO_KEYS: Jwks = Object.freeze({ keys: [] });
-const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i;
 
 /** The middleware. It never calls `next(err)`: every failure is a deny. */
 export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandler {
@@ -68,13 +68,13 @@ export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandle
       const headers = headersOf(req);
       const tenantHeader = opts.policy.tenantHeader;
       dropHeaders(req, (name) => name.startsWith(PLATFORM_HEADER_PREFIX) || name === tenantHeader);
-      const decision = await decide(opts, req, headers);
+      const token = bearerToken(headers.authorization);
+      const decision = await decide(opts, req, headers, token);
       if (!decision.allowed) {
         deny(res, decision, path, headers, log);
         return;
       }
       const tenant = decision.headers?.[tenantHeader];
-      const token = BEARER.exec(headers.authorization ?? '')?.[1];
       if (token && tenant) {
         const claims = decodeJwt(token);
         const context: TenancyContext = {
@@ -102,9 +102,9 @@ async function decide(
   opts: TenancyMiddlewareOptions,
   req: Request,
   headers: Record<string, string>,
+  token: string | undefined,
 ): Promise<Decision> {
   const input = policyInput(req.method, req.originalUrl, headers);
-  const token = BEARER.exec(headers.authorization ?? '')?.[1];
   // When the keys cannot be fetched the policy decides without them and, like the gateway's
   // OPA, refuses every token with 503.
   let keys: Jwks | undefined = NO_KEYS;

@@ -17,7 +17,7 @@ import type { JWK } from 'jose';
 import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 
 import type { Jwks } from './jwks.js';
-import { jwsDecodes } from './jws.js';
+import { bearerToken, jwsDecodes } from './jws.js';
 import { selectKey } from './keys.js';
 
 /** The committed wasm build of policies/kitt4sme. */
@@ -52,7 +52,6 @@ export class PolicyEvaluationError extends Error {
   }
 }
 
-const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i;
 const ALGORITHMS = new Set(['RS256', 'ES256']);
 
 /** Base64url of "not json": decodes, but not to JSON. */
@@ -251,7 +250,7 @@ export class TenancyPolicy {
     const auth = (
       input as { attributes?: { request?: { http?: { headers?: Record<string, unknown> } } } }
     )?.attributes?.request?.http?.headers?.authorization;
-    const token = typeof auth === 'string' ? BEARER.exec(auth)?.[1] : undefined;
+    const token = bearerToken(auth);
     if (!token) return;
     let alg: string | undefined;
     let kid: string | undefined;

@@ -18,6 +18,7 @@ const config = corpusPolicyData();
 let keys: TestKeys;
 let stub: StubServer;
 let policy: TenancyPolicy;
+let main: Listening;
 let server: Server;
 let base: string;
 const decisions: DecisionLogEntry[] = [];
@@ -39,22 +40,36 @@ function appWith(p: TenancyPolicy, jwks: JwksCache) {
   return app;
 }
 
-async function listen(app: express.Express): Promise<{ server: Server; base: string }> {
+interface Listening {
+  readonly server: Server;
+  readonly base: string;
+  /** Drops open connections and stops listening. */
+  close(): Promise<void>;
+}
+
+async function listen(app: express.Express): Promise<Listening> {
   const s = await new Promise<Server>((r) => {
     const srv = app.listen(0, '127.0.0.1', () => r(srv));
   });
-  return { server: s, base: `http://127.0.0.1:${(s.address() as AddressInfo).port}` };
+  return {
+    server: s,
+    base: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    close: async () => {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    },
+  };
 }
 
 beforeAll(async () => {
   keys = await generateTestKeys();
   stub = await startStub(json(200, keys.jwks));
   policy = await TenancyPolicy.load({ config });
-  ({ server, base } = await listen(appWith(policy, new JwksCache({ url: `${stub.url}/certs` }))));
+  main = await listen(appWith(policy, new JwksCache({ url: `${stub.url}/certs` })));
+  ({ server, base } = main);
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await main.close();
   await stub.close();
 });
 beforeEach(() => (decisions.length = 0));
@@ -264,8 +279,7 @@ describe('tenancyMiddleware', () => {
         ).status,
       ).toBe(401);
     } finally {
-      down.server.closeAllConnections();
-      await new Promise((r) => down.server.close(r));
+      await down.close();
     }
   });
 
@@ -284,8 +298,7 @@ describe('tenancyMiddleware', () => {
       });
       expect(text).not.toContain('wasm trap');
     } finally {
-      b.server.closeAllConnections();
-      await new Promise((r) => b.server.close(r));
+      await b.close();
     }
   });
 
@@ -366,8 +379,7 @@ describe('tenancyMiddleware', () => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as any).tenancy.roles).toEqual(['viewer']);
     } finally {
-      a.server.closeAllConnections();
-      await new Promise((r) => a.server.close(r));
+      await a.close();
     }
   });
 
@@ -394,8 +406,7 @@ describe('tenancyMiddleware', () => {
       });
       expect(denied.status).toBe(401);
     } finally {
-      a.server.closeAllConnections();
-      await new Promise((r) => a.server.close(r));
+      await a.close();
     }
   });
 });
