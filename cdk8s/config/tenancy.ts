@@ -3,17 +3,14 @@
  * realm (identity work) and the tests.
  */
 
+import { RESOURCE_CLIENTS } from './identity.js';
+
 /**
- * OIDC clients whose access tokens the FIWARE APIs accept, as `aud` or `azp`. Tokens of the
- * web applications (Grafana, Kiali, Argo CD) are for those applications only.
+ * Audiences the FIWARE APIs and the provisioning service accept in `aud`. The
+ * realm's API clients (machine clients and the console) put both into their access tokens;
+ * tokens of the web applications (Grafana, Kiali, Argo CD) carry neither.
  */
-export const API_CLIENTS = [
-  'kitt4sme-scenarios',
-  'kitt4sme-provisioning',
-  'kitt4sme-devices',
-  'kitt4sme-console',
-] as const;
-export type ApiClient = (typeof API_CLIENTS)[number];
+export const API_AUDIENCES = [RESOURCE_CLIENTS.fiware, RESOURCE_CLIENTS.provisioning] as const;
 
 /** Token claims the policy reads: a multi-valued tenant set and the platform roles. */
 export const TOKEN_CLAIMS = { tenants: 'tenants', roles: 'roles' } as const;

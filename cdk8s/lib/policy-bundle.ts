@@ -7,7 +7,7 @@ import { join, relative, sep } from 'node:path';
 
 import { ROLES } from '../config/roles.js';
 import {
-  API_CLIENTS,
+  API_AUDIENCES,
   CLOCK_SKEW_SECONDS,
   MAX_TOKEN_LENGTH,
   TENANT_HEADER,
@@ -81,7 +81,7 @@ export function policyData(ctx: PlatformContext): PolicyData {
     version: 1,
     issuer: ctx.issuer,
     jwks_uri: ctx.jwksUri,
-    audiences: [...API_CLIENTS],
+    audiences: [...API_AUDIENCES],
     algorithms: [...TOKEN_ALGORITHMS],
     claims: { ...TOKEN_CLAIMS },
     tenant_header: TENANT_HEADER,

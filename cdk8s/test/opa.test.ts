@@ -80,12 +80,7 @@ describe('OPA', () => {
       issuer: 'https://kitt4sme.localhost/auth/realms/kitt4sme',
       jwks_uri:
         'http://keycloak.identity.svc.cluster.local:8080/auth/realms/kitt4sme/protocol/openid-connect/certs',
-      audiences: [
-        'kitt4sme-scenarios',
-        'kitt4sme-provisioning',
-        'kitt4sme-devices',
-        'kitt4sme-console',
-      ],
+      audiences: ['kitt4sme-fiware', 'kitt4sme-provisioning'],
       algorithms: ['RS256', 'ES256'],
       claims: { tenants: 'tenants', roles: 'roles' },
       clock_skew_seconds: 30,

@@ -308,12 +308,11 @@ _as_set(x) := {x} if is_string(x)
 
 _as_set(x) := {v | some v in x; is_string(v)} if is_array(x)
 
+# RFC 9068 §4: the resource server checks `aud`; `azp` names the client, not the recipient.
 _audience_ok if {
 	some a in _audiences
 	a in cfg.audiences
 }
-
-_audience_ok if claims.azp in cfg.audiences
 
 _not_expired if {
 	is_number(claims.exp)

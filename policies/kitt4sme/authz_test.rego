@@ -15,8 +15,8 @@ _now := time.now_ns() / 1000000000
 _claims := {
 	"iss": _cfg.issuer,
 	"sub": "user-1",
-	"aud": "kitt4sme-scenarios",
-	"azp": "kitt4sme-scenarios",
+	"aud": ["kitt4sme-fiware", "kitt4sme-provisioning"],
+	"azp": "manufracture-scenarios",
 	"typ": "Bearer",
 	"tenants": ["manufracture"],
 	"roles": ["operator"],

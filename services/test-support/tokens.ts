@@ -113,8 +113,8 @@ export function defaultClaims(issuer: string, now: number): Record<string, unkno
   return {
     iss: issuer,
     sub: 'user-1',
-    aud: 'kitt4sme-scenarios',
-    azp: 'kitt4sme-scenarios',
+    aud: ['kitt4sme-fiware', 'kitt4sme-provisioning'],
+    azp: 'manufracture-scenarios',
     typ: 'Bearer',
     tenants: ['manufracture'],
     roles: ['operator'],

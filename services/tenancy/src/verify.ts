@@ -15,7 +15,7 @@ export interface VerifyOptions {
   readonly jwks: JwksCache;
   /** The realm issuer (`iss`), e.g. `https://kitt4sme.localhost/auth/realms/kitt4sme`. */
   readonly issuer: string;
-  /** Clients the token must be for, as `aud` or `azp`. */
+  /** Audiences the token must be for: one of them in `aud`. */
   readonly audiences: readonly string[];
   /** @default 30 */
   readonly clockToleranceSeconds?: number;
@@ -82,10 +82,8 @@ export async function verifyBearer(token: string, opts: VerifyOptions): Promise<
       : Array.isArray(payload.aud)
         ? payload.aud.filter((a): a is string => typeof a === 'string')
         : [];
-  if (
-    !aud.some((a) => audiences.has(a)) &&
-    !(typeof payload.azp === 'string' && audiences.has(payload.azp))
-  ) {
+  // RFC 9068 §4: the recipient is `aud`; `azp` names the client and is never enough.
+  if (!aud.some((a) => audiences.has(a))) {
     throw new TokenError('wrong-audience', 'token not issued for an API client');
   }
   if (

@@ -1,6 +1,6 @@
 import type { JWK } from 'jose';
 
-import { API_CLIENTS } from '../../../cdk8s/config/tenancy.js';
+import { API_AUDIENCES } from '../../../cdk8s/config/tenancy.js';
 import { json, startStub } from '../../test-support/http.js';
 import type { StubServer } from '../../test-support/http.js';
 import type { TestKeys, TokenRecipe } from '../../test-support/tokens.js';
@@ -26,7 +26,7 @@ const verify = async (recipe: TokenRecipe) =>
   verifyBearer(await makeToken(keys, ISSUER, recipe), {
     jwks,
     issuer: ISSUER,
-    audiences: API_CLIENTS,
+    audiences: API_AUDIENCES,
   });
 
 describe('verifyBearer', () => {
@@ -37,16 +37,9 @@ describe('verifyBearer', () => {
     ['a token expired within the skew', { expIn: -10 }],
     [
       'an audience list with an API client',
-      { claims: { aud: ['account', 'kitt4sme-console'], azp: 'x' } },
+      { claims: { aud: ['account', 'kitt4sme-provisioning'], azp: 'x' } },
     ],
-    [
-      'an authorized party that is an API client',
-      { claims: { aud: null, azp: 'kitt4sme-devices' } },
-    ],
-    [
-      'an API client as authorized party beside an audience that is an object',
-      { claims: { aud: { a: 1 }, azp: 'kitt4sme-devices' } },
-    ],
+    ['a single audience string', { claims: { aud: 'kitt4sme-fiware' } }],
   ] as [string, TokenRecipe][])('accepts %s and returns its claims', async (_what, recipe) => {
     const claims = await verify(recipe);
     expect(claims).toMatchObject({ iss: ISSUER, sub: 'user-1', tenants: ['manufracture'] });
@@ -87,6 +80,16 @@ describe('verifyBearer', () => {
     ['an ID token', { claims: { typ: 'ID' } }, 'not-an-access-token'],
     ['a typ that is an array', { claims: { typ: ['Bearer'] } }, 'not-an-access-token'],
     ['an audience that is an object', { claims: { aud: { a: 1 }, azp: null } }, 'wrong-audience'],
+    [
+      'an API audience named only as authorized party',
+      { claims: { aud: null, azp: 'kitt4sme-fiware' } },
+      'wrong-audience',
+    ],
+    [
+      'an API audience as authorized party beside an object audience',
+      { claims: { aud: { a: 1 }, azp: 'kitt4sme-fiware' } },
+      'wrong-audience',
+    ],
     ['a critical header extension', { header: { crit: ['exp'] } }, 'malformed'],
     ['claims with trailing bytes', { claimsText: '{claims}{}' }, 'malformed'],
     [
@@ -101,7 +104,7 @@ describe('verifyBearer', () => {
     ['a token longer than 8192 characters', { padding: 9000 }, 'malformed'],
   ] as [string, TokenRecipe, string][])('refuses %s (%s)', async (_what, recipe, problem) => {
     const token = await makeToken(keys, ISSUER, recipe);
-    const err = await verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_CLIENTS }).catch(
+    const err = await verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_AUDIENCES }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(TokenError);
@@ -111,7 +114,7 @@ describe('verifyBearer', () => {
 
   it.each(['not-a-token', 'a.b.c', ''])('refuses the malformed token %j', async (token) => {
     await expect(
-      verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_CLIENTS }),
+      verifyBearer(token, { jwks, issuer: ISSUER, audiences: API_AUDIENCES }),
     ).rejects.toBeInstanceOf(TokenError);
   });
 
@@ -119,7 +122,7 @@ describe('verifyBearer', () => {
     const down = new JwksCache({ url: 'http://127.0.0.1:9/certs', timeoutMs: 300 });
     const token = await makeToken(keys, ISSUER, {});
     await expect(
-      verifyBearer(token, { jwks: down, issuer: ISSUER, audiences: API_CLIENTS }),
+      verifyBearer(token, { jwks: down, issuer: ISSUER, audiences: API_AUDIENCES }),
     ).rejects.toBeInstanceOf(JwksUnavailableError);
   });
 
@@ -136,7 +139,7 @@ describe('verifyBearer', () => {
         const err = await verifyBearer(await makeToken(keys, ISSUER, {}), {
           jwks: new JwksCache({ url: `${odd.url}/certs` }),
           issuer: ISSUER,
-          audiences: API_CLIENTS,
+          audiences: API_AUDIENCES,
         }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(TokenError);
         expect(err).toMatchObject({ problem: 'unknown-key' });
