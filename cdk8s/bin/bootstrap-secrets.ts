@@ -1,14 +1,17 @@
 #!/usr/bin/env -S npx tsx
 /**
  * `npm run bootstrap:secrets`: creates the Secrets a fresh cluster needs and git never holds
- * (database passwords, admin passwords, the ingress TLS pair). Existing Secrets are never
- * touched, so running it twice is safe.
+ * (database and admin passwords, OIDC client secrets, demo-user passwords, the ingress TLS
+ * pair). Existing values are never replaced: an existing Secret only gains the keys it lacks
+ * (a new tenant's clients), and a client secret's copies (Keycloak's and its application's)
+ * always get the same value. Running it twice is safe.
  *
  *   npm run bootstrap:secrets -- --dry-run   list what would be created (no values)
  *   npm run bootstrap:secrets                create the missing Secrets with kubectl
  *   npm run bootstrap:secrets -- --json      the plan as one JSON document
  *
- * Exit codes: 0 done, 2 usage error, 3 kubectl or openssl missing, or the cluster unreachable.
+ * Exit codes: 0 done, 1 copies of a client secret differ, 2 usage error, 3 kubectl or openssl
+ * missing, or the cluster unreachable.
  */
 import { spawnSync } from 'node:child_process';
 
@@ -44,33 +47,89 @@ const program = new Command()
       );
       process.exit(EXIT.environment);
     }
-    const plan = planSecrets(
-      ctx,
-      (ns, name) => kubectl(['get', 'secret', '-n', ns, name, '-o', 'name']).status === 0,
-    );
-    if (opts.json)
-      process.stdout.write(
-        `${JSON.stringify({ ...plan, dryRun: Boolean(opts.dryRun) }, null, 2)}\n`,
-      );
-    for (const s of plan.existing) console.error(`keep    ${s.namespace}/${s.name} (exists)`);
-    plan.missing.forEach((s, i) => {
-      console.error(
-        `[${i + 1}/${plan.missing.length}] ${opts.dryRun ? 'would create' : 'create'} ${s.namespace}/${s.name}`,
-      );
-      if (opts.dryRun) return;
-      // The namespace may not exist yet on a fresh cluster; Argo CD adopts it later. An
-      // "already exists" failure is fine.
-      kubectl(['create', 'namespace', s.namespace]);
-      const created = kubectl(['create', '-f', '-'], JSON.stringify(generateSecret(ctx, s.id)));
-      if (created.status !== 0) {
+    const plan = planSecrets(ctx, (ns, name) => {
+      const got = kubectl(['get', 'secret', '-n', ns, name, '-o', 'json']);
+      if (got.status !== 0) {
+        if (/NotFound/.test(got.stderr)) return undefined;
         console.error(
-          `bootstrap-secrets: creating ${s.namespace}/${s.name} failed: ${created.stderr.trim()} [ERR_CLUSTER_UNREACHABLE]`,
+          `bootstrap-secrets: reading ${ns}/${name} failed: ${got.stderr.trim()} [ERR_CLUSTER_UNREACHABLE]`,
         );
         process.exit(EXIT.environment);
       }
+      const data = (JSON.parse(got.stdout) as { data?: Record<string, string> }).data ?? {};
+      return Object.fromEntries(
+        Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      );
     });
-    if (plan.missing.length === 0)
-      console.error('bootstrap-secrets: every Secret exists; nothing to do');
+    if (opts.json)
+      process.stdout.write(
+        `${JSON.stringify(
+          {
+            existing: plan.existing,
+            create: plan.create.map(({ id, namespace, name }) => ({ id, namespace, name })),
+            addKeys: plan.addKeys.map(({ id, namespace, name, keys }) => ({
+              id,
+              namespace,
+              name,
+              keys,
+            })),
+            conflicts: plan.conflicts,
+            dryRun: Boolean(opts.dryRun),
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    for (const s of plan.existing) console.error(`keep    ${s.namespace}/${s.name} (exists)`);
+    const steps = plan.create.length + plan.addKeys.length;
+    let step = 0;
+    const fail = (what: string, stderr: string) => {
+      console.error(
+        `bootstrap-secrets: ${what} failed: ${stderr.trim()} [ERR_CLUSTER_UNREACHABLE]`,
+      );
+      process.exit(EXIT.environment);
+    };
+    for (const s of plan.create) {
+      console.error(
+        `[${++step}/${steps}] ${opts.dryRun ? 'would create' : 'create'} ${s.namespace}/${s.name}`,
+      );
+      if (opts.dryRun) continue;
+      // The namespace may not exist yet on a fresh cluster; Argo CD adopts it later. An
+      // "already exists" failure is fine.
+      kubectl(['create', 'namespace', s.namespace]);
+      const created = kubectl(['create', '-f', '-'], JSON.stringify(s.secret));
+      if (created.status !== 0) fail(`creating ${s.namespace}/${s.name}`, created.stderr);
+    }
+    for (const s of plan.addKeys) {
+      console.error(
+        `[${++step}/${steps}] ${opts.dryRun ? 'would add' : 'add'} ${s.keys.join(', ')} to ${s.namespace}/${s.name}`,
+      );
+      if (opts.dryRun) continue;
+      // A merge patch adds keys; the keys already there keep their values.
+      const patched = kubectl(
+        [
+          'patch',
+          'secret',
+          '-n',
+          s.namespace,
+          s.name,
+          '--type',
+          'merge',
+          '--patch-file',
+          '/dev/stdin',
+        ],
+        JSON.stringify({ stringData: s.values }),
+      );
+      if (patched.status !== 0) fail(`adding keys to ${s.namespace}/${s.name}`, patched.stderr);
+    }
+    for (const c of plan.conflicts) console.error(`conflict ${c}`);
+    if (steps === 0) console.error('bootstrap-secrets: every Secret exists; nothing to do');
+    if (plan.conflicts.length > 0) {
+      console.error(
+        'bootstrap-secrets: copies of a client secret differ; delete the wrong copy and run again [ERR_SECRET_CONFLICT]',
+      );
+      process.exit(EXIT.failed);
+    }
   });
 
 try {

@@ -34,7 +34,8 @@ export const MACHINE_CLIENTS = {
   scenarios: {
     suffix: 'scenarios',
     roles: ['operator', 'viewer', 'tenant-admin'],
-    description: "scenario runner and integrations of tenant {tenant}: provisions, reads and subscribes",
+    description:
+      'scenario runner and integrations of tenant {tenant}: provisions, reads and subscribes',
     // The password grant is deprecated (OAuth 2.1) and is only ever offered here, to a
     // confidential client: `npm run token -- --user` and the scenario tests need both the
     // client secret and the user's password.

@@ -39,6 +39,9 @@ export const platform = definePlatform({
   },
   identity: {
     realm: 'kitt4sme',
+    // One demo user per tenant (<tenant>-demo) and a platform-admin, with passwords generated
+    // at bootstrap. Turn off for production: people are then added in Keycloak.
+    demoUsers: true,
   },
   images: {
     orion: {

@@ -248,6 +248,7 @@ const platformSchema = z.strictObject({
   }),
   identity: z.strictObject({
     realm: z.string().regex(REALM, code('ERR_CONFIG_REALM')),
+    demoUsers: z.boolean(),
   }),
   images: z.strictObject(
     Object.fromEntries(IMAGE_IDS.map((id) => [id, imageSchema])) as Record<

@@ -10,8 +10,9 @@ import { randomBytes } from 'node:crypto';
 
 import { PlatformError } from '../../services/lib/errors.js';
 import type { PlatformContext } from './context.js';
+import { buildRealm } from './identity/realm.js';
 import type { BootstrapSecretId, BootstrapSecretSpec } from './secrets.js';
-import { BOOTSTRAP_SECRETS } from './secrets.js';
+import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET, clientSecretShare } from './secrets.js';
 
 /** A Secret manifest with its generated values (stringData). */
 export interface GeneratedSecret {
@@ -80,49 +81,153 @@ export function selfSignedTls(host: string): { cert: string; key: string } {
   }
 }
 
+/** A Secret the platform needs, by id: the fixed ones plus the realm's. */
+export interface DeclaredSecret extends BootstrapSecretSpec {
+  readonly id: string;
+}
+
+/**
+ * Every Secret a cluster needs: the fixed ones of {@link BOOTSTRAP_SECRETS} and
+ * `keycloak-realm`, whose keys are the realm's placeholders (one per confidential client and
+ * demo user, so adding a tenant adds keys).
+ */
+export function declaredSecrets(ctx: PlatformContext): DeclaredSecret[] {
+  const realm = buildRealm(ctx);
+  const fixed = (Object.keys(BOOTSTRAP_SECRETS) as BootstrapSecretId[]).map(
+    (id): DeclaredSecret => ({ id, ...(BOOTSTRAP_SECRETS[id] as BootstrapSecretSpec) }),
+  );
+  return [
+    ...fixed,
+    {
+      id: 'keycloakRealm',
+      name: KEYCLOAK_REALM_SECRET,
+      namespace: 'identity',
+      keys: Object.fromEntries(realm.placeholders.map((p) => [p.env, 'password' as const])),
+      shares: Object.fromEntries(
+        realm.placeholders
+          .filter((p) => p.kind === 'client-secret')
+          .map((p) => [p.env, clientSecretShare(p.id)]),
+      ),
+      description:
+        "The realm's client secrets and demo-user passwords, which Keycloak resolves at import",
+    },
+  ];
+}
+
 /** Generates one Secret with fresh values. */
-export function generateSecret(ctx: PlatformContext, id: BootstrapSecretId): GeneratedSecret {
-  const spec: BootstrapSecretSpec = BOOTSTRAP_SECRETS[id];
-  const values: Record<string, string> = {};
-  let tls: { cert: string; key: string } | undefined;
-  for (const [key, kind] of Object.entries(spec.keys)) {
-    if (kind === 'password') values[key] = randomPassword();
-    else {
-      tls ??= selfSignedTls(ctx.config.ingress.host);
-      values[key] = key === 'tls.key' ? tls.key : tls.cert;
-    }
-  }
+export function generateSecret(ctx: PlatformContext, id: string): GeneratedSecret {
+  const spec = declaredSecrets(ctx).find((s) => s.id === id);
+  if (!spec) throw new TypeError(`no bootstrap Secret ${id}`);
+  return manifest(ctx, spec, fillKeys(ctx, spec, Object.keys(spec.keys), new Map()));
+}
+
+function manifest(
+  ctx: PlatformContext,
+  spec: BootstrapSecretSpec,
+  values: Record<string, string>,
+): GeneratedSecret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
       name: spec.name,
       namespace: ctx.namespace(spec.namespace),
-      labels: { 'app.kubernetes.io/part-of': 'kitt4sme-platform', 'kitt4sme.io/bootstrap': 'true' },
+      labels: {
+        'app.kubernetes.io/part-of': 'kitt4sme-platform',
+        'kitt4sme.io/bootstrap': 'true',
+        ...spec.labels,
+      },
     },
     type: spec.type ?? 'Opaque',
     stringData: values,
   };
 }
 
-/** Which bootstrap Secrets exist already and which must be created. */
-export interface SecretPlan {
-  readonly existing: readonly { id: BootstrapSecretId; namespace: string; name: string }[];
-  readonly missing: readonly { id: BootstrapSecretId; namespace: string; name: string }[];
+/** Values for some keys of a Secret; shared keys take (and record) their share's value. */
+function fillKeys(
+  ctx: PlatformContext,
+  spec: BootstrapSecretSpec,
+  keys: readonly string[],
+  shared: Map<string, string>,
+): Record<string, string> {
+  const values: Record<string, string> = {};
+  let tls: { cert: string; key: string } | undefined;
+  for (const key of keys) {
+    const share = spec.shares?.[key];
+    if (share && shared.has(share)) {
+      values[key] = shared.get(share)!;
+      continue;
+    }
+    if (spec.keys[key] === 'password') values[key] = randomPassword();
+    else {
+      tls ??= selfSignedTls(ctx.config.ingress.host);
+      values[key] = key === 'tls.key' ? tls.key : tls.cert;
+    }
+    if (share) shared.set(share, values[key]);
+  }
+  return values;
 }
 
-/** Splits the bootstrap Secrets by whether `exists` finds them. Existing ones are never replaced. */
+/** A Secret by where it lives. */
+export interface SecretRef {
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** What bootstrap does on a cluster. Values are only in `create[].secret` and `addKeys[].values`. */
+export interface SecretPlan {
+  /** Secrets that exist with every key: never touched. */
+  readonly existing: readonly SecretRef[];
+  /** Secrets to create. */
+  readonly create: readonly (SecretRef & { readonly secret: GeneratedSecret })[];
+  /** Existing Secrets that lack keys (a tenant was added): only those keys are added. */
+  readonly addKeys: readonly (SecretRef & {
+    readonly keys: readonly string[];
+    readonly values: Readonly<Record<string, string>>;
+  })[];
+  /** Shared values that differ between existing Secrets: fix by hand, see argocd/README.md. */
+  readonly conflicts: readonly string[];
+}
+
+/**
+ * Plans the Secrets a cluster lacks. Existing values are never replaced; a missing shared key
+ * takes the value the share already has in the cluster, so Keycloak and the application keep
+ * agreeing on a client secret.
+ *
+ * @param read the data of an existing Secret (decoded), or undefined when it does not exist.
+ */
 export function planSecrets(
   ctx: PlatformContext,
-  exists: (namespace: string, name: string) => boolean,
+  read: (namespace: string, name: string) => Readonly<Record<string, string>> | undefined,
 ): SecretPlan {
-  const all = (Object.keys(BOOTSTRAP_SECRETS) as BootstrapSecretId[]).map((id) => ({
-    id,
-    namespace: ctx.namespace(BOOTSTRAP_SECRETS[id].namespace),
-    name: BOOTSTRAP_SECRETS[id].name,
+  const declared = declaredSecrets(ctx).map((spec) => ({
+    spec,
+    ref: { id: spec.id, namespace: ctx.namespace(spec.namespace), name: spec.name },
+    data: read(ctx.namespace(spec.namespace), spec.name),
   }));
-  return {
-    existing: all.filter((s) => exists(s.namespace, s.name)),
-    missing: all.filter((s) => !exists(s.namespace, s.name)),
-  };
+  const shared = new Map<string, string>();
+  const conflicts: string[] = [];
+  for (const { spec, ref, data } of declared) {
+    for (const [key, share] of Object.entries(spec.shares ?? {})) {
+      const value = data?.[key];
+      if (value === undefined) continue;
+      const known = shared.get(share);
+      if (known !== undefined && known !== value)
+        conflicts.push(`${ref.namespace}/${ref.name}:${key} differs from another copy of ${share}`);
+      else shared.set(share, value);
+    }
+  }
+  const existing: SecretRef[] = [];
+  const create: (SecretRef & { secret: GeneratedSecret })[] = [];
+  const addKeys: (SecretRef & { keys: string[]; values: Record<string, string> })[] = [];
+  for (const { spec, ref, data } of declared) {
+    const missing = Object.keys(spec.keys).filter((k) => data?.[k] === undefined);
+    if (!data)
+      create.push({ ...ref, secret: manifest(ctx, spec, fillKeys(ctx, spec, missing, shared)) });
+    else if (missing.length > 0)
+      addKeys.push({ ...ref, keys: missing, values: fillKeys(ctx, spec, missing, shared) });
+    else existing.push(ref);
+  }
+  return { existing, create, addKeys, conflicts };
 }

@@ -12,6 +12,7 @@ import { CrateDb } from './components/cratedb.js';
 import { Grafana } from './components/grafana.js';
 import { IotAgentUl } from './components/iot-agent.js';
 import { Keycloak, KeycloakPostgres } from './components/keycloak.js';
+import { realmEndpoints } from './identity/sso.js';
 import { MongoDb } from './components/mongodb.js';
 import { Opa } from './components/opa.js';
 import { Orion } from './components/orion.js';
@@ -111,6 +112,15 @@ export function buildPlatform(inputs: PlatformInputs): Platform {
     if (w.servesTenantApi)
       keycloak.grantAccess(w, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
   }
+
+  // Grafana redeems login codes and reads userinfo on Keycloak's Service.
+  const grafana = workloads.get('grafana');
+  if (grafana)
+    keycloak.grantAccess(grafana, {
+      ports: ['web'],
+      methods: ['POST', 'GET'],
+      paths: realmEndpoints(ctx).serverPaths,
+    });
 
   addGitOps(app, ctx, Object.keys(LAYERS) as LayerId[]);
   return { app, context: ctx, workloads };

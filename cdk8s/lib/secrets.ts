@@ -6,6 +6,7 @@
  * their own. A test checks that every Secret reference in deploy/ is declared here, and that
  * deploy/ holds no Secret object at all.
  */
+import { SSO_CLIENTS } from '../config/identity.js';
 import type { NamespaceRole } from '../config/services.js';
 
 /** How a key's value is made at bootstrap. */
@@ -22,8 +23,20 @@ export interface BootstrapSecretSpec {
   /** `kubernetes.io/tls` for TLS pairs. @default Opaque */
   readonly type?: 'kubernetes.io/tls';
   readonly keys: Readonly<Record<string, SecretValueKind>>;
+  /**
+   * Keys whose value is shared with other Secrets, by share id: every key with the same id,
+   * in whatever Secret or namespace, gets the same value (a client secret Keycloak and the
+   * client's application both read).
+   */
+  readonly shares?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>>;
   /** Who reads it, and what for. */
   readonly description: string;
+}
+
+/** The share id of an OIDC client's secret. */
+export function clientSecretShare(clientId: string): string {
+  return `oidc-client:${clientId}`;
 }
 
 export const BOOTSTRAP_SECRETS = {
@@ -55,6 +68,30 @@ export const BOOTSTRAP_SECRETS = {
     keys: { password: 'password' },
     description: "Keycloak's bootstrap admin of the master realm",
   },
+  grafanaOidc: {
+    name: 'grafana-oidc',
+    namespace: 'platform',
+    keys: { 'client-secret': 'password' },
+    shares: { 'client-secret': clientSecretShare(SSO_CLIENTS.grafana) },
+    description: "Grafana's OIDC client secret (the same value as in keycloak-realm)",
+  },
+  kialiOidc: {
+    // The kiali-server chart mounts the Secret named `kiali` and reads `oidc-secret`.
+    name: 'kiali',
+    namespace: 'mesh',
+    keys: { 'oidc-secret': 'password' },
+    shares: { 'oidc-secret': clientSecretShare(SSO_CLIENTS.kiali) },
+    description: "Kiali's OIDC client secret (the same value as in keycloak-realm)",
+  },
+  argocdOidc: {
+    name: 'argocd-oidc',
+    namespace: 'argocd',
+    keys: { clientSecret: 'password' },
+    shares: { clientSecret: clientSecretShare(SSO_CLIENTS.argocd) },
+    // Argo CD resolves `$argocd-oidc:clientSecret` only in Secrets labelled as its own.
+    labels: { 'app.kubernetes.io/part-of': 'argocd' },
+    description: "Argo CD's OIDC client secret (the same value as in keycloak-realm)",
+  },
   ingressTls: {
     name: 'kitt4sme-ingress-tls',
     namespace: 'mesh',
@@ -70,3 +107,6 @@ export type BootstrapSecretId = keyof typeof BOOTSTRAP_SECRETS;
 /** The key names of a bootstrap Secret. */
 export type SecretKey<S extends BootstrapSecretId> = keyof (typeof BOOTSTRAP_SECRETS)[S]['keys'] &
   string;
+
+/** The Secret of the realm's client secrets and demo passwords; its keys follow the realm. */
+export const KEYCLOAK_REALM_SECRET = 'keycloak-realm';

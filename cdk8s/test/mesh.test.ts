@@ -156,9 +156,31 @@ describe('the platform mesh', () => {
     ]);
   });
 
+  it('lets Grafana redeem login codes and read userinfo on Keycloak, and nothing else', () => {
+    const fromGrafana = rules('keycloak-allow').filter((r) =>
+      r.from[0].source.principals[0].endsWith('/sa/grafana'),
+    );
+    expect(fromGrafana.map((r) => r.to)).toEqual([
+      [
+        {
+          operation: {
+            ports: ['8080'],
+            methods: ['POST', 'GET'],
+            paths: [
+              '/auth/realms/kitt4sme/protocol/openid-connect/token',
+              '/auth/realms/kitt4sme/protocol/openid-connect/userinfo',
+            ],
+          },
+        },
+      ],
+    ]);
+  });
+
   it('lets OPA and the tenant API sidecars fetch only the realm keys from Keycloak', () => {
     const jwks = rules('keycloak-allow').filter(
-      (r) => !r.from[0].source.principals[0].endsWith('/sa/istio-ingressgateway'),
+      (r) =>
+        !r.from[0].source.principals[0].endsWith('/sa/istio-ingressgateway') &&
+        !r.from[0].source.principals[0].endsWith('/sa/grafana'),
     );
     expect(jwks.map((r) => r.from[0].source.principals[0].split('/sa/')[1]).sort()).toEqual([
       'iotagent-ul',

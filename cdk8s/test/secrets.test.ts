@@ -1,6 +1,12 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 
-import { generateSecret, planSecrets, randomPassword } from '../lib/bootstrap-secrets.js';
+import {
+  declaredSecrets,
+  generateSecret,
+  planSecrets,
+  randomPassword,
+} from '../lib/bootstrap-secrets.js';
+import { buildRealm } from '../lib/identity/realm.js';
 import { BOOTSTRAP_SECRETS } from '../lib/secrets.js';
 import { podSpecOf } from '../lib/validate/rules.js';
 import { synth } from './support/synth.js';
@@ -23,7 +29,7 @@ describe('secret references in deploy/', () => {
   });
 
   const declared = new Set(
-    Object.values(BOOTSTRAP_SECRETS).flatMap((s) =>
+    declaredSecrets(out.platform.context).flatMap((s) =>
       Object.keys(s.keys).map(
         (k) => `${out.platform.context.namespace(s.namespace)}/${s.name}:${k}`,
       ),
@@ -37,9 +43,18 @@ describe('secret references in deploy/', () => {
 
   it('use every declared password (no stale Secret to generate)', () => {
     const used = new Set(refs);
-    const tls = out.platform.context.namespace('mesh');
-    const unused = [...declared].filter((d) => !used.has(d) && !d.startsWith(`${tls}/`));
-    expect(unused).toEqual([]);
+    const unused = [...declared].filter((d) => !used.has(d));
+    // Read by the gateway (credentialName), the kiali-server chart (its Secret `kiali`) and
+    // Argo CD (`$argocd-oidc:clientSecret` in oidc.config), not through env.
+    expect(unused.sort()).toEqual([
+      'argocd/argocd-oidc:clientSecret',
+      'istio-system/kiali:oidc-secret',
+      'istio-system/kitt4sme-ingress-tls:tls.crt',
+      'istio-system/kitt4sme-ingress-tls:tls.key',
+    ]);
+    const all = JSON.stringify(out.objects.map((o) => o.object));
+    expect(all).toContain('clientSecret: $argocd-oidc:clientSecret');
+    expect(all).toContain('"strategy":"openid"');
     // The TLS pair is read by the gateway through the Gateway's credentialName.
     expect(JSON.stringify(out.objects.map((o) => o.object))).toContain(
       `"credentialName":"${BOOTSTRAP_SECRETS.ingressTls.name}"`,
@@ -85,13 +100,70 @@ describe('bootstrap secrets', () => {
   });
 
   it('plan to create only what the cluster lacks, never replacing an existing Secret', () => {
-    const existing = new Set(['fiware/mongodb-credentials', 'identity/keycloak-db']);
-    const plan = planSecrets(ctx, (ns, name) => existing.has(`${ns}/${name}`));
+    const existing: Record<string, Record<string, string>> = {
+      'fiware/mongodb-credentials': {
+        'root-password': 'r',
+        'orion-password': 'o',
+        'iotagent-password': 'i',
+      },
+      'identity/keycloak-db': { password: 'p' },
+    };
+    const plan = planSecrets(ctx, (ns, name) => existing[`${ns}/${name}`]);
     expect(plan.existing.map((s) => s.id).sort()).toEqual(['keycloakDb', 'mongodb']);
-    expect(plan.missing.map((s) => s.id).sort()).toEqual([
+    expect(plan.create.map((s) => s.id).sort()).toEqual([
+      'argocdOidc',
       'grafanaAdmin',
+      'grafanaOidc',
       'ingressTls',
       'keycloakAdmin',
+      'keycloakRealm',
+      'kialiOidc',
+    ]);
+    expect(plan.addKeys).toEqual([]);
+    expect(plan.conflicts).toEqual([]);
+  });
+
+  it('give Keycloak and each application the same client secret, and every realm placeholder a value', () => {
+    const plan = planSecrets(ctx, () => undefined);
+    const data = (id: string) => plan.create.find((s) => s.id === id)!.secret.stringData;
+    const realm = data('keycloakRealm');
+    expect(data('grafanaOidc')['client-secret']).toBe(realm.KITT4SME_CLIENT_SECRET_GRAFANA);
+    expect(data('kialiOidc')['oidc-secret']).toBe(realm.KITT4SME_CLIENT_SECRET_KIALI);
+    expect(data('argocdOidc').clientSecret).toBe(realm.KITT4SME_CLIENT_SECRET_ARGOCD);
+    expect(plan.create.find((s) => s.id === 'argocdOidc')!.secret.metadata.labels).toMatchObject({
+      'app.kubernetes.io/part-of': 'argocd',
+    });
+    expect(Object.keys(realm).sort()).toEqual(
+      buildRealm(ctx)
+        .placeholders.map((p) => p.env)
+        .sort(),
+    );
+    // Distinct clients, distinct secrets.
+    expect(new Set(Object.values(realm)).size).toBe(Object.keys(realm).length);
+  });
+
+  it('add only the missing keys of an existing Secret, reusing the value a share already has', () => {
+    const grafana = 'grafana-secret-already-in-the-cluster';
+    const cluster: Record<string, Record<string, string>> = {
+      'keycloak-realm': { KITT4SME_CLIENT_SECRET_MANUFRACTURE_SCENARIOS: 'kept' },
+      'grafana-oidc': { 'client-secret': grafana },
+    };
+    const plan = planSecrets(ctx, (_ns, name) => cluster[name]);
+    const realm = plan.addKeys.find((s) => s.id === 'keycloakRealm')!;
+    expect(realm.keys).not.toContain('KITT4SME_CLIENT_SECRET_MANUFRACTURE_SCENARIOS');
+    expect(realm.keys).toContain('KITT4SME_CLIENT_SECRET_SMITHEREENS_SCENARIOS');
+    expect(realm.values.KITT4SME_CLIENT_SECRET_GRAFANA).toBe(grafana);
+    expect(plan.existing.map((s) => s.id)).toContain('grafanaOidc');
+  });
+
+  it('report copies of a client secret that differ instead of overwriting either', () => {
+    const cluster: Record<string, Record<string, string>> = {
+      'keycloak-realm': { KITT4SME_CLIENT_SECRET_KIALI: 'one' },
+      kiali: { 'oidc-secret': 'two' },
+    };
+    const plan = planSecrets(ctx, (_ns, name) => cluster[name]);
+    expect(plan.conflicts).toEqual([
+      'identity/keycloak-realm:KITT4SME_CLIENT_SECRET_KIALI differs from another copy of oidc-client:kiali',
     ]);
   });
 });

@@ -50,7 +50,7 @@ describe('a tenant added to the config', () => {
     expect(data.tenants).toEqual(['manufracture', 'smithereens', 'acme_works']);
   });
 
-  it('changes exactly Grafana, its provisioning and OPA, and nothing else', () => {
+  it('changes exactly Grafana, its provisioning, OPA and the realm, and nothing else', () => {
     expect(changedObjects(base, out)).toEqual(
       [
         `ConfigMap/fiware/${opaConfigMap(base).metadata.name}`,
@@ -58,6 +58,9 @@ describe('a tenant added to the config', () => {
         'ConfigMap/fiware/grafana-dashboards',
         'ConfigMap/fiware/grafana-datasources',
         'Deployment/fiware/opa',
+        // The realm gains the tenant's group and clients; Keycloak their secrets' env.
+        'ConfigMap/identity/keycloak-realm',
+        'Deployment/identity/keycloak',
         // The pod template carries a checksum of the provisioning, so Grafana restarts.
         'StatefulSet/fiware/grafana',
       ].sort(),

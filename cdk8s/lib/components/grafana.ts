@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import type { PlatformContext } from '../context.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';
 import { checksum } from '../util.js';
+import { GRAFANA_CLIENT_SECRET, grafanaOAuthEnv } from '../identity/sso.js';
 import type { CrateDb } from './cratedb.js';
 import { dashboardProvidersFile, datasourcesFile, tenantDashboard } from './grafana-dashboards.js';
 
@@ -94,6 +95,13 @@ export class Grafana extends Workload<'grafana'> {
             env('GF_PLUGINS_PREINSTALL_DISABLED', true),
             env('GF_LOG_MODE', 'console'),
             env('GF_LOG_CONSOLE_FORMAT', 'json'),
+            // People log in through Keycloak; the local admin is break-glass.
+            ...Object.entries(grafanaOAuthEnv(ctx)).map(([k, v]) => env(k, v)),
+            secretEnv(
+              GRAFANA_CLIENT_SECRET.env,
+              GRAFANA_CLIENT_SECRET.secret,
+              GRAFANA_CLIENT_SECRET.key,
+            ),
           ],
           ports: ['ui'],
           // Grafana answers /api/health on any prefix, sub-path or not.

@@ -1,15 +1,20 @@
 /**
  * Keycloak and its PostgreSQL: single sign-on for people and the tokens the tenancy policy
- * reads. The realm itself comes with the identity work; this is the workload.
+ * reads. The realm (cdk8s/lib/identity/realm.ts) is imported at the first start.
  */
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
 import type { PlatformContext } from '../context.js';
+import { buildRealm } from '../identity/realm.js';
+import { KEYCLOAK_REALM_SECRET } from '../secrets.js';
 import { Workload, env, execProbe, httpProbe, secretEnv } from '../workload.js';
 
 /** Keycloak serves under this path at the gateway, and generates its links with it. */
 export const KEYCLOAK_PATH = '/auth';
+
+/** Where Keycloak's `--import-realm` reads realm files from. */
+export const REALM_IMPORT_DIR = '/opt/keycloak/data/import';
 
 /** The management port (health and metrics); not exposed through the Service. */
 const MANAGEMENT_PORT = 9000;
@@ -72,6 +77,7 @@ export class Keycloak extends Workload<'keycloak'> {
   constructor(scope: Construct, id: string, props: KeycloakProps) {
     const ctx = props.context;
     const db = props.database;
+    const realm = buildRealm(ctx);
     const health = (path: string, periodSeconds: number, failureThreshold: number) =>
       httpProbe(path, MANAGEMENT_PORT, { periodSeconds, failureThreshold, timeoutSeconds: 5 });
     super(scope, id, {
@@ -88,6 +94,7 @@ export class Keycloak extends Workload<'keycloak'> {
       volumes: [
         { name: 'data', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
         { name: 'quarkus', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+        { name: 'realm', configMap: { name: 'keycloak-realm' } },
       ],
       // Replicas find each other by pod address (JGroups); STRICT mTLS needs a headless Service.
       headlessService: true,
@@ -110,7 +117,8 @@ export class Keycloak extends Workload<'keycloak'> {
         {
           name: 'keycloak',
           image: 'keycloak',
-          args: ['start'],
+          // Imports the realm when it does not exist yet; never changes an existing one. NOTE (4)
+          args: ['start', '--import-realm'],
           env: [
             env('KC_DB', 'postgres'),
             env(
@@ -121,6 +129,8 @@ export class Keycloak extends Workload<'keycloak'> {
             secretEnv('KC_DB_PASSWORD', 'keycloakDb', 'password'),
             // Links and the token issuer use the public URL; TLS ends at the gateway. NOTE (2)
             env('KC_HOSTNAME', `${ctx.publicUrl}${KEYCLOAK_PATH}`),
+            // In-cluster clients (Grafana's token calls) may use the Service URL.
+            env('KC_HOSTNAME_BACKCHANNEL_DYNAMIC', true),
             env('KC_HTTP_ENABLED', true),
             env('KC_PROXY_HEADERS', 'xforwarded'),
             env('KC_HTTP_RELATIVE_PATH', KEYCLOAK_PATH),
@@ -130,6 +140,12 @@ export class Keycloak extends Workload<'keycloak'> {
             env('KC_LOG_CONSOLE_OUTPUT', 'json'),
             env('KC_BOOTSTRAP_ADMIN_USERNAME', 'admin'),
             secretEnv('KC_BOOTSTRAP_ADMIN_PASSWORD', 'keycloakAdmin', 'password'),
+            // The realm's ${...} placeholders. Not optional: a missing key stops the pod
+            // instead of importing a literal "${...}" as a client secret.
+            ...realm.placeholders.map((p) => ({
+              name: p.env,
+              valueFrom: { secretKeyRef: { name: KEYCLOAK_REALM_SECRET, key: p.env } },
+            })),
           ],
           ports: ['web', 'jgroups', 'jgroupsfd'],
           startupProbe: health('/health/started', 5, 60),
@@ -140,9 +156,14 @@ export class Keycloak extends Workload<'keycloak'> {
             { name: 'data', mountPath: '/opt/keycloak/data' },
             // NOTE (3)
             { name: 'quarkus', mountPath: '/opt/keycloak/lib/quarkus' },
+            { name: 'realm', mountPath: REALM_IMPORT_DIR, readOnly: true },
           ],
         },
       ],
+    });
+    new k8s.KubeConfigMap(this, 'Realm', {
+      metadata: { name: 'keycloak-realm', namespace: this.namespace, labels: { app: this.name } },
+      data: { [`${realm.name}.json`]: `${JSON.stringify(realm.realm, null, 2)}\n` },
     });
     db.grantAccess(this);
     // Replicas form one Infinispan cluster over JGroups (discovered through the database),
@@ -168,3 +189,8 @@ export class Keycloak extends Workload<'keycloak'> {
 //    every start (the startup probe allows five minutes). A pre-built image started with
 //    --optimized would avoid the rebuild.
 //    See keycloak/keycloak#44632 and #21616.
+// 4. Realm changes. --import-realm skips a realm that exists, so a changed realm file in
+//    git does nothing to a running Keycloak (on purpose: an import would not merge, and a
+//    restart must never reset users). `npm run realm:apply` reconciles the realm through the
+//    admin API instead; see README "Changing the realm".
+//    See https://www.keycloak.org/server/importExport

@@ -6,6 +6,7 @@ import type { SizedWorkload } from '../../config/profiles.js';
 import { toKubeResources } from '../../config/profiles.js';
 import type { ChartId } from '../../config/schema.js';
 import type { PlatformContext } from '../context.js';
+import { argoCdOidc, kialiAuth } from '../identity/sso.js';
 import {
   INGRESS_GATEWAY_RELEASE,
   OPA_EXT_AUTHZ_PROVIDER,
@@ -223,9 +224,11 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
       wave: -5,
       values: {
         istio_namespace: mesh,
-        // Kubernetes token login until Keycloak SSO is wired: never anonymous. NOTE (4)
-        auth: { strategy: 'token' },
+        // Keycloak SSO (cdk8s/lib/identity/sso.ts); never anonymous. NOTE (4)
+        auth: kialiAuth(ctx),
         deployment: {
+          // Kiali acts with its own service account (no RBAC per user): look, never touch.
+          view_only_mode: true,
           replicas: replicas('kiali'),
           resources: res('kiali'),
           cluster_wide_access: true,
@@ -262,7 +265,9 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
         url: `${ctx.publicUrl}/argocd`,
         'application.resourceTrackingMethod': 'annotation',
         'exec.enabled': false,
+        // The local admin stays as break-glass; people log in through Keycloak.
         'admin.enabled': true,
+        'oidc.config': argoCdOidc(ctx)['oidc.config'],
         'timeout.reconciliation': '180s',
         // Let app-of-apps sync waves wait for child Applications to be healthy. NOTE (5)
         'resource.customizations.health.argoproj.io_Application': APPLICATION_HEALTH_LUA,
@@ -273,11 +278,7 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
         'server.basehref': '/argocd',
         'server.rootpath': '/argocd',
       },
-      rbac: {
-        // Signed-in users without a role binding get nothing. The identity work binds groups.
-        'policy.default': '',
-        scopes: '[groups]',
-      },
+      rbac: argoCdOidc(ctx).rbac,
     },
     dex: { enabled: false },
     notifications: { enabled: false },

@@ -1,0 +1,390 @@
+/**
+ * The Keycloak realm as code: the realm JSON Keycloak imports at its first start
+ * (`--import-realm`) and `npm run realm:apply` reconciles later, generated from the platform
+ * config and the identity constants.
+ *
+ * No secret is in it: client secrets and demo passwords are `${KITT4SME_...}` placeholders
+ * that Keycloak resolves from its environment when it imports the file; the environment comes
+ * from the `keycloak-realm` Secret made at bootstrap (or by the tests).
+ */
+import {
+  BRUTE_FORCE,
+  CONSOLE_CLIENT,
+  LIFETIMES,
+  MACHINE_CLIENTS,
+  PASSWORD_POLICY,
+  PLATFORM_ADMINS_GROUP,
+  PLATFORM_OPERATORS_GROUP,
+  RESOURCE_CLIENTS,
+  SSO_CLIENTS,
+  TENANTS_GROUP,
+  TENANT_ATTRIBUTE,
+  demoUsers,
+  machineClientId,
+  secretEnvName,
+} from '../../config/identity.js';
+import type { MachineKind, SsoApp } from '../../config/identity.js';
+import { ROLES, ROLE_DESCRIPTIONS } from '../../config/roles.js';
+import type { Role } from '../../config/roles.js';
+import { API_AUDIENCES, TOKEN_CLAIMS } from '../../config/tenancy.js';
+import type { PlatformContext } from '../context.js';
+import { GRAFANA_PATH } from '../components/grafana.js';
+
+/** A JSON object of Keycloak's representation format. */
+export type Rep = Record<string, unknown>;
+
+/** A `${ENV}` placeholder of the realm and what it stands for. */
+export interface RealmPlaceholder {
+  /** Environment variable Keycloak reads, and key of the `keycloak-realm` Secret. */
+  readonly env: string;
+  readonly kind: 'client-secret' | 'user-password';
+  /** The client id or username. */
+  readonly id: string;
+}
+
+/** The realm and the placeholders its import needs resolved. */
+export interface RealmDefinition {
+  readonly name: string;
+  readonly realm: Rep;
+  readonly placeholders: readonly RealmPlaceholder[];
+}
+
+/** Where each web application sends people back after login. */
+export function ssoRedirects(ctx: PlatformContext): Record<SsoApp, string[]> {
+  const base = ctx.publicUrl;
+  return {
+    grafana: [`${base}${GRAFANA_PATH}/login/generic_oauth`],
+    // Kiali's OpenID strategy returns to its web root.
+    kiali: [`${base}/kiali`, `${base}/kiali/*`],
+    argocd: [`${base}/argocd/auth/callback`],
+  };
+}
+
+/** Path of the console, the later web UI. */
+export const CONSOLE_PATH = '/console';
+
+const STR = 'String';
+const yes = 'true';
+
+/** Mapper: the tenant set, from the tenant attribute of the user's groups. NOTE (1) */
+function tenantsMapper(): Rep {
+  return {
+    name: 'tenants',
+    protocol: 'openid-connect',
+    protocolMapper: 'oidc-usermodel-attribute-mapper',
+    consentRequired: false,
+    config: {
+      'user.attribute': TENANT_ATTRIBUTE,
+      'claim.name': TOKEN_CLAIMS.tenants,
+      'jsonType.label': STR,
+      multivalued: yes,
+      'aggregate.attrs': yes,
+      'access.token.claim': yes,
+      'id.token.claim': yes,
+      'userinfo.token.claim': yes,
+      'introspection.token.claim': yes,
+    },
+  };
+}
+
+/** Mapper: the platform roles, as a flat `roles` array. NOTE (2) */
+function rolesMapper(): Rep {
+  return {
+    name: 'roles',
+    protocol: 'openid-connect',
+    protocolMapper: 'oidc-usermodel-realm-role-mapper',
+    consentRequired: false,
+    config: {
+      'claim.name': TOKEN_CLAIMS.roles,
+      'jsonType.label': STR,
+      multivalued: yes,
+      'access.token.claim': yes,
+      'id.token.claim': yes,
+      'userinfo.token.claim': yes,
+      'introspection.token.claim': yes,
+    },
+  };
+}
+
+/** Mapper: a resource server in `aud` of access tokens. */
+function audienceMapper(audience: string): Rep {
+  return {
+    name: `audience ${audience}`,
+    protocol: 'openid-connect',
+    protocolMapper: 'oidc-audience-mapper',
+    consentRequired: false,
+    config: {
+      'included.client.audience': audience,
+      'access.token.claim': yes,
+      'id.token.claim': 'false',
+      'introspection.token.claim': yes,
+    },
+  };
+}
+
+/** Mapper: group names (not paths) as `groups`, for Argo CD's RBAC and Grafana. */
+function groupsMapper(): Rep {
+  return {
+    name: 'groups',
+    protocol: 'openid-connect',
+    protocolMapper: 'oidc-group-membership-mapper',
+    consentRequired: false,
+    config: {
+      'claim.name': 'groups',
+      'full.path': 'false',
+      'access.token.claim': yes,
+      'id.token.claim': yes,
+      'userinfo.token.claim': yes,
+      'introspection.token.claim': yes,
+    },
+  };
+}
+
+/** What every client of the realm shares: nothing implicit, no consent screen. */
+function baseClient(clientId: string, name: string, description: string): Rep {
+  return {
+    clientId,
+    name,
+    description,
+    enabled: true,
+    protocol: 'openid-connect',
+    consentRequired: false,
+    standardFlowEnabled: false,
+    implicitFlowEnabled: false,
+    directAccessGrantsEnabled: false,
+    serviceAccountsEnabled: false,
+    publicClient: false,
+    bearerOnly: false,
+    frontchannelLogout: false,
+    // Only the platform roles reach tokens (scopeMappings), never default-roles-*,
+    // offline_access or another client's roles.
+    fullScopeAllowed: false,
+    defaultClientScopes: ['basic'],
+    optionalClientScopes: [],
+    attributes: { 'oauth2.device.authorization.grant.enabled': 'false' },
+  };
+}
+
+/** The realm of a platform. */
+export function buildRealm(ctx: PlatformContext): RealmDefinition {
+  const name = ctx.config.identity.realm;
+  const tenants = ctx.config.tenants;
+  const placeholders: RealmPlaceholder[] = [];
+  const clientSecret = (clientId: string) => {
+    const env = secretEnvName('client', clientId);
+    placeholders.push({ env, kind: 'client-secret', id: clientId });
+    return { clientAuthenticatorType: 'client-secret', secret: `\${${env}}` };
+  };
+  const scopeMappings: { client: string; roles: string[] }[] = [];
+  const allRoles = (clientId: string) =>
+    scopeMappings.push({ client: clientId, roles: [...ROLES] });
+  const apiMappers = () => [
+    tenantsMapper(),
+    rolesMapper(),
+    ...API_AUDIENCES.map((a) => audienceMapper(a)),
+  ];
+
+  const resourceClients = Object.values(RESOURCE_CLIENTS).map((id) => ({
+    ...baseClient(
+      id,
+      id === RESOURCE_CLIENTS.fiware ? 'FIWARE APIs' : 'Provisioning service',
+      'Resource server: an audience of API access tokens; never logs in',
+    ),
+    bearerOnly: true,
+  }));
+
+  const machineClients = tenants.flatMap((t) =>
+    (Object.keys(MACHINE_CLIENTS) as MachineKind[]).map((kind) => {
+      const spec = MACHINE_CLIENTS[kind];
+      const clientId = machineClientId(t.name, kind);
+      allRoles(clientId);
+      return {
+        ...baseClient(clientId, clientId, spec.description.replace('{tenant}', t.name)),
+        ...clientSecret(clientId),
+        serviceAccountsEnabled: true,
+        directAccessGrantsEnabled: spec.passwordGrant,
+        protocolMappers: apiMappers(),
+        attributes: {
+          'oauth2.device.authorization.grant.enabled': 'false',
+          // Client credentials never get refresh tokens: ask again (RFC 6749 §4.4.3).
+          'client_credentials.use_refresh_token': 'false',
+        },
+      };
+    }),
+  );
+
+  allRoles(CONSOLE_CLIENT);
+  const console = {
+    ...baseClient(CONSOLE_CLIENT, 'KITT4SME console', 'Web UI: authorization code with PKCE'),
+    publicClient: true,
+    standardFlowEnabled: true,
+    rootUrl: ctx.publicUrl,
+    baseUrl: `${CONSOLE_PATH}/`,
+    redirectUris: [`${ctx.publicUrl}${CONSOLE_PATH}/*`],
+    webOrigins: [ctx.publicUrl],
+    defaultClientScopes: ['basic', 'profile', 'web-origins'],
+    protocolMappers: apiMappers(),
+    attributes: {
+      'oauth2.device.authorization.grant.enabled': 'false',
+      'pkce.code.challenge.method': 'S256',
+      'post.logout.redirect.uris': `${ctx.publicUrl}${CONSOLE_PATH}/*`,
+    },
+  };
+
+  const redirects = ssoRedirects(ctx);
+  const ssoClients = (Object.keys(SSO_CLIENTS) as SsoApp[]).map((app) => {
+    const clientId = SSO_CLIENTS[app];
+    allRoles(clientId);
+    return {
+      ...baseClient(
+        clientId,
+        app === 'argocd' ? 'Argo CD' : app[0]!.toUpperCase() + app.slice(1),
+        `Single sign-on of ${app}`,
+      ),
+      ...clientSecret(clientId),
+      standardFlowEnabled: true,
+      rootUrl: ctx.publicUrl,
+      redirectUris: redirects[app],
+      webOrigins: [],
+      defaultClientScopes: ['basic', 'profile', 'email'],
+      protocolMappers: [groupsMapper(), rolesMapper(), tenantsMapper()],
+      attributes: {
+        'oauth2.device.authorization.grant.enabled': 'false',
+        // Grafana sends a PKCE challenge (use_pkce); Kiali and Argo CD, as confidential
+        // clients, authenticate the code exchange with their secret instead.
+        ...(app === 'grafana' ? { 'pkce.code.challenge.method': 'S256' } : {}),
+        'post.logout.redirect.uris': `${ctx.publicUrl}/${app}/*`,
+      },
+    };
+  });
+
+  const serviceAccounts = tenants.flatMap((t) =>
+    (Object.keys(MACHINE_CLIENTS) as MachineKind[]).map((kind) => {
+      const clientId = machineClientId(t.name, kind);
+      return {
+        username: `service-account-${clientId}`,
+        enabled: true,
+        serviceAccountClientId: clientId,
+        groups: [`/${TENANTS_GROUP}/${t.name}`],
+        realmRoles: [...MACHINE_CLIENTS[kind].roles],
+      };
+    }),
+  );
+
+  const people = ctx.config.identity.demoUsers
+    ? demoUsers(tenants).map((u) => {
+        const env = secretEnvName('user', u.username);
+        placeholders.push({ env, kind: 'user-password', id: u.username });
+        return {
+          username: u.username,
+          enabled: true,
+          email: `${u.username}@${ctx.config.ingress.host}`,
+          emailVerified: true,
+          firstName: u.firstName,
+          lastName: u.lastName,
+          groups: [
+            ...u.tenants.map((t) => `/${TENANTS_GROUP}/${t}`),
+            ...u.groups.map((g) => `/${g}`),
+          ],
+          realmRoles: [...u.roles],
+          credentials: [{ type: 'password', value: `\${${env}}`, temporary: false }],
+        };
+      })
+    : [];
+
+  const envs = placeholders.map((p) => p.env);
+  const dup = envs.find((e, i) => envs.indexOf(e) !== i);
+  if (dup) throw new TypeError(`two realm secrets map to the environment variable ${dup}`);
+
+  const realm: Rep = {
+    realm: name,
+    displayName: 'KITT4SME',
+    enabled: true,
+    // HTTPS except from loopback and private addresses: the gateway ends TLS.
+    sslRequired: 'external',
+    registrationAllowed: false,
+    resetPasswordAllowed: false,
+    rememberMe: false,
+    editUsernameAllowed: false,
+    loginWithEmailAllowed: true,
+    duplicateEmailsAllowed: false,
+    verifyEmail: false,
+    defaultSignatureAlgorithm: 'RS256',
+    accessTokenLifespan: LIFETIMES.accessToken,
+    accessTokenLifespanForImplicitFlow: LIFETIMES.accessToken,
+    accessCodeLifespan: LIFETIMES.authorizationCode,
+    accessCodeLifespanLogin: LIFETIMES.loginPage,
+    accessCodeLifespanUserAction: LIFETIMES.userAction,
+    ssoSessionIdleTimeout: LIFETIMES.ssoSessionIdle,
+    ssoSessionMaxLifespan: LIFETIMES.ssoSessionMax,
+    offlineSessionIdleTimeout: LIFETIMES.offlineSessionIdle,
+    // A refresh token works once: a stolen one is detected at its second use.
+    revokeRefreshToken: true,
+    refreshTokenMaxReuse: 0,
+    bruteForceProtected: true,
+    permanentLockout: false,
+    ...BRUTE_FORCE,
+    passwordPolicy: PASSWORD_POLICY,
+    eventsEnabled: true,
+    eventsExpiration: 604800,
+    adminEventsEnabled: true,
+    adminEventsDetailsEnabled: false,
+    roles: {
+      realm: ROLES.map((r: Role) => ({ name: r, description: ROLE_DESCRIPTIONS[r] })),
+    },
+    groups: [
+      {
+        name: TENANTS_GROUP,
+        path: `/${TENANTS_GROUP}`,
+        subGroups: tenants.map((t) => ({
+          name: t.name,
+          path: `/${TENANTS_GROUP}/${t.name}`,
+          attributes: { [TENANT_ATTRIBUTE]: [t.name] },
+          subGroups: [],
+        })),
+      },
+      {
+        name: PLATFORM_ADMINS_GROUP,
+        path: `/${PLATFORM_ADMINS_GROUP}`,
+        realmRoles: ['platform-admin'],
+        subGroups: [],
+      },
+      { name: PLATFORM_OPERATORS_GROUP, path: `/${PLATFORM_OPERATORS_GROUP}`, subGroups: [] },
+    ],
+    clients: [...resourceClients, ...machineClients, console, ...ssoClients],
+    scopeMappings,
+    users: [...serviceAccounts, ...people],
+  };
+  return { name, realm, placeholders };
+}
+
+/**
+ * The realm with its placeholders replaced, as Keycloak's import would resolve them from the
+ * environment: for the admin API (realm:apply), which does not resolve placeholders.
+ * @throws TypeError naming the first placeholder `values` lacks.
+ */
+export function resolveRealm(def: RealmDefinition, values: Readonly<Record<string, string>>): Rep {
+  const missing = def.placeholders.find((p) => values[p.env] === undefined);
+  if (missing)
+    throw new TypeError(
+      `no value for ${missing.env} (the ${missing.kind.replace('-', ' ')} of ${missing.id})`,
+    );
+  const text = JSON.stringify(def.realm).replace(
+    /\$\{(KITT4SME_[A-Z0-9_]+)\}/g,
+    (_m, env: string) => JSON.stringify(values[env]).slice(1, -1),
+  );
+  return JSON.parse(text) as Rep;
+}
+
+// NOTE
+// 1. The tenants claim. Each tenant is a group /tenants/<tenant> carrying the attribute
+//    kitt4sme-tenant=<tenant>. The user-attribute mapper with "aggregate attribute values"
+//    collects that attribute over the user's own attributes and every group the user (or a
+//    service account) is in, parents included, so the claim is exactly the set of tenant
+//    groups: membership is the one place a tenant is granted. A user with no tenant group gets
+//    no tenants claim at all, which the policy refuses on every tenant route.
+//    See https://www.keycloak.org/docs/latest/server_admin/#_protocol-mappers
+// 2. The roles claim. fullScopeAllowed=false plus scope mappings to the platform roles limit
+//    the realm-role mapper to those roles: default-roles-<realm>, offline_access and
+//    uma_authorization never appear, and the claim is flat (`roles`) instead of Keycloak's
+//    nested realm_access.roles.

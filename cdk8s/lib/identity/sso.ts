@@ -1,0 +1,119 @@
+/**
+ * Single sign-on of the web applications (Grafana, Kiali, Argo CD) through the realm: each
+ * app's settings are derived here from the same constants as its client in the realm, so a
+ * client id, a redirect or a role mapping is written once.
+ */
+import { stringify } from 'yaml';
+
+import {
+  PLATFORM_ADMINS_GROUP,
+  PLATFORM_OPERATORS_GROUP,
+  SSO_CLIENTS,
+} from '../../config/identity.js';
+import { TOKEN_CLAIMS } from '../../config/tenancy.js';
+import type { PlatformContext } from '../context.js';
+import { BOOTSTRAP_SECRETS } from '../secrets.js';
+
+/** OIDC endpoints of the realm: public ones for browsers, in-cluster ones for servers. */
+export function realmEndpoints(ctx: PlatformContext) {
+  const internal = `${ctx.serviceUrl('keycloak', 'web')}/auth/realms/${ctx.config.identity.realm}`;
+  const oidc = '/protocol/openid-connect';
+  return {
+    issuer: ctx.issuer,
+    authorization: `${ctx.issuer}${oidc}/auth`,
+    logout: `${ctx.issuer}${oidc}/logout`,
+    token: `${internal}${oidc}/token`,
+    userinfo: `${internal}${oidc}/userinfo`,
+    /** Paths Grafana calls on Keycloak's Service (mesh grant). */
+    serverPaths: [
+      `${new URL(internal).pathname}${oidc}/token`,
+      `${new URL(internal).pathname}${oidc}/userinfo`,
+    ],
+  };
+}
+
+/**
+ * Grafana's role from the token's platform roles (JMESPath on the ID token and userinfo).
+ * Nobody without one of these roles gets in (role_attribute_strict).
+ */
+export const GRAFANA_ROLE_PATH = [
+  `contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'platform-admin') && 'Admin'`,
+  `contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'tenant-admin') && 'Editor'`,
+  `(contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'operator') || contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'viewer')) && 'Viewer'`,
+].join(' || ');
+
+/** Grafana's generic OAuth settings, as GF_* environment variables (the secret apart). */
+export function grafanaOAuthEnv(ctx: PlatformContext): Record<string, string> {
+  const e = realmEndpoints(ctx);
+  const grafanaRoot = `${ctx.publicUrl}/grafana`;
+  return {
+    GF_AUTH_GENERIC_OAUTH_ENABLED: 'true',
+    GF_AUTH_GENERIC_OAUTH_NAME: 'KITT4SME (Keycloak)',
+    GF_AUTH_GENERIC_OAUTH_CLIENT_ID: SSO_CLIENTS.grafana,
+    GF_AUTH_GENERIC_OAUTH_SCOPES: 'openid profile email',
+    GF_AUTH_GENERIC_OAUTH_AUTH_URL: e.authorization,
+    GF_AUTH_GENERIC_OAUTH_TOKEN_URL: e.token,
+    GF_AUTH_GENERIC_OAUTH_API_URL: e.userinfo,
+    GF_AUTH_GENERIC_OAUTH_USE_PKCE: 'true',
+    GF_AUTH_GENERIC_OAUTH_ALLOW_SIGN_UP: 'true',
+    GF_AUTH_GENERIC_OAUTH_LOGIN_ATTRIBUTE_PATH: 'preferred_username',
+    GF_AUTH_GENERIC_OAUTH_EMAIL_ATTRIBUTE_PATH: 'email',
+    GF_AUTH_GENERIC_OAUTH_GROUPS_ATTRIBUTE_PATH: 'groups',
+    GF_AUTH_GENERIC_OAUTH_ROLE_ATTRIBUTE_PATH: GRAFANA_ROLE_PATH,
+    GF_AUTH_GENERIC_OAUTH_ROLE_ATTRIBUTE_STRICT: 'true',
+    GF_AUTH_GENERIC_OAUTH_ALLOW_ASSIGN_GRAFANA_ADMIN: 'false',
+    GF_AUTH_SIGNOUT_REDIRECT_URL: `${e.logout}?client_id=${SSO_CLIENTS.grafana}&post_logout_redirect_uri=${encodeURIComponent(`${grafanaRoot}/login`)}`,
+  };
+}
+
+/** The Grafana env var holding the client secret, and where it comes from. */
+export const GRAFANA_CLIENT_SECRET = {
+  env: 'GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET',
+  secret: 'grafanaOidc',
+  key: 'client-secret',
+} as const;
+
+/** Kiali's `auth` values: the OpenID strategy against the realm. NOTE (1) */
+export function kialiAuth(ctx: PlatformContext) {
+  return {
+    strategy: 'openid',
+    openid: {
+      client_id: SSO_CLIENTS.kiali,
+      issuer_uri: ctx.issuer,
+      scopes: ['openid', 'profile', 'email'],
+      username_claim: 'preferred_username',
+      disable_rbac: true,
+    },
+  };
+}
+
+/** Argo CD's `oidc.config` (argocd-cm) and RBAC from the token's groups. */
+export function argoCdOidc(ctx: PlatformContext) {
+  return {
+    'oidc.config': stringify({
+      name: 'KITT4SME (Keycloak)',
+      issuer: ctx.issuer,
+      clientID: SSO_CLIENTS.argocd,
+      // Resolved by Argo CD from the Secret labelled part-of=argocd (made at bootstrap).
+      clientSecret: `$${BOOTSTRAP_SECRETS.argocdOidc.name}:clientSecret`,
+      requestedScopes: ['openid', 'profile', 'email'],
+    }),
+    rbac: {
+      // Signed-in users without a group binding get nothing.
+      'policy.default': '',
+      scopes: '[groups]',
+      'policy.csv': [
+        `g, ${PLATFORM_ADMINS_GROUP}, role:admin`,
+        `g, ${PLATFORM_OPERATORS_GROUP}, role:readonly`,
+        '',
+      ].join('\n'),
+    },
+  };
+}
+
+// NOTE
+// 1. Kiali without RBAC. Kiali's OpenID strategy with RBAC needs the Kubernetes API server
+//    itself to trust the realm (--oidc-issuer-url), which minikube and most managed clusters
+//    do not by default. With disable_rbac, Kiali acts with its own service account, so the
+//    platform also runs it view-only: a signed-in user sees the mesh, never changes it.
+//    See https://kiali.io/docs/configuration/authentication/openid/
