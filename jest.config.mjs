@@ -11,6 +11,9 @@ const config = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testTimeout: 60_000,
+  // One Keycloak per run, shared by the test files that need it (services/test-support).
+  globalSetup: '<rootDir>/services/test-support/jest/global-setup.mjs',
+  globalTeardown: '<rootDir>/services/test-support/jest/global-teardown.mjs',
 };
 
 export default config;

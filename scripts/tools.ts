@@ -5,7 +5,8 @@
  * the tests always run the engine the cluster runs.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import type { SpawnSyncOptions } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -64,4 +65,139 @@ export function ensureOpa(
   renameSync(staging, dir);
   log(`setup: OPA v${version} installed at ${bin}`);
   return bin;
+}
+
+/** The Keycloak version of the deployed image, e.g. `26.7.3`. */
+export function keycloakVersion(): string {
+  const m = /^([0-9]+\.[0-9]+\.[0-9]+)$/.exec(platform.images.keycloak.tag);
+  if (!m)
+    throw new TypeError(
+      `cannot read a Keycloak version from image tag ${platform.images.keycloak.tag}`,
+    );
+  return m[1]!;
+}
+
+/** Home of the pinned Keycloak distribution (it may not be installed yet). */
+export function keycloakHome(): string {
+  return join(TOOLS_DIR, `keycloak-${keycloakVersion()}`);
+}
+
+/**
+ * Installs the pinned `org.keycloak:keycloak-quarkus-dist` from Maven Central (through the
+ * local Maven repository) into .cache/tools unless it is there; returns its home.
+ *
+ * @throws PlatformError ERR_TOOL_MISSING when Maven or tar is missing or the download fails.
+ */
+export function ensureKeycloak(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const home = keycloakHome();
+  if (existsSync(join(home, 'bin', 'kc.sh'))) return home;
+  const version = keycloakVersion();
+  const artifact = `org.keycloak:keycloak-quarkus-dist:${version}:tar.gz`;
+  const m2 = process.env.MAVEN_REPO ?? join(process.env.HOME ?? '/root', '.m2', 'repository');
+  const archive = join(
+    m2,
+    'org/keycloak/keycloak-quarkus-dist',
+    version,
+    `keycloak-quarkus-dist-${version}.tar.gz`,
+  );
+  const missing = (what: string, err: string) =>
+    new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not install Keycloak ${version}: ${what} (${err})`,
+      'install Maven (apt-get install maven) with access to Maven Central, then run the command again',
+    );
+  if (!existsSync(archive)) {
+    log(`setup: fetching ${artifact} with Maven (first run only, about 180 MB)`);
+    const r = spawnSync(
+      'mvn',
+      ['-q', '-B', 'dependency:get', `-Dartifact=${artifact}`, '-Dtransitive=false'],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    if (r.error || r.status !== 0 || !existsSync(archive))
+      throw missing('mvn dependency:get failed', r.error?.message ?? `exit ${r.status}`);
+  }
+  const staging = `${home}.partial`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const t = spawnSync('tar', ['-xzf', archive, '-C', staging, '--strip-components=1'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (t.error || t.status !== 0) {
+    rmSync(staging, { recursive: true, force: true });
+    throw missing('unpacking failed', t.error?.message ?? `exit ${t.status}`);
+  }
+  rmSync(home, { recursive: true, force: true });
+  renameSync(staging, home);
+  log(`setup: Keycloak ${version} installed at ${home}`);
+  return home;
+}
+
+/** The major version of a JDK home, from its `release` file. */
+function jdkMajor(home: string): number {
+  try {
+    const m = /JAVA_VERSION="(\d+)/.exec(readFileSync(join(home, 'release'), 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A JDK of at least Java 21, which Keycloak 26 needs: JAVA_HOME when it is one, else the
+ * newest under /usr/lib/jvm.
+ * @throws PlatformError ERR_TOOL_MISSING when there is none.
+ */
+export function java21Home(): string {
+  const candidates = [
+    ...(process.env.JAVA_HOME ? [process.env.JAVA_HOME] : []),
+    ...(existsSync('/usr/lib/jvm')
+      ? readdirSync('/usr/lib/jvm').map((d) => join('/usr/lib/jvm', d))
+      : []),
+  ].filter((h) => existsSync(join(h, 'bin', 'java')));
+  const best = candidates
+    .map((h) => ({ h, v: jdkMajor(h) }))
+    .filter((c) => c.v >= 21)
+    .sort((a, b) => b.v - a.v)[0];
+  if (!best)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      'Keycloak needs Java 21 or newer and none was found (JAVA_HOME, /usr/lib/jvm)',
+      'install a JDK 21+ (apt-get install openjdk-21-jdk-headless or Temurin) or point JAVA_HOME at one',
+    );
+  return best.h;
+}
+
+/** Debian's Chromium, which the browser-login tests drive with playwright-core. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Installs Debian's chromium package when it is missing and the user is root (as in CI);
+ * returns its path.
+ * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
+ */
+export function ensureChromium(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  if (existsSync(CHROMIUM)) return CHROMIUM;
+  const fix =
+    'install Debian’s chromium package (sudo apt-get install chromium), then run the command again';
+  if (process.getuid?.() !== 0)
+    throw new PlatformError('ERR_TOOL_MISSING', `${CHROMIUM} is not installed`, fix);
+  log('setup: installing Debian’s chromium with apt-get (first run only)');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const opts: SpawnSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'], env };
+  const update = spawnSync('apt-get', ['update', '-qq'], opts);
+  const install =
+    update.status === 0
+      ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], opts)
+      : update;
+  if (install.error || install.status !== 0 || !existsSync(CHROMIUM))
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `${CHROMIUM} is not installed and apt-get could not install it (${install.error?.message ?? `exit ${install.status}`})`,
+      fix,
+    );
+  return CHROMIUM;
 }

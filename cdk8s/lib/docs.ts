@@ -2,6 +2,7 @@
  * docs/errors.md, generated from the error catalogues so the documentation cannot drift from
  * the messages.
  */
+import { IDENTITY_ERRORS } from '../../services/identity/src/errors.js';
 import { TENANCY_ERRORS } from '../../services/tenancy/src/errors.js';
 import { ROLES, ROLE_DESCRIPTIONS } from '../config/roles.js';
 import { ROUTE_ERRORS } from '../config/route-validation.js';
@@ -34,6 +35,11 @@ export const TOP_LEVEL_ERRORS = {
       'a tool that talks to the cluster could not reach it with kubectl, or the cluster refused a request',
     fix: 'start the cluster or select the right context (`kubectl config use-context`, or --context), then run the command again',
   },
+  ERR_SECRET_CONFLICT: {
+    problem:
+      '`npm run bootstrap:secrets` found two copies of a client secret (Keycloak’s keycloak-realm and the application’s Secret) with different values',
+    fix: 'delete the copy that is wrong (usually the application’s) and run `npm run bootstrap:secrets` again; it copies the other value',
+  },
   ERR_TOOL_MISSING: {
     problem: 'a command-line tool the command needs is not installed',
     fix: 'install the tool the message names, then run the command again',
@@ -47,6 +53,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(CONFIG_ERRORS),
     ...Object.keys(ROUTE_ERRORS),
     ...Object.keys(TENANCY_ERRORS),
+    ...Object.keys(IDENTITY_ERRORS),
   ];
 }
 
@@ -89,6 +96,12 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(TENANCY_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Identity tools (`npm run token`, `npm run realm:apply`)',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(IDENTITY_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Manifest rules (`ERR_MANIFEST_INVALID`)',
     '',

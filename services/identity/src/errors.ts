@@ -1,0 +1,29 @@
+/**
+ * Errors of the identity tools (`npm run token`, `npm run realm:apply`), documented in
+ * docs/errors.md.
+ */
+export const IDENTITY_ERRORS = {
+  ERR_KEYCLOAK_UNREACHABLE: {
+    problem:
+      'Keycloak did not answer at the URL given (connection refused, DNS, TLS or a timeout), or answered with a server error',
+    fix: 'check --keycloak-url (it ends in /auth), that Keycloak is up, and for a self-signed ingress certificate set NODE_EXTRA_CA_CERTS to its CA',
+  },
+  ERR_REALM_NOT_FOUND: {
+    problem: 'Keycloak answered but has no such realm',
+    fix: 'check --realm (the platform realm is identity.realm in cdk8s/config/platform.ts)',
+  },
+  ERR_CREDENTIALS_REJECTED: {
+    problem:
+      'Keycloak refused the client credentials or the user name and password (invalid_client, invalid_grant or unauthorized_client)',
+    fix: 'check the client id and secret (KITT4SME_CLIENT_SECRET or the keycloak-realm Secret) and, with --user, the password (KITT4SME_PASSWORD); a user locked out by brute-force protection waits up to 15 minutes',
+  },
+  ERR_CREDENTIALS_MISSING: {
+    problem: 'no client secret or password was given and none could be read from the cluster',
+    fix: 'set KITT4SME_CLIENT_SECRET (and KITT4SME_PASSWORD with --user), or run against a cluster whose keycloak-realm Secret kubectl can read',
+  },
+  ERR_REALM_APPLY: {
+    problem: "Keycloak's admin API refused a change while applying the realm",
+    fix: 'read the message (it names the object and Keycloak’s reason), fix the realm definition or the running realm, and run `npm run realm:apply` again; it is idempotent',
+  },
+} as const;
+export type IdentityErrorCode = keyof typeof IDENTITY_ERRORS;

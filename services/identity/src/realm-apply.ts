@@ -1,0 +1,370 @@
+/**
+ * Applies the realm definition to a running Keycloak through its admin REST API: creates the
+ * realm when it is missing, otherwise reconciles what the definition owns and leaves
+ * everything else alone.
+ *
+ * Keycloak's `--import-realm` only creates missing realms, so this is how a changed realm
+ * (a new tenant, a new client, other lifetimes) reaches a running platform. What it does to an
+ * existing realm:
+ * - realm settings (lifetimes, brute force, password policy, ...): set to the definition;
+ * - realm roles and groups: created when missing (existing ones, and memberships, kept);
+ * - clients: created when missing, otherwise updated in place (same internal id, so sessions
+ *   and the service account survive), protocol mappers and role scope made exactly the
+ *   definition's;
+ * - service accounts: exactly the definition's tenant groups and platform roles;
+ * - people (demo users): created when missing, never changed (passwords and groups are theirs).
+ * Nothing is deleted: a client or group removed from the definition stays until an admin
+ * removes it.
+ */
+import type { Rep } from '../../../cdk8s/lib/identity/realm.js';
+import { PlatformError } from '../../lib/errors.js';
+import { IDENTITY_ERRORS } from './errors.js';
+import { explain } from './tokens.js';
+
+/** The admin account of the master realm (Keycloak's bootstrap admin). */
+export interface AdminLogin {
+  readonly keycloakUrl: string;
+  readonly username: string;
+  readonly password: string;
+  readonly timeoutSeconds?: number;
+}
+
+/** What an apply did. */
+export interface ApplyResult {
+  readonly realm: string;
+  readonly created: boolean;
+  /** One line per change, e.g. `client smithereens-devices: created`; empty when in sync. */
+  readonly changes: readonly string[];
+}
+
+/** Top-level keys of a realm representation that are not plain settings. */
+const NOT_SETTINGS = new Set(['clients', 'users', 'groups', 'roles', 'scopeMappings', 'realm']);
+
+/** Client fields compared and updated in place (the rest is Keycloak's own bookkeeping). */
+const CLIENT_FIELDS_IGNORED = new Set(['protocolMappers', 'secret', 'id']);
+
+class Admin {
+  private token = '';
+  constructor(
+    private readonly login: AdminLogin,
+    private readonly realm: string,
+  ) {}
+
+  private get base(): string {
+    return this.login.keycloakUrl.replace(/\/+$/, '');
+  }
+
+  async authenticate(): Promise<void> {
+    const res = await this.fetch(`${this.base}/realms/master/protocol/openid-connect/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: 'admin-cli',
+        username: this.login.username,
+        password: this.login.password,
+      }),
+    });
+    const body = (await res.json().catch(() => ({}))) as Record<string, string>;
+    if (res.status === 401 || res.status === 400)
+      throw new PlatformError(
+        'ERR_CREDENTIALS_REJECTED',
+        `Keycloak refused the admin login of "${this.login.username}" on the master realm: ${body.error ?? res.status}`,
+        IDENTITY_ERRORS.ERR_CREDENTIALS_REJECTED.fix,
+      );
+    if (!res.ok || !body.access_token)
+      throw new PlatformError(
+        'ERR_KEYCLOAK_UNREACHABLE',
+        `Keycloak answered the admin login with HTTP ${res.status}`,
+        IDENTITY_ERRORS.ERR_KEYCLOAK_UNREACHABLE.fix,
+      );
+    this.token = body.access_token;
+  }
+
+  private async fetch(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, {
+        ...init,
+        signal: AbortSignal.timeout((this.login.timeoutSeconds ?? 15) * 1000),
+      });
+    } catch (err) {
+      throw explain(
+        err,
+        { keycloakUrl: this.login.keycloakUrl, realm: this.realm },
+        'the admin API',
+      );
+    }
+  }
+
+  /** Calls the admin API of the realm; `path` starts with `/` (or is empty). */
+  async call<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { allow404?: boolean } = {},
+  ): Promise<T | undefined> {
+    const url = `${this.base}/admin/realms${path.startsWith('/realms') ? path.slice(7) : path}`;
+    const res = await this.fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    if (res.status === 404 && opts.allow404) return undefined;
+    if (!res.ok) {
+      const text = await res.text().catch(() => '');
+      throw new PlatformError(
+        'ERR_REALM_APPLY',
+        `${method} ${path || '/'} on realm admin API: HTTP ${res.status} ${text.slice(0, 300)}`,
+        IDENTITY_ERRORS.ERR_REALM_APPLY.fix,
+      );
+    }
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+}
+
+/** Deep equality of JSON values, ignoring object key order. */
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+}
+function canon(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canon);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canon((v as Record<string, unknown>)[k])]),
+    );
+  return v;
+}
+
+/** Whether a mapper Keycloak has is the one wanted (Keycloak may add config keys of its own). */
+function mapperMatches(have: Rep, want: Rep): boolean {
+  if (have.name !== want.name || have.protocolMapper !== want.protocolMapper) return false;
+  const hc = (have.config ?? {}) as Record<string, unknown>;
+  return Object.entries((want.config ?? {}) as Record<string, unknown>).every(([k, v]) =>
+    same(hc[k], v),
+  );
+}
+
+/** Client fields that are sets: order does not matter. */
+const SET_FIELDS = new Set([
+  'defaultClientScopes',
+  'optionalClientScopes',
+  'redirectUris',
+  'webOrigins',
+]);
+
+/**
+ * Applies a resolved realm (no `${...}` placeholders left; see resolveRealm) to Keycloak.
+ * @throws PlatformError ERR_KEYCLOAK_UNREACHABLE, ERR_CREDENTIALS_REJECTED or ERR_REALM_APPLY.
+ */
+export async function applyRealm(
+  login: AdminLogin,
+  realm: Rep,
+  progress: (line: string) => void = () => {},
+): Promise<ApplyResult> {
+  const name = String(realm.realm);
+  const admin = new Admin(login, name);
+  await admin.authenticate();
+  const r = `/${encodeURIComponent(name)}`;
+  const changes: string[] = [];
+  const note = (line: string) => {
+    changes.push(line);
+    progress(line);
+  };
+
+  const current = await admin.call<Rep>('GET', r, undefined, { allow404: true });
+  if (!current) {
+    progress(`realm ${name}: creating`);
+    await admin.call('POST', '', realm);
+    note(`realm ${name}: created`);
+    return { realm: name, created: true, changes };
+  }
+
+  // 1. Settings.
+  const settings = Object.fromEntries(Object.entries(realm).filter(([k]) => !NOT_SETTINGS.has(k)));
+  const changed = Object.keys(settings).filter((k) => !same(current[k], settings[k]));
+  if (changed.length > 0) {
+    await admin.call('PUT', r, settings);
+    note(`realm ${name}: settings ${changed.sort().join(', ')}`);
+  }
+
+  // 2. Roles and groups: created when missing; partial import reports what it added.
+  const humans = ((realm.users as Rep[] | undefined) ?? []).filter(
+    (u) => !u.serviceAccountClientId,
+  );
+  const imported = await admin.call<{
+    results?: { action: string; resourceType: string; resourceName: string }[];
+  }>('POST', `${r}/partialImport`, {
+    ifResourceExists: 'SKIP',
+    roles: realm.roles,
+    groups: realm.groups,
+    users: humans,
+  });
+  for (const res of imported?.results ?? [])
+    if (res.action === 'ADDED')
+      note(`${res.resourceType.toLowerCase()} ${res.resourceName}: created`);
+
+  // 3. Clients, in place.
+  const rolesByName = new Map(
+    ((await admin.call<Rep[]>('GET', `${r}/roles`)) ?? []).map((x) => [String(x.name), x]),
+  );
+  const scopeOf = new Map(
+    ((realm.scopeMappings as { client: string; roles: string[] }[] | undefined) ?? []).map((s) => [
+      s.client,
+      s.roles,
+    ]),
+  );
+  for (const want of (realm.clients as Rep[] | undefined) ?? []) {
+    const clientId = String(want.clientId);
+    const found = await admin.call<Rep[]>(
+      'GET',
+      `${r}/clients?clientId=${encodeURIComponent(clientId)}&max=2`,
+    );
+    let id: string;
+    if (!found || found.length === 0) {
+      await admin.call('POST', `${r}/clients`, want);
+      id = String(
+        (await admin.call<Rep[]>(
+          'GET',
+          `${r}/clients?clientId=${encodeURIComponent(clientId)}&max=2`,
+        ))![0]!.id,
+      );
+      note(`client ${clientId}: created`);
+    } else {
+      const have = found[0]!;
+      id = String(have.id);
+      const fields = Object.keys(want).filter(
+        (k) =>
+          !CLIENT_FIELDS_IGNORED.has(k) &&
+          !same(have[k], want[k]) &&
+          !subsetAttributes(k, have[k], want[k]),
+      );
+      const secret =
+        want.secret === undefined
+          ? undefined
+          : await admin.call<Rep>('GET', `${r}/clients/${id}/client-secret`);
+      const secretChanged = secret !== undefined && secret.value !== want.secret;
+      if (fields.length > 0 || secretChanged) {
+        const { protocolMappers: _m, ...rest } = want;
+        await admin.call('PUT', `${r}/clients/${id}`, { ...rest, id });
+        note(
+          `client ${clientId}: ${[...fields, ...(secretChanged ? ['secret'] : [])].sort().join(', ')}`,
+        );
+      }
+      // Protocol mappers: exactly the definition's.
+      const haveMappers =
+        (await admin.call<Rep[]>('GET', `${r}/clients/${id}/protocol-mappers/models`)) ?? [];
+      const wantMappers = (want.protocolMappers as Rep[] | undefined) ?? [];
+      for (const m of haveMappers.filter((h) => !wantMappers.some((w) => mapperMatches(h, w)))) {
+        await admin.call('DELETE', `${r}/clients/${id}/protocol-mappers/models/${String(m.id)}`);
+        note(`client ${clientId}: mapper ${String(m.name)} removed`);
+      }
+      const kept = haveMappers.filter((h) => wantMappers.some((w) => mapperMatches(h, w)));
+      for (const m of wantMappers.filter((w) => !kept.some((h) => mapperMatches(h, w)))) {
+        await admin.call('POST', `${r}/clients/${id}/protocol-mappers/models`, m);
+        note(`client ${clientId}: mapper ${String(m.name)} set`);
+      }
+    }
+    // Role scope: exactly the definition's realm roles.
+    const wantScope = new Set(scopeOf.get(clientId) ?? []);
+    const haveScope = (
+      (await admin.call<Rep[]>('GET', `${r}/clients/${id}/scope-mappings/realm`)) ?? []
+    ).map((x) => String(x.name));
+    const add = [...wantScope].filter((x) => !haveScope.includes(x));
+    const drop = haveScope.filter((x) => !wantScope.has(x));
+    if (add.length > 0) {
+      await admin.call(
+        'POST',
+        `${r}/clients/${id}/scope-mappings/realm`,
+        add.map((x) => rolesByName.get(x)),
+      );
+      note(`client ${clientId}: role scope + ${add.join(', ')}`);
+    }
+    if (drop.length > 0) {
+      await admin.call(
+        'DELETE',
+        `${r}/clients/${id}/scope-mappings/realm`,
+        drop.map((x) => rolesByName.get(x)),
+      );
+      note(`client ${clientId}: role scope - ${drop.join(', ')}`);
+    }
+  }
+
+  // 4. Service accounts: exactly their tenant groups and platform roles.
+  const platformRoles = new Set(
+    ((realm.roles as { realm?: Rep[] } | undefined)?.realm ?? []).map((x) => String(x.name)),
+  );
+  for (const sa of ((realm.users as Rep[] | undefined) ?? []).filter(
+    (u) => u.serviceAccountClientId,
+  )) {
+    const clientId = String(sa.serviceAccountClientId);
+    const c = (await admin.call<Rep[]>(
+      'GET',
+      `${r}/clients?clientId=${encodeURIComponent(clientId)}&max=2`,
+    ))![0]!;
+    const user = (await admin.call<Rep>(
+      'GET',
+      `${r}/clients/${String(c.id)}/service-account-user`,
+    ))!;
+    const uid = String(user.id);
+    const wantGroups = new Set((sa.groups as string[] | undefined) ?? []);
+    const haveGroups =
+      (await admin.call<Rep[]>('GET', `${r}/users/${uid}/groups?briefRepresentation=true`)) ?? [];
+    for (const path of wantGroups) {
+      if (haveGroups.some((g) => g.path === path)) continue;
+      const g = (await admin.call<Rep>(
+        'GET',
+        `${r}/group-by-path/${path.split('/').filter(Boolean).map(encodeURIComponent).join('/')}`,
+      ))!;
+      await admin.call('PUT', `${r}/users/${uid}/groups/${String(g.id)}`);
+      note(`service account ${clientId}: group + ${path}`);
+    }
+    for (const g of haveGroups.filter((g) => !wantGroups.has(String(g.path)))) {
+      await admin.call('DELETE', `${r}/users/${uid}/groups/${String(g.id)}`);
+      note(`service account ${clientId}: group - ${String(g.path)}`);
+    }
+    const wantRoles = new Set((sa.realmRoles as string[] | undefined) ?? []);
+    const haveRoles = (
+      (await admin.call<Rep[]>('GET', `${r}/users/${uid}/role-mappings/realm`)) ?? []
+    )
+      .map((x) => String(x.name))
+      .filter((x) => platformRoles.has(x));
+    const add = [...wantRoles].filter((x) => !haveRoles.includes(x));
+    const drop = haveRoles.filter((x) => !wantRoles.has(x));
+    if (add.length > 0) {
+      await admin.call(
+        'POST',
+        `${r}/users/${uid}/role-mappings/realm`,
+        add.map((x) => rolesByName.get(x)),
+      );
+      note(`service account ${clientId}: roles + ${add.join(', ')}`);
+    }
+    if (drop.length > 0) {
+      await admin.call(
+        'DELETE',
+        `${r}/users/${uid}/role-mappings/realm`,
+        drop.map((x) => rolesByName.get(x)),
+      );
+      note(`service account ${clientId}: roles - ${drop.join(', ')}`);
+    }
+  }
+  return { realm: name, created: false, changes };
+}
+
+/**
+ * Whether a client field already has the wanted value where Keycloak's own additions or
+ * ordering differ: attributes Keycloak adds, and set-like lists.
+ */
+function subsetAttributes(key: string, have: unknown, want: unknown): boolean {
+  if (SET_FIELDS.has(key) && Array.isArray(have) && Array.isArray(want))
+    return same([...have].sort(), [...want].sort());
+  if (key !== 'attributes' || !have || !want || typeof have !== 'object') return false;
+  return Object.entries(want as Record<string, unknown>).every(([k, v]) =>
+    same((have as Record<string, unknown>)[k], v),
+  );
+}

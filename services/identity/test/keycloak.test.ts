@@ -1,0 +1,265 @@
+/**
+ * The synthesized realm on a real Keycloak (the pinned keycloak-quarkus-dist, shared by the
+ * run): the tokens it issues carry exactly the claims the tenancy policy reads, and the
+ * TypeScript helpers, the wasm policy and the real OPA judge them with Keycloak's real JWKS.
+ */
+import { API_AUDIENCES, TENANT_HEADER } from '../../../cdk8s/config/tenancy.js';
+import {
+  LIFETIMES,
+  MACHINE_CLIENTS,
+  machineClientId,
+  secretEnvName,
+} from '../../../cdk8s/config/identity.js';
+import type { MachineKind } from '../../../cdk8s/config/identity.js';
+import { policyData } from '../../../cdk8s/lib/policy-bundle.js';
+import type { PlatformError } from '../../lib/errors.js';
+import { JwksCache } from '../../tenancy/src/jwks.js';
+import { TenancyPolicy } from '../../tenancy/src/policy.js';
+import { verifyBearer } from '../../tenancy/src/verify.js';
+import { TokenError } from '../../tenancy/src/errors.js';
+import { envoyInput } from '../../test-support/corpus.js';
+import type { KeycloakServer } from '../../test-support/keycloak.js';
+import {
+  OTHER_REALM,
+  issuerAt,
+  platformContext,
+  sharedKeycloak,
+} from '../../test-support/keycloak.js';
+import type { OpaServer } from '../../test-support/opa-server.js';
+import { freePort, startOpa } from '../../test-support/opa-server.js';
+import { fetchToken } from '../src/tokens.js';
+import type { TokenRequest } from '../src/tokens.js';
+
+const ctx = platformContext();
+const REALM = ctx.config.identity.realm;
+const TENANTS = ctx.config.tenants.map((t) => t.name);
+const [A, B] = TENANTS as [string, string];
+const KINDS = Object.keys(MACHINE_CLIENTS) as MachineKind[];
+
+let kc: KeycloakServer;
+let opa: OpaServer;
+let policy: TenancyPolicy;
+let jwks: JwksCache;
+let issuer: string;
+
+/** Policy data of the platform, pointed at the test Keycloak. */
+function testPolicyData() {
+  return {
+    ...policyData(ctx),
+    issuer,
+    jwks_uri: `${issuer}/protocol/openid-connect/certs`,
+  };
+}
+
+const machine = (tenant: string, kind: MachineKind, realm = REALM): TokenRequest => {
+  const clientId = machineClientId(tenant, kind);
+  return {
+    keycloakUrl: kc.url,
+    realm,
+    clientId,
+    clientSecret: kc.values[secretEnvName('client', clientId)]!,
+  };
+};
+const demo = (username: string, via = machine(A, 'scenarios')): TokenRequest => ({
+  ...via,
+  user: { username, password: kc.values[secretEnvName('user', username)]! },
+});
+
+beforeAll(async () => {
+  kc = await sharedKeycloak();
+  issuer = issuerAt(kc, REALM);
+  jwks = new JwksCache({ url: `${issuer}/protocol/openid-connect/certs` });
+  policy = await TenancyPolicy.load({ config: testPolicyData() });
+  // OPA fetches the realm's keys from Keycloak itself, as in the cluster.
+  opa = await startOpa({ kitt4sme: { config: testPolicyData() } });
+}, 300_000);
+afterAll(async () => {
+  await opa?.stop();
+});
+
+describe('client-credentials tokens of the machine clients', () => {
+  it.each(TENANTS.flatMap((t) => KINDS.map((k) => [t, k] as const)))(
+    '%s %s: exactly its tenant, its roles, both API audiences, a short lifetime',
+    async (tenant, kind) => {
+      const t = await fetchToken(machine(tenant, kind));
+      const c = t.claims;
+      expect(c.iss).toBe(issuer);
+      expect(c.typ).toBe('Bearer');
+      expect(c.azp).toBe(machineClientId(tenant, kind));
+      expect(c.tenants).toEqual([tenant]);
+      expect([...(c.roles as string[])].sort()).toEqual([...MACHINE_CLIENTS[kind].roles].sort());
+      expect([...(c.aud as string[])].sort()).toEqual([...API_AUDIENCES].sort());
+      expect((c.exp as number) - (c.iat as number)).toBe(LIFETIMES.accessToken);
+      expect(t.expiresIn).toBe(LIFETIMES.accessToken);
+    },
+  );
+});
+
+describe('password-grant tokens of the demo users', () => {
+  it.each(TENANTS)('%s-demo gets exactly its own tenant, whichever client it uses', async (t) => {
+    for (const via of TENANTS) {
+      const tok = await fetchToken(demo(`${t}-demo`, machine(via, 'scenarios')));
+      expect(tok.claims.tenants).toEqual([t]);
+      expect([...(tok.claims.roles as string[])].sort()).toEqual([
+        'operator',
+        'tenant-admin',
+        'viewer',
+      ]);
+      // The ID token carries the tenant set too, for web applications.
+      expect(tok.idToken).toBeDefined();
+    }
+  });
+
+  it('platform-admin gets the platform-admin role and no tenant', async () => {
+    const tok = await fetchToken(demo('platform-admin'));
+    expect(tok.claims.roles).toEqual(['platform-admin']);
+    expect(tok.claims.tenants).toBeUndefined();
+  });
+
+  it('never puts Keycloak-internal roles or audiences into a token', async () => {
+    const tok = await fetchToken(demo(`${A}-demo`));
+    expect(tok.claims).not.toHaveProperty('realm_access');
+    expect(tok.claims).not.toHaveProperty('resource_access');
+    expect(tok.claims.aud).not.toContain('account');
+  });
+});
+
+describe('refusals by Keycloak', () => {
+  const code = (p: Promise<unknown>) =>
+    p.then(
+      () => 'no error',
+      (e: PlatformError) => e.code,
+    );
+
+  it('a wrong client secret', async () => {
+    expect(await code(fetchToken({ ...machine(A, 'scenarios'), clientSecret: 'wrong' }))).toBe(
+      'ERR_CREDENTIALS_REJECTED',
+    );
+  });
+
+  it('a wrong password, and a user of another tenant client without its password', async () => {
+    const bad = demo(`${A}-demo`);
+    expect(await code(fetchToken({ ...bad, user: { ...bad.user!, password: 'wrong' } }))).toBe(
+      'ERR_CREDENTIALS_REJECTED',
+    );
+  });
+
+  it('the password grant on a device client (only scenario clients have it)', async () => {
+    expect(await code(fetchToken(demo(`${A}-demo`, machine(A, 'devices'))))).toBe(
+      'ERR_CREDENTIALS_REJECTED',
+    );
+  });
+
+  it('client credentials of a web application (no service account)', async () => {
+    expect(
+      await code(
+        fetchToken({
+          keycloakUrl: kc.url,
+          realm: REALM,
+          clientId: 'grafana',
+          clientSecret: kc.values[secretEnvName('client', 'grafana')]!,
+        }),
+      ),
+    ).toBe('ERR_CREDENTIALS_REJECTED');
+  });
+
+  it('a realm that does not exist, and a Keycloak that is not there', async () => {
+    expect(await code(fetchToken({ ...machine(A, 'scenarios'), realm: 'nope' }))).toBe(
+      'ERR_REALM_NOT_FOUND',
+    );
+    const port = await freePort();
+    expect(
+      await code(
+        fetchToken({ ...machine(A, 'scenarios'), keycloakUrl: `http://127.0.0.1:${port}/auth` }),
+      ),
+    ).toBe('ERR_KEYCLOAK_UNREACHABLE');
+  });
+});
+
+/** Asks the real OPA and the wasm policy the same question; returns both decisions. */
+async function judge(token: string, method: string, path: string, tenant: string) {
+  const input = envoyInput(method, path, {
+    authorization: `Bearer ${token}`,
+    'fiware-service': tenant,
+  });
+  const fromOpa = (await opa.query('kitt4sme/authz/decision', input)) as {
+    allowed: boolean;
+    http_status?: number;
+    headers?: Record<string, string>;
+  };
+  const fromWasm = await policy.decide(input, await jwks.keys());
+  return { opa: fromOpa, wasm: fromWasm };
+}
+
+describe('Keycloak tokens against the TypeScript helpers and the real OPA', () => {
+  it.each(TENANTS)(
+    'a %s scenario token reads its own tenant in both engines and passes verifyBearer',
+    async (t) => {
+      const tok = await fetchToken(machine(t, 'scenarios'));
+      const claims = await verifyBearer(tok.accessToken, {
+        jwks,
+        issuer,
+        audiences: API_AUDIENCES,
+      });
+      expect(claims.tenants).toEqual([t]);
+      const d = await judge(tok.accessToken, 'GET', '/orion/v2/entities', t);
+      expect(d.opa).toMatchObject({ allowed: true });
+      expect(d.opa.headers?.[TENANT_HEADER]).toBe(t);
+      expect(d.wasm).toMatchObject({ allowed: true });
+      expect(d.wasm.headers?.[TENANT_HEADER]).toBe(t);
+    },
+  );
+
+  it("refuses a tenant's token for the other tenant (403) in both engines", async () => {
+    const tok = await fetchToken(machine(A, 'scenarios'));
+    const d = await judge(tok.accessToken, 'GET', '/orion/v2/entities', B);
+    expect(d.opa).toMatchObject({ allowed: false, http_status: 403 });
+    expect(d.wasm).toMatchObject({ allowed: false, http_status: 403 });
+  });
+
+  it('lets a device token send measurements but not read Orion', async () => {
+    const tok = await fetchToken(machine(A, 'devices'));
+    const south = await judge(tok.accessToken, 'POST', '/iota-south/iot/d?k=key&i=foodev', A);
+    expect(south.opa).toMatchObject({ allowed: true });
+    expect(south.wasm).toMatchObject({ allowed: true });
+    const north = await judge(tok.accessToken, 'GET', '/orion/v2/entities', A);
+    expect(north.opa).toMatchObject({ allowed: false, http_status: 403 });
+    expect(north.wasm).toMatchObject({ allowed: false, http_status: 403 });
+  });
+
+  it('refuses a token of another realm (401), with the same client and tenant', async () => {
+    const tok = await fetchToken(machine(A, 'scenarios', OTHER_REALM));
+    expect(tok.claims.tenants).toEqual([A]);
+    const err = await verifyBearer(tok.accessToken, {
+      jwks,
+      issuer,
+      audiences: API_AUDIENCES,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenError);
+    const d = await judge(tok.accessToken, 'GET', '/orion/v2/entities', A);
+    expect(d.opa).toMatchObject({ allowed: false, http_status: 401 });
+    expect(d.wasm).toMatchObject({ allowed: false, http_status: 401 });
+  });
+
+  it('refuses a tampered token (401): claims rewritten to another tenant', async () => {
+    const tok = await fetchToken(machine(A, 'scenarios'));
+    const [h, p, s] = tok.accessToken.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+    claims.tenants = [B];
+    const forged = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`;
+    await expect(
+      verifyBearer(forged, { jwks, issuer, audiences: API_AUDIENCES }),
+    ).rejects.toMatchObject({ problem: 'invalid-signature' });
+    const d = await judge(forged, 'GET', '/orion/v2/entities', B);
+    expect(d.opa).toMatchObject({ allowed: false, http_status: 401 });
+    expect(d.wasm).toMatchObject({ allowed: false, http_status: 401 });
+  });
+
+  it('refuses a token with its signature stripped (401)', async () => {
+    const tok = await fetchToken(machine(A, 'scenarios'));
+    const stripped = tok.accessToken.replace(/\.[^.]*$/, '.');
+    const d = await judge(stripped, 'GET', '/orion/v2/entities', A);
+    expect(d.opa).toMatchObject({ allowed: false, http_status: 401 });
+    expect(d.wasm).toMatchObject({ allowed: false, http_status: 401 });
+  });
+});
