@@ -43,7 +43,8 @@ const NOT_SETTINGS = new Set(['clients', 'users', 'groups', 'roles', 'scopeMappi
 /** Client fields compared and updated in place (the rest is Keycloak's own bookkeeping). */
 const CLIENT_FIELDS_IGNORED = new Set(['protocolMappers', 'secret', 'id']);
 
-class Admin {
+/** A logged-in client of Keycloak's admin REST API for one realm. */
+export class KeycloakAdmin {
   private token = '';
   constructor(
     private readonly login: AdminLogin,
@@ -168,7 +169,7 @@ export async function applyRealm(
   progress: (line: string) => void = () => {},
 ): Promise<ApplyResult> {
   const name = String(realm.realm);
-  const admin = new Admin(login, name);
+  const admin = new KeycloakAdmin(login, name);
   await admin.authenticate();
   const r = `/${encodeURIComponent(name)}`;
   const changes: string[] = [];

@@ -3,7 +3,7 @@
  * run): the tokens it issues carry exactly the claims the tenancy policy reads, and the
  * TypeScript helpers, the wasm policy and the real OPA judge them with Keycloak's real JWKS.
  */
-import { API_AUDIENCES, TENANT_HEADER } from '../../../cdk8s/config/tenancy.js';
+import { API_AUDIENCES, CLOCK_SKEW_SECONDS, TENANT_HEADER } from '../../../cdk8s/config/tenancy.js';
 import {
   LIFETIMES,
   MACHINE_CLIENTS,
@@ -27,6 +27,7 @@ import {
 } from '../../test-support/keycloak.js';
 import type { OpaServer } from '../../test-support/opa-server.js';
 import { freePort, startOpa } from '../../test-support/opa-server.js';
+import { KeycloakAdmin } from '../src/realm-apply.js';
 import { fetchToken } from '../src/tokens.js';
 import type { TokenRequest } from '../src/tokens.js';
 
@@ -41,6 +42,8 @@ let opa: OpaServer;
 let policy: TenancyPolicy;
 let jwks: JwksCache;
 let issuer: string;
+/** A token of 5 s lifetime, fetched first and judged last, once it has expired. */
+let shortLived: { token: string; exp: number };
 
 /** Policy data of the platform, pointed at the test Keycloak. */
 function testPolicyData() {
@@ -68,6 +71,7 @@ const demo = (username: string, via = machine(A, 'scenarios')): TokenRequest => 
 beforeAll(async () => {
   kc = await sharedKeycloak();
   issuer = issuerAt(kc, REALM);
+  shortLived = await shortLivedToken();
   jwks = new JwksCache({ url: `${issuer}/protocol/openid-connect/certs` });
   policy = await TenancyPolicy.load({ config: testPolicyData() });
   // OPA fetches the realm's keys from Keycloak itself, as in the cluster.
@@ -76,6 +80,35 @@ beforeAll(async () => {
 afterAll(async () => {
   await opa?.stop();
 });
+
+/**
+ * A real token that expires soon: one device client's lifetime is cut to 5 s for one token,
+ * then restored (its own lifetime test runs later and sees the realm's).
+ */
+async function shortLivedToken(): Promise<{ token: string; exp: number }> {
+  const admin = new KeycloakAdmin(
+    { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
+    REALM,
+  );
+  await admin.authenticate();
+  const clientId = machineClientId(B, 'devices');
+  const [client] = (await admin.call<Record<string, any>[]>(
+    'GET',
+    `/${REALM}/clients?clientId=${clientId}`,
+  ))!;
+  const put = (attrs: Record<string, string>) =>
+    admin.call('PUT', `/${REALM}/clients/${client!.id}`, {
+      ...client,
+      attributes: { ...client!.attributes, ...attrs },
+    });
+  await put({ 'access.token.lifespan': '5' });
+  try {
+    const t = await fetchToken(machine(B, 'devices'));
+    return { token: t.accessToken, exp: t.claims.exp as number };
+  } finally {
+    await put({ 'access.token.lifespan': '' });
+  }
+}
 
 describe('client-credentials tokens of the machine clients', () => {
   it.each(TENANTS.flatMap((t) => KINDS.map((k) => [t, k] as const)))(
@@ -262,4 +295,18 @@ describe('Keycloak tokens against the TypeScript helpers and the real OPA', () =
     expect(d.opa).toMatchObject({ allowed: false, http_status: 401 });
     expect(d.wasm).toMatchObject({ allowed: false, http_status: 401 });
   });
+});
+
+describe('an expired Keycloak token', () => {
+  it('is refused (401) by verifyBearer, the wasm policy and OPA once past the 30 s skew', async () => {
+    expect(shortLived.exp).toBeLessThan(Date.now() / 1000 + 10);
+    const wait = (shortLived.exp + CLOCK_SKEW_SECONDS + 1) * 1000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await expect(
+      verifyBearer(shortLived.token, { jwks, issuer, audiences: API_AUDIENCES }),
+    ).rejects.toMatchObject({ problem: 'expired' });
+    const d = await judge(shortLived.token, 'POST', '/iota-south/iot/d?k=key&i=foodev', B);
+    expect(d.opa).toMatchObject({ allowed: false, http_status: 401 });
+    expect(d.wasm).toMatchObject({ allowed: false, http_status: 401 });
+  }, 90_000);
 });

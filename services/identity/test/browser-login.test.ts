@@ -1,0 +1,175 @@
+/**
+ * A person logs in through Keycloak's own login page, in Debian's Chromium driven by
+ * playwright-core: authorization code with PKCE (S256) on the realm's public console client,
+ * into a tiny relying party built on openid-client. The relying party validates the ID token
+ * (issuer, audience, expiry, nonce) and shows its claims.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+
+import * as oidc from 'openid-client';
+import { chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+
+import { CONSOLE_CLIENT, secretEnvName } from '../../../cdk8s/config/identity.js';
+import { ensureChromium } from '../../../scripts/tools.js';
+import type { KeycloakServer } from '../../test-support/keycloak.js';
+import { issuerAt, platformContext, sharedKeycloak } from '../../test-support/keycloak.js';
+import { freePort } from '../../test-support/opa-server.js';
+import { KeycloakAdmin } from '../src/realm-apply.js';
+
+const REALM = platformContext().config.identity.realm;
+
+let kc: KeycloakServer;
+let browser: Browser;
+let rp: { url: string; server: Server; callbacks: number; logins: Record<string, unknown>[] };
+
+/** The relying party: /login starts the flow, /callback finishes it. */
+async function startRelyingParty(issuer: string): Promise<typeof rp> {
+  const config = await oidc.discovery(new URL(issuer), CONSOLE_CLIENT, undefined, oidc.None(), {
+    execute: [oidc.allowInsecureRequests],
+  });
+  const pending = new Map<string, { verifier: string; nonce: string }>();
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const state = { url, callbacks: 0, logins: [] as Record<string, unknown>[] };
+  const server = createServer((req, res) => {
+    void (async () => {
+      const here = new URL(req.url ?? '/', url);
+      if (here.pathname === '/login') {
+        const verifier = oidc.randomPKCECodeVerifier();
+        const st = oidc.randomState();
+        const nonce = oidc.randomNonce();
+        pending.set(st, { verifier, nonce });
+        const to = oidc.buildAuthorizationUrl(config, {
+          redirect_uri: `${url}/callback`,
+          scope: 'openid',
+          code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: st,
+          nonce,
+        });
+        res.writeHead(302, { location: to.href }).end();
+        return;
+      }
+      if (here.pathname === '/callback') {
+        state.callbacks++;
+        const p = pending.get(here.searchParams.get('state') ?? '');
+        if (!p) {
+          res.writeHead(400).end('unknown state');
+          return;
+        }
+        const tokens = await oidc.authorizationCodeGrant(config, here, {
+          pkceCodeVerifier: p.verifier,
+          expectedState: here.searchParams.get('state')!,
+          expectedNonce: p.nonce,
+        });
+        const claims = tokens.claims() as Record<string, unknown>;
+        state.logins.push(claims);
+        res
+          .writeHead(200, { 'content-type': 'text/html' })
+          .end(`<pre id="claims">${JSON.stringify(claims)}</pre>`);
+        return;
+      }
+      res.writeHead(404).end();
+    })().catch((err: unknown) => {
+      res.writeHead(500).end(`relying party error: ${(err as Error).message}`);
+    });
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    ...state,
+    server,
+    get callbacks() {
+      return state.callbacks;
+    },
+    logins: state.logins,
+  };
+}
+
+beforeAll(async () => {
+  const executablePath = ensureChromium();
+  kc = await sharedKeycloak();
+  const issuer = issuerAt(kc, REALM);
+  rp = await startRelyingParty(issuer);
+  // Register the relying party's callback on the console client, as a developer of the
+  // later web UI would for a local build.
+  const admin = new KeycloakAdmin(
+    { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
+    REALM,
+  );
+  await admin.authenticate();
+  const [client] = (await admin.call<Record<string, any>[]>(
+    'GET',
+    `/${REALM}/clients?clientId=${CONSOLE_CLIENT}`,
+  ))!;
+  await admin.call('PUT', `/${REALM}/clients/${client!.id}`, {
+    ...client,
+    redirectUris: [...(client!.redirectUris as string[]), `${rp.url}/callback`],
+  });
+  browser = await chromium.launch({
+    executablePath,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => rp?.server.close(r));
+});
+
+const password = (user: string) => kc.values[secretEnvName('user', user)]!;
+
+describe('browser login through Keycloak', () => {
+  it('takes a demo user through the login page into the relying party with the tenant claim', async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${rp.url}/login`);
+      // Keycloak's login page, not ours.
+      expect(page.url()).toContain(`${kc.url}/realms/${REALM}/protocol/openid-connect/auth`);
+      expect(page.url()).toContain('code_challenge_method=S256');
+      await page.fill('#username', 'manufracture-demo');
+      await page.fill('#password', password('manufracture-demo'));
+      await page.click('#kc-login');
+      await page.waitForURL(`${rp.url}/callback**`);
+      const claims = JSON.parse((await page.textContent('#claims')) ?? '{}');
+      expect(claims).toMatchObject({
+        iss: issuerAt(kc, REALM),
+        aud: CONSOLE_CLIENT,
+        preferred_username: 'manufracture-demo',
+        tenants: ['manufracture'],
+      });
+      expect([...claims.roles].sort()).toEqual(['operator', 'tenant-admin', 'viewer']);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it("shows Keycloak's error for a wrong password and gives the relying party nothing", async () => {
+    const before = { callbacks: rp.callbacks, logins: rp.logins.length };
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${rp.url}/login`);
+      await page.fill('#username', 'smithereens-demo');
+      await page.fill('#password', 'not-the-password-of-smithereens');
+      await page.click('#kc-login');
+      await page.waitForSelector('#input-error, .kc-feedback-text, #kc-error-message');
+      const text = await page.textContent('body');
+      expect(text).toContain('Invalid username or password.');
+      expect(page.url()).toContain(kc.url);
+      expect(page.url()).not.toContain(rp.url);
+      expect(rp.callbacks).toBe(before.callbacks);
+      expect(rp.logins.length).toBe(before.logins);
+    } finally {
+      await page.close();
+    }
+  });
+});
