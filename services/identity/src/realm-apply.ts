@@ -41,7 +41,14 @@ export interface ApplyResult {
 const NOT_SETTINGS = new Set(['clients', 'users', 'groups', 'roles', 'scopeMappings', 'realm']);
 
 /** Client fields compared and updated in place (the rest is Keycloak's own bookkeeping). */
-const CLIENT_FIELDS_IGNORED = new Set(['protocolMappers', 'secret', 'id']);
+const CLIENT_FIELDS_IGNORED = new Set([
+  'protocolMappers',
+  'secret',
+  'id',
+  // Sub-resources: the client endpoints ignore them on update (and on create).
+  'defaultClientScopes',
+  'optionalClientScopes',
+]);
 
 /** A logged-in client of Keycloak's admin REST API for one realm. */
 export class KeycloakAdmin {
@@ -194,26 +201,53 @@ export async function applyRealm(
     note(`realm ${name}: settings ${changed.sort().join(', ')}`);
   }
 
-  // 2. Roles and groups: created when missing; partial import reports what it added.
-  const humans = ((realm.users as Rep[] | undefined) ?? []).filter(
-    (u) => !u.serviceAccountClientId,
-  );
+  // 2. Realm roles (partial import with SKIP creates only the missing ones), then groups.
   const imported = await admin.call<{
     results?: { action: string; resourceType: string; resourceName: string }[];
-  }>('POST', `${r}/partialImport`, {
-    ifResourceExists: 'SKIP',
-    roles: realm.roles,
-    groups: realm.groups,
-    users: humans,
-  });
+  }>('POST', `${r}/partialImport`, { ifResourceExists: 'SKIP', roles: realm.roles });
   for (const res of imported?.results ?? [])
     if (res.action === 'ADDED')
       note(`${res.resourceType.toLowerCase()} ${res.resourceName}: created`);
-
-  // 3. Clients, in place.
   const rolesByName = new Map(
     ((await admin.call<Rep[]>('GET', `${r}/roles`)) ?? []).map((x) => [String(x.name), x]),
   );
+  // Groups are trees: a partial import skips a whole tree when its root exists, so a new
+  // tenant under /tenants is created here, one missing group at a time.
+  const ensureGroups = async (groups: Rep[], parentId?: string): Promise<void> => {
+    for (const g of groups) {
+      const path = String(g.path);
+      const byPath = `${r}/group-by-path/${path.split('/').filter(Boolean).map(encodeURIComponent).join('/')}`;
+      let found = await admin.call<Rep>('GET', byPath, undefined, { allow404: true });
+      if (!found) {
+        await admin.call('POST', parentId ? `${r}/groups/${parentId}/children` : `${r}/groups`, {
+          name: g.name,
+          attributes: g.attributes ?? {},
+        });
+        found = (await admin.call<Rep>('GET', byPath))!;
+        const roles = ((g.realmRoles as string[] | undefined) ?? []).map((x) => rolesByName.get(x));
+        if (roles.length > 0)
+          await admin.call('POST', `${r}/groups/${String(found.id)}/role-mappings/realm`, roles);
+        note(`group ${path}: created`);
+      }
+      await ensureGroups((g.subGroups as Rep[] | undefined) ?? [], String(found.id));
+    }
+  };
+  await ensureGroups((realm.groups as Rep[] | undefined) ?? []);
+
+  // People: created when missing (with their groups and roles), never changed.
+  const humans = ((realm.users as Rep[] | undefined) ?? []).filter(
+    (u) => !u.serviceAccountClientId,
+  );
+  if (humans.length > 0) {
+    const people = await admin.call<{
+      results?: { action: string; resourceName: string }[];
+    }>('POST', `${r}/partialImport`, { ifResourceExists: 'SKIP', users: humans });
+    for (const res of people?.results ?? [])
+      if (res.action === 'ADDED') note(`user ${res.resourceName}: created`);
+  }
+
+  // 3. Clients, in place.
+  let scopes: Rep[] | undefined;
   const scopeOf = new Map(
     ((realm.scopeMappings as { client: string; roles: string[] }[] | undefined) ?? []).map((s) => [
       s.client,
@@ -269,6 +303,33 @@ export async function applyRealm(
       for (const m of wantMappers.filter((w) => !kept.some((h) => mapperMatches(h, w)))) {
         await admin.call('POST', `${r}/clients/${id}/protocol-mappers/models`, m);
         note(`client ${clientId}: mapper ${String(m.name)} set`);
+      }
+    }
+    // Client scopes: exactly the definition's, default and optional. Keycloak gives a new
+    // client the realm's default scopes (profile, email, roles, ...) whatever it was sent.
+    for (const kind of ['default', 'optional'] as const) {
+      const wanted = new Set(
+        (want[kind === 'default' ? 'defaultClientScopes' : 'optionalClientScopes'] as
+          string[] | undefined) ?? [],
+      );
+      const path = `${r}/clients/${id}/${kind}-client-scopes`;
+      const have = (await admin.call<Rep[]>('GET', path)) ?? [];
+      for (const sc of have.filter((x) => !wanted.has(String(x.name)))) {
+        await admin.call('DELETE', `${path}/${String(sc.id)}`);
+        note(`client ${clientId}: ${kind} scope - ${String(sc.name)}`);
+      }
+      for (const name of [...wanted].filter((n) => !have.some((x) => x.name === n))) {
+        const sc = (scopes ??= (await admin.call<Rep[]>('GET', `${r}/client-scopes`)) ?? []).find(
+          (x) => x.name === name,
+        );
+        if (!sc)
+          throw new PlatformError(
+            'ERR_REALM_APPLY',
+            `client ${clientId} wants client scope "${name}", which the realm lacks`,
+            IDENTITY_ERRORS.ERR_REALM_APPLY.fix,
+          );
+        await admin.call('PUT', `${path}/${String(sc.id)}`);
+        note(`client ${clientId}: ${kind} scope + ${name}`);
       }
     }
     // Role scope: exactly the definition's realm roles.

@@ -1,0 +1,133 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `npm run token -- --tenant <t> [--client | --user [name]]`: prints an access token of the
+ * platform realm for scenarios and curl.
+ *
+ *   curl -H "Authorization: Bearer $(npm run -s token -- --tenant manufracture)" \
+ *        -H 'fiware-service: manufracture' https://kitt4sme.localhost/orion/v2/entities
+ *
+ * Credentials come from the environment (KITT4SME_CLIENT_SECRET, KITT4SME_PASSWORD, or the
+ * per-client names of the keycloak-realm Secret) or else from that Secret in the cluster.
+ *
+ * Exit codes: 0 token printed, 1 Keycloak refused the credentials, 2 usage error,
+ * 3 Keycloak unreachable, no such realm, or no credentials found.
+ */
+import { Command, Option } from 'commander';
+
+import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
+import { ROUTES } from '../../../cdk8s/config/routes.js';
+import { MACHINE_CLIENTS, machineClientId, secretEnvName } from '../../../cdk8s/config/identity.js';
+import type { MachineKind } from '../../../cdk8s/config/identity.js';
+import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
+import { EXIT, runCli } from '../../lib/cli.js';
+import { PlatformError } from '../../lib/errors.js';
+import { findSecret } from '../src/credentials.js';
+import { fetchToken } from '../src/tokens.js';
+
+interface Opts {
+  tenant: string;
+  client?: boolean;
+  user?: string | true;
+  kind: MachineKind;
+  keycloakUrl?: string;
+  realm?: string;
+  context?: string;
+  json?: boolean;
+}
+
+const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+const tenants = ctx.config.tenants.map((t) => t.name);
+
+const program = new Command()
+  .name('token')
+  .description(
+    'Print an access token of the platform realm: client credentials of a tenant machine client, or a user’s password grant through it.',
+  )
+  .requiredOption('--tenant <tenant>', `the tenant (${tenants.join(', ')})`)
+  .addOption(
+    new Option('--client', 'client credentials of the tenant client (the default)').conflicts(
+      'user',
+    ),
+  )
+  .option('--user [username]', 'password grant of a user (default: <tenant>-demo)')
+  .addOption(
+    new Option('--kind <kind>', 'which tenant client')
+      .choices(Object.keys(MACHINE_CLIENTS))
+      .default('scenarios'),
+  )
+  .option(
+    '--keycloak-url <url>',
+    'Keycloak base URL, ending in /auth (default: $KITT4SME_KEYCLOAK_URL or the ingress)',
+  )
+  .option('--realm <realm>', `realm (default: ${ctx.config.identity.realm})`)
+  .option('--context <name>', 'kubeconfig context for reading Secrets (default: the current one)')
+  .option('--json', 'print the token response and its claims as JSON')
+  .action(async (opts: Opts) => {
+    if (!tenants.includes(opts.tenant)) {
+      console.error(
+        `token: unknown tenant "${opts.tenant}"; the platform config has ${tenants.join(', ')}`,
+      );
+      process.exit(EXIT.usage);
+    }
+    const clientId = machineClientId(opts.tenant, opts.kind);
+    const username = opts.user === true ? `${opts.tenant}-demo` : opts.user;
+    if (username && !MACHINE_CLIENTS[opts.kind].passwordGrant) {
+      console.error(
+        `token: --user needs --kind scenarios (the ${opts.kind} client has no password grant)`,
+      );
+      process.exit(EXIT.usage);
+    }
+    const keycloakUrl =
+      opts.keycloakUrl ?? process.env.KITT4SME_KEYCLOAK_URL ?? `${ctx.publicUrl}/auth`;
+    const namespace = ctx.namespace('identity');
+    const cluster = { context: opts.context };
+    const secret = await findSecret(
+      ['KITT4SME_CLIENT_SECRET', secretEnvName('client', clientId)],
+      { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('client', clientId) },
+      cluster,
+    );
+    const password = username
+      ? await findSecret(
+          ['KITT4SME_PASSWORD', secretEnvName('user', username)],
+          { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('user', username) },
+          cluster,
+        )
+      : undefined;
+    console.error(
+      `token: ${username ? `user ${username} through ` : ''}client ${clientId} (secret from ${secret.source}) at ${keycloakUrl}`,
+    );
+    const t = await fetchToken({
+      keycloakUrl,
+      realm: opts.realm ?? ctx.config.identity.realm,
+      clientId,
+      clientSecret: secret.value,
+      ...(username && password ? { user: { username, password: password.value } } : {}),
+    });
+    if (opts.json) {
+      process.stdout.write(
+        `${JSON.stringify(
+          {
+            access_token: t.accessToken,
+            token_type: t.tokenType,
+            expires_in: t.expiresIn,
+            issuer: t.issuer,
+            client_id: clientId,
+            claims: t.claims,
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    } else process.stdout.write(`${t.accessToken}\n`);
+  });
+
+try {
+  await runCli(program);
+} catch (err) {
+  if (err instanceof PlatformError) {
+    console.error(`token: ${err.message}\n${err.fix} [${err.code}]`);
+    process.exit(err.code === 'ERR_CREDENTIALS_REJECTED' ? EXIT.failed : EXIT.environment);
+  }
+  throw err;
+}
