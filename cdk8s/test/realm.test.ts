@@ -1,0 +1,233 @@
+/**
+ * The realm as code, as synthesized into deploy/: what Keycloak imports and how the web
+ * applications are wired to it. (What Keycloak then issues is tested against a real Keycloak
+ * in services/identity/test.)
+ */
+import { parse } from 'yaml';
+
+import {
+  BRUTE_FORCE,
+  CONSOLE_CLIENT,
+  LIFETIMES,
+  PASSWORD_POLICY,
+  PLATFORM_ADMINS_GROUP,
+  PLATFORM_OPERATORS_GROUP,
+  SSO_CLIENTS,
+  TENANT_ATTRIBUTE,
+} from '../config/identity.js';
+import { ROLES } from '../config/roles.js';
+import { buildRealm, resolveRealm } from '../lib/identity/realm.js';
+import { KEYCLOAK_REALM_SECRET } from '../lib/secrets.js';
+import { find, synth } from './support/synth.js';
+
+const out = synth();
+const ctx = out.platform.context;
+const configMap = find(out, 'ConfigMap', 'keycloak-realm');
+const realm = JSON.parse(configMap.data['kitt4sme.json']) as Record<string, any>;
+const clients = realm.clients as Record<string, any>[];
+const client = (id: string) => clients.find((c) => c.clientId === id)!;
+const keycloak = find(out, 'Deployment', 'keycloak').spec.template.spec;
+const kcContainer = keycloak.containers.find((c: any) => c.name === 'keycloak');
+
+describe('the realm Keycloak imports', () => {
+  it('is the file synth writes, mounted where --import-realm reads, and imported at start', () => {
+    expect(realm).toEqual(JSON.parse(JSON.stringify(buildRealm(ctx).realm)));
+    expect(kcContainer.args).toEqual(['start', '--import-realm']);
+    expect(kcContainer.volumeMounts).toContainEqual({
+      name: 'realm',
+      mountPath: '/opt/keycloak/data/import',
+      readOnly: true,
+    });
+  });
+
+  it('holds no secret: every client secret and password is a ${...} placeholder', () => {
+    const text = configMap.data['kitt4sme.json'] as string;
+    const secrets = clients.filter((c) => 'secret' in c).map((c) => c.secret);
+    const passwords = (realm.users as any[]).flatMap((u) =>
+      (u.credentials ?? []).map((c: any) => c.value),
+    );
+    expect(secrets.length).toBeGreaterThan(0);
+    expect(passwords.length).toBeGreaterThan(0);
+    for (const v of [...secrets, ...passwords]) expect(v).toMatch(/^\$\{KITT4SME_[A-Z0-9_]+\}$/);
+    expect(text).not.toMatch(/"(secret|value)": "(?!\$\{)/);
+  });
+
+  it('gets every placeholder from the keycloak-realm Secret, never optional (fail closed)', () => {
+    const placeholders = buildRealm(ctx)
+      .placeholders.map((p) => p.env)
+      .sort();
+    const wired = (kcContainer.env as any[])
+      .filter((e) => e.valueFrom?.secretKeyRef?.name === KEYCLOAK_REALM_SECRET)
+      .map((e) => {
+        expect(e.valueFrom.secretKeyRef.key).toBe(e.name);
+        expect(e.valueFrom.secretKeyRef.optional).toBeUndefined();
+        return e.name as string;
+      })
+      .sort();
+    expect(wired).toEqual(placeholders);
+  });
+
+  it('resolves like Keycloak does, and names the first placeholder without a value', () => {
+    const def = buildRealm(ctx);
+    const values = Object.fromEntries(def.placeholders.map((p) => [p.env, `v"${p.env}`]));
+    const resolved = resolveRealm(def, values) as any;
+    expect(resolved.clients.find((c: any) => c.clientId === 'grafana').secret).toBe(
+      'v"KITT4SME_CLIENT_SECRET_GRAFANA',
+    );
+    expect(JSON.stringify(resolved)).not.toContain('${');
+    const { KITT4SME_PASSWORD_PLATFORM_ADMIN: _, ...partial } = values;
+    expect(() => resolveRealm(def, partial)).toThrow(
+      'no value for KITT4SME_PASSWORD_PLATFORM_ADMIN (the user password of platform-admin)',
+    );
+  });
+
+  it('has short token lifetimes, brute-force protection and a password policy', () => {
+    expect(realm).toMatchObject({
+      accessTokenLifespan: LIFETIMES.accessToken,
+      accessCodeLifespan: LIFETIMES.authorizationCode,
+      ssoSessionIdleTimeout: LIFETIMES.ssoSessionIdle,
+      revokeRefreshToken: true,
+      refreshTokenMaxReuse: 0,
+      bruteForceProtected: true,
+      permanentLockout: false,
+      ...BRUTE_FORCE,
+      passwordPolicy: PASSWORD_POLICY,
+      registrationAllowed: false,
+      sslRequired: 'external',
+    });
+    expect(LIFETIMES.accessToken).toBeLessThanOrEqual(300);
+  });
+
+  it('defines the platform roles and one group per tenant carrying the tenant attribute', () => {
+    expect(realm.roles.realm.map((r: any) => r.name)).toEqual([...ROLES]);
+    const tenants = realm.groups.find((g: any) => g.name === 'tenants');
+    expect(tenants.subGroups).toEqual(
+      ctx.config.tenants.map((t) => ({
+        name: t.name,
+        path: `/tenants/${t.name}`,
+        attributes: { [TENANT_ATTRIBUTE]: [t.name] },
+        subGroups: [],
+      })),
+    );
+    expect(realm.groups.find((g: any) => g.name === PLATFORM_ADMINS_GROUP).realmRoles).toEqual([
+      'platform-admin',
+    ]);
+  });
+
+  it('gives every tenant a scenario and a device client whose service account is in that tenant only', () => {
+    for (const t of ctx.config.tenants) {
+      for (const [kind, roles] of [
+        ['scenarios', ['operator', 'viewer', 'tenant-admin']],
+        ['devices', ['device']],
+      ] as const) {
+        const id = `${t.name}-${kind}`;
+        expect(client(id)).toMatchObject({
+          publicClient: false,
+          serviceAccountsEnabled: true,
+          standardFlowEnabled: false,
+          implicitFlowEnabled: false,
+          directAccessGrantsEnabled: kind === 'scenarios',
+          fullScopeAllowed: false,
+        });
+        expect(realm.users.find((u: any) => u.serviceAccountClientId === id)).toMatchObject({
+          groups: [`/tenants/${t.name}`],
+          realmRoles: roles,
+        });
+      }
+    }
+  });
+
+  it('offers the password grant to no public or web client, and the implicit flow to none', () => {
+    for (const c of clients) expect(c.implicitFlowEnabled).toBe(false);
+    const password = clients.filter((c) => c.directAccessGrantsEnabled).map((c) => c.clientId);
+    expect(password.sort()).toEqual(ctx.config.tenants.map((t) => `${t.name}-scenarios`).sort());
+  });
+
+  it('makes the console a public client that must use PKCE S256', () => {
+    expect(client(CONSOLE_CLIENT)).toMatchObject({
+      publicClient: true,
+      standardFlowEnabled: true,
+      redirectUris: ['https://kitt4sme.localhost/console/*'],
+    });
+    expect(client(CONSOLE_CLIENT).attributes['pkce.code.challenge.method']).toBe('S256');
+  });
+
+  it('puts the API audiences and the claims the policy reads only into API clients', () => {
+    const api = clients.filter(
+      (c) => c.clientId === CONSOLE_CLIENT || /-(scenarios|devices)$/.test(c.clientId),
+    );
+    for (const c of api) {
+      const names = c.protocolMappers.map((m: any) => m.name).sort();
+      expect(names).toEqual([
+        'audience kitt4sme-fiware',
+        'audience kitt4sme-provisioning',
+        'roles',
+        'tenants',
+      ]);
+    }
+    for (const app of Object.values(SSO_CLIENTS)) {
+      const names = client(app).protocolMappers.map((m: any) => m.name);
+      expect(names).not.toContain('audience kitt4sme-fiware');
+      expect(names).toContain('groups');
+    }
+  });
+});
+
+describe('single sign-on of the web applications', () => {
+  const grafanaEnv = Object.fromEntries(
+    (find(out, 'StatefulSet', 'grafana').spec.template.spec.containers[0].env as any[]).map((e) => [
+      e.name,
+      e.value ?? e.valueFrom,
+    ]),
+  );
+  const app = (name: string) =>
+    find(out, 'Application', name).spec.source.helm.valuesObject as Record<string, any>;
+
+  it('sends Grafana people through its realm client, with a strict role mapping', () => {
+    expect(grafanaEnv).toMatchObject({
+      GF_AUTH_GENERIC_OAUTH_ENABLED: 'true',
+      GF_AUTH_GENERIC_OAUTH_CLIENT_ID: SSO_CLIENTS.grafana,
+      GF_AUTH_GENERIC_OAUTH_AUTH_URL:
+        'https://kitt4sme.localhost/auth/realms/kitt4sme/protocol/openid-connect/auth',
+      GF_AUTH_GENERIC_OAUTH_TOKEN_URL:
+        'http://keycloak.identity.svc.cluster.local:8080/auth/realms/kitt4sme/protocol/openid-connect/token',
+      GF_AUTH_GENERIC_OAUTH_USE_PKCE: 'true',
+      GF_AUTH_GENERIC_OAUTH_ROLE_ATTRIBUTE_STRICT: 'true',
+      GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET: {
+        secretKeyRef: { name: 'grafana-oidc', key: 'client-secret' },
+      },
+    });
+    // The redirect Grafana uses is the one the realm allows.
+    expect(client(SSO_CLIENTS.grafana).redirectUris).toEqual([
+      `${grafanaEnv.GF_SERVER_ROOT_URL}login/generic_oauth`,
+    ]);
+    for (const role of ['platform-admin', 'tenant-admin', 'operator', 'viewer'])
+      expect(grafanaEnv.GF_AUTH_GENERIC_OAUTH_ROLE_ATTRIBUTE_PATH).toContain(`'${role}'`);
+  });
+
+  it('gives Kiali the OpenID strategy on its realm client, view-only', () => {
+    const kiali = app('kiali');
+    expect(kiali.auth).toMatchObject({
+      strategy: 'openid',
+      openid: { client_id: SSO_CLIENTS.kiali, issuer_uri: ctx.issuer },
+    });
+    expect(kiali.deployment.view_only_mode).toBe(true);
+    expect(client(SSO_CLIENTS.kiali).redirectUris).toContain('https://kitt4sme.localhost/kiali');
+  });
+
+  it('gives Argo CD OIDC on its realm client and RBAC from realm groups only', () => {
+    const cm = app('argo-cd').configs;
+    const oidc = parse(cm.cm['oidc.config']);
+    expect(oidc).toMatchObject({
+      issuer: ctx.issuer,
+      clientID: SSO_CLIENTS.argocd,
+      clientSecret: '$argocd-oidc:clientSecret',
+    });
+    expect(client(SSO_CLIENTS.argocd).redirectUris).toEqual([`${cm.cm.url}/auth/callback`]);
+    expect(cm.rbac['policy.default']).toBe('');
+    const groups = [...cm.rbac['policy.csv'].matchAll(/^g, ([^,]+),/gm)].map((m) => m[1]);
+    expect(groups).toEqual([PLATFORM_ADMINS_GROUP, PLATFORM_OPERATORS_GROUP]);
+    const realmGroups = realm.groups.map((g: any) => g.name);
+    for (const g of groups) expect(realmGroups).toContain(g);
+  });
+});
