@@ -19,7 +19,7 @@ export type RouteAccess =
   | 'tenant'
   /**
    * A web application that authenticates its users itself (Keycloak's own pages; Grafana,
-   * Kiali and Argo CD, which log in through Keycloak once SSO is wired). The whole prefix
+   * Kiali and Argo CD, which log people in through Keycloak themselves). The whole prefix
    * skips OPA, except `blockedPaths`, which the gateway refuses.
    */
   | 'sso';
@@ -115,7 +115,7 @@ export const ROUTES: readonly RouteSpec[] = [
     access: 'sso',
     publicPaths: [],
     rights: {},
-    description: 'Grafana dashboards (its own login; Keycloak SSO with the identity work)',
+    description: 'Grafana dashboards (Keycloak single sign-on; roles from the token)',
   },
   {
     prefix: '/kiali',
@@ -124,7 +124,7 @@ export const ROUTES: readonly RouteSpec[] = [
     access: 'sso',
     publicPaths: [],
     rights: {},
-    description: 'Kiali mesh console (Kubernetes token login; Keycloak SSO with the identity work)',
+    description: 'Kiali mesh console (Keycloak single sign-on, view-only)',
   },
   {
     prefix: '/argocd',
@@ -133,6 +133,6 @@ export const ROUTES: readonly RouteSpec[] = [
     access: 'sso',
     publicPaths: [],
     rights: {},
-    description: 'Argo CD UI and API (its own login; Keycloak SSO with the identity work)',
+    description: 'Argo CD UI and API (Keycloak single sign-on; RBAC from realm groups)',
   },
 ];

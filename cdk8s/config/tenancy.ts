@@ -1,6 +1,6 @@
 /**
  * What the tenancy policy expects of a token, defined once for the policy data, the Keycloak
- * realm (identity work) and the tests.
+ * realm (cdk8s/lib/identity/realm.ts) and the tests.
  */
 
 import { RESOURCE_CLIENTS } from './identity.js';
