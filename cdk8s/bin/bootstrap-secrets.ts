@@ -21,7 +21,7 @@ import { EXIT, runCli } from '../../services/lib/cli.js';
 import { PlatformError } from '../../services/lib/errors.js';
 import { loadPlatformConfig } from '../config/load.js';
 import { ROUTES } from '../config/routes.js';
-import { generateSecret, planSecrets } from '../lib/bootstrap-secrets.js';
+import { planSecrets } from '../lib/bootstrap-secrets.js';
 import { PlatformContext } from '../lib/context.js';
 
 const program = new Command()
