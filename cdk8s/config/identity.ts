@@ -37,8 +37,8 @@ export const MACHINE_CLIENTS = {
     description:
       'scenario runner and integrations of tenant {tenant}: provisions, reads and subscribes',
     // The password grant is deprecated (OAuth 2.1) and is only ever offered here, to a
-    // confidential client: `npm run token -- --user` and the scenario tests need both the
-    // client secret and the user's password.
+    // confidential client, and only with identity.demoUsers: `npm run token -- --user` and
+    // the scenario tests need both the client secret and the user's password.
     passwordGrant: true,
   },
   devices: {
@@ -82,10 +82,13 @@ export const LIFETIMES = {
 } as const;
 
 /**
- * Brute-force protection: temporary lockout after 5 failures, growing by a minute per further
- * failure up to 15 minutes; failures are forgotten after 12 hours.
+ * Brute-force protection: a temporary lockout after every 5 failures, of a minute times the
+ * number of failures divided by 5 (Keycloak's MULTIPLE strategy), at most 15 minutes, never
+ * permanent; failures are forgotten after 12 hours.
  */
 export const BRUTE_FORCE = {
+  bruteForceStrategy: 'MULTIPLE',
+  maxTemporaryLockouts: 0,
   failureFactor: 5,
   waitIncrementSeconds: 60,
   maxFailureWaitSeconds: 900,

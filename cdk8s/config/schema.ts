@@ -48,6 +48,11 @@ export const CONFIG_ERRORS = {
     problem: 'no tenant is configured',
     fix: 'add at least one tenant to `tenants`, e.g. { name: "manufracture" }',
   },
+  ERR_CONFIG_DISPLAY_NAME: {
+    problem:
+      'a tenant display name contains "$" (it reaches the Keycloak realm file, where ${...} would be expanded from Keycloak’s environment)',
+    fix: 'write the display name without "$"',
+  },
   ERR_CONFIG_TENANT_NAME: {
     problem:
       'a tenant name is not a valid FIWARE service name (Orion lower-cases service names and accepts only letters, digits and "_")',
@@ -214,7 +219,14 @@ const SERVICE_PATH = /^\/$|^(\/[A-Za-z0-9_]{1,50}){1,10}$/;
 
 const tenantSchema = z.strictObject({
   name: z.string().regex(TENANT_NAME, code('ERR_CONFIG_TENANT_NAME')),
-  displayName: z.string().trim().min(1).max(100).optional(),
+  // No `$`: the name reaches the realm file, where Keycloak expands ${...} from its environment.
+  displayName: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .regex(/^[^$]*$/, code('ERR_CONFIG_DISPLAY_NAME'))
+    .optional(),
   servicePaths: z
     .array(z.string().regex(SERVICE_PATH, code('ERR_CONFIG_SERVICE_PATH')))
     .min(1, code('ERR_CONFIG_SERVICE_PATH'))

@@ -60,6 +60,11 @@ describe('platform config', () => {
     ['ERR_CONFIG_TENANT_NAME', 'tenants[0].name', (c) => (c.tenants[0].name = 'manu-fracture')],
     ['ERR_CONFIG_TENANT_NAME', 'tenants[0].name', (c) => (c.tenants[0].name = 'a'.repeat(51))],
     [
+      'ERR_CONFIG_DISPLAY_NAME',
+      'tenants[0].displayName',
+      (c) => (c.tenants[0].displayName = 'Manu ${KC_DB_PASSWORD}'),
+    ],
+    [
       'ERR_CONFIG_TENANT_DUPLICATE',
       'tenants[2].name',
       (c) => c.tenants.push({ name: 'smithereens' }),

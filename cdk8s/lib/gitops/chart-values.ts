@@ -226,6 +226,8 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
         istio_namespace: mesh,
         // Keycloak SSO (cdk8s/lib/identity/sso.ts); never anonymous. NOTE (4)
         auth: kialiAuth(ctx),
+        // Pod logs carry tenant data (entity ids, service names); Kiali is for the mesh.
+        kiali_feature_flags: { disabled_features: ['logs-tab'] },
         deployment: {
           // Kiali acts with its own service account (no RBAC per user): look, never touch.
           view_only_mode: true,

@@ -176,8 +176,8 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     return { clientAuthenticatorType: 'client-secret', secret: `\${${env}}` };
   };
   const scopeMappings: { client: string; roles: string[] }[] = [];
-  const allRoles = (clientId: string) =>
-    scopeMappings.push({ client: clientId, roles: [...ROLES] });
+  const scope = (clientId: string, roles: readonly Role[] = ROLES) =>
+    scopeMappings.push({ client: clientId, roles: [...roles] });
   const apiMappers = () => [
     tenantsMapper(),
     rolesMapper(),
@@ -197,12 +197,14 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     (Object.keys(MACHINE_CLIENTS) as MachineKind[]).map((kind) => {
       const spec = MACHINE_CLIENTS[kind];
       const clientId = machineClientId(t.name, kind);
-      allRoles(clientId);
+      // A machine client's tokens carry at most its own roles, whoever logs in through it.
+      scope(clientId, spec.roles);
       return {
         ...baseClient(clientId, clientId, spec.description.replace('{tenant}', t.name)),
         ...clientSecret(clientId),
         serviceAccountsEnabled: true,
-        directAccessGrantsEnabled: spec.passwordGrant,
+        // Only for the demo users of a laptop platform: never a password grant in production.
+        directAccessGrantsEnabled: spec.passwordGrant && ctx.config.identity.demoUsers,
         protocolMappers: apiMappers(),
         attributes: {
           'oauth2.device.authorization.grant.enabled': 'false',
@@ -213,7 +215,7 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     }),
   );
 
-  allRoles(CONSOLE_CLIENT);
+  scope(CONSOLE_CLIENT);
   const console = {
     ...baseClient(CONSOLE_CLIENT, 'KITT4SME console', 'Web UI: authorization code with PKCE'),
     publicClient: true,
@@ -234,7 +236,7 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
   const redirects = ssoRedirects(ctx);
   const ssoClients = (Object.keys(SSO_CLIENTS) as SsoApp[]).map((app) => {
     const clientId = SSO_CLIENTS[app];
-    allRoles(clientId);
+    scope(clientId);
     return {
       ...baseClient(
         clientId,
@@ -355,6 +357,13 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     scopeMappings,
     users: [...serviceAccounts, ...people],
   };
+  // Keycloak expands every ${...} of the file from its environment (database and admin
+  // passwords included): only the declared placeholders may be there.
+  const declared = new Set(placeholders.map((p) => `\${${p.env}}`));
+  const stray = JSON.stringify(realm)
+    .match(/\$\{[^}]*\}?/g)
+    ?.find((m) => !declared.has(m));
+  if (stray) throw new TypeError(`the realm would make Keycloak expand ${stray}`);
   return { name, realm, placeholders };
 }
 

@@ -33,13 +33,12 @@ export function realmEndpoints(ctx: PlatformContext) {
 }
 
 /**
- * Grafana's role from the token's platform roles (JMESPath on the ID token and userinfo).
- * Nobody without one of these roles gets in (role_attribute_strict).
+ * Grafana's role: platform admins are Admins, platform operators Viewers, and nobody else
+ * gets in (role_attribute_strict). NOTE (2)
  */
 export const GRAFANA_ROLE_PATH = [
   `contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'platform-admin') && 'Admin'`,
-  `contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'tenant-admin') && 'Editor'`,
-  `(contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'operator') || contains(${TOKEN_CLAIMS.roles} || \`[]\`, 'viewer')) && 'Viewer'`,
+  `contains(groups || \`[]\`, '${PLATFORM_OPERATORS_GROUP}') && 'Viewer'`,
 ].join(' || ');
 
 /** Grafana's generic OAuth settings, as GF_* environment variables (the secret apart). */
@@ -117,3 +116,7 @@ export function argoCdOidc(ctx: PlatformContext) {
 //    do not by default. With disable_rbac, Kiali acts with its own service account, so the
 //    platform also runs it view-only: a signed-in user sees the mesh, never changes it.
 //    See https://kiali.io/docs/configuration/authentication/openid/
+// 2. Tenants in Grafana. Grafana has one organisation with every tenant's folder and a
+//    CrateDB datasource that can read every tenant's schema, so a tenant's people must not
+//    get in until Grafana is split per tenant (an organisation per tenant from the tenants
+//    claim, and a CrateDB user per tenant). Until then only platform staff log in.

@@ -92,7 +92,9 @@ try {
     process.exit(
       err.code === 'ERR_REALM_APPLY' || err.code === 'ERR_CREDENTIALS_REJECTED'
         ? EXIT.failed
-        : EXIT.environment,
+        : err.code === 'ERR_INSECURE_URL'
+          ? EXIT.usage
+          : EXIT.environment,
     );
   }
   throw err;

@@ -9,7 +9,8 @@
  * Credentials come from the environment (KITT4SME_CLIENT_SECRET, KITT4SME_PASSWORD, or the
  * per-client names of the keycloak-realm Secret) or else from that Secret in the cluster.
  *
- * Exit codes: 0 token printed, 1 Keycloak refused the credentials, 2 usage error,
+ * Exit codes: 0 token printed, 1 Keycloak refused the credentials, 2 usage error (or a plain
+ * http URL to a host that is not loopback or in-cluster),
  * 3 Keycloak unreachable, no such realm, or no credentials found.
  */
 import { Command, Option } from 'commander';
@@ -127,7 +128,13 @@ try {
 } catch (err) {
   if (err instanceof PlatformError) {
     console.error(`token: ${err.message}\n${err.fix} [${err.code}]`);
-    process.exit(err.code === 'ERR_CREDENTIALS_REJECTED' ? EXIT.failed : EXIT.environment);
+    process.exit(
+      err.code === 'ERR_CREDENTIALS_REJECTED'
+        ? EXIT.failed
+        : err.code === 'ERR_INSECURE_URL'
+          ? EXIT.usage
+          : EXIT.environment,
+    );
   }
   throw err;
 }

@@ -21,6 +21,11 @@ export const IDENTITY_ERRORS = {
     problem: 'no client secret or password was given and none could be read from the cluster',
     fix: 'set KITT4SME_CLIENT_SECRET (and KITT4SME_PASSWORD with --user), or run against a cluster whose keycloak-realm Secret kubectl can read',
   },
+  ERR_INSECURE_URL: {
+    problem:
+      'the Keycloak URL is plain http to a host that is neither loopback nor in-cluster, so secrets and passwords would cross the network unencrypted',
+    fix: 'use https (the ingress), or http only to 127.0.0.1/localhost (a port-forward) or a *.svc.cluster.local Service',
+  },
   ERR_REALM_APPLY: {
     problem: "Keycloak's admin API refused a change while applying the realm",
     fix: 'read the message (it names the object and Keycloak’s reason), fix the realm definition or the running realm, and run `npm run realm:apply` again; it is idempotent',

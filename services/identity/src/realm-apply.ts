@@ -19,7 +19,7 @@
 import type { Rep } from '../../../cdk8s/lib/identity/realm.js';
 import { PlatformError } from '../../lib/errors.js';
 import { IDENTITY_ERRORS } from './errors.js';
-import { explain } from './tokens.js';
+import { assertSafeKeycloakUrl, explain } from './tokens.js';
 
 /** The admin account of the master realm (Keycloak's bootstrap admin). */
 export interface AdminLogin {
@@ -63,6 +63,7 @@ export class KeycloakAdmin {
   }
 
   async authenticate(): Promise<void> {
+    assertSafeKeycloakUrl(this.login.keycloakUrl);
     const res = await this.fetch(`${this.base}/realms/master/protocol/openid-connect/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -111,7 +112,7 @@ export class KeycloakAdmin {
     body?: unknown,
     opts: { allow404?: boolean } = {},
   ): Promise<T | undefined> {
-    const url = `${this.base}/admin/realms${path.startsWith('/realms') ? path.slice(7) : path}`;
+    const url = `${this.base}/admin/realms${path}`;
     const res = await this.fetch(url, {
       method,
       headers: {
@@ -211,6 +212,9 @@ export async function applyRealm(
   const rolesByName = new Map(
     ((await admin.call<Rep[]>('GET', `${r}/roles`)) ?? []).map((x) => [String(x.name), x]),
   );
+  const platformRoles = new Set(
+    ((realm.roles as { realm?: Rep[] } | undefined)?.realm ?? []).map((x) => String(x.name)),
+  );
   // Groups are trees: a partial import skips a whole tree when its root exists, so a new
   // tenant under /tenants is created here, one missing group at a time.
   const ensureGroups = async (groups: Rep[], parentId?: string): Promise<void> => {
@@ -228,6 +232,40 @@ export async function applyRealm(
         if (roles.length > 0)
           await admin.call('POST', `${r}/groups/${String(found.id)}/role-mappings/realm`, roles);
         note(`group ${path}: created`);
+      } else {
+        // The tenant attribute is what puts a tenant into tokens: exactly the definition's.
+        const attrs = (g.attributes as Record<string, string[]> | undefined) ?? {};
+        const full = (await admin.call<Rep>('GET', `${r}/groups/${String(found.id)}`))!;
+        if (!same(full.attributes ?? {}, attrs)) {
+          await admin.call('PUT', `${r}/groups/${String(found.id)}`, {
+            ...full,
+            attributes: attrs,
+          });
+          note(`group ${path}: attributes`);
+        }
+        const want = new Set((g.realmRoles as string[] | undefined) ?? []);
+        const roleMap = `${r}/groups/${String(found.id)}/role-mappings/realm`;
+        const have = ((await admin.call<Rep[]>('GET', roleMap)) ?? [])
+          .map((x) => String(x.name))
+          .filter((x) => rolesByName.has(x));
+        const add = [...want].filter((x) => !have.includes(x));
+        const drop = have.filter((x) => !want.has(x) && platformRoles.has(x));
+        if (add.length > 0) {
+          await admin.call(
+            'POST',
+            roleMap,
+            add.map((x) => rolesByName.get(x)),
+          );
+          note(`group ${path}: roles + ${add.join(', ')}`);
+        }
+        if (drop.length > 0) {
+          await admin.call(
+            'DELETE',
+            roleMap,
+            drop.map((x) => rolesByName.get(x)),
+          );
+          note(`group ${path}: roles - ${drop.join(', ')}`);
+        }
       }
       await ensureGroups((g.subGroups as Rep[] | undefined) ?? [], String(found.id));
     }
@@ -358,9 +396,6 @@ export async function applyRealm(
   }
 
   // 4. Service accounts: exactly their tenant groups and platform roles.
-  const platformRoles = new Set(
-    ((realm.roles as { realm?: Rep[] } | undefined)?.realm ?? []).map((x) => String(x.name)),
-  );
   for (const sa of ((realm.users as Rep[] | undefined) ?? []).filter(
     (u) => u.serviceAccountClientId,
   )) {

@@ -101,12 +101,39 @@ function causeCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Refuses a Keycloak URL that would send secrets in clear over a network: http is only for
+ * loopback (a port-forward, the tests) and in-cluster Services.
+ * @throws PlatformError ERR_INSECURE_URL
+ */
+export function assertSafeKeycloakUrl(keycloakUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(keycloakUrl);
+  } catch (err) {
+    throw fail('ERR_KEYCLOAK_UNREACHABLE', `"${keycloakUrl}" is not a URL`, err);
+  }
+  const host = url.hostname;
+  const local =
+    host === '127.0.0.1' ||
+    host === 'localhost' ||
+    host === '[::1]' ||
+    host.endsWith('.svc.cluster.local');
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && local)) return url;
+  throw new PlatformError(
+    'ERR_INSECURE_URL',
+    `refusing to send credentials to ${url.protocol}//${url.host}`,
+    IDENTITY_ERRORS.ERR_INSECURE_URL.fix,
+  );
+}
+
 /** Discovers the realm's endpoints; http only for loopback and in-cluster URLs. */
 export async function discoverRealm(
   loc: RealmLocation,
   clientId: string,
   clientSecret?: string,
 ): Promise<oidc.Configuration> {
+  assertSafeKeycloakUrl(loc.keycloakUrl);
   const issuer = new URL(issuerOf(loc));
   try {
     return await oidc.discovery(issuer, clientId, clientSecret, undefined, {

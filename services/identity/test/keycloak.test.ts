@@ -143,10 +143,14 @@ describe('password-grant tokens of the demo users', () => {
     }
   });
 
-  it('platform-admin gets the platform-admin role and no tenant', async () => {
+  it('platform-admin through a tenant client gets no tenant and none of its roles', async () => {
+    // The scenario client's role scope is its own roles: a person's platform-admin role never
+    // reaches a token minted through a tenant's client.
     const tok = await fetchToken(demo('platform-admin'));
-    expect(tok.claims.roles).toEqual(['platform-admin']);
     expect(tok.claims.tenants).toBeUndefined();
+    expect(tok.claims.roles ?? []).toEqual([]);
+    const d = await judge(tok.accessToken, 'GET', '/orion/v2/entities', A);
+    expect(d.opa).toMatchObject({ allowed: false, http_status: 403 });
   });
 
   it('never puts Keycloak-internal roles or audiences into a token', async () => {
@@ -194,6 +198,14 @@ describe('refusals by Keycloak', () => {
         }),
       ),
     ).toBe('ERR_CREDENTIALS_REJECTED');
+  });
+
+  it('plain http to a host that is not loopback (the secret never leaves)', async () => {
+    expect(
+      await code(
+        fetchToken({ ...machine(A, 'scenarios'), keycloakUrl: 'http://keycloak.example/auth' }),
+      ),
+    ).toBe('ERR_INSECURE_URL');
   });
 
   it('a realm that does not exist, and a Keycloak that is not there', async () => {

@@ -89,7 +89,7 @@ describe('applyRealm on a running Keycloak', () => {
     expect((await applyRealm(login, resolveRealm(def, values))).changes).toEqual([]);
   });
 
-  it('repairs drift in what it owns: a deleted mapper, a service account in a foreign tenant', async () => {
+  it('repairs drift in what it owns: a deleted mapper, a foreign tenant on a service account or a group', async () => {
     const def = definition('acme_works');
     (def.realm as Record<string, unknown>).accessTokenLifespan = 600;
     const admin = new KeycloakAdmin(login, REALM);
@@ -117,14 +117,29 @@ describe('applyRealm on a running Keycloak', () => {
       `/${REALM}/group-by-path/tenants/smithereens`,
     ))!;
     await admin.call('PUT', `/${REALM}/users/${sa.id}/groups/${foreign.id}`);
+    // And someone widens a tenant group: its members would get another tenant too.
+    const acmeGroup = (await admin.call<Record<string, any>>(
+      'GET',
+      `/${REALM}/group-by-path/tenants/acme_works`,
+    ))!;
+    await admin.call('PUT', `/${REALM}/groups/${acmeGroup.id}`, {
+      ...acmeGroup,
+      attributes: { 'kitt4sme-tenant': ['acme_works', 'smithereens'] },
+    });
     expect((await token('manufracture')).claims.tenants).toBeUndefined();
+    expect([...((await token('acme_works')).claims.tenants as string[])].sort()).toEqual([
+      'acme_works',
+      'smithereens',
+    ]);
 
     const res = await applyRealm(login, resolveRealm(def, values));
     expect(res.changes).toEqual([
+      'group /tenants/acme_works: attributes',
       `client ${clientId}: mapper tenants set`,
       `service account ${clientId}: group - /tenants/smithereens`,
     ]);
     expect((await token('manufracture')).claims.tenants).toEqual(['manufracture']);
+    expect((await token('acme_works')).claims.tenants).toEqual(['acme_works']);
   });
 
   it("never resets what people own: a demo user's changed password survives", async () => {

@@ -142,6 +142,13 @@ describe('npm run token', () => {
     ],
     ['no secret and no cluster', ['--tenant', 'manufracture'], {}, 3, 'ERR_CREDENTIALS_MISSING'],
     [
+      'plain http to a remote host',
+      ['--tenant', 'manufracture', '--keycloak-url', 'http://keycloak.example/auth'],
+      { KITT4SME_CLIENT_SECRET: 'x' },
+      2,
+      'refusing to send credentials to http://keycloak.example',
+    ],
+    [
       'an unknown tenant',
       ['--tenant', 'acme'],
       { KITT4SME_CLIENT_SECRET: 'x' },
@@ -156,7 +163,12 @@ describe('npm run token', () => {
       '--user needs --kind scenarios',
     ],
   ] as const)('fails clearly on %s', async (_what, args, env, code, message) => {
-    const r = await run([...args, '--keycloak-url', kc.url], env);
+    const r = await run(
+      (args as readonly string[]).includes('--keycloak-url')
+        ? [...args]
+        : [...args, '--keycloak-url', kc.url],
+      env,
+    );
     expect(r.code).toBe(code);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);
