@@ -16,7 +16,7 @@ import {
   TENANT_ATTRIBUTE,
 } from '../config/identity.js';
 import { ROLES } from '../config/roles.js';
-import { buildRealm, resolveRealm } from '../lib/identity/realm.js';
+import { ADMINS_ONLY_FLOW, buildRealm, flowId, resolveRealm } from '../lib/identity/realm.js';
 import { KEYCLOAK_REALM_SECRET } from '../lib/secrets.js';
 import { PlatformContext } from '../lib/context.js';
 import { find, synth } from './support/synth.js';
@@ -250,6 +250,17 @@ describe('single sign-on of the web applications', () => {
       openid: { client_id: SSO_CLIENTS.kiali, issuer_uri: ctx.issuer },
     });
     expect(kiali.deployment.view_only_mode).toBe(true);
+    expect(kiali.kiali_feature_flags.disabled_features).toContain('logs-tab');
+    // Only platform admins get through Keycloak to Kiali: its browser logins use the gated flow.
+    const flow = realm.authenticationFlows.find((f: any) => f.alias === ADMINS_ONLY_FLOW);
+    expect(client(SSO_CLIENTS.kiali).authenticationFlowBindingOverrides).toEqual({
+      browser: flow.id,
+    });
+    expect(flow.id).toBe(flowId('kitt4sme', ADMINS_ONLY_FLOW));
+    expect(flowId('kitt4sme-other', ADMINS_ONLY_FLOW)).not.toBe(flow.id);
+    expect(realm.authenticatorConfig).toEqual([
+      { alias: 'not a platform admin', config: { condUserRole: 'platform-admin', negate: 'true' } },
+    ]);
     expect(client(SSO_CLIENTS.kiali).redirectUris).toContain('https://kitt4sme.localhost/kiali');
   });
 

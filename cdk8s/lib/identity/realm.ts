@@ -7,6 +7,8 @@
  * that Keycloak resolves from its environment when it imports the file; the environment comes
  * from the `keycloak-realm` Secret made at bootstrap (or by the tests).
  */
+import { createHash } from 'node:crypto';
+
 import {
   BRUTE_FORCE,
   CONSOLE_CLIENT,
@@ -165,6 +167,74 @@ function baseClient(clientId: string, name: string, description: string): Rep {
   };
 }
 
+/** The browser flow of clients only platform admins may log in to (Kiali). NOTE (3) */
+export const ADMINS_ONLY_FLOW = 'platform-admins-only browser';
+/**
+ * A fixed id of a realm's flow, so a client can name it in its flow overrides at import.
+ * Flow ids are unique across realms, so the realm name is part of it (a name-based UUID).
+ */
+export function flowId(realm: string, alias: string): string {
+  const h = createHash('sha256').update(`kitt4sme/${realm}/${alias}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function execution(step: Rep, priority: number): Rep {
+  const flow = 'flowAlias' in step;
+  return {
+    ...step,
+    priority,
+    authenticatorFlow: flow,
+    // Keycloak's representation still reads the historical spelling.
+    autheticatorFlow: flow,
+    userSetupAllowed: false,
+  };
+}
+
+/** A browser login that denies everyone without the platform-admin role. */
+function adminsOnlyFlows(realm: string): { flows: Rep[]; configs: Rep[] } {
+  const login = `${ADMINS_ONLY_FLOW} login`;
+  const gate = `${ADMINS_ONLY_FLOW} gate`;
+  const sub = (alias: string, steps: Rep[]): Rep => ({
+    alias,
+    description: `${ADMINS_ONLY_FLOW}: ${alias.slice(ADMINS_ONLY_FLOW.length + 1)}`,
+    providerId: 'basic-flow',
+    topLevel: false,
+    builtIn: false,
+    authenticationExecutions: steps.map((s, i) => execution(s, (i + 1) * 10)),
+  });
+  return {
+    flows: [
+      {
+        id: flowId(realm, ADMINS_ONLY_FLOW),
+        alias: ADMINS_ONLY_FLOW,
+        description: 'Browser login for consoles of the whole platform: platform-admin only',
+        providerId: 'basic-flow',
+        topLevel: true,
+        builtIn: false,
+        authenticationExecutions: [
+          execution({ flowAlias: login, requirement: 'REQUIRED' }, 10),
+          execution({ flowAlias: gate, requirement: 'CONDITIONAL' }, 20),
+        ],
+      },
+      sub(login, [
+        { authenticator: 'auth-cookie', requirement: 'ALTERNATIVE' },
+        { authenticator: 'auth-username-password-form', requirement: 'ALTERNATIVE' },
+      ]),
+      sub(gate, [
+        {
+          authenticator: 'conditional-user-role',
+          authenticatorConfig: 'not a platform admin',
+          requirement: 'REQUIRED',
+        },
+        { authenticator: 'deny-access-authenticator', requirement: 'REQUIRED' },
+      ]),
+    ],
+    configs: [
+      { alias: 'not a platform admin', config: { condUserRole: 'platform-admin', negate: 'true' } },
+    ],
+  };
+}
+
 /** The realm of a platform. */
 export function buildRealm(ctx: PlatformContext): RealmDefinition {
   const name = ctx.config.identity.realm;
@@ -234,6 +304,7 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
   };
 
   const redirects = ssoRedirects(ctx);
+  const flows = adminsOnlyFlows(name);
   const ssoClients = (Object.keys(SSO_CLIENTS) as SsoApp[]).map((app) => {
     const clientId = SSO_CLIENTS[app];
     scope(clientId);
@@ -250,6 +321,10 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
       webOrigins: [],
       defaultClientScopes: ['basic', 'profile', 'email'],
       protocolMappers: [groupsMapper(), rolesMapper(), tenantsMapper()],
+      // Kiali acts with its own cluster-wide service account: platform admins only.
+      ...(app === 'kiali'
+        ? { authenticationFlowBindingOverrides: { browser: flowId(name, ADMINS_ONLY_FLOW) } }
+        : {}),
       attributes: {
         'oauth2.device.authorization.grant.enabled': 'false',
         // Grafana sends a PKCE challenge (use_pkce); Kiali and Argo CD, as confidential
@@ -353,6 +428,10 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
       },
       { name: PLATFORM_OPERATORS_GROUP, path: `/${PLATFORM_OPERATORS_GROUP}`, subGroups: [] },
     ],
+    // Defining flows keeps Keycloak's built-in ones (browser, direct grant, ...): the import
+    // adds every built-in flow the file lacks and binds the realm to them.
+    authenticationFlows: flows.flows,
+    authenticatorConfig: flows.configs,
     clients: [...resourceClients, ...machineClients, console, ...ssoClients],
     scopeMappings,
     users: [...serviceAccounts, ...people],
@@ -397,3 +476,7 @@ export function resolveRealm(def: RealmDefinition, values: Readonly<Record<strin
 //    the realm-role mapper to those roles: default-roles-<realm>, offline_access and
 //    uma_authorization never appear, and the claim is flat (`roles`) instead of Keycloak's
 //    nested realm_access.roles.
+// 3. Kiali's gate. Kiali's OpenID strategy without RBAC cannot tell people apart, so Keycloak
+//    does: the kiali client's browser logins go through a flow whose conditional step denies
+//    anyone without the platform-admin role, after authentication and on SSO cookies too.
+//    See https://www.keycloak.org/docs/latest/server_admin/#_conditions-in-conditional-flows

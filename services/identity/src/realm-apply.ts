@@ -14,7 +14,8 @@
  * - service accounts: exactly the definition's tenant groups and platform roles;
  * - people (demo users): created when missing, never changed (passwords and groups are theirs).
  * Nothing is deleted: a client or group removed from the definition stays until an admin
- * removes it.
+ * removes it. Authentication flows (Kiali's admins-only login) are created with the realm; a
+ * realm that lacks one is refused, never half-applied.
  */
 import type { Rep } from '../../../cdk8s/lib/identity/realm.js';
 import { PlatformError } from '../../lib/errors.js';
@@ -38,7 +39,16 @@ export interface ApplyResult {
 }
 
 /** Top-level keys of a realm representation that are not plain settings. */
-const NOT_SETTINGS = new Set(['clients', 'users', 'groups', 'roles', 'scopeMappings', 'realm']);
+const NOT_SETTINGS = new Set([
+  'clients',
+  'users',
+  'groups',
+  'roles',
+  'scopeMappings',
+  'realm',
+  'authenticationFlows',
+  'authenticatorConfig',
+]);
 
 /** Client fields compared and updated in place (the rest is Keycloak's own bookkeeping). */
 const CLIENT_FIELDS_IGNORED = new Set([
@@ -193,6 +203,23 @@ export async function applyRealm(
     note(`realm ${name}: created`);
     return { realm: name, created: true, changes };
   }
+
+  // Authentication flows come with the realm (import or creation) and are not rebuilt here;
+  // a client must never be bound to a flow that is not there.
+  const flowAliases = new Set(
+    ((await admin.call<Rep[]>('GET', `${r}/authentication/flows`)) ?? []).map((f) =>
+      String(f.alias),
+    ),
+  );
+  for (const f of ((realm.authenticationFlows as Rep[] | undefined) ?? []).filter(
+    (f) => f.topLevel,
+  ))
+    if (!flowAliases.has(String(f.alias)))
+      throw new PlatformError(
+        'ERR_REALM_APPLY',
+        `realm ${name} lacks the authentication flow "${String(f.alias)}", which realm:apply does not build: nothing was changed`,
+        'create the realm anew (export its users first), or build the flow in the admin console as cdk8s/lib/identity/realm.ts defines it, then run realm:apply again',
+      );
 
   // 1. Settings.
   const settings = Object.fromEntries(Object.entries(realm).filter(([k]) => !NOT_SETTINGS.has(k)));

@@ -11,7 +11,7 @@ import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 
-import { CONSOLE_CLIENT, secretEnvName } from '../../../cdk8s/config/identity.js';
+import { CONSOLE_CLIENT, SSO_CLIENTS, secretEnvName } from '../../../cdk8s/config/identity.js';
 import { ensureChromium } from '../../../scripts/tools.js';
 import type { KeycloakServer } from '../../test-support/keycloak.js';
 import { issuerAt, platformContext, sharedKeycloak } from '../../test-support/keycloak.js';
@@ -23,12 +23,37 @@ const REALM = platformContext().config.identity.realm;
 let kc: KeycloakServer;
 let browser: Browser;
 let rp: { url: string; server: Server; callbacks: number; logins: Record<string, unknown>[] };
+let kiali: typeof rp;
+let admin: KeycloakAdmin;
 
-/** The relying party: /login starts the flow, /callback finishes it. */
-async function startRelyingParty(issuer: string): Promise<typeof rp> {
-  const config = await oidc.discovery(new URL(issuer), CONSOLE_CLIENT, undefined, oidc.None(), {
-    execute: [oidc.allowInsecureRequests],
+/** Adds a relying party's callback to a realm client's redirect URIs. */
+async function register(clientId: string, url: string): Promise<void> {
+  const [client] = (await admin.call<Record<string, any>[]>(
+    'GET',
+    `/${REALM}/clients?clientId=${clientId}`,
+  ))!;
+  await admin.call('PUT', `/${REALM}/clients/${client!.id}`, {
+    ...client,
+    redirectUris: [...(client!.redirectUris as string[]), `${url}/callback`],
   });
+}
+
+/**
+ * The relying party: /login starts the flow, /callback finishes it. A public client by
+ * default (the console); with a secret, a confidential one (Kiali's client).
+ */
+async function startRelyingParty(
+  issuer: string,
+  clientId = CONSOLE_CLIENT,
+  secret?: string,
+): Promise<typeof rp> {
+  const config = await oidc.discovery(
+    new URL(issuer),
+    clientId,
+    undefined,
+    secret ? oidc.ClientSecretPost(secret) : oidc.None(),
+    { execute: [oidc.allowInsecureRequests] },
+  );
   const pending = new Map<string, { verifier: string; nonce: string }>();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -94,19 +119,18 @@ beforeAll(async () => {
   rp = await startRelyingParty(issuer);
   // Register the relying party's callback on the console client, as a developer of the
   // later web UI would for a local build.
-  const admin = new KeycloakAdmin(
+  admin = new KeycloakAdmin(
     { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
     REALM,
   );
   await admin.authenticate();
-  const [client] = (await admin.call<Record<string, any>[]>(
-    'GET',
-    `/${REALM}/clients?clientId=${CONSOLE_CLIENT}`,
-  ))!;
-  await admin.call('PUT', `/${REALM}/clients/${client!.id}`, {
-    ...client,
-    redirectUris: [...(client!.redirectUris as string[]), `${rp.url}/callback`],
-  });
+  await register(CONSOLE_CLIENT, rp.url);
+  kiali = await startRelyingParty(
+    issuer,
+    SSO_CLIENTS.kiali,
+    kc.values[secretEnvName('client', SSO_CLIENTS.kiali)],
+  );
+  await register(SSO_CLIENTS.kiali, kiali.url);
   browser = await chromium.launch({
     executablePath,
     args: [
@@ -124,6 +148,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await new Promise((r) => rp?.server.close(r));
+  await new Promise((r) => kiali?.server.close(r));
 });
 
 const password = (user: string) => kc.values[secretEnvName('user', user)]!;
@@ -170,6 +195,61 @@ describe('browser login through Keycloak', () => {
       expect(rp.logins.length).toBe(before.logins);
     } finally {
       await page.close();
+    }
+  });
+
+  /** Logs a user in to Kiali's client in a fresh browser context (no SSO cookie). */
+  async function kialiLogin(user: string) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${kiali.url}/login`);
+    await page.fill('#username', user);
+    await page.fill('#password', password(user));
+    await page.click('#kc-login');
+    await page.waitForLoadState('networkidle');
+    return { page, close: () => context.close() };
+  }
+
+  it("lets a platform admin into Kiali's client", async () => {
+    const { page, close } = await kialiLogin('platform-admin');
+    try {
+      await page.waitForURL(`${kiali.url}/callback**`);
+      const claims = JSON.parse((await page.textContent('#claims')) ?? '{}');
+      expect(claims).toMatchObject({ aud: SSO_CLIENTS.kiali, groups: ['platform-admins'] });
+    } finally {
+      await close();
+    }
+  });
+
+  it("denies a tenant's user Kiali, after a correct password, and gives Kiali nothing", async () => {
+    const before = kiali.callbacks;
+    const { page, close } = await kialiLogin('manufracture-demo');
+    try {
+      expect(page.url()).toContain(kc.url);
+      expect(((await page.textContent('body')) ?? '').toLowerCase()).toContain('access denied');
+      expect(kiali.callbacks).toBe(before);
+    } finally {
+      await close();
+    }
+  });
+
+  it("denies Kiali to a tenant's user who already has a Keycloak session (SSO cookie)", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      // Log in to the console first: a valid SSO session in this browser.
+      await page.goto(`${rp.url}/login`);
+      await page.fill('#username', 'smithereens-demo');
+      await page.fill('#password', password('smithereens-demo'));
+      await page.click('#kc-login');
+      await page.waitForURL(`${rp.url}/callback**`);
+      const before = kiali.callbacks;
+      await page.goto(`${kiali.url}/login`);
+      await page.waitForLoadState('networkidle');
+      expect(((await page.textContent('body')) ?? '').toLowerCase()).toContain('access denied');
+      expect(kiali.callbacks).toBe(before);
+    } finally {
+      await context.close();
     }
   });
 });

@@ -171,3 +171,31 @@ describe('applyRealm on a running Keycloak', () => {
     );
   });
 });
+
+describe('applyRealm and authentication flows', () => {
+  it('refuses a realm that lacks a flow of the definition, changing nothing', async () => {
+    const name = 'kitt4sme-noflow';
+    const def = buildRealm(
+      platformContext((c) => ({ ...c, identity: { ...c.identity, realm: name } })),
+    );
+    for (const p of def.placeholders) values[p.env] ??= randomPassword();
+    const resolved = resolveRealm(def, values) as Record<string, any>;
+    // A realm as an older definition made it: no flows, Kiali unbound.
+    const { authenticationFlows: _f, authenticatorConfig: _c, ...older } = resolved;
+    older.clients = older.clients.map(({ authenticationFlowBindingOverrides: _o, ...c }: any) => c);
+    expect((await applyRealm(login, older)).created).toBe(true);
+    const before = new KeycloakAdmin(login, name);
+    await before.authenticate();
+    const settings = await before.call<Record<string, any>>('GET', `/${name}`);
+    await expect(
+      applyRealm(login, { ...resolved, accessTokenLifespan: 123 }),
+    ).rejects.toMatchObject({
+      code: 'ERR_REALM_APPLY',
+      message: expect.stringContaining(
+        'lacks the authentication flow "platform-admins-only browser"',
+      ),
+    });
+    const after = await before.call<Record<string, any>>('GET', `/${name}`);
+    expect(after!.accessTokenLifespan).toBe(settings!.accessTokenLifespan);
+  });
+});
