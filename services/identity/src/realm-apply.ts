@@ -239,6 +239,36 @@ export async function applyRealm(
   const rolesByName = new Map(
     ((await admin.call<Rep[]>('GET', `${r}/roles`)) ?? []).map((x) => [String(x.name), x]),
   );
+  /** Makes the realm roles at a role-mapping endpoint exactly `want` (among those `owned`). */
+  const syncRoles = async (
+    endpoint: string,
+    want: Iterable<string>,
+    label: string,
+    owned: (role: string) => boolean = () => true,
+  ): Promise<void> => {
+    const wanted = new Set(want);
+    const have = ((await admin.call<Rep[]>('GET', endpoint)) ?? [])
+      .map((x) => String(x.name))
+      .filter(owned);
+    const add = [...wanted].filter((x) => !have.includes(x));
+    const drop = have.filter((x) => !wanted.has(x));
+    if (add.length > 0) {
+      await admin.call(
+        'POST',
+        endpoint,
+        add.map((x) => rolesByName.get(x)),
+      );
+      note(`${label} + ${add.join(', ')}`);
+    }
+    if (drop.length > 0) {
+      await admin.call(
+        'DELETE',
+        endpoint,
+        drop.map((x) => rolesByName.get(x)),
+      );
+      note(`${label} - ${drop.join(', ')}`);
+    }
+  };
   const platformRoles = new Set(
     ((realm.roles as { realm?: Rep[] } | undefined)?.realm ?? []).map((x) => String(x.name)),
   );
@@ -270,29 +300,12 @@ export async function applyRealm(
           });
           note(`group ${path}: attributes`);
         }
-        const want = new Set((g.realmRoles as string[] | undefined) ?? []);
-        const roleMap = `${r}/groups/${String(found.id)}/role-mappings/realm`;
-        const have = ((await admin.call<Rep[]>('GET', roleMap)) ?? [])
-          .map((x) => String(x.name))
-          .filter((x) => rolesByName.has(x));
-        const add = [...want].filter((x) => !have.includes(x));
-        const drop = have.filter((x) => !want.has(x) && platformRoles.has(x));
-        if (add.length > 0) {
-          await admin.call(
-            'POST',
-            roleMap,
-            add.map((x) => rolesByName.get(x)),
-          );
-          note(`group ${path}: roles + ${add.join(', ')}`);
-        }
-        if (drop.length > 0) {
-          await admin.call(
-            'DELETE',
-            roleMap,
-            drop.map((x) => rolesByName.get(x)),
-          );
-          note(`group ${path}: roles - ${drop.join(', ')}`);
-        }
+        await syncRoles(
+          `${r}/groups/${String(found.id)}/role-mappings/realm`,
+          (g.realmRoles as string[] | undefined) ?? [],
+          `group ${path}: roles`,
+          (x) => platformRoles.has(x),
+        );
       }
       await ensureGroups((g.subGroups as Rep[] | undefined) ?? [], String(found.id));
     }
@@ -398,28 +411,11 @@ export async function applyRealm(
       }
     }
     // Role scope: exactly the definition's realm roles.
-    const wantScope = new Set(scopeOf.get(clientId) ?? []);
-    const haveScope = (
-      (await admin.call<Rep[]>('GET', `${r}/clients/${id}/scope-mappings/realm`)) ?? []
-    ).map((x) => String(x.name));
-    const add = [...wantScope].filter((x) => !haveScope.includes(x));
-    const drop = haveScope.filter((x) => !wantScope.has(x));
-    if (add.length > 0) {
-      await admin.call(
-        'POST',
-        `${r}/clients/${id}/scope-mappings/realm`,
-        add.map((x) => rolesByName.get(x)),
-      );
-      note(`client ${clientId}: role scope + ${add.join(', ')}`);
-    }
-    if (drop.length > 0) {
-      await admin.call(
-        'DELETE',
-        `${r}/clients/${id}/scope-mappings/realm`,
-        drop.map((x) => rolesByName.get(x)),
-      );
-      note(`client ${clientId}: role scope - ${drop.join(', ')}`);
-    }
+    await syncRoles(
+      `${r}/clients/${id}/scope-mappings/realm`,
+      scopeOf.get(clientId) ?? [],
+      `client ${clientId}: role scope`,
+    );
   }
 
   // 4. Service accounts: exactly their tenant groups and platform roles.
@@ -452,30 +448,12 @@ export async function applyRealm(
       await admin.call('DELETE', `${r}/users/${uid}/groups/${String(g.id)}`);
       note(`service account ${clientId}: group - ${String(g.path)}`);
     }
-    const wantRoles = new Set((sa.realmRoles as string[] | undefined) ?? []);
-    const haveRoles = (
-      (await admin.call<Rep[]>('GET', `${r}/users/${uid}/role-mappings/realm`)) ?? []
-    )
-      .map((x) => String(x.name))
-      .filter((x) => platformRoles.has(x));
-    const add = [...wantRoles].filter((x) => !haveRoles.includes(x));
-    const drop = haveRoles.filter((x) => !wantRoles.has(x));
-    if (add.length > 0) {
-      await admin.call(
-        'POST',
-        `${r}/users/${uid}/role-mappings/realm`,
-        add.map((x) => rolesByName.get(x)),
-      );
-      note(`service account ${clientId}: roles + ${add.join(', ')}`);
-    }
-    if (drop.length > 0) {
-      await admin.call(
-        'DELETE',
-        `${r}/users/${uid}/role-mappings/realm`,
-        drop.map((x) => rolesByName.get(x)),
-      );
-      note(`service account ${clientId}: roles - ${drop.join(', ')}`);
-    }
+    await syncRoles(
+      `${r}/users/${uid}/role-mappings/realm`,
+      (sa.realmRoles as string[] | undefined) ?? [],
+      `service account ${clientId}: roles`,
+      (x) => platformRoles.has(x),
+    );
   }
   return { realm: name, created: false, changes };
 }
