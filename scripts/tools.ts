@@ -26,6 +26,30 @@ export function opaVersion(): string {
   return m[1]!;
 }
 
+/**
+ * Fills `dir` through `fill(staging)`, which returns an error text when it fails: the
+ * finished install is swapped in whole, so an interrupted one never looks installed.
+ * @returns the error text, or undefined once `dir` holds the install.
+ */
+function installAtomically(dir: string, fill: (staging: string) => string | undefined) {
+  const staging = `${dir}.partial`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const failed = fill(staging);
+  if (failed !== undefined) {
+    rmSync(staging, { recursive: true, force: true });
+    return failed;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(staging, dir);
+  return undefined;
+}
+
+/** The error text of a finished child process, or undefined when it succeeded. */
+function spawnFailure(r: ReturnType<typeof spawnSync>): string | undefined {
+  return r.error || r.status !== 0 ? (r.error?.message ?? `exit ${r.status}`) : undefined;
+}
+
 /** Path of the pinned OPA binary (it may not be installed yet; see {@link ensureOpa}). */
 export function opaPath(): string {
   return join(TOOLS_DIR, `opa-${opaVersion()}`, 'opa');
@@ -43,26 +67,21 @@ export function ensureOpa(
   const bin = opaPath();
   if (existsSync(bin)) return bin;
   const version = opaVersion();
-  const dir = join(TOOLS_DIR, `opa-${version}`);
-  const staging = `${dir}.partial`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
   log(`setup: installing OPA v${version} with go install (first run only, about a minute)`);
-  const r = spawnSync('go', ['install', `github.com/open-policy-agent/opa@v${version}`], {
-    env: { ...process.env, GOBIN: staging, CGO_ENABLED: '0', GOFLAGS: '-trimpath' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (r.error || r.status !== 0) {
-    rmSync(staging, { recursive: true, force: true });
+  const failed = installAtomically(join(TOOLS_DIR, `opa-${version}`), (staging) =>
+    spawnFailure(
+      spawnSync('go', ['install', `github.com/open-policy-agent/opa@v${version}`], {
+        env: { ...process.env, GOBIN: staging, CGO_ENABLED: '0', GOFLAGS: '-trimpath' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      }),
+    ),
+  );
+  if (failed !== undefined)
     throw new PlatformError(
       'ERR_TOOL_MISSING',
-      `could not install OPA v${version} with go install (${r.error?.message ?? `exit ${r.status}`})`,
+      `could not install OPA v${version} with go install (${failed})`,
       'install Go (1.24 or newer) with access to the Go module proxy, then run the command again',
     );
-  }
-  // Swap the finished install in whole, so an interrupted build never looks installed.
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(staging, dir);
   log(`setup: OPA v${version} installed at ${bin}`);
   return bin;
 }
@@ -115,21 +134,17 @@ export function ensureKeycloak(
       ['-q', '-B', 'dependency:get', `-Dartifact=${artifact}`, '-Dtransitive=false'],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
-    if (r.error || r.status !== 0 || !existsSync(archive))
-      throw missing('mvn dependency:get failed', r.error?.message ?? `exit ${r.status}`);
+    const failed = spawnFailure(r) ?? (existsSync(archive) ? undefined : 'no archive');
+    if (failed !== undefined) throw missing('mvn dependency:get failed', failed);
   }
-  const staging = `${home}.partial`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  const t = spawnSync('tar', ['-xzf', archive, '-C', staging, '--strip-components=1'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (t.error || t.status !== 0) {
-    rmSync(staging, { recursive: true, force: true });
-    throw missing('unpacking failed', t.error?.message ?? `exit ${t.status}`);
-  }
-  rmSync(home, { recursive: true, force: true });
-  renameSync(staging, home);
+  const unpackFailed = installAtomically(home, (staging) =>
+    spawnFailure(
+      spawnSync('tar', ['-xzf', archive, '-C', staging, '--strip-components=1'], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      }),
+    ),
+  );
+  if (unpackFailed !== undefined) throw missing('unpacking failed', unpackFailed);
   log(`setup: Keycloak ${version} installed at ${home}`);
   return home;
 }
@@ -188,15 +203,16 @@ export function ensureChromium(
   log('setup: installing Debian’s chromium with apt-get (first run only)');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const opts: SpawnSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'], env };
-  const update = spawnSync('apt-get', ['update', '-qq'], opts);
-  const install =
-    update.status === 0
-      ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], opts)
-      : update;
-  if (install.error || install.status !== 0 || !existsSync(CHROMIUM))
+  const failed =
+    spawnFailure(spawnSync('apt-get', ['update', '-qq'], opts)) ??
+    spawnFailure(
+      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], opts),
+    ) ??
+    (existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} after the install`);
+  if (failed !== undefined)
     throw new PlatformError(
       'ERR_TOOL_MISSING',
-      `${CHROMIUM} is not installed and apt-get could not install it (${install.error?.message ?? `exit ${install.status}`})`,
+      `${CHROMIUM} is not installed and apt-get could not install it (${failed})`,
       fix,
     );
   return CHROMIUM;

@@ -76,14 +76,19 @@ export class PlatformContext {
     return `${this.config.ingress.tls ? 'https' : 'http'}://${this.config.ingress.host}`;
   }
 
+  /** The path of the platform realm on Keycloak, publicly and in the cluster alike. */
+  get realmPath(): string {
+    return `/auth/realms/${this.config.identity.realm}`;
+  }
+
   /** The OIDC issuer of the platform realm, as it appears in the `iss` claim. */
   get issuer(): string {
-    return `${this.publicUrl}/auth/realms/${this.config.identity.realm}`;
+    return `${this.publicUrl}${this.realmPath}`;
   }
 
   /** The path of the realm's signing keys (JWKS) on Keycloak. */
   get jwksPath(): string {
-    return `/auth/realms/${this.config.identity.realm}/protocol/openid-connect/certs`;
+    return `${this.realmPath}/protocol/openid-connect/certs`;
   }
 
   /** Where the mesh fetches the realm's signing keys from, inside the cluster. */

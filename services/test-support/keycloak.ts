@@ -30,6 +30,7 @@ import { buildRealm } from '../../cdk8s/lib/identity/realm.js';
 import type { RealmDefinition } from '../../cdk8s/lib/identity/realm.js';
 import { randomPassword } from '../../cdk8s/lib/bootstrap-secrets.js';
 import { ensureKeycloak, java21Home } from '../../scripts/tools.js';
+import { issuerOf } from '../identity/src/tokens.js';
 import { freePort } from './opa-server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -53,7 +54,7 @@ export interface KeycloakServer {
 
 /** The realm's issuer on a test server. */
 export function issuerAt(kc: KeycloakServer, realm: string): string {
-  return `${kc.url}/realms/${realm}`;
+  return issuerOf({ keycloakUrl: kc.url, realm });
 }
 
 /** The platform's context (the repository config), optionally with changes. */

@@ -13,6 +13,9 @@ import { Workload, env, execProbe, httpProbe, secretEnv } from '../workload.js';
 /** Keycloak serves under this path at the gateway, and generates its links with it. */
 export const KEYCLOAK_PATH = '/auth';
 
+/** The ConfigMap holding the realm file. */
+const REALM_CONFIG_MAP = 'keycloak-realm';
+
 /** Where Keycloak's `--import-realm` reads realm files from. */
 export const REALM_IMPORT_DIR = '/opt/keycloak/data/import';
 
@@ -94,7 +97,7 @@ export class Keycloak extends Workload<'keycloak'> {
       volumes: [
         { name: 'data', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
         { name: 'quarkus', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
-        { name: 'realm', configMap: { name: 'keycloak-realm' } },
+        { name: 'realm', configMap: { name: REALM_CONFIG_MAP } },
       ],
       // Replicas find each other by pod address (JGroups); STRICT mTLS needs a headless Service.
       headlessService: true,
@@ -162,7 +165,7 @@ export class Keycloak extends Workload<'keycloak'> {
       ],
     });
     new k8s.KubeConfigMap(this, 'Realm', {
-      metadata: { name: 'keycloak-realm', namespace: this.namespace, labels: { app: this.name } },
+      metadata: { name: REALM_CONFIG_MAP, namespace: this.namespace, labels: { app: this.name } },
       data: { [`${realm.name}.json`]: `${JSON.stringify(realm.realm, null, 2)}\n` },
     });
     db.grantAccess(this);

@@ -68,78 +68,59 @@ export const CONSOLE_PATH = '/console';
 const STR = 'String';
 const yes = 'true';
 
+/** An OIDC protocol mapper of the realm. */
+function mapper(name: string, protocolMapper: string, config: Record<string, string>): Rep {
+  return { name, protocol: 'openid-connect', protocolMapper, consentRequired: false, config };
+}
+
+/** A claim in every token and answer: access, ID, userinfo and introspection. */
+const IN_EVERY_TOKEN = {
+  'access.token.claim': yes,
+  'id.token.claim': yes,
+  'userinfo.token.claim': yes,
+  'introspection.token.claim': yes,
+};
+
+/** A multi-valued string claim. */
+const STRINGS = { 'jsonType.label': STR, multivalued: yes };
+
 /** Mapper: the tenant set, from the tenant attribute of the user's groups. NOTE (1) */
 function tenantsMapper(): Rep {
-  return {
-    name: 'tenants',
-    protocol: 'openid-connect',
-    protocolMapper: 'oidc-usermodel-attribute-mapper',
-    consentRequired: false,
-    config: {
-      'user.attribute': TENANT_ATTRIBUTE,
-      'claim.name': TOKEN_CLAIMS.tenants,
-      'jsonType.label': STR,
-      multivalued: yes,
-      'aggregate.attrs': yes,
-      'access.token.claim': yes,
-      'id.token.claim': yes,
-      'userinfo.token.claim': yes,
-      'introspection.token.claim': yes,
-    },
-  };
+  return mapper('tenants', 'oidc-usermodel-attribute-mapper', {
+    'user.attribute': TENANT_ATTRIBUTE,
+    'claim.name': TOKEN_CLAIMS.tenants,
+    ...STRINGS,
+    'aggregate.attrs': yes,
+    ...IN_EVERY_TOKEN,
+  });
 }
 
 /** Mapper: the platform roles, as a flat `roles` array. NOTE (2) */
 function rolesMapper(): Rep {
-  return {
-    name: 'roles',
-    protocol: 'openid-connect',
-    protocolMapper: 'oidc-usermodel-realm-role-mapper',
-    consentRequired: false,
-    config: {
-      'claim.name': TOKEN_CLAIMS.roles,
-      'jsonType.label': STR,
-      multivalued: yes,
-      'access.token.claim': yes,
-      'id.token.claim': yes,
-      'userinfo.token.claim': yes,
-      'introspection.token.claim': yes,
-    },
-  };
+  return mapper('roles', 'oidc-usermodel-realm-role-mapper', {
+    'claim.name': TOKEN_CLAIMS.roles,
+    ...STRINGS,
+    ...IN_EVERY_TOKEN,
+  });
 }
 
 /** Mapper: a resource server in `aud` of access tokens. */
 function audienceMapper(audience: string): Rep {
-  return {
-    name: `audience ${audience}`,
-    protocol: 'openid-connect',
-    protocolMapper: 'oidc-audience-mapper',
-    consentRequired: false,
-    config: {
-      'included.client.audience': audience,
-      'access.token.claim': yes,
-      'id.token.claim': 'false',
-      'introspection.token.claim': yes,
-    },
-  };
+  return mapper(`audience ${audience}`, 'oidc-audience-mapper', {
+    'included.client.audience': audience,
+    'access.token.claim': yes,
+    'id.token.claim': 'false',
+    'introspection.token.claim': yes,
+  });
 }
 
 /** Mapper: group names (not paths) as `groups`, for Argo CD's RBAC and Grafana. */
 function groupsMapper(): Rep {
-  return {
-    name: 'groups',
-    protocol: 'openid-connect',
-    protocolMapper: 'oidc-group-membership-mapper',
-    consentRequired: false,
-    config: {
-      'claim.name': 'groups',
-      'full.path': 'false',
-      'access.token.claim': yes,
-      'id.token.claim': yes,
-      'userinfo.token.claim': yes,
-      'introspection.token.claim': yes,
-    },
-  };
+  return mapper('groups', 'oidc-group-membership-mapper', {
+    'claim.name': 'groups',
+    'full.path': 'false',
+    ...IN_EVERY_TOKEN,
+  });
 }
 
 /** What every client of the realm shares: nothing implicit, no consent screen. */

@@ -16,19 +16,16 @@ import { BOOTSTRAP_SECRETS } from '../secrets.js';
 
 /** OIDC endpoints of the realm: public ones for browsers, in-cluster ones for servers. */
 export function realmEndpoints(ctx: PlatformContext) {
-  const internal = `${ctx.serviceUrl('keycloak', 'web')}/auth/realms/${ctx.config.identity.realm}`;
-  const oidc = '/protocol/openid-connect';
+  const oidc = `${ctx.realmPath}/protocol/openid-connect`;
+  const internal = ctx.serviceUrl('keycloak', 'web');
   return {
     issuer: ctx.issuer,
-    authorization: `${ctx.issuer}${oidc}/auth`,
-    logout: `${ctx.issuer}${oidc}/logout`,
+    authorization: `${ctx.publicUrl}${oidc}/auth`,
+    logout: `${ctx.publicUrl}${oidc}/logout`,
     token: `${internal}${oidc}/token`,
     userinfo: `${internal}${oidc}/userinfo`,
     /** Paths Grafana calls on Keycloak's Service (mesh grant). */
-    serverPaths: [
-      `${new URL(internal).pathname}${oidc}/token`,
-      `${new URL(internal).pathname}${oidc}/userinfo`,
-    ],
+    serverPaths: [`${oidc}/token`, `${oidc}/userinfo`],
   };
 }
 

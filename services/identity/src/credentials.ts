@@ -4,8 +4,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
-import { PlatformError } from '../../lib/errors.js';
-import { IDENTITY_ERRORS } from './errors.js';
+import { identityError } from './errors.js';
 
 /** A key of a Secret in the cluster. */
 export interface SecretKeyRef {
@@ -37,11 +36,10 @@ function clusterProblem(err: unknown, ref: SecretKeyRef): string {
 export async function readSecret(ref: SecretKeyRef, opts: ClusterOptions = {}): Promise<string> {
   const kc = new k8s.KubeConfig();
   const missing = (why: string, cause?: unknown) =>
-    new PlatformError(
+    identityError(
       'ERR_CREDENTIALS_MISSING',
       `cannot read ${ref.key} of Secret ${ref.namespace}/${ref.name}: ${why}`,
-      IDENTITY_ERRORS.ERR_CREDENTIALS_MISSING.fix,
-      { cause },
+      cause,
     );
   try {
     kc.loadFromDefault();

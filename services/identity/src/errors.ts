@@ -2,6 +2,8 @@
  * Errors of the identity tools (`npm run token`, `npm run realm:apply`), documented in
  * docs/errors.md.
  */
+import { PlatformError } from '../../lib/errors.js';
+
 export const IDENTITY_ERRORS = {
   ERR_KEYCLOAK_UNREACHABLE: {
     problem:
@@ -32,3 +34,12 @@ export const IDENTITY_ERRORS = {
   },
 } as const;
 export type IdentityErrorCode = keyof typeof IDENTITY_ERRORS;
+
+/** A documented identity error: its code, what happened, and the catalogue's fix. */
+export function identityError(
+  code: IdentityErrorCode,
+  message: string,
+  cause?: unknown,
+): PlatformError {
+  return new PlatformError(code, message, IDENTITY_ERRORS[code].fix, { cause });
+}

@@ -18,8 +18,10 @@
  * realm that lacks one is refused, never half-applied.
  */
 import type { Rep } from '../../../cdk8s/lib/identity/realm.js';
+import { isDeepStrictEqual as same } from 'node:util';
+
 import { PlatformError } from '../../lib/errors.js';
-import { IDENTITY_ERRORS } from './errors.js';
+import { identityError } from './errors.js';
 import { assertSafeKeycloakUrl, explain } from './tokens.js';
 
 /** The admin account of the master realm (Keycloak's bootstrap admin). */
@@ -86,16 +88,14 @@ export class KeycloakAdmin {
     });
     const body = (await res.json().catch(() => ({}))) as Record<string, string>;
     if (res.status === 401 || res.status === 400)
-      throw new PlatformError(
+      throw identityError(
         'ERR_CREDENTIALS_REJECTED',
         `Keycloak refused the admin login of "${this.login.username}" on the master realm: ${body.error ?? res.status}`,
-        IDENTITY_ERRORS.ERR_CREDENTIALS_REJECTED.fix,
       );
     if (!res.ok || !body.access_token)
-      throw new PlatformError(
+      throw identityError(
         'ERR_KEYCLOAK_UNREACHABLE',
         `Keycloak answered the admin login with HTTP ${res.status}`,
-        IDENTITY_ERRORS.ERR_KEYCLOAK_UNREACHABLE.fix,
       );
     this.token = body.access_token;
   }
@@ -134,30 +134,34 @@ export class KeycloakAdmin {
     if (res.status === 404 && opts.allow404) return undefined;
     if (!res.ok) {
       const text = await res.text().catch(() => '');
-      throw new PlatformError(
+      throw identityError(
         'ERR_REALM_APPLY',
         `${method} ${path || '/'} on realm admin API: HTTP ${res.status} ${text.slice(0, 300)}`,
-        IDENTITY_ERRORS.ERR_REALM_APPLY.fix,
       );
     }
     const text = await res.text();
     return (text ? JSON.parse(text) : undefined) as T;
   }
-}
 
-/** Deep equality of JSON values, ignoring object key order. */
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
-}
-function canon(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canon);
-  if (v && typeof v === 'object')
-    return Object.fromEntries(
-      Object.keys(v)
-        .sort()
-        .map((k) => [k, canon((v as Record<string, unknown>)[k])]),
+  /** A client of the realm by its client id, or undefined. */
+  async findClient(clientId: string): Promise<Rep | undefined> {
+    const found = await this.call<Rep[]>(
+      'GET',
+      `/${encodeURIComponent(this.realm)}/clients?clientId=${encodeURIComponent(clientId)}&max=2`,
     );
-  return v;
+    return found?.[0];
+  }
+
+  /** A group of the realm by its path (`/tenants/acme`), or undefined. */
+  findGroup(path: string): Promise<Rep | undefined> {
+    const segments = path.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+    return this.call<Rep>(
+      'GET',
+      `/${encodeURIComponent(this.realm)}/group-by-path/${segments}`,
+      undefined,
+      { allow404: true },
+    );
+  }
 }
 
 /** Whether a mapper Keycloak has is the one wanted (Keycloak may add config keys of its own). */
@@ -277,14 +281,13 @@ export async function applyRealm(
   const ensureGroups = async (groups: Rep[], parentId?: string): Promise<void> => {
     for (const g of groups) {
       const path = String(g.path);
-      const byPath = `${r}/group-by-path/${path.split('/').filter(Boolean).map(encodeURIComponent).join('/')}`;
-      let found = await admin.call<Rep>('GET', byPath, undefined, { allow404: true });
+      let found = await admin.findGroup(path);
       if (!found) {
         await admin.call('POST', parentId ? `${r}/groups/${parentId}/children` : `${r}/groups`, {
           name: g.name,
           attributes: g.attributes ?? {},
         });
-        found = (await admin.call<Rep>('GET', byPath))!;
+        found = (await admin.findGroup(path))!;
         const roles = ((g.realmRoles as string[] | undefined) ?? []).map((x) => rolesByName.get(x));
         if (roles.length > 0)
           await admin.call('POST', `${r}/groups/${String(found.id)}/role-mappings/realm`, roles);
@@ -332,30 +335,23 @@ export async function applyRealm(
       s.roles,
     ]),
   );
+  /** Internal ids of the definition's clients, by client id. */
+  const clientIds = new Map<string, string>();
   for (const want of (realm.clients as Rep[] | undefined) ?? []) {
     const clientId = String(want.clientId);
-    const found = await admin.call<Rep[]>(
-      'GET',
-      `${r}/clients?clientId=${encodeURIComponent(clientId)}&max=2`,
-    );
+    const have = await admin.findClient(clientId);
     let id: string;
-    if (!found || found.length === 0) {
+    if (!have) {
       await admin.call('POST', `${r}/clients`, want);
-      id = String(
-        (await admin.call<Rep[]>(
-          'GET',
-          `${r}/clients?clientId=${encodeURIComponent(clientId)}&max=2`,
-        ))![0]!.id,
-      );
+      id = String((await admin.findClient(clientId))!.id);
       note(`client ${clientId}: created`);
     } else {
-      const have = found[0]!;
       id = String(have.id);
       const fields = Object.keys(want).filter(
         (k) =>
           !CLIENT_FIELDS_IGNORED.has(k) &&
           !same(have[k], want[k]) &&
-          !subsetAttributes(k, have[k], want[k]),
+          !sameAsKept(k, have[k], want[k]),
       );
       const secret =
         want.secret === undefined
@@ -383,6 +379,7 @@ export async function applyRealm(
         note(`client ${clientId}: mapper ${String(m.name)} set`);
       }
     }
+    clientIds.set(clientId, id);
     // Client scopes: exactly the definition's, default and optional. Keycloak gives a new
     // client the realm's default scopes (profile, email, roles, ...) whatever it was sent.
     for (const kind of ['default', 'optional'] as const) {
@@ -401,10 +398,9 @@ export async function applyRealm(
           (x) => x.name === name,
         );
         if (!sc)
-          throw new PlatformError(
+          throw identityError(
             'ERR_REALM_APPLY',
             `client ${clientId} wants client scope "${name}", which the realm lacks`,
-            IDENTITY_ERRORS.ERR_REALM_APPLY.fix,
           );
         await admin.call('PUT', `${path}/${String(sc.id)}`);
         note(`client ${clientId}: ${kind} scope + ${name}`);
@@ -423,13 +419,9 @@ export async function applyRealm(
     (u) => u.serviceAccountClientId,
   )) {
     const clientId = String(sa.serviceAccountClientId);
-    const c = (await admin.call<Rep[]>(
-      'GET',
-      `${r}/clients?clientId=${encodeURIComponent(clientId)}&max=2`,
-    ))![0]!;
     const user = (await admin.call<Rep>(
       'GET',
-      `${r}/clients/${String(c.id)}/service-account-user`,
+      `${r}/clients/${clientIds.get(clientId)}/service-account-user`,
     ))!;
     const uid = String(user.id);
     const wantGroups = new Set((sa.groups as string[] | undefined) ?? []);
@@ -437,10 +429,7 @@ export async function applyRealm(
       (await admin.call<Rep[]>('GET', `${r}/users/${uid}/groups?briefRepresentation=true`)) ?? [];
     for (const path of wantGroups) {
       if (haveGroups.some((g) => g.path === path)) continue;
-      const g = (await admin.call<Rep>(
-        'GET',
-        `${r}/group-by-path/${path.split('/').filter(Boolean).map(encodeURIComponent).join('/')}`,
-      ))!;
+      const g = (await admin.findGroup(path))!;
       await admin.call('PUT', `${r}/users/${uid}/groups/${String(g.id)}`);
       note(`service account ${clientId}: group + ${path}`);
     }
@@ -462,7 +451,7 @@ export async function applyRealm(
  * Whether a client field already has the wanted value where Keycloak's own additions or
  * ordering differ: attributes Keycloak adds, and set-like lists.
  */
-function subsetAttributes(key: string, have: unknown, want: unknown): boolean {
+function sameAsKept(key: string, have: unknown, want: unknown): boolean {
   if (SET_FIELDS.has(key) && Array.isArray(have) && Array.isArray(want))
     return same([...have].sort(), [...want].sort());
   if (key !== 'attributes' || !have || !want || typeof have !== 'object') return false;

@@ -9,8 +9,7 @@
 import * as oidc from 'openid-client';
 
 import { PlatformError } from '../../lib/errors.js';
-import { IDENTITY_ERRORS } from './errors.js';
-import type { IdentityErrorCode } from './errors.js';
+import { identityError } from './errors.js';
 
 /** Where the realm is. */
 export interface RealmLocation {
@@ -44,21 +43,17 @@ export function issuerOf(loc: RealmLocation): string {
   return `${loc.keycloakUrl.replace(/\/+$/, '')}/realms/${encodeURIComponent(loc.realm)}`;
 }
 
-function fail(code: IdentityErrorCode, message: string, cause: unknown): PlatformError {
-  return new PlatformError(code, message, IDENTITY_ERRORS[code].fix, { cause });
-}
-
 /** Turns what openid-client and fetch throw into a documented error. */
 export function explain(err: unknown, loc: RealmLocation, what: string): PlatformError {
   if (err instanceof PlatformError) return err;
   if (err instanceof oidc.ResponseBodyError) {
     if (['invalid_client', 'invalid_grant', 'unauthorized_client'].includes(err.error))
-      return fail(
+      return identityError(
         'ERR_CREDENTIALS_REJECTED',
         `Keycloak refused ${what}: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`,
         err,
       );
-    return fail(
+    return identityError(
       'ERR_KEYCLOAK_UNREACHABLE',
       `Keycloak answered ${what} with ${err.status} ${err.error}`,
       err,
@@ -66,7 +61,7 @@ export function explain(err: unknown, loc: RealmLocation, what: string): Platfor
   }
   const status = statusOf(err);
   if (status === 404)
-    return fail(
+    return identityError(
       'ERR_REALM_NOT_FOUND',
       `Keycloak at ${loc.keycloakUrl} has no realm "${loc.realm}" (HTTP 404 on ${issuerOf(loc)})`,
       err,
@@ -75,7 +70,7 @@ export function explain(err: unknown, loc: RealmLocation, what: string): Platfor
     status !== undefined
       ? `HTTP ${status}`
       : (causeCode(err) ?? (err instanceof Error ? err.message : String(err)));
-  return fail(
+  return identityError(
     'ERR_KEYCLOAK_UNREACHABLE',
     `cannot reach Keycloak at ${loc.keycloakUrl} for ${what}: ${reason}`,
     err,
@@ -111,7 +106,7 @@ export function assertSafeKeycloakUrl(keycloakUrl: string): URL {
   try {
     url = new URL(keycloakUrl);
   } catch (err) {
-    throw fail('ERR_KEYCLOAK_UNREACHABLE', `"${keycloakUrl}" is not a URL`, err);
+    throw identityError('ERR_KEYCLOAK_UNREACHABLE', `"${keycloakUrl}" is not a URL`, err);
   }
   const host = url.hostname;
   const local =
@@ -120,10 +115,9 @@ export function assertSafeKeycloakUrl(keycloakUrl: string): URL {
     host === '[::1]' ||
     host.endsWith('.svc.cluster.local');
   if (url.protocol === 'https:' || (url.protocol === 'http:' && local)) return url;
-  throw new PlatformError(
+  throw identityError(
     'ERR_INSECURE_URL',
     `refusing to send credentials to ${url.protocol}//${url.host}`,
-    IDENTITY_ERRORS.ERR_INSECURE_URL.fix,
   );
 }
 

@@ -28,10 +28,7 @@ let admin: KeycloakAdmin;
 
 /** Adds a relying party's callback to a realm client's redirect URIs. */
 async function register(clientId: string, url: string): Promise<void> {
-  const [client] = (await admin.call<Record<string, any>[]>(
-    'GET',
-    `/${REALM}/clients?clientId=${clientId}`,
-  ))!;
+  const client = (await admin.findClient(clientId)) as Record<string, any>;
   await admin.call('PUT', `/${REALM}/clients/${client!.id}`, {
     ...client,
     redirectUris: [...(client!.redirectUris as string[]), `${url}/callback`],

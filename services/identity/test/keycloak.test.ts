@@ -92,10 +92,7 @@ async function shortLivedToken(): Promise<{ token: string; exp: number }> {
   );
   await admin.authenticate();
   const clientId = machineClientId(B, 'devices');
-  const [client] = (await admin.call<Record<string, any>[]>(
-    'GET',
-    `/${REALM}/clients?clientId=${clientId}`,
-  ))!;
+  const client = (await admin.findClient(clientId)) as Record<string, any>;
   const put = (attrs: Record<string, string>) =>
     admin.call('PUT', `/${REALM}/clients/${client!.id}`, {
       ...client,

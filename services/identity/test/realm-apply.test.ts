@@ -95,10 +95,7 @@ describe('applyRealm on a running Keycloak', () => {
     const admin = new KeycloakAdmin(login, REALM);
     await admin.authenticate();
     const clientId = machineClientId('manufracture', 'scenarios');
-    const [client] = (await admin.call<Record<string, any>[]>(
-      'GET',
-      `/${REALM}/clients?clientId=${clientId}`,
-    ))!;
+    const client = (await admin.findClient(clientId)) as Record<string, any>;
     const mappers = (await admin.call<Record<string, any>[]>(
       'GET',
       `/${REALM}/clients/${client!.id}/protocol-mappers/models`,
@@ -112,16 +109,10 @@ describe('applyRealm on a running Keycloak', () => {
       'GET',
       `/${REALM}/clients/${client!.id}/service-account-user`,
     ))!;
-    const foreign = (await admin.call<Record<string, any>>(
-      'GET',
-      `/${REALM}/group-by-path/tenants/smithereens`,
-    ))!;
+    const foreign = (await admin.findGroup('/tenants/smithereens'))!;
     await admin.call('PUT', `/${REALM}/users/${sa.id}/groups/${foreign.id}`);
     // And someone widens a tenant group: its members would get another tenant too.
-    const acmeGroup = (await admin.call<Record<string, any>>(
-      'GET',
-      `/${REALM}/group-by-path/tenants/acme_works`,
-    ))!;
+    const acmeGroup = (await admin.findGroup('/tenants/acme_works'))!;
     await admin.call('PUT', `/${REALM}/groups/${acmeGroup.id}`, {
       ...acmeGroup,
       attributes: { 'kitt4sme-tenant': ['acme_works', 'smithereens'] },

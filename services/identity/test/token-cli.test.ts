@@ -29,13 +29,14 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the CLI with only the environment given (plus PATH and HOME). */
-function run(
+/** Runs a command with only the environment given (plus PATH, HOME and no kubeconfig). */
+function runCommand(
+  command: string,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    const p = spawn(process.execPath, ['--import', 'tsx', command, ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH!, HOME: dir, KUBECONFIG: join(dir, 'none'), ...env },
     });
@@ -46,6 +47,9 @@ function run(
     p.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** Runs `npm run token`. */
+const run = (args: string[], env: Record<string, string> = {}) => runCommand(CLI, args, env);
 
 const secretOf = (clientId: string) => kc.values[secretEnvName('client', clientId)]!;
 
@@ -189,15 +193,7 @@ describe('npm run token', () => {
 describe('npm run realm:apply (the command around applyRealm, tested in realm-apply.test.ts)', () => {
   const APPLY = join(ROOT, 'services/identity/bin/realm-apply.ts');
   const runApply = (args: string[], env: Record<string, string> = {}) =>
-    new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', APPLY, ...args], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH!, HOME: dir, KUBECONFIG: join(dir, 'none'), ...env },
-      });
-      let stderr = '';
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('close', (code) => resolve({ code, stderr }));
-    });
+    runCommand(APPLY, args, env);
 
   it('needs --keycloak-url (usage error, exit 2)', async () => {
     const r = await runApply([]);
