@@ -1,0 +1,377 @@
+/**
+ * The HTTP face of the service, built from injected dependencies (so tests and the benchmark
+ * build it the way the server does).
+ *
+ * Every `/provisioning` request goes through the tenancy middleware first: the token is
+ * verified against the realm's keys and the tenancy policy (the same Rego the gateway's OPA
+ * runs) decides; the tenant is the verified one, never a header the caller chose alone.
+ */
+import { randomUUID } from 'node:crypto';
+
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+import type { JwksCache, TenancyContext, TenancyPolicy } from '../../tenancy/src/index.js';
+import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
+import type { ProvisioningErrorCode } from './errors.js';
+import { PROVISIONING_ERRORS, problemType } from './errors.js';
+import type { Scope } from './fiware-client.js';
+import type { Metrics } from './metrics.js';
+import { DeviceBody, GroupSpec, SERVICE_PATH } from './model.js';
+import { buildOpenApi } from './openapi.js';
+import type { FieldError, ItemResult, Provisioner } from './provisioner.js';
+import { ProvisioningFailure, fieldErrors } from './provisioner.js';
+
+/** What {@link createApp} is built from. */
+export interface AppDeps {
+  readonly provisioner: Provisioner;
+  readonly policy: TenancyPolicy;
+  readonly jwks: JwksCache;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Devices per bulk request. @default 1000 */
+  readonly maxBatch?: number;
+  /** Bytes per request body. @default 2 MiB */
+  readonly maxBodyBytes?: number;
+  /** Default of the inventory's `stale_after`. @default 3 */
+  readonly staleAfterIntervals?: number;
+  /** Readiness beyond having started. @default always ready */
+  readonly ready?: () => boolean;
+}
+
+/** The path prefix the service serves its API under (the gateway does not strip it). */
+export const API_PREFIX = '/provisioning';
+
+/** Roles that may see API keys and write. */
+const KEY_ROLES = ['operator', 'tenant-admin', 'platform-admin'];
+/** Roles that manage the tenant's subscriptions. */
+const SUBSCRIPTION_ROLES = ['tenant-admin', 'platform-admin'];
+/** A correlator we pass on: visible ASCII without spaces, bounded. */
+const CORRELATOR = /^[A-Za-z0-9_.:@-]{1,128}$/;
+
+const Paging = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+const DryRun = z.object({ dry_run: z.enum(['true', 'false']).default('false') });
+const Inventory = z.object({ stale_after: z.coerce.number().int().min(1).max(1000).optional() });
+const DeleteQuery = z.object({ delete_entity: z.enum(['true', 'false']).default('false') });
+
+interface Locals {
+  correlator: string;
+  log: Logger;
+  tenancy?: TenancyContext;
+}
+
+/** Builds the express app. */
+export function createApp(deps: AppDeps): express.Express {
+  const maxBatch = deps.maxBatch ?? 1000;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  const openapi = buildOpenApi({ maxBatch });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.ready?.() ?? true;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  const api = express.Router();
+  api.use((req, res, next) => {
+    const given = req.get('fiware-correlator');
+    const correlator = given && CORRELATOR.test(given) ? given : randomUUID();
+    res.setHeader('fiware-correlator', correlator);
+    const locals = res.locals as Locals;
+    locals.correlator = correlator;
+    locals.log = deps.logger.child({ correlator });
+    const started = performance.now();
+    res.on('finish', () => {
+      const seconds = (performance.now() - started) / 1000;
+      const route = `${API_PREFIX}${(req.route as { path?: string } | undefined)?.path ?? '(unmatched)'}`;
+      deps.metrics.requests.observe({ route, method: req.method, status: res.statusCode }, seconds);
+      locals.log.info(
+        {
+          method: req.method,
+          path: req.originalUrl.split('?')[0],
+          status: res.statusCode,
+          ms: Math.round(seconds * 1000),
+          tenant: locals.tenancy?.tenant,
+          subject: locals.tenancy?.subject,
+        },
+        'request',
+      );
+    });
+    next();
+  });
+  api.use(
+    tenancyMiddleware({
+      policy: deps.policy,
+      jwks: deps.jwks,
+      onDecision: (d) => {
+        deps.metrics.decisions.inc({ allowed: String(d.allowed), status: d.status });
+        if (!d.allowed) deps.logger.warn({ decision: d }, 'request denied');
+      },
+    }),
+  );
+  api.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  api.use(express.json({ limit: deps.maxBodyBytes ?? 2 * 1024 * 1024, strict: true }));
+
+  // ---- groups ----
+  api.get('/v1/groups', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const groups = await deps.provisioner.listGroups(scope);
+    res.json({ groups: groups.map((g) => maskKey(res, g)) });
+  });
+  api.put('/v1/groups', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const spec = parse(GroupSpec, jsonBody(req));
+    const result = await deps.provisioner.upsertGroup(scope, spec, dryRun(req));
+    res.status(result.status === 'created' ? 201 : 200).json({ ...result, group: maskKey(res, result.group) });
+  });
+  api.delete('/v1/groups', async (req, res) => {
+    const scope = scopeOf(req, res);
+    if (!(await deps.provisioner.deleteGroup(scope))) throw notFound(`no service group at ${scope.servicePath}`);
+    res.status(204).end();
+  });
+
+  // ---- devices ----
+  api.get('/v1/devices', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const { limit, offset } = parse(Paging, req.query, 'query');
+    const all = await deps.provisioner.listDevices(scope);
+    res.json({ count: all.length, devices: all.slice(offset, offset + limit).map((d) => maskKey(res, d)) });
+  });
+  api.post('/v1/devices/bulk', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const body = parse(z.object({ devices: z.array(z.unknown()) }), jsonBody(req));
+    if (body.devices.length > maxBatch) {
+      throw new ProvisioningFailure(
+        'ERR_PROVISIONING_TOO_LARGE',
+        413,
+        `${body.devices.length} devices in one request; at most ${maxBatch}`,
+        [{ field: 'devices', message: `at most ${maxBatch} items` }],
+      );
+    }
+    const result = await deps.provisioner.upsertDevices(scope, body.devices, dryRun(req));
+    countDevices(deps, scope, result.results, result.dry_run);
+    if (result.results.some((r) => r.code === 'ERR_UPSTREAM_UNAVAILABLE')) {
+      res.setHeader('retry-after', '5');
+    }
+    res.status(result.summary.failed > 0 ? 207 : 200).json(result);
+  });
+  api.get('/v1/devices/:id', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const device = await deps.provisioner.getDevice(scope, String(req.params.id));
+    if (!device) throw notFound(`no device ${req.params.id} at ${scope.servicePath}`);
+    res.json(maskKey(res, device));
+  });
+  api.put('/v1/devices/:id', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const id = String(req.params.id);
+    const body = parse(DeviceBody, jsonBody(req));
+    if (body.device_id !== undefined && body.device_id !== id) {
+      throw invalid([{ field: 'device_id', message: `differs from the id in the path (${id})` }]);
+    }
+    const result = await deps.provisioner.upsertDevices(scope, [{ ...(req.body as object), device_id: id }], dryRun(req));
+    countDevices(deps, scope, result.results, result.dry_run);
+    const item = result.results[0]!;
+    if (item.status === 'failed') throw itemFailure(item);
+    const device = result.dry_run ? undefined : await deps.provisioner.getDevice(scope, id);
+    res.status(item.status === 'created' ? 201 : 200).json({
+      status: item.status,
+      dry_run: result.dry_run,
+      ...(device ? { device: maskKey(res, device) } : {}),
+    });
+  });
+  api.delete('/v1/devices/:id', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const { delete_entity } = parse(DeleteQuery, req.query, 'query');
+    const id = String(req.params.id);
+    if (!(await deps.provisioner.deleteDevice(scope, id, delete_entity === 'true'))) {
+      throw notFound(`no device ${id} at ${scope.servicePath}`);
+    }
+    res.status(204).end();
+  });
+
+  // ---- subscription, inventory ----
+  api.put('/v1/subscriptions/quantumleap', async (req, res) => {
+    const scope = scopeOf(req, res, { servicePath: false });
+    requireRole(res, SUBSCRIPTION_ROLES, 'manage subscriptions');
+    const result = await deps.provisioner.ensureSubscription(scope, dryRun(req));
+    res.status(result.status === 'created' ? 201 : 200).json({ ...result, dry_run: dryRun(req) });
+  });
+  api.get('/v1/inventory', async (req, res) => {
+    const scope = scopeOf(req, res);
+    const { stale_after } = parse(Inventory, req.query, 'query');
+    const staleAfter = stale_after ?? deps.staleAfterIntervals ?? 3;
+    res.json({ stale_after: staleAfter, ...(await deps.provisioner.inventory(scope, staleAfter)) });
+  });
+
+  api.use((req, _res, next) => next(notFound(`no such endpoint: ${req.method} ${req.originalUrl.split('?')[0]}`)));
+  api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    sendFailure(req, res, err, deps.logger);
+  });
+  app.use(API_PREFIX, api);
+  app.use((req, res) => {
+    sendFailure(req, res, notFound(`no such endpoint: ${req.method} ${req.path}`), deps.logger);
+  });
+  return app;
+}
+
+// ---- helpers ----
+
+/** Tenant from the verified token; service path from the header, one absolute path. */
+function scopeOf(req: Request, res: Response, opts: { servicePath?: boolean } = {}): Scope {
+  const locals = res.locals as Locals;
+  const tenancy = locals.tenancy;
+  // The middleware lets only public paths through without a verified caller.
+  if (!tenancy) throw new TypeError('an API route was reached without a verified caller');
+  const header = req.get('fiware-servicepath');
+  if (opts.servicePath === false) {
+    if (header !== undefined && header !== '/') {
+      throw invalid([
+        {
+          field: 'header fiware-servicepath',
+          message:
+            'not allowed: the QuantumLeap subscription is created without a service path so that it covers the whole tenant',
+        },
+      ]);
+    }
+    return { service: tenancy.tenant, correlator: locals.correlator };
+  }
+  const servicePath = header ?? '/';
+  if (!SERVICE_PATH.test(servicePath)) {
+    throw invalid([
+      {
+        field: 'header fiware-servicepath',
+        message: 'one absolute path of at most 10 levels, each 1-50 characters of A-Z a-z 0-9 _ (e.g. /floor1)',
+      },
+    ]);
+  }
+  return { service: tenancy.tenant, servicePath, correlator: locals.correlator };
+}
+
+function jsonBody(req: Request): unknown {
+  if (!req.is('application/json')) {
+    throw new ProvisioningFailure('ERR_PROVISIONING_INVALID', 415, 'send the body as application/json', [
+      { field: 'header content-type', message: 'must be application/json' },
+    ]);
+  }
+  return req.body;
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, where?: string): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalid(fieldErrors(parsed.error, where));
+  return parsed.data;
+}
+
+function dryRun(req: Request): boolean {
+  return parse(DryRun, { dry_run: req.query.dry_run }, 'query').dry_run === 'true';
+}
+
+function requireRole(res: Response, roles: readonly string[], what: string): void {
+  const have = (res.locals as Locals).tenancy?.roles ?? [];
+  if (!roles.some((r) => have.includes(r))) {
+    throw new ProvisioningFailure(
+      'ERR_PROVISIONING_FORBIDDEN',
+      403,
+      `only ${roles.join(' or ')} may ${what}; the token has ${have.length ? have.join(', ') : 'no roles'}`,
+    );
+  }
+}
+
+/** Hides the API key from callers that may only read. */
+function maskKey<T extends { apikey?: string }>(res: Response, o: T): T {
+  const roles = (res.locals as Locals).tenancy?.roles ?? [];
+  if (o.apikey === undefined || KEY_ROLES.some((r) => roles.includes(r))) return o;
+  const { apikey: _hidden, ...rest } = o;
+  return rest as T;
+}
+
+function countDevices(deps: AppDeps, scope: Scope, results: readonly ItemResult[], dry: boolean): void {
+  if (dry) return;
+  for (const r of results) deps.metrics.devices.inc({ tenant: scope.service, status: r.status });
+}
+
+function invalid(errors: FieldError[]): ProvisioningFailure {
+  return new ProvisioningFailure(
+    'ERR_PROVISIONING_INVALID',
+    422,
+    errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+    errors,
+  );
+}
+
+function notFound(message: string): ProvisioningFailure {
+  return new ProvisioningFailure('ERR_PROVISIONING_NOT_FOUND', 404, message);
+}
+
+/** The failure of the one item of a single-device request. */
+function itemFailure(item: ItemResult): ProvisioningFailure {
+  const status: Record<string, number> = {
+    ERR_PROVISIONING_INVALID: 422,
+    ERR_PROVISIONING_CONFLICT: 409,
+    ERR_UPSTREAM_UNAVAILABLE: 503,
+    ERR_UPSTREAM_REJECTED: 502,
+  };
+  const errors = (item.errors ?? []).map((e) => ({ ...e, field: e.field.replace(/^devices\[0\]\.?/, '') || '(body)' }));
+  return new ProvisioningFailure(
+    item.code ?? 'ERR_UPSTREAM_REJECTED',
+    status[item.code ?? ''] ?? 502,
+    errors.length ? errors.map((e) => `${e.field}: ${e.message}`).join('; ') : (item.reason ?? 'failed'),
+    errors,
+    item.code === 'ERR_UPSTREAM_UNAVAILABLE' ? 5 : undefined,
+  );
+}
+
+/** Answers any error as an RFC 9457 problem. */
+function sendFailure(req: Request, res: Response, err: unknown, logger: Logger): void {
+  const log = (res.locals as Partial<Locals>).log ?? logger;
+  let failure: ProvisioningFailure;
+  if (err instanceof ProvisioningFailure) failure = err;
+  else if ((err as { type?: string }).type === 'entity.too.large') {
+    failure = new ProvisioningFailure('ERR_PROVISIONING_TOO_LARGE', 413, 'the request body is over the size limit');
+  } else if ((err as { type?: string }).type === 'entity.parse.failed') {
+    failure = new ProvisioningFailure('ERR_PROVISIONING_INVALID', 400, 'the body is not valid JSON', [
+      { field: '(body)', message: 'not valid JSON' },
+    ]);
+  } else {
+    log.error({ err }, 'unexpected error');
+    if (res.headersSent) return void res.destroy();
+    sendProblem(res, {
+      type: 'https://kitt4sme.eu/problems/internal',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: 'the request failed unexpectedly; the service log has the details (search for the correlator)',
+      instance: req.originalUrl.split('?')[0],
+    });
+    return;
+  }
+  if (failure.status >= 500) log.warn({ code: failure.code, detail: failure.message }, 'request failed');
+  const code: ProvisioningErrorCode = failure.code;
+  sendProblem(
+    res,
+    {
+      type: problemType(code),
+      title: PROVISIONING_ERRORS[code].problem,
+      status: failure.status,
+      detail: failure.message,
+      instance: req.originalUrl.split('?')[0],
+      code,
+      fix: PROVISIONING_ERRORS[code].fix,
+      ...(failure.errors.length ? { errors: failure.errors } : {}),
+    },
+    failure.retryAfter !== undefined ? { 'retry-after': String(failure.retryAfter) } : {},
+  );
+}

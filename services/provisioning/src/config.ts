@@ -1,0 +1,91 @@
+/**
+ * The service's configuration, from environment variables only (twelve-factor), validated at
+ * start so a wrong value stops the service with a message that names the variable.
+ */
+import { readFileSync } from 'node:fs';
+
+import { z } from 'zod';
+
+import { provisioningError } from './errors.js';
+
+const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an http(s) URL` });
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** The environment variables, their meaning and their defaults (documented in the README). */
+const Env = z.object({
+  PROVISIONING_PORT: int(1, 65535).default(8080),
+  IOTA_NORTH_URL: url('the IoT Agent north (provisioning) API, e.g. http://iotagent-ul:4041'),
+  ORION_URL: url("Orion's NGSI-v2 API, e.g. http://orion:1026"),
+  QUANTUMLEAP_NOTIFY_URL: url('the URL Orion notifies QuantumLeap at, e.g. http://quantumleap:8668/v2/notify'),
+  KEYCLOAK_ISSUER: url('the issuer of the platform tokens (iss)'),
+  KEYCLOAK_JWKS_URL: url("the realm's JWKS URL"),
+  POLICY_DATA_FILE: z.string().min(1, 'the path of the tenancy policy data (JSON) synth generates'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  UPSTREAM_TIMEOUT_MS: int(100, 120_000).default(5000),
+  UPSTREAM_ATTEMPTS: int(1, 10).default(3),
+  MAX_BATCH: int(1, 5000).default(1000),
+  MAX_BODY_BYTES: int(1024, 50 * 1024 * 1024).default(2 * 1024 * 1024),
+  DEFAULT_EXPECTED_INTERVAL_S: int(1, 7 * 24 * 3600).default(300),
+  STALE_AFTER_INTERVALS: int(1, 1000).default(3),
+});
+
+/** The validated configuration. */
+export interface ProvisioningConfig {
+  readonly port: number;
+  readonly iotaNorthUrl: string;
+  readonly orionUrl: string;
+  readonly quantumLeapNotifyUrl: string;
+  readonly issuer: string;
+  readonly jwksUrl: string;
+  /** The tenancy policy data document (`data.kitt4sme.config`). */
+  readonly policyData: unknown;
+  readonly logLevel: string;
+  readonly upstreamTimeoutMs: number;
+  readonly upstreamAttempts: number;
+  readonly maxBatch: number;
+  readonly maxBodyBytes: number;
+  readonly defaultExpectedInterval: number;
+  readonly staleAfterIntervals: number;
+}
+
+/**
+ * Reads the configuration from `env`.
+ *
+ * @throws PlatformError ERR_PROVISIONING_CONFIG naming every invalid variable.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): ProvisioningConfig {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (i) => `${String(i.path[0])}: ${env[String(i.path[0])] === undefined ? 'missing' : i.message}`,
+    );
+    throw provisioningError('ERR_PROVISIONING_CONFIG', `invalid environment:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  let policyData: unknown;
+  try {
+    policyData = JSON.parse(readFileSync(e.POLICY_DATA_FILE, 'utf8'));
+  } catch (err) {
+    throw provisioningError(
+      'ERR_PROVISIONING_CONFIG',
+      `POLICY_DATA_FILE ${e.POLICY_DATA_FILE} is not a readable JSON file (${(err as Error).message})`,
+      err,
+    );
+  }
+  return {
+    port: e.PROVISIONING_PORT,
+    iotaNorthUrl: e.IOTA_NORTH_URL,
+    orionUrl: e.ORION_URL,
+    quantumLeapNotifyUrl: e.QUANTUMLEAP_NOTIFY_URL,
+    issuer: e.KEYCLOAK_ISSUER,
+    jwksUrl: e.KEYCLOAK_JWKS_URL,
+    policyData,
+    logLevel: e.LOG_LEVEL,
+    upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    upstreamAttempts: e.UPSTREAM_ATTEMPTS,
+    maxBatch: e.MAX_BATCH,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    defaultExpectedInterval: e.DEFAULT_EXPECTED_INTERVAL_S,
+    staleAfterIntervals: e.STALE_AFTER_INTERVALS,
+  };
+}

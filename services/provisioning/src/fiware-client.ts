@@ -1,0 +1,249 @@
+/**
+ * Typed clients of the two upstreams the service writes to: the IoT Agent's provisioning
+ * (north) API and Orion's NGSI-v2 API. Every call names the tenant (`fiware-service`), the
+ * service path where it applies, and carries the request's `fiware-correlator`.
+ *
+ * @see https://iotagent-node-lib.readthedocs.io/en/latest/api.html
+ * @see https://fiware.github.io/specifications/ngsiv2/stable/
+ */
+import type { Upstream } from './upstream.js';
+import { UpstreamError } from './upstream.js';
+
+/** Who a call acts for. */
+export interface Scope {
+  readonly service: string;
+  readonly servicePath?: string;
+  readonly correlator: string;
+}
+
+/** A service group as the IoT Agent stores it (provisioning API field names). */
+export interface AgentGroup {
+  readonly apikey: string;
+  readonly resource: string;
+  readonly entity_type?: string;
+  readonly timezone?: string;
+  readonly attributes?: readonly Record<string, unknown>[];
+  readonly static_attributes?: readonly Record<string, unknown>[];
+  readonly commands?: readonly Record<string, unknown>[];
+  readonly autoprovision?: boolean;
+  readonly service?: string;
+  readonly subservice?: string;
+  readonly [k: string]: unknown;
+}
+
+/** A device as the IoT Agent stores it (provisioning API field names). */
+export interface AgentDevice {
+  readonly device_id: string;
+  readonly service?: string;
+  readonly service_path?: string;
+  readonly entity_name?: string;
+  readonly entity_type?: string;
+  readonly timezone?: string;
+  readonly apikey?: string;
+  readonly endpoint?: string;
+  readonly transport?: string;
+  readonly protocol?: string;
+  readonly attributes?: readonly Record<string, unknown>[];
+  readonly static_attributes?: readonly Record<string, unknown>[];
+  readonly commands?: readonly Record<string, unknown>[];
+  readonly internal_attributes?: unknown;
+  readonly [k: string]: unknown;
+}
+
+const PAGE = 1000;
+
+function headers(scope: Scope): Record<string, string | undefined> {
+  return {
+    'fiware-service': scope.service,
+    'fiware-servicepath': scope.servicePath,
+    'fiware-correlator': scope.correlator,
+  };
+}
+
+/** The IoT Agent's north API. */
+export class IotAgentClient {
+  constructor(readonly upstream: Upstream) {}
+
+  /** `GET /iot/about`: reachability. */
+  async about(correlator: string): Promise<Record<string, unknown>> {
+    const res = await this.upstream.call<Record<string, unknown>>('GET', '/iot/about', {
+      headers: { 'fiware-correlator': correlator },
+    });
+    return res.body;
+  }
+
+  async listGroups(scope: Scope): Promise<AgentGroup[]> {
+    const res = await this.upstream.call<{ services?: AgentGroup[] }>('GET', '/iot/services', {
+      headers: headers(scope),
+    });
+    // The registry filters by service path; keep only exact matches in case it does not.
+    return (res.body?.services ?? []).filter(
+      (g) => g.subservice === undefined || g.subservice === scope.servicePath,
+    );
+  }
+
+  async createGroup(scope: Scope, group: Record<string, unknown>): Promise<void> {
+    await this.upstream.call('POST', '/iot/services', {
+      headers: headers(scope),
+      body: { services: [group] },
+    });
+  }
+
+  async updateGroup(
+    scope: Scope,
+    key: { resource: string; apikey: string },
+    group: Record<string, unknown>,
+  ): Promise<void> {
+    await this.upstream.call('PUT', '/iot/services', {
+      headers: headers(scope),
+      query: key,
+      body: group,
+    });
+  }
+
+  /** Deletes a group; false when there was none. */
+  async deleteGroup(scope: Scope, key: { resource: string; apikey: string }): Promise<boolean> {
+    const res = await this.upstream.call('DELETE', '/iot/services', {
+      headers: headers(scope),
+      query: key,
+      accept: [404],
+    });
+    return res.status !== 404;
+  }
+
+  /** Every device of a service path, page by page. */
+  async listDevices(scope: Scope): Promise<AgentDevice[]> {
+    const all: AgentDevice[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const res = await this.upstream.call<{ count?: number; devices?: AgentDevice[] }>(
+        'GET',
+        '/iot/devices',
+        { headers: headers(scope), query: { limit: PAGE, offset } },
+      );
+      const page = res.body?.devices ?? [];
+      all.push(...page.filter((d) => d.service_path === undefined || d.service_path === scope.servicePath));
+      if (page.length < PAGE) return all;
+    }
+  }
+
+  /** One device, or undefined. */
+  async getDevice(scope: Scope, id: string): Promise<AgentDevice | undefined> {
+    const res = await this.upstream.call<AgentDevice>(
+      'GET',
+      `/iot/devices/${encodeURIComponent(id)}`,
+      { headers: headers(scope), accept: [404] },
+    );
+    return res.status === 404 ? undefined : res.body;
+  }
+
+  /** Creates devices in one request (the agent registers them concurrently). */
+  async createDevices(scope: Scope, devices: readonly Record<string, unknown>[]): Promise<void> {
+    await this.upstream.call('POST', '/iot/devices', { headers: headers(scope), body: { devices } });
+  }
+
+  /** Deletes a device and its context registration; false when there was none. */
+  async deleteDevice(scope: Scope, id: string): Promise<boolean> {
+    const res = await this.upstream.call('DELETE', `/iot/devices/${encodeURIComponent(id)}`, {
+      headers: headers(scope),
+      accept: [404],
+    });
+    return res.status !== 404;
+  }
+}
+
+/** An Orion subscription, as far as the service reads it. */
+export interface Subscription {
+  readonly id: string;
+  readonly description?: string;
+  readonly status?: string;
+  readonly subject?: {
+    readonly entities?: readonly { id?: string; idPattern?: string; type?: string; typePattern?: string }[];
+    readonly condition?: { readonly attrs?: readonly string[] };
+  };
+  readonly notification?: {
+    readonly http?: { readonly url?: string };
+    readonly attrs?: readonly string[];
+    readonly attrsFormat?: string;
+  };
+  readonly expires?: string;
+}
+
+/** Orion's NGSI-v2 API. */
+export class OrionClient {
+  constructor(readonly upstream: Upstream) {}
+
+  async version(correlator: string): Promise<unknown> {
+    return (await this.upstream.call('GET', '/version', { headers: { 'fiware-correlator': correlator } }))
+      .body;
+  }
+
+  /**
+   * `TimeInstant` of the entities of the given types in a service path (`undefined` when an
+   * entity has none), by entity id and type.
+   */
+  async lastMeasurements(
+    scope: Scope,
+    types: readonly string[],
+  ): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>();
+    for (const type of types) {
+      for (let offset = 0; ; offset += PAGE) {
+        const res = await this.upstream.call<{ id: string; type: string; TimeInstant?: unknown }[]>(
+          'GET',
+          '/v2/entities',
+          {
+            headers: headers(scope),
+            query: { type, attrs: 'TimeInstant', options: 'keyValues', limit: PAGE, offset },
+          },
+        );
+        for (const e of res.body ?? []) {
+          out.set(entityKey(e.id, e.type), typeof e.TimeInstant === 'string' ? e.TimeInstant : undefined);
+        }
+        if ((res.body ?? []).length < PAGE) break;
+      }
+    }
+    return out;
+  }
+
+  /** Deletes an entity; false when there was none. */
+  async deleteEntity(scope: Scope, id: string, type: string): Promise<boolean> {
+    const res = await this.upstream.call('DELETE', `/v2/entities/${encodeURIComponent(id)}`, {
+      headers: headers(scope),
+      query: { type },
+      accept: [404],
+    });
+    return res.status !== 404;
+  }
+
+  /** The tenant's subscriptions (no service path header: all of them). */
+  async listSubscriptions(scope: Scope): Promise<Subscription[]> {
+    const all: Subscription[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const res = await this.upstream.call<Subscription[]>('GET', '/v2/subscriptions', {
+        headers: headers({ service: scope.service, correlator: scope.correlator }),
+        query: { limit: PAGE, offset },
+      });
+      all.push(...(res.body ?? []));
+      if ((res.body ?? []).length < PAGE) return all;
+    }
+  }
+
+  /** Creates a subscription without a service path header; returns its id. */
+  async createSubscription(scope: Scope, subscription: unknown): Promise<string> {
+    const res = await this.upstream.call('POST', '/v2/subscriptions', {
+      headers: headers({ service: scope.service, correlator: scope.correlator }),
+      body: subscription,
+    });
+    const location = res.headers.get('location') ?? '';
+    const id = location.split('/').pop();
+    if (!id) {
+      throw new UpstreamError(this.upstream.name, 'rejected', 'Orion created a subscription but sent no Location');
+    }
+    return id;
+  }
+}
+
+/** The key of an entity in {@link OrionClient.lastMeasurements}. */
+export function entityKey(id: string, type: string): string {
+  return `${type}\u0000${id}`;
+}

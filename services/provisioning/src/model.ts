@@ -1,0 +1,222 @@
+/**
+ * The provisioning model: service groups and devices as the service accepts them, validated
+ * with zod against the NGSI-v2 identifier rules and the IoT Agent's device model.
+ *
+ * The same schemas produce the OpenAPI components (openapi.ts) and the devices-as-code JSON
+ * Schema (devices-file.ts), so the documents cannot drift from what is enforced.
+ *
+ * @see https://fiware.github.io/specifications/ngsiv2/stable/ (Field syntax restrictions)
+ * @see https://iotagent-node-lib.readthedocs.io/en/latest/api.html (device and group model)
+ */
+import { z } from 'zod';
+
+/**
+ * NGSI-v2 field syntax: 1-256 printable ASCII characters, none of the characters the spec
+ * forbids in identifiers (whitespace, `&?/#`) or anywhere in a request (`<>"'=;()`).
+ */
+const NGSI_IDENTIFIER = /^[!$%*+,\-.0-9:@A-Z[\\\]^_`a-z{|}~]{1,256}$/;
+/** Attribute names Orion reserves for itself. */
+const RESERVED_ATTRIBUTES = new Set(['id', 'type', 'dateCreated', 'dateModified', 'dateExpires', '*']);
+/** Ultralight 2.0 separates fields with `|`, values with `@`, and groups with `#`. */
+const OBJECT_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** A device id the IoT Agent, Ultralight's `i=` parameter and a URL path all carry as is. */
+const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** An API key (Ultralight's `k=`), generated as 24 base64url characters when not given. */
+const API_KEY = /^[A-Za-z0-9_-]{4,64}$/;
+/** Orion: a service name is 1-50 characters of `[A-Za-z0-9_]`, compared in lower case. */
+export const SERVICE_NAME = /^[A-Za-z0-9_]{1,50}$/;
+/** Orion: an absolute path of at most 10 levels, each 1-50 characters of `[A-Za-z0-9_]`. */
+export const SERVICE_PATH = /^\/$|^(\/[A-Za-z0-9_]{1,50}){1,10}$/;
+/** The one resource the Ultralight HTTP transport serves (IOTA_DEFAULT_RESOURCE). */
+export const DEFAULT_RESOURCE = '/iot/d';
+
+const ngsiId = (what: string) =>
+  z
+    .string()
+    .regex(
+      NGSI_IDENTIFIER,
+      `${what}: 1-256 printable ASCII characters without whitespace or any of & ? / # < > " ' = ; ( )`,
+    );
+
+export const EntityName = ngsiId('NGSI-v2 entity id').meta({
+  description: 'Id of the Orion entity the device feeds (NGSI-v2 identifier rules)',
+  examples: ['urn:ngsi:bot:1'],
+});
+export const EntityType = ngsiId('NGSI-v2 entity type').meta({ examples: ['Bot'] });
+const AttributeName = ngsiId('NGSI-v2 attribute name').refine((n) => !RESERVED_ATTRIBUTES.has(n), {
+  message: 'reserved by Orion (id, type, dateCreated, dateModified, dateExpires, *)',
+});
+const AttributeType = ngsiId('NGSI-v2 attribute type');
+
+export const DeviceId = z
+  .string()
+  .regex(DEVICE_ID, 'device id: 1-128 characters of A-Z a-z 0-9 _ . : -')
+  .meta({ examples: ['foodev'] });
+export const ApiKey = z
+  .string()
+  .regex(API_KEY, 'API key: 4-64 characters of A-Z a-z 0-9 _ -')
+  .meta({ description: 'Ultralight API key (the `k` parameter); write-only for viewers' });
+const Timezone = z
+  .string()
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'an IANA time zone, e.g. Europe/Zurich')
+  .meta({ examples: ['Europe/Zurich'] });
+
+/** A measured attribute: Ultralight's `object_id` mapped onto an entity attribute. */
+export const Attribute = z.strictObject({
+  object_id: z
+    .string()
+    .regex(OBJECT_ID, 'object id: 1-64 characters of A-Z a-z 0-9 _ . : -')
+    .meta({ description: 'Name in the Ultralight payload (`f` in `f|3`)' }),
+  name: AttributeName,
+  type: AttributeType,
+});
+export type Attribute = z.infer<typeof Attribute>;
+
+/** A static attribute: the same value on every update of the entity. */
+export const StaticAttribute = z.strictObject({
+  name: AttributeName,
+  type: AttributeType,
+  value: z.json(),
+});
+export type StaticAttribute = z.infer<typeof StaticAttribute>;
+
+/** A command Orion forwards to the device through the IoT Agent. */
+export const Command = z.strictObject({
+  name: AttributeName,
+  type: z.literal('command').default('command'),
+});
+export type Command = z.infer<typeof Command>;
+
+/** Names must be unique across a device's attributes, static attributes and commands. */
+function uniqueNames(
+  d: { attributes: Attribute[]; static_attributes: StaticAttribute[]; commands: Command[] },
+  ctx: z.RefinementCtx,
+): void {
+  const seen = new Map<string, string>();
+  for (const list of ['attributes', 'static_attributes', 'commands'] as const) {
+    d[list].forEach((a, i) => {
+      const first = seen.get(a.name);
+      if (first) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [list, i, 'name'],
+          message: `attribute name "${a.name}" is already used by ${first}`,
+        });
+      } else seen.set(a.name, `${list}[${i}]`);
+    });
+  }
+  const objectIds = new Set<string>();
+  d.attributes.forEach((a, i) => {
+    if (objectIds.has(a.object_id)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['attributes', i, 'object_id'],
+        message: `object id "${a.object_id}" appears twice; each measurement name maps to one attribute`,
+      });
+    }
+    objectIds.add(a.object_id);
+  });
+}
+
+const deviceFields = {
+  entity_name: EntityName,
+  entity_type: EntityType,
+  timezone: Timezone.optional(),
+  apikey: ApiKey.optional().meta({
+    description:
+      'API key of the service group the device belongs to; when omitted the device is found through the group of its service path',
+  }),
+  attributes: z.array(Attribute).max(100).default([]),
+  static_attributes: z.array(StaticAttribute).max(100).default([]),
+  commands: z.array(Command).max(50).default([]),
+  endpoint: z
+    .url({ protocol: /^https?$/, error: 'an http(s) URL the IoT Agent pushes commands to' })
+    .optional()
+    .meta({ description: 'Push commands to this URL; without it the device polls for them' }),
+  expected_interval: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .optional()
+    .meta({
+      description:
+        'Seconds between two measurements of a healthy device; the inventory calls the device stale after N of them without data',
+    }),
+};
+
+/** A device, as PUT /devices/{id} takes it (the id is in the path). */
+export const DeviceBody = z
+  .strictObject({ device_id: DeviceId.optional(), ...deviceFields })
+  .superRefine(uniqueNames)
+  .meta({ id: 'DeviceBody' });
+export type DeviceBody = z.infer<typeof DeviceBody>;
+
+/** A device with its id, as bulk requests and the devices file carry it. */
+export const DeviceSpec = z
+  .strictObject({ device_id: DeviceId, ...deviceFields })
+  .superRefine(uniqueNames)
+  .meta({ id: 'DeviceSpec' });
+export type DeviceSpec = z.infer<typeof DeviceSpec>;
+
+/** A provisioned device, as the service returns it. */
+export const Device = z
+  .object({
+    device_id: DeviceId,
+    service: z.string(),
+    service_path: z.string(),
+    ...deviceFields,
+  })
+  .meta({ id: 'Device' });
+export type Device = z.infer<typeof Device>;
+
+/** A service group: the API key and defaults of the devices of one service path. */
+export const GroupSpec = z
+  .strictObject({
+    resource: z.literal(DEFAULT_RESOURCE).default(DEFAULT_RESOURCE).meta({
+      description: 'The Ultralight HTTP resource; the platform serves only /iot/d',
+    }),
+    apikey: ApiKey.optional().meta({
+      description: 'Generated (24 random base64url characters) when omitted and no group exists yet',
+    }),
+    entity_type: EntityType,
+    timezone: Timezone.optional(),
+    attributes: z.array(Attribute).max(100).default([]),
+    static_attributes: z.array(StaticAttribute).max(100).default([]),
+    commands: z.array(Command).max(50).default([]),
+    autoprovision: z.boolean().default(false).meta({
+      description:
+        'Let unknown device ids with this API key create entities. Off by default: only provisioned devices may send data',
+    }),
+  })
+  .superRefine(uniqueNames)
+  .meta({ id: 'GroupSpec' });
+export type GroupSpec = z.infer<typeof GroupSpec>;
+
+/** A provisioned group, as the service returns it (the API key only to operators and admins). */
+export const Group = z
+  .object({
+    service: z.string(),
+    service_path: z.string(),
+    resource: z.string(),
+    apikey: z.string().optional(),
+    entity_type: z.string(),
+    timezone: z.string().optional(),
+    attributes: z.array(Attribute),
+    static_attributes: z.array(StaticAttribute),
+    commands: z.array(Command),
+    autoprovision: z.boolean(),
+  })
+  .meta({ id: 'Group' });
+export type Group = z.infer<typeof Group>;
+
+/** What a write did. */
+export const WriteStatus = z.enum(['created', 'updated', 'unchanged', 'failed']);
+export type WriteStatus = z.infer<typeof WriteStatus>;

@@ -1,0 +1,635 @@
+/**
+ * What the service does, independent of HTTP: idempotent upserts of service groups and
+ * devices, bulk provisioning with per-item results and compensation, the tenant's QuantumLeap
+ * subscription, and the inventory with liveness.
+ *
+ * Consistency rule: after every call, a device either exists in the IoT Agent with exactly the
+ * requested definition (and its context registration in Orion, which the agent manages), or
+ * it is as it was before the call. A failure rolls the item back and says why.
+ */
+import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+
+import type { z } from 'zod';
+
+import type { ProvisioningErrorCode } from './errors.js';
+import type { AgentDevice, AgentGroup, IotAgentClient, OrionClient, Scope } from './fiware-client.js';
+import { entityKey } from './fiware-client.js';
+import type { Device, DeviceSpec, Group, GroupSpec, WriteStatus } from './model.js';
+import { DEFAULT_RESOURCE, DeviceSpec as DeviceSpecSchema } from './model.js';
+import { UpstreamError, summarize } from './upstream.js';
+
+/** One invalid field. */
+export interface FieldError {
+  /** Where, e.g. `devices[3].attributes[0].name`. */
+  readonly field: string;
+  readonly message: string;
+}
+
+/** An operation that failed as a whole, with the code and HTTP status it maps to. */
+export class ProvisioningFailure extends Error {
+  constructor(
+    readonly code: ProvisioningErrorCode,
+    readonly status: number,
+    message: string,
+    readonly errors: readonly FieldError[] = [],
+    /** Seconds, for 503. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'ProvisioningFailure';
+  }
+}
+
+/** The result of one item of a bulk request. */
+export interface ItemResult {
+  readonly index: number;
+  readonly device_id?: string;
+  readonly status: WriteStatus;
+  /** For `failed`: the error code, why, and the invalid fields. */
+  readonly code?: ProvisioningErrorCode;
+  readonly reason?: string;
+  readonly errors?: readonly FieldError[];
+}
+
+/** The result of a bulk request. */
+export interface BulkResult {
+  readonly dry_run: boolean;
+  readonly summary: Readonly<Record<WriteStatus, number>>;
+  readonly results: readonly ItemResult[];
+}
+
+/** Liveness of one device. */
+export type Liveness = 'fresh' | 'stale' | 'never-seen';
+
+/** One row of the inventory. */
+export interface InventoryEntry {
+  readonly device_id: string;
+  readonly entity_name: string;
+  readonly entity_type: string;
+  readonly expected_interval: number;
+  readonly last_measurement: string | null;
+  readonly age_seconds: number | null;
+  readonly state: Liveness;
+}
+
+/** Options of {@link Provisioner}. */
+export interface ProvisionerOptions {
+  readonly iota: IotAgentClient;
+  readonly orion: OrionClient;
+  /** The URL Orion notifies QuantumLeap at (in-cluster). */
+  readonly quantumLeapNotifyUrl: string;
+  /** Devices per IoT Agent create request. @default 100 */
+  readonly chunkSize?: number;
+  /** Expected interval of devices that declare none, in seconds. @default 300 */
+  readonly defaultExpectedInterval?: number;
+  /** Seconds a client should wait after a 503. @default 5 */
+  readonly retryAfterSeconds?: number;
+  /** The clock. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** Description of the subscription {@link Provisioner.ensureSubscription} creates. */
+export const QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION =
+  'Notify QuantumLeap of changes to any entity of the tenant (kitt4sme provisioning)';
+
+const ULTRALIGHT = 'PDI-IoTA-UltraLight';
+const EXPECTED_INTERVAL = 'kitt4sme:expectedInterval';
+
+/** The service's logic. */
+export class Provisioner {
+  private readonly chunkSize: number;
+  private readonly defaultExpectedInterval: number;
+  private readonly retryAfter: number;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ProvisionerOptions) {
+    this.chunkSize = opts.chunkSize ?? 100;
+    this.defaultExpectedInterval = opts.defaultExpectedInterval ?? 300;
+    this.retryAfter = opts.retryAfterSeconds ?? 5;
+    this.now = opts.now ?? Date.now;
+  }
+
+  // ---- service groups ----
+
+  async listGroups(scope: Scope): Promise<Group[]> {
+    return (await this.guard(() => this.opts.iota.listGroups(scope))).map((g) => groupOf(scope, g));
+  }
+
+  /** Creates or updates the group of `scope`'s service path and resource. */
+  async upsertGroup(
+    scope: Scope,
+    spec: GroupSpec,
+    dryRun = false,
+  ): Promise<{ status: WriteStatus; group: Group }> {
+    const groups = await this.guard(() => this.opts.iota.listGroups(scope));
+    const existing = groups.find((g) => g.resource === spec.resource);
+    if (!existing) {
+      const apikey = spec.apikey ?? randomBytes(18).toString('base64url');
+      const body = { ...agentGroup(spec), apikey, resource: spec.resource };
+      if (!dryRun) await this.guard(() => this.opts.iota.createGroup(scope, body));
+      return { status: 'created', group: groupOf(scope, body) };
+    }
+    if (spec.apikey !== undefined && spec.apikey !== existing.apikey) {
+      throw new ProvisioningFailure(
+        'ERR_PROVISIONING_CONFLICT',
+        409,
+        `the service group for ${spec.resource} at ${scope.servicePath} already has another API key; devices use it, so it is not changed in place. Delete the group first to replace its key`,
+        [{ field: 'apikey', message: 'differs from the existing group' }],
+      );
+    }
+    const desired = { ...agentGroup(spec), apikey: existing.apikey, resource: existing.resource };
+    if (isDeepStrictEqual(groupOf(scope, desired), groupOf(scope, existing))) {
+      return { status: 'unchanged', group: groupOf(scope, existing) };
+    }
+    if (!dryRun) {
+      await this.guard(() =>
+        this.opts.iota.updateGroup(
+          scope,
+          { resource: existing.resource, apikey: existing.apikey },
+          agentGroup(spec),
+        ),
+      );
+    }
+    return { status: 'updated', group: groupOf(scope, desired) };
+  }
+
+  /** Deletes the group of a resource; false when there was none. */
+  async deleteGroup(scope: Scope, resource = DEFAULT_RESOURCE): Promise<boolean> {
+    const groups = await this.guard(() => this.opts.iota.listGroups(scope));
+    const existing = groups.find((g) => g.resource === resource);
+    if (!existing) return false;
+    return this.guard(() =>
+      this.opts.iota.deleteGroup(scope, { resource, apikey: existing.apikey }),
+    );
+  }
+
+  // ---- devices ----
+
+  async listDevices(scope: Scope): Promise<Device[]> {
+    return (await this.guard(() => this.opts.iota.listDevices(scope))).map((d) => deviceOf(scope, d));
+  }
+
+  async getDevice(scope: Scope, id: string): Promise<Device | undefined> {
+    const d = await this.guard(() => this.opts.iota.getDevice(scope, id));
+    return d && deviceOf(scope, d);
+  }
+
+  /**
+   * Creates, replaces or leaves alone each device so that it matches its item. Items are
+   * validated one by one; an invalid item fails alone. Nothing is written when the upstreams
+   * cannot be read first (503).
+   */
+  async upsertDevices(scope: Scope, items: readonly unknown[], dryRun = false): Promise<BulkResult> {
+    const results: ItemResult[] = new Array(items.length);
+    const valid: { index: number; spec: DeviceSpec }[] = [];
+    const firstIndex = new Map<string, number>();
+    items.forEach((item, index) => {
+      const parsed = DeviceSpecSchema.safeParse(item);
+      if (!parsed.success) {
+        results[index] = invalid(index, item, fieldErrors(parsed.error, `devices[${index}]`));
+        return;
+      }
+      const earlier = firstIndex.get(parsed.data.device_id);
+      if (earlier !== undefined) {
+        results[index] = invalid(index, item, [
+          { field: `devices[${index}].device_id`, message: `duplicate of devices[${earlier}]` },
+        ]);
+        return;
+      }
+      firstIndex.set(parsed.data.device_id, index);
+      valid.push({ index, spec: parsed.data });
+    });
+
+    const [groups, current] = await Promise.all([
+      this.guard(() => this.opts.iota.listGroups(scope)),
+      this.guard(() => this.opts.iota.listDevices(scope)),
+    ]);
+    if (!dryRun && valid.some((v) => v.spec.commands.length > 0)) {
+      // Commands make the agent register the device in Orion: check Orion before writing.
+      await this.guard(() => this.opts.orion.version(scope.correlator));
+    }
+    const apikeys = new Set(groups.map((g) => g.apikey));
+    const byId = new Map(current.map((d) => [d.device_id, d]));
+    const creates: { index: number; spec: DeviceSpec }[] = [];
+    const replaces: { index: number; spec: DeviceSpec; previous: AgentDevice }[] = [];
+    for (const v of valid) {
+      const { index, spec } = v;
+      if (spec.apikey !== undefined && !apikeys.has(spec.apikey)) {
+        results[index] = {
+          index,
+          device_id: spec.device_id,
+          status: 'failed',
+          code: 'ERR_PROVISIONING_CONFLICT',
+          reason: `no service group at ${scope.servicePath} has this API key; create the group first`,
+          errors: [{ field: `devices[${index}].apikey`, message: 'matches no service group' }],
+        };
+        continue;
+      }
+      const previous = byId.get(spec.device_id);
+      if (!previous) creates.push(v);
+      else if (sameDevice(scope, spec, previous)) {
+        results[index] = { index, device_id: spec.device_id, status: 'unchanged' };
+      } else replaces.push({ ...v, previous });
+    }
+
+    if (dryRun) {
+      for (const c of creates) results[c.index] = { index: c.index, device_id: c.spec.device_id, status: 'created' };
+      for (const r of replaces) results[r.index] = { index: r.index, device_id: r.spec.device_id, status: 'updated' };
+    } else {
+      const down = { upstream: undefined as UpstreamError | undefined };
+      for (let i = 0; i < creates.length; i += this.chunkSize) {
+        const chunk = creates.slice(i, i + this.chunkSize);
+        for (const r of await this.createChunk(scope, chunk, down)) results[r.index] = r;
+      }
+      for (const r of replaces) results[r.index] = await this.replace(scope, r, down);
+    }
+    return bulkResult(results, dryRun);
+  }
+
+  /** Deletes a device (and its context registration); with `deleteEntity`, its entity too. */
+  async deleteDevice(scope: Scope, id: string, deleteEntity = false): Promise<boolean> {
+    const device = await this.guard(() => this.opts.iota.getDevice(scope, id));
+    if (!device) return false;
+    await this.guard(() => this.opts.iota.deleteDevice(scope, id));
+    if (deleteEntity && device.entity_name && device.entity_type) {
+      const { entity_name, entity_type } = device;
+      await this.guard(() => this.opts.orion.deleteEntity(scope, entity_name, entity_type));
+    }
+    return true;
+  }
+
+  // ---- subscription and inventory ----
+
+  /**
+   * Makes sure the tenant has one active subscription that notifies QuantumLeap of every
+   * entity. It is created without a service path header, so it covers the whole tenant: with
+   * one, Orion would only match entities directly in that path.
+   */
+  async ensureSubscription(
+    scope: Scope,
+    dryRun = false,
+  ): Promise<{ status: WriteStatus; id?: string; url: string }> {
+    const url = this.opts.quantumLeapNotifyUrl;
+    const subs = await this.guard(() => this.opts.orion.listSubscriptions(scope));
+    const found = subs.find(
+      (s) =>
+        s.notification?.http?.url === url &&
+        (s.status === undefined || s.status === 'active') &&
+        (s.notification.attrs ?? []).length === 0 &&
+        (s.subject?.condition?.attrs ?? []).length === 0 &&
+        (s.subject?.entities ?? []).some(
+          (e) => e.idPattern === '.*' && e.type === undefined && e.typePattern === undefined,
+        ),
+    );
+    if (found) return { status: 'unchanged', id: found.id, url };
+    if (dryRun) return { status: 'created', url };
+    const id = await this.guard(() =>
+      this.opts.orion.createSubscription(scope, {
+        description: QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION,
+        subject: { entities: [{ idPattern: '.*' }] },
+        notification: { http: { url }, metadata: ['dateCreated', 'dateModified'] },
+      }),
+    );
+    return { status: 'created', id, url };
+  }
+
+  /** Every device of a service path with its last measurement and liveness. */
+  async inventory(
+    scope: Scope,
+    staleAfterIntervals: number,
+  ): Promise<{ generated_at: string; summary: Record<Liveness, number>; devices: InventoryEntry[] }> {
+    const devices = await this.guard(() => this.opts.iota.listDevices(scope));
+    const types = [...new Set(devices.map((d) => d.entity_type).filter((t): t is string => !!t))];
+    const last = await this.guard(() => this.opts.orion.lastMeasurements(scope, types.sort()));
+    const now = this.now();
+    const summary: Record<Liveness, number> = { fresh: 0, stale: 0, 'never-seen': 0 };
+    const entries = devices.map((d): InventoryEntry => {
+      const device = deviceOf(scope, d);
+      const expected = device.expected_interval ?? this.defaultExpectedInterval;
+      const at = last.get(entityKey(device.entity_name, device.entity_type));
+      const ms = at ? Date.parse(at) : NaN;
+      const age = Number.isNaN(ms) ? null : Math.max(0, Math.round((now - ms) / 1000));
+      const state: Liveness =
+        age === null ? 'never-seen' : age <= staleAfterIntervals * expected ? 'fresh' : 'stale';
+      summary[state]++;
+      return {
+        device_id: device.device_id,
+        entity_name: device.entity_name,
+        entity_type: device.entity_type,
+        expected_interval: expected,
+        last_measurement: age === null ? null : new Date(ms).toISOString(),
+        age_seconds: age,
+        state,
+      };
+    });
+    return { generated_at: new Date(now).toISOString(), summary, devices: entries };
+  }
+
+  // ---- internals ----
+
+  /**
+   * Creates a chunk in one agent request. The agent registers a chunk's devices concurrently
+   * and answers at the first failure, so after one the chunk is settled device by device: a
+   * device already there as requested was created; any other is created alone, and rolled
+   * back if that fails.
+   */
+  private async createChunk(
+    scope: Scope,
+    chunk: readonly { index: number; spec: DeviceSpec }[],
+    down: { upstream: UpstreamError | undefined },
+  ): Promise<ItemResult[]> {
+    if (down.upstream) return chunk.map((c) => unavailable(c.index, c.spec, down.upstream!));
+    try {
+      await this.opts.iota.createDevices(scope, chunk.map((c) => agentDevice(c.spec)));
+      return chunk.map((c) => ({ index: c.index, device_id: c.spec.device_id, status: 'created' }));
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      if (chunk.length === 1 && err.failure === 'rejected') {
+        return [await this.rollBack(scope, chunk[0]!, err, down)];
+      }
+    }
+    const out: ItemResult[] = [];
+    for (const c of chunk) {
+      if (down.upstream) {
+        out.push(unavailable(c.index, c.spec, down.upstream));
+        continue;
+      }
+      try {
+        const there = await this.opts.iota.getDevice(scope, c.spec.device_id);
+        if (there && sameDevice(scope, c.spec, there)) {
+          out.push({ index: c.index, device_id: c.spec.device_id, status: 'created' });
+          continue;
+        }
+        out.push(await this.createOne(scope, c, down));
+      } catch (err) {
+        out.push(this.failure(c.index, c.spec, err, down));
+      }
+    }
+    return out;
+  }
+
+  private async createOne(
+    scope: Scope,
+    c: { index: number; spec: DeviceSpec },
+    down: { upstream: UpstreamError | undefined },
+  ): Promise<ItemResult> {
+    try {
+      await this.opts.iota.createDevices(scope, [agentDevice(c.spec)]);
+      return { index: c.index, device_id: c.spec.device_id, status: 'created' };
+    } catch (err) {
+      if (err instanceof UpstreamError && err.status === 409) {
+        // Stored meanwhile by the chunk request that was still running.
+        const there = await this.opts.iota.getDevice(scope, c.spec.device_id);
+        if (there && sameDevice(scope, c.spec, there)) {
+          return { index: c.index, device_id: c.spec.device_id, status: 'created' };
+        }
+      }
+      return this.rollBack(scope, c, err, down);
+    }
+  }
+
+  /** Removes whatever a failed create left, and reports the failure. */
+  private async rollBack(
+    scope: Scope,
+    c: { index: number; spec: DeviceSpec },
+    cause: unknown,
+    down: { upstream: UpstreamError | undefined },
+  ): Promise<ItemResult> {
+    const failed = this.failure(c.index, c.spec, cause, down);
+    try {
+      await this.opts.iota.deleteDevice(scope, c.spec.device_id);
+      return failed;
+    } catch (err) {
+      return { ...failed, reason: `${failed.reason}; rolling back also failed (${(err as Error).message}): provision it again to repair` };
+    }
+  }
+
+  /**
+   * Replaces a device: delete, then create with the new definition; on failure the previous
+   * definition is restored. (The agent's own update, PUT /iot/devices/{id}, also writes a
+   * fresh TimeInstant to the entity, which would make a silent device look alive, and fails
+   * for devices that never sent data.)
+   */
+  private async replace(
+    scope: Scope,
+    r: { index: number; spec: DeviceSpec; previous: AgentDevice },
+    down: { upstream: UpstreamError | undefined },
+  ): Promise<ItemResult> {
+    if (down.upstream) return unavailable(r.index, r.spec, down.upstream);
+    try {
+      await this.opts.iota.deleteDevice(scope, r.spec.device_id);
+    } catch (err) {
+      return this.failure(r.index, r.spec, err, down);
+    }
+    try {
+      await this.opts.iota.createDevices(scope, [agentDevice(r.spec)]);
+      return { index: r.index, device_id: r.spec.device_id, status: 'updated' };
+    } catch (err) {
+      const failed = this.failure(r.index, r.spec, err, down);
+      try {
+        await this.opts.iota.deleteDevice(scope, r.spec.device_id);
+        await this.opts.iota.createDevices(scope, [restorable(r.previous)]);
+        return { ...failed, reason: `${failed.reason}; the previous definition was restored` };
+      } catch (restoreErr) {
+        return {
+          ...failed,
+          reason: `${failed.reason}; restoring the previous definition also failed (${(restoreErr as Error).message}): provision it again to repair`,
+        };
+      }
+    }
+  }
+
+  private failure(
+    index: number,
+    spec: DeviceSpec,
+    err: unknown,
+    down: { upstream: UpstreamError | undefined },
+  ): ItemResult {
+    if (!(err instanceof UpstreamError)) throw err;
+    if (err.unavailable) {
+      down.upstream = err;
+      return unavailable(index, spec, err);
+    }
+    return {
+      index,
+      device_id: spec.device_id,
+      status: 'failed',
+      code: 'ERR_UPSTREAM_REJECTED',
+      reason: `${err.upstream} refused the device (${err.status}: ${summarize(err.body)})`,
+    };
+  }
+
+  /**
+   * Runs one upstream call of a whole-request operation: unreachable means 503 (reads come
+   * before writes, so nothing was written), a refusal 502.
+   */
+  private async guard<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw this.asFailure(err);
+    }
+  }
+
+  private asFailure(err: unknown): unknown {
+    if (!(err instanceof UpstreamError)) return err;
+    if (err.unavailable) {
+      return new ProvisioningFailure('ERR_UPSTREAM_UNAVAILABLE', 503, err.message, [], this.retryAfter);
+    }
+    return new ProvisioningFailure(
+      'ERR_UPSTREAM_REJECTED',
+      502,
+      `${err.upstream} refused the request (${err.status}: ${summarize(err.body)})`,
+    );
+  }
+}
+
+// ---- conversions between the service model and the agent's ----
+
+/** The agent's body for a device. */
+export function agentDevice(spec: DeviceSpec): Record<string, unknown> {
+  return {
+    device_id: spec.device_id,
+    entity_name: spec.entity_name,
+    entity_type: spec.entity_type,
+    ...(spec.timezone ? { timezone: spec.timezone } : {}),
+    ...(spec.apikey ? { apikey: spec.apikey } : {}),
+    ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
+    protocol: ULTRALIGHT,
+    transport: 'HTTP',
+    attributes: spec.attributes.map((a) => ({ object_id: a.object_id, name: a.name, type: a.type })),
+    static_attributes: spec.static_attributes.map((a) => ({ name: a.name, type: a.type, value: a.value })),
+    commands: spec.commands.map((c) => ({ name: c.name, type: 'command' })),
+    internal_attributes:
+      spec.expected_interval === undefined
+        ? []
+        : [{ name: EXPECTED_INTERVAL, value: spec.expected_interval }],
+  };
+}
+
+/** A stored device as the service model shows it. */
+export function deviceOf(scope: Scope, d: AgentDevice): Device {
+  const interval = (Array.isArray(d.internal_attributes) ? d.internal_attributes : []).find(
+    (a: { name?: unknown }) => a?.name === EXPECTED_INTERVAL,
+  ) as { value?: unknown } | undefined;
+  return stripUndefined({
+    device_id: d.device_id,
+    service: scope.service,
+    service_path: d.service_path ?? scope.servicePath ?? '/',
+    entity_name: d.entity_name ?? '',
+    entity_type: d.entity_type ?? '',
+    timezone: d.timezone,
+    apikey: d.apikey,
+    attributes: (d.attributes ?? []).map((a) => ({
+      object_id: String(a.object_id ?? a.name),
+      name: String(a.name),
+      type: String(a.type),
+    })),
+    static_attributes: (d.static_attributes ?? []).map((a) => ({
+      name: String(a.name),
+      type: String(a.type),
+      value: a.value as z.infer<typeof DeviceSpecSchema>['static_attributes'][number]['value'],
+    })),
+    commands: (d.commands ?? []).map((c) => ({ name: String(c.name), type: 'command' as const })),
+    endpoint: d.endpoint,
+    expected_interval: typeof interval?.value === 'number' ? interval.value : undefined,
+  });
+}
+
+function sameDevice(scope: Scope, spec: DeviceSpec, stored: AgentDevice): boolean {
+  const want = deviceOf(scope, { ...agentDevice(spec), service_path: stored.service_path } as AgentDevice);
+  return isDeepStrictEqual(want, deviceOf(scope, stored));
+}
+
+/** The agent's body to re-create a stored device as it was. */
+function restorable(d: AgentDevice): Record<string, unknown> {
+  const keep = [
+    'device_id', 'entity_name', 'entity_type', 'timezone', 'apikey', 'endpoint', 'protocol',
+    'transport', 'attributes', 'static_attributes', 'commands', 'lazy', 'internal_attributes',
+    'explicitAttrs',
+  ];
+  return Object.fromEntries(Object.entries(d).filter(([k, v]) => keep.includes(k) && v !== undefined));
+}
+
+function agentGroup(spec: GroupSpec): Record<string, unknown> {
+  return {
+    entity_type: spec.entity_type,
+    ...(spec.timezone ? { timezone: spec.timezone } : {}),
+    attributes: spec.attributes,
+    static_attributes: spec.static_attributes,
+    commands: spec.commands.map((c) => ({ name: c.name, type: 'command' })),
+    autoprovision: spec.autoprovision,
+  };
+}
+
+function groupOf(scope: Scope, g: Record<string, unknown> | AgentGroup): Group {
+  const list = (v: unknown) => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
+  return stripUndefined({
+    service: scope.service,
+    service_path: scope.servicePath ?? '/',
+    resource: String(g.resource),
+    apikey: g.apikey as string | undefined,
+    entity_type: String(g.entity_type ?? ''),
+    timezone: g.timezone as string | undefined,
+    attributes: list(g.attributes).map((a) => ({
+      object_id: String(a.object_id ?? a.name),
+      name: String(a.name),
+      type: String(a.type),
+    })),
+    static_attributes: list(g.static_attributes).map((a) => ({
+      name: String(a.name),
+      type: String(a.type),
+      value: a.value as Group['static_attributes'][number]['value'],
+    })),
+    commands: list(g.commands).map((c) => ({ name: String(c.name), type: 'command' as const })),
+    autoprovision: g.autoprovision === true,
+  });
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+// ---- results ----
+
+/** Zod issues as field errors under `prefix` (e.g. `devices[3]`). */
+export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
+  return error.issues.flatMap((issue) => {
+    const base = [prefix, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))]
+      .join('')
+      .replace(/^\./, '');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => ({ field: base ? `${base}.${k}` : k, message: 'unknown field' }));
+    }
+    return [{ field: base || '(body)', message: issue.message }];
+  });
+}
+
+function invalid(index: number, item: unknown, errors: FieldError[]): ItemResult {
+  const id = (item as { device_id?: unknown } | null)?.device_id;
+  return {
+    index,
+    ...(typeof id === 'string' ? { device_id: id } : {}),
+    status: 'failed',
+    code: 'ERR_PROVISIONING_INVALID',
+    reason: errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+    errors,
+  };
+}
+
+function unavailable(index: number, spec: DeviceSpec, err: UpstreamError): ItemResult {
+  return {
+    index,
+    device_id: spec.device_id,
+    status: 'failed',
+    code: 'ERR_UPSTREAM_UNAVAILABLE',
+    reason: `not provisioned: ${err.message}`,
+  };
+}
+
+function bulkResult(results: ItemResult[], dryRun: boolean): BulkResult {
+  const summary: Record<WriteStatus, number> = { created: 0, updated: 0, unchanged: 0, failed: 0 };
+  for (const r of results) summary[r.status]++;
+  return { dry_run: dryRun, summary, results };
+}

@@ -1,0 +1,92 @@
+/**
+ * Wiring: configuration → upstream clients, tenancy policy, JWKS cache, logger, metrics →
+ * the express app, listening. Used by bin/server.ts, the tests and the benchmark.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { DestinationStream } from 'pino';
+
+import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
+import { createApp } from './app.js';
+import type { ProvisioningConfig } from './config.js';
+import { IotAgentClient, OrionClient } from './fiware-client.js';
+import { createLogger } from './log.js';
+import { Metrics } from './metrics.js';
+import { Provisioner } from './provisioner.js';
+import { Upstream } from './upstream.js';
+
+/** What tests may change beyond the configuration. */
+export interface ServiceOverrides {
+  /** Where logs go. @default stdout */
+  readonly logDestination?: DestinationStream;
+  /** Listen address. @default 0.0.0.0 */
+  readonly host?: string;
+  /** Devices per IoT Agent create request. @default 100 */
+  readonly chunkSize?: number;
+  /** Node's process metrics. @default true */
+  readonly processMetrics?: boolean;
+}
+
+/** A listening service. */
+export interface RunningService {
+  readonly url: string;
+  readonly server: Server;
+  readonly metrics: Metrics;
+  close(): Promise<void>;
+}
+
+/** Starts the service. */
+export async function startService(
+  config: ProvisioningConfig,
+  overrides: ServiceOverrides = {},
+): Promise<RunningService> {
+  const logger = createLogger(config.logLevel, overrides.logDestination);
+  const metrics = new Metrics({ processMetrics: overrides.processMetrics ?? true });
+  const onAttempt = (upstream: string, method: string, outcome: string, seconds: number) =>
+    metrics.upstream.observe({ upstream, method, outcome }, seconds);
+  const upstream = (name: string, baseUrl: string) =>
+    new Upstream({
+      name,
+      baseUrl,
+      timeoutMs: config.upstreamTimeoutMs,
+      attempts: config.upstreamAttempts,
+      onAttempt,
+    });
+  const provisioner = new Provisioner({
+    iota: new IotAgentClient(upstream('iot-agent', config.iotaNorthUrl)),
+    orion: new OrionClient(upstream('orion', config.orionUrl)),
+    quantumLeapNotifyUrl: config.quantumLeapNotifyUrl,
+    defaultExpectedInterval: config.defaultExpectedInterval,
+    ...(overrides.chunkSize ? { chunkSize: overrides.chunkSize } : {}),
+  });
+  const policy = await TenancyPolicy.load({ config: config.policyData });
+  const jwks = new JwksCache({ url: config.jwksUrl });
+  const app = createApp({
+    provisioner,
+    policy,
+    jwks,
+    logger,
+    metrics,
+    maxBatch: config.maxBatch,
+    maxBodyBytes: config.maxBodyBytes,
+    staleAfterIntervals: config.staleAfterIntervals,
+  });
+  const server = app.listen(config.port, overrides.host ?? '0.0.0.0');
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port, iota: config.iotaNorthUrl, orion: config.orionUrl }, 'provisioning service listening');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    metrics,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
