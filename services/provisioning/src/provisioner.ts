@@ -349,6 +349,7 @@ export class Provisioner {
         return [await this.rollBack(scope, chunk[0]!, err, down)];
       }
     }
+    await this.settle(scope);
     const out: ItemResult[] = [];
     for (const c of chunk) {
       if (down.upstream) {
@@ -367,6 +368,25 @@ export class Provisioner {
       }
     }
     return out;
+  }
+
+  /**
+   * Waits until the agent's device list stops changing (at most ~1 s): registrations of a
+   * failed chunk may still be in flight when the agent has already answered.
+   */
+  private async settle(scope: Scope): Promise<void> {
+    let previous: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      let now: string;
+      try {
+        now = JSON.stringify((await this.opts.iota.listDevices(scope)).map((d) => d.device_id).sort());
+      } catch {
+        return; // the per-device pass reports the upstream's state
+      }
+      if (now === previous) return;
+      previous = now;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   private async createOne(

@@ -1,0 +1,169 @@
+/**
+ * Refusals: authorization through the tenancy helpers, and bad input with RFC 9457 problems
+ * that name the field. Nothing refused may reach the IoT Agent.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+import type { ProvisioningStack } from '../../test-support/provisioning-stack.js';
+import { ANCHOR, startProvisioningStack } from '../../test-support/provisioning-stack.js';
+
+let stack: ProvisioningStack;
+const m = ANCHOR.manufracture;
+const floor1 = { servicePath: m.servicePath };
+
+beforeAll(async () => {
+  stack = await startProvisioningStack({ env: { MAX_BATCH: '50', MAX_BODY_BYTES: '65536' } });
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** How many device writes the real agent has: none of the refused requests may add one. */
+async function agentDevices(): Promise<number> {
+  const res = await fetch(`${stack.iotaUrl}/iot/devices`, {
+    headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
+  });
+  return ((await res.json()) as { count: number }).count;
+}
+
+describe('authorization', () => {
+  const bulk = { devices: [m.devices[0]] };
+
+  it.each([
+    ['no token', { token: null }, 401],
+    ['a token of another tenant', { tokenRecipe: { claims: { tenants: ['smithereens'] } } }, 403],
+    ['an expired token', { tokenRecipe: { expIn: -120 } }, 401],
+    ['a token signed by a key the realm does not publish', { tokenRecipe: { key: 'evil-rsa' } }, 401],
+    ['a tampered token', { tokenRecipe: { tamper: 'payload' } }, 401],
+    ['a device token', { tokenRecipe: { claims: { roles: ['device'] } } }, 403],
+    ['a viewer token (read only)', { tokenRecipe: { claims: { roles: ['viewer'] } } }, 403],
+    ['a token for another audience', { tokenRecipe: { claims: { aud: ['grafana'] } } }, 401],
+  ] as const)('refuses a write with %s (%i)', async (_name, how, status) => {
+    const before = await agentDevices();
+    const token = 'token' in how ? how.token : await stack.token(how.tokenRecipe as never);
+    const res = await stack.call('POST', '/v1/devices/bulk', { ...floor1, token, body: bulk });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await agentDevices()).toBe(before);
+  });
+
+  it('refuses a fiware-service header outside the token’s tenants, and a missing one', async () => {
+    const wrong = await stack.call('GET', '/v1/devices', { ...floor1, service: 'smithereens' });
+    expect(wrong.status).toBe(403);
+    const none = await stack.call('GET', '/v1/devices', { ...floor1, service: null });
+    expect([400, 403]).toContain(none.status);
+  });
+
+  it('acts for the tenant of the header when the token holds several', async () => {
+    const token = await stack.token({ claims: { tenants: ['manufracture', 'smithereens'] } });
+    await stack.call('PUT', '/v1/groups', { servicePath: '/', service: 'smithereens', token, body: ANCHOR.smithereens.group });
+    const there = await fetch(`${stack.iotaUrl}/iot/services`, {
+      headers: { 'fiware-service': 'smithereens', 'fiware-servicepath': '/' },
+    }).then((r) => r.json() as Promise<{ count: number }>);
+    expect(there.count).toBe(1);
+    const notHere = await fetch(`${stack.iotaUrl}/iot/services`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/' },
+    }).then((r) => r.json() as Promise<{ count: number }>);
+    expect(notHere.count).toBe(0);
+  });
+
+  it('serves health and metrics without a token, outside the API prefix', async () => {
+    expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    expect(metrics).toContain('provisioning_http_request_duration_seconds');
+    expect(metrics).toMatch(/provisioning_authz_decisions_total\{allowed="false",status="401"\} [1-9]/);
+  });
+});
+
+describe('bad input', () => {
+  it('names every invalid field of a device (422), and writes nothing', async () => {
+    const before = await agentDevices();
+    const res = await stack.call('PUT', '/v1/devices/foodev', {
+      ...floor1,
+      body: {
+        entity_name: 'urn:ngsi:bot 1',
+        entity_type: 'Bot',
+        timezone: 'Mars/Olympus',
+        attributes: [
+          { object_id: 'f|x', name: 'foo', type: 'Integer' },
+          { object_id: 'g', name: 'id', type: 'Integer' },
+        ],
+        colour: 'red',
+      },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe('ERR_PROVISIONING_INVALID');
+    expect(res.body.type).toBe('https://kitt4sme.eu/problems/err-provisioning-invalid');
+    const fields = res.body.errors.map((e: { field: string }) => e.field).sort();
+    expect(fields).toEqual(['attributes[0].object_id', 'attributes[1].name', 'colour', 'entity_name', 'timezone']);
+    expect(await agentDevices()).toBe(before);
+  });
+
+  it('fails only the invalid items of a bulk request, naming their index', async () => {
+    await stack.call('PUT', '/v1/groups', { ...floor1, body: m.group });
+    const res = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: {
+        devices: [
+          { ...m.devices[0], device_id: 'ok1' },
+          { ...m.devices[0], device_id: 'bad dev' },
+          { ...m.devices[0], device_id: 'ok1' },
+          { ...m.devices[1], entity_type: 'Bot(2)' },
+        ],
+      },
+    });
+    expect(res.status).toBe(207);
+    expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['created', 'failed', 'failed', 'failed']);
+    expect(res.body.results[1].errors[0].field).toBe('devices[1].device_id');
+    expect(res.body.results[2].errors[0]).toEqual({ field: 'devices[2].device_id', message: 'duplicate of devices[0]' });
+    expect(res.body.results[3].errors[0].field).toBe('devices[3].entity_type');
+    await stack.call('DELETE', '/v1/devices/ok1', floor1);
+  });
+
+  it('refuses a device id in the body that differs from the path', async () => {
+    const res = await stack.call('PUT', '/v1/devices/foodev', { ...floor1, body: { ...m.devices[1] } });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ field: 'device_id', message: 'differs from the id in the path (foodev)' }]);
+  });
+
+  it.each([
+    ['/floor 1', 'a space'],
+    ['floor1', 'a relative path'],
+    ['/a,/b', 'two paths'],
+    ['/floor1/#', 'a query pattern'],
+  ])('refuses the service path %s (%s)', async (servicePath) => {
+    const res = await stack.call('GET', '/v1/devices', { servicePath });
+    // The gateway policy may refuse it first (400); the service itself answers 422.
+    expect([400, 422]).toContain(res.status);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+
+  it('limits the batch size (413) and the body size (413)', async () => {
+    const devices = Array.from({ length: 51 }, (_, i) => ({ ...m.devices[0], device_id: `d${i}` }));
+    const tooMany = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices } });
+    expect(tooMany.status).toBe(413);
+    expect(tooMany.body).toMatchObject({ code: 'ERR_PROVISIONING_TOO_LARGE', errors: [{ field: 'devices' }] });
+    const big = { devices: [{ ...m.devices[0], static_attributes: [{ name: 'blob', type: 'Text', value: 'x'.repeat(70_000) }] }] };
+    const tooBig = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: big });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.body.code).toBe('ERR_PROVISIONING_TOO_LARGE');
+  });
+
+  it('refuses a body that is not JSON (400) or not declared as JSON (415)', async () => {
+    const broken = await stack.call('PUT', '/v1/groups', { ...floor1, rawBody: '{"entity_type":', contentType: 'application/json' });
+    expect(broken.status).toBe(400);
+    expect(broken.body.code).toBe('ERR_PROVISIONING_INVALID');
+    const text = await stack.call('PUT', '/v1/groups', { ...floor1, rawBody: 'entity_type=Bot', contentType: 'text/plain' });
+    expect(text.status).toBe(415);
+    expect(text.body.errors[0].field).toBe('header content-type');
+  });
+
+  it('answers unknown endpoints with a problem, after authorization', async () => {
+    const res = await stack.call('GET', '/v1/nothing', floor1);
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe('ERR_PROVISIONING_NOT_FOUND');
+    const anonymous = await stack.call('GET', '/v1/nothing', { ...floor1, token: null });
+    expect(anonymous.status).toBe(401);
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * Checks real responses against the OpenAPI document the service serves: the status must be
+ * documented for the operation, and the body must match its schema (ajv, JSON Schema 2020-12).
+ */
+import { Ajv2020 } from 'ajv/dist/2020.js';
+
+type Doc = { paths: Record<string, Record<string, any>>; components: Record<string, unknown> };
+
+/** A checker bound to one served document. */
+export function openApiChecker(doc: Doc) {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addSchema({ $id: 'openapi', components: doc.components });
+  const rebase = (schema: unknown): unknown =>
+    JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/'));
+  return {
+    /**
+     * Throws when `status`/`body` of `method template` is not what the document says.
+     * `template` is the documented path, e.g. `/v1/devices/{id}`.
+     */
+    check(method: string, template: string, status: number, body: unknown, contentType: string | null): void {
+      const op = doc.paths[template]?.[method.toLowerCase()];
+      if (!op) throw new Error(`${method} ${template} is not in the OpenAPI document`);
+      const response = op.responses[String(status)];
+      if (!response) {
+        throw new Error(`${method} ${template} answered ${status}, which the document does not list`);
+      }
+      if (!response.content) {
+        if (body !== undefined && body !== '') throw new Error(`${status} should have no body`);
+        return;
+      }
+      const mediaType = Object.keys(response.content)[0]!;
+      if (!contentType?.startsWith(mediaType)) {
+        throw new Error(`${method} ${template} ${status}: content type ${contentType}, documented ${mediaType}`);
+      }
+      const validate = ajv.compile(rebase(response.content[mediaType].schema) as object);
+      if (!validate(body)) {
+        throw new Error(
+          `${method} ${template} ${status} does not match the document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`,
+        );
+      }
+    },
+  };
+}

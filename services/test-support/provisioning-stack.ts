@@ -1,0 +1,206 @@
+/**
+ * Test support: the provisioning service on a local stack. Real: the service itself, the
+ * tenancy policy (wasm), jose verification, and `iotagent-node-lib` (the IoT Agent's
+ * provisioning API). Fakes: Orion and QuantumLeap (contract fakes), and the realm's JWKS
+ * endpoint, which serves keys generated for the run (tokens are signed with them).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+
+import { platform } from '../../cdk8s/config/platform.js';
+import { ROUTES } from '../../cdk8s/config/routes.js';
+import { parsePlatformConfig } from '../../cdk8s/config/schema.js';
+import { PlatformContext } from '../../cdk8s/lib/context.js';
+import { policyData } from '../../cdk8s/lib/policy-bundle.js';
+import type { ProvisioningConfig } from '../provisioning/src/config.js';
+import { loadConfig } from '../provisioning/src/config.js';
+import type { RunningService } from '../provisioning/src/service.js';
+import { startService } from '../provisioning/src/service.js';
+import type { StubServer } from './http.js';
+import { json, startStub } from './http.js';
+import type { IotAgentHandle } from './iot-agent.js';
+import { startIotAgent } from './iot-agent.js';
+import type { OrionFake } from './orion-fake.js';
+import { startOrionFake } from './orion-fake.js';
+import type { QuantumLeapFake } from './quantumleap-fake.js';
+import { startQuantumLeapFake } from './quantumleap-fake.js';
+import type { TestKeys, TokenRecipe } from './tokens.js';
+import { generateTestKeys, makeToken } from './tokens.js';
+
+/** A running stack. */
+export interface ProvisioningStack {
+  /** The service's base URL (its API is under /provisioning). */
+  readonly url: string;
+  readonly service: RunningService;
+  readonly orion: OrionFake;
+  readonly quantumleap: QuantumLeapFake;
+  /** The real IoT Agent; undefined once {@link stopIotAgent} ran. */
+  iota: IotAgentHandle | undefined;
+  readonly iotaUrl: string;
+  readonly config: ProvisioningConfig;
+  /** Every log line of the service, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** The raw log text (to search for leaked secrets). */
+  logText(): string;
+  /** A token of the platform's issuer; the default recipe is an operator of manufracture. */
+  token(recipe?: TokenRecipe): Promise<string>;
+  /**
+   * Calls the service: `path` under /provisioning, JSON body, the tenant headers.
+   * `token: null` sends none.
+   */
+  call(
+    method: string,
+    path: string,
+    opts?: {
+      body?: unknown;
+      rawBody?: string;
+      contentType?: string;
+      service?: string | null;
+      servicePath?: string;
+      token?: string | null;
+      headers?: Record<string, string>;
+    },
+  ): Promise<{ status: number; headers: Headers; body: any }>;
+  stopIotAgent(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startProvisioningStack}. */
+export interface StackOptions {
+  /** Environment overrides (e.g. UPSTREAM_TIMEOUT_MS). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Devices per IoT Agent create request. */
+  readonly chunkSize?: number;
+}
+
+/** Starts Orion and QuantumLeap fakes, the real IoT Agent, a JWKS stub and the service. */
+export async function startProvisioningStack(opts: StackOptions = {}): Promise<ProvisioningStack> {
+  const ctx = new PlatformContext(parsePlatformConfig(platform), ROUTES);
+  const keys: TestKeys = await generateTestKeys();
+  const jwks: StubServer = await startStub(json(200, keys.jwks));
+  const orion = await startOrionFake();
+  const quantumleap = await startQuantumLeapFake();
+  const iota = await startIotAgent({ orionUrl: orion.url });
+  const dir = mkdtempSync(join(tmpdir(), 'provisioning-'));
+  const policyFile = join(dir, 'policy-data.json');
+  writeFileSync(policyFile, JSON.stringify(policyData(ctx)));
+  const config = loadConfig({
+    PROVISIONING_PORT: '0',
+    IOTA_NORTH_URL: iota.northUrl,
+    ORION_URL: orion.url,
+    QUANTUMLEAP_NOTIFY_URL: quantumleap.notifyUrl,
+    KEYCLOAK_ISSUER: ctx.issuer,
+    KEYCLOAK_JWKS_URL: `${jwks.url}/certs`,
+    POLICY_DATA_FILE: policyFile,
+    LOG_LEVEL: 'info',
+    UPSTREAM_TIMEOUT_MS: '2000',
+    ...opts.env,
+  });
+  const chunks: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const text = chunk.toString('utf8');
+      chunks.push(text);
+      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const service = await startService(config, {
+    host: '127.0.0.1',
+    logDestination: sink,
+    processMetrics: false,
+    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+  });
+  const stack: ProvisioningStack = {
+    url: service.url,
+    service,
+    orion,
+    quantumleap,
+    iota,
+    iotaUrl: iota.northUrl,
+    config,
+    logs,
+    logText: () => chunks.join(''),
+    token: (recipe) => makeToken(keys, ctx.issuer, recipe),
+    async call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      const token = o.token === undefined ? await stack.token() : o.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      if (o.service !== null) headers['fiware-service'] = o.service ?? 'manufracture';
+      if (o.servicePath !== undefined) headers['fiware-servicepath'] = o.servicePath;
+      let body: string | undefined = o.rawBody;
+      if (o.body !== undefined) body = JSON.stringify(o.body);
+      if (body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
+      const res = await fetch(`${service.url}/provisioning${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: res.status, headers: res.headers, body: parsed };
+    },
+    async stopIotAgent() {
+      await stack.iota?.stop();
+      stack.iota = undefined;
+    },
+    async close() {
+      await service.close();
+      await stack.iota?.stop();
+      await Promise.all([orion.close(), quantumleap.close(), jwks.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** The anchor's data (basic-sense): manufracture's and smithereens' groups and devices. */
+export const ANCHOR = {
+  manufracture: {
+    servicePath: '/floor1',
+    group: { apikey: '3z4w', entity_type: 'Bot' },
+    devices: [
+      {
+        device_id: 'foodev',
+        entity_name: 'urn:ngsi:bot:1',
+        entity_type: 'Bot',
+        timezone: 'Europe/Zurich',
+        attributes: [{ object_id: 'f', name: 'foo', type: 'Integer' }],
+        static_attributes: [{ name: 'category', type: 'Text', value: 'sensor' }],
+      },
+      {
+        device_id: 'bardev',
+        entity_name: 'urn:ngsi:bot:2',
+        entity_type: 'Bot',
+        timezone: 'Europe/Zurich',
+        attributes: [{ object_id: 'b', name: 'bar', type: 'Integer' }],
+        static_attributes: [{ name: 'category', type: 'Text', value: 'sensor' }],
+      },
+    ],
+  },
+  smithereens: {
+    servicePath: '/',
+    group: { apikey: '5d4z', entity_type: 'Bot' },
+    devices: [
+      {
+        device_id: 'foobie',
+        entity_name: 'urn:ngsi:bot:2',
+        entity_type: 'Bot',
+        timezone: 'Europe/Zurich',
+        attributes: [
+          { object_id: 'b1', name: 'bar', type: 'Integer' },
+          { object_id: 'f1', name: 'foo', type: 'Integer' },
+        ],
+        static_attributes: [{ name: 'category', type: 'Text', value: 'sensor' }],
+      },
+    ],
+  },
+} as const;
