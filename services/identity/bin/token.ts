@@ -17,14 +17,12 @@ import { Command, Option } from 'commander';
 
 import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
 import { ROUTES } from '../../../cdk8s/config/routes.js';
-import { MACHINE_CLIENTS, machineClientId, secretEnvName } from '../../../cdk8s/config/identity.js';
+import { MACHINE_CLIENTS } from '../../../cdk8s/config/identity.js';
 import type { MachineKind } from '../../../cdk8s/config/identity.js';
 import { PlatformContext } from '../../../cdk8s/lib/context.js';
-import { KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
 import { EXIT, runCli } from '../../lib/cli.js';
 import { PlatformError } from '../../lib/errors.js';
-import { findSecret } from '../src/credentials.js';
-import { fetchToken } from '../src/tokens.js';
+import { tenantToken } from '../src/tenant-token.js';
 
 interface Opts {
   tenant: string;
@@ -71,7 +69,6 @@ const program = new Command()
       );
       process.exit(EXIT.usage);
     }
-    const clientId = machineClientId(opts.tenant, opts.kind);
     const username = opts.user === true ? `${opts.tenant}-demo` : opts.user;
     if (username && !MACHINE_CLIENTS[opts.kind].passwordGrant) {
       console.error(
@@ -79,32 +76,22 @@ const program = new Command()
       );
       process.exit(EXIT.usage);
     }
-    const keycloakUrl =
-      opts.keycloakUrl ?? process.env.KITT4SME_KEYCLOAK_URL ?? `${ctx.publicUrl}/auth`;
-    const namespace = ctx.namespace('identity');
-    const cluster = { context: opts.context };
-    const secret = await findSecret(
-      ['KITT4SME_CLIENT_SECRET', secretEnvName('client', clientId)],
-      { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('client', clientId) },
-      cluster,
-    );
-    const password = username
-      ? await findSecret(
-          ['KITT4SME_PASSWORD', secretEnvName('user', username)],
-          { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('user', username) },
-          cluster,
-        )
-      : undefined;
-    console.error(
-      `token: ${username ? `user ${username} through ` : ''}client ${clientId} (secret from ${secret.source}) at ${keycloakUrl}`,
-    );
-    const t = await fetchToken({
-      keycloakUrl,
-      realm: opts.realm ?? ctx.config.identity.realm,
+    const {
+      token: t,
       clientId,
-      clientSecret: secret.value,
-      ...(username && password ? { user: { username, password: password.value } } : {}),
+      keycloakUrl,
+      secretSource,
+    } = await tenantToken(ctx, {
+      tenant: opts.tenant,
+      kind: opts.kind,
+      ...(username ? { username } : {}),
+      ...(opts.keycloakUrl ? { keycloakUrl: opts.keycloakUrl } : {}),
+      ...(opts.realm ? { realm: opts.realm } : {}),
+      ...(opts.context ? { context: opts.context } : {}),
     });
+    console.error(
+      `token: ${username ? `user ${username} through ` : ''}client ${clientId} (secret from ${secretSource}) at ${keycloakUrl}`,
+    );
     if (opts.json) {
       process.stdout.write(
         `${JSON.stringify(

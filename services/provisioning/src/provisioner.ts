@@ -95,6 +95,8 @@ export const QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION =
 
 const ULTRALIGHT = 'PDI-IoTA-UltraLight';
 const EXPECTED_INTERVAL = 'kitt4sme:expectedInterval';
+/** Up to this many devices are looked up one by one rather than by listing the path. */
+const FEW = 8;
 
 /** The service's logic. */
 export class Provisioner {
@@ -203,7 +205,7 @@ export class Provisioner {
 
     const [groups, current] = await Promise.all([
       this.guard(() => this.opts.iota.listGroups(scope)),
-      this.guard(() => this.opts.iota.listDevices(scope)),
+      this.guard(() => this.currentDevices(scope, valid.map((v) => v.spec.device_id))),
     ]);
     if (!dryRun && valid.some((v) => v.spec.commands.length > 0)) {
       // Commands make the agent register the device in Orion: check Orion before writing.
@@ -368,6 +370,13 @@ export class Provisioner {
       }
     }
     return out;
+  }
+
+  /** The stored devices among `ids`: looked up one by one for a few, else listed. */
+  private async currentDevices(scope: Scope, ids: readonly string[]): Promise<AgentDevice[]> {
+    if (ids.length > FEW) return this.opts.iota.listDevices(scope);
+    const found = await Promise.all(ids.map((id) => this.opts.iota.getDevice(scope, id)));
+    return found.filter((d): d is AgentDevice => d !== undefined);
   }
 
   /**

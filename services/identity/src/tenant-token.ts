@@ -1,0 +1,67 @@
+/**
+ * A token of a tenant's machine client (or of a user through it), with the credentials found
+ * the way every CLI of the platform finds them: the environment first, else the cluster's
+ * keycloak-realm Secret.
+ */
+import { MACHINE_CLIENTS, machineClientId, secretEnvName } from '../../../cdk8s/config/identity.js';
+import type { MachineKind } from '../../../cdk8s/config/identity.js';
+import type { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
+import { findSecret } from './credentials.js';
+import type { TokenResult } from './tokens.js';
+import { fetchToken } from './tokens.js';
+
+/** Options of {@link tenantToken}. */
+export interface TenantTokenOptions {
+  readonly tenant: string;
+  /** @default scenarios */
+  readonly kind?: MachineKind;
+  /** A user for the password grant (scenarios clients only). @default none: client credentials */
+  readonly username?: string;
+  /** @default $KITT4SME_KEYCLOAK_URL, else the ingress */
+  readonly keycloakUrl?: string;
+  /** @default the platform realm */
+  readonly realm?: string;
+  /** kubeconfig context for reading the Secret. @default the current one */
+  readonly context?: string;
+}
+
+/** The token and where its credentials came from (never the credentials). */
+export interface TenantToken {
+  readonly token: TokenResult;
+  readonly clientId: string;
+  readonly keycloakUrl: string;
+  readonly secretSource: string;
+}
+
+/** Fetches a token; throws TypeError for a user on a client without the password grant. */
+export async function tenantToken(ctx: PlatformContext, o: TenantTokenOptions): Promise<TenantToken> {
+  const kind = o.kind ?? 'scenarios';
+  const clientId = machineClientId(o.tenant, kind);
+  if (o.username && !MACHINE_CLIENTS[kind].passwordGrant) {
+    throw new TypeError(`the ${kind} client has no password grant; use --kind scenarios`);
+  }
+  const keycloakUrl = o.keycloakUrl ?? process.env.KITT4SME_KEYCLOAK_URL ?? `${ctx.publicUrl}/auth`;
+  const namespace = ctx.namespace('identity');
+  const cluster = { context: o.context };
+  const secret = await findSecret(
+    ['KITT4SME_CLIENT_SECRET', secretEnvName('client', clientId)],
+    { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('client', clientId) },
+    cluster,
+  );
+  const password = o.username
+    ? await findSecret(
+        ['KITT4SME_PASSWORD', secretEnvName('user', o.username)],
+        { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('user', o.username) },
+        cluster,
+      )
+    : undefined;
+  const token = await fetchToken({
+    keycloakUrl,
+    realm: o.realm ?? ctx.config.identity.realm,
+    clientId,
+    clientSecret: secret.value,
+    ...(o.username && password ? { user: { username: o.username, password: password.value } } : {}),
+  });
+  return { token, clientId, keycloakUrl, secretSource: secret.source };
+}

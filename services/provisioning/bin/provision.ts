@@ -1,0 +1,258 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `npm run provision -- -f devices.yaml [--dry-run] [--prune] [--json]`: makes the platform
+ * hold the service groups and devices of a devices file (docs/devices-as-code.md).
+ *
+ * It asks the service for a dry run first (the service's own comparison is the plan), prints
+ * the difference, then applies it in bulk requests with progress on stderr. Credentials: a
+ * bearer token in $KITT4SME_TOKEN, else client credentials of `<tenant>-scenarios` (from
+ * $KITT4SME_CLIENT_SECRET or the cluster's keycloak-realm Secret).
+ *
+ * Exit codes: 0 the platform matches the file, 1 some item failed (or, with --dry-run
+ * --check, something would change), 2 usage or an invalid file, 3 the service or Keycloak
+ * unreachable, or no credentials.
+ */
+import { Command } from 'commander';
+
+import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
+import { ROUTES } from '../../../cdk8s/config/routes.js';
+import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { tenantToken } from '../../identity/src/tenant-token.js';
+import { EXIT, runCli } from '../../lib/cli.js';
+import { PlatformError } from '../../lib/errors.js';
+import { ApiError, ProvisioningClient } from '../src/client.js';
+import { readDevicesFile } from '../src/devices-file.js';
+import type { DevicesFile } from '../src/devices-file.js';
+import type { ItemResult } from '../src/provisioner.js';
+
+interface Opts {
+  file: string;
+  dryRun?: boolean;
+  check?: boolean;
+  prune?: boolean;
+  json?: boolean;
+  baseUrl?: string;
+  keycloakUrl?: string;
+  batch: string;
+}
+
+/** One line of the plan. */
+interface PlanEntry {
+  kind: 'group' | 'device' | 'subscription';
+  id: string;
+  servicePath?: string;
+  action: 'create' | 'update' | 'unchanged' | 'delete' | 'invalid';
+  reason?: string;
+  result?: 'done' | 'failed';
+}
+
+const ACTION: Record<string, PlanEntry['action']> = {
+  created: 'create',
+  updated: 'update',
+  unchanged: 'unchanged',
+  failed: 'invalid',
+};
+const SIGN: Record<PlanEntry['action'], string> = {
+  create: '+',
+  update: '~',
+  unchanged: '=',
+  delete: '-',
+  invalid: '!',
+};
+
+const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+
+const program = new Command()
+  .name('provision')
+  .description('Make the platform hold the service groups and devices of a devices file (YAML or JSON).')
+  .requiredOption('-f, --file <path>', 'the devices file (docs/devices-as-code.md)')
+  .option('--dry-run', 'show the difference; change nothing')
+  .option('--check', 'with --dry-run: exit 1 when anything would change (for CI)')
+  .option('--prune', 'also delete devices of the listed service paths that the file does not list')
+  .option('--json', 'print the plan and the results as JSON on stdout')
+  .option('--base-url <url>', `the platform ingress (default: $KITT4SME_BASE_URL or ${ctx.publicUrl})`)
+  .option('--keycloak-url <url>', 'Keycloak base URL ending in /auth (default: $KITT4SME_KEYCLOAK_URL or the ingress)')
+  .option('--batch <n>', 'devices per bulk request', '500')
+  .action(async (opts: Opts) => {
+    const batch = Number(opts.batch);
+    if (!Number.isInteger(batch) || batch < 1 || batch > 1000) {
+      console.error(`provision: --batch must be an integer from 1 to 1000, got ${opts.batch}`);
+      process.exit(EXIT.usage);
+    }
+    const file = readDevicesFile(opts.file);
+    const base = (opts.baseUrl ?? process.env.KITT4SME_BASE_URL ?? ctx.publicUrl).replace(/\/+$/, '');
+    const client = new ProvisioningClient({
+      baseUrl: `${base}/provisioning`,
+      tenant: file.tenant,
+      token: await token(file.tenant, opts),
+    });
+    const progress = (msg: string) => {
+      if (!opts.json || process.stderr.isTTY) process.stderr.write(`provision: ${msg}\n`);
+    };
+    const plan = await makePlan(client, file, batch, !!opts.prune, progress);
+    if (!opts.dryRun && plan.some((p) => p.action !== 'unchanged' && p.action !== 'invalid')) {
+      await apply(client, file, plan, batch, progress);
+    }
+    report(plan, opts);
+    const failed = plan.some((p) => p.action === 'invalid' || p.result === 'failed');
+    const pending = plan.some((p) => p.action !== 'unchanged');
+    process.exit(failed || (opts.dryRun && opts.check && pending) ? EXIT.failed : EXIT.ok);
+  });
+
+/** The token: $KITT4SME_TOKEN, else client credentials of the tenant's scenarios client. */
+async function token(tenant: string, opts: Opts): Promise<string> {
+  if (process.env.KITT4SME_TOKEN) return process.env.KITT4SME_TOKEN;
+  const t = await tenantToken(ctx, { tenant, ...(opts.keycloakUrl ? { keycloakUrl: opts.keycloakUrl } : {}) });
+  return t.token.accessToken;
+}
+
+/** Asks the service what it would do with each group, device and the subscription. */
+async function makePlan(
+  client: ProvisioningClient,
+  file: DevicesFile,
+  batch: number,
+  prune: boolean,
+  progress: (msg: string) => void,
+): Promise<PlanEntry[]> {
+  const plan: PlanEntry[] = [];
+  if (file.quantumleapSubscription) {
+    const res = await client.call<{ status: string }>('PUT', '/v1/subscriptions/quantumleap', { query: { dry_run: 'true' } });
+    plan.push({ kind: 'subscription', id: 'quantumleap', action: ACTION[res.body.status]! });
+  }
+  for (const sp of file.servicePaths) {
+    if (sp.group) {
+      const res = await client.call<{ status: string }>('PUT', '/v1/groups', {
+        servicePath: sp.path,
+        body: sp.group,
+        query: { dry_run: 'true' },
+      });
+      plan.push({ kind: 'group', id: sp.group.resource, servicePath: sp.path, action: ACTION[res.body.status]! });
+    }
+    for (let i = 0; i < sp.devices.length; i += batch) {
+      const chunk = sp.devices.slice(i, i + batch);
+      const res = await client.upsertDevices(sp.path, chunk, true);
+      plan.push(...res.results.map((r) => deviceEntry(sp.path, r)));
+      progress(`compared ${Math.min(i + batch, sp.devices.length)}/${sp.devices.length} devices of ${sp.path}`);
+    }
+    if (prune) {
+      const listed = new Set(sp.devices.map((d) => d.device_id));
+      for (const id of await client.deviceIds(sp.path)) {
+        if (!listed.has(id)) plan.push({ kind: 'device', id, servicePath: sp.path, action: 'delete' });
+      }
+    }
+  }
+  return plan;
+}
+
+function deviceEntry(servicePath: string, r: ItemResult): PlanEntry {
+  return {
+    kind: 'device',
+    id: r.device_id ?? `#${r.index}`,
+    servicePath,
+    action: ACTION[r.status]!,
+    ...(r.reason ? { reason: r.reason } : {}),
+  };
+}
+
+/** Applies the plan: groups first (devices name their keys), then devices, then deletions. */
+async function apply(
+  client: ProvisioningClient,
+  file: DevicesFile,
+  plan: PlanEntry[],
+  batch: number,
+  progress: (msg: string) => void,
+): Promise<void> {
+  const entry = (kind: PlanEntry['kind'], id: string, servicePath?: string) =>
+    plan.find((p) => p.kind === kind && p.id === id && p.servicePath === servicePath)!;
+  const changes = (p: PlanEntry | undefined) => p && (p.action === 'create' || p.action === 'update');
+  if (file.quantumleapSubscription && changes(entry('subscription', 'quantumleap'))) {
+    await settle(entry('subscription', 'quantumleap'), () => client.call('PUT', '/v1/subscriptions/quantumleap'));
+  }
+  for (const sp of file.servicePaths) {
+    if (sp.group && changes(entry('group', sp.group.resource, sp.path))) {
+      await settle(entry('group', sp.group.resource, sp.path), () =>
+        client.call('PUT', '/v1/groups', { servicePath: sp.path, body: sp.group }),
+      );
+    }
+    const todo = sp.devices.filter((d) => changes(entry('device', d.device_id, sp.path)));
+    for (let i = 0; i < todo.length; i += batch) {
+      const chunk = todo.slice(i, i + batch);
+      try {
+        const res = await client.upsertDevices(sp.path, chunk);
+        for (const r of res.results) {
+          const p = entry('device', r.device_id!, sp.path);
+          p.result = r.status === 'failed' ? 'failed' : 'done';
+          if (r.reason) p.reason = r.reason;
+        }
+      } catch (err) {
+        for (const d of chunk) Object.assign(entry('device', d.device_id, sp.path), failure(err));
+      }
+      progress(`applied ${Math.min(i + batch, todo.length)}/${todo.length} device changes of ${sp.path}`);
+    }
+    for (const p of plan.filter((x) => x.action === 'delete' && x.servicePath === sp.path)) {
+      await settle(p, () => client.call('DELETE', `/v1/devices/${encodeURIComponent(p.id)}`, { servicePath: sp.path }));
+    }
+  }
+}
+
+async function settle(p: PlanEntry, run: () => Promise<unknown>): Promise<void> {
+  try {
+    await run();
+    p.result = 'done';
+  } catch (err) {
+    Object.assign(p, failure(err));
+  }
+}
+
+function failure(err: unknown): Pick<PlanEntry, 'result' | 'reason'> {
+  if (!(err instanceof ApiError)) throw err;
+  return { result: 'failed', reason: err.message };
+}
+
+function report(plan: PlanEntry[], opts: Opts): void {
+  const count = (a: PlanEntry['action']) => plan.filter((p) => p.action === a).length;
+  const summary = {
+    create: count('create'),
+    update: count('update'),
+    unchanged: count('unchanged'),
+    delete: count('delete'),
+    invalid: count('invalid'),
+    failed: plan.filter((p) => p.result === 'failed').length,
+  };
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ dry_run: !!opts.dryRun, summary, plan }, null, 2)}\n`);
+    return;
+  }
+  for (const p of plan) {
+    if (p.action === 'unchanged') continue;
+    const where = p.servicePath ? ` (${p.servicePath})` : '';
+    const outcome = p.result === 'failed' ? ' FAILED' : '';
+    const reason = p.reason ? `: ${p.reason}` : '';
+    process.stdout.write(`${SIGN[p.action]} ${p.action} ${p.kind} ${p.id}${where}${outcome}${reason}\n`);
+  }
+  process.stdout.write(
+    `${opts.dryRun ? 'would ' : ''}create ${summary.create}, update ${summary.update}, delete ${summary.delete}; ` +
+      `${summary.unchanged} unchanged, ${summary.invalid} invalid, ${summary.failed} failed\n`,
+  );
+}
+
+try {
+  await runCli(program);
+} catch (err) {
+  if (err instanceof PlatformError) {
+    console.error(`provision: ${err.message}\n${err.fix} [${err.code}]`);
+    process.exit(
+      err.code === 'ERR_PROVISION_FILE' || err.code === 'ERR_INSECURE_URL'
+        ? EXIT.usage
+        : err.code === 'ERR_CREDENTIALS_REJECTED'
+          ? EXIT.failed
+          : EXIT.environment,
+    );
+  }
+  if (err instanceof ApiError) {
+    const p = err.problem;
+    console.error(`provision: ${err.message}${p?.fix ? `\n${p.fix}` : ''}${p?.code ? ` [${p.code}]` : ''}`);
+    process.exit(err.status === undefined || err.status === 503 ? EXIT.environment : EXIT.failed);
+  }
+  throw err;
+}

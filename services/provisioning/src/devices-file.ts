@@ -1,0 +1,90 @@
+/**
+ * Devices as code: one file (YAML or JSON) per tenant with its service groups and devices,
+ * applied by `npm run provision -- -f <file>`. docs/devices-as-code.md describes it and
+ * docs/devices.schema.json (generated from this schema) lets editors validate it.
+ */
+import { readFileSync } from 'node:fs';
+
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+import { provisioningError } from './errors.js';
+import { DeviceSpec, GroupSpec, SERVICE_NAME, SERVICE_PATH } from './model.js';
+import { fieldErrors } from './provisioner.js';
+
+/** One service path of the tenant: its group and its devices. */
+const ServicePathEntry = z
+  .strictObject({
+    path: z
+      .string()
+      .regex(SERVICE_PATH, 'an absolute service path of at most 10 levels of A-Z a-z 0-9 _ (e.g. /floor1)')
+      .meta({ description: 'The fiware-servicepath of the group and devices', examples: ['/floor1'] }),
+    group: GroupSpec.optional().meta({ description: 'The service group (API key) of this path' }),
+    devices: z.array(DeviceSpec).default([]),
+  })
+  .superRefine((entry, ctx) => {
+    const seen = new Map<string, number>();
+    entry.devices.forEach((d, i) => {
+      const first = seen.get(d.device_id);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['devices', i, 'device_id'], message: `duplicate of devices[${first}]` });
+      } else seen.set(d.device_id, i);
+    });
+  });
+
+/** The file. */
+export const DevicesFile = z
+  .strictObject({
+    $schema: z.string().optional(),
+    tenant: z
+      .string()
+      .regex(SERVICE_NAME, 'a tenant (fiware-service): 1-50 characters of A-Z a-z 0-9 _')
+      .meta({ examples: ['manufracture'] }),
+    quantumleapSubscription: z.boolean().default(false).meta({
+      description: "Ensure the tenant's subscription that feeds QuantumLeap (needs the tenant-admin role)",
+    }),
+    servicePaths: z.array(ServicePathEntry).min(1),
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.servicePaths.forEach((p, i) => {
+      if (seen.has(p.path)) ctx.addIssue({ code: 'custom', path: ['servicePaths', i, 'path'], message: 'listed twice' });
+      seen.add(p.path);
+    });
+  })
+  .meta({
+    title: 'kitt4sme devices file',
+    description: 'Service groups and devices of one tenant, applied with `npm run provision -- -f <file>`',
+  });
+export type DevicesFile = z.infer<typeof DevicesFile>;
+
+/** The JSON Schema of the file (input form: defaults are optional). */
+export function devicesFileJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(DevicesFile, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+/**
+ * Reads and validates a devices file.
+ *
+ * @throws PlatformError ERR_PROVISION_FILE naming the file, the field and the rule.
+ */
+export function readDevicesFile(path: string): DevicesFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw provisioningError('ERR_PROVISION_FILE', `cannot read ${path}: ${(err as Error).message}`, err);
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    throw provisioningError('ERR_PROVISION_FILE', `${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`, err);
+  }
+  const parsed = DevicesFile.safeParse(raw);
+  if (!parsed.success) {
+    const lines = fieldErrors(parsed.error).map((e) => `${e.field}: ${e.message}`);
+    throw provisioningError('ERR_PROVISION_FILE', `${path} does not follow the devices format:\n  ${lines.join('\n  ')}`);
+  }
+  return parsed.data;
+}
