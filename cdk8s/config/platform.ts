@@ -89,6 +89,11 @@ export const platform = definePlatform({
       tag: '1.21.1-envoy-static',
       why: 'newest OPA with a published Envoy ext_authz plugin image; policy tests must install this same engine version (v1.21.1)',
     },
+    provisioning: {
+      repository: 'ghcr.io/kitt4sme/provisioning',
+      tag: '0.1.0',
+      why: 'our own image, built from services/provisioning/Dockerfile at the package.json version; a fork builds and pushes its own image and changes this entry',
+    },
   },
   charts: {
     istio: {

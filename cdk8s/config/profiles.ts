@@ -33,6 +33,7 @@ export const SIZED_WORKLOADS = [
   'keycloak',
   'keycloakPostgres',
   'opa',
+  'provisioning',
   // Upstream charts installed by Argo CD.
   'istiod',
   'istioCni',
@@ -80,6 +81,7 @@ export const PROFILES: Readonly<Record<SizeProfileName, SizeProfile>> = {
       keycloak: { replicas: 1, resources: r(100, 1000, 512, 768) },
       keycloakPostgres: { replicas: 1, resources: r(25, 500, 64, 256) },
       opa: { replicas: 1, resources: r(25, 500, 48, 128) },
+      provisioning: { replicas: 1, resources: r(50, 500, 96, 256) },
       istiod: { replicas: 1, resources: r(100, 1000, 256, 512) },
       istioCni: { replicas: 1, resources: r(10, 200, 40, 128) },
       istioIngressGateway: { replicas: 1, resources: r(50, 1000, 64, 256) },
@@ -107,6 +109,7 @@ export const PROFILES: Readonly<Record<SizeProfileName, SizeProfile>> = {
       keycloak: { replicas: 2, resources: r(500, 2000, 1024, 2048) },
       keycloakPostgres: { replicas: 1, resources: r(250, 1000, 512, 1024) },
       opa: { replicas: 2, resources: r(250, 1000, 128, 512) },
+      provisioning: { replicas: 2, resources: r(250, 1000, 256, 512) },
       istiod: { replicas: 2, resources: r(500, 2000, 1024, 2048) },
       istioCni: { replicas: 1, resources: r(100, 500, 100, 256) },
       istioIngressGateway: { replicas: 2, resources: r(500, 2000, 256, 1024) },

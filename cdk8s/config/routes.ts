@@ -98,6 +98,17 @@ export const ROUTES: readonly RouteSpec[] = [
     description: 'IoT Agent Ultralight HTTP transport: device measurements and command polling',
   },
   {
+    prefix: '/provisioning',
+    backend: { service: 'provisioning', port: 'api' },
+    // The service serves its API under /provisioning/ itself.
+    stripPrefix: false,
+    access: 'tenant',
+    publicPaths: ['/openapi.json'],
+    rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+    description:
+      'Device provisioning API: a device, its service group and its time-series subscription in one call',
+  },
+  {
     prefix: '/auth',
     backend: { service: 'keycloak', port: 'web' },
     stripPrefix: false,

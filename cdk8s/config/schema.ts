@@ -208,6 +208,7 @@ export const IMAGE_IDS = [
   'keycloak',
   'postgres',
   'opa',
+  'provisioning',
 ] as const;
 export type ImageId = (typeof IMAGE_IDS)[number];
 

@@ -94,6 +94,14 @@ export const SERVICES = {
     managedBy: 'platform',
     description: 'OPA with the Envoy ext_authz plugin: the tenancy decision point',
   },
+  provisioning: {
+    name: 'provisioning',
+    namespace: 'platform',
+    ports: { api: { port: 8080, protocol: 'http' } },
+    managedBy: 'platform',
+    description:
+      'Device provisioning service: devices, IoT Agent service groups and their QuantumLeap subscriptions, per tenant',
+  },
   keycloak: {
     name: 'keycloak',
     namespace: 'identity',

@@ -47,7 +47,8 @@ export const LAYERS = {
   fiware: {
     wave: -2,
     namespace: 'platform',
-    description: 'Orion, the IoT Agent for Ultralight and QuantumLeap',
+    description:
+      'Orion, the IoT Agent for Ultralight, QuantumLeap and the device provisioning service',
   },
   observability: {
     wave: -1,

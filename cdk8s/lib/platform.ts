@@ -16,6 +16,7 @@ import { realmEndpoints } from './identity/sso.js';
 import { MongoDb } from './components/mongodb.js';
 import { Opa } from './components/opa.js';
 import { Orion } from './components/orion.js';
+import { Provisioning } from './components/provisioning.js';
 import { QuantumLeap } from './components/quantumleap.js';
 import { PlatformContext } from './context.js';
 import { addGitOps } from './gitops/applications.js';
@@ -74,15 +75,22 @@ export function buildPlatform(inputs: PlatformInputs): Platform {
   });
   const opa = new Opa(chart('security', 'opa'), 'Opa', { context, policies: inputs.policies });
   const orion = new Orion(chart('fiware', 'orion'), 'Orion', { context, mongodb });
-  new IotAgentUl(chart('fiware', 'iotagent-ul'), 'IotAgentUl', {
+  const iotAgent = new IotAgentUl(chart('fiware', 'iotagent-ul'), 'IotAgentUl', {
     context,
     mongodb,
     orion,
   });
-  new QuantumLeap(chart('fiware', 'quantumleap'), 'QuantumLeap', {
+  const quantumleap = new QuantumLeap(chart('fiware', 'quantumleap'), 'QuantumLeap', {
     context,
     cratedb,
     orion,
+  });
+  new Provisioning(chart('fiware', 'provisioning'), 'Provisioning', {
+    context,
+    iotAgent,
+    orion,
+    quantumleap,
+    keycloak,
   });
   new Grafana(chart('observability', 'grafana'), 'Grafana', { context, cratedb });
 

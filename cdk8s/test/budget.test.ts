@@ -120,8 +120,8 @@ describe('the budget', () => {
     expect(b.headroom.memory).toBeGreaterThanOrEqual(REQUIRED_HEADROOM);
     expect(b.fits).toBe(true);
     // Every platform workload and sidecar is in it.
-    expect(b.lines.filter((l) => l.source === 'deploy')).toHaveLength(9);
-    expect(b.lines.find((l) => l.source === 'sidecars')!.pods).toBe(9);
+    expect(b.lines.filter((l) => l.source === 'deploy')).toHaveLength(10);
+    expect(b.lines.find((l) => l.source === 'sidecars')!.pods).toBe(10);
   });
 
   it('says the production profile does not fit a laptop', () => {

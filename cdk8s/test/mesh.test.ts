@@ -141,6 +141,9 @@ describe('the platform mesh', () => {
         'keycloak -> keycloak-postgres',
         'orion -> keycloak',
         'istio-ingressgateway -> opa',
+        'provisioning -> orion',
+        'provisioning -> iotagent-ul',
+        'provisioning -> keycloak',
       ]),
     );
   });
@@ -186,6 +189,7 @@ describe('the platform mesh', () => {
       'iotagent-ul',
       'opa',
       'orion',
+      'provisioning',
       'quantumleap',
     ]);
     for (const r of jwks) {
@@ -265,7 +269,7 @@ describe('the platform mesh', () => {
       )
       .map((o) => o.object.metadata.name)
       .sort();
-    expect(labelled).toEqual(['iotagent-ul', 'orion', 'quantumleap']);
+    expect(labelled).toEqual(['iotagent-ul', 'orion', 'provisioning', 'quantumleap']);
     expect(out.objects.filter((o) => o.object.kind === 'RequestAuthentication')).toHaveLength(1);
   });
 

@@ -87,13 +87,19 @@ describe('OPA', () => {
       max_token_length: 8192,
       tenants: ['manufracture', 'smithereens'],
       service_paths: {},
-      public_paths: ['/orion/version', '/quantumleap/version', '/iota-north/iot/about'],
+      public_paths: [
+        '/orion/version',
+        '/quantumleap/version',
+        '/iota-north/iot/about',
+        '/provisioning/openapi.json',
+      ],
     });
     expect(data.routes.map((r: any) => r.prefix)).toEqual([
       '/orion',
       '/quantumleap',
       '/iota-north',
       '/iota-south',
+      '/provisioning',
     ]);
     expect(data.routes.find((r: any) => r.prefix === '/iota-south').rights).toEqual({
       device: ['GET', 'POST'],

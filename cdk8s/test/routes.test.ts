@@ -2,8 +2,16 @@ import { ROUTE_ERRORS, RouteTableError, validateRoutes } from '../config/route-v
 import type { RouteErrorCode } from '../config/route-validation.js';
 import type { RouteSpec } from '../config/routes.js';
 import { ROUTES } from '../config/routes.js';
+import { exactPublicPaths } from '../lib/mesh/public-paths.js';
 import { routeRequest } from './support/istio-routing.js';
-import { changedObjects, find, opaPolicyConfigMap, opaPolicyData, synth } from './support/synth.js';
+import {
+  changedObjects,
+  find,
+  opaPolicyConfigMap,
+  opaPolicyData,
+  provisioningPolicyConfigMap,
+  synth,
+} from './support/synth.js';
 
 const vsOf = (out: ReturnType<typeof synth>) => find(out, 'VirtualService', 'kitt4sme-routes').spec;
 const notPathsOf = (out: ReturnType<typeof synth>) =>
@@ -43,6 +51,18 @@ describe('the gateway routes', () => {
     ['/grafana/d/x', 'grafana.fiware.svc.cluster.local', 3000, '/grafana/d/x'],
     ['/kiali', 'kiali.istio-system.svc.cluster.local', 20001, '/kiali'],
     ['/argocd/applications', 'argocd-server.argocd.svc.cluster.local', 80, '/argocd/applications'],
+    [
+      '/provisioning/devices?limit=5',
+      'provisioning.fiware.svc.cluster.local',
+      8080,
+      '/provisioning/devices?limit=5',
+    ],
+    [
+      '/provisioning/openapi.json',
+      'provisioning.fiware.svc.cluster.local',
+      8080,
+      '/provisioning/openapi.json',
+    ],
   ])('sends %s to %s:%d as %s', (path, host, port, backendPath) => {
     expect(routeRequest(vs, path)).toMatchObject({ host, port, path: backendPath });
   });
@@ -67,6 +87,7 @@ describe('the gateway routes', () => {
       '/orion/version',
       '/quantumleap/version',
       '/iota-north/iot/about',
+      '/provisioning/openapi.json',
       '/auth',
       '/auth/*',
       '/grafana',
@@ -91,22 +112,25 @@ describe('adding a route', () => {
     description: 'test route',
   };
 
-  it('appears in the VirtualService, the public paths (of OPA and of the header guard), the OPA data, and nowhere else', () => {
+  it('appears in the VirtualService, the public paths (of OPA and of the header guard), the policy data (of OPA and of the provisioning service), and nowhere else', () => {
     const out = synth({ routes: [...ROUTES, extra] });
     expect(routeRequest(vsOf(out), '/ql-admin/v2/types')).toMatchObject({
       host: 'quantumleap.fiware.svc.cluster.local',
       path: '/v2/types',
     });
+    // Exact public paths of tenant routes come first, in route order; sso prefixes after.
+    const tenantPublic = exactPublicPaths(ROUTES).length;
     expect(notPathsOf(out)).toEqual([
-      ...notPathsOf(base).slice(0, 3),
+      ...notPathsOf(base).slice(0, tenantPublic),
       '/ql-admin/health',
-      ...notPathsOf(base).slice(3),
+      ...notPathsOf(base).slice(tenantPublic),
     ]);
     expect(policyDataOf(out).routes.map((r: { prefix: string }) => r.prefix)).toContain(
       '/ql-admin',
     );
     expect(policyDataOf(out).public_paths).toContain('/ql-admin/health');
     const opaConfigMapOf = (o: typeof out) => opaPolicyConfigMap(o).metadata.name;
+    const provisioningConfigMapOf = (o: typeof out) => provisioningPolicyConfigMap(o).metadata.name;
     expect(changedObjects(base, out)).toEqual(
       [
         'AuthorizationPolicy/istio-system/opa-ext-authz',
@@ -114,6 +138,10 @@ describe('adding a route', () => {
         `ConfigMap/fiware/${opaConfigMapOf(base)}`,
         `ConfigMap/fiware/${opaConfigMapOf(out)}`,
         'Deployment/fiware/opa',
+        // The provisioning service's in-process policy data is the same document as OPA's.
+        `ConfigMap/fiware/${provisioningConfigMapOf(base)}`,
+        `ConfigMap/fiware/${provisioningConfigMapOf(out)}`,
+        'Deployment/fiware/provisioning',
         'VirtualService/istio-system/kitt4sme-routes',
       ].sort(),
     );
@@ -157,6 +185,7 @@ describe('adding a route', () => {
 describe('route table validation', () => {
   const bad = (change: Partial<RouteSpec>, index = 0): RouteSpec[] =>
     ROUTES.map((r, i) => (i === index ? ({ ...r, ...change } as RouteSpec) : r));
+  const auth = ROUTES.findIndex((r) => r.prefix === '/auth');
 
   const cases: [RouteErrorCode, RouteSpec[]][] = [
     ['ERR_ROUTE_PREFIX', bad({ prefix: '/Orion' as `/${string}` })],
@@ -169,9 +198,9 @@ describe('route table validation', () => {
     ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/v2%2Fentities'] })],
     ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['//version'] })],
     ['ERR_ROUTE_PUBLIC_PATH', bad({ publicPaths: ['/version?x=1'] })],
-    ['ERR_ROUTE_PUBLIC_PATH', bad({ blockedPaths: ['/admin/*'] }, 4)],
+    ['ERR_ROUTE_PUBLIC_PATH', bad({ blockedPaths: ['/admin/*'] }, auth)],
     ['ERR_ROUTE_ACCESS', bad({ rights: {} })],
-    ['ERR_ROUTE_ACCESS', bad({ rights: { viewer: ['GET'] } }, 4)],
+    ['ERR_ROUTE_ACCESS', bad({ rights: { viewer: ['GET'] } }, auth)],
     ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'orion', port: 'north' } as never })],
     ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'context-broker', port: 'api' } as never })],
   ];

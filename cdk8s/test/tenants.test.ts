@@ -1,7 +1,14 @@
 import { parse } from 'yaml';
 
 import { datasourceUid, tenantDashboard } from '../lib/components/grafana-dashboards.js';
-import { changedObjects, find, opaPolicyConfigMap, opaPolicyData, synth } from './support/synth.js';
+import {
+  changedObjects,
+  find,
+  opaPolicyConfigMap,
+  opaPolicyData,
+  provisioningPolicyConfigMap,
+  synth,
+} from './support/synth.js';
 
 const addTenant = (name: string, displayName?: string) =>
   synth({ config: (c) => void c.tenants.push({ name, ...(displayName ? { displayName } : {}) }) });
@@ -50,7 +57,7 @@ describe('a tenant added to the config', () => {
     expect(data.tenants).toEqual(['manufracture', 'smithereens', 'acme_works']);
   });
 
-  it('changes exactly Grafana, its provisioning, OPA and the realm, and nothing else', () => {
+  it('changes exactly Grafana, its provisioning, OPA, the provisioning service and the realm, and nothing else', () => {
     expect(changedObjects(base, out)).toEqual(
       [
         `ConfigMap/fiware/${opaConfigMap(base).metadata.name}`,
@@ -58,6 +65,10 @@ describe('a tenant added to the config', () => {
         'ConfigMap/fiware/grafana-dashboards',
         'ConfigMap/fiware/grafana-datasources',
         'Deployment/fiware/opa',
+        // The provisioning service decides in-process with the same policy data as OPA.
+        `ConfigMap/fiware/${provisioningPolicyConfigMap(base).metadata.name}`,
+        `ConfigMap/fiware/${provisioningPolicyConfigMap(out).metadata.name}`,
+        'Deployment/fiware/provisioning',
         // The realm gains the tenant's group and clients; Keycloak their secrets' env.
         'ConfigMap/identity/keycloak-realm',
         'Deployment/identity/keycloak',

@@ -4,6 +4,6 @@
 
 /**
  * Marks the pods that serve a `tenant` route of the route table (Orion, QuantumLeap, the IoT
- * Agent): their sidecars verify Keycloak tokens (RequestAuthentication).
+ * Agent, the provisioning service): their sidecars verify Keycloak tokens (RequestAuthentication).
  */
 export const TENANT_API_LABEL = { key: 'kitt4sme.io/tenant-api', value: 'true' } as const;

@@ -179,8 +179,8 @@ export class MeshSecurity extends Construct {
 //    carries a token it cannot verify. At the gateway it would also hit the applications that
 //    skip OPA and use bearer tokens of their own (Argo CD API tokens, Grafana service-account
 //    tokens), so it selects the sidecars of the tenant API backends instead: a forged or
-//    expired Keycloak token can never reach Orion, QuantumLeap or the IoT Agent, whatever the
-//    gateway decided. Each sidecar fetches the realm's keys over the mesh (istiod's
+//    expired Keycloak token can never reach Orion, QuantumLeap, the IoT Agent or the
+//    provisioning service, whatever the gateway decided. Each sidecar fetches the realm's keys over the mesh (istiod's
 //    PILOT_JWT_ENABLE_REMOTE_JWKS=envoy), hence the grants to Keycloak's JWKS path. OPA at
 //    the gateway checks the token itself too (issuer, audience, expiry, tenant, roles).
 //    See https://istio.io/latest/docs/reference/config/security/request_authentication/

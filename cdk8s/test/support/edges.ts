@@ -15,6 +15,13 @@ function workloads(out: SynthOutput): KubeObject[] {
   return out.objects.map((o) => o.object).filter((o) => podSpecOf(o) && o.kind !== 'Job');
 }
 
+/**
+ * Env vars holding a URL a workload hands to another instead of calling it, by the env var
+ * naming the one that calls it: the provisioning service puts QuantumLeap's notify URL into
+ * the subscriptions it creates on the broker of its ORION_URL, and that broker notifies.
+ */
+const HANDED_ON: Readonly<Record<string, string>> = { QUANTUMLEAP_NOTIFY_URL: 'ORION_URL' };
+
 /** Hosts of platform Services named in a text, as service names. */
 function servicesIn(text: string, known: ReadonlySet<string>): string[] {
   return [...text.matchAll(HOST)].map((m) => m[1]!).filter((s) => known.has(s));
@@ -24,6 +31,7 @@ function servicesIn(text: string, known: ReadonlySet<string>): string[] {
  * Every connection the configuration implies:
  * - a workload whose env, args or mounted ConfigMaps name another platform Service calls it;
  * - an IoT Agent's IOTA_PROVIDER_URL makes its context broker call it back (commands);
+ * - a URL a workload hands on (HANDED_ON) is called by the workload it is handed to;
  * - Orion notifies QuantumLeap (subscriptions to its notify path);
  * - a RequestAuthentication's jwksUri is fetched by the sidecars it selects;
  * - the gateway calls every VirtualService destination and the ext_authz provider.
@@ -46,7 +54,7 @@ export function requiredEdges(out: SynthOutput): Set<Edge> {
     const sa: string = pod.serviceAccountName;
     const texts = [
       ...pod.containers.flatMap((c: any) => [
-        ...(c.env ?? []).map((e: any) => e.value ?? ''),
+        ...(c.env ?? []).filter((e: any) => !(e.name in HANDED_ON)).map((e: any) => e.value ?? ''),
         ...(c.args ?? []),
       ]),
       ...(pod.volumes ?? [])
@@ -63,6 +71,13 @@ export function requiredEdges(out: SynthOutput): Set<Edge> {
       if (provider && broker) {
         for (const b of servicesIn(broker, services))
           for (const p of servicesIn(provider, services)) edges.add(`${b} -> ${p}`);
+      }
+      for (const [handed, by] of Object.entries(HANDED_ON)) {
+        const url = env.get(handed);
+        const caller = env.get(by);
+        if (!url || !caller) continue;
+        for (const from of servicesIn(caller, services))
+          for (const to of servicesIn(url, services)) edges.add(`${from} -> ${to}`);
       }
     }
   }

@@ -85,6 +85,17 @@ export function opaPolicyConfigMap(out: SynthOutput): Record<string, any> {
   return hit.object as Record<string, any>;
 }
 
+/** The content-addressed policy-data ConfigMap of the provisioning service. */
+export function provisioningPolicyConfigMap(out: SynthOutput): Record<string, any> {
+  const hits = out.objects.filter(
+    (o) =>
+      o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('provisioning-policy-'),
+  );
+  if (hits.length !== 1)
+    throw new Error(`expected one provisioning policy ConfigMap, found ${hits.length}`);
+  return hits[0]!.object as Record<string, any>;
+}
+
 /** The generated OPA data document. */
 export function opaPolicyData(out: SynthOutput): Record<string, any> {
   return JSON.parse(opaPolicyConfigMap(out).data[POLICY_DATA_PATH.replaceAll('/', '.')]);

@@ -1,0 +1,157 @@
+/**
+ * The device provisioning service (services/provisioning): one tenant-scoped API that
+ * provisions a device with its IoT Agent service group and the Orion subscription that feeds
+ * QuantumLeap. It enforces the tenancy policy in-process (the same wasm policy and data as the
+ * gateway's OPA) and calls the FIWARE components over the mesh with least privilege.
+ */
+import { k8s } from 'cdk8s-plus-33';
+import type { Construct } from 'constructs';
+
+import type { HttpMethod } from '../../config/roles.js';
+import { SERVICES } from '../../config/services.js';
+import type { PlatformContext } from '../context.js';
+import { policyData } from '../policy-bundle.js';
+import { checksum } from '../util.js';
+import { Workload, env, httpProbe } from '../workload.js';
+import type { IotAgentUl } from './iot-agent.js';
+import type { Keycloak } from './keycloak.js';
+import type { Orion } from './orion.js';
+import type { QuantumLeap } from './quantumleap.js';
+import { QUANTUMLEAP_NOTIFY_PATH } from './quantumleap.js';
+
+/** Where the policy data document is mounted in the container. */
+const POLICY_DATA_DIR = '/etc/kitt4sme';
+const POLICY_DATA_KEY = 'policy-data.json';
+
+/** What the service may do on another workload: methods on paths, one mesh grant each. */
+interface UpstreamOperation {
+  readonly methods: readonly HttpMethod[];
+  readonly paths: readonly string[];
+}
+
+/** The IoT Agent north API calls of the service: service groups, devices, the about page. */
+export const PROVISIONING_IOTA_OPERATIONS: readonly UpstreamOperation[] = [
+  { methods: ['GET', 'POST', 'PUT', 'DELETE'], paths: ['/iot/services*', '/iot/devices*'] },
+  { methods: ['GET'], paths: ['/iot/about'] },
+];
+
+/**
+ * The Orion calls of the service: reads the version and entities, deletes a removed device's
+ * entity, manages the subscriptions that notify QuantumLeap. Never writes entities: the IoT
+ * Agent does.
+ */
+export const PROVISIONING_ORION_OPERATIONS: readonly UpstreamOperation[] = [
+  { methods: ['GET'], paths: ['/version', '/v2/entities*'] },
+  { methods: ['DELETE'], paths: ['/v2/entities/*'] },
+  { methods: ['GET', 'POST', 'DELETE'], paths: ['/v2/subscriptions*'] },
+];
+
+/** Props of {@link Provisioning}. */
+export interface ProvisioningProps {
+  readonly context: PlatformContext;
+  /** Provisions service groups and devices on its north API; the service is granted that. */
+  readonly iotAgent: IotAgentUl;
+  /** Holds the devices' entities and subscriptions; the service is granted reads and those. */
+  readonly orion: Orion;
+  /**
+   * Receives the notifications of the subscriptions the service creates. Orion sends them
+   * (QuantumLeap grants Orion that); the service itself never calls QuantumLeap.
+   */
+  readonly quantumleap: QuantumLeap;
+  /** Publishes the realm's signing keys; the service may fetch them and nothing else. */
+  readonly keycloak: Keycloak;
+}
+
+/** The device provisioning service, its policy data in a content-addressed ConfigMap. */
+export class Provisioning extends Workload<'provisioning'> {
+  /** Name of the ConfigMap with the policy data; it changes whenever the data does. */
+  readonly policyDataConfigMapName: string;
+
+  constructor(scope: Construct, id: string, props: ProvisioningProps) {
+    const ctx = props.context;
+    const port = SERVICES.provisioning.ports.api.port;
+    const data = `${JSON.stringify(policyData(ctx), null, 2)}\n`;
+    const configMapName = `provisioning-policy-${checksum(data).slice(0, 10)}`; // NOTE (1)
+    super(scope, id, {
+      context: ctx,
+      service: 'provisioning',
+      size: 'provisioning',
+      kind: 'Deployment',
+      // services/provisioning/Dockerfile: USER 65532:65532.
+      runAs: { user: 65532, group: 65532 },
+      // The service serves Prometheus text on /metrics; Istio merges it. NOTE (2)
+      podAnnotations: {
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(port),
+        'prometheus.io/path': '/metrics',
+      },
+      volumes: [
+        {
+          name: 'policy-data',
+          configMap: {
+            name: configMapName,
+            items: [{ key: POLICY_DATA_KEY, path: POLICY_DATA_KEY }],
+          },
+        },
+      ],
+      containers: [
+        {
+          name: 'provisioning',
+          image: 'provisioning',
+          env: [
+            env('PROVISIONING_PORT', port),
+            env('IOTA_NORTH_URL', ctx.serviceUrl('iotAgentUl', 'north')),
+            env('ORION_URL', ctx.serviceUrl('orion', 'api')),
+            // Handed to Orion in subscriptions: Orion notifies QuantumLeap in the mesh.
+            env(
+              'QUANTUMLEAP_NOTIFY_URL',
+              `${ctx.serviceUrl('quantumleap', 'api')}${QUANTUMLEAP_NOTIFY_PATH}`,
+            ),
+            env('KEYCLOAK_ISSUER', ctx.issuer),
+            env('KEYCLOAK_JWKS_URL', ctx.jwksUri),
+            env('POLICY_DATA_FILE', `${POLICY_DATA_DIR}/${POLICY_DATA_KEY}`),
+            env('LOG_LEVEL', 'info'),
+            env('UPSTREAM_TIMEOUT_MS', 5000),
+          ],
+          ports: ['api'],
+          // /healthz: the process serves; /readyz: policy and realm keys are loaded, whatever
+          // the upstreams' health, so an Orion outage never empties this Service. NOTE (3)
+          startupProbe: httpProbe('/healthz', port, { periodSeconds: 2, failureThreshold: 30 }),
+          livenessProbe: httpProbe('/healthz', port, { periodSeconds: 15, failureThreshold: 4 }),
+          readinessProbe: httpProbe('/readyz', port, { periodSeconds: 10 }),
+          volumeMounts: [{ name: 'policy-data', mountPath: POLICY_DATA_DIR, readOnly: true }],
+        },
+      ],
+    });
+    this.policyDataConfigMapName = configMapName;
+    new k8s.KubeConfigMap(this, 'PolicyData', {
+      metadata: { name: configMapName, namespace: this.namespace, labels: { app: this.name } },
+      data: { [POLICY_DATA_KEY]: data },
+    });
+
+    for (const op of PROVISIONING_IOTA_OPERATIONS)
+      props.iotAgent.grantAccess(this, { ports: ['north'], ...op });
+    for (const op of PROVISIONING_ORION_OPERATIONS)
+      props.orion.grantAccess(this, { ports: ['api'], ...op });
+    props.keycloak.grantAccess(this, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
+  }
+}
+
+// NOTE
+// 1. Content-addressed policy data, as OPA's policy (opa.ts, NOTE (1)). The service reads the
+//    file once at start; a hash of the data in the ConfigMap's name changes the pod template
+//    whenever the route table, the tenants or the issuer change, so the pods roll and the
+//    in-process decisions never lag the gateway's. Argo CD prunes the old ConfigMap.
+// 2. Metrics through the sidecar, as for the IoT Agent (iot-agent.ts, NOTE (1)): with STRICT
+//    mTLS Prometheus cannot scrape :8080 in plaintext, so Istio's metrics merging serves the
+//    app's /metrics on the sidecar's :15020. The gateway routes only /provisioning/ to the
+//    pod, so /metrics, /healthz and /readyz are not reachable from outside.
+//    See https://istio.io/latest/docs/ops/integrations/prometheus/#option-1-metrics-merging
+// 3. Readiness without upstreams. Every API call needs Orion or the IoT Agent, but if
+//    readiness followed them, an Orion outage would take every replica out of the Service:
+//    callers would get the gateway's bare 503 instead of the service's own problem answer,
+//    the public OpenAPI document would vanish too, and the pods would flap with the upstream.
+//    QuantumLeap's readiness follows CrateDB because QuantumLeap cannot answer anything
+//    without it; this service can. Kubelet probes go through Istio's probe rewrite (the
+//    sidecar's :15020), so no mesh grant is needed for them.
+//    See https://istio.io/latest/docs/ops/configuration/mesh/app-health-check/
