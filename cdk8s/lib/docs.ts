@@ -3,6 +3,7 @@
  * the messages.
  */
 import { IDENTITY_ERRORS } from '../../services/identity/src/errors.js';
+import { PROVISIONING_ERRORS } from '../../services/provisioning/src/errors.js';
 import { TENANCY_ERRORS } from '../../services/tenancy/src/errors.js';
 import { ROLES, ROLE_DESCRIPTIONS } from '../config/roles.js';
 import { ROUTE_ERRORS } from '../config/route-validation.js';
@@ -54,6 +55,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(ROUTE_ERRORS),
     ...Object.keys(TENANCY_ERRORS),
     ...Object.keys(IDENTITY_ERRORS),
+    ...Object.keys(PROVISIONING_ERRORS),
   ];
 }
 
@@ -102,6 +104,12 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(IDENTITY_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Provisioning (the service\'s problem documents and `npm run provision`)',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(PROVISIONING_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Manifest rules (`ERR_MANIFEST_INVALID`)',
     '',

@@ -9,7 +9,7 @@ import { PlatformError } from '../../lib/errors.js';
 export const PROVISIONING_ERRORS = {
   ERR_PROVISIONING_CONFIG: {
     problem: 'the provisioning service was started with a missing or invalid environment variable',
-    fix: 'set the variable the message names (services/provisioning/README section of the top README lists them all)',
+    fix: 'set the variable the message names; the Provisioning section of the README lists them all',
   },
   ERR_PROVISIONING_INVALID: {
     problem: 'a request body, header or query parameter broke the device model or the NGSI-v2 identifier rules',

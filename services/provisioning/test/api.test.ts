@@ -250,7 +250,7 @@ describe('QuantumLeap subscription', () => {
     // The fake notifies it for an entity deep in the tree: the subscription covers the tenant.
     await seedEntity('manufracture', '/floor1/line2', 'urn:ngsi:bot:9', new Date().toISOString());
     await stack.orion.settled();
-    expect(stack.quantumleap.series('manufracture', 'urn:ngsi:bot:9', 'TimeInstant').length).toBeGreaterThan(0);
+    expect(stack.quantumleap.series('manufracture', 'urn:ngsi:bot:9', 'TimeInstant').values.length).toBeGreaterThan(0);
   });
 
   it('is refused to operators and with a service path header', async () => {
