@@ -84,6 +84,33 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
   const quantumleap = await startQuantumLeapFake();
   const iota = await startIotAgent({ orionUrl: orion.url });
   const dir = mkdtempSync(join(tmpdir(), 'provisioning-'));
+  const cleanUp = async () => {
+    await iota.stop();
+    await Promise.all([orion.close(), quantumleap.close(), jwks.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    return await startOn(opts, ctx, keys, { jwks, orion, quantumleap, iota, dir, cleanUp });
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
+}
+
+async function startOn(
+  opts: StackOptions,
+  ctx: PlatformContext,
+  keys: TestKeys,
+  parts: {
+    jwks: StubServer;
+    orion: OrionFake;
+    quantumleap: QuantumLeapFake;
+    iota: IotAgentHandle;
+    dir: string;
+    cleanUp: () => Promise<void>;
+  },
+): Promise<ProvisioningStack> {
+  const { jwks, orion, quantumleap, iota, dir } = parts;
   const policyFile = join(dir, 'policy-data.json');
   writeFileSync(policyFile, JSON.stringify(policyData(ctx)));
   const config = loadConfig({
@@ -154,9 +181,7 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
     },
     async close() {
       await service.close();
-      await stack.iota?.stop();
-      await Promise.all([orion.close(), quantumleap.close(), jwks.close()]);
-      rmSync(dir, { recursive: true, force: true });
+      await parts.cleanUp();
     },
   };
   return stack;

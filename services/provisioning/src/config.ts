@@ -13,7 +13,8 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 /** The environment variables, their meaning and their defaults (documented in the README). */
 const Env = z.object({
-  PROVISIONING_PORT: int(1, 65535).default(8080),
+  // 0 picks a free port (tests).
+  PROVISIONING_PORT: int(0, 65535).default(8080),
   IOTA_NORTH_URL: url('the IoT Agent north (provisioning) API, e.g. http://iotagent-ul:4041'),
   ORION_URL: url("Orion's NGSI-v2 API, e.g. http://orion:1026"),
   QUANTUMLEAP_NOTIFY_URL: url('the URL Orion notifies QuantumLeap at, e.g. http://quantumleap:8668/v2/notify'),

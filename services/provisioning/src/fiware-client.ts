@@ -75,7 +75,10 @@ export class IotAgentClient {
   async listGroups(scope: Scope): Promise<AgentGroup[]> {
     const res = await this.upstream.call<{ services?: AgentGroup[] }>('GET', '/iot/services', {
       headers: headers(scope),
+      // The agent answers 404 DEVICE_GROUP_NOT_FOUND for a path without groups.
+      accept: [404],
     });
+    if (res.status === 404) return [];
     // The registry filters by service path; keep only exact matches in case it does not.
     return (res.body?.services ?? []).filter(
       (g) => g.subservice === undefined || g.subservice === scope.servicePath,

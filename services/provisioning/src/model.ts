@@ -79,11 +79,20 @@ export const Attribute = z.strictObject({
 });
 export type Attribute = z.infer<typeof Attribute>;
 
+/** A JSON value. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+/** Any JSON value (a static attribute's value); named, so documents can refer to it. */
+export const JsonValue: z.ZodType<Json> = z
+  .lazy(() =>
+    z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
+  )
+  .meta({ id: 'JsonValue' });
+
 /** A static attribute: the same value on every update of the entity. */
 export const StaticAttribute = z.strictObject({
   name: AttributeName,
   type: AttributeType,
-  value: z.json(),
+  value: JsonValue,
 });
 export type StaticAttribute = z.infer<typeof StaticAttribute>;
 

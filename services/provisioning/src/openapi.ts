@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-import { Device, DeviceBody, DeviceSpec, Group, GroupSpec, WriteStatus } from './model.js';
+import { Device, DeviceBody, DeviceSpec, Group, GroupSpec, JsonValue, WriteStatus } from './model.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
@@ -77,6 +77,9 @@ const Inventory = z
 function components(): Record<string, unknown> {
   const registry = z.registry<{ id: string }>();
   const all = {
+    JsonValue,
+    FieldError,
+    InventoryEntry,
     DeviceSpec,
     DeviceBody,
     Device,

@@ -290,7 +290,7 @@ export class Provisioner {
       this.opts.orion.createSubscription(scope, {
         description: QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION,
         subject: { entities: [{ idPattern: '.*' }] },
-        notification: { http: { url }, metadata: ['dateCreated', 'dateModified'] },
+        notification: { http: { url } },
       }),
     );
     return { status: 'created', id, url };

@@ -9,6 +9,7 @@ type Doc = { paths: Record<string, Record<string, any>>; components: Record<stri
 /** A checker bound to one served document. */
 export function openApiChecker(doc: Doc) {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addFormat('uri', (s: string) => URL.canParse(s));
   ajv.addSchema({ $id: 'openapi', components: doc.components });
   const rebase = (schema: unknown): unknown =>
     JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/'));
