@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     KEYCLOAK_JWKS_URL: `${jwks.url}/certs`,
     POLICY_DATA_FILE: policyFile,
     MAX_BATCH: String(Math.max(N, 1000)),
-    MAX_BODY_BYTES: String(64 * 1024 * 1024),
+    MAX_BODY_BYTES: String(16 * 1024 * 1024),
   };
   const token = await makeToken(keys, ctx.issuer, { expIn: 3600 });
   const headers = (servicePath: string) => ({

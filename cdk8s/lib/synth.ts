@@ -10,6 +10,9 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 
 import { renderBudget } from './budget.js';
+import { DEFAULT_MAX_BATCH } from '../../services/provisioning/src/config.js';
+import { devicesFileJsonSchema } from '../../services/provisioning/src/devices-file.js';
+import { buildOpenApi } from '../../services/provisioning/src/openapi.js';
 import { renderErrorsDoc, renderReadmeSection } from './docs.js';
 import { argoCdValues } from './gitops/chart-values.js';
 import { DEPLOY_DIR } from './gitops/applications.js';
@@ -55,13 +58,18 @@ export interface SynthOutput {
   readonly readmeSection: string;
   /**
    * Other generated files outside deploy/, by path relative to the repository root:
-   * docs/errors.md and the policy's example data document.
+   * docs/errors.md, the devices-file schema, the provisioning OpenAPI document and the
+   * policy's example data document.
    */
   readonly generatedFiles: ReadonlyMap<string, string>;
 }
 
 /** Generated documentation of the error codes. */
 export const ERRORS_DOC = 'docs/errors.md';
+/** JSON Schema of the devices-as-code files (docs/devices-as-code.md). */
+export const DEVICES_SCHEMA = 'docs/devices.schema.json';
+/** The provisioning service's OpenAPI document, as it serves it. */
+export const PROVISIONING_OPENAPI = 'docs/provisioning.openapi.json';
 /** The policy data as OPA sees it, for `opa eval` by hand (policies/README.md). */
 export const POLICY_EXAMPLE_DATA = 'policies/examples/data.json';
 
@@ -102,6 +110,8 @@ export function synthesize(inputs: PlatformInputs): SynthOutput {
     readmeSection: renderReadmeSection(platform),
     generatedFiles: new Map([
       [ERRORS_DOC, renderErrorsDoc()],
+      [DEVICES_SCHEMA, `${JSON.stringify(devicesFileJsonSchema(), null, 2)}\n`],
+      [PROVISIONING_OPENAPI, `${JSON.stringify(buildOpenApi({ maxBatch: DEFAULT_MAX_BATCH }), null, 2)}\n`],
       [POLICY_EXAMPLE_DATA, `${JSON.stringify(policyExampleData(platform.context), null, 2)}\n`],
     ]),
   };

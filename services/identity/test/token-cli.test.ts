@@ -3,13 +3,12 @@
  * environment or from the cluster's keycloak-realm Secret (a stand-in Kubernetes API server
  * answering the one GET the tool makes), and clear failures with their exit codes.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { secretEnvName } from '../../../cdk8s/config/identity.js';
+import { runCli } from '../../test-support/cli.js';
 import { json, startStub } from '../../test-support/http.js';
 import type { StubServer } from '../../test-support/http.js';
 import type { KeycloakServer } from '../../test-support/keycloak.js';
@@ -17,8 +16,7 @@ import { sharedKeycloak } from '../../test-support/keycloak.js';
 import { freePort } from '../../test-support/opa-server.js';
 import { peekClaims } from '../src/tokens.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const CLI = join(ROOT, 'services/identity/bin/token.ts');
+const CLI = 'services/identity/bin/token.ts';
 
 let kc: KeycloakServer;
 let dir: string;
@@ -29,27 +27,8 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs a command with only the environment given (plus PATH, HOME and no kubeconfig). */
-function runCommand(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', command, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH!, HOME: dir, KUBECONFIG: join(dir, 'none'), ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** Runs `npm run token`. */
-const run = (args: string[], env: Record<string, string> = {}) => runCommand(CLI, args, env);
+const run = (args: string[], env: Record<string, string> = {}) => runCli(CLI, args, dir, env);
 
 const secretOf = (clientId: string) => kc.values[secretEnvName('client', clientId)]!;
 
@@ -191,9 +170,9 @@ describe('npm run token', () => {
 });
 
 describe('npm run realm:apply (the command around applyRealm, tested in realm-apply.test.ts)', () => {
-  const APPLY = join(ROOT, 'services/identity/bin/realm-apply.ts');
+  const APPLY = 'services/identity/bin/realm-apply.ts';
   const runApply = (args: string[], env: Record<string, string> = {}) =>
-    runCommand(APPLY, args, env);
+    runCli(APPLY, args, dir, env);
 
   it('needs --keycloak-url (usage error, exit 2)', async () => {
     const r = await runApply([]);

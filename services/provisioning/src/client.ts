@@ -2,6 +2,7 @@
  * A client of the provisioning API (for `npm run provision`, the scenarios and the benchmark).
  */
 import type { BulkResult } from './provisioner.js';
+import { causeOf } from './upstream.js';
 
 /** An answer of the service. */
 export interface ApiResponse<T> {
@@ -65,7 +66,7 @@ export class ProvisioningClient {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 60_000),
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const cause = causeOf(err);
       throw new ApiError(`the provisioning service at ${this.opts.baseUrl} is unreachable (${cause})`, undefined);
     }
     const text = await res.text();

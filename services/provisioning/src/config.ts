@@ -8,6 +8,9 @@ import { z } from 'zod';
 
 import { provisioningError } from './errors.js';
 
+/** Devices per bulk request, unless MAX_BATCH says otherwise. */
+export const DEFAULT_MAX_BATCH = 1000;
+
 const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an http(s) URL` });
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -24,7 +27,7 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   UPSTREAM_TIMEOUT_MS: int(100, 120_000).default(5000),
   UPSTREAM_ATTEMPTS: int(1, 10).default(3),
-  MAX_BATCH: int(1, 5000).default(1000),
+  MAX_BATCH: int(1, 5000).default(DEFAULT_MAX_BATCH),
   MAX_BODY_BYTES: int(1024, 50 * 1024 * 1024).default(2 * 1024 * 1024),
   DEFAULT_EXPECTED_INTERVAL_S: int(1, 7 * 24 * 3600).default(300),
   STALE_AFTER_INTERVALS: int(1, 1000).default(3),

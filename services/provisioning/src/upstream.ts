@@ -195,7 +195,8 @@ export function maskApiKeys(text: string): string {
   return text.replace(/(api[ _-]?key["']?\s*[:=]?\s*["']?)[A-Za-z0-9_-]{1,64}/gi, '$1***');
 }
 
-function causeOf(err: unknown): string {
+/** The most telling reason of a fetch failure: the socket error code, else its message. */
+export function causeOf(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (err as Error).message;
 }
