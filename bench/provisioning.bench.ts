@@ -60,12 +60,18 @@ function devices(n: number, prefix: string) {
   }));
 }
 
-async function startService(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+async function startService(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/provisioning/bin/server.ts'], {
-    env: { ...process.env, ...env, PROVISIONING_PORT: String(port), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'services/provisioning/bin/server.ts'],
+    {
+      env: { ...process.env, ...env, PROVISIONING_PORT: String(port), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
@@ -143,7 +149,14 @@ async function main(): Promise<void> {
         }
       }
       const ms = performance.now() - started;
-      return { mode, devices: n, requests, ms: Math.round(ms), peakRssMb: peakRssMb(child.pid!), failed };
+      return {
+        mode,
+        devices: n,
+        requests,
+        ms: Math.round(ms),
+        peakRssMb: peakRssMb(child.pid!),
+        failed,
+      };
     } finally {
       child.kill('SIGTERM');
     }

@@ -105,7 +105,7 @@ export function renderErrorsDoc(): string {
     '|---|---|---|',
     ...Object.entries(IDENTITY_ERRORS).map(([c, e]) => row(c, e)),
     '',
-    '## Provisioning (the service\'s problem documents and `npm run provision`)',
+    "## Provisioning (the service's problem documents and `npm run provision`)",
     '',
     '| Code | Meaning | How to solve |',
     '|---|---|---|',

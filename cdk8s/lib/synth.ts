@@ -111,7 +111,10 @@ export function synthesize(inputs: PlatformInputs): SynthOutput {
     generatedFiles: new Map([
       [ERRORS_DOC, renderErrorsDoc()],
       [DEVICES_SCHEMA, `${JSON.stringify(devicesFileJsonSchema(), null, 2)}\n`],
-      [PROVISIONING_OPENAPI, `${JSON.stringify(buildOpenApi({ maxBatch: DEFAULT_MAX_BATCH }), null, 2)}\n`],
+      [
+        PROVISIONING_OPENAPI,
+        `${JSON.stringify(buildOpenApi({ maxBatch: DEFAULT_MAX_BATCH }), null, 2)}\n`,
+      ],
       [POLICY_EXAMPLE_DATA, `${JSON.stringify(policyExampleData(platform.context), null, 2)}\n`],
     ]),
   };

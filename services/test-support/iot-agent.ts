@@ -18,7 +18,14 @@ interface IotAgentLib {
   activate(config: Record<string, unknown>, cb: (err?: Error | null) => void): void;
   deactivate(cb: (err?: Error | null) => void): void;
   setCommandHandler(
-    handler: (id: string, type: string, service: string, subservice: string, attrs: unknown[], cb: (err?: Error | null) => void) => void,
+    handler: (
+      id: string,
+      type: string,
+      service: string,
+      subservice: string,
+      attrs: unknown[],
+      cb: (err?: Error | null) => void,
+    ) => void,
   ): void;
 }
 

@@ -62,6 +62,8 @@ export interface ProvisioningStack {
       token?: string | null;
       headers?: Record<string, string>;
     },
+    // The body's shape is checked against the OpenAPI document, not by static types.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
   ): Promise<{ status: number; headers: Headers; body: any }>;
   stopIotAgent(): Promise<void>;
   close(): Promise<void>;

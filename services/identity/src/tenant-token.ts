@@ -35,7 +35,10 @@ export interface TenantToken {
 }
 
 /** Fetches a token; throws TypeError for a user on a client without the password grant. */
-export async function tenantToken(ctx: PlatformContext, o: TenantTokenOptions): Promise<TenantToken> {
+export async function tenantToken(
+  ctx: PlatformContext,
+  o: TenantTokenOptions,
+): Promise<TenantToken> {
   const kind = o.kind ?? 'scenarios';
   const clientId = machineClientId(o.tenant, kind);
   if (o.username && !MACHINE_CLIENTS[kind].passwordGrant) {

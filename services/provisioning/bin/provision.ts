@@ -64,14 +64,22 @@ const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
 
 const program = new Command()
   .name('provision')
-  .description('Make the platform hold the service groups and devices of a devices file (YAML or JSON).')
+  .description(
+    'Make the platform hold the service groups and devices of a devices file (YAML or JSON).',
+  )
   .requiredOption('-f, --file <path>', 'the devices file (docs/devices-as-code.md)')
   .option('--dry-run', 'show the difference; change nothing')
   .option('--check', 'with --dry-run: exit 1 when anything would change (for CI)')
   .option('--prune', 'also delete devices of the listed service paths that the file does not list')
   .option('--json', 'print the plan and the results as JSON on stdout')
-  .option('--base-url <url>', `the platform ingress (default: $KITT4SME_BASE_URL or ${ctx.publicUrl})`)
-  .option('--keycloak-url <url>', 'Keycloak base URL ending in /auth (default: $KITT4SME_KEYCLOAK_URL or the ingress)')
+  .option(
+    '--base-url <url>',
+    `the platform ingress (default: $KITT4SME_BASE_URL or ${ctx.publicUrl})`,
+  )
+  .option(
+    '--keycloak-url <url>',
+    'Keycloak base URL ending in /auth (default: $KITT4SME_KEYCLOAK_URL or the ingress)',
+  )
   .option('--batch <n>', 'devices per bulk request', '500')
   .action(async (opts: Opts) => {
     const batch = Number(opts.batch);
@@ -80,7 +88,10 @@ const program = new Command()
       process.exit(EXIT.usage);
     }
     const file = readDevicesFile(opts.file);
-    const base = (opts.baseUrl ?? process.env.KITT4SME_BASE_URL ?? ctx.publicUrl).replace(/\/+$/, '');
+    const base = (opts.baseUrl ?? process.env.KITT4SME_BASE_URL ?? ctx.publicUrl).replace(
+      /\/+$/,
+      '',
+    );
     const client = new ProvisioningClient({
       baseUrl: `${base}/provisioning`,
       tenant: file.tenant,
@@ -102,7 +113,10 @@ const program = new Command()
 /** The token: $KITT4SME_TOKEN, else client credentials of the tenant's scenarios client. */
 async function token(tenant: string, opts: Opts): Promise<string> {
   if (process.env.KITT4SME_TOKEN) return process.env.KITT4SME_TOKEN;
-  const t = await tenantToken(ctx, { tenant, ...(opts.keycloakUrl ? { keycloakUrl: opts.keycloakUrl } : {}) });
+  const t = await tenantToken(ctx, {
+    tenant,
+    ...(opts.keycloakUrl ? { keycloakUrl: opts.keycloakUrl } : {}),
+  });
   return t.token.accessToken;
 }
 
@@ -116,7 +130,9 @@ async function makePlan(
 ): Promise<PlanEntry[]> {
   const plan: PlanEntry[] = [];
   if (file.quantumleapSubscription) {
-    const res = await client.call<{ status: string }>('PUT', '/v1/subscriptions/quantumleap', { query: { dry_run: 'true' } });
+    const res = await client.call<{ status: string }>('PUT', '/v1/subscriptions/quantumleap', {
+      query: { dry_run: 'true' },
+    });
     plan.push({ kind: 'subscription', id: 'quantumleap', action: ACTION[res.body.status]! });
   }
   for (const sp of file.servicePaths) {
@@ -126,18 +142,26 @@ async function makePlan(
         body: sp.group,
         query: { dry_run: 'true' },
       });
-      plan.push({ kind: 'group', id: sp.group.resource, servicePath: sp.path, action: ACTION[res.body.status]! });
+      plan.push({
+        kind: 'group',
+        id: sp.group.resource,
+        servicePath: sp.path,
+        action: ACTION[res.body.status]!,
+      });
     }
     for (let i = 0; i < sp.devices.length; i += batch) {
       const chunk = sp.devices.slice(i, i + batch);
       const res = await client.upsertDevices(sp.path, chunk, true);
       plan.push(...res.results.map((r) => deviceEntry(sp.path, r)));
-      progress(`compared ${Math.min(i + batch, sp.devices.length)}/${sp.devices.length} devices of ${sp.path}`);
+      progress(
+        `compared ${Math.min(i + batch, sp.devices.length)}/${sp.devices.length} devices of ${sp.path}`,
+      );
     }
     if (prune) {
       const listed = new Set(sp.devices.map((d) => d.device_id));
       for (const id of await client.deviceIds(sp.path)) {
-        if (!listed.has(id)) plan.push({ kind: 'device', id, servicePath: sp.path, action: 'delete' });
+        if (!listed.has(id))
+          plan.push({ kind: 'device', id, servicePath: sp.path, action: 'delete' });
       }
     }
   }
@@ -164,9 +188,12 @@ async function apply(
 ): Promise<void> {
   const entry = (kind: PlanEntry['kind'], id: string, servicePath?: string) =>
     plan.find((p) => p.kind === kind && p.id === id && p.servicePath === servicePath)!;
-  const changes = (p: PlanEntry | undefined) => p && (p.action === 'create' || p.action === 'update');
+  const changes = (p: PlanEntry | undefined) =>
+    p && (p.action === 'create' || p.action === 'update');
   if (file.quantumleapSubscription && changes(entry('subscription', 'quantumleap'))) {
-    await settle(entry('subscription', 'quantumleap'), () => client.call('PUT', '/v1/subscriptions/quantumleap'));
+    await settle(entry('subscription', 'quantumleap'), () =>
+      client.call('PUT', '/v1/subscriptions/quantumleap'),
+    );
   }
   for (const sp of file.servicePaths) {
     if (sp.group && changes(entry('group', sp.group.resource, sp.path))) {
@@ -187,10 +214,14 @@ async function apply(
       } catch (err) {
         for (const d of chunk) Object.assign(entry('device', d.device_id, sp.path), failure(err));
       }
-      progress(`applied ${Math.min(i + batch, todo.length)}/${todo.length} device changes of ${sp.path}`);
+      progress(
+        `applied ${Math.min(i + batch, todo.length)}/${todo.length} device changes of ${sp.path}`,
+      );
     }
     for (const p of plan.filter((x) => x.action === 'delete' && x.servicePath === sp.path)) {
-      await settle(p, () => client.call('DELETE', `/v1/devices/${encodeURIComponent(p.id)}`, { servicePath: sp.path }));
+      await settle(p, () =>
+        client.call('DELETE', `/v1/devices/${encodeURIComponent(p.id)}`, { servicePath: sp.path }),
+      );
     }
   }
 }
@@ -228,7 +259,9 @@ function report(plan: PlanEntry[], opts: Opts): void {
     const where = p.servicePath ? ` (${p.servicePath})` : '';
     const outcome = p.result === 'failed' ? ' FAILED' : '';
     const reason = p.reason ? `: ${p.reason}` : '';
-    process.stdout.write(`${SIGN[p.action]} ${p.action} ${p.kind} ${p.id}${where}${outcome}${reason}\n`);
+    process.stdout.write(
+      `${SIGN[p.action]} ${p.action} ${p.kind} ${p.id}${where}${outcome}${reason}\n`,
+    );
   }
   process.stdout.write(
     `${opts.dryRun ? 'would ' : ''}create ${summary.create}, update ${summary.update}, delete ${summary.delete}; ` +
@@ -251,7 +284,9 @@ try {
   }
   if (err instanceof ApiError) {
     const p = err.problem;
-    console.error(`provision: ${err.message}${p?.fix ? `\n${p.fix}` : ''}${p?.code ? ` [${p.code}]` : ''}`);
+    console.error(
+      `provision: ${err.message}${p?.fix ? `\n${p.fix}` : ''}${p?.code ? ` [${p.code}]` : ''}`,
+    );
     process.exit(err.status === undefined || err.status === 503 ? EXIT.environment : EXIT.failed);
   }
   throw err;

@@ -20,7 +20,9 @@ main().catch((err: unknown) => {
   if (err instanceof PlatformError) {
     process.stderr.write(`${err.code}: ${err.message}\n  fix: ${err.fix}\n`);
   } else {
-    process.stderr.write(`provisioning service failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(
+      `provisioning service failed to start: ${(err as Error).stack ?? String(err)}\n`,
+    );
   }
   process.exit(1);
 });

@@ -136,11 +136,14 @@ export function createApp(deps: AppDeps): express.Express {
     const scope = scopeOf(req, res);
     const spec = parse(GroupSpec, jsonBody(req));
     const result = await deps.provisioner.upsertGroup(scope, spec, dryRun(req));
-    res.status(result.status === 'created' ? 201 : 200).json({ ...result, group: maskKey(res, result.group) });
+    res
+      .status(result.status === 'created' ? 201 : 200)
+      .json({ ...result, group: maskKey(res, result.group) });
   });
   api.delete('/v1/groups', async (req, res) => {
     const scope = scopeOf(req, res);
-    if (!(await deps.provisioner.deleteGroup(scope))) throw notFound(`no service group at ${scope.servicePath}`);
+    if (!(await deps.provisioner.deleteGroup(scope)))
+      throw notFound(`no service group at ${scope.servicePath}`);
     res.status(204).end();
   });
 
@@ -149,7 +152,10 @@ export function createApp(deps: AppDeps): express.Express {
     const scope = scopeOf(req, res);
     const { limit, offset } = parse(Paging, req.query, 'query');
     const all = await deps.provisioner.listDevices(scope);
-    res.json({ count: all.length, devices: all.slice(offset, offset + limit).map((d) => maskKey(res, d)) });
+    res.json({
+      count: all.length,
+      devices: all.slice(offset, offset + limit).map((d) => maskKey(res, d)),
+    });
   });
   api.post('/v1/devices/bulk', async (req, res) => {
     const scope = scopeOf(req, res);
@@ -182,7 +188,11 @@ export function createApp(deps: AppDeps): express.Express {
     if (body.device_id !== undefined && body.device_id !== id) {
       throw invalid([{ field: 'device_id', message: `differs from the id in the path (${id})` }]);
     }
-    const result = await deps.provisioner.upsertDevices(scope, [{ ...(req.body as object), device_id: id }], dryRun(req));
+    const result = await deps.provisioner.upsertDevices(
+      scope,
+      [{ ...(req.body as object), device_id: id }],
+      dryRun(req),
+    );
     countDevices(deps, scope, result.results, result.dry_run);
     const item = result.results[0]!;
     if (item.status === 'failed') throw itemFailure(item);
@@ -217,7 +227,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ stale_after: staleAfter, ...(await deps.provisioner.inventory(scope, staleAfter)) });
   });
 
-  api.use((req, _res, next) => next(notFound(`no such endpoint: ${req.method} ${req.originalUrl.split('?')[0]}`)));
+  api.use((req, _res, next) =>
+    next(notFound(`no such endpoint: ${req.method} ${req.originalUrl.split('?')[0]}`)),
+  );
   api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     sendFailure(req, res, err, deps.logger);
   });
@@ -254,7 +266,8 @@ function scopeOf(req: Request, res: Response, opts: { servicePath?: boolean } = 
     throw invalid([
       {
         field: 'header fiware-servicepath',
-        message: 'one absolute path of at most 10 levels, each 1-50 characters of A-Z a-z 0-9 _ (e.g. /floor1)',
+        message:
+          'one absolute path of at most 10 levels, each 1-50 characters of A-Z a-z 0-9 _ (e.g. /floor1)',
       },
     ]);
   }
@@ -263,9 +276,12 @@ function scopeOf(req: Request, res: Response, opts: { servicePath?: boolean } = 
 
 function jsonBody(req: Request): unknown {
   if (!req.is('application/json')) {
-    throw new ProvisioningFailure('ERR_PROVISIONING_INVALID', 415, 'send the body as application/json', [
-      { field: 'header content-type', message: 'must be application/json' },
-    ]);
+    throw new ProvisioningFailure(
+      'ERR_PROVISIONING_INVALID',
+      415,
+      'send the body as application/json',
+      [{ field: 'header content-type', message: 'must be application/json' }],
+    );
   }
   return req.body;
 }
@@ -299,7 +315,12 @@ function maskKey<T extends { apikey?: string }>(res: Response, o: T): T {
   return rest as T;
 }
 
-function countDevices(deps: AppDeps, scope: Scope, results: readonly ItemResult[], dry: boolean): void {
+function countDevices(
+  deps: AppDeps,
+  scope: Scope,
+  results: readonly ItemResult[],
+  dry: boolean,
+): void {
   if (dry) return;
   for (const r of results) deps.metrics.devices.inc({ tenant: scope.service, status: r.status });
 }
@@ -325,11 +346,16 @@ function itemFailure(item: ItemResult): ProvisioningFailure {
     ERR_UPSTREAM_UNAVAILABLE: 503,
     ERR_UPSTREAM_REJECTED: 502,
   };
-  const errors = (item.errors ?? []).map((e) => ({ ...e, field: e.field.replace(/^devices\[0\]\.?/, '') || '(body)' }));
+  const errors = (item.errors ?? []).map((e) => ({
+    ...e,
+    field: e.field.replace(/^devices\[0\]\.?/, '') || '(body)',
+  }));
   return new ProvisioningFailure(
     item.code ?? 'ERR_UPSTREAM_REJECTED',
     status[item.code ?? ''] ?? 502,
-    errors.length ? errors.map((e) => `${e.field}: ${e.message}`).join('; ') : (item.reason ?? 'failed'),
+    errors.length
+      ? errors.map((e) => `${e.field}: ${e.message}`).join('; ')
+      : (item.reason ?? 'failed'),
     errors,
     item.code === 'ERR_UPSTREAM_UNAVAILABLE' ? 5 : undefined,
   );
@@ -341,11 +367,18 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
   let failure: ProvisioningFailure;
   if (err instanceof ProvisioningFailure) failure = err;
   else if ((err as { type?: string }).type === 'entity.too.large') {
-    failure = new ProvisioningFailure('ERR_PROVISIONING_TOO_LARGE', 413, 'the request body is over the size limit');
+    failure = new ProvisioningFailure(
+      'ERR_PROVISIONING_TOO_LARGE',
+      413,
+      'the request body is over the size limit',
+    );
   } else if ((err as { type?: string }).type === 'entity.parse.failed') {
-    failure = new ProvisioningFailure('ERR_PROVISIONING_INVALID', 400, 'the body is not valid JSON', [
-      { field: '(body)', message: 'not valid JSON' },
-    ]);
+    failure = new ProvisioningFailure(
+      'ERR_PROVISIONING_INVALID',
+      400,
+      'the body is not valid JSON',
+      [{ field: '(body)', message: 'not valid JSON' }],
+    );
   } else {
     log.error({ err }, 'unexpected error');
     if (res.headersSent) return void res.destroy();
@@ -353,12 +386,14 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
       type: 'https://kitt4sme.eu/problems/internal',
       title: 'Internal Server Error',
       status: 500,
-      detail: 'the request failed unexpectedly; the service log has the details (search for the correlator)',
+      detail:
+        'the request failed unexpectedly; the service log has the details (search for the correlator)',
       instance: req.originalUrl.split('?')[0],
     });
     return;
   }
-  if (failure.status >= 500) log.warn({ code: failure.code, detail: failure.message }, 'request failed');
+  if (failure.status >= 500)
+    log.warn({ code: failure.code, detail: failure.message }, 'request failed');
   const code: ProvisioningErrorCode = failure.code;
   sendProblem(
     res,

@@ -67,7 +67,10 @@ export class ProvisioningClient {
       });
     } catch (err) {
       const cause = causeOf(err);
-      throw new ApiError(`the provisioning service at ${this.opts.baseUrl} is unreachable (${cause})`, undefined);
+      throw new ApiError(
+        `the provisioning service at ${this.opts.baseUrl} is unreachable (${cause})`,
+        undefined,
+      );
     }
     const text = await res.text();
     let body: unknown;
@@ -77,14 +80,24 @@ export class ProvisioningClient {
       body = text;
     }
     if (res.status >= 400) {
-      const p = (body && typeof body === 'object' ? body : {}) as ApiError['problem'] & { detail?: string };
-      throw new ApiError(`${method} ${url.pathname} answered ${res.status}: ${p?.detail ?? String(body).slice(0, 200)}`, res.status, p);
+      const p = (body && typeof body === 'object' ? body : {}) as ApiError['problem'] & {
+        detail?: string;
+      };
+      throw new ApiError(
+        `${method} ${url.pathname} answered ${res.status}: ${p?.detail ?? String(body).slice(0, 200)}`,
+        res.status,
+        p,
+      );
     }
     return { status: res.status, body: body as T, headers: res.headers };
   }
 
   /** Bulk upsert (or a dry run of it). */
-  async upsertDevices(servicePath: string, devices: readonly unknown[], dryRun = false): Promise<BulkResult> {
+  async upsertDevices(
+    servicePath: string,
+    devices: readonly unknown[],
+    dryRun = false,
+  ): Promise<BulkResult> {
     const res = await this.call<BulkResult>('POST', '/v1/devices/bulk', {
       servicePath,
       body: { devices },
@@ -97,10 +110,14 @@ export class ProvisioningClient {
   async deviceIds(servicePath: string): Promise<string[]> {
     const ids: string[] = [];
     for (let offset = 0; ; offset += 1000) {
-      const res = await this.call<{ count: number; devices: { device_id: string }[] }>('GET', '/v1/devices', {
-        servicePath,
-        query: { limit: '1000', offset: String(offset) },
-      });
+      const res = await this.call<{ count: number; devices: { device_id: string }[] }>(
+        'GET',
+        '/v1/devices',
+        {
+          servicePath,
+          query: { limit: '1000', offset: String(offset) },
+        },
+      );
       ids.push(...res.body.devices.map((d) => d.device_id));
       if (ids.length >= res.body.count || res.body.devices.length === 0) return ids;
     }

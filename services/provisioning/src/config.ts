@@ -20,7 +20,9 @@ const Env = z.object({
   PROVISIONING_PORT: int(0, 65535).default(8080),
   IOTA_NORTH_URL: url('the IoT Agent north (provisioning) API, e.g. http://iotagent-ul:4041'),
   ORION_URL: url("Orion's NGSI-v2 API, e.g. http://orion:1026"),
-  QUANTUMLEAP_NOTIFY_URL: url('the URL Orion notifies QuantumLeap at, e.g. http://quantumleap:8668/v2/notify'),
+  QUANTUMLEAP_NOTIFY_URL: url(
+    'the URL Orion notifies QuantumLeap at, e.g. http://quantumleap:8668/v2/notify',
+  ),
   KEYCLOAK_ISSUER: url('the issuer of the platform tokens (iss)'),
   KEYCLOAK_JWKS_URL: url("the realm's JWKS URL"),
   POLICY_DATA_FILE: z.string().min(1, 'the path of the tenancy policy data (JSON) synth generates'),
@@ -57,13 +59,19 @@ export interface ProvisioningConfig {
  *
  * @throws PlatformError ERR_PROVISIONING_CONFIG naming every invalid variable.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): ProvisioningConfig {
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ProvisioningConfig {
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map(
-      (i) => `${String(i.path[0])}: ${env[String(i.path[0])] === undefined ? 'missing' : i.message}`,
+      (i) =>
+        `${String(i.path[0])}: ${env[String(i.path[0])] === undefined ? 'missing' : i.message}`,
     );
-    throw provisioningError('ERR_PROVISIONING_CONFIG', `invalid environment:\n  ${lines.join('\n  ')}`);
+    throw provisioningError(
+      'ERR_PROVISIONING_CONFIG',
+      `invalid environment:\n  ${lines.join('\n  ')}`,
+    );
   }
   const e = parsed.data;
   let policyData: unknown;

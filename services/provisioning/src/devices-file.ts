@@ -17,8 +17,14 @@ const ServicePathEntry = z
   .strictObject({
     path: z
       .string()
-      .regex(SERVICE_PATH, 'an absolute service path of at most 10 levels of A-Z a-z 0-9 _ (e.g. /floor1)')
-      .meta({ description: 'The fiware-servicepath of the group and devices', examples: ['/floor1'] }),
+      .regex(
+        SERVICE_PATH,
+        'an absolute service path of at most 10 levels of A-Z a-z 0-9 _ (e.g. /floor1)',
+      )
+      .meta({
+        description: 'The fiware-servicepath of the group and devices',
+        examples: ['/floor1'],
+      }),
     group: GroupSpec.optional().meta({ description: 'The service group (API key) of this path' }),
     devices: z.array(DeviceSpec).default([]),
   })
@@ -27,7 +33,11 @@ const ServicePathEntry = z
     entry.devices.forEach((d, i) => {
       const first = seen.get(d.device_id);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['devices', i, 'device_id'], message: `duplicate of devices[${first}]` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i, 'device_id'],
+          message: `duplicate of devices[${first}]`,
+        });
       } else seen.set(d.device_id, i);
     });
   });
@@ -41,26 +51,36 @@ export const DevicesFile = z
       .regex(SERVICE_NAME, 'a tenant (fiware-service): 1-50 characters of A-Z a-z 0-9 _')
       .meta({ examples: ['manufracture'] }),
     quantumleapSubscription: z.boolean().default(false).meta({
-      description: "Ensure the tenant's subscription that feeds QuantumLeap (needs the tenant-admin role)",
+      description:
+        "Ensure the tenant's subscription that feeds QuantumLeap (needs the tenant-admin role)",
     }),
     servicePaths: z.array(ServicePathEntry).min(1),
   })
   .superRefine((file, ctx) => {
     const seen = new Set<string>();
     file.servicePaths.forEach((p, i) => {
-      if (seen.has(p.path)) ctx.addIssue({ code: 'custom', path: ['servicePaths', i, 'path'], message: 'listed twice' });
+      if (seen.has(p.path))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servicePaths', i, 'path'],
+          message: 'listed twice',
+        });
       seen.add(p.path);
     });
   })
   .meta({
     title: 'kitt4sme devices file',
-    description: 'Service groups and devices of one tenant, applied with `npm run provision -- -f <file>`',
+    description:
+      'Service groups and devices of one tenant, applied with `npm run provision -- -f <file>`',
   });
 export type DevicesFile = z.infer<typeof DevicesFile>;
 
 /** The JSON Schema of the file (input form: defaults are optional). */
 export function devicesFileJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(DevicesFile, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(DevicesFile, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
 }
 
 /**
@@ -73,18 +93,29 @@ export function readDevicesFile(path: string): DevicesFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw provisioningError('ERR_PROVISION_FILE', `cannot read ${path}: ${(err as Error).message}`, err);
+    throw provisioningError(
+      'ERR_PROVISION_FILE',
+      `cannot read ${path}: ${(err as Error).message}`,
+      err,
+    );
   }
   let raw: unknown;
   try {
     raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (err) {
-    throw provisioningError('ERR_PROVISION_FILE', `${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`, err);
+    throw provisioningError(
+      'ERR_PROVISION_FILE',
+      `${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+      err,
+    );
   }
   const parsed = DevicesFile.safeParse(raw);
   if (!parsed.success) {
     const lines = fieldErrors(parsed.error).map((e) => `${e.field}: ${e.message}`);
-    throw provisioningError('ERR_PROVISION_FILE', `${path} does not follow the devices format:\n  ${lines.join('\n  ')}`);
+    throw provisioningError(
+      'ERR_PROVISION_FILE',
+      `${path} does not follow the devices format:\n  ${lines.join('\n  ')}`,
+    );
   }
   return parsed.data;
 }

@@ -12,7 +12,8 @@ export const PROVISIONING_ERRORS = {
     fix: 'set the variable the message names; the Provisioning section of the README lists them all',
   },
   ERR_PROVISIONING_INVALID: {
-    problem: 'a request body, header or query parameter broke the device model or the NGSI-v2 identifier rules',
+    problem:
+      'a request body, header or query parameter broke the device model or the NGSI-v2 identifier rules',
     fix: 'read `errors` in the problem: each entry names the field (e.g. devices[3].entity_name) and the rule; fix it and send the request again',
   },
   ERR_PROVISIONING_TOO_LARGE: {
@@ -28,7 +29,8 @@ export const PROVISIONING_ERRORS = {
     fix: 'check the id and the fiware-service / fiware-servicepath headers; list with GET /provisioning/v1/devices',
   },
   ERR_PROVISIONING_CONFLICT: {
-    problem: 'the request contradicts what is provisioned (e.g. a different API key for an existing service group, or a device naming an API key no group has)',
+    problem:
+      'the request contradicts what is provisioned (e.g. a different API key for an existing service group, or a device naming an API key no group has)',
     fix: 'the message names the conflict; change the request, or delete the object first if replacing it is what you want',
   },
   ERR_UPSTREAM_UNAVAILABLE: {

@@ -124,7 +124,9 @@ export class IotAgentClient {
         { headers: headers(scope), query: { limit: PAGE, offset } },
       );
       const page = res.body?.devices ?? [];
-      all.push(...page.filter((d) => d.service_path === undefined || d.service_path === scope.servicePath));
+      all.push(
+        ...page.filter((d) => d.service_path === undefined || d.service_path === scope.servicePath),
+      );
       if (page.length < PAGE) return all;
     }
   }
@@ -141,7 +143,10 @@ export class IotAgentClient {
 
   /** Creates devices in one request (the agent registers them concurrently). */
   async createDevices(scope: Scope, devices: readonly Record<string, unknown>[]): Promise<void> {
-    await this.upstream.call('POST', '/iot/devices', { headers: headers(scope), body: { devices } });
+    await this.upstream.call('POST', '/iot/devices', {
+      headers: headers(scope),
+      body: { devices },
+    });
   }
 
   /** Deletes a device and its context registration; false when there was none. */
@@ -160,7 +165,12 @@ export interface Subscription {
   readonly description?: string;
   readonly status?: string;
   readonly subject?: {
-    readonly entities?: readonly { id?: string; idPattern?: string; type?: string; typePattern?: string }[];
+    readonly entities?: readonly {
+      id?: string;
+      idPattern?: string;
+      type?: string;
+      typePattern?: string;
+    }[];
     readonly condition?: { readonly attrs?: readonly string[] };
   };
   readonly notification?: {
@@ -176,8 +186,9 @@ export class OrionClient {
   constructor(readonly upstream: Upstream) {}
 
   async version(correlator: string): Promise<unknown> {
-    return (await this.upstream.call('GET', '/version', { headers: { 'fiware-correlator': correlator } }))
-      .body;
+    return (
+      await this.upstream.call('GET', '/version', { headers: { 'fiware-correlator': correlator } })
+    ).body;
   }
 
   /**
@@ -200,7 +211,10 @@ export class OrionClient {
           },
         );
         for (const e of res.body ?? []) {
-          out.set(entityKey(e.id, e.type), typeof e.TimeInstant === 'string' ? e.TimeInstant : undefined);
+          out.set(
+            entityKey(e.id, e.type),
+            typeof e.TimeInstant === 'string' ? e.TimeInstant : undefined,
+          );
         }
         if ((res.body ?? []).length < PAGE) break;
       }
@@ -240,7 +254,11 @@ export class OrionClient {
     const location = res.headers.get('location') ?? '';
     const id = location.split('/').pop();
     if (!id) {
-      throw new UpstreamError(this.upstream.name, 'rejected', 'Orion created a subscription but sent no Location');
+      throw new UpstreamError(
+        this.upstream.name,
+        'rejected',
+        'Orion created a subscription but sent no Location',
+      );
     }
     return id;
   }

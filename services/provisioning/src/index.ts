@@ -13,7 +13,11 @@ export type { Scope } from './fiware-client.js';
 export { createLogger } from './log.js';
 export { Metrics } from './metrics.js';
 export { buildOpenApi } from './openapi.js';
-export { Provisioner, ProvisioningFailure, QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION } from './provisioner.js';
+export {
+  Provisioner,
+  ProvisioningFailure,
+  QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION,
+} from './provisioner.js';
 export type { BulkResult, InventoryEntry, ItemResult, Liveness } from './provisioner.js';
 export { Upstream, UpstreamError } from './upstream.js';
 export { startService } from './service.js';

@@ -16,7 +16,14 @@ import { z } from 'zod';
  */
 const NGSI_IDENTIFIER = /^[!$%*+,\-.0-9:@A-Z[\\\]^_`a-z{|}~]{1,256}$/;
 /** Attribute names Orion reserves for itself. */
-const RESERVED_ATTRIBUTES = new Set(['id', 'type', 'dateCreated', 'dateModified', 'dateExpires', '*']);
+const RESERVED_ATTRIBUTES = new Set([
+  'id',
+  'type',
+  'dateCreated',
+  'dateModified',
+  'dateExpires',
+  '*',
+]);
 /** Ultralight 2.0 separates fields with `|`, values with `@`, and groups with `#`. */
 const OBJECT_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** A device id the IoT Agent, Ultralight's `i=` parameter and a URL path all carry as is. */
@@ -84,7 +91,14 @@ export type Json = string | number | boolean | null | Json[] | { [key: string]: 
 /** Any JSON value (a static attribute's value); named, so documents can refer to it. */
 export const JsonValue: z.ZodType<Json> = z
   .lazy(() =>
-    z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
+    z.union([
+      z.string(),
+      z.number(),
+      z.boolean(),
+      z.null(),
+      z.array(JsonValue),
+      z.record(z.string(), JsonValue),
+    ]),
   )
   .meta({ id: 'JsonValue' });
 
@@ -193,7 +207,8 @@ export const GroupSpec = z
       description: 'The Ultralight HTTP resource; the platform serves only /iot/d',
     }),
     apikey: ApiKey.optional().meta({
-      description: 'Generated (24 random base64url characters) when omitted and no group exists yet',
+      description:
+        'Generated (24 random base64url characters) when omitted and no group exists yet',
     }),
     entity_type: EntityType,
     timezone: Timezone.optional(),

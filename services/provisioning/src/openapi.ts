@@ -5,7 +5,15 @@
  */
 import { z } from 'zod';
 
-import { Device, DeviceBody, DeviceSpec, Group, GroupSpec, JsonValue, WriteStatus } from './model.js';
+import {
+  Device,
+  DeviceBody,
+  DeviceSpec,
+  Group,
+  GroupSpec,
+  JsonValue,
+  WriteStatus,
+} from './model.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
@@ -68,7 +76,11 @@ const Inventory = z
   .object({
     stale_after: z.number().int(),
     generated_at: z.string(),
-    summary: z.object({ fresh: z.number().int(), stale: z.number().int(), 'never-seen': z.number().int() }),
+    summary: z.object({
+      fresh: z.number().int(),
+      stale: z.number().int(),
+      'never-seen': z.number().int(),
+    }),
     devices: z.array(InventoryEntry),
   })
   .meta({ id: 'Inventory' });
@@ -155,7 +167,7 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
       title: 'kitt4sme device provisioning',
       version: '1.0.0',
       description:
-        'Tenant-scoped, idempotent provisioning of IoT Agent (Ultralight 2.0) service groups and devices, the tenant\'s QuantumLeap subscription, and a device inventory with liveness. Every call needs a bearer token from the platform realm whose tenants include `fiware-service`.',
+        "Tenant-scoped, idempotent provisioning of IoT Agent (Ultralight 2.0) service groups and devices, the tenant's QuantumLeap subscription, and a device inventory with liveness. Every call needs a bearer token from the platform realm whose tenants include `fiware-service`.",
     },
     servers: [{ url: '/provisioning' }],
     security: [{ bearer: [] }],
@@ -166,13 +178,21 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
           operationId: 'listGroups',
           summary: 'Service groups of the service path (API keys only for operators and admins)',
           responses: {
-            '200': { description: 'The groups', content: json({ type: 'object', properties: { groups: { type: 'array', items: ref('Group') } }, required: ['groups'] }) },
+            '200': {
+              description: 'The groups',
+              content: json({
+                type: 'object',
+                properties: { groups: { type: 'array', items: ref('Group') } },
+                required: ['groups'],
+              }),
+            },
             ...common,
           },
         },
         put: {
           operationId: 'upsertGroup',
-          summary: 'Create or update the group of the service path; the API key is generated when omitted',
+          summary:
+            'Create or update the group of the service path; the API key is generated when omitted',
           parameters: [dryRun],
           requestBody: { required: true, content: json(ref('GroupSpec')) },
           responses: {
@@ -194,13 +214,24 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
           operationId: 'listDevices',
           summary: 'Devices of the service path',
           parameters: [
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+            {
+              name: 'limit',
+              in: 'query',
+              schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+            },
             { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
           ],
           responses: {
             '200': {
               description: 'The devices',
-              content: json({ type: 'object', properties: { count: { type: 'integer' }, devices: { type: 'array', items: ref('Device') } }, required: ['count', 'devices'] }),
+              content: json({
+                type: 'object',
+                properties: {
+                  count: { type: 'integer' },
+                  devices: { type: 'array', items: ref('Device') },
+                },
+                required: ['count', 'devices'],
+              }),
             },
             ...common,
           },
@@ -214,22 +245,39 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
           parameters: [dryRun],
           requestBody: {
             required: true,
-            content: json({ type: 'object', properties: { devices: { type: 'array', maxItems: opts.maxBatch, items: ref('DeviceSpec') } }, required: ['devices'] }),
+            content: json({
+              type: 'object',
+              properties: {
+                devices: { type: 'array', maxItems: opts.maxBatch, items: ref('DeviceSpec') },
+              },
+              required: ['devices'],
+            }),
           },
           responses: {
             '200': { description: 'Every item succeeded', content: json(ref('BulkResult')) },
-            '207': { description: 'At least one item failed; each failed item says why and was rolled back', content: json(ref('BulkResult')) },
+            '207': {
+              description:
+                'At least one item failed; each failed item says why and was rolled back',
+              content: json(ref('BulkResult')),
+            },
             '413': problem('Body or batch over the limit'),
             ...common,
           },
         },
       },
       '/v1/devices/{id}': {
-        parameters: [...tenantHeaders, { name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        parameters: [
+          ...tenantHeaders,
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+        ],
         get: {
           operationId: 'getDevice',
           summary: 'One device',
-          responses: { '200': { description: 'The device', content: json(ref('Device')) }, '404': problem('No such device'), ...common },
+          responses: {
+            '200': { description: 'The device', content: json(ref('Device')) },
+            '404': problem('No such device'),
+            ...common,
+          },
         },
         put: {
           operationId: 'upsertDevice',
@@ -247,16 +295,26 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
           operationId: 'deleteDevice',
           summary: 'Delete a device and its context registration',
           parameters: [
-            { name: 'delete_entity', in: 'query', description: 'Also delete its entity in Orion', schema: { type: 'string', enum: ['true', 'false'], default: 'false' } },
+            {
+              name: 'delete_entity',
+              in: 'query',
+              description: 'Also delete its entity in Orion',
+              schema: { type: 'string', enum: ['true', 'false'], default: 'false' },
+            },
           ],
-          responses: { '204': { description: 'Deleted' }, '404': problem('No such device'), ...common },
+          responses: {
+            '204': { description: 'Deleted' },
+            '404': problem('No such device'),
+            ...common,
+          },
         },
       },
       '/v1/subscriptions/quantumleap': {
         parameters: [tenantHeaders[0], tenantHeaders[2]],
         put: {
           operationId: 'ensureQuantumLeapSubscription',
-          summary: "Ensure the tenant's subscription that feeds QuantumLeap (tenant-admin); created without a service path so it covers the whole tenant",
+          summary:
+            "Ensure the tenant's subscription that feeds QuantumLeap (tenant-admin); created without a service path so it covers the whole tenant",
           parameters: [dryRun],
           responses: {
             '200': { description: 'Already there', content: json(ref('SubscriptionResult')) },
@@ -271,9 +329,17 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
           operationId: 'inventory',
           summary: 'Devices with their last measurement (Orion TimeInstant) and liveness',
           parameters: [
-            { name: 'stale_after', in: 'query', description: 'A device is stale after this many expected intervals without data', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+            {
+              name: 'stale_after',
+              in: 'query',
+              description: 'A device is stale after this many expected intervals without data',
+              schema: { type: 'integer', minimum: 1, maximum: 1000 },
+            },
           ],
-          responses: { '200': { description: 'The inventory', content: json(ref('Inventory')) }, ...common },
+          responses: {
+            '200': { description: 'The inventory', content: json(ref('Inventory')) },
+            ...common,
+          },
         },
       },
     },

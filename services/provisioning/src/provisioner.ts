@@ -13,7 +13,13 @@ import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 
 import type { ProvisioningErrorCode } from './errors.js';
-import type { AgentDevice, AgentGroup, IotAgentClient, OrionClient, Scope } from './fiware-client.js';
+import type {
+  AgentDevice,
+  AgentGroup,
+  IotAgentClient,
+  OrionClient,
+  Scope,
+} from './fiware-client.js';
 import { entityKey } from './fiware-client.js';
 import type { Device, DeviceSpec, Group, GroupSpec, WriteStatus } from './model.js';
 import { DEFAULT_RESOURCE, DeviceSpec as DeviceSpecSchema } from './model.js';
@@ -169,7 +175,9 @@ export class Provisioner {
   // ---- devices ----
 
   async listDevices(scope: Scope): Promise<Device[]> {
-    return (await this.guard(() => this.opts.iota.listDevices(scope))).map((d) => deviceOf(scope, d));
+    return (await this.guard(() => this.opts.iota.listDevices(scope))).map((d) =>
+      deviceOf(scope, d),
+    );
   }
 
   async getDevice(scope: Scope, id: string): Promise<Device | undefined> {
@@ -182,7 +190,11 @@ export class Provisioner {
    * validated one by one; an invalid item fails alone. Nothing is written when the upstreams
    * cannot be read first (503).
    */
-  async upsertDevices(scope: Scope, items: readonly unknown[], dryRun = false): Promise<BulkResult> {
+  async upsertDevices(
+    scope: Scope,
+    items: readonly unknown[],
+    dryRun = false,
+  ): Promise<BulkResult> {
     const results: ItemResult[] = new Array(items.length);
     const valid: { index: number; spec: DeviceSpec }[] = [];
     const firstIndex = new Map<string, number>();
@@ -205,7 +217,12 @@ export class Provisioner {
 
     const [groups, current] = await Promise.all([
       this.guard(() => this.opts.iota.listGroups(scope)),
-      this.guard(() => this.currentDevices(scope, valid.map((v) => v.spec.device_id))),
+      this.guard(() =>
+        this.currentDevices(
+          scope,
+          valid.map((v) => v.spec.device_id),
+        ),
+      ),
     ]);
     if (!dryRun && valid.some((v) => v.spec.commands.length > 0)) {
       // Commands make the agent register the device in Orion: check Orion before writing.
@@ -236,8 +253,10 @@ export class Provisioner {
     }
 
     if (dryRun) {
-      for (const c of creates) results[c.index] = { index: c.index, device_id: c.spec.device_id, status: 'created' };
-      for (const r of replaces) results[r.index] = { index: r.index, device_id: r.spec.device_id, status: 'updated' };
+      for (const c of creates)
+        results[c.index] = { index: c.index, device_id: c.spec.device_id, status: 'created' };
+      for (const r of replaces)
+        results[r.index] = { index: r.index, device_id: r.spec.device_id, status: 'updated' };
     } else {
       const down = { upstream: undefined as UpstreamError | undefined };
       for (let i = 0; i < creates.length; i += this.chunkSize) {
@@ -300,7 +319,11 @@ export class Provisioner {
   async inventory(
     scope: Scope,
     staleAfterIntervals: number,
-  ): Promise<{ generated_at: string; summary: Record<Liveness, number>; devices: InventoryEntry[] }> {
+  ): Promise<{
+    generated_at: string;
+    summary: Record<Liveness, number>;
+    devices: InventoryEntry[];
+  }> {
     const devices = await this.guard(() => this.opts.iota.listDevices(scope));
     const types = [...new Set(devices.map((d) => d.entity_type).filter((t): t is string => !!t))];
     const last = await this.guard(() => this.opts.orion.lastMeasurements(scope, types.sort()));
@@ -343,7 +366,10 @@ export class Provisioner {
   ): Promise<ItemResult[]> {
     if (down.upstream) return chunk.map((c) => unavailable(c.index, c.spec, down.upstream!));
     try {
-      await this.opts.iota.createDevices(scope, chunk.map((c) => agentDevice(c.spec)));
+      await this.opts.iota.createDevices(
+        scope,
+        chunk.map((c) => agentDevice(c.spec)),
+      );
       return chunk.map((c) => ({ index: c.index, device_id: c.spec.device_id, status: 'created' }));
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
@@ -388,7 +414,9 @@ export class Provisioner {
     for (let i = 0; i < 20; i++) {
       let now: string;
       try {
-        now = JSON.stringify((await this.opts.iota.listDevices(scope)).map((d) => d.device_id).sort());
+        now = JSON.stringify(
+          (await this.opts.iota.listDevices(scope)).map((d) => d.device_id).sort(),
+        );
       } catch {
         return; // the per-device pass reports the upstream's state
       }
@@ -430,7 +458,10 @@ export class Provisioner {
       await this.opts.iota.deleteDevice(scope, c.spec.device_id);
       return failed;
     } catch (err) {
-      return { ...failed, reason: `${failed.reason}; rolling back also failed (${(err as Error).message}): provision it again to repair` };
+      return {
+        ...failed,
+        reason: `${failed.reason}; rolling back also failed (${(err as Error).message}): provision it again to repair`,
+      };
     }
   }
 
@@ -504,7 +535,13 @@ export class Provisioner {
   private asFailure(err: unknown): unknown {
     if (!(err instanceof UpstreamError)) return err;
     if (err.unavailable) {
-      return new ProvisioningFailure('ERR_UPSTREAM_UNAVAILABLE', 503, err.message, [], this.retryAfter);
+      return new ProvisioningFailure(
+        'ERR_UPSTREAM_UNAVAILABLE',
+        503,
+        err.message,
+        [],
+        this.retryAfter,
+      );
     }
     return new ProvisioningFailure(
       'ERR_UPSTREAM_REJECTED',
@@ -527,8 +564,16 @@ export function agentDevice(spec: DeviceSpec): Record<string, unknown> {
     ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
     protocol: ULTRALIGHT,
     transport: 'HTTP',
-    attributes: spec.attributes.map((a) => ({ object_id: a.object_id, name: a.name, type: a.type })),
-    static_attributes: spec.static_attributes.map((a) => ({ name: a.name, type: a.type, value: a.value })),
+    attributes: spec.attributes.map((a) => ({
+      object_id: a.object_id,
+      name: a.name,
+      type: a.type,
+    })),
+    static_attributes: spec.static_attributes.map((a) => ({
+      name: a.name,
+      type: a.type,
+      value: a.value,
+    })),
     commands: spec.commands.map((c) => ({ name: c.name, type: 'command' })),
     internal_attributes:
       spec.expected_interval === undefined
@@ -567,18 +612,34 @@ export function deviceOf(scope: Scope, d: AgentDevice): Device {
 }
 
 function sameDevice(scope: Scope, spec: DeviceSpec, stored: AgentDevice): boolean {
-  const want = deviceOf(scope, { ...agentDevice(spec), service_path: stored.service_path } as AgentDevice);
+  const want = deviceOf(scope, {
+    ...agentDevice(spec),
+    service_path: stored.service_path,
+  } as AgentDevice);
   return isDeepStrictEqual(want, deviceOf(scope, stored));
 }
 
 /** The agent's body to re-create a stored device as it was. */
 function restorable(d: AgentDevice): Record<string, unknown> {
   const keep = [
-    'device_id', 'entity_name', 'entity_type', 'timezone', 'apikey', 'endpoint', 'protocol',
-    'transport', 'attributes', 'static_attributes', 'commands', 'lazy', 'internal_attributes',
+    'device_id',
+    'entity_name',
+    'entity_type',
+    'timezone',
+    'apikey',
+    'endpoint',
+    'protocol',
+    'transport',
+    'attributes',
+    'static_attributes',
+    'commands',
+    'lazy',
+    'internal_attributes',
     'explicitAttrs',
   ];
-  return Object.fromEntries(Object.entries(d).filter(([k, v]) => keep.includes(k) && v !== undefined));
+  return Object.fromEntries(
+    Object.entries(d).filter(([k, v]) => keep.includes(k) && v !== undefined),
+  );
 }
 
 function agentGroup(spec: GroupSpec): Record<string, unknown> {
@@ -625,11 +686,17 @@ function stripUndefined<T extends object>(o: T): T {
 /** Zod issues as field errors under `prefix` (e.g. `devices[3]`). */
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
   return error.issues.flatMap((issue) => {
-    const base = [prefix, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))]
+    const base = [
+      prefix,
+      ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)),
+    ]
       .join('')
       .replace(/^\./, '');
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => ({ field: base ? `${base}.${k}` : k, message: 'unknown field' }));
+      return issue.keys.map((k) => ({
+        field: base ? `${base}.${k}` : k,
+        message: 'unknown field',
+      }));
     }
     return [{ field: base || '(body)', message: issue.message }];
   });

@@ -78,7 +78,10 @@ export async function startService(
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
-  logger.info({ port, iota: config.iotaNorthUrl, orion: config.orionUrl }, 'provisioning service listening');
+  logger.info(
+    { port, iota: config.iotaNorthUrl, orion: config.orionUrl },
+    'provisioning service listening',
+  );
   return {
     url: `http://127.0.0.1:${port}`,
     server,

@@ -112,7 +112,11 @@ export class Upstream {
     throw last!;
   }
 
-  private async once<T>(method: string, path: string, opts: CallOptions): Promise<UpstreamResponse<T>> {
+  private async once<T>(
+    method: string,
+    path: string,
+    opts: CallOptions,
+  ): Promise<UpstreamResponse<T>> {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));

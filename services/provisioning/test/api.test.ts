@@ -41,11 +41,23 @@ async function reset(): Promise<void> {
     ['smithereens', s],
   ] as const) {
     const token = await stack.token({ claims: { tenants: [tenant] } });
-    const list = await stack.call('GET', '/v1/devices?limit=1000', { service: tenant, servicePath: t.servicePath, token });
+    const list = await stack.call('GET', '/v1/devices?limit=1000', {
+      service: tenant,
+      servicePath: t.servicePath,
+      token,
+    });
     for (const d of list.body.devices ?? []) {
-      await stack.call('DELETE', `/v1/devices/${d.device_id}`, { service: tenant, servicePath: t.servicePath, token });
+      await stack.call('DELETE', `/v1/devices/${d.device_id}`, {
+        service: tenant,
+        servicePath: t.servicePath,
+        token,
+      });
     }
-    await stack.call('DELETE', '/v1/groups', { service: tenant, servicePath: t.servicePath, token });
+    await stack.call('DELETE', '/v1/groups', {
+      service: tenant,
+      servicePath: t.servicePath,
+      token,
+    });
   }
   stack.orion.reset();
 }
@@ -66,10 +78,12 @@ describe('OpenAPI', () => {
   });
 
   it('fails the check when a response does not match (the checker is not a no-op)', () => {
-    expect(() => checker.check('GET', '/v1/devices/{id}', 200, { device_id: 1 }, 'application/json')).toThrow(
-      /does not match/,
+    expect(() =>
+      checker.check('GET', '/v1/devices/{id}', 200, { device_id: 1 }, 'application/json'),
+    ).toThrow(/does not match/);
+    expect(() => checker.check('GET', '/v1/devices/{id}', 418, {}, 'application/json')).toThrow(
+      /does not list/,
     );
-    expect(() => checker.check('GET', '/v1/devices/{id}', 418, {}, 'application/json')).toThrow(/does not list/);
   });
 });
 
@@ -77,19 +91,27 @@ describe('service groups', () => {
   beforeEach(reset);
 
   it('creates a group with a generated API key, then says unchanged on the same request', async () => {
-    const first = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: { entity_type: 'Bot' } });
+    const first = await api('PUT', '/v1/groups', '/v1/groups', {
+      ...floor1,
+      body: { entity_type: 'Bot' },
+    });
     expect(first.status).toBe(201);
     expect(first.body.status).toBe('created');
     expect(first.body.group.apikey).toMatch(/^[A-Za-z0-9_-]{24}$/);
     expect(first.body.group.autoprovision).toBe(false);
-    const again = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: { entity_type: 'Bot' } });
+    const again = await api('PUT', '/v1/groups', '/v1/groups', {
+      ...floor1,
+      body: { entity_type: 'Bot' },
+    });
     expect(again.status).toBe(200);
     expect(again.body.status).toBe('unchanged');
     expect(again.body.group.apikey).toBe(first.body.group.apikey);
     // The agent holds exactly one group at that path, with that key.
     const agent = await fetch(`${stack.iotaUrl}/iot/services`, {
       headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
-    }).then((r) => r.json() as Promise<{ services: { apikey: string; autoprovision?: boolean }[] }>);
+    }).then(
+      (r) => r.json() as Promise<{ services: { apikey: string; autoprovision?: boolean }[] }>,
+    );
     expect(agent.services.map((g) => g.apikey)).toEqual([first.body.group.apikey]);
   });
 
@@ -102,11 +124,18 @@ describe('service groups', () => {
     expect(updated.body.status).toBe('updated');
     const list = await api('GET', '/v1/groups', '/v1/groups', floor1);
     expect(list.body.groups).toHaveLength(1);
-    expect(list.body.groups[0].static_attributes).toEqual([{ name: 'site', type: 'Text', value: 'Zurich' }]);
-    const conflict = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: { ...m.group, apikey: 'other1' } });
+    expect(list.body.groups[0].static_attributes).toEqual([
+      { name: 'site', type: 'Text', value: 'Zurich' },
+    ]);
+    const conflict = await api('PUT', '/v1/groups', '/v1/groups', {
+      ...floor1,
+      body: { ...m.group, apikey: 'other1' },
+    });
     expect(conflict.status).toBe(409);
     expect(conflict.body.code).toBe('ERR_PROVISIONING_CONFLICT');
-    expect(conflict.body.errors).toEqual([{ field: 'apikey', message: 'differs from the existing group' }]);
+    expect(conflict.body.errors).toEqual([
+      { field: 'apikey', message: 'differs from the existing group' },
+    ]);
   });
 
   it('shows API keys to operators but not to viewers', async () => {
@@ -143,30 +172,50 @@ describe('devices', () => {
     const { device_id: _id, ...body } = foo;
     const created = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', { ...floor1, body });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ status: 'created', device: { device_id: 'foodev', service: 'manufracture', service_path: '/floor1' } });
+    expect(created.body).toMatchObject({
+      status: 'created',
+      device: { device_id: 'foodev', service: 'manufracture', service_path: '/floor1' },
+    });
     const again = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', { ...floor1, body });
     expect(again.status).toBe(200);
     expect(again.body.status).toBe('unchanged');
     const changed = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', {
       ...floor1,
-      body: { ...body, attributes: [...body.attributes, { object_id: 't', name: 'temperature', type: 'Number' }], expected_interval: 60 },
+      body: {
+        ...body,
+        attributes: [...body.attributes, { object_id: 't', name: 'temperature', type: 'Number' }],
+        expected_interval: 60,
+      },
     });
     expect(changed.body.status).toBe('updated');
     const got = await api('GET', '/v1/devices/{id}', '/v1/devices/foodev', floor1);
-    expect(got.body.attributes.map((a: { name: string }) => a.name)).toEqual(['foo', 'temperature']);
+    expect(got.body.attributes.map((a: { name: string }) => a.name)).toEqual([
+      'foo',
+      'temperature',
+    ]);
     expect(got.body.expected_interval).toBe(60);
-    expect(got.body.static_attributes).toEqual([{ name: 'category', type: 'Text', value: 'sensor' }]);
+    expect(got.body.static_attributes).toEqual([
+      { name: 'category', type: 'Text', value: 'sensor' },
+    ]);
   });
 
   it('bulk-provisions the anchor devices with one result per item, idempotently', async () => {
-    const first = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices: m.devices } });
+    const first = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: m.devices },
+    });
     expect(first.status).toBe(200);
     expect(first.body.summary).toEqual({ created: 2, updated: 0, unchanged: 0, failed: 0 });
-    expect(first.body.results.map((r: { device_id: string; status: string }) => [r.device_id, r.status])).toEqual([
+    expect(
+      first.body.results.map((r: { device_id: string; status: string }) => [r.device_id, r.status]),
+    ).toEqual([
       ['foodev', 'created'],
       ['bardev', 'created'],
     ]);
-    const second = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices: m.devices } });
+    const second = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: m.devices },
+    });
     expect(second.body.summary).toEqual({ created: 0, updated: 0, unchanged: 2, failed: 0 });
     const list = await api('GET', '/v1/devices', '/v1/devices', floor1);
     expect(list.body.count).toBe(2);
@@ -175,23 +224,39 @@ describe('devices', () => {
   });
 
   it('writes nothing on a dry run and says what it would do', async () => {
-    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices: [m.devices[0]] } });
+    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [m.devices[0]] },
+    });
     const changed = { ...m.devices[0], timezone: 'Europe/Rome' };
     const dry = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk?dry_run=true', {
       ...floor1,
       body: { devices: [changed, m.devices[1]] },
     });
     expect(dry.body.dry_run).toBe(true);
-    expect(dry.body.results.map((r: { status: string }) => r.status)).toEqual(['updated', 'created']);
-    const list = await api('GET', '/v1/devices', '/v1/devices', floor1);
-    expect(list.body.devices.map((d: { device_id: string; timezone: string }) => [d.device_id, d.timezone])).toEqual([
-      ['foodev', 'Europe/Zurich'],
+    expect(dry.body.results.map((r: { status: string }) => r.status)).toEqual([
+      'updated',
+      'created',
     ]);
+    const list = await api('GET', '/v1/devices', '/v1/devices', floor1);
+    expect(
+      list.body.devices.map((d: { device_id: string; timezone: string }) => [
+        d.device_id,
+        d.timezone,
+      ]),
+    ).toEqual([['foodev', 'Europe/Zurich']]);
   });
 
   it('registers commands in Orion and removes the registration with the device', async () => {
-    const device = { ...m.devices[0], commands: [{ name: 'ping' }], endpoint: 'http://device.example:9000/cmd' };
-    const res = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices: [device] } });
+    const device = {
+      ...m.devices[0],
+      commands: [{ name: 'ping' }],
+      endpoint: 'http://device.example:9000/cmd',
+    };
+    const res = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [device] },
+    });
     expect(res.body.summary.created).toBe(1);
     const regs = stack.orion.registrations('manufracture');
     expect(regs).toHaveLength(1);
@@ -205,9 +270,17 @@ describe('devices', () => {
   });
 
   it('deletes the entity too when asked', async () => {
-    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices: [m.devices[0]] } });
+    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [m.devices[0]] },
+    });
     await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:1', new Date().toISOString());
-    const del = await api('DELETE', '/v1/devices/{id}', '/v1/devices/foodev?delete_entity=true', floor1);
+    const del = await api(
+      'DELETE',
+      '/v1/devices/{id}',
+      '/v1/devices/foodev?delete_entity=true',
+      floor1,
+    );
     expect(del.status).toBe(204);
     expect(stack.orion.entities('manufracture').map((e) => e.id)).toEqual([]);
   });
@@ -215,20 +288,38 @@ describe('devices', () => {
   it('refuses a device whose API key matches no group, alone', async () => {
     const res = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
       ...floor1,
-      body: { devices: [{ ...m.devices[0], apikey: 'nokey1' }, { ...m.devices[1], apikey: '3z4w' }] },
+      body: {
+        devices: [
+          { ...m.devices[0], apikey: 'nokey1' },
+          { ...m.devices[1], apikey: '3z4w' },
+        ],
+      },
     });
     expect(res.status).toBe(207);
-    expect(res.body.results[0]).toMatchObject({ status: 'failed', code: 'ERR_PROVISIONING_CONFLICT' });
+    expect(res.body.results[0]).toMatchObject({
+      status: 'failed',
+      code: 'ERR_PROVISIONING_CONFLICT',
+    });
     expect(res.body.results[1]).toMatchObject({ status: 'created' });
   });
 
   it('pages the device list', async () => {
-    const many = Array.from({ length: 5 }, (_, i) => ({ ...m.devices[0], device_id: `dev${i}`, entity_name: `urn:ngsi:bot:p${i}` }));
-    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices: many } });
+    const many = Array.from({ length: 5 }, (_, i) => ({
+      ...m.devices[0],
+      device_id: `dev${i}`,
+      entity_name: `urn:ngsi:bot:p${i}`,
+    }));
+    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: many },
+    });
     const page = await api('GET', '/v1/devices', '/v1/devices', { ...floor1, headers: {} });
     expect(page.body.count).toBe(5);
     const second = await api('GET', '/v1/devices', '/v1/devices?limit=2&offset=2', floor1);
-    expect(second.body.devices.map((d: { device_id: string }) => d.device_id)).toEqual(['dev2', 'dev3']);
+    expect(second.body.devices.map((d: { device_id: string }) => d.device_id)).toEqual([
+      'dev2',
+      'dev3',
+    ]);
   });
 });
 
@@ -238,29 +329,53 @@ describe('QuantumLeap subscription', () => {
 
   it('creates it once, without a service path, so it covers the whole tenant', async () => {
     const token = await admin();
-    const first = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', { token });
+    const first = await api(
+      'PUT',
+      '/v1/subscriptions/quantumleap',
+      '/v1/subscriptions/quantumleap',
+      { token },
+    );
     expect(first.status).toBe(201);
-    const again = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', { token });
+    const again = await api(
+      'PUT',
+      '/v1/subscriptions/quantumleap',
+      '/v1/subscriptions/quantumleap',
+      { token },
+    );
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ status: 'unchanged', id: first.body.id });
     const subs = stack.orion.subscriptions('manufracture');
     expect(subs).toHaveLength(1);
-    const post = stack.orion.requests.find((r) => r.method === 'POST' && r.path === '/v2/subscriptions');
+    const post = stack.orion.requests.find(
+      (r) => r.method === 'POST' && r.path === '/v2/subscriptions',
+    );
     expect(post?.servicePath).toBeUndefined();
     // The fake notifies it for an entity deep in the tree: the subscription covers the tenant.
     await seedEntity('manufracture', '/floor1/line2', 'urn:ngsi:bot:9', new Date().toISOString());
     await stack.orion.settled();
-    expect(stack.quantumleap.series('manufracture', 'urn:ngsi:bot:9', 'TimeInstant').values.length).toBeGreaterThan(0);
+    expect(
+      stack.quantumleap.series('manufracture', 'urn:ngsi:bot:9', 'TimeInstant').values.length,
+    ).toBeGreaterThan(0);
   });
 
   it('is refused to operators and with a service path header', async () => {
-    const asOperator = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', {});
+    const asOperator = await api(
+      'PUT',
+      '/v1/subscriptions/quantumleap',
+      '/v1/subscriptions/quantumleap',
+      {},
+    );
     expect(asOperator.status).toBe(403);
     expect(asOperator.body.code).toBe('ERR_PROVISIONING_FORBIDDEN');
-    const withPath = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', {
-      token: await admin(),
-      servicePath: '/floor1',
-    });
+    const withPath = await api(
+      'PUT',
+      '/v1/subscriptions/quantumleap',
+      '/v1/subscriptions/quantumleap',
+      {
+        token: await admin(),
+        servicePath: '/floor1',
+      },
+    );
     expect(withPath.status).toBe(422);
     expect(withPath.body.errors[0].field).toBe('header fiware-servicepath');
     expect(stack.orion.subscriptions('manufracture')).toEqual([]);
@@ -280,14 +395,30 @@ describe('inventory', () => {
       { ...m.devices[0], device_id: 'quiet', entity_name: 'urn:ngsi:bot:3' },
     ];
     await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices } });
-    await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:1', new Date(Date.now() - 30_000).toISOString());
-    await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:2', new Date(Date.now() - 600_000).toISOString());
+    await seedEntity(
+      'manufracture',
+      '/floor1',
+      'urn:ngsi:bot:1',
+      new Date(Date.now() - 30_000).toISOString(),
+    );
+    await seedEntity(
+      'manufracture',
+      '/floor1',
+      'urn:ngsi:bot:2',
+      new Date(Date.now() - 600_000).toISOString(),
+    );
     const inv = await api('GET', '/v1/inventory', '/v1/inventory', floor1);
-    const state = Object.fromEntries(inv.body.devices.map((d: { device_id: string; state: string }) => [d.device_id, d.state]));
+    const state = Object.fromEntries(
+      inv.body.devices.map((d: { device_id: string; state: string }) => [d.device_id, d.state]),
+    );
     expect(state).toEqual({ foodev: 'fresh', bardev: 'stale', quiet: 'never-seen' });
     expect(inv.body.summary).toEqual({ fresh: 1, stale: 1, 'never-seen': 1 });
     const quiet = inv.body.devices.find((d: { device_id: string }) => d.device_id === 'quiet');
-    expect(quiet).toMatchObject({ expected_interval: 300, last_measurement: null, age_seconds: null });
+    expect(quiet).toMatchObject({
+      expected_interval: 300,
+      last_measurement: null,
+      age_seconds: null,
+    });
     // stale_after widens the window: 600 s is within 20 × 60 s.
     const lenient = await api('GET', '/v1/inventory', '/v1/inventory?stale_after=20', floor1);
     expect(lenient.body.summary).toEqual({ fresh: 2, stale: 0, 'never-seen': 1 });
@@ -295,10 +426,19 @@ describe('inventory', () => {
 });
 
 /** Writes an entity with a TimeInstant into the Orion fake, as the agent would on a measurement. */
-async function seedEntity(service: string, servicePath: string, id: string, at: string): Promise<void> {
+async function seedEntity(
+  service: string,
+  servicePath: string,
+  id: string,
+  at: string,
+): Promise<void> {
   const res = await fetch(`${stack.orion.url}/v2/entities?options=upsert`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'fiware-service': service, 'fiware-servicepath': servicePath },
+    headers: {
+      'content-type': 'application/json',
+      'fiware-service': service,
+      'fiware-servicepath': servicePath,
+    },
     body: JSON.stringify({ id, type: 'Bot', TimeInstant: { type: 'DateTime', value: at } }),
   });
   expect([201, 204]).toContain(res.status);

@@ -26,14 +26,20 @@ async function agentDeviceIds(stack: ProvisioningStack): Promise<string[]> {
   const res = await fetch(`${stack.iotaUrl}/iot/devices?limit=1000`, {
     headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
   });
-  return ((await res.json()) as { devices: { device_id: string }[] }).devices.map((d) => d.device_id).sort();
+  return ((await res.json()) as { devices: { device_id: string }[] }).devices
+    .map((d) => d.device_id)
+    .sort();
 }
 
 /** Entity ids Orion has registrations for. */
 function registeredEntities(stack: ProvisioningStack): string[] {
   return stack.orion
     .registrations('manufracture')
-    .flatMap((r) => (r as { dataProvided: { entities: { id: string }[] } }).dataProvided.entities.map((e) => e.id))
+    .flatMap((r) =>
+      (r as { dataProvided: { entities: { id: string }[] } }).dataProvided.entities.map(
+        (e) => e.id,
+      ),
+    )
     .sort();
 }
 
@@ -47,17 +53,23 @@ describe('with the IoT Agent and Orion failing', () => {
   });
   beforeEach(async () => {
     stack.orion.fault(undefined);
-    for (const id of await agentDeviceIds(stack)) await stack.call('DELETE', `/v1/devices/${id}`, floor1);
+    for (const id of await agentDeviceIds(stack))
+      await stack.call('DELETE', `/v1/devices/${id}`, floor1);
     stack.orion.reset();
   });
 
   it('rolls back only the device Orion refused when it answers 500 in the middle of a batch', async () => {
     stack.orion.fault((req) =>
-      req.method === 'POST' && req.path === '/v2/registrations' && JSON.stringify(req.body).includes('urn:ngsi:bot:cmd5')
+      req.method === 'POST' &&
+      req.path === '/v2/registrations' &&
+      JSON.stringify(req.body).includes('urn:ngsi:bot:cmd5')
         ? { status: 500, body: { error: 'InternalServerError', description: 'database down' } }
         : undefined,
     );
-    const res = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices: commandDevices(10) } });
+    const res = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(10) },
+    });
     expect(res.status).toBe(207);
     expect(res.body.summary).toEqual({ created: 9, updated: 0, unchanged: 0, failed: 1 });
     const failed = res.body.results.find((r: { status: string }) => r.status === 'failed');
@@ -65,11 +77,19 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(failed.reason).toMatch(/iot-agent refused the device \(\d+: .*/);
     // The agent and Orion agree: 9 devices, 9 registrations, none for cmd5.
     const ids = await agentDeviceIds(stack);
-    expect(ids).toEqual(commandDevices(10).map((d) => d.device_id).filter((id) => id !== 'cmd5').sort());
+    expect(ids).toEqual(
+      commandDevices(10)
+        .map((d) => d.device_id)
+        .filter((id) => id !== 'cmd5')
+        .sort(),
+    );
     expect(registeredEntities(stack)).toEqual(ids.map((id) => `urn:ngsi:bot:${id}`).sort());
     // Re-running once Orion is back provisions the missing one and leaves the rest alone.
     stack.orion.fault(undefined);
-    const again = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices: commandDevices(10) } });
+    const again = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(10) },
+    });
     expect(again.body.summary).toEqual({ created: 1, updated: 0, unchanged: 9, failed: 0 });
     expect(registeredEntities(stack)).toHaveLength(10);
   });
@@ -79,7 +99,12 @@ describe('with the IoT Agent and Orion failing', () => {
     await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices: [original] } });
     let refused = 0;
     stack.orion.fault((req) => {
-      if (req.method === 'POST' && req.path === '/v2/registrations' && JSON.stringify(req.body).includes('reboot') && refused++ === 0) {
+      if (
+        req.method === 'POST' &&
+        req.path === '/v2/registrations' &&
+        JSON.stringify(req.body).includes('reboot') &&
+        refused++ === 0
+      ) {
         return { status: 500, body: { error: 'InternalServerError', description: 'boom' } };
       }
       return undefined;
@@ -97,7 +122,10 @@ describe('with the IoT Agent and Orion failing', () => {
 
   it('answers 503 with Retry-After and writes nothing when Orion times out before a write', async () => {
     stack.orion.fault((req) => (req.path === '/version' ? { delayMs: 1500 } : undefined));
-    const res = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices: commandDevices(3, 'slow') } });
+    const res = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(3, 'slow') },
+    });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(res.body.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
@@ -108,26 +136,39 @@ describe('with the IoT Agent and Orion failing', () => {
   it('retries idempotent reads, never a POST', async () => {
     let versionCalls = 0;
     stack.orion.fault((req) => {
-      if (req.path === '/version' && versionCalls++ < 2) return { status: 503, body: { error: 'ServiceUnavailable', description: 'busy' } };
+      if (req.path === '/version' && versionCalls++ < 2)
+        return { status: 503, body: { error: 'ServiceUnavailable', description: 'busy' } };
       return undefined;
     });
-    const ok = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices: commandDevices(1, 'retry') } });
+    const ok = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(1, 'retry') },
+    });
     expect(ok.status).toBe(200);
     expect(versionCalls).toBe(3);
     // A subscription POST that fails is not repeated.
-    const before = stack.orion.requests.filter((r) => r.method === 'POST' && r.path === '/v2/subscriptions').length;
+    const before = stack.orion.requests.filter(
+      (r) => r.method === 'POST' && r.path === '/v2/subscriptions',
+    ).length;
     stack.orion.fault((req) =>
-      req.method === 'POST' && req.path === '/v2/subscriptions' ? { status: 503, body: { error: 'ServiceUnavailable', description: 'busy' } } : undefined,
+      req.method === 'POST' && req.path === '/v2/subscriptions'
+        ? { status: 503, body: { error: 'ServiceUnavailable', description: 'busy' } }
+        : undefined,
     );
     const token = await stack.token({ claims: { roles: ['tenant-admin'] } });
     const sub = await stack.call('PUT', '/v1/subscriptions/quantumleap', { token });
     expect(sub.status).toBe(503);
-    const after = stack.orion.requests.filter((r) => r.method === 'POST' && r.path === '/v2/subscriptions').length;
+    const after = stack.orion.requests.filter(
+      (r) => r.method === 'POST' && r.path === '/v2/subscriptions',
+    ).length;
     expect(after - before).toBe(1);
   });
 
   it('passes the fiware-correlator upstream and into the logs, and never logs an API key', async () => {
-    await stack.call('PUT', '/v1/groups', { ...floor1, body: { ...m.group, apikey: 'sekritKey42' } });
+    await stack.call('PUT', '/v1/groups', {
+      ...floor1,
+      body: { ...m.group, apikey: 'sekritKey42' },
+    });
     const correlator = 'test-correlator-42';
     const res = await stack.call('POST', '/v1/devices/bulk', {
       ...floor1,
@@ -137,12 +178,22 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('fiware-correlator')).toBe(correlator);
     // The service's own calls carry it (the agent does not pass it on to its registrations).
-    expect(stack.orion.requests.filter((r) => r.correlator === correlator).map((r) => r.path)).toEqual(['/version']);
+    expect(
+      stack.orion.requests.filter((r) => r.correlator === correlator).map((r) => r.path),
+    ).toEqual(['/version']);
     const line = stack.logs.find((l) => l.correlator === correlator && l.msg === 'request');
-    expect(line).toMatchObject({ method: 'POST', path: '/provisioning/v1/devices/bulk', status: 200, tenant: 'manufracture' });
+    expect(line).toMatchObject({
+      method: 'POST',
+      path: '/provisioning/v1/devices/bulk',
+      status: 200,
+      tenant: 'manufracture',
+    });
     // Also when the group is read back and a duplicate is refused with the key in the agent's message.
     await stack.call('GET', '/v1/groups', floor1);
-    await stack.call('PUT', '/v1/groups', { ...floor1, body: { ...m.group, apikey: 'otherKey99' } });
+    await stack.call('PUT', '/v1/groups', {
+      ...floor1,
+      body: { ...m.group, apikey: 'otherKey99' },
+    });
     expect(stack.logText()).not.toContain('sekritKey42');
     expect(stack.logText()).not.toContain('otherKey99');
     await stack.call('DELETE', '/v1/groups', floor1);
@@ -150,7 +201,10 @@ describe('with the IoT Agent and Orion failing', () => {
 
   it('answers 503 with Retry-After and writes nothing when the IoT Agent is down', async () => {
     await stack.stopIotAgent();
-    const res = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices: commandDevices(2, 'down') } });
+    const res = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(2, 'down') },
+    });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(res.body).toMatchObject({ code: 'ERR_UPSTREAM_UNAVAILABLE' });

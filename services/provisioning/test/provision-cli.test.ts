@@ -62,33 +62,55 @@ describe('npm run provision', () => {
     expect(dry.stdout).toContain('+ create subscription quantumleap');
     expect(dry.stdout).toContain('+ create group /iot/d (/floor1)');
     expect(dry.stdout).toContain('+ create device foodev (/floor1)');
-    expect(dry.stdout).toMatch(/would create 4, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed/);
+    expect(dry.stdout).toMatch(
+      /would create 4, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed/,
+    );
     const empty = await stack.call('GET', '/v1/devices', { servicePath: '/floor1' });
     expect(empty.body.count).toBe(0);
 
     const applied = await provision(['-f', example]);
     expect(applied.code).toBe(0);
-    expect(applied.stdout).toMatch(/^create 4, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed$/m);
+    expect(applied.stdout).toMatch(
+      /^create 4, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed$/m,
+    );
     expect(applied.stderr).toContain('applied 2/2 device changes of /floor1');
     const list = await stack.call('GET', '/v1/devices', { servicePath: '/floor1' });
-    expect(list.body.devices.map((d: { device_id: string }) => d.device_id).sort()).toEqual(['bardev', 'foodev']);
+    expect(list.body.devices.map((d: { device_id: string }) => d.device_id).sort()).toEqual([
+      'bardev',
+      'foodev',
+    ]);
     expect(stack.orion.subscriptions('manufracture')).toHaveLength(1);
 
     const again = await provision(['-f', example, '--json']);
     expect(again.code).toBe(0);
     const report = JSON.parse(again.stdout) as { summary: Record<string, number> };
-    expect(report.summary).toEqual({ create: 0, update: 0, unchanged: 4, delete: 0, invalid: 0, failed: 0 });
+    expect(report.summary).toEqual({
+      create: 0,
+      update: 0,
+      unchanged: 4,
+      delete: 0,
+      invalid: 0,
+      failed: 0,
+    });
   });
 
   it('shows an update and, with --prune, a deletion; --check makes a pending change exit 1', async () => {
     const path = file('prune.yaml', {
       tenant: 'manufracture',
-      servicePaths: [{ path: '/lab', group: { entity_type: 'Bot' }, devices: [device('p1'), device('p2')] }],
+      servicePaths: [
+        { path: '/lab', group: { entity_type: 'Bot' }, devices: [device('p1'), device('p2')] },
+      ],
     });
     expect((await provision(['-f', path])).code).toBe(0);
     const changed = file('prune2.yaml', {
       tenant: 'manufracture',
-      servicePaths: [{ path: '/lab', group: { entity_type: 'Bot' }, devices: [device('p1', { timezone: 'Europe/Rome' })] }],
+      servicePaths: [
+        {
+          path: '/lab',
+          group: { entity_type: 'Bot' },
+          devices: [device('p1', { timezone: 'Europe/Rome' })],
+        },
+      ],
     });
     const check = await provision(['-f', changed, '--dry-run', '--prune', '--check']);
     expect(check.code).toBe(1);
@@ -97,26 +119,39 @@ describe('npm run provision', () => {
     const applied = await provision(['-f', changed, '--prune']);
     expect(applied.code).toBe(0);
     const list = await stack.call('GET', '/v1/devices', { servicePath: '/lab' });
-    expect(list.body.devices.map((d: { device_id: string; timezone?: string }) => [d.device_id, d.timezone])).toEqual([
-      ['p1', 'Europe/Rome'],
-    ]);
+    expect(
+      list.body.devices.map((d: { device_id: string; timezone?: string }) => [
+        d.device_id,
+        d.timezone,
+      ]),
+    ).toEqual([['p1', 'Europe/Rome']]);
   });
 
   it('exits 1 and names the device when an item fails, and applies the rest', async () => {
     const path = file('partial.yaml', {
       tenant: 'manufracture',
-      servicePaths: [{ path: '/partial', devices: [device('good1'), device('keyless', { apikey: 'nosuchkey' })] }],
+      servicePaths: [
+        {
+          path: '/partial',
+          devices: [device('good1'), device('keyless', { apikey: 'nosuchkey' })],
+        },
+      ],
     });
     const res = await provision(['-f', path]);
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/! invalid device keyless \(\/partial\): no service group at \/partial has this API key/);
+    expect(res.stdout).toMatch(
+      /! invalid device keyless \(\/partial\): no service group at \/partial has this API key/,
+    );
     const list = await stack.call('GET', '/v1/devices', { servicePath: '/partial' });
     expect(list.body.devices.map((d: { device_id: string }) => d.device_id)).toEqual(['good1']);
   });
 
   it('shows progress per batch on a large file', async () => {
     const devices = Array.from({ length: 120 }, (_, i) => device(`bulk${i}`));
-    const path = file('large.yaml', { tenant: 'manufracture', servicePaths: [{ path: '/large', devices }] });
+    const path = file('large.yaml', {
+      tenant: 'manufracture',
+      servicePaths: [{ path: '/large', devices }],
+    });
     const res = await provision(['-f', path, '--batch', '50']);
     expect(res.code).toBe(0);
     expect(res.stderr.match(/compared \d+\/120 devices of \/large/g)).toEqual([
@@ -128,23 +163,39 @@ describe('npm run provision', () => {
   });
 
   it.each([
-    ['an invalid file', { tenant: 'manufracture', servicePaths: [{ path: 'lab', devices: [{ device_id: 'x y' }] }] }, /servicePaths\[0\]\.path: an absolute service path.*\n.*servicePaths\[0\]\.devices\[0\]\.device_id/s],
+    [
+      'an invalid file',
+      { tenant: 'manufracture', servicePaths: [{ path: 'lab', devices: [{ device_id: 'x y' }] }] },
+      /servicePaths\[0\]\.path: an absolute service path.*\n.*servicePaths\[0\]\.devices\[0\]\.device_id/s,
+    ],
     ['not YAML', 'tenant: [unclosed', /is not valid YAML/],
-    ['an unknown field', { tenant: 'manufracture', servicePaths: [{ path: '/' }], extra: 1 }, /extra: unknown field/],
-  ])('exits 2 for %s, naming the field, before calling the service', async (_name, content, message) => {
-    const before = stack.logs.length;
-    const res = await provision(['-f', file('bad.yaml', content)]);
-    expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(message);
-    expect(res.stderr).toContain('[ERR_PROVISION_FILE]');
-    expect(stack.logs.length).toBe(before);
-  });
+    [
+      'an unknown field',
+      { tenant: 'manufracture', servicePaths: [{ path: '/' }], extra: 1 },
+      /extra: unknown field/,
+    ],
+  ])(
+    'exits 2 for %s, naming the field, before calling the service',
+    async (_name, content, message) => {
+      const before = stack.logs.length;
+      const res = await provision(['-f', file('bad.yaml', content)]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(message);
+      expect(res.stderr).toContain('[ERR_PROVISION_FILE]');
+      expect(stack.logs.length).toBe(before);
+    },
+  );
 
   it('exits 3 when the service is unreachable, and 1 when the token is refused', async () => {
     const path = 'docs/examples/smithereens.devices.yaml';
-    const down = await runCli('services/provisioning/bin/provision.ts', ['-f', path, '--base-url', `http://127.0.0.1:${await freePort()}`], dir, {
-      KITT4SME_TOKEN: token,
-    });
+    const down = await runCli(
+      'services/provisioning/bin/provision.ts',
+      ['-f', path, '--base-url', `http://127.0.0.1:${await freePort()}`],
+      dir,
+      {
+        KITT4SME_TOKEN: token,
+      },
+    );
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/unreachable \(ECONNREFUSED\)/);
     // The token is manufracture's: smithereens' file is refused by the tenancy policy.
@@ -156,7 +207,11 @@ describe('npm run provision', () => {
 
 describe('the devices file schema', () => {
   it('is JSON Schema 2020-12 and requires a tenant and at least one service path', () => {
-    const schema = devicesFileJsonSchema() as { $schema: string; required: string[]; properties: Record<string, { minItems?: number }> };
+    const schema = devicesFileJsonSchema() as {
+      $schema: string;
+      required: string[];
+      properties: Record<string, { minItems?: number }>;
+    };
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
     expect(schema.required).toEqual(['tenant', 'servicePaths']);
     expect(schema.properties.servicePaths!.minItems).toBe(1);

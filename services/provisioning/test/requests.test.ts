@@ -42,7 +42,11 @@ describe('authorization', () => {
     ['no token', { token: null }, 401],
     ['a token of another tenant', { tokenRecipe: { claims: { tenants: ['smithereens'] } } }, 403],
     ['an expired token', { tokenRecipe: { expIn: -120 } }, 401],
-    ['a token signed by a key the realm does not publish', { tokenRecipe: { key: 'evil-rsa' } }, 401],
+    [
+      'a token signed by a key the realm does not publish',
+      { tokenRecipe: { key: 'evil-rsa' } },
+      401,
+    ],
     ['a tampered token', { tokenRecipe: { tamper: 'payload' } }, 401],
     ['a device token', { tokenRecipe: { claims: { roles: ['device'] } } }, 403],
     ['a viewer token (read only)', { tokenRecipe: { claims: { roles: ['viewer'] } } }, 403],
@@ -65,7 +69,12 @@ describe('authorization', () => {
 
   it('acts for the tenant of the header when the token holds several', async () => {
     const token = await stack.token({ claims: { tenants: ['manufracture', 'smithereens'] } });
-    await stack.call('PUT', '/v1/groups', { servicePath: '/', service: 'smithereens', token, body: ANCHOR.smithereens.group });
+    await stack.call('PUT', '/v1/groups', {
+      servicePath: '/',
+      service: 'smithereens',
+      token,
+      body: ANCHOR.smithereens.group,
+    });
     expect(await agentGroups('smithereens', '/')).toHaveLength(1);
     expect(await agentGroups('manufracture', '/')).toHaveLength(0);
   });
@@ -75,7 +84,9 @@ describe('authorization', () => {
     expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${stack.url}/metrics`)).text();
     expect(metrics).toContain('provisioning_http_request_duration_seconds');
-    expect(metrics).toMatch(/provisioning_authz_decisions_total\{allowed="false",status="401"\} [1-9]/);
+    expect(metrics).toMatch(
+      /provisioning_authz_decisions_total\{allowed="false",status="401"\} [1-9]/,
+    );
   });
 });
 
@@ -99,7 +110,13 @@ describe('bad input', () => {
     expect(res.body.code).toBe('ERR_PROVISIONING_INVALID');
     expect(res.body.type).toBe('https://kitt4sme.eu/problems/err-provisioning-invalid');
     const fields = res.body.errors.map((e: { field: string }) => e.field).sort();
-    expect(fields).toEqual(['attributes[0].object_id', 'attributes[1].name', 'colour', 'entity_name', 'timezone']);
+    expect(fields).toEqual([
+      'attributes[0].object_id',
+      'attributes[1].name',
+      'colour',
+      'entity_name',
+      'timezone',
+    ]);
     expect(await agentDevices()).toBe(before);
   });
 
@@ -117,17 +134,30 @@ describe('bad input', () => {
       },
     });
     expect(res.status).toBe(207);
-    expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['created', 'failed', 'failed', 'failed']);
+    expect(res.body.results.map((r: { status: string }) => r.status)).toEqual([
+      'created',
+      'failed',
+      'failed',
+      'failed',
+    ]);
     expect(res.body.results[1].errors[0].field).toBe('devices[1].device_id');
-    expect(res.body.results[2].errors[0]).toEqual({ field: 'devices[2].device_id', message: 'duplicate of devices[0]' });
+    expect(res.body.results[2].errors[0]).toEqual({
+      field: 'devices[2].device_id',
+      message: 'duplicate of devices[0]',
+    });
     expect(res.body.results[3].errors[0].field).toBe('devices[3].entity_type');
     await stack.call('DELETE', '/v1/devices/ok1', floor1);
   });
 
   it('refuses a device id in the body that differs from the path', async () => {
-    const res = await stack.call('PUT', '/v1/devices/foodev', { ...floor1, body: { ...m.devices[1] } });
+    const res = await stack.call('PUT', '/v1/devices/foodev', {
+      ...floor1,
+      body: { ...m.devices[1] },
+    });
     expect(res.status).toBe(422);
-    expect(res.body.errors).toEqual([{ field: 'device_id', message: 'differs from the id in the path (foodev)' }]);
+    expect(res.body.errors).toEqual([
+      { field: 'device_id', message: 'differs from the id in the path (foodev)' },
+    ]);
   });
 
   it.each([
@@ -146,18 +176,36 @@ describe('bad input', () => {
     const devices = Array.from({ length: 51 }, (_, i) => ({ ...m.devices[0], device_id: `d${i}` }));
     const tooMany = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices } });
     expect(tooMany.status).toBe(413);
-    expect(tooMany.body).toMatchObject({ code: 'ERR_PROVISIONING_TOO_LARGE', errors: [{ field: 'devices' }] });
-    const big = { devices: [{ ...m.devices[0], static_attributes: [{ name: 'blob', type: 'Text', value: 'x'.repeat(70_000) }] }] };
+    expect(tooMany.body).toMatchObject({
+      code: 'ERR_PROVISIONING_TOO_LARGE',
+      errors: [{ field: 'devices' }],
+    });
+    const big = {
+      devices: [
+        {
+          ...m.devices[0],
+          static_attributes: [{ name: 'blob', type: 'Text', value: 'x'.repeat(70_000) }],
+        },
+      ],
+    };
     const tooBig = await stack.call('POST', '/v1/devices/bulk', { ...floor1, body: big });
     expect(tooBig.status).toBe(413);
     expect(tooBig.body.code).toBe('ERR_PROVISIONING_TOO_LARGE');
   });
 
   it('refuses a body that is not JSON (400) or not declared as JSON (415)', async () => {
-    const broken = await stack.call('PUT', '/v1/groups', { ...floor1, rawBody: '{"entity_type":', contentType: 'application/json' });
+    const broken = await stack.call('PUT', '/v1/groups', {
+      ...floor1,
+      rawBody: '{"entity_type":',
+      contentType: 'application/json',
+    });
     expect(broken.status).toBe(400);
     expect(broken.body.code).toBe('ERR_PROVISIONING_INVALID');
-    const text = await stack.call('PUT', '/v1/groups', { ...floor1, rawBody: 'entity_type=Bot', contentType: 'text/plain' });
+    const text = await stack.call('PUT', '/v1/groups', {
+      ...floor1,
+      rawBody: 'entity_type=Bot',
+      contentType: 'text/plain',
+    });
     expect(text.status).toBe(415);
     expect(text.body.errors[0].field).toBe('header content-type');
   });

@@ -18,12 +18,20 @@ export function openApiChecker(doc: Doc) {
      * Throws when `status`/`body` of `method template` is not what the document says.
      * `template` is the documented path, e.g. `/v1/devices/{id}`.
      */
-    check(method: string, template: string, status: number, body: unknown, contentType: string | null): void {
+    check(
+      method: string,
+      template: string,
+      status: number,
+      body: unknown,
+      contentType: string | null,
+    ): void {
       const op = doc.paths[template]?.[method.toLowerCase()];
       if (!op) throw new Error(`${method} ${template} is not in the OpenAPI document`);
       const response = op.responses[String(status)];
       if (!response) {
-        throw new Error(`${method} ${template} answered ${status}, which the document does not list`);
+        throw new Error(
+          `${method} ${template} answered ${status}, which the document does not list`,
+        );
       }
       if (!response.content) {
         if (body !== undefined && body !== '') throw new Error(`${status} should have no body`);
@@ -31,7 +39,9 @@ export function openApiChecker(doc: Doc) {
       }
       const mediaType = Object.keys(response.content)[0]!;
       if (!contentType?.startsWith(mediaType)) {
-        throw new Error(`${method} ${template} ${status}: content type ${contentType}, documented ${mediaType}`);
+        throw new Error(
+          `${method} ${template} ${status}: content type ${contentType}, documented ${mediaType}`,
+        );
       }
       const validate = ajv.compile(rebase(response.content[mediaType].schema) as object);
       if (!validate(body)) {

@@ -17,9 +17,13 @@ afterEach(async () => {
 
 function failTimes(n: number, status: number) {
   let calls = 0;
-  return (req: Parameters<Parameters<typeof startStub>[0]>[0], res: Parameters<Parameters<typeof startStub>[0]>[1]) => {
+  return (
+    req: Parameters<Parameters<typeof startStub>[0]>[0],
+    res: Parameters<Parameters<typeof startStub>[0]>[1],
+  ) => {
     calls++;
-    if (calls <= n) return json(status, { error: 'Busy', description: `attempt ${calls}` })(req, res);
+    if (calls <= n)
+      return json(status, { error: 'Busy', description: `attempt ${calls}` })(req, res);
     return json(200, { ok: true, calls })(req, res);
   };
 }
@@ -51,7 +55,9 @@ describe('Upstream', () => {
     const err = (await up.call('GET', '/v2/entities/x').catch((e: unknown) => e)) as UpstreamError;
     expect(err.failure).toBe('rejected');
     expect(err.status).toBe(422);
-    expect(err.message).toBe('orion refused GET /v2/entities/x with 422: Unprocessable: Already Exists');
+    expect(err.message).toBe(
+      'orion refused GET /v2/entities/x with 422: Unprocessable: Already Exists',
+    );
     expect(stub.requests).toHaveLength(1);
   });
 
@@ -59,7 +65,13 @@ describe('Upstream', () => {
     stub = await startStub(() => {
       // never answers
     });
-    const up = new Upstream({ name: 'orion', baseUrl: stub.url, timeoutMs: 100, attempts: 2, backoffMs: 1 });
+    const up = new Upstream({
+      name: 'orion',
+      baseUrl: stub.url,
+      timeoutMs: 100,
+      attempts: 2,
+      backoffMs: 1,
+    });
     const err = (await up.call('GET', '/version').catch((e: unknown) => e)) as UpstreamError;
     expect(err.failure).toBe('timeout');
     expect(err.message).toBe('orion did not answer GET /version within 100 ms');
@@ -68,19 +80,30 @@ describe('Upstream', () => {
 
   it('says unreachable when nothing listens', async () => {
     const port = await freePort();
-    const up = new Upstream({ name: 'iot-agent', baseUrl: `http://127.0.0.1:${port}`, attempts: 1 });
+    const up = new Upstream({
+      name: 'iot-agent',
+      baseUrl: `http://127.0.0.1:${port}`,
+      attempts: 1,
+    });
     const err = (await up.call('GET', '/iot/about').catch((e: unknown) => e)) as UpstreamError;
     expect(err.unavailable).toBe(true);
-    expect(err.message).toMatch(/iot-agent is unreachable at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+    expect(err.message).toMatch(
+      /iot-agent is unreachable at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+    );
   });
 
   it('accepts listed statuses as answers and never puts the query string in messages', async () => {
     stub = await startStub(json(404, { name: 'DEVICE_NOT_FOUND' }));
     const up = new Upstream({ name: 'iot-agent', baseUrl: stub.url });
-    const res = await up.call('DELETE', '/iot/services', { query: { apikey: 'k3y' }, accept: [404] });
+    const res = await up.call('DELETE', '/iot/services', {
+      query: { apikey: 'k3y' },
+      accept: [404],
+    });
     expect(res.status).toBe(404);
     stub.handle(json(400, { name: 'BAD', message: 'no group for API Key k3y' }));
-    const err = (await up.call('DELETE', '/iot/services', { query: { apikey: 'k3y' } }).catch((e: unknown) => e)) as Error;
+    const err = (await up
+      .call('DELETE', '/iot/services', { query: { apikey: 'k3y' } })
+      .catch((e: unknown) => e)) as Error;
     expect(err.message).not.toContain('k3y');
     expect(err.message).toContain('API Key ***');
   });
