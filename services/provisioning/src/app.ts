@@ -105,6 +105,7 @@ export function createApp(deps: AppDeps): express.Express {
           ms: Math.round(seconds * 1000),
           tenant: locals.tenancy?.tenant,
           subject: locals.tenancy?.subject,
+          deny_reason: res.getHeader('x-kitt4sme-deny-reason'),
         },
         'request',
       );
@@ -117,7 +118,6 @@ export function createApp(deps: AppDeps): express.Express {
       jwks: deps.jwks,
       onDecision: (d) => {
         deps.metrics.decisions.inc({ allowed: String(d.allowed), status: d.status });
-        if (!d.allowed) deps.logger.warn({ decision: d }, 'request denied');
       },
     }),
   );

@@ -77,6 +77,9 @@ export function loadConfig(
   let policyData: unknown;
   try {
     policyData = JSON.parse(readFileSync(e.POLICY_DATA_FILE, 'utf8'));
+    // policies/examples/data.json wraps the document as OPA's data tree sees it.
+    const wrapped = (policyData as { kitt4sme?: { config?: unknown } } | null)?.kitt4sme?.config;
+    if (wrapped !== undefined) policyData = wrapped;
   } catch (err) {
     throw provisioningError(
       'ERR_PROVISIONING_CONFIG',

@@ -60,6 +60,15 @@ describe('authorization', () => {
     expect(await agentDevices()).toBe(before);
   });
 
+  it('logs each refusal with its reason and correlator, never the token', async () => {
+    const token = await stack.token({ claims: { tenants: ['smithereens'] } });
+    const res = await stack.call('GET', '/v1/devices', { ...floor1, token, headers: { 'fiware-correlator': 'deny-1' } });
+    expect(res.status).toBe(403);
+    const line = stack.logs.find((l) => l.correlator === 'deny-1');
+    expect(line).toMatchObject({ status: 403, path: '/provisioning/v1/devices', deny_reason: expect.any(String) });
+    expect(stack.logText()).not.toContain(token.split('.')[2]!);
+  });
+
   it('refuses a fiware-service header outside the token’s tenants, and a missing one', async () => {
     const wrong = await stack.call('GET', '/v1/devices', { ...floor1, service: 'smithereens' });
     expect(wrong.status).toBe(403);
