@@ -18,6 +18,9 @@ import type { ProvisioningConfig } from '../provisioning/src/config.js';
 import { loadConfig } from '../provisioning/src/config.js';
 import type { RunningService } from '../provisioning/src/service.js';
 import { startService } from '../provisioning/src/service.js';
+import { readDevicesFile } from '../provisioning/src/devices-file.js';
+import type { DeviceSpec, GroupSpec } from '../provisioning/src/model.js';
+import { REPO_ROOT } from './cli.js';
 import type { StubServer } from './http.js';
 import { json, startStub } from './http.js';
 import type { IotAgentHandle } from './iot-agent.js';
@@ -189,45 +192,25 @@ async function startOn(
   return stack;
 }
 
-/** The anchor's data (basic-sense): manufracture's and smithereens' groups and devices. */
+/** One tenant of the anchor's data: its service path, group and devices. */
+export interface AnchorTenant {
+  readonly servicePath: string;
+  readonly group: GroupSpec;
+  readonly devices: readonly DeviceSpec[];
+}
+
+function anchorTenant(tenant: string): AnchorTenant {
+  const file = readDevicesFile(join(REPO_ROOT, `docs/examples/${tenant}.devices.yaml`));
+  const [entry] = file.servicePaths;
+  if (!entry?.group) throw new TypeError(`docs/examples/${tenant}.devices.yaml: no group`);
+  return { servicePath: entry.path, group: entry.group, devices: entry.devices };
+}
+
+/**
+ * The demo cluster's basic-sense data (manufracture's and smithereens' groups and devices),
+ * read from the devices files in docs/examples/, the one place it is written down.
+ */
 export const ANCHOR = {
-  manufracture: {
-    servicePath: '/floor1',
-    group: { apikey: '3z4w', entity_type: 'Bot' },
-    devices: [
-      {
-        device_id: 'foodev',
-        entity_name: 'urn:ngsi:bot:1',
-        entity_type: 'Bot',
-        timezone: 'Europe/Zurich',
-        attributes: [{ object_id: 'f', name: 'foo', type: 'Integer' }],
-        static_attributes: [{ name: 'category', type: 'Text', value: 'sensor' }],
-      },
-      {
-        device_id: 'bardev',
-        entity_name: 'urn:ngsi:bot:2',
-        entity_type: 'Bot',
-        timezone: 'Europe/Zurich',
-        attributes: [{ object_id: 'b', name: 'bar', type: 'Integer' }],
-        static_attributes: [{ name: 'category', type: 'Text', value: 'sensor' }],
-      },
-    ],
-  },
-  smithereens: {
-    servicePath: '/',
-    group: { apikey: '5d4z', entity_type: 'Bot' },
-    devices: [
-      {
-        device_id: 'foobie',
-        entity_name: 'urn:ngsi:bot:2',
-        entity_type: 'Bot',
-        timezone: 'Europe/Zurich',
-        attributes: [
-          { object_id: 'b1', name: 'bar', type: 'Integer' },
-          { object_id: 'f1', name: 'foo', type: 'Integer' },
-        ],
-        static_attributes: [{ name: 'category', type: 'Text', value: 'sensor' }],
-      },
-    ],
-  },
+  manufracture: anchorTenant('manufracture'),
+  smithereens: anchorTenant('smithereens'),
 } as const;

@@ -168,8 +168,7 @@ describe('devices', () => {
   });
 
   it('creates one device (201), says unchanged on a re-run (200), and updates on a change', async () => {
-    const [foo] = m.devices;
-    const { device_id: _id, ...body } = foo;
+    const { device_id: _id, ...body } = m.devices[0]!;
     const created = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', { ...floor1, body });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({
@@ -392,7 +391,12 @@ describe('inventory', () => {
     const devices = [
       { ...m.devices[0], expected_interval: 60 },
       { ...m.devices[1], expected_interval: 60 },
-      { ...m.devices[0], device_id: 'quiet', entity_name: 'urn:ngsi:bot:3' },
+      {
+        ...m.devices[0],
+        device_id: 'quiet',
+        entity_name: 'urn:ngsi:bot:3',
+        expected_interval: undefined,
+      },
     ];
     await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices } });
     await seedEntity(

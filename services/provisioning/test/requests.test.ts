@@ -62,10 +62,18 @@ describe('authorization', () => {
 
   it('logs each refusal with its reason and correlator, never the token', async () => {
     const token = await stack.token({ claims: { tenants: ['smithereens'] } });
-    const res = await stack.call('GET', '/v1/devices', { ...floor1, token, headers: { 'fiware-correlator': 'deny-1' } });
+    const res = await stack.call('GET', '/v1/devices', {
+      ...floor1,
+      token,
+      headers: { 'fiware-correlator': 'deny-1' },
+    });
     expect(res.status).toBe(403);
     const line = stack.logs.find((l) => l.correlator === 'deny-1');
-    expect(line).toMatchObject({ status: 403, path: '/provisioning/v1/devices', deny_reason: expect.any(String) });
+    expect(line).toMatchObject({
+      status: 403,
+      path: '/provisioning/v1/devices',
+      deny_reason: expect.any(String),
+    });
     expect(stack.logText()).not.toContain(token.split('.')[2]!);
   });
 
