@@ -25,7 +25,7 @@ describe('synth', () => {
     expect([...b.generatedFiles]).toEqual([...a.generatedFiles]);
   });
 
-  it('matches the committed deploy/, README diagram, docs/errors.md and policy example (run `npm run synth` if this fails)', () => {
+  it('matches the committed deploy/, README diagram, generated docs and policy example (run `npm run synth` if this fails)', () => {
     const out = synth();
     const committed = listFiles(join(ROOT, 'deploy'))
       .map((f) => relative(ROOT, f))
@@ -38,7 +38,9 @@ describe('synth', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     expect(withReadmeSection(readme, out.readmeSection)).toBe(readme);
     expect([...out.generatedFiles.keys()].sort()).toEqual([
+      'docs/devices.schema.json',
       'docs/errors.md',
+      'docs/provisioning.openapi.json',
       'policies/examples/data.json',
     ]);
     for (const [file, content] of out.generatedFiles)
