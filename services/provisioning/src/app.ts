@@ -46,8 +46,10 @@ export const API_PREFIX = '/provisioning';
 
 /** Roles that may see API keys and write. */
 const KEY_ROLES = ['operator', 'tenant-admin', 'platform-admin'];
-/** Roles that manage the tenant's subscriptions. */
-const SUBSCRIPTION_ROLES = ['tenant-admin', 'platform-admin'];
+/** Roles that manage the tenant's subscriptions and delete its data. */
+const ADMIN_ROLES = ['tenant-admin', 'platform-admin'];
+/** Deepest JSON a body may nest (a static attribute's value is free-form). */
+const MAX_JSON_DEPTH = 32;
 /** A correlator we pass on: visible ASCII without spaces, bounded. */
 const CORRELATOR = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
@@ -196,7 +198,10 @@ export function createApp(deps: AppDeps): express.Express {
     countDevices(deps, scope, result.results, result.dry_run);
     const item = result.results[0]!;
     if (item.status === 'failed') throw itemFailure(item);
-    const device = result.dry_run ? undefined : await deps.provisioner.getDevice(scope, id);
+    // The write is done: a failed read-back leaves `device` out rather than failing the call.
+    const device = result.dry_run
+      ? undefined
+      : await deps.provisioner.getDevice(scope, id).catch(() => undefined);
     res.status(item.status === 'created' ? 201 : 200).json({
       status: item.status,
       dry_run: result.dry_run,
@@ -207,6 +212,8 @@ export function createApp(deps: AppDeps): express.Express {
     const scope = scopeOf(req, res);
     const { delete_entity } = parse(DeleteQuery, req.query, 'query');
     const id = String(req.params.id);
+    // Deleting data is the tenant admin's, as on Orion's own route.
+    if (delete_entity === 'true') requireRole(res, ADMIN_ROLES, "delete a device's entity");
     if (!(await deps.provisioner.deleteDevice(scope, id, delete_entity === 'true'))) {
       throw notFound(`no device ${id} at ${scope.servicePath}`);
     }
@@ -216,7 +223,7 @@ export function createApp(deps: AppDeps): express.Express {
   // ---- subscription, inventory ----
   api.put('/v1/subscriptions/quantumleap', async (req, res) => {
     const scope = scopeOf(req, res, { servicePath: false });
-    requireRole(res, SUBSCRIPTION_ROLES, 'manage subscriptions');
+    requireRole(res, ADMIN_ROLES, 'manage subscriptions');
     const result = await deps.provisioner.ensureSubscription(scope, dryRun(req));
     res.status(result.status === 'created' ? 201 : 200).json({ ...result, dry_run: dryRun(req) });
   });
@@ -283,7 +290,24 @@ function jsonBody(req: Request): unknown {
       [{ field: 'header content-type', message: 'must be application/json' }],
     );
   }
+  if (depthOver(req.body, MAX_JSON_DEPTH)) {
+    throw invalid([
+      { field: '(body)', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` },
+    ]);
+  }
   return req.body;
+}
+
+/** True when `value` nests deeper than `max` (iterative: no recursion on hostile input). */
+function depthOver(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, where?: string): z.infer<T> {

@@ -171,11 +171,12 @@ export interface Subscription {
       type?: string;
       typePattern?: string;
     }[];
-    readonly condition?: { readonly attrs?: readonly string[] };
+    readonly condition?: { readonly attrs?: readonly string[]; readonly expression?: unknown };
   };
   readonly notification?: {
     readonly http?: { readonly url?: string };
     readonly attrs?: readonly string[];
+    readonly exceptAttrs?: readonly string[];
     readonly attrsFormat?: string;
   };
   readonly expires?: string;

@@ -148,6 +148,20 @@ function uniqueNames(
   });
 }
 
+/**
+ * True when a command endpoint names a host outside the cluster. The IoT Agent posts commands
+ * from inside the mesh, where loopback reaches its own sidecar's admin port and cluster names
+ * reach platform services, so those (and IP literals, which could be either) are refused.
+ */
+function publicHost(url: string): boolean {
+  const host = new URL(url).hostname.toLowerCase().replace(/\.$/, '');
+  if (host.startsWith('[') || /^[0-9.]+$/.test(host) || /^0x/i.test(host)) return false;
+  if (!host.includes('.') || host === 'localhost' || host.endsWith('.localhost')) return false;
+  return (
+    !/\.(svc|cluster\.local|internal|local)$/.test(host) && !host.endsWith('.svc.cluster.local')
+  );
+}
+
 const deviceFields = {
   entity_name: EntityName,
   entity_type: EntityType,
@@ -161,6 +175,10 @@ const deviceFields = {
   commands: z.array(Command).max(50).default([]),
   endpoint: z
     .url({ protocol: /^https?$/, error: 'an http(s) URL the IoT Agent pushes commands to' })
+    .refine(publicHost, {
+      message:
+        'must name a device host by its DNS name: not an IP address, localhost, a single-label name or a cluster-internal name (the IoT Agent would call it from inside the cluster)',
+    })
     .optional()
     .meta({ description: 'Push commands to this URL; without it the device polls for them' }),
   expected_interval: z

@@ -65,6 +65,14 @@ export interface BulkResult {
   readonly results: readonly ItemResult[];
 }
 
+/** What the items of one bulk request share. */
+interface BatchState {
+  /** Set at the first unreachable upstream: the remaining items are not attempted. */
+  upstream: UpstreamError | undefined;
+  /** Command names the groups of the path give their devices (the agent copies them in). */
+  readonly groupCommands: ReadonlySet<string>;
+}
+
 /** Liveness of one device. */
 export type Liveness = 'fresh' | 'stale' | 'never-seen';
 
@@ -135,7 +143,7 @@ export class Provisioner {
     if (!existing) {
       const apikey = spec.apikey ?? randomBytes(18).toString('base64url');
       const body = { ...agentGroup(spec), apikey, resource: spec.resource };
-      if (!dryRun) await this.guard(() => this.opts.iota.createGroup(scope, body));
+      if (!dryRun) await this.createGroup(scope, body);
       return { status: 'created', group: groupOf(scope, body) };
     }
     if (spec.apikey !== undefined && spec.apikey !== existing.apikey) {
@@ -151,15 +159,37 @@ export class Provisioner {
       return { status: 'unchanged', group: groupOf(scope, existing) };
     }
     if (!dryRun) {
-      await this.guard(() =>
-        this.opts.iota.updateGroup(
-          scope,
-          { resource: existing.resource, apikey: existing.apikey },
-          agentGroup(spec),
-        ),
-      );
+      // Replaced, not updated: the agent's PUT merges fields in and cannot remove one.
+      const key = { resource: existing.resource, apikey: existing.apikey };
+      await this.guard(() => this.opts.iota.deleteGroup(scope, key));
+      try {
+        await this.createGroup(scope, desired);
+      } catch (err) {
+        await this.guard(() => this.opts.iota.createGroup(scope, { ...existing }));
+        throw err;
+      }
     }
     return { status: 'updated', group: groupOf(scope, desired) };
+  }
+
+  /**
+   * Creates a group. The agent keeps (resource, API key) unique across all tenants, so a
+   * clash says only that the key is taken, never where.
+   */
+  private async createGroup(scope: Scope, body: Record<string, unknown>): Promise<void> {
+    try {
+      await this.opts.iota.createGroup(scope, body);
+    } catch (err) {
+      if (err instanceof UpstreamError && err.status === 409) {
+        throw new ProvisioningFailure(
+          'ERR_PROVISIONING_CONFLICT',
+          409,
+          'this API key is not available; omit apikey to have a strong one generated',
+          [{ field: 'apikey', message: 'not available' }],
+        );
+      }
+      throw this.asFailure(err);
+    }
   }
 
   /** Deletes the group of a resource; false when there was none. */
@@ -229,6 +259,10 @@ export class Provisioner {
       await this.guard(() => this.opts.orion.version(scope.correlator));
     }
     const apikeys = new Set(groups.map((g) => g.apikey));
+    // The agent copies a group's commands into its devices' records.
+    const groupCommands = new Set(
+      groups.flatMap((g) => (g.commands ?? []).map((c) => String(c.name))),
+    );
     const byId = new Map(current.map((d) => [d.device_id, d]));
     const creates: { index: number; spec: DeviceSpec }[] = [];
     const replaces: { index: number; spec: DeviceSpec; previous: AgentDevice }[] = [];
@@ -247,7 +281,7 @@ export class Provisioner {
       }
       const previous = byId.get(spec.device_id);
       if (!previous) creates.push(v);
-      else if (sameDevice(scope, spec, previous)) {
+      else if (sameDevice(scope, spec, previous, groupCommands)) {
         results[index] = { index, device_id: spec.device_id, status: 'unchanged' };
       } else replaces.push({ ...v, previous });
     }
@@ -258,7 +292,7 @@ export class Provisioner {
       for (const r of replaces)
         results[r.index] = { index: r.index, device_id: r.spec.device_id, status: 'updated' };
     } else {
-      const down = { upstream: undefined as UpstreamError | undefined };
+      const down: BatchState = { upstream: undefined, groupCommands };
       for (let i = 0; i < creates.length; i += this.chunkSize) {
         const chunk = creates.slice(i, i + this.chunkSize);
         for (const r of await this.createChunk(scope, chunk, down)) results[r.index] = r;
@@ -272,11 +306,12 @@ export class Provisioner {
   async deleteDevice(scope: Scope, id: string, deleteEntity = false): Promise<boolean> {
     const device = await this.guard(() => this.opts.iota.getDevice(scope, id));
     if (!device) return false;
-    await this.guard(() => this.opts.iota.deleteDevice(scope, id));
+    // The entity first: if that fails the device is still there and the call can be retried.
     if (deleteEntity && device.entity_name && device.entity_type) {
       const { entity_name, entity_type } = device;
       await this.guard(() => this.opts.orion.deleteEntity(scope, entity_name, entity_type));
     }
+    await this.guard(() => this.opts.iota.deleteDevice(scope, id));
     return true;
   }
 
@@ -293,12 +328,18 @@ export class Provisioner {
   ): Promise<{ status: WriteStatus; id?: string; url: string }> {
     const url = this.opts.quantumLeapNotifyUrl;
     const subs = await this.guard(() => this.opts.orion.listSubscriptions(scope));
+    // Orion does not show a subscription's service path, so only the one this service made
+    // (its description) is known to have none; any other may be path-scoped.
     const found = subs.find(
       (s) =>
+        s.description === QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION &&
         s.notification?.http?.url === url &&
         (s.status === undefined || s.status === 'active') &&
+        (s.notification.attrsFormat === undefined || s.notification.attrsFormat === 'normalized') &&
         (s.notification.attrs ?? []).length === 0 &&
+        (s.notification.exceptAttrs ?? []).length === 0 &&
         (s.subject?.condition?.attrs ?? []).length === 0 &&
+        s.subject?.condition?.expression === undefined &&
         (s.subject?.entities ?? []).some(
           (e) => e.idPattern === '.*' && e.type === undefined && e.typePattern === undefined,
         ),
@@ -362,7 +403,7 @@ export class Provisioner {
   private async createChunk(
     scope: Scope,
     chunk: readonly { index: number; spec: DeviceSpec }[],
-    down: { upstream: UpstreamError | undefined },
+    down: BatchState,
   ): Promise<ItemResult[]> {
     if (down.upstream) return chunk.map((c) => unavailable(c.index, c.spec, down.upstream!));
     try {
@@ -374,7 +415,7 @@ export class Provisioner {
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       if (chunk.length === 1 && err.failure === 'rejected') {
-        return [await this.rollBack(scope, chunk[0]!, err, down)];
+        return [await this.afterFailedCreate(scope, chunk[0]!, err, down)];
       }
     }
     await this.settle(scope);
@@ -386,7 +427,7 @@ export class Provisioner {
       }
       try {
         const there = await this.opts.iota.getDevice(scope, c.spec.device_id);
-        if (there && sameDevice(scope, c.spec, there)) {
+        if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
           out.push({ index: c.index, device_id: c.spec.device_id, status: 'created' });
           continue;
         }
@@ -429,21 +470,46 @@ export class Provisioner {
   private async createOne(
     scope: Scope,
     c: { index: number; spec: DeviceSpec },
-    down: { upstream: UpstreamError | undefined },
+    down: BatchState,
   ): Promise<ItemResult> {
     try {
       await this.opts.iota.createDevices(scope, [agentDevice(c.spec)]);
       return { index: c.index, device_id: c.spec.device_id, status: 'created' };
     } catch (err) {
-      if (err instanceof UpstreamError && err.status === 409) {
-        // Stored meanwhile by the chunk request that was still running.
+      return this.afterFailedCreate(scope, c, err, down);
+    }
+  }
+
+  /**
+   * After a refused create of one device: a 409 means the device is there already, stored by
+   * a chunk request still running or by another caller, and it is not this call's to roll
+   * back; anything else is rolled back.
+   */
+  private async afterFailedCreate(
+    scope: Scope,
+    c: { index: number; spec: DeviceSpec },
+    err: unknown,
+    down: BatchState,
+  ): Promise<ItemResult> {
+    if (err instanceof UpstreamError && err.status === 409) {
+      try {
         const there = await this.opts.iota.getDevice(scope, c.spec.device_id);
-        if (there && sameDevice(scope, c.spec, there)) {
+        if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
           return { index: c.index, device_id: c.spec.device_id, status: 'created' };
         }
+      } catch (readErr) {
+        return this.failure(c.index, c.spec, readErr, down);
       }
-      return this.rollBack(scope, c, err, down);
+      return {
+        index: c.index,
+        device_id: c.spec.device_id,
+        status: 'failed',
+        code: 'ERR_PROVISIONING_CONFLICT',
+        reason:
+          'another request created this device meanwhile; run again to make it this definition',
+      };
     }
+    return this.rollBack(scope, c, err, down);
   }
 
   /** Removes whatever a failed create left, and reports the failure. */
@@ -451,7 +517,7 @@ export class Provisioner {
     scope: Scope,
     c: { index: number; spec: DeviceSpec },
     cause: unknown,
-    down: { upstream: UpstreamError | undefined },
+    down: BatchState,
   ): Promise<ItemResult> {
     const failed = this.failure(c.index, c.spec, cause, down);
     try {
@@ -474,7 +540,7 @@ export class Provisioner {
   private async replace(
     scope: Scope,
     r: { index: number; spec: DeviceSpec; previous: AgentDevice },
-    down: { upstream: UpstreamError | undefined },
+    down: BatchState,
   ): Promise<ItemResult> {
     if (down.upstream) return unavailable(r.index, r.spec, down.upstream);
     try {
@@ -500,12 +566,7 @@ export class Provisioner {
     }
   }
 
-  private failure(
-    index: number,
-    spec: DeviceSpec,
-    err: unknown,
-    down: { upstream: UpstreamError | undefined },
-  ): ItemResult {
+  private failure(index: number, spec: DeviceSpec, err: unknown, down: BatchState): ItemResult {
     if (!(err instanceof UpstreamError)) throw err;
     if (err.unavailable) {
       down.upstream = err;
@@ -611,34 +672,53 @@ export function deviceOf(scope: Scope, d: AgentDevice): Device {
   });
 }
 
-function sameDevice(scope: Scope, spec: DeviceSpec, stored: AgentDevice): boolean {
+/**
+ * True when the stored device is what `spec` asks for. The agent adds to what it was given:
+ * its group's commands, and the group's API key after the first measurement; those do not
+ * count as differences. What the service always sets (protocol, transport, no lazy
+ * attributes, attributes without expressions) must be as set, so a device changed behind the
+ * service's back is put right.
+ */
+function sameDevice(
+  scope: Scope,
+  spec: DeviceSpec,
+  stored: AgentDevice,
+  groupCommands: ReadonlySet<string>,
+): boolean {
   const want = deviceOf(scope, {
     ...agentDevice(spec),
     service_path: stored.service_path,
   } as AgentDevice);
-  return isDeepStrictEqual(want, deviceOf(scope, stored));
+  const own = new Set(spec.commands.map((c) => c.name));
+  const have = deviceOf(scope, {
+    ...stored,
+    ...(spec.apikey === undefined ? { apikey: undefined } : {}),
+    commands: (stored.commands ?? []).filter(
+      (c) => own.has(String(c.name)) || !groupCommands.has(String(c.name)),
+    ),
+  });
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+  want.commands.sort(byName);
+  have.commands.sort(byName);
+  const plain = (stored.attributes ?? []).every((a) =>
+    Object.keys(a).every((k) => ['object_id', 'name', 'type'].includes(k)),
+  );
+  const lazy = Array.isArray(stored.lazy) ? stored.lazy.length : 0;
+  return (
+    isDeepStrictEqual(want, have) &&
+    plain &&
+    lazy === 0 &&
+    stored.protocol === ULTRALIGHT &&
+    stored.transport === 'HTTP'
+  );
 }
 
 /** The agent's body to re-create a stored device as it was. */
 function restorable(d: AgentDevice): Record<string, unknown> {
-  const keep = [
-    'device_id',
-    'entity_name',
-    'entity_type',
-    'timezone',
-    'apikey',
-    'endpoint',
-    'protocol',
-    'transport',
-    'attributes',
-    'static_attributes',
-    'commands',
-    'lazy',
-    'internal_attributes',
-    'explicitAttrs',
-  ];
   return Object.fromEntries(
-    Object.entries(d).filter(([k, v]) => keep.includes(k) && v !== undefined),
+    Object.entries(d).filter(
+      ([k, v]) => k !== 'service' && k !== 'service_path' && v !== undefined,
+    ),
   );
 }
 

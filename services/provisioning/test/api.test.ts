@@ -268,18 +268,19 @@ describe('devices', () => {
     expect(gone.body.code).toBe('ERR_PROVISIONING_NOT_FOUND');
   });
 
-  it('deletes the entity too when asked', async () => {
+  it('deletes the entity too when a tenant admin asks, and refuses that to an operator', async () => {
     await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
       ...floor1,
       body: { devices: [m.devices[0]] },
     });
     await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:1', new Date().toISOString());
-    const del = await api(
-      'DELETE',
-      '/v1/devices/{id}',
-      '/v1/devices/foodev?delete_entity=true',
-      floor1,
-    );
+    const path = '/v1/devices/foodev?delete_entity=true';
+    const asOperator = await api('DELETE', '/v1/devices/{id}', path, floor1);
+    expect(asOperator.status).toBe(403);
+    expect(asOperator.body.code).toBe('ERR_PROVISIONING_FORBIDDEN');
+    expect(stack.orion.entities('manufracture').map((e) => e.id)).toEqual(['urn:ngsi:bot:1']);
+    const token = await stack.token({ claims: { roles: ['tenant-admin'] } });
+    const del = await api('DELETE', '/v1/devices/{id}', path, { ...floor1, token });
     expect(del.status).toBe(204);
     expect(stack.orion.entities('manufracture').map((e) => e.id)).toEqual([]);
   });
@@ -322,6 +323,105 @@ describe('devices', () => {
   });
 });
 
+describe('idempotency with what the agent adds', () => {
+  beforeEach(reset);
+
+  it('says unchanged for a device whose group gives it commands, and after the agent fills in its API key', async () => {
+    await api('PUT', '/v1/groups', '/v1/groups', {
+      ...floor1,
+      body: { ...m.group, commands: [{ name: 'reboot' }] },
+    });
+    const devices = [m.devices[0]];
+    const first = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices },
+    });
+    expect(first.body.summary.created).toBe(1);
+    const again = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices },
+    });
+    expect(again.body.summary).toEqual({ created: 0, updated: 0, unchanged: 1, failed: 0 });
+    // A change the service does manage is still seen.
+    const changed = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [{ ...m.devices[0], commands: [{ name: 'ping' }] }] },
+    });
+    expect(changed.body.summary.updated).toBe(1);
+  });
+
+  it('puts right a device changed behind its back on the agent', async () => {
+    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [m.devices[0]] },
+    });
+    const agent = `${stack.iotaUrl}/iot/devices`;
+    const headers = {
+      'content-type': 'application/json',
+      'fiware-service': 'manufracture',
+      'fiware-servicepath': '/floor1',
+    };
+    const stored = await (await fetch(`${agent}/foodev`, { headers })).json();
+    expect((await fetch(`${agent}/foodev`, { method: 'DELETE', headers })).status).toBe(204);
+    const { service: _s, service_path: _p, ...rest } = stored as Record<string, unknown>;
+    const recreated = await fetch(agent, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ devices: [{ ...rest, protocol: 'IoTA-JSON' }] }),
+    });
+    expect(recreated.status).toBe(201);
+    const again = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [m.devices[0]] },
+    });
+    expect(again.body.summary.updated).toBe(1);
+    const fixed = await (await fetch(`${agent}/foodev`, { headers })).json();
+    expect((fixed as { protocol: string }).protocol).toBe('PDI-IoTA-UltraLight');
+  });
+
+  it('removes a field dropped from a group', async () => {
+    await api('PUT', '/v1/groups', '/v1/groups', {
+      ...floor1,
+      body: { ...m.group, timezone: 'Europe/Rome' },
+    });
+    const dropped = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
+    expect(dropped.body.status).toBe('updated');
+    const again = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
+    expect(again.body.status).toBe('unchanged');
+    const list = await api('GET', '/v1/groups', '/v1/groups', floor1);
+    expect(list.body.groups[0]).not.toHaveProperty('timezone');
+    expect(list.body.groups[0].apikey).toBe(m.group.apikey);
+  });
+
+  it('does not delete a device another request created meanwhile', async () => {
+    const { device_id: _id, ...body } = m.devices[0]!;
+    const other = { ...body, timezone: 'Europe/Rome' };
+    const results = await Promise.all([
+      stack.call('PUT', '/v1/devices/race', { ...floor1, body }),
+      stack.call('PUT', '/v1/devices/race', { ...floor1, body: other }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toContain(201);
+    const now = await api('GET', '/v1/devices/{id}', '/v1/devices/race', floor1);
+    expect(now.status).toBe(200);
+  });
+
+  it('keeps API keys of other tenants secret', async () => {
+    await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
+    const token = await stack.token({ claims: { tenants: ['smithereens'] } });
+    const res = await api('PUT', '/v1/groups', '/v1/groups', {
+      servicePath: '/',
+      service: 'smithereens',
+      token,
+      body: { entity_type: 'Bot', apikey: m.group.apikey },
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toBe(
+      'this API key is not available; omit apikey to have a strong one generated',
+    );
+    expect(JSON.stringify(res.body)).not.toContain('manufracture');
+  });
+});
+
 describe('QuantumLeap subscription', () => {
   beforeEach(reset);
   const admin = () => stack.token({ claims: { roles: ['tenant-admin'] } });
@@ -355,6 +455,30 @@ describe('QuantumLeap subscription', () => {
     expect(
       stack.quantumleap.series('manufracture', 'urn:ngsi:bot:9', 'TimeInstant').values.length,
     ).toBeGreaterThan(0);
+  });
+
+  it('does not adopt a subscription it did not make (it may be path-scoped)', async () => {
+    const foreign = await fetch(`${stack.orion.url}/v2/subscriptions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'fiware-service': 'manufracture',
+        'fiware-servicepath': '/floor1',
+      },
+      body: JSON.stringify({
+        subject: { entities: [{ idPattern: '.*' }] },
+        notification: {
+          http: { url: stack.config.quantumLeapNotifyUrl },
+          attrsFormat: 'keyValues',
+        },
+      }),
+    });
+    expect(foreign.status).toBe(201);
+    const res = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', {
+      token: await admin(),
+    });
+    expect(res.status).toBe(201);
+    expect(stack.orion.subscriptions('manufracture')).toHaveLength(2);
   });
 
   it('is refused to operators and with a service path header', async () => {

@@ -51,7 +51,7 @@ describe('authorization', () => {
     ['a device token', { tokenRecipe: { claims: { roles: ['device'] } } }, 403],
     ['a viewer token (read only)', { tokenRecipe: { claims: { roles: ['viewer'] } } }, 403],
     ['a token for another audience', { tokenRecipe: { claims: { aud: ['grafana'] } } }, 401],
-  ] as const)('refuses a write with %s (%i)', async (_name, how, status) => {
+  ] as const)('refuses a write with %s (%s)', async (_name, how, status) => {
     const before = await agentDevices();
     const token = 'token' in how ? how.token : await stack.token(how.tokenRecipe as never);
     const res = await stack.call('POST', '/v1/devices/bulk', { ...floor1, token, body: bulk });
@@ -164,6 +164,42 @@ describe('bad input', () => {
     });
     expect(res.body.results[3].errors[0].field).toBe('devices[3].entity_type');
     await stack.call('DELETE', '/v1/devices/ok1', floor1);
+  });
+
+  it.each([
+    'http://127.0.0.1:15000/quitquitquit',
+    'http://[::1]:15020/stats',
+    'http://169.254.169.254/latest',
+    'http://localhost:4041/iot/about',
+    'http://orion.fiware.svc.cluster.local:1026/v2/entities',
+    'http://keycloak/auth',
+  ])(
+    'refuses the command endpoint %s (the agent would call it inside the cluster)',
+    async (endpoint) => {
+      const res = await stack.call('PUT', '/v1/devices/foodev', {
+        ...floor1,
+        body: { ...m.devices[0], device_id: undefined, commands: [{ name: 'ping' }], endpoint },
+      });
+      expect(res.status).toBe(422);
+      expect(res.body.errors[0].field).toBe('endpoint');
+    },
+  );
+
+  it('refuses JSON nested deeper than 32 levels with a 422, not a crash', async () => {
+    const value = `${'['.repeat(5000)}"x"${']'.repeat(5000)}`;
+    const { device_id: _id, ...device } = m.devices[0]!;
+    const body = JSON.stringify({
+      ...device,
+      static_attributes: [{ name: 'deep', type: 'StructuredValue', value: 0 }],
+    });
+    const res = await stack.call('PUT', '/v1/devices/foodev', {
+      ...floor1,
+      rawBody: body.replace('"value":0', `"value":${value}`),
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([
+      { field: '(body)', message: 'JSON nested deeper than 32 levels' },
+    ]);
   });
 
   it('refuses a device id in the body that differs from the path', async () => {
