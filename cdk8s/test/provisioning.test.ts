@@ -197,12 +197,11 @@ describe('Provisioning', () => {
           {
             operation: {
               ports: ['4041'],
-              methods: ['GET', 'POST', 'PUT', 'DELETE'],
+              methods: ['GET', 'POST', 'DELETE'],
               paths: ['/iot/services*', '/iot/devices*'],
             },
           },
         ],
-        [{ operation: { ports: ['4041'], methods: ['GET'], paths: ['/iot/about'] } }],
       ]);
     });
 

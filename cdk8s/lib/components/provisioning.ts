@@ -31,8 +31,8 @@ interface UpstreamOperation {
 
 /** The IoT Agent north API calls of the service: service groups, devices, the about page. */
 export const PROVISIONING_IOTA_OPERATIONS: readonly UpstreamOperation[] = [
-  { methods: ['GET', 'POST', 'PUT', 'DELETE'], paths: ['/iot/services*', '/iot/devices*'] },
-  { methods: ['GET'], paths: ['/iot/about'] },
+  // No PUT: the service replaces groups and devices (delete, create) instead of updating them.
+  { methods: ['GET', 'POST', 'DELETE'], paths: ['/iot/services*', '/iot/devices*'] },
 ];
 
 /**

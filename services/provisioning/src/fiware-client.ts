@@ -64,14 +64,6 @@ function headers(scope: Scope): Record<string, string | undefined> {
 export class IotAgentClient {
   constructor(readonly upstream: Upstream) {}
 
-  /** `GET /iot/about`: reachability. */
-  async about(correlator: string): Promise<Record<string, unknown>> {
-    const res = await this.upstream.call<Record<string, unknown>>('GET', '/iot/about', {
-      headers: { 'fiware-correlator': correlator },
-    });
-    return res.body;
-  }
-
   async listGroups(scope: Scope): Promise<AgentGroup[]> {
     const res = await this.upstream.call<{ services?: AgentGroup[] }>('GET', '/iot/services', {
       headers: headers(scope),
@@ -89,18 +81,6 @@ export class IotAgentClient {
     await this.upstream.call('POST', '/iot/services', {
       headers: headers(scope),
       body: { services: [group] },
-    });
-  }
-
-  async updateGroup(
-    scope: Scope,
-    key: { resource: string; apikey: string },
-    group: Record<string, unknown>,
-  ): Promise<void> {
-    await this.upstream.call('PUT', '/iot/services', {
-      headers: headers(scope),
-      query: key,
-      body: group,
     });
   }
 
