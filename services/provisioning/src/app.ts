@@ -22,7 +22,7 @@ import type { Metrics } from './metrics.js';
 import { DeviceBody, GroupSpec, SERVICE_PATH } from './model.js';
 import { buildOpenApi } from './openapi.js';
 import type { FieldError, ItemResult, Provisioner } from './provisioner.js';
-import { ProvisioningFailure, fieldErrors } from './provisioner.js';
+import { ProvisioningFailure, describeErrors, fieldErrors } from './provisioner.js';
 
 /** What {@link createApp} is built from. */
 export interface AppDeps {
@@ -173,7 +173,7 @@ export function createApp(deps: AppDeps): express.Express {
     const result = await deps.provisioner.upsertDevices(scope, body.devices, dryRun(req));
     countDevices(deps, scope, result.results, result.dry_run);
     if (result.results.some((r) => r.code === 'ERR_UPSTREAM_UNAVAILABLE')) {
-      res.setHeader('retry-after', '5');
+      res.setHeader('retry-after', String(deps.provisioner.retryAfter));
     }
     res.status(result.summary.failed > 0 ? 207 : 200).json(result);
   });
@@ -197,7 +197,7 @@ export function createApp(deps: AppDeps): express.Express {
     );
     countDevices(deps, scope, result.results, result.dry_run);
     const item = result.results[0]!;
-    if (item.status === 'failed') throw itemFailure(item);
+    if (item.status === 'failed') throw itemFailure(item, deps.provisioner.retryAfter);
     // The write is done: a failed read-back leaves `device` out rather than failing the call.
     const device = result.dry_run
       ? undefined
@@ -350,12 +350,7 @@ function countDevices(
 }
 
 function invalid(errors: FieldError[]): ProvisioningFailure {
-  return new ProvisioningFailure(
-    'ERR_PROVISIONING_INVALID',
-    422,
-    errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-    errors,
-  );
+  return new ProvisioningFailure('ERR_PROVISIONING_INVALID', 422, describeErrors(errors), errors);
 }
 
 function notFound(message: string): ProvisioningFailure {
@@ -363,7 +358,7 @@ function notFound(message: string): ProvisioningFailure {
 }
 
 /** The failure of the one item of a single-device request. */
-function itemFailure(item: ItemResult): ProvisioningFailure {
+function itemFailure(item: ItemResult, retryAfter: number): ProvisioningFailure {
   const status: Record<string, number> = {
     ERR_PROVISIONING_INVALID: 422,
     ERR_PROVISIONING_CONFLICT: 409,
@@ -377,11 +372,9 @@ function itemFailure(item: ItemResult): ProvisioningFailure {
   return new ProvisioningFailure(
     item.code ?? 'ERR_UPSTREAM_REJECTED',
     status[item.code ?? ''] ?? 502,
-    errors.length
-      ? errors.map((e) => `${e.field}: ${e.message}`).join('; ')
-      : (item.reason ?? 'failed'),
+    errors.length ? describeErrors(errors) : (item.reason ?? 'failed'),
     errors,
-    item.code === 'ERR_UPSTREAM_UNAVAILABLE' ? 5 : undefined,
+    item.code === 'ERR_UPSTREAM_UNAVAILABLE' ? retryAfter : undefined,
   );
 }
 

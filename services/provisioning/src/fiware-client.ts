@@ -52,6 +52,18 @@ export interface AgentDevice {
 
 const PAGE = 1000;
 
+/** Every item of a paged listing: pages of {@link PAGE} until a short one. */
+async function allPages<T>(
+  page: (query: { limit: number; offset: number }) => Promise<T[]>,
+): Promise<T[]> {
+  const all: T[] = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const items = await page({ limit: PAGE, offset });
+    all.push(...items);
+    if (items.length < PAGE) return all;
+  }
+}
+
 function headers(scope: Scope): Record<string, string | undefined> {
   return {
     'fiware-service': scope.service,
@@ -96,19 +108,15 @@ export class IotAgentClient {
 
   /** Every device of a service path, page by page. */
   async listDevices(scope: Scope): Promise<AgentDevice[]> {
-    const all: AgentDevice[] = [];
-    for (let offset = 0; ; offset += PAGE) {
-      const res = await this.upstream.call<{ count?: number; devices?: AgentDevice[] }>(
-        'GET',
-        '/iot/devices',
-        { headers: headers(scope), query: { limit: PAGE, offset } },
-      );
-      const page = res.body?.devices ?? [];
-      all.push(
-        ...page.filter((d) => d.service_path === undefined || d.service_path === scope.servicePath),
-      );
-      if (page.length < PAGE) return all;
-    }
+    const all = await allPages(async (query) => {
+      const res = await this.upstream.call<{ devices?: AgentDevice[] }>('GET', '/iot/devices', {
+        headers: headers(scope),
+        query,
+      });
+      return res.body?.devices ?? [];
+    });
+    // The registry filters by service path; keep only exact matches in case it does not.
+    return all.filter((d) => d.service_path === undefined || d.service_path === scope.servicePath);
   }
 
   /** One device, or undefined. */
@@ -182,22 +190,22 @@ export class OrionClient {
   ): Promise<Map<string, string | undefined>> {
     const out = new Map<string, string | undefined>();
     for (const type of types) {
-      for (let offset = 0; ; offset += PAGE) {
+      const entities = await allPages(async (query) => {
         const res = await this.upstream.call<{ id: string; type: string; TimeInstant?: unknown }[]>(
           'GET',
           '/v2/entities',
           {
             headers: headers(scope),
-            query: { type, attrs: 'TimeInstant', options: 'keyValues', limit: PAGE, offset },
+            query: { type, attrs: 'TimeInstant', options: 'keyValues', ...query },
           },
         );
-        for (const e of res.body ?? []) {
-          out.set(
-            entityKey(e.id, e.type),
-            typeof e.TimeInstant === 'string' ? e.TimeInstant : undefined,
-          );
-        }
-        if ((res.body ?? []).length < PAGE) break;
+        return res.body ?? [];
+      });
+      for (const e of entities) {
+        out.set(
+          entityKey(e.id, e.type),
+          typeof e.TimeInstant === 'string' ? e.TimeInstant : undefined,
+        );
       }
     }
     return out;
@@ -215,15 +223,13 @@ export class OrionClient {
 
   /** The tenant's subscriptions (no service path header: all of them). */
   async listSubscriptions(scope: Scope): Promise<Subscription[]> {
-    const all: Subscription[] = [];
-    for (let offset = 0; ; offset += PAGE) {
+    return allPages(async (query) => {
       const res = await this.upstream.call<Subscription[]>('GET', '/v2/subscriptions', {
         headers: headers({ service: scope.service, correlator: scope.correlator }),
-        query: { limit: PAGE, offset },
+        query,
       });
-      all.push(...(res.body ?? []));
-      if ((res.body ?? []).length < PAGE) return all;
-    }
+      return res.body ?? [];
+    });
   }
 
   /** Creates a subscription without a service path header; returns its id. */

@@ -21,7 +21,17 @@ import type {
   Scope,
 } from './fiware-client.js';
 import { entityKey } from './fiware-client.js';
-import type { Device, DeviceSpec, Group, GroupSpec, WriteStatus } from './model.js';
+import type {
+  Attribute,
+  Command,
+  Device,
+  DeviceSpec,
+  Group,
+  GroupSpec,
+  Json,
+  StaticAttribute,
+  WriteStatus,
+} from './model.js';
 import { DEFAULT_RESOURCE, DeviceSpec as DeviceSpecSchema } from './model.js';
 import { UpstreamError, summarize } from './upstream.js';
 
@@ -116,7 +126,8 @@ const FEW = 8;
 export class Provisioner {
   private readonly chunkSize: number;
   private readonly defaultExpectedInterval: number;
-  private readonly retryAfter: number;
+  /** Seconds a client should wait after an unreachable upstream (Retry-After). */
+  readonly retryAfter: number;
   private readonly now: () => number;
 
   constructor(private readonly opts: ProvisionerOptions) {
@@ -418,7 +429,7 @@ export class Provisioner {
         return [await this.afterFailedCreate(scope, chunk[0]!, err, down)];
       }
     }
-    await this.settle(scope);
+    const settled = await this.settle(scope);
     const out: ItemResult[] = [];
     for (const c of chunk) {
       if (down.upstream) {
@@ -426,7 +437,9 @@ export class Provisioner {
         continue;
       }
       try {
-        const there = await this.opts.iota.getDevice(scope, c.spec.device_id);
+        const there = settled
+          ? settled.get(c.spec.device_id)
+          : await this.opts.iota.getDevice(scope, c.spec.device_id);
         if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
           out.push({ index: c.index, device_id: c.spec.device_id, status: 'created' });
           continue;
@@ -449,22 +462,25 @@ export class Provisioner {
   /**
    * Waits until the agent's device list stops changing (at most ~1 s): registrations of a
    * failed chunk may still be in flight when the agent has already answered.
+   *
+   * @returns the last listing by device id; undefined when the agent could not be listed
+   *   (the per-device pass then asks, and reports the upstream's state).
    */
-  private async settle(scope: Scope): Promise<void> {
+  private async settle(scope: Scope): Promise<Map<string, AgentDevice> | undefined> {
     let previous: string | undefined;
+    let devices: AgentDevice[] = [];
     for (let i = 0; i < 20; i++) {
-      let now: string;
       try {
-        now = JSON.stringify(
-          (await this.opts.iota.listDevices(scope)).map((d) => d.device_id).sort(),
-        );
+        devices = await this.opts.iota.listDevices(scope);
       } catch {
-        return; // the per-device pass reports the upstream's state
+        return undefined;
       }
-      if (now === previous) return;
-      previous = now;
+      const ids = JSON.stringify(devices.map((d) => d.device_id).sort());
+      if (ids === previous) break;
+      previous = ids;
       await new Promise((r) => setTimeout(r, 50));
     }
+    return new Map(devices.map((d) => [d.device_id, d]));
   }
 
   private async createOne(
@@ -656,17 +672,7 @@ export function deviceOf(scope: Scope, d: AgentDevice): Device {
     entity_type: d.entity_type ?? '',
     timezone: d.timezone,
     apikey: d.apikey,
-    attributes: (d.attributes ?? []).map((a) => ({
-      object_id: String(a.object_id ?? a.name),
-      name: String(a.name),
-      type: String(a.type),
-    })),
-    static_attributes: (d.static_attributes ?? []).map((a) => ({
-      name: String(a.name),
-      type: String(a.type),
-      value: a.value as z.infer<typeof DeviceSpecSchema>['static_attributes'][number]['value'],
-    })),
-    commands: (d.commands ?? []).map((c) => ({ name: String(c.name), type: 'command' as const })),
+    ...attributeLists(d),
     endpoint: d.endpoint,
     expected_interval: typeof interval?.value === 'number' ? interval.value : undefined,
   });
@@ -734,7 +740,6 @@ function agentGroup(spec: GroupSpec): Record<string, unknown> {
 }
 
 function groupOf(scope: Scope, g: Record<string, unknown> | AgentGroup): Group {
-  const list = (v: unknown) => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
   return stripUndefined({
     service: scope.service,
     service_path: scope.servicePath ?? '/',
@@ -742,19 +747,37 @@ function groupOf(scope: Scope, g: Record<string, unknown> | AgentGroup): Group {
     apikey: g.apikey as string | undefined,
     entity_type: String(g.entity_type ?? ''),
     timezone: g.timezone as string | undefined,
-    attributes: list(g.attributes).map((a) => ({
+    ...attributeLists(g),
+    autoprovision: g.autoprovision === true,
+  });
+}
+
+/**
+ * The attributes, static attributes and commands of a stored device or group, in the service
+ * model (the agent fills in `object_id` from the name and adds fields the model does not have).
+ */
+function attributeLists(record: Record<string, unknown>): {
+  attributes: Attribute[];
+  static_attributes: StaticAttribute[];
+  commands: Command[];
+} {
+  const list = (v: unknown) => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
+  return {
+    attributes: list(record.attributes).map((a) => ({
       object_id: String(a.object_id ?? a.name),
       name: String(a.name),
       type: String(a.type),
     })),
-    static_attributes: list(g.static_attributes).map((a) => ({
+    static_attributes: list(record.static_attributes).map((a) => ({
       name: String(a.name),
       type: String(a.type),
-      value: a.value as Group['static_attributes'][number]['value'],
+      value: a.value as Json,
     })),
-    commands: list(g.commands).map((c) => ({ name: String(c.name), type: 'command' as const })),
-    autoprovision: g.autoprovision === true,
-  });
+    commands: list(record.commands).map((c) => ({
+      name: String(c.name),
+      type: 'command' as const,
+    })),
+  };
 }
 
 function stripUndefined<T extends object>(o: T): T {
@@ -789,9 +812,14 @@ function invalid(index: number, item: unknown, errors: FieldError[]): ItemResult
     ...(typeof id === 'string' ? { device_id: id } : {}),
     status: 'failed',
     code: 'ERR_PROVISIONING_INVALID',
-    reason: errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+    reason: describeErrors(errors),
     errors,
   };
+}
+
+/** Field errors as one line, e.g. `devices[3].entity_name: ...; devices[3].timezone: ...`. */
+export function describeErrors(errors: readonly FieldError[]): string {
+  return errors.map((e) => `${e.field}: ${e.message}`).join('; ');
 }
 
 function unavailable(index: number, spec: DeviceSpec, err: UpstreamError): ItemResult {
