@@ -38,12 +38,12 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Starts OPA with the platform policy and `data` (a document merged at the data root), and
- * waits until it answers.
+ * Starts OPA with the platform policy (or the policies in `policyDir`) and `data` (a document
+ * merged at the data root), and waits until it answers.
  */
 export async function startOpa(
   data: Record<string, unknown>,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; policyDir?: string } = {},
 ): Promise<OpaServer> {
   const bin = ensureOpa();
   const dir = mkdtempSync(join(tmpdir(), 'opa-test-'));
@@ -58,7 +58,7 @@ export async function startOpa(
       `--addr=127.0.0.1:${port}`,
       '--log-level=error',
       '--ignore=*_test.rego',
-      POLICY_DIR,
+      opts.policyDir ?? POLICY_DIR,
       join(dir, 'data.json'),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },

@@ -1,0 +1,236 @@
+/**
+ * What the scenarios do with the platform's FIWARE APIs, written once: the scenario data (the
+ * devices files in docs/examples/), provisioning through the provisioning service, Ultralight
+ * measurements on the south API, and reads from Orion and QuantumLeap.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { readDevicesFile } from '../../services/provisioning/src/devices-file.js';
+import type { DevicesFile } from '../../services/provisioning/src/devices-file.js';
+import { DEFAULT_RESOURCE } from '../../services/provisioning/src/model.js';
+import type { DeviceSpec } from '../../services/provisioning/src/model.js';
+import { ApiError } from '../../services/provisioning/src/client.js';
+import { AssertionFailed, check } from './framework.js';
+import type { Platform } from './platform.js';
+import { expectStatus, snippet } from './platform.js';
+
+/** Where the anchor's scenario data lives: one devices file per tenant. */
+export const EXAMPLES_DIR = fileURLToPath(new URL('../../docs/examples/', import.meta.url));
+
+/** The devices files of the given tenants (`<dir>/<tenant>.devices.yaml`). */
+export function scenarioData(tenants: readonly string[], dir = EXAMPLES_DIR): DevicesFile[] {
+  return tenants.map((t) => {
+    const file = `${dir.replace(/\/?$/, '/')}${t}.devices.yaml`;
+    if (!existsSync(file))
+      throw new TypeError(`no scenario data for tenant ${t}: ${file} is missing`);
+    const data = readDevicesFile(file);
+    if (data.tenant !== t) throw new TypeError(`${file} is for tenant ${data.tenant}, not ${t}`);
+    return data;
+  });
+}
+
+/** A device with where it lives and how it authenticates on the south API. */
+export interface PlacedDevice {
+  readonly tenant: string;
+  readonly servicePath: string;
+  readonly apikey: string;
+  /** The south resource its group listens on, e.g. `/iot/d`. */
+  readonly resource: string;
+  readonly device: DeviceSpec;
+}
+
+/** Every device of a devices file that has an API key (its own or its group's). */
+export function devicesOf(file: DevicesFile): PlacedDevice[] {
+  return file.servicePaths.flatMap((sp) =>
+    sp.devices.flatMap((device) => {
+      const apikey = device.apikey ?? sp.group?.apikey;
+      const resource = sp.group?.resource ?? DEFAULT_RESOURCE;
+      return apikey
+        ? [{ tenant: file.tenant, servicePath: sp.path, apikey, resource, device }]
+        : [];
+    }),
+  );
+}
+
+/**
+ * Makes the platform hold a devices file: groups first, then the devices in one bulk request
+ * per service path, and the QuantumLeap subscription when the file asks for it. Idempotent.
+ * @returns e.g. "2 devices: 2 unchanged"
+ */
+export async function provision(platform: Platform, file: DevicesFile): Promise<string> {
+  const api = platform.provisioning(file.tenant);
+  const counts: Record<string, number> = {};
+  try {
+    for (const sp of file.servicePaths) {
+      if (sp.group) await api.call('PUT', '/v1/groups', { servicePath: sp.path, body: sp.group });
+      if (sp.devices.length === 0) continue;
+      const res = await api.upsertDevices(sp.path, sp.devices, false);
+      for (const r of res.results) {
+        if (r.status === 'failed') {
+          throw new AssertionFailed(
+            `provisioning ${file.tenant}${sp.path} device ${r.device_id ?? `#${r.index}`} failed: ${r.reason ?? 'no reason given'}`,
+          );
+        }
+        counts[r.status] = (counts[r.status] ?? 0) + 1;
+      }
+    }
+  } catch (err) {
+    if (err instanceof ApiError) {
+      throw new AssertionFailed(
+        `the provisioning service refused ${file.tenant}'s devices: ${err.message}${err.problem?.fix ? ` (${err.problem.fix})` : ''}`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const detail = Object.entries(counts)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+  return `${total} device${total === 1 ? '' : 's'}${detail ? `: ${detail}` : ''}`;
+}
+
+/** The Ultralight 2.0 payload setting every active attribute of a device to `value`. */
+export function ulPayload(device: DeviceSpec, value: number | string): string {
+  return device.attributes.map((a) => `${a.object_id ?? a.name}|${value}`).join('|');
+}
+
+/** Sends one Ultralight payload for a device on the south API, with the tenant's device token. */
+export async function sendUltralight(
+  platform: Platform,
+  d: PlacedDevice,
+  payload: string,
+  opts: { token?: string; query?: string; signal?: AbortSignal } = {},
+): Promise<string> {
+  const query = new URLSearchParams({ k: d.apikey, i: d.device.device_id });
+  const reply = await platform.call({
+    method: 'POST',
+    service: 'iotAgentUl',
+    port: 'south',
+    path: `${d.resource}?${query}${opts.query ? `&${opts.query}` : ''}`,
+    tenant: d.tenant,
+    token: opts.token ?? (await platform.token(d.tenant, 'devices')),
+    text: payload,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  expectStatus(reply, 200, `the IoT Agent refused ${d.device.device_id}'s Ultralight payload`);
+  return reply.text;
+}
+
+/** Asks the south API for a device's pending commands (`getCmd=1`); the body lists them. */
+export async function pollCommands(
+  platform: Platform,
+  d: PlacedDevice,
+  signal?: AbortSignal,
+): Promise<string> {
+  const query = new URLSearchParams({ k: d.apikey, i: d.device.device_id, getCmd: '1' });
+  const reply = await platform.call({
+    service: 'iotAgentUl',
+    port: 'south',
+    path: `${d.resource}?${query}`,
+    tenant: d.tenant,
+    token: await platform.token(d.tenant, 'devices'),
+    ...(signal ? { signal } : {}),
+  });
+  expectStatus(reply, 200, `the IoT Agent refused ${d.device.device_id}'s command poll`);
+  return reply.text;
+}
+
+/** An NGSI-v2 entity in normalized form. */
+export type Entity = { id: string; type: string } & Record<
+  string,
+  { type?: string; value?: unknown; metadata?: unknown }
+>;
+
+/** Reads one entity from Orion in the tenant and service path of a device. */
+export async function readEntity(
+  platform: Platform,
+  d: PlacedDevice,
+  opts: { attrs?: readonly string[]; signal?: AbortSignal } = {},
+): Promise<Entity> {
+  const q = new URLSearchParams({ type: d.device.entity_type ?? 'Thing' });
+  if (opts.attrs) q.set('attrs', opts.attrs.join(','));
+  const reply = await platform.call({
+    service: 'orion',
+    path: `/v2/entities/${encodeURIComponent(entityId(d))}?${q}`,
+    tenant: d.tenant,
+    servicePath: d.servicePath,
+    token: await platform.token(d.tenant),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  expectStatus(reply, 200, `Orion has no entity ${entityId(d)} in ${d.tenant}${d.servicePath}`);
+  return reply.json<Entity>();
+}
+
+/** The entity id of a device (the agent's default is `<type>:<device_id>`). */
+export function entityId(d: PlacedDevice): string {
+  return d.device.entity_name ?? `${d.device.entity_type ?? 'Thing'}:${d.device.device_id}`;
+}
+
+/** Checks that an entity's attributes hold `expected` (compared as text: UL is untyped). */
+export function checkAttributes(entity: Entity, expected: Record<string, string>): void {
+  for (const [name, value] of Object.entries(expected)) {
+    const got = entity[name]?.value;
+    check(
+      got !== undefined && String(got) === value,
+      () =>
+        `${entity.id}.${name} is ${got === undefined ? 'missing' : JSON.stringify(got)}, expected "${value}"`,
+    );
+  }
+}
+
+/** A subscription as Orion lists it. */
+interface Subscription {
+  id: string;
+  description?: string;
+  status?: string;
+  notification?: { http?: { url?: string }; lastFailureReason?: string };
+}
+
+/** Orion's subscriptions of a tenant that notify a QuantumLeap (`…/v2/notify`). */
+export async function quantumLeapSubscriptions(
+  platform: Platform,
+  tenant: string,
+): Promise<Subscription[]> {
+  const reply = await platform.call({
+    service: 'orion',
+    path: '/v2/subscriptions?limit=1000',
+    tenant,
+    token: await platform.token(tenant),
+  });
+  expectStatus(reply, 200, `listing ${tenant}'s subscriptions in Orion`);
+  return reply
+    .json<Subscription[]>()
+    .filter((s) => s.notification?.http?.url?.replace(/\/+$/, '').endsWith('/v2/notify'));
+}
+
+/** The values of one attribute of one entity in QuantumLeap, oldest first. */
+export async function quantumLeapValues(
+  platform: Platform,
+  d: PlacedDevice,
+  attr: string,
+  lastN: number,
+  signal?: AbortSignal,
+): Promise<unknown[]> {
+  const q = new URLSearchParams({ type: d.device.entity_type ?? 'Thing', lastN: String(lastN) });
+  const reply = await platform.call({
+    service: 'quantumleap',
+    path: `/v2/entities/${encodeURIComponent(entityId(d))}/attrs/${encodeURIComponent(attr)}?${q}`,
+    tenant: d.tenant,
+    servicePath: d.servicePath,
+    token: await platform.token(d.tenant),
+    ...(signal ? { signal } : {}),
+  });
+  if (reply.status === 404) {
+    throw new AssertionFailed(
+      `QuantumLeap has no series for ${entityId(d)}.${attr} in ${d.tenant}${d.servicePath}`,
+    );
+  }
+  expectStatus(reply, 200, `reading ${entityId(d)}.${attr} from QuantumLeap`);
+  const body = reply.json<{ values?: unknown[] }>();
+  if (!Array.isArray(body.values)) {
+    throw new AssertionFailed(`QuantumLeap answered without values: ${snippet(reply.text)}`);
+  }
+  return body.values;
+}
