@@ -115,7 +115,7 @@ export class Platform {
   async call(o: CallOptions): Promise<Reply> {
     const method = o.method ?? 'GET';
     const url = this.url(o.service, o.path, o.port);
-    const request = `${method} ${this.route(o.service, o.port).prefix}${o.path.split('?')[0]}`;
+    const request = `${method} ${this.route(o.service, o.port).prefix}${readable(o.path.split('?')[0]!)}`;
     const headers: Record<string, string> = { ...o.headers };
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
     if (o.tenant !== undefined) headers['fiware-service'] = o.tenant;
@@ -222,6 +222,15 @@ export function expectStatus(
 export function snippet(text: string, max = 200): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max)}…` : one;
+}
+
+/** A path with its percent-escapes decoded, for messages. */
+function readable(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }
 
 function causeText(err: unknown): string {

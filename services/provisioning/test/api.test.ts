@@ -218,8 +218,12 @@ describe('devices', () => {
     expect(second.body.summary).toEqual({ created: 0, updated: 0, unchanged: 2, failed: 0 });
     const list = await api('GET', '/v1/devices', '/v1/devices', floor1);
     expect(list.body.count).toBe(2);
-    // No registration in Orion: these devices have no commands.
-    expect(stack.orion.registrations('manufracture')).toEqual([]);
+    // One registration in Orion, for foodev's command (bardev has none).
+    expect(
+      stack.orion.registrations('manufracture').map((r) => [r.dataProvided, r.servicePath]),
+    ).toEqual([
+      [{ entities: [{ id: 'urn:ngsi:bot:1', type: 'Bot' }], attrs: ['ping'] }, '/floor1'],
+    ]);
   });
 
   it('writes nothing on a dry run and says what it would do', async () => {
@@ -345,7 +349,7 @@ describe('idempotency with what the agent adds', () => {
     // A change the service does manage is still seen.
     const changed = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
       ...floor1,
-      body: { devices: [{ ...m.devices[0], commands: [{ name: 'ping' }] }] },
+      body: { devices: [{ ...m.devices[0], commands: [{ name: 'reset' }] }] },
     });
     expect(changed.body.summary.updated).toBe(1);
   });

@@ -1,0 +1,158 @@
+/**
+ * Every scenario against the local stack (services/test-support/scenario-stack.ts: real
+ * Keycloak, real OPA behind the local gateway, the real IoT Agent library with the Ultralight
+ * south binding, the real provisioning service, the Orion and QuantumLeap contract fakes), and
+ * the failures a scenario must report: a missing QuantumLeap subscription.
+ *
+ * Besides the scenarios' own verdicts, the tests look at the stack directly (the fakes' state,
+ * the gateway's decisions), so a scenario that passes without checking anything is caught.
+ */
+import type { ScenarioEnv } from '../lib/env.js';
+import { scenarioEnv } from '../lib/env.js';
+import type { ScenarioResult } from '../lib/framework.js';
+import { runScenarios } from '../lib/framework.js';
+import { basicSense } from '../basic-sense.js';
+import { SCENARIOS } from '../index.js';
+import { intervene } from '../intervene.js';
+import { jsonReport, junitXml } from '../lib/report.js';
+import type { ScenarioStack } from '../../services/test-support/scenario-stack.js';
+import { startScenarioStack } from '../../services/test-support/scenario-stack.js';
+
+let stack: ScenarioStack;
+let env: ScenarioEnv;
+let first: {
+  results: ScenarioResult[];
+  summary: Awaited<ReturnType<typeof runScenarios>>['summary'];
+};
+
+const stepOf = (results: ScenarioResult[], scenario: string, step: string) =>
+  results.find((r) => r.name === scenario)?.steps.find((s) => s.id === step);
+const failures = (results: ScenarioResult[]) =>
+  results.flatMap((r) =>
+    r.steps.filter((s) => s.status !== 'passed').map((s) => `${r.name}/${s.id}: ${s.message}`),
+  );
+
+beforeAll(async () => {
+  stack = await startScenarioStack();
+  // Fetched first, judged last: by tenant-isolation it has (nearly) expired.
+  void stack.expiredToken('manufracture').catch(() => undefined);
+  env = scenarioEnv(stack.platform(), { measurements: 3, settleTimeoutMs: 10_000 });
+  first = await runScenarios(SCENARIOS, env, { stepTimeoutMs: 90_000 });
+}, 420_000);
+afterAll(async () => {
+  await stack?.close();
+});
+
+describe('the scenarios on the local stack', () => {
+  it('all pass, with no step skipped', () => {
+    expect(failures(first.results)).toEqual([]);
+    expect(first.summary).toMatchObject({ failed: 0, skipped: 0, ok: true });
+    expect(first.results.map((r) => r.name)).toEqual([
+      'versions',
+      'basic-sense',
+      'tenant-isolation',
+      'intervene',
+    ]);
+  });
+
+  it('versions reached the public paths without OPA and was refused elsewhere', () => {
+    const byPath = (p: string) => stack.gateway.decisions.filter((d) => d.path === p);
+    expect(byPath('/orion/version').length).toBeGreaterThan(0);
+    // The public path never went to OPA; the protected one did and was refused.
+    expect(byPath('/orion/v2/entities').some((d) => !d.allowed && d.status === 401)).toBe(true);
+    expect(byPath('/auth/admin/').every((d) => !d.allowed && d.status === 403)).toBe(true);
+  });
+
+  it('basic-sense left every measurement in Orion and QuantumLeap, per tenant', () => {
+    const base = env.valueBase;
+    const values = [1, 2, 3].map((i) => String(base + i));
+    expect(
+      stack.quantumleap.series('manufracture', 'urn:ngsi:bot:1', 'foo').values.map(String),
+    ).toEqual(expect.arrayContaining(values));
+    expect(
+      stack.quantumleap.series('smithereens', 'urn:ngsi:bot:2', 'foo').values.map(String),
+    ).toEqual(expect.arrayContaining(values));
+    const bot1 = stack.orion.entities('manufracture').find((e) => e.id === 'urn:ngsi:bot:1');
+    expect(bot1).toMatchObject({ type: 'Bot', category: { value: 'sensor' } });
+    expect(stepOf(first.results, 'basic-sense', 'sense')?.message).toBe(
+      '9 measurements from 3 devices',
+    );
+  });
+
+  it('tenant-isolation saw each attempt refused by the policy, for the reason under test', () => {
+    const denies = stack.gateway.decisions.filter((d) => !d.allowed);
+    expect(denies.some((d) => d.status === 403 && /tenant/.test(d.reason ?? ''))).toBe(true);
+    expect(denies.some((d) => d.status === 401 && /expired/.test(d.reason ?? ''))).toBe(true);
+    expect(denies.some((d) => d.status === 401 && /signature/.test(d.reason ?? ''))).toBe(true);
+    expect(denies.some((d) => d.status === 403 && /role/.test(d.reason ?? ''))).toBe(true);
+    // The same entity id, different values, per tenant.
+    const bot2 = (t: string) => stack.orion.entities(t).find((e) => e.id === 'urn:ngsi:bot:2');
+    expect(bot2('manufracture')!.bar).not.toEqual(bot2('smithereens')!.bar);
+  });
+
+  it('intervene went through Orion, the agent and the device, and back', () => {
+    const bot1 = stack.orion.entities('manufracture').find((e) => e.id === 'urn:ngsi:bot:1')!;
+    expect(bot1.ping_status).toMatchObject({ value: 'OK' });
+    expect(bot1.ping_info).toMatchObject({ value: `done-${env.valueBase}` });
+    // The command reached the agent as a forwarded update, and the device polled for it.
+    expect(
+      stack.orion.requests.some(
+        (r) =>
+          r.method === 'PATCH' &&
+          decodeURIComponent(r.path) === '/v2/entities/urn:ngsi:bot:1/attrs' &&
+          r.service === 'manufracture',
+      ),
+    ).toBe(true);
+    expect(stack.south.requests.some((r) => r.method === 'GET' && r.status === 200)).toBe(true);
+  });
+
+  it('reports of the run: JSON says ok, JUnit has no failure', () => {
+    const doc = jsonReport(first.results, first.summary, stack.platform());
+    expect(doc).toMatchObject({ ok: true, summary: { failed: 0, skipped: 0 } });
+    const xml = junitXml(first.results, first.summary);
+    expect(xml).toContain('failures="0"');
+    expect(xml).not.toContain('<failure');
+  });
+
+  it('basic-sense and intervene are re-runnable: a second run passes, provisioning unchanged', async () => {
+    const again = await runScenarios(
+      [basicSense, intervene],
+      scenarioEnv(stack.platform(), {
+        measurements: 2,
+        settleTimeoutMs: 10_000,
+      }),
+    );
+    expect(failures(again.results)).toEqual([]);
+    expect(stepOf(again.results, 'basic-sense', 'provision-manufracture')?.message).toBe(
+      '2 devices: 2 unchanged',
+    );
+  }, 120_000);
+});
+
+describe('a scenario fails with a clear message', () => {
+  it('basic-sense, when the QuantumLeap subscription is missing', async () => {
+    // Someone deleted the subscriptions; the run does not recreate them.
+    for (const tenant of ['manufracture', 'smithereens']) {
+      for (const s of stack.orion.subscriptions(tenant)) {
+        const res = await fetch(`${stack.orion.url}/v2/subscriptions/${s.id as string}`, {
+          method: 'DELETE',
+          headers: { 'fiware-service': tenant },
+        });
+        expect(res.status).toBe(204);
+      }
+    }
+    const run = await runScenarios(
+      [basicSense],
+      scenarioEnv(stack.platform(), { measurements: 1, settleTimeoutMs: 1_500 }),
+      { skip: ['basic-sense/subscribe-manufracture', 'basic-sense/subscribe-smithereens'] },
+    );
+    expect(run.summary.ok).toBe(false);
+    const ql = stepOf(run.results, 'basic-sense', 'quantumleap-manufracture');
+    expect(ql?.status).toBe('failed');
+    expect(ql?.message).toMatch(
+      /^QuantumLeap's last 1 values of urn:ngsi:bot:1\.foo are \[.*\], expected \[\d+\] \(still so after \d+ attempts in [\d.]+ s\)\. Orion has no subscription notifying QuantumLeap for manufracture: the QuantumLeap subscription is missing/,
+    );
+    // Orion itself was fine: the failure names the missing link, not the data.
+    expect(stepOf(run.results, 'basic-sense', 'orion-manufracture')?.status).toBe('passed');
+  }, 60_000);
+});

@@ -1,0 +1,261 @@
+/**
+ * Test support: the whole platform behind one local ingress, for the scenarios.
+ *
+ * | part | here | in the cluster |
+ * |---|---|---|
+ * | ingress gateway | gateway.ts: the route table's prefixes, rewrites, public and blocked paths, ext_authz | Istio ingress gateway (Envoy) |
+ * | tenancy policy | **real** OPA (the pinned binary) with the repository's Rego and generated data | OPA ext_authz beside the gateway |
+ * | Keycloak | **real** (the pinned keycloak-quarkus-dist, the synthesized realm, shared by the run) | Keycloak |
+ * | IoT Agent north API | **real** `iotagent-node-lib` 4.14.0, in-memory registry | iotagent-ul 3.14 (same library) |
+ * | IoT Agent south API | ultralight-south.ts: the Ultralight 2.0 HTTP binding re-implemented on the real library | iotagent-ul's HTTP binding |
+ * | provisioning service | **real** (services/provisioning) | the same image |
+ * | Orion | orion-fake.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
+ * | QuantumLeap | quantumleap-fake.ts: contract fake | QuantumLeap + CrateDB |
+ *
+ * Left out: mTLS and the sidecars' own token checks (RequestAuthentication), NetworkPolicies,
+ * and the mesh grants between services (the gateway is the only door here).
+ */
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+
+import { machineClientId } from '../../cdk8s/config/identity.js';
+import { TENANTS_GROUP } from '../../cdk8s/config/identity.js';
+import { randomPassword } from '../../cdk8s/lib/bootstrap-secrets.js';
+import { policyData } from '../../cdk8s/lib/policy-bundle.js';
+import { Platform } from '../../scenarios/lib/platform.js';
+import type { TargetOptions } from '../../scenarios/lib/platform.js';
+import { KeycloakAdmin } from '../identity/src/realm-apply.js';
+import { fetchToken } from '../identity/src/tokens.js';
+import { loadConfig } from '../provisioning/src/config.js';
+import type { RunningService } from '../provisioning/src/service.js';
+import { startService } from '../provisioning/src/service.js';
+import type { Gateway } from './gateway.js';
+import { opaAuthorizer, startGateway } from './gateway.js';
+import type { IotAgentHandle } from './iot-agent.js';
+import { startIotAgent } from './iot-agent.js';
+import type { KeycloakServer } from './keycloak.js';
+import { platformContext, sharedKeycloak } from './keycloak.js';
+import type { OpaServer } from './opa-server.js';
+import { POLICY_DIR, freePort, startOpa } from './opa-server.js';
+import type { OrionFake } from './orion-fake.js';
+import { startOrionFake } from './orion-fake.js';
+import type { QuantumLeapFake } from './quantumleap-fake.js';
+import { startQuantumLeapFake } from './quantumleap-fake.js';
+import type { UltralightSouth } from './ultralight-south.js';
+import { startUltralightSouth } from './ultralight-south.js';
+
+/** A running stack. */
+export interface ScenarioStack {
+  /** The local ingress, e.g. `http://127.0.0.1:40123`. */
+  readonly baseUrl: string;
+  /** Keycloak through the ingress (tokens carry this issuer, as in the cluster). */
+  readonly keycloakUrl: string;
+  readonly realm: string;
+  /** The client secrets, under the names the scenario runner reads them from. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly keycloak: KeycloakServer;
+  readonly gateway: Gateway;
+  readonly opa: OpaServer;
+  readonly orion: OrionFake;
+  readonly quantumleap: QuantumLeapFake;
+  readonly iota: IotAgentHandle;
+  readonly south: UltralightSouth;
+  readonly provisioning: RunningService;
+  /** Every log line of the provisioning service. */
+  readonly logs: Record<string, unknown>[];
+  /**
+   * A real token of the realm with a 5-second lifetime, issued to a probe client made for the
+   * purpose (so no other test sees a shortened lifetime); fetched once per tenant.
+   */
+  expiredToken(tenant: string): Promise<string>;
+  /** The scenarios' view of this stack. */
+  platform(overrides?: Partial<TargetOptions>): Platform;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startScenarioStack}. */
+export interface ScenarioStackOptions {
+  /** A policy directory for OPA instead of policies/kitt4sme (negative tests). */
+  readonly policyDir?: string;
+}
+
+/** Starts every part and the gateway in front of them. */
+export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promise<ScenarioStack> {
+  const keycloak = await sharedKeycloak();
+  const ctx = platformContext();
+  const realm = ctx.config.identity.realm;
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const keycloakUrl = `${baseUrl}/auth`;
+  const issuer = `${keycloakUrl}/realms/${realm}`;
+  const jwksUri = `${keycloak.url}/realms/${realm}/protocol/openid-connect/certs`;
+  const data = { ...policyData(ctx), issuer, jwks_uri: jwksUri };
+
+  const closers: (() => Promise<void> | void)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c();
+  };
+  try {
+    const orion = await startOrionFake();
+    closers.push(() => orion.close());
+    const quantumleap = await startQuantumLeapFake();
+    closers.push(() => quantumleap.close());
+    const iota = await startIotAgent({ orionUrl: orion.url });
+    closers.push(() => iota.stop());
+    const south = await startUltralightSouth(iota);
+    closers.push(() => south.close());
+    const opa = await startOpa(
+      { kitt4sme: { config: data } },
+      opts.policyDir ? { policyDir: opts.policyDir } : {},
+    );
+    closers.push(() => opa.stop());
+
+    const dir = mkdtempSync(join(tmpdir(), 'scenario-stack-'));
+    closers.push(() => rmSync(dir, { recursive: true, force: true }));
+    const policyFile = join(dir, 'policy-data.json');
+    writeFileSync(policyFile, JSON.stringify(data));
+    const logs: Record<string, unknown>[] = [];
+    const provisioning = await startService(
+      loadConfig({
+        PROVISIONING_PORT: '0',
+        IOTA_NORTH_URL: iota.northUrl,
+        ORION_URL: orion.url,
+        QUANTUMLEAP_NOTIFY_URL: quantumleap.notifyUrl,
+        KEYCLOAK_ISSUER: issuer,
+        KEYCLOAK_JWKS_URL: jwksUri,
+        POLICY_DATA_FILE: policyFile,
+        LOG_LEVEL: 'info',
+      }),
+      { host: '127.0.0.1', logDestination: lineSink(logs), processMetrics: false },
+    );
+    closers.push(() => provisioning.close());
+
+    const gateway = await startGateway({
+      port,
+      authorize: opaAuthorizer(opa),
+      backends: {
+        'orion/api': orion.url,
+        'quantumleap/api': quantumleap.url,
+        'iotAgentUl/north': iota.northUrl,
+        'iotAgentUl/south': south.url,
+        'provisioning/api': provisioning.url,
+        'keycloak/web': new URL(keycloak.url).origin,
+      },
+    });
+    closers.push(() => gateway.close());
+
+    const expired = new Map<string, Promise<string>>();
+    const stack: ScenarioStack = {
+      baseUrl,
+      keycloakUrl,
+      realm,
+      env: { ...keycloak.values },
+      keycloak,
+      gateway,
+      opa,
+      orion,
+      quantumleap,
+      iota,
+      south,
+      provisioning,
+      logs,
+      expiredToken(tenant) {
+        if (!expired.has(tenant)) {
+          const p = shortLivedToken(keycloak, keycloakUrl, realm, tenant);
+          p.catch(() => expired.delete(tenant));
+          expired.set(tenant, p);
+        }
+        return expired.get(tenant)!;
+      },
+      platform(overrides = {}) {
+        return new Platform({
+          baseUrl,
+          keycloakUrl,
+          env: { ...keycloak.values },
+          expiredToken: (tenant) => stack.expiredToken(tenant),
+          ...overrides,
+        });
+      },
+      close: closeAll,
+    };
+    return stack;
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/**
+ * A policy directory like policies/kitt4sme whose tenant check ignores the token's tenants:
+ * any valid token may act for any known tenant. For tests that prove a scenario notices.
+ */
+export function leakyPolicyDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'leaky-policy-'));
+  cpSync(POLICY_DIR, dir, { recursive: true });
+  const file = join(dir, 'authz.rego');
+  const rego = readFileSync(file, 'utf8');
+  const check = /\n\t_tenant in _token_tenants\n/;
+  if (!check.test(rego)) {
+    throw new TypeError(
+      'authz.rego has no "_tenant in _token_tenants" line to remove; update leakyPolicyDir',
+    );
+  }
+  writeFileSync(file, rego.replace(check, '\n'));
+  return dir;
+}
+
+/** A client like `<tenant>-devices` with a 5 s token lifetime; its token; then the client goes. */
+async function shortLivedToken(
+  kc: KeycloakServer,
+  keycloakUrl: string,
+  realm: string,
+  tenant: string,
+): Promise<string> {
+  const admin = new KeycloakAdmin(
+    { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
+    realm,
+  );
+  await admin.authenticate();
+  const r = `/${encodeURIComponent(realm)}`;
+  const template = (await admin.findClient(machineClientId(tenant, 'devices'))) as Record<
+    string,
+    any
+  >;
+  const clientId = `${tenant}-expiry-probe-${randomBytes(4).toString('hex')}`;
+  const secret = randomPassword();
+  const { id: _id, secret: _secret, protocolMappers, ...rest } = template;
+  await admin.call('POST', `${r}/clients`, {
+    ...rest,
+    clientId,
+    secret,
+    attributes: { ...rest.attributes, 'access.token.lifespan': '5' },
+    protocolMappers: (protocolMappers ?? []).map(({ id: _m, ...m }: Record<string, unknown>) => m),
+  });
+  const client = (await admin.findClient(clientId)) as { id: string };
+  try {
+    const user = (await admin.call<{ id: string }>(
+      'GET',
+      `${r}/clients/${client.id}/service-account-user`,
+    ))!;
+    const group = (await admin.findGroup(`/${TENANTS_GROUP}/${tenant}`)) as { id: string };
+    await admin.call('PUT', `${r}/users/${user.id}/groups/${group.id}`);
+    const t = await fetchToken({ keycloakUrl, realm, clientId, clientSecret: secret });
+    return t.accessToken;
+  } finally {
+    await admin.call('DELETE', `${r}/clients/${client.id}`);
+  }
+}
+
+function lineSink(into: Record<string, unknown>[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim()) into.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+}

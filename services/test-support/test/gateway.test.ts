@@ -1,0 +1,842 @@
+/**
+ * The local ingress gateway: routing, path normalisation and the gateway's authorization
+ * policies, against echoing stub backends and a stub authorizer; then with the real OPA and
+ * the platform policy; and a drift test against the synthesized VirtualService and
+ * AuthorizationPolicies.
+ *
+ * Requests go out with node:http, never fetch: fetch resolves `..` and `.` itself, so the
+ * path tricks would never reach the gateway.
+ */
+import { request } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+
+import { Testing } from 'cdk8s';
+
+import type { RouteSpec } from '../../../cdk8s/config/routes.js';
+import { ROUTES } from '../../../cdk8s/config/routes.js';
+import type { ServicePortSpec } from '../../../cdk8s/config/services.js';
+import { SERVICES } from '../../../cdk8s/config/services.js';
+import { TENANT_HEADER } from '../../../cdk8s/config/tenancy.js';
+import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { Ingress } from '../../../cdk8s/lib/mesh/ingress.js';
+import { MeshSecurity } from '../../../cdk8s/lib/mesh/security.js';
+import { DECISION_PATH, policyData } from '../../../cdk8s/lib/policy-bundle.js';
+import { headersOf } from '../../tenancy/src/input.js';
+import type { Decision } from '../../tenancy/src/policy.js';
+import type { Authorizer, Gateway, GatewayOptions } from '../gateway.js';
+import { gatewayRoutes, opaAuthorizer, startGateway } from '../gateway.js';
+import { json, startStub } from '../http.js';
+import type { StubServer } from '../http.js';
+import { platformContext } from '../keycloak.js';
+import type { OpaServer } from '../opa-server.js';
+import { startOpa } from '../opa-server.js';
+import type { TestKeys, TokenRecipe } from '../tokens.js';
+import { generateTestKeys, makeToken } from '../tokens.js';
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+/** What an echo backend saw. */
+interface Echo {
+  backend: string;
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Sends one request with the path exactly as given. */
+function send(
+  base: string,
+  method: string,
+  path: string,
+  o: { headers?: Record<string, string> | string[]; body?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(base);
+    // Node adds Host itself to object headers only.
+    const headers =
+      Array.isArray(o.headers) && !o.headers.some((h, i) => i % 2 === 0 && /^host$/i.test(h))
+        ? ['Host', url.host, ...o.headers]
+        : o.headers;
+    const req = request(
+      { host: url.hostname, port: url.port, method, path, headers, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+const echoOf = (r: Reply): Echo => {
+  expect(r.headers['content-type']).toBe('application/echo+json');
+  return JSON.parse(r.text) as Echo;
+};
+
+/** A backend that answers with what it received; `/.../cookies` answers 201 with two cookies. */
+function echo(backend: string) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const cookies = req.url?.endsWith('/cookies');
+      res.writeHead(cookies ? 201 : 200, [
+        'Content-Type',
+        'application/echo+json',
+        ...(cookies
+          ? [
+              'Set-Cookie',
+              'a=1',
+              'Set-Cookie',
+              'b=2',
+              'Connection',
+              'x-resp-hop',
+              'X-Resp-Hop',
+              '1',
+            ]
+          : []),
+      ]);
+      res.end(
+        JSON.stringify({
+          backend,
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: headersOf(req),
+          body: Buffer.concat(chunks).toString('utf8'),
+        } satisfies Echo),
+      );
+    });
+  };
+}
+
+const keyOf = (r: RouteSpec) => `${r.backend.service}/${r.backend.port}`;
+/** Every backend of the route table except Kiali's, which the "missing backend" tests use. */
+const BACKEND_KEYS = [...new Set(ROUTES.map(keyOf))].filter((k) => k !== 'kiali/ui');
+
+const stubs: StubServer[] = [];
+const backends: Record<string, string> = {};
+const gateways: Gateway[] = [];
+
+async function gateway(opts: Partial<GatewayOptions> & Pick<GatewayOptions, 'authorize'>) {
+  const gw = await startGateway({ backends, ...opts });
+  gateways.push(gw);
+  return gw;
+}
+
+beforeAll(async () => {
+  for (const key of BACKEND_KEYS) {
+    const stub = await startStub(echo(key));
+    stubs.push(stub);
+    backends[key] = stub.url;
+  }
+});
+afterAll(async () => {
+  await Promise.all(gateways.map((g) => g.close()));
+  await Promise.all(stubs.map((s) => s.close()));
+});
+
+/** A stub authorizer: records every input and answers with `answer`. */
+function recordingAuthorizer() {
+  const inputs: Record<string, any>[] = [];
+  const state = {
+    inputs,
+    answer: (async () => ({
+      allowed: true,
+      headers: { [TENANT_HEADER]: 'manufracture' },
+    })) as Authorizer,
+    authorize: ((input) => {
+      inputs.push(input);
+      return state.answer(input);
+    }) as Authorizer,
+  };
+  return state;
+}
+
+const pathsAsked = (inputs: Record<string, any>[]) =>
+  inputs.map((i) => i.attributes.request.http.path as string);
+
+// ---------------------------------------------------------------------------------------------
+// With a stub authorizer
+// ---------------------------------------------------------------------------------------------
+
+describe('startGateway', () => {
+  const authz = recordingAuthorizer();
+  let gw: Gateway;
+
+  beforeAll(async () => {
+    gw = await gateway({ authorize: authz.authorize });
+  });
+  beforeEach(() => {
+    authz.inputs.length = 0;
+    authz.answer = async () => ({ allowed: true, headers: { [TENANT_HEADER]: 'manufracture' } });
+  });
+
+  describe('routing', () => {
+    it('strips the prefix of a stripPrefix route, keeping the slash', async () => {
+      const e = echoOf(await send(gw.url, 'GET', '/orion/v2/entities'));
+      expect(e).toMatchObject({ backend: 'orion/api', url: '/v2/entities' });
+    });
+
+    it('sends the bare prefix to the backend root', async () => {
+      const e = echoOf(await send(gw.url, 'GET', '/quantumleap'));
+      expect(e).toMatchObject({ backend: 'quantumleap/api', url: '/' });
+    });
+
+    it('keeps the prefix of a route without stripPrefix', async () => {
+      const e = echoOf(await send(gw.url, 'GET', '/provisioning/openapi.json'));
+      expect(e).toMatchObject({ backend: 'provisioning/api', url: '/provisioning/openapi.json' });
+      const d = echoOf(await send(gw.url, 'GET', '/provisioning/v1/devices'));
+      expect(d.url).toBe('/provisioning/v1/devices');
+    });
+
+    it('sends each port of one service to its own route', async () => {
+      expect(echoOf(await send(gw.url, 'GET', '/iota-north/iot/about')).backend).toBe(
+        'iotAgentUl/north',
+      );
+      expect(echoOf(await send(gw.url, 'POST', '/iota-south/iot/d?k=1&i=2')).backend).toBe(
+        'iotAgentUl/south',
+      );
+    });
+
+    it('refuses a path that only starts like a prefix with 404', async () => {
+      const before = stubs.map((s) => s.requests.length);
+      const r = await send(gw.url, 'GET', '/orionX/v2/entities');
+      expect(r.status).toBe(404);
+      expect(stubs.map((s) => s.requests.length)).toEqual(before);
+    });
+
+    it('fails with 503 no healthy upstream when the route has no backend', async () => {
+      const r = await send(gw.url, 'GET', '/kiali/');
+      expect(r).toMatchObject({ status: 503, text: 'no healthy upstream' });
+    });
+
+    it('fails with 503 upstream connect error when the backend is unreachable', async () => {
+      const gone = await startStub(json(200, {}));
+      await gone.close();
+      const down = await gateway({
+        authorize: authz.authorize,
+        backends: { ...backends, 'orion/api': gone.url },
+      });
+      const r = await send(down.url, 'GET', '/orion/version');
+      expect(r.status).toBe(503);
+      expect(r.text).toMatch(/^upstream connect error/);
+      expect(down.decisions.at(-1)).toMatchObject({ status: 503, allowed: true });
+    });
+
+    it('forwards method, body and query string intact', async () => {
+      const body = JSON.stringify({ id: 'urn:ngsi-ld:Room:1', name: 'é%2F..' });
+      const e = echoOf(
+        await send(gw.url, 'PATCH', '/orion/v2/entities/urn:x/attrs?options=keyValues&q=a%2Fb', {
+          headers: { 'content-type': 'application/json' },
+          body,
+        }),
+      );
+      expect(e).toMatchObject({
+        method: 'PATCH',
+        url: '/v2/entities/urn:x/attrs?options=keyValues&q=a%2Fb',
+        body,
+      });
+      expect(pathsAsked(authz.inputs)).toEqual([
+        '/orion/v2/entities/urn:x/attrs?options=keyValues&q=a%2Fb',
+      ]);
+    });
+
+    it('streams a chunked request body through', async () => {
+      const e = await new Promise<Echo>((resolve, reject) => {
+        const url = new URL(gw.url);
+        const req = request(
+          { host: url.hostname, port: url.port, method: 'POST', path: '/orion/v2/op/update' },
+          (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => resolve(JSON.parse(text) as Echo));
+          },
+        );
+        req.on('error', reject);
+        req.write('first,');
+        req.end('second');
+      });
+      expect(e.body).toBe('first,second');
+      expect(e.headers['transfer-encoding']).toBe('chunked');
+    });
+
+    it('keeps Host and adds x-forwarded-for and x-forwarded-proto', async () => {
+      const e = echoOf(
+        await send(gw.url, 'GET', '/orion/version', {
+          headers: { host: 'kitt4sme.localhost', 'x-forwarded-for': '203.0.113.7' },
+        }),
+      );
+      expect(e.headers.host).toBe('kitt4sme.localhost');
+      expect(e.headers['x-forwarded-for']).toBe('203.0.113.7,127.0.0.1');
+      expect(e.headers['x-forwarded-proto']).toBe('http');
+      expect(e.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('does not forward hop-by-hop headers, nor those the Connection header lists', async () => {
+      const e = echoOf(
+        await send(gw.url, 'GET', '/orion/version', {
+          headers: {
+            connection: 'keep-alive, x-hop',
+            'x-hop': 'secret',
+            'keep-alive': 'timeout=5',
+            'proxy-connection': 'keep-alive',
+            'x-end-to-end': 'kept',
+          },
+        }),
+      );
+      expect(e.headers['x-end-to-end']).toBe('kept');
+      for (const h of ['x-hop', 'keep-alive', 'proxy-connection'])
+        expect(e.headers[h]).toBe(undefined);
+    });
+
+    it("passes the backend's status, repeated headers and body back", async () => {
+      const r = await send(gw.url, 'GET', '/provisioning/cookies');
+      expect(r.status).toBe(201);
+      expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+      expect(r.headers['x-resp-hop']).toBeUndefined();
+      expect(echoOf(r).url).toBe('/provisioning/cookies');
+    });
+  });
+
+  describe('path normalisation', () => {
+    it('routes and authorises the normalised path, and forwards it', async () => {
+      const e = echoOf(await send(gw.url, 'GET', '/orion/x/./../v2//entities?type=Room'));
+      expect(e.url).toBe('/v2/entities?type=Room');
+      expect(pathsAsked(authz.inputs)).toEqual(['/orion/v2/entities?type=Room']);
+    });
+
+    it.each([
+      '/orion/version/../v2/entities',
+      '/orion/version/%2E%2E/v2/entities',
+      '/orion/version/.%2e/v2/entities',
+      '/orion/version%2F..%2Fv2%2Fentities',
+      '/orion/version%2f..%2fv2%2fentities',
+      '/orion/version%5C..%5Cv2%5Centities',
+      '/orion/version\\..\\v2\\entities',
+      '/orion//v2/entities',
+      '/orion/./v2/entities',
+      '/orion/version/./../v2/./entities',
+    ])('refuses to treat %s as a public path', async (path) => {
+      authz.answer = async () => ({ allowed: false, http_status: 401 });
+      const before = stubs.map((s) => s.requests.length);
+      const r = await send(gw.url, 'GET', path);
+      expect(r.status).toBe(401);
+      expect(pathsAsked(authz.inputs)).toEqual(['/orion/v2/entities']);
+      expect(stubs.map((s) => s.requests.length)).toEqual(before);
+    });
+
+    it('decodes percent-encoded unreserved characters once, as Envoy does', async () => {
+      const e = echoOf(await send(gw.url, 'GET', '/orion/%76ersion'));
+      expect(e.url).toBe('/version');
+      expect(authz.inputs).toEqual([]);
+      // %25 is not decoded, so %252F stays an encoded "%2F" and is no slash.
+      await send(gw.url, 'GET', '/orion/v2/entities%252F..%252Fversion');
+      expect(pathsAsked(authz.inputs)).toEqual(['/orion/v2/entities%252F..%252Fversion']);
+    });
+
+    it('matches a public path exactly, but without its query string', async () => {
+      await send(gw.url, 'GET', '/orion/version?x=1');
+      expect(authz.inputs).toEqual([]);
+      await send(gw.url, 'GET', '/orion/version/');
+      await send(gw.url, 'GET', '/orion/VERSION');
+      expect(pathsAsked(authz.inputs)).toEqual(['/orion/version/', '/orion/VERSION']);
+    });
+
+    it('refuses a path with an encoded NUL with 400', async () => {
+      const r = await send(gw.url, 'GET', '/orion/version%00');
+      expect(r.status).toBe(400);
+      expect(authz.inputs).toEqual([]);
+    });
+  });
+
+  describe('authorization', () => {
+    it('asks the authorizer with the CheckRequest input of the request', async () => {
+      await send(gw.url, 'DELETE', '/orion/v2/entities/x?type=Room', {
+        headers: ['Host', 'kitt4sme.localhost', 'Fiware-Service', 'manufracture', 'X-Dup', 'a'],
+      });
+      expect(authz.inputs).toHaveLength(1);
+      const http = authz.inputs[0]!.attributes.request.http;
+      expect(http).toMatchObject({
+        method: 'DELETE',
+        path: '/orion/v2/entities/x?type=Room',
+        host: 'kitt4sme.localhost',
+        headers: {
+          host: 'kitt4sme.localhost',
+          ':authority': 'kitt4sme.localhost',
+          ':method': 'DELETE',
+          ':path': '/orion/v2/entities/x?type=Room',
+          'fiware-service': 'manufracture',
+          'x-dup': 'a',
+        },
+      });
+    });
+
+    it('joins repeated headers with "," in the input', async () => {
+      await send(gw.url, 'GET', '/orion/v2/entities', {
+        headers: ['Authorization', 'Bearer a', 'Authorization', 'Bearer b'],
+      });
+      expect(authz.inputs[0]!.attributes.request.http.headers.authorization).toBe(
+        'Bearer a,Bearer b',
+      );
+    });
+
+    it('does not ask the authorizer on exact public paths and sso prefixes', async () => {
+      for (const path of [
+        '/orion/version',
+        '/quantumleap/version',
+        '/iota-north/iot/about',
+        '/provisioning/openapi.json',
+        '/auth',
+        '/auth/realms/kitt4sme/protocol/openid-connect/certs',
+        '/grafana/api/health',
+        '/argocd/',
+      ])
+        expect((await send(gw.url, 'GET', path)).status).toBe(200);
+      expect(authz.inputs).toEqual([]);
+    });
+
+    it.each([
+      '/auth/admin',
+      '/auth/admin/',
+      '/auth/admin/master/console/',
+      '/auth/realms/master',
+      '/auth/realms/master/protocol/openid-connect/token',
+      '/auth/%61dmin/master/console/',
+      '/auth/realms/kitt4sme/../master/account',
+      '/auth//admin/x',
+      '/auth/realms%2Fmaster%2Faccount',
+    ])('refuses the blocked console path %s with 403', async (path) => {
+      const before = stubs.map((s) => s.requests.length);
+      const r = await send(gw.url, 'GET', path);
+      expect(r).toMatchObject({ status: 403, text: 'RBAC: access denied' });
+      expect(r.headers['content-type']).toBe('text/plain');
+      expect(stubs.map((s) => s.requests.length)).toEqual(before);
+    });
+
+    it('blocks a console path and what is below it, not its siblings', async () => {
+      expect((await send(gw.url, 'GET', '/auth/realms/masterpiece')).status).toBe(200);
+      expect((await send(gw.url, 'GET', '/auth/administrators')).status).toBe(200);
+    });
+
+    it.each(['/orion/version', '/grafana/', '/auth/realms/kitt4sme/account'])(
+      'refuses the tenant header from a client on %s, which OPA does not see',
+      async (path) => {
+        for (const name of [TENANT_HEADER, 'X-Kitt4sme-Tenant']) {
+          const r = await send(gw.url, 'GET', path, { headers: { [name]: '' } });
+          expect(r).toMatchObject({ status: 403, text: 'RBAC: access denied' });
+        }
+        expect(authz.inputs).toEqual([]);
+      },
+    );
+
+    it("replaces a client's tenant header with the authorizer's on protected paths", async () => {
+      const e = echoOf(
+        await send(gw.url, 'GET', '/orion/v2/entities', {
+          headers: ['X-Kitt4sme-Tenant', 'smithereens', 'x-kitt4sme-tenant', 'smithereens'],
+        }),
+      );
+      expect(e.headers[TENANT_HEADER]).toBe('manufracture');
+      expect(authz.inputs[0]!.attributes.request.http.headers[TENANT_HEADER]).toBe(
+        'smithereens,smithereens',
+      );
+    });
+
+    it("passes the authorizer's deny on: status, headers and problem body", async () => {
+      const body = JSON.stringify({ type: 'x', title: 'Unauthorized', status: 401 });
+      authz.answer = async () => ({
+        allowed: false,
+        http_status: 401,
+        headers: { 'www-authenticate': 'Bearer realm="kitt4sme"', 'x-kitt4sme-deny-reason': 'r' },
+        body,
+      });
+      const r = await send(gw.url, 'GET', '/orion/v2/entities');
+      expect(r).toMatchObject({ status: 401, text: body });
+      expect(r.headers['content-type']).toBe('application/problem+json');
+      expect(r.headers['www-authenticate']).toBe('Bearer realm="kitt4sme"');
+      expect(gw.decisions.at(-1)).toEqual({
+        method: 'GET',
+        path: '/orion/v2/entities',
+        allowed: false,
+        status: 401,
+        reason: 'denied by opa-ext-authz: r',
+      });
+    });
+
+    it('refuses with 403 when the deny names no status', async () => {
+      authz.answer = async () => ({ allowed: false });
+      const r = await send(gw.url, 'GET', '/orion/v2/entities');
+      expect(r).toMatchObject({ status: 403, text: '' });
+    });
+
+    it.each([
+      ['throws', (async () => Promise.reject(new Error('OPA is down'))) as Authorizer],
+      [
+        'throws synchronously',
+        (() => {
+          throw new Error('bug');
+        }) as Authorizer,
+      ],
+      ['answers no decision', (async () => undefined as unknown as Decision) as Authorizer],
+      ['answers allowed: "yes"', (async () => ({ allowed: 'yes' }) as never) as Authorizer],
+      [
+        'answers a non-string header',
+        (async () => ({ allowed: true, headers: { [TENANT_HEADER]: 1 } }) as never) as Authorizer,
+      ],
+    ])('fails closed with 503 when the authorizer %s', async (_, answer) => {
+      authz.answer = answer;
+      const before = stubs.map((s) => s.requests.length);
+      const r = await send(gw.url, 'GET', '/orion/v2/entities');
+      expect(r.status).toBe(503);
+      expect(stubs.map((s) => s.requests.length)).toEqual(before);
+      expect(gw.decisions.at(-1)).toMatchObject({ allowed: false, status: 503 });
+    });
+
+    it('fails closed with 503 when the authorizer does not answer in time', async () => {
+      const slow = recordingAuthorizer();
+      slow.answer = () => new Promise<Decision>(() => {});
+      const g = await gateway({ authorize: slow.authorize, authzTimeoutMs: 50 });
+      const r = await send(g.url, 'GET', '/orion/v2/entities');
+      expect(r.status).toBe(503);
+      expect(slow.inputs).toHaveLength(1);
+      expect(g.decisions.at(-1)?.reason).toMatch(/no answer within 50 ms/);
+    });
+
+    it('asks the authorizer before the DENY policies, as Istio evaluates CUSTOM first', async () => {
+      const routes = ROUTES.map((r) =>
+        r.prefix === '/orion' ? { ...r, blockedPaths: ['/admin'] as const } : r,
+      );
+      const g = await gateway({ authorize: authz.authorize, routes });
+      authz.answer = async () => ({ allowed: false, http_status: 401 });
+      expect((await send(g.url, 'GET', '/orion/admin')).status).toBe(401);
+      authz.answer = async () => ({ allowed: true });
+      expect(await send(g.url, 'GET', '/orion/admin/x')).toMatchObject({
+        status: 403,
+        text: 'RBAC: access denied',
+      });
+    });
+
+    it('records each decision without token or query string', async () => {
+      const g = await gateway({ authorize: authz.authorize });
+      await send(g.url, 'GET', '/iota-south/iot/d?k=api-key-123&i=dev1', {
+        headers: { authorization: 'Bearer token-456' },
+      });
+      await send(g.url, 'GET', '/auth/admin/');
+      await send(g.url, 'GET', '/nowhere');
+      expect(g.decisions).toEqual([
+        { method: 'GET', path: '/iota-south/iot/d', allowed: true, status: 200 },
+        {
+          method: 'GET',
+          path: '/auth/admin/',
+          allowed: false,
+          status: 403,
+          reason: 'denied by blocked-paths',
+        },
+        { method: 'GET', path: '/nowhere', allowed: true, status: 404, reason: 'no route' },
+      ]);
+      expect(JSON.stringify(g.decisions)).not.toMatch(/api-key-123|token-456/);
+    });
+  });
+});
+
+describe('opaAuthorizer', () => {
+  it('asks OPA for the decision the Envoy plugin reads', async () => {
+    const asked: [string, unknown][] = [];
+    const authorize = opaAuthorizer({
+      query: async (path, input) => {
+        asked.push([path, input]);
+        return { allowed: false, http_status: 401 };
+      },
+    });
+    expect(await authorize({ a: 1 })).toEqual({ allowed: false, http_status: 401 });
+    expect(asked).toEqual([[DECISION_PATH, { a: 1 }]]);
+  });
+
+  it('fails on an undefined decision (policy not loaded)', async () => {
+    const authorize = opaAuthorizer({ query: async () => undefined });
+    await expect(authorize({})).rejects.toThrow(/not an object or a boolean/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// With the real OPA and the platform policy
+// ---------------------------------------------------------------------------------------------
+
+describe('startGateway with the real OPA', () => {
+  const ctx = platformContext();
+  const [A, B] = ctx.config.tenants.map((t) => t.name) as [string, string];
+  let keys: TestKeys;
+  let jwks: StubServer;
+  let opa: OpaServer;
+  let issuer: string;
+  let gw: Gateway;
+  let opaCalls = 0;
+
+  beforeAll(async () => {
+    keys = await generateTestKeys();
+    jwks = await startStub(json(200, keys.jwks));
+    issuer = `${jwks.url}${ctx.realmPath}`;
+    opa = await startOpa({
+      kitt4sme: {
+        config: {
+          ...policyData(ctx),
+          issuer,
+          jwks_uri: `${issuer}/protocol/openid-connect/certs`,
+        },
+      },
+    });
+    const authorize = opaAuthorizer(opa);
+    gw = await gateway({
+      authorize: (input) => {
+        opaCalls++;
+        return authorize(input);
+      },
+      // OPA's first answer fetches the keys: more than the mesh's 1 s on a slow machine.
+      authzTimeoutMs: 10_000,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await opa?.stop();
+    await jwks?.close();
+  });
+  beforeEach(() => {
+    opaCalls = 0;
+  });
+
+  const bearer = async (recipe: TokenRecipe = {}) => ({
+    authorization: `Bearer ${await makeToken(keys, issuer, recipe)}`,
+  });
+  const orionRequests = () => stubs[BACKEND_KEYS.indexOf('orion/api')]!.requests.length;
+
+  it("reaches Orion's /version without a token and without OPA", async () => {
+    const e = echoOf(await send(gw.url, 'GET', '/orion/version'));
+    expect(e).toMatchObject({ backend: 'orion/api', url: '/version' });
+    expect(opaCalls).toBe(0);
+  });
+
+  it("reaches Orion with a valid token for the tenant, naming OPA's tenant", async () => {
+    const e = echoOf(
+      await send(gw.url, 'GET', '/orion/v2/entities?type=Room', {
+        headers: { ...(await bearer()), 'fiware-service': A },
+      }),
+    );
+    expect(e).toMatchObject({ backend: 'orion/api', url: '/v2/entities?type=Room' });
+    expect(e.headers[TENANT_HEADER]).toBe(A);
+    expect(opaCalls).toBe(1);
+  });
+
+  it("replaces a client's tenant header with OPA's", async () => {
+    const e = echoOf(
+      await send(gw.url, 'GET', '/orion/v2/entities', {
+        headers: { ...(await bearer()), 'fiware-service': A, [TENANT_HEADER]: B },
+      }),
+    );
+    expect(e.headers[TENANT_HEADER]).toBe(A);
+  });
+
+  it("refuses another tenant's fiware-service with OPA's 403 problem", async () => {
+    const before = orionRequests();
+    const r = await send(gw.url, 'GET', '/orion/v2/entities', {
+      headers: { ...(await bearer()), 'fiware-service': B },
+    });
+    expect(r.status).toBe(403);
+    expect(r.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(r.text)).toMatchObject({
+      title: 'Forbidden',
+      status: 403,
+      detail: 'token not valid for this tenant',
+    });
+    expect(r.headers['x-kitt4sme-deny-reason']).toBe('token not valid for this tenant');
+    expect(orionRequests()).toBe(before);
+  });
+
+  it('refuses a request without a token with 401', async () => {
+    const r = await send(gw.url, 'GET', '/orion/v2/entities', {
+      headers: { 'fiware-service': A },
+    });
+    expect(r.status).toBe(401);
+    expect(r.headers['www-authenticate']).toMatch(/^Bearer /);
+    expect(JSON.parse(r.text)).toMatchObject({ status: 401, detail: 'no bearer token' });
+  });
+
+  it.each([
+    '/orion/version/../v2/entities',
+    '/orion//v2/entities',
+    '/orion/version%2F..%2Fv2%2Fentities',
+    '/orion/version%5C..%5Cv2%5Centities',
+    '/orion/version/%2e%2e/v2/entities',
+  ])('refuses %s without a token: OPA decides the protected path', async (path) => {
+    const before = orionRequests();
+    const r = await send(gw.url, 'GET', path, { headers: { 'fiware-service': A } });
+    expect(r.status).toBe(401);
+    expect(opaCalls).toBe(1);
+    expect(orionRequests()).toBe(before);
+  });
+
+  it.each(['/auth/admin/x', '/auth/realms/master/protocol/openid-connect/token'])(
+    'refuses %s with 403, valid token or not',
+    async (path) => {
+      for (const headers of [{}, await bearer({ claims: { roles: ['platform-admin'] } })]) {
+        const r = await send(gw.url, 'GET', path, { headers });
+        expect(r).toMatchObject({ status: 403, text: 'RBAC: access denied' });
+      }
+      expect(opaCalls).toBe(0);
+    },
+  );
+
+  it('refuses the tenant header on a public path with 403', async () => {
+    const r = await send(gw.url, 'GET', '/orion/version', { headers: { [TENANT_HEADER]: A } });
+    expect(r).toMatchObject({ status: 403, text: 'RBAC: access denied' });
+  });
+
+  it('keeps the provisioning prefix on its public OpenAPI document', async () => {
+    const e = echoOf(await send(gw.url, 'GET', '/provisioning/openapi.json'));
+    expect(e.url).toBe('/provisioning/openapi.json');
+    expect(opaCalls).toBe(0);
+  });
+
+  it("lets OPA refuse a path no route matches, as the mesh's ext_authz runs first", async () => {
+    const r = await send(gw.url, 'GET', '/orionX', {
+      headers: { ...(await bearer()), 'fiware-service': A },
+    });
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.text).detail).toBe('no API route for this path');
+  });
+
+  it('forwards body and query string intact', async () => {
+    const body = '{"id":"Room1","type":"Room"}';
+    const e = echoOf(
+      await send(gw.url, 'POST', '/orion/v2/entities?options=keyValues', {
+        headers: {
+          ...(await bearer({ claims: { roles: ['tenant-admin'] } })),
+          'fiware-service': A,
+          'content-type': 'application/json',
+        },
+        body,
+      }),
+    );
+    expect(e).toMatchObject({ method: 'POST', url: '/v2/entities?options=keyValues', body });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Drift: the gateway against the synthesized VirtualService and AuthorizationPolicies
+// ---------------------------------------------------------------------------------------------
+
+/** The mesh objects of a route table, synthesized as the platform chart does. */
+function synthMesh(routes: readonly RouteSpec[]) {
+  const ctx = new PlatformContext(platformContext().config, routes);
+  const chart = Testing.chart();
+  new Ingress(chart, 'Ingress', { context: ctx });
+  new MeshSecurity(chart, 'Security', { context: ctx });
+  const objects = Testing.synth(chart) as Record<string, any>[];
+  const one = (kind: string, name: string) => {
+    const hits = objects.filter((o) => o.kind === kind && o.metadata.name === name);
+    expect(hits).toHaveLength(1);
+    return hits[0]!;
+  };
+  const backendByDestination = new Map<string, string>();
+  for (const [id, svc] of Object.entries(SERVICES)) {
+    for (const [key, port] of Object.entries(svc.ports as Record<string, ServicePortSpec>))
+      backendByDestination.set(
+        `${ctx.serviceHost(id as keyof typeof SERVICES)}:${port.port}`,
+        `${id}/${key}`,
+      );
+  }
+  const vs = one('VirtualService', 'kitt4sme-routes').spec;
+  const notPaths: string[] = one('AuthorizationPolicy', 'opa-ext-authz').spec.rules[0].to[0]
+    .operation.notPaths;
+  const blocked: string[] =
+    objects.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === 'blocked-paths')
+      ?.spec.rules[0].to[0].operation.paths ?? [];
+  const headerPaths: string[] = one('AuthorizationPolicy', 'platform-headers-from-clients').spec
+    .rules[0].to[0].operation.paths;
+  const vsRoutes = (vs.http as any[]).map((h) => {
+    const prefix: string = h.match[1].uri.exact;
+    expect(h.match).toEqual([{ uri: { prefix: `${prefix}/` } }, { uri: { exact: prefix } }]);
+    expect(h.route).toHaveLength(1);
+    const d = h.route[0].destination;
+    return {
+      prefix,
+      backendKey: backendByDestination.get(`${d.host}:${d.port.number}`),
+      rewrite: h.rewrite?.uri as string | undefined,
+      opa: !(notPaths.includes(prefix) && notPaths.includes(`${prefix}/*`)),
+    };
+  });
+  return { vsRoutes, notPaths, blocked, headerPaths };
+}
+
+/** A route table unlike the repository's: reordered, a kept prefix, more public and blocked paths. */
+const VARIANT: readonly RouteSpec[] = [
+  ...ROUTES.filter((r) => r.prefix !== '/orion').reverse(),
+  {
+    ...ROUTES.find((r) => r.prefix === '/orion')!,
+    stripPrefix: false,
+    publicPaths: ['/version', '/statistics'],
+    blockedPaths: ['/admin'],
+  },
+];
+
+describe('gatewayRoutes', () => {
+  it.each([
+    ['the repository route table', ROUTES],
+    ['a modified route table', VARIANT],
+  ])(
+    'matches the synthesized VirtualService and CUSTOM policy, route by route, for %s',
+    (_, routes) => {
+      const { vsRoutes } = synthMesh(routes);
+      expect(vsRoutes.every((r) => r.backendKey !== undefined)).toBe(true);
+      expect(gatewayRoutes(routes)).toEqual(vsRoutes);
+    },
+  );
+
+  it('defaults to the repository route table', () => {
+    expect(gatewayRoutes()).toEqual(gatewayRoutes(ROUTES));
+    expect(gatewayRoutes().map((r) => r.prefix)).toEqual(ROUTES.map((r) => r.prefix));
+  });
+
+  it.each([
+    ['the repository route table', ROUTES],
+    ['a modified route table', VARIANT],
+  ])('enforces the synthesized policy paths for %s', async (_, routes) => {
+    const { notPaths, blocked, headerPaths } = synthMesh(routes);
+    const authz = recordingAuthorizer();
+    const gw = await gateway({ authorize: authz.authorize, routes });
+    /** A concrete path an Istio path pattern matches. */
+    const concrete = (p: string) => (p.endsWith('/*') ? `${p.slice(0, -1)}drift-probe` : p);
+    expect(notPaths.every((p) => !p.includes('*') || p.endsWith('/*'))).toBe(true);
+
+    for (const p of notPaths) await send(gw.url, 'GET', concrete(p));
+    expect(authz.inputs).toEqual([]);
+
+    for (const p of blocked)
+      expect(await send(gw.url, 'GET', concrete(p))).toMatchObject({
+        status: 403,
+        text: 'RBAC: access denied',
+      });
+
+    for (const p of headerPaths)
+      expect(
+        (await send(gw.url, 'GET', concrete(p), { headers: { [TENANT_HEADER]: 'x' } })).status,
+      ).toBe(403);
+
+    // Every path not exempt goes to OPA: below each route, and the route itself.
+    authz.inputs.length = 0;
+    const asked = routes.flatMap((r) => [r.prefix, `${r.prefix}/drift-probe`]);
+    for (const p of asked) await send(gw.url, 'GET', p);
+    expect(pathsAsked(authz.inputs)).toEqual(
+      asked.filter((p) => !notPaths.includes(p) && !notPaths.some((n) => concrete(n) === p)),
+    );
+  });
+});
