@@ -2,6 +2,7 @@
  * docs/errors.md, generated from the error catalogues so the documentation cannot drift from
  * the messages.
  */
+import { SCENARIO_ERRORS } from '../../scenarios/lib/errors.js';
 import { IDENTITY_ERRORS } from '../../services/identity/src/errors.js';
 import { PROVISIONING_ERRORS } from '../../services/provisioning/src/errors.js';
 import { TENANCY_ERRORS } from '../../services/tenancy/src/errors.js';
@@ -56,6 +57,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(TENANCY_ERRORS),
     ...Object.keys(IDENTITY_ERRORS),
     ...Object.keys(PROVISIONING_ERRORS),
+    ...Object.keys(SCENARIO_ERRORS),
   ];
 }
 
@@ -110,6 +112,15 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(PROVISIONING_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Scenario runner (`npm run scenarios`)',
+    '',
+    'A failing step is not an error: it is reported with its reason and the run exits 1. These',
+    'stop a run before its first step (exit 3).',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(SCENARIO_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Manifest rules (`ERR_MANIFEST_INVALID`)',
     '',

@@ -59,10 +59,10 @@ describe('docs/errors.md', () => {
 });
 
 describe('error codes in the source', () => {
-  it('are all documented: every ERR_ literal in cdk8s/, services/ and scripts/ is in a catalogue', () => {
+  it('are all documented: every ERR_ literal in cdk8s/, services/, scripts/ and scenarios/ is in a catalogue', () => {
     const documented = new Set(allErrorCodes());
     const used = new Set<string>();
-    for (const dir of ['cdk8s', 'services', 'scripts']) {
+    for (const dir of ['cdk8s', 'services', 'scripts', 'scenarios']) {
       for (const file of listFiles(join(ROOT, dir)).filter((f) => /\.(ts|mjs)$/.test(f))) {
         for (const m of readFileSync(file, 'utf8').matchAll(/['"`](ERR_[A-Z_]+)['"`]/g))
           used.add(m[1]!);

@@ -16,6 +16,8 @@ import { PlatformError } from '../../services/lib/errors.js';
 import { SCENARIOS } from '../index.js';
 import { scenarioEnv } from '../lib/env.js';
 import type { ScenarioEnv } from '../lib/env.js';
+import { SCENARIO_ERRORS } from '../lib/errors.js';
+import type { ScenarioErrorCode } from '../lib/errors.js';
 import { runScenarios } from '../lib/framework.js';
 import { Platform } from '../lib/platform.js';
 import { jsonReport, junitXml, progressReporter, summaryText } from '../lib/report.js';
@@ -172,7 +174,8 @@ function list(chosen: typeof SCENARIOS, env: ScenarioEnv, json: boolean): void {
  * Exits 3 with the reason otherwise, instead of failing every step for the same cause.
  */
 async function preflight(platform: Platform, json: boolean): Promise<void> {
-  const fail = (message: string, fix: string, code = 'ERR_TARGET_UNREACHABLE') => {
+  const fail = (code: ScenarioErrorCode, message: string) => {
+    const { fix } = SCENARIO_ERRORS[code];
     if (json) process.stdout.write(`${JSON.stringify({ ok: false, code, message, fix })}\n`);
     console.error(`scenarios: ${message}\n${fix}`);
     process.exit(EXIT.environment);
@@ -181,10 +184,7 @@ async function preflight(platform: Platform, json: boolean): Promise<void> {
     await fetch(platform.url('orion', '/version'), { signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    fail(
-      `cannot reach the ingress at ${platform.baseUrl} (${cause})`,
-      'Check --base-url (or $KITT4SME_BASE_URL); for minikube see minikube/README.md.',
-    );
+    fail('ERR_TARGET_UNREACHABLE', `cannot reach the ingress at ${platform.baseUrl} (${cause})`);
   }
   try {
     for (const tenant of platform.tenants) {
@@ -192,7 +192,9 @@ async function preflight(platform: Platform, json: boolean): Promise<void> {
       await platform.token(tenant, 'devices');
     }
   } catch (err) {
-    if (err instanceof PlatformError) fail(err.message, err.fix, err.code);
+    if (err instanceof PlatformError) {
+      fail('ERR_SCENARIO_CREDENTIALS', `${err.message} [${err.code}]`);
+    }
     throw err;
   }
 }

@@ -220,10 +220,11 @@ async function shortLivedToken(
   );
   await admin.authenticate();
   const r = `/${encodeURIComponent(realm)}`;
-  const template = (await admin.findClient(machineClientId(tenant, 'devices'))) as Record<
-    string,
-    any
-  >;
+  type ClientRep = Record<string, unknown> & {
+    attributes?: Record<string, string>;
+    protocolMappers?: Record<string, unknown>[];
+  };
+  const template = (await admin.findClient(machineClientId(tenant, 'devices'))) as ClientRep;
   const clientId = `${tenant}-expiry-probe-${randomBytes(4).toString('hex')}`;
   const secret = randomPassword();
   const { id: _id, secret: _secret, protocolMappers, ...rest } = template;
@@ -232,7 +233,7 @@ async function shortLivedToken(
     clientId,
     secret,
     attributes: { ...rest.attributes, 'access.token.lifespan': '5' },
-    protocolMappers: (protocolMappers ?? []).map(({ id: _m, ...m }: Record<string, unknown>) => m),
+    protocolMappers: (protocolMappers ?? []).map(({ id: _m, ...m }) => m),
   });
   const client = (await admin.findClient(clientId)) as { id: string };
   try {
