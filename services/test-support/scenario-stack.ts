@@ -80,11 +80,13 @@ export interface ScenarioStack {
 export interface ScenarioStackOptions {
   /** A policy directory for OPA instead of policies/kitt4sme (negative tests). */
   readonly policyDir?: string;
+  /** A running Keycloak with the platform realm. @default the test run's shared one */
+  readonly keycloak?: KeycloakServer;
 }
 
 /** Starts every part and the gateway in front of them. */
 export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promise<ScenarioStack> {
-  const keycloak = await sharedKeycloak();
+  const keycloak = opts.keycloak ?? (await sharedKeycloak());
   const ctx = platformContext();
   const realm = ctx.config.identity.realm;
   const port = await freePort();

@@ -1,0 +1,72 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `npm run stack:local`: the scenarios' local stack (services/test-support/scenario-stack.ts)
+ * as a long-running process, to try the scenarios, curl and the provisioning CLI without a
+ * cluster. Test support: real Keycloak, OPA, IoT Agent library and provisioning service; Orion
+ * and QuantumLeap are contract fakes that keep data in memory.
+ *
+ * It writes the URLs and the generated client secrets to .cache/local-stack.env (mode 0600)
+ * for `source`, and stops everything on Ctrl-C.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { buildRealm } from '../../../cdk8s/lib/identity/realm.js';
+import { REPO_ROOT } from '../cli.js';
+import { platformContext, startKeycloak, stopKeycloak } from '../keycloak.js';
+import { startScenarioStack } from '../scenario-stack.js';
+
+const dir = join(REPO_ROOT, '.cache', 'local-stack');
+mkdirSync(dir, { recursive: true });
+const envFile = join(REPO_ROOT, '.cache', 'local-stack.env');
+
+process.stderr.write('local-stack: starting Keycloak (about a minute)…\n');
+const keycloak = await startKeycloak([buildRealm(platformContext())], { dir });
+let stack;
+try {
+  process.stderr.write('local-stack: starting OPA, the IoT Agent, the provisioning service…\n');
+  stack = await startScenarioStack({ keycloak });
+} catch (err) {
+  stopKeycloak(keycloak);
+  throw err;
+}
+const running = stack;
+const exports = {
+  KITT4SME_BASE_URL: running.baseUrl,
+  KITT4SME_KEYCLOAK_URL: running.keycloakUrl,
+  ...Object.fromEntries(
+    Object.entries(running.env).filter(([k]) => k.startsWith('KITT4SME_CLIENT_SECRET_')),
+  ),
+};
+writeFileSync(
+  envFile,
+  `${Object.entries(exports)
+    .map(([k, v]) => `export ${k}='${v}'`)
+    .join('\n')}\n`,
+  { mode: 0o600 },
+);
+process.stdout.write(
+  [
+    `ingress   ${running.baseUrl}  (routes as in cdk8s/config/routes.ts)`,
+    `keycloak  ${running.keycloakUrl}`,
+    '',
+    'In another terminal:',
+    `  source ${envFile}`,
+    '  npm run scenarios',
+    '',
+    'Ctrl-C stops the stack.',
+    '',
+  ].join('\n'),
+);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await running.close();
+  stopKeycloak(keycloak);
+  rmSync(envFile, { force: true });
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
