@@ -16,6 +16,11 @@ export async function runCli(
 ): Promise<void> {
   program.exitOverride();
   process.once('SIGINT', () => process.exit(EXIT.interrupted));
+  // A reader that stops early (`| head`) is not an error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
