@@ -55,6 +55,7 @@ export const basicSense: Scenario<ScenarioEnv> = {
             subs.length > 0,
             `Orion lists no subscription notifying QuantumLeap for ${file.tenant} after the provisioning service answered "${res.body.status}"`,
           );
+          check(subs.length === 1, () => duplicates(file.tenant, subs));
           const inactive = subs.filter((s) => s.status && s.status !== 'active');
           check(
             inactive.length < subs.length,
@@ -87,6 +88,7 @@ export const basicSense: Scenario<ScenarioEnv> = {
         id: `orion-${file.tenant}`,
         title: `Orion holds the last measurement of each of ${file.tenant}'s entities`,
         async run(signal) {
+          const deadline = Date.now() + env.settleTimeoutMs;
           for (const d of own) {
             const last = String(lastSent(sent, d));
             await eventually(
@@ -102,17 +104,18 @@ export const basicSense: Scenario<ScenarioEnv> = {
                     d.device.static_attributes.map((a) => [a.name, String(a.value)]),
                   ),
                 );
-                const at = Date.parse(String(e.TimeInstant?.value ?? ''));
+                check(e.TimeInstant?.value !== undefined, `${e.id} has no TimeInstant`);
+                const at = Date.parse(String(e.TimeInstant.value));
                 check(
                   at >= sensingStarted - 60_000,
                   () =>
                     `${e.id}.TimeInstant is ${JSON.stringify(e.TimeInstant?.value)}, older than this run`,
                 );
               },
-              { timeoutMs: env.settleTimeoutMs, signal },
+              { timeoutMs: Math.max(0, deadline - Date.now()), signal },
             );
           }
-          return `${own.length} entities`;
+          return `${own.length} entit${own.length === 1 ? 'y' : 'ies'}`;
         },
       });
     }
@@ -122,6 +125,7 @@ export const basicSense: Scenario<ScenarioEnv> = {
         id: `quantumleap-${file.tenant}`,
         title: `QuantumLeap holds the ${n} values of every attribute of ${file.tenant}'s entities`,
         async run(signal) {
+          const deadline = Date.now() + env.settleTimeoutMs;
           let series = 0;
           for (const d of own) {
             const expected = (sent.get(d) ?? []).map(String);
@@ -139,7 +143,7 @@ export const basicSense: Scenario<ScenarioEnv> = {
                         `QuantumLeap's last ${n} values of ${entityId(d)}.${a.name} are [${values.join(', ')}], expected [${expected.join(', ')}]`,
                     );
                   },
-                  { timeoutMs: env.settleTimeoutMs, signal },
+                  { timeoutMs: Math.max(0, deadline - Date.now()), signal },
                 );
               } catch (err) {
                 throw await diagnose(platform, file.tenant, err);
@@ -147,6 +151,7 @@ export const basicSense: Scenario<ScenarioEnv> = {
               series += 1;
             }
           }
+          check(series > 0, `${file.tenant}'s devices have no active attribute to look up`);
           return `${series} series`;
         },
       });
@@ -154,6 +159,11 @@ export const basicSense: Scenario<ScenarioEnv> = {
     return steps;
   },
 };
+
+/** Why more than one subscription feeding QuantumLeap is wrong, and what to do. */
+function duplicates(tenant: string, subs: readonly { id: string; description?: string }[]): string {
+  return `${subs.length} subscriptions notify QuantumLeap for ${tenant} (${subs.map((s) => `${s.id} "${s.description ?? ''}"`).join(', ')}): QuantumLeap stores every change once per subscription. Keep the provisioning service's and delete the others (DELETE /orion/v2/subscriptions/<id> with fiware-service: ${tenant})`;
+}
 
 function lastSent(sent: Map<PlacedDevice, number[]>, d: PlacedDevice): number {
   const values = sent.get(d);
@@ -172,6 +182,7 @@ async function diagnose(platform: Platform, tenant: string, err: unknown): Promi
   } catch {
     return err;
   }
+  if (subs.length > 1) return new AssertionFailed(`${err.message}. ${duplicates(tenant, subs)}`);
   if (subs.length === 0) {
     return new AssertionFailed(
       `${err.message}. Orion has no subscription notifying QuantumLeap for ${tenant}: the QuantumLeap subscription is missing (PUT /provisioning/v1/subscriptions/quantumleap, or quantumleapSubscription: true in the devices file)`,

@@ -7,7 +7,8 @@
  * Exit codes: 0 every step passed, 1 a step failed or was skipped, 2 usage error, 3 the
  * ingress or Keycloak unreachable, or no credentials.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
 
@@ -89,6 +90,9 @@ Credentials: client secrets of <tenant>-scenarios and <tenant>-devices from
 KITT4SME_CLIENT_SECRET_<TENANT>_SCENARIOS / _DEVICES, else from the cluster's keycloak-realm
 Secret. KITT4SME_EXPIRED_TOKEN: a realm token past its expiry (tenant-isolation/expired-token).
 
+Exit codes: 0 every step passed, 1 a step failed or was skipped, 2 usage or invalid scenario
+data, 3 the ingress or Keycloak unreachable or no credentials.
+
 Examples:
   npm run scenarios -- --base-url https://kitt4sme.localhost
   npm run scenarios -- versions tenant-isolation --json > report.json
@@ -112,10 +116,17 @@ Examples:
         : {}),
       ...(opts.context ? { kubeContext: opts.context } : {}),
     });
-    const env = scenarioEnv(platform, {
-      measurements: opts.measurements,
-      settleTimeoutMs: opts.settleTimeout * 1000,
-    });
+    let env: ScenarioEnv;
+    try {
+      env = scenarioEnv(platform, {
+        measurements: opts.measurements,
+        settleTimeoutMs: opts.settleTimeout * 1000,
+      });
+    } catch (err) {
+      if (!(err instanceof PlatformError || err instanceof TypeError)) throw err;
+      console.error(`scenarios: invalid scenario data: ${err.message}`);
+      process.exit(EXIT.usage);
+    }
     if (opts.list) {
       list(chosen, env, !!opts.json);
       return;
@@ -127,12 +138,20 @@ Examples:
       );
       process.exit(EXIT.usage);
     }
-    await preflight(platform, !!opts.json);
-    const quiet = opts.json && !process.stderr.isTTY;
+    if (opts.junit && !existsSync(dirname(resolve(opts.junit)))) {
+      console.error(`scenarios: --junit ${opts.junit}: the directory does not exist`);
+      process.exit(EXIT.usage);
+    }
+    // versions alone needs no token.
+    await preflight(
+      platform,
+      !!opts.json,
+      chosen.some((s) => s.name !== 'versions'),
+    );
     const { results, summary } = await runScenarios(chosen, env, {
       skip: opts.skip,
       stepTimeoutMs: opts.stepTimeout * 1000,
-      ...(quiet ? {} : { reporter: progressReporter(process.stderr) }),
+      reporter: progressReporter(process.stderr),
     });
     if (opts.junit) writeFileSync(opts.junit, junitXml(results, summary));
     if (opts.json) {
@@ -173,7 +192,7 @@ function list(chosen: typeof SCENARIOS, env: ScenarioEnv, json: boolean): void {
  * Before any step: the ingress answers, and every token the scenarios need can be fetched.
  * Exits 3 with the reason otherwise, instead of failing every step for the same cause.
  */
-async function preflight(platform: Platform, json: boolean): Promise<void> {
+async function preflight(platform: Platform, json: boolean, tokens: boolean): Promise<void> {
   const fail = (code: ScenarioErrorCode, message: string) => {
     const { fix } = SCENARIO_ERRORS[code];
     if (json) process.stdout.write(`${JSON.stringify({ ok: false, code, message, fix })}\n`);
@@ -186,6 +205,7 @@ async function preflight(platform: Platform, json: boolean): Promise<void> {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
     fail('ERR_TARGET_UNREACHABLE', `cannot reach the ingress at ${platform.baseUrl} (${cause})`);
   }
+  if (!tokens) return;
   try {
     for (const tenant of platform.tenants) {
       await platform.token(tenant, 'scenarios');

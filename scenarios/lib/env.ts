@@ -4,7 +4,7 @@
 import { randomInt } from 'node:crypto';
 
 import type { DevicesFile } from '../../services/provisioning/src/devices-file.js';
-import { scenarioData } from './fiware.js';
+import { devicesOf, scenarioData } from './fiware.js';
 import type { Platform } from './platform.js';
 
 /** The environment of a run. */
@@ -35,9 +35,15 @@ export interface ScenarioEnvOptions {
 
 /** The environment for a platform, with the data of the platform's tenants. */
 export function scenarioEnv(platform: Platform, opts: ScenarioEnvOptions = {}): ScenarioEnv {
+  const data = scenarioData(platform.tenants, opts.dataDir);
+  for (const file of data) {
+    if (devicesOf(file).length === 0) {
+      throw new TypeError(`the scenario data of ${file.tenant} has no device`);
+    }
+  }
   return {
     platform,
-    data: scenarioData(platform.tenants, opts.dataDir),
+    data,
     measurements: opts.measurements ?? 3,
     settleTimeoutMs: opts.settleTimeoutMs ?? 20_000,
     // Multiples of 1000 below 10^9: values stay Integer-sized and distinct per run.

@@ -6,7 +6,7 @@ export const SCENARIO_ERRORS = {
   ERR_TARGET_UNREACHABLE: {
     problem:
       'the scenario runner could not reach the ingress at --base-url (connection refused, DNS, TLS or a timeout)',
-    fix: 'check --base-url (or $KITT4SME_BASE_URL) and that the cluster is up; for minikube see minikube/README.md, and for a self-signed ingress certificate set NODE_EXTRA_CA_CERTS to its CA',
+    fix: 'check --base-url (or $KITT4SME_BASE_URL) and that the cluster is up; for minikube see minikube/README.md (ENOTFOUND for kitt4sme.localhost: add "127.0.0.1 kitt4sme.localhost" to /etc/hosts), and for a self-signed ingress certificate set NODE_EXTRA_CA_CERTS to its CA',
   },
   ERR_SCENARIO_CREDENTIALS: {
     problem:

@@ -40,22 +40,29 @@ export interface PlacedDevice {
   readonly device: DeviceSpec;
 }
 
-/** Every device of a devices file that has an API key (its own or its group's). */
+/**
+ * Every device of a devices file with its API key (its own or its group's).
+ * @throws TypeError for a device without one: it could not send a measurement.
+ */
 export function devicesOf(file: DevicesFile): PlacedDevice[] {
   return file.servicePaths.flatMap((sp) =>
-    sp.devices.flatMap((device) => {
+    sp.devices.map((device) => {
       const apikey = device.apikey ?? sp.group?.apikey;
+      if (!apikey) {
+        throw new TypeError(
+          `${file.tenant}${sp.path} device ${device.device_id} has no API key of its own or of a group: scenarios need one to send measurements`,
+        );
+      }
       const resource = sp.group?.resource ?? DEFAULT_RESOURCE;
-      return apikey
-        ? [{ tenant: file.tenant, servicePath: sp.path, apikey, resource, device }]
-        : [];
+      return { tenant: file.tenant, servicePath: sp.path, apikey, resource, device };
     }),
   );
 }
 
 /**
- * Makes the platform hold a devices file: groups first, then the devices in one bulk request
- * per service path, and the QuantumLeap subscription when the file asks for it. Idempotent.
+ * Makes the platform hold a devices file's groups and devices: groups first, then the devices
+ * in one bulk request per service path. Idempotent. (The QuantumLeap subscription is a step
+ * of its own in basic-sense.)
  * @returns e.g. "2 devices: 2 unchanged"
  */
 export async function provision(platform: Platform, file: DevicesFile): Promise<string> {
@@ -159,7 +166,7 @@ export async function readEntity(
     token: await platform.token(d.tenant),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  expectStatus(reply, 200, `Orion has no entity ${entityId(d)} in ${d.tenant}${d.servicePath}`);
+  expectStatus(reply, 200, `reading ${entityId(d)} from Orion in ${d.tenant}${d.servicePath}`);
   return reply.json<Entity>();
 }
 
@@ -168,14 +175,21 @@ export function entityId(d: PlacedDevice): string {
   return d.device.entity_name ?? `${d.device.entity_type ?? 'Thing'}:${d.device.device_id}`;
 }
 
-/** Checks that an entity's attributes hold `expected` (compared as text: UL is untyped). */
-export function checkAttributes(entity: Entity, expected: Record<string, string>): void {
+/**
+ * Checks that an entity's attributes hold `expected`: text compared as text (Ultralight is
+ * untyped, so `3` and `"3"` agree), anything else as JSON.
+ */
+export function checkAttributes(entity: Entity, expected: Record<string, unknown>): void {
+  const text = (v: unknown) =>
+    typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+      ? String(v)
+      : JSON.stringify(v);
   for (const [name, value] of Object.entries(expected)) {
     const got = entity[name]?.value;
     check(
-      got !== undefined && String(got) === value,
+      got !== undefined && text(got) === text(value),
       () =>
-        `${entity.id}.${name} is ${got === undefined ? 'missing' : JSON.stringify(got)}, expected "${value}"`,
+        `${entity.id}.${name} is ${got === undefined ? 'missing' : JSON.stringify(got)}, expected ${JSON.stringify(value)}`,
     );
   }
 }

@@ -7,9 +7,12 @@
 
 /** Why a step did not pass, in words a user can act on. */
 export class AssertionFailed extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Waiting cannot change it (a refusal, a bad request): {@link eventually} stops at once. */
+  readonly final: boolean;
+  constructor(message: string, options?: { cause?: unknown; final?: boolean }) {
     super(message, options);
     this.name = 'AssertionFailed';
+    this.final = options?.final ?? false;
   }
 }
 
@@ -242,6 +245,8 @@ export async function eventually<T>(
     try {
       return await attempt();
     } catch (err) {
+      // A programming error or an answer that waiting cannot change: no point retrying.
+      if (err instanceof TypeError || (err instanceof AssertionFailed && err.final)) throw err;
       const elapsed = performance.now() - started;
       if (elapsed >= opts.timeoutMs || opts.signal?.aborted) {
         throw new AssertionFailed(

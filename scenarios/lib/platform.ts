@@ -74,6 +74,9 @@ export interface CallOptions {
 
 const SAFETY_MARGIN_S = 30;
 
+/** Where the gateway (and the in-process tenancy helpers) say why a request was refused. */
+export const DENY_REASON_HEADER = 'x-kitt4sme-deny-reason';
+
 /** The platform under test. */
 export class Platform {
   readonly ctx: PlatformContext;
@@ -212,8 +215,11 @@ export function expectStatus(
 ): void {
   const ok = typeof expected === 'number' ? [expected] : expected;
   if (!ok.includes(reply.status)) {
+    const s = reply.status;
     throw new AssertionFailed(
-      `${what}: expected ${ok.join(' or ')}, got ${reply.status} from ${reply.request}${reply.text ? `: ${snippet(reply.text)}` : ''}`,
+      `${what}: expected ${ok.join(' or ')}, got ${s} from ${reply.request}${reply.text ? `: ${snippet(reply.text)}` : ''}`,
+      // A refusal or a bad request stays so; a missing entity or an overloaded server may not.
+      { final: s >= 400 && s < 500 && ![404, 408, 409, 429].includes(s) },
     );
   }
 }

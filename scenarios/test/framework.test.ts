@@ -210,6 +210,29 @@ describe('eventually', () => {
     expect(n).toBeGreaterThan(1);
   });
 
+  it('does not retry what waiting cannot change: a final failure or a programming error', async () => {
+    let n = 0;
+    await expect(
+      eventually(
+        async () => {
+          n += 1;
+          throw new AssertionFailed('expected 200, got 403', { final: true });
+        },
+        { timeoutMs: 60_000 },
+      ),
+    ).rejects.toThrow(/^expected 200, got 403$/);
+    await expect(
+      eventually(
+        async () => {
+          n += 1;
+          throw new TypeError('no route to nowhere');
+        },
+        { timeoutMs: 60_000 },
+      ),
+    ).rejects.toThrow(TypeError);
+    expect(n).toBe(2);
+  });
+
   it('stops retrying when the step is aborted', async () => {
     const controller = new AbortController();
     controller.abort();

@@ -55,11 +55,17 @@ describe('the scenarios on the local stack', () => {
     ]);
   });
 
-  it('versions reached the public paths without OPA and was refused elsewhere', () => {
+  it('versions reached the public paths and was refused on protected and blocked ones', () => {
     const byPath = (p: string) => stack.gateway.decisions.filter((d) => d.path === p);
     expect(byPath('/orion/version').length).toBeGreaterThan(0);
-    // The public path never went to OPA; the protected one did and was refused.
-    expect(byPath('/orion/v2/entities').some((d) => !d.allowed && d.status === 401)).toBe(true);
+    expect(byPath('/orion/version').every((d) => d.allowed)).toBe(true);
+    expect(
+      byPath('/orion/v2/entities').some(
+        (d) =>
+          !d.allowed && d.status === 401 && d.reason === 'denied by opa-ext-authz: no bearer token',
+      ),
+    ).toBe(true);
+    expect(byPath('/auth/admin/').length).toBeGreaterThan(0);
     expect(byPath('/auth/admin/').every((d) => !d.allowed && d.status === 403)).toBe(true);
   });
 
@@ -154,5 +160,27 @@ describe('a scenario fails with a clear message', () => {
     );
     // Orion itself was fine: the failure names the missing link, not the data.
     expect(stepOf(run.results, 'basic-sense', 'orion-manufracture')?.status).toBe('passed');
+  }, 60_000);
+
+  it('basic-sense, when a second subscription feeds QuantumLeap (the demo script’s)', async () => {
+    const res = await fetch(`${stack.orion.url}/v2/subscriptions`, {
+      method: 'POST',
+      headers: { 'fiware-service': 'manufracture', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        description: 'Notify QuantumLeap of changes to any entity',
+        subject: { entities: [{ idPattern: '.*' }] },
+        notification: { http: { url: stack.quantumleap.notifyUrl } },
+      }),
+    });
+    expect(res.status).toBe(201);
+    const run = await runScenarios(
+      [basicSense],
+      scenarioEnv(stack.platform(), { measurements: 1, settleTimeoutMs: 1_500 }),
+    );
+    const sub = stepOf(run.results, 'basic-sense', 'subscribe-manufracture');
+    expect(sub?.status).toBe('failed');
+    expect(sub?.message).toMatch(
+      /^2 subscriptions notify QuantumLeap for manufracture \(.*"Notify QuantumLeap of changes to any entity".*\): QuantumLeap stores every change once per subscription\. Keep the provisioning service's and delete the others/,
+    );
   }, 60_000);
 });

@@ -8,7 +8,7 @@
  * It writes the URLs and the generated client secrets to .cache/local-stack.env (mode 0600)
  * for `source`, and stops everything on Ctrl-C.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { buildRealm } from '../../../cdk8s/lib/identity/realm.js';
@@ -19,6 +19,13 @@ import { startScenarioStack } from '../scenario-stack.js';
 const dir = join(REPO_ROOT, '.cache', 'local-stack');
 mkdirSync(dir, { recursive: true });
 const envFile = join(REPO_ROOT, '.cache', 'local-stack.env');
+const owner = existsSync(envFile)
+  ? /^# pid (\d+)$/m.exec(readFileSync(envFile, 'utf8'))?.[1]
+  : undefined;
+if (owner && isAlive(Number(owner))) {
+  console.error(`local-stack: another local stack runs (pid ${owner}, ${envFile}); stop it first`);
+  process.exit(3);
+}
 
 process.stderr.write('local-stack: starting Keycloak (about a minute)…\n');
 const keycloak = await startKeycloak([buildRealm(platformContext())], { dir });
@@ -35,16 +42,20 @@ const exports = {
   KITT4SME_BASE_URL: running.baseUrl,
   KITT4SME_KEYCLOAK_URL: running.keycloakUrl,
   ...Object.fromEntries(
-    Object.entries(running.env).filter(([k]) => k.startsWith('KITT4SME_CLIENT_SECRET_')),
+    // The tenants' machine clients only: what the scenarios and the provisioning CLI use.
+    Object.entries(running.env).filter(([k]) =>
+      /^KITT4SME_CLIENT_SECRET_.+_(SCENARIOS|DEVICES)$/.test(k),
+    ),
   ),
 };
 writeFileSync(
   envFile,
-  `${Object.entries(exports)
+  `# pid ${process.pid}\n${Object.entries(exports)
     .map(([k, v]) => `export ${k}='${v}'`)
     .join('\n')}\n`,
   { mode: 0o600 },
 );
+chmodSync(envFile, 0o600);
 process.stdout.write(
   [
     `ingress   ${running.baseUrl}  (routes as in cdk8s/config/routes.ts)`,
@@ -68,5 +79,14 @@ const stop = async () => {
   rmSync(envFile, { force: true });
   process.exit(0);
 };
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
