@@ -110,7 +110,9 @@ Examples:
       ? selected.map((n) => SCENARIOS.find((s) => s.name === n)!)
       : [...SCENARIOS];
     const platform = new Platform({
-      baseUrl: opts.baseUrl ?? process.env.KITT4SME_BASE_URL ?? defaultBase(),
+      ...(opts.baseUrl || process.env.KITT4SME_BASE_URL
+        ? { baseUrl: opts.baseUrl ?? process.env.KITT4SME_BASE_URL! }
+        : {}),
       ...(opts.keycloakUrl || process.env.KITT4SME_KEYCLOAK_URL
         ? { keycloakUrl: opts.keycloakUrl ?? process.env.KITT4SME_KEYCLOAK_URL! }
         : {}),
@@ -161,10 +163,6 @@ Examples:
     }
     process.exit(summary.ok ? EXIT.ok : EXIT.failed);
   });
-
-function defaultBase(): string {
-  return new Platform({ baseUrl: 'http://placeholder' }).ctx.publicUrl;
-}
 
 function knownStep(skip: string, env: ScenarioEnv): boolean {
   const [scenario, step] = skip.split('/');

@@ -7,23 +7,20 @@
  * Secret through the current kubeconfig context.
  */
 import { loadPlatformConfig } from '../../cdk8s/config/load.js';
-import { machineClientId, secretEnvName } from '../../cdk8s/config/identity.js';
 import type { MachineKind } from '../../cdk8s/config/identity.js';
 import { ROUTES } from '../../cdk8s/config/routes.js';
 import { CLOCK_SKEW_SECONDS } from '../../cdk8s/config/tenancy.js';
 import type { RouteSpec } from '../../cdk8s/config/routes.js';
 import type { ServiceId } from '../../cdk8s/config/services.js';
 import { PlatformContext } from '../../cdk8s/lib/context.js';
-import { KEYCLOAK_REALM_SECRET } from '../../cdk8s/lib/secrets.js';
-import { findSecret } from '../../services/identity/src/credentials.js';
-import { fetchToken } from '../../services/identity/src/tokens.js';
+import { tenantToken } from '../../services/identity/src/tenant-token.js';
 import { ProvisioningClient } from '../../services/provisioning/src/client.js';
 import { AssertionFailed } from './framework.js';
 
 /** Where the platform is and how to get in. */
 export interface TargetOptions {
-  /** The ingress, e.g. `https://kitt4sme.localhost`. */
-  readonly baseUrl: string;
+  /** The ingress. @default the configured one, e.g. `https://kitt4sme.localhost` */
+  readonly baseUrl?: string;
   /** Keycloak's base URL ending in /auth. @default `<baseUrl>/auth` */
   readonly keycloakUrl?: string;
   /** @default the platform realm */
@@ -89,7 +86,7 @@ export class Platform {
 
   constructor(private readonly opts: TargetOptions) {
     this.ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
-    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.baseUrl = (opts.baseUrl ?? this.ctx.publicUrl).replace(/\/+$/, '');
     this.keycloakUrl = (opts.keycloakUrl ?? `${this.baseUrl}/auth`).replace(/\/+$/, '');
     this.realm = opts.realm ?? this.ctx.config.identity.realm;
   }
@@ -171,19 +168,15 @@ export class Platform {
     const key = `${tenant}/${kind}`;
     const cached = this.tokens.get(key);
     if (cached && cached.exp - SAFETY_MARGIN_S > Date.now() / 1000) return cached.token;
-    const clientId = machineClientId(tenant, kind);
-    const envName = secretEnvName('client', clientId);
-    const secret = await findSecret(
-      [envName],
-      { namespace: this.ctx.namespace('identity'), name: KEYCLOAK_REALM_SECRET, key: envName },
-      this.opts.kubeContext ? { context: this.opts.kubeContext } : {},
-      this.opts.env ?? process.env,
-    );
-    const t = await fetchToken({
+    // Several clients' tokens in one run: only the per-client secret variables count.
+    const { token: t } = await tenantToken(this.ctx, {
+      tenant,
+      kind,
       keycloakUrl: this.keycloakUrl,
       realm: this.realm,
-      clientId,
-      clientSecret: secret.value,
+      genericEnv: false,
+      ...(this.opts.kubeContext ? { context: this.opts.kubeContext } : {}),
+      ...(this.opts.env ? { env: this.opts.env } : {}),
     });
     const exp = typeof t.claims.exp === 'number' ? t.claims.exp : Date.now() / 1000 + 60;
     this.tokens.set(key, { token: t.accessToken, exp });

@@ -14,13 +14,12 @@ import { ROUTES } from '../../cdk8s/config/routes.js';
 import { parsePlatformConfig } from '../../cdk8s/config/schema.js';
 import { PlatformContext } from '../../cdk8s/lib/context.js';
 import { policyData } from '../../cdk8s/lib/policy-bundle.js';
+import { scenarioData } from '../../scenarios/lib/fiware.js';
 import type { ProvisioningConfig } from '../provisioning/src/config.js';
 import { loadConfig } from '../provisioning/src/config.js';
 import type { RunningService } from '../provisioning/src/service.js';
 import { startService } from '../provisioning/src/service.js';
-import { readDevicesFile } from '../provisioning/src/devices-file.js';
 import type { DeviceSpec, GroupSpec } from '../provisioning/src/model.js';
-import { REPO_ROOT } from './cli.js';
 import type { StubServer } from './http.js';
 import { json, startStub } from './http.js';
 import type { IotAgentHandle } from './iot-agent.js';
@@ -88,64 +87,27 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
   const orion = await startOrionFake();
   const quantumleap = await startQuantumLeapFake();
   const iota = await startIotAgent({ orionUrl: orion.url });
-  const dir = mkdtempSync(join(tmpdir(), 'provisioning-'));
   const cleanUp = async () => {
     await iota.stop();
     await Promise.all([orion.close(), quantumleap.close(), jwks.close()]);
-    rmSync(dir, { recursive: true, force: true });
   };
+  let local: LocalProvisioning;
   try {
-    return await startOn(opts, ctx, keys, { jwks, orion, quantumleap, iota, dir, cleanUp });
+    local = await startLocalProvisioning({
+      iotaNorthUrl: iota.northUrl,
+      orionUrl: orion.url,
+      quantumLeapNotifyUrl: quantumleap.notifyUrl,
+      issuer: ctx.issuer,
+      jwksUrl: `${jwks.url}/certs`,
+      policyData: policyData(ctx),
+      env: { UPSTREAM_TIMEOUT_MS: '2000', ...opts.env },
+      ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+    });
   } catch (err) {
     await cleanUp();
     throw err;
   }
-}
-
-async function startOn(
-  opts: StackOptions,
-  ctx: PlatformContext,
-  keys: TestKeys,
-  parts: {
-    jwks: StubServer;
-    orion: OrionFake;
-    quantumleap: QuantumLeapFake;
-    iota: IotAgentHandle;
-    dir: string;
-    cleanUp: () => Promise<void>;
-  },
-): Promise<ProvisioningStack> {
-  const { jwks, orion, quantumleap, iota, dir } = parts;
-  const policyFile = join(dir, 'policy-data.json');
-  writeFileSync(policyFile, JSON.stringify(policyData(ctx)));
-  const config = loadConfig({
-    PROVISIONING_PORT: '0',
-    IOTA_NORTH_URL: iota.northUrl,
-    ORION_URL: orion.url,
-    QUANTUMLEAP_NOTIFY_URL: quantumleap.notifyUrl,
-    KEYCLOAK_ISSUER: ctx.issuer,
-    KEYCLOAK_JWKS_URL: `${jwks.url}/certs`,
-    POLICY_DATA_FILE: policyFile,
-    LOG_LEVEL: 'info',
-    UPSTREAM_TIMEOUT_MS: '2000',
-    ...opts.env,
-  });
-  const chunks: string[] = [];
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      const text = chunk.toString('utf8');
-      chunks.push(text);
-      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line));
-      done();
-    },
-  });
-  const service = await startService(config, {
-    host: '127.0.0.1',
-    logDestination: sink,
-    processMetrics: false,
-    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
-  });
+  const { service, config } = local;
   const stack: ProvisioningStack = {
     url: service.url,
     service,
@@ -154,8 +116,8 @@ async function startOn(
     iota,
     iotaUrl: iota.northUrl,
     config,
-    logs,
-    logText: () => chunks.join(''),
+    logs: local.logs,
+    logText: local.logText,
     token: (recipe) => makeToken(keys, ctx.issuer, recipe),
     async call(method, path, o = {}) {
       const headers: Record<string, string> = { ...o.headers };
@@ -185,11 +147,86 @@ async function startOn(
       stack.iota = undefined;
     },
     async close() {
-      await service.close();
-      await parts.cleanUp();
+      await local.close();
+      await cleanUp();
     },
   };
   return stack;
+}
+
+/** The provisioning service started by {@link startLocalProvisioning}. */
+export interface LocalProvisioning {
+  readonly service: RunningService;
+  readonly config: ProvisioningConfig;
+  /** Every log line of the service, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** The raw log text (to search for leaked secrets). */
+  logText(): string;
+  /** Stops the service and removes its policy-data file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the real provisioning service on loopback against the given upstreams, with the
+ * policy data in a file of its own (as the cluster mounts its ConfigMap) and its log captured.
+ */
+export async function startLocalProvisioning(o: {
+  readonly iotaNorthUrl: string;
+  readonly orionUrl: string;
+  readonly quantumLeapNotifyUrl: string;
+  readonly issuer: string;
+  readonly jwksUrl: string;
+  readonly policyData: unknown;
+  /** Environment overrides (e.g. UPSTREAM_TIMEOUT_MS). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Devices per IoT Agent create request. */
+  readonly chunkSize?: number;
+}): Promise<LocalProvisioning> {
+  const dir = mkdtempSync(join(tmpdir(), 'provisioning-'));
+  try {
+    const policyFile = join(dir, 'policy-data.json');
+    writeFileSync(policyFile, JSON.stringify(o.policyData));
+    const config = loadConfig({
+      PROVISIONING_PORT: '0',
+      IOTA_NORTH_URL: o.iotaNorthUrl,
+      ORION_URL: o.orionUrl,
+      QUANTUMLEAP_NOTIFY_URL: o.quantumLeapNotifyUrl,
+      KEYCLOAK_ISSUER: o.issuer,
+      KEYCLOAK_JWKS_URL: o.jwksUrl,
+      POLICY_DATA_FILE: policyFile,
+      LOG_LEVEL: 'info',
+      ...o.env,
+    });
+    const chunks: string[] = [];
+    const logs: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        const text = chunk.toString('utf8');
+        chunks.push(text);
+        for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+        done();
+      },
+    });
+    const service = await startService(config, {
+      host: '127.0.0.1',
+      logDestination: sink,
+      processMetrics: false,
+      ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
+    });
+    return {
+      service,
+      config,
+      logs,
+      logText: () => chunks.join(''),
+      async close() {
+        await service.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /** One tenant of the anchor's data: its service path, group and devices. */
@@ -200,15 +237,15 @@ export interface AnchorTenant {
 }
 
 function anchorTenant(tenant: string): AnchorTenant {
-  const file = readDevicesFile(join(REPO_ROOT, `docs/examples/${tenant}.devices.yaml`));
-  const [entry] = file.servicePaths;
+  const [entry] = scenarioData([tenant])[0]!.servicePaths;
   if (!entry?.group) throw new TypeError(`docs/examples/${tenant}.devices.yaml: no group`);
   return { servicePath: entry.path, group: entry.group, devices: entry.devices };
 }
 
 /**
  * The demo cluster's basic-sense data (manufracture's and smithereens' groups and devices),
- * read from the devices files in docs/examples/, the one place it is written down.
+ * read from the devices files in docs/examples/ (the one place it is written down) as the
+ * scenarios read it.
  */
 export const ANCHOR = {
   manufracture: anchorTenant('manufracture'),

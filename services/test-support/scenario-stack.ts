@@ -16,10 +16,9 @@
  * and the mesh grants between services (the gateway is the only door here).
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 
 import { machineClientId } from '../../cdk8s/config/identity.js';
 import { TENANTS_GROUP } from '../../cdk8s/config/identity.js';
@@ -29,9 +28,7 @@ import { Platform } from '../../scenarios/lib/platform.js';
 import type { TargetOptions } from '../../scenarios/lib/platform.js';
 import { KeycloakAdmin } from '../identity/src/realm-apply.js';
 import { fetchToken } from '../identity/src/tokens.js';
-import { loadConfig } from '../provisioning/src/config.js';
 import type { RunningService } from '../provisioning/src/service.js';
-import { startService } from '../provisioning/src/service.js';
 import type { Gateway } from './gateway.js';
 import { opaAuthorizer, startGateway } from './gateway.js';
 import type { IotAgentHandle } from './iot-agent.js';
@@ -41,6 +38,7 @@ import { platformContext, sharedKeycloak } from './keycloak.js';
 import type { OpaServer } from './opa-server.js';
 import { POLICY_DIR, freePort, startOpa } from './opa-server.js';
 import type { OrionFake } from './orion-fake.js';
+import { startLocalProvisioning } from './provisioning-stack.js';
 import { startOrionFake } from './orion-fake.js';
 import type { QuantumLeapFake } from './quantumleap-fake.js';
 import { startQuantumLeapFake } from './quantumleap-fake.js';
@@ -115,25 +113,16 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     );
     closers.push(() => opa.stop());
 
-    const dir = mkdtempSync(join(tmpdir(), 'scenario-stack-'));
-    closers.push(() => rmSync(dir, { recursive: true, force: true }));
-    const policyFile = join(dir, 'policy-data.json');
-    writeFileSync(policyFile, JSON.stringify(data));
-    const logs: Record<string, unknown>[] = [];
-    const provisioning = await startService(
-      loadConfig({
-        PROVISIONING_PORT: '0',
-        IOTA_NORTH_URL: iota.northUrl,
-        ORION_URL: orion.url,
-        QUANTUMLEAP_NOTIFY_URL: quantumleap.notifyUrl,
-        KEYCLOAK_ISSUER: issuer,
-        KEYCLOAK_JWKS_URL: jwksUri,
-        POLICY_DATA_FILE: policyFile,
-        LOG_LEVEL: 'info',
-      }),
-      { host: '127.0.0.1', logDestination: lineSink(logs), processMetrics: false },
-    );
-    closers.push(() => provisioning.close());
+    const local = await startLocalProvisioning({
+      iotaNorthUrl: iota.northUrl,
+      orionUrl: orion.url,
+      quantumLeapNotifyUrl: quantumleap.notifyUrl,
+      issuer,
+      jwksUrl: jwksUri,
+      policyData: data,
+    });
+    closers.push(() => local.close());
+    const provisioning = local.service;
 
     const gateway = await startGateway({
       port,
@@ -163,7 +152,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       iota,
       south,
       provisioning,
-      logs,
+      logs: local.logs,
       expiredToken(tenant) {
         if (!expired.has(tenant)) {
           const p = shortLivedToken(keycloak, keycloakUrl, realm, tenant);
@@ -250,15 +239,4 @@ async function shortLivedToken(
   } finally {
     await admin.call('DELETE', `${r}/clients/${client.id}`);
   }
-}
-
-function lineSink(into: Record<string, unknown>[]): Writable {
-  return new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.trim()) into.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
 }

@@ -24,6 +24,13 @@ export interface TenantTokenOptions {
   readonly realm?: string;
   /** kubeconfig context for reading the Secret. @default the current one */
   readonly context?: string;
+  /** Where secrets are looked up first. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Whether the generic KITT4SME_CLIENT_SECRET / KITT4SME_PASSWORD come before the per-client
+   * names; off for callers that need several clients' tokens at once. @default true
+   */
+  readonly genericEnv?: boolean;
 }
 
 /** The token and where its credentials came from (never the credentials). */
@@ -44,20 +51,21 @@ export async function tenantToken(
   if (o.username && !MACHINE_CLIENTS[kind].passwordGrant) {
     throw new TypeError(`the ${kind} client has no password grant; use --kind scenarios`);
   }
-  const keycloakUrl = o.keycloakUrl ?? process.env.KITT4SME_KEYCLOAK_URL ?? `${ctx.publicUrl}/auth`;
+  const env = o.env ?? process.env;
+  const keycloakUrl = o.keycloakUrl ?? env.KITT4SME_KEYCLOAK_URL ?? `${ctx.publicUrl}/auth`;
   const namespace = ctx.namespace('identity');
   const cluster = { context: o.context };
-  const secret = await findSecret(
-    ['KITT4SME_CLIENT_SECRET', secretEnvName('client', clientId)],
-    { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('client', clientId) },
-    cluster,
-  );
+  const generic = o.genericEnv ?? true;
+  const lookup = (genericName: string, key: string) =>
+    findSecret(
+      generic ? [genericName, key] : [key],
+      { namespace, name: KEYCLOAK_REALM_SECRET, key },
+      cluster,
+      env,
+    );
+  const secret = await lookup('KITT4SME_CLIENT_SECRET', secretEnvName('client', clientId));
   const password = o.username
-    ? await findSecret(
-        ['KITT4SME_PASSWORD', secretEnvName('user', o.username)],
-        { namespace, name: KEYCLOAK_REALM_SECRET, key: secretEnvName('user', o.username) },
-        cluster,
-      )
+    ? await lookup('KITT4SME_PASSWORD', secretEnvName('user', o.username))
     : undefined;
   const token = await fetchToken({
     keycloakUrl,
