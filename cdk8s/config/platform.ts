@@ -12,6 +12,11 @@ export const platform = definePlatform({
     repoURL: 'https://github.com/kitt4sme/fiware-platform-kit.git',
     targetRevision: 'main',
   },
+  cluster: {
+    // What minikube/up.sh starts; the tests build and run this same kube-apiserver.
+    kubernetesVersion: 'v1.36.3',
+    why: 'newest Kubernetes patch on the Go module proxy inside Istio 1.31’s supported 1.32-1.36',
+  },
   ingress: {
     // The host users reach the gateway at; tokens are issued for https://<host>/auth/realms/<realm>.
     host: 'kitt4sme.localhost',
@@ -104,6 +109,7 @@ export const platform = definePlatform({
     argoCd: {
       repoURL: 'https://argoproj.github.io/argo-helm',
       version: '10.10.0',
+      appVersion: 'v3.5.4',
       why: 'argo-cd chart of Argo CD v3.5.4, the newest chart/app pair confirmed; 3.6.0 had a --rootpath bug we would hit',
     },
     kiali: {

@@ -9,6 +9,13 @@ import { z } from 'zod';
 
 import { PlatformError } from '../../services/lib/errors.js';
 
+/**
+ * The in-cluster git server of the local-only mode (minikube/README.md): a fork without a
+ * remote sets gitops.repoURL to this and `minikube/up.sh` serves the local repository there.
+ */
+export const LOCAL_GIT = { service: 'gitops-repo', port: 9418, repo: 'platform.git' } as const;
+export const LOCAL_GIT_REPO_URL = `git://${LOCAL_GIT.service}.argocd.svc.cluster.local/${LOCAL_GIT.repo}`;
+
 /** One documented config error: what it means and how to solve it. */
 export interface ConfigErrorSpec {
   /** What was wrong, phrased for the person editing platform.ts. */
@@ -29,7 +36,7 @@ export const CONFIG_ERRORS = {
   },
   ERR_CONFIG_REPO_URL: {
     problem: 'gitops.repoURL is not a git URL Argo CD can clone',
-    fix: 'use an https URL (https://github.com/<you>/<repo>.git) or an ssh URL (git@host:<you>/<repo>.git) of your fork',
+    fix: `use an https URL (https://github.com/<you>/<repo>.git) or an ssh URL (git@host:<you>/<repo>.git) of your fork, or ${LOCAL_GIT_REPO_URL} for the local-only mode (minikube/README.md)`,
   },
   ERR_CONFIG_REVISION: {
     problem: 'gitops.targetRevision is not a branch, tag or commit name',
@@ -103,6 +110,10 @@ export const CONFIG_ERRORS = {
     problem: 'a Helm chart repository is not an https URL',
     fix: 'use the https URL of the chart repository, e.g. https://istio-release.storage.googleapis.com/charts',
   },
+  ERR_CONFIG_KUBERNETES_VERSION: {
+    problem: 'cluster.kubernetesVersion is not an exact Kubernetes release',
+    fix: 'write the exact release with its v, such as v1.36.3, inside the range Istio supports (see charts.istio.why)',
+  },
   ERR_CONFIG_WHY: {
     problem: 'a pinned version has no reason',
     fix: 'add a one-line `why`: why this release, and what it must stay compatible with',
@@ -157,6 +168,7 @@ const DNS_HOST =
 const DNS_SUBDOMAIN =
   /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const REPO_URL = /^(https:\/\/[^\s/]+\/\S+|git@[^\s:]+:\S+|ssh:\/\/\S+)$/;
+const KUBERNETES_VERSION = /^v1\.[0-9]+\.[0-9]+$/;
 const REVISION = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/;
 const QUANTITY = /^[1-9][0-9]*(Ki|Mi|Gi|Ti)$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -183,6 +195,8 @@ const imageSchema = z.strictObject({
 const chartSchema = z.strictObject({
   repoURL: z.string().regex(/^https:\/\/\S+$/, code('ERR_CONFIG_CHART_REPO')),
   version: z.string().regex(EXACT_SEMVER, code('ERR_CONFIG_CHART_VERSION')),
+  /** The release of the application the chart installs, where something else must match it. */
+  appVersion: z.string().regex(EXACT_SEMVER, code('ERR_CONFIG_CHART_VERSION')).optional(),
   why,
 });
 
@@ -236,8 +250,14 @@ const tenantSchema = z.strictObject({
 
 const platformSchema = z.strictObject({
   gitops: z.strictObject({
-    repoURL: z.string().regex(REPO_URL, code('ERR_CONFIG_REPO_URL')),
+    repoURL: z
+      .string()
+      .refine((u) => u === LOCAL_GIT_REPO_URL || REPO_URL.test(u), code('ERR_CONFIG_REPO_URL')),
     targetRevision: z.string().regex(REVISION, code('ERR_CONFIG_REVISION')),
+  }),
+  cluster: z.strictObject({
+    kubernetesVersion: z.string().regex(KUBERNETES_VERSION, code('ERR_CONFIG_KUBERNETES_VERSION')),
+    why,
   }),
   ingress: z.strictObject({
     host: z.string().regex(DNS_HOST, code('ERR_CONFIG_HOST')),

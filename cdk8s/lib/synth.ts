@@ -15,6 +15,7 @@ import { devicesFileJsonSchema } from '../../services/provisioning/src/devices-f
 import { buildOpenApi } from '../../services/provisioning/src/openapi.js';
 import { renderErrorsDoc, renderReadmeSection } from './docs.js';
 import { argoCdValues } from './gitops/chart-values.js';
+import { renderClusterEnv } from './gitops/cluster-env.js';
 import { DEPLOY_DIR } from './gitops/applications.js';
 import { LayerChart } from './layers.js';
 import type { Platform, PlatformInputs } from './platform.js';
@@ -98,6 +99,10 @@ export function synthesize(inputs: PlatformInputs): SynthOutput {
   deployFiles.set(
     `${DEPLOY_DIR}/bootstrap/argocd-values.yaml`,
     `${HEADER}# Values of the first \`helm install\` of Argo CD; the argo-cd Application then manages the same release.\n${toYaml(argoCdValues(platform.context))}`,
+  );
+  deployFiles.set(
+    `${DEPLOY_DIR}/bootstrap/cluster.env`,
+    HEADER + renderClusterEnv(platform.context),
   );
   deployFiles.set(
     `${DEPLOY_DIR}/bootstrap/budget.txt`,
