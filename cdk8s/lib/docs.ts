@@ -4,6 +4,7 @@
  */
 import { SCENARIO_ERRORS } from '../../scenarios/lib/errors.js';
 import { IDENTITY_ERRORS } from '../../services/identity/src/errors.js';
+import { OPS_ERRORS } from '../../services/ops/src/errors.js';
 import { PROVISIONING_ERRORS } from '../../services/provisioning/src/errors.js';
 import { TENANCY_ERRORS } from '../../services/tenancy/src/errors.js';
 import { ROLES, ROLE_DESCRIPTIONS } from '../config/roles.js';
@@ -56,6 +57,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(ROUTE_ERRORS),
     ...Object.keys(TENANCY_ERRORS),
     ...Object.keys(IDENTITY_ERRORS),
+    ...Object.keys(OPS_ERRORS),
     ...Object.keys(PROVISIONING_ERRORS),
     ...Object.keys(SCENARIO_ERRORS),
   ];
@@ -106,6 +108,14 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(IDENTITY_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Platform CLI (`npm run platform`)',
+    '',
+    'Exit codes: 0 done or healthy, 1 not healthy or rejected, 2 usage, 3 no cluster, no rights or a kind missing.',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(OPS_ERRORS).map(([c, e]) => row(c, e)),
     '',
     "## Provisioning (the service's problem documents and `npm run provision`)",
     '',

@@ -1,0 +1,100 @@
+/**
+ * `platform endpoints`: where the platform's consoles are and how to log in, derived from the
+ * route table (the `sso` routes) and the platform config.
+ */
+import { PLATFORM_ADMINS_GROUP, secretEnvName } from '../../../cdk8s/config/identity.js';
+import type { RouteSpec } from '../../../cdk8s/config/routes.js';
+import type { ServiceId } from '../../../cdk8s/config/services.js';
+import { SERVICES } from '../../../cdk8s/config/services.js';
+import type { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
+
+/** The consoles `platform open` knows, by the name users type. */
+export const CONSOLES = {
+  grafana: 'grafana',
+  kiali: 'kiali',
+  argocd: 'argocdServer',
+  keycloak: 'keycloak',
+} as const satisfies Record<string, ServiceId>;
+export type ConsoleName = keyof typeof CONSOLES;
+
+/** One console. */
+export interface Endpoint {
+  readonly name: ConsoleName;
+  /** Through the ingress. */
+  readonly url: string;
+  /** Path the backend serves under (the same behind a port-forward). */
+  readonly path: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly port: number;
+  readonly login: string;
+}
+
+/** Everything `endpoints` prints. */
+export interface Endpoints {
+  readonly ingress: string;
+  readonly consoles: readonly Endpoint[];
+  readonly tenantUsers: readonly string[];
+}
+
+function secretCommand(namespace: string, name: string, key: string): string {
+  return `kubectl -n ${namespace} get secret ${name} -o jsonpath='{.data.${key.replaceAll('.', '\\.')}}' | base64 -d`;
+}
+
+/** The endpoints of the platform. */
+export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSpec[]): Endpoints {
+  const identityNs = ctx.namespace('identity');
+  const adminPassword = secretCommand(
+    identityNs,
+    KEYCLOAK_REALM_SECRET,
+    secretEnvName('user', 'platform-admin'),
+  );
+  const sso = ctx.config.identity.demoUsers
+    ? `Keycloak single sign-on: platform-admin (group ${PLATFORM_ADMINS_GROUP}); password: ${adminPassword}`
+    : `Keycloak single sign-on: a member of the group ${PLATFORM_ADMINS_GROUP}`;
+  const kcAdmin = BOOTSTRAP_SECRETS.keycloakAdmin;
+  const login: Record<ConsoleName, string> = {
+    grafana: `${sso} (tenant users see their tenant's folder)`,
+    kiali: `${sso} (view-only)`,
+    argocd: `${sso}; break-glass: admin, password: ${secretCommand('argocd', 'argocd-initial-admin-secret', 'password')}`,
+    keycloak: `account console of realm ${ctx.config.identity.realm} at /auth/realms/${ctx.config.identity.realm}/account/; the admin console is blocked at the ingress: \`npm run platform -- open keycloak\`, user admin, password: ${secretCommand(ctx.namespace(kcAdmin.namespace), kcAdmin.name, 'password')}`,
+  };
+  const consoles = (Object.entries(CONSOLES) as [ConsoleName, ServiceId][]).map(([name, id]) => {
+    const route = routes.find((r) => r.backend.service === id);
+    if (!route) throw new TypeError(`no route reaches the ${id} service`);
+    const svc = SERVICES[id];
+    const port = (svc.ports as Record<string, { port: number }>)[route.backend.port as string]!;
+    return {
+      name,
+      url: `${ctx.publicUrl}${route.prefix}/`,
+      path: route.stripPrefix ? '/' : `${route.prefix}/`,
+      namespace: ctx.namespace(svc.namespace),
+      service: svc.name,
+      port: port.port,
+      login: login[name],
+    };
+  });
+  return {
+    ingress: ctx.publicUrl,
+    consoles,
+    tenantUsers: ctx.config.identity.demoUsers
+      ? ctx.config.tenants.map((t) => `${t.name}-demo`)
+      : [],
+  };
+}
+
+/** The endpoints for people. */
+export function renderEndpoints(e: Endpoints, ctx: PlatformContext): string {
+  return [
+    `ingress   ${e.ingress}  (FIWARE APIs under /orion, /quantumleap, /iota-north, /iota-south, /provisioning)`,
+    ...e.consoles.flatMap((c) => [`${c.name.padEnd(9)} ${c.url}`, `          login: ${c.login}`]),
+    ...(e.tenantUsers.length
+      ? [
+          `tenants   demo users ${e.tenantUsers.join(', ')}; password of <user>: ${secretCommand(ctx.namespace('identity'), KEYCLOAK_REALM_SECRET, 'KITT4SME_PASSWORD_<USER>')} (user name upper-cased, - as _)`,
+        ]
+      : []),
+    `tokens    npm run -s platform -- token --tenant ${ctx.config.tenants[0]!.name}`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,51 @@
+/**
+ * Errors of the platform CLI (`npm run platform`), documented in docs/errors.md.
+ * ERR_CLUSTER_UNREACHABLE is a top-level code shared with the other cluster tools.
+ */
+import { PlatformError } from '../../lib/errors.js';
+
+export const OPS_ERRORS = {
+  ERR_KUBECONFIG: {
+    problem:
+      'there is no usable kubeconfig, it has no current context, or the context given with --context does not exist',
+    fix: 'start a cluster (minikube/up.sh) or select one: `kubectl config get-contexts`, then `kubectl config use-context <name>` or --context <name>; KUBECONFIG may point at another file',
+  },
+  ERR_CLUSTER_CREDENTIALS: {
+    problem: 'the API server refused the credentials of the kubeconfig context (401)',
+    fix: 'renew the credentials (for minikube: `minikube update-context -p kitt4sme`; for a cloud cluster: its login command), then run the command again',
+  },
+  ERR_CLUSTER_FORBIDDEN: {
+    problem: 'RBAC does not let the kubeconfig user do what the command needs (403)',
+    fix: 'use a context with more rights, or ask a cluster admin for the rules `npm run platform -- rbac` prints (read-only: get, list and watch)',
+  },
+  ERR_CRD_MISSING: {
+    problem:
+      'the cluster does not serve a kind the command reads or an object of deploy/ uses: its CustomResourceDefinition is not installed',
+    fix: 'for Argo CD’s Application kind run argocd/bootstrap.sh (minikube/up.sh runs it); Istio’s kinds arrive with the istio-base Application, so validate after it has synced',
+  },
+  ERR_NOT_HEALTHY: {
+    problem:
+      '`platform wait` timed out before every Application was Synced and Healthy and every workload ready',
+    fix: 'read the listed Applications and workloads (`npm run platform -- status`, then the Argo CD UI or `kubectl -n argocd describe application <name>`), fix the cause and wait again',
+  },
+  ERR_DEPLOY_REJECTED: {
+    problem:
+      'the API server rejected one or more objects of deploy/ in a server-side dry-run apply; nothing was changed',
+    fix: 'fix the construct that produced each listed object (the message gives the server’s reason), run `npm run synth`, and validate again',
+  },
+  ERR_NO_READY_POD: {
+    problem: 'the Service to open has no running, ready pod to forward to',
+    fix: 'check the workload with `npm run platform -- status`; the Application that deploys it may still be syncing',
+  },
+  ERR_PORT_FORWARD: {
+    problem:
+      'the port-forward to the pod failed (the API server could not reach the kubelet, or the pod went away)',
+    fix: 'run the command again; if it keeps failing, check that `kubectl port-forward` works with the same context',
+  },
+} as const;
+export type OpsErrorCode = keyof typeof OPS_ERRORS;
+
+/** A documented error of the platform CLI. */
+export function opsError(code: OpsErrorCode, message: string, cause?: unknown): PlatformError {
+  return new PlatformError(code, message, OPS_ERRORS[code].fix, { cause });
+}

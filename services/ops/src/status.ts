@@ -1,0 +1,281 @@
+/**
+ * `platform status`: is the platform up? Argo CD Applications (sync and health), the
+ * workloads of the platform's namespaces (ready replicas), and whether OPA and Keycloak have
+ * a ready endpoint behind their Service.
+ */
+import * as k8s from '@kubernetes/client-node';
+
+import { SERVICES } from '../../../cdk8s/config/services.js';
+import type { PlatformContext } from '../../../cdk8s/lib/context.js';
+import type { Cluster } from './cluster.js';
+import { request } from './cluster.js';
+
+/** One Argo CD Application. */
+export interface ApplicationState {
+  readonly name: string;
+  /** Synced, OutOfSync, Unknown; `Missing` when the Application does not exist yet. */
+  readonly sync: string;
+  /** Healthy, Progressing, Degraded, Suspended, Missing, Unknown. */
+  readonly health: string;
+  /** The git revision last synced, when there is one. */
+  readonly revision?: string;
+  /** Why it is not Synced and Healthy: health message, failed operation, or a condition. */
+  readonly message?: string;
+  readonly ok: boolean;
+}
+
+/** One Deployment, StatefulSet or DaemonSet. */
+export interface WorkloadState {
+  readonly kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  readonly namespace: string;
+  readonly name: string;
+  readonly desired: number;
+  readonly ready: number;
+  readonly ok: boolean;
+}
+
+/** A component the platform cannot work without, judged by its Service's ready endpoints. */
+export interface ComponentState {
+  readonly name: 'OPA' | 'Keycloak';
+  readonly namespace: string;
+  readonly service: string;
+  readonly readyEndpoints: number;
+  readonly ok: boolean;
+}
+
+/** The whole picture. */
+export interface PlatformStatus {
+  readonly context: string;
+  readonly server: string;
+  readonly healthy: boolean;
+  readonly applications: readonly ApplicationState[];
+  readonly workloads: readonly WorkloadState[];
+  readonly components: readonly ComponentState[];
+  /** One short line per thing that is not ready, in a stable order. */
+  readonly waitingFor: readonly string[];
+}
+
+/** The rules the CLI needs, for a read-only ClusterRole (`platform rbac`). */
+export const REQUIRED_RULES: readonly k8s.V1PolicyRule[] = [
+  { apiGroups: ['argoproj.io'], resources: ['applications'], verbs: ['get', 'list', 'watch'] },
+  {
+    apiGroups: ['apps'],
+    resources: ['deployments', 'statefulsets', 'daemonsets'],
+    verbs: ['get', 'list', 'watch'],
+  },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list'] },
+  { apiGroups: [''], resources: ['services', 'pods'], verbs: ['get', 'list'] },
+];
+
+interface ArgoApplication {
+  metadata: { name: string };
+  status?: {
+    sync?: { status?: string; revision?: string };
+    health?: { status?: string; message?: string };
+    operationState?: { phase?: string; message?: string };
+    conditions?: { type?: string; message?: string }[];
+  };
+}
+
+function applicationState(app: ArgoApplication): ApplicationState {
+  const sync = app.status?.sync?.status ?? 'Unknown';
+  const health = app.status?.health?.status ?? 'Unknown';
+  const ok = sync === 'Synced' && health === 'Healthy';
+  const op = app.status?.operationState;
+  const failedOp = op && (op.phase === 'Failed' || op.phase === 'Error') ? op.message : undefined;
+  const condition = app.status?.conditions?.find((c) => /Error|Warning/.test(c.type ?? ''));
+  const message = ok
+    ? undefined
+    : (failedOp ??
+      (condition ? `${condition.type}: ${condition.message}` : undefined) ??
+      app.status?.health?.message);
+  return {
+    name: app.metadata.name,
+    sync,
+    health,
+    ...(app.status?.sync?.revision ? { revision: app.status.sync.revision } : {}),
+    ...(message ? { message } : {}),
+    ok,
+  };
+}
+
+/** Reads the Applications in the argocd namespace; those deploy/ defines but the cluster lacks are `Missing`. */
+async function readApplications(
+  cluster: Cluster,
+  namespace: string,
+  expected: readonly string[],
+): Promise<ApplicationState[]> {
+  const api = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
+  const list = (await request(
+    cluster,
+    { verb: 'list', resource: 'applications.argoproj.io', namespace },
+    () =>
+      api.listNamespacedCustomObject({
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        namespace,
+        plural: 'applications',
+      }),
+  )) as { items: ArgoApplication[] };
+  const found = list.items.map(applicationState);
+  const names = new Set(found.map((a) => a.name));
+  const missing = expected
+    .filter((n) => !names.has(n))
+    .map((name) => ({
+      name,
+      sync: 'Missing',
+      health: 'Missing',
+      message: 'not created yet (the root Application creates it from deploy/apps)',
+      ok: false,
+    }));
+  return [...found, ...missing].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function readWorkloads(cluster: Cluster, namespace: string): Promise<WorkloadState[]> {
+  const apps = cluster.kc.makeApiClient(k8s.AppsV1Api);
+  const target = (resource: string) => ({ verb: 'list', resource: `${resource}.apps`, namespace });
+  const [deployments, statefulSets, daemonSets] = await Promise.all([
+    request(cluster, target('deployments'), () => apps.listNamespacedDeployment({ namespace })),
+    request(cluster, target('statefulsets'), () => apps.listNamespacedStatefulSet({ namespace })),
+    request(cluster, target('daemonsets'), () => apps.listNamespacedDaemonSet({ namespace })),
+  ]);
+  const state = (
+    kind: WorkloadState['kind'],
+    name: string,
+    desired: number,
+    ready: number,
+    current: boolean,
+  ): WorkloadState => ({ kind, namespace, name, desired, ready, ok: current && ready >= desired });
+  // `current`: the controller has seen the latest spec, so the counts describe it.
+  const seen = (m: k8s.V1ObjectMeta, observed?: number) => (observed ?? 0) >= (m.generation ?? 0);
+  return [
+    ...deployments.items.map((d) =>
+      state(
+        'Deployment',
+        d.metadata!.name!,
+        d.spec?.replicas ?? 1,
+        Math.min(d.status?.readyReplicas ?? 0, d.status?.updatedReplicas ?? 0),
+        seen(d.metadata!, d.status?.observedGeneration),
+      ),
+    ),
+    ...statefulSets.items.map((s) =>
+      state(
+        'StatefulSet',
+        s.metadata!.name!,
+        s.spec?.replicas ?? 1,
+        s.status?.readyReplicas ?? 0,
+        seen(s.metadata!, s.status?.observedGeneration),
+      ),
+    ),
+    ...daemonSets.items.map((d) =>
+      state(
+        'DaemonSet',
+        d.metadata!.name!,
+        d.status?.desiredNumberScheduled ?? 0,
+        d.status?.numberReady ?? 0,
+        seen(d.metadata!, d.status?.observedGeneration),
+      ),
+    ),
+  ];
+}
+
+async function readComponent(
+  cluster: Cluster,
+  name: ComponentState['name'],
+  namespace: string,
+  service: string,
+): Promise<ComponentState> {
+  const api = cluster.kc.makeApiClient(k8s.DiscoveryV1Api);
+  const slices = await request(
+    cluster,
+    { verb: 'list', resource: 'endpointslices.discovery.k8s.io', namespace },
+    () =>
+      api.listNamespacedEndpointSlice({
+        namespace,
+        labelSelector: `kubernetes.io/service-name=${service}`,
+      }),
+  );
+  const readyEndpoints = slices.items
+    .flatMap((s) => s.endpoints ?? [])
+    .filter((e) => e.conditions?.ready !== false).length;
+  return { name, namespace, service, readyEndpoints, ok: readyEndpoints > 0 };
+}
+
+/** Reads the platform's status from the cluster. */
+export async function readStatus(
+  cluster: Cluster,
+  ctx: PlatformContext,
+  expectedApps: readonly string[],
+): Promise<PlatformStatus> {
+  const namespaces = ctx.managedNamespaces.map((n) => n.name);
+  const [applications, workloads, opa, keycloak] = await Promise.all([
+    readApplications(cluster, ctx.namespace('argocd'), expectedApps),
+    Promise.all(namespaces.map((ns) => readWorkloads(cluster, ns))).then((w) => w.flat()),
+    readComponent(cluster, 'OPA', ctx.namespace(SERVICES.opa.namespace), SERVICES.opa.name),
+    readComponent(
+      cluster,
+      'Keycloak',
+      ctx.namespace(SERVICES.keycloak.namespace),
+      SERVICES.keycloak.name,
+    ),
+  ]);
+  const components = [opa, keycloak];
+  const waitingFor = [
+    ...applications
+      .filter((a) => !a.ok)
+      .map(
+        (a) => `application ${a.name} ${a.sync}/${a.health}${a.message ? `: ${a.message}` : ''}`,
+      ),
+    ...workloads
+      .filter((w) => !w.ok)
+      .map((w) => `${w.kind.toLowerCase()} ${w.namespace}/${w.name} ${w.ready}/${w.desired} ready`),
+    ...components
+      .filter((c) => !c.ok)
+      .map((c) => `${c.name}: no ready endpoint behind service ${c.namespace}/${c.service}`),
+  ];
+  return {
+    context: cluster.context,
+    server: cluster.server,
+    healthy: waitingFor.length === 0,
+    applications,
+    workloads,
+    components,
+    waitingFor,
+  };
+}
+
+/** The status as a table for people. */
+export function renderStatus(s: PlatformStatus): string {
+  const pad = (rows: string[][]) => {
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    return rows.map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
+  };
+  return [
+    `context ${s.context} (${s.server}): ${s.healthy ? 'HEALTHY' : 'NOT HEALTHY'}`,
+    '',
+    ...pad([
+      ['APPLICATION', 'SYNC', 'HEALTH', 'MESSAGE'],
+      ...s.applications.map((a) => [a.name, a.sync, a.health, a.message ?? '']),
+    ]),
+    '',
+    ...pad([
+      ['WORKLOAD', 'READY', ''],
+      ...s.workloads.map((w) => [
+        `${w.kind.toLowerCase()} ${w.namespace}/${w.name}`,
+        `${w.ready}/${w.desired}`,
+        w.ok ? '' : 'not ready',
+      ]),
+    ]),
+    '',
+    ...s.components.map(
+      (c) =>
+        `${c.name}: ${c.ok ? 'ready' : 'NOT READY'} (${c.readyEndpoints} ready endpoint${c.readyEndpoints === 1 ? '' : 's'} behind ${c.namespace}/${c.service})`,
+    ),
+    '',
+  ].join('\n');
+}
