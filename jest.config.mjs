@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 const config = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  roots: ['cdk8s', 'services', 'scenarios', 'policies', 'scripts'].filter((d) => existsSync(d)),
+  roots: ['cdk8s', 'services', 'scenarios', 'policies', 'scripts', 'minikube'].filter((d) =>
+    existsSync(d),
+  ),
   testMatch: ['**/test/**/*.test.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },

@@ -6,6 +6,7 @@
  * pod in a meshed namespace adds one Istio sidecar.
  */
 import type { ComputeResources } from '../config/profiles.js';
+import { LOCAL_GIT_REPO_URL } from '../config/schema.js';
 import type { PlatformContext } from './context.js';
 import { MESHED_NAMESPACES } from './mesh/security.js';
 import type { SynthObject } from './synth.js';
@@ -120,7 +121,10 @@ export function computeBudget(ctx: PlatformContext, objects: readonly SynthObjec
     lines.push({ name, source, pods, each, total: scaleResources(each, pods) });
 
   let meshedPods = 0;
-  for (const { object } of objects) {
+  // The local git server runs only in the local-only mode.
+  const local = ctx.config.gitops.repoURL === LOCAL_GIT_REPO_URL;
+  for (const { file, object } of objects) {
+    if (!local && file.endsWith('/bootstrap/local-git.yaml')) continue;
     const pod = podSpecOf(object);
     if (!pod) continue;
     const replicas = Number((object.spec as { replicas?: number }).replicas ?? 1);

@@ -64,7 +64,8 @@ export class LayerChart extends Chart {
   constructor(
     scope: Construct,
     id: string,
-    readonly layer: LayerId | 'apps',
+    /** `bootstrap`: applied by argocd/bootstrap.sh, not synced by an Application. */
+    readonly layer: LayerId | 'apps' | 'bootstrap',
     /** File name under the layer directory, without extension. */
     readonly fileName: string,
   ) {

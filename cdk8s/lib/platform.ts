@@ -20,6 +20,7 @@ import { Provisioning } from './components/provisioning.js';
 import { QuantumLeap } from './components/quantumleap.js';
 import { PlatformContext } from './context.js';
 import { addGitOps } from './gitops/applications.js';
+import { addLocalGitServer } from './gitops/local-git.js';
 import type { LayerId } from './layers.js';
 import { LAYERS, LayerChart } from './layers.js';
 import { ingressGateway } from './mesh/identities.js';
@@ -93,6 +94,7 @@ export function buildPlatform(inputs: PlatformInputs): Platform {
     keycloak,
   });
   new Grafana(chart('observability', 'grafana'), 'Grafana', { context, cratedb });
+  addLocalGitServer(new LayerChart(app, 'bootstrap-local-git', 'bootstrap', 'local-git'), ctx);
 
   // Every workload of the construct tree, by the service it serves.
   const workloads = new Map<ServiceId, Workload>();

@@ -16,6 +16,7 @@ import { buildOpenApi } from '../../services/provisioning/src/openapi.js';
 import { renderErrorsDoc, renderReadmeSection } from './docs.js';
 import { argoCdValues } from './gitops/chart-values.js';
 import { renderClusterEnv } from './gitops/cluster-env.js';
+import { argoCdImage } from './gitops/local-git.js';
 import { DEPLOY_DIR } from './gitops/applications.js';
 import { LayerChart } from './layers.js';
 import type { Platform, PlatformInputs } from './platform.js';
@@ -137,7 +138,10 @@ export function ruleContext(ctx: PlatformContext): RuleContext {
       ),
     );
   return {
-    images: new Set(IMAGE_IDS.map((id) => ctx.image(id))),
+    images: new Set([
+      ...IMAGE_IDS.map((id) => ctx.image(id)),
+      ...(argoCdImage(ctx) ? [argoCdImage(ctx)!] : []),
+    ]),
     extensionProviders: new Set((mesh.extensionProviders ?? []).map((p) => p.name)),
     externalServicePorts: new Set(external),
   };

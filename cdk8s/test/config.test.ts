@@ -46,6 +46,21 @@ describe('platform config', () => {
       'gitops.targetRevision',
       (c) => (c.gitops.targetRevision = 'my branch'),
     ],
+    [
+      'ERR_CONFIG_REPO_URL',
+      'gitops.repoURL',
+      (c) => (c.gitops.repoURL = 'git://gitops-repo.argocd.svc.cluster.local/other.git'),
+    ],
+    [
+      'ERR_CONFIG_KUBERNETES_VERSION',
+      'cluster.kubernetesVersion',
+      (c) => (c.cluster.kubernetesVersion = '1.36'),
+    ],
+    [
+      'ERR_CONFIG_KUBERNETES_VERSION',
+      'cluster.kubernetesVersion',
+      (c) => (c.cluster.kubernetesVersion = 'v1.36.3-rc.1'),
+    ],
     ['ERR_CONFIG_HOST', 'ingress.host', (c) => (c.ingress.host = 'https://kitt4sme.localhost')],
     ['ERR_CONFIG_HOST', 'ingress.host', (c) => (c.ingress.host = 'Kitt4SME.local')],
     ['ERR_CONFIG_NAMESPACE', 'namespaces.platform', (c) => (c.namespaces.platform = 'FIWARE')],

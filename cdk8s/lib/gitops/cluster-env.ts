@@ -7,6 +7,7 @@ import { LAPTOP_CLUSTER } from '../budget.js';
 import type { PlatformContext } from '../context.js';
 import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../../config/schema.js';
 import { SERVICES } from '../../config/services.js';
+import { LOCAL_GIT_PUSH_PORT } from './local-git.js';
 
 /** Quotes a value for a POSIX shell: single quotes, with embedded ones escaped. */
 function shellQuote(value: string | number): string {
@@ -31,6 +32,7 @@ export function clusterEnv(ctx: PlatformContext): Record<string, string | number
     KITT4SME_GITOPS_LOCAL: config.gitops.repoURL === LOCAL_GIT_REPO_URL ? 1 : 0,
     KITT4SME_LOCAL_GIT_SERVICE: LOCAL_GIT.service,
     KITT4SME_LOCAL_GIT_PORT: LOCAL_GIT.port,
+    KITT4SME_LOCAL_GIT_PUSH_PORT: LOCAL_GIT_PUSH_PORT,
     KITT4SME_LOCAL_GIT_REPO: LOCAL_GIT.repo,
     KITT4SME_INGRESS_HOST: config.ingress.host,
     KITT4SME_INGRESS_URL: ctx.publicUrl,

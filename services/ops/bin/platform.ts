@@ -21,6 +21,7 @@ import { stringify } from 'yaml';
 import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
 import { ROUTES } from '../../../cdk8s/config/routes.js';
 import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { IDENTITY_ERRORS } from '../../identity/src/errors.js';
 import { tokenCommand, tokenExitCode } from '../../identity/src/token-command.js';
 import { EXIT, runCli } from '../../lib/cli.js';
 import { PlatformError } from '../../lib/errors.js';
@@ -267,10 +268,7 @@ try {
     process.exit(
       failed.includes(err.code)
         ? EXIT.failed
-        : err.code.startsWith('ERR_CREDENTIALS') ||
-            err.code === 'ERR_INSECURE_URL' ||
-            err.code.startsWith('ERR_KEYCLOAK') ||
-            err.code === 'ERR_REALM_NOT_FOUND'
+        : err.code in IDENTITY_ERRORS
           ? tokenExitCode(err)
           : EXIT.environment,
     );

@@ -1,0 +1,164 @@
+/**
+ * The git server of the local-only mode (minikube/README.md): for a fork without a remote,
+ * Argo CD syncs from a bare repository inside the cluster that `minikube/push-local.sh`
+ * pushes to. `deploy/bootstrap/local-git.yaml`; applied by argocd/bootstrap.sh only when
+ * gitops.repoURL is the local server.
+ *
+ * Two git daemons share the repository: a read-only one behind the Service, which Argo CD's
+ * repo server fetches from, and one that also accepts pushes but listens on the pod's
+ * loopback only, so the one way to push is a `kubectl port-forward` (RBAC: pods/portforward
+ * in argocd) and no pod in the cluster can rewrite what Argo CD deploys.
+ */
+import { k8s } from 'cdk8s-plus-33';
+import type { Construct } from 'constructs';
+
+import { LOCAL_GIT } from '../../config/schema.js';
+import type { PlatformContext } from '../context.js';
+import { PART_OF } from '../workload.js';
+
+/** The loopback-only port of the daemon that accepts pushes. */
+export const LOCAL_GIT_PUSH_PORT = 9419;
+
+/** The Argo CD image of the pinned chart: it has git, so the server needs no other image. */
+export function argoCdImage(ctx: PlatformContext): string | undefined {
+  const v = ctx.config.charts.argoCd.appVersion;
+  return v ? `quay.io/argoproj/argocd:${v.startsWith('v') ? v : `v${v}`}` : undefined;
+}
+
+const REPOS = '/srv/git';
+// The argocd image's own user.
+const UID = 999;
+
+const SECURITY: k8s.SecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: UID,
+  runAsGroup: UID,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+const RESOURCES: k8s.ResourceRequirements = {
+  requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('32Mi') },
+  limits: { cpu: k8s.Quantity.fromString('200m'), memory: k8s.Quantity.fromString('128Mi') },
+};
+
+const MOUNTS: k8s.VolumeMount[] = [
+  { name: 'repos', mountPath: REPOS },
+  { name: 'tmp', mountPath: '/tmp' },
+];
+
+/** Creates the bare repository on first start; git daemon serves only exported ones. */
+function initRepo(image: string): k8s.Container {
+  const repo = `${REPOS}/${LOCAL_GIT.repo}`;
+  return {
+    name: 'init-repo',
+    image,
+    command: [
+      'sh',
+      '-c',
+      `set -eu\n[ -f ${repo}/HEAD ] || git init --quiet --bare ${repo}\ntouch ${repo}/git-daemon-export-ok`,
+    ],
+    env: [{ name: 'HOME', value: '/tmp' }],
+    resources: RESOURCES,
+    securityContext: SECURITY,
+    volumeMounts: MOUNTS,
+  };
+}
+
+function daemon(name: string, port: number, push: boolean, image: string): k8s.Container {
+  const listen = push ? '127.0.0.1' : '0.0.0.0';
+  // The push daemon listens on loopback, where only an exec probe (same network) reaches it.
+  const probe: k8s.Probe = push
+    ? {
+        exec: { command: ['git', 'ls-remote', `git://127.0.0.1:${port}/${LOCAL_GIT.repo}`] },
+        periodSeconds: 20,
+        timeoutSeconds: 5,
+      }
+    : { tcpSocket: { port: k8s.IntOrString.fromNumber(port) }, periodSeconds: 10 };
+  return {
+    name,
+    image,
+    command: [
+      'git',
+      'daemon',
+      '--reuseaddr',
+      `--base-path=${REPOS}`,
+      `--listen=${listen}`,
+      `--port=${port}`,
+      ...(push ? ['--enable=receive-pack'] : []),
+      REPOS,
+    ],
+    env: [{ name: 'HOME', value: '/tmp' }],
+    ports: [{ name: push ? 'git-push' : 'git', containerPort: port }],
+    readinessProbe: probe,
+    livenessProbe: probe,
+    resources: RESOURCES,
+    securityContext: SECURITY,
+    volumeMounts: MOUNTS,
+  };
+}
+
+/** Adds the local git server's objects to `scope`. */
+export function addLocalGitServer(scope: Construct, ctx: PlatformContext): void {
+  const image = argoCdImage(ctx);
+  if (!image)
+    throw new TypeError('charts.argoCd.appVersion is needed for the local git server image');
+  const namespace = ctx.namespace('argocd');
+  const name = LOCAL_GIT.service;
+  const selector = { 'app.kubernetes.io/name': name };
+  const labels = { ...selector, 'app.kubernetes.io/part-of': PART_OF };
+  const storageClass = ctx.config.storage.storageClass;
+  new k8s.KubeServiceAccount(scope, 'ServiceAccount', {
+    metadata: { name, namespace, labels },
+    automountServiceAccountToken: false,
+  });
+  new k8s.KubePersistentVolumeClaim(scope, 'Repos', {
+    metadata: { name, namespace, labels },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      ...(storageClass ? { storageClassName: storageClass } : {}),
+      resources: { requests: { storage: k8s.Quantity.fromString('1Gi') } },
+    },
+  });
+  new k8s.KubeService(scope, 'Service', {
+    metadata: { name, namespace, labels },
+    spec: {
+      selector,
+      ports: [
+        { name: 'tcp-git', port: LOCAL_GIT.port, targetPort: k8s.IntOrString.fromString('git') },
+      ],
+    },
+  });
+  new k8s.KubeDeployment(scope, 'Deployment', {
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas: 1,
+      // One writer of the volume at a time.
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: name,
+          automountServiceAccountToken: false,
+          securityContext: {
+            runAsNonRoot: true,
+            fsGroup: UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          initContainers: [initRepo(image)],
+          containers: [
+            daemon('git', LOCAL_GIT.port, false, image),
+            daemon('git-push', LOCAL_GIT_PUSH_PORT, true, image),
+          ],
+          volumes: [
+            { name: 'repos', persistentVolumeClaim: { claimName: name } },
+            { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } },
+          ],
+        },
+      },
+    },
+  });
+}

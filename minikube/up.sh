@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Brings up the whole platform on a laptop minikube: the cluster sized for the `laptop`
+# profile, Argo CD and the Secrets (argocd/bootstrap.sh), then waits until every Application
+# is Synced and Healthy and prints the endpoints. Idempotent: run it again to resume or to
+# restart a stopped cluster. Values come from deploy/bootstrap/cluster.env (npm run synth).
+set -euo pipefail
+K4S_NAME=up
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+  cat <<'EOF'
+Usage: minikube/up.sh [--dry-run] [--timeout DURATION] [--profile NAME]
+
+Starts minikube sized for the laptop profile, installs Argo CD and the generated Secrets,
+hands Argo CD the platform from git, waits until every Application is Synced and Healthy,
+then prints the endpoints and how to log in. Safe to run again.
+
+Options:
+  --dry-run          print what would run (`+ command`) and change nothing
+  --timeout DURATION how long to wait for the platform, e.g. 45m (default: 30m)
+  --profile NAME     minikube profile (default: $MINIKUBE_PROFILE, else kitt4sme)
+  -h, --help         this help
+
+Environment:
+  KITT4SME_CLUSTER_ENV  the values file to read (default: deploy/bootstrap/cluster.env)
+
+Exit codes: 0 healthy, 1 not healthy in time, 2 usage or config, 3 tool or cluster missing.
+EOF
+}
+
+k4s_enter_repo
+timeout=30m
+profile=${MINIKUBE_PROFILE:-kitt4sme}
+while (($#)); do
+  case $1 in
+    --dry-run) k4s_dry_run=1 ;;
+    --timeout) k4s_need_value "$1" "${2:-}"; timeout=$2; shift ;;
+    --timeout=*) timeout=${1#*=} ;;
+    --profile) k4s_need_value "$1" "${2:-}"; profile=$2; shift ;;
+    --profile=*) profile=${1#*=} ;;
+    -h | --help) usage; exit 0 ;;
+    *) k4s_usage_error "unknown option '$1'" ;;
+  esac
+  shift
+done
+[[ $timeout =~ ^[1-9][0-9]*[smh]$ ]] || k4s_usage_error "--timeout must look like 90s, 30m or 1h, got '$timeout'"
+[[ $profile =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || k4s_usage_error "--profile must be a minikube profile name, got '$profile'"
+
+k4s_load_env
+if [[ $KITT4SME_PROFILE != laptop ]]; then
+  k4s_die 2 "the platform config's profile is '$KITT4SME_PROFILE', and minikube/up.sh only brings up the laptop profile (a ${KITT4SME_MINIKUBE_CPUS} vCPU / ${KITT4SME_MINIKUBE_MEMORY_MB} MiB minikube). Set profile: 'laptop' in cdk8s/config/platform.ts and npm run synth, or point kubectl at a cluster sized for '$KITT4SME_PROFILE' and run argocd/bootstrap.sh"
+fi
+tools=(minikube kubectl helm npm)
+[[ $KITT4SME_GITOPS_LOCAL == 1 ]] && tools+=(git)
+k4s_need_tools "${tools[@]}"
+
+if [[ $KITT4SME_GITOPS_LOCAL == 1 ]]; then
+  k4s_note "local-only mode: Argo CD will deploy this clone's HEAD, pushed to branch $KITT4SME_GITOPS_REVISION of $KITT4SME_GITOPS_REPO_URL"
+else
+  k4s_note "Argo CD will deploy deploy/ from $KITT4SME_GITOPS_REPO_URL at $KITT4SME_GITOPS_REVISION"
+fi
+
+steps=4
+k4s_step 1 $steps 'checking deploy/ and git'
+k4s_preflight
+
+k4s_step 2 $steps "starting minikube '$profile' (${KITT4SME_MINIKUBE_CPUS} vCPU, ${KITT4SME_MINIKUBE_MEMORY_MB} MiB, Kubernetes ${KITT4SME_K8S_VERSION})"
+k4s_run minikube start -p "$profile" --cpus="$KITT4SME_MINIKUBE_CPUS" \
+  --memory="${KITT4SME_MINIKUBE_MEMORY_MB}mb" --kubernetes-version="$KITT4SME_K8S_VERSION" --cni=bridge ||
+  k4s_die 3 "minikube could not start '$profile' (see above); fix the driver (minikube start --help), or recreate it with minikube/down.sh --delete [ERR_CLUSTER_UNREACHABLE]"
+k4s_run minikube -p "$profile" addons enable storage-provisioner
+k4s_run minikube -p "$profile" addons enable default-storageclass
+k4s_run kubectl config use-context "$profile"
+
+k4s_step 3 $steps 'Secrets, Argo CD and the root Application (argocd/bootstrap.sh)'
+bootstrap=("$BASH" argocd/bootstrap.sh)
+((k4s_dry_run)) && bootstrap+=(--dry-run)
+KITT4SME_FROM_UP=1 KITT4SME_STEP_INDENT='      ' "${bootstrap[@]}"
+
+k4s_step 4 $steps "waiting until every Application is Synced and Healthy (up to $timeout)"
+status=0
+k4s_run npm run -s platform -- wait --timeout "$timeout" || status=$?
+case $status in
+  0) ;;
+  3) k4s_die 3 "the cluster stopped answering; check minikube status -p $profile, then run minikube/up.sh again [ERR_CLUSTER_UNREACHABLE]" ;;
+  *) k4s_die 1 "the platform is not Synced and Healthy after $timeout. See what is stuck with kubectl -n $KITT4SME_ARGOCD_NAMESPACE get applications (and kubectl get pods -A); on a slow machine keep waiting with npm run platform -- wait --timeout 30m, or run minikube/up.sh --timeout 1h again" ;;
+esac
+k4s_run npm run -s platform -- endpoints ||
+  k4s_warn "could not list the endpoints; the platform is at $KITT4SME_INGRESS_URL (see minikube/README.md)"
+((k4s_dry_run)) || k4s_say "done: the platform is Synced and Healthy; stop it with minikube/down.sh"
