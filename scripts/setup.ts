@@ -1,19 +1,34 @@
 #!/usr/bin/env -S npx tsx
 /**
- * `npm run setup`: installs the pinned real components the tests need into .cache/tools: OPA
- * (go install), Keycloak (keycloak-quarkus-dist from Maven Central) and, when missing, Debian's
- * chromium. The test command runs it first; it does nothing when all are in place.
+ * `npm run setup`: installs the pinned real components the tests need: OPA (go install) and
+ * kube-apiserver (built from k8s.io/kubernetes through the Go module proxy) into .cache/tools,
+ * Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and Istio CRDs
+ * (Go module cache) and, when missing, Debian's chromium, etcd-server and shellcheck. The test
+ * command runs it first; it does nothing when all are in place.
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
  */
 import { PlatformError } from '../services/lib/errors.js';
-import { ensureChromium, ensureKeycloak, ensureOpa, java21Home } from './tools.js';
+import {
+  ensureChromium,
+  ensureEtcd,
+  ensureKeycloak,
+  ensureKubeApiserver,
+  ensureOpa,
+  ensureShellcheck,
+  java21Home,
+  upstreamCrdFiles,
+} from './tools.js';
 
 try {
   ensureOpa();
+  ensureKubeApiserver();
+  ensureEtcd();
+  upstreamCrdFiles();
   ensureKeycloak();
   java21Home();
   ensureChromium();
+  ensureShellcheck();
 } catch (err) {
   if (err instanceof PlatformError) {
     console.error(`setup: ${err.message}\n${err.fix} [${err.code}]`);

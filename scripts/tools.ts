@@ -1,12 +1,24 @@
 /**
  * The pinned real components the tests run, installed into a project-local cache.
  *
- * OPA's version comes from the OPA image the platform deploys (cdk8s/config/platform.ts), so
- * the tests always run the engine the cluster runs.
+ * Versions come from the platform config (cdk8s/config/platform.ts), so the tests always run
+ * what the cluster runs: OPA from the OPA image tag, kube-apiserver from
+ * `cluster.kubernetesVersion` (built from k8s.io/kubernetes through the Go module proxy), and
+ * the upstream CRDs from the Argo CD and Istio versions.
  */
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -187,6 +199,40 @@ export function java21Home(): string {
 /** Debian's Chromium, which the browser-login tests drive with playwright-core. */
 export const CHROMIUM = '/usr/bin/chromium';
 
+/** Debian's etcd (the `etcd-server` package), the store of the tests' kube-apiserver. */
+export const ETCD = '/usr/bin/etcd';
+
+/** Debian's ShellCheck, which lints the repository's shell scripts. */
+export const SHELLCHECK = '/usr/bin/shellcheck';
+
+/**
+ * Returns `bin`, installing Debian's `pkg` with apt-get when it is missing and the user is
+ * root (as in CI).
+ * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
+ */
+function ensureDebianPackage(bin: string, pkg: string, log: (msg: string) => void): string {
+  if (existsSync(bin)) return bin;
+  const fix = `install Debian’s ${pkg} package (sudo apt-get install ${pkg}), then run the command again`;
+  if (process.getuid?.() !== 0)
+    throw new PlatformError('ERR_TOOL_MISSING', `${bin} is not installed`, fix);
+  log(`setup: installing Debian’s ${pkg} with apt-get (first run only)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const opts: SpawnSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'], env };
+  const failed =
+    spawnFailure(spawnSync('apt-get', ['update', '-qq'], opts)) ??
+    spawnFailure(
+      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], opts),
+    ) ??
+    (existsSync(bin) ? undefined : `no ${bin} after the install`);
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `${bin} is not installed and apt-get could not install it (${failed})`,
+      fix,
+    );
+  return bin;
+}
+
 /**
  * Installs Debian's chromium package when it is missing and the user is root (as in CI);
  * returns its path.
@@ -195,25 +241,283 @@ export const CHROMIUM = '/usr/bin/chromium';
 export function ensureChromium(
   log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): string {
-  if (existsSync(CHROMIUM)) return CHROMIUM;
-  const fix =
-    'install Debian’s chromium package (sudo apt-get install chromium), then run the command again';
-  if (process.getuid?.() !== 0)
-    throw new PlatformError('ERR_TOOL_MISSING', `${CHROMIUM} is not installed`, fix);
-  log('setup: installing Debian’s chromium with apt-get (first run only)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const opts: SpawnSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'], env };
-  const failed =
-    spawnFailure(spawnSync('apt-get', ['update', '-qq'], opts)) ??
-    spawnFailure(
-      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], opts),
-    ) ??
-    (existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} after the install`);
+  return ensureDebianPackage(CHROMIUM, 'chromium', log);
+}
+
+/**
+ * Installs Debian's etcd-server package (etcd 3.4 on Debian 12) when it is missing and the
+ * user is root; returns the etcd path.
+ * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
+ */
+export function ensureEtcd(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  return ensureDebianPackage(ETCD, 'etcd-server', log);
+}
+
+/**
+ * Installs Debian's shellcheck package when it is missing and the user is root; returns its
+ * path.
+ * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
+ */
+export function ensureShellcheck(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  return ensureDebianPackage(SHELLCHECK, 'shellcheck', log);
+}
+
+/** The Kubernetes version the platform targets, e.g. `v1.36.3`. */
+export function kubernetesVersion(): string {
+  return platform.cluster.kubernetesVersion;
+}
+
+/** Path of the pinned kube-apiserver (it may not be installed yet; see {@link ensureKubeApiserver}). */
+export function kubeApiserverPath(): string {
+  return join(TOOLS_DIR, `kube-apiserver-${kubernetesVersion()}`, 'kube-apiserver');
+}
+
+/** Minor and patch of a Kubernetes release (`v1.36.3` → 36, 3). */
+function kubernetesMinorPatch(version: string): { minor: string; patch: string } {
+  const m = /^v1\.(\d+)\.(\d+)$/.exec(version);
+  if (!m)
+    throw new TypeError(`${version} is not a Kubernetes release version (v1.<minor>.<patch>)`);
+  return { minor: m[1]!, patch: m[2]! };
+}
+
+/** The directives of a go.mod (`verb` and the rest of the line), with blocks flattened. */
+function goModDirectives(text: string): { verb: string; args: string }[] {
+  const out: { verb: string; args: string }[] = [];
+  let block: string | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\/\/.*$/, '').trim();
+    if (line === '') continue;
+    if (block !== undefined) {
+      if (line === ')') block = undefined;
+      else out.push({ verb: block, args: line });
+      continue;
+    }
+    const m = /^(\S+)\s*(.*)$/.exec(line)!;
+    if (m[2] === '(') block = m[1]!;
+    else out.push({ verb: m[1]!, args: m[2]! });
+  }
+  return out;
+}
+
+/**
+ * The go.mod that builds kube-apiserver `version` from the published k8s.io/kubernetes module,
+ * given that module's own go.mod. NOTE (1)
+ *
+ * k8s.io/kubernetes requires its staging modules (k8s.io/api, k8s.io/client-go, ...) at
+ * v0.0.0 and replaces them with `./staging/...`, which only works inside its repository. The
+ * generated module replaces each staging module it requires with the published
+ * `v0.<minor>.<patch>` instead.
+ */
+export function kubeApiserverGoMod(version: string, kubernetesGoModText: string): string {
+  const { minor, patch } = kubernetesMinorPatch(version);
+  const directives = goModDirectives(kubernetesGoModText);
+  const go = directives.find((d) => d.verb === 'go')?.args;
+  if (!go) throw new TypeError('the k8s.io/kubernetes go.mod has no go directive');
+  const required = new Set(
+    directives.filter((d) => d.verb === 'require').map((d) => d.args.split(/\s+/)[0]!),
+  );
+  const staging = directives
+    .filter((d) => d.verb === 'replace')
+    .map((d) => /^(k8s\.io\/\S+)\s+=>\s+\.\/staging\//.exec(d.args)?.[1])
+    .filter((m): m is string => m !== undefined && required.has(m))
+    .sort();
+  if (staging.length === 0)
+    throw new TypeError('the k8s.io/kubernetes go.mod replaces no required module with ./staging');
+  return [
+    'module kitt4sme.local/kube-apiserver',
+    '',
+    `go ${go}`,
+    '',
+    `require k8s.io/kubernetes ${version}`,
+    '',
+    'replace (',
+    ...staging.map((m) => `\t${m} => ${m} v0.${minor}.${patch}`),
+    ')',
+    '',
+    'tool k8s.io/kubernetes/cmd/kube-apiserver',
+    '',
+  ].join('\n');
+}
+
+/** What `go mod download -json` reports for one module. */
+interface GoModuleDownload {
+  Dir?: string;
+  GoMod?: string;
+  Error?: string;
+}
+
+/**
+ * Fetches `module@version` into Go's module cache (instant when cached), from a temporary
+ * directory so no enclosing go.mod or go.work applies.
+ * @returns the download record, or an error text.
+ */
+function goModDownload(
+  module: string,
+  version: string,
+  opts: { offline?: boolean } = {},
+): GoModuleDownload | string {
+  const cwd = mkdtempSync(join(tmpdir(), 'go-mod-download-'));
+  const offline = opts.offline ? { GOPROXY: 'off' } : {};
+  try {
+    const r = spawnSync('go', ['mod', 'download', '-json', `${module}@${version}`], {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, GOWORK: 'off', GOFLAGS: '-mod=mod', ...offline },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    let record: GoModuleDownload = {};
+    try {
+      record = JSON.parse(r.stdout) as GoModuleDownload;
+    } catch {
+      // no JSON: Go is missing or failed before downloading
+    }
+    if (record.Error) return record.Error;
+    const failed = spawnFailure(r);
+    if (failed !== undefined) return `${failed}${r.stderr ? `: ${r.stderr.trim()}` : ''}`;
+    return record;
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Builds the pinned kube-apiserver from k8s.io/kubernetes through the Go module proxy unless
+ * it is there already; returns its path. The install directory keeps `src/go.mod` and
+ * `src/go.sum`, which record exactly what was built.
+ *
+ * @throws PlatformError ERR_TOOL_MISSING when Go is not installed or the build fails.
+ */
+export function ensureKubeApiserver(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const bin = kubeApiserverPath();
+  if (existsSync(bin)) return bin;
+  const version = kubernetesVersion();
+  const { minor } = kubernetesMinorPatch(version);
+  log(
+    `setup: building kube-apiserver ${version} from k8s.io/kubernetes through the Go module proxy (first run only, about 3-5 minutes)`,
+  );
+  const started = Date.now();
+  const failed = installAtomically(join(TOOLS_DIR, `kube-apiserver-${version}`), (staging) => {
+    const kubernetes = goModDownload('k8s.io/kubernetes', version);
+    if (typeof kubernetes === 'string')
+      return `go mod download k8s.io/kubernetes@${version}: ${kubernetes}`;
+    if (!kubernetes.GoMod) return `go mod download k8s.io/kubernetes@${version}: no GoMod`;
+    const src = join(staging, 'src');
+    mkdirSync(src);
+    writeFileSync(
+      join(src, 'go.mod'),
+      kubeApiserverGoMod(version, readFileSync(kubernetes.GoMod, 'utf8')),
+    );
+    const ldflags = [
+      '-s -w',
+      `-X k8s.io/component-base/version.gitVersion=${version}`,
+      '-X k8s.io/component-base/version.gitMajor=1',
+      `-X k8s.io/component-base/version.gitMinor=${minor}`,
+    ].join(' ');
+    const steps = [
+      ['mod', 'tidy'],
+      [
+        'build',
+        '-trimpath',
+        '-ldflags',
+        ldflags,
+        '-o',
+        join(staging, 'kube-apiserver'),
+        'k8s.io/kubernetes/cmd/kube-apiserver',
+      ],
+    ];
+    for (const args of steps) {
+      const r = spawnSync('go', args, {
+        cwd: src,
+        env: { ...process.env, CGO_ENABLED: '0', GOWORK: 'off' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      const stepFailed = spawnFailure(r);
+      if (stepFailed !== undefined) return `go ${args.slice(0, 2).join(' ')}: ${stepFailed}`;
+    }
+    return undefined;
+  });
   if (failed !== undefined)
     throw new PlatformError(
       'ERR_TOOL_MISSING',
-      `${CHROMIUM} is not installed and apt-get could not install it (${failed})`,
-      fix,
+      `could not build kube-apiserver ${version} (${failed})`,
+      'install Go (the version k8s.io/kubernetes names in its go.mod, or any Go that may fetch it) with access to the Go module proxy, then run the command again',
     );
-  return CHROMIUM;
+  const seconds = Math.round((Date.now() - started) / 1000);
+  log(`setup: kube-apiserver ${version} built in ${seconds} s at ${bin}`);
+  return bin;
 }
+
+/** The upstream CRD files the tests' kube-apiserver serves: module, version, files in it. */
+function upstreamCrdSources(): { module: string; version: string; files: string[] }[] {
+  if (platform.charts.argoCd.appVersion === undefined)
+    throw new TypeError('charts.argoCd.appVersion is not set in cdk8s/config/platform.ts');
+  return [
+    {
+      module: 'github.com/argoproj/argo-cd/v3',
+      version: platform.charts.argoCd.appVersion,
+      files: ['manifests/crds/application-crd.yaml', 'manifests/crds/appproject-crd.yaml'],
+    },
+    {
+      module: 'istio.io/api',
+      version: `v${platform.charts.istio.version}`,
+      files: ['kubernetes/customresourcedefinitions.gen.yaml'],
+    },
+  ];
+}
+
+/**
+ * The upstream CRDs of Argo CD (Application, AppProject) and Istio (all its kinds) at the
+ * versions the platform deploys, fetched through the Go module proxy into Go's module cache
+ * (one offline `go mod download` once cached); returns their absolute paths.
+ *
+ * @throws PlatformError ERR_TOOL_MISSING when a download fails or a file is missing.
+ */
+export function upstreamCrdFiles(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string[] {
+  const paths: string[] = [];
+  for (const { module, version, files } of upstreamCrdSources()) {
+    let got = goModDownload(module, version, { offline: true });
+    if (typeof got === 'string') {
+      log(`setup: fetching the CRDs of ${module}@${version} through the Go module proxy`);
+      got = goModDownload(module, version);
+    }
+    const dir = typeof got === 'string' ? undefined : got.Dir;
+    const failed =
+      typeof got === 'string' ? got : dir === undefined ? 'no Dir in its answer' : undefined;
+    if (failed !== undefined)
+      throw new PlatformError(
+        'ERR_TOOL_MISSING',
+        `could not fetch the CRDs of ${module}@${version} with go mod download (${failed})`,
+        'install Go with access to the Go module proxy, then run the command again',
+      );
+    for (const file of files) {
+      const path = join(dir!, file);
+      if (!existsSync(path))
+        throw new PlatformError(
+          'ERR_TOOL_MISSING',
+          `${module}@${version} has no ${file}`,
+          'check the Argo CD and Istio versions in cdk8s/config/platform.ts against the upstream repositories',
+        );
+      paths.push(path);
+    }
+  }
+  return paths;
+}
+
+// NOTE
+// 1. kube-apiserver from the Go module proxy. k8s.io/kubernetes is published as a module, but
+//    its go.mod points the staging modules at ./staging/src/k8s.io/<x> at v0.0.0, so
+//    `go install k8s.io/kubernetes/cmd/kube-apiserver@v1.36.3` fails ("replace directives").
+//    A wrapper module that requires k8s.io/kubernetes and replaces each staging module with
+//    its published v0.<minor>.<patch> builds. Only required modules are replaced: the replace
+//    list also names k8s.io/sample-cli-plugin, which is not published at v0.36.3.
+//    `-X k8s.io/component-base/version.gitVersion` makes /version report the release instead
+//    of v0.0.0-master. Seen with k8s.io/kubernetes v1.36.3 and Go 1.26.

@@ -88,7 +88,13 @@ export async function validateDeploy(
           outcome: 'unchecked',
           reason: `namespace ${object.metadata.namespace} does not exist yet`,
         };
-      else if (status !== undefined && status !== 401 && status !== 403 && status < 500)
+      else if (
+        status !== undefined &&
+        status !== 401 &&
+        status !== 403 &&
+        // Server-side apply answers a field of the wrong type with a 500. NOTE (1)
+        (status < 500 || /failed to create typed patch object/.test(message))
+      )
         results[i] = { ...base, outcome: 'rejected', reason: `${status} ${message}` };
       else
         throw clusterError(err, cluster, {
@@ -105,3 +111,8 @@ export async function validateDeploy(
   await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
   return results;
 }
+
+// NOTE (1) A value of the wrong type (a string where the schema says boolean) fails while the
+// apiserver builds the typed patch object, before validation, and Kubernetes reports that as
+// an internal error: "failed to create typed patch object (...): .spec...: expected boolean".
+// It is a rejection of the object all the same; other 500s still mean the server is unwell.
