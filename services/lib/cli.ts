@@ -14,7 +14,12 @@ export async function runCli(
   program: Command,
   argv: readonly string[] = process.argv,
 ): Promise<void> {
-  program.exitOverride();
+  // Commands added with addCommand() do not inherit the override: set it on every one.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(program);
   process.once('SIGINT', () => process.exit(EXIT.interrupted));
   // A reader that stops early (`| head`) is not an error of ours.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

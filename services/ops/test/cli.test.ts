@@ -1,0 +1,93 @@
+/**
+ * The platform CLI's commands that need no cluster, and its usage errors, as a subprocess.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { parse } from 'yaml';
+
+import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
+import { ROUTES } from '../../../cdk8s/config/routes.js';
+import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { runCli } from '../../test-support/cli.js';
+import type { Endpoints } from '../src/endpoints.js';
+import { REQUIRED_RULES } from '../src/status.js';
+
+const CLI = 'services/ops/bin/platform.ts';
+const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+let home: string;
+const cli = (args: string[]) => runCli(CLI, args, home);
+
+beforeAll(() => {
+  home = mkdtempSync(join(tmpdir(), 'platform-cli-'));
+});
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+describe('platform CLI without a cluster', () => {
+  it('--help lists every command and the exit codes', async () => {
+    const run = await cli(['--help']);
+    expect(run.code).toBe(0);
+    for (const c of ['status', 'wait', 'endpoints', 'token', 'open', 'validate', 'rbac'])
+      expect(run.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    expect(run.stdout).toContain('Exit codes: 0 ok, 1 not healthy or rejected, 2 usage, 3');
+  });
+
+  it('endpoints: every console through the ingress, with the path and Service it forwards to', async () => {
+    const run = await cli(['endpoints', '--json']);
+    expect(run.code).toBe(0);
+    const e = JSON.parse(run.stdout) as Endpoints;
+    expect(e.ingress).toBe(ctx.publicUrl);
+    expect(e.consoles.map((c) => [c.name, c.url, c.namespace, c.service, c.port])).toEqual([
+      ['grafana', `${ctx.publicUrl}/grafana/`, ctx.namespace('platform'), 'grafana', 3000],
+      ['kiali', `${ctx.publicUrl}/kiali/`, 'istio-system', 'kiali', 20001],
+      ['argocd', `${ctx.publicUrl}/argocd/`, 'argocd', 'argocd-server', 80],
+      ['keycloak', `${ctx.publicUrl}/auth/`, ctx.namespace('identity'), 'keycloak', 8080],
+    ]);
+    expect(e.tenantUsers).toEqual(ctx.config.tenants.map((t) => `${t.name}-demo`));
+    // Passwords are never printed, only where to read them.
+    expect(e.consoles[0]!.login).toMatch(
+      /kubectl -n identity get secret keycloak-realm .*PLATFORM_ADMIN/,
+    );
+    const text = await cli(['endpoints']);
+    expect(text.stdout).toMatch(/^grafana +https:\/\/kitt4sme\.localhost\/grafana\/$/m);
+  });
+
+  it('rbac: a ClusterRole with the read rules, and port-forward for open', async () => {
+    const run = await cli(['rbac']);
+    expect(run.code).toBe(0);
+    const role = parse(run.stdout) as {
+      kind: string;
+      rules: { resources: string[]; verbs: string[] }[];
+    };
+    expect(role.kind).toBe('ClusterRole');
+    expect(role.rules.slice(0, REQUIRED_RULES.length)).toEqual(REQUIRED_RULES);
+    expect(role.rules.flatMap((r) => r.verbs)).not.toContain('delete');
+    expect(role.rules.at(-1)).toEqual({
+      apiGroups: [''],
+      resources: ['pods/portforward'],
+      verbs: ['create'],
+    });
+  });
+
+  it.each([
+    [
+      ['open', 'prometheus'],
+      /value 'prometheus' is invalid for argument 'console'. Allowed choices are grafana, kiali, argocd, keycloak/,
+    ],
+    [['open', 'grafana', '--port', '70000'], /use a port number from 1 to 65535/],
+    [['wait', '--timeout', 'soon'], /use a duration such as 90s, 10m/],
+    [['status', '--bogus'], /unknown option '--bogus'/],
+    [['token', '--tenant', 'nobody'], /unknown tenant "nobody"/],
+  ])('usage error %j exits 2', async (args, message) => {
+    const run = await cli(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+  });
+
+  it('token without credentials or a cluster exits 3 with the fix', async () => {
+    const run = await cli(['token', '--tenant', ctx.config.tenants[0]!.name]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain('[ERR_CREDENTIALS_MISSING]');
+  });
+});
