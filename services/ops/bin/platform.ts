@@ -13,13 +13,14 @@
  * Exit codes: 0 ok, 1 not healthy / rejected, 2 usage, 3 no cluster or context, credentials
  * refused, RBAC denied, a CRD missing, nothing to forward to; 130 interrupted.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 
 import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
 import { ROUTES } from '../../../cdk8s/config/routes.js';
+import { SERVICES } from '../../../cdk8s/config/services.js';
 import { PlatformContext } from '../../../cdk8s/lib/context.js';
 import { IDENTITY_ERRORS } from '../../identity/src/errors.js';
 import { tokenCommand, tokenExitCode } from '../../identity/src/token-command.js';
@@ -46,6 +47,8 @@ function duration(text: string): number {
     throw new InvalidArgumentError('use a duration such as 90s, 10m, 1h30m or plain seconds');
   return ms;
 }
+
+const revisionOf = (o: { revision?: string }) => (o.revision ? { revision: o.revision } : {});
 
 interface ClusterOpts {
   context?: string;
@@ -76,6 +79,25 @@ function cluster(opts: ClusterOpts) {
 
 const expected = () => expectedApplications(readDeployObjects());
 
+/** A commit as Argo CD reports it (the full SHA), from anything `git rev-parse` accepts. */
+function commit(ref: string): string {
+  const r = spawnSync('git', ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], {
+    encoding: 'utf8',
+  });
+  const sha = r.status === 0 ? r.stdout.trim() : '';
+  if (!/^[0-9a-f]{40}$/.test(sha))
+    throw new InvalidArgumentError(
+      `git cannot resolve ${JSON.stringify(ref)} to a commit here; give a full commit SHA, or HEAD after you pushed it`,
+    );
+  return sha;
+}
+
+const revisionOption = () =>
+  new Option(
+    '--revision <commit>',
+    'the Applications synced from the platform repository must be at this commit (HEAD, a branch or a SHA; resolved with git)',
+  ).argParser(commit);
+
 const program = new Command()
   .name('platform')
   .description('Operate a running platform: status, wait, endpoints, token, open, validate.')
@@ -89,10 +111,11 @@ program.addCommand(
     .description(
       'Argo CD Application sync and health, workload readiness, OPA and Keycloak readiness; exit 1 when not healthy',
     )
+    .addOption(revisionOption())
     .option('--json', 'print the status as JSON')
-    .action(async (opts: ClusterOpts & { json?: boolean }) => {
+    .action(async (opts: ClusterOpts & { json?: boolean; revision?: string }) => {
       const c = cluster(opts);
-      const s = await readStatus(c, ctx, expected());
+      const s = await readStatus(c, ctx, expected(), revisionOf(opts));
       if (opts.json) json(s);
       else process.stdout.write(renderStatus(s));
       process.exitCode = s.healthy ? EXIT.ok : EXIT.failed;
@@ -243,18 +266,31 @@ program.addCommand(
 
 program.addCommand(
   new Command('rbac')
-    .description('print the read-only ClusterRole status, wait and open need (kubectl apply -f -)')
-    .action(() => {
+    .description(
+      'print the read-only ClusterRole status and wait need (kubectl apply -f -); --open adds the port-forward Roles open needs',
+    )
+    .option(
+      '--open',
+      'also print Roles allowing port-forwards in the consoles’ namespaces: a port-forward reaches any pod there past the mesh, so for operators only',
+    )
+    .action((opts: { open?: boolean }) => {
+      const viewer = {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'kitt4sme-platform-viewer' },
+        rules: REQUIRED_RULES,
+      };
+      const namespaces = [
+        ...new Set(Object.values(CONSOLES).map((id) => ctx.namespace(SERVICES[id].namespace))),
+      ];
+      const forwarders = namespaces.map((namespace) => ({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'kitt4sme-platform-open', namespace },
+        rules: [{ apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] }],
+      }));
       process.stdout.write(
-        stringify({
-          apiVersion: 'rbac.authorization.k8s.io/v1',
-          kind: 'ClusterRole',
-          metadata: { name: 'kitt4sme-platform-viewer' },
-          rules: [
-            ...REQUIRED_RULES,
-            { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] },
-          ],
-        }),
+        [viewer, ...(opts.open ? forwarders : [])].map((o) => stringify(o)).join('---\n'),
       );
     }),
 );

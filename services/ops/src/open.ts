@@ -95,6 +95,13 @@ export async function resolveTarget(cluster: Cluster, e: Endpoint): Promise<Forw
   return { namespace: e.namespace, pod: pod.metadata!.name!, port };
 }
 
+/** What this module uses of client-node's port-forward websocket. */
+interface Tunnel {
+  close(): void;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
 /** A listening port-forward. */
 export interface Forward {
   readonly target: ForwardTarget;
@@ -126,7 +133,23 @@ export async function startForward(
     );
     socket.destroy();
   };
+  // Every connection has its own websocket through the API server; both are closed together,
+  // and close() ends them all (server.close alone would wait for open browser connections).
+  const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    let ws: Tunnel | null = null;
+    const closeWs = () => {
+      try {
+        ws?.close();
+      } catch {
+        // already closed
+      }
+    };
+    socket.on('close', () => {
+      sockets.delete(socket);
+      closeWs();
+    });
     socket.on('error', () => socket.destroy());
     const errors = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -137,10 +160,11 @@ export async function startForward(
     });
     forward
       .portForward(target.namespace, target.pod, [target.port], socket, errors, socket)
-      .then((ws) => {
-        const w = typeof ws === 'function' ? ws() : ws;
-        w?.on('close', () => socket.end());
-        w?.on('error', (err: Error) => fail(socket, err.message, err));
+      .then((opened) => {
+        ws = (typeof opened === 'function' ? opened() : opened) as Tunnel | null;
+        if (socket.destroyed) closeWs();
+        ws?.on('close', () => socket.end());
+        ws?.on('error', (err: Error) => fail(socket, err.message, err));
       })
       .catch((err: unknown) => fail(socket, err instanceof Error ? err.message : String(err), err));
   });
@@ -153,6 +177,10 @@ export async function startForward(
     target,
     localPort,
     url: `http://127.0.0.1:${localPort}${e.path}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -32,6 +32,8 @@ export interface WorkloadState {
   readonly desired: number;
   readonly ready: number;
   readonly ok: boolean;
+  /** Why it has not rolled out, when it has not. */
+  readonly problem?: string;
 }
 
 /** A component the platform cannot work without, judged by its Service's ready endpoints. */
@@ -69,6 +71,7 @@ export const REQUIRED_RULES: readonly k8s.V1PolicyRule[] = [
 
 interface ArgoApplication {
   metadata: { name: string };
+  spec?: { source?: { repoURL?: string } };
   status?: {
     sync?: { status?: string; revision?: string };
     health?: { status?: string; message?: string };
@@ -77,26 +80,118 @@ interface ArgoApplication {
   };
 }
 
-function applicationState(app: ArgoApplication): ApplicationState {
+/** What an Application must show to count as ready. */
+export interface ApplicationExpectation {
+  /** The platform's git repository: Applications synced from it must be at `revision`. */
+  readonly repoURL: string;
+  /** The commit the git-sourced Applications must have synced; any when undefined. */
+  readonly revision?: string;
+}
+
+/**
+ * One Application's state. Ready means Synced and Healthy, no sync operation running and,
+ * when a revision is expected, a git-sourced Application synced to that very commit (Synced
+ * and Healthy at the previous commit is what a cluster looks like right after a push).
+ */
+export function applicationState(
+  app: ArgoApplication,
+  expect: ApplicationExpectation,
+): ApplicationState {
   const sync = app.status?.sync?.status ?? 'Unknown';
   const health = app.status?.health?.status ?? 'Unknown';
-  const ok = sync === 'Synced' && health === 'Healthy';
   const op = app.status?.operationState;
+  const revision = app.status?.sync?.revision;
+  const fromGit = app.spec?.source?.repoURL === expect.repoURL;
+  const stale =
+    fromGit && expect.revision !== undefined && revision !== expect.revision
+      ? `synced ${revision ? revision.slice(0, 12) : 'no revision'}, waiting for ${expect.revision.slice(0, 12)}`
+      : undefined;
+  const running =
+    op?.phase === 'Running' ? `sync running${op.message ? `: ${op.message}` : ''}` : undefined;
+  const ok = sync === 'Synced' && health === 'Healthy' && !stale && !running;
   const failedOp = op && (op.phase === 'Failed' || op.phase === 'Error') ? op.message : undefined;
   const condition = app.status?.conditions?.find((c) => /Error|Warning/.test(c.type ?? ''));
   const message = ok
     ? undefined
     : (failedOp ??
       (condition ? `${condition.type}: ${condition.message}` : undefined) ??
+      running ??
+      stale ??
       app.status?.health?.message);
   return {
     name: app.metadata.name,
     sync,
     health,
-    ...(app.status?.sync?.revision ? { revision: app.status.sync.revision } : {}),
+    ...(revision ? { revision } : {}),
     ...(message ? { message } : {}),
     ok,
   };
+}
+
+/** The fields of a Deployment, StatefulSet or DaemonSet that say whether it has rolled out. */
+export interface RolloutView {
+  readonly metadata?: k8s.V1ObjectMeta;
+  readonly spec?: {
+    readonly replicas?: number;
+    readonly updateStrategy?: {
+      readonly type?: string;
+      readonly rollingUpdate?: { readonly partition?: number };
+    };
+  };
+  readonly status?: {
+    readonly observedGeneration?: number;
+    readonly replicas?: number;
+    readonly updatedReplicas?: number;
+    readonly availableReplicas?: number;
+    readonly readyReplicas?: number;
+    readonly currentRevision?: string;
+    readonly updateRevision?: string;
+    readonly conditions?: readonly { readonly type: string; readonly reason?: string }[];
+    readonly desiredNumberScheduled?: number;
+    readonly updatedNumberScheduled?: number;
+    readonly numberAvailable?: number;
+  };
+}
+
+/**
+ * Whether a workload has rolled out, as `kubectl rollout status` judges it: the controller has
+ * seen the latest spec, every replica runs the latest template, no old replica is left, and
+ * all of them are ready (a Deployment: available).
+ * @returns undefined when ready, else why not.
+ */
+export function rolloutProblem(kind: WorkloadState['kind'], w: RolloutView): string | undefined {
+  const st = w.status ?? {};
+  if ((st.observedGeneration ?? 0) < (w.metadata?.generation ?? 0))
+    return 'the controller has not seen the latest spec';
+  if (kind === 'Deployment') {
+    const want = w.spec?.replicas ?? 1;
+    const deadline = (st.conditions ?? []).find(
+      (c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded',
+    );
+    if (deadline) return 'rollout exceeded its progress deadline';
+    if ((st.updatedReplicas ?? 0) < want) return `${st.updatedReplicas ?? 0} of ${want} updated`;
+    if ((st.replicas ?? 0) > (st.updatedReplicas ?? 0)) return 'old replicas are still running';
+    if ((st.availableReplicas ?? 0) < (st.updatedReplicas ?? 0))
+      return `${st.availableReplicas ?? 0} of ${st.updatedReplicas} available`;
+    return undefined;
+  }
+  if (kind === 'StatefulSet') {
+    const want = w.spec?.replicas ?? 1;
+    if ((st.readyReplicas ?? 0) < want) return `${st.readyReplicas ?? 0} of ${want} ready`;
+    const rolling = w.spec?.updateStrategy?.type !== 'OnDelete';
+    const partition = w.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+    if (rolling && partition > 0) {
+      if ((st.updatedReplicas ?? 0) < want - partition)
+        return `${st.updatedReplicas ?? 0} of ${want - partition} updated`;
+    } else if (rolling && st.updateRevision && st.currentRevision !== st.updateRevision)
+      return 'the update to the latest revision is not finished';
+    return undefined;
+  }
+  const want = st.desiredNumberScheduled ?? 0;
+  if ((st.updatedNumberScheduled ?? 0) < want)
+    return `${st.updatedNumberScheduled ?? 0} of ${want} updated`;
+  if ((st.numberAvailable ?? 0) < want) return `${st.numberAvailable ?? 0} of ${want} available`;
+  return undefined;
 }
 
 /** Reads the Applications in the argocd namespace; those deploy/ defines but the cluster lacks are `Missing`. */
@@ -104,6 +199,7 @@ async function readApplications(
   cluster: Cluster,
   namespace: string,
   expected: readonly string[],
+  expectation: ApplicationExpectation,
 ): Promise<ApplicationState[]> {
   const api = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
   const list = (await request(
@@ -117,7 +213,7 @@ async function readApplications(
         plural: 'applications',
       }),
   )) as { items: ArgoApplication[] };
-  const found = list.items.map(applicationState);
+  const found = list.items.map((a) => applicationState(a, expectation));
   const names = new Set(found.map((a) => a.name));
   const missing = expected
     .filter((n) => !names.has(n))
@@ -139,43 +235,29 @@ async function readWorkloads(cluster: Cluster, namespace: string): Promise<Workl
     request(cluster, target('statefulsets'), () => apps.listNamespacedStatefulSet({ namespace })),
     request(cluster, target('daemonsets'), () => apps.listNamespacedDaemonSet({ namespace })),
   ]);
-  const state = (
-    kind: WorkloadState['kind'],
-    name: string,
-    desired: number,
-    ready: number,
-    current: boolean,
-  ): WorkloadState => ({ kind, namespace, name, desired, ready, ok: current && ready >= desired });
-  // `current`: the controller has seen the latest spec, so the counts describe it.
-  const seen = (m: k8s.V1ObjectMeta, observed?: number) => (observed ?? 0) >= (m.generation ?? 0);
+  const state = (kind: WorkloadState['kind'], w: RolloutView): WorkloadState => {
+    const problem = rolloutProblem(kind, w);
+    return {
+      kind,
+      namespace,
+      name: w.metadata!.name!,
+      desired:
+        kind === 'DaemonSet' ? (w.status?.desiredNumberScheduled ?? 0) : (w.spec?.replicas ?? 1),
+      ready:
+        (kind === 'Deployment'
+          ? w.status?.availableReplicas
+          : kind === 'StatefulSet'
+            ? w.status?.readyReplicas
+            : w.status?.numberAvailable) ?? 0,
+      ok: problem === undefined,
+      ...(problem ? { problem } : {}),
+    };
+  };
   return [
-    ...deployments.items.map((d) =>
-      state(
-        'Deployment',
-        d.metadata!.name!,
-        d.spec?.replicas ?? 1,
-        Math.min(d.status?.readyReplicas ?? 0, d.status?.updatedReplicas ?? 0),
-        seen(d.metadata!, d.status?.observedGeneration),
-      ),
-    ),
-    ...statefulSets.items.map((s) =>
-      state(
-        'StatefulSet',
-        s.metadata!.name!,
-        s.spec?.replicas ?? 1,
-        s.status?.readyReplicas ?? 0,
-        seen(s.metadata!, s.status?.observedGeneration),
-      ),
-    ),
-    ...daemonSets.items.map((d) =>
-      state(
-        'DaemonSet',
-        d.metadata!.name!,
-        d.status?.desiredNumberScheduled ?? 0,
-        d.status?.numberReady ?? 0,
-        seen(d.metadata!, d.status?.observedGeneration),
-      ),
-    ),
+    ...deployments.items.map((d) => state('Deployment', d)),
+    ...statefulSets.items.map((s) => state('StatefulSet', s)),
+    // A DaemonSet has no partition; only its status counts.
+    ...daemonSets.items.map((d) => state('DaemonSet', { metadata: d.metadata, status: d.status })),
   ];
 }
 
@@ -206,10 +288,14 @@ export async function readStatus(
   cluster: Cluster,
   ctx: PlatformContext,
   expectedApps: readonly string[],
+  opts: { revision?: string } = {},
 ): Promise<PlatformStatus> {
   const namespaces = ctx.managedNamespaces.map((n) => n.name);
   const [applications, workloads, opa, keycloak] = await Promise.all([
-    readApplications(cluster, ctx.namespace('argocd'), expectedApps),
+    readApplications(cluster, ctx.namespace('argocd'), expectedApps, {
+      repoURL: ctx.config.gitops.repoURL,
+      ...(opts.revision ? { revision: opts.revision } : {}),
+    }),
     Promise.all(namespaces.map((ns) => readWorkloads(cluster, ns))).then((w) => w.flat()),
     readComponent(cluster, 'OPA', ctx.namespace(SERVICES.opa.namespace), SERVICES.opa.name),
     readComponent(
@@ -228,7 +314,10 @@ export async function readStatus(
       ),
     ...workloads
       .filter((w) => !w.ok)
-      .map((w) => `${w.kind.toLowerCase()} ${w.namespace}/${w.name} ${w.ready}/${w.desired} ready`),
+      .map(
+        (w) =>
+          `${w.kind.toLowerCase()} ${w.namespace}/${w.name} ${w.ready}/${w.desired} ready${w.problem ? ` (${w.problem})` : ''}`,
+      ),
     ...components
       .filter((c) => !c.ok)
       .map((c) => `${c.name}: no ready endpoint behind service ${c.namespace}/${c.service}`),
@@ -268,7 +357,7 @@ export function renderStatus(s: PlatformStatus): string {
       ...s.workloads.map((w) => [
         `${w.kind.toLowerCase()} ${w.namespace}/${w.name}`,
         `${w.ready}/${w.desired}`,
-        w.ok ? '' : 'not ready',
+        w.ok ? '' : (w.problem ?? 'not ready'),
       ]),
     ]),
     '',

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
 import { ROUTES } from '../../../cdk8s/config/routes.js';
@@ -53,21 +53,32 @@ describe('platform CLI without a cluster', () => {
     expect(text.stdout).toMatch(/^grafana +https:\/\/kitt4sme\.localhost\/grafana\/$/m);
   });
 
-  it('rbac: a ClusterRole with the read rules, and port-forward for open', async () => {
-    const run = await cli(['rbac']);
+  it('rbac: a read-only ClusterRole; port-forward only with --open, as Roles in the consoles’ namespaces', async () => {
+    let run = await cli(['rbac']);
     expect(run.code).toBe(0);
     const role = parse(run.stdout) as {
       kind: string;
       rules: { resources: string[]; verbs: string[] }[];
     };
     expect(role.kind).toBe('ClusterRole');
-    expect(role.rules.slice(0, REQUIRED_RULES.length)).toEqual(REQUIRED_RULES);
-    expect(role.rules.flatMap((r) => r.verbs)).not.toContain('delete');
-    expect(role.rules.at(-1)).toEqual({
-      apiGroups: [''],
-      resources: ['pods/portforward'],
-      verbs: ['create'],
-    });
+    expect(role.rules).toEqual(REQUIRED_RULES);
+    expect(
+      role.rules.flatMap((r) => r.verbs).every((v) => ['get', 'list', 'watch'].includes(v)),
+    ).toBe(true);
+    run = await cli(['rbac', '--open']);
+    const docs = parseAllDocuments(run.stdout).map(
+      (d) => d.toJS() as { kind: string; metadata: { namespace?: string }; rules: unknown[] },
+    );
+    expect(docs[0]!.kind).toBe('ClusterRole');
+    expect(docs.slice(1).map((d) => [d.kind, d.metadata.namespace])).toEqual([
+      ['Role', ctx.namespace('platform')],
+      ['Role', 'istio-system'],
+      ['Role', 'argocd'],
+      ['Role', ctx.namespace('identity')],
+    ]);
+    expect(docs[1]!.rules).toEqual([
+      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] },
+    ]);
   });
 
   it.each([

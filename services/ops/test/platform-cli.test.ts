@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
@@ -161,7 +161,13 @@ async function createPlatformObjects() {
     await client.create(structuredClone(o.object));
 }
 
-async function setApplication(name: string, sync: string, health: string, message?: string) {
+async function setApplication(
+  name: string,
+  sync: string,
+  health: string,
+  message?: string,
+  revision = 'abc123',
+) {
   await admin.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObject(
     {
       group: 'argoproj.io',
@@ -171,7 +177,7 @@ async function setApplication(name: string, sync: string, health: string, messag
       name,
       body: {
         status: {
-          sync: { status: sync, revision: 'abc123' },
+          sync: { status: sync, revision },
           health: { status: health, ...(message ? { message } : {}) },
         },
       },
@@ -266,6 +272,59 @@ describe('status and wait', () => {
     expect(run.stdout).toContain('Keycloak: ready (1 ready endpoint');
   }, 60_000);
 
+  it('with --revision, counts an Application synced from git only at that commit', async () => {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
+    const fromGit = objects
+      .filter((o) => o.object.kind === 'Application')
+      .filter(
+        (o) =>
+          (o.object as { spec?: { source?: { repoURL?: string } } }).spec?.source?.repoURL ===
+          ctx.config.gitops.repoURL,
+      )
+      .map((o) => o.object.metadata.name)
+      .sort();
+    expect(fromGit.length).toBeGreaterThan(3);
+    expect(fromGit.length).toBeLessThan(apps.length); // the Helm chart Applications are not
+    let run = await cli(['status', '--json', '--revision', 'HEAD']);
+    expect(run.code).toBe(1);
+    const waiting = (JSON.parse(run.stdout) as { waitingFor: string[] }).waitingFor;
+    expect(waiting).toEqual(
+      fromGit.map(
+        (n) => `application ${n} Synced/Healthy: synced abc123, waiting for ${head.slice(0, 12)}`,
+      ),
+    );
+    for (const n of fromGit) await setApplication(n, 'Synced', 'Healthy', undefined, head);
+    run = await cli(['status', '--revision', 'HEAD']);
+    expect(run.code).toBe(0);
+    run = await cli(['status', '--revision', 'no-such-ref']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('git cannot resolve "no-such-ref" to a commit');
+  }, 60_000);
+
+  it('a Deployment mid-rollout (an old pod still running) is not ready', async () => {
+    const orion = workloads.find((w) => w.object.metadata.name === 'orion')!;
+    const { namespace } = orion.object.metadata;
+    await admin.makeApiClient(k8s.AppsV1Api).patchNamespacedDeploymentStatus(
+      {
+        name: 'orion',
+        namespace: namespace!,
+        body: {
+          status: { replicas: 2, updatedReplicas: 1, readyReplicas: 2, availableReplicas: 2 },
+        },
+      },
+      mergePatch,
+    );
+    const run = await cli(['status', '--json']);
+    expect(run.code).toBe(1);
+    expect((JSON.parse(run.stdout) as { waitingFor: string[] }).waitingFor).toEqual([
+      `deployment ${namespace}/orion 2/1 ready (old replicas are still running)`,
+    ]);
+    await setWorkloadReady(orion, 1);
+  }, 30_000);
+
   it('waits with progress until the platform is healthy', async () => {
     const orion = workloads.find((w) => w.object.metadata.name === 'orion')!;
     await setWorkloadReady(orion, 0);
@@ -281,23 +340,27 @@ describe('status and wait', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('close', r));
-    // Fix things one at a time, once wait has reported each state.
-    const until = async (text: string) => {
-      for (let i = 0; i < 200 && !stderr.includes(text); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      expect(stderr).toContain(text);
-    };
-    await until('waiting for application identity OutOfSync/Progressing');
-    await setApplication('identity', 'Synced', 'Healthy');
-    await until(`waiting for deployment ${orion.object.metadata.namespace}/orion 0/1 ready`);
-    expect(stderr.split('\n').filter((l) => l.includes('identity OutOfSync'))).toHaveLength(1);
-    await setWorkloadReady(orion, 1);
-    expect(await exited).toBe(0);
-    expect(stderr).toMatch(
-      new RegExp(
-        `${apps.length}/${apps.length} applications Synced and Healthy, ${workloads.length}/${workloads.length} workloads ready; healthy`,
-      ),
-    );
+    try {
+      // Fix things one at a time, once wait has reported each state.
+      const until = async (text: string) => {
+        for (let i = 0; i < 200 && !stderr.includes(text); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(stderr).toContain(text);
+      };
+      await until('waiting for application identity OutOfSync/Progressing');
+      await setApplication('identity', 'Synced', 'Healthy');
+      await until(`waiting for deployment ${orion.object.metadata.namespace}/orion 0/1 ready`);
+      expect(stderr.split('\n').filter((l) => l.includes('identity OutOfSync'))).toHaveLength(1);
+      await setWorkloadReady(orion, 1);
+      expect(await exited).toBe(0);
+      expect(stderr).toMatch(
+        new RegExp(
+          `${apps.length}/${apps.length} applications Synced and Healthy, ${workloads.length}/${workloads.length} workloads ready; healthy`,
+        ),
+      );
+    } finally {
+      child.kill('SIGKILL');
+    }
   }, 90_000);
 
   it('gives up at the timeout with ERR_NOT_HEALTHY and what it was waiting for (exit 1)', async () => {
@@ -433,23 +496,27 @@ describe('clear errors', () => {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('close', r));
-    for (let i = 0; i < 200 && !stdout.includes('}'); i++)
-      await new Promise((r) => setTimeout(r, 100));
-    const opened = JSON.parse(stdout) as { url: string; pod: string; port: number };
-    expect(opened.pod).toBe('grafana-b');
-    expect(opened.url).toBe(`http://127.0.0.1:${opened.port}/grafana/`);
-    expect(stderr).toContain(`to pod fiware/grafana-b:3000`);
-    // No kubelet here: the forward itself must fail with a clear error, and keep listening.
-    const sock = createConnection(opened.port, '127.0.0.1');
-    sock.on('error', () => undefined);
-    for (let i = 0; i < 100 && !stderr.includes('ERR_PORT_FORWARD'); i++)
-      await new Promise((r) => setTimeout(r, 100));
-    expect(stderr).toMatch(
-      /port-forward to pod fiware\/grafana-b:3000 failed: .*\[ERR_PORT_FORWARD\]/,
-    );
-    sock.destroy();
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    try {
+      for (let i = 0; i < 200 && !stdout.includes('}'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const opened = JSON.parse(stdout) as { url: string; pod: string; port: number };
+      expect(opened.pod).toBe('grafana-b');
+      expect(opened.url).toBe(`http://127.0.0.1:${opened.port}/grafana/`);
+      expect(stderr).toContain(`to pod fiware/grafana-b:3000`);
+      // No kubelet here: the forward itself must fail with a clear error, and keep listening.
+      const sock = createConnection(opened.port, '127.0.0.1');
+      sock.on('error', () => undefined);
+      for (let i = 0; i < 100 && !stderr.includes('ERR_PORT_FORWARD'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(stderr).toMatch(
+        /port-forward to pod fiware\/grafana-b:3000 failed: .*\[ERR_PORT_FORWARD\]/,
+      );
+      sock.destroy();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   }, 90_000);
 
   it('a missing Application CRD is ERR_CRD_MISSING (exit 3), with the bootstrap as the fix', async () => {
