@@ -73,7 +73,7 @@ if ((local_mode)); then
   k4s_step $((++step)) $steps "local git server $KITT4SME_LOCAL_GIT_SERVICE and a push of HEAD to it"
   [[ -f deploy/bootstrap/local-git.yaml ]] || ((k4s_dry_run)) ||
     k4s_die 2 'deploy/bootstrap/local-git.yaml is missing; run npm run synth (with the local-only gitops.repoURL) and commit'
-  k4s_run kubectl apply --server-side -f deploy/bootstrap/local-git.yaml
+  k4s_run kubectl apply --server-side --force-conflicts -f deploy/bootstrap/local-git.yaml
   k4s_run kubectl -n "$ns" rollout status "deploy/$KITT4SME_LOCAL_GIT_SERVICE" --timeout 5m ||
     k4s_die 1 "the local git server did not start; see kubectl -n $ns describe deploy/$KITT4SME_LOCAL_GIT_SERVICE"
   push=("$BASH" minikube/push-local.sh)
@@ -82,7 +82,9 @@ if ((local_mode)); then
 fi
 
 k4s_step $((++step)) $steps 'AppProjects and the root Application (it syncs deploy/apps/, itself included)'
-k4s_run kubectl apply --server-side \
+# Once synced, Argo CD owns these fields (server-side apply); a re-run takes them back to the
+# files' values, and Argo CD then syncs git's again.
+k4s_run kubectl apply --server-side --force-conflicts \
   -f deploy/apps/project-gitops.yaml \
   -f deploy/apps/project-infrastructure.yaml \
   -f deploy/apps/project-platform.yaml \

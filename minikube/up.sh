@@ -80,10 +80,14 @@ KITT4SME_FROM_UP=1 KITT4SME_STEP_INDENT='      ' "${bootstrap[@]}"
 
 k4s_step 4 $steps "waiting until every Application is Synced and Healthy (up to $timeout)"
 status=0
-k4s_run npm run -s platform -- wait --timeout "$timeout" || status=$?
+wait_args=(--timeout "$timeout")
+# The local-only mode has just pushed HEAD: wait until Argo CD has synced that very commit.
+[[ $KITT4SME_GITOPS_LOCAL == 1 ]] && wait_args+=(--revision HEAD)
+k4s_run npm run -s platform -- wait "${wait_args[@]}" || status=$?
 case $status in
   0) ;;
-  3) k4s_die 3 "the cluster stopped answering; check minikube status -p $profile, then run minikube/up.sh again [ERR_CLUSTER_UNREACHABLE]" ;;
+  130) exit 130 ;;
+  3) k4s_die 3 "platform wait could not read the cluster (its message above says why: no answer, no rights, or Argo CD's CRD missing); check minikube status -p $profile, then run minikube/up.sh again" ;;
   *) k4s_die 1 "the platform is not Synced and Healthy after $timeout. See what is stuck with kubectl -n $KITT4SME_ARGOCD_NAMESPACE get applications (and kubectl get pods -A); on a slow machine keep waiting with npm run platform -- wait --timeout 30m, or run minikube/up.sh --timeout 1h again" ;;
 esac
 k4s_run npm run -s platform -- endpoints ||

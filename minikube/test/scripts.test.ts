@@ -213,7 +213,7 @@ describe('minikube/up.sh', () => {
       '+ minikube start',
       '+ npm run --silent bootstrap:secrets',
       '+ helm upgrade',
-      '+ kubectl apply --server-side',
+      '+ kubectl apply --server-side --force-conflicts',
       '+ npm run -s platform -- wait --timeout 30m',
       '+ npm run -s platform -- endpoints',
     ].map((p) => callIndex(plan, p));
@@ -250,11 +250,13 @@ describe('minikube/up.sh', () => {
     const ns = env.KITT4SME_ARGOCD_NAMESPACE;
     const order = [
       '+ helm upgrade',
-      '+ kubectl apply --server-side -f deploy/bootstrap/local-git.yaml',
+      '+ kubectl apply --server-side --force-conflicts -f deploy/bootstrap/local-git.yaml',
       `+ kubectl -n ${ns} rollout status deploy/${env.KITT4SME_LOCAL_GIT_SERVICE}`,
       `+ kubectl -n ${ns} port-forward --address 127.0.0.1 deploy/${env.KITT4SME_LOCAL_GIT_SERVICE} :${env.KITT4SME_LOCAL_GIT_PUSH_PORT}`,
       `+ git push --force 'git://127.0.0.1:<port>/${env.KITT4SME_LOCAL_GIT_REPO}' HEAD:refs/heads/${env.KITT4SME_GITOPS_REVISION}`,
-      '+ kubectl apply --server-side -f deploy/apps/project-gitops.yaml',
+      '+ kubectl apply --server-side --force-conflicts -f deploy/apps/project-gitops.yaml',
+      // Argo CD must have synced the very commit just pushed.
+      '+ npm run -s platform -- wait --timeout 30m --revision HEAD',
     ].map((p) => callIndex(plan, p));
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(res.calls).toEqual([]);
@@ -271,7 +273,7 @@ describe('minikube/up.sh', () => {
       'kubectl version',
       'npm run --silent bootstrap:secrets',
       'helm upgrade --install argocd argo-cd',
-      'kubectl apply --server-side -f deploy/apps/project-gitops.yaml',
+      'kubectl apply --server-side --force-conflicts -f deploy/apps/project-gitops.yaml',
       'npm run -s platform -- wait --timeout 30m',
       'npm run -s platform -- endpoints',
     ].map((p) => callIndex(res.calls, p));

@@ -37,9 +37,26 @@ import { readStatus, renderStatus, REQUIRED_RULES } from '../src/status.js';
 import { validateDeploy } from '../src/validate.js';
 import { formatDuration, parseDuration, waitHealthy } from '../src/wait.js';
 
-const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+
+/** Prints a documented error (as JSON on stdout too, with --json) and exits. */
+function fail(err: PlatformError, code: number): never {
+  log(`platform: ${err.message}\n${err.fix} [${err.code}]`);
+  if (process.argv.includes('--json'))
+    json({ error: { code: err.code, message: err.message, fix: err.fix } });
+  process.exit(code);
+}
+
+const ctx = (() => {
+  try {
+    return new PlatformContext(loadPlatformConfig(), ROUTES);
+  } catch (err) {
+    // An invalid cdk8s/config/platform.ts: the same message synth gives.
+    if (err instanceof PlatformError) fail(err, EXIT.usage);
+    throw err;
+  }
+})();
 
 function duration(text: string): number {
   const ms = parseDuration(text);
@@ -299,9 +316,9 @@ try {
   await runCli(program);
 } catch (err) {
   if (err instanceof PlatformError) {
-    log(`platform: ${err.message}\n${err.fix} [${err.code}]`);
     const failed = ['ERR_NOT_HEALTHY', 'ERR_DEPLOY_REJECTED'];
-    process.exit(
+    fail(
+      err,
       failed.includes(err.code)
         ? EXIT.failed
         : err.code in IDENTITY_ERRORS

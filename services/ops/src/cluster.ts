@@ -152,12 +152,11 @@ export function clusterError(err: unknown, cluster: Cluster, target: RequestTarg
   );
 }
 
-/** Runs one request with the cluster's time limit; failures become {@link clusterError}s. */
-export async function request<T>(
-  cluster: Cluster,
-  target: RequestTarget,
-  call: () => Promise<T>,
-): Promise<T> {
+/**
+ * Settles with `call()`, or rejects with a plain Error after the cluster's time limit. The
+ * request itself is not aborted (client-node 1.4 takes no signal), only no longer awaited.
+ */
+export async function withTimeout<T>(cluster: Cluster, call: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -167,9 +166,20 @@ export async function request<T>(
   });
   try {
     return await Promise.race([call(), timeout]);
-  } catch (err) {
-    throw clusterError(err, cluster, target);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Runs one request with the cluster's time limit; failures become {@link clusterError}s. */
+export async function request<T>(
+  cluster: Cluster,
+  target: RequestTarget,
+  call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await withTimeout(cluster, call);
+  } catch (err) {
+    throw clusterError(err, cluster, target);
   }
 }

@@ -7,6 +7,7 @@ import type { RouteSpec } from '../../../cdk8s/config/routes.js';
 import type { ServiceId } from '../../../cdk8s/config/services.js';
 import { SERVICES } from '../../../cdk8s/config/services.js';
 import type { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { INGRESS_GATEWAY_RELEASE } from '../../../cdk8s/lib/mesh/identities.js';
 import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
 
 /** The consoles `platform open` knows, by the name users type. */
@@ -58,7 +59,7 @@ export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSp
     grafana: `${sso} (tenant users see their tenant's folder)`,
     kiali: `${sso} (view-only)`,
     argocd: `${sso}; break-glass: admin, password: ${secretCommand('argocd', 'argocd-initial-admin-secret', 'password')}`,
-    keycloak: `account console of realm ${ctx.config.identity.realm} at /auth/realms/${ctx.config.identity.realm}/account/; the admin console is blocked at the ingress: \`npm run platform -- open keycloak\`, user admin, password: ${secretCommand(ctx.namespace(kcAdmin.namespace), kcAdmin.name, 'password')}`,
+    keycloak: `account console of realm ${ctx.config.identity.realm} at /auth/realms/${ctx.config.identity.realm}/account/; the ingress blocks the admin console, and Keycloak sends its admin URLs to the public host, so administer the realm through its API instead: \`npm run platform -- open keycloak\`, then \`npm run realm:apply -- --keycloak-url <the URL it prints>\` (user admin, password: ${secretCommand(ctx.namespace(kcAdmin.namespace), kcAdmin.name, 'password')})`,
   };
   const consoles = (Object.entries(CONSOLES) as [ConsoleName, ServiceId][]).map(([name, id]) => {
     const route = routes.find((r) => r.backend.service === id);
@@ -86,8 +87,14 @@ export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSp
 
 /** The endpoints for people. */
 export function renderEndpoints(e: Endpoints, ctx: PlatformContext): string {
+  const laptop = ctx.config.profile === 'laptop';
   return [
     `ingress   ${e.ingress}  (FIWARE APIs under /orion, /quantumleap, /iota-north, /iota-south, /provisioning)`,
+    ...(laptop
+      ? [
+          `          on minikube, reach it first with: sudo -E kubectl port-forward --address 127.0.0.1 -n ${ctx.namespace('mesh')} svc/${INGRESS_GATEWAY_RELEASE} 443:443 80:80`,
+        ]
+      : []),
     ...e.consoles.flatMap((c) => [`${c.name.padEnd(9)} ${c.url}`, `          login: ${c.login}`]),
     ...(e.tenantUsers.length
       ? [

@@ -6,7 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 
 import type { Cluster } from './cluster.js';
-import { clusterError, statusOf } from './cluster.js';
+import { clusterError, statusOf, withTimeout } from './cluster.js';
 import type { DeployObject } from './deploy.js';
 
 /** The field manager of the dry-run, so it never looks like Argo CD's own. */
@@ -58,13 +58,8 @@ export async function validateDeploy(
       ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
     };
     try {
-      await api.patch(
-        object,
-        undefined,
-        'All',
-        FIELD_MANAGER,
-        true,
-        k8s.PatchStrategy.ServerSideApply,
+      await withTimeout(cluster, () =>
+        api.patch(object, undefined, 'All', FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply),
       );
       results[i] = { ...base, outcome: 'accepted' };
     } catch (err) {

@@ -96,6 +96,17 @@ describe('platform CLI without a cluster', () => {
     expect(run.stderr).toMatch(message);
   });
 
+  it('--json: a failure is one JSON document with the code, the message and the fix', async () => {
+    const run = await cli(['status', '--json']);
+    expect(run.code).toBe(3);
+    const { error } = JSON.parse(run.stdout) as {
+      error: { code: string; message: string; fix: string };
+    };
+    expect(error.code).toBe('ERR_KUBECONFIG');
+    expect(error.message).toMatch(/cannot read the kubeconfig .*none/);
+    expect(error.fix).toContain('kubectl config use-context');
+  });
+
   it('token without credentials or a cluster exits 3 with the fix', async () => {
     const run = await cli(['token', '--tenant', ctx.config.tenants[0]!.name]);
     expect(run.code).toBe(3);
