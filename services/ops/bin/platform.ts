@@ -141,7 +141,9 @@ program.addCommand(
 
 program.addCommand(
   withCluster(new Command('wait'))
-    .description('wait until every Application is Synced and Healthy and every workload ready')
+    .description(
+      'wait until every Application is Synced and Healthy (at --revision) and every workload rolled out',
+    )
     .addOption(
       new Option('--timeout <duration>', 'give up after this long')
         .argParser(duration)
@@ -152,20 +154,34 @@ program.addCommand(
         .argParser(duration)
         .default(5000, '5s'),
     )
+    .addOption(revisionOption())
     .option('--json', 'print the final status as JSON')
-    .action(async (opts: ClusterOpts & { timeout: number; interval: number; json?: boolean }) => {
-      const c = cluster(opts);
-      const apps = expected();
-      log(
-        `wait: context ${c.context}: up to ${formatDuration(opts.timeout)} for ${apps.length} Applications and the workloads of ${ctx.managedNamespaces.map((n) => n.name).join(', ')}`,
-      );
-      const s = await waitHealthy(() => readStatus(c, ctx, apps), {
-        timeoutMs: opts.timeout,
-        intervalMs: opts.interval,
-        progress: (line) => log(`wait: ${line}`),
-      });
-      if (opts.json) json(s);
-    }),
+    .action(
+      async (
+        opts: ClusterOpts & {
+          timeout: number;
+          interval: number;
+          json?: boolean;
+          revision?: string;
+        },
+      ) => {
+        const c = cluster(opts);
+        const apps = expected();
+        log(
+          `wait: context ${c.context}: up to ${formatDuration(opts.timeout)} for ${apps.length} Applications and the workloads of ${ctx.managedNamespaces.map((n) => n.name).join(', ')}`,
+        );
+        if (opts.revision)
+          log(
+            `wait: Applications synced from ${ctx.config.gitops.repoURL} must be at ${opts.revision}`,
+          );
+        const s = await waitHealthy(() => readStatus(c, ctx, apps, revisionOf(opts)), {
+          timeoutMs: opts.timeout,
+          intervalMs: opts.interval,
+          progress: (line) => log(`wait: ${line}`),
+        });
+        if (opts.json) json(s);
+      },
+    ),
 );
 
 program.addCommand(

@@ -88,6 +88,7 @@ describe('platform CLI without a cluster', () => {
     ],
     [['open', 'grafana', '--port', '70000'], /use a port number from 1 to 65535/],
     [['wait', '--timeout', 'soon'], /use a duration such as 90s, 10m/],
+    [['wait', '--revision', 'no-such-ref'], /git cannot resolve "no-such-ref" to a commit/],
     [['status', '--bogus'], /unknown option '--bogus'/],
     [['token', '--tenant', 'nobody'], /unknown tenant "nobody"/],
   ])('usage error %j exits 2', async (args, message) => {

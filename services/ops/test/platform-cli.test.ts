@@ -325,13 +325,28 @@ describe('status and wait', () => {
     await setWorkloadReady(orion, 1);
   }, 30_000);
 
-  it('waits with progress until the platform is healthy', async () => {
+  it('waits with progress until the pushed commit is synced and the platform healthy', async () => {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
     const orion = workloads.find((w) => w.object.metadata.name === 'orion')!;
     await setWorkloadReady(orion, 0);
     await setApplication('identity', 'OutOfSync', 'Progressing');
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(REPO_ROOT, CLI), 'wait', '--interval', '1s', '--timeout', '60s'],
+      [
+        '--import',
+        'tsx',
+        join(REPO_ROOT, CLI),
+        'wait',
+        '--interval',
+        '1s',
+        '--timeout',
+        '60s',
+        '--revision',
+        'HEAD',
+      ],
       {
         cwd: REPO_ROOT,
         env: { PATH: process.env.PATH!, HOME: home, KUBECONFIG: api.kubeconfigPath },
@@ -348,7 +363,12 @@ describe('status and wait', () => {
         expect(stderr).toContain(text);
       };
       await until('waiting for application identity OutOfSync/Progressing');
+      // Synced and Healthy, but still at the previous commit: not done.
       await setApplication('identity', 'Synced', 'Healthy');
+      await until(
+        `application identity Synced/Healthy: synced abc123, waiting for ${head.slice(0, 12)}`,
+      );
+      await setApplication('identity', 'Synced', 'Healthy', undefined, head);
       await until(`waiting for deployment ${orion.object.metadata.namespace}/orion 0/1 ready`);
       expect(stderr.split('\n').filter((l) => l.includes('identity OutOfSync'))).toHaveLength(1);
       await setWorkloadReady(orion, 1);
