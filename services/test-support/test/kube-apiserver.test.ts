@@ -95,6 +95,20 @@ function application(spec: Record<string, unknown> = {}) {
 describe('startKubeApiserver', () => {
   let server: KubeApiserver;
   let objects: k8s.CustomObjectsApi;
+  /** Creates `body` in `default` with dryRun=All: the server validates and stores nothing. */
+  const dryRunCreate = (
+    group: string,
+    plural: string,
+    body: k8s.KubernetesObject & { apiVersion: string; spec?: unknown },
+  ) =>
+    objects.createNamespacedCustomObject({
+      group,
+      version: body.apiVersion.split('/')[1]!,
+      namespace: 'default',
+      plural,
+      body,
+      dryRun: 'All',
+    });
 
   beforeAll(async () => {
     server = await startKubeApiserver();
@@ -141,27 +155,19 @@ describe('startKubeApiserver', () => {
   });
 
   it('accepts a well-formed Application', async () => {
-    const created = (await objects.createNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: 'default',
-      plural: 'applications',
-      body: application(),
-      dryRun: 'All',
-    })) as { spec: { source: { path: string } } };
+    const created = (await dryRunCreate('argoproj.io', 'applications', application())) as {
+      spec: { source: { path: string } };
+    };
     expect(created.spec.source.path).toBe('deploy');
   });
 
   it('fails with 422 naming the field when an Application source is a string', async () => {
     const err = await failure(
-      objects.createNamespacedCustomObject({
-        group: 'argoproj.io',
-        version: 'v1alpha1',
-        namespace: 'default',
-        plural: 'applications',
-        body: application({ source: 'https://example.org/repo.git' }),
-        dryRun: 'All',
-      }),
+      dryRunCreate(
+        'argoproj.io',
+        'applications',
+        application({ source: 'https://example.org/repo.git' }),
+      ),
     );
     expect(err.code).toBe(422);
     expect(err.message).toMatch(/spec\.source/);
@@ -169,14 +175,11 @@ describe('startKubeApiserver', () => {
 
   it('fails with 422 naming the field when a retry limit is not an integer', async () => {
     const err = await failure(
-      objects.createNamespacedCustomObject({
-        group: 'argoproj.io',
-        version: 'v1alpha1',
-        namespace: 'default',
-        plural: 'applications',
-        body: application({ syncPolicy: { retry: { limit: 'three' } } }),
-        dryRun: 'All',
-      }),
+      dryRunCreate(
+        'argoproj.io',
+        'applications',
+        application({ syncPolicy: { retry: { limit: 'three' } } }),
+      ),
     );
     expect(err.code).toBe(422);
     expect(err.message).toMatch(/spec\.syncPolicy\.retry\.limit/);
@@ -184,18 +187,11 @@ describe('startKubeApiserver', () => {
 
   it('fails with 422 naming the field when a PeerAuthentication mode is not in its enum', async () => {
     const err = await failure(
-      objects.createNamespacedCustomObject({
-        group: 'security.istio.io',
-        version: 'v1',
-        namespace: 'default',
-        plural: 'peerauthentications',
-        body: {
-          apiVersion: 'security.istio.io/v1',
-          kind: 'PeerAuthentication',
-          metadata: { name: 'default', namespace: 'default' },
-          spec: { mtls: { mode: 'SOMETIMES' } },
-        },
-        dryRun: 'All',
+      dryRunCreate('security.istio.io', 'peerauthentications', {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'PeerAuthentication',
+        metadata: { name: 'default', namespace: 'default' },
+        spec: { mtls: { mode: 'SOMETIMES' } },
       }),
     );
     expect(err.code).toBe(422);
@@ -204,21 +200,14 @@ describe('startKubeApiserver', () => {
 
   it('fails with 422 when an AuthorizationPolicy breaks a CEL rule of its CRD', async () => {
     const err = await failure(
-      objects.createNamespacedCustomObject({
-        group: 'security.istio.io',
-        version: 'v1',
-        namespace: 'default',
-        plural: 'authorizationpolicies',
-        body: {
-          apiVersion: 'security.istio.io/v1',
-          kind: 'AuthorizationPolicy',
-          metadata: { name: 'both', namespace: 'default' },
-          spec: {
-            selector: { matchLabels: { app: 'orion' } },
-            targetRefs: [{ group: '', kind: 'Service', name: 'orion' }],
-          },
+      dryRunCreate('security.istio.io', 'authorizationpolicies', {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'both', namespace: 'default' },
+        spec: {
+          selector: { matchLabels: { app: 'orion' } },
+          targetRefs: [{ group: '', kind: 'Service', name: 'orion' }],
         },
-        dryRun: 'All',
       }),
     );
     expect(err.code).toBe(422);
