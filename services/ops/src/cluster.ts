@@ -88,19 +88,29 @@ function describe(t: RequestTarget): string {
   return `${t.verb} ${t.resource}${t.namespace ? ` in namespace ${t.namespace}` : ' (cluster-wide)'}`;
 }
 
-/** The API server's own message from a client-node ApiException body, if any. */
-function serverMessage(err: unknown): string | undefined {
-  const body = (err as { body?: unknown }).body;
+/** The fields of a Kubernetes Status the tools read. */
+export interface StatusBody {
+  readonly message?: string;
+  readonly reason?: string;
+  readonly details?: { readonly kind?: string };
+}
+
+/**
+ * The Kubernetes Status in a client-node ApiException's body (a JSON string or an object);
+ * a body that is not JSON (a proxy's error page) becomes the message, cut at 200 characters.
+ * Empty when there is none.
+ */
+export function statusBody(err: unknown): StatusBody {
+  let body = (err as { body?: unknown }).body;
   if (typeof body === 'string') {
+    const text = body;
     try {
-      const m = (JSON.parse(body) as { message?: unknown }).message;
-      return typeof m === 'string' ? m : undefined;
+      body = JSON.parse(text) as unknown;
     } catch {
-      return body.slice(0, 200) || undefined;
+      return text ? { message: text.slice(0, 200) } : {};
     }
   }
-  const m = (body as { message?: unknown } | undefined)?.message;
-  return typeof m === 'string' ? m : undefined;
+  return body !== null && typeof body === 'object' ? (body as StatusBody) : {};
 }
 
 /** The HTTP status of a client-node ApiException, or undefined for a network error. */
@@ -117,7 +127,8 @@ export function statusOf(err: unknown): number | undefined {
 export function clusterError(err: unknown, cluster: Cluster, target: RequestTarget): PlatformError {
   if (err instanceof PlatformError) return err;
   const status = statusOf(err);
-  const said = serverMessage(err);
+  const m = statusBody(err).message;
+  const said = typeof m === 'string' && m ? m : undefined;
   if (status === 401)
     return opsError(
       'ERR_CLUSTER_CREDENTIALS',

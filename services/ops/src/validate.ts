@@ -6,7 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 
 import type { Cluster } from './cluster.js';
-import { clusterError, statusOf, withTimeout } from './cluster.js';
+import { clusterError, statusBody, statusOf, withTimeout } from './cluster.js';
 import type { DeployObject } from './deploy.js';
 
 /** The field manager of the dry-run, so it never looks like Argo CD's own. */
@@ -21,18 +21,6 @@ export interface ValidationResult {
   /** `unchecked`: the server could not judge it yet (kind not served, namespace missing). */
   readonly outcome: 'accepted' | 'rejected' | 'unchecked';
   readonly reason?: string;
-}
-
-function bodyOf(err: unknown): { message?: string; reason?: string; details?: { kind?: string } } {
-  const body = (err as { body?: unknown }).body;
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body) as ReturnType<typeof bodyOf>;
-    } catch {
-      return { message: body };
-    }
-  }
-  return (body as ReturnType<typeof bodyOf>) ?? {};
 }
 
 /**
@@ -64,7 +52,7 @@ export async function validateDeploy(
       results[i] = { ...base, outcome: 'accepted' };
     } catch (err) {
       const status = statusOf(err);
-      const body = bodyOf(err);
+      const body = statusBody(err);
       const message = body.message ?? (err instanceof Error ? err.message : String(err));
       const errText = err instanceof Error ? err.message : '';
       // Discovery: an unknown kind in a served group, or a group/version not served at all.
