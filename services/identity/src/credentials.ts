@@ -4,6 +4,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
+import type { Cluster } from '../../ops/src/cluster.js';
+import { loadCluster, statusOf } from '../../ops/src/cluster.js';
 import { identityError } from './errors.js';
 
 /** A key of a Secret in the cluster. */
@@ -21,7 +23,7 @@ export interface ClusterOptions {
 
 /** Why a Secret could not be read, in words a user can act on. */
 function clusterProblem(err: unknown, ref: SecretKeyRef): string {
-  const code = (err as { code?: unknown }).code;
+  const code = statusOf(err);
   if (code === 403) return `RBAC does not let you read Secret ${ref.namespace}/${ref.name} (403)`;
   if (code === 404) return `Secret ${ref.namespace}/${ref.name} does not exist (404)`;
   if (code === 401) return 'the cluster refused your credentials (401)';
@@ -34,27 +36,21 @@ function clusterProblem(err: unknown, ref: SecretKeyRef): string {
  * @throws PlatformError ERR_CREDENTIALS_MISSING naming the Secret and why it was unreadable.
  */
 export async function readSecret(ref: SecretKeyRef, opts: ClusterOptions = {}): Promise<string> {
-  const kc = new k8s.KubeConfig();
   const missing = (why: string, cause?: unknown) =>
     identityError(
       'ERR_CREDENTIALS_MISSING',
       `cannot read ${ref.key} of Secret ${ref.namespace}/${ref.name}: ${why}`,
       cause,
     );
+  let cluster: Cluster;
   try {
-    kc.loadFromDefault();
+    cluster = loadCluster(opts.context ? { context: opts.context } : {});
   } catch (err) {
-    throw missing(`no usable kubeconfig (${(err as Error).message})`, err);
+    throw missing((err as Error).message, err);
   }
-  if (opts.context) {
-    if (!kc.getContextObject(opts.context))
-      throw missing(`no kubeconfig context "${opts.context}"`);
-    kc.setCurrentContext(opts.context);
-  }
-  if (!kc.getCurrentCluster()) throw missing('no cluster in the current kubeconfig context');
   let secret: k8s.V1Secret;
   try {
-    secret = await kc
+    secret = await cluster.kc
       .makeApiClient(k8s.CoreV1Api)
       .readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
   } catch (err) {
