@@ -32,6 +32,7 @@ import { randomPassword } from '../../cdk8s/lib/bootstrap-secrets.js';
 import { ensureKeycloak, java21Home } from '../../scripts/tools.js';
 import { issuerOf } from '../identity/src/tokens.js';
 import { freePort } from './opa-server.js';
+import { tailFile, waitFor } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -142,30 +143,22 @@ export async function startKeycloak(
   };
   let exited: number | null | undefined;
   proc.once('exit', (code) => (exited = code));
-  const deadline = Date.now() + (opts.timeoutMs ?? 240_000);
-  for (;;) {
-    if (exited !== undefined) {
-      throw new Error(
-        `Keycloak exited (${exited}) before it was ready:\n${tail(join(home, 'keycloak.log'))}`,
-      );
-    }
-    if (await realmsAnswer(server)) return server;
-    if (Date.now() > deadline) {
+  const timeoutMs = opts.timeoutMs ?? 240_000;
+  const logFile = join(home, 'keycloak.log');
+  await waitFor(
+    async () => exited !== undefined || (await realmsAnswer(server)),
+    timeoutMs,
+    () => {
       stopKeycloak(server);
-      throw new Error(
-        `Keycloak was not ready within ${(opts.timeoutMs ?? 240_000) / 1000} s:\n${tail(join(home, 'keycloak.log'))}`,
+      return new Error(
+        `Keycloak was not ready within ${timeoutMs / 1000} s:\n${tailFile(logFile, 30)}`,
       );
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-30).join('\n');
-  } catch {
-    return '(no log)';
-  }
+    },
+    500,
+  );
+  if (exited !== undefined)
+    throw new Error(`Keycloak exited (${exited}) before it was ready:\n${tailFile(logFile, 30)}`);
+  return server;
 }
 
 async function realmsAnswer(kc: KeycloakServer): Promise<boolean> {

@@ -12,7 +12,6 @@ import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
   closeSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -29,6 +28,7 @@ import { stringify } from 'yaml';
 
 import { ensureEtcd, ensureKubeApiserver, upstreamCrdFiles } from '../../scripts/tools.js';
 import { freePort } from './opa-server.js';
+import { tailFile, waitFor } from './processes.js';
 
 /** The users of the kubeconfig: `admin` is in system:masters, the others have no groups. */
 export type KubeUser = 'admin' | 'viewer' | 'nobody';
@@ -86,30 +86,6 @@ function apiRequest(
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Polls `probe` every 100 ms until it returns true; throws `failure()` after `timeoutMs`. */
-async function waitFor(
-  probe: () => Promise<boolean>,
-  timeoutMs: number,
-  failure: () => Error,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await probe()) return;
-    } catch {
-      // not there yet
-    }
-    if (Date.now() > deadline) throw failure();
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The last `lines` lines of a file, or a note that it does not exist. */
-function tail(path: string, lines: number): string {
-  if (!existsSync(path)) return `(no ${path})`;
-  return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 /** Spawns `bin` with stdout and stderr appended to `logPath`. */
@@ -204,7 +180,7 @@ export async function startKubeApiserver(
   const dir = mkdtempSync(join(tmpdir(), 'kube-apiserver-test-'));
   const apiserverLog = join(dir, 'kube-apiserver.log');
   const etcdLog = join(dir, 'etcd.log');
-  const logTail = (lines = 40) => tail(apiserverLog, lines);
+  const logTail = (lines = 40) => tailFile(apiserverLog, lines);
   const children: ChildProcess[] = [];
   const killAll = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -254,10 +230,10 @@ export async function startKubeApiserver(
         return (await fetch(`${etcdUrl}/health`)).ok;
       },
       timeoutMs,
-      () => new Error(`etcd did not answer within ${timeoutMs} ms\n${tail(etcdLog, 40)}`),
+      () => new Error(`etcd did not answer within ${timeoutMs} ms\n${tailFile(etcdLog, 40)}`),
     );
     if (etcd.exitCode !== null)
-      throw new Error(`etcd exited (${etcd.exitCode})\n${tail(etcdLog, 40)}`);
+      throw new Error(`etcd exited (${etcd.exitCode})\n${tailFile(etcdLog, 40)}`);
 
     const { publicKey, privateKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048,
