@@ -16,25 +16,63 @@ export interface CliRun {
   readonly stderr: string;
 }
 
+/** A CLI running in the background: its output so far, and how it ends. */
+export interface CliProcess {
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Settles when the process has exited and its output is closed. */
+  readonly exited: Promise<CliRun>;
+  /** Polls every 100 ms until `seen()` holds or `ms` have passed; returns whether it held. */
+  until(seen: (out: { stdout: string; stderr: string }) => boolean, ms?: number): Promise<boolean>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
 /**
- * Runs `script` (relative to the repository root, or absolute) with `args`. The environment is
- * PATH, HOME (`home`), a kubeconfig that does not exist, and `env`.
+ * Starts `script` (relative to the repository root, or absolute) with `args`, for a command
+ * that keeps running (wait, open). The environment is PATH, HOME (`home`), a kubeconfig that
+ * does not exist, and `env`.
  */
+export function startCli(
+  script: string,
+  args: readonly string[],
+  home: string,
+  env: Readonly<Record<string, string>> = {},
+): CliProcess {
+  const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script), ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH!, HOME: home, KUBECONFIG: join(home, 'none'), ...env },
+  });
+  const out = { stdout: '', stderr: '' };
+  p.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = new Promise<CliRun>((resolve) =>
+    p.on('close', (code) => resolve({ code, ...out })),
+  );
+  return {
+    get stdout() {
+      return out.stdout;
+    },
+    get stderr() {
+      return out.stderr;
+    },
+    exited,
+    async until(seen, ms = 20_000) {
+      const deadline = Date.now() + ms;
+      while (!seen(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return seen(out);
+    },
+    kill(signal = 'SIGTERM') {
+      if (p.exitCode === null && p.signalCode === null) p.kill(signal);
+    },
+  };
+}
+
+/** Runs `script` to its end; see {@link startCli} for the environment. */
 export function runCli(
   script: string,
   args: readonly string[],
   home: string,
   env: Readonly<Record<string, string>> = {},
 ): Promise<CliRun> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script), ...args], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH!, HOME: home, KUBECONFIG: join(home, 'none'), ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return startCli(script, args, home, env).exited;
 }

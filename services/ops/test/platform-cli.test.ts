@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
@@ -16,7 +16,7 @@ import { parse, stringify } from 'yaml';
 import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
 import { ROUTES } from '../../../cdk8s/config/routes.js';
 import { PlatformContext } from '../../../cdk8s/lib/context.js';
-import { runCli, REPO_ROOT } from '../../test-support/cli.js';
+import { runCli, REPO_ROOT, startCli } from '../../test-support/cli.js';
 import type { KubeApiserver } from '../../test-support/kube-apiserver.js';
 import { startKubeApiserver } from '../../test-support/kube-apiserver.js';
 import { loadCluster } from '../src/cluster.js';
@@ -333,34 +333,17 @@ describe('status and wait', () => {
     const orion = workloads.find((w) => w.object.metadata.name === 'orion')!;
     await setWorkloadReady(orion, 0);
     await setApplication('identity', 'OutOfSync', 'Progressing');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(REPO_ROOT, CLI),
-        'wait',
-        '--interval',
-        '1s',
-        '--timeout',
-        '60s',
-        '--revision',
-        'HEAD',
-      ],
-      {
-        cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH!, HOME: home, KUBECONFIG: api.kubeconfigPath },
-      },
+    const child = startCli(
+      CLI,
+      ['wait', '--interval', '1s', '--timeout', '60s', '--revision', 'HEAD'],
+      home,
+      { KUBECONFIG: api.kubeconfigPath },
     );
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on('close', r));
     try {
       // Fix things one at a time, once wait has reported each state.
       const until = async (text: string) => {
-        for (let i = 0; i < 200 && !stderr.includes(text); i++)
-          await new Promise((r) => setTimeout(r, 100));
-        expect(stderr).toContain(text);
+        await child.until((o) => o.stderr.includes(text));
+        expect(child.stderr).toContain(text);
       };
       await until('waiting for application identity OutOfSync/Progressing');
       // Synced and Healthy, but still at the previous commit: not done.
@@ -370,10 +353,12 @@ describe('status and wait', () => {
       );
       await setApplication('identity', 'Synced', 'Healthy', undefined, head);
       await until(`waiting for deployment ${orion.object.metadata.namespace}/orion 0/1 ready`);
-      expect(stderr.split('\n').filter((l) => l.includes('identity OutOfSync'))).toHaveLength(1);
+      expect(child.stderr.split('\n').filter((l) => l.includes('identity OutOfSync'))).toHaveLength(
+        1,
+      );
       await setWorkloadReady(orion, 1);
-      expect(await exited).toBe(0);
-      expect(stderr).toMatch(
+      expect((await child.exited).code).toBe(0);
+      expect(child.stderr).toMatch(
         new RegExp(
           `${apps.length}/${apps.length} applications Synced and Healthy, ${workloads.length}/${workloads.length} workloads ready; healthy`,
         ),
@@ -503,39 +488,27 @@ describe('clear errors', () => {
       mergePatch,
     );
 
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(REPO_ROOT, CLI), 'open', 'grafana', '--no-browser', '--json'],
-      {
-        cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH!, HOME: home, KUBECONFIG: api.kubeconfigPath },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on('close', r));
+    const child = startCli(CLI, ['open', 'grafana', '--no-browser', '--json'], home, {
+      KUBECONFIG: api.kubeconfigPath,
+    });
     try {
-      for (let i = 0; i < 200 && !stdout.includes('}'); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      const opened = JSON.parse(stdout) as { url: string; pod: string; port: number };
+      await child.until((o) => o.stdout.includes('}'));
+      const opened = JSON.parse(child.stdout) as { url: string; pod: string; port: number };
       expect(opened.pod).toBe('grafana-b');
       expect(opened.url).toBe(`http://127.0.0.1:${opened.port}/grafana/`);
-      expect(stderr).toContain(`to pod fiware/grafana-b:3000`);
+      expect(child.stderr).toContain(`to pod fiware/grafana-b:3000`);
       // No kubelet here: the forward itself must fail with a clear error, and keep listening.
       const sock = createConnection(opened.port, '127.0.0.1');
       sock.on('error', () => undefined);
-      for (let i = 0; i < 100 && !stderr.includes('ERR_PORT_FORWARD'); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      expect(stderr).toMatch(
+      await child.until((o) => o.stderr.includes('ERR_PORT_FORWARD'), 10_000);
+      expect(child.stderr).toMatch(
         /port-forward to pod fiware\/grafana-b:3000 failed: .*\[ERR_PORT_FORWARD\]/,
       );
       sock.destroy();
       child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect((await child.exited).code).toBe(0);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      child.kill('SIGKILL');
     }
   }, 90_000);
 
