@@ -29,14 +29,7 @@ EOF
 }
 
 k4s_enter_repo
-while (($#)); do
-  case $1 in
-    --dry-run) k4s_dry_run=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) k4s_usage_error "unknown option '$1'" ;;
-  esac
-  shift
-done
+k4s_parse_dry_run "$@"
 k4s_load_env
 
 local_mode=0

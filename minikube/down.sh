@@ -37,7 +37,7 @@ while (($#)); do
   esac
   shift
 done
-[[ $profile =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || k4s_usage_error "--profile must be a minikube profile name, got '$profile'"
+k4s_check_profile "$profile"
 k4s_need_tools minikube
 
 if ((delete)); then action=delete; else action=stop; fi

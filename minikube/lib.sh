@@ -111,6 +111,23 @@ k4s_need_tools() {
 
 # k4s_enter_repo: resolves KITT4SME_CLUSTER_ENV against the caller's directory (and exports
 # it, so scripts this one runs read the same file), then changes to the repository root.
+# k4s_parse_dry_run ARGS...: the options of a script that has only --dry-run and --help.
+k4s_parse_dry_run() {
+  while (($#)); do
+    case $1 in
+      --dry-run) k4s_dry_run=1 ;;
+      -h | --help) usage; exit 0 ;;
+      *) k4s_usage_error "unknown option '$1'" ;;
+    esac
+    shift
+  done
+}
+
+# k4s_check_profile NAME: fails (usage, exit 2) unless NAME can be a minikube profile.
+k4s_check_profile() {
+  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || k4s_usage_error "--profile must be a minikube profile name, got '$1'"
+}
+
 k4s_enter_repo() {
   local root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -27,14 +27,7 @@ EOF
 }
 
 k4s_enter_repo
-while (($#)); do
-  case $1 in
-    --dry-run) k4s_dry_run=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) k4s_usage_error "unknown option '$1'" ;;
-  esac
-  shift
-done
+k4s_parse_dry_run "$@"
 k4s_load_env
 if [[ $KITT4SME_GITOPS_LOCAL != 1 ]]; then
   k4s_die 2 "the config's gitops.repoURL is $KITT4SME_GITOPS_REPO_URL; push to it with git push. This script is for the local-only mode (minikube/README.md)"

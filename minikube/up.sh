@@ -45,7 +45,7 @@ while (($#)); do
   shift
 done
 [[ $timeout =~ ^[1-9][0-9]*[smh]$ ]] || k4s_usage_error "--timeout must look like 90s, 30m or 1h, got '$timeout'"
-[[ $profile =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || k4s_usage_error "--profile must be a minikube profile name, got '$profile'"
+k4s_check_profile "$profile"
 
 k4s_load_env
 if [[ $KITT4SME_PROFILE != laptop ]]; then
