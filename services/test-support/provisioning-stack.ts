@@ -170,18 +170,17 @@ export interface LocalProvisioning {
  * Starts the real provisioning service on loopback against the given upstreams, with the
  * policy data in a file of its own (as the cluster mounts its ConfigMap) and its log captured.
  */
-export async function startLocalProvisioning(o: {
-  readonly iotaNorthUrl: string;
-  readonly orionUrl: string;
-  readonly quantumLeapNotifyUrl: string;
-  readonly issuer: string;
-  readonly jwksUrl: string;
-  readonly policyData: unknown;
-  /** Environment overrides (e.g. UPSTREAM_TIMEOUT_MS). */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Devices per IoT Agent create request. */
-  readonly chunkSize?: number;
-}): Promise<LocalProvisioning> {
+export async function startLocalProvisioning(
+  o: Pick<
+    ProvisioningConfig,
+    'iotaNorthUrl' | 'orionUrl' | 'quantumLeapNotifyUrl' | 'issuer' | 'jwksUrl' | 'policyData'
+  > & {
+    /** Environment overrides (e.g. UPSTREAM_TIMEOUT_MS). */
+    readonly env?: Readonly<Record<string, string>>;
+    /** Devices per IoT Agent create request. */
+    readonly chunkSize?: number;
+  },
+): Promise<LocalProvisioning> {
   const dir = mkdtempSync(join(tmpdir(), 'provisioning-'));
   try {
     const policyFile = join(dir, 'policy-data.json');
