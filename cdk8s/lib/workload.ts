@@ -472,7 +472,7 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
 }
 
 /** The restricted Pod Security container context. */
-function hardenedSecurityContext(readOnlyRootFilesystem: boolean): k8s.SecurityContext {
+export function hardenedSecurityContext(readOnlyRootFilesystem: boolean): k8s.SecurityContext {
   return {
     runAsNonRoot: true,
     allowPrivilegeEscalation: false,

@@ -14,7 +14,7 @@ import type { Construct } from 'constructs';
 
 import { LOCAL_GIT } from '../../config/schema.js';
 import type { PlatformContext } from '../context.js';
-import { PART_OF } from '../workload.js';
+import { PART_OF, hardenedSecurityContext, kubeResources } from '../workload.js';
 
 /** The loopback-only port of the daemon that accepts pushes. */
 export const LOCAL_GIT_PUSH_PORT = 9419;
@@ -29,20 +29,14 @@ const REPOS = '/srv/git';
 // The argocd image's own user.
 const UID = 999;
 
-const SECURITY: k8s.SecurityContext = {
-  runAsNonRoot: true,
-  runAsUser: UID,
-  runAsGroup: UID,
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
+const SECURITY = hardenedSecurityContext(true);
 
-const RESOURCES: k8s.ResourceRequirements = {
-  requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('32Mi') },
-  limits: { cpu: k8s.Quantity.fromString('200m'), memory: k8s.Quantity.fromString('128Mi') },
-};
+const RESOURCES = kubeResources({
+  cpuRequestMilli: 10,
+  cpuLimitMilli: 200,
+  memoryRequestMi: 32,
+  memoryLimitMi: 128,
+});
 
 const MOUNTS: k8s.VolumeMount[] = [
   { name: 'repos', mountPath: REPOS },
@@ -145,6 +139,8 @@ export function addLocalGitServer(scope: Construct, ctx: PlatformContext): void 
           automountServiceAccountToken: false,
           securityContext: {
             runAsNonRoot: true,
+            runAsUser: UID,
+            runAsGroup: UID,
             fsGroup: UID,
             seccompProfile: { type: 'RuntimeDefault' },
           },
