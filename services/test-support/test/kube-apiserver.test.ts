@@ -1,16 +1,12 @@
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 
 import { platform } from '../../../cdk8s/config/platform.js';
+import { readDeployObjects } from '../../ops/src/deploy.js';
 import { startKubeApiserver } from '../kube-apiserver.js';
 import type { KubeApiserver } from '../kube-apiserver.js';
-
-const DEPLOY = fileURLToPath(new URL('../../../deploy', import.meta.url));
 
 /** The Argo CD and Istio kinds deploy/ uses, as group, version and plural. */
 const KINDS = [
@@ -46,21 +42,12 @@ const KINDS = [
 
 /** Every `apiVersion kind` of the Argo CD and Istio objects under deploy/. */
 function deployedCustomKinds(): Set<string> {
-  const out = new Set<string>();
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, e.name);
-      if (e.isDirectory()) walk(path);
-      else if (/\.ya?ml$/.test(e.name))
-        for (const doc of parseAllDocuments(readFileSync(path, 'utf8'))) {
-          const o = doc.toJS() as { apiVersion?: string; kind?: string } | null;
-          if (o?.apiVersion && /(^|\.)(argoproj|istio)\.io\//.test(o.apiVersion))
-            out.add(`${o.apiVersion} ${o.kind}`);
-        }
-    }
-  };
-  if (existsSync(DEPLOY)) walk(DEPLOY);
-  return out;
+  return new Set(
+    readDeployObjects()
+      .map((o) => o.object)
+      .filter((o) => /(^|\.)(argoproj|istio)\.io\//.test(o.apiVersion!))
+      .map((o) => `${o.apiVersion} ${o.kind}`),
+  );
 }
 
 /** The HTTP status and message of a failed client-node call. */
