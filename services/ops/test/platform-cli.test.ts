@@ -30,6 +30,11 @@ const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
 const ARGOCD = ctx.namespace('argocd');
 const objects = readDeployObjects();
 const apps = expectedApplications(objects);
+/** The commit `--revision HEAD` resolves to. */
+const head = execFileSync('git', ['rev-parse', 'HEAD'], {
+  cwd: REPO_ROOT,
+  encoding: 'utf8',
+}).trim();
 
 let api: KubeApiserver;
 let home: string;
@@ -273,10 +278,6 @@ describe('status and wait', () => {
   }, 60_000);
 
   it('with --revision, counts an Application synced from git only at that commit', async () => {
-    const head = execFileSync('git', ['rev-parse', 'HEAD'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-    }).trim();
     const fromGit = objects
       .filter((o) => o.object.kind === 'Application')
       .filter(
@@ -326,10 +327,6 @@ describe('status and wait', () => {
   }, 30_000);
 
   it('waits with progress until the pushed commit is synced and the platform healthy', async () => {
-    const head = execFileSync('git', ['rev-parse', 'HEAD'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-    }).trim();
     const orion = workloads.find((w) => w.object.metadata.name === 'orion')!;
     await setWorkloadReady(orion, 0);
     await setApplication('identity', 'OutOfSync', 'Progressing');
