@@ -11,7 +11,7 @@
  */
 import { Command } from 'commander';
 
-import { runCli } from '../services/lib/cli.js';
+import { runCli } from '../platform/cli.js';
 import { corpusPolicyData, envoyInput } from '../services/test-support/corpus.js';
 import { startOpa } from '../services/test-support/opa-server.js';
 import { generateTestKeys, makeToken } from '../services/test-support/tokens.js';

@@ -16,11 +16,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { platform } from '../cdk8s/config/platform.js';
-import { ROUTES } from '../cdk8s/config/routes.js';
-import { parsePlatformConfig } from '../cdk8s/config/schema.js';
-import { PlatformContext } from '../cdk8s/lib/context.js';
-import { policyData } from '../cdk8s/lib/policy-bundle.js';
+import { platform } from '../platform/config/platform.js';
+import { ROUTES } from '../platform/routes.js';
+import { parsePlatformConfig } from '../platform/config/schema.js';
+import { PlatformContext } from '../platform/context.js';
+import { policyData } from '../platform/policy-data.js';
 import { json, startStub } from '../services/test-support/http.js';
 import { startIotAgent } from '../services/test-support/iot-agent.js';
 import { freePort } from '../services/test-support/opa-server.js';

@@ -18,12 +18,12 @@ import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 
-import { runCli } from '../services/lib/cli.js';
-import { platform } from '../cdk8s/config/platform.js';
-import { ROUTES } from '../cdk8s/config/routes.js';
-import type { PlatformConfigInput } from '../cdk8s/config/schema.js';
-import { parsePlatformConfig } from '../cdk8s/config/schema.js';
-import { readPolicyFiles } from '../cdk8s/lib/policy-bundle.js';
+import { runCli } from '../platform/cli.js';
+import { platform } from '../platform/config/platform.js';
+import { ROUTES } from '../platform/routes.js';
+import type { PlatformConfigInput } from '../platform/config/schema.js';
+import { parsePlatformConfig } from '../platform/config/schema.js';
+import { readPolicyFiles } from '../platform/policy-data.js';
 import { synthesize, writeOutput } from '../cdk8s/lib/synth.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

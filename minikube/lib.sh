@@ -142,7 +142,7 @@ k4s_enter_repo() {
 k4s_load_env() {
   local file=$KITT4SME_CLUSTER_ENV var
   [[ -f $file ]] ||
-    k4s_die 2 "$file is missing; run npm run synth (it generates the values these scripts read from cdk8s/config/platform.ts)"
+    k4s_die 2 "$file is missing; run npm run synth (it generates the values these scripts read from platform/config/platform.ts)"
   # shellcheck source=/dev/null
   . "$file"
   for var in "${K4S_ENV_VARS[@]}"; do
@@ -193,9 +193,9 @@ k4s_preflight() {
   local origin status branch
   origin=$(git remote get-url origin 2>/dev/null || true)
   if [[ -z $origin ]]; then
-    k4s_warn "no git remote 'origin'; Argo CD deploys $KITT4SME_GITOPS_REPO_URL (gitops.repoURL in cdk8s/config/platform.ts)"
+    k4s_warn "no git remote 'origin'; Argo CD deploys $KITT4SME_GITOPS_REPO_URL (gitops.repoURL in platform/config/platform.ts)"
   elif [[ $(k4s_repo_key "$origin") != "$(k4s_repo_key "$KITT4SME_GITOPS_REPO_URL")" ]]; then
-    k4s_warn "origin is $origin but Argo CD deploys $KITT4SME_GITOPS_REPO_URL; for a fork, set gitops.repoURL in cdk8s/config/platform.ts, npm run synth, commit and push"
+    k4s_warn "origin is $origin but Argo CD deploys $KITT4SME_GITOPS_REPO_URL; for a fork, set gitops.repoURL in platform/config/platform.ts, npm run synth, commit and push"
   fi
   status=$(git status --porcelain -b | sed -n 1p)
   branch=${status#\#\# }

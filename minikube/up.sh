@@ -49,7 +49,7 @@ k4s_check_profile "$profile"
 
 k4s_load_env
 if [[ $KITT4SME_PROFILE != laptop ]]; then
-  k4s_die 2 "the platform config's profile is '$KITT4SME_PROFILE', and minikube/up.sh only brings up the laptop profile (a ${KITT4SME_MINIKUBE_CPUS} vCPU / ${KITT4SME_MINIKUBE_MEMORY_MB} MiB minikube). Set profile: 'laptop' in cdk8s/config/platform.ts and npm run synth, or point kubectl at a cluster sized for '$KITT4SME_PROFILE' and run argocd/bootstrap.sh"
+  k4s_die 2 "the platform config's profile is '$KITT4SME_PROFILE', and minikube/up.sh only brings up the laptop profile (a ${KITT4SME_MINIKUBE_CPUS} vCPU / ${KITT4SME_MINIKUBE_MEMORY_MB} MiB minikube). Set profile: 'laptop' in platform/config/platform.ts and npm run synth, or point kubectl at a cluster sized for '$KITT4SME_PROFILE' and run argocd/bootstrap.sh"
 fi
 tools=(minikube kubectl helm npm)
 [[ $KITT4SME_GITOPS_LOCAL == 1 ]] && tools+=(git)

@@ -4,7 +4,7 @@
  * The public paths come from the route table (the same list the gateway's AuthorizationPolicy
  * exempts from OPA), so a route added there is checked here without an edit.
  */
-import { ROUTES } from '../cdk8s/config/routes.js';
+import { ROUTES } from '../platform/routes.js';
 import { check } from './lib/framework.js';
 import type { Scenario, Step } from './lib/framework.js';
 import type { ScenarioEnv } from './lib/env.js';

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { PlatformError } from '../services/lib/errors.js';
+import { PlatformError } from '../platform/errors.js';
 import { ensureOpa } from './tools.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

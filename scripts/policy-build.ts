@@ -11,8 +11,8 @@
  */
 import { Command } from 'commander';
 
-import { EXIT, runCli } from '../services/lib/cli.js';
-import { PlatformError } from '../services/lib/errors.js';
+import { EXIT, runCli } from '../platform/cli.js';
+import { PlatformError } from '../platform/errors.js';
 import {
   WASM_PATH,
   buildPolicyWasm,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PlatformError } from '../services/lib/errors.js';
+import { PlatformError } from '../platform/errors.js';
 import { ensureOpa } from './tools.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -8,7 +8,7 @@
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
  */
-import { PlatformError } from '../services/lib/errors.js';
+import { PlatformError } from '../platform/errors.js';
 import {
   ensureChromium,
   ensureEtcd,

@@ -1,7 +1,7 @@
 /**
  * The pinned real components the tests run, installed into a project-local cache.
  *
- * Versions come from the platform config (cdk8s/config/platform.ts), so the tests always run
+ * Versions come from the platform config (platform/config/platform.ts), so the tests always run
  * what the cluster runs: OPA from the OPA image tag, kube-apiserver from
  * `cluster.kubernetesVersion` (built from k8s.io/kubernetes through the Go module proxy), and
  * the upstream CRDs from the Argo CD and Istio versions.
@@ -22,8 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { platform } from '../cdk8s/config/platform.js';
-import { PlatformError } from '../services/lib/errors.js';
+import { platform } from '../platform/config/platform.js';
+import { PlatformError } from '../platform/errors.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -457,7 +457,7 @@ export function ensureKubeApiserver(
 /** The upstream CRD files the tests' kube-apiserver serves: module, version, files in it. */
 function upstreamCrdSources(): { module: string; version: string; files: string[] }[] {
   if (platform.charts.argoCd.appVersion === undefined)
-    throw new TypeError('charts.argoCd.appVersion is not set in cdk8s/config/platform.ts');
+    throw new TypeError('charts.argoCd.appVersion is not set in platform/config/platform.ts');
   return [
     {
       module: 'github.com/argoproj/argo-cd/v3',
@@ -504,7 +504,7 @@ export function upstreamCrdFiles(
         throw new PlatformError(
           'ERR_TOOL_MISSING',
           `${module}@${version} has no ${file}`,
-          'check the Argo CD and Istio versions in cdk8s/config/platform.ts against the upstream repositories',
+          'check the Argo CD and Istio versions in platform/config/platform.ts against the upstream repositories',
         );
       paths.push(path);
     }

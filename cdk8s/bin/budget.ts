@@ -15,13 +15,13 @@ import { fileURLToPath } from 'node:url';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import { runCli } from '../../services/lib/cli.js';
-import { PlatformError } from '../../services/lib/errors.js';
-import { platform } from '../config/platform.js';
-import { ROUTES } from '../config/routes.js';
-import { parsePlatformConfig } from '../config/schema.js';
+import { runCli } from '../../platform/cli.js';
+import { PlatformError } from '../../platform/errors.js';
+import { platform } from '../../platform/config/platform.js';
+import { ROUTES } from '../../platform/routes.js';
+import { parsePlatformConfig } from '../../platform/config/schema.js';
 import { REQUIRED_HEADROOM, computeBudget, formatBudget } from '../lib/budget.js';
-import { readPolicyFiles } from '../lib/policy-bundle.js';
+import { readPolicyFiles } from '../../platform/policy-data.js';
 import { synthesize } from '../lib/synth.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -31,7 +31,7 @@ const program = new Command()
   .description('Resource requests and limits of a size profile against a 4 vCPU / 8 GiB minikube.')
   .option(
     '--profile <name>',
-    'size profile to compute (default: the one in cdk8s/config/platform.ts)',
+    'size profile to compute (default: the one in platform/config/platform.ts)',
     (v: string) => {
       if (v !== 'laptop' && v !== 'production')
         throw new InvalidArgumentError('use laptop or production');

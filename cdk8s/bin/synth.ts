@@ -15,12 +15,12 @@ import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 
-import { runCli } from '../../services/lib/cli.js';
-import { PlatformError } from '../../services/lib/errors.js';
-import { loadPlatformConfig } from '../config/load.js';
-import { ROUTES } from '../config/routes.js';
+import { runCli } from '../../platform/cli.js';
+import { PlatformError } from '../../platform/errors.js';
+import { loadPlatformConfig } from '../../platform/config/load.js';
+import { ROUTES } from '../../platform/routes.js';
 import { listFiles } from '../lib/files.js';
-import { readPolicyFiles } from '../lib/policy-bundle.js';
+import { readPolicyFiles } from '../../platform/policy-data.js';
 import { synthesize, withReadmeSection, writeOutput } from '../lib/synth.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -5,9 +5,9 @@
  * deployed); upstream charts from the size profile that also feeds their Helm values; every
  * pod in a meshed namespace adds one Istio sidecar.
  */
-import type { ComputeResources } from '../config/profiles.js';
-import { LOCAL_GIT_REPO_URL } from '../config/schema.js';
-import type { PlatformContext } from './context.js';
+import type { ComputeResources } from '../../platform/config/profiles.js';
+import { LOCAL_GIT_REPO_URL } from '../../platform/config/schema.js';
+import type { PlatformContext } from '../../platform/context.js';
 import { MESHED_NAMESPACES } from './mesh/security.js';
 import type { SynthObject } from './synth.js';
 import { podSpecOf } from './validate/rules.js';

@@ -2,8 +2,8 @@
  * The architecture diagram (Mermaid), generated from the construct tree and the route
  * table, so the README's picture is always the deployed one.
  */
-import type { ServicePortSpec } from '../config/services.js';
-import { SERVICES } from '../config/services.js';
+import type { ServicePortSpec } from '../../platform/services.js';
+import { SERVICES } from '../../platform/services.js';
 import { LAYERS } from './layers.js';
 import { INGRESS_GATEWAY_RELEASE, ingressGateway } from './mesh/identities.js';
 import type { Platform } from './platform.js';

@@ -7,56 +7,27 @@ import { IDENTITY_ERRORS } from '../../services/identity/src/errors.js';
 import { OPS_ERRORS } from '../../services/ops/src/errors.js';
 import { PROVISIONING_ERRORS } from '../../services/provisioning/src/errors.js';
 import { TENANCY_ERRORS } from '../../services/tenancy/src/errors.js';
-import { ROLES, ROLE_DESCRIPTIONS } from '../config/roles.js';
-import { ROUTE_ERRORS } from '../config/route-validation.js';
-import type { RouteSpec } from '../config/routes.js';
-import type { PlatformConfig } from '../config/schema.js';
-import { CHART_IDS, CONFIG_ERRORS, IMAGE_IDS } from '../config/schema.js';
+import { CLUSTER_ERRORS } from '../../platform/cluster.js';
+import { PLATFORM_ERRORS } from '../../platform/errors.js';
+import { ROLES, ROLE_DESCRIPTIONS } from '../../platform/roles.js';
+import { ROUTE_ERRORS } from '../../platform/route-validation.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import type { PlatformConfig } from '../../platform/config/schema.js';
+import { CHART_IDS, CONFIG_ERRORS, IMAGE_IDS } from '../../platform/config/schema.js';
 import { renderDiagram } from './diagram.js';
 import { platformExceptions } from './exceptions.js';
 import type { Platform } from './platform.js';
 import { RULES } from './validate/rules.js';
 
-/** Top-level errors that group the detailed ones below. */
-export const TOP_LEVEL_ERRORS = {
-  ERR_CONFIG_INVALID: {
-    problem:
-      'the platform config (cdk8s/config/platform.ts) has one or more invalid values; each is listed with its own code',
-    fix: 'fix each listed value as its line says, then run `npm run synth` again',
-  },
-  ERR_ROUTE_INVALID: {
-    problem:
-      'the route table (cdk8s/config/routes.ts) has one or more invalid routes; each is listed with its own code',
-    fix: 'fix each listed route as its line says, then run `npm run synth` again',
-  },
-  ERR_MANIFEST_INVALID: {
-    problem: 'a synthesized object breaks one of the manifest rules below; nothing was written',
-    fix: 'fix the construct that produced the object; an image that cannot run with a read-only root filesystem declares an exception with its reason',
-  },
-  ERR_CLUSTER_UNREACHABLE: {
-    problem:
-      'a tool that talks to the cluster could not reach it with kubectl, or the cluster refused a request',
-    fix: 'start the cluster or select the right context (`kubectl config use-context`, or --context), then run the command again',
-  },
-  ERR_SECRET_CONFLICT: {
-    problem:
-      '`npm run bootstrap:secrets` found two copies of a client secret (Keycloak’s keycloak-realm and the application’s Secret) with different values',
-    fix: 'delete the copy that is wrong (usually the application’s) and run `npm run bootstrap:secrets` again; it copies the other value',
-  },
-  ERR_TOOL_MISSING: {
-    problem: 'a command-line tool the command needs is not installed',
-    fix: 'install the tool the message names, then run the command again',
-  },
-} as const;
-
 /** Every documented error code. */
 export function allErrorCodes(): string[] {
   return [
-    ...Object.keys(TOP_LEVEL_ERRORS),
+    ...Object.keys(PLATFORM_ERRORS),
     ...Object.keys(CONFIG_ERRORS),
     ...Object.keys(ROUTE_ERRORS),
     ...Object.keys(TENANCY_ERRORS),
     ...Object.keys(IDENTITY_ERRORS),
+    ...Object.keys(CLUSTER_ERRORS),
     ...Object.keys(OPS_ERRORS),
     ...Object.keys(PROVISIONING_ERRORS),
     ...Object.keys(SCENARIO_ERRORS),
@@ -80,15 +51,15 @@ export function renderErrorsDoc(): string {
     '',
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
-    ...Object.entries(TOP_LEVEL_ERRORS).map(([c, e]) => row(c, e)),
+    ...Object.entries(PLATFORM_ERRORS).map(([c, e]) => row(c, e)),
     '',
-    '## Platform config (`cdk8s/config/platform.ts`)',
+    '## Platform config (`platform/config/platform.ts`)',
     '',
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(CONFIG_ERRORS).map(([c, e]) => row(c, e)),
     '',
-    '## Route table (`cdk8s/config/routes.ts`)',
+    '## Route table (`platform/routes.ts`)',
     '',
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
@@ -108,6 +79,12 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(IDENTITY_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Cluster access (`npm run platform`, `npm run token`, `npm run provision`)',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(CLUSTER_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Platform CLI (`npm run platform`)',
     '',

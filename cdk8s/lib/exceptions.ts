@@ -6,7 +6,7 @@
  * check because they are not in deploy/, or that are relaxed on purpose. A test lists them
  * all, so a new one is a reviewed change.
  */
-import type { PlatformContext } from './context.js';
+import type { PlatformContext } from '../../platform/context.js';
 import { helmReleases } from './gitops/chart-values.js';
 import { INGRESS_GATEWAY_RELEASE } from './mesh/identities.js';
 import { POD_SECURITY } from './namespaces.js';

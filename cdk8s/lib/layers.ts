@@ -8,7 +8,7 @@
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 
-import type { NamespaceRole } from '../config/services.js';
+import type { NamespaceRole } from '../../platform/services.js';
 
 /** One layer of the platform's own manifests. */
 export interface LayerSpec {

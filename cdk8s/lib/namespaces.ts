@@ -4,8 +4,8 @@
 import { k8s } from 'cdk8s-plus-33';
 import { Construct } from 'constructs';
 
-import type { NamespaceRole } from '../config/services.js';
-import type { PlatformContext } from './context.js';
+import type { NamespaceRole } from '../../platform/services.js';
+import type { PlatformContext } from '../../platform/context.js';
 import { MESHED_NAMESPACES } from './mesh/security.js';
 import { PART_OF } from './workload.js';
 

@@ -3,11 +3,11 @@
  */
 import { App } from 'cdk8s';
 
-import { validateRoutes } from '../config/route-validation.js';
-import type { RouteSpec } from '../config/routes.js';
-import type { PlatformConfig } from '../config/schema.js';
-import type { ServiceId } from '../config/services.js';
-import { SERVICES } from '../config/services.js';
+import { validateRoutes } from '../../platform/route-validation.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import type { PlatformConfig } from '../../platform/config/schema.js';
+import type { ServiceId } from '../../platform/services.js';
+import { SERVICES } from '../../platform/services.js';
 import { CrateDb } from './components/cratedb.js';
 import { Grafana } from './components/grafana.js';
 import { IotAgentUl } from './components/iot-agent.js';
@@ -18,7 +18,7 @@ import { Opa } from './components/opa.js';
 import { Orion } from './components/orion.js';
 import { Provisioning } from './components/provisioning.js';
 import { QuantumLeap } from './components/quantumleap.js';
-import { PlatformContext } from './context.js';
+import { PlatformContext } from '../../platform/context.js';
 import { addGitOps } from './gitops/applications.js';
 import { addLocalGitServer } from './gitops/local-git.js';
 import type { LayerId } from './layers.js';
@@ -27,7 +27,7 @@ import { ingressGateway } from './mesh/identities.js';
 import { Ingress } from './mesh/ingress.js';
 import { MeshSecurity } from './mesh/security.js';
 import { Namespaces } from './namespaces.js';
-import type { PolicyFile } from './policy-bundle.js';
+import type { PolicyFile } from '../../platform/policy-data.js';
 import { Workload } from './workload.js';
 
 /** What a platform is synthesized from. */

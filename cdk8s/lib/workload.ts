@@ -15,18 +15,18 @@ import { ApiObject, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-33';
 import { Construct } from 'constructs';
 
-import type { ComputeResources, SizedWorkload } from '../config/profiles.js';
-import { toKubeResources } from '../config/profiles.js';
-import type { HttpMethod } from '../config/roles.js';
-import type { ImageId } from '../config/schema.js';
-import type { PortKey, ServiceId, ServicePortSpec } from '../config/services.js';
-import { SERVICES, servicePortName } from '../config/services.js';
-import type { PlatformContext } from './context.js';
+import type { ComputeResources, SizedWorkload } from '../../platform/config/profiles.js';
+import { toKubeResources } from '../../platform/config/profiles.js';
+import type { HttpMethod } from '../../platform/roles.js';
+import type { ImageId } from '../../platform/config/schema.js';
+import type { PortKey, ServiceId, ServicePortSpec } from '../../platform/services.js';
+import { SERVICES, servicePortName } from '../../platform/services.js';
+import type { PlatformContext } from '../../platform/context.js';
 import { TENANT_API_LABEL } from './mesh/labels.js';
-import { meshPrincipal } from './mesh/principals.js';
+import { meshPrincipal } from '../../platform/mesh.js';
 import type { ExceptionRule, PolicyException } from './policy-exceptions.js';
-import type { BootstrapSecretId, SecretKey } from './secrets.js';
-import { BOOTSTRAP_SECRETS } from './secrets.js';
+import type { BootstrapSecretId, SecretKey } from '../../platform/secrets.js';
+import { BOOTSTRAP_SECRETS } from '../../platform/secrets.js';
 import { EXCEPTIONS_ANNOTATION, encodeExceptions } from './policy-exceptions.js';
 
 /** Labels every object of the platform carries. */

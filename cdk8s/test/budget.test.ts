@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-import { PROFILES } from '../config/profiles.js';
+import { PROFILES } from '../../platform/config/profiles.js';
 import {
   KUBE_SYSTEM,
   LAPTOP_CLUSTER,

@@ -6,8 +6,8 @@ import {
   ConfigError,
   parsePlatformConfig,
   quantityBytes,
-} from '../config/schema.js';
-import type { ConfigErrorCode } from '../config/schema.js';
+} from '../../platform/config/schema.js';
+import type { ConfigErrorCode } from '../../platform/config/schema.js';
 import { ROOT, configInput } from './support/synth.js';
 
 /** Parses a modified copy of the repository config and returns the error it raises. */

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { RouteSpec } from '../config/routes.js';
-import { ROUTES } from '../config/routes.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import { ROUTES } from '../../platform/routes.js';
 import { allErrorCodes, renderRights } from '../lib/docs.js';
 import { listFiles } from '../lib/files.js';
 import { ROOT, opaPolicyData, synth } from './support/synth.js';

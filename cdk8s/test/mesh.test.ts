@@ -1,8 +1,8 @@
 import { Testing } from 'cdk8s';
 
-import { ROUTES } from '../config/routes.js';
-import { parsePlatformConfig } from '../config/schema.js';
-import { PlatformContext } from '../lib/context.js';
+import { ROUTES } from '../../platform/routes.js';
+import { parsePlatformConfig } from '../../platform/config/schema.js';
+import { PlatformContext } from '../../platform/context.js';
 import { ExternalIdentity, Workload, httpProbe } from '../lib/workload.js';
 import { allowedEdges, requiredEdges } from './support/edges.js';
 import { configInput, find, opaPolicyData, synth } from './support/synth.js';

@@ -1,4 +1,4 @@
-import { DECISION_PATH, POLICY_DATA_PATH, readPolicyFiles } from '../lib/policy-bundle.js';
+import { DECISION_PATH, POLICY_DATA_PATH, readPolicyFiles } from '../../platform/policy-data.js';
 import {
   find,
   opaPolicyConfigMap,

@@ -1,7 +1,7 @@
-import { ROUTES } from '../config/routes.js';
-import { parsePlatformConfig } from '../config/schema.js';
-import { PlatformContext } from '../lib/context.js';
-import { policyData } from '../lib/policy-bundle.js';
+import { ROUTES } from '../../platform/routes.js';
+import { parsePlatformConfig } from '../../platform/config/schema.js';
+import { PlatformContext } from '../../platform/context.js';
+import { policyData } from '../../platform/policy-data.js';
 import { routeRequest } from './support/istio-routing.js';
 import {
   changedObjects,

@@ -14,11 +14,11 @@ import {
   PLATFORM_OPERATORS_GROUP,
   SSO_CLIENTS,
   TENANT_ATTRIBUTE,
-} from '../config/identity.js';
-import { ROLES } from '../config/roles.js';
-import { ADMINS_ONLY_FLOW, buildRealm, flowId, resolveRealm } from '../lib/identity/realm.js';
-import { KEYCLOAK_REALM_SECRET } from '../lib/secrets.js';
-import { PlatformContext } from '../lib/context.js';
+} from '../../platform/identity.js';
+import { ROLES } from '../../platform/roles.js';
+import { ADMINS_ONLY_FLOW, buildRealm, flowId, resolveRealm } from '../../platform/realm.js';
+import { KEYCLOAK_REALM_SECRET } from '../../platform/secrets.js';
+import { PlatformContext } from '../../platform/context.js';
 import { find, synth } from './support/synth.js';
 
 const out = synth();

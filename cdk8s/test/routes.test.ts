@@ -1,8 +1,8 @@
-import { ROUTE_ERRORS, RouteTableError, validateRoutes } from '../config/route-validation.js';
-import type { RouteErrorCode } from '../config/route-validation.js';
-import type { RouteSpec } from '../config/routes.js';
-import { ROUTES } from '../config/routes.js';
-import { exactPublicPaths } from '../lib/mesh/public-paths.js';
+import { ROUTE_ERRORS, RouteTableError, validateRoutes } from '../../platform/route-validation.js';
+import type { RouteErrorCode } from '../../platform/route-validation.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import { ROUTES } from '../../platform/routes.js';
+import { exactPublicPaths } from '../../platform/public-paths.js';
 import { routeRequest } from './support/istio-routing.js';
 import {
   changedObjects,

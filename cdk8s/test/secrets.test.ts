@@ -5,9 +5,9 @@ import {
   generateSecret,
   planSecrets,
   randomPassword,
-} from '../lib/bootstrap-secrets.js';
-import { buildRealm } from '../lib/identity/realm.js';
-import { BOOTSTRAP_SECRETS } from '../lib/secrets.js';
+} from '../../platform/bootstrap-secrets.js';
+import { buildRealm } from '../../platform/realm.js';
+import { BOOTSTRAP_SECRETS } from '../../platform/secrets.js';
 import { podSpecOf } from '../lib/validate/rules.js';
 import { synth } from './support/synth.js';
 

@@ -114,7 +114,7 @@ describe('npm run synth', () => {
     try {
       // A config module that breaks one value, loaded in place of platform.ts.
       const script = `
-        import { platform } from ${JSON.stringify(join(ROOT, 'cdk8s/config/platform.ts'))};
+        import { platform } from ${JSON.stringify(join(ROOT, 'platform/config/platform.ts'))};
         platform.tenants[0].name = 'Bad Tenant';
         await import(${JSON.stringify(join(ROOT, 'cdk8s/bin/synth.ts'))});
       `;

@@ -12,8 +12,8 @@ import { dirname, resolve } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import { EXIT, runCli } from '../../services/lib/cli.js';
-import { PlatformError } from '../../services/lib/errors.js';
+import { EXIT, runCli } from '../../platform/cli.js';
+import { PlatformError } from '../../platform/errors.js';
 import { SCENARIOS } from '../index.js';
 import { scenarioEnv } from '../lib/env.js';
 import type { ScenarioEnv } from '../lib/env.js';

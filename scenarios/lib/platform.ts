@@ -6,13 +6,13 @@
  * `KITT4SME_CLIENT_SECRET_MANUFRACTURE_SCENARIOS`), else from the cluster's keycloak-realm
  * Secret through the current kubeconfig context.
  */
-import { loadPlatformConfig } from '../../cdk8s/config/load.js';
-import type { MachineKind } from '../../cdk8s/config/identity.js';
-import { ROUTES } from '../../cdk8s/config/routes.js';
-import { CLOCK_SKEW_SECONDS } from '../../cdk8s/config/tenancy.js';
-import type { RouteSpec } from '../../cdk8s/config/routes.js';
-import type { ServiceId } from '../../cdk8s/config/services.js';
-import { PlatformContext } from '../../cdk8s/lib/context.js';
+import { loadPlatformConfig } from '../../platform/config/load.js';
+import type { MachineKind } from '../../platform/identity.js';
+import { ROUTES } from '../../platform/routes.js';
+import { CLOCK_SKEW_SECONDS } from '../../platform/tenancy.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import type { ServiceId } from '../../platform/services.js';
+import { PlatformContext } from '../../platform/context.js';
 import { tenantToken } from '../../services/identity/src/tenant-token.js';
 import { ProvisioningClient } from '../../services/provisioning/src/client.js';
 import { AssertionFailed } from './framework.js';

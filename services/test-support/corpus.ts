@@ -10,13 +10,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { platform } from '../../cdk8s/config/platform.js';
-import { ROUTES } from '../../cdk8s/config/routes.js';
-import type { PlatformConfigInput } from '../../cdk8s/config/schema.js';
-import { parsePlatformConfig } from '../../cdk8s/config/schema.js';
-import { PlatformContext } from '../../cdk8s/lib/context.js';
-import type { PolicyData } from '../../cdk8s/lib/policy-bundle.js';
-import { policyData } from '../../cdk8s/lib/policy-bundle.js';
+import { platform } from '../../platform/config/platform.js';
+import { ROUTES } from '../../platform/routes.js';
+import type { PlatformConfigInput } from '../../platform/config/schema.js';
+import { parsePlatformConfig } from '../../platform/config/schema.js';
+import { PlatformContext } from '../../platform/context.js';
+import type { PolicyData } from '../../platform/policy-data.js';
+import { policyData } from '../../platform/policy-data.js';
 import type { TestKeys, TokenRecipe } from './tokens.js';
 import { makeToken } from './tokens.js';
 

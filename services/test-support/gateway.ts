@@ -9,7 +9,7 @@
  *   dot-segment removal), then merge slashes. Authorization and routing both see the
  *   normalised path, and it is what the backend receives. A path with `%00` gets 400.
  * - The gateway's AuthorizationPolicies (cdk8s/lib/mesh/security.ts), with their paths from
- *   the same helpers (cdk8s/lib/mesh/public-paths.ts), evaluated in Istio's order: CUSTOM
+ *   the same helpers (platform/public-paths.ts), evaluated in Istio's order: CUSTOM
  *   first (ext_authz to OPA for every path outside `opaExemptPaths`; a deny passes OPA's
  *   status, headers and body on; an error or a timeout gives 503 and never allows), then the
  *   DENY policies `blocked-paths` and `platform-headers-from-clients` (403 `RBAC: access
@@ -35,11 +35,11 @@ import { Agent, createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { RouteSpec } from '../../cdk8s/config/routes.js';
-import { ROUTES } from '../../cdk8s/config/routes.js';
-import { TENANT_HEADER } from '../../cdk8s/config/tenancy.js';
-import { blockedPaths, opaExemptPaths } from '../../cdk8s/lib/mesh/public-paths.js';
-import { DECISION_PATH } from '../../cdk8s/lib/policy-bundle.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import { ROUTES } from '../../platform/routes.js';
+import { TENANT_HEADER } from '../../platform/tenancy.js';
+import { blockedPaths, opaExemptPaths } from '../../platform/public-paths.js';
+import { DECISION_PATH } from '../../platform/policy-data.js';
 import { headersOf, policyInput } from '../tenancy/src/input.js';
 import type { Decision } from '../tenancy/src/policy.js';
 import type { OpaServer } from './opa-server.js';
@@ -50,7 +50,7 @@ export type Authorizer = (input: Record<string, unknown>) => Promise<Decision>;
 
 /**
  * Asks a real OPA server (services/test-support/opa-server.ts `OpaServer`) for
- * `kitt4sme/authz/decision` (`DECISION_PATH` in cdk8s/lib/policy-bundle.ts), as the
+ * `kitt4sme/authz/decision` (`DECISION_PATH` in platform/policy-data.ts), as the
  * OPA-Envoy plugin does. A result that is not a decision rejects, which the gateway turns
  * into 503 like any other ext_authz error.
  */
@@ -81,7 +81,7 @@ export interface GatewayOptions {
   readonly backends: Readonly<Record<string, string>>;
   /** The ext_authz provider; {@link opaAuthorizer} for the real policy. */
   readonly authorize: Authorizer;
-  /** The route table. @default ROUTES of cdk8s/config/routes.ts */
+  /** The route table. @default ROUTES of platform/routes.ts */
   readonly routes?: readonly RouteSpec[];
   /** The loopback port to listen on. @default - a free port */
   readonly port?: number;

@@ -22,13 +22,13 @@ import {
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { loadPlatformConfig } from '../../cdk8s/config/load.js';
-import { ROUTES } from '../../cdk8s/config/routes.js';
-import type { PlatformConfig } from '../../cdk8s/config/schema.js';
-import { PlatformContext } from '../../cdk8s/lib/context.js';
-import { buildRealm } from '../../cdk8s/lib/identity/realm.js';
-import type { RealmDefinition } from '../../cdk8s/lib/identity/realm.js';
-import { randomPassword } from '../../cdk8s/lib/bootstrap-secrets.js';
+import { loadPlatformConfig } from '../../platform/config/load.js';
+import { ROUTES } from '../../platform/routes.js';
+import type { PlatformConfig } from '../../platform/config/schema.js';
+import { PlatformContext } from '../../platform/context.js';
+import { buildRealm } from '../../platform/realm.js';
+import type { RealmDefinition } from '../../platform/realm.js';
+import { randomPassword } from '../../platform/bootstrap-secrets.js';
 import { ensureKeycloak, java21Home } from '../../scripts/tools.js';
 import { issuerOf } from '../identity/src/tokens.js';
 import { freePort } from './opa-server.js';

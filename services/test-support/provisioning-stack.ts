@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
-import { platform } from '../../cdk8s/config/platform.js';
-import { ROUTES } from '../../cdk8s/config/routes.js';
-import { parsePlatformConfig } from '../../cdk8s/config/schema.js';
-import { PlatformContext } from '../../cdk8s/lib/context.js';
-import { policyData } from '../../cdk8s/lib/policy-bundle.js';
+import { platform } from '../../platform/config/platform.js';
+import { ROUTES } from '../../platform/routes.js';
+import { parsePlatformConfig } from '../../platform/config/schema.js';
+import { PlatformContext } from '../../platform/context.js';
+import { policyData } from '../../platform/policy-data.js';
 import { scenarioData } from '../../scenarios/lib/fiware.js';
 import type { ProvisioningConfig } from '../provisioning/src/config.js';
 import { loadConfig } from '../provisioning/src/config.js';

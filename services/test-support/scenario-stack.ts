@@ -20,10 +20,10 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { machineClientId } from '../../cdk8s/config/identity.js';
-import { TENANTS_GROUP } from '../../cdk8s/config/identity.js';
-import { randomPassword } from '../../cdk8s/lib/bootstrap-secrets.js';
-import { policyData } from '../../cdk8s/lib/policy-bundle.js';
+import { machineClientId } from '../../platform/identity.js';
+import { TENANTS_GROUP } from '../../platform/identity.js';
+import { randomPassword } from '../../platform/bootstrap-secrets.js';
+import { policyData } from '../../platform/policy-data.js';
 import { Platform } from '../../scenarios/lib/platform.js';
 import type { TargetOptions } from '../../scenarios/lib/platform.js';
 import { KeycloakAdmin } from '../identity/src/realm-apply.js';

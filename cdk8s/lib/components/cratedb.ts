@@ -4,7 +4,7 @@
  */
 import type { Construct } from 'constructs';
 
-import type { PlatformContext } from '../context.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { Workload, env, httpProbe, tcpProbe } from '../workload.js';
 
 /** The cluster name CrateDB nodes agree on. */

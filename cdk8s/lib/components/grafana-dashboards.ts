@@ -7,7 +7,7 @@
  * discovers types, numeric attributes and devices from CrateDB's information schema, so it
  * works for any device model without being regenerated.
  */
-import type { Tenant } from '../../config/schema.js';
+import type { Tenant } from '../../../platform/config/schema.js';
 import { checksum } from '../util.js';
 
 /** CrateDB schema QuantumLeap uses for a tenant. */

@@ -5,7 +5,7 @@ import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 import { stringify } from 'yaml';
 
-import type { PlatformContext } from '../context.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';
 import { checksum } from '../util.js';
 import { GRAFANA_CLIENT_SECRET, grafanaOAuthEnv } from '../identity/sso.js';
@@ -14,9 +14,6 @@ import { dashboardProvidersFile, datasourcesFile, tenantDashboard } from './graf
 
 /** Where the provisioned dashboards are mounted. */
 const DASHBOARDS_PATH = '/etc/grafana/dashboards';
-
-/** The path prefix Grafana is served under at the gateway. */
-export const GRAFANA_PATH = '/grafana';
 
 /** Props of {@link Grafana}. */
 export interface GrafanaProps {
@@ -79,7 +76,7 @@ export class Grafana extends Workload<'grafana'> {
           name: 'grafana',
           image: 'grafana',
           env: [
-            env('GF_SERVER_ROOT_URL', `${ctx.publicUrl}${GRAFANA_PATH}/`),
+            env('GF_SERVER_ROOT_URL', `${ctx.publicUrl}${ctx.routePrefix('grafana')}/`),
             env('GF_SERVER_SERVE_FROM_SUB_PATH', true),
             env('GF_SECURITY_ADMIN_USER', 'admin'),
             secretEnv('GF_SECURITY_ADMIN_PASSWORD', 'grafanaAdmin', 'password'),

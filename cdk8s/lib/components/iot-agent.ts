@@ -5,8 +5,8 @@
  */
 import type { Construct } from 'constructs';
 
-import type { PlatformContext } from '../context.js';
-import { ALL } from '../../config/roles.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { ALL } from '../../../platform/roles.js';
 import type { MongoDb } from './mongodb.js';
 import { IOTAGENT_DATABASE, MONGODB_USERS } from './mongodb.js';
 import type { Orion } from './orion.js';

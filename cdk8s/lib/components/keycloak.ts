@@ -1,13 +1,13 @@
 /**
  * Keycloak and its PostgreSQL: single sign-on for people and the tokens the tenancy policy
- * reads. The realm (cdk8s/lib/identity/realm.ts) is imported at the first start.
+ * reads. The realm (platform/realm.ts) is imported at the first start.
  */
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
-import type { PlatformContext } from '../context.js';
-import { buildRealm } from '../identity/realm.js';
-import { KEYCLOAK_REALM_SECRET } from '../secrets.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { buildRealm } from '../../../platform/realm.js';
+import { KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
 import { Workload, env, execProbe, httpProbe, secretEnv } from '../workload.js';
 
 /** Keycloak serves under this path at the gateway, and generates its links with it. */

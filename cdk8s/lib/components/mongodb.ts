@@ -4,8 +4,8 @@
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
-import type { PlatformContext } from '../context.js';
-import { BOOTSTRAP_SECRETS } from '../secrets.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';
 import { checksum } from '../util.js';
 import { Workload, env, execProbe, secretEnv, tcpProbe } from '../workload.js';
 

@@ -5,9 +5,9 @@
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
-import type { PlatformContext } from '../context.js';
-import type { PolicyFile } from '../policy-bundle.js';
-import { DECISION_PATH, POLICY_DATA_PATH, policyData } from '../policy-bundle.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import type { PolicyFile } from '../../../platform/policy-data.js';
+import { DECISION_PATH, POLICY_DATA_PATH, policyData } from '../../../platform/policy-data.js';
 import { checksum } from '../util.js';
 import { Workload, httpProbe } from '../workload.js';
 

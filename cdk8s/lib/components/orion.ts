@@ -4,7 +4,7 @@
  */
 import type { Construct } from 'constructs';
 
-import type { PlatformContext } from '../context.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import type { MongoDb } from './mongodb.js';
 import { MONGODB_USERS } from './mongodb.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';

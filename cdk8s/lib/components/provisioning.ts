@@ -7,10 +7,10 @@
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
-import type { HttpMethod } from '../../config/roles.js';
-import { SERVICES } from '../../config/services.js';
-import type { PlatformContext } from '../context.js';
-import { policyData } from '../policy-bundle.js';
+import type { HttpMethod } from '../../../platform/roles.js';
+import { SERVICES } from '../../../platform/services.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { policyData } from '../../../platform/policy-data.js';
 import { checksum } from '../util.js';
 import { Workload, env, httpProbe } from '../workload.js';
 import type { IotAgentUl } from './iot-agent.js';

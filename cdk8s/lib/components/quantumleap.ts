@@ -4,7 +4,7 @@
  */
 import type { Construct } from 'constructs';
 
-import type { PlatformContext } from '../context.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import type { CrateDb } from './cratedb.js';
 import type { Orion } from './orion.js';
 import { Workload, env, httpProbe } from '../workload.js';

@@ -11,8 +11,8 @@ import { AppProject } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/AppP
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import type { App } from 'cdk8s';
 
-import { CHART_IDS } from '../../config/schema.js';
-import type { PlatformContext } from '../context.js';
+import { CHART_IDS } from '../../../platform/config/schema.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import type { LayerId } from '../layers.js';
 import { LAYERS, LayerChart } from '../layers.js';
 import { modelObject } from '../model.js';

@@ -2,10 +2,10 @@
  * Helm values of the upstream charts Argo CD installs, generated from the platform config
  * and the size profile. Keys follow each chart's values.yaml at the pinned version.
  */
-import type { SizedWorkload } from '../../config/profiles.js';
-import { toKubeResources } from '../../config/profiles.js';
-import type { ChartId } from '../../config/schema.js';
-import type { PlatformContext } from '../context.js';
+import type { SizedWorkload } from '../../../platform/config/profiles.js';
+import { toKubeResources } from '../../../platform/config/profiles.js';
+import type { ChartId } from '../../../platform/config/schema.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { argoCdOidc, kialiAuth } from '../identity/sso.js';
 import {
   INGRESS_GATEWAY_RELEASE,

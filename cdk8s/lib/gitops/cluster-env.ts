@@ -4,9 +4,9 @@
  * read one generated file instead of parsing TypeScript and never restate a value.
  */
 import { LAPTOP_CLUSTER } from '../budget.js';
-import type { PlatformContext } from '../context.js';
-import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../../config/schema.js';
-import { SERVICES } from '../../config/services.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../../../platform/config/schema.js';
+import { SERVICES } from '../../../platform/services.js';
 import { LOCAL_GIT_PUSH_PORT } from './local-git.js';
 
 /** Quotes a value for a POSIX shell: single quotes, with embedded ones escaped. */

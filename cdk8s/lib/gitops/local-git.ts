@@ -12,8 +12,8 @@
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
-import { LOCAL_GIT } from '../../config/schema.js';
-import type { PlatformContext } from '../context.js';
+import { LOCAL_GIT } from '../../../platform/config/schema.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { PART_OF, hardenedSecurityContext, kubeResources } from '../workload.js';
 
 /** The loopback-only port of the daemon that accepts pushes. */

@@ -9,10 +9,10 @@ import {
   PLATFORM_ADMINS_GROUP,
   PLATFORM_OPERATORS_GROUP,
   SSO_CLIENTS,
-} from '../../config/identity.js';
-import { TOKEN_CLAIMS } from '../../config/tenancy.js';
-import type { PlatformContext } from '../context.js';
-import { BOOTSTRAP_SECRETS } from '../secrets.js';
+} from '../../../platform/identity.js';
+import { TOKEN_CLAIMS } from '../../../platform/tenancy.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';
 
 /** OIDC endpoints of the realm: public ones for browsers, in-cluster ones for servers. */
 export function realmEndpoints(ctx: PlatformContext) {

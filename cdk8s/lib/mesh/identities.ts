@@ -1,7 +1,7 @@
 /**
  * Mesh identities of workloads the platform does not build itself.
  */
-import type { PlatformContext } from '../context.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { ExternalIdentity } from '../workload.js';
 
 /**

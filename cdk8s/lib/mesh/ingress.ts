@@ -6,12 +6,12 @@ import { Gateway } from '@kubernetes-models/istio/networking.istio.io/v1/Gateway
 import { VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
 import { Construct } from 'constructs';
 
-import type { RouteSpec } from '../../config/routes.js';
-import type { ServicePortSpec } from '../../config/services.js';
-import { SERVICES } from '../../config/services.js';
-import type { PlatformContext } from '../context.js';
+import type { RouteSpec } from '../../../platform/routes.js';
+import type { ServicePortSpec } from '../../../platform/services.js';
+import { SERVICES } from '../../../platform/services.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { modelObject } from '../model.js';
-import { BOOTSTRAP_SECRETS } from '../secrets.js';
+import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';
 import { PART_OF } from '../workload.js';
 import { INGRESS_GATEWAY_SELECTOR } from './identities.js';
 

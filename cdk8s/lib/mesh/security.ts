@@ -11,10 +11,10 @@ import { RequestAuthentication } from '@kubernetes-models/istio/security.istio.i
 import { Telemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry';
 import { Construct } from 'constructs';
 
-import { TENANT_HEADER } from '../../config/tenancy.js';
-import type { NamespaceRole } from '../../config/services.js';
-import { SERVICES } from '../../config/services.js';
-import type { PlatformContext } from '../context.js';
+import { TENANT_HEADER } from '../../../platform/tenancy.js';
+import type { NamespaceRole } from '../../../platform/services.js';
+import { SERVICES } from '../../../platform/services.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
 import {
@@ -23,7 +23,7 @@ import {
   TRACING_PROVIDER,
 } from './identities.js';
 import { TENANT_API_LABEL } from './labels.js';
-import { blockedPaths, opaExemptPaths } from './public-paths.js';
+import { blockedPaths, opaExemptPaths } from '../../../platform/public-paths.js';
 
 /** Namespaces whose workloads are in the mesh, with STRICT mTLS and default-deny. */
 export const MESHED_NAMESPACES: readonly NamespaceRole[] = ['platform', 'identity'];

@@ -6,8 +6,8 @@
  * them too, together with the schema checks. A container may be excused from the
  * read-only-root rule only by a declared exception (see policy-exceptions.ts).
  */
-import { PlatformError } from '../../../services/lib/errors.js';
-import { EXACT_SEMVER, PINNED_TAG } from '../../config/schema.js';
+import { PlatformError } from '../../../platform/errors.js';
+import { EXACT_SEMVER, PINNED_TAG } from '../../../platform/config/schema.js';
 import { decodeExceptions } from '../policy-exceptions.js';
 import type { SynthObject } from '../synth.js';
 

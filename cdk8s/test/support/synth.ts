@@ -4,13 +4,13 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { platform } from '../../config/platform.js';
-import type { RouteSpec } from '../../config/routes.js';
-import { ROUTES } from '../../config/routes.js';
-import type { PlatformConfigInput } from '../../config/schema.js';
-import { parsePlatformConfig } from '../../config/schema.js';
-import type { PolicyFile } from '../../lib/policy-bundle.js';
-import { POLICY_DATA_PATH, readPolicyFiles } from '../../lib/policy-bundle.js';
+import { platform } from '../../../platform/config/platform.js';
+import type { RouteSpec } from '../../../platform/routes.js';
+import { ROUTES } from '../../../platform/routes.js';
+import type { PlatformConfigInput } from '../../../platform/config/schema.js';
+import { parsePlatformConfig } from '../../../platform/config/schema.js';
+import type { PolicyFile } from '../../../platform/policy-data.js';
+import { POLICY_DATA_PATH, readPolicyFiles } from '../../../platform/policy-data.js';
 import type { KubeObject, SynthOutput } from '../../lib/synth.js';
 import { synthesize } from '../../lib/synth.js';
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 /**
  * `npm run realm:apply -- --keycloak-url <url>`: brings a running Keycloak's realm in line
- * with the realm definition (cdk8s/lib/identity/realm.ts); creates the realm if missing.
+ * with the realm definition (platform/realm.ts); creates the realm if missing.
  * Keycloak's own import only creates missing realms, so this is how realm changes (a new
  * tenant, other lifetimes, a new client) reach a running platform. Idempotent: a second run
  * reports "in sync".
@@ -19,13 +19,13 @@
  */
 import { Command } from 'commander';
 
-import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
-import { ROUTES } from '../../../cdk8s/config/routes.js';
-import { PlatformContext } from '../../../cdk8s/lib/context.js';
-import { buildRealm, resolveRealm } from '../../../cdk8s/lib/identity/realm.js';
-import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
-import { EXIT, runCli } from '../../lib/cli.js';
-import { PlatformError } from '../../lib/errors.js';
+import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { ROUTES } from '../../../platform/routes.js';
+import { PlatformContext } from '../../../platform/context.js';
+import { buildRealm, resolveRealm } from '../../../platform/realm.js';
+import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
+import { EXIT, runCli } from '../../../platform/cli.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { findSecret } from '../src/credentials.js';
 import { applyRealm } from '../src/realm-apply.js';
 

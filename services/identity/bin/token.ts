@@ -13,11 +13,11 @@
  * http URL to a host that is not loopback or in-cluster),
  * 3 Keycloak unreachable, no such realm, or no credentials found.
  */
-import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
-import { ROUTES } from '../../../cdk8s/config/routes.js';
-import { PlatformContext } from '../../../cdk8s/lib/context.js';
-import { runCli } from '../../lib/cli.js';
-import { PlatformError } from '../../lib/errors.js';
+import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { ROUTES } from '../../../platform/routes.js';
+import { PlatformContext } from '../../../platform/context.js';
+import { runCli } from '../../../platform/cli.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { tokenCommand, tokenExitCode } from '../src/token-command.js';
 
 const program = tokenCommand(new PlatformContext(loadPlatformConfig(), ROUTES));

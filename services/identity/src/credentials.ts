@@ -4,8 +4,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
-import type { Cluster } from '../../ops/src/cluster.js';
-import { loadCluster, statusOf } from '../../ops/src/cluster.js';
+import type { Cluster } from '../../../platform/cluster.js';
+import { loadCluster, statusOf } from '../../../platform/cluster.js';
 import { identityError } from './errors.js';
 
 /** A key of a Secret in the cluster. */

@@ -2,7 +2,7 @@
  * Errors of the identity tools (`npm run token`, `npm run realm:apply`), documented in
  * docs/errors.md.
  */
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 
 export const IDENTITY_ERRORS = {
   ERR_KEYCLOAK_UNREACHABLE: {
@@ -12,7 +12,7 @@ export const IDENTITY_ERRORS = {
   },
   ERR_REALM_NOT_FOUND: {
     problem: 'Keycloak answered but has no such realm',
-    fix: 'check --realm (the platform realm is identity.realm in cdk8s/config/platform.ts)',
+    fix: 'check --realm (the platform realm is identity.realm in platform/config/platform.ts)',
   },
   ERR_CREDENTIALS_REJECTED: {
     problem:

@@ -17,10 +17,10 @@
  * removes it. Authentication flows (Kiali's admins-only login) are created with the realm; a
  * realm that lacks one is refused, never half-applied.
  */
-import type { Rep } from '../../../cdk8s/lib/identity/realm.js';
+import type { Rep } from '../../../platform/realm.js';
 import { isDeepStrictEqual as same } from 'node:util';
 
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { identityError } from './errors.js';
 import { assertSafeKeycloakUrl, explain } from './tokens.js';
 
@@ -222,7 +222,7 @@ export async function applyRealm(
       throw new PlatformError(
         'ERR_REALM_APPLY',
         `realm ${name} lacks the authentication flow "${String(f.alias)}", which realm:apply does not build: nothing was changed`,
-        'create the realm anew (export its users first), or build the flow in the admin console as cdk8s/lib/identity/realm.ts defines it, then run realm:apply again',
+        'create the realm anew (export its users first), or build the flow in the admin console as platform/realm.ts defines it, then run realm:apply again',
       );
 
   // 1. Settings.

@@ -3,10 +3,10 @@
  * the way every CLI of the platform finds them: the environment first, else the cluster's
  * keycloak-realm Secret.
  */
-import { MACHINE_CLIENTS, machineClientId, secretEnvName } from '../../../cdk8s/config/identity.js';
-import type { MachineKind } from '../../../cdk8s/config/identity.js';
-import type { PlatformContext } from '../../../cdk8s/lib/context.js';
-import { KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
+import { MACHINE_CLIENTS, machineClientId, secretEnvName } from '../../../platform/identity.js';
+import type { MachineKind } from '../../../platform/identity.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
 import { findSecret } from './credentials.js';
 import type { TokenResult } from './tokens.js';
 import { fetchToken } from './tokens.js';

@@ -6,11 +6,11 @@
  */
 import { Command, Option } from 'commander';
 
-import { MACHINE_CLIENTS } from '../../../cdk8s/config/identity.js';
-import type { MachineKind } from '../../../cdk8s/config/identity.js';
-import type { PlatformContext } from '../../../cdk8s/lib/context.js';
-import { EXIT } from '../../lib/cli.js';
-import type { PlatformError } from '../../lib/errors.js';
+import { MACHINE_CLIENTS } from '../../../platform/identity.js';
+import type { MachineKind } from '../../../platform/identity.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import { EXIT } from '../../../platform/cli.js';
+import type { PlatformError } from '../../../platform/errors.js';
 import { tenantToken } from './tenant-token.js';
 
 /** The exit code of a documented error of the token command. */

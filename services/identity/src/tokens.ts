@@ -8,7 +8,7 @@
  */
 import * as oidc from 'openid-client';
 
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { identityError } from './errors.js';
 
 /** Where the realm is. */

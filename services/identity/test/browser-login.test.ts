@@ -11,7 +11,7 @@ import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 
-import { CONSOLE_CLIENT, SSO_CLIENTS, secretEnvName } from '../../../cdk8s/config/identity.js';
+import { CONSOLE_CLIENT, SSO_CLIENTS, secretEnvName } from '../../../platform/identity.js';
 import { ensureChromium } from '../../../scripts/tools.js';
 import type { KeycloakServer } from '../../test-support/keycloak.js';
 import { issuerAt, platformContext, sharedKeycloak } from '../../test-support/keycloak.js';

@@ -3,16 +3,16 @@
  * run): the tokens it issues carry exactly the claims the tenancy policy reads, and the
  * TypeScript helpers, the wasm policy and the real OPA judge them with Keycloak's real JWKS.
  */
-import { API_AUDIENCES, CLOCK_SKEW_SECONDS, TENANT_HEADER } from '../../../cdk8s/config/tenancy.js';
+import { API_AUDIENCES, CLOCK_SKEW_SECONDS, TENANT_HEADER } from '../../../platform/tenancy.js';
 import {
   LIFETIMES,
   MACHINE_CLIENTS,
   machineClientId,
   secretEnvName,
-} from '../../../cdk8s/config/identity.js';
-import type { MachineKind } from '../../../cdk8s/config/identity.js';
-import { policyData } from '../../../cdk8s/lib/policy-bundle.js';
-import type { PlatformError } from '../../lib/errors.js';
+} from '../../../platform/identity.js';
+import type { MachineKind } from '../../../platform/identity.js';
+import { policyData } from '../../../platform/policy-data.js';
+import type { PlatformError } from '../../../platform/errors.js';
 import { JwksCache } from '../../tenancy/src/jwks.js';
 import { TenancyPolicy } from '../../tenancy/src/policy.js';
 import { verifyBearer } from '../../tenancy/src/verify.js';

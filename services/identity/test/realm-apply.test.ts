@@ -4,10 +4,10 @@
  * service accounts, changes settings, repairs drift in what it owns, and never touches what
  * people own (their passwords).
  */
-import { machineClientId, secretEnvName } from '../../../cdk8s/config/identity.js';
-import { buildRealm, resolveRealm } from '../../../cdk8s/lib/identity/realm.js';
-import type { RealmDefinition } from '../../../cdk8s/lib/identity/realm.js';
-import { randomPassword } from '../../../cdk8s/lib/bootstrap-secrets.js';
+import { machineClientId, secretEnvName } from '../../../platform/identity.js';
+import { buildRealm, resolveRealm } from '../../../platform/realm.js';
+import type { RealmDefinition } from '../../../platform/realm.js';
+import { randomPassword } from '../../../platform/bootstrap-secrets.js';
 import type { KeycloakServer } from '../../test-support/keycloak.js';
 import { platformContext, sharedKeycloak } from '../../test-support/keycloak.js';
 import { KeycloakAdmin, applyRealm } from '../src/realm-apply.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { secretEnvName } from '../../../cdk8s/config/identity.js';
+import { secretEnvName } from '../../../platform/identity.js';
 import { runCli } from '../../test-support/cli.js';
 import { json, startStub } from '../../test-support/http.js';
 import type { StubServer } from '../../test-support/http.js';

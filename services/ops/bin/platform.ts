@@ -18,16 +18,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 
-import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
-import { ROUTES } from '../../../cdk8s/config/routes.js';
-import { SERVICES } from '../../../cdk8s/config/services.js';
-import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { ROUTES } from '../../../platform/routes.js';
+import { SERVICES } from '../../../platform/services.js';
+import { PlatformContext } from '../../../platform/context.js';
 import { IDENTITY_ERRORS } from '../../identity/src/errors.js';
 import { tokenCommand, tokenExitCode } from '../../identity/src/token-command.js';
-import { EXIT, runCli } from '../../lib/cli.js';
-import { PlatformError } from '../../lib/errors.js';
-import type { ClusterOptions } from '../src/cluster.js';
-import { loadCluster } from '../src/cluster.js';
+import { EXIT, runCli } from '../../../platform/cli.js';
+import { PlatformError } from '../../../platform/errors.js';
+import type { ClusterOptions } from '../../../platform/cluster.js';
+import { loadCluster } from '../../../platform/cluster.js';
 import { DEPLOY_DIR, expectedApplications, readDeployObjects } from '../src/deploy.js';
 import type { ConsoleName } from '../src/endpoints.js';
 import { CONSOLES, platformEndpoints, renderEndpoints } from '../src/endpoints.js';
@@ -52,7 +52,7 @@ const ctx = (() => {
   try {
     return new PlatformContext(loadPlatformConfig(), ROUTES);
   } catch (err) {
-    // An invalid cdk8s/config/platform.ts: the same message synth gives.
+    // An invalid platform/config/platform.ts: the same message synth gives.
     if (err instanceof PlatformError) fail(err, EXIT.usage);
     throw err;
   }

@@ -2,13 +2,13 @@
  * `platform endpoints`: where the platform's consoles are and how to log in, derived from the
  * route table (the `sso` routes) and the platform config.
  */
-import { PLATFORM_ADMINS_GROUP, secretEnvName } from '../../../cdk8s/config/identity.js';
-import type { RouteSpec } from '../../../cdk8s/config/routes.js';
-import type { ServiceId } from '../../../cdk8s/config/services.js';
-import { SERVICES } from '../../../cdk8s/config/services.js';
-import type { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { PLATFORM_ADMINS_GROUP, secretEnvName } from '../../../platform/identity.js';
+import type { RouteSpec } from '../../../platform/routes.js';
+import type { ServiceId } from '../../../platform/services.js';
+import { SERVICES } from '../../../platform/services.js';
+import type { PlatformContext } from '../../../platform/context.js';
 import { INGRESS_GATEWAY_RELEASE } from '../../../cdk8s/lib/mesh/identities.js';
-import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../cdk8s/lib/secrets.js';
+import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
 
 /** The consoles `platform open` knows, by the name users type. */
 export const CONSOLES = {

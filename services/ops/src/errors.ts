@@ -2,27 +2,9 @@
  * Errors of the platform CLI (`npm run platform`), documented in docs/errors.md.
  * ERR_CLUSTER_UNREACHABLE is a top-level code shared with the other cluster tools.
  */
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 
 export const OPS_ERRORS = {
-  ERR_KUBECONFIG: {
-    problem:
-      'there is no usable kubeconfig, it has no current context, or the context given with --context does not exist',
-    fix: 'start a cluster (minikube/up.sh) or select one: `kubectl config get-contexts`, then `kubectl config use-context <name>` or --context <name>; KUBECONFIG may point at another file',
-  },
-  ERR_CLUSTER_CREDENTIALS: {
-    problem: 'the API server refused the credentials of the kubeconfig context (401)',
-    fix: 'renew the credentials (for minikube: `minikube update-context -p kitt4sme`; for a cloud cluster: its login command), then run the command again',
-  },
-  ERR_CLUSTER_FORBIDDEN: {
-    problem: 'RBAC does not let the kubeconfig user do what the command needs (403)',
-    fix: 'use a context with more rights, or ask a cluster admin for the rules `npm run platform -- rbac` prints (read-only: get, list and watch)',
-  },
-  ERR_CRD_MISSING: {
-    problem:
-      'the cluster does not serve a kind the command reads or an object of deploy/ uses: its CustomResourceDefinition is not installed',
-    fix: 'for Argo CD’s Application kind run argocd/bootstrap.sh (minikube/up.sh runs it); Istio’s kinds arrive with the istio-base Application, so validate after it has synced',
-  },
   ERR_NOT_HEALTHY: {
     problem:
       '`platform wait` timed out before every Application was Synced and Healthy and every workload ready',

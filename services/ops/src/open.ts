@@ -9,8 +9,8 @@ import { Writable } from 'node:stream';
 
 import * as k8s from '@kubernetes/client-node';
 
-import type { Cluster } from './cluster.js';
-import { request, statusOf } from './cluster.js';
+import type { Cluster } from '../../../platform/cluster.js';
+import { request, statusOf } from '../../../platform/cluster.js';
 import type { Endpoint } from './endpoints.js';
 import { opsError } from './errors.js';
 

@@ -5,10 +5,10 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
-import { SERVICES } from '../../../cdk8s/config/services.js';
-import type { PlatformContext } from '../../../cdk8s/lib/context.js';
-import type { Cluster } from './cluster.js';
-import { request } from './cluster.js';
+import { SERVICES } from '../../../platform/services.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import type { Cluster } from '../../../platform/cluster.js';
+import { request } from '../../../platform/cluster.js';
 
 /** One Argo CD Application. */
 export interface ApplicationState {

@@ -5,8 +5,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
-import type { Cluster } from './cluster.js';
-import { clusterError, statusBody, statusOf, withTimeout } from './cluster.js';
+import type { Cluster } from '../../../platform/cluster.js';
+import { clusterError, statusBody, statusOf, withTimeout } from '../../../platform/cluster.js';
 import type { DeployObject } from './deploy.js';
 
 /** The field manager of the dry-run, so it never looks like Argo CD's own. */

@@ -2,7 +2,7 @@
  * `platform wait`: polls the status until the platform is healthy or the time is up, with a
  * progress line whenever what it waits for changes (and at least every `heartbeatMs`).
  */
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { opsError } from './errors.js';
 import type { PlatformStatus } from './status.js';
 

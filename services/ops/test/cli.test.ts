@@ -7,9 +7,9 @@ import { join } from 'node:path';
 
 import { parse, parseAllDocuments } from 'yaml';
 
-import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
-import { ROUTES } from '../../../cdk8s/config/routes.js';
-import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { ROUTES } from '../../../platform/routes.js';
+import { PlatformContext } from '../../../platform/context.js';
 import { runCli } from '../../test-support/cli.js';
 import type { Endpoints } from '../src/endpoints.js';
 import { REQUIRED_RULES } from '../src/status.js';

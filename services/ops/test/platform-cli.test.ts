@@ -13,13 +13,13 @@ import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 
-import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
-import { ROUTES } from '../../../cdk8s/config/routes.js';
-import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { ROUTES } from '../../../platform/routes.js';
+import { PlatformContext } from '../../../platform/context.js';
 import { runCli, REPO_ROOT, startCli } from '../../test-support/cli.js';
 import type { KubeApiserver } from '../../test-support/kube-apiserver.js';
 import { startKubeApiserver } from '../../test-support/kube-apiserver.js';
-import { loadCluster } from '../src/cluster.js';
+import { loadCluster } from '../../../platform/cluster.js';
 import type { DeployObject } from '../src/deploy.js';
 import { expectedApplications, readDeployObjects } from '../src/deploy.js';
 import { readStatus } from '../src/status.js';

@@ -1,4 +1,4 @@
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 import type { PlatformStatus } from '../src/status.js';
 import { formatDuration, parseDuration, progressLine, waitHealthy } from '../src/wait.js';
 

@@ -14,12 +14,12 @@
  */
 import { Command } from 'commander';
 
-import { loadPlatformConfig } from '../../../cdk8s/config/load.js';
-import { ROUTES } from '../../../cdk8s/config/routes.js';
-import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { ROUTES } from '../../../platform/routes.js';
+import { PlatformContext } from '../../../platform/context.js';
 import { tenantToken } from '../../identity/src/tenant-token.js';
-import { EXIT, runCli } from '../../lib/cli.js';
-import { PlatformError } from '../../lib/errors.js';
+import { EXIT, runCli } from '../../../platform/cli.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { ApiError, ProvisioningClient } from '../src/client.js';
 import { readDevicesFile } from '../src/devices-file.js';
 import type { DevicesFile } from '../src/devices-file.js';

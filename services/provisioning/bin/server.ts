@@ -2,7 +2,7 @@
  * The provisioning service's entry point: configuration from the environment (see the README),
  * graceful shutdown on SIGTERM/SIGINT, exit 1 on a configuration error.
  */
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/service.js';
 

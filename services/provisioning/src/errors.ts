@@ -4,7 +4,7 @@
  * The service answers each as an RFC 9457 problem whose `type` ends in the code; the CLI prints
  * the code, the message and the fix.
  */
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 
 export const PROVISIONING_ERRORS = {
   ERR_PROVISIONING_CONFIG: {

@@ -1,7 +1,7 @@
 /**
  * Errors of the tenancy helpers, with stable codes (docs/errors.md).
  */
-import { PlatformError } from '../../lib/errors.js';
+import { PlatformError } from '../../../platform/errors.js';
 
 /** The catalogue of the tenancy helpers' error codes; docs/errors.md is generated from it. */
 export const TENANCY_ERRORS = {

@@ -1,6 +1,6 @@
 import type { JWK } from 'jose';
 
-import { API_AUDIENCES } from '../../../cdk8s/config/tenancy.js';
+import { API_AUDIENCES } from '../../../platform/tenancy.js';
 import { json, startStub } from '../../test-support/http.js';
 import type { StubServer } from '../../test-support/http.js';
 import type { TestKeys, TokenRecipe } from '../../test-support/tokens.js';

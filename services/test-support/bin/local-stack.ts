@@ -11,7 +11,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { buildRealm } from '../../../cdk8s/lib/identity/realm.js';
+import { buildRealm } from '../../../platform/realm.js';
 import { REPO_ROOT } from '../cli.js';
 import { platformContext, startKeycloak, stopKeycloak } from '../keycloak.js';
 import { startScenarioStack } from '../scenario-stack.js';
@@ -58,7 +58,7 @@ writeFileSync(
 chmodSync(envFile, 0o600);
 process.stdout.write(
   [
-    `ingress   ${running.baseUrl}  (routes as in cdk8s/config/routes.ts)`,
+    `ingress   ${running.baseUrl}  (routes as in platform/routes.ts)`,
     `keycloak  ${running.keycloakUrl}`,
     '',
     'In another terminal:',

@@ -12,15 +12,15 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 
 import { Testing } from 'cdk8s';
 
-import type { RouteSpec } from '../../../cdk8s/config/routes.js';
-import { ROUTES } from '../../../cdk8s/config/routes.js';
-import type { ServicePortSpec } from '../../../cdk8s/config/services.js';
-import { SERVICES } from '../../../cdk8s/config/services.js';
-import { TENANT_HEADER } from '../../../cdk8s/config/tenancy.js';
-import { PlatformContext } from '../../../cdk8s/lib/context.js';
+import type { RouteSpec } from '../../../platform/routes.js';
+import { ROUTES } from '../../../platform/routes.js';
+import type { ServicePortSpec } from '../../../platform/services.js';
+import { SERVICES } from '../../../platform/services.js';
+import { TENANT_HEADER } from '../../../platform/tenancy.js';
+import { PlatformContext } from '../../../platform/context.js';
 import { Ingress } from '../../../cdk8s/lib/mesh/ingress.js';
 import { MeshSecurity } from '../../../cdk8s/lib/mesh/security.js';
-import { DECISION_PATH, policyData } from '../../../cdk8s/lib/policy-bundle.js';
+import { DECISION_PATH, policyData } from '../../../platform/policy-data.js';
 import { headersOf } from '../../tenancy/src/input.js';
 import type { Decision } from '../../tenancy/src/policy.js';
 import type { Authorizer, Gateway, GatewayOptions } from '../gateway.js';

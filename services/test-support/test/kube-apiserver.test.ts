@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 
 import * as k8s from '@kubernetes/client-node';
 
-import { platform } from '../../../cdk8s/config/platform.js';
+import { platform } from '../../../platform/config/platform.js';
 import { readDeployObjects } from '../../ops/src/deploy.js';
 import { startKubeApiserver } from '../kube-apiserver.js';
 import type { KubeApiserver } from '../kube-apiserver.js';

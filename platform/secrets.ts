@@ -6,8 +6,8 @@
  * their own. A test checks that every Secret reference in deploy/ is declared here, and that
  * deploy/ holds no Secret object at all.
  */
-import { SSO_CLIENTS } from '../config/identity.js';
-import type { NamespaceRole } from '../config/services.js';
+import { SSO_CLIENTS } from './identity.js';
+import type { NamespaceRole } from './services.js';
 
 /** How a key's value is made at bootstrap. */
 export type SecretValueKind =

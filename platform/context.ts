@@ -2,12 +2,12 @@
  * What every construct needs to know about the platform being synthesized: the validated
  * config, the chosen size profile, the route table and the names derived from them.
  */
-import type { SizeProfile, SizedWorkload, WorkloadSize } from '../config/profiles.js';
-import { PROFILES } from '../config/profiles.js';
-import type { RouteSpec } from '../config/routes.js';
-import type { ImageId, PlatformConfig } from '../config/schema.js';
-import type { NamespaceRole, ServiceId } from '../config/services.js';
-import { SERVICES } from '../config/services.js';
+import type { SizeProfile, SizedWorkload, WorkloadSize } from './config/profiles.js';
+import { PROFILES } from './config/profiles.js';
+import type { RouteSpec } from './routes.js';
+import type { ImageId, PlatformConfig } from './config/schema.js';
+import type { NamespaceRole, ServiceId } from './services.js';
+import { SERVICES } from './services.js';
 
 /** Read-only facts about the platform, handed to every construct through its props. */
 export class PlatformContext {
@@ -69,6 +69,23 @@ export class PlatformContext {
     const spec = (SERVICES[id].ports as Record<string, { port: number }>)[port];
     if (!spec) throw new TypeError(`service ${id} has no port ${port}`);
     return `http://${this.serviceHost(id)}:${spec.port}`;
+  }
+
+  /**
+   * The route of a backend at the gateway: its first route, or the one to `port`.
+   * @throws TypeError when no route reaches it.
+   */
+  route(service: ServiceId, port?: string): RouteSpec {
+    const r = this.routes.find(
+      (x) => x.backend.service === service && (port === undefined || x.backend.port === port),
+    );
+    if (!r) throw new TypeError(`no route reaches ${service}${port ? `/${port}` : ''}`);
+    return r;
+  }
+
+  /** The gateway prefix of a backend's route, e.g. `/grafana`. */
+  routePrefix(service: ServiceId, port?: string): string {
+    return this.route(service, port).prefix;
   }
 
   /** The public base URL users and tokens see, e.g. `https://kitt4sme.localhost`. */

@@ -1,7 +1,7 @@
 /**
  * THE platform config: the one file a fork edits.
  *
- * `npm run synth` validates it (cdk8s/config/schema.ts) and stops with a message naming the
+ * `npm run synth` validates it (platform/config/schema.ts) and stops with a message naming the
  * field and the fix when a value is wrong; docs/config.md explains every key.
  */
 import { definePlatform } from './schema.js';

@@ -4,7 +4,7 @@
  * A route is security-relevant: its public paths bypass OPA. The rules keep every public path
  * an exact, already-normalised path, and keep prefixes from shadowing one another.
  */
-import { PlatformError } from '../../services/lib/errors.js';
+import { PlatformError } from './errors.js';
 import type { RouteSpec } from './routes.js';
 import type { ServicePortSpec } from './services.js';
 import { SERVICES } from './services.js';
@@ -32,7 +32,7 @@ export const ROUTE_ERRORS = {
   },
   ERR_ROUTE_BACKEND: {
     problem: 'a route points at a service or port that does not exist',
-    fix: 'use a service of cdk8s/config/services.ts and one of its port names',
+    fix: 'use a service of platform/services.ts and one of its port names',
   },
 } as const;
 
@@ -56,7 +56,7 @@ export class RouteTableError extends PlatformError {
             `  ${i.route}: ${ROUTE_ERRORS[i.code].problem} (${i.detail}). Fix: ${ROUTE_ERRORS[i.code].fix}. [${i.code}]`,
         )
         .join('\n')}`,
-      'edit cdk8s/config/routes.ts as each line says, then run `npm run synth` again',
+      'edit platform/routes.ts as each line says, then run `npm run synth` again',
     );
     this.name = 'RouteTableError';
   }

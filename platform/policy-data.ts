@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
-import { ROLES } from '../config/roles.js';
+import { ROLES } from './roles.js';
 import {
   API_AUDIENCES,
   CLOCK_SKEW_SECONDS,
@@ -13,9 +13,9 @@ import {
   TENANT_HEADER,
   TOKEN_ALGORITHMS,
   TOKEN_CLAIMS,
-} from '../config/tenancy.js';
+} from './tenancy.js';
 import type { PlatformContext } from './context.js';
-import { exactPublicPaths } from './mesh/public-paths.js';
+import { exactPublicPaths } from './public-paths.js';
 
 /** One file of the bundle, by its path relative to the bundle root (`kitt4sme/authz.rego`). */
 export interface PolicyFile {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-import { PlatformError } from '../../services/lib/errors.js';
+import { PlatformError } from './errors.js';
 import type { PlatformContext } from './context.js';
-import { buildRealm } from './identity/realm.js';
+import { buildRealm } from './realm.js';
 import type { BootstrapSecretId, BootstrapSecretSpec } from './secrets.js';
 import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET, clientSecretShare } from './secrets.js';
 

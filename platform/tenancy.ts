@@ -1,6 +1,6 @@
 /**
  * What the tenancy policy expects of a token, defined once for the policy data, the Keycloak
- * realm (cdk8s/lib/identity/realm.ts) and the tests.
+ * realm (platform/realm.ts) and the tests.
  */
 
 import { RESOURCE_CLIENTS } from './identity.js';

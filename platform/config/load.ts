@@ -5,7 +5,7 @@ import { platform } from './platform.js';
 import type { PlatformConfig } from './schema.js';
 import { parsePlatformConfig } from './schema.js';
 
-/** The validated config of cdk8s/config/platform.ts. @throws ConfigError */
+/** The validated config of platform/config/platform.ts. @throws ConfigError */
 export function loadPlatformConfig(): PlatformConfig {
   return parsePlatformConfig(platform);
 }

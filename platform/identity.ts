@@ -1,6 +1,6 @@
 /**
  * Who the platform's identities are: the Keycloak realm's clients, groups, demo users and
- * their security settings, defined once for the realm JSON (cdk8s/lib/identity/realm.ts), the
+ * their security settings, defined once for the realm JSON (platform/realm.ts), the
  * bootstrap Secrets, the SSO wiring of Grafana, Kiali and Argo CD, the token CLI and the tests.
  *
  * The tenancy policy's side of the contract (claim names, audiences) is in tenancy.ts.

@@ -24,13 +24,12 @@ import {
   demoUsers,
   machineClientId,
   secretEnvName,
-} from '../../config/identity.js';
-import type { MachineKind, SsoApp } from '../../config/identity.js';
-import { ROLES, ROLE_DESCRIPTIONS } from '../../config/roles.js';
-import type { Role } from '../../config/roles.js';
-import { API_AUDIENCES, TOKEN_CLAIMS } from '../../config/tenancy.js';
-import type { PlatformContext } from '../context.js';
-import { GRAFANA_PATH } from '../components/grafana.js';
+} from './identity.js';
+import type { MachineKind, SsoApp } from './identity.js';
+import { ROLES, ROLE_DESCRIPTIONS } from './roles.js';
+import type { Role } from './roles.js';
+import { API_AUDIENCES, TOKEN_CLAIMS } from './tenancy.js';
+import type { PlatformContext } from './context.js';
 
 /** A JSON object of Keycloak's representation format. */
 export type Rep = Record<string, unknown>;
@@ -55,10 +54,10 @@ export interface RealmDefinition {
 export function ssoRedirects(ctx: PlatformContext): Record<SsoApp, string[]> {
   const base = ctx.publicUrl;
   return {
-    grafana: [`${base}${GRAFANA_PATH}/login/generic_oauth`],
+    grafana: [`${base}${ctx.routePrefix('grafana')}/login/generic_oauth`],
     // Kiali's OpenID strategy returns to its web root.
-    kiali: [`${base}/kiali`, `${base}/kiali/*`],
-    argocd: [`${base}/argocd/auth/callback`],
+    kiali: [`${base}${ctx.routePrefix('kiali')}`, `${base}${ctx.routePrefix('kiali')}/*`],
+    argocd: [`${base}${ctx.routePrefix('argocdServer')}/auth/callback`],
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * What bypasses OPA, derived from the route table only.
  */
-import type { RouteSpec } from '../../config/routes.js';
+import type { RouteSpec } from './routes.js';
 
 /** Exact public paths of `tenant` routes, as the gateway sees them (`/orion/version`). */
 export function exactPublicPaths(routes: readonly RouteSpec[]): string[] {

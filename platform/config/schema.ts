@@ -1,5 +1,5 @@
 /**
- * The schema of the platform config (cdk8s/config/platform.ts) and its validation.
+ * The schema of the platform config (platform/config/platform.ts) and its validation.
  *
  * Synth validates the config before it builds anything. Every rule has a stable error code,
  * a description of the problem and the fix; `docs/errors.md` is generated from
@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 
-import { PlatformError } from '../../services/lib/errors.js';
+import { PlatformError } from '../errors.js';
 
 /**
  * The in-cluster git server of the local-only mode (minikube/README.md): a fork without a
@@ -143,7 +143,7 @@ export class ConfigError extends PlatformError {
     super(
       'ERR_CONFIG_INVALID',
       `the platform config is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
-      'edit cdk8s/config/platform.ts as each line says, then run `npm run synth` again',
+      'edit platform/config/platform.ts as each line says, then run `npm run synth` again',
     );
     this.name = 'ConfigError';
     this.issues = issues;

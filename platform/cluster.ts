@@ -1,11 +1,37 @@
 /**
- * The platform CLI's access to a cluster: which kubeconfig context, and what a failed request
+ * Access to a cluster for the tools: which kubeconfig context, and what a failed request
  * means in words a user can act on (no context, unreachable, 401, RBAC, a kind not served).
  */
 import * as k8s from '@kubernetes/client-node';
 
-import { PlatformError } from '../../lib/errors.js';
-import { opsError } from './errors.js';
+import type { ErrorCatalogue } from './errors.js';
+import { PlatformError, catalogueError } from './errors.js';
+
+/** The errors of cluster access, documented in docs/errors.md. */
+export const CLUSTER_ERRORS = {
+  ERR_KUBECONFIG: {
+    problem:
+      'there is no usable kubeconfig, it has no current context, or the context given with --context does not exist',
+    fix: 'start a cluster (minikube/up.sh) or select one: `kubectl config get-contexts`, then `kubectl config use-context <name>` or --context <name>; KUBECONFIG may point at another file',
+  },
+  ERR_CLUSTER_CREDENTIALS: {
+    problem: 'the API server refused the credentials of the kubeconfig context (401)',
+    fix: 'renew the credentials (for minikube: `minikube update-context -p kitt4sme`; for a cloud cluster: its login command), then run the command again',
+  },
+  ERR_CLUSTER_FORBIDDEN: {
+    problem: 'RBAC does not let the kubeconfig user do what the command needs (403)',
+    fix: 'use a context with more rights, or ask a cluster admin for the rules `npm run platform -- rbac` prints (read-only: get, list and watch)',
+  },
+  ERR_CRD_MISSING: {
+    problem:
+      'the cluster does not serve a kind the command reads or an object of deploy/ uses: its CustomResourceDefinition is not installed',
+    fix: 'for Argo CD’s Application kind run argocd/bootstrap.sh (minikube/up.sh runs it); Istio’s kinds arrive with the istio-base Application, so validate after it has synced',
+  },
+} as const satisfies ErrorCatalogue;
+export type ClusterErrorCode = keyof typeof CLUSTER_ERRORS;
+
+const clusterAccessError = (code: ClusterErrorCode, message: string, cause?: unknown) =>
+  catalogueError(CLUSTER_ERRORS, code, message, cause);
 
 /** A kubeconfig context, ready to make API clients. */
 export interface Cluster {
@@ -37,7 +63,7 @@ export function loadCluster(opts: ClusterOptions = {}): Cluster {
     if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
     else kc.loadFromDefault();
   } catch (err) {
-    throw opsError(
+    throw clusterAccessError(
       'ERR_KUBECONFIG',
       `cannot read the kubeconfig ${opts.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config'} (${(err as Error).message.split('\n')[0]})`,
       err,
@@ -46,7 +72,7 @@ export function loadCluster(opts: ClusterOptions = {}): Cluster {
   if (opts.context) {
     if (!kc.getContextObject(opts.context)) {
       const known = kc.getContexts().map((c) => c.name);
-      throw opsError(
+      throw clusterAccessError(
         'ERR_KUBECONFIG',
         `the kubeconfig has no context "${opts.context}"${known.length ? ` (it has ${known.join(', ')})` : ''}`,
       );
@@ -58,12 +84,12 @@ export function loadCluster(opts: ClusterOptions = {}): Cluster {
   // With no kubeconfig at all (and outside a pod), loadFromDefault invents this context.
   const invented = context === 'loaded-context' && cluster?.server === 'http://localhost:8080';
   if (invented)
-    throw opsError(
+    throw clusterAccessError(
       'ERR_KUBECONFIG',
       'no kubeconfig: KUBECONFIG is not set and ~/.kube/config does not exist, so no cluster is selected',
     );
   if (!context || !kc.getContextObject(context) || !cluster)
-    throw opsError(
+    throw clusterAccessError(
       'ERR_KUBECONFIG',
       'no current kubeconfig context: no cluster is selected (KUBECONFIG, ~/.kube/config)',
     );
@@ -130,19 +156,19 @@ export function clusterError(err: unknown, cluster: Cluster, target: RequestTarg
   const m = statusBody(err).message;
   const said = typeof m === 'string' && m ? m : undefined;
   if (status === 401)
-    return opsError(
+    return clusterAccessError(
       'ERR_CLUSTER_CREDENTIALS',
       `the API server of context ${cluster.context} refused the credentials of user ${cluster.user} (401) to ${describe(target)}`,
       err,
     );
   if (status === 403)
-    return opsError(
+    return clusterAccessError(
       'ERR_CLUSTER_FORBIDDEN',
       `RBAC denies ${describe(target)} to the user of context ${cluster.context}${said ? `: ${said}` : ''}`,
       err,
     );
   if (status === 404 && target.verb === 'list')
-    return opsError(
+    return clusterAccessError(
       'ERR_CRD_MISSING',
       `the cluster does not serve ${target.resource}: its CustomResourceDefinition is not installed (404 to ${describe(target)})`,
       err,

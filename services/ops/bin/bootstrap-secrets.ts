@@ -17,12 +17,12 @@ import { spawnSync } from 'node:child_process';
 
 import { Command } from 'commander';
 
-import { EXIT, runCli } from '../../services/lib/cli.js';
-import { PlatformError } from '../../services/lib/errors.js';
-import { loadPlatformConfig } from '../config/load.js';
-import { ROUTES } from '../config/routes.js';
-import { planSecrets } from '../lib/bootstrap-secrets.js';
-import { PlatformContext } from '../lib/context.js';
+import { EXIT, runCli } from '../../../platform/cli.js';
+import { PlatformError } from '../../../platform/errors.js';
+import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { ROUTES } from '../../../platform/routes.js';
+import { planSecrets } from '../../../platform/bootstrap-secrets.js';
+import { PlatformContext } from '../../../platform/context.js';
 
 const program = new Command()
   .name('bootstrap-secrets')

@@ -1,0 +1,79 @@
+/**
+ * The one error type of the project's tools and services, and the shape of its catalogues.
+ *
+ * Every error a user can meet carries a stable `code` (documented in docs/errors.md, which is
+ * generated from the catalogues, so the two cannot drift apart), a message that says what was
+ * wrong, and a `fix` that says what to do. Programmer misuse throws `TypeError` instead.
+ *
+ * Each module that can fail for a user keeps its catalogue beside its code: the config schema
+ * (config/schema.ts), the route table (route-validation.ts), the cluster client (cluster.ts),
+ * each service and the scenario runner; this file holds the codes shared by several tools.
+ */
+export class PlatformError extends Error {
+  /** Stable, documented identifier, e.g. `ERR_CONFIG_INVALID`. */
+  readonly code: string;
+  /** What the user should do about it. */
+  readonly fix: string;
+
+  constructor(code: string, message: string, fix: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PlatformError';
+    this.code = code;
+    this.fix = fix;
+  }
+}
+
+/** One documented error: what it means and how to solve it. */
+export interface ErrorSpec {
+  /** What was wrong, phrased for the person who meets it. */
+  readonly problem: string;
+  /** What to do about it. */
+  readonly fix: string;
+}
+
+/** A catalogue of documented errors by stable code. */
+export type ErrorCatalogue = Readonly<Record<string, ErrorSpec>>;
+
+/** A {@link PlatformError} of a catalogue entry: its code, this occurrence's message, its fix. */
+export function catalogueError<C extends ErrorCatalogue>(
+  catalogue: C,
+  code: keyof C & string,
+  message: string,
+  cause?: unknown,
+): PlatformError {
+  const spec = catalogue[code];
+  if (!spec) throw new TypeError(`no error ${code} in the catalogue`);
+  return new PlatformError(code, message, spec.fix, cause === undefined ? undefined : { cause });
+}
+
+/** Codes shared by several tools, and the ones that group the detailed codes of a catalogue. */
+export const PLATFORM_ERRORS = {
+  ERR_CONFIG_INVALID: {
+    problem:
+      'the platform config (platform/config/platform.ts) has one or more invalid values; each is listed with its own code',
+    fix: 'fix each listed value as its line says, then run `npm run synth` again',
+  },
+  ERR_ROUTE_INVALID: {
+    problem:
+      'the route table (the routes of platform/components.ts) has one or more invalid routes; each is listed with its own code',
+    fix: 'fix each listed route as its line says, then run `npm run synth` again',
+  },
+  ERR_MANIFEST_INVALID: {
+    problem: 'a synthesized object breaks one of the manifest rules below; nothing was written',
+    fix: 'fix the construct that produced the object; an image that cannot run with a read-only root filesystem declares an exception with its reason',
+  },
+  ERR_CLUSTER_UNREACHABLE: {
+    problem:
+      'a tool that talks to the cluster could not reach it with kubectl, or the cluster refused a request',
+    fix: 'start the cluster or select the right context (`kubectl config use-context`, or --context), then run the command again',
+  },
+  ERR_SECRET_CONFLICT: {
+    problem:
+      '`npm run bootstrap:secrets` found two copies of a client secret (Keycloak’s keycloak-realm and the application’s Secret) with different values',
+    fix: 'delete the copy that is wrong (usually the application’s) and run `npm run bootstrap:secrets` again; it copies the other value',
+  },
+  ERR_TOOL_MISSING: {
+    problem: 'a command-line tool the command needs is not installed',
+    fix: 'install the tool the message names, then run the command again',
+  },
+} as const satisfies ErrorCatalogue;
