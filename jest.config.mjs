@@ -6,16 +6,25 @@ import { existsSync } from 'node:fs';
 const config = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  roots: ['cdk8s', 'services', 'scenarios', 'policies', 'scripts', 'minikube'].filter((d) =>
-    existsSync(d),
-  ),
+  roots: [
+    'platform',
+    'cdk8s',
+    'services',
+    'scenarios',
+    'generate',
+    'policies',
+    'testing',
+    'toolchain',
+    'scripts',
+    'minikube',
+  ].filter((d) => existsSync(d)),
   testMatch: ['**/test/**/*.test.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testTimeout: 60_000,
-  // One Keycloak per run, shared by the test files that need it (services/test-support).
-  globalSetup: '<rootDir>/services/test-support/jest/global-setup.mjs',
-  globalTeardown: '<rootDir>/services/test-support/jest/global-teardown.mjs',
+  // One Keycloak per run, shared by the test files that need it (testing/real/keycloak.ts).
+  globalSetup: '<rootDir>/testing/jest/global-setup.mjs',
+  globalTeardown: '<rootDir>/testing/jest/global-teardown.mjs',
 };
 
 export default config;

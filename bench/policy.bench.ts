@@ -12,9 +12,9 @@
 import { Command } from 'commander';
 
 import { runCli } from '../platform/cli.js';
-import { corpusPolicyData, envoyInput } from '../services/test-support/corpus.js';
-import { startOpa } from '../services/test-support/opa-server.js';
-import { generateTestKeys, makeToken } from '../services/test-support/tokens.js';
+import { corpusPolicyData, envoyInput } from '../testing/support/corpus.js';
+import { startOpa } from '../testing/real/opa.js';
+import { generateTestKeys, makeToken } from '../testing/support/tokens.js';
 import { TenancyPolicy } from '../services/tenancy/src/policy.js';
 
 interface Stats {

@@ -21,11 +21,11 @@ import { ROUTES } from '../platform/routes.js';
 import { parsePlatformConfig } from '../platform/config/schema.js';
 import { PlatformContext } from '../platform/context.js';
 import { policyData } from '../platform/policy-data.js';
-import { json, startStub } from '../services/test-support/http.js';
-import { startIotAgent } from '../services/test-support/iot-agent.js';
-import { freePort } from '../services/test-support/opa-server.js';
-import { startOrionFake } from '../services/test-support/orion-fake.js';
-import { generateTestKeys, makeToken } from '../services/test-support/tokens.js';
+import { json, startStub } from '../testing/support/http.js';
+import { startIotAgent } from '../testing/real/iot-agent.js';
+import { freePort } from '../testing/real/opa.js';
+import { startOrionFake } from '../testing/fakes/orion.js';
+import { generateTestKeys, makeToken } from '../testing/support/tokens.js';
 
 interface Run {
   mode: 'bulk' | 'per-request';

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import { PlatformError } from '../platform/errors.js';
-import { ensureOpa } from './tools.js';
+import { ensureOpa } from '../toolchain/tools.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let opa: string;

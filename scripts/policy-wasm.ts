@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { PlatformError } from '../platform/errors.js';
-import { ensureOpa } from './tools.js';
+import { ensureOpa } from '../toolchain/tools.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -28,13 +28,13 @@ const tsx = (script, ...args) =>
 
 if (!filtered) {
   // 1. Real components: a missing one is a failure, never a skip.
-  if (tsx('scripts/setup.ts').status !== 0) {
+  if (tsx('toolchain/bin/setup.ts').status !== 0) {
     console.error('test: the real components could not be installed (see above)');
     failed++;
   } else {
     // 2. Rego tests with the pinned OPA, on data (keys, corpus) made for this run.
     const data = join(cache, 'policy-test', 'data.json');
-    if (tsx('scripts/policy-test-data.ts', data).status !== 0) {
+    if (tsx('testing/bin/policy-test-data.ts', data).status !== 0) {
       failed++;
     } else {
       const opa = spawnSync(
@@ -43,7 +43,7 @@ if (!filtered) {
           '--import',
           'tsx',
           '-e',
-          "import('./scripts/tools.ts').then(m => process.stdout.write(m.opaPath()))",
+          "import('./toolchain/tools.ts').then(m => process.stdout.write(m.opaPath()))",
         ],
         {
           cwd: root,

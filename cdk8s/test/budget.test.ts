@@ -13,7 +13,7 @@ import {
   scaleResources,
 } from '../lib/budget.js';
 import type { SynthObject } from '../lib/synth.js';
-import { ROOT, synth } from './support/synth.js';
+import { ROOT, synth } from '../../testing/support/synth.js';
 
 const pod = (
   ns: string,

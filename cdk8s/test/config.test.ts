@@ -8,7 +8,7 @@ import {
   quantityBytes,
 } from '../../platform/config/schema.js';
 import type { ConfigErrorCode } from '../../platform/config/schema.js';
-import { ROOT, configInput } from './support/synth.js';
+import { ROOT, configInput } from '../../testing/support/synth.js';
 
 /** Parses a modified copy of the repository config and returns the error it raises. */
 function errorFor(change: (c: any) => void): ConfigError {

@@ -5,7 +5,7 @@ import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
 import { allErrorCodes, renderRights } from '../lib/docs.js';
 import { listFiles } from '../lib/files.js';
-import { ROOT, opaPolicyData, synth } from './support/synth.js';
+import { ROOT, opaPolicyData, synth } from '../../testing/support/synth.js';
 
 describe('the architecture diagram', () => {
   const out = synth();

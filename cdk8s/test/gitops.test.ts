@@ -1,5 +1,5 @@
 import { LAYERS } from '../lib/layers.js';
-import { find, synth } from './support/synth.js';
+import { find, synth } from '../../testing/support/synth.js';
 
 const apps = (out: ReturnType<typeof synth>) =>
   out.objects.filter((o) => o.object.kind === 'Application').map((o) => o.object as any);

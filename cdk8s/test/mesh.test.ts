@@ -4,8 +4,8 @@ import { ROUTES } from '../../platform/routes.js';
 import { parsePlatformConfig } from '../../platform/config/schema.js';
 import { PlatformContext } from '../../platform/context.js';
 import { ExternalIdentity, Workload, httpProbe } from '../lib/workload.js';
-import { allowedEdges, requiredEdges } from './support/edges.js';
-import { configInput, find, opaPolicyData, synth } from './support/synth.js';
+import { allowedEdges, requiredEdges } from '../../testing/support/edges.js';
+import { configInput, find, opaPolicyData, synth } from '../../testing/support/synth.js';
 
 const ctx = () => new PlatformContext(parsePlatformConfig(configInput()), ROUTES);
 

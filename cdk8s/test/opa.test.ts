@@ -6,7 +6,7 @@ import {
   policyFiles,
   ROOT,
   synth,
-} from './support/synth.js';
+} from '../../testing/support/synth.js';
 import { join } from 'node:path';
 
 const policyConfigMap = opaPolicyConfigMap;

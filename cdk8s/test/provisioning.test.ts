@@ -2,7 +2,7 @@ import { ROUTES } from '../../platform/routes.js';
 import { parsePlatformConfig } from '../../platform/config/schema.js';
 import { PlatformContext } from '../../platform/context.js';
 import { policyData } from '../../platform/policy-data.js';
-import { routeRequest } from './support/istio-routing.js';
+import { routeRequest } from '../../testing/istio/routing.js';
 import {
   changedObjects,
   configInput,
@@ -10,7 +10,7 @@ import {
   opaPolicyData,
   provisioningPolicyConfigMap,
   synth,
-} from './support/synth.js';
+} from '../../testing/support/synth.js';
 
 type Out = ReturnType<typeof synth>;
 

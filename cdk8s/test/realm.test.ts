@@ -19,7 +19,7 @@ import { ROLES } from '../../platform/roles.js';
 import { ADMINS_ONLY_FLOW, buildRealm, flowId, resolveRealm } from '../../platform/realm.js';
 import { KEYCLOAK_REALM_SECRET } from '../../platform/secrets.js';
 import { PlatformContext } from '../../platform/context.js';
-import { find, synth } from './support/synth.js';
+import { find, synth } from '../../testing/support/synth.js';
 
 const out = synth();
 const ctx = out.platform.context;

@@ -3,7 +3,7 @@ import type { RouteErrorCode } from '../../platform/route-validation.js';
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
 import { exactPublicPaths } from '../../platform/public-paths.js';
-import { routeRequest } from './support/istio-routing.js';
+import { routeRequest } from '../../testing/istio/routing.js';
 import {
   changedObjects,
   find,
@@ -11,7 +11,7 @@ import {
   opaPolicyData,
   provisioningPolicyConfigMap,
   synth,
-} from './support/synth.js';
+} from '../../testing/support/synth.js';
 
 const vsOf = (out: ReturnType<typeof synth>) => find(out, 'VirtualService', 'kitt4sme-routes').spec;
 const notPathsOf = (out: ReturnType<typeof synth>) =>

@@ -9,7 +9,7 @@ import {
 import { buildRealm } from '../../platform/realm.js';
 import { BOOTSTRAP_SECRETS } from '../../platform/secrets.js';
 import { podSpecOf } from '../lib/validate/rules.js';
-import { synth } from './support/synth.js';
+import { synth } from '../../testing/support/synth.js';
 
 describe('secret references in deploy/', () => {
   const out = synth();

@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 
 import { listFiles } from '../lib/files.js';
 import { README_MARKERS, withReadmeSection, writeOutput } from '../lib/synth.js';
-import { ROOT, synth } from './support/synth.js';
+import { ROOT, synth } from '../../testing/support/synth.js';
 
 describe('synth', () => {
   it('is deterministic: the same input gives byte-identical output', () => {

@@ -8,7 +8,7 @@ import {
   opaPolicyData,
   provisioningPolicyConfigMap,
   synth,
-} from './support/synth.js';
+} from '../../testing/support/synth.js';
 
 const addTenant = (name: string, displayName?: string) =>
   synth({ config: (c) => void c.tenants.push({ name, ...(displayName ? { displayName } : {}) }) });

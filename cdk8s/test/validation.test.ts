@@ -21,7 +21,7 @@ import {
   podSpecOf,
 } from '../lib/validate/rules.js';
 import { findUnknownFields, modelFor, validateWithModels } from '../lib/validate/schemas.js';
-import { keyOf, synth } from './support/synth.js';
+import { keyOf, synth } from '../../testing/support/synth.js';
 
 let out: SynthOutput;
 beforeAll(() => {

@@ -6,10 +6,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { runCli } from '../../services/test-support/cli.js';
-import { freePort } from '../../services/test-support/opa-server.js';
-import type { ScenarioStack } from '../../services/test-support/scenario-stack.js';
-import { startScenarioStack } from '../../services/test-support/scenario-stack.js';
+import { runCli } from '../../testing/support/cli.js';
+import { freePort } from '../../testing/real/opa.js';
+import type { ScenarioStack } from '../../testing/stack/scenario-stack.js';
+import { startScenarioStack } from '../../testing/stack/scenario-stack.js';
 
 const SCRIPT = 'scenarios/bin/run.ts';
 let home: string;

@@ -10,8 +10,8 @@ import { rmSync } from 'node:fs';
 import { scenarioEnv } from '../lib/env.js';
 import { runScenarios } from '../lib/framework.js';
 import { tenantIsolation } from '../tenant-isolation.js';
-import type { ScenarioStack } from '../../services/test-support/scenario-stack.js';
-import { leakyPolicyDir, startScenarioStack } from '../../services/test-support/scenario-stack.js';
+import type { ScenarioStack } from '../../testing/stack/scenario-stack.js';
+import { leakyPolicyDir, startScenarioStack } from '../../testing/stack/scenario-stack.js';
 
 let stack: ScenarioStack;
 let dir: string;

@@ -1,5 +1,5 @@
 /**
- * Every scenario against the local stack (services/test-support/scenario-stack.ts: real
+ * Every scenario against the local stack (testing/stack/scenario-stack.ts: real
  * Keycloak, real OPA behind the local gateway, the real IoT Agent library with the Ultralight
  * south binding, the real provisioning service, the Orion and QuantumLeap contract fakes), and
  * the failures a scenario must report: a missing QuantumLeap subscription.
@@ -15,8 +15,8 @@ import { basicSense } from '../basic-sense.js';
 import { SCENARIOS } from '../index.js';
 import { intervene } from '../intervene.js';
 import { jsonReport, junitXml } from '../lib/report.js';
-import type { ScenarioStack } from '../../services/test-support/scenario-stack.js';
-import { startScenarioStack } from '../../services/test-support/scenario-stack.js';
+import type { ScenarioStack } from '../../testing/stack/scenario-stack.js';
+import { startScenarioStack } from '../../testing/stack/scenario-stack.js';
 
 let stack: ScenarioStack;
 let env: ScenarioEnv;

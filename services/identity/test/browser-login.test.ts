@@ -12,10 +12,10 @@ import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 
 import { CONSOLE_CLIENT, SSO_CLIENTS, secretEnvName } from '../../../platform/identity.js';
-import { ensureChromium } from '../../../scripts/tools.js';
-import type { KeycloakServer } from '../../test-support/keycloak.js';
-import { issuerAt, platformContext, sharedKeycloak } from '../../test-support/keycloak.js';
-import { freePort } from '../../test-support/opa-server.js';
+import { ensureChromium } from '../../../toolchain/tools.js';
+import type { KeycloakServer } from '../../../testing/real/keycloak.js';
+import { issuerAt, platformContext, sharedKeycloak } from '../../../testing/real/keycloak.js';
+import { freePort } from '../../../testing/real/opa.js';
 import { KeycloakAdmin } from '../src/realm-apply.js';
 
 const REALM = platformContext().config.identity.realm;

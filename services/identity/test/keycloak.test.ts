@@ -17,16 +17,16 @@ import { JwksCache } from '../../tenancy/src/jwks.js';
 import { TenancyPolicy } from '../../tenancy/src/policy.js';
 import { verifyBearer } from '../../tenancy/src/verify.js';
 import { TokenError } from '../../tenancy/src/errors.js';
-import { envoyInput } from '../../test-support/corpus.js';
-import type { KeycloakServer } from '../../test-support/keycloak.js';
+import { envoyInput } from '../../../testing/support/corpus.js';
+import type { KeycloakServer } from '../../../testing/real/keycloak.js';
 import {
   OTHER_REALM,
   issuerAt,
   platformContext,
   sharedKeycloak,
-} from '../../test-support/keycloak.js';
-import type { OpaServer } from '../../test-support/opa-server.js';
-import { freePort, startOpa } from '../../test-support/opa-server.js';
+} from '../../../testing/real/keycloak.js';
+import type { OpaServer } from '../../../testing/real/opa.js';
+import { freePort, startOpa } from '../../../testing/real/opa.js';
 import { KeycloakAdmin } from '../src/realm-apply.js';
 import { fetchToken } from '../src/tokens.js';
 import type { TokenRequest } from '../src/tokens.js';

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { secretEnvName } from '../../../platform/identity.js';
-import { runCli } from '../../test-support/cli.js';
-import { json, startStub } from '../../test-support/http.js';
-import type { StubServer } from '../../test-support/http.js';
-import type { KeycloakServer } from '../../test-support/keycloak.js';
-import { sharedKeycloak } from '../../test-support/keycloak.js';
-import { freePort } from '../../test-support/opa-server.js';
+import { runCli } from '../../../testing/support/cli.js';
+import { json, startStub } from '../../../testing/support/http.js';
+import type { StubServer } from '../../../testing/support/http.js';
+import type { KeycloakServer } from '../../../testing/real/keycloak.js';
+import { sharedKeycloak } from '../../../testing/real/keycloak.js';
+import { freePort } from '../../../testing/real/opa.js';
 import { peekClaims } from '../src/tokens.js';
 
 const CLI = 'services/identity/bin/token.ts';

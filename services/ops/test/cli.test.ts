@@ -10,7 +10,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { loadPlatformConfig } from '../../../platform/config/load.js';
 import { ROUTES } from '../../../platform/routes.js';
 import { PlatformContext } from '../../../platform/context.js';
-import { runCli } from '../../test-support/cli.js';
+import { runCli } from '../../../testing/support/cli.js';
 import type { Endpoints } from '../src/endpoints.js';
 import { REQUIRED_RULES } from '../src/status.js';
 

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 
-import type { ProvisioningStack } from '../../test-support/provisioning-stack.js';
-import { ANCHOR, startProvisioningStack } from '../../test-support/provisioning-stack.js';
+import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { openApiChecker } from './support.js';
 
 let stack: ProvisioningStack;

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 
-import type { ProvisioningStack } from '../../test-support/provisioning-stack.js';
-import { ANCHOR, startProvisioningStack } from '../../test-support/provisioning-stack.js';
+import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 
 const m = ANCHOR.manufracture;
 const floor1 = { servicePath: m.servicePath };

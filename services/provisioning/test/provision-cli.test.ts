@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
 
-import type { CliRun } from '../../test-support/cli.js';
-import { runCli } from '../../test-support/cli.js';
-import { freePort } from '../../test-support/opa-server.js';
-import type { ProvisioningStack } from '../../test-support/provisioning-stack.js';
-import { startProvisioningStack } from '../../test-support/provisioning-stack.js';
+import type { CliRun } from '../../../testing/support/cli.js';
+import { runCli } from '../../../testing/support/cli.js';
+import { freePort } from '../../../testing/real/opa.js';
+import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import { startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { loadConfig } from '../src/config.js';
 import { devicesFileJsonSchema } from '../src/devices-file.js';
 

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
-import type { ProvisioningStack } from '../../test-support/provisioning-stack.js';
-import { ANCHOR, startProvisioningStack } from '../../test-support/provisioning-stack.js';
+import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 
 let stack: ProvisioningStack;
 const m = ANCHOR.manufracture;

@@ -4,9 +4,9 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 
-import type { StubServer } from '../../test-support/http.js';
-import { json, startStub } from '../../test-support/http.js';
-import { freePort } from '../../test-support/opa-server.js';
+import type { StubServer } from '../../../testing/support/http.js';
+import { json, startStub } from '../../../testing/support/http.js';
+import { freePort } from '../../../testing/real/opa.js';
 import { Upstream, UpstreamError, maskApiKeys } from '../src/upstream.js';
 
 let stub: StubServer | undefined;

@@ -1,7 +1,7 @@
-import { json, startStub } from '../../test-support/http.js';
-import type { StubServer } from '../../test-support/http.js';
-import { generateTestKeys } from '../../test-support/tokens.js';
-import type { TestKeys } from '../../test-support/tokens.js';
+import { json, startStub } from '../../../testing/support/http.js';
+import type { StubServer } from '../../../testing/support/http.js';
+import { generateTestKeys } from '../../../testing/support/tokens.js';
+import type { TestKeys } from '../../../testing/support/tokens.js';
 import { JwksUnavailableError } from '../src/errors.js';
 import { JwksCache } from '../src/jwks.js';
 

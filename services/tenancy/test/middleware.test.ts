@@ -4,11 +4,11 @@ import type { Server } from 'node:http';
 
 import express from 'express';
 
-import { corpusPolicyData } from '../../test-support/corpus.js';
-import { json, startStub } from '../../test-support/http.js';
-import type { StubServer } from '../../test-support/http.js';
-import type { TestKeys, TokenRecipe } from '../../test-support/tokens.js';
-import { generateTestKeys, makeToken } from '../../test-support/tokens.js';
+import { corpusPolicyData } from '../../../testing/support/corpus.js';
+import { json, startStub } from '../../../testing/support/http.js';
+import type { StubServer } from '../../../testing/support/http.js';
+import type { TestKeys, TokenRecipe } from '../../../testing/support/tokens.js';
+import { generateTestKeys, makeToken } from '../../../testing/support/tokens.js';
 import { JwksCache } from '../src/jwks.js';
 import type { DecisionLogEntry } from '../src/middleware.js';
 import { tenancyMiddleware } from '../src/middleware.js';

@@ -3,13 +3,13 @@
  * data. The real OPA server, a stand-in JWKS endpoint: the token is judged the same way, and
  * a Keycloak that is down means every token is refused (fail closed).
  */
-import { corpusPolicyData, envoyInput } from '../../test-support/corpus.js';
-import { json, startStub } from '../../test-support/http.js';
-import type { StubServer } from '../../test-support/http.js';
-import type { OpaServer } from '../../test-support/opa-server.js';
-import { startOpa } from '../../test-support/opa-server.js';
-import type { TestKeys } from '../../test-support/tokens.js';
-import { generateTestKeys, makeToken } from '../../test-support/tokens.js';
+import { corpusPolicyData, envoyInput } from '../../../testing/support/corpus.js';
+import { json, startStub } from '../../../testing/support/http.js';
+import type { StubServer } from '../../../testing/support/http.js';
+import type { OpaServer } from '../../../testing/real/opa.js';
+import { startOpa } from '../../../testing/real/opa.js';
+import type { TestKeys } from '../../../testing/support/tokens.js';
+import { generateTestKeys, makeToken } from '../../../testing/support/tokens.js';
 import { TenancyPolicy } from '../src/policy.js';
 
 let keys: TestKeys;

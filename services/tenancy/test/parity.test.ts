@@ -3,12 +3,16 @@
  * over HTTP (Go builtins) and by the committed wasm in-process (jose-verified signatures) must
  * give the same decision, and the one the case expects.
  */
-import type { MaterializedCase } from '../../test-support/corpus.js';
-import { corpusPolicyData, loadCorpus, materializeCorpus } from '../../test-support/corpus.js';
-import type { OpaServer } from '../../test-support/opa-server.js';
-import { startOpa } from '../../test-support/opa-server.js';
-import type { TestKeys } from '../../test-support/tokens.js';
-import { generateTestKeys } from '../../test-support/tokens.js';
+import type { MaterializedCase } from '../../../testing/support/corpus.js';
+import {
+  corpusPolicyData,
+  loadCorpus,
+  materializeCorpus,
+} from '../../../testing/support/corpus.js';
+import type { OpaServer } from '../../../testing/real/opa.js';
+import { startOpa } from '../../../testing/real/opa.js';
+import type { TestKeys } from '../../../testing/support/tokens.js';
+import { generateTestKeys } from '../../../testing/support/tokens.js';
 import type { Decision } from '../src/policy.js';
 import { TenancyPolicy } from '../src/policy.js';
 

@@ -1,10 +1,10 @@
 import type { JWK } from 'jose';
 
 import { API_AUDIENCES } from '../../../platform/tenancy.js';
-import { json, startStub } from '../../test-support/http.js';
-import type { StubServer } from '../../test-support/http.js';
-import type { TestKeys, TokenRecipe } from '../../test-support/tokens.js';
-import { generateTestKeys, makeToken } from '../../test-support/tokens.js';
+import { json, startStub } from '../../../testing/support/http.js';
+import type { StubServer } from '../../../testing/support/http.js';
+import type { TestKeys, TokenRecipe } from '../../../testing/support/tokens.js';
+import { generateTestKeys, makeToken } from '../../../testing/support/tokens.js';
 import { JwksUnavailableError, TokenError } from '../src/errors.js';
 import { JwksCache } from '../src/jwks.js';
 import { verifyBearer } from '../src/verify.js';

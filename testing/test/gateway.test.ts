@@ -12,26 +12,26 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 
 import { Testing } from 'cdk8s';
 
-import type { RouteSpec } from '../../../platform/routes.js';
-import { ROUTES } from '../../../platform/routes.js';
-import type { ServicePortSpec } from '../../../platform/services.js';
-import { SERVICES } from '../../../platform/services.js';
-import { TENANT_HEADER } from '../../../platform/tenancy.js';
-import { PlatformContext } from '../../../platform/context.js';
-import { Ingress } from '../../../cdk8s/lib/mesh/ingress.js';
-import { MeshSecurity } from '../../../cdk8s/lib/mesh/security.js';
-import { DECISION_PATH, policyData } from '../../../platform/policy-data.js';
-import { headersOf } from '../../tenancy/src/input.js';
-import type { Decision } from '../../tenancy/src/policy.js';
-import type { Authorizer, Gateway, GatewayOptions } from '../gateway.js';
-import { gatewayRoutes, opaAuthorizer, startGateway } from '../gateway.js';
-import { json, startStub } from '../http.js';
-import type { StubServer } from '../http.js';
-import { platformContext } from '../keycloak.js';
-import type { OpaServer } from '../opa-server.js';
-import { startOpa } from '../opa-server.js';
-import type { TestKeys, TokenRecipe } from '../tokens.js';
-import { generateTestKeys, makeToken } from '../tokens.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import { ROUTES } from '../../platform/routes.js';
+import type { ServicePortSpec } from '../../platform/services.js';
+import { SERVICES } from '../../platform/services.js';
+import { TENANT_HEADER } from '../../platform/tenancy.js';
+import { PlatformContext } from '../../platform/context.js';
+import { Ingress } from '../../cdk8s/lib/mesh/ingress.js';
+import { MeshSecurity } from '../../cdk8s/lib/mesh/security.js';
+import { DECISION_PATH, policyData } from '../../platform/policy-data.js';
+import { headersOf } from '../../services/tenancy/src/input.js';
+import type { Decision } from '../../services/tenancy/src/policy.js';
+import type { Authorizer, Gateway, GatewayOptions } from '../stack/gateway.js';
+import { gatewayRoutes, opaAuthorizer, startGateway } from '../stack/gateway.js';
+import { json, startStub } from '../support/http.js';
+import type { StubServer } from '../support/http.js';
+import { platformContext } from '../real/keycloak.js';
+import type { OpaServer } from '../real/opa.js';
+import { startOpa } from '../real/opa.js';
+import type { TestKeys, TokenRecipe } from '../support/tokens.js';
+import { generateTestKeys, makeToken } from '../support/tokens.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness

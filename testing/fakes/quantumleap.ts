@@ -30,7 +30,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { FaultRule } from './orion-fake.js';
+import type { FaultRule } from './orion.js';
 
 /** A notification as the fake received it, with the status it answered. */
 export interface ReceivedNotification {

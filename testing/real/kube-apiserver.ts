@@ -1,6 +1,6 @@
 /**
  * Test support: a real Kubernetes API server on loopback ports, the pinned kube-apiserver
- * (scripts/tools.ts builds it from k8s.io/kubernetes at `cluster.kubernetesVersion`) over
+ * (toolchain/tools.ts builds it from k8s.io/kubernetes at `cluster.kubernetesVersion`) over
  * Debian's etcd, with RBAC, token users and, by default, the upstream CRDs of Argo CD and
  * Istio at the versions the platform deploys.
  *
@@ -26,9 +26,9 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 
-import { ensureEtcd, ensureKubeApiserver, upstreamCrdFiles } from '../../scripts/tools.js';
-import { freePort } from './opa-server.js';
-import { tailFile, waitFor } from './processes.js';
+import { ensureEtcd, ensureKubeApiserver, upstreamCrdFiles } from '../../toolchain/tools.js';
+import { freePort } from './opa.js';
+import { tailFile, waitFor } from '../support/processes.js';
 
 /** The users of the kubeconfig: `admin` is in system:masters, the others have no groups. */
 export type KubeUser = 'admin' | 'viewer' | 'nobody';

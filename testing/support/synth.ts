@@ -4,18 +4,18 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { platform } from '../../../platform/config/platform.js';
-import type { RouteSpec } from '../../../platform/routes.js';
-import { ROUTES } from '../../../platform/routes.js';
-import type { PlatformConfigInput } from '../../../platform/config/schema.js';
-import { parsePlatformConfig } from '../../../platform/config/schema.js';
-import type { PolicyFile } from '../../../platform/policy-data.js';
-import { POLICY_DATA_PATH, readPolicyFiles } from '../../../platform/policy-data.js';
-import type { KubeObject, SynthOutput } from '../../lib/synth.js';
-import { synthesize } from '../../lib/synth.js';
+import { platform } from '../../platform/config/platform.js';
+import type { RouteSpec } from '../../platform/routes.js';
+import { ROUTES } from '../../platform/routes.js';
+import type { PlatformConfigInput } from '../../platform/config/schema.js';
+import { parsePlatformConfig } from '../../platform/config/schema.js';
+import type { PolicyFile } from '../../platform/policy-data.js';
+import { POLICY_DATA_PATH, readPolicyFiles } from '../../platform/policy-data.js';
+import type { KubeObject, SynthOutput } from '../../cdk8s/lib/synth.js';
+import { synthesize } from '../../cdk8s/lib/synth.js';
 
 /** The repository root. */
-export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A deep copy of the repository's platform config, to modify in a test. */
 export function configInput(): PlatformConfigInput {

@@ -4,18 +4,18 @@
  * run (public JWKS and private JWKs for signing in Rego) and the materialized corpus.
  * Nothing it writes is committed (.cache/ is ignored); every run makes new keys.
  *
- *   tsx scripts/policy-test-data.ts [out.json]
+ *   tsx testing/bin/policy-test-data.ts [out.json]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { corpusPolicyData, materializeCorpus } from '../services/test-support/corpus.js';
-import { generateTestKeys } from '../services/test-support/tokens.js';
+import { corpusPolicyData, materializeCorpus } from '../support/corpus.js';
+import { generateTestKeys } from '../support/tokens.js';
 
 const out =
   process.argv[2] ??
-  join(fileURLToPath(new URL('..', import.meta.url)), '.cache', 'policy-test', 'data.json');
+  join(fileURLToPath(new URL('../..', import.meta.url)), '.cache', 'policy-test', 'data.json');
 const keys = await generateTestKeys();
 const cases = await materializeCorpus(keys);
 mkdirSync(dirname(out), { recursive: true });

@@ -29,10 +29,10 @@ import { PlatformContext } from '../../platform/context.js';
 import { buildRealm } from '../../platform/realm.js';
 import type { RealmDefinition } from '../../platform/realm.js';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
-import { ensureKeycloak, java21Home } from '../../scripts/tools.js';
-import { issuerOf } from '../identity/src/tokens.js';
-import { freePort } from './opa-server.js';
-import { tailFile, waitFor } from './processes.js';
+import { ensureKeycloak, java21Home } from '../../toolchain/tools.js';
+import { issuerOf } from '../../services/identity/src/tokens.js';
+import { freePort } from './opa.js';
+import { tailFile, waitFor } from '../support/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

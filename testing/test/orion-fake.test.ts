@@ -3,10 +3,10 @@
 // the fake would also pass against Orion.
 import type { IncomingMessage } from 'node:http';
 
-import { startStub } from '../http.js';
-import type { StubServer } from '../http.js';
-import { startOrionFake } from '../orion-fake.js';
-import type { OrionFake } from '../orion-fake.js';
+import { startStub } from '../support/http.js';
+import type { StubServer } from '../support/http.js';
+import { startOrionFake } from '../fakes/orion.js';
+import type { OrionFake } from '../fakes/orion.js';
 
 interface CallOptions {
   service?: string;

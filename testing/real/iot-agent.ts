@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 
-import { freePort } from './opa-server.js';
+import { freePort } from './opa.js';
 
 const require = createRequire(import.meta.url);
 

@@ -3,15 +3,15 @@
 // through the binding, and the tests read what reached Orion. Each test uses its own tenant.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { startStub } from '../http.js';
-import type { StubServer } from '../http.js';
-import { startIotAgent } from '../iot-agent.js';
-import type { IotAgentHandle } from '../iot-agent.js';
-import { freePort } from '../opa-server.js';
-import { startOrionFake } from '../orion-fake.js';
-import type { NgsiEntity, OrionFake } from '../orion-fake.js';
-import { startUltralightSouth } from '../ultralight-south.js';
-import type { UltralightSouth } from '../ultralight-south.js';
+import { startStub } from '../support/http.js';
+import type { StubServer } from '../support/http.js';
+import { startIotAgent } from '../real/iot-agent.js';
+import type { IotAgentHandle } from '../real/iot-agent.js';
+import { freePort } from '../real/opa.js';
+import { startOrionFake } from '../fakes/orion.js';
+import type { NgsiEntity, OrionFake } from '../fakes/orion.js';
+import { startUltralightSouth } from '../stack/ultralight-south.js';
+import type { UltralightSouth } from '../stack/ultralight-south.js';
 
 const ENTITY = 'urn:Bot:1';
 const COMMAND_TIMEOUT_MS = 1000;

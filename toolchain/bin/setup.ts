@@ -8,7 +8,7 @@
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
  */
-import { PlatformError } from '../platform/errors.js';
+import { PlatformError } from '../../platform/errors.js';
 import {
   ensureChromium,
   ensureEtcd,
@@ -18,7 +18,7 @@ import {
   ensureShellcheck,
   java21Home,
   upstreamCrdFiles,
-} from './tools.js';
+} from '../tools.js';
 
 try {
   ensureOpa();

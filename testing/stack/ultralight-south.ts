@@ -59,8 +59,8 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import type { IotAgentHandle } from './iot-agent.js';
-import { freePort } from './opa-server.js';
+import type { IotAgentHandle } from '../real/iot-agent.js';
+import { freePort } from '../real/opa.js';
 
 /** The path devices send to, as iotagent-ul's default resource. */
 const RESOURCE = '/iot/d';

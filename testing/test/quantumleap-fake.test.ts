@@ -1,9 +1,9 @@
 // Contract tests of the QuantumLeap fake (see quantumleap-fake.ts), and one integration of the
 // two fakes: measurements reach an Orion entity, Orion's subscription notifies QuantumLeap, and
 // the series can be read back per tenant.
-import { startOrionFake } from '../orion-fake.js';
-import { startQuantumLeapFake } from '../quantumleap-fake.js';
-import type { QuantumLeapFake } from '../quantumleap-fake.js';
+import { startOrionFake } from '../fakes/orion.js';
+import { startQuantumLeapFake } from '../fakes/quantumleap.js';
+import type { QuantumLeapFake } from '../fakes/quantumleap.js';
 
 let ql: QuantumLeapFake;
 

@@ -40,16 +40,16 @@ import { ROUTES } from '../../platform/routes.js';
 import { TENANT_HEADER } from '../../platform/tenancy.js';
 import { blockedPaths, opaExemptPaths } from '../../platform/public-paths.js';
 import { DECISION_PATH } from '../../platform/policy-data.js';
-import { headersOf, policyInput } from '../tenancy/src/input.js';
-import type { Decision } from '../tenancy/src/policy.js';
-import type { OpaServer } from './opa-server.js';
-import { freePort } from './opa-server.js';
+import { headersOf, policyInput } from '../../services/tenancy/src/input.js';
+import type { Decision } from '../../services/tenancy/src/policy.js';
+import type { OpaServer } from '../real/opa.js';
+import { freePort } from '../real/opa.js';
 
 /** Decides a request from its ext_authz CheckRequest-shaped input (see `policyInput`). */
 export type Authorizer = (input: Record<string, unknown>) => Promise<Decision>;
 
 /**
- * Asks a real OPA server (services/test-support/opa-server.ts `OpaServer`) for
+ * Asks a real OPA server (testing/real/opa.ts `OpaServer`) for
  * `kitt4sme/authz/decision` (`DECISION_PATH` in platform/policy-data.ts), as the
  * OPA-Envoy plugin does. A result that is not a decision rejects, which the gateway turns
  * into 503 like any other ext_authz error.

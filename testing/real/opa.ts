@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ensureOpa } from '../../scripts/tools.js';
+import { ensureOpa } from '../../toolchain/tools.js';
 
 /** The policy directory the platform deploys (tests excluded at load time by OPA's own rules). */
 export const POLICY_DIR = fileURLToPath(new URL('../../policies/kitt4sme', import.meta.url));

@@ -2,9 +2,9 @@
  * Test support: which workload must talk to which, derived from the synthesized
  * configuration rather than restated; and which connections the AuthorizationPolicies allow.
  */
-import { QUANTUMLEAP_NOTIFY_PATH } from '../../lib/components/quantumleap.js';
-import type { KubeObject, SynthOutput } from '../../lib/synth.js';
-import { podSpecOf } from '../../lib/validate/rules.js';
+import { QUANTUMLEAP_NOTIFY_PATH } from '../../cdk8s/lib/components/quantumleap.js';
+import type { KubeObject, SynthOutput } from '../../cdk8s/lib/synth.js';
+import { podSpecOf } from '../../cdk8s/lib/validate/rules.js';
 
 /** `caller -> target`, service account to service name. */
 export type Edge = `${string} -> ${string}`;

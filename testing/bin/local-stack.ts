@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 /**
- * `npm run stack:local`: the scenarios' local stack (services/test-support/scenario-stack.ts)
+ * `npm run stack:local`: the scenarios' local stack (testing/stack/scenario-stack.ts)
  * as a long-running process, to try the scenarios, curl and the provisioning CLI without a
  * cluster. Test support: real Keycloak, OPA, IoT Agent library and provisioning service; Orion
  * and QuantumLeap are contract fakes that keep data in memory.
@@ -11,10 +11,10 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { buildRealm } from '../../../platform/realm.js';
-import { REPO_ROOT } from '../cli.js';
-import { platformContext, startKeycloak, stopKeycloak } from '../keycloak.js';
-import { startScenarioStack } from '../scenario-stack.js';
+import { buildRealm } from '../../platform/realm.js';
+import { REPO_ROOT } from '../support/cli.js';
+import { platformContext, startKeycloak, stopKeycloak } from '../real/keycloak.js';
+import { startScenarioStack } from '../stack/scenario-stack.js';
 
 const dir = join(REPO_ROOT, '.cache', 'local-stack');
 mkdirSync(dir, { recursive: true });

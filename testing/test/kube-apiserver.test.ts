@@ -3,10 +3,10 @@ import { connect } from 'node:net';
 
 import * as k8s from '@kubernetes/client-node';
 
-import { platform } from '../../../platform/config/platform.js';
-import { readDeployObjects } from '../../ops/src/deploy.js';
-import { startKubeApiserver } from '../kube-apiserver.js';
-import type { KubeApiserver } from '../kube-apiserver.js';
+import { platform } from '../../platform/config/platform.js';
+import { readDeployObjects } from '../../services/ops/src/deploy.js';
+import { startKubeApiserver } from '../real/kube-apiserver.js';
+import type { KubeApiserver } from '../real/kube-apiserver.js';
 
 /** The Argo CD and Istio kinds deploy/ uses, as group, version and plural. */
 const KINDS = [

@@ -15,21 +15,21 @@ import { parsePlatformConfig } from '../../platform/config/schema.js';
 import { PlatformContext } from '../../platform/context.js';
 import { policyData } from '../../platform/policy-data.js';
 import { scenarioData } from '../../scenarios/lib/fiware.js';
-import type { ProvisioningConfig } from '../provisioning/src/config.js';
-import { loadConfig } from '../provisioning/src/config.js';
-import type { RunningService } from '../provisioning/src/service.js';
-import { startService } from '../provisioning/src/service.js';
-import type { DeviceSpec, GroupSpec } from '../provisioning/src/model.js';
-import type { StubServer } from './http.js';
-import { json, startStub } from './http.js';
-import type { IotAgentHandle } from './iot-agent.js';
-import { startIotAgent } from './iot-agent.js';
-import type { OrionFake } from './orion-fake.js';
-import { startOrionFake } from './orion-fake.js';
-import type { QuantumLeapFake } from './quantumleap-fake.js';
-import { startQuantumLeapFake } from './quantumleap-fake.js';
-import type { TestKeys, TokenRecipe } from './tokens.js';
-import { generateTestKeys, makeToken } from './tokens.js';
+import type { ProvisioningConfig } from '../../services/provisioning/src/config.js';
+import { loadConfig } from '../../services/provisioning/src/config.js';
+import type { RunningService } from '../../services/provisioning/src/service.js';
+import { startService } from '../../services/provisioning/src/service.js';
+import type { DeviceSpec, GroupSpec } from '../../services/provisioning/src/model.js';
+import type { StubServer } from '../support/http.js';
+import { json, startStub } from '../support/http.js';
+import type { IotAgentHandle } from '../real/iot-agent.js';
+import { startIotAgent } from '../real/iot-agent.js';
+import type { OrionFake } from '../fakes/orion.js';
+import { startOrionFake } from '../fakes/orion.js';
+import type { QuantumLeapFake } from '../fakes/quantumleap.js';
+import { startQuantumLeapFake } from '../fakes/quantumleap.js';
+import type { TestKeys, TokenRecipe } from '../support/tokens.js';
+import { generateTestKeys, makeToken } from '../support/tokens.js';
 
 /** A running stack. */
 export interface ProvisioningStack {
