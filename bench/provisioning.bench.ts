@@ -16,16 +16,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { platform } from '../platform/config/platform.js';
-import { ROUTES } from '../platform/routes.js';
-import { parsePlatformConfig } from '../platform/config/schema.js';
-import { PlatformContext } from '../platform/context.js';
 import { policyData } from '../platform/policy-data.js';
 import { json, startStub } from '../testing/support/http.js';
 import { startIotAgent } from '../testing/real/iot-agent.js';
 import { freePort } from '../testing/real/opa.js';
 import { startOrionFake } from '../testing/fakes/orion.js';
 import { generateTestKeys, makeToken } from '../testing/support/tokens.js';
+import { loadPlatformContext } from '../platform/context.js';
 
 interface Run {
   mode: 'bulk' | 'per-request';
@@ -93,7 +90,7 @@ function peakRssMb(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const ctx = new PlatformContext(parsePlatformConfig(platform), ROUTES);
+  const ctx = loadPlatformContext();
   const keys = await generateTestKeys();
   const jwks = await startStub(json(200, keys.jwks));
   const orion = await startOrionFake();

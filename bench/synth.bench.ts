@@ -20,11 +20,10 @@ import { Command } from 'commander';
 
 import { runCli } from '../platform/cli.js';
 import { platform } from '../platform/config/platform.js';
-import { ROUTES } from '../platform/routes.js';
 import type { PlatformConfigInput } from '../platform/config/schema.js';
-import { parsePlatformConfig } from '../platform/config/schema.js';
 import { readPolicyFiles } from '../platform/policy-data.js';
 import { synthesize, writeOutput } from '../cdk8s/lib/synth.js';
+import { loadPlatformContext } from '../platform/context.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -38,7 +37,7 @@ function stats(ms: number[]): { median: number; p90: number; min: number } {
 function timeOnce(config: PlatformConfigInput, dir: string): number {
   const t = performance.now();
   const policies = readPolicyFiles(join(root, 'policies'));
-  writeOutput(dir, synthesize({ config: parsePlatformConfig(config), routes: ROUTES, policies }));
+  writeOutput(dir, synthesize({ context: loadPlatformContext({ config }), policies }));
   return performance.now() - t;
 }
 

@@ -1,22 +1,92 @@
 /**
- * What every construct needs to know about the platform being synthesized: the validated
- * config, the chosen size profile, the route table and the names derived from them.
+ * The platform context: the validated config, the size profile, the route table, the pins and
+ * the names derived from them. Everything that builds, serves or tests the platform asks
+ * {@link loadPlatformContext} for one; nothing builds a context by hand.
  */
-import type { SizeProfile, SizedWorkload, WorkloadSize } from './config/profiles.js';
+import type {
+  ChartId,
+  ChartSpec,
+  ComponentId,
+  ImageId,
+  ImageSpec,
+  RealmPath,
+  ServiceId,
+} from './components.js';
+import {
+  CHARTS,
+  COMPONENTS,
+  SERVICES,
+  component,
+  servicePort,
+  validateComponents,
+} from './components.js';
+import { platform } from './config/platform.js';
+import type { SizeProfile, WorkloadSize } from './config/profiles.js';
 import { PROFILES } from './config/profiles.js';
+import type { PlatformConfig, PlatformConfigInput } from './config/schema.js';
+import { ConfigError, parsePlatformConfig, registryPinIssues } from './config/schema.js';
+import type { NamespaceRole } from './layers.js';
 import type { RouteSpec } from './routes.js';
-import type { ImageId, PlatformConfig } from './config/schema.js';
-import type { NamespaceRole, ServiceId } from './services.js';
-import { SERVICES } from './services.js';
+import { ROUTES, validateRoutes } from './routes.js';
 
-/** Read-only facts about the platform, handed to every construct through its props. */
+/** What a context is loaded from; every part defaults to the repository's own. */
+export interface PlatformInputs {
+  /** The config as written (platform.ts's shape). @default platform/config/platform.ts */
+  readonly config?: PlatformConfigInput | unknown;
+  /** The route table. @default the routes of the component registry */
+  readonly routes?: readonly RouteSpec[];
+}
+
+/**
+ * Loads and validates everything a context holds, once: the config (with the registry's pins
+ * and the config's overrides of them), the component registry and the route table.
+ *
+ * @throws ConfigError for a bad config value or pin, RouteTableError for a bad route,
+ *   ComponentRegistryError for a registry entry that names what does not exist.
+ */
+export function loadPlatformContext(inputs: PlatformInputs = {}): PlatformContext {
+  validateComponents();
+  const config = parsePlatformConfig(inputs.config ?? platform);
+  const images = Object.fromEntries(
+    Object.entries(COMPONENTS).flatMap(([id, c]) => {
+      const pinned = (c as { image?: ImageSpec }).image;
+      const own = config.images?.[id as ImageId];
+      return pinned ? [[id, own ?? pinned]] : [];
+    }),
+  ) as Record<ImageId, ImageSpec>;
+  const charts = Object.fromEntries(
+    Object.entries(CHARTS).map(([id, c]) => [id, config.charts?.[id as ChartId] ?? c]),
+  ) as Record<ChartId, ChartSpec>;
+  // The overrides were checked with the config; the registry's own pins by the same rules.
+  const pins = registryPinIssues(
+    Object.fromEntries(
+      Object.entries(COMPONENTS)
+        .map(([id, c]) => [id, (c as { image?: unknown }).image])
+        .filter(([, v]) => v),
+    ),
+    CHARTS,
+  );
+  if (pins.length > 0) throw new ConfigError(pins);
+  const routes = inputs.routes ?? ROUTES;
+  validateRoutes(routes);
+  return new PlatformContext(LOADED, config, routes, images, charts);
+}
+
+const LOADED = Symbol('loaded by loadPlatformContext');
+
+/** Read-only facts about the platform, handed to every construct, service and scenario. */
 export class PlatformContext {
   readonly profile: SizeProfile;
 
+  /** @internal Use {@link loadPlatformContext}, which validates what the context holds. */
   constructor(
+    token: typeof LOADED,
     readonly config: PlatformConfig,
     readonly routes: readonly RouteSpec[],
+    private readonly images: Readonly<Record<ImageId, ImageSpec>>,
+    private readonly charts: Readonly<Record<ChartId, ChartSpec>>,
   ) {
+    if (token !== LOADED) throw new TypeError('get a PlatformContext from loadPlatformContext()');
     this.profile = PROFILES[config.profile];
   }
 
@@ -42,23 +112,42 @@ export class PlatformContext {
     }));
   }
 
-  /** `repository:tag` of a pinned image. */
+  /** The pinned image of a component: the config's override, else the registry's pin. */
+  imageSpec(id: ImageId): ImageSpec {
+    return this.images[id];
+  }
+
+  /** `repository:tag` (or `repository@sha256:...`) of a component's pinned image. */
   image(id: ImageId): string {
-    const img = this.config.images[id];
+    const img = this.images[id];
     return img.tag.startsWith('sha256:')
       ? `${img.repository}@${img.tag}`
       : `${img.repository}:${img.tag}`;
   }
 
-  /** The size of a workload in the chosen profile. */
-  size(workload: SizedWorkload): WorkloadSize {
-    return this.profile.workloads[workload];
+  /** A pinned upstream chart: the config's override, else the registry's pin. */
+  chart(id: ChartId): ChartSpec {
+    return this.charts[id];
+  }
+
+  /** The size of a component in the chosen profile. */
+  size(id: ComponentId): WorkloadSize {
+    return component(id).sizes[this.config.profile];
+  }
+
+  /** The namespace a component runs in. */
+  componentNamespace(id: ComponentId): string {
+    return this.namespace(component(id).namespace);
   }
 
   /** The cluster-local DNS name of a service, e.g. `orion.fiware.svc.cluster.local`. */
   serviceHost(id: ServiceId): string {
-    const svc = SERVICES[id];
-    return `${svc.name}.${this.namespace(svc.namespace)}.svc.cluster.local`;
+    return `${SERVICES[id].name}.${this.componentNamespace(id)}.svc.cluster.local`;
+  }
+
+  /** The port number of a service port, e.g. `port('orion', 'api')` → 1026. */
+  port<S extends ServiceId>(id: S, key: keyof (typeof SERVICES)[S]['ports'] & string): number {
+    return servicePort(id, key).port;
   }
 
   /** An in-cluster URL of a service port, e.g. `http://orion.fiware.svc.cluster.local:1026`. */
@@ -66,9 +155,7 @@ export class PlatformContext {
     id: S,
     port: keyof (typeof SERVICES)[S]['ports'] & string,
   ): string {
-    const spec = (SERVICES[id].ports as Record<string, { port: number }>)[port];
-    if (!spec) throw new TypeError(`service ${id} has no port ${port}`);
-    return `http://${this.serviceHost(id)}:${spec.port}`;
+    return `http://${this.serviceHost(id)}:${this.port(id, port)}`;
   }
 
   /**
@@ -95,7 +182,7 @@ export class PlatformContext {
 
   /** The path of the platform realm on Keycloak, publicly and in the cluster alike. */
   get realmPath(): string {
-    return `/auth/realms/${this.config.identity.realm}`;
+    return `${this.routePrefix('keycloak')}/realms/${this.config.identity.realm}`;
   }
 
   /** The OIDC issuer of the platform realm, as it appears in the `iss` claim. */
@@ -105,7 +192,13 @@ export class PlatformContext {
 
   /** The path of the realm's signing keys (JWKS) on Keycloak. */
   get jwksPath(): string {
-    return `${this.realmPath}/protocol/openid-connect/certs`;
+    return this.realmEndpointPath('jwks');
+  }
+
+  /** A path of the realm's OpenID Connect endpoints on Keycloak. */
+  realmEndpointPath(kind: RealmPath): string {
+    const oidc = `${this.realmPath}/protocol/openid-connect`;
+    return `${oidc}/${kind === 'jwks' ? 'certs' : kind}`;
   }
 
   /** Where the mesh fetches the realm's signing keys from, inside the cluster. */

@@ -58,6 +58,11 @@ export const PLATFORM_ERRORS = {
       'the route table (the routes of platform/components.ts) has one or more invalid routes; each is listed with its own code',
     fix: 'fix each listed route as its line says, then run `npm run synth` again',
   },
+  ERR_COMPONENT_INVALID: {
+    problem:
+      'the component registry (platform/components.ts) has one or more inconsistent entries; each is listed with its own code',
+    fix: 'fix each listed entry as its line says, then run `npm run synth` again',
+  },
   ERR_MANIFEST_INVALID: {
     problem: 'a synthesized object breaks one of the manifest rules below; nothing was written',
     fix: 'fix the construct that produced the object; an image that cannot run with a read-only root filesystem declares an exception with its reason',

@@ -15,7 +15,7 @@ import {
   TOKEN_CLAIMS,
 } from './tenancy.js';
 import type { PlatformContext } from './context.js';
-import { exactPublicPaths } from './public-paths.js';
+import { exactPublicPaths } from './routes.js';
 
 /** One file of the bundle, by its path relative to the bundle root (`kitt4sme/authz.rego`). */
 export interface PolicyFile {

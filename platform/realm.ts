@@ -416,14 +416,24 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     scopeMappings,
     users: [...serviceAccounts, ...people],
   };
-  // Keycloak expands every ${...} of the file from its environment (database and admin
-  // passwords included): only the declared placeholders may be there.
+  assertOnlyPlaceholders(realm, placeholders);
+  return { name, realm, placeholders };
+}
+
+/**
+ * Keycloak expands every `${...}` of an imported realm from its environment (database and
+ * admin passwords included): only the declared placeholders may be there.
+ * @throws TypeError naming the first other `${...}`.
+ */
+export function assertOnlyPlaceholders(
+  realm: unknown,
+  placeholders: readonly RealmPlaceholder[],
+): void {
   const declared = new Set(placeholders.map((p) => `\${${p.env}}`));
   const stray = JSON.stringify(realm)
     .match(/\$\{[^}]*\}?/g)
     ?.find((m) => !declared.has(m));
   if (stray) throw new TypeError(`the realm would make Keycloak expand ${stray}`);
-  return { name, realm, placeholders };
 }
 
 /**

@@ -1,28 +1,17 @@
 /**
- * The route table: every path the ingress gateway serves.
+ * The route table: every path the ingress gateway serves, derived from the routes the
+ * components declare in the registry (platform/components.ts), and its checks.
  *
  * It is the single source of the VirtualService, the public paths of the CUSTOM
- * AuthorizationPolicy (OPA is not consulted for them), the OPA policy data, the diagram and
- * the scenario URLs. Add a route here and everything that routes or authorises follows.
+ * AuthorizationPolicy (OPA is not consulted for them), the OPA policy data, the mesh grants of
+ * the gateway, the diagram and the scenario URLs. Add a route to a component and everything
+ * that routes or authorises follows.
  */
-import type { HttpMethod, Role } from './roles.js';
-import { ALL, READ } from './roles.js';
-import type { PortKey, ServiceId } from './services.js';
+import type { ComponentRoute, PortKey, ServiceId } from './components.js';
+import { COMPONENT_IDS, SERVICES, component } from './components.js';
+import { PlatformError } from './errors.js';
 
-/** How a route is protected. */
-export type RouteAccess =
-  /**
-   * FIWARE API: every request goes through OPA, which requires a valid token whose tenant set
-   * contains the `fiware-service` header and whose roles allow the method. Only `publicPaths`
-   * skip OPA.
-   */
-  | 'tenant'
-  /**
-   * A web application that authenticates its users itself (Keycloak's own pages; Grafana,
-   * Kiali and Argo CD, which log people in through Keycloak themselves). The whole prefix
-   * skips OPA, except `blockedPaths`, which the gateway refuses.
-   */
-  | 'sso';
+export type { RouteAccess } from './components.js';
 
 /** A service and one of its ports, e.g. `{ service: 'iotAgentUl', port: 'north' }`. */
 export type RouteBackend = {
@@ -30,120 +19,180 @@ export type RouteBackend = {
 }[ServiceId];
 
 /** One route of the ingress gateway. */
-export interface RouteSpec {
-  /** Path prefix at the gateway, without trailing slash, e.g. `/orion`. */
-  readonly prefix: `/${string}`;
+export interface RouteSpec extends Omit<ComponentRoute, 'port'> {
   /** The service and port requests go to. */
   readonly backend: RouteBackend;
-  /**
-   * `true`: strip the prefix (`/orion/v2/entities` reaches Orion as `/v2/entities`).
-   * `false`: the backend serves under the prefix itself (Keycloak at `/auth`, Grafana at
-   * `/grafana`), so the path is passed on unchanged.
-   */
-  readonly stripPrefix: boolean;
-  readonly access: RouteAccess;
-  /**
-   * Paths under the prefix (`/version` means `/orion/version`) that need no token. Matched
-   * exactly, after Istio's path normalisation; never a prefix or a pattern.
-   */
-  readonly publicPaths: readonly `/${string}`[];
-  /**
-   * Paths under the prefix that the gateway refuses outright, with everything below them
-   * (`/admin` blocks `/auth/admin` and `/auth/admin/...`): consoles that must stay off the
-   * internet. @default none
-   */
-  readonly blockedPaths?: readonly `/${string}`[];
-  /** For `tenant` routes: what each role may do. A role not listed may do nothing. */
-  readonly rights: Readonly<Partial<Record<Role, readonly HttpMethod[]>>>;
-  /** One line for the docs and the diagram. */
-  readonly description: string;
 }
 
-/** The routes, in match order. */
-export const ROUTES: readonly RouteSpec[] = [
-  {
-    prefix: '/orion',
-    backend: { service: 'orion', port: 'api' },
-    stripPrefix: true,
-    access: 'tenant',
-    publicPaths: ['/version'],
-    rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
-    description: 'Orion NGSI-v2 API',
+/**
+ * The routes, in match order: the `tenant` routes, then the `sso` routes, each in registry
+ * order. Prefixes never overlap (validateRoutes), so the order decides nothing but the text
+ * of the VirtualService.
+ */
+export const ROUTES: readonly RouteSpec[] = (['tenant', 'sso'] as const).flatMap((access) =>
+  COMPONENT_IDS.flatMap((id) =>
+    (component(id).routes ?? [])
+      .filter((r) => r.access === access)
+      .map(({ port, ...r }) => ({ ...r, backend: { service: id, port } }) as RouteSpec),
+  ),
+);
+
+// ---------------------------------------------------------------------------------------------
+// What bypasses OPA, derived from the route table only
+// ---------------------------------------------------------------------------------------------
+
+/** Exact public paths of `tenant` routes, as the gateway sees them (`/orion/version`). */
+export function exactPublicPaths(routes: readonly RouteSpec[]): string[] {
+  return routes
+    .filter((r) => r.access === 'tenant')
+    .flatMap((r) => r.publicPaths.map((p) => `${r.prefix}${p}`));
+}
+
+/** Prefixes of `sso` routes: the applications behind them authenticate their users. */
+export function ssoPrefixes(routes: readonly RouteSpec[]): string[] {
+  return routes.filter((r) => r.access === 'sso').map((r) => r.prefix);
+}
+
+/**
+ * The `notPaths` of the CUSTOM AuthorizationPolicy: every request whose path is not listed
+ * goes to OPA. Exact public paths stay exact; an sso prefix covers itself and below.
+ *
+ * Istio matches these after its path normalisation (mesh `pathNormalization`), so `..`,
+ * `%2F` and `//` cannot turn a protected path into a listed one.
+ */
+export function opaExemptPaths(routes: readonly RouteSpec[]): string[] {
+  return [...exactPublicPaths(routes), ...ssoPrefixes(routes).flatMap((p) => [p, `${p}/*`])];
+}
+
+/** Paths the gateway refuses whatever the token: each blocked path and everything below it. */
+export function blockedPaths(routes: readonly RouteSpec[]): string[] {
+  return routes.flatMap((r) =>
+    (r.blockedPaths ?? []).flatMap((p) => [`${r.prefix}${p}`, `${r.prefix}${p}/*`]),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks, run when the platform context is loaded
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A route is security-relevant: its public paths bypass OPA. The rules keep every public path
+ * an exact, already-normalised path, and keep prefixes from shadowing one another.
+ */
+/** Every route-table error, by stable code. */
+export const ROUTE_ERRORS = {
+  ERR_ROUTE_PREFIX: {
+    problem:
+      'a route prefix is not a lower-case path of one or more segments without trailing slash',
+    fix: 'write prefixes like /orion or /iota-north: lower-case letters, digits and "-" per segment',
   },
-  {
-    prefix: '/quantumleap',
-    backend: { service: 'quantumleap', port: 'api' },
-    stripPrefix: true,
-    access: 'tenant',
-    publicPaths: ['/version'],
-    rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
-    description: 'QuantumLeap time-series API',
+  ERR_ROUTE_OVERLAP: {
+    problem: 'two routes have the same prefix, or one prefix is a path below another',
+    fix: 'give every route its own first path segment, so that no route can shadow another',
   },
-  {
-    prefix: '/iota-north',
-    backend: { service: 'iotAgentUl', port: 'north' },
-    stripPrefix: true,
-    access: 'tenant',
-    publicPaths: ['/iot/about'],
-    rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
-    description: 'IoT Agent provisioning API (service groups, devices)',
+  ERR_ROUTE_PUBLIC_PATH: {
+    problem:
+      'a public or blocked path is not an exact, normalised path (it has "..", ".", "//", "%", "*", "?" or a trailing slash)',
+    fix: 'list exact paths below the prefix such as /version; public paths bypass OPA, so patterns are not allowed',
   },
-  {
-    prefix: '/iota-south',
-    backend: { service: 'iotAgentUl', port: 'south' },
-    stripPrefix: true,
-    access: 'tenant',
-    publicPaths: [],
-    rights: { device: ['GET', 'POST'], 'platform-admin': ['GET', 'POST'] },
-    description: 'IoT Agent Ultralight HTTP transport: device measurements and command polling',
+  ERR_ROUTE_ACCESS: {
+    problem:
+      'a route\'s access does not match its rights: "tenant" routes need rights, "sso" routes take none',
+    fix: 'give a "tenant" route at least one role right, and an "sso" route no rights and no public paths',
   },
-  {
-    prefix: '/provisioning',
-    backend: { service: 'provisioning', port: 'api' },
-    // The service serves its API under /provisioning/ itself.
-    stripPrefix: false,
-    access: 'tenant',
-    publicPaths: ['/openapi.json'],
-    rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
-    description:
-      'Device provisioning API: a device, its service group and its time-series subscription in one call',
+  ERR_ROUTE_BACKEND: {
+    problem: 'a route points at a service or port that does not exist',
+    fix: 'use a component of platform/components.ts that has a Service, and one of its port names',
   },
-  {
-    prefix: '/auth',
-    backend: { service: 'keycloak', port: 'web' },
-    stripPrefix: false,
-    access: 'sso',
-    publicPaths: [],
-    // The admin console and the master realm are reached with kubectl port-forward only.
-    blockedPaths: ['/admin', '/realms/master'],
-    rights: {},
-    description: 'Keycloak login pages and OIDC endpoints of the platform realm',
-  },
-  {
-    prefix: '/grafana',
-    backend: { service: 'grafana', port: 'ui' },
-    stripPrefix: false,
-    access: 'sso',
-    publicPaths: [],
-    rights: {},
-    description: 'Grafana dashboards (Keycloak single sign-on; roles from the token)',
-  },
-  {
-    prefix: '/kiali',
-    backend: { service: 'kiali', port: 'ui' },
-    stripPrefix: false,
-    access: 'sso',
-    publicPaths: [],
-    rights: {},
-    description: 'Kiali mesh console (Keycloak single sign-on, view-only)',
-  },
-  {
-    prefix: '/argocd',
-    backend: { service: 'argocdServer', port: 'ui' },
-    stripPrefix: false,
-    access: 'sso',
-    publicPaths: [],
-    rights: {},
-    description: 'Argo CD UI and API (Keycloak single sign-on; RBAC from realm groups)',
-  },
-];
+} as const;
+
+export type RouteErrorCode = keyof typeof ROUTE_ERRORS;
+
+/** One problem in the route table. */
+export interface RouteIssue {
+  readonly route: string;
+  readonly code: RouteErrorCode;
+  readonly detail: string;
+}
+
+/** Thrown when the route table is invalid; nothing has been synthesized. */
+export class RouteTableError extends PlatformError {
+  constructor(readonly issues: readonly RouteIssue[]) {
+    super(
+      'ERR_ROUTE_INVALID',
+      `the route table is invalid:\n${issues
+        .map(
+          (i) =>
+            `  ${i.route}: ${ROUTE_ERRORS[i.code].problem} (${i.detail}). Fix: ${ROUTE_ERRORS[i.code].fix}. [${i.code}]`,
+        )
+        .join('\n')}`,
+      'edit the routes of the components in platform/components.ts as each line says, then run `npm run synth` again',
+    );
+    this.name = 'RouteTableError';
+  }
+}
+
+const PREFIX = /^(\/[a-z0-9][a-z0-9-]*)+$/;
+const SEGMENT = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$/;
+
+/** Throws a {@link RouteTableError} listing every problem of the table. */
+export function validateRoutes(routes: readonly RouteSpec[]): void {
+  const issues: RouteIssue[] = [];
+  routes.forEach((r, i) => {
+    const where = `routes[${i}] ${r.prefix}`;
+    if (!PREFIX.test(r.prefix))
+      issues.push({ route: where, code: 'ERR_ROUTE_PREFIX', detail: JSON.stringify(r.prefix) });
+    for (const other of routes.slice(i + 1)) {
+      if (
+        other.prefix === r.prefix ||
+        other.prefix.startsWith(`${r.prefix}/`) ||
+        r.prefix.startsWith(`${other.prefix}/`)
+      ) {
+        issues.push({
+          route: where,
+          code: 'ERR_ROUTE_OVERLAP',
+          detail: `${r.prefix} and ${other.prefix}`,
+        });
+      }
+    }
+    for (const p of [...r.publicPaths, ...(r.blockedPaths ?? [])]) {
+      if (!isExactPath(p))
+        issues.push({ route: where, code: 'ERR_ROUTE_PUBLIC_PATH', detail: JSON.stringify(p) });
+    }
+    const rights = Object.values(r.rights).filter((m) => m && m.length > 0);
+    if (r.access === 'tenant' && rights.length === 0) {
+      issues.push({
+        route: where,
+        code: 'ERR_ROUTE_ACCESS',
+        detail: 'a tenant route without rights',
+      });
+    }
+    if (r.access === 'sso' && (rights.length > 0 || r.publicPaths.length > 0)) {
+      issues.push({
+        route: where,
+        code: 'ERR_ROUTE_ACCESS',
+        detail: 'an sso route with rights or public paths',
+      });
+    }
+    const svc = (
+      SERVICES as Readonly<Record<string, { ports: Readonly<Record<string, unknown>> } | undefined>>
+    )[r.backend.service];
+    if (!svc || !svc.ports[r.backend.port]) {
+      issues.push({
+        route: where,
+        code: 'ERR_ROUTE_BACKEND',
+        detail: `${r.backend.service}:${r.backend.port}`,
+      });
+    }
+  });
+  if (issues.length > 0) throw new RouteTableError(issues);
+}
+
+/** An exact path: segments of unreserved characters, no dot segments, no trailing slash. */
+function isExactPath(p: string): boolean {
+  if (!p.startsWith('/') || p.length < 2) return false;
+  return p
+    .slice(1)
+    .split('/')
+    .every((seg) => SEGMENT.test(seg) && seg !== '.' && seg !== '..');
+}

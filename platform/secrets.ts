@@ -7,7 +7,7 @@
  * deploy/ holds no Secret object at all.
  */
 import { SSO_CLIENTS } from './identity.js';
-import type { NamespaceRole } from './services.js';
+import type { NamespaceRole } from './layers.js';
 
 /** How a key's value is made at bootstrap. */
 export type SecretValueKind =

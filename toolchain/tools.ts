@@ -1,7 +1,8 @@
 /**
  * The pinned real components the tests run, installed into a project-local cache.
  *
- * Versions come from the platform config (platform/config/platform.ts), so the tests always run
+ * Versions come from the platform context (the registry's pins, platform/components.ts, and
+ * the config's overrides, platform/config/platform.ts), so the tests always run
  * what the cluster runs: OPA from the OPA image tag, kube-apiserver from
  * `cluster.kubernetesVersion` (built from k8s.io/kubernetes through the Go module proxy), and
  * the upstream CRDs from the Argo CD and Istio versions.
@@ -22,8 +23,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { platform } from '../platform/config/platform.js';
+import { loadPlatformContext } from '../platform/context.js';
 import { PlatformError } from '../platform/errors.js';
+
+/** The validated context, loaded once: the pins the tools install. */
+let loaded: ReturnType<typeof loadPlatformContext> | undefined;
+const pins = () => (loaded ??= loadPlatformContext());
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -32,9 +37,9 @@ export const TOOLS_DIR = join(ROOT, '.cache', 'tools');
 
 /** The OPA engine version of the deployed image, e.g. `1.21.1` from `1.21.1-envoy-static`. */
 export function opaVersion(): string {
-  const m = /^v?([0-9]+\.[0-9]+\.[0-9]+)/.exec(platform.images.opa.tag);
+  const m = /^v?([0-9]+\.[0-9]+\.[0-9]+)/.exec(pins().imageSpec('opa').tag);
   if (!m)
-    throw new TypeError(`cannot read an OPA version from image tag ${platform.images.opa.tag}`);
+    throw new TypeError(`cannot read an OPA version from image tag ${pins().imageSpec('opa').tag}`);
   return m[1]!;
 }
 
@@ -100,10 +105,10 @@ export function ensureOpa(
 
 /** The Keycloak version of the deployed image, e.g. `26.7.3`. */
 export function keycloakVersion(): string {
-  const m = /^([0-9]+\.[0-9]+\.[0-9]+)$/.exec(platform.images.keycloak.tag);
+  const m = /^([0-9]+\.[0-9]+\.[0-9]+)$/.exec(pins().imageSpec('keycloak').tag);
   if (!m)
     throw new TypeError(
-      `cannot read a Keycloak version from image tag ${platform.images.keycloak.tag}`,
+      `cannot read a Keycloak version from image tag ${pins().imageSpec('keycloak').tag}`,
     );
   return m[1]!;
 }
@@ -268,7 +273,7 @@ export function ensureShellcheck(
 
 /** The Kubernetes version the platform targets, e.g. `v1.36.3`. */
 export function kubernetesVersion(): string {
-  return platform.cluster.kubernetesVersion;
+  return pins().config.cluster.kubernetesVersion;
 }
 
 /** Path of the pinned kube-apiserver (it may not be installed yet; see {@link ensureKubeApiserver}). */
@@ -456,17 +461,18 @@ export function ensureKubeApiserver(
 
 /** The upstream CRD files the tests' kube-apiserver serves: module, version, files in it. */
 function upstreamCrdSources(): { module: string; version: string; files: string[] }[] {
-  if (platform.charts.argoCd.appVersion === undefined)
-    throw new TypeError('charts.argoCd.appVersion is not set in platform/config/platform.ts');
+  const argoCd = pins().chart('argoCd').appVersion;
+  if (argoCd === undefined)
+    throw new TypeError('the argoCd chart has no appVersion in platform/components.ts');
   return [
     {
       module: 'github.com/argoproj/argo-cd/v3',
-      version: platform.charts.argoCd.appVersion,
+      version: argoCd,
       files: ['manifests/crds/application-crd.yaml', 'manifests/crds/appproject-crd.yaml'],
     },
     {
       module: 'istio.io/api',
-      version: `v${platform.charts.istio.version}`,
+      version: `v${pins().chart('istio').version}`,
       files: ['kubernetes/customresourcedefinitions.gen.yaml'],
     },
   ];
@@ -504,7 +510,7 @@ export function upstreamCrdFiles(
         throw new PlatformError(
           'ERR_TOOL_MISSING',
           `${module}@${version} has no ${file}`,
-          'check the Argo CD and Istio versions in platform/config/platform.ts against the upstream repositories',
+          'check the Argo CD and Istio versions in platform/components.ts (CHARTS) against the upstream repositories',
         );
       paths.push(path);
     }

@@ -18,11 +18,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runCli } from '../../platform/cli.js';
 import { PlatformError } from '../../platform/errors.js';
 import { platform } from '../../platform/config/platform.js';
-import { ROUTES } from '../../platform/routes.js';
-import { parsePlatformConfig } from '../../platform/config/schema.js';
 import { REQUIRED_HEADROOM, computeBudget, formatBudget } from '../lib/budget.js';
 import { readPolicyFiles } from '../../platform/policy-data.js';
 import { synthesize } from '../lib/synth.js';
+import { loadPlatformContext } from '../../platform/context.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -42,15 +41,10 @@ const program = new Command()
   .option('--check', `exit 1 unless requests leave at least ${REQUIRED_HEADROOM * 100} % headroom`)
   .action((opts: { profile?: 'laptop' | 'production'; json?: boolean; check?: boolean }) => {
     try {
-      const config = parsePlatformConfig({
-        ...platform,
-        ...(opts.profile ? { profile: opts.profile } : {}),
+      const context = loadPlatformContext({
+        config: { ...platform, ...(opts.profile ? { profile: opts.profile } : {}) },
       });
-      const out = synthesize({
-        config,
-        routes: ROUTES,
-        policies: readPolicyFiles(join(root, 'policies')),
-      });
+      const out = synthesize({ context, policies: readPolicyFiles(join(root, 'policies')) });
       const budget = computeBudget(out.platform.context, out.objects);
       process.stdout.write(
         opts.json ? `${JSON.stringify(budget, null, 2)}\n` : formatBudget(budget),

@@ -17,8 +17,7 @@ import { Command } from 'commander';
 
 import { runCli } from '../../platform/cli.js';
 import { PlatformError } from '../../platform/errors.js';
-import { loadPlatformConfig } from '../../platform/config/load.js';
-import { ROUTES } from '../../platform/routes.js';
+import { loadPlatformContext } from '../../platform/context.js';
 import { listFiles } from '../lib/files.js';
 import { readPolicyFiles } from '../../platform/policy-data.js';
 import { synthesize, withReadmeSection, writeOutput } from '../lib/synth.js';
@@ -37,8 +36,7 @@ const program = new Command()
     let out;
     try {
       out = synthesize({
-        config: loadPlatformConfig(),
-        routes: ROUTES,
+        context: loadPlatformContext(),
         policies: readPolicyFiles(join(root, 'policies')),
       });
     } catch (err) {

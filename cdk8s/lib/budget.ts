@@ -5,6 +5,7 @@
  * deployed); upstream charts from the size profile that also feeds their Helm values; every
  * pod in a meshed namespace adds one Istio sidecar.
  */
+import { CHART_IDS, COMPONENT_IDS, component } from '../../platform/components.js';
 import type { ComputeResources } from '../../platform/config/profiles.js';
 import { LOCAL_GIT_REPO_URL } from '../../platform/config/schema.js';
 import type { PlatformContext } from '../../platform/context.js';
@@ -143,22 +144,15 @@ export function computeBudget(ctx: PlatformContext, objects: readonly SynthObjec
     line(`${object.metadata.name} (${object.kind})`, 'deploy', replicas, each);
     if (object.metadata.namespace && meshed.has(object.metadata.namespace)) meshedPods += replicas;
   }
-  const chart = (name: string, w: Parameters<PlatformContext['size']>[0]) => {
-    const size = ctx.size(w);
-    line(name, 'chart', size.replicas, size.resources);
-  };
-  chart('istiod', 'istiod');
-  chart('istio-cni (per node)', 'istioCni');
-  chart('istio-ingressgateway', 'istioIngressGateway');
-  chart('argocd-application-controller', 'argocdController');
-  chart('argocd-server', 'argocdServer');
-  chart('argocd-repo-server', 'argocdRepoServer');
-  chart('argocd-redis', 'argocdRedis');
-  chart('argocd-applicationset-controller', 'argocdApplicationSet');
-  chart('prometheus-server', 'prometheus');
-  chart('prometheus config reloader', 'prometheusConfigReload');
-  chart('jaeger', 'jaeger');
-  chart('kiali', 'kiali');
+  // The upstream charts' workloads, from the registry: chart by chart, in registry order.
+  for (const chartId of CHART_IDS) {
+    for (const id of COMPONENT_IDS) {
+      const c = component(id);
+      if (c.managedBy !== 'helm' || c.chart !== chartId) continue;
+      const size = ctx.size(id);
+      line(c.budgetName ?? c.service?.name ?? id, 'chart', size.replicas, size.resources);
+    }
+  }
   line('istio-proxy sidecars (one per meshed pod)', 'sidecars', meshedPods, ctx.profile.sidecar);
   line('Kubernetes system pods (kubeadm defaults)', 'cluster', 1, KUBE_SYSTEM);
 

@@ -2,9 +2,9 @@
  * The architecture diagram (Mermaid), generated from the construct tree and the route
  * table, so the README's picture is always the deployed one.
  */
-import type { ServicePortSpec } from '../../platform/services.js';
-import { SERVICES } from '../../platform/services.js';
-import { LAYERS } from './layers.js';
+import type { ServicePortSpec } from '../../platform/components.js';
+import { SERVICES } from '../../platform/components.js';
+import { LAYERS } from '../../platform/layers.js';
 import { INGRESS_GATEWAY_RELEASE, ingressGateway } from './mesh/identities.js';
 import type { Platform } from './platform.js';
 
@@ -21,7 +21,7 @@ export function renderDiagram(platform: Platform): string {
   for (const w of platform.workloads.values()) add(w.name, w.namespace);
   for (const r of ctx.routes) {
     const svc = SERVICES[r.backend.service];
-    add(svc.name, ctx.namespace(svc.namespace));
+    add(svc.name, ctx.componentNamespace(r.backend.service));
   }
 
   const edges = new Set<string>();

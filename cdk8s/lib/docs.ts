@@ -10,14 +10,15 @@ import { TENANCY_ERRORS } from '../../services/tenancy/src/errors.js';
 import { CLUSTER_ERRORS } from '../../platform/cluster.js';
 import { PLATFORM_ERRORS } from '../../platform/errors.js';
 import { ROLES, ROLE_DESCRIPTIONS } from '../../platform/roles.js';
-import { ROUTE_ERRORS } from '../../platform/route-validation.js';
+import { ROUTE_ERRORS } from '../../platform/routes.js';
 import type { RouteSpec } from '../../platform/routes.js';
-import type { PlatformConfig } from '../../platform/config/schema.js';
-import { CHART_IDS, CONFIG_ERRORS, IMAGE_IDS } from '../../platform/config/schema.js';
+import { CHART_IDS, COMPONENT_ERRORS, IMAGE_IDS } from '../../platform/components.js';
+import { CONFIG_ERRORS } from '../../platform/config/schema.js';
 import { renderDiagram } from './diagram.js';
 import { platformExceptions } from './exceptions.js';
 import type { Platform } from './platform.js';
 import { RULES } from './validate/rules.js';
+import type { PlatformContext } from '../../platform/context.js';
 
 /** Every documented error code. */
 export function allErrorCodes(): string[] {
@@ -25,6 +26,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(PLATFORM_ERRORS),
     ...Object.keys(CONFIG_ERRORS),
     ...Object.keys(ROUTE_ERRORS),
+    ...Object.keys(COMPONENT_ERRORS),
     ...Object.keys(TENANCY_ERRORS),
     ...Object.keys(IDENTITY_ERRORS),
     ...Object.keys(CLUSTER_ERRORS),
@@ -59,11 +61,17 @@ export function renderErrorsDoc(): string {
     '|---|---|---|',
     ...Object.entries(CONFIG_ERRORS).map(([c, e]) => row(c, e)),
     '',
-    '## Route table (`platform/routes.ts`)',
+    '## Route table (the routes of `platform/components.ts`, checked by `platform/routes.ts`)',
     '',
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(ROUTE_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Component registry (`platform/components.ts`)',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(COMPONENT_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Tenancy helpers (`services/tenancy`)',
     '',
@@ -119,16 +127,16 @@ export function renderErrorsDoc(): string {
 }
 
 /** The pinned versions, with their reasons, as a Markdown table. */
-export function renderVersions(config: PlatformConfig): string {
+export function renderVersions(ctx: PlatformContext): string {
   return [
     '| pinned | version | why |',
     '|---|---|---|',
     ...IMAGE_IDS.map((id) => {
-      const i = config.images[id];
+      const i = ctx.imageSpec(id);
       return `| image \`${i.repository}\` | \`${i.tag}\` | ${i.why} |`;
     }),
     ...CHART_IDS.map((id) => {
-      const c = config.charts[id];
+      const c = ctx.chart(id);
       return `| chart ${id} (${c.repoURL}) | \`${c.version}\` | ${c.why} |`;
     }),
     '',
@@ -169,7 +177,7 @@ export function renderReadmeSection(platform: Platform): string {
   return [
     renderDiagram(platform),
     renderRights(platform.context.routes),
-    renderVersions(platform.context.config),
+    renderVersions(platform.context),
     renderExceptions(platform),
   ].join('\n');
 }

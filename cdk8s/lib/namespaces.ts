@@ -4,7 +4,7 @@
 import { k8s } from 'cdk8s-plus-33';
 import { Construct } from 'constructs';
 
-import type { NamespaceRole } from '../../platform/services.js';
+import type { NamespaceRole } from '../../platform/layers.js';
 import type { PlatformContext } from '../../platform/context.js';
 import { MESHED_NAMESPACES } from './mesh/security.js';
 import { PART_OF } from './workload.js';

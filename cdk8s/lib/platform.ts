@@ -1,39 +1,30 @@
 /**
- * The composition: every component in its layer, wired together with mesh grants.
+ * The composition: every component of the registry (platform/components.ts) in its layer's
+ * chart, built by its construct (components/index.ts), and the mesh grants its entry declares.
  */
 import { App } from 'cdk8s';
 
-import { validateRoutes } from '../../platform/route-validation.js';
-import type { RouteSpec } from '../../platform/routes.js';
-import type { PlatformConfig } from '../../platform/config/schema.js';
-import type { ServiceId } from '../../platform/services.js';
-import { SERVICES } from '../../platform/services.js';
-import { CrateDb } from './components/cratedb.js';
-import { Grafana } from './components/grafana.js';
-import { IotAgentUl } from './components/iot-agent.js';
-import { Keycloak, KeycloakPostgres } from './components/keycloak.js';
-import { realmEndpoints } from './identity/sso.js';
-import { MongoDb } from './components/mongodb.js';
-import { Opa } from './components/opa.js';
-import { Orion } from './components/orion.js';
-import { Provisioning } from './components/provisioning.js';
-import { QuantumLeap } from './components/quantumleap.js';
-import { PlatformContext } from '../../platform/context.js';
+import type { PlatformComponentId, PortKey, ServiceId } from '../../platform/components.js';
+import { COMPONENTS, component } from '../../platform/components.js';
+import type { PlatformContext } from '../../platform/context.js';
+import type { LayerId } from '../../platform/layers.js';
+import { LAYERS } from '../../platform/layers.js';
+import type { PolicyFile } from '../../platform/policy-data.js';
+import { CONSTRUCTS } from './components/index.js';
 import { addGitOps } from './gitops/applications.js';
 import { addLocalGitServer } from './gitops/local-git.js';
-import type { LayerId } from './layers.js';
-import { LAYERS, LayerChart } from './layers.js';
+import { LayerChart } from './layers.js';
 import { ingressGateway } from './mesh/identities.js';
 import { Ingress } from './mesh/ingress.js';
 import { MeshSecurity } from './mesh/security.js';
 import { Namespaces } from './namespaces.js';
-import type { PolicyFile } from '../../platform/policy-data.js';
-import { Workload } from './workload.js';
+import type { MeshCaller, Workload } from './workload.js';
+import { ExternalIdentity } from './workload.js';
 
-/** What a platform is synthesized from. */
+/** What a platform is built from. */
 export interface PlatformInputs {
-  readonly config: PlatformConfig;
-  readonly routes: readonly RouteSpec[];
+  /** The validated context (platform/context.ts `loadPlatformContext`). */
+  readonly context: PlatformContext;
   /** The Rego files of policies/, without tests. */
   readonly policies: readonly PolicyFile[];
 }
@@ -42,18 +33,13 @@ export interface PlatformInputs {
 export interface Platform {
   readonly app: App;
   readonly context: PlatformContext;
-  /** Every workload of ours, by the service it serves. */
+  /** Every workload of ours, by the component it builds. */
   readonly workloads: ReadonlyMap<ServiceId, Workload>;
 }
 
-/**
- * Builds the whole platform as a cdk8s App.
- *
- * @throws RouteTableError when the route table is invalid.
- */
+/** Builds the whole platform as a cdk8s App. */
 export function buildPlatform(inputs: PlatformInputs): Platform {
-  validateRoutes(inputs.routes);
-  const ctx = new PlatformContext(inputs.config, inputs.routes);
+  const ctx = inputs.context;
   const app = new App();
   const chart = (layer: LayerId, file: string) =>
     new LayerChart(app, `${layer}-${file}`, layer, file);
@@ -63,74 +49,58 @@ export function buildPlatform(inputs: PlatformInputs): Platform {
   new Ingress(chart('mesh', 'ingress'), 'Ingress', { context });
   new MeshSecurity(chart('mesh', 'security'), 'Security', { context });
 
-  const mongodb = new MongoDb(chart('data', 'mongodb'), 'MongoDb', { context });
-  const cratedb = new CrateDb(chart('data', 'cratedb'), 'CrateDb', { context });
-  const keycloakPostgres = new KeycloakPostgres(
-    chart('identity', 'keycloak-postgres'),
-    'Postgres',
-    { context },
-  );
-  const keycloak = new Keycloak(chart('identity', 'keycloak'), 'Keycloak', {
-    context,
-    database: keycloakPostgres,
-  });
-  const opa = new Opa(chart('security', 'opa'), 'Opa', { context, policies: inputs.policies });
-  const orion = new Orion(chart('fiware', 'orion'), 'Orion', { context, mongodb });
-  const iotAgent = new IotAgentUl(chart('fiware', 'iotagent-ul'), 'IotAgentUl', {
-    context,
-    mongodb,
-    orion,
-  });
-  const quantumleap = new QuantumLeap(chart('fiware', 'quantumleap'), 'QuantumLeap', {
-    context,
-    cratedb,
-    orion,
-  });
-  new Provisioning(chart('fiware', 'provisioning'), 'Provisioning', {
-    context,
-    iotAgent,
-    orion,
-    quantumleap,
-    keycloak,
-  });
-  new Grafana(chart('observability', 'grafana'), 'Grafana', { context, cratedb });
+  const workloads = new Map<ServiceId, Workload>();
+  for (const id of Object.keys(CONSTRUCTS) as PlatformComponentId[]) {
+    const c = COMPONENTS[id];
+    workloads.set(id, CONSTRUCTS[id](chart(c.layer, c.service.name), inputs));
+  }
   addLocalGitServer(new LayerChart(app, 'bootstrap-local-git', 'bootstrap', 'local-git'), ctx);
 
-  // Every workload of the construct tree, by the service it serves.
-  const workloads = new Map<ServiceId, Workload>();
-  for (const c of app.node.findAll()) {
-    if (!(c instanceof Workload)) continue;
-    const id = (Object.keys(SERVICES) as ServiceId[]).find((k) => SERVICES[k].name === c.name);
-    if (!id || workloads.has(id))
-      throw new TypeError(`workload ${c.name} matches no service, or two`);
-    workloads.set(id, c);
+  // The calls of every registry entry. Only our workloads carry ALLOW policies, so only they
+  // can be called; an upstream chart's workload is a caller with its service account.
+  const callerOf = (id: keyof typeof COMPONENTS): MeshCaller => {
+    const own = workloads.get(id as ServiceId);
+    if (own) return own;
+    const c = component(id);
+    const sa = c.serviceAccount ?? c.service?.name;
+    if (!sa) throw new TypeError(`component ${id} calls, but has no service account to call as`);
+    return new ExternalIdentity(ctx.componentNamespace(id), sa, sa);
+  };
+  for (const id of Object.keys(COMPONENTS) as (keyof typeof COMPONENTS)[]) {
+    for (const call of component(id).calls ?? []) {
+      const target = workloads.get(call.to as ServiceId);
+      if (!target) throw new TypeError(`${id} calls ${call.to}, which is not a platform workload`);
+      target.grantAccess(callerOf(id), {
+        // Ports, methods and paths were checked when the context loaded (validateComponents).
+        ...(call.ports ? { ports: call.ports as readonly PortKey<ServiceId>[] } : {}),
+        ...(call.methods ? { methods: call.methods } : {}),
+        ...(call.paths || call.realmPaths
+          ? {
+              paths: [
+                ...(call.paths ?? []),
+                ...(call.realmPaths ?? []).map((p) => ctx.realmEndpointPath(p)),
+              ],
+            }
+          : {}),
+      });
+    }
   }
 
-  // The gateway reaches exactly the backends and ports the route table names, and OPA.
+  // The gateway reaches exactly the backends and ports the route table names.
   const gateway = ingressGateway(ctx);
   for (const r of ctx.routes) {
     const target = workloads.get(r.backend.service);
-    if (!target && SERVICES[r.backend.service].managedBy === 'platform') {
+    if (!target && COMPONENTS[r.backend.service].managedBy === 'platform') {
       throw new TypeError(`route ${r.prefix}: no workload serves ${r.backend.service}`);
     }
     target?.grantPort(gateway, r.backend.port);
   }
-  opa.grantAccess(gateway, { ports: ['extauthz'] });
-  // OPA and the sidecars of the tenant APIs fetch the realm's signing keys to verify tokens.
-  keycloak.grantAccess(opa, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
+  // The sidecars of the tenant APIs fetch the realm's signing keys to verify tokens.
+  const keycloak = workloads.get('keycloak');
   for (const w of workloads.values()) {
     if (w.servesTenantApi)
-      keycloak.grantAccess(w, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
+      keycloak?.grantAccess(w, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
   }
-
-  // Grafana redeems login codes and reads userinfo on Keycloak's Service.
-  const grafana = workloads.get('grafana');
-  if (grafana)
-    keycloak.grantAccess(grafana, {
-      ports: ['web'],
-      methods: ['POST', 'GET'],
-      paths: realmEndpoints(ctx).serverPaths,
-    });
 
   addGitOps(app, ctx, Object.keys(LAYERS) as LayerId[]);
   return { app, context: ctx, workloads };

@@ -22,13 +22,14 @@ import { LayerChart } from './layers.js';
 import type { Platform, PlatformInputs } from './platform.js';
 import { buildPlatform } from './platform.js';
 import { policyExampleData } from '../../platform/policy-data.js';
-import { IMAGE_IDS } from '../../platform/config/schema.js';
-import type { ServiceId, ServicePortSpec } from '../../platform/services.js';
-import { SERVICES } from '../../platform/services.js';
+import { IMAGE_IDS } from '../../platform/components.js';
+import type { ServiceId, ServicePortSpec } from '../../platform/components.js';
+import { SERVICES } from '../../platform/components.js';
 import type { PlatformContext } from '../../platform/context.js';
 import { helmReleases } from './gitops/chart-values.js';
 import type { RuleContext } from './validate/rules.js';
 import { assertValid } from './validate/rules.js';
+import { COMPONENTS } from '../../platform/components.js';
 
 /** A synthesized Kubernetes object and the file it is written to. */
 export interface SynthObject {
@@ -130,11 +131,11 @@ export function synthesize(inputs: PlatformInputs): SynthOutput {
 export function ruleContext(ctx: PlatformContext): RuleContext {
   const istiod = helmReleases(ctx).find((r) => r.chart === 'istiod');
   const mesh = (istiod?.values.meshConfig ?? {}) as { extensionProviders?: { name: string }[] };
-  const external = Object.entries(SERVICES)
-    .filter(([, s]) => s.managedBy === 'helm')
-    .flatMap(([id, s]) =>
-      Object.values(s.ports as Record<string, ServicePortSpec>).map(
-        (p) => `${ctx.serviceHost(id as ServiceId)}:${p.port}`,
+  const external = (Object.keys(SERVICES) as ServiceId[])
+    .filter((id) => COMPONENTS[id].managedBy === 'helm')
+    .flatMap((id) =>
+      Object.values(SERVICES[id].ports as Record<string, ServicePortSpec>).map(
+        (p) => `${ctx.serviceHost(id)}:${p.port}`,
       ),
     );
   return {

@@ -15,12 +15,11 @@ import { ApiObject, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-33';
 import { Construct } from 'constructs';
 
-import type { ComputeResources, SizedWorkload } from '../../platform/config/profiles.js';
+import type { ComputeResources } from '../../platform/config/profiles.js';
 import { toKubeResources } from '../../platform/config/profiles.js';
 import type { HttpMethod } from '../../platform/roles.js';
-import type { ImageId } from '../../platform/config/schema.js';
-import type { PortKey, ServiceId, ServicePortSpec } from '../../platform/services.js';
-import { SERVICES, servicePortName } from '../../platform/services.js';
+import type { ImageId, PortKey, ServiceId, ServicePortSpec } from '../../platform/components.js';
+import { SERVICES, servicePortName } from '../../platform/components.js';
 import type { PlatformContext } from '../../platform/context.js';
 import { TENANT_API_LABEL } from './mesh/labels.js';
 import { meshPrincipal } from '../../platform/mesh.js';
@@ -106,8 +105,8 @@ export interface WorkloadProps<S extends ServiceId> {
   readonly context: PlatformContext;
   /** The service entry this workload serves; gives its name, namespace and ports. */
   readonly service: S;
-  /** The profile entry that sizes it. */
-  readonly size: SizedWorkload;
+  /** The component whose size in the chosen profile sizes it. @default the service */
+  readonly size?: ServiceId;
   /** Deployment for stateless workloads, StatefulSet for those with persistent volumes. */
   readonly kind: 'Deployment' | 'StatefulSet';
   /** The user and group the pod runs as; images document theirs. */
@@ -160,11 +159,11 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
     this.serviceId = props.service;
     this.name = svc.name;
     this.displayName = svc.name;
-    this.namespace = ctx.namespace(svc.namespace);
+    this.namespace = ctx.componentNamespace(props.service);
     this.serviceAccountName = svc.name;
     this.meshPrincipal = meshPrincipal(this.namespace, this.serviceAccountName);
     this.selectorLabels = { app: svc.name };
-    const size = ctx.size(props.size);
+    const size = ctx.size(props.size ?? props.service);
     this.replicas = size.replicas;
 
     if (props.kind === 'Deployment' && props.persistentVolumes?.length) {
@@ -228,7 +227,7 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
           ...labels,
           ...(servesTenantApi ? { [TENANT_API_LABEL.key]: TENANT_API_LABEL.value } : {}),
           ...props.podLabels,
-          version: versionLabel(ctx.config.images[props.containers[0].image].tag),
+          version: versionLabel(ctx.imageSpec(props.containers[0].image).tag),
         },
         annotations: props.podAnnotations ? { ...props.podAnnotations } : undefined,
       },

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
+import { COMPONENTS } from '../../platform/components.js';
+import type { WorkloadSize } from '../../platform/config/profiles.js';
 import { PROFILES } from '../../platform/config/profiles.js';
 import {
   KUBE_SYSTEM,
@@ -87,7 +89,9 @@ describe('the budget', () => {
       pods: 2,
       total: scaleResources(laptop.sidecar, 2),
     });
-    const w = laptop.workloads;
+    const w = Object.fromEntries(
+      Object.entries(COMPONENTS).map(([id, c]) => [id, c.sizes.laptop]),
+    ) as Record<keyof typeof COMPONENTS, WorkloadSize>;
     const charts = [
       w.istiod,
       w.istioCni,

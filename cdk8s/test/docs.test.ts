@@ -1,3 +1,4 @@
+import { CHART_IDS, IMAGE_IDS } from '../../platform/components.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -34,13 +35,13 @@ describe('the architecture diagram', () => {
 describe('the pinned versions in the README', () => {
   it('list every image and chart with its version and reason', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const config = synth().platform.context.config;
-    for (const image of Object.values(config.images)) {
+    const ctx = synth().platform.context;
+    for (const image of IMAGE_IDS.map((id) => ctx.imageSpec(id))) {
       expect(readme).toContain(
         `| image \`${image.repository}\` | \`${image.tag}\` | ${image.why} |`,
       );
     }
-    for (const chart of Object.values(config.charts))
+    for (const chart of CHART_IDS.map((id) => ctx.chart(id)))
       expect(readme).toContain(`| \`${chart.version}\` | ${chart.why} |`);
   });
 });

@@ -1,4 +1,4 @@
-import { LAYERS } from '../lib/layers.js';
+import { LAYERS } from '../../platform/layers.js';
 import { find, synth } from '../../testing/support/synth.js';
 
 const apps = (out: ReturnType<typeof synth>) =>

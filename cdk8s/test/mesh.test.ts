@@ -1,13 +1,11 @@
 import { Testing } from 'cdk8s';
 
-import { ROUTES } from '../../platform/routes.js';
-import { parsePlatformConfig } from '../../platform/config/schema.js';
-import { PlatformContext } from '../../platform/context.js';
 import { ExternalIdentity, Workload, httpProbe } from '../lib/workload.js';
 import { allowedEdges, requiredEdges } from '../../testing/support/edges.js';
 import { configInput, find, opaPolicyData, synth } from '../../testing/support/synth.js';
+import { loadPlatformContext } from '../../platform/context.js';
 
-const ctx = () => new PlatformContext(parsePlatformConfig(configInput()), ROUTES);
+const ctx = () => loadPlatformContext({ config: configInput() });
 
 /** A minimal workload for grant tests. */
 function workload(

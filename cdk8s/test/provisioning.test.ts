@@ -1,6 +1,3 @@
-import { ROUTES } from '../../platform/routes.js';
-import { parsePlatformConfig } from '../../platform/config/schema.js';
-import { PlatformContext } from '../../platform/context.js';
 import { policyData } from '../../platform/policy-data.js';
 import { routeRequest } from '../../testing/istio/routing.js';
 import {
@@ -11,6 +8,7 @@ import {
   provisioningPolicyConfigMap,
   synth,
 } from '../../testing/support/synth.js';
+import { loadPlatformContext } from '../../platform/context.js';
 
 type Out = ReturnType<typeof synth>;
 
@@ -108,7 +106,7 @@ describe('Provisioning', () => {
       expect(cm.metadata.namespace).toBe('fiware');
       expect(Object.keys(cm.data)).toEqual(['policy-data.json']);
       expect(JSON.parse(cm.data['policy-data.json'])).toEqual(
-        policyData(new PlatformContext(parsePlatformConfig(configInput()), ROUTES)),
+        policyData(loadPlatformContext({ config: configInput() })),
       );
     });
 

@@ -16,10 +16,16 @@ import {
   TENANT_ATTRIBUTE,
 } from '../../platform/identity.js';
 import { ROLES } from '../../platform/roles.js';
-import { ADMINS_ONLY_FLOW, buildRealm, flowId, resolveRealm } from '../../platform/realm.js';
+import {
+  ADMINS_ONLY_FLOW,
+  assertOnlyPlaceholders,
+  buildRealm,
+  flowId,
+  resolveRealm,
+} from '../../platform/realm.js';
 import { KEYCLOAK_REALM_SECRET } from '../../platform/secrets.js';
-import { PlatformContext } from '../../platform/context.js';
-import { find, synth } from '../../testing/support/synth.js';
+import { loadPlatformContext } from '../../platform/context.js';
+import { configInput, find, synth } from '../../testing/support/synth.js';
 
 const out = synth();
 const ctx = out.platform.context;
@@ -154,11 +160,11 @@ describe('the realm Keycloak imports', () => {
   });
 
   it('without demo users: no people, no passwords, and no password grant at all', () => {
+    const input = configInput();
     const def = buildRealm(
-      new PlatformContext(
-        { ...ctx.config, identity: { ...ctx.config.identity, demoUsers: false } },
-        ctx.routes,
-      ),
+      loadPlatformContext({
+        config: { ...input, identity: { ...input.identity, demoUsers: false } },
+      }),
     );
     const r = def.realm as any;
     expect(r.users.filter((u: any) => !u.serviceAccountClientId)).toEqual([]);
@@ -167,15 +173,17 @@ describe('the realm Keycloak imports', () => {
   });
 
   it('refuses to emit a realm in which Keycloak would expand anything but its placeholders', () => {
-    const evil = new PlatformContext(
-      {
-        ...ctx.config,
-        tenants: [{ name: 'acme', displayName: '${KC_DB_PASSWORD}' }],
-      },
-      ctx.routes,
-    );
-    expect(() => buildRealm(evil)).toThrow(
+    // The config refuses "$" in display names (ERR_CONFIG_DISPLAY_NAME); this is the check
+    // behind it, on the realm itself, should a later field let one through.
+    const def = buildRealm(ctx);
+    const evil = structuredClone(def.realm) as any;
+    evil.groups[0].subGroups[0].attributes.note = ['${KC_DB_PASSWORD}'];
+    expect(() => assertOnlyPlaceholders(evil, def.placeholders)).toThrow(
       'the realm would make Keycloak expand ${KC_DB_PASSWORD}',
+    );
+    expect(() => assertOnlyPlaceholders(def.realm, def.placeholders)).not.toThrow();
+    expect(() => assertOnlyPlaceholders(def.realm, [])).toThrow(
+      /would make Keycloak expand \$\{KITT4SME_/,
     );
   });
 

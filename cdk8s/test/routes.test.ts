@@ -1,8 +1,8 @@
-import { ROUTE_ERRORS, RouteTableError, validateRoutes } from '../../platform/route-validation.js';
-import type { RouteErrorCode } from '../../platform/route-validation.js';
+import { ROUTE_ERRORS, RouteTableError, validateRoutes } from '../../platform/routes.js';
+import type { RouteErrorCode } from '../../platform/routes.js';
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
-import { exactPublicPaths } from '../../platform/public-paths.js';
+import { exactPublicPaths } from '../../platform/routes.js';
 import { routeRequest } from '../../testing/istio/routing.js';
 import {
   changedObjects,

@@ -3,6 +3,7 @@
  * rule catches what it is meant to catch: the tests break a probe, a tag, a security
  * context, a Service and a route, and expect the named rule to fail.
  */
+import { COMPONENTS } from '../../platform/components.js';
 import { platformExceptions } from '../lib/exceptions.js';
 import { POD_SECURITY } from '../lib/namespaces.js';
 import {
@@ -338,7 +339,9 @@ describe('project rules', () => {
 
   it('accepts an image pinned by digest, with a valid version label', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
-    const pinned = synth({ config: (c) => void (c.images.opa.tag = digest) });
+    const pinned = synth({
+      config: (c) => void (c.images = { opa: { ...COMPONENTS.opa.image, tag: digest } }),
+    });
     const opa = pinned.objects.find(
       (o) => o.object.kind === 'Deployment' && o.object.metadata.name === 'opa',
     )!.object as any;

@@ -1,13 +1,17 @@
 /**
  * The schema of the platform config (platform/config/platform.ts) and its validation.
  *
- * Synth validates the config before it builds anything. Every rule has a stable error code,
+ * `loadPlatformContext()` (platform/context.ts) validates the config, with the pins of the
+ * component registry, before anything is built. Every rule has a stable error code,
  * a description of the problem and the fix; `docs/errors.md` is generated from
  * {@link CONFIG_ERRORS}, so the documentation and the messages cannot drift apart.
  */
 import { z } from 'zod';
 
+import type { ChartId, ImageId } from '../components.js';
+import { CHART_IDS, IMAGE_IDS } from '../components.js';
 import { PlatformError } from '../errors.js';
+import { SIZE_PROFILES } from './profiles.js';
 
 /**
  * The in-cluster git server of the local-only mode (minikube/README.md): a fork without a
@@ -143,7 +147,7 @@ export class ConfigError extends PlatformError {
     super(
       'ERR_CONFIG_INVALID',
       `the platform config is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
-      'edit platform/config/platform.ts as each line says, then run `npm run synth` again',
+      'edit platform/config/platform.ts as each line says (a line starting with COMPONENTS or CHARTS is a pin of the component registry, platform/components.ts), then run `npm run synth` again',
     );
     this.name = 'ConfigError';
     this.issues = issues;
@@ -186,13 +190,15 @@ const code = (c: ConfigErrorCode) => ({ error: c });
 
 const why = z.string().trim().min(8, code('ERR_CONFIG_WHY'));
 
-const imageSchema = z.strictObject({
+/** A pinned image: the registry's, or a config override of it. */
+export const imageSchema = z.strictObject({
   repository: z.string().regex(IMAGE_REPOSITORY, code('ERR_CONFIG_IMAGE_REPOSITORY')),
   tag: z.string().regex(PINNED_TAG, code('ERR_CONFIG_IMAGE_TAG')),
   why,
 });
 
-const chartSchema = z.strictObject({
+/** A pinned chart: the registry's, or a config override of it. */
+export const chartSchema = z.strictObject({
   repoURL: z.string().regex(/^https:\/\/\S+$/, code('ERR_CONFIG_CHART_REPO')),
   version: z.string().regex(EXACT_SEMVER, code('ERR_CONFIG_CHART_VERSION')),
   /** The release of the application the chart installs, where something else must match it. */
@@ -210,25 +216,6 @@ export const MINIMUM_STORAGE = {
   grafana: '256Mi',
   prometheus: '1Gi',
 } as const;
-
-/** The image of every workload the platform runs itself (Helm charts pin their own). */
-export const IMAGE_IDS = [
-  'orion',
-  'mongodb',
-  'iotAgentUl',
-  'quantumleap',
-  'cratedb',
-  'grafana',
-  'keycloak',
-  'postgres',
-  'opa',
-  'provisioning',
-] as const;
-export type ImageId = (typeof IMAGE_IDS)[number];
-
-/** The upstream Helm charts Argo CD installs. */
-export const CHART_IDS = ['istio', 'argoCd', 'kiali', 'prometheus', 'jaeger'] as const;
-export type ChartId = (typeof CHART_IDS)[number];
 
 const SERVICE_PATH = /^\/$|^(\/[A-Za-z0-9_]{1,50}){1,10}$/;
 
@@ -268,7 +255,7 @@ const platformSchema = z.strictObject({
     identity: z.string().regex(DNS_LABEL, code('ERR_CONFIG_NAMESPACE')),
   }),
   tenants: z.array(tenantSchema).min(1, code('ERR_CONFIG_TENANTS_EMPTY')),
-  profile: z.enum(['laptop', 'production'], code('ERR_CONFIG_PROFILE')),
+  profile: z.enum(SIZE_PROFILES, code('ERR_CONFIG_PROFILE')),
   storage: z.strictObject({
     storageClass: z.string().regex(DNS_SUBDOMAIN, code('ERR_CONFIG_STORAGE_CLASS')).nullable(),
     sizes: z.strictObject({
@@ -283,18 +270,23 @@ const platformSchema = z.strictObject({
     realm: z.string().regex(REALM, code('ERR_CONFIG_REALM')),
     demoUsers: z.boolean(),
   }),
-  images: z.strictObject(
-    Object.fromEntries(IMAGE_IDS.map((id) => [id, imageSchema])) as Record<
-      ImageId,
-      typeof imageSchema
-    >,
-  ),
-  charts: z.strictObject(
-    Object.fromEntries(CHART_IDS.map((id) => [id, chartSchema])) as Record<
-      ChartId,
-      typeof chartSchema
-    >,
-  ),
+  // Overrides of the registry's pins (platform/components.ts), e.g. a fork's own image.
+  images: z
+    .strictObject(
+      Object.fromEntries(IMAGE_IDS.map((id) => [id, imageSchema.optional()])) as Record<
+        ImageId,
+        z.ZodOptional<typeof imageSchema>
+      >,
+    )
+    .optional(),
+  charts: z
+    .strictObject(
+      Object.fromEntries(CHART_IDS.map((id) => [id, chartSchema.optional()])) as Record<
+        ChartId,
+        z.ZodOptional<typeof chartSchema>
+      >,
+    )
+    .optional(),
 });
 
 /** The platform config as written in platform.ts. */
@@ -303,9 +295,6 @@ export type PlatformConfigInput = z.input<typeof platformSchema>;
 /** A validated platform config. */
 export type PlatformConfig = Readonly<z.output<typeof platformSchema>>;
 export type Tenant = PlatformConfig['tenants'][number];
-export type SizeProfileName = PlatformConfig['profile'];
-export type ImageSpec = PlatformConfig['images'][ImageId];
-export type ChartSpec = PlatformConfig['charts'][ChartId];
 
 /** Identity helper that gives platform.ts its types and editor completion. */
 export function definePlatform(config: PlatformConfigInput): PlatformConfigInput {
@@ -325,6 +314,28 @@ export function parsePlatformConfig(input: unknown): PlatformConfig {
   if (result.success) issues.push(...semanticIssues(result.data));
   if (issues.length > 0) throw new ConfigError(issues);
   return result.data as PlatformConfig;
+}
+
+/**
+ * Checks the pins of the component registry by the rules of the config's overrides; the
+ * issues' paths start with `COMPONENTS.` or `CHARTS.` (platform/components.ts).
+ */
+export function registryPinIssues(
+  images: Readonly<Record<string, unknown>>,
+  charts: Readonly<Record<string, unknown>>,
+): ConfigIssue[] {
+  const check = (schema: z.ZodType, value: unknown, base: string) => {
+    const r = schema.safeParse(value);
+    return r.success
+      ? []
+      : r.error.issues.flatMap((i) =>
+          toIssues(i, value).map((x) => ({ ...x, path: joinPath(base, x.path) })),
+        );
+  };
+  return [
+    ...Object.entries(images).flatMap(([id, v]) => check(imageSchema, v, `COMPONENTS.${id}.image`)),
+    ...Object.entries(charts).flatMap(([id, v]) => check(chartSchema, v, `CHARTS.${id}`)),
+  ];
 }
 
 function toIssues(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[] {

@@ -6,13 +6,13 @@
  * `KITT4SME_CLIENT_SECRET_MANUFRACTURE_SCENARIOS`), else from the cluster's keycloak-realm
  * Secret through the current kubeconfig context.
  */
-import { loadPlatformConfig } from '../../platform/config/load.js';
+import { loadPlatformContext } from '../../platform/context.js';
 import type { MachineKind } from '../../platform/identity.js';
 import { ROUTES } from '../../platform/routes.js';
 import { CLOCK_SKEW_SECONDS } from '../../platform/tenancy.js';
 import type { RouteSpec } from '../../platform/routes.js';
-import type { ServiceId } from '../../platform/services.js';
-import { PlatformContext } from '../../platform/context.js';
+import type { ServiceId } from '../../platform/components.js';
+import type { PlatformContext } from '../../platform/context.js';
 import { tenantToken } from '../../services/identity/src/tenant-token.js';
 import { ProvisioningClient } from '../../services/provisioning/src/client.js';
 import { AssertionFailed } from './framework.js';
@@ -85,7 +85,7 @@ export class Platform {
   private readonly tokens = new Map<string, { token: string; exp: number }>();
 
   constructor(private readonly opts: TargetOptions) {
-    this.ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+    this.ctx = loadPlatformContext();
     this.baseUrl = (opts.baseUrl ?? this.ctx.publicUrl).replace(/\/+$/, '');
     this.keycloakUrl = (opts.keycloakUrl ?? `${this.baseUrl}/auth`).replace(/\/+$/, '');
     this.realm = opts.realm ?? this.ctx.config.identity.realm;

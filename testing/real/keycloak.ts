@@ -22,10 +22,10 @@ import {
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { loadPlatformConfig } from '../../platform/config/load.js';
-import { ROUTES } from '../../platform/routes.js';
-import type { PlatformConfig } from '../../platform/config/schema.js';
-import { PlatformContext } from '../../platform/context.js';
+import { platform } from '../../platform/config/platform.js';
+import type { PlatformConfigInput } from '../../platform/config/schema.js';
+import type { PlatformContext } from '../../platform/context.js';
+import { loadPlatformContext } from '../../platform/context.js';
 import { buildRealm } from '../../platform/realm.js';
 import type { RealmDefinition } from '../../platform/realm.js';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
@@ -59,9 +59,11 @@ export function issuerAt(kc: KeycloakServer, realm: string): string {
 }
 
 /** The platform's context (the repository config), optionally with changes. */
-export function platformContext(change?: (c: PlatformConfig) => PlatformConfig): PlatformContext {
-  const config = loadPlatformConfig();
-  return new PlatformContext(change ? change(config) : config, ROUTES);
+export function platformContext(
+  change?: (c: PlatformConfigInput) => PlatformConfigInput,
+): PlatformContext {
+  const config = structuredClone(platform) as PlatformConfigInput;
+  return loadPlatformContext({ config: change ? change(config) : config });
 }
 
 /** The platform realm, and a second realm with the same clients for "another realm" tests. */

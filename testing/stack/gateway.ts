@@ -38,7 +38,7 @@ import type { AddressInfo } from 'node:net';
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
 import { TENANT_HEADER } from '../../platform/tenancy.js';
-import { blockedPaths, opaExemptPaths } from '../../platform/public-paths.js';
+import { blockedPaths, opaExemptPaths } from '../../platform/routes.js';
 import { DECISION_PATH } from '../../platform/policy-data.js';
 import { headersOf, policyInput } from '../../services/tenancy/src/input.js';
 import type { Decision } from '../../services/tenancy/src/policy.js';

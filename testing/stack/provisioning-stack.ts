@@ -9,10 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
-import { platform } from '../../platform/config/platform.js';
-import { ROUTES } from '../../platform/routes.js';
-import { parsePlatformConfig } from '../../platform/config/schema.js';
-import { PlatformContext } from '../../platform/context.js';
 import { policyData } from '../../platform/policy-data.js';
 import { scenarioData } from '../../scenarios/lib/fiware.js';
 import type { ProvisioningConfig } from '../../services/provisioning/src/config.js';
@@ -30,6 +26,7 @@ import type { QuantumLeapFake } from '../fakes/quantumleap.js';
 import { startQuantumLeapFake } from '../fakes/quantumleap.js';
 import type { TestKeys, TokenRecipe } from '../support/tokens.js';
 import { generateTestKeys, makeToken } from '../support/tokens.js';
+import { loadPlatformContext } from '../../platform/context.js';
 
 /** A running stack. */
 export interface ProvisioningStack {
@@ -81,7 +78,7 @@ export interface StackOptions {
 
 /** Starts Orion and QuantumLeap fakes, the real IoT Agent, a JWKS stub and the service. */
 export async function startProvisioningStack(opts: StackOptions = {}): Promise<ProvisioningStack> {
-  const ctx = new PlatformContext(parsePlatformConfig(platform), ROUTES);
+  const ctx = loadPlatformContext();
   const keys: TestKeys = await generateTestKeys();
   const jwks: StubServer = await startStub(json(200, keys.jwks));
   const orion = await startOrionFake();

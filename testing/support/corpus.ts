@@ -11,14 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { platform } from '../../platform/config/platform.js';
-import { ROUTES } from '../../platform/routes.js';
 import type { PlatformConfigInput } from '../../platform/config/schema.js';
-import { parsePlatformConfig } from '../../platform/config/schema.js';
-import { PlatformContext } from '../../platform/context.js';
 import type { PolicyData } from '../../platform/policy-data.js';
 import { policyData } from '../../platform/policy-data.js';
 import type { TestKeys, TokenRecipe } from './tokens.js';
 import { makeToken } from './tokens.js';
+import { loadPlatformContext } from '../../platform/context.js';
 
 export const CASES_DIR = fileURLToPath(new URL('../../policies/cases', import.meta.url));
 
@@ -82,7 +80,7 @@ export function corpusPlatformConfig(): PlatformConfigInput {
 
 /** The policy data the corpus runs against. */
 export function corpusPolicyData(): PolicyData {
-  return policyData(new PlatformContext(parsePlatformConfig(corpusPlatformConfig()), ROUTES));
+  return policyData(loadPlatformContext({ config: corpusPlatformConfig() }));
 }
 
 /** Every case of every corpus file, in file and case order. */

@@ -2,7 +2,7 @@
  * Test support: which workload must talk to which, derived from the synthesized
  * configuration rather than restated; and which connections the AuthorizationPolicies allow.
  */
-import { QUANTUMLEAP_NOTIFY_PATH } from '../../cdk8s/lib/components/quantumleap.js';
+import { QUANTUMLEAP_NOTIFY_PATH } from '../../platform/components.js';
 import type { KubeObject, SynthOutput } from '../../cdk8s/lib/synth.js';
 import { podSpecOf } from '../../cdk8s/lib/validate/rules.js';
 

@@ -4,15 +4,15 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { CHARTS, COMPONENTS } from '../../platform/components.js';
 import { platform } from '../../platform/config/platform.js';
 import type { RouteSpec } from '../../platform/routes.js';
-import { ROUTES } from '../../platform/routes.js';
 import type { PlatformConfigInput } from '../../platform/config/schema.js';
-import { parsePlatformConfig } from '../../platform/config/schema.js';
 import type { PolicyFile } from '../../platform/policy-data.js';
 import { POLICY_DATA_PATH, readPolicyFiles } from '../../platform/policy-data.js';
 import type { KubeObject, SynthOutput } from '../../cdk8s/lib/synth.js';
 import { synthesize } from '../../cdk8s/lib/synth.js';
+import { loadPlatformContext } from '../../platform/context.js';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,6 +20,22 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** A deep copy of the repository's platform config, to modify in a test. */
 export function configInput(): PlatformConfigInput {
   return structuredClone(platform) as PlatformConfigInput;
+}
+
+/**
+ * The repository's platform config with every pin of the registry written out as an override
+ * (`images`, `charts`), so a test can change one pin the way a fork's config would.
+ */
+export function pinnedConfigInput(): any {
+  return {
+    ...configInput(),
+    images: structuredClone(
+      Object.fromEntries(
+        Object.entries(COMPONENTS).flatMap(([id, c]) => ('image' in c ? [[id, c.image]] : [])),
+      ),
+    ),
+    charts: structuredClone(CHARTS),
+  };
 }
 
 /** The repository's policy files. */
@@ -38,8 +54,10 @@ export function synth(
   const input = configInput();
   changes.config?.(input);
   return synthesize({
-    config: parsePlatformConfig(input),
-    routes: changes.routes ?? ROUTES,
+    context: loadPlatformContext({
+      config: input,
+      ...(changes.routes ? { routes: changes.routes } : {}),
+    }),
     policies: changes.policies ?? policyFiles(),
   });
 }

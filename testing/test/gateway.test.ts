@@ -14,10 +14,9 @@ import { Testing } from 'cdk8s';
 
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
-import type { ServicePortSpec } from '../../platform/services.js';
-import { SERVICES } from '../../platform/services.js';
+import type { ServicePortSpec } from '../../platform/components.js';
+import { SERVICES } from '../../platform/components.js';
 import { TENANT_HEADER } from '../../platform/tenancy.js';
-import { PlatformContext } from '../../platform/context.js';
 import { Ingress } from '../../cdk8s/lib/mesh/ingress.js';
 import { MeshSecurity } from '../../cdk8s/lib/mesh/security.js';
 import { DECISION_PATH, policyData } from '../../platform/policy-data.js';
@@ -32,6 +31,7 @@ import type { OpaServer } from '../real/opa.js';
 import { startOpa } from '../real/opa.js';
 import type { TestKeys, TokenRecipe } from '../support/tokens.js';
 import { generateTestKeys, makeToken } from '../support/tokens.js';
+import { loadPlatformContext } from '../../platform/context.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -736,7 +736,7 @@ describe('startGateway with the real OPA', () => {
 
 /** The mesh objects of a route table, synthesized as the platform chart does. */
 function synthMesh(routes: readonly RouteSpec[]) {
-  const ctx = new PlatformContext(platformContext().config, routes);
+  const ctx = loadPlatformContext({ routes });
   const chart = Testing.chart();
   new Ingress(chart, 'Ingress', { context: ctx });
   new MeshSecurity(chart, 'Security', { context: ctx });

@@ -20,7 +20,7 @@ export class CrateDb extends Workload<'cratedb'> {
   constructor(scope: Construct, id: string, props: CrateDbProps) {
     const ctx = props.context;
     const replicas = ctx.size('cratedb').replicas;
-    const http = 4200;
+    const http = ctx.port('cratedb', 'api');
     const name = 'cratedb';
     const settings = [
       `-Ccluster.name=${CRATE_CLUSTER_NAME}`,
@@ -42,7 +42,6 @@ export class CrateDb extends Workload<'cratedb'> {
     super(scope, id, {
       context: ctx,
       service: 'cratedb',
-      size: 'cratedb',
       kind: 'StatefulSet',
       runAs: { user: 1000, group: 1000 },
       persistentVolumes: [{ name: 'data', size: ctx.config.storage.sizes.cratedb }],

@@ -9,7 +9,6 @@ import type { PlatformContext } from '../../../platform/context.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';
 import { checksum } from '../util.js';
 import { GRAFANA_CLIENT_SECRET, grafanaOAuthEnv } from '../identity/sso.js';
-import type { CrateDb } from './cratedb.js';
 import { dashboardProvidersFile, datasourcesFile, tenantDashboard } from './grafana-dashboards.js';
 
 /** Where the provisioned dashboards are mounted. */
@@ -18,19 +17,17 @@ const DASHBOARDS_PATH = '/etc/grafana/dashboards';
 /** Props of {@link Grafana}. */
 export interface GrafanaProps {
   readonly context: PlatformContext;
-  /** Read through its PostgreSQL port; Grafana is granted access to it. */
-  readonly cratedb: CrateDb;
 }
 
 /** Grafana with one CrateDB datasource and one measurements dashboard per tenant. */
 export class Grafana extends Workload<'grafana'> {
   constructor(scope: Construct, id: string, props: GrafanaProps) {
     const ctx = props.context;
-    const ui = 3000;
+    const ui = ctx.port('grafana', 'ui');
     const tenants = ctx.config.tenants;
     // JSON is YAML, and serializes a hundred tenants' datasources many times faster.
     const datasources = `${JSON.stringify(
-      datasourcesFile(tenants, `${ctx.serviceHost('cratedb')}:${props.cratedb.port('postgres')}`),
+      datasourcesFile(tenants, `${ctx.serviceHost('cratedb')}:${ctx.port('cratedb', 'postgres')}`),
       null,
       2,
     )}\n`;
@@ -41,7 +38,6 @@ export class Grafana extends Workload<'grafana'> {
     super(scope, id, {
       context: ctx,
       service: 'grafana',
-      size: 'grafana',
       kind: 'StatefulSet',
       runAs: { user: 472, group: 472 },
       persistentVolumes: [{ name: 'data', size: ctx.config.storage.sizes.grafana }],
@@ -141,6 +137,5 @@ export class Grafana extends Workload<'grafana'> {
       metadata: meta('grafana-dashboards'),
       data: dashboards,
     });
-    props.cratedb.grantAccess(this, { ports: ['postgres'] });
   }
 }

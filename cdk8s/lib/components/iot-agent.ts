@@ -6,31 +6,23 @@
 import type { Construct } from 'constructs';
 
 import type { PlatformContext } from '../../../platform/context.js';
-import { ALL } from '../../../platform/roles.js';
-import type { MongoDb } from './mongodb.js';
 import { IOTAGENT_DATABASE, MONGODB_USERS } from './mongodb.js';
-import type { Orion } from './orion.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';
 
 /** Props of {@link IotAgentUl}. */
 export interface IotAgentUlProps {
   readonly context: PlatformContext;
-  /** Holds the device registry. */
-  readonly mongodb: MongoDb;
-  /** Receives the entities; the agent is granted write access to it. */
-  readonly orion: Orion;
 }
 
 /** The IoT Agent for Ultralight 2.0 with a MongoDB device registry. */
 export class IotAgentUl extends Workload<'iotAgentUl'> {
   constructor(scope: Construct, id: string, props: IotAgentUlProps) {
     const ctx = props.context;
-    const north = 4041;
-    const south = 7896;
+    const north = ctx.port('iotAgentUl', 'north');
+    const south = ctx.port('iotAgentUl', 'south');
     super(scope, id, {
       context: ctx,
       service: 'iotAgentUl',
-      size: 'iotAgentUl',
       kind: 'Deployment',
       runAs: { user: 65534, group: 65534 },
       // The agent serves /metrics (OpenMetrics) on its north port; Istio merges it. NOTE (1)
@@ -45,7 +37,7 @@ export class IotAgentUl extends Workload<'iotAgentUl'> {
           image: 'iotAgentUl',
           env: [
             env('IOTA_CB_HOST', ctx.serviceHost('orion')),
-            env('IOTA_CB_PORT', props.orion.port('api')),
+            env('IOTA_CB_PORT', ctx.port('orion', 'api')),
             env('IOTA_CB_NGSI_VERSION', 'v2'),
             env('IOTA_NORTH_PORT', north),
             env('IOTA_HTTP_PORT', south),
@@ -55,7 +47,7 @@ export class IotAgentUl extends Workload<'iotAgentUl'> {
             secretEnv('IOTAGENT_DB_PASSWORD', 'mongodb', MONGODB_USERS.iotAgent.passwordKey),
             env(
               'IOTA_MONGO_URI',
-              `mongodb://${MONGODB_USERS.iotAgent.user}:$(IOTAGENT_DB_PASSWORD)@${ctx.serviceHost('mongodb')}:${props.mongodb.port('db')}/${IOTAGENT_DATABASE}?authSource=admin`,
+              `mongodb://${MONGODB_USERS.iotAgent.user}:$(IOTAGENT_DB_PASSWORD)@${ctx.serviceHost('mongodb')}:${ctx.port('mongodb', 'db')}/${IOTAGENT_DATABASE}?authSource=admin`,
             ),
             // Measurements get a TimeInstant, which QuantumLeap indexes and liveness reads.
             env('IOTA_TIMESTAMP', true),
@@ -71,15 +63,6 @@ export class IotAgentUl extends Workload<'iotAgentUl'> {
           startupProbe: httpProbe('/iot/about', north, { periodSeconds: 2, failureThreshold: 60 }),
         },
       ],
-    });
-    props.mongodb.grantAccess(this);
-    props.orion.grantAccess(this, { methods: ALL });
-    // The agent registers itself as the context provider of its devices' commands and lazy
-    // attributes, so Orion forwards those updates and queries to the north port.
-    this.grantAccess(props.orion, {
-      ports: ['north'],
-      methods: ['POST'],
-      paths: ['/v2/op/update', '/v2/op/query'],
     });
   }
 }

@@ -10,9 +10,6 @@ import { buildRealm } from '../../../platform/realm.js';
 import { KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
 import { Workload, env, execProbe, httpProbe, secretEnv } from '../workload.js';
 
-/** Keycloak serves under this path at the gateway, and generates its links with it. */
-export const KEYCLOAK_PATH = '/auth';
-
 /** The ConfigMap holding the realm file. */
 const REALM_CONFIG_MAP = 'keycloak-realm';
 
@@ -34,11 +31,11 @@ export interface KeycloakPostgresProps {
 export class KeycloakPostgres extends Workload<'keycloakPostgres'> {
   constructor(scope: Construct, id: string, props: KeycloakPostgresProps) {
     const ctx = props.context;
-    const ready = ['pg_isready', '-U', DB_USER, '-d', DB_NAME, '-h', '127.0.0.1', '-p', '5432'];
+    const port = String(ctx.port('keycloakPostgres', 'db'));
+    const ready = ['pg_isready', '-U', DB_USER, '-d', DB_NAME, '-h', '127.0.0.1', '-p', port];
     super(scope, id, {
       context: ctx,
       service: 'keycloakPostgres',
-      size: 'keycloakPostgres',
       kind: 'StatefulSet',
       runAs: { user: 999, group: 999 },
       persistentVolumes: [{ name: 'data', size: ctx.config.storage.sizes.keycloakPostgres }],
@@ -47,7 +44,7 @@ export class KeycloakPostgres extends Workload<'keycloakPostgres'> {
       containers: [
         {
           name: 'postgres',
-          image: 'postgres',
+          image: 'keycloakPostgres',
           env: [
             env('POSTGRES_USER', DB_USER),
             env('POSTGRES_DB', DB_NAME),
@@ -72,21 +69,20 @@ export class KeycloakPostgres extends Workload<'keycloakPostgres'> {
 /** Props of {@link Keycloak}. */
 export interface KeycloakProps {
   readonly context: PlatformContext;
-  readonly database: KeycloakPostgres;
 }
 
 /** Keycloak in production mode behind the ingress gateway, at `/auth`. */
 export class Keycloak extends Workload<'keycloak'> {
   constructor(scope: Construct, id: string, props: KeycloakProps) {
     const ctx = props.context;
-    const db = props.database;
+    // Keycloak serves under its route's prefix at the gateway, and generates its links with it.
+    const path = ctx.routePrefix('keycloak');
     const realm = buildRealm(ctx);
     const health = (path: string, periodSeconds: number, failureThreshold: number) =>
       httpProbe(path, MANAGEMENT_PORT, { periodSeconds, failureThreshold, timeoutSeconds: 5 });
     super(scope, id, {
       context: ctx,
       service: 'keycloak',
-      size: 'keycloak',
       kind: 'Deployment',
       runAs: { user: 1000, group: 1000 },
       podAnnotations: {
@@ -126,17 +122,17 @@ export class Keycloak extends Workload<'keycloak'> {
             env('KC_DB', 'postgres'),
             env(
               'KC_DB_URL',
-              `jdbc:postgresql://${ctx.serviceHost('keycloakPostgres')}:${db.port('db')}/${DB_NAME}`,
+              `jdbc:postgresql://${ctx.serviceHost('keycloakPostgres')}:${ctx.port('keycloakPostgres', 'db')}/${DB_NAME}`,
             ),
             env('KC_DB_USERNAME', DB_USER),
             secretEnv('KC_DB_PASSWORD', 'keycloakDb', 'password'),
             // Links and the token issuer use the public URL; TLS ends at the gateway. NOTE (2)
-            env('KC_HOSTNAME', `${ctx.publicUrl}${KEYCLOAK_PATH}`),
+            env('KC_HOSTNAME', `${ctx.publicUrl}${path}`),
             // In-cluster clients (Grafana's token calls) may use the Service URL.
             env('KC_HOSTNAME_BACKCHANNEL_DYNAMIC', true),
             env('KC_HTTP_ENABLED', true),
             env('KC_PROXY_HEADERS', 'xforwarded'),
-            env('KC_HTTP_RELATIVE_PATH', KEYCLOAK_PATH),
+            env('KC_HTTP_RELATIVE_PATH', path),
             env('KC_HTTP_MANAGEMENT_RELATIVE_PATH', '/'),
             env('KC_HEALTH_ENABLED', true),
             env('KC_METRICS_ENABLED', true),
@@ -168,7 +164,6 @@ export class Keycloak extends Workload<'keycloak'> {
       metadata: { name: REALM_CONFIG_MAP, namespace: this.namespace, labels: { app: this.name } },
       data: { [`${realm.name}.json`]: `${JSON.stringify(realm.realm, null, 2)}\n` },
     });
-    db.grantAccess(this);
     // Replicas form one Infinispan cluster over JGroups (discovered through the database),
     // with failure detection on the JGroups port + 50000.
     if (this.replicas > 1) this.grantAccess(this, { ports: ['jgroups', 'jgroupsfd'] });

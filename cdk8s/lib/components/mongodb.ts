@@ -29,6 +29,7 @@ export class MongoDb extends Workload<'mongodb'> {
     const ctx = props.context;
     const initScript = initUsersScript();
     const size = ctx.size('mongodb');
+    const port = ctx.port('mongodb', 'db');
     const cacheGb = Math.max(
       0.25,
       Math.floor(((size.resources.memoryLimitMi / 1024 - 1) / 2) * 100) / 100,
@@ -36,7 +37,6 @@ export class MongoDb extends Workload<'mongodb'> {
     super(scope, id, {
       context: ctx,
       service: 'mongodb',
-      size: 'mongodb',
       kind: 'StatefulSet',
       runAs: { user: 999, group: 999 },
       persistentVolumes: [{ name: 'data', size: ctx.config.storage.sizes.mongodb }],
@@ -68,8 +68,8 @@ export class MongoDb extends Workload<'mongodb'> {
               timeoutSeconds: 10,
             },
           ),
-          livenessProbe: tcpProbe(27017, { periodSeconds: 20, failureThreshold: 6 }),
-          startupProbe: tcpProbe(27017, { periodSeconds: 5, failureThreshold: 60 }),
+          livenessProbe: tcpProbe(port, { periodSeconds: 20, failureThreshold: 6 }),
+          startupProbe: tcpProbe(port, { periodSeconds: 5, failureThreshold: 60 }),
           writableTmp: true,
           volumeMounts: [
             { name: 'data', mountPath: '/data/db' },

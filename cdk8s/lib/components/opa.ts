@@ -39,11 +39,10 @@ export class Opa extends Workload<'opa'> {
     }
     const hash = checksum(...files.flatMap((f) => [f.path, f.content])).slice(0, 10);
     const configMapName = `opa-policy-${hash}`; // NOTE (1)
-    const grpc = 9191;
+    const grpc = ctx.port('opa', 'extauthz');
     super(scope, id, {
       context: ctx,
       service: 'opa',
-      size: 'opa',
       kind: 'Deployment',
       runAs: { user: 1000, group: 1000 },
       podAnnotations: {

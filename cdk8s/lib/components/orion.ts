@@ -5,27 +5,22 @@
 import type { Construct } from 'constructs';
 
 import type { PlatformContext } from '../../../platform/context.js';
-import type { MongoDb } from './mongodb.js';
 import { MONGODB_USERS } from './mongodb.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';
 
 /** Props of {@link Orion}. */
 export interface OrionProps {
   readonly context: PlatformContext;
-  /** Where Orion keeps its context; Orion is granted access to it. */
-  readonly mongodb: MongoDb;
 }
 
-/** The Orion context broker. */
+/** The Orion context broker. Whom it reaches is its registry entry's `calls`. */
 export class Orion extends Workload<'orion'> {
   constructor(scope: Construct, id: string, props: OrionProps) {
     const ctx = props.context;
-    const db = props.mongodb;
-    const api = 1026;
+    const api = ctx.port('orion', 'api');
     super(scope, id, {
       context: ctx,
       service: 'orion',
-      size: 'orion',
       kind: 'Deployment',
       // The image runs as `nobody`; a numeric user lets the kubelet enforce runAsNonRoot.
       runAs: { user: 65534, group: 65534 },
@@ -38,7 +33,7 @@ export class Orion extends Workload<'orion'> {
             secretEnv('ORION_DB_PASSWORD', 'mongodb', MONGODB_USERS.orion.passwordKey),
             env(
               'ORION_MONGO_URI',
-              `mongodb://${MONGODB_USERS.orion.user}:$(ORION_DB_PASSWORD)@${ctx.serviceHost('mongodb')}:${db.port('db')}/?authSource=admin`,
+              `mongodb://${MONGODB_USERS.orion.user}:$(ORION_DB_PASSWORD)@${ctx.serviceHost('mongodb')}:${ctx.port('mongodb', 'db')}/?authSource=admin`,
             ),
             env('ORION_LOG_LEVEL', 'INFO'),
             env('ORION_PORT', api),
@@ -54,7 +49,6 @@ export class Orion extends Workload<'orion'> {
         },
       ],
     });
-    db.grantAccess(this);
   }
 }
 

@@ -2,64 +2,25 @@
  * The device provisioning service (services/provisioning): one tenant-scoped API that
  * provisions a device with its IoT Agent service group and the Orion subscription that feeds
  * QuantumLeap. It enforces the tenancy policy in-process (the same wasm policy and data as the
- * gateway's OPA) and calls the FIWARE components over the mesh with least privilege.
+ * gateway's OPA) and calls the FIWARE components over the mesh with least privilege (the
+ * calls of its registry entry, platform/components.ts).
  */
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
-import type { HttpMethod } from '../../../platform/roles.js';
-import { SERVICES } from '../../../platform/services.js';
+import { QUANTUMLEAP_NOTIFY_PATH } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { policyData } from '../../../platform/policy-data.js';
 import { checksum } from '../util.js';
 import { Workload, env, httpProbe } from '../workload.js';
-import type { IotAgentUl } from './iot-agent.js';
-import type { Keycloak } from './keycloak.js';
-import type { Orion } from './orion.js';
-import type { QuantumLeap } from './quantumleap.js';
-import { QUANTUMLEAP_NOTIFY_PATH } from './quantumleap.js';
 
 /** Where the policy data document is mounted in the container. */
 const POLICY_DATA_DIR = '/etc/kitt4sme';
 const POLICY_DATA_KEY = 'policy-data.json';
 
-/** What the service may do on another workload: methods on paths, one mesh grant each. */
-interface UpstreamOperation {
-  readonly methods: readonly HttpMethod[];
-  readonly paths: readonly string[];
-}
-
-/** The IoT Agent north API calls of the service: service groups, devices, the about page. */
-export const PROVISIONING_IOTA_OPERATIONS: readonly UpstreamOperation[] = [
-  // No PUT: the service replaces groups and devices (delete, create) instead of updating them.
-  { methods: ['GET', 'POST', 'DELETE'], paths: ['/iot/services*', '/iot/devices*'] },
-];
-
-/**
- * The Orion calls of the service: reads the version and entities, deletes a removed device's
- * entity, manages the subscriptions that notify QuantumLeap. Never writes entities: the IoT
- * Agent does.
- */
-export const PROVISIONING_ORION_OPERATIONS: readonly UpstreamOperation[] = [
-  { methods: ['GET'], paths: ['/version', '/v2/entities*'] },
-  { methods: ['DELETE'], paths: ['/v2/entities/*'] },
-  { methods: ['GET', 'POST', 'DELETE'], paths: ['/v2/subscriptions*'] },
-];
-
 /** Props of {@link Provisioning}. */
 export interface ProvisioningProps {
   readonly context: PlatformContext;
-  /** Provisions service groups and devices on its north API; the service is granted that. */
-  readonly iotAgent: IotAgentUl;
-  /** Holds the devices' entities and subscriptions; the service is granted reads and those. */
-  readonly orion: Orion;
-  /**
-   * Receives the notifications of the subscriptions the service creates. Orion sends them
-   * (QuantumLeap grants Orion that); the service itself never calls QuantumLeap.
-   */
-  readonly quantumleap: QuantumLeap;
-  /** Publishes the realm's signing keys; the service may fetch them and nothing else. */
-  readonly keycloak: Keycloak;
 }
 
 /** The device provisioning service, its policy data in a content-addressed ConfigMap. */
@@ -69,13 +30,12 @@ export class Provisioning extends Workload<'provisioning'> {
 
   constructor(scope: Construct, id: string, props: ProvisioningProps) {
     const ctx = props.context;
-    const port = SERVICES.provisioning.ports.api.port;
+    const port = ctx.port('provisioning', 'api');
     const data = `${JSON.stringify(policyData(ctx), null, 2)}\n`;
     const configMapName = `provisioning-policy-${checksum(data).slice(0, 10)}`; // NOTE (1)
     super(scope, id, {
       context: ctx,
       service: 'provisioning',
-      size: 'provisioning',
       kind: 'Deployment',
       // services/provisioning/Dockerfile: USER 65532:65532.
       runAs: { user: 65532, group: 65532 },
@@ -128,12 +88,6 @@ export class Provisioning extends Workload<'provisioning'> {
       metadata: { name: configMapName, namespace: this.namespace, labels: { app: this.name } },
       data: { [POLICY_DATA_KEY]: data },
     });
-
-    for (const op of PROVISIONING_IOTA_OPERATIONS)
-      props.iotAgent.grantAccess(this, { ports: ['north'], ...op });
-    for (const op of PROVISIONING_ORION_OPERATIONS)
-      props.orion.grantAccess(this, { ports: ['api'], ...op });
-    props.keycloak.grantAccess(this, { ports: ['web'], methods: ['GET'], paths: [ctx.jwksPath] });
   }
 }
 

@@ -5,30 +5,21 @@
 import type { Construct } from 'constructs';
 
 import type { PlatformContext } from '../../../platform/context.js';
-import type { CrateDb } from './cratedb.js';
-import type { Orion } from './orion.js';
 import { Workload, env, httpProbe } from '../workload.js';
-
-/** The path Orion subscriptions notify. */
-export const QUANTUMLEAP_NOTIFY_PATH = '/v2/notify';
 
 /** Props of {@link QuantumLeap}. */
 export interface QuantumLeapProps {
   readonly context: PlatformContext;
-  readonly cratedb: CrateDb;
-  /** Sends notifications; it may POST to the notify endpoint and nothing else. */
-  readonly orion: Orion;
 }
 
 /** The QuantumLeap time-series API. */
 export class QuantumLeap extends Workload<'quantumleap'> {
   constructor(scope: Construct, id: string, props: QuantumLeapProps) {
     const ctx = props.context;
-    const api = 8668;
+    const api = ctx.port('quantumleap', 'api');
     super(scope, id, {
       context: ctx,
       service: 'quantumleap',
-      size: 'quantumleap',
       kind: 'Deployment',
       // The image sets no user; any non-root user can read its files.
       runAs: { user: 1000, group: 1000 },
@@ -39,7 +30,7 @@ export class QuantumLeap extends Workload<'quantumleap'> {
           env: [
             env('QL_DEFAULT_DB', 'crate'),
             env('CRATE_HOST', ctx.serviceHost('cratedb')),
-            env('CRATE_PORT', props.cratedb.port('api')),
+            env('CRATE_PORT', ctx.port('cratedb', 'api')),
             env('CRATE_WAIT_ACTIVE_SHARDS', 1),
             env('USE_GEOCODING', 'False'),
             env('CACHE_QUERIES', 'False'),
@@ -55,7 +46,5 @@ export class QuantumLeap extends Workload<'quantumleap'> {
         },
       ],
     });
-    props.cratedb.grantAccess(this, { ports: ['api'] });
-    this.grantAccess(props.orion, { methods: ['POST'], paths: [QUANTUMLEAP_NOTIFY_PATH] });
   }
 }

@@ -11,10 +11,11 @@ import { AppProject } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/AppP
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import type { App } from 'cdk8s';
 
-import { CHART_IDS } from '../../../platform/config/schema.js';
+import { CHART_IDS } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
-import type { LayerId } from '../layers.js';
-import { LAYERS, LayerChart } from '../layers.js';
+import type { LayerId } from '../../../platform/layers.js';
+import { LAYERS } from '../../../platform/layers.js';
+import { LayerChart } from '../layers.js';
 import { modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
 import type { HelmRelease } from './chart-values.js';
@@ -52,7 +53,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
   const cfg = ctx.config.gitops;
   const argocd = ctx.namespace('argocd');
   const releases = helmReleases(ctx);
-  const chartRepos = [...new Set(CHART_IDS.map((id) => ctx.config.charts[id].repoURL))].sort();
+  const chartRepos = [...new Set(CHART_IDS.map((id) => ctx.chart(id).repoURL))].sort();
   const labels = { 'app.kubernetes.io/part-of': PART_OF };
   const file = (name: string) => new LayerChart(app, `apps-${name}`, 'apps', name);
 
@@ -174,7 +175,7 @@ function helmApplication(
   r: HelmRelease,
   labels: Record<string, string>,
 ): Application {
-  const chart = ctx.config.charts[r.chartId];
+  const chart = ctx.chart(r.chartId);
   const webhooks = r.chart === 'istiod' || r.chart === 'base';
   const kiali = r.chart === 'kiali-server';
   // Deleting the Argo CD Application must not cascade into deleting Argo CD itself.

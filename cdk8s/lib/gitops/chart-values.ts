@@ -2,9 +2,8 @@
  * Helm values of the upstream charts Argo CD installs, generated from the platform config
  * and the size profile. Keys follow each chart's values.yaml at the pinned version.
  */
-import type { SizedWorkload } from '../../../platform/config/profiles.js';
+import type { ChartId, ComponentId } from '../../../platform/components.js';
 import { toKubeResources } from '../../../platform/config/profiles.js';
-import type { ChartId } from '../../../platform/config/schema.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { argoCdOidc, kialiAuth } from '../identity/sso.js';
 import {
@@ -33,8 +32,8 @@ export interface HelmRelease {
 /** Kubernetes resources and replicas of a sized workload in the chosen profile. */
 function sizing(ctx: PlatformContext) {
   return {
-    res: (w: SizedWorkload) => toKubeResources(ctx.size(w).resources),
-    replicas: (w: SizedWorkload) => ctx.size(w).replicas,
+    res: (w: ComponentId) => toKubeResources(ctx.size(w).resources),
+    replicas: (w: ComponentId) => ctx.size(w).replicas,
   };
 }
 

@@ -6,7 +6,7 @@
 import { LAPTOP_CLUSTER } from '../budget.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../../../platform/config/schema.js';
-import { SERVICES } from '../../../platform/services.js';
+import { SERVICES } from '../../../platform/components.js';
 import { LOCAL_GIT_PUSH_PORT } from './local-git.js';
 
 /** Quotes a value for a POSIX shell: single quotes, with embedded ones escaped. */
@@ -17,7 +17,7 @@ function shellQuote(value: string | number): string {
 /** The variables, in the order the file lists them. */
 export function clusterEnv(ctx: PlatformContext): Record<string, string | number> {
   const { config } = ctx;
-  const argo = config.charts.argoCd;
+  const argo = ctx.chart('argoCd');
   return {
     KITT4SME_PROFILE: config.profile,
     KITT4SME_K8S_VERSION: config.cluster.kubernetesVersion,

@@ -21,7 +21,7 @@ export const LOCAL_GIT_PUSH_PORT = 9419;
 
 /** The Argo CD image of the pinned chart: it has git, so the server needs no other image. */
 export function argoCdImage(ctx: PlatformContext): string | undefined {
-  const v = ctx.config.charts.argoCd.appVersion;
+  const v = ctx.chart('argoCd').appVersion;
   return v ? `quay.io/argoproj/argocd:${v.startsWith('v') ? v : `v${v}`}` : undefined;
 }
 

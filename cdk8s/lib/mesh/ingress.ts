@@ -7,8 +7,8 @@ import { VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1/
 import { Construct } from 'constructs';
 
 import type { RouteSpec } from '../../../platform/routes.js';
-import type { ServicePortSpec } from '../../../platform/services.js';
-import { SERVICES } from '../../../platform/services.js';
+import type { ServicePortSpec } from '../../../platform/components.js';
+import { SERVICES } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { modelObject } from '../model.js';
 import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';

@@ -12,8 +12,7 @@ import { Telemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1/Teleme
 import { Construct } from 'constructs';
 
 import { TENANT_HEADER } from '../../../platform/tenancy.js';
-import type { NamespaceRole } from '../../../platform/services.js';
-import { SERVICES } from '../../../platform/services.js';
+import type { NamespaceRole } from '../../../platform/layers.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
@@ -23,7 +22,7 @@ import {
   TRACING_PROVIDER,
 } from './identities.js';
 import { TENANT_API_LABEL } from './labels.js';
-import { blockedPaths, opaExemptPaths } from '../../../platform/public-paths.js';
+import { blockedPaths, opaExemptPaths } from '../../../platform/routes.js';
 
 /** Namespaces whose workloads are in the mesh, with STRICT mTLS and default-deny. */
 export const MESHED_NAMESPACES: readonly NamespaceRole[] = ['platform', 'identity'];
@@ -88,7 +87,7 @@ export class MeshSecurity extends Construct {
       ...new Set(
         ctx.routes
           .filter((r) => r.access === 'tenant')
-          .map((r) => ctx.namespace(SERVICES[r.backend.service].namespace)),
+          .map((r) => ctx.componentNamespace(r.backend.service)),
       ),
     ].sort();
     for (const ns of tenantApiNamespaces) {

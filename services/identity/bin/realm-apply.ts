@@ -19,9 +19,7 @@
  */
 import { Command } from 'commander';
 
-import { loadPlatformConfig } from '../../../platform/config/load.js';
-import { ROUTES } from '../../../platform/routes.js';
-import { PlatformContext } from '../../../platform/context.js';
+import { loadPlatformContext } from '../../../platform/context.js';
 import { buildRealm, resolveRealm } from '../../../platform/realm.js';
 import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
@@ -47,7 +45,7 @@ const program = new Command()
   .option('--context <name>', 'kubeconfig context for reading Secrets (default: the current one)')
   .option('--json', 'print the result as JSON')
   .action(async (opts: Opts) => {
-    const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+    const ctx = loadPlatformContext();
     const def = buildRealm(ctx);
     const ns = ctx.namespace('identity');
     const cluster = { context: opts.context };

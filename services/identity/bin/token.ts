@@ -13,14 +13,12 @@
  * http URL to a host that is not loopback or in-cluster),
  * 3 Keycloak unreachable, no such realm, or no credentials found.
  */
-import { loadPlatformConfig } from '../../../platform/config/load.js';
-import { ROUTES } from '../../../platform/routes.js';
-import { PlatformContext } from '../../../platform/context.js';
+import { loadPlatformContext } from '../../../platform/context.js';
 import { runCli } from '../../../platform/cli.js';
 import { PlatformError } from '../../../platform/errors.js';
 import { tokenCommand, tokenExitCode } from '../src/token-command.js';
 
-const program = tokenCommand(new PlatformContext(loadPlatformConfig(), ROUTES));
+const program = tokenCommand(loadPlatformContext());
 
 try {
   await runCli(program);

@@ -19,10 +19,8 @@ import { Command } from 'commander';
 
 import { EXIT, runCli } from '../../../platform/cli.js';
 import { PlatformError } from '../../../platform/errors.js';
-import { loadPlatformConfig } from '../../../platform/config/load.js';
-import { ROUTES } from '../../../platform/routes.js';
+import { loadPlatformContext } from '../../../platform/context.js';
 import { planSecrets } from '../../../platform/bootstrap-secrets.js';
-import { PlatformContext } from '../../../platform/context.js';
 
 const program = new Command()
   .name('bootstrap-secrets')
@@ -33,7 +31,7 @@ const program = new Command()
   .option('--json', 'print the plan as one JSON document on stdout')
   .option('--context <name>', 'kubectl context to use (default: the current one)')
   .action((opts: { dryRun?: boolean; json?: boolean; context?: string }) => {
-    const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+    const ctx = loadPlatformContext();
     const kubectl = (args: string[], input?: string) =>
       spawnSync('kubectl', [...(opts.context ? ['--context', opts.context] : []), ...args], {
         input,

@@ -18,10 +18,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 
-import { loadPlatformConfig } from '../../../platform/config/load.js';
+import { loadPlatformContext } from '../../../platform/context.js';
 import { ROUTES } from '../../../platform/routes.js';
-import { SERVICES } from '../../../platform/services.js';
-import { PlatformContext } from '../../../platform/context.js';
 import { IDENTITY_ERRORS } from '../../identity/src/errors.js';
 import { tokenCommand, tokenExitCode } from '../../identity/src/token-command.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
@@ -50,7 +48,7 @@ function fail(err: PlatformError, code: number): never {
 
 const ctx = (() => {
   try {
-    return new PlatformContext(loadPlatformConfig(), ROUTES);
+    return loadPlatformContext();
   } catch (err) {
     // An invalid platform/config/platform.ts: the same message synth gives.
     if (err instanceof PlatformError) fail(err, EXIT.usage);
@@ -314,7 +312,7 @@ program.addCommand(
         rules: REQUIRED_RULES,
       };
       const namespaces = [
-        ...new Set(Object.values(CONSOLES).map((id) => ctx.namespace(SERVICES[id].namespace))),
+        ...new Set(Object.values(CONSOLES).map((id) => ctx.componentNamespace(id))),
       ];
       const forwarders = namespaces.map((namespace) => ({
         apiVersion: 'rbac.authorization.k8s.io/v1',

@@ -4,8 +4,8 @@
  */
 import { PLATFORM_ADMINS_GROUP, secretEnvName } from '../../../platform/identity.js';
 import type { RouteSpec } from '../../../platform/routes.js';
-import type { ServiceId } from '../../../platform/services.js';
-import { SERVICES } from '../../../platform/services.js';
+import type { ServiceId } from '../../../platform/components.js';
+import { SERVICES } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { INGRESS_GATEWAY_RELEASE } from '../../../cdk8s/lib/mesh/identities.js';
 import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
@@ -70,7 +70,7 @@ export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSp
       name,
       url: `${ctx.publicUrl}${route.prefix}/`,
       path: route.stripPrefix ? '/' : `${route.prefix}/`,
-      namespace: ctx.namespace(svc.namespace),
+      namespace: ctx.componentNamespace(id),
       service: svc.name,
       port: port.port,
       login: login[name],

@@ -5,7 +5,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
-import { SERVICES } from '../../../platform/services.js';
+import { SERVICES } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import type { Cluster } from '../../../platform/cluster.js';
 import { request } from '../../../platform/cluster.js';
@@ -297,13 +297,8 @@ export async function readStatus(
       ...(opts.revision ? { revision: opts.revision } : {}),
     }),
     Promise.all(namespaces.map((ns) => readWorkloads(cluster, ns))).then((w) => w.flat()),
-    readComponent(cluster, 'OPA', ctx.namespace(SERVICES.opa.namespace), SERVICES.opa.name),
-    readComponent(
-      cluster,
-      'Keycloak',
-      ctx.namespace(SERVICES.keycloak.namespace),
-      SERVICES.keycloak.name,
-    ),
+    readComponent(cluster, 'OPA', ctx.componentNamespace('opa'), SERVICES.opa.name),
+    readComponent(cluster, 'Keycloak', ctx.componentNamespace('keycloak'), SERVICES.keycloak.name),
   ]);
   const components = [opa, keycloak];
   const waitingFor = [

@@ -7,15 +7,13 @@ import { join } from 'node:path';
 
 import { parse, parseAllDocuments } from 'yaml';
 
-import { loadPlatformConfig } from '../../../platform/config/load.js';
-import { ROUTES } from '../../../platform/routes.js';
-import { PlatformContext } from '../../../platform/context.js';
+import { loadPlatformContext } from '../../../platform/context.js';
 import { runCli } from '../../../testing/support/cli.js';
 import type { Endpoints } from '../src/endpoints.js';
 import { REQUIRED_RULES } from '../src/status.js';
 
 const CLI = 'services/ops/bin/platform.ts';
-const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+const ctx = loadPlatformContext();
 let home: string;
 const cli = (args: string[]) => runCli(CLI, args, home);
 

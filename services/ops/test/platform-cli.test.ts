@@ -13,9 +13,7 @@ import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 
-import { loadPlatformConfig } from '../../../platform/config/load.js';
-import { ROUTES } from '../../../platform/routes.js';
-import { PlatformContext } from '../../../platform/context.js';
+import { loadPlatformContext } from '../../../platform/context.js';
 import { runCli, REPO_ROOT, startCli } from '../../../testing/support/cli.js';
 import type { KubeApiserver } from '../../../testing/real/kube-apiserver.js';
 import { startKubeApiserver } from '../../../testing/real/kube-apiserver.js';
@@ -26,7 +24,7 @@ import { readStatus } from '../src/status.js';
 import { validateDeploy } from '../src/validate.js';
 
 const CLI = 'services/ops/bin/platform.ts';
-const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+const ctx = loadPlatformContext();
 const ARGOCD = ctx.namespace('argocd');
 const objects = readDeployObjects();
 const apps = expectedApplications(objects);

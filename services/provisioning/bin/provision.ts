@@ -14,9 +14,7 @@
  */
 import { Command } from 'commander';
 
-import { loadPlatformConfig } from '../../../platform/config/load.js';
-import { ROUTES } from '../../../platform/routes.js';
-import { PlatformContext } from '../../../platform/context.js';
+import { loadPlatformContext } from '../../../platform/context.js';
 import { tenantToken } from '../../identity/src/tenant-token.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
 import { PlatformError } from '../../../platform/errors.js';
@@ -60,7 +58,7 @@ const SIGN: Record<PlanEntry['action'], string> = {
   invalid: '!',
 };
 
-const ctx = new PlatformContext(loadPlatformConfig(), ROUTES);
+const ctx = loadPlatformContext();
 
 const program = new Command()
   .name('provision')

@@ -8,11 +8,11 @@ import {
   quantityBytes,
 } from '../../platform/config/schema.js';
 import type { ConfigErrorCode } from '../../platform/config/schema.js';
-import { ROOT, configInput } from '../../testing/support/synth.js';
+import { ROOT, configInput, pinnedConfigInput } from '../../testing/support/synth.js';
 
 /** Parses a modified copy of the repository config and returns the error it raises. */
 function errorFor(change: (c: any) => void): ConfigError {
-  const c = configInput();
+  const c = pinnedConfigInput();
   change(c);
   try {
     parsePlatformConfig(c);
@@ -171,7 +171,7 @@ describe('platform config', () => {
   });
 
   it('accepts a digest as a pinned tag and null as the default storage class', () => {
-    const c = configInput() as any;
+    const c = pinnedConfigInput();
     c.images.opa.tag = `sha256:${'a'.repeat(64)}`;
     c.storage.storageClass = null;
     expect(() => parsePlatformConfig(c)).not.toThrow();

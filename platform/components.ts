@@ -1,0 +1,790 @@
+/**
+ * The component registry: every part of the platform that runs in the cluster, once.
+ *
+ * An entry says what a component is (description), who builds it (a construct of ours in a
+ * layer, or an upstream Helm chart), where it runs (namespace), what it runs (its pinned
+ * image), its Service and ports (with the Istio protocol of each), its size in every profile,
+ * the gateway routes it serves and whom it calls through the mesh. Everything else is derived
+ * from these entries: the Services and their ports, the route table (routes.ts), the image and
+ * chart lists the config validates, the size profiles, the budget, the mesh grants, the
+ * diagram, the endpoints and the docs.
+ *
+ * A new component is an entry here, its construct (cdk8s/lib/components/) and one line
+ * binding the two (cdk8s/lib/components/index.ts); docs/contributing.md walks through it.
+ */
+import type { ComputeResources, SizeProfileName, WorkloadSize } from './config/profiles.js';
+import type { ErrorCatalogue } from './errors.js';
+import { PlatformError } from './errors.js';
+import type { LayerId, NamespaceRole } from './layers.js';
+
+import type { HttpMethod, Role } from './roles.js';
+import { ALL, READ } from './roles.js';
+
+/**
+ * Istio protocol of a port. Istio reads it from the port name prefix
+ * (`http-api`, `tcp-postgres`, ...) instead of sniffing traffic.
+ * @see https://istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/
+ */
+export type MeshProtocol = 'http' | 'http2' | 'grpc' | 'tcp' | 'mongo' | 'tls';
+
+/** One port of a service. */
+export interface ServicePortSpec {
+  readonly port: number;
+  readonly protocol: MeshProtocol;
+}
+
+/** A component's Kubernetes Service. */
+export interface ServiceSpec {
+  /** Kubernetes Service name; also the DNS name other workloads use. */
+  readonly name: string;
+  /** Ports by name suffix; the Service port name is `<protocol>-<key>`. */
+  readonly ports: Readonly<Record<string, ServicePortSpec>>;
+}
+
+/** A pinned image: an exact release or a digest, and why that one. */
+export interface ImageSpec {
+  /** The repository without tag, e.g. `telefonicaiot/fiware-orion`. */
+  readonly repository: string;
+  /** An exact release tag (`4.7.0`, `18.6`) or a `sha256:` digest; never `latest`. */
+  readonly tag: string;
+  /** Why this release, and what it must stay compatible with. */
+  readonly why: string;
+}
+
+/** A pinned upstream Helm chart Argo CD installs. */
+export interface ChartSpec {
+  /** The https URL of the chart repository. */
+  readonly repoURL: string;
+  /** An exact chart version. */
+  readonly version: string;
+  /** The release of the application the chart installs, where something must match it. */
+  readonly appVersion?: string;
+  readonly why: string;
+}
+
+/**
+ * How a gateway route is protected.
+ * - `tenant`: a FIWARE API; every request goes through OPA, which requires a valid token whose
+ *   tenant set contains the `fiware-service` header and whose roles allow the method. Only
+ *   `publicPaths` skip OPA.
+ * - `sso`: a web application that authenticates its users itself (Keycloak's own pages;
+ *   Grafana, Kiali and Argo CD, which log people in through Keycloak). The whole prefix skips
+ *   OPA, except `blockedPaths`, which the gateway refuses.
+ */
+export type RouteAccess = 'tenant' | 'sso';
+
+/** A gateway route, as its component declares it (the backend is the component itself). */
+export interface ComponentRoute<P extends string = string> {
+  /** Path prefix at the gateway, without trailing slash, e.g. `/orion`. */
+  readonly prefix: `/${string}`;
+  /** The port of the component's Service requests go to. */
+  readonly port: P;
+  /**
+   * `true`: strip the prefix (`/orion/v2/entities` reaches Orion as `/v2/entities`).
+   * `false`: the backend serves under the prefix itself (Keycloak at `/auth`, Grafana at
+   * `/grafana`), so the path is passed on unchanged.
+   */
+  readonly stripPrefix: boolean;
+  readonly access: RouteAccess;
+  /**
+   * Paths under the prefix (`/version` means `/orion/version`) that need no token. Matched
+   * exactly, after Istio's path normalisation; never a prefix or a pattern.
+   */
+  readonly publicPaths: readonly `/${string}`[];
+  /**
+   * Paths under the prefix that the gateway refuses outright, with everything below them
+   * (`/admin` blocks `/auth/admin` and `/auth/admin/...`): consoles that must stay off the
+   * internet. @default none
+   */
+  readonly blockedPaths?: readonly `/${string}`[];
+  /** For `tenant` routes: what each role may do. A role not listed may do nothing. */
+  readonly rights: Readonly<Partial<Record<Role, readonly HttpMethod[]>>>;
+  /** One line for the docs and the diagram. */
+  readonly description: string;
+}
+
+/** Paths on Keycloak that depend on the realm's name; the composition resolves them. */
+export type RealmPath = 'jwks' | 'token' | 'userinfo';
+
+/**
+ * A call a component makes through the mesh: the callee's ALLOW policy admits exactly this
+ * (STRICT mTLS and default-deny refuse everything else).
+ */
+export interface CallSpec {
+  /** The component called (its id; checked when the platform context loads). */
+  readonly to: string;
+  /** Ports of the callee's Service. @default every port */
+  readonly ports?: readonly string[];
+  /** HTTP methods; only for HTTP ports. @default any */
+  readonly methods?: readonly HttpMethod[];
+  /** Paths (Istio exact, `prefix*` or `*suffix`); only for HTTP ports. @default any */
+  readonly paths?: readonly string[];
+  /** Realm paths on Keycloak, added to `paths`. @default none */
+  readonly realmPaths?: readonly RealmPath[];
+}
+
+/** One component. */
+export interface ComponentSpec {
+  /** One line for the diagram, the budget and the docs. */
+  readonly description: string;
+  /**
+   * `platform`: a construct of ours synthesizes it into `deploy/<layer>/`. `helm`: an upstream
+   * chart that Argo CD renders (`chart`), sized through the chart values we generate.
+   */
+  readonly managedBy: 'platform' | 'helm';
+  /** For `platform` components: the layer whose Application syncs it. */
+  readonly layer?: LayerId;
+  /** For `helm` components: the chart that installs it (a key of {@link CHARTS}). */
+  readonly chart?: string;
+  readonly namespace: NamespaceRole;
+  /** The image of its main container, pinned; the config may override it (`images`). */
+  readonly image?: ImageSpec;
+  /** Its Service. @default none */
+  readonly service?: ServiceSpec;
+  /** Its service account, when it is not the Service name (mesh identity). @default service name */
+  readonly serviceAccount?: string;
+  /** Pods and resources per size profile (DaemonSets: per node; the budget assumes one node). */
+  readonly sizes: Readonly<Record<SizeProfileName, WorkloadSize>>;
+  /** For `helm` components: its line in the budget. @default the Service name */
+  readonly budgetName?: string;
+  /** The gateway routes it serves. @default none */
+  readonly routes?: readonly ComponentRoute[];
+  /** What it calls through the mesh. @default nothing */
+  readonly calls?: readonly CallSpec[];
+}
+
+const r = (
+  cpuRequestMilli: number,
+  cpuLimitMilli: number,
+  memoryRequestMi: number,
+  memoryLimitMi: number,
+): ComputeResources => ({ cpuRequestMilli, cpuLimitMilli, memoryRequestMi, memoryLimitMi });
+
+/** One replica on a laptop, `replicas` in production. */
+const sized = (
+  laptop: ComputeResources,
+  production: ComputeResources,
+  productionReplicas: number,
+): Readonly<Record<SizeProfileName, WorkloadSize>> => ({
+  laptop: { replicas: 1, resources: laptop },
+  production: { replicas: productionReplicas, resources: production },
+});
+
+/** The path Orion subscriptions notify QuantumLeap at. */
+export const QUANTUMLEAP_NOTIFY_PATH = '/v2/notify';
+
+/**
+ * The registry, in an order that is part of the output: the route table lists the `tenant`
+ * routes, then the `sso` routes, each in this order.
+ */
+export const COMPONENTS = {
+  mongodb: {
+    description: 'MongoDB for Orion and the IoT Agent device registry',
+    managedBy: 'platform',
+    layer: 'data',
+    namespace: 'platform',
+    image: {
+      repository: 'mongo',
+      tag: '8.0.26',
+      why: 'MongoDB 8.0 is the series Orion 4.7 runs its CI against (LTS until 2029); iotagent-node-lib 4.14 supports it',
+    },
+    service: {
+      name: 'mongodb',
+      // tcp, not mongo: Envoy's mongo_proxy filter only adds statistics, and its parsing of
+      // newer wire-protocol messages has lagged MongoDB releases.
+      ports: { db: { port: 27017, protocol: 'tcp' } },
+    },
+    sizes: sized(r(50, 500, 192, 512), r(500, 2000, 2048, 4096), 1),
+  },
+  cratedb: {
+    description: 'CrateDB, the time-series store of QuantumLeap',
+    managedBy: 'platform',
+    layer: 'data',
+    namespace: 'platform',
+    image: {
+      repository: 'crate',
+      tag: '6.2.11',
+      why: 'latest patch of the newest CrateDB line with field reports of QuantumLeap 1.0.0 working (6.2.x); 6.3+ untested with QL',
+    },
+    service: {
+      name: 'cratedb',
+      ports: {
+        api: { port: 4200, protocol: 'http' },
+        transport: { port: 4300, protocol: 'tcp' },
+        postgres: { port: 5432, protocol: 'tcp' },
+      },
+    },
+    sizes: sized(r(100, 1000, 768, 768), r(1000, 4000, 4096, 4096), 3),
+  },
+  keycloak: {
+    description: 'Keycloak: single sign-on and the tokens the tenancy policy reads',
+    managedBy: 'platform',
+    layer: 'identity',
+    namespace: 'identity',
+    image: {
+      repository: 'quay.io/keycloak/keycloak',
+      tag: '26.7.3',
+      why: 'latest Keycloak 26 release; keep in step with the keycloak-quarkus-dist version real-Keycloak tests run from Maven Central',
+    },
+    service: {
+      name: 'keycloak',
+      ports: {
+        web: { port: 8080, protocol: 'http' },
+        jgroups: { port: 7800, protocol: 'tcp' },
+        jgroupsfd: { port: 57800, protocol: 'tcp' },
+      },
+    },
+    sizes: sized(r(100, 1000, 512, 768), r(500, 2000, 1024, 2048), 2),
+    routes: [
+      {
+        prefix: '/auth',
+        port: 'web',
+        stripPrefix: false,
+        access: 'sso',
+        publicPaths: [],
+        // The admin console and the master realm are reached with kubectl port-forward only.
+        blockedPaths: ['/admin', '/realms/master'],
+        rights: {},
+        description: 'Keycloak login pages and OIDC endpoints of the platform realm',
+      },
+    ],
+    calls: [{ to: 'keycloakPostgres' }],
+  },
+  keycloakPostgres: {
+    description: "PostgreSQL, Keycloak's database",
+    managedBy: 'platform',
+    layer: 'identity',
+    namespace: 'identity',
+    image: {
+      repository: 'postgres',
+      tag: '18.6',
+      why: 'PostgreSQL 18 is the newest major Keycloak 26.7 tests against; data lives under /var/lib/postgresql (18+ layout)',
+    },
+    service: { name: 'keycloak-postgres', ports: { db: { port: 5432, protocol: 'tcp' } } },
+    sizes: sized(r(25, 500, 64, 256), r(250, 1000, 512, 1024), 1),
+  },
+  opa: {
+    description: 'OPA with the Envoy ext_authz plugin: the tenancy decision point',
+    managedBy: 'platform',
+    layer: 'security',
+    namespace: 'platform',
+    image: {
+      repository: 'openpolicyagent/opa',
+      tag: '1.21.1-envoy-static',
+      why: 'newest OPA with a published Envoy ext_authz plugin image; policy tests must install this same engine version (v1.21.1)',
+    },
+    service: { name: 'opa', ports: { extauthz: { port: 9191, protocol: 'grpc' } } },
+    sizes: sized(r(25, 500, 48, 128), r(250, 1000, 128, 512), 2),
+    // OPA verifies tokens against the realm's keys itself.
+    calls: [{ to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] }],
+  },
+  orion: {
+    description: 'Orion context broker (NGSI-v2), one database per tenant',
+    managedBy: 'platform',
+    layer: 'fiware',
+    namespace: 'platform',
+    image: {
+      repository: 'telefonicaiot/fiware-orion',
+      tag: '4.7.0',
+      why: 'latest Orion NGSI-v2 release; needs ORION_MONGO_URI (4.x dropped -dbhost) and is CI-tested on MongoDB 8.0',
+    },
+    service: { name: 'orion', ports: { api: { port: 1026, protocol: 'http' } } },
+    sizes: sized(r(50, 500, 64, 256), r(500, 2000, 512, 1024), 2),
+    routes: [
+      {
+        prefix: '/orion',
+        port: 'api',
+        stripPrefix: true,
+        access: 'tenant',
+        publicPaths: ['/version'],
+        rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description: 'Orion NGSI-v2 API',
+      },
+    ],
+    calls: [
+      { to: 'mongodb' },
+      // Subscriptions notify QuantumLeap.
+      { to: 'quantumleap', methods: ['POST'], paths: [QUANTUMLEAP_NOTIFY_PATH] },
+      // The IoT Agent registers itself as the context provider of its devices' commands and
+      // lazy attributes, so Orion forwards those updates and queries to its north port.
+      {
+        to: 'iotAgentUl',
+        ports: ['north'],
+        methods: ['POST'],
+        paths: ['/v2/op/update', '/v2/op/query'],
+      },
+    ],
+  },
+  quantumleap: {
+    description: 'QuantumLeap time-series API, fed by Orion subscriptions',
+    managedBy: 'platform',
+    layer: 'fiware',
+    namespace: 'platform',
+    image: {
+      repository: 'orchestracities/quantumleap',
+      tag: '1.0.0',
+      why: 'latest QuantumLeap release (FIWARE 8.5 uses it); /health fails when CrateDB is unreachable, so readiness means something',
+    },
+    service: { name: 'quantumleap', ports: { api: { port: 8668, protocol: 'http' } } },
+    sizes: sized(r(25, 500, 128, 384), r(250, 1000, 512, 1024), 2),
+    routes: [
+      {
+        prefix: '/quantumleap',
+        port: 'api',
+        stripPrefix: true,
+        access: 'tenant',
+        publicPaths: ['/version'],
+        rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description: 'QuantumLeap time-series API',
+      },
+    ],
+    calls: [{ to: 'cratedb', ports: ['api'] }],
+  },
+  iotAgentUl: {
+    description:
+      'IoT Agent for Ultralight 2.0: provisioning (north) and device measurements (south)',
+    managedBy: 'platform',
+    layer: 'fiware',
+    namespace: 'platform',
+    image: {
+      repository: 'telefonicaiot/iotagent-ul',
+      tag: '3.14.0-distroless',
+      why: 'UL release built on iotagent-node-lib 4.14.0, the library the tests run in-process; distroless has no shell',
+    },
+    service: {
+      name: 'iotagent-ul',
+      ports: {
+        north: { port: 4041, protocol: 'http' },
+        south: { port: 7896, protocol: 'http' },
+      },
+    },
+    sizes: sized(r(25, 500, 96, 256), r(250, 1000, 256, 512), 2),
+    routes: [
+      {
+        prefix: '/iota-north',
+        port: 'north',
+        stripPrefix: true,
+        access: 'tenant',
+        publicPaths: ['/iot/about'],
+        rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description: 'IoT Agent provisioning API (service groups, devices)',
+      },
+      {
+        prefix: '/iota-south',
+        port: 'south',
+        stripPrefix: true,
+        access: 'tenant',
+        publicPaths: [],
+        rights: { device: ['GET', 'POST'], 'platform-admin': ['GET', 'POST'] },
+        description: 'IoT Agent Ultralight HTTP transport: device measurements and command polling',
+      },
+    ],
+    calls: [{ to: 'mongodb' }, { to: 'orion', methods: ALL }],
+  },
+  provisioning: {
+    description:
+      'Device provisioning service: devices, IoT Agent service groups and their QuantumLeap subscriptions, per tenant',
+    managedBy: 'platform',
+    layer: 'fiware',
+    namespace: 'platform',
+    image: {
+      repository: 'ghcr.io/kitt4sme/provisioning',
+      tag: '0.1.0',
+      why: 'our own image, built from services/provisioning/Dockerfile at the package.json version; a fork builds and pushes its own image and overrides this entry in images',
+    },
+    service: { name: 'provisioning', ports: { api: { port: 8080, protocol: 'http' } } },
+    sizes: sized(r(50, 500, 96, 256), r(250, 1000, 256, 512), 2),
+    routes: [
+      {
+        prefix: '/provisioning',
+        port: 'api',
+        // The service serves its API under /provisioning/ itself.
+        stripPrefix: false,
+        access: 'tenant',
+        publicPaths: ['/openapi.json'],
+        rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description:
+          'Device provisioning API: a device, its service group and its time-series subscription in one call',
+      },
+    ],
+    calls: [
+      // Service groups and devices; no PUT: the service replaces them (delete, create).
+      {
+        to: 'iotAgentUl',
+        ports: ['north'],
+        methods: ['GET', 'POST', 'DELETE'],
+        paths: ['/iot/services*', '/iot/devices*'],
+      },
+      // Reads the version and entities, deletes a removed device's entity, manages the
+      // subscriptions that notify QuantumLeap; never writes entities (the IoT Agent does).
+      { to: 'orion', ports: ['api'], methods: ['GET'], paths: ['/version', '/v2/entities*'] },
+      { to: 'orion', ports: ['api'], methods: ['DELETE'], paths: ['/v2/entities/*'] },
+      {
+        to: 'orion',
+        ports: ['api'],
+        methods: ['GET', 'POST', 'DELETE'],
+        paths: ['/v2/subscriptions*'],
+      },
+      // It verifies tokens against the realm's keys itself.
+      { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+    ],
+  },
+  grafana: {
+    description: 'Grafana dashboards of tenant measurements',
+    managedBy: 'platform',
+    layer: 'observability',
+    namespace: 'platform',
+    image: {
+      repository: 'grafana/grafana',
+      tag: '12.4.10',
+      why: 'latest Grafana 12 patch; its PostgreSQL datasource reads CrateDB over the PG wire protocol (jsonData.database form)',
+    },
+    service: { name: 'grafana', ports: { ui: { port: 3000, protocol: 'http' } } },
+    sizes: sized(r(25, 500, 96, 256), r(100, 1000, 256, 512), 1),
+    routes: [
+      {
+        prefix: '/grafana',
+        port: 'ui',
+        stripPrefix: false,
+        access: 'sso',
+        publicPaths: [],
+        rights: {},
+        description: 'Grafana dashboards (Keycloak single sign-on; roles from the token)',
+      },
+    ],
+    calls: [
+      { to: 'cratedb', ports: ['postgres'] },
+      // Redeems login codes and reads userinfo on Keycloak's Service.
+      {
+        to: 'keycloak',
+        ports: ['web'],
+        methods: ['POST', 'GET'],
+        realmPaths: ['token', 'userinfo'],
+      },
+    ],
+  },
+  istiod: {
+    description: 'Istio control plane',
+    managedBy: 'helm',
+    chart: 'istio',
+    namespace: 'mesh',
+    sizes: sized(r(100, 1000, 256, 512), r(500, 2000, 1024, 2048), 2),
+    budgetName: 'istiod',
+  },
+  istioCni: {
+    description: 'Istio CNI node agent (a DaemonSet)',
+    managedBy: 'helm',
+    chart: 'istio',
+    namespace: 'mesh',
+    sizes: sized(r(10, 200, 40, 128), r(100, 500, 100, 256), 1),
+    budgetName: 'istio-cni (per node)',
+  },
+  istioIngressGateway: {
+    description: 'Istio ingress gateway: the only way in from outside the cluster',
+    managedBy: 'helm',
+    chart: 'istio',
+    namespace: 'mesh',
+    // The gateway chart's release name, which names its ServiceAccount and Deployment and
+    // gives the `istio: ingressgateway` label.
+    serviceAccount: 'istio-ingressgateway',
+    sizes: sized(r(50, 1000, 64, 256), r(500, 2000, 256, 1024), 2),
+    budgetName: 'istio-ingressgateway',
+    // Every request outside the public paths is decided by OPA (ext_authz); the routes'
+    // backends are granted from the route table.
+    calls: [{ to: 'opa', ports: ['extauthz'] }],
+  },
+  kiali: {
+    description: 'Kiali mesh console',
+    managedBy: 'helm',
+    chart: 'kiali',
+    namespace: 'mesh',
+    service: { name: 'kiali', ports: { ui: { port: 20001, protocol: 'http' } } },
+    sizes: sized(r(10, 500, 64, 256), r(100, 1000, 256, 512), 1),
+    routes: [
+      {
+        prefix: '/kiali',
+        port: 'ui',
+        stripPrefix: false,
+        access: 'sso',
+        publicPaths: [],
+        rights: {},
+        description: 'Kiali mesh console (Keycloak single sign-on, view-only)',
+      },
+    ],
+  },
+  argocdController: {
+    description: 'Argo CD application controller: syncs and self-heals',
+    managedBy: 'helm',
+    chart: 'argoCd',
+    namespace: 'argocd',
+    sizes: sized(r(100, 1000, 256, 768), r(500, 2000, 1024, 2048), 1),
+    budgetName: 'argocd-application-controller',
+  },
+  argocdServer: {
+    description: 'Argo CD API and UI',
+    managedBy: 'helm',
+    chart: 'argoCd',
+    namespace: 'argocd',
+    service: { name: 'argocd-server', ports: { ui: { port: 80, protocol: 'http' } } },
+    sizes: sized(r(25, 500, 64, 256), r(100, 1000, 256, 512), 2),
+    routes: [
+      {
+        prefix: '/argocd',
+        port: 'ui',
+        stripPrefix: false,
+        access: 'sso',
+        publicPaths: [],
+        rights: {},
+        description: 'Argo CD UI and API (Keycloak single sign-on; RBAC from realm groups)',
+      },
+    ],
+  },
+  argocdRepoServer: {
+    description: 'Argo CD repository server: renders manifests from git',
+    managedBy: 'helm',
+    chart: 'argoCd',
+    namespace: 'argocd',
+    sizes: sized(r(25, 1000, 128, 512), r(250, 2000, 512, 1024), 2),
+    budgetName: 'argocd-repo-server',
+  },
+  argocdRedis: {
+    description: "Argo CD's cache",
+    managedBy: 'helm',
+    chart: 'argoCd',
+    namespace: 'argocd',
+    sizes: sized(r(10, 200, 32, 128), r(100, 500, 128, 256), 1),
+    budgetName: 'argocd-redis',
+  },
+  argocdApplicationSet: {
+    description: 'Argo CD ApplicationSet controller',
+    managedBy: 'helm',
+    chart: 'argoCd',
+    namespace: 'argocd',
+    sizes: sized(r(10, 200, 32, 128), r(50, 500, 128, 256), 1),
+    budgetName: 'argocd-applicationset-controller',
+  },
+  prometheus: {
+    description: 'Prometheus: metrics of the mesh and the workloads',
+    managedBy: 'helm',
+    chart: 'prometheus',
+    namespace: 'mesh',
+    sizes: sized(r(50, 1000, 384, 768), r(500, 2000, 2048, 4096), 1),
+    budgetName: 'prometheus-server',
+  },
+  prometheusConfigReload: {
+    description: "The config reloader beside Prometheus (a container of Prometheus' pod)",
+    managedBy: 'helm',
+    chart: 'prometheus',
+    namespace: 'mesh',
+    sizes: sized(r(5, 100, 16, 64), r(10, 200, 32, 128), 1),
+    budgetName: 'prometheus config reloader',
+  },
+  jaeger: {
+    description: 'Jaeger: traces of the mesh',
+    managedBy: 'helm',
+    chart: 'jaeger',
+    namespace: 'mesh',
+    sizes: sized(r(25, 500, 128, 384), r(250, 1000, 512, 1024), 1),
+    budgetName: 'jaeger',
+  },
+} as const satisfies Record<string, ComponentSpec>;
+
+/** The upstream Helm charts Argo CD installs, pinned. */
+export const CHARTS = {
+  istio: {
+    repoURL: 'https://blob.istio.io/istio-release/charts',
+    version: '1.31.1',
+    why: 'latest Istio patch (Kubernetes 1.32-1.36); charts moved off storage.googleapis.com with 1.31',
+  },
+  argoCd: {
+    repoURL: 'https://argoproj.github.io/argo-helm',
+    version: '10.10.0',
+    appVersion: 'v3.5.4',
+    why: 'argo-cd chart of Argo CD v3.5.4, the newest chart/app pair confirmed; 3.6.0 had a --rootpath bug we would hit',
+  },
+  prometheus: {
+    repoURL: 'https://prometheus-community.github.io/helm-charts',
+    version: '29.36.1',
+    why: 'prometheus chart of Prometheus 3.15.0, the newest confirmed chart/app pair',
+  },
+  jaeger: {
+    repoURL: 'https://jaegertracing.github.io/helm-charts',
+    version: '4.12.0',
+    why: 'Jaeger v2 (2.20.0) all-in-one chart; receives OTLP from Istio, queried by Kiali over gRPC',
+  },
+  kiali: {
+    repoURL: 'https://kiali.org/helm-charts',
+    version: '2.31.0',
+    why: 'the Kiali version Istio 1.31.1 ships as its add-on, so tested together',
+  },
+} as const satisfies Record<string, ChartSpec>;
+
+// ---------------------------------------------------------------------------------------------
+// Derived lists and types
+// ---------------------------------------------------------------------------------------------
+
+type Components = typeof COMPONENTS;
+export type ComponentId = keyof Components;
+export type ChartId = keyof typeof CHARTS;
+
+/** Components with a Service: what routes and grants can name. */
+export type ServiceId = {
+  [K in ComponentId]: Components[K] extends { service: ServiceSpec } ? K : never;
+}[ComponentId];
+
+/** Components with an image of theirs: the keys of the config's `images` overrides. */
+export type ImageId = {
+  [K in ComponentId]: Components[K] extends { image: ImageSpec } ? K : never;
+}[ComponentId];
+
+/** Components built by a construct of ours. */
+export type PlatformComponentId = {
+  [K in ComponentId]: Components[K] extends { managedBy: 'platform' } ? K : never;
+}[ComponentId];
+
+/** The port names of a service, e.g. `'north' | 'south'` for the IoT Agent. */
+export type PortKey<S extends ServiceId> = S extends ServiceId
+  ? keyof Components[S]['service']['ports'] & string
+  : never;
+
+/** Every component id, in registry order. */
+export const COMPONENT_IDS = Object.keys(COMPONENTS) as ComponentId[];
+
+/** The entry of a component, typed as the general spec. */
+export function component(id: ComponentId): ComponentSpec {
+  return COMPONENTS[id];
+}
+
+/** Every component with a Service, in registry order, with its Service. */
+export const SERVICES = Object.fromEntries(
+  COMPONENT_IDS.flatMap((id) => {
+    const s = component(id).service;
+    return s ? [[id, s]] : [];
+  }),
+) as { readonly [S in ServiceId]: Components[S]['service'] };
+
+/** Every component whose image is pinned here, in registry order. */
+export const IMAGE_IDS = COMPONENT_IDS.filter((id) => component(id).image) as ImageId[];
+
+/** Every pinned chart. */
+export const CHART_IDS = Object.keys(CHARTS) as ChartId[];
+
+/** Every component a construct of ours builds. */
+export const PLATFORM_COMPONENT_IDS = COMPONENT_IDS.filter(
+  (id) => component(id).managedBy === 'platform',
+) as PlatformComponentId[];
+
+/** The namespace role of a service. */
+export function serviceNamespace(id: ServiceId): NamespaceRole {
+  return COMPONENTS[id].namespace;
+}
+
+/** The Kubernetes Service port name of a port: the Istio protocol prefix plus its key. */
+export function servicePortName(spec: ServicePortSpec, key: string): string {
+  return `${spec.protocol}-${key}`;
+}
+
+/**
+ * A port of a service, e.g. `servicePort('orion', 'api')` → `{ port: 1026, protocol: 'http' }`.
+ * @throws TypeError when the service has no such port.
+ */
+export function servicePort(id: ServiceId, key: string): ServicePortSpec {
+  const spec = (SERVICES[id].ports as Readonly<Record<string, ServicePortSpec>>)[key];
+  if (!spec) throw new TypeError(`service ${id} has no port ${key}`);
+  return spec;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks, run when the platform context is loaded
+// ---------------------------------------------------------------------------------------------
+
+/** Every registry error, by stable code. */
+export const COMPONENT_ERRORS = {
+  ERR_COMPONENT_SOURCE: {
+    problem:
+      'a component does not say how it is built: a platform component needs a layer, an image and a Service; a helm component a chart of CHARTS',
+    fix: 'give the entry `layer`, `image` and `service` (platform) or `chart` (helm), as the other entries of platform/components.ts do',
+  },
+  ERR_COMPONENT_CALL: {
+    problem:
+      'a call names a component without a Service, a port its Service does not have, or methods or paths on a port that is not HTTP (Istio would never match them)',
+    fix: 'call a component of platform/components.ts that has a Service, name its ports, and give methods and paths only for http, http2 or grpc ports',
+  },
+} as const satisfies ErrorCatalogue;
+export type ComponentErrorCode = keyof typeof COMPONENT_ERRORS;
+
+/** One problem of the registry. */
+export interface ComponentIssue {
+  readonly component: string;
+  readonly code: ComponentErrorCode;
+  readonly detail: string;
+}
+
+/** Thrown when the registry is inconsistent; nothing has been built. */
+export class ComponentRegistryError extends PlatformError {
+  constructor(readonly issues: readonly ComponentIssue[]) {
+    super(
+      'ERR_COMPONENT_INVALID',
+      `the component registry is invalid:\n${issues
+        .map(
+          (i) =>
+            `  ${i.component}: ${COMPONENT_ERRORS[i.code].problem} (${i.detail}). Fix: ${COMPONENT_ERRORS[i.code].fix}. [${i.code}]`,
+        )
+        .join('\n')}`,
+      'edit platform/components.ts as each line says, then run `npm run synth` again',
+    );
+    this.name = 'ComponentRegistryError';
+  }
+}
+
+const HTTP_PROTOCOLS: readonly MeshProtocol[] = ['http', 'http2', 'grpc'];
+
+/**
+ * Throws a {@link ComponentRegistryError} listing every problem of a registry.
+ * @param components @default the registry
+ * @param charts @default the pinned charts
+ */
+export function validateComponents(
+  components: Readonly<Record<string, ComponentSpec>> = COMPONENTS,
+  charts: Readonly<Record<string, ChartSpec>> = CHARTS,
+): void {
+  const issues: ComponentIssue[] = [];
+  for (const [id, c] of Object.entries(components)) {
+    const source =
+      c.managedBy === 'platform'
+        ? !c.layer || !c.image || !c.service
+          ? 'a platform component without layer, image or service'
+          : undefined
+        : !c.chart || !(c.chart in charts)
+          ? `chart ${JSON.stringify(c.chart)}`
+          : undefined;
+    if (source) issues.push({ component: id, code: 'ERR_COMPONENT_SOURCE', detail: source });
+    for (const call of c.calls ?? []) {
+      const target = components[call.to]?.service;
+      const where = `call to ${call.to}`;
+      if (!target) {
+        issues.push({ component: id, code: 'ERR_COMPONENT_CALL', detail: `${where}: no Service` });
+        continue;
+      }
+      for (const key of call.ports ?? Object.keys(target.ports)) {
+        const port = target.ports[key];
+        if (!port)
+          issues.push({
+            component: id,
+            code: 'ERR_COMPONENT_CALL',
+            detail: `${where}: port ${key}`,
+          });
+        else if (
+          (call.methods || call.paths || call.realmPaths) &&
+          !HTTP_PROTOCOLS.includes(port.protocol)
+        )
+          issues.push({
+            component: id,
+            code: 'ERR_COMPONENT_CALL',
+            detail: `${where}: methods or paths on ${key}, a ${port.protocol} port`,
+          });
+      }
+    }
+  }
+  if (issues.length > 0) throw new ComponentRegistryError(issues);
+}
