@@ -22,7 +22,8 @@ import { runCli } from '../platform/cli.js';
 import { platform } from '../platform/config/platform.js';
 import type { PlatformConfigInput } from '../platform/config/schema.js';
 import { readPolicyFiles } from '../platform/policy-data.js';
-import { synthesize, writeOutput } from '../cdk8s/lib/synth.js';
+import { build } from '../generate/index.js';
+import { writeOutput } from '../generate/write.js';
 import { loadPlatformContext } from '../platform/context.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,7 +38,7 @@ function stats(ms: number[]): { median: number; p90: number; min: number } {
 function timeOnce(config: PlatformConfigInput, dir: string): number {
   const t = performance.now();
   const policies = readPolicyFiles(join(root, 'policies'));
-  writeOutput(dir, synthesize({ context: loadPlatformContext({ config }), policies }));
+  writeOutput(dir, build({ context: loadPlatformContext({ config }), policies }));
   return performance.now() - t;
 }
 
@@ -72,7 +73,7 @@ const program = new Command()
       const t = performance.now();
       const r = spawnSync(
         process.execPath,
-        ['--import', 'tsx', join(root, 'cdk8s/bin/synth.ts'), '--check'],
+        ['--import', 'tsx', join(root, 'generate/bin/synth.ts'), '--check'],
         { cwd: root },
       );
       if (r.status !== 0 && r.status !== 1) throw new Error(`synth --check failed: ${r.stderr}`);

@@ -10,7 +10,7 @@ import type { ComputeResources } from '../../platform/config/profiles.js';
 import { LOCAL_GIT_REPO_URL } from '../../platform/config/schema.js';
 import type { PlatformContext } from '../../platform/context.js';
 import { MESHED_NAMESPACES } from './mesh/security.js';
-import type { SynthObject } from './synth.js';
+import type { SynthObject } from './objects.js';
 import { podSpecOf } from './validate/rules.js';
 
 /** The laptop cluster the laptop profile must fit: `minikube start --cpus=4 --memory=8g`. */

@@ -1,5 +1,5 @@
 import { LAYERS } from '../../platform/layers.js';
-import { find, synth } from '../../testing/support/synth.js';
+import { build, find, synth } from '../../testing/support/synth.js';
 
 const apps = (out: ReturnType<typeof synth>) =>
   out.objects.filter((o) => o.object.kind === 'Application').map((o) => o.object as any);
@@ -20,7 +20,7 @@ describe('the app-of-apps', () => {
       });
       expect(wave(app)).toBe(spec.wave);
       expect(app.spec.project).toBe('platform');
-      expect([...out.deployFiles.keys()].some((f) => f.startsWith(`deploy/${layer}/`))).toBe(true);
+      expect([...out.manifests.keys()].some((f) => f.startsWith(`deploy/${layer}/`))).toBe(true);
     }
   });
 
@@ -28,7 +28,7 @@ describe('the app-of-apps', () => {
     const root = byName.get('root');
     expect(root.spec.source.path).toBe('deploy/apps');
     expect(root.spec.project).toBe('gitops');
-    expect(out.deployFiles.has('deploy/apps/root.yaml')).toBe(true);
+    expect(out.manifests.has('deploy/apps/root.yaml')).toBe(true);
     expect(wave(root)).toBeLessThan(
       Math.min(
         ...apps(out)
@@ -143,7 +143,12 @@ describe('the app-of-apps', () => {
     expect(gitSources.length).toBe(Object.keys(LAYERS).length + 1);
     for (const a of gitSources)
       expect(a.spec.source.repoURL).toBe('https://git.example.com/acme/platform.git');
-    const text = [...fork.deployFiles.values()].join('\n');
+    // The manifests and what is generated beside them (cluster.env names the repository too).
+    const text = [
+      ...build({
+        config: (c) => void (c.gitops.repoURL = 'https://git.example.com/acme/platform.git'),
+      }).files.values(),
+    ].join('\n');
     expect(text).not.toContain('github.com/kitt4sme');
   });
 

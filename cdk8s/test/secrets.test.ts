@@ -9,7 +9,7 @@ import {
 import { buildRealm } from '../../platform/realm.js';
 import { BOOTSTRAP_SECRETS } from '../../platform/secrets.js';
 import { podSpecOf } from '../lib/validate/rules.js';
-import { synth } from '../../testing/support/synth.js';
+import { build, synth } from '../../testing/support/synth.js';
 
 describe('secret references in deploy/', () => {
   const out = synth();
@@ -62,7 +62,7 @@ describe('secret references in deploy/', () => {
   });
 
   it('never inline a password: no env value looks like one and no manifest has stringData', () => {
-    const text = [...out.deployFiles.values()].join('\n');
+    const text = [...build().files.values()].join('\n');
     expect(text).not.toContain('stringData:');
     expect(text).not.toMatch(/PASSWORD\n\s+value:/);
   });

@@ -6,8 +6,8 @@ import {
   ConfigError,
   parsePlatformConfig,
   quantityBytes,
-} from '../../platform/config/schema.js';
-import type { ConfigErrorCode } from '../../platform/config/schema.js';
+} from '../config/schema.js';
+import type { ConfigErrorCode } from '../config/schema.js';
 import { ROOT, configInput, pinnedConfigInput } from '../../testing/support/synth.js';
 
 /** Parses a modified copy of the repository config and returns the error it raises. */

@@ -12,6 +12,8 @@ import type { PolicyFile } from '../../platform/policy-data.js';
 import { POLICY_DATA_PATH, readPolicyFiles } from '../../platform/policy-data.js';
 import type { KubeObject, SynthOutput } from '../../cdk8s/lib/synth.js';
 import { synthesize } from '../../cdk8s/lib/synth.js';
+import type { Build } from '../../generate/index.js';
+import { build as buildAll } from '../../generate/index.js';
 import { loadPlatformContext } from '../../platform/context.js';
 
 /** The repository root. */
@@ -43,23 +45,34 @@ export function policyFiles(): PolicyFile[] {
   return readPolicyFiles(join(ROOT, 'policies'));
 }
 
-/** Synthesizes from the repository's inputs, with optional changes. */
-export function synth(
-  changes: {
-    config?: (c: PlatformConfigInput) => void;
-    routes?: readonly RouteSpec[];
-    policies?: readonly PolicyFile[];
-  } = {},
-): SynthOutput {
+/** Changes to the repository's inputs, for a test. */
+export interface InputChanges {
+  readonly config?: (c: PlatformConfigInput) => void;
+  readonly routes?: readonly RouteSpec[];
+  readonly policies?: readonly PolicyFile[];
+}
+
+/** The inputs of a synth: the repository's, with optional changes. */
+export function inputs(changes: InputChanges = {}) {
   const input = configInput();
   changes.config?.(input);
-  return synthesize({
+  return {
     context: loadPlatformContext({
       config: input,
       ...(changes.routes ? { routes: changes.routes } : {}),
     }),
     policies: changes.policies ?? policyFiles(),
-  });
+  };
+}
+
+/** Synthesizes (the manifests) from the repository's inputs, with optional changes. */
+export function synth(changes: InputChanges = {}): SynthOutput {
+  return synthesize(inputs(changes));
+}
+
+/** What `npm run synth` writes (manifests and generated files), with optional changes. */
+export function build(changes: InputChanges = {}): Build {
+  return buildAll(inputs(changes));
 }
 
 /** `Kind/namespace/name` of an object. */

@@ -9,7 +9,7 @@
 import { PlatformError } from '../../../platform/errors.js';
 import { EXACT_SEMVER, PINNED_TAG } from '../../../platform/config/schema.js';
 import { decodeExceptions } from '../policy-exceptions.js';
-import type { SynthObject } from '../synth.js';
+import type { SynthObject } from '../objects.js';
 
 /** Every rule, with what it protects. */
 export const RULES = {

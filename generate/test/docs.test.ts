@@ -4,16 +4,17 @@ import { join } from 'node:path';
 
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
-import { allErrorCodes, renderRights } from '../lib/docs.js';
-import { listFiles } from '../lib/files.js';
-import { ROOT, opaPolicyData, synth } from '../../testing/support/synth.js';
+import { allErrorCodes, renderRights } from '../docs.js';
+import { listFiles } from '../../cdk8s/lib/files.js';
+import { ROOT, build, opaPolicyData, synth } from '../../testing/support/synth.js';
 
 describe('the architecture diagram', () => {
-  const out = synth();
+  const out = build();
+  const platform = out.synth.platform;
 
   it('shows every route and every workload, grouped by namespace', () => {
     for (const r of ROUTES) expect(out.readmeSection).toContain(`|"${r.prefix} (`);
-    for (const w of out.platform.workloads.values())
+    for (const w of platform.workloads.values())
       expect(out.readmeSection).toMatch(new RegExp(`\\["${w.name}"\\]`));
     expect(out.readmeSection).toContain('subgraph ns_fiware["namespace fiware"]');
     expect(out.readmeSection).toContain('subgraph ns_identity["namespace identity"]');
@@ -28,7 +29,7 @@ describe('the architecture diagram', () => {
 
   it('changes when the route table changes', () => {
     const extra: RouteSpec = { ...ROUTES[0]!, prefix: '/ngsi', publicPaths: [] };
-    expect(synth({ routes: [...ROUTES, extra] }).readmeSection).toContain('|"/ngsi (OPA)"|');
+    expect(build({ routes: [...ROUTES, extra] }).readmeSection).toContain('|"/ngsi (OPA)"|');
   });
 });
 

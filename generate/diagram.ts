@@ -2,11 +2,11 @@
  * The architecture diagram (Mermaid), generated from the construct tree and the route
  * table, so the README's picture is always the deployed one.
  */
-import type { ServicePortSpec } from '../../platform/components.js';
-import { SERVICES } from '../../platform/components.js';
-import { LAYERS } from '../../platform/layers.js';
-import { INGRESS_GATEWAY_RELEASE, ingressGateway } from './mesh/identities.js';
-import type { Platform } from './platform.js';
+import type { ServicePortSpec } from '../platform/components.js';
+import { SERVICES } from '../platform/components.js';
+import { LAYERS } from '../platform/layers.js';
+import { INGRESS_GATEWAY_RELEASE, ingressGateway } from '../cdk8s/lib/mesh/identities.js';
+import type { Platform } from '../cdk8s/lib/platform.js';
 
 const nodeId = (name: string) => name.replace(/[^a-zA-Z0-9]/g, '_');
 

@@ -3,11 +3,11 @@
  * argocd/bootstrap.sh) need from the platform config, as shell assignments, so the scripts
  * read one generated file instead of parsing TypeScript and never restate a value.
  */
-import { LAPTOP_CLUSTER } from '../budget.js';
-import type { PlatformContext } from '../../../platform/context.js';
-import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../../../platform/config/schema.js';
-import { SERVICES } from '../../../platform/components.js';
-import { LOCAL_GIT_PUSH_PORT } from './local-git.js';
+import { LAPTOP_CLUSTER } from '../cdk8s/lib/budget.js';
+import type { PlatformContext } from '../platform/context.js';
+import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../platform/config/schema.js';
+import { SERVICES } from '../platform/components.js';
+import { LOCAL_GIT_PUSH_PORT } from '../cdk8s/lib/gitops/local-git.js';
 
 /** Quotes a value for a POSIX shell: single quotes, with embedded ones escaped. */
 function shellQuote(value: string | number): string {
