@@ -19,6 +19,14 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS configuration files (dependency-cruiser reads them with require).
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { module: 'writable', require: 'readonly' },
+    },
+  },
+  {
     // Tests and their harness walk synthesized manifests, which are JSON of many shapes.
     files: ['**/test/**/*.ts', 'testing/support/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -5,7 +5,8 @@
 import type { ServicePortSpec } from '../platform/components.js';
 import { SERVICES } from '../platform/components.js';
 import { LAYERS } from '../platform/layers.js';
-import { INGRESS_GATEWAY_RELEASE, ingressGateway } from '../cdk8s/lib/mesh/identities.js';
+import { INGRESS_GATEWAY_RELEASE } from '../platform/mesh.js';
+import { ingressGateway } from '../cdk8s/lib/mesh/identities.js';
 import type { Platform } from '../cdk8s/lib/platform.js';
 
 const nodeId = (name: string) => name.replace(/[^a-zA-Z0-9]/g, '_');

@@ -8,7 +8,7 @@
  */
 import type { PlatformContext } from '../../platform/context.js';
 import { helmReleases } from './gitops/chart-values.js';
-import { INGRESS_GATEWAY_RELEASE } from './mesh/identities.js';
+import { INGRESS_GATEWAY_RELEASE } from '../../platform/mesh.js';
 import { POD_SECURITY } from './namespaces.js';
 
 /** One platform-level exception. */

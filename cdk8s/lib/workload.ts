@@ -21,7 +21,7 @@ import type { HttpMethod } from '../../platform/roles.js';
 import type { ImageId, PortKey, ServiceId, ServicePortSpec } from '../../platform/components.js';
 import { SERVICES, servicePortName } from '../../platform/components.js';
 import type { PlatformContext } from '../../platform/context.js';
-import { TENANT_API_LABEL } from './mesh/labels.js';
+import { TENANT_API_LABEL } from '../../platform/mesh.js';
 import { meshPrincipal } from '../../platform/mesh.js';
 import type { ExceptionRule, PolicyException } from './policy-exceptions.js';
 import type { BootstrapSecretId, SecretKey } from '../../platform/secrets.js';

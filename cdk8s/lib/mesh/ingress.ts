@@ -13,7 +13,7 @@ import type { PlatformContext } from '../../../platform/context.js';
 import { modelObject } from '../model.js';
 import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';
 import { PART_OF } from '../workload.js';
-import { INGRESS_GATEWAY_SELECTOR } from './identities.js';
+import { INGRESS_GATEWAY_SELECTOR } from '../../../platform/mesh.js';
 
 /** Name of the Gateway object, which the VirtualService binds to. */
 export const GATEWAY_NAME = 'kitt4sme-gateway';

@@ -7,7 +7,7 @@ import type { RouteSpec } from '../../../platform/routes.js';
 import type { ServiceId } from '../../../platform/components.js';
 import { SERVICES } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
-import { INGRESS_GATEWAY_RELEASE } from '../../../cdk8s/lib/mesh/identities.js';
+import { INGRESS_GATEWAY_RELEASE } from '../../../platform/mesh.js';
 import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
 
 /** The consoles `platform open` knows, by the name users type. */
