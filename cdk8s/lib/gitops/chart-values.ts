@@ -6,7 +6,11 @@ import type { ChartId, ComponentId } from '../../../platform/components.js';
 import { toKubeResources } from '../../../platform/config/profiles.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { argoCdOidc, kialiAuth } from '../identity/sso.js';
-import { INGRESS_GATEWAY_RELEASE, OPA_EXT_AUTHZ_PROVIDER, TRACING_PROVIDER } from '../../../platform/mesh.js';
+import {
+  INGRESS_GATEWAY_RELEASE,
+  OPA_EXT_AUTHZ_PROVIDER,
+  TRACING_PROVIDER,
+} from '../../../platform/mesh.js';
 
 /** Helm values: a JSON object. */
 export type HelmValues = Record<string, unknown>;

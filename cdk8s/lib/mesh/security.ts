@@ -16,7 +16,11 @@ import type { NamespaceRole } from '../../../platform/layers.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
-import { INGRESS_GATEWAY_SELECTOR, OPA_EXT_AUTHZ_PROVIDER, TRACING_PROVIDER } from '../../../platform/mesh.js';
+import {
+  INGRESS_GATEWAY_SELECTOR,
+  OPA_EXT_AUTHZ_PROVIDER,
+  TRACING_PROVIDER,
+} from '../../../platform/mesh.js';
 import { TENANT_API_LABEL } from '../../../platform/mesh.js';
 import { blockedPaths, opaExemptPaths } from '../../../platform/routes.js';
 
