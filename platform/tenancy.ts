@@ -21,6 +21,12 @@ export const TOKEN_CLAIMS = { tenants: 'tenants', roles: 'roles' } as const;
  */
 export const TENANT_HEADER = 'x-kitt4sme-tenant';
 
+/**
+ * The response header in which the gateway's OPA and the in-process middleware name why a
+ * request was refused (the policy's reason, never a secret).
+ */
+export const DENY_REASON_HEADER = 'x-kitt4sme-deny-reason';
+
 /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. */
 export const CLOCK_SKEW_SECONDS = 30;
 

@@ -22,7 +22,8 @@ import {
 } from './lib/fiware.js';
 import type { PlacedDevice } from './lib/fiware.js';
 import type { CallOptions } from './lib/platform.js';
-import { DENY_REASON_HEADER, expectStatus } from './lib/platform.js';
+import { DENY_REASON_HEADER } from '../platform/tenancy.js';
+import { expectStatus } from './lib/platform.js';
 
 export const tenantIsolation: Scenario<ScenarioEnv> = {
   name: 'tenant-isolation',

@@ -1,5 +1,5 @@
 import { policyData } from '../../platform/policy-data.js';
-import { routeRequest } from '../../testing/istio/routing.js';
+import { routeAtIngress } from '../../testing/istio/ingress.js';
 import {
   changedObjects,
   configInput,
@@ -139,7 +139,7 @@ describe('Provisioning', () => {
         { uri: { prefix: '/provisioning/' } },
         { uri: { exact: '/provisioning' } },
       ]);
-      expect(routeRequest(vs, '/provisioning/devices/foodev')).toMatchObject({
+      expect(routeAtIngress(out, '/provisioning/devices/foodev')).toMatchObject({
         host: 'provisioning.fiware.svc.cluster.local',
         port: 8080,
         path: '/provisioning/devices/foodev',
@@ -148,7 +148,7 @@ describe('Provisioning', () => {
 
     it('never routes the health, readiness and metrics endpoints', () => {
       for (const p of ['/healthz', '/readyz', '/metrics'])
-        expect(routeRequest(vs, p)).toBeUndefined();
+        expect(routeAtIngress(out, p)).toBeUndefined();
     });
 
     it('exempts exactly the OpenAPI document from OPA', () => {

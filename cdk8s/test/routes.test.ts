@@ -3,7 +3,7 @@ import type { RouteErrorCode } from '../../platform/routes.js';
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
 import { exactPublicPaths } from '../../platform/routes.js';
-import { routeRequest } from '../../testing/istio/routing.js';
+import { routeAtIngress } from '../../testing/istio/ingress.js';
 import {
   changedObjects,
   find,
@@ -13,7 +13,6 @@ import {
   synth,
 } from '../../testing/support/synth.js';
 
-const vsOf = (out: ReturnType<typeof synth>) => find(out, 'VirtualService', 'kitt4sme-routes').spec;
 const notPathsOf = (out: ReturnType<typeof synth>) =>
   find(out, 'AuthorizationPolicy', 'opa-ext-authz').spec.rules[0].to[0].operation
     .notPaths as string[];
@@ -21,7 +20,6 @@ const policyDataOf = opaPolicyData;
 
 describe('the gateway routes', () => {
   const out = synth();
-  const vs = vsOf(out);
 
   it.each([
     ['/orion/v2/entities', 'orion.fiware.svc.cluster.local', 1026, '/v2/entities'],
@@ -64,22 +62,22 @@ describe('the gateway routes', () => {
       '/provisioning/openapi.json',
     ],
   ])('sends %s to %s:%d as %s', (path, host, port, backendPath) => {
-    expect(routeRequest(vs, path)).toMatchObject({ host, port, path: backendPath });
+    expect(routeAtIngress(out, path)).toMatchObject({ host, port, path: backendPath });
   });
 
   it('never hands a backend a path starting with //', () => {
     for (const r of ROUTES) {
       for (const suffix of ['', '/', '/x', '/x/y', '/?q=1']) {
-        const routed = routeRequest(vs, `${r.prefix}${suffix}`);
+        const routed = routeAtIngress(out, `${r.prefix}${suffix}`);
         expect(routed?.path.startsWith('//')).toBe(false);
       }
     }
   });
 
   it('does not route a path that only starts like a prefix', () => {
-    expect(routeRequest(vs, '/orionX/v2/entities')).toBeUndefined();
-    expect(routeRequest(vs, '/authentication')).toBeUndefined();
-    expect(routeRequest(vs, '/')).toBeUndefined();
+    expect(routeAtIngress(out, '/orionX/v2/entities')).toBeUndefined();
+    expect(routeAtIngress(out, '/authentication')).toBeUndefined();
+    expect(routeAtIngress(out, '/')).toBeUndefined();
   });
 
   it('exempts from OPA exactly the public paths and the SSO applications', () => {
@@ -114,7 +112,7 @@ describe('adding a route', () => {
 
   it('appears in the VirtualService, the public paths (of OPA and of the header guard), the policy data (of OPA and of the provisioning service), and nowhere else', () => {
     const out = synth({ routes: [...ROUTES, extra] });
-    expect(routeRequest(vsOf(out), '/ql-admin/v2/types')).toMatchObject({
+    expect(routeAtIngress(out, '/ql-admin/v2/types')).toMatchObject({
       host: 'quantumleap.fiware.svc.cluster.local',
       path: '/v2/types',
     });

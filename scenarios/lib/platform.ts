@@ -71,8 +71,6 @@ export interface CallOptions {
 
 const SAFETY_MARGIN_S = 30;
 
-/** Where the gateway (and the in-process tenancy helpers) say why a request was refused. */
-export const DENY_REASON_HEADER = 'x-kitt4sme-deny-reason';
 
 /** The platform under test. */
 export class Platform {

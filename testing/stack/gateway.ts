@@ -1,28 +1,26 @@
 /**
  * Test support: a local ingress gateway that stands in for the platform's Istio ingress
- * gateway in the local test stack, derived from the same inputs as the manifests.
+ * gateway in the local test stack. It routes and authorises by reading the synthesized
+ * VirtualService and AuthorizationPolicies through the one Istio interpreter
+ * (testing/istio/mesh.ts); it never derives routing from the route table itself.
  *
- * What it re-implements, and from where:
- * - Path normalisation as istiod's meshConfig configures it (`DECODE_AND_MERGE_SLASHES`,
- *   cdk8s/lib/gitops/chart-values.ts), in Envoy's order: decode `%2F` and `%5C`, then
- *   `normalize_path` (decode percent-encoded unreserved characters, `\` to `/`, RFC 3986
- *   dot-segment removal), then merge slashes. Authorization and routing both see the
- *   normalised path, and it is what the backend receives. A path with `%00` gets 400.
- * - The gateway's AuthorizationPolicies (cdk8s/lib/mesh/security.ts), with their paths from
- *   the same helpers (platform/public-paths.ts), evaluated in Istio's order: CUSTOM
- *   first (ext_authz to OPA for every path outside `opaExemptPaths`; a deny passes OPA's
- *   status, headers and body on; an error or a timeout gives 503 and never allows), then the
- *   DENY policies `blocked-paths` and `platform-headers-from-clients` (403 `RBAC: access
- *   denied`). Paths are matched as Istio matches `paths`: exact, `prefix*` or `*suffix`, on
- *   the path without its query string.
- * - The VirtualService `kitt4sme-routes` (cdk8s/lib/mesh/ingress.ts): routes in order, each
- *   matching `<prefix>/` by prefix and `<prefix>` exactly; `stripPrefix` rewrites the
- *   matched prefix to `/`; no match gives 404.
+ * What it does, as Istio's Envoy does:
+ * - Path normalisation as istiod's meshConfig configures it (testing/istio/paths.ts):
+ *   authorization and routing both see the normalised path, and it is what the backend
+ *   receives. A path with `%00` or a fragment gets 400.
+ * - The gateway's AuthorizationPolicies in Istio's order: CUSTOM first (ext_authz to the
+ *   authorizer, OPA in the stack; a deny passes OPA's status, headers and body on; an error or
+ *   a timeout gives 503 and never allows), then DENY and ALLOW (403 `RBAC: access denied`).
+ * - The VirtualServices bound to the gateway: no match gives 404; a destination without a
+ *   backend 503 `no healthy upstream`, an unreachable one 503 `upstream connect error ...`.
  * - The proxying Envoy does by default: method, headers (Host kept) and body streamed both
  *   ways, hop-by-hop headers dropped, `x-forwarded-for` appended to, `x-forwarded-proto` and
  *   `x-request-id` set; an allow's headers overwrite the client's headers of the same name
- *   (as the OPA-Envoy plugin sets them); a missing backend gives 503 `no healthy upstream`,
- *   an unreachable one 503 `upstream connect error ...`.
+ *   (as the OPA-Envoy plugin sets them).
+ * - It authorises exactly the request it forwards: a `Connection` header that names an
+ *   end-to-end header (`Connection: close, fiware-servicepath`) would have that header
+ *   authorised and then dropped on the way, so the request is refused with 400, as a
+ *   hardened proxy does (Envoy drops only the fixed hop-by-hop set).
  *
  * What it leaves out: TLS and the HTTPS redirect, the Gateway's host match (any Host is
  * served), mTLS to the backends and their sidecars (so no RequestAuthentication: a backend
@@ -35,11 +33,17 @@ import { Agent, createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { RouteSpec } from '../../platform/routes.js';
-import { ROUTES } from '../../platform/routes.js';
-import { TENANT_HEADER } from '../../platform/tenancy.js';
-import { blockedPaths, opaExemptPaths } from '../../platform/routes.js';
+import type { ServiceId } from '../../platform/components.js';
+import { servicePort } from '../../platform/components.js';
+import { loadPlatformContext } from '../../platform/context.js';
+import { INGRESS_GATEWAY_SELECTOR } from '../../platform/mesh.js';
 import { DECISION_PATH } from '../../platform/policy-data.js';
+import { DENY_REASON_HEADER } from '../../platform/tenancy.js';
+import { GATEWAY_NAME } from '../../cdk8s/lib/mesh/ingress.js';
+import type { MeshObject } from '../istio/mesh.js';
+import { IstioMesh } from '../istio/mesh.js';
+import { normalizePath } from '../istio/paths.js';
+import { synth } from '../support/synth.js';
 import { headersOf, policyInput } from '../../services/tenancy/src/input.js';
 import type { Decision } from '../../services/tenancy/src/policy.js';
 import type { OpaServer } from '../real/opa.js';
@@ -74,15 +78,18 @@ export interface GatewayDecision {
 /** Options of {@link startGateway}. */
 export interface GatewayOptions {
   /**
-   * Backend base URLs by `${service}/${port}` of RouteBackend, e.g. 'orion/api' →
-   * 'http://127.0.0.1:1234'. A route whose backend is missing answers 503 like Envoy
-   * ("no healthy upstream").
+   * Backend base URLs by `${service}/${port}` of the component registry, e.g. 'orion/api' →
+   * 'http://127.0.0.1:1234'. A destination without a backend answers 503 like Envoy ("no
+   * healthy upstream").
    */
   readonly backends: Readonly<Record<string, string>>;
   /** The ext_authz provider; {@link opaAuthorizer} for the real policy. */
   readonly authorize: Authorizer;
-  /** The route table. @default ROUTES of platform/routes.ts */
-  readonly routes?: readonly RouteSpec[];
+  /**
+   * The synthesized objects whose VirtualServices and AuthorizationPolicies the gateway
+   * enforces. @default the repository's, freshly synthesized
+   */
+  readonly objects?: readonly MeshObject[];
   /** The loopback port to listen on. @default - a free port */
   readonly port?: number;
   /** How long the authorizer may take before the request fails with 503. @default 1000 (the mesh's 1s) */
@@ -99,38 +106,24 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** One route of the gateway, as the VirtualService and the CUSTOM policy have it. */
-export interface GatewayRoute {
-  /** The route's prefix: `<prefix>/` matches by prefix, `<prefix>` exactly. */
-  prefix: string;
-  /** `${service}/${port}` of the route's backend, the key of {@link GatewayOptions.backends}. */
-  backendKey: string;
-  /** What the matched prefix is rewritten to; undefined keeps the path. */
-  rewrite: string | undefined;
-  /** Whether requests under the prefix go to OPA (exact public paths aside). */
-  opa: boolean;
-}
-
-/** The gateway's view of the route table (for the drift test): one entry per route. */
-export function gatewayRoutes(routes: readonly RouteSpec[] = ROUTES): GatewayRoute[] {
-  const exempt = opaExemptPaths(routes);
-  return routes.map((r) => ({
-    prefix: r.prefix,
-    backendKey: `${r.backend.service}/${r.backend.port}`,
-    rewrite: r.stripPrefix ? '/' : undefined,
-    opa: !(exempt.includes(r.prefix) && exempt.includes(`${r.prefix}/*`)),
-  }));
-}
+/** The port clients reach the gateway on, as its policies see it (plain HTTP here). */
+const GATEWAY_PORT = 80;
 
 /** Starts a gateway on the loopback interface. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
-  const table = opts.routes ?? ROUTES;
-  const routes = gatewayRoutes(table);
-  // The three gateway policies of cdk8s/lib/mesh/security.ts, by name.
-  const extAuthzNotPaths = opaExemptPaths(table);
-  const blocked = blockedPaths(table);
-  const platformHeaderPaths = opaExemptPaths(table);
-  for (const p of [...extAuthzNotPaths, ...blocked]) assertIstioPath(p);
+  const ctx = loadPlatformContext();
+  const mesh = new IstioMesh(opts.objects ?? synth().objects.map((o) => o.object));
+  const self = {
+    namespace: ctx.componentNamespace('istioIngressGateway'),
+    labels: INGRESS_GATEWAY_SELECTOR,
+  };
+  const bound = `${self.namespace}/${GATEWAY_NAME}`;
+  // Destinations (Service host and port) to the local backends standing in for them.
+  const upstreams = new Map<string, string>();
+  for (const [key, url] of Object.entries(opts.backends)) {
+    const [service, port] = key.split('/') as [ServiceId, string];
+    upstreams.set(`${ctx.serviceHost(service)}:${servicePort(service, port).port}`, url);
+  }
   const timeoutMs = opts.authzTimeoutMs ?? 1000;
   const decisions: GatewayDecision[] = [];
   const agent = new Agent({ keepAlive: true });
@@ -148,62 +141,66 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       record({ allowed: false, status: 400, reason: 'path cannot be normalised' });
       return localReply(res, 400, 'Bad Request');
     }
+    const listed = endToEndConnectionTokens(req.rawHeaders);
+    if (listed.length > 0) {
+      record({
+        allowed: false,
+        status: 400,
+        reason: `Connection names end-to-end header(s): ${listed.join(', ')}`,
+      });
+      return localReply(res, 400, 'Bad Request');
+    }
     const headers = headersOf(req);
+    const request = { port: GATEWAY_PORT, method, path, headers };
 
-    // CUSTOM: opa-ext-authz
+    // CUSTOM: ext_authz
     let added: Readonly<Record<string, string>> = {};
-    if (!matchesAny(extAuthzNotPaths, path)) {
-      let decision: Decision;
+    let decision = mesh.authorize(self, request);
+    if (decision.action === 'custom') {
+      const policy = decision.policy;
+      let answer: Decision;
       try {
         const input = policyInput(method, path + query, headers);
-        decision = asDecision(await withTimeout(opts.authorize(input), timeoutMs));
+        answer = asDecision(await withTimeout(opts.authorize(input), timeoutMs));
       } catch (err) {
-        record({ allowed: false, status: 503, reason: `opa-ext-authz failed: ${message(err)}` });
+        record({ allowed: false, status: 503, reason: `${policy} failed: ${message(err)}` });
         return localReply(res, 503, '');
       }
-      if (!decision.allowed) {
-        const status = decision.http_status ?? 403;
-        const detail = lookup(decision.headers, 'x-kitt4sme-deny-reason');
+      if (!answer.allowed) {
+        const status = answer.http_status ?? 403;
+        const detail = lookup(answer.headers, DENY_REASON_HEADER);
         record({
           allowed: false,
           status,
-          reason: `denied by opa-ext-authz${detail ? `: ${detail}` : ''}`,
+          reason: `denied by ${policy}${detail ? `: ${detail}` : ''}`,
         });
-        return localReply(res, status, decision.body ?? '', decision.headers);
+        return localReply(res, status, answer.body ?? '', answer.headers);
       }
-      added = decision.headers ?? {};
+      added = answer.headers ?? {};
+      decision = mesh.authorizeAfterCustom(self, request);
     }
 
-    // DENY: blocked-paths, platform-headers-from-clients
-    if (matchesAny(blocked, path)) {
-      record({ allowed: false, status: 403, reason: 'denied by blocked-paths' });
-      return localReply(res, 403, 'RBAC: access denied');
-    }
-    if (matchesAny(platformHeaderPaths, path) && headers[TENANT_HEADER] !== undefined) {
-      record({ allowed: false, status: 403, reason: 'denied by platform-headers-from-clients' });
+    // DENY and ALLOW
+    if (decision.action === 'deny') {
+      record({ allowed: false, status: 403, reason: `denied by ${decision.policy}` });
       return localReply(res, 403, 'RBAC: access denied');
     }
 
-    // VirtualService kitt4sme-routes
-    const route = routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
-    if (!route) {
+    // VirtualService
+    const routed = mesh.route(bound, path + query);
+    if (!routed) {
       record({ allowed: true, status: 404, reason: 'no route' });
       return localReply(res, 404, '');
     }
-    const base = opts.backends[route.backendKey];
+    const destination = `${routed.host}:${routed.port}`;
+    const base = upstreams.get(destination);
     if (base === undefined) {
-      record({ allowed: true, status: 503, reason: `no backend for ${route.backendKey}` });
+      record({ allowed: true, status: 503, reason: `no backend for ${destination}` });
       return localReply(res, 503, 'no healthy upstream');
     }
-    const upstreamPath =
-      route.rewrite === undefined
-        ? path
-        : path === route.prefix
-          ? route.rewrite
-          : route.rewrite + path.slice(route.prefix.length + 1);
     proxy(req, res, {
       base,
-      path: upstreamPath + query,
+      path: routed.path,
       added,
       agent,
       onResponse: (status) => record({ allowed: true, status }),
@@ -229,9 +226,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
-  const { port: bound } = server.address() as AddressInfo;
+  const { port: listening } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${bound}`,
+    url: `http://127.0.0.1:${listening}`,
     decisions,
     close: () =>
       new Promise<void>((resolve) => {
@@ -242,62 +239,6 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         });
       }),
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Paths
-// ---------------------------------------------------------------------------------------------
-
-/** Percent-encoded unreserved characters, which Envoy's normalize_path decodes. */
-const UNRESERVED_ESCAPE = /%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])/g;
-
-/**
- * The path as Envoy forwards it with DECODE_AND_MERGE_SLASHES, or undefined for a path Envoy
- * refuses with 400 (`%00`, not starting with `/`, a fragment). Each step runs once: `%252F`
- * stays `%252F`.
- */
-function normalizePath(raw: string): string | undefined {
-  if (!raw.startsWith('/') || raw.includes('#') || /%00/.test(raw)) return undefined;
-  const unescaped = raw.replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
-  const decoded = unescaped
-    .replace(UNRESERVED_ESCAPE, (e) => String.fromCharCode(parseInt(e.slice(1), 16)))
-    .replaceAll('\\', '/');
-  return removeDotSegments(decoded).replace(/\/{2,}/g, '/');
-}
-
-/** RFC 3986 section 5.2.4 for an absolute path. */
-function removeDotSegments(path: string): string {
-  const segments = path.split('/').slice(1);
-  const out: string[] = [];
-  for (const [i, s] of segments.entries()) {
-    const last = i === segments.length - 1;
-    if (s === '.' || s === '..') {
-      if (s === '..') out.pop();
-      if (last) out.push('');
-    } else out.push(s);
-  }
-  return `/${out.join('/')}`;
-}
-
-/** Refuses a pattern this gateway would not match as Istio does (path templates). */
-function assertIstioPath(pattern: string): void {
-  if (pattern.includes('{') || pattern.indexOf('*') !== pattern.lastIndexOf('*'))
-    throw new TypeError(
-      `The local gateway cannot match the AuthorizationPolicy path '${pattern}'. It handles ` +
-        "exact paths, 'prefix*' and '*suffix'; extend istioPathMatches in gateway.ts.",
-    );
-}
-
-/** Istio's `paths` match: exact, `prefix*`, `*suffix` or `*`. */
-function istioPathMatches(pattern: string, path: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('*')) return path.startsWith(pattern.slice(0, -1));
-  if (pattern.startsWith('*')) return path.endsWith(pattern.slice(1));
-  return path === pattern;
-}
-
-function matchesAny(patterns: readonly string[], path: string): boolean {
-  return patterns.some((p) => istioPathMatches(p, path));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,7 +298,29 @@ const HOP_BY_HOP = new Set([
   'trailer',
 ]);
 
-/** Raw headers (name, value, name, value...) without hop-by-hop ones and without `drop`. */
+/** Connection options that name no end-to-end header. */
+const CONNECTION_OPTIONS = new Set(['close', 'keep-alive', 'upgrade', ...HOP_BY_HOP]);
+
+/**
+ * The end-to-end headers a `Connection` header lists: forwarding would drop them after they were
+ * authorised, so a request that lists any is refused (RFC 9110 section 7.6.1).
+ */
+function endToEndConnectionTokens(raw: readonly string[]): string[] {
+  const listed: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== 'connection') continue;
+    for (const token of raw[i + 1]!.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name && !CONNECTION_OPTIONS.has(name)) listed.push(name);
+    }
+  }
+  return listed;
+}
+
+/**
+ * Raw headers (name, value, name, value...) without hop-by-hop ones and without `drop`; a
+ * response's `Connection` options are dropped with it, as a proxy must.
+ */
 function forwardable(raw: readonly string[], drop: ReadonlySet<string> = new Set()): string[] {
   const listed = new Set<string>();
   for (let i = 0; i + 1 < raw.length; i += 2) {

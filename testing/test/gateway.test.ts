@@ -1,8 +1,8 @@
 /**
  * The local ingress gateway: routing, path normalisation and the gateway's authorization
- * policies, against echoing stub backends and a stub authorizer; then with the real OPA and
- * the platform policy; and a drift test against the synthesized VirtualService and
- * AuthorizationPolicies.
+ * policies, read from the synthesized objects through the Istio interpreter, against echoing
+ * stub backends and a stub authorizer; then with the real OPA and the platform policy; and with
+ * route tables unlike the repository's, synthesized and enforced as synthesized.
  *
  * Requests go out with node:http, never fetch: fetch resolves `..` and `.` itself, so the
  * path tricks would never reach the gateway.
@@ -10,20 +10,14 @@
 import { request } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 
-import { Testing } from 'cdk8s';
-
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
-import type { ServicePortSpec } from '../../platform/components.js';
-import { SERVICES } from '../../platform/components.js';
 import { TENANT_HEADER } from '../../platform/tenancy.js';
-import { Ingress } from '../../cdk8s/lib/mesh/ingress.js';
-import { MeshSecurity } from '../../cdk8s/lib/mesh/security.js';
 import { DECISION_PATH, policyData } from '../../platform/policy-data.js';
 import { headersOf } from '../../services/tenancy/src/input.js';
 import type { Decision } from '../../services/tenancy/src/policy.js';
 import type { Authorizer, Gateway, GatewayOptions } from '../stack/gateway.js';
-import { gatewayRoutes, opaAuthorizer, startGateway } from '../stack/gateway.js';
+import { opaAuthorizer, startGateway } from '../stack/gateway.js';
 import { json, startStub } from '../support/http.js';
 import type { StubServer } from '../support/http.js';
 import { platformContext } from '../real/keycloak.js';
@@ -31,7 +25,7 @@ import type { OpaServer } from '../real/opa.js';
 import { startOpa } from '../real/opa.js';
 import type { TestKeys, TokenRecipe } from '../support/tokens.js';
 import { generateTestKeys, makeToken } from '../support/tokens.js';
-import { loadPlatformContext } from '../../platform/context.js';
+import { synth } from '../support/synth.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -284,12 +278,11 @@ describe('startGateway', () => {
       expect(e.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     });
 
-    it('does not forward hop-by-hop headers, nor those the Connection header lists', async () => {
+    it('does not forward hop-by-hop headers', async () => {
       const e = echoOf(
         await send(gw.url, 'GET', '/orion/version', {
           headers: {
-            connection: 'keep-alive, x-hop',
-            'x-hop': 'secret',
+            connection: 'keep-alive',
             'keep-alive': 'timeout=5',
             'proxy-connection': 'keep-alive',
             'x-end-to-end': 'kept',
@@ -297,9 +290,32 @@ describe('startGateway', () => {
         }),
       );
       expect(e.headers['x-end-to-end']).toBe('kept');
-      for (const h of ['x-hop', 'keep-alive', 'proxy-connection'])
-        expect(e.headers[h]).toBe(undefined);
+      for (const h of ['keep-alive', 'proxy-connection']) expect(e.headers[h]).toBe(undefined);
     });
+
+    it.each([
+      ['close, fiware-servicepath', 'fiware-servicepath'],
+      ['keep-alive, Authorization', 'authorization'],
+      ['x-kitt4sme-tenant', 'x-kitt4sme-tenant'],
+    ])(
+      'refuses with 400 a Connection header naming an end-to-end header (%s), before the authorizer',
+      async (connection, named) => {
+        const before = stubs.map((s) => s.requests.length);
+        const r = await send(gw.url, 'GET', '/orion/v2/entities', {
+          headers: {
+            connection,
+            'fiware-service': 'manufracture',
+            'fiware-servicepath': '/floor1',
+            authorization: 'Bearer x',
+          },
+        });
+        expect(r.status).toBe(400);
+        expect(authz.inputs).toEqual([]);
+        expect(stubs.map((s) => s.requests.length)).toEqual(before);
+        expect(gw.decisions.at(-1)).toMatchObject({ allowed: false, status: 400 });
+        expect(gw.decisions.at(-1)!.reason).toContain(named);
+      },
+    );
 
     it("passes the backend's status, repeated headers and body back", async () => {
       const r = await send(gw.url, 'GET', '/provisioning/cookies');
@@ -517,7 +533,7 @@ describe('startGateway', () => {
       const routes = ROUTES.map((r) =>
         r.prefix === '/orion' ? { ...r, blockedPaths: ['/admin'] as const } : r,
       );
-      const g = await gateway({ authorize: authz.authorize, routes });
+      const g = await gateway({ authorize: authz.authorize, objects: objectsOf(routes) });
       authz.answer = async () => ({ allowed: false, http_status: 401 });
       expect((await send(g.url, 'GET', '/orion/admin')).status).toBe(401);
       authz.answer = async () => ({ allowed: true });
@@ -731,50 +747,31 @@ describe('startGateway with the real OPA', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Drift: the gateway against the synthesized VirtualService and AuthorizationPolicies
+// Other route tables, synthesized and enforced as synthesized
 // ---------------------------------------------------------------------------------------------
 
-/** The mesh objects of a route table, synthesized as the platform chart does. */
+/** The synthesized objects of the platform with another route table. */
+function objectsOf(routes: readonly RouteSpec[]) {
+  return synth({ routes }).objects.map((o) => o.object);
+}
+
+/** The paths the gateway's synthesized policies name: OPA's exemptions, blocked, header guard. */
 function synthMesh(routes: readonly RouteSpec[]) {
-  const ctx = loadPlatformContext({ routes });
-  const chart = Testing.chart();
-  new Ingress(chart, 'Ingress', { context: ctx });
-  new MeshSecurity(chart, 'Security', { context: ctx });
-  const objects = Testing.synth(chart) as Record<string, any>[];
+  const objects = objectsOf(routes);
+  const all = objects as Record<string, any>[];
   const one = (kind: string, name: string) => {
-    const hits = objects.filter((o) => o.kind === kind && o.metadata.name === name);
+    const hits = all.filter((o) => o.kind === kind && o.metadata.name === name);
     expect(hits).toHaveLength(1);
     return hits[0]!;
   };
-  const backendByDestination = new Map<string, string>();
-  for (const [id, svc] of Object.entries(SERVICES)) {
-    for (const [key, port] of Object.entries(svc.ports as Record<string, ServicePortSpec>))
-      backendByDestination.set(
-        `${ctx.serviceHost(id as keyof typeof SERVICES)}:${port.port}`,
-        `${id}/${key}`,
-      );
-  }
-  const vs = one('VirtualService', 'kitt4sme-routes').spec;
   const notPaths: string[] = one('AuthorizationPolicy', 'opa-ext-authz').spec.rules[0].to[0]
     .operation.notPaths;
   const blocked: string[] =
-    objects.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === 'blocked-paths')
-      ?.spec.rules[0].to[0].operation.paths ?? [];
+    all.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === 'blocked-paths')?.spec
+      .rules[0].to[0].operation.paths ?? [];
   const headerPaths: string[] = one('AuthorizationPolicy', 'platform-headers-from-clients').spec
     .rules[0].to[0].operation.paths;
-  const vsRoutes = (vs.http as any[]).map((h) => {
-    const prefix: string = h.match[1].uri.exact;
-    expect(h.match).toEqual([{ uri: { prefix: `${prefix}/` } }, { uri: { exact: prefix } }]);
-    expect(h.route).toHaveLength(1);
-    const d = h.route[0].destination;
-    return {
-      prefix,
-      backendKey: backendByDestination.get(`${d.host}:${d.port.number}`),
-      rewrite: h.rewrite?.uri as string | undefined,
-      opa: !(notPaths.includes(prefix) && notPaths.includes(`${prefix}/*`)),
-    };
-  });
-  return { vsRoutes, notPaths, blocked, headerPaths };
+  return { objects, notPaths, blocked, headerPaths };
 }
 
 /** A route table unlike the repository's: reordered, a kept prefix, more public and blocked paths. */
@@ -788,31 +785,32 @@ const VARIANT: readonly RouteSpec[] = [
   },
 ];
 
-describe('gatewayRoutes', () => {
+describe('the gateway with a route table', () => {
   it.each([
     ['the repository route table', ROUTES],
     ['a modified route table', VARIANT],
   ])(
-    'matches the synthesized VirtualService and CUSTOM policy, route by route, for %s',
-    (_, routes) => {
-      const { vsRoutes } = synthMesh(routes);
-      expect(vsRoutes.every((r) => r.backendKey !== undefined)).toBe(true);
-      expect(gatewayRoutes(routes)).toEqual(vsRoutes);
+    'routes every route of %s to its backend as the synthesized VirtualService does',
+    async (_, routes) => {
+      const authz = recordingAuthorizer();
+      const gw = await gateway({ authorize: authz.authorize, objects: objectsOf(routes) });
+      for (const r of routes) {
+        if (!(keyOf(r) in backends)) continue;
+        const e = echoOf(await send(gw.url, 'GET', `${r.prefix}/probe/x?q=1`));
+        expect(e.backend).toBe(keyOf(r));
+        expect(e.url).toBe(r.stripPrefix ? '/probe/x?q=1' : `${r.prefix}/probe/x?q=1`);
+      }
+      expect((await send(gw.url, 'GET', '/nowhere/x')).status).toBe(404);
     },
   );
-
-  it('defaults to the repository route table', () => {
-    expect(gatewayRoutes()).toEqual(gatewayRoutes(ROUTES));
-    expect(gatewayRoutes().map((r) => r.prefix)).toEqual(ROUTES.map((r) => r.prefix));
-  });
 
   it.each([
     ['the repository route table', ROUTES],
     ['a modified route table', VARIANT],
   ])('enforces the synthesized policy paths for %s', async (_, routes) => {
-    const { notPaths, blocked, headerPaths } = synthMesh(routes);
+    const { objects, notPaths, blocked, headerPaths } = synthMesh(routes);
     const authz = recordingAuthorizer();
-    const gw = await gateway({ authorize: authz.authorize, routes });
+    const gw = await gateway({ authorize: authz.authorize, objects });
     /** A concrete path an Istio path pattern matches. */
     const concrete = (p: string) => (p.endsWith('/*') ? `${p.slice(0, -1)}drift-probe` : p);
     expect(notPaths.every((p) => !p.includes('*') || p.endsWith('/*'))).toBe(true);

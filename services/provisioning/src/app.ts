@@ -23,6 +23,7 @@ import { DeviceBody, GroupSpec, SERVICE_PATH } from './model.js';
 import { buildOpenApi } from './openapi.js';
 import type { FieldError, ItemResult, Provisioner } from './provisioner.js';
 import { ProvisioningFailure, describeErrors, fieldErrors } from './provisioner.js';
+import { DENY_REASON_HEADER } from '../../../platform/tenancy.js';
 
 /** What {@link createApp} is built from. */
 export interface AppDeps {
@@ -107,7 +108,7 @@ export function createApp(deps: AppDeps): express.Express {
           ms: Math.round(seconds * 1000),
           tenant: locals.tenancy?.tenant,
           subject: locals.tenancy?.subject,
-          deny_reason: res.getHeader('x-kitt4sme-deny-reason'),
+          deny_reason: res.getHeader(DENY_REASON_HEADER),
         },
         'request',
       );

@@ -13,6 +13,7 @@ import type { Decision, TenancyPolicy } from './policy.js';
 import { headersOf, policyInput } from './input.js';
 import { bearerToken } from './jws.js';
 import { sendProblem } from './problem.js';
+import { DENY_REASON_HEADER } from '../../../platform/tenancy.js';
 
 /** The verified caller of an allowed request (absent on public paths). */
 export interface TenancyContext {
@@ -45,7 +46,7 @@ export interface TenancyMiddlewareOptions {
 /** Headers this platform sets (the policy's tenant header among them); a caller's are dropped. */
 const PLATFORM_HEADER_PREFIX = 'x-kitt4sme-';
 /** The decision headers a deny may pass on to the client. */
-const DENY_HEADERS = ['www-authenticate', 'retry-after', 'x-kitt4sme-deny-reason'] as const;
+const DENY_HEADERS = ['www-authenticate', 'retry-after', DENY_REASON_HEADER] as const;
 /** What a header value may hold: visible ASCII and spaces. */
 const SAFE_HEADER_VALUE = /^[\x20-\x7e]{0,1024}$/;
 /** A service name as Orion accepts it. */
@@ -128,7 +129,7 @@ function deny(
   log: (entry: Omit<DecisionLogEntry, 'method' | 'path'>) => void,
 ): void {
   const status = decision.http_status ?? 403;
-  const reason = decision.headers?.['x-kitt4sme-deny-reason'];
+  const reason = decision.headers?.[DENY_REASON_HEADER];
   const service = headers['fiware-service'];
   log({
     allowed: false,
