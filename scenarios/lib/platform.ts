@@ -71,7 +71,6 @@ export interface CallOptions {
 
 const SAFETY_MARGIN_S = 30;
 
-
 /** The platform under test. */
 export class Platform {
   readonly ctx: PlatformContext;
