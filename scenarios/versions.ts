@@ -4,7 +4,6 @@
  * The public paths come from the route table (the same list the gateway's AuthorizationPolicy
  * exempts from OPA), so a route added there is checked here without an edit.
  */
-import { ROUTES } from '../platform/routes.js';
 import { check } from './lib/framework.js';
 import type { Scenario, Step } from './lib/framework.js';
 import type { ScenarioEnv } from './lib/env.js';
@@ -33,7 +32,7 @@ export const versions: Scenario<ScenarioEnv> = {
   independentSteps: true,
   steps({ platform }) {
     const steps: Step[] = [];
-    for (const route of ROUTES.filter((r) => r.access === 'tenant')) {
+    for (const route of platform.ctx.routes.filter((r) => r.access === 'tenant')) {
       for (const pub of route.publicPaths) {
         const path = `${route.prefix}${pub}`;
         steps.push({
@@ -92,8 +91,9 @@ export const versions: Scenario<ScenarioEnv> = {
         const body = (await res.json()) as { issuer?: string };
         // Through the ingress the issuer is the public one the policy expects; a Keycloak
         // reached another way (a port-forward) names itself, so only the realm is checked.
-        const expected = `${platform.baseUrl}/auth/realms/${platform.realm}`;
-        const viaIngress = platform.keycloakUrl === `${platform.baseUrl}/auth`;
+        const expected = `${platform.baseUrl}${platform.ctx.routePrefix('keycloak')}/realms/${platform.realm}`;
+        const viaIngress =
+          platform.keycloakUrl === `${platform.baseUrl}${platform.ctx.routePrefix('keycloak')}`;
         check(
           viaIngress
             ? body.issuer === expected
@@ -103,7 +103,9 @@ export const versions: Scenario<ScenarioEnv> = {
         );
       },
     });
-    const blocked = ROUTES.flatMap((r) => (r.blockedPaths ?? []).map((p) => `${r.prefix}${p}/`));
+    const blocked = platform.ctx.routes.flatMap((r) =>
+      (r.blockedPaths ?? []).map((p) => `${r.prefix}${p}/`),
+    );
     for (const path of blocked) {
       steps.push({
         id: `blocked${path.replace(/\/$/, '').replaceAll('/', '-')}`,

@@ -8,7 +8,6 @@
  */
 import { loadPlatformContext } from '../../platform/context.js';
 import type { MachineKind } from '../../platform/identity.js';
-import { ROUTES } from '../../platform/routes.js';
 import { CLOCK_SKEW_SECONDS } from '../../platform/tenancy.js';
 import type { RouteSpec } from '../../platform/routes.js';
 import type { ServiceId } from '../../platform/components.js';
@@ -95,12 +94,7 @@ export class Platform {
 
   /** The route of a backend (the first, or the one of `port`). */
   route(service: ServiceId, port?: string): RouteSpec {
-    const r = ROUTES.find(
-      (x) => x.backend.service === service && (port === undefined || x.backend.port === port),
-    );
-    if (!r)
-      throw new TypeError(`no route to ${service}${port ? `/${port}` : ''} in the route table`);
-    return r;
+    return this.ctx.route(service, port);
   }
 
   /** The public URL of `path` on a backend's route. */

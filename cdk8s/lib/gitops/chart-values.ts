@@ -235,7 +235,7 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
           cluster_wide_access: true,
         },
         server: {
-          web_root: '/kiali',
+          web_root: ctx.routePrefix('kiali'),
           web_fqdn: ctx.config.ingress.host,
           web_schema: ctx.config.ingress.tls ? 'https' : 'http',
         },
@@ -263,7 +263,7 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
     crds: { install: true, keep: true },
     configs: {
       cm: {
-        url: `${ctx.publicUrl}/argocd`,
+        url: `${ctx.publicUrl}${ctx.routePrefix('argocdServer')}`,
         'application.resourceTrackingMethod': 'annotation',
         'exec.enabled': false,
         // The local admin stays as break-glass; people log in through Keycloak.
@@ -276,8 +276,8 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
       params: {
         // TLS ends at the Istio gateway; Argo CD is served under /argocd.
         'server.insecure': true,
-        'server.basehref': '/argocd',
-        'server.rootpath': '/argocd',
+        'server.basehref': ctx.routePrefix('argocdServer'),
+        'server.rootpath': ctx.routePrefix('argocdServer'),
       },
       rbac: argoCdOidc(ctx).rbac,
     },

@@ -41,7 +41,7 @@ export const GRAFANA_ROLE_PATH = [
 /** Grafana's generic OAuth settings, as GF_* environment variables (the secret apart). */
 export function grafanaOAuthEnv(ctx: PlatformContext): Record<string, string> {
   const e = realmEndpoints(ctx);
-  const grafanaRoot = `${ctx.publicUrl}/grafana`;
+  const grafanaRoot = `${ctx.publicUrl}${ctx.routePrefix('grafana')}`;
   return {
     GF_AUTH_GENERIC_OAUTH_ENABLED: 'true',
     GF_AUTH_GENERIC_OAUTH_NAME: 'KITT4SME (Keycloak)',

@@ -19,7 +19,6 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 
 import { loadPlatformContext } from '../../../platform/context.js';
-import { ROUTES } from '../../../platform/routes.js';
 import { IDENTITY_ERRORS } from '../../identity/src/errors.js';
 import { tokenCommand, tokenExitCode } from '../../identity/src/token-command.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
@@ -187,7 +186,7 @@ program.addCommand(
     .description('the URLs of the ingress and the consoles, and how to log in')
     .option('--json', 'print them as JSON')
     .action((opts: { json?: boolean }) => {
-      const e = platformEndpoints(ctx, ROUTES);
+      const e = platformEndpoints(ctx, ctx.routes);
       if (opts.json) json(e);
       else process.stdout.write(renderEndpoints(e, ctx));
     }),
@@ -217,7 +216,7 @@ program.addCommand(
         opts: ClusterOpts & { port?: number; browser: boolean; json?: boolean },
       ) => {
         const c = cluster(opts);
-        const endpoint = platformEndpoints(ctx, ROUTES).consoles.find((e) => e.name === name)!;
+        const endpoint = platformEndpoints(ctx, ctx.routes).consoles.find((e) => e.name === name)!;
         const fwd = await startForward(c, endpoint, {
           ...(opts.port ? { localPort: opts.port } : {}),
           onError: (err) =>

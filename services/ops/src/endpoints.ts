@@ -2,7 +2,7 @@
  * `platform endpoints`: where the platform's consoles are and how to log in, derived from the
  * route table (the `sso` routes) and the platform config.
  */
-import { PLATFORM_ADMINS_GROUP, secretEnvName } from '../../../platform/identity.js';
+import { PLATFORM_ADMINS_GROUP, demoUsers, secretEnvName } from '../../../platform/identity.js';
 import type { RouteSpec } from '../../../platform/routes.js';
 import type { ServiceId } from '../../../platform/components.js';
 import { SERVICES } from '../../../platform/components.js';
@@ -59,7 +59,7 @@ export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSp
     grafana: `${sso} (tenant users see their tenant's folder)`,
     kiali: `${sso} (view-only)`,
     argocd: `${sso}; break-glass: admin, password: ${secretCommand('argocd', 'argocd-initial-admin-secret', 'password')}`,
-    keycloak: `account console of realm ${ctx.config.identity.realm} at /auth/realms/${ctx.config.identity.realm}/account/; the ingress blocks the admin console, and Keycloak sends its admin URLs to the public host, so administer the realm through its API instead: \`npm run platform -- open keycloak\`, then \`npm run realm:apply -- --keycloak-url <the URL it prints>\` (user admin, password: ${secretCommand(ctx.namespace(kcAdmin.namespace), kcAdmin.name, 'password')})`,
+    keycloak: `account console of realm ${ctx.config.identity.realm} at ${ctx.realmPath}/account/; the ingress blocks the admin console, and Keycloak sends its admin URLs to the public host, so administer the realm through its API instead: \`npm run platform -- open keycloak\`, then \`npm run realm:apply -- --keycloak-url <the URL it prints>\` (user admin, password: ${secretCommand(ctx.namespace(kcAdmin.namespace), kcAdmin.name, 'password')})`,
   };
   const consoles = (Object.entries(CONSOLES) as [ConsoleName, ServiceId][]).map(([name, id]) => {
     const route = routes.find((r) => r.backend.service === id);
@@ -80,7 +80,9 @@ export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSp
     ingress: ctx.publicUrl,
     consoles,
     tenantUsers: ctx.config.identity.demoUsers
-      ? ctx.config.tenants.map((t) => `${t.name}-demo`)
+      ? demoUsers(ctx.config.tenants)
+          .filter((u) => u.tenants.length > 0)
+          .map((u) => u.username)
       : [],
   };
 }
@@ -89,7 +91,10 @@ export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSp
 export function renderEndpoints(e: Endpoints, ctx: PlatformContext): string {
   const laptop = ctx.config.profile === 'laptop';
   return [
-    `ingress   ${e.ingress}  (FIWARE APIs under /orion, /quantumleap, /iota-north, /iota-south, /provisioning)`,
+    `ingress   ${e.ingress}  (FIWARE APIs under ${ctx.routes
+      .filter((r) => r.access === 'tenant')
+      .map((r) => r.prefix)
+      .join(', ')})`,
     ...(laptop
       ? [
           `          on minikube, reach it first with: sudo -E kubectl port-forward --address 127.0.0.1 -n ${ctx.namespace('mesh')} svc/${INGRESS_GATEWAY_RELEASE} 443:443 80:80`,
