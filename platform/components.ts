@@ -123,6 +123,32 @@ export interface CallSpec {
   readonly realmPaths?: readonly RealmPath[];
 }
 
+/**
+ * What an IoT Agent speaks and where it keeps its devices: the provisioning service, the
+ * scenarios and the local stack find the agent of a device's protocol through this.
+ */
+export interface IotAgentSpec {
+  /** The device protocol, as devices-as-code and the provisioning API name it. */
+  readonly protocol: string;
+  /** How people call the protocol. */
+  readonly label: string;
+  /** The HTTP resource devices send to (`IOTA_DEFAULT_RESOURCE`), e.g. `/iot/d`. */
+  readonly resource: `/${string}`;
+  /** The `protocol` the agent stores on its groups and devices. */
+  readonly agentProtocol: string;
+  /** The variable that gives the provisioning service the agent's north (provisioning) URL. */
+  readonly northUrlEnv: string;
+  /** Its device registry: a MongoDB database of its own and a user that may use only it. */
+  readonly registry: {
+    readonly database: string;
+    readonly user: string;
+    /** The key of the user's password in the `mongodb-credentials` bootstrap Secret. */
+    readonly passwordKey: string;
+    /** The variable MongoDB's first-start script reads that password from. */
+    readonly passwordEnv: string;
+  };
+}
+
 /** One component. */
 export interface ComponentSpec {
   /** One line for the diagram, the budget and the docs. */
@@ -151,6 +177,8 @@ export interface ComponentSpec {
   readonly routes?: readonly ComponentRoute[];
   /** What it calls through the mesh. @default nothing */
   readonly calls?: readonly CallSpec[];
+  /** For an IoT Agent: its device protocol and registry. @default not an IoT Agent */
+  readonly iotAgent?: IotAgentSpec;
 }
 
 const r = (
@@ -313,6 +341,12 @@ export const COMPONENTS = {
         methods: ['POST'],
         paths: ['/v2/op/update', '/v2/op/query'],
       },
+      {
+        to: 'iotAgentJson',
+        ports: ['north'],
+        methods: ['POST'],
+        paths: ['/v2/op/update', '/v2/op/query'],
+      },
     ],
   },
   quantumleap: {
@@ -380,6 +414,72 @@ export const COMPONENTS = {
       },
     ],
     calls: [{ to: 'mongodb' }, { to: 'orion', methods: ALL }],
+    iotAgent: {
+      protocol: 'ultralight',
+      label: 'Ultralight 2.0',
+      resource: '/iot/d',
+      agentProtocol: 'PDI-IoTA-UltraLight',
+      northUrlEnv: 'IOTA_NORTH_URL',
+      registry: {
+        database: 'iotagentul',
+        user: 'iotagent',
+        passwordKey: 'iotagent-password',
+        passwordEnv: 'IOTAGENT_DB_PASSWORD',
+      },
+    },
+  },
+  iotAgentJson: {
+    description: 'IoT Agent for JSON: provisioning (north) and device measurements (south)',
+    managedBy: 'platform',
+    layer: 'fiware',
+    namespace: 'platform',
+    image: {
+      repository: 'telefonicaiot/iotagent-json',
+      tag: '3.14.0-distroless',
+      why: 'JSON release of the iotagent-ul 3.14.0 cycle, on the same iotagent-node-lib 4.14.0 the tests run in-process; distroless has no shell',
+    },
+    service: {
+      name: 'iotagent-json',
+      ports: {
+        north: { port: 4041, protocol: 'http' },
+        south: { port: 7896, protocol: 'http' },
+      },
+    },
+    sizes: sized(r(25, 500, 96, 256), r(250, 1000, 256, 512), 2),
+    routes: [
+      {
+        prefix: '/iota-json-north',
+        port: 'north',
+        stripPrefix: true,
+        access: 'tenant',
+        publicPaths: ['/iot/about'],
+        rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description: 'IoT Agent for JSON provisioning API (service groups, devices)',
+      },
+      {
+        prefix: '/iota-json-south',
+        port: 'south',
+        stripPrefix: true,
+        access: 'tenant',
+        publicPaths: [],
+        rights: { device: ['GET', 'POST'], 'platform-admin': ['GET', 'POST'] },
+        description: 'IoT Agent JSON HTTP transport: device measurements and command polling',
+      },
+    ],
+    calls: [{ to: 'mongodb' }, { to: 'orion', methods: ALL }],
+    iotAgent: {
+      protocol: 'json',
+      label: 'JSON',
+      resource: '/iot/json',
+      agentProtocol: 'IoTA-JSON',
+      northUrlEnv: 'IOTA_JSON_NORTH_URL',
+      registry: {
+        database: 'iotagentjson',
+        user: 'iotagentjson',
+        passwordKey: 'iotagent-json-password',
+        passwordEnv: 'IOTAGENT_JSON_DB_PASSWORD',
+      },
+    },
   },
   provisioning: {
     description:
@@ -411,6 +511,12 @@ export const COMPONENTS = {
       // Service groups and devices; no PUT: the service replaces them (delete, create).
       {
         to: 'iotAgentUl',
+        ports: ['north'],
+        methods: ['GET', 'POST', 'DELETE'],
+        paths: ['/iot/services*', '/iot/devices*'],
+      },
+      {
+        to: 'iotAgentJson',
         ports: ['north'],
         methods: ['GET', 'POST', 'DELETE'],
         paths: ['/iot/services*', '/iot/devices*'],
@@ -669,6 +775,32 @@ export const IMAGE_IDS = COMPONENT_IDS.filter((id) => component(id).image) as Im
 /** Every pinned chart. */
 export const CHART_IDS = Object.keys(CHARTS) as ChartId[];
 
+/** Components that are IoT Agents. */
+export type IotAgentId = {
+  [K in ComponentId]: Components[K] extends { iotAgent: IotAgentSpec } ? K : never;
+}[ComponentId];
+
+/** The device protocols of the platform's IoT Agents, e.g. `'ultralight' | 'json'`. */
+export type DeviceProtocol = {
+  [K in IotAgentId]: Components[K]['iotAgent']['protocol'];
+}[IotAgentId];
+
+/** Every IoT Agent, in registry order. */
+export const IOT_AGENT_IDS = COMPONENT_IDS.filter((id) => component(id).iotAgent) as IotAgentId[];
+
+/** Every device protocol, in registry order (the first is the default). */
+export const DEVICE_PROTOCOLS = IOT_AGENT_IDS.map((id) => COMPONENTS[id].iotAgent.protocol) as [
+  DeviceProtocol,
+  ...DeviceProtocol[],
+];
+
+/** The IoT Agent of a device protocol. */
+export function iotAgentOf(protocol: DeviceProtocol): IotAgentId {
+  const id = IOT_AGENT_IDS.find((a) => COMPONENTS[a].iotAgent.protocol === protocol);
+  if (!id) throw new TypeError(`no IoT Agent speaks ${protocol}`);
+  return id;
+}
+
 /** Every component a construct of ours builds. */
 export const PLATFORM_COMPONENT_IDS = COMPONENT_IDS.filter(
   (id) => component(id).managedBy === 'platform',
@@ -709,6 +841,11 @@ export const COMPONENT_ERRORS = {
     problem:
       'a call names a component without a Service, a port its Service does not have, or methods or paths on a port that is not HTTP (Istio would never match them)',
     fix: 'call a component of platform/components.ts that has a Service, name its ports, and give methods and paths only for http, http2 or grpc ports',
+  },
+  ERR_COMPONENT_IOT_AGENT: {
+    problem:
+      'two IoT Agents share a device protocol, a resource or a registry database, user or password key, or an IoT Agent lacks the north and south ports',
+    fix: 'give each IoT Agent its own protocol, resource and registry (database, user, password key and variable), and north and south ports',
   },
 } as const satisfies ErrorCatalogue;
 export type ComponentErrorCode = keyof typeof COMPONENT_ERRORS;
@@ -784,6 +921,35 @@ export function validateComponents(
             detail: `${where}: methods or paths on ${key}, a ${port.protocol} port`,
           });
       }
+    }
+  }
+  const taken = new Map<string, string>();
+  for (const [id, c] of Object.entries(components)) {
+    if (!c.iotAgent) continue;
+    const a = c.iotAgent;
+    if (!c.service?.ports.north || !c.service.ports.south)
+      issues.push({
+        component: id,
+        code: 'ERR_COMPONENT_IOT_AGENT',
+        detail: 'no north or south port',
+      });
+    for (const [what, value] of [
+      ['protocol', a.protocol],
+      ['resource', a.resource],
+      ['database', a.registry.database],
+      ['user', a.registry.user],
+      ['password key', a.registry.passwordKey],
+      ['password variable', a.registry.passwordEnv],
+      ['north URL variable', a.northUrlEnv],
+    ]) {
+      const first = taken.get(`${what}=${value}`);
+      if (first)
+        issues.push({
+          component: id,
+          code: 'ERR_COMPONENT_IOT_AGENT',
+          detail: `${what} ${value} is ${first}'s too`,
+        });
+      else taken.set(`${what}=${value}`, id);
     }
   }
   if (issues.length > 0) throw new ComponentRegistryError(issues);

@@ -48,7 +48,7 @@ export const LAYERS = {
     wave: -2,
     namespace: 'platform',
     description:
-      'Orion, the IoT Agent for Ultralight, QuantumLeap and the device provisioning service',
+      'Orion, the IoT Agents (Ultralight 2.0, JSON), QuantumLeap and the device provisioning service',
   },
   observability: {
     wave: -1,

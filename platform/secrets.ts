@@ -6,6 +6,8 @@
  * their own. A test checks that every Secret reference in deploy/ is declared here, and that
  * deploy/ holds no Secret object at all.
  */
+import type { IotAgentId } from './components.js';
+import { COMPONENTS, IOT_AGENT_IDS } from './components.js';
 import { SSO_CLIENTS } from './identity.js';
 import type { NamespaceRole } from './layers.js';
 
@@ -39,6 +41,17 @@ export function clientSecretShare(clientId: string): string {
   return `oidc-client:${clientId}`;
 }
 
+/** The password key of every IoT Agent's registry user (platform/components.ts). */
+type IotAgentPasswordKey = {
+  [K in IotAgentId]: (typeof COMPONENTS)[K]['iotAgent']['registry']['passwordKey'];
+}[IotAgentId];
+
+function iotAgentRegistryKeys(): Record<IotAgentPasswordKey, 'password'> {
+  return Object.fromEntries(
+    IOT_AGENT_IDS.map((id) => [COMPONENTS[id].iotAgent.registry.passwordKey, 'password']),
+  ) as Record<IotAgentPasswordKey, 'password'>;
+}
+
 export const BOOTSTRAP_SECRETS = {
   mongodb: {
     name: 'mongodb-credentials',
@@ -46,9 +59,10 @@ export const BOOTSTRAP_SECRETS = {
     keys: {
       'root-password': 'password',
       'orion-password': 'password',
-      'iotagent-password': 'password',
+      // One user per IoT Agent, for its own registry database.
+      ...iotAgentRegistryKeys(),
     },
-    description: 'MongoDB root user, and the least-privilege users of Orion and the IoT Agent',
+    description: 'MongoDB root user, and the least-privilege users of Orion and the IoT Agents',
   },
   grafanaAdmin: {
     name: 'grafana-admin',

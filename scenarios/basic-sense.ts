@@ -1,7 +1,8 @@
 /**
  * basic-sense: devices report measurements and the platform keeps them — provisioned through
- * the provisioning service, a QuantumLeap subscription per tenant, N Ultralight measurements
- * per device on the south API, then the entities in Orion and the series in QuantumLeap.
+ * the provisioning service, a QuantumLeap subscription per tenant, N measurements per device on
+ * the south API of its protocol (Ultralight 2.0 text, JSON), then the entities in Orion and the
+ * series in QuantumLeap. A JSON device's numbers must arrive as numbers.
  *
  * Re-runnable: provisioning is idempotent and each run sends values of its own (see
  * ScenarioEnv.valueBase), so old data cannot make a check pass.
@@ -11,14 +12,14 @@ import type { Scenario, Step } from './lib/framework.js';
 import type { ScenarioEnv } from './lib/env.js';
 import {
   checkAttributes,
+  checkTypedAttributes,
   devicesOf,
   entityId,
   provision,
   quantumLeapSubscriptions,
   quantumLeapValues,
   readEntity,
-  sendUltralight,
-  ulPayload,
+  sendMeasures,
 } from './lib/fiware.js';
 import type { PlacedDevice } from './lib/fiware.js';
 import type { Platform } from './lib/platform.js';
@@ -26,7 +27,7 @@ import type { Platform } from './lib/platform.js';
 export const basicSense: Scenario<ScenarioEnv> = {
   name: 'basic-sense',
   description:
-    'provision, subscribe QuantumLeap, send Ultralight measurements, verify Orion and QuantumLeap',
+    'provision, subscribe QuantumLeap, send Ultralight and JSON measurements, verify Orion and QuantumLeap',
   steps(env) {
     const { platform, data, measurements: n } = env;
     const devices = data.flatMap(devicesOf);
@@ -68,18 +69,19 @@ export const basicSense: Scenario<ScenarioEnv> = {
     }
     steps.push({
       id: 'sense',
-      title: `send ${n} Ultralight measurement${n === 1 ? '' : 's'} per device on the south API`,
+      title: `send ${n} measurement${n === 1 ? '' : 's'} per device on the south API of its protocol`,
       async run(signal) {
         check(devices.length > 0, 'the scenario data has no device with an API key');
         sensingStarted = Date.now();
         for (let i = 1; i <= n; i++) {
           for (const d of devices) {
             const value = env.valueBase + i;
-            await sendUltralight(platform, d, ulPayload(d.device, value), { signal });
+            await sendMeasures(platform, d, value, { signal });
             sent.set(d, [...(sent.get(d) ?? []), value]);
           }
         }
-        return `${n * devices.length} measurements from ${devices.length} devices`;
+        const protocols = [...new Set(devices.map((d) => d.protocol))].join(', ');
+        return `${n * devices.length} measurements from ${devices.length} devices (${protocols})`;
       },
     });
     for (const file of data) {
@@ -90,14 +92,21 @@ export const basicSense: Scenario<ScenarioEnv> = {
         async run(signal) {
           const deadline = Date.now() + env.settleTimeoutMs;
           for (const d of own) {
-            const last = String(lastSent(sent, d));
+            const last = lastSent(sent, d);
             await eventually(
               async () => {
                 const e = await readEntity(platform, d, { signal });
-                checkAttributes(
-                  e,
-                  Object.fromEntries(d.device.attributes.map((a) => [a.name, last])),
-                );
+                // Ultralight is text: only the text is checked. JSON keeps the number's type.
+                if (d.protocol === 'json')
+                  checkTypedAttributes(
+                    e,
+                    Object.fromEntries(d.device.attributes.map((a) => [a.name, last])),
+                  );
+                else
+                  checkAttributes(
+                    e,
+                    Object.fromEntries(d.device.attributes.map((a) => [a.name, String(last)])),
+                  );
                 checkAttributes(
                   e,
                   Object.fromEntries(
@@ -128,13 +137,15 @@ export const basicSense: Scenario<ScenarioEnv> = {
           const deadline = Date.now() + env.settleTimeoutMs;
           let series = 0;
           for (const d of own) {
-            const expected = (sent.get(d) ?? []).map(String);
+            // JSON devices' values are compared with their types, Ultralight's as text.
+            const shown = (v: unknown) => (d.protocol === 'json' ? JSON.stringify(v) : String(v));
+            const expected = (sent.get(d) ?? []).map(shown);
             for (const a of d.device.attributes) {
               try {
                 await eventually(
                   async () => {
                     const values = (await quantumLeapValues(platform, d, a.name, n, signal)).map(
-                      (v) => String(v),
+                      shown,
                     );
                     check(
                       values.length === expected.length &&

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-import { COMPONENTS } from '../../platform/components.js';
+import { COMPONENTS, PLATFORM_COMPONENT_IDS } from '../../platform/components.js';
 import type { WorkloadSize } from '../../platform/config/profiles.js';
 import { PROFILES } from '../../platform/config/profiles.js';
 import {
@@ -124,8 +124,14 @@ describe('the budget', () => {
     expect(b.headroom.memory).toBeGreaterThanOrEqual(REQUIRED_HEADROOM);
     expect(b.fits).toBe(true);
     // Every platform workload and sidecar is in it.
-    expect(b.lines.filter((l) => l.source === 'deploy')).toHaveLength(10);
-    expect(b.lines.find((l) => l.source === 'sidecars')!.pods).toBe(10);
+    expect(b.lines.filter((l) => l.source === 'deploy')).toHaveLength(
+      PLATFORM_COMPONENT_IDS.length,
+    );
+    expect(b.lines.find((l) => l.source === 'sidecars')!.pods).toBe(
+      PLATFORM_COMPONENT_IDS.filter((id) =>
+        ['platform', 'identity'].includes(COMPONENTS[id].namespace),
+      ).length,
+    );
   });
 
   it('says the production profile does not fit a laptop', () => {

@@ -184,6 +184,7 @@ describe('the platform mesh', () => {
         !r.from[0].source.principals[0].endsWith('/sa/grafana'),
     );
     expect(jwks.map((r) => r.from[0].source.principals[0].split('/sa/')[1]).sort()).toEqual([
+      'iotagent-json',
       'iotagent-ul',
       'opa',
       'orion',
@@ -267,7 +268,13 @@ describe('the platform mesh', () => {
       )
       .map((o) => o.object.metadata.name)
       .sort();
-    expect(labelled).toEqual(['iotagent-ul', 'orion', 'provisioning', 'quantumleap']);
+    expect(labelled).toEqual([
+      'iotagent-json',
+      'iotagent-ul',
+      'orion',
+      'provisioning',
+      'quantumleap',
+    ]);
     expect(out.objects.filter((o) => o.object.kind === 'RequestAuthentication')).toHaveLength(1);
   });
 

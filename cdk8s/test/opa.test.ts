@@ -91,6 +91,7 @@ describe('OPA', () => {
         '/orion/version',
         '/quantumleap/version',
         '/iota-north/iot/about',
+        '/iota-json-north/iot/about',
         '/provisioning/openapi.json',
       ],
     });
@@ -99,8 +100,14 @@ describe('OPA', () => {
       '/quantumleap',
       '/iota-north',
       '/iota-south',
+      '/iota-json-north',
+      '/iota-json-south',
       '/provisioning',
     ]);
+    expect(data.routes.find((r: any) => r.prefix === '/iota-json-south').rights).toEqual({
+      device: ['GET', 'POST'],
+      'platform-admin': ['GET', 'POST'],
+    });
     expect(data.routes.find((r: any) => r.prefix === '/iota-south').rights).toEqual({
       device: ['GET', 'POST'],
       'platform-admin': ['GET', 'POST'],

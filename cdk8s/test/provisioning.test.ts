@@ -54,6 +54,7 @@ describe('Provisioning', () => {
       expect(envOf(out)).toEqual({
         PROVISIONING_PORT: '8080',
         IOTA_NORTH_URL: ctx.serviceUrl('iotAgentUl', 'north'),
+        IOTA_JSON_NORTH_URL: ctx.serviceUrl('iotAgentJson', 'north'),
         ORION_URL: ctx.serviceUrl('orion', 'api'),
         QUANTUMLEAP_NOTIFY_URL: `${ctx.serviceUrl('quantumleap', 'api')}/v2/notify`,
         KEYCLOAK_ISSUER: ctx.issuer,
@@ -64,6 +65,7 @@ describe('Provisioning', () => {
       });
       expect(envOf(out)).toMatchObject({
         IOTA_NORTH_URL: 'http://iotagent-ul.fiware.svc.cluster.local:4041',
+        IOTA_JSON_NORTH_URL: 'http://iotagent-json.fiware.svc.cluster.local:4041',
         ORION_URL: 'http://orion.fiware.svc.cluster.local:1026',
         QUANTUMLEAP_NOTIFY_URL: 'http://quantumleap.fiware.svc.cluster.local:8668/v2/notify',
         KEYCLOAK_ISSUER: 'https://kitt4sme.localhost/auth/realms/kitt4sme',

@@ -85,6 +85,7 @@ describe('the gateway routes', () => {
       '/orion/version',
       '/quantumleap/version',
       '/iota-north/iot/about',
+      '/iota-json-north/iot/about',
       '/provisioning/openapi.json',
       '/auth',
       '/auth/*',

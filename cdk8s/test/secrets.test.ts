@@ -81,11 +81,12 @@ describe('bootstrap secrets', () => {
     const s = generateSecret(ctx, 'mongodb');
     expect(s.metadata).toMatchObject({ name: 'mongodb-credentials', namespace: 'fiware' });
     expect(Object.keys(s.stringData).sort()).toEqual([
+      'iotagent-json-password',
       'iotagent-password',
       'orion-password',
       'root-password',
     ]);
-    expect(new Set(Object.values(s.stringData)).size).toBe(3);
+    expect(new Set(Object.values(s.stringData)).size).toBe(4);
     expect(s.type).toBe('Opaque');
   });
 
@@ -105,6 +106,7 @@ describe('bootstrap secrets', () => {
         'root-password': 'r',
         'orion-password': 'o',
         'iotagent-password': 'i',
+        'iotagent-json-password': 'j',
       },
       'identity/keycloak-db': { password: 'p' },
     };
@@ -154,6 +156,20 @@ describe('bootstrap secrets', () => {
     expect(realm.keys).toContain('KITT4SME_CLIENT_SECRET_SMITHEREENS_SCENARIOS');
     expect(realm.values.KITT4SME_CLIENT_SECRET_GRAFANA).toBe(grafana);
     expect(plan.existing.map((s) => s.id)).toContain('grafanaOidc');
+  });
+
+  it("add a new IoT Agent's registry password to an existing MongoDB Secret, keeping the others", () => {
+    const cluster: Record<string, Record<string, string>> = {
+      'mongodb-credentials': {
+        'root-password': 'r',
+        'orion-password': 'o',
+        'iotagent-password': 'i',
+      },
+    };
+    const plan = planSecrets(ctx, (_ns, name) => cluster[name]);
+    const mongo = plan.addKeys.find((s) => s.id === 'mongodb')!;
+    expect(mongo.keys).toEqual(['iotagent-json-password']);
+    expect(mongo.values['iotagent-json-password']).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   it('report copies of a client secret that differ instead of overwriting either', () => {

@@ -86,6 +86,17 @@ describe('the component registry', () => {
       'grafana',
       (r) => r.grafana.calls.push({ to: 'cratedb', ports: ['postgres'], realmPaths: ['jwks'] }),
     ],
+    [
+      'ERR_COMPONENT_IOT_AGENT',
+      'iotAgentJson',
+      (r) => (r.iotAgentJson.iotAgent.registry.database = 'iotagentul'),
+    ],
+    [
+      'ERR_COMPONENT_IOT_AGENT',
+      'iotAgentJson',
+      (r) => (r.iotAgentJson.iotAgent.protocol = 'ultralight'),
+    ],
+    ['ERR_COMPONENT_IOT_AGENT', 'iotAgentJson', (r) => delete r.iotAgentJson.service.ports.south],
   ];
 
   it.each(cases)('fails with %s for %s', (code, component, change) => {

@@ -1,14 +1,17 @@
 /**
  * What the scenarios do with the platform's FIWARE APIs, written once: the scenario data (the
- * devices files in docs/examples/), provisioning through the provisioning service, Ultralight
- * measurements on the south API, and reads from Orion and QuantumLeap.
+ * devices files in docs/examples/), provisioning through the provisioning service, measurements
+ * on the south API of each device's protocol (Ultralight 2.0, JSON), and reads from Orion and
+ * QuantumLeap.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { readDevicesFile } from '../../services/provisioning/src/devices-file.js';
+import type { DeviceProtocol } from '../../platform/components.js';
+import { iotAgentOf } from '../../platform/components.js';
+import { groupsOf, readDevicesFile } from '../../services/provisioning/src/devices-file.js';
 import type { DevicesFile } from '../../services/provisioning/src/devices-file.js';
-import { DEFAULT_RESOURCE } from '../../services/provisioning/src/model.js';
+import { RESOURCES } from '../../services/provisioning/src/model.js';
 import type { DeviceSpec } from '../../services/provisioning/src/model.js';
 import { ApiError } from '../../services/provisioning/src/client.js';
 import { AssertionFailed, check } from './framework.js';
@@ -35,6 +38,8 @@ export interface PlacedDevice {
   readonly tenant: string;
   readonly servicePath: string;
   readonly apikey: string;
+  /** The protocol it speaks, which decides the IoT Agent it sends to. */
+  readonly protocol: DeviceProtocol;
   /** The south resource its group listens on, e.g. `/iot/d`. */
   readonly resource: string;
   readonly device: DeviceSpec;
@@ -47,14 +52,16 @@ export interface PlacedDevice {
 export function devicesOf(file: DevicesFile): PlacedDevice[] {
   return file.servicePaths.flatMap((sp) =>
     sp.devices.map((device) => {
-      const apikey = device.apikey ?? sp.group?.apikey;
+      const protocol = device.protocol;
+      const group = groupsOf(sp).find((g) => g.protocol === protocol);
+      const apikey = device.apikey ?? group?.apikey;
       if (!apikey) {
         throw new TypeError(
-          `${file.tenant}${sp.path} device ${device.device_id} has no API key of its own or of a group: scenarios need one to send measurements`,
+          `${file.tenant}${sp.path} device ${device.device_id} has no API key of its own or of a ${protocol} group: scenarios need one to send measurements`,
         );
       }
-      const resource = sp.group?.resource ?? DEFAULT_RESOURCE;
-      return { tenant: file.tenant, servicePath: sp.path, apikey, resource, device };
+      const resource = RESOURCES[protocol];
+      return { tenant: file.tenant, servicePath: sp.path, apikey, protocol, resource, device };
     }),
   );
 }
@@ -70,7 +77,8 @@ export async function provision(platform: Platform, file: DevicesFile): Promise<
   const counts: Record<string, number> = {};
   try {
     for (const sp of file.servicePaths) {
-      if (sp.group) await api.call('PUT', '/v1/groups', { servicePath: sp.path, body: sp.group });
+      for (const group of groupsOf(sp))
+        await api.call('PUT', '/v1/groups', { servicePath: sp.path, body: group });
       if (sp.devices.length === 0) continue;
       const res = await api.upsertDevices(sp.path, sp.devices, false);
       for (const r of res.results) {
@@ -103,6 +111,39 @@ export function ulPayload(device: DeviceSpec, value: number | string): string {
   return device.attributes.map((a) => `${a.object_id ?? a.name}|${value}`).join('|');
 }
 
+/** The JSON payload setting every active attribute of a device to `value` (typed as given). */
+export function jsonPayload(device: DeviceSpec, value: number | string): Record<string, unknown> {
+  return Object.fromEntries(device.attributes.map((a) => [a.object_id ?? a.name, value]));
+}
+
+/** What a device sends to say "every attribute is `value`", in its protocol. */
+export function measurePayload(
+  d: PlacedDevice,
+  value: number | string,
+): { text: string } | { json: unknown } {
+  return d.protocol === 'json'
+    ? { json: jsonPayload(d.device, value) }
+    : { text: ulPayload(d.device, value) };
+}
+
+/** The gateway route of a device's south API: its protocol's IoT Agent. */
+export function southOf(d: PlacedDevice): {
+  service: ReturnType<typeof iotAgentOf>;
+  port: 'south';
+} {
+  return { service: iotAgentOf(d.protocol), port: 'south' };
+}
+
+/** Sends one measurement of a device on the south API of its protocol, with a device token. */
+export async function sendMeasures(
+  platform: Platform,
+  d: PlacedDevice,
+  value: number | string,
+  opts: { token?: string; signal?: AbortSignal } = {},
+): Promise<string> {
+  return send(platform, d, measurePayload(d, value), d.resource, opts);
+}
+
 /** Sends one Ultralight payload for a device on the south API, with the tenant's device token. */
 export async function sendUltralight(
   platform: Platform,
@@ -110,18 +151,29 @@ export async function sendUltralight(
   payload: string,
   opts: { token?: string; query?: string; signal?: AbortSignal } = {},
 ): Promise<string> {
+  if (d.protocol !== 'ultralight')
+    throw new TypeError(`${d.device.device_id} speaks ${d.protocol}, not Ultralight`);
+  return send(platform, d, { text: payload }, d.resource, opts);
+}
+
+async function send(
+  platform: Platform,
+  d: PlacedDevice,
+  body: { text: string } | { json: unknown },
+  resource: string,
+  opts: { token?: string; query?: string; signal?: AbortSignal },
+): Promise<string> {
   const query = new URLSearchParams({ k: d.apikey, i: d.device.device_id });
   const reply = await platform.call({
     method: 'POST',
-    service: 'iotAgentUl',
-    port: 'south',
-    path: `${d.resource}?${query}${opts.query ? `&${opts.query}` : ''}`,
+    ...southOf(d),
+    path: `${resource}?${query}${opts.query ? `&${opts.query}` : ''}`,
     tenant: d.tenant,
     token: opts.token ?? (await platform.token(d.tenant, 'devices')),
-    text: payload,
+    ...body,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  expectStatus(reply, 200, `the IoT Agent refused ${d.device.device_id}'s Ultralight payload`);
+  expectStatus(reply, 200, `the IoT Agent refused ${d.device.device_id}'s ${d.protocol} payload`);
   return reply.text;
 }
 
@@ -133,8 +185,7 @@ export async function pollCommands(
 ): Promise<string> {
   const query = new URLSearchParams({ k: d.apikey, i: d.device.device_id, getCmd: '1' });
   const reply = await platform.call({
-    service: 'iotAgentUl',
-    port: 'south',
+    ...southOf(d),
     path: `${d.resource}?${query}`,
     tenant: d.tenant,
     token: await platform.token(d.tenant, 'devices'),
@@ -177,7 +228,8 @@ export function entityId(d: PlacedDevice): string {
 
 /**
  * Checks that an entity's attributes hold `expected`: text compared as text (Ultralight is
- * untyped, so `3` and `"3"` agree), anything else as JSON.
+ * untyped, so `3` and `"3"` agree), anything else as JSON. A JSON device's values keep their
+ * JSON type, which {@link checkTypedAttributes} checks too.
  */
 export function checkAttributes(entity: Entity, expected: Record<string, unknown>): void {
   const text = (v: unknown) =>
@@ -190,6 +242,18 @@ export function checkAttributes(entity: Entity, expected: Record<string, unknown
       got !== undefined && text(got) === text(value),
       () =>
         `${entity.id}.${name} is ${got === undefined ? 'missing' : JSON.stringify(got)}, expected ${JSON.stringify(value)}`,
+    );
+  }
+}
+
+/** Checks that an entity's attributes hold `expected` as JSON, types included (3 is not "3"). */
+export function checkTypedAttributes(entity: Entity, expected: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(expected)) {
+    const got = entity[name]?.value;
+    check(
+      JSON.stringify(got) === JSON.stringify(value),
+      () =>
+        `${entity.id}.${name} is ${got === undefined ? 'missing' : JSON.stringify(got)}, expected ${JSON.stringify(value)} (a ${typeof value})`,
     );
   }
 }

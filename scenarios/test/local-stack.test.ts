@@ -81,8 +81,25 @@ describe('the scenarios on the local stack', () => {
     const bot1 = stack.orion.entities('manufracture').find((e) => e.id === 'urn:ngsi:bot:1');
     expect(bot1).toMatchObject({ type: 'Bot', category: { value: 'sensor' } });
     expect(stepOf(first.results, 'basic-sense', 'sense')?.message).toBe(
-      '9 measurements from 3 devices',
+      '12 measurements from 4 devices (ultralight, json)',
     );
+  });
+
+  it('basic-sense sent the JSON device through the IoT Agent for JSON, its numbers kept numbers', () => {
+    const numbers = [1, 2, 3].map((i) => env.valueBase + i);
+    const bot3 = stack.orion.entities('manufracture').find((e) => e.id === 'urn:ngsi:bot:3');
+    expect(bot3).toMatchObject({
+      type: 'Bot',
+      temperature: { type: 'Number', value: numbers[2] },
+      humidity: { type: 'Number', value: numbers[2] },
+    });
+    expect(
+      stack.quantumleap.series('manufracture', 'urn:ngsi:bot:3', 'temperature').values,
+    ).toEqual(expect.arrayContaining(numbers));
+    // Through the gateway's JSON route, to the JSON agent's south API, never the Ultralight one.
+    const json = stack.gateway.decisions.filter((d) => d.path === '/iota-json-south/iot/json');
+    expect(json.length).toBeGreaterThanOrEqual(numbers.length);
+    expect(json.every((d) => d.allowed && d.status === 200)).toBe(true);
   });
 
   it('tenant-isolation saw each attempt refused by the policy, for the reason under test', () => {
@@ -130,7 +147,7 @@ describe('the scenarios on the local stack', () => {
     );
     expect(failures(again.results)).toEqual([]);
     expect(stepOf(again.results, 'basic-sense', 'provision-manufracture')?.message).toBe(
-      '2 devices: 2 unchanged',
+      '3 devices: 3 unchanged',
     );
   }, 120_000);
 });

@@ -7,7 +7,12 @@
  * runs at most one agent at a time. Its north port serves `/iot/services`, `/iot/devices`,
  * `/iot/about` and the context-provider endpoints Orion forwards commands to.
  */
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+import type { DeviceProtocol } from '../../platform/components.js';
+import { COMPONENTS, DEVICE_PROTOCOLS, iotAgentOf } from '../../platform/components.js';
 
 import { freePort } from './opa.js';
 
@@ -45,6 +50,8 @@ export interface IotAgentOptions {
   readonly orionUrl: string;
   /** North port. @default a free port */
   readonly port?: number;
+  /** The device protocol, whose resource devices send to. @default the registry's first */
+  readonly protocol?: DeviceProtocol;
 }
 
 let running = false;
@@ -68,7 +75,8 @@ export async function startIotAgent(opts: IotAgentOptions): Promise<IotAgentHand
         types: {},
         service: 'default',
         subservice: '/',
-        defaultResource: '/iot/d',
+        defaultResource:
+          COMPONENTS[iotAgentOf(opts.protocol ?? DEVICE_PROTOCOLS[0])].iotAgent.resource,
         defaultTransport: 'HTTP',
         timestamp: true,
         explicitAttrs: false,
@@ -92,4 +100,69 @@ export async function startIotAgent(opts: IotAgentOptions): Promise<IotAgentHand
 
 function callback(run: (cb: (err?: Error | null) => void) => void): Promise<void> {
   return new Promise((resolve, reject) => run((err) => (err ? reject(err) : resolve())));
+}
+
+/** An IoT Agent with its south binding, running in a process of its own. */
+export interface IotAgentProcess {
+  readonly protocol: DeviceProtocol;
+  /** Base URL of the north (provisioning) API. */
+  readonly northUrl: string;
+  /** Base URL of the south API (devices send to `${southUrl}${resource}`). */
+  readonly southUrl: string;
+  /** Stops the process (and so the agent, its registry and its binding). */
+  stop(): Promise<void>;
+}
+
+const AGENT_SCRIPT = fileURLToPath(new URL('../bin/iot-agent.ts', import.meta.url));
+
+/** What testing/bin/iot-agent.ts puts before its URLs, to tell them from the library's logs. */
+export const READY = 'iot-agent-ready';
+
+/**
+ * Starts an IoT Agent and the south binding of its protocol in a child process: the library
+ * keeps its state per module, so a second agent (another protocol) needs a process of its own.
+ * Rejects when the process does not report its URLs within `timeoutMs`.
+ */
+export function startIotAgentProcess(o: {
+  readonly orionUrl: string;
+  readonly protocol: DeviceProtocol;
+  readonly timeoutMs?: number;
+}): Promise<IotAgentProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', AGENT_SCRIPT, '--protocol', o.protocol, '--orion-url', o.orionUrl],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`the ${o.protocol} IoT Agent process did not start: ${err.slice(-500)}`));
+    }, o.timeoutMs ?? 30_000);
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith(`${READY} `));
+      if (line === undefined) return;
+      clearTimeout(timer);
+      // The library keeps logging to stdout; nobody reads it from here on.
+      child.stdout.removeAllListeners('data');
+      child.stdout.resume();
+      const urls = JSON.parse(line.slice(READY.length + 1)) as {
+        northUrl: string;
+        southUrl: string;
+      };
+      resolve({ protocol: o.protocol, ...urls, stop });
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the ${o.protocol} IoT Agent process exited (${code}): ${err.slice(-500)}`));
+    });
+  });
 }

@@ -1,8 +1,9 @@
 /**
  * Test support: the provisioning service on a local stack. Real: the service itself, the
- * tenancy policy (wasm), jose verification, and `iotagent-node-lib` (the IoT Agent's
- * provisioning API). Fakes: Orion and QuantumLeap (contract fakes), and the realm's JWKS
- * endpoint, which serves keys generated for the run (tokens are signed with them).
+ * tenancy policy (wasm), jose verification, and `iotagent-node-lib` (the IoT Agents'
+ * provisioning API: the Ultralight agent in this process, the JSON agent in a process of its
+ * own). Fakes: Orion and QuantumLeap (contract fakes), and the realm's JWKS endpoint, which
+ * serves keys generated for the run (tokens are signed with them).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,8 +19,10 @@ import { startService } from '../../services/provisioning/src/service.js';
 import type { DeviceSpec, GroupSpec } from '../../services/provisioning/src/model.js';
 import type { StubServer } from '../support/http.js';
 import { json, startStub } from '../support/http.js';
-import type { IotAgentHandle } from '../real/iot-agent.js';
-import { startIotAgent } from '../real/iot-agent.js';
+import type { DeviceProtocol } from '../../platform/components.js';
+import { COMPONENTS, IOT_AGENT_IDS } from '../../platform/components.js';
+import type { IotAgentHandle, IotAgentProcess } from '../real/iot-agent.js';
+import { startIotAgent, startIotAgentProcess } from '../real/iot-agent.js';
 import type { OrionFake } from '../fakes/orion.js';
 import { startOrionFake } from '../fakes/orion.js';
 import type { QuantumLeapFake } from '../fakes/quantumleap.js';
@@ -35,9 +38,13 @@ export interface ProvisioningStack {
   readonly service: RunningService;
   readonly orion: OrionFake;
   readonly quantumleap: QuantumLeapFake;
-  /** The real IoT Agent; undefined once {@link stopIotAgent} ran. */
+  /** The real IoT Agent for Ultralight (in this process); undefined once {@link stopIotAgent} ran. */
   iota: IotAgentHandle | undefined;
   readonly iotaUrl: string;
+  /** The real IoT Agent for JSON, in a process of its own, with its south binding. */
+  readonly jsonAgent: IotAgentProcess;
+  /** The north URL of each protocol's agent. */
+  readonly agentUrls: Readonly<Record<DeviceProtocol, string>>;
   readonly config: ProvisioningConfig;
   /** Every log line of the service, parsed. */
   readonly logs: Record<string, unknown>[];
@@ -84,14 +91,21 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
   const orion = await startOrionFake();
   const quantumleap = await startQuantumLeapFake();
   const iota = await startIotAgent({ orionUrl: orion.url });
+  const jsonAgent = await startIotAgentProcess({ orionUrl: orion.url, protocol: 'json' }).catch(
+    async (err: unknown) => {
+      await iota.stop();
+      throw err;
+    },
+  );
+  const agentUrls = { ultralight: iota.northUrl, json: jsonAgent.northUrl };
   const cleanUp = async () => {
-    await iota.stop();
+    await Promise.all([iota.stop(), jsonAgent.stop()]);
     await Promise.all([orion.close(), quantumleap.close(), jwks.close()]);
   };
   let local: LocalProvisioning;
   try {
     local = await startLocalProvisioning({
-      iotaNorthUrl: iota.northUrl,
+      iotaNorthUrls: agentUrls,
       orionUrl: orion.url,
       quantumLeapNotifyUrl: quantumleap.notifyUrl,
       issuer: ctx.issuer,
@@ -112,6 +126,8 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
     quantumleap,
     iota,
     iotaUrl: iota.northUrl,
+    jsonAgent,
+    agentUrls,
     config,
     logs: local.logs,
     logText: local.logText,
@@ -170,7 +186,7 @@ export interface LocalProvisioning {
 export async function startLocalProvisioning(
   o: Pick<
     ProvisioningConfig,
-    'iotaNorthUrl' | 'orionUrl' | 'quantumLeapNotifyUrl' | 'issuer' | 'jwksUrl' | 'policyData'
+    'iotaNorthUrls' | 'orionUrl' | 'quantumLeapNotifyUrl' | 'issuer' | 'jwksUrl' | 'policyData'
   > & {
     /** Environment overrides (e.g. UPSTREAM_TIMEOUT_MS). */
     readonly env?: Readonly<Record<string, string>>;
@@ -184,7 +200,12 @@ export async function startLocalProvisioning(
     writeFileSync(policyFile, JSON.stringify(o.policyData));
     const config = loadConfig({
       PROVISIONING_PORT: '0',
-      IOTA_NORTH_URL: o.iotaNorthUrl,
+      ...Object.fromEntries(
+        IOT_AGENT_IDS.map((id) => [
+          COMPONENTS[id].iotAgent.northUrlEnv,
+          o.iotaNorthUrls[COMPONENTS[id].iotAgent.protocol],
+        ]),
+      ),
       ORION_URL: o.orionUrl,
       QUANTUMLEAP_NOTIFY_URL: o.quantumLeapNotifyUrl,
       KEYCLOAK_ISSUER: o.issuer,

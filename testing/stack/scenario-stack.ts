@@ -6,8 +6,8 @@
  * | ingress gateway | gateway.ts: the route table's prefixes, rewrites, public and blocked paths, ext_authz | Istio ingress gateway (Envoy) |
  * | tenancy policy | **real** OPA (the pinned binary) with the repository's Rego and generated data | OPA ext_authz beside the gateway |
  * | Keycloak | **real** (the pinned keycloak-quarkus-dist, the synthesized realm, shared by the run) | Keycloak |
- * | IoT Agent north API | **real** `iotagent-node-lib` 4.14.0, in-memory registry | iotagent-ul 3.14 (same library) |
- * | IoT Agent south API | ultralight-south.ts: the Ultralight 2.0 HTTP binding re-implemented on the real library | iotagent-ul's HTTP binding |
+ * | IoT Agents' north APIs | **real** `iotagent-node-lib` 4.14.0, in-memory registries (Ultralight in this process, JSON in a process of its own) | iotagent-ul and iotagent-json 3.14 (same library) |
+ * | IoT Agents' south APIs | ultralight-south.ts and json-south.ts: the Ultralight 2.0 and JSON HTTP bindings re-implemented on the real library | the agents' HTTP bindings |
  * | provisioning service | **real** (services/provisioning) | the same image |
  * | Orion | orion-fake.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
  * | QuantumLeap | quantumleap-fake.ts: contract fake | QuantumLeap + CrateDB |
@@ -31,8 +31,8 @@ import { fetchToken } from '../../services/identity/src/tokens.js';
 import type { RunningService } from '../../services/provisioning/src/service.js';
 import type { Gateway } from './gateway.js';
 import { opaAuthorizer, startGateway } from './gateway.js';
-import type { IotAgentHandle } from '../real/iot-agent.js';
-import { startIotAgent } from '../real/iot-agent.js';
+import type { IotAgentHandle, IotAgentProcess } from '../real/iot-agent.js';
+import { startIotAgent, startIotAgentProcess } from '../real/iot-agent.js';
 import type { KeycloakServer } from '../real/keycloak.js';
 import { platformContext, sharedKeycloak } from '../real/keycloak.js';
 import type { OpaServer } from '../real/opa.js';
@@ -61,6 +61,8 @@ export interface ScenarioStack {
   readonly quantumleap: QuantumLeapFake;
   readonly iota: IotAgentHandle;
   readonly south: UltralightSouth;
+  /** The IoT Agent for JSON and its south binding, in a process of its own. */
+  readonly jsonAgent: IotAgentProcess;
   readonly provisioning: RunningService;
   /** Every log line of the provisioning service. */
   readonly logs: Record<string, unknown>[];
@@ -107,6 +109,8 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     closers.push(() => iota.stop());
     const south = await startUltralightSouth(iota);
     closers.push(() => south.close());
+    const jsonAgent = await startIotAgentProcess({ orionUrl: orion.url, protocol: 'json' });
+    closers.push(() => jsonAgent.stop());
     const opa = await startOpa(
       { kitt4sme: { config: data } },
       opts.policyDir ? { policyDir: opts.policyDir } : {},
@@ -114,7 +118,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     closers.push(() => opa.stop());
 
     const local = await startLocalProvisioning({
-      iotaNorthUrl: iota.northUrl,
+      iotaNorthUrls: { ultralight: iota.northUrl, json: jsonAgent.northUrl },
       orionUrl: orion.url,
       quantumLeapNotifyUrl: quantumleap.notifyUrl,
       issuer,
@@ -132,6 +136,8 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
         'quantumleap/api': quantumleap.url,
         'iotAgentUl/north': iota.northUrl,
         'iotAgentUl/south': south.url,
+        'iotAgentJson/north': jsonAgent.northUrl,
+        'iotAgentJson/south': jsonAgent.southUrl,
         'provisioning/api': provisioning.url,
         'keycloak/web': new URL(keycloak.url).origin,
       },
@@ -151,6 +157,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       quantumleap,
       iota,
       south,
+      jsonAgent,
       provisioning,
       logs: local.logs,
       expiredToken(tenant) {

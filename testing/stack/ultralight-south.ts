@@ -1,8 +1,9 @@
 /**
- * Test support: a minimal Ultralight 2.0 HTTP south binding for the in-process
- * `iotagent-node-lib` of iot-agent.ts. It stands in for the HTTP transport of the IoT Agent for
- * Ultralight (telefonicaid/iotagent-ul) in local test stacks: devices send measures to it, it
- * hands them to the real library, which writes them to Orion, and it carries commands both ways.
+ * Test support: the Ultralight 2.0 payload format of the HTTP south binding (south-binding.ts)
+ * on the in-process `iotagent-node-lib` of iot-agent.ts. It stands in for the HTTP transport of
+ * the IoT Agent for Ultralight (telefonicaid/iotagent-ul) in local test stacks: devices send
+ * measures to it, it hands them to the real library, which writes them to Orion, and it
+ * carries commands both ways.
  * Written from iotagent-ul's documented and observed behaviour; no iotagent-ul code is reused.
  *
  * Re-implements, from iotagent-ul's HTTP binding:
@@ -27,477 +28,82 @@
  *   missing parameters are `MANDATORY_PARAMS_NOT_FOUND_ERROR` (iotagent-ul:
  *   `MANDATORY_PARAMS_NOT_FOUND`); a status code the library reports outside 4xx/5xx becomes 500;
  * - polled commands are joined with `#` (iotagent-ul's HTTP binding joins them with `|`, which
- *   a device cannot split), and the answer is sent once they are dequeued and marked DELIVERED, so a fast
- *   device's result cannot be overwritten by the DELIVERED status;
+ *   a device cannot split), and the answer is sent once they are dequeued and marked
+ *   DELIVERED, so a fast device's result cannot be overwritten by the DELIVERED status;
  * - only the first field of a group decides whether it is a command result, so a measure value
  *   may contain `@`; the result is everything after the first `|` (`id@cmd|a=1|b=2` gives
  *   `a=1|b=2`), and the command name is the one sent, not the one the device echoes;
  * - command error texts are stripped of the characters Orion refuses in values (`<>"'=;()`),
  *   and the request's API key is masked in error messages and in `requests`;
- * - the device handed to the library has no undefined fields (NOTE (1)), and a delivered
- *   command the memory registry fails to remove is retired by the binding (NOTE (2)).
+ * - the device handed to the library has no undefined fields, and a delivered command the
+ *   memory registry fails to remove is retired by the binding (south-binding.ts, NOTEs (1), (2)).
  *
  * Leaves out: MQTT and AMQP, HTTPS, the `/iot/d` resource being configurable, configuration
  * requests (`<id>@configuration`), command expressions and `cmdMode`, polling expiration,
  * group-level endpoints, and the agent's own logging (this binding logs nothing).
- *
- * NOTE (1). Undefined device fields. iotagent-node-lib 4.14's memory registry stores a device
- * provisioned over the north API with every field of the request, `timestamp: undefined` among
- * them, and `update` builds its settings as `{...agentConfig, ...device}`, so such a device
- * gets no `TimeInstant` although the agent runs with `timestamp: true`. The MongoDB registry a
- * deployment uses does not keep undefined fields, and there the agent's setting applies; this
- * binding drops them to behave as that deployment does.
- *
- * NOTE (2). Commands of the same name. The 4.14 memory command registry finds the entry to
- * remove by command name alone (a comma operator drops the service, subservice and device
- * conditions of its filter) and gives up when more than one matches. So while two devices, of
- * any tenants, have a `ping` queued, `removeCommand` fails for both, every poll delivers the
- * command again and marks it DELIVERED again, over the device's result. When removal fails,
- * this binding renames the delivered entry so that the registry no longer matches it, which is
- * what the MongoDB registry of a deployment achieves by removing it.
  */
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-
 import type { IotAgentHandle } from '../real/iot-agent.js';
-import { freePort } from '../real/opa.js';
+import type {
+  MeasureGroup,
+  SouthBinding,
+  SouthBindingOptions,
+  SouthCodec,
+} from './south-binding.js';
+import { SouthError, startSouthBinding } from './south-binding.js';
 
-/** The path devices send to, as iotagent-ul's default resource. */
-const RESOURCE = '/iot/d';
-/** Largest accepted POST body. */
-const MAX_BODY_BYTES = 1024 * 1024;
-/** Command statuses, as iotagent-ul sets them. */
-const STATUS_OK = 'OK';
-const STATUS_ERROR = 'ERROR';
-const STATUS_DELIVERED = 'DELIVERED';
-const TIME_INSTANT = 'TimeInstant';
-/** Characters Orion refuses in attribute values (of any type but TextUnrestricted). */
-const ORION_FORBIDDEN = /[<>"'=;()]/g;
 /** A leading group field that is a timestamp: ISO 8601 date and time, optional zone. */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 
-/** A running south binding. */
-export interface UltralightSouth {
-  /** Base URL, e.g. `http://127.0.0.1:40412`; devices send measures to `${url}/iot/d`. */
-  readonly url: string;
-  /**
-   * Requests received so far, with the status answered. `path` keeps the query string, with
-   * the API key (`k`) masked.
-   */
-  readonly requests: { method: string; path: string; status: number }[];
-  /**
-   * Stops the server, aborts the commands being pushed (their results are not written) and
-   * removes the library's provisioning and command handlers.
-   */
-  close(): Promise<void>;
-}
+/** A running Ultralight south binding. */
+export type UltralightSouth = SouthBinding;
 
 /** Options of {@link startUltralightSouth}. */
-export interface UltralightSouthOptions {
-  /** Port to listen on (loopback). @default a free port (`freePort` of opa-server.ts) */
-  readonly port?: number;
-  /** Timeout of the HTTP request pushing a command to a device, in ms. @default 5000 */
-  readonly commandTimeoutMs?: number;
-}
+export type UltralightSouthOptions = SouthBindingOptions;
 
-/** An error as iotagent-node-lib reports it: a name, a message and usually an HTTP status. */
-interface LibError {
-  name?: string;
-  message?: string;
-  code?: unknown;
-}
-
-type LibCallback<T> = (err?: LibError | null, result?: T) => void;
-
-/** An attribute or command of a device, as the library stores it. */
-interface DeviceAttribute {
-  name: string;
-  type?: string;
-  object_id?: string;
-}
-
-/** A device, as the library's registry keeps it (only the fields used here). */
-interface Device {
-  id: string;
-  name: string;
-  type: string;
-  service: string;
-  subservice: string;
-  apikey?: string;
-  endpoint?: string;
-  transport?: string;
-  polling?: boolean;
-  active?: DeviceAttribute[];
-  commands?: DeviceAttribute[];
-}
-
-/** A measure as `update` takes it. */
-interface Measure {
-  name: string;
-  type: string;
-  value: string;
-}
-
-/** An NGSI attribute of a command, as the library passes it to the command handler. */
-interface CommandAttribute {
-  name: string;
-  type?: string;
-  value: unknown;
-}
-
-/** A queued command, as the memory command registry keeps and lists it. */
-interface QueuedCommand extends CommandAttribute {
-  _id?: unknown;
-  deviceId?: string;
-}
-
-type ProvisioningHandler = (device: Device, cb: LibCallback<Device>) => void;
-type CommandHandler = (
-  id: string,
-  type: string,
-  service: string,
-  subservice: string,
-  attributes: CommandAttribute[],
-  cb: LibCallback<void>,
-) => void;
-
-/** The callback-style part of iotagent-node-lib 4.14 this binding uses. */
-interface UltralightLib {
-  retrieveDevice(deviceId: string, apiKey: string, cb: LibCallback<Device>): void;
-  update(
-    entityName: string,
-    type: string,
-    apikey: string,
-    values: Measure[],
-    device: Device,
-    cb: LibCallback<unknown>,
-  ): void;
-  setCommandResult(
-    entityName: string,
-    resource: string,
-    apikey: string | undefined,
-    command: string,
-    result: string,
-    status: string,
-    device: Device,
-    cb: LibCallback<unknown>,
-  ): void;
-  getDeviceByNameAndType(
-    name: string,
-    type: string,
-    service: string,
-    subservice: string,
-    cb: LibCallback<Device>,
-  ): void;
-  getEffectiveApiKey(
-    service: string,
-    subservice: string,
-    type: string,
-    cb: LibCallback<string | undefined>,
-  ): void;
-  commandQueue(
-    service: string,
-    subservice: string,
-    deviceId: string,
-    cb: LibCallback<{ count: number; commands: QueuedCommand[] }>,
-  ): void;
-  removeCommand(
-    service: string,
-    subservice: string,
-    deviceId: string,
-    name: string,
-    cb: LibCallback<unknown>,
-  ): void;
-  setProvisioningHandler(handler: ProvisioningHandler | null): void;
-  setCommandHandler(handler: CommandHandler | null): void;
-}
-
-/** An error answered to the device. */
-class SouthError extends Error {
-  constructor(
-    readonly status: number,
-    name: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = name;
-  }
-}
-
-/** One parsed measure group. */
-type Group =
-  | { kind: 'measures'; pairs: [string, string][]; timestamp?: string }
-  | { kind: 'result'; command: string; result: string };
-
-/** Libraries whose handlers a binding holds, so that two cannot fight over one agent. */
-const bound = new WeakSet<object>();
-
-/**
- * Starts the binding on a loopback port and installs its provisioning and command handlers in
- * the agent's library. One binding per agent; rejects when the agent already has one.
- */
-export async function startUltralightSouth(
-  iota: IotAgentHandle,
-  opts: UltralightSouthOptions = {},
-): Promise<UltralightSouth> {
-  const lib = iota.lib as unknown as UltralightLib;
-  if (bound.has(lib)) {
-    throw new TypeError('this IoT Agent already has an Ultralight south binding; close it first');
-  }
-  bound.add(lib);
-  const port = await (opts.port === undefined ? freePort() : Promise.resolve(opts.port)).catch(
-    (err: unknown) => {
-      bound.delete(lib);
-      throw err;
-    },
-  );
-  const commandTimeoutMs = opts.commandTimeoutMs ?? 5000;
-  const requests: UltralightSouth['requests'] = [];
-  const closing = new AbortController();
-  const pushes = new Set<Promise<void>>();
-
-  lib.setProvisioningHandler((device, cb) => {
-    device.transport ??= 'HTTP';
-    if (device.transport === 'HTTP') device.polling = !device.endpoint;
-    cb(null, device);
-  });
-
-  lib.setCommandHandler((id, type, service, subservice, attributes, cb) => {
-    lib.getDeviceByNameAndType(id, type, service, subservice, (err, device) => {
-      if (err || !device) {
-        cb(err ?? { name: 'DEVICE_NOT_FOUND', message: `No device for entity ${id}`, code: 404 });
-        return;
-      }
-      // Answer at once: the library then marks the commands PENDING; results come later.
-      cb();
-      const push = pushCommands(
-        lib,
-        definedOnly(device),
-        attributes,
-        commandTimeoutMs,
-        closing.signal,
-      );
-      pushes.add(push);
-      push.catch(() => undefined).finally(() => pushes.delete(push));
-    });
-  });
-
-  const server = createServer((req, res) => {
-    const entry = { method: req.method ?? '', path: maskApiKey(req.url ?? ''), status: 0 };
-    requests.push(entry);
-    handle(lib, req).then(
-      (body) => reply(res, entry, 200, 'text/plain; charset=utf-8', body),
-      (err: unknown) => {
-        const e = toSouthError(err, new URL(req.url ?? '/', 'http://x').searchParams.get('k'));
-        const body = JSON.stringify({ name: e.name, message: e.message });
-        reply(res, entry, e.status, 'application/json', body);
-      },
-    );
-  });
-  try {
-    await listen(server, port);
-  } catch (err) {
-    lib.setCommandHandler(null);
-    lib.setProvisioningHandler(null);
-    bound.delete(lib);
-    throw err;
-  }
-
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: async () => {
-      if (closing.signal.aborted) return;
-      closing.abort();
-      lib.setCommandHandler(null);
-      lib.setProvisioningHandler(null);
-      bound.delete(lib);
-      await Promise.allSettled([...pushes]);
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
-    },
-  };
-}
-
-/** Serves one request; resolves to the text/plain answer or rejects with the error. */
-async function handle(lib: UltralightLib, req: IncomingMessage): Promise<string> {
-  const url = new URL(req.url ?? '/', 'http://x');
-  if (url.pathname !== RESOURCE) {
-    req.resume();
-    throw new SouthError(404, 'NOT_FOUND', `No such resource: ${url.pathname}`);
-  }
-  if (req.method !== 'GET' && req.method !== 'POST') {
-    req.resume();
-    throw new SouthError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${RESOURCE}`);
-  }
-  const q = url.searchParams;
-  const apiKey = q.get('k') ?? '';
-  const deviceId = q.get('i') ?? '';
-  const getCmd = q.get('getCmd') === '1';
-  const missing: string[] = [];
-  if (!apiKey) missing.push('API Key');
-  if (!deviceId) missing.push('Device Id');
-  if (req.method === 'GET' && !q.get('d') && !getCmd) missing.push('Payload');
-  if (missing.length > 0) {
-    req.resume();
-    throw new SouthError(
-      400,
-      'MANDATORY_PARAMS_NOT_FOUND_ERROR',
-      `Some of the mandatory params weren't found in the request: ${missing.join(', ')}`,
-    );
-  }
-  let payload = q.get('d') ?? '';
-  if (req.method === 'POST') {
-    const header = req.headers['content-type'] ?? 'text/plain';
-    const type = header.replace(/;.*$/s, '').trim().toLowerCase();
-    if (type !== 'text/plain') {
-      req.resume();
+/** The Ultralight 2.0 payload format. */
+export const ULTRALIGHT: SouthCodec = {
+  name: 'Ultralight',
+  resource: '/iot/d',
+  answerType: 'text/plain; charset=utf-8',
+  hasQueryPayload: (query) => !!query.get('d'),
+  accept(req) {
+    if (req.method === 'POST' && req.contentType !== undefined && req.contentType !== 'text/plain')
       throw new SouthError(
         415,
         'UNSUPPORTED_TYPE',
-        `The request content type is ${type}; Ultralight measures are text/plain`,
+        `The request content type is ${req.contentType}; Ultralight measures are text/plain`,
       );
+  },
+  parse(req, body) {
+    // An empty POST body falls back to the d parameter, as iotagent-ul does.
+    const payload = body !== '' ? body : (req.query.get('d') ?? '');
+    return payload === '' ? [] : parsePayload(payload);
+  },
+  encodeCommands: (deviceId, commands) =>
+    commands.map((c) => commandPayload(deviceId, c.name, c.value)).join('#'),
+  encodePush: (deviceId, command, value) => ({
+    contentType: 'text/plain',
+    body: commandPayload(deviceId, command, value),
+  }),
+  decodePushAnswer(body) {
+    const bar = body.indexOf('|');
+    const head = bar < 0 ? body : body.slice(0, bar);
+    if (head.indexOf('@') <= 0) {
+      throw new Error(`Device answer is not <id>@<command>|<result>: ${body.slice(0, 200)}`);
     }
-    const body = await readBody(req);
-    if (body !== '') payload = body;
-  }
-
-  const groups = payload === '' ? [] : parsePayload(payload);
-  const t = q.get('t');
-  if (t) for (const g of groups) if (g.kind === 'measures') g.timestamp = t;
-
-  const device = definedOnly(await call<Device>((cb) => lib.retrieveDevice(deviceId, apiKey, cb)));
-  for (const g of groups) {
-    if (g.kind === 'result') {
-      await call((cb) =>
-        lib.setCommandResult(
-          device.name,
-          RESOURCE,
-          apiKey,
-          g.command,
-          g.result,
-          STATUS_OK,
-          device,
-          cb,
-        ),
-      );
-    } else {
-      const values = measures(g, device);
-      await call((cb) => lib.update(device.name, device.type, '', values, device, cb));
-    }
-  }
-  return getCmd ? deliverCommands(lib, device, apiKey) : '';
-}
+    return bar < 0 ? '' : body.slice(bar + 1);
+  },
+};
 
 /**
- * Takes the device's queued commands off the queue, marks them DELIVERED and returns them as a
- * payload. A command that cannot be marked is still delivered, as iotagent-ul does.
+ * Starts the Ultralight binding on a loopback port and installs its provisioning and command
+ * handlers in the agent's library. One binding per agent; rejects when the agent has one.
  */
-async function deliverCommands(lib: UltralightLib, device: Device, apiKey: string) {
-  const list = await call<{ count: number; commands: QueuedCommand[] }>((cb) =>
-    lib.commandQueue(device.service, device.subservice, device.id, cb),
-  );
-  const commands = (list?.commands ?? []).map((c) => ({ entry: c, name: c.name, value: c.value }));
-  for (const { entry, name } of commands) {
-    await call((cb) =>
-      lib.removeCommand(device.service, device.subservice, device.id, name, cb),
-    ).catch(() => retire(entry));
-    await call((cb) =>
-      lib.setCommandResult(device.name, RESOURCE, apiKey, name, ' ', STATUS_DELIVERED, device, cb),
-    ).catch(() => undefined);
-  }
-  return commands.map((c) => commandPayload(device.id, c.name, c.value)).join('#');
-}
-
-/**
- * Takes a delivered command out of the memory registry's sight when `removeCommand` could not
- * (NOTE (2) in the header): the queue hands out its own entries, and one whose name and device
- * match nothing is neither listed, nor found, nor counted again.
- */
-function retire(entry: QueuedCommand) {
-  const tombstone = `\u0000delivered:${String(entry._id)}`;
-  entry.name = tombstone;
-  entry.deviceId = tombstone;
-}
-
-/**
- * Sends commands to a push device, one after the other, and writes each outcome: OK with the
- * device's result, or ERROR with what went wrong. Nothing is written once the binding closes.
- */
-async function pushCommands(
-  lib: UltralightLib,
-  device: Device,
-  attributes: CommandAttribute[],
-  timeoutMs: number,
-  closing: AbortSignal,
-): Promise<void> {
-  const apiKey = await call<string | undefined>((cb) =>
-    lib.getEffectiveApiKey(device.service, device.subservice, device.type, cb),
-  ).catch(() => device.apikey);
-  for (const attr of attributes) {
-    let result: string;
-    let status = STATUS_OK;
-    try {
-      result = await pushCommand(device, attr, timeoutMs, closing);
-    } catch (err) {
-      result = (err as Error).message.replace(ORION_FORBIDDEN, ' ');
-      status = STATUS_ERROR;
-    }
-    if (closing.aborted) return;
-    await call((cb) =>
-      lib.setCommandResult(device.name, RESOURCE, apiKey, attr.name, result, status, device, cb),
-    ).catch(() => undefined);
-  }
-}
-
-/** POSTs one command to the device's endpoint; resolves to its result, rejects on failure. */
-async function pushCommand(
-  device: Device,
-  attr: CommandAttribute,
-  timeoutMs: number,
-  closing: AbortSignal,
-): Promise<string> {
-  if (!device.endpoint) throw new Error(`Device ${device.id} has no endpoint`);
-  let res: Response;
-  let body: string;
-  try {
-    res = await fetch(device.endpoint, {
-      method: 'POST',
-      headers: {
-        'content-type': 'text/plain',
-        'fiware-service': device.service,
-        'fiware-servicepath': device.subservice,
-      },
-      body: commandPayload(device.id, attr.name, attr.value),
-      signal: AbortSignal.any([closing, AbortSignal.timeout(timeoutMs)]),
-    });
-    body = await res.text();
-  } catch (err) {
-    const why = (err as { cause?: { message?: string } }).cause?.message;
-    throw new Error(`Device unreachable: ${why ?? (err as Error).message}`, { cause: err });
-  }
-  if (res.status !== 200) {
-    throw new Error(`Device answered HTTP ${res.status}: ${body.slice(0, 200)}`);
-  }
-  const bar = body.indexOf('|');
-  const head = bar < 0 ? body : body.slice(0, bar);
-  if (head.indexOf('@') <= 0) {
-    throw new Error(`Device answer is not <id>@<command>|<result>: ${body.slice(0, 200)}`);
-  }
-  return bar < 0 ? '' : body.slice(bar + 1);
-}
-
-/**
- * The device without its undefined fields. The memory registry keeps every provisioning field,
- * given or not, and an undefined `timestamp` would override the agent's `timestamp: true` when
- * the library spreads the device over its configuration (see NOTE (1) in the header).
- */
-function definedOnly(device: Device): Device {
-  return Object.fromEntries(
-    Object.entries(device).filter(([, v]) => v !== undefined),
-  ) as unknown as Device;
+export function startUltralightSouth(
+  iota: IotAgentHandle,
+  opts: UltralightSouthOptions = {},
+): Promise<UltralightSouth> {
+  return startSouthBinding(iota, ULTRALIGHT, opts);
 }
 
 /** `<id>@<cmd>|<value>`, or `<id>@<cmd>|k=v|k=v` for an object value. */
@@ -509,22 +115,8 @@ function commandPayload(deviceId: string, command: string, value: unknown): stri
   return `${head}|${String(value)}`;
 }
 
-/** The measures of a group, typed after the device's active attributes. */
-function measures(g: Extract<Group, { kind: 'measures' }>, device: Device): Measure[] {
-  const typeOf = (name: string) =>
-    device.active?.find((a) => a.object_id === name || a.name === name)?.type ??
-    (name === TIME_INSTANT ? 'DateTime' : 'Text');
-  const values = g.pairs
-    .filter(([name]) => name !== TIME_INSTANT || g.timestamp === undefined)
-    .map(([name, value]) => ({ name, type: typeOf(name), value }));
-  if (g.timestamp !== undefined) {
-    values.push({ name: TIME_INSTANT, type: typeOf(TIME_INSTANT), value: g.timestamp });
-  }
-  return values;
-}
-
 /** Parses an Ultralight 2.0 payload into its groups; throws a 400 on bad syntax. */
-function parsePayload(payload: string): Group[] {
+function parsePayload(payload: string): MeasureGroup[] {
   return payload.split('#').map((raw, i) => {
     const bad = (why: string) =>
       new SouthError(400, 'PARSE_ERROR', `Ultralight syntax error in group ${i + 1}: ${why}`);
@@ -549,67 +141,4 @@ function parsePayload(payload: string): Group[] {
       pairs.push([fields[j] ?? '', fields[j + 1] ?? '']);
     return { kind: 'measures', pairs, timestamp };
   });
-}
-
-/** Turns a library or binding error into the answer's status, name and message. */
-function toSouthError(err: unknown, apiKey: string | null): SouthError {
-  if (err instanceof SouthError) return err;
-  const e = (err ?? {}) as LibError;
-  const code = Number(e.code);
-  const status = Number.isInteger(code) && code >= 400 && code <= 599 ? code : 500;
-  let message = String(e.message ?? err);
-  if (apiKey && apiKey.length >= 4) message = message.split(apiKey).join('***');
-  return new SouthError(status, e.name ?? 'INTERNAL_ERROR', message);
-}
-
-/** The request path with the API key (`k`) masked. */
-function maskApiKey(path: string): string {
-  return path.replace(/([?&]k=)[^&]*/g, '$1***');
-}
-
-function reply(
-  res: ServerResponse,
-  entry: { status: number },
-  status: number,
-  type: string,
-  body: string,
-) {
-  entry.status = status;
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(c);
-    });
-    req.on('end', () =>
-      size > MAX_BODY_BYTES
-        ? reject(new SouthError(413, 'PAYLOAD_TOO_LARGE', `Body over ${MAX_BODY_BYTES} bytes`))
-        : resolve(Buffer.concat(chunks).toString('utf8')),
-    );
-    req.on('error', reject);
-  });
-}
-
-function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/** Calls a callback-style library function; a second callback or a late throw is ignored. */
-function call<T = unknown>(run: (cb: LibCallback<T>) => void): Promise<T> {
-  return new Promise((resolve, reject) =>
-    run((err, result) => (err ? reject(err) : resolve(result as T))),
-  );
 }

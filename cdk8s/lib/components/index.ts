@@ -12,7 +12,7 @@ import type { PolicyFile } from '../../../platform/policy-data.js';
 import type { Workload } from '../workload.js';
 import { CrateDb } from './cratedb.js';
 import { Grafana } from './grafana.js';
-import { IotAgentUl } from './iot-agent.js';
+import { IotAgent } from './iot-agent.js';
 import { Keycloak, KeycloakPostgres } from './keycloak.js';
 import { MongoDb } from './mongodb.js';
 import { Opa } from './opa.js';
@@ -38,7 +38,10 @@ export const CONSTRUCTS: { readonly [C in PlatformComponentId]: ComponentFactory
   keycloak: (s, { context }) => new Keycloak(s, 'Keycloak', { context }),
   opa: (s, { context, policies }) => new Opa(s, 'Opa', { context, policies }),
   orion: (s, { context }) => new Orion(s, 'Orion', { context }),
-  iotAgentUl: (s, { context }) => new IotAgentUl(s, 'IotAgentUl', { context }),
+  iotAgentUl: (s, { context }) =>
+    new IotAgent(s, 'IotAgentUl', { context, component: 'iotAgentUl' }),
+  iotAgentJson: (s, { context }) =>
+    new IotAgent(s, 'IotAgentJson', { context, component: 'iotAgentJson' }),
   quantumleap: (s, { context }) => new QuantumLeap(s, 'QuantumLeap', { context }),
   provisioning: (s, { context }) => new Provisioning(s, 'Provisioning', { context }),
   grafana: (s, { context }) => new Grafana(s, 'Grafana', { context }),

@@ -1,28 +1,34 @@
 /**
- * The IoT Agent for Ultralight 2.0: devices send measurements to its south port (HTTP
- * transport), operators provision service groups and devices on its north port, and it
- * writes the resulting entities to Orion.
+ * An IoT Agent (iotagent-node-lib based: Ultralight 2.0, JSON): devices send measurements to
+ * its south port (HTTP transport), operators provision service groups and devices on its north
+ * port, and it writes the resulting entities to Orion. Which protocol, resource and device
+ * registry are its registry entry's (`iotAgent` in platform/components.ts).
  */
 import type { Construct } from 'constructs';
 
+import type { IotAgentId } from '../../../platform/components.js';
+import { COMPONENTS } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
-import { IOTAGENT_DATABASE, MONGODB_USERS } from './mongodb.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';
 
-/** Props of {@link IotAgentUl}. */
-export interface IotAgentUlProps {
+/** Props of {@link IotAgent}. */
+export interface IotAgentProps {
   readonly context: PlatformContext;
+  /** The registry entry of the agent, e.g. `iotAgentUl`. */
+  readonly component: IotAgentId;
 }
 
-/** The IoT Agent for Ultralight 2.0 with a MongoDB device registry. */
-export class IotAgentUl extends Workload<'iotAgentUl'> {
-  constructor(scope: Construct, id: string, props: IotAgentUlProps) {
+/** An IoT Agent with a MongoDB device registry of its own. */
+export class IotAgent extends Workload<IotAgentId> {
+  constructor(scope: Construct, id: string, props: IotAgentProps) {
     const ctx = props.context;
-    const north = ctx.port('iotAgentUl', 'north');
-    const south = ctx.port('iotAgentUl', 'south');
+    const c = props.component;
+    const { resource, registry } = COMPONENTS[c].iotAgent;
+    const north = ctx.port(c, 'north');
+    const south = ctx.port(c, 'south');
     super(scope, id, {
       context: ctx,
-      service: 'iotAgentUl',
+      service: c,
       kind: 'Deployment',
       runAs: { user: 65534, group: 65534 },
       // The agent serves /metrics (OpenMetrics) on its north port; Istio merges it. NOTE (1)
@@ -33,21 +39,21 @@ export class IotAgentUl extends Workload<'iotAgentUl'> {
       },
       containers: [
         {
-          name: 'iotagent-ul',
-          image: 'iotAgentUl',
+          name: COMPONENTS[c].service.name,
+          image: c,
           env: [
             env('IOTA_CB_HOST', ctx.serviceHost('orion')),
             env('IOTA_CB_PORT', ctx.port('orion', 'api')),
             env('IOTA_CB_NGSI_VERSION', 'v2'),
             env('IOTA_NORTH_PORT', north),
             env('IOTA_HTTP_PORT', south),
-            env('IOTA_PROVIDER_URL', ctx.serviceUrl('iotAgentUl', 'north')),
-            env('IOTA_DEFAULT_RESOURCE', '/iot/d'),
+            env('IOTA_PROVIDER_URL', ctx.serviceUrl(c, 'north')),
+            env('IOTA_DEFAULT_RESOURCE', resource),
             env('IOTA_REGISTRY_TYPE', 'mongodb'),
-            secretEnv('IOTAGENT_DB_PASSWORD', 'mongodb', MONGODB_USERS.iotAgent.passwordKey),
+            secretEnv('IOTAGENT_DB_PASSWORD', 'mongodb', registry.passwordKey),
             env(
               'IOTA_MONGO_URI',
-              `mongodb://${MONGODB_USERS.iotAgent.user}:$(IOTAGENT_DB_PASSWORD)@${ctx.serviceHost('mongodb')}:${ctx.port('mongodb', 'db')}/${IOTAGENT_DATABASE}?authSource=admin`,
+              `mongodb://${registry.user}:$(IOTAGENT_DB_PASSWORD)@${ctx.serviceHost('mongodb')}:${ctx.port('mongodb', 'db')}/${registry.database}?authSource=admin`,
             ),
             // Measurements get a TimeInstant, which QuantumLeap indexes and liveness reads.
             env('IOTA_TIMESTAMP', true),

@@ -1,22 +1,23 @@
 /**
- * MongoDB: Orion's context store (one database per tenant) and the IoT Agent's device registry.
+ * MongoDB: Orion's context store (one database per tenant) and each IoT Agent's device
+ * registry (a database and a user of its own, from the agent's registry entry).
  */
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
+import { COMPONENTS, IOT_AGENT_IDS } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';
 import { checksum } from '../util.js';
 import { Workload, env, execProbe, secretEnv, tcpProbe } from '../workload.js';
 
-/** The database of the IoT Agent's device registry. */
-export const IOTAGENT_DATABASE = 'iotagentul';
-
-/** Least-privilege database users, created on first start from the bootstrap Secret. */
+/** Orion's database user, created on first start from the bootstrap Secret. */
 export const MONGODB_USERS = {
   orion: { user: 'orion', passwordKey: 'orion-password' },
-  iotAgent: { user: 'iotagent', passwordKey: 'iotagent-password' },
 } as const;
+
+/** The IoT Agents' registries: one database and one user each. */
+const registries = () => IOT_AGENT_IDS.map((id) => COMPONENTS[id].iotAgent.registry);
 
 /** Props of {@link MongoDb}. */
 export interface MongoDbProps {
@@ -57,7 +58,7 @@ export class MongoDb extends Workload<'mongodb'> {
             env('MONGO_INITDB_ROOT_USERNAME', 'root'),
             secretEnv('MONGO_INITDB_ROOT_PASSWORD', 'mongodb', 'root-password'),
             secretEnv('ORION_DB_PASSWORD', 'mongodb', MONGODB_USERS.orion.passwordKey),
-            secretEnv('IOTAGENT_DB_PASSWORD', 'mongodb', MONGODB_USERS.iotAgent.passwordKey),
+            ...registries().map((r) => secretEnv(r.passwordEnv, 'mongodb', r.passwordKey)),
           ],
           ports: ['db'],
           // mongosh is a Node.js process: cheap TCP for liveness, a real ping for readiness.
@@ -100,11 +101,13 @@ function initUsersScript(): string {
     `  // Orion creates one database per tenant (orion-<tenant>), so it needs them all.`,
     `  roles: [{ role: 'readWriteAnyDatabase', db: 'admin' }],`,
     `});`,
-    `admin.createUser({`,
-    `  user: '${MONGODB_USERS.iotAgent.user}',`,
-    `  pwd: process.env.IOTAGENT_DB_PASSWORD,`,
-    `  roles: [{ role: 'readWrite', db: '${IOTAGENT_DATABASE}' }],`,
-    `});`,
+    ...registries().flatMap((r) => [
+      `admin.createUser({`,
+      `  user: '${r.user}',`,
+      `  pwd: process.env.${r.passwordEnv},`,
+      `  roles: [{ role: 'readWrite', db: '${r.database}' }],`,
+      `});`,
+    ]),
     ``,
   ].join('\n');
 }

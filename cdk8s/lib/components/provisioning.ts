@@ -8,7 +8,11 @@
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
-import { QUANTUMLEAP_NOTIFY_PATH } from '../../../platform/components.js';
+import {
+  COMPONENTS,
+  IOT_AGENT_IDS,
+  QUANTUMLEAP_NOTIFY_PATH,
+} from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { policyData } from '../../../platform/policy-data.js';
 import { checksum } from '../util.js';
@@ -60,7 +64,10 @@ export class Provisioning extends Workload<'provisioning'> {
           image: 'provisioning',
           env: [
             env('PROVISIONING_PORT', port),
-            env('IOTA_NORTH_URL', ctx.serviceUrl('iotAgentUl', 'north')),
+            // One north (provisioning) API per device protocol.
+            ...IOT_AGENT_IDS.map((a) =>
+              env(COMPONENTS[a].iotAgent.northUrlEnv, ctx.serviceUrl(a, 'north')),
+            ),
             env('ORION_URL', ctx.serviceUrl('orion', 'api')),
             // Handed to Orion in subscriptions: Orion notifies QuantumLeap in the mesh.
             env(

@@ -19,7 +19,8 @@ import { tenantToken } from '../../identity/src/tenant-token.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
 import { PlatformError } from '../../../platform/errors.js';
 import { ApiError, ProvisioningClient } from '../src/client.js';
-import { readDevicesFile } from '../src/devices-file.js';
+import { groupsOf, readDevicesFile } from '../src/devices-file.js';
+import { RESOURCES } from '../src/model.js';
 import type { DevicesFile } from '../src/devices-file.js';
 import type { ItemResult } from '../src/provisioner.js';
 
@@ -134,15 +135,15 @@ async function makePlan(
     plan.push({ kind: 'subscription', id: 'quantumleap', action: ACTION[res.body.status]! });
   }
   for (const sp of file.servicePaths) {
-    if (sp.group) {
+    for (const group of groupsOf(sp)) {
       const res = await client.call<{ status: string }>('PUT', '/v1/groups', {
         servicePath: sp.path,
-        body: sp.group,
+        body: group,
         query: { dry_run: 'true' },
       });
       plan.push({
         kind: 'group',
-        id: sp.group.resource,
+        id: RESOURCES[group.protocol],
         servicePath: sp.path,
         action: ACTION[res.body.status]!,
       });
@@ -194,10 +195,13 @@ async function apply(
     );
   }
   for (const sp of file.servicePaths) {
-    if (sp.group && changes(entry('group', sp.group.resource, sp.path))) {
-      await settle(entry('group', sp.group.resource, sp.path), () =>
-        client.call('PUT', '/v1/groups', { servicePath: sp.path, body: sp.group }),
-      );
+    for (const group of groupsOf(sp)) {
+      const planned = entry('group', RESOURCES[group.protocol], sp.path);
+      if (changes(planned)) {
+        await settle(planned, () =>
+          client.call('PUT', '/v1/groups', { servicePath: sp.path, body: group }),
+        );
+      }
     }
     const todo = sp.devices.filter((d) => changes(entry('device', d.device_id, sp.path)));
     for (let i = 0; i < todo.length; i += batch) {

@@ -19,7 +19,8 @@ import type { ProvisioningErrorCode } from './errors.js';
 import { PROVISIONING_ERRORS, problemType } from './errors.js';
 import type { Scope } from './fiware-client.js';
 import type { Metrics } from './metrics.js';
-import { DeviceBody, GroupSpec, SERVICE_PATH } from './model.js';
+import { DEVICE_PROTOCOLS } from '../../../platform/components.js';
+import { DeviceBody, GroupSpec, Protocol, SERVICE_PATH } from './model.js';
 import { buildOpenApi } from './openapi.js';
 import type { FieldError, ItemResult, Provisioner } from './provisioner.js';
 import { ProvisioningFailure, describeErrors, fieldErrors } from './provisioner.js';
@@ -61,6 +62,9 @@ const Paging = z.object({
 const DryRun = z.object({ dry_run: z.enum(['true', 'false']).default('false') });
 const Inventory = z.object({ stale_after: z.coerce.number().int().min(1).max(1000).optional() });
 const DeleteQuery = z.object({ delete_entity: z.enum(['true', 'false']).default('false') });
+/** DELETE names one protocol's group (the first protocol's by default); GET may filter. */
+const GroupQuery = z.object({ protocol: Protocol });
+const GroupsQuery = z.object({ protocol: z.enum(DEVICE_PROTOCOLS).optional() });
 
 interface Locals {
   correlator: string;
@@ -132,7 +136,8 @@ export function createApp(deps: AppDeps): express.Express {
   // ---- groups ----
   api.get('/v1/groups', async (req, res) => {
     const scope = scopeOf(req, res);
-    const groups = await deps.provisioner.listGroups(scope);
+    const { protocol } = parse(GroupsQuery, req.query, 'query');
+    const groups = await deps.provisioner.listGroups(scope, protocol);
     res.json({ groups: groups.map((g) => maskKey(res, g)) });
   });
   api.put('/v1/groups', async (req, res) => {
@@ -145,8 +150,9 @@ export function createApp(deps: AppDeps): express.Express {
   });
   api.delete('/v1/groups', async (req, res) => {
     const scope = scopeOf(req, res);
-    if (!(await deps.provisioner.deleteGroup(scope)))
-      throw notFound(`no service group at ${scope.servicePath}`);
+    const { protocol } = parse(GroupQuery, req.query, 'query');
+    if (!(await deps.provisioner.deleteGroup(scope, protocol)))
+      throw notFound(`no ${protocol} service group at ${scope.servicePath}`);
     res.status(204).end();
   });
 

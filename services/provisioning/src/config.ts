@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 
 import { z } from 'zod';
 
+import type { DeviceProtocol } from '../../../platform/components.js';
+import { COMPONENTS, DEVICE_PROTOCOLS, IOT_AGENT_IDS } from '../../../platform/components.js';
 import { provisioningError } from './errors.js';
 
 /** Devices per bulk request, unless MAX_BATCH says otherwise. */
@@ -15,10 +17,26 @@ const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** The environment variables, their meaning and their defaults (documented in the README). */
+/** The variable naming each IoT Agent's north (provisioning) API, by device protocol. */
+const NORTH_URL_ENV = Object.fromEntries(
+  IOT_AGENT_IDS.map((id) => [
+    COMPONENTS[id].iotAgent.protocol,
+    COMPONENTS[id].iotAgent.northUrlEnv,
+  ]),
+) as Readonly<Record<DeviceProtocol, string>>;
+
 const Env = z.object({
   // 0 picks a free port (tests).
   PROVISIONING_PORT: int(0, 65535).default(8080),
-  IOTA_NORTH_URL: url('the IoT Agent north (provisioning) API, e.g. http://iotagent-ul:4041'),
+  // One north URL per IoT Agent: IOTA_NORTH_URL (Ultralight 2.0), IOTA_JSON_NORTH_URL (JSON).
+  ...Object.fromEntries(
+    IOT_AGENT_IDS.map((id) => [
+      COMPONENTS[id].iotAgent.northUrlEnv,
+      url(
+        `the north (provisioning) API of the IoT Agent for ${COMPONENTS[id].iotAgent.label}, e.g. http://${COMPONENTS[id].service.name}:4041`,
+      ),
+    ]),
+  ),
   ORION_URL: url("Orion's NGSI-v2 API, e.g. http://orion:1026"),
   QUANTUMLEAP_NOTIFY_URL: url(
     'the URL Orion notifies QuantumLeap at, e.g. http://quantumleap:8668/v2/notify',
@@ -38,7 +56,8 @@ const Env = z.object({
 /** The validated configuration. */
 export interface ProvisioningConfig {
   readonly port: number;
-  readonly iotaNorthUrl: string;
+  /** The north (provisioning) API of the IoT Agent of each device protocol. */
+  readonly iotaNorthUrls: Readonly<Record<DeviceProtocol, string>>;
   readonly orionUrl: string;
   readonly quantumLeapNotifyUrl: string;
   readonly issuer: string;
@@ -89,7 +108,9 @@ export function loadConfig(
   }
   return {
     port: e.PROVISIONING_PORT,
-    iotaNorthUrl: e.IOTA_NORTH_URL,
+    iotaNorthUrls: Object.fromEntries(
+      DEVICE_PROTOCOLS.map((p) => [p, (e as unknown as Record<string, string>)[NORTH_URL_ENV[p]]]),
+    ) as Record<DeviceProtocol, string>,
     orionUrl: e.ORION_URL,
     quantumLeapNotifyUrl: e.QUANTUMLEAP_NOTIFY_URL,
     issuer: e.KEYCLOAK_ISSUER,

@@ -10,9 +10,10 @@ import { z } from 'zod';
 
 import { provisioningError } from './errors.js';
 import { DeviceSpec, GroupSpec, SERVICE_NAME, SERVICE_PATH } from './model.js';
+import type { GroupSpec as Group } from './model.js';
 import { fieldErrors } from './provisioner.js';
 
-/** One service path of the tenant: its group and its devices. */
+/** One service path of the tenant: its groups (one per protocol) and its devices. */
 const ServicePathEntry = z
   .strictObject({
     path: z
@@ -25,10 +26,33 @@ const ServicePathEntry = z
         description: 'The fiware-servicepath of the group and devices',
         examples: ['/floor1'],
       }),
-    group: GroupSpec.optional().meta({ description: 'The service group (API key) of this path' }),
+    group: GroupSpec.optional().meta({
+      description: 'The service group (API key) of this path, when it has one protocol',
+    }),
+    groups: z
+      .array(GroupSpec)
+      .optional()
+      .meta({ description: 'The service groups of this path, one per protocol' }),
     devices: z.array(DeviceSpec).default([]),
   })
   .superRefine((entry, ctx) => {
+    if (entry.group && entry.groups)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groups'],
+        message: 'give either group or groups, not both',
+      });
+    const protocols = new Map<string, number>();
+    (entry.groups ?? []).forEach((g, i) => {
+      const first = protocols.get(g.protocol);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i, 'protocol'],
+          message: `a second ${g.protocol} group (groups[${first}] is one); a path has one group per protocol`,
+        });
+      else protocols.set(g.protocol, i);
+    });
     const seen = new Map<string, number>();
     entry.devices.forEach((d, i) => {
       const first = seen.get(d.device_id);
@@ -74,6 +98,11 @@ export const DevicesFile = z
       'Service groups and devices of one tenant, applied with `npm run provision -- -f <file>`',
   });
 export type DevicesFile = z.infer<typeof DevicesFile>;
+
+/** The groups of a service path of a file: `groups`, or its one `group`. */
+export function groupsOf(entry: DevicesFile['servicePaths'][number]): Group[] {
+  return entry.groups ?? (entry.group ? [entry.group] : []);
+}
 
 /** The JSON Schema of the file (input form: defaults are optional). */
 export function devicesFileJsonSchema(): Record<string, unknown> {

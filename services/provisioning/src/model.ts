@@ -10,6 +10,9 @@
  */
 import { z } from 'zod';
 
+import type { DeviceProtocol } from '../../../platform/components.js';
+import { COMPONENTS, DEVICE_PROTOCOLS, IOT_AGENT_IDS } from '../../../platform/components.js';
+
 /**
  * NGSI-v2 field syntax: 1-256 printable ASCII characters, none of the characters the spec
  * forbids in identifiers (whitespace, `&?/#`) or anywhere in a request (`<>"'=;()`).
@@ -24,8 +27,36 @@ const RESERVED_ATTRIBUTES = new Set([
   'dateExpires',
   '*',
 ]);
-/** Ultralight 2.0 separates fields with `|`, values with `@`, and groups with `#`. */
-const OBJECT_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+/**
+ * What a measurement's name (`object_id`) may be in each protocol. Any: a JSON key of printable
+ * ASCII without whitespace, quotes or backslashes; Ultralight 2.0 also separates fields with
+ * `|`, values with `@` and groups with `#`, so its names are narrower.
+ */
+const OBJECT_ID = /^[!#-[\]-~]{1,64}$/;
+export const OBJECT_ID_RULES: Readonly<
+  Record<DeviceProtocol, { readonly pattern: RegExp; readonly message: string }>
+> = {
+  ultralight: {
+    pattern: /^[A-Za-z0-9_.:-]{1,64}$/,
+    message:
+      'Ultralight object id: 1-64 characters of A-Z a-z 0-9 _ . : - (Ultralight separates fields with |, values with @ and groups with #)',
+  },
+  json: {
+    pattern: OBJECT_ID,
+    message: 'JSON object id: 1-64 printable ASCII characters without whitespace, " or \\',
+  },
+};
+/** The device protocols, as the IoT Agents of the registry speak them; the first is the default. */
+export const Protocol = z
+  .enum(DEVICE_PROTOCOLS)
+  .default(DEVICE_PROTOCOLS[0])
+  .meta({
+    description: `The device protocol, which decides the IoT Agent: ${IOT_AGENT_IDS.map((id) => `${COMPONENTS[id].iotAgent.protocol} (${COMPONENTS[id].iotAgent.label}, south resource ${COMPONENTS[id].iotAgent.resource})`).join(', ')}`,
+  });
+/** The HTTP resource of each protocol's south API (`IOTA_DEFAULT_RESOURCE`). */
+export const RESOURCES = Object.fromEntries(
+  IOT_AGENT_IDS.map((id) => [COMPONENTS[id].iotAgent.protocol, COMPONENTS[id].iotAgent.resource]),
+) as Readonly<Record<DeviceProtocol, string>>;
 /** A device id the IoT Agent, Ultralight's `i=` parameter and a URL path all carry as is. */
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** An API key (Ultralight's `k=`), generated as 24 base64url characters when not given. */
@@ -34,8 +65,6 @@ const API_KEY = /^[A-Za-z0-9_-]{4,64}$/;
 export const SERVICE_NAME = /^[A-Za-z0-9_]{1,50}$/;
 /** Orion: an absolute path of at most 10 levels, each 1-50 characters of `[A-Za-z0-9_]`. */
 export const SERVICE_PATH = /^\/$|^(\/[A-Za-z0-9_]{1,50}){1,10}$/;
-/** The one resource the Ultralight HTTP transport serves (IOTA_DEFAULT_RESOURCE). */
-export const DEFAULT_RESOURCE = '/iot/d';
 
 const ngsiId = (what: string) =>
   z
@@ -62,7 +91,9 @@ export const DeviceId = z
 export const ApiKey = z
   .string()
   .regex(API_KEY, 'API key: 4-64 characters of A-Z a-z 0-9 _ -')
-  .meta({ description: 'Ultralight API key (the `k` parameter); write-only for viewers' });
+  .meta({
+    description: 'API key of the service group (the `k` parameter); write-only for viewers',
+  });
 const Timezone = z
   .string()
   .refine((tz) => {
@@ -79,8 +110,11 @@ const Timezone = z
 export const Attribute = z.strictObject({
   object_id: z
     .string()
-    .regex(OBJECT_ID, 'object id: 1-64 characters of A-Z a-z 0-9 _ . : -')
-    .meta({ description: 'Name in the Ultralight payload (`f` in `f|3`)' }),
+    .regex(OBJECT_ID, 'object id: 1-64 printable ASCII characters without whitespace, " or \\')
+    .meta({
+      description:
+        'Name of the measurement in the payload (`f` in Ultralight `f|3`, `"f"` in JSON `{"f": 3}`); each protocol narrows it',
+    }),
   name: AttributeName,
   type: AttributeType,
 });
@@ -117,11 +151,24 @@ export const Command = z.strictObject({
 });
 export type Command = z.infer<typeof Command>;
 
-/** Names must be unique across a device's attributes, static attributes and commands. */
+/**
+ * Names must be unique across a device's attributes, static attributes and commands, and
+ * each measurement name must be one its protocol can carry.
+ */
 function uniqueNames(
-  d: { attributes: Attribute[]; static_attributes: StaticAttribute[]; commands: Command[] },
+  d: {
+    protocol: DeviceProtocol;
+    attributes: Attribute[];
+    static_attributes: StaticAttribute[];
+    commands: Command[];
+  },
   ctx: z.RefinementCtx,
 ): void {
+  const rule = OBJECT_ID_RULES[d.protocol];
+  d.attributes.forEach((a, i) => {
+    if (!rule.pattern.test(a.object_id))
+      ctx.addIssue({ code: 'custom', path: ['attributes', i, 'object_id'], message: rule.message });
+  });
   const seen = new Map<string, string>();
   for (const list of ['attributes', 'static_attributes', 'commands'] as const) {
     d[list].forEach((a, i) => {
@@ -163,6 +210,7 @@ function publicHost(url: string): boolean {
 }
 
 const deviceFields = {
+  protocol: Protocol,
   entity_name: EntityName,
   entity_type: EntityType,
   timezone: Timezone.optional(),
@@ -214,6 +262,7 @@ export const Device = z
     service: z.string(),
     service_path: z.string(),
     ...deviceFields,
+    protocol: z.enum(DEVICE_PROTOCOLS),
   })
   .meta({ id: 'Device' });
 export type Device = z.infer<typeof Device>;
@@ -221,9 +270,14 @@ export type Device = z.infer<typeof Device>;
 /** A service group: the API key and defaults of the devices of one service path. */
 export const GroupSpec = z
   .strictObject({
-    resource: z.literal(DEFAULT_RESOURCE).default(DEFAULT_RESOURCE).meta({
-      description: 'The Ultralight HTTP resource; the platform serves only /iot/d',
-    }),
+    protocol: Protocol,
+    resource: z
+      .enum(Object.values(RESOURCES) as [string, ...string[]])
+      .optional()
+      .meta({
+        description:
+          "The HTTP resource of the group's devices; it follows from the protocol, so give it only to say the same",
+      }),
     apikey: ApiKey.optional().meta({
       description:
         'Generated (24 random base64url characters) when omitted and no group exists yet',
@@ -238,7 +292,15 @@ export const GroupSpec = z
         'Let unknown device ids with this API key create entities. Off by default: only provisioned devices may send data',
     }),
   })
-  .superRefine(uniqueNames)
+  .superRefine((g, ctx) => {
+    uniqueNames(g, ctx);
+    if (g.resource !== undefined && g.resource !== RESOURCES[g.protocol])
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resource'],
+        message: `a ${g.protocol} group's resource is ${RESOURCES[g.protocol]}`,
+      });
+  })
   .meta({ id: 'GroupSpec' });
 export type GroupSpec = z.infer<typeof GroupSpec>;
 
@@ -247,6 +309,7 @@ export const Group = z
   .object({
     service: z.string(),
     service_path: z.string(),
+    protocol: z.enum(DEVICE_PROTOCOLS),
     resource: z.string(),
     apikey: z.string().optional(),
     entity_type: z.string(),

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 
+import { DEVICE_PROTOCOLS } from '../../../platform/components.js';
 import {
   Device,
   DeviceBody,
@@ -17,6 +18,12 @@ import {
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
+const protocolParameter = (description: string) => ({
+  name: 'protocol',
+  in: 'query',
+  description,
+  schema: { type: 'string', enum: [...DEVICE_PROTOCOLS] },
+});
 const problem = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: ref('Problem') } },
@@ -64,6 +71,7 @@ const SubscriptionResult = z
 const InventoryEntry = z
   .object({
     device_id: z.string(),
+    protocol: z.enum(DEVICE_PROTOCOLS),
     entity_name: z.string(),
     entity_type: z.string(),
     expected_interval: z.number().int(),
@@ -167,7 +175,7 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
       title: 'kitt4sme device provisioning',
       version: '1.0.0',
       description:
-        "Tenant-scoped, idempotent provisioning of IoT Agent (Ultralight 2.0) service groups and devices, the tenant's QuantumLeap subscription, and a device inventory with liveness. Every call needs a bearer token from the platform realm whose tenants include `fiware-service`.",
+        "Tenant-scoped, idempotent provisioning of IoT Agent service groups and devices (one agent per device protocol: Ultralight 2.0, JSON), the tenant's QuantumLeap subscription, and a device inventory with liveness. Every call needs a bearer token from the platform realm whose tenants include `fiware-service`.",
     },
     servers: [{ url: '/provisioning' }],
     security: [{ bearer: [] }],
@@ -176,7 +184,9 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
         parameters: tenantHeaders,
         get: {
           operationId: 'listGroups',
-          summary: 'Service groups of the service path (API keys only for operators and admins)',
+          summary:
+            'Service groups of the service path, one per protocol (API keys only for operators and admins)',
+          parameters: [protocolParameter('only the group of this protocol')],
           responses: {
             '200': {
               description: 'The groups',
@@ -192,7 +202,7 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
         put: {
           operationId: 'upsertGroup',
           summary:
-            'Create or update the group of the service path; the API key is generated when omitted',
+            "Create or update the group of the service path and the body's protocol; the API key is generated when omitted",
           parameters: [dryRun],
           requestBody: { required: true, content: json(ref('GroupSpec')) },
           responses: {
@@ -204,7 +214,8 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
         },
         delete: {
           operationId: 'deleteGroup',
-          summary: 'Delete the group of the service path',
+          summary: 'Delete the group of the service path and a protocol',
+          parameters: [protocolParameter(`the group's protocol (default ${DEVICE_PROTOCOLS[0]})`)],
           responses: { '204': { description: 'Deleted' }, '404': problem('No group'), ...common },
         },
       },

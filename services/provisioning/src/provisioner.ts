@@ -3,14 +3,21 @@
  * devices, bulk provisioning with per-item results and compensation, the tenant's QuantumLeap
  * subscription, and the inventory with liveness.
  *
- * Consistency rule: after every call, a device either exists in the IoT Agent with exactly the
- * requested definition (and its context registration in Orion, which the agent manages), or
- * it is as it was before the call. A failure rolls the item back and says why.
+ * Consistency rule: after every call, a device either exists in the IoT Agent of its protocol
+ * with exactly the requested definition (and its context registration in Orion, which the agent
+ * manages), or it is as it was before the call. A failure rolls the item back and says why.
+ *
+ * One IoT Agent per device protocol (platform/components.ts): groups live in the agent of their
+ * protocol; a device id is the tenant's within a service path whatever its protocol, so a
+ * device whose protocol changes moves from one agent to the other, restored on failure.
  */
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 
 import type { z } from 'zod';
+
+import type { DeviceProtocol } from '../../../platform/components.js';
+import { COMPONENTS, DEVICE_PROTOCOLS, iotAgentOf } from '../../../platform/components.js';
 
 import type { ProvisioningErrorCode } from './errors.js';
 import type {
@@ -32,7 +39,7 @@ import type {
   StaticAttribute,
   WriteStatus,
 } from './model.js';
-import { DEFAULT_RESOURCE, DeviceSpec as DeviceSpecSchema } from './model.js';
+import { DeviceSpec as DeviceSpecSchema, RESOURCES } from './model.js';
 import { UpstreamError, summarize } from './upstream.js';
 
 /** One invalid field. */
@@ -89,6 +96,7 @@ export type Liveness = 'fresh' | 'stale' | 'never-seen';
 /** One row of the inventory. */
 export interface InventoryEntry {
   readonly device_id: string;
+  readonly protocol: DeviceProtocol;
   readonly entity_name: string;
   readonly entity_type: string;
   readonly expected_interval: number;
@@ -99,7 +107,8 @@ export interface InventoryEntry {
 
 /** Options of {@link Provisioner}. */
 export interface ProvisionerOptions {
-  readonly iota: IotAgentClient;
+  /** The north (provisioning) API of the IoT Agent of each device protocol. */
+  readonly agents: Readonly<Record<DeviceProtocol, IotAgentClient>>;
   readonly orion: OrionClient;
   /** The URL Orion notifies QuantumLeap at (in-cluster). */
   readonly quantumLeapNotifyUrl: string;
@@ -113,11 +122,26 @@ export interface ProvisionerOptions {
   readonly now?: () => number;
 }
 
+/** A stored device and the protocol of the agent that holds it. */
+interface Stored {
+  readonly protocol: DeviceProtocol;
+  readonly device: AgentDevice;
+}
+
+/** A device to replace: its new definition, and where and how it is now. */
+interface Replace {
+  readonly index: number;
+  readonly spec: DeviceSpec;
+  readonly previous: AgentDevice;
+  readonly previousProtocol: DeviceProtocol;
+}
+
 /** Description of the subscription {@link Provisioner.ensureSubscription} creates. */
 export const QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION =
   'Notify QuantumLeap of changes to any entity of the tenant (kitt4sme provisioning)';
 
-const ULTRALIGHT = 'PDI-IoTA-UltraLight';
+/** The `protocol` each agent stores on its devices, by device protocol. */
+const AGENT_PROTOCOL = (p: DeviceProtocol) => COMPONENTS[iotAgentOf(p)].iotAgent.agentProtocol;
 const EXPECTED_INTERVAL = 'kitt4sme:expectedInterval';
 /** Up to this many devices are looked up one by one rather than by listing the path. */
 const FEW = 8;
@@ -139,8 +163,13 @@ export class Provisioner {
 
   // ---- service groups ----
 
-  async listGroups(scope: Scope): Promise<Group[]> {
-    return (await this.guard(() => this.opts.iota.listGroups(scope))).map((g) => groupOf(scope, g));
+  /** The groups of the service path, of every protocol (or of one). */
+  async listGroups(scope: Scope, protocol?: DeviceProtocol): Promise<Group[]> {
+    const protocols = protocol ? [protocol] : DEVICE_PROTOCOLS;
+    const lists = await Promise.all(
+      protocols.map((p) => this.guard(() => this.agent(p).listGroups(scope))),
+    );
+    return protocols.flatMap((p, i) => lists[i]!.map((g) => groupOf(scope, p, g)));
   }
 
   /** Creates or updates the group of `scope`'s service path and resource. */
@@ -149,47 +178,54 @@ export class Provisioner {
     spec: GroupSpec,
     dryRun = false,
   ): Promise<{ status: WriteStatus; group: Group }> {
-    const groups = await this.guard(() => this.opts.iota.listGroups(scope));
-    const existing = groups.find((g) => g.resource === spec.resource);
+    const agent = this.agent(spec.protocol);
+    const resource = RESOURCES[spec.protocol];
+    const groups = await this.guard(() => agent.listGroups(scope));
+    const existing = groups.find((g) => g.resource === resource);
     if (!existing) {
       const apikey = spec.apikey ?? randomBytes(18).toString('base64url');
-      const body = { ...agentGroup(spec), apikey, resource: spec.resource };
-      if (!dryRun) await this.createGroup(scope, body);
-      return { status: 'created', group: groupOf(scope, body) };
+      const body = { ...agentGroup(spec), apikey, resource };
+      if (!dryRun) await this.createGroup(scope, agent, body);
+      return { status: 'created', group: groupOf(scope, spec.protocol, body) };
     }
     if (spec.apikey !== undefined && spec.apikey !== existing.apikey) {
       throw new ProvisioningFailure(
         'ERR_PROVISIONING_CONFLICT',
         409,
-        `the service group for ${spec.resource} at ${scope.servicePath} already has another API key; devices use it, so it is not changed in place. Delete the group first to replace its key`,
+        `the ${spec.protocol} service group (${resource}) at ${scope.servicePath} already has another API key; devices use it, so it is not changed in place. Delete the group first to replace its key`,
         [{ field: 'apikey', message: 'differs from the existing group' }],
       );
     }
     const desired = { ...agentGroup(spec), apikey: existing.apikey, resource: existing.resource };
-    if (isDeepStrictEqual(groupOf(scope, desired), groupOf(scope, existing))) {
-      return { status: 'unchanged', group: groupOf(scope, existing) };
+    const view = (g: Record<string, unknown>) => groupOf(scope, spec.protocol, g);
+    if (isDeepStrictEqual(view(desired), view(existing))) {
+      return { status: 'unchanged', group: view(existing) };
     }
     if (!dryRun) {
       // Replaced, not updated: the agent's PUT merges fields in and cannot remove one.
       const key = { resource: existing.resource, apikey: existing.apikey };
-      await this.guard(() => this.opts.iota.deleteGroup(scope, key));
+      await this.guard(() => agent.deleteGroup(scope, key));
       try {
-        await this.createGroup(scope, desired);
+        await this.createGroup(scope, agent, desired);
       } catch (err) {
-        await this.guard(() => this.opts.iota.createGroup(scope, { ...existing }));
+        await this.guard(() => agent.createGroup(scope, { ...existing }));
         throw err;
       }
     }
-    return { status: 'updated', group: groupOf(scope, desired) };
+    return { status: 'updated', group: view(desired) };
   }
 
   /**
    * Creates a group. The agent keeps (resource, API key) unique across all tenants, so a
    * clash says only that the key is taken, never where.
    */
-  private async createGroup(scope: Scope, body: Record<string, unknown>): Promise<void> {
+  private async createGroup(
+    scope: Scope,
+    agent: IotAgentClient,
+    body: Record<string, unknown>,
+  ): Promise<void> {
     try {
-      await this.opts.iota.createGroup(scope, body);
+      await agent.createGroup(scope, body);
     } catch (err) {
       if (err instanceof UpstreamError && err.status === 409) {
         throw new ProvisioningFailure(
@@ -203,27 +239,29 @@ export class Provisioner {
     }
   }
 
-  /** Deletes the group of a resource; false when there was none. */
-  async deleteGroup(scope: Scope, resource = DEFAULT_RESOURCE): Promise<boolean> {
-    const groups = await this.guard(() => this.opts.iota.listGroups(scope));
+  /** Deletes the group of a protocol; false when there was none. */
+  async deleteGroup(
+    scope: Scope,
+    protocol: DeviceProtocol = DEVICE_PROTOCOLS[0],
+  ): Promise<boolean> {
+    const agent = this.agent(protocol);
+    const resource = RESOURCES[protocol];
+    const groups = await this.guard(() => agent.listGroups(scope));
     const existing = groups.find((g) => g.resource === resource);
     if (!existing) return false;
-    return this.guard(() =>
-      this.opts.iota.deleteGroup(scope, { resource, apikey: existing.apikey }),
-    );
+    return this.guard(() => agent.deleteGroup(scope, { resource, apikey: existing.apikey }));
   }
 
   // ---- devices ----
 
+  /** The devices of the service path, of every protocol, in protocol order. */
   async listDevices(scope: Scope): Promise<Device[]> {
-    return (await this.guard(() => this.opts.iota.listDevices(scope))).map((d) =>
-      deviceOf(scope, d),
-    );
+    return (await this.allDevices(scope)).map((d) => deviceOf(scope, d.protocol, d.device));
   }
 
   async getDevice(scope: Scope, id: string): Promise<Device | undefined> {
-    const d = await this.guard(() => this.opts.iota.getDevice(scope, id));
-    return d && deviceOf(scope, d);
+    const found = await this.guard(() => this.findDevice(scope, id));
+    return found && deviceOf(scope, found.protocol, found.device);
   }
 
   /**
@@ -256,8 +294,8 @@ export class Provisioner {
       valid.push({ index, spec: parsed.data });
     });
 
-    const [groups, current] = await Promise.all([
-      this.guard(() => this.opts.iota.listGroups(scope)),
+    const [groupLists, current] = await Promise.all([
+      Promise.all(DEVICE_PROTOCOLS.map((p) => this.guard(() => this.agent(p).listGroups(scope)))),
       this.guard(() =>
         this.currentDevices(
           scope,
@@ -265,36 +303,44 @@ export class Provisioner {
         ),
       ),
     ]);
+    const groups = groupLists.flat();
     if (!dryRun && valid.some((v) => v.spec.commands.length > 0)) {
       // Commands make the agent register the device in Orion: check Orion before writing.
       await this.guard(() => this.opts.orion.version(scope.correlator));
     }
-    const apikeys = new Set(groups.map((g) => g.apikey));
+    // A device's API key is one of the groups of its protocol.
+    const apikeys = new Map(
+      DEVICE_PROTOCOLS.map((p, i) => [p, new Set(groupLists[i]!.map((g) => g.apikey))]),
+    );
     // The agent copies a group's commands into its devices' records.
     const groupCommands = new Set(
       groups.flatMap((g) => (g.commands ?? []).map((c) => String(c.name))),
     );
-    const byId = new Map(current.map((d) => [d.device_id, d]));
+    const byId = new Map(current.map((d) => [d.device.device_id, d]));
     const creates: { index: number; spec: DeviceSpec }[] = [];
-    const replaces: { index: number; spec: DeviceSpec; previous: AgentDevice }[] = [];
+    const replaces: Replace[] = [];
     for (const v of valid) {
       const { index, spec } = v;
-      if (spec.apikey !== undefined && !apikeys.has(spec.apikey)) {
+      if (spec.apikey !== undefined && !apikeys.get(spec.protocol)!.has(spec.apikey)) {
         results[index] = {
           index,
           device_id: spec.device_id,
           status: 'failed',
           code: 'ERR_PROVISIONING_CONFLICT',
-          reason: `no service group at ${scope.servicePath} has this API key; create the group first`,
+          reason: `no ${spec.protocol} service group at ${scope.servicePath} has this API key; create the group first`,
           errors: [{ field: `devices[${index}].apikey`, message: 'matches no service group' }],
         };
         continue;
       }
       const previous = byId.get(spec.device_id);
       if (!previous) creates.push(v);
-      else if (sameDevice(scope, spec, previous, groupCommands)) {
+      else if (
+        previous.protocol === spec.protocol &&
+        sameDevice(scope, spec, previous.device, groupCommands)
+      ) {
         results[index] = { index, device_id: spec.device_id, status: 'unchanged' };
-      } else replaces.push({ ...v, previous });
+      } else
+        replaces.push({ ...v, previous: previous.device, previousProtocol: previous.protocol });
     }
 
     if (dryRun) {
@@ -304,9 +350,13 @@ export class Provisioner {
         results[r.index] = { index: r.index, device_id: r.spec.device_id, status: 'updated' };
     } else {
       const down: BatchState = { upstream: undefined, groupCommands };
-      for (let i = 0; i < creates.length; i += this.chunkSize) {
-        const chunk = creates.slice(i, i + this.chunkSize);
-        for (const r of await this.createChunk(scope, chunk, down)) results[r.index] = r;
+      for (const protocol of DEVICE_PROTOCOLS) {
+        const mine = creates.filter((c) => c.spec.protocol === protocol);
+        for (let i = 0; i < mine.length; i += this.chunkSize) {
+          const chunk = mine.slice(i, i + this.chunkSize);
+          const agent = this.agent(protocol);
+          for (const r of await this.createChunk(scope, agent, chunk, down)) results[r.index] = r;
+        }
       }
       for (const r of replaces) results[r.index] = await this.replace(scope, r, down);
     }
@@ -315,14 +365,15 @@ export class Provisioner {
 
   /** Deletes a device (and its context registration); with `deleteEntity`, its entity too. */
   async deleteDevice(scope: Scope, id: string, deleteEntity = false): Promise<boolean> {
-    const device = await this.guard(() => this.opts.iota.getDevice(scope, id));
-    if (!device) return false;
+    const found = await this.guard(() => this.findDevice(scope, id));
+    if (!found) return false;
+    const device = found.device;
     // The entity first: if that fails the device is still there and the call can be retried.
     if (deleteEntity && device.entity_name && device.entity_type) {
       const { entity_name, entity_type } = device;
       await this.guard(() => this.opts.orion.deleteEntity(scope, entity_name, entity_type));
     }
-    await this.guard(() => this.opts.iota.deleteDevice(scope, id));
+    await this.guard(() => this.agent(found.protocol).deleteDevice(scope, id));
     return true;
   }
 
@@ -376,13 +427,15 @@ export class Provisioner {
     summary: Record<Liveness, number>;
     devices: InventoryEntry[];
   }> {
-    const devices = await this.guard(() => this.opts.iota.listDevices(scope));
-    const types = [...new Set(devices.map((d) => d.entity_type).filter((t): t is string => !!t))];
+    const devices = await this.allDevices(scope);
+    const types = [
+      ...new Set(devices.map((d) => d.device.entity_type).filter((t): t is string => !!t)),
+    ];
     const last = await this.guard(() => this.opts.orion.lastMeasurements(scope, types.sort()));
     const now = this.now();
     const summary: Record<Liveness, number> = { fresh: 0, stale: 0, 'never-seen': 0 };
     const entries = devices.map((d): InventoryEntry => {
-      const device = deviceOf(scope, d);
+      const device = deviceOf(scope, d.protocol, d.device);
       const expected = device.expected_interval ?? this.defaultExpectedInterval;
       const at = last.get(entityKey(device.entity_name, device.entity_type));
       const ms = at ? Date.parse(at) : NaN;
@@ -392,6 +445,7 @@ export class Provisioner {
       summary[state]++;
       return {
         device_id: device.device_id,
+        protocol: device.protocol,
         entity_name: device.entity_name,
         entity_type: device.entity_type,
         expected_interval: expected,
@@ -413,12 +467,13 @@ export class Provisioner {
    */
   private async createChunk(
     scope: Scope,
+    agent: IotAgentClient,
     chunk: readonly { index: number; spec: DeviceSpec }[],
     down: BatchState,
   ): Promise<ItemResult[]> {
     if (down.upstream) return chunk.map((c) => unavailable(c.index, c.spec, down.upstream!));
     try {
-      await this.opts.iota.createDevices(
+      await agent.createDevices(
         scope,
         chunk.map((c) => agentDevice(c.spec)),
       );
@@ -426,10 +481,10 @@ export class Provisioner {
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       if (chunk.length === 1 && err.failure === 'rejected') {
-        return [await this.afterFailedCreate(scope, chunk[0]!, err, down)];
+        return [await this.afterFailedCreate(scope, agent, chunk[0]!, err, down)];
       }
     }
-    const settled = await this.settle(scope);
+    const settled = await this.settle(scope, agent);
     const out: ItemResult[] = [];
     for (const c of chunk) {
       if (down.upstream) {
@@ -439,12 +494,12 @@ export class Provisioner {
       try {
         const there = settled
           ? settled.get(c.spec.device_id)
-          : await this.opts.iota.getDevice(scope, c.spec.device_id);
+          : await agent.getDevice(scope, c.spec.device_id);
         if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
           out.push({ index: c.index, device_id: c.spec.device_id, status: 'created' });
           continue;
         }
-        out.push(await this.createOne(scope, c, down));
+        out.push(await this.createOne(scope, agent, c, down));
       } catch (err) {
         out.push(this.failure(c.index, c.spec, err, down));
       }
@@ -452,11 +507,36 @@ export class Provisioner {
     return out;
   }
 
+  /** The IoT Agent of a protocol. */
+  private agent(protocol: DeviceProtocol): IotAgentClient {
+    return this.opts.agents[protocol];
+  }
+
+  /** Every device of the service path, with the protocol of the agent that holds it. */
+  private async allDevices(scope: Scope): Promise<Stored[]> {
+    const lists = await Promise.all(
+      DEVICE_PROTOCOLS.map((p) => this.guard(() => this.agent(p).listDevices(scope))),
+    );
+    return DEVICE_PROTOCOLS.flatMap((p, i) => lists[i]!.map((device) => ({ protocol: p, device })));
+  }
+
+  /** A device, in whichever agent holds it (the first protocol's, should two). */
+  private async findDevice(scope: Scope, id: string): Promise<Stored | undefined> {
+    const found = await Promise.all(
+      DEVICE_PROTOCOLS.map((p) => this.agent(p).getDevice(scope, id)),
+    );
+    const i = found.findIndex((d) => d !== undefined);
+    return i < 0 ? undefined : { protocol: DEVICE_PROTOCOLS[i]!, device: found[i]! };
+  }
+
   /** The stored devices among `ids`: looked up one by one for a few, else listed. */
-  private async currentDevices(scope: Scope, ids: readonly string[]): Promise<AgentDevice[]> {
-    if (ids.length > FEW) return this.opts.iota.listDevices(scope);
-    const found = await Promise.all(ids.map((id) => this.opts.iota.getDevice(scope, id)));
-    return found.filter((d): d is AgentDevice => d !== undefined);
+  private async currentDevices(scope: Scope, ids: readonly string[]): Promise<Stored[]> {
+    if (ids.length > FEW) {
+      const wanted = new Set(ids);
+      return (await this.allDevices(scope)).filter((d) => wanted.has(d.device.device_id));
+    }
+    const found = await Promise.all(ids.map((id) => this.findDevice(scope, id)));
+    return found.filter((d): d is Stored => d !== undefined);
   }
 
   /**
@@ -466,12 +546,15 @@ export class Provisioner {
    * @returns the last listing by device id; undefined when the agent could not be listed
    *   (the per-device pass then asks, and reports the upstream's state).
    */
-  private async settle(scope: Scope): Promise<Map<string, AgentDevice> | undefined> {
+  private async settle(
+    scope: Scope,
+    agent: IotAgentClient,
+  ): Promise<Map<string, AgentDevice> | undefined> {
     let previous: string | undefined;
     let devices: AgentDevice[] = [];
     for (let i = 0; i < 20; i++) {
       try {
-        devices = await this.opts.iota.listDevices(scope);
+        devices = await agent.listDevices(scope);
       } catch {
         return undefined;
       }
@@ -485,14 +568,15 @@ export class Provisioner {
 
   private async createOne(
     scope: Scope,
+    agent: IotAgentClient,
     c: { index: number; spec: DeviceSpec },
     down: BatchState,
   ): Promise<ItemResult> {
     try {
-      await this.opts.iota.createDevices(scope, [agentDevice(c.spec)]);
+      await agent.createDevices(scope, [agentDevice(c.spec)]);
       return { index: c.index, device_id: c.spec.device_id, status: 'created' };
     } catch (err) {
-      return this.afterFailedCreate(scope, c, err, down);
+      return this.afterFailedCreate(scope, agent, c, err, down);
     }
   }
 
@@ -503,13 +587,14 @@ export class Provisioner {
    */
   private async afterFailedCreate(
     scope: Scope,
+    agent: IotAgentClient,
     c: { index: number; spec: DeviceSpec },
     err: unknown,
     down: BatchState,
   ): Promise<ItemResult> {
     if (err instanceof UpstreamError && err.status === 409) {
       try {
-        const there = await this.opts.iota.getDevice(scope, c.spec.device_id);
+        const there = await agent.getDevice(scope, c.spec.device_id);
         if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
           return { index: c.index, device_id: c.spec.device_id, status: 'created' };
         }
@@ -525,19 +610,20 @@ export class Provisioner {
           'another request created this device meanwhile; run again to make it this definition',
       };
     }
-    return this.rollBack(scope, c, err, down);
+    return this.rollBack(scope, agent, c, err, down);
   }
 
   /** Removes whatever a failed create left, and reports the failure. */
   private async rollBack(
     scope: Scope,
+    agent: IotAgentClient,
     c: { index: number; spec: DeviceSpec },
     cause: unknown,
     down: BatchState,
   ): Promise<ItemResult> {
     const failed = this.failure(c.index, c.spec, cause, down);
     try {
-      await this.opts.iota.deleteDevice(scope, c.spec.device_id);
+      await agent.deleteDevice(scope, c.spec.device_id);
       return failed;
     } catch (err) {
       return {
@@ -548,30 +634,29 @@ export class Provisioner {
   }
 
   /**
-   * Replaces a device: delete, then create with the new definition; on failure the previous
-   * definition is restored. (The agent's own update, PUT /iot/devices/{id}, also writes a
-   * fresh TimeInstant to the entity, which would make a silent device look alive, and fails
-   * for devices that never sent data.)
+   * Replaces a device: delete, then create with the new definition (in the agent of its new
+   * protocol, when that changed); on failure the previous definition is restored where it
+   * was. (The agent's own update, PUT /iot/devices/{id}, also writes a fresh TimeInstant to
+   * the entity, which would make a silent device look alive, and fails for devices that never
+   * sent data.)
    */
-  private async replace(
-    scope: Scope,
-    r: { index: number; spec: DeviceSpec; previous: AgentDevice },
-    down: BatchState,
-  ): Promise<ItemResult> {
+  private async replace(scope: Scope, r: Replace, down: BatchState): Promise<ItemResult> {
     if (down.upstream) return unavailable(r.index, r.spec, down.upstream);
+    const from = this.agent(r.previousProtocol);
+    const to = this.agent(r.spec.protocol);
     try {
-      await this.opts.iota.deleteDevice(scope, r.spec.device_id);
+      await from.deleteDevice(scope, r.spec.device_id);
     } catch (err) {
       return this.failure(r.index, r.spec, err, down);
     }
     try {
-      await this.opts.iota.createDevices(scope, [agentDevice(r.spec)]);
+      await to.createDevices(scope, [agentDevice(r.spec)]);
       return { index: r.index, device_id: r.spec.device_id, status: 'updated' };
     } catch (err) {
       const failed = this.failure(r.index, r.spec, err, down);
       try {
-        await this.opts.iota.deleteDevice(scope, r.spec.device_id);
-        await this.opts.iota.createDevices(scope, [restorable(r.previous)]);
+        await to.deleteDevice(scope, r.spec.device_id);
+        await from.createDevices(scope, [restorable(r.previous)]);
         return { ...failed, reason: `${failed.reason}; the previous definition was restored` };
       } catch (restoreErr) {
         return {
@@ -639,7 +724,7 @@ export function agentDevice(spec: DeviceSpec): Record<string, unknown> {
     ...(spec.timezone ? { timezone: spec.timezone } : {}),
     ...(spec.apikey ? { apikey: spec.apikey } : {}),
     ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
-    protocol: ULTRALIGHT,
+    protocol: AGENT_PROTOCOL(spec.protocol),
     transport: 'HTTP',
     attributes: spec.attributes.map((a) => ({
       object_id: a.object_id,
@@ -659,8 +744,8 @@ export function agentDevice(spec: DeviceSpec): Record<string, unknown> {
   };
 }
 
-/** A stored device as the service model shows it. */
-export function deviceOf(scope: Scope, d: AgentDevice): Device {
+/** A stored device, read from the agent of `protocol`, as the service model shows it. */
+export function deviceOf(scope: Scope, protocol: DeviceProtocol, d: AgentDevice): Device {
   const interval = (Array.isArray(d.internal_attributes) ? d.internal_attributes : []).find(
     (a: { name?: unknown }) => a?.name === EXPECTED_INTERVAL,
   ) as { value?: unknown } | undefined;
@@ -668,6 +753,7 @@ export function deviceOf(scope: Scope, d: AgentDevice): Device {
     device_id: d.device_id,
     service: scope.service,
     service_path: d.service_path ?? scope.servicePath ?? '/',
+    protocol,
     entity_name: d.entity_name ?? '',
     entity_type: d.entity_type ?? '',
     timezone: d.timezone,
@@ -691,12 +777,12 @@ function sameDevice(
   stored: AgentDevice,
   groupCommands: ReadonlySet<string>,
 ): boolean {
-  const want = deviceOf(scope, {
+  const want = deviceOf(scope, spec.protocol, {
     ...agentDevice(spec),
     service_path: stored.service_path,
   } as AgentDevice);
   const own = new Set(spec.commands.map((c) => c.name));
-  const have = deviceOf(scope, {
+  const have = deviceOf(scope, spec.protocol, {
     ...stored,
     ...(spec.apikey === undefined ? { apikey: undefined } : {}),
     commands: (stored.commands ?? []).filter(
@@ -714,7 +800,7 @@ function sameDevice(
     isDeepStrictEqual(want, have) &&
     plain &&
     lazy === 0 &&
-    stored.protocol === ULTRALIGHT &&
+    stored.protocol === AGENT_PROTOCOL(spec.protocol) &&
     stored.transport === 'HTTP'
   );
 }
@@ -739,10 +825,15 @@ function agentGroup(spec: GroupSpec): Record<string, unknown> {
   };
 }
 
-function groupOf(scope: Scope, g: Record<string, unknown> | AgentGroup): Group {
+function groupOf(
+  scope: Scope,
+  protocol: DeviceProtocol,
+  g: Record<string, unknown> | AgentGroup,
+): Group {
   return stripUndefined({
     service: scope.service,
     service_path: scope.servicePath ?? '/',
+    protocol,
     resource: String(g.resource),
     apikey: g.apikey as string | undefined,
     entity_type: String(g.entity_type ?? ''),

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 
 import type { DestinationStream } from 'pino';
 
+import type { DeviceProtocol } from '../../../platform/components.js';
+import { DEVICE_PROTOCOLS } from '../../../platform/components.js';
 import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
 import { createApp } from './app.js';
 import type { ProvisioningConfig } from './config.js';
@@ -54,7 +56,15 @@ export async function startService(
       onAttempt,
     });
   const provisioner = new Provisioner({
-    iota: new IotAgentClient(upstream('iot-agent', config.iotaNorthUrl)),
+    agents: Object.fromEntries(
+      DEVICE_PROTOCOLS.map((p, i) => [
+        p,
+        // The first protocol's agent keeps the name `iot-agent` in metrics and messages.
+        new IotAgentClient(
+          upstream(i === 0 ? 'iot-agent' : `iot-agent-${p}`, config.iotaNorthUrls[p]),
+        ),
+      ]),
+    ) as Record<DeviceProtocol, IotAgentClient>,
     orion: new OrionClient(upstream('orion', config.orionUrl)),
     quantumLeapNotifyUrl: config.quantumLeapNotifyUrl,
     defaultExpectedInterval: config.defaultExpectedInterval,
@@ -79,7 +89,7 @@ export async function startService(
   });
   const { port } = server.address() as AddressInfo;
   logger.info(
-    { port, iota: config.iotaNorthUrl, orion: config.orionUrl },
+    { port, iota: config.iotaNorthUrls, orion: config.orionUrl },
     'provisioning service listening',
   );
   return {

@@ -62,8 +62,11 @@ describe('npm run provision', () => {
     expect(dry.stdout).toContain('+ create subscription quantumleap');
     expect(dry.stdout).toContain('+ create group /iot/d (/floor1)');
     expect(dry.stdout).toContain('+ create device foodev (/floor1)');
+    // The JSON path: its group in the JSON agent's resource, its device.
+    expect(dry.stdout).toContain('+ create group /iot/json (/floor2)');
+    expect(dry.stdout).toContain('+ create device jsondev (/floor2)');
     expect(dry.stdout).toMatch(
-      /would create 4, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed/,
+      /would create 6, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed/,
     );
     const empty = await stack.call('GET', '/v1/devices', { servicePath: '/floor1' });
     expect(empty.body.count).toBe(0);
@@ -71,7 +74,7 @@ describe('npm run provision', () => {
     const applied = await provision(['-f', example]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(
-      /^create 4, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed$/m,
+      /^create 6, update 0, delete 0; 0 unchanged, 0 invalid, 0 failed$/m,
     );
     expect(applied.stderr).toContain('applied 2/2 device changes of /floor1');
     const list = await stack.call('GET', '/v1/devices', { servicePath: '/floor1' });
@@ -80,6 +83,17 @@ describe('npm run provision', () => {
       'foodev',
     ]);
     expect(stack.orion.subscriptions('manufracture')).toHaveLength(1);
+    // The JSON device went to the JSON agent, and only there.
+    const json = await stack.call('GET', '/v1/devices/jsondev', { servicePath: '/floor2' });
+    expect(json.body).toMatchObject({ device_id: 'jsondev', protocol: 'json' });
+    const inJsonAgent = await fetch(`${stack.agentUrls.json}/iot/devices/jsondev`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor2' },
+    });
+    expect(inJsonAgent.status).toBe(200);
+    const inUlAgent = await fetch(`${stack.iotaUrl}/iot/devices/jsondev`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor2' },
+    });
+    expect(inUlAgent.status).toBe(404);
 
     const again = await provision(['-f', example, '--json']);
     expect(again.code).toBe(0);
@@ -87,7 +101,7 @@ describe('npm run provision', () => {
     expect(report.summary).toEqual({
       create: 0,
       update: 0,
-      unchanged: 4,
+      unchanged: 6,
       delete: 0,
       invalid: 0,
       failed: 0,
@@ -140,7 +154,7 @@ describe('npm run provision', () => {
     const res = await provision(['-f', path]);
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(
-      /! invalid device keyless \(\/partial\): no service group at \/partial has this API key/,
+      /! invalid device keyless \(\/partial\): no ultralight service group at \/partial has this API key/,
     );
     const list = await stack.call('GET', '/v1/devices', { servicePath: '/partial' });
     expect(list.body.devices.map((d: { device_id: string }) => d.device_id)).toEqual(['good1']);
@@ -224,7 +238,7 @@ describe('service configuration', () => {
       expect.objectContaining({
         code: 'ERR_PROVISIONING_CONFIG',
         message: expect.stringMatching(
-          /IOTA_NORTH_URL: the IoT Agent north.*\n.*ORION_URL: missing[\s\S]*UPSTREAM_TIMEOUT_MS: Too small/,
+          /IOTA_NORTH_URL: the north \(provisioning\) API of the IoT Agent for Ultralight.*\n.*IOTA_JSON_NORTH_URL: missing\n.*ORION_URL: missing[\s\S]*UPSTREAM_TIMEOUT_MS: Too small/,
         ),
       }) as never,
     );
@@ -235,6 +249,7 @@ describe('service configuration', () => {
     expect(() =>
       loadConfig({
         IOTA_NORTH_URL: 'http://iota:4041',
+        IOTA_JSON_NORTH_URL: 'http://iota-json:4041',
         ORION_URL: 'http://orion:1026',
         QUANTUMLEAP_NOTIFY_URL: 'http://ql:8668/v2/notify',
         KEYCLOAK_ISSUER: 'https://k/auth/realms/kitt4sme',
