@@ -13,7 +13,7 @@
  *   answers the device's queued commands as one JSON object, `{"<command>": <value>}`, and
  *   marks them DELIVERED;
  * - command results: `POST /iot/json/commands?k=&i=` with `{"<command>": <result>}` sets the
- *   command's status OK and its info to the result (a non-string result as its JSON text);
+ *   command's status OK and its info to the result, structured results included;
  * - push commands: `POST <endpoint>` with `{"<command>": <value>}`; the device answers
  *   `{"<command>": <result>}` (OK), or fails (ERROR).
  *
@@ -48,8 +48,6 @@ export const JSON_FORMAT: SouthCodec = {
         'UNSUPPORTED_TYPE',
         `The request content type is ${req.contentType ?? 'missing'}; JSON measures are application/json`,
       );
-    if (req.method === 'GET' && req.target === 'results')
-      throw new SouthError(405, 'METHOD_NOT_ALLOWED', 'command results are POSTed');
   },
   parse(req: SouthRequest, body: string): MeasureGroup[] {
     if (req.method === 'GET') return [];
@@ -72,7 +70,7 @@ export const JSON_FORMAT: SouthCodec = {
       return Object.entries(objects[0]!).map(([command, result]) => ({
         kind: 'result',
         command,
-        result: typeof result === 'string' ? result : JSON.stringify(result),
+        result,
       }));
     }
     return objects.map((o) => ({ kind: 'measures', pairs: Object.entries(o) }));
@@ -92,8 +90,7 @@ export const JSON_FORMAT: SouthCodec = {
     }
     if (!isObject(answer) || !(command in answer))
       throw new Error(`Device answer is not {"${command}": <result>}: ${body.slice(0, 200)}`);
-    const result = answer[command];
-    return typeof result === 'string' ? result : JSON.stringify(result);
+    return answer[command];
   },
 };
 

@@ -70,7 +70,7 @@ export class SouthError extends Error {
 /** One parsed measure group, or a command result. */
 export type MeasureGroup =
   | { kind: 'measures'; pairs: [string, unknown][]; timestamp?: string }
-  | { kind: 'result'; command: string; result: string };
+  | { kind: 'result'; command: string; result: unknown };
 
 /** What a request to the binding is, as a codec sees it. */
 export interface SouthRequest {
@@ -110,7 +110,7 @@ export interface SouthCodec {
     value: unknown,
   ): { contentType: string; body: string };
   /** The result of a pushed command from the device's answer; throws when it is not one. */
-  decodePushAnswer(body: string, command: string): string;
+  decodePushAnswer(body: string, command: string): unknown;
 }
 
 /** A running south binding. */
@@ -214,7 +214,7 @@ interface BindingLib {
     resource: string,
     apikey: string | undefined,
     command: string,
-    result: string,
+    result: unknown,
     status: string,
     device: Device,
     cb: LibCallback<unknown>,
@@ -356,7 +356,7 @@ async function handle(lib: BindingLib, codec: SouthCodec, req: IncomingMessage):
     req.resume();
     throw new SouthError(404, 'NOT_FOUND', `No such resource: ${url.pathname}`);
   }
-  if (req.method !== 'GET' && req.method !== 'POST') {
+  if (req.method !== 'POST' && (req.method !== 'GET' || target === 'results')) {
     req.resume();
     throw new SouthError(
       405,
@@ -483,7 +483,7 @@ async function pushCommands(
     lib.getEffectiveApiKey(device.service, device.subservice, device.type, cb),
   ).catch(() => device.apikey);
   for (const attr of attributes) {
-    let result: string;
+    let result: unknown;
     let status = STATUS_OK;
     try {
       result = await pushCommand(codec, device, attr, timeoutMs, closing);
@@ -514,7 +514,7 @@ async function pushCommand(
   attr: CommandAttribute,
   timeoutMs: number,
   closing: AbortSignal,
-): Promise<string> {
+): Promise<unknown> {
   if (!device.endpoint) throw new Error(`Device ${device.id} has no endpoint`);
   const push = codec.encodePush(device.id, attr.name, attr.value);
   let res: Response;

@@ -1,25 +1,22 @@
 // The Ultralight 2.0 south binding against the real iotagent-node-lib and the Orion contract
 // fake: devices are provisioned over the agent's north API, measures and command results go
 // through the binding, and the tests read what reached Orion. Each test uses its own tenant.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-
-import { startStub } from '../support/http.js';
+import { COMPONENTS } from '../../platform/components.js';
 import type { StubServer } from '../support/http.js';
+import { deviceStub, southFixtures, until } from '../support/south-fixtures.js';
 import { startIotAgent } from '../real/iot-agent.js';
 import type { IotAgentHandle } from '../real/iot-agent.js';
 import { freePort } from '../real/opa.js';
 import { startOrionFake } from '../fakes/orion.js';
-import type { NgsiEntity, OrionFake } from '../fakes/orion.js';
-import { startUltralightSouth } from '../stack/ultralight-south.js';
+import type { OrionFake } from '../fakes/orion.js';
+import { ULTRALIGHT, startUltralightSouth } from '../stack/ultralight-south.js';
 import type { UltralightSouth } from '../stack/ultralight-south.js';
 
-const ENTITY = 'urn:Bot:1';
 const COMMAND_TIMEOUT_MS = 1000;
 
 let orion: OrionFake;
 let iota: IotAgentHandle;
 let south: UltralightSouth;
-let tenants = 0;
 
 beforeAll(async () => {
   orion = await startOrionFake();
@@ -32,54 +29,14 @@ afterAll(async () => {
   await orion?.close();
 });
 
-/** A fresh tenant (Fiware-Service) name. */
-const tenant = () => `ul_south_${++tenants}`;
-
-/** A fresh API key. */
-const key = (service: string) => `key-${service}-${Math.random().toString(36).slice(2, 10)}`;
-
-async function north(service: string, path: string, body: unknown) {
-  const res = await fetch(`${iota.northUrl}${path}`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'fiware-service': service,
-      'fiware-servicepath': '/',
-    },
-    body: JSON.stringify(body),
+const { tenant, key, provision, pollingDevice, pushDevice, attr, writes, orionCommand } =
+  southFixtures({
+    iota: () => iota,
+    orion: () => orion,
+    tenantPrefix: 'ul_south',
+    resource: ULTRALIGHT.resource,
+    agentProtocol: COMPONENTS.iotAgentUl.iotAgent.agentProtocol,
   });
-  return { status: res.status, text: await res.text() };
-}
-
-/** Provisions a group (apikey, entity type Bot) and devices with foo (object_id f) and ping. */
-async function provision(
-  service: string,
-  apikey: string,
-  devices: Record<string, unknown>[],
-  group: Record<string, unknown> = {},
-) {
-  const g = { apikey, cbroker: orion.url, entity_type: 'Bot', resource: '/iot/d', ...group };
-  const groups = await north(service, '/iot/services', { services: [g] });
-  expect(groups).toEqual({ status: 201, text: expect.anything() });
-  if (devices.length === 0) return;
-  const full = devices.map((d) => ({
-    entity_type: 'Bot',
-    transport: 'HTTP',
-    protocol: 'PDI-IoTA-UltraLight',
-    attributes: [{ object_id: 'f', name: 'foo', type: 'Integer' }],
-    commands: [{ name: 'ping', type: 'command' }],
-    ...d,
-  }));
-  expect(await north(service, '/iot/devices', { devices: full })).toMatchObject({ status: 201 });
-}
-
-/** A tenant with one polling device `foodev` (entity urn:Bot:1) and its API key. */
-async function pollingDevice() {
-  const service = tenant();
-  const apikey = key(service);
-  await provision(service, apikey, [{ device_id: 'foodev', entity_name: ENTITY }]);
-  return { service, apikey };
-}
 
 interface UlCall {
   method?: 'GET' | 'POST' | 'PUT';
@@ -106,46 +63,6 @@ async function ul(query: Record<string, string>, o: UlCall = {}) {
     text,
     json: type.startsWith('application/json') ? JSON.parse(text) : undefined,
   };
-}
-
-const entity = (service: string, id = ENTITY): NgsiEntity | undefined =>
-  orion.entities(service).find((e) => e.id === id);
-
-const attr = (service: string, name: string, id = ENTITY) =>
-  entity(service, id)?.[name] as { type: string; value: unknown; metadata?: any } | undefined;
-
-/** Writes the agent sent to Orion for a tenant (entity updates, not registrations). */
-const writes = (service: string) =>
-  orion.requests.filter(
-    (r) =>
-      r.service === service &&
-      r.method !== 'GET' &&
-      (r.path.startsWith('/v2/entities') || r.path === '/v2/op/update'),
-  );
-
-/** Polls `probe` until it returns something other than undefined, for at most `ms`. */
-async function until<T>(probe: () => T | undefined, what: string, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Sends a command through Orion, as a northbound application does. */
-async function orionCommand(service: string, value: unknown, id = ENTITY) {
-  const res = await fetch(`${orion.url}/v2/entities/${encodeURIComponent(id)}/attrs`, {
-    method: 'PATCH',
-    headers: {
-      'content-type': 'application/json',
-      'fiware-service': service,
-      'fiware-servicepath': '/',
-    },
-    body: JSON.stringify({ ping: { type: 'command', value } }),
-  });
-  return res.status;
 }
 
 describe('measures', () => {
@@ -397,36 +314,6 @@ describe('polling commands', () => {
 });
 
 describe('push commands', () => {
-  interface Got {
-    body: string;
-    headers: IncomingMessage['headers'];
-  }
-
-  /** A device stub answering with `answer` once `gate` resolves. */
-  async function device(
-    answer: (got: Got, res: ServerResponse) => void,
-    gate: Promise<void> = Promise.resolve(),
-  ) {
-    const got: Got[] = [];
-    const stub = await startStub((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const g = { body: Buffer.concat(chunks).toString(), headers: req.headers };
-        got.push(g);
-        void gate.then(() => answer(g, res));
-      });
-    });
-    return { stub, got };
-  }
-
-  async function pushDevice(endpoint: string) {
-    const service = tenant();
-    const apikey = key(service);
-    await provision(service, apikey, [{ device_id: 'dev', entity_name: ENTITY, endpoint }]);
-    return { service, apikey };
-  }
-
   const status = (service: string) => attr(service, 'ping_status')?.value;
 
   let stubs: StubServer[] = [];
@@ -438,7 +325,7 @@ describe('push commands', () => {
   it("posts the command to the device's endpoint and records its result", async () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
-    const d = await device((_g, res) => res.writeHead(200).end('dev@ping|pong'), gate);
+    const d = await deviceStub((_g, res) => res.writeHead(200).end('dev@ping|pong'), gate);
     stubs.push(d.stub);
     const { service } = await pushDevice(`${d.stub.url}/cmd`);
 
@@ -460,7 +347,7 @@ describe('push commands', () => {
   });
 
   it('sends an object value as key=value parameters', async () => {
-    const d = await device((_g, res) => res.writeHead(200).end('dev@ping|done'));
+    const d = await deviceStub((_g, res) => res.writeHead(200).end('dev@ping|done'));
     stubs.push(d.stub);
     const { service } = await pushDevice(d.stub.url);
     expect(await orionCommand(service, { speed: 3, mode: 'eco' })).toBe(204);
@@ -469,7 +356,7 @@ describe('push commands', () => {
   });
 
   it('marks the command ERROR when the device answers 500', async () => {
-    const d = await device((_g, res) => res.writeHead(500).end('dev@ping|overheated'));
+    const d = await deviceStub((_g, res) => res.writeHead(500).end('dev@ping|overheated'));
     stubs.push(d.stub);
     const { service } = await pushDevice(d.stub.url);
     expect(await orionCommand(service, 'hello')).toBe(204);
@@ -485,7 +372,7 @@ describe('push commands', () => {
   });
 
   it('marks the command ERROR when the device does not answer in time', async () => {
-    const d = await device(() => undefined);
+    const d = await deviceStub(() => undefined);
     stubs.push(d.stub);
     const { service } = await pushDevice(d.stub.url);
     const start = Date.now();
