@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { EXIT, reportError } from '../platform/cli.js';
 import { PlatformError } from '../platform/errors.js';
 import { ensureOpa } from '../toolchain/tools.js';
 
@@ -15,8 +16,8 @@ try {
   opa = ensureOpa();
 } catch (err) {
   if (err instanceof PlatformError) {
-    console.error(`lint:rego: ${err.message}\n${err.fix} [${err.code}]`);
-    process.exit(3);
+    reportError('lint:rego', err);
+    process.exit(EXIT.environment);
   }
   throw err;
 }

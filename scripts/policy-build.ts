@@ -12,7 +12,6 @@
 import { Command } from 'commander';
 
 import { EXIT, runCli } from '../platform/cli.js';
-import { PlatformError } from '../platform/errors.js';
 import {
   WASM_PATH,
   buildPolicyWasm,
@@ -25,27 +24,20 @@ const program = new Command()
   .description('Compile policies/kitt4sme to policies/build/authz.wasm with the pinned OPA.')
   .option('--check', 'write nothing; exit 1 when the committed wasm differs from a fresh build')
   .action((opts: { check?: boolean }) => {
-    try {
-      if (opts.check) {
-        if (!committedWasmIsCurrent()) {
-          console.error(
-            `policy:build --check: ${WASM_PATH} is stale; run \`npm run policy:build\` and commit it`,
-          );
-          process.exit(EXIT.failed);
-        }
-        console.error('policy:build --check: the committed wasm matches the Rego');
-        return;
+    if (opts.check) {
+      if (!committedWasmIsCurrent()) {
+        console.error(
+          `policy:build --check: ${WASM_PATH} is stale; run \`npm run policy:build\` and commit it`,
+        );
+        process.exit(EXIT.failed);
       }
-      const bytes = buildPolicyWasm();
-      writePolicyWasm(bytes);
-      console.error(`policy:build: wrote ${WASM_PATH} (${bytes.length} bytes)`);
-    } catch (err) {
-      if (err instanceof PlatformError) {
-        console.error(`policy:build: ${err.message}\n${err.fix} [${err.code}]`);
-        process.exit(EXIT.environment);
-      }
-      throw err;
+      console.error('policy:build --check: the committed wasm matches the Rego');
+      return;
     }
+    const bytes = buildPolicyWasm();
+    writePolicyWasm(bytes);
+    console.error(`policy:build: wrote ${WASM_PATH} (${bytes.length} bytes)`);
   });
 
-await runCli(program);
+// A documented error here is OPA missing or failing: exit 3.
+await runCli(program, { exitCode: () => EXIT.environment });

@@ -15,8 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import { runCli } from '../../platform/cli.js';
-import { PlatformError } from '../../platform/errors.js';
+import { EXIT, runCli } from '../../platform/cli.js';
 import { platform } from '../../platform/config/platform.js';
 import { REQUIRED_HEADROOM, computeBudget, formatBudget } from '../lib/budget.js';
 import { readPolicyFiles } from '../../platform/policy-data.js';
@@ -40,23 +39,13 @@ const program = new Command()
   .option('--json', 'print one JSON document on stdout')
   .option('--check', `exit 1 unless requests leave at least ${REQUIRED_HEADROOM * 100} % headroom`)
   .action((opts: { profile?: 'laptop' | 'production'; json?: boolean; check?: boolean }) => {
-    try {
-      const context = loadPlatformContext({
-        config: { ...platform, ...(opts.profile ? { profile: opts.profile } : {}) },
-      });
-      const out = synthesize({ context, policies: readPolicyFiles(join(root, 'policies')) });
-      const budget = computeBudget(out.platform.context, out.objects);
-      process.stdout.write(
-        opts.json ? `${JSON.stringify(budget, null, 2)}\n` : formatBudget(budget),
-      );
-      if (opts.check && !budget.fits) process.exit(1);
-    } catch (err) {
-      if (err instanceof PlatformError) {
-        console.error(`budget: ${err.message}\n${err.fix} [${err.code}]`);
-        process.exit(2);
-      }
-      throw err;
-    }
+    const context = loadPlatformContext({
+      config: { ...platform, ...(opts.profile ? { profile: opts.profile } : {}) },
+    });
+    const out = synthesize({ context, policies: readPolicyFiles(join(root, 'policies')) });
+    const budget = computeBudget(out.platform.context, out.objects);
+    process.stdout.write(opts.json ? `${JSON.stringify(budget, null, 2)}\n` : formatBudget(budget));
+    if (opts.check && !budget.fits) process.exit(EXIT.failed);
   });
 
-await runCli(program);
+await runCli(program, { exitCode: () => EXIT.usage });

@@ -18,9 +18,7 @@ import { Command } from 'commander';
 
 import { EXIT, runCli } from '../../platform/cli.js';
 import { loadPlatformContext } from '../../platform/context.js';
-import { PlatformError } from '../../platform/errors.js';
 import { readPolicyFiles } from '../../platform/policy-data.js';
-import type { Build } from '../index.js';
 import { build } from '../index.js';
 import { staleFiles, writeOutput } from '../write.js';
 
@@ -35,19 +33,10 @@ const program = new Command()
   )
   .action((opts: { check?: boolean }) => {
     const started = performance.now();
-    let out: Build;
-    try {
-      out = build({
-        context: loadPlatformContext(),
-        policies: readPolicyFiles(join(root, 'policies')),
-      });
-    } catch (err) {
-      if (err instanceof PlatformError) {
-        console.error(`synth: ${err.message}\n${err.fix} [${err.code}]`);
-        process.exit(EXIT.usage);
-      }
-      throw err;
-    }
+    const out = build({
+      context: loadPlatformContext(),
+      policies: readPolicyFiles(join(root, 'policies')),
+    });
     if (opts.check) {
       const stale = staleFiles(root, out);
       if (stale.length > 0) {
@@ -66,4 +55,5 @@ const program = new Command()
     );
   });
 
-await runCli(program);
+// An invalid config, registry, route table or manifest is a PlatformError: exit 2.
+await runCli(program, { exitCode: () => EXIT.usage });

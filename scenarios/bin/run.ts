@@ -63,7 +63,7 @@ const program = new Command()
   .option('--context <name>', 'kubeconfig context to read client secrets from (default: current)')
   .option(
     '--measurements <n>',
-    'Ultralight measurements per device (basic-sense)',
+    'measurements per device, in its protocol (basic-sense)',
     integer(1, 100),
     3,
   )
@@ -217,4 +217,6 @@ async function preflight(platform: Platform, json: boolean, tokens: boolean): Pr
   }
 }
 
-await runCli(program);
+// What reaches here is an invalid platform config or scenario data (an unreachable target or
+// Keycloak is reported in the action, exit 3).
+await runCli(program, { exitCode: () => EXIT.usage });

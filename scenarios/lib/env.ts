@@ -12,7 +12,7 @@ export interface ScenarioEnv {
   readonly platform: Platform;
   /** One devices file per tenant (the anchor's data by default). */
   readonly data: readonly DevicesFile[];
-  /** Ultralight measurements per device in basic-sense. */
+  /** Measurements per device in basic-sense, each in its device's protocol. */
   readonly measurements: number;
   /** How long eventually consistent checks (Orion, QuantumLeap) may take. */
   readonly settleTimeoutMs: number;

@@ -3,7 +3,7 @@
  * only the environment a test gives it, and collects its exit code and output.
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root. */
@@ -38,7 +38,7 @@ export function startCli(
   home: string,
   env: Readonly<Record<string, string>> = {},
 ): CliProcess {
-  const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script), ...args], {
+  const p = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, script), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH!, HOME: home, KUBECONFIG: join(home, 'none'), ...env },
   });

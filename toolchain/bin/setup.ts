@@ -8,6 +8,7 @@
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
  */
+import { EXIT, reportError } from '../../platform/cli.js';
 import { PlatformError } from '../../platform/errors.js';
 import {
   ensureChromium,
@@ -31,8 +32,8 @@ try {
   ensureShellcheck();
 } catch (err) {
   if (err instanceof PlatformError) {
-    console.error(`setup: ${err.message}\n${err.fix} [${err.code}]`);
-    process.exit(3);
+    reportError('setup', err);
+    process.exit(EXIT.environment);
   }
   throw err;
 }

@@ -23,7 +23,6 @@ import { loadPlatformContext } from '../../../platform/context.js';
 import { buildRealm, resolveRealm } from '../../../platform/realm.js';
 import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secrets.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
-import { PlatformError } from '../../../platform/errors.js';
 import { findSecret } from '../src/credentials.js';
 import { applyRealm } from '../src/realm-apply.js';
 
@@ -82,18 +81,11 @@ const program = new Command()
       );
   });
 
-try {
-  await runCli(program);
-} catch (err) {
-  if (err instanceof PlatformError) {
-    console.error(`realm-apply: ${err.message}\n${err.fix} [${err.code}]`);
-    process.exit(
-      err.code === 'ERR_REALM_APPLY' || err.code === 'ERR_CREDENTIALS_REJECTED'
-        ? EXIT.failed
-        : err.code === 'ERR_INSECURE_URL'
-          ? EXIT.usage
-          : EXIT.environment,
-    );
-  }
-  throw err;
-}
+await runCli(program, {
+  exitCode: (err) =>
+    err.code === 'ERR_REALM_APPLY' || err.code === 'ERR_CREDENTIALS_REJECTED'
+      ? EXIT.failed
+      : err.code === 'ERR_INSECURE_URL'
+        ? EXIT.usage
+        : EXIT.environment,
+});

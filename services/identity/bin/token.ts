@@ -15,17 +15,8 @@
  */
 import { loadPlatformContext } from '../../../platform/context.js';
 import { runCli } from '../../../platform/cli.js';
-import { PlatformError } from '../../../platform/errors.js';
 import { tokenCommand, tokenExitCode } from '../src/token-command.js';
 
 const program = tokenCommand(loadPlatformContext());
 
-try {
-  await runCli(program);
-} catch (err) {
-  if (err instanceof PlatformError) {
-    console.error(`token: ${err.message}\n${err.fix} [${err.code}]`);
-    process.exit(tokenExitCode(err));
-  }
-  throw err;
-}
+await runCli(program, { exitCode: tokenExitCode });

@@ -18,7 +18,6 @@ import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
 
 import { EXIT, runCli } from '../../../platform/cli.js';
-import { PlatformError } from '../../../platform/errors.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { planSecrets } from '../../../platform/bootstrap-secrets.js';
 
@@ -130,12 +129,4 @@ const program = new Command()
     }
   });
 
-try {
-  await runCli(program);
-} catch (err) {
-  if (err instanceof PlatformError) {
-    console.error(`bootstrap-secrets: ${err.message}\n${err.fix} [${err.code}]`);
-    process.exit(EXIT.environment);
-  }
-  throw err;
-}
+await runCli(program, { exitCode: () => EXIT.environment });

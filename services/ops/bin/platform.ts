@@ -21,7 +21,7 @@ import { stringify } from 'yaml';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { IDENTITY_ERRORS } from '../../identity/src/errors.js';
 import { tokenCommand, tokenExitCode } from '../../identity/src/token-command.js';
-import { EXIT, runCli } from '../../../platform/cli.js';
+import { EXIT, reportError, runCli } from '../../../platform/cli.js';
 import { PlatformError } from '../../../platform/errors.js';
 import type { ClusterOptions } from '../../../platform/cluster.js';
 import { loadCluster } from '../../../platform/cluster.js';
@@ -39,9 +39,7 @@ const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, n
 
 /** Prints a documented error (as JSON on stdout too, with --json) and exits. */
 function fail(err: PlatformError, code: number): never {
-  log(`platform: ${err.message}\n${err.fix} [${err.code}]`);
-  if (process.argv.includes('--json'))
-    json({ error: { code: err.code, message: err.message, fix: err.fix } });
+  reportError('platform', err);
   process.exit(code);
 }
 
@@ -325,19 +323,11 @@ program.addCommand(
     }),
 );
 
-try {
-  await runCli(program);
-} catch (err) {
-  if (err instanceof PlatformError) {
-    const failed = ['ERR_NOT_HEALTHY', 'ERR_DEPLOY_REJECTED'];
-    fail(
-      err,
-      failed.includes(err.code)
-        ? EXIT.failed
-        : err.code in IDENTITY_ERRORS
-          ? tokenExitCode(err)
-          : EXIT.environment,
-    );
-  }
-  throw err;
-}
+await runCli(program, {
+  exitCode: (err) =>
+    ['ERR_NOT_HEALTHY', 'ERR_DEPLOY_REJECTED'].includes(err.code)
+      ? EXIT.failed
+      : err.code in IDENTITY_ERRORS
+        ? tokenExitCode(err)
+        : EXIT.environment,
+});

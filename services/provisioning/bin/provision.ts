@@ -17,7 +17,6 @@ import { Command } from 'commander';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { tenantToken } from '../../identity/src/tenant-token.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
-import { PlatformError } from '../../../platform/errors.js';
 import { ApiError, ProvisioningClient } from '../src/client.js';
 import { groupsOf, readDevicesFile } from '../src/devices-file.js';
 import { RESOURCES } from '../src/model.js';
@@ -272,18 +271,15 @@ function report(plan: PlanEntry[], opts: Opts): void {
 }
 
 try {
-  await runCli(program);
-} catch (err) {
-  if (err instanceof PlatformError) {
-    console.error(`provision: ${err.message}\n${err.fix} [${err.code}]`);
-    process.exit(
+  await runCli(program, {
+    exitCode: (err) =>
       err.code === 'ERR_PROVISION_FILE' || err.code === 'ERR_INSECURE_URL'
         ? EXIT.usage
         : err.code === 'ERR_CREDENTIALS_REJECTED'
           ? EXIT.failed
           : EXIT.environment,
-    );
-  }
+  });
+} catch (err) {
   if (err instanceof ApiError) {
     const p = err.problem;
     console.error(
