@@ -119,7 +119,7 @@ export interface CallSpec {
   readonly methods?: readonly HttpMethod[];
   /** Paths (Istio exact, `prefix*` or `*suffix`); only for HTTP ports. @default any */
   readonly paths?: readonly string[];
-  /** Realm paths on Keycloak, added to `paths`. @default none */
+  /** Realm paths on Keycloak (only on a call to keycloak), added to `paths`. @default none */
   readonly realmPaths?: readonly RealmPath[];
 }
 
@@ -839,8 +839,8 @@ export const COMPONENT_ERRORS = {
   },
   ERR_COMPONENT_CALL: {
     problem:
-      'a call names a component without a Service, a port its Service does not have, or methods or paths on a port that is not HTTP (Istio would never match them)',
-    fix: 'call a component of platform/components.ts that has a Service, name its ports, and give methods and paths only for http, http2 or grpc ports',
+      'a call names a component that is not a platform workload with a Service, a port its Service does not have, an empty list (Istio reads it as any), realm paths on a component other than Keycloak, or methods or paths on a port that is not HTTP (Istio would never match them)',
+    fix: 'call a platform component of platform/components.ts, name its ports, leave a list out rather than empty, give realm paths only to keycloak, and methods and paths only for http, http2 or grpc ports',
   },
   ERR_COMPONENT_IOT_AGENT: {
     problem:
@@ -874,7 +874,8 @@ export class ComponentRegistryError extends PlatformError {
   }
 }
 
-const HTTP_PROTOCOLS: readonly MeshProtocol[] = ['http', 'http2', 'grpc'];
+/** The Istio protocols whose requests have methods and paths. */
+export const HTTP_PROTOCOLS: readonly MeshProtocol[] = ['http', 'http2', 'grpc'];
 
 /**
  * Throws a {@link ComponentRegistryError} listing every problem of a registry.
@@ -903,6 +904,27 @@ export function validateComponents(
         issues.push({ component: id, code: 'ERR_COMPONENT_CALL', detail: `${where}: no Service` });
         continue;
       }
+      if (components[call.to]!.managedBy !== 'platform')
+        issues.push({
+          component: id,
+          code: 'ERR_COMPONENT_CALL',
+          detail: `${where}: a workload of an upstream chart, whose policies the chart owns`,
+        });
+      const empty = (['ports', 'methods', 'paths', 'realmPaths'] as const).filter(
+        (f) => call[f]?.length === 0,
+      );
+      if (empty.length > 0)
+        issues.push({
+          component: id,
+          code: 'ERR_COMPONENT_CALL',
+          detail: `${where}: empty ${empty.join(', ')} (Istio reads an empty list as any)`,
+        });
+      if (call.realmPaths && call.to !== 'keycloak')
+        issues.push({
+          component: id,
+          code: 'ERR_COMPONENT_CALL',
+          detail: `${where}: realm paths, which only Keycloak serves`,
+        });
       for (const key of call.ports ?? Object.keys(target.ports)) {
         const port = target.ports[key];
         if (!port)

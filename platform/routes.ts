@@ -7,8 +7,8 @@
  * the gateway, the diagram and the scenario URLs. Add a route to a component and everything
  * that routes or authorises follows.
  */
-import type { ComponentRoute, PortKey, ServiceId } from './components.js';
-import { COMPONENT_IDS, SERVICES, component } from './components.js';
+import type { ComponentRoute, PortKey, ServiceId, ServicePortSpec } from './components.js';
+import { COMPONENT_IDS, HTTP_PROTOCOLS, SERVICES, component } from './components.js';
 import { PlatformError } from './errors.js';
 
 export type { RouteAccess } from './components.js';
@@ -101,8 +101,9 @@ export const ROUTE_ERRORS = {
     fix: 'give a "tenant" route at least one role right, and an "sso" route no rights and no public paths',
   },
   ERR_ROUTE_BACKEND: {
-    problem: 'a route points at a service or port that does not exist',
-    fix: 'use a component of platform/components.ts that has a Service, and one of its port names',
+    problem:
+      'a route points at a service or port that does not exist, or at a port that is not HTTP',
+    fix: 'use a component of platform/components.ts that has a Service, and one of its http, http2 or grpc port names',
   },
 } as const;
 
@@ -175,13 +176,16 @@ export function validateRoutes(routes: readonly RouteSpec[]): void {
       });
     }
     const svc = (
-      SERVICES as Readonly<Record<string, { ports: Readonly<Record<string, unknown>> } | undefined>>
+      SERVICES as Readonly<
+        Record<string, { ports: Readonly<Record<string, ServicePortSpec>> } | undefined>
+      >
     )[r.backend.service];
-    if (!svc || !svc.ports[r.backend.port]) {
+    const port = svc?.ports[r.backend.port];
+    if (!port || !HTTP_PROTOCOLS.includes(port.protocol)) {
       issues.push({
         route: where,
         code: 'ERR_ROUTE_BACKEND',
-        detail: `${r.backend.service}:${r.backend.port}`,
+        detail: `${r.backend.service}:${r.backend.port}${port ? `, a ${port.protocol} port` : ''}`,
       });
     }
   });

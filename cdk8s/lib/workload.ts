@@ -336,6 +336,12 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
    *   Istio would silently never match such a rule.
    */
   grantAccess(caller: MeshCaller, options: GrantOptions<S> = {}): void {
+    // Istio reads an empty list as an unset field: `ports: []` would open every port.
+    for (const [field, list] of Object.entries(options) as [string, readonly unknown[]][])
+      if (list.length === 0)
+        throw new TypeError(
+          `${this.name}.grantAccess(${caller.displayName}): ${field} is an empty list, which Istio reads as any; leave it out for any, or list what the caller may use`,
+        );
     const keys = options.ports ?? (Object.keys(SERVICES[this.serviceId].ports) as PortKey<S>[]);
     if (options.methods || options.paths) {
       for (const key of keys) {

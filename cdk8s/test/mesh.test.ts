@@ -65,6 +65,19 @@ describe('Workload', () => {
       });
     });
 
+    it.each([['ports'], ['methods'], ['paths']] as const)(
+      'refuses an empty %s list, which Istio would read as any',
+      (field) => {
+        const chart = Testing.chart();
+        const orion = workload(chart, 'orion');
+        const ql = workload(chart, 'quantumleap');
+        expect(() => ql.grantAccess(orion, { [field]: [] })).toThrow(
+          new RegExp(`${field} is an empty list, which Istio reads as any`),
+        );
+        expect(policyOf(chart, 'quantumleap-allow')).toBeUndefined();
+      },
+    );
+
     it('renders the same policy whatever the order of grants, and merges duplicates', () => {
       const render = (order: 'ab' | 'ba') => {
         const chart = Testing.chart();

@@ -202,6 +202,8 @@ describe('route table validation', () => {
     ['ERR_ROUTE_ACCESS', bad({ rights: { viewer: ['GET'] } }, auth)],
     ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'orion', port: 'north' } as never })],
     ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'context-broker', port: 'api' } as never })],
+    // A route is HTTP: MongoDB's wire protocol is not.
+    ['ERR_ROUTE_BACKEND', bad({ backend: { service: 'mongodb', port: 'db' } as never })],
   ];
 
   it.each(cases)('fails with %s', (code, routes) => {

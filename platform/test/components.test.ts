@@ -81,10 +81,22 @@ describe('the component registry', () => {
     ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'istiod' })],
     ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'mongodb', ports: ['web'] })],
     ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'mongodb', methods: ['GET'] })],
+    // An empty list is no restriction to Istio: each would open the callee wide.
+    ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'mongodb', ports: [] })],
+    ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'quantumleap', methods: [] })],
+    ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'quantumleap', paths: [] })],
     [
       'ERR_COMPONENT_CALL',
-      'grafana',
-      (r) => r.grafana.calls.push({ to: 'cratedb', ports: ['postgres'], realmPaths: ['jwks'] }),
+      'orion',
+      (r) => r.orion.calls.push({ to: 'keycloak', ports: ['web'], realmPaths: [] }),
+    ],
+    // A chart's workload has a Service but its chart owns its policies.
+    ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'kiali' })],
+    // Realm paths are Keycloak's.
+    [
+      'ERR_COMPONENT_CALL',
+      'orion',
+      (r) => r.orion.calls.push({ to: 'quantumleap', realmPaths: ['jwks'] }),
     ],
     [
       'ERR_COMPONENT_IOT_AGENT',

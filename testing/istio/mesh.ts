@@ -128,6 +128,13 @@ function onlyKnown(what: string, where: string, o: object, known: readonly strin
     throw new TypeError(
       `${where}: the Istio interpreter does not model ${what} field(s) ${extra.join(', ')}; extend testing/istio/mesh.ts`,
     );
+  // Istio reads an empty list as an unset field, which matches anything: `ports: []` would
+  // allow every port. Nothing should rely on that, so the interpreter refuses it.
+  const empty = Object.entries(o).filter(([, v]) => Array.isArray(v) && v.length === 0);
+  if (empty.length > 0)
+    throw new TypeError(
+      `${where}: ${what} field(s) ${empty.map(([k]) => k).join(', ')} are empty lists, which Istio reads as unset (anything matches); leave the field out or list what it allows`,
+    );
 }
 
 /** The mesh configuration of a set of synthesized objects. */
@@ -155,9 +162,11 @@ export class IstioMesh {
           for (const p of [...(t.operation.paths ?? []), ...(t.operation.notPaths ?? [])])
             istioMatches(p, '/'); // throws on a pattern the interpreter cannot match
         }
-        for (const c of rule.when ?? [])
+        for (const c of rule.when ?? []) {
           if (!/^request\.headers\[[^\]]+\]$/.test(c.key))
             throw new TypeError(`${where}: the Istio interpreter does not model the key ${c.key}`);
+          onlyKnown('condition', where, c, ['key', 'values', 'notValues']);
+        }
       }
       this.policies.push({
         name: o.metadata.name,

@@ -190,6 +190,16 @@ describe('IstioMesh authorization', () => {
     expect(() => new IstioMesh([policy('p', 'apps', spec)])).toThrow(/Istio interpreter/);
   });
 
+  it.each([
+    ['ports', { rules: [{ to: [{ operation: { ports: [] } }] }] }],
+    ['principals', { rules: [{ from: [{ source: { principals: [] } }] }] }],
+    ['values', { rules: [{ when: [{ key: 'request.headers[x]', values: [] }] }] }],
+  ])('refuses an empty %s list: Istio reads it as unset, which matches anything', (field, spec) => {
+    expect(() => new IstioMesh([policy('p', 'apps', spec)])).toThrow(
+      new RegExp(`${field} are empty lists, which Istio reads as unset`),
+    );
+  });
+
   it('matches values exactly, by prefix, by suffix or by presence', () => {
     expect(istioMatches('/a', '/a')).toBe(true);
     expect(istioMatches('/a', '/a/')).toBe(false);
