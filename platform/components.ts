@@ -136,6 +136,11 @@ export interface IotAgentSpec {
   readonly resource: `/${string}`;
   /** The `protocol` the agent stores on its groups and devices. */
   readonly agentProtocol: string;
+  /**
+   * The protocol of a device or group that names none (exactly one agent has it), and the
+   * agent metrics and messages call plain `iot-agent`.
+   */
+  readonly default?: true;
   /** The variable that gives the provisioning service the agent's north (provisioning) URL. */
   readonly northUrlEnv: string;
   /** Its device registry: a MongoDB database of its own and a user that may use only it. */
@@ -416,6 +421,7 @@ export const COMPONENTS = {
     calls: [{ to: 'mongodb' }, { to: 'orion', methods: ALL }],
     iotAgent: {
       protocol: 'ultralight',
+      default: true,
       label: 'Ultralight 2.0',
       resource: '/iot/d',
       agentProtocol: 'PDI-IoTA-UltraLight',
@@ -489,7 +495,7 @@ export const COMPONENTS = {
     namespace: 'platform',
     image: {
       repository: 'ghcr.io/kitt4sme/provisioning',
-      tag: '0.1.0',
+      tag: '0.2.0',
       why: 'our own image, built from services/provisioning/Dockerfile at the package.json version; a fork builds and pushes its own image and overrides this entry in images',
     },
     service: { name: 'provisioning', ports: { api: { port: 8080, protocol: 'http' } } },
@@ -788,11 +794,17 @@ export type DeviceProtocol = {
 /** Every IoT Agent, in registry order. */
 export const IOT_AGENT_IDS = COMPONENT_IDS.filter((id) => component(id).iotAgent) as IotAgentId[];
 
-/** Every device protocol, in registry order (the first is the default). */
+/** Every device protocol, in registry order. */
 export const DEVICE_PROTOCOLS = IOT_AGENT_IDS.map((id) => COMPONENTS[id].iotAgent.protocol) as [
   DeviceProtocol,
   ...DeviceProtocol[],
 ];
+
+/** The protocol of a device or group that names none: the agent marked `default`. */
+export const DEFAULT_DEVICE_PROTOCOL: DeviceProtocol = (
+  IOT_AGENT_IDS.map((id) => COMPONENTS[id].iotAgent as IotAgentSpec).find((a) => a.default) ??
+  COMPONENTS[IOT_AGENT_IDS[0]!].iotAgent
+).protocol as DeviceProtocol;
 
 /** The IoT Agent of a device protocol. */
 export function iotAgentOf(protocol: DeviceProtocol): IotAgentId {
@@ -844,8 +856,8 @@ export const COMPONENT_ERRORS = {
   },
   ERR_COMPONENT_IOT_AGENT: {
     problem:
-      'two IoT Agents share a device protocol, a resource or a registry database, user or password key, or an IoT Agent lacks the north and south ports',
-    fix: 'give each IoT Agent its own protocol, resource and registry (database, user, password key and variable), and north and south ports',
+      'two IoT Agents share a device protocol, a resource or a registry database, user or password key, an IoT Agent lacks the north and south ports, or not exactly one IoT Agent is the default',
+    fix: 'give each IoT Agent its own protocol, resource and registry (database, user, password key and variable), and north and south ports, and mark one (default: true)',
   },
 } as const satisfies ErrorCatalogue;
 export type ComponentErrorCode = keyof typeof COMPONENT_ERRORS;
@@ -945,6 +957,14 @@ export function validateComponents(
       }
     }
   }
+  const agents = Object.entries(components).filter(([, c]) => c.iotAgent);
+  const defaults = agents.filter(([, c]) => c.iotAgent!.default).map(([id]) => id);
+  if (agents.length > 0 && defaults.length !== 1)
+    issues.push({
+      component: defaults.join(', ') || agents.map(([id]) => id).join(', '),
+      code: 'ERR_COMPONENT_IOT_AGENT',
+      detail: `${defaults.length} agents marked default; exactly one is`,
+    });
   const taken = new Map<string, string>();
   for (const [id, c] of Object.entries(components)) {
     if (!c.iotAgent) continue;

@@ -6,8 +6,9 @@
  * wrong, and a `fix` that says what to do. Programmer misuse throws `TypeError` instead.
  *
  * Each module that can fail for a user keeps its catalogue beside its code: the config schema
- * (config/schema.ts), the route table (route-validation.ts), the cluster client (cluster.ts),
- * each service and the scenario runner; this file holds the codes shared by several tools.
+ * (config/schema.ts), the component registry (components.ts), the route table (routes.ts), the
+ * cluster client (cluster.ts), each service and the scenario runner; this file holds the codes
+ * shared by several tools.
  */
 export class PlatformError extends Error {
   /** Stable, documented identifier, e.g. `ERR_CONFIG_INVALID`. */

@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { policyData } from '../../platform/policy-data.js';
 import { routeAtIngress } from '../../testing/istio/ingress.js';
 import {
+  ROOT,
   changedObjects,
   configInput,
   find,
@@ -41,8 +45,13 @@ describe('Provisioning', () => {
         'deploy/fiware/provisioning.yaml AuthorizationPolicy',
       ]),
     );
-    expect(container(out).image).toBe('ghcr.io/kitt4sme/provisioning:0.1.0');
-    expect(deployment(out).spec.template.metadata.labels.version).toBe('0.1.0');
+    // The image is built at the package.json version (services/provisioning/Dockerfile): a
+    // change to the service's API or its environment is a new version and a new pin.
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(container(out).image).toBe(`ghcr.io/kitt4sme/provisioning:${version}`);
+    expect(deployment(out).spec.template.metadata.labels.version).toBe(version);
     expect(find(out, 'Service', 'provisioning').spec.ports).toEqual([
       { name: 'http-api', port: 8080, targetPort: 8080 },
     ]);

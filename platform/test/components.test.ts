@@ -109,6 +109,17 @@ describe('the component registry', () => {
       (r) => (r.iotAgentJson.iotAgent.protocol = 'ultralight'),
     ],
     ['ERR_COMPONENT_IOT_AGENT', 'iotAgentJson', (r) => delete r.iotAgentJson.service.ports.south],
+    // The default protocol is said, not implied by the order of the registry: one, not two.
+    [
+      'ERR_COMPONENT_IOT_AGENT',
+      'iotAgentUl, iotAgentJson',
+      (r) => (r.iotAgentJson.iotAgent.default = true),
+    ],
+    [
+      'ERR_COMPONENT_IOT_AGENT',
+      'iotAgentUl, iotAgentJson',
+      (r) => delete r.iotAgentUl.iotAgent.default,
+    ],
   ];
 
   it.each(cases)('fails with %s for %s', (code, component, change) => {

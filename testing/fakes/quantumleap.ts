@@ -55,7 +55,7 @@ export interface QuantumLeapFake {
   readonly notifications: ReceivedNotification[];
   /** The values an entity's attribute was notified with in a tenant ('' or undefined: default). */
   series(service: string | undefined, entityId: string, attr: string): Series;
-  /** Installs (or, with undefined, removes) the fault rule (see orion-fake.ts). */
+  /** Installs (or, with undefined, removes) the fault rule (see testing/fakes/orion.ts). */
   fault(rule: FaultRule | undefined): void;
   /** Forgets all rows, notifications and the fault rule. */
   reset(): void;

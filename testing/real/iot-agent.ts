@@ -1,7 +1,7 @@
 /**
  * Test support: the real IoT Agent provisioning API, `iotagent-node-lib` from npm, started in
  * the test process with its in-memory registry and pointed at an Orion (normally the contract
- * fake of orion-fake.ts).
+ * fake of testing/fakes/orion.ts).
  *
  * The library keeps its configuration in module state, so one process (one jest test file)
  * runs at most one agent at a time. Its north port serves `/iot/services`, `/iot/devices`,
@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import type { DeviceProtocol } from '../../platform/components.js';
-import { COMPONENTS, DEVICE_PROTOCOLS, iotAgentOf } from '../../platform/components.js';
+import { COMPONENTS, DEFAULT_DEVICE_PROTOCOL, iotAgentOf } from '../../platform/components.js';
 
 import { freePort } from './opa.js';
 
@@ -76,7 +76,7 @@ export async function startIotAgent(opts: IotAgentOptions): Promise<IotAgentHand
         service: 'default',
         subservice: '/',
         defaultResource:
-          COMPONENTS[iotAgentOf(opts.protocol ?? DEVICE_PROTOCOLS[0])].iotAgent.resource,
+          COMPONENTS[iotAgentOf(opts.protocol ?? DEFAULT_DEVICE_PROTOCOL)].iotAgent.resource,
         defaultTransport: 'HTTP',
         timestamp: true,
         explicitAttrs: false,
@@ -111,6 +111,12 @@ export interface IotAgentProcess {
   readonly southUrl: string;
   /** Stops the process (and so the agent, its registry and its binding). */
   stop(): Promise<void>;
+  /**
+   * Freezes the process (SIGSTOP): it keeps its sockets but answers nothing, as an agent that
+   * hangs does, until {@link resume}.
+   */
+  pause(): void;
+  resume(): void;
 }
 
 const AGENT_SCRIPT = fileURLToPath(new URL('../bin/iot-agent.ts', import.meta.url));
@@ -134,10 +140,16 @@ export function startIotAgentProcess(o: {
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = () => child.exitCode === null && child.signalCode === null;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (running()) {
+      child.kill('SIGTERM');
+      child.kill('SIGCONT'); // a paused process takes its SIGTERM only once it runs
+    }
     await exited;
   };
+  const pause = () => void (running() && child.kill('SIGSTOP'));
+  const resume = () => void (running() && child.kill('SIGCONT'));
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -158,7 +170,7 @@ export function startIotAgentProcess(o: {
         northUrl: string;
         southUrl: string;
       };
-      resolve({ protocol: o.protocol, ...urls, stop });
+      resolve({ protocol: o.protocol, ...urls, stop, pause, resume });
     });
     child.once('exit', (code) => {
       clearTimeout(timer);

@@ -3,14 +3,14 @@
  *
  * | part | here | in the cluster |
  * |---|---|---|
- * | ingress gateway | gateway.ts: the route table's prefixes, rewrites, public and blocked paths, ext_authz | Istio ingress gateway (Envoy) |
+ * | ingress gateway | gateway.ts: the synthesized VirtualServices and AuthorizationPolicies, read by the Istio interpreter (testing/istio), with OPA as ext_authz | Istio ingress gateway (Envoy) |
  * | tenancy policy | **real** OPA (the pinned binary) with the repository's Rego and generated data | OPA ext_authz beside the gateway |
  * | Keycloak | **real** (the pinned keycloak-quarkus-dist, the synthesized realm, shared by the run) | Keycloak |
  * | IoT Agents' north APIs | **real** `iotagent-node-lib` 4.14.0, in-memory registries (Ultralight in this process, JSON in a process of its own) | iotagent-ul and iotagent-json 3.14 (same library) |
  * | IoT Agents' south APIs | ultralight-south.ts and json-south.ts: the Ultralight 2.0 and JSON HTTP bindings re-implemented on the real library | the agents' HTTP bindings |
  * | provisioning service | **real** (services/provisioning) | the same image |
- * | Orion | orion-fake.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
- * | QuantumLeap | quantumleap-fake.ts: contract fake | QuantumLeap + CrateDB |
+ * | Orion | testing/fakes/orion.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
+ * | QuantumLeap | testing/fakes/quantumleap.ts: contract fake | QuantumLeap + CrateDB |
  *
  * Left out: mTLS and the sidecars' own token checks (RequestAuthentication), NetworkPolicies,
  * and the mesh grants between services (the gateway is the only door here).

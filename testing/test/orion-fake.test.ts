@@ -1,5 +1,5 @@
 // Contract tests of the Orion fake: each checks one behaviour of Orion 4.7's NGSI-v2 API that
-// the fake promises (see orion-fake.ts), so a test of another component that passes against
+// the fake promises (see testing/fakes/orion.ts), so a test of another component that passes against
 // the fake would also pass against Orion.
 import type { IncomingMessage } from 'node:http';
 

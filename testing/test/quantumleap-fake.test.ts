@@ -1,4 +1,4 @@
-// Contract tests of the QuantumLeap fake (see quantumleap-fake.ts), and one integration of the
+// Contract tests of the QuantumLeap fake (see testing/fakes/quantumleap.ts), and one integration of the
 // two fakes: measurements reach an Orion entity, Orion's subscription notifies QuantumLeap, and
 // the series can be read back per tenant.
 import { startOrionFake } from '../fakes/orion.js';

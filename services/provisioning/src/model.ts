@@ -11,7 +11,12 @@
 import { z } from 'zod';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
-import { COMPONENTS, DEVICE_PROTOCOLS, IOT_AGENT_IDS } from '../../../platform/components.js';
+import {
+  COMPONENTS,
+  DEFAULT_DEVICE_PROTOCOL,
+  DEVICE_PROTOCOLS,
+  IOT_AGENT_IDS,
+} from '../../../platform/components.js';
 
 /**
  * NGSI-v2 field syntax: 1-256 printable ASCII characters, none of the characters the spec
@@ -46,10 +51,10 @@ export const OBJECT_ID_RULES: Readonly<
     message: 'JSON object id: 1-64 printable ASCII characters without whitespace, " or \\',
   },
 };
-/** The device protocols, as the IoT Agents of the registry speak them; the first is the default. */
+/** The device protocols, as the IoT Agents of the registry speak them. */
 export const Protocol = z
   .enum(DEVICE_PROTOCOLS)
-  .default(DEVICE_PROTOCOLS[0])
+  .default(DEFAULT_DEVICE_PROTOCOL)
   .meta({
     description: `The device protocol, which decides the IoT Agent: ${IOT_AGENT_IDS.map((id) => `${COMPONENTS[id].iotAgent.protocol} (${COMPONENTS[id].iotAgent.label}, south resource ${COMPONENTS[id].iotAgent.resource})`).join(', ')}`,
   });
@@ -210,7 +215,9 @@ function publicHost(url: string): boolean {
 }
 
 const deviceFields = {
-  protocol: Protocol,
+  protocol: Protocol.meta({
+    description: `${Protocol.description}. A new device without one is ${DEFAULT_DEVICE_PROTOCOL}; an existing device moves to another protocol's agent only when the item names that protocol (without one, an item for a device of another protocol fails with ERR_PROVISIONING_CONFLICT)`,
+  }),
   entity_name: EntityName,
   entity_type: EntityType,
   timezone: Timezone.optional(),

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-import { DEVICE_PROTOCOLS } from '../../../platform/components.js';
+import { DEFAULT_DEVICE_PROTOCOL, DEVICE_PROTOCOLS } from '../../../platform/components.js';
 import {
   Device,
   DeviceBody,
@@ -114,18 +114,24 @@ function components(): Record<string, unknown> {
     Inventory,
   };
   for (const [id, schema] of Object.entries(all)) registry.add(schema, { id });
-  const out = z.toJSONSchema(registry, {
-    uri: (id) => `#/components/schemas/${id}`,
-    io: 'output',
-    unrepresentable: 'any',
-  });
-  const schemas = Object.fromEntries(
-    Object.entries(out.schemas).map(([id, s]) => {
-      const { $schema: _dialect, $id: _id, ...rest } = s as Record<string, unknown>;
+  // Request bodies as clients write them (a field with a default is optional), responses as
+  // the service writes them (such a field is always there).
+  const requests = new Set(['DeviceSpec', 'DeviceBody', 'GroupSpec']);
+  const [input, output] = (['input', 'output'] as const).map(
+    (io) =>
+      z.toJSONSchema(registry, {
+        uri: (id) => `#/components/schemas/${id}`,
+        io,
+        unrepresentable: 'any',
+      }).schemas,
+  );
+  return Object.fromEntries(
+    Object.keys(output!).map((id) => {
+      const s = (requests.has(id) ? input! : output!)[id] as Record<string, unknown>;
+      const { $schema: _dialect, $id: _id, ...rest } = s;
       return [id, rest];
     }),
   );
-  return schemas;
 }
 
 const tenantHeaders = [
@@ -215,7 +221,9 @@ export function buildOpenApi(opts: { maxBatch: number }): Record<string, unknown
         delete: {
           operationId: 'deleteGroup',
           summary: 'Delete the group of the service path and a protocol',
-          parameters: [protocolParameter(`the group's protocol (default ${DEVICE_PROTOCOLS[0]})`)],
+          parameters: [
+            protocolParameter(`the group's protocol (default ${DEFAULT_DEVICE_PROTOCOL})`),
+          ],
           responses: { '204': { description: 'Deleted' }, '404': problem('No group'), ...common },
         },
       },

@@ -17,7 +17,12 @@ import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
-import { COMPONENTS, DEVICE_PROTOCOLS, iotAgentOf } from '../../../platform/components.js';
+import {
+  COMPONENTS,
+  DEFAULT_DEVICE_PROTOCOL,
+  DEVICE_PROTOCOLS,
+  iotAgentOf,
+} from '../../../platform/components.js';
 
 import type { ProvisioningErrorCode } from './errors.js';
 import type {
@@ -83,11 +88,16 @@ export interface BulkResult {
 }
 
 /** What the items of one bulk request share. */
+type GroupCommands = ReadonlyMap<DeviceProtocol, ReadonlySet<string>>;
+
 interface BatchState {
   /** Set at the first unreachable upstream: the remaining items are not attempted. */
   upstream: UpstreamError | undefined;
-  /** Command names the groups of the path give their devices (the agent copies them in). */
-  readonly groupCommands: ReadonlySet<string>;
+  /**
+   * Command names the groups of the path give their devices (the agent copies them in), per
+   * protocol: an agent copies only its own groups' commands.
+   */
+  readonly groupCommands: GroupCommands;
 }
 
 /** Liveness of one device. */
@@ -242,7 +252,7 @@ export class Provisioner {
   /** Deletes the group of a protocol; false when there was none. */
   async deleteGroup(
     scope: Scope,
-    protocol: DeviceProtocol = DEVICE_PROTOCOLS[0],
+    protocol: DeviceProtocol = DEFAULT_DEVICE_PROTOCOL,
   ): Promise<boolean> {
     const agent = this.agent(protocol);
     const resource = RESOURCES[protocol];
@@ -275,7 +285,8 @@ export class Provisioner {
     dryRun = false,
   ): Promise<BulkResult> {
     const results: ItemResult[] = new Array(items.length);
-    const valid: { index: number; spec: DeviceSpec }[] = [];
+    // `explicit`: the item names its protocol (a device moves to another agent only when asked).
+    const valid: { index: number; spec: DeviceSpec; explicit: boolean }[] = [];
     const firstIndex = new Map<string, number>();
     items.forEach((item, index) => {
       const parsed = DeviceSpecSchema.safeParse(item);
@@ -291,7 +302,8 @@ export class Provisioner {
         return;
       }
       firstIndex.set(parsed.data.device_id, index);
-      valid.push({ index, spec: parsed.data });
+      const explicit = (item as { protocol?: unknown }).protocol !== undefined;
+      valid.push({ index, spec: parsed.data, explicit });
     });
 
     const [groupLists, current] = await Promise.all([
@@ -303,7 +315,6 @@ export class Provisioner {
         ),
       ),
     ]);
-    const groups = groupLists.flat();
     if (!dryRun && valid.some((v) => v.spec.commands.length > 0)) {
       // Commands make the agent register the device in Orion: check Orion before writing.
       await this.guard(() => this.opts.orion.version(scope.correlator));
@@ -312,11 +323,17 @@ export class Provisioner {
     const apikeys = new Map(
       DEVICE_PROTOCOLS.map((p, i) => [p, new Set(groupLists[i]!.map((g) => g.apikey))]),
     );
-    // The agent copies a group's commands into its devices' records.
-    const groupCommands = new Set(
-      groups.flatMap((g) => (g.commands ?? []).map((c) => String(c.name))),
+    // An agent copies its groups' commands into its devices' records.
+    const groupCommands: GroupCommands = new Map(
+      DEVICE_PROTOCOLS.map((p, i) => [
+        p,
+        new Set(groupLists[i]!.flatMap((g) => (g.commands ?? []).map((c) => String(c.name)))),
+      ]),
     );
-    const byId = new Map(current.map((d) => [d.device.device_id, d]));
+    // Should two agents hold the same device, the first protocol's copy counts, as in
+    // findDevice: the answer must not depend on how many devices a request names.
+    const byId = new Map<string, Stored>();
+    for (const d of current) if (!byId.has(d.device.device_id)) byId.set(d.device.device_id, d);
     const creates: { index: number; spec: DeviceSpec }[] = [];
     const replaces: Replace[] = [];
     for (const v of valid) {
@@ -333,10 +350,27 @@ export class Provisioner {
         continue;
       }
       const previous = byId.get(spec.device_id);
+      if (previous && previous.protocol !== spec.protocol && !v.explicit) {
+        // A client that does not know protocols must not move a device by leaving it out.
+        results[index] = {
+          index,
+          device_id: spec.device_id,
+          status: 'failed',
+          code: 'ERR_PROVISIONING_CONFLICT',
+          reason: `the device is a ${previous.protocol} device and the item names no protocol; say protocol: ${previous.protocol} to keep it there, or protocol: ${spec.protocol} to move it`,
+          errors: [
+            {
+              field: `devices[${index}].protocol`,
+              message: `required: the device is a ${previous.protocol} device (name ${previous.protocol} to keep it, ${spec.protocol} to move it)`,
+            },
+          ],
+        };
+        continue;
+      }
       if (!previous) creates.push(v);
       else if (
         previous.protocol === spec.protocol &&
-        sameDevice(scope, spec, previous.device, groupCommands)
+        sameDevice(scope, spec, previous.device, groupCommands.get(spec.protocol)!)
       ) {
         results[index] = { index, device_id: spec.device_id, status: 'unchanged' };
       } else
@@ -495,7 +529,7 @@ export class Provisioner {
         const there = settled
           ? settled.get(c.spec.device_id)
           : await agent.getDevice(scope, c.spec.device_id);
-        if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
+        if (there && sameDevice(scope, c.spec, there, down.groupCommands.get(c.spec.protocol)!)) {
           out.push({ index: c.index, device_id: c.spec.device_id, status: 'created' });
           continue;
         }
@@ -595,7 +629,7 @@ export class Provisioner {
     if (err instanceof UpstreamError && err.status === 409) {
       try {
         const there = await agent.getDevice(scope, c.spec.device_id);
-        if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
+        if (there && sameDevice(scope, c.spec, there, down.groupCommands.get(c.spec.protocol)!)) {
           return { index: c.index, device_id: c.spec.device_id, status: 'created' };
         }
       } catch (readErr) {
@@ -654,10 +688,26 @@ export class Provisioner {
       return { index: r.index, device_id: r.spec.device_id, status: 'updated' };
     } catch (err) {
       const failed = this.failure(r.index, r.spec, err, down);
+      // Whatever the failed create left behind goes first. In the same agent the restore
+      // needs that; moving between agents it does not, so an agent that is down does not keep
+      // the device from going back where it was.
+      let leftover: string | undefined;
       try {
         await to.deleteDevice(scope, r.spec.device_id);
+      } catch (cleanupErr) {
+        if (from === to)
+          return {
+            ...failed,
+            reason: `${failed.reason}; restoring the previous definition also failed (${(cleanupErr as Error).message}): provision it again to repair`,
+          };
+        leftover = `; removing any copy from the ${r.spec.protocol} IoT agent failed (${(cleanupErr as Error).message}): provision it again once that agent answers`;
+      }
+      try {
         await from.createDevices(scope, [restorable(r.previous)]);
-        return { ...failed, reason: `${failed.reason}; the previous definition was restored` };
+        return {
+          ...failed,
+          reason: `${failed.reason}; the previous definition was restored${leftover ?? ''}`,
+        };
       } catch (restoreErr) {
         return {
           ...failed,

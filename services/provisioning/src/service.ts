@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
-import { DEVICE_PROTOCOLS } from '../../../platform/components.js';
+import { DEFAULT_DEVICE_PROTOCOL, DEVICE_PROTOCOLS } from '../../../platform/components.js';
 import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
 import { createApp } from './app.js';
 import type { ProvisioningConfig } from './config.js';
@@ -57,11 +57,14 @@ export async function startService(
     });
   const provisioner = new Provisioner({
     agents: Object.fromEntries(
-      DEVICE_PROTOCOLS.map((p, i) => [
+      DEVICE_PROTOCOLS.map((p) => [
         p,
-        // The first protocol's agent keeps the name `iot-agent` in metrics and messages.
+        // The default protocol's agent keeps the name `iot-agent` in metrics and messages.
         new IotAgentClient(
-          upstream(i === 0 ? 'iot-agent' : `iot-agent-${p}`, config.iotaNorthUrls[p]),
+          upstream(
+            p === DEFAULT_DEVICE_PROTOCOL ? 'iot-agent' : `iot-agent-${p}`,
+            config.iotaNorthUrls[p],
+          ),
         ),
       ]),
     ) as Record<DeviceProtocol, IotAgentClient>,

@@ -207,6 +207,77 @@ describe('devices per protocol', () => {
     const back = await stack.call('GET', '/v1/devices/m2', at);
     expect(back.body.protocol).toBe('ultralight');
   });
+
+  it('puts a device back in its agent when the other agent hangs in the middle of the move', async () => {
+    await stack.call('PUT', '/v1/devices/m3', {
+      ...at,
+      body: device('m3', 'ultralight', { commands: [{ name: 'ping' }] }),
+    });
+    // The JSON agent hangs while it registers the moved device's command (after the service
+    // has read both agents): its create and the clean-up after it time out.
+    stack.orion.fault((req) => {
+      if (req.method === 'POST' && req.path === '/v2/registrations') {
+        stack.orion.fault(undefined);
+        stack.jsonAgent.pause();
+        return { status: 500, body: { error: 'InternalServerError', description: 'hung' } };
+      }
+      return undefined;
+    });
+    let res;
+    try {
+      res = await stack.call('PUT', '/v1/devices/m3', {
+        ...at,
+        body: device('m3', 'json', { commands: [{ name: 'ping' }] }),
+      });
+    } finally {
+      stack.orion.fault(undefined);
+      stack.jsonAgent.resume();
+    }
+    expect(res.status).toBe(503);
+    expect(res.body.detail).toMatch(
+      /the previous definition was restored; removing any copy from the json IoT agent failed/,
+    );
+    expect(await held('ultralight', 'devices')).toEqual(['m3']);
+    expect((await stack.call('GET', '/v1/devices/m3', at)).body.protocol).toBe('ultralight');
+  });
+
+  it('does not move a device whose item names no protocol: a client that does not know protocols', async () => {
+    await stack.call('PUT', '/v1/devices/j2', { ...at, body: device('j2', 'json') });
+    const { protocol: _, ...unaware } = device('j2', 'json');
+    const res = await stack.call('PUT', '/v1/devices/j2', { ...at, body: unaware });
+    expect(res.status).toBe(409);
+    expect(res.body.errors).toEqual([
+      { field: 'protocol', message: expect.stringMatching(/the device is a json device/) },
+    ]);
+    expect(await held('json', 'devices')).toEqual(['j2']);
+    expect(await held('ultralight', 'devices')).toEqual([]);
+    // Naming the protocol it has keeps it; a new device without one is Ultralight.
+    const kept = await stack.call('PUT', '/v1/devices/j2', { ...at, body: device('j2', 'json') });
+    expect(kept.body.status).toBe('unchanged');
+    const { protocol: __, ...fresh } = device('u3', 'ultralight');
+    expect((await stack.call('PUT', '/v1/devices/u3', { ...at, body: fresh })).status).toBe(201);
+    expect(await held('ultralight', 'devices')).toEqual(['u3']);
+  });
+
+  it("compares a device's own commands against its own agent's group only", async () => {
+    // The JSON group declares `ping`; an Ultralight device has its own `ping`.
+    await stack.call('PUT', '/v1/groups', {
+      ...at,
+      body: { protocol: 'json', entity_type: 'Sensor', commands: [{ name: 'ping' }] },
+    });
+    await stack.call('PUT', '/v1/devices/u4', {
+      ...at,
+      body: device('u4', 'ultralight', { commands: [{ name: 'ping' }] }),
+    });
+    // Dropping the command is a change: the Ultralight agent never copied the JSON group's.
+    const res = await stack.call('PUT', '/v1/devices/u4', {
+      ...at,
+      body: device('u4', 'ultralight'),
+    });
+    expect(res.body.status).toBe('updated');
+    const now = await stack.call('GET', '/v1/devices/u4', at);
+    expect(now.body.commands).toEqual([]);
+  });
 });
 
 describe('with the JSON agent down', () => {

@@ -50,5 +50,24 @@ export function openApiChecker(doc: Doc) {
         );
       }
     },
+
+    /**
+     * Throws when a request body the service accepted is not one the document allows: a
+     * client written from the document must be able to send what the service takes.
+     */
+    checkRequest(method: string, template: string, body: unknown): void {
+      const op = doc.paths[template]?.[method.toLowerCase()];
+      const schema = op?.requestBody?.content?.['application/json']?.schema;
+      if (!schema) {
+        if (body !== undefined) throw new Error(`${method} ${template} documents no body`);
+        return;
+      }
+      const validate = ajv.compile(rebase(schema) as object);
+      if (!validate(body)) {
+        throw new Error(
+          `${method} ${template}: the service accepted a body the document refuses: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`,
+        );
+      }
+    },
   };
 }
