@@ -4,6 +4,9 @@
  * The public paths come from the route table (the same list the gateway's AuthorizationPolicy
  * exempts from OPA), so a route added there is checked here without an edit.
  */
+import type { IotAgentSpec } from '../platform/components.js';
+import { component } from '../platform/components.js';
+import type { RouteSpec } from '../platform/routes.js';
 import { check } from './lib/framework.js';
 import type { Scenario, Step } from './lib/framework.js';
 import type { ScenarioEnv } from './lib/env.js';
@@ -13,7 +16,6 @@ import { expectStatus, snippet } from './lib/platform.js';
 const EXPECTED_FIELD: Record<string, string> = {
   '/orion/version': 'orion',
   '/quantumleap/version': 'version',
-  '/iota-north/iot/about': 'libVersion',
   '/provisioning/openapi.json': 'openapi',
 };
 
@@ -21,10 +23,22 @@ const EXPECTED_FIELD: Record<string, string> = {
 const PROTECTED: Record<string, string> = {
   '/orion': '/v2/entities',
   '/quantumleap': '/v2/entities',
-  '/iota-north': '/iot/devices',
-  '/iota-south': '/iot/d',
   '/provisioning': '/v1/devices',
 };
+
+const agentOf = (route: RouteSpec): IotAgentSpec | undefined =>
+  component(route.backend.service).iotAgent;
+
+/** An IoT Agent's north API lists its devices, its south API takes measures at its resource. */
+const protectedPath = (route: RouteSpec): string => {
+  const agent = agentOf(route);
+  if (agent) return route.backend.port === 'south' ? agent.resource : '/iot/devices';
+  return PROTECTED[route.prefix] ?? '/';
+};
+
+/** Every IoT Agent's north API says its library version at /iot/about. */
+const expectedField = (route: RouteSpec, pub: string): string | undefined =>
+  agentOf(route) && pub === '/iot/about' ? 'libVersion' : EXPECTED_FIELD[`${route.prefix}${pub}`];
 
 export const versions: Scenario<ScenarioEnv> = {
   name: 'versions',
@@ -46,7 +60,7 @@ export const versions: Scenario<ScenarioEnv> = {
               signal,
             });
             expectStatus(reply, 200, `${path} must be public`);
-            const field = EXPECTED_FIELD[path];
+            const field = expectedField(route, pub);
             if (field) {
               const body = reply.json<Record<string, unknown>>();
               check(
@@ -58,23 +72,23 @@ export const versions: Scenario<ScenarioEnv> = {
           },
         });
       }
-      const protectedPath = PROTECTED[route.prefix] ?? '/';
+      const hidden = protectedPath(route);
       steps.push({
         id: `protected${route.prefix.replaceAll('/', '-')}`,
-        title: `GET ${route.prefix}${protectedPath} without a token is refused with 401`,
+        title: `GET ${route.prefix}${hidden} without a token is refused with 401`,
         async run(signal) {
           const tenant = platform.tenants[0]!;
           const reply = await platform.call({
             service: route.backend.service,
             port: route.backend.port,
-            path: protectedPath,
+            path: hidden,
             tenant,
             signal,
           });
-          expectStatus(reply, 401, `${route.prefix}${protectedPath} without a token`);
+          expectStatus(reply, 401, `${route.prefix}${hidden} without a token`);
           check(
             /^Bearer\b/i.test(reply.headers.get('www-authenticate') ?? ''),
-            `${route.prefix}${protectedPath} answered 401 without a WWW-Authenticate: Bearer challenge`,
+            `${route.prefix}${hidden} answered 401 without a WWW-Authenticate: Bearer challenge`,
           );
         },
       });

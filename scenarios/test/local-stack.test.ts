@@ -65,6 +65,15 @@ describe('the scenarios on the local stack', () => {
           !d.allowed && d.status === 401 && d.reason === 'denied by opa-ext-authz: no bearer token',
       ),
     ).toBe(true);
+    // Each IoT Agent's routes, derived from the registry: about is public, measures are not.
+    expect(byPath('/iota-json-north/iot/about').some((d) => d.allowed && d.status === 200)).toBe(
+      true,
+    );
+    expect(
+      byPath('/iota-json-south/iot/json').some(
+        (d) => d.method === 'GET' && !d.allowed && d.status === 401,
+      ),
+    ).toBe(true);
     expect(byPath('/auth/admin/').length).toBeGreaterThan(0);
     expect(byPath('/auth/admin/').every((d) => !d.allowed && d.status === 403)).toBe(true);
   });
@@ -97,7 +106,10 @@ describe('the scenarios on the local stack', () => {
       stack.quantumleap.series('manufracture', 'urn:ngsi:bot:3', 'temperature').values,
     ).toEqual(expect.arrayContaining(numbers));
     // Through the gateway's JSON route, to the JSON agent's south API, never the Ultralight one.
-    const json = stack.gateway.decisions.filter((d) => d.path === '/iota-json-south/iot/json');
+    // (versions also GETs that path without a token, and sees it refused.)
+    const json = stack.gateway.decisions.filter(
+      (d) => d.method === 'POST' && d.path === '/iota-json-south/iot/json',
+    );
     expect(json.length).toBeGreaterThanOrEqual(numbers.length);
     expect(json.every((d) => d.allowed && d.status === 200)).toBe(true);
   });
