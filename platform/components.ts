@@ -14,7 +14,7 @@
  */
 import type { ComputeResources, SizeProfileName, WorkloadSize } from './config/profiles.js';
 import type { ErrorCatalogue } from './errors.js';
-import { PlatformError } from './errors.js';
+import { PlatformError, issueLine } from './errors.js';
 import type { LayerId, NamespaceRole } from './layers.js';
 
 import type { HttpMethod, Role } from './roles.js';
@@ -813,6 +813,11 @@ export function iotAgentOf(protocol: DeviceProtocol): IotAgentId {
   return id;
 }
 
+/** What the IoT Agent of a device protocol speaks and where it keeps its devices. */
+export function iotAgentSpec(protocol: DeviceProtocol): IotAgentSpec {
+  return COMPONENTS[iotAgentOf(protocol)].iotAgent;
+}
+
 /** Every component a construct of ours builds. */
 export const PLATFORM_COMPONENT_IDS = COMPONENT_IDS.filter(
   (id) => component(id).managedBy === 'platform',
@@ -875,10 +880,7 @@ export class ComponentRegistryError extends PlatformError {
     super(
       'ERR_COMPONENT_INVALID',
       `the component registry is invalid:\n${issues
-        .map(
-          (i) =>
-            `  ${i.component}: ${COMPONENT_ERRORS[i.code].problem} (${i.detail}). Fix: ${COMPONENT_ERRORS[i.code].fix}. [${i.code}]`,
-        )
+        .map((i) => issueLine(COMPONENT_ERRORS, i.component, i.code, i.detail))
         .join('\n')}`,
       'edit platform/components.ts as each line says, then run `npm run synth` again',
     );
@@ -899,82 +901,65 @@ export function validateComponents(
   charts: Readonly<Record<string, ChartSpec>> = CHARTS,
 ): void {
   const issues: ComponentIssue[] = [];
+  const flag = (component: string, code: ComponentErrorCode, detail: string) =>
+    issues.push({ component, code, detail });
   for (const [id, c] of Object.entries(components)) {
-    const source =
-      c.managedBy === 'platform'
-        ? !c.layer || !c.image || !c.service
-          ? 'a platform component without layer, image or service'
-          : undefined
-        : !c.chart || !(c.chart in charts)
-          ? `chart ${JSON.stringify(c.chart)}`
-          : undefined;
-    if (source) issues.push({ component: id, code: 'ERR_COMPONENT_SOURCE', detail: source });
+    if (c.managedBy === 'platform' && (!c.layer || !c.image || !c.service))
+      flag(id, 'ERR_COMPONENT_SOURCE', 'a platform component without layer, image or service');
+    if (c.managedBy === 'helm' && (!c.chart || !(c.chart in charts)))
+      flag(id, 'ERR_COMPONENT_SOURCE', `chart ${JSON.stringify(c.chart)}`);
     for (const call of c.calls ?? []) {
       const target = components[call.to]?.service;
       const where = `call to ${call.to}`;
       if (!target) {
-        issues.push({ component: id, code: 'ERR_COMPONENT_CALL', detail: `${where}: no Service` });
+        flag(id, 'ERR_COMPONENT_CALL', `${where}: no Service`);
         continue;
       }
       if (components[call.to]!.managedBy !== 'platform')
-        issues.push({
-          component: id,
-          code: 'ERR_COMPONENT_CALL',
-          detail: `${where}: a workload of an upstream chart, whose policies the chart owns`,
-        });
+        flag(
+          id,
+          'ERR_COMPONENT_CALL',
+          `${where}: a workload of an upstream chart, whose policies the chart owns`,
+        );
       const empty = (['ports', 'methods', 'paths', 'realmPaths'] as const).filter(
         (f) => call[f]?.length === 0,
       );
       if (empty.length > 0)
-        issues.push({
-          component: id,
-          code: 'ERR_COMPONENT_CALL',
-          detail: `${where}: empty ${empty.join(', ')} (Istio reads an empty list as any)`,
-        });
+        flag(
+          id,
+          'ERR_COMPONENT_CALL',
+          `${where}: empty ${empty.join(', ')} (Istio reads an empty list as any)`,
+        );
       if (call.realmPaths && call.to !== 'keycloak')
-        issues.push({
-          component: id,
-          code: 'ERR_COMPONENT_CALL',
-          detail: `${where}: realm paths, which only Keycloak serves`,
-        });
+        flag(id, 'ERR_COMPONENT_CALL', `${where}: realm paths, which only Keycloak serves`);
       for (const key of call.ports ?? Object.keys(target.ports)) {
         const port = target.ports[key];
-        if (!port)
-          issues.push({
-            component: id,
-            code: 'ERR_COMPONENT_CALL',
-            detail: `${where}: port ${key}`,
-          });
+        if (!port) flag(id, 'ERR_COMPONENT_CALL', `${where}: port ${key}`);
         else if (
           (call.methods || call.paths || call.realmPaths) &&
           !HTTP_PROTOCOLS.includes(port.protocol)
         )
-          issues.push({
-            component: id,
-            code: 'ERR_COMPONENT_CALL',
-            detail: `${where}: methods or paths on ${key}, a ${port.protocol} port`,
-          });
+          flag(
+            id,
+            'ERR_COMPONENT_CALL',
+            `${where}: methods or paths on ${key}, a ${port.protocol} port`,
+          );
       }
     }
   }
   const agents = Object.entries(components).filter(([, c]) => c.iotAgent);
   const defaults = agents.filter(([, c]) => c.iotAgent!.default).map(([id]) => id);
   if (agents.length > 0 && defaults.length !== 1)
-    issues.push({
-      component: defaults.join(', ') || agents.map(([id]) => id).join(', '),
-      code: 'ERR_COMPONENT_IOT_AGENT',
-      detail: `${defaults.length} agents marked default; exactly one is`,
-    });
+    flag(
+      defaults.join(', ') || agents.map(([id]) => id).join(', '),
+      'ERR_COMPONENT_IOT_AGENT',
+      `${defaults.length} agents marked default; exactly one is`,
+    );
   const taken = new Map<string, string>();
-  for (const [id, c] of Object.entries(components)) {
-    if (!c.iotAgent) continue;
-    const a = c.iotAgent;
+  for (const [id, c] of agents) {
+    const a = c.iotAgent!;
     if (!c.service?.ports.north || !c.service.ports.south)
-      issues.push({
-        component: id,
-        code: 'ERR_COMPONENT_IOT_AGENT',
-        detail: 'no north or south port',
-      });
+      flag(id, 'ERR_COMPONENT_IOT_AGENT', 'no north or south port');
     for (const [what, value] of [
       ['protocol', a.protocol],
       ['resource', a.resource],
@@ -985,12 +970,7 @@ export function validateComponents(
       ['north URL variable', a.northUrlEnv],
     ]) {
       const first = taken.get(`${what}=${value}`);
-      if (first)
-        issues.push({
-          component: id,
-          code: 'ERR_COMPONENT_IOT_AGENT',
-          detail: `${what} ${value} is ${first}'s too`,
-        });
+      if (first) flag(id, 'ERR_COMPONENT_IOT_AGENT', `${what} ${value} is ${first}'s too`);
       else taken.set(`${what}=${value}`, id);
     }
   }

@@ -14,7 +14,8 @@ import type {
 } from './components.js';
 import {
   CHARTS,
-  COMPONENTS,
+  CHART_IDS,
+  IMAGE_IDS,
   SERVICES,
   component,
   servicePort,
@@ -45,31 +46,37 @@ export interface PlatformInputs {
  *   ComponentRegistryError for a registry entry that names what does not exist.
  */
 export function loadPlatformContext(inputs: PlatformInputs = {}): PlatformContext {
-  validateComponents();
+  checkRegistry();
   const config = parsePlatformConfig(inputs.config ?? platform);
   const images = Object.fromEntries(
-    Object.entries(COMPONENTS).flatMap(([id, c]) => {
-      const pinned = (c as { image?: ImageSpec }).image;
-      const own = config.images?.[id as ImageId];
-      return pinned ? [[id, own ?? pinned]] : [];
-    }),
+    IMAGE_IDS.map((id) => [id, config.images?.[id] ?? REGISTRY_IMAGES[id]]),
   ) as Record<ImageId, ImageSpec>;
   const charts = Object.fromEntries(
-    Object.entries(CHARTS).map(([id, c]) => [id, config.charts?.[id as ChartId] ?? c]),
+    CHART_IDS.map((id) => [id, config.charts?.[id] ?? CHARTS[id]]),
   ) as Record<ChartId, ChartSpec>;
-  // The overrides were checked with the config; the registry's own pins by the same rules.
-  const pins = registryPinIssues(
-    Object.fromEntries(
-      Object.entries(COMPONENTS)
-        .map(([id, c]) => [id, (c as { image?: unknown }).image])
-        .filter(([, v]) => v),
-    ),
-    CHARTS,
-  );
-  if (pins.length > 0) throw new ConfigError(pins);
   const routes = inputs.routes ?? ROUTES;
   validateRoutes(routes);
   return new PlatformContext(LOADED, config, routes, images, charts);
+}
+
+/** The registry's own image pins, by component. */
+const REGISTRY_IMAGES = Object.fromEntries(
+  IMAGE_IDS.map((id) => [id, component(id).image!]),
+) as Readonly<Record<ImageId, ImageSpec>>;
+
+let registryChecked = false;
+
+/**
+ * The registry and its pins are constants: checked on the first load of a process, not on
+ * every one. The config's overrides are checked with the config; the registry's own pins by
+ * the same rules.
+ */
+function checkRegistry(): void {
+  if (registryChecked) return;
+  validateComponents();
+  const pins = registryPinIssues(REGISTRY_IMAGES, CHARTS);
+  if (pins.length > 0) throw new ConfigError(pins);
+  registryChecked = true;
 }
 
 const LOADED = Symbol('loaded by loadPlatformContext');

@@ -47,6 +47,20 @@ export function catalogueError<C extends ErrorCatalogue>(
   return new PlatformError(code, message, spec.fix, cause === undefined ? undefined : { cause });
 }
 
+/**
+ * One line of an error that lists several problems, each with its own code of `catalogue`:
+ * `  <where>: <problem> (<detail>). Fix: <fix>. [<code>]`.
+ */
+export function issueLine<C extends ErrorCatalogue>(
+  catalogue: C,
+  where: string,
+  code: keyof C & string,
+  detail: string,
+): string {
+  const spec = catalogue[code]!;
+  return `  ${where}: ${spec.problem} (${detail}). Fix: ${spec.fix}. [${code}]`;
+}
+
 /** Codes shared by several tools, and the ones that group the detailed codes of a catalogue. */
 export const PLATFORM_ERRORS = {
   ERR_CONFIG_INVALID: {

@@ -9,7 +9,7 @@
  */
 import type { ComponentRoute, PortKey, ServiceId, ServicePortSpec } from './components.js';
 import { COMPONENT_IDS, HTTP_PROTOCOLS, SERVICES, component } from './components.js';
-import { PlatformError } from './errors.js';
+import { PlatformError, issueLine } from './errors.js';
 
 export type { RouteAccess } from './components.js';
 
@@ -76,10 +76,10 @@ export function blockedPaths(routes: readonly RouteSpec[]): string[] {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * A route is security-relevant: its public paths bypass OPA. The rules keep every public path
- * an exact, already-normalised path, and keep prefixes from shadowing one another.
+ * Every route-table error, by stable code. A route is security-relevant: its public paths
+ * bypass OPA. The rules keep every public path an exact, already-normalised path, and keep
+ * prefixes from shadowing one another.
  */
-/** Every route-table error, by stable code. */
 export const ROUTE_ERRORS = {
   ERR_ROUTE_PREFIX: {
     problem:
@@ -122,10 +122,7 @@ export class RouteTableError extends PlatformError {
     super(
       'ERR_ROUTE_INVALID',
       `the route table is invalid:\n${issues
-        .map(
-          (i) =>
-            `  ${i.route}: ${ROUTE_ERRORS[i.code].problem} (${i.detail}). Fix: ${ROUTE_ERRORS[i.code].fix}. [${i.code}]`,
-        )
+        .map((i) => issueLine(ROUTE_ERRORS, i.route, i.code, i.detail))
         .join('\n')}`,
       'edit the routes of the components in platform/components.ts as each line says, then run `npm run synth` again',
     );

@@ -19,7 +19,7 @@ import type { ComputeResources } from '../../platform/config/profiles.js';
 import { toKubeResources } from '../../platform/config/profiles.js';
 import type { HttpMethod } from '../../platform/roles.js';
 import type { ImageId, PortKey, ServiceId, ServicePortSpec } from '../../platform/components.js';
-import { SERVICES, servicePortName } from '../../platform/components.js';
+import { HTTP_PROTOCOLS, SERVICES, servicePortName } from '../../platform/components.js';
 import type { PlatformContext } from '../../platform/context.js';
 import { TENANT_API_LABEL } from '../../platform/mesh.js';
 import { meshPrincipal } from '../../platform/mesh.js';
@@ -346,7 +346,7 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
     if (options.methods || options.paths) {
       for (const key of keys) {
         const spec = this.portSpec(key);
-        if (spec.protocol !== 'http' && spec.protocol !== 'http2' && spec.protocol !== 'grpc') {
+        if (!HTTP_PROTOCOLS.includes(spec.protocol)) {
           throw new TypeError(
             `${this.name}.grantAccess(${caller.displayName}): methods and paths need an HTTP port, ` +
               `but ${key} is ${spec.protocol}; grant that port without methods or paths`,

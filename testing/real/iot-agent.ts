@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import type { DeviceProtocol } from '../../platform/components.js';
-import { COMPONENTS, DEFAULT_DEVICE_PROTOCOL, iotAgentOf } from '../../platform/components.js';
+import { DEFAULT_DEVICE_PROTOCOL, iotAgentSpec } from '../../platform/components.js';
 
 import { freePort } from './opa.js';
 
@@ -75,8 +75,7 @@ export async function startIotAgent(opts: IotAgentOptions): Promise<IotAgentHand
         types: {},
         service: 'default',
         subservice: '/',
-        defaultResource:
-          COMPONENTS[iotAgentOf(opts.protocol ?? DEFAULT_DEVICE_PROTOCOL)].iotAgent.resource,
+        defaultResource: iotAgentSpec(opts.protocol ?? DEFAULT_DEVICE_PROTOCOL).resource,
         defaultTransport: 'HTTP',
         timestamp: true,
         explicitAttrs: false,

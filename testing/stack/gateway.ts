@@ -36,12 +36,10 @@ import type { AddressInfo } from 'node:net';
 import type { ServiceId } from '../../platform/components.js';
 import { servicePort } from '../../platform/components.js';
 import { loadPlatformContext } from '../../platform/context.js';
-import { INGRESS_GATEWAY_SELECTOR } from '../../platform/mesh.js';
 import { DECISION_PATH } from '../../platform/policy-data.js';
 import { DENY_REASON_HEADER } from '../../platform/tenancy.js';
-import { GATEWAY_NAME } from '../../cdk8s/lib/mesh/ingress.js';
 import type { MeshObject } from '../istio/mesh.js';
-import { IstioMesh } from '../istio/mesh.js';
+import { ingressOf } from '../istio/ingress.js';
 import { normalizePath } from '../istio/paths.js';
 import { synth } from '../support/synth.js';
 import { headersOf, policyInput } from '../../services/tenancy/src/input.js';
@@ -112,12 +110,11 @@ const GATEWAY_PORT = 80;
 /** Starts a gateway on the loopback interface. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const ctx = loadPlatformContext();
-  const mesh = new IstioMesh(opts.objects ?? synth().objects.map((o) => o.object));
-  const self = {
-    namespace: ctx.componentNamespace('istioIngressGateway'),
-    labels: INGRESS_GATEWAY_SELECTOR,
-  };
-  const bound = `${self.namespace}/${GATEWAY_NAME}`;
+  const {
+    mesh,
+    gateway: bound,
+    workload: self,
+  } = ingressOf(ctx, opts.objects ?? synth().objects.map((o) => o.object));
   // Destinations (Service host and port) to the local backends standing in for them.
   const upstreams = new Map<string, string>();
   for (const [key, url] of Object.entries(opts.backends)) {

@@ -24,21 +24,17 @@
  * - the single-attribute resource (`/iot/json/attrs/<name>`), NGSI-v2/NGSI-LD payloads, SOAP and
  *   binary measures, and configuration retrieval are left out.
  */
-import type { IotAgentHandle } from '../real/iot-agent.js';
-import type {
-  MeasureGroup,
-  SouthBinding,
-  SouthBindingOptions,
-  SouthCodec,
-  SouthRequest,
-} from './south-binding.js';
-import { SouthError, startSouthBinding } from './south-binding.js';
+import { iotAgentSpec } from '../../platform/components.js';
+import type { MeasureGroup, SouthCodec, SouthRequest } from './south-binding.js';
+import { SouthError } from './south-binding.js';
+
+const RESOURCE = iotAgentSpec('json').resource;
 
 /** The JSON payload format. */
 export const JSON_FORMAT: SouthCodec = {
   name: 'JSON',
-  resource: '/iot/json',
-  resultsPath: '/iot/json/commands',
+  resource: RESOURCE,
+  resultsPath: `${RESOURCE}/commands`,
   answerType: 'application/json',
   hasQueryPayload: () => false,
   accept(req) {
@@ -93,17 +89,6 @@ export const JSON_FORMAT: SouthCodec = {
     return answer[command];
   },
 };
-
-/**
- * Starts the JSON binding on a loopback port and installs its provisioning and command handlers
- * in the agent's library. One binding per agent; rejects when the agent has one.
- */
-export function startJsonSouth(
-  iota: IotAgentHandle,
-  opts: SouthBindingOptions = {},
-): Promise<SouthBinding> {
-  return startSouthBinding(iota, JSON_FORMAT, opts);
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

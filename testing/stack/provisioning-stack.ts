@@ -20,7 +20,7 @@ import type { DeviceSpec, GroupSpec } from '../../services/provisioning/src/mode
 import type { StubServer } from '../support/http.js';
 import { json, startStub } from '../support/http.js';
 import type { DeviceProtocol } from '../../platform/components.js';
-import { COMPONENTS, IOT_AGENT_IDS } from '../../platform/components.js';
+import { DEVICE_PROTOCOLS, iotAgentSpec } from '../../platform/components.js';
 import type { IotAgentHandle, IotAgentProcess } from '../real/iot-agent.js';
 import { startIotAgent, startIotAgentProcess } from '../real/iot-agent.js';
 import type { OrionFake } from '../fakes/orion.js';
@@ -201,10 +201,7 @@ export async function startLocalProvisioning(
     const config = loadConfig({
       PROVISIONING_PORT: '0',
       ...Object.fromEntries(
-        IOT_AGENT_IDS.map((id) => [
-          COMPONENTS[id].iotAgent.northUrlEnv,
-          o.iotaNorthUrls[COMPONENTS[id].iotAgent.protocol],
-        ]),
+        DEVICE_PROTOCOLS.map((p) => [iotAgentSpec(p).northUrlEnv, o.iotaNorthUrls[p]]),
       ),
       ORION_URL: o.orionUrl,
       QUANTUMLEAP_NOTIFY_URL: o.quantumLeapNotifyUrl,

@@ -42,8 +42,8 @@ import { startLocalProvisioning } from './provisioning-stack.js';
 import { startOrionFake } from '../fakes/orion.js';
 import type { QuantumLeapFake } from '../fakes/quantumleap.js';
 import { startQuantumLeapFake } from '../fakes/quantumleap.js';
-import type { UltralightSouth } from './ultralight-south.js';
-import { startUltralightSouth } from './ultralight-south.js';
+import type { SouthBinding } from './south-binding.js';
+import { startSouth } from './south-formats.js';
 
 /** A running stack. */
 export interface ScenarioStack {
@@ -60,7 +60,7 @@ export interface ScenarioStack {
   readonly orion: OrionFake;
   readonly quantumleap: QuantumLeapFake;
   readonly iota: IotAgentHandle;
-  readonly south: UltralightSouth;
+  readonly south: SouthBinding;
   /** The IoT Agent for JSON and its south binding, in a process of its own. */
   readonly jsonAgent: IotAgentProcess;
   readonly provisioning: RunningService;
@@ -107,7 +107,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     closers.push(() => quantumleap.close());
     const iota = await startIotAgent({ orionUrl: orion.url });
     closers.push(() => iota.stop());
-    const south = await startUltralightSouth(iota);
+    const south = await startSouth(iota, 'ultralight');
     closers.push(() => south.close());
     const jsonAgent = await startIotAgentProcess({ orionUrl: orion.url, protocol: 'json' });
     closers.push(() => jsonAgent.stop());

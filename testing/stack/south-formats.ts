@@ -14,7 +14,11 @@ export const SOUTH_FORMATS: Readonly<Record<DeviceProtocol, SouthCodec>> = {
   json: JSON_FORMAT,
 };
 
-/** Starts the south binding of a protocol on an agent. */
+/**
+ * Starts the south binding of a protocol on a loopback port and installs its provisioning and
+ * command handlers in the agent's library. One binding per agent; rejects when the agent has
+ * one.
+ */
 export function startSouth(
   iota: IotAgentHandle,
   protocol: DeviceProtocol,

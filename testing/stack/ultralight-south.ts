@@ -42,28 +42,17 @@
  * requests (`<id>@configuration`), command expressions and `cmdMode`, polling expiration,
  * group-level endpoints, and the agent's own logging (this binding logs nothing).
  */
-import type { IotAgentHandle } from '../real/iot-agent.js';
-import type {
-  MeasureGroup,
-  SouthBinding,
-  SouthBindingOptions,
-  SouthCodec,
-} from './south-binding.js';
-import { SouthError, startSouthBinding } from './south-binding.js';
+import { iotAgentSpec } from '../../platform/components.js';
+import type { MeasureGroup, SouthCodec } from './south-binding.js';
+import { SouthError } from './south-binding.js';
 
 /** A leading group field that is a timestamp: ISO 8601 date and time, optional zone. */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 
-/** A running Ultralight south binding. */
-export type UltralightSouth = SouthBinding;
-
-/** Options of {@link startUltralightSouth}. */
-export type UltralightSouthOptions = SouthBindingOptions;
-
 /** The Ultralight 2.0 payload format. */
 export const ULTRALIGHT: SouthCodec = {
   name: 'Ultralight',
-  resource: '/iot/d',
+  resource: iotAgentSpec('ultralight').resource,
   answerType: 'text/plain; charset=utf-8',
   hasQueryPayload: (query) => !!query.get('d'),
   accept(req) {
@@ -94,17 +83,6 @@ export const ULTRALIGHT: SouthCodec = {
     return bar < 0 ? '' : body.slice(bar + 1);
   },
 };
-
-/**
- * Starts the Ultralight binding on a loopback port and installs its provisioning and command
- * handlers in the agent's library. One binding per agent; rejects when the agent has one.
- */
-export function startUltralightSouth(
-  iota: IotAgentHandle,
-  opts: UltralightSouthOptions = {},
-): Promise<UltralightSouth> {
-  return startSouthBinding(iota, ULTRALIGHT, opts);
-}
 
 /** `<id>@<cmd>|<value>`, or `<id>@<cmd>|k=v|k=v` for an object value. */
 function commandPayload(deviceId: string, command: string, value: unknown): string {

@@ -6,7 +6,8 @@ import { startOrionFake } from '../fakes/orion.js';
 import type { OrionFake } from '../fakes/orion.js';
 import type { IotAgentHandle } from '../real/iot-agent.js';
 import { startIotAgent } from '../real/iot-agent.js';
-import { JSON_FORMAT, startJsonSouth } from '../stack/json-south.js';
+import { JSON_FORMAT } from '../stack/json-south.js';
+import { startSouth } from '../stack/south-formats.js';
 import type { SouthBinding } from '../stack/south-binding.js';
 import type { StubServer } from '../support/http.js';
 import { deviceStub, southFixtures, until } from '../support/south-fixtures.js';
@@ -20,7 +21,7 @@ let south: SouthBinding;
 beforeAll(async () => {
   orion = await startOrionFake();
   iota = await startIotAgent({ orionUrl: orion.url, protocol: 'json' });
-  south = await startJsonSouth(iota, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  south = await startSouth(iota, 'json', { commandTimeoutMs: COMMAND_TIMEOUT_MS });
 });
 afterAll(async () => {
   await south?.close();

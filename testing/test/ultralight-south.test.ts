@@ -9,19 +9,20 @@ import type { IotAgentHandle } from '../real/iot-agent.js';
 import { freePort } from '../real/opa.js';
 import { startOrionFake } from '../fakes/orion.js';
 import type { OrionFake } from '../fakes/orion.js';
-import { ULTRALIGHT, startUltralightSouth } from '../stack/ultralight-south.js';
-import type { UltralightSouth } from '../stack/ultralight-south.js';
+import type { SouthBinding } from '../stack/south-binding.js';
+import { startSouth } from '../stack/south-formats.js';
+import { ULTRALIGHT } from '../stack/ultralight-south.js';
 
 const COMMAND_TIMEOUT_MS = 1000;
 
 let orion: OrionFake;
 let iota: IotAgentHandle;
-let south: UltralightSouth;
+let south: SouthBinding;
 
 beforeAll(async () => {
   orion = await startOrionFake();
   iota = await startIotAgent({ orionUrl: orion.url });
-  south = await startUltralightSouth(iota, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  south = await startSouth(iota, 'ultralight', { commandTimeoutMs: COMMAND_TIMEOUT_MS });
 });
 afterAll(async () => {
   await south?.close();
@@ -385,14 +386,14 @@ describe('push commands', () => {
 
 describe('lifecycle', () => {
   it('refuses a second binding on the same agent', async () => {
-    await expect(startUltralightSouth(iota)).rejects.toThrow(TypeError);
+    await expect(startSouth(iota, 'ultralight')).rejects.toThrow(TypeError);
   });
 
   it('stops serving on close and can be started again', async () => {
     const { service, apikey } = await pollingDevice();
     await south.close();
     await expect(fetch(`${south.url}/iot/d?k=a&i=b&d=f|1`)).rejects.toThrow();
-    south = await startUltralightSouth(iota, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
+    south = await startSouth(iota, 'ultralight', { commandTimeoutMs: COMMAND_TIMEOUT_MS });
     expect((await ul({ k: apikey, i: 'foodev' }, { body: 'f|2' })).status).toBe(200);
     expect(attr(service, 'foo')?.value).toBe('2');
   });
