@@ -7,7 +7,12 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
-import { COMPONENTS, DEVICE_PROTOCOLS, IOT_AGENT_IDS } from '../../../platform/components.js';
+import {
+  COMPONENTS,
+  DEVICE_PROTOCOLS,
+  IOT_AGENT_IDS,
+  iotAgentSpec,
+} from '../../../platform/components.js';
 import { provisioningError } from './errors.js';
 
 /** Devices per bulk request, unless MAX_BATCH says otherwise. */
@@ -17,14 +22,6 @@ const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** The environment variables, their meaning and their defaults (documented in the README). */
-/** The variable naming each IoT Agent's north (provisioning) API, by device protocol. */
-const NORTH_URL_ENV = Object.fromEntries(
-  IOT_AGENT_IDS.map((id) => [
-    COMPONENTS[id].iotAgent.protocol,
-    COMPONENTS[id].iotAgent.northUrlEnv,
-  ]),
-) as Readonly<Record<DeviceProtocol, string>>;
-
 const Env = z.object({
   // 0 picks a free port (tests).
   PROVISIONING_PORT: int(0, 65535).default(8080),
@@ -109,7 +106,10 @@ export function loadConfig(
   return {
     port: e.PROVISIONING_PORT,
     iotaNorthUrls: Object.fromEntries(
-      DEVICE_PROTOCOLS.map((p) => [p, (e as unknown as Record<string, string>)[NORTH_URL_ENV[p]]]),
+      DEVICE_PROTOCOLS.map((p) => [
+        p,
+        (e as unknown as Record<string, string>)[iotAgentSpec(p).northUrlEnv],
+      ]),
     ) as Record<DeviceProtocol, string>,
     orionUrl: e.ORION_URL,
     quantumLeapNotifyUrl: e.QUANTUMLEAP_NOTIFY_URL,

@@ -12,10 +12,9 @@ import { z } from 'zod';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
 import {
-  COMPONENTS,
   DEFAULT_DEVICE_PROTOCOL,
   DEVICE_PROTOCOLS,
-  IOT_AGENT_IDS,
+  iotAgentSpec,
 } from '../../../platform/components.js';
 
 /**
@@ -56,11 +55,11 @@ export const Protocol = z
   .enum(DEVICE_PROTOCOLS)
   .default(DEFAULT_DEVICE_PROTOCOL)
   .meta({
-    description: `The device protocol, which decides the IoT Agent: ${IOT_AGENT_IDS.map((id) => `${COMPONENTS[id].iotAgent.protocol} (${COMPONENTS[id].iotAgent.label}, south resource ${COMPONENTS[id].iotAgent.resource})`).join(', ')}`,
+    description: `The device protocol, which decides the IoT Agent: ${DEVICE_PROTOCOLS.map((p) => `${p} (${iotAgentSpec(p).label}, south resource ${iotAgentSpec(p).resource})`).join(', ')}`,
   });
 /** The HTTP resource of each protocol's south API (`IOTA_DEFAULT_RESOURCE`). */
 export const RESOURCES = Object.fromEntries(
-  IOT_AGENT_IDS.map((id) => [COMPONENTS[id].iotAgent.protocol, COMPONENTS[id].iotAgent.resource]),
+  DEVICE_PROTOCOLS.map((p) => [p, iotAgentSpec(p).resource]),
 ) as Readonly<Record<DeviceProtocol, string>>;
 /** A device id the IoT Agent, Ultralight's `i=` parameter and a URL path all carry as is. */
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;

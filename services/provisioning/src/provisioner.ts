@@ -18,10 +18,9 @@ import type { z } from 'zod';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
 import {
-  COMPONENTS,
   DEFAULT_DEVICE_PROTOCOL,
   DEVICE_PROTOCOLS,
-  iotAgentOf,
+  iotAgentSpec,
 } from '../../../platform/components.js';
 
 import type { ProvisioningErrorCode } from './errors.js';
@@ -87,16 +86,16 @@ export interface BulkResult {
   readonly results: readonly ItemResult[];
 }
 
-/** What the items of one bulk request share. */
+/**
+ * Command names the groups of the path give their devices (the agent copies them in), per
+ * protocol: an agent copies only its own groups' commands.
+ */
 type GroupCommands = ReadonlyMap<DeviceProtocol, ReadonlySet<string>>;
 
+/** What the items of one bulk request share. */
 interface BatchState {
   /** Set at the first unreachable upstream: the remaining items are not attempted. */
   upstream: UpstreamError | undefined;
-  /**
-   * Command names the groups of the path give their devices (the agent copies them in), per
-   * protocol: an agent copies only its own groups' commands.
-   */
   readonly groupCommands: GroupCommands;
 }
 
@@ -151,7 +150,7 @@ export const QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION =
   'Notify QuantumLeap of changes to any entity of the tenant (kitt4sme provisioning)';
 
 /** The `protocol` each agent stores on its devices, by device protocol. */
-const AGENT_PROTOCOL = (p: DeviceProtocol) => COMPONENTS[iotAgentOf(p)].iotAgent.agentProtocol;
+const AGENT_PROTOCOL = (p: DeviceProtocol) => iotAgentSpec(p).agentProtocol;
 const EXPECTED_INTERVAL = 'kitt4sme:expectedInterval';
 /** Up to this many devices are looked up one by one rather than by listing the path. */
 const FEW = 8;
@@ -176,9 +175,7 @@ export class Provisioner {
   /** The groups of the service path, of every protocol (or of one). */
   async listGroups(scope: Scope, protocol?: DeviceProtocol): Promise<Group[]> {
     const protocols = protocol ? [protocol] : DEVICE_PROTOCOLS;
-    const lists = await Promise.all(
-      protocols.map((p) => this.guard(() => this.agent(p).listGroups(scope))),
-    );
+    const lists = await this.agentGroups(scope, protocols);
     return protocols.flatMap((p, i) => lists[i]!.map((g) => groupOf(scope, p, g)));
   }
 
@@ -307,7 +304,7 @@ export class Provisioner {
     });
 
     const [groupLists, current] = await Promise.all([
-      Promise.all(DEVICE_PROTOCOLS.map((p) => this.guard(() => this.agent(p).listGroups(scope)))),
+      this.agentGroups(scope, DEVICE_PROTOCOLS),
       this.guard(() =>
         this.currentDevices(
           scope,
@@ -370,7 +367,7 @@ export class Provisioner {
       if (!previous) creates.push(v);
       else if (
         previous.protocol === spec.protocol &&
-        sameDevice(scope, spec, previous.device, groupCommands.get(spec.protocol)!)
+        sameDevice(scope, spec, previous.device, groupCommands)
       ) {
         results[index] = { index, device_id: spec.device_id, status: 'unchanged' };
       } else
@@ -529,7 +526,7 @@ export class Provisioner {
         const there = settled
           ? settled.get(c.spec.device_id)
           : await agent.getDevice(scope, c.spec.device_id);
-        if (there && sameDevice(scope, c.spec, there, down.groupCommands.get(c.spec.protocol)!)) {
+        if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
           out.push({ index: c.index, device_id: c.spec.device_id, status: 'created' });
           continue;
         }
@@ -544,6 +541,11 @@ export class Provisioner {
   /** The IoT Agent of a protocol. */
   private agent(protocol: DeviceProtocol): IotAgentClient {
     return this.opts.agents[protocol];
+  }
+
+  /** The groups of the service path in the agent of each of `protocols`, in that order. */
+  private agentGroups(scope: Scope, protocols: readonly DeviceProtocol[]): Promise<AgentGroup[][]> {
+    return Promise.all(protocols.map((p) => this.guard(() => this.agent(p).listGroups(scope))));
   }
 
   /** Every device of the service path, with the protocol of the agent that holds it. */
@@ -629,7 +631,7 @@ export class Provisioner {
     if (err instanceof UpstreamError && err.status === 409) {
       try {
         const there = await agent.getDevice(scope, c.spec.device_id);
-        if (there && sameDevice(scope, c.spec, there, down.groupCommands.get(c.spec.protocol)!)) {
+        if (there && sameDevice(scope, c.spec, there, down.groupCommands)) {
           return { index: c.index, device_id: c.spec.device_id, status: 'created' };
         }
       } catch (readErr) {
@@ -825,7 +827,7 @@ function sameDevice(
   scope: Scope,
   spec: DeviceSpec,
   stored: AgentDevice,
-  groupCommands: ReadonlySet<string>,
+  groupCommands: GroupCommands,
 ): boolean {
   const want = deviceOf(scope, spec.protocol, {
     ...agentDevice(spec),
@@ -836,7 +838,7 @@ function sameDevice(
     ...stored,
     ...(spec.apikey === undefined ? { apikey: undefined } : {}),
     commands: (stored.commands ?? []).filter(
-      (c) => own.has(String(c.name)) || !groupCommands.has(String(c.name)),
+      (c) => own.has(String(c.name)) || !groupCommands.get(spec.protocol)!.has(String(c.name)),
     ),
   });
   const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
