@@ -21,3 +21,50 @@ export type HttpMethod = (typeof HTTP_METHODS)[number];
 export const READ: readonly HttpMethod[] = ['GET', 'HEAD'];
 /** Every method that changes state, plus reads. */
 export const ALL: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/**
+ * Roles a person holds per tenant. A token names them as `<tenant>:<role>` pairs in the
+ * roles claim (see {@link scopedRole}), so someone can be `tenant-admin` of one tenant and
+ * `viewer` of another. NOTE (1)
+ */
+export const TENANT_ROLES = ['device', 'operator', 'viewer', 'tenant-admin'] as const;
+export type TenantRole = (typeof TENANT_ROLES)[number];
+
+/** Roles that hold for the whole platform; a token names them bare. */
+export const PLATFORM_ROLES = ['platform-admin'] as const;
+export type PlatformRole = (typeof PLATFORM_ROLES)[number];
+
+/** What separates a tenant from its role in a scoped role. */
+export const SCOPED_ROLE_SEPARATOR = ':';
+
+/** The scoped role of a tenant, as the realm defines it and tokens carry it: `manufracture:viewer`. */
+export function scopedRole(tenant: string, role: TenantRole): string {
+  return `${tenant}${SCOPED_ROLE_SEPARATOR}${role}`;
+}
+
+/**
+ * The roles a token's roles claim grants for one tenant: its platform roles, plus the tenant
+ * roles scoped to that tenant. A bare tenant role (`viewer`, the claim shape before roles were
+ * scoped) grants nothing: it cannot say for which tenant it holds.
+ */
+export function rolesForTenant(claim: readonly string[], tenant: string): Role[] {
+  const out = new Set<Role>();
+  const prefix = `${tenant.toLowerCase()}${SCOPED_ROLE_SEPARATOR}`;
+  for (const value of claim) {
+    if ((PLATFORM_ROLES as readonly string[]).includes(value)) out.add(value as PlatformRole);
+    else if (value.toLowerCase().startsWith(prefix)) {
+      const role = value.slice(prefix.length);
+      if ((TENANT_ROLES as readonly string[]).includes(role)) out.add(role as TenantRole);
+    }
+  }
+  return ROLES.filter((r) => out.has(r));
+}
+
+// NOTE
+// 1. Why scoped roles live in the roles claim. Keycloak defines one realm role per tenant and
+//    role (`manufracture:viewer`), granted by the role group /tenants/<tenant>/<role>. Being
+//    realm roles, they pass through the same scope mappings as platform-admin: a machine
+//    client's tokens carry only its own `<tenant>:<role>`, whoever logs in through it, which a
+//    claim built from group attributes could not limit. A token that still carries a bare
+//    tenant role (a realm from before) is refused on tenant routes with a reason that says so,
+//    rather than trusted for every tenant it names; bare platform-admin keeps working.
