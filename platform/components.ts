@@ -99,8 +99,30 @@ export interface ComponentRoute<P extends string = string> {
   readonly blockedPaths?: readonly `/${string}`[];
   /** For `tenant` routes: what each role may do. A role not listed may do nothing. */
   readonly rights: Readonly<Partial<Record<Role, readonly HttpMethod[]>>>;
+  /**
+   * For `tenant` routes: paths under the prefix with rights of their own, instead of the
+   * route's (the policy takes the longest matching prefix), and a hint the deny reason gives.
+   * @default none
+   */
+  readonly subRoutes?: readonly SubRoute[];
+  /**
+   * For `tenant` routes that devices send to: the query parameter that carries the device's
+   * API key. The policy admits a request only when the key is one of the verified tenant's
+   * (published by the provisioning service), and a token of exactly one tenant may leave out
+   * `fiware-service` (the gateway sets it). @default none
+   */
+  readonly apiKeyParam?: string;
   /** One line for the docs and the diagram. */
   readonly description: string;
+}
+
+/** Paths under a route whose rights differ from the route's (see `subRoutes`). */
+export interface SubRoute {
+  /** The path under the route's prefix, e.g. `/iot/services`; everything below it too. */
+  readonly path: `/${string}`;
+  readonly rights: Readonly<Partial<Record<Role, readonly HttpMethod[]>>>;
+  /** What to do instead, for the deny reason, e.g. `create service groups through /provisioning`. */
+  readonly hint: string;
 }
 
 /** Paths on Keycloak that depend on the realm's name; the composition resolves them. */
@@ -202,6 +224,18 @@ const sized = (
   laptop: { replicas: 1, resources: laptop },
   production: { replicas: productionReplicas, resources: production },
 });
+
+/**
+ * An IoT Agent's service groups on its north API (iotagent-node-lib 4.14 serves them at
+ * /iot/services and, the same handlers, /iot/groups): they bind API keys to tenants, so only
+ * platform-admin writes them directly; everyone else goes through the provisioning service,
+ * which checks and publishes each tenant's keys to the policy.
+ */
+const SERVICE_GROUPS: readonly SubRoute[] = ['/iot/services', '/iot/groups'].map((path) => ({
+  path: path as `/${string}`,
+  rights: { operator: READ, 'tenant-admin': READ, 'platform-admin': ALL },
+  hint: 'create, change and delete service groups through /provisioning',
+}));
 
 /** The path Orion subscriptions notify QuantumLeap at. */
 export const QUANTUMLEAP_NOTIFY_PATH = '/v2/notify';
@@ -405,7 +439,10 @@ export const COMPONENTS = {
         stripPrefix: true,
         access: 'tenant',
         publicPaths: ['/iot/about'],
-        rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        // Not viewers: groups and devices show their API keys (viewers read the inventory,
+        // without keys, through /provisioning).
+        rights: { operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        subRoutes: SERVICE_GROUPS,
         description: 'IoT Agent provisioning API (service groups, devices)',
       },
       {
@@ -415,6 +452,7 @@ export const COMPONENTS = {
         access: 'tenant',
         publicPaths: [],
         rights: { device: ['GET', 'POST'], 'platform-admin': ['GET', 'POST'] },
+        apiKeyParam: 'k',
         description: 'IoT Agent Ultralight HTTP transport: device measurements and command polling',
       },
     ],
@@ -459,7 +497,8 @@ export const COMPONENTS = {
         stripPrefix: true,
         access: 'tenant',
         publicPaths: ['/iot/about'],
-        rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        rights: { operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        subRoutes: SERVICE_GROUPS,
         description: 'IoT Agent for JSON provisioning API (service groups, devices)',
       },
       {
@@ -469,6 +508,7 @@ export const COMPONENTS = {
         access: 'tenant',
         publicPaths: [],
         rights: { device: ['GET', 'POST'], 'platform-admin': ['GET', 'POST'] },
+        apiKeyParam: 'k',
         description: 'IoT Agent JSON HTTP transport: device measurements and command polling',
       },
     ],

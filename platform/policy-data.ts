@@ -2,12 +2,15 @@
  * The policy OPA runs: the Rego files of policies/ plus a data document generated from the
  * route table and the platform config.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
-import { ROLES } from './roles.js';
+import { PLATFORM_ROLES, ROLES, TENANT_ROLES } from './roles.js';
+import type { Role } from './roles.js';
 import {
   API_AUDIENCES,
+  API_KEY_FORMAT,
   CLOCK_SKEW_SECONDS,
   MAX_TOKEN_LENGTH,
   TENANT_HEADER,
@@ -25,6 +28,71 @@ export interface PolicyFile {
 
 /** Where, under OPA's `data`, the generated configuration lives: `data.kitt4sme.config`. */
 export const POLICY_DATA_PATH = 'kitt4sme/config/data.json';
+
+/**
+ * Where the API-key digests live: `data.kitt4sme.apikeys`, the root of the bundle the
+ * provisioning service serves (see {@link ApiKeyData}).
+ */
+export const API_KEYS_ROOT = 'kitt4sme/apikeys';
+
+/**
+ * The device API keys of every tenant, as the policy reads them: by the route devices send to,
+ * the SHA-256 (lower-case hex) of each key → the tenant whose service group holds it. Never a
+ * key itself.
+ */
+export interface ApiKeyData {
+  readonly version: 1;
+  /** A digest of the content, which changes when any key or tenant does. */
+  readonly revision: string;
+  readonly routes: Readonly<Record<string, Readonly<Record<string, string>>>>;
+}
+
+/** The digest of an API key the policy compares: SHA-256, lower-case hex (Rego's crypto.sha256). */
+export function apiKeyDigest(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** One API key of a tenant, on the route its devices send to. */
+export interface TenantApiKey {
+  /** The route prefix, e.g. `/iota-south`. */
+  readonly route: string;
+  readonly key: string;
+  readonly tenant: string;
+}
+
+/**
+ * The key data for a set of keys, with a revision that depends on the content only (so two
+ * replicas that see the same keys serve the same revision and ETag). A key held by two
+ * tenants on one route is left out: the agent keeps (resource, key) unique, so that is a
+ * registry being changed under us, and neither tenant gets it until it settles.
+ */
+export function apiKeyData(keys: Iterable<TenantApiKey>): ApiKeyData {
+  const routes: Record<string, Record<string, string>> = {};
+  const clashes = new Set<string>();
+  for (const { route, key, tenant } of keys) {
+    const digest = apiKeyDigest(key);
+    const byDigest = (routes[route] ??= {});
+    const held = byDigest[digest];
+    if (held !== undefined && held !== tenant) clashes.add(`${route} ${digest}`);
+    byDigest[digest] = tenant;
+  }
+  for (const clash of clashes) {
+    const [route, digest] = clash.split(' ') as [string, string];
+    delete routes[route]![digest];
+  }
+  const sorted = Object.fromEntries(
+    Object.keys(routes)
+      .sort()
+      .map((route) => [
+        route,
+        Object.fromEntries(
+          Object.entries(routes[route]!).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        ),
+      ]),
+  );
+  const revision = createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 16);
+  return { version: 1, revision, routes: sorted };
+}
 
 /** The Envoy plugin's decision path: `data.kitt4sme.authz.decision`. */
 export const DECISION_PATH = 'kitt4sme/authz/decision';
@@ -68,11 +136,33 @@ export interface PolicyData {
   readonly tenants: readonly string[];
   readonly service_paths: Readonly<Record<string, readonly string[]>>;
   readonly roles: readonly string[];
+  /** Roles a token names bare; every other role holds only as `<tenant>:<role>`. */
+  readonly platform_roles: readonly string[];
+  readonly tenant_roles: readonly string[];
+  /** What a device API key is made of (platform/tenancy.ts `API_KEY_FORMAT`). */
+  readonly api_key: { readonly chars: string; readonly min_length: number; readonly max_length: number };
   readonly public_paths: readonly string[];
-  readonly routes: readonly {
-    readonly prefix: string;
-    readonly rights: Readonly<Record<string, readonly string[]>>;
-  }[];
+  /** The routes and their sub-routes; a request takes the longest prefix it is under. */
+  readonly routes: readonly PolicyRoute[];
+}
+
+/** A route as the policy sees it. */
+export interface PolicyRoute {
+  readonly prefix: string;
+  readonly rights: Readonly<Record<string, readonly string[]>>;
+  /** The query parameter of a device API key, on routes devices send to. */
+  readonly api_key_param?: string;
+  /** What to do instead, appended to a role deny. */
+  readonly hint?: string;
+}
+
+/** The rights of the roles that have any, in role order. */
+function rightsOf(
+  rights: Readonly<Partial<Record<Role, readonly string[]>>>,
+): Record<string, string[]> {
+  return Object.fromEntries(
+    ROLES.filter((role) => rights[role]?.length).map((role) => [role, [...(rights[role] ?? [])]]),
+  );
 }
 
 /** Generates the data document from the route table and the config. */
@@ -94,18 +184,28 @@ export function policyData(ctx: PlatformContext): PolicyData {
         .map((t) => [t.name, [...(t.servicePaths ?? [])]]),
     ),
     roles: [...ROLES],
+    platform_roles: [...PLATFORM_ROLES],
+    tenant_roles: [...TENANT_ROLES],
+    api_key: {
+      chars: API_KEY_FORMAT.chars,
+      min_length: API_KEY_FORMAT.minLength,
+      max_length: API_KEY_FORMAT.maxLength,
+    },
     public_paths: exactPublicPaths(ctx.routes),
     routes: ctx.routes
       .filter((r) => r.access === 'tenant')
-      .map((r) => ({
-        prefix: r.prefix,
-        rights: Object.fromEntries(
-          ROLES.filter((role) => r.rights[role]?.length).map((role) => [
-            role,
-            [...(r.rights[role] ?? [])],
-          ]),
-        ),
-      })),
+      .flatMap((r): PolicyRoute[] => [
+        {
+          prefix: r.prefix,
+          rights: rightsOf(r.rights),
+          ...(r.apiKeyParam ? { api_key_param: r.apiKeyParam } : {}),
+        },
+        ...(r.subRoutes ?? []).map((sub) => ({
+          prefix: `${r.prefix}${sub.path}`,
+          rights: rightsOf(sub.rights),
+          hint: sub.hint,
+        })),
+      ]),
   };
 }
 

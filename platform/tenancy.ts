@@ -35,3 +35,19 @@ export const MAX_TOKEN_LENGTH = 8192;
 
 /** Signature algorithms accepted (asymmetric only: never `none`, never HS*). */
 export const TOKEN_ALGORITHMS = ['RS256', 'ES256'] as const;
+
+/**
+ * What a device API key is made of: the provisioning service accepts and generates only such
+ * keys, and the policy admits no other on a device route. They read the same percent-encoded
+ * or not, so the policy and the agent never decode one differently.
+ */
+export const API_KEY_FORMAT = {
+  chars: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-',
+  minLength: 4,
+  maxLength: 64,
+} as const;
+
+/** {@link API_KEY_FORMAT} as a regular expression. */
+export const API_KEY_PATTERN = new RegExp(
+  `^[A-Za-z0-9_-]{${API_KEY_FORMAT.minLength},${API_KEY_FORMAT.maxLength}}$`,
+);

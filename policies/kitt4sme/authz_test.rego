@@ -19,7 +19,7 @@ _claims := {
 	"azp": "manufracture-scenarios",
 	"typ": "Bearer",
 	"tenants": ["manufracture"],
-	"roles": ["operator"],
+	"roles": ["manufracture:operator"],
 	"iat": _now,
 	"exp": _now + 3600,
 }
@@ -47,7 +47,7 @@ _with_token(token, tenant) := {"authorization": concat(" ", ["Bearer", token]), 
 _decide(inp) := d if {
 	d := authz.decision with input as inp
 		with data.kitt4sme.config as _cfg
-		with data.kitt4sme.keys as data.test.keys
+		with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
 }
 
 _reason(d) := d.headers["x-kitt4sme-deny-reason"]
@@ -95,13 +95,13 @@ test_allow_agrees_with_deny_for_every_corpus_case if {
 }
 
 _consistent(inp) if {
-	authz.allow with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
-	count(authz.deny) == 0 with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
+	authz.allow with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
+	count(authz.deny) == 0 with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
 }
 
 _consistent(inp) if {
-	not authz.allow with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
-	count(authz.deny) > 0 with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys
+	not authz.allow with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
+	count(authz.deny) > 0 with input as inp with data.kitt4sme.config as _cfg with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
 }
 
 _as_expected(c) if {
@@ -126,7 +126,7 @@ _reason_as_expected(d, e) if _reason(d) == e.reason
 test_allow_true_when_public_path_without_token if {
 	authz.allow with input as _input("GET", "/orion/version", {})
 		with data.kitt4sme.config as _cfg
-		with data.kitt4sme.keys as data.test.keys
+		with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
 }
 
 test_decision_no_tenant_header_when_public_path if {
@@ -162,7 +162,7 @@ test_reason_first_in_sort_order_when_several if {
 	_reason(d) == "no bearer token"
 	count(authz.deny) == 2 with input as _input("GET", "/orion/v2/entities", {})
 		with data.kitt4sme.config as _cfg
-		with data.kitt4sme.keys as data.test.keys
+		with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
 }
 
 test_decision_denied_503_when_keys_cannot_be_fetched if {
@@ -175,20 +175,20 @@ test_decision_denied_503_when_keys_cannot_be_fetched if {
 }
 
 test_decision_allowed_when_service_path_within_limits if {
-	token := _rsa_token({"tenants": ["limited"]})
+	token := _rsa_token({"tenants": ["limited"], "roles": ["limited:operator"]})
 	headers := object.union(_with_token(token, "limited"), {"fiware-servicepath": "/lab/bench3"})
 	_decide(_input("GET", "/orion/v2/entities", headers)).allowed
 }
 
 test_decision_denied_when_service_path_header_empty_for_limited_tenant if {
-	token := _rsa_token({"tenants": ["limited"]})
+	token := _rsa_token({"tenants": ["limited"], "roles": ["limited:operator"]})
 	headers := object.union(_with_token(token, "limited"), {"fiware-servicepath": ""})
 	d := _decide(_input("GET", "/orion/v2/entities", headers))
 	_reason(d) == "invalid fiware-servicepath header"
 }
 
 test_roles_collects_a_single_string_role if {
-	authz.roles == {"viewer"} with input as _input("GET", "/orion", _with_token(_rsa_token({"roles": "viewer"}), "manufracture"))
+	authz.roles == {"viewer"} with input as _input("GET", "/orion", _with_token(_rsa_token({"roles": "manufracture:viewer"}), "manufracture"))
 		with data.kitt4sme.config as _cfg
 }
 
@@ -224,10 +224,10 @@ test_decision_allowed_when_token_has_no_iat_and_no_typ if {
 }
 
 test_decision_allowed_when_tenant_limited_to_root if {
-	token := _rsa_token({"tenants": ["limited"]})
+	token := _rsa_token({"tenants": ["limited"], "roles": ["limited:operator"]})
 	headers := object.union(_with_token(token, "limited"), {"fiware-servicepath": "/any/where"})
 	d := authz.decision with input as _input("GET", "/orion/v2/entities", headers)
 		with data.kitt4sme.config as object.union(_cfg, {"service_paths": {"limited": ["/"]}})
-		with data.kitt4sme.keys as data.test.keys
+		with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
 	d.allowed
 }

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { corpusPolicyData, materializeCorpus } from '../support/corpus.js';
+import { corpusApiKeys, corpusPolicyData, materializeCorpus } from '../support/corpus.js';
 import { generateTestKeys } from '../support/tokens.js';
 
 const out =
@@ -22,7 +22,13 @@ mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
   out,
   JSON.stringify({
-    test: { config: corpusPolicyData(), keys: keys.jwks, private: keys.privateJwks, cases },
+    test: {
+      config: corpusPolicyData(),
+      keys: keys.jwks,
+      apikeys: corpusApiKeys(),
+      private: keys.privateJwks,
+      cases,
+    },
   }),
 );
 console.error(`policy-test-data: ${cases.length} corpus cases and fresh keys in ${out}`);

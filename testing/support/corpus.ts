@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 import { platform } from '../../platform/config/platform.js';
 import type { PlatformConfigInput } from '../../platform/config/schema.js';
-import type { PolicyData } from '../../platform/policy-data.js';
-import { policyData } from '../../platform/policy-data.js';
+import type { ApiKeyData, PolicyData } from '../../platform/policy-data.js';
+import { apiKeyData, policyData } from '../../platform/policy-data.js';
 import type { TestKeys, TokenRecipe } from './tokens.js';
 import { makeToken } from './tokens.js';
 import { loadPlatformContext } from '../../platform/context.js';
@@ -83,6 +83,23 @@ export function corpusPolicyData(): PolicyData {
   return policyData(loadPlatformContext({ config: corpusPlatformConfig() }));
 }
 
+/**
+ * The API keys the corpus runs against: manufracture's and smithereens' on both device routes
+ * (the keys the cases send).
+ */
+export const CORPUS_API_KEYS = [
+  { route: '/iota-south', key: '3z4w', tenant: 'manufracture' },
+  { route: '/iota-json-south', key: 'mnf-json-k3y', tenant: 'manufracture' },
+  { route: '/iota-south', key: 'smt-ul-k3y', tenant: 'smithereens' },
+  { route: '/iota-json-south', key: 'smt-json-k3y', tenant: 'smithereens' },
+  { route: '/iota-south', key: 'limited-k3y', tenant: 'limited' },
+] as const;
+
+/** The API-key data document (`data.kitt4sme.apikeys`) of the corpus. */
+export function corpusApiKeys(): ApiKeyData {
+  return apiKeyData(CORPUS_API_KEYS);
+}
+
 /** Every case of every corpus file, in file and case order. */
 export function loadCorpus(dir: string = CASES_DIR): { file: string; spec: CaseSpec }[] {
   return readdirSync(dir)
@@ -97,7 +114,7 @@ export function loadCorpus(dir: string = CASES_DIR): { file: string; spec: CaseS
           request: {
             ...doc.defaults?.request,
             ...c.request,
-            headers: { ...doc.defaults?.request?.headers, ...c.request.headers },
+            headers: { ...doc.defaults?.request?.headers, ...c.request?.headers },
           },
         },
       }));

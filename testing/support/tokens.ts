@@ -117,7 +117,7 @@ export function defaultClaims(issuer: string, now: number): Record<string, unkno
     azp: 'manufracture-scenarios',
     typ: 'Bearer',
     tenants: ['manufracture'],
-    roles: ['operator'],
+    roles: ['manufracture:operator'],
     iat: now,
     exp: now + 3600,
   };
@@ -139,7 +139,14 @@ export async function makeToken(
   else if (recipe.expIn !== undefined) claims.exp = now + recipe.expIn;
   if (recipe.nbfIn !== undefined) claims.nbf = now + recipe.nbfIn;
   if (recipe.iatIn !== undefined) claims.iat = now + recipe.iatIn;
-  for (const [k, v] of Object.entries(recipe.claims ?? {})) {
+  // A recipe that names tenants but no roles gets operator of each (the default's shape).
+  const named = recipe.claims ?? {};
+  if (Array.isArray(named.tenants) && !('roles' in named)) {
+    claims.roles = named.tenants
+      .filter((t): t is string => typeof t === 'string')
+      .map((t) => `${t}:operator`);
+  }
+  for (const [k, v] of Object.entries(named)) {
     if (v === null) delete claims[k];
     else claims[k] = v;
   }

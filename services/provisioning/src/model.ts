@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 
+import { API_KEY_PATTERN } from '../../../platform/tenancy.js';
 import type { DeviceProtocol } from '../../../platform/components.js';
 import {
   DEFAULT_DEVICE_PROTOCOL,
@@ -64,7 +65,7 @@ export const RESOURCES = Object.fromEntries(
 /** A device id the IoT Agent, Ultralight's `i=` parameter and a URL path all carry as is. */
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** An API key (Ultralight's `k=`), generated as 24 base64url characters when not given. */
-const API_KEY = /^[A-Za-z0-9_-]{4,64}$/;
+const API_KEY = API_KEY_PATTERN;
 /** Orion: a service name is 1-50 characters of `[A-Za-z0-9_]`, compared in lower case. */
 export const SERVICE_NAME = /^[A-Za-z0-9_]{1,50}$/;
 /** Orion: an absolute path of at most 10 levels, each 1-50 characters of `[A-Za-z0-9_]`. */

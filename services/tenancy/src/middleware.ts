@@ -13,6 +13,7 @@ import type { Decision, TenancyPolicy } from './policy.js';
 import { headersOf, policyInput } from './input.js';
 import { bearerToken } from './jws.js';
 import { sendProblem } from './problem.js';
+import { rolesForTenant } from '../../../platform/roles.js';
 import { DENY_REASON_HEADER } from '../../../platform/tenancy.js';
 
 /** The verified caller of an allowed request (absent on public paths). */
@@ -20,6 +21,7 @@ export interface TenancyContext {
   /** The tenant the request acts for (its fiware-service, lower-cased). */
   readonly tenant: string;
   readonly subject?: string;
+  /** The roles that hold for this tenant: platform roles and the tenant's scoped roles, bare. */
   readonly roles: readonly string[];
   readonly claims: JWTPayload;
 }
@@ -80,7 +82,7 @@ export function tenancyMiddleware(opts: TenancyMiddlewareOptions): RequestHandle
         const claims = decodeJwt(token);
         const context: TenancyContext = {
           tenant,
-          roles: asStrings(claims[opts.policy.claimNames.roles]),
+          roles: rolesForTenant(asStrings(claims[opts.policy.claimNames.roles]), tenant),
           claims,
           ...(claims.sub ? { subject: claims.sub } : {}),
         };

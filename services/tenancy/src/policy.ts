@@ -16,6 +16,8 @@ import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import type { JWK } from 'jose';
 import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 
+import type { ApiKeyData } from '../../../platform/policy-data.js';
+import { apiKeyDigest } from '../../../platform/policy-data.js';
 import type { Jwks } from './jwks.js';
 import { bearerToken, jwsDecodes } from './jws.js';
 import { selectKey } from './keys.js';
@@ -135,6 +137,7 @@ export class TenancyPolicy {
   private readonly decodable = new BoundedMap<string, boolean>(10_000);
   private loadedKeys?: Jwks;
   private dataLoaded = false;
+  private apiKeys?: ApiKeyData;
 
   private constructor(
     private readonly wasm: LoadedPolicy,
@@ -169,6 +172,8 @@ export class TenancyPolicy {
       'time.now_ns': () => Date.now() * 1_000_000,
       'io.jwt.verify_rs256': lookup('RS256'),
       'io.jwt.verify_es256': lookup('ES256'),
+      // The API-key check hashes the request's key (Go's crypto.sha256: lower-case hex).
+      'crypto.sha256': (text: unknown) => apiKeyDigest(String(text)),
       // The policy fetches the keys itself only when it was given none; in-process there is
       // no network, so it gets what OPA's http.send gives on a network error (raise_error
       // false), and refuses every token with 503 the way the gateway's OPA does.
@@ -217,6 +222,16 @@ export class TenancyPolicy {
     };
   }
 
+  /**
+   * The API-key digests the policy checks device routes against (`data.kitt4sme.apikeys`, as
+   * the provisioning service publishes them); undefined: none, and device routes answer 503.
+   */
+  setApiKeys(data: ApiKeyData | undefined): void {
+    if (data === this.apiKeys) return;
+    this.apiKeys = data;
+    this.dataLoaded = false;
+  }
+
   /** Forgets every verified signature (the benchmark measures verification this way). */
   forgetVerifiedTokens(): void {
     this.verified.clear();
@@ -225,7 +240,11 @@ export class TenancyPolicy {
   private evaluate(input: unknown, keys: Jwks | undefined): Decision {
     if (keys !== this.loadedKeys || !this.dataLoaded) {
       this.wasm.setData({
-        kitt4sme: keys ? { config: this.config, keys } : { config: this.config },
+        kitt4sme: {
+          config: this.config,
+          ...(keys ? { keys } : {}),
+          ...(this.apiKeys ? { apikeys: this.apiKeys } : {}),
+        },
       });
       this.loadedKeys = keys;
       this.dataLoaded = true;

@@ -105,7 +105,7 @@ function raw(lines: string[]): Promise<{ status: number; body: string }> {
 describe('tenancyMiddleware', () => {
   it('lets an allowed request through with the verified caller', async () => {
     const res = await get('/orion/v2/entities', {
-      authorization: `Bearer ${await token({ claims: { roles: ['viewer'] } })}`,
+      authorization: `Bearer ${await token({ claims: { roles: ['manufracture:viewer', 'smithereens:tenant-admin'], tenants: ['manufracture', 'smithereens'] } })}`,
       'fiware-service': 'ManuFracture',
     });
     expect(res.status).toBe(200);
@@ -372,7 +372,7 @@ describe('tenancyMiddleware', () => {
     try {
       const res = await fetch(`${a.base}/orion/v2/entities`, {
         headers: {
-          authorization: `Bearer ${await token({ claims: { roles: null, platform_roles: ['viewer'] } })}`,
+          authorization: `Bearer ${await token({ claims: { roles: null, platform_roles: ['manufracture:viewer'] } })}`,
           'fiware-service': 'manufracture',
         },
       });

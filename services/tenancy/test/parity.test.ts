@@ -5,6 +5,7 @@
  */
 import type { MaterializedCase } from '../../../testing/support/corpus.js';
 import {
+  corpusApiKeys,
   corpusPolicyData,
   loadCorpus,
   materializeCorpus,
@@ -31,8 +32,9 @@ beforeAll(async () => {
   keys = await generateTestKeys();
   cases = await materializeCorpus(keys);
   const config = corpusPolicyData();
-  opa = await startOpa({ kitt4sme: { config, keys: keys.jwks } });
+  opa = await startOpa({ kitt4sme: { config, keys: keys.jwks, apikeys: corpusApiKeys() } });
   wasm = await TenancyPolicy.load({ config });
+  wasm.setApiKeys(corpusApiKeys());
   for (const c of cases) {
     server.set(c.name, (await opa.query('kitt4sme/authz/decision', c.input)) as Decision);
     inProcess.set(c.name, await wasm.decide(c.input, keys.jwks));
