@@ -343,7 +343,11 @@ export const COMPONENTS = {
     service: { name: 'opa', ports: { extauthz: { port: 9191, protocol: 'grpc' } } },
     sizes: sized(r(25, 500, 48, 128), r(250, 1000, 128, 512), 2),
     // OPA verifies tokens against the realm's keys itself.
-    calls: [{ to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] }],
+    calls: [
+      { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+      // The API-key bundle (services/provisioning/src/api-keys.ts API_KEYS_BUNDLE_PATH).
+      { to: 'provisioning', ports: ['api'], methods: ['GET'], paths: ['/bundles/*'] },
+    ],
   },
   orion: {
     description: 'Orion context broker (NGSI-v2), one database per tenant',

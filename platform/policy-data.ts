@@ -36,6 +36,39 @@ export const POLICY_DATA_PATH = 'kitt4sme/config/data.json';
 export const API_KEYS_ROOT = 'kitt4sme/apikeys';
 
 /**
+ * Where the provisioning service serves the API-key bundle, on its own port and outside its
+ * API prefix (the ingress never routes it; the mesh admits only OPA).
+ */
+export const API_KEYS_BUNDLE_PATH = '/bundles/apikeys.tar.gz';
+
+/** How often the gateway's OPA polls the bundle (OPA's bundle polling, in seconds). */
+export const API_KEYS_POLL_SECONDS = { min: 2, max: 5 } as const;
+
+/**
+ * The `opa run` flags that make OPA poll the API-key bundle from the provisioning service at
+ * `serviceUrl`: the same for the cluster's OPA and the tests' real one.
+ */
+export function apiKeyBundleFlags(serviceUrl: string): string[] {
+  return [
+    `--set=services.provisioning.url=${serviceUrl}`,
+    '--set=bundles.apikeys.service=provisioning',
+    `--set=bundles.apikeys.resource=${API_KEYS_BUNDLE_PATH.slice(1)}`,
+    `--set=bundles.apikeys.polling.min_delay_seconds=${API_KEYS_POLL_SECONDS.min}`,
+    `--set=bundles.apikeys.polling.max_delay_seconds=${API_KEYS_POLL_SECONDS.max}`,
+  ];
+}
+
+/** How old the provisioning service lets its view of the agents' groups get, in ms. */
+export const API_KEYS_MAX_AGE_MS = 2000;
+
+/**
+ * The freshness bound: a group's key works (or, deleted, is refused) at the gateway within
+ * this many seconds of the write: the poll interval plus the service's cache, with room for
+ * the read itself. A test holds the real OPA to it.
+ */
+export const API_KEYS_FRESHNESS_SECONDS = 10;
+
+/**
  * The device API keys of every tenant, as the policy reads them: by the route devices send to,
  * the SHA-256 (lower-case hex) of each key → the tenant whose service group holds it. Never a
  * key itself.
@@ -140,7 +173,11 @@ export interface PolicyData {
   readonly platform_roles: readonly string[];
   readonly tenant_roles: readonly string[];
   /** What a device API key is made of (platform/tenancy.ts `API_KEY_FORMAT`). */
-  readonly api_key: { readonly chars: string; readonly min_length: number; readonly max_length: number };
+  readonly api_key: {
+    readonly chars: string;
+    readonly min_length: number;
+    readonly max_length: number;
+  };
   readonly public_paths: readonly string[];
   /** The routes and their sub-routes; a request takes the longest prefix it is under. */
   readonly routes: readonly PolicyRoute[];

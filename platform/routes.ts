@@ -7,8 +7,14 @@
  * the gateway, the diagram and the scenario URLs. Add a route to a component and everything
  * that routes or authorises follows.
  */
-import type { ComponentRoute, PortKey, ServiceId, ServicePortSpec } from './components.js';
-import { COMPONENT_IDS, HTTP_PROTOCOLS, SERVICES, component } from './components.js';
+import type {
+  ComponentRoute,
+  DeviceProtocol,
+  PortKey,
+  ServiceId,
+  ServicePortSpec,
+} from './components.js';
+import { COMPONENT_IDS, HTTP_PROTOCOLS, SERVICES, component, iotAgentOf } from './components.js';
 import { PlatformError, issueLine } from './errors.js';
 
 export type { RouteAccess } from './components.js';
@@ -36,6 +42,15 @@ export const ROUTES: readonly RouteSpec[] = (['tenant', 'sso'] as const).flatMap
       .map(({ port, ...r }) => ({ ...r, backend: { service: id, port } }) as RouteSpec),
   ),
 );
+
+/** The route devices of a protocol send to (the one with an API-key parameter), e.g. `/iota-south`. */
+export function deviceRoutePrefix(protocol: DeviceProtocol): string {
+  const agent = iotAgentOf(protocol);
+  const route = ROUTES.find((r) => r.backend.service === agent && r.apiKeyParam);
+  if (!route)
+    throw new TypeError(`the IoT Agent of ${protocol} has no route with an API-key parameter`);
+  return route.prefix;
+}
 
 // ---------------------------------------------------------------------------------------------
 // What bypasses OPA, derived from the route table only

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { apiKeyBundleFlags } from '../../platform/policy-data.js';
 import { ensureOpa } from '../../toolchain/tools.js';
 
 /** The policy directory the platform deploys (tests excluded at load time by OPA's own rules). */
@@ -43,7 +44,12 @@ export function freePort(): Promise<number> {
  */
 export async function startOpa(
   data: Record<string, unknown>,
-  opts: { timeoutMs?: number; policyDir?: string } = {},
+  opts: {
+    timeoutMs?: number;
+    policyDir?: string;
+    /** Poll the API-key bundle from a provisioning service at this base URL, as the cluster's OPA does. */
+    apiKeysFrom?: string;
+  } = {},
 ): Promise<OpaServer> {
   const bin = ensureOpa();
   const dir = mkdtempSync(join(tmpdir(), 'opa-test-'));
@@ -58,6 +64,7 @@ export async function startOpa(
       `--addr=127.0.0.1:${port}`,
       '--log-level=error',
       '--ignore=*_test.rego',
+      ...(opts.apiKeysFrom ? apiKeyBundleFlags(opts.apiKeysFrom) : []),
       opts.policyDir ?? POLICY_DIR,
       join(dir, 'data.json'),
     ],

@@ -735,7 +735,7 @@ describe('startGateway with the real OPA', () => {
     const e = echoOf(
       await send(gw.url, 'POST', '/orion/v2/entities?options=keyValues', {
         headers: {
-          ...(await bearer({ claims: { roles: ['tenant-admin'] } })),
+          ...(await bearer({ claims: { roles: ['manufracture:tenant-admin'] } })),
           'fiware-service': A,
           'content-type': 'application/json',
         },

@@ -7,7 +7,12 @@ import type { Construct } from 'constructs';
 
 import type { PlatformContext } from '../../../platform/context.js';
 import type { PolicyFile } from '../../../platform/policy-data.js';
-import { DECISION_PATH, POLICY_DATA_PATH, policyData } from '../../../platform/policy-data.js';
+import {
+  DECISION_PATH,
+  apiKeyBundleFlags,
+  POLICY_DATA_PATH,
+  policyData,
+} from '../../../platform/policy-data.js';
 import { checksum } from '../util.js';
 import { Workload, httpProbe } from '../workload.js';
 
@@ -72,6 +77,8 @@ export class Opa extends Workload<'opa'> {
             `--set=plugins.envoy_ext_authz_grpc.addr=:${grpc}`,
             `--set=plugins.envoy_ext_authz_grpc.path=${DECISION_PATH}`,
             '--set=plugins.envoy_ext_authz_grpc.enable-reflection=false',
+            // The tenants' API-key digests, polled from the provisioning service. NOTE (3)
+            ...apiKeyBundleFlags(ctx.serviceUrl('provisioning', 'api')),
             '--set=decision_logs.console=true',
             '--log-format=json',
             '--log-level=info',
@@ -82,7 +89,10 @@ export class Opa extends Workload<'opa'> {
           ports: ['extauthz'],
           livenessProbe: httpProbe('/health', DIAGNOSTICS_PORT, { periodSeconds: 10 }),
           // Ready only once the ext_authz plugin listens: /health?plugins checks every plugin.
-          readinessProbe: httpProbe('/health?plugins', DIAGNOSTICS_PORT, { periodSeconds: 5 }),
+          // Ready without the bundle: until it comes, only device routes are refused (503).
+          readinessProbe: httpProbe('/health?plugins&exclude-plugin=bundle', DIAGNOSTICS_PORT, {
+            periodSeconds: 5,
+          }),
           volumeMounts: [{ name: 'policy', mountPath: POLICY_DIR, readOnly: true }],
         },
       ],
@@ -103,3 +113,7 @@ export class Opa extends Workload<'opa'> {
 // 2. --ignore=.* keeps OPA from also loading the timestamped ..2026_... directory behind
 //    ConfigMap mounts, which would define every rule twice.
 //    See https://www.openpolicyagent.org/docs/envoy/tutorial-istio
+// 3. The API-key bundle claims only kitt4sme/apikeys, so it sits beside the policy and config
+//    loaded from files (OPA refuses overlapping roots). OPA keeps the last bundle it activated
+//    when a poll fails; until the first one, the policy refuses device routes with 503.
+//    See https://www.openpolicyagent.org/docs/management-bundles

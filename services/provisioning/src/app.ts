@@ -15,6 +15,8 @@ import { z } from 'zod';
 
 import type { JwksCache, TenancyContext, TenancyPolicy } from '../../tenancy/src/index.js';
 import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
+import type { ApiKeyPublisher } from './api-keys.js';
+import { API_KEYS_BUNDLE_PATH, etagOf, matchesEtag } from './api-keys.js';
 import type { ProvisioningErrorCode } from './errors.js';
 import { PROVISIONING_ERRORS, problemType } from './errors.js';
 import type { Scope } from './fiware-client.js';
@@ -41,6 +43,8 @@ export interface AppDeps {
   readonly staleAfterIntervals?: number;
   /** Readiness beyond having started. @default always ready */
   readonly ready?: () => boolean;
+  /** The tenants' API-key digests for the policy; without it no bundle is served. */
+  readonly apiKeys?: ApiKeyPublisher;
 }
 
 /** The path prefix the service serves its API under (the gateway does not strip it). */
@@ -90,6 +94,39 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
+
+  // The API-key bundle of the gateway's OPA. Outside /provisioning, so the ingress never
+  // routes it; the mesh admits only OPA to it. Digests only, never a key.
+  app.get(API_KEYS_BUNDLE_PATH, async (req, res) => {
+    if (!deps.apiKeys) {
+      res.status(404).end();
+      return;
+    }
+    try {
+      const bundle = await deps.apiKeys.bundle();
+      res.setHeader('etag', etagOf(bundle.etag));
+      res.setHeader('cache-control', 'no-cache');
+      if (matchesEtag(req.get('if-none-match'), bundle.etag)) {
+        res.status(304).end();
+        return;
+      }
+      res.type('application/gzip').send(bundle.body);
+    } catch (err) {
+      // OPA keeps the bundle it has and asks again; without one, device routes stay closed.
+      deps.logger.warn({ err: (err as Error).message }, 'API-key bundle unavailable');
+      res.setHeader('retry-after', '5');
+      res.status(503).end();
+    }
+  });
+
+  /** After a group write: publish at once (a failed read leaves it to the next poll). */
+  const republish = async (log: Logger) => {
+    try {
+      await deps.apiKeys?.refresh();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'API keys not republished; the next poll will');
+    }
+  };
 
   const api = express.Router();
   api.use((req, res, next) => {
@@ -144,6 +181,7 @@ export function createApp(deps: AppDeps): express.Express {
     const scope = scopeOf(req, res);
     const spec = parse(GroupSpec, jsonBody(req));
     const result = await deps.provisioner.upsertGroup(scope, spec, dryRun(req));
+    if (result.status !== 'unchanged' && !dryRun(req)) await republish((res.locals as Locals).log);
     res
       .status(result.status === 'created' ? 201 : 200)
       .json({ ...result, group: maskKey(res, result.group) });
@@ -153,6 +191,7 @@ export function createApp(deps: AppDeps): express.Express {
     const { protocol } = parse(GroupQuery, req.query, 'query');
     if (!(await deps.provisioner.deleteGroup(scope, protocol)))
       throw notFound(`no ${protocol} service group at ${scope.servicePath}`);
+    await republish((res.locals as Locals).log);
     res.status(204).end();
   });
 

@@ -89,6 +89,18 @@ export class IotAgentClient {
     );
   }
 
+  /** Every group of a tenant, whatever its service path (`/*`), page by page. */
+  async listTenantGroups(service: string): Promise<AgentGroup[]> {
+    return allPages(async (query) => {
+      const res = await this.upstream.call<{ services?: AgentGroup[] }>('GET', '/iot/services', {
+        headers: { 'fiware-service': service, 'fiware-servicepath': '/*' },
+        query,
+        accept: [404],
+      });
+      return res.status === 404 ? [] : (res.body?.services ?? []);
+    });
+  }
+
   async createGroup(scope: Scope, group: Record<string, unknown>): Promise<void> {
     await this.upstream.call('POST', '/iot/services', {
       headers: headers(scope),

@@ -10,7 +10,9 @@ import type { DestinationStream } from 'pino';
 import type { DeviceProtocol } from '../../../platform/components.js';
 import { DEFAULT_DEVICE_PROTOCOL, DEVICE_PROTOCOLS } from '../../../platform/components.js';
 import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
+import { ApiKeyPublisher } from './api-keys.js';
 import { createApp } from './app.js';
+import { provisioningError } from './errors.js';
 import type { ProvisioningConfig } from './config.js';
 import { IotAgentClient, OrionClient } from './fiware-client.js';
 import { createLogger } from './log.js';
@@ -55,25 +57,38 @@ export async function startService(
       attempts: config.upstreamAttempts,
       onAttempt,
     });
-  const provisioner = new Provisioner({
-    agents: Object.fromEntries(
-      DEVICE_PROTOCOLS.map((p) => [
-        p,
-        // The default protocol's agent keeps the name `iot-agent` in metrics and messages.
-        new IotAgentClient(
-          upstream(
-            p === DEFAULT_DEVICE_PROTOCOL ? 'iot-agent' : `iot-agent-${p}`,
-            config.iotaNorthUrls[p],
-          ),
+  const agents = Object.fromEntries(
+    DEVICE_PROTOCOLS.map((p) => [
+      p,
+      // The default protocol's agent keeps the name `iot-agent` in metrics and messages.
+      new IotAgentClient(
+        upstream(
+          p === DEFAULT_DEVICE_PROTOCOL ? 'iot-agent' : `iot-agent-${p}`,
+          config.iotaNorthUrls[p],
         ),
-      ]),
-    ) as Record<DeviceProtocol, IotAgentClient>,
+      ),
+    ]),
+  ) as Record<DeviceProtocol, IotAgentClient>;
+  const provisioner = new Provisioner({
+    agents,
     orion: new OrionClient(upstream('orion', config.orionUrl)),
     quantumLeapNotifyUrl: config.quantumLeapNotifyUrl,
     defaultExpectedInterval: config.defaultExpectedInterval,
     ...(overrides.chunkSize ? { chunkSize: overrides.chunkSize } : {}),
   });
   const policy = await TenancyPolicy.load({ config: config.policyData });
+  const apiKeys = new ApiKeyPublisher({
+    agents,
+    tenants: tenantsOf(config.policyData),
+    onChange: (data) => {
+      policy.setApiKeys(data);
+      logger.info({ revision: data.revision }, 'API keys published');
+    },
+  });
+  // The first read, not awaited: the service starts while an agent is still coming up.
+  apiKeys
+    .bundle()
+    .catch((err: Error) => logger.warn({ err: err.message }, 'API keys not read yet'));
   const jwks = new JwksCache({ url: config.jwksUrl });
   const app = createApp({
     provisioner,
@@ -84,6 +99,7 @@ export async function startService(
     maxBatch: config.maxBatch,
     maxBodyBytes: config.maxBodyBytes,
     staleAfterIntervals: config.staleAfterIntervals,
+    apiKeys,
   });
   const server = app.listen(config.port, overrides.host ?? '0.0.0.0');
   await new Promise<void>((resolve, reject) => {
@@ -105,4 +121,16 @@ export async function startService(
         server.close(() => resolve());
       }),
   };
+}
+
+/** The configured tenants of the policy data; a document without them is a broken config. */
+function tenantsOf(policyData: unknown): string[] {
+  const tenants = (policyData as { tenants?: unknown } | null)?.tenants;
+  if (!Array.isArray(tenants) || !tenants.every((t): t is string => typeof t === 'string')) {
+    throw provisioningError(
+      'ERR_PROVISIONING_CONFIG',
+      'the policy data has no tenants list; use the document `npm run synth` generates (POLICY_DATA_FILE)',
+    );
+  }
+  return tenants;
 }

@@ -150,7 +150,7 @@ describe('service groups', () => {
 
   it('shows API keys to operators but not to viewers', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
-    const viewer = await stack.token({ claims: { roles: ['viewer'] } });
+    const viewer = await stack.token({ claims: { roles: ['manufracture:viewer'] } });
     const asViewer = await api('GET', '/v1/groups', '/v1/groups', { ...floor1, token: viewer });
     expect(asViewer.status).toBe(200);
     expect(asViewer.body.groups[0]).not.toHaveProperty('apikey');
@@ -293,7 +293,7 @@ describe('devices', () => {
     expect(asOperator.status).toBe(403);
     expect(asOperator.body.code).toBe('ERR_PROVISIONING_FORBIDDEN');
     expect(stack.orion.entities('manufracture').map((e) => e.id)).toEqual(['urn:ngsi:bot:1']);
-    const token = await stack.token({ claims: { roles: ['tenant-admin'] } });
+    const token = await stack.token({ claims: { roles: ['manufracture:tenant-admin'] } });
     const del = await api('DELETE', '/v1/devices/{id}', path, { ...floor1, token });
     expect(del.status).toBe(204);
     expect(stack.orion.entities('manufracture').map((e) => e.id)).toEqual([]);
@@ -438,7 +438,7 @@ describe('idempotency with what the agent adds', () => {
 
 describe('QuantumLeap subscription', () => {
   beforeEach(reset);
-  const admin = () => stack.token({ claims: { roles: ['tenant-admin'] } });
+  const admin = () => stack.token({ claims: { roles: ['manufracture:tenant-admin'] } });
 
   it('creates it once, without a service path, so it covers the whole tenant', async () => {
     const token = await admin();

@@ -155,7 +155,7 @@ describe('with the IoT Agent and Orion failing', () => {
         ? { status: 503, body: { error: 'ServiceUnavailable', description: 'busy' } }
         : undefined,
     );
-    const token = await stack.token({ claims: { roles: ['tenant-admin'] } });
+    const token = await stack.token({ claims: { roles: ['manufracture:tenant-admin'] } });
     const sub = await stack.call('PUT', '/v1/subscriptions/quantumleap', { token });
     expect(sub.status).toBe(503);
     const after = stack.orion.requests.filter(
