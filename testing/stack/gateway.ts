@@ -7,7 +7,8 @@
  * What it does, as Istio's Envoy does:
  * - Path normalisation as istiod's meshConfig configures it (testing/istio/paths.ts):
  *   authorization and routing both see the normalised path, and it is what the backend
- *   receives. A path with `%00` or a fragment gets 400.
+ *   receives. A path with `%00` gets 400; a request target with a fragment (`#`, in the path
+ *   or the query) 400 with the policy's reason for it.
  * - The gateway's AuthorizationPolicies in Istio's order: CUSTOM first (ext_authz to the
  *   authorizer, OPA in the stack; a deny passes OPA's status, headers and body on; an error or
  *   a timeout gives 503 and never allows), then DENY and ALLOW (403 `RBAC: access denied`).
@@ -104,6 +105,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** Why a request target with a fragment is refused: the tenancy policy's reason for it. */
+export const FRAGMENT_REASON = 'bad path: fragment in request target';
+
 /** The port clients reach the gateway on, as its policies see it (plain HTTP here). */
 const GATEWAY_PORT = 80;
 
@@ -134,6 +138,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const path = normalizePath(rawPath);
     const record = (d: Omit<GatewayDecision, 'method' | 'path'>) =>
       decisions.push({ method, path: path ?? rawPath, ...d });
+    if (target.includes('#')) {
+      // Envoy refuses a fragment before any filter; the reason is the policy's for the same.
+      record({ allowed: false, status: 400, reason: FRAGMENT_REASON });
+      return localReply(res, 400, 'Bad Request', { [DENY_REASON_HEADER]: FRAGMENT_REASON });
+    }
     if (path === undefined) {
       record({ allowed: false, status: 400, reason: 'path cannot be normalised' });
       return localReply(res, 400, 'Bad Request');

@@ -111,12 +111,6 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     closers.push(() => south.close());
     const jsonAgent = await startIotAgentProcess({ orionUrl: orion.url, protocol: 'json' });
     closers.push(() => jsonAgent.stop());
-    const opa = await startOpa(
-      { kitt4sme: { config: data } },
-      opts.policyDir ? { policyDir: opts.policyDir } : {},
-    );
-    closers.push(() => opa.stop());
-
     const local = await startLocalProvisioning({
       iotaNorthUrls: { ultralight: iota.northUrl, json: jsonAgent.northUrl },
       orionUrl: orion.url,
@@ -127,6 +121,12 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     });
     closers.push(() => local.close());
     const provisioning = local.service;
+    // OPA polls the API-key bundle from the provisioning service, as in the cluster.
+    const opa = await startOpa(
+      { kitt4sme: { config: data } },
+      { apiKeysFrom: provisioning.url, ...(opts.policyDir ? { policyDir: opts.policyDir } : {}) },
+    );
+    closers.push(() => opa.stop());
 
     const gateway = await startGateway({
       port,

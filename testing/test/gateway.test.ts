@@ -13,11 +13,11 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
 import { TENANT_HEADER } from '../../platform/tenancy.js';
-import { DECISION_PATH, policyData } from '../../platform/policy-data.js';
-import { headersOf } from '../../services/tenancy/src/input.js';
+import { DECISION_PATH, apiKeyData, policyData } from '../../platform/policy-data.js';
+import { headersOf, policyInput } from '../../services/tenancy/src/input.js';
 import type { Decision } from '../../services/tenancy/src/policy.js';
 import type { Authorizer, Gateway, GatewayOptions } from '../stack/gateway.js';
-import { opaAuthorizer, startGateway } from '../stack/gateway.js';
+import { FRAGMENT_REASON, opaAuthorizer, startGateway } from '../stack/gateway.js';
 import { json, startStub } from '../support/http.js';
 import type { StubServer } from '../support/http.js';
 import { platformContext } from '../real/keycloak.js';
@@ -610,6 +610,7 @@ describe('startGateway with the real OPA', () => {
           issuer,
           jwks_uri: `${issuer}/protocol/openid-connect/certs`,
         },
+        apikeys: apiKeyData([{ route: '/iota-south', key: 'gw-k3y-1', tenant: A }]),
       },
     });
     const authorize = opaAuthorizer(opa);
@@ -675,6 +676,42 @@ describe('startGateway with the real OPA', () => {
     });
     expect(r.headers['x-kitt4sme-deny-reason']).toBe('token not valid for this tenant');
     expect(orionRequests()).toBe(before);
+  });
+
+  it('refuses a fragment in the path or the query with the reason the policy gives', async () => {
+    for (const target of ['/orion/v2/entities#x', '/orion/v2/entities?type=Room#x']) {
+      const r = await send(gw.url, 'GET', target, {
+        headers: { ...(await bearer()), 'fiware-service': A },
+      });
+      expect([target, r.status, r.headers['x-kitt4sme-deny-reason']]).toEqual([
+        target,
+        400,
+        FRAGMENT_REASON,
+      ]);
+      const d = (await opa.query(
+        DECISION_PATH,
+        policyInput('GET', target, { ...(await bearer()), 'fiware-service': A }),
+      )) as Decision;
+      expect(d.headers?.['x-kitt4sme-deny-reason']).toBe(FRAGMENT_REASON);
+    }
+  });
+
+  it("sets a one-tenant device's fiware-service from its token, and refuses another tenant's key", async () => {
+    const device = { claims: { tenants: [A], roles: [`${A}:device`] } };
+    const e = echoOf(
+      await send(gw.url, 'POST', '/iota-south/iot/d?k=gw-k3y-1&i=dev1', {
+        headers: await bearer(device),
+        body: 't|21',
+      }),
+    );
+    expect(e).toMatchObject({ backend: 'iotAgentUl/south', url: '/iot/d?k=gw-k3y-1&i=dev1' });
+    expect(e.headers['fiware-service']).toBe(A);
+    const r = await send(gw.url, 'POST', '/iota-south/iot/d?k=gw-k3y-1&i=dev1', {
+      headers: await bearer({ claims: { tenants: [B], roles: [`${B}:device`] } }),
+      body: 't|21',
+    });
+    expect(r.status).toBe(403);
+    expect(r.headers['x-kitt4sme-deny-reason']).toBe('API key not valid for this tenant');
   });
 
   it('refuses a request without a token with 401', async () => {
