@@ -280,6 +280,21 @@ export const tenantIsolation: Scenario<ScenarioEnv> = {
           text: ulPayload(db.device, -1),
         }),
       ),
+      refused(
+        'south-other-tenant-key',
+        `${a.tenant}'s device token sending with ${b.tenant}'s API key as ${a.tenant} is refused (403)`,
+        403,
+        /API key/,
+        async () => ({
+          method: 'POST',
+          service: 'iotAgentUl',
+          port: 'south',
+          path: `${db.resource}?${new URLSearchParams({ k: db.apikey, i: db.device.device_id })}`,
+          tenant: a.tenant,
+          token: await platform.token(a.tenant, 'devices'),
+          text: ulPayload(db.device, -1),
+        }),
+      ),
     ];
   },
 };

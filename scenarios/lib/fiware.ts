@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 import type { DeviceProtocol } from '../../platform/components.js';
 import { iotAgentOf } from '../../platform/components.js';
+import { API_KEYS_FRESHNESS_SECONDS } from '../../platform/policy-data.js';
+import { DENY_REASON_HEADER } from '../../platform/tenancy.js';
 import { groupsOf, readDevicesFile } from '../../services/provisioning/src/devices-file.js';
 import type { DevicesFile } from '../../services/provisioning/src/devices-file.js';
 import { RESOURCES } from '../../services/provisioning/src/model.js';
@@ -156,6 +158,9 @@ export async function sendUltralight(
   return send(platform, d, { text: payload }, d.resource, opts);
 }
 
+/** The gateway's reason while a new group's key has not reached it yet. */
+const KEY_NOT_YET = 'API key not valid for this tenant';
+
 async function send(
   platform: Platform,
   d: PlacedDevice,
@@ -164,15 +169,29 @@ async function send(
   opts: { token?: string; query?: string; signal?: AbortSignal },
 ): Promise<string> {
   const query = new URLSearchParams({ k: d.apikey, i: d.device.device_id });
-  const reply = await platform.call({
-    method: 'POST',
-    ...southOf(d),
-    path: `${resource}?${query}${opts.query ? `&${opts.query}` : ''}`,
-    tenant: d.tenant,
-    token: opts.token ?? (await platform.token(d.tenant, 'devices')),
-    ...body,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const token = opts.token ?? (await platform.token(d.tenant, 'devices'));
+  const call = () =>
+    platform.call({
+      method: 'POST',
+      ...southOf(d),
+      path: `${resource}?${query}${opts.query ? `&${opts.query}` : ''}`,
+      tenant: d.tenant,
+      token,
+      ...body,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  // A group's key reaches the gateway within API_KEYS_FRESHNESS_SECONDS of its creation.
+  const deadline = Date.now() + API_KEYS_FRESHNESS_SECONDS * 1000;
+  let reply = await call();
+  while (
+    reply.status === 403 &&
+    reply.headers.get(DENY_REASON_HEADER) === KEY_NOT_YET &&
+    Date.now() < deadline &&
+    !opts.signal?.aborted
+  ) {
+    await new Promise((r) => setTimeout(r, 250));
+    reply = await call();
+  }
   expectStatus(reply, 200, `the IoT Agent refused ${d.device.device_id}'s ${d.protocol} payload`);
   return reply.text;
 }
