@@ -12,7 +12,7 @@
 import { Command } from 'commander';
 
 import { runCli } from '../platform/cli.js';
-import { corpusPolicyData, envoyInput } from '../testing/support/corpus.js';
+import { corpusApiKeys, corpusPolicyData, envoyInput } from '../testing/support/corpus.js';
 import { startOpa } from '../testing/real/opa.js';
 import { generateTestKeys, makeToken } from '../testing/support/tokens.js';
 import { TenancyPolicy } from '../services/tenancy/src/policy.js';
@@ -50,13 +50,18 @@ const program = new Command()
   .action(async (opts: { iterations: number; json?: boolean }) => {
     const keys = await generateTestKeys();
     const config = corpusPolicyData();
-    const token = await makeToken(keys, config.issuer, {});
-    const input = envoyInput('GET', '/orion/v2/entities?type=Bot', {
+    // A device measurement: token, tenant, role and the API-key check all in the decision.
+    const token = await makeToken(keys, config.issuer, {
+      claims: { roles: ['manufracture:device'] },
+    });
+    const input = envoyInput('POST', '/iota-south/iot/d?k=3z4w&i=foodev', {
       authorization: `Bearer ${token}`,
       'fiware-service': 'manufracture',
     });
+    const apikeys = corpusApiKeys();
     const policy = await TenancyPolicy.load({ config });
-    const opa = await startOpa({ kitt4sme: { config, keys: keys.jwks } });
+    policy.setApiKeys(apikeys);
+    const opa = await startOpa({ kitt4sme: { config, keys: keys.jwks, apikeys } });
     try {
       const check = async (d: Promise<unknown>) => {
         if (!((await d) as { allowed?: boolean })?.allowed)
