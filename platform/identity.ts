@@ -5,7 +5,7 @@
  *
  * The tenancy policy's side of the contract (claim names, audiences) is in tenancy.ts.
  */
-import type { Role } from './roles.js';
+import type { TenantRole } from './roles.js';
 
 /**
  * Resource servers: clients that never log in themselves but name an audience. Access
@@ -28,7 +28,8 @@ export type SsoApp = keyof typeof SSO_CLIENTS;
 /**
  * Machine identities, one pair per tenant: a tenant's scenario runner or integration, and its
  * devices (or the edge gateway that speaks for them). Both are confidential clients with
- * client-credentials grants; their service accounts belong to exactly one tenant.
+ * client-credentials grants; their service accounts belong to exactly one tenant and hold
+ * `roles` scoped to it (`<tenant>:<role>`).
  */
 export const MACHINE_CLIENTS = {
   scenarios: {
@@ -49,7 +50,7 @@ export const MACHINE_CLIENTS = {
   },
 } as const satisfies Record<
   string,
-  { suffix: string; roles: readonly Role[]; description: string; passwordGrant: boolean }
+  { suffix: string; roles: readonly TenantRole[]; description: string; passwordGrant: boolean }
 >;
 export type MachineKind = keyof typeof MACHINE_CLIENTS;
 
@@ -61,8 +62,17 @@ export function machineClientId(tenant: string, kind: MachineKind): string {
 /** The user attribute, set on each tenant group, whose values form the `tenants` claim. */
 export const TENANT_ATTRIBUTE = 'kitt4sme-tenant';
 
-/** Tenant groups are `/tenants/<tenant>`; membership is what puts a tenant into a token. */
+/**
+ * Tenant groups are `/tenants/<tenant>`, each with a role group `/tenants/<tenant>/<role>` per
+ * tenant role; membership of either puts the tenant into a token, and a role group's gives its
+ * role scoped to that tenant.
+ */
 export const TENANTS_GROUP = 'tenants';
+
+/** The group of a tenant, `/tenants/<tenant>`, or of one of its roles, `/tenants/<tenant>/<role>`. */
+export function tenantGroupPath(tenant: string, role?: TenantRole): string {
+  return `/${TENANTS_GROUP}/${tenant}${role ? `/${role}` : ''}`;
+}
 
 /** Members get the platform-admin role and Argo CD's admin role. */
 export const PLATFORM_ADMINS_GROUP = 'platform-admins';
@@ -109,14 +119,15 @@ export interface DemoUser {
   readonly username: string;
   readonly firstName: string;
   readonly lastName: string;
-  /** Tenant groups (names) the user is in. */
+  /** The tenants the user works for. */
   readonly tenants: readonly string[];
-  readonly roles: readonly Role[];
+  /** The roles the user holds in each of its tenants (as role-group memberships). */
+  readonly roles: readonly TenantRole[];
   readonly groups: readonly string[];
 }
 
 /** The roles of a tenant's demo user. */
-export const DEMO_TENANT_ROLES: readonly Role[] = ['operator', 'viewer', 'tenant-admin'];
+export const DEMO_TENANT_ROLES: readonly TenantRole[] = ['operator', 'viewer', 'tenant-admin'];
 
 /** The demo users of a set of tenants (`<tenant>-demo` and `platform-admin`). */
 export function demoUsers(tenants: readonly { name: string; displayName?: string }[]): DemoUser[] {

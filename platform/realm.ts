@@ -24,12 +24,19 @@ import {
   demoUsers,
   machineClientId,
   secretEnvName,
+  tenantGroupPath,
 } from './identity.js';
 import type { MachineKind, SsoApp } from './identity.js';
-import { ROLES, ROLE_DESCRIPTIONS } from './roles.js';
-import type { Role } from './roles.js';
+import { PLATFORM_ROLES, ROLE_DESCRIPTIONS, TENANT_ROLES, scopedRole } from './roles.js';
 import { API_AUDIENCES, TOKEN_CLAIMS } from './tenancy.js';
 import type { PlatformContext } from './context.js';
+
+/**
+ * Realm roles of a realm from before tenant roles were scoped: the bare tenant roles
+ * (`viewer`, ...). No client names them any more; realm:apply also takes them off service
+ * accounts and groups, never off people, and deletes no role. NOTE (2)
+ */
+export const RETIRED_ROLES: readonly string[] = TENANT_ROLES;
 
 /** A JSON object of Keycloak's representation format. */
 export type Rep = Record<string, unknown>;
@@ -94,7 +101,7 @@ function tenantsMapper(): Rep {
   });
 }
 
-/** Mapper: the platform roles, as a flat `roles` array. NOTE (2) */
+/** Mapper: the platform roles and the scoped tenant roles, as a flat `roles` array. NOTE (2) */
 function rolesMapper(): Rep {
   return mapper('roles', 'oidc-usermodel-realm-role-mapper', {
     'claim.name': TOKEN_CLAIMS.roles,
@@ -138,8 +145,8 @@ function baseClient(clientId: string, name: string, description: string): Rep {
     publicClient: false,
     bearerOnly: false,
     frontchannelLogout: false,
-    // Only the platform roles reach tokens (scopeMappings), never default-roles-*,
-    // offline_access or another client's roles.
+    // Only the realm's own roles reach tokens (scopeMappings), never default-roles-*,
+    // offline_access, a bare tenant role or another client's roles.
     fullScopeAllowed: false,
     defaultClientScopes: ['basic'],
     optionalClientScopes: [],
@@ -225,8 +232,18 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     placeholders.push({ env, kind: 'client-secret', id: clientId });
     return { clientAuthenticatorType: 'client-secret', secret: `\${${env}}` };
   };
+  // platform-admin, then each tenant's scoped roles.
+  const realmRoles = [
+    ...PLATFORM_ROLES.map((r) => ({ name: r, description: ROLE_DESCRIPTIONS[r] })),
+    ...tenants.flatMap((t) =>
+      TENANT_ROLES.map((r) => ({
+        name: scopedRole(t.name, r),
+        description: `tenant ${t.name}: ${ROLE_DESCRIPTIONS[r]}`,
+      })),
+    ),
+  ];
   const scopeMappings: { client: string; roles: string[] }[] = [];
-  const scope = (clientId: string, roles: readonly Role[] = ROLES) =>
+  const scope = (clientId: string, roles: readonly string[] = realmRoles.map((r) => r.name)) =>
     scopeMappings.push({ client: clientId, roles: [...roles] });
   const apiMappers = () => [
     tenantsMapper(),
@@ -247,8 +264,11 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     (Object.keys(MACHINE_CLIENTS) as MachineKind[]).map((kind) => {
       const spec = MACHINE_CLIENTS[kind];
       const clientId = machineClientId(t.name, kind);
-      // A machine client's tokens carry at most its own roles, whoever logs in through it.
-      scope(clientId, spec.roles);
+      // A machine client's tokens carry at most its own scoped roles, whoever logs in through it.
+      scope(
+        clientId,
+        spec.roles.map((r) => scopedRole(t.name, r)),
+      );
       return {
         ...baseClient(clientId, clientId, spec.description.replace('{tenant}', t.name)),
         ...clientSecret(clientId),
@@ -322,8 +342,8 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
         username: `service-account-${clientId}`,
         enabled: true,
         serviceAccountClientId: clientId,
-        groups: [`/${TENANTS_GROUP}/${t.name}`],
-        realmRoles: [...MACHINE_CLIENTS[kind].roles],
+        groups: [tenantGroupPath(t.name)],
+        realmRoles: MACHINE_CLIENTS[kind].roles.map((r) => scopedRole(t.name, r)),
       };
     }),
   );
@@ -339,11 +359,11 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
           emailVerified: true,
           firstName: u.firstName,
           lastName: u.lastName,
+          // Roles come with role groups only, which also put the tenant in. NOTE (1)
           groups: [
-            ...u.tenants.map((t) => `/${TENANTS_GROUP}/${t}`),
+            ...u.tenants.flatMap((t) => u.roles.map((r) => tenantGroupPath(t, r))),
             ...u.groups.map((g) => `/${g}`),
           ],
-          realmRoles: [...u.roles],
           credentials: [{ type: 'password', value: `\${${env}}`, temporary: false }],
         };
       })
@@ -386,18 +406,22 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
     eventsExpiration: 604800,
     adminEventsEnabled: true,
     adminEventsDetailsEnabled: false,
-    roles: {
-      realm: ROLES.map((r: Role) => ({ name: r, description: ROLE_DESCRIPTIONS[r] })),
-    },
+    roles: { realm: realmRoles },
     groups: [
       {
         name: TENANTS_GROUP,
         path: `/${TENANTS_GROUP}`,
         subGroups: tenants.map((t) => ({
           name: t.name,
-          path: `/${TENANTS_GROUP}/${t.name}`,
+          path: tenantGroupPath(t.name),
           attributes: { [TENANT_ATTRIBUTE]: [t.name] },
-          subGroups: [],
+          // Role groups inherit the tenant attribute from this one. NOTE (1)
+          subGroups: TENANT_ROLES.map((r) => ({
+            name: r,
+            path: tenantGroupPath(t.name, r),
+            realmRoles: [scopedRole(t.name, r)],
+            subGroups: [],
+          })),
         })),
       },
       {
@@ -456,16 +480,30 @@ export function resolveRealm(def: RealmDefinition, values: Readonly<Record<strin
 
 // NOTE
 // 1. The tenants claim. Each tenant is a group /tenants/<tenant> carrying the attribute
-//    kitt4sme-tenant=<tenant>. The user-attribute mapper with "aggregate attribute values"
-//    collects that attribute over the user's own attributes and every group the user (or a
-//    service account) is in, parents included, so the claim is exactly the set of tenant
-//    groups: membership is the one place a tenant is granted. A user with no tenant group gets
-//    no tenants claim at all, which the policy refuses on every tenant route.
+//    kitt4sme-tenant=<tenant>, with one role group /tenants/<tenant>/<role> per tenant role,
+//    which carries no attribute of its own. The user-attribute mapper with "aggregate attribute
+//    values" collects that attribute over the user's own attributes and every group the user
+//    (or a service account) is in; a group without the attribute answers with its nearest
+//    ancestor's (Keycloak's KeycloakModelUtils.resolveAttribute). Seen on Keycloak 26.7.3: a
+//    user in /tenants/manufracture/viewer only gets tenants ["manufracture"], and a user in
+//    three role groups of it gets it once (services/identity/test/keycloak.test.ts). So people
+//    are put in role groups only, never also in the tenant group, and the tenant name stays in
+//    one place per tenant (the tenant group's attribute, which realm:apply keeps exactly the
+//    definition's): the claim is exactly the set of tenants whose groups the user is in, and
+//    membership is the one place a tenant is granted. Service accounts are in the tenant group
+//    itself and get their scoped roles directly. A user with no tenant group gets no tenants
+//    claim at all, which the policy refuses on every tenant route.
 //    See https://www.keycloak.org/docs/latest/server_admin/#_protocol-mappers
-// 2. The roles claim. fullScopeAllowed=false plus scope mappings to the platform roles limit
-//    the realm-role mapper to those roles: default-roles-<realm>, offline_access and
-//    uma_authorization never appear, and the claim is flat (`roles`) instead of Keycloak's
-//    nested realm_access.roles.
+// 2. The roles claim. Realm roles are platform-admin and one `<tenant>:<role>` per tenant and
+//    tenant role (platform/roles.ts, its NOTE (1)), granted by the role groups and, to service
+//    accounts, directly. fullScopeAllowed=false plus scope mappings limit the realm-role mapper
+//    to roles each client names: a machine client names only its own tenant's roles of its
+//    kind, the console and the web applications name all of the realm's roles. So
+//    default-roles-<realm>, offline_access and uma_authorization never appear, and neither do
+//    the bare tenant roles (`viewer`, ...) of a realm from before roles were scoped: no client
+//    names them (realm:apply removes them from every client's role scope and every service
+//    account), so where they linger on a person they still never reach a token. The claim is
+//    flat (`roles`) instead of Keycloak's nested realm_access.roles.
 // 3. Kiali's gate. Kiali's OpenID strategy without RBAC cannot tell people apart, so Keycloak
 //    does: the kiali client's browser logins go through a flow whose conditional step denies
 //    anyone without the platform-admin role, after authentication and on SSO cookies too.

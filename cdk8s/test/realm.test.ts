@@ -15,7 +15,12 @@ import {
   SSO_CLIENTS,
   TENANT_ATTRIBUTE,
 } from '../../platform/identity.js';
-import { ROLES } from '../../platform/roles.js';
+import {
+  PLATFORM_ROLES,
+  ROLE_DESCRIPTIONS,
+  TENANT_ROLES,
+  scopedRole,
+} from '../../platform/roles.js';
 import {
   ADMINS_ONLY_FLOW,
   assertOnlyPlaceholders,
@@ -35,6 +40,10 @@ const clients = realm.clients as Record<string, any>[];
 const client = (id: string) => clients.find((c) => c.clientId === id)!;
 const keycloak = find(out, 'Deployment', 'keycloak').spec.template.spec;
 const kcContainer = keycloak.containers.find((c: any) => c.name === 'keycloak');
+/** The realm roles a client's tokens may carry. */
+const scope = (id: string) =>
+  (realm.scopeMappings as { client: string; roles: string[] }[]).find((s) => s.client === id)!
+    .roles;
 
 describe('the realm Keycloak imports', () => {
   it('is the file synth writes, mounted where --import-realm reads, and imported at start', () => {
@@ -105,19 +114,55 @@ describe('the realm Keycloak imports', () => {
     expect(LIFETIMES.accessToken).toBeLessThanOrEqual(300);
   });
 
-  it('defines the platform roles and one group per tenant carrying the tenant attribute', () => {
-    expect(realm.roles.realm.map((r: any) => r.name)).toEqual([...ROLES]);
+  /** Every role the realm defines: platform-admin, then each tenant's scoped roles. */
+  const allRoles = [
+    ...PLATFORM_ROLES,
+    ...ctx.config.tenants.flatMap((t) => TENANT_ROLES.map((r) => `${t.name}:${r}`)),
+  ];
+
+  it('defines platform-admin bare and every tenant role once per tenant, as <tenant>:<role>', () => {
+    expect(realm.roles.realm.map((r: any) => r.name)).toEqual(allRoles);
+    expect(realm.roles.realm).toContainEqual({
+      name: 'manufracture:viewer',
+      description: `tenant manufracture: ${ROLE_DESCRIPTIONS.viewer}`,
+    });
+    // The bare tenant roles of realms from before are gone.
+    for (const r of TENANT_ROLES)
+      expect(realm.roles.realm.map((x: any) => x.name)).not.toContain(r);
+  });
+
+  it('gives every tenant a group carrying the tenant attribute, with a role group per tenant role', () => {
     const tenants = realm.groups.find((g: any) => g.name === 'tenants');
     expect(tenants.subGroups).toEqual(
       ctx.config.tenants.map((t) => ({
         name: t.name,
         path: `/tenants/${t.name}`,
         attributes: { [TENANT_ATTRIBUTE]: [t.name] },
-        subGroups: [],
+        // No attribute of their own: they inherit the tenant group's (realm NOTE (1)).
+        subGroups: TENANT_ROLES.map((r) => ({
+          name: r,
+          path: `/tenants/${t.name}/${r}`,
+          realmRoles: [scopedRole(t.name, r)],
+          subGroups: [],
+        })),
       })),
     );
     expect(realm.groups.find((g: any) => g.name === PLATFORM_ADMINS_GROUP).realmRoles).toEqual([
       'platform-admin',
+    ]);
+  });
+
+  it('gives demo users their roles by role-group membership only, platform-admin by its group', () => {
+    const people = (realm.users as any[]).filter((u) => !u.serviceAccountClientId);
+    for (const u of people) expect(u).not.toHaveProperty('realmRoles');
+    for (const t of ctx.config.tenants)
+      expect(people.find((u) => u.username === `${t.name}-demo`).groups).toEqual([
+        `/tenants/${t.name}/operator`,
+        `/tenants/${t.name}/viewer`,
+        `/tenants/${t.name}/tenant-admin`,
+      ]);
+    expect(people.find((u) => u.username === 'platform-admin').groups).toEqual([
+      `/${PLATFORM_ADMINS_GROUP}`,
     ]);
   });
 
@@ -127,6 +172,7 @@ describe('the realm Keycloak imports', () => {
         ['scenarios', ['operator', 'viewer', 'tenant-admin']],
         ['devices', ['device']],
       ] as const) {
+        const scoped = roles.map((r) => `${t.name}:${r}`);
         const id = `${t.name}-${kind}`;
         expect(client(id)).toMatchObject({
           publicClient: false,
@@ -138,8 +184,10 @@ describe('the realm Keycloak imports', () => {
         });
         expect(realm.users.find((u: any) => u.serviceAccountClientId === id)).toMatchObject({
           groups: [`/tenants/${t.name}`],
-          realmRoles: roles,
+          realmRoles: scoped,
         });
+        // Its tokens carry at most these, whoever logs in through it.
+        expect(scope(id)).toEqual(scoped);
       }
     }
   });
@@ -150,13 +198,19 @@ describe('the realm Keycloak imports', () => {
     expect(password.sort()).toEqual(ctx.config.tenants.map((t) => `${t.name}-scenarios`).sort());
   });
 
-  it('limits a machine client to its own roles, whoever logs in through it', () => {
-    const scope = (id: string) =>
-      (realm.scopeMappings as { client: string; roles: string[] }[]).find((s) => s.client === id)!
-        .roles;
-    expect(scope('manufracture-devices')).toEqual(['device']);
-    expect(scope('manufracture-scenarios')).toEqual(['operator', 'viewer', 'tenant-admin']);
-    expect(scope(CONSOLE_CLIENT)).toEqual([...ROLES]);
+  it("limits a machine client to its own tenant's roles, and lets the others carry every role", () => {
+    expect(scope('manufracture-devices')).toEqual(['manufracture:device']);
+    expect(scope('manufracture-scenarios')).toEqual([
+      'manufracture:operator',
+      'manufracture:viewer',
+      'manufracture:tenant-admin',
+    ]);
+    for (const id of [CONSOLE_CLIENT, ...Object.values(SSO_CLIENTS)])
+      expect(scope(id)).toEqual(allRoles);
+    // Every client names only roles the realm defines: never a bare tenant role.
+    const defined = new Set(allRoles);
+    for (const s of realm.scopeMappings as { roles: string[] }[])
+      for (const r of s.roles) expect(defined).toContain(r);
   });
 
   it('without demo users: no people, no passwords, and no password grant at all', () => {

@@ -7,11 +7,14 @@
  * (a new tenant, a new client, other lifetimes) reaches a running platform. What it does to an
  * existing realm:
  * - realm settings (lifetimes, brute force, password policy, ...): set to the definition;
- * - realm roles and groups: created when missing (existing ones, and memberships, kept);
+ * - realm roles: created when missing (existing ones kept);
+ * - groups, subgroups included (a tenant's role groups): created when missing, under their
+ *   parent and with their role mappings; existing ones get exactly the definition's tenant
+ *   attribute and realm roles; memberships are kept;
  * - clients: created when missing, otherwise updated in place (same internal id, so sessions
  *   and the service account survive), protocol mappers and role scope made exactly the
  *   definition's;
- * - service accounts: exactly the definition's tenant groups and platform roles;
+ * - service accounts: exactly the definition's tenant groups and (scoped) realm roles;
  * - people (demo users): created when missing, never changed (passwords and groups are theirs).
  * Nothing is deleted: a client or group removed from the definition stays until an admin
  * removes it. Authentication flows (Kiali's admins-only login) are created with the realm; a
@@ -21,6 +24,7 @@ import type { Rep } from '../../../platform/realm.js';
 import { isDeepStrictEqual as same } from 'node:util';
 
 import { PlatformError } from '../../../platform/errors.js';
+import { RETIRED_ROLES } from '../../../platform/realm.js';
 import { identityError } from './errors.js';
 import { assertSafeKeycloakUrl, explain } from './tokens.js';
 
@@ -273,11 +277,15 @@ export async function applyRealm(
       note(`${label} - ${drop.join(', ')}`);
     }
   };
-  const platformRoles = new Set(
-    ((realm.roles as { realm?: Rep[] } | undefined)?.realm ?? []).map((x) => String(x.name)),
-  );
+  // Role mappings realm:apply makes exactly the definition's: of the definition's roles and the
+  // retired bare tenant roles (never Keycloak's own, such as default-roles-<realm>).
+  const ownedRoles = new Set([
+    ...((realm.roles as { realm?: Rep[] } | undefined)?.realm ?? []).map((x) => String(x.name)),
+    ...RETIRED_ROLES,
+  ]);
   // Groups are trees: a partial import skips a whole tree when its root exists, so a new
-  // tenant under /tenants is created here, one missing group at a time.
+  // tenant under /tenants, or a new role group under a tenant, is created here, one missing
+  // group at a time, parents first.
   const ensureGroups = async (groups: Rep[], parentId?: string): Promise<void> => {
     for (const g of groups) {
       const path = String(g.path);
@@ -307,7 +315,7 @@ export async function applyRealm(
           `${r}/groups/${String(found.id)}/role-mappings/realm`,
           (g.realmRoles as string[] | undefined) ?? [],
           `group ${path}: roles`,
-          (x) => platformRoles.has(x),
+          (x) => ownedRoles.has(x),
         );
       }
       await ensureGroups((g.subGroups as Rep[] | undefined) ?? [], String(found.id));
@@ -414,7 +422,7 @@ export async function applyRealm(
     );
   }
 
-  // 4. Service accounts: exactly their tenant groups and platform roles.
+  // 4. Service accounts: exactly their tenant groups and (scoped) realm roles.
   for (const sa of ((realm.users as Rep[] | undefined) ?? []).filter(
     (u) => u.serviceAccountClientId,
   )) {
@@ -441,7 +449,7 @@ export async function applyRealm(
       `${r}/users/${uid}/role-mappings/realm`,
       (sa.realmRoles as string[] | undefined) ?? [],
       `service account ${clientId}: roles`,
-      (x) => platformRoles.has(x),
+      (x) => ownedRoles.has(x),
     );
   }
   return { realm: name, created: false, changes };

@@ -2,7 +2,7 @@
  * A person logs in through Keycloak's own login page, in Debian's Chromium driven by
  * playwright-core: authorization code with PKCE (S256) on the realm's public console client,
  * into a tiny relying party built on openid-client. The relying party validates the ID token
- * (issuer, audience, expiry, nonce) and shows its claims.
+ * (issuer, audience, expiry, nonce) and shows its claims, and those of the access token.
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -11,7 +11,13 @@ import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 
-import { CONSOLE_CLIENT, SSO_CLIENTS, secretEnvName } from '../../../platform/identity.js';
+import {
+  CONSOLE_CLIENT,
+  SSO_CLIENTS,
+  secretEnvName,
+  tenantGroupPath,
+} from '../../../platform/identity.js';
+import { randomPassword } from '../../../platform/bootstrap-secrets.js';
 import { ensureChromium } from '../../../toolchain/tools.js';
 import type { KeycloakServer } from '../../../testing/real/keycloak.js';
 import { issuerAt, platformContext, sharedKeycloak } from '../../../testing/real/keycloak.js';
@@ -87,10 +93,16 @@ async function startRelyingParty(
           expectedNonce: p.nonce,
         });
         const claims = tokens.claims() as Record<string, unknown>;
+        // The access token is the API's, not the relying party's: shown, not verified here.
+        const access = JSON.parse(
+          Buffer.from(tokens.access_token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+        ) as Record<string, unknown>;
         state.logins.push(claims);
         res
           .writeHead(200, { 'content-type': 'text/html' })
-          .end(`<pre id="claims">${JSON.stringify(claims)}</pre>`);
+          .end(
+            `<pre id="claims">${JSON.stringify(claims)}</pre><pre id="access">${JSON.stringify(access)}</pre>`,
+          );
         return;
       }
       res.writeHead(404).end();
@@ -169,9 +181,75 @@ describe('browser login through Keycloak', () => {
         preferred_username: 'manufracture-demo',
         tenants: ['manufracture'],
       });
-      expect([...claims.roles].sort()).toEqual(['operator', 'tenant-admin', 'viewer']);
+      expect([...claims.roles].sort()).toEqual([
+        'manufracture:operator',
+        'manufracture:tenant-admin',
+        'manufracture:viewer',
+      ]);
     } finally {
       await page.close();
+    }
+  });
+
+  it('gives a tenant-admin of one tenant who is viewer of another exactly those two scoped roles', async () => {
+    // Made through the admin API, as role-group memberships.
+    const username = 'admin-here-viewer-there';
+    const secret = randomPassword();
+    await admin.call('POST', `/${REALM}/users`, {
+      username,
+      enabled: true,
+      email: `${username}@example.test`,
+      emailVerified: true,
+      firstName: 'Two',
+      lastName: 'Tenants',
+      credentials: [{ type: 'password', value: secret, temporary: false }],
+    });
+    const [user] = (await admin.call<Record<string, any>[]>(
+      'GET',
+      `/${REALM}/users?username=${username}&exact=true`,
+    ))!;
+    for (const path of [
+      tenantGroupPath('manufracture', 'tenant-admin'),
+      tenantGroupPath('smithereens', 'viewer'),
+    ]) {
+      const group = (await admin.findGroup(path))!;
+      await admin.call('PUT', `/${REALM}/users/${user!.id}/groups/${group.id}`);
+    }
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${rp.url}/login`);
+      await page.fill('#username', username);
+      await page.fill('#password', secret);
+      await page.click('#kc-login');
+      await page.waitForURL(`${rp.url}/callback**`);
+      for (const id of ['#claims', '#access']) {
+        const claims = JSON.parse((await page.textContent(id)) ?? '{}');
+        expect([...claims.roles].sort()).toEqual([
+          'manufracture:tenant-admin',
+          'smithereens:viewer',
+        ]);
+        expect([...claims.tenants].sort()).toEqual(['manufracture', 'smithereens']);
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('gives platform-admin its role bare, and no tenant', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${rp.url}/login`);
+      await page.fill('#username', 'platform-admin');
+      await page.fill('#password', password('platform-admin'));
+      await page.click('#kc-login');
+      await page.waitForURL(`${rp.url}/callback**`);
+      const access = JSON.parse((await page.textContent('#access')) ?? '{}');
+      expect(access.roles).toEqual(['platform-admin']);
+      expect(access).not.toHaveProperty('tenants');
+    } finally {
+      await context.close();
     }
   });
 

@@ -5,12 +5,19 @@
  */
 import { API_AUDIENCES, CLOCK_SKEW_SECONDS, TENANT_HEADER } from '../../../platform/tenancy.js';
 import {
+  CONSOLE_CLIENT,
+  DEMO_TENANT_ROLES,
   LIFETIMES,
   MACHINE_CLIENTS,
+  SSO_CLIENTS,
   machineClientId,
   secretEnvName,
+  tenantGroupPath,
 } from '../../../platform/identity.js';
 import type { MachineKind } from '../../../platform/identity.js';
+import { TENANT_ROLES, scopedRole } from '../../../platform/roles.js';
+import type { TenantRole } from '../../../platform/roles.js';
+import { randomPassword } from '../../../platform/bootstrap-secrets.js';
 import { policyData } from '../../../platform/policy-data.js';
 import type { PlatformError } from '../../../platform/errors.js';
 import { JwksCache } from '../../tenancy/src/jwks.js';
@@ -67,6 +74,8 @@ const demo = (username: string, via = machine(A, 'scenarios')): TokenRequest => 
   ...via,
   user: { username, password: kc.values[secretEnvName('user', username)]! },
 });
+/** A claim's values in order, for order-insensitive comparison (none: empty). */
+const sorted = (claim: unknown): string[] => [...((claim as string[] | undefined) ?? [])].sort();
 
 beforeAll(async () => {
   kc = await sharedKeycloak();
@@ -117,7 +126,9 @@ describe('client-credentials tokens of the machine clients', () => {
       expect(c.typ).toBe('Bearer');
       expect(c.azp).toBe(machineClientId(tenant, kind));
       expect(c.tenants).toEqual([tenant]);
-      expect([...(c.roles as string[])].sort()).toEqual([...MACHINE_CLIENTS[kind].roles].sort());
+      expect(sorted(c.roles)).toEqual(
+        sorted(MACHINE_CLIENTS[kind].roles.map((r) => scopedRole(tenant, r))),
+      );
       expect([...(c.aud as string[])].sort()).toEqual([...API_AUDIENCES].sort());
       expect((c.exp as number) - (c.iat as number)).toBe(LIFETIMES.accessToken);
       // expires_in counts from the response, a second or two after iat on a busy machine.
@@ -128,19 +139,22 @@ describe('client-credentials tokens of the machine clients', () => {
 });
 
 describe('password-grant tokens of the demo users', () => {
-  it.each(TENANTS)('%s-demo gets exactly its own tenant, whichever client it uses', async (t) => {
-    for (const via of TENANTS) {
-      const tok = await fetchToken(demo(`${t}-demo`, machine(via, 'scenarios')));
-      expect(tok.claims.tenants).toEqual([t]);
-      expect([...(tok.claims.roles as string[])].sort()).toEqual([
-        'operator',
-        'tenant-admin',
-        'viewer',
-      ]);
-      // The ID token carries the tenant set too, for web applications.
-      expect(tok.idToken).toBeDefined();
-    }
-  });
+  it.each(TENANTS)(
+    '%s-demo gets exactly its own tenant, whichever client it uses, and its roles only through its own',
+    async (t) => {
+      for (const via of TENANTS) {
+        const tok = await fetchToken(demo(`${t}-demo`, machine(via, 'scenarios')));
+        // Three role groups of one tenant: the tenant once, inherited from the tenant group.
+        expect(tok.claims.tenants).toEqual([t]);
+        // Another tenant's client names only that tenant's roles: none of the demo user's.
+        expect(sorted(tok.claims.roles)).toEqual(
+          via === t ? sorted(DEMO_TENANT_ROLES.map((r) => scopedRole(t, r))) : [],
+        );
+        // The ID token carries the tenant set too, for web applications.
+        expect(tok.idToken).toBeDefined();
+      }
+    },
+  );
 
   it('platform-admin through a tenant client gets no tenant and none of its roles', async () => {
     // The scenario client's role scope is its own roles: a person's platform-admin role never
@@ -157,6 +171,105 @@ describe('password-grant tokens of the demo users', () => {
     expect(tok.claims).not.toHaveProperty('realm_access');
     expect(tok.claims).not.toHaveProperty('resource_access');
     expect(tok.claims.aud).not.toContain('account');
+  });
+});
+
+describe('tenant-scoped roles of a person, from role-group memberships', () => {
+  let admin: KeycloakAdmin;
+  const password = randomPassword();
+  /** Ids of the people made here, by username. */
+  const ids = new Map<string, string>();
+
+  /** A person made through the admin API, in the role groups `/tenants/<tenant>/<role>`. */
+  async function person(username: string, roles: [string, TenantRole][]): Promise<void> {
+    await admin.call('POST', `/${REALM}/users`, {
+      username,
+      enabled: true,
+      email: `${username}@example.test`,
+      emailVerified: true,
+      firstName: username,
+      lastName: 'Test',
+      credentials: [{ type: 'password', value: password, temporary: false }],
+    });
+    const [user] = (await admin.call<Record<string, any>[]>(
+      'GET',
+      `/${REALM}/users?username=${username}&exact=true`,
+    ))!;
+    ids.set(username, String(user!.id));
+    for (const [tenant, role] of roles) {
+      const group = (await admin.findGroup(tenantGroupPath(tenant, role)))!;
+      await admin.call('PUT', `/${REALM}/users/${user!.id}/groups/${group.id}`);
+    }
+  }
+  const login = (username: string, via: string) => ({
+    ...machine(via, 'scenarios'),
+    user: { username, password },
+  });
+  /**
+   * The access token a client would issue to a user, as Keycloak computes it (the admin
+   * console's "evaluate" tab): its mappers and role scope, for clients a test cannot log in
+   * to without a browser (services/identity/test/browser-login.test.ts logs in to the console).
+   */
+  async function exampleToken(clientId: string, username: string): Promise<Record<string, any>> {
+    const client = (await admin.findClient(clientId))!;
+    return (await admin.call<Record<string, any>>(
+      'GET',
+      `/${REALM}/clients/${client.id}/evaluate-scopes/generate-example-access-token?scope=openid&userId=${ids.get(username)}`,
+    ))!;
+  }
+
+  beforeAll(async () => {
+    admin = new KeycloakAdmin(
+      { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
+      REALM,
+    );
+    await admin.authenticate();
+    await person('two-tenants', [
+      [A, 'tenant-admin'],
+      [B, 'viewer'],
+    ]);
+    await person('one-role', [[A, 'viewer']]);
+  });
+
+  it('a tenant-admin of A who is viewer of B: exactly A:tenant-admin and B:viewer, both tenants', async () => {
+    for (const clientId of [CONSOLE_CLIENT, ...Object.values(SSO_CLIENTS)]) {
+      const c = await exampleToken(clientId, 'two-tenants');
+      expect(sorted(c.roles)).toEqual(sorted([`${A}:tenant-admin`, `${B}:viewer`]));
+      expect(sorted(c.tenants)).toEqual(sorted([A, B]));
+      expect(c).not.toHaveProperty('realm_access');
+    }
+  });
+
+  it("through a tenant's machine client: both tenants, only that tenant's roles the client names", async () => {
+    const viaA = (await fetchToken(login('two-tenants', A))).claims;
+    expect(sorted(viaA.tenants)).toEqual(sorted([A, B]));
+    expect(viaA.roles).toEqual([`${A}:tenant-admin`]);
+    const viaB = (await fetchToken(login('two-tenants', B))).claims;
+    expect(sorted(viaB.tenants)).toEqual(sorted([A, B]));
+    expect(viaB.roles).toEqual([`${B}:viewer`]);
+  });
+
+  it("a member of one role group only gets the tenant from the tenant group's attribute", async () => {
+    const c = (await fetchToken(login('one-role', A))).claims;
+    expect(c.tenants).toEqual([A]);
+    expect(c.roles).toEqual([`${A}:viewer`]);
+    const web = await exampleToken(CONSOLE_CLIENT, 'one-role');
+    expect(web.tenants).toEqual([A]);
+    expect(web.roles).toEqual([`${A}:viewer`]);
+  });
+
+  it('never a bare tenant role: platform-admin stays bare, every other role is scoped', async () => {
+    const [platformAdmin] = (await admin.call<Record<string, any>[]>(
+      'GET',
+      `/${REALM}/users?username=platform-admin&exact=true`,
+    ))!;
+    ids.set('platform-admin', String(platformAdmin!.id));
+    const c = await exampleToken(CONSOLE_CLIENT, 'platform-admin');
+    expect(c.roles).toEqual(['platform-admin']);
+    expect(c).not.toHaveProperty('tenants');
+    const demoUser = (await fetchToken(demo(`${A}-demo`))).claims;
+    for (const r of [...sorted(demoUser.roles), ...sorted(c.roles)])
+      expect(TENANT_ROLES as readonly string[]).not.toContain(r);
   });
 });
 

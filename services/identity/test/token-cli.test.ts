@@ -96,7 +96,7 @@ describe('npm run token', () => {
       );
       expect(r.stderr).toContain('secret from Secret identity/keycloak-realm');
       expect(r.code).toBe(0);
-      expect(peekClaims(r.stdout.trim())).toMatchObject({ roles: ['device'] });
+      expect(peekClaims(r.stdout.trim())).toMatchObject({ roles: ['manufracture:device'] });
       expect(api.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
         'GET /api/v1/namespaces/identity/secrets/keycloak-realm',
       ]);
