@@ -732,16 +732,21 @@ deny contains {"status": 403, "reason": "token roles are not scoped to a tenant 
 deny contains {"status": 400, "reason": "query parameter name that is not plain"} if {
 	not _is_public
 	_route.api_key_param
+	_signature_valid
+	_claims_valid
 	not _plain_param_names
 }
 
 deny contains {"status": 400, "reason": concat("", ["one well-formed API key expected in the query parameter ", _route.api_key_param])} if {
 	not _is_public
 	_route.api_key_param
+	_signature_valid
+	_claims_valid
 	not _api_key
 }
 
-# Only for a caller the policy could otherwise judge: a bad token is a 401 whatever the keys.
+# The API-key reasons are given to an authenticated caller only: without a valid token the
+# answer is a 401, whatever the query (and says nothing about keys).
 deny contains {"status": 503, "reason": "the API-key data is unavailable"} if {
 	not _is_public
 	_route.api_key_param

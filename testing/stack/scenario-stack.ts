@@ -187,8 +187,9 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
 }
 
 /**
- * A policy directory like policies/kitt4sme whose tenant check ignores the token's tenants:
- * any valid token may act for any known tenant. For tests that prove a scenario notices.
+ * A policy directory like policies/kitt4sme whose tenant check ignores the token's tenants
+ * and whose roles ignore their tenant: any valid token may act for any known tenant with the
+ * roles it has anywhere. For tests that prove a scenario notices.
  */
 export function leakyPolicyDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'leaky-policy-'));
@@ -201,7 +202,15 @@ export function leakyPolicyDir(): string {
       'authz.rego has no "_tenant in _token_tenants" line to remove; update leakyPolicyDir',
     );
   }
-  writeFileSync(file, rego.replace(check, '\n'));
+  // Roles are scoped to tenants, which would still refuse another tenant's request: count a
+  // role of any tenant as a role of the request's.
+  const scoped = /\n\tlower\(parts\[0\]\) == _tenant\n/;
+  if (!scoped.test(rego)) {
+    throw new TypeError(
+      'authz.rego has no "lower(parts[0]) == _tenant" line to remove; update leakyPolicyDir',
+    );
+  }
+  writeFileSync(file, rego.replace(check, '\n').replace(scoped, '\n'));
   return dir;
 }
 

@@ -18,7 +18,7 @@ import type { MachineKind } from '../../../platform/identity.js';
 import { TENANT_ROLES, scopedRole } from '../../../platform/roles.js';
 import type { TenantRole } from '../../../platform/roles.js';
 import { randomPassword } from '../../../platform/bootstrap-secrets.js';
-import { policyData } from '../../../platform/policy-data.js';
+import { apiKeyData, policyData } from '../../../platform/policy-data.js';
 import type { PlatformError } from '../../../platform/errors.js';
 import { JwksCache } from '../../tenancy/src/jwks.js';
 import { TenancyPolicy } from '../../tenancy/src/policy.js';
@@ -42,6 +42,11 @@ const ctx = platformContext();
 const REALM = ctx.config.identity.realm;
 const TENANTS = ctx.config.tenants.map((t) => t.name);
 const [A, B] = TENANTS as [string, string];
+/** A device API key of each tenant, in the policy's key data. */
+const KEY_OF: Record<string, string> = { [A]: `${A}-k3y`, [B]: `${B}-k3y` };
+const DEVICE_KEYS = apiKeyData(
+  Object.entries(KEY_OF).map(([tenant, key]) => ({ route: '/iota-south', key, tenant })),
+);
 const KINDS = Object.keys(MACHINE_CLIENTS) as MachineKind[];
 
 let kc: KeycloakServer;
@@ -83,8 +88,9 @@ beforeAll(async () => {
   shortLived = await shortLivedToken();
   jwks = new JwksCache({ url: `${issuer}/protocol/openid-connect/certs` });
   policy = await TenancyPolicy.load({ config: testPolicyData() });
+  policy.setApiKeys(DEVICE_KEYS);
   // OPA fetches the realm's keys from Keycloak itself, as in the cluster.
-  opa = await startOpa({ kitt4sme: { config: testPolicyData() } });
+  opa = await startOpa({ kitt4sme: { config: testPolicyData(), apikeys: DEVICE_KEYS } });
 }, 300_000);
 afterAll(async () => {
   await opa?.stop();
@@ -376,7 +382,7 @@ describe('Keycloak tokens against the TypeScript helpers and the real OPA', () =
 
   it('lets a device token send measurements but not read Orion', async () => {
     const tok = await fetchToken(machine(A, 'devices'));
-    const south = await judge(tok.accessToken, 'POST', '/iota-south/iot/d?k=key&i=foodev', A);
+    const south = await judge(tok.accessToken, 'POST', `/iota-south/iot/d?k=${KEY_OF[A]}&i=foodev`, A);
     expect(south.opa).toMatchObject({ allowed: true });
     expect(south.wasm).toMatchObject({ allowed: true });
     const north = await judge(tok.accessToken, 'GET', '/orion/v2/entities', A);
@@ -429,7 +435,7 @@ describe('an expired Keycloak token', () => {
     await expect(
       verifyBearer(shortLived.token, { jwks, issuer, audiences: API_AUDIENCES }),
     ).rejects.toMatchObject({ problem: 'expired' });
-    const d = await judge(shortLived.token, 'POST', '/iota-south/iot/d?k=key&i=foodev', B);
+    const d = await judge(shortLived.token, 'POST', `/iota-south/iot/d?k=${KEY_OF[B]}&i=foodev`, B);
     expect(d.opa).toMatchObject({ allowed: false, http_status: 401 });
     expect(d.wasm).toMatchObject({ allowed: false, http_status: 401 });
   }, 90_000);
