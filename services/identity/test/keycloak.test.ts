@@ -382,7 +382,12 @@ describe('Keycloak tokens against the TypeScript helpers and the real OPA', () =
 
   it('lets a device token send measurements but not read Orion', async () => {
     const tok = await fetchToken(machine(A, 'devices'));
-    const south = await judge(tok.accessToken, 'POST', `/iota-south/iot/d?k=${KEY_OF[A]}&i=foodev`, A);
+    const south = await judge(
+      tok.accessToken,
+      'POST',
+      `/iota-south/iot/d?k=${KEY_OF[A]}&i=foodev`,
+      A,
+    );
     expect(south.opa).toMatchObject({ allowed: true });
     expect(south.wasm).toMatchObject({ allowed: true });
     const north = await judge(tok.accessToken, 'GET', '/orion/v2/entities', A);

@@ -25,7 +25,9 @@ let token: string;
 beforeAll(async () => {
   stack = await startProvisioningStack();
   dir = mkdtempSync(join(tmpdir(), 'provision-cli-'));
-  token = await stack.token({ claims: { roles: ['manufracture:operator', 'manufracture:tenant-admin'] } });
+  token = await stack.token({
+    claims: { roles: ['manufracture:operator', 'manufracture:tenant-admin'] },
+  });
 });
 afterAll(async () => {
   await stack?.close();

@@ -49,7 +49,11 @@ describe('authorization', () => {
     ],
     ['a tampered token', { tokenRecipe: { tamper: 'payload' } }, 401],
     ['a device token', { tokenRecipe: { claims: { roles: ['manufracture:device'] } } }, 403],
-    ['a viewer token (read only)', { tokenRecipe: { claims: { roles: ['manufracture:viewer'] } } }, 403],
+    [
+      'a viewer token (read only)',
+      { tokenRecipe: { claims: { roles: ['manufracture:viewer'] } } },
+      403,
+    ],
     ['a token for another audience', { tokenRecipe: { claims: { aud: ['grafana'] } } }, 401],
   ] as const)('refuses a write with %s (%s)', async (_name, how, status) => {
     const before = await agentDevices();
