@@ -237,6 +237,17 @@ const SERVICE_GROUPS: readonly SubRoute[] = ['/iot/services', '/iot/groups'].map
   hint: 'create, change and delete service groups through /provisioning',
 }));
 
+/**
+ * The agents' own administration on their north port (iotagent-node-lib: `/admin/log` sets
+ * the log level of the whole agent, every tenant's, and at DEBUG it logs API keys; `/metrics`):
+ * platform-admin only.
+ */
+const AGENT_ADMINISTRATION: readonly SubRoute[] = ['/admin', '/metrics'].map((path) => ({
+  path: path as `/${string}`,
+  rights: { 'platform-admin': ALL },
+  hint: 'the agent is shared by every tenant; its administration is for platform-admin',
+}));
+
 /** The path Orion subscriptions notify QuantumLeap at. */
 export const QUANTUMLEAP_NOTIFY_PATH = '/v2/notify';
 
@@ -446,7 +457,7 @@ export const COMPONENTS = {
         // Not viewers: groups and devices show their API keys (viewers read the inventory,
         // without keys, through /provisioning).
         rights: { operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
-        subRoutes: SERVICE_GROUPS,
+        subRoutes: [...SERVICE_GROUPS, ...AGENT_ADMINISTRATION],
         description: 'IoT Agent provisioning API (service groups, devices)',
       },
       {
@@ -502,7 +513,7 @@ export const COMPONENTS = {
         access: 'tenant',
         publicPaths: ['/iot/about'],
         rights: { operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
-        subRoutes: SERVICE_GROUPS,
+        subRoutes: [...SERVICE_GROUPS, ...AGENT_ADMINISTRATION],
         description: 'IoT Agent for JSON provisioning API (service groups, devices)',
       },
       {

@@ -51,3 +51,9 @@ export const API_KEY_FORMAT = {
 export const API_KEY_PATTERN = new RegExp(
   `^[A-Za-z0-9_-]{${API_KEY_FORMAT.minLength},${API_KEY_FORMAT.maxLength}}$`,
 );
+
+/**
+ * The IoT Agents' default API key (`IOTA_DEFAULT_KEY`): outside {@link API_KEY_FORMAT} (it has
+ * dots), so no device route ever admits it and no group can hold it.
+ */
+export const AGENT_DEFAULT_KEY = 'kitt4sme.no.default.key';

@@ -1,4 +1,11 @@
-import { DECISION_PATH, POLICY_DATA_PATH, readPolicyFiles } from '../../platform/policy-data.js';
+import {
+  DECISION_PATH,
+  POLICY_DATA_PATH,
+  apiKeyBundleFlags,
+  readPolicyFiles,
+} from '../../platform/policy-data.js';
+import { API_KEY_PATTERN } from '../../platform/tenancy.js';
+import { loadPlatformContext } from '../../platform/context.js';
 import {
   find,
   opaPolicyConfigMap,
@@ -68,7 +75,11 @@ describe('OPA', () => {
 
   it('is ready only when its plugins are, and never logs credentials', () => {
     const c = opaDeployment(out).spec.template.spec.containers[0];
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/health?plugins', port: 8282 });
+    // Every plugin but the API-key bundle: without it only device routes are refused.
+    expect(c.readinessProbe.httpGet).toEqual({
+      path: '/health?plugins&exclude-plugin=bundle',
+      port: 8282,
+    });
     const mask = policyConfigMap(out).data['system.log.rego'];
     expect(mask).toContain('mask contains "/input/attributes/request/http/headers/authorization"');
   });
@@ -99,11 +110,20 @@ describe('OPA', () => {
       '/orion',
       '/quantumleap',
       '/iota-north',
+      '/iota-north/iot/services',
+      '/iota-north/iot/groups',
+      '/iota-north/admin',
+      '/iota-north/metrics',
       '/iota-south',
       '/iota-json-north',
+      '/iota-json-north/iot/services',
+      '/iota-json-north/iot/groups',
+      '/iota-json-north/admin',
+      '/iota-json-north/metrics',
       '/iota-json-south',
       '/provisioning',
     ]);
+    expect(data.routes.find((r: any) => r.prefix === '/iota-south').api_key_param).toBe('k');
     expect(data.routes.find((r: any) => r.prefix === '/iota-json-south').rights).toEqual({
       device: ['GET', 'POST'],
       'platform-admin': ['GET', 'POST'],
@@ -112,5 +132,31 @@ describe('OPA', () => {
       device: ['GET', 'POST'],
       'platform-admin': ['GET', 'POST'],
     });
+  });
+});
+
+describe('the IoT Agents and the API-key check', () => {
+  const out = synth();
+  const agents = ['iotagent-ul', 'iotagent-json'];
+
+  it('set a default API key the policy never admits (the agents find a device of any tenant by it)', () => {
+    for (const name of agents) {
+      const env = find(out, 'Deployment', name).spec.template.spec.containers[0].env as {
+        name: string;
+        value?: string;
+      }[];
+      const key = env.find((e) => e.name === 'IOTA_DEFAULT_KEY')?.value;
+      expect([name, typeof key]).toEqual([name, 'string']);
+      expect([name, API_KEY_PATTERN.test(key!)]).toEqual([name, false]);
+    }
+  });
+
+  it('polls the API-key bundle of the provisioning service, and is ready without it', () => {
+    const args = opaDeployment(out).spec.template.spec.containers[0].args as string[];
+    const url = loadPlatformContext().serviceUrl('provisioning', 'api');
+    expect(args).toEqual(expect.arrayContaining(apiKeyBundleFlags(url)));
+    expect(args.join(' ')).toContain('bundles.apikeys.resource=bundles/apikeys.tar.gz');
+    const probe = opaDeployment(out).spec.template.spec.containers[0].readinessProbe;
+    expect(probe.httpGet.path).toBe('/health?plugins&exclude-plugin=bundle');
   });
 });

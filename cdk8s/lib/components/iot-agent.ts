@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import type { IotAgentId } from '../../../platform/components.js';
 import { COMPONENTS } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
+import { AGENT_DEFAULT_KEY } from '../../../platform/tenancy.js';
 import { Workload, env, httpProbe, secretEnv } from '../workload.js';
 
 /** Props of {@link IotAgent}. */
@@ -49,6 +50,8 @@ export class IotAgent extends Workload<IotAgentId> {
             env('IOTA_HTTP_PORT', south),
             env('IOTA_PROVIDER_URL', ctx.serviceUrl(c, 'north')),
             env('IOTA_DEFAULT_RESOURCE', resource),
+            // A key no device route admits. NOTE (3)
+            env('IOTA_DEFAULT_KEY', AGENT_DEFAULT_KEY),
             env('IOTA_REGISTRY_TYPE', 'mongodb'),
             secretEnv('IOTAGENT_DB_PASSWORD', 'mongodb', registry.passwordKey),
             env(
@@ -82,3 +85,9 @@ export class IotAgent extends Workload<IotAgentId> {
 //    setting it would be dead configuration. In 4.x a measure keeps its wire form unless the
 //    provisioned attribute has an expression (JEXL sees measures parsed as numbers), which
 //    makes typing a provisioning concern. See the library's Changelog, 4.0.0.
+// 3. The default key. With the key a device sends equal to the agent's default key
+//    (iotagent-json's config.js: 1234), the agent looks the device up by id across every tenant
+//    (iotaUtils.retrieveDevice), so a tenant holding a group with that key could write into
+//    another tenant's device of a known id. The default is set to a text outside the API-key
+//    characters: the policy never admits it on a device route, and the provisioning service
+//    never accepts it as a group's key.
