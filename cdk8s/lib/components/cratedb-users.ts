@@ -124,7 +124,8 @@ export const RECONCILER_PATHS = {
  * sets every planned user's password from its file (ALTER USER), grants the planned
  * privileges, revokes any other privilege of a planned user, and drops `reader_*` users the
  * plan no longer lists. A user whose password is not in the Secret yet (a tenant added before
- * `npm run bootstrap:secrets`) is skipped until its key appears. Passwords never reach the log.
+ * `npm run bootstrap:secrets`) is skipped until its key appears, as is one whose password is
+ * not 16-256 URL-safe characters (it would be spliced into SQL). Passwords never reach the log.
  * Standard library only, Python 3.6+ (the CrateDB image's, which crash runs on).
  */
 export const RECONCILER_SCRIPT = String.raw`import hashlib
@@ -194,7 +195,12 @@ def apply(plan):
     skipped = []
     for user in plan['users']:
         name = user['name']
-        secret = password(user['passwordKey'])
+        try:
+            secret = password(user['passwordKey'])
+        except ValueError as e:
+            skipped.append(name)
+            log('error', 'password refused; set a new one in the Secret', user=name, error=str(e))
+            continue
         if secret is None:
             skipped.append(name)
             log('warn', 'no password yet; run npm run bootstrap:secrets', user=name, key=user['passwordKey'])

@@ -44,9 +44,9 @@ const ORGS_INIT_PORT = 3001;
 /**
  * The `orgs` init container's script: start Grafana on loopback without provisioning, make
  * sure every tenant's organisation exists (created when missing, never renamed or deleted),
- * write each one's id to {@link ORG_IDS_PATH}, stop. NOTE (1)
+ * write each one's id to a file named after it in `orgIdsPath`, stop. NOTE (1)
  */
-export function orgsInitScript(orgs: readonly string[]): string {
+export function orgsInitScript(orgs: readonly string[], orgIdsPath: string = ORG_IDS_PATH): string {
   for (const org of orgs)
     if (!/^[a-z][a-z0-9_]*$/.test(org))
       throw new TypeError(`Grafana organisation '${org}' is not a tenant name`);
@@ -82,7 +82,7 @@ for org in ${orgs.join(' ')}; do
     echo "orgs: created organisation $org (id $id)"
   fi
   if [ -z "$id" ]; then echo "orgs: no id for organisation $org" >&2; exit 1; fi
-  printf '%s' "$id" >"${ORG_IDS_PATH}/$org"
+  printf '%s' "$id" >"${orgIdsPath}/$org"
 done
 echo "orgs: ${orgs.length} organisations ready"
 `;
