@@ -12,7 +12,12 @@ import { PlatformError } from './errors.js';
 import type { PlatformContext } from './context.js';
 import { buildRealm } from './realm.js';
 import type { BootstrapSecretId, BootstrapSecretSpec } from './secrets.js';
-import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET, clientSecretShare } from './secrets.js';
+import {
+  BOOTSTRAP_SECRETS,
+  KEYCLOAK_REALM_SECRET,
+  clientSecretShare,
+  crateDbUsersSecret,
+} from './secrets.js';
 
 /** A Secret manifest with its generated values (stringData). */
 export interface GeneratedSecret {
@@ -87,9 +92,9 @@ export interface DeclaredSecret extends BootstrapSecretSpec {
 }
 
 /**
- * Every Secret a cluster needs: the fixed ones of {@link BOOTSTRAP_SECRETS} and
- * `keycloak-realm`, whose keys are the realm's placeholders (one per confidential client and
- * demo user, so adding a tenant adds keys).
+ * Every Secret a cluster needs: the fixed ones of {@link BOOTSTRAP_SECRETS}, `keycloak-realm`,
+ * whose keys are the realm's placeholders (one per confidential client and demo user), and
+ * `cratedb-users` (QuantumLeap's and each tenant's CrateDB user), so adding a tenant adds keys.
  */
 export function declaredSecrets(ctx: PlatformContext): DeclaredSecret[] {
   const realm = buildRealm(ctx);
@@ -111,6 +116,7 @@ export function declaredSecrets(ctx: PlatformContext): DeclaredSecret[] {
       description:
         "The realm's client secrets and demo-user passwords, which Keycloak resolves at import",
     },
+    { id: 'cratedbUsers', ...crateDbUsersSecret(ctx.config.tenants.map((t) => t.name)) },
   ];
 }
 

@@ -124,3 +124,34 @@ export type SecretKey<S extends BootstrapSecretId> = keyof (typeof BOOTSTRAP_SEC
 
 /** The Secret of the realm's client secrets and demo passwords; its keys follow the realm. */
 export const KEYCLOAK_REALM_SECRET = 'keycloak-realm';
+
+/**
+ * The Secret of CrateDB's database users: QuantumLeap's writer and one read-only user per
+ * tenant (Grafana's datasource of that tenant). Its keys follow the tenant list, so adding a
+ * tenant adds a key; CrateDB's user reconciler, QuantumLeap and Grafana read it.
+ */
+export const CRATEDB_USERS_SECRET = {
+  name: 'cratedb-users',
+  namespace: 'platform',
+  /** QuantumLeap's password (it writes every tenant's schema). */
+  quantumleapKey: 'quantumleap-password',
+} as const satisfies { name: string; namespace: NamespaceRole; quantumleapKey: string };
+
+/** The key of a tenant's read-only CrateDB user's password in {@link CRATEDB_USERS_SECRET}. */
+export function crateDbReaderPasswordKey(tenant: string): string {
+  return `reader-${tenant}-password`;
+}
+
+/** The spec of {@link CRATEDB_USERS_SECRET} for a tenant list. */
+export function crateDbUsersSecret(tenants: readonly string[]): BootstrapSecretSpec {
+  return {
+    name: CRATEDB_USERS_SECRET.name,
+    namespace: CRATEDB_USERS_SECRET.namespace,
+    keys: {
+      [CRATEDB_USERS_SECRET.quantumleapKey]: 'password',
+      ...Object.fromEntries(tenants.map((t) => [crateDbReaderPasswordKey(t), 'password' as const])),
+    },
+    description:
+      "CrateDB's users: QuantumLeap's writer and each tenant's read-only user (Grafana's datasource)",
+  };
+}

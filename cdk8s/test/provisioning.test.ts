@@ -183,11 +183,15 @@ describe('Provisioning', () => {
       expect(deployment(out).spec.template.metadata.labels['kitt4sme.io/tenant-api']).toBe('true');
     });
 
-    it('lets only the gateway call the service, on its API port', () => {
+    it('lets only the gateway call the service, on its API port, and OPA fetch the API-key bundle', () => {
       expect(find(out, 'AuthorizationPolicy', 'provisioning-allow').spec).toEqual({
         selector: { matchLabels: { app: 'provisioning' } },
         action: 'ALLOW',
         rules: [
+          {
+            from: [{ source: { principals: ['cluster.local/ns/fiware/sa/opa'] } }],
+            to: [{ operation: { ports: ['8080'], methods: ['GET'], paths: ['/bundles/*'] } }],
+          },
           {
             from: [
               { source: { principals: ['cluster.local/ns/istio-system/sa/istio-ingressgateway'] } },

@@ -299,10 +299,12 @@ describe('single sign-on of the web applications', () => {
     expect(client(SSO_CLIENTS.grafana).redirectUris).toEqual([
       `${grafanaEnv.GF_SERVER_ROOT_URL}login/generic_oauth`,
     ]);
-    // Only platform staff: Grafana is not split per tenant yet (one org, one datasource).
+    // Server-wide: platform admins are Grafana Admins, platform operators Viewers; tenant
+    // people get their roles per organisation only (cdk8s/test/grafana-orgs.test.ts).
     expect(grafanaEnv.GF_AUTH_GENERIC_OAUTH_ROLE_ATTRIBUTE_PATH).toBe(
-      "contains(roles || `[]`, 'platform-admin') && 'Admin' || contains(groups || `[]`, 'platform-operators') && 'Viewer'",
+      "contains(roles || `[]`, 'platform-admin') && 'GrafanaAdmin' || contains(groups || `[]`, 'platform-operators') && 'Viewer'",
     );
+    expect(grafanaEnv.GF_AUTH_GENERIC_OAUTH_ALLOW_ASSIGN_GRAFANA_ADMIN).toBe('true');
   });
 
   it('gives Kiali the OpenID strategy on its realm client, view-only', () => {

@@ -28,6 +28,14 @@ describe('secret references in deploy/', () => {
     );
   });
 
+  /** Every Secret a pod mounts as a volume, as `namespace/secret`. */
+  const volumes = out.objects.flatMap(({ object }) => {
+    const pod: any = podSpecOf(object);
+    return (pod?.volumes ?? [])
+      .filter((v: any) => v.secret)
+      .map((v: any) => `${object.metadata.namespace}/${v.secret.secretName}`);
+  });
+
   const declared = new Set(
     declaredSecrets(out.platform.context).flatMap((s) =>
       Object.keys(s.keys).map(
@@ -39,6 +47,13 @@ describe('secret references in deploy/', () => {
   it('all point at a declared bootstrap Secret and key, in the same namespace', () => {
     expect(refs.length).toBeGreaterThan(0);
     expect(refs.filter((r) => !declared.has(r))).toEqual([]);
+  });
+
+  it('mount only declared bootstrap Secrets as volumes, in the same namespace', () => {
+    const names = new Set([...declared].map((d) => d.split(':')[0]));
+    // CrateDB's users reconciler reads the passwords as files (no restart for a new tenant).
+    expect(volumes).toEqual(['fiware/cratedb-users']);
+    expect(volumes.filter((v) => !names.has(v))).toEqual([]);
   });
 
   it('use every declared password (no stale Secret to generate)', () => {
@@ -114,6 +129,7 @@ describe('bootstrap secrets', () => {
     expect(plan.existing.map((s) => s.id).sort()).toEqual(['keycloakDb', 'mongodb']);
     expect(plan.create.map((s) => s.id).sort()).toEqual([
       'argocdOidc',
+      'cratedbUsers',
       'grafanaAdmin',
       'grafanaOidc',
       'ingressTls',

@@ -19,19 +19,45 @@ describe('a tenant added to the config', () => {
   const base = synth();
   const out = addTenant('acme_works', 'ACME Works');
 
-  it('gets a CrateDB datasource on its own schema', () => {
+  it('gets a CrateDB datasource on its own schema, in its organisation, as its reader', () => {
     const file = parse(find(out, 'ConfigMap', 'grafana-datasources').data['cratedb.yaml']);
     const ds = file.datasources.find((d: any) => d.jsonData.database === 'mtacme_works');
     expect(ds).toMatchObject({
       name: 'CrateDB ACME Works',
       uid: datasourceUid({ name: 'acme_works' }),
+      orgId: '$__file{/var/run/kitt4sme/grafana-orgs/acme_works}',
       type: 'grafana-postgresql-datasource',
       url: 'cratedb.fiware.svc.cluster.local:5432',
+      user: 'reader_acme_works',
+      secureJsonData: { password: '$__env{CRATEDB_PASSWORD_ACME_WORKS}' },
     });
     expect(file.prune).toBe(true);
   });
 
-  it('gets a dashboard in a folder of its own, querying only its schema', () => {
+  it('gets a read-only CrateDB user on its schema', () => {
+    const plan = JSON.parse(find(out, 'ConfigMap', 'cratedb-users').data['plan.json']);
+    expect(plan.users.find((u: any) => u.name === 'reader_acme_works')).toEqual({
+      name: 'reader_acme_works',
+      passwordKey: 'reader-acme_works-password',
+      privileges: [
+        {
+          class: 'SCHEMA',
+          ident: 'mtacme_works',
+          type: 'DQL',
+          grant: 'GRANT DQL ON SCHEMA "mtacme_works" TO "reader_acme_works"',
+        },
+      ],
+    });
+  });
+
+  it('gets a dashboard in its own organisation, querying only its schema', () => {
+    const providers = parse(
+      find(out, 'ConfigMap', 'grafana-dashboard-providers').data['tenants.yaml'],
+    ).providers;
+    expect(providers.find((p: any) => p.name === 'tenant-acme_works')).toMatchObject({
+      orgId: '$__file{/var/run/kitt4sme/grafana-orgs/acme_works}',
+      options: { path: '/etc/grafana/dashboards/acme_works' },
+    });
     const dashboards = find(out, 'ConfigMap', 'grafana-dashboards').data;
     const dashboard = JSON.parse(dashboards['acme_works.json']);
     expect(dashboard.title).toBe('ACME Works: device measurements');
@@ -57,11 +83,14 @@ describe('a tenant added to the config', () => {
     expect(data.tenants).toEqual(['manufracture', 'smithereens', 'acme_works']);
   });
 
-  it('changes exactly Grafana, its provisioning, OPA, the provisioning service and the realm, and nothing else', () => {
+  it('changes exactly Grafana, its provisioning, CrateDB users, OPA, the provisioning service and the realm, and nothing else', () => {
     expect(changedObjects(base, out)).toEqual(
       [
+        // Its CrateDB reader; the reconciler follows the ConfigMap, CrateDB does not restart.
+        'ConfigMap/fiware/cratedb-users',
         `ConfigMap/fiware/${opaConfigMap(base).metadata.name}`,
         `ConfigMap/fiware/${opaConfigMap(out).metadata.name}`,
+        'ConfigMap/fiware/grafana-dashboard-providers',
         'ConfigMap/fiware/grafana-dashboards',
         'ConfigMap/fiware/grafana-datasources',
         'Deployment/fiware/opa',
@@ -103,7 +132,7 @@ describe('tenant dashboards', () => {
 });
 
 describe('a hundred tenants', () => {
-  it('still fit the Grafana ConfigMaps (1 MiB each)', () => {
+  it('still fit the Grafana and CrateDB users ConfigMaps (1 MiB each)', () => {
     const out = synth({
       config: (c) => {
         c.tenants = Array.from({ length: 100 }, (_, i) => ({
@@ -111,7 +140,7 @@ describe('a hundred tenants', () => {
         }));
       },
     });
-    for (const name of ['grafana-dashboards', 'grafana-datasources']) {
+    for (const name of ['grafana-dashboards', 'grafana-datasources', 'cratedb-users']) {
       const size = Buffer.byteLength(JSON.stringify(find(out, 'ConfigMap', name).data));
       expect(size).toBeLessThan(1024 * 1024);
     }

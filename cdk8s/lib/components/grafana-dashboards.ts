@@ -1,6 +1,6 @@
 /**
- * Grafana provisioning as code: one CrateDB datasource and one measurements dashboard per
- * tenant, each tenant in its own folder.
+ * Grafana provisioning as code: an organisation per tenant, holding that tenant's CrateDB
+ * datasource (connecting as the tenant's read-only CrateDB user) and its measurements dashboard.
  *
  * QuantumLeap writes a tenant's entities of type T to the CrateDB table `mt<tenant>.et<t>`
  * (lower-cased) with `entity_id`, `time_index` and one column per attribute; the dashboard
@@ -9,11 +9,7 @@
  */
 import type { Tenant } from '../../../platform/config/schema.js';
 import { checksum } from '../util.js';
-
-/** CrateDB schema QuantumLeap uses for a tenant. */
-export function tenantSchema(tenant: Tenant): string {
-  return `mt${tenant.name}`;
-}
+import { readerUser, tenantSchema } from './cratedb-users.js';
 
 /** Grafana uids are limited to 40 characters; tenant names to 50, hence a hash. */
 export function datasourceUid(tenant: Tenant): string {
@@ -24,6 +20,17 @@ export function dashboardUid(tenant: Tenant): string {
   return `meas-${checksum('dashboard', tenant.name)}`;
 }
 
+/**
+ * Where a tenant's organisation is found at run time: Grafana assigns organisation ids, so the
+ * provisioning names each by a file the `orgs` init container writes (grafana.ts, NOTE 1).
+ */
+export interface OrgRefs {
+  /** The provisioning value of a tenant's organisation id, e.g. `$__file{...}`. */
+  readonly orgId: (tenant: Tenant) => string;
+  /** The provisioning value of a tenant's CrateDB password, e.g. `$__env{...}`. */
+  readonly password: (tenant: Tenant) => string;
+}
+
 /** A provisioned Grafana datasource (file format of provisioning/datasources). */
 export interface DatasourceFile {
   readonly apiVersion: 1;
@@ -31,8 +38,15 @@ export interface DatasourceFile {
   readonly datasources: readonly Record<string, unknown>[];
 }
 
-/** The datasources file: CrateDB over its PostgreSQL wire protocol, one per tenant. */
-export function datasourcesFile(tenants: readonly Tenant[], crateHostPort: string): DatasourceFile {
+/**
+ * The datasources file: one CrateDB datasource (PostgreSQL wire protocol) per tenant, in the
+ * tenant's organisation, as the tenant's read-only user.
+ */
+export function datasourcesFile(
+  tenants: readonly Tenant[],
+  crateHostPort: string,
+  refs: OrgRefs,
+): DatasourceFile {
   return {
     apiVersion: 1,
     // Removes provisioned datasources of tenants that left the config.
@@ -40,10 +54,12 @@ export function datasourcesFile(tenants: readonly Tenant[], crateHostPort: strin
     datasources: tenants.map((t) => ({
       name: `CrateDB ${t.displayName ?? t.name}`,
       uid: datasourceUid(t),
+      orgId: refs.orgId(t),
       type: 'grafana-postgresql-datasource',
       access: 'proxy',
       url: crateHostPort,
-      user: 'crate',
+      user: readerUser(t),
+      isDefault: true,
       editable: false,
       jsonData: {
         // CrateDB uses the database name as the default schema. NOTE (1)
@@ -54,24 +70,34 @@ export function datasourcesFile(tenants: readonly Tenant[], crateHostPort: strin
         connMaxLifetime: 14400,
         maxOpenConns: 5,
       },
+      secureJsonData: { password: refs.password(t) },
     })),
   };
 }
 
-/** The dashboard provider: one folder per directory, i.e. per tenant. */
-export function dashboardProvidersFile(path: string): Record<string, unknown> {
+/** Where a tenant's dashboards are, below the dashboards' mount. */
+export function tenantDashboardsDir(tenant: Tenant): string {
+  return tenant.name;
+}
+
+/** The dashboard providers: one per tenant, into the tenant's organisation. */
+export function dashboardProvidersFile(
+  tenants: readonly Tenant[],
+  path: string,
+  refs: Pick<OrgRefs, 'orgId'>,
+): Record<string, unknown> {
   return {
     apiVersion: 1,
-    providers: [
-      {
-        name: 'tenants',
-        type: 'file',
-        disableDeletion: true,
-        allowUiUpdates: false,
-        updateIntervalSeconds: 60,
-        options: { path, foldersFromFilesStructure: true },
-      },
-    ],
+    providers: tenants.map((t) => ({
+      name: `tenant-${t.name}`,
+      orgId: refs.orgId(t),
+      type: 'file',
+      folder: 'KITT4SME',
+      disableDeletion: true,
+      allowUiUpdates: false,
+      updateIntervalSeconds: 60,
+      options: { path: `${path}/${tenantDashboardsDir(t)}` },
+    })),
   };
 }
 
@@ -170,9 +196,9 @@ export function tenantDashboard(tenant: Tenant): Record<string, unknown> {
 }
 
 // NOTE
-// 1. One datasource per tenant. CrateDB takes the PostgreSQL database name as the default
-//    schema, and Grafana (12+) only reads the database from jsonData.database. A datasource
-//    per tenant keeps each dashboard's queries inside its tenant's schema, and lets folder
-//    permissions (identity issue) map to datasources one to one. It is not isolation: the
-//    datasource user can read every schema (see cratedb.ts, NOTE 2).
+// 1. One datasource per tenant, in the tenant's organisation. CrateDB takes the PostgreSQL
+//    database name as the default schema, and Grafana (12+) only reads the database from
+//    jsonData.database. The datasource connects as the tenant's read-only CrateDB user, which
+//    may read its own schema and nothing else (cratedb-users.ts), so an editor of one
+//    tenant's dashboards cannot query another tenant's schema by editing the SQL.
 //    See QuantumLeap docs/manuals/admin/grafana.md and grafana/grafana#112418.

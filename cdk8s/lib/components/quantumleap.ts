@@ -5,7 +5,9 @@
 import type { Construct } from 'constructs';
 
 import type { PlatformContext } from '../../../platform/context.js';
+import { CRATEDB_USERS_SECRET } from '../../../platform/secrets.js';
 import { Workload, env, httpProbe } from '../workload.js';
+import { QUANTUMLEAP_DB_USER, crateDbPasswordEnv } from './cratedb-users.js';
 
 /** Props of {@link QuantumLeap}. */
 export interface QuantumLeapProps {
@@ -31,6 +33,9 @@ export class QuantumLeap extends Workload<'quantumleap'> {
             env('QL_DEFAULT_DB', 'crate'),
             env('CRATE_HOST', ctx.serviceHost('cratedb')),
             env('CRATE_PORT', ctx.port('cratedb', 'api')),
+            // Its own CrateDB user, never the superuser (src/translators/crate.py reads these).
+            env('CRATE_DB_USER', QUANTUMLEAP_DB_USER),
+            crateDbPasswordEnv('CRATE_DB_PASS', CRATEDB_USERS_SECRET.quantumleapKey),
             env('CRATE_WAIT_ACTIVE_SHARDS', 1),
             env('USE_GEOCODING', 'False'),
             env('CACHE_QUERIES', 'False'),
