@@ -105,11 +105,20 @@ describe('QuantumLeap', () => {
     expect(bootstrapKeys).toContain('quantumleap-password');
   });
 
-  it('is planned with read, write and define at cluster level, and never AL', () => {
+  it("is planned with read, write and define on the tenants' schemas and doc, read on sys, nothing cluster-wide and never AL", () => {
     const ql = plan.users.find((u) => u.name === 'quantumleap')!;
     const grants = ql.privileges.map((p) => parseGrant(p.grant));
-    expect(grants.flatMap((g) => g.types).sort()).toEqual(['DDL', 'DML', 'DQL']);
-    expect(grants.every((g) => g.schema === null && g.user === 'quantumleap')).toBe(true);
+    expect(grants.every((g) => g.user === 'quantumleap' && g.schema !== null)).toBe(true);
+    const bySchema = (schema: string) =>
+      grants
+        .filter((g) => g.schema === schema)
+        .flatMap((g) => g.types)
+        .sort();
+    for (const schema of ['mta', 'mtb', 'doc']) {
+      expect([schema, bySchema(schema)]).toEqual([schema, ['DDL', 'DML', 'DQL']]);
+    }
+    expect(bySchema('sys')).toEqual(['DQL']);
+    expect(new Set(grants.map((g) => g.schema))).toEqual(new Set(['mta', 'mtb', 'doc', 'sys']));
   });
 });
 
@@ -270,9 +279,16 @@ describe('the reconciler, run against a stand-in CrateDB', () => {
     const writes = crate.statements.map((s) => s.stmt).filter((s) => !s.startsWith('SELECT'));
     expect(writes).toEqual([
       `CREATE USER "quantumleap" WITH (password = '${pw.ql}')`,
-      'GRANT DQL TO "quantumleap"',
-      'GRANT DML TO "quantumleap"',
-      'GRANT DDL TO "quantumleap"',
+      'GRANT DQL ON SCHEMA "mta" TO "quantumleap"',
+      'GRANT DML ON SCHEMA "mta" TO "quantumleap"',
+      'GRANT DDL ON SCHEMA "mta" TO "quantumleap"',
+      'GRANT DQL ON SCHEMA "mtb" TO "quantumleap"',
+      'GRANT DML ON SCHEMA "mtb" TO "quantumleap"',
+      'GRANT DDL ON SCHEMA "mtb" TO "quantumleap"',
+      'GRANT DQL ON SCHEMA "doc" TO "quantumleap"',
+      'GRANT DML ON SCHEMA "doc" TO "quantumleap"',
+      'GRANT DDL ON SCHEMA "doc" TO "quantumleap"',
+      'GRANT DQL ON SCHEMA "sys" TO "quantumleap"',
       `CREATE USER "reader_a" WITH (password = '${pw.a}')`,
       'GRANT DQL ON SCHEMA "mta" TO "reader_a"',
       `CREATE USER "reader_b" WITH (password = '${pw.b}')`,
@@ -285,11 +301,9 @@ describe('the reconciler, run against a stand-in CrateDB', () => {
     const crate = await fakeCrate({
       users: ['crate', 'quantumleap', 'reader_a', 'reader_b'],
       privileges: {
-        quantumleap: [
-          ['CLUSTER', null, 'DQL', 'GRANT'],
-          ['CLUSTER', null, 'DML', 'GRANT'],
-          ['CLUSTER', null, 'DDL', 'GRANT'],
-        ],
+        quantumleap: plan.users
+          .find((u) => u.name === 'quantumleap')!
+          .privileges.map((p) => [p.class, p.ident, p.type, 'GRANT']),
         reader_a: [['SCHEMA', 'mta', 'DQL', 'GRANT']],
         reader_b: [['SCHEMA', 'mtb', 'DQL', 'GRANT']],
       },

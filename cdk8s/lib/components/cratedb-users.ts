@@ -62,15 +62,6 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-function clusterPrivileges(user: string, types: readonly CratePrivilegeType[]): PlannedPrivilege[] {
-  return types.map((type) => ({
-    class: 'CLUSTER',
-    ident: null,
-    type,
-    grant: `GRANT ${type} TO ${quoteIdent(user)}`,
-  }));
-}
-
 function schemaPrivilege(user: string, schema: string, type: CratePrivilegeType): PlannedPrivilege {
   return {
     class: 'SCHEMA',
@@ -81,10 +72,17 @@ function schemaPrivilege(user: string, schema: string, type: CratePrivilegeType)
   };
 }
 
+/** The schema QuantumLeap keeps its metadata table (`md_ets_metadata`) in. */
+const QUANTUMLEAP_METADATA_SCHEMA = 'doc';
+/** The schema of CrateDB's health tables, which QuantumLeap's health check reads. */
+const SYS_SCHEMA = 'sys';
+
 /**
  * The users CrateDB must hold for a tenant list: QuantumLeap may read, write and define
- * tables anywhere (it creates each tenant's schema on first write, and its metadata table in
- * `doc`), but not administer; each tenant's reader may only read its own schema. NOTE (3)
+ * tables in each configured tenant's schema (it creates it on first write) and in `doc` (its
+ * metadata table), and read `sys`, but nothing cluster-wide (no snapshots, no repositories,
+ * no schema of a tenant the platform does not have); each tenant's reader may only read its
+ * own schema. NOTE (3)
  */
 export function crateUsersPlan(tenants: readonly Pick<Tenant, 'name'>[]): CrateUsersPlan {
   return {
@@ -93,7 +91,14 @@ export function crateUsersPlan(tenants: readonly Pick<Tenant, 'name'>[]): CrateU
       {
         name: QUANTUMLEAP_DB_USER,
         passwordKey: CRATEDB_USERS_SECRET.quantumleapKey,
-        privileges: clusterPrivileges(QUANTUMLEAP_DB_USER, ['DQL', 'DML', 'DDL']),
+        privileges: [
+          ...[...tenants.map(tenantSchema), QUANTUMLEAP_METADATA_SCHEMA].flatMap((schema) =>
+            (['DQL', 'DML', 'DDL'] as const).map((type) =>
+              schemaPrivilege(QUANTUMLEAP_DB_USER, schema, type),
+            ),
+          ),
+          schemaPrivilege(QUANTUMLEAP_DB_USER, SYS_SCHEMA, 'DQL'),
+        ],
       },
       ...tenants.map((t) => ({
         name: readerUser(t),
@@ -288,8 +293,13 @@ if __name__ == '__main__':
 //    authentication are in CrateDB's community edition since 4.5.0, which relicensed them
 //    under Apache 2.0 (https://cratedb.com/docs/crate/reference/en/latest/appendices/release-notes/4.5.0.html);
 //    the pinned 6.2 line has them. DQL covers SELECT, SHOW, REFRESH and COPY TO; a reader has
-//    it on its own schema and nothing else, so it can neither write nor see another
-//    tenant's tables (information_schema lists only what a user may read). QuantumLeap gets
-//    DQL, DML and DDL at cluster level: it serves every tenant, creates their schemas on
-//    first write and keeps `md_ets_metadata` in `doc`; CrateDB has no prefix grants
-//    (`mt*`), so the cluster level is the narrowest that works. Never AL.
+//    it on its own schema and nothing else, so it can neither write a table nor see another
+//    tenant's tables (information_schema lists only what a user may read). It is not quite
+//    read-only: COPY TO writes files on the node, and up to 6.3.3 to any local directory
+//    (crate/crate#19942, open), so a tenant's reader could fill CrateDB's volume and make
+//    every tenant's tables read-only (the disk watermark); the README lists it. pg_roles
+//    names every reader (so the tenant list) to any user. QuantumLeap gets DQL, DML and DDL
+//    on each configured tenant's schema and on `doc` (its `md_ets_metadata`), and DQL on
+//    `sys` (its health check): CrateDB has no prefix grants (`mt*`), but it takes grants on
+//    schemas that do not exist yet (NOTE 2), so nothing cluster-wide is needed (cluster DDL
+//    would also allow snapshots and repositories). Never AL.
