@@ -74,7 +74,7 @@ function schemaPrivilege(user: string, schema: string, type: CratePrivilegeType)
 
 /** The schema QuantumLeap keeps its metadata table (`md_ets_metadata`) in. */
 const QUANTUMLEAP_METADATA_SCHEMA = 'doc';
-/** The schema of CrateDB's health tables, which QuantumLeap's health check reads. */
+/** CrateDB's system tables, which QuantumLeap reads (sys.health, sys.nodes). */
 const SYS_SCHEMA = 'sys';
 
 /**
@@ -300,6 +300,7 @@ if __name__ == '__main__':
 //    every tenant's tables read-only (the disk watermark); the README lists it. pg_roles
 //    names every reader (so the tenant list) to any user. QuantumLeap gets DQL, DML and DDL
 //    on each configured tenant's schema and on `doc` (its `md_ets_metadata`), and DQL on
-//    `sys` (its health check): CrateDB has no prefix grants (`mt*`), but it takes grants on
+//    `sys` (its health check reads sys.health, its version check sys.nodes; QuantumLeap's
+//    src/translators/crate.py): CrateDB has no prefix grants (`mt*`), but it takes grants on
 //    schemas that do not exist yet (NOTE 2), so nothing cluster-wide is needed (cluster DDL
 //    would also allow snapshots and repositories). Never AL.
