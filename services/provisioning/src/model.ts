@@ -99,16 +99,28 @@ export const ApiKey = z
   .meta({
     description: 'API key of the service group (the `k` parameter); write-only for viewers',
   });
-const Timezone = z
-  .string()
-  .refine((tz) => {
+/** Time zones already checked: building an Intl.DateTimeFormat costs more than the rest of a device. */
+const KNOWN_ZONES = new Map<string, boolean>();
+
+/** Whether `tz` is a time zone this runtime knows (IANA name or offset). */
+function isTimeZone(tz: string): boolean {
+  let known = KNOWN_ZONES.get(tz);
+  if (known === undefined) {
     try {
       new Intl.DateTimeFormat('en', { timeZone: tz });
-      return true;
+      known = true;
     } catch {
-      return false;
+      known = false;
     }
-  }, 'an IANA time zone, e.g. Europe/Zurich')
+    // Bounded: the IANA database has some 600 names; a flood of invalid ones is not kept.
+    if (KNOWN_ZONES.size < 2048) KNOWN_ZONES.set(tz, known);
+  }
+  return known;
+}
+
+const Timezone = z
+  .string()
+  .refine(isTimeZone, 'an IANA time zone, e.g. Europe/Zurich')
   .meta({ examples: ['Europe/Zurich'] });
 
 /** A measured attribute: Ultralight's `object_id` mapped onto an entity attribute. */
