@@ -50,7 +50,9 @@ if (!filtered) {
           encoding: 'utf8',
         },
       ).stdout;
-      const args = ['policies/kitt4sme', 'policies/system', data];
+      // The corpus test decides every case of policies/cases in one test, which with coverage
+      // tracing takes seconds on a busy machine: more than opa test's default 5 s.
+      const args = ['--timeout=120s', 'policies/kitt4sme', 'policies/system', data];
       const run = spawnSync(opa, ['test', '--format=json', ...args], {
         cwd: root,
         encoding: 'utf8',
