@@ -8,9 +8,9 @@
  * bearer token in $KITT4SME_TOKEN, else client credentials of `<tenant>-scenarios` (from
  * $KITT4SME_CLIENT_SECRET or the cluster's keycloak-realm Secret).
  *
- * Exit codes: 0 the platform matches the file, 1 some item failed (or, with --dry-run
- * --check, something would change), 2 usage or an invalid file, 3 the service or Keycloak
- * unreachable, or no credentials.
+ * Exit codes: 0 the platform matches the file, 1 some item failed (or, with --check, which
+ * changes nothing, something would change), 2 usage or an invalid file, 3 the service or
+ * Keycloak unreachable, or no credentials. The devices of a group that fails are not applied.
  */
 import { Command } from 'commander';
 
@@ -20,6 +20,8 @@ import { EXIT, runCli } from '../../../platform/cli.js';
 import { ApiError, ProvisioningClient } from '../src/client.js';
 import { groupsOf, readDevicesFile } from '../src/devices-file.js';
 import { RESOURCES } from '../src/model.js';
+import type { DeviceProtocol } from '../../../platform/components.js';
+import { DEFAULT_DEVICE_PROTOCOL } from '../../../platform/components.js';
 import type { DevicesFile } from '../src/devices-file.js';
 import type { ItemResult } from '../src/provisioner.js';
 
@@ -67,7 +69,10 @@ const program = new Command()
   )
   .requiredOption('-f, --file <path>', 'the devices file (docs/devices-as-code.md)')
   .option('--dry-run', 'show the difference; change nothing')
-  .option('--check', 'with --dry-run: exit 1 when anything would change (for CI)')
+  .option(
+    '--check',
+    'for CI: show the difference, change nothing (implies --dry-run), exit 1 when anything would change',
+  )
   .option('--prune', 'also delete devices of the listed service paths that the file does not list')
   .option('--json', 'print the plan and the results as JSON on stdout')
   .option(
@@ -98,14 +103,16 @@ const program = new Command()
     const progress = (msg: string) => {
       if (!opts.json || process.stderr.isTTY) process.stderr.write(`provision: ${msg}\n`);
     };
+    // A check never changes the platform, with or without --dry-run.
+    const dryRun = !!opts.dryRun || !!opts.check;
     const plan = await makePlan(client, file, batch, !!opts.prune, progress);
-    if (!opts.dryRun && plan.some((p) => p.action !== 'unchanged' && p.action !== 'invalid')) {
+    if (!dryRun && plan.some((p) => p.action !== 'unchanged' && p.action !== 'invalid')) {
       await apply(client, file, plan, batch, progress);
     }
-    report(plan, opts);
+    report(plan, { ...opts, dryRun });
     const failed = plan.some((p) => p.action === 'invalid' || p.result === 'failed');
     const pending = plan.some((p) => p.action !== 'unchanged');
-    process.exit(failed || (opts.dryRun && opts.check && pending) ? EXIT.failed : EXIT.ok);
+    process.exit(failed || (opts.check && pending) ? EXIT.failed : EXIT.ok);
   });
 
 /** The token: $KITT4SME_TOKEN, else client credentials of the tenant's scenarios client. */
@@ -194,15 +201,26 @@ async function apply(
     );
   }
   for (const sp of file.servicePaths) {
+    // A device of a group that failed would be orphaned (no key to send with): not applied.
+    const failedGroups = new Map<DeviceProtocol, string>();
     for (const group of groupsOf(sp)) {
       const planned = entry('group', RESOURCES[group.protocol], sp.path);
       if (changes(planned)) {
         await settle(planned, () =>
           client.call('PUT', '/v1/groups', { servicePath: sp.path, body: group }),
         );
+        if (planned.result === 'failed') failedGroups.set(group.protocol, planned.reason ?? '');
       }
     }
-    const todo = sp.devices.filter((d) => changes(entry('device', d.device_id, sp.path)));
+    const todo = sp.devices.filter((d) => {
+      const planned = entry('device', d.device_id, sp.path);
+      if (!changes(planned)) return false;
+      const protocol = d.protocol ?? DEFAULT_DEVICE_PROTOCOL;
+      if (!failedGroups.has(protocol)) return true;
+      planned.result = 'failed';
+      planned.reason = `not applied: its ${protocol} service group at ${sp.path} failed (${failedGroups.get(protocol)})`;
+      return false;
+    });
     for (let i = 0; i < todo.length; i += batch) {
       const chunk = todo.slice(i, i + batch);
       try {

@@ -143,6 +143,51 @@ describe('npm run provision', () => {
     ).toEqual([['p1', 'Europe/Rome']]);
   });
 
+  it('--check alone plans only: it exits 1 on a difference and changes nothing', async () => {
+    const path = file('check-only.yaml', {
+      tenant: 'manufracture',
+      servicePaths: [
+        { path: '/checkonly', group: { entity_type: 'Bot' }, devices: [device('c1')] },
+      ],
+    });
+    const check = await provision(['-f', path, '--check']);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toContain('+ create device c1 (/checkonly)');
+    expect(check.stdout).toMatch(/would create 2, update 0, delete 0/);
+    const list = await stack.call('GET', '/v1/devices', { servicePath: '/checkonly' });
+    expect(list.body.count).toBe(0);
+    const groups = await stack.call('GET', '/v1/groups', { servicePath: '/checkonly' });
+    expect(groups.body.groups).toEqual([]);
+  });
+
+  it('does not apply the devices of a group that fails (a taken API key), and says why', async () => {
+    const first = file('taken1.yaml', {
+      tenant: 'manufracture',
+      servicePaths: [
+        { path: '/taken1', group: { entity_type: 'Bot', apikey: 'taken-k3y-1' }, devices: [] },
+      ],
+    });
+    expect((await provision(['-f', first])).code).toBe(0);
+    const second = file('taken2.yaml', {
+      tenant: 'manufracture',
+      servicePaths: [
+        {
+          path: '/taken2',
+          group: { entity_type: 'Bot', apikey: 'taken-k3y-1' },
+          devices: [device('orphan1')],
+        },
+      ],
+    });
+    const res = await provision(['-f', second]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/group \/iot\/d \(\/taken2\).*not available/);
+    expect(res.stdout).toMatch(
+      /device orphan1 \(\/taken2\).*not applied: its ultralight service group at \/taken2 failed/,
+    );
+    const list = await stack.call('GET', '/v1/devices', { servicePath: '/taken2' });
+    expect(list.body.count).toBe(0);
+  });
+
   it('exits 1 and names the device when an item fails, and applies the rest', async () => {
     const path = file('partial.yaml', {
       tenant: 'manufracture',
