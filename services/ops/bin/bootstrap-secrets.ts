@@ -6,7 +6,8 @@
  * (a new tenant's clients), and a client secret's copies (Keycloak's and its application's)
  * always get the same value. Running it twice is safe.
  *
- *   npm run bootstrap:secrets -- --dry-run   list what would be created (no values)
+ *   npm run bootstrap:secrets -- --dry-run   list what would be created (no values; without a
+ *                                            reachable cluster, what a fresh one needs)
  *   npm run bootstrap:secrets                create the missing Secrets with kubectl
  *   npm run bootstrap:secrets -- --json      the plan as one JSON document
  *
@@ -37,14 +38,21 @@ const program = new Command()
         encoding: 'utf8',
       });
     const probe = kubectl(['version', '--request-timeout=5s', '-o', 'json']);
-    if (probe.error || probe.status !== 0) {
+    const reachable = !probe.error && probe.status === 0;
+    if (!reachable && !opts.dryRun) {
       console.error(
         `bootstrap-secrets: cannot reach a cluster with kubectl (${probe.error?.message ?? probe.stderr.trim()}).\n` +
-          'Start one (see minikube/README.md) or pass --context, then run `npm run bootstrap:secrets` again. [ERR_CLUSTER_UNREACHABLE]',
+          'Start one (see minikube/README.md) or pass --context, then run `npm run bootstrap:secrets` again; `--dry-run` lists what a fresh cluster needs without one. [ERR_CLUSTER_UNREACHABLE]',
       );
       process.exit(EXIT.environment);
     }
+    if (!reachable) {
+      console.error(
+        'bootstrap-secrets: no cluster reachable with kubectl; listing what a fresh cluster needs',
+      );
+    }
     const plan = planSecrets(ctx, (ns, name) => {
+      if (!reachable) return undefined;
       const got = kubectl(['get', 'secret', '-n', ns, name, '-o', 'json']);
       if (got.status !== 0) {
         if (/NotFound/.test(got.stderr)) return undefined;
