@@ -35,11 +35,19 @@ function clusterProblem(err: unknown, ref: SecretKeyRef): string {
  * Reads one key of a Secret from the cluster.
  * @throws PlatformError ERR_CREDENTIALS_MISSING naming the Secret and why it was unreadable.
  */
-export async function readSecret(ref: SecretKeyRef, opts: ClusterOptions = {}): Promise<string> {
+export async function readSecret(
+  ref: SecretKeyRef,
+  opts: ClusterOptions = {},
+  /** The variables that would have given the value instead, for the message. */
+  envNames: readonly string[] = [],
+): Promise<string> {
+  const unset = envNames.length
+    ? ` (and ${envNames.join(' or ')} ${envNames.length > 1 ? 'are' : 'is'} not set)`
+    : '';
   const missing = (why: string, cause?: unknown) =>
     identityError(
       'ERR_CREDENTIALS_MISSING',
-      `cannot read ${ref.key} of Secret ${ref.namespace}/${ref.name}: ${why}`,
+      `cannot read ${ref.key} of Secret ${ref.namespace}/${ref.name}${unset}: ${why}`,
       cause,
     );
   let cluster: Cluster;
@@ -76,7 +84,7 @@ export async function findSecret(
     if (v) return { value: v, source: `$${name}` };
   }
   return {
-    value: await readSecret(ref, opts),
+    value: await readSecret(ref, opts, envNames),
     source: `Secret ${ref.namespace}/${ref.name}`,
   };
 }

@@ -20,8 +20,8 @@ export const IDENTITY_ERRORS = {
     fix: 'check the client id and secret (KITT4SME_CLIENT_SECRET or the keycloak-realm Secret) and, with --user, the password (KITT4SME_PASSWORD); a user locked out by brute-force protection waits up to 15 minutes',
   },
   ERR_CREDENTIALS_MISSING: {
-    problem: 'no client secret or password was given and none could be read from the cluster',
-    fix: 'set KITT4SME_CLIENT_SECRET (and KITT4SME_PASSWORD with --user), or run against a cluster whose keycloak-realm Secret kubectl can read',
+    problem: 'no secret or password was given and none could be read from the cluster',
+    fix: 'set the environment variable the message names, or run against a cluster whose Secret (named in the message) kubectl can read',
   },
   ERR_INSECURE_URL: {
     problem:

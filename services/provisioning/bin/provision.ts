@@ -19,6 +19,7 @@ import { tenantToken } from '../../identity/src/tenant-token.js';
 import { EXIT, runCli } from '../../../platform/cli.js';
 import { ApiError, ProvisioningClient } from '../src/client.js';
 import { groupsOf, readDevicesFile } from '../src/devices-file.js';
+import { provisioningError } from '../src/errors.js';
 import { RESOURCES } from '../src/model.js';
 import type { DeviceProtocol } from '../../../platform/components.js';
 import { DEFAULT_DEVICE_PROTOCOL } from '../../../platform/components.js';
@@ -91,6 +92,7 @@ const program = new Command()
       process.exit(EXIT.usage);
     }
     const file = readDevicesFile(opts.file);
+    checkTenant(file.tenant, opts.file);
     const base = (opts.baseUrl ?? process.env.KITT4SME_BASE_URL ?? ctx.publicUrl).replace(
       /\/+$/,
       '',
@@ -114,6 +116,22 @@ const program = new Command()
     const pending = plan.some((p) => p.action !== 'unchanged');
     process.exit(failed || (opts.check && pending) ? EXIT.failed : EXIT.ok);
   });
+
+/**
+ * The file's tenant must be one of the platform's, as written in the config (lower case):
+ * anything else would end in Keycloak refusing a client that does not exist.
+ */
+function checkTenant(tenant: string, path: string): void {
+  const names = ctx.config.tenants.map((t) => t.name);
+  if (names.includes(tenant)) return;
+  const lower = names.find((n) => n === tenant.toLowerCase());
+  throw provisioningError(
+    'ERR_PROVISION_FILE',
+    lower
+      ? `${path}: tenant "${tenant}" is written with capitals; tenants are lower case, as Orion stores them: tenant: ${lower}`
+      : `${path}: tenant "${tenant}" is not a tenant of this platform (${names.join(', ')}); add it to tenants in platform/config/platform.ts first`,
+  );
+}
 
 /** The token: $KITT4SME_TOKEN, else client credentials of the tenant's scenarios client. */
 async function token(tenant: string, opts: Opts): Promise<string> {

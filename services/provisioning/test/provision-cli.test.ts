@@ -188,6 +188,28 @@ describe('npm run provision', () => {
     expect(list.body.count).toBe(0);
   });
 
+  it('exits 2 for a tenant written with capitals or not of the platform, saying which, before any call', async () => {
+    const requests = () => stack.logs.filter((l) => l.msg === 'request').length;
+    const before = requests();
+    const capitals = file('capitals.yaml', {
+      tenant: 'Manufracture',
+      servicePaths: [{ path: '/caps', devices: [device('cap1')] }],
+    });
+    const caps = await provision(['-f', capitals], { KITT4SME_TOKEN: '' });
+    expect(caps.code).toBe(2);
+    expect(caps.stderr).toContain('tenant "Manufracture" is written with capitals');
+    expect(caps.stderr).toContain('tenant: manufracture');
+    expect(caps.stderr).not.toContain('Keycloak');
+    const unknown = file('unknown.yaml', {
+      tenant: 'nosuchtenant',
+      servicePaths: [{ path: '/caps', devices: [device('cap1')] }],
+    });
+    const other = await provision(['-f', unknown]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain('not a tenant of this platform (manufracture, smithereens)');
+    expect(requests()).toBe(before);
+  });
+
   it('exits 1 and names the device when an item fails, and applies the rest', async () => {
     const path = file('partial.yaml', {
       tenant: 'manufracture',
