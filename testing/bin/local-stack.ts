@@ -5,8 +5,9 @@
  * cluster. Test support: real Keycloak, OPA, IoT Agent library and provisioning service; Orion
  * and QuantumLeap are contract fakes that keep data in memory.
  *
- * It writes the URLs and the generated client secrets to .cache/local-stack.env (mode 0600)
- * for `source`, and stops everything on Ctrl-C.
+ * It writes the URLs, the generated client secrets and an expired token of the realm to
+ * .cache/local-stack.env (mode 0600) for `source`, runs until Ctrl-C (Keycloak has no time
+ * limit, and stops with it), and reports a component that dies at once, then stops.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { buildRealm } from '../../platform/realm.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { platformContext, startKeycloak, stopKeycloak } from '../real/keycloak.js';
 import { startScenarioStack } from '../stack/scenario-stack.js';
+import { answers, localStackExports, watchComponents } from '../stack/local-env.js';
 
 const dir = join(REPO_ROOT, '.cache', 'local-stack');
 mkdirSync(dir, { recursive: true });
@@ -28,7 +30,11 @@ if (owner && isAlive(Number(owner))) {
 }
 
 process.stderr.write('local-stack: starting Keycloak (about a minute)…\n');
-const keycloak = await startKeycloak([buildRealm(platformContext())], { dir });
+// It runs for as long as this process does (no time limit), and stops with it.
+const keycloak = await startKeycloak([buildRealm(platformContext())], {
+  dir,
+  whileThisProcessLives: true,
+});
 let stack;
 try {
   process.stderr.write('local-stack: starting OPA, the IoT Agent, the provisioning service…\n');
@@ -38,16 +44,7 @@ try {
   throw err;
 }
 const running = stack;
-const exports = {
-  KITT4SME_BASE_URL: running.baseUrl,
-  KITT4SME_KEYCLOAK_URL: running.keycloakUrl,
-  ...Object.fromEntries(
-    // The tenants' machine clients only: what the scenarios and the provisioning CLI use.
-    Object.entries(running.env).filter(([k]) =>
-      /^KITT4SME_CLIENT_SECRET_.+_(SCENARIOS|DEVICES)$/.test(k),
-    ),
-  ),
-};
+const exports = await localStackExports(running);
 writeFileSync(
   envFile,
   `# pid ${process.pid}\n${Object.entries(exports)
@@ -71,13 +68,13 @@ process.stdout.write(
 );
 
 let stopping = false;
-const stop = async () => {
+const stop = async (code = 0) => {
   if (stopping) return;
   stopping = true;
-  await running.close();
+  await running.close().catch(() => undefined);
   stopKeycloak(keycloak);
   rmSync(envFile, { force: true });
-  process.exit(0);
+  process.exit(code);
 };
 function isAlive(pid: number): boolean {
   try {
@@ -87,6 +84,36 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+// A component that dies is reported at once, with what to look at, and the stack stops:
+// half a stack would only fail later with misleading errors.
+const realm = platformContext().config.identity.realm;
+watchComponents(
+  [
+    {
+      name: 'Keycloak',
+      up: () => answers(`${keycloak.url}/realms/${realm}`),
+      look: `its log under ${dir}/keycloak-*/keycloak.log`,
+    },
+    { name: 'OPA', up: () => answers(`${running.opa.url}/health`), look: 'the output above' },
+    {
+      name: 'the provisioning service',
+      up: () => answers(`${running.provisioning.url}/healthz`),
+      look: 'the output above',
+    },
+    {
+      name: 'the IoT Agent for JSON',
+      up: () => answers(`${running.jsonAgent.northUrl}/iot/about`),
+      look: 'the output above',
+    },
+  ],
+  (c) => {
+    process.stderr.write(
+      `local-stack: ${c.name} stopped answering; see ${c.look}. Stopping the stack: start it again with \`npm run stack:local\` (and \`source ${envFile}\` again in the other terminal).\n`,
+    );
+    void stop(1);
+  },
+);
 
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());

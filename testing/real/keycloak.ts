@@ -82,7 +82,15 @@ function sharedRealms(): RealmDefinition[] {
  */
 export async function startKeycloak(
   realms: readonly RealmDefinition[],
-  opts: { timeoutMs?: number; dir?: string } = {},
+  opts: {
+    timeoutMs?: number;
+    dir?: string;
+    /**
+     * Run for as long as this process does (a long-running local stack), instead of at most
+     * 30 minutes (a test run's bound should it die before its teardown). @default false
+     */
+    whileThisProcessLives?: boolean;
+  } = {},
 ): Promise<KeycloakServer> {
   const dist = ensureKeycloak();
   const javaHome = java21Home();
@@ -104,12 +112,15 @@ export async function startKeycloak(
   const [port, management] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${port}/auth`;
   const log = openSync(join(home, 'keycloak.log'), 'a');
-  // `timeout` bounds the server's life should the run die before its teardown.
+  // The server's life is bounded should its starter die before stopping it: by `timeout` for
+  // a test run, by a watchdog that follows this process for a long-running stack.
+  const bound = opts.whileThisProcessLives
+    ? ['sh', '-c', WATCHDOG, 'watchdog', String(process.pid)]
+    : ['timeout', '--signal=TERM', '1800'];
   const proc = spawn(
-    'timeout',
+    bound[0]!,
     [
-      '--signal=TERM',
-      '1800',
+      ...bound.slice(1),
       join(home, 'bin', 'kc.sh'),
       'start-dev',
       '--db=dev-mem',
@@ -174,6 +185,18 @@ async function realmsAnswer(kc: KeycloakServer): Promise<boolean> {
   }
   return true;
 }
+
+/**
+ * `sh -c WATCHDOG watchdog <pid> <command...>`: runs the command while process <pid> lives,
+ * then stops it (and stops it when itself is stopped).
+ */
+export const WATCHDOG = `parent=$1; shift
+"$@" &
+child=$!
+trap 'kill $child 2>/dev/null; exit 143' TERM INT
+while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 2; done
+kill "$child" 2>/dev/null
+wait "$child"`;
 
 /** Stops a server (its whole process group). */
 export function stopKeycloak(kc: Pick<KeycloakServer, 'pid'>): void {
