@@ -2,7 +2,8 @@
  * basic-sense: devices report measurements and the platform keeps them — provisioned through
  * the provisioning service, a QuantumLeap subscription per tenant, N measurements per device on
  * the south API of its protocol (Ultralight 2.0 text, JSON), then the entities in Orion and the
- * series in QuantumLeap. A JSON device's numbers must arrive as numbers.
+ * series in QuantumLeap. Every device's numbers must arrive as numbers (typed as declared,
+ * though Ultralight carries text: the service casts them).
  *
  * Re-runnable: provisioning is idempotent and each run sends values of its own (see
  * ScenarioEnv.valueBase), so old data cannot make a check pass.
@@ -96,17 +97,11 @@ export const basicSense: Scenario<ScenarioEnv> = {
             await eventually(
               async () => {
                 const e = await readEntity(platform, d, { signal });
-                // Ultralight is text: only the text is checked. JSON keeps the number's type.
-                if (d.protocol === 'json')
-                  checkTypedAttributes(
-                    e,
-                    Object.fromEntries(d.device.attributes.map((a) => [a.name, last])),
-                  );
-                else
-                  checkAttributes(
-                    e,
-                    Object.fromEntries(d.device.attributes.map((a) => [a.name, String(last)])),
-                  );
+                // Typed as declared, whatever the protocol carries (Ultralight is text).
+                checkTypedAttributes(
+                  e,
+                  Object.fromEntries(d.device.attributes.map((a) => [a.name, typed(a.type, last)])),
+                );
                 checkAttributes(
                   e,
                   Object.fromEntries(
@@ -137,10 +132,10 @@ export const basicSense: Scenario<ScenarioEnv> = {
           const deadline = Date.now() + env.settleTimeoutMs;
           let series = 0;
           for (const d of own) {
-            // JSON devices' values are compared with their types, Ultralight's as text.
-            const shown = (v: unknown) => (d.protocol === 'json' ? JSON.stringify(v) : String(v));
-            const expected = (sent.get(d) ?? []).map(shown);
             for (const a of d.device.attributes) {
+              // Compared with their types: a number must be a number in QuantumLeap too.
+              const shown = (v: unknown) => JSON.stringify(v);
+              const expected = (sent.get(d) ?? []).map((v) => shown(typed(a.type, v)));
               try {
                 await eventually(
                   async () => {
@@ -206,4 +201,9 @@ async function diagnose(platform: Platform, tenant: string, err: unknown): Promi
     );
   }
   return err;
+}
+
+/** What a value sent as a measurement must be in Orion and QuantumLeap, by declared type. */
+function typed(type: string, value: number): unknown {
+  return ['Number', 'Integer', 'Float'].includes(type) ? value : String(value);
 }

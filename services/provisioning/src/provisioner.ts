@@ -23,6 +23,7 @@ import {
   iotAgentSpec,
 } from '../../../platform/components.js';
 
+import { withCasts } from './casts.js';
 import type { ProvisioningErrorCode } from './errors.js';
 import type {
   AgentDevice,
@@ -778,11 +779,10 @@ export function agentDevice(spec: DeviceSpec): Record<string, unknown> {
     ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
     protocol: AGENT_PROTOCOL(spec.protocol),
     transport: 'HTTP',
-    attributes: spec.attributes.map((a) => ({
-      object_id: a.object_id,
-      name: a.name,
-      type: a.type,
-    })),
+    attributes: withCasts(
+      spec.attributes.map((a) => ({ object_id: a.object_id, name: a.name, type: a.type })),
+      spec.protocol,
+    ),
     static_attributes: spec.static_attributes.map((a) => ({
       name: a.name,
       type: a.type,
@@ -844,8 +844,17 @@ function sameDevice(
   const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
   want.commands.sort(byName);
   have.commands.sort(byName);
-  const plain = (stored.attributes ?? []).every((a) =>
-    Object.keys(a).every((k) => ['object_id', 'name', 'type'].includes(k)),
+  // Attributes carry exactly the service's casts (casts.ts), and nothing else of their own.
+  const casts = new Map(
+    (agentDevice(spec).attributes as { name: string; expression?: string }[]).map((a) => [
+      a.name,
+      a.expression,
+    ]),
+  );
+  const plain = (stored.attributes ?? []).every(
+    (a) =>
+      Object.keys(a).every((k) => ['object_id', 'name', 'type', 'expression'].includes(k)) &&
+      (a as { expression?: unknown }).expression === casts.get(String(a.name)),
   );
   const lazy = Array.isArray(stored.lazy) ? stored.lazy.length : 0;
   return (
@@ -870,7 +879,7 @@ function agentGroup(spec: GroupSpec): Record<string, unknown> {
   return {
     entity_type: spec.entity_type,
     ...(spec.timezone ? { timezone: spec.timezone } : {}),
-    attributes: spec.attributes,
+    attributes: withCasts(spec.attributes, spec.protocol),
     static_attributes: spec.static_attributes,
     commands: spec.commands.map((c) => ({ name: c.name, type: 'command' })),
     autoprovision: spec.autoprovision,
