@@ -44,25 +44,30 @@ const entity = async (id: string) => {
 const values = (e: Record<string, { value: unknown }> | undefined, names: string[]) =>
   Object.fromEntries(names.map((n) => [n, e?.[n]?.value]));
 
+/** Provisions device `id` of `protocol` with `attributes` ([object_id, name, type]) through the service. */
+async function provision(id: string, protocol: 'ultralight' | 'json', attributes: string[][]) {
+  const put = await stack.call('PUT', `/v1/devices/${id}`, {
+    ...at,
+    body: {
+      protocol,
+      entity_name: `urn:ngsi:Sensor:${id}`,
+      entity_type: 'Sensor',
+      attributes: attributes.map(([object_id, name, type]) => ({ object_id, name, type })),
+    },
+  });
+  expect(put.status).toBe(201);
+}
+
 describe('an Ultralight device', () => {
   it('gets its measurements typed as declared: Number, Integer, Boolean, DateTime; Text stays text', async () => {
-    const put = await stack.call('PUT', '/v1/devices/typed1', {
-      ...at,
-      body: {
-        protocol: 'ultralight',
-        entity_name: 'urn:ngsi:Sensor:typed1',
-        entity_type: 'Sensor',
-        attributes: [
-          { object_id: 'n', name: 'temperature', type: 'Number' },
-          { object_id: 'i', name: 'count', type: 'Integer' },
-          { object_id: 'b', name: 'running', type: 'Boolean' },
-          { object_id: 'd', name: 'since', type: 'DateTime' },
-          { object_id: 't', name: 'label', type: 'Text' },
-          { object_id: 'o', name: 'odd-name', type: 'Number' },
-        ],
-      },
-    });
-    expect(put.status).toBe(201);
+    await provision('typed1', 'ultralight', [
+      ['n', 'temperature', 'Number'],
+      ['i', 'count', 'Integer'],
+      ['b', 'running', 'Boolean'],
+      ['d', 'since', 'DateTime'],
+      ['t', 'label', 'Text'],
+      ['o', 'odd-name', 'Number'],
+    ]);
     const send = (body: string) =>
       fetch(`${ul.url}/iot/d?k=typed-ul-k3y&i=typed1`, {
         method: 'POST',
@@ -109,20 +114,11 @@ describe('an Ultralight device', () => {
 
 describe('a JSON device', () => {
   it('gets text measurements typed too, and typed ones kept', async () => {
-    const put = await stack.call('PUT', '/v1/devices/typed2', {
-      ...at,
-      body: {
-        protocol: 'json',
-        entity_name: 'urn:ngsi:Sensor:typed2',
-        entity_type: 'Sensor',
-        attributes: [
-          { object_id: 'n', name: 'temperature', type: 'Number' },
-          { object_id: 'b', name: 'running', type: 'Boolean' },
-          { object_id: 's', name: 'shape', type: 'StructuredValue' },
-        ],
-      },
-    });
-    expect(put.status).toBe(201);
+    await provision('typed2', 'json', [
+      ['n', 'temperature', 'Number'],
+      ['b', 'running', 'Boolean'],
+      ['s', 'shape', 'StructuredValue'],
+    ]);
     const send = (body: unknown) =>
       fetch(`${stack.jsonAgent.southUrl}/iot/json?k=typed-json-k3y&i=typed2`, {
         method: 'POST',
