@@ -122,7 +122,7 @@ export interface ProvisionerOptions {
   readonly orion: OrionClient;
   /** The URL Orion notifies QuantumLeap at (in-cluster). */
   readonly quantumLeapNotifyUrl: string;
-  /** Devices per IoT Agent create request. @default 100 */
+  /** Devices per IoT Agent create request. @default 500 */
   readonly chunkSize?: number;
   /** Expected interval of devices that declare none, in seconds. @default 300 */
   readonly defaultExpectedInterval?: number;
@@ -165,7 +165,7 @@ export class Provisioner {
   private readonly now: () => number;
 
   constructor(private readonly opts: ProvisionerOptions) {
-    this.chunkSize = opts.chunkSize ?? 100;
+    this.chunkSize = opts.chunkSize ?? 500;
     this.defaultExpectedInterval = opts.defaultExpectedInterval ?? 300;
     this.retryAfter = opts.retryAfterSeconds ?? 5;
     this.now = opts.now ?? Date.now;

@@ -26,7 +26,7 @@ export interface ServiceOverrides {
   readonly logDestination?: DestinationStream;
   /** Listen address. @default 0.0.0.0 */
   readonly host?: string;
-  /** Devices per IoT Agent create request. @default 100 */
+  /** Devices per IoT Agent create request. @default 500 */
   readonly chunkSize?: number;
   /** Node's process metrics. @default true */
   readonly processMetrics?: boolean;
