@@ -54,8 +54,7 @@ allow if {
 	not _is_public
 	count(_path_problem) == 0
 	_route
-	_signature_valid
-	_claims_valid
+	_authenticated
 	_tenant_allowed
 	_role_allowed
 	_header_names_ok
@@ -318,6 +317,12 @@ _signature_valid if {
 	_verify(_alg, token, json.marshal(_key))
 }
 
+# A token the policy accepts as the caller's: its signature and its claims hold.
+_authenticated if {
+	_signature_valid
+	_claims_valid
+}
+
 _verify("RS256", jwt, jwk) if io.jwt.verify_rs256(jwt, jwk)
 
 _verify("ES256", jwt, jwk) if io.jwt.verify_es256(jwt, jwk)
@@ -464,7 +469,7 @@ _after(_, -1) := ""
 
 _after(part, i) := substring(part, i + 1, -1) if i >= 0
 
-_param_name_chars := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-."
+_param_name_chars := concat("", [_service_name_chars, "-."])
 
 _plain_param_names if {
 	every param in _query_params {
@@ -732,16 +737,14 @@ deny contains {"status": 403, "reason": "token roles are not scoped to a tenant 
 deny contains {"status": 400, "reason": "query parameter name that is not plain"} if {
 	not _is_public
 	_route.api_key_param
-	_signature_valid
-	_claims_valid
+	_authenticated
 	not _plain_param_names
 }
 
 deny contains {"status": 400, "reason": concat("", ["one well-formed API key expected in the query parameter ", _route.api_key_param])} if {
 	not _is_public
 	_route.api_key_param
-	_signature_valid
-	_claims_valid
+	_authenticated
 	not _api_key
 }
 
@@ -752,8 +755,7 @@ deny contains {"status": 503, "reason": "the API-key data is unavailable"} if {
 	_route.api_key_param
 	_api_key
 	not _api_key_data
-	_signature_valid
-	_claims_valid
+	_authenticated
 }
 
 deny contains {"status": 403, "reason": "API key not valid for this tenant"} if {
