@@ -21,8 +21,6 @@ import { API_KEYS_MAX_AGE_MS, API_KEYS_ROOT, apiKeyData } from '../../../platfor
 import { deviceRoutePrefix } from '../../../platform/routes.js';
 import type { IotAgentClient } from './fiware-client.js';
 
-export { API_KEYS_BUNDLE_PATH } from '../../../platform/policy-data.js';
-
 /** Options of {@link ApiKeyPublisher}. */
 export interface ApiKeyPublisherOptions {
   /** The north API of the IoT Agent of each device protocol. */

@@ -64,8 +64,6 @@ export const RESOURCES = Object.fromEntries(
 ) as Readonly<Record<DeviceProtocol, string>>;
 /** A device id the IoT Agent, Ultralight's `i=` parameter and a URL path all carry as is. */
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-/** An API key (Ultralight's `k=`), generated as 24 base64url characters when not given. */
-const API_KEY = API_KEY_PATTERN;
 /** Orion: a service name is 1-50 characters of `[A-Za-z0-9_]`, compared in lower case. */
 export const SERVICE_NAME = /^[A-Za-z0-9_]{1,50}$/;
 /** Orion: an absolute path of at most 10 levels, each 1-50 characters of `[A-Za-z0-9_]`. */
@@ -93,9 +91,10 @@ export const DeviceId = z
   .string()
   .regex(DEVICE_ID, 'device id: 1-128 characters of A-Z a-z 0-9 _ . : -')
   .meta({ examples: ['foodev'] });
+/** An API key (Ultralight's `k=`), generated as 24 base64url characters when not given. */
 export const ApiKey = z
   .string()
-  .regex(API_KEY, 'API key: 4-64 characters of A-Z a-z 0-9 _ -')
+  .regex(API_KEY_PATTERN, 'API key: 4-64 characters of A-Z a-z 0-9 _ -')
   .meta({
     description: 'API key of the service group (the `k` parameter); write-only for viewers',
   });

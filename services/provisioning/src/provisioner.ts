@@ -829,8 +829,9 @@ function sameDevice(
   stored: AgentDevice,
   groupCommands: GroupCommands,
 ): boolean {
+  const body = agentDevice(spec);
   const want = deviceOf(scope, spec.protocol, {
-    ...agentDevice(spec),
+    ...body,
     service_path: stored.service_path,
   } as AgentDevice);
   const own = new Set(spec.commands.map((c) => c.name));
@@ -846,10 +847,7 @@ function sameDevice(
   have.commands.sort(byName);
   // Attributes carry exactly the service's casts (casts.ts), and nothing else of their own.
   const casts = new Map(
-    (agentDevice(spec).attributes as { name: string; expression?: string }[]).map((a) => [
-      a.name,
-      a.expression,
-    ]),
+    (body.attributes as { name: string; expression?: string }[]).map((a) => [a.name, a.expression]),
   );
   const plain = (stored.attributes ?? []).every(
     (a) =>
