@@ -15,7 +15,7 @@ import { CRATEDB_USERS_SECRET } from '../../platform/secrets.js';
 import { CRATE_HBA } from '../lib/components/cratedb.js';
 import type { CrateUsersPlan } from '../lib/components/cratedb-users.js';
 import { RECONCILER_SCRIPT, crateUsersPlan } from '../lib/components/cratedb-users.js';
-import { find, synth } from '../../testing/support/synth.js';
+import { RESTRICTED_CONTAINER, find, synth } from '../../testing/support/synth.js';
 
 const out = synth({ config: (c) => void (c.tenants = [{ name: 'a' }, { name: 'b' }]) });
 const ctx = out.platform.context;
@@ -168,14 +168,7 @@ describe('the reconciler container', () => {
   it('runs the CrateDB image, pinned, under the restricted Pod Security profile', () => {
     expect(reconciler.image).toBe(cratedb.image);
     expect(reconciler.image).toBe(ctx.image('cratedb'));
-    expect(reconciler.securityContext).toEqual({
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      privileged: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: 'RuntimeDefault' },
-    });
+    expect(reconciler.securityContext).toEqual(RESTRICTED_CONTAINER);
     expect(crate.securityContext).toMatchObject({
       runAsNonRoot: true,
       seccompProfile: { type: 'RuntimeDefault' },

@@ -24,7 +24,7 @@ import { parse } from 'yaml';
 import { declaredSecrets } from '../../platform/bootstrap-secrets.js';
 import { CRATEDB_USERS_SECRET } from '../../platform/secrets.js';
 import { ORG_IDS_PATH, orgsInitScript } from '../lib/components/grafana.js';
-import { find, synth } from '../../testing/support/synth.js';
+import { RESTRICTED_CONTAINER, find, synth } from '../../testing/support/synth.js';
 
 const out = synth({ config: (c) => void (c.tenants = [{ name: 'a' }, { name: 'b' }]) });
 const ctx = out.platform.context;
@@ -101,13 +101,7 @@ describe('an organisation per tenant', () => {
     expect(init.image).toBe(ctx.image('grafana'));
     expect(init.command).toEqual(['sh', '-c', orgsInitScript([...TENANTS])]);
     expect(init.command[2]).toContain('cfg:server.http_addr=127.0.0.1');
-    expect(init.securityContext).toMatchObject({
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: 'RuntimeDefault' },
-    });
+    expect(init.securityContext).toEqual(RESTRICTED_CONTAINER);
     expect(init.volumeMounts).toContainEqual({ name: 'org-ids', mountPath: ORG_IDS_PATH });
     expect(grafana.volumeMounts).toContainEqual({
       name: 'org-ids',

@@ -11,6 +11,7 @@ import {
   opaPolicyData,
   provisioningPolicyConfigMap,
   synth,
+  RESTRICTED_CONTAINER,
 } from '../../testing/support/synth.js';
 import { loadPlatformContext } from '../../platform/context.js';
 
@@ -282,14 +283,7 @@ describe('Provisioning', () => {
         seccompProfile: { type: 'RuntimeDefault' },
       });
       expect(pod.automountServiceAccountToken).toBe(false);
-      expect(container(out).securityContext).toEqual({
-        runAsNonRoot: true,
-        allowPrivilegeEscalation: false,
-        privileged: false,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ['ALL'] },
-        seccompProfile: { type: 'RuntimeDefault' },
-      });
+      expect(container(out).securityContext).toEqual(RESTRICTED_CONTAINER);
       expect(deployment(out).metadata.annotations).toBeUndefined();
     });
 
