@@ -72,6 +72,15 @@ export interface GatewayDecision {
   readonly status: number;
   /** Why it was refused or failed, e.g. `denied by blocked-paths`. */
   readonly reason?: string;
+  /** The `x-request-id` the gateway gave the request (as Envoy does, before ext_authz). */
+  readonly requestId: string;
+  /**
+   * The request's `fiware-correlator`, else the one the backend answered with (Orion and the
+   * provisioning service give one to every request), else undefined.
+   */
+  readonly correlator?: string;
+  /** The request's `fiware-service` header, if any. */
+  readonly tenant?: string;
 }
 
 /** Options of {@link startGateway}. */
@@ -93,6 +102,8 @@ export interface GatewayOptions {
   readonly port?: number;
   /** How long the authorizer may take before the request fails with 503. @default 1000 (the mesh's 1s) */
   readonly authzTimeoutMs?: number;
+  /** Called with each request's entry as it is recorded (the stack's access log). */
+  readonly onDecision?: (d: GatewayDecision) => void;
 }
 
 /** A running gateway. */
@@ -136,8 +147,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const rawPath = q < 0 ? target : target.slice(0, q);
     const query = q < 0 ? '' : target.slice(q);
     const path = normalizePath(rawPath);
-    const record = (d: Omit<GatewayDecision, 'method' | 'path'>) =>
-      decisions.push({ method, path: path ?? rawPath, ...d });
+    const requestId = randomUUID();
+    const given = headersOf(req);
+    const tenant = lookup(given, 'fiware-service');
+    const record = (
+      d: Omit<GatewayDecision, 'method' | 'path' | 'requestId' | 'tenant'>,
+      correlator = lookup(given, 'fiware-correlator'),
+    ) => {
+      const entry: GatewayDecision = {
+        method,
+        path: path ?? rawPath,
+        ...d,
+        requestId,
+        ...(correlator === undefined ? {} : { correlator }),
+        ...(tenant === undefined ? {} : { tenant }),
+      };
+      decisions.push(entry);
+      opts.onDecision?.(entry);
+    };
     if (target.includes('#')) {
       // Envoy refuses a fragment before any filter; the reason is the policy's for the same.
       record({ allowed: false, status: 400, reason: FRAGMENT_REASON });
@@ -156,7 +183,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       });
       return localReply(res, 400, 'Bad Request');
     }
-    const headers = headersOf(req);
+    // Envoy sets x-request-id before its filters run, so ext_authz (and OPA's decision log)
+    // sees the id the access log records.
+    const headers = { ...given, 'x-request-id': requestId };
     const request = { port: GATEWAY_PORT, method, path, headers };
 
     // CUSTOM: ext_authz
@@ -209,20 +238,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       path: routed.path,
       added,
       agent,
-      onResponse: (status) => record({ allowed: true, status }),
+      requestId,
+      onResponse: (status, correlator) =>
+        record({ allowed: true, status }, lookup(given, 'fiware-correlator') ?? correlator),
       onError: (err) => record({ allowed: true, status: 503, reason: err }),
     });
   };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      decisions.push({
+      const entry: GatewayDecision = {
         method: req.method ?? '',
         path: (req.url ?? '').split('?')[0]!,
         allowed: false,
         status: 500,
         reason: `gateway error: ${message(err)}`,
-      });
+        requestId: randomUUID(),
+      };
+      decisions.push(entry);
+      opts.onDecision?.(entry);
       if (!res.headersSent) localReply(res, 500, 'gateway error');
       else res.destroy();
     });
@@ -350,7 +384,8 @@ function proxy(
     path: string;
     added: Readonly<Record<string, string>>;
     agent: Agent;
-    onResponse: (status: number) => void;
+    requestId: string;
+    onResponse: (status: number, correlator: string | undefined) => void;
     onError: (reason: string) => void;
   },
 ): void {
@@ -358,7 +393,7 @@ function proxy(
   const set: Record<string, string> = {
     ...Object.fromEntries(Object.entries(o.added).map(([k, v]) => [k.toLowerCase(), v])),
     'x-forwarded-proto': 'http',
-    'x-request-id': randomUUID(),
+    'x-request-id': o.requestId,
   };
   const client = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const xff = [lookup(headersOf(req), 'x-forwarded-for'), client].filter(Boolean).join(',');
@@ -380,7 +415,8 @@ function proxy(
     },
     (upRes) => {
       const status = upRes.statusCode ?? 502;
-      o.onResponse(status);
+      const correlator = upRes.headers['fiware-correlator'];
+      o.onResponse(status, typeof correlator === 'string' ? correlator : undefined);
       res.writeHead(status, forwardable(upRes.rawHeaders));
       upRes.pipe(res);
       upRes.on('error', () => res.destroy());

@@ -89,6 +89,8 @@ function echo(backend: string) {
       res.writeHead(cookies ? 201 : 200, [
         'Content-Type',
         'application/echo+json',
+        // As Orion does, a request without a correlator gets one in the answer.
+        ...(req.headers['fiware-correlator'] ? [] : ['Fiware-Correlator', `${backend}-correlator`]),
         ...(cookies
           ? [
               'Set-Cookie',
@@ -487,6 +489,7 @@ describe('startGateway', () => {
         allowed: false,
         status: 401,
         reason: 'denied by opa-ext-authz: r',
+        requestId: expect.any(String),
       });
     });
 
@@ -550,18 +553,68 @@ describe('startGateway', () => {
       });
       await send(g.url, 'GET', '/auth/admin/');
       await send(g.url, 'GET', '/nowhere');
+      const id = expect.any(String);
       expect(g.decisions).toEqual([
-        { method: 'GET', path: '/iota-south/iot/d', allowed: true, status: 200 },
+        {
+          method: 'GET',
+          path: '/iota-south/iot/d',
+          allowed: true,
+          status: 200,
+          requestId: id,
+          correlator: 'iotAgentUl/south-correlator',
+        },
         {
           method: 'GET',
           path: '/auth/admin/',
           allowed: false,
           status: 403,
           reason: 'denied by blocked-paths',
+          requestId: id,
         },
-        { method: 'GET', path: '/nowhere', allowed: true, status: 404, reason: 'no route' },
+        {
+          method: 'GET',
+          path: '/nowhere',
+          allowed: true,
+          status: 404,
+          reason: 'no route',
+          requestId: id,
+        },
       ]);
       expect(JSON.stringify(g.decisions)).not.toMatch(/api-key-123|token-456/);
+    });
+
+    it('records one request id: the one the authorizer and the backend saw', async () => {
+      const seen: Parameters<NonNullable<GatewayOptions['onDecision']>>[0][] = [];
+      const g = await gateway({ authorize: authz.authorize, onDecision: (d) => seen.push(d) });
+      const asked = authz.inputs.length;
+      const echoed = echoOf(await send(g.url, 'GET', '/orion/v2/entities'));
+      const id = echoed.headers['x-request-id'];
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(authz.inputs[asked]!.attributes.request.http.headers['x-request-id']).toBe(id);
+      expect(seen).toEqual([expect.objectContaining({ requestId: id, status: 200 })]);
+      expect(g.decisions.at(-1)).toEqual(seen[0]);
+    });
+
+    it("records the client's correlator and tenant, else the backend's correlator", async () => {
+      const g = await gateway({ authorize: authz.authorize });
+      await send(g.url, 'GET', '/orion/v2/entities', {
+        headers: { 'fiware-correlator': 'c-123', 'fiware-service': 'manufracture' },
+      });
+      await send(g.url, 'GET', '/orion/v2/entities');
+      authz.answer = async () => ({ allowed: false, http_status: 403 });
+      await send(g.url, 'GET', '/orion/v2/entities', { headers: { 'fiware-correlator': 'c-9' } });
+      await send(g.url, 'GET', '/orion/v2/entities');
+      expect(
+        g.decisions.map(({ status, correlator, tenant }) => ({ status, correlator, tenant })),
+      ).toEqual([
+        { status: 200, correlator: 'c-123', tenant: 'manufracture' },
+        { status: 200, correlator: 'orion/api-correlator', tenant: undefined },
+        { status: 403, correlator: 'c-9', tenant: undefined },
+        { status: 403, correlator: undefined, tenant: undefined },
+      ]);
+      const client = g.decisions[0]!.requestId;
+      expect(new Set(g.decisions.map((d) => d.requestId)).size).toBe(4);
+      expect(client).toMatch(/^[0-9a-f-]{36}$/);
     });
   });
 });

@@ -7,8 +7,6 @@
  * platform layer. Sync waves order them: Argo CD, namespaces, Istio CRDs, the control
  * plane, the gateway, the mesh security layer, then the workloads.
  */
-import { AppProject } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/AppProject';
-import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import type { App } from 'cdk8s';
 
 import { CHART_IDS } from '../../../platform/components.js';
@@ -16,6 +14,7 @@ import type { PlatformContext } from '../../../platform/context.js';
 import type { LayerId } from '../../../platform/layers.js';
 import { LAYERS } from '../../../platform/layers.js';
 import { LayerChart } from '../layers.js';
+import { AppProject, Application } from '../../imports/argocd.js';
 import { modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
 import type { HelmRelease } from './chart-values.js';
@@ -61,7 +60,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
   modelObject(
     file(`project-${GITOPS_PROJECT}`),
     'Resource',
-    new AppProject({
+    AppProject({
       metadata: { name: GITOPS_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
       spec: {
         description: 'deploy/apps: the Applications and AppProjects of the platform, nothing else',
@@ -78,7 +77,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
   modelObject(
     file(`project-${INFRA_PROJECT}`),
     'Resource',
-    new AppProject({
+    AppProject({
       metadata: { name: INFRA_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
       spec: {
         description: 'Upstream Helm charts: Argo CD, Istio and its add-ons',
@@ -96,7 +95,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
   modelObject(
     file(`project-${PLATFORM_PROJECT}`),
     'Resource',
-    new AppProject({
+    AppProject({
       metadata: { name: PLATFORM_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
       spec: {
         description: "The platform's own layers, synthesized into deploy/",
@@ -121,7 +120,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
   modelObject(
     file('root'),
     'Resource',
-    new Application({
+    Application({
       metadata: { name: 'root', namespace: argocd, labels, annotations: wave(-30) },
       spec: {
         project: GITOPS_PROJECT,
@@ -146,7 +145,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
     modelObject(
       file(layer),
       'Resource',
-      new Application({
+      Application({
         metadata: {
           name: layer,
           namespace: argocd,
@@ -180,7 +179,7 @@ function helmApplication(
   const kiali = r.chart === 'kiali-server';
   // Deleting the Argo CD Application must not cascade into deleting Argo CD itself.
   const self = r.chartId === 'argoCd';
-  return new Application({
+  return Application({
     metadata: {
       name: r.name,
       namespace: ctx.namespace('argocd'),

@@ -2,14 +2,13 @@
  * The ingress: an Istio Gateway for the platform host and a VirtualService generated from
  * the route table.
  */
-import { Gateway } from '@kubernetes-models/istio/networking.istio.io/v1/Gateway';
-import { VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
 import { Construct } from 'constructs';
 
 import type { RouteSpec } from '../../../platform/routes.js';
 import type { ServicePortSpec } from '../../../platform/components.js';
 import { SERVICES } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
+import { Gateway, VirtualService } from '../../imports/istio.js';
 import { modelObject } from '../model.js';
 import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';
 import { PART_OF } from '../workload.js';
@@ -36,7 +35,7 @@ export class Ingress extends Construct {
     modelObject(
       this,
       'Gateway',
-      new Gateway({
+      Gateway({
         metadata: { name: GATEWAY_NAME, namespace: ns, labels },
         spec: {
           selector: { ...INGRESS_GATEWAY_SELECTOR },
@@ -67,7 +66,7 @@ export class Ingress extends Construct {
     modelObject(
       this,
       'Routes',
-      new VirtualService({
+      VirtualService({
         metadata: { name: 'kitt4sme-routes', namespace: ns, labels },
         spec: {
           hosts: [host],

@@ -3,18 +3,18 @@
  * Keycloak token verification at the tenant APIs; at the gateway, the paths nobody may reach
  * and the CUSTOM policy that sends every other non-public request through OPA.
  */
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
-import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
-import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
-import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
-import { RequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
-import { Telemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry';
 import { Construct } from 'constructs';
 
 import { TENANT_HEADER } from '../../../platform/tenancy.js';
 import type { NamespaceRole } from '../../../platform/layers.js';
 import type { PlatformContext } from '../../../platform/context.js';
-import { modelObject } from '../model.js';
+import {
+  AuthorizationPolicy,
+  PeerAuthentication,
+  RequestAuthentication,
+  Telemetry,
+} from '../../imports/istio.js';
+import { NetworkPolicy, modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
 import {
   INGRESS_GATEWAY_SELECTOR,
@@ -46,7 +46,7 @@ export class MeshSecurity extends Construct {
       modelObject(
         this,
         `Mtls-${role}`,
-        new PeerAuthentication({
+        PeerAuthentication({
           metadata: { name: 'default', namespace: ns, labels },
           spec: { mtls: { mode: 'STRICT' } },
         }),
@@ -56,7 +56,7 @@ export class MeshSecurity extends Construct {
       modelObject(
         this,
         `DefaultDeny-${role}`,
-        new AuthorizationPolicy({
+        AuthorizationPolicy({
           metadata: { name: 'default-deny', namespace: ns, labels },
           spec: { action: 'ALLOW' },
         }),
@@ -65,7 +65,7 @@ export class MeshSecurity extends Construct {
       modelObject(
         this,
         `Fence-${role}`,
-        new NetworkPolicy({
+        NetworkPolicy({
           metadata: { name: 'mesh-peers-only', namespace: ns, labels },
           spec: {
             podSelector: {},
@@ -94,7 +94,7 @@ export class MeshSecurity extends Construct {
       modelObject(
         this,
         `Jwt-${ns}`,
-        new RequestAuthentication({
+        RequestAuthentication({
           metadata: { name: 'keycloak-jwt', namespace: ns, labels },
           spec: {
             selector: { matchLabels: { [TENANT_API_LABEL.key]: TENANT_API_LABEL.value } },
@@ -117,12 +117,12 @@ export class MeshSecurity extends Construct {
     const gatewayPolicy = (
       id: string,
       name: string,
-      spec: Omit<NonNullable<IAuthorizationPolicy['spec']>, 'selector'>,
+      spec: Omit<NonNullable<AuthorizationPolicy['spec']>, 'selector'>,
     ) =>
       modelObject(
         this,
         id,
-        new AuthorizationPolicy({
+        AuthorizationPolicy({
           metadata: { name, namespace: mesh, labels },
           spec: { selector: { matchLabels: { ...INGRESS_GATEWAY_SELECTOR } }, ...spec },
         }),
@@ -158,7 +158,7 @@ export class MeshSecurity extends Construct {
     modelObject(
       this,
       'Tracing',
-      new Telemetry({
+      Telemetry({
         metadata: { name: 'mesh-default', namespace: mesh, labels },
         spec: {
           tracing: [
