@@ -361,6 +361,21 @@ describe('the platform mesh', () => {
     expect(istiod.cni).toEqual({ enabled: true });
   });
 
+  it('logs each request as JSON with the ids to follow it, and never its query string', () => {
+    const istiod = find(out, 'Application', 'istiod').spec.source.helm.valuesObject;
+    expect(istiod.meshConfig.accessLogEncoding).toBe('JSON');
+    const format = JSON.parse(istiod.meshConfig.accessLogFormat);
+    expect(format).toMatchObject({
+      path: '%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%',
+      fiware_service: '%REQ(FIWARE-SERVICE)%',
+      fiware_correlator: '%REQ(FIWARE-CORRELATOR)%',
+      fiware_correlator_reply: '%RESP(FIWARE-CORRELATOR)%',
+      request_id: '%REQ(X-REQUEST-ID)%',
+    });
+    // Nothing that may hold a credential or a query string.
+    expect(JSON.stringify(format)).not.toMatch(/AUTHORIZATION|COOKIE|%REQ\(:PATH\)%/i);
+  });
+
   it('serves the host over HTTPS with the bootstrap certificate, redirecting HTTP', () => {
     const gw = find(out, 'Gateway', 'kitt4sme-gateway').spec;
     expect(gw.servers).toEqual([

@@ -15,10 +15,12 @@ import { basicSense } from '../basic-sense.js';
 import { SCENARIOS } from '../index.js';
 import { intervene } from '../intervene.js';
 import { jsonReport, junitXml } from '../lib/report.js';
-import type { ScenarioStack } from '../../testing/stack/scenario-stack.js';
+import { formatLogEntry } from '../../testing/stack/local-env.js';
+import type { ScenarioStack, StackLogEntry } from '../../testing/stack/scenario-stack.js';
 import { startScenarioStack } from '../../testing/stack/scenario-stack.js';
 
 let stack: ScenarioStack;
+const logs: StackLogEntry[] = [];
 let env: ScenarioEnv;
 let first: {
   results: ScenarioResult[];
@@ -33,7 +35,7 @@ const failures = (results: ScenarioResult[]) =>
   );
 
 beforeAll(async () => {
-  stack = await startScenarioStack();
+  stack = await startScenarioStack({ log: (e) => logs.push(e) });
   // Fetched first, judged last: by tenant-isolation it has (nearly) expired.
   void stack.expiredToken('manufracture').catch(() => undefined);
   env = scenarioEnv(stack.platform(), { measurements: 3, settleTimeoutMs: 10_000 });
@@ -212,4 +214,77 @@ describe('a scenario fails with a clear message', () => {
       /^2 subscriptions notify QuantumLeap for manufracture \(.*"Notify QuantumLeap of changes to any entity".*\): QuantumLeap stores every change once per subscription\. Keep the provisioning service's and delete the others/,
     );
   }, 60_000);
+
+  describe('the request log (what `npm run stack:local` prints)', () => {
+    /** The formatted lines of the entries that name `correlator`, once `done` holds. */
+    const linesOf = async (correlator: string, done: (lines: string[]) => boolean) => {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const lines = logs
+          .map(formatLogEntry)
+          .filter((l) => l.includes(`correlator=${correlator}`));
+        if (done(lines) || Date.now() > deadline) return lines;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const sources = (lines: string[]) => new Set(lines.map((l) => l.split(' ')[0]));
+
+    it('follows one request through the gateway, OPA and the provisioning service by its correlator', async () => {
+      const token = await stack.platform().token('manufracture');
+      const correlator = `follow-${process.pid}-allowed`;
+      const res = await fetch(`${stack.baseUrl}/provisioning/v1/groups?limit=5`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          'fiware-service': 'manufracture',
+          'fiware-correlator': correlator,
+        },
+      });
+      expect(res.status).toBe(200);
+      const lines = await linesOf(correlator, (l) => sources(l).size === 3);
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(
+            new RegExp(
+              `^gateway +GET /provisioning/v1/groups 200 tenant=manufracture correlator=${correlator} id=[0-9a-f-]{36}$`,
+            ),
+          ),
+          expect.stringMatching(
+            new RegExp(
+              `^opa +GET /provisioning/v1/groups allow correlator=${correlator} id=[0-9a-f-]{36} decision=`,
+            ),
+          ),
+          expect.stringMatching(
+            new RegExp(
+              `^provisioning +info request method=GET path=/provisioning/v1/groups status=200 tenant=manufracture correlator=${correlator}$`,
+            ),
+          ),
+        ]),
+      );
+      // The gateway and OPA name the same request id.
+      const ids = lines.map((l) => /id=([0-9a-f-]{36})/.exec(l)?.[1]).filter(Boolean);
+      expect(new Set(ids).size).toBe(1);
+      const all = JSON.stringify(logs);
+      expect(all).not.toContain(token);
+      expect(all).not.toContain('limit=5');
+    });
+
+    it('shows a refused request with the reason, in the gateway and OPA only', async () => {
+      const correlator = `follow-${process.pid}-refused`;
+      const res = await fetch(`${stack.baseUrl}/provisioning/v1/groups`, {
+        headers: { 'fiware-service': 'manufracture', 'fiware-correlator': correlator },
+      });
+      expect(res.status).toBe(401);
+      const lines = await linesOf(correlator, (l) => sources(l).size === 2);
+      expect(lines).toHaveLength(2);
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(
+            /^gateway .* 401 .*reason="denied by opa-ext-authz: no bearer token"$/,
+          ),
+          expect.stringMatching(/^opa .* deny 401 .*reason="no bearer token"$/),
+        ]),
+      );
+      expect([...sources(lines)].sort()).toEqual(['gateway', 'opa']);
+    });
+  });
 });

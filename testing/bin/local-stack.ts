@@ -8,6 +8,11 @@
  * It writes the URLs, the generated client secrets and an expired token of the realm to
  * .cache/local-stack.env (mode 0600) for `source`, runs until Ctrl-C (Keycloak has no time
  * limit, and stops with it), and reports a component that dies at once, then stops.
+ *
+ * While it runs it prints one line per request to stdout: the gateway's access log, OPA's
+ * decision log and the provisioning service's log, each with the request's `fiware-correlator`
+ * (`grep correlator=<id>` follows one request); `--json` prints them as JSON lines,
+ * `--quiet` not at all.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +21,31 @@ import { buildRealm } from '../../platform/realm.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { platformContext, startKeycloak, stopKeycloak } from '../real/keycloak.js';
 import { startScenarioStack } from '../stack/scenario-stack.js';
-import { answers, localStackExports, watchComponents } from '../stack/local-env.js';
+import { answers, formatLogEntry, localStackExports, watchComponents } from '../stack/local-env.js';
+import type { StackLogEntry } from '../stack/scenario-stack.js';
+
+const args = process.argv.slice(2);
+const unknown = args.filter((a) => !['--json', '--quiet', '--help', '-h'].includes(a));
+if (args.includes('--help') || args.includes('-h') || unknown.length > 0) {
+  (unknown.length ? console.error : console.log)(
+    [
+      ...(unknown.length ? [`local-stack: unknown option ${unknown.join(' ')}`, ''] : []),
+      'Usage: npm run stack:local [-- --json | --quiet]',
+      '',
+      'Runs the local stack until Ctrl-C and prints one line per request (gateway, OPA decision,',
+      'provisioning service), each with its fiware-correlator.',
+      '  --json   the request log as JSON lines ({"source": ..., ...entry})',
+      '  --quiet  no request log',
+    ].join('\n'),
+  );
+  process.exit(unknown.length ? 2 : 0);
+}
+const log = args.includes('--quiet')
+  ? undefined
+  : args.includes('--json')
+    ? (e: StackLogEntry) =>
+        process.stdout.write(`${JSON.stringify({ source: e.source, ...e.entry })}\n`)
+    : (e: StackLogEntry) => process.stdout.write(`${formatLogEntry(e)}\n`);
 
 const dir = join(REPO_ROOT, '.cache', 'local-stack');
 mkdirSync(dir, { recursive: true });
@@ -38,7 +67,7 @@ const keycloak = await startKeycloak([buildRealm(platformContext())], {
 let stack;
 try {
   process.stderr.write('local-stack: starting OPA, the IoT Agent, the provisioning service…\n');
-  stack = await startScenarioStack({ keycloak });
+  stack = await startScenarioStack({ keycloak, ...(log ? { log } : {}) });
 } catch (err) {
   stopKeycloak(keycloak);
   throw err;

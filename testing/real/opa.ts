@@ -16,6 +16,33 @@ import { ensureOpa } from '../../toolchain/tools.js';
 /** The policy directory the platform deploys (tests excluded at load time by OPA's own rules). */
 export const POLICY_DIR = fileURLToPath(new URL('../../policies/kitt4sme', import.meta.url));
 
+/** The decision-log masking policy the platform's OPA loads with the tenancy policy. */
+export const MASK_POLICY_DIR = fileURLToPath(new URL('../../policies/system', import.meta.url));
+
+/** One entry of OPA's console decision log (the fields the local stack shows). */
+export interface OpaDecisionLog {
+  readonly decision_id: string;
+  readonly path: string;
+  readonly input?: unknown;
+  readonly result?: unknown;
+  readonly erased?: readonly string[];
+  readonly masked?: readonly string[];
+  readonly timestamp?: string;
+}
+
+/** The decision-log entry of one line of OPA's JSON log, if it is one. */
+export function decisionLogEntry(line: string): OpaDecisionLog | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const o = JSON.parse(line) as { msg?: string; decision_id?: unknown };
+    return o.msg === 'Decision Log' && typeof o.decision_id === 'string'
+      ? (o as OpaDecisionLog)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A running OPA server. */
 export interface OpaServer {
   readonly url: string;
@@ -49,6 +76,11 @@ export async function startOpa(
     policyDir?: string;
     /** Poll the API-key bundle from a provisioning service at this base URL, as the cluster's OPA does. */
     apiKeysFrom?: string;
+    /**
+     * Log each decision here, as the cluster's OPA logs them to its console: with the
+     * platform's masking policy (policies/system), so no token or API key is in an entry.
+     */
+    decisionLog?: (entry: OpaDecisionLog) => void;
   } = {},
 ): Promise<OpaServer> {
   const bin = ensureOpa();
@@ -62,16 +94,33 @@ export async function startOpa(
       'run',
       '--server',
       `--addr=127.0.0.1:${port}`,
-      '--log-level=error',
+      ...(opts.decisionLog
+        ? ['--set=decision_logs.console=true', '--log-format=json', '--log-level=info']
+        : ['--log-level=error']),
       '--ignore=*_test.rego',
       ...(opts.apiKeysFrom ? apiKeyBundleFlags(opts.apiKeysFrom) : []),
       opts.policyDir ?? POLICY_DIR,
+      ...(opts.decisionLog ? [MASK_POLICY_DIR] : []),
       join(dir, 'data.json'),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  let partial = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    if (!opts.decisionLog) {
+      stderr += d.toString();
+      return;
+    }
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const entry = decisionLogEntry(line);
+      if (entry) opts.decisionLog(entry);
+      // Other lines are kept (bounded) for the start-up error message.
+      else stderr = `${stderr}${line}\n`.slice(-20_000);
+    }
+  });
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`OPA exited (${proc.exitCode}): ${stderr}`);

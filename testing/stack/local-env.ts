@@ -3,7 +3,8 @@
  * (.cache/local-stack.env), so that the documented flow (`source` it, `npm run scenarios`)
  * has everything every step needs.
  */
-import type { ScenarioStack } from './scenario-stack.js';
+import { DENY_REASON_HEADER } from '../../platform/tenancy.js';
+import type { ScenarioStack, StackLogEntry } from './scenario-stack.js';
 import { platformContext } from '../real/keycloak.js';
 
 /** The variables of .cache/local-stack.env. */
@@ -76,3 +77,60 @@ export async function answers(url: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * One line of the local stack's log, for a person: the source, what happened and the ids to
+ * follow one request by (`correlator=` is the request's `fiware-correlator`, `id=` Envoy's
+ * `x-request-id`, which the gateway and OPA share). Never a token or a query string: the
+ * gateway records none, and OPA's entries are masked by the platform's policy.
+ */
+export function formatLogEntry(e: StackLogEntry): string {
+  const kv = (pairs: Record<string, unknown>) =>
+    Object.entries(pairs)
+      .filter(([, v]) => v !== undefined && v !== '')
+      .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : v}`)
+      .join(' ');
+  switch (e.source) {
+    case 'gateway': {
+      const d = e.entry;
+      return `gateway       ${d.method} ${d.path} ${d.status} ${kv({ tenant: d.tenant, correlator: d.correlator, id: d.requestId, reason: d.reason })}`;
+    }
+    case 'opa': {
+      const http = (
+        e.entry.input as
+          | {
+              attributes?: {
+                request?: {
+                  http?: { method?: string; path?: string; headers?: Record<string, string> };
+                };
+              };
+            }
+          | undefined
+      )?.attributes?.request?.http;
+      const result = (e.entry.result ?? {}) as {
+        allowed?: boolean;
+        http_status?: number;
+        headers?: Record<string, string>;
+      };
+      const reason = Object.entries(result.headers ?? {}).find(
+        ([k]) => k.toLowerCase() === DENY_REASON_HEADER,
+      )?.[1];
+      return `opa           ${http?.method ?? '?'} ${http?.path ?? '?'} ${result.allowed ? 'allow' : `deny ${result.http_status ?? 403}`} ${kv({ correlator: http?.headers?.['fiware-correlator'], id: http?.headers?.['x-request-id'], decision: e.entry.decision_id, reason })}`;
+    }
+    case 'provisioning': {
+      const o = e.entry;
+      const level = LEVELS[Number(o.level)] ?? String(o.level);
+      return `provisioning  ${level} ${String(o.msg ?? '')} ${kv({ method: o.method, path: o.path, status: o.status, tenant: o.tenant, correlator: o.correlator, reason: o.deny_reason ?? o.detail })}`;
+    }
+  }
+}
+
+/** pino's level numbers. */
+const LEVELS: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};

@@ -192,6 +192,8 @@ export async function startLocalProvisioning(
     readonly env?: Readonly<Record<string, string>>;
     /** Devices per IoT Agent create request. */
     readonly chunkSize?: number;
+    /** Called with each log line of the service, parsed, as it is written. */
+    readonly onLog?: (entry: Record<string, unknown>) => void;
   },
 ): Promise<LocalProvisioning> {
   const dir = mkdtempSync(join(tmpdir(), 'provisioning-'));
@@ -217,7 +219,12 @@ export async function startLocalProvisioning(
       write(chunk: Buffer, _enc, done) {
         const text = chunk.toString('utf8');
         chunks.push(text);
-        for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+        for (const line of text.split('\n')) {
+          if (!line.trim()) continue;
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          o.onLog?.(entry);
+        }
         done();
       },
     });

@@ -29,13 +29,13 @@ import type { TargetOptions } from '../../scenarios/lib/platform.js';
 import { KeycloakAdmin } from '../../services/identity/src/realm-apply.js';
 import { fetchToken } from '../../services/identity/src/tokens.js';
 import type { RunningService } from '../../services/provisioning/src/service.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway, GatewayDecision } from './gateway.js';
 import { opaAuthorizer, startGateway } from './gateway.js';
 import type { IotAgentHandle, IotAgentProcess } from '../real/iot-agent.js';
 import { startIotAgent, startIotAgentProcess } from '../real/iot-agent.js';
 import type { KeycloakServer } from '../real/keycloak.js';
 import { platformContext, sharedKeycloak } from '../real/keycloak.js';
-import type { OpaServer } from '../real/opa.js';
+import type { OpaDecisionLog, OpaServer } from '../real/opa.js';
 import { POLICY_DIR, freePort, startOpa } from '../real/opa.js';
 import type { OrionFake } from '../fakes/orion.js';
 import { startLocalProvisioning } from './provisioning-stack.js';
@@ -82,7 +82,19 @@ export interface ScenarioStackOptions {
   readonly policyDir?: string;
   /** A running Keycloak with the platform realm. @default the test run's shared one */
   readonly keycloak?: KeycloakServer;
+  /**
+   * Called with each request log entry as it is written: the gateway's access log, OPA's
+   * decision log (masked as in the cluster) and the provisioning service's log. Each carries
+   * the request's `fiware-correlator` where it has one, so one request can be followed.
+   */
+  readonly log?: (entry: StackLogEntry) => void;
 }
+
+/** One entry of the stack's logs, by source. */
+export type StackLogEntry =
+  | { readonly source: 'gateway'; readonly entry: GatewayDecision }
+  | { readonly source: 'opa'; readonly entry: OpaDecisionLog }
+  | { readonly source: 'provisioning'; readonly entry: Record<string, unknown> };
 
 /** Starts every part and the gateway in front of them. */
 export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promise<ScenarioStack> {
@@ -118,19 +130,25 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       issuer,
       jwksUrl: jwksUri,
       policyData: data,
+      ...(opts.log ? { onLog: (entry) => opts.log!({ source: 'provisioning', entry }) } : {}),
     });
     closers.push(() => local.close());
     const provisioning = local.service;
     // OPA polls the API-key bundle from the provisioning service, as in the cluster.
     const opa = await startOpa(
       { kitt4sme: { config: data } },
-      { apiKeysFrom: provisioning.url, ...(opts.policyDir ? { policyDir: opts.policyDir } : {}) },
+      {
+        apiKeysFrom: provisioning.url,
+        ...(opts.policyDir ? { policyDir: opts.policyDir } : {}),
+        ...(opts.log ? { decisionLog: (entry) => opts.log!({ source: 'opa', entry }) } : {}),
+      },
     );
     closers.push(() => opa.stop());
 
     const gateway = await startGateway({
       port,
       authorize: opaAuthorizer(opa),
+      ...(opts.log ? { onDecision: (entry) => opts.log!({ source: 'gateway', entry }) } : {}),
       backends: {
         'orion/api': orion.url,
         'quantumleap/api': quantumleap.url,

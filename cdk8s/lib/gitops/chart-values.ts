@@ -295,7 +295,11 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
   };
 }
 
-/** Envoy access log fields (JSON): request, tenant and correlator, no query string. */
+/**
+ * Envoy access log fields (JSON): request, tenant and correlator, no query string. The
+ * correlator is the client's, else the one the backend answered with (Orion and the
+ * provisioning service give every request one), as the local stack's gateway logs it.
+ */
 const ACCESS_LOG_FORMAT = `${JSON.stringify({
   start_time: '%START_TIME%',
   method: '%REQ(:METHOD)%',
@@ -310,6 +314,7 @@ const ACCESS_LOG_FORMAT = `${JSON.stringify({
   authority: '%REQ(:AUTHORITY)%',
   fiware_service: '%REQ(FIWARE-SERVICE)%',
   fiware_correlator: '%REQ(FIWARE-CORRELATOR)%',
+  fiware_correlator_reply: '%RESP(FIWARE-CORRELATOR)%',
   request_id: '%REQ(X-REQUEST-ID)%',
   user_agent: '%REQ(USER-AGENT)%',
 })}\n`;
