@@ -21,8 +21,8 @@ export function clusterEnv(ctx: PlatformContext): Record<string, string | number
   return {
     KITT4SME_PROFILE: config.profile,
     KITT4SME_K8S_VERSION: config.cluster.kubernetesVersion,
-    KITT4SME_MINIKUBE_CPUS: LAPTOP_CLUSTER.cpuMilli / 1000,
-    KITT4SME_MINIKUBE_MEMORY_MB: LAPTOP_CLUSTER.memoryMi,
+    KITT4SME_MINIKUBE_CPUS: LAPTOP_CLUSTER.nodeCpuMilli / 1000,
+    KITT4SME_MINIKUBE_MEMORY_MB: LAPTOP_CLUSTER.nodeMemoryMi,
     KITT4SME_ARGOCD_NAMESPACE: ctx.namespace('argocd'),
     KITT4SME_ARGOCD_CHART_REPO: argo.repoURL,
     KITT4SME_ARGOCD_CHART_VERSION: argo.version,

@@ -1,6 +1,6 @@
 /**
  * The architecture diagram (Mermaid), generated from the construct tree and the route
- * table, so the README's picture is always the deployed one.
+ * table, so the architecture document's picture is always the deployed one.
  */
 import type { ServicePortSpec } from '../platform/components.js';
 import { SERVICES } from '../platform/components.js';

@@ -172,8 +172,8 @@ export function renderRights(routes: readonly RouteSpec[]): string {
   ].join('\n');
 }
 
-/** The generated section of the README: diagram, routes, rights, layers, versions, exceptions. */
-export function renderReadmeSection(platform: Platform): string {
+/** The generated section of docs/architecture.md: diagram, routes, rights, layers, versions, exceptions. */
+export function renderArchitectureSection(platform: Platform): string {
   return [
     renderDiagram(platform),
     renderRights(platform.context.routes),

@@ -17,7 +17,7 @@ import type { SynthOutput } from '../cdk8s/lib/synth.js';
 import { GENERATED_HEADER, synthesize, toYaml } from '../cdk8s/lib/synth.js';
 import { policyExampleData } from '../platform/policy-data.js';
 import { renderClusterEnv } from './cluster-env.js';
-import { renderErrorsDoc, renderReadmeSection } from './docs.js';
+import { renderErrorsDoc, renderArchitectureSection } from './docs.js';
 
 /** One generated file. */
 export interface GeneratedFile {
@@ -30,7 +30,7 @@ export interface GeneratedFile {
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
-/** Every generated file besides the manifests and the README's section. */
+/** Every generated file besides the manifests and docs/architecture.md's section. */
 export const GENERATED: readonly GeneratedFile[] = [
   {
     path: 'deploy/bootstrap/argocd-values.yaml',
@@ -75,8 +75,8 @@ export interface Build {
   readonly synth: SynthOutput;
   /** The manifests and the generated files, by path relative to the repository root, sorted. */
   readonly files: ReadonlyMap<string, string>;
-  /** The generated section of the README: diagram, routes, rights, layers, versions, exceptions. */
-  readonly readmeSection: string;
+  /** The generated section of docs/architecture.md: diagram, routes, rights, layers, versions, exceptions. */
+  readonly architectureSection: string;
 }
 
 /** Runs the generate step over a synthesized platform. */
@@ -89,7 +89,7 @@ export function generate(synth: SynthOutput): Build {
   return {
     synth,
     files: new Map([...files].sort(([a], [b]) => a.localeCompare(b))),
-    readmeSection: renderReadmeSection(synth.platform),
+    architectureSection: renderArchitectureSection(synth.platform),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Writing a build: deploy/ replaced whole, the generated files and the README's section; and
+ * Writing a build: deploy/ replaced whole, the generated files and docs/architecture.md's generated section; and
  * finding what is stale against a build (`npm run synth -- --check`).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,35 +9,39 @@ import { listFiles } from '../cdk8s/lib/files.js';
 import { DEPLOY_DIR } from '../cdk8s/lib/gitops/applications.js';
 import type { Build } from './index.js';
 
-/** Markers of the generated section of the README. */
-export const README_MARKERS = {
+/** The document with the generated section (diagram, routes, rights, versions). */
+export const ARCHITECTURE_DOC = 'docs/architecture.md';
+
+/** Markers of the generated section of {@link ARCHITECTURE_DOC}. */
+export const SECTION_MARKERS = {
   begin: '<!-- BEGIN GENERATED: architecture (npm run synth) -->',
   end: '<!-- END GENERATED: architecture -->',
 } as const;
 
-/** The README with its generated section replaced by `section`. */
-export function withReadmeSection(readme: string, section: string): string {
-  const start = readme.indexOf(README_MARKERS.begin);
-  const end = readme.indexOf(README_MARKERS.end);
+/** The document with its generated section replaced by `section`. */
+export function withGeneratedSection(doc: string, section: string): string {
+  const start = doc.indexOf(SECTION_MARKERS.begin);
+  const end = doc.indexOf(SECTION_MARKERS.end);
   if (start < 0 || end < start) {
     throw new TypeError(
-      `README.md lacks the ${README_MARKERS.begin} ... ${README_MARKERS.end} markers`,
+      `${ARCHITECTURE_DOC} lacks the ${SECTION_MARKERS.begin} ... ${SECTION_MARKERS.end} markers`,
     );
   }
-  return `${readme.slice(0, start + README_MARKERS.begin.length)}\n${section}${readme.slice(end)}`;
+  return `${doc.slice(0, start + SECTION_MARKERS.begin.length)}\n${section}${doc.slice(end)}`;
 }
 
 const inDeploy = (file: string) => file.startsWith(`${DEPLOY_DIR}/`);
 
 /**
- * Writes deploy/ (replacing it whole), the README's section and the other generated files.
+ * Writes deploy/ (replacing it whole), the architecture document's section and the other
+ * generated files.
  * deploy/ is built next to the old tree and swapped in with renames, and everything that can
  * fail is computed before the first write, so a failed run never leaves a half-written tree.
  */
 export function writeOutput(root: string, out: Build): void {
-  const readmePath = join(root, 'README.md');
+  const readmePath = join(root, ARCHITECTURE_DOC);
   const readme = readFileSync(readmePath, 'utf8');
-  const updated = withReadmeSection(readme, out.readmeSection);
+  const updated = withGeneratedSection(readme, out.architectureSection);
 
   const target = join(root, DEPLOY_DIR);
   const staging = join(root, `.${DEPLOY_DIR}.staging`);
@@ -72,8 +76,8 @@ export function staleFiles(root: string, out: Build): string[] {
     onDisk.delete(file);
   }
   stale.push(...[...onDisk].map((f) => `${f} (not produced by synth)`));
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  if (withReadmeSection(readme, out.readmeSection) !== readme)
-    stale.push('README.md (generated section)');
+  const readme = readFileSync(join(root, ARCHITECTURE_DOC), 'utf8');
+  if (withGeneratedSection(readme, out.architectureSection) !== readme)
+    stale.push(`${ARCHITECTURE_DOC} (generated section)`);
   return stale.sort();
 }

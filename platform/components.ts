@@ -196,8 +196,10 @@ export interface ComponentSpec {
   readonly service?: ServiceSpec;
   /** Its service account, when it is not the Service name (mesh identity). @default service name */
   readonly serviceAccount?: string;
-  /** Pods and resources per size profile (DaemonSets: per node; the budget assumes one node). */
+  /** Pods and resources per size profile (for a DaemonSet, per node: see {@link perNode}). */
   readonly sizes: Readonly<Record<SizeProfileName, WorkloadSize>>;
+  /** A DaemonSet: one pod on every node; the budget counts it once per node. @default false */
+  readonly perNode?: boolean;
   /** For `helm` components: its line in the budget. @default the Service name */
   readonly budgetName?: string;
   /** The gateway routes it serves. @default none */
@@ -644,6 +646,7 @@ export const COMPONENTS = {
     chart: 'istio',
     namespace: 'mesh',
     sizes: sized(r(10, 200, 40, 128), r(100, 500, 100, 256), 1),
+    perNode: true,
     budgetName: 'istio-cni (per node)',
   },
   istioIngressGateway: {

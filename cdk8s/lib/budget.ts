@@ -1,5 +1,6 @@
 /**
- * The resource budget: what the platform requests and may use, against a laptop cluster.
+ * The resource budget: what the platform requests and may use, against a cluster of N equal
+ * nodes (by default the laptop's single 4 vCPU / 8 GiB minikube node).
  *
  * The platform's own workloads are read from the synthesized manifests (what will really be
  * deployed); upstream charts from the size profile that also feeds their Helm values; every
@@ -13,8 +14,15 @@ import { MESHED_NAMESPACES } from './mesh/security.js';
 import type { SynthObject } from './objects.js';
 import { podSpecOf } from './validate/rules.js';
 
+/** A cluster of equal nodes: how many, and each node's allocatable CPU and memory. */
+export interface ClusterSize {
+  readonly nodes: number;
+  readonly nodeCpuMilli: number;
+  readonly nodeMemoryMi: number;
+}
+
 /** The laptop cluster the laptop profile must fit: `minikube start --cpus=4 --memory=8g`. */
-export const LAPTOP_CLUSTER = { cpuMilli: 4000, memoryMi: 8192 } as const;
+export const LAPTOP_CLUSTER: ClusterSize = { nodes: 1, nodeCpuMilli: 4000, nodeMemoryMi: 8192 };
 
 /** The share of the cluster's capacity that must stay unrequested. */
 export const REQUIRED_HEADROOM = 0.25;
@@ -47,10 +55,17 @@ export interface Budget {
   readonly profile: string;
   readonly lines: readonly BudgetLine[];
   readonly total: ComputeResources;
-  readonly capacity: typeof LAPTOP_CLUSTER;
+  readonly cluster: ClusterSize;
+  /** The whole cluster's CPU and memory. */
+  readonly capacity: { readonly cpuMilli: number; readonly memoryMi: number };
+  /**
+   * Pods that fit on no node: their requests (sidecar included) exceed one node's CPU or
+   * memory once the per-node pods are placed.
+   */
+  readonly unschedulable: readonly string[];
   /** Fraction of capacity left unrequested, CPU and memory. */
   readonly headroom: { readonly cpu: number; readonly memory: number };
-  /** Whether both headrooms are at least {@link REQUIRED_HEADROOM}. */
+  /** Whether both headrooms are at least {@link REQUIRED_HEADROOM} and every pod fits a node. */
   readonly fits: boolean;
 }
 
@@ -115,11 +130,18 @@ export function memoryMi(q: string | number): number {
 }
 
 /** Computes the budget of the synthesized platform. */
-export function computeBudget(ctx: PlatformContext, objects: readonly SynthObject[]): Budget {
+export function computeBudget(
+  ctx: PlatformContext,
+  objects: readonly SynthObject[],
+  cluster: ClusterSize = LAPTOP_CLUSTER,
+): Budget {
   const meshed = new Set(MESHED_NAMESPACES.map((r) => ctx.namespace(r)));
   const lines: BudgetLine[] = [];
   const line = (name: string, source: BudgetLine['source'], pods: number, each: ComputeResources) =>
     lines.push({ name, source, pods, each, total: scaleResources(each, pods) });
+  // Each pod's requests, its sidecar included, to check it fits one node.
+  const pods: { name: string; each: ComputeResources }[] = [];
+  const perNodePods: ComputeResources[] = [];
 
   let meshedPods = 0;
   // The local git server runs only in the local-only mode.
@@ -141,8 +163,11 @@ export function computeBudget(ctx: PlatformContext, objects: readonly SynthObjec
         memoryLimitMi: memoryMi(c.resources?.limits?.memory ?? 0),
       })),
     );
-    line(`${object.metadata.name} (${object.kind})`, 'deploy', replicas, each);
-    if (object.metadata.namespace && meshed.has(object.metadata.namespace)) meshedPods += replicas;
+    const name = `${object.metadata.name} (${object.kind})`;
+    line(name, 'deploy', replicas, each);
+    const inMesh = Boolean(object.metadata.namespace && meshed.has(object.metadata.namespace));
+    if (inMesh) meshedPods += replicas;
+    pods.push({ name, each: inMesh ? addResources(each, ctx.profile.sidecar) : each });
   }
   // The upstream charts' workloads, from the registry: chart by chart, in registry order.
   for (const chartId of CHART_IDS) {
@@ -150,24 +175,48 @@ export function computeBudget(ctx: PlatformContext, objects: readonly SynthObjec
       const c = component(id);
       if (c.managedBy !== 'helm' || c.chart !== chartId) continue;
       const size = ctx.size(id);
-      line(c.budgetName ?? c.service?.name ?? id, 'chart', size.replicas, size.resources);
+      const name = c.budgetName ?? c.service?.name ?? id;
+      line(name, 'chart', c.perNode ? cluster.nodes : size.replicas, size.resources);
+      if (c.perNode) perNodePods.push(size.resources);
+      else pods.push({ name, each: size.resources });
     }
   }
   line('istio-proxy sidecars (one per meshed pod)', 'sidecars', meshedPods, ctx.profile.sidecar);
   line('Kubernetes system pods (kubeadm defaults)', 'cluster', 1, KUBE_SYSTEM);
 
   const total = addResources(...lines.map((l) => l.total));
-  const headroom = {
-    cpu: 1 - total.cpuRequestMilli / LAPTOP_CLUSTER.cpuMilli,
-    memory: 1 - total.memoryRequestMi / LAPTOP_CLUSTER.memoryMi,
+  const capacity = {
+    cpuMilli: cluster.nodes * cluster.nodeCpuMilli,
+    memoryMi: cluster.nodes * cluster.nodeMemoryMi,
   };
+  const headroom = {
+    cpu: 1 - total.cpuRequestMilli / capacity.cpuMilli,
+    memory: 1 - total.memoryRequestMi / capacity.memoryMi,
+  };
+  // What one node has left for other pods once its DaemonSet pods run.
+  const perNode = addResources(ZERO, ...perNodePods);
+  const free = {
+    cpu: cluster.nodeCpuMilli - perNode.cpuRequestMilli,
+    memory: cluster.nodeMemoryMi - perNode.memoryRequestMi,
+  };
+  const unschedulable = pods
+    .filter((p) => p.each.cpuRequestMilli > free.cpu || p.each.memoryRequestMi > free.memory)
+    .map(
+      (p) =>
+        `${p.name} requests ${p.each.cpuRequestMilli}m CPU and ${Math.round(p.each.memoryRequestMi)}Mi per pod; a node has ${free.cpu}m and ${Math.round(free.memory)}Mi`,
+    );
   return {
     profile: ctx.config.profile,
     lines,
     total,
-    capacity: LAPTOP_CLUSTER,
+    cluster,
+    capacity,
+    unschedulable,
     headroom,
-    fits: headroom.cpu >= REQUIRED_HEADROOM && headroom.memory >= REQUIRED_HEADROOM,
+    fits:
+      headroom.cpu >= REQUIRED_HEADROOM &&
+      headroom.memory >= REQUIRED_HEADROOM &&
+      unschedulable.length === 0,
   };
 }
 
@@ -179,8 +228,12 @@ export function formatBudget(b: Budget): string {
   const cols = (r: ComputeResources) =>
     `${pad(`${r.cpuRequestMilli}m`, 10)}${pad(`${r.cpuLimitMilli}m`, 10)}${pad(`${Math.round(r.memoryRequestMi)}Mi`, 10)}${pad(`${Math.round(r.memoryLimitMi)}Mi`, 10)}`;
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  const c = b.cluster;
+  const node = `${c.nodeCpuMilli / 1000} vCPU / ${c.nodeMemoryMi / 1024} GiB`;
   return [
-    `Resource budget, profile ${b.profile}, against a ${b.capacity.cpuMilli / 1000} vCPU / ${b.capacity.memoryMi / 1024} GiB cluster`,
+    c.nodes === 1
+      ? `Resource budget, profile ${b.profile}, against a ${node} cluster`
+      : `Resource budget, profile ${b.profile}, against ${c.nodes} nodes of ${node} (${b.capacity.cpuMilli / 1000} vCPU / ${b.capacity.memoryMi / 1024} GiB)`,
     '',
     `${'workload'.padEnd(width)}${pad('pods', 5)}${pad('cpu req', 10)}${pad('cpu lim', 10)}${pad('mem req', 10)}${pad('mem lim', 10)}`,
     ...b.lines.map((l, i) => `${names[i]!.padEnd(width)}${pad(l.pods, 5)}${cols(l.total)}`),
@@ -190,6 +243,7 @@ export function formatBudget(b: Budget): string {
     `requests use ${pct(1 - b.headroom.cpu)} of CPU and ${pct(1 - b.headroom.memory)} of memory; ` +
       `headroom ${pct(b.headroom.cpu)} CPU, ${pct(b.headroom.memory)} memory (required ${pct(REQUIRED_HEADROOM)} each)`,
     `limits add up to ${(b.total.cpuLimitMilli / 1000).toFixed(2)} vCPU and ${(b.total.memoryLimitMi / 1024).toFixed(2)} GiB (overcommitted limits are normal; requests are what the scheduler reserves)`,
+    ...b.unschedulable.map((u) => `fits no node: ${u}`),
     b.fits ? 'verdict: fits' : 'verdict: does NOT fit',
     '',
   ].join('\n');

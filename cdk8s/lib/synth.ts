@@ -3,7 +3,7 @@
  *
  * `synthesize` builds the platform, runs every manifest rule over its objects and renders one
  * YAML file per layer chart; it is pure (inputs in, file contents out) and writes nothing. The
- * files derived from the manifests and the registry (docs, the README section, the bootstrap
+ * files derived from the manifests and the registry (docs, docs/architecture.md's section, the bootstrap
  * values) are the generate step's (generate/), which `npm run synth` runs after this.
  */
 import { stringify } from 'yaml';

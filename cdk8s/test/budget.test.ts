@@ -10,6 +10,7 @@ import {
   REQUIRED_HEADROOM,
   addResources,
   computeBudget,
+  formatBudget,
   cpuMilli,
   memoryMi,
   scaleResources,
@@ -113,8 +114,10 @@ describe('the budget', () => {
       KUBE_SYSTEM,
     );
     expect(b.total).toEqual(expected);
-    expect(b.headroom.cpu).toBeCloseTo(1 - expected.cpuRequestMilli / LAPTOP_CLUSTER.cpuMilli);
-    expect(b.headroom.memory).toBeCloseTo(1 - expected.memoryRequestMi / LAPTOP_CLUSTER.memoryMi);
+    expect(b.headroom.cpu).toBeCloseTo(1 - expected.cpuRequestMilli / LAPTOP_CLUSTER.nodeCpuMilli);
+    expect(b.headroom.memory).toBeCloseTo(
+      1 - expected.memoryRequestMi / LAPTOP_CLUSTER.nodeMemoryMi,
+    );
   });
 
   it('lets the laptop profile fit a 4 vCPU / 8 GiB minikube with at least 25 % headroom on requests', () => {
@@ -132,6 +135,45 @@ describe('the budget', () => {
         ['platform', 'identity'].includes(COMPONENTS[id].namespace),
       ).length,
     );
+  });
+
+  it('counts a cluster of N nodes: its capacity, and a DaemonSet pod on every node', () => {
+    const cluster = { nodes: 3, nodeCpuMilli: 8000, nodeMemoryMi: 32768 };
+    const one = computeBudget(ctx, []);
+    const three = computeBudget(ctx, [], cluster);
+    expect(three.capacity).toEqual({ cpuMilli: 24000, memoryMi: 98304 });
+    const cni = (b: typeof one) => b.lines.find((l) => l.name === 'istio-cni (per node)')!;
+    expect(cni(one).pods).toBe(1);
+    expect(cni(three).pods).toBe(3);
+    expect(three.total.cpuRequestMilli - one.total.cpuRequestMilli).toBe(
+      2 * COMPONENTS.istioCni.sizes.laptop.resources.cpuRequestMilli,
+    );
+    expect(three.headroom.cpu).toBeCloseTo(1 - three.total.cpuRequestMilli / 24000);
+    expect(three.cluster).toEqual(cluster);
+  });
+
+  it('does not fit when one pod, its sidecar included, is bigger than a node, whatever the total', () => {
+    const big = pod('fiware', 1, [['1500m', '2', '1Gi', '2Gi']]);
+    // One millicore short of the pod, its sidecar and istio-cni's pod on the node.
+    const needed =
+      1500 +
+      PROFILES.laptop.sidecar.cpuRequestMilli +
+      COMPONENTS.istioCni.sizes.laptop.resources.cpuRequestMilli;
+    const wide = { nodes: 10, nodeCpuMilli: needed - 1, nodeMemoryMi: 65536 };
+    const b = computeBudget(ctx, [big], wide);
+    expect(b.headroom.cpu).toBeGreaterThan(REQUIRED_HEADROOM);
+    expect(b.headroom.memory).toBeGreaterThan(REQUIRED_HEADROOM);
+    expect(b.unschedulable).toEqual([
+      expect.stringMatching(
+        /^w-fiware-1 \(Deployment\) requests \d+m CPU and \d+Mi per pod; a node has \d+m/,
+      ),
+    ]);
+    expect(b.fits).toBe(false);
+    expect(formatBudget(b)).toContain('fits no node: w-fiware-1 (Deployment)');
+    expect(computeBudget(ctx, [big], { ...wide, nodeCpuMilli: needed }).unschedulable).toEqual([]);
+    // Outside the mesh there is no sidecar: the same pod fits.
+    const plain = computeBudget(ctx, [pod('elsewhere', 1, [['1500m', '2', '1Gi', '2Gi']])], wide);
+    expect(plain.unschedulable).toEqual([]);
   });
 
   it('says the production profile does not fit a laptop', () => {
@@ -161,6 +203,47 @@ describe('npm run budget', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.profile).toBe('production');
     expect(doc.fits).toBe(false);
+  });
+
+  it('sizes the production profile against a cluster given as options', () => {
+    const r = run(
+      '--profile',
+      'production',
+      '--nodes',
+      '3',
+      '--node-cpu',
+      '8',
+      '--node-memory',
+      '32',
+      '--check',
+    );
+    expect(r.stdout).toContain('against 3 nodes of 8 vCPU / 32 GiB (24 vCPU / 96 GiB)');
+    expect(r.stdout).toContain('verdict: fits');
+    expect(r.status).toBe(0);
+    const small = run(
+      '--profile',
+      'production',
+      '--nodes',
+      '8',
+      '--node-cpu',
+      '2',
+      '--node-memory',
+      '4',
+      '--check',
+    );
+    expect(small.stdout).toMatch(/fits no node: cratedb \(StatefulSet\)/);
+    expect(small.status).toBe(1);
+  });
+
+  it.each([
+    ['--nodes', '0', '--nodes takes a positive whole number, not "0"'],
+    ['--nodes', '1.5', '--nodes takes a positive whole number, not "1.5"'],
+    ['--node-cpu', 'lots', '--node-cpu takes a positive number, not "lots"'],
+    ['--node-memory', '-8', '--node-memory takes a positive number, not "-8"'],
+  ])('rejects %s %s with exit code 2, saying what it takes', (flag, value, message) => {
+    const r = run(flag, value);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
   });
 
   it('rejects an unknown profile with exit code 2 (usage)', () => {

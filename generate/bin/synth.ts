@@ -2,7 +2,7 @@
 /**
  * `npm run synth`: loads the platform context (the config, the registry and the route table,
  * validated), synthesizes every manifest into deploy/ (replacing it whole), then runs the
- * generate step: the bootstrap values, the README's section, docs/errors.md, the devices
+ * generate step: the bootstrap values, docs/architecture.md's section, docs/errors.md, the devices
  * schema, the provisioning OpenAPI document and policies/examples/data.json.
  *
  *   npm run synth             write deploy/ and the generated files
@@ -29,7 +29,7 @@ const program = new Command()
   .description('Synthesize the platform into deploy/ and regenerate the generated files.')
   .option(
     '--check',
-    'write nothing; fail when deploy/, the README section or another generated file is stale',
+    'write nothing; fail when deploy/, the architecture section or another generated file is stale',
   )
   .action((opts: { check?: boolean }) => {
     const started = performance.now();

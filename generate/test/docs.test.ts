@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
 import { allErrorCodes, renderRights } from '../docs.js';
+import { ARCHITECTURE_DOC } from '../write.js';
 import { listFiles } from '../../cdk8s/lib/files.js';
 import { ROOT, build, opaPolicyData, synth } from '../../testing/support/synth.js';
 
@@ -13,29 +14,29 @@ describe('the architecture diagram', () => {
   const platform = out.synth.platform;
 
   it('shows every route and every workload, grouped by namespace', () => {
-    for (const r of ROUTES) expect(out.readmeSection).toContain(`|"${r.prefix} (`);
+    for (const r of ROUTES) expect(out.architectureSection).toContain(`|"${r.prefix} (`);
     for (const w of platform.workloads.values())
-      expect(out.readmeSection).toMatch(new RegExp(`\\["${w.name}"\\]`));
-    expect(out.readmeSection).toContain('subgraph ns_fiware["namespace fiware"]');
-    expect(out.readmeSection).toContain('subgraph ns_identity["namespace identity"]');
+      expect(out.architectureSection).toMatch(new RegExp(`\\["${w.name}"\\]`));
+    expect(out.architectureSection).toContain('subgraph ns_fiware["namespace fiware"]');
+    expect(out.architectureSection).toContain('subgraph ns_identity["namespace identity"]');
   });
 
   it('draws exactly the east-west connections the policies allow', () => {
-    expect(out.readmeSection).toContain('iotagent_ul -->|":27017"| mongodb');
-    expect(out.readmeSection).toContain('orion -->|":8668"| quantumleap');
-    expect(out.readmeSection).toContain('istio_ingressgateway -.->|"ext_authz :9191"| opa');
-    expect(out.readmeSection).not.toContain('-->|":27017"| cratedb');
+    expect(out.architectureSection).toContain('iotagent_ul -->|":27017"| mongodb');
+    expect(out.architectureSection).toContain('orion -->|":8668"| quantumleap');
+    expect(out.architectureSection).toContain('istio_ingressgateway -.->|"ext_authz :9191"| opa');
+    expect(out.architectureSection).not.toContain('-->|":27017"| cratedb');
   });
 
   it('changes when the route table changes', () => {
     const extra: RouteSpec = { ...ROUTES[0]!, prefix: '/ngsi', publicPaths: [] };
-    expect(build({ routes: [...ROUTES, extra] }).readmeSection).toContain('|"/ngsi (OPA)"|');
+    expect(build({ routes: [...ROUTES, extra] }).architectureSection).toContain('|"/ngsi (OPA)"|');
   });
 });
 
-describe('the pinned versions in the README', () => {
+describe('the pinned versions in docs/architecture.md', () => {
   it('list every image and chart with its version and reason', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(ROOT, ARCHITECTURE_DOC), 'utf8');
     const ctx = synth().platform.context;
     for (const image of IMAGE_IDS.map((id) => ctx.imageSpec(id))) {
       expect(readme).toContain(
@@ -94,6 +95,6 @@ describe('the rights table', () => {
           .map((r: { rights: Record<string, string[]> }) => r.rights[role]?.join(', ') ?? '-'),
       );
     }
-    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain(table);
+    expect(readFileSync(join(ROOT, ARCHITECTURE_DOC), 'utf8')).toContain(table);
   });
 });

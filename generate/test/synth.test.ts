@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 import { listFiles } from '../../cdk8s/lib/files.js';
-import { README_MARKERS, withReadmeSection, writeOutput } from '../write.js';
+import { ARCHITECTURE_DOC, SECTION_MARKERS, withGeneratedSection, writeOutput } from '../write.js';
 import { GENERATED } from '../index.js';
 import { ROOT, build } from '../../testing/support/synth.js';
 
@@ -22,10 +22,10 @@ describe('synth', () => {
     const b = build();
     expect([...b.files.keys()]).toEqual([...a.files.keys()]);
     for (const [file, content] of a.files) expect(b.files.get(file)).toBe(content);
-    expect(b.readmeSection).toBe(a.readmeSection);
+    expect(b.architectureSection).toBe(a.architectureSection);
   });
 
-  it('matches the committed deploy/, README diagram, generated docs and policy example (run `npm run synth` if this fails)', () => {
+  it('matches the committed deploy/, the architecture diagram, generated docs and policy example (run `npm run synth` if this fails)', () => {
     const out = build();
     const committed = listFiles(join(ROOT, 'deploy'))
       .map((f) => relative(ROOT, f))
@@ -35,8 +35,8 @@ describe('synth', () => {
       .filter(([file, content]) => readFileSync(join(ROOT, file), 'utf8') !== content)
       .map(([f]) => f);
     expect(stale).toEqual([]);
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    expect(withReadmeSection(readme, out.readmeSection)).toBe(readme);
+    const readme = readFileSync(join(ROOT, ARCHITECTURE_DOC), 'utf8');
+    expect(withGeneratedSection(readme, out.architectureSection)).toBe(readme);
     expect([...out.files.keys()].filter((f) => !f.startsWith('deploy/'))).toEqual([
       'docs/devices.schema.json',
       'docs/errors.md',
@@ -84,14 +84,15 @@ describe('writeOutput', () => {
   let root: string;
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'synth-'));
+    mkdirSync(join(root, 'docs'));
     writeFileSync(
-      join(root, 'README.md'),
-      `# x\n${README_MARKERS.begin}\nold picture\n${README_MARKERS.end}\nrest\n`,
+      join(root, ARCHITECTURE_DOC),
+      `# x\n${SECTION_MARKERS.begin}\nold picture\n${SECTION_MARKERS.end}\nrest\n`,
     );
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it('replaces deploy/ whole: stale files disappear, the README section is regenerated', () => {
+  it('replaces deploy/ whole: stale files disappear, the architecture section is regenerated', () => {
     mkdirSync(join(root, 'deploy', 'retired'), { recursive: true });
     writeFileSync(join(root, 'deploy', 'retired', 'old.yaml'), 'kind: Old\n');
     const out = build();
@@ -100,20 +101,20 @@ describe('writeOutput', () => {
       .map((f) => relative(root, f))
       .sort();
     expect(written).toEqual([...out.files.keys()].filter((f) => f.startsWith('deploy/')));
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const readme = readFileSync(join(root, ARCHITECTURE_DOC), 'utf8');
     expect(readme).not.toContain('old picture');
     expect(readme).toContain('flowchart LR');
-    expect(readme.endsWith(`${README_MARKERS.end}\nrest\n`)).toBe(true);
+    expect(readme.endsWith(`${SECTION_MARKERS.end}\nrest\n`)).toBe(true);
     for (const [file, content] of out.files)
       expect(readFileSync(join(root, file), 'utf8')).toBe(content);
     expect(readdirSync(root).filter((n) => n.startsWith('.deploy'))).toEqual([]);
   });
 
-  it('fails without touching anything when the README lost its markers', () => {
-    writeFileSync(join(root, 'README.md'), '# no markers\n');
-    expect(() => writeOutput(root, build())).toThrow(/lacks the/);
+  it('fails without touching anything when the architecture document lost its markers', () => {
+    writeFileSync(join(root, ARCHITECTURE_DOC), '# no markers\n');
+    expect(() => writeOutput(root, build())).toThrow(/docs\/architecture.md lacks the/);
     expect(existsSync(join(root, 'deploy'))).toBe(false);
-    expect(existsSync(join(root, 'docs'))).toBe(false);
+    expect(readdirSync(join(root, 'docs'))).toEqual(['architecture.md']);
     expect(existsSync(join(root, 'policies'))).toBe(false);
   });
 });

@@ -297,7 +297,7 @@ if __name__ == '__main__':
 //    tenant's tables (information_schema lists only what a user may read). It is not quite
 //    read-only: COPY TO writes files on the node, and up to 6.3.3 to any local directory
 //    (crate/crate#19942, open), so a tenant's reader could fill CrateDB's volume and make
-//    every tenant's tables read-only (the disk watermark); the README lists it. pg_roles
+//    every tenant's tables read-only (the disk watermark); docs/known-gaps.md lists it. pg_roles
 //    names every reader (so the tenant list) to any user. QuantumLeap gets DQL, DML and DDL
 //    on each configured tenant's schema and on `doc` (its `md_ets_metadata`), and DQL on
 //    `sys` (its health check reads sys.health, its version check sys.nodes; QuantumLeap's

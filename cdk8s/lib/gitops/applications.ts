@@ -242,7 +242,7 @@ function wave(n: number): Record<string, string> {
 //    (a chart upgrade that needs another kind fails loudly instead of widening the grant).
 //    `platform` syncs the platform's layers and may create nothing cluster-scoped but
 //    Namespaces. deploy/apps is the trust root: whoever can change it can change the
-//    projects, so protect the branch and review every change under deploy/apps (the README
+//    projects, so protect the branch and review every change under deploy/apps (argocd/README.md
 //    says so); the projects keep mistakes elsewhere in deploy/ contained.
 // 2. Secrets blacklisted. deploy/ must never hold a Secret (a test checks); the platform
 //    project makes Argo CD refuse one in a layer even if a bad commit added it.

@@ -1,5 +1,5 @@
 /**
- * The provisioning service's entry point: configuration from the environment (see the README),
+ * The provisioning service's entry point: configuration from the environment (see docs/provisioning.md),
  * graceful shutdown on SIGTERM/SIGINT, exit 1 on a configuration error.
  */
 import { PlatformError } from '../../../platform/errors.js';

@@ -21,7 +21,7 @@ export const DEFAULT_MAX_BATCH = 1000;
 const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an http(s) URL` });
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-/** The environment variables, their meaning and their defaults (documented in the README). */
+/** The environment variables, their meaning and their defaults (documented in docs/provisioning.md). */
 const Env = z.object({
   // 0 picks a free port (tests).
   PROVISIONING_PORT: int(0, 65535).default(8080),

@@ -9,7 +9,7 @@ import { PlatformError } from '../../../platform/errors.js';
 export const PROVISIONING_ERRORS = {
   ERR_PROVISIONING_CONFIG: {
     problem: 'the provisioning service was started with a missing or invalid environment variable',
-    fix: 'set the variable the message names; the Provisioning section of the README lists them all',
+    fix: 'set the variable the message names; docs/provisioning.md (Running it locally) lists them all',
   },
   ERR_PROVISIONING_INVALID: {
     problem:
@@ -22,7 +22,7 @@ export const PROVISIONING_ERRORS = {
   },
   ERR_PROVISIONING_FORBIDDEN: {
     problem: 'the token is valid for the tenant but lacks the role this operation needs',
-    fix: 'use a client or user with the role the message names (see the roles table in the README)',
+    fix: 'use a client or user with the role the message names (see the rights table in docs/architecture.md)',
   },
   ERR_PROVISIONING_NOT_FOUND: {
     problem: 'no such device or service group in this tenant and service path',
