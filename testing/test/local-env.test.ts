@@ -63,11 +63,14 @@ describe("the local stack's Keycloak watchdog", () => {
       '-e',
       `const { spawn } = require('node:child_process');
        const w = spawn('sh', ['-c', ${JSON.stringify(WATCHDOG)}, 'watchdog', String(process.pid), 'sleep', '1000'], { detached: true, stdio: 'ignore' });
-       w.unref(); console.log(w.pid); setTimeout(() => process.exit(0), 300);`,
+       w.unref(); process.stdout.write(String(w.pid)); setTimeout(() => process.exit(0), 300);`,
     ]);
     let out = '';
     parent.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise((r) => parent.on('exit', r));
+    // 'close', not 'exit': the pid may still be in the pipe when the process has exited. The
+    // pid is written plain: console.log colours numbers when FORCE_COLOR is set (npm test sets
+    // it outside CI).
+    await new Promise((r) => parent.on('close', r));
     const watchdog = Number(out.trim());
     expect(watchdog).toBeGreaterThan(0);
     const sleeping = () =>
