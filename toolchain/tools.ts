@@ -322,8 +322,8 @@ export const TEST_TOOL_PINS = {
   mongoTools: {
     module: 'github.com/mongodb/mongo-tools',
     // NOTE (2)
-    version: 'v0.0.0-20240724183527-6d4f001be3fc',
-    why: 'mongodump and mongorestore of the MongoDB Database Tools (after 100.9.5), the newest commit the Go module proxy serves; the mongo image runs its own 100.x of the same tools',
+    version: 'v0.0.0-20250715155915-887641268977',
+    why: 'mongodump and mongorestore of the MongoDB Database Tools (after 100.12.2), the newest commit found that the Go module proxy serves; the mongo image runs its own 100.x of the same tools',
   },
 } as const;
 
@@ -338,7 +338,9 @@ export function ferretDbPath(): string {
  * @returns an error text, or undefined.
  */
 function copyModule(module: string, version: string, dir: string): string | undefined {
-  const got = goModDownload(module, version);
+  // The checksum database's first answer is sometimes a 404 that the next one is not. NOTE (2)
+  let got = goModDownload(module, version);
+  for (let i = 0; i < 2 && typeof got === 'string'; i++) got = goModDownload(module, version);
   if (typeof got === 'string') return `go mod download ${module}@${version}: ${got}`;
   if (!got.Dir) return `go mod download ${module}@${version}: no Dir`;
   return (
@@ -703,15 +705,15 @@ export function upstreamCrdFiles(
 //    list also names k8s.io/sample-cli-plugin, which is not published at v0.36.3.
 //    `-X k8s.io/component-base/version.gitVersion` makes /version report the release instead
 //    of v0.0.0-master. Seen with k8s.io/kubernetes v1.36.3 and Go 1.26.
-// 2. mongo-tools from the Go module proxy. Its release tags (100.9.5, r100.12.2) are not
+// 2. mongo-tools from the Go module proxy. Its release tags (100.12.2, r100.12.2) are not
 //    semantic versions, so the proxy has no release of github.com/mongodb/mongo-tools: `go mod
 //    download github.com/mongodb/mongo-tools@latest`, `@100.12.2`, `@r100.12.2` and `@master`
 //    all answer 403 "This module version is not available". Pseudo-versions of commits that
-//    other modules required are served and in the checksum database;
-//    v0.0.0-20240724183527-6d4f001be3fc (after 100.9.5) is the newest found, required by
-//    published go.mod files. A newer one, v0.0.0-20250715155915-887641268977, downloads but
-//    the checksum database does not know it (404), so it is not used. Debian 12 has no mongo
-//    tools package. Seen with Go 1.26.8 on 2026-12-02.
+//    other modules' go.mod files require are served; v0.0.0-20250715155915-887641268977 (after
+//    100.12.2) is the newest found. The checksum database answered 404 to the first lookup of
+//    this and of an older pseudo-version and found both on the next try, so module downloads
+//    are tried three times (copyModule). Debian 12 has no mongo tools package. Seen with Go
+//    1.26.8 on 2026-12-02.
 // 3. FerretDB from the Go module proxy. `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`
 //    builds, but the binary panics at start: build/version/version.txt, which its release
 //    process generates, is not in the module. The build copies the module's source, writes

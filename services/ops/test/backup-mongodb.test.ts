@@ -6,7 +6,9 @@
  * module proxy (the mongo image ships its own 100.x of the same tools).
  *
  * The data is shaped like what the platform keeps there: Orion's entities and subscriptions
- * in one database per tenant, and each IoT Agent's groups and devices in its registry database.
+ * in one database per tenant, and each IoT Agent's groups and devices in its registry database,
+ * with the secondary indexes Orion and the agents create (FerretDB needs a relay for their
+ * restore: testing/real/ferretdb.ts, NOTE 1).
  */
 import {
   copyFileSync,
@@ -132,6 +134,14 @@ async function seed() {
       creationDate: at,
     },
   ]);
+  // The indexes Orion and the agents' registries create, which a restore must bring back too.
+  await coll('orion-manufracture', 'entities').createIndex({
+    '_id.servicePath': 1,
+    '_id.id': 1,
+    '_id.type': 1,
+  });
+  await coll('orion-manufracture', 'entities').createIndex({ creDate: 1 });
+  await coll(UL, 'devices').createIndex({ id: 1, service: 1, subservice: 1 }, { unique: true });
   await coll(JSON_AGENT, 'devices').insertOne({
     id: 'robot1',
     type: 'Robot',
@@ -143,16 +153,22 @@ async function seed() {
   });
 }
 
-/** Every document of the seeded collections, comparable. */
+/** Every document and index of the seeded collections, comparable. */
 async function state(): Promise<string> {
   const parts: string[] = [];
   for (const [db, c] of SEEDED) {
     const docs = await coll(db, c).find({}).toArray();
+    const exists = (await client.db(db).listCollections({ name: c }).toArray()).length > 0;
+    const indexes = exists
+      ? (await coll(db, c).indexes()).map(
+          (ix) => `${ix.name}${ix.unique ? ' unique' : ''} ${JSON.stringify(ix.key)}`,
+        )
+      : ['(no collection)'];
     parts.push(
       `${db}.${c}: ${docs
         .map((d) => JSON.stringify(d))
         .sort()
-        .join(' | ')}`,
+        .join(' | ')}; indexes: ${indexes.sort().join(', ')}`,
     );
   }
   return parts.join('\n');
@@ -209,6 +225,7 @@ describe('backup-mongodb', () => {
     );
     await coll('orion-manufracture', 'csubs').insertOne({ reference: 'http://evil.example/' });
     await coll(UL, 'devices').drop();
+    await coll('orion-manufracture', 'entities').dropIndex('creDate_1');
     await client.db('orion-smithereens').dropDatabase();
     await coll('orion-manufracture', 'added_later').insertOne({ kept: true });
     expect(await state()).not.toBe(before);
@@ -218,6 +235,8 @@ describe('backup-mongodb', () => {
     expect(restored.code).toBe(0);
     expect(restored.result).toEqual({ target: 'mongodb', action: 'restore', name });
     expect(await state()).toBe(before);
+    expect(before).toContain('id_1_service_1_subservice_1 unique');
+    expect(before).toContain('creDate_1 {"creDate":1}');
     // A collection the backup does not hold is kept; the users are not restored (the Secret
     // decides their passwords), and the current root password still logs in.
     expect(await coll('orion-manufracture', 'added_later').countDocuments()).toBe(1);
