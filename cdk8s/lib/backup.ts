@@ -185,6 +185,7 @@ function connectionEnv(ctx: PlatformContext, target: BackupTargetName): k8s.EnvV
   switch (target) {
     case 'mongodb':
       return [
+        // NOTE (3)
         env(
           'MONGODB_URI',
           `mongodb://${MONGODB_ROOT_USER}@${ctx.serviceHost('mongodb')}:${ctx.port('mongodb', 'db')}/?authSource=admin`,
@@ -229,3 +230,11 @@ function connectionEnv(ctx: PlatformContext, target: BackupTargetName): k8s.EnvV
 //    for these pods, whatever the mesh-wide default.
 //    See https://istio.io/latest/blog/2023/native-sidecars/ and the sidecar.istio.io/nativeSidecar
 //    annotation in https://istio.io/latest/docs/reference/config/annotations/
+// 3. MongoDB's root user. A dump must read every database (one per tenant, created by Orion on
+//    first use, plus the agents' registries) and a restore must drop and create collections and
+//    indexes in all of them; the built-in backup and restore roles would do, but a user holding
+//    them would exist only on volumes initialised after it was added to the first-start script
+//    (mongodb.ts), and the root user exists on every one. Its password reaches the job as an
+//    environment variable from mongodb-credentials and the tools in a file only they read
+//    (platform/backup/mongodb.sh); the mesh admits the job's identity to MongoDB's port and
+//    nothing else. The users themselves are never restored (mongodb.sh, NOTE 1).

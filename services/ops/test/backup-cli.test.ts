@@ -271,6 +271,30 @@ describe('platform backup', () => {
   }, 60_000);
 });
 
+describe('platform backups', () => {
+  it('lists each database’s backups, newest first, from a list Job', async () => {
+    const run = start(['backups', 'mongodb']);
+    const job = await createdJob('mongodb', 'list');
+    expect(job.spec!.template.spec!.containers[0]!.command).toEqual(
+      backupCommand('mongodb', 'list'),
+    );
+    await finish(
+      job,
+      0,
+      result({
+        target: 'mongodb',
+        action: 'list',
+        kept: ['mongodb-20261202-023000.archive.gz', 'mongodb-20261201-023000.archive.gz'],
+      }),
+    );
+    const out = await run.exited;
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe(
+      `mongodb (volume backup-mongodb, namespace ${nsOf('mongodb')}):\n  mongodb-20261202-023000.archive.gz\n  mongodb-20261201-023000.archive.gz\n`,
+    );
+  }, 120_000);
+});
+
 describe('platform restore', () => {
   it('refuses without --yes, says what it would overwrite, and creates no Job', async () => {
     const out = await cli([
