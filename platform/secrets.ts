@@ -126,8 +126,8 @@ export type SecretKey<S extends BootstrapSecretId> = keyof (typeof BOOTSTRAP_SEC
 export const KEYCLOAK_REALM_SECRET = 'keycloak-realm';
 
 /**
- * The Secret of CrateDB's database users: QuantumLeap's writer and one read-only user per
- * tenant (Grafana's datasource of that tenant). Its keys follow the tenant list, so adding a
+ * The Secret of CrateDB's database users: QuantumLeap's writer, the backup job's user and one
+ * read-only user per tenant (Grafana's datasource of that tenant). Its keys follow the tenant list, so adding a
  * tenant adds a key; CrateDB's user reconciler, QuantumLeap and Grafana read it.
  */
 export const CRATEDB_USERS_SECRET = {
@@ -135,7 +135,14 @@ export const CRATEDB_USERS_SECRET = {
   namespace: 'platform',
   /** QuantumLeap's password (it writes every tenant's schema). */
   quantumleapKey: 'quantumleap-password',
-} as const satisfies { name: string; namespace: NamespaceRole; quantumleapKey: string };
+  /** The backup user's password (snapshots and restores; docs/backup.md). */
+  backupKey: 'backup-password',
+} as const satisfies {
+  name: string;
+  namespace: NamespaceRole;
+  quantumleapKey: string;
+  backupKey: string;
+};
 
 /** The key of a tenant's read-only CrateDB user's password in {@link CRATEDB_USERS_SECRET}. */
 export function crateDbReaderPasswordKey(tenant: string): string {
@@ -149,9 +156,10 @@ export function crateDbUsersSecret(tenants: readonly string[]): BootstrapSecretS
     namespace: CRATEDB_USERS_SECRET.namespace,
     keys: {
       [CRATEDB_USERS_SECRET.quantumleapKey]: 'password',
+      [CRATEDB_USERS_SECRET.backupKey]: 'password',
       ...Object.fromEntries(tenants.map((t) => [crateDbReaderPasswordKey(t), 'password' as const])),
     },
     description:
-      "CrateDB's users: QuantumLeap's writer and each tenant's read-only user (Grafana's datasource)",
+      "CrateDB's users: QuantumLeap's writer, the backup job's user and each tenant's read-only user (Grafana's datasource)",
   };
 }

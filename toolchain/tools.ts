@@ -271,6 +271,184 @@ export function ensureShellcheck(
   return ensureDebianPackage(SHELLCHECK, 'shellcheck', log);
 }
 
+/** Debian's PostgreSQL server and client programs live in /usr/lib/postgresql/<major>/bin. */
+const POSTGRES_LIB = '/usr/lib/postgresql';
+
+/** The newest Debian PostgreSQL with a server, or undefined. */
+function installedPostgres(): { major: number; binDir: string } | undefined {
+  if (!existsSync(POSTGRES_LIB)) return undefined;
+  return readdirSync(POSTGRES_LIB)
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => ({ major: Number(d), binDir: join(POSTGRES_LIB, d, 'bin') }))
+    .filter((v) =>
+      ['postgres', 'initdb', 'pg_dump', 'pg_restore'].every((b) => existsSync(join(v.binDir, b))),
+    )
+    .sort((a, b) => b.major - a.major)[0];
+}
+
+/**
+ * Debian's PostgreSQL (the `postgresql` package: server and client of Debian's supported
+ * major), installed with apt-get when it is missing and the user is root; returns its major
+ * version and bin directory (initdb, postgres, pg_dump, pg_restore, psql).
+ * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
+ */
+export function ensurePostgres(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): { major: number; binDir: string } {
+  const found = installedPostgres();
+  if (found) return found;
+  // postgresql-common's pg_ctlcluster arrives with the server package.
+  ensureDebianPackage('/usr/bin/pg_ctlcluster', 'postgresql', log);
+  const installed = installedPostgres();
+  if (!installed)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `Debian's postgresql package is installed but ${POSTGRES_LIB}/<major>/bin has no server`,
+      'reinstall it (sudo apt-get install --reinstall postgresql-15 or the major your Debian has), then run the command again',
+    );
+  return installed;
+}
+
+/**
+ * Test-only servers and tools, pinned here (the platform runs none of them): what the backup
+ * tests run the platform's MongoDB backup script against.
+ */
+export const TEST_TOOL_PINS = {
+  ferretdb: {
+    module: 'github.com/FerretDB/FerretDB',
+    version: 'v1.24.2',
+    why: 'last FerretDB 1.x: a MongoDB-compatible server in one Go binary with an embedded SQLite backend (2.x needs PostgreSQL with the DocumentDB extension); it stands in for mongo:8.0 in the backup tests',
+  },
+  mongoTools: {
+    module: 'github.com/mongodb/mongo-tools',
+    // NOTE (2)
+    version: 'v0.0.0-20250715155915-887641268977',
+    why: 'mongodump and mongorestore of the MongoDB Database Tools (after 100.12.2), the newest commit found that the Go module proxy serves; the mongo image runs its own 100.x of the same tools',
+  },
+} as const;
+
+/** Path of the FerretDB binary the tests run (it may not be built yet; see {@link ensureFerretDb}). */
+export function ferretDbPath(): string {
+  return join(TOOLS_DIR, `ferretdb-${TEST_TOOL_PINS.ferretdb.version}`, 'ferretdb');
+}
+
+/**
+ * Copies a module from Go's module cache (fetched through the Go module proxy) into `dir`,
+ * writable, to build it there.
+ * @returns an error text, or undefined.
+ */
+function copyModule(module: string, version: string, dir: string): string | undefined {
+  // The checksum database's first answer is sometimes a 404 that the next one is not. NOTE (2)
+  let got = goModDownload(module, version);
+  for (let i = 0; i < 2 && typeof got === 'string'; i++) got = goModDownload(module, version);
+  if (typeof got === 'string') return `go mod download ${module}@${version}: ${got}`;
+  if (!got.Dir) return `go mod download ${module}@${version}: no Dir`;
+  return (
+    spawnFailure(
+      spawnSync('cp', ['-R', got.Dir, dir], { stdio: ['ignore', 'inherit', 'inherit'] }),
+    ) ??
+    spawnFailure(
+      spawnSync('chmod', ['-R', 'u+w', dir], { stdio: ['ignore', 'inherit', 'inherit'] }),
+    )
+  );
+}
+
+/** Runs `go build` in `cwd`; returns an error text, or undefined. */
+function goBuild(cwd: string, args: readonly string[]): string | undefined {
+  const r = spawnSync('go', ['build', '-trimpath', ...args], {
+    cwd,
+    env: { ...process.env, CGO_ENABLED: '0', GOWORK: 'off', GOFLAGS: '-mod=mod' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const failed = spawnFailure(r);
+  return failed === undefined ? undefined : `go build ${args.at(-1)}: ${failed}`;
+}
+
+/**
+ * Builds the pinned FerretDB (SQLite backend, pure Go) from its module on the Go module proxy
+ * unless it is there; returns its path. The install keeps the source it was built from. NOTE (3)
+ * @throws PlatformError ERR_TOOL_MISSING when Go is missing or the build fails.
+ */
+export function ensureFerretDb(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const bin = ferretDbPath();
+  if (existsSync(bin)) return bin;
+  const { module, version } = TEST_TOOL_PINS.ferretdb;
+  log(
+    `setup: building FerretDB ${version} from the Go module proxy (first run only, about a minute)`,
+  );
+  const started = Date.now();
+  const failed = installAtomically(join(TOOLS_DIR, `ferretdb-${version}`), (staging) => {
+    const src = join(staging, 'src');
+    const copied = copyModule(module, version, src);
+    if (copied !== undefined) return copied;
+    writeFileSync(join(src, 'build', 'version', 'version.txt'), `${version}\n`);
+    return goBuild(src, ['-o', join(staging, 'ferretdb'), './cmd/ferretdb']);
+  });
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not build FerretDB ${version} (${failed})`,
+      'install Go (1.24 or newer) with access to the Go module proxy, then run the command again',
+    );
+  log(
+    `setup: FerretDB ${version} built in ${Math.round((Date.now() - started) / 1000)} s at ${bin}`,
+  );
+  return bin;
+}
+
+/** The directory of the mongodump and mongorestore the tests run (see {@link ensureMongoTools}). */
+export function mongoToolsDir(): string {
+  return join(TOOLS_DIR, `mongo-tools-${TEST_TOOL_PINS.mongoTools.version}`);
+}
+
+/**
+ * Builds mongodump and mongorestore of the pinned MongoDB Database Tools from the Go module
+ * proxy unless they are there; returns their directory.
+ * @throws PlatformError ERR_TOOL_MISSING when Go is missing or the build fails.
+ */
+export function ensureMongoTools(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const dir = mongoToolsDir();
+  if (['mongodump', 'mongorestore'].every((t) => existsSync(join(dir, t)))) return dir;
+  const { module, version } = TEST_TOOL_PINS.mongoTools;
+  log(
+    `setup: building mongodump and mongorestore (${module}@${version}) from the Go module proxy (first run only, under a minute)`,
+  );
+  const started = Date.now();
+  const commit = version.split('-').pop()!;
+  const failed = installAtomically(dir, (staging) => {
+    const src = join(staging, 'src');
+    const copied = copyModule(module, version, src);
+    if (copied !== undefined) return copied;
+    for (const tool of ['mongodump', 'mongorestore']) {
+      const f = goBuild(src, [
+        '-ldflags',
+        `-X main.VersionStr=${version} -X main.GitCommit=${commit}`,
+        '-o',
+        join(staging, tool),
+        `./${tool}/main`,
+      ]);
+      if (f !== undefined) return f;
+    }
+    // The source is not needed after the build: 9 MB less in the cache.
+    rmSync(src, { recursive: true, force: true });
+    return undefined;
+  });
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not build mongodump and mongorestore (${failed})`,
+      'install Go (1.24 or newer) with access to the Go module proxy, then run the command again',
+    );
+  log(
+    `setup: mongodump and mongorestore built in ${Math.round((Date.now() - started) / 1000)} s in ${dir}`,
+  );
+  return dir;
+}
+
 /** The Kubernetes version the platform targets, e.g. `v1.36.3`. */
 export function kubernetesVersion(): string {
   return pins().config.cluster.kubernetesVersion;
@@ -527,3 +705,16 @@ export function upstreamCrdFiles(
 //    list also names k8s.io/sample-cli-plugin, which is not published at v0.36.3.
 //    `-X k8s.io/component-base/version.gitVersion` makes /version report the release instead
 //    of v0.0.0-master. Seen with k8s.io/kubernetes v1.36.3 and Go 1.26.
+// 2. mongo-tools from the Go module proxy. Its release tags (100.12.2, r100.12.2) are not
+//    semantic versions, so the proxy has no release of github.com/mongodb/mongo-tools: `go mod
+//    download github.com/mongodb/mongo-tools@latest`, `@100.12.2`, `@r100.12.2` and `@master`
+//    all answer 403 "This module version is not available". Pseudo-versions of commits that
+//    other modules' go.mod files require are served; v0.0.0-20250715155915-887641268977 (after
+//    100.12.2) is the newest found. The checksum database answered 404 to the first lookup of
+//    this and of an older pseudo-version and found both on the next try, so module downloads
+//    are tried three times (copyModule). Debian 12 has no mongo tools package. Seen with Go
+//    1.26.8 on 2026-12-02.
+// 3. FerretDB from the Go module proxy. `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`
+//    builds, but the binary panics at start: build/version/version.txt, which its release
+//    process generates, is not in the module. The build copies the module's source, writes
+//    the version there, and builds in the copy.

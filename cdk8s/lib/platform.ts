@@ -10,6 +10,8 @@ import type { PlatformContext } from '../../platform/context.js';
 import type { LayerId } from '../../platform/layers.js';
 import { LAYERS } from '../../platform/layers.js';
 import type { PolicyFile } from '../../platform/policy-data.js';
+import { BACKUP_TARGETS } from '../../platform/backup.js';
+import { DatabaseBackup } from './backup.js';
 import { CONSTRUCTS } from './components/index.js';
 import { addGitOps } from './gitops/applications.js';
 import { addLocalGitServer } from './gitops/local-git.js';
@@ -53,6 +55,15 @@ export function buildPlatform(inputs: PlatformInputs): Platform {
   for (const id of Object.keys(CONSTRUCTS) as PlatformComponentId[]) {
     const c = COMPONENTS[id];
     workloads.set(id, CONSTRUCTS[id](chart(c.layer, c.service.name), inputs));
+  }
+  // A scheduled backup of every database, in the database's layer (platform/backup.ts).
+  for (const t of Object.values(BACKUP_TARGETS)) {
+    const c = COMPONENTS[t.component];
+    new DatabaseBackup(chart(c.layer, `${c.service.name}-backup`), 'Backup', {
+      context,
+      target: t.name,
+      database: workloads.get(t.component)!,
+    });
   }
   addLocalGitServer(new LayerChart(app, 'bootstrap-local-git', 'bootstrap', 'local-git'), ctx);
 

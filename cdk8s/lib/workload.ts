@@ -147,6 +147,8 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
   readonly exceptions: readonly PolicyException[];
   /** Whether a `tenant` route of the route table ends here; its sidecar then verifies tokens. */
   readonly servesTenantApi: boolean;
+  /** The user and group its pods run as. */
+  readonly runAs: { readonly user: number; readonly group: number };
 
   private readonly serviceId: S;
   private readonly grants: { caller: MeshCaller; options: GrantOptions<S> }[] = [];
@@ -165,6 +167,7 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
     this.selectorLabels = { app: svc.name };
     const size = ctx.size(props.size ?? props.service);
     this.replicas = size.replicas;
+    this.runAs = props.runAs;
 
     if (props.kind === 'Deployment' && props.persistentVolumes?.length) {
       throw new TypeError(`${this.name}: persistent volumes need kind StatefulSet`);

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { COMPONENTS, PLATFORM_COMPONENT_IDS } from '../../platform/components.js';
+import { BACKUP_TARGET_NAMES } from '../../platform/backup.js';
 import type { WorkloadSize } from '../../platform/config/profiles.js';
 import { PROFILES } from '../../platform/config/profiles.js';
 import {
@@ -126,14 +127,18 @@ describe('the budget', () => {
     expect(b.headroom.cpu).toBeGreaterThanOrEqual(REQUIRED_HEADROOM);
     expect(b.headroom.memory).toBeGreaterThanOrEqual(REQUIRED_HEADROOM);
     expect(b.fits).toBe(true);
-    // Every platform workload and sidecar is in it.
+    // Every platform workload and sidecar is in it, and the backup jobs, which run beside
+    // everything else at night (one pod each, in the meshed namespaces).
     expect(b.lines.filter((l) => l.source === 'deploy')).toHaveLength(
-      PLATFORM_COMPONENT_IDS.length,
+      PLATFORM_COMPONENT_IDS.length + BACKUP_TARGET_NAMES.length,
+    );
+    expect(b.lines.filter((l) => l.name.endsWith('(CronJob)')).map((l) => l.pods)).toEqual(
+      BACKUP_TARGET_NAMES.map(() => 1),
     );
     expect(b.lines.find((l) => l.source === 'sidecars')!.pods).toBe(
       PLATFORM_COMPONENT_IDS.filter((id) =>
         ['platform', 'identity'].includes(COMPONENTS[id].namespace),
-      ).length,
+      ).length + BACKUP_TARGET_NAMES.length,
     );
   });
 

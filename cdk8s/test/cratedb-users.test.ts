@@ -123,7 +123,7 @@ describe('QuantumLeap', () => {
 });
 
 describe('the users plan', () => {
-  const readers = plan.users.filter((u) => u.name !== 'quantumleap');
+  const readers = plan.users.filter((u) => u.name.startsWith(plan.managedPrefix));
 
   it('is the plan of the config, generated once', () => {
     expect(plan).toEqual(JSON.parse(JSON.stringify(crateUsersPlan(ctx.config.tenants))));

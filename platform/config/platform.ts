@@ -42,6 +42,21 @@ export const platform = definePlatform({
       prometheus: '5Gi',
     },
   },
+  backup: {
+    // Every night at 02:30 (CronJob syntax), one job per database: MongoDB (Orion and the IoT
+    // Agents), CrateDB (QuantumLeap) and Keycloak's PostgreSQL. docs/backup.md explains.
+    schedule: '30 2 * * *',
+    timeZone: 'Etc/UTC',
+    // Backups kept per database; each successful backup deletes the older ones.
+    keep: 7,
+    // Backup volumes use storage.storageClass; set one here for another (CrateDB with more
+    // than one node needs a ReadWriteMany class), or null for the cluster default.
+    sizes: {
+      mongodb: '10Gi',
+      cratedb: '20Gi',
+      keycloakPostgres: '2Gi',
+    },
+  },
   identity: {
     realm: 'kitt4sme',
     // One demo user per tenant (<tenant>-demo) and a platform-admin, with passwords generated

@@ -94,6 +94,19 @@ export const CONFIG_ERRORS = {
     problem: 'a storage size is below the minimum the component needs to start',
     fix: 'raise the size to at least the minimum named in the message',
   },
+  ERR_CONFIG_BACKUP_SCHEDULE: {
+    problem:
+      'backup.schedule is not a cron schedule a Kubernetes CronJob accepts (five fields: minute hour day-of-month month day-of-week, or @daily, @hourly, @weekly, @monthly, @yearly)',
+    fix: 'write a schedule such as "30 2 * * *" (every night at 02:30) or "@daily"; each field a number in its range, *, a range a-b, a step */n or a list a,b',
+  },
+  ERR_CONFIG_BACKUP_KEEP: {
+    problem: 'backup.keep is not a whole number from 1 to 100',
+    fix: 'keep at least one backup per database, e.g. 7 for a week of nightly backups',
+  },
+  ERR_CONFIG_TIME_ZONE: {
+    problem: 'backup.timeZone is not an IANA time zone name',
+    fix: 'use a name of the tz database such as Etc/UTC or Europe/Rome (`timedatectl list-timezones`)',
+  },
   ERR_CONFIG_REALM: {
     problem: 'identity.realm is not a valid Keycloak realm name',
     fix: 'use 1-36 characters: lower-case letters, digits and "-", starting with a letter',
@@ -217,6 +230,59 @@ export const MINIMUM_STORAGE = {
   prometheus: '1Gi',
 } as const;
 
+/** Storage each backup volume needs at the very least; synth rejects less. */
+export const MINIMUM_BACKUP_STORAGE = {
+  mongodb: '1Gi',
+  cratedb: '1Gi',
+  keycloakPostgres: '256Mi',
+} as const;
+
+/** The @-shorthands a CronJob schedule may be (robfig/cron, which the CronJob controller uses). */
+const CRON_MACROS = [
+  '@yearly',
+  '@annually',
+  '@monthly',
+  '@weekly',
+  '@daily',
+  '@midnight',
+  '@hourly',
+];
+/** The range of each of the five cron fields: minute, hour, day of month, month, day of week. */
+const CRON_RANGES: readonly (readonly [number, number])[] = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12],
+  [0, 7],
+];
+
+/**
+ * Whether `schedule` is a standard five-field cron expression (numbers only, no names) or one
+ * of the @-shorthands, with every number inside its field's range.
+ * @see https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#schedule-syntax
+ */
+export function isCronSchedule(schedule: string): boolean {
+  if (CRON_MACROS.includes(schedule)) return true;
+  const fields = schedule.trim().split(/\s+/);
+  if (fields.length !== 5) return false;
+  return fields.every((field, i) => {
+    const [lo, hi] = CRON_RANGES[i]!;
+    const inRange = (n: string) => /^\d+$/.test(n) && Number(n) >= lo && Number(n) <= hi;
+    return field.split(',').every((part) => {
+      const m = /^(\*|\d+|\d+-\d+)(?:\/(\d+))?$/.exec(part);
+      if (!m) return false;
+      const [, base, step] = m;
+      if (step !== undefined && !(Number(step) >= 1 && Number(step) <= hi)) return false;
+      if (base === '*') return true;
+      const [a, b] = base!.split('-');
+      return inRange(a!) && (b === undefined || (inRange(b) && Number(a) <= Number(b)));
+    });
+  });
+}
+
+/** An IANA time zone name as the CronJob's `timeZone` takes it (`Etc/UTC`, `Europe/Rome`). */
+const TIME_ZONE = /^(UTC|[A-Z][A-Za-z_+-]*(\/[A-Za-z0-9_+-]+){1,2})$/;
+
 const SERVICE_PATH = /^\/$|^(\/[A-Za-z0-9_]{1,50}){1,10}$/;
 
 const tenantSchema = z.strictObject({
@@ -264,6 +330,26 @@ const platformSchema = z.strictObject({
       keycloakPostgres: quantity,
       grafana: quantity,
       prometheus: quantity,
+    }),
+  }),
+  backup: z.strictObject({
+    schedule: z.string().refine(isCronSchedule, code('ERR_CONFIG_BACKUP_SCHEDULE')),
+    timeZone: z.string().regex(TIME_ZONE, code('ERR_CONFIG_TIME_ZONE')),
+    keep: z
+      .number(code('ERR_CONFIG_BACKUP_KEEP'))
+      .int(code('ERR_CONFIG_BACKUP_KEEP'))
+      .min(1, code('ERR_CONFIG_BACKUP_KEEP'))
+      .max(100, code('ERR_CONFIG_BACKUP_KEEP')),
+    // Absent: the StorageClass of `storage`; null: the cluster default.
+    storageClass: z
+      .string()
+      .regex(DNS_SUBDOMAIN, code('ERR_CONFIG_STORAGE_CLASS'))
+      .nullable()
+      .optional(),
+    sizes: z.strictObject({
+      mongodb: quantity,
+      cratedb: quantity,
+      keycloakPostgres: quantity,
     }),
   }),
   identity: z.strictObject({
@@ -395,6 +481,17 @@ function semanticIssues(config: z.output<typeof platformSchema>): ConfigIssue[] 
     if (quantityBytes(size) < quantityBytes(minimum)) {
       issues.push({
         path: `storage.sizes.${key}`,
+        code: 'ERR_CONFIG_STORAGE_TOO_SMALL',
+        received: size,
+        detail: `the minimum is ${minimum}`,
+      });
+    }
+  }
+  for (const [key, minimum] of Object.entries(MINIMUM_BACKUP_STORAGE)) {
+    const size = config.backup.sizes[key as keyof typeof MINIMUM_BACKUP_STORAGE];
+    if (quantityBytes(size) < quantityBytes(minimum)) {
+      issues.push({
+        path: `backup.sizes.${key}`,
         code: 'ERR_CONFIG_STORAGE_TOO_SMALL',
         received: size,
         detail: `the minimum is ${minimum}`,

@@ -108,6 +108,26 @@ describe('platform config', () => {
       'storage.sizes.mongodb',
       (c) => (c.storage.sizes.mongodb = '100Mi'),
     ],
+    ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = 'nightly')],
+    ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = '30 2 * *')],
+    ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = '30 24 * * *')],
+    ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = '*/0 2 * * *')],
+    ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = '0 5-2 * * *')],
+    ['ERR_CONFIG_BACKUP_KEEP', 'backup.keep', (c) => (c.backup.keep = 0)],
+    ['ERR_CONFIG_BACKUP_KEEP', 'backup.keep', (c) => (c.backup.keep = 2.5)],
+    ['ERR_CONFIG_BACKUP_KEEP', 'backup.keep', (c) => (c.backup.keep = '7')],
+    ['ERR_CONFIG_TIME_ZONE', 'backup.timeZone', (c) => (c.backup.timeZone = 'CET+1 ')],
+    [
+      'ERR_CONFIG_STORAGE_CLASS',
+      'backup.storageClass',
+      (c) => (c.backup.storageClass = 'NFS share'),
+    ],
+    ['ERR_CONFIG_STORAGE_SIZE', 'backup.sizes.mongodb', (c) => (c.backup.sizes.mongodb = '10G')],
+    [
+      'ERR_CONFIG_STORAGE_TOO_SMALL',
+      'backup.sizes.keycloakPostgres',
+      (c) => (c.backup.sizes.keycloakPostgres = '100Mi'),
+    ],
     ['ERR_CONFIG_REALM', 'identity.realm', (c) => (c.identity.realm = 'KITT4SME realm')],
     [
       'ERR_CONFIG_IMAGE_REPOSITORY',
@@ -176,6 +196,15 @@ describe('platform config', () => {
     c.images.opa.tag = `sha256:${'a'.repeat(64)}`;
     c.storage.storageClass = null;
     expect(() => parsePlatformConfig(c)).not.toThrow();
+  });
+
+  it('accepts the schedules a CronJob takes, and any IANA time zone name', () => {
+    for (const schedule of ['30 2 * * *', '@daily', '0 */6 * * 1-5', '15,45 1,13 1 1-12/3 0,7']) {
+      const c = pinnedConfigInput();
+      c.backup.schedule = schedule;
+      c.backup.timeZone = 'America/Argentina/Buenos_Aires';
+      expect(parsePlatformConfig(c).backup.schedule).toBe(schedule);
+    }
   });
 
   it('converts binary quantities', () => {

@@ -15,6 +15,12 @@ function workloads(out: SynthOutput): KubeObject[] {
   return out.objects.map((o) => o.object).filter((o) => podSpecOf(o) && o.kind !== 'Job');
 }
 
+/** The pod template's labels of a workload (a CronJob's are in its job template). */
+function podLabels(w: KubeObject): Record<string, string> {
+  const spec = w.spec as any;
+  return (w.kind === 'CronJob' ? spec.jobTemplate.spec.template : spec.template).metadata.labels;
+}
+
 /**
  * Env vars holding a URL a workload hands to another instead of calling it, by the env var
  * naming the one that calls it: the provisioning service puts QuantumLeap's notify URL into
@@ -88,7 +94,7 @@ export function requiredEdges(out: SynthOutput): Set<Edge> {
     const selector: Record<string, string> = spec.selector.matchLabels;
     const jwks = spec.jwtRules.flatMap((r: any) => servicesIn(r.jwksUri, services));
     for (const w of workloads(out)) {
-      const labels: Record<string, string> = (w.spec as any).template.metadata.labels;
+      const labels = podLabels(w);
       if (w.metadata.namespace !== ra.metadata.namespace) continue;
       if (Object.entries(selector).every(([k, v]) => labels[k] === v)) {
         for (const s of jwks) edges.add(`${(podSpecOf(w) as any).serviceAccountName} -> ${s}`);

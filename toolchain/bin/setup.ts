@@ -3,7 +3,9 @@
  * `npm run setup`: installs the pinned real components the tests need: OPA (go install) and
  * kube-apiserver (built from k8s.io/kubernetes through the Go module proxy) into .cache/tools,
  * Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and Istio CRDs
- * (Go module cache) and, when missing, Debian's chromium, etcd-server and shellcheck. The test
+ * (Go module cache), FerretDB and mongodump/mongorestore (built from the Go module proxy, for
+ * the backup tests) and, when missing, Debian's chromium, etcd-server, shellcheck and
+ * postgresql. The test
  * command runs it first; it does nothing when all are in place.
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
@@ -13,9 +15,12 @@ import { PlatformError } from '../../platform/errors.js';
 import {
   ensureChromium,
   ensureEtcd,
+  ensureFerretDb,
   ensureKeycloak,
   ensureKubeApiserver,
+  ensureMongoTools,
   ensureOpa,
+  ensurePostgres,
   ensureShellcheck,
   java21Home,
   upstreamCrdFiles,
@@ -30,6 +35,9 @@ try {
   java21Home();
   ensureChromium();
   ensureShellcheck();
+  ensurePostgres();
+  ensureFerretDb();
+  ensureMongoTools();
 } catch (err) {
   if (err instanceof PlatformError) {
     reportError('setup', err);

@@ -20,6 +20,9 @@ export function tenantSchema(tenant: Pick<Tenant, 'name'>): string {
 /** QuantumLeap's CrateDB user (QuantumLeap reads it from CRATE_DB_USER). */
 export const QUANTUMLEAP_DB_USER = 'quantumleap';
 
+/** The backup job's CrateDB user: snapshots and restores (platform/backup.ts). NOTE (4) */
+export const BACKUP_DB_USER = 'backup';
+
 /** Users whose names start with this are the reconciler's: one that is not planned is dropped. */
 export const READER_PREFIX = 'reader_';
 
@@ -81,8 +84,9 @@ const SYS_SCHEMA = 'sys';
  * The users CrateDB must hold for a tenant list: QuantumLeap may read, write and define
  * tables in each configured tenant's schema (it creates it on first write) and in `doc` (its
  * metadata table), and read `sys`, but nothing cluster-wide (no snapshots, no repositories,
- * no schema of a tenant the platform does not have); each tenant's reader may only read its
- * own schema. NOTE (3)
+ * no schema of a tenant the platform does not have); the backup user may create and restore
+ * snapshots (cluster DDL) and read `sys`; each tenant's reader may only read its own schema.
+ * NOTE (3)
  */
 export function crateUsersPlan(tenants: readonly Pick<Tenant, 'name'>[]): CrateUsersPlan {
   return {
@@ -98,6 +102,19 @@ export function crateUsersPlan(tenants: readonly Pick<Tenant, 'name'>[]): CrateU
             ),
           ),
           schemaPrivilege(QUANTUMLEAP_DB_USER, SYS_SCHEMA, 'DQL'),
+        ],
+      },
+      {
+        name: BACKUP_DB_USER,
+        passwordKey: CRATEDB_USERS_SECRET.backupKey,
+        privileges: [
+          {
+            class: 'CLUSTER',
+            ident: null,
+            type: 'DDL',
+            grant: `GRANT DDL TO ${quoteIdent(BACKUP_DB_USER)}`,
+          },
+          schemaPrivilege(BACKUP_DB_USER, SYS_SCHEMA, 'DQL'),
         ],
       },
       ...tenants.map((t) => ({
@@ -304,3 +321,12 @@ if __name__ == '__main__':
 //    src/translators/crate.py): CrateDB has no prefix grants (`mt*`), but it takes grants on
 //    schemas that do not exist yet (NOTE 2), so nothing cluster-wide is needed (cluster DDL
 //    would also allow snapshots and repositories). Never AL.
+// 4. The backup user. CrateDB checks DDL on the cluster for CREATE/DROP REPOSITORY and
+//    CREATE/DROP/RESTORE SNAPSHOT (AccessControlImpl in crate/crate), and the restore swaps
+//    tables (ALTER CLUSTER SWAP TABLE: DDL on both tables); the job reads sys.snapshots and
+//    sys.repositories (DQL on sys). It gets nothing else: no DQL or DML on the tenants'
+//    schemas, so its password reads no time series over SQL, and never AL, so it cannot make
+//    users. Cluster DDL does let it drop any table, which a restore needs; the mesh admits only
+//    the backup job's identity to CrateDB's HTTP port with it (cdk8s/lib/backup.ts), and its
+//    password is only in the cratedb-users Secret. A restore restores tables only, never
+//    USERMANAGEMENT (that would need AL and would undo the reconciler's work).

@@ -7,6 +7,7 @@
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
+import { BACKUP_TARGETS, CRATEDB_REPOSITORY } from '../../../platform/backup.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { CRATEDB_USERS_SECRET } from '../../../platform/secrets.js';
 import { Workload, env, execProbe, tcpProbe } from '../workload.js';
@@ -52,6 +53,8 @@ export class CrateDb extends Workload<'cratedb'> {
       `-Ccluster.name=${CRATE_CLUSTER_NAME}`,
       '-Cnode.name=$(POD_NAME)',
       '-Cpath.data=/data',
+      // Where fs snapshot repositories may be: the backup volume (platform/backup.ts). NOTE (4)
+      `-Cpath.repo=${CRATEDB_REPOSITORY.path}`,
       // Loopback too, for the users' reconciler beside CrateDB; peers use the pod's address.
       '-Cnetwork.host=_local_,_site_',
       '-Cnetwork.publish_host=_site_',
@@ -95,7 +98,10 @@ export class CrateDb extends Workload<'cratedb'> {
           livenessProbe: tcpProbe(http, { periodSeconds: 20, failureThreshold: 6 }),
           startupProbe: tcpProbe(http, { periodSeconds: 5, failureThreshold: 60 }),
           writableTmp: true,
-          volumeMounts: [{ name: 'data', mountPath: '/data' }],
+          volumeMounts: [
+            { name: 'data', mountPath: '/data' },
+            { name: 'backup', mountPath: CRATEDB_REPOSITORY.path },
+          ],
         },
         {
           // Makes CrateDB hold the planned users and privileges (cratedb-users.ts, NOTE 1).
@@ -114,6 +120,11 @@ export class CrateDb extends Workload<'cratedb'> {
         },
       ],
       volumes: [
+        // One claim every node mounts: an fs repository must be the same directory on all.
+        {
+          name: 'backup',
+          persistentVolumeClaim: { claimName: BACKUP_TARGETS.cratedb.volume },
+        },
         { name: 'users-plan', configMap: { name: CRATEDB_USERS_CONFIG_MAP } },
         // Files, not env: a new tenant's key reaches the reconciler without a restart.
         {
@@ -179,3 +190,9 @@ function heartbeatProbe(periodSeconds: number): k8s.Probe {
 //    trusted probe user would be one more password-less login. The probes check that the
 //    HTTP port accepts connections instead; QuantumLeap's readiness (/health, a query as its
 //    own user) is what says CrateDB answers queries.
+// 4. The snapshot repository. An fs repository must lie under path.repo, and with more than
+//    one node it must be one shared directory mounted on every node; so the backup volume is
+//    a single claim (cratedb-backup) that every CrateDB pod mounts, ReadWriteMany when the
+//    profile runs more than one node (cdk8s/lib/backup.ts). The backup job only sends SQL;
+//    CrateDB's nodes write the snapshot files themselves.
+//    See https://cratedb.com/docs/crate/reference/en/latest/sql/statements/create-repository.html#fs

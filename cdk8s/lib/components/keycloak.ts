@@ -19,8 +19,10 @@ export const REALM_IMPORT_DIR = '/opt/keycloak/data/import';
 /** The management port (health and metrics); not exposed through the Service. */
 const MANAGEMENT_PORT = 9000;
 
-const DB_NAME = 'keycloak';
-const DB_USER = 'keycloak';
+/** Keycloak's database and its user (the image's POSTGRES_DB and POSTGRES_USER). */
+export const KEYCLOAK_DB = { name: 'keycloak', user: 'keycloak' } as const;
+const DB_NAME = KEYCLOAK_DB.name;
+const DB_USER = KEYCLOAK_DB.user;
 
 /** Props of {@link KeycloakPostgres}. */
 export interface KeycloakPostgresProps {

@@ -11,6 +11,9 @@ import { BOOTSTRAP_SECRETS } from '../../../platform/secrets.js';
 import { checksum } from '../util.js';
 import { Workload, env, execProbe, secretEnv, tcpProbe } from '../workload.js';
 
+/** MongoDB's root user (the image creates it on first start); backups and restores use it. */
+export const MONGODB_ROOT_USER = 'root';
+
 /** Orion's database user, created on first start from the bootstrap Secret. */
 export const MONGODB_USERS = {
   orion: { user: 'orion', passwordKey: 'orion-password' },
@@ -55,7 +58,7 @@ export class MongoDb extends Workload<'mongodb'> {
           env: [
             // mongosh (probes, init scripts) writes its history under $HOME, the image's /data/db.
             env('HOME', '/tmp'),
-            env('MONGO_INITDB_ROOT_USERNAME', 'root'),
+            env('MONGO_INITDB_ROOT_USERNAME', MONGODB_ROOT_USER),
             secretEnv('MONGO_INITDB_ROOT_PASSWORD', 'mongodb', 'root-password'),
             secretEnv('ORION_DB_PASSWORD', 'mongodb', MONGODB_USERS.orion.passwordKey),
             ...registries().map((r) => secretEnv(r.passwordEnv, 'mongodb', r.passwordKey)),

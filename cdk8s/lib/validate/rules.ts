@@ -23,7 +23,8 @@ export const RULES = {
   'image-pinned': 'every image has a pinned tag or digest (never latest, never a floating tag)',
   'image-from-config': 'every image is one the platform config pins, so versions live in one place',
   'resources-set': 'every container requests and limits both CPU and memory',
-  'probes-set': 'every long-running container has a readiness and a liveness probe',
+  'probes-set':
+    'every long-running container has a readiness and a liveness probe (a Job or CronJob runs to completion and has none)',
   'run-as-non-root': 'pods run as a non-root user (runAsNonRoot, and never runAsUser 0)',
   'no-privilege-escalation':
     'every container sets allowPrivilegeEscalation: false and is not privileged',
@@ -90,6 +91,9 @@ const CLUSTER_SCOPED = new Set([
 
 const ISTIO_PORT_NAME =
   /^(http|http2|https|grpc|grpc-web|tcp|tls|mongo|mysql|redis|udp)(-[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/;
+
+/** Kinds whose pods run to completion: no readiness or liveness to probe. */
+const RUN_TO_COMPLETION = new Set(['Job', 'CronJob']);
 
 /** Whether an image reference names a pinned tag (`repo:1.2.3`) or a digest (`repo@sha256:...`). */
 export function isPinnedImage(ref: string): boolean {
@@ -284,7 +288,7 @@ function checkPod(
         if (obj(res[kind])[r] === undefined) fail('resources-set', `${where}: no ${r} ${kind}`);
       }
     }
-    if (!init) {
+    if (!init && !RUN_TO_COMPLETION.has(object.kind)) {
       if (!c.readinessProbe) fail('probes-set', `${where}: no readinessProbe`);
       if (!c.livenessProbe) fail('probes-set', `${where}: no livenessProbe`);
     }

@@ -8,6 +8,9 @@
  *   token        an access token of the platform realm (as `npm run token`)
  *   open <name>  port-forward to grafana, kiali, argocd or keycloak and print the URL
  *   validate     server-side dry-run apply of deploy/ against the cluster (exit 1 on rejection)
+ *   backup       back up databases now, in Jobs made from their backup CronJobs (exit 1 on failure)
+ *   backups      list the backups each database has
+ *   restore      restore a database from a backup (asks for --yes; exit 1 on failure)
  *   rbac         the read-only ClusterRole this CLI needs, as YAML
  *
  * Exit codes: 0 ok, 1 not healthy / rejected, 2 usage, 3 no cluster or context, credentials
@@ -15,9 +18,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 
+import type { BackupTargetName } from '../../../platform/backup.js';
+import { BACKUP_NAME, BACKUP_TARGETS, BACKUP_TARGET_NAMES } from '../../../platform/backup.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { IDENTITY_ERRORS } from '../../identity/src/errors.js';
 import { tokenCommand, tokenExitCode } from '../../identity/src/token-command.js';
@@ -25,10 +30,19 @@ import { EXIT, reportError, runCli } from '../../../platform/cli.js';
 import { PlatformError } from '../../../platform/errors.js';
 import type { ClusterOptions } from '../../../platform/cluster.js';
 import { loadCluster } from '../../../platform/cluster.js';
+import type { JobRun } from '../src/backup.js';
+import {
+  BACKUP_RULES,
+  backupLocation,
+  describeLocation,
+  restartWorkloads,
+  restorePlan,
+  runJob,
+} from '../src/backup.js';
 import { DEPLOY_DIR, expectedApplications, readDeployObjects } from '../src/deploy.js';
 import type { ConsoleName } from '../src/endpoints.js';
 import { CONSOLES, platformEndpoints, renderEndpoints } from '../src/endpoints.js';
-import { opsError } from '../src/errors.js';
+import { OPS_ERRORS, opsError } from '../src/errors.js';
 import { startForward } from '../src/open.js';
 import { readStatus, renderStatus, REQUIRED_RULES } from '../src/status.js';
 import { validateDeploy } from '../src/validate.js';
@@ -110,12 +124,64 @@ const revisionOption = () =>
     'the Applications synced from the platform repository must be at this commit (HEAD, a branch or a SHA; resolved with git)',
   ).argParser(commit);
 
+const databasesArgument = () =>
+  new Argument('[databases...]', 'which databases (default: all)').choices([
+    ...BACKUP_TARGET_NAMES,
+  ]);
+
+const jobTimeout = () =>
+  new Option(
+    '--timeout <duration>',
+    'give up waiting for a job after this long (it goes on running)',
+  )
+    .argParser(duration)
+    .default(60 * 60_000, '1h');
+
+const jobInterval = () =>
+  new Option('--interval <duration>', 'time between checks of the job')
+    .argParser(duration)
+    .default(2000, '2s');
+
+interface JobOpts extends ClusterOpts {
+  timeout: number;
+  interval: number;
+  json?: boolean;
+}
+
+/** One database's line of a backup or list report, for --json. */
+function jobReport(run: JobRun) {
+  const r = run.outcome.result;
+  const location = backupLocation(ctx, run.target);
+  return {
+    database: run.target,
+    job: `${run.namespace}/${run.job}`,
+    ok: run.outcome.state === 'succeeded',
+    ...(r?.name ? { backup: r.name, where: describeLocation(location, r.name) } : {}),
+    ...(r?.bytes !== undefined ? { bytes: r.bytes } : {}),
+    ...(r?.tables !== undefined ? { tables: r.tables } : {}),
+    location,
+    ...(r?.kept ? { kept: r.kept } : {}),
+    ...(r?.removed ? { removed: r.removed } : {}),
+    ...(run.outcome.state === 'failed'
+      ? {
+          error: {
+            code: 'ERR_BACKUP_FAILED',
+            message: run.outcome.message ?? '',
+            fix: OPS_ERRORS.ERR_BACKUP_FAILED.fix,
+          },
+        }
+      : {}),
+  };
+}
+
 const program = new Command()
   .name('platform')
-  .description('Operate a running platform: status, wait, endpoints, token, open, validate.')
+  .description(
+    'Operate a running platform: status, wait, endpoints, token, open, validate, backup, backups, restore.',
+  )
   .addHelpText(
     'after',
-    '\nExit codes: 0 ok, 1 not healthy or rejected, 2 usage, 3 no cluster/context, credentials refused, RBAC denied, CRD missing; 130 interrupted.',
+    '\nExit codes: 0 ok, 1 not healthy, rejected, or a backup or restore failed, 2 usage (restore without --yes), 3 no cluster/context, credentials refused, RBAC denied, CRD or backup CronJob missing; 130 interrupted.',
   );
 
 program.addCommand(
@@ -293,6 +359,158 @@ program.addCommand(
 );
 
 program.addCommand(
+  withCluster(new Command('backup'))
+    .description(
+      'back up databases now: a Job from each backup CronJob (the same image, identity and volume), waited for; prints where each backup is. Exit 1 when one failed',
+    )
+    .addArgument(databasesArgument())
+    .addOption(jobTimeout())
+    .addOption(jobInterval())
+    .option('--json', 'print the report as JSON')
+    .action(async (databases: BackupTargetName[], opts: JobOpts) => {
+      const c = cluster(opts);
+      const targets = databases.length > 0 ? databases : [...BACKUP_TARGET_NAMES];
+      const reports = [];
+      for (const [i, t] of targets.entries()) {
+        log(`backup: [${i + 1}/${targets.length}] ${t}: ${BACKUP_TARGETS[t].format}`);
+        const run = await runJob(c, ctx, t, 'backup', {
+          timeoutMs: opts.timeout,
+          intervalMs: opts.interval,
+          progress: (line) => log(`backup: ${line}`),
+        });
+        const report = jobReport(run);
+        reports.push(report);
+        if (report.error)
+          log(`backup: ${t} FAILED: ${report.error.message}
+${report.error.fix} [ERR_BACKUP_FAILED]`);
+      }
+      if (opts.json) json({ context: c.context, backups: reports });
+      else
+        for (const r of reports)
+          process.stdout.write(
+            r.ok
+              ? `${r.database}: ${r.where}${r.bytes !== undefined ? `, ${r.bytes} bytes` : ''}; ${r.kept?.length ?? 0} kept${r.removed?.length ? `, ${r.removed.length} removed` : ''}\n`
+              : `${r.database}: FAILED (job ${r.job})\n`,
+          );
+      process.exitCode = reports.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+    }),
+);
+
+program.addCommand(
+  withCluster(new Command('backups'))
+    .description(
+      'list the backups of databases, newest first (a short Job per database reads them)',
+    )
+    .addArgument(databasesArgument())
+    .addOption(jobTimeout())
+    .addOption(jobInterval())
+    .option('--json', 'print the lists as JSON')
+    .action(async (databases: BackupTargetName[], opts: JobOpts) => {
+      const c = cluster(opts);
+      const targets = databases.length > 0 ? databases : [...BACKUP_TARGET_NAMES];
+      const reports = [];
+      for (const t of targets) {
+        const run = await runJob(c, ctx, t, 'list', {
+          timeoutMs: opts.timeout,
+          intervalMs: opts.interval,
+          progress: (line) => log(`backups: ${line}`),
+        });
+        reports.push(jobReport(run));
+      }
+      if (opts.json) json({ context: c.context, backups: reports });
+      else
+        for (const r of reports)
+          process.stdout.write(
+            r.ok
+              ? `${r.database} (volume ${r.location.volume}, namespace ${r.location.namespace}):\n${(r.kept ?? []).map((n) => `  ${n}\n`).join('') || '  none yet\n'}`
+              : `${r.database}: FAILED (job ${r.job}): ${r.error?.message}\n`,
+          );
+      process.exitCode = reports.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+    }),
+);
+
+program.addCommand(
+  withCluster(new Command('restore'))
+    .description(
+      'restore a database from one of its backups, in a Job made from its backup CronJob, then restart what caches it; refuses without --yes and says what it would overwrite',
+    )
+    .addArgument(new Argument('<database>', 'which database').choices([...BACKUP_TARGET_NAMES]))
+    .addOption(
+      new Option(
+        '--from <backup>',
+        'the backup: a name `platform backups` lists, or latest for the newest',
+      )
+        .argParser((v) => {
+          if (v !== 'latest' && !BACKUP_NAME.test(v))
+            throw new InvalidArgumentError(
+              'give a backup name as `npm run platform -- backups` lists it (e.g. mongodb-20260102-023000.archive.gz) or latest',
+            );
+          return v;
+        })
+        .default('latest'),
+    )
+    .option('--yes', 'overwrite the database (without it, nothing happens)')
+    .option('--no-restart', 'do not restart the workloads that cache what the database holds')
+    .addOption(jobTimeout())
+    .addOption(jobInterval())
+    .option('--json', 'print what was restored as JSON')
+    .action(
+      async (
+        database: BackupTargetName,
+        opts: JobOpts & { from: string; yes?: boolean; restart: boolean },
+      ) => {
+        const t = BACKUP_TARGETS[database];
+        const prefix = {
+          mongodb: 'mongodb-',
+          'keycloak-postgres': 'keycloak-',
+          cratedb: 'cratedb-',
+        }[database];
+        if (opts.from !== 'latest' && !opts.from.startsWith(prefix))
+          throw opsError(
+            'ERR_BACKUP_NAME',
+            `${opts.from} is not a backup of ${database} (its backups are named ${prefix}...); nothing was changed`,
+          );
+        const plan = restorePlan(ctx, database, opts.from);
+        if (!opts.yes) {
+          log(plan);
+          throw opsError(
+            'ERR_RESTORE_UNCONFIRMED',
+            `not restoring ${database} without --yes; nothing was changed`,
+          );
+        }
+        const c = cluster(opts);
+        log(`restore: context ${c.context}\n${plan}`);
+        const run = await runJob(c, ctx, database, 'restore', {
+          timeoutMs: opts.timeout,
+          intervalMs: opts.interval,
+          backupName: opts.from,
+          progress: (line) => log(`restore: ${line}`),
+        });
+        if (run.outcome.state !== 'succeeded')
+          throw opsError(
+            'ERR_RESTORE_FAILED',
+            `restore job ${run.namespace}/${run.job} failed: ${run.outcome.message}`,
+          );
+        const restored = run.outcome.result!;
+        const restarted = opts.restart ? await restartWorkloads(c, ctx, t.restartAfterRestore) : [];
+        if (restarted.length) log(`restore: restarted ${restarted.join(', ')}`);
+        if (opts.json)
+          json({
+            database,
+            job: `${run.namespace}/${run.job}`,
+            restored: restored.name,
+            ...(restored.tables !== undefined ? { tables: restored.tables } : {}),
+            restarted,
+          });
+        else
+          process.stdout.write(
+            `${database}: restored ${restored.name}${Array.isArray(restored.tables) ? ` (${restored.tables.length} tables)` : ''}${restarted.length ? `; restarted ${restarted.join(', ')}` : ''}\n`,
+          );
+      },
+    ),
+);
+
+program.addCommand(
   new Command('rbac')
     .description(
       'print the read-only ClusterRole status and wait need (kubectl apply -f -); --open adds the port-forward Roles open needs',
@@ -301,7 +519,11 @@ program.addCommand(
       '--open',
       'also print Roles allowing port-forwards in the consoles’ namespaces: a port-forward reaches any pod there past the mesh, so for operators only',
     )
-    .action((opts: { open?: boolean }) => {
+    .option(
+      '--backup',
+      'also print Roles allowing backup, backups and restore in the databases’ namespaces (create Jobs, restart Deployments): for operators only',
+    )
+    .action((opts: { open?: boolean; backup?: boolean }) => {
       const viewer = {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'ClusterRole',
@@ -317,17 +539,32 @@ program.addCommand(
         metadata: { name: 'kitt4sme-platform-open', namespace },
         rules: [{ apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] }],
       }));
+      const backupNamespaces = [
+        ...new Set(Object.values(BACKUP_TARGETS).map((t) => ctx.componentNamespace(t.component))),
+      ];
+      const backupRoles = backupNamespaces.map((namespace) => ({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'kitt4sme-platform-backup', namespace },
+        rules: BACKUP_RULES,
+      }));
       process.stdout.write(
-        [viewer, ...(opts.open ? forwarders : [])].map((o) => stringify(o)).join('---\n'),
+        [viewer, ...(opts.open ? forwarders : []), ...(opts.backup ? backupRoles : [])]
+          .map((o) => stringify(o))
+          .join('---\n'),
       );
     }),
 );
 
 await runCli(program, {
   exitCode: (err) =>
-    ['ERR_NOT_HEALTHY', 'ERR_DEPLOY_REJECTED'].includes(err.code)
+    ['ERR_NOT_HEALTHY', 'ERR_DEPLOY_REJECTED', 'ERR_RESTORE_FAILED', 'ERR_JOB_TIMEOUT'].includes(
+      err.code,
+    )
       ? EXIT.failed
-      : err.code in IDENTITY_ERRORS
-        ? tokenExitCode(err)
-        : EXIT.environment,
+      : ['ERR_RESTORE_UNCONFIRMED', 'ERR_BACKUP_NAME'].includes(err.code)
+        ? EXIT.usage
+        : err.code in IDENTITY_ERRORS
+          ? tokenExitCode(err)
+          : EXIT.environment,
 });

@@ -19,6 +19,34 @@ export const OPS_ERRORS = {
     problem: 'the Service to open has no running, ready pod to forward to',
     fix: 'check the workload with `npm run platform -- status`; the Application that deploys it may still be syncing',
   },
+  ERR_BACKUP_NOT_DEPLOYED: {
+    problem:
+      '`platform backup` or `restore` found no backup CronJob of the database in the cluster (deploy/ is not synced there yet, or the context is another cluster)',
+    fix: 'wait until the data and identity Applications are synced (`npm run platform -- status`), or select the right cluster with --context',
+  },
+  ERR_BACKUP_FAILED: {
+    problem: 'a backup job failed; its message ends with the end of the job’s log',
+    fix: 'read the log lines in the message (the whole log: `kubectl -n <namespace> logs job/<job>`), fix the cause (often a full backup volume: raise backup.sizes or lower backup.keep), and back up again',
+  },
+  ERR_RESTORE_UNCONFIRMED: {
+    problem:
+      '`platform restore` was asked to overwrite a database without --yes; nothing was changed',
+    fix: 'read what the restore overwrites (printed above), then run the same command with --yes',
+  },
+  ERR_BACKUP_NAME: {
+    problem: '`platform restore --from` names a backup of another database',
+    fix: 'give a name from `npm run platform -- backups <database>` of the database you restore, or latest',
+  },
+  ERR_RESTORE_FAILED: {
+    problem:
+      'a restore job failed; the message says whether the database was changed (the scripts check a backup before they touch anything)',
+    fix: 'read the log lines in the message; for a missing or damaged backup list the good ones with `npm run platform -- backups <database>` and restore one of those',
+  },
+  ERR_JOB_TIMEOUT: {
+    problem:
+      'a backup or restore job did not end within --timeout; it goes on running in the cluster',
+    fix: 'follow it with `kubectl -n <namespace> logs -f job/<job>` (the message names it), or wait longer with a larger --timeout next time',
+  },
   ERR_PORT_FORWARD: {
     problem:
       'the port-forward to the pod failed (the API server could not reach the kubelet, or the pod went away)',

@@ -26,9 +26,22 @@ describe('platform CLI without a cluster', () => {
   it('--help lists every command and the exit codes', async () => {
     const run = await cli(['--help']);
     expect(run.code).toBe(0);
-    for (const c of ['status', 'wait', 'endpoints', 'token', 'open', 'validate', 'rbac'])
+    for (const c of [
+      'status',
+      'wait',
+      'endpoints',
+      'token',
+      'open',
+      'validate',
+      'backup',
+      'backups',
+      'restore',
+      'rbac',
+    ])
       expect(run.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
-    expect(run.stdout).toContain('Exit codes: 0 ok, 1 not healthy or rejected, 2 usage, 3');
+    expect(run.stdout).toContain(
+      'Exit codes: 0 ok, 1 not healthy, rejected, or a backup or restore failed, 2 usage (restore without --yes), 3',
+    );
   });
 
   it('endpoints: every console through the ingress, with the path and Service it forwards to', async () => {
