@@ -54,6 +54,19 @@ async function clientCredentials(clientId: string, secret: string) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** What realm:apply would change to bring the realm to its definition with the Secret's values. */
+async function driftFromDefinition(): Promise<readonly string[]> {
+  const s = await core.readNamespacedSecret({ name: KEYCLOAK_REALM_SECRET, namespace: 'identity' });
+  const values = Object.fromEntries(
+    Object.entries(s.data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+  const res = await applyRealm(
+    { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
+    resolveRealm(buildRealm(ctx), values),
+  );
+  return res.changes;
+}
+
 /**
  * Keycloak's answer to a client secret it does not hold: 401, as RFC 6749 §5.2 has it for
  * invalid_client; Keycloak 26.7 names the error unauthorized_client (seen with the pinned
@@ -134,6 +147,9 @@ describe('rotation against the real Keycloak', () => {
     });
     expect(token.claims.azp).toBe(DEVICES);
     expect(token.claims.tenants).toEqual(['manufracture']);
+    // The rest of the client is as the realm defines it: realm:apply with the Secret's values
+    // finds nothing to change.
+    expect(await driftFromDefinition()).toEqual([]);
     // Another tenant's device client was not rotated.
     const other = machineClientId('smithereens', 'devices');
     expect((await clientCredentials(other, initial[secretEnvName('client', other)]!)).status).toBe(
@@ -164,6 +180,7 @@ describe('rotation against the real Keycloak', () => {
     );
     expect(held!.value).toBe(grafanaCopy);
     expect(await clientCredentials('grafana', initial[env]!)).toEqual(REJECTED);
+    expect(await driftFromDefinition()).toEqual([]);
 
     expect(report.restarts).toEqual([
       { namespace: 'fiware', kind: 'StatefulSet', name: 'grafana' },
