@@ -84,8 +84,11 @@ const program = new Command()
   .description(
     'Create the Secrets a fresh cluster needs (never committed to git); existing ones are kept.',
   )
-  .option('--dry-run', 'only list the Secrets that would be created')
-  .option('--json', 'print the plan as one JSON document on stdout')
+  .option(
+    '--dry-run',
+    'only list the Secrets that would be created (with --rotate: what would change), no values',
+  )
+  .option('--json', 'print the plan (with --rotate: the report) as one JSON document on stdout')
   .option('--context <name>', 'kubectl context to use (default: the current one)')
   .option(
     '--rotate <id>',

@@ -426,14 +426,19 @@ export async function rotateSecret(opts: RotateOptions): Promise<RotationReport>
       if (why) kept.push({ ...ref, why });
       else if (!restarts.some((w) => describeWorkload(w) === describeWorkload(r))) restarts.push(r);
     }
-  const base = {
+  const report = (
+    keycloak: RotationReport['keycloak'],
+    restarted: readonly WorkloadRef[],
+  ): RotationReport => ({
     id: plan.id,
     dryRun: Boolean(opts.dryRun),
-    readersFrom: ops ? ('cluster' as const) : ('deploy' as const),
+    readersFrom: ops ? 'cluster' : 'deploy',
     secrets: plan.secrets.map((t) => ({ namespace: t.namespace, name: t.name, keys: t.keys })),
+    keycloak,
+    restarts: restarted,
     kept,
     notes: notesOf(ctx, plan),
-  };
+  });
   const restartRefs = restarts.map((r) => ({ namespace: r.namespace, kind: r.kind, name: r.name }));
   const steps = plan.secrets.length + (plan.realm.length ? 1 : 0) + restarts.length;
   let step = 0;
@@ -445,11 +450,10 @@ export async function rotateSecret(opts: RotateOptions): Promise<RotationReport>
     if (plan.realm.length)
       say(`set in realm ${ctx.config.identity.realm}: ${plan.realm.map(describeRealm).join(', ')}`);
     for (const r of restarts) say(`restart ${describeWorkload(r)}`);
-    return {
-      ...base,
-      keycloak: plan.realm.map((c) => ({ kind: c.kind, id: c.id, outcome: 'planned' as const })),
-      restarts: restartRefs,
-    };
+    return report(
+      plan.realm.map((c) => ({ kind: c.kind, id: c.id, outcome: 'planned' as const })),
+      restartRefs,
+    );
   }
 
   // What is done so far, for the message should a later step fail.
@@ -574,7 +578,7 @@ export async function rotateSecret(opts: RotateOptions): Promise<RotationReport>
     }
     restarted.push(w);
   }
-  return { ...base, keycloak: realmDone, restarts: restarted };
+  return report(realmDone, restarted);
 }
 
 /** A report for people: one line per kind of change. */
