@@ -319,7 +319,10 @@ function keepReason(t: RotationTarget, r: SecretReader): string | undefined {
   return undefined;
 }
 
-/** What people still have to do: values held outside the cluster. */
+/**
+ * What people must still do or know: values held outside the cluster, files applied later,
+ * certificates to trust.
+ */
 function notesOf(ctx: PlatformContext, plan: RotationPlan): string[] {
   const ns = ctx.namespace('identity');
   const read = (env: string) =>
@@ -331,6 +334,12 @@ function notesOf(ctx: PlatformContext, plan: RotationPlan): string[] {
         c.kind === 'client-secret'
           ? `client ${c.id}: whoever holds its secret outside the cluster (devices, gateways, scripts; \`npm run token\` and the scenario runner read the Secret themselves) needs the new one: ${read(c.env)}`
           : `user ${c.id}: tell them the new password: ${read(secretEnvName('user', c.id))}`,
+      ),
+    ...plan.secrets
+      .filter((t) => t.rotation.by === 'restart' && t.rotation.filesReloaded)
+      .map(
+        (t) =>
+          `${t.namespace}/${t.name}: the workloads that mount it apply the new values once the kubelet has refreshed the files (usually within a minute); until then the restarted readers may be refused and retry`,
       ),
     ...plan.secrets
       .filter((t) => t.tls)

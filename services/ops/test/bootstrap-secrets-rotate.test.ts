@@ -250,6 +250,9 @@ describe('bootstrap:secrets --rotate', () => {
     expect(run.stdout).toContain(
       'kept     fiware/statefulset/cratedb: mounts cratedb-users as files',
     );
+    expect(run.stdout).toContain(
+      'note     fiware/cratedb-users: the workloads that mount it apply the new values once the kubelet has refreshed the files',
+    );
     const after = await data('fiware', 'cratedb-users');
     expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
     for (const k of Object.keys(before)) {
