@@ -1,6 +1,7 @@
 /**
  * Generation of the bootstrap Secrets (never committed): random passwords and a self-signed
- * TLS pair for the ingress host, and the plan of which ones a cluster still lacks.
+ * TLS pair for the ingress host, the plan of which ones a cluster still lacks, and the plan of
+ * a rotation (which copies of a value change together, and what takes the new value how).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { PlatformError } from './errors.js';
 import type { PlatformContext } from './context.js';
 import { buildRealm } from './realm.js';
-import type { BootstrapSecretId, BootstrapSecretSpec } from './secrets.js';
+import type { BootstrapSecretId, BootstrapSecretSpec, SecretRotation } from './secrets.js';
 import {
   BOOTSTRAP_SECRETS,
   KEYCLOAK_REALM_SECRET,
@@ -115,6 +116,7 @@ export function declaredSecrets(ctx: PlatformContext): DeclaredSecret[] {
       ),
       description:
         "The realm's client secrets and demo-user passwords, which Keycloak resolves at import",
+      rotation: { by: 'keycloak' },
     },
     { id: 'cratedbUsers', ...crateDbUsersSecret(ctx.config.tenants.map((t) => t.name)) },
   ];
@@ -236,4 +238,163 @@ export function planSecrets(
     else existing.push(ref);
   }
   return { existing, create, addKeys, conflicts };
+}
+
+/** Secrets and keys `npm run bootstrap:secrets -- --rotate` accepts, by kind of id. */
+export interface RotationIds {
+  /** A Secret's id (`grafanaOidc`): every key it has. */
+  readonly secrets: readonly string[];
+  /** A shared value's id (`oidc-client:grafana`, a client's secret): every copy of it. */
+  readonly shares: readonly string[];
+  /** One key, as `<secret id>/<key>` (`mongodb/orion-password`), with every copy it shares. */
+  readonly keys: readonly string[];
+}
+
+/** The ids a rotation accepts (see {@link RotationIds}). */
+export function rotationIds(ctx: PlatformContext): RotationIds {
+  const declared = declaredSecrets(ctx);
+  return {
+    secrets: declared.map((s) => s.id),
+    shares: [...new Set(declared.flatMap((s) => Object.values(s.shares ?? {})))].sort(),
+    keys: declared.flatMap((s) => Object.keys(s.keys).map((k) => `${s.id}/${k}`)),
+  };
+}
+
+/** A Secret whose keys a rotation replaces. */
+export interface RotationTarget extends SecretRef {
+  /** The keys that get new values: every copy of a shared value, both halves of a TLS pair. */
+  readonly keys: readonly string[];
+  /** Keys holding a PEM pair (regenerated together, self-signed for the ingress host). */
+  readonly tls: boolean;
+  readonly rotation: SecretRotation;
+}
+
+/** A value of the running realm that a rotation changes (through Keycloak's admin API). */
+export interface RealmChange {
+  readonly kind: 'client-secret' | 'user-password';
+  /** The client id or the username. */
+  readonly id: string;
+  /** Its key in the keycloak-realm Secret. */
+  readonly env: string;
+  /**
+   * No other Secret of the cluster holds it: whoever else uses it (a tenant's devices and
+   * scripts for a machine client, a person for a password) must be given the new value.
+   */
+  readonly heldOutside: boolean;
+}
+
+/** A Secret the command leaves to a person, with why and how. */
+export interface ManualRotation extends SecretRef {
+  readonly keys: readonly string[];
+  readonly reason: string;
+  /** Steps, in order, with the Secret's namespace filled in. */
+  readonly procedure: readonly string[];
+}
+
+/** What rotating one id changes; no value is in it. */
+export interface RotationPlan {
+  readonly id: string;
+  /** Every Secret that gets new values, the copies of a shared value included. */
+  readonly secrets: readonly RotationTarget[];
+  /** What the running realm must take (the keycloak-realm Secret's rotated keys). */
+  readonly realm: readonly RealmChange[];
+  /** Secrets of the selection that are rotated by hand: when not empty, nothing is done. */
+  readonly manual: readonly ManualRotation[];
+}
+
+/**
+ * Plans the rotation of `id` (see {@link rotationIds}): the selected keys, every other key
+ * that shares a value with one of them (Keycloak's copy of a client secret and the
+ * application's), and the other half of a TLS pair.
+ *
+ * @returns undefined when `id` names no Secret, shared value or key.
+ */
+export function planRotation(ctx: PlatformContext, id: string): RotationPlan | undefined {
+  const declared = declaredSecrets(ctx);
+  const selected = new Map<string, Set<string>>(); // secret id → keys
+  const select = (s: DeclaredSecret, key: string) => {
+    const keys = selected.get(s.id) ?? new Set<string>();
+    keys.add(key);
+    selected.set(s.id, keys);
+  };
+  const slash = id.indexOf('/');
+  const bySecret = declared.find((s) => s.id === id);
+  if (bySecret) for (const k of Object.keys(bySecret.keys)) select(bySecret, k);
+  else if (slash > 0) {
+    const s = declared.find((d) => d.id === id.slice(0, slash));
+    const key = id.slice(slash + 1);
+    if (!s || !(key in s.keys)) return undefined;
+    select(s, key);
+  } else {
+    const holders = declared.filter((s) => Object.values(s.shares ?? {}).includes(id));
+    if (holders.length === 0) return undefined;
+    for (const s of holders)
+      for (const [k, share] of Object.entries(s.shares ?? {})) if (share === id) select(s, k);
+  }
+  // Every copy of a selected shared value, and both halves of a TLS pair.
+  const shares = new Set(
+    declared.flatMap((s) => [...(selected.get(s.id) ?? [])].flatMap((k) => s.shares?.[k] ?? [])),
+  );
+  for (const s of declared) {
+    for (const [k, share] of Object.entries(s.shares ?? {})) if (shares.has(share)) select(s, k);
+    if ([...(selected.get(s.id) ?? [])].some((k) => s.keys[k] === 'tls'))
+      for (const [k, kind] of Object.entries(s.keys)) if (kind === 'tls') select(s, k);
+  }
+
+  const placeholders = new Map(buildRealm(ctx).placeholders.map((p) => [p.env, p]));
+  const copies = (share: string) =>
+    declared.filter((s) => Object.values(s.shares ?? {}).includes(share)).length;
+  const secrets: RotationTarget[] = [];
+  const realm: RealmChange[] = [];
+  const manual: ManualRotation[] = [];
+  for (const s of declared) {
+    const chosen = selected.get(s.id);
+    if (!chosen) continue;
+    // In the Secret's own key order, so plans and reports are stable.
+    const keys = Object.keys(s.keys).filter((k) => chosen.has(k));
+    const ref = { id: s.id, namespace: ctx.namespace(s.namespace), name: s.name };
+    const rotation = s.rotation ?? { by: 'restart' };
+    if (rotation.by === 'manual') {
+      manual.push({
+        ...ref,
+        keys,
+        reason: rotation.reason,
+        procedure: rotation.procedure.map((step) => step.replaceAll('{ns}', ref.namespace)),
+      });
+      continue;
+    }
+    secrets.push({ ...ref, keys, tls: keys.some((k) => s.keys[k] === 'tls'), rotation });
+    if (rotation.by === 'keycloak')
+      for (const k of keys) {
+        const p = placeholders.get(k);
+        if (!p) throw new TypeError(`${s.name} key ${k} is no placeholder of the realm`);
+        const share = s.shares?.[k];
+        realm.push({
+          kind: p.kind,
+          id: p.id,
+          env: k,
+          heldOutside: p.kind === 'user-password' || !share || copies(share) < 2,
+        });
+      }
+  }
+  return { id, secrets, realm, manual };
+}
+
+/**
+ * Fresh values for a plan's keys, by Secret id: one value per shared value (the same in every
+ * copy), one self-signed pair per TLS Secret, a random password for every other key.
+ * @throws PlatformError ERR_TOOL_MISSING when a TLS pair is needed and openssl is missing.
+ */
+export function rotationValues(
+  ctx: PlatformContext,
+  plan: RotationPlan,
+): Map<string, Record<string, string>> {
+  const declared = declaredSecrets(ctx);
+  const shared = new Map<string, string>();
+  return new Map(
+    plan.secrets.map((t) => {
+      const spec = declared.find((s) => s.id === t.id)!;
+      return [t.id, fillKeys(ctx, spec, t.keys, shared)];
+    }),
+  );
 }

@@ -18,6 +18,31 @@ export type SecretValueKind =
   /** A PEM certificate or key of a self-signed TLS pair for the ingress host. */
   | 'tls';
 
+/**
+ * How new values of a Secret take effect when `npm run bootstrap:secrets -- --rotate` replaces
+ * them. The workloads that read a Secret are never listed here: the command finds them in the
+ * cluster (and in deploy/ for a dry run without one).
+ */
+export type SecretRotation =
+  /**
+   * The workloads whose pods read the rotated keys are restarted (`kubectl rollout restart`).
+   * With `filesReloaded`, a workload that mounts the Secret as files re-reads them itself (the
+   * kubelet updates mounted Secrets in place) and is left running.
+   */
+  | { readonly by: 'restart'; readonly filesReloaded?: boolean }
+  /**
+   * The realm's values: set in the running realm through Keycloak's admin API (a client's
+   * secret, a demo user's password). Keycloak reads the Secret only to import a missing realm
+   * at start, so it is not restarted.
+   */
+  | { readonly by: 'keycloak' }
+  /**
+   * The holder keeps its own copy of the value (a database's users, an admin account), which a
+   * new value in the Secret does not change: the command refuses, says `reason`, and prints
+   * `procedure` (`{ns}` is the Secret's namespace), followed by the restarts it derives.
+   */
+  | { readonly by: 'manual'; readonly reason: string; readonly procedure: readonly string[] };
+
 /** A Secret created at bootstrap. */
 export interface BootstrapSecretSpec {
   readonly name: string;
@@ -34,6 +59,8 @@ export interface BootstrapSecretSpec {
   readonly labels?: Readonly<Record<string, string>>;
   /** Who reads it, and what for. */
   readonly description: string;
+  /** How a rotated value takes effect. @default { by: 'restart' } */
+  readonly rotation?: SecretRotation;
 }
 
 /** The share id of an OIDC client's secret. */
@@ -63,24 +90,60 @@ export const BOOTSTRAP_SECRETS = {
       ...iotAgentRegistryKeys(),
     },
     description: 'MongoDB root user, and the least-privilege users of Orion and the IoT Agents',
+    rotation: {
+      by: 'manual',
+      reason:
+        'MongoDB keeps its users’ passwords in its own database; the Secret only creates the users when the data volume is empty, so a new value in the Secret alone would lock Orion and the IoT Agents out',
+      procedure: [
+        "set the user's new password in MongoDB first, as root (all users are in the admin database): `kubectl -n {ns} exec -it statefulset/mongodb -- mongosh -u root --authenticationDatabase admin`, then `db.getSiblingDB('admin').changeUserPassword('<user>', passwordPrompt())`",
+        'put the same value into the Secret: `kubectl -n {ns} patch secret mongodb-credentials --type merge -p \'{"stringData":{"<key>":"<new password>"}}\'`',
+      ],
+    },
   },
   grafanaAdmin: {
     name: 'grafana-admin',
     namespace: 'platform',
     keys: { password: 'password' },
     description: "Grafana's local admin (break-glass; people log in through Keycloak)",
+    rotation: {
+      by: 'manual',
+      reason:
+        'Grafana keeps its admin’s password in its own database; GF_SECURITY_ADMIN_PASSWORD only sets it when the database is created, and the `orgs` init container logs in with the Secret’s value, so a new value in the Secret alone would stop Grafana from starting',
+      procedure: [
+        "set the new password in Grafana first: `kubectl -n {ns} exec -it statefulset/grafana -c grafana -- grafana cli admin reset-admin-password '<new password>'`",
+        'put the same value into the Secret: `kubectl -n {ns} patch secret grafana-admin --type merge -p \'{"stringData":{"password":"<new password>"}}\'`',
+      ],
+    },
   },
   keycloakDb: {
     name: 'keycloak-db',
     namespace: 'identity',
     keys: { password: 'password' },
     description: "Keycloak's PostgreSQL user",
+    rotation: {
+      by: 'manual',
+      reason:
+        'PostgreSQL keeps the user’s password in its own catalogue (ALTER USER); the Secret only sets it when the data volume is initialised, so a new value in the Secret alone would lock Keycloak out of its database',
+      procedure: [
+        'set the new password in PostgreSQL first: `kubectl -n {ns} exec -it statefulset/keycloak-postgres -- sh -c \'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB"\'`, then `\\password` (psql asks for it twice and sends it hashed)',
+        'put the same value into the Secret: `kubectl -n {ns} patch secret keycloak-db --type merge -p \'{"stringData":{"password":"<new password>"}}\'`',
+      ],
+    },
   },
   keycloakAdmin: {
     name: 'keycloak-admin',
     namespace: 'identity',
     keys: { password: 'password' },
     description: "Keycloak's bootstrap admin of the master realm",
+    rotation: {
+      by: 'manual',
+      reason:
+        'Keycloak keeps its admin’s password in its database; KC_BOOTSTRAP_ADMIN_PASSWORD only creates the admin when there is none, and this command logs in with the Secret’s value, so it cannot replace the password it stands on',
+      procedure: [
+        `set the new password in Keycloak first, with its admin CLI in the pod (it asks for the current password): \`kubectl -n {ns} exec -it deploy/keycloak -- /opt/keycloak/bin/kcadm.sh set-password --config /tmp/kcadm.config --server http://127.0.0.1:${COMPONENTS.keycloak.service.ports.web.port}${COMPONENTS.keycloak.routes[0].prefix} --realm master --user admin -r master --username admin --new-password '<new password>'\``,
+        'put the same value into the Secret: `kubectl -n {ns} patch secret keycloak-admin --type merge -p \'{"stringData":{"password":"<new password>"}}\'`',
+      ],
+    },
   },
   grafanaOidc: {
     name: 'grafana-oidc',
@@ -113,6 +176,8 @@ export const BOOTSTRAP_SECRETS = {
     keys: { 'tls.crt': 'tls', 'tls.key': 'tls' },
     description:
       'TLS certificate of the ingress host (self-signed at bootstrap; replace with a real one)',
+    // The gateway reads it through the Gateway's credentialName (SDS) and serves a new pair
+    // without a restart; no pod references it, so nothing is restarted.
   },
 } as const satisfies Record<string, BootstrapSecretSpec>;
 
@@ -161,5 +226,9 @@ export function crateDbUsersSecret(tenants: readonly string[]): BootstrapSecretS
     },
     description:
       "CrateDB's users: QuantumLeap's writer, the backup job's user and each tenant's read-only user (Grafana's datasource)",
+    // CrateDB's users reconciler reads the mounted files and ALTERs a changed password within
+    // seconds of the kubelet updating them; QuantumLeap, Grafana and the backup job read theirs
+    // from env.
+    rotation: { by: 'restart', filesReloaded: true },
   };
 }

@@ -11,26 +11,100 @@
  *   npm run bootstrap:secrets                create the missing Secrets with kubectl
  *   npm run bootstrap:secrets -- --json      the plan as one JSON document
  *
- * Exit codes: 0 done, 1 copies of a client secret differ, 2 usage error, 3 kubectl or openssl
- * missing, or the cluster unreachable.
+ * Rotation (services/ops/src/rotate.ts; talks to the cluster through the kubeconfig, not kubectl):
+ *
+ *   npm run bootstrap:secrets -- --rotate <id> [--dry-run] [--json] [--keycloak-url <url>]
+ *
+ * gives a Secret (`grafanaOidc`), a client secret (`oidc-client:grafana`) or one key
+ * (`mongodb/orion-password`) a new value in every copy that shares it, sets it in the running
+ * realm (Keycloak's admin API, through a port-forward unless --keycloak-url is given), and
+ * restarts the workloads that read it. Database and admin passwords are refused with the
+ * manual procedure; the TLS pair only while it is bootstrap's self-signed one.
+ *
+ * Exit codes: 0 done, 1 copies of a client secret differ, or a rotation was refused or stopped
+ * part-way (the message says what was changed), 2 usage error (an unknown rotation id), 3
+ * kubectl or openssl missing, or the cluster unreachable.
  */
 import { spawnSync } from 'node:child_process';
 
 import { Command } from 'commander';
 
 import { EXIT, runCli } from '../../../platform/cli.js';
+import type { Cluster } from '../../../platform/cluster.js';
+import { loadCluster } from '../../../platform/cluster.js';
 import { loadPlatformContext } from '../../../platform/context.js';
+import { PlatformError } from '../../../platform/errors.js';
 import { planSecrets } from '../../../platform/bootstrap-secrets.js';
+import { renderRotation, rotateSecret, rotationPlan } from '../src/rotate.js';
+
+interface Opts {
+  dryRun?: boolean;
+  json?: boolean;
+  context?: string;
+  rotate?: string;
+  keycloakUrl?: string;
+  adminUser: string;
+}
+
+/** `--rotate <id>`: see services/ops/src/rotate.ts. */
+async function rotate(opts: Opts & { rotate: string }): Promise<void> {
+  const ctx = loadPlatformContext();
+  const progress = (line: string) => console.error(line);
+  const run = (cluster: Cluster | undefined) =>
+    rotateSecret({
+      ctx,
+      cluster,
+      id: opts.rotate,
+      dryRun: opts.dryRun,
+      keycloakUrl: opts.keycloakUrl,
+      adminUser: opts.adminUser,
+      adminPassword: process.env.KEYCLOAK_ADMIN_PASSWORD || undefined,
+      progress,
+    });
+  // An unknown id is a usage error with or without a cluster.
+  const plan = rotationPlan(ctx, opts.rotate);
+  let report;
+  try {
+    report = await run(loadCluster(opts.context ? { context: opts.context } : {}));
+  } catch (err) {
+    // A dry run (or a refusal, which changes nothing) still plans without a cluster: the
+    // readers then come from deploy/.
+    const offline =
+      err instanceof PlatformError &&
+      ['ERR_KUBECONFIG', 'ERR_CLUSTER_UNREACHABLE'].includes(err.code);
+    if (!(opts.dryRun || plan.manual.length > 0) || !offline) throw err;
+    progress(`bootstrap-secrets: no cluster reachable (${err.message}); planning from deploy/`);
+    report = await run(undefined);
+  }
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderRotation(report));
+}
 
 const program = new Command()
   .name('bootstrap-secrets')
   .description(
     'Create the Secrets a fresh cluster needs (never committed to git); existing ones are kept.',
   )
-  .option('--dry-run', 'only list the Secrets that would be created')
-  .option('--json', 'print the plan as one JSON document on stdout')
+  .option(
+    '--dry-run',
+    'only list the Secrets that would be created (with --rotate: what would change), no values',
+  )
+  .option('--json', 'print the plan (with --rotate: the report) as one JSON document on stdout')
   .option('--context <name>', 'kubectl context to use (default: the current one)')
-  .action((opts: { dryRun?: boolean; json?: boolean; context?: string }) => {
+  .option(
+    '--rotate <id>',
+    'give a Secret, a client secret (oidc-client:<client id>) or one key (<secret id>/<key>) a new value in every copy, set it in Keycloak and restart its readers; an unknown id lists the valid ones',
+  )
+  .option(
+    '--keycloak-url <url>',
+    "with --rotate: Keycloak's base URL ending in /auth for the admin API (default: a port-forward to the keycloak Service)",
+  )
+  .option('--admin-user <name>', "with --rotate: admin of Keycloak's master realm", 'admin')
+  .addHelpText(
+    'after',
+    '\nWith --rotate, the admin password comes from $KEYCLOAK_ADMIN_PASSWORD or the keycloak-admin Secret.\nExit codes: 0 done, 1 copies differ or a rotation refused or stopped part-way, 2 usage, 3 no cluster or tool.',
+  )
+  .action(async (opts: Opts) => {
+    if (opts.rotate !== undefined) return rotate({ ...opts, rotate: opts.rotate });
     const ctx = loadPlatformContext();
     const kubectl = (args: string[], input?: string) =>
       spawnSync('kubectl', [...(opts.context ? ['--context', opts.context] : []), ...args], {
@@ -137,4 +211,13 @@ const program = new Command()
     }
   });
 
-await runCli(program, { exitCode: () => EXIT.environment });
+await runCli(program, {
+  exitCode: (err) =>
+    err.code === 'ERR_ROTATE_UNKNOWN_ID' || err.code === 'ERR_INSECURE_URL'
+      ? EXIT.usage
+      : ['ERR_ROTATE_MANUAL', 'ERR_ROTATE_NOT_BOOTSTRAPPED', 'ERR_ROTATE_INCOMPLETE'].includes(
+            err.code,
+          )
+        ? EXIT.failed
+        : EXIT.environment,
+});

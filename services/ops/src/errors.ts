@@ -1,5 +1,6 @@
 /**
- * Errors of the platform CLI (`npm run platform`), documented in docs/errors.md.
+ * Errors of the platform CLI (`npm run platform`) and of `npm run bootstrap:secrets -- --rotate`,
+ * documented in docs/errors.md.
  * ERR_CLUSTER_UNREACHABLE is a top-level code shared with the other cluster tools.
  */
 import { PlatformError } from '../../../platform/errors.js';
@@ -51,6 +52,26 @@ export const OPS_ERRORS = {
     problem:
       'the port-forward to the pod failed (the API server could not reach the kubelet, or the pod went away)',
     fix: 'run the command again; if it keeps failing, check that `kubectl port-forward` works with the same context',
+  },
+  ERR_ROTATE_UNKNOWN_ID: {
+    problem:
+      '`npm run bootstrap:secrets -- --rotate` was given an id that names no bootstrap Secret, shared value or key',
+    fix: 'use one of the ids the message lists: a Secret (`grafanaOidc`), a client secret (`oidc-client:<client id>`) or one key (`<secret id>/<key>`)',
+  },
+  ERR_ROTATE_MANUAL: {
+    problem:
+      'the value to rotate is also kept by its holder (a database’s user, an admin account, a certificate from a CA), which the command does not change; nothing was changed',
+    fix: 'follow the procedure the message gives (also in argocd/README.md, “Rotate a secret”): the holder first, then the Secret, then the restarts it lists',
+  },
+  ERR_ROTATE_NOT_BOOTSTRAPPED: {
+    problem:
+      'a Secret to rotate, or a key of it, does not exist in the cluster yet; nothing was changed',
+    fix: 'run `npm run bootstrap:secrets` first (it creates what is missing), then rotate',
+  },
+  ERR_ROTATE_INCOMPLETE: {
+    problem:
+      'a rotation stopped part-way; the message lists what was changed and what was not (the cause is in the message too)',
+    fix: 'fix the cause, then run the same command again: that is safe (every copy gets a fresh value again, then Keycloak and the restarts follow); or finish by hand with the commands the message lists',
   },
 } as const;
 export type OpsErrorCode = keyof typeof OPS_ERRORS;
