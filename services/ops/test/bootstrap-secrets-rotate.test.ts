@@ -233,13 +233,13 @@ describe('bootstrap:secrets --rotate refusals', () => {
 });
 
 describe('bootstrap:secrets --rotate', () => {
-  it('rotates the CrateDB users: every key, QuantumLeap and Grafana restarted, the reconciler left to re-read its files', async () => {
+  it('rotates the CrateDB users: every key, QuantumLeap and Grafana restarted, the reconciler left to re-read its files, the backup CronJob left to its next run', async () => {
     const before = await data('fiware', 'cratedb-users');
     const others = await versions();
     const run = await cli(['--rotate', 'cratedbUsers']);
     expect(run.stderr).toBe(
       [
-        '[1/3] write fiware/cratedb-users (quantumleap-password, reader-manufracture-password, reader-smithereens-password)',
+        '[1/3] write fiware/cratedb-users (quantumleap-password, backup-password, reader-manufracture-password, reader-smithereens-password)',
         '[2/3] restart fiware/deployment/quantumleap',
         '[3/3] restart fiware/statefulset/grafana',
         '',
