@@ -17,20 +17,9 @@ for v in PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD; do
   eval "[ -n \"\${$v:-}\" ]" || die "$v is not set"
 done
 
-backup() {
-  name=$(new_name)
-  [ ! -e "$BACKUP_DIR/$name" ] || die "$name exists already; run the backup again in a second"
-  rm -f "$BACKUP_DIR"/.*.partial
-  partial="$BACKUP_DIR/.$name.partial"
-  log "backup: pg_dump of database $PGDATABASE to $name"
-  pg_dump --format=custom --no-password --file="$partial"
-  pg_restore --list "$partial" >/dev/null || die "pg_dump wrote an unreadable archive"
-  mv "$partial" "$BACKUP_DIR/$name"
-  bytes=$(wc -c <"$BACKUP_DIR/$name" | tr -d ' ')
-  removed=$(prune | json_names)
-  log "backup: $name, $bytes bytes; kept the newest $BACKUP_KEEP"
-  result "{\"target\":\"$TARGET\",\"action\":\"backup\",\"name\":\"$name\",\"bytes\":$bytes,\"kept\":$(backups | json_names),\"removed\":$removed}"
-}
+dump() { pg_dump --format=custom --no-password --file="$1"; }
+verify() { pg_restore --list "$1" >/dev/null || die "pg_dump wrote an unreadable archive"; }
+backup() { backup_with "pg_dump of database $PGDATABASE"; }
 
 restore() {
   name=$(resolve "$1")

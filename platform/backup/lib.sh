@@ -67,6 +67,26 @@ resolve() {
   die "there is no backup named '$1' in $BACKUP_DIR (there are: $(backups | tr '\n' ' ')); nothing was changed"
 }
 
+# A backup: `dump FILE` writes it, `verify FILE` reads it whole (both functions of the script),
+# WHAT says what it is in the log. The file is written as .NAME.partial and renamed only once
+# verified, so a half-written file is never a backup (a killed run's leftovers are removed
+# first); older backups are pruned only after that.
+backup_with() {
+  what=$1
+  name=$(new_name)
+  [ ! -e "$BACKUP_DIR/$name" ] || die "$name exists already; run the backup again in a second"
+  rm -f "$BACKUP_DIR"/.*.partial
+  partial="$BACKUP_DIR/.$name.partial"
+  log "backup: $what to $name"
+  dump "$partial"
+  verify "$partial"
+  mv "$partial" "$BACKUP_DIR/$name"
+  bytes=$(wc -c <"$BACKUP_DIR/$name" | tr -d ' ')
+  removed=$(prune | json_names)
+  log "backup: $name, $bytes bytes; kept the newest $BACKUP_KEEP"
+  result "{\"target\":\"$TARGET\",\"action\":\"backup\",\"name\":\"$name\",\"bytes\":$bytes,\"kept\":$(backups | json_names),\"removed\":$removed}"
+}
+
 # Writes the result line where BACKUP_RESULT says, and to standard output.
 result() {
   printf '%s\n' "$1" >"${BACKUP_RESULT:-/dev/termination-log}"

@@ -27,21 +27,9 @@ config=$(mktemp)
 trap 'rm -f "$config"' EXIT
 printf "password: '%s'\n" "$MONGODB_PASSWORD" >"$config"
 
-backup() {
-  name=$(new_name)
-  [ ! -e "$BACKUP_DIR/$name" ] || die "$name exists already; run the backup again in a second"
-  # What a killed run left behind is never a backup.
-  rm -f "$BACKUP_DIR"/.*.partial
-  partial="$BACKUP_DIR/.$name.partial"
-  log "backup: mongodump of every database to $name"
-  mongodump --uri="$MONGODB_URI" --config="$config" --archive="$partial" --gzip
-  gzip -t "$partial" || die "mongodump wrote a damaged archive"
-  mv "$partial" "$BACKUP_DIR/$name"
-  bytes=$(wc -c <"$BACKUP_DIR/$name" | tr -d ' ')
-  removed=$(prune | json_names)
-  log "backup: $name, $bytes bytes; kept the newest $BACKUP_KEEP"
-  result "{\"target\":\"$TARGET\",\"action\":\"backup\",\"name\":\"$name\",\"bytes\":$bytes,\"kept\":$(backups | json_names),\"removed\":$removed}"
-}
+dump() { mongodump --uri="$MONGODB_URI" --config="$config" --archive="$1" --gzip; }
+verify() { gzip -t "$1" || die "mongodump wrote a damaged archive"; }
+backup() { backup_with 'mongodump of every database'; }
 
 restore() {
   name=$(resolve "$1")
