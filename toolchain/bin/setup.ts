@@ -1,21 +1,24 @@
 #!/usr/bin/env -S npx tsx
 /**
- * `npm run setup`: installs the pinned real components the tests need: OPA (go install) and
- * kube-apiserver (built from k8s.io/kubernetes through the Go module proxy) into .cache/tools,
- * Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and Istio CRDs
- * (Go module cache) and, when missing, Debian's chromium, etcd-server and shellcheck. The test
- * command runs it first; it does nothing when all are in place.
+ * `npm run setup`: installs the pinned real components the tests need: OPA (go install),
+ * kube-apiserver (built from k8s.io/kubernetes through the Go module proxy) and Argo CD's
+ * controller and repo-server (built from github.com/argoproj/argo-cd/v3 the same way) into
+ * .cache/tools, Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and
+ * Istio CRDs (Go module cache) and, when missing, Debian's chromium, etcd-server, redis-server
+ * and shellcheck. The test command runs it first; it does nothing when all are in place.
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
  */
 import { EXIT, reportError } from '../../platform/cli.js';
 import { PlatformError } from '../../platform/errors.js';
 import {
+  ensureArgoCd,
   ensureChromium,
   ensureEtcd,
   ensureKeycloak,
   ensureKubeApiserver,
   ensureOpa,
+  ensureRedis,
   ensureShellcheck,
   java21Home,
   upstreamCrdFiles,
@@ -26,6 +29,8 @@ try {
   ensureKubeApiserver();
   ensureEtcd();
   upstreamCrdFiles();
+  ensureArgoCd();
+  ensureRedis();
   ensureKeycloak();
   java21Home();
   ensureChromium();
