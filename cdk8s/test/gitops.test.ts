@@ -135,6 +135,22 @@ describe('the app-of-apps', () => {
     expect(p.namespaceResourceBlacklist).toEqual([{ group: '', kind: 'Secret' }]);
   });
 
+  it("gives every Application a destination its project allows (Argo CD refuses '' otherwise)", () => {
+    const projects = new Map(
+      out.objects
+        .filter((o) => o.object.kind === 'AppProject')
+        .map((o) => [o.object.metadata.name, (o.object as any).spec.destinations]),
+    );
+    for (const a of apps(out)) {
+      const { server, namespace } = a.spec.destination;
+      expect([a.metadata.name, typeof namespace === 'string' && namespace !== '']).toEqual([
+        a.metadata.name,
+        true,
+      ]);
+      expect(projects.get(a.spec.project)).toContainEqual({ server, namespace });
+    }
+  });
+
   it('follows a fork: changing the repo URL changes every git source and nothing else', () => {
     const fork = synth({
       config: (c) => void (c.gitops.repoURL = 'https://git.example.com/acme/platform.git'),

@@ -141,7 +141,9 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
 
   for (const layer of layers) {
     const spec = LAYERS[layer];
-    const namespace = 'namespace' in spec ? ctx.namespace(spec.namespace) : undefined;
+    // A layer spread over several namespaces names each object's namespace; its destination
+    // is still one the project allows. NOTE (4)
+    const namespace = ctx.namespace('namespace' in spec ? spec.namespace : 'platform');
     modelObject(
       file(layer),
       'Resource',
@@ -157,7 +159,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
         spec: {
           project: PLATFORM_PROJECT,
           source: gitSource(`${DEPLOY_DIR}/${layer}`),
-          destination: { server: IN_CLUSTER, ...(namespace ? { namespace } : {}) },
+          destination: { server: IN_CLUSTER, namespace },
           syncPolicy: {
             automated: { prune: true, selfHeal: true },
             syncOptions: SYNC_OPTIONS,
@@ -250,3 +252,11 @@ function wave(n: number): Record<string, string> {
 //    ready; rendered charts say otherwise, so without these ignores the Applications would be
 //    OutOfSync forever and self-heal would fight istiod. See istio/istio#44285 and
 //    argoproj/argo-cd#9323 (the group must be given without version).
+// 4. No empty destination namespace. Argo CD matches an Application's destination namespace
+//    against its project's destinations, and `''` matches none of `platform`'s: the
+//    `namespaces` and `mesh` Applications were refused ("application destination server
+//    'https://kubernetes.default.svc' and namespace '' do not match any of the allowed
+//    destinations in project 'platform'", InvalidSpecError) and never synced, so no layer
+//    after them could. Seen with Argo CD v3.5.4 in testing/test/argocd-sync.test.ts. Their
+//    objects name their own namespaces (Namespaces have none); the destination is only the
+//    default for an object that does not.
