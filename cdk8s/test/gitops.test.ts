@@ -16,7 +16,6 @@ describe('the app-of-apps', () => {
         repoURL: 'https://github.com/kitt4sme/fiware-platform-kit.git',
         targetRevision: 'main',
         path: `deploy/${layer}`,
-        directory: { recurse: false },
       });
       expect(wave(app)).toBe(spec.wave);
       expect(app.spec.project).toBe('platform');

@@ -114,14 +114,20 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
     repoURL: cfg.repoURL,
     targetRevision: cfg.targetRevision,
     path,
-    directory: { recurse: false },
+    // No `directory: { recurse: false }`: it is the default, and written out it made every
+    // git-sourced Application OutOfSync in the root forever. NOTE (5)
   });
 
   modelObject(
     file('root'),
     'Resource',
     Application({
-      metadata: { name: 'root', namespace: argocd, labels, annotations: wave(-30) },
+      metadata: {
+        name: 'root',
+        namespace: argocd,
+        labels,
+        annotations: { ...wave(-30), ...SERVER_SIDE_DIFF },
+      },
       spec: {
         project: GITOPS_PROJECT,
         source: gitSource(`${DEPLOY_DIR}/apps`),
@@ -152,7 +158,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
           name: layer,
           namespace: argocd,
           labels,
-          annotations: wave(spec.wave),
+          annotations: { ...wave(spec.wave), ...SERVER_SIDE_DIFF },
           // Deleting the namespaces Application must never delete namespaces and their data.
           ...(layer === 'namespaces' ? {} : { finalizers: [FINALIZER] }),
         },
@@ -233,6 +239,9 @@ function helmApplication(
   });
 }
 
+/** Diff against the API server's dry-run apply, defaults included. NOTE (5) */
+const SERVER_SIDE_DIFF = { 'argocd.argoproj.io/compare-options': 'ServerSideDiff=true' };
+
 function wave(n: number): Record<string, string> {
   return { 'argocd.argoproj.io/sync-wave': String(n) };
 }
@@ -260,3 +269,11 @@ function wave(n: number): Record<string, string> {
 //    after them could. Seen with Argo CD v3.5.4 in testing/test/argocd-sync.test.ts. Their
 //    objects name their own namespaces (Namespaces have none); the destination is only the
 //    default for an object that does not.
+// 5. Perpetual OutOfSync. With ServerSideApply the controller diffs by structured merge
+//    against the live object, so a field the API server defaults or drops shows as a diff
+//    forever (and self-heal re-applies it forever). Seen with Argo CD v3.5.4 in
+//    testing/test/argocd-sync.test.ts: every StatefulSet (its volumeClaimTemplates gain
+//    apiVersion, kind, volumeMode and status) and every git-sourced Application in the root
+//    (the controller rewrites the Application and drops `directory.recurse: false`).
+//    `ServerSideDiff=true` compares with a dry-run apply instead, defaults included (Argo CD's
+//    recommended diff for server-side apply); the default `directory` is not written at all.
