@@ -46,6 +46,10 @@ export interface StartArgoCdOptions {
    * branch heads): the test stand-in for the git webhook. @default 5
    */
   readonly reconciliationSeconds?: number;
+  /** The data of argocd-cm (Argo CD's settings), e.g. the chart values' `configs.cm`. @default {} */
+  readonly cm?: Readonly<Record<string, string>>;
+  /** The data of argocd-rbac-cm, e.g. the chart values' `configs.rbac`. @default {} */
+  readonly rbac?: Readonly<Record<string, string>>;
   /** How long to wait for each process to listen. @default 90_000 */
   readonly timeoutMs?: number;
 }
@@ -177,15 +181,25 @@ export async function startGitDaemon(baseDir: string, timeoutMs = 30_000): Promi
 }
 
 /** The settings objects Argo CD reads, labelled as its own. NOTE (1) */
-function settingsObjects(): k8s.KubernetesObject[] {
+function settingsObjects(opts: StartArgoCdOptions): k8s.KubernetesObject[] {
   const metadata = (name: string) => ({
     name,
     namespace: ARGOCD_NAMESPACE,
     labels: { 'app.kubernetes.io/part-of': 'argocd' },
   });
   return [
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata('argocd-cm') },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata('argocd-rbac-cm') },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: metadata('argocd-cm'),
+      data: { ...opts.cm },
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: metadata('argocd-rbac-cm'),
+      data: { ...opts.rbac },
+    } as k8s.KubernetesObject,
     {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -223,7 +237,7 @@ export async function startArgoCd(
     const core = kc.makeApiClient(k8s.CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: ARGOCD_NAMESPACE } } });
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-    for (const o of settingsObjects()) await objects.create(o);
+    for (const o of settingsObjects(opts)) await objects.create(o);
 
     const [redisPort, repoPort, repoMetrics, controllerMetrics] = [
       await freePort(),

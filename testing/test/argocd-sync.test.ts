@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 
 import { platform } from '../../platform/config/platform.js';
 import { readDeployObjects } from '../../services/ops/src/deploy.js';
@@ -44,12 +44,15 @@ const UNREACHABLE_CHART_APPS: Readonly<Record<string, string>> = {
   prometheus: 'prometheus-community chart: remote Helm repository, not reachable from the tests',
 };
 
-const SYNC_TIMEOUT_MS = 180_000;
+const SYNC_TIMEOUT_MS = 120_000;
+/** A test's own time limit: one sync wait and the checks around it. */
+const TEST_TIMEOUT_MS = SYNC_TIMEOUT_MS + 60_000;
 
 interface AppStatus {
   sync?: { status?: string; revision?: string };
   health?: { status?: string };
   conditions?: { type: string; message: string }[];
+  resources?: { kind: string; namespace?: string; name: string; status?: string }[];
   operationState?: {
     phase?: string;
     message?: string;
@@ -124,7 +127,29 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
           `Application ${name} not ${what} within ${SYNC_TIMEOUT_MS} ms: ${JSON.stringify(last?.status ?? null)}\n${logs()}`,
         ),
       500,
-    );
+    ).catch(async (err: Error) => {
+      const summary = (await apps().catch(() => []))
+        .map((a) => {
+          const s = a.status;
+          const op = s?.operationState;
+          return `${a.metadata!.name}: ${s?.sync?.status}/${s?.health?.status} op ${op?.phase}: ${op?.message ?? ''} ${(
+            op?.syncResult?.resources ?? []
+          )
+            .filter((r) => r.status !== 'Synced')
+            .map((r) => `${r.kind}/${r.name} ${r.status} ${r.message}`)
+            .join(
+              '; ',
+            )} ${(s?.conditions ?? []).map((c) => `${c.type}: ${c.message}`).join('; ')} out of sync: ${(
+            s?.resources ?? []
+          )
+            .filter((r) => r.status !== 'Synced')
+            .map((r) => `${r.kind}/${r.namespace ?? ''}/${r.name}`)
+            .join(', ')}`;
+        })
+        .join('\n');
+      err.message = `${err.message}\n--- Applications\n${summary}`;
+      throw err;
+    });
     return last!;
   };
 
@@ -174,7 +199,22 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     push('test: point deploy/apps at the loopback git daemon');
     deployObjects = readDeployObjects(join(clone, 'deploy'));
 
-    argo = await startArgoCd(api);
+    // Argo CD's settings as bootstrap.sh installs them (the chart values synth writes), but for
+    // two, visibly: the reconciliation period is startArgoCd's 5 s instead of 180 s (the test
+    // has no webhook), and the Application health check is left out: it makes the root wait
+    // for each wave's Applications to be Healthy, and without a kubelet no workload ever is.
+    const values = parse(
+      readFileSync(join(clone, 'deploy', 'bootstrap', 'argocd-values.yaml'), 'utf8'),
+    ) as { configs: { cm: Record<string, unknown>; rbac: Record<string, unknown> } };
+    const {
+      'timeout.reconciliation': _period,
+      'resource.customizations.health.argoproj.io_Application': _health,
+      ...cm
+    } = values.configs.cm;
+    expect([_period, _health].every((v) => typeof v === 'string')).toBe(true);
+    const strings = (o: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+    argo = await startArgoCd(api, { cm: strings(cm), rbac: strings(values.configs.rbac) });
     const kc = api.kubeConfig();
     objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -202,183 +242,208 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     await daemon?.stop();
     await api?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
-  });
+  }, TEST_TIMEOUT_MS);
 
-  it('syncs the root app-of-apps at HEAD, its Applications in the declared wave order', async () => {
-    const head = git(clone, 'rev-parse', 'HEAD');
-    const root = await waitApp('root', syncedAt(head), `Synced at ${head}`);
+  it(
+    'syncs the root app-of-apps at HEAD, its Applications in the declared wave order',
+    async () => {
+      const head = git(clone, 'rev-parse', 'HEAD');
+      const root = await waitApp('root', syncedAt(head), `Synced at ${head}`);
 
-    const declared = deployObjects.filter((o) => o.file.startsWith('apps/')).map((o) => o.object);
-    const waveOf = new Map(declared.map((o) => [`${o.kind}/${o.metadata.name}`, wave(o)]));
-    const results = root.status!.operationState!.syncResult!.resources!;
-    // Every object of deploy/apps was applied, and nothing else.
-    expect(results.map((r) => `${r.kind}/${r.name}`).sort()).toEqual([...waveOf.keys()].sort());
-    expect(results.filter((r) => r.status !== 'Synced')).toEqual([]);
-    // The engine applied them in wave order (the result list is in sync-task order).
-    const waves = results.map((r) => waveOf.get(`${r.kind}/${r.name}`)!);
-    expect(waves).toEqual([...waves].sort((a, b) => a - b));
-    expect(new Set(waves).size).toBeGreaterThan(5);
-  });
+      const declared = deployObjects.filter((o) => o.file.startsWith('apps/')).map((o) => o.object);
+      const waveOf = new Map(declared.map((o) => [`${o.kind}/${o.metadata.name}`, wave(o)]));
+      const results = root.status!.operationState!.syncResult!.resources!;
+      // Every object of deploy/apps was applied, and nothing else.
+      expect(results.map((r) => `${r.kind}/${r.name}`).sort()).toEqual([...waveOf.keys()].sort());
+      expect(results.filter((r) => r.status !== 'Synced')).toEqual([]);
+      // The engine applied them in wave order (the result list is in sync-task order).
+      const waves = results.map((r) => waveOf.get(`${r.kind}/${r.name}`)!);
+      expect(waves).toEqual([...waves].sort((a, b) => a - b));
+      expect(new Set(waves).size).toBeGreaterThan(5);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('syncs every platform layer from the repository at HEAD, each object in the apiserver', async () => {
-    const head = git(clone, 'rev-parse', 'HEAD');
-    const all = await apps();
-    const layers = all.filter(
-      (a) => a.spec.source?.path?.startsWith('deploy/') && a.metadata!.name !== 'root',
-    );
-    expect(layers.map((a) => a.metadata!.name).sort()).toEqual([
-      'data',
-      'fiware',
-      'identity',
-      'mesh',
-      'namespaces',
-      'observability',
-      'security',
-    ]);
-    for (const layer of layers) {
-      const name = layer.metadata!.name!;
-      await waitApp(name, syncedAt(head), `Synced at ${head}`);
-      const dir = `${layer.spec.source!.path!.replace(/^deploy\//, '')}/`;
-      const own = deployObjects.filter((o) => o.file.startsWith(dir));
-      expect(own.length).toBeGreaterThan(0);
-      for (const o of own)
-        expect([`${o.object.kind}/${o.object.metadata.name}`, await exists(o.object)]).toEqual([
-          `${o.object.kind}/${o.object.metadata.name}`,
-          true,
-        ]);
-    }
-  });
-
-  it('lists the chart Applications it cannot sync here, by name', async () => {
-    const all = await apps();
-    const charts = all
-      .filter((a) => a.spec.source?.chart !== undefined)
-      .map((a) => a.metadata!.name!);
-    expect(charts.sort()).toEqual(Object.keys(UNREACHABLE_CHART_APPS).sort());
-    for (const name of charts)
-      process.stderr.write(
-        `argocd-sync: not asserted Synced: ${name} (${UNREACHABLE_CHART_APPS[name]})\n`,
+  it(
+    'syncs every platform layer from the repository at HEAD, each object in the apiserver',
+    async () => {
+      const head = git(clone, 'rev-parse', 'HEAD');
+      const all = await apps();
+      const layers = all.filter(
+        (a) => a.spec.source?.path?.startsWith('deploy/') && a.metadata!.name !== 'root',
       );
-  });
-
-  it('self-heals a hand edit of a synced object', async () => {
-    const cm = deployObjects.find(
-      (o) => o.object.kind === 'ConfigMap' && o.file.startsWith('security/'),
-    )!.object;
-    const key = Object.keys((cm as unknown as { data: Record<string, string> }).data)[0]!;
-    const ref = {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: cm.metadata.name, namespace: cm.metadata.namespace },
-    };
-    await objects.patch(
-      { ...ref, data: { [key]: 'edited by hand' } } as k8s.KubernetesObject,
-      undefined,
-      undefined,
-      'hand-edit',
-      true,
-      k8s.PatchStrategy.ServerSideApply,
-    );
-    await waitFor(
-      async () =>
-        ((await objects.read(ref)) as unknown as { data: Record<string, string> }).data[key] !==
-        'edited by hand',
-      SYNC_TIMEOUT_MS,
-      () => new Error(`the hand edit of ConfigMap ${cm.metadata.name} was not reverted\n${logs()}`),
-      500,
-    );
-    const back = (await objects.read(ref)) as unknown as { data: Record<string, string> };
-    expect(back.data[key]).toBe((cm as unknown as { data: Record<string, string> }).data[key]);
-  });
-
-  it('applies a pushed commit and prunes the objects of a deleted file', async () => {
-    const file = 'fiware/iotagent-ul.yaml';
-    const gone = deployObjects.filter((o) => o.file === file).map((o) => o.object);
-    expect(gone.length).toBeGreaterThan(0);
-    unlinkSync(join(clone, 'deploy', file));
-    const cmFile = join(clone, 'deploy', 'fiware', 'provisioning.yaml');
-    const docs = parseAllDocuments(readFileSync(cmFile, 'utf8')).map(
-      (d) => d.toJS() as k8s.KubernetesObject & { data?: Record<string, string> },
-    );
-    const cm = docs.find((d) => d.kind === 'ConfigMap')!;
-    cm.data = { ...cm.data, 'pushed-by-test': 'yes' };
-    writeFileSync(cmFile, docs.map((d) => stringify(d)).join('---\n'));
-    const revision = push('test: drop iotagent-ul, add a key to the provisioning ConfigMap');
-
-    await waitApp('fiware', syncedAt(revision), `Synced at ${revision}`);
-    const got = (await objects.read({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: cm.metadata!.name!, namespace: cm.metadata!.namespace },
-    })) as unknown as { data: Record<string, string> };
-    expect(got.data['pushed-by-test']).toBe('yes');
-    for (const o of gone)
-      expect([`${o.kind}/${o.metadata.name}`, await exists(o)]).toEqual([
-        `${o.kind}/${o.metadata.name}`,
-        false,
+      expect(layers.map((a) => a.metadata!.name).sort()).toEqual([
+        'data',
+        'fiware',
+        'identity',
+        'mesh',
+        'namespaces',
+        'observability',
+        'security',
       ]);
-  });
+      for (const layer of layers) {
+        const name = layer.metadata!.name!;
+        await waitApp(name, syncedAt(head), `Synced at ${head}`);
+        const dir = `${layer.spec.source!.path!.replace(/^deploy\//, '')}/`;
+        const own = deployObjects.filter((o) => o.file.startsWith(dir));
+        expect(own.length).toBeGreaterThan(0);
+        for (const o of own)
+          expect([`${o.object.kind}/${o.object.metadata.name}`, await exists(o.object)]).toEqual([
+            `${o.object.kind}/${o.object.metadata.name}`,
+            true,
+          ]);
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('enforces the AppProjects: a Secret in a platform layer and an Application outside its project are refused', async () => {
-    writeFileSync(
-      join(clone, 'deploy', 'fiware', 'committed-secret.yaml'),
-      stringify({
+  it(
+    'lists the chart Applications it cannot sync here, by name',
+    async () => {
+      const all = await apps();
+      const charts = all
+        .filter((a) => a.spec.source?.chart !== undefined)
+        .map((a) => a.metadata!.name!);
+      expect(charts.sort()).toEqual(Object.keys(UNREACHABLE_CHART_APPS).sort());
+      for (const name of charts)
+        process.stderr.write(
+          `argocd-sync: not asserted Synced: ${name} (${UNREACHABLE_CHART_APPS[name]})\n`,
+        );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'self-heals a hand edit of a synced object',
+    async () => {
+      const cm = deployObjects.find(
+        (o) => o.object.kind === 'ConfigMap' && o.file.startsWith('security/'),
+      )!.object;
+      const key = Object.keys((cm as unknown as { data: Record<string, string> }).data)[0]!;
+      const ref = {
         apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'committed-secret', namespace: 'fiware' },
-        stringData: { password: 'not-a-real-one' },
-      }),
-    );
-    writeFileSync(
-      join(clone, 'deploy', 'apps', 'rogue.yaml'),
-      stringify({
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'Application',
-        metadata: { name: 'rogue', namespace: ARGOCD_NAMESPACE },
-        spec: {
-          project: 'platform',
-          destination: { server: 'https://kubernetes.default.svc', namespace: 'kube-system' },
-          source: { repoURL: loopbackURL, targetRevision: 'main', path: 'deploy/observability' },
-          syncPolicy: { automated: { prune: true } },
-        },
-      }),
-    );
-    const revision = push(
-      'test: a Secret under deploy/fiware and an Application outside its project',
-    );
+        kind: 'ConfigMap',
+        metadata: { name: cm.metadata.name, namespace: cm.metadata.namespace },
+      };
+      await objects.patch(
+        { ...ref, data: { [key]: 'edited by hand' } } as k8s.KubernetesObject,
+        undefined,
+        undefined,
+        'hand-edit',
+        true,
+        k8s.PatchStrategy.ServerSideApply,
+      );
+      await waitFor(
+        async () =>
+          ((await objects.read(ref)) as unknown as { data: Record<string, string> }).data[key] !==
+          'edited by hand',
+        SYNC_TIMEOUT_MS,
+        () =>
+          new Error(`the hand edit of ConfigMap ${cm.metadata.name} was not reverted\n${logs()}`),
+        500,
+      );
+      const back = (await objects.read(ref)) as unknown as { data: Record<string, string> };
+      expect(back.data[key]).toBe((cm as unknown as { data: Record<string, string> }).data[key]);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-    const fiware = await waitApp(
-      'fiware',
-      (a) =>
-        a.status?.operationState?.syncResult?.revision === revision &&
-        a.status.operationState.phase === 'Failed',
-      `refused at ${revision}`,
-    );
-    expect(JSON.stringify(fiware.status!.operationState)).toMatch(
-      /Secret.*not permitted in project/,
-    );
-    expect(
-      await exists({
+  it(
+    'applies a pushed commit and prunes the objects of a deleted file',
+    async () => {
+      const file = 'fiware/iotagent-ul.yaml';
+      const gone = deployObjects.filter((o) => o.file === file).map((o) => o.object);
+      expect(gone.length).toBeGreaterThan(0);
+      unlinkSync(join(clone, 'deploy', file));
+      const cmFile = join(clone, 'deploy', 'fiware', 'provisioning.yaml');
+      const docs = parseAllDocuments(readFileSync(cmFile, 'utf8')).map(
+        (d) => d.toJS() as k8s.KubernetesObject & { data?: Record<string, string> },
+      );
+      const cm = docs.find((d) => d.kind === 'ConfigMap')!;
+      cm.data = { ...cm.data, 'pushed-by-test': 'pushed' };
+      writeFileSync(cmFile, docs.map((d) => stringify(d)).join('---\n'));
+      const revision = push('test: drop iotagent-ul, add a key to the provisioning ConfigMap');
+
+      await waitApp('fiware', syncedAt(revision), `Synced at ${revision}`);
+      const got = (await objects.read({
         apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'committed-secret', namespace: 'fiware' },
-      }),
-    ).toBe(false);
+        kind: 'ConfigMap',
+        metadata: { name: cm.metadata!.name!, namespace: cm.metadata!.namespace },
+      })) as unknown as { data: Record<string, string> };
+      expect(got.data['pushed-by-test']).toBe('pushed');
+      for (const o of gone)
+        expect([`${o.kind}/${o.metadata.name}`, await exists(o)]).toEqual([
+          `${o.kind}/${o.metadata.name}`,
+          false,
+        ]);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-    const rogue = await waitApp(
-      'rogue',
-      (a) => !!a.status?.conditions?.some((c) => c.type === 'InvalidSpecError'),
-      'refused',
-    );
-    expect(rogue.status!.conditions!.find((c) => c.type === 'InvalidSpecError')!.message).toMatch(
-      /kube-system.*platform|platform.*kube-system|not permitted|do not match/,
-    );
-    expect(rogue.status?.operationState).toBeUndefined();
-    const grafana = deployObjects.find(
-      (o) => o.file.startsWith('observability/') && o.object.kind === 'Deployment',
-    )!.object;
-    expect(
-      await exists({ ...grafana, metadata: { ...grafana.metadata, namespace: 'kube-system' } }),
-    ).toBe(false);
-  });
+  it(
+    'enforces the AppProjects: a Secret in a platform layer and an Application outside its project are refused',
+    async () => {
+      writeFileSync(
+        join(clone, 'deploy', 'fiware', 'committed-secret.yaml'),
+        stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'committed-secret', namespace: 'fiware' },
+          stringData: { password: 'not-a-real-one' },
+        }),
+      );
+      writeFileSync(
+        join(clone, 'deploy', 'apps', 'rogue.yaml'),
+        stringify({
+          apiVersion: 'argoproj.io/v1alpha1',
+          kind: 'Application',
+          metadata: { name: 'rogue', namespace: ARGOCD_NAMESPACE },
+          spec: {
+            project: 'platform',
+            destination: { server: 'https://kubernetes.default.svc', namespace: 'kube-system' },
+            source: { repoURL: loopbackURL, targetRevision: 'main', path: 'deploy/observability' },
+            syncPolicy: { automated: { prune: true } },
+          },
+        }),
+      );
+      const revision = push(
+        'test: a Secret under deploy/fiware and an Application outside its project',
+      );
+
+      const fiware = await waitApp(
+        'fiware',
+        (a) =>
+          a.status?.operationState?.syncResult?.revision === revision &&
+          a.status.operationState.phase === 'Failed',
+        `refused at ${revision}`,
+      );
+      expect(JSON.stringify(fiware.status!.operationState)).toMatch(
+        /Secret.*not permitted in project/,
+      );
+      expect(
+        await exists({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'committed-secret', namespace: 'fiware' },
+        }),
+      ).toBe(false);
+
+      const rogue = await waitApp(
+        'rogue',
+        (a) => !!a.status?.conditions?.some((c) => c.type === 'InvalidSpecError'),
+        'refused',
+      );
+      expect(rogue.status!.conditions!.find((c) => c.type === 'InvalidSpecError')!.message).toMatch(
+        /kube-system.*platform|platform.*kube-system|not permitted|do not match/,
+      );
+      expect(rogue.status?.operationState).toBeUndefined();
+      const grafana = deployObjects.find(
+        (o) => o.file.startsWith('observability/') && o.object.kind === 'Deployment',
+      )!.object;
+      expect(
+        await exists({ ...grafana, metadata: { ...grafana.metadata, namespace: 'kube-system' } }),
+      ).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
