@@ -52,7 +52,13 @@ interface AppStatus {
   sync?: { status?: string; revision?: string };
   health?: { status?: string };
   conditions?: { type: string; message: string }[];
-  resources?: { kind: string; namespace?: string; name: string; status?: string }[];
+  resources?: {
+    kind: string;
+    namespace?: string;
+    name: string;
+    status?: string;
+    syncWave?: number;
+  }[];
   operationState?: {
     phase?: string;
     message?: string;
@@ -74,7 +80,7 @@ const wave = (o: k8s.KubernetesObject) =>
   Number(o.metadata?.annotations?.['argocd.argoproj.io/sync-wave'] ?? '0');
 
 describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
-  let api: KubeApiserver;
+  let api: KubeApiserver | undefined;
   let argo: ArgoCd | undefined;
   let daemon: GitDaemon | undefined;
   let work: string;
@@ -252,14 +258,42 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
 
       const declared = deployObjects.filter((o) => o.file.startsWith('apps/')).map((o) => o.object);
       const waveOf = new Map(declared.map((o) => [`${o.kind}/${o.metadata.name}`, wave(o)]));
-      const results = root.status!.operationState!.syncResult!.resources!;
-      // Every object of deploy/apps was applied, and nothing else.
-      expect(results.map((r) => `${r.kind}/${r.name}`).sort()).toEqual([...waveOf.keys()].sort());
-      expect(results.filter((r) => r.status !== 'Synced')).toEqual([]);
-      // The engine applied them in wave order (the result list is in sync-task order).
-      const waves = results.map((r) => waveOf.get(`${r.kind}/${r.name}`)!);
-      expect(waves).toEqual([...waves].sort((a, b) => a - b));
-      expect(new Set(waves).size).toBeGreaterThan(5);
+      // Every object of deploy/apps is managed by the root, Synced, at the wave it declares.
+      const managed = root.status!.resources!;
+      expect(managed.map((r) => `${r.kind}/${r.name}`).sort()).toEqual([...waveOf.keys()].sort());
+      expect(managed.filter((r) => r.status !== 'Synced')).toEqual([]);
+      for (const r of managed)
+        expect([r.name, r.syncWave ?? 0]).toEqual([r.name, waveOf.get(`${r.kind}/${r.name}`)]);
+      // The engine created the Applications wave by wave: each wave's after the previous
+      // one's (Argo CD waits ARGOCD_SYNC_WAVE_DELAY, 2 s, between waves, so creation times,
+      // in whole seconds, differ). The AppProjects and the root came from the bootstrap.
+      const created = (await apps())
+        .filter((a) => a.metadata!.name !== 'root' && a.metadata!.name !== 'rogue')
+        .map((a) => ({
+          name: a.metadata!.name!,
+          wave: wave(a),
+          at: new Date(a.metadata!.creationTimestamp!).getTime(),
+        }));
+      const waves = [...new Set(created.map((c) => c.wave))].sort((a, b) => a - b);
+      expect(waves.length).toBeGreaterThan(5);
+      for (let i = 1; i < waves.length; i++) {
+        const before = created.filter((c) => c.wave === waves[i - 1]);
+        const after = created.filter((c) => c.wave === waves[i]);
+        const ordered = Math.max(...before.map((c) => c.at)) < Math.min(...after.map((c) => c.at));
+        expect([waves[i - 1], waves[i], ordered]).toEqual([waves[i - 1], waves[i], true]);
+      }
+      process.stderr.write(
+        `argocd-sync: Applications created in this order: ${waves
+          .map(
+            (w) =>
+              `${w}: ${created
+                .filter((c) => c.wave === w)
+                .map((c) => c.name)
+                .sort()
+                .join(', ')}`,
+          )
+          .join(' | ')}\n`,
+      );
     },
     TEST_TIMEOUT_MS,
   );
@@ -351,26 +385,29 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
   it(
     'applies a pushed commit and prunes the objects of a deleted file',
     async () => {
-      const file = 'fiware/iotagent-ul.yaml';
+      // The mesh layer, whose objects are all Healthy without a kubelet: the layers use
+      // PruneLast, so Argo CD prunes only once everything else is Healthy, which a layer with
+      // Deployments never is here.
+      const file = 'mesh/ingress.yaml';
       const gone = deployObjects.filter((o) => o.file === file).map((o) => o.object);
       expect(gone.length).toBeGreaterThan(0);
       unlinkSync(join(clone, 'deploy', file));
-      const cmFile = join(clone, 'deploy', 'fiware', 'provisioning.yaml');
-      const docs = parseAllDocuments(readFileSync(cmFile, 'utf8')).map(
-        (d) => d.toJS() as k8s.KubernetesObject & { data?: Record<string, string> },
+      const changedFile = join(clone, 'deploy', 'mesh', 'security.yaml');
+      const docs = parseAllDocuments(readFileSync(changedFile, 'utf8')).map(
+        (d) => d.toJS() as k8s.KubernetesObject,
       );
-      const cm = docs.find((d) => d.kind === 'ConfigMap')!;
-      cm.data = { ...cm.data, 'pushed-by-test': 'pushed' };
-      writeFileSync(cmFile, docs.map((d) => stringify(d)).join('---\n'));
-      const revision = push('test: drop iotagent-ul, add a key to the provisioning ConfigMap');
+      const changed = docs[0]!;
+      changed.metadata!.labels = { ...changed.metadata!.labels, 'pushed-by-test': 'pushed' };
+      writeFileSync(changedFile, docs.map((d) => stringify(d)).join('---\n'));
+      const revision = push('test: drop deploy/mesh/ingress.yaml, label an object of the mesh');
 
-      await waitApp('fiware', syncedAt(revision), `Synced at ${revision}`);
-      const got = (await objects.read({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: cm.metadata!.name!, namespace: cm.metadata!.namespace },
-      })) as unknown as { data: Record<string, string> };
-      expect(got.data['pushed-by-test']).toBe('pushed');
+      await waitApp('mesh', syncedAt(revision), `Synced at ${revision}`);
+      const got = await objects.read({
+        apiVersion: changed.apiVersion!,
+        kind: changed.kind!,
+        metadata: { name: changed.metadata!.name!, namespace: changed.metadata!.namespace },
+      });
+      expect(got.metadata?.labels?.['pushed-by-test']).toBe('pushed');
       for (const o of gone)
         expect([`${o.kind}/${o.metadata.name}`, await exists(o)]).toEqual([
           `${o.kind}/${o.metadata.name}`,
