@@ -10,6 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncOptions } from 'node:child_process';
 import {
+  chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -17,6 +19,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -637,11 +640,175 @@ export function ensureKubeApiserver(
   return bin;
 }
 
+/** The Argo CD version the platform deploys: the argoCd chart's appVersion, e.g. `v3.5.4`. */
+export function argoCdVersion(): string {
+  const v = pins().chart('argoCd').appVersion;
+  if (v === undefined)
+    throw new TypeError('the argoCd chart has no appVersion in platform/components.ts');
+  if (!/^v\d+\.\d+\.\d+$/.test(v))
+    throw new TypeError(
+      `the argoCd chart's appVersion ${v} is not a release version (v<major>.<minor>.<patch>)`,
+    );
+  return v;
+}
+
+/**
+ * The gitops-engine module the Argo CD build uses instead of the one argo-cd's go.mod names.
+ * NOTE (4)
+ */
+export const GITOPS_ENGINE = {
+  module: 'github.com/argoproj/argo-cd/gitops-engine',
+  version: 'v0.0.0-20260914071520-c9c369efcc5b',
+} as const;
+
+/** Home of the pinned Argo CD build (it may not be installed yet; see {@link ensureArgoCd}). */
+export function argoCdHome(): string {
+  return join(TOOLS_DIR, `argocd-${argoCdVersion()}-${GITOPS_ENGINE.version}`);
+}
+
+/** The Argo CD binaries the tests run: one multi-call binary under each command's name. */
+export const ARGOCD_COMMANDS = ['argocd-application-controller', 'argocd-repo-server'] as const;
+
+/** Path of a pinned Argo CD command (it may not be installed yet; see {@link ensureArgoCd}). */
+export function argoCdPath(command: (typeof ARGOCD_COMMANDS)[number]): string {
+  return join(argoCdHome(), command);
+}
+
+/**
+ * The go.mod that builds Argo CD `version` (its multi-call `cmd`) from the published
+ * github.com/argoproj/argo-cd/v3 module, given that module's own go.mod. NOTE (4)
+ *
+ * Replace directives of a dependency do not apply to the module that requires it, so
+ * argo-cd's own pins (k8s.io/* at its Kubernetes release, protobuf, ...) are copied; its
+ * local `./gitops-engine` replacement becomes {@link GITOPS_ENGINE}.
+ */
+export function argoCdGoMod(version: string, argoCdGoModText: string): string {
+  if (!/^v\d+\.\d+\.\d+$/.test(version))
+    throw new TypeError(`${version} is not an Argo CD release version (v<major>.<minor>.<patch>)`);
+  const directives = goModDirectives(argoCdGoModText);
+  const go = directives.find((d) => d.verb === 'go')?.args;
+  if (!go) throw new TypeError('the argo-cd go.mod has no go directive');
+  const replaces = directives.filter((d) => d.verb === 'replace').map((d) => d.args);
+  const local = replaces.filter((r) => /=>\s+\.{1,2}\//.test(r));
+  const unknownLocal = local.filter((r) => !r.startsWith(`${GITOPS_ENGINE.module} `));
+  if (unknownLocal.length > 0)
+    throw new TypeError(
+      `the argo-cd go.mod replaces ${unknownLocal.join(', ')} with a local path the wrapper cannot follow`,
+    );
+  if (local.length === 0)
+    throw new TypeError(
+      `the argo-cd go.mod does not replace ${GITOPS_ENGINE.module} with ./gitops-engine`,
+    );
+  const published = replaces.filter((r) => !local.includes(r));
+  return [
+    'module kitt4sme.local/argocd',
+    '',
+    `go ${go}`,
+    '',
+    `require github.com/argoproj/argo-cd/v3 ${version}`,
+    '',
+    'replace (',
+    ...published.map((r) => `\t${r}`),
+    `\t${GITOPS_ENGINE.module} => ${GITOPS_ENGINE.module} ${GITOPS_ENGINE.version}`,
+    ')',
+    '',
+    'tool github.com/argoproj/argo-cd/v3/cmd',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Builds the pinned Argo CD (its multi-call binary, linked as argocd-application-controller
+ * and argocd-repo-server) from github.com/argoproj/argo-cd/v3 through the Go module proxy
+ * unless it is there already; returns its home. The home also holds the module's
+ * `git-verify-wrapper.sh`, which the repo-server runs from PATH, and `src/go.mod` and
+ * `src/go.sum`, which record exactly what was built.
+ *
+ * @throws PlatformError ERR_TOOL_MISSING when Go is not installed or the build fails.
+ */
+export function ensureArgoCd(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const home = argoCdHome();
+  if (ARGOCD_COMMANDS.every((c) => existsSync(join(home, c)))) return home;
+  const version = argoCdVersion();
+  log(
+    `setup: building Argo CD ${version} from github.com/argoproj/argo-cd/v3 through the Go module proxy (first run only, about 7-15 minutes)`,
+  );
+  const started = Date.now();
+  const failed = installAtomically(home, (staging) => {
+    const argoCd = goModDownload('github.com/argoproj/argo-cd/v3', version);
+    if (typeof argoCd === 'string')
+      return `go mod download github.com/argoproj/argo-cd/v3@${version}: ${argoCd}`;
+    if (!argoCd.GoMod || !argoCd.Dir)
+      return `go mod download github.com/argoproj/argo-cd/v3@${version}: no GoMod or Dir`;
+    const src = join(staging, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'go.mod'), argoCdGoMod(version, readFileSync(argoCd.GoMod, 'utf8')));
+    const ldflags = [
+      '-s -w',
+      `-X github.com/argoproj/argo-cd/v3/common.version=${version.slice(1)}`,
+      `-X github.com/argoproj/argo-cd/v3/common.gitTag=${version}`,
+      '-X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean',
+      '-X github.com/argoproj/argo-cd/v3/common.gitCommit=module-proxy',
+    ].join(' ');
+    const steps = [
+      ['mod', 'tidy'],
+      [
+        'build',
+        '-trimpath',
+        '-ldflags',
+        ldflags,
+        '-o',
+        join(staging, 'argocd'),
+        'github.com/argoproj/argo-cd/v3/cmd',
+      ],
+    ];
+    for (const args of steps) {
+      const r = spawnSync('go', args, {
+        cwd: src,
+        env: { ...process.env, CGO_ENABLED: '0', GOWORK: 'off' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      const stepFailed = spawnFailure(r);
+      if (stepFailed !== undefined) return `go ${args.slice(0, 2).join(' ')}: ${stepFailed}`;
+    }
+    for (const c of ARGOCD_COMMANDS) symlinkSync('argocd', join(staging, c));
+    copyFileSync(
+      join(argoCd.Dir, 'hack', 'git-verify-wrapper.sh'),
+      join(staging, 'git-verify-wrapper.sh'),
+    );
+    chmodSync(join(staging, 'git-verify-wrapper.sh'), 0o755);
+    return undefined;
+  });
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not build Argo CD ${version} (${failed})`,
+      'install Go (the version argo-cd names in its go.mod, or any Go that may fetch it) with access to the Go module proxy, then run the command again',
+    );
+  const seconds = Math.round((Date.now() - started) / 1000);
+  log(`setup: Argo CD ${version} built in ${seconds} s at ${home}`);
+  return home;
+}
+
+/** Debian's Redis (the `redis-server` package), the cache of the tests' Argo CD. */
+export const REDIS_SERVER = '/usr/bin/redis-server';
+
+/**
+ * Installs Debian's redis-server package when it is missing and the user is root; returns
+ * its path.
+ * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
+ */
+export function ensureRedis(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  return ensureDebianPackage(REDIS_SERVER, 'redis-server', log);
+}
+
 /** The upstream CRD files the tests' kube-apiserver serves: module, version, files in it. */
 function upstreamCrdSources(): { module: string; version: string; files: string[] }[] {
-  const argoCd = pins().chart('argoCd').appVersion;
-  if (argoCd === undefined)
-    throw new TypeError('the argoCd chart has no appVersion in platform/components.ts');
+  const argoCd = argoCdVersion();
   return [
     {
       module: 'github.com/argoproj/argo-cd/v3',
@@ -718,3 +885,14 @@ export function upstreamCrdFiles(
 //    builds, but the binary panics at start: build/version/version.txt, which its release
 //    process generates, is not in the module. The build copies the module's source, writes
 //    the version there, and builds in the copy.
+// 4. Argo CD from the Go module proxy. github.com/argoproj/argo-cd/v3 v3.5.4 requires its
+//    gitops-engine (github.com/argoproj/argo-cd/gitops-engine, a nested module of the same
+//    repository) at v0.7.1-0.20250908182407-97ad5b59a627 and replaces it with ./gitops-engine;
+//    the proxy does not serve that pseudo-version ("403 Forbidden: This module version is not
+//    available"), so `go install` cannot build it. The wrapper copies argo-cd's replace block
+//    and points gitops-engine at the proxy's latest pseudo-version (`go list -m
+//    github.com/argoproj/argo-cd/gitops-engine@latest` on 2026-12-02), which compiles against
+//    v3.5.4 and syncs. What depends on it (the sync engine: waves, prune, self-heal, the
+//    project checks) is exercised by testing/test/argocd-sync.test.ts. When the argoCd
+//    appVersion changes, check whether its go.mod names a served gitops-engine version and
+//    pin the newest that builds.

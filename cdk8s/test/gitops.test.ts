@@ -16,7 +16,6 @@ describe('the app-of-apps', () => {
         repoURL: 'https://github.com/kitt4sme/fiware-platform-kit.git',
         targetRevision: 'main',
         path: `deploy/${layer}`,
-        directory: { recurse: false },
       });
       expect(wave(app)).toBe(spec.wave);
       expect(app.spec.project).toBe('platform');
@@ -133,6 +132,22 @@ describe('the app-of-apps', () => {
     ]);
     expect(p.clusterResourceWhitelist).toEqual([{ group: '', kind: 'Namespace' }]);
     expect(p.namespaceResourceBlacklist).toEqual([{ group: '', kind: 'Secret' }]);
+  });
+
+  it("gives every Application a destination its project allows (Argo CD refuses '' otherwise)", () => {
+    const projects = new Map(
+      out.objects
+        .filter((o) => o.object.kind === 'AppProject')
+        .map((o) => [o.object.metadata.name, (o.object as any).spec.destinations]),
+    );
+    for (const a of apps(out)) {
+      const { server, namespace } = a.spec.destination;
+      expect([a.metadata.name, typeof namespace === 'string' && namespace !== '']).toEqual([
+        a.metadata.name,
+        true,
+      ]);
+      expect(projects.get(a.spec.project)).toContainEqual({ server, namespace });
+    }
   });
 
   it('follows a fork: changing the repo URL changes every git source and nothing else', () => {

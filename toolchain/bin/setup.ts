@@ -1,18 +1,20 @@
 #!/usr/bin/env -S npx tsx
 /**
- * `npm run setup`: installs the pinned real components the tests need: OPA (go install) and
- * kube-apiserver (built from k8s.io/kubernetes through the Go module proxy) into .cache/tools,
- * Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and Istio CRDs
- * (Go module cache), FerretDB and mongodump/mongorestore (built from the Go module proxy, for
- * the backup tests) and, when missing, Debian's chromium, etcd-server, shellcheck and
- * postgresql. The test
- * command runs it first; it does nothing when all are in place.
+ * `npm run setup`: installs the pinned real components the tests need: OPA (go install),
+ * kube-apiserver (built from k8s.io/kubernetes through the Go module proxy) and Argo CD's
+ * controller and repo-server (built from github.com/argoproj/argo-cd/v3 the same way) into
+ * .cache/tools, Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and
+ * Istio CRDs (Go module cache), FerretDB and mongodump/mongorestore (built from the Go module
+ * proxy, for the backup tests) and, when missing, Debian's chromium, etcd-server,
+ * redis-server, shellcheck and postgresql. The test command runs it first; it does nothing
+ * when all are in place.
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
  */
 import { EXIT, reportError } from '../../platform/cli.js';
 import { PlatformError } from '../../platform/errors.js';
 import {
+  ensureArgoCd,
   ensureChromium,
   ensureEtcd,
   ensureFerretDb,
@@ -21,6 +23,7 @@ import {
   ensureMongoTools,
   ensureOpa,
   ensurePostgres,
+  ensureRedis,
   ensureShellcheck,
   java21Home,
   upstreamCrdFiles,
@@ -31,6 +34,8 @@ try {
   ensureKubeApiserver();
   ensureEtcd();
   upstreamCrdFiles();
+  ensureArgoCd();
+  ensureRedis();
   ensureKeycloak();
   java21Home();
   ensureChromium();

@@ -114,14 +114,20 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
     repoURL: cfg.repoURL,
     targetRevision: cfg.targetRevision,
     path,
-    directory: { recurse: false },
+    // No `directory: { recurse: false }`: it is the default, and written out it made every
+    // git-sourced Application OutOfSync in the root forever. NOTE (5)
   });
 
   modelObject(
     file('root'),
     'Resource',
     Application({
-      metadata: { name: 'root', namespace: argocd, labels, annotations: wave(-30) },
+      metadata: {
+        name: 'root',
+        namespace: argocd,
+        labels,
+        annotations: { ...wave(-30), ...SERVER_SIDE_DIFF },
+      },
       spec: {
         project: GITOPS_PROJECT,
         source: gitSource(`${DEPLOY_DIR}/apps`),
@@ -141,7 +147,9 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
 
   for (const layer of layers) {
     const spec = LAYERS[layer];
-    const namespace = 'namespace' in spec ? ctx.namespace(spec.namespace) : undefined;
+    // A layer spread over several namespaces names each object's namespace; its destination
+    // is still one the project allows. NOTE (4)
+    const namespace = ctx.namespace('namespace' in spec ? spec.namespace : 'platform');
     modelObject(
       file(layer),
       'Resource',
@@ -150,14 +158,14 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
           name: layer,
           namespace: argocd,
           labels,
-          annotations: wave(spec.wave),
+          annotations: { ...wave(spec.wave), ...SERVER_SIDE_DIFF },
           // Deleting the namespaces Application must never delete namespaces and their data.
           ...(layer === 'namespaces' ? {} : { finalizers: [FINALIZER] }),
         },
         spec: {
           project: PLATFORM_PROJECT,
           source: gitSource(`${DEPLOY_DIR}/${layer}`),
-          destination: { server: IN_CLUSTER, ...(namespace ? { namespace } : {}) },
+          destination: { server: IN_CLUSTER, namespace },
           syncPolicy: {
             automated: { prune: true, selfHeal: true },
             syncOptions: SYNC_OPTIONS,
@@ -231,6 +239,9 @@ function helmApplication(
   });
 }
 
+/** Diff against the API server's dry-run apply, defaults included. NOTE (5) */
+const SERVER_SIDE_DIFF = { 'argocd.argoproj.io/compare-options': 'ServerSideDiff=true' };
+
 function wave(n: number): Record<string, string> {
   return { 'argocd.argoproj.io/sync-wave': String(n) };
 }
@@ -250,3 +261,19 @@ function wave(n: number): Record<string, string> {
 //    ready; rendered charts say otherwise, so without these ignores the Applications would be
 //    OutOfSync forever and self-heal would fight istiod. See istio/istio#44285 and
 //    argoproj/argo-cd#9323 (the group must be given without version).
+// 4. No empty destination namespace. Argo CD matches an Application's destination namespace
+//    against its project's destinations, and `''` matches none of `platform`'s: the
+//    `namespaces` and `mesh` Applications were refused ("application destination server
+//    'https://kubernetes.default.svc' and namespace '' do not match any of the allowed
+//    destinations in project 'platform'", InvalidSpecError) and never synced, so no layer
+//    after them could. Seen with Argo CD v3.5.4 in testing/test/argocd-sync.test.ts. Their
+//    objects name their own namespaces (Namespaces have none); the destination is only the
+//    default for an object that does not.
+// 5. Perpetual OutOfSync. With ServerSideApply the controller diffs by structured merge
+//    against the live object, so a field the API server defaults or drops shows as a diff
+//    forever (and self-heal re-applies it forever). Seen with Argo CD v3.5.4 in
+//    testing/test/argocd-sync.test.ts: every StatefulSet (its volumeClaimTemplates gain
+//    apiVersion, kind, volumeMode and status) and every git-sourced Application in the root
+//    (the controller rewrites the Application and drops `directory.recurse: false`).
+//    `ServerSideDiff=true` compares with a dry-run apply instead, defaults included (Argo CD's
+//    recommended diff for server-side apply); the default `directory` is not written at all.

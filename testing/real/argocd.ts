@@ -1,0 +1,359 @@
+/**
+ * Test support: the real Argo CD (argocd-application-controller and argocd-repo-server, built
+ * by toolchain/tools.ts at the argoCd chart's appVersion) with Debian's Redis, reconciling
+ * Applications into a {@link KubeApiserver}, and a loopback `git daemon` to serve it a
+ * repository.
+ *
+ * There is no argocd-server (API, UI, webhooks): Applications and AppProjects are applied to
+ * the apiserver as `argocd/bootstrap.sh` applies them, and Argo CD polls git every
+ * {@link StartArgoCdOptions.reconciliationSeconds}.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import * as k8s from '@kubernetes/client-node';
+
+import { argoCdPath, ensureArgoCd, ensureRedis } from '../../toolchain/tools.js';
+import type { KubeApiserver } from './kube-apiserver.js';
+import { freePort } from './opa.js';
+import { tailFile, waitFor } from '../support/processes.js';
+
+/** The namespace Argo CD runs in and reads its settings and Applications from. */
+export const ARGOCD_NAMESPACE = 'argocd';
+
+/** A running Argo CD. */
+export interface ArgoCd {
+  /** The temporary directory: Redis's, the repo-server's and the controller's files and logs. */
+  readonly dir: string;
+  /** The last `lines` lines of a component's log, for failure messages. @default 40 */
+  logTail(component: ArgoCdComponent, lines?: number): string;
+  /** Stops the controller, the repo-server and Redis, and removes {@link dir}. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The processes of {@link ArgoCd}. */
+export type ArgoCdComponent = 'redis' | 'repo-server' | 'application-controller';
+
+/** Options of {@link startArgoCd}. */
+export interface StartArgoCdOptions {
+  /**
+   * How often the controller refreshes every Application (and the repo-server re-reads
+   * branch heads): the test stand-in for the git webhook. @default 5
+   */
+  readonly reconciliationSeconds?: number;
+  /** The data of argocd-cm (Argo CD's settings), e.g. the chart values' `configs.cm`. @default {} */
+  readonly cm?: Readonly<Record<string, string>>;
+  /** The data of argocd-rbac-cm, e.g. the chart values' `configs.rbac`. @default {} */
+  readonly rbac?: Readonly<Record<string, string>>;
+  /** How long to wait for each process to listen. @default 90_000 */
+  readonly timeoutMs?: number;
+}
+
+/** A loopback `git daemon` serving one directory of repositories. */
+export interface GitDaemon {
+  /** `git://127.0.0.1:<port>/`: a repository `x` under the base is at `${url}x`. */
+  readonly url: string;
+  logTail(lines?: number): string;
+  /** Stops the daemon (the served directory is the caller's). Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Spawns `bin` with stdout and stderr appended to `logPath`. */
+function spawnLogged(
+  bin: string,
+  args: string[],
+  logPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+  argv0?: string,
+): ChildProcess {
+  const fd = openSync(logPath, 'a');
+  try {
+    return spawn(bin, args, { stdio: ['ignore', fd, fd], env, ...(argv0 ? { argv0 } : {}) });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERMs a child and waits for it; SIGKILLs it after 10 s. */
+async function terminate(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Waits until `proc` listens on `port`; throws with its log tail if it exits or times out. */
+async function waitListening(
+  name: string,
+  proc: ChildProcess,
+  port: number,
+  log: string,
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(
+    async () => proc.exitCode !== null || proc.signalCode !== null || (await listening(port)),
+    timeoutMs,
+    () =>
+      new Error(`${name} did not listen on ${port} within ${timeoutMs} ms\n${tailFile(log, 40)}`),
+  );
+  if (proc.exitCode !== null || proc.signalCode !== null)
+    throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode})\n${tailFile(log, 40)}`);
+}
+
+/** Runs a set of children that are all killed when the calling process exits. */
+function processGroup(dir: string) {
+  const children: ChildProcess[] = [];
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
+  let stopped = false;
+  return {
+    add(c: ChildProcess) {
+      children.push(c);
+      return c;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const c of [...children].reverse()) await terminate(c);
+      process.off('exit', killAll);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Serves the repositories under `baseDir` read-only with `git daemon` on a free loopback port.
+ * @throws Error with the daemon's log when it does not listen.
+ */
+export async function startGitDaemon(baseDir: string, timeoutMs = 30_000): Promise<GitDaemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'git-daemon-test-'));
+  const log = join(dir, 'git-daemon.log');
+  const group = processGroup(dir);
+  try {
+    const port = await freePort();
+    const daemon = group.add(
+      spawnLogged(
+        'git',
+        [
+          'daemon',
+          '--reuseaddr',
+          '--export-all',
+          '--informative-errors',
+          '--listen=127.0.0.1',
+          `--port=${port}`,
+          `--base-path=${baseDir}`,
+          baseDir,
+        ],
+        log,
+      ),
+    );
+    await waitListening('git daemon', daemon, port, log, timeoutMs);
+    return {
+      url: `git://127.0.0.1:${port}/`,
+      logTail: (lines = 40) => tailFile(log, lines),
+      stop: () => group.stop(),
+    };
+  } catch (err) {
+    await group.stop();
+    throw err;
+  }
+}
+
+/** The settings objects Argo CD reads, labelled as its own. NOTE (1) */
+function settingsObjects(opts: StartArgoCdOptions): k8s.KubernetesObject[] {
+  const metadata = (name: string) => ({
+    name,
+    namespace: ARGOCD_NAMESPACE,
+    labels: { 'app.kubernetes.io/part-of': 'argocd' },
+  });
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: metadata('argocd-cm'),
+      data: { ...opts.cm },
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: metadata('argocd-rbac-cm'),
+      data: { ...opts.rbac },
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: metadata('argocd-secret'),
+      stringData: { 'server.secretkey': randomBytes(32).toString('base64') },
+    } as k8s.KubernetesObject,
+  ];
+}
+
+/**
+ * Starts Redis, argocd-repo-server and argocd-application-controller against `api` (creating
+ * the argocd namespace and Argo CD's settings objects in it). Every process is SIGKILLed when
+ * the calling process exits, should {@link ArgoCd.stop} not run.
+ *
+ * @throws PlatformError ERR_TOOL_MISSING when Argo CD or Redis is not installed.
+ * @throws Error with the failing process's log tail when one does not come up.
+ */
+export async function startArgoCd(
+  api: KubeApiserver,
+  opts: StartArgoCdOptions = {},
+): Promise<ArgoCd> {
+  const home = ensureArgoCd();
+  const redisBin = ensureRedis();
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  const reconciliation = `${opts.reconciliationSeconds ?? 5}s`;
+  const dir = mkdtempSync(join(tmpdir(), 'argocd-test-'));
+  const logs: Record<ArgoCdComponent, string> = {
+    redis: join(dir, 'redis.log'),
+    'repo-server': join(dir, 'repo-server.log'),
+    'application-controller': join(dir, 'application-controller.log'),
+  };
+  const group = processGroup(dir);
+  try {
+    const kc = api.kubeConfig();
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: ARGOCD_NAMESPACE } } });
+    const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    for (const o of settingsObjects(opts)) await objects.create(o);
+
+    const [redisPort, repoPort, repoMetrics, controllerMetrics] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    const redisDir = join(dir, 'redis');
+    mkdirSync(redisDir);
+    const redis = group.add(
+      spawnLogged(
+        redisBin,
+        [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(redisPort),
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          redisDir,
+        ],
+        logs.redis,
+      ),
+    );
+    await waitListening('redis-server', redis, redisPort, logs.redis, timeoutMs);
+
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      // git-verify-wrapper.sh, which the repo-server runs for every git command
+      PATH: `${home}:${process.env.PATH ?? ''}`,
+      HOME: dir,
+      TMPDIR: tmp,
+      ARGOCD_GPG_ENABLED: 'false',
+      ARGOCD_RECONCILIATION_TIMEOUT: reconciliation,
+      ARGOCD_LOG_FORMAT_ENABLE_FULL_TIMESTAMP: 'true',
+    };
+    const redisAddr = `127.0.0.1:${redisPort}`;
+    const repoServer = group.add(
+      spawnLogged(
+        argoCdPath('argocd-repo-server'),
+        [
+          '--disable-tls',
+          '--client-ca-path',
+          '',
+          '--address',
+          '127.0.0.1',
+          '--port',
+          String(repoPort),
+          '--metrics-address',
+          '127.0.0.1',
+          '--metrics-port',
+          String(repoMetrics),
+          '--redis',
+          redisAddr,
+        ],
+        logs['repo-server'],
+        env,
+      ),
+    );
+    await waitListening('argocd-repo-server', repoServer, repoPort, logs['repo-server'], timeoutMs);
+
+    const controller = group.add(
+      spawnLogged(
+        argoCdPath('argocd-application-controller'),
+        [
+          '--kubeconfig',
+          api.kubeconfigPath,
+          '--namespace',
+          ARGOCD_NAMESPACE,
+          '--repo-server',
+          `127.0.0.1:${repoPort}`,
+          '--repo-server-plaintext',
+          '--redis',
+          redisAddr,
+          '--metrics-port',
+          String(controllerMetrics),
+          '--app-resync-jitter',
+          '0',
+          '--status-processors',
+          '4',
+          '--operation-processors',
+          '4',
+        ],
+        logs['application-controller'],
+        // NOTE (2)
+        { ...env, ARGOCD_FAKE_IN_CLUSTER: 'true', KUBECONFIG: api.kubeconfigPath },
+      ),
+    );
+    await waitListening(
+      'argocd-application-controller',
+      controller,
+      controllerMetrics,
+      logs['application-controller'],
+      timeoutMs,
+    );
+    return {
+      dir,
+      logTail: (component, lines = 40) => tailFile(logs[component], lines),
+      stop: () => group.stop(),
+    };
+  } catch (err) {
+    await group.stop();
+    throw err;
+  }
+}
+
+// NOTE
+// 1. Argo CD's settings manager lists argocd-cm, argocd-rbac-cm and argocd-secret through an
+//    informer filtered on `app.kubernetes.io/part-of=argocd`: unlabelled, they are not found
+//    and the controller waits for them. Empty ConfigMaps are the chart's defaults; the
+//    secret's `server.secretkey` is generated per run (only argocd-server would use it).
+// 2. ARGOCD_FAKE_IN_CLUSTER=true makes the controller treat the kubeconfig's cluster as the
+//    in-cluster destination `https://kubernetes.default.svc`, which every Application in
+//    deploy/ names; without it the controller asks for in-cluster service-account files.
