@@ -8,10 +8,9 @@
  * the apiserver as `argocd/bootstrap.sh` applies them, and Argo CD polls git every
  * {@link StartArgoCdOptions.reconciliationSeconds}.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import * as k8s from '@kubernetes/client-node';
 import { argoCdPath, ensureArgoCd, ensureRedis } from '../../toolchain/tools.js';
 import type { KubeApiserver } from './kube-apiserver.js';
 import { freePort } from './opa.js';
-import { tailFile, waitFor } from '../support/processes.js';
+import { spawnLogged, tailFile, terminate, waitFor } from '../support/processes.js';
 
 /** The namespace Argo CD runs in and reads its settings and Applications from. */
 export const ARGOCD_NAMESPACE = 'argocd';
@@ -61,32 +60,6 @@ export interface GitDaemon {
   logTail(lines?: number): string;
   /** Stops the daemon (the served directory is the caller's). Idempotent. */
   stop(): Promise<void>;
-}
-
-/** Spawns `bin` with stdout and stderr appended to `logPath`. */
-function spawnLogged(
-  bin: string,
-  args: string[],
-  logPath: string,
-  env: NodeJS.ProcessEnv = process.env,
-  argv0?: string,
-): ChildProcess {
-  const fd = openSync(logPath, 'a');
-  try {
-    return spawn(bin, args, { stdio: ['ignore', fd, fd], env, ...(argv0 ? { argv0 } : {}) });
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** SIGTERMs a child and waits for it; SIGKILLs it after 10 s. */
-async function terminate(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */

@@ -7,18 +7,9 @@
  * It has no controllers, kubelet or scheduler: objects are stored, validated, admitted and
  * authorized as in a cluster, but nothing reconciles them.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +19,7 @@ import { stringify } from 'yaml';
 
 import { ensureEtcd, ensureKubeApiserver, upstreamCrdFiles } from '../../toolchain/tools.js';
 import { freePort } from './opa.js';
-import { tailFile, waitFor } from '../support/processes.js';
+import { spawnLogged, tailFile, terminate, waitFor } from '../support/processes.js';
 
 /** The users of the kubeconfig: `admin` is in system:masters, the others have no groups. */
 export type KubeUser = 'admin' | 'viewer' | 'nobody';
@@ -86,26 +77,6 @@ function apiRequest(
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Spawns `bin` with stdout and stderr appended to `logPath`. */
-function spawnLogged(bin: string, args: string[], logPath: string): ChildProcess {
-  const fd = openSync(logPath, 'a');
-  try {
-    return spawn(bin, args, { stdio: ['ignore', fd, fd] });
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** SIGTERMs a child and waits for it; SIGKILLs it after 10 s. */
-async function terminate(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**

@@ -1,7 +1,36 @@
 /**
- * Test support: waiting for a server process to come up, and what to show when it does not.
+ * Test support: starting a server process with its output in a log file, waiting for it to
+ * come up, what to show when it does not, and stopping it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+
+/** Spawns `bin` with stdout and stderr appended to `logPath`. */
+export function spawnLogged(
+  bin: string,
+  args: string[],
+  logPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+  argv0?: string,
+): ChildProcess {
+  const fd = openSync(logPath, 'a');
+  try {
+    return spawn(bin, args, { stdio: ['ignore', fd, fd], env, ...(argv0 ? { argv0 } : {}) });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERMs a child and waits for it; SIGKILLs it after 10 s. */
+export async function terminate(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
 
 /**
  * Polls `probe` every `intervalMs` until it returns true (a throw counts as not yet); throws
