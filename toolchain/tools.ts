@@ -356,6 +356,33 @@ function copyModule(module: string, version: string, dir: string): string | unde
   );
 }
 
+/**
+ * In a wrapper module `src` (a go.mod that requires and replaces what the upstream module
+ * needs): `go mod tidy`, then a static `go build -trimpath` of `pkg` to `out`. Returns an
+ * error text naming the failed step, or undefined.
+ */
+function goTidyAndBuild(
+  src: string,
+  ldflags: string,
+  out: string,
+  pkg: string,
+): string | undefined {
+  const steps = [
+    ['mod', 'tidy'],
+    ['build', '-trimpath', '-ldflags', ldflags, '-o', out, pkg],
+  ];
+  for (const args of steps) {
+    const r = spawnSync('go', args, {
+      cwd: src,
+      env: { ...process.env, CGO_ENABLED: '0', GOWORK: 'off' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const stepFailed = spawnFailure(r);
+    if (stepFailed !== undefined) return `go ${args.slice(0, 2).join(' ')}: ${stepFailed}`;
+  }
+  return undefined;
+}
+
 /** Runs `go build` in `cwd`; returns an error text, or undefined. */
 function goBuild(cwd: string, args: readonly string[]): string | undefined {
   const r = spawnSync('go', ['build', '-trimpath', ...args], {
@@ -606,28 +633,12 @@ export function ensureKubeApiserver(
       '-X k8s.io/component-base/version.gitMajor=1',
       `-X k8s.io/component-base/version.gitMinor=${minor}`,
     ].join(' ');
-    const steps = [
-      ['mod', 'tidy'],
-      [
-        'build',
-        '-trimpath',
-        '-ldflags',
-        ldflags,
-        '-o',
-        join(staging, 'kube-apiserver'),
-        'k8s.io/kubernetes/cmd/kube-apiserver',
-      ],
-    ];
-    for (const args of steps) {
-      const r = spawnSync('go', args, {
-        cwd: src,
-        env: { ...process.env, CGO_ENABLED: '0', GOWORK: 'off' },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      const stepFailed = spawnFailure(r);
-      if (stepFailed !== undefined) return `go ${args.slice(0, 2).join(' ')}: ${stepFailed}`;
-    }
-    return undefined;
+    return goTidyAndBuild(
+      src,
+      ldflags,
+      join(staging, 'kube-apiserver'),
+      'k8s.io/kubernetes/cmd/kube-apiserver',
+    );
   });
   if (failed !== undefined)
     throw new PlatformError(
@@ -752,27 +763,13 @@ export function ensureArgoCd(
       '-X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean',
       '-X github.com/argoproj/argo-cd/v3/common.gitCommit=module-proxy',
     ].join(' ');
-    const steps = [
-      ['mod', 'tidy'],
-      [
-        'build',
-        '-trimpath',
-        '-ldflags',
-        ldflags,
-        '-o',
-        join(staging, 'argocd'),
-        'github.com/argoproj/argo-cd/v3/cmd',
-      ],
-    ];
-    for (const args of steps) {
-      const r = spawnSync('go', args, {
-        cwd: src,
-        env: { ...process.env, CGO_ENABLED: '0', GOWORK: 'off' },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      const stepFailed = spawnFailure(r);
-      if (stepFailed !== undefined) return `go ${args.slice(0, 2).join(' ')}: ${stepFailed}`;
-    }
+    const built = goTidyAndBuild(
+      src,
+      ldflags,
+      join(staging, 'argocd'),
+      'github.com/argoproj/argo-cd/v3/cmd',
+    );
+    if (built !== undefined) return built;
     for (const c of ARGOCD_COMMANDS) symlinkSync('argocd', join(staging, c));
     copyFileSync(
       join(argoCd.Dir, 'hack', 'git-verify-wrapper.sh'),
