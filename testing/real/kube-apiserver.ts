@@ -56,16 +56,32 @@ export interface StartKubeApiserverOptions {
 
 const USERS: readonly KubeUser[] = ['admin', 'viewer', 'nobody'];
 
-/** One HTTPS request to the apiserver, certificate unchecked (it is self-signed). */
-function apiRequest(
+/** One HTTPS request to the apiserver (a JSON POST when `o.body` is given), certificate unchecked (it is self-signed). */
+export function apiRequest(
   url: string,
   path: string,
   token: string,
+  o: { body?: unknown; timeoutMs?: number } = {},
 ): Promise<{ status: number; body: string }> {
+  const timeoutMs = o.timeoutMs ?? 5_000;
+  const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   return new Promise((resolve, reject) => {
     const req = request(
       new URL(path, url),
-      { headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false, timeout: 5_000 },
+      {
+        method: payload === undefined ? 'GET' : 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload === undefined
+            ? {}
+            : {
+                'content-type': 'application/json',
+                'content-length': Buffer.byteLength(payload),
+              }),
+        },
+        rejectUnauthorized: false,
+        timeout: timeoutMs,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -75,7 +91,7 @@ function apiRequest(
     );
     req.on('timeout', () => req.destroy(new Error(`timeout on ${path}`)));
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }
 

@@ -5,8 +5,7 @@
  * refuses any field it does not know, at any depth, and stores nothing. Namespaces are created
  * for real first, since the server refuses objects in a namespace that does not exist.
  */
-import { request } from 'node:https';
-
+import { apiRequest } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
 
 /** A problem the server found in one object. */
@@ -34,38 +33,14 @@ interface Resource {
 const label = (o: Obj) =>
   `${o.kind}/${o.metadata?.namespace ?? '-'}/${o.metadata?.name ?? '(no name)'}`;
 
-/** One JSON request to the apiserver as `admin`, certificate unchecked (it is self-signed). */
+/** One request to the apiserver as `admin` (a JSON POST when `body` is given). */
 function call(
   server: KubeApiserver,
   path: string,
   body?: unknown,
 ): Promise<{ status: number; body: string }> {
-  const token = server.kubeConfig('admin').getCurrentUser()?.token;
-  const payload = body === undefined ? '' : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL(path, server.url),
-      {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-        },
-        rejectUnauthorized: false,
-        timeout: 10_000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within 10 s`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  const token = server.kubeConfig('admin').getCurrentUser()?.token ?? '';
+  return apiRequest(server.url, path, token, { body, timeoutMs: 10_000 });
 }
 
 /**
