@@ -525,7 +525,12 @@ function goModDirectives(text: string): { verb: string; args: string }[] {
  * generated module replaces each staging module it requires with the published
  * `v0.<minor>.<patch>` instead.
  */
-export function kubeApiserverGoMod(version: string, kubernetesGoModText: string): string {
+export function kubeApiserverGoMod(
+  version: string,
+  kubernetesGoModText: string,
+  commands: readonly string[] = ['kube-apiserver'],
+  module = 'kitt4sme.local/kube-apiserver',
+): string {
   const { minor, patch } = kubernetesMinorPatch(version);
   const directives = goModDirectives(kubernetesGoModText);
   const go = directives.find((d) => d.verb === 'go')?.args;
@@ -541,7 +546,7 @@ export function kubeApiserverGoMod(version: string, kubernetesGoModText: string)
   if (staging.length === 0)
     throw new TypeError('the k8s.io/kubernetes go.mod replaces no required module with ./staging');
   return [
-    'module kitt4sme.local/kube-apiserver',
+    `module ${module}`,
     '',
     `go ${go}`,
     '',
@@ -551,7 +556,7 @@ export function kubeApiserverGoMod(version: string, kubernetesGoModText: string)
     ...staging.map((m) => `\t${m} => ${m} v0.${minor}.${patch}`),
     ')',
     '',
-    'tool k8s.io/kubernetes/cmd/kube-apiserver',
+    ...commands.map((c) => `tool k8s.io/kubernetes/cmd/${c}`),
     '',
   ].join('\n');
 }
@@ -649,6 +654,111 @@ export function ensureKubeApiserver(
   const seconds = Math.round((Date.now() - started) / 1000);
   log(`setup: kube-apiserver ${version} built in ${seconds} s at ${bin}`);
   return bin;
+}
+
+/** The node components the kubelet tests build, all from k8s.io/kubernetes at one version. */
+export const KUBE_NODE_COMMANDS = [
+  'kubelet',
+  'kube-proxy',
+  'kube-controller-manager',
+  'kube-scheduler',
+] as const;
+export type KubeNodeCommand = (typeof KUBE_NODE_COMMANDS)[number];
+
+/** Where the pinned node components live (they may not be built yet; see {@link ensureKubeNode}). */
+export function kubeNodeDir(): string {
+  return join(TOOLS_DIR, `kube-node-${kubernetesVersion()}`);
+}
+
+/**
+ * Builds the kubelet, kube-proxy, kube-controller-manager and kube-scheduler of the pinned
+ * Kubernetes from k8s.io/kubernetes through the Go module proxy (the same wrapper module as
+ * kube-apiserver, NOTE 1) unless they are there; returns their directory. NOTE (5)
+ * @throws PlatformError ERR_TOOL_MISSING when Go is not installed or the build fails.
+ */
+export function ensureKubeNode(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const dir = kubeNodeDir();
+  if (KUBE_NODE_COMMANDS.every((c) => existsSync(join(dir, c)))) return dir;
+  const version = kubernetesVersion();
+  const { minor } = kubernetesMinorPatch(version);
+  log(
+    `setup: building ${KUBE_NODE_COMMANDS.join(', ')} ${version} from k8s.io/kubernetes through the Go module proxy (first run only, about 2-5 minutes)`,
+  );
+  const started = Date.now();
+  const failed = installAtomically(dir, (staging) => {
+    const kubernetes = goModDownload('k8s.io/kubernetes', version);
+    if (typeof kubernetes === 'string')
+      return `go mod download k8s.io/kubernetes@${version}: ${kubernetes}`;
+    if (!kubernetes.GoMod) return `go mod download k8s.io/kubernetes@${version}: no GoMod`;
+    const src = join(staging, 'src');
+    mkdirSync(src);
+    writeFileSync(
+      join(src, 'go.mod'),
+      kubeApiserverGoMod(
+        version,
+        readFileSync(kubernetes.GoMod, 'utf8'),
+        KUBE_NODE_COMMANDS,
+        'kitt4sme.local/kube-node',
+      ),
+    );
+    const ldflags = [
+      '-s -w',
+      `-X k8s.io/component-base/version.gitVersion=${version}`,
+      '-X k8s.io/component-base/version.gitMajor=1',
+      `-X k8s.io/component-base/version.gitMinor=${minor}`,
+    ].join(' ');
+    for (const c of KUBE_NODE_COMMANDS) {
+      const f = goTidyAndBuild(src, ldflags, join(staging, c), `k8s.io/kubernetes/cmd/${c}`);
+      if (f !== undefined) return `${c}: ${f}`;
+    }
+    return undefined;
+  });
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not build the Kubernetes node components ${version} (${failed})`,
+      'install Go (the version k8s.io/kubernetes names in its go.mod, or any Go that may fetch it) with access to the Go module proxy, then run the command again',
+    );
+  const seconds = Math.round((Date.now() - started) / 1000);
+  log(`setup: ${KUBE_NODE_COMMANDS.join(', ')} ${version} built in ${seconds} s at ${dir}`);
+  return dir;
+}
+
+/**
+ * The Debian programs a real node needs, each from its package: the container runtime
+ * (containerd and runc), the CNI plugins, what kube-proxy programs (iptables, conntrack),
+ * umoci, which assembles the tests' images, and catatonit, the pause process of their pods.
+ */
+export const NODE_RUNTIME = {
+  containerd: { bin: '/usr/bin/containerd', pkg: 'containerd' },
+  ctr: { bin: '/usr/bin/ctr', pkg: 'containerd' },
+  runc: { bin: '/usr/sbin/runc', pkg: 'runc' },
+  cniBridge: { bin: '/usr/lib/cni/bridge', pkg: 'containernetworking-plugins' },
+  iptables: { bin: '/usr/sbin/iptables', pkg: 'iptables' },
+  conntrack: { bin: '/usr/sbin/conntrack', pkg: 'conntrack' },
+  umoci: { bin: '/usr/bin/umoci', pkg: 'umoci' },
+  catatonit: { bin: '/usr/bin/catatonit', pkg: 'catatonit' },
+} as const;
+
+/** The directory of the CNI plugins {@link NODE_RUNTIME} installs. */
+export const CNI_BIN_DIR = '/usr/lib/cni';
+
+/**
+ * Installs, when missing and the user is root, the Debian packages of {@link NODE_RUNTIME};
+ * returns their paths.
+ * @throws PlatformError ERR_TOOL_MISSING when one is missing and cannot be installed.
+ */
+export function ensureNodeRuntime(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): { [K in keyof typeof NODE_RUNTIME]: string } {
+  return Object.fromEntries(
+    Object.entries(NODE_RUNTIME).map(([k, { bin, pkg }]) => [
+      k,
+      ensureDebianPackage(bin, pkg, log),
+    ]),
+  ) as { [K in keyof typeof NODE_RUNTIME]: string };
 }
 
 /** The Argo CD version the platform deploys: the argoCd chart's appVersion, e.g. `v3.5.4`. */
@@ -893,3 +1003,7 @@ export function upstreamCrdFiles(
 //    project checks) is exercised by testing/test/argocd-sync.test.ts. When the argoCd
 //    appVersion changes, check whether its go.mod names a served gitops-engine version and
 //    pin the newest that builds.
+// 5. The node components from the Go module proxy, like kube-apiserver (NOTE 1), into a
+//    directory of their own so that adding them does not rebuild kube-apiserver. All four are
+//    static (CGO_ENABLED=0), as the upstream release builds them. Seen with k8s.io/kubernetes
+//    v1.36.3 and Go 1.26.

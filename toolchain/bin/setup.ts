@@ -5,8 +5,10 @@
  * controller and repo-server (built from github.com/argoproj/argo-cd/v3 the same way) into
  * .cache/tools, Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and
  * Istio CRDs (Go module cache), FerretDB and mongodump/mongorestore (built from the Go module
- * proxy, for the backup tests) and, when missing, Debian's chromium, etcd-server,
- * redis-server, shellcheck and postgresql. The test command runs it first; it does nothing
+ * proxy, for the backup tests), the kubelet, kube-proxy, kube-controller-manager and
+ * kube-scheduler (k8s.io/kubernetes, like kube-apiserver) and, when missing, Debian's
+ * chromium, etcd-server, redis-server, shellcheck, postgresql and a node's runtime
+ * (containerd, runc, the CNI plugins, iptables, conntrack, umoci, catatonit). The test command runs it first; it does nothing
  * when all are in place.
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
@@ -20,7 +22,9 @@ import {
   ensureFerretDb,
   ensureKeycloak,
   ensureKubeApiserver,
+  ensureKubeNode,
   ensureMongoTools,
+  ensureNodeRuntime,
   ensureOpa,
   ensurePostgres,
   ensureRedis,
@@ -32,6 +36,8 @@ import {
 try {
   ensureOpa();
   ensureKubeApiserver();
+  ensureKubeNode();
+  ensureNodeRuntime();
   ensureEtcd();
   upstreamCrdFiles();
   ensureArgoCd();
