@@ -120,4 +120,9 @@ export const PLATFORM_ERRORS = {
       'a step of `npm run image:contents` failed: the TypeScript compile of the service or the npm install of its production dependencies',
     fix: 'read the output of the step above the message (run `npm run typecheck` for a compile error; check the npm cache or the registry for an install error), then run the command again',
   },
+  ERR_RELEASE_MISMATCH: {
+    problem:
+      'a release tag must be v<package.json version>, and the component registry must pin every image the release builds at that version',
+    fix: 'bump "version" in package.json and the tag of each image the message names in platform/components.ts together (then `npm run synth` and commit), and tag that commit v<version>',
+  },
 } as const satisfies ErrorCatalogue;
