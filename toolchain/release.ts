@@ -1,13 +1,13 @@
 /**
- * What a release tag publishes: the images of the services with an image build
- * (toolchain/image-contents.ts), each at the package.json version, under the registry and name
+ * What a release tag publishes: the project's own images (PROJECT_IMAGE_IDS, each a service
+ * with an image build, toolchain/image-contents.ts), each at the package.json version, under the registry and name
  * the component registry pins (platform/components.ts), owned by the account that releases.
  * `.github/workflows/release.yml` runs `npm run release:check` before it builds anything.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { component, COMPONENT_IDS } from '../platform/components.js';
+import { component, COMPONENT_IDS, PROJECT_IMAGE_IDS } from '../platform/components.js';
 import type { ComponentId } from '../platform/components.js';
 import { catalogueError, PLATFORM_ERRORS } from '../platform/errors.js';
 import { imageServices, REPO_ROOT } from './image-contents.js';
@@ -63,9 +63,19 @@ export function releasePlan(options: ReleaseOptions): Release {
   if (options.tag !== `v${version}`)
     problems.push(`the tag ${options.tag} is not v${version} (package.json's version)`);
   const owner = options.owner.toLowerCase();
-  const images = imageServices(root).map((service): ReleaseImage => {
-    const pin = pinOf(service.name);
-    const dockerfile = `services/${service.name}/Dockerfile`;
+  const built = imageServices(root).map((s) => s.name);
+  const listed: readonly string[] = PROJECT_IMAGE_IDS;
+  for (const name of built)
+    if (!listed.includes(name))
+      problems.push(
+        `services/${name} has an image build but PROJECT_IMAGE_IDS (platform/components.ts) does not list it`,
+      );
+  const images = listed.map((id): ReleaseImage => {
+    const service = { name: id };
+    const pin = pinOf(id);
+    const dockerfile = `services/${id}/Dockerfile`;
+    if (!built.includes(id))
+      problems.push(`PROJECT_IMAGE_IDS lists ${id}, but services/${id} has no image build`);
     if (!pin) {
       problems.push(`the component registry has no image for the service ${service.name}`);
       return { service: service.name, dockerfile, pinned: '', name: '', reference: '' };
