@@ -836,6 +836,13 @@ export const SERVICES = Object.fromEntries(
 /** Every component whose image is pinned here, in registry order. */
 export const IMAGE_IDS = COMPONENT_IDS.filter((id) => component(id).image) as ImageId[];
 
+/**
+ * The components whose image this repository builds, each from `services/<id>/Dockerfile`:
+ * `.github/workflows/release.yml` pushes them on a tag, and `minikube/up.sh` builds them into the
+ * node when their pin cannot be pulled (deploy/bootstrap/cluster.env lists them).
+ */
+export const PROJECT_IMAGE_IDS = ['provisioning'] as const satisfies readonly ImageId[];
+
 /** Every pinned chart. */
 export const CHART_IDS = Object.keys(CHARTS) as ChartId[];
 
