@@ -64,10 +64,25 @@ export interface KubeNode {
   /** Imports an assembled image into the node's containerd under `ref` (e.g. `ghcr.io/x/y:1`). */
   importImage(image: AssembledImage, ref: string): void;
   logTail(component: 'containerd' | 'kubelet' | 'kube-proxy', lines?: number): string;
+  /** The processes of a pod (its sandbox's and its containers'), as the kernel sees them. */
+  podProcesses(podUid: string): PodProcess[];
   /** What would remain on the machine if the node stopped now (empty after `stop()`). */
   leftovers(): string[];
   /** Deletes every pod, stops the processes and takes back all machine state. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** A process of a pod, read from /proc. */
+export interface PodProcess {
+  readonly pid: number;
+  readonly cmdline: string;
+  /** Real, effective, saved and filesystem user ids. */
+  readonly uids: number[];
+  /** The options of its root mount, e.g. `['ro', 'relatime']`. */
+  readonly rootMountOptions: string[];
+  readonly noNewPrivs: boolean;
+  /** Its effective capabilities (a bit set). */
+  readonly capEff: bigint;
 }
 
 /** Options of {@link startKubeNode}. */
@@ -278,6 +293,45 @@ function processesMentioning(text: string): number[] {
   return pids.filter((p) => p !== process.pid);
 }
 
+/** The processes of the pod cgroup `pod<uid>` under `root` (any depth), read from /proc. */
+function podProcessesUnder(root: string, podUid: string): PodProcess[] {
+  const find = (d: string): string | undefined => {
+    if (!existsSync(d)) return undefined;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      if (e.name === `pod${podUid}` || e.name === `pod${podUid.replaceAll('-', '_')}`)
+        return join(d, e.name);
+      const deeper = find(join(d, e.name));
+      if (deeper) return deeper;
+    }
+    return undefined;
+  };
+  const dir = find(root);
+  if (!dir) return [];
+  return cgroupProcesses(dir).flatMap((pid) => {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '';
+      const rootMount = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+        .split('\n')
+        .map((l) => l.split(' '))
+        .find((f) => f[4] === '/');
+      return [
+        {
+          pid,
+          cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim(),
+          uids: field('Uid').split(/\s+/).map(Number),
+          rootMountOptions: (rootMount?.[5] ?? '').split(','),
+          noNewPrivs: field('NoNewPrivs') === '1',
+          capEff: BigInt(`0x${field('CapEff') || '0'}`),
+        },
+      ];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
+}
+
 const kill = (pids: readonly number[]) => {
   for (const p of pids)
     try {
@@ -299,6 +353,13 @@ export async function startKubeNode(
   const bin = ensureKubeNode();
   const rt = ensureNodeRuntime();
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  // The teardown removes every KUBE-* and CNI-* chain: refuse a machine that has some of
+  // another cluster's.
+  const foreign = ourChains();
+  if (foreign.length > 0)
+    throw new Error(
+      `this machine already has Kubernetes or CNI iptables chains (${foreign.slice(0, 3).join(', ')}); a test node would share them and its teardown would remove them. Run the kubelet tests on a machine without another cluster on the host network`,
+    );
   const id = randomBytes(3).toString('hex');
   const name = `kitt4sme-node-${id}`;
   const bridge = `k4s${id}`;
@@ -345,8 +406,9 @@ export async function startKubeNode(
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    // 1. The pods, through the API, so that the kubelet stops their sandboxes and CNI takes
-    //    their network back.
+    // 1. The controllers first, so that nothing replaces a deleted pod; then the pods, through
+    //    the API, so that the kubelet stops their sandboxes and CNI takes their network back.
+    await control?.stop();
     const kubelet = children.find((c) => c.spawnfile.endsWith('/kubelet'));
     if (kubelet && kubelet.exitCode === null) {
       const core = api.kubeConfig().makeApiClient(k8s.CoreV1Api);
@@ -372,9 +434,7 @@ export async function startKubeNode(
         // the apiserver is gone: the brute-force steps below still run
       }
     }
-    // 2. The processes: control plane, kube-proxy, kubelet, containerd; then any shim or
-    //    container left.
-    await control?.stop();
+    // 2. The processes: kube-proxy, kubelet, containerd; then any shim or container left.
     for (const c of [...children].reverse()) await terminate(c);
     kill(processesMentioning(containerdSock));
     for (const h of cgroupHierarchies()) kill(cgroupProcesses(join(h, cgroupRoot)));
@@ -602,6 +662,7 @@ export async function startKubeNode(
       ip: BRIDGE_IP,
       importImage: (image, ref) => importImageInto(rt.ctr, containerdSock, image, ref),
       logTail: (c, lines = 40) => tailFile(logs[c], lines),
+      podProcesses: (uid) => podProcessesUnder(join(CGROUP_V1, 'memory', cgroupRoot), uid),
       leftovers,
       stop,
     };

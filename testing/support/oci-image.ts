@@ -1,24 +1,22 @@
 /**
  * Test support: container images assembled on this machine, with no registry and no Docker,
- * reproducibly: a root filesystem made from pinned Debian packages (`apt-get download` of
- * the installed versions, unpacked with `dpkg-deb -x`) plus the files a test adds, packed by
+ * reproducibly: a root filesystem made from installed Debian packages (their files, at the
+ * versions `dpkg-query` reports) plus the files a test adds, packed by
  * Debian's umoci into an OCI image layout with a fixed creation time, no history and every
  * file's time set to the epoch, so the same inputs give the same image digest.
  */
 import { spawnSync } from 'node:child_process';
 import {
   cpSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
-  renameSync,
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-import { TOOLS_DIR } from '../../toolchain/tools.js';
+import { dirname, join } from 'node:path';
 
 /** Runs a command to its end; throws with its stderr when it fails. */
 export function run(cmd: string, args: readonly string[], cwd?: string): string {
@@ -41,44 +39,36 @@ export function debianVersion(pkg: string): string {
   return v;
 }
 
-/** Where downloaded .deb files are kept, by name and version. */
-const DEBS_DIR = join(TOOLS_DIR, 'debs');
-
 /**
- * The .deb of `pkg` at its installed version, downloaded once into the tools cache (apt-get
- * download fetches exactly that version, so the image matches what the machine runs).
- */
-export function debianPackageFile(pkg: string): string {
-  const version = debianVersion(pkg);
-  mkdirSync(DEBS_DIR, { recursive: true });
-  const safe = (s: string) => s.replaceAll(':', '%3a');
-  const want = readdirSync(DEBS_DIR).find(
-    (f) => f.startsWith(`${pkg}_${safe(version)}_`) && f.endsWith('.deb'),
-  );
-  if (want) return join(DEBS_DIR, want);
-  const staging = mkdtempSync(join(DEBS_DIR, '.download-'));
-  try {
-    run('apt-get', ['download', '-qq', `${pkg}=${version}`], staging);
-    const [file] = readdirSync(staging).filter((f) => f.endsWith('.deb'));
-    if (!file) throw new Error(`apt-get download ${pkg}=${version} wrote no .deb`);
-    renameSync(join(staging, file), join(DEBS_DIR, file));
-    return join(DEBS_DIR, file);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
-}
-
-/**
- * Unpacks Debian packages into `rootfs` (created), in the order given, then removes the
- * paths in `drop` (relative to the root): documentation, or a package's parts that do not run.
+ * Copies the files of installed Debian packages into `rootfs` (created), then removes the
+ * paths in `drop` (relative to the root): documentation, or a package's parts that do not
+ * run. The installed files, not a download: the machine's Node.js 20 package is not in a
+ * reachable Debian archive (Debian 12's own nodejs is 18, older than the engines the project
+ * supports), and the packages the tests run are the ones the image should carry. NOTE (1)
  */
 export function debianRootfs(
   rootfs: string,
   packages: readonly string[],
   drop: readonly string[] = [],
 ): void {
-  mkdirSync(rootfs, { recursive: true });
-  for (const pkg of packages) run('dpkg-deb', ['-x', debianPackageFile(pkg), rootfs]);
+  // Debian 12 is merged-/usr: /lib, /bin, /sbin and /lib64 are links into /usr, which the
+  // packages' file lists copy as links; their targets must exist first.
+  for (const d of ['usr/lib', 'usr/lib64', 'usr/bin', 'usr/sbin'])
+    mkdirSync(join(rootfs, d), { recursive: true });
+  for (const pkg of packages) {
+    debianVersion(pkg); // installed, or a clear error
+    const paths = run('dpkg-query', ['-L', pkg])
+      .split('\n')
+      .filter((p) => p.startsWith('/') && p !== '/.')
+      .filter((p) => {
+        const st = lstatSync(p, { throwIfNoEntry: false });
+        return st !== undefined && !st.isDirectory();
+      });
+    for (const p of paths) {
+      mkdirSync(dirname(join(rootfs, p)), { recursive: true });
+      cpSync(p, join(rootfs, p), { verbatimSymlinks: true, force: true });
+    }
+  }
   for (const p of ['usr/share/doc', 'usr/share/man', 'usr/share/lintian', ...drop])
     rmSync(join(rootfs, p), { recursive: true, force: true });
 }
@@ -164,3 +154,13 @@ export function assembleImage(
   const bytes = readdirSync(blobs).reduce((n, f) => n + readFileSync(join(blobs, f)).byteLength, 0);
   return { layout, tag, digest: manifest.digest, bytes };
 }
+
+// NOTE
+// 1. `apt-get download nodejs=20.20.2-1nodesource1+repack1` fails here ("Can't find a source
+//    to download version"): the machine's Node.js 20 package came from outside the reachable
+//    archives, whose nodejs is 18.20.4. So the image is made of the installed packages' files
+//    (`dpkg-query -L`). The Dockerfile's base, node:20.20.0-bookworm-slim, differs: Node
+//    20.20.0 installed from the official tarball into /usr/local, on a Debian 12 slim root
+//    with a shell, apt and a `node` user; here node is 20.20.2 in /usr/bin with only libc6,
+//    libgcc-s1 and libstdc++6 beside it, no shell. The /app tree is the same
+//    (`npm run image:contents`). Seen on Debian 12, 2026-12-02.
