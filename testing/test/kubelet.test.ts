@@ -7,9 +7,16 @@
  * root filesystem; it answers through its Service (kube-proxy's rules) and through a real
  * port-forward (the kubelet's), and `platform status` reads it for real.
  *
- * Changed by the test only, visibly: the image reference (to the locally assembled tag), and
+ * OPA runs beside it, from deploy/'s manifest too, with the platform policy from its ConfigMap:
+ * the pinned OPA (the static binary `npm run setup` builds) in an image of its own.
+ *
+ * Changed by the test only, visibly: the image references (to the locally assembled tags);
+ * OPA's three `plugins.envoy_ext_authz_grpc` flags are dropped (the Envoy plugin build of OPA
+ * is not on the Go module proxy, and plain OPA refuses an unregistered plugin's config); and
  * no Istio sidecar is injected (the fiware namespace asks for injection, but there is no
- * istiod or Envoy here, so the mesh objects are stored and nothing enforces them).
+ * istiod or Envoy here, so the mesh objects are stored and nothing enforces them). With no
+ * cluster DNS, OPA's API-key bundle from the provisioning service is not fetched here (its
+ * readiness probe leaves the bundle out, as in production).
  *
  * Machine-global state (a bridge, iptables chains, network namespaces, cgroups, mounts,
  * processes) is taken back in afterAll even when a test fails, and the last test proves it.
@@ -26,11 +33,13 @@ import { readDeployObjects } from '../../services/ops/src/deploy.js';
 import { platformEndpoints } from '../../services/ops/src/endpoints.js';
 import { startForward } from '../../services/ops/src/open.js';
 import { assembleImageContents } from '../../toolchain/image-contents.js';
+import { ensureOpa } from '../../toolchain/tools.js';
 import { startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
 import { NODE_APISERVER_ARGS, startKubeNode } from '../real/kube-node.js';
 import type { KubeNode } from '../real/kube-node.js';
 import { runCli } from '../support/cli.js';
+import { envoyInput } from '../support/corpus.js';
 import type { AssembledImage } from '../support/oci-image.js';
 import { assembleImage, debianRootfs, debianVersion } from '../support/oci-image.js';
 import { waitFor } from '../support/processes.js';
@@ -49,6 +58,15 @@ const deployment = provisioning.find((o) => o.kind === 'Deployment') as unknown 
 const pinned = deployment.spec!.template.spec!.containers[0]!.image!;
 /** TEST ONLY: the locally assembled image's reference. */
 const LOCAL_REF = `kitt4sme.local/provisioning:${pinned.split(':').pop()}-debian`;
+const opaObjects = deploy.filter((o) => o.file === 'security/opa.yaml').map((o) => o.object);
+const opaDeployment = opaObjects.find(
+  (o) => o.kind === 'Deployment',
+) as unknown as k8s.V1Deployment;
+const OPA_NAMESPACE = opaDeployment.metadata!.namespace!;
+/** TEST ONLY: OPA's locally assembled image. */
+const OPA_REF = 'kitt4sme.local/opa:1.21.1-static';
+/** The flags of the Envoy plugin build, which plain OPA refuses (TEST ONLY, dropped). */
+const ENVOY_PLUGIN_FLAG = /^--set=plugins\.envoy_ext_authz_grpc\./;
 
 describe('the provisioning image on a real kubelet, from deploy/', () => {
   let api: KubeApiserver | undefined;
@@ -82,6 +100,17 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
     node = await startKubeNode(api);
     image = buildImage(LOCAL_REF.split(':').pop()!, join(work, 'image'));
     node.importImage(image, LOCAL_REF);
+    // OPA: the static binary alone, as the upstream `-static` images are.
+    const opaRoot = join(work, 'opa', 'rootfs');
+    mkdirSync(opaRoot, { recursive: true });
+    cpSync(ensureOpa(), join(opaRoot, 'opa'));
+    node.importImage(
+      assembleImage(opaRoot, join(work, 'opa', 'layout'), OPA_REF.split(':').pop()!, {
+        user: '1000:1000',
+        entrypoint: ['/opa'],
+      }),
+      OPA_REF,
+    );
     core = api.kubeConfig().makeApiClient(k8s.CoreV1Api);
 
     // deploy/'s namespace and the service's objects, as Argo CD applies them (server-side).
@@ -89,12 +118,19 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
     const namespace = deploy.find(
       (o) => o.object.kind === 'Namespace' && o.object.metadata.name === NAMESPACE,
     )!.object;
-    for (const o of [namespace, ...provisioning]) {
+    for (const o of [namespace, ...provisioning, ...opaObjects]) {
       const body = structuredClone(o) as k8s.KubernetesObject;
-      if (o.kind === 'Deployment') {
+      if (o === deployment) {
         const spec = (body as k8s.V1Deployment).spec!.template.spec!;
         expect(spec.containers[0]!.image).toBe(pinned);
         spec.containers[0]!.image = LOCAL_REF; // TEST ONLY, visibly
+      }
+      if (o === (opaDeployment as unknown)) {
+        const c = (body as k8s.V1Deployment).spec!.template.spec!.containers[0]!;
+        c.image = OPA_REF; // TEST ONLY, visibly
+        const dropped = c.args!.filter((a) => ENVOY_PLUGIN_FLAG.test(a));
+        expect(dropped).toHaveLength(3);
+        c.args = c.args!.filter((a) => !ENVOY_PLUGIN_FLAG.test(a)); // TEST ONLY, visibly
       }
       await objects.patch(
         body,
@@ -231,7 +267,68 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
   );
 
   it(
-    '`platform status` reads the running workload for real: provisioning 1/1 ready',
+    'OPA runs the platform policy from its ConfigMap, ready by its probes, and decides',
+    async () => {
+      const apps = api!.kubeConfig().makeApiClient(k8s.AppsV1Api);
+      await waitFor(
+        async () =>
+          ((await apps.readNamespacedDeployment({ name: 'opa', namespace: OPA_NAMESPACE })).status
+            ?.availableReplicas ?? 0) >= 1,
+        TIMEOUT_MS,
+        () => new Error(`opa did not become available\n${logs()}`),
+        500,
+      );
+      // Its decision API listens on the pod's loopback only: reached through a port-forward,
+      // by a Service the test adds for it (TEST ONLY), as an operator would debug it.
+      const objects = k8s.KubernetesObjectApi.makeApiClient(api!.kubeConfig());
+      await objects.create({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'opa-decisions-test', namespace: OPA_NAMESPACE },
+        spec: { selector: { app: 'opa' }, ports: [{ port: 8181, targetPort: 8181 }] },
+      } as k8s.KubernetesObject);
+      const cluster = loadCluster({ kubeconfig: api!.kubeconfigPath });
+      const grafana = platformEndpoints(ctx, ctx.routes).consoles.find(
+        (c) => c.name === 'grafana',
+      )!;
+      const fwd = await startForward(cluster, {
+        ...grafana,
+        namespace: OPA_NAMESPACE,
+        service: 'opa-decisions-test',
+        port: 8181,
+        path: '/',
+      });
+      try {
+        const ask = async (headers: Record<string, string>) => {
+          const r = await fetch(
+            `http://127.0.0.1:${fwd.localPort}/v1/data/kitt4sme/authz/decision`,
+            {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ input: envoyInput('GET', '/orion/v2/entities', headers) }),
+            },
+          );
+          expect(r.status).toBe(200);
+          return ((await r.json()) as { result: { allowed: boolean; http_status?: number } })
+            .result;
+        };
+        // No credentials: refused with 401; a forged token: refused too.
+        expect(await ask({ 'fiware-service': 'acme' })).toMatchObject({
+          allowed: false,
+          http_status: 401,
+        });
+        expect(
+          await ask({ 'fiware-service': 'acme', authorization: 'Bearer not.a.token' }),
+        ).toMatchObject({ allowed: false, http_status: 401 });
+      } finally {
+        await fwd.close();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    '`platform status` reads the running workloads for real: provisioning and OPA ready',
     async () => {
       const run = await runCli('services/ops/bin/platform.ts', ['status', '--json'], work, {
         KUBECONFIG: api!.kubeconfigPath,
@@ -247,10 +344,20 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
           desired: number;
           ok: boolean;
         }[];
+        components: { name: string; ok: boolean }[];
       };
       expect(s.workloads.find((w) => w.name === 'provisioning')).toEqual(
         expect.objectContaining({ namespace: NAMESPACE, ready: 1, desired: 1, ok: true }),
       );
+      expect(s.workloads.find((w) => w.name === 'opa')).toEqual(
+        expect.objectContaining({ namespace: OPA_NAMESPACE, ready: 1, desired: 1, ok: true }),
+      );
+      // OPA's Service has a ready endpoint (the real EndpointSlice controller's); Keycloak's
+      // is not deployed here.
+      expect(s.components.map((c) => [c.name, c.ok])).toEqual([
+        ['OPA', true],
+        ['Keycloak', false],
+      ]);
     },
     TIMEOUT_MS,
   );
