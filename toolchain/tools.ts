@@ -219,26 +219,50 @@ export const SHELLCHECK = '/usr/bin/shellcheck';
  * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
  */
 function ensureDebianPackage(bin: string, pkg: string, log: (msg: string) => void): string {
-  if (existsSync(bin)) return bin;
-  const fix = `install Debian’s ${pkg} package (sudo apt-get install ${pkg}), then run the command again`;
+  ensureDebianPackages([{ bin, pkg }], log);
+  return bin;
+}
+
+/**
+ * Installs, in one apt-get run, the Debian packages whose program `bin` is missing, when the
+ * user is root (as in CI).
+ * @throws PlatformError ERR_TOOL_MISSING when one is missing and cannot be installed.
+ */
+function ensureDebianPackages(
+  wanted: readonly { bin: string; pkg: string }[],
+  log: (msg: string) => void,
+): void {
+  const missing = wanted.filter((w) => !existsSync(w.bin));
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map((m) => m.pkg))];
+  const fix = `install Debian’s ${pkgs.join(', ')} (sudo apt-get install ${pkgs.join(' ')}), then run the command again`;
+  const bins = missing.map((m) => m.bin).join(', ');
   if (process.getuid?.() !== 0)
-    throw new PlatformError('ERR_TOOL_MISSING', `${bin} is not installed`, fix);
-  log(`setup: installing Debian’s ${pkg} with apt-get (first run only)`);
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `${bins} ${missing.length > 1 ? 'are' : 'is'} not installed`,
+      fix,
+    );
+  log(`setup: installing Debian’s ${pkgs.join(', ')} with apt-get (first run only)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const opts: SpawnSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'], env };
   const failed =
     spawnFailure(spawnSync('apt-get', ['update', '-qq'], opts)) ??
     spawnFailure(
-      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], opts),
+      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], opts),
     ) ??
-    (existsSync(bin) ? undefined : `no ${bin} after the install`);
+    (missing.every((m) => existsSync(m.bin))
+      ? undefined
+      : `no ${missing
+          .filter((m) => !existsSync(m.bin))
+          .map((m) => m.bin)
+          .join(', ')} after the install`);
   if (failed !== undefined)
     throw new PlatformError(
       'ERR_TOOL_MISSING',
-      `${bin} is not installed and apt-get could not install it (${failed})`,
+      `${bins} ${missing.length > 1 ? 'are' : 'is'} not installed and apt-get could not install ${missing.length > 1 ? 'them' : 'it'} (${failed})`,
       fix,
     );
-  return bin;
 }
 
 /**
@@ -753,12 +777,10 @@ export const CNI_BIN_DIR = '/usr/lib/cni';
 export function ensureNodeRuntime(
   log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): { [K in keyof typeof NODE_RUNTIME]: string } {
-  return Object.fromEntries(
-    Object.entries(NODE_RUNTIME).map(([k, { bin, pkg }]) => [
-      k,
-      ensureDebianPackage(bin, pkg, log),
-    ]),
-  ) as { [K in keyof typeof NODE_RUNTIME]: string };
+  ensureDebianPackages(Object.values(NODE_RUNTIME), log);
+  return Object.fromEntries(Object.entries(NODE_RUNTIME).map(([k, { bin }]) => [k, bin])) as {
+    [K in keyof typeof NODE_RUNTIME]: string;
+  };
 }
 
 /** The Argo CD version the platform deploys: the argoCd chart's appVersion, e.g. `v3.5.4`. */
