@@ -5,8 +5,9 @@
  * controller and repo-server (built from github.com/argoproj/argo-cd/v3 the same way) into
  * .cache/tools, Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and
  * Istio CRDs (Go module cache), FerretDB and mongodump/mongorestore (built from the Go module
- * proxy, for the backup tests) and, when missing, Debian's chromium, etcd-server,
- * redis-server, shellcheck and postgresql. The test command runs it first; it does nothing
+ * proxy, for the backup tests), helm (built from helm.sh/helm/v4 the same way) and the
+ * Istio charts (the istio.io/istio module, Go module cache) for the chart tests, and, when
+ * missing, Debian's chromium, etcd-server, redis-server, shellcheck and postgresql. The test command runs it first; it does nothing
  * when all are in place.
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
@@ -20,11 +21,13 @@ import {
   ensureFerretDb,
   ensureKeycloak,
   ensureKubeApiserver,
+  ensureHelm,
   ensureMongoTools,
   ensureOpa,
   ensurePostgres,
   ensureRedis,
   ensureShellcheck,
+  istioChartsModuleDir,
   java21Home,
   upstreamCrdFiles,
 } from '../tools.js';
@@ -43,6 +46,8 @@ try {
   ensurePostgres();
   ensureFerretDb();
   ensureMongoTools();
+  ensureHelm();
+  istioChartsModuleDir();
 } catch (err) {
   if (err instanceof PlatformError) {
     reportError('setup', err);
