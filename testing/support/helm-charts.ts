@@ -1,0 +1,318 @@
+/**
+ * Test support: the upstream Helm charts of deploy/'s chart Applications that the tests can
+ * reach, and a check of the values synth generates against them with the real `helm
+ * template`.
+ *
+ * Reachable here: the Istio charts (base, istiod, gateway, cni), from the istio.io/istio Go
+ * module snapshot that `npm run setup` fetches (toolchain/tools.ts, NOTE 6). The other charts
+ * live only in Helm repositories the tests cannot reach ({@link UNREACHABLE_CHART_APPS}).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { parse, parseAllDocuments } from 'yaml';
+
+import type { DeployObject } from '../../services/ops/src/deploy.js';
+import {
+  ISTIO_CHART_DIRS,
+  TEST_TOOL_PINS,
+  ensureHelm,
+  istioChartsModuleDir,
+} from '../../toolchain/tools.js';
+
+/** Helm values: a JSON object. */
+export type Values = Record<string, unknown>;
+
+/** A chart Application of deploy/: an Argo CD Application with a Helm chart source. */
+export interface ChartApp {
+  /** The Application's name. */
+  readonly name: string;
+  /** The file under deploy/ it was read from. */
+  readonly file: string;
+  /** The chart's name in its repository (`spec.source.chart`). */
+  readonly chart: string;
+  readonly repoURL: string;
+  /** The pinned chart version (`spec.source.targetRevision`). */
+  readonly version: string;
+  readonly releaseName: string;
+  /** The destination namespace: the release's namespace. */
+  readonly namespace: string;
+  /** `spec.source.helm.valuesObject`, exactly as synth wrote it. */
+  readonly values: Values;
+}
+
+/**
+ * The Applications of deploy/ whose source is a Helm chart, with their values as generated.
+ * @throws TypeError when a chart Application carries values in a form the checks do not read
+ *   (values as a string, valueFiles, parameters): the checks would miss them.
+ */
+export function chartApps(objects: readonly DeployObject[]): ChartApp[] {
+  return objects
+    .filter(
+      (o) => o.object.kind === 'Application' && o.object.apiVersion?.startsWith('argoproj.io/'),
+    )
+    .flatMap(({ file, object }) => {
+      const spec = (object as unknown as { spec: AppSpec }).spec;
+      const source = spec.source;
+      if (!source?.chart) return [];
+      const helm = source.helm ?? {};
+      const other = (['values', 'valueFiles', 'parameters', 'fileParameters'] as const).filter(
+        (k) => helm[k] !== undefined,
+      );
+      if (other.length > 0)
+        throw new TypeError(
+          `${file}: the chart Application ${object.metadata.name} sets helm.${other.join(', helm.')}; the chart checks read only helm.valuesObject`,
+        );
+      return [
+        {
+          name: object.metadata.name,
+          file,
+          chart: source.chart,
+          repoURL: source.repoURL,
+          version: source.targetRevision,
+          releaseName: helm.releaseName ?? object.metadata.name,
+          namespace: spec.destination.namespace,
+          values: (helm.valuesObject ?? {}) as Values,
+        },
+      ];
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+interface AppSpec {
+  destination: { namespace: string };
+  source?: {
+    chart?: string;
+    repoURL: string;
+    targetRevision: string;
+    helm?: {
+      releaseName?: string;
+      valuesObject?: unknown;
+      values?: unknown;
+      valueFiles?: unknown;
+      parameters?: unknown;
+      fileParameters?: unknown;
+    };
+  };
+}
+
+/** Where a reachable chart comes from and how its values are read. */
+export interface ReachableChart {
+  /** The chart directory. */
+  readonly dir: string;
+  /** What the chart is a snapshot of, for messages and docs. */
+  readonly snapshot: string;
+  /**
+   * Where the chart's values.yaml keeps its defaults: the Istio charts nest them under
+   * `_internal_defaults_do_not_set` (their templates merge that key into the values).
+   */
+  readonly defaultsKey?: string;
+  /**
+   * Key paths (dot-separated) whose content the chart passes through as a whole: free-form
+   * maps by design and Kubernetes types rendered with `toYaml`. Nothing under them is
+   * checked against values.yaml. Each entry says why.
+   */
+  readonly freeForm: Readonly<Record<string, string>>;
+}
+
+/** Free-form key paths shared by the Istio charts. */
+const ISTIO_FREE_FORM = {
+  resources:
+    'a Kubernetes ResourceRequirements, rendered with toYaml (values.yaml gives requests only)',
+} as const;
+
+/** The chart name in its repository → how the tests render it. Istio's come from one module. */
+function istioCharts(): Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart> {
+  const dir = istioChartsModuleDir();
+  const snapshot = `${TEST_TOOL_PINS.istioCharts.module}@${TEST_TOOL_PINS.istioCharts.version} (release-1.31 branch, chart version 1.0.0)`;
+  const chart = (name: keyof typeof ISTIO_CHART_DIRS, freeForm: Record<string, string>) => ({
+    dir: join(dir, ISTIO_CHART_DIRS[name]),
+    snapshot,
+    defaultsKey: '_internal_defaults_do_not_set',
+    freeForm,
+  });
+  return {
+    base: chart('base', {}),
+    cni: chart('cni', ISTIO_FREE_FORM),
+    gateway: chart('gateway', ISTIO_FREE_FORM),
+    istiod: chart('istiod', {
+      ...ISTIO_FREE_FORM,
+      'global.proxy.resources':
+        'the sidecars’ Kubernetes ResourceRequirements, rendered with toYaml into the injection template',
+      env: 'istiod’s environment variables, a free-form map (values.yaml: env: {})',
+      meshConfig:
+        'Istio’s MeshConfig, rendered whole into the istio ConfigMap; istiod validates it (see https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/)',
+    }),
+  };
+}
+
+/**
+ * The chart Applications of deploy/ whose chart cannot be had here, and why. The chart test
+ * fails when deploy/ gains or loses a chart Application, so this list stays exact.
+ */
+export const UNREACHABLE_CHART_APPS: Readonly<Record<string, string>> = {
+  'argo-cd':
+    'argo-helm chart argo-cd: only in its Helm repository; argo-helm is not a Go module, and the argo-cd module carries no chart',
+  jaeger:
+    'Jaeger chart jaeger: only in its Helm repository; jaegertracing/helm-charts is not a Go module',
+  kiali:
+    'Kiali chart kiali-server: only in its Helm repository; kiali/helm-charts is not a Go module',
+  prometheus:
+    'prometheus-community chart prometheus: only in its Helm repository; prometheus-community/helm-charts is not a Go module',
+};
+
+/** The Istio chart repository: its charts are the ones the tests can reach. */
+const ISTIO_REPO = 'https://blob.istio.io/istio-release/charts';
+
+/**
+ * The reachable chart of a chart Application, or undefined when it is not reachable here.
+ * @throws PlatformError ERR_TOOL_MISSING when the Istio charts cannot be fetched.
+ */
+export function reachableChart(app: ChartApp): ReachableChart | undefined {
+  if (app.repoURL !== ISTIO_REPO) return undefined;
+  const charts = istioCharts();
+  return app.chart in charts ? charts[app.chart as keyof typeof charts] : undefined;
+}
+
+/** What the chart check found. */
+export interface ChartCheck {
+  /** Problems, each naming the Application, the chart and the key path; empty when none. */
+  readonly problems: string[];
+  /** The rendered objects (empty when helm failed). */
+  readonly objects: Record<string, any>[];
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A JSON schema node, as far as the key check reads it. */
+interface SchemaNode {
+  $ref?: string;
+  properties?: Record<string, SchemaNode>;
+  additionalProperties?: boolean | SchemaNode;
+  type?: string | string[];
+}
+
+/** Follows local `$ref`s (`#/$defs/x`) of `root`. */
+function resolve(root: SchemaNode, node: SchemaNode | undefined): SchemaNode | undefined {
+  let n = node;
+  for (let i = 0; n?.$ref !== undefined && i < 10; i++) {
+    if (!n.$ref.startsWith('#/')) return undefined;
+    n = n.$ref
+      .slice(2)
+      .split('/')
+      .reduce<any>((o, k) => o?.[k], root) as SchemaNode | undefined;
+  }
+  return n;
+}
+
+/**
+ * The key paths of `values` that the chart does not define: present neither in its defaults
+ * (values.yaml) nor in its schema's `properties`, and not under a free-form path. Arrays are
+ * leaves: their items are the templates' business. A map in our values where the chart's
+ * default is empty or a scalar is unknown below that point, unless listed free-form.
+ */
+export function unknownKeyPaths(
+  values: Values,
+  defaults: Values,
+  schema: SchemaNode | undefined,
+  freeForm: Readonly<Record<string, string>>,
+): string[] {
+  const found: string[] = [];
+  const walk = (
+    ours: Record<string, unknown>,
+    theirs: Record<string, unknown> | undefined,
+    node: SchemaNode | undefined,
+    path: string[],
+  ) => {
+    for (const [key, value] of Object.entries(ours)) {
+      const p = [...path, key];
+      const name = p.join('.');
+      if (name in freeForm) continue;
+      const inDefaults = theirs !== undefined && Object.hasOwn(theirs, key);
+      const child = resolve(schema ?? {}, node?.properties?.[key]);
+      // A map the schema declares free-form (additionalProperties: a schema) allows any key.
+      const schemaMap =
+        child === undefined && isMap(node?.additionalProperties)
+          ? resolve(schema ?? {}, node.additionalProperties)
+          : undefined;
+      if (!inDefaults && child === undefined && schemaMap === undefined) {
+        found.push(name);
+        continue;
+      }
+      if (schemaMap !== undefined || !isMap(value)) continue;
+      const below = inDefaults && isMap(theirs![key]) ? (theirs![key] as Values) : undefined;
+      walk(value, below, child, p);
+    }
+  };
+  walk(values, defaults, resolve(schema ?? {}, schema), []);
+  return found;
+}
+
+/** The defaults of a chart: its values.yaml, under {@link ReachableChart.defaultsKey}. */
+function chartDefaults(chart: ReachableChart): Values {
+  const all = (parse(readFileSync(join(chart.dir, 'values.yaml'), 'utf8')) ?? {}) as Values;
+  if (!chart.defaultsKey) return all;
+  const nested = all[chart.defaultsKey];
+  if (!isMap(nested))
+    throw new TypeError(`${chart.dir}/values.yaml has no map ${chart.defaultsKey}`);
+  return nested;
+}
+
+/** The chart's values.schema.json, when it has one. */
+function chartSchema(chart: ReachableChart): SchemaNode | undefined {
+  const path = join(chart.dir, 'values.schema.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as SchemaNode) : undefined;
+}
+
+/**
+ * Checks `app`'s values against `chart`: every key path must be defined by the chart (see
+ * {@link unknownKeyPaths}), and the real `helm template` must render them (which also applies
+ * the chart's values.schema.json). The values are passed to helm exactly as generated.
+ */
+export function checkChartValues(app: ChartApp, chart: ReachableChart): ChartCheck {
+  const where = `${app.name} (chart ${app.chart} ${app.version}, checked against ${chart.snapshot})`;
+  const problems = unknownKeyPaths(
+    app.values,
+    chartDefaults(chart),
+    chartSchema(chart),
+    chart.freeForm,
+  ).map(
+    (path) =>
+      `${where}: value key path ${path} is not defined by the chart (not in its values.yaml${existsSync(join(chart.dir, 'values.schema.json')) ? ' nor in its values.schema.json' : ''}); remove or rename it in cdk8s/lib/gitops/chart-values.ts, or, if the chart passes that map through whole, list it as free-form in testing/support/helm-charts.ts with the reason`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'helm-values-'));
+  try {
+    const valuesFile = join(dir, 'values.json');
+    writeFileSync(valuesFile, JSON.stringify(app.values));
+    const r = spawnSync(
+      ensureHelm(),
+      [
+        'template',
+        app.releaseName,
+        chart.dir,
+        '--namespace',
+        app.namespace,
+        '--values',
+        valuesFile,
+      ],
+      {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, HELM_CACHE_HOME: dir, HELM_CONFIG_HOME: dir, HELM_DATA_HOME: dir },
+      },
+    );
+    if (r.error || r.status !== 0) {
+      problems.push(`${where}: helm template failed: ${(r.error?.message ?? r.stderr).trim()}`);
+      return { problems, objects: [] };
+    }
+    const objects = parseAllDocuments(r.stdout)
+      .map((d) => d.toJS() as Record<string, any> | null)
+      .filter((o): o is Record<string, any> => isMap(o));
+    return { problems, objects };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
