@@ -539,6 +539,33 @@ export function ensureHelm(
   return bin;
 }
 
+/**
+ * The directory of `module@version` in Go's module cache, fetched through the Go module proxy
+ * when it is not there (tried three times, NOTE 2); `what` names it in messages.
+ * @throws PlatformError ERR_TOOL_MISSING when the download fails.
+ */
+export function goModuleDir(
+  module: string,
+  version: string,
+  what: string,
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  let got = goModDownload(module, version, { offline: true });
+  if (typeof got === 'string') {
+    log(`setup: fetching ${what} (${module}@${version}) through the Go module proxy`);
+    got = goModDownload(module, version);
+    for (let i = 0; i < 2 && typeof got === 'string'; i++) got = goModDownload(module, version);
+  }
+  const failed = typeof got === 'string' ? got : got.Dir ? undefined : 'no Dir in its answer';
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not fetch ${what} with go mod download ${module}@${version} (${failed})`,
+      'install Go with access to the Go module proxy, then run the command again',
+    );
+  return (got as GoModuleDownload).Dir!;
+}
+
 /** The Istio charts the tests render, by the name the platform installs them under. */
 export const ISTIO_CHART_DIRS = {
   base: 'manifests/charts/base',
@@ -557,20 +584,7 @@ export function istioChartsModuleDir(
   log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): string {
   const { module, version } = TEST_TOOL_PINS.istioCharts;
-  let got = goModDownload(module, version, { offline: true });
-  if (typeof got === 'string') {
-    log(`setup: fetching the Istio charts (${module}@${version}) through the Go module proxy`);
-    got = goModDownload(module, version);
-    for (let i = 0; i < 2 && typeof got === 'string'; i++) got = goModDownload(module, version);
-  }
-  const failed = typeof got === 'string' ? got : got.Dir ? undefined : 'no Dir in its answer';
-  if (failed !== undefined)
-    throw new PlatformError(
-      'ERR_TOOL_MISSING',
-      `could not fetch the Istio charts with go mod download ${module}@${version} (${failed})`,
-      'install Go with access to the Go module proxy, then run the command again',
-    );
-  const dir = (got as GoModuleDownload).Dir!;
+  const dir = goModuleDir(module, version, 'the Istio charts', log);
   for (const chart of Object.values(ISTIO_CHART_DIRS))
     if (!existsSync(join(dir, chart, 'Chart.yaml')))
       throw new PlatformError(

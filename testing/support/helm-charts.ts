@@ -14,13 +14,17 @@ import { join } from 'node:path';
 
 import { parse, parseAllDocuments } from 'yaml';
 
+import { CHARTS } from '../../platform/components.js';
 import type { DeployObject } from '../../services/ops/src/deploy.js';
 import {
   ISTIO_CHART_DIRS,
   TEST_TOOL_PINS,
   ensureHelm,
+  goModuleDir,
   istioChartsModuleDir,
 } from '../../toolchain/tools.js';
+import { protoSchema } from './proto-schema.js';
+import type { SchemaNode } from './proto-schema.js';
 
 /** Helm values: a JSON object. */
 export type Values = Record<string, unknown>;
@@ -115,6 +119,13 @@ export interface ReachableChart {
    * checked against values.yaml. Each entry says why.
    */
   readonly freeForm: Readonly<Record<string, string>>;
+  /**
+   * Key paths the chart passes through whole as an upstream message, checked against that
+   * message's fields instead of values.yaml: `what` names the message and where it is read.
+   */
+  readonly messages?: Readonly<
+    Record<string, { readonly what: string; readonly schema: SchemaNode }>
+  >;
 }
 
 /** Free-form key paths shared by the Istio charts. */
@@ -124,7 +135,11 @@ const ISTIO_FREE_FORM = {
 } as const;
 
 /** The chart name in its repository → how the tests render it. Istio's come from one module. */
+let istioChartsLoaded: Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart> | undefined;
 function istioCharts(): Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart> {
+  return (istioChartsLoaded ??= loadIstioCharts());
+}
+function loadIstioCharts(): Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart> {
   const dir = istioChartsModuleDir();
   const snapshot = `${TEST_TOOL_PINS.istioCharts.module}@${TEST_TOOL_PINS.istioCharts.version} (release-1.31 branch, chart version 1.0.0)`;
   const chart = (name: keyof typeof ISTIO_CHART_DIRS, freeForm: Record<string, string>) => ({
@@ -133,18 +148,34 @@ function istioCharts(): Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart> {
     defaultsKey: '_internal_defaults_do_not_set',
     freeForm,
   });
+  const istiod = chart('istiod', {
+    ...ISTIO_FREE_FORM,
+    'global.proxy.resources':
+      'the sidecars’ Kubernetes ResourceRequirements, rendered with toYaml into the injection template',
+    env: 'istiod’s environment variables, a free-form map (values.yaml: env: {})',
+  });
   return {
     base: chart('base', {}),
     cni: chart('cni', ISTIO_FREE_FORM),
     gateway: chart('gateway', ISTIO_FREE_FORM),
-    istiod: chart('istiod', {
-      ...ISTIO_FREE_FORM,
-      'global.proxy.resources':
-        'the sidecars’ Kubernetes ResourceRequirements, rendered with toYaml into the injection template',
-      env: 'istiod’s environment variables, a free-form map (values.yaml: env: {})',
-      meshConfig:
-        'Istio’s MeshConfig, rendered whole into the istio ConfigMap; istiod validates it (see https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/)',
-    }),
+    istiod: { ...istiod, messages: { meshConfig: meshConfigSchema() } },
+  };
+}
+
+/**
+ * Istio's MeshConfig message at the pinned Istio release (istio.io/api, whose CRDs setup
+ * fetches already): the chart renders `meshConfig` whole into the `istio` ConfigMap, and
+ * istiod reads it as that message.
+ */
+function meshConfigSchema(): { what: string; schema: SchemaNode } {
+  const version = `v${CHARTS.istio.version}`;
+  const dir = join(goModuleDir('istio.io/api', version, 'the Istio API'), 'mesh', 'v1alpha1');
+  return {
+    what: `the MeshConfig message of istio.io/api@${version}`,
+    schema: protoSchema(
+      [join(dir, 'config.proto'), join(dir, 'proxy.proto')],
+      'istio.mesh.v1alpha1.MeshConfig',
+    ),
   };
 }
 
@@ -187,14 +218,6 @@ export interface ChartCheck {
 const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** A JSON schema node, as far as the key check reads it. */
-interface SchemaNode {
-  $ref?: string;
-  properties?: Record<string, SchemaNode>;
-  additionalProperties?: boolean | SchemaNode;
-  type?: string | string[];
-}
-
 /** Follows local `$ref`s (`#/$defs/x`) of `root`. */
 function resolve(root: SchemaNode, node: SchemaNode | undefined): SchemaNode | undefined {
   let n = node;
@@ -208,46 +231,69 @@ function resolve(root: SchemaNode, node: SchemaNode | undefined): SchemaNode | u
   return n;
 }
 
+/** Where a key path's definition is looked up: the chart's defaults and a schema node. */
+interface Scope {
+  readonly defaults: Record<string, unknown> | undefined;
+  /** The schema node and the root its `$ref`s point into. */
+  readonly node: SchemaNode | undefined;
+  readonly root: SchemaNode;
+}
+
 /**
  * The key paths of `values` that the chart does not define: present neither in its defaults
- * (values.yaml) nor in its schema's `properties`, and not under a free-form path. Arrays are
- * leaves: their items are the templates' business. A map in our values where the chart's
- * default is empty or a scalar is unknown below that point, unless listed free-form.
+ * (values.yaml) nor in its schema's `properties` (or in the upstream message a path is
+ * checked against, `messages`), and not under a free-form path. A map in our values where
+ * the chart's default is empty or a scalar is unknown below that point, unless listed
+ * free-form. Arrays are leaves, except where a schema gives their items' properties: then each
+ * item is checked (`path[i].key`).
  */
 export function unknownKeyPaths(
   values: Values,
   defaults: Values,
   schema: SchemaNode | undefined,
   freeForm: Readonly<Record<string, string>>,
+  messages: Readonly<Record<string, { readonly schema: SchemaNode }>> = {},
 ): string[] {
   const found: string[] = [];
-  const walk = (
-    ours: Record<string, unknown>,
-    theirs: Record<string, unknown> | undefined,
-    node: SchemaNode | undefined,
-    path: string[],
-  ) => {
+  const walk = (ours: Record<string, unknown>, scope: Scope, path: string) => {
     for (const [key, value] of Object.entries(ours)) {
-      const p = [...path, key];
-      const name = p.join('.');
+      const name = path === '' ? key : `${path}.${key}`;
       if (name in freeForm) continue;
+      const theirs = scope.defaults;
       const inDefaults = theirs !== undefined && Object.hasOwn(theirs, key);
-      const child = resolve(schema ?? {}, node?.properties?.[key]);
-      // A map the schema declares free-form (additionalProperties: a schema) allows any key.
-      const schemaMap =
-        child === undefined && isMap(node?.additionalProperties)
-          ? resolve(schema ?? {}, node.additionalProperties)
-          : undefined;
-      if (!inDefaults && child === undefined && schemaMap === undefined) {
-        found.push(name);
-        continue;
+      const below = inDefaults && isMap(theirs[key]) ? (theirs[key] as Values) : undefined;
+      const message = messages[name];
+      let child: Scope;
+      if (message !== undefined) {
+        child = {
+          defaults: below,
+          node: resolve(message.schema, message.schema),
+          root: message.schema,
+        };
+      } else {
+        const declared = resolve(scope.root, scope.node?.properties?.[key]);
+        // A map the schema declares free-form (additionalProperties: a schema) allows any key.
+        const extra = scope.node?.additionalProperties;
+        if (declared === undefined && isMap(extra)) continue;
+        if (!inDefaults && declared === undefined) {
+          found.push(name);
+          continue;
+        }
+        child = { defaults: below, node: declared, root: scope.root };
       }
-      if (schemaMap !== undefined || !isMap(value)) continue;
-      const below = inDefaults && isMap(theirs![key]) ? (theirs![key] as Values) : undefined;
-      walk(value, below, child, p);
+      if (isMap(value)) walk(value, child, name);
+      else if (Array.isArray(value)) {
+        const items = resolve(child.root, child.node?.items);
+        if (items?.properties === undefined) continue;
+        value.forEach((item, i) => {
+          if (isMap(item))
+            walk(item, { defaults: undefined, node: items, root: child.root }, `${name}[${i}]`);
+        });
+      }
     }
   };
-  walk(values, defaults, resolve(schema ?? {}, schema), []);
+  const root = schema ?? {};
+  walk(values, { defaults, node: resolve(root, root), root }, '');
   return found;
 }
 
@@ -274,15 +320,24 @@ function chartSchema(chart: ReachableChart): SchemaNode | undefined {
  */
 export function checkChartValues(app: ChartApp, chart: ReachableChart): ChartCheck {
   const where = `${app.name} (chart ${app.chart} ${app.version}, checked against ${chart.snapshot})`;
+  const schema = chartSchema(chart);
+  const messages = chart.messages ?? {};
   const problems = unknownKeyPaths(
     app.values,
     chartDefaults(chart),
-    chartSchema(chart),
+    schema,
     chart.freeForm,
-  ).map(
-    (path) =>
-      `${where}: value key path ${path} is not defined by the chart (not in its values.yaml${existsSync(join(chart.dir, 'values.schema.json')) ? ' nor in its values.schema.json' : ''}); remove or rename it in cdk8s/lib/gitops/chart-values.ts, or, if the chart passes that map through whole, list it as free-form in testing/support/helm-charts.ts with the reason`,
-  );
+    messages,
+  ).map((path) => {
+    const message = Object.keys(messages).find(
+      (m) => path.startsWith(`${m}.`) || path.startsWith(`${m}[`),
+    );
+    const source =
+      message !== undefined
+        ? `not a field of ${messages[message]!.what}, which the chart passes ${message} through as`
+        : `not in its values.yaml${schema ? ' nor in its values.schema.json' : ''}`;
+    return `${where}: value key path ${path} is not defined by the chart (${source}); remove or rename it in cdk8s/lib/gitops/chart-values.ts, or, if the chart passes that map through whole, list it as free-form in testing/support/helm-charts.ts with the reason`;
+  });
   const dir = mkdtempSync(join(tmpdir(), 'helm-values-'));
   try {
     const valuesFile = join(dir, 'values.json');

@@ -12,7 +12,7 @@ import { CHARTS } from '../../platform/components.js';
 import { toKubeResources } from '../../platform/config/profiles.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import { readDeployObjects } from '../../services/ops/src/deploy.js';
-import { TEST_TOOL_PINS, argoCdVersion } from '../../toolchain/tools.js';
+import { TEST_TOOL_PINS, argoCdVersion, goModuleDir } from '../../toolchain/tools.js';
 import {
   UNREACHABLE_CHART_APPS,
   chartApps,
@@ -68,13 +68,7 @@ describe('the chart Applications of deploy/', () => {
 
   it('are rendered with the helm Argo CD renders them with', () => {
     // argo-cd ships the helm of its hack/tool-versions.sh in its image. NOTE (5) of toolchain/tools.ts
-    const dir = join(
-      process.env.GOMODCACHE ?? join(process.env.HOME ?? '/root', 'go', 'pkg', 'mod'),
-      'github.com',
-      'argoproj',
-      'argo-cd',
-      `v3@${argoCdVersion()}`,
-    );
+    const dir = goModuleDir('github.com/argoproj/argo-cd/v3', argoCdVersion(), 'Argo CD');
     const versions = readFileSync(join(dir, 'hack', 'tool-versions.sh'), 'utf8');
     expect(`v${/^helm4_version=(\S+)$/m.exec(versions)?.[1]}`).toBe(TEST_TOOL_PINS.helm.version);
   });
@@ -154,6 +148,25 @@ describe('the chart check', () => {
     expect(check.problems.map((p) => p.replace(/^.*value key path (\S+) .*$/s, '$1'))).toEqual([
       'global.logging.lvel',
     ]);
+  });
+
+  it('fails on a mesh config field that Istio’s MeshConfig does not have, down into list items', () => {
+    const check = checkChartValues(
+      withValues(app('istiod'), (v) => {
+        v.meshConfig.outboundTrafficPolicy.mod = 'ALLOW_ANY';
+        v.meshConfig.extensionProviders[0].envoyExtAuthzGrpc.failopen = true;
+      }),
+      reachableChart(app('istiod'))!,
+    );
+    expect(
+      check.problems.map((p) => p.replace(/^.*value key path (\S+) .*$/s, '$1')).sort(),
+    ).toEqual([
+      'meshConfig.extensionProviders[0].envoyExtAuthzGrpc.failopen',
+      'meshConfig.outboundTrafficPolicy.mod',
+    ]);
+    expect(check.problems[1]).toContain(
+      `not a field of the MeshConfig message of istio.io/api@v${CHARTS.istio.version}`,
+    );
   });
 
   it('fails on a value the chart’s values.schema.json rejects, naming the chart and the key', () => {
