@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 import { parse, parseAllDocuments } from 'yaml';
 
-import { CHARTS } from '../../platform/components.js';
+import { loadPlatformContext } from '../../platform/context.js';
 import type { DeployObject } from '../../services/ops/src/deploy.js';
 import {
   ISTIO_CHART_DIRS,
@@ -134,8 +134,8 @@ const ISTIO_FREE_FORM = {
     'a Kubernetes ResourceRequirements, rendered with toYaml (values.yaml gives requests only)',
 } as const;
 
-/** The chart name in its repository → how the tests render it. Istio's come from one module. */
 let istioChartsLoaded: Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart> | undefined;
+/** The Istio charts by their name in the repository, loaded once: all from one module. */
 function istioCharts(): Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart> {
   return (istioChartsLoaded ??= loadIstioCharts());
 }
@@ -168,7 +168,7 @@ function loadIstioCharts(): Record<keyof typeof ISTIO_CHART_DIRS, ReachableChart
  * istiod reads it as that message.
  */
 function meshConfigSchema(): { what: string; schema: SchemaNode } {
-  const version = `v${CHARTS.istio.version}`;
+  const version = `v${loadPlatformContext().chart('istio').version}`;
   const dir = join(goModuleDir('istio.io/api', version, 'the Istio API'), 'mesh', 'v1alpha1');
   return {
     what: `the MeshConfig message of istio.io/api@${version}`,
@@ -194,15 +194,13 @@ export const UNREACHABLE_CHART_APPS: Readonly<Record<string, string>> = {
     'prometheus-community chart prometheus: only in its Helm repository; prometheus-community/helm-charts is not a Go module',
 };
 
-/** The Istio chart repository: its charts are the ones the tests can reach. */
-const ISTIO_REPO = 'https://blob.istio.io/istio-release/charts';
-
 /**
  * The reachable chart of a chart Application, or undefined when it is not reachable here.
  * @throws PlatformError ERR_TOOL_MISSING when the Istio charts cannot be fetched.
  */
 export function reachableChart(app: ChartApp): ReachableChart | undefined {
-  if (app.repoURL !== ISTIO_REPO) return undefined;
+  // The Istio chart repository: its charts are the ones the tests can reach.
+  if (app.repoURL !== loadPlatformContext().chart('istio').repoURL) return undefined;
   const charts = istioCharts();
   return app.chart in charts ? charts[app.chart as keyof typeof charts] : undefined;
 }
