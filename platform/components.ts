@@ -59,6 +59,12 @@ export interface ChartSpec {
   readonly version: string;
   /** The release of the application the chart installs, where something must match it. */
   readonly appVersion?: string;
+  /**
+   * The registry and namespace of the chart's images, where our values set it (Istio's
+   * `global.hub`) rather than trust the chart's default; their tag is the chart's
+   * `appVersion`, else its `version`. @default the chart's own default
+   */
+  readonly imageHub?: string;
   readonly why: string;
 }
 
@@ -764,6 +770,8 @@ export const CHARTS = {
   istio: {
     repoURL: 'https://blob.istio.io/istio-release/charts',
     version: '1.31.1',
+    // The hub of Istio's releases; set in the values so the images never depend on the chart's default.
+    imageHub: 'docker.io/istio',
     why: 'latest Istio patch (Kubernetes 1.32-1.36); charts moved off storage.googleapis.com with 1.31',
   },
   argoCd: {
