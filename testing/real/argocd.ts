@@ -51,6 +51,8 @@ export interface StartArgoCdOptions {
   readonly rbac?: Readonly<Record<string, string>>;
   /** How long to wait for each process to listen. @default 90_000 */
   readonly timeoutMs?: number;
+  /** Directories put first on the repo-server's PATH, e.g. helm's, for Helm sources. */
+  readonly path?: readonly string[];
 }
 
 /** A loopback `git daemon` serving one directory of repositories. */
@@ -245,7 +247,7 @@ export async function startArgoCd(
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       // git-verify-wrapper.sh, which the repo-server runs for every git command
-      PATH: `${home}:${process.env.PATH ?? ''}`,
+      PATH: [...(opts.path ?? []), home, process.env.PATH ?? ''].join(':'),
       HOME: dir,
       TMPDIR: tmp,
       ARGOCD_GPG_ENABLED: 'false',

@@ -48,10 +48,11 @@ export interface KubeApiserver {
 /** Options of {@link startKubeApiserver}. */
 export interface StartKubeApiserverOptions {
   /**
-   * Install the upstream Argo CD and Istio CRDs and wait until they are served.
+   * Install the upstream Argo CD and Istio CRDs and wait until they are served (`argocd`:
+   * Argo CD's only, for a test in which Argo CD installs Istio's from its chart).
    * @default true
    */
-  readonly crds?: boolean;
+  readonly crds?: boolean | 'argocd';
   /** How long to wait for etcd, the apiserver and the CRDs, each. @default 90_000 */
   readonly timeoutMs?: number;
   /** More kube-apiserver flags, e.g. the ones a node needs (kube-node.ts NODE_APISERVER_ARGS). */
@@ -103,12 +104,14 @@ export function apiRequest(
  * The CustomResourceDefinitions in the upstream CRD files, as client-node's typed models.
  * NOTE (1)
  */
-function upstreamCrds(): k8s.V1CustomResourceDefinition[] {
-  return upstreamCrdFiles(() => {}).flatMap((file) =>
-    (k8s.loadAllYaml(readFileSync(file, 'utf8')) as (k8s.KubernetesObject | null)[]).filter(
-      (o): o is k8s.V1CustomResourceDefinition => o?.kind === 'CustomResourceDefinition',
-    ),
-  );
+function upstreamCrds(which: true | 'argocd'): k8s.V1CustomResourceDefinition[] {
+  return upstreamCrdFiles(() => {})
+    .filter((file) => which === true || file.includes('/argoproj/'))
+    .flatMap((file) =>
+      (k8s.loadAllYaml(readFileSync(file, 'utf8')) as (k8s.KubernetesObject | null)[]).filter(
+        (o): o is k8s.V1CustomResourceDefinition => o?.kind === 'CustomResourceDefinition',
+      ),
+    );
 }
 
 /**
@@ -121,9 +124,10 @@ async function installCrds(
   token: string,
   timeoutMs: number,
   logTail: () => string,
+  which: true | 'argocd',
 ): Promise<void> {
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  const crds = upstreamCrds();
+  const crds = upstreamCrds(which);
   for (const body of crds) await api.createCustomResourceDefinition({ body });
   for (const crd of crds) {
     const name = crd.metadata!.name!;
@@ -295,8 +299,9 @@ export async function startKubeApiserver(
       return kc;
     };
 
-    if (opts.crds !== false)
-      await installCrds(kubeConfig(), url, tokens.admin, timeoutMs, () => logTail());
+    const which = opts.crds ?? true;
+    if (which !== false)
+      await installCrds(kubeConfig(), url, tokens.admin, timeoutMs, () => logTail(), which);
 
     const serviceAccountKeyPath = join(dir, 'sa.key');
     return { url, kubeconfigPath, dir, serviceAccountKeyPath, kubeConfig, logTail, stop };

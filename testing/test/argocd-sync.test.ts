@@ -7,19 +7,35 @@
  * never run, so the platform layers are asserted Synced, not Healthy. The garbage collector of
  * the real kube-controller-manager runs, so that what Argo CD prunes (foreground deletion) is
  * really deleted.
+ *
+ * The Istio chart Applications sync too, rendered by the repo-server with the pinned helm
+ * (setup builds the one Argo CD ships) from the istio.io/istio module snapshot's charts
+ * (testing/support/helm-charts.ts), which the test commits under test-charts/ and points
+ * those Applications at, visibly: their Helm repository is not reachable here. So the
+ * apiserver starts with Argo CD's CRDs only, and Istio's come from istio-base, as in a
+ * cluster. The charts that cannot be had at all are listed (UNREACHABLE_CHART_APPS).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as k8s from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 
 import { platform } from '../../platform/config/platform.js';
-import { readDeployObjects } from '../../services/ops/src/deploy.js';
+import { expectedApplications, readDeployObjects } from '../../services/ops/src/deploy.js';
 import type { DeployObject } from '../../services/ops/src/deploy.js';
+import { ensureHelm } from '../../toolchain/tools.js';
 import { ARGOCD_NAMESPACE, startArgoCd, startGitDaemon } from '../real/argocd.js';
 import type { ArgoCd, GitDaemon } from '../real/argocd.js';
 import { startKubeApiserver } from '../real/kube-apiserver.js';
@@ -27,27 +43,10 @@ import type { KubeApiserver } from '../real/kube-apiserver.js';
 import { startControlPlane } from '../real/kube-node.js';
 import type { ControlPlane } from '../real/kube-node.js';
 import { runCli } from '../support/cli.js';
+import { chartApps, reachableChart, UNREACHABLE_CHART_APPS } from '../support/helm-charts.js';
 import { waitFor } from '../support/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/**
- * The Applications whose Helm charts cannot be had here (no helm in the repo-server's PATH
- * and no route to the chart repositories): the root creates them, but they are not asserted
- * Synced. The test fails when deploy/ gains or loses a chart Application, so this list stays
- * exact.
- */
-const UNREACHABLE_CHART_APPS: Readonly<Record<string, string>> = {
-  'argo-cd': 'argo-helm chart argo-cd: remote Helm repository, not reachable from the tests',
-  'istio-base': 'Istio chart base: remote Helm repository, not reachable from the tests',
-  'istio-cni': 'Istio chart cni: remote Helm repository, not reachable from the tests',
-  'istio-ingressgateway':
-    'Istio chart gateway: remote Helm repository, not reachable from the tests',
-  istiod: 'Istio chart istiod: remote Helm repository, not reachable from the tests',
-  jaeger: 'Jaeger chart: remote Helm repository, not reachable from the tests',
-  kiali: 'Kiali chart kiali-server: remote Helm repository, not reachable from the tests',
-  prometheus: 'prometheus-community chart: remote Helm repository, not reachable from the tests',
-};
 
 const SYNC_TIMEOUT_MS = 120_000;
 /** A test's own time limit: one sync wait and the checks around it. */
@@ -196,7 +195,8 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     git(clone, 'config', 'user.email', 'argocd-sync-test@kitt4sme.invalid');
     git(clone, 'config', 'user.name', 'argocd-sync test');
 
-    api = await startKubeApiserver();
+    // Argo CD's CRDs only: istio-base installs Istio's.
+    api = await startKubeApiserver({ crds: 'argocd' });
     controllers = await startControlPlane(api, {
       controllers: ['garbage-collector-controller'],
       scheduler: false,
@@ -212,7 +212,35 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
       const text = readFileSync(join(appsDir, f), 'utf8');
       writeFileSync(join(appsDir, f), text.replaceAll(platform.gitops.repoURL, loopbackURL));
     }
-    push('test: point deploy/apps at the loopback git daemon');
+    // TEST ONLY, visibly: the Istio chart Applications render the module snapshot's charts,
+    // committed under test-charts/, with the values synth generated; the infrastructure
+    // project may read the loopback repository.
+    const chartsServed: string[] = [];
+    for (const chartApp of chartApps(readDeployObjects(join(clone, 'deploy')))) {
+      const chart = reachableChart(chartApp);
+      if (!chart) continue;
+      const path = `test-charts/${chartApp.chart}`;
+      cpSync(chart.dir, join(clone, path), { recursive: true });
+      const file = join(clone, 'deploy', chartApp.file);
+      const appObject = parse(readFileSync(file, 'utf8')) as Application & {
+        spec: { source: Record<string, unknown> };
+      };
+      const { chart: _chart, targetRevision: _version, ...keep } = appObject.spec.source;
+      appObject.spec.source = { ...keep, repoURL: loopbackURL, targetRevision: 'main', path };
+      writeFileSync(file, stringify(appObject));
+      chartsServed.push(chartApp.name);
+    }
+    expect(chartsServed.sort()).toEqual([
+      'istio-base',
+      'istio-cni',
+      'istio-ingressgateway',
+      'istiod',
+    ]);
+    const projectFile = join(appsDir, 'project-infrastructure.yaml');
+    const project = parse(readFileSync(projectFile, 'utf8')) as { spec: { sourceRepos: string[] } };
+    project.spec.sourceRepos.push(loopbackURL);
+    writeFileSync(projectFile, stringify(project));
+    push('test: point deploy/apps at the loopback git daemon, the Istio charts at test-charts/');
     deployObjects = readDeployObjects(join(clone, 'deploy'));
 
     // Argo CD's settings as bootstrap.sh installs them (the chart values synth writes), but for
@@ -230,7 +258,11 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     expect([_period, _health].every((v) => typeof v === 'string')).toBe(true);
     const strings = (o: Record<string, unknown>) =>
       Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
-    argo = await startArgoCd(api, { cm: strings(cm), rbac: strings(values.configs.rbac) });
+    argo = await startArgoCd(api, {
+      cm: strings(cm),
+      rbac: strings(values.configs.rbac),
+      path: [dirname(ensureHelm())],
+    });
     const kc = api.kubeConfig();
     objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -343,6 +375,62 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
   );
 
   it(
+    'syncs the Istio charts from git with our values; their CRDs are Established before the custom resources',
+    async () => {
+      const head = git(clone, 'rev-parse', 'HEAD');
+      for (const name of ['istio-base', 'istiod', 'istio-cni', 'istio-ingressgateway'])
+        await waitApp(name, syncedAt(head), `Synced at ${head}`);
+      // istio-base installed Istio's CRDs (the apiserver started without them).
+      const base = await app('istio-base');
+      const crdNames = base
+        .status!.resources!.filter((r) => r.kind === 'CustomResourceDefinition')
+        .map((r) => r.name);
+      expect(crdNames.length).toBeGreaterThan(10);
+      const ext = api!.kubeConfig().makeApiClient(k8s.ApiextensionsV1Api);
+      const established = new Map<string, number>();
+      for (const name of crdNames) {
+        const crd = await ext.readCustomResourceDefinition({ name });
+        const cond = crd.status?.conditions?.find((c) => c.type === 'Established');
+        expect([name, cond?.status]).toEqual([name, 'True']);
+        established.set(
+          `${crd.spec.group}/${crd.spec.names.kind}`,
+          new Date(cond!.lastTransitionTime!).getTime(),
+        );
+      }
+      // Every Istio object of the mesh layer was created after its kind's CRD was Established.
+      await waitApp('mesh', syncedAt(head), `Synced at ${head}`);
+      const istioObjects = deployObjects.filter(
+        (o) => o.file.startsWith('mesh/') && o.object.apiVersion?.includes('istio.io/'),
+      );
+      expect(istioObjects.length).toBeGreaterThan(3);
+      for (const { object } of istioObjects) {
+        const live = await objects.read({
+          apiVersion: object.apiVersion!,
+          kind: object.kind!,
+          metadata: { name: object.metadata.name, namespace: object.metadata.namespace },
+        });
+        const kind = `${object.apiVersion!.split('/')[0]}/${object.kind}`;
+        expect([kind, established.has(kind)]).toEqual([kind, true]);
+        expect([
+          kind,
+          object.metadata.name,
+          new Date(live.metadata!.creationTimestamp!).getTime() >= established.get(kind)!,
+        ]).toEqual([kind, object.metadata.name, true]);
+      }
+      // istiod rendered from our values: the pinned image, not the chart's testing default.
+      const istiod = await objects.read({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'istiod', namespace: 'istio-system' },
+      });
+      expect((istiod as k8s.V1Deployment).spec!.template.spec!.containers[0]!.image).toMatch(
+        /^docker\.io\/istio\/pilot:\d+\.\d+\.\d+$/,
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'lists the chart Applications it cannot sync here, by name',
     async () => {
       const all = await apps();
@@ -440,15 +528,27 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
       const final = JSON.parse(waited.stdout) as {
         applications: { name: string; revision?: string; ok: boolean; skipped?: boolean }[];
       };
-      const fromRepo = final.applications.filter((a) => !a.skipped);
-      expect(fromRepo.map((a) => a.name).sort()).toEqual(
+      const counted = final.applications.filter((a) => !a.skipped);
+      expect(counted.map((a) => a.name).sort()).toEqual(
         [...(await apps())]
           .map((a) => a.metadata!.name!)
           .filter((n) => !(n in UNREACHABLE_CHART_APPS))
           .sort(),
       );
-      for (const a of fromRepo)
-        expect([a.name, a.ok, a.revision]).toEqual([a.name, true, revision]);
+      // Every counted Application Synced; those deploy/ sources from the platform repository
+      // (the root and the layers) at the pushed commit. The Istio chart Applications are at a
+      // chart version in a real cluster, so `--revision` does not hold them to a commit.
+      const fromRepo = expectedApplications(
+        readDeployObjects(),
+        platform.gitops.repoURL,
+      ).fromPlatformRepo;
+      expect(fromRepo).toEqual(expect.arrayContaining(['root', 'mesh', 'fiware']));
+      for (const a of counted)
+        expect([a.name, a.ok, fromRepo.includes(a.name) ? a.revision : revision]).toEqual([
+          a.name,
+          true,
+          revision,
+        ]);
       // Without skipping them, the chart Applications keep it waiting: a timeout, exit 1, by name.
       const stuck = await runCli(
         'services/ops/bin/platform.ts',
@@ -463,15 +563,23 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
 
       // Argo CD prunes with foreground propagation: the objects get a deletionTimestamp and the
       // garbage collector (kube-controller-manager's) removes them.
+      // Pruned: Synced at the commit, the objects gone from what it manages and from the
+      // apiserver. (The operation that pruned may be followed by a self-heal one that prunes
+      // what foreground deletion had not removed yet, so the last operation's result is not
+      // the place to look.)
       const prunedAll = (a: Application) =>
-        a.status?.operationState?.phase === 'Succeeded' &&
-        a.status.operationState.syncResult?.revision === revision &&
-        gone.every((o) =>
-          a.status!.operationState!.syncResult!.resources!.some(
-            (r) => r.kind === o.kind && r.name === o.metadata.name && r.status === 'Pruned',
-          ),
+        a.status?.sync?.status === 'Synced' &&
+        a.status.sync.revision === revision &&
+        !gone.some((o) =>
+          (a.status!.resources ?? []).some((r) => r.kind === o.kind && r.name === o.metadata.name),
         );
-      await waitApp('mesh', prunedAll, `synced and pruned at ${revision}`);
+      await waitApp('mesh', prunedAll, `Synced at ${revision} without the deleted file's objects`);
+      await waitFor(
+        async () => (await Promise.all(gone.map((o) => exists(o)))).every((e) => !e),
+        SYNC_TIMEOUT_MS,
+        () => new Error(`the pruned objects are still there\n${logs()}`),
+        500,
+      );
       for (const o of gone)
         expect([o.kind, o.metadata.name, await exists(o)]).toEqual([
           o.kind,
