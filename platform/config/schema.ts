@@ -201,6 +201,16 @@ const IMAGE_REPOSITORY =
 /** Pinned: an exact release (at least major.minor) with an optional variant suffix, or a digest. */
 export const PINNED_TAG =
   /^(v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+._][0-9A-Za-z.-]+)?|sha256:[a-f0-9]{64})$/;
+/** Whether an image reference names a pinned tag (`repo:1.2.3`) or a digest (`repo@sha256:...`). */
+export function isPinnedImage(ref: string): boolean {
+  const at = ref.indexOf('@');
+  if (at >= 0) return ref.slice(at + 1).startsWith('sha256:') && PINNED_TAG.test(ref.slice(at + 1));
+  const colon = ref.lastIndexOf(':');
+  if (colon < 0 || ref.indexOf('/', colon) >= 0) return false;
+  const tag = ref.slice(colon + 1);
+  return !tag.startsWith('sha256:') && PINNED_TAG.test(tag);
+}
+
 /** An exact semantic version, e.g. a Helm chart version. */
 export const EXACT_SEMVER = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
 

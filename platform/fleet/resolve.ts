@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 import type { ComputeResources } from '../config/profiles.js';
-import { PINNED_TAG } from '../config/schema.js';
+import { isPinnedImage } from '../config/schema.js';
 import type { PlatformContext } from '../context.js';
 import { PlatformError, catalogueError } from '../errors.js';
 import type {
@@ -72,6 +72,8 @@ export interface ResolvedHost {
 export interface ResolvedConnection {
   /** The downstream agent's id. */
   readonly to: string;
+  /** The downstream agent's name (`<pipeline>-<module>`). */
+  readonly name: string;
   readonly port: number;
 }
 
@@ -212,16 +214,6 @@ function undefinedPlaceholders(value: unknown, path: string): { path: string; na
   if (value !== null && typeof value === 'object')
     return Object.entries(value).flatMap(([k, v]) => undefinedPlaceholders(v, `${path}.${k}`));
   return [];
-}
-
-/** Whether an image reference is pinned: an exact release tag or a sha256 digest. */
-export function isPinnedImage(image: string): boolean {
-  const at = image.indexOf('@');
-  if (at >= 0) return /^sha256:[a-f0-9]{64}$/.test(image.slice(at + 1)) && at > 0;
-  const slash = image.lastIndexOf('/');
-  const colon = image.lastIndexOf(':');
-  if (colon <= slash) return false;
-  return PINNED_TAG.test(image.slice(colon + 1)) && colon > 0;
 }
 
 /** Canonical JSON (sorted keys), for content hashes that do not depend on key order. */
@@ -514,7 +506,8 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
         );
         return;
       }
-      edges.set(from.id, [...(edges.get(from.id) ?? []), { to: to.id, port }]);
+      const name = resolvedSources.get(to.id)!.source.name;
+      edges.set(from.id, [...(edges.get(from.id) ?? []), { to: to.id, name, port }]);
     });
   }
   for (const cycle of findCycles(edges)) {
