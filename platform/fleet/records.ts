@@ -108,8 +108,10 @@ export const NEEDS = {
       {
         service: 'orion',
         port: 'api',
-        methods: ['PATCH', 'POST'],
-        paths: ['/v2/entities/*/attrs', '/v2/op/update'],
+        // PATCH /v2/entities/<id>/attrs is how NGSI-v2 sends a command: updating it never
+        // creates an entity or an attribute (Istio matches a prefix or a suffix, not both).
+        methods: ['PATCH'],
+        paths: ['*/attrs'],
       },
     ],
   },
