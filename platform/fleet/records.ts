@@ -126,6 +126,10 @@ export const FLEET_ERRORS = {
       'the fleet records (fleet/) have one or more problems; each is listed with its file, field and code',
     fix: 'fix each listed record as its line says, then run `npm run agents -- plan` again',
   },
+  ERR_FLEET_BASE: {
+    problem: 'the base revision of `npm run agents -- plan` is not a commit of the repository',
+    fix: 'name a branch, tag or commit (`git log --oneline`), or leave --base out to compare with HEAD',
+  },
   ERR_FLEET_FILE: {
     problem: 'a fleet file cannot be read or is not valid YAML',
     fix: 'fix the YAML syntax (the message gives the line); one record per document, documents separated by ---',
