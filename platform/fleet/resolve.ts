@@ -362,7 +362,9 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
     })),
     ...sources,
   ]) {
-    const first = ids.get(s.id) ?? prefixes.get(agentObjectName(s.id));
+    // Agents' object names keep 12 hex digits of the id: those must differ too.
+    const isAgent = 'tenant' in s;
+    const first = ids.get(s.id) ?? (isAgent ? prefixes.get(agentObjectName(s.id)) : undefined);
     if (first)
       issue(
         s.file,
@@ -371,7 +373,7 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
         `${s.id}; ${first} has it (or its first 12 hex digits)`,
       );
     ids.set(s.id, `${s.file} (${s.where})`);
-    prefixes.set(agentObjectName(s.id), `${s.file} (${s.where})`);
+    if (isAgent) prefixes.set(agentObjectName(s.id), `${s.file} (${s.where})`);
   }
 
   const agentNames = new Map<string, string>();
