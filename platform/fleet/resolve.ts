@@ -7,7 +7,7 @@
  * run lists them all ({@link FleetError}).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 import { parseAllDocuments } from 'yaml';
@@ -135,9 +135,13 @@ export function agentObjectName(id: string): string {
   return `agent-${id.replaceAll('-', '').slice(0, 12)}`;
 }
 
-/** Reads every `*.yaml` / `*.yml` file below `dir`, sorted; paths relative to `root`. */
+/**
+ * Reads every `*.yaml` / `*.yml` file below `dir`, sorted; paths relative to `root`. A missing
+ * `dir` is an empty fleet (a fork without agents may delete it).
+ */
 export function readFleetDir(root: string, dir: string): FleetFile[] {
   const files: FleetFile[] = [];
+  if (!existsSync(join(root, dir))) return files;
   const walk = (d: string) => {
     for (const entry of readdirSync(d).sort()) {
       const p = join(d, entry);
@@ -273,10 +277,22 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
       if (!parsed.success) {
         const label = recordLabel(raw, at);
         for (const i of parsed.error.issues) {
-          const field = i.path.map(String).join('.') || '(record)';
-          const detail =
-            i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message;
-          issue(f.path, `${label}: ${field}`, 'ERR_FLEET_SCHEMA', detail);
+          const path = i.path.map(String);
+          if (i.code === 'unrecognized_keys')
+            for (const k of i.keys)
+              issue(
+                f.path,
+                `${label}: ${[...path, k].join('.')}`,
+                'ERR_FLEET_SCHEMA',
+                'an unknown field',
+              );
+          else
+            issue(
+              f.path,
+              `${label}: ${path.join('.') || '(record)'}`,
+              'ERR_FLEET_SCHEMA',
+              i.message,
+            );
         }
         continue;
       }

@@ -11,6 +11,7 @@ import {
   agentObjectName,
   configFor,
   mergePatch,
+  readFleetDir,
   resolveFleet,
 } from '../fleet/resolve.js';
 
@@ -296,6 +297,11 @@ describe('fleet records', () => {
       ).toEqual([]);
     });
 
+    it('reads a missing fleet folder as an empty fleet', () => {
+      expect(readFleetDir('/nonexistent-root', 'fleet')).toEqual([]);
+      expect(resolveFleet([], ctx).agents).toEqual([]);
+    });
+
     it('fails on a tenant the platform config does not have', () => {
       expect(problems(changed((r) => (r[4]!.tenant = 'acme')))).toEqual([
         'ERR_FLEET_UNKNOWN_TENANT fleet/r4.yaml Agent a: tenant',
@@ -312,7 +318,7 @@ describe('fleet records', () => {
         ),
       ).toEqual([
         'ERR_FLEET_SCHEMA fleet/r4.yaml Agent a: placement',
-        'ERR_FLEET_SCHEMA fleet/r4.yaml Agent a: (record)',
+        'ERR_FLEET_SCHEMA fleet/r4.yaml Agent a: placment',
       ]);
       expect(() =>
         resolveFleet([{ path: 'fleet/bad.yaml', text: 'kind: Host\nname: [' }], ctx),
