@@ -10,6 +10,7 @@ import { ApiObject, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 
 import type { HttpMethod } from '../../../platform/roles.js';
+import { FIWARE_SERVICE_HEADER } from '../../../platform/tenancy.js';
 import type { MeshCaller } from '../workload.js';
 import { PART_OF } from '../workload.js';
 
@@ -118,6 +119,3 @@ export class MeshTarget extends Construct {
       });
   }
 }
-
-/** The header that names the tenant (FIWARE service) of an NGSI request. */
-export const FIWARE_SERVICE_HEADER = 'fiware-service';
