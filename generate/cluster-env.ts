@@ -6,7 +6,7 @@
 import { LAPTOP_CLUSTER } from '../cdk8s/lib/budget.js';
 import type { PlatformContext } from '../platform/context.js';
 import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../platform/config/schema.js';
-import { SERVICES } from '../platform/components.js';
+import { PROJECT_IMAGE_IDS, SERVICES } from '../platform/components.js';
 import { LOCAL_GIT_PUSH_PORT } from '../cdk8s/lib/gitops/local-git.js';
 
 /** Quotes a value for a POSIX shell: single quotes, with embedded ones escaped. */
@@ -36,6 +36,9 @@ export function clusterEnv(ctx: PlatformContext): Record<string, string | number
     KITT4SME_LOCAL_GIT_REPO: LOCAL_GIT.repo,
     KITT4SME_INGRESS_HOST: config.ingress.host,
     KITT4SME_INGRESS_URL: ctx.publicUrl,
+    // `<id>=<image>` for each image built from services/<id>/Dockerfile, space-separated: the
+    // config's override, else the registry's pin, as the manifests name it.
+    KITT4SME_PROJECT_IMAGES: PROJECT_IMAGE_IDS.map((id) => `${id}=${ctx.image(id)}`).join(' '),
   };
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings up the whole platform on a laptop minikube: the cluster sized for the `laptop`
-# profile, Argo CD and the Secrets (argocd/bootstrap.sh), then waits until every Application
+# profile, the project's own images (built into the node when their pinned tag cannot be
+# pulled), Argo CD and the Secrets (argocd/bootstrap.sh), then waits until every Application
 # is Synced and Healthy and prints the endpoints. Idempotent: run it again to resume or to
 # restart a stopped cluster. Values come from deploy/bootstrap/cluster.env (npm run synth).
 set -euo pipefail
@@ -12,8 +13,10 @@ usage() {
   cat <<'EOF'
 Usage: minikube/up.sh [--dry-run] [--timeout DURATION] [--profile NAME]
 
-Starts minikube sized for the laptop profile, installs Argo CD and the generated Secrets,
-hands Argo CD the platform from git, waits until every Application is Synced and Healthy,
+Starts minikube sized for the laptop profile, makes sure the node has the project's own
+images (pulls each pinned tag, or builds it from services/<id>/Dockerfile into the node when
+it cannot be pulled), installs Argo CD and the generated Secrets, hands Argo CD the platform
+from git, waits until every Application is Synced and Healthy,
 then prints the endpoints and how to log in. Safe to run again.
 
 Options:
@@ -25,8 +28,45 @@ Options:
 Environment:
   KITT4SME_CLUSTER_ENV  the values file to read (default: deploy/bootstrap/cluster.env)
 
-Exit codes: 0 healthy, 1 not healthy in time, 2 usage or config, 3 tool or cluster missing.
+Exit codes: 0 healthy, 1 not healthy in time or an image build failed, 2 usage or config,
+3 tool or cluster missing.
 EOF
+}
+
+# in_node REF: whether the node's container runtime has the image REF.
+in_node() {
+  minikube -p "$profile" image ls 2>/dev/null | grep -Fxq -e "$1" -e "docker.io/$1"
+}
+
+# ensure_project_images: each image of KITT4SME_PROJECT_IMAGES (`<id>=<ref>`) is in the node
+# afterwards: already there, pulled, or built from services/<id>/Dockerfile. The node's image
+# list is read again after a pull or a build, because minikube exits 0 on some failed builds.
+# NOTE (1)
+ensure_project_images() {
+  local entry id ref dockerfile
+  for entry in $KITT4SME_PROJECT_IMAGES; do
+    id=${entry%%=*}
+    ref=${entry#*=}
+    dockerfile=services/$id/Dockerfile
+    if ((k4s_dry_run)); then
+      k4s_check "minikube -p $profile image ls lists $ref, else minikube -p $profile image pull $ref puts it there; only when neither does:"
+      k4s_show minikube -p "$profile" image build -t "$ref" -f "$dockerfile" .
+      continue
+    fi
+    if in_node "$ref"; then
+      k4s_say "$ref is in the node"
+      continue
+    fi
+    if minikube -p "$profile" image pull "$ref" >&2 && in_node "$ref"; then
+      k4s_say "$ref pulled into the node"
+      continue
+    fi
+    k4s_say "$ref cannot be pulled (not released yet, or no access to the registry): building it from $dockerfile into the node, a few minutes the first time"
+    if ! minikube -p "$profile" image build -t "$ref" -f "$dockerfile" . >&2 || ! in_node "$ref"; then
+      k4s_die 1 "minikube could not build $ref from $dockerfile (see above); try the build on its own with minikube -p $profile image build -t $ref -f $dockerfile . (or docker build), fix it, then run minikube/up.sh again [ERR_IMAGE_BUILD_FAILED]"
+    fi
+    k4s_say "$ref built into the node"
+  done
 }
 
 k4s_enter_repo
@@ -61,7 +101,7 @@ else
   k4s_note "Argo CD will deploy deploy/ from $KITT4SME_GITOPS_REPO_URL at $KITT4SME_GITOPS_REVISION"
 fi
 
-steps=4
+steps=5
 k4s_step 1 $steps 'checking deploy/ and git'
 k4s_preflight
 
@@ -73,12 +113,15 @@ k4s_run minikube -p "$profile" addons enable storage-provisioner
 k4s_run minikube -p "$profile" addons enable default-storageclass
 k4s_run kubectl config use-context "$profile"
 
-k4s_step 3 $steps 'Secrets, Argo CD and the root Application (argocd/bootstrap.sh)'
+k4s_step 3 $steps "the project's images in the node ($KITT4SME_PROJECT_IMAGES)"
+ensure_project_images
+
+k4s_step 4 $steps 'Secrets, Argo CD and the root Application (argocd/bootstrap.sh)'
 bootstrap=("$BASH" argocd/bootstrap.sh)
 ((k4s_dry_run)) && bootstrap+=(--dry-run)
 KITT4SME_FROM_UP=1 KITT4SME_STEP_INDENT='      ' "${bootstrap[@]}"
 
-k4s_step 4 $steps "waiting until every Application is Synced and Healthy (up to $timeout)"
+k4s_step 5 $steps "waiting until every Application is Synced and Healthy (up to $timeout)"
 status=0
 wait_args=(--timeout "$timeout")
 # The local-only mode has just pushed HEAD: wait until Argo CD has synced that very commit.
@@ -93,3 +136,10 @@ esac
 k4s_run npm run -s platform -- endpoints ||
   k4s_warn "could not list the endpoints; the platform is at $KITT4SME_INGRESS_URL (see minikube/README.md)"
 ((k4s_dry_run)) || k4s_say "done: the platform is Synced and Healthy; stop it with minikube/down.sh"
+
+# NOTE
+# 1. Why check the node's image list after `minikube image pull/build`. minikube exits 0 when a
+#    build inside the node fails (kubernetes/minikube#16576, seen with 1.30.1), like
+#    `minikube image load` on a missing file (#21393, 1.36.0). The Deployment's
+#    imagePullPolicy is IfNotPresent, so an image the node holds under the pinned reference is
+#    used as is and never pulled.

@@ -59,6 +59,12 @@ export interface ChartSpec {
   readonly version: string;
   /** The release of the application the chart installs, where something must match it. */
   readonly appVersion?: string;
+  /**
+   * The registry and namespace of the chart's images, where our values set it (Istio's
+   * `global.hub`) rather than trust the chart's default; their tag is the chart's
+   * `appVersion`, else its `version`. @default the chart's own default
+   */
+  readonly imageHub?: string;
   readonly why: string;
 }
 
@@ -764,6 +770,8 @@ export const CHARTS = {
   istio: {
     repoURL: 'https://blob.istio.io/istio-release/charts',
     version: '1.31.1',
+    // The hub of Istio's releases; set in the values so the images never depend on the chart's default.
+    imageHub: 'docker.io/istio',
     why: 'latest Istio patch (Kubernetes 1.32-1.36); charts moved off storage.googleapis.com with 1.31',
   },
   argoCd: {
@@ -835,6 +843,13 @@ export const SERVICES = Object.fromEntries(
 
 /** Every component whose image is pinned here, in registry order. */
 export const IMAGE_IDS = COMPONENT_IDS.filter((id) => component(id).image) as ImageId[];
+
+/**
+ * The components whose image this repository builds, each from `services/<id>/Dockerfile`:
+ * `.github/workflows/release.yml` pushes them on a tag, and `minikube/up.sh` builds them into the
+ * node when their pin cannot be pulled (deploy/bootstrap/cluster.env lists them).
+ */
+export const PROJECT_IMAGE_IDS = ['provisioning'] as const satisfies readonly ImageId[];
 
 /** Every pinned chart. */
 export const CHART_IDS = Object.keys(CHARTS) as ChartId[];

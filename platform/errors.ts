@@ -96,4 +96,33 @@ export const PLATFORM_ERRORS = {
     problem: 'a command-line tool the command needs is not installed',
     fix: 'install the tool the message names, then run the command again',
   },
+  ERR_IMAGE_SERVICE_UNKNOWN: {
+    problem:
+      '`npm run image:contents` was given a service that has no image build (no services/<name>/tsconfig.build.json naming its entry point)',
+    fix: 'pass one of the services the message lists with --service',
+  },
+  ERR_IMAGE_OUT_NOT_EMPTY: {
+    problem: '`npm run image:contents` refuses to write into a directory that already has files',
+    fix: 'pass a new or empty directory with --out (or delete the old tree first)',
+  },
+  ERR_IMAGE_IMPORT_UNDECLARED: {
+    problem:
+      'the compiled service imports a package that the root package.json does not list under dependencies (a devDependency is not installed in the image)',
+    fix: 'add the package to dependencies with `npm install --save-exact <package>` (or remove the import), then run the command again',
+  },
+  ERR_IMAGE_IMPORT_UNRESOLVED: {
+    problem:
+      'the assembled image tree cannot run as built: an import or asset it needs is missing, an import cannot be followed (a computed specifier), or a package version differs from package-lock.json',
+    fix: 'make the import a string literal (or the asset a `new URL(<literal>, import.meta.url)`), run `npm install` so package-lock.json matches package.json, then run the command again',
+  },
+  ERR_IMAGE_BUILD_FAILED: {
+    problem:
+      'a step of `npm run image:contents` failed: the TypeScript compile of the service or the npm install of its production dependencies',
+    fix: 'read the output of the step above the message (run `npm run typecheck` for a compile error; check the npm cache or the registry for an install error), then run the command again',
+  },
+  ERR_RELEASE_MISMATCH: {
+    problem:
+      'a release tag must be v<package.json version>, and the component registry must pin every image the release builds at that version',
+    fix: 'bump "version" in package.json and the tag of each image the message names in platform/components.ts together (then `npm run synth` and commit), and tag that commit v<version>',
+  },
 } as const satisfies ErrorCatalogue;

@@ -219,26 +219,50 @@ export const SHELLCHECK = '/usr/bin/shellcheck';
  * @throws PlatformError ERR_TOOL_MISSING when it is missing and cannot be installed.
  */
 function ensureDebianPackage(bin: string, pkg: string, log: (msg: string) => void): string {
-  if (existsSync(bin)) return bin;
-  const fix = `install Debian’s ${pkg} package (sudo apt-get install ${pkg}), then run the command again`;
+  ensureDebianPackages([{ bin, pkg }], log);
+  return bin;
+}
+
+/**
+ * Installs, in one apt-get run, the Debian packages whose program `bin` is missing, when the
+ * user is root (as in CI).
+ * @throws PlatformError ERR_TOOL_MISSING when one is missing and cannot be installed.
+ */
+function ensureDebianPackages(
+  wanted: readonly { bin: string; pkg: string }[],
+  log: (msg: string) => void,
+): void {
+  const missing = wanted.filter((w) => !existsSync(w.bin));
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map((m) => m.pkg))];
+  const fix = `install Debian’s ${pkgs.join(', ')} (sudo apt-get install ${pkgs.join(' ')}), then run the command again`;
+  const bins = missing.map((m) => m.bin).join(', ');
   if (process.getuid?.() !== 0)
-    throw new PlatformError('ERR_TOOL_MISSING', `${bin} is not installed`, fix);
-  log(`setup: installing Debian’s ${pkg} with apt-get (first run only)`);
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `${bins} ${missing.length > 1 ? 'are' : 'is'} not installed`,
+      fix,
+    );
+  log(`setup: installing Debian’s ${pkgs.join(', ')} with apt-get (first run only)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const opts: SpawnSyncOptions = { stdio: ['ignore', 'ignore', 'inherit'], env };
   const failed =
     spawnFailure(spawnSync('apt-get', ['update', '-qq'], opts)) ??
     spawnFailure(
-      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], opts),
+      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], opts),
     ) ??
-    (existsSync(bin) ? undefined : `no ${bin} after the install`);
+    (missing.every((m) => existsSync(m.bin))
+      ? undefined
+      : `no ${missing
+          .filter((m) => !existsSync(m.bin))
+          .map((m) => m.bin)
+          .join(', ')} after the install`);
   if (failed !== undefined)
     throw new PlatformError(
       'ERR_TOOL_MISSING',
-      `${bin} is not installed and apt-get could not install it (${failed})`,
+      `${bins} ${missing.length > 1 ? 'are' : 'is'} not installed and apt-get could not install ${missing.length > 1 ? 'them' : 'it'} (${failed})`,
       fix,
     );
-  return bin;
 }
 
 /**
@@ -327,6 +351,18 @@ export const TEST_TOOL_PINS = {
     // NOTE (2)
     version: 'v0.0.0-20250715155915-887641268977',
     why: 'mongodump and mongorestore of the MongoDB Database Tools (after 100.12.2), the newest commit found that the Go module proxy serves; the mongo image runs its own 100.x of the same tools',
+  },
+  helm: {
+    module: 'helm.sh/helm/v4',
+    // NOTE (5)
+    version: 'v4.2.1',
+    why: 'the helm that Argo CD renders our chart Applications with: argo-cd v3.5.4 ships helm 4.2.1 in its image (hack/tool-versions.sh, helm4_version); the chart tests run `helm template` with it',
+  },
+  istioCharts: {
+    module: 'istio.io/istio',
+    // NOTE (6)
+    version: 'v0.0.0-20260827124520-eed52ebb66ad',
+    why: 'the Istio charts (base, istiod, gateway, cni) of the release-1.31 branch (VERSION 1.31, chart version 1.0.0), the only source of Istio charts the tests can reach; the platform installs the released 1.31.1 charts',
   },
 } as const;
 
@@ -479,6 +515,110 @@ export function ensureMongoTools(
   return dir;
 }
 
+/** Path of the helm binary the chart tests run (it may not be built yet; see {@link ensureHelm}). */
+export function helmPath(): string {
+  return join(TOOLS_DIR, `helm-${TEST_TOOL_PINS.helm.version}`, 'helm');
+}
+
+/**
+ * Builds the pinned helm (helm.sh/helm/v4, ./cmd/helm) with `go install` through the Go
+ * module proxy unless it is there; returns its path. NOTE (5)
+ * @throws PlatformError ERR_TOOL_MISSING when Go is missing or the build fails.
+ */
+export function ensureHelm(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const bin = helmPath();
+  if (existsSync(bin)) return bin;
+  const { module, version } = TEST_TOOL_PINS.helm;
+  log(
+    `setup: building helm ${version} from ${module} through the Go module proxy (first run only, about 2 minutes)`,
+  );
+  const started = Date.now();
+  const failed = installAtomically(join(TOOLS_DIR, `helm-${version}`), (staging) =>
+    spawnFailure(
+      spawnSync(
+        'go',
+        [
+          'install',
+          '-trimpath',
+          '-ldflags',
+          `-s -w -X ${module}/internal/version.version=${version}`,
+          `${module}/cmd/helm@${version}`,
+        ],
+        {
+          env: { ...process.env, GOBIN: staging, CGO_ENABLED: '0', GOWORK: 'off' },
+          stdio: ['ignore', 'inherit', 'inherit'],
+        },
+      ),
+    ),
+  );
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not build helm ${version} with go install ${module}/cmd/helm@${version} (${failed})`,
+      'install Go (1.25 or newer) with access to the Go module proxy, then run the command again',
+    );
+  log(`setup: helm ${version} built in ${Math.round((Date.now() - started) / 1000)} s at ${bin}`);
+  return bin;
+}
+
+/**
+ * The directory of `module@version` in Go's module cache, fetched through the Go module proxy
+ * when it is not there (tried three times, NOTE 2); `what` names it in messages.
+ * @throws PlatformError ERR_TOOL_MISSING when the download fails.
+ */
+export function goModuleDir(
+  module: string,
+  version: string,
+  what: string,
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  let got = goModDownload(module, version, { offline: true });
+  if (typeof got === 'string') {
+    log(`setup: fetching ${what} (${module}@${version}) through the Go module proxy`);
+    got = goModDownload(module, version);
+    for (let i = 0; i < 2 && typeof got === 'string'; i++) got = goModDownload(module, version);
+  }
+  const failed = typeof got === 'string' ? got : got.Dir ? undefined : 'no Dir in its answer';
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not fetch ${what} with go mod download ${module}@${version} (${failed})`,
+      'install Go with access to the Go module proxy, then run the command again',
+    );
+  return (got as GoModuleDownload).Dir!;
+}
+
+/** The Istio charts the tests render, by the name the platform installs them under. */
+export const ISTIO_CHART_DIRS = {
+  base: 'manifests/charts/base',
+  cni: 'manifests/charts/istio-cni',
+  gateway: 'manifests/charts/gateway',
+  istiod: 'manifests/charts/istio-control/istio-discovery',
+} as const;
+
+/**
+ * The directory of the pinned istio.io/istio module snapshot in Go's module cache, fetched
+ * through the Go module proxy when it is not there (one offline `go mod download` once
+ * cached, about 12 MB zipped). Its `manifests/charts` hold the Istio charts. NOTE (6)
+ * @throws PlatformError ERR_TOOL_MISSING when the download fails or a chart is missing.
+ */
+export function istioChartsModuleDir(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const { module, version } = TEST_TOOL_PINS.istioCharts;
+  const dir = goModuleDir(module, version, 'the Istio charts', log);
+  for (const chart of Object.values(ISTIO_CHART_DIRS))
+    if (!existsSync(join(dir, chart, 'Chart.yaml')))
+      throw new PlatformError(
+        'ERR_TOOL_MISSING',
+        `${module}@${version} has no chart in ${chart}`,
+        'pin a snapshot of the Istio release branch that has the chart (TEST_TOOL_PINS.istioCharts in toolchain/tools.ts)',
+      );
+  return dir;
+}
+
 /** The Kubernetes version the platform targets, e.g. `v1.36.3`. */
 export function kubernetesVersion(): string {
   return pins().config.cluster.kubernetesVersion;
@@ -525,7 +665,12 @@ function goModDirectives(text: string): { verb: string; args: string }[] {
  * generated module replaces each staging module it requires with the published
  * `v0.<minor>.<patch>` instead.
  */
-export function kubeApiserverGoMod(version: string, kubernetesGoModText: string): string {
+export function kubeApiserverGoMod(
+  version: string,
+  kubernetesGoModText: string,
+  commands: readonly string[] = ['kube-apiserver'],
+  module = 'kitt4sme.local/kube-apiserver',
+): string {
   const { minor, patch } = kubernetesMinorPatch(version);
   const directives = goModDirectives(kubernetesGoModText);
   const go = directives.find((d) => d.verb === 'go')?.args;
@@ -541,7 +686,7 @@ export function kubeApiserverGoMod(version: string, kubernetesGoModText: string)
   if (staging.length === 0)
     throw new TypeError('the k8s.io/kubernetes go.mod replaces no required module with ./staging');
   return [
-    'module kitt4sme.local/kube-apiserver',
+    `module ${module}`,
     '',
     `go ${go}`,
     '',
@@ -551,7 +696,7 @@ export function kubeApiserverGoMod(version: string, kubernetesGoModText: string)
     ...staging.map((m) => `\t${m} => ${m} v0.${minor}.${patch}`),
     ')',
     '',
-    'tool k8s.io/kubernetes/cmd/kube-apiserver',
+    ...commands.map((c) => `tool k8s.io/kubernetes/cmd/${c}`),
     '',
   ].join('\n');
 }
@@ -649,6 +794,109 @@ export function ensureKubeApiserver(
   const seconds = Math.round((Date.now() - started) / 1000);
   log(`setup: kube-apiserver ${version} built in ${seconds} s at ${bin}`);
   return bin;
+}
+
+/** The node components the kubelet tests build, all from k8s.io/kubernetes at one version. */
+export const KUBE_NODE_COMMANDS = [
+  'kubelet',
+  'kube-proxy',
+  'kube-controller-manager',
+  'kube-scheduler',
+] as const;
+export type KubeNodeCommand = (typeof KUBE_NODE_COMMANDS)[number];
+
+/** Where the pinned node components live (they may not be built yet; see {@link ensureKubeNode}). */
+export function kubeNodeDir(): string {
+  return join(TOOLS_DIR, `kube-node-${kubernetesVersion()}`);
+}
+
+/**
+ * Builds the kubelet, kube-proxy, kube-controller-manager and kube-scheduler of the pinned
+ * Kubernetes from k8s.io/kubernetes through the Go module proxy (the same wrapper module as
+ * kube-apiserver, NOTE 1) unless they are there; returns their directory. NOTE (7)
+ * @throws PlatformError ERR_TOOL_MISSING when Go is not installed or the build fails.
+ */
+export function ensureKubeNode(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
+  const dir = kubeNodeDir();
+  if (KUBE_NODE_COMMANDS.every((c) => existsSync(join(dir, c)))) return dir;
+  const version = kubernetesVersion();
+  const { minor } = kubernetesMinorPatch(version);
+  log(
+    `setup: building ${KUBE_NODE_COMMANDS.join(', ')} ${version} from k8s.io/kubernetes through the Go module proxy (first run only, about 2-5 minutes)`,
+  );
+  const started = Date.now();
+  const failed = installAtomically(dir, (staging) => {
+    const kubernetes = goModDownload('k8s.io/kubernetes', version);
+    if (typeof kubernetes === 'string')
+      return `go mod download k8s.io/kubernetes@${version}: ${kubernetes}`;
+    if (!kubernetes.GoMod) return `go mod download k8s.io/kubernetes@${version}: no GoMod`;
+    const src = join(staging, 'src');
+    mkdirSync(src);
+    writeFileSync(
+      join(src, 'go.mod'),
+      kubeApiserverGoMod(
+        version,
+        readFileSync(kubernetes.GoMod, 'utf8'),
+        KUBE_NODE_COMMANDS,
+        'kitt4sme.local/kube-node',
+      ),
+    );
+    const ldflags = [
+      '-s -w',
+      `-X k8s.io/component-base/version.gitVersion=${version}`,
+      '-X k8s.io/component-base/version.gitMajor=1',
+      `-X k8s.io/component-base/version.gitMinor=${minor}`,
+    ].join(' ');
+    for (const c of KUBE_NODE_COMMANDS) {
+      const f = goTidyAndBuild(src, ldflags, join(staging, c), `k8s.io/kubernetes/cmd/${c}`);
+      if (f !== undefined) return `${c}: ${f}`;
+    }
+    return undefined;
+  });
+  if (failed !== undefined)
+    throw new PlatformError(
+      'ERR_TOOL_MISSING',
+      `could not build the Kubernetes node components ${version} (${failed})`,
+      'install Go (the version k8s.io/kubernetes names in its go.mod, or any Go that may fetch it) with access to the Go module proxy, then run the command again',
+    );
+  const seconds = Math.round((Date.now() - started) / 1000);
+  log(`setup: ${KUBE_NODE_COMMANDS.join(', ')} ${version} built in ${seconds} s at ${dir}`);
+  return dir;
+}
+
+/**
+ * The Debian programs a real node needs, each from its package: the container runtime
+ * (containerd and runc), the CNI plugins, what kube-proxy programs (iptables, conntrack),
+ * umoci, which assembles the tests' images, and catatonit, the pause process of their pods.
+ */
+export const NODE_RUNTIME = {
+  containerd: { bin: '/usr/bin/containerd', pkg: 'containerd' },
+  ctr: { bin: '/usr/bin/ctr', pkg: 'containerd' },
+  runc: { bin: '/usr/sbin/runc', pkg: 'runc' },
+  cniBridge: { bin: '/usr/lib/cni/bridge', pkg: 'containernetworking-plugins' },
+  iptables: { bin: '/usr/sbin/iptables', pkg: 'iptables' },
+  conntrack: { bin: '/usr/sbin/conntrack', pkg: 'conntrack' },
+  umoci: { bin: '/usr/bin/umoci', pkg: 'umoci' },
+  catatonit: { bin: '/usr/bin/catatonit', pkg: 'catatonit' },
+} as const;
+
+/** The directory of the CNI plugins {@link NODE_RUNTIME} installs. */
+export const CNI_BIN_DIR = '/usr/lib/cni';
+
+/**
+ * Installs, when missing and the user is root, the Debian packages of {@link NODE_RUNTIME};
+ * returns their paths.
+ * @throws PlatformError ERR_TOOL_MISSING when one is missing and cannot be installed.
+ */
+export function ensureNodeRuntime(
+  log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): { [K in keyof typeof NODE_RUNTIME]: string } {
+  ensureDebianPackages(Object.values(NODE_RUNTIME), log);
+  return Object.fromEntries(Object.entries(NODE_RUNTIME).map(([k, { bin }]) => [k, bin])) as {
+    [K in keyof typeof NODE_RUNTIME]: string;
+  };
 }
 
 /** The Argo CD version the platform deploys: the argoCd chart's appVersion, e.g. `v3.5.4`. */
@@ -893,3 +1141,26 @@ export function upstreamCrdFiles(
 //    project checks) is exercised by testing/test/argocd-sync.test.ts. When the argoCd
 //    appVersion changes, check whether its go.mod names a served gitops-engine version and
 //    pin the newest that builds.
+// 5. helm 4, not helm 3. The chart tests must render the charts as Argo CD will: argo-cd
+//    v3.5.4 installs helm 4.2.1 into its image (`helm4_version` in its hack/tool-versions.sh),
+//    and testing/test/helm-charts.test.ts fails when that line and this pin part. helm v3.22.0
+//    is served by the Go module proxy too but is not an approved release on this workplace's
+//    package list (v3.21.4 is); helm.sh/helm/v4 builds with a plain `go install` (no replace
+//    directives). The `-X .../internal/version.version` flag makes `helm version` report the
+//    release. Measured on 2026-12-02 (Go 1.26.8, 2 cores shared): 98 s after the other
+//    setup builds had filled the Go caches; 5 min 57 s wall (2 min 37 s CPU, load 6-9) with
+//    an empty module and build cache. A 64 MB binary; a warm setup only stats it.
+//    The istio.io/istio snapshot (NOTE 6) downloads in about 2 s (12 MB zipped).
+// 6. Istio charts from the istio.io/istio module. The released charts live in a Helm
+//    repository the tests cannot reach; the istio.io/istio Go module carries their sources
+//    under manifests/charts, and the proxy serves snapshots of the release-1.31 branch
+//    (VERSION says 1.31; the charts say version 1.0.0 and default to the testing image hub
+//    registry.istio.io/testing with tag `latest`, which a release build replaces with
+//    docker.io/istio and 1.31.x). The platform's values set hub and tag themselves, so the
+//    snapshot renders the pinned images. v0.0.0-20260827124520-eed52ebb66ad was the newest
+//    snapshot the proxy listed on 2026-12-02; istio.io/istio has no release versions on the
+//    proxy (its tags are not Go module versions of that path).
+// 7. The node components from the Go module proxy, like kube-apiserver (NOTE 1), into a
+//    directory of their own so that adding them does not rebuild kube-apiserver. All four are
+//    static (CGO_ENABLED=0), as the upstream release builds them. Seen with k8s.io/kubernetes
+//    v1.36.3 and Go 1.26.

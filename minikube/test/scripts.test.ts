@@ -39,6 +39,7 @@ const KEYS = [
   'KITT4SME_LOCAL_GIT_SERVICE',
   'KITT4SME_LOCAL_GIT_PUSH_PORT',
   'KITT4SME_LOCAL_GIT_REPO',
+  'KITT4SME_PROJECT_IMAGES',
 ] as const;
 const env = readEnv(ENV_FILE);
 
@@ -69,6 +70,19 @@ case "TOOL $*" in
     echo 'Forwarding from 127.0.0.1:40123 -> 9419'
     exec sleep 30 ;;
   'git remote get-url origin') printf '%s\\n' "\${STUB_GIT_ORIGIN:-}" ;;
+  # The node's images: what a pull or a build put there, and STUB_IMAGE_LS.
+  'minikube -p '*' image ls'*)
+    [ -f "$STUB_LOG.images" ] && cat "$STUB_LOG.images"
+    [ -n "\${STUB_IMAGE_LS:-}" ] && printf '%s\\n' "$STUB_IMAGE_LS"
+    exit 0 ;;
+  'minikube -p '*' image pull '*)
+    [ "\${STUB_IMAGE_PULL_EXIT:-0}" = 0 ] && printf '%s\\n' "$5" >>"$STUB_LOG.images"
+    exit "\${STUB_IMAGE_PULL_EXIT:-0}" ;;
+  'minikube -p '*' image build '*)
+    pwd >"$STUB_LOG.build-cwd"
+    # STUB_IMAGE_BUILD_EMPTY: exit 0 without an image, as minikube does on some failed builds.
+    [ "\${STUB_IMAGE_BUILD_EXIT:-0}" = 0 ] && [ -z "\${STUB_IMAGE_BUILD_EMPTY:-}" ] && printf '%s\\n' "$6" >>"$STUB_LOG.images"
+    exit "\${STUB_IMAGE_BUILD_EXIT:-0}" ;;
   'git status --porcelain -b') printf '%s\\n' "\${STUB_GIT_STATUS:-## main...origin/main}" ;;
 esac
 exit 0
@@ -211,6 +225,8 @@ describe('minikube/up.sh', () => {
     expect(plan).toContain('+ npm run --silent bootstrap:secrets');
     const order = [
       '+ minikube start',
+      '+ kubectl config use-context',
+      '+ minikube -p kitt4sme image build',
       '+ npm run --silent bootstrap:secrets',
       '+ helm upgrade',
       '+ kubectl apply --server-side --force-conflicts',
@@ -223,7 +239,7 @@ describe('minikube/up.sh', () => {
     );
     expect(res.stdout).toContain(env.KITT4SME_GITOPS_REPO_URL);
     expect(res.stdout).not.toContain('local-git.yaml');
-    expect(res.stderr).toMatch(/^\[1\/4\] /m);
+    expect(res.stderr).toMatch(/^\[1\/5\] /m);
     expect(res.calls).toEqual([]);
   });
 
@@ -280,6 +296,84 @@ describe('minikube/up.sh', () => {
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(res.calls.find((c) => c.startsWith('kubectl apply'))).toMatch(/root\.yaml$/);
     expect(res.calls.filter((c) => c.startsWith('git push'))).toEqual([]);
+  });
+
+  describe("the project's images", () => {
+    // From cluster.env (synth): `<id>=<ref>` of each image built from services/<id>/Dockerfile.
+    const images = env.KITT4SME_PROJECT_IMAGES.split(' ').map((e) => {
+      const [id, ref] = e.split('=') as [string, string];
+      return { id, ref, dockerfile: `services/${id}/Dockerfile` };
+    });
+    const image = images.find((i) => i.id === 'provisioning')!;
+    const build = (i: { ref: string; dockerfile: string }, profile = 'kitt4sme') =>
+      `minikube -p ${profile} image build -t ${i.ref} -f ${i.dockerfile} .`;
+
+    it('are the pinned provisioning image, each with a Dockerfile', () => {
+      expect(image.ref).toMatch(/^ghcr\.io\/[\w-]+\/provisioning:\d+\.\d+\.\d+$/);
+      for (const i of images) expect(existsSync(join(ROOT, i.dockerfile))).toBe(true);
+    });
+
+    it('--dry-run shows the check and the build of each, after minikube starts and before Argo CD', () => {
+      const res = run('minikube/up.sh', ['--dry-run', '--profile', 'lab']);
+      expect(res.status).toBe(0);
+      const lines = res.stdout.split('\n');
+      for (const i of images) {
+        const at = lines.indexOf(`+ ${build(i, 'lab')}`);
+        expect(at).toBeGreaterThan(callIndex(lines, '+ minikube start -p lab'));
+        expect(at).toBeLessThan(callIndex(lines, '+ npm run --silent bootstrap:secrets'));
+        expect(lines[at - 1]).toBe(
+          `# check: minikube -p lab image ls lists ${i.ref}, else minikube -p lab image pull ${i.ref} puts it there; only when neither does:`,
+        );
+      }
+      expect(res.stderr).toContain("[3/5] the project's images in the node");
+      expect(res.calls).toEqual([]);
+    });
+
+    it('pulls a pullable pinned tag and builds nothing', () => {
+      const res = run('minikube/up.sh');
+      expect(res.status).toBe(0);
+      const pull = callIndex(res.calls, `minikube -p kitt4sme image pull ${image.ref}`);
+      expect(pull).toBeGreaterThan(callIndex(res.calls, 'minikube start'));
+      expect(pull).toBeLessThan(callIndex(res.calls, 'npm run --silent bootstrap:secrets'));
+      expect(res.calls.filter((c) => c.includes(' image build '))).toEqual([]);
+      expect(res.stderr).toContain(`${image.ref} pulled into the node`);
+    });
+
+    it('neither pulls nor builds an image the node already has', () => {
+      const res = run('minikube/up.sh', [], { env: { STUB_IMAGE_LS: image.ref } });
+      expect(res.status).toBe(0);
+      expect(res.calls.filter((c) => / image (pull|build) /.test(c))).toEqual([]);
+      expect(res.stderr).toContain(`${image.ref} is in the node`);
+    });
+
+    it('builds the pinned tag from its Dockerfile, at the repository root, when it cannot be pulled', () => {
+      const res = run('minikube/up.sh', [], { env: { STUB_IMAGE_PULL_EXIT: '1' } });
+      expect(res.status).toBe(0);
+      const at = res.calls.indexOf(build(image));
+      expect(at).toBeGreaterThan(
+        callIndex(res.calls, `minikube -p kitt4sme image pull ${image.ref}`),
+      );
+      expect(at).toBeLessThan(callIndex(res.calls, 'npm run --silent bootstrap:secrets'));
+      expect(readFileSync(`${res.log}.build-cwd`, 'utf8').trim()).toBe(ROOT.replace(/\/$/, ''));
+      expect(res.stderr).toContain(`${image.ref} built into the node`);
+    });
+
+    it.each([
+      ['the build fails', { STUB_IMAGE_BUILD_EXIT: '1' }],
+      [
+        'minikube exits 0 without the image (kubernetes/minikube#16576)',
+        { STUB_IMAGE_BUILD_EMPTY: '1' },
+      ],
+    ])('stops with exit 1 and ERR_IMAGE_BUILD_FAILED when %s, before Argo CD', (_, stub) => {
+      const res = run('minikube/up.sh', [], { env: { STUB_IMAGE_PULL_EXIT: '1', ...stub } });
+      expect(res.status).toBe(1);
+      expect(res.stderr).toContain(
+        `minikube could not build ${image.ref} from ${image.dockerfile} (see above); try the build on its own with ${build(image)}`,
+      );
+      expect(res.stderr).toContain('[ERR_IMAGE_BUILD_FAILED]');
+      expect(res.calls.some((c) => c.startsWith('npm run --silent bootstrap:secrets'))).toBe(false);
+      expect(res.calls.some((c) => c.startsWith('helm'))).toBe(false);
+    });
   });
 
   it('fails with what to do when the platform does not become healthy', () => {

@@ -231,6 +231,8 @@ export const chartSchema = z.strictObject({
   version: z.string().regex(EXACT_SEMVER, code('ERR_CONFIG_CHART_VERSION')),
   /** The release of the application the chart installs, where something else must match it. */
   appVersion: z.string().regex(EXACT_SEMVER, code('ERR_CONFIG_CHART_VERSION')).optional(),
+  /** The registry and namespace of the chart's images, where the values set it. */
+  imageHub: z.string().regex(IMAGE_REPOSITORY, code('ERR_CONFIG_IMAGE_REPOSITORY')).optional(),
   why,
 });
 

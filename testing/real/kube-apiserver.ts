@@ -35,6 +35,8 @@ export interface KubeApiserver {
   readonly kubeconfigPath: string;
   /** The temporary directory: etcd data, certificates, keys, tokens and logs. */
   readonly dir: string;
+  /** The service-account signing key (PKCS#8 PEM file) in {@link dir}, for the controllers. */
+  readonly serviceAccountKeyPath: string;
   /** A client-node KubeConfig for a context. @default 'admin' */
   kubeConfig(context?: KubeUser): k8s.KubeConfig;
   /** The last `lines` lines of the apiserver log, for failure messages. @default 40 */
@@ -52,6 +54,8 @@ export interface StartKubeApiserverOptions {
   readonly crds?: boolean;
   /** How long to wait for etcd, the apiserver and the CRDs, each. @default 90_000 */
   readonly timeoutMs?: number;
+  /** More kube-apiserver flags, e.g. the ones a node needs (kube-node.ts NODE_APISERVER_ARGS). */
+  readonly extraArgs?: readonly string[];
 }
 
 const USERS: readonly KubeUser[] = ['admin', 'viewer', 'nobody'];
@@ -255,6 +259,7 @@ export async function startKubeApiserver(
         '--service-account-issuer=https://kubernetes.default.svc',
         '--service-cluster-ip-range=10.96.0.0/16',
         '--enable-priority-and-fairness=false',
+        ...(opts.extraArgs ?? []),
       ],
       apiserverLog,
     );
@@ -293,7 +298,8 @@ export async function startKubeApiserver(
     if (opts.crds !== false)
       await installCrds(kubeConfig(), url, tokens.admin, timeoutMs, () => logTail());
 
-    return { url, kubeconfigPath, dir, kubeConfig, logTail, stop };
+    const serviceAccountKeyPath = join(dir, 'sa.key');
+    return { url, kubeconfigPath, dir, serviceAccountKeyPath, kubeConfig, logTail, stop };
   } catch (err) {
     await stop();
     throw err;

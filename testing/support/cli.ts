@@ -4,10 +4,13 @@
  */
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The repository root. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** tsx's loader by absolute URL, so a CLI run in another directory still finds it. */
+const TSX = pathToFileURL(join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 /** What a CLI run produced. */
 export interface CliRun {
@@ -30,16 +33,18 @@ export interface CliProcess {
 /**
  * Starts `script` (relative to the repository root, or absolute) with `args`, for a command
  * that keeps running (wait, open). The environment is PATH, HOME (`home`), a kubeconfig that
- * does not exist, and `env`.
+ * does not exist, and `env`; it runs in `cwd` (default: the repository root), where git
+ * resolves `--revision` names.
  */
 export function startCli(
   script: string,
   args: readonly string[],
   home: string,
   env: Readonly<Record<string, string>> = {},
+  cwd: string = REPO_ROOT,
 ): CliProcess {
-  const p = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, script), ...args], {
-    cwd: REPO_ROOT,
+  const p = spawn(process.execPath, ['--import', TSX, resolve(REPO_ROOT, script), ...args], {
+    cwd,
     env: { PATH: process.env.PATH!, HOME: home, KUBECONFIG: join(home, 'none'), ...env },
   });
   const out = { stdout: '', stderr: '' };
@@ -73,6 +78,7 @@ export function runCli(
   args: readonly string[],
   home: string,
   env: Readonly<Record<string, string>> = {},
+  cwd: string = REPO_ROOT,
 ): Promise<CliRun> {
-  return startCli(script, args, home, env).exited;
+  return startCli(script, args, home, env, cwd).exited;
 }

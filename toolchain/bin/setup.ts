@@ -5,8 +5,12 @@
  * controller and repo-server (built from github.com/argoproj/argo-cd/v3 the same way) into
  * .cache/tools, Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and
  * Istio CRDs (Go module cache), FerretDB and mongodump/mongorestore (built from the Go module
- * proxy, for the backup tests) and, when missing, Debian's chromium, etcd-server,
- * redis-server, shellcheck and postgresql. The test command runs it first; it does nothing
+ * proxy, for the backup tests), helm (built from helm.sh/helm/v4 the same way) and the
+ * Istio charts (the istio.io/istio module, Go module cache) for the chart tests, the kubelet,
+ * kube-proxy, kube-controller-manager and kube-scheduler (k8s.io/kubernetes, like
+ * kube-apiserver) and, when missing, Debian's chromium, etcd-server, redis-server,
+ * shellcheck, postgresql and a node's runtime (containerd, runc, the CNI plugins, iptables,
+ * conntrack, umoci, catatonit). The test command runs it first; it does nothing
  * when all are in place.
  *
  * Exit codes: 0 ready, 3 a component could not be installed.
@@ -20,11 +24,15 @@ import {
   ensureFerretDb,
   ensureKeycloak,
   ensureKubeApiserver,
+  ensureHelm,
+  ensureKubeNode,
   ensureMongoTools,
+  ensureNodeRuntime,
   ensureOpa,
   ensurePostgres,
   ensureRedis,
   ensureShellcheck,
+  istioChartsModuleDir,
   java21Home,
   upstreamCrdFiles,
 } from '../tools.js';
@@ -32,6 +40,8 @@ import {
 try {
   ensureOpa();
   ensureKubeApiserver();
+  ensureKubeNode();
+  ensureNodeRuntime();
   ensureEtcd();
   upstreamCrdFiles();
   ensureArgoCd();
@@ -43,6 +53,8 @@ try {
   ensurePostgres();
   ensureFerretDb();
   ensureMongoTools();
+  ensureHelm();
+  istioChartsModuleDir();
 } catch (err) {
   if (err instanceof PlatformError) {
     reportError('setup', err);

@@ -48,6 +48,7 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
   const { res, replicas } = sizing(ctx);
   const jaegerHost = `${JAEGER_RELEASE}.${mesh}.svc.cluster.local`;
   const opaHost = ctx.serviceHost('opa');
+  const istioImages = chartImages(ctx, 'istio');
 
   return [
     {
@@ -79,7 +80,8 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
       namespace: 'kube-system',
       wave: -8,
       values: {
-        global: { istioNamespace: mesh, logAsJson: true },
+        // The cni chart reads no global.istioNamespace: its agent runs in its own namespace.
+        global: { ...istioImages, logAsJson: true },
         resources: res('istioCni'),
         excludeNamespaces: ['istio-system', 'kube-system'],
       },
@@ -95,6 +97,8 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
       wave: -8,
       values: {
         global: {
+          // Also the sidecars' and the gateway's proxy image (injected by istiod).
+          ...istioImages,
           istioNamespace: mesh,
           logAsJson: true,
           proxy: { resources: toKubeResources(ctx.profile.sidecar) },
@@ -255,6 +259,17 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
   ];
 }
 
+/**
+ * `hub` and `tag` of a chart's images from its pin (`imageHub`; the tag is its appVersion,
+ * else its version), or nothing when the pin leaves them to the chart. NOTE (6)
+ */
+function chartImages(ctx: PlatformContext, id: ChartId): { hub?: string; tag?: string } {
+  const spec = ctx.chart(id);
+  return spec.imageHub === undefined
+    ? {}
+    : { hub: spec.imageHub, tag: spec.appVersion ?? spec.version };
+}
+
 /** Argo CD's own values; the bootstrap `helm install` uses the same. */
 export function argoCdValues(ctx: PlatformContext): HelmValues {
   const { res, replicas } = sizing(ctx);
@@ -359,3 +374,8 @@ const APPLICATION_HEALTH_LUA = [
 //    1.8, so sync waves of an app-of-apps would not wait for a child to be healthy; this is
 //    the documented customization that restores it.
 //    See https://argo-cd.readthedocs.io/en/stable/operator-manual/upgrading/1.7-1.8/
+// 6. Istio image hub and tag. The released charts default to docker.io/istio and their own
+//    release, but the charts' sources (and any build but a release build) default to the
+//    testing hub registry.istio.io/testing with tag `latest`; setting both from the pin keeps
+//    the images pinned in one place whatever chart build renders them, and is what lets
+//    testing/test/helm-charts.test.ts check the rendered images against the pin.

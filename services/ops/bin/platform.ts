@@ -74,7 +74,42 @@ function duration(text: string): number {
   return ms;
 }
 
-const revisionOf = (o: { revision?: string }) => (o.revision ? { revision: o.revision } : {});
+interface JudgeOpts {
+  revision?: string;
+  syncOnly?: boolean;
+  skipApp?: string[];
+}
+
+/** What status and wait judge by, from their options. */
+const judgeOf = (o: JudgeOpts) => ({
+  ...(o.revision ? { revision: o.revision } : {}),
+  ...(o.syncOnly ? { syncOnly: true } : {}),
+  ...(o.skipApp?.length ? { skipApps: o.skipApp } : {}),
+});
+
+/** `--sync-only` and `--skip-app`, shared by status and wait. */
+function withJudge(cmd: Command): Command {
+  return cmd
+    .option(
+      '--sync-only',
+      'count an Application as ready once Synced (health shown, not required) and do not count workloads, OPA or Keycloak: for clusters where some images cannot run',
+    )
+    .addOption(
+      new Option(
+        '--skip-app <name>',
+        'do not wait for this Application (repeatable); it is still shown, marked skipped',
+      ).argParser(skipApp),
+    );
+}
+
+function skipApp(name: string, previous: string[] | undefined): string[] {
+  const known = expected().names;
+  if (!known.includes(name))
+    throw new InvalidArgumentError(
+      `deploy/ defines no Application ${JSON.stringify(name)}; use one of: ${known.join(', ')}`,
+    );
+  return [...(previous ?? []), name];
+}
 
 interface ClusterOpts {
   context?: string;
@@ -103,7 +138,7 @@ function cluster(opts: ClusterOpts) {
   return loadCluster(o);
 }
 
-const expected = () => expectedApplications(readDeployObjects());
+const expected = () => expectedApplications(readDeployObjects(), ctx.config.gitops.repoURL);
 
 /** A commit as Argo CD reports it (the full SHA), from anything `git rev-parse` accepts. */
 function commit(ref: string): string {
@@ -185,15 +220,15 @@ const program = new Command()
   );
 
 program.addCommand(
-  withCluster(new Command('status'))
+  withJudge(withCluster(new Command('status')))
     .description(
       'Argo CD Application sync and health, workload readiness, OPA and Keycloak readiness; exit 1 when not healthy',
     )
     .addOption(revisionOption())
     .option('--json', 'print the status as JSON')
-    .action(async (opts: ClusterOpts & { json?: boolean; revision?: string }) => {
+    .action(async (opts: ClusterOpts & JudgeOpts & { json?: boolean }) => {
       const c = cluster(opts);
-      const s = await readStatus(c, ctx, expected(), revisionOf(opts));
+      const s = await readStatus(c, ctx, expected(), judgeOf(opts));
       if (opts.json) json(s);
       else process.stdout.write(renderStatus(s));
       process.exitCode = s.healthy ? EXIT.ok : EXIT.failed;
@@ -201,9 +236,9 @@ program.addCommand(
 );
 
 program.addCommand(
-  withCluster(new Command('wait'))
+  withJudge(withCluster(new Command('wait')))
     .description(
-      'wait until every Application is Synced and Healthy (at --revision) and every workload rolled out',
+      'wait until every Application is Synced and Healthy (at --revision) and every workload rolled out; with --sync-only, until every Application is Synced',
     )
     .addOption(
       new Option('--timeout <duration>', 'give up after this long')
@@ -219,23 +254,28 @@ program.addCommand(
     .option('--json', 'print the final status as JSON')
     .action(
       async (
-        opts: ClusterOpts & {
-          timeout: number;
-          interval: number;
-          json?: boolean;
-          revision?: string;
-        },
+        opts: ClusterOpts &
+          JudgeOpts & {
+            timeout: number;
+            interval: number;
+            json?: boolean;
+          },
       ) => {
         const c = cluster(opts);
         const apps = expected();
+        const counted = apps.names.length - new Set(opts.skipApp ?? []).size;
         log(
-          `wait: context ${c.context}: up to ${formatDuration(opts.timeout)} for ${apps.length} Applications and the workloads of ${ctx.managedNamespaces.map((n) => n.name).join(', ')}`,
+          opts.syncOnly
+            ? `wait: context ${c.context}: up to ${formatDuration(opts.timeout)} for ${counted} Applications to be Synced (--sync-only: health and workloads not counted)`
+            : `wait: context ${c.context}: up to ${formatDuration(opts.timeout)} for ${counted} Applications and the workloads of ${ctx.managedNamespaces.map((n) => n.name).join(', ')}`,
         );
+        if (opts.skipApp?.length)
+          log(`wait: not waiting for ${opts.skipApp.join(', ')} (--skip-app)`);
         if (opts.revision)
           log(
             `wait: Applications synced from ${ctx.config.gitops.repoURL} must be at ${opts.revision}`,
           );
-        const s = await waitHealthy(() => readStatus(c, ctx, apps, revisionOf(opts)), {
+        const s = await waitHealthy(() => readStatus(c, ctx, apps, judgeOf(opts)), {
           timeoutMs: opts.timeout,
           intervalMs: opts.interval,
           progress: (line) => log(`wait: ${line}`),

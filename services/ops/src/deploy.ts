@@ -47,12 +47,33 @@ export function readDeployObjects(dir: string = DEPLOY_DIR): DeployObject[] {
   });
 }
 
-/** The Argo CD Applications deploy/ defines, by name: what `status` expects to find. */
-export function expectedApplications(objects: readonly DeployObject[]): string[] {
-  return objects
+/** The Argo CD Applications deploy/ defines: what `status` expects to find. */
+export interface ExpectedApplications {
+  /** Every Application, by name, sorted. */
+  readonly names: readonly string[];
+  /**
+   * Those deploy/ sources from the platform repository (config gitops.repoURL): the ones
+   * that must be at the pushed commit. Judged here, in deploy/, by name, so a cluster whose
+   * Applications point at a mirror of the repository is judged the same.
+   */
+  readonly fromPlatformRepo: readonly string[];
+}
+
+/** The Argo CD Applications deploy/ defines; see {@link ExpectedApplications}. */
+export function expectedApplications(
+  objects: readonly DeployObject[],
+  platformRepoURL: string,
+): ExpectedApplications {
+  const apps = objects
     .filter(
       (o) => o.object.kind === 'Application' && o.object.apiVersion?.startsWith('argoproj.io/'),
     )
-    .map((o) => o.object.metadata.name)
-    .sort();
+    .map((o) => o.object as DeployObject['object'] & { spec?: { source?: { repoURL?: string } } });
+  return {
+    names: apps.map((a) => a.metadata.name).sort(),
+    fromPlatformRepo: apps
+      .filter((a) => a.spec?.source?.repoURL === platformRepoURL)
+      .map((a) => a.metadata.name)
+      .sort(),
+  };
 }

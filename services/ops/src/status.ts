@@ -9,6 +9,7 @@ import { SERVICES } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import type { Cluster } from '../../../platform/cluster.js';
 import { request } from '../../../platform/cluster.js';
+import type { ExpectedApplications } from './deploy.js';
 
 /** One Argo CD Application. */
 export interface ApplicationState {
@@ -22,6 +23,8 @@ export interface ApplicationState {
   /** Why it is not Synced and Healthy: health message, failed operation, or a condition. */
   readonly message?: string;
   readonly ok: boolean;
+  /** Not waited for: named by `--skip-app` (reported, never counted). */
+  readonly skipped?: boolean;
 }
 
 /** One Deployment, StatefulSet or DaemonSet. */
@@ -49,7 +52,14 @@ export interface ComponentState {
 export interface PlatformStatus {
   readonly context: string;
   readonly server: string;
+  /**
+   * What was waited for is there: every Application Synced and Healthy, every workload rolled
+   * out, OPA and Keycloak ready; with `syncOnly`, every Application Synced (health and
+   * workloads reported, not counted). Skipped Applications never count.
+   */
   readonly healthy: boolean;
+  /** `healthy` judged sync alone (`--sync-only`). */
+  readonly syncOnly: boolean;
   readonly applications: readonly ApplicationState[];
   readonly workloads: readonly WorkloadState[];
   readonly components: readonly ComponentState[];
@@ -71,7 +81,6 @@ export const REQUIRED_RULES: readonly k8s.V1PolicyRule[] = [
 
 interface ArgoApplication {
   metadata: { name: string };
-  spec?: { source?: { repoURL?: string } };
   status?: {
     sync?: { status?: string; revision?: string };
     health?: { status?: string; message?: string };
@@ -82,10 +91,18 @@ interface ArgoApplication {
 
 /** What an Application must show to count as ready. */
 export interface ApplicationExpectation {
-  /** The platform's git repository: Applications synced from it must be at `revision`. */
-  readonly repoURL: string;
+  /**
+   * The Applications deploy/ sources from the platform's git repository, by name: they must
+   * be at `revision` (chart Applications are at a chart version).
+   */
+  readonly fromPlatformRepo: ReadonlySet<string>;
   /** The commit the git-sourced Applications must have synced; any when undefined. */
   readonly revision?: string;
+  /**
+   * Sync alone makes an Application ready (health is reported, not required): for clusters
+   * where some workloads cannot become healthy, e.g. images that cannot be pulled there.
+   */
+  readonly syncOnly?: boolean;
 }
 
 /**
@@ -101,14 +118,14 @@ export function applicationState(
   const health = app.status?.health?.status ?? 'Unknown';
   const op = app.status?.operationState;
   const revision = app.status?.sync?.revision;
-  const fromGit = app.spec?.source?.repoURL === expect.repoURL;
+  const fromGit = expect.fromPlatformRepo.has(app.metadata.name);
   const stale =
     fromGit && expect.revision !== undefined && revision !== expect.revision
       ? `synced ${revision ? revision.slice(0, 12) : 'no revision'}, waiting for ${expect.revision.slice(0, 12)}`
       : undefined;
   const running =
     op?.phase === 'Running' ? `sync running${op.message ? `: ${op.message}` : ''}` : undefined;
-  const ok = sync === 'Synced' && health === 'Healthy' && !stale && !running;
+  const ok = sync === 'Synced' && (expect.syncOnly || health === 'Healthy') && !stale && !running;
   const failedOp = op && (op.phase === 'Failed' || op.phase === 'Error') ? op.message : undefined;
   const condition = app.status?.conditions?.find((c) => /Error|Warning/.test(c.type ?? ''));
   const message = ok
@@ -283,44 +300,59 @@ async function readComponent(
   return { name, namespace, service, readyEndpoints, ok: readyEndpoints > 0 };
 }
 
+/** What {@link readStatus} judges by. */
+export interface StatusOptions {
+  /** See {@link ApplicationExpectation.revision}. */
+  readonly revision?: string;
+  /** See {@link ApplicationExpectation.syncOnly}; workloads and components are not counted either. */
+  readonly syncOnly?: boolean;
+  /** Applications not waited for (reported as skipped); each must be one deploy/ defines. */
+  readonly skipApps?: readonly string[];
+}
+
 /** Reads the platform's status from the cluster. */
 export async function readStatus(
   cluster: Cluster,
   ctx: PlatformContext,
-  expectedApps: readonly string[],
-  opts: { revision?: string } = {},
+  expectedApps: ExpectedApplications,
+  opts: StatusOptions = {},
 ): Promise<PlatformStatus> {
   const namespaces = ctx.managedNamespaces.map((n) => n.name);
-  const [applications, workloads, opa, keycloak] = await Promise.all([
-    readApplications(cluster, ctx.namespace('argocd'), expectedApps, {
-      repoURL: ctx.config.gitops.repoURL,
+  const skip = new Set(opts.skipApps ?? []);
+  const [found, workloads, opa, keycloak] = await Promise.all([
+    readApplications(cluster, ctx.namespace('argocd'), expectedApps.names, {
+      fromPlatformRepo: new Set(expectedApps.fromPlatformRepo),
       ...(opts.revision ? { revision: opts.revision } : {}),
+      ...(opts.syncOnly ? { syncOnly: true } : {}),
     }),
     Promise.all(namespaces.map((ns) => readWorkloads(cluster, ns))).then((w) => w.flat()),
     readComponent(cluster, 'OPA', ctx.componentNamespace('opa'), SERVICES.opa.name),
     readComponent(cluster, 'Keycloak', ctx.componentNamespace('keycloak'), SERVICES.keycloak.name),
   ]);
+  const applications = found.map((a) => (skip.has(a.name) ? { ...a, skipped: true } : a));
   const components = [opa, keycloak];
+  const counted = !opts.syncOnly;
   const waitingFor = [
     ...applications
-      .filter((a) => !a.ok)
+      .filter((a) => !a.ok && !a.skipped)
       .map(
         (a) => `application ${a.name} ${a.sync}/${a.health}${a.message ? `: ${a.message}` : ''}`,
       ),
     ...workloads
-      .filter((w) => !w.ok)
+      .filter((w) => counted && !w.ok)
       .map(
         (w) =>
           `${w.kind.toLowerCase()} ${w.namespace}/${w.name} ${w.ready}/${w.desired} ready${w.problem ? ` (${w.problem})` : ''}`,
       ),
     ...components
-      .filter((c) => !c.ok)
+      .filter((c) => counted && !c.ok)
       .map((c) => `${c.name}: no ready endpoint behind service ${c.namespace}/${c.service}`),
   ];
   return {
     context: cluster.context,
     server: cluster.server,
     healthy: waitingFor.length === 0,
+    syncOnly: Boolean(opts.syncOnly),
     applications,
     workloads,
     components,
@@ -340,11 +372,18 @@ export function renderStatus(s: PlatformStatus): string {
     );
   };
   return [
-    `context ${s.context} (${s.server}): ${s.healthy ? 'HEALTHY' : 'NOT HEALTHY'}`,
+    `context ${s.context} (${s.server}): ${
+      s.syncOnly ? (s.healthy ? 'SYNCED' : 'NOT SYNCED') : s.healthy ? 'HEALTHY' : 'NOT HEALTHY'
+    }${s.syncOnly ? ' (--sync-only: health and workloads are shown, not counted)' : ''}`,
     '',
     ...pad([
       ['APPLICATION', 'SYNC', 'HEALTH', 'MESSAGE'],
-      ...s.applications.map((a) => [a.name, a.sync, a.health, a.message ?? '']),
+      ...s.applications.map((a) => [
+        a.name,
+        a.sync,
+        a.health,
+        a.skipped ? `skipped (--skip-app)${a.message ? `; ${a.message}` : ''}` : (a.message ?? ''),
+      ]),
     ]),
     '',
     ...pad([

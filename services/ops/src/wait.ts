@@ -34,16 +34,21 @@ export function parseDuration(text: string): number | undefined {
 
 /** One progress line: counts, then the first few things still awaited. */
 export function progressLine(s: PlatformStatus, elapsedMs: number): string {
-  const apps = s.applications.filter((a) => a.ok).length;
+  const counted = s.applications.filter((a) => !a.skipped);
+  const apps = counted.filter((a) => a.ok).length;
   const workloads = s.workloads.filter((w) => w.ok).length;
   const shown = s.waitingFor.slice(0, 3);
   const more = s.waitingFor.length - shown.length;
+  const skipped = s.applications.length - counted.length;
   return (
-    `[${formatDuration(elapsedMs)}] ${apps}/${s.applications.length} applications Synced and Healthy, ` +
-    `${workloads}/${s.workloads.length} workloads ready` +
+    `[${formatDuration(elapsedMs)}] ${apps}/${counted.length} applications ${s.syncOnly ? 'Synced' : 'Synced and Healthy'}` +
+    (skipped ? ` (${skipped} skipped)` : '') +
+    (s.syncOnly ? '' : `, ${workloads}/${s.workloads.length} workloads ready`) +
     (s.waitingFor.length
       ? `; waiting for ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}`
-      : '; healthy')
+      : s.syncOnly
+        ? '; synced'
+        : '; healthy')
   );
 }
 
@@ -97,6 +102,6 @@ export async function waitHealthy(
   const waiting = last?.waitingFor ?? [];
   throw opsError(
     'ERR_NOT_HEALTHY',
-    `not healthy after ${formatDuration(Date.now() - start)}${unreachable ? ` (and the API server stopped answering: ${unreachable.message})` : ''}; still waiting for:\n${waiting.map((w) => `  - ${w}`).join('\n')}`,
+    `${last?.syncOnly ? 'not synced' : 'not healthy'} after ${formatDuration(Date.now() - start)}${unreachable ? ` (and the API server stopped answering: ${unreachable.message})` : ''}; still waiting for:\n${waiting.map((w) => `  - ${w}`).join('\n')}`,
   );
 }

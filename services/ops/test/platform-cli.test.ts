@@ -27,7 +27,8 @@ const CLI = 'services/ops/bin/platform.ts';
 const ctx = loadPlatformContext();
 const ARGOCD = ctx.namespace('argocd');
 const objects = readDeployObjects();
-const apps = expectedApplications(objects);
+const expected = expectedApplications(objects, ctx.config.gitops.repoURL);
+const apps = expected.names;
 /** The commit `--revision HEAD` resolves to. */
 const head = execFileSync('git', ['rev-parse', 'HEAD'], {
   cwd: REPO_ROOT,
@@ -237,7 +238,7 @@ describe('status and wait', () => {
 
   it('reports every Application, workload and component that is not ready, by name', async () => {
     const cluster = loadCluster({ kubeconfig: api.kubeconfigPath });
-    const s = await readStatus(cluster, ctx, apps);
+    const s = await readStatus(cluster, ctx, expected);
     expect(s.healthy).toBe(false);
     expect(s.applications.map((a) => a.name)).toEqual(apps);
     expect(s.applications.every((a) => a.sync === 'Unknown' && !a.ok)).toBe(true);
@@ -301,6 +302,76 @@ describe('status and wait', () => {
     run = await cli(['status', '--revision', 'no-such-ref']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('git cannot resolve "no-such-ref" to a commit');
+  }, 60_000);
+
+  it('--sync-only counts sync alone; --skip-app leaves an Application out, by name', async () => {
+    const orion = workloads.find((w) => w.object.metadata.name === 'orion')!;
+    await setWorkloadReady(orion, 0);
+    await setEndpoint('opa', false);
+    await setApplication(
+      'fiware',
+      'Synced',
+      'Degraded',
+      'Deployment orion: ImagePullBackOff',
+      head,
+    );
+    await setApplication('kiali', 'Unknown', 'Unknown', 'chart not reachable');
+    try {
+      // Healthy judged as usual: all four problems count.
+      let run = await cli(['status', '--json']);
+      expect(run.code).toBe(1);
+      let s = JSON.parse(run.stdout) as {
+        healthy: boolean;
+        syncOnly: boolean;
+        waitingFor: string[];
+        applications: { name: string; skipped?: boolean }[];
+      };
+      expect(s.syncOnly).toBe(false);
+      expect(s.waitingFor).toHaveLength(4);
+      // Sync alone: the Degraded but Synced fiware, orion and OPA no longer count; kiali does.
+      run = await cli(['status', '--json', '--sync-only']);
+      expect(run.code).toBe(1);
+      s = JSON.parse(run.stdout) as typeof s;
+      expect(s.syncOnly).toBe(true);
+      expect(s.waitingFor).toEqual(['application kiali Unknown/Unknown: chart not reachable']);
+      // ...until it is skipped, visibly.
+      run = await cli(['status', '--sync-only', '--skip-app', 'kiali']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/: SYNCED \(--sync-only/);
+      expect(run.stdout).toMatch(
+        /kiali\s+Unknown\s+Unknown\s+skipped \(--skip-app\); chart not reachable/,
+      );
+      expect(run.stdout).toMatch(/fiware\s+Synced\s+Degraded/);
+      // Skipping does not excuse health without --sync-only.
+      run = await cli(['status', '--json', '--skip-app', 'kiali']);
+      expect(run.code).toBe(1);
+      s = JSON.parse(run.stdout) as typeof s;
+      expect(s.applications.find((a) => a.name === 'kiali')?.skipped).toBe(true);
+      expect(s.waitingFor).toHaveLength(3);
+      expect(s.waitingFor.some((w) => w.includes('kiali'))).toBe(false);
+      // A name deploy/ does not define is a usage error, not a silent no-op.
+      run = await cli(['wait', '--sync-only', '--skip-app', 'kialli']);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('deploy/ defines no Application "kialli"');
+      // wait --sync-only returns at once when everything counted is synced, and says so.
+      run = await cli([
+        'wait',
+        '--sync-only',
+        '--skip-app',
+        'kiali',
+        '--interval',
+        '1s',
+        '--timeout',
+        '20s',
+      ]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toMatch(/applications Synced \(1 skipped\); synced/);
+    } finally {
+      await setWorkloadReady(orion, 1);
+      await setEndpoint('opa', true);
+      await setApplication('fiware', 'Synced', 'Healthy', undefined, head);
+      await setApplication('kiali', 'Synced', 'Healthy');
+    }
   }, 60_000);
 
   it('a Deployment mid-rollout (an old pod still running) is not ready', async () => {

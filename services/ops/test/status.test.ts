@@ -4,13 +4,10 @@
  */
 import { applicationState, rolloutProblem } from '../src/status.js';
 
-const REPO = 'https://github.com/me/fork.git';
+/** The Applications deploy/ sources from the platform repository. */
+const GIT = new Set(['fiware']);
 const SHA = 'a'.repeat(40);
-const app = (status: object, repoURL = REPO) => ({
-  metadata: { name: 'fiware' },
-  spec: { source: { repoURL } },
-  status,
-});
+const app = (status: object, name = 'fiware') => ({ metadata: { name }, status });
 const synced = (revision = SHA) => ({
   sync: { status: 'Synced', revision },
   health: { status: 'Healthy' },
@@ -18,25 +15,49 @@ const synced = (revision = SHA) => ({
 
 describe('applicationState', () => {
   it('is ready when Synced and Healthy, at any revision unless one is expected', () => {
-    expect(applicationState(app(synced('b'.repeat(40))), { repoURL: REPO }).ok).toBe(true);
-    expect(applicationState(app(synced()), { repoURL: REPO, revision: SHA }).ok).toBe(true);
+    expect(applicationState(app(synced('b'.repeat(40))), { fromPlatformRepo: GIT }).ok).toBe(true);
+    expect(applicationState(app(synced()), { fromPlatformRepo: GIT, revision: SHA }).ok).toBe(true);
   });
 
   it('is not ready at the previous commit, right after a push', () => {
-    const s = applicationState(app(synced('b'.repeat(40))), { repoURL: REPO, revision: SHA });
+    const s = applicationState(app(synced('b'.repeat(40))), {
+      fromPlatformRepo: GIT,
+      revision: SHA,
+    });
     expect(s.ok).toBe(false);
     expect(s.message).toBe(`synced bbbbbbbbbbbb, waiting for aaaaaaaaaaaa`);
   });
 
   it('does not hold Helm chart Applications to the git commit', () => {
-    const chart = app(synced('1.31.1'), 'https://istio-release.example/charts');
-    expect(applicationState(chart, { repoURL: REPO, revision: SHA }).ok).toBe(true);
+    const chart = app(synced('1.31.1'), 'istiod');
+    expect(applicationState(chart, { fromPlatformRepo: GIT, revision: SHA }).ok).toBe(true);
+  });
+
+  it('with syncOnly, is ready when Synced whatever its health, but still not when stale or out of sync', () => {
+    const degraded = app({
+      sync: { status: 'Synced', revision: SHA },
+      health: { status: 'Degraded' },
+    });
+    expect(applicationState(degraded, { fromPlatformRepo: GIT }).ok).toBe(false);
+    expect(applicationState(degraded, { fromPlatformRepo: GIT, syncOnly: true }).ok).toBe(true);
+    const stale = app({
+      sync: { status: 'Synced', revision: 'b'.repeat(40) },
+      health: { status: 'Missing' },
+    });
+    expect(
+      applicationState(stale, { fromPlatformRepo: GIT, revision: SHA, syncOnly: true }).ok,
+    ).toBe(false);
+    const outOfSync = app({
+      sync: { status: 'OutOfSync', revision: SHA },
+      health: { status: 'Healthy' },
+    });
+    expect(applicationState(outOfSync, { fromPlatformRepo: GIT, syncOnly: true }).ok).toBe(false);
   });
 
   it('is not ready while a sync operation runs, even if the last one left it Synced', () => {
     const s = applicationState(
       app({ ...synced(), operationState: { phase: 'Running', message: 'waiting for hook' } }),
-      { repoURL: REPO },
+      { fromPlatformRepo: GIT },
     );
     expect(s.ok).toBe(false);
     expect(s.message).toBe('sync running: waiting for hook');
@@ -50,7 +71,7 @@ describe('applicationState', () => {
         operationState: { phase: 'Failed', message: 'one or more objects failed to apply' },
         conditions: [{ type: 'ComparisonError', message: 'repo not found' }],
       }),
-      { repoURL: REPO },
+      { fromPlatformRepo: GIT },
     );
     expect(failed.message).toBe('one or more objects failed to apply');
     const condition = applicationState(
@@ -58,7 +79,7 @@ describe('applicationState', () => {
         sync: { status: 'Unknown' },
         conditions: [{ type: 'ComparisonError', message: 'authentication required' }],
       }),
-      { repoURL: REPO },
+      { fromPlatformRepo: GIT },
     );
     expect(condition.message).toBe('ComparisonError: authentication required');
     expect(condition.health).toBe('Unknown');

@@ -6,6 +6,7 @@ const status = (waitingFor: string[]): PlatformStatus => ({
   context: 'c',
   server: 's',
   healthy: waitingFor.length === 0,
+  syncOnly: false,
   applications: [
     { name: 'a', sync: 'Synced', health: 'Healthy', ok: true },
     { name: 'b', sync: 'OutOfSync', health: 'Progressing', ok: waitingFor.length === 0 },
