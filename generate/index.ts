@@ -15,9 +15,10 @@ import { argoCdValues } from '../cdk8s/lib/gitops/chart-values.js';
 import type { PlatformInputs } from '../cdk8s/lib/platform.js';
 import type { SynthOutput } from '../cdk8s/lib/synth.js';
 import { GENERATED_HEADER, synthesize, toYaml } from '../cdk8s/lib/synth.js';
+import { fleetRecordJsonSchema } from '../platform/fleet/records.js';
 import { policyExampleData } from '../platform/policy-data.js';
 import { renderClusterEnv } from './cluster-env.js';
-import { renderErrorsDoc, renderArchitectureSection } from './docs.js';
+import { renderErrorsDoc, renderArchitectureSection, renderFleetReference } from './docs.js';
 
 /** One generated file. */
 export interface GeneratedFile {
@@ -57,6 +58,16 @@ export const GENERATED: readonly GeneratedFile[] = [
     path: 'docs/devices.schema.json',
     purpose: 'the JSON Schema of devices-as-code files (docs/devices-as-code.md)',
     render: () => json(devicesFileJsonSchema()),
+  },
+  {
+    path: 'docs/fleet.schema.json',
+    purpose: 'the JSON Schema of the fleet records (docs/agents-as-code.md)',
+    render: () => json(fleetRecordJsonSchema()),
+  },
+  {
+    path: 'docs/fleet-reference.md',
+    purpose: 'every field of the fleet records and what each need grants',
+    render: (out) => renderFleetReference(out.platform.context),
   },
   {
     path: 'docs/provisioning.openapi.json',

@@ -81,3 +81,16 @@ export function staleFiles(root: string, out: Build): string[] {
     stale.push(`${ARCHITECTURE_DOC} (generated section)`);
   return stale.sort();
 }
+
+/**
+ * Replaces the git-ignored preview directory `dir` (e.g. deploy-preview/fleet) with `files`
+ * (paths relative to the repository root, all inside `dir`).
+ */
+export function writePreview(root: string, dir: string, files: ReadonlyMap<string, string>): void {
+  rmSync(join(root, dir), { recursive: true, force: true });
+  for (const [file, content] of files) {
+    if (!file.startsWith(`${dir}/`)) throw new TypeError(`${file} is outside ${dir}/`);
+    mkdirSync(dirname(join(root, file)), { recursive: true });
+    writeFileSync(join(root, file), content);
+  }
+}

@@ -16,6 +16,12 @@ export const API_AUDIENCES = [RESOURCE_CLIENTS.fiware, RESOURCE_CLIENTS.provisio
 export const TOKEN_CLAIMS = { tenants: 'tenants', roles: 'roles' } as const;
 
 /**
+ * The NGSI header that names the tenant (FIWARE service) of a request; Orion and QuantumLeap
+ * keep one database per value. The agents' mesh grants are bound to it (platform/fleet/).
+ */
+export const FIWARE_SERVICE_HEADER = 'fiware-service';
+
+/**
  * The request header that names the verified tenant to the backends, set by the gateway's OPA
  * and by the in-process middleware on allowed requests; never accepted from a client.
  */

@@ -329,8 +329,12 @@ describe('the platform mesh', () => {
     ]);
   });
 
-  it('fences each meshed namespace to mesh peers at the network layer', () => {
-    for (const ns of ['fiware', 'identity']) {
+  it('fences each meshed namespace to mesh peers at the network layer (and the platform namespace to the agents too)', () => {
+    const peers: Record<string, string[]> = {
+      fiware: ['agents-manufracture', 'agents-smithereens', 'fiware', 'identity', 'istio-system'],
+      identity: ['fiware', 'identity', 'istio-system'],
+    };
+    for (const [ns, expected] of Object.entries(peers)) {
       const np = find(out, 'NetworkPolicy', 'mesh-peers-only', ns).spec;
       expect(np.podSelector).toEqual({});
       expect(np.policyTypes).toEqual(['Ingress']);
@@ -338,7 +342,7 @@ describe('the platform mesh', () => {
         np.ingress[0].from.map(
           (f: any) => f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'],
         ),
-      ).toEqual(['fiware', 'identity', 'istio-system']);
+      ).toEqual(expected);
     }
   });
 

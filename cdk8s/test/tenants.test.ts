@@ -83,7 +83,7 @@ describe('a tenant added to the config', () => {
     expect(data.tenants).toEqual(['manufracture', 'smithereens', 'acme_works']);
   });
 
-  it('changes exactly Grafana, its provisioning, CrateDB users, OPA, the provisioning service and the realm, and nothing else', () => {
+  it("changes exactly Grafana, its provisioning, CrateDB users, OPA, the provisioning service, the realm and the platform namespace's fence, and nothing else", () => {
     expect(changedObjects(base, out)).toEqual(
       [
         // Its CrateDB reader; the reconciler follows the ConfigMap, CrateDB does not restart.
@@ -103,6 +103,8 @@ describe('a tenant added to the config', () => {
         'Deployment/identity/keycloak',
         // The pod template carries a checksum of the provisioning, so Grafana restarts.
         'StatefulSet/fiware/grafana',
+        // The platform namespace admits the tenant's agents namespace (agents-<tenant>).
+        'NetworkPolicy/fiware/mesh-peers-only',
       ].sort(),
     );
   });

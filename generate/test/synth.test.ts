@@ -40,6 +40,8 @@ describe('synth', () => {
     expect([...out.files.keys()].filter((f) => !f.startsWith('deploy/'))).toEqual([
       'docs/devices.schema.json',
       'docs/errors.md',
+      'docs/fleet-reference.md',
+      'docs/fleet.schema.json',
       'docs/provisioning.openapi.json',
       'policies/examples/data.json',
     ]);

@@ -63,6 +63,23 @@ export const platform = definePlatform({
     // at bootstrap. Turn off for production: people are then added in Keycloak.
     demoUsers: true,
   },
+  agents: {
+    // Per tenant: the ResourceQuota of its agents' namespace (agents-<tenant>; sidecars count
+    // too), and what an agent container that names no resources gets (its LimitRange default).
+    quota: {
+      requestsCpuMilli: 2000,
+      requestsMemoryMi: 4096,
+      limitsCpuMilli: 8000,
+      limitsMemoryMi: 8192,
+      pods: 40,
+    },
+    defaultResources: {
+      cpuRequestMilli: 50,
+      cpuLimitMilli: 500,
+      memoryRequestMi: 64,
+      memoryLimitMi: 256,
+    },
+  },
   // Images and charts are pinned in the component registry (platform/components.ts), each
   // with its reason. A fork that builds its own image overrides the pin here, e.g.
   //   images: { provisioning: { repository: 'ghcr.io/<you>/provisioning', tag: '0.1.0', why: '...' } },

@@ -131,6 +131,11 @@ export const CONFIG_ERRORS = {
     problem: 'cluster.kubernetesVersion is not an exact Kubernetes release',
     fix: 'write the exact release with its v, such as v1.36.3, inside the range Istio supports (see charts.istio.why)',
   },
+  ERR_CONFIG_AGENTS_QUOTA: {
+    problem:
+      'a value of agents.quota or agents.defaultResources is not a positive whole number, is below its minimum, or a default exceeds its limit or the quota',
+    fix: 'give CPU in millicores and memory in MiB, requests at most limits, defaults inside the quota (docs/config.md)',
+  },
   ERR_CONFIG_WHY: {
     problem: 'a pinned version has no reason',
     fix: 'add a one-line `why`: why this release, and what it must stay compatible with',
@@ -196,6 +201,16 @@ const IMAGE_REPOSITORY =
 /** Pinned: an exact release (at least major.minor) with an optional variant suffix, or a digest. */
 export const PINNED_TAG =
   /^(v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+._][0-9A-Za-z.-]+)?|sha256:[a-f0-9]{64})$/;
+/** Whether an image reference names a pinned tag (`repo:1.2.3`) or a digest (`repo@sha256:...`). */
+export function isPinnedImage(ref: string): boolean {
+  const at = ref.indexOf('@');
+  if (at >= 0) return ref.slice(at + 1).startsWith('sha256:') && PINNED_TAG.test(ref.slice(at + 1));
+  const colon = ref.lastIndexOf(':');
+  if (colon < 0 || ref.indexOf('/', colon) >= 0) return false;
+  const tag = ref.slice(colon + 1);
+  return !tag.startsWith('sha256:') && PINNED_TAG.test(tag);
+}
+
 /** An exact semantic version, e.g. a Helm chart version. */
 export const EXACT_SEMVER = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/;
 
@@ -358,6 +373,23 @@ const platformSchema = z.strictObject({
     realm: z.string().regex(REALM, code('ERR_CONFIG_REALM')),
     demoUsers: z.boolean(),
   }),
+  // The namespaces of the tenants' agents (agents-<tenant>, platform/fleet/): a ResourceQuota
+  // each, and the resources of an agent container that names none (LimitRange defaults too).
+  agents: z.strictObject({
+    quota: z.strictObject({
+      requestsCpuMilli: z.number().int().min(100, code('ERR_CONFIG_AGENTS_QUOTA')),
+      requestsMemoryMi: z.number().int().min(128, code('ERR_CONFIG_AGENTS_QUOTA')),
+      limitsCpuMilli: z.number().int().min(100, code('ERR_CONFIG_AGENTS_QUOTA')),
+      limitsMemoryMi: z.number().int().min(128, code('ERR_CONFIG_AGENTS_QUOTA')),
+      pods: z.number().int().min(1, code('ERR_CONFIG_AGENTS_QUOTA')),
+    }),
+    defaultResources: z.strictObject({
+      cpuRequestMilli: z.number().int().min(1, code('ERR_CONFIG_AGENTS_QUOTA')),
+      cpuLimitMilli: z.number().int().min(1, code('ERR_CONFIG_AGENTS_QUOTA')),
+      memoryRequestMi: z.number().int().min(1, code('ERR_CONFIG_AGENTS_QUOTA')),
+      memoryLimitMi: z.number().int().min(1, code('ERR_CONFIG_AGENTS_QUOTA')),
+    }),
+  }),
   // Overrides of the registry's pins (platform/components.ts), e.g. a fork's own image.
   images: z
     .strictObject(
@@ -489,6 +521,23 @@ function semanticIssues(config: z.output<typeof platformSchema>): ConfigIssue[] 
       });
     }
   }
+  const { quota, defaultResources: d } = config.agents;
+  const over: [string, number, number][] = [
+    ['agents.defaultResources.cpuRequestMilli', d.cpuRequestMilli, d.cpuLimitMilli],
+    ['agents.defaultResources.memoryRequestMi', d.memoryRequestMi, d.memoryLimitMi],
+    ['agents.defaultResources.cpuLimitMilli', d.cpuLimitMilli, quota.limitsCpuMilli],
+    ['agents.defaultResources.memoryLimitMi', d.memoryLimitMi, quota.limitsMemoryMi],
+    ['agents.quota.requestsCpuMilli', quota.requestsCpuMilli, quota.limitsCpuMilli],
+    ['agents.quota.requestsMemoryMi', quota.requestsMemoryMi, quota.limitsMemoryMi],
+  ];
+  for (const [path, value, max] of over)
+    if (value > max)
+      issues.push({
+        path,
+        code: 'ERR_CONFIG_AGENTS_QUOTA',
+        received: value,
+        detail: `more than ${max}`,
+      });
   for (const [key, minimum] of Object.entries(MINIMUM_BACKUP_STORAGE)) {
     const size = config.backup.sizes[key as keyof typeof MINIMUM_BACKUP_STORAGE];
     if (quantityBytes(size) < quantityBytes(minimum)) {

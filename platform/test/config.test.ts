@@ -113,6 +113,18 @@ describe('platform config', () => {
     ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = '30 24 * * *')],
     ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = '*/0 2 * * *')],
     ['ERR_CONFIG_BACKUP_SCHEDULE', 'backup.schedule', (c) => (c.backup.schedule = '0 5-2 * * *')],
+    ['ERR_CONFIG_AGENTS_QUOTA', 'agents.quota.pods', (c) => (c.agents.quota.pods = 0)],
+    [
+      'ERR_CONFIG_AGENTS_QUOTA',
+      'agents.defaultResources.memoryLimitMi',
+      (c) => (c.agents.defaultResources.memoryLimitMi = c.agents.quota.limitsMemoryMi + 1),
+    ],
+    [
+      'ERR_CONFIG_AGENTS_QUOTA',
+      'agents.defaultResources.cpuRequestMilli',
+      (c) =>
+        (c.agents.defaultResources.cpuRequestMilli = c.agents.defaultResources.cpuLimitMilli + 1),
+    ],
     ['ERR_CONFIG_BACKUP_KEEP', 'backup.keep', (c) => (c.backup.keep = 0)],
     ['ERR_CONFIG_BACKUP_KEEP', 'backup.keep', (c) => (c.backup.keep = 2.5)],
     ['ERR_CONFIG_BACKUP_KEEP', 'backup.keep', (c) => (c.backup.keep = '7')],

@@ -5,6 +5,7 @@
  */
 import { Construct } from 'constructs';
 
+import { agentsNamespace } from '../../../platform/fleet/resolve.js';
 import { TENANT_HEADER } from '../../../platform/tenancy.js';
 import type { NamespaceRole } from '../../../platform/layers.js';
 import type { PlatformContext } from '../../../platform/context.js';
@@ -40,6 +41,9 @@ export class MeshSecurity extends Construct {
     const labels = { 'app.kubernetes.io/part-of': PART_OF };
     const mesh = ctx.namespace('mesh');
     const meshed = MESHED_NAMESPACES.map((r) => ctx.namespace(r));
+    // The tenants' agents call the FIWARE APIs their needs grant (platform/fleet/records.ts);
+    // they reach nothing in the identity namespace (yet).
+    const agentNamespaces = ctx.config.tenants.map((t) => agentsNamespace(t.name));
 
     for (const role of MESHED_NAMESPACES) {
       const ns = ctx.namespace(role);
@@ -72,9 +76,13 @@ export class MeshSecurity extends Construct {
             policyTypes: ['Ingress'],
             ingress: [
               {
-                from: [...new Set([...meshed, mesh])].sort().map((peer) => ({
-                  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peer } },
-                })),
+                from: [
+                  ...new Set([...meshed, mesh, ...(role === 'platform' ? agentNamespaces : [])]),
+                ]
+                  .sort()
+                  .map((peer) => ({
+                    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peer } },
+                  })),
               },
             ],
           },
@@ -191,7 +199,8 @@ export class MeshSecurity extends Construct {
 //    See https://istio.io/latest/docs/reference/config/security/normalization/
 // 3. Network fence. AuthorizationPolicies guard the application ports, but a sidecar also
 //    serves plaintext ports (15020 merged metrics, 15021 health, 15090 Envoy stats). The
-//    NetworkPolicy admits only the meshed namespaces and istio-system (gateway, Prometheus)
-//    at L3/L4; traffic from a pod's own node (kubelet probes) is always allowed by
+//    NetworkPolicy admits only the meshed namespaces, istio-system (gateway, Prometheus) and,
+//    into the platform namespace, the tenants' agents namespaces (each agent reaches exactly
+//    what its needs grant) at L3/L4; traffic from a pod's own node (kubelet probes) is always allowed by
 //    Kubernetes. It needs a CNI that enforces NetworkPolicy (minikube's bridge does not).
 //    See https://kubernetes.io/docs/concepts/services-networking/network-policies/

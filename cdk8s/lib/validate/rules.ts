@@ -7,7 +7,8 @@
  * read-only-root rule only by a declared exception (see policy-exceptions.ts).
  */
 import { PlatformError } from '../../../platform/errors.js';
-import { EXACT_SEMVER, PINNED_TAG } from '../../../platform/config/schema.js';
+import { EXACT_SEMVER, isPinnedImage } from '../../../platform/config/schema.js';
+
 import { decodeExceptions } from '../policy-exceptions.js';
 import type { SynthObject } from '../objects.js';
 
@@ -94,16 +95,6 @@ const ISTIO_PORT_NAME =
 
 /** Kinds whose pods run to completion: no readiness or liveness to probe. */
 const RUN_TO_COMPLETION = new Set(['Job', 'CronJob']);
-
-/** Whether an image reference names a pinned tag (`repo:1.2.3`) or a digest (`repo@sha256:...`). */
-export function isPinnedImage(ref: string): boolean {
-  const at = ref.indexOf('@');
-  if (at >= 0) return ref.slice(at + 1).startsWith('sha256:') && PINNED_TAG.test(ref.slice(at + 1));
-  const colon = ref.lastIndexOf(':');
-  if (colon < 0 || ref.indexOf('/', colon) >= 0) return false;
-  const tag = ref.slice(colon + 1);
-  return !tag.startsWith('sha256:') && PINNED_TAG.test(tag);
-}
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json =>

@@ -1,0 +1,434 @@
+/**
+ * The fleet, rendered: the resolved records (platform/fleet/) as Kubernetes objects.
+ *
+ * Per tenant: the namespace `agents-<tenant>` (restricted Pod Security, sidecars, STRICT mTLS,
+ * default-deny, an L3 fence, a ResourceQuota and LimitRange from the config). Per agent: a
+ * ServiceAccount (its own mesh identity), a Service when it listens, and one Deployment per
+ * agent × host (pinned: that host; group: every host of the group; floating: one, anywhere
+ * untainted), each pod template carrying the agent's revision. Needs become environment and
+ * grants on the platform services, limited to the agent's tenant; pipeline connections become
+ * the downstream's address in the upstream's environment and the only ALLOW rule to the
+ * downstream's port.
+ *
+ * `npm run synth` writes this into the git-ignored preview (deploy-preview/fleet/) and
+ * `npm run agents -- plan` diffs it against HEAD's; in the cluster Argo CD renders the same
+ * records with the same code (a Config Management Plugin, a later slice).
+ */
+import { App, Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-33';
+import { Construct } from 'constructs';
+
+import { SERVICES } from '../../../platform/components.js';
+import type { ServiceId } from '../../../platform/components.js';
+import type { PlatformContext } from '../../../platform/context.js';
+import type { Fleet, ResolvedAgent, ResolvedHost } from '../../../platform/fleet/resolve.js';
+import { agentObjectName, agentsNamespace, configFor } from '../../../platform/fleet/resolve.js';
+import { NEEDS } from '../../../platform/fleet/records.js';
+import { meshPrincipal } from '../../../platform/mesh.js';
+import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js';
+import { NetworkPolicy, modelObject } from '../model.js';
+import type { KubeObject } from '../objects.js';
+import { toYaml } from '../synth.js';
+import { checksum } from '../util.js';
+import type { MeshCaller } from '../workload.js';
+import { ExternalIdentity, PART_OF, hardenedSecurityContext, kubeResources } from '../workload.js';
+import { MeshTarget } from './grants.js';
+
+/** Where `npm run synth` writes the rendered fleet (git-ignored). */
+export const FLEET_PREVIEW_DIR = 'deploy-preview/fleet';
+
+/** Labels and annotations of the fleet's objects. */
+export const FLEET_LABELS = {
+  agentId: 'fleet.kitt4sme.io/agent-id',
+  agent: 'fleet.kitt4sme.io/agent',
+  tenant: 'fleet.kitt4sme.io/tenant',
+  host: 'fleet.kitt4sme.io/host',
+  instance: 'fleet.kitt4sme.io/instance',
+  revision: 'fleet.kitt4sme.io/revision',
+} as const;
+
+/** The taint of a specialised host: only agents placed on it run there. */
+export const SPECIALISED_TAINT = 'fleet.kitt4sme.io/specialised';
+
+/** The host label the pinned Deployments select (set by the kubelet). */
+const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+
+/** The rendered fleet. */
+export interface RenderedFleet {
+  readonly objects: readonly KubeObject[];
+  /** The preview files, by path relative to the repository root, sorted. */
+  readonly files: ReadonlyMap<string, string>;
+}
+
+/** Renders the fleet: one chart (and preview file) per tenant. */
+export function renderFleet(ctx: PlatformContext, fleet: Fleet): RenderedFleet {
+  const app = new App();
+  const charts: [string, Chart][] = [];
+  for (const t of ctx.config.tenants) {
+    const chart = new Chart(app, agentsNamespace(t.name), { disableResourceNameHashes: true });
+    new TenantAgents(chart, 'Agents', {
+      context: ctx,
+      tenant: t.name,
+      agents: fleet.agents.filter((a) => a.tenant === t.name),
+    });
+    charts.push([`${FLEET_PREVIEW_DIR}/${agentsNamespace(t.name)}.yaml`, chart]);
+  }
+  const objects: KubeObject[] = [];
+  const files = new Map<string, string>();
+  const header =
+    '# Rendered by `npm run synth` / `npm run agents -- plan` from fleet/. Not applied from here: Argo CD renders the records itself.\n';
+  for (const [file, chart] of charts) {
+    const docs = chart.toJson() as KubeObject[];
+    objects.push(...docs);
+    files.set(file, header + docs.map(toYaml).join('---\n'));
+  }
+  return { objects, files: new Map([...files].sort(([a], [b]) => a.localeCompare(b))) };
+}
+
+/** Props of {@link TenantAgents}. */
+export interface TenantAgentsProps {
+  readonly context: PlatformContext;
+  readonly tenant: string;
+  /** The tenant's agents and modules. */
+  readonly agents: readonly ResolvedAgent[];
+}
+
+/** A tenant's agents namespace and its agents. */
+export class TenantAgents extends Construct {
+  constructor(scope: Construct, id: string, props: TenantAgentsProps) {
+    super(scope, id);
+    const ctx = props.context;
+    const ns = agentsNamespace(props.tenant);
+    const labels = { 'app.kubernetes.io/part-of': PART_OF, [FLEET_LABELS.tenant]: props.tenant };
+    const q = ctx.config.agents.quota;
+    const d = ctx.config.agents.defaultResources;
+
+    new k8s.KubeNamespace(this, 'Namespace', {
+      metadata: {
+        name: ns,
+        labels: {
+          ...labels,
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/warn': 'restricted',
+          'pod-security.kubernetes.io/audit': 'restricted',
+          'istio-injection': 'enabled',
+        },
+      },
+    });
+    new k8s.KubeResourceQuota(this, 'Quota', {
+      metadata: { name: 'agents', namespace: ns, labels },
+      spec: {
+        hard: {
+          'requests.cpu': k8s.Quantity.fromString(`${q.requestsCpuMilli}m`),
+          'requests.memory': k8s.Quantity.fromString(`${q.requestsMemoryMi}Mi`),
+          'limits.cpu': k8s.Quantity.fromString(`${q.limitsCpuMilli}m`),
+          'limits.memory': k8s.Quantity.fromString(`${q.limitsMemoryMi}Mi`),
+          pods: k8s.Quantity.fromNumber(q.pods),
+        },
+      },
+    });
+    new k8s.KubeLimitRange(this, 'Limits', {
+      metadata: { name: 'agents', namespace: ns, labels },
+      spec: {
+        limits: [
+          {
+            type: 'Container',
+            defaultRequest: {
+              cpu: k8s.Quantity.fromString(`${d.cpuRequestMilli}m`),
+              memory: k8s.Quantity.fromString(`${d.memoryRequestMi}Mi`),
+            },
+            default: {
+              cpu: k8s.Quantity.fromString(`${d.cpuLimitMilli}m`),
+              memory: k8s.Quantity.fromString(`${d.memoryLimitMi}Mi`),
+            },
+          },
+        ],
+      },
+    });
+    modelObject(
+      this,
+      'Mtls',
+      PeerAuthentication({
+        metadata: { name: 'default', namespace: ns, labels },
+        spec: { mtls: { mode: 'STRICT' } },
+      }),
+    );
+    // An ALLOW policy without rules denies every request to every agent of the namespace; the
+    // pipeline connections (and Orion's notifications) are the only ways in.
+    modelObject(
+      this,
+      'DefaultDeny',
+      AuthorizationPolicy({
+        metadata: { name: 'default-deny', namespace: ns, labels },
+        spec: { action: 'ALLOW' },
+      }),
+    );
+    const platformNs = ctx.namespace('platform');
+    modelObject(
+      this,
+      'Fence',
+      NetworkPolicy({
+        metadata: { name: 'mesh-peers-only', namespace: ns, labels },
+        spec: {
+          podSelector: {},
+          policyTypes: ['Ingress'],
+          ingress: [
+            {
+              from: [...new Set([ns, platformNs, ctx.namespace('mesh')])].sort().map((peer) => ({
+                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peer } },
+              })),
+            },
+          ],
+        },
+      }),
+    );
+
+    const agents = new Map<string, AgentWorkload>();
+    for (const a of props.agents)
+      agents.set(a.id, new AgentWorkload(this, a.id, { context: ctx, agent: a }));
+
+    // Needs: a grant on each platform service, bound to the tenant's fiware-service header.
+    const targets = new Map<ServiceId, MeshTarget>();
+    const target = (service: ServiceId) => {
+      let t = targets.get(service);
+      if (!t) {
+        t = new MeshTarget(this, `Grants-${service}`, {
+          name: `${ns}-${SERVICES[service].name}`,
+          namespace: ctx.componentNamespace(service),
+          selector: { app: SERVICES[service].name },
+        });
+        targets.set(service, t);
+      }
+      return t;
+    };
+    for (const a of props.agents) {
+      const w = agents.get(a.id)!;
+      for (const need of a.needs) {
+        const spec = NEEDS[need];
+        for (const g of spec.grants)
+          target(g.service).grantAccess(w, {
+            ports: [ctx.port(g.service, g.port as never)],
+            methods: g.methods,
+            paths: g.paths,
+            tenant: props.tenant,
+          });
+        if ('callback' in spec && a.ports.length > 0) {
+          const svc = spec.callback.service;
+          w.grantAccess(
+            new ExternalIdentity(
+              ctx.componentNamespace(svc),
+              SERVICES[svc].name,
+              SERVICES[svc].name,
+            ),
+            a.ports,
+          );
+        }
+      }
+      // Pipeline connections: only the upstream reaches the downstream's port.
+      for (const c of a.connections) agents.get(c.to)!.grantAccess(w, [c.port]);
+    }
+  }
+}
+
+/** Props of {@link AgentWorkload}. */
+export interface AgentWorkloadProps {
+  readonly context: PlatformContext;
+  readonly agent: ResolvedAgent;
+}
+
+/** One agent: its identity, its Service, one Deployment per host and who may reach it. */
+export class AgentWorkload extends Construct implements MeshCaller {
+  /** Name of its ServiceAccount, Service and policy (from its id: stable across renames). */
+  readonly objectName: string;
+  readonly namespace: string;
+  readonly meshPrincipal: string;
+  readonly displayName: string;
+  private readonly policy: MeshTarget;
+
+  constructor(scope: Construct, id: string, props: AgentWorkloadProps) {
+    super(scope, id);
+    const { agent: a, context: ctx } = props;
+    this.objectName = agentObjectName(a.id);
+    this.namespace = agentsNamespace(a.tenant);
+    this.meshPrincipal = meshPrincipal(this.namespace, this.objectName);
+    this.displayName = a.name;
+    const labels = {
+      'app.kubernetes.io/part-of': PART_OF,
+      app: this.objectName,
+      [FLEET_LABELS.agentId]: a.id,
+      [FLEET_LABELS.agent]: a.name,
+      [FLEET_LABELS.tenant]: a.tenant,
+    };
+    const meta = (name = this.objectName, extra: Record<string, string> = {}) => ({
+      name,
+      namespace: this.namespace,
+      labels: { ...labels, ...extra },
+    });
+    this.policy = new MeshTarget(this, 'Allow', {
+      name: `${this.objectName}-allow`,
+      namespace: this.namespace,
+      selector: { app: this.objectName },
+    });
+
+    new k8s.KubeServiceAccount(this, 'ServiceAccount', {
+      metadata: meta(),
+      automountServiceAccountToken: false,
+    });
+    if (a.ports.length > 0)
+      new k8s.KubeService(this, 'Service', {
+        metadata: meta(),
+        spec: {
+          type: 'ClusterIP',
+          selector: { app: this.objectName },
+          ports: a.ports.map((p) => ({
+            name: `http-${p}`,
+            port: p,
+            targetPort: k8s.IntOrString.fromNumber(p),
+          })),
+        },
+      });
+
+    const env = this.environment(ctx, a);
+    const instances: (ResolvedHost | undefined)[] =
+      a.placement.mode === 'floating' ? [undefined] : [...a.placement.hosts];
+    for (const host of instances) {
+      const name = host ? `${this.objectName}-${hostKey(host.name)}` : this.objectName;
+      const instanceLabels = {
+        [FLEET_LABELS.instance]: name,
+        [FLEET_LABELS.host]: host?.name ?? 'floating',
+      };
+      const hostEnv: k8s.EnvVar[] = [
+        host
+          ? { name: 'AGENT_HOST', value: host.name }
+          : { name: 'AGENT_HOST', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+        { name: 'AGENT_CONFIG', value: JSON.stringify(configFor(a, host?.name ?? '')) },
+      ];
+      new k8s.KubeDeployment(this, host ? `Host-${host.name}` : 'Floating', {
+        metadata: {
+          ...meta(name, instanceLabels),
+          annotations: { [FLEET_LABELS.revision]: a.revision },
+        },
+        spec: {
+          replicas: a.state === 'running' ? 1 : 0,
+          revisionHistoryLimit: 3,
+          // One instance per host at a time: never two copies writing for one agent.
+          strategy: { type: 'Recreate' },
+          selector: { matchLabels: { app: this.objectName, [FLEET_LABELS.instance]: name } },
+          template: {
+            metadata: {
+              labels: { ...labels, ...instanceLabels },
+              annotations: { [FLEET_LABELS.revision]: a.revision },
+            },
+            spec: {
+              serviceAccountName: this.objectName,
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              nodeSelector: host ? { [HOSTNAME_LABEL]: host.name } : undefined,
+              tolerations: host ? pinnedTolerations(host) : undefined,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: a.runAs.user,
+                runAsGroup: a.runAs.group,
+                fsGroup: a.runAs.group,
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              containers: [
+                {
+                  name: 'agent',
+                  image: a.image,
+                  imagePullPolicy: 'IfNotPresent',
+                  env: [...env, ...hostEnv],
+                  ports: a.ports.map((p) => ({
+                    name: `http-${p}`,
+                    containerPort: p,
+                    protocol: 'TCP',
+                  })),
+                  resources: kubeResources(a.resources),
+                  securityContext: hardenedSecurityContext(true),
+                  readinessProbe: a.health ? probe(a.health) : undefined,
+                  livenessProbe: a.health ? probe(a.health, 6) : undefined,
+                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+                },
+              ],
+              volumes: [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } }],
+            },
+          },
+        },
+      });
+    }
+  }
+
+  /** Lets `caller` reach these ports of the agent. */
+  grantAccess(caller: MeshCaller, ports: readonly number[]): void {
+    this.policy.grantAccess(caller, { ports });
+  }
+
+  /** The agent's environment, the same on every host. */
+  private environment(ctx: PlatformContext, a: ResolvedAgent): k8s.EnvVar[] {
+    const env = new Map<string, k8s.EnvVar>();
+    const set = (name: string, value: string) => env.set(name, { name, value });
+    set('AGENT_ID', a.id);
+    set('AGENT_NAME', a.name);
+    set('AGENT_TENANT', a.tenant);
+    set('FIWARE_SERVICE', a.tenant);
+    set('AGENT_REVISION', a.revision);
+    set('AGENT_HEARTBEAT_SECONDS', String(a.heartbeatSeconds));
+    for (const need of a.needs)
+      for (const [name, s] of Object.entries(NEEDS[need].env))
+        set(name, ctx.serviceUrl(s.service, s.port as never));
+    // DOWNSTREAM_<NAME>_URL, with the port in the name when one downstream has two.
+    for (const c of a.connections) {
+      const twice = a.connections.filter((x) => x.to === c.to).length > 1;
+      const name = c.name.toUpperCase().replaceAll('-', '_');
+      set(
+        `DOWNSTREAM_${name}${twice ? `_${c.port}` : ''}_URL`,
+        `http://${agentObjectName(c.to)}.${this.namespace}.svc.cluster.local:${c.port}`,
+      );
+    }
+    for (const s of a.secrets)
+      env.set(s.env, {
+        name: s.env,
+        valueFrom: { secretKeyRef: { name: `${this.objectName}-secrets`, key: s.key } },
+      });
+    return [...env.values()];
+  }
+}
+
+/** A host name short enough for object names and label values, or its hash. */
+function hostKey(host: string): string {
+  return host.length <= 40 ? host : `h${checksum(host).slice(0, 12)}`;
+}
+
+/**
+ * What a pod pinned to `host` tolerates: the host's specialised taint, and the taints of an
+ * unreachable or not-ready node without a time limit, so a WAN outage never evicts it. NOTE (1)
+ */
+function pinnedTolerations(host: ResolvedHost): k8s.Toleration[] {
+  return [
+    ...(host.specialised
+      ? [{ key: SPECIALISED_TAINT, operator: 'Exists', effect: 'NoSchedule' }]
+      : []),
+    { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+    { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+  ];
+}
+
+function probe(h: { path: string; port: number }, failureThreshold = 3): k8s.Probe {
+  return {
+    httpGet: { path: h.path, port: k8s.IntOrString.fromNumber(h.port) },
+    periodSeconds: 10,
+    timeoutSeconds: 3,
+    failureThreshold,
+  };
+}
+
+// NOTE
+// 1. WAN outage. When a factory host loses the platform, the node controller marks its node
+//    NotReady/Unreachable and taints it node.kubernetes.io/unreachable:NoExecute; pods that do
+//    not tolerate the taint are evicted after their tolerationSeconds (300 s, added by the
+//    DefaultTolerationSeconds admission plugin). A pinned agent must keep running on its host
+//    (the kubelet keeps running pods while it cannot reach the API server), and an eviction
+//    would only leave a Pending replacement bound to the same unreachable host. A toleration
+//    without tolerationSeconds tolerates the taint forever, so the pod object is never
+//    deleted. Floating agents keep the default and are rescheduled elsewhere.
+//    See https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-based-evictions

@@ -1,0 +1,428 @@
+/**
+ * The fleet rendered (cdk8s/lib/fleet/): placement per mode, stopped, the revision annotation,
+ * names that survive a rename, needs as exactly their grants and pipeline connections as the
+ * only way into a module, both on the objects and through the Istio interpreter the local
+ * gateway uses (with the platform's own policies from deploy/); the project's manifest rules;
+ * and the example fleet/ against a real kube-apiserver's strict server-side dry-run.
+ */
+import { stringify } from 'yaml';
+
+import { loadPlatformContext } from '../../platform/context.js';
+import { FLEET_DIR } from '../../platform/fleet/records.js';
+import type { Fleet } from '../../platform/fleet/resolve.js';
+import { agentObjectName, loadFleet, resolveFleet } from '../../platform/fleet/resolve.js';
+import { meshPrincipal } from '../../platform/mesh.js';
+import { FLEET_LABELS, SPECIALISED_TAINT, renderFleet } from '../lib/fleet/agents.js';
+import type { KubeObject, SynthObject } from '../lib/objects.js';
+import { ruleContext } from '../lib/synth.js';
+import { checkObjects } from '../lib/validate/rules.js';
+import type { MeshRequest, MeshWorkload } from '../../testing/istio/mesh.js';
+import { IstioMesh } from '../../testing/istio/mesh.js';
+import { startKubeApiserver } from '../../testing/real/kube-apiserver.js';
+import type { KubeApiserver } from '../../testing/real/kube-apiserver.js';
+import { validateOnServer } from '../../testing/support/server-validate.js';
+import { ROOT, synth } from '../../testing/support/synth.js';
+
+const ctx = loadPlatformContext();
+const uuid = (n: number) => `${String(n).padStart(8, '0')}-0000-4000-8000-000000000000`;
+
+/** Two hosts (h2 specialised), a group of both, a template, and agents of manufracture. */
+function records(): Record<string, any>[] {
+  return [
+    { kind: 'Host', name: 'h1' },
+    { kind: 'Host', name: 'h2', specialised: true },
+    { kind: 'Host', name: 'h3' },
+    { kind: 'Group', id: uuid(1), name: 'g', hosts: ['h1', 'h2'] },
+    {
+      kind: 'Template',
+      id: uuid(2),
+      name: 't',
+      image: 'ghcr.io/x/detector:1.2.3',
+      ports: [8080, 9090],
+      config: { host: '{{hostname}}' },
+    },
+    // [5] pinned, reads Orion
+    {
+      kind: 'Agent',
+      id: uuid(3),
+      name: 'pinned',
+      tenant: 'manufracture',
+      template: 't',
+      placement: { host: 'h1' },
+      needs: ['orion:read'],
+    },
+    // [6] on every host of g
+    {
+      kind: 'Agent',
+      id: uuid(4),
+      name: 'grouped',
+      tenant: 'manufracture',
+      template: 't',
+      placement: { group: 'g' },
+    },
+    // [7] floating and stopped, subscribes
+    {
+      kind: 'Agent',
+      id: uuid(5),
+      name: 'floater',
+      tenant: 'manufracture',
+      template: 't',
+      state: 'stopped',
+      placement: { floating: true },
+      needs: ['orion:subscribe', 'quantumleap:read'],
+    },
+    // [8] a pipeline: up -> down:8080
+    {
+      kind: 'Pipeline',
+      id: uuid(6),
+      name: 'p',
+      tenant: 'manufracture',
+      modules: [
+        { id: uuid(7), name: 'up', template: 't', placement: { host: 'h3' } },
+        { id: uuid(8), name: 'down', template: 't', placement: { host: 'h3' } },
+      ],
+      connections: [{ from: 'up', to: 'down:8080' }],
+    },
+    // [9] an agent of the other tenant that reads Orion too
+    {
+      kind: 'Agent',
+      id: uuid(9),
+      name: 'other',
+      tenant: 'smithereens',
+      template: 't',
+      placement: { host: 'h3' },
+      needs: ['orion:read'],
+    },
+  ];
+}
+
+const fleetOf = (r: readonly unknown[]): Fleet =>
+  resolveFleet(
+    r.map((x, i) => ({ path: `fleet/r${i}.yaml`, text: stringify(x) })),
+    ctx,
+  );
+const render = (r: readonly unknown[] = records()) => renderFleet(ctx, fleetOf(r)).objects;
+const changed = (change: (r: Record<string, any>[]) => void) => {
+  const r = records();
+  change(r);
+  return r;
+};
+
+const deployments = (objects: readonly KubeObject[], id: string): any[] =>
+  objects.filter(
+    (o) => o.kind === 'Deployment' && o.metadata.labels?.[FLEET_LABELS.agentId] === id,
+  );
+const env = (d: any): Record<string, any> =>
+  Object.fromEntries(
+    d.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]),
+  );
+const find = (objects: readonly KubeObject[], kind: string, name: string): any =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+describe('fleet placement', () => {
+  const objects = render();
+
+  it('pins an agent to its host: one Deployment, the host selected, WAN outages tolerated', () => {
+    const [d, ...more] = deployments(objects, uuid(3));
+    expect(more).toEqual([]);
+    expect(d.metadata.name).toBe(`${agentObjectName(uuid(3))}-h1`);
+    const pod = d.spec.template.spec;
+    expect(pod.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'h1' });
+    // h1 is not specialised: no toleration of the taint; unreachable and not-ready are
+    // tolerated without tolerationSeconds, i.e. forever.
+    expect(pod.tolerations).toEqual([
+      { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+      { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+    ]);
+    expect(d.spec.replicas).toBe(1);
+    expect(env(d).AGENT_HOST).toBe('h1');
+    expect(JSON.parse(env(d).AGENT_CONFIG)).toEqual({ host: 'h1' });
+  });
+
+  it("runs a group agent once on every host of the group, tolerating a specialised host's taint there only", () => {
+    const ds = deployments(objects, uuid(4));
+    expect(ds.map((d) => d.spec.template.spec.nodeSelector['kubernetes.io/hostname'])).toEqual([
+      'h1',
+      'h2',
+    ]);
+    const taint = (d: any) =>
+      d.spec.template.spec.tolerations.some((t: any) => t.key === SPECIALISED_TAINT);
+    expect(ds.map(taint)).toEqual([false, true]);
+    expect(ds.map((d) => JSON.parse(env(d).AGENT_CONFIG).host)).toEqual(['h1', 'h2']);
+  });
+
+  it('follows group membership: a host added to the group gets an instance, a removed one loses it', () => {
+    const grown = render(changed((r) => r[3]!.hosts.push('h3')));
+    expect(deployments(grown, uuid(4)).map((d) => d.metadata.name)).toEqual(
+      ['h1', 'h2', 'h3'].map((h) => `${agentObjectName(uuid(4))}-${h}`),
+    );
+    const shrunk = render(changed((r) => (r[3]!.hosts = ['h2'])));
+    expect(deployments(shrunk, uuid(4)).map((d) => d.metadata.name)).toEqual([
+      `${agentObjectName(uuid(4))}-h2`,
+    ]);
+  });
+
+  it('runs a floating agent once, anywhere untainted: no selector, no toleration', () => {
+    const [d, ...more] = deployments(objects, uuid(5));
+    expect(more).toEqual([]);
+    expect(d.metadata.name).toBe(agentObjectName(uuid(5)));
+    expect(d.spec.template.spec.nodeSelector).toBeUndefined();
+    expect(d.spec.template.spec.tolerations).toBeUndefined();
+    expect(d.spec.template.spec.containers[0].env).toContainEqual({
+      name: 'AGENT_HOST',
+      valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } },
+    });
+  });
+
+  it('scales a stopped agent to zero and keeps its config; waking it changes nothing else', () => {
+    const [stopped] = deployments(objects, uuid(5));
+    expect(stopped.spec.replicas).toBe(0);
+    const [woken] = deployments(render(changed((r) => (r[7]!.state = 'running'))), uuid(5));
+    expect(woken.spec.replicas).toBe(1);
+    expect({ ...woken.spec, replicas: 0 }).toEqual(stopped.spec);
+  });
+});
+
+describe('fleet revision and names', () => {
+  const revisions = (objects: readonly KubeObject[], id: string) =>
+    deployments(objects, id).map(
+      (d) => d.spec.template.metadata.annotations[FLEET_LABELS.revision] as string,
+    );
+  const before = render();
+
+  it('annotates every pod template of an agent with its revision', () => {
+    const r = revisions(before, uuid(4));
+    expect(r).toHaveLength(2);
+    expect(r[0]).toMatch(/^[0-9a-f]{16}$/);
+    expect(r[1]).toBe(r[0]);
+    expect(r[0]).toBe(fleetOf(records()).agents.find((a) => a.id === uuid(4))!.revision);
+  });
+
+  it('changes the revision iff the rendered record changes', () => {
+    const config = render(changed((r) => (r[6]!.config = { threshold: 2 })));
+    expect(revisions(config, uuid(4))[0]).not.toBe(revisions(before, uuid(4))[0]);
+    // Another agent changed: this one's pods stay as they are.
+    const other = render(changed((r) => (r[5]!.config = { threshold: 2 })));
+    expect(deployments(other, uuid(4))).toEqual(deployments(before, uuid(4)));
+    // The template changed under it: it changes.
+    const template = render(changed((r) => (r[4]!.image = 'ghcr.io/x/detector:1.2.4')));
+    expect(revisions(template, uuid(4))[0]).not.toBe(revisions(before, uuid(4))[0]);
+  });
+
+  it('keeps every object name of a renamed or moved record (they come from its id)', () => {
+    const names = (objects: readonly KubeObject[]) =>
+      objects
+        .filter((o) => o.metadata.labels?.[FLEET_LABELS.agentId] === uuid(3))
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort();
+    const renamed = render(changed((r) => (r[5]!.name = 'renamed')));
+    expect(names(renamed)).toEqual(names(before));
+    expect(names(before)).toContain(`ServiceAccount/${agentObjectName(uuid(3))}`);
+    // Moved to another file: same objects, byte for byte.
+    const moved = records();
+    const agent = moved.splice(5, 1)[0]!;
+    expect(render([...moved, agent])).toEqual(expect.arrayContaining(deployments(before, uuid(3))));
+  });
+});
+
+describe('fleet namespaces', () => {
+  const objects = render();
+
+  it("gives each tenant an agents namespace: restricted, meshed, with the config's quota and limits", () => {
+    for (const t of ctx.config.tenants) {
+      const ns = `agents-${t.name}`;
+      expect(find(objects, 'Namespace', ns).metadata.labels).toMatchObject({
+        'pod-security.kubernetes.io/enforce': 'restricted',
+        'istio-injection': 'enabled',
+      });
+      const quota = objects.find(
+        (o) => o.kind === 'ResourceQuota' && o.metadata.namespace === ns,
+      ) as any;
+      const q = ctx.config.agents.quota;
+      expect(quota.spec.hard).toEqual({
+        'requests.cpu': `${q.requestsCpuMilli}m`,
+        'requests.memory': `${q.requestsMemoryMi}Mi`,
+        'limits.cpu': `${q.limitsCpuMilli}m`,
+        'limits.memory': `${q.limitsMemoryMi}Mi`,
+        pods: q.pods,
+      });
+      const limits = objects.find(
+        (o) => o.kind === 'LimitRange' && o.metadata.namespace === ns,
+      ) as any;
+      expect(limits.spec.limits[0].default.memory).toBe(
+        `${ctx.config.agents.defaultResources.memoryLimitMi}Mi`,
+      );
+    }
+  });
+
+  it("passes the project's manifest rules (restricted pods, pinned images, probes where declared)", () => {
+    const withProbes = render(
+      changed((r) => (r[4]!.health = { path: '/healthz', port: 8080 })),
+    ).map((object) => ({ file: 'fleet', object }) as SynthObject);
+    const violations = checkObjects(withProbes, ruleContext(ctx))
+      // Agent images are pinned in their records, not in the platform config (by design).
+      .filter((v) => v.rule !== 'image-from-config')
+      .map((v) => `${v.rule}: ${v.object}: ${v.message}`);
+    expect(violations).toEqual([]);
+  });
+});
+
+describe('fleet authorization, through the Istio interpreter', () => {
+  const platform = synth().objects.map((o) => o.object);
+  const objects = render();
+  const mesh = new IstioMesh([...platform, ...objects]);
+  const podLabels = (objs: readonly KubeObject[], kind: string, name: string): MeshWorkload => {
+    const o = objs.find((x) => x.kind === kind && x.metadata.name === name) as any;
+    return { namespace: o.metadata.namespace, labels: o.spec.template.metadata.labels };
+  };
+  const orion = podLabels(platform, 'Deployment', 'orion');
+  const quantumleap = podLabels(platform, 'Deployment', 'quantumleap');
+  const agent = (n: number, tenant = 'manufracture') =>
+    meshPrincipal(`agents-${tenant}`, agentObjectName(uuid(n)));
+  const call = (
+    principal: string,
+    o: Partial<MeshRequest> & { tenant?: string } = {},
+  ): MeshRequest => ({
+    principal,
+    port: 1026,
+    method: 'GET',
+    path: '/v2/entities',
+    headers: { 'fiware-service': o.tenant ?? 'manufracture' },
+    ...o,
+  });
+
+  it('lets an agent make exactly the calls of its needs, for its own tenant only', () => {
+    expect(mesh.authorize(orion, call(agent(3))).action).toBe('allow');
+    expect(mesh.authorize(orion, call(agent(3), { path: '/v2/types/Machine' })).action).toBe(
+      'allow',
+    );
+    // orion:read does not write, and does not manage subscriptions.
+    expect(mesh.authorize(orion, call(agent(3), { method: 'POST' })).action).toBe('deny');
+    expect(mesh.authorize(orion, call(agent(3), { path: '/v2/subscriptions' })).action).toBe(
+      'deny',
+    );
+    // Another tenant's data: refused, and so is a call that names no tenant.
+    expect(mesh.authorize(orion, call(agent(3), { tenant: 'smithereens' })).action).toBe('deny');
+    expect(mesh.authorize(orion, { ...call(agent(3)), headers: {} }).action).toBe('deny');
+    // The smithereens agent with the same need reads smithereens only.
+    expect(
+      mesh.authorize(orion, call(agent(9, 'smithereens'), { tenant: 'smithereens' })).action,
+    ).toBe('allow');
+    expect(mesh.authorize(orion, call(agent(9, 'smithereens'))).action).toBe('deny');
+  });
+
+  it('refuses an undeclared call: QuantumLeap for an agent without quantumleap:read, Orion for one without needs', () => {
+    const ql = { port: 8668, path: '/v2/entities' };
+    expect(mesh.authorize(quantumleap, call(agent(3), ql)).action).toBe('deny');
+    expect(mesh.authorize(quantumleap, call(agent(5), ql)).action).toBe('allow');
+    expect(mesh.authorize(orion, call(agent(4))).action).toBe('deny');
+  });
+
+  it('writes exactly the declared grants into the generated AuthorizationPolicies', () => {
+    const policy = find(objects, 'AuthorizationPolicy', 'agents-manufracture-orion');
+    expect(policy.metadata.namespace).toBe('fiware');
+    expect(policy.spec.selector).toEqual({ matchLabels: { app: 'orion' } });
+    const principals = policy.spec.rules.map((r: any) => r.from[0].source.principals[0]);
+    expect([...new Set(principals)].sort()).toEqual([agent(3), agent(5)].sort());
+    expect(policy.spec.rules.every((r: any) => r.when[0].values[0] === 'manufracture')).toBe(true);
+    const ql = find(objects, 'AuthorizationPolicy', 'agents-manufracture-quantumleap');
+    expect(ql.spec.rules.map((r: any) => r.from[0].source.principals[0])).toEqual([agent(5)]);
+    // No need, no policy for the platform's other services.
+    expect(
+      objects
+        .filter((o) => o.kind === 'AuthorizationPolicy' && o.metadata.namespace === 'fiware')
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual([
+      'agents-manufracture-orion',
+      'agents-manufracture-quantumleap',
+      'agents-smithereens-orion',
+    ]);
+  });
+
+  it("lets only a connection's upstream reach the downstream module, on the connected port only", () => {
+    const down = podLabels(objects, 'Deployment', `${agentObjectName(uuid(8))}-h3`);
+    const up = podLabels(objects, 'Deployment', `${agentObjectName(uuid(7))}-h3`);
+    const req = (principal: string, port = 8080): MeshRequest => ({
+      principal,
+      port,
+      method: 'POST',
+      path: '/features',
+    });
+    expect(mesh.authorize(down, req(agent(7))).action).toBe('allow');
+    expect(mesh.authorize(down, req(agent(7), 9090)).action).toBe('deny');
+    // Nobody else: another agent of the tenant, the downstream calling back, Orion, no identity.
+    for (const other of [agent(3), agent(4), meshPrincipal('fiware', 'orion')])
+      expect(mesh.authorize(down, req(other)).action).toBe('deny');
+    expect(mesh.authorize(down, { ...req(agent(7)), principal: undefined }).action).toBe('deny');
+    expect(mesh.authorize(up, req(agent(8))).action).toBe('deny');
+    // The downstream's address is in the upstream's environment, and only there.
+    const [upDeployment] = deployments(objects, uuid(7));
+    expect(env(upDeployment).DOWNSTREAM_P_DOWN_URL).toBe(
+      `http://${agentObjectName(uuid(8))}.agents-manufracture.svc.cluster.local:8080`,
+    );
+    expect(
+      Object.keys(env(deployments(objects, uuid(8))[0])).filter((k) => k.startsWith('DOWNSTREAM_')),
+    ).toEqual([]);
+  });
+
+  it("lets Orion notify an agent that subscribes, and no other agent's ports", () => {
+    const floater = podLabels(objects, 'Deployment', agentObjectName(uuid(5)));
+    const pinned = podLabels(objects, 'Deployment', `${agentObjectName(uuid(3))}-h1`);
+    const notify: MeshRequest = {
+      principal: meshPrincipal('fiware', 'orion'),
+      port: 8080,
+      method: 'POST',
+      path: '/notify',
+    };
+    expect(mesh.authorize(floater, notify).action).toBe('allow');
+    expect(mesh.authorize(pinned, notify).action).toBe('deny');
+  });
+
+  it("admits the agents' namespaces through the platform namespace's network fence", () => {
+    const fence = platform.find(
+      (o) => o.kind === 'NetworkPolicy' && o.metadata.namespace === 'fiware',
+    ) as any;
+    const peers = fence.spec.ingress[0].from.map(
+      (f: any) => f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'],
+    );
+    expect(peers).toEqual(expect.arrayContaining(['agents-manufracture', 'agents-smithereens']));
+  });
+});
+
+describe('the example fleet/, checked by a real kube-apiserver', () => {
+  let server: KubeApiserver;
+  beforeAll(async () => {
+    server = await startKubeApiserver();
+  }, 180_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('renders and passes the strict server-side dry-run', async () => {
+    const fleet = loadFleet(ROOT, FLEET_DIR, ctx);
+    expect(fleet.agents.length).toBeGreaterThanOrEqual(3);
+    const objects = renderFleet(ctx, fleet).objects;
+    // The platform's namespaces first: the grants on Orion live in its namespace.
+    const namespaces = synth()
+      .objects.map((o) => o.object)
+      .filter((o) => o.kind === 'Namespace');
+    const issues = await validateOnServer(server, [...namespaces, ...objects]);
+    expect(issues).toEqual([]);
+  }, 120_000);
+
+  it('refuses a broken object, so the check can fail', async () => {
+    const objects = structuredClone(
+      renderFleet(ctx, loadFleet(ROOT, FLEET_DIR, ctx)).objects,
+    ) as any[];
+    const d = objects.find((o) => o.kind === 'Deployment');
+    d.spec.template.spec.tolerations[0].effect = 'Sometimes';
+    const namespaces = synth()
+      .objects.map((o) => o.object)
+      .filter((o) => o.kind === 'Namespace');
+    const issues = await validateOnServer(server, [...namespaces, ...objects]);
+    expect(issues.map((i) => i.object)).toEqual([
+      `Deployment/${d.metadata.namespace}/${d.metadata.name}`,
+    ]);
+  }, 120_000);
+});

@@ -1,0 +1,414 @@
+/**
+ * Agents as code: the records of the fleet folder (`fleet/`), their zod schema, the needs an
+ * agent may declare and the fleet's error catalogue.
+ *
+ * A record is one YAML document (a file may hold several, separated by `---`) with a `kind`:
+ * `Host` (a factory host, i.e. a Kubernetes node, in the inventory), `Group` (a named list of
+ * hosts), `Template` (the defaults agents start from, ACS's chart template), `Agent` (one AI
+ * module or edge agent of a tenant) and `Pipeline` (modules of one tenant and the connections
+ * between them). docs/agents-as-code.md describes the format; docs/fleet.schema.json (generated
+ * from {@link FleetRecord}) lets editors validate it. The records are validated and resolved by
+ * ./resolve.ts and rendered by cdk8s/lib/fleet/.
+ */
+import { z } from 'zod';
+
+import type { ServiceId } from '../components.js';
+import type { ErrorCatalogue } from '../errors.js';
+import type { HttpMethod } from '../roles.js';
+
+/** The folder of the records, relative to the repository root. */
+export const FLEET_DIR = 'fleet';
+
+/** The placeholders a config value may use, filled ACS-style per agent (and per host). */
+export const PLACEHOLDERS = ['uuid', 'name', 'hostname', 'tenant'] as const;
+export type Placeholder = (typeof PLACEHOLDERS)[number];
+
+/** One mesh grant a need gives: a call to a platform service. */
+export interface NeedGrant {
+  readonly service: ServiceId;
+  /** A port key of the service. */
+  readonly port: string;
+  readonly methods: readonly HttpMethod[];
+  /** Istio paths (exact, `prefix*`). */
+  readonly paths: readonly string[];
+}
+
+/** A capability an agent may declare, and what the platform gives it for that. */
+export interface NeedSpec {
+  readonly description: string;
+  /** Environment variables (name → service whose URL it holds). */
+  readonly env: Readonly<Record<string, { service: ServiceId; port: string }>>;
+  /** The calls it may make; each is bound to the agent's tenant (the `fiware-service` header). */
+  readonly grants: readonly NeedGrant[];
+  /** A platform service that calls the agent back (Orion's notifications of a subscription). */
+  readonly callback?: { readonly service: ServiceId };
+}
+
+/**
+ * The needs an agent may declare. Each becomes environment (the URLs), mesh grants (ALLOW
+ * rules from the agent's identity, limited to its tenant's `fiware-service`) and, for
+ * `orion:subscribe`, a grant from Orion to the agent's ports for the notifications.
+ */
+export const NEEDS = {
+  'orion:read': {
+    description: 'read entities and types from Orion (NGSI-v2)',
+    env: { ORION_URL: { service: 'orion', port: 'api' } },
+    grants: [
+      {
+        service: 'orion',
+        port: 'api',
+        methods: ['GET', 'HEAD'],
+        paths: ['/version', '/v2/entities*', '/v2/types*'],
+      },
+    ],
+  },
+  'orion:write': {
+    description: 'create, update and delete entities and their attributes in Orion',
+    env: { ORION_URL: { service: 'orion', port: 'api' } },
+    grants: [
+      {
+        service: 'orion',
+        port: 'api',
+        methods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+        paths: ['/v2/entities*', '/v2/op/update'],
+      },
+    ],
+  },
+  'orion:subscribe': {
+    description:
+      "manage Orion subscriptions and receive their notifications (Orion may call the agent's ports)",
+    env: { ORION_URL: { service: 'orion', port: 'api' } },
+    grants: [
+      {
+        service: 'orion',
+        port: 'api',
+        methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+        paths: ['/v2/subscriptions*'],
+      },
+    ],
+    callback: { service: 'orion' },
+  },
+  'quantumleap:read': {
+    description: 'read time series from QuantumLeap',
+    env: { QUANTUMLEAP_URL: { service: 'quantumleap', port: 'api' } },
+    grants: [
+      {
+        service: 'quantumleap',
+        port: 'api',
+        methods: ['GET', 'HEAD'],
+        paths: ['/version', '/v2/entities*', '/v2/types*', '/v2/attrs*'],
+      },
+    ],
+  },
+  'iota:command': {
+    description:
+      "send device commands: update a command attribute through Orion, which forwards it to the device's IoT Agent",
+    env: { ORION_URL: { service: 'orion', port: 'api' } },
+    grants: [
+      {
+        service: 'orion',
+        port: 'api',
+        // PATCH /v2/entities/<id>/attrs is how NGSI-v2 sends a command: updating it never
+        // creates an entity or an attribute (Istio matches a prefix or a suffix, not both).
+        methods: ['PATCH'],
+        paths: ['*/attrs'],
+      },
+    ],
+  },
+} as const satisfies Readonly<Record<string, NeedSpec>>;
+export type Need = keyof typeof NEEDS;
+export const NEED_IDS = Object.keys(NEEDS) as Need[];
+
+/** Every fleet error, by stable code; docs/errors.md is generated from it. */
+export const FLEET_ERRORS = {
+  ERR_FLEET_INVALID: {
+    problem:
+      'the fleet records (fleet/) have one or more problems; each is listed with its file, field and code',
+    fix: 'fix each listed record as its line says, then run `npm run agents -- plan` again',
+  },
+  ERR_FLEET_BASE: {
+    problem: 'the base revision of `npm run agents -- plan` is not a commit of the repository',
+    fix: 'name a branch, tag or commit (`git log --oneline`), or leave --base out to compare with HEAD',
+  },
+  ERR_FLEET_FILE: {
+    problem: 'a fleet file cannot be read or is not valid YAML',
+    fix: 'fix the YAML syntax (the message gives the line); one record per document, documents separated by ---',
+  },
+  ERR_FLEET_SCHEMA: {
+    problem: 'a record does not follow the fleet format (a missing, unknown or mistyped field)',
+    fix: 'give the field the type docs/agents-as-code.md names; docs/fleet.schema.json is the JSON Schema of the records',
+  },
+  ERR_FLEET_UNKNOWN_TENANT: {
+    problem: 'a record names a tenant the platform config does not have',
+    fix: 'use a tenant of platform/config/platform.ts (tenants[].name), or add the tenant there first',
+  },
+  ERR_FLEET_UNKNOWN_HOST: {
+    problem: 'a placement or a group names a host that no Host record lists',
+    fix: 'add a Host record for the node (fleet/hosts.yaml, after it joined: docs/agents-as-code.md) or correct the name',
+  },
+  ERR_FLEET_UNKNOWN_GROUP: {
+    problem: 'a placement names a group that no Group record defines',
+    fix: 'add a Group record with that name and its hosts, or correct the name',
+  },
+  ERR_FLEET_UNKNOWN_TEMPLATE: {
+    problem: 'an agent or module names a template that no Template record defines',
+    fix: 'add the Template record or correct the name',
+  },
+  ERR_FLEET_IMAGE_UNPINNED: {
+    problem:
+      'an image is missing, or has no pinned tag or digest (no tag, latest, or a floating major such as :1)',
+    fix: 'pin an exact release tag such as repo/name:1.4.2, or a digest repo/name@sha256:<64 hex>, in the agent or its template',
+  },
+  ERR_FLEET_UNKNOWN_NEED: {
+    problem: 'a need is not one the platform knows',
+    fix: `declare only these needs: ${NEED_IDS.join(', ')}`,
+  },
+  ERR_FLEET_UNKNOWN_MODULE: {
+    problem:
+      'a connection names a module that does not exist (in its pipeline, or as <pipeline>/<module>)',
+    fix: 'name a module of the same pipeline, or <pipeline>/<module> of another pipeline of the same tenant',
+  },
+  ERR_FLEET_UNKNOWN_PORT: {
+    problem: 'a connection names a port the downstream module does not declare',
+    fix: 'add the port to the module (ports) or its template, or connect to one of its ports',
+  },
+  ERR_FLEET_CYCLE: {
+    problem:
+      'the connections form a cycle (a module reaches itself); the fleet refuses cycles, since a message could loop forever',
+    fix: 'remove one connection of the cycle; feed results back through Orion (orion:write and orion:subscribe) instead',
+  },
+  ERR_FLEET_PLACEHOLDER: {
+    problem: `a config value uses a placeholder that is not defined (the placeholders are ${PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')})`,
+    fix: 'use one of the defined placeholders or write the value literally',
+  },
+  ERR_FLEET_DUPLICATE_NAME: {
+    problem:
+      "two records of one kind have the same name (agents and pipeline modules: <pipeline>-<module>, in one tenant's namespace)",
+    fix: 'rename one of them; names of hosts, groups and templates are unique in the fleet, names of agents per tenant',
+  },
+  ERR_FLEET_DUPLICATE_ID: {
+    problem:
+      'two records (or modules) have the same id, or ids whose first 12 hex digits (the object names) are equal',
+    fix: 'give the new record a fresh id (`node -e "console.log(crypto.randomUUID())"`); never reuse or change an id',
+  },
+  ERR_FLEET_CROSS_TENANT: {
+    problem: "a record of one tenant references another tenant's module",
+    fix: 'connect only modules of the same tenant; data crosses tenants only through a platform service that checks both',
+  },
+} as const satisfies ErrorCatalogue;
+export type FleetErrorCode = keyof typeof FLEET_ERRORS;
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+// ---------------------------------------------------------------------------------------------
+
+/** A Kubernetes object name (RFC 1123 label), as agents, hosts and groups are named. */
+const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+const name = (what: string) =>
+  z
+    .string()
+    .regex(NAME, `a ${what} name: lower-case letters, digits and "-", at most 63`)
+    .meta({ description: `The ${what}'s name` });
+const id = z
+  .string()
+  .regex(UUID, 'a lower-case UUID, e.g. 0b0e5a9c-3f7e-4c1d-9a51-2f8d3c6b7e10')
+  .meta({
+    description:
+      'Stable id ({{uuid}}): object names derive from it, so renaming or moving the record keeps them; never change it',
+  });
+const image = z
+  .string()
+  .min(1)
+  .meta({
+    description:
+      'The container image, pinned: repository:tag (an exact release) or repository@sha256:<digest>',
+    examples: ['ghcr.io/kitt4sme/anomaly-detector:0.1.0'],
+  });
+const resources = z
+  .strictObject({
+    cpuRequestMilli: z.number().int().min(1),
+    cpuLimitMilli: z.number().int().min(1),
+    memoryRequestMi: z.number().int().min(1),
+    memoryLimitMi: z.number().int().min(1),
+  })
+  .meta({
+    description:
+      'CPU in millicores and memory in MiB; default: the config’s agents.defaultResources',
+  });
+const config = z.record(z.string(), z.json()).meta({
+  description:
+    'Configuration handed to the agent as JSON (AGENT_CONFIG). Strings may use {{uuid}}, {{name}}, {{hostname}} and {{tenant}}. The agent’s config is merged over its template’s as a JSON merge patch (RFC 7386): null deletes a key',
+});
+const needs = z.array(z.string()).meta({
+  description: `Capabilities the agent needs: ${NEED_IDS.join(', ')}. An agent reaches exactly what it declares`,
+});
+const secrets = z
+  .array(
+    z.strictObject({
+      env: z.string().regex(ENV_NAME, 'an environment variable name (A-Z, 0-9, _)'),
+      key: z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret key'),
+    }),
+  )
+  .meta({
+    description:
+      'Secret values the agent reads from its Secret (<agent object name>-secrets, sealed: never in git) into environment variables',
+  });
+const ports = z.array(z.number().int().min(1024).max(65535)).meta({
+  description:
+    'Ports the agent listens on (HTTP), for pipeline connections and Orion notifications',
+});
+const health = z
+  .strictObject({ path: z.string().startsWith('/'), port: z.number().int().min(1024).max(65535) })
+  .meta({ description: 'An HTTP health endpoint, for the readiness and liveness probes' });
+const heartbeatSeconds = z.number().int().min(5).max(86400).meta({
+  description:
+    'How often the agent reports liveness (updating its own NGSI entity); the monitor treats a silent agent like a silent device',
+});
+const runAs = z
+  .strictObject({ user: z.number().int().min(1), group: z.number().int().min(1) })
+  .meta({
+    description:
+      'The non-root user and group the image runs as. Default 65532 (distroless nonroot)',
+  });
+
+/** What a template sets and an agent may override. */
+const defaults = {
+  image: image.optional(),
+  resources: resources.optional(),
+  config: config.optional(),
+  needs: needs.optional(),
+  secrets: secrets.optional(),
+  ports: ports.optional(),
+  health: health.optional(),
+  heartbeatSeconds: heartbeatSeconds.optional(),
+  runAs: runAs.optional(),
+};
+
+const placement = z
+  .union([
+    z.strictObject({
+      host: name('host').meta({ description: 'Pinned: one instance on this host' }),
+    }),
+    z.strictObject({
+      group: name('group').meta({ description: 'One instance on every host of the group' }),
+    }),
+    z.strictObject({
+      floating: z.literal(true).meta({ description: 'One instance anywhere untainted' }),
+    }),
+  ])
+  .meta({ description: 'Where it runs: { host }, { group } or { floating: true }' });
+
+const agentFields = {
+  template: name('template').optional().meta({ description: 'The template it starts from' }),
+  state: z
+    .enum(['running', 'stopped'])
+    .default('running')
+    .meta({ description: 'stopped scales it to zero and keeps its config (sleep/wake)' }),
+  placement,
+  ...defaults,
+};
+
+/** A factory host: a Kubernetes node that joined the platform cluster. */
+export const HostRecord = z
+  .strictObject({
+    kind: z.literal('Host'),
+    name: name('host').meta({ description: 'The Kubernetes node name (kubernetes.io/hostname)' }),
+    site: z.string().min(1).optional(),
+    line: z.string().min(1).optional(),
+    capabilities: z.array(z.string().regex(NAME)).optional(),
+    specialised: z.boolean().default(false).meta({
+      description:
+        'The node is tainted fleet.kitt4sme.io/specialised:NoSchedule: only agents pinned to it (or its groups) run there',
+    }),
+  })
+  .meta({ title: 'Host' });
+
+/** A named list of hosts. */
+export const GroupRecord = z
+  .strictObject({
+    kind: z.literal('Group'),
+    id,
+    name: name('group'),
+    hosts: z.array(name('host')).min(1),
+  })
+  .meta({ title: 'Group' });
+
+/** Defaults agents reference by name. */
+export const TemplateRecord = z
+  .strictObject({ kind: z.literal('Template'), id, name: name('template'), ...defaults })
+  .meta({ title: 'Template' });
+
+/** One agent of a tenant. */
+export const AgentRecord = z
+  .strictObject({
+    kind: z.literal('Agent'),
+    id,
+    name: name('agent'),
+    tenant: z.string().min(1).meta({ description: 'A tenant of the platform config' }),
+    ...agentFields,
+  })
+  .meta({ title: 'Agent' });
+
+/** One module of a pipeline: an agent of the pipeline's tenant, named <pipeline>-<module>. */
+const PipelineModule = z.strictObject({ id, name: name('module'), ...agentFields });
+
+/** Modules of one tenant and the connections between them. */
+export const PipelineRecord = z
+  .strictObject({
+    kind: z.literal('Pipeline'),
+    id,
+    name: name('pipeline'),
+    tenant: z.string().min(1),
+    modules: z.array(PipelineModule).min(1),
+    connections: z
+      .array(
+        z.strictObject({
+          from: name('module'),
+          to: z
+            .string()
+            .regex(
+              /^([a-z0-9][-a-z0-9]*\/)?[a-z0-9][-a-z0-9]*(:[0-9]{1,5})?$/,
+              'module, module:port, pipeline/module or pipeline/module:port',
+            ),
+        }),
+      )
+      .default([])
+      .meta({
+        description:
+          "from → to[:port]: the downstream's address goes into the upstream's environment and only the upstream may reach that port",
+      }),
+  })
+  .meta({ title: 'Pipeline' });
+
+/** Any record of the fleet folder. */
+export const FleetRecord = z
+  .discriminatedUnion('kind', [
+    HostRecord,
+    GroupRecord,
+    TemplateRecord,
+    AgentRecord,
+    PipelineRecord,
+  ])
+  .meta({
+    title: 'kitt4sme fleet record',
+    description:
+      'One record of fleet/ (agents as code): Host, Group, Template, Agent or Pipeline. `npm run agents -- plan` validates and renders them',
+  });
+export type FleetRecord = z.infer<typeof FleetRecord>;
+export type HostRecord = z.infer<typeof HostRecord>;
+export type GroupRecord = z.infer<typeof GroupRecord>;
+export type TemplateRecord = z.infer<typeof TemplateRecord>;
+export type AgentRecord = z.infer<typeof AgentRecord>;
+export type PipelineRecord = z.infer<typeof PipelineRecord>;
+export type PipelineModule = z.infer<typeof PipelineModule>;
+
+/** The JSON Schema of one record (input form: defaults are optional). */
+export function fleetRecordJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(FleetRecord, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
+}
