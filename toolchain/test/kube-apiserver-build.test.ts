@@ -1,4 +1,4 @@
-import { kubeApiserverGoMod } from '../tools.js';
+import { KUBE_NODE_COMMANDS, kubeApiserverGoMod } from '../tools.js';
 
 /** The parts of k8s.io/kubernetes v1.36.3's go.mod the rendering reads. */
 const KUBERNETES_GO_MOD = `// This is a generated file. Do not edit directly.
@@ -38,6 +38,26 @@ describe('kubeApiserverGoMod', () => {
     expect(goMod).toMatch(/^go 1\.26\.0$/m);
     expect(goMod).toMatch(/^require k8s\.io\/kubernetes v1\.36\.3$/m);
     expect(goMod).toMatch(/^tool k8s\.io\/kubernetes\/cmd\/kube-apiserver$/m);
+  });
+
+  it('builds the node components from the same module, each a tool, in a module of their own', () => {
+    const node = kubeApiserverGoMod(
+      'v1.36.3',
+      KUBERNETES_GO_MOD,
+      KUBE_NODE_COMMANDS,
+      'kitt4sme.local/kube-node',
+    );
+    expect(node).toMatch(/^module kitt4sme\.local\/kube-node$/m);
+    expect(node.split('\n').filter((l) => l.startsWith('tool '))).toEqual([
+      'tool k8s.io/kubernetes/cmd/kubelet',
+      'tool k8s.io/kubernetes/cmd/kube-proxy',
+      'tool k8s.io/kubernetes/cmd/kube-controller-manager',
+      'tool k8s.io/kubernetes/cmd/kube-scheduler',
+    ]);
+    expect(node).not.toContain('cmd/kube-apiserver');
+    // The same replacements as kube-apiserver's: one k8s.io/kubernetes, one set of staging modules.
+    const replaces = (m: string) => m.split('\n').filter((l) => l.includes('=>'));
+    expect(replaces(node)).toEqual(replaces(goMod));
   });
 
   it('replaces each required staging module with its published v0.<minor>.<patch>', () => {
