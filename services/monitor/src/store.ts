@@ -80,6 +80,8 @@ export interface MonitorDocument {
   events: Record<string, StoredEvent>;
   queue: PendingDelivery[];
   log: Record<string, DeliveryLogEntry[]>;
+  /** The health last written to each target's entity (`state@since`), to write only changes. */
+  health: Record<string, string>;
 }
 
 /** Where the document lives; `undefined` keeps it in memory (tests of the pure parts). */
@@ -145,7 +147,15 @@ export class MonitorStore {
 }
 
 function emptyDocument(): MonitorDocument {
-  return { version: 1, targets: {}, subscriptions: {}, events: {}, queue: [], log: {} };
+  return {
+    version: 1,
+    targets: {},
+    subscriptions: {},
+    events: {},
+    queue: [],
+    log: {},
+    health: {},
+  };
 }
 
 // NOTE
