@@ -142,7 +142,8 @@ export class Dispatcher {
       try {
         const res = await fetch(sub.url, {
           method: 'POST',
-          headers: signedHeaders(sub.secret, event.id, at, body),
+          // The signature's timestamp is the wire's: the real time of sending.
+          headers: signedHeaders(sub.secret, event.id, new Date(), body),
           body,
           redirect: 'manual',
           signal: AbortSignal.timeout(this.timeoutMs),

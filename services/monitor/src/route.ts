@@ -21,6 +21,7 @@ export const MONITOR_ROUTE = {
 // NOTE
 // 1. Not yet in the registry. A route's backend must be a component of platform/components.ts,
 //    and a component there needs its construct, image and mesh grants in cdk8s/ (the next
-//    slice of issue 21). Until then the tests load the platform context with this route added
-//    (`loadPlatformContext({ routes: [...ROUTES, MONITOR_ROUTE] })`), so the real tenancy
-//    policy judges monitor requests exactly as it will once the entry exists.
+//    slice of issue 21). Until then the tests derive the policy data from the route table with
+//    this route added (the route table's own validation refuses a backend outside the
+//    registry), so the real tenancy policy judges monitor requests as it will once the entry
+//    exists.
