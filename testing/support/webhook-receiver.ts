@@ -23,6 +23,8 @@ export interface WebhookReceiver {
   secret: string | undefined;
   /** `down` answers 503 to everything, `gone` 410. @default up */
   mode: ReceiverMode;
+  /** `webhook-id`s answered 503 whatever the mode (one event failing, the others not). */
+  readonly failIds: Set<string>;
   /** Events processed, in order, once each. */
   readonly events: CloudEventV1<Record<string, unknown>>[];
   /** Deliveries acknowledged again for an id already processed. */
@@ -41,6 +43,7 @@ export async function startWebhookReceiver(path = '/hooks/monitor'): Promise<Web
     url: '',
     secret: undefined,
     mode: 'up',
+    failIds: new Set(),
     events: [],
     duplicates: [],
     rejected: [],
@@ -59,6 +62,7 @@ export async function startWebhookReceiver(path = '/hooks/monitor'): Promise<Web
       };
       if (req.method !== 'POST' || req.url !== path) return answer(404, 'wrong path');
       if (receiver.mode === 'down') return answer(503);
+      if (receiver.failIds.has(header(req.headers, 'webhook-id') ?? '')) return answer(503);
       if (receiver.mode === 'gone') return answer(410);
       if (!receiver.secret) return answer(500, 'no secret configured');
       try {

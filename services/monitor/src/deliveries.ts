@@ -118,10 +118,16 @@ export class Dispatcher {
     return summary;
   }
 
-  /** The next time a delivery is due (ms), or undefined when the queue is empty. */
+  /**
+   * The next time a delivery can be made (ms), or undefined when the queue is empty: the
+   * earliest due time of each subscription's first delivery (the others wait behind it).
+   */
   nextDue(): number | undefined {
-    const q = this.opts.store.doc.queue;
-    return q.length ? Math.min(...q.map((d) => d.nextAt)) : undefined;
+    const heads = new Map<string, number>();
+    for (const d of this.opts.store.doc.queue) {
+      if (!heads.has(d.subscriptionId)) heads.set(d.subscriptionId, d.nextAt);
+    }
+    return heads.size ? Math.min(...heads.values()) : undefined;
   }
 
   private async attempt(sub: Subscription, d: PendingDelivery): Promise<keyof DispatchSummary> {
