@@ -18,9 +18,11 @@
 export const TARGET_KINDS = ['device', 'agent'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
-/** The states of a target, in the order a silence walks through them. */
-export const LIVENESS_STATES = ['fresh', 'silent', 'nudged', 'offline'] as const;
-export type LivenessState = (typeof LIVENESS_STATES)[number];
+import { LIVENESS_STATES } from '../../../platform/liveness.js';
+import type { LivenessState } from '../../../platform/liveness.js';
+
+export { LIVENESS_STATES };
+export type { LivenessState };
 
 /** One monitored target. */
 export interface Target {

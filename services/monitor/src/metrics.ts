@@ -4,19 +4,15 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-import { LIVENESS_STATES } from './liveness.js';
-import type { LivenessState } from './liveness.js';
+import { LIVENESS_METRIC, LIVENESS_VALUE } from '../../../platform/liveness.js';
 
-/** The gauge's value of each state: 0 fresh, 1 silent, 2 nudged, 3 offline. */
-export const LIVENESS_VALUE: Readonly<Record<LivenessState, number>> = Object.fromEntries(
-  LIVENESS_STATES.map((s, i) => [s, i]),
-) as Record<LivenessState, number>;
+export { LIVENESS_VALUE };
 
 /** The monitor's metrics, in their own registry. */
 export class Metrics {
   readonly registry = new Registry();
   readonly liveness = new Gauge({
-    name: 'monitor_target_liveness',
+    name: LIVENESS_METRIC,
     help: 'Liveness of each target: 0 fresh, 1 silent, 2 nudged, 3 offline',
     labelNames: ['tenant', 'kind', 'id'] as const,
     registers: [this.registry],
