@@ -40,6 +40,7 @@ describe('synth', () => {
     expect([...out.files.keys()].filter((f) => !f.startsWith('deploy/'))).toEqual([
       'docs/devices.schema.json',
       'docs/errors.md',
+      'docs/monitor.openapi.json',
       'docs/provisioning.openapi.json',
       'policies/examples/data.json',
     ]);
