@@ -5,6 +5,7 @@
 import { SCENARIO_ERRORS } from '../scenarios/lib/errors.js';
 import { IDENTITY_ERRORS } from '../services/identity/src/errors.js';
 import { OPS_ERRORS } from '../services/ops/src/errors.js';
+import { MONITOR_ERRORS } from '../services/monitor/src/errors.js';
 import { PROVISIONING_ERRORS } from '../services/provisioning/src/errors.js';
 import { TENANCY_ERRORS } from '../services/tenancy/src/errors.js';
 import { CLUSTER_ERRORS } from '../platform/cluster.js';
@@ -34,6 +35,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(CLUSTER_ERRORS),
     ...Object.keys(OPS_ERRORS),
     ...Object.keys(PROVISIONING_ERRORS),
+    ...Object.keys(MONITOR_ERRORS),
     ...Object.keys(SCENARIO_ERRORS),
   ];
 }
@@ -117,6 +119,12 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(PROVISIONING_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    "## Monitor (the service's problem documents)",
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(MONITOR_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Scenario runner (`npm run scenarios`)',
     '',

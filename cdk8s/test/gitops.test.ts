@@ -1,3 +1,4 @@
+import { LIVENESS_METRIC, LIVENESS_VALUE } from '../../platform/liveness.js';
 import { LAYERS } from '../../platform/layers.js';
 import { build, find, synth } from '../../testing/support/synth.js';
 
@@ -76,6 +77,18 @@ describe('the app-of-apps', () => {
         'prometheus@29.36.1',
       ].sort(),
     );
+  });
+
+  it("loads the liveness monitor's offline rule into Prometheus, on the monitor's own gauge", () => {
+    const values = byName.get('prometheus').spec.source.helm.valuesObject;
+    const rules = values.serverFiles['alerting_rules.yml'].groups.flatMap((g: any) => g.rules);
+    expect(rules).toEqual([
+      expect.objectContaining({
+        alert: 'TargetOffline',
+        expr: `${LIVENESS_METRIC} == ${LIVENESS_VALUE.offline}`,
+      }),
+    ]);
+    expect(LIVENESS_VALUE.offline).toBe(3);
   });
 
   it('never cascades the deletion of Argo CD, the root or the namespaces', () => {

@@ -42,6 +42,7 @@ describe('synth', () => {
       'docs/errors.md',
       'docs/fleet-reference.md',
       'docs/fleet.schema.json',
+      'docs/monitor.openapi.json',
       'docs/provisioning.openapi.json',
       'policies/examples/data.json',
     ]);

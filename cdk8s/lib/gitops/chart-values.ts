@@ -2,6 +2,7 @@
  * Helm values of the upstream charts Argo CD installs, generated from the platform config
  * and the size profile. Keys follow each chart's values.yaml at the pinned version.
  */
+import { livenessAlertRules } from '../../../platform/liveness.js';
 import type { ChartId, ComponentId } from '../../../platform/components.js';
 import { toKubeResources } from '../../../platform/config/profiles.js';
 import type { PlatformContext } from '../../../platform/context.js';
@@ -174,6 +175,8 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
       wave: -5,
       values: {
         alertmanager: { enabled: false },
+        // The liveness monitor's `offline` alert (platform/liveness.ts), in the chart's rule file.
+        serverFiles: { 'alerting_rules.yml': livenessAlertRules() },
         'prometheus-pushgateway': { enabled: false },
         'prometheus-node-exporter': { enabled: false },
         'kube-state-metrics': { enabled: false },

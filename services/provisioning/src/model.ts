@@ -11,6 +11,7 @@
 import { z } from 'zod';
 
 import { API_KEY_PATTERN } from '../../../platform/tenancy.js';
+import { PUBLIC_HOST_RULE, isPublicHost } from '../../../platform/outbound.js';
 import type { DeviceProtocol } from '../../../platform/components.js';
 import {
   DEFAULT_DEVICE_PROTOCOL,
@@ -211,20 +212,6 @@ function uniqueNames(
   });
 }
 
-/**
- * True when a command endpoint names a host outside the cluster. The IoT Agent posts commands
- * from inside the mesh, where loopback reaches its own sidecar's admin port and cluster names
- * reach platform services, so those (and IP literals, which could be either) are refused.
- */
-function publicHost(url: string): boolean {
-  const host = new URL(url).hostname.toLowerCase().replace(/\.$/, '');
-  if (host.startsWith('[') || /^[0-9.]+$/.test(host) || /^0x/i.test(host)) return false;
-  if (!host.includes('.') || host === 'localhost' || host.endsWith('.localhost')) return false;
-  return (
-    !/\.(svc|cluster\.local|internal|local)$/.test(host) && !host.endsWith('.svc.cluster.local')
-  );
-}
-
 const deviceFields = {
   protocol: Protocol.meta({
     description: `${Protocol.description}. A new device without one is ${DEFAULT_DEVICE_PROTOCOL}; an existing device moves to another protocol's agent only when the item names that protocol (without one, an item for a device of another protocol fails with ERR_PROVISIONING_CONFLICT)`,
@@ -241,10 +228,7 @@ const deviceFields = {
   commands: z.array(Command).max(50).default([]),
   endpoint: z
     .url({ protocol: /^https?$/, error: 'an http(s) URL the IoT Agent pushes commands to' })
-    .refine(publicHost, {
-      message:
-        'must name a device host by its DNS name: not an IP address, localhost, a single-label name or a cluster-internal name (the IoT Agent would call it from inside the cluster)',
-    })
+    .refine(isPublicHost, { message: PUBLIC_HOST_RULE })
     .optional()
     .meta({ description: 'Push commands to this URL; without it the device polls for them' }),
   expected_interval: z

@@ -1,0 +1,129 @@
+/**
+ * The monitor's configuration, from environment variables only, validated at start so a wrong
+ * value stops the service with a message that names the variable (docs/monitor.md lists them).
+ */
+import { readFileSync } from 'node:fs';
+
+import { z } from 'zod';
+
+import type { DeviceProtocol } from '../../../platform/components.js';
+import {
+  COMPONENTS,
+  DEVICE_PROTOCOLS,
+  IOT_AGENT_IDS,
+  iotAgentSpec,
+} from '../../../platform/components.js';
+import { monitorError } from './errors.js';
+
+const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an http(s) URL` });
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const Env = z.object({
+  MONITOR_PORT: int(0, 65535).default(8080),
+  ...Object.fromEntries(
+    IOT_AGENT_IDS.map((id) => [
+      COMPONENTS[id].iotAgent.northUrlEnv,
+      url(
+        `the north API of the IoT Agent for ${COMPONENTS[id].iotAgent.label}, e.g. http://${COMPONENTS[id].service.name}:4041`,
+      ),
+    ]),
+  ),
+  ORION_URL: url("Orion's NGSI-v2 API, e.g. http://orion:1026"),
+  KEYCLOAK_JWKS_URL: url("the realm's JWKS URL"),
+  POLICY_DATA_FILE: z.string().min(1, 'the path of the tenancy policy data (JSON) synth generates'),
+  MONITOR_STATE_FILE: z.string().min(1, 'the path of the state file (on its own volume)'),
+  MONITOR_PASS_SECONDS: int(1, 3600).default(30),
+  MONITOR_NUDGE_COMMAND: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,64}$/, 'a command name (letters, digits, _)')
+    .default('ping'),
+  MONITOR_MAX_NUDGES: int(1, 20).default(3),
+  MONITOR_GRACE_RATIO: z.coerce.number().min(0).max(10).default(0.1),
+  MONITOR_WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
+  // Hosts a webhook may name although the outbound rule refuses them: a lab, never production.
+  MONITOR_WEBHOOK_ALLOWED_HOSTS: z.string().default(''),
+  UPSTREAM_TIMEOUT_MS: int(100, 120_000).default(5000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** The validated configuration. */
+export interface MonitorConfig {
+  readonly port: number;
+  readonly iotaNorthUrls: Readonly<Record<DeviceProtocol, string>>;
+  readonly orionUrl: string;
+  readonly jwksUrl: string;
+  /** The tenancy policy data document; its `tenants` are the tenants monitored. */
+  readonly policyData: unknown;
+  readonly tenants: readonly string[];
+  readonly stateFile: string;
+  readonly passSeconds: number;
+  readonly nudgeCommand: string;
+  readonly maxNudges: number;
+  readonly graceRatio: number;
+  readonly webhookTimeoutMs: number;
+  readonly webhookAllowedHosts: readonly string[];
+  readonly upstreamTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+/**
+ * Reads the configuration from `env`.
+ *
+ * @throws PlatformError ERR_MONITOR_CONFIG naming every invalid variable.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): MonitorConfig {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (i) =>
+        `${String(i.path[0])}: ${env[String(i.path[0])] === undefined ? 'missing' : i.message}`,
+    );
+    throw monitorError('ERR_MONITOR_CONFIG', `invalid environment:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  let policyData: unknown;
+  try {
+    policyData = JSON.parse(readFileSync(e.POLICY_DATA_FILE, 'utf8'));
+    const wrapped = (policyData as { kitt4sme?: { config?: unknown } } | null)?.kitt4sme?.config;
+    if (wrapped !== undefined) policyData = wrapped;
+  } catch (err) {
+    throw monitorError(
+      'ERR_MONITOR_CONFIG',
+      `POLICY_DATA_FILE ${e.POLICY_DATA_FILE} is not a readable JSON file (${(err as Error).message})`,
+      err,
+    );
+  }
+  const tenants = (policyData as { tenants?: unknown } | null)?.tenants;
+  if (!Array.isArray(tenants) || !tenants.every((t): t is string => typeof t === 'string')) {
+    throw monitorError(
+      'ERR_MONITOR_CONFIG',
+      `POLICY_DATA_FILE ${e.POLICY_DATA_FILE} has no tenants list; use the document \`npm run synth\` generates`,
+    );
+  }
+  return {
+    port: e.MONITOR_PORT,
+    iotaNorthUrls: Object.fromEntries(
+      DEVICE_PROTOCOLS.map((p) => [
+        p,
+        (e as unknown as Record<string, string>)[iotAgentSpec(p).northUrlEnv],
+      ]),
+    ) as Record<DeviceProtocol, string>,
+    orionUrl: e.ORION_URL,
+    jwksUrl: e.KEYCLOAK_JWKS_URL,
+    policyData,
+    tenants,
+    stateFile: e.MONITOR_STATE_FILE,
+    passSeconds: e.MONITOR_PASS_SECONDS,
+    nudgeCommand: e.MONITOR_NUDGE_COMMAND,
+    maxNudges: e.MONITOR_MAX_NUDGES,
+    graceRatio: e.MONITOR_GRACE_RATIO,
+    webhookTimeoutMs: e.MONITOR_WEBHOOK_TIMEOUT_MS,
+    webhookAllowedHosts: e.MONITOR_WEBHOOK_ALLOWED_HOSTS.split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+    upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

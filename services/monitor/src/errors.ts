@@ -1,0 +1,55 @@
+/**
+ * Errors of the monitor, documented in docs/errors.md. The service answers each as an RFC 9457
+ * problem whose `type` ends in the code.
+ */
+import { PlatformError } from '../../../platform/errors.js';
+
+export const MONITOR_ERRORS = {
+  ERR_MONITOR_CONFIG: {
+    problem: 'the monitor was started with a missing or invalid environment variable',
+    fix: 'set the variable the message names; docs/monitor.md (Configuration) lists them all',
+  },
+  ERR_MONITOR_STATE: {
+    problem: "the monitor's state file cannot be read or is not a state document",
+    fix: 'restore the file from its volume snapshot, or move it away to start from empty state (every target starts fresh; subscriptions must be created again)',
+  },
+  ERR_MONITOR_INVALID: {
+    problem: 'a request body or parameter of the monitor API is invalid',
+    fix: 'read `errors` in the problem: each entry names the field and the rule; fix it and send the request again',
+  },
+  ERR_MONITOR_FORBIDDEN: {
+    problem: 'the token is valid for the tenant but lacks the role this operation needs',
+    fix: 'use a client or user with the tenant-admin role of the tenant (or platform-admin)',
+  },
+  ERR_MONITOR_NOT_FOUND: {
+    problem: 'no such subscription in this tenant',
+    fix: "list the tenant's subscriptions with GET /monitor/v1/subscriptions and use one of their ids",
+  },
+} as const;
+export type MonitorErrorCode = keyof typeof MONITOR_ERRORS;
+
+/** A documented monitor error. */
+export function monitorError(
+  code: MonitorErrorCode,
+  message: string,
+  cause?: unknown,
+): PlatformError {
+  return new PlatformError(code, message, MONITOR_ERRORS[code].fix, { cause });
+}
+
+/** The problem `type` URI of a code. */
+export function problemType(code: MonitorErrorCode): string {
+  return `https://kitt4sme.eu/problems/${code.toLowerCase().replaceAll('_', '-')}`;
+}
+
+/** A failure the API answers as a problem. */
+export class MonitorFailure extends Error {
+  constructor(
+    readonly code: MonitorErrorCode,
+    readonly status: number,
+    message: string,
+    readonly errors: readonly { field: string; message: string }[] = [],
+  ) {
+    super(message);
+  }
+}
