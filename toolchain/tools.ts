@@ -744,6 +744,40 @@ function goModDownload(
 }
 
 /**
+ * Builds `commands` of k8s.io/kubernetes at `version` into `staging` (one binary each) through
+ * a wrapper module named `module` (NOTE 1); returns an error text, or undefined.
+ */
+function buildKubernetesCommands(
+  staging: string,
+  version: string,
+  commands: readonly string[],
+  module: string,
+): string | undefined {
+  const { minor } = kubernetesMinorPatch(version);
+  const kubernetes = goModDownload('k8s.io/kubernetes', version);
+  if (typeof kubernetes === 'string')
+    return `go mod download k8s.io/kubernetes@${version}: ${kubernetes}`;
+  if (!kubernetes.GoMod) return `go mod download k8s.io/kubernetes@${version}: no GoMod`;
+  const src = join(staging, 'src');
+  mkdirSync(src);
+  writeFileSync(
+    join(src, 'go.mod'),
+    kubeApiserverGoMod(version, readFileSync(kubernetes.GoMod, 'utf8'), commands, module),
+  );
+  const ldflags = [
+    '-s -w',
+    `-X k8s.io/component-base/version.gitVersion=${version}`,
+    '-X k8s.io/component-base/version.gitMajor=1',
+    `-X k8s.io/component-base/version.gitMinor=${minor}`,
+  ].join(' ');
+  for (const c of commands) {
+    const f = goTidyAndBuild(src, ldflags, join(staging, c), `k8s.io/kubernetes/cmd/${c}`);
+    if (f !== undefined) return commands.length > 1 ? `${c}: ${f}` : f;
+  }
+  return undefined;
+}
+
+/**
  * Builds the pinned kube-apiserver from k8s.io/kubernetes through the Go module proxy unless
  * it is there already; returns its path. The install directory keeps `src/go.mod` and
  * `src/go.sum`, which record exactly what was built.
@@ -756,35 +790,13 @@ export function ensureKubeApiserver(
   const bin = kubeApiserverPath();
   if (existsSync(bin)) return bin;
   const version = kubernetesVersion();
-  const { minor } = kubernetesMinorPatch(version);
   log(
     `setup: building kube-apiserver ${version} from k8s.io/kubernetes through the Go module proxy (first run only, about 3-5 minutes)`,
   );
   const started = Date.now();
-  const failed = installAtomically(join(TOOLS_DIR, `kube-apiserver-${version}`), (staging) => {
-    const kubernetes = goModDownload('k8s.io/kubernetes', version);
-    if (typeof kubernetes === 'string')
-      return `go mod download k8s.io/kubernetes@${version}: ${kubernetes}`;
-    if (!kubernetes.GoMod) return `go mod download k8s.io/kubernetes@${version}: no GoMod`;
-    const src = join(staging, 'src');
-    mkdirSync(src);
-    writeFileSync(
-      join(src, 'go.mod'),
-      kubeApiserverGoMod(version, readFileSync(kubernetes.GoMod, 'utf8')),
-    );
-    const ldflags = [
-      '-s -w',
-      `-X k8s.io/component-base/version.gitVersion=${version}`,
-      '-X k8s.io/component-base/version.gitMajor=1',
-      `-X k8s.io/component-base/version.gitMinor=${minor}`,
-    ].join(' ');
-    return goTidyAndBuild(
-      src,
-      ldflags,
-      join(staging, 'kube-apiserver'),
-      'k8s.io/kubernetes/cmd/kube-apiserver',
-    );
-  });
+  const failed = installAtomically(join(TOOLS_DIR, `kube-apiserver-${version}`), (staging) =>
+    buildKubernetesCommands(staging, version, ['kube-apiserver'], 'kitt4sme.local/kube-apiserver'),
+  );
   if (failed !== undefined)
     throw new PlatformError(
       'ERR_TOOL_MISSING',
@@ -822,39 +834,13 @@ export function ensureKubeNode(
   const dir = kubeNodeDir();
   if (KUBE_NODE_COMMANDS.every((c) => existsSync(join(dir, c)))) return dir;
   const version = kubernetesVersion();
-  const { minor } = kubernetesMinorPatch(version);
   log(
     `setup: building ${KUBE_NODE_COMMANDS.join(', ')} ${version} from k8s.io/kubernetes through the Go module proxy (first run only, about 2-5 minutes)`,
   );
   const started = Date.now();
-  const failed = installAtomically(dir, (staging) => {
-    const kubernetes = goModDownload('k8s.io/kubernetes', version);
-    if (typeof kubernetes === 'string')
-      return `go mod download k8s.io/kubernetes@${version}: ${kubernetes}`;
-    if (!kubernetes.GoMod) return `go mod download k8s.io/kubernetes@${version}: no GoMod`;
-    const src = join(staging, 'src');
-    mkdirSync(src);
-    writeFileSync(
-      join(src, 'go.mod'),
-      kubeApiserverGoMod(
-        version,
-        readFileSync(kubernetes.GoMod, 'utf8'),
-        KUBE_NODE_COMMANDS,
-        'kitt4sme.local/kube-node',
-      ),
-    );
-    const ldflags = [
-      '-s -w',
-      `-X k8s.io/component-base/version.gitVersion=${version}`,
-      '-X k8s.io/component-base/version.gitMajor=1',
-      `-X k8s.io/component-base/version.gitMinor=${minor}`,
-    ].join(' ');
-    for (const c of KUBE_NODE_COMMANDS) {
-      const f = goTidyAndBuild(src, ldflags, join(staging, c), `k8s.io/kubernetes/cmd/${c}`);
-      if (f !== undefined) return `${c}: ${f}`;
-    }
-    return undefined;
-  });
+  const failed = installAtomically(dir, (staging) =>
+    buildKubernetesCommands(staging, version, KUBE_NODE_COMMANDS, 'kitt4sme.local/kube-node'),
+  );
   if (failed !== undefined)
     throw new PlatformError(
       'ERR_TOOL_MISSING',

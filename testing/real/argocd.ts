@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import * as k8s from '@kubernetes/client-node';
 import { argoCdPath, ensureArgoCd, ensureRedis } from '../../toolchain/tools.js';
 import type { KubeApiserver } from './kube-apiserver.js';
 import { freePort } from './opa.js';
-import { spawnLogged, tailFile, terminate, waitFor } from '../support/processes.js';
+import { processGroup, spawnLogged, tailFile, waitFor } from '../support/processes.js';
 
 /** The namespace Argo CD runs in and reads its settings and Applications from. */
 export const ARGOCD_NAMESPACE = 'argocd';
@@ -92,29 +92,6 @@ async function waitListening(
   );
   if (proc.exitCode !== null || proc.signalCode !== null)
     throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode})\n${tailFile(log, 40)}`);
-}
-
-/** Runs a set of children that are all killed when the calling process exits. */
-function processGroup(dir: string) {
-  const children: ChildProcess[] = [];
-  const killAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  };
-  process.on('exit', killAll);
-  let stopped = false;
-  return {
-    add(c: ChildProcess) {
-      children.push(c);
-      return c;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      for (const c of [...children].reverse()) await terminate(c);
-      process.off('exit', killAll);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /**

@@ -7,9 +7,8 @@
  * It has no controllers, kubelet or scheduler: objects are stored, validated, admitted and
  * authorized as in a cluster, but nothing reconciles them.
  */
-import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import { stringify } from 'yaml';
 
 import { ensureEtcd, ensureKubeApiserver, upstreamCrdFiles } from '../../toolchain/tools.js';
 import { freePort } from './opa.js';
-import { spawnLogged, tailFile, terminate, waitFor } from '../support/processes.js';
+import { processGroup, spawnLogged, tailFile, waitFor } from '../support/processes.js';
 
 /** The users of the kubeconfig: `admin` is in system:masters, the others have no groups. */
 export type KubeUser = 'admin' | 'viewer' | 'nobody';
@@ -176,19 +175,8 @@ export async function startKubeApiserver(
   const apiserverLog = join(dir, 'kube-apiserver.log');
   const etcdLog = join(dir, 'etcd.log');
   const logTail = (lines = 40) => tailFile(apiserverLog, lines);
-  const children: ChildProcess[] = [];
-  const killAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  };
-  process.on('exit', killAll);
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const c of [...children].reverse()) await terminate(c);
-    process.off('exit', killAll);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const group = processGroup(dir);
+  const stop = () => group.stop();
 
   try {
     const [clientPort, peerPort, securePort] = [
@@ -218,7 +206,7 @@ export async function startKubeApiserver(
       ],
       etcdLog,
     );
-    children.push(etcd);
+    group.add(etcd);
     await waitFor(
       async () => {
         if (etcd.exitCode !== null) return true;
@@ -267,7 +255,7 @@ export async function startKubeApiserver(
       ],
       apiserverLog,
     );
-    children.push(apiserver);
+    group.add(apiserver);
     await waitFor(
       async () => {
         if (apiserver.exitCode !== null) return true;

@@ -32,7 +32,7 @@ import { stringify } from 'yaml';
 import { CNI_BIN_DIR, ensureKubeNode, ensureNodeRuntime } from '../../toolchain/tools.js';
 import type { AssembledImage } from '../support/oci-image.js';
 import { assembleImage, run } from '../support/oci-image.js';
-import { spawnLogged, tailFile, terminate, waitFor } from '../support/processes.js';
+import { processGroup, spawnLogged, tailFile, terminate, waitFor } from '../support/processes.js';
 import type { KubeApiserver } from './kube-apiserver.js';
 import { freePort } from './opa.js';
 
@@ -110,19 +110,9 @@ export async function startControlPlane(
     'kube-controller-manager': join(dir, 'kube-controller-manager.log'),
     'kube-scheduler': join(dir, 'kube-scheduler.log'),
   };
-  const children: ChildProcess[] = [];
-  const killAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  };
-  process.on('exit', killAll);
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const c of [...children].reverse()) await terminate(c);
-    process.off('exit', killAll);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const group = processGroup(dir);
+  const children = group.children;
+  const stop = () => group.stop();
   try {
     const kcmPort = await freePort();
     const kcm = spawnLogged(
@@ -143,10 +133,10 @@ export async function startControlPlane(
       ],
       logs['kube-controller-manager'],
     );
-    children.push(kcm);
+    group.add(kcm);
     if (opts.scheduler !== false) {
       const schedPort = await freePort();
-      children.push(
+      group.add(
         spawnLogged(
           join(bin, 'kube-scheduler'),
           [

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 
 /** Spawns `bin` with stdout and stderr appended to `logPath`. */
 export function spawnLogged(
@@ -58,4 +58,43 @@ export async function waitFor(
 export function tailFile(path: string, lines: number): string {
   if (!existsSync(path)) return `(no ${path})`;
   return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** Children started together and stopped together; see {@link processGroup}. */
+export interface ProcessGroup {
+  /** Adds a started child; returns it. */
+  add(c: ChildProcess): ChildProcess;
+  /** The children, in the order they were added. */
+  readonly children: readonly ChildProcess[];
+  /** Terminates the children, last added first, then removes `dir`. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A set of children that are all SIGKILLed (and `atExit` run) when the calling process exits,
+ * should {@link ProcessGroup.stop} not run; `stop()` ends them in reverse order and removes
+ * `dir`, their temporary directory.
+ */
+export function processGroup(dir: string, atExit: () => void = () => {}): ProcessGroup {
+  const children: ChildProcess[] = [];
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    atExit();
+  };
+  process.on('exit', killAll);
+  let stopped = false;
+  return {
+    add(c) {
+      children.push(c);
+      return c;
+    },
+    children,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const c of [...children].reverse()) await terminate(c);
+      process.off('exit', killAll);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
