@@ -3,7 +3,7 @@
  * release, cdk8s/lib/gitops/chart-values.ts) and which Secret an agent's SealedSecret unseals
  * into. The CLI (`npm run agents -- seal`), the rendering and the tests derive from these.
  */
-import { agentObjectName, agentsNamespace } from './resolve.js';
+import { agentSecretName, agentsNamespace } from './resolve.js';
 
 /**
  * The controller's namespace and name: kubeseal's defaults (`--controller-namespace
@@ -23,5 +23,5 @@ export function agentSecretRef(agent: { readonly id: string; readonly tenant: st
   readonly namespace: string;
   readonly name: string;
 } {
-  return { namespace: agentsNamespace(agent.tenant), name: `${agentObjectName(agent.id)}-secrets` };
+  return { namespace: agentsNamespace(agent.tenant), name: agentSecretName(agent.id) };
 }
