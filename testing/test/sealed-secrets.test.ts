@@ -150,9 +150,21 @@ describe('sealed agent secrets', () => {
 
   it('does not unseal a copy renamed or moved to another agent (strict scope)', async () => {
     const sealed = renderedSealedSecret();
+    // A copy as someone would make it: every field kept, only the name or namespace changed.
+    const moved = (name: string, namespace: string) => {
+      const template = sealed.spec.template as { metadata?: Record<string, unknown> };
+      return {
+        ...sealed,
+        metadata: { ...sealed.metadata, name, namespace },
+        spec: {
+          ...sealed.spec,
+          template: { ...template, metadata: { ...template.metadata, name, namespace } },
+        },
+      };
+    };
     const copies = [
-      { ...sealed, metadata: { name: 'agent-other-secrets', namespace: agentsNamespace(TENANT) } },
-      { ...sealed, metadata: { name: sealed.metadata!.name!, namespace: 'default' } },
+      moved('agent-other-secrets', agentsNamespace(TENANT)),
+      moved(sealed.metadata!.name!, 'default'),
     ];
     const custom = api.kubeConfig().makeApiClient(k8s.CustomObjectsApi);
     for (const copy of copies) {

@@ -142,15 +142,28 @@ export function sealAgentSecret(ctx: PlatformContext, o: SealOptions): SealResul
     ...(previous?.success ? previous.data.spec.encryptedData : {}),
     ...sealed.spec.encryptedData,
   };
+  // kubeseal's scope annotations (none for strict) stay with the ciphertext they describe.
+  const annotations = (sealed.metadata as { annotations?: Record<string, string> }).annotations;
   const record = {
     apiVersion: sealed.apiVersion,
     kind: sealed.kind,
-    metadata: { name: secret.name, namespace: secret.namespace },
+    metadata: {
+      name: secret.name,
+      namespace: secret.namespace,
+      ...(annotations ? { annotations } : {}),
+    },
     spec: {
       encryptedData: Object.fromEntries(
         Object.entries(encryptedData).sort(([a], [b]) => a.localeCompare(b)),
       ),
-      template: { metadata: { name: secret.name, namespace: secret.namespace }, type: 'Opaque' },
+      template: {
+        metadata: {
+          name: secret.name,
+          namespace: secret.namespace,
+          ...(annotations ? { annotations } : {}),
+        },
+        type: 'Opaque',
+      },
     },
   };
   mkdirSync(dirname(path), { recursive: true });
