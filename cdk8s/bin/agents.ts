@@ -158,7 +158,7 @@ await runCli(program, {
   exitCode: (err: PlatformError) =>
     err.code === 'ERR_TOOL_MISSING' || err.code === 'ERR_SEAL_FAILED'
       ? EXIT.environment
-      : err.code === 'ERR_FLEET_BASE' || err.code.startsWith('ERR_SEAL_')
+      : err.code === 'ERR_FLEET_BASE' || err.code in SEAL_ERRORS
         ? EXIT.usage
         : EXIT.failed,
 });
