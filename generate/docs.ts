@@ -16,6 +16,7 @@ import type { RouteSpec } from '../platform/routes.js';
 import { CHART_IDS, COMPONENT_ERRORS, IMAGE_IDS } from '../platform/components.js';
 import { CONFIG_ERRORS } from '../platform/config/schema.js';
 import { FLEET_ERRORS, NEEDS, fleetRecordJsonSchema } from '../platform/fleet/records.js';
+import { SEAL_ERRORS } from '../platform/fleet/sealed.js';
 import { renderDiagram } from './diagram.js';
 import { platformExceptions } from '../cdk8s/lib/exceptions.js';
 import type { Platform } from '../cdk8s/lib/platform.js';
@@ -30,6 +31,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(ROUTE_ERRORS),
     ...Object.keys(COMPONENT_ERRORS),
     ...Object.keys(FLEET_ERRORS),
+    ...Object.keys(SEAL_ERRORS),
     ...Object.keys(TENANCY_ERRORS),
     ...Object.keys(IDENTITY_ERRORS),
     ...Object.keys(CLUSTER_ERRORS),
@@ -84,6 +86,12 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(FLEET_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Sealing agent secrets (`npm run agents -- seal`)',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(SEAL_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Tenancy helpers (`services/tenancy`)',
     '',

@@ -795,6 +795,12 @@ export const CHARTS = {
     version: '2.31.0',
     why: 'the Kiali version Istio 1.31.1 ships as its add-on, so tested together',
   },
+  sealedSecrets: {
+    repoURL: 'https://bitnami-labs.github.io/sealed-secrets',
+    version: '2.19.3',
+    appVersion: 'v0.39.1',
+    why: 'sealed-secrets chart 2.19.3 of controller 0.39.1 (its Chart.yaml as of the v0.40.0 tag), the newest chart/app pair confirmed; the tests build the same controller and kubeseal from the Go module proxy (toolchain/tools.ts, NOTE 8)',
+  },
 } as const satisfies Record<string, ChartSpec>;
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
  *                                        against HEAD's rendering
  *   npm run agents -- plan --base main   against another revision
  *   npm run agents -- plan --json        one JSON document on stdout
+ *   printf %s "$TOKEN" | npm run agents -- seal --agent <name> --key API_TOKEN --cert cluster.pem
+ *                                        seal a value (stdin only) into fleet/secrets/
  *
  * Exit codes: 0 the records render (changed or not), 1 the records have problems (each listed
  * with its file, field and code), 2 usage (an unknown option, a base that is not a commit), 3 git
@@ -19,7 +21,10 @@ import { Command } from 'commander';
 import { EXIT, runCli } from '../../platform/cli.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import type { PlatformError } from '../../platform/errors.js';
+import { catalogueError } from '../../platform/errors.js';
+import { SEALED_SECRETS_CONTROLLER, SEAL_ERRORS } from '../../platform/fleet/sealed.js';
 import { planFleet } from '../lib/fleet/plan.js';
+import { sealAgentSecret } from '../lib/fleet/seal.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -85,11 +90,75 @@ program
     process.stdout.write(`${lines.join('\n')}\n`);
   });
 
+program
+  .command('seal')
+  .description(
+    "Seal one secret value of an agent to the target cluster's Sealed Secrets key (kubeseal, strict scope) and write it into fleet/secrets/<tenant>/<agent>.yaml. The value is read from standard input only (never an argument), is never written anywhere, and is never printed. Exit 0 sealed, 1 invalid records, 2 usage (unknown agent, empty value, no certificate, bad key), 3 kubeseal missing or failing.",
+  )
+  .requiredOption('--agent <name>', 'the agent (a pipeline module: <pipeline>-<module>)')
+  .requiredOption(
+    '--key <KEY>',
+    'the Secret key the agent reads (its record: secrets: [{ env, key }])',
+  )
+  .option('--tenant <tenant>', 'the tenant, when two tenants have an agent of that name')
+  .option(
+    '--cert <file>',
+    "the target cluster's sealing certificate (public; kubeseal --fetch-cert)",
+  )
+  .option(
+    '--controller <namespace/name>',
+    `fetch the certificate from this controller through the kubeconfig (the platform's: ${SEALED_SECRETS_CONTROLLER.namespace}/${SEALED_SECRETS_CONTROLLER.name})`,
+  )
+  .option('--root <dir>', 'the repository whose fleet/ to write (default: this repository)')
+  .option('--json', 'print one JSON document on stdout')
+  .action(
+    async (opts: {
+      agent: string;
+      key: string;
+      tenant?: string;
+      cert?: string;
+      controller?: string;
+      root?: string;
+      json?: boolean;
+    }) => {
+      if (process.stdin.isTTY)
+        throw catalogueError(
+          SEAL_ERRORS,
+          'ERR_SEAL_EMPTY_VALUE',
+          'standard input is a terminal; the value must come through a pipe',
+        );
+      console.error('agents seal: [1/2] reading the value from standard input');
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      let value = Buffer.concat(chunks);
+      // `echo value |` adds one newline that is not part of the value.
+      if (value.at(-1) === 0x0a) value = value.subarray(0, value.length - 1);
+      console.error(`agents seal: [2/2] sealing ${opts.key} of agent ${opts.agent} with kubeseal`);
+      const r = sealAgentSecret(loadPlatformContext(), {
+        root: resolve(opts.root ?? repoRoot),
+        agent: opts.agent,
+        key: opts.key,
+        value,
+        ...(opts.tenant ? { tenant: opts.tenant } : {}),
+        ...(opts.cert ? { cert: opts.cert } : {}),
+        ...(opts.controller ? { controller: opts.controller } : {}),
+      });
+      value.fill(0);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `sealed ${r.key} of ${r.tenant}/${r.agent} into ${r.file} (keys: ${r.keys.join(', ')}); the controller unseals it into Secret ${r.secret.namespace}/${r.secret.name}\n${r.referenced ? '' : `note: the agent's record does not read ${r.key} yet: add secrets: [{ env: ${r.key}, key: ${r.key} }]\n`}`,
+      );
+    },
+  );
+
 await runCli(program, {
   exitCode: (err: PlatformError) =>
-    err.code === 'ERR_TOOL_MISSING'
+    err.code === 'ERR_TOOL_MISSING' || err.code === 'ERR_SEAL_FAILED'
       ? EXIT.environment
-      : err.code === 'ERR_FLEET_BASE'
+      : err.code === 'ERR_FLEET_BASE' || err.code in SEAL_ERRORS
         ? EXIT.usage
         : EXIT.failed,
 });

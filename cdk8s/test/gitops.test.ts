@@ -75,6 +75,7 @@ describe('the app-of-apps', () => {
         'jaeger@4.12.0',
         'kiali-server@2.31.0',
         'prometheus@29.36.1',
+        'sealed-secrets@2.19.3',
       ].sort(),
     );
   });

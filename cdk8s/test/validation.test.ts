@@ -410,7 +410,7 @@ describe('declared exceptions', () => {
     expect(listed).toEqual([
       'namespace argocd: Pod Security baseline, not restricted',
       'namespace istio-system: Pod Security baseline, not restricted',
-      'upstream chart workloads (argocd, istio-base, istio-cni, istiod, istio-ingressgateway, prometheus, jaeger, kiali): manifest rules (probes, security context, read-only root) not checked',
+      'upstream chart workloads (argocd, istio-base, istio-cni, istiod, istio-ingressgateway, prometheus, jaeger, kiali, sealed-secrets-controller): manifest rules (probes, security context, read-only root) not checked',
       'istio-cni in kube-system: privileged: runs as root with NET_ADMIN, SYS_ADMIN and host paths',
       'Service istio-ingressgateway: type NodePort, not ClusterIP',
     ]);

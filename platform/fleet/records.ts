@@ -191,6 +191,15 @@ export const FLEET_ERRORS = {
       'two records (or modules) have the same id, or ids whose first 12 hex digits (the object names) are equal',
     fix: 'give the new record a fresh id (`node -e "console.log(crypto.randomUUID())"`); never reuse or change an id',
   },
+  ERR_FLEET_SECRET_ORPHAN: {
+    problem:
+      "a SealedSecret is not the Secret of any agent (its namespace and name are not an agent's `agents-<tenant>` and `<agent object name>-secrets`)",
+    fix: 'seal values only through `npm run agents -- seal --agent <name> --key <KEY>`, which names the Secret; delete the file of an agent that is gone',
+  },
+  ERR_FLEET_SECRET_KEY: {
+    problem: "an agent's `secrets` names a key that its SealedSecret does not hold",
+    fix: 'seal the value: `npm run agents -- seal --agent <name> --key <KEY>` (the value on stdin), or drop the entry from `secrets`',
+  },
   ERR_FLEET_CROSS_TENANT: {
     problem: "a record of one tenant references another tenant's module",
     fix: 'connect only modules of the same tenant; data crosses tenants only through a platform service that checks both',
@@ -383,6 +392,30 @@ export const PipelineRecord = z
   })
   .meta({ title: 'Pipeline' });
 
+/**
+ * A SealedSecret as kubeseal writes it (`npm run agents -- seal`): an agent's secret values,
+ * encrypted to the cluster's Sealed Secrets key, unsealed by the controller into the agent's
+ * Secret (`<agent object name>-secrets` in `agents-<tenant>`). Only the controller can open it.
+ */
+export const SealedSecretRecord = z
+  .strictObject({
+    apiVersion: z.literal('bitnami.com/v1alpha1'),
+    kind: z.literal('SealedSecret'),
+    metadata: z.looseObject({ name: z.string().min(1), namespace: z.string().min(1) }),
+    spec: z.looseObject({
+      encryptedData: z
+        .record(z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret key'), z.string().min(1))
+        .refine((d) => Object.keys(d).length > 0, 'at least one sealed value'),
+      template: z.record(z.string(), z.json()).optional(),
+    }),
+  })
+  .meta({
+    title: 'SealedSecret',
+    description:
+      "An agent's sealed secret values, written by `npm run agents -- seal` (kubeseal, strict scope): only the cluster's Sealed Secrets controller can decrypt them, into the agent's Secret",
+  });
+export type SealedSecretRecord = z.infer<typeof SealedSecretRecord>;
+
 /** Any record of the fleet folder. */
 export const FleetRecord = z
   .discriminatedUnion('kind', [
@@ -391,11 +424,12 @@ export const FleetRecord = z
     TemplateRecord,
     AgentRecord,
     PipelineRecord,
+    SealedSecretRecord,
   ])
   .meta({
     title: 'kitt4sme fleet record',
     description:
-      'One record of fleet/ (agents as code): Host, Group, Template, Agent or Pipeline. `npm run agents -- plan` validates and renders them',
+      'One record of fleet/ (agents as code): Host, Group, Template, Agent, Pipeline or SealedSecret. `npm run agents -- plan` validates and renders them',
   });
 export type FleetRecord = z.infer<typeof FleetRecord>;
 export type HostRecord = z.infer<typeof HostRecord>;

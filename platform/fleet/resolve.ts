@@ -24,6 +24,7 @@ import type {
   Need,
   PipelineModule,
   PipelineRecord,
+  SealedSecretRecord,
   TemplateRecord,
 } from './records.js';
 import { FLEET_ERRORS, FleetRecord, NEEDS, PLACEHOLDERS } from './records.js';
@@ -113,9 +114,19 @@ export interface ResolvedAgent {
   readonly revision: string;
 }
 
+/** A SealedSecret record and the agent whose Secret it unseals into. */
+export interface ResolvedSealedSecret {
+  readonly file: string;
+  /** The agent's id. */
+  readonly agent: string;
+  readonly record: SealedSecretRecord;
+}
+
 /** The resolved fleet. */
 export interface Fleet {
   readonly hosts: readonly ResolvedHost[];
+  /** The agents' SealedSecrets, sorted by namespace and name. @default none */
+  readonly sealedSecrets?: readonly ResolvedSealedSecret[];
   /** Every agent and module, sorted by tenant and name. */
   readonly agents: readonly ResolvedAgent[];
 }
@@ -133,6 +144,11 @@ export function agentsNamespace(tenant: string): string {
 /** The name of an agent's objects, from its id: a rename or a move keeps it. */
 export function agentObjectName(id: string): string {
   return `agent-${id.replaceAll('-', '').slice(0, 12)}`;
+}
+
+/** The Secret an agent reads its `secrets` from, which its SealedSecret unseals into. */
+export function agentSecretName(id: string): string {
+  return `${agentObjectName(id)}-secrets`;
 }
 
 /**
@@ -263,6 +279,7 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
   const templates: Located<TemplateRecord>[] = [];
   const agents: Located<AgentRecord>[] = [];
   const pipelines: Located<PipelineRecord>[] = [];
+  const sealed: Located<SealedSecretRecord>[] = [];
   for (const f of files) {
     const docs = parseAllDocuments(f.text, { prettyErrors: true });
     for (const [n, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
@@ -301,6 +318,7 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
       else if (r.kind === 'Group') groups.push({ file: f.path, record: r });
       else if (r.kind === 'Template') templates.push({ file: f.path, record: r });
       else if (r.kind === 'Agent') agents.push({ file: f.path, record: r });
+      else if (r.kind === 'SealedSecret') sealed.push({ file: f.path, record: r });
       else pipelines.push({ file: f.path, record: r });
     }
   }
@@ -539,6 +557,43 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
     );
   }
 
+  // 6. Sealed secrets: each is one agent's Secret and holds every key the agent reads.
+  const sealedOf = new Map<string, ResolvedSealedSecret>();
+  const secretOwner = new Map(
+    [...resolvedSources.values()].map(({ source }) => [
+      `${agentsNamespace(source.tenant)}/${agentSecretName(source.id)}`,
+      source,
+    ]),
+  );
+  for (const { file, record } of sealed) {
+    const ref = `${record.metadata.namespace}/${record.metadata.name}`;
+    const owner = secretOwner.get(ref);
+    const first = owner && sealedOf.get(owner.id);
+    if (!owner)
+      issue(file, `SealedSecret ${ref}: metadata`, 'ERR_FLEET_SECRET_ORPHAN', `Secret ${ref}`);
+    else if (first)
+      issue(
+        file,
+        `SealedSecret ${ref}: metadata`,
+        'ERR_FLEET_DUPLICATE_NAME',
+        `${first.file} seals the same Secret`,
+      );
+    else sealedOf.set(owner.id, { file, agent: owner.id, record });
+  }
+  for (const { source, merged } of resolvedSources.values()) {
+    const s = sealedOf.get(source.id);
+    if (!s) continue;
+    (merged.secrets ?? []).forEach((e, i) => {
+      if (!(e.key in s.record.spec.encryptedData))
+        issue(
+          source.file,
+          `${source.where}: secrets[${i}].key`,
+          'ERR_FLEET_SECRET_KEY',
+          `${JSON.stringify(e.key)}; ${s.file} holds ${Object.keys(s.record.spec.encryptedData).join(', ')}`,
+        );
+    });
+  }
+
   if (issues.length > 0) throw new FleetError(issues);
 
   // 5. Resolve.
@@ -580,7 +635,12 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
     });
   }
   out.sort((a, b) => `${a.tenant}/${a.name}`.localeCompare(`${b.tenant}/${b.name}`));
-  return { hosts: resolvedHosts, agents: out };
+  const sealedSecrets = [...sealedOf.values()].sort((a, b) =>
+    `${a.record.metadata.namespace}/${a.record.metadata.name}`.localeCompare(
+      `${b.record.metadata.namespace}/${b.record.metadata.name}`,
+    ),
+  );
+  return { hosts: resolvedHosts, agents: out, sealedSecrets };
 }
 
 /** Reads and resolves the fleet folder. */

@@ -9,6 +9,8 @@ import type { FleetFile, FleetIssue } from '../fleet/resolve.js';
 import {
   FleetError,
   agentObjectName,
+  agentSecretName,
+  agentsNamespace,
   configFor,
   mergePatch,
   readFleetDir,
@@ -295,6 +297,56 @@ describe('fleet records', () => {
           { ...other, tenant: 'manufracture' },
         ]),
       ).toEqual([]);
+    });
+
+    describe('sealed secrets', () => {
+      /** A SealedSecret as kubeseal writes it, for agent `a` unless told otherwise. */
+      const sealed = (
+        name = agentSecretName(uuid(3)),
+        namespace = agentsNamespace('manufracture'),
+      ) => ({
+        apiVersion: 'bitnami.com/v1alpha1',
+        kind: 'SealedSecret',
+        metadata: { name, namespace, creationTimestamp: null },
+        spec: {
+          encryptedData: { API_TOKEN: 'AgB0c2VhbGVk' },
+          template: { metadata: { name, namespace, creationTimestamp: null } },
+        },
+      });
+
+      it("binds a SealedSecret to the agent whose Secret it names, and checks the agent's keys", () => {
+        const withKey = changed((r) => (r[4]!.secrets = [{ env: 'TOKEN', key: 'API_TOKEN' }]));
+        const fleet = resolveFleet(asFiles([...withKey, sealed()]), ctx);
+        expect(fleet.sealedSecrets?.map((s) => s.agent)).toEqual([uuid(3)]);
+        const missing = changed((r) => (r[4]!.secrets = [{ env: 'TOKEN', key: 'OTHER' }]));
+        expect(problems([...missing, sealed()])).toEqual([
+          'ERR_FLEET_SECRET_KEY fleet/r4.yaml Agent a: secrets[0].key',
+        ]);
+      });
+
+      it('fails on a SealedSecret of no agent, another tenant or twice the same Secret', () => {
+        expect(problems([...base(), sealed('agent-000000000000-secrets')])).toEqual([
+          `ERR_FLEET_SECRET_ORPHAN fleet/r6.yaml SealedSecret ${agentsNamespace('manufracture')}/agent-000000000000-secrets: metadata`,
+        ]);
+        expect(
+          problems([...base(), sealed(undefined, agentsNamespace('smithereens'))]),
+        ).toHaveLength(1);
+        expect(problems([...base(), sealed(), sealed()])).toEqual([
+          `ERR_FLEET_DUPLICATE_NAME fleet/r7.yaml SealedSecret ${agentsNamespace('manufracture')}/${agentSecretName(uuid(3))}: metadata`,
+        ]);
+      });
+
+      it('fails on a SealedSecret without sealed values or with a plain `data` field', () => {
+        const empty = sealed();
+        empty.spec.encryptedData = {} as never;
+        expect(problems([...base(), empty])).toEqual([
+          'ERR_FLEET_SCHEMA fleet/r6.yaml SealedSecret (document 1): spec.encryptedData',
+        ]);
+        const plain = { ...sealed(), data: { API_TOKEN: 'c2VjcmV0' } };
+        expect(problems([...base(), plain])).toEqual([
+          'ERR_FLEET_SCHEMA fleet/r6.yaml SealedSecret (document 1): data',
+        ]);
+      });
     });
 
     it('reads a missing fleet folder as an empty fleet', () => {

@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 
-import { ensureEtcd, ensureKubeApiserver, upstreamCrdFiles } from '../../toolchain/tools.js';
+import {
+  ensureEtcd,
+  ensureKubeApiserver,
+  sealedSecretsCrdFile,
+  upstreamCrdFiles,
+} from '../../toolchain/tools.js';
 import { freePort } from './opa.js';
 import { processGroup, spawnLogged, tailFile, waitFor } from '../support/processes.js';
 
@@ -52,6 +57,11 @@ export interface StartKubeApiserverOptions {
    * @default true
    */
   readonly crds?: boolean | 'argocd';
+  /**
+   * Also install the SealedSecret CRD of the pinned Sealed Secrets (for the tests that run its
+   * controller). @default false
+   */
+  readonly sealedSecrets?: boolean;
   /** How long to wait for etcd, the apiserver and the CRDs, each. @default 90_000 */
   readonly timeoutMs?: number;
   /** More kube-apiserver flags, e.g. the ones a node needs (kube-node.ts NODE_APISERVER_ARGS). */
@@ -103,14 +113,20 @@ export function apiRequest(
  * The CustomResourceDefinitions in the upstream CRD files, as client-node's typed models.
  * NOTE (1)
  */
-function upstreamCrds(which: true | 'argocd'): k8s.V1CustomResourceDefinition[] {
-  return upstreamCrdFiles(() => {})
-    .filter((file) => which === true || file.includes('/argoproj/'))
-    .flatMap((file) =>
-      (k8s.loadAllYaml(readFileSync(file, 'utf8')) as (k8s.KubernetesObject | null)[]).filter(
-        (o): o is k8s.V1CustomResourceDefinition => o?.kind === 'CustomResourceDefinition',
-      ),
-    );
+function upstreamCrds(
+  which: boolean | 'argocd',
+  sealedSecrets: boolean,
+): k8s.V1CustomResourceDefinition[] {
+  return [
+    ...(which === false
+      ? []
+      : upstreamCrdFiles(() => {}).filter((file) => which === true || file.includes('/argoproj/'))),
+    ...(sealedSecrets ? [sealedSecretsCrdFile(() => {})] : []),
+  ].flatMap((file) =>
+    (k8s.loadAllYaml(readFileSync(file, 'utf8')) as (k8s.KubernetesObject | null)[]).filter(
+      (o): o is k8s.V1CustomResourceDefinition => o?.kind === 'CustomResourceDefinition',
+    ),
+  );
 }
 
 /**
@@ -123,10 +139,11 @@ async function installCrds(
   token: string,
   timeoutMs: number,
   logTail: () => string,
-  which: true | 'argocd',
+  which: boolean | 'argocd',
+  sealedSecrets: boolean,
 ): Promise<void> {
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  const crds = upstreamCrds(which);
+  const crds = upstreamCrds(which, sealedSecrets);
   for (const body of crds) await api.createCustomResourceDefinition({ body });
   for (const crd of crds) {
     const name = crd.metadata!.name!;
@@ -288,8 +305,9 @@ export async function startKubeApiserver(
     };
 
     const which = opts.crds ?? true;
-    if (which !== false)
-      await installCrds(kubeConfig(), url, tokens.admin, timeoutMs, () => logTail(), which);
+    const sealed = opts.sealedSecrets ?? false;
+    if (which !== false || sealed)
+      await installCrds(kubeConfig(), url, tokens.admin, timeoutMs, () => logTail(), which, sealed);
 
     const serviceAccountKeyPath = join(dir, 'sa.key');
     return { url, kubeconfigPath, dir, serviceAccountKeyPath, kubeConfig, logTail, stop };

@@ -192,6 +192,8 @@ export const UNREACHABLE_CHART_APPS: Readonly<Record<string, string>> = {
     'Kiali chart kiali-server: only in its Helm repository; kiali/helm-charts is not a Go module',
   prometheus:
     'prometheus-community chart prometheus: only in its Helm repository; prometheus-community/helm-charts is not a Go module',
+  'sealed-secrets':
+    'Sealed Secrets chart sealed-secrets 2.19.3: its Helm repository is not reachable; the github.com/bitnami-labs/sealed-secrets module at the pinned v0.39.1 carries chart 2.19.2, not the pinned chart (toolchain/tools.ts, NOTE 8)',
 };
 
 /**

@@ -6,7 +6,9 @@
  * .cache/tools, Keycloak (keycloak-quarkus-dist from Maven Central), the upstream Argo CD and
  * Istio CRDs (Go module cache), FerretDB and mongodump/mongorestore (built from the Go module
  * proxy, for the backup tests), helm (built from helm.sh/helm/v4 the same way) and the
- * Istio charts (the istio.io/istio module, Go module cache) for the chart tests, the kubelet,
+ * Istio charts (the istio.io/istio module, Go module cache) for the chart tests, the
+ * sealed-secrets controller and kubeseal with the SealedSecret CRD (github.com/bitnami-labs/
+ * sealed-secrets, Go module proxy), the kubelet,
  * kube-proxy, kube-controller-manager and kube-scheduler (k8s.io/kubernetes, like
  * kube-apiserver) and, when missing, Debian's chromium, etcd-server, redis-server,
  * shellcheck, postgresql and a node's runtime (containerd, runc, the CNI plugins, iptables,
@@ -31,9 +33,11 @@ import {
   ensureOpa,
   ensurePostgres,
   ensureRedis,
+  ensureSealedSecrets,
   ensureShellcheck,
   istioChartsModuleDir,
   java21Home,
+  sealedSecretsCrdFile,
   upstreamCrdFiles,
 } from '../tools.js';
 
@@ -55,6 +59,8 @@ try {
   ensureMongoTools();
   ensureHelm();
   istioChartsModuleDir();
+  ensureSealedSecrets();
+  sealedSecretsCrdFile();
 } catch (err) {
   if (err instanceof PlatformError) {
     reportError('setup', err);

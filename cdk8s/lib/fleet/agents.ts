@@ -14,15 +14,25 @@
  * `npm run agents -- plan` diffs it against HEAD's; in the cluster Argo CD renders the same
  * records with the same code (a Config Management Plugin, a later slice).
  */
-import { App, Chart } from 'cdk8s';
+import { ApiObject, App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-33';
 import { Construct } from 'constructs';
 
 import { SERVICES } from '../../../platform/components.js';
 import type { ServiceId } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
-import type { Fleet, ResolvedAgent, ResolvedHost } from '../../../platform/fleet/resolve.js';
-import { agentObjectName, agentsNamespace, configFor } from '../../../platform/fleet/resolve.js';
+import type {
+  Fleet,
+  ResolvedAgent,
+  ResolvedHost,
+  ResolvedSealedSecret,
+} from '../../../platform/fleet/resolve.js';
+import {
+  agentObjectName,
+  agentSecretName,
+  agentsNamespace,
+  configFor,
+} from '../../../platform/fleet/resolve.js';
 import { NEEDS } from '../../../platform/fleet/records.js';
 import { meshPrincipal } from '../../../platform/mesh.js';
 import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js';
@@ -70,6 +80,9 @@ export function renderFleet(ctx: PlatformContext, fleet: Fleet): RenderedFleet {
       context: ctx,
       tenant: t.name,
       agents: fleet.agents.filter((a) => a.tenant === t.name),
+      sealedSecrets: (fleet.sealedSecrets ?? []).filter(
+        (s) => s.record.metadata.namespace === agentsNamespace(t.name),
+      ),
     });
     charts.push([`${FLEET_PREVIEW_DIR}/${agentsNamespace(t.name)}.yaml`, chart]);
   }
@@ -91,6 +104,8 @@ export interface TenantAgentsProps {
   readonly tenant: string;
   /** The tenant's agents and modules. */
   readonly agents: readonly ResolvedAgent[];
+  /** The SealedSecrets of the tenant's agents, as kubeseal wrote them. @default none */
+  readonly sealedSecrets?: readonly ResolvedSealedSecret[];
 }
 
 /** A tenant's agents namespace and its agents. */
@@ -182,6 +197,16 @@ export class TenantAgents extends Construct {
         },
       }),
     );
+
+    // Sealed values, as committed: the controller unseals each into its agent's Secret.
+    for (const s of props.sealedSecrets ?? [])
+      new ApiObject(this, `Sealed-${s.agent}`, {
+        ...s.record,
+        metadata: {
+          ...s.record.metadata,
+          labels: { ...labels, [FLEET_LABELS.agentId]: s.agent },
+        },
+      });
 
     const agents = new Map<string, AgentWorkload>();
     for (const a of props.agents)
@@ -388,7 +413,7 @@ export class AgentWorkload extends Construct implements MeshCaller {
     for (const s of a.secrets)
       env.set(s.env, {
         name: s.env,
-        valueFrom: { secretKeyRef: { name: `${this.objectName}-secrets`, key: s.key } },
+        valueFrom: { secretKeyRef: { name: agentSecretName(a.id), key: s.key } },
       });
     return [...env.values()];
   }

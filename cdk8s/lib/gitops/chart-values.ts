@@ -12,6 +12,7 @@ import {
   OPA_EXT_AUTHZ_PROVIDER,
   TRACING_PROVIDER,
 } from '../../../platform/mesh.js';
+import { SEALED_SECRETS_CONTROLLER } from '../../../platform/fleet/sealed.js';
 
 /** Helm values: a JSON object. */
 export type HelmValues = Record<string, unknown>;
@@ -259,6 +260,48 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
       },
       description: 'Kiali: the mesh topology, traffic and mTLS status',
     },
+    {
+      name: 'sealed-secrets',
+      chartId: 'sealedSecrets',
+      chart: 'sealed-secrets',
+      releaseName: SEALED_SECRETS_CONTROLLER.name,
+      // kubeseal's default controller namespace and name, so the upstream tooling finds it.
+      namespace: SEALED_SECRETS_CONTROLLER.namespace,
+      // Before the agents (whose SealedSecrets need the CRD and the controller). NOTE (7)
+      wave: -5,
+      values: {
+        fullnameOverride: SEALED_SECRETS_CONTROLLER.name,
+        image: {
+          registry: 'docker.io',
+          repository: 'bitnami/sealed-secrets-controller',
+          tag: ctx.chart('sealedSecrets').appVersion?.replace(/^v/, ''),
+        },
+        // One small controller; its key pair is a Secret in its namespace (back it up).
+        resources: {
+          requests: { cpu: '10m', memory: '32Mi' },
+          limits: { cpu: '200m', memory: '128Mi' },
+        },
+        // Restricted Pod Security: the chart's defaults, stated so a chart change cannot drop them.
+        podSecurityContext: {
+          enabled: true,
+          fsGroup: 65534,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        containerSecurityContext: {
+          enabled: true,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          runAsUser: 1001,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        },
+        // Only the certificate is public (kubeseal --fetch-cert); no ingress to the controller.
+        ingress: { enabled: false },
+        metrics: { serviceMonitor: { enabled: false } },
+      },
+      description:
+        "Sealed Secrets: unseals the agents' SealedSecrets (committed encrypted to its key) into Secrets",
+    },
   ];
 }
 
@@ -382,3 +425,9 @@ const APPLICATION_HEALTH_LUA = [
 //    testing hub registry.istio.io/testing with tag `latest`; setting both from the pin keeps
 //    the images pinned in one place whatever chart build renders them, and is what lets
 //    testing/test/helm-charts.test.ts check the rendered images against the pin.
+// 7. Sealed Secrets in kube-system, wave -5. kubeseal and the controller default to
+//    kube-system/sealed-secrets-controller; keeping them means `kubeseal --fetch-cert` works
+//    without flags. The infrastructure project already allows kube-system (istio-cni). The
+//    controller must be running before an agent's Deployment references the Secret it unseals;
+//    the agents are rendered after every layer, so wave -5 (with the mesh add-ons) is early
+//    enough. See docs/agents-as-code.md for the key's backup and rotation.
