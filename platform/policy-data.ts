@@ -254,3 +254,27 @@ export function policyData(ctx: PlatformContext): PolicyData {
 export function policyExampleData(ctx: PlatformContext): { kitt4sme: { config: PolicyData } } {
   return { kitt4sme: { config: policyData(ctx) } };
 }
+
+/**
+ * The policy data document in the file a service's POLICY_DATA_FILE names: the document
+ * `npm run synth` generates, or the whole `data` tree that wraps it under `kitt4sme.config`
+ * (as policies/examples/data.json does, see {@link policyExampleData}), unwrapped.
+ *
+ * @throws what `fail` makes of `POLICY_DATA_FILE <path> is not a readable JSON file (<why>)`
+ *   and the error of the read or the parse.
+ */
+export function readPolicyDataFile(
+  path: string,
+  fail: (message: string, cause: unknown) => Error,
+): unknown {
+  try {
+    const doc: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    const wrapped = (doc as { kitt4sme?: { config?: unknown } } | null)?.kitt4sme?.config;
+    return wrapped !== undefined ? wrapped : doc;
+  } catch (err) {
+    throw fail(
+      `POLICY_DATA_FILE ${path} is not a readable JSON file (${(err as Error).message})`,
+      err,
+    );
+  }
+}

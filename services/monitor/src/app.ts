@@ -7,12 +7,13 @@
 import { randomUUID } from 'node:crypto';
 
 import express from 'express';
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 
 import type { JwksCache, TenancyContext, TenancyPolicy } from '../../tenancy/src/index.js';
 import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
 import { PUBLIC_HOST_RULE } from '../../../platform/outbound.js';
+import { addProbes, mountApi, sendInternalError } from '../../runtime/src/index.js';
 import type { Dispatcher } from './deliveries.js';
 import { MONITOR_ERRORS, MonitorFailure, problemType } from './errors.js';
 import { newSecret } from './events.js';
@@ -53,16 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   const openapi = buildOpenApi();
   const maxSubs = deps.maxSubscriptions ?? 20;
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    const ready = deps.ready?.() ?? true;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  addProbes(app, { registry: deps.metrics.registry, ready: deps.ready });
 
   const api = express.Router();
   api.use((req, res, next) => {
@@ -179,15 +171,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(204).end();
   });
 
-  api.use((req, _res, next) =>
-    next(notFound(`no such endpoint: ${req.method} ${req.originalUrl.split('?')[0]}`)),
-  );
-  api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    sendFailure(req, res, err, deps.logger);
-  });
-  app.use(API_PREFIX, api);
-  app.use((req, res) => {
-    sendFailure(req, res, notFound(`no such endpoint: ${req.method} ${req.path}`), deps.logger);
+  mountApi(app, API_PREFIX, api, {
+    notFound,
+    sendFailure: (req, res, err) => sendFailure(req, res, err, deps.logger),
   });
   return app;
 }
@@ -261,14 +247,7 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
     failure = new MonitorFailure('ERR_MONITOR_INVALID', 413, 'the request body is over 64 KiB');
   } else {
     logger.error({ err }, 'unexpected error');
-    if (res.headersSent) return void res.destroy();
-    sendProblem(res, {
-      type: 'https://kitt4sme.eu/problems/internal',
-      title: 'Internal Server Error',
-      status: 500,
-      detail: 'the request failed unexpectedly; the service log has the details',
-      instance: req.originalUrl.split('?')[0],
-    });
+    sendInternalError(req, res, 'the request failed unexpectedly; the service log has the details');
     return;
   }
   sendProblem(res, {

@@ -2,8 +2,6 @@
  * The monitor's configuration, from environment variables only, validated at start so a wrong
  * value stops the service with a message that names the variable (docs/monitor.md lists them).
  */
-import { readFileSync } from 'node:fs';
-
 import { z } from 'zod';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
@@ -13,6 +11,9 @@ import {
   IOT_AGENT_IDS,
   iotAgentSpec,
 } from '../../../platform/components.js';
+import { parseEnv } from '../../../platform/env.js';
+import type { Environment } from '../../../platform/env.js';
+import { readPolicyDataFile } from '../../../platform/policy-data.js';
 import { monitorError } from './errors.js';
 
 const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an http(s) URL` });
@@ -71,30 +72,11 @@ export interface MonitorConfig {
  *
  * @throws PlatformError ERR_MONITOR_CONFIG naming every invalid variable.
  */
-export function loadConfig(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): MonitorConfig {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (i) =>
-        `${String(i.path[0])}: ${env[String(i.path[0])] === undefined ? 'missing' : i.message}`,
-    );
-    throw monitorError('ERR_MONITOR_CONFIG', `invalid environment:\n  ${lines.join('\n  ')}`);
-  }
-  const e = parsed.data;
-  let policyData: unknown;
-  try {
-    policyData = JSON.parse(readFileSync(e.POLICY_DATA_FILE, 'utf8'));
-    const wrapped = (policyData as { kitt4sme?: { config?: unknown } } | null)?.kitt4sme?.config;
-    if (wrapped !== undefined) policyData = wrapped;
-  } catch (err) {
-    throw monitorError(
-      'ERR_MONITOR_CONFIG',
-      `POLICY_DATA_FILE ${e.POLICY_DATA_FILE} is not a readable JSON file (${(err as Error).message})`,
-      err,
-    );
-  }
+export function loadConfig(env: Environment = process.env): MonitorConfig {
+  const e = parseEnv(Env, env, (message) => monitorError('ERR_MONITOR_CONFIG', message));
+  const policyData = readPolicyDataFile(e.POLICY_DATA_FILE, (message, cause) =>
+    monitorError('ERR_MONITOR_CONFIG', message, cause),
+  );
   const tenants = (policyData as { tenants?: unknown } | null)?.tenants;
   if (!Array.isArray(tenants) || !tenants.every((t): t is string => typeof t === 'string')) {
     throw monitorError(

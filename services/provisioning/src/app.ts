@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 
 import express from 'express';
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
@@ -28,6 +28,7 @@ import { buildOpenApi } from './openapi.js';
 import type { FieldError, ItemResult, Provisioner } from './provisioner.js';
 import { ProvisioningFailure, describeErrors, fieldErrors } from './provisioner.js';
 import { DENY_REASON_HEADER } from '../../../platform/tenancy.js';
+import { addProbes, mountApi, sendInternalError } from '../../runtime/src/index.js';
 
 /** What {@link createApp} is built from. */
 export interface AppDeps {
@@ -85,16 +86,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('query parser', 'simple');
   const openapi = buildOpenApi({ maxBatch });
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    const ready = deps.ready?.() ?? true;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  addProbes(app, { registry: deps.metrics.registry, ready: deps.ready });
 
   // The API-key bundle of the gateway's OPA. Outside /provisioning, so the ingress never
   // routes it; the mesh admits only OPA to it. Digests only, never a key.
@@ -281,15 +273,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ stale_after: staleAfter, ...(await deps.provisioner.inventory(scope, staleAfter)) });
   });
 
-  api.use((req, _res, next) =>
-    next(notFound(`no such endpoint: ${req.method} ${req.originalUrl.split('?')[0]}`)),
-  );
-  api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    sendFailure(req, res, err, deps.logger);
-  });
-  app.use(API_PREFIX, api);
-  app.use((req, res) => {
-    sendFailure(req, res, notFound(`no such endpoint: ${req.method} ${req.path}`), deps.logger);
+  mountApi(app, API_PREFIX, api, {
+    notFound,
+    sendFailure: (req, res, err) => sendFailure(req, res, err, deps.logger),
   });
   return app;
 }
@@ -445,15 +431,11 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
     );
   } else {
     log.error({ err }, 'unexpected error');
-    if (res.headersSent) return void res.destroy();
-    sendProblem(res, {
-      type: 'https://kitt4sme.eu/problems/internal',
-      title: 'Internal Server Error',
-      status: 500,
-      detail:
-        'the request failed unexpectedly; the service log has the details (search for the correlator)',
-      instance: req.originalUrl.split('?')[0],
-    });
+    sendInternalError(
+      req,
+      res,
+      'the request failed unexpectedly; the service log has the details (search for the correlator)',
+    );
     return;
   }
   if (failure.status >= 500)

@@ -2,8 +2,6 @@
  * The service's configuration, from environment variables only (twelve-factor), validated at
  * start so a wrong value stops the service with a message that names the variable.
  */
-import { readFileSync } from 'node:fs';
-
 import { z } from 'zod';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
@@ -13,6 +11,9 @@ import {
   IOT_AGENT_IDS,
   iotAgentSpec,
 } from '../../../platform/components.js';
+import { parseEnv } from '../../../platform/env.js';
+import type { Environment } from '../../../platform/env.js';
+import { readPolicyDataFile } from '../../../platform/policy-data.js';
 import { provisioningError } from './errors.js';
 
 /** Devices per bulk request, unless MAX_BATCH says otherwise. */
@@ -75,34 +76,12 @@ export interface ProvisioningConfig {
  *
  * @throws PlatformError ERR_PROVISIONING_CONFIG naming every invalid variable.
  */
-export function loadConfig(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): ProvisioningConfig {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (i) =>
-        `${String(i.path[0])}: ${env[String(i.path[0])] === undefined ? 'missing' : i.message}`,
-    );
-    throw provisioningError(
-      'ERR_PROVISIONING_CONFIG',
-      `invalid environment:\n  ${lines.join('\n  ')}`,
-    );
-  }
-  const e = parsed.data;
-  let policyData: unknown;
-  try {
-    policyData = JSON.parse(readFileSync(e.POLICY_DATA_FILE, 'utf8'));
-    // policies/examples/data.json wraps the document as OPA's data tree sees it.
-    const wrapped = (policyData as { kitt4sme?: { config?: unknown } } | null)?.kitt4sme?.config;
-    if (wrapped !== undefined) policyData = wrapped;
-  } catch (err) {
-    throw provisioningError(
-      'ERR_PROVISIONING_CONFIG',
-      `POLICY_DATA_FILE ${e.POLICY_DATA_FILE} is not a readable JSON file (${(err as Error).message})`,
-      err,
-    );
-  }
+export function loadConfig(env: Environment = process.env): ProvisioningConfig {
+  const e = parseEnv(Env, env, (message) => provisioningError('ERR_PROVISIONING_CONFIG', message));
+  // policies/examples/data.json wraps the document as OPA's data tree sees it.
+  const policyData = readPolicyDataFile(e.POLICY_DATA_FILE, (message, cause) =>
+    provisioningError('ERR_PROVISIONING_CONFIG', message, cause),
+  );
   return {
     port: e.PROVISIONING_PORT,
     iotaNorthUrls: Object.fromEntries(

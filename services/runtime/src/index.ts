@@ -1,0 +1,8 @@
+/**
+ * What the services' processes share: probes, API mounting and the unexpected-error answer of
+ * their express apps, their entry point and their logger.
+ */
+export { addProbes, mountApi, sendInternalError } from './http.js';
+export type { MountOptions, ProbeOptions } from './http.js';
+export { createServiceLogger } from './log.js';
+export { runServer } from './server.js';

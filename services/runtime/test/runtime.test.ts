@@ -1,0 +1,170 @@
+/**
+ * What the services' processes share (services/runtime): the probes and the API mounting of
+ * their express apps over a real listening server, the logger's format and redaction, and the
+ * entry point's exit codes and stderr in a real child process.
+ */
+import { spawn } from 'node:child_process';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+import express from 'express';
+import { Counter, Registry } from 'prom-client';
+
+import { addProbes, createServiceLogger, mountApi, sendInternalError } from '../src/index.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const TSX = join(HERE, '..', '..', '..', 'node_modules', '.bin', 'tsx');
+
+describe('addProbes and mountApi', () => {
+  let server: Server;
+  let base: string;
+  let ready = false;
+  const failures: unknown[] = [];
+
+  beforeAll(async () => {
+    const registry = new Registry();
+    new Counter({ name: 'fixture_total', help: 'a counter', registers: [registry] }).inc();
+    const app = express();
+    addProbes(app, { registry, ready: () => ready });
+    const api = express.Router();
+    api.get('/ok', (_req, res) => {
+      res.json({ ok: true });
+    });
+    api.get('/throws', () => {
+      throw new Error('unexpected');
+    });
+    mountApi(app, '/svc', api, {
+      notFound: (message) => ({ notFound: message }),
+      sendFailure: (req, res, err) => {
+        failures.push(err);
+        if ((err as { notFound?: string }).notFound) res.status(404).json(err);
+        else sendInternalError(req, res, 'see the log');
+      },
+    });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  it('answers /healthz ok, /readyz 503 starting until ready() and then 200 ready', async () => {
+    const health = await fetch(`${base}/healthz`);
+    expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
+    ready = false;
+    const starting = await fetch(`${base}/readyz`);
+    expect([starting.status, await starting.json()]).toEqual([503, { status: 'starting' }]);
+    ready = true;
+    const up = await fetch(`${base}/readyz`);
+    expect([up.status, await up.json()]).toEqual([200, { status: 'ready' }]);
+  });
+
+  it('serves the registry as Prometheus text on /metrics', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await res.text()).toMatch(/^fixture_total 1$/m);
+  });
+
+  it('serves the API under its prefix', async () => {
+    const res = await fetch(`${base}/svc/ok`);
+    expect([res.status, await res.json()]).toEqual([200, { ok: true }]);
+  });
+
+  it('fails an unknown endpoint under the prefix or outside it with notFound, query left out', async () => {
+    const inside = await fetch(`${base}/svc/nope?x=1`, { method: 'DELETE' });
+    expect([inside.status, await inside.json()]).toEqual([
+      404,
+      { notFound: 'no such endpoint: DELETE /svc/nope' },
+    ]);
+    const outside = await fetch(`${base}/elsewhere?x=1`);
+    expect([outside.status, await outside.json()]).toEqual([
+      404,
+      { notFound: 'no such endpoint: GET /elsewhere' },
+    ]);
+  });
+
+  it('hands an error the API throws to sendFailure; sendInternalError answers a 500 problem', async () => {
+    failures.length = 0;
+    const res = await fetch(`${base}/svc/throws?secret=1`);
+    expect(res.status).toBe(500);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await res.json()).toEqual({
+      type: 'https://kitt4sme.eu/problems/internal',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: 'see the log',
+      instance: '/svc/throws',
+    });
+    expect(failures).toEqual([new Error('unexpected')]);
+  });
+});
+
+describe('createServiceLogger', () => {
+  it('writes JSON lines with the service, the level by name, an ISO time, secrets redacted', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = createServiceLogger('fixture', ['secret', '*.secret'], 'info', sink);
+    log.debug('not at info');
+    log.info({ secret: 's1', sub: { secret: 's2', kept: 'k' } }, 'hello');
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({
+      level: 'info',
+      service: 'fixture',
+      msg: 'hello',
+      secret: '[redacted]',
+      sub: { secret: '[redacted]', kept: 'k' },
+    });
+    expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+});
+
+describe('runServer', () => {
+  /** Runs the fixture entry point in `mode`; resolves with its exit code and output. */
+  function run(mode: string, onStdout?: (text: string, kill: () => void) => void) {
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(TSX, [join(HERE, 'fixtures', 'server.ts')], {
+        env: { ...process.env, RUNTIME_FIXTURE: mode, NODE_OPTIONS: '' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        onStdout?.(stdout, () => child.kill('SIGTERM'));
+      });
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it('exits 0 once SIGTERM has closed the server', async () => {
+    let signalled = false;
+    const out = await run('ok', (text, kill) => {
+      if (!signalled && /listening \d+\n/.test(text)) {
+        signalled = true;
+        kill();
+      }
+    });
+    expect(signalled).toBe(true);
+    expect(out.code).toBe(0);
+  }, 60_000);
+
+  it('fails with exit 1 and the code, message and fix of a documented error', async () => {
+    const out = await run('documented');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toBe('ERR_FIXTURE: bad value\n  fix: set it right\n');
+  }, 60_000);
+
+  it('fails with exit 1 and "<name> failed to start" and the stack of any other error', async () => {
+    const out = await run('crash');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^fixture service failed to start: Error: boom\n {4}at /);
+  }, 60_000);
+});
