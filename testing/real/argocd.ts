@@ -75,6 +75,11 @@ export interface StartArgoCdOptions {
   readonly path?: readonly string[];
   /** Config Management Plugins, each served by its own argocd-cmp-server. @default none */
   readonly plugins?: readonly ArgoCdPlugin[];
+  /**
+   * How long the controller ignores failures to get manifests from the repo-server before it
+   * reports a ComparisonError (`--repo-error-grace-period-seconds`). @default Argo CD's, 180
+   */
+  readonly repoErrorGraceSeconds?: number;
 }
 
 /** A loopback `git daemon` serving one directory of repositories. */
@@ -373,6 +378,9 @@ export async function startArgoCd(
           '4',
           '--operation-processors',
           '4',
+          ...(opts.repoErrorGraceSeconds === undefined
+            ? []
+            : ['--repo-error-grace-period-seconds', String(opts.repoErrorGraceSeconds)]),
         ],
         logs['application-controller'],
         // NOTE (2)

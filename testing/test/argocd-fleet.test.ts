@@ -39,6 +39,7 @@ import { waitFor } from '../support/processes.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SYNC_TIMEOUT_MS = 120_000;
 const TEST_TIMEOUT_MS = SYNC_TIMEOUT_MS + 60_000;
+const REPO_ERROR_GRACE_SECONDS = 10;
 
 interface Application extends k8s.KubernetesObject {
   status?: {
@@ -182,6 +183,9 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
     argo = await startArgoCd(api, {
       cm: strings(cm),
       rbac: strings(values.configs.rbac),
+      // TEST ONLY, visibly: a failed render is reported after 10 s instead of Argo CD's 180 s
+      // (the controller's grace period for repo-server errors).
+      repoErrorGraceSeconds: REPO_ERROR_GRACE_SECONDS,
       plugins: [
         {
           config: {
@@ -245,7 +249,9 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       expect(app.status!.sourceType).toBe('Plugin');
       const expected = rendered();
       const managed = app.status!.resources!;
-      expect(managed.map(keyOf).sort()).toEqual(expected.map(keyOf).sort());
+      expect(managed.map((r) => keyOf({ kind: r.kind, metadata: r })).sort()).toEqual(
+        expected.map(keyOf).sort(),
+      );
       expect(managed.filter((r) => r.status !== 'Synced')).toEqual([]);
       for (const o of expected) expect([keyOf(o), await exists(o)]).toEqual([keyOf(o), true]);
 
@@ -266,8 +272,8 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       );
       expect(count('AuthorizationPolicy')).toBeGreaterThan(ctx.config.tenants.length);
       // The example: the extractor on both line PCs, the detector on the GPU host.
-      expect(await replicasOf('manufracture', 'extractor')).toEqual([1, 1]);
-      expect(await replicasOf('manufracture', 'detector')).toEqual([1]);
+      expect(await replicasOf('manufracture', 'anomalies-extractor')).toEqual([1, 1]);
+      expect(await replicasOf('manufracture', 'anomalies-detector')).toEqual([1]);
       expect(await replicasOf('smithereens', 'watchdog')).toEqual([0]);
       expect(argo!.logTail(`cmp-server-${FLEET_PLUGIN_NAME}`, 200)).toMatch(/fleet-render/);
     },
@@ -280,7 +286,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       const before = (
         await appsApi.listNamespacedDeployment({
           namespace: agentsNamespace('manufracture'),
-          labelSelector: 'fleet.kitt4sme.io/agent=detector',
+          labelSelector: 'fleet.kitt4sme.io/agent=anomalies-detector',
         })
       ).items[0]!;
       edit('fleet/pipelines/manufracture-anomalies.yaml', (t) =>
@@ -292,7 +298,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       const revision = push('fleet: stop the detector');
       await waitApp(syncedAt(revision), `Synced at ${revision}`);
       await waitFor(
-        async () => (await replicasOf('manufracture', 'detector'))[0] === 0,
+        async () => (await replicasOf('manufracture', 'anomalies-detector'))[0] === 0,
         SYNC_TIMEOUT_MS,
         () => new Error(`the detector was not scaled to zero\n${logs()}`),
         500,
@@ -300,7 +306,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       const after = (
         await appsApi.listNamespacedDeployment({
           namespace: agentsNamespace('manufracture'),
-          labelSelector: 'fleet.kitt4sme.io/agent=detector',
+          labelSelector: 'fleet.kitt4sme.io/agent=anomalies-detector',
         })
       ).items[0]!;
       expect(after.metadata!.name).toBe(before.metadata!.name);
@@ -309,7 +315,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
         d.spec!.template.spec!.containers[0]!.env!.find((e) => e.name === 'AGENT_CONFIG')!.value;
       expect(env(after)).toBe(env(before));
       // The others are untouched.
-      expect(await replicasOf('manufracture', 'extractor')).toEqual([1, 1]);
+      expect(await replicasOf('manufracture', 'anomalies-extractor')).toEqual([1, 1]);
     },
     TEST_TIMEOUT_MS,
   );
@@ -336,8 +342,8 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       // Nothing was synced from the bad commit; everything of the good one is still there.
       expect(app.status!.operationState?.syncResult?.revision).toBe(good);
       for (const o of applied) expect([keyOf(o), await exists(o)]).toEqual([keyOf(o), true]);
-      expect(await replicasOf('manufracture', 'detector')).toEqual([0]);
-      expect(await replicasOf('manufracture', 'extractor')).toEqual([1, 1]);
+      expect(await replicasOf('manufracture', 'anomalies-detector')).toEqual([0]);
+      expect(await replicasOf('manufracture', 'anomalies-extractor')).toEqual([1, 1]);
     },
     TEST_TIMEOUT_MS,
   );
