@@ -43,8 +43,9 @@ function stats(ms: number[]): { median: number; p90: number; min: number } {
   return { median: at(0.5), p90: at(0.9), min: s[0]! };
 }
 
+/** A stable, distinct id: its first 12 hex digits (the objects' names) differ per record. */
 const uuid = (kind: number, i: number) =>
-  `00000000-0000-4000-8${kind}00-${i.toString(16).padStart(12, '0')}`;
+  `${i.toString(16).padStart(8, '0')}-${String(kind).padStart(4, '0')}-4000-8000-000000000000`;
 
 /** Writes a checkout with `agents` Agent records spread over `tenants` into `dir`/fleet. */
 function writeFleet(dir: string, tenants: readonly string[], agents: number): void {

@@ -6,8 +6,8 @@
  *
  * The plugin is the one synth generates (deploy/bootstrap/argocd-values.yaml, configs.cmp), and
  * its command runs the tree the plugin's image carries (`npm run image:contents -- --service
- * fleet-plugin`, cdk8s/fleet-plugin/Dockerfile), assembled here: only where that tree lies and
- * which node runs it differ from the image, visibly. The fleet's AppProject and Application are
+ * fleet-plugin`, cdk8s/fleet-plugin/Dockerfile), assembled by testing/support/fleet-plugin.ts:
+ * only where that tree lies and which node runs it differ from the image, visibly. The fleet's AppProject and Application are
  * deploy/apps' own, pointed at the loopback repository.
  *
  * There is no kubelet: the agents' Deployments are created, never run, so the Application is
@@ -24,16 +24,16 @@ import { parse } from 'yaml';
 
 import { renderFleet } from '../../cdk8s/lib/fleet/agents.js';
 import type { KubeObject } from '../../cdk8s/lib/objects.js';
-import { FLEET_PLUGIN_COMMAND, FLEET_PLUGIN_NAME } from '../../cdk8s/lib/gitops/fleet-plugin.js';
+import { FLEET_PLUGIN_NAME } from '../../cdk8s/lib/gitops/fleet-plugin.js';
 import { platform } from '../../platform/config/platform.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import { FLEET_DIR } from '../../platform/fleet/records.js';
 import { agentsNamespace, loadFleet } from '../../platform/fleet/resolve.js';
-import { assembleImageContents } from '../../toolchain/image-contents.js';
 import { ARGOCD_NAMESPACE, startArgoCd, startGitDaemon } from '../real/argocd.js';
 import type { ArgoCd, GitDaemon } from '../real/argocd.js';
 import { startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
+import { fleetPlugin } from '../support/fleet-plugin.js';
 import { waitFor } from '../support/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -136,13 +136,6 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'argocd-fleet-test-'));
-    // What the plugin image carries under /app (cdk8s/fleet-plugin/Dockerfile's build stage).
-    const app = assembleImageContents({
-      service: 'fleet-plugin',
-      out: join(work, 'app'),
-      log: () => undefined,
-    });
-
     // A repository of records only, as the fleet service (later) writes it: fleet/ of HEAD.
     const served = join(work, 'served');
     git(work, 'init', '-q', '--bare', '-b', 'main', join(served, 'kit.git'));
@@ -157,22 +150,10 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
     daemon = await startGitDaemon(served);
     const loopbackURL = `${daemon.url}kit.git`;
 
-    // The plugin as synth configures it in the argo-cd chart values.
+    // Argo CD's settings as synth writes them, less the two the sync test leaves out too.
     const values = parse(
       readFileSync(join(ROOT, 'deploy', 'bootstrap', 'argocd-values.yaml'), 'utf8'),
-    ) as {
-      configs: {
-        cm: Record<string, unknown>;
-        rbac: Record<string, unknown>;
-        cmp: { plugins: Record<string, { generate: { command: string[] } }> };
-      };
-    };
-    const spec = values.configs.cmp.plugins[FLEET_PLUGIN_NAME]!;
-    expect(spec.generate.command).toEqual([...FLEET_PLUGIN_COMMAND]);
-    // TEST ONLY, visibly: the image's `node /app/dist/...` is this machine's node and the tree
-    // assembled above.
-    expect(app.command).toEqual(['node', 'dist/cdk8s/bin/fleet-render.js']);
-    const command = [process.execPath, join(app.out, app.command[1]!)];
+    ) as { configs: { cm: Record<string, unknown>; rbac: Record<string, unknown> } };
     const {
       'timeout.reconciliation': _period,
       'resource.customizations.health.argoproj.io_Application': _health,
@@ -186,16 +167,8 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       // TEST ONLY, visibly: a failed render is reported after 10 s instead of Argo CD's 180 s
       // (the controller's grace period for repo-server errors).
       repoErrorGraceSeconds: REPO_ERROR_GRACE_SECONDS,
-      plugins: [
-        {
-          config: {
-            apiVersion: 'argoproj.io/v1alpha1',
-            kind: 'ConfigManagementPlugin',
-            metadata: { name: FLEET_PLUGIN_NAME },
-            spec: { ...spec, generate: { command } },
-          },
-        },
-      ],
+      // The plugin as synth configures it, running the tree of its image.
+      plugins: [fleetPlugin(join(work, 'app'))],
     });
     const kc = api.kubeConfig();
     objects = k8s.KubernetesObjectApi.makeApiClient(kc);
