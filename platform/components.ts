@@ -723,6 +723,21 @@ export const COMPONENTS = {
     sizes: sized(r(25, 1000, 128, 512), r(250, 2000, 512, 1024), 2),
     budgetName: 'argocd-repo-server',
   },
+  argocdFleetPlugin: {
+    description:
+      "The fleet's Config Management Plugin: a sidecar of Argo CD's repo-server that renders fleet/ with the construct library",
+    managedBy: 'helm',
+    chart: 'argoCd',
+    namespace: 'argocd',
+    image: {
+      repository: 'ghcr.io/kitt4sme/fleet-plugin',
+      tag: '0.2.0',
+      why: 'our own image, built from cdk8s/fleet-plugin/Dockerfile at the package.json version (it carries the construct library and the platform config, so it renders what this version synthesizes); a fork builds and pushes its own image and overrides this entry in images',
+    },
+    // One per repo-server pod: the replicas are the repo-server's.
+    sizes: sized(r(25, 1000, 128, 512), r(100, 2000, 256, 1024), 2),
+    budgetName: 'argocd-repo-server fleet plugin',
+  },
   argocdRedis: {
     description: "Argo CD's cache",
     managedBy: 'helm',

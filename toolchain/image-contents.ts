@@ -54,28 +54,48 @@ export interface ImageService {
 /** The services that have an image build, sorted by name. */
 export function imageServices(root = REPO_ROOT): ImageService[] {
   const services = join(root, 'services');
+  // The fleet plugin's build stage copies no services/.
+  if (!existsSync(services)) return [];
   return readdirSync(services)
     .filter((name) => existsSync(join(services, name, 'tsconfig.build.json')))
     .sort()
-    .map((name) => {
-      const tsconfig = posix.join('services', name, 'tsconfig.build.json');
-      const parsed = ts.parseConfigFileTextToJson(
-        tsconfig,
-        readFileSync(join(root, tsconfig), 'utf8'),
-      ).config as { include?: string[] } | undefined;
-      const include = parsed?.include ?? [];
-      if (include.length !== 1 || !include[0]!.endsWith('.ts'))
-        throw new TypeError(
-          `${tsconfig}: "include" must name exactly the entry point (one .ts file), got ${JSON.stringify(include)}`,
-        );
-      const entry = posix.join('services', name, include[0]!).replace(/\.ts$/, '.js');
-      return { name, tsconfig, entry };
-    });
+    .map((name) => imageBuild(root, name, posix.join('services', name)));
+}
+
+/**
+ * Image builds that are not a service, by name and directory (holding tsconfig.build.json and
+ * the Dockerfile): the fleet's Config Management Plugin, the sidecar of Argo CD's repo-server,
+ * which runs the construct library (cdk8s/, which services/ may not import). The release
+ * (toolchain/release.ts) publishes services only. NOTE (3)
+ */
+export const OTHER_IMAGE_BUILDS: Readonly<Record<string, string>> = {
+  'fleet-plugin': 'cdk8s/fleet-plugin',
+};
+
+/** Every image build: the services', then {@link OTHER_IMAGE_BUILDS}. */
+export function imageBuilds(root = REPO_ROOT): ImageService[] {
+  return [
+    ...imageServices(root),
+    ...Object.entries(OTHER_IMAGE_BUILDS).map(([name, dir]) => imageBuild(root, name, dir)),
+  ];
+}
+
+function imageBuild(root: string, name: string, dir: string): ImageService {
+  const tsconfig = posix.join(dir, 'tsconfig.build.json');
+  const parsed = ts.parseConfigFileTextToJson(tsconfig, readFileSync(join(root, tsconfig), 'utf8'))
+    .config as { include?: string[] } | undefined;
+  const include = parsed?.include ?? [];
+  if (include.length !== 1 || !include[0]!.endsWith('.ts'))
+    throw new TypeError(
+      `${tsconfig}: "include" must name exactly the entry point (one .ts file), got ${JSON.stringify(include)}`,
+    );
+  const entry = posix.join(dir, include[0]!).replace(/\.ts$/, '.js');
+  return { name, tsconfig, entry };
 }
 
 /** The service named `name`, or ERR_IMAGE_SERVICE_UNKNOWN. */
 export function imageService(name: string, root = REPO_ROOT): ImageService {
-  const all = imageServices(root);
+  const all = imageBuilds(root);
   const found = all.find((s) => s.name === name);
   if (!found)
     throw err(
@@ -506,3 +526,9 @@ function removeEmptyDirs(dir: string): void {
 //    serves every tarball (no registry access in the Dockerfile's build after the first
 //    install). `npm prune --omit=dev` after reducing package.json was the other way; it needs a
 //    full node_modules first and leaves empty scope directories behind (@babel/, @eslint/, ...).
+// 3. The fleet plugin's image. Argo CD renders the fleet records on its repo-server with the
+//    construct library (cdk8s/lib/fleet/), which the layering keeps out of services/; so its
+//    build lives beside the library (cdk8s/fleet-plugin/: tsconfig.build.json naming
+//    cdk8s/bin/fleet-render.ts, and the Dockerfile) and uses this same tree. It is not a
+//    release image yet (toolchain/release.ts checks services/<name>/Dockerfile against
+//    PROJECT_IMAGE_IDS): a fork builds and pushes it as the Dockerfile says.

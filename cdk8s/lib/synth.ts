@@ -6,8 +6,6 @@
  * files derived from the manifests and the registry (docs, docs/architecture.md's section, the bootstrap
  * values) are the generate step's (generate/), which `npm run synth` runs after this.
  */
-import { stringify } from 'yaml';
-
 import type { ServiceId, ServicePortSpec } from '../../platform/components.js';
 import { COMPONENTS, IMAGE_IDS, SERVICES } from '../../platform/components.js';
 import type { PlatformContext } from '../../platform/context.js';
@@ -22,6 +20,8 @@ import type { RuleContext } from './validate/rules.js';
 import { assertValid } from './validate/rules.js';
 
 export type { KubeObject, SynthObject } from './objects.js';
+import { toYaml } from './yaml.js';
+export { toYaml };
 
 /** What synthesis produces. */
 export interface SynthOutput {
@@ -81,9 +81,4 @@ export function ruleContext(ctx: PlatformContext): RuleContext {
     extensionProviders: new Set((mesh.extensionProviders ?? []).map((p) => p.name)),
     externalServicePorts: new Set(external),
   };
-}
-
-/** One YAML document, as every generated file writes it. */
-export function toYaml(doc: unknown): string {
-  return stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 }

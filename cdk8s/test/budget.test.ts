@@ -101,6 +101,7 @@ describe('the budget', () => {
       w.argocdController,
       w.argocdServer,
       w.argocdRepoServer,
+      w.argocdFleetPlugin,
       w.argocdRedis,
       w.argocdApplicationSet,
       w.prometheus,

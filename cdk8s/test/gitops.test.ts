@@ -105,6 +105,7 @@ describe('the app-of-apps', () => {
       .filter((o) => o.object.kind === 'AppProject')
       .map((o) => o.object as any);
     expect(projects.map((p) => p.metadata.name).sort()).toEqual([
+      'fleet',
       'gitops',
       'infrastructure',
       'platform',
@@ -169,7 +170,8 @@ describe('the app-of-apps', () => {
       config: (c) => void (c.gitops.repoURL = 'https://git.example.com/acme/platform.git'),
     });
     const gitSources = apps(fork).filter((a) => a.spec.source.path);
-    expect(gitSources.length).toBe(Object.keys(LAYERS).length + 1);
+    // The layers, the root and the fleet (the repository root, rendered by the plugin).
+    expect(gitSources.length).toBe(Object.keys(LAYERS).length + 2);
     for (const a of gitSources)
       expect(a.spec.source.repoURL).toBe('https://git.example.com/acme/platform.git');
     // The manifests and what is generated beside them (cluster.env names the repository too).

@@ -130,6 +130,11 @@ export const FLEET_ERRORS = {
     problem: 'the base revision of `npm run agents -- plan` is not a commit of the repository',
     fix: 'name a branch, tag or commit (`git log --oneline`), or leave --base out to compare with HEAD',
   },
+  ERR_FLEET_NO_RECORDS: {
+    problem:
+      'the directory the fleet is rendered from has no fleet/ folder; rendering nothing would make Argo CD prune every agent',
+    fix: 'run `npm run fleet:render` in the repository root (or pass --root <repository>); in Argo CD, give the fleet Application the repository root as its source path. A fleet without agents keeps fleet/ with an empty fleet/hosts.yaml',
+  },
   ERR_FLEET_FILE: {
     problem: 'a fleet file cannot be read or is not valid YAML',
     fix: 'fix the YAML syntax (the message gives the line); one record per document, documents separated by ---',

@@ -7,15 +7,20 @@
  * There is no argocd-server (API, UI, webhooks): Applications and AppProjects are applied to
  * the apiserver as `argocd/bootstrap.sh` applies them, and Argo CD polls git every
  * {@link StartArgoCdOptions.reconciliationSeconds}.
+ *
+ * Config Management Plugins ({@link StartArgoCdOptions.plugins}) run as in a cluster's
+ * repo-server pod: one argocd-cmp-server (the same multi-call binary) per plugin, each with its
+ * plugin.yaml, serving a socket in the directory the repo-server scans. NOTE (3)
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 
 import { argoCdPath, ensureArgoCd, ensureRedis } from '../../toolchain/tools.js';
 import type { KubeApiserver } from './kube-apiserver.js';
@@ -35,8 +40,23 @@ export interface ArgoCd {
   stop(): Promise<void>;
 }
 
-/** The processes of {@link ArgoCd}. */
-export type ArgoCdComponent = 'redis' | 'repo-server' | 'application-controller';
+/** The processes of {@link ArgoCd}; a plugin's argocd-cmp-server is `cmp-server-<plugin name>`. */
+export type ArgoCdComponent =
+  'redis' | 'repo-server' | 'application-controller' | `cmp-server-${string}`;
+
+/** A Config Management Plugin for {@link StartArgoCdOptions.plugins}. */
+export interface ArgoCdPlugin {
+  /**
+   * Its plugin.yaml: a ConfigManagementPlugin (`metadata.name`, optional `spec.version`, and
+   * the commands, which run in argocd-cmp-server's copy of the repository).
+   */
+  readonly config: {
+    readonly metadata: { readonly name: string };
+    readonly spec: { readonly version?: string } & Record<string, unknown>;
+  } & Record<string, unknown>;
+  /** More environment of argocd-cmp-server, which its commands inherit. @default {} */
+  readonly env?: Readonly<Record<string, string>>;
+}
 
 /** Options of {@link startArgoCd}. */
 export interface StartArgoCdOptions {
@@ -53,6 +73,13 @@ export interface StartArgoCdOptions {
   readonly timeoutMs?: number;
   /** Directories put first on the repo-server's PATH, e.g. helm's, for Helm sources. */
   readonly path?: readonly string[];
+  /** Config Management Plugins, each served by its own argocd-cmp-server. @default none */
+  readonly plugins?: readonly ArgoCdPlugin[];
+  /**
+   * How long the controller ignores failures to get manifests from the repo-server before it
+   * reports a ComparisonError (`--repo-error-grace-period-seconds`). @default Argo CD's, 180
+   */
+  readonly repoErrorGraceSeconds?: number;
 }
 
 /** A loopback `git daemon` serving one directory of repositories. */
@@ -178,11 +205,18 @@ export async function startArgoCd(
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const reconciliation = `${opts.reconciliationSeconds ?? 5}s`;
   const dir = mkdtempSync(join(tmpdir(), 'argocd-test-'));
-  const logs: Record<ArgoCdComponent, string> = {
+  const logs: Record<'redis' | 'repo-server' | 'application-controller', string> = {
     redis: join(dir, 'redis.log'),
     'repo-server': join(dir, 'repo-server.log'),
     'application-controller': join(dir, 'application-controller.log'),
   };
+  const plugins = opts.plugins ?? [];
+  const pluginLogs: Record<string, string> = {};
+  for (const p of plugins)
+    pluginLogs[`cmp-server-${p.config.metadata.name}`] = join(
+      dir,
+      `cmp-server-${p.config.metadata.name}.log`,
+    );
   const group = processGroup(dir);
   try {
     const kc = api.kubeConfig();
@@ -232,6 +266,50 @@ export async function startArgoCd(
       ARGOCD_LOG_FORMAT_ENABLE_FULL_TIMESTAMP: 'true',
     };
     const redisAddr = `127.0.0.1:${redisPort}`;
+
+    // The plugins' sockets, where the repo-server looks for them. NOTE (3)
+    if (plugins.length > 0) {
+      const sockets = join(dir, 'plugins');
+      mkdirSync(sockets);
+      env.ARGOCD_PLUGINSOCKFILEPATH = sockets;
+      for (const p of plugins) {
+        const name = p.config.metadata.name;
+        const pluginDir = join(dir, `cmp-${name}`);
+        mkdirSync(join(pluginDir, 'config'), { recursive: true });
+        writeFileSync(join(pluginDir, 'config', 'plugin.yaml'), stringify(p.config));
+        const socket = join(
+          sockets,
+          p.config.spec.version ? `${name}-${p.config.spec.version}.sock` : `${name}.sock`,
+        );
+        const log = pluginLogs[`cmp-server-${name}`]!;
+        const cmp = group.add(
+          spawnLogged(
+            join(home, 'argocd'),
+            ['--config-dir-path', join(pluginDir, 'config'), '--logformat', 'text'],
+            log,
+            {
+              ...env,
+              ...p.env,
+              ARGOCD_BINARY_NAME: 'argocd-cmp-server',
+              ARGOCD_CMP_WORKDIR: pluginDir,
+            },
+          ),
+        );
+        await waitFor(
+          async () => cmp.exitCode !== null || cmp.signalCode !== null || existsSync(socket),
+          timeoutMs,
+          () =>
+            new Error(
+              `argocd-cmp-server (${name}) did not create ${socket} within ${timeoutMs} ms\n${tailFile(log, 40)}`,
+            ),
+        );
+        if (cmp.exitCode !== null || cmp.signalCode !== null)
+          throw new Error(
+            `argocd-cmp-server (${name}) exited (${cmp.exitCode ?? cmp.signalCode})\n${tailFile(log, 40)}`,
+          );
+      }
+    }
+
     const repoServer = group.add(
       spawnLogged(
         argoCdPath('argocd-repo-server'),
@@ -277,6 +355,9 @@ export async function startArgoCd(
           '4',
           '--operation-processors',
           '4',
+          ...(opts.repoErrorGraceSeconds === undefined
+            ? []
+            : ['--repo-error-grace-period-seconds', String(opts.repoErrorGraceSeconds)]),
         ],
         logs['application-controller'],
         // NOTE (2)
@@ -292,7 +373,11 @@ export async function startArgoCd(
     );
     return {
       dir,
-      logTail: (component, lines = 40) => tailFile(logs[component], lines),
+      logTail: (component, lines = 40) =>
+        tailFile(
+          ({ ...logs, ...pluginLogs } as Record<string, string>)[component] ?? '/dev/null',
+          lines,
+        ),
       stop: () => group.stop(),
     };
   } catch (err) {
@@ -309,3 +394,11 @@ export async function startArgoCd(
 // 2. ARGOCD_FAKE_IN_CLUSTER=true makes the controller treat the kubeconfig's cluster as the
 //    in-cluster destination `https://kubernetes.default.svc`, which every Application in
 //    deploy/ names; without it the controller asks for in-cluster service-account files.
+// 3. Plugins. In a cluster each plugin is a sidecar of the repo-server pod whose entry point is
+//    argocd-cmp-server; it reads its plugin.yaml from --config-dir-path (default
+//    /home/argocd/cmp-server/config) and listens on `<name>[-<version>].sock` in
+//    ARGOCD_PLUGINSOCKFILEPATH (default /home/argocd/cmp-server/plugins), the directory the
+//    repo-server lists to find plugins, and copies each repository it is sent under
+//    ARGOCD_CMP_WORKDIR (default the temporary directory). Here those are directories of the
+//    run, and argv0 is selected by ARGOCD_BINARY_NAME. Read from the argo-cd v3.5.4 sources:
+//    cmd/main.go, cmd/argocd-cmp-server, common/common.go, cmpserver/plugin/config.go.

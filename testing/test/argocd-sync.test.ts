@@ -43,6 +43,7 @@ import type { KubeApiserver } from '../real/kube-apiserver.js';
 import { startControlPlane } from '../real/kube-node.js';
 import type { ControlPlane } from '../real/kube-node.js';
 import { runCli } from '../support/cli.js';
+import { fleetPlugin } from '../support/fleet-plugin.js';
 import { chartApps, reachableChart, UNREACHABLE_CHART_APPS } from '../support/helm-charts.js';
 import { waitFor } from '../support/processes.js';
 
@@ -262,6 +263,8 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
       cm: strings(cm),
       rbac: strings(values.configs.rbac),
       path: [dirname(ensureHelm())],
+      // The fleet's Config Management Plugin, as the repo-server's sidecar runs it.
+      plugins: [fleetPlugin(join(work, 'fleet-plugin'))],
     });
     const kc = api.kubeConfig();
     objects = k8s.KubernetesObjectApi.makeApiClient(kc);

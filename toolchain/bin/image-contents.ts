@@ -17,7 +17,7 @@ import { Command, Option } from 'commander';
 
 import { EXIT, runCli } from '../../platform/cli.js';
 import type { PlatformError } from '../../platform/errors.js';
-import { assembleImageContents, imageServices } from '../image-contents.js';
+import { assembleImageContents, imageBuilds } from '../image-contents.js';
 
 const MB = 1024 * 1024;
 
@@ -28,7 +28,7 @@ const program = new Command()
   )
   .requiredOption(
     '--service <name>',
-    `the service (${imageServices()
+    `the service or image build (${imageBuilds()
       .map((s) => s.name)
       .join(', ')})`,
   )

@@ -325,7 +325,9 @@ describe('npm run image:contents', () => {
   it('prints its usage with --help', () => {
     const res = cli('--help');
     expect(res.status).toBe(0);
-    expect(res.stdout).toMatch(/--service <name>\s+the service \(provisioning\)/);
+    expect(res.stdout).toMatch(
+      /--service <name>\s+the service or image build \(provisioning, fleet-plugin\)/,
+    );
     expect(res.stdout).toContain('--json');
   });
 

@@ -12,7 +12,8 @@
  *
  * `npm run synth` writes this into the git-ignored preview (deploy-preview/fleet/) and
  * `npm run agents -- plan` diffs it against HEAD's; in the cluster Argo CD renders the same
- * records with the same code (a Config Management Plugin, a later slice).
+ * records with the same code: the Config Management Plugin of the repo-server runs
+ * `npm run fleet:render` (cdk8s/bin/fleet-render.ts), which prints {@link RenderedFleet.stream}.
  */
 import { ApiObject, App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-33';
@@ -38,7 +39,7 @@ import { meshPrincipal } from '../../../platform/mesh.js';
 import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js';
 import { NetworkPolicy, modelObject } from '../model.js';
 import type { KubeObject } from '../objects.js';
-import { toYaml } from '../synth.js';
+import { toYaml } from '../yaml.js';
 import { checksum } from '../util.js';
 import type { MeshCaller } from '../workload.js';
 import { ExternalIdentity, PART_OF, hardenedSecurityContext, kubeResources } from '../workload.js';
@@ -46,6 +47,10 @@ import { MeshTarget } from './grants.js';
 
 /** Where `npm run synth` writes the rendered fleet (git-ignored). */
 export const FLEET_PREVIEW_DIR = 'deploy-preview/fleet';
+
+/** The first line of every preview file. */
+export const FLEET_PREVIEW_HEADER =
+  '# Rendered by `npm run synth` / `npm run agents -- plan` from fleet/. Not applied from here: Argo CD renders the records itself.\n';
 
 /** Labels and annotations of the fleet's objects. */
 export const FLEET_LABELS = {
@@ -68,6 +73,11 @@ export interface RenderedFleet {
   readonly objects: readonly KubeObject[];
   /** The preview files, by path relative to the repository root, sorted. */
   readonly files: ReadonlyMap<string, string>;
+  /**
+   * What the Config Management Plugin prints (`npm run fleet:render`): the documents of the
+   * preview files, in their order, as one YAML stream, without the files' header comments.
+   */
+  readonly stream: string;
 }
 
 /** Renders the fleet: one chart (and preview file) per tenant. */
@@ -87,15 +97,18 @@ export function renderFleet(ctx: PlatformContext, fleet: Fleet): RenderedFleet {
     charts.push([`${FLEET_PREVIEW_DIR}/${agentsNamespace(t.name)}.yaml`, chart]);
   }
   const objects: KubeObject[] = [];
-  const files = new Map<string, string>();
-  const header =
-    '# Rendered by `npm run synth` / `npm run agents -- plan` from fleet/. Not applied from here: Argo CD renders the records itself.\n';
+  const bodies = new Map<string, string>();
   for (const [file, chart] of charts) {
     const docs = chart.toJson() as KubeObject[];
     objects.push(...docs);
-    files.set(file, header + docs.map(toYaml).join('---\n'));
+    bodies.set(file, docs.map(toYaml).join('---\n'));
   }
-  return { objects, files: new Map([...files].sort(([a], [b]) => a.localeCompare(b))) };
+  const sorted = [...bodies].sort(([a], [b]) => a.localeCompare(b));
+  return {
+    objects,
+    files: new Map(sorted.map(([file, body]) => [file, FLEET_PREVIEW_HEADER + body])),
+    stream: sorted.map(([, body]) => body).join('---\n'),
+  };
 }
 
 /** Props of {@link TenantAgents}. */

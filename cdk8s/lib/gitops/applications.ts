@@ -19,6 +19,13 @@ import { modelObject } from '../model.js';
 import { PART_OF } from '../workload.js';
 import type { HelmRelease } from './chart-values.js';
 import { helmReleases } from './chart-values.js';
+import {
+  FLEET_NAMESPACED_KINDS,
+  FLEET_PLUGIN_NAME,
+  FLEET_PROJECT,
+  FLEET_WAVE,
+  fleetNamespaces,
+} from './fleet-plugin.js';
 
 /** Where the synthesized manifests live in the repository. */
 export const DEPLOY_DIR = 'deploy';
@@ -106,6 +113,53 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
         clusterResourceWhitelist: [{ group: '', kind: 'Namespace' }],
         // Secrets never come from git: they are generated at bootstrap. NOTE (2)
         namespaceResourceBlacklist: [{ group: '', kind: 'Secret' }],
+      },
+    }),
+  );
+
+  // The fleet: records rendered by the Config Management Plugin, in a project of their own.
+  // NOTE (6)
+  const fleetNs = fleetNamespaces(ctx);
+  modelObject(
+    file(`project-${FLEET_PROJECT}`),
+    'Resource',
+    AppProject({
+      metadata: { name: FLEET_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
+      spec: {
+        description:
+          "The fleet's agents, rendered from fleet/ by the Config Management Plugin: their namespaces and the kinds the renderer produces, nothing else",
+        sourceRepos: [cfg.repoURL],
+        destinations: fleetNs.map((namespace) => ({ server: IN_CLUSTER, namespace })),
+        clusterResourceWhitelist: [{ group: '', kind: 'Namespace' }],
+        namespaceResourceWhitelist: FLEET_NAMESPACED_KINDS.map((k) => ({ ...k })),
+      },
+    }),
+  );
+  modelObject(
+    file('fleet'),
+    'Resource',
+    Application({
+      metadata: {
+        name: 'fleet',
+        namespace: argocd,
+        labels,
+        annotations: { ...wave(FLEET_WAVE), ...SERVER_SIDE_DIFF },
+        finalizers: [FINALIZER],
+      },
+      spec: {
+        project: FLEET_PROJECT,
+        source: {
+          repoURL: cfg.repoURL,
+          targetRevision: cfg.targetRevision,
+          path: '.',
+          plugin: { name: FLEET_PLUGIN_NAME },
+        },
+        destination: { server: IN_CLUSTER, namespace: fleetNs[0]! },
+        syncPolicy: {
+          automated: { prune: true, selfHeal: true },
+          syncOptions: SYNC_OPTIONS,
+          retry: RETRY,
+        },
       },
     }),
   );
@@ -277,3 +331,9 @@ function wave(n: number): Record<string, string> {
 //    (the controller rewrites the Application and drops `directory.recurse: false`).
 //    `ServerSideDiff=true` compares with a dry-run apply instead, defaults included (Argo CD's
 //    recommended diff for server-side apply); the default `directory` is not written at all.
+// 6. The fleet Application. Its source is the repository root with the fleet plugin named
+//    (the plugin reads fleet/ and needs the root as its working directory); wave 0 comes after
+//    every platform layer, so the grants land on running services and the agents' namespaces
+//    get the mesh's policies. An invalid record makes the plugin fail, which Argo CD shows as
+//    a ComparisonError and never applies: what was synced stays. Its project `fleet` confines
+//    what records can create (cdk8s/lib/gitops/fleet-plugin.ts, NOTE (2)).

@@ -7,6 +7,7 @@ import type { ChartId, ComponentId } from '../../../platform/components.js';
 import { toKubeResources } from '../../../platform/config/profiles.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { argoCdOidc, kialiAuth } from '../identity/sso.js';
+import { fleetPluginChartValues } from './fleet-plugin.js';
 import {
   INGRESS_GATEWAY_RELEASE,
   OPA_EXT_AUTHZ_PROVIDER,
@@ -319,6 +320,7 @@ function chartImages(ctx: PlatformContext, id: ChartId): { hub?: string; tag?: s
 /** Argo CD's own values; the bootstrap `helm install` uses the same. */
 export function argoCdValues(ctx: PlatformContext): HelmValues {
   const { res, replicas } = sizing(ctx);
+  const fleetPlugin = fleetPluginChartValues(ctx);
   return {
     global: { domain: ctx.config.ingress.host },
     crds: { install: true, keep: true },
@@ -341,6 +343,8 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
         'server.rootpath': ctx.routePrefix('argocdServer'),
       },
       rbac: argoCdOidc(ctx).rbac,
+      // The fleet's Config Management Plugin configuration (ConfigMap argocd-cmp-cm).
+      cmp: fleetPlugin.cmp,
     },
     dex: { enabled: false },
     notifications: { enabled: false },
@@ -351,7 +355,13 @@ export function argoCdValues(ctx: PlatformContext): HelmValues {
     },
     controller: { replicas: replicas('argocdController'), resources: res('argocdController') },
     server: { replicas: replicas('argocdServer'), resources: res('argocdServer') },
-    repoServer: { replicas: replicas('argocdRepoServer'), resources: res('argocdRepoServer') },
+    repoServer: {
+      replicas: replicas('argocdRepoServer'),
+      resources: res('argocdRepoServer'),
+      // The fleet plugin's sidecar, which renders fleet/ (fleet-plugin.ts).
+      extraContainers: fleetPlugin.extraContainers,
+      volumes: fleetPlugin.volumes,
+    },
     redis: { resources: res('argocdRedis') },
   };
 }
