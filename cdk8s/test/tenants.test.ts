@@ -86,6 +86,8 @@ describe('a tenant added to the config', () => {
   it("changes exactly Grafana, its provisioning, CrateDB users, OPA, the provisioning service, the realm and the platform namespace's fence, and nothing else", () => {
     expect(changedObjects(base, out)).toEqual(
       [
+        // The fleet's project may place agents in the new tenant's agents namespace.
+        'AppProject/argocd/fleet',
         // Its CrateDB reader; the reconciler follows the ConfigMap, CrateDB does not restart.
         'ConfigMap/fiware/cratedb-users',
         `ConfigMap/fiware/${opaConfigMap(base).metadata.name}`,

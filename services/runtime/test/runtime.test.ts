@@ -159,7 +159,7 @@ describe('runServer', () => {
   it('fails with exit 1 and the code, message and fix of a documented error', async () => {
     const out = await run('documented');
     expect(out.code).toBe(1);
-    expect(out.stderr).toBe('ERR_FIXTURE: bad value\n  fix: set it right\n');
+    expect(out.stderr).toBe('ERR_MONITOR_CONFIG: bad value\n  fix: set it right\n');
   }, 60_000);
 
   it('fails with exit 1 and "<name> failed to start" and the stack of any other error', async () => {
