@@ -13,7 +13,6 @@
  * There is no kubelet: the agents' Deployments are created, never run, so the Application is
  * asserted Synced, not Healthy.
  */
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +28,19 @@ import { platform } from '../../platform/config/platform.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import { FLEET_DIR } from '../../platform/fleet/records.js';
 import { agentsNamespace, loadFleet } from '../../platform/fleet/resolve.js';
-import { ARGOCD_NAMESPACE, startArgoCd, startGitDaemon } from '../real/argocd.js';
+import { startArgoCd, startGitDaemon } from '../real/argocd.js';
 import type { ArgoCd, GitDaemon } from '../real/argocd.js';
 import { startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
+import type { Application } from '../support/argocd-apps.js';
+import {
+  git,
+  objectExists,
+  pushAll,
+  readApplication,
+  serverSideApply,
+  syncedAt,
+} from '../support/argocd-apps.js';
 import { fleetPlugin } from '../support/fleet-plugin.js';
 import { waitFor } from '../support/processes.js';
 
@@ -41,18 +49,6 @@ const SYNC_TIMEOUT_MS = 120_000;
 const TEST_TIMEOUT_MS = SYNC_TIMEOUT_MS + 60_000;
 const REPO_ERROR_GRACE_SECONDS = 10;
 
-interface Application extends k8s.KubernetesObject {
-  status?: {
-    sourceType?: string;
-    sync?: { status?: string; revision?: string };
-    conditions?: { type: string; message: string }[];
-    resources?: { kind: string; namespace?: string; name: string; status?: string }[];
-    operationState?: { phase?: string; message?: string; syncResult?: { revision?: string } };
-  };
-}
-
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const keyOf = (o: { kind?: string; metadata?: { namespace?: string; name?: string } }) =>
   `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
 
@@ -67,12 +63,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
   let custom: k8s.CustomObjectsApi;
   let appsApi: k8s.AppsV1Api;
 
-  const push = (message: string) => {
-    git(clone, 'add', '-A');
-    git(clone, 'commit', '-q', '-m', message);
-    git(clone, 'push', '-q', 'origin', 'HEAD:main');
-    return git(clone, 'rev-parse', 'HEAD');
-  };
+  const push = (message: string) => pushAll(clone, message);
   const edit = (file: string, change: (text: string) => string) => {
     const before = readFileSync(join(clone, file), 'utf8');
     const after = change(before);
@@ -83,14 +74,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
   const rendered = (): readonly KubeObject[] =>
     renderFleet(ctx, loadFleet(clone, FLEET_DIR, ctx)).objects;
 
-  const fleetApp = async () =>
-    (await custom.getNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: ARGOCD_NAMESPACE,
-      plural: 'applications',
-      name: 'fleet',
-    })) as Application;
+  const fleetApp = () => readApplication(custom, 'fleet');
   const logs = () =>
     argo
       ? `--- application-controller\n${argo.logTail('application-controller', 20)}\n--- repo-server\n${argo.logTail('repo-server', 20)}\n--- cmp-server\n${argo.logTail(`cmp-server-${FLEET_PLUGIN_NAME}`, 20)}`
@@ -108,24 +92,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
     );
     return last!;
   };
-  const syncedAt = (revision: string) => (a: Application) =>
-    a.status?.sync?.status === 'Synced' &&
-    a.status.sync.revision === revision &&
-    a.status.operationState?.phase === 'Succeeded' &&
-    a.status.operationState.syncResult?.revision === revision;
-  const exists = async (o: KubeObject) => {
-    try {
-      await objects.read({
-        apiVersion: o.apiVersion,
-        kind: o.kind,
-        metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
-      });
-      return true;
-    } catch (err) {
-      if (err instanceof k8s.ApiException && err.code === 404) return false;
-      throw err;
-    }
-  };
+  const exists = (o: KubeObject) => objectExists(objects, o as k8s.KubernetesObject);
   const replicasOf = async (tenant: string, agent: string) =>
     (
       await appsApi.listNamespacedDeployment({
@@ -196,14 +163,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       const doc = parse(
         text.replaceAll(platform.gitops.repoURL, loopbackURL),
       ) as k8s.KubernetesObject;
-      await objects.patch(
-        doc,
-        undefined,
-        undefined,
-        'bootstrap',
-        true,
-        k8s.PatchStrategy.ServerSideApply,
-      );
+      await serverSideApply(objects, doc, 'bootstrap');
     }
   }, 300_000);
 

@@ -15,7 +15,6 @@
  * apiserver starts with Argo CD's CRDs only, and Istio's come from istio-base, as in a
  * cluster. The charts that cannot be had at all are listed (UNREACHABLE_CHART_APPS).
  */
-import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   mkdtempSync,
@@ -42,6 +41,15 @@ import { startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
 import { startControlPlane } from '../real/kube-node.js';
 import type { ControlPlane } from '../real/kube-node.js';
+import type { Application } from '../support/argocd-apps.js';
+import {
+  git,
+  objectExists,
+  pushAll,
+  readApplication,
+  serverSideApply,
+  syncedAt,
+} from '../support/argocd-apps.js';
 import { runCli } from '../support/cli.js';
 import { fleetPlugin } from '../support/fleet-plugin.js';
 import { chartApps, reachableChart, UNREACHABLE_CHART_APPS } from '../support/helm-charts.js';
@@ -52,34 +60,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SYNC_TIMEOUT_MS = 120_000;
 /** A test's own time limit: one sync wait and the checks around it. */
 const TEST_TIMEOUT_MS = SYNC_TIMEOUT_MS + 60_000;
-
-interface AppStatus {
-  sync?: { status?: string; revision?: string };
-  health?: { status?: string };
-  conditions?: { type: string; message: string }[];
-  resources?: {
-    kind: string;
-    namespace?: string;
-    name: string;
-    status?: string;
-    syncWave?: number;
-  }[];
-  operationState?: {
-    phase?: string;
-    message?: string;
-    syncResult?: {
-      revision?: string;
-      resources?: { kind: string; name: string; status?: string; message?: string }[];
-    };
-  };
-}
-interface Application extends k8s.KubernetesObject {
-  spec: { project: string; source?: { repoURL: string; chart?: string; path?: string } };
-  status?: AppStatus;
-}
-
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 const wave = (o: k8s.KubernetesObject) =>
   Number(o.metadata?.annotations?.['argocd.argoproj.io/sync-wave'] ?? '0');
@@ -97,21 +77,9 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
   let deployObjects: DeployObject[];
 
   /** Commits every change in the clone and pushes it to the served repository. */
-  const push = (message: string) => {
-    git(clone, 'add', '-A');
-    git(clone, 'commit', '-q', '-m', message);
-    git(clone, 'push', '-q', 'origin', 'HEAD:main');
-    return git(clone, 'rev-parse', 'HEAD');
-  };
+  const push = (message: string) => pushAll(clone, message);
 
-  const app = async (name: string) =>
-    (await custom.getNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: ARGOCD_NAMESPACE,
-      plural: 'applications',
-      name,
-    })) as Application;
+  const app = (name: string) => readApplication(custom, name);
 
   const apps = async () =>
     (
@@ -165,25 +133,7 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     return last!;
   };
 
-  const syncedAt = (revision: string) => (a: Application) =>
-    a.status?.sync?.status === 'Synced' &&
-    a.status.sync.revision === revision &&
-    a.status.operationState?.phase === 'Succeeded' &&
-    a.status.operationState.syncResult?.revision === revision;
-
-  const exists = async (o: k8s.KubernetesObject) => {
-    try {
-      await objects.read({
-        apiVersion: o.apiVersion!,
-        kind: o.kind!,
-        metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace },
-      });
-      return true;
-    } catch (err) {
-      if (err instanceof k8s.ApiException && err.code === 404) return false;
-      throw err;
-    }
-  };
+  const exists = (o: k8s.KubernetesObject) => objectExists(objects, o);
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'argocd-sync-test-'));
@@ -278,14 +228,7 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
       'root.yaml',
     ])
       for (const doc of parseAllDocuments(readFileSync(join(appsDir, f), 'utf8')))
-        await objects.patch(
-          doc.toJS() as k8s.KubernetesObject,
-          undefined,
-          undefined,
-          'bootstrap',
-          true,
-          k8s.PatchStrategy.ServerSideApply,
-        );
+        await serverSideApply(objects, doc.toJS() as k8s.KubernetesObject, 'bootstrap');
   }, 300_000);
 
   afterAll(async () => {
@@ -461,13 +404,10 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
         kind: 'ConfigMap',
         metadata: { name: cm.metadata.name, namespace: cm.metadata.namespace },
       };
-      await objects.patch(
+      await serverSideApply(
+        objects,
         { ...ref, data: { [key]: 'edited by hand' } } as k8s.KubernetesObject,
-        undefined,
-        undefined,
         'hand-edit',
-        true,
-        k8s.PatchStrategy.ServerSideApply,
       );
       await waitFor(
         async () =>

@@ -1,0 +1,99 @@
+/**
+ * Test support for the tests that drive the real Argo CD (testing/real/argocd.ts): git in a
+ * served clone, the Applications as the API server returns them, and the checks those tests
+ * share.
+ */
+import { execFileSync } from 'node:child_process';
+
+import * as k8s from '@kubernetes/client-node';
+
+import { ARGOCD_NAMESPACE } from '../real/argocd.js';
+
+/** The status fields of an Argo CD Application the tests read. */
+export interface ApplicationStatus {
+  sourceType?: string;
+  sync?: { status?: string; revision?: string };
+  health?: { status?: string };
+  conditions?: { type: string; message: string }[];
+  resources?: {
+    kind: string;
+    namespace?: string;
+    name: string;
+    status?: string;
+    syncWave?: number;
+  }[];
+  operationState?: {
+    phase?: string;
+    message?: string;
+    syncResult?: {
+      revision?: string;
+      resources?: { kind: string; name: string; status?: string; message?: string }[];
+    };
+  };
+}
+
+/** An Argo CD Application as the API server returns it. */
+export interface Application extends k8s.KubernetesObject {
+  spec: { project: string; source?: { repoURL: string; chart?: string; path?: string } };
+  status?: ApplicationStatus;
+}
+
+/** Runs git in `cwd`; its trimmed standard output. */
+export const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+/** Commits every change in `clone` and pushes it to its origin's `main`; the new commit. */
+export function pushAll(clone: string, message: string): string {
+  git(clone, 'add', '-A');
+  git(clone, 'commit', '-q', '-m', message);
+  git(clone, 'push', '-q', 'origin', 'HEAD:main');
+  return git(clone, 'rev-parse', 'HEAD');
+}
+
+/** One Application of the argocd namespace. */
+export async function readApplication(
+  custom: k8s.CustomObjectsApi,
+  name: string,
+): Promise<Application> {
+  return (await custom.getNamespacedCustomObject({
+    group: 'argoproj.io',
+    version: 'v1alpha1',
+    namespace: ARGOCD_NAMESPACE,
+    plural: 'applications',
+    name,
+  })) as Application;
+}
+
+/** Synced at `revision` by a sync operation that succeeded at that revision. */
+export const syncedAt = (revision: string) => (a: Application) =>
+  a.status?.sync?.status === 'Synced' &&
+  a.status.sync.revision === revision &&
+  a.status.operationState?.phase === 'Succeeded' &&
+  a.status.operationState.syncResult?.revision === revision;
+
+/** Whether the object is in the API server (any other error than 404 is thrown). */
+export async function objectExists(
+  objects: k8s.KubernetesObjectApi,
+  o: k8s.KubernetesObject,
+): Promise<boolean> {
+  try {
+    await objects.read({
+      apiVersion: o.apiVersion!,
+      kind: o.kind!,
+      metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace },
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof k8s.ApiException && err.code === 404) return false;
+    throw err;
+  }
+}
+
+/** Server-side applies `o` as field manager `manager` (as `kubectl apply --server-side`). */
+export async function serverSideApply(
+  objects: k8s.KubernetesObjectApi,
+  o: k8s.KubernetesObject,
+  manager: string,
+): Promise<void> {
+  await objects.patch(o, undefined, undefined, manager, true, k8s.PatchStrategy.ServerSideApply);
+}
