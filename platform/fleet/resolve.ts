@@ -27,7 +27,10 @@ import type {
   SealedSecretRecord,
   TemplateRecord,
 } from './records.js';
+import { agentObjectName } from './identity.js';
 import { FLEET_ERRORS, FleetRecord, NEEDS, PLACEHOLDERS } from './records.js';
+
+export { agentObjectName };
 
 /** The text of one fleet file; `path` is relative to the repository root. */
 export interface FleetFile {
@@ -139,11 +142,6 @@ export const DEFAULT_RUN_AS = { user: 65532, group: 65532 } as const;
 /** The namespace of a tenant's agents: `agents-<tenant>` (tenant names may hold `_`). */
 export function agentsNamespace(tenant: string): string {
   return `agents-${tenant.replaceAll('_', '-')}`;
-}
-
-/** The name of an agent's objects, from its id: a rename or a move keeps it. */
-export function agentObjectName(id: string): string {
-  return `agent-${id.replaceAll('-', '').slice(0, 12)}`;
 }
 
 /** The Secret an agent reads its `secrets` from, which its SealedSecret unseals into. */

@@ -34,6 +34,14 @@ import {
   agentsNamespace,
   configFor,
 } from '../../../platform/fleet/resolve.js';
+import {
+  AGENT_CLIENT_SECRET_KEYS,
+  AGENT_ENV,
+  FLEET_LABELS,
+  agentClientSecretName,
+  agentInstanceEntityId,
+  agentInstanceName,
+} from '../../../platform/fleet/identity.js';
 import { NEEDS } from '../../../platform/fleet/records.js';
 import { meshPrincipal } from '../../../platform/mesh.js';
 import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js';
@@ -53,14 +61,7 @@ export const FLEET_PREVIEW_HEADER =
   '# Rendered by `npm run synth` / `npm run agents -- plan` from fleet/. Not applied from here: Argo CD renders the records itself.\n';
 
 /** Labels and annotations of the fleet's objects. */
-export const FLEET_LABELS = {
-  agentId: 'fleet.kitt4sme.io/agent-id',
-  agent: 'fleet.kitt4sme.io/agent',
-  tenant: 'fleet.kitt4sme.io/tenant',
-  host: 'fleet.kitt4sme.io/host',
-  instance: 'fleet.kitt4sme.io/instance',
-  revision: 'fleet.kitt4sme.io/revision',
-} as const;
+export { FLEET_LABELS };
 
 /** The taint of a specialised host: only agents placed on it run there. */
 export const SPECIALISED_TAINT = 'fleet.kitt4sme.io/specialised';
@@ -330,16 +331,18 @@ export class AgentWorkload extends Construct implements MeshCaller {
     const instances: (ResolvedHost | undefined)[] =
       a.placement.mode === 'floating' ? [undefined] : [...a.placement.hosts];
     for (const host of instances) {
-      const name = host ? `${this.objectName}-${hostKey(host.name)}` : this.objectName;
+      const name = agentInstanceName(a.id, host?.name);
       const instanceLabels = {
         [FLEET_LABELS.instance]: name,
         [FLEET_LABELS.host]: host?.name ?? 'floating',
       };
       const hostEnv: k8s.EnvVar[] = [
         host
-          ? { name: 'AGENT_HOST', value: host.name }
-          : { name: 'AGENT_HOST', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-        { name: 'AGENT_CONFIG', value: JSON.stringify(configFor(a, host?.name ?? '')) },
+          ? { name: AGENT_ENV.host, value: host.name }
+          : { name: AGENT_ENV.host, valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+        { name: AGENT_ENV.instance, value: name },
+        { name: AGENT_ENV.entityId, value: agentInstanceEntityId(name) },
+        { name: AGENT_ENV.config, value: JSON.stringify(configFor(a, host?.name ?? '')) },
       ];
       new k8s.KubeDeployment(this, host ? `Host-${host.name}` : 'Floating', {
         metadata: {
@@ -405,12 +408,26 @@ export class AgentWorkload extends Construct implements MeshCaller {
   private environment(ctx: PlatformContext, a: ResolvedAgent): k8s.EnvVar[] {
     const env = new Map<string, k8s.EnvVar>();
     const set = (name: string, value: string) => env.set(name, { name, value });
-    set('AGENT_ID', a.id);
-    set('AGENT_NAME', a.name);
-    set('AGENT_TENANT', a.tenant);
-    set('FIWARE_SERVICE', a.tenant);
-    set('AGENT_REVISION', a.revision);
-    set('AGENT_HEARTBEAT_SECONDS', String(a.heartbeatSeconds));
+    set(AGENT_ENV.id, a.id);
+    set(AGENT_ENV.name, a.name);
+    set(AGENT_ENV.tenant, a.tenant);
+    set(AGENT_ENV.fiwareService, a.tenant);
+    set(AGENT_ENV.revision, a.revision);
+    set(AGENT_ENV.heartbeatSeconds, String(a.heartbeatSeconds));
+    // Its own Keycloak client: the id and secret the realm reconciliation writes after each
+    // sync into a Secret of the agent's namespace (platform/fleet/identity.ts).
+    set(
+      AGENT_ENV.tokenUrl,
+      `${ctx.serviceUrl('keycloak', 'web')}${ctx.realmEndpointPath('token')}`,
+    );
+    for (const [variable, key] of [
+      [AGENT_ENV.clientId, AGENT_CLIENT_SECRET_KEYS.clientId],
+      [AGENT_ENV.clientSecret, AGENT_CLIENT_SECRET_KEYS.clientSecret],
+    ] as const)
+      env.set(variable, {
+        name: variable,
+        valueFrom: { secretKeyRef: { name: agentClientSecretName(a.id), key } },
+      });
     for (const need of a.needs)
       for (const [name, s] of Object.entries(NEEDS[need].env))
         set(name, ctx.serviceUrl(s.service, s.port as never));
@@ -430,11 +447,6 @@ export class AgentWorkload extends Construct implements MeshCaller {
       });
     return [...env.values()];
   }
-}
-
-/** A host name short enough for object names and label values, or its hash. */
-function hostKey(host: string): string {
-  return host.length <= 40 ? host : `h${checksum(host).slice(0, 12)}`;
 }
 
 /**
