@@ -360,3 +360,89 @@ export async function reconcileAgentClients(
   }
   return { realm, changes, secrets: written, restarts };
 }
+
+/** Options of {@link rotateAgentClients}. */
+export interface RotateAgentClientsOptions {
+  readonly login: AdminLogin;
+  readonly realm: string;
+  /** The agents whose client secrets get a new value. */
+  readonly agents: readonly AgentIdentity[];
+  readonly cluster: Cluster;
+  readonly progress?: (line: string) => void;
+}
+
+/** What a rotation of agent clients did. Names only, never a secret. */
+export interface RotateAgentClientsResult {
+  /** The clients whose secret Keycloak regenerated. */
+  readonly clients: readonly string[];
+  readonly secrets: readonly AgentSecretOutcome[];
+  readonly restarts: readonly { namespace: string; name: string }[];
+}
+
+/**
+ * Gives agents' clients a new secret Keycloak generates (the old one is refused at once),
+ * writes it into each agent's Secret and restarts the agent's Deployments. Every client must
+ * exist and every namespace be writable before the first change.
+ * @param done called after each agent, so a caller can say how far it got
+ * @throws PlatformError ERR_ROTATE_AGENT_NOT_RECONCILED (a client or namespace missing, nothing
+ *   changed), the Keycloak and cluster access errors.
+ */
+export async function rotateAgentClients(
+  opts: RotateAgentClientsOptions,
+  done: (agent: AgentIdentity) => void = () => {},
+): Promise<RotateAgentClientsResult> {
+  const progress = opts.progress ?? (() => {});
+  const { realm } = opts;
+  const r = `/${encodeURIComponent(realm)}`;
+  const admin = await adminOf(opts.login, realm);
+  const secrets = new AgentSecrets(opts.cluster);
+  const marked = await markedClients(admin, realm);
+  const missing = opts.agents.filter((a) => !marked.has(agentClientId(a.id)));
+  if (missing.length > 0)
+    throw identityError(
+      'ERR_AGENT_NOT_RECONCILED',
+      `realm ${realm} has no client for ${missing.map((a) => `${a.tenant}/${a.name} (${agentClientId(a.id)})`).join(', ')}: nothing was changed`,
+    );
+  for (const a of opts.agents)
+    if (!(await secrets.writable(agentsNamespace(a.tenant), agentClientSecretName(a.id))))
+      throw identityError(
+        'ERR_AGENT_NAMESPACE_MISSING',
+        `namespace ${agentsNamespace(a.tenant)} of agent ${a.tenant}/${a.name} does not exist in context ${opts.cluster.context}: nothing was changed`,
+      );
+  const clients: string[] = [];
+  const written: AgentSecretOutcome[] = [];
+  const restarts: { namespace: string; name: string }[] = [];
+  const at = new Date().toISOString();
+  for (const a of opts.agents) {
+    const clientId = agentClientId(a.id);
+    const id = String(marked.get(clientId)!.id);
+    const secret = await admin.call<Rep>('POST', `${r}/clients/${id}/client-secret`);
+    if (typeof secret?.value !== 'string' || !secret.value)
+      throw identityError(
+        'ERR_REALM_APPLY',
+        `Keycloak answered no new secret for client ${clientId} of realm ${realm}`,
+      );
+    clients.push(clientId);
+    progress(`client ${clientId}: new secret`);
+    const namespace = agentsNamespace(a.tenant);
+    const name = agentClientSecretName(a.id);
+    await secrets.apply({
+      metadata: { name, namespace, labels: agentClientSecretLabels(a) },
+      type: 'Opaque',
+      data: {
+        [AGENT_CLIENT_SECRET_KEYS.clientId]: Buffer.from(clientId, 'utf8').toString('base64'),
+        [AGENT_CLIENT_SECRET_KEYS.clientSecret]: Buffer.from(secret.value, 'utf8').toString(
+          'base64',
+        ),
+      },
+    });
+    written.push({ namespace, name, outcome: 'updated' });
+    progress(`Secret ${namespace}/${name}: written`);
+    for (const d of await secrets.restart(namespace, a.id, at)) {
+      restarts.push({ namespace, name: d });
+      progress(`Deployment ${namespace}/${d}: restarted`);
+    }
+    done(a);
+  }
+  return { clients, secrets: written, restarts };
+}

@@ -37,6 +37,10 @@ export const IDENTITY_ERRORS = {
       "an agent's namespace (agents-<tenant>), where its client credentials go, does not exist in the cluster",
     fix: 'let Argo CD sync the fleet Application first (it creates the namespace), or check --context; then run `npm run realm:apply -- --agents` again',
   },
+  ERR_AGENT_NOT_RECONCILED: {
+    problem: 'an agent has no client in the realm yet, so it has no secret to rotate',
+    fix: 'let the fleet sync (its hook runs `realm:apply --agents`) or run `npm run realm:apply -- --agents`, then rotate again',
+  },
 } as const;
 export type IdentityErrorCode = keyof typeof IDENTITY_ERRORS;
 
