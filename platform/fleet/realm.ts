@@ -13,9 +13,10 @@ import { RESOURCE_CLIENTS } from '../identity.js';
 import type { Rep } from '../realm.js';
 import { audienceMapper, baseClient, mapper } from '../realm.js';
 import { TOKEN_CLAIMS } from '../tenancy.js';
+import type { AgentIdentity } from './agents-list.js';
 import { AGENT_TOKEN_CLAIMS, agentClientId } from './identity.js';
-import type { Need } from './records.js';
-import { NEEDS } from './records.js';
+
+export type { AgentIdentity };
 
 /**
  * The client attribute that marks a client as an agent's, holding the agent's id: the
@@ -23,14 +24,6 @@ import { NEEDS } from './records.js';
  * without it.
  */
 export const AGENT_CLIENT_ATTRIBUTE = 'kitt4sme.fleet.agent-id';
-
-/** What an agent's client is made from (a ResolvedAgent has it). */
-export interface AgentIdentity {
-  readonly id: string;
-  readonly name: string;
-  readonly tenant: string;
-  readonly needs: readonly Need[];
-}
 
 /** A hardcoded JSON claim in access tokens and introspection answers (never ID tokens). */
 function jsonClaim(name: string, value: unknown): Rep {
@@ -77,47 +70,4 @@ export function agentClients(agents: readonly AgentIdentity[]): Rep[] {
   return agents
     .map(agentClient)
     .sort((a, b) => String(a.clientId).localeCompare(String(b.clientId)));
-}
-
-/** What identifies the agents of a fleet for their clients, sorted by id. */
-export function agentIdentities(agents: readonly AgentIdentity[]): AgentIdentity[] {
-  return agents
-    .map(({ id, name, tenant, needs }) => ({ id, name, tenant, needs: [...needs].sort() }))
-    .sort((a, b) => a.id.localeCompare(b.id));
-}
-
-/**
- * The agents list the fleet's reconcile Job reads (`realm:apply --agents --agents-file`): the
- * key of its ConfigMap, a JSON document `{"agents": AgentIdentity[]}`.
- */
-export const AGENTS_FILE = 'agents.json';
-
-/**
- * Reads an agents list (see {@link AGENTS_FILE}).
- * @throws TypeError saying what is wrong with it.
- */
-export function parseAgentsFile(text: string): AgentIdentity[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new TypeError(`not JSON (${(err as Error).message})`);
-  }
-  const agents = (doc as { agents?: unknown } | null)?.agents;
-  if (!Array.isArray(agents)) throw new TypeError('it has no "agents" array');
-  agents.forEach((a: unknown, i) => {
-    const x = a as Partial<Record<keyof AgentIdentity, unknown>> | null;
-    const ok =
-      x &&
-      typeof x.id === 'string' &&
-      typeof x.name === 'string' &&
-      typeof x.tenant === 'string' &&
-      Array.isArray(x.needs) &&
-      x.needs.every((n) => typeof n === 'string' && n in NEEDS);
-    if (!ok)
-      throw new TypeError(
-        `agents[${i}] is not {id, name, tenant, needs} with needs among ${Object.keys(NEEDS).join(', ')}`,
-      );
-  });
-  return agents as AgentIdentity[];
 }

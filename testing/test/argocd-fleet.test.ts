@@ -11,7 +11,11 @@
  * deploy/apps' own, pointed at the loopback repository.
  *
  * There is no kubelet: the agents' Deployments are created, never run, so the Application is
- * asserted Synced, not Healthy.
+ * asserted Synced, not Healthy. Nor is there a Job controller: the sync's hook Job (the agents'
+ * clients, cdk8s/lib/fleet/identity.ts) is marked complete by the test as the controller would
+ * after its pod succeeded (TEST ONLY, visibly: {@link completeHookJobs}), so that Argo CD goes
+ * on to the next wave; what the job does is tested on its own with the real Keycloak
+ * (services/identity/test/realm-apply-agents-cli.test.ts).
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +55,59 @@ const REPO_ERROR_GRACE_SECONDS = 10;
 
 const keyOf = (o: { kind?: string; metadata?: { namespace?: string; name?: string } }) =>
   `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
+const isHook = (o: KubeObject) =>
+  (o.metadata.annotations as Record<string, string> | undefined)?.['argocd.argoproj.io/hook'] !==
+  undefined;
+
+/**
+ * TEST ONLY: marks every unfinished Job in `namespace` succeeded, as the Job controller would
+ * once its pod succeeded (this cluster has no controllers and no kubelet), until stopped.
+ */
+function completeHookJobs(
+  kc: k8s.KubeConfig,
+  namespace: string,
+): { stop(): void; count(): number } {
+  const batch = kc.makeApiClient(k8s.BatchV1Api);
+  let stopped = false;
+  const done = new Set<string>();
+  const loop = async () => {
+    while (!stopped) {
+      try {
+        for (const job of (await batch.listNamespacedJob({ namespace })).items) {
+          if (done.has(job.metadata!.uid!) || job.metadata!.deletionTimestamp) continue;
+          const now = new Date();
+          await batch.replaceNamespacedJobStatus({
+            name: job.metadata!.name!,
+            namespace,
+            body: {
+              ...job,
+              status: {
+                startTime: now,
+                completionTime: now,
+                succeeded: 1,
+                conditions: [
+                  { type: 'SuccessCriteriaMet', status: 'True', lastTransitionTime: now },
+                  { type: 'Complete', status: 'True', lastTransitionTime: now },
+                ],
+              },
+            },
+          });
+          done.add(job.metadata!.uid!);
+        }
+      } catch {
+        // A Job replaced in between: the next round sees the new one.
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  void loop();
+  return {
+    stop: () => {
+      stopped = true;
+    },
+    count: () => done.size,
+  };
+}
 
 describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real kube-apiserver', () => {
   const ctx = loadPlatformContext();
@@ -62,6 +119,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
   let objects: k8s.KubernetesObjectApi;
   let custom: k8s.CustomObjectsApi;
   let appsApi: k8s.AppsV1Api;
+  let jobs: ReturnType<typeof completeHookJobs> | undefined;
 
   const push = (message: string) => pushAll(clone, message);
   const edit = (file: string, change: (text: string) => string) => {
@@ -154,6 +212,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
     expect(platformNamespaces.length).toBeGreaterThan(0);
     for (const name of platformNamespaces)
       await core.createNamespace({ body: { metadata: { name } } });
+    jobs = completeHookJobs(kc, ctx.componentNamespace('keycloak'));
 
     // deploy/apps' fleet project and Application, pointed at the loopback repository
     // (TEST ONLY, visibly), server-side applied as the root Application would.
@@ -168,6 +227,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
   }, 300_000);
 
   afterAll(async () => {
+    jobs?.stop();
     await argo?.stop();
     await daemon?.stop();
     await api?.stop();
@@ -182,9 +242,16 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       expect(app.status!.sourceType).toBe('Plugin');
       const expected = rendered();
       const managed = app.status!.resources!;
+      // Hooks are run, not managed: the agents' clients' Job ran (in wave 1, before the
+      // Deployments) and stays until the next sync replaces it.
       expect(managed.map((r) => keyOf({ kind: r.kind, metadata: r })).sort()).toEqual(
-        expected.map(keyOf).sort(),
+        expected
+          .filter((o) => !isHook(o))
+          .map(keyOf)
+          .sort(),
       );
+      expect(expected.filter(isHook).map(keyOf)).toEqual(['Job/identity/agent-clients']);
+      expect(jobs!.count()).toBeGreaterThanOrEqual(1);
       expect(managed.filter((r) => r.status !== 'Synced')).toEqual([]);
       for (const o of expected) expect([keyOf(o), await exists(o)]).toEqual([keyOf(o), true]);
 
@@ -196,7 +263,8 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
           .map((o) => o.metadata.name)
           .sort(),
       ).toEqual(ctx.config.tenants.map((t) => agentsNamespace(t.name)).sort());
-      expect(count('ServiceAccount')).toBe(fleet.agents.length);
+      // One per agent, and the agents' clients' job's.
+      expect(count('ServiceAccount')).toBe(fleet.agents.length + 1);
       expect(count('Deployment')).toBe(
         fleet.agents.reduce(
           (n, a) => n + (a.placement.mode === 'floating' ? 1 : a.placement.hosts.length),

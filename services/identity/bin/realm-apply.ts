@@ -37,9 +37,9 @@ import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secr
 import { EXIT, runCli } from '../../../platform/cli.js';
 import { loadCluster } from '../../../platform/cluster.js';
 import type { PlatformContext } from '../../../platform/context.js';
-import { catalogueError } from '../../../platform/errors.js';
-import type { AgentIdentity } from '../../../platform/fleet/realm.js';
-import { agentIdentities, parseAgentsFile } from '../../../platform/fleet/realm.js';
+import { PlatformError, catalogueError } from '../../../platform/errors.js';
+import type { AgentIdentity } from '../../../platform/fleet/agents-list.js';
+import { agentIdentities, parseAgentsFile } from '../../../platform/fleet/agents-list.js';
 import { FLEET_DIR, FLEET_ERRORS } from '../../../platform/fleet/records.js';
 import { loadFleet } from '../../../platform/fleet/resolve.js';
 import { reconcileAgentClients } from '../src/agent-clients.js';
@@ -65,11 +65,11 @@ function agentsOf(ctx: PlatformContext, opts: Opts): AgentIdentity[] {
     try {
       text = readFileSync(opts.agentsFile, 'utf8');
     } catch (err) {
-      throw catalogueError(
-        FLEET_ERRORS,
+      throw new PlatformError(
         'ERR_FLEET_FILE',
         `cannot read the agents list ${opts.agentsFile} (${(err as Error).message}): nothing was changed`,
-        err,
+        'give --agents-file the agents.json of the agent-clients ConfigMap the fleet renders, or use --fleet <dir> with the records',
+        { cause: err },
       );
     }
     try {
@@ -85,7 +85,7 @@ function agentsOf(ctx: PlatformContext, opts: Opts): AgentIdentity[] {
   }
   const dir = resolve(opts.fleet ?? join(ROOT, FLEET_DIR));
   // A folder that is not there would be an empty fleet, and every agent client would go.
-  let isDir = false;
+  let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
   } catch {

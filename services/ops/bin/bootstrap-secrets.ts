@@ -40,7 +40,7 @@ import { loadCluster } from '../../../platform/cluster.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { PlatformError } from '../../../platform/errors.js';
 import { planSecrets } from '../../../platform/bootstrap-secrets.js';
-import { agentIdentities } from '../../../platform/fleet/realm.js';
+import { agentIdentities } from '../../../platform/fleet/agents-list.js';
 import { FLEET_DIR } from '../../../platform/fleet/records.js';
 import { loadFleet } from '../../../platform/fleet/resolve.js';
 import {
