@@ -21,6 +21,8 @@ export interface ApplicationStatus {
     name: string;
     status?: string;
     syncWave?: number;
+    /** A hook (run by the sync, not kept in step with git). */
+    hook?: boolean;
   }[];
   operationState?: {
     phase?: string;
