@@ -161,6 +161,45 @@ describe('reconcileAgentClients', () => {
     expect(await agentSecret(detector)).toEqual(before);
   });
 
+  it('makes a confidential client with no role scope, no role-bearing client scope and no roles on its service account', async () => {
+    const admin = new KeycloakAdmin(login, REALM);
+    await admin.authenticate();
+    const c = (await admin.findClient(agentClientId(detector.id)))!;
+    const id = String(c.id);
+    expect(c).toMatchObject({
+      publicClient: false,
+      serviceAccountsEnabled: true,
+      standardFlowEnabled: false,
+      implicitFlowEnabled: false,
+      directAccessGrantsEnabled: false,
+      fullScopeAllowed: false,
+      attributes: expect.objectContaining({
+        'oauth2.device.authorization.grant.enabled': 'false',
+        'client_credentials.use_refresh_token': 'false',
+        'kitt4sme.fleet.agent-id': detector.id,
+      }),
+    });
+    const names = (reps: Record<string, unknown>[] | undefined) =>
+      (reps ?? []).map((r) => String(r.name)).sort();
+    const get = (path: string) =>
+      admin.call<Record<string, unknown>[]>('GET', `/${REALM}/clients/${id}${path}`);
+    expect(names(await get('/default-client-scopes'))).toEqual(['basic']);
+    expect(names(await get('/optional-client-scopes'))).toEqual([]);
+    expect(names(await get('/scope-mappings/realm'))).toEqual([]);
+    const sa = (await admin.call<Record<string, unknown>>(
+      'GET',
+      `/${REALM}/clients/${id}/service-account-user`,
+    ))!;
+    expect(
+      names(
+        await admin.call<Record<string, unknown>[]>(
+          'GET',
+          `/${REALM}/users/${String(sa.id)}/role-mappings/realm`,
+        ),
+      ),
+    ).toEqual([]);
+  });
+
   it('gives no other flow than client credentials', async () => {
     const s = (await agentSecret(detector))!;
     const password = await fetch(`${issuerAt(kc, REALM)}/protocol/openid-connect/token`, {
