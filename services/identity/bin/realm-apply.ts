@@ -193,7 +193,7 @@ await runCli(program, {
   exitCode: (err) =>
     err.code === 'ERR_REALM_APPLY' || err.code === 'ERR_CREDENTIALS_REJECTED'
       ? EXIT.failed
-      : err.code === 'ERR_INSECURE_URL' || err.code.startsWith('ERR_FLEET_')
+      : err.code === 'ERR_INSECURE_URL' || err.code in FLEET_ERRORS
         ? EXIT.usage
         : EXIT.environment,
 });
