@@ -6,13 +6,16 @@
  *                                        against HEAD's rendering
  *   npm run agents -- plan --base main   against another revision
  *   npm run agents -- plan --json        one JSON document on stdout
+ *   npm run agents -- apply rec.yaml     write records into fleet/ (replacing those of the same id)
+ *   npm run agents -- apply - --commit   from standard input, and commit exactly those files
  *   printf %s "$TOKEN" | npm run agents -- seal --agent <name> --key API_TOKEN --cert cluster.pem
  *                                        seal a value (stdin only) into fleet/secrets/
  *
  * Exit codes: 0 the records render (changed or not), 1 the records have problems (each listed
  * with its file, field and code), 2 usage (an unknown option, a base that is not a commit), 3 git
- * missing or failing.
+ * missing or failing, or a record file that cannot be written.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,7 +25,10 @@ import { EXIT, runCli } from '../../platform/cli.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import type { PlatformError } from '../../platform/errors.js';
 import { catalogueError } from '../../platform/errors.js';
+import { FLEET_ERRORS } from '../../platform/fleet/records.js';
 import { SEALED_SECRETS_CONTROLLER, SEAL_ERRORS } from '../../platform/fleet/sealed.js';
+import { applyFleetRecords } from '../lib/fleet/apply.js';
+import type { ApplyInput } from '../lib/fleet/apply.js';
 import { planFleet } from '../lib/fleet/plan.js';
 import { sealAgentSecret } from '../lib/fleet/seal.js';
 
@@ -91,6 +97,72 @@ program
   });
 
 program
+  .command('apply')
+  .description(
+    'Write records into fleet/: each replaces the record of the same kind and id (a Host: name) or goes into a new file of its kind; a record without an id keeps the id of the record of that kind, tenant and name, or gets a new one. The whole fleet is validated and rendered first: nothing is written unless it all renders. Exit 0 applied (or nothing to change), 1 invalid records, 2 usage, 3 git missing or failing.',
+  )
+  .argument('<files...>', 'YAML files of records (several documents each); - for standard input')
+  .option('--dry-run', 'validate and show the plan; write nothing')
+  .option('--commit', 'commit the written files (only them, whatever else is staged)')
+  .option('-m, --message <text>', 'the commit message (default: the records applied)')
+  .option('--root <dir>', 'the repository whose fleet/ to write (default: this repository)')
+  .option('--json', 'print one JSON document on stdout')
+  .action(
+    async (
+      files: string[],
+      opts: { dryRun?: boolean; commit?: boolean; message?: string; root?: string; json?: boolean },
+    ) => {
+      const inputs: ApplyInput[] = [];
+      for (const f of files) {
+        if (f === '-') {
+          const chunks: Buffer[] = [];
+          for await (const c of process.stdin) chunks.push(c as Buffer);
+          inputs.push({ source: '<stdin>', text: Buffer.concat(chunks).toString('utf8') });
+        } else {
+          try {
+            inputs.push({ source: f, text: readFileSync(f, 'utf8') });
+          } catch (err) {
+            throw catalogueError(
+              FLEET_ERRORS,
+              'ERR_FLEET_FILE',
+              `cannot read ${f}: ${(err as Error).message}`,
+              err,
+            );
+          }
+        }
+      }
+      const root = resolve(opts.root ?? repoRoot);
+      console.error(
+        `agents apply: [1/2] validating ${inputs.length} input(s) with ${root}/fleet and rendering`,
+      );
+      const r = applyFleetRecords(loadPlatformContext(), root, inputs, {
+        ...(opts.dryRun ? { dryRun: true } : {}),
+        ...(opts.commit ? { commit: true } : {}),
+        ...(opts.message ? { message: opts.message } : {}),
+      });
+      console.error(
+        `agents apply: [2/2] ${opts.dryRun ? 'dry run: nothing written' : r.written.length ? `wrote ${r.written.join(', ')}${r.commit ? ` and committed ${r.commit.slice(0, 12)}` : ''}` : 'nothing to write'}`,
+      );
+      if (opts.json) {
+        const { fleet: _fleet, ...rest } = r;
+        process.stdout.write(`${JSON.stringify({ dryRun: !!opts.dryRun, ...rest }, null, 2)}\n`);
+        return;
+      }
+      const lines = [
+        ...r.records.map(
+          (x) =>
+            `  ${x.action.padEnd(9)} ${x.kind} ${x.name} in ${x.file}${x.idAssigned ? ` (new id ${x.id})` : ''}`,
+        ),
+        `rendered objects: ${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed`,
+        ...r.added.map((c) => `  + ${c.object}`),
+        ...r.removed.map((c) => `  - ${c.object}`),
+        ...r.changed.map((c) => `  ~ ${c.object}: ${c.fields!.join(', ')}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    },
+  );
+
+program
   .command('seal')
   .description(
     "Seal one secret value of an agent to the target cluster's Sealed Secrets key (kubeseal, strict scope) and write it into fleet/secrets/<tenant>/<agent>.yaml. The value is read from standard input only (never an argument), is never written anywhere, and is never printed. Exit 0 sealed, 1 invalid records, 2 usage (unknown agent, empty value, no certificate, bad key), 3 kubeseal missing or failing.",
@@ -156,7 +228,9 @@ program
 
 await runCli(program, {
   exitCode: (err: PlatformError) =>
-    err.code === 'ERR_TOOL_MISSING' || err.code === 'ERR_SEAL_FAILED'
+    err.code === 'ERR_TOOL_MISSING' ||
+    err.code === 'ERR_SEAL_FAILED' ||
+    err.code === 'ERR_FLEET_WRITE'
       ? EXIT.environment
       : err.code === 'ERR_FLEET_BASE' || err.code in SEAL_ERRORS
         ? EXIT.usage
