@@ -230,7 +230,8 @@ await runCli(program, {
   exitCode: (err: PlatformError) =>
     err.code === 'ERR_TOOL_MISSING' ||
     err.code === 'ERR_SEAL_FAILED' ||
-    err.code === 'ERR_FLEET_WRITE'
+    err.code === 'ERR_FLEET_WRITE' ||
+    err.code === 'ERR_FLEET_COMMIT'
       ? EXIT.environment
       : err.code === 'ERR_FLEET_BASE' || err.code in SEAL_ERRORS
         ? EXIT.usage

@@ -134,6 +134,11 @@ export const FLEET_ERRORS = {
     problem: '`npm run agents -- apply` could not write a record file',
     fix: 'make fleet/ writable (the message names the file and the cause) and apply again; the files written before the failure were restored',
   },
+  ERR_FLEET_COMMIT: {
+    problem:
+      '`npm run agents -- apply --commit` could not commit the records it wrote, so it took them back',
+    fix: 'fix what git says (an identity: git config user.name and user.email; a refusing hook) and apply again; or apply without --commit and commit yourself',
+  },
   ERR_FLEET_NO_RECORDS: {
     problem:
       'the directory the fleet is rendered from has no fleet/ folder; rendering nothing would make Argo CD prune every agent',

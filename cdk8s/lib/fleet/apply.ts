@@ -226,17 +226,19 @@ export function applyFleetRecords(
       r = { kind: r.kind, id, ...r };
     }
     const key = identity(r)!;
+    const nameKey = byName(r);
     const label = `${String(r.kind)} ${r.tenant ? `${String(r.tenant)}/` : ''}${String(r.name)}`;
-    if (seen.has(key))
+    if (seen.has(key) || seen.has(nameKey))
       throw new FleetError([
         {
-          file: given.find((g) => identity(g.raw) === key)?.source ?? '(input)',
+          file: given.find((g) => g.raw === raw)?.source ?? '(input)',
           where: label,
           code: 'ERR_FLEET_DUPLICATE_ID',
           detail: 'given twice in one apply',
         },
       ]);
     seen.add(key);
+    seen.add(nameKey);
     const summary = {
       kind: String(r.kind),
       name: `${r.tenant ? `${String(r.tenant)}/` : ''}${String(r.name)}`,
@@ -250,7 +252,10 @@ export function applyFleetRecords(
         records.push({ ...summary, file: at.path, action: 'unchanged' });
         continue;
       }
+      // The comments above the record belong to its old nodes: keep them.
+      const comments = leadingComments(doc.contents);
       doc.contents = doc.createNode(r) as never;
+      setLeadingComments(doc.contents, comments);
       changedPaths.add(at.path);
       records.push({ ...summary, file: at.path, action: 'updated' });
       continue;
@@ -271,8 +276,13 @@ export function applyFleetRecords(
   for (const path of changedPaths) {
     const existing = docs.get(path) ?? [];
     const added = created.get(path) ?? [];
-    const parts = [...existing, ...added].map((d) => d.toString());
-    let text = parts.join('---\n');
+    // A document after the first prints its own `---`.
+    let text = [...existing, ...added]
+      .map((d, i) => {
+        const t = d.toString();
+        return i === 0 || t.startsWith('---') ? t : `---\n${t}`;
+      })
+      .join('');
     if (!docs.has(path)) text = `${SCHEMA_COMMENT(path)}\n${text}`;
     texts.set(path, text);
   }
@@ -292,7 +302,7 @@ export function applyFleetRecords(
   const result = { records, fleet, ...diff };
   if (opts.dryRun || changedPaths.size === 0) return { ...result, written: [] };
 
-  const written = writeAll(
+  const { written, undo } = writeAll(
     root,
     [...changedPaths].sort().map((path) => ({ path, text: texts.get(path)! })),
   );
@@ -303,14 +313,63 @@ export function applyFleetRecords(
       .filter((r) => r.action !== 'unchanged')
       .map((r) => `${r.kind} ${r.name}`)
       .join(', ')}`;
-  git(root, ['add', '--', ...written]);
-  git(root, ['commit', '--quiet', '-m', message, '--', ...written]);
+  try {
+    git(root, ['add', '--', ...written]);
+    git(root, ['commit', '--quiet', '-m', message, '--', ...written]);
+  } catch (err) {
+    // Not committed: neither written. (Unstaged first; a repository without commits has no
+    // HEAD to reset to, and `git rm --cached` then unstages.)
+    try {
+      git(root, ['reset', '--quiet', '--', ...written]);
+    } catch {
+      git(root, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...written]);
+    }
+    undo();
+    throw catalogueError(
+      FLEET_ERRORS,
+      'ERR_FLEET_COMMIT',
+      `${(err as Error).message}; nothing was written`,
+      err,
+    );
+  }
   return { ...result, written, commit: git(root, ['rev-parse', 'HEAD']) };
 }
 
-/** Writes each file through a temporary file and a rename; on a failure restores the others. */
-function writeAll(root: string, files: readonly FleetFile[]): string[] {
+type Commented = { commentBefore?: string | null };
+type MapLike = Commented & { items?: { key?: Commented }[] };
+
+/** The comments printed above a document's record: on the map, or on its first key. */
+function leadingComments(node: unknown): [string | null | undefined, string | null | undefined] {
+  const m = node as MapLike | null;
+  return [m?.commentBefore, m?.items?.[0]?.key?.commentBefore];
+}
+
+function setLeadingComments(
+  node: unknown,
+  [map, key]: [string | null | undefined, string | null | undefined],
+): void {
+  const m = node as MapLike;
+  if (map) m.commentBefore = map;
+  const first = m.items?.[0]?.key;
+  if (key && first) first.commentBefore = key;
+}
+
+/**
+ * Writes each file through a temporary file and a rename; on a failure restores the others.
+ * Returns the paths written and how to restore them.
+ */
+function writeAll(
+  root: string,
+  files: readonly FleetFile[],
+): { written: string[]; undo: () => void } {
   const done: { path: string; previous?: string }[] = [];
+  const undo = () => {
+    for (const d of [...done].reverse()) {
+      const abs = join(root, d.path);
+      if (d.previous === undefined) rmSync(abs, { force: true });
+      else writeFileSync(abs, d.previous);
+    }
+  };
   try {
     for (const f of files) {
       const abs = join(root, f.path);
@@ -326,11 +385,7 @@ function writeAll(root: string, files: readonly FleetFile[]): string[] {
       done.push({ path: f.path, ...(previous !== undefined ? { previous } : {}) });
     }
   } catch (err) {
-    for (const d of done.reverse()) {
-      const abs = join(root, d.path);
-      if (d.previous === undefined) rmSync(abs, { force: true });
-      else writeFileSync(abs, d.previous);
-    }
+    undo();
     throw catalogueError(
       FLEET_ERRORS,
       'ERR_FLEET_WRITE',
@@ -338,5 +393,5 @@ function writeAll(root: string, files: readonly FleetFile[]): string[] {
       err,
     );
   }
-  return done.map((d) => d.path);
+  return { written: done.map((d) => d.path), undo };
 }
