@@ -24,6 +24,7 @@ import { loadPlatformContext } from '../../platform/context.js';
 import { FleetError } from '../../platform/fleet/resolve.js';
 import { runCli } from '../../testing/support/cli.js';
 import { ROOT } from '../../testing/support/synth.js';
+import { writeFleetRecords } from '../../platform/fleet/write.js';
 import { applyFleetRecords } from '../lib/fleet/apply.js';
 
 const CLI = 'cdk8s/bin/agents.ts';
@@ -210,6 +211,24 @@ tenant: manufracture
       'fleet/agents/manufracture-vibration.yaml',
     );
     expect(git('status', '--porcelain')).toBe('A  unrelated.txt');
+  });
+
+  it('commits as the given author (the calling user of a service), and a throwing inspection stops the write', () => {
+    const before = snapshot();
+    expect(() =>
+      writeFleetRecords(ctx, repo, [{ source: 'x', text: VIBRATION }], {
+        commit: true,
+        inspect: () => {
+          throw new Error('does not render');
+        },
+      }),
+    ).toThrow('does not render');
+    expect(snapshot()).toEqual(before);
+    writeFleetRecords(ctx, repo, [{ source: 'x', text: VIBRATION }], {
+      commit: true,
+      author: { name: 'Ada Operator', email: 'ada@manufracture.example' },
+    });
+    expect(git('log', '-1', '--format=%an <%ae>')).toBe('Ada Operator <ada@manufracture.example>');
   });
 
   it('restores what it wrote when a later file cannot be written', () => {
