@@ -127,6 +127,16 @@ describe('service groups', () => {
 
   it('updates a group in place and refuses to change its API key', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
+    // A dry run of a change says what it would do, and changes nothing.
+    const dry = await api('PUT', '/v1/groups', '/v1/groups?dry_run=true', {
+      ...floor1,
+      body: { ...m.group, static_attributes: [{ name: 'site', type: 'Text', value: 'Zurich' }] },
+    });
+    expect(dry.body).toMatchObject({ status: 'updated', dry_run: true });
+    const before = await api('GET', '/v1/groups', '/v1/groups', floor1);
+    expect(before.body.groups[0].static_attributes ?? []).not.toContainEqual(
+      expect.objectContaining({ name: 'site' }),
+    );
     const updated = await api('PUT', '/v1/groups', '/v1/groups', {
       ...floor1,
       body: { ...m.group, static_attributes: [{ name: 'site', type: 'Text', value: 'Zurich' }] },
@@ -188,13 +198,24 @@ describe('devices', () => {
     const again = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', { ...floor1, body });
     expect(again.status).toBe(200);
     expect(again.body.status).toBe('unchanged');
+    const change = {
+      ...body,
+      attributes: [...body.attributes, { object_id: 't', name: 'temperature', type: 'Number' }],
+      expected_interval: 60,
+    };
+    // A dry run of the change says what it would do, and changes nothing.
+    const dry = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev?dry_run=true', {
+      ...floor1,
+      body: change,
+    });
+    expect(dry.status).toBe(200);
+    expect(dry.body).toMatchObject({ status: 'updated', dry_run: true });
+    const untouched = await api('GET', '/v1/devices/{id}', '/v1/devices/foodev', floor1);
+    expect(untouched.body.attributes.map((a: { name: string }) => a.name)).toEqual(['foo']);
+    expect(untouched.body.expected_interval).not.toBe(60);
     const changed = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', {
       ...floor1,
-      body: {
-        ...body,
-        attributes: [...body.attributes, { object_id: 't', name: 'temperature', type: 'Number' }],
-        expected_interval: 60,
-      },
+      body: change,
     });
     expect(changed.body.status).toBe('updated');
     const got = await api('GET', '/v1/devices/{id}', '/v1/devices/foodev', floor1);
