@@ -48,7 +48,6 @@ import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js'
 import { NetworkPolicy, modelObject } from '../model.js';
 import type { KubeObject } from '../objects.js';
 import { toYaml } from '../yaml.js';
-import { checksum } from '../util.js';
 import type { MeshCaller } from '../workload.js';
 import { ExternalIdentity, PART_OF, hardenedSecurityContext, kubeResources } from '../workload.js';
 import { MeshTarget } from './grants.js';
