@@ -8,6 +8,9 @@
  *   npm run agents -- plan --json        one JSON document on stdout
  *   npm run agents -- apply rec.yaml     write records into fleet/ (replacing those of the same id)
  *   npm run agents -- apply - --commit   from standard input, and commit exactly those files
+ *   npm run agents -- join ipc-line1 --server https://api.factory.example:6443
+ *                                        the command that joins a host as a node, with the
+ *                                        labels and taint of its Host record
  *   printf %s "$TOKEN" | npm run agents -- seal --agent <name> --key API_TOKEN --cert cluster.pem
  *                                        seal a value (stdin only) into fleet/secrets/
  *
@@ -25,7 +28,14 @@ import { EXIT, runCli } from '../../platform/cli.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import type { PlatformError } from '../../platform/errors.js';
 import { catalogueError } from '../../platform/errors.js';
-import { FLEET_ERRORS } from '../../platform/fleet/records.js';
+import {
+  NODE_TOKEN_FILE,
+  hostNodeLabels,
+  hostNodeTaints,
+  k3sJoinArgs,
+} from '../../platform/fleet/hosts.js';
+import { FLEET_DIR, FLEET_ERRORS } from '../../platform/fleet/records.js';
+import { FleetError, loadFleet } from '../../platform/fleet/resolve.js';
 import { SEALED_SECRETS_CONTROLLER, SEAL_ERRORS } from '../../platform/fleet/sealed.js';
 import { applyFleetRecords } from '../lib/fleet/apply.js';
 import type { ApplyInput } from '../lib/fleet/apply.js';
@@ -163,6 +173,53 @@ program
   );
 
 program
+  .command('join')
+  .description(
+    'Print the command that joins a factory host to the platform cluster as a k3s agent: node name, labels (site, line, capabilities) and taint (specialised) from its Host record in fleet/hosts.yaml; the node token is read from a file on the host. Exit 0 printed, 1 invalid records, 2 usage (an unknown host, a server that is not an https URL).',
+  )
+  .argument('<host>', 'the name of a Host record')
+  .requiredOption(
+    '--server <url>',
+    "the platform cluster's API server, e.g. https://api.factory.example:6443",
+  )
+  .option('--root <dir>', 'the repository whose fleet/ to read (default: this repository)')
+  .option('--json', 'print one JSON document on stdout')
+  .action((hostName: string, opts: { server: string; root?: string; json?: boolean }) => {
+    let server: URL | undefined;
+    try {
+      server = new URL(opts.server);
+    } catch {
+      server = undefined;
+    }
+    if (server?.protocol !== 'https:')
+      throw catalogueError(
+        FLEET_ERRORS,
+        'ERR_FLEET_JOIN_SERVER',
+        `--server ${JSON.stringify(opts.server)} is not an https URL`,
+      );
+    const fleet = loadFleet(resolve(opts.root ?? repoRoot), FLEET_DIR, loadPlatformContext());
+    const host = fleet.hosts.find((h) => h.name === hostName);
+    if (!host)
+      throw catalogueError(
+        FLEET_ERRORS,
+        'ERR_FLEET_UNKNOWN_HOST',
+        `no Host record named ${JSON.stringify(hostName)}; the hosts are ${fleet.hosts.map((h) => h.name).join(', ') || 'none'}`,
+      );
+    const args = k3sJoinArgs(host, opts.server);
+    if (opts.json) {
+      process.stdout.write(
+        `${JSON.stringify({ host: host.name, labels: hostNodeLabels(host), taints: hostNodeTaints(host), tokenFile: NODE_TOKEN_FILE, command: args }, null, 2)}\n`,
+      );
+      return;
+    }
+    const quote = (a: string) =>
+      /^[A-Za-z0-9_./:=,@-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+    process.stdout.write(
+      `# on ${host.name}, with the cluster's node token in ${NODE_TOKEN_FILE} (mode 0600):\n${args.map(quote).join(' ')}\n`,
+    );
+  });
+
+program
   .command('seal')
   .description(
     "Seal one secret value of an agent to the target cluster's Sealed Secrets key (kubeseal, strict scope) and write it into fleet/secrets/<tenant>/<agent>.yaml. The value is read from standard input only (never an argument), is never written anywhere, and is never printed. Exit 0 sealed, 1 invalid records, 2 usage (unknown agent, empty value, no certificate, bad key), 3 kubeseal missing or failing.",
@@ -233,7 +290,10 @@ await runCli(program, {
     err.code === 'ERR_FLEET_WRITE' ||
     err.code === 'ERR_FLEET_COMMIT'
       ? EXIT.environment
-      : err.code === 'ERR_FLEET_BASE' || err.code in SEAL_ERRORS
+      : err.code === 'ERR_FLEET_BASE' ||
+          err.code === 'ERR_FLEET_JOIN_SERVER' ||
+          (err.code === 'ERR_FLEET_UNKNOWN_HOST' && !(err instanceof FleetError)) ||
+          err.code in SEAL_ERRORS
         ? EXIT.usage
         : EXIT.failed,
 });

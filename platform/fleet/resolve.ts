@@ -70,6 +70,9 @@ export function formatFleetIssue(i: FleetIssue): string {
 export interface ResolvedHost {
   readonly name: string;
   readonly specialised: boolean;
+  readonly site?: string;
+  readonly line?: string;
+  readonly capabilities?: readonly string[];
 }
 
 /** A pipeline connection of an upstream module. */
@@ -596,7 +599,13 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
 
   // 5. Resolve.
   const resolvedHosts = hosts
-    .map(({ record }) => ({ name: record.name, specialised: record.specialised }))
+    .map(({ record }) => ({
+      name: record.name,
+      specialised: record.specialised,
+      ...(record.site ? { site: record.site } : {}),
+      ...(record.line ? { line: record.line } : {}),
+      ...(record.capabilities?.length ? { capabilities: [...record.capabilities].sort() } : {}),
+    }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const host = (n: string) => resolvedHosts.find((h) => h.name === n)!;
   const out: ResolvedAgent[] = [];

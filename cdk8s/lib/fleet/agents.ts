@@ -42,6 +42,7 @@ import {
   agentInstanceEntityId,
   agentInstanceName,
 } from '../../../platform/fleet/identity.js';
+import { SPECIALISED_TAINT } from '../../../platform/fleet/hosts.js';
 import { NEEDS } from '../../../platform/fleet/records.js';
 import { meshPrincipal } from '../../../platform/mesh.js';
 import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js';
@@ -63,7 +64,7 @@ export const FLEET_PREVIEW_HEADER =
 export { FLEET_LABELS };
 
 /** The taint of a specialised host: only agents placed on it run there. */
-export const SPECIALISED_TAINT = 'fleet.kitt4sme.io/specialised';
+export { SPECIALISED_TAINT };
 
 /** The host label the pinned Deployments select (set by the kubelet). */
 const HOSTNAME_LABEL = 'kubernetes.io/hostname';
