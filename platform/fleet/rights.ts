@@ -1,0 +1,157 @@
+/**
+ * What an agent may call, defined once for both enforcement points: the mesh (the ALLOW rules
+ * cdk8s/lib/fleet/ renders on the platform services, bound to the agent's own token) and the
+ * tenancy policy at the gateway (policies/kitt4sme/authz.rego, fed by the policy data).
+ *
+ * An agent's rights are its declared needs ({@link NEEDS}, whose grants name backend paths) and
+ * its heartbeat ({@link HEARTBEAT_GRANT}): updating the entities of its own instances and
+ * creating one in {@link HEARTBEAT_SERVICE_PATH}. Nothing else: an agent token's roles grant
+ * nothing, and a person's token's `needs` claim grants nothing either.
+ */
+import type { ServiceId } from '../components.js';
+import type { PlatformContext } from '../context.js';
+import type { HttpMethod } from '../roles.js';
+import type { RouteSpec } from '../routes.js';
+import {
+  AGENT_INSTANCE_ENTITY_TYPE,
+  AGENT_NAME_PREFIX,
+  AGENT_TOKEN_CLAIMS,
+  HEARTBEAT_SERVICE_PATH,
+  agentClientId,
+  agentInstanceEntityId,
+} from './identity.js';
+import type { Need } from './records.js';
+import { NEEDS, NEED_IDS } from './records.js';
+
+/** Hex digits after {@link AGENT_NAME_PREFIX} in an agent's client id (`agent-<12 hex>`). */
+export const AGENT_CLIENT_ID_HEX_DIGITS = 12;
+
+/**
+ * The heartbeat every agent may write without declaring a need, on Orion's API: `PATCH` (or
+ * `POST`, NGSI-v2's append) `/v2/entities/<its instance's entity id>/attrs`, and `POST
+ * /v2/entities` to create it, both in fiware-servicepath {@link HEARTBEAT_SERVICE_PATH} only;
+ * a creation may not ask for `options=upsert` (which would overwrite an entity it does not
+ * own).
+ */
+export const HEARTBEAT_GRANT = {
+  service: 'orion',
+  port: 'api',
+  update: {
+    methods: ['PATCH', 'POST'] as readonly HttpMethod[],
+    /** The backend path of an instance's update: `/v2/entities/<entity id>/attrs`. */
+    pathPrefix: '/v2/entities/',
+    pathSuffix: '/attrs',
+  },
+  create: {
+    methods: ['POST'] as readonly HttpMethod[],
+    path: '/v2/entities',
+    /** The NGSI-v2 option a creation must not carry. */
+    refusedOption: 'upsert',
+  },
+  servicePath: HEARTBEAT_SERVICE_PATH,
+} as const satisfies { service: ServiceId; port: string } & Record<string, unknown>;
+
+/** The backend path a heartbeat update of an instance goes to. */
+export function heartbeatUpdatePath(instanceName: string): string {
+  const { pathPrefix, pathSuffix } = HEARTBEAT_GRANT.update;
+  return `${pathPrefix}${agentInstanceEntityId(instanceName)}${pathSuffix}`;
+}
+
+/** One right of a need at the gateway: methods and path patterns under a route. */
+export interface GatewayRight {
+  /** The route's prefix, e.g. `/orion`. */
+  readonly route: string;
+  readonly methods: readonly HttpMethod[];
+  /**
+   * Path patterns relative to the route, Istio-style: exact, `prefix*`, `*suffix` (`/v2/entities*`
+   * matches `/orion/v2/entities/x`).
+   */
+  readonly paths: readonly string[];
+}
+
+/**
+ * A backend path pattern as it reads under its route at the gateway: the same when the route
+ * strips its prefix, the path under the prefix when it passes the path on unchanged. A suffix
+ * pattern reads the same either way.
+ * @throws TypeError when the gateway cannot reach the path (not under a route that keeps it).
+ */
+export function gatewayPattern(route: RouteSpec, pattern: string): string {
+  if (route.stripPrefix || pattern.startsWith('*')) return pattern;
+  if (pattern.startsWith(`${route.prefix}/`)) return pattern.slice(route.prefix.length);
+  throw new TypeError(
+    `the path ${pattern} is not under the route ${route.prefix}, which passes paths on unchanged`,
+  );
+}
+
+/** The rights of a need at the gateway, one per grant, through the route of the grant's port. */
+export function needRights(ctx: PlatformContext, need: Need): GatewayRight[] {
+  return NEEDS[need].grants.map((g) => {
+    const route = ctx.route(g.service, g.port);
+    return {
+      route: route.prefix,
+      methods: [...g.methods],
+      paths: g.paths.map((p) => gatewayPattern(route, p)),
+    };
+  });
+}
+
+/** What the tenancy policy knows of agents (`data.kitt4sme.config.agents`). */
+export interface AgentPolicyData {
+  /** An agent's client id is `<prefix><hex_digits lower-case hex digits>`. */
+  readonly client_id: { readonly prefix: string; readonly hex_digits: number };
+  /** The claim of an agent token naming its declared needs. */
+  readonly needs_claim: string;
+  /** Per need, its rights at the gateway. */
+  readonly needs: Readonly<Record<string, readonly GatewayRight[]>>;
+  /** The heartbeat every agent has, at the gateway. */
+  readonly heartbeat: {
+    readonly route: string;
+    readonly service_path: string;
+    /** The entity id of an instance: `<prefix><client id>` or `<prefix><client id>-<host key>`. */
+    readonly entity_id_prefix: string;
+    readonly update: {
+      readonly methods: readonly HttpMethod[];
+      readonly path_prefix: string;
+      readonly path_suffix: string;
+    };
+    readonly create: {
+      readonly methods: readonly HttpMethod[];
+      readonly path: string;
+      readonly refused_option: string;
+    };
+  };
+}
+
+/** The agents' part of the policy data, from the needs, the identity contract and the routes. */
+export function agentPolicyData(ctx: PlatformContext): AgentPolicyData {
+  const route = ctx.route(HEARTBEAT_GRANT.service, HEARTBEAT_GRANT.port);
+  const entityIdPrefix = agentInstanceEntityId('');
+  // The contract's shape, checked here so a change of either side fails synth, not the policy.
+  if (entityIdPrefix !== `urn:ngsi-ld:${AGENT_INSTANCE_ENTITY_TYPE}:`)
+    throw new TypeError(`unexpected heartbeat entity id prefix ${entityIdPrefix}`);
+  if (
+    agentClientId('0'.repeat(32)) !==
+    `${AGENT_NAME_PREFIX}${'0'.repeat(AGENT_CLIENT_ID_HEX_DIGITS)}`
+  )
+    throw new TypeError('the agent client id is no longer <prefix><12 hex digits>');
+  return {
+    client_id: { prefix: AGENT_NAME_PREFIX, hex_digits: AGENT_CLIENT_ID_HEX_DIGITS },
+    needs_claim: AGENT_TOKEN_CLAIMS.needs,
+    needs: Object.fromEntries(NEED_IDS.map((n) => [n, needRights(ctx, n)])),
+    heartbeat: {
+      route: route.prefix,
+      service_path: HEARTBEAT_GRANT.servicePath,
+      entity_id_prefix: entityIdPrefix,
+      update: {
+        methods: [...HEARTBEAT_GRANT.update.methods],
+        path_prefix: gatewayPattern(route, `${HEARTBEAT_GRANT.update.pathPrefix}*`).slice(0, -1),
+        path_suffix: HEARTBEAT_GRANT.update.pathSuffix,
+      },
+      create: {
+        methods: [...HEARTBEAT_GRANT.create.methods],
+        path: gatewayPattern(route, HEARTBEAT_GRANT.create.path),
+        refused_option: HEARTBEAT_GRANT.create.refusedOption,
+      },
+    },
+  };
+}
