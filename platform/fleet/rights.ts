@@ -19,12 +19,30 @@ import {
   HEARTBEAT_SERVICE_PATH,
   agentClientId,
   agentInstanceEntityId,
+  agentInstanceName,
 } from './identity.js';
+import type { ResolvedAgent } from './resolve.js';
 import type { Need } from './records.js';
 import { NEEDS, NEED_IDS } from './records.js';
 
 /** Hex digits after {@link AGENT_NAME_PREFIX} in an agent's client id (`agent-<12 hex>`). */
 export const AGENT_CLIENT_ID_HEX_DIGITS = 12;
+
+/**
+ * The claim naming the client a token was issued to (OIDC's `azp`, which Keycloak sets to the
+ * client id): the mesh and the policy know an agent's token by it.
+ */
+export const CLIENT_CLAIM = 'azp';
+
+/** The NGSI-v2 header of the service path (Orion's hierarchical scopes). */
+export const SERVICE_PATH_HEADER = 'fiware-servicepath';
+
+/** The names of an agent's instances: one per host it is placed on, or one floating. */
+export function agentInstanceNames(agent: ResolvedAgent): string[] {
+  return agent.placement.mode === 'floating'
+    ? [agentInstanceName(agent.id)]
+    : agent.placement.hosts.map((h) => agentInstanceName(agent.id, h.name));
+}
 
 /**
  * The heartbeat every agent may write without declaring a need, on Orion's API: `PATCH` (or
@@ -50,6 +68,18 @@ export const HEARTBEAT_GRANT = {
   },
   servicePath: HEARTBEAT_SERVICE_PATH,
 } as const satisfies { service: ServiceId; port: string } & Record<string, unknown>;
+
+/**
+ * The platform services an agent's token reaches: those of the needs' grants and the
+ * heartbeat's. Their sidecars must verify Keycloak tokens (a RequestAuthentication), or the
+ * mesh could not tell an agent's token from none.
+ */
+export const AGENT_REACHED_SERVICES: readonly ServiceId[] = [
+  ...new Set<ServiceId>([
+    ...NEED_IDS.flatMap((n) => NEEDS[n].grants.map((g) => g.service)),
+    HEARTBEAT_GRANT.service,
+  ]),
+].sort();
 
 /** The backend path a heartbeat update of an instance goes to. */
 export function heartbeatUpdatePath(instanceName: string): string {
@@ -99,6 +129,8 @@ export function needRights(ctx: PlatformContext, need: Need): GatewayRight[] {
 export interface AgentPolicyData {
   /** An agent's client id is `<prefix><hex_digits lower-case hex digits>`. */
   readonly client_id: { readonly prefix: string; readonly hex_digits: number };
+  /** The claim naming a token's client (`azp`). */
+  readonly client_claim: string;
   /** The claim of an agent token naming its declared needs. */
   readonly needs_claim: string;
   /** Per need, its rights at the gateway. */
@@ -136,6 +168,7 @@ export function agentPolicyData(ctx: PlatformContext): AgentPolicyData {
     throw new TypeError('the agent client id is no longer <prefix><12 hex digits>');
   return {
     client_id: { prefix: AGENT_NAME_PREFIX, hex_digits: AGENT_CLIENT_ID_HEX_DIGITS },
+    client_claim: CLIENT_CLAIM,
     needs_claim: AGENT_TOKEN_CLAIMS.needs,
     needs: Object.fromEntries(NEED_IDS.map((n) => [n, needRights(ctx, n)])),
     heartbeat: {

@@ -468,16 +468,18 @@ _agents := cfg.agents
 
 _hex_chars := "0123456789abcdef"
 
-# Keycloak sets azp to the client the token was issued to; an agent's client id has one shape
-# (agent-<12 lower-case hex digits>) that no other client of the realm has.
-is_agent_token if {
-	azp := claims.azp
+# Keycloak sets azp (config.agents.client_claim) to the client the token was issued to; an
+# agent's client id has one shape (agent-<12 lower-case hex digits>) that no other client has.
+agent_client := azp if {
+	azp := claims[_agents.client_claim]
 	is_string(azp)
 	startswith(azp, _agents.client_id.prefix)
 	digits := substring(azp, count(_agents.client_id.prefix), -1)
 	count(digits) == _agents.client_id.hex_digits
 	trim(digits, _hex_chars) == ""
 }
+
+is_agent_token if agent_client
 
 # An agent acts for the one tenant its client belongs to.
 _agent_single_tenant if not is_agent_token
@@ -553,10 +555,10 @@ _heartbeat_entity_id := id if {
 
 # <prefix><azp> (a floating instance) or <prefix><azp>-<host key> (an instance on a host). The
 # client id has a fixed length, so no agent's id is a prefix of another's.
-_own_heartbeat_entity(id) if id == concat("", [_agents.heartbeat.entity_id_prefix, claims.azp])
+_own_heartbeat_entity(id) if id == concat("", [_agents.heartbeat.entity_id_prefix, agent_client])
 
 _own_heartbeat_entity(id) if {
-	own := concat("", [_agents.heartbeat.entity_id_prefix, claims.azp, "-"])
+	own := concat("", [_agents.heartbeat.entity_id_prefix, agent_client, "-"])
 	startswith(id, own)
 	count(id) > count(own)
 }
@@ -877,7 +879,7 @@ deny contains {"status": 403, "reason": "an agent token must name exactly one te
 	not _agent_single_tenant
 }
 
-deny contains {"status": 403, "reason": concat(" ", ["agent", claims.azp, "declared no need that may", _method_label, _path_label])} if {
+deny contains {"status": 403, "reason": concat(" ", ["agent", agent_client, "declared no need that may", _method_label, _path_label])} if {
 	not _is_public
 	_decodable
 	_route
