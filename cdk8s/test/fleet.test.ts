@@ -455,8 +455,8 @@ describe('fleet authorization, through the Istio interpreter', () => {
       expect([need, granted]).toEqual([need, data.needs[need]]);
     }
     // The heartbeat: the same service and service path on both sides.
-    expect(data.heartbeat.route).toBe(ctx.route(HEARTBEAT_GRANT.service).prefix);
-    expect(data.heartbeat.service_path).toBe(HEARTBEAT_GRANT.servicePath);
+    expect(data.heartbeat!.route).toBe(ctx.route(HEARTBEAT_GRANT.service).prefix);
+    expect(data.heartbeat!.service_path).toBe(HEARTBEAT_GRANT.servicePath);
   });
 
   it('writes exactly the declared grants into the generated AuthorizationPolicies', () => {

@@ -102,26 +102,27 @@ export interface GatewayRight {
 /**
  * A backend path pattern as it reads under its route at the gateway: the same when the route
  * strips its prefix, the path under the prefix when it passes the path on unchanged. A suffix
- * pattern reads the same either way.
- * @throws TypeError when the gateway cannot reach the path (not under a route that keeps it).
+ * pattern reads the same either way. Undefined when no gateway path reaches it (a path outside
+ * the prefix of a route that keeps it).
  */
-export function gatewayPattern(route: RouteSpec, pattern: string): string {
+export function gatewayPattern(route: RouteSpec, pattern: string): string | undefined {
   if (route.stripPrefix || pattern.startsWith('*')) return pattern;
   if (pattern.startsWith(`${route.prefix}/`)) return pattern.slice(route.prefix.length);
-  throw new TypeError(
-    `the path ${pattern} is not under the route ${route.prefix}, which passes paths on unchanged`,
-  );
+  return undefined;
 }
 
-/** The rights of a need at the gateway, one per grant, through the route of the grant's port. */
+/**
+ * The rights of a need at the gateway, one per grant, through the route of the grant's port;
+ * paths the gateway cannot reach are left out (and a grant without any), since they are
+ * rights of the mesh only.
+ */
 export function needRights(ctx: PlatformContext, need: Need): GatewayRight[] {
-  return NEEDS[need].grants.map((g) => {
+  return NEEDS[need].grants.flatMap((g) => {
     const route = ctx.route(g.service, g.port);
-    return {
-      route: route.prefix,
-      methods: [...g.methods],
-      paths: g.paths.map((p) => gatewayPattern(route, p)),
-    };
+    const paths = g.paths
+      .map((p) => gatewayPattern(route, p))
+      .filter((p): p is string => p !== undefined);
+    return paths.length > 0 ? [{ route: route.prefix, methods: [...g.methods], paths }] : [];
   });
 }
 
@@ -135,8 +136,8 @@ export interface AgentPolicyData {
   readonly needs_claim: string;
   /** Per need, its rights at the gateway. */
   readonly needs: Readonly<Record<string, readonly GatewayRight[]>>;
-  /** The heartbeat every agent has, at the gateway. */
-  readonly heartbeat: {
+  /** The heartbeat every agent has, at the gateway; absent where the gateway cannot reach it. */
+  readonly heartbeat?: {
     readonly route: string;
     readonly service_path: string;
     /** The entity id of an instance: `<prefix><client id>` or `<prefix><client id>-<host key>`. */
@@ -166,25 +167,31 @@ export function agentPolicyData(ctx: PlatformContext): AgentPolicyData {
     `${AGENT_NAME_PREFIX}${'0'.repeat(AGENT_CLIENT_ID_HEX_DIGITS)}`
   )
     throw new TypeError('the agent client id is no longer <prefix><12 hex digits>');
+  const updatePrefix = gatewayPattern(route, `${HEARTBEAT_GRANT.update.pathPrefix}*`);
+  const createPath = gatewayPattern(route, HEARTBEAT_GRANT.create.path);
   return {
     client_id: { prefix: AGENT_NAME_PREFIX, hex_digits: AGENT_CLIENT_ID_HEX_DIGITS },
     client_claim: CLIENT_CLAIM,
     needs_claim: AGENT_TOKEN_CLAIMS.needs,
     needs: Object.fromEntries(NEED_IDS.map((n) => [n, needRights(ctx, n)])),
-    heartbeat: {
-      route: route.prefix,
-      service_path: HEARTBEAT_GRANT.servicePath,
-      entity_id_prefix: entityIdPrefix,
-      update: {
-        methods: [...HEARTBEAT_GRANT.update.methods],
-        path_prefix: gatewayPattern(route, `${HEARTBEAT_GRANT.update.pathPrefix}*`).slice(0, -1),
-        path_suffix: HEARTBEAT_GRANT.update.pathSuffix,
-      },
-      create: {
-        methods: [...HEARTBEAT_GRANT.create.methods],
-        path: gatewayPattern(route, HEARTBEAT_GRANT.create.path),
-        refused_option: HEARTBEAT_GRANT.create.refusedOption,
-      },
-    },
+    ...(updatePrefix !== undefined && createPath !== undefined
+      ? {
+          heartbeat: {
+            route: route.prefix,
+            service_path: HEARTBEAT_GRANT.servicePath,
+            entity_id_prefix: entityIdPrefix,
+            update: {
+              methods: [...HEARTBEAT_GRANT.update.methods],
+              path_prefix: updatePrefix.slice(0, -1),
+              path_suffix: HEARTBEAT_GRANT.update.pathSuffix,
+            },
+            create: {
+              methods: [...HEARTBEAT_GRANT.create.methods],
+              path: createPath,
+              refused_option: HEARTBEAT_GRANT.create.refusedOption,
+            },
+          },
+        }
+      : {}),
   };
 }
