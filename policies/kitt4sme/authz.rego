@@ -8,7 +8,9 @@
 #   its tenants, and (4) has a role that may use this method on this route (and this
 #   fiware-servicepath, where the tenant limits them), and (5) on a route devices send to,
 #   carries one API key that belongs to that tenant. Roles are scoped: a token names
-#   platform-admin bare and every other role as <tenant>:<role>. Everything else is denied
+#   platform-admin bare and every other role as <tenant>:<role>. An agent's token (azp of the
+#   agent client shape) names exactly one tenant, and instead of (4) a need of its needs claim
+#   grants the method and path, or it writes its own heartbeat entity. Everything else is denied
 #   with a reason: 400 for malformed requests (path, fiware-service, fiware-servicepath, API
 #   key parameter), 401 for token problems, 403 for authorization problems, 503 when the
 #   realm keys or the API-key data are unavailable.
