@@ -571,6 +571,27 @@ _upsert_requested if contains(lower(_query), _agents.heartbeat.create.refused_op
 
 _upsert_requested if contains(_query, "%")
 
+# A refused request that has the shape of the agent's own heartbeat: the deny says how one goes.
+_heartbeat_hint := concat("", [
+	"; a heartbeat goes with fiware-servicepath ", _agents.heartbeat.service_path,
+	" and without options=", _agents.heartbeat.create.refused_option,
+]) if {
+	_heartbeat_shaped
+	not _heartbeat_allowed
+} else := ""
+
+_heartbeat_shaped if {
+	_route.prefix == _agents.heartbeat.route
+	_method in _agents.heartbeat.update.methods
+	_own_heartbeat_entity(_heartbeat_entity_id)
+}
+
+_heartbeat_shaped if {
+	_route.prefix == _agents.heartbeat.route
+	_method in _agents.heartbeat.create.methods
+	_route_path == _agents.heartbeat.create.path
+}
+
 # A deny names the path when it is plain and short (reasons travel as a response header),
 # else the route.
 _path_label := normalized_path if {
@@ -881,7 +902,7 @@ deny contains {"status": 403, "reason": "an agent token must name exactly one te
 	not _agent_single_tenant
 }
 
-deny contains {"status": 403, "reason": concat(" ", ["agent", agent_client, "declared no need that may", _method_label, _path_label])} if {
+deny contains {"status": 403, "reason": concat("", [concat(" ", ["agent", agent_client, "declared no need that may", _method_label, _path_label]), _heartbeat_hint])} if {
 	not _is_public
 	_decodable
 	_route

@@ -320,7 +320,7 @@ test_decision_denied_when_agent_writes_another_heartbeat if {
 test_decision_denied_when_heartbeat_creation_upserts if {
 	token := _agent_token({})
 	d := _decide(_input("POST", "/orion/v2/entities?options=upsert", _heartbeat_headers(token, "/agents")))
-	_reason(d) == "agent agent-0a1b2c3d4e5f declared no need that may POST /orion/v2/entities"
+	_reason(d) == "agent agent-0a1b2c3d4e5f declared no need that may POST /orion/v2/entities; a heartbeat goes with fiware-servicepath /agents and without options=upsert"
 }
 
 test_istio_match_exact_prefix_and_suffix if {
