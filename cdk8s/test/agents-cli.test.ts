@@ -76,7 +76,9 @@ describe('npm run agents -- plan', () => {
       ]),
     );
     expect(changed['Deployment/agents-smithereens/agent-26e6df545c74']).toEqual(['spec.replicas']);
-    expect(Object.keys(changed)).toHaveLength(2);
+    // The new instance's heartbeat entity joins the agent's heartbeat grant on Orion.
+    expect(changed['AuthorizationPolicy/fiware/agents-manufracture-orion']).toEqual(['spec.rules']);
+    expect(Object.keys(changed)).toHaveLength(3);
     const detector = doc.agents.find((a: any) => a.name === 'anomalies-detector');
     expect(detector).toMatchObject({
       tenant: 'manufracture',
