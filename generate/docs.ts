@@ -16,6 +16,8 @@ import type { RouteSpec } from '../platform/routes.js';
 import { CHART_IDS, COMPONENT_ERRORS, IMAGE_IDS } from '../platform/components.js';
 import { CONFIG_ERRORS } from '../platform/config/schema.js';
 import { FLEET_ERRORS, NEEDS, fleetRecordJsonSchema } from '../platform/fleet/records.js';
+import type { Need } from '../platform/fleet/records.js';
+import { HEARTBEAT_GRANT, needRights } from '../platform/fleet/rights.js';
 import { SEAL_ERRORS } from '../platform/fleet/sealed.js';
 import { renderDiagram } from './diagram.js';
 import { platformExceptions } from '../cdk8s/lib/exceptions.js';
@@ -257,10 +259,12 @@ export function renderFleetReference(ctx: PlatformContext): string {
   lines.push(
     '## Needs',
     '',
-    'What an agent gets for each need it declares: environment, and mesh grants from its own identity, each limited to requests whose `fiware-service` header is its tenant.',
+    "What an agent gets for each need it declares: environment; mesh grants from its own identity, each limited to requests whose `fiware-service` header is its tenant and that carry a token of the agent's own Keycloak client (`request.auth.claims[azp]`); and the same rights for that token at the gateway (the tenancy policy, through the route of each service: `platform/fleet/rights.ts`).",
     '',
-    '| Need | What for | Environment | Mesh grants |',
-    '|---|---|---|---|',
+    `Every agent may also, without a need, write its heartbeat: ${HEARTBEAT_GRANT.update.methods.join('/')} \`${HEARTBEAT_GRANT.update.pathPrefix}<its instance's entity id>${HEARTBEAT_GRANT.update.pathSuffix}\` and ${HEARTBEAT_GRANT.create.methods.join('/')} \`${HEARTBEAT_GRANT.create.path}\` (without \`options=${HEARTBEAT_GRANT.create.refusedOption}\`) on ${HEARTBEAT_GRANT.service}, in \`fiware-servicepath\` \`${HEARTBEAT_GRANT.servicePath}\` only.`,
+    '',
+    '| Need | What for | Environment | Mesh grants | At the gateway |',
+    '|---|---|---|---|---|',
     ...Object.entries(NEEDS).map(([need, spec]) => {
       const env = Object.entries(spec.env)
         .map(([n, s]) => `\`${n}\`=${ctx.serviceUrl(s.service, s.port as never)}`)
@@ -275,7 +279,13 @@ export function renderFleetReference(ctx: PlatformContext): string {
         'callback' in spec
           ? `; ${spec.callback.service} may call the agent's ports (notifications)`
           : '';
-      return `| \`${need}\` | ${spec.description} | ${env} | ${grants}${callback} |`;
+      const gateway = needRights(ctx, need as Need)
+        .map(
+          (r) =>
+            `${r.methods.join(',')} under \`${r.route}\`: ${r.paths.map((p) => `\`${p}\``).join(' ')}`,
+        )
+        .join('; ');
+      return `| \`${need}\` | ${spec.description} | ${env} | ${grants}${callback} | ${gateway} |`;
     }),
     '',
   );

@@ -19,6 +19,8 @@ import {
 } from './tenancy.js';
 import type { PlatformContext } from './context.js';
 import { exactPublicPaths } from './routes.js';
+import type { AgentPolicyData } from './fleet/rights.js';
+import { agentPolicyData } from './fleet/rights.js';
 
 /** One file of the bundle, by its path relative to the bundle root (`kitt4sme/authz.rego`). */
 export interface PolicyFile {
@@ -181,6 +183,8 @@ export interface PolicyData {
   readonly public_paths: readonly string[];
   /** The routes and their sub-routes; a request takes the longest prefix it is under. */
   readonly routes: readonly PolicyRoute[];
+  /** Agents: the shape of their client ids, their needs' rights and their heartbeat. */
+  readonly agents: AgentPolicyData;
 }
 
 /** A route as the policy sees it. */
@@ -243,6 +247,7 @@ export function policyData(ctx: PlatformContext): PolicyData {
           hint: sub.hint,
         })),
       ]),
+    agents: agentPolicyData(ctx),
   };
 }
 

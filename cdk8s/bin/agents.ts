@@ -6,13 +6,19 @@
  *                                        against HEAD's rendering
  *   npm run agents -- plan --base main   against another revision
  *   npm run agents -- plan --json        one JSON document on stdout
+ *   npm run agents -- apply rec.yaml     write records into fleet/ (replacing those of the same id)
+ *   npm run agents -- apply - --commit   from standard input, and commit exactly those files
+ *   npm run agents -- join ipc-line1 --server https://api.factory.example:6443
+ *                                        the command that joins a host as a node, with the
+ *                                        labels and taint of its Host record
  *   printf %s "$TOKEN" | npm run agents -- seal --agent <name> --key API_TOKEN --cert cluster.pem
  *                                        seal a value (stdin only) into fleet/secrets/
  *
  * Exit codes: 0 the records render (changed or not), 1 the records have problems (each listed
  * with its file, field and code), 2 usage (an unknown option, a base that is not a commit), 3 git
- * missing or failing.
+ * missing or failing, or a record file that cannot be written.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,7 +28,17 @@ import { EXIT, runCli } from '../../platform/cli.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import type { PlatformError } from '../../platform/errors.js';
 import { catalogueError } from '../../platform/errors.js';
+import {
+  NODE_TOKEN_FILE,
+  hostNodeLabels,
+  hostNodeTaints,
+  k3sJoinArgs,
+} from '../../platform/fleet/hosts.js';
+import { FLEET_DIR, FLEET_ERRORS } from '../../platform/fleet/records.js';
+import { FleetError, loadFleet } from '../../platform/fleet/resolve.js';
 import { SEALED_SECRETS_CONTROLLER, SEAL_ERRORS } from '../../platform/fleet/sealed.js';
+import { applyFleetRecords } from '../lib/fleet/apply.js';
+import type { ApplyInput } from '../lib/fleet/apply.js';
 import { planFleet } from '../lib/fleet/plan.js';
 import { sealAgentSecret } from '../lib/fleet/seal.js';
 
@@ -91,6 +107,119 @@ program
   });
 
 program
+  .command('apply')
+  .description(
+    'Write records into fleet/: each replaces the record of the same kind and id (a Host: name) or goes into a new file of its kind; a record without an id keeps the id of the record of that kind, tenant and name, or gets a new one. The whole fleet is validated and rendered first: nothing is written unless it all renders. Exit 0 applied (or nothing to change), 1 invalid records, 2 usage, 3 git missing or failing.',
+  )
+  .argument('<files...>', 'YAML files of records (several documents each); - for standard input')
+  .option('--dry-run', 'validate and show the plan; write nothing')
+  .option('--commit', 'commit the written files (only them, whatever else is staged)')
+  .option('-m, --message <text>', 'the commit message (default: the records applied)')
+  .option('--root <dir>', 'the repository whose fleet/ to write (default: this repository)')
+  .option('--json', 'print one JSON document on stdout')
+  .action(
+    async (
+      files: string[],
+      opts: { dryRun?: boolean; commit?: boolean; message?: string; root?: string; json?: boolean },
+    ) => {
+      const inputs: ApplyInput[] = [];
+      for (const f of files) {
+        if (f === '-') {
+          const chunks: Buffer[] = [];
+          for await (const c of process.stdin) chunks.push(c as Buffer);
+          inputs.push({ source: '<stdin>', text: Buffer.concat(chunks).toString('utf8') });
+        } else {
+          try {
+            inputs.push({ source: f, text: readFileSync(f, 'utf8') });
+          } catch (err) {
+            throw catalogueError(
+              FLEET_ERRORS,
+              'ERR_FLEET_FILE',
+              `cannot read ${f}: ${(err as Error).message}`,
+              err,
+            );
+          }
+        }
+      }
+      const root = resolve(opts.root ?? repoRoot);
+      console.error(
+        `agents apply: [1/2] validating ${inputs.length} input(s) with ${root}/fleet and rendering`,
+      );
+      const r = applyFleetRecords(loadPlatformContext(), root, inputs, {
+        ...(opts.dryRun ? { dryRun: true } : {}),
+        ...(opts.commit ? { commit: true } : {}),
+        ...(opts.message ? { message: opts.message } : {}),
+      });
+      console.error(
+        `agents apply: [2/2] ${opts.dryRun ? 'dry run: nothing written' : r.written.length ? `wrote ${r.written.join(', ')}${r.commit ? ` and committed ${r.commit.slice(0, 12)}` : ''}` : 'nothing to write'}`,
+      );
+      if (opts.json) {
+        const { fleet: _fleet, ...rest } = r;
+        process.stdout.write(`${JSON.stringify({ dryRun: !!opts.dryRun, ...rest }, null, 2)}\n`);
+        return;
+      }
+      const lines = [
+        ...r.records.map(
+          (x) =>
+            `  ${x.action.padEnd(9)} ${x.kind} ${x.name} in ${x.file}${x.idAssigned ? ` (new id ${x.id})` : ''}`,
+        ),
+        `rendered objects: ${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed`,
+        ...r.added.map((c) => `  + ${c.object}`),
+        ...r.removed.map((c) => `  - ${c.object}`),
+        ...r.changed.map((c) => `  ~ ${c.object}: ${c.fields!.join(', ')}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    },
+  );
+
+program
+  .command('join')
+  .description(
+    'Print the command that joins a factory host to the platform cluster as a k3s agent: node name, labels (site, line, capabilities) and taint (specialised) from its Host record in fleet/hosts.yaml; the node token is read from a file on the host. Exit 0 printed, 1 invalid records, 2 usage (an unknown host, a server that is not an https URL).',
+  )
+  .argument('<host>', 'the name of a Host record')
+  .requiredOption(
+    '--server <url>',
+    "the platform cluster's API server, e.g. https://api.factory.example:6443",
+  )
+  .option('--root <dir>', 'the repository whose fleet/ to read (default: this repository)')
+  .option('--json', 'print one JSON document on stdout')
+  .action((hostName: string, opts: { server: string; root?: string; json?: boolean }) => {
+    let server: URL | undefined;
+    try {
+      server = new URL(opts.server);
+    } catch {
+      server = undefined;
+    }
+    if (server?.protocol !== 'https:')
+      throw catalogueError(
+        FLEET_ERRORS,
+        'ERR_FLEET_JOIN_SERVER',
+        `--server ${JSON.stringify(opts.server)} is not an https URL`,
+      );
+    const fleet = loadFleet(resolve(opts.root ?? repoRoot), FLEET_DIR, loadPlatformContext());
+    const host = fleet.hosts.find((h) => h.name === hostName);
+    if (!host)
+      throw catalogueError(
+        FLEET_ERRORS,
+        'ERR_FLEET_UNKNOWN_HOST',
+        `no Host record named ${JSON.stringify(hostName)}; the hosts are ${fleet.hosts.map((h) => h.name).join(', ') || 'none'}`,
+      );
+    const args = k3sJoinArgs(host, opts.server);
+    if (opts.json) {
+      process.stdout.write(
+        `${JSON.stringify({ host: host.name, labels: hostNodeLabels(host), taints: hostNodeTaints(host), tokenFile: NODE_TOKEN_FILE, command: args }, null, 2)}\n`,
+      );
+      return;
+    }
+    const quote = (a: string) =>
+      /^[A-Za-z0-9_./:=,@-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+    process.stdout.write(
+      `# on ${host.name}, with the cluster's node token in ${NODE_TOKEN_FILE} (mode 0600):\n${args.map(quote).join(' ')}\n`,
+    );
+  });
+
+program
   .command('seal')
   .description(
     "Seal one secret value of an agent to the target cluster's Sealed Secrets key (kubeseal, strict scope) and write it into fleet/secrets/<tenant>/<agent>.yaml. The value is read from standard input only (never an argument), is never written anywhere, and is never printed. Exit 0 sealed, 1 invalid records, 2 usage (unknown agent, empty value, no certificate, bad key), 3 kubeseal missing or failing.",
@@ -156,9 +285,15 @@ program
 
 await runCli(program, {
   exitCode: (err: PlatformError) =>
-    err.code === 'ERR_TOOL_MISSING' || err.code === 'ERR_SEAL_FAILED'
+    err.code === 'ERR_TOOL_MISSING' ||
+    err.code === 'ERR_SEAL_FAILED' ||
+    err.code === 'ERR_FLEET_WRITE' ||
+    err.code === 'ERR_FLEET_COMMIT'
       ? EXIT.environment
-      : err.code === 'ERR_FLEET_BASE' || err.code in SEAL_ERRORS
+      : err.code === 'ERR_FLEET_BASE' ||
+          err.code === 'ERR_FLEET_JOIN_SERVER' ||
+          (err.code === 'ERR_FLEET_UNKNOWN_HOST' && !(err instanceof FleetError)) ||
+          err.code in SEAL_ERRORS
         ? EXIT.usage
         : EXIT.failed,
 });

@@ -22,6 +22,7 @@ import type { ImageId, PortKey, ServiceId, ServicePortSpec } from '../../platfor
 import { HTTP_PROTOCOLS, SERVICES, servicePortName } from '../../platform/components.js';
 import type { PlatformContext } from '../../platform/context.js';
 import { TENANT_API_LABEL } from '../../platform/mesh.js';
+import { AGENT_REACHED_SERVICES } from '../../platform/fleet/rights.js';
 import { meshPrincipal } from '../../platform/mesh.js';
 import type { ExceptionRule, PolicyException } from './policy-exceptions.js';
 import type { BootstrapSecretId, SecretKey } from '../../platform/secrets.js';
@@ -145,7 +146,10 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
   readonly replicas: number;
   /** Declared exceptions of this workload's containers. */
   readonly exceptions: readonly PolicyException[];
-  /** Whether a `tenant` route of the route table ends here; its sidecar then verifies tokens. */
+  /**
+   * Whether a `tenant` route of the route table ends here or agents' tokens reach it
+   * (platform/fleet/rights.ts); its sidecar then verifies tokens.
+   */
   readonly servesTenantApi: boolean;
   /** The user and group its pods run as. */
   readonly runAs: { readonly user: number; readonly group: number };
@@ -210,10 +214,13 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
       });
     }
 
-    /** Whether the route table sends tenant API traffic here (derived, never declared). */
-    const servesTenantApi = ctx.routes.some(
-      (r) => r.access === 'tenant' && r.backend.service === props.service,
-    );
+    /**
+     * Whether the route table sends tenant API traffic here, or agents' tokens reach it (their
+     * grants need the claims the sidecar verifies): derived, never declared.
+     */
+    const servesTenantApi =
+      ctx.routes.some((r) => r.access === 'tenant' && r.backend.service === props.service) ||
+      AGENT_REACHED_SERVICES.includes(props.service);
     this.servesTenantApi = servesTenantApi;
 
     const volumes: k8s.Volume[] = [...(props.volumes ?? [])];

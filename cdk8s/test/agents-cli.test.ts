@@ -76,7 +76,9 @@ describe('npm run agents -- plan', () => {
       ]),
     );
     expect(changed['Deployment/agents-smithereens/agent-26e6df545c74']).toEqual(['spec.replicas']);
-    expect(Object.keys(changed)).toHaveLength(2);
+    // The new instance's heartbeat entity joins the agent's heartbeat grant on Orion.
+    expect(changed['AuthorizationPolicy/fiware/agents-manufracture-orion']).toEqual(['spec.rules']);
+    expect(Object.keys(changed)).toHaveLength(3);
     const detector = doc.agents.find((a: any) => a.name === 'anomalies-detector');
     expect(detector).toMatchObject({
       tenant: 'manufracture',
@@ -113,5 +115,47 @@ describe('npm run agents -- plan', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/note: the records of HEAD do not render/);
     expect(JSON.parse(run.stdout).added.length).toBe(JSON.parse(run.stdout).objects);
+  }, 60_000);
+});
+
+describe('npm run agents -- join', () => {
+  it('prints the join command of a host from its record, and --json its labels and taint', async () => {
+    const run = await runCli(
+      CLI,
+      ['join', 'gpu-edge-1', '--root', repo, '--server', 'https://api.example:6443'],
+      home,
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      'k3s agent --server https://api.example:6443 --token-file /etc/kitt4sme/node-token --node-name gpu-edge-1',
+    );
+    expect(run.stdout).toContain('--node-taint fleet.kitt4sme.io/specialised=true:NoSchedule');
+    const json = await runCli(
+      CLI,
+      ['join', 'ipc-line1', '--root', repo, '--server', 'https://api.example:6443', '--json'],
+      home,
+    );
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      host: 'ipc-line1',
+      labels: { 'fleet.kitt4sme.io/line': 'line1' },
+      taints: [],
+    });
+  }, 60_000);
+
+  it('exits 2 for a host without a record or a server that is not https', async () => {
+    const unknown = await runCli(
+      CLI,
+      ['join', 'nope', '--root', repo, '--server', 'https://x:6443'],
+      home,
+    );
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no Host record named "nope"; the hosts are .*ipc-line1/);
+    const plain = await runCli(
+      CLI,
+      ['join', 'ipc-line1', '--root', repo, '--server', 'http://x:6443'],
+      home,
+    );
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toMatch(/ERR_FLEET_JOIN_SERVER/);
   }, 60_000);
 });

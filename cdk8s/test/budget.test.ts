@@ -182,6 +182,47 @@ describe('the budget', () => {
     expect(plain.unschedulable).toEqual([]);
   });
 
+  it('does not fit when only one of CPU and memory has the headroom, either one', () => {
+    const need = computeBudget(ctx, []).total;
+    // Headroom 1 - total/capacity: 10 % of one resource left, 90 % of the other.
+    const tight = (requested: number) => Math.ceil(requested / (1 - 0.1));
+    const roomy = (requested: number) => Math.ceil(requested / (1 - 0.9));
+    const cpuShort = computeBudget(ctx, [], {
+      nodes: 1,
+      nodeCpuMilli: tight(need.cpuRequestMilli),
+      nodeMemoryMi: roomy(need.memoryRequestMi),
+    });
+    expect(cpuShort.headroom.cpu).toBeLessThan(REQUIRED_HEADROOM);
+    expect(cpuShort.headroom.memory).toBeGreaterThan(REQUIRED_HEADROOM);
+    expect(cpuShort.fits).toBe(false);
+    const memoryShort = computeBudget(ctx, [], {
+      nodes: 1,
+      nodeCpuMilli: roomy(need.cpuRequestMilli),
+      nodeMemoryMi: tight(need.memoryRequestMi),
+    });
+    expect(memoryShort.headroom.cpu).toBeGreaterThan(REQUIRED_HEADROOM);
+    expect(memoryShort.headroom.memory).toBeLessThan(REQUIRED_HEADROOM);
+    expect(memoryShort.fits).toBe(false);
+    expect(formatBudget(memoryShort)).toContain('verdict: does NOT fit');
+    // Both roomy: it fits.
+    expect(
+      computeBudget(ctx, [], {
+        nodes: 1,
+        nodeCpuMilli: roomy(need.cpuRequestMilli),
+        nodeMemoryMi: roomy(need.memoryRequestMi),
+      }).fits,
+    ).toBe(true);
+  });
+
+  it('does not fit when one pod is bigger than a node by memory alone', () => {
+    const heavy = pod('elsewhere', 1, [['10m', '20m', '3Gi', '3Gi']]);
+    const b = computeBudget(ctx, [heavy], { nodes: 10, nodeCpuMilli: 64000, nodeMemoryMi: 3000 });
+    expect(b.unschedulable).toEqual([
+      expect.stringMatching(/^w-elsewhere-1 \(Deployment\) requests 10m CPU and 3072Mi/),
+    ]);
+    expect(b.fits).toBe(false);
+  });
+
   it('says the production profile does not fit a laptop', () => {
     const out = synth({ config: (c) => void (c.profile = 'production') });
     expect(computeBudget(out.platform.context, out.objects).fits).toBe(false);

@@ -12,6 +12,16 @@ import { FLEET_DIR } from '../../platform/fleet/records.js';
 import type { Fleet } from '../../platform/fleet/resolve.js';
 import { agentObjectName, loadFleet, resolveFleet } from '../../platform/fleet/resolve.js';
 import { meshPrincipal } from '../../platform/mesh.js';
+import { agentClientId, agentInstanceEntityId } from '../../platform/fleet/identity.js';
+import type { Need } from '../../platform/fleet/records.js';
+import { NEEDS, NEED_IDS } from '../../platform/fleet/records.js';
+import {
+  AGENT_REACHED_SERVICES,
+  HEARTBEAT_GRANT,
+  gatewayPattern,
+} from '../../platform/fleet/rights.js';
+import { SERVICES } from '../../platform/components.js';
+import { policyData } from '../../platform/policy-data.js';
 import { FLEET_LABELS, SPECIALISED_TAINT, renderFleet } from '../lib/fleet/agents.js';
 import type { KubeObject, SynthObject } from '../lib/objects.js';
 import { ruleContext } from '../lib/synth.js';
@@ -279,17 +289,32 @@ describe('fleet authorization, through the Istio interpreter', () => {
   const quantumleap = podLabels(platform, 'Deployment', 'quantumleap');
   const agent = (n: number, tenant = 'manufracture') =>
     meshPrincipal(`agents-${tenant}`, agentObjectName(uuid(n)));
+  /** The claims of a token of agent n's Keycloak client (platform/fleet/identity.ts). */
+  const tokenOf = (n: number, tenant = 'manufracture') => ({
+    iss: ctx.issuer,
+    azp: agentClientId(uuid(n)),
+    tenants: [tenant],
+    needs: [],
+  });
+  /** A call from agent n's pod with agent n's own token, unless the call says otherwise. */
   const call = (
     principal: string,
     o: Partial<MeshRequest> & { tenant?: string } = {},
-  ): MeshRequest => ({
-    principal,
-    port: 1026,
-    method: 'GET',
-    path: '/v2/entities',
-    headers: { 'fiware-service': o.tenant ?? 'manufracture' },
-    ...o,
-  });
+  ): MeshRequest => {
+    const [, ns, sa] = /\/ns\/([^/]+)\/sa\/(.+)$/.exec(principal) ?? [];
+    const own = sa?.startsWith('agent-')
+      ? { iss: ctx.issuer, azp: sa, tenants: [ns!.replace(/^agents-/, '')] }
+      : undefined;
+    return {
+      principal,
+      port: 1026,
+      method: 'GET',
+      path: '/v2/entities',
+      headers: { 'fiware-service': o.tenant ?? 'manufracture' },
+      ...(own ? { jwt: own } : {}),
+      ...o,
+    };
+  };
 
   it('lets an agent make exactly the calls of its needs, for its own tenant only', () => {
     expect(mesh.authorize(orion, call(agent(3))).action).toBe('allow');
@@ -318,13 +343,144 @@ describe('fleet authorization, through the Istio interpreter', () => {
     expect(mesh.authorize(orion, call(agent(4))).action).toBe('deny');
   });
 
+  it("requires the agent's own token on every need: none, another agent's or a person's is refused", () => {
+    expect(mesh.authorize(orion, call(agent(3))).action).toBe('allow');
+    expect(mesh.authorize(orion, { ...call(agent(3)), jwt: undefined }).action).toBe('deny');
+    // Agent 5's token from agent 3's pod (and agent 3's from agent 5's, on QuantumLeap).
+    expect(mesh.authorize(orion, call(agent(3), { jwt: tokenOf(5) })).action).toBe('deny');
+    const ql = { port: 8668, path: '/v2/entities' };
+    expect(mesh.authorize(quantumleap, call(agent(5), ql)).action).toBe('allow');
+    expect(mesh.authorize(quantumleap, call(agent(5), { ...ql, jwt: tokenOf(3) })).action).toBe(
+      'deny',
+    );
+    const person = { iss: ctx.issuer, azp: 'manufracture-scenarios', roles: ['platform-admin'] };
+    expect(mesh.authorize(orion, call(agent(3), { jwt: person })).action).toBe('deny');
+    // A token of the right client from another issuer never counts: the sidecar refuses it.
+    expect(
+      mesh.authorize(orion, call(agent(3), { jwt: { ...tokenOf(3), iss: 'https://evil' } })).action,
+    ).toBe('deny');
+  });
+
+  it('verifies tokens in the sidecar of every service a need or the heartbeat reaches', () => {
+    const services = [
+      ...new Set([...NEED_IDS.flatMap((n) => NEEDS[n].grants.map((g) => g.service)), 'orion']),
+    ].sort();
+    expect([...AGENT_REACHED_SERVICES]).toEqual(services);
+    const auths = platform.filter((o) => o.kind === 'RequestAuthentication') as any[];
+    for (const service of AGENT_REACHED_SERVICES) {
+      const w = podLabels(platform, 'Deployment', SERVICES[service].name);
+      const verifying = auths.filter(
+        (a) =>
+          a.metadata.namespace === w.namespace &&
+          Object.entries(a.spec.selector.matchLabels).every(([k, v]) => w.labels[k] === v),
+      );
+      expect([service, verifying.map((a) => a.spec.jwtRules[0].issuer)]).toEqual([
+        service,
+        [ctx.issuer],
+      ]);
+    }
+  });
+
+  it("lets every agent write its own instances' heartbeats, and no other entity that way", () => {
+    const hb = (n: number, instance: string, o: Partial<MeshRequest> = {}) =>
+      call(agent(n), {
+        method: 'PATCH',
+        path: `/v2/entities/${agentInstanceEntityId(instance)}/attrs`,
+        headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/agents' },
+        ...o,
+      });
+    const grouped = agentObjectName(uuid(4)); // on h1 and h2, no needs at all
+    expect(mesh.authorize(orion, hb(4, `${grouped}-h1`)).action).toBe('allow');
+    expect(mesh.authorize(orion, hb(4, `${grouped}-h2`, { method: 'POST' })).action).toBe('allow');
+    expect(mesh.authorize(orion, hb(5, agentObjectName(uuid(5)))).action).toBe('allow');
+    // Not a host it runs on, not another agent's instance, not another method.
+    expect(mesh.authorize(orion, hb(4, `${grouped}-h3`)).action).toBe('deny');
+    expect(mesh.authorize(orion, hb(4, `${agentObjectName(uuid(3))}-h1`)).action).toBe('deny');
+    expect(mesh.authorize(orion, hb(4, `${grouped}-h1`, { method: 'DELETE' })).action).toBe('deny');
+    // Only in the heartbeat service path, only with its own token, only for its tenant.
+    const outside: Record<string, string>[] = [
+      { 'fiware-service': 'manufracture' },
+      { 'fiware-service': 'manufracture', 'fiware-servicepath': '/' },
+      { 'fiware-service': 'smithereens', 'fiware-servicepath': '/agents' },
+    ];
+    for (const headers of outside)
+      expect(mesh.authorize(orion, hb(4, `${grouped}-h1`, { headers })).action).toBe('deny');
+    expect(mesh.authorize(orion, hb(4, `${grouped}-h1`, { jwt: tokenOf(3) })).action).toBe('deny');
+    expect(mesh.authorize(orion, hb(4, `${grouped}-h1`, { jwt: undefined })).action).toBe('deny');
+    // Creating it: POST /v2/entities in /agents, nothing else.
+    const create = (o: Partial<MeshRequest> = {}) =>
+      hb(4, `${grouped}-h1`, { method: 'POST', path: '/v2/entities', ...o });
+    expect(mesh.authorize(orion, create()).action).toBe('allow');
+    expect(
+      mesh.authorize(orion, create({ headers: { 'fiware-service': 'manufracture' } })).action,
+    ).toBe('deny');
+    expect(mesh.authorize(orion, create({ method: 'PUT' })).action).toBe('deny');
+    expect(mesh.authorize(orion, create({ path: '/v2/op/update' })).action).toBe('deny');
+  });
+
+  it('grants at the mesh exactly the rights the policy data gives each need at the gateway', () => {
+    const data = policyData(ctx).agents;
+    expect(Object.keys(data.needs).sort()).toEqual([...NEED_IDS].sort());
+    for (const need of NEED_IDS) {
+      // One agent that declares only this need; its rules on the services, minus the heartbeat.
+      const only = renderFleet(
+        ctx,
+        fleetOf([...records().slice(0, 5), { ...records()[5], needs: [need satisfies Need] }]),
+      ).objects;
+      const azp = agentClientId(uuid(3));
+      const granted = only
+        .filter((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name.startsWith('agents-'))
+        .flatMap((o: any) => {
+          const service = AGENT_REACHED_SERVICES.find(
+            (s) => o.spec.selector.matchLabels.app === SERVICES[s].name,
+          )!;
+          return o.spec.rules
+            .filter(
+              (r: any) =>
+                r.when.some((c: any) => c.values[0] === azp) &&
+                !r.when.some((c: any) => c.key === 'request.headers[fiware-servicepath]'),
+            )
+            .map((r: any) => {
+              const port = Object.entries(SERVICES[service].ports).find(
+                ([, p]: any) => String(p.port) === r.to[0].operation.ports[0],
+              )![0];
+              const route = ctx.route(service, port);
+              return {
+                route: route.prefix,
+                methods: r.to[0].operation.methods,
+                paths: r.to[0].operation.paths.map((p: string) => gatewayPattern(route, p)),
+              };
+            });
+        });
+      expect([need, granted]).toEqual([need, data.needs[need]]);
+    }
+    // The heartbeat: the same service and service path on both sides.
+    expect(data.heartbeat!.route).toBe(ctx.route(HEARTBEAT_GRANT.service).prefix);
+    expect(data.heartbeat!.service_path).toBe(HEARTBEAT_GRANT.servicePath);
+  });
+
   it('writes exactly the declared grants into the generated AuthorizationPolicies', () => {
     const policy = find(objects, 'AuthorizationPolicy', 'agents-manufracture-orion');
     expect(policy.metadata.namespace).toBe('fiware');
     expect(policy.spec.selector).toEqual({ matchLabels: { app: 'orion' } });
-    const principals = policy.spec.rules.map((r: any) => r.from[0].source.principals[0]);
-    expect([...new Set(principals)].sort()).toEqual([agent(3), agent(5)].sort());
+    // The needs' rules: agents 3 and 5; the heartbeat's (in /agents): every agent of the tenant.
+    const heartbeat = (r: any) =>
+      r.when.some((c: any) => c.key === 'request.headers[fiware-servicepath]');
+    const principalsOf = (rules: any[]) =>
+      [...new Set(rules.map((r: any) => r.from[0].source.principals[0]))].sort();
+    expect(principalsOf(policy.spec.rules.filter((r: any) => !heartbeat(r)))).toEqual(
+      [agent(3), agent(5)].sort(),
+    );
+    expect(principalsOf(policy.spec.rules.filter(heartbeat))).toEqual(
+      [3, 4, 5, 7, 8].map((n) => agent(n)).sort(),
+    );
     expect(policy.spec.rules.every((r: any) => r.when[0].values[0] === 'manufracture')).toBe(true);
+    // Each rule is bound to the token of the agent its principal names.
+    for (const r of policy.spec.rules)
+      expect(r.when.at(-1)).toEqual({
+        key: 'request.auth.claims[azp]',
+        values: [r.from[0].source.principals[0].split('/sa/')[1]],
+      });
     const ql = find(objects, 'AuthorizationPolicy', 'agents-manufracture-quantumleap');
     expect(ql.spec.rules.map((r: any) => r.from[0].source.principals[0])).toEqual([agent(5)]);
     // No need, no policy for the platform's other services.

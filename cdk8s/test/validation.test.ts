@@ -234,6 +234,14 @@ describe('project rules', () => {
         ),
     ],
     [
+      'a root filesystem left writable by omitting the field',
+      'read-only-root',
+      () =>
+        mutate('Deployment', 'keycloak', (o) => {
+          delete container(o).securityContext.readOnlyRootFilesystem;
+        }),
+    ],
+    [
       'host networking',
       'no-host-access',
       () => mutate('Deployment', 'orion', (o) => (pod(o).hostNetwork = true)),

@@ -130,6 +130,19 @@ export const FLEET_ERRORS = {
     problem: 'the base revision of `npm run agents -- plan` is not a commit of the repository',
     fix: 'name a branch, tag or commit (`git log --oneline`), or leave --base out to compare with HEAD',
   },
+  ERR_FLEET_WRITE: {
+    problem: '`npm run agents -- apply` could not write a record file',
+    fix: 'make fleet/ writable (the message names the file and the cause) and apply again; the files written before the failure were restored',
+  },
+  ERR_FLEET_COMMIT: {
+    problem:
+      '`npm run agents -- apply --commit` could not commit the records it wrote, so it took them back',
+    fix: 'fix what git says (an identity: git config user.name and user.email; a refusing hook) and apply again; or apply without --commit and commit yourself',
+  },
+  ERR_FLEET_JOIN_SERVER: {
+    problem: '`npm run agents -- join` needs the https URL of the API server the host dials out to',
+    fix: 'give --server https://<api server>:6443 (the address the factory firewall lets the host reach)',
+  },
   ERR_FLEET_NO_RECORDS: {
     problem:
       'the directory the fleet is rendered from has no fleet/ folder; rendering nothing would make Argo CD prune every agent',

@@ -70,6 +70,9 @@ export function formatFleetIssue(i: FleetIssue): string {
 export interface ResolvedHost {
   readonly name: string;
   readonly specialised: boolean;
+  readonly site?: string;
+  readonly line?: string;
+  readonly capabilities?: readonly string[];
 }
 
 /** A pipeline connection of an upstream module. */
@@ -596,7 +599,13 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
 
   // 5. Resolve.
   const resolvedHosts = hosts
-    .map(({ record }) => ({ name: record.name, specialised: record.specialised }))
+    .map(({ record }) => ({
+      name: record.name,
+      specialised: record.specialised,
+      ...(record.site ? { site: record.site } : {}),
+      ...(record.line ? { line: record.line } : {}),
+      ...(record.capabilities?.length ? { capabilities: [...record.capabilities].sort() } : {}),
+    }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const host = (n: string) => resolvedHosts.find((h) => h.name === n)!;
   const out: ResolvedAgent[] = [];
@@ -629,7 +638,10 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
       ...(s.pipeline ? { pipeline: s.pipeline.name } : {}),
       state: s.record.state,
       placement,
-      revision: createHash('sha256').update(canonical(body)).digest('hex').slice(0, 16),
+      revision: createHash('sha256')
+        .update(canonical({ ...body, sealed: sealedRead(sealedOf.get(s.id), merged.secrets) }))
+        .digest('hex')
+        .slice(0, 16),
     });
   }
   out.sort((a, b) => `${a.tenant}/${a.name}`.localeCompare(`${b.tenant}/${b.name}`));
@@ -639,6 +651,23 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
     ),
   );
   return { hosts: resolvedHosts, agents: out, sealedSecrets };
+}
+
+/**
+ * The sealed values an agent reads (ciphertexts of its keys), part of its revision: a re-sealed
+ * value changes the pod template, so the agent restarts with it. The ciphertext says nothing of
+ * the value.
+ */
+function sealedRead(
+  sealed: ResolvedSealedSecret | undefined,
+  secrets: readonly { key: string }[] | undefined,
+): Record<string, string> | undefined {
+  if (!sealed || !secrets?.length) return undefined;
+  return Object.fromEntries(
+    [...new Set(secrets.map((e) => e.key))]
+      .sort()
+      .map((k) => [k, sealed.record.spec.encryptedData[k] ?? '']),
+  );
 }
 
 /** Reads and resolves the fleet folder. */

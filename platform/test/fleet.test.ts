@@ -324,6 +324,20 @@ describe('fleet records', () => {
         ]);
       });
 
+      it('changes the revision of an agent when a value it reads is sealed anew, and only then', () => {
+        const withKey = changed((r) => (r[4]!.secrets = [{ env: 'TOKEN', key: 'API_TOKEN' }]));
+        const revision = (s: ReturnType<typeof sealed>) =>
+          resolveFleet(asFiles([...withKey, s]), ctx).agents.find((a) => a.id === uuid(3))!
+            .revision;
+        const resealed = sealed();
+        resealed.spec.encryptedData.API_TOKEN = 'AgB0c2VhbGVkIGFuZXc=';
+        expect(revision(resealed)).not.toBe(revision(sealed()));
+        // A key the agent does not read changes nothing.
+        const extra = sealed();
+        (extra.spec.encryptedData as Record<string, string>).UNUSED = 'AgBvdGhlcg==';
+        expect(revision(extra)).toBe(revision(sealed()));
+      });
+
       it('fails on a SealedSecret of no agent, another tenant or twice the same Secret', () => {
         expect(problems([...base(), sealed('agent-000000000000-secrets')])).toEqual([
           `ERR_FLEET_SECRET_ORPHAN fleet/r6.yaml SealedSecret ${agentsNamespace('manufracture')}/agent-000000000000-secrets: metadata`,

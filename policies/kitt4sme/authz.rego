@@ -8,7 +8,9 @@
 #   its tenants, and (4) has a role that may use this method on this route (and this
 #   fiware-servicepath, where the tenant limits them), and (5) on a route devices send to,
 #   carries one API key that belongs to that tenant. Roles are scoped: a token names
-#   platform-admin bare and every other role as <tenant>:<role>. Everything else is denied
+#   platform-admin bare and every other role as <tenant>:<role>. An agent's token (azp of the
+#   agent client shape) names exactly one tenant, and instead of (4) a need of its needs claim
+#   grants the method and path, or it writes its own heartbeat entity. Everything else is denied
 #   with a reason: 400 for malformed requests (path, fiware-service, fiware-servicepath, API
 #   key parameter), 401 for token problems, 403 for authorization problems, 503 when the
 #   realm keys or the API-key data are unavailable.
@@ -56,7 +58,8 @@ allow if {
 	_route
 	_authenticated
 	_tenant_allowed
-	_role_allowed
+	_agent_single_tenant
+	_rights_allowed
 	_header_names_ok
 	_service_path_syntax_ok
 	_service_path_allowed
@@ -397,7 +400,10 @@ _tenant := lower(_service_header) if {
 
 _token_tenants := {lower(t) | some t in _as_set(object.get(claims, cfg.claims.tenants, []))}
 
-_claim_roles := {r | some r in _as_set(object.get(claims, cfg.claims.roles, []))}
+# An agent token's roles grant nothing (NOTE (2)): its rights are its needs.
+_claim_roles := {r | some r in _as_set(object.get(claims, cfg.claims.roles, []))} if not is_agent_token
+
+else := set()
 
 # The roles that hold for this request's tenant: platform roles named bare, tenant roles
 # named <tenant>:<role> for this tenant. A bare tenant role says nothing about the tenant.
@@ -440,9 +446,160 @@ _role_allowed if {
 	_method in object.get(_route.rights, role, [])
 }
 
+# What the token's holder may do here: a person (or a service client) by its roles, an agent
+# by its declared needs and its heartbeat.
+_rights_allowed if {
+	not is_agent_token
+	_role_allowed
+}
+
+_rights_allowed if {
+	is_agent_token
+	_agent_allowed
+}
+
 _route_hint := concat("", ["; ", _route.hint]) if is_string(_route.hint)
 
 else := ""
+
+# ---------------------------------------------------------------------------------------------
+# Agents: a token of an agent's client reaches exactly what the agent declared, and its heartbeat
+# ---------------------------------------------------------------------------------------------
+
+_agents := cfg.agents
+
+_hex_chars := "0123456789abcdef"
+
+# Keycloak sets azp (config.agents.client_claim) to the client the token was issued to; an
+# agent's client id has one shape (agent-<12 lower-case hex digits>) that no other client has.
+agent_client := azp if {
+	azp := claims[_agents.client_claim]
+	is_string(azp)
+	startswith(azp, _agents.client_id.prefix)
+	digits := substring(azp, count(_agents.client_id.prefix), -1)
+	count(digits) == _agents.client_id.hex_digits
+	trim(digits, _hex_chars) == ""
+}
+
+is_agent_token if agent_client
+
+# An agent acts for the one tenant its client belongs to.
+_agent_single_tenant if not is_agent_token
+
+_agent_single_tenant if {
+	is_agent_token
+	count(_as_set(object.get(claims, cfg.claims.tenants, []))) == 1
+}
+
+# The needs the token declares (a string or a list); only an agent token's count.
+_agent_needs := {n | some n in _as_set(object.get(claims, _agents.needs_claim, []))} if is_agent_token
+
+# The path under the route, as the backend's grants name it (e.g. /v2/entities).
+_route_path := substring(normalized_path, count(_route.prefix), -1)
+
+# Istio's path patterns: exact, "prefix*", "*suffix" (and "*").
+_istio_match(p, pattern) if {
+	endswith(pattern, "*")
+	startswith(p, trim_suffix(pattern, "*"))
+}
+
+_istio_match(p, pattern) if {
+	startswith(pattern, "*")
+	endswith(p, trim_prefix(pattern, "*"))
+}
+
+_istio_match(p, pattern) if {
+	not contains(pattern, "*")
+	p == pattern
+}
+
+_need_allows if {
+	some need in _agent_needs
+	some right in object.get(_agents.needs, need, [])
+	right.route == _route.prefix
+	_method in right.methods
+	some pattern in right.paths
+	_istio_match(_route_path, pattern)
+}
+
+_agent_allowed if _need_allows
+
+_agent_allowed if _heartbeat_allowed
+
+# The heartbeat: in the heartbeat service path only, the entity of one of its own instances.
+_heartbeat_allowed if {
+	_heartbeat_scope
+	_method in _agents.heartbeat.update.methods
+	_own_heartbeat_entity(_heartbeat_entity_id)
+}
+
+_heartbeat_allowed if {
+	_heartbeat_scope
+	_method in _agents.heartbeat.create.methods
+	_route_path == _agents.heartbeat.create.path
+	not _upsert_requested
+}
+
+_heartbeat_scope if {
+	is_agent_token
+	_route.prefix == _agents.heartbeat.route
+	_service_path_header == _agents.heartbeat.service_path
+}
+
+# The entity id of /v2/entities/<id>/attrs, one path segment.
+_heartbeat_entity_id := id if {
+	startswith(_route_path, _agents.heartbeat.update.path_prefix)
+	endswith(_route_path, _agents.heartbeat.update.path_suffix)
+	id := trim_suffix(trim_prefix(_route_path, _agents.heartbeat.update.path_prefix), _agents.heartbeat.update.path_suffix)
+	id != ""
+	not contains(id, "/")
+}
+
+# <prefix><azp> (a floating instance) or <prefix><azp>-<host key> (an instance on a host). The
+# client id has a fixed length, so no agent's id is a prefix of another's.
+_own_heartbeat_entity(id) if id == concat("", [_agents.heartbeat.entity_id_prefix, agent_client])
+
+_own_heartbeat_entity(id) if {
+	own := concat("", [_agents.heartbeat.entity_id_prefix, agent_client, "-"])
+	startswith(id, own)
+	count(id) > count(own)
+}
+
+# NGSI-v2's options=upsert would overwrite an entity the agent does not own. Orion decodes the
+# query, so an encoded query (and any mention of the option, whatever its case) is refused.
+_upsert_requested if contains(lower(_query), _agents.heartbeat.create.refused_option)
+
+_upsert_requested if contains(_query, "%")
+
+# A refused request that has the shape of the agent's own heartbeat: the deny says how one goes.
+_heartbeat_hint := concat("", [
+	"; a heartbeat goes with fiware-servicepath ", _agents.heartbeat.service_path,
+	" and without options=", _agents.heartbeat.create.refused_option,
+]) if {
+	_heartbeat_shaped
+	not _heartbeat_allowed
+} else := ""
+
+_heartbeat_shaped if {
+	_route.prefix == _agents.heartbeat.route
+	_method in _agents.heartbeat.update.methods
+	_own_heartbeat_entity(_heartbeat_entity_id)
+}
+
+_heartbeat_shaped if {
+	_route.prefix == _agents.heartbeat.route
+	_method in _agents.heartbeat.create.methods
+	_route_path == _agents.heartbeat.create.path
+}
+
+# A deny names the path when it is plain and short (reasons travel as a response header),
+# else the route.
+_path_label := normalized_path if {
+	count(normalized_path) <= 160
+	trim(normalized_path, _path_label_chars) == ""
+} else := _route.prefix
+
+_path_label_chars := concat("", [_service_name_chars, "/-.:,"])
 
 # ---------------------------------------------------------------------------------------------
 # API keys: on a route devices send to, the one key of the request is the tenant's
@@ -510,6 +667,9 @@ _limits := cfg.service_paths[_tenant]
 _service_path_allowed if not _limits
 
 _service_path_allowed if _platform_admin
+
+# The heartbeat path is the platform's, not the tenant's data: every agent may write there.
+_service_path_allowed if _heartbeat_allowed
 
 _service_path_allowed if {
 	_limits
@@ -721,6 +881,7 @@ deny contains {"status": 403, "reason": concat("", [concat(" ", ["no role may", 
 	_decodable
 	_route
 	_tenant_allowed
+	not is_agent_token
 	not _role_allowed
 	not _unscoped_roles
 }
@@ -730,8 +891,25 @@ deny contains {"status": 403, "reason": "token roles are not scoped to a tenant 
 	_decodable
 	_route
 	_tenant_allowed
+	not is_agent_token
 	not _role_allowed
 	_unscoped_roles
+}
+
+deny contains {"status": 403, "reason": "an agent token must name exactly one tenant"} if {
+	not _is_public
+	_decodable
+	not _agent_single_tenant
+}
+
+deny contains {"status": 403, "reason": concat("", [concat(" ", ["agent", agent_client, "declared no need that may", _method_label, _path_label]), _heartbeat_hint])} if {
+	not _is_public
+	_decodable
+	_route
+	_tenant_allowed
+	is_agent_token
+	_agent_single_tenant
+	not _agent_allowed
 }
 
 deny contains {"status": 400, "reason": "query parameter name that is not plain"} if {
@@ -792,3 +970,9 @@ deny contains {"status": 403, "reason": "fiware-servicepath outside the tenant's
 #    random kids cannot make OPA hammer Keycloak, at the price of denying tokens of a key
 #    rotated in during the last minute. A fetch that fails leaves no keys, so every token is
 #    denied (fail closed).
+# 2. An agent token's roles. An agent's client gets no roles (platform/fleet/identity.ts); its
+#    rights are the needs declared in its record, which the realm reconciliation writes into its
+#    tokens' needs claim, and its heartbeat. A role that appears in such a token anyway (a role
+#    mapped by hand in the Keycloak console) is ignored rather than refused: it can widen
+#    nothing, so refusing would only turn a harmless console change into an outage of the agent,
+#    while honouring it would let a console change bypass the records that review guards.

@@ -231,3 +231,104 @@ test_decision_allowed_when_tenant_limited_to_root if {
 		with data.kitt4sme.keys as data.test.keys with data.kitt4sme.apikeys as data.test.apikeys
 	d.allowed
 }
+
+# ---------------------------------------------------------------------------------------------
+# Agents: declared needs and the heartbeat, for agent tokens only
+# ---------------------------------------------------------------------------------------------
+
+_agent := "agent-0a1b2c3d4e5f"
+
+_agent_token(overrides) := io.jwt.encode_sign(
+	{"alg": "RS256", "typ": "JWT", "kid": "realm-rsa-1"},
+	object.union(object.remove(_claims, ["roles"]), object.union({"azp": _agent}, overrides)),
+	data.test.private.rsa,
+)
+
+_heartbeat_headers(token, service_path) := object.union(
+	_with_token(token, "manufracture"),
+	{"fiware-servicepath": service_path},
+)
+
+test_is_agent_token_only_for_the_agent_client_shape if {
+	every azp in [_agent, "agent-000000000000"] {
+		authz.is_agent_token with input as _input("GET", "/orion", _with_token(_agent_token({"azp": azp}), "manufracture"))
+			with data.kitt4sme.config as _cfg
+	}
+	every azp in ["agent-0A1B2C3D4E5F", "agent-0a1b2c3d4e5", "agent-0a1b2c3d4e5f0", "manufracture-scenarios", "agent-"] {
+		not authz.is_agent_token with input as _input("GET", "/orion", _with_token(_agent_token({"azp": azp}), "manufracture"))
+			with data.kitt4sme.config as _cfg
+	}
+}
+
+test_decision_allowed_when_agent_declared_the_need if {
+	token := _agent_token({"needs": ["quantumleap:read"]})
+	_decide(_input("GET", "/quantumleap/v2/entities/m1", _with_token(token, "manufracture"))).allowed
+}
+
+test_decision_denied_with_reason_when_agent_did_not_declare_the_need if {
+	token := _agent_token({"needs": ["orion:read"]})
+	d := _decide(_input("DELETE", "/orion/v2/entities/m1", _with_token(token, "manufracture")))
+	d.http_status == 403
+	_reason(d) == "agent agent-0a1b2c3d4e5f declared no need that may DELETE /orion/v2/entities/m1"
+}
+
+test_decision_follows_the_rights_of_the_data_not_the_rego if {
+	# The same need, its rights narrowed in the data: the policy reads them from there.
+	token := _agent_token({"needs": ["orion:read"]})
+	narrowed := json.patch(_cfg, [{
+		"op": "replace", "path": "/agents/needs/orion:read",
+		"value": [{"route": "/orion", "methods": ["GET"], "paths": ["/v2/types*"]}],
+	}])
+	d := authz.decision with input as _input("GET", "/orion/v2/entities", _with_token(token, "manufracture"))
+		with data.kitt4sme.config as narrowed
+		with data.kitt4sme.keys as data.test.keys
+	not d.allowed
+}
+
+test_agent_roles_grant_nothing if {
+	token := _agent_token({"roles": ["platform-admin", "manufracture:tenant-admin"]})
+	inp := _input("POST", "/orion/v2/entities", _with_token(token, "manufracture"))
+	authz.roles == set() with input as inp with data.kitt4sme.config as _cfg
+	not _decide(inp).allowed
+}
+
+test_needs_claim_grants_nothing_on_a_person_token if {
+	token := _rsa_token({"roles": ["manufracture:viewer"], "needs": ["orion:write"]})
+	d := _decide(_input("POST", "/orion/v2/entities", _with_token(token, "manufracture")))
+	_reason(d) == "no role may POST on /orion"
+}
+
+test_decision_denied_when_agent_token_names_two_tenants if {
+	token := _agent_token({"needs": ["orion:read"], "tenants": ["manufracture", "smithereens"]})
+	d := _decide(_input("GET", "/orion/v2/entities", _with_token(token, "manufracture")))
+	_reason(d) == "an agent token must name exactly one tenant"
+}
+
+test_decision_allowed_when_agent_writes_its_own_heartbeat if {
+	token := _agent_token({})
+	own := concat("", ["/orion/v2/entities/urn:ngsi-ld:AgentInstance:", _agent, "-edge-pc-1/attrs"])
+	_decide(_input("PATCH", own, _heartbeat_headers(token, "/agents"))).allowed
+	_decide(_input("POST", "/orion/v2/entities", _heartbeat_headers(token, "/agents"))).allowed
+}
+
+test_decision_denied_when_agent_writes_another_heartbeat if {
+	token := _agent_token({})
+	other := "/orion/v2/entities/urn:ngsi-ld:AgentInstance:agent-ffffffffffff/attrs"
+	not _decide(_input("PATCH", other, _heartbeat_headers(token, "/agents"))).allowed
+}
+
+test_decision_denied_when_heartbeat_creation_upserts if {
+	token := _agent_token({})
+	d := _decide(_input("POST", "/orion/v2/entities?options=upsert", _heartbeat_headers(token, "/agents")))
+	_reason(d) == "agent agent-0a1b2c3d4e5f declared no need that may POST /orion/v2/entities; a heartbeat goes with fiware-servicepath /agents and without options=upsert"
+}
+
+test_istio_match_exact_prefix_and_suffix if {
+	authz._istio_match("/v2/entities", "/v2/entities")
+	authz._istio_match("/v2/entities/x", "/v2/entities*")
+	authz._istio_match("/v2/entities/x/attrs", "*/attrs")
+	authz._istio_match("/anything", "*")
+	not authz._istio_match("/v2/entities/x", "/v2/entities")
+	not authz._istio_match("/v2/entitie", "/v2/entities*")
+	not authz._istio_match("/v2/entities/x/attrs/t", "*/attrs")
+}

@@ -18,7 +18,15 @@
  * - A rule matches when every `from`, `to` and `when` part does: a list of sources (or
  *   operations) matches when one of them does; inside one, every field given must match;
  *   `not*` fields refuse what they list. Values match exactly, by `prefix*`, `*suffix` or `*`.
- *   `when` supports `request.headers[<name>]`.
+ *   `when` supports `request.headers[<name>]` and `request.auth.claims[<name>]` (nested:
+ *   `[<name>][<member>]`): a string claim matches like a header, a list claim when one of its
+ *   strings does, any other claim never; a missing claim fails `values` and passes
+ *   `notValues`, as a missing header does.
+ * - RequestAuthentications that apply to a workload (selected as policies are): a request's JWT
+ *   counts only there, and only when a rule names its issuer; where one applies and no rule
+ *   names the token's issuer, the request is refused (Envoy's jwt_authn answers 401). Without
+ *   a token the request goes on unauthenticated, and claim conditions do not match. The
+ *   interpreter checks no signature: a test hands it the claims of a token it deems valid.
  *
  * What it leaves out: hosts of VirtualServices (any Host is served), header/query/method
  * matches of routes, weights and retries; policy fields other than those listed (a policy
@@ -26,6 +34,8 @@
  *
  * @see https://istio.io/latest/docs/reference/config/networking/virtual-service/
  * @see https://istio.io/latest/docs/reference/config/security/authorization-policy/
+ * @see https://istio.io/latest/docs/reference/config/security/conditions/
+ * @see https://istio.io/latest/docs/tasks/security/authorization/authz-jwt/
  */
 import { istioMatches, matchesAny } from './paths.js';
 
@@ -64,6 +74,11 @@ export interface MeshRequest {
   readonly path: string;
   /** Header names in lower case. @default none */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * The claims of the bearer token the request carries, which a RequestAuthentication of the
+   * workload would verify (signature, expiry: assumed valid). @default no token
+   */
+  readonly jwt?: Readonly<Record<string, unknown>>;
 }
 
 /** What the policies decided. */
@@ -104,6 +119,12 @@ interface Rule {
   to?: { operation: Operation }[];
   when?: Condition[];
 }
+interface JwtRequirement {
+  name: string;
+  namespace: string;
+  selector?: Record<string, string>;
+  issuers: string[];
+}
 interface Policy {
   name: string;
   namespace: string;
@@ -140,6 +161,7 @@ function onlyKnown(what: string, where: string, o: object, known: readonly strin
 /** The mesh configuration of a set of synthesized objects. */
 export class IstioMesh {
   private readonly policies: Policy[] = [];
+  private readonly jwtRules: JwtRequirement[] = [];
   private readonly routes = new Map<string, HttpRoute[]>();
 
   constructor(objects: readonly MeshObject[]) {
@@ -149,6 +171,17 @@ export class IstioMesh {
         const spec = o.spec as { gateways?: string[]; http?: HttpRoute[] };
         for (const g of spec.gateways ?? ['mesh'])
           this.routes.set(g, [...(this.routes.get(g) ?? []), ...(spec.http ?? [])]);
+      }
+      if (o.kind === 'RequestAuthentication') {
+        const spec = (o.spec ?? {}) as Record<string, unknown>;
+        onlyKnown('RequestAuthentication', where, spec, ['selector', 'jwtRules']);
+        this.jwtRules.push({
+          name: o.metadata.name,
+          namespace: o.metadata.namespace ?? ROOT_NAMESPACE,
+          selector: (spec.selector as { matchLabels?: Record<string, string> } | undefined)
+            ?.matchLabels,
+          issuers: ((spec.jwtRules as { issuer: string }[] | undefined) ?? []).map((r) => r.issuer),
+        });
       }
       if (o.kind !== 'AuthorizationPolicy') continue;
       const spec = (o.spec ?? {}) as Record<string, unknown>;
@@ -163,7 +196,7 @@ export class IstioMesh {
             istioMatches(p, '/'); // throws on a pattern the interpreter cannot match
         }
         for (const c of rule.when ?? []) {
-          if (!/^request\.headers\[[^\]]+\]$/.test(c.key))
+          if (!CONDITION_KEY.test(c.key))
             throw new TypeError(`${where}: the Istio interpreter does not model the key ${c.key}`);
           onlyKnown('condition', where, c, ['key', 'values', 'notValues']);
         }
@@ -213,11 +246,23 @@ export class IstioMesh {
 
   /** The AuthorizationPolicies that apply to a workload. */
   policiesOf(workload: MeshWorkload): readonly Policy[] {
-    return this.policies.filter((p) => {
-      if (p.namespace === ROOT_NAMESPACE && !p.selector) return true;
-      if (p.namespace !== workload.namespace) return false;
-      return Object.entries(p.selector ?? {}).every(([k, v]) => workload.labels[k] === v);
-    });
+    return this.policies.filter((p) => applies(p, workload));
+  }
+
+  /**
+   * The claims a workload's sidecar has verified for a request: the token's, when a
+   * RequestAuthentication of the workload names its issuer; none without a token or without
+   * such a RequestAuthentication; `'rejected'` when one applies and none names the issuer.
+   */
+  verifiedClaims(
+    workload: MeshWorkload,
+    request: MeshRequest,
+  ): Readonly<Record<string, unknown>> | undefined | 'rejected' {
+    if (!request.jwt) return undefined;
+    const rules = this.jwtRules.filter((r) => applies(r, workload));
+    if (rules.length === 0) return undefined;
+    const issuer = request.jwt.iss;
+    return rules.some((r) => r.issuers.includes(issuer as string)) ? request.jwt : 'rejected';
   }
 
   /**
@@ -225,8 +270,17 @@ export class IstioMesh {
    * means the provider decides first; call {@link IstioMesh.authorizeAfterCustom} when it allows.
    */
   authorize(workload: MeshWorkload, request: MeshRequest): MeshDecision {
+    const claims = this.verifiedClaims(workload, request);
+    if (claims === 'rejected')
+      return {
+        action: 'deny',
+        policy: this.jwtRules
+          .filter((r) => applies(r, workload))
+          .map((r) => r.name)
+          .join(', '),
+      };
     const custom = this.policiesOf(workload).find(
-      (p) => p.action === 'CUSTOM' && p.rules.some((r) => ruleMatches(r, request)),
+      (p) => p.action === 'CUSTOM' && p.rules.some((r) => ruleMatches(r, request, claims)),
     );
     if (custom) return { action: 'custom', provider: custom.provider ?? '', policy: custom.name };
     return this.authorizeAfterCustom(workload, request);
@@ -234,24 +288,40 @@ export class IstioMesh {
 
   /** The DENY and ALLOW policies of a workload, after CUSTOM allowed (or did not apply). */
   authorizeAfterCustom(workload: MeshWorkload, request: MeshRequest): MeshDecision {
+    const verified = this.verifiedClaims(workload, request);
+    if (verified === 'rejected') return this.authorize(workload, request);
     const policies = this.policiesOf(workload);
     const deny = policies.find(
-      (p) => p.action === 'DENY' && p.rules.some((r) => ruleMatches(r, request)),
+      (p) => p.action === 'DENY' && p.rules.some((r) => ruleMatches(r, request, verified)),
     );
     if (deny) return { action: 'deny', policy: deny.name };
     const allows = policies.filter((p) => p.action === 'ALLOW');
     if (allows.length === 0) return { action: 'allow' };
-    const allow = allows.find((p) => p.rules.some((r) => ruleMatches(r, request)));
+    const allow = allows.find((p) => p.rules.some((r) => ruleMatches(r, request, verified)));
     return allow
       ? { action: 'allow', policy: allow.name }
       : { action: 'deny', policy: allows.map((p) => p.name).join(', ') };
   }
 }
 
-function ruleMatches(rule: Rule, req: MeshRequest): boolean {
+/** Whether a policy (or a RequestAuthentication) applies to a workload. */
+function applies(
+  p: { namespace: string; selector?: Record<string, string> },
+  workload: MeshWorkload,
+): boolean {
+  if (p.namespace === ROOT_NAMESPACE && !p.selector) return true;
+  if (p.namespace !== workload.namespace) return false;
+  return Object.entries(p.selector ?? {}).every(([k, v]) => workload.labels[k] === v);
+}
+
+function ruleMatches(
+  rule: Rule,
+  req: MeshRequest,
+  claims: Readonly<Record<string, unknown>> | undefined,
+): boolean {
   const from = !rule.from || rule.from.some(({ source: s }) => sourceMatches(s, req.principal));
   const to = !rule.to || rule.to.some(({ operation: o }) => operationMatches(o, req));
-  const when = (rule.when ?? []).every((c) => conditionMatches(c, req.headers ?? {}));
+  const when = (rule.when ?? []).every((c) => conditionMatches(c, req.headers ?? {}, claims));
   return from && to && when;
 }
 
@@ -281,7 +351,31 @@ function operationMatches(o: Operation, req: MeshRequest): boolean {
   );
 }
 
-function conditionMatches(c: Condition, headers: Readonly<Record<string, string>>): boolean {
-  const name = /^request\.headers\[([^\]]+)\]$/.exec(c.key)![1]!.toLowerCase();
-  return field(headers[name], c.values, c.notValues);
+/** The `when` keys the interpreter models. */
+const CONDITION_KEY = /^request\.(headers\[[^\]]+\]|auth\.claims(\[[^\]]+\])+)$/;
+
+function conditionMatches(
+  c: Condition,
+  headers: Readonly<Record<string, string>>,
+  claims: Readonly<Record<string, unknown>> | undefined,
+): boolean {
+  const header = /^request\.headers\[([^\]]+)\]$/.exec(c.key);
+  if (header) return field(headers[header[1]!.toLowerCase()], c.values, c.notValues);
+  // request.auth.claims[a][b]: the member b of the object claim a.
+  let claim: unknown = claims;
+  for (const [, name] of c.key.matchAll(/\[([^\]]+)\]/g))
+    claim =
+      claim !== null && typeof claim === 'object' && !Array.isArray(claim)
+        ? (claim as Record<string, unknown>)[name!]
+        : undefined;
+  const strings =
+    typeof claim === 'string'
+      ? [claim]
+      : Array.isArray(claim)
+        ? claim.filter((v): v is string => typeof v === 'string')
+        : [];
+  const present = strings.length > 0;
+  if (c.values && !(present && strings.some((v) => matchesAny(c.values!, v)))) return false;
+  if (c.notValues && present && strings.some((v) => matchesAny(c.notValues!, v))) return false;
+  return true;
 }

@@ -18,6 +18,8 @@ import type { RunningService } from '../../services/provisioning/src/service.js'
 import { startService } from '../../services/provisioning/src/service.js';
 import type { DeviceSpec, GroupSpec } from '../../services/provisioning/src/model.js';
 import type { StubServer } from '../support/http.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { json, startStub } from '../support/http.js';
 import type { DeviceProtocol } from '../../platform/components.js';
 import { DEVICE_PROTOCOLS, iotAgentSpec } from '../../platform/components.js';
@@ -41,6 +43,8 @@ export interface ProvisioningStack {
   /** The real IoT Agent for Ultralight (in this process); undefined once {@link stopIotAgent} ran. */
   iota: IotAgentHandle | undefined;
   readonly iotaUrl: string;
+  /** The fault-injecting proxy the service reaches the Ultralight agent through, when asked. */
+  readonly agentProxy?: FaultProxy;
   /** The real IoT Agent for JSON, in a process of its own, with its south binding. */
   readonly jsonAgent: IotAgentProcess;
   /** The north URL of each protocol's agent. */
@@ -81,6 +85,8 @@ export interface StackOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Devices per IoT Agent create request. */
   readonly chunkSize?: number;
+  /** Put a fault-injecting proxy between the service and the Ultralight agent. */
+  readonly agentProxy?: boolean;
 }
 
 /** Starts Orion and QuantumLeap fakes, the real IoT Agent, a JWKS stub and the service. */
@@ -97,8 +103,10 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
       throw err;
     },
   );
-  const agentUrls = { ultralight: iota.northUrl, json: jsonAgent.northUrl };
+  const proxy = opts.agentProxy ? await startFaultProxy(iota.northUrl) : undefined;
+  const agentUrls = { ultralight: proxy?.url ?? iota.northUrl, json: jsonAgent.northUrl };
   const cleanUp = async () => {
+    await proxy?.close();
     await Promise.all([iota.stop(), jsonAgent.stop()]);
     await Promise.all([orion.close(), quantumleap.close(), jwks.close()]);
   };
@@ -126,6 +134,7 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
     quantumleap,
     iota,
     iotaUrl: iota.northUrl,
+    ...(proxy ? { agentProxy: proxy } : {}),
     jsonAgent,
     agentUrls,
     config,
@@ -156,6 +165,8 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
       return { status: res.status, headers: res.headers, body: parsed };
     },
     async stopIotAgent() {
+      // Its proxy goes too: the agent is then unreachable, as without one.
+      await proxy?.close();
       await stack.iota?.stop();
       stack.iota = undefined;
     },

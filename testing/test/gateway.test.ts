@@ -16,6 +16,8 @@ import { TENANT_HEADER } from '../../platform/tenancy.js';
 import { DECISION_PATH, apiKeyData, policyData } from '../../platform/policy-data.js';
 import { headersOf, policyInput } from '../../services/tenancy/src/input.js';
 import type { Decision } from '../../services/tenancy/src/policy.js';
+import { TenancyPolicy } from '../../services/tenancy/src/policy.js';
+import { istioMatches } from '../istio/paths.js';
 import type { Authorizer, Gateway, GatewayOptions } from '../stack/gateway.js';
 import { FRAGMENT_REASON, opaAuthorizer, startGateway } from '../stack/gateway.js';
 import { json, startStub } from '../support/http.js';
@@ -926,5 +928,131 @@ describe('the gateway with a route table', () => {
     expect(pathsAsked(authz.inputs)).toEqual(
       asked.filter((p) => !notPaths.includes(p) && !notPaths.some((n) => concrete(n) === p)),
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// An agent's token, decided by the policy as wasm (in-process, as the services run it)
+// ---------------------------------------------------------------------------------------------
+
+describe("an agent's token at the gateway, decided by the wasm", () => {
+  const ctx = platformContext();
+  const tenant = ctx.config.tenants[0]!.name;
+  const azp = 'agent-0a1b2c3d4e5f';
+  const rights = policyData(ctx).agents;
+  let keys: TestKeys;
+  let jwks: StubServer;
+  let issuer: string;
+  let gw: Gateway;
+
+  beforeAll(async () => {
+    keys = await generateTestKeys();
+    jwks = await startStub(json(200, keys.jwks));
+    issuer = `${jwks.url}${ctx.realmPath}`;
+    const wasm = await TenancyPolicy.load({ config: { ...policyData(ctx), issuer } });
+    gw = await gateway({ authorize: (input) => wasm.decide(input, keys.jwks) });
+  }, 60_000);
+  afterAll(async () => jwks?.close());
+
+  /** An agent client's token: its azp, its one tenant, its needs, no roles. */
+  const agentHeaders = async (needs: readonly string[], extra: Record<string, string> = {}) => ({
+    authorization: `Bearer ${await makeToken(keys, issuer, {
+      claims: { azp, tenants: [tenant], roles: null, needs: [...needs] },
+    })}`,
+    'fiware-service': tenant,
+    ...extra,
+  });
+  /** A concrete path an Istio pattern matches. */
+  const concrete = (p: string) =>
+    p.endsWith('*') ? `${p.slice(0, -1)}/probe` : p.startsWith('*') ? `/v2/probe${p.slice(1)}` : p;
+  /** Every method and path any need grants, as gateway requests. */
+  const probes = Object.values(rights.needs).flatMap((list) =>
+    list.flatMap((r) =>
+      r.methods.flatMap((method) =>
+        r.paths
+          .filter(
+            (p) =>
+              !ROUTES.find((x) => x.prefix === r.route)!.publicPaths.includes(p as `/${string}`),
+          )
+          .map((p) => ({ method, path: `${r.route}${concrete(p)}` })),
+      ),
+    ),
+  );
+  const grants = (need: string, method: string, path: string) =>
+    rights.needs[need]!.some(
+      (r) =>
+        path.startsWith(`${r.route}/`) &&
+        r.methods.includes(method as never) &&
+        r.paths.some((p) => istioMatches(p, path.slice(r.route.length))),
+    );
+
+  it.each(Object.keys(rights.needs))(
+    'reaches exactly what %s grants, at the route its backend serves',
+    async (need) => {
+      const headers = await agentHeaders([need]);
+      let reached = 0;
+      for (const { method, path } of probes) {
+        const reply = await send(gw.url, method, path, { headers });
+        if (grants(need, method, path)) {
+          reached++;
+          expect([method, path, reply.status]).toEqual([method, path, 200]);
+          if (method !== 'HEAD') expect(echoOf(reply).headers[TENANT_HEADER]).toBe(tenant);
+        } else {
+          expect([method, path, reply.status]).toEqual([method, path, 403]);
+          expect(reply.headers['x-kitt4sme-deny-reason']).toMatch(
+            new RegExp(`^agent ${azp} declared no need that may ${method} `),
+          );
+        }
+      }
+      expect(reached).toBeGreaterThan(0);
+    },
+  );
+
+  it('reaches nothing for another tenant, nor with two tenants, nor as a person with needs', async () => {
+    const other = ctx.config.tenants[1]!.name;
+    const path = '/orion/v2/entities';
+    const asOther = await agentHeaders(['orion:read'], { 'fiware-service': other });
+    expect((await send(gw.url, 'GET', path, { headers: asOther })).status).toBe(403);
+    const twoTenants = {
+      authorization: `Bearer ${await makeToken(keys, issuer, {
+        claims: { azp, tenants: [tenant, other], roles: null, needs: ['orion:read'] },
+      })}`,
+      'fiware-service': tenant,
+    };
+    const refused = await send(gw.url, 'GET', path, { headers: twoTenants });
+    expect(refused.headers['x-kitt4sme-deny-reason']).toBe(
+      'an agent token must name exactly one tenant',
+    );
+    const person = {
+      authorization: `Bearer ${await makeToken(keys, issuer, {
+        claims: { roles: null, needs: ['orion:write'] },
+      })}`,
+      'fiware-service': tenant,
+    };
+    expect((await send(gw.url, 'POST', path, { headers: person })).status).toBe(403);
+  });
+
+  it('writes its own heartbeat in /agents without a need, and no other', async () => {
+    const heartbeat = rights.heartbeat!;
+    const sp = { 'fiware-servicepath': heartbeat.service_path };
+    const headers = await agentHeaders([], sp);
+    const entity = (name: string) =>
+      `/orion${heartbeat.update.path_prefix}${heartbeat.entity_id_prefix}${name}${heartbeat.update.path_suffix}`;
+    const own = await send(gw.url, 'PATCH', entity(`${azp}-ipc-1`), { headers, body: '{}' });
+    expect(echoOf(own)).toMatchObject({
+      backend: 'orion/api',
+      url: `/v2/entities/urn:ngsi-ld:AgentInstance:${azp}-ipc-1/attrs`,
+    });
+    expect((await send(gw.url, 'POST', '/orion/v2/entities', { headers })).status).toBe(200);
+    for (const [method, path, h] of [
+      ['PATCH', entity('agent-ffffffffffff'), headers],
+      ['POST', '/orion/v2/entities?options=upsert', headers],
+      ['POST', '/orion/v2/entities', await agentHeaders([])],
+    ] as const)
+      expect([method, path, (await send(gw.url, method, path, { headers: h })).status]).toEqual([
+        method,
+        path,
+        403,
+      ]);
   });
 });

@@ -218,6 +218,97 @@ describe('IstioMesh authorization', () => {
   });
 });
 
+describe('IstioMesh request.auth.claims', () => {
+  const app: MeshWorkload = { namespace: 'apps', labels: { app: 'api' } };
+  const issuer = 'https://idp.example/realms/r';
+  const jwtAuth: MeshObject = {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'RequestAuthentication',
+    metadata: { name: 'jwt', namespace: 'apps' },
+    spec: { selector: { matchLabels: { app: 'api' } }, jwtRules: [{ issuer, jwksUri: 'x' }] },
+  };
+  const onlyWhen = (...when: unknown[]) =>
+    policy('api-allow', 'apps', {
+      selector: { matchLabels: { app: 'api' } },
+      action: 'ALLOW',
+      rules: [{ to: [{ operation: { methods: ['GET'] } }], when }],
+    });
+  const req = (jwt?: Record<string, unknown>) => ({
+    port: 8080,
+    method: 'GET',
+    path: '/v1/things',
+    ...(jwt ? { jwt: { iss: issuer, ...jwt } } : {}),
+  });
+  const azpIs = (v: string) => ({ key: 'request.auth.claims[azp]', values: [v] });
+
+  it("allows only a token whose claim has the rule's value", () => {
+    const mesh = new IstioMesh([jwtAuth, onlyWhen(azpIs('agent-1'))]);
+    expect(mesh.authorize(app, req({ azp: 'agent-1' }))).toEqual({
+      action: 'allow',
+      policy: 'api-allow',
+    });
+    expect(mesh.authorize(app, req({ azp: 'agent-2' })).action).toBe('deny');
+    expect(mesh.authorize(app, req({ azp: ['agent-1'] })).action).toBe('allow');
+    expect(mesh.authorize(app, req({ azp: 7 })).action).toBe('deny');
+    expect(mesh.authorize(app, req({})).action).toBe('deny');
+    expect(mesh.authorize(app, req()).action).toBe('deny');
+  });
+
+  it('believes claims only where a RequestAuthentication verifies their issuer', () => {
+    // No RequestAuthentication for the workload: the token is not verified, its claims unknown.
+    expect(
+      new IstioMesh([onlyWhen(azpIs('agent-1'))]).authorize(app, req({ azp: 'agent-1' })),
+    ).toEqual({ action: 'deny', policy: 'api-allow' });
+    // One applies, but not for this issuer: the sidecar refuses the request.
+    const mesh = new IstioMesh([jwtAuth, onlyWhen(azpIs('agent-1'))]);
+    expect(
+      mesh.authorize(app, { ...req(), jwt: { iss: 'https://evil.example', azp: 'agent-1' } }),
+    ).toEqual({ action: 'deny', policy: 'jwt' });
+    expect(mesh.authorizeAfterCustom(app, { ...req(), jwt: { iss: 'x', azp: 'agent-1' } })).toEqual(
+      { action: 'deny', policy: 'jwt' },
+    );
+  });
+
+  it('matches a list claim by any of its strings, and nested claims by member', () => {
+    const mesh = new IstioMesh([
+      jwtAuth,
+      onlyWhen(
+        { key: 'request.auth.claims[tenants]', values: ['manu*'] },
+        { key: 'request.auth.claims[realm_access][roles]', values: ['viewer'] },
+      ),
+    ]);
+    const nested = { realm_access: { roles: ['admin', 'viewer'] } };
+    expect(mesh.authorize(app, req({ tenants: ['x', 'manufracture'], ...nested })).action).toBe(
+      'allow',
+    );
+    expect(mesh.authorize(app, req({ tenants: 'manufracture', ...nested })).action).toBe('allow');
+    expect(mesh.authorize(app, req({ tenants: ['smithereens'], ...nested })).action).toBe('deny');
+    expect(
+      mesh.authorize(app, req({ tenants: ['manufracture'], realm_access: { roles: ['admin'] } }))
+        .action,
+    ).toBe('deny');
+    expect(
+      mesh.authorize(app, req({ tenants: ['manufracture'], realm_access: 'viewer' })).action,
+    ).toBe('deny');
+  });
+
+  it('passes notValues when the claim is missing, and refuses a listed value', () => {
+    const mesh = new IstioMesh([
+      jwtAuth,
+      onlyWhen({ key: 'request.auth.claims[azp]', notValues: ['agent-2'] }),
+    ]);
+    expect(mesh.authorize(app, req()).action).toBe('allow');
+    expect(mesh.authorize(app, req({ azp: 'agent-1' })).action).toBe('allow');
+    expect(mesh.authorize(app, req({ azp: ['agent-1', 'agent-2'] })).action).toBe('deny');
+  });
+
+  it('refuses to read a condition key it does not model', () => {
+    expect(
+      () => new IstioMesh([onlyWhen({ key: 'request.auth.presenter', values: ['x'] })]),
+    ).toThrow(/does not model the key request.auth.presenter/);
+  });
+});
+
 describe('the synthesized mesh, east-west', () => {
   const out = synth();
   const ctx = out.platform.context;

@@ -38,11 +38,20 @@ import {
   AGENT_CLIENT_SECRET_KEYS,
   AGENT_ENV,
   FLEET_LABELS,
+  agentClientId,
   agentClientSecretName,
   agentInstanceEntityId,
   agentInstanceName,
 } from '../../../platform/fleet/identity.js';
+import { SPECIALISED_TAINT } from '../../../platform/fleet/hosts.js';
 import { NEEDS } from '../../../platform/fleet/records.js';
+import {
+  CLIENT_CLAIM,
+  HEARTBEAT_GRANT,
+  SERVICE_PATH_HEADER,
+  heartbeatUpdatePath,
+  agentInstanceNames,
+} from '../../../platform/fleet/rights.js';
 import { meshPrincipal } from '../../../platform/mesh.js';
 import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js';
 import { NetworkPolicy, modelObject } from '../model.js';
@@ -69,7 +78,7 @@ export const FLEET_PREVIEW_HEADER =
 export { FLEET_LABELS };
 
 /** The taint of a specialised host: only agents placed on it run there. */
-export const SPECIALISED_TAINT = 'fleet.kitt4sme.io/specialised';
+export { SPECIALISED_TAINT };
 
 /** The host label the pinned Deployments select (set by the kubelet). */
 const HOSTNAME_LABEL = 'kubernetes.io/hostname';
@@ -245,7 +254,9 @@ export class TenantAgents extends Construct {
     props.agentClients?.grantSecrets(this, ns);
     grantTokenEndpoint(this, ctx, props.tenant, [...agents.values()]);
 
-    // Needs: a grant on each platform service, bound to the tenant's fiware-service header.
+    // Needs: a grant on each platform service, bound to the tenant's fiware-service header and
+    // to the agent's own token (its client is the token's azp): the mesh identity alone, which
+    // any process of the agent's pods holds, is not enough. NOTE (2)
     const targets = new Map<ServiceId, MeshTarget>();
     const target = (service: ServiceId) => {
       let t = targets.get(service);
@@ -261,6 +272,7 @@ export class TenantAgents extends Construct {
     };
     for (const a of props.agents) {
       const w = agents.get(a.id)!;
+      const ownToken = { [CLIENT_CLAIM]: [agentClientId(a.id)] };
       for (const need of a.needs) {
         const spec = NEEDS[need];
         for (const g of spec.grants)
@@ -269,6 +281,7 @@ export class TenantAgents extends Construct {
             methods: g.methods,
             paths: g.paths,
             tenant: props.tenant,
+            claims: ownToken,
           });
         if ('callback' in spec && a.ports.length > 0) {
           const svc = spec.callback.service;
@@ -282,6 +295,25 @@ export class TenantAgents extends Construct {
           );
         }
       }
+      // The heartbeat, needed or not: its own instances' entities, created in the heartbeat
+      // service path only. NOTE (3)
+      const hb = HEARTBEAT_GRANT;
+      const heartbeat = {
+        ports: [ctx.port(hb.service, hb.port)],
+        tenant: props.tenant,
+        headers: { [SERVICE_PATH_HEADER]: [hb.servicePath] },
+        claims: ownToken,
+      };
+      target(hb.service).grantAccess(w, {
+        ...heartbeat,
+        methods: hb.update.methods,
+        paths: agentInstanceNames(a).map(heartbeatUpdatePath),
+      });
+      target(hb.service).grantAccess(w, {
+        ...heartbeat,
+        methods: hb.create.methods,
+        paths: [hb.create.path],
+      });
       // Pipeline connections: only the upstream reaches the downstream's port.
       for (const c of a.connections) agents.get(c.to)!.grantAccess(w, [c.port]);
     }
@@ -347,6 +379,8 @@ export class AgentWorkload extends Construct implements MeshCaller {
       });
 
     const env = this.environment(ctx, a);
+    // The instances of agentInstanceNames() (platform/fleet/rights.ts), which the heartbeat
+    // grants name: one per host, or one floating.
     const instances: (ResolvedHost | undefined)[] =
       a.placement.mode === 'floating' ? [undefined] : [...a.placement.hosts];
     for (const host of instances) {
@@ -505,3 +539,19 @@ function probe(h: { path: string; port: number }, failureThreshold = 3): k8s.Pro
 //    without tolerationSeconds tolerates the taint forever, so the pod object is never
 //    deleted. Floating agents keep the default and are rescheduled elsewhere.
 //    See https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-based-evictions
+// 2. The agent's own token at the mesh. A need's ALLOW rule names the agent's mesh identity
+//    (its ServiceAccount's SPIFFE principal) and, with `request.auth.claims[azp]`, its Keycloak
+//    client: the call must carry a token issued to that client, which the target's sidecar
+//    verifies (the RequestAuthentication of cdk8s/lib/mesh/security.ts selects every service a
+//    need reaches). A call without a token, or with another agent's or a person's token, is
+//    refused before it reaches Orion or QuantumLeap, whatever the pod it comes from. The
+//    tenancy policy at the gateway gives the same token the same rights (policy data
+//    `agents`, from the same NEEDS). See
+//    https://istio.io/latest/docs/reference/config/security/conditions/
+// 3. Heartbeat at the mesh. The update rule lists the exact entity paths of the agent's
+//    instances; the creation rule allows POST /v2/entities in fiware-servicepath /agents only.
+//    Istio's rules see neither the body (the id of the entity created) nor the query string,
+//    so at the mesh an agent may create entities of any id in its tenant's /agents path, and
+//    its `options=upsert` is not refused there; the policy at the gateway refuses both
+//    (another agent's entity id, upsert). What an agent can reach this way is its own tenant's
+//    heartbeat path, nothing of the tenant's data.

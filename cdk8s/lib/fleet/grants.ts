@@ -24,6 +24,14 @@ export interface MeshGrantOptions {
   readonly paths?: readonly string[];
   /** Only requests whose `fiware-service` header is this tenant. @default any header */
   readonly tenant?: string;
+  /** Only requests with these headers (lower-case name → one of the values). @default none */
+  readonly headers?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Only requests whose bearer token, verified by the target's sidecar (a RequestAuthentication
+   * must select the target), has these claims (name → one of the values):
+   * `request.auth.claims[<name>]`. @default none: no token needed
+   */
+  readonly claims?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Props of {@link MeshTarget}. */
@@ -54,7 +62,12 @@ export class MeshTarget extends Construct {
    * @throws TypeError on an empty list, which Istio reads as any.
    */
   grantAccess(caller: MeshCaller, options: MeshGrantOptions): void {
-    for (const [field, list] of Object.entries(options))
+    const lists = [
+      ...Object.entries(options),
+      ...Object.entries(options.headers ?? {}).map(([h, v]) => [`headers.${h}`, v] as const),
+      ...Object.entries(options.claims ?? {}).map(([c, v]) => [`claims.${c}`, v] as const),
+    ];
+    for (const [field, list] of lists)
       if (Array.isArray(list) && list.length === 0)
         throw new TypeError(
           `${this.props.name}.grantAccess(${caller.displayName}): ${field} is an empty list, which Istio reads as any`,
@@ -94,6 +107,8 @@ export class MeshTarget extends Construct {
         options.methods ?? null,
         options.paths ?? null,
         options.tenant ?? null,
+        sorted(options.headers),
+        sorted(options.claims),
       ]);
       const entry = merged.get(key) ?? {
         principal: caller.meshPrincipal,
@@ -109,13 +124,31 @@ export class MeshTarget extends Construct {
         const operation: Record<string, unknown> = { ports: [...g.ports].sort() };
         if (g.o.methods) operation.methods = [...g.o.methods];
         if (g.o.paths) operation.paths = [...g.o.paths];
+        const when = [
+          ...(g.o.tenant
+            ? [{ key: `request.headers[${FIWARE_SERVICE_HEADER}]`, values: [g.o.tenant] }]
+            : []),
+          ...sorted(g.o.headers).map(([h, values]) => ({
+            key: `request.headers[${h}]`,
+            values: [...values],
+          })),
+          ...sorted(g.o.claims).map(([c, values]) => ({
+            key: `request.auth.claims[${c}]`,
+            values: [...values],
+          })),
+        ];
         return {
           from: [{ source: { principals: [g.principal] } }],
           to: [{ operation }],
-          ...(g.o.tenant
-            ? { when: [{ key: `request.headers[${FIWARE_SERVICE_HEADER}]`, values: [g.o.tenant] }] }
-            : {}),
+          ...(when.length > 0 ? { when } : {}),
         };
       });
   }
+}
+
+/** The entries of a condition map, by name. */
+function sorted(
+  conditions: Readonly<Record<string, readonly string[]>> | undefined,
+): [string, readonly string[]][] {
+  return Object.entries(conditions ?? {}).sort(([a], [b]) => a.localeCompare(b));
 }

@@ -114,12 +114,22 @@ export function planFleet(ctx: PlatformContext, root: string, base = 'HEAD'): Fl
     if ((err as { code?: string }).code !== 'ERR_FLEET_INVALID') throw err;
     note = `the records of ${base} do not render (${(err as Error).message.split('\n')[0]}); every object counts as added`;
   }
-  const old = new Map(before.map((o) => [keyOf(o), o]));
-  const now = new Map(rendered.objects.map((o) => [keyOf(o), o]));
   return {
     fleet,
     rendered,
     base: { revision: base, ...(note ? { note } : {}) },
+    ...diffObjects(before, rendered.objects),
+  };
+}
+
+/** The objects added, removed and changed from `before` to `after`, by kind, namespace and name. */
+export function diffObjects(
+  before: readonly KubeObject[],
+  after: readonly KubeObject[],
+): Pick<FleetPlan, 'added' | 'removed' | 'changed'> {
+  const old = new Map(before.map((o) => [keyOf(o), o]));
+  const now = new Map(after.map((o) => [keyOf(o), o]));
+  return {
     added: [...now.keys()]
       .filter((k) => !old.has(k))
       .sort()

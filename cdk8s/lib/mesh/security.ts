@@ -6,6 +6,7 @@
 import { Construct } from 'constructs';
 
 import { agentsNamespace } from '../../../platform/fleet/resolve.js';
+import { AGENT_REACHED_SERVICES } from '../../../platform/fleet/rights.js';
 import { TENANT_HEADER } from '../../../platform/tenancy.js';
 import type { NamespaceRole } from '../../../platform/layers.js';
 import type { PlatformContext } from '../../../platform/context.js';
@@ -91,12 +92,14 @@ export class MeshSecurity extends Construct {
       );
     }
 
-    // Tokens are verified where tenant API traffic ends, in the backends' sidecars. NOTE (1)
+    // Tokens are verified where tenant API traffic ends, in the backends' sidecars, and where
+    // agents' tokens go (their grants read the verified azp). NOTE (1)
     const tenantApiNamespaces = [
       ...new Set(
-        ctx.routes
-          .filter((r) => r.access === 'tenant')
-          .map((r) => ctx.componentNamespace(r.backend.service)),
+        [
+          ...ctx.routes.filter((r) => r.access === 'tenant').map((r) => r.backend.service),
+          ...AGENT_REACHED_SERVICES,
+        ].map((s) => ctx.componentNamespace(s)),
       ),
     ].sort();
     for (const ns of tenantApiNamespaces) {

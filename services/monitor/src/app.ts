@@ -135,7 +135,7 @@ export function createApp(deps: AppDeps): express.Express {
       tenant,
       url: body.url,
       types: [...new Set(body.types)],
-      idPattern: body.device_id_pattern,
+      idPattern: body.id_pattern,
       secret: newSecret(),
       createdAt: new Date().toISOString(),
     };
@@ -216,7 +216,7 @@ function view(s: Subscription) {
     id: s.id,
     url: s.url,
     types: s.types,
-    device_id_pattern: s.idPattern,
+    id_pattern: s.idPattern,
     created_at: s.createdAt,
     ...(s.disabled ? { disabled: s.disabled } : {}),
   };

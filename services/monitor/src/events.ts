@@ -22,6 +22,8 @@ export const EVENT_TYPE_PREFIX = 'eu.kitt4sme.monitor';
 export const EVENT_TYPES = [
   `${EVENT_TYPE_PREFIX}.device.offline`,
   `${EVENT_TYPE_PREFIX}.device.recovered`,
+  `${EVENT_TYPE_PREFIX}.agent.offline`,
+  `${EVENT_TYPE_PREFIX}.agent.recovered`,
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -16,6 +16,12 @@ import { DEVICE_PROTOCOLS } from '../../../platform/components.js';
 import type { IotAgentClient, OrionClient, Scope } from '../../provisioning/src/fiware-client.js';
 import { entityKey } from '../../provisioning/src/fiware-client.js';
 import { deviceOf } from '../../provisioning/src/provisioner.js';
+import {
+  AGENT_INSTANCE_ENTITY_TYPE,
+  HEARTBEAT_ATTRS,
+  HEARTBEAT_SERVICE_PATH,
+  agentInstanceEntityId,
+} from '../../../platform/fleet/identity.js';
 import type { LivenessState, Target } from './liveness.js';
 
 /** A device the monitor watches. */
@@ -37,7 +43,28 @@ export interface HealthUpdate {
   readonly since: number;
 }
 
-/** What a monitoring pass needs from FIWARE (an agent backend plugs in beside it later). */
+/** An agent instance the monitor watches: its heartbeat entity (platform/fleet/identity.ts). */
+export interface AgentTarget {
+  /** `kind: 'agent'`, the id its instance name (`agent-<id>-<host>`). */
+  readonly target: Target;
+  readonly entityId: string;
+  readonly agentId?: string;
+  readonly agentName?: string;
+  readonly host?: string;
+  /** The revision the instance reported it runs. */
+  readonly revision?: string;
+  /** Its last heartbeat (ms), as the agent wrote it; undefined when unreadable. */
+  readonly lastSeen: number | undefined;
+}
+
+/** One health write of an agent instance. */
+export interface AgentHealthUpdate {
+  readonly agent: AgentTarget;
+  readonly state: LivenessState;
+  readonly since: number;
+}
+
+/** What a monitoring pass needs from FIWARE. */
 export interface DeviceBackend {
   /** The tenant's devices that declare an expected interval. */
   devices(tenant: string): Promise<DeviceTarget[]>;
@@ -51,10 +78,16 @@ export interface DeviceBackend {
   nudge(device: DeviceTarget, command: string): Promise<void>;
   /** Writes the health of devices of one service path to their entities. */
   writeHealth(tenant: string, servicePath: string, updates: readonly HealthUpdate[]): Promise<void>;
+  /** The tenant's agent instances, from their heartbeat entities. @default none */
+  agentInstances?(tenant: string): Promise<AgentTarget[]>;
+  /** Writes the health of agent instances to their heartbeat entities. */
+  writeAgentHealth?(tenant: string, updates: readonly AgentHealthUpdate[]): Promise<void>;
 }
 
 /** The attribute each device entity carries its health in. */
 export const HEALTH_ATTRIBUTE = 'deviceHealth';
+/** The attribute each heartbeat entity carries the monitor's view of its agent in. */
+export const AGENT_HEALTH_ATTRIBUTE = 'agentHealth';
 /** Entities per batch update. */
 const BATCH = 500;
 
@@ -148,6 +181,67 @@ export class FiwareDeviceBackend implements DeviceBackend {
         headers: {
           'fiware-service': tenant,
           'fiware-servicepath': servicePath,
+          'fiware-correlator': randomUUID(),
+        },
+        body: { actionType: 'append', entities },
+      });
+    }
+  }
+
+  async agentInstances(tenant: string): Promise<AgentTarget[]> {
+    const scope = {
+      service: tenant,
+      servicePath: HEARTBEAT_SERVICE_PATH,
+      correlator: randomUUID(),
+    };
+    const entities = await this.orion.listEntities(scope, AGENT_INSTANCE_ENTITY_TYPE, [
+      HEARTBEAT_ATTRS.agentId,
+      HEARTBEAT_ATTRS.agentName,
+      HEARTBEAT_ATTRS.host,
+      HEARTBEAT_ATTRS.revision,
+      HEARTBEAT_ATTRS.heartbeatSeconds,
+      HEARTBEAT_ATTRS.dateObserved,
+    ]);
+    const prefix = agentInstanceEntityId('');
+    const out: AgentTarget[] = [];
+    for (const e of entities) {
+      const id = String(e.id ?? '');
+      const interval = Number(e[HEARTBEAT_ATTRS.heartbeatSeconds]);
+      // Not an instance's entity, or no interval to judge it by: not watched.
+      if (!id.startsWith(prefix) || !(interval > 0)) continue;
+      const observed = e[HEARTBEAT_ATTRS.dateObserved];
+      const ms = typeof observed === 'string' ? Date.parse(observed) : NaN;
+      const text = (k: string) => (typeof e[k] === 'string' ? { [k]: e[k] as string } : {});
+      out.push({
+        target: { tenant, kind: 'agent', id: id.slice(prefix.length), intervalSeconds: interval },
+        entityId: id,
+        ...text(HEARTBEAT_ATTRS.agentId),
+        ...text(HEARTBEAT_ATTRS.agentName),
+        ...text(HEARTBEAT_ATTRS.host),
+        ...text(HEARTBEAT_ATTRS.revision),
+        lastSeen: Number.isNaN(ms) ? undefined : ms,
+      });
+    }
+    return out;
+  }
+
+  async writeAgentHealth(tenant: string, updates: readonly AgentHealthUpdate[]): Promise<void> {
+    for (let i = 0; i < updates.length; i += BATCH) {
+      const entities = updates.slice(i, i + BATCH).map((u) => ({
+        id: u.agent.entityId,
+        type: AGENT_INSTANCE_ENTITY_TYPE,
+        [AGENT_HEALTH_ATTRIBUTE]: {
+          type: 'Text',
+          value: u.state,
+          metadata: { since: { type: 'DateTime', value: new Date(u.since).toISOString() } },
+        },
+      }));
+      // An entity deleted meanwhile comes back with this attribute only, and no interval,
+      // so it is not watched.
+      await this.orion.upstream.call('POST', '/v2/op/update', {
+        headers: {
+          'fiware-service': tenant,
+          'fiware-servicepath': HEARTBEAT_SERVICE_PATH,
           'fiware-correlator': randomUUID(),
         },
         body: { actionType: 'append', entities },

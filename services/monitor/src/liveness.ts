@@ -1,5 +1,5 @@
 /**
- * The liveness state machine of one target (a device now, an agent later), pure: it is given
+ * The liveness state machine of one target (a device or an agent instance), pure: it is given
  * the previous state, the last time the target was heard from and the time now, and answers
  * the next state and what to do (nudge it, raise `offline`, raise `recovered`). It reads no
  * clock, sends nothing and never deletes anything; the monitoring pass does the I/O.
@@ -14,7 +14,7 @@
  * alert without its "resolved", nor a "resolved" without its alert.
  */
 
-/** What is monitored. Agents (issue 19) plug in as `kind: 'agent'` with their own nudge. */
+/** What is monitored: devices, and agent instances through their heartbeat entities. */
 export const TARGET_KINDS = ['device', 'agent'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 

@@ -15,10 +15,11 @@ export const SubscriptionBody = z.strictObject({
     .array(z.enum(EVENT_TYPES, { error: `one of ${EVENT_TYPES.join(', ')}` }))
     .max(EVENT_TYPES.length)
     .default([]),
-  device_id_pattern: z
+  id_pattern: z
     .string()
     .regex(ID_PATTERN, {
-      error: 'a glob over device ids: letters, digits, _ . : - and the wildcards * and ?',
+      error:
+        'a glob over target ids (device ids, agent instance names): letters, digits, _ . : - and the wildcards * and ?',
     })
     .default('*'),
 });

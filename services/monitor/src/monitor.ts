@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 
-import type { DeviceBackend, DeviceTarget, HealthUpdate } from './fiware.js';
+import type { AgentHealthUpdate, DeviceBackend, DeviceTarget, HealthUpdate } from './fiware.js';
 import type { Dispatcher, DispatchSummary } from './deliveries.js';
 import { livenessEvent } from './events.js';
 import type { LivenessPolicy, LivenessState, TargetState } from './liveness.js';
@@ -199,16 +199,106 @@ export class Monitor {
       }
     }
     // Devices no longer provisioned: forget them (their entities are not touched).
-    const prefix = `${tenant}/device/`;
-    for (const key of Object.keys(doc.targets)) {
-      if (key.startsWith(prefix) && !seenKeys.has(key)) {
-        delete doc.targets[key];
-        delete doc.health[key];
-        metrics.liveness.remove({ tenant, kind: 'device', id: key.slice(prefix.length) });
-      }
-    }
+    this.forget(tenant, 'device', seenKeys);
     for (const state of LIVENESS_STATES) {
       metrics.targets.set({ tenant, kind: 'device', state }, counts[state]);
+    }
+    await this.agentPass(tenant, summary);
+  }
+
+  /**
+   * The agent instances of a tenant, from their heartbeat entities. An agent has no nudge the
+   * monitor can send (its heartbeat is the channel that went silent): each silent interval
+   * counts as an unanswered nudge, so it is `offline` after the same number of intervals as a
+   * device; an agent whose heartbeats fail restarts itself through its liveness probe.
+   */
+  private async agentPass(
+    tenant: string,
+    summary: {
+      targets: number;
+      states: Record<LivenessState, number>;
+      events: PassSummary['events'][number][];
+    },
+  ): Promise<void> {
+    const { backend, store, metrics, logger, dispatcher } = this.opts;
+    if (!backend.agentInstances) return;
+    const doc = store.doc;
+    let instances;
+    try {
+      instances = await backend.agentInstances(tenant);
+    } catch (err) {
+      logger.warn({ tenant, err: (err as Error).message }, 'agents not monitored this pass');
+      return;
+    }
+    const seenKeys = new Set<string>();
+    const counts = Object.fromEntries(LIVENESS_STATES.map((s) => [s, 0])) as Record<
+      LivenessState,
+      number
+    >;
+    const health: AgentHealthUpdate[] = [];
+    for (const agent of instances) {
+      const key = targetKey(agent.target);
+      seenKeys.add(key);
+      const now = this.opts.now();
+      const prev = doc.targets[key] ?? initialState(agent.lastSeen, now);
+      const s = step(agent.target, prev, agent.lastSeen, now, this.policy);
+      let next = s.next;
+      for (const action of s.actions) {
+        if (action.type === 'nudge') {
+          metrics.nudges.inc({ tenant, outcome: 'no-command' });
+          continue;
+        }
+        const event = livenessEvent(agent.target, action, {
+          entity_id: agent.entityId,
+          ...(agent.agentId ? { agent_id: agent.agentId } : {}),
+          ...(agent.agentName ? { agent_name: agent.agentName } : {}),
+          ...(agent.host ? { host: agent.host } : {}),
+          ...(agent.revision ? { revision: agent.revision } : {}),
+        });
+        if (action.type === 'offline') next = { ...next, offlineEventId: event.id };
+        dispatcher.enqueue(event);
+        summary.events.push({ type: event.type, id: event.id, target: key });
+        logger.info({ tenant, agent: agent.target.id, event: event.type, id: event.id }, 'event');
+      }
+      doc.targets[key] = next;
+      if (doc.health[key] !== `${next.state}@${next.since}`)
+        health.push({ agent, state: next.state, since: next.since });
+      counts[next.state]++;
+      summary.states[next.state]++;
+      summary.targets++;
+      metrics.liveness.set(
+        { tenant, kind: 'agent', id: agent.target.id },
+        LIVENESS_VALUE[next.state],
+      );
+    }
+    if (health.length && backend.writeAgentHealth) {
+      try {
+        await backend.writeAgentHealth(tenant, health);
+        for (const h of health) doc.health[targetKey(h.agent.target)] = `${h.state}@${h.since}`;
+      } catch (err) {
+        logger.warn(
+          { tenant, err: (err as Error).message },
+          'agent health not written; trying again next pass',
+        );
+      }
+    }
+    // Heartbeat entities gone (an agent removed and its entity deleted): forget them.
+    this.forget(tenant, 'agent', seenKeys);
+    for (const state of LIVENESS_STATES) {
+      metrics.targets.set({ tenant, kind: 'agent', state }, counts[state]);
+    }
+  }
+
+  /** Forgets the targets of a kind that a pass did not see. */
+  private forget(tenant: string, kind: 'device' | 'agent', seen: ReadonlySet<string>): void {
+    const doc = this.opts.store.doc;
+    const prefix = `${tenant}/${kind}/`;
+    for (const key of Object.keys(doc.targets)) {
+      if (key.startsWith(prefix) && !seen.has(key)) {
+        delete doc.targets[key];
+        delete doc.health[key];
+        this.opts.metrics.liveness.remove({ tenant, kind, id: key.slice(prefix.length) });
+      }
     }
   }
 }

@@ -24,12 +24,12 @@ const tenantHeaders = [
 export function buildOpenApi() {
   const Subscription = {
     type: 'object',
-    required: ['id', 'url', 'types', 'device_id_pattern', 'created_at'],
+    required: ['id', 'url', 'types', 'id_pattern', 'created_at'],
     properties: {
       id: { type: 'string' },
       url: { type: 'string', format: 'uri' },
       types: { type: 'array', items: { enum: [...EVENT_TYPES] } },
-      device_id_pattern: { type: 'string' },
+      id_pattern: { type: 'string' },
       created_at: { type: 'string', format: 'date-time' },
       secret: {
         type: 'string',

@@ -21,6 +21,12 @@ import type { SouthBinding } from '../../../testing/stack/south-binding.js';
 import { startSouth } from '../../../testing/stack/south-formats.js';
 import type { WebhookReceiver } from '../../../testing/support/webhook-receiver.js';
 import { startWebhookReceiver } from '../../../testing/support/webhook-receiver.js';
+import {
+  AGENT_INSTANCE_ENTITY_TYPE,
+  HEARTBEAT_ATTRS,
+  HEARTBEAT_SERVICE_PATH,
+  agentInstanceEntityId,
+} from '../../../platform/fleet/identity.js';
 import type { MonitorConfig } from '../src/config.js';
 import { MONITOR_ROUTE } from '../src/route.js';
 import type { RunningMonitor } from '../src/service.js';
@@ -210,7 +216,7 @@ afterEach(async () => {
 
 async function subscribe(mon: RunningMonitor, pattern: string) {
   const res = await api(mon, 'POST', '/v1/subscriptions', {
-    body: { url: receiver.url, device_id_pattern: pattern },
+    body: { url: receiver.url, id_pattern: pattern },
   });
   expect(res.status).toBe(201);
   receiver.secret = res.body.secret;
@@ -303,6 +309,144 @@ describe('liveness of devices', () => {
       'eu.kitt4sme.monitor.device.offline',
       'eu.kitt4sme.monitor.device.recovered',
     ]);
+  });
+});
+
+describe('liveness of agents (their heartbeat entities)', () => {
+  const INSTANCE = 'agent-5d8be2d4d7b4-gpu-edge-1';
+  const entityId = agentInstanceEntityId(INSTANCE);
+  const agentHeaders = { 'fiware-service': TENANT, 'fiware-servicepath': HEARTBEAT_SERVICE_PATH };
+  const jsonHeaders = { ...agentHeaders, 'content-type': 'application/json' };
+  /** The agent's heartbeat, as the agent kit writes it: update, or create on 404. */
+  async function heartbeat(id = entityId, attrs: Record<string, unknown> = {}): Promise<void> {
+    const body = {
+      [HEARTBEAT_ATTRS.agentId]: { type: 'Text', value: '5d8be2d4-d7b4-4140-a05f-be65778cbd90' },
+      [HEARTBEAT_ATTRS.agentName]: { type: 'Text', value: 'anomalies-detector' },
+      [HEARTBEAT_ATTRS.host]: { type: 'Text', value: 'gpu-edge-1' },
+      [HEARTBEAT_ATTRS.revision]: { type: 'Text', value: 'babe0fe64db4ab76' },
+      [HEARTBEAT_ATTRS.heartbeatSeconds]: { type: 'Number', value: 30 },
+      [HEARTBEAT_ATTRS.dateObserved]: { type: 'DateTime', value: new Date(clock).toISOString() },
+      ...attrs,
+    };
+    const url = `${stack.orion.url}/v2/entities/${encodeURIComponent(id)}/attrs?type=${AGENT_INSTANCE_ENTITY_TYPE}`;
+    let res = await fetch(url, {
+      method: 'PATCH',
+      headers: jsonHeaders,
+      body: JSON.stringify(body),
+    });
+    if (res.status === 404)
+      res = await fetch(`${stack.orion.url}/v2/entities`, {
+        method: 'POST',
+        headers: jsonHeaders,
+        body: JSON.stringify({ id, type: AGENT_INSTANCE_ENTITY_TYPE, ...body }),
+      });
+    expect([201, 204]).toContain(res.status);
+  }
+  async function heartbeatEntity(id = entityId): Promise<Record<string, any>> {
+    const res = await fetch(
+      `${stack.orion.url}/v2/entities/${encodeURIComponent(id)}?type=${AGENT_INSTANCE_ENTITY_TYPE}`,
+      { headers: agentHeaders },
+    );
+    expect(res.status).toBe(200);
+    return (await res.json()) as Record<string, any>;
+  }
+  const agentState = (mon: RunningMonitor, id = INSTANCE) =>
+    mon.store.doc.targets[`${TENANT}/agent/${id}`]?.state;
+  afterEach(async () => {
+    for (const e of stack.orion.entities(TENANT))
+      if ((e as { type?: string }).type === AGENT_INSTANCE_ENTITY_TYPE)
+        await fetch(
+          `${stack.orion.url}/v2/entities/${encodeURIComponent(String((e as { id: string }).id))}`,
+          { method: 'DELETE', headers: agentHeaders },
+        );
+  });
+
+  it('a silent agent is offline after three intervals, once, and recovered by its next heartbeat', async () => {
+    await heartbeat();
+    const mon = await monitorOn(join(dir, 'state.json'));
+    await subscribe(mon, 'agent-5d8be2d4d7b4-*');
+    await advance(mon, 10);
+    expect(agentState(mon)).toBe('fresh');
+    expect((await heartbeatEntity()).agentHealth?.value).toBe('fresh');
+    // Heartbeats within every interval keep it fresh.
+    for (let i = 0; i < 4; i++) {
+      await advance(mon, 20);
+      await heartbeat();
+    }
+    expect(agentState(mon)).toBe('fresh');
+
+    const events = await advance(mon, 600);
+    expect(events.map((e) => e.type)).toEqual(['eu.kitt4sme.monitor.agent.offline']);
+    expect(agentState(mon)).toBe('offline');
+    expect((await heartbeatEntity()).agentHealth.value).toBe('offline');
+    // No nudge could be sent: each silent interval counted as an unanswered one.
+    expect(
+      (await mon.metrics.registry.getSingleMetricAsString('monitor_nudges_total'))
+        .split('\n')
+        .find((l) => l.includes('outcome="no-command"')),
+    ).toMatch(/ 3$/);
+    expect(receiver.events.map((e) => e.type)).toEqual(['eu.kitt4sme.monitor.agent.offline']);
+    const offline = receiver.events[0]!;
+    expect(offline.subject).toBe(`agents/${INSTANCE}`);
+    expect(offline.data).toMatchObject({
+      kind: 'agent',
+      id: INSTANCE,
+      state: 'offline',
+      entity_id: entityId,
+      host: 'gpu-edge-1',
+      revision: 'babe0fe64db4ab76',
+      expected_interval: 30,
+    });
+
+    await heartbeat();
+    expect((await advance(mon, 10)).map((e) => e.type)).toEqual([
+      'eu.kitt4sme.monitor.agent.recovered',
+    ]);
+    expect(receiver.events[1]!.data).toMatchObject({ resolves: offline.id, state: 'fresh' });
+    // The monitor's own writes never count as a heartbeat: the agent's dateObserved does.
+    expect((await heartbeatEntity()).agentHealth.value).toBe('fresh');
+  });
+
+  it('watches only heartbeat entities of agent instances with an interval, and forgets those deleted', async () => {
+    await heartbeat();
+    await heartbeat(agentInstanceEntityId('agent-000000000001'), {
+      [HEARTBEAT_ATTRS.heartbeatSeconds]: { type: 'Number', value: 0 },
+    });
+    await heartbeat('urn:ngsi-ld:Other:1');
+    const mon = await monitorOn(join(dir, 'state.json'));
+    await advance(mon, 10);
+    expect(
+      Object.keys(mon.store.doc.targets).filter((k) => k.startsWith(`${TENANT}/agent/`)),
+    ).toEqual([`${TENANT}/agent/${INSTANCE}`]);
+    await fetch(`${stack.orion.url}/v2/entities/${encodeURIComponent(entityId)}`, {
+      method: 'DELETE',
+      headers: agentHeaders,
+    });
+    await advance(mon, 10);
+    expect(agentState(mon)).toBeUndefined();
+  });
+
+  it('keeps watching devices when the agents cannot be listed, and their states when back', async () => {
+    await provision('mon-g');
+    await measure('mon-g');
+    await heartbeat();
+    const mon = await monitorOn(join(dir, 'state.json'));
+    await advance(mon, 10);
+    stack.orion.fault((req) =>
+      req.method === 'GET' &&
+      req.path === '/v2/entities' &&
+      req.query.type === AGENT_INSTANCE_ENTITY_TYPE
+        ? { status: 500, body: { error: 'InternalServerError', description: 'down' } }
+        : undefined,
+    );
+    try {
+      await advance(mon, 10);
+      expect(stateOf(mon, 'mon-g')).toBe('fresh');
+      expect(agentState(mon)).toBe('fresh');
+      expect(logs.some((l) => l.msg === 'agents not monitored this pass')).toBe(true);
+    } finally {
+      stack.orion.fault(undefined);
+    }
   });
 });
 
@@ -410,7 +554,7 @@ describe('subscription API', () => {
     });
     expect(created.status).toBe(201);
     expect(created.body.secret).toMatch(/^whsec_/);
-    expect(created.body.device_id_pattern).toBe('*');
+    expect(created.body.id_pattern).toBe('*');
     const list = await api(mon, 'GET', '/v1/subscriptions');
     expect(list.body.subscriptions).toHaveLength(1);
     expect(list.body.subscriptions[0].secret).toBeUndefined();
@@ -461,7 +605,7 @@ describe('subscription API', () => {
       body: {
         url: 'ftp://x.example.com/',
         types: ['offline'],
-        device_id_pattern: 'a/(b)',
+        id_pattern: 'a/(b)',
         extra: 1,
       },
     });
@@ -469,7 +613,7 @@ describe('subscription API', () => {
     expect(bad.body.code).toBe('ERR_MONITOR_INVALID');
     expect(bad.body.fix).toBeDefined();
     const fields = bad.body.errors.map((e: any) => e.field).sort();
-    expect(fields).toEqual(['(body)', 'device_id_pattern', 'types.0', 'url']);
+    expect(fields).toEqual(['(body)', 'id_pattern', 'types.0', 'url']);
     for (const url of [
       'http://localhost:8080/x',
       'http://10.0.0.1/x',

@@ -173,11 +173,12 @@ export function createApp(deps: AppDeps): express.Express {
   api.put('/v1/groups', async (req, res) => {
     const scope = scopeOf(req, res);
     const spec = parse(GroupSpec, jsonBody(req));
-    const result = await deps.provisioner.upsertGroup(scope, spec, dryRun(req));
-    if (result.status !== 'unchanged' && !dryRun(req)) await republish((res.locals as Locals).log);
+    const dry = dryRun(req);
+    const result = await deps.provisioner.upsertGroup(scope, spec, dry);
+    if (result.status !== 'unchanged' && !dry) await republish((res.locals as Locals).log);
     res
       .status(result.status === 'created' ? 201 : 200)
-      .json({ ...result, group: maskKey(res, result.group) });
+      .json({ ...result, dry_run: dry, group: maskKey(res, result.group) });
   });
   api.delete('/v1/groups', async (req, res) => {
     const scope = scopeOf(req, res);

@@ -223,6 +223,21 @@ export class OrionClient {
     return out;
   }
 
+  /** Every entity of a type (key-values, only `attrs`), paged. */
+  async listEntities(
+    scope: Scope,
+    type: string,
+    attrs: readonly string[],
+  ): Promise<Record<string, unknown>[]> {
+    return allPages(async (query) => {
+      const res = await this.upstream.call<Record<string, unknown>[]>('GET', '/v2/entities', {
+        headers: headers(scope),
+        query: { type, attrs: attrs.join(','), options: 'keyValues', ...query },
+      });
+      return res.body ?? [];
+    });
+  }
+
   /** Deletes an entity; false when there was none. */
   async deleteEntity(scope: Scope, id: string, type: string): Promise<boolean> {
     const res = await this.upstream.call('DELETE', `/v2/entities/${encodeURIComponent(id)}`, {

@@ -61,7 +61,9 @@ const Summary = z.object({
 const BulkResult = z
   .object({ dry_run: z.boolean(), summary: Summary, results: z.array(ItemResult) })
   .meta({ id: 'BulkResult' });
-const GroupResult = z.object({ status: WriteStatus, group: Group }).meta({ id: 'GroupResult' });
+const GroupResult = z
+  .object({ status: WriteStatus, dry_run: z.boolean(), group: Group })
+  .meta({ id: 'GroupResult' });
 const DeviceResult = z
   .object({ status: WriteStatus, dry_run: z.boolean(), device: Device.optional() })
   .meta({ id: 'DeviceResult' });

@@ -127,6 +127,16 @@ describe('service groups', () => {
 
   it('updates a group in place and refuses to change its API key', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
+    // A dry run of a change says what it would do, and changes nothing.
+    const dry = await api('PUT', '/v1/groups', '/v1/groups?dry_run=true', {
+      ...floor1,
+      body: { ...m.group, static_attributes: [{ name: 'site', type: 'Text', value: 'Zurich' }] },
+    });
+    expect(dry.body).toMatchObject({ status: 'updated', dry_run: true });
+    const before = await api('GET', '/v1/groups', '/v1/groups', floor1);
+    expect(before.body.groups[0].static_attributes ?? []).not.toContainEqual(
+      expect.objectContaining({ name: 'site' }),
+    );
     const updated = await api('PUT', '/v1/groups', '/v1/groups', {
       ...floor1,
       body: { ...m.group, static_attributes: [{ name: 'site', type: 'Text', value: 'Zurich' }] },
@@ -188,13 +198,24 @@ describe('devices', () => {
     const again = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', { ...floor1, body });
     expect(again.status).toBe(200);
     expect(again.body.status).toBe('unchanged');
+    const change = {
+      ...body,
+      attributes: [...body.attributes, { object_id: 't', name: 'temperature', type: 'Number' }],
+      expected_interval: 60,
+    };
+    // A dry run of the change says what it would do, and changes nothing.
+    const dry = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev?dry_run=true', {
+      ...floor1,
+      body: change,
+    });
+    expect(dry.status).toBe(200);
+    expect(dry.body).toMatchObject({ status: 'updated', dry_run: true });
+    const untouched = await api('GET', '/v1/devices/{id}', '/v1/devices/foodev', floor1);
+    expect(untouched.body.attributes.map((a: { name: string }) => a.name)).toEqual(['foo']);
+    expect(untouched.body.expected_interval).not.toBe(60);
     const changed = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', {
       ...floor1,
-      body: {
-        ...body,
-        attributes: [...body.attributes, { object_id: 't', name: 'temperature', type: 'Number' }],
-        expected_interval: 60,
-      },
+      body: change,
     });
     expect(changed.body.status).toBe('updated');
     const got = await api('GET', '/v1/devices/{id}', '/v1/devices/foodev', floor1);
@@ -364,34 +385,62 @@ describe('idempotency with what the agent adds', () => {
     expect(changed.body.summary.updated).toBe(1);
   });
 
-  it('puts right a device changed behind its back on the agent', async () => {
-    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
-      ...floor1,
-      body: { devices: [m.devices[0]] },
-    });
-    const agent = `${stack.iotaUrl}/iot/devices`;
-    const headers = {
-      'content-type': 'application/json',
-      'fiware-service': 'manufracture',
-      'fiware-servicepath': '/floor1',
-    };
-    const stored = await (await fetch(`${agent}/foodev`, { headers })).json();
-    expect((await fetch(`${agent}/foodev`, { method: 'DELETE', headers })).status).toBe(204);
-    const { service: _s, service_path: _p, ...rest } = stored as Record<string, unknown>;
-    const recreated = await fetch(agent, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ devices: [{ ...rest, protocol: 'IoTA-JSON' }] }),
-    });
-    expect(recreated.status).toBe(201);
-    const again = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
-      ...floor1,
-      body: { devices: [m.devices[0]] },
-    });
-    expect(again.body.summary.updated).toBe(1);
-    const fixed = await (await fetch(`${agent}/foodev`, { headers })).json();
-    expect((fixed as { protocol: string }).protocol).toBe('PDI-IoTA-UltraLight');
-  });
+  type Stored = Record<string, unknown> & { attributes?: Record<string, unknown>[] };
+  it.each<[string, (d: Stored) => Stored, (d: Stored) => boolean]>([
+    [
+      'its protocol',
+      (d) => ({ ...d, protocol: 'IoTA-JSON' }),
+      (d) => d.protocol === 'PDI-IoTA-UltraLight',
+    ],
+    ['its transport', (d) => ({ ...d, transport: 'MQTT' }), (d) => d.transport === 'HTTP'],
+    [
+      'a lazy attribute',
+      (d) => ({ ...d, lazy: [{ object_id: 'l', name: 'level', type: 'Number' }] }),
+      (d) => !Array.isArray(d.lazy) || d.lazy.length === 0,
+    ],
+    [
+      'an expression on an attribute',
+      (d) => ({
+        ...d,
+        attributes: (d.attributes ?? []).map((a, i) =>
+          i === 0 ? { ...a, expression: `${String(a.object_id)} * 1000` } : a,
+        ),
+      }),
+      (d) => (d.attributes ?? []).every((a) => !String(a.expression ?? '').includes('* 1000')),
+    ],
+  ])(
+    'puts right a device changed behind its back on the agent: %s',
+    async (_what, tamper, putRight) => {
+      await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+        ...floor1,
+        body: { devices: [m.devices[0]] },
+      });
+      const agent = `${stack.iotaUrl}/iot/devices`;
+      const headers = {
+        'content-type': 'application/json',
+        'fiware-service': 'manufracture',
+        'fiware-servicepath': '/floor1',
+      };
+      const stored = (await (await fetch(`${agent}/foodev`, { headers })).json()) as Stored;
+      expect((await fetch(`${agent}/foodev`, { method: 'DELETE', headers })).status).toBe(204);
+      const { service: _s, service_path: _p, ...rest } = stored;
+      const recreated = await fetch(agent, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ devices: [tamper(rest)] }),
+      });
+      expect(recreated.status).toBe(201);
+      const tampered = (await (await fetch(`${agent}/foodev`, { headers })).json()) as Stored;
+      expect(putRight(tampered)).toBe(false);
+      const again = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+        ...floor1,
+        body: { devices: [m.devices[0]] },
+      });
+      expect(again.body.summary.updated).toBe(1);
+      const fixed = (await (await fetch(`${agent}/foodev`, { headers })).json()) as Stored;
+      expect(putRight(fixed)).toBe(true);
+    },
+  );
 
   it('removes a field dropped from a group', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', {

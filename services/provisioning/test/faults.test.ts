@@ -46,13 +46,18 @@ function registeredEntities(stack: ProvisioningStack): string[] {
 describe('with the IoT Agent and Orion failing', () => {
   let stack: ProvisioningStack;
   beforeAll(async () => {
-    stack = await startProvisioningStack({ chunkSize: 4, env: { UPSTREAM_TIMEOUT_MS: '400' } });
+    stack = await startProvisioningStack({
+      chunkSize: 4,
+      agentProxy: true,
+      env: { UPSTREAM_TIMEOUT_MS: '400' },
+    });
   });
   afterAll(async () => {
     await stack?.close();
   });
   beforeEach(async () => {
     stack.orion.fault(undefined);
+    stack.agentProxy!.fault(undefined);
     for (const id of await agentDeviceIds(stack))
       await stack.call('DELETE', `/v1/devices/${id}`, floor1);
     stack.orion.reset();
@@ -197,6 +202,56 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(stack.logText()).not.toContain('sekritKey42');
     expect(stack.logText()).not.toContain('otherKey99');
     await stack.call('DELETE', '/v1/groups', floor1);
+  });
+
+  it('rolls back a device the agent stored but whose confirmation was lost', async () => {
+    const ids = (body: unknown) =>
+      ((body as { devices?: { device_id: string }[] })?.devices ?? []).map((d) => d.device_id);
+    // The chunk holding cmd5 is refused before the agent sees it, so the service creates its
+    // devices one by one; cmd5's own create reaches the agent, which stores the device and
+    // registers its command in Orion, and its answer is lost on the way back.
+    stack.agentProxy!.fault((req) => {
+      if (req.method !== 'POST' || !req.url.startsWith('/iot/devices')) return undefined;
+      const list = ids(req.body);
+      if (!list.includes('cmd5')) return undefined;
+      return list.length > 1
+        ? { kind: 'refuse', status: 500, body: { name: 'INTERNAL', message: 'injected' } }
+        : { kind: 'lose-response' };
+    });
+    const res = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(8) },
+    });
+    expect(stack.agentProxy!.injected).toEqual([
+      'refuse POST /iot/devices',
+      expect.stringMatching(/^lose-response POST \/iot\/devices \(upstream answered 201\)$/),
+    ]);
+    expect(res.status).toBe(207);
+    const results = res.body.results as {
+      device_id: string;
+      status: string;
+      code?: string;
+      reason?: string;
+    }[];
+    const cmd5 = results.find((r) => r.device_id === 'cmd5')!;
+    expect(cmd5.status).toBe('failed');
+    expect(cmd5.reason).not.toMatch(/rolling back also failed/);
+    // A lost answer counts as the agent being unavailable: the rest of the batch is not tried.
+    expect(results.filter((r) => r.status === 'failed').map((r) => r.device_id)).toEqual([
+      'cmd5',
+      'cmd6',
+      'cmd7',
+    ]);
+    // Rolled back: the agent holds exactly the created ones, and Orion no registration of cmd5.
+    const held = await agentDeviceIds(stack);
+    expect(held).toEqual(
+      results
+        .filter((r) => r.status === 'created')
+        .map((r) => r.device_id)
+        .sort(),
+    );
+    expect(held).not.toContain('cmd5');
+    expect(registeredEntities(stack)).toEqual(held.map((id) => `urn:ngsi:bot:${id}`).sort());
   });
 
   it('answers 503 with Retry-After and writes nothing when the IoT Agent is down', async () => {

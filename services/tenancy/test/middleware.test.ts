@@ -35,6 +35,14 @@ function appWith(p: TenancyPolicy, jwks: JwksCache) {
       tenantHeaderRaw: req.rawHeaders.filter(
         (_v, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === 'x-kitt4sme-tenant',
       ),
+      // Every platform header the handler sees, in all three of Node's views.
+      platformHeaders: Object.keys(req.headers).filter((n) => n.startsWith('x-kitt4sme-')),
+      platformHeadersDistinct: Object.keys(req.headersDistinct).filter((n) =>
+        n.startsWith('x-kitt4sme-'),
+      ),
+      platformHeadersRaw: req.rawHeaders.filter(
+        (v, i) => i % 2 === 0 && v.toLowerCase().startsWith('x-kitt4sme-'),
+      ),
     }),
   );
   return app;
@@ -355,6 +363,26 @@ describe('tenancyMiddleware', () => {
       tenantHeader: null,
       tenantHeaderDistinct: null,
       tenantHeaderRaw: [],
+    });
+  });
+
+  it("drops every x-kitt4sme-* header of the caller, not only the tenant's, allowed or public", async () => {
+    const forged = { 'x-kitt4sme-other': 'x', 'X-Kitt4sme-Roles': 'platform-admin' };
+    const allowed = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token()}`,
+      'fiware-service': 'manufracture',
+      ...forged,
+    });
+    // Only the tenant header the middleware set itself is left.
+    expect(await allowed.json()).toMatchObject({
+      platformHeaders: ['x-kitt4sme-tenant'],
+      platformHeadersDistinct: ['x-kitt4sme-tenant'],
+      platformHeadersRaw: ['x-kitt4sme-tenant'],
+    });
+    expect(await (await get('/orion/version', forged)).json()).toMatchObject({
+      platformHeaders: [],
+      platformHeadersDistinct: [],
+      platformHeadersRaw: [],
     });
   });
 
