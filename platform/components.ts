@@ -188,9 +188,11 @@ export interface ComponentSpec {
   readonly description: string;
   /**
    * `platform`: a construct of ours synthesizes it into `deploy/<layer>/`. `helm`: an upstream
-   * chart that Argo CD renders (`chart`), sized through the chart values we generate.
+   * chart that Argo CD renders (`chart`), sized through the chart values we generate. `fleet`:
+   * a hook Job the fleet's construct library renders with the agents (cdk8s/lib/fleet/), which
+   * runs during each sync of the fleet and is not part of the budget.
    */
-  readonly managedBy: 'platform' | 'helm';
+  readonly managedBy: 'platform' | 'helm' | 'fleet';
   /** For `platform` components: the layer whose Application syncs it. */
   readonly layer?: LayerId;
   /** For `helm` components: the chart that installs it (a key of {@link CHARTS}). */
@@ -723,6 +725,19 @@ export const COMPONENTS = {
     sizes: sized(r(25, 1000, 128, 512), r(250, 2000, 512, 1024), 2),
     budgetName: 'argocd-repo-server',
   },
+  identity: {
+    description:
+      "The agents' Keycloak clients: a hook Job of each fleet sync running `realm:apply --agents` (their clients, and their credentials in their namespaces)",
+    managedBy: 'fleet',
+    namespace: 'identity',
+    image: {
+      repository: 'ghcr.io/kitt4sme/identity',
+      tag: '0.2.0',
+      why: 'our own image, built from services/identity/Dockerfile at the package.json version (the identity tools: realm:apply); a fork builds and pushes its own image and overrides this entry in images',
+    },
+    // Its grants on Keycloak's admin API are rendered with it (cdk8s/lib/fleet/identity.ts).
+    sizes: sized(r(50, 500, 96, 256), r(50, 500, 96, 256), 1),
+  },
   argocdFleetPlugin: {
     description:
       "The fleet's Config Management Plugin: a sidecar of Argo CD's repo-server that renders fleet/ with the construct library",
@@ -870,7 +885,7 @@ export const IMAGE_IDS = COMPONENT_IDS.filter((id) => component(id).image) as Im
  * `.github/workflows/release.yml` pushes them on a tag, and `minikube/up.sh` builds them into the
  * node when their pin cannot be pulled (deploy/bootstrap/cluster.env lists them).
  */
-export const PROJECT_IMAGE_IDS = ['provisioning'] as const satisfies readonly ImageId[];
+export const PROJECT_IMAGE_IDS = ['provisioning', 'identity'] as const satisfies readonly ImageId[];
 
 /** Every pinned chart. */
 export const CHART_IDS = Object.keys(CHARTS) as ChartId[];
@@ -1000,6 +1015,8 @@ export function validateComponents(
   for (const [id, c] of Object.entries(components)) {
     if (c.managedBy === 'platform' && (!c.layer || !c.image || !c.service))
       flag(id, 'ERR_COMPONENT_SOURCE', 'a platform component without layer, image or service');
+    if (c.managedBy === 'fleet' && (!c.image || c.service || c.layer))
+      flag(id, 'ERR_COMPONENT_SOURCE', 'a fleet job without image, or with a Service or layer');
     if (c.managedBy === 'helm' && (!c.chart || !(c.chart in charts)))
       flag(id, 'ERR_COMPONENT_SOURCE', `chart ${JSON.stringify(c.chart)}`);
     for (const call of c.calls ?? []) {

@@ -75,7 +75,7 @@ const STR = 'String';
 const yes = 'true';
 
 /** An OIDC protocol mapper of the realm. */
-function mapper(name: string, protocolMapper: string, config: Record<string, string>): Rep {
+export function mapper(name: string, protocolMapper: string, config: Record<string, string>): Rep {
   return { name, protocol: 'openid-connect', protocolMapper, consentRequired: false, config };
 }
 
@@ -111,7 +111,7 @@ function rolesMapper(): Rep {
 }
 
 /** Mapper: a resource server in `aud` of access tokens. */
-function audienceMapper(audience: string): Rep {
+export function audienceMapper(audience: string): Rep {
   return mapper(`audience ${audience}`, 'oidc-audience-mapper', {
     'included.client.audience': audience,
     'access.token.claim': yes,
@@ -130,7 +130,7 @@ function groupsMapper(): Rep {
 }
 
 /** What every client of the realm shares: nothing implicit, no consent screen. */
-function baseClient(clientId: string, name: string, description: string): Rep {
+export function baseClient(clientId: string, name: string, description: string): Rep {
   return {
     clientId,
     name,

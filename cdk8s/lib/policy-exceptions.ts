@@ -7,8 +7,11 @@
  * tests both honour it and list every exception the platform has.
  */
 
-/** The rules a container can be excused from. */
-export const EXCEPTION_RULES = ['readOnlyRootFilesystem'] as const;
+/**
+ * The rules a container can be excused from: a read-only root filesystem, and the pod's
+ * Kubernetes API token (`automountServiceAccountToken`), for the container that calls the API.
+ */
+export const EXCEPTION_RULES = ['readOnlyRootFilesystem', 'automountServiceAccountToken'] as const;
 export type ExceptionRule = (typeof EXCEPTION_RULES)[number];
 
 /** One declared exception. */

@@ -55,8 +55,28 @@ describe('the fleet Application', () => {
     const used = [...new Set(rendered.map((o) => o.metadata.namespace ?? o.metadata.name))].sort();
     expect(allowed).toEqual(used);
     expect(allowed).toContain(app.spec.destination.namespace);
-    // No Secret, no RBAC, nothing cluster-wide but the agents' namespaces.
-    expect(JSON.stringify(project.spec)).not.toMatch(/Secret|Role|\*/);
+    // No Secret, no cluster-wide RBAC, nothing cluster-wide but the agents' namespaces. The
+    // only Roles are the agents' clients' job's, on Secrets and Deployments of an agents
+    // namespace, bound to that job alone (cdk8s/lib/fleet/identity.ts).
+    expect(JSON.stringify(project.spec)).not.toMatch(/Secret|ClusterRole|\*/);
+    const roles = rendered.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding') as any[];
+    expect(roles.length).toBe(2 * ctx.config.tenants.length);
+    for (const r of roles) {
+      expect(r.metadata.namespace).toMatch(/^agents-/);
+      if (r.kind === 'Role')
+        expect(r.rules).toEqual([
+          {
+            apiGroups: [''],
+            resources: ['secrets'],
+            verbs: ['get', 'list', 'create', 'patch', 'delete'],
+          },
+          { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'patch'] },
+        ]);
+      else
+        expect(r.subjects).toEqual([
+          { kind: 'ServiceAccount', name: 'agent-clients', namespace: 'identity' },
+        ]);
+    }
   });
 });
 

@@ -49,7 +49,8 @@ describe('npm run fleet:render', () => {
         renderFleet(ctx, loadFleet(repo, FLEET_DIR, ctx)).files,
       );
       const files = readdirSync(join(preview, FLEET_PREVIEW_DIR)).sort();
-      expect(files.length).toBe(ctx.config.tenants.length);
+      // One per tenant, and the agents' clients' job.
+      expect(files.length).toBe(ctx.config.tenants.length + 1);
       const bodies = files.map((f) => {
         const text = readFileSync(join(preview, FLEET_PREVIEW_DIR, f), 'utf8');
         expect(text.startsWith(FLEET_PREVIEW_HEADER)).toBe(true);

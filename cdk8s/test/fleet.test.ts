@@ -437,7 +437,8 @@ describe('fleet authorization, through the Istio interpreter', () => {
           return o.spec.rules
             .filter(
               (r: any) =>
-                r.when.some((c: any) => c.values[0] === azp) &&
+                // Rules bound to the agent's token (not its token request to Keycloak).
+                (r.when ?? []).some((c: any) => c.values[0] === azp) &&
                 !r.when.some((c: any) => c.key === 'request.headers[fiware-servicepath]'),
             )
             .map((r: any) => {

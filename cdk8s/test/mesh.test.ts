@@ -329,10 +329,12 @@ describe('the platform mesh', () => {
     ]);
   });
 
-  it('fences each meshed namespace to mesh peers at the network layer (and the platform namespace to the agents too)', () => {
+  it("fences each meshed namespace to mesh peers at the network layer (and the platform and Keycloak's namespaces to the agents too)", () => {
+    const agents = ['agents-manufracture', 'agents-smithereens'];
     const peers: Record<string, string[]> = {
-      fiware: ['agents-manufracture', 'agents-smithereens', 'fiware', 'identity', 'istio-system'],
-      identity: ['fiware', 'identity', 'istio-system'],
+      fiware: [...agents, 'fiware', 'identity', 'istio-system'],
+      // The agents ask Keycloak for their tokens.
+      identity: [...agents, 'fiware', 'identity', 'istio-system'],
     };
     for (const [ns, expected] of Object.entries(peers)) {
       const np = find(out, 'NetworkPolicy', 'mesh-peers-only', ns).spec;

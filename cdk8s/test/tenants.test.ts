@@ -83,7 +83,7 @@ describe('a tenant added to the config', () => {
     expect(data.tenants).toEqual(['manufracture', 'smithereens', 'acme_works']);
   });
 
-  it("changes exactly Grafana, its provisioning, CrateDB users, OPA, the provisioning service, the realm and the platform namespace's fence, and nothing else", () => {
+  it("changes exactly Grafana, its provisioning, CrateDB users, OPA, the provisioning service, the realm and the platform and identity namespaces' fences, and nothing else", () => {
     expect(changedObjects(base, out)).toEqual(
       [
         // The fleet's project may place agents in the new tenant's agents namespace.
@@ -105,8 +105,10 @@ describe('a tenant added to the config', () => {
         'Deployment/identity/keycloak',
         // The pod template carries a checksum of the provisioning, so Grafana restarts.
         'StatefulSet/fiware/grafana',
-        // The platform namespace admits the tenant's agents namespace (agents-<tenant>).
+        // The platform namespace admits the tenant's agents namespace (agents-<tenant>), and so
+        // does Keycloak's (the agents' tokens).
         'NetworkPolicy/fiware/mesh-peers-only',
+        'NetworkPolicy/identity/mesh-peers-only',
       ].sort(),
     );
   });

@@ -340,10 +340,12 @@ describe('minikube/up.sh', () => {
     });
 
     it('neither pulls nor builds an image the node already has', () => {
-      const res = run('minikube/up.sh', [], { env: { STUB_IMAGE_LS: image.ref } });
+      const res = run('minikube/up.sh', [], {
+        env: { STUB_IMAGE_LS: images.map((i) => i.ref).join('\n') },
+      });
       expect(res.status).toBe(0);
       expect(res.calls.filter((c) => / image (pull|build) /.test(c))).toEqual([]);
-      expect(res.stderr).toContain(`${image.ref} is in the node`);
+      for (const i of images) expect(res.stderr).toContain(`${i.ref} is in the node`);
     });
 
     it('builds the pinned tag from its Dockerfile, at the repository root, when it cannot be pulled', () => {

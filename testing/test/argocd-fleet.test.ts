@@ -11,7 +11,11 @@
  * deploy/apps' own, pointed at the loopback repository.
  *
  * There is no kubelet: the agents' Deployments are created, never run, so the Application is
- * asserted Synced, not Healthy.
+ * asserted Synced, not Healthy. Nor is there a Job controller: the sync's hook Job (the agents'
+ * clients, cdk8s/lib/fleet/identity.ts) is marked complete by the test as the controller would
+ * after its pod succeeded (TEST ONLY, visibly: {@link completeHookJobs}), so that Argo CD goes
+ * on to the next wave; what the job does is tested on its own with the real Keycloak
+ * (services/identity/test/realm-apply-agents-cli.test.ts).
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +38,7 @@ import { startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
 import type { Application } from '../support/argocd-apps.js';
 import {
+  completeHookJobs,
   git,
   objectExists,
   pushAll,
@@ -51,6 +56,9 @@ const REPO_ERROR_GRACE_SECONDS = 10;
 
 const keyOf = (o: { kind?: string; metadata?: { namespace?: string; name?: string } }) =>
   `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
+const isHook = (o: KubeObject) =>
+  (o.metadata.annotations as Record<string, string> | undefined)?.['argocd.argoproj.io/hook'] !==
+  undefined;
 
 describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real kube-apiserver', () => {
   const ctx = loadPlatformContext();
@@ -62,6 +70,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
   let objects: k8s.KubernetesObjectApi;
   let custom: k8s.CustomObjectsApi;
   let appsApi: k8s.AppsV1Api;
+  let jobs: ReturnType<typeof completeHookJobs> | undefined;
 
   const push = (message: string) => pushAll(clone, message);
   const edit = (file: string, change: (text: string) => string) => {
@@ -154,6 +163,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
     expect(platformNamespaces.length).toBeGreaterThan(0);
     for (const name of platformNamespaces)
       await core.createNamespace({ body: { metadata: { name } } });
+    jobs = completeHookJobs(kc, ctx.componentNamespace('keycloak'));
 
     // deploy/apps' fleet project and Application, pointed at the loopback repository
     // (TEST ONLY, visibly), server-side applied as the root Application would.
@@ -168,6 +178,7 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
   }, 300_000);
 
   afterAll(async () => {
+    jobs?.stop();
     await argo?.stop();
     await daemon?.stop();
     await api?.stop();
@@ -185,7 +196,12 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
       expect(managed.map((r) => keyOf({ kind: r.kind, metadata: r })).sort()).toEqual(
         expected.map(keyOf).sort(),
       );
-      expect(managed.filter((r) => r.status !== 'Synced')).toEqual([]);
+      // The one hook, the agents' clients' Job, ran (in wave 1, before the Deployments) and
+      // stays until the next sync replaces it; everything else is Synced.
+      expect(expected.filter(isHook).map(keyOf)).toEqual(['Job/identity/agent-clients']);
+      expect(managed.filter((r) => r.hook).map((r) => r.name)).toEqual(['agent-clients']);
+      expect(jobs!.count()).toBeGreaterThanOrEqual(1);
+      expect(managed.filter((r) => !r.hook && r.status !== 'Synced')).toEqual([]);
       for (const o of expected) expect([keyOf(o), await exists(o)]).toEqual([keyOf(o), true]);
 
       const count = (kind: string) => expected.filter((o) => o.kind === kind).length;
@@ -196,7 +212,8 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
           .map((o) => o.metadata.name)
           .sort(),
       ).toEqual(ctx.config.tenants.map((t) => agentsNamespace(t.name)).sort());
-      expect(count('ServiceAccount')).toBe(fleet.agents.length);
+      // One per agent, and the agents' clients' job's.
+      expect(count('ServiceAccount')).toBe(fleet.agents.length + 1);
       expect(count('Deployment')).toBe(
         fleet.agents.reduce(
           (n, a) => n + (a.placement.mode === 'floating' ? 1 : a.placement.hosts.length),

@@ -43,6 +43,7 @@ import { startControlPlane } from '../real/kube-node.js';
 import type { ControlPlane } from '../real/kube-node.js';
 import type { Application } from '../support/argocd-apps.js';
 import {
+  completeHookJobs,
   git,
   objectExists,
   pushAll,
@@ -75,6 +76,7 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
   let custom: k8s.CustomObjectsApi;
   let loopbackURL: string;
   let deployObjects: DeployObject[];
+  let jobs: ReturnType<typeof completeHookJobs> | undefined;
 
   /** Commits every change in the clone and pushes it to the served repository. */
   const push = (message: string) => pushAll(clone, message);
@@ -209,6 +211,9 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     expect([_period, _health].every((v) => typeof v === 'string')).toBe(true);
     const strings = (o: Record<string, unknown>) =>
       Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+    // No Job controller runs here: the fleet's hook Job (the agents' clients) is marked
+    // complete as it would be once its pod succeeded (TEST ONLY, visibly; see completeHookJobs).
+    jobs = completeHookJobs(api.kubeConfig(), platform.namespaces.identity);
     argo = await startArgoCd(api, {
       cm: strings(cm),
       rbac: strings(values.configs.rbac),
@@ -232,6 +237,7 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
   }, 300_000);
 
   afterAll(async () => {
+    jobs?.stop();
     await argo?.stop();
     await daemon?.stop();
     await controllers?.stop();

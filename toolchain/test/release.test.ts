@@ -43,7 +43,7 @@ describe('releasePlan', () => {
   it("releases each image at package.json's version under the registry's pinned name", () => {
     const plan = releasePlan({ tag: `v${version}`, owner: 'kitt4sme' });
     expect(plan.version).toBe(version);
-    expect(plan.images.map((i) => i.service)).toEqual(imageServices().map((s) => s.name));
+    expect(plan.images.map((i) => i.service).sort()).toEqual(imageServices().map((s) => s.name));
     const pin = COMPONENTS.provisioning.image;
     expect(plan.images[0]).toEqual({
       service: 'provisioning',

@@ -60,6 +60,12 @@ import { toYaml } from '../yaml.js';
 import type { MeshCaller } from '../workload.js';
 import { ExternalIdentity, PART_OF, hardenedSecurityContext, kubeResources } from '../workload.js';
 import { MeshTarget } from './grants.js';
+import {
+  AGENT_CLIENTS_JOB,
+  AGENT_DEPLOYMENT_WAVE,
+  AgentClientsJob,
+  grantTokenEndpoint,
+} from './identity.js';
 
 /** Where `npm run synth` writes the rendered fleet (git-ignored). */
 export const FLEET_PREVIEW_DIR = 'deploy-preview/fleet';
@@ -89,10 +95,16 @@ export interface RenderedFleet {
   readonly stream: string;
 }
 
-/** Renders the fleet: one chart (and preview file) per tenant. */
+/** Renders the fleet: one chart (and preview file) per tenant, and the agents' clients' job. */
 export function renderFleet(ctx: PlatformContext, fleet: Fleet): RenderedFleet {
   const app = new App();
   const charts: [string, Chart][] = [];
+  const identity = new Chart(app, AGENT_CLIENTS_JOB, { disableResourceNameHashes: true });
+  const clients = new AgentClientsJob(identity, 'AgentClients', {
+    context: ctx,
+    agents: fleet.agents,
+  });
+  charts.push([`${FLEET_PREVIEW_DIR}/${AGENT_CLIENTS_JOB}.yaml`, identity]);
   for (const t of ctx.config.tenants) {
     const chart = new Chart(app, agentsNamespace(t.name), { disableResourceNameHashes: true });
     new TenantAgents(chart, 'Agents', {
@@ -102,6 +114,7 @@ export function renderFleet(ctx: PlatformContext, fleet: Fleet): RenderedFleet {
       sealedSecrets: (fleet.sealedSecrets ?? []).filter(
         (s) => s.record.metadata.namespace === agentsNamespace(t.name),
       ),
+      agentClients: clients,
     });
     charts.push([`${FLEET_PREVIEW_DIR}/${agentsNamespace(t.name)}.yaml`, chart]);
   }
@@ -128,6 +141,8 @@ export interface TenantAgentsProps {
   readonly agents: readonly ResolvedAgent[];
   /** The SealedSecrets of the tenant's agents, as kubeseal wrote them. @default none */
   readonly sealedSecrets?: readonly ResolvedSealedSecret[];
+  /** The job that writes the agents' client credentials: granted the namespace's Secrets. @default none */
+  readonly agentClients?: AgentClientsJob;
 }
 
 /** A tenant's agents namespace and its agents. */
@@ -233,6 +248,11 @@ export class TenantAgents extends Construct {
     const agents = new Map<string, AgentWorkload>();
     for (const a of props.agents)
       agents.set(a.id, new AgentWorkload(this, a.id, { context: ctx, agent: a }));
+
+    // Identity: the job writes the agents' client credentials here; the agents ask Keycloak
+    // for their tokens with them.
+    props.agentClients?.grantSecrets(this, ns);
+    grantTokenEndpoint(this, ctx, props.tenant, [...agents.values()]);
 
     // Needs: a grant on each platform service, bound to the tenant's fiware-service header and
     // to the agent's own token (its client is the token's azp): the mesh identity alone, which
@@ -380,7 +400,11 @@ export class AgentWorkload extends Construct implements MeshCaller {
       new k8s.KubeDeployment(this, host ? `Host-${host.name}` : 'Floating', {
         metadata: {
           ...meta(name, instanceLabels),
-          annotations: { [FLEET_LABELS.revision]: a.revision },
+          annotations: {
+            [FLEET_LABELS.revision]: a.revision,
+            // After the hook that writes its client credentials (./identity.ts, NOTE 1).
+            'argocd.argoproj.io/sync-wave': String(AGENT_DEPLOYMENT_WAVE),
+          },
         },
         spec: {
           replicas: a.state === 'running' ? 1 : 0,

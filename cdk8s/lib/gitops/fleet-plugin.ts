@@ -45,6 +45,12 @@ export const FLEET_NAMESPACED_KINDS = [
   { group: 'networking.k8s.io', kind: 'NetworkPolicy' },
   { group: 'security.istio.io', kind: 'AuthorizationPolicy' },
   { group: 'security.istio.io', kind: 'PeerAuthentication' },
+  // The agents' clients' hook Job (cdk8s/lib/fleet/identity.ts): its agents list, and its
+  // rights on Secrets and Deployments in the agents namespaces.
+  { group: '', kind: 'ConfigMap' },
+  { group: 'batch', kind: 'Job' },
+  { group: 'rbac.authorization.k8s.io', kind: 'Role' },
+  { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding' },
 ] as const;
 
 /** The ConfigManagementPlugin, as argocd-cmp-server reads it from plugin.yaml. */
@@ -91,7 +97,8 @@ export function fleetNamespaces(ctx: PlatformContext): string[] {
   );
   return [
     ...ctx.config.tenants.map((t) => agentsNamespace(t.name)),
-    ...[...new Set(grants)].sort(),
+    // Keycloak's: the agents' clients' job, and the agents' grants on its token endpoint.
+    ...[...new Set([...grants, ctx.componentNamespace('keycloak')])].sort(),
   ];
 }
 

@@ -42,9 +42,10 @@ export class MeshSecurity extends Construct {
     const labels = { 'app.kubernetes.io/part-of': PART_OF };
     const mesh = ctx.namespace('mesh');
     const meshed = MESHED_NAMESPACES.map((r) => ctx.namespace(r));
-    // The tenants' agents call the FIWARE APIs their needs grant (platform/fleet/records.ts);
-    // they reach nothing in the identity namespace (yet).
+    // The tenants' agents call the FIWARE APIs their needs grant (platform/fleet/records.ts),
+    // and Keycloak's token endpoint for their tokens (cdk8s/lib/fleet/identity.ts).
     const agentNamespaces = ctx.config.tenants.map((t) => agentsNamespace(t.name));
+    const agentPeers = new Set([ctx.namespace('platform'), ctx.componentNamespace('keycloak')]);
 
     for (const role of MESHED_NAMESPACES) {
       const ns = ctx.namespace(role);
@@ -78,7 +79,7 @@ export class MeshSecurity extends Construct {
             ingress: [
               {
                 from: [
-                  ...new Set([...meshed, mesh, ...(role === 'platform' ? agentNamespaces : [])]),
+                  ...new Set([...meshed, mesh, ...(agentPeers.has(ns) ? agentNamespaces : [])]),
                 ]
                   .sort()
                   .map((peer) => ({

@@ -257,8 +257,11 @@ function checkPod(
   }
   for (const v of arr(pod.volumes))
     if (v.hostPath) fail('no-host-access', `hostPath volume ${String(v.name)}`);
-  if (pod.automountServiceAccountToken !== false)
-    fail('no-api-token', 'automountServiceAccountToken is not false');
+  if (
+    pod.automountServiceAccountToken !== false &&
+    !exceptions.some((e) => e.rule === 'automountServiceAccountToken')
+  )
+    fail('no-api-token', 'automountServiceAccountToken is not false and no exception is declared');
   if (podSec.runAsUser === 0) fail('run-as-non-root', 'pod runAsUser 0');
 
   const containers = [

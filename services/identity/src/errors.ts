@@ -32,6 +32,15 @@ export const IDENTITY_ERRORS = {
     problem: "Keycloak's admin API refused a change while applying the realm",
     fix: 'read the message (it names the object and Keycloak’s reason), fix the realm definition or the running realm, and run `npm run realm:apply` again; it is idempotent',
   },
+  ERR_AGENT_NAMESPACE_MISSING: {
+    problem:
+      "an agent's namespace (agents-<tenant>), where its client credentials go, does not exist in the cluster",
+    fix: 'let Argo CD sync the fleet Application first (it creates the namespace), or check --context; then run `npm run realm:apply -- --agents` again',
+  },
+  ERR_AGENT_NOT_RECONCILED: {
+    problem: 'an agent has no client in the realm yet, so it has no secret to rotate',
+    fix: 'let the fleet sync (its hook runs `realm:apply --agents`) or run `npm run realm:apply -- --agents`, then rotate again',
+  },
 } as const;
 export type IdentityErrorCode = keyof typeof IDENTITY_ERRORS;
 

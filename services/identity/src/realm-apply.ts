@@ -336,84 +336,19 @@ export async function applyRealm(
   }
 
   // 3. Clients, in place.
-  let scopes: Rep[] | undefined;
   const scopeOf = new Map(
     ((realm.scopeMappings as { client: string; roles: string[] }[] | undefined) ?? []).map((s) => [
       s.client,
       s.roles,
     ]),
   );
+  const clients = new ClientSync(admin, name, note);
   /** Internal ids of the definition's clients, by client id. */
   const clientIds = new Map<string, string>();
   for (const want of (realm.clients as Rep[] | undefined) ?? []) {
     const clientId = String(want.clientId);
-    const have = await admin.findClient(clientId);
-    let id: string;
-    if (!have) {
-      await admin.call('POST', `${r}/clients`, want);
-      id = String((await admin.findClient(clientId))!.id);
-      note(`client ${clientId}: created`);
-    } else {
-      id = String(have.id);
-      const fields = Object.keys(want).filter(
-        (k) =>
-          !CLIENT_FIELDS_IGNORED.has(k) &&
-          !same(have[k], want[k]) &&
-          !sameAsKept(k, have[k], want[k]),
-      );
-      const secret =
-        want.secret === undefined
-          ? undefined
-          : await admin.call<Rep>('GET', `${r}/clients/${id}/client-secret`);
-      const secretChanged = secret !== undefined && secret.value !== want.secret;
-      if (fields.length > 0 || secretChanged) {
-        const { protocolMappers: _m, ...rest } = want;
-        await admin.call('PUT', `${r}/clients/${id}`, { ...rest, id });
-        note(
-          `client ${clientId}: ${[...fields, ...(secretChanged ? ['secret'] : [])].sort().join(', ')}`,
-        );
-      }
-      // Protocol mappers: exactly the definition's.
-      const haveMappers =
-        (await admin.call<Rep[]>('GET', `${r}/clients/${id}/protocol-mappers/models`)) ?? [];
-      const wantMappers = (want.protocolMappers as Rep[] | undefined) ?? [];
-      for (const m of haveMappers.filter((h) => !wantMappers.some((w) => mapperMatches(h, w)))) {
-        await admin.call('DELETE', `${r}/clients/${id}/protocol-mappers/models/${String(m.id)}`);
-        note(`client ${clientId}: mapper ${String(m.name)} removed`);
-      }
-      const kept = haveMappers.filter((h) => wantMappers.some((w) => mapperMatches(h, w)));
-      for (const m of wantMappers.filter((w) => !kept.some((h) => mapperMatches(h, w)))) {
-        await admin.call('POST', `${r}/clients/${id}/protocol-mappers/models`, m);
-        note(`client ${clientId}: mapper ${String(m.name)} set`);
-      }
-    }
+    const id = await clients.sync(want, await admin.findClient(clientId));
     clientIds.set(clientId, id);
-    // Client scopes: exactly the definition's, default and optional. Keycloak gives a new
-    // client the realm's default scopes (profile, email, roles, ...) whatever it was sent.
-    for (const kind of ['default', 'optional'] as const) {
-      const wanted = new Set(
-        (want[kind === 'default' ? 'defaultClientScopes' : 'optionalClientScopes'] as
-          string[] | undefined) ?? [],
-      );
-      const path = `${r}/clients/${id}/${kind}-client-scopes`;
-      const have = (await admin.call<Rep[]>('GET', path)) ?? [];
-      for (const sc of have.filter((x) => !wanted.has(String(x.name)))) {
-        await admin.call('DELETE', `${path}/${String(sc.id)}`);
-        note(`client ${clientId}: ${kind} scope - ${String(sc.name)}`);
-      }
-      for (const name of [...wanted].filter((n) => !have.some((x) => x.name === n))) {
-        const sc = (scopes ??= (await admin.call<Rep[]>('GET', `${r}/client-scopes`)) ?? []).find(
-          (x) => x.name === name,
-        );
-        if (!sc)
-          throw identityError(
-            'ERR_REALM_APPLY',
-            `client ${clientId} wants client scope "${name}", which the realm lacks`,
-          );
-        await admin.call('PUT', `${path}/${String(sc.id)}`);
-        note(`client ${clientId}: ${kind} scope + ${name}`);
-      }
-    }
     // Role scope: exactly the definition's realm roles.
     await syncRoles(
       `${r}/clients/${id}/scope-mappings/realm`,
@@ -453,6 +388,98 @@ export async function applyRealm(
     );
   }
   return { realm: name, created: false, changes };
+}
+
+/**
+ * Makes clients exactly their definition, in place: fields, protocol mappers, default and
+ * optional client scopes (role scope and service accounts are the caller's).
+ */
+export class ClientSync {
+  private scopes: Rep[] | undefined;
+  private readonly r: string;
+  constructor(
+    private readonly admin: KeycloakAdmin,
+    realm: string,
+    private readonly note: (line: string) => void,
+  ) {
+    this.r = `/${encodeURIComponent(realm)}`;
+  }
+
+  /**
+   * Creates `want` when `have` (the client as found) is undefined, otherwise updates it.
+   * @returns the client's internal id
+   */
+  async sync(want: Rep, have: Rep | undefined): Promise<string> {
+    const { admin, r, note } = this;
+    const clientId = String(want.clientId);
+    let id: string;
+    if (!have) {
+      await admin.call('POST', `${r}/clients`, want);
+      id = String((await admin.findClient(clientId))!.id);
+      note(`client ${clientId}: created`);
+    } else {
+      id = String(have.id);
+      const fields = Object.keys(want).filter(
+        (k) =>
+          !CLIENT_FIELDS_IGNORED.has(k) &&
+          !same(have[k], want[k]) &&
+          !sameAsKept(k, have[k], want[k]),
+      );
+      const secret =
+        want.secret === undefined
+          ? undefined
+          : await admin.call<Rep>('GET', `${r}/clients/${id}/client-secret`);
+      const secretChanged = secret !== undefined && secret.value !== want.secret;
+      if (fields.length > 0 || secretChanged) {
+        const { protocolMappers: _m, ...rest } = want;
+        await admin.call('PUT', `${r}/clients/${id}`, { ...rest, id });
+        note(
+          `client ${clientId}: ${[...fields, ...(secretChanged ? ['secret'] : [])].sort().join(', ')}`,
+        );
+      }
+      // Protocol mappers: exactly the definition's.
+      const haveMappers =
+        (await admin.call<Rep[]>('GET', `${r}/clients/${id}/protocol-mappers/models`)) ?? [];
+      const wantMappers = (want.protocolMappers as Rep[] | undefined) ?? [];
+      for (const m of haveMappers.filter((h) => !wantMappers.some((w) => mapperMatches(h, w)))) {
+        await admin.call('DELETE', `${r}/clients/${id}/protocol-mappers/models/${String(m.id)}`);
+        note(`client ${clientId}: mapper ${String(m.name)} removed`);
+      }
+      const kept = haveMappers.filter((h) => wantMappers.some((w) => mapperMatches(h, w)));
+      for (const m of wantMappers.filter((w) => !kept.some((h) => mapperMatches(h, w)))) {
+        await admin.call('POST', `${r}/clients/${id}/protocol-mappers/models`, m);
+        note(`client ${clientId}: mapper ${String(m.name)} set`);
+      }
+    }
+    // Client scopes: exactly the definition's, default and optional. Keycloak gives a new
+    // client the realm's default scopes (profile, email, roles, ...) whatever it was sent.
+    for (const kind of ['default', 'optional'] as const) {
+      const wanted = new Set(
+        (want[kind === 'default' ? 'defaultClientScopes' : 'optionalClientScopes'] as
+          string[] | undefined) ?? [],
+      );
+      const path = `${r}/clients/${id}/${kind}-client-scopes`;
+      const haveScopes = (await admin.call<Rep[]>('GET', path)) ?? [];
+      for (const sc of haveScopes.filter((x) => !wanted.has(String(x.name)))) {
+        await admin.call('DELETE', `${path}/${String(sc.id)}`);
+        note(`client ${clientId}: ${kind} scope - ${String(sc.name)}`);
+      }
+      for (const name of [...wanted].filter((n) => !haveScopes.some((x) => x.name === n))) {
+        const sc = (this.scopes ??=
+          (await admin.call<Rep[]>('GET', `${r}/client-scopes`)) ?? []).find(
+          (x) => x.name === name,
+        );
+        if (!sc)
+          throw identityError(
+            'ERR_REALM_APPLY',
+            `client ${clientId} wants client scope "${name}", which the realm lacks`,
+          );
+        await admin.call('PUT', `${path}/${String(sc.id)}`);
+        note(`client ${clientId}: ${kind} scope + ${name}`);
+      }
+    }
+    return id;
+  }
 }
 
 /**

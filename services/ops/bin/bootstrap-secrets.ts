@@ -20,12 +20,17 @@
  * realm (Keycloak's admin API, through a port-forward unless --keycloak-url is given), and
  * restarts the workloads that read it. Database and admin passwords are refused with the
  * manual procedure; the TLS pair only while it is bootstrap's self-signed one.
+ * `--rotate agent:<client id>` (an agent of fleet/, `agent-<12 hex>`) or `--rotate agents`
+ * (every agent) has Keycloak generate the agent client's new secret, writes it into the
+ * agent's Secret and restarts the agent's Deployments.
  *
  * Exit codes: 0 done, 1 copies of a client secret differ, or a rotation was refused or stopped
  * part-way (the message says what was changed), 2 usage error (an unknown rotation id), 3
  * kubectl or openssl missing, or the cluster unreachable.
  */
 import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 
@@ -35,7 +40,19 @@ import { loadCluster } from '../../../platform/cluster.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { PlatformError } from '../../../platform/errors.js';
 import { planSecrets } from '../../../platform/bootstrap-secrets.js';
-import { renderRotation, rotateSecret, rotationPlan } from '../src/rotate.js';
+import { agentIdentities } from '../../../platform/fleet/agents-list.js';
+import { FLEET_DIR } from '../../../platform/fleet/records.js';
+import { loadFleet } from '../../../platform/fleet/resolve.js';
+import {
+  agentsOfRotation,
+  isAgentRotationId,
+  renderRotation,
+  rotateAgents,
+  rotateSecret,
+  rotationPlan,
+} from '../src/rotate.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 interface Opts {
   dryRun?: boolean;
@@ -61,6 +78,33 @@ async function rotate(opts: Opts & { rotate: string }): Promise<void> {
       adminPassword: process.env.KEYCLOAK_ADMIN_PASSWORD || undefined,
       progress,
     });
+  if (isAgentRotationId(opts.rotate)) {
+    const fleet = agentIdentities(loadFleet(ROOT, FLEET_DIR, ctx).agents);
+    // An unknown agent is a usage error with or without a cluster.
+    agentsOfRotation(opts.rotate, fleet);
+    let cluster: Cluster | undefined;
+    try {
+      cluster = loadCluster(opts.context ? { context: opts.context } : {});
+    } catch (err) {
+      if (!opts.dryRun) throw err;
+      progress(`bootstrap-secrets: no cluster (${(err as Error).message}); planning only`);
+    }
+    const report = await rotateAgents({
+      ctx,
+      cluster,
+      fleet,
+      id: opts.rotate,
+      dryRun: opts.dryRun,
+      keycloakUrl: opts.keycloakUrl,
+      adminUser: opts.adminUser,
+      adminPassword: process.env.KEYCLOAK_ADMIN_PASSWORD || undefined,
+      progress,
+    });
+    process.stdout.write(
+      opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderRotation(report),
+    );
+    return;
+  }
   // An unknown id is a usage error with or without a cluster.
   const plan = rotationPlan(ctx, opts.rotate);
   let report;
@@ -92,7 +136,7 @@ const program = new Command()
   .option('--context <name>', 'kubectl context to use (default: the current one)')
   .option(
     '--rotate <id>',
-    'give a Secret, a client secret (oidc-client:<client id>) or one key (<secret id>/<key>) a new value in every copy, set it in Keycloak and restart its readers; an unknown id lists the valid ones',
+    "give a Secret, a client secret (oidc-client:<client id>) or one key (<secret id>/<key>) a new value in every copy, set it in Keycloak and restart its readers; agent:<client id> or agents: an agent's (every agent's) client secret, its Secret and Deployments; an unknown id lists the valid ones",
   )
   .option(
     '--keycloak-url <url>',

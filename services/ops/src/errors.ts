@@ -55,8 +55,8 @@ export const OPS_ERRORS = {
   },
   ERR_ROTATE_UNKNOWN_ID: {
     problem:
-      '`npm run bootstrap:secrets -- --rotate` was given an id that names no bootstrap Secret, shared value or key',
-    fix: 'use one of the ids the message lists: a Secret (`grafanaOidc`), a client secret (`oidc-client:<client id>`) or one key (`<secret id>/<key>`)',
+      '`npm run bootstrap:secrets -- --rotate` was given an id that names no bootstrap Secret, shared value, key or agent of the fleet',
+    fix: 'use one of the ids the message lists: a Secret (`grafanaOidc`), a client secret (`oidc-client:<client id>`), one key (`<secret id>/<key>`), an agent (`agent:agent-<12 hex>`) or `agents`',
   },
   ERR_ROTATE_MANUAL: {
     problem:

@@ -25,6 +25,13 @@ import { request, statusOf } from '../../../platform/cluster.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { PlatformError } from '../../../platform/errors.js';
 import { secretEnvName } from '../../../platform/identity.js';
+import {
+  AGENT_CLIENT_SECRET_KEYS,
+  agentClientId,
+  agentClientSecretName,
+} from '../../../platform/fleet/identity.js';
+import type { AgentIdentity } from '../../../platform/fleet/realm.js';
+import { agentsNamespace } from '../../../platform/fleet/resolve.js';
 import type {
   ManualRotation,
   RotationPlan,
@@ -35,6 +42,7 @@ import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secr
 import type { RealmValueOutcome } from '../../identity/src/realm-values.js';
 import { setRealmValues } from '../../identity/src/realm-values.js';
 import { assertSafeKeycloakUrl } from '../../identity/src/tokens.js';
+import { rotateAgentClients } from '../../identity/src/agent-clients.js';
 import { readDeployObjects } from './deploy.js';
 import { platformEndpoints } from './endpoints.js';
 import { opsError } from './errors.js';
@@ -186,6 +194,7 @@ function unknownId(ctx: PlatformContext, id: string): PlatformError {
       `  Secrets (every key):      ${ids.secrets.join(', ')}`,
       `  client secrets (every copy): ${ids.shares.join(', ')}`,
       `  keys (<secret id>/<key>): ${ids.keys.join(', ')}`,
+      `  agent clients:            ${AGENTS_ROTATION_ID} (every agent), ${AGENT_ROTATION_PREFIX}<client id> (an agent's object name, agent-<12 hex digits>)`,
     ].join('\n'),
   );
 }
@@ -198,6 +207,128 @@ export function rotationPlan(ctx: PlatformContext, id: string): RotationPlan {
   const plan = planRotation(ctx, id);
   if (!plan) throw unknownId(ctx, id);
   return plan;
+}
+
+/** `--rotate agents`: every agent's client. */
+export const AGENTS_ROTATION_ID = 'agents';
+/** `--rotate agent:<client id>`: one agent's client. */
+export const AGENT_ROTATION_PREFIX = 'agent:';
+
+/** Whether a rotation id names agent clients rather than a bootstrap Secret. */
+export function isAgentRotationId(id: string): boolean {
+  return id === AGENTS_ROTATION_ID || id.startsWith(AGENT_ROTATION_PREFIX);
+}
+
+/**
+ * The agents a rotation id names, among the fleet's.
+ * @throws PlatformError ERR_ROTATE_UNKNOWN_ID listing the fleet's agent ids.
+ */
+export function agentsOfRotation(id: string, fleet: readonly AgentIdentity[]): AgentIdentity[] {
+  if (id === AGENTS_ROTATION_ID) return [...fleet];
+  const clientId = id.slice(AGENT_ROTATION_PREFIX.length);
+  const found = fleet.filter((a) => agentClientId(a.id) === clientId);
+  if (found.length === 0)
+    throw opsError(
+      'ERR_ROTATE_UNKNOWN_ID',
+      `"${id}" names no agent of the fleet (fleet/). Valid agent ids: ${AGENTS_ROTATION_ID}${fleet.map((a) => `, ${AGENT_ROTATION_PREFIX}${agentClientId(a.id)} (${a.tenant}/${a.name})`).join('')}`,
+    );
+  return found;
+}
+
+/**
+ * Rotates agents' client secrets: Keycloak generates each a new one (the old one is refused at
+ * once), the agent's Secret gets it and the agent's Deployments restart
+ * (services/identity/src/agent-clients.ts). In a dry run only the plan is made.
+ * @throws PlatformError ERR_ROTATE_UNKNOWN_ID before anything; ERR_AGENT_NOT_RECONCILED or
+ *   ERR_AGENT_NAMESPACE_MISSING before any change; ERR_ROTATE_INCOMPLETE after one, naming
+ *   the agents done.
+ */
+export async function rotateAgents(
+  opts: RotateOptions & { readonly fleet: readonly AgentIdentity[] },
+): Promise<RotationReport> {
+  const { ctx, cluster } = opts;
+  const progress = opts.progress ?? (() => {});
+  const agents = agentsOfRotation(opts.id, opts.fleet);
+  if (opts.keycloakUrl) assertSafeKeycloakUrl(opts.keycloakUrl);
+  const realm = ctx.config.identity.realm;
+  const secretOf = (a: AgentIdentity) => ({
+    namespace: agentsNamespace(a.tenant),
+    name: agentClientSecretName(a.id),
+    keys: [AGENT_CLIENT_SECRET_KEYS.clientSecret],
+  });
+  const report = (
+    done: readonly AgentIdentity[],
+    outcome: 'set' | 'planned',
+    restarts: readonly WorkloadRef[],
+  ): RotationReport => ({
+    id: opts.id,
+    dryRun: Boolean(opts.dryRun),
+    readersFrom: 'cluster',
+    secrets: done.map(secretOf),
+    keycloak: done.map((a) => ({
+      kind: 'client-secret' as const,
+      id: agentClientId(a.id),
+      outcome,
+    })),
+    restarts,
+    kept: [],
+    notes: [],
+  });
+  if (opts.dryRun || !cluster) {
+    if (!opts.dryRun) throw new TypeError('a rotation needs a cluster unless it is a dry run');
+    for (const a of agents)
+      progress(
+        `would set a new secret of client ${agentClientId(a.id)} in realm ${realm}, write ${describeSecret(secretOf(a))} and restart the agent's Deployments`,
+      );
+    return report(agents, 'planned', []);
+  }
+  const ops = new ClusterOps(cluster);
+  let forward: Forward | undefined;
+  const done: AgentIdentity[] = [];
+  try {
+    const adminPassword = opts.adminPassword ?? (await adminPasswordOf(ctx, ops));
+    let keycloakUrl = opts.keycloakUrl;
+    if (!keycloakUrl) {
+      const endpoint = platformEndpoints(ctx, ctx.routes).consoles.find(
+        (c) => c.name === 'keycloak',
+      )!;
+      forward = await startForward(cluster, endpoint);
+      keycloakUrl = forward.url;
+      progress(
+        `  Keycloak's admin API through a port-forward to ${endpoint.namespace}/${endpoint.service}`,
+      );
+    }
+    const result = await rotateAgentClients(
+      {
+        login: { keycloakUrl, username: opts.adminUser ?? 'admin', password: adminPassword },
+        realm,
+        agents,
+        cluster,
+        progress: (line) => progress(`  ${line}`),
+      },
+      (a) => done.push(a),
+    );
+    return report(
+      agents,
+      'set',
+      result.restarts.map((d) => ({ namespace: d.namespace, kind: 'Deployment', name: d.name })),
+    );
+  } catch (err) {
+    if (done.length === 0) throw err;
+    const left = agents.filter((a) => !done.includes(a));
+    throw opsError(
+      'ERR_ROTATE_INCOMPLETE',
+      [
+        `rotation of ${opts.id} stopped: ${err instanceof PlatformError ? `${err.message} [${err.code}]` : String(err)}`,
+        `Done (new secret in Keycloak, the Secret and restarts): ${done.map((a) => agentClientId(a.id)).join(', ')}.`,
+        `Not done: ${left.map((a) => agentClientId(a.id)).join(', ')}; the first of them may already have a new secret in Keycloak that its Secret lacks (its pods are refused until it is finished), the others still use their old secret.`,
+        `Run the same command again, or rotate what is left: ${left.map((a) => `--rotate ${AGENT_ROTATION_PREFIX}${agentClientId(a.id)}`).join(', ')}.`,
+      ].join('\n'),
+      err,
+    );
+  } finally {
+    await forward?.close();
+  }
 }
 
 /** Refusal of a selection with Secrets rotated by hand: the reason, the steps, the restarts. */
