@@ -38,6 +38,15 @@ export interface NgsiRequest {
   readonly body?: unknown;
 }
 
+/**
+ * An entity id as a path segment: NGSI-v2 ids have no whitespace, `/`, `?`, `#` or `&`, so
+ * only `%` needs escaping; `:` stays as it is, so the path the mesh and the policy see is the
+ * entity id itself (`/v2/entities/urn:ngsi-ld:AgentInstance:.../attrs`).
+ */
+function pathSegment(id: string): string {
+  return id.replace(/[%\s/?#&]/g, encodeURIComponent);
+}
+
 /** A client of Orion for one tenant. */
 export class NgsiClient {
   constructor(private readonly opts: NgsiClientOptions) {}
@@ -117,7 +126,7 @@ export class NgsiClient {
     servicePath: string,
     type?: string,
   ): Promise<void> {
-    await this.request('PATCH', `/v2/entities/${encodeURIComponent(id)}/attrs`, {
+    await this.request('PATCH', `/v2/entities/${pathSegment(id)}/attrs`, {
       servicePath,
       body: attrs,
       ...(type ? { query: { type } } : {}),
