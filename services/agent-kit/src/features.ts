@@ -33,7 +33,7 @@ export class SeriesWindow {
 }
 
 /** Fewer earlier values than this say nothing: never flagged. */
-export const MIN_HISTORY = 3;
+export const MIN_HISTORY = 5;
 
 /**
  * How many standard deviations `f.value` is from the mean: Infinity when the history is

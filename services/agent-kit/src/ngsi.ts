@@ -133,6 +133,23 @@ export class NgsiClient {
     });
   }
 
+  /**
+   * POST /v2/entities/<id>/attrs: updates the attributes the entity has and adds the others
+   * (PATCH would refuse an attribute the entity does not have yet with 422).
+   */
+  async upsertAttrs(
+    id: string,
+    attrs: Record<string, NgsiAttr>,
+    servicePath: string,
+    type?: string,
+  ): Promise<void> {
+    await this.request('POST', `/v2/entities/${pathSegment(id)}/attrs`, {
+      servicePath,
+      body: attrs,
+      ...(type ? { query: { type } } : {}),
+    });
+  }
+
   /** POST /v2/entities (no upsert): 422 if it exists. */
   async createEntity(entity: NgsiEntity, servicePath: string): Promise<void> {
     await this.request('POST', '/v2/entities', { servicePath, body: entity });

@@ -2,7 +2,8 @@
  * The example anomaly detector (fleet/templates/anomaly-detector.yaml), the shape of the
  * anchor's kitt4sme.anomaly module: a z-score of each new numeric measurement against a window of
  * the earlier ones; above `threshold`, it writes `anomalyAttribute` back to the entity
- * (orion:write, `PATCH /v2/entities/<id>/attrs`), and writes it again with `anomalous: false`
+ * (orion:write, `POST /v2/entities/<id>/attrs`: PATCH would refuse the attribute the first
+ * time, as the entity does not have it yet), and writes it again with `anomalous: false`
  * once every flagged measurement of that entity is back to normal. It never writes an entity
  * it has not flagged.
  *
@@ -110,7 +111,7 @@ export const anomalyDetector: AgentModule<typeof DetectorConfig> = {
       if (!anomalous && !(was && set.size === 0))
         return { attribute, zScore: zOut, anomalous, written: false };
       if (anomalous) health.anomalies++;
-      await ngsi.updateAttrs(
+      await ngsi.upsertAttrs(
         entity.id,
         {
           [config.anomalyAttribute]: {
