@@ -250,7 +250,7 @@ describe('the environment and config', () => {
         message: expect.stringMatching(
           /AGENT_TENANT: missing[\s\S]*AGENT_HEARTBEAT_SECONDS: seconds between heartbeats/,
         ),
-      }) as Error,
+      }) as unknown as Error,
     );
     expect(() =>
       loadAgentEnv({ ...env, [AGENT_ENV.entityId]: 'urn:ngsi-ld:AgentInstance:other' }),
@@ -262,7 +262,7 @@ describe('the environment and config', () => {
       expect.objectContaining({
         code: 'ERR_AGENT_CONFIG',
         message: expect.stringMatching(/^AGENT_CONFIG is not JSON/),
-      }) as Error,
+      }) as unknown as Error,
     );
   });
 
@@ -273,7 +273,7 @@ describe('the environment and config', () => {
       expect.objectContaining({
         code: 'ERR_AGENT_CONFIG',
         message: expect.stringMatching(/threshold: .*number[\s\S]*source: [\s\S]*treshold/),
-      }) as Error,
+      }) as unknown as Error,
     );
   });
 
