@@ -128,7 +128,7 @@ export class Heartbeat {
           ...this.state,
           state: 'failing',
           failures,
-          lastError: { code: e.code ?? 'ERR_UNEXPECTED', message: String(e.message ?? err) },
+          lastError: { code: e.code ?? 'unexpected', message: String(e.message ?? err) },
         };
         waitMs = backoffMs(failures, intervalMs, random());
         log.warn(
