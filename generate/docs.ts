@@ -6,6 +6,7 @@ import { SCENARIO_ERRORS } from '../scenarios/lib/errors.js';
 import { IDENTITY_ERRORS } from '../services/identity/src/errors.js';
 import { OPS_ERRORS } from '../services/ops/src/errors.js';
 import { MONITOR_ERRORS } from '../services/monitor/src/errors.js';
+import { AGENT_ERRORS } from '../services/agent-kit/src/errors.js';
 import { PROVISIONING_ERRORS } from '../services/provisioning/src/errors.js';
 import { TENANCY_ERRORS } from '../services/tenancy/src/errors.js';
 import { CLUSTER_ERRORS } from '../platform/cluster.js';
@@ -40,6 +41,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(OPS_ERRORS),
     ...Object.keys(PROVISIONING_ERRORS),
     ...Object.keys(MONITOR_ERRORS),
+    ...Object.keys(AGENT_ERRORS),
     ...Object.keys(SCENARIO_ERRORS),
   ];
 }
@@ -135,6 +137,12 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(MONITOR_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    '## Agent modules (`services/agent-kit`: the example modules and any module on the kit)',
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(AGENT_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Scenario runner (`npm run scenarios`)',
     '',

@@ -35,6 +35,8 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 import { catalogueError, PLATFORM_ERRORS } from '../platform/errors.js';
+import { EXAMPLE_AGENT_IMAGES, exampleModuleDir } from '../platform/fleet/example-images.js';
+import type { ExampleModule } from '../platform/fleet/example-images.js';
 
 /** The repository root. */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -70,6 +72,10 @@ export function imageServices(root = REPO_ROOT): ImageService[] {
  */
 export const OTHER_IMAGE_BUILDS: Readonly<Record<string, string>> = {
   'fleet-plugin': 'cdk8s/fleet-plugin',
+  // The example AI modules (agents of the fleet, not platform services): one build each.
+  ...Object.fromEntries(
+    (Object.keys(EXAMPLE_AGENT_IMAGES) as ExampleModule[]).map((m) => [m, exampleModuleDir(m)]),
+  ),
 };
 
 /** Every image build: the services', then {@link OTHER_IMAGE_BUILDS}. */

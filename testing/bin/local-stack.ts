@@ -9,6 +9,11 @@
  * .cache/local-stack.env (mode 0600) for `source`, runs until Ctrl-C (Keycloak has no time
  * limit, and stops with it), and reports a component that dies at once, then stops.
  *
+ * It also runs the example AI pipeline of fleet/ (manufracture's feature extractor → anomaly
+ * detector, testing/stack/agent-pipeline.ts) as two processes with their own Keycloak clients,
+ * against the Orion fake directly (not through the gateway: the policy's agent rights are not
+ * there yet); their logs are under .cache/local-stack/agents/.
+ *
  * While it runs it prints one line per request to stdout: the gateway's access log, OPA's
  * decision log and the provisioning service's log, each with the request's `fiware-correlator`
  * (`grep correlator=<id>` follows one request); `--json` prints them as JSON lines,
@@ -21,6 +26,8 @@ import { buildRealm } from '../../platform/realm.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { platformContext, startKeycloak, stopKeycloak } from '../real/keycloak.js';
 import { startScenarioStack } from '../stack/scenario-stack.js';
+import { startAgentPipeline } from '../stack/agent-pipeline.js';
+import type { AgentPipeline } from '../stack/agent-pipeline.js';
 import { answers, formatLogEntry, localStackExports, watchComponents } from '../stack/local-env.js';
 import type { StackLogEntry } from '../stack/scenario-stack.js';
 
@@ -73,6 +80,26 @@ try {
   throw err;
 }
 const running = stack;
+let pipeline: AgentPipeline;
+try {
+  process.stderr.write(
+    'local-stack: starting the example AI pipeline (feature extractor → anomaly detector)…\n',
+  );
+  const agentsDir = join(dir, 'agents');
+  rmSync(agentsDir, { recursive: true, force: true });
+  mkdirSync(agentsDir, { recursive: true });
+  // Polled every 2 s (the records say 10): a measurement sent by hand shows within seconds.
+  pipeline = await startAgentPipeline({
+    keycloak,
+    orionUrl: running.orion.url,
+    dir: agentsDir,
+    pollSeconds: 2,
+  });
+} catch (err) {
+  await running.close().catch(() => undefined);
+  stopKeycloak(keycloak);
+  throw err;
+}
 const exports = await localStackExports(running);
 writeFileSync(
   envFile,
@@ -86,6 +113,9 @@ process.stdout.write(
   [
     `ingress   ${running.baseUrl}  (routes as in platform/routes.ts)`,
     `keycloak  ${running.keycloakUrl}`,
+    ...[pipeline.extractor, pipeline.detector].map(
+      (m) => `agent     ${m.agent.name} ${m.url}/healthz  (log ${m.logPath})`,
+    ),
     '',
     'In another terminal:',
     `  source ${envFile}`,
@@ -100,6 +130,7 @@ let stopping = false;
 const stop = async (code = 0) => {
   if (stopping) return;
   stopping = true;
+  await pipeline.close().catch(() => undefined);
   await running.close().catch(() => undefined);
   stopKeycloak(keycloak);
   rmSync(envFile, { force: true });
@@ -130,6 +161,11 @@ watchComponents(
       up: () => answers(`${running.provisioning.url}/healthz`),
       look: 'the output above',
     },
+    ...[pipeline.extractor, pipeline.detector].map((m) => ({
+      name: `the agent ${m.agent.name}`,
+      up: () => answers(`${m.url}/healthz`),
+      look: m.logPath,
+    })),
     {
       name: 'the IoT Agent for JSON',
       up: () => answers(`${running.jsonAgent.northUrl}/iot/about`),

@@ -326,7 +326,7 @@ describe('npm run image:contents', () => {
     const res = cli('--help');
     expect(res.status).toBe(0);
     expect(res.stdout).toMatch(
-      /--service <name>\s+the service or image build \(identity, provisioning,\s+fleet-plugin\)/,
+      /--service <name>\s+the service or image build \(identity, provisioning,\s+fleet-plugin, feature-extractor, anomaly-detector\)/,
     );
     expect(res.stdout).toContain('--json');
   });
