@@ -471,6 +471,8 @@ export class AgentWorkload extends Construct implements MeshCaller {
     set(AGENT_ENV.fiwareService, a.tenant);
     set(AGENT_ENV.revision, a.revision);
     set(AGENT_ENV.heartbeatSeconds, String(a.heartbeatSeconds));
+    // Every agent heartbeats through Orion, whatever it declared.
+    set('ORION_URL', ctx.serviceUrl('orion', 'api'));
     // Its own Keycloak client: the id and secret the realm reconciliation writes after each
     // sync into a Secret of the agent's namespace (platform/fleet/identity.ts).
     set(
