@@ -16,14 +16,13 @@ import { join } from 'node:path';
 
 import {
   AGENT_ENV,
-  AGENT_TOKEN_CLAIMS,
   agentClientId,
   agentInstanceEntityId,
   agentInstanceName,
 } from '../../platform/fleet/identity.js';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
-import { RESOURCE_CLIENTS } from '../../platform/identity.js';
-import { TOKEN_CLAIMS } from '../../platform/tenancy.js';
+import { agentClient } from '../../platform/fleet/realm.js';
+import type { Need } from '../../platform/fleet/records.js';
 import { KeycloakAdmin } from '../../services/identity/src/realm-apply.js';
 import type { KeycloakServer } from '../real/keycloak.js';
 import { issuerAt } from '../real/keycloak.js';
@@ -55,7 +54,12 @@ export function tokenUrlOf(kc: KeycloakServer, realm: string): string {
 export async function ensureAgentClient(
   kc: KeycloakServer,
   realm: string,
-  agent: { readonly id: string; readonly tenant: string; readonly needs: readonly string[] },
+  agent: {
+    readonly id: string;
+    readonly name?: string;
+    readonly tenant: string;
+    readonly needs: readonly string[];
+  },
 ): Promise<AgentCredentials> {
   const admin = new KeycloakAdmin(
     { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
@@ -64,48 +68,18 @@ export async function ensureAgentClient(
   await admin.authenticate();
   const r = `/${encodeURIComponent(realm)}`;
   const clientId = agentClientId(agent.id);
-  const claim = (name: string, value: unknown) => ({
-    name,
-    protocol: 'openid-connect',
-    protocolMapper: 'oidc-hardcoded-claim-mapper',
-    config: {
-      'claim.name': name,
-      'claim.value': JSON.stringify(value),
-      'jsonType.label': 'JSON',
-      'access.token.claim': 'true',
-      'id.token.claim': 'false',
-      'introspection.token.claim': 'true',
-    },
-  });
   let found = (await admin.findClient(clientId)) as { id: string } | undefined;
   if (!found) {
+    // The realm's own definition of an agent's client (marked as the fleet's), so the
+    // reconciliation of realm:apply --agents, run by other tests on the same Keycloak, owns it.
     await admin.call('POST', `${r}/clients`, {
-      clientId,
-      name: clientId,
-      description: `test agent client of ${agent.id} (${agent.tenant})`,
-      protocol: 'openid-connect',
-      publicClient: false,
+      ...agentClient({
+        id: agent.id,
+        name: agent.name ?? agent.id,
+        tenant: agent.tenant,
+        needs: agent.needs as Need[],
+      }),
       secret: randomPassword(),
-      serviceAccountsEnabled: true,
-      standardFlowEnabled: false,
-      directAccessGrantsEnabled: false,
-      implicitFlowEnabled: false,
-      fullScopeAllowed: false,
-      attributes: { 'client_credentials.use_refresh_token': 'false' },
-      protocolMappers: [
-        claim(TOKEN_CLAIMS.tenants, [agent.tenant]),
-        claim(AGENT_TOKEN_CLAIMS.needs, [...agent.needs]),
-        {
-          name: `audience ${RESOURCE_CLIENTS.fiware}`,
-          protocol: 'openid-connect',
-          protocolMapper: 'oidc-audience-mapper',
-          config: {
-            'included.client.audience': RESOURCE_CLIENTS.fiware,
-            'access.token.claim': 'true',
-            'id.token.claim': 'false',
-          },
-        },
-      ],
     });
     found = (await admin.findClient(clientId)) as { id: string };
   }
