@@ -44,6 +44,13 @@ import { sealAgentSecret } from '../lib/fleet/seal.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
+/** Everything on standard input, as bytes. */
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
 const program = new Command()
   .name('agents')
   .description('Agents as code: validate, render and compare the fleet records (fleet/).');
@@ -125,9 +132,7 @@ program
       const inputs: ApplyInput[] = [];
       for (const f of files) {
         if (f === '-') {
-          const chunks: Buffer[] = [];
-          for await (const c of process.stdin) chunks.push(c as Buffer);
-          inputs.push({ source: '<stdin>', text: Buffer.concat(chunks).toString('utf8') });
+          inputs.push({ source: '<stdin>', text: (await readStdin()).toString('utf8') });
         } else {
           try {
             inputs.push({ source: f, text: readFileSync(f, 'utf8') });
@@ -257,9 +262,7 @@ program
           'standard input is a terminal; the value must come through a pipe',
         );
       console.error('agents seal: [1/2] reading the value from standard input');
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      let value = Buffer.concat(chunks);
+      let value = await readStdin();
       // `echo value |` adds one newline that is not part of the value.
       if (value.at(-1) === 0x0a) value = value.subarray(0, value.length - 1);
       console.error(`agents seal: [2/2] sealing ${opts.key} of agent ${opts.agent} with kubeseal`);

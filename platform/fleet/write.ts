@@ -9,7 +9,6 @@
  * written; a write that fails restores the files written before it; the commit takes exactly
  * the written files, whatever else is staged.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,7 +17,8 @@ import type { Document } from 'yaml';
 import { parseAllDocuments, parseDocument } from 'yaml';
 
 import type { PlatformContext } from '../context.js';
-import { PLATFORM_ERRORS, catalogueError } from '../errors.js';
+import { catalogueError } from '../errors.js';
+import { gitIn } from './git.js';
 import { FLEET_DIR, FLEET_ERRORS, FleetRecord } from './records.js';
 import type { Fleet, FleetFile, FleetIssue } from './resolve.js';
 import { FleetError, readFleetDir, resolveFleet } from './resolve.js';
@@ -91,25 +91,6 @@ function identity(r: Raw): string | undefined {
 /** Kind, tenant and name: how a record without an id finds the one it updates. */
 function byName(r: Raw): string {
   return `${String(r.kind)}/${String(r.tenant ?? '')}/${String(r.name)}`;
-}
-
-function git(root: string, args: string[]): string {
-  try {
-    return execFileSync('git', ['-C', root, ...args], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }).trim();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    throw catalogueError(
-      PLATFORM_ERRORS,
-      'ERR_TOOL_MISSING',
-      e.code === 'ENOENT'
-        ? 'git is not installed'
-        : `git ${args[0]} failed in ${root}: ${(e.stderr ?? e.message).trim()}`,
-      err,
-    );
-  }
 }
 
 /** The records of the inputs, each checked against the schema; every problem at once. */
@@ -316,8 +297,8 @@ export function writeFleetRecords(
       .map((r) => `${r.kind} ${r.name}`)
       .join(', ')}`;
   try {
-    git(root, ['add', '--', ...written]);
-    git(root, [
+    gitIn(root, ['add', '--', ...written]);
+    gitIn(root, [
       'commit',
       '--quiet',
       ...(opts.author ? [`--author=${opts.author.name} <${opts.author.email}>`] : []),
@@ -330,9 +311,9 @@ export function writeFleetRecords(
     // Not committed: neither written. (Unstaged first; a repository without commits has no
     // HEAD to reset to, and `git rm --cached` then unstages.)
     try {
-      git(root, ['reset', '--quiet', '--', ...written]);
+      gitIn(root, ['reset', '--quiet', '--', ...written]);
     } catch {
-      git(root, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...written]);
+      gitIn(root, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...written]);
     }
     undo();
     throw catalogueError(
@@ -342,7 +323,7 @@ export function writeFleetRecords(
       err,
     );
   }
-  return { ...result, written, commit: git(root, ['rev-parse', 'HEAD']) };
+  return { ...result, written, commit: gitIn(root, ['rev-parse', 'HEAD']).trim() };
 }
 
 type Commented = { commentBefore?: string | null };

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 
 import { PLATFORM_ERRORS, catalogueError } from '../../../platform/errors.js';
 import type { PlatformContext } from '../../../platform/context.js';
+import { gitIn } from '../../../platform/fleet/git.js';
 import { FLEET_DIR, FLEET_ERRORS } from '../../../platform/fleet/records.js';
 import type { Fleet, FleetFile } from '../../../platform/fleet/resolve.js';
 import { readFleetDir, resolveFleet } from '../../../platform/fleet/resolve.js';
@@ -36,25 +37,8 @@ const keyOf = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? '-'}/${o.m
 
 /** The fleet files of a git revision (none when it has no fleet/). */
 export function fleetFilesAt(root: string, revision: string): FleetFile[] {
-  const git = (args: string[]) => {
-    try {
-      return execFileSync('git', ['-C', root, ...args], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        maxBuffer: 64 * 1024 * 1024,
-      });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: string };
-      if (e.code === 'ENOENT')
-        throw catalogueError(PLATFORM_ERRORS, 'ERR_TOOL_MISSING', 'git is not installed', err);
-      throw catalogueError(
-        PLATFORM_ERRORS,
-        'ERR_TOOL_MISSING',
-        `git cannot read revision ${revision} of ${root}: ${(e.stderr ?? e.message).trim()}`,
-        err,
-      );
-    }
-  };
+  const git = (args: string[]) =>
+    gitIn(root, args, `git cannot read revision ${revision} of ${root}`);
   try {
     execFileSync('git', ['-C', root, 'rev-parse', '--verify', '--quiet', `${revision}^{commit}`], {
       stdio: 'ignore',
