@@ -218,6 +218,11 @@ export const FLEET_ERRORS = {
     problem: "an agent's `secrets` names a key that its SealedSecret does not hold",
     fix: 'seal the value: `npm run agents -- seal --agent <name> --key <KEY>` (the value on stdin), or drop the entry from `secrets`',
   },
+  ERR_FLEET_ROLLOUT: {
+    problem:
+      "a record's rollout does not fit it: rollouts are for group placements, every wave host must be in the group and in one wave only, and at most every wave can have begun",
+    fix: 'start, pause, resume and cancel rollouts through the fleet service (`npm run fleet -- rollout ...`), which writes this field; by hand, delete the rollout field to end one',
+  },
   ERR_FLEET_CROSS_TENANT: {
     problem: "a record of one tenant references another tenant's module",
     fix: 'connect only modules of the same tenant; data crosses tenants only through a platform service that checks both',
@@ -328,13 +333,60 @@ const placement = z
   ])
   .meta({ description: 'Where it runs: { host }, { group } or { floating: true }' });
 
+/** The lifecycle states a record may ask for. */
+export const AGENT_STATES = ['running', 'stopped', 'undeployed'] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
+
+/**
+ * A rollout in waves of a group-placed agent (written by the fleet service, issue 20): the hosts
+ * of the first `started` waves run the record as it is; the others keep `from` (an upgrade) or
+ * run nothing yet (a deploy). The fleet service advances `started` wave by wave, each only when
+ * every target of the previous wave runs the new revision and is ready, and deletes the field
+ * when the last wave is done. Kept in the record, so a restarted service resumes it from git and
+ * every step is a commit (who paused, when a wave began).
+ */
+export const RolloutRecord = z
+  .strictObject({
+    id,
+    from: z.strictObject({ image }).optional().meta({
+      description:
+        'An upgrade: what the hosts not yet reached keep. Absent: a deploy (those hosts run nothing yet)',
+    }),
+    waves: z
+      .array(z.array(name('host')).min(1))
+      .min(1)
+      .meta({ description: 'The hosts of each wave, in order; every host of the group is in one' }),
+    started: z.number().int().min(1).meta({
+      description: 'How many waves have begun: the hosts of waves[0..started-1] run the record',
+    }),
+    phase: z
+      .enum(['progressing', 'paused', 'failed'])
+      .default('progressing')
+      .meta({ description: 'paused and failed hold the rollout where it is' }),
+    maxUnavailable: z.number().int().min(1).meta({
+      description:
+        "At most this many of the group's targets may be not ready (a wave's own targets included) before a wave begins",
+    }),
+    bakeSeconds: z.number().int().min(0).max(86400).default(0).meta({
+      description: 'How long a wave must stay ready before the next one begins',
+    }),
+    revertOnFailure: z.boolean().default(false).meta({
+      description: "A failed wave's targets go back to `from` (an upgrade) or stop (a deploy)",
+    }),
+    by: z.string().min(1).meta({ description: 'Who started it (the calling user)' }),
+    reason: z.string().optional().meta({ description: 'Why it is paused or failed, for people' }),
+  })
+  .meta({ description: 'A rollout in waves, written and advanced by the fleet service' });
+export type RolloutRecord = z.infer<typeof RolloutRecord>;
+
 const agentFields = {
   template: name('template').optional().meta({ description: 'The template it starts from' }),
-  state: z
-    .enum(['running', 'stopped'])
-    .default('running')
-    .meta({ description: 'stopped scales it to zero and keeps its config (sleep/wake)' }),
+  state: z.enum(AGENT_STATES).default('running').meta({
+    description:
+      'stopped scales it to zero and keeps its config (sleep/wake); undeployed removes its workloads and keeps the record',
+  }),
   placement,
+  rollout: RolloutRecord.optional(),
   ...defaults,
 };
 

@@ -18,12 +18,14 @@ import type { PlatformContext } from '../context.js';
 import { PlatformError, catalogueError } from '../errors.js';
 import type {
   AgentRecord,
+  AgentState,
   FleetErrorCode,
   GroupRecord,
   HostRecord,
   Need,
   PipelineModule,
   PipelineRecord,
+  RolloutRecord,
   SealedSecretRecord,
   TemplateRecord,
 } from './records.js';
@@ -100,8 +102,10 @@ export interface ResolvedAgent {
   /** The pipeline of a module. */
   readonly pipeline?: string;
   readonly image: string;
-  readonly state: 'running' | 'stopped';
+  readonly state: AgentState;
   readonly placement: ResolvedPlacement;
+  /** Its rollout in waves, while one runs (group placements only). */
+  readonly rollout?: ResolvedRollout;
   /** The merged config, placeholders not yet filled ({@link configFor} fills them per host). */
   readonly config: Readonly<Record<string, unknown>>;
   readonly resources: ComputeResources;
@@ -118,6 +122,33 @@ export interface ResolvedAgent {
    * whether it runs): changes iff the agent's resolved record changes.
    */
   readonly revision: string;
+}
+
+/** A rollout in waves of a group-placed agent (the record's `rollout`, resolved). */
+export interface ResolvedRollout extends Omit<RolloutRecord, 'from'> {
+  /** The hosts that run the record as it is: those of the waves begun. */
+  readonly reached: readonly string[];
+  /** An upgrade: the image and revision the hosts not yet reached keep. */
+  readonly from?: { readonly image: string; readonly revision: string };
+}
+
+/** What one host of an agent runs: its image and revision. */
+export interface AgentInstance {
+  readonly image: string;
+  readonly revision: string;
+}
+
+/**
+ * What git wants `agent` to run on `host` (a host of its placement): the record's image and
+ * revision, the rollout's `from` on a host the rollout has not reached, or nothing (undefined)
+ * when it is undeployed or a deploying rollout has not reached the host. A stopped agent still
+ * has an instance (scaled to zero).
+ */
+export function instanceOn(agent: ResolvedAgent, host: string): AgentInstance | undefined {
+  if (agent.state === 'undeployed') return undefined;
+  const r = agent.rollout;
+  if (!r || r.reached.includes(host)) return { image: agent.image, revision: agent.revision };
+  return r.from ? { image: r.from.image, revision: r.from.revision } : undefined;
 }
 
 /** A SealedSecret record and the agent whose Secret it unseals into. */
@@ -478,6 +509,8 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
         'ERR_FLEET_UNKNOWN_GROUP',
         `${JSON.stringify(p.group)}; the groups are ${[...groupByName.keys()].join(', ') || 'none'}`,
       );
+    if (r.rollout)
+      checkRollout(s.file, s.where, r, groupByName.get('group' in p ? p.group : ''), issue);
     const merged = mergeAgent(template, r, ctx);
     if (merged.image === undefined)
       issue(
@@ -632,16 +665,36 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
       image: merged.image!,
       connections,
     };
+    const sealedValues = sealedRead(sealedOf.get(s.id), merged.secrets);
+    const revisionOf = (b: typeof body) =>
+      createHash('sha256')
+        .update(canonical({ ...b, sealed: sealedValues }))
+        .digest('hex')
+        .slice(0, 16);
+    const r = s.record.rollout;
     out.push({
       ...body,
       file: s.file,
       ...(s.pipeline ? { pipeline: s.pipeline.name } : {}),
       state: s.record.state,
       placement,
-      revision: createHash('sha256')
-        .update(canonical({ ...body, sealed: sealedRead(sealedOf.get(s.id), merged.secrets) }))
-        .digest('hex')
-        .slice(0, 16),
+      ...(r
+        ? {
+            rollout: {
+              ...(({ from: _from, ...rest }) => rest)(r),
+              reached: r.waves.slice(0, r.started).flat(),
+              ...(r.from
+                ? {
+                    from: {
+                      image: r.from.image,
+                      revision: revisionOf({ ...body, image: r.from.image }),
+                    },
+                  }
+                : {}),
+            },
+          }
+        : {}),
+      revision: revisionOf(body),
     });
   }
   out.sort((a, b) => `${a.tenant}/${a.name}`.localeCompare(`${b.tenant}/${b.name}`));
@@ -675,6 +728,42 @@ export function loadFleet(root: string, dir: string, ctx: PlatformContext): Flee
   return resolveFleet(readFleetDir(root, dir), ctx);
 }
 
+/** A rollout must fit its record: a group placement, each of the group's hosts in one wave. */
+function checkRollout(
+  file: string,
+  where: string,
+  r: AgentRecord | PipelineModule,
+  group: GroupRecord | undefined,
+  issue: (file: string, where: string, code: FleetErrorCode, detail: string) => void,
+): void {
+  const rollout = r.rollout!;
+  const at = `${where}: rollout`;
+  if (!('group' in r.placement)) {
+    issue(file, at, 'ERR_FLEET_ROLLOUT', 'the placement is not a group');
+    return;
+  }
+  if (rollout.from && !isPinnedImage(rollout.from.image))
+    issue(file, `${at}.from.image`, 'ERR_FLEET_IMAGE_UNPINNED', JSON.stringify(rollout.from.image));
+  if (rollout.started > rollout.waves.length)
+    issue(
+      file,
+      `${at}.started`,
+      'ERR_FLEET_ROLLOUT',
+      `${rollout.started} waves begun of ${rollout.waves.length}`,
+    );
+  if (!group) return; // reported as an unknown group
+  const seen = new Set<string>();
+  for (const h of rollout.waves.flat()) {
+    if (seen.has(h)) issue(file, `${at}.waves`, 'ERR_FLEET_ROLLOUT', `${h} is in two waves`);
+    else if (!group.hosts.includes(h))
+      issue(file, `${at}.waves`, 'ERR_FLEET_ROLLOUT', `${h} is not a host of group ${group.name}`);
+    seen.add(h);
+  }
+  const missing = group.hosts.filter((h) => !seen.has(h));
+  if (missing.length)
+    issue(file, `${at}.waves`, 'ERR_FLEET_ROLLOUT', `no wave has ${missing.join(', ')}`);
+}
+
 type MergedAgent = Omit<
   ResolvedAgent,
   | 'id'
@@ -684,6 +773,7 @@ type MergedAgent = Omit<
   | 'pipeline'
   | 'state'
   | 'placement'
+  | 'rollout'
   | 'connections'
   | 'revision'
   | 'image'

@@ -43,6 +43,25 @@ export interface WriteOptions {
    * anything is written; what it throws stops the write (the construct library renders here).
    */
   readonly inspect?: (after: Fleet, before: Fleet | undefined) => void;
+  /**
+   * Records to delete (a Host by name, the others by id): their documents leave their files,
+   * and a file left without a record is deleted.
+   */
+  readonly remove?: readonly RecordRef[];
+}
+
+/** A record by kind and id (a Host: its name). */
+export interface RecordRef {
+  readonly kind: 'Host' | 'Group' | 'Template' | 'Agent' | 'Pipeline';
+  /** The id; a Host's name. */
+  readonly id: string;
+}
+
+/** A file a write changes: its text before (absent: new) and after (absent: deleted). */
+export interface ChangedFile {
+  readonly path: string;
+  readonly before?: string;
+  readonly after?: string;
 }
 
 /** One record given. */
@@ -64,6 +83,10 @@ export interface WriteResult {
   /** Files written (none on a dry run or when nothing changed). */
   readonly written: readonly string[];
   readonly fleet: Fleet;
+  /** The files changed (also on a dry run), sorted by path: what a diff shows. */
+  readonly files: readonly ChangedFile[];
+  /** The records deleted, as `kind name`. */
+  readonly deleted: readonly string[];
   /** The commit made, when asked and something changed. */
   readonly commit?: string;
 }
@@ -94,7 +117,10 @@ function byName(r: Raw): string {
 }
 
 /** The records of the inputs, each checked against the schema; every problem at once. */
-function readInputs(inputs: readonly ApplyInput[]): { source: string; raw: Raw }[] {
+function readInputs(
+  inputs: readonly ApplyInput[],
+  allowEmpty = false,
+): { source: string; raw: Raw }[] {
   const issues: FleetIssue[] = [];
   const out: { source: string; raw: Raw }[] = [];
   for (const input of inputs) {
@@ -151,7 +177,7 @@ function readInputs(inputs: readonly ApplyInput[]): { source: string; raw: Raw }
     });
   }
   if (issues.length) throw new FleetError(issues);
-  if (out.length === 0)
+  if (out.length === 0 && !allowEmpty)
     throw new FleetError([
       {
         file: inputs.map((i) => i.source).join(', ') || '(no input)',
@@ -177,7 +203,7 @@ export function writeFleetRecords(
   inputs: readonly ApplyInput[],
   opts: WriteOptions = {},
 ): WriteResult {
-  const given = readInputs(inputs);
+  const given = readInputs(inputs, (opts.remove?.length ?? 0) > 0);
   const files = readFleetDir(root, FLEET_DIR);
   const docs = new Map<string, Document.Parsed[]>();
   const where = new Map<string, { path: string; index: number }>();
@@ -255,10 +281,36 @@ export function writeFleetRecords(
     records.push({ ...summary, file: path, action: 'created' });
   }
 
-  // The files as they would be.
-  const texts = new Map(files.map((f) => [f.path, f.text]));
+  // Deletions: the document leaves its file (by index, highest first within a file).
+  const removed: string[] = [];
+  const dropped = new Map<string, Set<number>>();
+  for (const ref of opts.remove ?? []) {
+    const key = ref.kind === 'Host' ? `Host/${ref.id}` : `${ref.kind}/${ref.id.toLowerCase()}`;
+    const at = where.get(key);
+    if (!at || seen.has(key))
+      throw new FleetError([
+        {
+          file: FLEET_DIR,
+          where: `${ref.kind} ${ref.id}`,
+          code: 'ERR_FLEET_SCHEMA',
+          detail: at ? 'both given and removed' : 'no such record to remove',
+        },
+      ]);
+    const raw = docs.get(at.path)![at.index]!.toJS() as Raw;
+    removed.push(`${ref.kind} ${raw.tenant ? `${String(raw.tenant)}/` : ''}${String(raw.name)}`);
+    dropped.set(at.path, (dropped.get(at.path) ?? new Set()).add(at.index));
+    changedPaths.add(at.path);
+  }
+
+  // The files as they would be (undefined: deleted).
+  const texts = new Map<string, string | undefined>(files.map((f) => [f.path, f.text]));
   for (const path of changedPaths) {
-    const existing = docs.get(path) ?? [];
+    const gone = dropped.get(path) ?? new Set<number>();
+    const existing = (docs.get(path) ?? []).filter((_, i) => !gone.has(i));
+    if (gone.size && existing.length === 0 && !created.has(path)) {
+      texts.set(path, undefined);
+      continue;
+    }
     const added = created.get(path) ?? [];
     // A document after the first prints its own `---`.
     let text = [...existing, ...added]
@@ -268,10 +320,13 @@ export function writeFleetRecords(
       })
       .join('');
     if (!docs.has(path)) text = `${SCHEMA_COMMENT(path)}\n${text}`;
+    // A first document that was dropped took the schema comment with it: keep it.
+    else if (gone.has(0) && !text.startsWith('# yaml-language-server'))
+      text = `${SCHEMA_COMMENT(path)}\n${text.replace(/^---\n/, '')}`;
     texts.set(path, text);
   }
   const after: FleetFile[] = [...texts]
-    .map(([path, text]) => ({ path, text }))
+    .flatMap(([path, text]) => (text === undefined ? [] : [{ path, text }]))
     .sort((a, b) => a.path.localeCompare(b.path));
   const fleet = resolveFleet(after, ctx);
   let current: Fleet | undefined;
@@ -282,22 +337,32 @@ export function writeFleetRecords(
     if ((err as { code?: string }).code !== 'ERR_FLEET_INVALID') throw err;
   }
   opts.inspect?.(fleet, current);
-  const result = { records, fleet };
-  if (opts.dryRun || changedPaths.size === 0) return { ...result, written: [] };
+  const before = new Map(files.map((f) => [f.path, f.text]));
+  const changed: ChangedFile[] = [...changedPaths]
+    .sort()
+    .map((path) => {
+      const b = before.get(path);
+      const a = texts.get(path);
+      return {
+        path,
+        ...(b !== undefined ? { before: b } : {}),
+        ...(a !== undefined ? { after: a } : {}),
+      };
+    })
+    .filter((f) => f.before !== f.after);
+  const result = { records, fleet, files: changed, deleted: removed };
+  if (opts.dryRun || changed.length === 0) return { ...result, written: [] };
 
-  const { written, undo } = writeAll(
-    root,
-    [...changedPaths].sort().map((path) => ({ path, text: texts.get(path)! })),
-  );
+  const { written, undo } = writeAll(root, changed);
   if (!opts.commit) return { ...result, written };
   const message =
     opts.message ??
-    `fleet: apply ${records
-      .filter((r) => r.action !== 'unchanged')
-      .map((r) => `${r.kind} ${r.name}`)
-      .join(', ')}`;
+    `fleet: ${[
+      ...records.filter((r) => r.action !== 'unchanged').map((r) => `apply ${r.kind} ${r.name}`),
+      ...removed.map((r) => `remove ${r}`),
+    ].join(', ')}`;
   try {
-    gitIn(root, ['add', '--', ...written]);
+    gitIn(root, ['add', '--all', '--', ...written]);
     gitIn(root, [
       'commit',
       '--quiet',
@@ -351,7 +416,7 @@ function setLeadingComments(
  */
 function writeAll(
   root: string,
-  files: readonly FleetFile[],
+  files: readonly ChangedFile[],
 ): { written: string[]; undo: () => void } {
   const done: { path: string; previous?: string }[] = [];
   const undo = () => {
@@ -365,13 +430,16 @@ function writeAll(
     for (const f of files) {
       const abs = join(root, f.path);
       const previous = existsSync(abs) ? readFileSync(abs, 'utf8') : undefined;
-      mkdirSync(dirname(abs), { recursive: true });
-      const tmp = `${abs}.apply-${process.pid}.tmp`;
-      try {
-        writeFileSync(tmp, f.text);
-        renameSync(tmp, abs);
-      } finally {
-        rmSync(tmp, { force: true });
+      if (f.after === undefined) rmSync(abs, { force: true });
+      else {
+        mkdirSync(dirname(abs), { recursive: true });
+        const tmp = `${abs}.apply-${process.pid}.tmp`;
+        try {
+          writeFileSync(tmp, f.after);
+          renameSync(tmp, abs);
+        } finally {
+          rmSync(tmp, { force: true });
+        }
       }
       done.push({ path: f.path, ...(previous !== undefined ? { previous } : {}) });
     }

@@ -33,6 +33,7 @@ import {
   agentSecretName,
   agentsNamespace,
   configFor,
+  instanceOn,
 } from '../../../platform/fleet/resolve.js';
 import {
   AGENT_CLIENT_SECRET_KEYS,
@@ -384,6 +385,10 @@ export class AgentWorkload extends Construct implements MeshCaller {
     const instances: (ResolvedHost | undefined)[] =
       a.placement.mode === 'floating' ? [undefined] : [...a.placement.hosts];
     for (const host of instances) {
+      // What git wants on this host: nothing when undeployed or not yet reached by a deploying
+      // rollout; the rollout's `from` on a host an upgrade has not reached.
+      const instance = instanceOn(a, host?.name ?? '');
+      if (!instance) continue;
       const name = agentInstanceName(a.id, host?.name);
       const instanceLabels = {
         [FLEET_LABELS.instance]: name,
@@ -396,12 +401,13 @@ export class AgentWorkload extends Construct implements MeshCaller {
         { name: AGENT_ENV.instance, value: name },
         { name: AGENT_ENV.entityId, value: agentInstanceEntityId(name) },
         { name: AGENT_ENV.config, value: JSON.stringify(configFor(a, host?.name ?? '')) },
+        { name: AGENT_ENV.revision, value: instance.revision },
       ];
       new k8s.KubeDeployment(this, host ? `Host-${host.name}` : 'Floating', {
         metadata: {
           ...meta(name, instanceLabels),
           annotations: {
-            [FLEET_LABELS.revision]: a.revision,
+            [FLEET_LABELS.revision]: instance.revision,
             // After the hook that writes its client credentials (./identity.ts, NOTE 1).
             'argocd.argoproj.io/sync-wave': String(AGENT_DEPLOYMENT_WAVE),
           },
@@ -415,7 +421,7 @@ export class AgentWorkload extends Construct implements MeshCaller {
           template: {
             metadata: {
               labels: { ...labels, ...instanceLabels },
-              annotations: { [FLEET_LABELS.revision]: a.revision },
+              annotations: { [FLEET_LABELS.revision]: instance.revision },
             },
             spec: {
               serviceAccountName: this.objectName,
@@ -433,7 +439,7 @@ export class AgentWorkload extends Construct implements MeshCaller {
               containers: [
                 {
                   name: 'agent',
-                  image: a.image,
+                  image: instance.image,
                   imagePullPolicy: 'IfNotPresent',
                   env: [...env, ...hostEnv],
                   ports: a.ports.map((p) => ({
@@ -469,7 +475,6 @@ export class AgentWorkload extends Construct implements MeshCaller {
     set(AGENT_ENV.name, a.name);
     set(AGENT_ENV.tenant, a.tenant);
     set(AGENT_ENV.fiwareService, a.tenant);
-    set(AGENT_ENV.revision, a.revision);
     set(AGENT_ENV.heartbeatSeconds, String(a.heartbeatSeconds));
     // Every agent heartbeats through Orion, whatever it declared.
     set('ORION_URL', ctx.serviceUrl('orion', 'api'));
