@@ -201,6 +201,53 @@ tenant: manufracture
     expect(snapshot()).toEqual(before);
   });
 
+  it('removes records: a document leaves its file, a file left empty is deleted, and the commit says so', () => {
+    const groups = parseAllDocuments(read('fleet/groups.yaml')).map((d) => d.toJS());
+    const gpu = groups.find((g) => g.name === 'gpu-hosts');
+    const watchdog = parseAllDocuments(read('fleet/agents/smithereens-watchdog.yaml'))[0]!.toJS();
+    const r = writeFleetRecords(ctx, repo, [], {
+      commit: true,
+      remove: [
+        { kind: 'Group', id: gpu.id },
+        { kind: 'Agent', id: watchdog.id },
+      ],
+    });
+    expect(r.deleted).toEqual(['Group gpu-hosts', 'Agent smithereens/watchdog']);
+    expect(existsSync(join(repo, 'fleet/agents/smithereens-watchdog.yaml'))).toBe(false);
+    const left = read('fleet/groups.yaml');
+    expect(parseAllDocuments(left).map((d) => d.toJS().name)).toEqual(['line-pcs']);
+    // The file keeps its head: the schema comment and the remaining record's comments.
+    expect(left.startsWith('# yaml-language-server')).toBe(true);
+    expect(r.files.map((f) => [f.path, f.after === undefined])).toEqual([
+      ['fleet/agents/smithereens-watchdog.yaml', true],
+      ['fleet/groups.yaml', false],
+    ]);
+    expect(git('log', '-1', '--format=%s')).toBe(
+      'fleet: remove Group gpu-hosts, remove Agent smithereens/watchdog',
+    );
+    expect(git('status', '--porcelain')).toBe('');
+  });
+
+  it('refuses to remove a record that does not exist or one still in use, writing nothing', () => {
+    const before = snapshot();
+    expect(() =>
+      writeFleetRecords(ctx, repo, [], {
+        remove: [{ kind: 'Agent', id: '00000000-0000-4000-8000-000000000000' }],
+      }),
+    ).toThrow(/no such record to remove/);
+    // line-pcs places the anomaly pipeline's extractors: removing it breaks the fleet.
+    const linePcs = parseAllDocuments(read('fleet/groups.yaml'))
+      .map((d) => d.toJS())
+      .find((g) => g.name === 'line-pcs');
+    expect(() =>
+      writeFleetRecords(ctx, repo, [], {
+        commit: true,
+        remove: [{ kind: 'Group', id: linePcs.id }],
+      }),
+    ).toThrow(/ERR_FLEET_UNKNOWN_GROUP/);
+    expect(snapshot()).toEqual(before);
+  });
+
   it('commits exactly the written files, whatever else is staged', () => {
     writeFileSync(join(repo, 'unrelated.txt'), 'staged by someone else\n');
     git('add', 'unrelated.txt');

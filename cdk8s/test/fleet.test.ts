@@ -191,6 +191,54 @@ describe('fleet placement', () => {
     expect(woken.spec.replicas).toBe(1);
     expect({ ...woken.spec, replicas: 0 }).toEqual(stopped.spec);
   });
+
+  it('renders no workload of an undeployed agent, and nothing else of it changes', () => {
+    const undeployed = render(changed((r) => (r[6]!.state = 'undeployed')));
+    expect(deployments(undeployed, uuid(4))).toEqual([]);
+    const rest = (o: readonly KubeObject[]) => o.filter((x) => !deployments([x], uuid(4)).length);
+    expect(rest(undeployed)).toEqual(rest(objects));
+  });
+
+  it('renders a rollout host by host: reached hosts the new image, the others their old one or none', () => {
+    const byHost = (o: readonly KubeObject[]) =>
+      Object.fromEntries(
+        deployments(o, uuid(4)).map((d) => [
+          d.spec.template.spec.nodeSelector['kubernetes.io/hostname'],
+          {
+            image: d.spec.template.spec.containers[0].image,
+            revision: d.spec.template.metadata.annotations[FLEET_LABELS.revision],
+            env: env(d).AGENT_REVISION,
+          },
+        ]),
+      );
+    const NEW = 'ghcr.io/x/detector:2.0.0';
+    const old = byHost(objects);
+    const rollout = {
+      id: uuid(20),
+      waves: [['h1'], ['h2']],
+      started: 1,
+      maxUnavailable: 1,
+      by: 'a',
+    };
+    const upgrading = byHost(
+      render(
+        changed((r) =>
+          Object.assign(r[6]!, {
+            image: NEW,
+            rollout: { ...rollout, from: { image: 'ghcr.io/x/detector:1.2.3' } },
+          }),
+        ),
+      ),
+    );
+    const done = byHost(render(changed((r) => (r[6]!.image = NEW))));
+    expect(upgrading.h1).toEqual(done.h1);
+    expect(upgrading.h1!.image).toBe(NEW);
+    // h2 keeps exactly what it ran: the same pod template, so Kubernetes leaves it alone.
+    expect(upgrading.h2).toEqual(old.h2);
+    expect(upgrading.h2!.env).toBe(upgrading.h2!.revision);
+    const deploying = byHost(render(changed((r) => Object.assign(r[6]!, { rollout }))));
+    expect(Object.keys(deploying)).toEqual(['h1']);
+  });
 });
 
 describe('fleet revision and names', () => {
