@@ -356,8 +356,9 @@ export const RolloutRecord = z
       .array(z.array(name('host')).min(1))
       .min(1)
       .meta({ description: 'The hosts of each wave, in order; every host of the group is in one' }),
-    started: z.number().int().min(1).meta({
-      description: 'How many waves have begun: the hosts of waves[0..started-1] run the record',
+    started: z.number().int().min(0).meta({
+      description:
+        'How many waves have begun: the hosts of waves[0..started-1] run the record (0: a failed first wave was reverted)',
     }),
     phase: z
       .enum(['progressing', 'paused', 'failed'])
@@ -371,7 +372,8 @@ export const RolloutRecord = z
       description: 'How long a wave must stay ready before the next one begins',
     }),
     revertOnFailure: z.boolean().default(false).meta({
-      description: "A failed wave's targets go back to `from` (an upgrade) or stop (a deploy)",
+      description:
+        "A failed wave's targets go back to `from` (an upgrade) or run nothing again (a deploy); the waves before it keep the new revision",
     }),
     by: z.string().min(1).meta({ description: 'Who started it (the calling user)' }),
     reason: z.string().optional().meta({ description: 'Why it is paused or failed, for people' }),

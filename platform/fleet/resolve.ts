@@ -101,6 +101,8 @@ export interface ResolvedAgent {
   readonly file: string;
   /** The pipeline of a module. */
   readonly pipeline?: string;
+  /** The id of a module's Pipeline record (the record a writer edits). */
+  readonly pipelineId?: string;
   readonly image: string;
   readonly state: AgentState;
   readonly placement: ResolvedPlacement;
@@ -675,7 +677,7 @@ export function resolveFleet(files: readonly FleetFile[], ctx: PlatformContext):
     out.push({
       ...body,
       file: s.file,
-      ...(s.pipeline ? { pipeline: s.pipeline.name } : {}),
+      ...(s.pipeline ? { pipeline: s.pipeline.name, pipelineId: s.pipeline.id } : {}),
       state: s.record.state,
       placement,
       ...(r

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { loadPlatformContext } from '../context.js';
 import type { FleetFile, ResolvedAgent } from '../fleet/resolve.js';
 import { FleetError, instanceOn, resolveFleet } from '../fleet/resolve.js';
-import { planWaves, startRollout } from '../fleet/rollout.js';
+import { decideRollout, planWaves, startRollout } from '../fleet/rollout.js';
 
 const ctx = loadPlatformContext();
 const uuid = (n: number) => `${String(n).padStart(8, '0')}-0000-4000-8000-000000000000`;
@@ -119,7 +119,7 @@ describe('rollouts in the records', () => {
     expect(
       problems(fleet({ rollout: rollout({ from: { image: 'ghcr.io/x/d:latest' } }) })),
     ).toEqual([expect.stringMatching(/ERR_FLEET_IMAGE_UNPINNED .*rollout.from.image/)]);
-    expect(problems(fleet({ rollout: rollout({ started: 0 }) }))).toEqual([
+    expect(problems(fleet({ rollout: rollout({ started: -1 }) }))).toEqual([
       expect.stringMatching(/ERR_FLEET_SCHEMA/),
     ]);
   });
@@ -156,5 +156,117 @@ describe('planning waves', () => {
     });
     expect(problems(fleet({ rollout: r }))).toEqual([]);
     expect(startRollout(['h1'], 'bob').from).toBeUndefined();
+  });
+});
+
+describe('deciding the next step of a rollout, target by target', () => {
+  const NOW = new Date('2026-12-03T10:00:00Z');
+  const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
+  const R = 'aaaaaaaaaaaaaaaa';
+  const OLD_R = 'bbbbbbbbbbbbbbbb';
+  const base = {
+    waves: [['h1'], ['h2'], ['h3']],
+    started: 1,
+    phase: 'progressing' as const,
+    maxUnavailable: 1,
+    bakeSeconds: 60,
+    revertOnFailure: true,
+  };
+  const running = (host: string, revision = R, since = 120) => ({
+    host,
+    state: 'running' as const,
+    desiredRevision: revision,
+    observedRevision: revision,
+    reason: 'ready',
+    since: ago(since),
+  });
+  const old = (host: string) => running(host, OLD_R);
+
+  it('begins the next wave once every target of this one runs the new revision and has baked', () => {
+    expect(decideRollout(base, R, [running('h1'), old('h2'), old('h3')], NOW)).toMatchObject({
+      action: 'next',
+      wave: 2,
+    });
+    expect(
+      decideRollout({ ...base, started: 3 }, R, [running('h1'), running('h2'), running('h3')], NOW),
+    ).toMatchObject({ action: 'complete' });
+  });
+
+  it('waits for the bake time, counted from when the last target of the wave became ready', () => {
+    const d = decideRollout(base, R, [running('h1', R, 20), old('h2'), old('h3')], NOW);
+    expect(d).toEqual({ action: 'wait', reason: 'wave 1/3 is ready; baking 40 s more' });
+  });
+
+  it('never counts a ready target of the old revision as done (argo-cd #29410)', () => {
+    // The pod is ready, healthy, and still the old revision: the wave is not done.
+    const stale = { ...running('h1', OLD_R), desiredRevision: R };
+    const d = decideRollout({ ...base, bakeSeconds: 0 }, R, [stale, old('h2'), old('h3')], NOW);
+    expect(d.action).toBe('wait');
+    expect(d.reason).toContain(`h1 is running on revision ${OLD_R}`);
+  });
+
+  it('fails on a degraded target of the current wave, reverting when configured', () => {
+    const bad = { ...running('h1'), state: 'degraded' as const, reason: 'CrashLoopBackOff' };
+    expect(decideRollout(base, R, [bad, old('h2'), old('h3')], NOW)).toEqual({
+      action: 'fail',
+      reason: 'wave 1/3: h1 is degraded: CrashLoopBackOff',
+      revert: true,
+    });
+    expect(
+      decideRollout({ ...base, revertOnFailure: false }, R, [bad, old('h2')], NOW),
+    ).toMatchObject({ action: 'fail', revert: false });
+  });
+
+  it('waits for an unreachable host of the wave instead of failing (fleet #394)', () => {
+    const gone = {
+      ...running('h1', OLD_R),
+      desiredRevision: R,
+      state: 'unreachable' as const,
+      reason: 'lease expired',
+    };
+    const d = decideRollout(base, R, [gone, old('h2'), old('h3')], NOW);
+    expect(d.action).toBe('wait');
+    expect(d.reason).toContain('h1 is unreachable (lease expired)');
+  });
+
+  it('holds the next wave while maxUnavailable would be exceeded (argo-cd #16881)', () => {
+    const h3Down = { ...old('h3'), state: 'unreachable' as const, reason: 'NotReady' };
+    const d = decideRollout(base, R, [running('h1'), old('h2'), h3Down], NOW);
+    expect(d.action).toBe('wait');
+    expect(d.reason).toContain(
+      '1 target(s) not ready (h3 unreachable) + 1 moving > maxUnavailable 1',
+    );
+    expect(
+      decideRollout({ ...base, maxUnavailable: 2 }, R, [running('h1'), old('h2'), h3Down], NOW)
+        .action,
+    ).toBe('next');
+  });
+
+  it("does not count a deploy's hosts not yet reached as unavailable", () => {
+    const notYet = (host: string) => ({
+      host,
+      state: 'pending' as const,
+      reason: 'the rollout has not reached it',
+      since: ago(100),
+    });
+    expect(decideRollout(base, R, [running('h1'), notYet('h2'), notYet('h3')], NOW).action).toBe(
+      'next',
+    );
+  });
+
+  it('holds a paused or failed rollout whatever the targets say', () => {
+    const all = [running('h1'), running('h2'), running('h3')];
+    expect(decideRollout({ ...base, phase: 'paused', reason: 'by bob' }, R, all, NOW)).toEqual({
+      action: 'hold',
+      reason: 'paused: by bob',
+    });
+    expect(decideRollout({ ...base, phase: 'failed' }, R, all, NOW).action).toBe('hold');
+  });
+
+  it('waits for a target of the wave with no status yet', () => {
+    expect(decideRollout(base, R, [old('h2')], NOW)).toEqual({
+      action: 'wait',
+      reason: 'wave 1/3: h1: no status yet',
+    });
   });
 });
