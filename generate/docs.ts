@@ -16,6 +16,7 @@ import { ROUTE_ERRORS } from '../platform/routes.js';
 import type { RouteSpec } from '../platform/routes.js';
 import { CHART_IDS, COMPONENT_ERRORS, IMAGE_IDS } from '../platform/components.js';
 import { CONFIG_ERRORS } from '../platform/config/schema.js';
+import { TARGET_STATES, TARGET_STATE_DOCS } from '../platform/fleet/status.js';
 import { FLEET_ERRORS, NEEDS, fleetRecordJsonSchema } from '../platform/fleet/records.js';
 import type { Need } from '../platform/fleet/records.js';
 import { HEARTBEAT_GRANT, needRights } from '../platform/fleet/rights.js';
@@ -295,6 +296,14 @@ export function renderFleetReference(ctx: PlatformContext): string {
         .join('; ');
       return `| \`${need}\` | ${spec.description} | ${env} | ${grants}${callback} | ${gateway} |`;
     }),
+    '',
+    '## Per-target states',
+    '',
+    "The fleet service reports each agent × host in one of these states (`platform/fleet/status.ts`), with a reason and since when, next to the revision git wants there and the revision seen there. They are the fleet's column; the monitor's liveness (fresh, silent, offline) is a separate one: a running pod can be silent, and a silent device has no pod.",
+    '',
+    '| State | Meaning |',
+    '|---|---|',
+    ...TARGET_STATES.map((s) => `| \`${s}\` | ${cell(TARGET_STATE_DOCS[s])} |`),
     '',
   );
   return lines.join('\n');

@@ -7,7 +7,7 @@
  *
  * These are the fleet's columns. The monitor's liveness states (fresh, silent, offline) are a
  * separate column: a running pod can be silent, and a silent device has no pod
- * (docs/fleet.md says both).
+ * (docs/fleet-reference.md, generated from {@link TARGET_STATE_DOCS}, says both).
  */
 
 /** The states of one agent × host, in the order a healthy deploy passes through them. */
@@ -22,7 +22,7 @@ export const TARGET_STATES = [
 ] as const;
 export type TargetState = (typeof TARGET_STATES)[number];
 
-/** What each state means; docs/fleet.md is generated from it. */
+/** What each state means; docs/fleet-reference.md is generated from it. */
 export const TARGET_STATE_DOCS: Readonly<Record<TargetState, string>> = {
   pending:
     'git wants the agent on the host but nothing runs it yet: Argo CD has not applied the record (no Deployment), or a rollout has not reached the host',
