@@ -7,6 +7,8 @@
  * without another dependency.
  */
 
+import { causeOf } from '../../../platform/api-client.js';
+
 /** Why an upstream call failed. */
 export type UpstreamFailure =
   /** Connection refused, reset, DNS, or a 502/503/504: the upstream is down. */
@@ -200,10 +202,6 @@ export function maskApiKeys(text: string): string {
 }
 
 /** The most telling reason of a fetch failure: the socket error code, else its message. */
-export function causeOf(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (err as Error).message;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
