@@ -18,6 +18,8 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
+import { assembleImageContents } from '../../toolchain/image-contents.js';
+
 /** Runs a command to its end; throws with its stderr when it fails. */
 export function run(cmd: string, args: readonly string[], cwd?: string): string {
   const r = spawnSync(cmd, args, {
@@ -164,3 +166,29 @@ export function assembleImage(
 //    with a shell, apt and a `node` user; here node is 20.20.2 in /usr/bin with only libc6,
 //    libgcc-s1 and libstdc++6 beside it, no shell. The /app tree is the same
 //    (`npm run image:contents`). Seen on Debian 12, 2026-12-02.
+
+/** The Debian packages a Node.js service's runtime image is made of: node and its libraries. */
+export const NODE_RUNTIME_PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'nodejs'];
+
+/**
+ * The runtime image of one of the project's Node.js builds (a service or an example module),
+ * as its Dockerfile makes it, on Debian's node: the /app tree of `npm run image:contents`,
+ * user 65532, WORKDIR /app, NODE_ENV=production and the command the tree names.
+ */
+export function nodeServiceImage(service: string, out: string, tag: string): AssembledImage {
+  const rootfs = join(out, 'rootfs');
+  // npm, headers and docs do not run in the service: dropped, as the image carries only what runs.
+  debianRootfs(rootfs, NODE_RUNTIME_PACKAGES, ['usr/lib/node_modules', 'usr/include', 'usr/share']);
+  const app = join(out, 'app');
+  const tree = assembleImageContents({ service, out: app, log: () => {} });
+  cpSync(app, join(rootfs, 'app'), { recursive: true });
+  mkdirSync(join(rootfs, 'tmp'), { recursive: true });
+  const [command, ...args] = tree.command;
+  return assembleImage(rootfs, join(out, 'layout'), tag, {
+    user: '65532:65532',
+    entrypoint: [command === 'node' ? '/usr/bin/node' : command!],
+    cmd: args,
+    workingDir: '/app',
+    env: ['NODE_ENV=production', 'PATH=/usr/bin:/bin'],
+  });
+}

@@ -32,7 +32,6 @@ import { loadCluster } from '../../platform/cluster.js';
 import { readDeployObjects } from '../../services/ops/src/deploy.js';
 import { platformEndpoints } from '../../services/ops/src/endpoints.js';
 import { startForward } from '../../services/ops/src/open.js';
-import { assembleImageContents } from '../../toolchain/image-contents.js';
 import { ensureOpa } from '../../toolchain/tools.js';
 import { startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
@@ -41,13 +40,11 @@ import type { KubeNode } from '../real/kube-node.js';
 import { runCli } from '../support/cli.js';
 import { envoyInput } from '../support/corpus.js';
 import type { AssembledImage } from '../support/oci-image.js';
-import { assembleImage, debianRootfs, debianVersion } from '../support/oci-image.js';
+import { assembleImage, debianVersion, nodeServiceImage } from '../support/oci-image.js';
 import { waitFor } from '../support/processes.js';
 
 const ctx = loadPlatformContext();
 const NAMESPACE = ctx.componentNamespace('provisioning');
-/** The Debian packages the runtime image is made of: node and the libraries it links. */
-const RUNTIME_PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'nodejs'];
 const TIMEOUT_MS = 180_000;
 
 const deploy = readDeployObjects();
@@ -76,23 +73,8 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
   let core: k8s.CoreV1Api;
 
   /** Builds the runtime image: Debian's node and its libraries, and the Dockerfile's /app tree. */
-  const buildImage = (tag: string, out: string): AssembledImage => {
-    const rootfs = join(out, 'rootfs');
-    // npm, headers and docs do not run in the service: dropped, as the image carries only what runs.
-    debianRootfs(rootfs, RUNTIME_PACKAGES, ['usr/lib/node_modules', 'usr/include', 'usr/share']);
-    const app = join(out, 'app');
-    assembleImageContents({ service: 'provisioning', out: app, log: () => {} });
-    cpSync(app, join(rootfs, 'app'), { recursive: true });
-    mkdirSync(join(rootfs, 'tmp'), { recursive: true });
-    return assembleImage(rootfs, join(out, 'layout'), tag, {
-      // As the Dockerfile: USER 65532:65532, WORKDIR /app, NODE_ENV=production, its CMD.
-      user: '65532:65532',
-      entrypoint: ['/usr/bin/node'],
-      cmd: ['dist/services/provisioning/bin/server.js'],
-      workingDir: '/app',
-      env: ['NODE_ENV=production', 'PATH=/usr/bin:/bin'],
-    });
-  };
+  const buildImage = (tag: string, out: string): AssembledImage =>
+    nodeServiceImage('provisioning', out, tag);
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'kubelet-test-'));
