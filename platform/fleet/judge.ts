@@ -175,8 +175,11 @@ const START_FAILURE_REASONS = new Set([
   'PostStartHookError',
 ]);
 
-const iso = (t: Timestamp | undefined): string | undefined =>
-  t === undefined ? undefined : typeof t === 'string' ? t : t.toISOString();
+/** RFC 3339 as `Date.prototype.toISOString` writes it, whatever precision the API served. */
+const iso = (t: Timestamp | undefined): string | undefined => {
+  const at = ms(t);
+  return at === undefined || Number.isNaN(at) ? undefined : new Date(at).toISOString();
+};
 const ms = (t: Timestamp | undefined): number | undefined =>
   t === undefined ? undefined : typeof t === 'string' ? Date.parse(t) : t.getTime();
 const condition = (
