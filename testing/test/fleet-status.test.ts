@@ -32,6 +32,7 @@ import { KubeStatusSource } from '../../services/fleet/src/observe.js';
 import { apiRequest, startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
 import { serverSideApply } from '../support/argocd-apps.js';
+import { waitFor } from '../support/processes.js';
 import {
   createPodAsReplicaSet,
   renewLeaseAsKubelet,
@@ -364,6 +365,57 @@ describe('KubeStatusSource on a real kube-apiserver', () => {
       deployments: TENANTS.length,
       pods: TENANTS.length,
     });
+  });
+
+  it('serves the same status from watches without a list call, and shows a change once its watch event arrives', async () => {
+    now = at(600);
+    for (const h of ['edge-a', 'edge-b', 'edge-c']) await renewLeaseAsKubelet(coordination, h, now);
+    const watched = new KubeStatusSource({
+      cluster,
+      tenants: TENANTS,
+      now: () => now,
+      watch: true,
+    });
+    try {
+      expect(watched.watching).toBe(false);
+      await watched.start();
+      expect(watched.watching).toBe(true);
+      const before = await listCalls(api);
+      const fromWatches = await watched.status(snapshot);
+      expect(diff(before, await listCalls(api))).toEqual({});
+      expect(fromWatches).toEqual(await source.status(snapshot));
+      expect(byTarget(fromWatches.targets)['manufracture/crasher@edge-b']!.state).toBe('degraded');
+
+      // The crashing agent recovers: its kubelet reports the pod ready.
+      const crasher = agent('crasher');
+      const [pod] = (
+        await core.listNamespacedPod({
+          namespace: agentsNamespace(crasher.tenant),
+          labelSelector: `fleet.kitt4sme.io/instance=${agentInstanceName(crasher.id, 'edge-b')}`,
+        })
+      ).items;
+      await writePodStatusAsKubelet(core, pod!, { ready: true, since: at(590) });
+      let last: TargetStatus | undefined;
+      await waitFor(
+        async () => {
+          last = byTarget((await watched.status(snapshot)).targets)['manufracture/crasher@edge-b'];
+          return last?.state === 'running';
+        },
+        10_000,
+        () => new Error(`the watch did not deliver the pod's status: ${JSON.stringify(last)}`),
+        50,
+      );
+      const lists = await listCalls(api);
+      await source.status(snapshot);
+      // Stopped: the status lists again.
+      watched.close();
+      expect(watched.watching).toBe(false);
+      const after = await listCalls(api);
+      await watched.status(snapshot);
+      expect(diff(after, await listCalls(api))).toEqual(diff(lists, after));
+    } finally {
+      watched.close();
+    }
   });
 
   it('fails with documented errors when RBAC refuses a list or the API server is unreachable', async () => {
