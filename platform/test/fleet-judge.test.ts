@@ -414,6 +414,52 @@ describe('judgeFleet', () => {
     });
   });
 
+  it('says degraded when the container cannot start for want of its Secret, with the kubelet message', () => {
+    const { targets } = judge({
+      deployments: [deployment(detector, 'h1')],
+      pods: [
+        pod(detector, 'h1', {
+          ready: false,
+          container: {
+            state: {
+              waiting: {
+                reason: 'CreateContainerConfigError',
+                message: 'secret "agent-000000100000-client" not found',
+              },
+            },
+          },
+        }),
+      ],
+    });
+    expect(target(targets, 'detector', 'h1')).toMatchObject({
+      state: 'degraded',
+      reason: expect.stringContaining(
+        'CreateContainerConfigError: secret "agent-000000100000-client" not found',
+      ),
+    });
+  });
+
+  it('says progressing while the controller has not acted, or the Deployment has no pod yet, and degraded when none comes', () => {
+    const unseen = deployment(detector, 'h1', { generation: 2 });
+    expect(target(judge({ deployments: [unseen] }).targets, 'detector', 'h1')).toMatchObject({
+      state: 'progressing',
+      reason: expect.stringContaining('has not seen generation 2'),
+    });
+    const fresh = deployment(detector, 'h1', { created: ago(20) });
+    expect(target(judge({ deployments: [fresh] }).targets, 'detector', 'h1')).toMatchObject({
+      state: 'progressing',
+      reason: expect.stringContaining('has no pod yet'),
+      since: ago(20),
+    });
+    const late = PROGRESS_DEADLINE_SECONDS + 50;
+    const stale = deployment(detector, 'h1', { created: ago(late) });
+    expect(target(judge({ deployments: [stale] }).targets, 'detector', 'h1')).toMatchObject({
+      state: 'degraded',
+      reason: expect.stringContaining(`has had no pod for ${late} s`),
+      since: ago(50),
+    });
+  });
+
   it("says degraded with the Deployment's ReplicaFailure message and its time", () => {
     const failure = cond('ReplicaFailure', 'True', ago(50), {
       reason: 'FailedCreate',
