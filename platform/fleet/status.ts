@@ -34,7 +34,7 @@ export const TARGET_STATE_DOCS: Readonly<Record<TargetState, string>> = {
   degraded:
     'the desired revision cannot run: the pod crashes, its image cannot be pulled, it is not ready past the progress deadline, or the Deployment reports a failure; the reason says which',
   unreachable:
-    "the host's node is NotReady or its lease has expired: what runs there is unknown; the last revision seen is reported. Not a failure of the fleet",
+    "the host's node is NotReady (its Ready condition is not True, or its lease has not been renewed for LEASE_GRACE_SECONDS): what runs there is unknown; the last revision seen is reported. Not a failure of the fleet",
   removed:
     'the record no longer places the agent on the host (removed, or the host left its group) and its workload is gone or going',
 };
@@ -46,7 +46,10 @@ export interface HostStatus {
   readonly ready: 'Ready' | 'NotReady' | 'Unknown';
   /** Why: the Ready condition's reason and message, an expired lease, or `NodeNotFound`. */
   readonly reason: string;
-  /** When the Ready condition last changed (RFC 3339), when known. */
+  /**
+   * Since when the host is in this readiness (RFC 3339), when known: the Ready condition's
+   * lastTransitionTime, or for an expired lease its renewTime + LEASE_GRACE_SECONDS.
+   */
   readonly since?: string;
   /** When the node's lease was last renewed (RFC 3339), when it has one. */
   readonly leaseRenewedAt?: string;
@@ -72,7 +75,11 @@ export interface TargetStatus {
   readonly state: TargetState;
   /** Why, in words a person acts on (e.g. `ImagePullBackOff: ghcr.io/x/y:1.0 not found`). */
   readonly reason: string;
-  /** When the target entered this state (RFC 3339). */
+  /**
+   * When the target entered this state (RFC 3339), from Kubernetes' timestamps by the rules of
+   * platform/fleet/judge.ts (a pod's Ready transition, a Deployment condition, the host's
+   * readiness); the time of the observation where Kubernetes has none (pending).
+   */
   readonly since: string;
   /** The image the pod runs (or would run). */
   readonly image?: string;
