@@ -69,9 +69,9 @@ describe('schemas, checked by a real kube-apiserver with the upstream CRDs', () 
       metadata: { name: agentsNamespace(t.name) },
     }));
   const issues = async (objects: readonly SynthObject[]) =>
-    (
-      await validateOnServer(server, [...agentNamespaces(), ...objects.map((o) => o.object)])
-    ).map((i) => `${i.object}: ${i.status} ${i.message}`);
+    (await validateOnServer(server, [...agentNamespaces(), ...objects.map((o) => o.object)])).map(
+      (i) => `${i.object}: ${i.status} ${i.message}`,
+    );
 
   it('accepts every synthesized object, strictly (no unknown field anywhere)', async () => {
     expect(await issues(out.objects)).toEqual([]);

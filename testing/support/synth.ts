@@ -137,8 +137,7 @@ export function provisioningPolicyConfigMap(out: SynthOutput): Record<string, an
 /** The one policy data ConfigMap of a service that decides in-process (`<service>-policy-*`). */
 export function policyConfigMapOf(out: SynthOutput, service: string): Record<string, any> {
   const hits = out.objects.filter(
-    (o) =>
-      o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith(`${service}-policy-`),
+    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith(`${service}-policy-`),
   );
   if (hits.length !== 1)
     throw new Error(`expected one ${service} policy ConfigMap, found ${hits.length}`);
