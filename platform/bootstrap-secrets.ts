@@ -283,7 +283,7 @@ function fillKeys(
         if (!inputs.gitToken)
           throw missing(
             key,
-            `gitops.repoURL is https, so the fleet service pushes to ${remote.host} with an access token you make there (contents: read and write, on the fork only): put it in a file and run \`npm run bootstrap:secrets -- --git-token-file <file>\` (or set KITT4SME_FLEET_GIT_TOKEN)`,
+            `gitops.repoURL is https, so the fleet service pushes to ${remote.host} with an access token you make there (contents: read and write, on the fork only): put it in a file and run \`npm run bootstrap:secrets -- --git-token-file <file>\` (or set KITT4SME_FLEET_GIT_TOKEN_FILE to the file, e.g. for argocd/bootstrap.sh)`,
           );
         values[key] = inputs.gitToken.trim();
         break;

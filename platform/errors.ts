@@ -95,7 +95,7 @@ export const PLATFORM_ERRORS = {
   ERR_SECRET_INPUT_MISSING: {
     problem:
       '`npm run bootstrap:secrets` needs a value only you have: the fleet service’s access token for an https gitops.repoURL, or the SSH host keys of an ssh git host that platform/git-remote.ts does not pin; nothing was created',
-    fix: 'give the value the message names (`--git-token-file <file>` or KITT4SME_FLEET_GIT_TOKEN for the token, `--git-known-hosts <file>` for host keys) and run the command again',
+    fix: 'give the value the message names (`--git-token-file <file>`, or KITT4SME_FLEET_GIT_TOKEN_FILE naming the file, for the token; `--git-known-hosts <file>` for host keys) and run the command again',
   },
   ERR_TOOL_MISSING: {
     problem: 'a command-line tool the command needs is not installed',

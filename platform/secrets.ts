@@ -263,7 +263,6 @@ export const FLEET_GIT_SECRET = {
  */
 export function fleetGitSecret(remote: GitRemote): BootstrapSecretSpec | undefined {
   const s = FLEET_GIT_SECRET;
-  const restart = 'kubectl -n {ns} rollout restart deployment/fleet';
   switch (remote.kind) {
     case 'local':
       return undefined;
@@ -283,8 +282,7 @@ export function fleetGitSecret(remote: GitRemote): BootstrapSecretSpec | undefin
             'the git host holds the public half of the deploy key: a new key pushes only once the user has added it to the fork',
           procedure: [
             'delete the Secret: `kubectl -n {ns} delete secret fleet-git`, then run `npm run bootstrap:secrets` again; it prints the new public key',
-            'add that key to the fork as a deploy key with write access, then delete the old deploy key there',
-            `restart the fleet service: \`${restart}\``,
+            'add that key to the fork as a deploy key with write access, then delete the old deploy key there (the fleet service is restarted next)',
           ],
         },
       };
@@ -300,7 +298,7 @@ export function fleetGitSecret(remote: GitRemote): BootstrapSecretSpec | undefin
           procedure: [
             'make a new token on the git host (contents: read and write, on the fork only)',
             'put it into the Secret: `kubectl -n {ns} patch secret fleet-git --type merge -p \'{"stringData":{"token":"<new token>"}}\'`',
-            `restart the fleet service: \`${restart}\`, then revoke the old token`,
+            'once the fleet service has restarted (next), revoke the old token on the git host',
           ],
         },
       };

@@ -59,7 +59,7 @@ describe('the fleet’s push credential', () => {
       }),
     ]);
     expect(plan.needsInput[0]!.fix).toContain('--git-token-file <file>');
-    expect(plan.needsInput[0]!.fix).toContain('KITT4SME_FLEET_GIT_TOKEN');
+    expect(plan.needsInput[0]!.fix).toContain('KITT4SME_FLEET_GIT_TOKEN_FILE');
     // Everything else is still planned.
     expect(plan.create.map((s) => s.id)).toContain('keycloakRealm');
     expect(() => generateSecret(ctx, 'fleetGit')).toThrow(

@@ -15,7 +15,8 @@
  * ssh URL an ed25519 deploy key is generated and its public half printed, to be added to the
  * fork as a deploy key with write access (the host's keys are pinned, or given with
  * `--git-known-hosts <file>`); for an https URL the token is yours to give, with
- * `--git-token-file <file>` or $KITT4SME_FLEET_GIT_TOKEN; the local-only mode needs none.
+ * `--git-token-file <file>` (or $KITT4SME_FLEET_GIT_TOKEN_FILE, or the token in
+ * $KITT4SME_FLEET_GIT_TOKEN); the local-only mode needs none.
  *
  * Rotation (services/ops/src/rotate.ts; talks to the cluster through the kubeconfig, not kubectl):
  *
@@ -89,8 +90,10 @@ function secretInputs(opts: Opts): SecretInputs {
       );
     }
   };
-  const token = opts.gitTokenFile
-    ? read(opts.gitTokenFile, 'the access token')
+  // argocd/bootstrap.sh passes no options: the environment names the file (or holds the token).
+  const tokenFile = opts.gitTokenFile ?? (process.env.KITT4SME_FLEET_GIT_TOKEN_FILE || undefined);
+  const token = tokenFile
+    ? read(tokenFile, 'the access token')
     : process.env.KITT4SME_FLEET_GIT_TOKEN;
   return {
     ...(token?.trim() ? { gitToken: token.trim() } : {}),
@@ -180,7 +183,7 @@ const program = new Command()
   .option('--admin-user <name>', "with --rotate: admin of Keycloak's master realm", 'admin')
   .option(
     '--git-token-file <file>',
-    "an https gitops.repoURL: the file holding the fleet service's access token (contents read and write on the fork); else $KITT4SME_FLEET_GIT_TOKEN",
+    "an https gitops.repoURL: the file holding the fleet service's access token (contents read and write on the fork); else $KITT4SME_FLEET_GIT_TOKEN_FILE names it, or $KITT4SME_FLEET_GIT_TOKEN holds it",
   )
   .option(
     '--git-known-hosts <file>',

@@ -127,4 +127,19 @@ describe('bootstrap:secrets and the fleet’s https token, on a cluster that lac
     // The token is never echoed.
     expect(run.stdout + run.stderr).not.toContain('github_pat_for_the_test');
   });
+
+  it('reads the token file $KITT4SME_FLEET_GIT_TOKEN_FILE names, as argocd/bootstrap.sh runs it without options', async () => {
+    const token = join(dir, 'token');
+    writeFileSync(token, 'github_pat_from_the_environment');
+    const run = await runCli('services/ops/bin/bootstrap-secrets.ts', [], dir, {
+      ...clusterEnv,
+      KITT4SME_FLEET_GIT_TOKEN_FILE: token,
+    });
+    expect(run.code).toBe(0);
+    expect(
+      created()
+        .filter((s) => s.metadata.name === 'fleet-git')
+        .map((s) => s.stringData),
+    ).toEqual([{ token: 'github_pat_from_the_environment' }]);
+  });
 });
