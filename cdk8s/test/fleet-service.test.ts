@@ -107,8 +107,8 @@ describe('the fleet service, with the repository config (an https remote)', () =
     );
     const volumes = Object.fromEntries(pod.volumes.map((v: any) => [v.name, v]));
     expect(volumes[mounts['/var/lib/fleet'].name].emptyDir).toBeDefined();
+    expect(envOf(out).FLEET_CLONE_DIR).toBe('/var/lib/fleet/repo');
     expect(volumes[mounts['/tmp'].name].emptyDir).toBeDefined();
-    expect(envOf(out).FLEET_CLONE_DIR).toBe('/var/lib/fleet');
     expect(envOf(out).HOME).toBe('/tmp');
     expect(pod.volumes.filter((v: any) => v.hostPath)).toEqual([]);
     // The API token only because it reads the cluster, declared with its reason.
@@ -127,7 +127,8 @@ describe('the fleet service, with the repository config (an https remote)', () =
     const env = envOf(out);
     expect(env.GIT_ASKPASS).toBe('/usr/local/bin/fleet-git-askpass');
     expect(env.FLEET_GIT_TOKEN_FILE).toBe('/etc/fleet-git/token');
-    expect(env.GITOPS_REPO_URL).toBe(out.platform.context.config.gitops.repoURL);
+    expect(env.FLEET_GIT_URL).toBe(out.platform.context.config.gitops.repoURL);
+    expect(env.FLEET_GIT_BRANCH).toBe(out.platform.context.config.gitops.targetRevision);
     expect(env.GIT_SSH_COMMAND).toBeUndefined();
     // No credential in any variable's value, and none from a secretKeyRef.
     expect(pod.containers[0].env.filter((e: any) => e.valueFrom)).toEqual([]);
@@ -244,7 +245,7 @@ describe('the fleet service with an ssh remote', () => {
 
   it('pushes with the deploy key and the pinned known_hosts of the Secret, never trusting a new host key', () => {
     const env = envOf(out);
-    expect(env.GITOPS_REPO_URL).toBe('ssh://git@git.example.org:2222/factory/platform.git');
+    expect(env.FLEET_GIT_URL).toBe('ssh://git@git.example.org:2222/factory/platform.git');
     expect(env.GIT_SSH_COMMAND).toBe(
       'ssh -i /etc/fleet-git/ssh-privatekey -o IdentitiesOnly=yes -o UserKnownHostsFile=/etc/fleet-git/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes',
     );
@@ -272,7 +273,7 @@ describe('the fleet service in the local-only mode', () => {
 
   it('pushes to the in-cluster git server’s push port, without a credential or a way out', () => {
     const env = envOf(out);
-    expect(env.GITOPS_REPO_URL).toBe(
+    expect(env.FLEET_GIT_URL).toBe(
       `git://gitops-repo.argocd.svc.cluster.local:${pushPort}/platform.git`,
     );
     expect(podOf(out).volumes.filter((v: any) => v.secret)).toEqual([]);

@@ -28,8 +28,10 @@ import { modelObject } from '../model.js';
 import { PART_OF, Workload, env, httpProbe } from '../workload.js';
 import { addPolicyDataConfigMap, policyDataFile } from './policy-data.js';
 
-/** Where the clone of the GitOps repository lives (an emptyDir). */
-export const FLEET_CLONE_DIR = '/var/lib/fleet';
+/** The emptyDir the clone of the GitOps repository lives in. */
+export const FLEET_DATA_DIR = '/var/lib/fleet';
+/** The clone (FLEET_CLONE_DIR of services/fleet/src/config.ts), inside {@link FLEET_DATA_DIR}. */
+export const FLEET_CLONE_DIR = `${FLEET_DATA_DIR}/repo`;
 /** Where the push credential's files are mounted. */
 export const FLEET_GIT_DIR = '/etc/fleet-git';
 /** The askpass helper of the fleet image (services/fleet/Dockerfile). */
@@ -92,11 +94,10 @@ export class Fleet extends Workload<'fleet'> {
           image: 'fleet',
           env: [
             env('FLEET_PORT', port),
-            env('GITOPS_REPO_URL', remote.url),
-            env('GITOPS_BRANCH', ctx.config.gitops.targetRevision),
+            // The plain URL: the credential reaches git through the variables below. NOTE (1)
+            env('FLEET_GIT_URL', remote.url),
+            env('FLEET_GIT_BRANCH', ctx.config.gitops.targetRevision),
             env('FLEET_CLONE_DIR', FLEET_CLONE_DIR),
-            env('ARGOCD_NAMESPACE', ctx.namespace('argocd')),
-            env('KEYCLOAK_ISSUER', ctx.issuer),
             env('KEYCLOAK_JWKS_URL', ctx.jwksUri),
             policy.envVar,
             // git writes its global config and ssh its state under HOME: the /tmp emptyDir.
@@ -122,7 +123,7 @@ export class Fleet extends Workload<'fleet'> {
           readinessProbe: httpProbe('/readyz', port, { periodSeconds: 10 }),
           volumeMounts: [
             policy.mount,
-            { name: 'clone', mountPath: FLEET_CLONE_DIR },
+            { name: 'clone', mountPath: FLEET_DATA_DIR },
             ...(credential
               ? [{ name: 'git-credential', mountPath: FLEET_GIT_DIR, readOnly: true }]
               : []),
@@ -333,6 +334,8 @@ function gitCredentialEnv(remote: GitRemote): k8s.EnvVar[] {
 //    prints the mounted file, so the token is never in the URL, the environment, argv, the
 //    clone's .git/config or git's error messages. The deploy key is preferred (the bootstrap
 //    makes it and nothing else can use it); https is for hosts or policies without deploy keys.
+//    FLEET_GIT_URL is the plain URL, so the service's git commands must inherit these variables
+//    from its environment (and not replace GIT_ASKPASS with one of their own).
 // 2. Read-only, per namespace. Nodes are cluster-scoped, hence the ClusterRole; everything else
 //    is a Role in its own namespace: leases in kube-node-lease, Deployments and pods in each
 //    tenant's agents namespace (from the tenant list, so a new tenant adds one), Applications
