@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { LOCAL_GIT, LOCAL_GIT_REPO_URL } from '../../platform/config/schema.js';
 import { gitRemote } from '../../platform/git-remote.js';
 import { routeAtIngress } from '../../testing/istio/ingress.js';
+import { IstioMesh } from '../../testing/istio/mesh.js';
+import type { MeshObject } from '../../testing/istio/mesh.js';
+import { meshPrincipal } from '../../platform/mesh.js';
 import type { SynthOutput } from '../lib/synth.js';
 import {
   RESTRICTED_CONTAINER,
@@ -316,6 +319,38 @@ describe('the fleet service in the local-only mode', () => {
     // And no allow-everything rule (`{}`) in any ALLOW policy of the server.
     const rules = find(out, 'AuthorizationPolicy', 'gitops-repo-allow', 'argocd').spec.rules;
     expect(rules.every((r: any) => r.to?.[0]?.operation?.ports?.length === 1)).toBe(true);
+  });
+
+  it('admits, by Istio’s authorization semantics, the fleet’s identity on the push port and no other identity of the platform', () => {
+    const mesh = new IstioMesh(out.objects.map((o) => o.object as unknown as MeshObject));
+    const server = find(out, 'Deployment', 'gitops-repo', 'argocd');
+    const workload = { namespace: 'argocd', labels: server.spec.template.metadata.labels };
+    const decide = (port: number, principal?: string) =>
+      mesh.authorize(workload, {
+        port,
+        method: 'GET',
+        path: '/',
+        ...(principal ? { principal } : {}),
+      }).action;
+    // Every mesh identity the platform runs: each ServiceAccount of deploy/, and the gateway's.
+    const identities = [
+      ...new Set([
+        ...objectsOf(out, 'ServiceAccount').map((a) =>
+          meshPrincipal(a.metadata.namespace, a.metadata.name),
+        ),
+        'cluster.local/ns/istio-system/sa/istio-ingressgateway',
+        'cluster.local/ns/agents-manufracture/sa/default',
+      ]),
+    ].sort();
+    expect(identities).toContain(PRINCIPAL);
+    expect(identities.length).toBeGreaterThan(10);
+    expect(identities.filter((p) => decide(LOCAL_GIT.pushPort, p) === 'allow')).toEqual([
+      PRINCIPAL,
+    ]);
+    // A client outside the mesh (plaintext, no principal) may not push, but may fetch.
+    expect(decide(LOCAL_GIT.pushPort)).toBe('deny');
+    expect(decide(LOCAL_GIT.port)).toBe('allow');
+    expect(identities.every((p) => decide(LOCAL_GIT.port, p) === 'allow')).toBe(true);
   });
 
   it('keeps the push daemon on loopback: the sidecar delivers to it, and without a sidecar nothing listens', () => {
