@@ -35,7 +35,9 @@ EOF
 
 # in_node REF: whether the node's container runtime has the image REF.
 in_node() {
-  minikube -p "$profile" image ls 2>/dev/null | grep -Fxq -e "$1" -e "docker.io/$1"
+  # Not grep -q: it exits at the first match, and with pipefail the writer's SIGPIPE (status
+  # 141) would make a listed image look missing (seen once the list had three images).
+  minikube -p "$profile" image ls 2>/dev/null | grep -Fx -e "$1" -e "docker.io/$1" >/dev/null
 }
 
 # ensure_project_images: each image of KITT4SME_PROJECT_IMAGES (`<id>=<ref>`) is in the node
