@@ -224,6 +224,32 @@ describe('the fleet service, with the repository config (an https remote)', () =
     });
   });
 
+  it('has a project of its own that allows exactly its layer’s kinds and namespaces, and no Secret', () => {
+    const project = find(out, 'AppProject', 'fleet-service').spec;
+    const layer = out.objects.filter((o) => o.file.startsWith('deploy/fleet-service/'));
+    const group = (apiVersion: string) =>
+      apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
+    const kinds = (scoped: boolean) =>
+      [
+        ...new Set(
+          layer
+            .filter((o) => (o.object.metadata.namespace !== undefined) === scoped)
+            .map((o) => `${group(o.object.apiVersion)}/${o.object.kind}`),
+        ),
+      ].sort();
+    const listed = (l: { group: string; kind: string }[]) =>
+      l.map((k) => `${k.group}/${k.kind}`).sort();
+    expect(listed(project.clusterResourceWhitelist)).toEqual(kinds(false));
+    // Every namespaced kind of the layer is allowed (PodDisruptionBudget: a profile with more
+    // than one replica), and Secrets are not.
+    expect(listed(project.namespaceResourceWhitelist)).toEqual(
+      [...kinds(true), 'policy/PodDisruptionBudget'].sort(),
+    );
+    expect(project.destinations.map((d: any) => d.namespace).sort()).toEqual(
+      [...new Set(layer.flatMap((o) => o.object.metadata.namespace ?? []))].sort(),
+    );
+  });
+
   it('puts no Secret and no key material in deploy/', () => {
     const files = (dir: string): string[] =>
       readdirSync(dir).flatMap((f) => {

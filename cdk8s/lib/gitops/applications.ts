@@ -58,6 +58,20 @@ const INFRA_CLUSTER_KINDS = [
   { group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicyBinding' },
 ];
 
+/** Namespaced kinds of the fleet service's layer (cdk8s/lib/components/fleet.ts). */
+export const FLEET_SERVICE_KINDS: readonly { group: string; kind: string }[] = [
+  { group: '', kind: 'ServiceAccount' },
+  { group: '', kind: 'Service' },
+  { group: '', kind: 'ConfigMap' },
+  { group: 'apps', kind: 'Deployment' },
+  { group: 'policy', kind: 'PodDisruptionBudget' },
+  { group: 'rbac.authorization.k8s.io', kind: 'Role' },
+  { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding' },
+  { group: 'security.istio.io', kind: 'AuthorizationPolicy' },
+  { group: 'networking.istio.io', kind: 'ServiceEntry' },
+  { group: 'networking.istio.io', kind: 'Sidecar' },
+];
+
 /** Adds the Argo CD objects to `app`, one file per object under deploy/apps/. */
 export function addGitOps(app: App, ctx: PlatformContext, layers: readonly LayerId[]): void {
   const cfg = ctx.config.gitops;
@@ -143,7 +157,8 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
           { group: 'rbac.authorization.k8s.io', kind: 'ClusterRole' },
           { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding' },
         ],
-        namespaceResourceBlacklist: [{ group: '', kind: 'Secret' }],
+        // The kinds the fleet service's construct makes, nothing else (no Secret).
+        namespaceResourceWhitelist: FLEET_SERVICE_KINDS.map((k) => ({ ...k })),
       },
     }),
   );
