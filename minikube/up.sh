@@ -35,7 +35,9 @@ EOF
 
 # in_node REF: whether the node's container runtime has the image REF.
 in_node() {
-  minikube -p "$profile" image ls 2>/dev/null | grep -Fxq -e "$1" -e "docker.io/$1"
+  # Not grep -q: it exits at the first match, and with pipefail the writer's SIGPIPE (status
+  # 141) would make a listed image look missing (seen once the list had three images).
+  minikube -p "$profile" image ls 2>/dev/null | grep -Fx -e "$1" -e "docker.io/$1" >/dev/null
 }
 
 # ensure_project_images: each image of KITT4SME_PROJECT_IMAGES (`<id>=<ref>`) is in the node
@@ -133,6 +135,13 @@ case $status in
   3) k4s_die 3 "platform wait could not read the cluster (its message above says why: no answer, no rights, or Argo CD's CRD missing); check minikube status -p $profile, then run minikube/up.sh again" ;;
   *) k4s_die 1 "the platform is not Synced and Healthy after $timeout. See what is stuck with kubectl -n $KITT4SME_ARGOCD_NAMESPACE get applications (and kubectl get pods -A); on a slow machine keep waiting with npm run platform -- wait --timeout 30m, or run minikube/up.sh --timeout 1h again" ;;
 esac
+if [[ $KITT4SME_GITOPS_LOCAL == 1 ]]; then
+  # The git server started before Istio, so without the sidecar through which the fleet
+  # service pushes (cdk8s/lib/gitops/local-git.ts NOTE 1): restart it into the mesh.
+  k4s_run kubectl -n "$KITT4SME_ARGOCD_NAMESPACE" rollout restart "deploy/$KITT4SME_LOCAL_GIT_SERVICE"
+  k4s_run kubectl -n "$KITT4SME_ARGOCD_NAMESPACE" rollout status "deploy/$KITT4SME_LOCAL_GIT_SERVICE" --timeout 5m ||
+    k4s_warn "the local git server did not restart; the fleet service cannot push until it runs with its sidecar (kubectl -n $KITT4SME_ARGOCD_NAMESPACE describe deploy/$KITT4SME_LOCAL_GIT_SERVICE)"
+fi
 k4s_run npm run -s platform -- endpoints ||
   k4s_warn "could not list the endpoints; the platform is at $KITT4SME_INGRESS_URL (see minikube/README.md)"
 ((k4s_dry_run)) || k4s_say "done: the platform is Synced and Healthy; stop it with minikube/down.sh"

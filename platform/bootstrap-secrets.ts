@@ -11,14 +11,49 @@ import { randomBytes } from 'node:crypto';
 
 import { PlatformError } from './errors.js';
 import type { PlatformContext } from './context.js';
+import { gitRemote, pinnedKnownHosts } from './git-remote.js';
 import { buildRealm } from './realm.js';
 import type { BootstrapSecretId, BootstrapSecretSpec, SecretRotation } from './secrets.js';
 import {
   BOOTSTRAP_SECRETS,
   KEYCLOAK_REALM_SECRET,
+  FLEET_GIT_SECRET,
   clientSecretShare,
   crateDbUsersSecret,
+  fleetGitSecret,
 } from './secrets.js';
+
+/** Values only the user has, given to `npm run bootstrap:secrets` (never generated). */
+export interface SecretInputs {
+  /** The fleet's access token for an https gitops.repoURL. */
+  readonly gitToken?: string;
+  /** known_hosts lines of an ssh gitops.repoURL's host that platform/git-remote.ts does not pin. */
+  readonly gitKnownHosts?: string;
+}
+
+/** A key a Secret needs but bootstrap cannot make: what to give and how. */
+export interface MissingInput {
+  readonly id: string;
+  readonly key: string;
+  /** What to do, e.g. which option gives the value. */
+  readonly fix: string;
+}
+
+/** Thrown by {@link fillKeys} for a key whose value only the user has and did not give. */
+class InputMissing extends Error {
+  constructor(readonly missing: MissingInput) {
+    super(`${missing.id}/${missing.key}: ${missing.fix}`);
+  }
+}
+
+/** The error of a bootstrap that lacks the user's values; nothing has been created. */
+export function missingInputError(missing: readonly MissingInput[]): PlatformError {
+  return new PlatformError(
+    'ERR_SECRET_INPUT_MISSING',
+    `bootstrap needs values only you have: ${missing.map((m) => `${m.id}/${m.key}`).join(', ')}`,
+    missing.map((m) => m.fix).join('; '),
+  );
+}
 
 /** A Secret manifest with its generated values (stringData). */
 export interface GeneratedSecret {
@@ -36,6 +71,37 @@ export interface GeneratedSecret {
 /** 32 random characters of the URL-safe base64 alphabet (192 bits). */
 export function randomPassword(): string {
   return randomBytes(24).toString('base64url');
+}
+
+/**
+ * A fresh ed25519 key pair in OpenSSH's formats, made with ssh-keygen (no passphrase: the
+ * Secret is its protection), commented with `comment`.
+ * @throws PlatformError ERR_TOOL_MISSING when ssh-keygen is not installed.
+ */
+export function ed25519KeyPair(comment: string): { privateKey: string; publicKey: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kitt4sme-ssh-'));
+  try {
+    const key = join(dir, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', key], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    return {
+      privateKey: readFileSync(key, 'utf8'),
+      publicKey: readFileSync(`${key}.pub`, 'utf8'),
+    };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new PlatformError(
+        'ERR_TOOL_MISSING',
+        'ssh-keygen is not installed (the fleet service’s deploy key is made with it)',
+        'install the OpenSSH client (apt-get install openssh-client) and run again',
+        { cause: err },
+      );
+    }
+    throw err;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -119,14 +185,33 @@ export function declaredSecrets(ctx: PlatformContext): DeclaredSecret[] {
       rotation: { by: 'keycloak' },
     },
     { id: 'cratedbUsers', ...crateDbUsersSecret(ctx.config.tenants.map((t) => t.name)) },
+    ...fleetGitSecrets(ctx),
   ];
 }
 
-/** Generates one Secret with fresh values. */
-export function generateSecret(ctx: PlatformContext, id: string): GeneratedSecret {
+/** The fleet's push credential, for a remote gitops.repoURL (none in the local-only mode). */
+function fleetGitSecrets(ctx: PlatformContext): DeclaredSecret[] {
+  const spec = fleetGitSecret(gitRemote(ctx.config.gitops.repoURL));
+  return spec ? [{ id: 'fleetGit', ...spec }] : [];
+}
+
+/**
+ * Generates one Secret with fresh values.
+ * @throws PlatformError ERR_SECRET_INPUT_MISSING when it needs a value of `inputs` not given.
+ */
+export function generateSecret(
+  ctx: PlatformContext,
+  id: string,
+  inputs: SecretInputs = {},
+): GeneratedSecret {
   const spec = declaredSecrets(ctx).find((s) => s.id === id);
   if (!spec) throw new TypeError(`no bootstrap Secret ${id}`);
-  return manifest(ctx, spec, fillKeys(ctx, spec, Object.keys(spec.keys), new Map()));
+  try {
+    return manifest(ctx, spec, fillKeys(ctx, spec, Object.keys(spec.keys), new Map(), inputs));
+  } catch (err) {
+    if (err instanceof InputMissing) throw missingInputError([err.missing]);
+    throw err;
+  }
 }
 
 function manifest(
@@ -154,22 +239,56 @@ function manifest(
 /** Values for some keys of a Secret; shared keys take (and record) their share's value. */
 function fillKeys(
   ctx: PlatformContext,
-  spec: BootstrapSecretSpec,
+  spec: BootstrapSecretSpec & { readonly id?: string },
   keys: readonly string[],
   shared: Map<string, string>,
+  inputs: SecretInputs = {},
 ): Record<string, string> {
   const values: Record<string, string> = {};
   let tls: { cert: string; key: string } | undefined;
+  let ssh: { privateKey: string; publicKey: string } | undefined;
+  const remote = gitRemote(ctx.config.gitops.repoURL);
+  const missing = (key: string, fix: string) =>
+    new InputMissing({ id: spec.id ?? spec.name, key, fix });
   for (const key of keys) {
     const share = spec.shares?.[key];
     if (share && shared.has(share)) {
       values[key] = shared.get(share)!;
       continue;
     }
-    if (spec.keys[key] === 'password') values[key] = randomPassword();
-    else {
-      tls ??= selfSignedTls(ctx.config.ingress.host);
-      values[key] = key === 'tls.key' ? tls.key : tls.cert;
+    switch (spec.keys[key]) {
+      case 'password':
+        values[key] = randomPassword();
+        break;
+      case 'tls':
+        tls ??= selfSignedTls(ctx.config.ingress.host);
+        values[key] = key === 'tls.key' ? tls.key : tls.cert;
+        break;
+      case 'ssh-key':
+        // Both halves are made together; a missing half alone cannot be remade. NOTE (1)
+        ssh ??= ed25519KeyPair(`kitt4sme-fleet@${ctx.config.ingress.host}`);
+        values[key] = key === FLEET_GIT_SECRET.publicKey ? ssh.publicKey : ssh.privateKey;
+        break;
+      case 'known-hosts': {
+        const lines = inputs.gitKnownHosts ?? pinnedKnownHosts(remote);
+        if (!lines)
+          throw missing(
+            key,
+            `${remote.host} has no pinned SSH host key (platform/git-remote.ts): give its keys with --git-known-hosts <file> (\`ssh-keyscan -t ed25519 ${remote.host}\`, checked against the fingerprints its operator publishes)`,
+          );
+        values[key] = lines.endsWith('\n') ? lines : `${lines}\n`;
+        break;
+      }
+      case 'token':
+        if (!inputs.gitToken)
+          throw missing(
+            key,
+            `gitops.repoURL is https, so the fleet service pushes to ${remote.host} with an access token you make there (contents: read and write, on the fork only): put it in a file and run \`npm run bootstrap:secrets -- --git-token-file <file>\` (or set KITT4SME_FLEET_GIT_TOKEN_FILE to the file, e.g. for argocd/bootstrap.sh)`,
+          );
+        values[key] = inputs.gitToken.trim();
+        break;
+      default:
+        throw new TypeError(`${spec.name}: key ${key} has no value kind`);
     }
     if (share) shared.set(share, values[key]);
   }
@@ -196,6 +315,11 @@ export interface SecretPlan {
   })[];
   /** Shared values that differ between existing Secrets: fix by hand, see argocd/README.md. */
   readonly conflicts: readonly string[];
+  /**
+   * Keys only the user can give (the fleet's https token, an unpinned host's keys) that the
+   * cluster lacks: their Secrets are neither in `create` nor `addKeys` until given.
+   */
+  readonly needsInput: readonly (SecretRef & MissingInput)[];
 }
 
 /**
@@ -208,6 +332,7 @@ export interface SecretPlan {
 export function planSecrets(
   ctx: PlatformContext,
   read: (namespace: string, name: string) => Readonly<Record<string, string>> | undefined,
+  inputs: SecretInputs = {},
 ): SecretPlan {
   const declared = declaredSecrets(ctx).map((spec) => ({
     spec,
@@ -229,15 +354,25 @@ export function planSecrets(
   const existing: SecretRef[] = [];
   const create: (SecretRef & { secret: GeneratedSecret })[] = [];
   const addKeys: (SecretRef & { keys: string[]; values: Record<string, string> })[] = [];
+  const needsInput: (SecretRef & MissingInput)[] = [];
   for (const { spec, ref, data } of declared) {
     const missing = Object.keys(spec.keys).filter((k) => data?.[k] === undefined);
-    if (!data)
-      create.push({ ...ref, secret: manifest(ctx, spec, fillKeys(ctx, spec, missing, shared)) });
-    else if (missing.length > 0)
-      addKeys.push({ ...ref, keys: missing, values: fillKeys(ctx, spec, missing, shared) });
-    else existing.push(ref);
+    if (missing.length === 0) {
+      existing.push(ref);
+      continue;
+    }
+    let values: Record<string, string>;
+    try {
+      values = fillKeys(ctx, spec, missing, shared, inputs);
+    } catch (err) {
+      if (!(err instanceof InputMissing)) throw err;
+      needsInput.push({ ...ref, ...err.missing });
+      continue;
+    }
+    if (!data) create.push({ ...ref, secret: manifest(ctx, spec, values) });
+    else addKeys.push({ ...ref, keys: missing, values });
   }
-  return { existing, create, addKeys, conflicts };
+  return { existing, create, addKeys, conflicts, needsInput };
 }
 
 /** Secrets and keys `npm run bootstrap:secrets -- --rotate` accepts, by kind of id. */
@@ -398,3 +533,9 @@ export function rotationValues(
     }),
   );
 }
+
+// NOTE
+// 1. Key pairs. A TLS pair and the fleet's deploy key are made whole, once. Existing values
+//    are never replaced, so if one half were deleted from the cluster by hand, bootstrap would
+//    add the half of a new pair, which does not match the other: delete the whole Secret and
+//    bootstrap again instead (the deploy key's rotation procedure says so).

@@ -606,6 +606,38 @@ export const COMPONENTS = {
       { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
     ],
   },
+  fleet: {
+    description:
+      "The fleet service: groups, deploys, lifecycle and rollouts of the tenants' agents as git commits of the records, and their per-target status",
+    managedBy: 'platform',
+    layer: 'fleet-service',
+    namespace: 'platform',
+    image: {
+      repository: 'ghcr.io/kitt4sme/fleet',
+      tag: '0.2.0',
+      why: 'our own image, built from services/fleet/Dockerfile at the package.json version (node and a pinned git CLI); a fork builds and pushes its own image and overrides this entry in images',
+    },
+    service: { name: 'fleet', ports: { api: { port: 8080, protocol: 'http' } } },
+    // One replica in every profile: one writer of the clone and one runner of each rollout
+    // (the service serialises writes in-process; git refuses a stale push besides).
+    sizes: sized(r(50, 500, 128, 384), r(100, 1000, 256, 512), 1),
+    routes: [
+      {
+        prefix: '/fleet',
+        port: 'api',
+        // The service serves its API under /fleet/ itself.
+        stripPrefix: false,
+        access: 'tenant',
+        publicPaths: ['/openapi.json'],
+        rights: { viewer: READ, operator: ALL, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description:
+          "Fleet API: groups of hosts, deploys, lifecycle and rollouts of the tenant's agents (git commits), and their per-target status",
+      },
+    ],
+    // It verifies tokens against the realm's keys itself. Its other peers are outside the
+    // registry: the kube-apiserver (read-only RBAC) and the git host (cdk8s/lib/components/fleet.ts).
+    calls: [{ to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] }],
+  },
   grafana: {
     description: 'Grafana dashboards of tenant measurements',
     managedBy: 'platform',
@@ -885,7 +917,11 @@ export const IMAGE_IDS = COMPONENT_IDS.filter((id) => component(id).image) as Im
  * `.github/workflows/release.yml` pushes them on a tag, and `minikube/up.sh` builds them into the
  * node when their pin cannot be pulled (deploy/bootstrap/cluster.env lists them).
  */
-export const PROJECT_IMAGE_IDS = ['provisioning', 'identity'] as const satisfies readonly ImageId[];
+export const PROJECT_IMAGE_IDS = [
+  'provisioning',
+  'identity',
+  'fleet',
+] as const satisfies readonly ImageId[];
 
 /** Every pinned chart. */
 export const CHART_IDS = Object.keys(CHARTS) as ChartId[];

@@ -92,6 +92,11 @@ export const PLATFORM_ERRORS = {
       '`npm run bootstrap:secrets` found two copies of a client secret (Keycloak’s keycloak-realm and the application’s Secret) with different values',
     fix: 'delete the copy that is wrong (usually the application’s) and run `npm run bootstrap:secrets` again; it copies the other value',
   },
+  ERR_SECRET_INPUT_MISSING: {
+    problem:
+      '`npm run bootstrap:secrets` needs a value only you have: the fleet service’s access token for an https gitops.repoURL, or the SSH host keys of an ssh git host that platform/git-remote.ts does not pin; nothing was created',
+    fix: 'give the value the message names (`--git-token-file <file>`, or KITT4SME_FLEET_GIT_TOKEN_FILE naming the file, for the token; `--git-known-hosts <file>` for host keys) and run the command again',
+  },
   ERR_TOOL_MISSING: {
     problem: 'a command-line tool the command needs is not installed',
     fix: 'install the tool the message names, then run the command again',

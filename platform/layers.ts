@@ -55,6 +55,13 @@ export const LAYERS = {
     namespace: 'platform',
     description: 'Grafana with the tenant dashboards',
   },
+  // After the fleet Application (wave 0), which creates the agents' namespaces this layer's
+  // Roles live in.
+  'fleet-service': {
+    wave: 1,
+    description:
+      'The fleet service, its read-only access to the cluster and its way to the GitOps repository',
+  },
 } as const satisfies Record<string, LayerSpec>;
 
 export type LayerId = keyof typeof LAYERS;

@@ -8,6 +8,7 @@
  */
 import type { IotAgentId } from './components.js';
 import { COMPONENTS, IOT_AGENT_IDS } from './components.js';
+import type { GitRemote } from './git-remote.js';
 import { SSO_CLIENTS } from './identity.js';
 import type { NamespaceRole } from './layers.js';
 
@@ -16,7 +17,13 @@ export type SecretValueKind =
   /** 32 random URL-safe characters: safe inside URIs and shell variables. */
   | 'password'
   /** A PEM certificate or key of a self-signed TLS pair for the ingress host. */
-  | 'tls';
+  | 'tls'
+  /** A half of a fresh ed25519 key pair (OpenSSH formats), made with ssh-keygen. */
+  | 'ssh-key'
+  /** SSH host keys (known_hosts lines): pinned in platform/git-remote.ts or given at bootstrap. */
+  | 'known-hosts'
+  /** A value only the user has (an access token), given at bootstrap. */
+  | 'token';
 
 /**
  * How new values of a Secret take effect when `npm run bootstrap:secrets -- --rotate` replaces
@@ -231,4 +238,69 @@ export function crateDbUsersSecret(tenants: readonly string[]): BootstrapSecretS
     // from env.
     rotation: { by: 'restart', filesReloaded: true },
   };
+}
+
+/**
+ * The fleet service's push credential to the GitOps repository (platform/git-remote.ts), in the
+ * platform namespace, mounted as files into the fleet's pods (cdk8s/lib/components/fleet.ts).
+ */
+export const FLEET_GIT_SECRET = {
+  name: 'fleet-git',
+  namespace: 'platform',
+  /** An ssh remote: the deploy key's private half (OpenSSH format). */
+  privateKey: 'ssh-privatekey',
+  /** Its public half, the line to add to the fork as a deploy key with write access. */
+  publicKey: 'ssh-publickey',
+  /** The remote host's keys, for StrictHostKeyChecking. */
+  knownHosts: 'known_hosts',
+  /** An https remote: the access token. */
+  token: 'token',
+} as const satisfies { name: string; namespace: NamespaceRole } & Record<string, string>;
+
+/**
+ * The spec of {@link FLEET_GIT_SECRET} for a remote, or undefined for the local-only mode's git
+ * server, which the mesh guards instead of a credential.
+ */
+export function fleetGitSecret(remote: GitRemote): BootstrapSecretSpec | undefined {
+  const s = FLEET_GIT_SECRET;
+  switch (remote.kind) {
+    case 'local':
+      return undefined;
+    case 'ssh':
+      return {
+        name: s.name,
+        namespace: s.namespace,
+        keys: {
+          [s.privateKey]: 'ssh-key',
+          [s.publicKey]: 'ssh-key',
+          [s.knownHosts]: 'known-hosts',
+        },
+        description: `The fleet service's deploy key for ${remote.host} (add its public half to the fork with write access) and the host's pinned keys`,
+        rotation: {
+          by: 'manual',
+          reason:
+            'the git host holds the public half of the deploy key: a new key pushes only once the user has added it to the fork',
+          procedure: [
+            'delete the Secret: `kubectl -n {ns} delete secret fleet-git`, then run `npm run bootstrap:secrets` again; it prints the new public key',
+            'add that key to the fork as a deploy key with write access, then delete the old deploy key there (the fleet service is restarted next)',
+          ],
+        },
+      };
+    case 'https':
+      return {
+        name: s.name,
+        namespace: s.namespace,
+        keys: { [s.token]: 'token' },
+        description: `The fleet service's access token for ${remote.host} (given at bootstrap: contents write on the fork, nothing else)`,
+        rotation: {
+          by: 'manual',
+          reason: 'the token is issued by the git host; only the user can make a new one',
+          procedure: [
+            'make a new token on the git host (contents: read and write, on the fork only)',
+            'put it into the Secret: `kubectl -n {ns} patch secret fleet-git --type merge -p \'{"stringData":{"token":"<new token>"}}\'`',
+            'once the fleet service has restarted (next), revoke the old token on the git host',
+          ],
+        },
+      };
+  }
 }

@@ -182,6 +182,8 @@ const MODULES: readonly { file: string; from: RegExp; kinds: readonly CrdKind[] 
     kinds: [
       { group: 'networking.istio.io', version: 'v1', kind: 'Gateway' },
       { group: 'networking.istio.io', version: 'v1', kind: 'VirtualService' },
+      { group: 'networking.istio.io', version: 'v1', kind: 'ServiceEntry' },
+      { group: 'networking.istio.io', version: 'v1', kind: 'Sidecar' },
       { group: 'security.istio.io', version: 'v1', kind: 'AuthorizationPolicy' },
       { group: 'security.istio.io', version: 'v1', kind: 'PeerAuthentication' },
       { group: 'security.istio.io', version: 'v1', kind: 'RequestAuthentication' },

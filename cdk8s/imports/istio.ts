@@ -444,6 +444,286 @@ export function VirtualService(body: Omit<VirtualService, 'apiVersion' | 'kind'>
   return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', ...body };
 }
 
+/** ServiceEntry (networking.istio.io/v1). */
+export interface ServiceEntry {
+  apiVersion: 'networking.istio.io/v1';
+  kind: 'ServiceEntry';
+  metadata: V1ObjectMeta;
+  /** Configuration affecting service registry. See more details at: https://istio.io/docs/reference/config/networking/service-entry.html */
+  spec: {
+    /** The virtual IP addresses associated with the service. */
+    addresses?: string[];
+    /** One or more endpoints associated with the service. */
+    endpoints?: Array<{
+      /** Address associated with the network endpoint without the port. */
+      address?: string;
+      /** One or more labels associated with the endpoint. */
+      labels?: { [key: string]: string };
+      /** The locality associated with the endpoint. */
+      locality?: string;
+      /** Network enables Istio to group endpoints resident in the same L3 domain/network. */
+      network?: string;
+      /** Set of ports associated with the endpoint. */
+      ports?: { [key: string]: number };
+      /** The service account associated with the workload if a sidecar is present in the workload. */
+      serviceAccount?: string;
+      /** The load balancing weight associated with the endpoint. */
+      weight?: number;
+    }>;
+    /** A list of namespaces to which this service is exported. */
+    exportTo?: string[];
+    /** The hosts associated with the ServiceEntry. */
+    hosts: string[];
+    /** Specify whether the service should be considered external to the mesh or part of the mesh. */
+    location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+    /** The ports associated with the external service. */
+    ports?: Array<{
+      /** Label assigned to the port. */
+      name: string;
+      /** A valid non-negative integer port number. */
+      number: number;
+      /** The protocol exposed on the port. */
+      protocol?: string;
+      /** The port number on the endpoint where the traffic will be received. */
+      targetPort?: number;
+    }>;
+    /** Service resolution mode for the hosts. */
+    resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
+    /** If specified, the proxy will verify that the server certificate's subject alternate name matches one of the specified values. */
+    subjectAltNames?: string[];
+    /** Applicable only for MESH_INTERNAL services. */
+    workloadSelector?: {
+      /** One or more labels that indicate a specific set of pods/VMs on which the configuration should be applied. */
+      labels?: { [key: string]: string };
+    };
+  };
+}
+
+/** A ServiceEntry: `body` with its `apiVersion` and `kind`. */
+export function ServiceEntry(body: Omit<ServiceEntry, 'apiVersion' | 'kind'>): ServiceEntry {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', ...body };
+}
+
+/** Sidecar (networking.istio.io/v1). */
+export interface Sidecar {
+  apiVersion: 'networking.istio.io/v1';
+  kind: 'Sidecar';
+  metadata: V1ObjectMeta;
+  /** Configuration affecting network reachability of a sidecar. See more details at: https://istio.io/docs/reference/config/networking/sidecar.html */
+  spec?: {
+    /** Egress specifies the configuration of the sidecar for processing outbound traffic from the attached workload instance to other services in the mesh. */
+    egress?: Array<{
+      /** The IP(IPv4 or IPv6) or the Unix domain socket to which the listener should be bound to. */
+      bind?: string;
+      /** When the bind address is an IP, the captureMode option dictates how traffic to the listener is expected to be captured (or not). */
+      captureMode?: 'DEFAULT' | 'IPTABLES' | 'NONE';
+      /** One or more service hosts exposed by the listener in `namespace/dnsName` format. */
+      hosts: string[];
+      /** The port associated with the listener. */
+      port?: {
+        /** Label assigned to the port. */
+        name?: string;
+        /** A valid non-negative integer port number. */
+        number?: number;
+        /** The protocol exposed on the port. */
+        protocol?: string;
+        targetPort?: number;
+      };
+    }>;
+    /** Settings controlling the volume of connections Envoy will accept from the network. */
+    inboundConnectionPool?: {
+      /** HTTP connection pool settings. */
+      http?: {
+        /** Specify if http1.1 connection should be upgraded to http2 for the associated destination. */
+        h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE';
+        /** Maximum number of requests that will be queued while waiting for a ready connection pool connection. */
+        http1MaxPendingRequests?: number;
+        /** Configure HTTP/2 PING frames for upstream connections. */
+        http2KeepAlive?: {
+          /** Send HTTP/2 PING frames at this interval. */
+          interval?: string;
+          /** How long to wait for a response to an HTTP/2 PING frame before closing the connection. */
+          timeout?: string;
+        };
+        /** Maximum number of active requests to a destination. */
+        http2MaxRequests?: number;
+        /** The idle timeout for upstream connection pool connections. */
+        idleTimeout?: string;
+        /** The maximum number of concurrent streams allowed for a peer on one HTTP/2 connection. */
+        maxConcurrentStreams?: number;
+        /** Maximum number of requests per connection to a backend. */
+        maxRequestsPerConnection?: number;
+        /** Maximum number of retries that can be outstanding to all hosts in a cluster at a given time. */
+        maxRetries?: number;
+        /** If set to true, client protocol will be preserved while initiating connection to backend. */
+        useClientProtocol?: boolean;
+      };
+      /** Settings common to both HTTP and TCP upstream connections. */
+      tcp?: {
+        /** TCP connection timeout. */
+        connectTimeout?: string;
+        /** The idle timeout for TCP connections. */
+        idleTimeout?: string;
+        /** The maximum duration of a connection. */
+        maxConnectionDuration?: string;
+        /** Maximum number of HTTP1 /TCP connections to a destination host. */
+        maxConnections?: number;
+        /** If set then set SO_KEEPALIVE on the socket to enable TCP Keepalives. */
+        tcpKeepalive?: {
+          /** The time duration between keep-alive probes. */
+          interval?: string;
+          /** Maximum number of keepalive probes to send without response before deciding the connection is dead. */
+          probes?: number;
+          /** The time duration a connection needs to be idle before keep-alive probes start being sent. */
+          time?: string;
+        };
+      };
+    };
+    /** Ingress specifies the configuration of the sidecar for processing inbound traffic to the attached workload instance. */
+    ingress?: Array<{
+      /** The IP(IPv4 or IPv6) to which the listener should be bound. */
+      bind?: string;
+      /** The captureMode option dictates how traffic to the listener is expected to be captured (or not). */
+      captureMode?: 'DEFAULT' | 'IPTABLES' | 'NONE';
+      /** Settings controlling the volume of connections Envoy will accept from the network. */
+      connectionPool?: {
+        /** HTTP connection pool settings. */
+        http?: {
+          /** Specify if http1.1 connection should be upgraded to http2 for the associated destination. */
+          h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE';
+          /** Maximum number of requests that will be queued while waiting for a ready connection pool connection. */
+          http1MaxPendingRequests?: number;
+          /** Configure HTTP/2 PING frames for upstream connections. */
+          http2KeepAlive?: {
+            /** Send HTTP/2 PING frames at this interval. */
+            interval?: string;
+            /** How long to wait for a response to an HTTP/2 PING frame before closing the connection. */
+            timeout?: string;
+          };
+          /** Maximum number of active requests to a destination. */
+          http2MaxRequests?: number;
+          /** The idle timeout for upstream connection pool connections. */
+          idleTimeout?: string;
+          /** The maximum number of concurrent streams allowed for a peer on one HTTP/2 connection. */
+          maxConcurrentStreams?: number;
+          /** Maximum number of requests per connection to a backend. */
+          maxRequestsPerConnection?: number;
+          /** Maximum number of retries that can be outstanding to all hosts in a cluster at a given time. */
+          maxRetries?: number;
+          /** If set to true, client protocol will be preserved while initiating connection to backend. */
+          useClientProtocol?: boolean;
+        };
+        /** Settings common to both HTTP and TCP upstream connections. */
+        tcp?: {
+          /** TCP connection timeout. */
+          connectTimeout?: string;
+          /** The idle timeout for TCP connections. */
+          idleTimeout?: string;
+          /** The maximum duration of a connection. */
+          maxConnectionDuration?: string;
+          /** Maximum number of HTTP1 /TCP connections to a destination host. */
+          maxConnections?: number;
+          /** If set then set SO_KEEPALIVE on the socket to enable TCP Keepalives. */
+          tcpKeepalive?: {
+            /** The time duration between keep-alive probes. */
+            interval?: string;
+            /** Maximum number of keepalive probes to send without response before deciding the connection is dead. */
+            probes?: number;
+            /** The time duration a connection needs to be idle before keep-alive probes start being sent. */
+            time?: string;
+          };
+        };
+      };
+      /** The IP endpoint or Unix domain socket to which traffic should be forwarded to. */
+      defaultEndpoint?: string;
+      /** The port associated with the listener. */
+      port: {
+        /** Label assigned to the port. */
+        name?: string;
+        /** A valid non-negative integer port number. */
+        number?: number;
+        /** The protocol exposed on the port. */
+        protocol?: string;
+        targetPort?: number;
+      };
+      /** Set of TLS related options that will enable TLS termination on the sidecar for requests originating from outside the mesh. */
+      tls?: {
+        /** For mutual TLS, the name of the secret or the configmap that holds CA certificates. */
+        caCertCredentialName?: string;
+        /** REQUIRED if mode is `MUTUAL` or `OPTIONAL_MUTUAL`. */
+        caCertificates?: string;
+        /** OPTIONAL: The path to the file containing the certificate revocation list (CRL) to use in verifying a presented client side certificate. */
+        caCrl?: string;
+        /** Optional: If specified, only support the specified cipher list. */
+        cipherSuites?: string[];
+        /** For gateways running on Kubernetes, the name of the secret that holds the TLS certs including the CA certificates. */
+        credentialName?: string;
+        /** Same as CredentialName but for multiple certificates. */
+        credentialNames?: string[];
+        /** If set to true, the load balancer will send a 301 redirect for all http connections, asking the clients to use HTTPS. */
+        httpsRedirect?: boolean;
+        /** Optional: If set to true, the proxy will try to validate the certificate, but even if the validation fails, it will allow the connection through. */
+        insecureSkipVerify?: boolean;
+        /** Optional: Maximum TLS protocol version. */
+        maxProtocolVersion?: 'TLS_AUTO' | 'TLSV1_0' | 'TLSV1_1' | 'TLSV1_2' | 'TLSV1_3';
+        /** Optional: Minimum TLS protocol version. */
+        minProtocolVersion?: 'TLS_AUTO' | 'TLSV1_0' | 'TLSV1_1' | 'TLSV1_2' | 'TLSV1_3';
+        /** Optional: Indicates whether connections to this port should be secured using TLS. */
+        mode?:
+          | 'PASSTHROUGH'
+          | 'SIMPLE'
+          | 'MUTUAL'
+          | 'AUTO_PASSTHROUGH'
+          | 'ISTIO_MUTUAL'
+          | 'OPTIONAL_MUTUAL';
+        /** REQUIRED if mode is `SIMPLE` or `MUTUAL`. */
+        privateKey?: string;
+        /** REQUIRED if mode is `SIMPLE` or `MUTUAL`. */
+        serverCertificate?: string;
+        /** A list of alternate names to verify the subject identity in the certificate presented by the client. */
+        subjectAltNames?: string[];
+        /** Only one of `server_certificate`, `private_key` or `credential_name` or `credential_names` or `tls_certificates` should be specified. */
+        tlsCertificates?: Array<{
+          caCertificates?: string;
+          /** REQUIRED if mode is `SIMPLE` or `MUTUAL`. */
+          privateKey?: string;
+          /** REQUIRED if mode is `SIMPLE` or `MUTUAL`. */
+          serverCertificate?: string;
+        }>;
+        /** An optional list of hex-encoded SHA-256 hashes of the authorized client certificates. */
+        verifyCertificateHash?: string[];
+        /** An optional list of base64-encoded SHA-256 hashes of the SPKIs of authorized client certificates. */
+        verifyCertificateSpki?: string[];
+      };
+    }>;
+    /** Set the default behavior of the sidecar for handling outbound traffic from the application. */
+    outboundTrafficPolicy?: {
+      egressProxy?: {
+        /** The name of a service from the service registry. */
+        host: string;
+        /** Specifies the port on the host that is being addressed. */
+        port?: {
+          number?: number;
+        };
+        /** The name of a subset within the service. */
+        subset?: string;
+      };
+      /** Valid Options: REGISTRY_ONLY, ALLOW_ANY */
+      mode?: 'REGISTRY_ONLY' | 'ALLOW_ANY';
+    };
+    /** Criteria used to select the specific set of pods/VMs on which this `Sidecar` configuration should be applied. */
+    workloadSelector?: {
+      /** One or more labels that indicate a specific set of pods/VMs on which the configuration should be applied. */
+      labels?: { [key: string]: string };
+    };
+  };
+}
+
+/** A Sidecar: `body` with its `apiVersion` and `kind`. */
+export function Sidecar(body: Omit<Sidecar, 'apiVersion' | 'kind'>): Sidecar {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', ...body };
+}
+
 /** AuthorizationPolicy (security.istio.io/v1). */
 export interface AuthorizationPolicy {
   apiVersion: 'security.istio.io/v1';

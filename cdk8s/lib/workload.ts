@@ -123,6 +123,7 @@ export interface WorkloadProps<S extends ServiceId> {
   readonly podLabels?: Readonly<Record<string, string>>;
   /** @default 30 */
   readonly terminationGracePeriodSeconds?: number;
+
   /**
    * A headless Service beside the ClusterIP one, so replicas can address each other by pod
    * (clustering). StatefulSets always get one. @default false
@@ -243,7 +244,11 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
       },
       spec: {
         serviceAccountName: this.serviceAccountName,
-        automountServiceAccountToken: false,
+        // A pod gets its ServiceAccount's token only when a container declares it needs one
+        // (it calls the Kubernetes API with the rights its RBAC grants), with the reason.
+        automountServiceAccountToken: this.exceptions.some(
+          (e) => e.rule === 'automountServiceAccountToken',
+        ),
         enableServiceLinks: false, // NOTE (2)
         terminationGracePeriodSeconds: props.terminationGracePeriodSeconds ?? 30,
         securityContext: {

@@ -21,7 +21,7 @@ describe('the fleet Application', () => {
   const app = find('Application', 'fleet');
   const project = find('AppProject', 'fleet');
 
-  it('renders the repository root with the fleet plugin, in the fleet project, after every platform layer', () => {
+  it('renders the repository root with the fleet plugin, in the fleet project, after every platform layer but the fleet service', () => {
     expect(appsObjects.length).toBeGreaterThan(0);
     expect(app.spec.source).toEqual({
       repoURL: ctx.config.gitops.repoURL,
@@ -31,8 +31,13 @@ describe('the fleet Application', () => {
     });
     expect(app.spec.project).toBe('fleet');
     const wave = (o: any) => Number(o.metadata.annotations['argocd.argoproj.io/sync-wave']);
+    // The fleet service's layer comes after: its Roles live in the agents' namespaces, which
+    // this Application creates.
     for (const layer of Object.keys(LAYERS))
-      expect([layer, wave(find('Application', layer)) < wave(app)]).toEqual([layer, true]);
+      expect([layer, wave(find('Application', layer)) < wave(app)]).toEqual([
+        layer,
+        layer !== 'fleet-service',
+      ]);
     expect(wave(project)).toBeLessThan(wave(app));
     expect(app.spec.syncPolicy.automated).toEqual({ prune: true, selfHeal: true });
   });

@@ -19,7 +19,8 @@ describe('the app-of-apps', () => {
         path: `deploy/${layer}`,
       });
       expect(wave(app)).toBe(spec.wave);
-      expect(app.spec.project).toBe('platform');
+      // The fleet service's layer has a project of its own (applications.ts NOTE 7).
+      expect(app.spec.project).toBe(layer === 'fleet-service' ? 'fleet-service' : 'platform');
       expect([...out.manifests.keys()].some((f) => f.startsWith(`deploy/${layer}/`))).toBe(true);
     }
   });
@@ -106,6 +107,7 @@ describe('the app-of-apps', () => {
       .map((o) => o.object as any);
     expect(projects.map((p) => p.metadata.name).sort()).toEqual([
       'fleet',
+      'fleet-service',
       'gitops',
       'infrastructure',
       'platform',

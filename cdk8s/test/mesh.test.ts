@@ -197,6 +197,7 @@ describe('the platform mesh', () => {
         !r.from[0].source.principals[0].endsWith('/sa/grafana'),
     );
     expect(jwks.map((r) => r.from[0].source.principals[0].split('/sa/')[1]).sort()).toEqual([
+      'fleet',
       'iotagent-json',
       'iotagent-ul',
       'opa',
@@ -282,6 +283,7 @@ describe('the platform mesh', () => {
       .map((o) => o.object.metadata.name)
       .sort();
     expect(labelled).toEqual([
+      'fleet',
       'iotagent-json',
       'iotagent-ul',
       'orion',

@@ -104,6 +104,7 @@ describe('OPA', () => {
         '/iota-north/iot/about',
         '/iota-json-north/iot/about',
         '/provisioning/openapi.json',
+        '/fleet/openapi.json',
       ],
     });
     expect(data.routes.map((r: any) => r.prefix)).toEqual([
@@ -122,6 +123,7 @@ describe('OPA', () => {
       '/iota-json-north/metrics',
       '/iota-json-south',
       '/provisioning',
+      '/fleet',
     ]);
     expect(data.routes.find((r: any) => r.prefix === '/iota-south').api_key_param).toBe('k');
     expect(data.routes.find((r: any) => r.prefix === '/iota-json-south').rights).toEqual({

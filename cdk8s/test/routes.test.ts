@@ -9,6 +9,7 @@ import {
   find,
   opaPolicyConfigMap,
   opaPolicyData,
+  policyConfigMapOf,
   provisioningPolicyConfigMap,
   synth,
 } from '../../testing/support/synth.js';
@@ -87,6 +88,7 @@ describe('the gateway routes', () => {
       '/iota-north/iot/about',
       '/iota-json-north/iot/about',
       '/provisioning/openapi.json',
+      '/fleet/openapi.json',
       '/auth',
       '/auth/*',
       '/grafana',
@@ -130,6 +132,7 @@ describe('adding a route', () => {
     expect(policyDataOf(out).public_paths).toContain('/ql-admin/health');
     const opaConfigMapOf = (o: typeof out) => opaPolicyConfigMap(o).metadata.name;
     const provisioningConfigMapOf = (o: typeof out) => provisioningPolicyConfigMap(o).metadata.name;
+    const fleetConfigMapOf = (o: typeof out) => policyConfigMapOf(o, 'fleet').metadata.name;
     expect(changedObjects(base, out)).toEqual(
       [
         'AuthorizationPolicy/istio-system/opa-ext-authz',
@@ -141,6 +144,10 @@ describe('adding a route', () => {
         `ConfigMap/fiware/${provisioningConfigMapOf(base)}`,
         `ConfigMap/fiware/${provisioningConfigMapOf(out)}`,
         'Deployment/fiware/provisioning',
+        // So is the fleet service's.
+        `ConfigMap/fiware/${fleetConfigMapOf(base)}`,
+        `ConfigMap/fiware/${fleetConfigMapOf(out)}`,
+        'Deployment/fiware/fleet',
         'VirtualService/istio-system/kitt4sme-routes',
       ].sort(),
     );

@@ -51,8 +51,9 @@ describe('secret references in deploy/', () => {
 
   it('mount only declared bootstrap Secrets as volumes, in the same namespace', () => {
     const names = new Set([...declared].map((d) => d.split(':')[0]));
-    // CrateDB's users reconciler reads the passwords as files (no restart for a new tenant).
-    expect(volumes).toEqual(['fiware/cratedb-users']);
+    // CrateDB's users reconciler reads the passwords as files (no restart for a new tenant);
+    // git reads the fleet's push credential as a file (GIT_ASKPASS or GIT_SSH_COMMAND).
+    expect(volumes.sort()).toEqual(['fiware/cratedb-users', 'fiware/fleet-git']);
     expect(volumes.filter((v) => !names.has(v))).toEqual([]);
   });
 
@@ -60,9 +61,11 @@ describe('secret references in deploy/', () => {
     const used = new Set(refs);
     const unused = [...declared].filter((d) => !used.has(d));
     // Read by the gateway (credentialName), the kiali-server chart (its Secret `kiali`) and
-    // Argo CD (`$argocd-oidc:clientSecret` in oidc.config), not through env.
+    // Argo CD (`$argocd-oidc:clientSecret` in oidc.config), not through env; the fleet's token
+    // is a mounted file.
     expect(unused.sort()).toEqual([
       'argocd/argocd-oidc:clientSecret',
+      'fiware/fleet-git:token',
       'istio-system/kiali:oidc-secret',
       'istio-system/kitt4sme-ingress-tls:tls.crt',
       'istio-system/kitt4sme-ingress-tls:tls.key',

@@ -6,6 +6,7 @@ import {
   find,
   opaPolicyConfigMap,
   opaPolicyData,
+  policyConfigMapOf,
   provisioningPolicyConfigMap,
   synth,
 } from '../../testing/support/synth.js';
@@ -100,6 +101,14 @@ describe('a tenant added to the config', () => {
         `ConfigMap/fiware/${provisioningPolicyConfigMap(base).metadata.name}`,
         `ConfigMap/fiware/${provisioningPolicyConfigMap(out).metadata.name}`,
         'Deployment/fiware/provisioning',
+        // So does the fleet service, which may read the tenant's agents (a Role in their
+        // namespace), in a project that lets its layer place the Role there.
+        `ConfigMap/fiware/${policyConfigMapOf(base, 'fleet').metadata.name}`,
+        `ConfigMap/fiware/${policyConfigMapOf(out, 'fleet').metadata.name}`,
+        'Deployment/fiware/fleet',
+        'Role/agents-acme-works/fleet-reader',
+        'RoleBinding/agents-acme-works/fleet-reader',
+        'AppProject/argocd/fleet-service',
         // The realm gains the tenant's group and clients; Keycloak their secrets' env.
         'ConfigMap/identity/keycloak-realm',
         'Deployment/identity/keycloak',

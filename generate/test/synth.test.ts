@@ -57,6 +57,7 @@ describe('synth', () => {
         'bootstrap',
         'data',
         'fiware',
+        'fleet-service',
         'identity',
         'mesh',
         'namespaces',

@@ -273,8 +273,13 @@ describe('minikube/up.sh', () => {
       '+ kubectl apply --server-side --force-conflicts -f deploy/apps/project-gitops.yaml',
       // Argo CD must have synced the very commit just pushed.
       '+ npm run -s platform -- wait --timeout 30m --revision HEAD',
+      // Then the git server restarts with the sidecar the fleet service pushes through.
+      `+ kubectl -n ${ns} rollout restart deploy/${env.KITT4SME_LOCAL_GIT_SERVICE}`,
     ].map((p) => callIndex(plan, p));
     expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(plan[order.at(-1)! + 1]).toBe(
+      `+ kubectl -n ${ns} rollout status deploy/${env.KITT4SME_LOCAL_GIT_SERVICE} --timeout 5m`,
+    );
     expect(res.calls).toEqual([]);
   });
 

@@ -17,7 +17,17 @@ import { SIZE_PROFILES } from './profiles.js';
  * The in-cluster git server of the local-only mode (minikube/README.md): a fork without a
  * remote sets gitops.repoURL to this and `minikube/up.sh` serves the local repository there.
  */
-export const LOCAL_GIT = { service: 'gitops-repo', port: 9418, repo: 'platform.git' } as const;
+export const LOCAL_GIT = {
+  service: 'gitops-repo',
+  /** The read-only daemon Argo CD's repo server fetches from. */
+  port: 9418,
+  /**
+   * The daemon that accepts pushes: on the pod's loopback, reached by a port-forward or, through
+   * the server's sidecar, by the fleet service's mesh identity only (cdk8s/lib/gitops/local-git.ts).
+   */
+  pushPort: 9419,
+  repo: 'platform.git',
+} as const;
 export const LOCAL_GIT_REPO_URL = `git://${LOCAL_GIT.service}.argocd.svc.cluster.local/${LOCAL_GIT.repo}`;
 
 /** One documented config error: what it means and how to solve it. */

@@ -131,12 +131,16 @@ export function opaPolicyConfigMap(out: SynthOutput): Record<string, any> {
 
 /** The content-addressed policy-data ConfigMap of the provisioning service. */
 export function provisioningPolicyConfigMap(out: SynthOutput): Record<string, any> {
+  return policyConfigMapOf(out, 'provisioning');
+}
+
+/** The one policy data ConfigMap of a service that decides in-process (`<service>-policy-*`). */
+export function policyConfigMapOf(out: SynthOutput, service: string): Record<string, any> {
   const hits = out.objects.filter(
-    (o) =>
-      o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith('provisioning-policy-'),
+    (o) => o.object.kind === 'ConfigMap' && o.object.metadata.name.startsWith(`${service}-policy-`),
   );
   if (hits.length !== 1)
-    throw new Error(`expected one provisioning policy ConfigMap, found ${hits.length}`);
+    throw new Error(`expected one ${service} policy ConfigMap, found ${hits.length}`);
   return hits[0]!.object as Record<string, any>;
 }
 

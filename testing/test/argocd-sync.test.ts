@@ -304,6 +304,7 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
       expect(layers.map((a) => a.metadata!.name).sort()).toEqual([
         'data',
         'fiware',
+        'fleet-service',
         'identity',
         'mesh',
         'namespaces',

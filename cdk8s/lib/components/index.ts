@@ -11,6 +11,7 @@ import type { PlatformContext } from '../../../platform/context.js';
 import type { PolicyFile } from '../../../platform/policy-data.js';
 import type { Workload } from '../workload.js';
 import { CrateDb } from './cratedb.js';
+import { Fleet } from './fleet.js';
 import { Grafana } from './grafana.js';
 import { IotAgent } from './iot-agent.js';
 import { Keycloak, KeycloakPostgres } from './keycloak.js';
@@ -45,4 +46,5 @@ export const CONSTRUCTS: { readonly [C in PlatformComponentId]: ComponentFactory
   quantumleap: (s, { context }) => new QuantumLeap(s, 'QuantumLeap', { context }),
   provisioning: (s, { context }) => new Provisioning(s, 'Provisioning', { context }),
   grafana: (s, { context }) => new Grafana(s, 'Grafana', { context }),
+  fleet: (s, { context }) => new Fleet(s, 'Fleet', { context }),
 };

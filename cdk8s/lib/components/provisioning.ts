@@ -5,7 +5,6 @@
  * gateway's OPA) and calls the FIWARE components over the mesh with least privilege (the
  * calls of its registry entry, platform/components.ts).
  */
-import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
 
 import {
@@ -14,13 +13,8 @@ import {
   QUANTUMLEAP_NOTIFY_PATH,
 } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
-import { policyData } from '../../../platform/policy-data.js';
-import { checksum } from '../util.js';
 import { Workload, env, httpProbe } from '../workload.js';
-
-/** Where the policy data document is mounted in the container. */
-const POLICY_DATA_DIR = '/etc/kitt4sme';
-const POLICY_DATA_KEY = 'policy-data.json';
+import { addPolicyDataConfigMap, policyDataFile } from './policy-data.js';
 
 /** Props of {@link Provisioning}. */
 export interface ProvisioningProps {
@@ -35,8 +29,7 @@ export class Provisioning extends Workload<'provisioning'> {
   constructor(scope: Construct, id: string, props: ProvisioningProps) {
     const ctx = props.context;
     const port = ctx.port('provisioning', 'api');
-    const data = `${JSON.stringify(policyData(ctx), null, 2)}\n`;
-    const configMapName = `provisioning-policy-${checksum(data).slice(0, 10)}`; // NOTE (1)
+    const policy = policyDataFile(ctx, 'provisioning'); // NOTE (1)
     super(scope, id, {
       context: ctx,
       service: 'provisioning',
@@ -49,15 +42,7 @@ export class Provisioning extends Workload<'provisioning'> {
         'prometheus.io/port': String(port),
         'prometheus.io/path': '/metrics',
       },
-      volumes: [
-        {
-          name: 'policy-data',
-          configMap: {
-            name: configMapName,
-            items: [{ key: POLICY_DATA_KEY, path: POLICY_DATA_KEY }],
-          },
-        },
-      ],
+      volumes: [policy.volume],
       containers: [
         {
           name: 'provisioning',
@@ -76,7 +61,7 @@ export class Provisioning extends Workload<'provisioning'> {
             ),
             env('KEYCLOAK_ISSUER', ctx.issuer),
             env('KEYCLOAK_JWKS_URL', ctx.jwksUri),
-            env('POLICY_DATA_FILE', `${POLICY_DATA_DIR}/${POLICY_DATA_KEY}`),
+            policy.envVar,
             env('LOG_LEVEL', 'info'),
             env('UPSTREAM_TIMEOUT_MS', 5000),
           ],
@@ -86,15 +71,12 @@ export class Provisioning extends Workload<'provisioning'> {
           startupProbe: httpProbe('/healthz', port, { periodSeconds: 2, failureThreshold: 30 }),
           livenessProbe: httpProbe('/healthz', port, { periodSeconds: 15, failureThreshold: 4 }),
           readinessProbe: httpProbe('/readyz', port, { periodSeconds: 10 }),
-          volumeMounts: [{ name: 'policy-data', mountPath: POLICY_DATA_DIR, readOnly: true }],
+          volumeMounts: [policy.mount],
         },
       ],
     });
-    this.policyDataConfigMapName = configMapName;
-    new k8s.KubeConfigMap(this, 'PolicyData', {
-      metadata: { name: configMapName, namespace: this.namespace, labels: { app: this.name } },
-      data: { [POLICY_DATA_KEY]: data },
-    });
+    this.policyDataConfigMapName = policy.configMapName;
+    addPolicyDataConfigMap(this, policy, this.namespace, this.name);
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import type { App } from 'cdk8s';
 
+import { agentsNamespace } from '../../../platform/fleet/resolve.js';
 import { CHART_IDS } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import type { LayerId } from '../../../platform/layers.js';
@@ -36,6 +37,9 @@ export const GITOPS_PROJECT = 'gitops';
 export const INFRA_PROJECT = 'infrastructure';
 /** AppProject of the platform's own layers. */
 export const PLATFORM_PROJECT = 'platform';
+/** The layer of the fleet service, and its AppProject. NOTE (7) */
+export const FLEET_SERVICE_LAYER = 'fleet-service' satisfies LayerId;
+export const FLEET_SERVICE_PROJECT = 'fleet-service';
 
 const IN_CLUSTER = 'https://kubernetes.default.svc';
 const FINALIZER = 'resources-finalizer.argocd.argoproj.io';
@@ -52,6 +56,20 @@ const INFRA_CLUSTER_KINDS = [
   { group: 'admissionregistration.k8s.io', kind: 'MutatingWebhookConfiguration' },
   { group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicy' },
   { group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicyBinding' },
+];
+
+/** Namespaced kinds of the fleet service's layer (cdk8s/lib/components/fleet.ts). */
+export const FLEET_SERVICE_KINDS: readonly { group: string; kind: string }[] = [
+  { group: '', kind: 'ServiceAccount' },
+  { group: '', kind: 'Service' },
+  { group: '', kind: 'ConfigMap' },
+  { group: 'apps', kind: 'Deployment' },
+  { group: 'policy', kind: 'PodDisruptionBudget' },
+  { group: 'rbac.authorization.k8s.io', kind: 'Role' },
+  { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding' },
+  { group: 'security.istio.io', kind: 'AuthorizationPolicy' },
+  { group: 'networking.istio.io', kind: 'ServiceEntry' },
+  { group: 'networking.istio.io', kind: 'Sidecar' },
 ];
 
 /** Adds the Argo CD objects to `app`, one file per object under deploy/apps/. */
@@ -113,6 +131,34 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
         clusterResourceWhitelist: [{ group: '', kind: 'Namespace' }],
         // Secrets never come from git: they are generated at bootstrap. NOTE (2)
         namespaceResourceBlacklist: [{ group: '', kind: 'Secret' }],
+      },
+    }),
+  );
+
+  // The fleet service: the platform's namespace, and the namespaces it reads. NOTE (7)
+  modelObject(
+    file(`project-${FLEET_SERVICE_PROJECT}`),
+    'Resource',
+    AppProject({
+      metadata: { name: FLEET_SERVICE_PROJECT, namespace: argocd, labels, annotations: wave(-40) },
+      spec: {
+        description:
+          'The fleet service (deploy/fleet-service): its workload, and its read-only RBAC in the namespaces it reads',
+        sourceRepos: [cfg.repoURL],
+        destinations: [
+          ...new Set([
+            ctx.namespace('platform'),
+            argocd,
+            'kube-node-lease',
+            ...ctx.config.tenants.map((t) => agentsNamespace(t.name)),
+          ]),
+        ].map((namespace) => ({ server: IN_CLUSTER, namespace })),
+        clusterResourceWhitelist: [
+          { group: 'rbac.authorization.k8s.io', kind: 'ClusterRole' },
+          { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding' },
+        ],
+        // The kinds the fleet service's construct makes, nothing else (no Secret).
+        namespaceResourceWhitelist: FLEET_SERVICE_KINDS.map((k) => ({ ...k })),
       },
     }),
   );
@@ -217,7 +263,7 @@ export function addGitOps(app: App, ctx: PlatformContext, layers: readonly Layer
           ...(layer === 'namespaces' ? {} : { finalizers: [FINALIZER] }),
         },
         spec: {
-          project: PLATFORM_PROJECT,
+          project: layer === FLEET_SERVICE_LAYER ? FLEET_SERVICE_PROJECT : PLATFORM_PROJECT,
           source: gitSource(`${DEPLOY_DIR}/${layer}`),
           destination: { server: IN_CLUSTER, namespace },
           syncPolicy: {
@@ -337,3 +383,8 @@ function wave(n: number): Record<string, string> {
 //    get the mesh's policies. An invalid record makes the plugin fail, which Argo CD shows as
 //    a ComparisonError and never applies: what was synced stays. Its project `fleet` confines
 //    what records can create (cdk8s/lib/gitops/fleet-plugin.ts, NOTE (2)).
+// 7. The fleet service's project. Its layer is the only one of ours that writes outside the
+//    platform's namespaces (Roles in kube-node-lease, argocd and the agents' namespaces) and
+//    cluster-scoped RBAC (the ClusterRole that reads nodes; cdk8s/lib/components/fleet.ts), so
+//    it has a project of its own rather than widening `platform` for every layer. Its layer
+//    syncs after the fleet Application, which creates the agents' namespaces.

@@ -6,8 +6,10 @@
  *
  * Two git daemons share the repository: a read-only one behind the Service, which Argo CD's
  * repo server fetches from, and one that also accepts pushes but listens on the pod's
- * loopback only, so the one way to push is a `kubectl port-forward` (RBAC: pods/portforward
- * in argocd) and no pod in the cluster can rewrite what Argo CD deploys.
+ * loopback only. Two ways reach it: a `kubectl port-forward` (RBAC: pods/portforward in
+ * argocd), and the Service's push port through the pod's Istio sidecar, whose policy admits
+ * only the fleet service's mesh identity (cdk8s/lib/components/fleet.ts NOTE 4); no other pod
+ * in the cluster can rewrite what Argo CD deploys. NOTE (1)
  */
 import { k8s } from 'cdk8s-plus-33';
 import type { Construct } from 'constructs';
@@ -17,7 +19,7 @@ import type { PlatformContext } from '../../../platform/context.js';
 import { PART_OF, hardenedSecurityContext, kubeResources } from '../workload.js';
 
 /** The loopback-only port of the daemon that accepts pushes. */
-export const LOCAL_GIT_PUSH_PORT = 9419;
+export const LOCAL_GIT_PUSH_PORT = LOCAL_GIT.pushPort;
 
 /** The Argo CD image of the pinned chart: it has git, so the server needs no other image. */
 export function argoCdImage(ctx: PlatformContext): string | undefined {
@@ -122,6 +124,11 @@ export function addLocalGitServer(scope: Construct, ctx: PlatformContext): void 
       selector,
       ports: [
         { name: 'tcp-git', port: LOCAL_GIT.port, targetPort: k8s.IntOrString.fromString('git') },
+        {
+          name: 'tcp-git-push',
+          port: LOCAL_GIT.pushPort,
+          targetPort: k8s.IntOrString.fromNumber(LOCAL_GIT.pushPort),
+        },
       ],
     },
   });
@@ -133,7 +140,8 @@ export function addLocalGitServer(scope: Construct, ctx: PlatformContext): void 
       strategy: { type: 'Recreate' },
       selector: { matchLabels: selector },
       template: {
-        metadata: { labels },
+        // A sidecar for this pod alone (argocd is not a meshed namespace). NOTE (1)
+        metadata: { labels: { ...labels, 'sidecar.istio.io/inject': 'true' } },
         spec: {
           serviceAccountName: name,
           automountServiceAccountToken: false,
@@ -158,3 +166,15 @@ export function addLocalGitServer(scope: Construct, ctx: PlatformContext): void 
     },
   });
 }
+
+// NOTE
+// 1. The git server in the mesh, alone. The fleet service pushes with its mesh identity, so
+//    the server needs a sidecar to see it. Moving the server into a meshed namespace would
+//    put it behind STRICT mTLS, which Argo CD's repo server (not in the mesh) cannot speak;
+//    meshing the whole argocd namespace would touch Argo CD itself. So only this pod asks for
+//    a sidecar (`sidecar.istio.io/inject: "true"`, which istiod's webhook honours in a
+//    namespace without an injection label), and argocd keeps Istio's PERMISSIVE default:
+//    the read-only port still takes plaintext. The pod starts at bootstrap before Istio exists
+//    and so without a sidecar: the push port then refuses everyone (the daemon is on
+//    loopback), until the pod is restarted once Istio runs, which minikube/up.sh does after the
+//    sync (`kubectl -n argocd rollout restart deployment/gitops-repo`).

@@ -11,6 +11,13 @@
  *   npm run bootstrap:secrets                create the missing Secrets with kubectl
  *   npm run bootstrap:secrets -- --json      the plan as one JSON document
  *
+ * The fleet service's push credential follows gitops.repoURL (platform/git-remote.ts): for an
+ * ssh URL an ed25519 deploy key is generated and its public half printed, to be added to the
+ * fork as a deploy key with write access (the host's keys are pinned, or given with
+ * `--git-known-hosts <file>`); for an https URL the token is yours to give, with
+ * `--git-token-file <file>` (or $KITT4SME_FLEET_GIT_TOKEN_FILE, or the token in
+ * $KITT4SME_FLEET_GIT_TOKEN); the local-only mode needs none.
+ *
  * Rotation (services/ops/src/rotate.ts; talks to the cluster through the kubeconfig, not kubectl):
  *
  *   npm run bootstrap:secrets -- --rotate <id> [--dry-run] [--json] [--keycloak-url <url>]
@@ -25,7 +32,8 @@
  * agent's Secret and restarts the agent's Deployments.
  *
  * Exit codes: 0 done, 1 copies of a client secret differ, or a rotation was refused or stopped
- * part-way (the message says what was changed), 2 usage error (an unknown rotation id), 3
+ * part-way (the message says what was changed), 2 usage error (an unknown rotation id, the
+ * fleet's token or host keys not given), 3
  * kubectl or openssl missing, or the cluster unreachable.
  */
 import { spawnSync } from 'node:child_process';
@@ -39,7 +47,10 @@ import type { Cluster } from '../../../platform/cluster.js';
 import { loadCluster } from '../../../platform/cluster.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { PlatformError } from '../../../platform/errors.js';
-import { planSecrets } from '../../../platform/bootstrap-secrets.js';
+import type { SecretInputs } from '../../../platform/bootstrap-secrets.js';
+import { missingInputError, planSecrets } from '../../../platform/bootstrap-secrets.js';
+import { readFileSync } from 'node:fs';
+import { FLEET_GIT_SECRET } from '../../../platform/secrets.js';
 import { agentIdentities } from '../../../platform/fleet/agents-list.js';
 import { FLEET_DIR } from '../../../platform/fleet/records.js';
 import { loadFleet } from '../../../platform/fleet/resolve.js';
@@ -61,6 +72,33 @@ interface Opts {
   rotate?: string;
   keycloakUrl?: string;
   adminUser: string;
+  gitTokenFile?: string;
+  gitKnownHosts?: string;
+}
+
+/** The values only the user has, from the options and the environment. */
+function secretInputs(opts: Opts): SecretInputs {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new PlatformError(
+        'ERR_SECRET_INPUT_MISSING',
+        `cannot read ${what} from ${file}: ${(err as Error).message}`,
+        `give a readable file with ${what}`,
+        { cause: err },
+      );
+    }
+  };
+  // argocd/bootstrap.sh passes no options: the environment names the file (or holds the token).
+  const tokenFile = opts.gitTokenFile ?? (process.env.KITT4SME_FLEET_GIT_TOKEN_FILE || undefined);
+  const token = tokenFile
+    ? read(tokenFile, 'the access token')
+    : process.env.KITT4SME_FLEET_GIT_TOKEN;
+  return {
+    ...(token?.trim() ? { gitToken: token.trim() } : {}),
+    ...(opts.gitKnownHosts ? { gitKnownHosts: read(opts.gitKnownHosts, 'known_hosts lines') } : {}),
+  };
 }
 
 /** `--rotate <id>`: see services/ops/src/rotate.ts. */
@@ -143,9 +181,17 @@ const program = new Command()
     "with --rotate: Keycloak's base URL ending in /auth for the admin API (default: a port-forward to the keycloak Service)",
   )
   .option('--admin-user <name>', "with --rotate: admin of Keycloak's master realm", 'admin')
+  .option(
+    '--git-token-file <file>',
+    "an https gitops.repoURL: the file holding the fleet service's access token (contents read and write on the fork); else $KITT4SME_FLEET_GIT_TOKEN_FILE names it, or $KITT4SME_FLEET_GIT_TOKEN holds it",
+  )
+  .option(
+    '--git-known-hosts <file>',
+    'an ssh gitops.repoURL whose host platform/git-remote.ts does not pin: its known_hosts lines',
+  )
   .addHelpText(
     'after',
-    '\nWith --rotate, the admin password comes from $KEYCLOAK_ADMIN_PASSWORD or the keycloak-admin Secret.\nExit codes: 0 done, 1 copies differ or a rotation refused or stopped part-way, 2 usage, 3 no cluster or tool.',
+    "\nWith --rotate, the admin password comes from $KEYCLOAK_ADMIN_PASSWORD or the keycloak-admin Secret.\nExit codes: 0 done, 1 copies differ or a rotation refused or stopped part-way, 2 usage (or the fleet's token or host keys not given), 3 no cluster or tool.",
   )
   .action(async (opts: Opts) => {
     if (opts.rotate !== undefined) return rotate({ ...opts, rotate: opts.rotate });
@@ -169,21 +215,31 @@ const program = new Command()
         'bootstrap-secrets: no cluster reachable with kubectl; listing what a fresh cluster needs',
       );
     }
-    const plan = planSecrets(ctx, (ns, name) => {
-      if (!reachable) return undefined;
-      const got = kubectl(['get', 'secret', '-n', ns, name, '-o', 'json']);
-      if (got.status !== 0) {
-        if (/NotFound/.test(got.stderr)) return undefined;
-        console.error(
-          `bootstrap-secrets: reading ${ns}/${name} failed: ${got.stderr.trim()} [ERR_CLUSTER_UNREACHABLE]`,
+    const plan = planSecrets(
+      ctx,
+      (ns, name) => {
+        if (!reachable) return undefined;
+        const got = kubectl(['get', 'secret', '-n', ns, name, '-o', 'json']);
+        if (got.status !== 0) {
+          if (/NotFound/.test(got.stderr)) return undefined;
+          console.error(
+            `bootstrap-secrets: reading ${ns}/${name} failed: ${got.stderr.trim()} [ERR_CLUSTER_UNREACHABLE]`,
+          );
+          process.exit(EXIT.environment);
+        }
+        const data = (JSON.parse(got.stdout) as { data?: Record<string, string> }).data ?? {};
+        return Object.fromEntries(
+          Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
         );
-        process.exit(EXIT.environment);
-      }
-      const data = (JSON.parse(got.stdout) as { data?: Record<string, string> }).data ?? {};
-      return Object.fromEntries(
-        Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-      );
-    });
+      },
+      secretInputs(opts),
+    );
+    // The public half of a deploy key this run makes, for the user to add to the fork.
+    const deployKey = plan.create
+      .map((s) => s.secret)
+      .find((s) => s.metadata.name === FLEET_GIT_SECRET.name)?.stringData[
+      FLEET_GIT_SECRET.publicKey
+    ];
     if (opts.json)
       process.stdout.write(
         `${JSON.stringify(
@@ -197,6 +253,8 @@ const program = new Command()
               keys,
             })),
             conflicts: plan.conflicts,
+            needsInput: plan.needsInput,
+            ...(deployKey && !opts.dryRun ? { deployKey: deployKey.trim() } : {}),
             dryRun: Boolean(opts.dryRun),
           },
           null,
@@ -204,6 +262,11 @@ const program = new Command()
         )}\n`,
       );
     for (const s of plan.existing) console.error(`keep    ${s.namespace}/${s.name} (exists)`);
+    for (const s of plan.needsInput)
+      console.error(`needs   ${s.namespace}/${s.name}: ${s.key}: ${s.fix}`);
+    // Nothing is created while a value only the user has is missing: a half-bootstrapped
+    // cluster would start the fleet service without its credential.
+    if (plan.needsInput.length > 0 && !opts.dryRun) throw missingInputError(plan.needsInput);
     const steps = plan.create.length + plan.addKeys.length;
     let step = 0;
     const fail = (what: string, stderr: string) => {
@@ -245,6 +308,10 @@ const program = new Command()
       );
       if (patched.status !== 0) fail(`adding keys to ${s.namespace}/${s.name}`, patched.stderr);
     }
+    if (deployKey && !opts.dryRun)
+      console.error(
+        `fleet: add this deploy key, with write access, to ${ctx.config.gitops.repoURL} (the fork's settings, Deploy keys):\n${deployKey.trim()}`,
+      );
     for (const c of plan.conflicts) console.error(`conflict ${c}`);
     if (steps === 0) console.error('bootstrap-secrets: every Secret exists; nothing to do');
     if (plan.conflicts.length > 0) {
@@ -257,7 +324,9 @@ const program = new Command()
 
 await runCli(program, {
   exitCode: (err) =>
-    err.code === 'ERR_ROTATE_UNKNOWN_ID' || err.code === 'ERR_INSECURE_URL'
+    err.code === 'ERR_ROTATE_UNKNOWN_ID' ||
+    err.code === 'ERR_INSECURE_URL' ||
+    err.code === 'ERR_SECRET_INPUT_MISSING'
       ? EXIT.usage
       : ['ERR_ROTATE_MANUAL', 'ERR_ROTATE_NOT_BOOTSTRAPPED', 'ERR_ROTATE_INCOMPLETE'].includes(
             err.code,
