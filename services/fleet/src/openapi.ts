@@ -64,11 +64,31 @@ const body = (schema: z.ZodType) => ({
   content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input' }) } },
 });
 
+/** The problems a read may answer. */
+const readProblems = {
+  '400': problem,
+  '403': problem,
+  '404': problem,
+  '503': problem,
+  default: problem,
+};
+/** The problems a write may answer. */
+const writeProblems = {
+  '400': problem,
+  '403': problem,
+  '404': problem,
+  '409': problem,
+  '413': problem,
+  '415': problem,
+  '502': problem,
+  '503': problem,
+  default: problem,
+};
 /** The answers of a write. */
 const writeResponses = (extra: Record<string, unknown> = {}) => ({
   '200': withEtag('WriteResult', 'Written (or, with dry_run=true, what would be written)'),
   ...extra,
-  default: problem,
+  ...writeProblems,
 });
 const groupTargetResponses = writeResponses({
   '201': withEtag('WriteResult', 'Created: the record is new'),
@@ -117,7 +137,7 @@ export function buildOpenApi() {
           summary: 'The host inventory',
           description: `Every Host record, its groups and (with a status source) its node's readiness. ${roles('any role of the tenant')}`,
           parameters: [tenant],
-          responses: { '200': json('Hosts', 'The hosts'), default: problem },
+          responses: { '200': json('Hosts', 'The hosts'), ...readProblems },
         },
       },
       '/v1/groups': {
@@ -125,7 +145,7 @@ export function buildOpenApi() {
           summary: 'The groups',
           description: `Groups are shared by every tenant. ${roles('any role of the tenant')}`,
           parameters: [tenant],
-          responses: { '200': json('Groups', 'The groups'), default: problem },
+          responses: { '200': json('Groups', 'The groups'), ...readProblems },
         },
         post: {
           summary: 'Create a group',
@@ -139,7 +159,7 @@ export function buildOpenApi() {
         get: {
           summary: 'A group',
           parameters: [tenant, pathName('name', "The group's name")],
-          responses: { '200': withEtag('GroupAnswer', 'The group'), default: problem },
+          responses: { '200': withEtag('GroupAnswer', 'The group'), ...readProblems },
         },
         delete: {
           summary: 'Delete a group',
@@ -176,7 +196,7 @@ export function buildOpenApi() {
           summary: "The tenant's agents and pipeline modules",
           description: `Each with its record, ETag, placement, state, rollout and (with a status source) its targets. ${roles('any role of the tenant')}`,
           parameters: [tenant],
-          responses: { '200': json('Agents', 'The agents'), default: problem },
+          responses: { '200': json('Agents', 'The agents'), ...readProblems },
         },
       },
       '/v1/agents/{name}': {
@@ -184,7 +204,7 @@ export function buildOpenApi() {
           summary: 'An agent',
           description: `Another tenant's agent is 404. ${roles('any role of the tenant')}`,
           parameters: [tenant, agentName],
-          responses: { '200': withEtag('AgentAnswer', 'The agent'), default: problem },
+          responses: { '200': withEtag('AgentAnswer', 'The agent'), ...readProblems },
         },
         delete: {
           summary: 'Remove an agent',
@@ -198,7 +218,7 @@ export function buildOpenApi() {
           summary: "The agent's revisions, newest first",
           description: `From git log of its record's file: each commit that changed the agent's document. ${roles('any role of the tenant')}`,
           parameters: [tenant, agentName],
-          responses: { '200': json('History', 'The revisions'), default: problem },
+          responses: { '200': json('History', 'The revisions'), ...readProblems },
         },
       },
       '/v1/agents/{name}/deploy': agentWrite(
@@ -240,7 +260,7 @@ export function buildOpenApi() {
         get: {
           summary: 'A pipeline',
           parameters: [tenant, pathName('name', "The pipeline's name")],
-          responses: { '200': withEtag('PipelineAnswer', 'The pipeline'), default: problem },
+          responses: { '200': withEtag('PipelineAnswer', 'The pipeline'), ...readProblems },
         },
         delete: {
           summary: 'Remove a pipeline',
@@ -263,7 +283,7 @@ export function buildOpenApi() {
           summary: 'What runs: hosts and agent × host targets',
           description: `From the service's status source (Kubernetes nodes, leases and workloads); 503 ERR_FLEET_NO_STATUS without one. ${roles('any role of the tenant')}`,
           parameters: [tenant],
-          responses: { '200': json('Status', 'The status'), default: problem },
+          responses: { '200': json('Status', 'The status'), ...readProblems },
         },
       },
     },

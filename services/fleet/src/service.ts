@@ -24,6 +24,8 @@ export interface ServiceOverrides {
   readonly processMetrics?: boolean;
   /** What runs; without it the status endpoints answer 503. */
   readonly status?: StatusSource;
+  /** Called before each push (GitStoreOptions.beforePush). */
+  readonly beforePush?: (attempt: number) => Promise<void>;
 }
 
 /** A running fleet service. */
@@ -50,6 +52,7 @@ export async function startFleet(
     dir: config.cloneDir,
     committer: config.committer,
     refreshMs: config.refreshSeconds * 1000,
+    ...(overrides.beforePush ? { beforePush: overrides.beforePush } : {}),
   });
   const policy = await TenancyPolicy.load({ config: config.policyData });
   const jwks = new JwksCache({ url: config.jwksUrl });

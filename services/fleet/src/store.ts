@@ -49,6 +49,12 @@ export interface GitStoreOptions {
   readonly retries?: number;
   /** Seconds a git network operation may take. @default 30 */
   readonly timeoutSeconds?: number;
+  /**
+   * Called before each push with the attempt (0 first): the moment another writer's push makes
+   * this one a non-fast-forward. The tests push a real commit from another clone here.
+   * @default none
+   */
+  readonly beforePush?: (attempt: number) => Promise<void>;
 }
 
 /** A record's ETag: a quoted strong validator, the first 16 hex of sha256 of its canonical JSON. */
@@ -254,6 +260,7 @@ export class GitStore implements FleetStore {
           return { ...common, after: applied(this.opts.ctx, snap, result.files) };
         }
         try {
+          await this.opts.beforePush?.(attempt);
           await this.git(
             this.opts.dir,
             ['push', '--porcelain', 'origin', `HEAD:refs/heads/${this.opts.branch}`],
