@@ -15,6 +15,7 @@ import type { z } from 'zod';
 
 import type { PlatformContext } from '../../../platform/context.js';
 import { PlatformError } from '../../../platform/errors.js';
+import { FLEET_ERRORS } from '../../../platform/fleet/records.js';
 import type { ResolvedAgent } from '../../../platform/fleet/resolve.js';
 import { FleetError, instanceOn } from '../../../platform/fleet/resolve.js';
 import type { HostStatus, TargetStatus } from '../../../platform/fleet/status.js';
@@ -933,7 +934,7 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
     failure = badRequest([{ field: '(body)', message: 'not valid JSON' }]);
   } else if ((err as { type?: string }).type === 'entity.too.large') {
     failure = new FleetFailure('ERR_FLEET_BAD_REQUEST', 413, 'the request body is over 256 KiB');
-  } else if (err instanceof PlatformError && err.code.startsWith('ERR_FLEET_')) {
+  } else if (err instanceof PlatformError && err.code in FLEET_ERRORS) {
     logger.error({ err: err.message, code: err.code }, 'write failed');
     sendProblem(res, {
       type: problemType(err.code),
