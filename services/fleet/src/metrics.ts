@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics of the fleet service (GET /metrics): requests, writes by operation and
- * outcome, push retries after the remote moved, plus Node's default process metrics.
+ * outcome (committed, unchanged, dry-run, or the problem code), plus Node's default process metrics.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 

@@ -11,6 +11,7 @@ import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
 import { createApp } from './app.js';
 import type { FleetConfig } from './config.js';
 import type { StatusSource } from './contract.js';
+import { FleetFailure, fleetServiceError } from './errors.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { GitStore } from './store.js';
@@ -53,6 +54,10 @@ export async function startFleet(
     committer: config.committer,
     refreshMs: config.refreshSeconds * 1000,
     ...(overrides.beforePush ? { beforePush: overrides.beforePush } : {}),
+  }).catch((err: unknown) => {
+    // At start, a documented error the entry point prints with its fix (exit 1).
+    if (err instanceof FleetFailure) throw fleetServiceError(err.code, err.message, err);
+    throw err;
   });
   const policy = await TenancyPolicy.load({ config: config.policyData });
   const jwks = new JwksCache({ url: config.jwksUrl });
