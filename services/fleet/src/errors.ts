@@ -51,6 +51,11 @@ export const FLEET_SERVICE_ERRORS = {
     problem: 'the GitOps repository cannot be reached (fetch or push failed on the network)',
     fix: 'check the repository URL and that the git host is reachable from the service (the mesh allows it), then retry',
   },
+  ERR_FLEET_REPO_INVALID: {
+    problem:
+      'the records at the head of the GitOps repository do not validate (a commit made outside the service broke them)',
+    fix: 'fix them in git: `npm run agents -- plan` in a clone lists each problem with its file and field; push the fix and retry',
+  },
   ERR_FLEET_NO_STATUS: {
     problem: 'this fleet service has no status source: it cannot report what runs',
     fix: 'run the service with its Kubernetes status source (the cluster deployment does); the records are served without it',

@@ -69,6 +69,7 @@ const readProblems = {
   '400': problem,
   '403': problem,
   '404': problem,
+  '502': problem,
   '503': problem,
   default: problem,
 };

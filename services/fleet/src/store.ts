@@ -22,7 +22,7 @@ import { parseAllDocuments } from 'yaml';
 import type { PlatformContext } from '../../../platform/context.js';
 import { FLEET_DIR } from '../../../platform/fleet/records.js';
 import type { FleetFile } from '../../../platform/fleet/resolve.js';
-import { resolveFleet } from '../../../platform/fleet/resolve.js';
+import { FleetError, resolveFleet } from '../../../platform/fleet/resolve.js';
 import type { ChangedFile, RecordRef } from '../../../platform/fleet/write.js';
 import { writeFleetRecords } from '../../../platform/fleet/write.js';
 import type { Author, ChangeRequest, ChangeResult, FleetStore, Snapshot } from './contract.js';
@@ -261,10 +261,13 @@ export class GitStore implements FleetStore {
         }
         try {
           await this.opts.beforePush?.(attempt);
-          await this.git(
-            this.opts.dir,
-            ['push', '--porcelain', 'origin', `HEAD:refs/heads/${this.opts.branch}`],
-            'network',
+          // With the fetches' lock: both update the remote-tracking branch.
+          await this.fetchLock.run(() =>
+            this.git(
+              this.opts.dir,
+              ['push', '--porcelain', 'origin', `HEAD:refs/heads/${this.opts.branch}`],
+              'network',
+            ),
           );
         } catch (err) {
           await this.resetTo(base);
@@ -375,7 +378,24 @@ export class GitStore implements FleetStore {
         text: await this.git(this.opts.dir, ['show', `${commit}:${path}`]),
       })),
     );
-    const snap = buildSnapshot(this.opts.ctx, commit, files);
+    let snap: StoreSnapshot;
+    try {
+      snap = buildSnapshot(this.opts.ctx, commit, files);
+    } catch (err) {
+      if (!(err instanceof FleetError)) throw err;
+      // Someone pushed records that do not validate: neither reads nor writes can start from them.
+      throw new FleetFailure(
+        'ERR_FLEET_REPO_INVALID',
+        502,
+        `the records at ${commit.slice(0, 12)} of ${this.opts.branch} do not validate (${err.issues.length} problem(s))`,
+        err.issues.map((i) => ({
+          field: `${i.file} ${i.where}`.trim(),
+          message: i.detail,
+          code: i.code,
+        })),
+        { commit },
+      );
+    }
     this.cached = snap;
     return snap;
   }

@@ -903,6 +903,53 @@ describe('the git server refusing a push', () => {
   });
 });
 
+describe('records broken outside the service', () => {
+  it('answers 502 ERR_FLEET_REPO_INVALID naming each problem, and serves again once git is fixed', async () => {
+    const broken = pushFromOther(
+      'fleet/agents/smithereens-watchdog.yaml',
+      (t) => t.replace('placement: { floating: true }', 'placement: { host: nowhere }'),
+      'watchdog: a host that does not exist',
+    );
+    const read = await call('GET', '/v1/agents');
+    expect(read.status).toBe(502);
+    expect(read.body).toMatchObject({ code: 'ERR_FLEET_REPO_INVALID', commit: broken });
+    expect(read.body.errors).toContainEqual(
+      expect.objectContaining({ code: 'ERR_FLEET_UNKNOWN_HOST' }),
+    );
+    const write = await call('POST', '/v1/agents/{name}/stop', { name: 'probe' });
+    expect(write.status).toBe(502);
+    expect(head()).toBe(broken);
+    git(other, 'revert', '--no-edit', 'HEAD');
+    git(other, 'push', '-q', 'origin', 'HEAD:main');
+    expect((await call('GET', '/v1/agents')).status).toBe(200);
+  });
+});
+
+describe('removing modules and pipelines', () => {
+  it('removes a module from its pipeline, then the pipeline record', async () => {
+    const module = await call(
+      'DELETE',
+      '/v1/agents/{name}',
+      { name: 'anomalies-detector' },
+      {
+        dryRun: true,
+      },
+    );
+    // The extractor's connection names the detector: the writer refuses, nothing committed.
+    expect(module.status).toBe(400);
+    expect(module.body.errors.map((e: any) => e.code)).toContain('ERR_FLEET_UNKNOWN_MODULE');
+    const before = head();
+    const res = await call('DELETE', '/v1/pipelines/{name}', { name: 'anomalies' });
+    expect(res.status).toBe(200);
+    expect(res.body.deleted).toEqual([`Pipeline ${A}/anomalies`]);
+    expect(git(bare, 'rev-parse', 'main^').trim()).toBe(before);
+    expect(() => fileAtHead(`fleet/pipelines/${A}-anomalies.yaml`)).toThrow();
+    expect((await call('GET', '/v1/agents/{name}', { name: 'anomalies-detector' })).status).toBe(
+      404,
+    );
+  });
+});
+
 describe('status through a StatusSource (route wiring only)', () => {
   /**
    * TEST DOUBLE of the StatusSource (the real one reads Kubernetes and is tested there): it
@@ -977,7 +1024,7 @@ describe('status through a StatusSource (route wiring only)', () => {
     const agent = await call(
       'GET',
       '/v1/agents/{name}',
-      { name: 'anomalies-extractor' },
+      { name: 'waves' },
       { url, as: 'viewer' },
     );
     expect(agent.body.agent.targets.map((t: any) => t.host)).toEqual(['ipc-line1', 'ipc-line2']);
