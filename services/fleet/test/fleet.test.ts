@@ -1021,12 +1021,7 @@ describe('status through a StatusSource (route wiring only)', () => {
       ready: 'Unknown',
     });
     expect(new Set(res.body.targets.map((t: any) => t.agent.tenant))).toEqual(new Set([A]));
-    const agent = await call(
-      'GET',
-      '/v1/agents/{name}',
-      { name: 'waves' },
-      { url, as: 'viewer' },
-    );
+    const agent = await call('GET', '/v1/agents/{name}', { name: 'waves' }, { url, as: 'viewer' });
     expect(agent.body.agent.targets.map((t: any) => t.host)).toEqual(['ipc-line1', 'ipc-line2']);
     const hosts = await call('GET', '/v1/hosts', {}, { url, as: 'viewer' });
     expect(hosts.body.hosts.find((h: any) => h.name === 'ipc-line1')).toMatchObject({
