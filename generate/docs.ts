@@ -6,6 +6,7 @@ import { SCENARIO_ERRORS } from '../scenarios/lib/errors.js';
 import { IDENTITY_ERRORS } from '../services/identity/src/errors.js';
 import { OPS_ERRORS } from '../services/ops/src/errors.js';
 import { MONITOR_ERRORS } from '../services/monitor/src/errors.js';
+import { FLEET_SERVICE_ERRORS } from '../services/fleet/src/errors.js';
 import { AGENT_ERRORS } from '../services/agent-kit/src/errors.js';
 import { PROVISIONING_ERRORS } from '../services/provisioning/src/errors.js';
 import { TENANCY_ERRORS } from '../services/tenancy/src/errors.js';
@@ -42,6 +43,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(OPS_ERRORS),
     ...Object.keys(PROVISIONING_ERRORS),
     ...Object.keys(MONITOR_ERRORS),
+    ...Object.keys(FLEET_SERVICE_ERRORS),
     ...Object.keys(AGENT_ERRORS),
     ...Object.keys(SCENARIO_ERRORS),
   ];
@@ -138,6 +140,14 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(MONITOR_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    "## Fleet service (the service's problem documents, `/fleet/v1`)",
+    '',
+    "A write whose records do not validate answers `ERR_FLEET_BAD_REQUEST` and lists each problem in `errors` with the record's code of [Fleet records](#fleet-records-fleet-npm-run-agents----plan-npm-run-synth) (e.g. `ERR_FLEET_UNKNOWN_HOST`).",
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(FLEET_SERVICE_ERRORS).map(([c, e]) => row(c, e)),
     '',
     '## Agent modules (`services/agent-kit`: the example modules and any module on the kit)',
     '',

@@ -12,7 +12,6 @@ import {
   SSO_CLIENTS,
   machineClientId,
   secretEnvName,
-  tenantGroupPath,
 } from '../../../platform/identity.js';
 import type { MachineKind } from '../../../platform/identity.js';
 import { TENANT_ROLES, scopedRole } from '../../../platform/roles.js';
@@ -35,6 +34,7 @@ import {
 import type { OpaServer } from '../../../testing/real/opa.js';
 import { freePort, startOpa } from '../../../testing/real/opa.js';
 import { KeycloakAdmin } from '../src/realm-apply.js';
+import { createPerson } from '../../../testing/support/keycloak-people.js';
 import { fetchToken } from '../src/tokens.js';
 import type { TokenRequest } from '../src/tokens.js';
 
@@ -188,24 +188,7 @@ describe('tenant-scoped roles of a person, from role-group memberships', () => {
 
   /** A person made through the admin API, in the role groups `/tenants/<tenant>/<role>`. */
   async function person(username: string, roles: [string, TenantRole][]): Promise<void> {
-    await admin.call('POST', `/${REALM}/users`, {
-      username,
-      enabled: true,
-      email: `${username}@example.test`,
-      emailVerified: true,
-      firstName: username,
-      lastName: 'Test',
-      credentials: [{ type: 'password', value: password, temporary: false }],
-    });
-    const [user] = (await admin.call<Record<string, any>[]>(
-      'GET',
-      `/${REALM}/users?username=${username}&exact=true`,
-    ))!;
-    ids.set(username, String(user!.id));
-    for (const [tenant, role] of roles) {
-      const group = (await admin.findGroup(tenantGroupPath(tenant, role)))!;
-      await admin.call('PUT', `/${REALM}/users/${user!.id}/groups/${group.id}`);
-    }
+    ids.set(username, await createPerson(admin, REALM, { username, roles }, password));
   }
   const login = (username: string, via: string) => ({
     ...machine(via, 'scenarios'),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
-import { openApiChecker } from './support.js';
+import { openApiChecker } from '../../../testing/support/openapi-checker.js';
 
 let stack: ProvisioningStack;
 let checker: ReturnType<typeof openApiChecker>;
