@@ -57,7 +57,9 @@ import {
   setState,
   upgrade,
 } from './operations.js';
+import type { ApplicationSummary } from './observe.js';
 import { API_PREFIX } from './route.js';
+import type { RolloutProgress } from './rollouts.js';
 
 /** What {@link createApp} is built from. */
 export interface AppDeps {
@@ -69,6 +71,10 @@ export interface AppDeps {
   readonly metrics: Metrics;
   /** What runs (Kubernetes): without it, the status endpoints answer 503 and reads carry no targets. */
   readonly status?: StatusSource;
+  /** The rollout runner's last judgement of each rollout (GET /v1/rollouts). */
+  readonly rollouts?: { progress(): readonly RolloutProgress[] };
+  /** The platform's Argo CD Applications, for platform admins (GET /v1/platform/applications). */
+  readonly applications?: () => Promise<readonly ApplicationSummary[]>;
   readonly ready?: () => boolean;
 }
 
@@ -255,6 +261,33 @@ export function createApp(deps: AppDeps): express.Express {
       hosts: status.hosts.map(hostView),
       targets: status.targets.filter((t) => t.agent.tenant === caller.tenant),
     });
+  });
+
+  api.get('/v1/rollouts', (_req, res) => {
+    const caller = callerOf(deps.ctx, res, READERS, 'read the rollouts');
+    if (!deps.rollouts)
+      throw new FleetFailure(
+        'ERR_FLEET_NO_STATUS',
+        503,
+        'this service runs without a status source, so no rollout advances: only the records are served',
+      );
+    res.json({
+      rollouts: deps.rollouts
+        .progress()
+        .filter((r) => r.agent.tenant === caller.tenant)
+        .map(rolloutProgressView),
+    });
+  });
+
+  api.get('/v1/platform/applications', async (_req, res) => {
+    callerOf(deps.ctx, res, GROUP_WRITERS, "read the platform's Argo CD sync state");
+    if (!deps.applications)
+      throw new FleetFailure(
+        'ERR_FLEET_NO_STATUS',
+        503,
+        'this service runs without a status source: it cannot read Argo CD',
+      );
+    res.json({ applications: await deps.applications() });
   });
 
   // ------------------------------------------------------------------------------------------
@@ -755,6 +788,28 @@ async function answerAgents(
     ...(targets ? { targets } : {}),
     ...extra,
   });
+}
+
+/** A rollout as GET /v1/rollouts shows it (the API's snake_case). */
+function rolloutProgressView(r: RolloutProgress): Raw {
+  return {
+    id: r.id,
+    agent: r.agent,
+    kind: r.kind,
+    phase: r.phase,
+    started: r.started,
+    waves: r.waves,
+    image: r.image,
+    ...(r.from ? { from: r.from } : {}),
+    revision: r.revision,
+    max_unavailable: r.maxUnavailable,
+    bake_seconds: r.bakeSeconds,
+    revert_on_failure: r.revertOnFailure,
+    by: r.by,
+    decision: r.decision,
+    targets: r.targets,
+    commit: r.commit,
+  };
 }
 
 function mixed(targets: readonly TargetResult[]): boolean {

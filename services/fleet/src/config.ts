@@ -5,11 +5,13 @@
  * | variable | meaning |
  * |---|---|
  * | `FLEET_PORT` | the HTTP port (default 8080) |
- * | `FLEET_GIT_URL` | the GitOps repository to clone and push (its push credential, if any, in the URL, from a Secret) |
+ * | `FLEET_GIT_URL` | the GitOps repository to clone and push (never with a credential in it: the push credential reaches git through GIT_ASKPASS or GIT_SSH_COMMAND, from the `fleet-git` Secret) |
  * | `FLEET_GIT_BRANCH` | the branch of the records (default: the platform config's gitops.targetRevision) |
  * | `FLEET_CLONE_DIR` | the working clone's directory (its own volume; default /var/lib/fleet/repo) |
  * | `FLEET_COMMITTER_NAME`, `FLEET_COMMITTER_EMAIL` | the committer of every commit (default: the service, `fleet@<ingress host>`) |
  * | `FLEET_REFRESH_SECONDS` | how old a read's snapshot may be before it is fetched again (default 5) |
+ * | `FLEET_STATUS` | `kubernetes` (default): read what runs from the cluster (in-cluster credentials, or $KUBECONFIG) and advance rollouts; `off`: serve the records only |
+ * | `FLEET_ROLLOUT_INTERVAL_SECONDS` | how often the rollout runner judges every rollout (default 5) |
  * | `KEYCLOAK_JWKS_URL` | the realm's JWKS URL |
  * | `POLICY_DATA_FILE` | the tenancy policy data (JSON) synth generates |
  * | `LOG_LEVEL` | pino's level (default info) |
@@ -37,6 +39,8 @@ const Env = z.object({
   FLEET_COMMITTER_NAME: z.string().min(1).default('kitt4sme fleet service'),
   FLEET_COMMITTER_EMAIL: z.email().optional(),
   FLEET_REFRESH_SECONDS: int(0, 3600).default(5),
+  FLEET_STATUS: z.enum(['kubernetes', 'off']).default('kubernetes'),
+  FLEET_ROLLOUT_INTERVAL_SECONDS: int(1, 3600).default(5),
   KEYCLOAK_JWKS_URL: z.url({ protocol: /^https?$/, error: "the realm's JWKS URL" }),
   POLICY_DATA_FILE: z.string().min(1, 'the path of the tenancy policy data (JSON) synth generates'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -51,6 +55,9 @@ export interface FleetConfig {
   readonly cloneDir: string;
   readonly committer: Author;
   readonly refreshSeconds: number;
+  /** Read what runs from Kubernetes and advance rollouts, or serve the records only. */
+  readonly status: 'kubernetes' | 'off';
+  readonly rolloutIntervalSeconds: number;
   readonly jwksUrl: string;
   readonly policyData: unknown;
   readonly logLevel: string;
@@ -80,6 +87,8 @@ export function loadConfig(
       email: e.FLEET_COMMITTER_EMAIL ?? `fleet@${ctx.config.ingress.host}`,
     },
     refreshSeconds: e.FLEET_REFRESH_SECONDS,
+    status: e.FLEET_STATUS,
+    rolloutIntervalSeconds: e.FLEET_ROLLOUT_INTERVAL_SECONDS,
     jwksUrl: e.KEYCLOAK_JWKS_URL,
     policyData,
     logLevel: e.LOG_LEVEL,

@@ -20,7 +20,7 @@ export {
   UpgradeBody,
 } from './model.js';
 export { buildOpenApi } from './openapi.js';
-export { API_PREFIX, FLEET_ROUTE } from './route.js';
+export { API_PREFIX } from './route.js';
 export { startFleet } from './service.js';
 export type { RunningFleet, ServiceOverrides } from './service.js';
 export { GitStore, buildSnapshot, canonical, etagOf, refKey } from './store.js';

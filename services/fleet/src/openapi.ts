@@ -287,6 +287,22 @@ export function buildOpenApi() {
           responses: { '200': json('Status', 'The status'), ...readProblems },
         },
       },
+      '/v1/rollouts': {
+        get: {
+          summary: "The tenant's rollouts in waves: where each is and what it waits for",
+          description: `The rollout runner's last judgement of each rollout (every few seconds): its wave, the decision (wait, hold, next, complete, fail) with the reason, and its targets' status. A rollout that completed is gone from the list (its record has no rollout any more). 503 ERR_FLEET_NO_STATUS without a status source. ${roles('any role of the tenant')}`,
+          parameters: [tenant],
+          responses: { '200': json('RolloutList', 'The rollouts'), ...readProblems },
+        },
+      },
+      '/v1/platform/applications': {
+        get: {
+          summary: "The platform's Argo CD Applications: sync and health",
+          description: `Read-only, for the console's platform view. ${roles('platform-admin')}`,
+          parameters: [tenant],
+          responses: { '200': json('ApplicationList', 'The Applications'), ...readProblems },
+        },
+      },
     },
     components: {
       schemas: {
@@ -343,6 +359,61 @@ export function buildOpenApi() {
             image: { type: 'string' },
             rollout: { type: 'string' },
           },
+        },
+        RolloutList: {
+          type: 'object',
+          required: ['rollouts'],
+          properties: {
+            rollouts: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: [
+                  'id',
+                  'agent',
+                  'kind',
+                  'phase',
+                  'started',
+                  'waves',
+                  'revision',
+                  'decision',
+                  'targets',
+                ],
+                properties: {
+                  id: { type: 'string' },
+                  agent: { type: 'object' },
+                  kind: { enum: ['deploy', 'upgrade'] },
+                  phase: { enum: ['progressing', 'paused', 'failed'] },
+                  started: { type: 'integer' },
+                  waves: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
+                  image: { type: 'string' },
+                  from: { type: 'string' },
+                  revision: { type: 'string' },
+                  max_unavailable: { type: 'integer' },
+                  bake_seconds: { type: 'integer' },
+                  revert_on_failure: { type: 'boolean' },
+                  by: { type: 'string' },
+                  decision: {
+                    type: 'object',
+                    required: ['action', 'reason'],
+                    properties: {
+                      action: { enum: ['wait', 'hold', 'next', 'complete', 'fail'] },
+                      reason: { type: 'string' },
+                      wave: { type: 'integer' },
+                      revert: { type: 'boolean' },
+                    },
+                  },
+                  targets: { type: 'array', items: ref('TargetStatus') },
+                  commit: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+        ApplicationList: {
+          type: 'object',
+          required: ['applications'],
+          properties: { applications: { type: 'array', items: { type: 'object' } } },
         },
         HostStatus: {
           type: 'object',

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 
 import type { DestinationStream, Logger } from 'pino';
 
+import { loadCluster } from '../../../platform/cluster.js';
 import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
 import { createApp } from './app.js';
 import type { FleetConfig } from './config.js';
@@ -14,6 +15,8 @@ import type { StatusSource } from './contract.js';
 import { FleetFailure, fleetServiceError } from './errors.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
+import { KubeStatusSource } from './observe.js';
+import { RolloutRunner } from './rollouts.js';
 import { GitStore } from './store.js';
 
 /** What tests may change beyond the configuration. */
@@ -23,8 +26,15 @@ export interface ServiceOverrides {
   readonly host?: string;
   /** @default true */
   readonly processMetrics?: boolean;
-  /** What runs; without it the status endpoints answer 503. */
+  /**
+   * What runs, instead of the cluster of `config.status` (a test's own); with one, the rollout
+   * runner advances rollouts on it.
+   */
   readonly status?: StatusSource;
+  /** Run the rollout runner on the status source. @default true, false with a given `status` */
+  readonly runRollouts?: boolean;
+  /** The runner's clock. @default the system's */
+  readonly now?: () => Date;
   /** Called before each push (GitStoreOptions.beforePush). */
   readonly beforePush?: (attempt: number) => Promise<void>;
 }
@@ -36,6 +46,8 @@ export interface RunningFleet {
   readonly store: GitStore;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The rollout runner, when the service has a status source. */
+  readonly rollouts?: RolloutRunner;
   close(): Promise<void>;
 }
 
@@ -61,6 +73,28 @@ export async function startFleet(
   });
   const policy = await TenancyPolicy.load({ config: config.policyData });
   const jwks = new JwksCache({ url: config.jwksUrl });
+  // What runs: the cluster's (watched, so a status call lists nothing), or the test's own.
+  let kube: KubeStatusSource | undefined;
+  if (!overrides.status && config.status === 'kubernetes') {
+    kube = new KubeStatusSource({
+      cluster: loadCluster(),
+      tenants: config.ctx.config.tenants.map((t) => t.name),
+      watch: true,
+    });
+    await kube.start();
+  }
+  const status: StatusSource | undefined = overrides.status ?? kube;
+  const rollouts =
+    status && (overrides.runRollouts ?? !overrides.status)
+      ? new RolloutRunner({
+          store,
+          status,
+          author: config.committer,
+          intervalMs: config.rolloutIntervalSeconds * 1000,
+          log: logger,
+          ...(overrides.now ? { now: overrides.now } : {}),
+        })
+      : undefined;
   const app = createApp({
     ctx: config.ctx,
     store,
@@ -68,7 +102,9 @@ export async function startFleet(
     jwks,
     logger,
     metrics,
-    ...(overrides.status ? { status: overrides.status } : {}),
+    ...(status ? { status } : {}),
+    ...(rollouts ? { rollouts } : {}),
+    ...(kube ? { applications: () => kube.readApplications() } : {}),
   });
   const server = app.listen(config.port, overrides.host ?? '0.0.0.0');
   await new Promise<void>((resolve, reject) => {
@@ -76,17 +112,25 @@ export async function startFleet(
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
-  logger.info({ port, branch: config.branch, clone: config.cloneDir }, 'fleet service listening');
+  logger.info(
+    { port, branch: config.branch, clone: config.cloneDir, status: status ? 'on' : 'off' },
+    'fleet service listening',
+  );
+  rollouts?.start();
   return {
     url: `http://127.0.0.1:${port}`,
     server,
     store,
     metrics,
     logger,
-    close: () =>
-      new Promise((resolve) => {
+    ...(rollouts ? { rollouts } : {}),
+    close: async () => {
+      await rollouts?.stop();
+      kube?.close();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

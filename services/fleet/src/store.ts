@@ -447,7 +447,14 @@ export class GitStore implements FleetStore {
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
         timeout: this.timeoutMs,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' },
+        // The deployment's askpass helper (the push token's file) when it has one; otherwise
+        // git must never wait for a password nobody types.
+        env: {
+          ...process.env,
+          GIT_TERMINAL_PROMPT: '0',
+          GIT_ASKPASS: process.env.GIT_ASKPASS ?? 'true',
+          LC_ALL: 'C',
+        },
       });
       return stdout;
     } catch (err) {

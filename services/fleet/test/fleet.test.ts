@@ -19,7 +19,6 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { machineClientId, secretEnvName } from '../../../platform/identity.js';
 import { policyData } from '../../../platform/policy-data.js';
-import { ROUTES } from '../../../platform/routes.js';
 import { FLEET_DIR } from '../../../platform/fleet/records.js';
 import { instanceOn } from '../../../platform/fleet/resolve.js';
 import { fetchToken } from '../../identity/src/tokens.js';
@@ -37,7 +36,6 @@ import type { FleetStatus, Snapshot, StatusSource } from '../src/contract.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { buildOpenApi } from '../src/openapi.js';
-import { FLEET_ROUTE } from '../src/route.js';
 import type { RunningFleet } from '../src/service.js';
 import { startFleet } from '../src/service.js';
 
@@ -49,9 +47,7 @@ const IMAGE_2 = 'ghcr.io/kitt4sme/anomaly-detector:0.2.0';
 const IMAGE_3 = 'ghcr.io/kitt4sme/anomaly-detector:0.3.0';
 const IMAGE_4 = 'ghcr.io/kitt4sme/anomaly-detector:0.4.0';
 
-// The registry has no fleet entry yet (route.ts, NOTE 1): the policy data gets its route here.
-const base = loadPlatformContext();
-const ctx = Object.create(base, { routes: { value: [...ROUTES, FLEET_ROUTE] } }) as typeof base;
+const ctx = loadPlatformContext();
 const REALM = ctx.config.identity.realm;
 
 let kc: KeycloakServer;
@@ -142,6 +138,9 @@ function config(cloneDir: string): FleetConfig {
     cloneDir,
     committer: { name: 'kitt4sme fleet service', email: 'fleet@kitt4sme.test' },
     refreshSeconds: 0,
+    // No cluster here: the status routes are tested with a test double of a status source.
+    status: 'off',
+    rolloutIntervalSeconds: 5,
     jwksUrl: `${issuer}/protocol/openid-connect/certs`,
     policyData: { ...policyData(ctx), issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs` },
     logLevel: 'info',
