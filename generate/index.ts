@@ -7,6 +7,7 @@
  * committed. A generated file is one entry of {@link GENERATED}: its path, what it is for, and
  * how it is rendered.
  */
+import { buildOpenApi as buildFleetOpenApi } from '../services/fleet/src/openapi.js';
 import { buildOpenApi as buildMonitorOpenApi } from '../services/monitor/src/openapi.js';
 import { DEFAULT_MAX_BATCH } from '../services/provisioning/src/config.js';
 import { devicesFileJsonSchema } from '../services/provisioning/src/devices-file.js';
@@ -74,6 +75,11 @@ export const GENERATED: readonly GeneratedFile[] = [
     path: 'docs/provisioning.openapi.json',
     purpose: "the provisioning service's OpenAPI document, as it serves it",
     render: () => json(buildOpenApi({ maxBatch: DEFAULT_MAX_BATCH })),
+  },
+  {
+    path: 'docs/fleet.openapi.json',
+    purpose: "the fleet service's OpenAPI document, as it serves it (docs/fleet.md)",
+    render: () => json(buildFleetOpenApi()),
   },
   {
     path: 'docs/monitor.openapi.json',

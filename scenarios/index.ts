@@ -2,6 +2,7 @@
  * The platform's acceptance scenarios, in the order `npm run scenarios` runs them.
  */
 import { basicSense } from './basic-sense.js';
+import { fleet } from './fleet.js';
 import { intervene } from './intervene.js';
 import type { ScenarioEnv } from './lib/env.js';
 import type { Scenario } from './lib/framework.js';
@@ -13,9 +14,10 @@ export const SCENARIOS: readonly Scenario<ScenarioEnv>[] = [
   basicSense,
   tenantIsolation,
   intervene,
+  fleet,
 ];
 
-export { basicSense, intervene, tenantIsolation, versions };
+export { basicSense, fleet, intervene, tenantIsolation, versions };
 export { scenarioEnv } from './lib/env.js';
 export type { ScenarioEnv, ScenarioEnvOptions } from './lib/env.js';
 export { runScenarios, summarize } from './lib/framework.js';

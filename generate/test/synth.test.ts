@@ -41,6 +41,7 @@ describe('synth', () => {
       'docs/devices.schema.json',
       'docs/errors.md',
       'docs/fleet-reference.md',
+      'docs/fleet.openapi.json',
       'docs/fleet.schema.json',
       'docs/monitor.openapi.json',
       'docs/provisioning.openapi.json',

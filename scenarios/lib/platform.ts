@@ -13,6 +13,7 @@ import type { RouteSpec } from '../../platform/routes.js';
 import type { ServiceId } from '../../platform/components.js';
 import type { PlatformContext } from '../../platform/context.js';
 import { tenantToken } from '../../services/identity/src/tenant-token.js';
+import { ApiClient } from '../../platform/api-client.js';
 import { ProvisioningClient } from '../../services/provisioning/src/client.js';
 import { AssertionFailed } from './framework.js';
 
@@ -181,6 +182,17 @@ export class Platform {
   }
 
   /** The provisioning API of a tenant, with the tenant's scenarios token. */
+  /** A client of the fleet service for `tenant`, with its scenarios client's token. */
+  fleet(tenant: string): ApiClient {
+    return new ApiClient({
+      baseUrl: `${this.baseUrl}${this.route('fleet').prefix}`,
+      tenant,
+      token: () => this.token(tenant, 'scenarios'),
+      timeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+      service: 'the fleet service',
+    });
+  }
+
   provisioning(tenant: string): ProvisioningClient {
     return new ProvisioningClient({
       baseUrl: `${this.baseUrl}${this.route('provisioning').prefix}`,

@@ -9,6 +9,8 @@
  * | IoT Agents' north APIs | **real** `iotagent-node-lib` 4.14.0, in-memory registries (Ultralight in this process, JSON in a process of its own) | iotagent-ul and iotagent-json 3.14 (same library) |
  * | IoT Agents' south APIs | ultralight-south.ts and json-south.ts: the Ultralight 2.0 and JSON HTTP bindings re-implemented on the real library | the agents' HTTP bindings |
  * | provisioning service | **real** (services/provisioning) | the same image |
+ * | fleet service | **real** (services/fleet), pushing to a local bare GitOps repository seeded with fleet/; status from a **real** kube-apiserver with the real scheduler and controllers (fleet-stack.ts) | the same image, the fork's repository |
+ * | factory hosts, Argo CD's fleet sync | simulated: testing/support/simulated-hosts.ts (nodes, leases, pod status as their kubelets report them) and local-sync.ts (renders the records and applies the agents' workloads) | k3s agents; Argo CD with the fleet plugin |
  * | Orion | testing/fakes/orion.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
  * | QuantumLeap | testing/fakes/quantumleap.ts: contract fake | QuantumLeap + CrateDB |
  *
@@ -19,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { machineClientId } from '../../platform/identity.js';
 import { TENANTS_GROUP } from '../../platform/identity.js';
@@ -38,6 +41,8 @@ import { platformContext, sharedKeycloak } from '../real/keycloak.js';
 import type { OpaDecisionLog, OpaServer } from '../real/opa.js';
 import { POLICY_DIR, freePort, startOpa } from '../real/opa.js';
 import type { OrionFake } from '../fakes/orion.js';
+import type { FleetStack } from './fleet-stack.js';
+import { startFleetStack } from './fleet-stack.js';
 import { startLocalProvisioning } from './provisioning-stack.js';
 import { startOrionFake } from '../fakes/orion.js';
 import type { QuantumLeapFake } from '../fakes/quantumleap.js';
@@ -64,6 +69,8 @@ export interface ScenarioStack {
   /** The IoT Agent for JSON and its south binding, in a process of its own. */
   readonly jsonAgent: IotAgentProcess;
   readonly provisioning: RunningService;
+  /** The fleet service and its simulated hosts. */
+  readonly fleet: FleetStack;
   /** Every log line of the provisioning service. */
   readonly logs: Record<string, unknown>[];
   /**
@@ -94,7 +101,8 @@ export interface ScenarioStackOptions {
 export type StackLogEntry =
   | { readonly source: 'gateway'; readonly entry: GatewayDecision }
   | { readonly source: 'opa'; readonly entry: OpaDecisionLog }
-  | { readonly source: 'provisioning'; readonly entry: Record<string, unknown> };
+  | { readonly source: 'provisioning'; readonly entry: Record<string, unknown> }
+  | { readonly source: 'fleet'; readonly entry: Record<string, unknown> };
 
 /** Starts every part and the gateway in front of them. */
 export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promise<ScenarioStack> {
@@ -145,6 +153,15 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     );
     closers.push(() => opa.stop());
 
+    const fleet = await startFleetStack({
+      ctx,
+      root: fileURLToPath(new URL('../..', import.meta.url)),
+      jwksUrl: jwksUri,
+      policyData: data,
+      ...(opts.log ? { onLog: (entry) => opts.log!({ source: 'fleet', entry }) } : {}),
+    });
+    closers.push(() => fleet.close());
+
     const gateway = await startGateway({
       port,
       authorize: opaAuthorizer(opa),
@@ -157,6 +174,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
         'iotAgentJson/north': jsonAgent.northUrl,
         'iotAgentJson/south': jsonAgent.southUrl,
         'provisioning/api': provisioning.url,
+        'fleet/api': fleet.url,
         'keycloak/web': new URL(keycloak.url).origin,
       },
     });
@@ -177,6 +195,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       south,
       jsonAgent,
       provisioning,
+      fleet,
       logs: local.logs,
       expiredToken(tenant) {
         if (!expired.has(tenant)) {
