@@ -56,8 +56,8 @@ export const fleet: Scenario<ScenarioEnv> = {
         id: 'group',
         title: `read the group ${group}: two hosts`,
         async run() {
-          const g = await call<{ hosts: string[] }>('GET', `/v1/groups/${group}`);
-          hosts = g.body.hosts;
+          const g = await call<{ group: { hosts: string[] } }>('GET', `/v1/groups/${group}`);
+          hosts = g.body.group.hosts;
           check(
             hosts.length === 2,
             `group ${group} has ${hosts.length} hosts (${hosts.join(', ')}); the scenario needs two (set KITT4SME_FLEET_GROUP)`,
@@ -102,11 +102,11 @@ export const fleet: Scenario<ScenarioEnv> = {
                 if (wavesSeen.at(-1) !== r.started) wavesSeen.push(r.started);
                 throw new AssertionFailed(`wave ${r.started}/2: ${r.decision.reason}`);
               }
-              const { body: a } = await call<{ rollout?: unknown; revision?: string }>(
+              const { body: a } = await call<{ agent: { rollout?: unknown } }>(
                 'GET',
                 `/v1/agents/${name}`,
               );
-              check(!a.rollout, 'the rollout is not in the list but still in the record');
+              check(!a.agent.rollout, 'the rollout is not in the list but still in the record');
             },
             { timeoutMs: env.settleTimeoutMs * 4, signal },
           );

@@ -40,7 +40,7 @@ describe('npm run scenarios', () => {
   it('--help names every scenario, the credentials and examples, and exits 0', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
-    for (const s of ['versions', 'basic-sense', 'tenant-isolation', 'intervene'])
+    for (const s of ['versions', 'basic-sense', 'tenant-isolation', 'intervene', 'fleet'])
       expect(r.stdout).toContain(s);
     expect(r.stdout).toContain('KITT4SME_CLIENT_SECRET_<TENANT>_SCENARIOS');
     expect(r.stdout).toContain('--junit <file>');
@@ -55,6 +55,7 @@ describe('npm run scenarios', () => {
       'basic-sense',
       'tenant-isolation',
       'intervene',
+      'fleet',
     ]);
     expect(list[2]!.steps.map((s) => s.id)).toContain('expired-token');
   });

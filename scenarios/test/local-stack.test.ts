@@ -15,6 +15,7 @@ import { basicSense } from '../basic-sense.js';
 import { SCENARIOS } from '../index.js';
 import { intervene } from '../intervene.js';
 import { jsonReport, junitXml } from '../lib/report.js';
+import { git } from '../../testing/support/argocd-apps.js';
 import { formatLogEntry } from '../../testing/stack/local-env.js';
 import type { ScenarioStack, StackLogEntry } from '../../testing/stack/scenario-stack.js';
 import { startScenarioStack } from '../../testing/stack/scenario-stack.js';
@@ -54,6 +55,7 @@ describe('the scenarios on the local stack', () => {
       'basic-sense',
       'tenant-isolation',
       'intervene',
+      'fleet',
     ]);
   });
 
@@ -125,6 +127,23 @@ describe('the scenarios on the local stack', () => {
     // The same entity id, different values, per tenant.
     const bot2 = (t: string) => stack.orion.entities(t).find((e) => e.id === 'urn:ngsi:bot:2');
     expect(bot2('manufracture')!.bar).not.toEqual(bot2('smithereens')!.bar);
+  });
+
+  it('fleet deployed in two waves, each a commit of the records, then removed the agent', () => {
+    const name = `scenario-detector-${env.valueBase}`;
+    const log = git(stack.fleet.bareRepo, 'log', '--reverse', '--format=%an|%s')
+      .split('\n')
+      .filter((l) => l.includes(name));
+    expect(log).toEqual([
+      `service-account-manufracture-scenarios|fleet: deploy manufracture/${name} to group line-pcs`,
+      `kitt4sme fleet service|fleet: rollout of manufracture/${name}: wave 2/2 begins`,
+      `kitt4sme fleet service|fleet: rollout of manufracture/${name} done: 2/2 waves run ghcr.io/kitt4sme/anomaly-detector:0.1.0`,
+      `service-account-manufracture-scenarios|fleet: remove manufracture/${name}`,
+    ]);
+    const fleetRun = first.results.find((r) => r.name === 'fleet')!;
+    expect(fleetRun.steps.find((st) => st.id === 'status')!.message).toMatch(
+      /^ipc-line1 running [0-9a-f]{16}, ipc-line2 running [0-9a-f]{16}$/,
+    );
   });
 
   it('intervene went through Orion, the agent and the device, and back', () => {

@@ -155,11 +155,11 @@ async function follow(client: ApiClient, agent: string, opts: Common & { interva
       }
     } else {
       // Gone from the list: done, unless it never showed (then read the record to be sure).
-      const { body: a } = await client.call<{ rollout?: unknown }>(
+      const { body: a } = await client.call<{ agent: { rollout?: unknown } }>(
         'GET',
         `/v1/agents/${encodeURIComponent(agent)}`,
       );
-      if (!a.rollout) {
+      if (!a.agent.rollout) {
         progress(
           sawIt ? 'the rollout is done: every wave runs the new revision' : 'no rollout runs',
         );
