@@ -27,6 +27,7 @@ import { startGitDaemon } from '../../../testing/real/argocd.js';
 import type { GitDaemon } from '../../../testing/real/argocd.js';
 import type { KeycloakServer } from '../../../testing/real/keycloak.js';
 import { issuerAt, sharedKeycloak } from '../../../testing/real/keycloak.js';
+import { runCli } from '../../../testing/support/cli.js';
 import type { People } from '../../../testing/support/keycloak-people.js';
 import { makePeople } from '../../../testing/support/keycloak-people.js';
 import { openApiChecker } from '../../../testing/support/openapi-checker.js';
@@ -1074,5 +1075,88 @@ describe('the service', () => {
     const [rec] = recordsAtHead(`fleet/agents/${A}-probe.yaml`);
     expect(res.body.agent.record).toEqual(rec);
     expect(parseYaml(fileAtHead(`fleet/agents/${A}-probe.yaml`).split('---')[0]!)).toEqual(rec);
+  });
+});
+
+describe('npm run fleet: the API from a terminal', () => {
+  const CLI = 'services/fleet/bin/fleet.ts';
+  let home: string;
+  const fleetCli = async (args: string[], as: string | null = 'operator') => {
+    const env: Record<string, string> = as
+      ? { KITT4SME_TOKEN: await people.token(as as never) }
+      : {};
+    return runCli(CLI, [...args, '--base-url', fleet.url], home, env);
+  };
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), 'fleet-cli-'));
+  });
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  it('--help names every command and the exit codes of the writes; no tenant is a usage error (2)', async () => {
+    const help = await runCli(CLI, ['--help'], home);
+    expect(help.code).toBe(0);
+    for (const c of [
+      'status',
+      'deploy',
+      'stop',
+      'resume',
+      'undeploy',
+      'upgrade',
+      'rollback',
+      'rollout',
+    ])
+      expect(help.stdout).toContain(c);
+    const none = await runCli(CLI, ['agents', '--base-url', fleet.url], home);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('pass --tenant');
+  });
+
+  it('lists as JSON; a dry-run deploy prints the diff and commits nothing', async () => {
+    const head = git(bare, 'rev-parse', 'HEAD');
+    const list = await fleetCli(['agents', '--tenant', A, '--json']);
+    expect(list.code).toBe(0);
+    expect((JSON.parse(list.stdout) as { agents: unknown[] }).agents.length).toBeGreaterThan(0);
+    const file = join(home, 'cli-probe.yaml');
+    writeFileSync(file, 'template: anomaly-detector\nconfig: { subscribe: false }\n');
+    const dry = await fleetCli([
+      'deploy',
+      'cli-probe',
+      '--tenant',
+      A,
+      '--host',
+      'ipc-line1',
+      '-f',
+      file,
+      '--dry-run',
+    ]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`+++ b/fleet/agents/${A}-cli-probe.yaml`);
+    expect(dry.stdout).toMatch(/dry run on [0-9a-f]{12}: nothing committed/);
+    expect(git(bare, 'rev-parse', 'HEAD')).toBe(head);
+  });
+
+  it('exits 1 on a conflict (naming the current ETag) and on a refused write, 2 on bad input, 3 when the service is unreachable', async () => {
+    const name = 'anomalies-detector';
+    const stale = await fleetCli(['stop', name, '--tenant', A, '--if-match', '"0000000000000000"']);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(
+      /answered 409.*\n[\s\S]*the record's current ETag: "[0-9a-f]{16}"/,
+    );
+    const viewer = await fleetCli(['stop', name, '--tenant', A], 'viewer');
+    expect(viewer.code).toBe(1);
+    expect(viewer.stderr).toContain('answered 403');
+    const bad = await fleetCli(['upgrade', name, '--tenant', A, '--image', 'ghcr.io/x/y:latest']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('ERR_FLEET');
+    const status = await fleetCli(['status', '--tenant', A]);
+    expect(status.code).toBe(3); // this service runs without a status source: 503
+    const gone = await runCli(
+      CLI,
+      ['agents', '--tenant', A, '--base-url', 'http://127.0.0.1:9'],
+      home,
+      { KITT4SME_TOKEN: 'x' },
+    );
+    expect(gone.code).toBe(3);
+    expect(gone.stderr).toContain('the fleet service at http://127.0.0.1:9/fleet is unreachable');
   });
 });
