@@ -2,7 +2,7 @@
 /**
  * `npm run platform -- <command>`: operate a running platform from a laptop.
  *
- *   status       Argo CD Applications, workloads, OPA and Keycloak (exit 1 when not healthy)
+ *   status       Argo CD Applications, workloads, OPA and Keycloak (exit 1 when not healthy), and the fleet summary
  *   wait         until healthy or --timeout, with progress (exit 1 on timeout)
  *   endpoints    the consoles' URLs and how to log in (no cluster needed)
  *   token        an access token of the platform realm (as `npm run token`)
@@ -16,6 +16,7 @@
  * Exit codes: 0 ok, 1 not healthy / rejected, 2 usage, 3 no cluster or context, credentials
  * refused, RBAC denied, a CRD missing, nothing to forward to; 130 interrupted.
  */
+import { dirname } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
@@ -44,6 +45,7 @@ import type { ConsoleName } from '../src/endpoints.js';
 import { CONSOLES, platformEndpoints, renderEndpoints } from '../src/endpoints.js';
 import { OPS_ERRORS, opsError } from '../src/errors.js';
 import { startForward } from '../src/open.js';
+import { readFleetSummary, renderFleetSummary } from '../src/fleet-summary.js';
 import { readStatus, renderStatus, REQUIRED_RULES } from '../src/status.js';
 import { validateDeploy } from '../src/validate.js';
 import { formatDuration, parseDuration, waitHealthy } from '../src/wait.js';
@@ -228,9 +230,12 @@ program.addCommand(
     .option('--json', 'print the status as JSON')
     .action(async (opts: ClusterOpts & JudgeOpts & { json?: boolean }) => {
       const c = cluster(opts);
-      const s = await readStatus(c, ctx, expected(), judgeOf(opts));
-      if (opts.json) json(s);
-      else process.stdout.write(renderStatus(s));
+      const [s, fleet] = await Promise.all([
+        readStatus(c, ctx, expected(), judgeOf(opts)),
+        readFleetSummary(c, ctx, dirname(DEPLOY_DIR)),
+      ]);
+      if (opts.json) json({ ...s, fleet });
+      else process.stdout.write(`${renderStatus(s)}${renderFleetSummary(fleet)}`);
       process.exitCode = s.healthy ? EXIT.ok : EXIT.failed;
     }),
 );

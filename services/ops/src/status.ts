@@ -77,6 +77,9 @@ export const REQUIRED_RULES: readonly k8s.V1PolicyRule[] = [
   },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list'] },
   { apiGroups: [''], resources: ['services', 'pods'], verbs: ['get', 'list'] },
+  // The fleet summary: the hosts' nodes and their leases.
+  { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list'] },
 ];
 
 interface ArgoApplication {

@@ -13,6 +13,8 @@ import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 
+import { FLEET_DIR } from '../../../platform/fleet/records.js';
+import { loadFleet } from '../../../platform/fleet/resolve.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { runCli, REPO_ROOT, startCli } from '../../../testing/support/cli.js';
 import type { KubeApiserver } from '../../../testing/real/kube-apiserver.js';
@@ -276,6 +278,24 @@ describe('status and wait', () => {
     expect(run.stdout).toMatch(/^context admin \(https:\/\/127\.0\.0\.1:\d+\): HEALTHY/);
     expect(run.stdout).toMatch(/fiware\s+Synced\s+Healthy/);
     expect(run.stdout).toContain('Keycloak: ready (1 ready endpoint');
+    // The fleet is reported beside it, never counted: this cluster has none of the example
+    // fleet's hosts, and the platform is still HEALTHY.
+    const fleet = loadFleet(REPO_ROOT, FLEET_DIR, ctx);
+    const targets = fleet.agents.reduce(
+      (n, a) => n + (a.placement.mode === 'floating' ? 1 : a.placement.hosts.length),
+      0,
+    );
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `fleet \\(fleet/ at [0-9a-f]{12}\\): ${targets} targets: ${targets} pending; hosts 0 Ready, 0 NotReady, ${fleet.hosts.length} not joined \\(reported, not counted in the health\\)`,
+      ),
+    );
+    for (const h of fleet.hosts) expect(run.stdout).toContain(`  host ${h.name} Unknown: `);
+    const asJson = JSON.parse((await cli(['status', '--json'])).stdout) as {
+      fleet: { targets: Record<string, number>; hosts: Record<string, number> };
+    };
+    expect(asJson.fleet.targets).toEqual({ pending: targets });
+    expect(asJson.fleet.hosts).toEqual({ ready: 0, notReady: 0, unknown: fleet.hosts.length });
   }, 60_000);
 
   it('with --revision, counts an Application synced from git only at that commit', async () => {
