@@ -45,7 +45,13 @@ import type { KubeApiserver } from '../real/kube-apiserver.js';
 import { NODE_APISERVER_ARGS, startControlPlane, startKubeNode } from '../real/kube-node.js';
 import type { ControlPlane, KubeNode } from '../real/kube-node.js';
 import type { Application } from '../support/argocd-apps.js';
-import { completeHookJobs, git, readApplication, serverSideApply } from '../support/argocd-apps.js';
+import {
+  argoCdTestSettings,
+  completeHookJobs,
+  git,
+  readApplication,
+  serverSideApply,
+} from '../support/argocd-apps.js';
 import { fleetPlugin } from '../support/fleet-plugin.js';
 import { nodeServiceImage } from '../support/oci-image.js';
 import { waitFor } from '../support/processes.js';
@@ -172,20 +178,10 @@ export async function startFleetGitops(
     stops.push(() => daemon.stop());
     const repoUrl = `${daemon.url}kit.git`;
 
-    // Argo CD's settings as synth writes them, less the two the sync tests leave out too.
-    const values = parse(
-      readFileSync(join(root, 'deploy', 'bootstrap', 'argocd-values.yaml'), 'utf8'),
-    ) as { configs: { cm: Record<string, unknown>; rbac: Record<string, unknown> } };
-    const {
-      'timeout.reconciliation': _period,
-      'resource.customizations.health.argoproj.io_Application': _health,
-      ...cm
-    } = values.configs.cm;
-    const strings = (o: Record<string, unknown>) =>
-      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+    const settings = argoCdTestSettings(root);
     const argo: ArgoCd = await startArgoCd(api, {
-      cm: strings(cm),
-      rbac: strings(values.configs.rbac),
+      cm: settings.cm,
+      rbac: settings.rbac,
       repoErrorGraceSeconds: 10,
       plugins: [fleetPlugin(join(work, 'app'), root)],
     });

@@ -4,8 +4,11 @@
  * share.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import * as k8s from '@kubernetes/client-node';
+import { parse } from 'yaml';
 
 import { ARGOCD_NAMESPACE } from '../real/argocd.js';
 
@@ -159,4 +162,30 @@ export function completeHookJobs(
     },
     count: () => done.size,
   };
+}
+
+/**
+ * Argo CD's settings as `argocd/bootstrap.sh` installs them (the chart values synth writes in
+ * `<root>/deploy/bootstrap/argocd-values.yaml`), but for two, visibly (TEST ONLY): the
+ * reconciliation period is startArgoCd's 5 s instead of 180 s (the tests have no webhook), and
+ * the Application health check is left out: it makes the root wait for each wave's
+ * Applications to be Healthy, and without kubelets most workloads never are.
+ */
+export function argoCdTestSettings(root: string): {
+  cm: Record<string, string>;
+  rbac: Record<string, string>;
+  /** The two settings left out, as synth wrote them. */
+  left: { period: unknown; health: unknown };
+} {
+  const values = parse(
+    readFileSync(join(root, 'deploy', 'bootstrap', 'argocd-values.yaml'), 'utf8'),
+  ) as { configs: { cm: Record<string, unknown>; rbac: Record<string, unknown> } };
+  const {
+    'timeout.reconciliation': period,
+    'resource.customizations.health.argoproj.io_Application': health,
+    ...cm
+  } = values.configs.cm;
+  const strings = (o: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+  return { cm: strings(cm), rbac: strings(values.configs.rbac), left: { period, health } };
 }

@@ -38,6 +38,7 @@ import { startKubeApiserver } from '../real/kube-apiserver.js';
 import type { KubeApiserver } from '../real/kube-apiserver.js';
 import type { Application } from '../support/argocd-apps.js';
 import {
+  argoCdTestSettings,
   completeHookJobs,
   git,
   objectExists,
@@ -127,19 +128,10 @@ describe('Argo CD renders fleet/ with the fleet plugin and syncs it into a real 
     const loopbackURL = `${daemon.url}kit.git`;
 
     // Argo CD's settings as synth writes them, less the two the sync test leaves out too.
-    const values = parse(
-      readFileSync(join(ROOT, 'deploy', 'bootstrap', 'argocd-values.yaml'), 'utf8'),
-    ) as { configs: { cm: Record<string, unknown>; rbac: Record<string, unknown> } };
-    const {
-      'timeout.reconciliation': _period,
-      'resource.customizations.health.argoproj.io_Application': _health,
-      ...cm
-    } = values.configs.cm;
-    const strings = (o: Record<string, unknown>) =>
-      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+    const settings = argoCdTestSettings(ROOT);
     argo = await startArgoCd(api, {
-      cm: strings(cm),
-      rbac: strings(values.configs.rbac),
+      cm: settings.cm,
+      rbac: settings.rbac,
       // TEST ONLY, visibly: a failed render is reported after 10 s instead of Argo CD's 180 s
       // (the controller's grace period for repo-server errors).
       repoErrorGraceSeconds: REPO_ERROR_GRACE_SECONDS,

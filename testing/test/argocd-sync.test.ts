@@ -43,6 +43,7 @@ import { startControlPlane } from '../real/kube-node.js';
 import type { ControlPlane } from '../real/kube-node.js';
 import type { Application } from '../support/argocd-apps.js';
 import {
+  argoCdTestSettings,
   completeHookJobs,
   git,
   objectExists,
@@ -196,27 +197,17 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     push('test: point deploy/apps at the loopback git daemon, the Istio charts at test-charts/');
     deployObjects = readDeployObjects(join(clone, 'deploy'));
 
-    // Argo CD's settings as bootstrap.sh installs them (the chart values synth writes), but for
-    // two, visibly: the reconciliation period is startArgoCd's 5 s instead of 180 s (the test
-    // has no webhook), and the Application health check is left out: it makes the root wait
-    // for each wave's Applications to be Healthy, and without a kubelet no workload ever is.
-    const values = parse(
-      readFileSync(join(clone, 'deploy', 'bootstrap', 'argocd-values.yaml'), 'utf8'),
-    ) as { configs: { cm: Record<string, unknown>; rbac: Record<string, unknown> } };
-    const {
-      'timeout.reconciliation': _period,
-      'resource.customizations.health.argoproj.io_Application': _health,
-      ...cm
-    } = values.configs.cm;
-    expect([_period, _health].every((v) => typeof v === 'string')).toBe(true);
-    const strings = (o: Record<string, unknown>) =>
-      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+    // Argo CD's settings as bootstrap.sh installs them, less two (argoCdTestSettings says why).
+    const settings = argoCdTestSettings(clone);
+    expect([settings.left.period, settings.left.health].every((v) => typeof v === 'string')).toBe(
+      true,
+    );
     // No Job controller runs here: the fleet's hook Job (the agents' clients) is marked
     // complete as it would be once its pod succeeded (TEST ONLY, visibly; see completeHookJobs).
     jobs = completeHookJobs(api.kubeConfig(), platform.namespaces.identity);
     argo = await startArgoCd(api, {
-      cm: strings(cm),
-      rbac: strings(values.configs.rbac),
+      cm: settings.cm,
+      rbac: settings.rbac,
       path: [dirname(ensureHelm())],
       // The fleet's Config Management Plugin, as the repo-server's sidecar runs it.
       plugins: [fleetPlugin(join(work, 'fleet-plugin'))],
