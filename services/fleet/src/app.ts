@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 
 import type { PlatformContext } from '../../../platform/context.js';
+import { CLUSTER_ERRORS } from '../../../platform/cluster.js';
 import { PlatformError } from '../../../platform/errors.js';
 import { FLEET_ERRORS } from '../../../platform/fleet/records.js';
 import type { ResolvedAgent } from '../../../platform/fleet/resolve.js';
@@ -989,6 +990,23 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
     failure = badRequest([{ field: '(body)', message: 'not valid JSON' }]);
   } else if ((err as { type?: string }).type === 'entity.too.large') {
     failure = new FleetFailure('ERR_FLEET_BAD_REQUEST', 413, 'the request body is over 256 KiB');
+  } else if (
+    err instanceof PlatformError &&
+    (err.code in CLUSTER_ERRORS || err.code === 'ERR_CLUSTER_UNREACHABLE')
+  ) {
+    // What runs cannot be read (the API server is unreachable or refuses): the records still
+    // can, and writes still commit; the status waits for the cluster.
+    logger.warn({ err: err.message, code: err.code }, 'the cluster cannot be read');
+    sendProblem(res, {
+      type: problemType(err.code),
+      title: 'what runs cannot be read from the cluster',
+      status: 503,
+      detail: err.message,
+      instance: req.originalUrl.split('?')[0],
+      code: err.code,
+      fix: err.fix,
+    });
+    return;
   } else if (err instanceof PlatformError && err.code in FLEET_ERRORS) {
     logger.error({ err: err.message, code: err.code }, 'write failed');
     sendProblem(res, {

@@ -14,8 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 
+import { loadCluster } from '../../../platform/cluster.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { machineClientId, secretEnvName } from '../../../platform/identity.js';
 import { policyData } from '../../../platform/policy-data.js';
@@ -38,6 +39,7 @@ import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { buildOpenApi } from '../src/openapi.js';
 import type { RunningFleet } from '../src/service.js';
+import { KubeStatusSource } from '../src/observe.js';
 import { startFleet } from '../src/service.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -1159,4 +1161,70 @@ describe('npm run fleet: the API from a terminal', () => {
     expect(gone.code).toBe(3);
     expect(gone.stderr).toContain('the fleet service at http://127.0.0.1:9/fleet is unreachable');
   });
+});
+
+describe('the API server unreachable', () => {
+  it('answers the status 503 with the cluster error and its fix; reads keep the records, writes still commit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-dead-cluster-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    // A cluster whose API server is gone: nothing listens on port 9.
+    writeFileSync(
+      kubeconfig,
+      stringifyYaml({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'gone', cluster: { server: 'https://127.0.0.1:9' } }],
+        users: [{ name: 'u', user: { token: 'not-a-secret' } }],
+        contexts: [{ name: 'gone', context: { cluster: 'gone', user: 'u' } }],
+        'current-context': 'gone',
+      }),
+    );
+    const deadLogs: Record<string, unknown>[] = [];
+    const other = await startFleet(config(join(dir, 'clone')), {
+      status: new KubeStatusSource({ cluster: loadCluster({ kubeconfig }), tenants: [A, B] }),
+      runRollouts: true,
+      host: '127.0.0.1',
+      processMetrics: false,
+      logDestination: new Writable({
+        write: (c: Buffer, _e, done) => {
+          for (const line of c.toString('utf8').split('\n').filter(Boolean))
+            deadLogs.push(JSON.parse(line) as Record<string, unknown>);
+          done();
+        },
+      }),
+    });
+    try {
+      const status = await call('GET', '/v1/status', {}, { url: other.url });
+      expect(status.status).toBe(503);
+      expect(status.body).toMatchObject({ code: 'ERR_CLUSTER_UNREACHABLE' });
+      expect(String(status.body.fix)).not.toBe('');
+      const list = await call('GET', '/v1/agents', {}, { url: other.url });
+      expect(list.status).toBe(200);
+      expect(list.body.agents.every((a: { targets?: unknown }) => a.targets === undefined)).toBe(
+        true,
+      );
+      const head = git(bare, 'rev-parse', 'HEAD');
+      const stop = await call(
+        'POST',
+        '/v1/agents/{name}/stop',
+        { name: 'anomalies-detector' },
+        { url: other.url },
+      );
+      expect(stop.status).toBe(200);
+      expect(git(bare, 'rev-parse', 'HEAD^')).toBe(head);
+      const resume = await call(
+        'POST',
+        '/v1/agents/{name}/resume',
+        { name: 'anomalies-detector' },
+        { url: other.url },
+      );
+      expect(resume.status).toBe(200);
+      expect(deadLogs.map((l) => l.msg)).toEqual(
+        expect.arrayContaining(['the cluster cannot be read', 'status source failed']),
+      );
+    } finally {
+      await other.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
