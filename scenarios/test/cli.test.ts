@@ -2,7 +2,7 @@
  * `npm run scenarios` as a user runs it: a subprocess with only the environment it is given,
  * against the local stack, checking exit codes, stdout/stderr and the report files.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -136,4 +136,51 @@ describe('npm run scenarios', () => {
     };
     expect(doc).toMatchObject({ ok: true, summary: { failed: 0, skipped: 0 } });
   }, 240_000);
+});
+
+describe('npm run fleet against the local stack', () => {
+  const FLEET = 'services/fleet/bin/fleet.ts';
+  it('deploys to a group in waves with --wait: progress on stderr, exit 0 once every wave runs the new revision; the status then shows it; remove', async () => {
+    const env = { KITT4SME_TOKEN: await stack.platform().token('manufracture') };
+    const common = ['--tenant', 'manufracture', '--base-url', stack.baseUrl];
+    const file = join(home, 'cli-waves.yaml');
+    writeFileSync(file, 'template: anomaly-detector\nconfig: { subscribe: false }\n');
+    const deploy = await runCli(
+      FLEET,
+      [
+        'deploy',
+        'cli-waves',
+        '--group',
+        'line-pcs',
+        '-f',
+        file,
+        '--batch-size',
+        '1',
+        '--wait',
+        ...common,
+      ],
+      home,
+      env,
+    );
+    expect(deploy.code).toBe(0);
+    expect(deploy.stdout).toMatch(/committed [0-9a-f]{12}/);
+    expect(deploy.stderr).toMatch(/fleet: progressing wave [12]\/2: /);
+    expect(deploy.stderr).toContain('fleet: the rollout is done: every wave runs the new revision');
+    const status = await runCli(
+      FLEET,
+      ['status', '--agent', 'cli-waves', '--json', ...common],
+      home,
+      env,
+    );
+    expect(status.code).toBe(0);
+    const targets = (JSON.parse(status.stdout) as { targets: { host: string; state: string }[] })
+      .targets;
+    expect(targets.map((t) => `${t.host} ${t.state}`)).toEqual([
+      'ipc-line1 running',
+      'ipc-line2 running',
+    ]);
+    const removed = await runCli(FLEET, ['remove', 'cli-waves', ...common], home, env);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain('deleted Agent manufracture/cli-waves');
+  }, 180_000);
 });

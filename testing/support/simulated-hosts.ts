@@ -16,6 +16,7 @@ import * as k8s from '@kubernetes/client-node';
 
 import { hostNodeLabels, hostNodeTaints } from '../../platform/fleet/hosts.js';
 import type { ResolvedHost } from '../../platform/fleet/resolve.js';
+import { renewLeaseAsKubelet } from './fleet-observed.js';
 
 /** How a simulated kubelet runs a pod's container. */
 export type PodBehaviour =
@@ -49,7 +50,6 @@ export interface SimulatedHosts {
 }
 
 const LEASE_NAMESPACE = 'kube-node-lease';
-const LEASE_SECONDS = 40;
 
 function nodeObject(host: ResolvedHost): k8s.V1Node {
   const taints = hostNodeTaints(host).map((t) => {
@@ -134,25 +134,7 @@ export async function simulateHosts(
       },
     });
   };
-  const renew = async (name: string) => {
-    const now = new k8s.V1MicroTime(Date.now());
-    try {
-      const lease = await coord.readNamespacedLease({ name, namespace: LEASE_NAMESPACE });
-      await coord.replaceNamespacedLease({
-        name,
-        namespace: LEASE_NAMESPACE,
-        body: { ...lease, spec: { ...lease.spec, renewTime: now } },
-      });
-    } catch {
-      await coord.createNamespacedLease({
-        namespace: LEASE_NAMESPACE,
-        body: {
-          metadata: { name, namespace: LEASE_NAMESPACE },
-          spec: { holderIdentity: name, leaseDurationSeconds: LEASE_SECONDS, renewTime: now },
-        },
-      });
-    }
-  };
+  const renew = (name: string) => renewLeaseAsKubelet(coord, name, new Date());
 
   for (const h of hosts) {
     await core.createNode({ body: nodeObject(h) });

@@ -1138,7 +1138,16 @@ describe('npm run fleet: the API from a terminal', () => {
   });
 
   it('exits 1 on a conflict (naming the current ETag) and on a refused write, 2 on bad input, 3 when the service is unreachable', async () => {
-    const name = 'anomalies-detector';
+    const name = 'cli-codes';
+    const made = await call(
+      'POST',
+      '/v1/agents/{name}/deploy',
+      { name },
+      {
+        body: { target: { host: 'ipc-line1' }, record: agentRecord() },
+      },
+    );
+    expect(made.status).toBe(201);
     const stale = await fleetCli(['stop', name, '--tenant', A, '--if-match', '"0000000000000000"']);
     expect(stale.code).toBe(1);
     expect(stale.stderr).toMatch(
@@ -1149,7 +1158,7 @@ describe('npm run fleet: the API from a terminal', () => {
     expect(viewer.stderr).toContain('answered 403');
     const bad = await fleetCli(['upgrade', name, '--tenant', A, '--image', 'ghcr.io/x/y:latest']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('ERR_FLEET');
+    expect(bad.stderr).toContain('[ERR_FLEET_BAD_REQUEST]');
     const status = await fleetCli(['status', '--tenant', A]);
     expect(status.code).toBe(3); // this service runs without a status source: 503
     const gone = await runCli(
@@ -1204,21 +1213,14 @@ describe('the API server unreachable', () => {
         true,
       );
       const head = git(bare, 'rev-parse', 'HEAD');
-      const stop = await call(
+      const deploy = await call(
         'POST',
-        '/v1/agents/{name}/stop',
-        { name: 'anomalies-detector' },
-        { url: other.url },
+        '/v1/agents/{name}/deploy',
+        { name: 'dead-cluster-probe' },
+        { url: other.url, body: { target: { host: 'ipc-line1' }, record: agentRecord() } },
       );
-      expect(stop.status).toBe(200);
+      expect(deploy.status).toBe(201);
       expect(git(bare, 'rev-parse', 'HEAD^')).toBe(head);
-      const resume = await call(
-        'POST',
-        '/v1/agents/{name}/resume',
-        { name: 'anomalies-detector' },
-        { url: other.url },
-      );
-      expect(resume.status).toBe(200);
       expect(deadLogs.map((l) => l.msg)).toEqual(
         expect.arrayContaining(['the cluster cannot be read', 'status source failed']),
       );

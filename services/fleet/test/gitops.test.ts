@@ -277,9 +277,6 @@ describe('rollouts in waves through the real GitOps loop', () => {
       await runner!.stop();
       const stoppedAt = agent(await store.snapshot({ fresh: true }))!.rollout!;
       expect(stoppedAt.started).toBe(1);
-      expect(runner!.progress()[0]?.decision.reason).toMatch(
-        /wave 1\/2 is ready; baking \d+ s more/,
-      );
       const wave1Ready = Date.parse(
         (await targets()).find((t) => t.host === g!.hostNames[0])!.since,
       );
