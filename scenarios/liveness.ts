@@ -131,9 +131,7 @@ export const liveness: Scenario<ScenarioEnv> = {
           const publicUrl = process.env.KITT4SME_WEBHOOK_URL;
           const port = Number(process.env.KITT4SME_WEBHOOK_PORT ?? 0);
           receiver = await startWebhookReceiver(
-            publicUrl
-              ? { path: new URL(publicUrl).pathname, port, listen: '0.0.0.0' }
-              : { port },
+            publicUrl ? { path: new URL(publicUrl).pathname, port, listen: '0.0.0.0' } : { port },
           );
           const url = publicUrl ?? receiver.url;
           const reply = await monitor(
@@ -220,7 +218,8 @@ export const liveness: Scenario<ScenarioEnv> = {
           const body = await pollCommands(platform, target, signal);
           check(
             new RegExp(`(^|[#|])${device}@${NUDGE}\\|`).test(body),
-            () => `the IoT Agent gave ${device} ${body ? `"${body}"` : 'no command'}, expected its nudge "${device}@${NUDGE}|"`,
+            () =>
+              `the IoT Agent gave ${device} ${body ? `"${body}"` : 'no command'}, expected its nudge "${device}@${NUDGE}|"`,
           );
           await sendUltralight(platform, target, `${device}@${NUDGE}|pong`, { signal });
           await sendMeasures(platform, target, env.valueBase + 2, { signal });
