@@ -30,6 +30,11 @@ export function agentObjectName(id: string): string {
   return `${AGENT_NAME_PREFIX}${id.replaceAll('-', '').slice(0, ID_DIGITS).toLowerCase()}`;
 }
 
+/** The namespace of a tenant's agents: `agents-<tenant>` (tenant names may hold `_`). */
+export function agentsNamespace(tenant: string): string {
+  return `agents-${tenant.replaceAll('_', '-')}`;
+}
+
 /** Whether a Keycloak client id (a token's `azp`) has the shape of an agent's client. */
 export function isAgentClientId(clientId: string): boolean {
   return new RegExp(`^${AGENT_NAME_PREFIX}[0-9a-f]{${ID_DIGITS}}$`).test(clientId);
@@ -48,6 +53,96 @@ export function hostKey(host: string): string {
  */
 export function agentInstanceName(id: string, host?: string): string {
   return host ? `${agentObjectName(id)}-${hostKey(host)}` : agentObjectName(id);
+}
+
+/**
+ * The DNS label an instance's pod is named by (its `hostname`): the host's key when it is a
+ * DNS label (RFC 1123, no dots), else `h<12 hex digits>` of the host; `floating` for the
+ * floating instance. Each instance has one pod at a time, so the label is unique within its
+ * agent's headless Service.
+ */
+export function agentPodHostname(host?: string): string {
+  if (host === undefined) return 'floating';
+  const key = hostKey(host);
+  return DNS_LABEL.test(key)
+    ? key
+    : `h${createHash('sha256').update(host).digest('hex').slice(0, ID_DIGITS)}`;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The headless Service of an agent's pods, `<object name>-pods`: its per-pod DNS names
+ * (`<pod hostname>.<object name>-pods.<namespace>.svc.cluster.local`) address one instance
+ * each, which the monitor's nudge needs (a ClusterIP Service would reach any of them).
+ */
+export function agentPodsServiceName(id: string): string {
+  return `${agentObjectName(id)}-pods`;
+}
+
+/**
+ * The port the agent kit (services/agent-kit) serves /healthz, {@link AGENT_ANNOUNCE_PATH} and
+ * the module's routes on, when AGENT_PORT does not say otherwise (the templates' port).
+ */
+export const AGENT_KIT_PORT = 8080;
+
+/**
+ * The path a silent agent is nudged on: `POST` makes it beat at once, out of schedule (ACS's
+ * "rebirth"). Answered by the agent kit: 202 and the heartbeat's status, 503 and the failure
+ * when that beat failed, 429 when asked again within 5 s.
+ */
+export const AGENT_ANNOUNCE_PATH = '/announce';
+
+/**
+ * The URL the monitor nudges one instance on, as the fleet renders it into AGENT_ANNOUNCE_URL:
+ * `http://<pod hostname>.<object name>-pods.<agents namespace>.svc.cluster.local:<kit port>/announce`.
+ */
+export function agentAnnounceUrl(id: string, tenant: string, host?: string): string {
+  return `http://${agentPodHostname(host)}.${agentPodsServiceName(id)}.${agentsNamespace(tenant)}.svc.cluster.local:${AGENT_KIT_PORT}${AGENT_ANNOUNCE_PATH}`;
+}
+
+/** Why {@link announceUrlAllowed} refuses a URL, or undefined when it allows it. */
+export function announceUrlRefusal(
+  url: string,
+  tenant: string,
+  allowedHosts: readonly string[] = [],
+): string | undefined {
+  if (!URL.canParse(url)) return 'not a URL';
+  const u = new URL(url);
+  if (u.protocol !== 'http:') return `scheme ${u.protocol.replace(/:$/, '')}, not http`;
+  if (u.username || u.password) return 'it carries credentials';
+  if (u.search || url.includes('?')) return 'it has a query';
+  if (u.hash) return 'it has a fragment';
+  if (u.pathname !== AGENT_ANNOUNCE_PATH) return `path ${u.pathname}, not ${AGENT_ANNOUNCE_PATH}`;
+  if (allowedHosts.includes(u.hostname.toLowerCase())) return undefined;
+  const ns = agentsNamespace(tenant);
+  const [pod = '', service = '', namespace, ...domain] = u.hostname.split('.');
+  const ownPod =
+    DNS_LABEL.test(pod) &&
+    new RegExp(`^${AGENT_NAME_PREFIX}[0-9a-f]{${ID_DIGITS}}-pods$`).test(service) &&
+    namespace === ns &&
+    domain.join('.') === 'svc.cluster.local';
+  if (!ownPod)
+    return `host ${u.hostname} is not an agent pod of ${ns} (<pod>.agent-<id>-pods.${ns}.svc.cluster.local)`;
+  if (u.port !== String(AGENT_KIT_PORT)) return `port ${u.port || 80}, not ${AGENT_KIT_PORT}`;
+  return undefined;
+}
+
+/**
+ * Whether the monitor may POST to an `announceUrl` an agent of `tenant` reported in its
+ * heartbeat: http, exactly {@link AGENT_ANNOUNCE_PATH} on {@link AGENT_KIT_PORT}, no
+ * credentials, query or fragment, and the host one of that tenant's agent pods
+ * (`<label>.agent-<id>-pods.agents-<tenant>.svc.cluster.local`). The URL is written by the agent
+ * itself, so without this rule an agent could make the monitor call anything the monitor
+ * reaches (SSRF): with it, only another agent's announce of its own tenant. `allowedHosts`
+ * (a lab's loopback, tests) relax the host and port only, never the scheme or the path.
+ */
+export function announceUrlAllowed(
+  url: string,
+  tenant: string,
+  allowedHosts: readonly string[] = [],
+): boolean {
+  return announceUrlRefusal(url, tenant, allowedHosts) === undefined;
 }
 
 /** The Keycloak client of an agent: its object name, so one per agent, kept across renames. */
@@ -103,6 +198,8 @@ export const HEARTBEAT_ATTRS = {
   revision: 'revision',
   heartbeatSeconds: 'heartbeatSeconds',
   dateObserved: 'dateObserved',
+  /** Where the monitor nudges the instance ({@link announceUrlAllowed}); absent when unknown. */
+  announceUrl: 'announceUrl',
 } as const;
 
 /** The environment every agent container gets (besides its needs' URLs and its secrets). */
@@ -120,4 +217,6 @@ export const AGENT_ENV = {
   tokenUrl: 'OIDC_TOKEN_URL',
   clientId: 'OIDC_CLIENT_ID',
   clientSecret: 'OIDC_CLIENT_SECRET',
+  /** The instance's {@link agentAnnounceUrl}, which its heartbeat reports as `announceUrl`. */
+  announceUrl: 'AGENT_ANNOUNCE_URL',
 } as const;

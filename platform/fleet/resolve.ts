@@ -29,10 +29,10 @@ import type {
   SealedSecretRecord,
   TemplateRecord,
 } from './records.js';
-import { agentObjectName } from './identity.js';
+import { agentObjectName, agentsNamespace } from './identity.js';
 import { FLEET_ERRORS, FleetRecord, NEEDS, PLACEHOLDERS } from './records.js';
 
-export { agentObjectName };
+export { agentObjectName, agentsNamespace };
 
 /** The text of one fleet file; `path` is relative to the repository root. */
 export interface FleetFile {
@@ -175,10 +175,6 @@ export const DEFAULT_HEARTBEAT_SECONDS = 60;
 /** The user an agent image runs as when neither the agent nor its template says (distroless nonroot). */
 export const DEFAULT_RUN_AS = { user: 65532, group: 65532 } as const;
 
-/** The namespace of a tenant's agents: `agents-<tenant>` (tenant names may hold `_`). */
-export function agentsNamespace(tenant: string): string {
-  return `agents-${tenant.replaceAll('_', '-')}`;
-}
 
 /** The Secret an agent reads its `secrets` from, which its SealedSecret unseals into. */
 export function agentSecretName(id: string): string {
