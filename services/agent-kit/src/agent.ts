@@ -1,6 +1,7 @@
 /**
  * An agent module's process: its environment and config read and checked, its token source,
- * its Orion client, its heartbeat, an HTTP server with GET /healthz and the module's own routes,
+ * its Orion client, its heartbeat, an HTTP server with GET /healthz, POST /announce (the
+ * monitor's nudge: a heartbeat now, platform/fleet/identity.ts) and the module's own routes,
  * and a graceful stop on SIGTERM (the heartbeat loop ends, the server finishes what is in
  * flight, the process exits 0). A module is a config schema and a `start` function.
  */
@@ -13,13 +14,14 @@ import type { DestinationStream, Logger } from 'pino';
 import type { z } from 'zod';
 
 import { EXIT, reportError } from '../../../platform/cli.js';
+import { AGENT_ANNOUNCE_PATH } from '../../../platform/fleet/identity.js';
 import type { Environment } from '../../../platform/env.js';
 import { PlatformError } from '../../../platform/errors.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import { loadAgentEnv, parseAgentConfig } from './env.js';
 import type { AgentEnv } from './env.js';
-import { Heartbeat } from './heartbeat.js';
+import { ANNOUNCE_MIN_INTERVAL_MS, Heartbeat } from './heartbeat.js';
 import type { HeartbeatStatus } from './heartbeat.js';
 import { createAgentLogger } from './log.js';
 import { NgsiClient } from './ngsi.js';
@@ -132,6 +134,34 @@ export async function startAgent<S extends z.ZodType>(
       heartbeat: beat,
       ...(moduleHandle.health ? { module: moduleHandle.health() } : {}),
     });
+  });
+  // The monitor's nudge: beat now. 202 once the beat went through, 503 with the failure when
+  // it did not (so the monitor can log why the agent is silent), 429 when asked too often.
+  app.post(AGENT_ANNOUNCE_PATH, (_req, res, next) => {
+    heartbeat.announce().then((r) => {
+      if (r.outcome === 'limited') {
+        const seconds = Math.ceil(r.retryAfterMs / 1000);
+        res
+          .status(429)
+          .set('retry-after', String(seconds))
+          .json({
+            error: 'TooManyRequests',
+            description: `one announce per ${ANNOUNCE_MIN_INTERVAL_MS / 1000} s: retry after ${seconds} s`,
+          });
+      } else if (r.outcome === 'stopped') {
+        res.status(503).json({ error: 'Stopping', description: 'the agent is shutting down' });
+      } else if (r.ok) {
+        res.status(202).json({ heartbeat: r.status });
+      } else {
+        const e = r.status.lastError;
+        res.status(503).json({
+          error: 'HeartbeatFailed',
+          code: e?.code ?? 'unexpected',
+          description: e?.message ?? 'the beat failed',
+          heartbeat: r.status,
+        });
+      }
+    }, next);
   });
   app.use(express.json({ limit: '1mb' }));
   app.use(router);

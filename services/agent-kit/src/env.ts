@@ -8,11 +8,15 @@ import { z } from 'zod';
 
 import { parseEnv } from '../../../platform/env.js';
 import type { Environment } from '../../../platform/env.js';
-import { AGENT_ENV, agentInstanceEntityId } from '../../../platform/fleet/identity.js';
+import {
+  AGENT_ENV,
+  AGENT_KIT_PORT,
+  agentInstanceEntityId,
+} from '../../../platform/fleet/identity.js';
 import { agentError } from './errors.js';
 
 /** The port a module listens on when AGENT_PORT is not set: the templates' port. */
-export const DEFAULT_AGENT_PORT = 8080;
+export const DEFAULT_AGENT_PORT = AGENT_KIT_PORT;
 
 /** Log levels of pino, as LOG_LEVEL takes them. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -40,6 +44,10 @@ const Env = z.object({
   [AGENT_ENV.clientId]: text("the agent client's id (from its Secret's client-id)"),
   [AGENT_ENV.clientSecret]: text("the agent client's secret (from its Secret's client-secret)"),
   // Needs' URLs: ORION_URL for every orion:* need (platform/fleet/records.ts NEEDS).
+  // Where the monitor nudges this instance (the fleet renders it); reported by the heartbeat.
+  [AGENT_ENV.announceUrl]: url(
+    'where the monitor nudges the instance (http://<pod>.<agent>-pods.<namespace>.svc.cluster.local:8080/announce)',
+  ).optional(),
   ORION_URL: url("Orion's NGSI-v2 API, e.g. http://orion.platform.svc.cluster.local:1026"),
   // Not in the contract: the kit's own, for processes that share a host (a local run).
   AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_AGENT_PORT),
@@ -59,6 +67,8 @@ export interface AgentIdentity {
   readonly instance: string;
   /** `urn:ngsi-ld:AgentInstance:<instance>`. */
   readonly entityId: string;
+  /** AGENT_ANNOUNCE_URL, which the heartbeat reports as `announceUrl`. @default none */
+  readonly announceUrl?: string;
 }
 
 /** The validated environment of an agent module. */
@@ -120,6 +130,7 @@ export function loadAgentEnv(env: Environment = process.env): AgentEnv {
     host: e[AGENT_ENV.host],
     instance,
     entityId,
+    ...(e[AGENT_ENV.announceUrl] ? { announceUrl: e[AGENT_ENV.announceUrl] } : {}),
     rawConfig,
     tokenUrl: e[AGENT_ENV.tokenUrl],
     clientId: e[AGENT_ENV.clientId],

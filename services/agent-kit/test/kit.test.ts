@@ -16,9 +16,11 @@ import { z } from 'zod';
 
 import { EXIT } from '../../../platform/cli.js';
 import {
+  AGENT_ANNOUNCE_PATH,
   AGENT_ENV,
   AGENT_INSTANCE_ENTITY_TYPE,
   HEARTBEAT_SERVICE_PATH,
+  agentAnnounceUrl,
   agentInstanceEntityId,
 } from '../../../platform/fleet/identity.js';
 import type { OrionFake } from '../../../testing/fakes/orion.js';
@@ -122,7 +124,8 @@ describe('the heartbeat', () => {
     orion.reset();
     const clock = new ManualClock();
     const agent = await start(envOf(), clock);
-    await until(() => heartbeatEntity() !== undefined, 'the heartbeat entity');
+    // The beat is counted once Orion's answer is back, after the entity exists.
+    await until(() => agent.heartbeat.status().beats === 1, 'the first beat');
     expect(heartbeatEntity()).toEqual({
       id: entityId,
       type: AGENT_INSTANCE_ENTITY_TYPE,
@@ -240,6 +243,100 @@ describe('the heartbeat', () => {
   });
 });
 
+describe("the announce (the monitor's nudge)", () => {
+  const ANNOUNCE_URL = agentAnnounceUrl(AGENT_ID, TENANT, HOST);
+  const announce = (agent: RunningAgent) =>
+    fetch(`${agent.url}${AGENT_ANNOUNCE_PATH}`, { method: 'POST' }).then(async (res) => ({
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      body: (await res.json()) as Record<string, any>,
+    }));
+  const writes = () => orion.requests.filter((r) => r.method !== 'GET').length;
+
+  it('beats at once, answers 202 with the status, and the next beat is one interval after it', async () => {
+    orion.reset();
+    const clock = new ManualClock();
+    const agent = await start({ ...envOf(), [AGENT_ENV.announceUrl]: ANNOUNCE_URL }, clock);
+    await until(() => agent.heartbeat.status().beats === 1, 'the first beat');
+    expect(heartbeatEntity()!.announceUrl).toEqual({
+      type: 'Text',
+      value: ANNOUNCE_URL,
+      metadata: {},
+    });
+    clock.advance(10_000);
+    const res = await announce(agent);
+    expect(res.status).toBe(202);
+    expect(res.body.heartbeat).toMatchObject({ state: 'ok', beats: 2 });
+    expect(heartbeatEntity()!.dateObserved.value).toBe(new Date(clock.now()).toISOString());
+    // The loop waits a whole interval from the announce (t = 40 s), not from its last beat.
+    await until(() => clock.sleeps.length === 2 && clock.waiting === 1, 'the wait restarted');
+    expect(clock.sleeps).toEqual([30_000, 30_000]);
+    clock.advance(20_000);
+    expect(clock.waiting).toBe(1);
+    expect(agent.heartbeat.status().beats).toBe(2);
+    clock.advance(10_000);
+    await until(() => agent.heartbeat.status().beats === 3, 'the scheduled beat');
+    await agent.close();
+  });
+
+  it('coalesces concurrent announces into one beat', async () => {
+    orion.reset();
+    const clock = new ManualClock();
+    const agent = await start(envOf(), clock);
+    await until(() => agent.heartbeat.status().beats === 1, 'the first beat');
+    const before = writes();
+    const results = await Promise.all([1, 2, 3].map(() => agent.heartbeat.announce()));
+    expect(results.map((r) => r.outcome)).toEqual(['beat', 'beat', 'beat']);
+    expect(agent.heartbeat.status().beats).toBe(2);
+    expect(writes()).toBe(before + 1);
+    await agent.close();
+  });
+
+  it('fails with 429 and Retry-After when asked again within 5 s, and beats once that passed', async () => {
+    orion.reset();
+    const clock = new ManualClock();
+    const agent = await start(envOf(), clock);
+    await until(() => agent.heartbeat.status().beats === 1, 'the first beat');
+    expect((await announce(agent)).status).toBe(202);
+    clock.advance(2000);
+    const before = writes();
+    const limited = await announce(agent);
+    expect(limited.status).toBe(429);
+    expect(limited.retryAfter).toBe('3');
+    expect(limited.body.description).toMatch(/one announce per 5 s: retry after 3 s/);
+    expect(writes()).toBe(before);
+    clock.advance(3000);
+    expect((await announce(agent)).status).toBe(202);
+    expect(agent.heartbeat.status().beats).toBe(3);
+    await agent.close();
+  });
+
+  it("fails with 503 and the beat's error when the beat fails, then backs off", async () => {
+    orion.reset();
+    const clock = new ManualClock();
+    const agent = await start(envOf(), clock);
+    await until(() => agent.heartbeat.status().beats === 1, 'the first beat');
+    orion.fault(() => ({ status: 403, body: { error: 'Forbidden', description: 'no' } }));
+    try {
+      const res = await announce(agent);
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({
+        error: 'HeartbeatFailed',
+        code: 'ERR_AGENT_ORION',
+        description: expect.stringMatching(/Orion answered 403 to PATCH/),
+        heartbeat: { state: 'failing', failures: 1 },
+      });
+      // random() = 0: the first retry is half of 1 s after the failed announce.
+      await until(() => clock.sleeps.at(-1) === 500, 'the backoff');
+    } finally {
+      orion.fault(undefined);
+    }
+    clock.advance(500);
+    await until(() => agent.heartbeat.status().state === 'ok', 'the recovery');
+    await agent.close();
+  });
+});
+
 describe('the environment and config', () => {
   it('fails naming each missing or bad variable of the contract', () => {
     const env = envOf();
@@ -255,6 +352,9 @@ describe('the environment and config', () => {
     expect(() =>
       loadAgentEnv({ ...env, [AGENT_ENV.entityId]: 'urn:ngsi-ld:AgentInstance:other' }),
     ).toThrow(/AGENT_ENTITY_ID: 'urn:ngsi-ld:AgentInstance:other' is not the entity of instance/);
+    expect(() => loadAgentEnv({ ...env, [AGENT_ENV.announceUrl]: 'ftp://pod/announce' })).toThrow(
+      /AGENT_ANNOUNCE_URL: where the monitor nudges the instance/,
+    );
     expect(() => loadAgentEnv({ ...env, [AGENT_ENV.tokenUrl]: 'keycloak/token' })).toThrow(
       /OIDC_TOKEN_URL: the realm's token endpoint: an http\(s\) URL/,
     );
