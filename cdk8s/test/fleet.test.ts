@@ -12,7 +12,14 @@ import { FLEET_DIR } from '../../platform/fleet/records.js';
 import type { Fleet } from '../../platform/fleet/resolve.js';
 import { agentObjectName, loadFleet, resolveFleet } from '../../platform/fleet/resolve.js';
 import { meshPrincipal } from '../../platform/mesh.js';
-import { agentClientId, agentInstanceEntityId } from '../../platform/fleet/identity.js';
+import {
+  AGENT_ANNOUNCE_PATH,
+  AGENT_ENV,
+  AGENT_KIT_PORT,
+  agentClientId,
+  agentInstanceEntityId,
+  announceUrlAllowed,
+} from '../../platform/fleet/identity.js';
 import type { Need } from '../../platform/fleet/records.js';
 import { NEEDS, NEED_IDS } from '../../platform/fleet/records.js';
 import {
@@ -238,6 +245,52 @@ describe('fleet placement', () => {
     expect(upgrading.h2!.env).toBe(upgrading.h2!.revision);
     const deploying = byHost(render(changed((r) => Object.assign(r[6]!, { rollout }))));
     expect(Object.keys(deploying)).toEqual(['h1']);
+  });
+});
+
+describe('the agent nudge', () => {
+  const objects = render();
+
+  it("names every instance's pod in its agent's headless Service and tells it its announce URL", () => {
+    for (const [n, tenant] of [
+      [3, 'manufracture'],
+      [4, 'manufracture'],
+      [5, 'manufracture'],
+      [9, 'smithereens'],
+    ] as const) {
+      const name = agentObjectName(uuid(n));
+      const pods = find(objects, 'Service', `${name}-pods`);
+      expect(pods.metadata.namespace).toBe(`agents-${tenant}`);
+      expect(pods.spec).toEqual({
+        clusterIP: 'None',
+        publishNotReadyAddresses: true,
+        selector: { app: name },
+        ports: [{ name: 'http-agent', port: AGENT_KIT_PORT, targetPort: AGENT_KIT_PORT }],
+      });
+      for (const d of deployments(objects, uuid(n))) {
+        const pod = d.spec.template.spec;
+        const host = d.metadata.labels[FLEET_LABELS.host];
+        expect(pod.hostname).toBe(host === 'floating' ? 'floating' : host);
+        expect(pod.subdomain).toBe(`${name}-pods`);
+        const url = env(d)[AGENT_ENV.announceUrl];
+        expect(url).toBe(
+          `http://${pod.hostname}.${name}-pods.agents-${tenant}.svc.cluster.local:${AGENT_KIT_PORT}${AGENT_ANNOUNCE_PATH}`,
+        );
+        expect(announceUrlAllowed(url, tenant)).toBe(true);
+        expect(
+          announceUrlAllowed(url, tenant === 'smithereens' ? 'manufracture' : 'smithereens'),
+        ).toBe(false);
+      }
+    }
+  });
+
+  it('renders the headless Service of an agent that declares no port', () => {
+    const portless = render(changed((r) => (r[5]!.ports = [])));
+    const name = agentObjectName(uuid(3));
+    expect(find(portless, 'Service', name)).toBeUndefined();
+    expect(find(portless, 'Service', `${name}-pods`).spec.ports).toEqual([
+      { name: 'http-agent', port: AGENT_KIT_PORT, targetPort: AGENT_KIT_PORT },
+    ]);
   });
 });
 
@@ -582,6 +635,40 @@ describe('fleet authorization, through the Istio interpreter', () => {
     };
     expect(mesh.authorize(floater, notify).action).toBe('allow');
     expect(mesh.authorize(pinned, notify).action).toBe('deny');
+  });
+
+  it('lets the monitor, and only the monitor, POST /announce on every agent pod, and nothing else', () => {
+    const monitor = meshPrincipal(ctx.namespace('platform'), 'monitor');
+    const orionPrincipal = meshPrincipal('fiware', 'orion');
+    const nudge = (principal: string | undefined, o: Partial<MeshRequest> = {}): MeshRequest => ({
+      principal,
+      port: AGENT_KIT_PORT,
+      method: 'POST',
+      path: AGENT_ANNOUNCE_PATH,
+      ...o,
+    });
+    // Orion may notify the subscribing agent 5 on any path of its ports: not on the others.
+    const pods: [MeshWorkload, string[]][] = [
+      [podLabels(objects, 'Deployment', `${agentObjectName(uuid(3))}-h1`), [orionPrincipal]],
+      [podLabels(objects, 'Deployment', `${agentObjectName(uuid(4))}-h2`), [orionPrincipal]],
+      [podLabels(objects, 'Deployment', agentObjectName(uuid(5))), []],
+      [podLabels(objects, 'Deployment', `${agentObjectName(uuid(9))}-h3`), [orionPrincipal]],
+    ];
+    for (const [pod, alsoRefused] of pods) {
+      expect(mesh.authorize(pod, nudge(monitor)).action).toBe('allow');
+      expect(mesh.authorize(pod, nudge(monitor, { method: 'GET' })).action).toBe('deny');
+      expect(mesh.authorize(pod, nudge(monitor, { path: '/healthz' })).action).toBe('deny');
+      expect(mesh.authorize(pod, nudge(monitor, { path: '/features' })).action).toBe('deny');
+      expect(mesh.authorize(pod, nudge(monitor, { port: 9090 })).action).toBe('deny');
+      // Another agent of the tenant, a `monitor` account elsewhere, no identity.
+      for (const other of [
+        agent(7),
+        meshPrincipal('agents-manufracture', 'monitor'),
+        undefined,
+        ...alsoRefused,
+      ])
+        expect(mesh.authorize(pod, nudge(other)).action).toBe('deny');
+    }
   });
 
   it("admits the agents' namespaces through the platform namespace's network fence", () => {

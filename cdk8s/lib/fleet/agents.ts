@@ -3,7 +3,8 @@
  *
  * Per tenant: the namespace `agents-<tenant>` (restricted Pod Security, sidecars, STRICT mTLS,
  * default-deny, an L3 fence, a ResourceQuota and LimitRange from the config). Per agent: a
- * ServiceAccount (its own mesh identity), a Service when it listens, and one Deployment per
+ * ServiceAccount (its own mesh identity), a Service when it listens, a headless Service naming
+ * each instance's pod (for the monitor's nudge, which alone may POST /announce), and one Deployment per
  * agent × host (pinned: that host; group: every host of the group; floating: one, anywhere
  * untainted), each pod template carrying the agent's revision. Needs become environment and
  * grants on the platform services, limited to the agent's tenant; pipeline connections become
@@ -36,13 +37,18 @@ import {
   instanceOn,
 } from '../../../platform/fleet/resolve.js';
 import {
+  AGENT_ANNOUNCE_PATH,
   AGENT_CLIENT_SECRET_KEYS,
   AGENT_ENV,
+  AGENT_KIT_PORT,
   FLEET_LABELS,
+  agentAnnounceUrl,
   agentClientId,
   agentClientSecretName,
   agentInstanceEntityId,
   agentInstanceName,
+  agentPodHostname,
+  agentPodsServiceName,
 } from '../../../platform/fleet/identity.js';
 import { SPECIALISED_TAINT } from '../../../platform/fleet/hosts.js';
 import { NEEDS } from '../../../platform/fleet/records.js';
@@ -55,6 +61,7 @@ import {
 } from '../../../platform/fleet/rights.js';
 import { meshPrincipal } from '../../../platform/mesh.js';
 import { AuthorizationPolicy, PeerAuthentication } from '../../imports/istio.js';
+import { monitor } from '../mesh/identities.js';
 import { NetworkPolicy, modelObject } from '../model.js';
 import type { KubeObject } from '../objects.js';
 import { toYaml } from '../yaml.js';
@@ -379,6 +386,30 @@ export class AgentWorkload extends Construct implements MeshCaller {
         },
       });
 
+    // Every instance's pod by name (<hostname>.<object name>-pods.<namespace>.svc.cluster.local),
+    // for the monitor's nudge, which must reach one instance, not any. NOTE (4)
+    new k8s.KubeService(this, 'Pods', {
+      metadata: meta(agentPodsServiceName(a.id)),
+      spec: {
+        clusterIp: 'None',
+        publishNotReadyAddresses: true,
+        selector: { app: this.objectName },
+        ports: [
+          {
+            name: 'http-agent',
+            port: AGENT_KIT_PORT,
+            targetPort: k8s.IntOrString.fromNumber(AGENT_KIT_PORT),
+          },
+        ],
+      },
+    });
+    // The monitor may ask any instance to re-announce itself, and nothing else.
+    this.policy.grantAccess(monitor(ctx), {
+      ports: [AGENT_KIT_PORT],
+      methods: ['POST'],
+      paths: [AGENT_ANNOUNCE_PATH],
+    });
+
     const env = this.environment(ctx, a);
     // The instances of agentInstanceNames() (platform/fleet/rights.ts), which the heartbeat
     // grants name: one per host, or one floating.
@@ -402,6 +433,7 @@ export class AgentWorkload extends Construct implements MeshCaller {
         { name: AGENT_ENV.entityId, value: agentInstanceEntityId(name) },
         { name: AGENT_ENV.config, value: JSON.stringify(configFor(a, host?.name ?? '')) },
         { name: AGENT_ENV.revision, value: instance.revision },
+        { name: AGENT_ENV.announceUrl, value: agentAnnounceUrl(a.id, a.tenant, host?.name) },
       ];
       new k8s.KubeDeployment(this, host ? `Host-${host.name}` : 'Floating', {
         metadata: {
@@ -424,6 +456,8 @@ export class AgentWorkload extends Construct implements MeshCaller {
               annotations: { [FLEET_LABELS.revision]: instance.revision },
             },
             spec: {
+              hostname: agentPodHostname(host?.name),
+              subdomain: agentPodsServiceName(a.id),
               serviceAccountName: this.objectName,
               automountServiceAccountToken: false,
               enableServiceLinks: false,
@@ -562,3 +596,12 @@ function probe(h: { path: string; port: number }, failureThreshold = 3): k8s.Pro
 //    its `options=upsert` is not refused there; the policy at the gateway refuses both
 //    (another agent's entity id, upsert). What an agent can reach this way is its own tenant's
 //    heartbeat path, nothing of the tenant's data.
+// 4. The nudge's address. The monitor asks one silent instance to beat (POST /announce, the
+//    agent kit's port): a ClusterIP Service would balance over the agent's instances, so each
+//    pod gets a `hostname` (a DNS label of its host) and, as `subdomain`, a headless Service
+//    of the agent's pods, whose DNS gives every pod `<hostname>.<service>.<ns>.svc.cluster.local`.
+//    publishNotReadyAddresses: an instance failing its readiness probe is exactly one the monitor
+//    may need to reach. The URL is rendered into AGENT_ANNOUNCE_URL, which the heartbeat reports;
+//    the monitor calls a reported URL only if announceUrlAllowed (platform/fleet/identity.ts)
+//    says it is an agent pod of the agent's own tenant, so an agent cannot aim it elsewhere.
+//    See https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/#pod-s-hostname-and-subdomain-fields

@@ -13,3 +13,24 @@ export function ingressGateway(ctx: PlatformContext): ExternalIdentity {
     'ingress gateway',
   );
 }
+
+/**
+ * The monitor's service account (services/monitor). NOTE (1)
+ */
+export const MONITOR_SERVICE_ACCOUNT = 'monitor';
+
+/** The liveness monitor: it nudges silent agents (POST /announce on their pods). NOTE (1) */
+export function monitor(ctx: PlatformContext): ExternalIdentity {
+  return new ExternalIdentity(
+    ctx.namespace('platform'),
+    MONITOR_SERVICE_ACCOUNT,
+    MONITOR_SERVICE_ACCOUNT,
+  );
+}
+
+// NOTE
+// 1. The monitor before its registry entry. Its component (platform/components.ts, namespace
+//    role `platform`) is being added separately; until it is, its principal is derived here the
+//    way cdk8s/lib/platform.ts derives a registry caller's (ExternalIdentity of the component's
+//    namespace and service account), from this one name. Once COMPONENTS.monitor exists, derive
+//    it from the entry (ctx.componentNamespace('monitor') and its service account) instead.
