@@ -175,7 +175,6 @@ export const DEFAULT_HEARTBEAT_SECONDS = 60;
 /** The user an agent image runs as when neither the agent nor its template says (distroless nonroot). */
 export const DEFAULT_RUN_AS = { user: 65532, group: 65532 } as const;
 
-
 /** The Secret an agent reads its `secrets` from, which its SealedSecret unseals into. */
 export function agentSecretName(id: string): string {
   return `${agentObjectName(id)}-secrets`;

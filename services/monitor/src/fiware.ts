@@ -4,6 +4,9 @@
  * (Orion's `TimeInstant`), how to nudge one (a command through Orion, which forwards it to the
  * device's IoT Agent, as the intervene scenario does) and where its health goes (a
  * `deviceHealth` attribute of its entity, which Orion's subscriptions carry to QuantumLeap).
+ * Agents are read from their heartbeat entities and nudged on the `announceUrl` they report
+ * (POST, the agent kit beats at once), only when that URL passes announceUrlAllowed
+ * (platform/fleet/identity.ts): the agent wrote it, so it is never trusted further.
  *
  * Every listing is paged (1 000 per request) and asks only for the attributes it needs, so
  * the requests of a pass grow with pages, not with devices. The clients are the provisioning
@@ -21,6 +24,7 @@ import {
   HEARTBEAT_ATTRS,
   HEARTBEAT_SERVICE_PATH,
   agentInstanceEntityId,
+  announceUrlRefusal,
 } from '../../../platform/fleet/identity.js';
 import { AGENT_HEALTH_ATTRIBUTE, DEVICE_HEALTH_ATTRIBUTE } from '../../../platform/liveness.js';
 import type { LivenessState, Target } from './liveness.js';
@@ -56,7 +60,37 @@ export interface AgentTarget {
   readonly revision?: string;
   /** Its last heartbeat (ms), as the agent wrote it; undefined when unreadable. */
   readonly lastSeen: number | undefined;
+  /** Where it said it can be nudged (its heartbeat's `announceUrl`): untrusted. */
+  readonly announceUrl?: string;
 }
+
+/** What nudging an agent did (the outcome is the `monitor_nudges_total` label). */
+export type AnnounceOutcome =
+  /** It answered 2xx: it beat, its heartbeat entity is fresh. */
+  | { readonly outcome: 'sent' }
+  /**
+   * Called, but no beat: its 503 (the beat's error `code` and message), another status, no
+   * answer or a timeout. The nudge counts as unanswered.
+   */
+  | { readonly outcome: 'failed'; readonly reason: string; readonly code?: string }
+  /** Its `announceUrl` breaks the rule: not called. */
+  | { readonly outcome: 'refused'; readonly reason: string }
+  /** It reports no `announceUrl` (not built on the agent kit, or an older one). */
+  | { readonly outcome: 'no-url' };
+
+/** Options of the agents' nudge of {@link FiwareDeviceBackend}. */
+export interface AnnounceOptions {
+  /**
+   * Hosts an `announceUrl` may name besides the agent pods of its tenant (a lab's loopback,
+   * tests); the scheme, path and the rest of the rule still apply. @default none
+   */
+  readonly announceAllowedHosts?: readonly string[];
+  /** Timeout of one announce call (UPSTREAM_TIMEOUT_MS). @default 5000 */
+  readonly announceTimeoutMs?: number;
+}
+
+/** The most of an agent's answer that is read (its error is logged, nothing else). */
+const ANSWER_BYTES = 4096;
 
 /** One health write of an agent instance. */
 export interface AgentHealthUpdate {
@@ -83,6 +117,8 @@ export interface DeviceBackend {
   agentInstances?(tenant: string): Promise<AgentTarget[]>;
   /** Writes the health of agent instances to their heartbeat entities. */
   writeAgentHealth?(tenant: string, updates: readonly AgentHealthUpdate[]): Promise<void>;
+  /** Asks a silent agent instance to beat now. @default none: every silence is unanswered */
+  announce?(agent: AgentTarget): Promise<AnnounceOutcome>;
 }
 
 /** The attribute each device entity carries its health in. */
@@ -95,8 +131,9 @@ const BATCH = 500;
 /** {@link DeviceBackend} over the IoT Agents' north APIs and Orion. */
 export class FiwareDeviceBackend implements DeviceBackend {
   constructor(
-    private readonly agents: Readonly<Record<DeviceProtocol, IotAgentClient>>,
-    private readonly orion: OrionClient,
+    readonly agents: Readonly<Record<DeviceProtocol, IotAgentClient>>,
+    readonly orion: OrionClient,
+    private readonly announceOptions: AnnounceOptions = {},
   ) {}
 
   async devices(tenant: string): Promise<DeviceTarget[]> {
@@ -202,6 +239,7 @@ export class FiwareDeviceBackend implements DeviceBackend {
       HEARTBEAT_ATTRS.revision,
       HEARTBEAT_ATTRS.heartbeatSeconds,
       HEARTBEAT_ATTRS.dateObserved,
+      HEARTBEAT_ATTRS.announceUrl,
     ]);
     const prefix = agentInstanceEntityId('');
     const out: AgentTarget[] = [];
@@ -220,6 +258,7 @@ export class FiwareDeviceBackend implements DeviceBackend {
         ...text(HEARTBEAT_ATTRS.agentName),
         ...text(HEARTBEAT_ATTRS.host),
         ...text(HEARTBEAT_ATTRS.revision),
+        ...text(HEARTBEAT_ATTRS.announceUrl),
         lastSeen: Number.isNaN(ms) ? undefined : ms,
       });
     }
@@ -249,4 +288,68 @@ export class FiwareDeviceBackend implements DeviceBackend {
       });
     }
   }
+
+  /**
+   * POSTs the agent's `announceUrl` when the rule allows it: no redirect followed, no body
+   * sent, at most {@link ANSWER_BYTES} of the answer read.
+   */
+  async announce(agent: AgentTarget): Promise<AnnounceOutcome> {
+    const url = agent.announceUrl;
+    if (!url) return { outcome: 'no-url' };
+    const refusal = announceUrlRefusal(
+      url,
+      agent.target.tenant,
+      this.announceOptions.announceAllowedHosts ?? [],
+    );
+    if (refusal) return { outcome: 'refused', reason: refusal };
+    let res: Response;
+    try {
+      res = await fetch(new URL(url), {
+        method: 'POST',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.announceOptions.announceTimeoutMs ?? 5000),
+      });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      return {
+        outcome: 'failed',
+        reason:
+          e.name === 'TimeoutError' ? 'no answer within the timeout' : (e.cause?.code ?? e.message),
+      };
+    }
+    const text = await readSome(res, ANSWER_BYTES);
+    if (res.status >= 200 && res.status < 300) return { outcome: 'sent' };
+    let body: { code?: unknown; description?: unknown } = {};
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      // not JSON: the status says enough
+    }
+    const code = typeof body.code === 'string' ? body.code : undefined;
+    const description = typeof body.description === 'string' ? body.description : undefined;
+    return {
+      outcome: 'failed',
+      reason: `answered ${res.status}${description ? `: ${description}` : ''}`,
+      ...(code ? { code } : {}),
+    };
+  }
+}
+
+/** The first `max` bytes of a response's body, as text; the rest is discarded. */
+async function readSome(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }

@@ -32,8 +32,8 @@ export class Metrics {
   });
   readonly nudges = new Counter({
     name: 'monitor_nudges_total',
-    help: 'Nudges, by tenant and outcome (sent, failed, no-command)',
-    labelNames: ['tenant', 'outcome'] as const,
+    help: 'Nudges, by tenant, kind and outcome (devices: sent, failed, no-command; agents: sent, failed, refused, no-url)',
+    labelNames: ['tenant', 'kind', 'outcome'] as const,
     registers: [this.registry],
   });
   readonly deliveries = new Counter({

@@ -8,7 +8,14 @@
  */
 import type { Logger } from 'pino';
 
-import type { AgentHealthUpdate, DeviceBackend, DeviceTarget, HealthUpdate } from './fiware.js';
+import type {
+  AgentHealthUpdate,
+  AgentTarget,
+  AnnounceOutcome,
+  DeviceBackend,
+  DeviceTarget,
+  HealthUpdate,
+} from './fiware.js';
 import type { Dispatcher, DispatchSummary } from './deliveries.js';
 import { livenessEvent } from './events.js';
 import type { LivenessPolicy, LivenessState, TargetState } from './liveness.js';
@@ -143,17 +150,17 @@ export class Monitor {
           if (action.type === 'nudge') {
             if (!device.commands.includes(this.nudgeCommand)) {
               // Nothing to nudge with: the silence counts as an unanswered nudge.
-              metrics.nudges.inc({ tenant, outcome: 'no-command' });
+              metrics.nudges.inc({ tenant, kind: 'device', outcome: 'no-command' });
               continue;
             }
             try {
               await backend.nudge(device, this.nudgeCommand);
-              metrics.nudges.inc({ tenant, outcome: 'sent' });
+              metrics.nudges.inc({ tenant, kind: 'device', outcome: 'sent' });
               summary.nudges++;
               logger.info({ tenant, device: device.target.id, attempt: action.attempt }, 'nudged');
             } catch (err) {
               next = nudgeFailed(prev, next);
-              metrics.nudges.inc({ tenant, outcome: 'failed' });
+              metrics.nudges.inc({ tenant, kind: 'device', outcome: 'failed' });
               logger.warn(
                 { tenant, device: device.target.id, err: (err as Error).message },
                 'nudge not sent; trying again next pass',
@@ -207,16 +214,20 @@ export class Monitor {
   }
 
   /**
-   * The agent instances of a tenant, from their heartbeat entities. An agent has no nudge the
-   * monitor can send (its heartbeat is the channel that went silent): each silent interval
-   * counts as an unanswered nudge, so it is `offline` after the same number of intervals as a
-   * device; an agent whose heartbeats fail restarts itself through its liveness probe.
+   * The agent instances of a tenant, from their heartbeat entities. A silent agent is nudged
+   * on the `announceUrl` its heartbeat reports (ACS's "rebirth": the agent kit beats at once),
+   * when that URL passes the rule (announceUrlAllowed, platform/fleet/identity.ts). Unlike a
+   * device's, an agent's nudge that gets no beat (the agent down, unreachable, or its beat
+   * failing: its 503 says why, and is logged) counts as unanswered, since the agent itself is
+   * the channel; so does a silence with no URL, or one the rule refuses (never called). So an
+   * agent is `offline` after the same number of intervals as a device.
    */
   private async agentPass(
     tenant: string,
     summary: {
       targets: number;
       states: Record<LivenessState, number>;
+      nudges: number;
       events: PassSummary['events'][number][];
     },
   ): Promise<void> {
@@ -245,7 +256,7 @@ export class Monitor {
       let next = s.next;
       for (const action of s.actions) {
         if (action.type === 'nudge') {
-          metrics.nudges.inc({ tenant, outcome: 'no-command' });
+          if (await this.announce(agent, action.attempt)) summary.nudges++;
           continue;
         }
         const event = livenessEvent(agent.target, action, {
@@ -286,6 +297,43 @@ export class Monitor {
     this.forget(tenant, 'agent', seenKeys);
     for (const state of LIVENESS_STATES) {
       metrics.targets.set({ tenant, kind: 'agent', state }, counts[state]);
+    }
+  }
+
+  /**
+   * Nudges a silent agent on its announce URL; true when it beat. Whatever the outcome, the
+   * state machine has counted the nudge: only a beat (a newer heartbeat) answers it.
+   */
+  private async announce(agent: AgentTarget, attempt: number): Promise<boolean> {
+    const { backend, metrics, logger } = this.opts;
+    const { tenant, id } = agent.target;
+    let result: AnnounceOutcome;
+    try {
+      result = backend.announce ? await backend.announce(agent) : { outcome: 'no-url' };
+    } catch (err) {
+      result = { outcome: 'failed', reason: (err as Error).message };
+    }
+    metrics.nudges.inc({ tenant, kind: 'agent', outcome: result.outcome });
+    const at = { tenant, agent: id, attempt };
+    switch (result.outcome) {
+      case 'sent':
+        logger.info(at, 'nudged: the agent re-announced itself');
+        return true;
+      case 'failed':
+        logger.warn(
+          { ...at, reason: result.reason, ...(result.code ? { code: result.code } : {}) },
+          'nudge unanswered: the agent did not beat',
+        );
+        return false;
+      case 'refused':
+        logger.warn(
+          { ...at, announceUrl: agent.announceUrl, reason: result.reason },
+          'nudge not sent: its announceUrl breaks the rule (not called); counted as unanswered',
+        );
+        return false;
+      case 'no-url':
+        logger.info(at, 'no announceUrl to nudge: the silence counts as an unanswered nudge');
+        return false;
     }
   }
 

@@ -6,11 +6,15 @@
  * library. Liveness time is a controllable clock: passes are run by hand, nothing sleeps.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { z } from 'zod';
 
 import { loadPlatformContext } from '../../../platform/context.js';
 import { policyData } from '../../../platform/policy-data.js';
@@ -22,15 +26,25 @@ import { startSouth } from '../../../testing/stack/south-formats.js';
 import type { WebhookReceiver } from '../../../testing/support/webhook-receiver.js';
 import { startWebhookReceiver } from '../../../testing/support/webhook-receiver.js';
 import {
+  AGENT_ANNOUNCE_PATH,
   AGENT_INSTANCE_ENTITY_TYPE,
   HEARTBEAT_ATTRS,
   HEARTBEAT_SERVICE_PATH,
   agentInstanceEntityId,
+  agentInstanceName,
 } from '../../../platform/fleet/identity.js';
+import { platformContext, sharedKeycloak } from '../../../testing/real/keycloak.js';
+import { freePort } from '../../../testing/real/opa.js';
+import { agentEnvironment, ensureAgentClient } from '../../../testing/stack/agent-modules.js';
+import { waitFor } from '../../../testing/support/processes.js';
+import type { AgentModule, Clock, RunningAgent } from '../../agent-kit/src/index.js';
+import { startAgent } from '../../agent-kit/src/index.js';
 import type { MonitorConfig } from '../src/config.js';
+import type { DeviceBackend } from '../src/fiware.js';
+import { FiwareDeviceBackend } from '../src/fiware.js';
 import { MONITOR_ROUTE } from '../src/route.js';
 import type { RunningMonitor } from '../src/service.js';
-import { startMonitor } from '../src/service.js';
+import { fiwareBackend, startMonitor } from '../src/service.js';
 
 const m = ANCHOR.manufracture;
 const TENANT = 'manufracture';
@@ -70,8 +84,20 @@ function config(stateFile: string): MonitorConfig {
   };
 }
 
+/**
+ * The FIWARE backend of the configuration, whose agents' nudge may also call loopback (the
+ * real agent kit of these tests listens there): the announceAllowedHosts of a lab.
+ */
+function loopbackAnnounceBackend(stateFile: string): DeviceBackend {
+  const base = fiwareBackend(config(stateFile));
+  return new FiwareDeviceBackend(base.agents, base.orion, {
+    announceAllowedHosts: ['127.0.0.1'],
+    announceTimeoutMs: 2000,
+  });
+}
+
 /** A monitor on the given state file, its clock the test's. */
-async function monitorOn(stateFile: string): Promise<RunningMonitor> {
+async function monitorOn(stateFile: string, backend?: DeviceBackend): Promise<RunningMonitor> {
   const sink = new Writable({
     write: (c: Buffer, _e, done) => {
       for (const line of c.toString('utf8').split('\n').filter(Boolean))
@@ -86,6 +112,7 @@ async function monitorOn(stateFile: string): Promise<RunningMonitor> {
     now: () => clock,
     random: () => 0.5,
     logDestination: sink,
+    ...(backend ? { backend } : {}),
   });
   running.push(mon);
   return mon;
@@ -179,6 +206,14 @@ async function advance(mon: RunningMonitor, seconds: number, step = 10) {
 
 const stateOf = (mon: RunningMonitor, id: string) =>
   mon.store.doc.targets[`${TENANT}/device/${id}`]?.state;
+
+/** The agents' nudges of an outcome so far. */
+async function nudges(mon: RunningMonitor, outcome: string): Promise<number> {
+  const line = (await mon.metrics.registry.getSingleMetricAsString('monitor_nudges_total'))
+    .split('\n')
+    .find((l) => l.includes(`kind="agent",outcome="${outcome}"`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
 
 beforeAll(async () => {
   stack = await startProvisioningStack();
@@ -380,12 +415,8 @@ describe('liveness of agents (their heartbeat entities)', () => {
     expect(events.map((e) => e.type)).toEqual(['eu.kitt4sme.monitor.agent.offline']);
     expect(agentState(mon)).toBe('offline');
     expect((await heartbeatEntity()).agentHealth.value).toBe('offline');
-    // No nudge could be sent: each silent interval counted as an unanswered one.
-    expect(
-      (await mon.metrics.registry.getSingleMetricAsString('monitor_nudges_total'))
-        .split('\n')
-        .find((l) => l.includes('outcome="no-command"')),
-    ).toMatch(/ 3$/);
+    // It reports no announceUrl: each silent interval counted as an unanswered nudge.
+    expect(await nudges(mon, 'no-url')).toBe(3);
     expect(receiver.events.map((e) => e.type)).toEqual(['eu.kitt4sme.monitor.agent.offline']);
     const offline = receiver.events[0]!;
     expect(offline.subject).toBe(`agents/${INSTANCE}`);
@@ -448,6 +479,232 @@ describe('liveness of agents (their heartbeat entities)', () => {
     } finally {
       stack.orion.fault(undefined);
     }
+  });
+});
+
+describe('the agent nudge: a real agent kit asked to re-announce itself', () => {
+  const AGENT_ID = '7e1d0c2b-3a49-4f5e-8d6c-0b1a2c3d4e5f';
+  const HOST = 'line-pc-7';
+  const INSTANCE = agentInstanceName(AGENT_ID, HOST);
+  const agentHeaders = { 'fiware-service': TENANT, 'fiware-servicepath': HEARTBEAT_SERVICE_PATH };
+  const jsonHeaders = { ...agentHeaders, 'content-type': 'application/json' };
+  /** A module that does nothing but be an agent. */
+  const probe: AgentModule<z.ZodObject> = {
+    name: 'probe',
+    config: z.object({}),
+    start: () => ({}),
+  };
+  let credentials: Awaited<ReturnType<typeof ensureAgentClient>>;
+  const agents: RunningAgent[] = [];
+  const agentState = (mon: RunningMonitor, id = INSTANCE) =>
+    mon.store.doc.targets[`${TENANT}/agent/${id}`]?.state;
+  const until = (p: () => boolean, what: string) =>
+    waitFor(
+      async () => p(),
+      30_000,
+      () => new Error(`timed out waiting for ${what}`),
+      20,
+    );
+
+  /**
+   * The clock of the agent: the test's time, and a heartbeat loop that never wakes by itself
+   * after its first beat (paused), so only an announce makes it beat again.
+   */
+  const pausedClock: Clock = {
+    now: () => clock,
+    sleep: (_ms, signal) =>
+      new Promise((resolve) => {
+        if (signal?.aborted) return resolve();
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      }),
+  };
+
+  /** The agent kit on loopback, its announce URL its own. */
+  async function startKitAgent(): Promise<RunningAgent> {
+    const port = await freePort();
+    const agent = await startAgent(probe, {
+      env: {
+        ...agentEnvironment({
+          id: AGENT_ID,
+          name: 'probe',
+          tenant: TENANT,
+          host: HOST,
+          revision: 'r-nudge',
+          heartbeatSeconds: 30,
+          config: {},
+          orionUrl: stack.orion.url,
+          credentials,
+          port,
+        }),
+        AGENT_ANNOUNCE_URL: `http://127.0.0.1:${port}${AGENT_ANNOUNCE_PATH}`,
+      },
+      clock: pausedClock,
+      random: () => 0,
+      logDestination: { write: () => undefined },
+      host: '127.0.0.1',
+    });
+    agents.push(agent);
+    await until(() => agent.heartbeat.status().beats === 1, 'the first beat');
+    return agent;
+  }
+
+  beforeAll(async () => {
+    const kc = await sharedKeycloak();
+    credentials = await ensureAgentClient(kc, platformContext().config.identity.realm, {
+      id: AGENT_ID,
+      tenant: TENANT,
+      needs: [],
+    });
+  }, 300_000);
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.close();
+    stack.orion.fault(undefined);
+    for (const e of stack.orion.entities(TENANT))
+      if ((e as { type?: string }).type === AGENT_INSTANCE_ENTITY_TYPE)
+        await fetch(
+          `${stack.orion.url}/v2/entities/${encodeURIComponent(String((e as { id: string }).id))}`,
+          { method: 'DELETE', headers: agentHeaders },
+        );
+  });
+
+  it('a silent agent nudged beats at once: fresh again, never offline, no event', async () => {
+    const agent = await startKitAgent();
+    const mon = await monitorOn(
+      join(dir, 'state.json'),
+      loopbackAnnounceBackend(join(dir, 'state.json')),
+    );
+    await subscribe(mon, 'agent-*');
+    await advance(mon, 10);
+    expect(agentState(mon)).toBe('fresh');
+    // Its heartbeat is paused: past 30 s + 5 s of grace it is silent, and nudged.
+    const events = await advance(mon, 30);
+    expect(agentState(mon)).toBe('nudged');
+    expect(agent.heartbeat.status().beats).toBe(2);
+    expect(await nudges(mon, 'sent')).toBe(1);
+    events.push(...(await advance(mon, 10)));
+    expect(agentState(mon)).toBe('fresh');
+    // Each later silence is answered the same way: never offline.
+    events.push(...(await advance(mon, 600)));
+    expect(events).toEqual([]);
+    expect(agentState(mon)).not.toBe('offline');
+    expect(await nudges(mon, 'sent')).toBeGreaterThan(3);
+    expect(await nudges(mon, 'failed')).toBe(0);
+    expect(agent.heartbeat.status().beats).toBe(1 + (await nudges(mon, 'sent')));
+    expect(receiver.events).toEqual([]);
+  });
+
+  it('an agent whose beat fails answers 503: its nudges go unanswered, it is offline once, and the reason is logged', async () => {
+    const agent = await startKitAgent();
+    const mon = await monitorOn(
+      join(dir, 'state.json'),
+      loopbackAnnounceBackend(join(dir, 'state.json')),
+    );
+    await subscribe(mon, 'agent-*');
+    await advance(mon, 10);
+    // Orion refuses the agent's own writes (not the monitor's reads and health writes).
+    stack.orion.fault((req) =>
+      req.method === 'PATCH' && req.path === `/v2/entities/${agentInstanceEntityId(INSTANCE)}/attrs`
+        ? { status: 403, body: { error: 'Forbidden', description: 'not this token' } }
+        : undefined,
+    );
+    const from = logs.length;
+    const events = await advance(mon, 600);
+    expect(events.map((e) => e.type)).toEqual(['eu.kitt4sme.monitor.agent.offline']);
+    expect(agentState(mon)).toBe('offline');
+    expect(await nudges(mon, 'failed')).toBe(3);
+    expect(await nudges(mon, 'sent')).toBe(0);
+    expect(agent.heartbeat.status()).toMatchObject({ state: 'failing', failures: 3 });
+    const unanswered = logs
+      .slice(from)
+      .filter((l) => l.msg === 'nudge unanswered: the agent did not beat');
+    expect(unanswered).toHaveLength(3);
+    expect(unanswered[0]).toMatchObject({
+      agent: INSTANCE,
+      code: 'ERR_AGENT_ORION',
+      reason: expect.stringMatching(/^answered 503: Orion answered 403 to PATCH/),
+    });
+    expect(receiver.events.map((e) => e.type)).toEqual(['eu.kitt4sme.monitor.agent.offline']);
+  });
+
+  describe('an announceUrl outside the rule', () => {
+    let target: Server;
+    const received: string[] = [];
+    beforeAll(async () => {
+      target = createServer((req, res) => {
+        received.push(`${req.method} ${req.url}`);
+        res.writeHead(202).end('{}');
+      });
+      await new Promise<void>((r) => target.listen(0, '127.0.0.1', () => r()));
+    });
+    afterAll(() => new Promise<void>((r) => target.close(() => r())));
+
+    it('is never called, and the silence counts as unanswered', async () => {
+      const port = (target.address() as AddressInfo).port;
+      const at = (path: string) => `127.0.0.1:${port}${path}`;
+      const urls: Record<string, string> = {
+        'agent-000000000a01':
+          'http://p.agent-000000000a01-pods.agents-smithereens.svc.cluster.local:8080/announce',
+        'agent-000000000a02': `http://${at('/admin')}`,
+        'agent-000000000a03': `https://${at(AGENT_ANNOUNCE_PATH)}`,
+        'agent-000000000a04': `http://${at(`${AGENT_ANNOUNCE_PATH}?admin`)}`,
+        // The control: an allowed URL of the same server is called.
+        'agent-000000000a05': `http://${at(AGENT_ANNOUNCE_PATH)}`,
+      };
+      for (const [instance, url] of Object.entries(urls)) {
+        const body = {
+          [HEARTBEAT_ATTRS.heartbeatSeconds]: { type: 'Number', value: 30 },
+          [HEARTBEAT_ATTRS.dateObserved]: {
+            type: 'DateTime',
+            value: new Date(clock).toISOString(),
+          },
+          [HEARTBEAT_ATTRS.announceUrl]: { type: 'Text', value: url },
+        };
+        const res = await fetch(`${stack.orion.url}/v2/entities`, {
+          method: 'POST',
+          headers: jsonHeaders,
+          body: JSON.stringify({
+            id: agentInstanceEntityId(instance),
+            type: AGENT_INSTANCE_ENTITY_TYPE,
+            ...body,
+          }),
+        });
+        expect(res.status).toBe(201);
+      }
+      const mon = await monitorOn(
+        join(dir, 'state.json'),
+        loopbackAnnounceBackend(join(dir, 'state.json')),
+      );
+      await subscribe(mon, 'agent-000000000a*');
+      const from = logs.length;
+      const events = await advance(mon, 600);
+      // Every one is offline after three unanswered nudges, the control too (it never beats).
+      expect(
+        events
+          .filter((e) => e.type === 'eu.kitt4sme.monitor.agent.offline')
+          .map((e) => e.target)
+          .sort(),
+      ).toEqual(
+        Object.keys(urls)
+          .map((i) => `${TENANT}/agent/${i}`)
+          .sort(),
+      );
+      expect(received).toEqual([
+        `POST ${AGENT_ANNOUNCE_PATH}`,
+        `POST ${AGENT_ANNOUNCE_PATH}`,
+        `POST ${AGENT_ANNOUNCE_PATH}`,
+      ]);
+      expect(await nudges(mon, 'refused')).toBe(12);
+      expect(await nudges(mon, 'sent')).toBe(3);
+      const refused = logs.slice(from).filter((l) => String(l.msg).startsWith('nudge not sent'));
+      expect(
+        Object.fromEntries(refused.map((l) => [l.agent as string, l.reason as string])),
+      ).toEqual({
+        'agent-000000000a01': expect.stringMatching(/not an agent pod of agents-manufracture/),
+        'agent-000000000a02': 'path /admin, not /announce',
+        'agent-000000000a03': 'scheme https, not http',
+        'agent-000000000a04': 'it has a query',
+      });
+    });
   });
 });
 
