@@ -132,7 +132,9 @@ export class Heartbeat {
     const beat = this.attempt();
     this.wake?.abort();
     this.opts.log.info('announce: beating out of schedule');
-    return { outcome: 'beat', ok: await beat, status: this.state };
+    const ok = await beat;
+    if (!ok) this.opts.log.warn({ err: this.state.lastError }, 'announce: the beat failed');
+    return { outcome: 'beat', ok, status: this.state };
   }
 
   /** One beat: PATCH, or POST when the entity does not exist yet. */

@@ -22,7 +22,14 @@ export {
 } from './events.js';
 export type { EventType } from './events.js';
 export { FiwareDeviceBackend, HEALTH_ATTRIBUTE } from './fiware.js';
-export type { DeviceBackend, DeviceTarget, HealthUpdate } from './fiware.js';
+export type {
+  AgentTarget,
+  AnnounceOptions,
+  AnnounceOutcome,
+  DeviceBackend,
+  DeviceTarget,
+  HealthUpdate,
+} from './fiware.js';
 export {
   DEFAULT_LIVENESS_POLICY,
   LIVENESS_STATES,

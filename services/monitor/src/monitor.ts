@@ -31,6 +31,23 @@ import { LIVENESS_VALUE } from './metrics.js';
 import type { Metrics } from './metrics.js';
 import type { MonitorStore } from './store.js';
 
+/** Agents nudged at once, at most: each call waits up to its timeout for a hung agent. */
+const ANNOUNCE_CONCURRENCY = 16;
+
+/** Runs `tasks`, at most `limit` at a time; their results in order. */
+async function inParallel<T>(tasks: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array<T>(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
+
 /** Options of {@link Monitor}. */
 export interface MonitorOptions {
   readonly tenants: readonly string[];
@@ -247,6 +264,10 @@ export class Monitor {
       number
     >;
     const health: AgentHealthUpdate[] = [];
+    // The nudges of the pass, sent together once every agent has stepped: the state machine does
+    // not wait for their answers (only a newer heartbeat answers), and a hung agent must not
+    // hold up the others.
+    const nudges: (() => Promise<boolean>)[] = [];
     for (const agent of instances) {
       const key = targetKey(agent.target);
       seenKeys.add(key);
@@ -256,7 +277,7 @@ export class Monitor {
       let next = s.next;
       for (const action of s.actions) {
         if (action.type === 'nudge') {
-          if (await this.announce(agent, action.attempt)) summary.nudges++;
+          nudges.push(() => this.announce(agent, action.attempt));
           continue;
         }
         const event = livenessEvent(agent.target, action, {
@@ -282,6 +303,7 @@ export class Monitor {
         LIVENESS_VALUE[next.state],
       );
     }
+    summary.nudges += (await inParallel(nudges, ANNOUNCE_CONCURRENCY)).filter(Boolean).length;
     if (health.length && backend.writeAgentHealth) {
       try {
         await backend.writeAgentHealth(tenant, health);
