@@ -6,7 +6,8 @@
  * then back (its retries driven by a manual clock), and the real provisioning service (with
  * the real IoT Agent) raising device events to the monitor's events port.
  *
- * The monitor's device backend is empty here: liveness has its own tests (monitor.test.ts).
+ * The monitor's device backend is empty here (testing/support/events-monitor.ts): liveness has
+ * its own tests (monitor.test.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -29,10 +30,9 @@ import {
   eventTypeOf,
 } from '../../../platform/events.js';
 import type { PlatformEventInput } from '../../../platform/events.js';
-import { policyData } from '../../../platform/policy-data.js';
-import { ROUTES } from '../../../platform/routes.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import { startEventsMonitor } from '../../../testing/support/events-monitor.js';
 import type { StubServer } from '../../../testing/support/http.js';
 import { json, startStub } from '../../../testing/support/http.js';
 import { ManualClock } from '../../../testing/support/manual-clock.js';
@@ -43,10 +43,7 @@ import type { WebhookReceiver } from '../../../testing/support/webhook-receiver.
 import { startWebhookReceiver } from '../../../testing/support/webhook-receiver.js';
 import { EventPublisher } from '../../runtime/src/index.js';
 import type { MonitorConfig } from '../src/config.js';
-import type { DeviceBackend } from '../src/fiware.js';
-import { MONITOR_ROUTE } from '../src/route.js';
 import type { RunningMonitor } from '../src/service.js';
-import { startMonitor } from '../src/service.js';
 
 const TENANT = 'manufracture';
 const OTHER = 'smithereens';
@@ -57,41 +54,6 @@ let jwks: StubServer;
 let receiver: WebhookReceiver;
 let dir: string;
 const running: RunningMonitor[] = [];
-
-/** No devices, no agents: these tests are about events, not liveness. */
-const EMPTY_BACKEND: DeviceBackend = {
-  devices: async () => [],
-  lastSeen: async () => new Map(),
-  nudge: async () => undefined,
-  writeHealth: async () => undefined,
-};
-
-function config(stateFile: string, o: Partial<MonitorConfig> = {}): MonitorConfig {
-  // The registry has no monitor entry yet (route.ts, NOTE 1): the policy data gets its route here.
-  const withRoute = Object.create(ctx, {
-    routes: { value: [...ROUTES, MONITOR_ROUTE] },
-  }) as typeof ctx;
-  return {
-    port: 0,
-    eventsPort: 0,
-    journalSize: 1000,
-    iotaNorthUrls: { ultralight: 'http://127.0.0.1:9', json: 'http://127.0.0.1:9' },
-    orionUrl: 'http://127.0.0.1:9',
-    jwksUrl: `${jwks.url}/certs`,
-    policyData: { ...policyData(withRoute), issuer: ctx.issuer },
-    tenants: [TENANT, OTHER],
-    stateFile,
-    passSeconds: 30,
-    nudgeCommand: 'ping',
-    maxNudges: 3,
-    graceRatio: 0.1,
-    webhookTimeoutMs: 2000,
-    webhookAllowedHosts: ['127.0.0.1'],
-    upstreamTimeoutMs: 2000,
-    logLevel: 'info',
-    ...o,
-  };
-}
 
 const logs: Record<string, unknown>[] = [];
 function sink(into: Record<string, unknown>[]) {
@@ -104,14 +66,13 @@ function sink(into: Record<string, unknown>[]) {
   });
 }
 
-async function monitorOn(stateFile: string, o: Partial<MonitorConfig> = {}) {
-  const mon = await startMonitor(config(stateFile, o), {
-    host: '127.0.0.1',
-    processMetrics: false,
-    timer: false,
-    backend: EMPTY_BACKEND,
+async function monitorOn(stateFile: string, config: Partial<MonitorConfig> = {}) {
+  const mon = await startEventsMonitor({
+    stateFile,
+    jwksUrl: `${jwks.url}/certs`,
+    config,
+    logs,
     random: () => 0.5,
-    logDestination: sink(logs),
   });
   running.push(mon);
   return mon;
@@ -715,12 +676,9 @@ describe('provisioning raises device events to the monitor', () => {
   const m = ANCHOR.manufracture;
 
   beforeAll(async () => {
-    mon = await startMonitor(config(join(tmpdir(), `monitor-prov-${process.pid}.json`)), {
-      host: '127.0.0.1',
-      processMetrics: false,
-      timer: false,
-      backend: EMPTY_BACKEND,
-      logDestination: sink(logs),
+    mon = await startEventsMonitor({
+      stateFile: join(tmpdir(), `monitor-prov-${process.pid}.json`),
+      logs,
     });
     stack = await startProvisioningStack({ env: { PLATFORM_EVENTS_URL: mon.eventsUrl } });
     const group = await stack.call('PUT', '/v1/groups', {
