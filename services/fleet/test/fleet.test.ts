@@ -1246,10 +1246,15 @@ describe('the API server unreachable', () => {
 
 describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
   const by = () => `Olga Operator <${people.username('operator')}@example.test>`;
-  /** The tenant's journal in the monitor, once the publisher has sent what it holds. */
-  const journal = async () => {
+  /**
+   * The tenant's journal in the monitor, once the publisher has sent what it holds: the events
+   * of `agents` only (other tests' services publish too).
+   */
+  const journal = async (...agents: string[]) => {
     await fleet.publisher.flush();
-    return monitor.store.doc.journal[A] ?? [];
+    return (monitor.store.doc.journal[A] ?? []).filter((e) =>
+      agents.includes(String(e.data.agent)),
+    );
   };
   const typeOf = (t: string) => t.replace('eu.kitt4sme.fleet.', '');
 
@@ -1288,7 +1293,6 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
   }
 
   it('raises deployed (a group target: one event naming its hosts), stopped, resumed, undeployed and removed after each commit, with who did it; nothing on a dry run or without a commit', async () => {
-    const before = (await journal()).length;
     const body = { target: { group: 'line-pcs' }, record: agentRecord() };
     const dry = await call(
       'POST',
@@ -1297,7 +1301,7 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
       { body, dryRun: true },
     );
     expect(dry.body.dry_run).toBe(true);
-    expect((await journal()).length).toBe(before);
+    expect(await journal('evt')).toEqual([]);
 
     const commits: string[] = [];
     expect((await call('POST', '/v1/agents/{name}/deploy', { name: 'evt' }, { body })).status).toBe(
@@ -1314,7 +1318,7 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
     expect((await call('DELETE', '/v1/agents/{name}', { name: 'evt' })).status).toBe(200);
     commits.push(head());
 
-    const mine = (await journal()).slice(before);
+    const mine = await journal('evt');
     expect(mine.map((e) => [typeOf(e.type), e.subject, e.data.commit])).toEqual([
       ['agent.deployed', 'agents/evt', commits[0]],
       ['agent.stopped', 'agents/evt', commits[1]],
@@ -1348,7 +1352,6 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
   });
 
   it("raises rollout.started, paused and resumed from the API, and wave-started, completed and failed from the runner's committed steps", async () => {
-    const before = (await journal()).length;
     const waves = {
       target: { group: 'line-pcs' },
       record: agentRecord(),
@@ -1382,7 +1385,7 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
     const done = await runner.pass();
     expect(done.map((s) => s.decision.action)).toEqual(['complete']);
 
-    const mine = (await journal()).slice(before);
+    const mine = await journal('evt-waves');
     expect(mine.map((e) => [typeOf(e.type), e.subject])).toEqual([
       ['agent.deployed', 'agents/evt-waves'],
       ['rollout.started', `rollouts/${rolloutId}`],
@@ -1427,7 +1430,7 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
     });
     const failed = await failing.pass();
     expect(failed.map((s) => s.decision.action)).toEqual(['fail']);
-    const last = (await journal()).at(-1)!;
+    const last = (await journal('evt-fails')).at(-1)!;
     expect(typeOf(last.type)).toBe('rollout.failed');
     expect(last.data).toMatchObject({
       agent: 'evt-fails',
@@ -1445,7 +1448,6 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
     expect(
       (await call('POST', '/v1/agents/{name}/deploy', { name: 'evt-sick' }, { body })).status,
     ).toBe(201);
-    const before = (await journal()).length;
     const sickSince = '2026-12-02T12:00:00.000Z';
     const degraded = new Map([['evt-sick@ipc-line1', sickSince]]);
     const events = new FleetEvents(fleet.publisher);
@@ -1460,7 +1462,7 @@ describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
     degraded.clear();
     expect((await restarted.pass()).restored).toHaveLength(1);
 
-    const mine = (await journal()).slice(before);
+    const mine = (await journal('evt-sick')).filter((e) => !e.type.endsWith('.deployed'));
     expect(mine.map((e) => typeOf(e.type))).toEqual(['agent.degraded', 'agent.restored']);
     const [sick, well] = mine;
     expect(sick!.subject).toMatch(/^agents\/agent-[0-9a-f]+-ipc-line1$/);
