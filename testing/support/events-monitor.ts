@@ -59,6 +59,7 @@ export function eventsMonitorConfig(o: EventsMonitorOptions): MonitorConfig {
     nudgeCommand: 'ping',
     maxNudges: 3,
     graceRatio: 0.1,
+    minGraceSeconds: 5,
     webhookTimeoutMs: 2000,
     webhookAllowedHosts: ['127.0.0.1'],
     upstreamTimeoutMs: 2000,
