@@ -33,6 +33,7 @@ import type { PlatformEventInput } from '../../../platform/events.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { startEventsMonitor } from '../../../testing/support/events-monitor.js';
+import { openApiChecker } from '../../../testing/support/openapi-checker.js';
 import type { StubServer } from '../../../testing/support/http.js';
 import { json, startStub } from '../../../testing/support/http.js';
 import { ManualClock } from '../../../testing/support/manual-clock.js';
@@ -43,11 +44,13 @@ import type { WebhookReceiver } from '../../../testing/support/webhook-receiver.
 import { startWebhookReceiver } from '../../../testing/support/webhook-receiver.js';
 import { EventPublisher } from '../../runtime/src/index.js';
 import type { MonitorConfig } from '../src/config.js';
+import { buildOpenApi } from '../src/openapi.js';
 import type { RunningMonitor } from '../src/service.js';
 
 const TENANT = 'manufracture';
 const OTHER = 'smithereens';
 const ctx = loadPlatformContext();
+const openapi = openApiChecker(buildOpenApi() as never);
 
 let keys: TestKeys;
 let jwks: StubServer;
@@ -99,7 +102,11 @@ async function api(
     ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
   });
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    body: text ? JSON.parse(text) : undefined,
+  };
 }
 
 /** A post to the events port. */
@@ -462,6 +469,8 @@ describe('the journal (GET /monitor/v1/events)', () => {
     const read = async (query: string) => {
       const res = await api(mon, 'GET', `/v1/events${query}`, { role: 'viewer' });
       expect(res.status).toBe(200);
+      // What the monitor serves is what its OpenAPI document says.
+      openapi.check('GET', '/v1/events', res.status, res.body, res.type);
       return (res.body.events as { id: string; specversion: string }[]).map((e) => e.id);
     };
     expect(await read('')).toEqual([d1!.id, p2!.id, p1!.id]);
