@@ -20,7 +20,12 @@ import { GENERATED_HEADER, synthesize, toYaml } from '../cdk8s/lib/synth.js';
 import { fleetRecordJsonSchema } from '../platform/fleet/records.js';
 import { policyExampleData } from '../platform/policy-data.js';
 import { renderClusterEnv } from './cluster-env.js';
-import { renderErrorsDoc, renderArchitectureSection, renderFleetReference } from './docs.js';
+import {
+  renderErrorsDoc,
+  renderArchitectureSection,
+  renderEventsDoc,
+  renderFleetReference,
+} from './docs.js';
 
 /** One generated file. */
 export interface GeneratedFile {
@@ -65,6 +70,11 @@ export const GENERATED: readonly GeneratedFile[] = [
     path: 'docs/fleet.schema.json',
     purpose: 'the JSON Schema of the fleet records (docs/agents-as-code.md)',
     render: () => json(fleetRecordJsonSchema()),
+  },
+  {
+    path: 'docs/events.md',
+    purpose: "every type of the platform's events, its subject, pair and data (docs/monitor.md)",
+    render: () => renderEventsDoc(),
   },
   {
     path: 'docs/fleet-reference.md',

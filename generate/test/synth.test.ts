@@ -40,6 +40,7 @@ describe('synth', () => {
     expect([...out.files.keys()].filter((f) => !f.startsWith('deploy/'))).toEqual([
       'docs/devices.schema.json',
       'docs/errors.md',
+      'docs/events.md',
       'docs/fleet-reference.md',
       'docs/fleet.openapi.json',
       'docs/fleet.schema.json',

@@ -42,6 +42,8 @@ export interface MonitorStackOptions {
 export function localMonitorConfig(opts: MonitorStackOptions, stateFile: string): MonitorConfig {
   return {
     port: 0,
+    eventsPort: 0,
+    journalSize: 1000,
     iotaNorthUrls: opts.iotaNorthUrls,
     orionUrl: opts.orionUrl,
     jwksUrl: opts.jwksUrl,

@@ -33,6 +33,7 @@ import type {
   Snapshot,
   StatusSource,
 } from './contract.js';
+import type { FleetEvents } from './events.js';
 import type { FieldError } from './errors.js';
 import { FLEET_SERVICE_ERRORS, FleetFailure, problemType } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -45,6 +46,7 @@ import {
   content,
   deployAgent,
   deployPipeline,
+  findAgent,
   findGroup,
   findPipeline,
   groupNames,
@@ -77,6 +79,8 @@ export interface AppDeps {
   /** The platform's Argo CD Applications, for platform admins (GET /v1/platform/applications). */
   readonly applications?: () => Promise<readonly ApplicationSummary[]>;
   readonly ready?: () => boolean;
+  /** Where the events of committed writes go (platform/events.ts). @default none */
+  readonly events?: FleetEvents;
 }
 
 /** The roles that may read; change a tenant's agents; change the shared groups. */
@@ -85,6 +89,10 @@ const WRITERS = ['operator', 'tenant-admin', 'platform-admin'];
 const GROUP_WRITERS = ['platform-admin'];
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** The event kind of each lifecycle verb, and of each rollout command. */
+const WRITTEN = { stop: 'stopped', resume: 'resumed', undeploy: 'undeployed' } as const;
+const ROLLOUT_COMMANDS = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' } as const;
 
 interface Locals {
   correlator: string;
@@ -421,6 +429,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...ifMatch,
       edit: deployAgent(caller, name, body),
     });
+    deps.events?.written(caller, result, { kind: 'deployed', names: [name] });
     await answerAgents(deps, res, caller, result, [name], body.target, created(result) ? 201 : 200);
   });
 
@@ -441,6 +450,7 @@ export function createApp(deps: AppDeps): express.Express {
     const modules = result.after.fleet.agents
       .filter((a) => a.tenant === caller.tenant && a.pipeline === name)
       .map((a) => a.name);
+    deps.events?.written(caller, result, { kind: 'deployed', names: modules });
     await answerAgents(
       deps,
       res,
@@ -467,6 +477,7 @@ export function createApp(deps: AppDeps): express.Express {
         ...ifMatch,
         edit: setState(caller, name, state),
       });
+      deps.events?.written(caller, result, { kind: WRITTEN[verb], names: [name] });
       await answerAgents(deps, res, caller, result, [name]);
     });
   }
@@ -481,6 +492,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...ifMatch,
       edit: upgrade(caller, name, body),
     });
+    deps.events?.written(caller, result, { kind: 'deployed', names: [name] });
     const a = result.after.fleet.agents.find((x) => x.tenant === caller.tenant && x.name === name);
     const target: Target | undefined =
       a?.placement.mode === 'group' ? { group: a.placement.group } : undefined;
@@ -501,6 +513,7 @@ export function createApp(deps: AppDeps): express.Express {
       ifMatch: [{ ref: l.ref, etag: header ?? l.etag }],
       edit: rollBack(caller, name, previous.part),
     });
+    deps.events?.written(caller, result, { kind: 'deployed', names: [name] });
     await answerAgents(deps, res, caller, result, [name], undefined, 200, {
       rolled_back_to: previous.commit,
     });
@@ -512,10 +525,20 @@ export function createApp(deps: AppDeps): express.Express {
       const name = nameParam(req, 'name');
       noBody(req);
       const ifMatch = await ifMatchFor(req, agentRef(caller.tenant, name));
+      // The rollout as the command finds it (a cancel removes it), for its event.
+      const before = deps.events?.enabled
+        ? findAgent(await store.snapshot({ fresh: true }), caller.tenant, name)?.agent.rollout
+        : undefined;
       const result = await write(deps, req, res, caller, `rollout.${command}`, {
         message: `fleet: ${command} the rollout of ${caller.tenant}/${name}`,
         ...ifMatch,
         edit: rolloutCommand(caller, name, command),
+      });
+      deps.events?.written(caller, result, {
+        kind: 'rollout',
+        command: ROLLOUT_COMMANDS[command],
+        name,
+        before,
       });
       await answerAgents(deps, res, caller, result, [name]);
     });
@@ -530,6 +553,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...ifMatch,
       edit: removeAgent(caller, name),
     });
+    deps.events?.written(caller, result, { kind: 'removed', names: [name] });
     answer(res, result, 200, {});
   });
 
@@ -541,11 +565,17 @@ export function createApp(deps: AppDeps): express.Express {
       if (!p) throw notFound(`no pipeline ${name} in tenant ${caller.tenant}`);
       return p.ref;
     });
+    const modules = deps.events?.enabled
+      ? (await store.snapshot({ fresh: true })).fleet.agents
+          .filter((a) => a.tenant === caller.tenant && a.pipeline === name)
+          .map((a) => a.name)
+      : [];
     const result = await write(deps, req, res, caller, 'pipeline.remove', {
       message: `fleet: remove pipeline ${caller.tenant}/${name}`,
       ...ifMatch,
       edit: removePipeline(caller, name),
     });
+    deps.events?.written(caller, result, { kind: 'removed', names: modules });
     answer(res, result, 200, {});
   });
 

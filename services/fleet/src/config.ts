@@ -14,6 +14,7 @@
  * | `FLEET_ROLLOUT_INTERVAL_SECONDS` | how often the rollout runner judges every rollout (default 5) |
  * | `KEYCLOAK_JWKS_URL` | the realm's JWKS URL |
  * | `POLICY_DATA_FILE` | the tenancy policy data (JSON) synth generates |
+ * | `PLATFORM_EVENTS_URL` | the monitor's internal events port (no path), where the fleet's events go (services/fleet/src/events.ts); unset: none are raised |
  * | `LOG_LEVEL` | pino's level (default info) |
  */
 import { z } from 'zod';
@@ -21,6 +22,7 @@ import { z } from 'zod';
 import type { PlatformContext } from '../../../platform/context.js';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { parseEnv } from '../../../platform/env.js';
+import { PLATFORM_EVENTS_URL_ENV } from '../../../platform/events.js';
 import type { Environment } from '../../../platform/env.js';
 import { readPolicyDataFile } from '../../../platform/policy-data.js';
 import type { Author } from './contract.js';
@@ -44,6 +46,9 @@ const Env = z.object({
   KEYCLOAK_JWKS_URL: z.url({ protocol: /^https?$/, error: "the realm's JWKS URL" }),
   POLICY_DATA_FILE: z.string().min(1, 'the path of the tenancy policy data (JSON) synth generates'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  [PLATFORM_EVENTS_URL_ENV]: z
+    .url({ protocol: /^https?$/, error: "the monitor's events port, e.g. http://monitor:8081" })
+    .optional(),
 });
 
 /** The validated configuration. */
@@ -61,6 +66,8 @@ export interface FleetConfig {
   readonly jwksUrl: string;
   readonly policyData: unknown;
   readonly logLevel: string;
+  /** The monitor's events port (PLATFORM_EVENTS_URL); undefined: no events. */
+  readonly eventsUrl?: string | undefined;
 }
 
 /**
@@ -92,5 +99,6 @@ export function loadConfig(
     jwksUrl: e.KEYCLOAK_JWKS_URL,
     policyData,
     logLevel: e.LOG_LEVEL,
+    eventsUrl: e[PLATFORM_EVENTS_URL_ENV],
   };
 }

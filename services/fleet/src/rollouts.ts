@@ -53,7 +53,15 @@ export interface RolloutProgress {
 /** What a pass did to one rollout. */
 export interface RolloutStep {
   readonly rollout: string;
+  /** `<tenant>/<name>`. */
   readonly agent: string;
+  readonly tenant: string;
+  /** The agent's name. */
+  readonly name: string;
+  /** The rollout's waves (hosts). */
+  readonly waves: readonly (readonly string[])[];
+  /** The wave begun when it was judged. */
+  readonly wave: number;
   readonly decision: RolloutDecision;
   /** The commit of the step; absent when it waited, held, or lost a race with a person. */
   readonly commit?: string;
@@ -207,6 +215,15 @@ export class RolloutRunner {
     decision: Exclude<RolloutDecision, { action: 'wait' | 'hold' }>,
   ): Promise<RolloutStep> {
     const who = `${agent.tenant}/${agent.name}`;
+    const what = {
+      rollout: r.id,
+      agent: who,
+      tenant: agent.tenant,
+      name: agent.name,
+      waves: r.waves,
+      wave: r.started,
+      decision,
+    };
     const n = r.waves.length;
     const subject =
       decision.action === 'next'
@@ -235,16 +252,11 @@ export class RolloutRunner {
             },
           ),
       });
-      return {
-        rollout: r.id,
-        agent: who,
-        decision,
-        ...(result.commit ? { commit: result.commit } : {}),
-      };
+      return { ...what, ...(result.commit ? { commit: result.commit } : {}) };
     } catch (err) {
       if (err instanceof Moved) {
         this.opts.log?.info({ rollout: r.id, agent: who }, err.message);
-        return { rollout: r.id, agent: who, decision };
+        return what;
       }
       throw err;
     }

@@ -8,11 +8,13 @@ import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 
 import { loadCluster } from '../../../platform/cluster.js';
+import { EventPublisher } from '../../runtime/src/index.js';
 import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
 import { createApp } from './app.js';
 import type { FleetConfig } from './config.js';
 import type { StatusSource } from './contract.js';
 import { FleetFailure, fleetServiceError } from './errors.js';
+import { DegradedWatcher, FleetEvents } from './events.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { KubeStatusSource } from './observe.js';
@@ -37,6 +39,8 @@ export interface ServiceOverrides {
   readonly now?: () => Date;
   /** Called before each push (GitStoreOptions.beforePush). */
   readonly beforePush?: (attempt: number) => Promise<void>;
+  /** Watch the status for degraded/restored events. @default true with events, false with a given `status` */
+  readonly watchDegraded?: boolean;
 }
 
 /** A running fleet service. */
@@ -48,6 +52,10 @@ export interface RunningFleet {
   readonly logger: Logger;
   /** The rollout runner, when the service has a status source. */
   readonly rollouts?: RolloutRunner;
+  /** Events to the monitor (a no-op without PLATFORM_EVENTS_URL). */
+  readonly publisher: EventPublisher;
+  /** The degraded/restored watcher, when the service has a status source and events. */
+  readonly degraded?: DegradedWatcher;
   close(): Promise<void>;
 }
 
@@ -84,6 +92,12 @@ export async function startFleet(
     await kube.start();
   }
   const status: StatusSource | undefined = overrides.status ?? kube;
+  const publisher = new EventPublisher({
+    url: config.eventsUrl,
+    logger,
+    registry: metrics.registry,
+  });
+  const events = new FleetEvents(publisher);
   const rollouts =
     status && (overrides.runRollouts ?? !overrides.status)
       ? new RolloutRunner({
@@ -92,7 +106,18 @@ export async function startFleet(
           author: config.committer,
           intervalMs: config.rolloutIntervalSeconds * 1000,
           log: logger,
+          onStep: (step) => events.step(step),
           ...(overrides.now ? { now: overrides.now } : {}),
+        })
+      : undefined;
+  const degraded =
+    status && events.enabled && (overrides.watchDegraded ?? !overrides.status)
+      ? new DegradedWatcher({
+          store,
+          status,
+          events,
+          intervalMs: config.rolloutIntervalSeconds * 1000,
+          log: logger,
         })
       : undefined;
   const app = createApp({
@@ -105,6 +130,7 @@ export async function startFleet(
     ...(status ? { status } : {}),
     ...(rollouts ? { rollouts } : {}),
     ...(kube ? { applications: () => kube.readApplications() } : {}),
+    events,
   });
   const server = app.listen(config.port, overrides.host ?? '0.0.0.0');
   await new Promise<void>((resolve, reject) => {
@@ -117,6 +143,7 @@ export async function startFleet(
     'fleet service listening',
   );
   rollouts?.start();
+  degraded?.start();
   return {
     url: `http://127.0.0.1:${port}`,
     server,
@@ -124,13 +151,17 @@ export async function startFleet(
     metrics,
     logger,
     ...(rollouts ? { rollouts } : {}),
+    publisher,
+    ...(degraded ? { degraded } : {}),
     close: async () => {
       await rollouts?.stop();
+      await degraded?.stop();
       kube?.close();
       await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       });
+      await publisher.close();
     },
   };
 }

@@ -2,7 +2,9 @@
  * The fleet service against real parts: a real git server (a loopback git daemon serving a bare
  * repository seeded with this repository's fleet/, receive enabled), real Keycloak tokens of
  * people made for the test, and the platform's tenancy policy (Rego, wasm) through the tenancy
- * middleware. Every write is checked where it lands: in `git log` of the bare repository.
+ * middleware. Every write is checked where it lands: in `git log` of the bare repository, and
+ * its events in the journal of a real monitor whose events port is the service's
+ * PLATFORM_EVENTS_URL.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +43,12 @@ import { buildOpenApi } from '../src/openapi.js';
 import type { RunningFleet } from '../src/service.js';
 import { KubeStatusSource } from '../src/observe.js';
 import { startFleet } from '../src/service.js';
+import { DegradedWatcher, FleetEvents } from '../src/events.js';
+import { RolloutRunner } from '../src/rollouts.js';
+import { eventId } from '../../../platform/events.js';
+import type { TargetStatus } from '../../../platform/fleet/status.js';
+import type { RunningMonitor } from '../../monitor/src/service.js';
+import { startEventsMonitor } from '../../../testing/support/events-monitor.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const A = 'manufracture';
@@ -60,6 +68,8 @@ let work: string;
 let bare: string;
 let other: string;
 let fleet: RunningFleet;
+/** The monitor the fleet's events go to. */
+let monitor: RunningMonitor;
 /** What the store runs before each push (the tests move the remote there). */
 let beforePush: ((attempt: number) => Promise<void>) | undefined;
 const logs: Record<string, unknown>[] = [];
@@ -147,6 +157,7 @@ function config(cloneDir: string): FleetConfig {
     jwksUrl: `${issuer}/protocol/openid-connect/certs`,
     policyData: { ...policyData(ctx), issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs` },
     logLevel: 'info',
+    eventsUrl: monitor.eventsUrl,
   };
 }
 
@@ -192,6 +203,7 @@ beforeAll(async () => {
       done();
     },
   });
+  monitor = await startEventsMonitor({ stateFile: join(work, 'monitor-state.json') });
   fleet = await startFleet(config(join(work, 'clone')), {
     host: '127.0.0.1',
     processMetrics: false,
@@ -202,6 +214,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fleet?.close();
+  await monitor?.close();
   await daemon?.stop();
   await people?.remove();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -1229,4 +1242,242 @@ describe('the API server unreachable', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('events to the monitor (PLATFORM_EVENTS_URL)', () => {
+  const by = () => `Olga Operator <${people.username('operator')}@example.test>`;
+  /**
+   * The tenant's journal in the monitor, once the publisher has sent what it holds: the events
+   * of `agents` only (other tests' services publish too).
+   */
+  const journal = async (...agents: string[]) => {
+    await fleet.publisher.flush();
+    return (monitor.store.doc.journal[A] ?? []).filter((e) =>
+      agents.includes(String(e.data.agent)),
+    );
+  };
+  const typeOf = (t: string) => t.replace('eu.kitt4sme.fleet.', '');
+
+  /**
+   * TEST DOUBLE of the StatusSource (the real one reads Kubernetes and is tested there): every
+   * target runs what git wants on it and has been ready for an hour, except those `degraded`
+   * names (`<agent>@<host>`: degraded since `since`).
+   */
+  function statusDouble(degraded: Map<string, string> = new Map()): StatusSource {
+    return {
+      status(snapshot: Snapshot): Promise<FleetStatus> {
+        const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+        const targets: TargetStatus[] = snapshot.fleet.agents.flatMap((a) =>
+          a.placement.hosts.map((h) => {
+            const revision = instanceOn(a, h.name)?.revision ?? a.revision;
+            const sick = degraded.get(`${a.name}@${h.name}`);
+            return {
+              agent: { id: a.id, name: a.name, tenant: a.tenant },
+              host: h.name,
+              desiredRevision: revision,
+              observedRevision: revision,
+              state: sick ? ('degraded' as const) : ('running' as const),
+              reason: sick ? 'CrashLoopBackOff: exit code 1' : 'test double',
+              since: sick ?? hourAgo,
+            };
+          }),
+        );
+        return Promise.resolve({
+          commit: snapshot.commit,
+          observedAt: new Date().toISOString(),
+          hosts: [],
+          targets,
+        });
+      },
+    };
+  }
+
+  it('raises deployed (a group target: one event naming its hosts), stopped, resumed, undeployed and removed after each commit, with who did it; nothing on a dry run or without a commit', async () => {
+    const body = { target: { group: 'line-pcs' }, record: agentRecord() };
+    const dry = await call(
+      'POST',
+      '/v1/agents/{name}/deploy',
+      { name: 'evt' },
+      { body, dryRun: true },
+    );
+    expect(dry.body.dry_run).toBe(true);
+    expect(await journal('evt')).toEqual([]);
+
+    const commits: string[] = [];
+    expect((await call('POST', '/v1/agents/{name}/deploy', { name: 'evt' }, { body })).status).toBe(
+      201,
+    );
+    commits.push(head());
+    for (const verb of ['stop', 'resume', 'undeploy']) {
+      expect((await call('POST', `/v1/agents/{name}/${verb}`, { name: 'evt' })).status).toBe(200);
+      commits.push(head());
+    }
+    // Undeployed already: nothing changes, no commit, no event.
+    const same = await call('POST', '/v1/agents/{name}/undeploy', { name: 'evt' });
+    expect(same.body.commit).toBeNull();
+    expect((await call('DELETE', '/v1/agents/{name}', { name: 'evt' })).status).toBe(200);
+    commits.push(head());
+
+    const mine = await journal('evt');
+    expect(mine.map((e) => [typeOf(e.type), e.subject, e.data.commit])).toEqual([
+      ['agent.deployed', 'agents/evt', commits[0]],
+      ['agent.stopped', 'agents/evt', commits[1]],
+      ['agent.resumed', 'agents/evt', commits[2]],
+      ['agent.undeployed', 'agents/evt', commits[3]],
+      ['agent.removed', 'agents/evt', commits[4]],
+    ]);
+    expect(mine[0]).toMatchObject({
+      id: eventId(commits[0]!, 'fleet.agent.deployed', A, 'evt'),
+      source: '/fleet/tenants/manufracture',
+      data: {
+        tenant: A,
+        kind: 'agent',
+        id: 'evt',
+        agent: 'evt',
+        hosts: ['ipc-line1', 'ipc-line2'],
+        image: IMAGE,
+        by: by(),
+      },
+    });
+    expect(mine[1]!.data).toMatchObject({ hosts: ['ipc-line1', 'ipc-line2'], by: by() });
+    expect(mine[4]!.data).toEqual({
+      tenant: A,
+      kind: 'agent',
+      id: 'evt',
+      agent: 'evt',
+      commit: commits[4],
+      by: by(),
+    });
+    expect(fleet.publisher.counts).toMatchObject({ refused: 0 });
+  });
+
+  it("raises rollout.started, paused and resumed from the API, and wave-started, completed and failed from the runner's committed steps", async () => {
+    const waves = {
+      target: { group: 'line-pcs' },
+      record: agentRecord(),
+      rollout: { batchSize: 1 },
+    };
+    const deploy = await call(
+      'POST',
+      '/v1/agents/{name}/deploy',
+      { name: 'evt-waves' },
+      {
+        body: { ...waves, rollout: { batchSize: 1, bakeSeconds: 0 } },
+      },
+    );
+    expect(deploy.status).toBe(201);
+    const started = head();
+    const rolloutId = recordsAtHead(`fleet/agents/${A}-evt-waves.yaml`)[0]!.rollout.id as string;
+    for (const command of ['pause', 'resume'])
+      expect(
+        (await call('POST', `/v1/agents/{name}/rollout/${command}`, { name: 'evt-waves' })).status,
+      ).toBe(200);
+
+    const events = new FleetEvents(fleet.publisher);
+    const runner = new RolloutRunner({
+      store: fleet.store,
+      status: statusDouble(),
+      author: { name: 'kitt4sme fleet service', email: 'fleet@kitt4sme.test' },
+      onStep: (step) => events.step(step),
+    });
+    const next = await runner.pass();
+    expect(next.map((s) => s.decision.action)).toEqual(['next']);
+    const done = await runner.pass();
+    expect(done.map((s) => s.decision.action)).toEqual(['complete']);
+
+    const mine = await journal('evt-waves');
+    expect(mine.map((e) => [typeOf(e.type), e.subject])).toEqual([
+      ['agent.deployed', 'agents/evt-waves'],
+      ['rollout.started', `rollouts/${rolloutId}`],
+      ['rollout.paused', `rollouts/${rolloutId}`],
+      ['rollout.resumed', `rollouts/${rolloutId}`],
+      ['rollout.wave-started', `rollouts/${rolloutId}`],
+      ['rollout.completed', `rollouts/${rolloutId}`],
+    ]);
+    expect(mine[1]!.data).toMatchObject({
+      agent: 'evt-waves',
+      waves: 2,
+      from: null,
+      to: IMAGE,
+      commit: started,
+      by: by(),
+    });
+    expect(mine[2]!.data).toMatchObject({ wave: 1, by: by() });
+    expect(mine[4]!.data).toMatchObject({
+      wave: 2,
+      waves: 2,
+      hosts: ['ipc-line2'],
+      commit: next[0]!.commit,
+    });
+    expect(mine[4]!.id).toBe(eventId(next[0]!.commit!, 'fleet.rollout.wave-started', A, rolloutId));
+    expect(mine[5]!.data).toMatchObject({ waves: 2, commit: done[0]!.commit });
+
+    // A rollout whose first wave cannot run: the runner fails it.
+    const fail = await call(
+      'POST',
+      '/v1/agents/{name}/deploy',
+      { name: 'evt-fails' },
+      {
+        body: waves,
+      },
+    );
+    expect(fail.status).toBe(201);
+    const failing = new RolloutRunner({
+      store: fleet.store,
+      status: statusDouble(new Map([['evt-fails@ipc-line1', new Date().toISOString()]])),
+      author: { name: 'kitt4sme fleet service', email: 'fleet@kitt4sme.test' },
+      onStep: (step) => events.step(step),
+    });
+    const failed = await failing.pass();
+    expect(failed.map((s) => s.decision.action)).toEqual(['fail']);
+    const last = (await journal('evt-fails')).at(-1)!;
+    expect(typeOf(last.type)).toBe('rollout.failed');
+    expect(last.data).toMatchObject({
+      agent: 'evt-fails',
+      wave: 1,
+      reason: expect.stringContaining('ipc-line1 is degraded: CrashLoopBackOff'),
+      reverted: expect.any(Boolean),
+      commit: failed[0]!.commit,
+    });
+    for (const name of ['evt-waves', 'evt-fails'])
+      expect((await call('DELETE', '/v1/agents/{name}', { name })).status).toBe(200);
+  });
+
+  it('raises agent.degraded when a target enters degraded and agent.restored (resolving it) when it leaves; a restarted watcher raises the same id again, which the monitor keeps once', async () => {
+    const body = { target: { host: 'ipc-line1' }, record: agentRecord() };
+    expect(
+      (await call('POST', '/v1/agents/{name}/deploy', { name: 'evt-sick' }, { body })).status,
+    ).toBe(201);
+    const sickSince = '2026-12-02T12:00:00.000Z';
+    const degraded = new Map([['evt-sick@ipc-line1', sickSince]]);
+    const events = new FleetEvents(fleet.publisher);
+    const status = statusDouble(degraded);
+    const watcher = new DegradedWatcher({ store: fleet.store, status, events });
+    expect((await watcher.pass()).degraded).toHaveLength(1);
+    // Still degraded since the same time: nothing new.
+    expect(await watcher.pass()).toEqual({ degraded: [], restored: [] });
+    // The service restarted: its new watcher knows nothing and raises it again, same id.
+    const restarted = new DegradedWatcher({ store: fleet.store, status, events });
+    expect((await restarted.pass()).degraded).toHaveLength(1);
+    degraded.clear();
+    expect((await restarted.pass()).restored).toHaveLength(1);
+
+    const mine = (await journal('evt-sick')).filter((e) => !e.type.endsWith('.deployed'));
+    expect(mine.map((e) => typeOf(e.type))).toEqual(['agent.degraded', 'agent.restored']);
+    const [sick, well] = mine;
+    expect(sick!.subject).toMatch(/^agents\/agent-[0-9a-f]+-ipc-line1$/);
+    expect(sick!.time).toBe(sickSince);
+    expect(sick!.data).toMatchObject({
+      agent: 'evt-sick',
+      host: 'ipc-line1',
+      reason: 'CrashLoopBackOff: exit code 1',
+      since: sickSince,
+    });
+    expect(well!.subject).toBe(sick!.subject);
+    expect(well!.data).toMatchObject({ agent: 'evt-sick', host: 'ipc-line1', resolves: sick!.id });
+    expect(
+      await monitor.metrics.registry.getSingleMetricAsString('monitor_events_received_total'),
+    ).toMatch(/producer="fleet",outcome="duplicate"\} 1/);
+    expect((await call('DELETE', '/v1/agents/{name}', { name: 'evt-sick' })).status).toBe(200);
+  });
 });

@@ -1,6 +1,6 @@
 /**
- * The monitor's HTTP face: health, readiness, metrics, and per tenant the targets' health and
- * the webhook subscriptions (create, list, delete, delivery log). Every `/monitor` request goes
+ * The monitor's HTTP face: health, readiness, metrics, and per tenant the targets' health, the
+ * journal of its last events and the webhook subscriptions (create, list, delete, delivery log). Every `/monitor` request goes
  * through the tenancy middleware (the platform's Rego policy, in process) first; the tenant is
  * the verified one, and subscriptions are the tenant admin's.
  */
@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 
 import type { JwksCache, TenancyContext, TenancyPolicy } from '../../tenancy/src/index.js';
 import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
@@ -16,12 +17,13 @@ import { PUBLIC_HOST_RULE } from '../../../platform/outbound.js';
 import { addProbes, mountApi, sendInternalError } from '../../runtime/src/index.js';
 import type { Dispatcher } from './deliveries.js';
 import { MONITOR_ERRORS, MonitorFailure, problemType } from './errors.js';
-import { newSecret } from './events.js';
-import { SubscriptionBody } from './model.js';
+import { globToRegExp } from './deliveries.js';
+import { cloudEventOf, newSecret } from './events.js';
+import { EventsQuery, SubscriptionBody } from './model.js';
 import type { Metrics } from './metrics.js';
 import type { Monitor } from './monitor.js';
 import { API_PREFIX } from './route.js';
-import type { MonitorStore, Subscription } from './store.js';
+import type { MonitorStore, StoredEvent, Subscription } from './store.js';
 import { buildOpenApi } from './openapi.js';
 
 /** What {@link createApp} is built from. */
@@ -96,6 +98,24 @@ export function createApp(deps: AppDeps): express.Express {
         };
       }),
     });
+  });
+
+  // Every reader of the tenant (the route's rights give viewers READ): the console's events view.
+  api.get('/v1/events', (req, res) => {
+    const tenant = tenantOf(res);
+    const q = parseQuery(EventsQuery, req.query);
+    const since = q.since === undefined ? undefined : Date.parse(q.since);
+    const subject = q.subject === undefined ? undefined : globToRegExp(q.subject);
+    const journal = deps.store.doc.journal[tenant] ?? [];
+    const events: StoredEvent[] = [];
+    for (let i = journal.length - 1; i >= 0 && events.length < q.limit; i--) {
+      const e = journal[i]!;
+      if (q.type !== undefined && e.type !== q.type) continue;
+      if (subject && !subject.test(e.subject)) continue;
+      if (since !== undefined && Date.parse(e.time) < since) continue;
+      events.push(e);
+    }
+    res.json({ events: events.map(cloudEventOf) });
   });
 
   api.get('/v1/subscriptions', (_req, res) => {
@@ -220,6 +240,22 @@ function view(s: Subscription) {
     created_at: s.createdAt,
     ...(s.disabled ? { disabled: s.disabled } : {}),
   };
+}
+
+/** The query, or a 400 naming each bad parameter. */
+function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S> {
+  const parsed = schema.safeParse(query);
+  if (parsed.success) return parsed.data;
+  const errors = parsed.error.issues.map((i) => ({
+    field: `query ${i.path.join('.') || '(all)'}`,
+    message: i.message,
+  }));
+  throw new MonitorFailure(
+    'ERR_MONITOR_INVALID',
+    400,
+    errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+    errors,
+  );
 }
 
 function invalid(errors: { field: string; message: string }[]): MonitorFailure {

@@ -21,6 +21,9 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 const Env = z.object({
   MONITOR_PORT: int(0, 65535).default(8080),
+  // The internal events port (ingest.ts): never routed by the gateway. NOTE (1)
+  MONITOR_EVENTS_PORT: int(0, 65535).default(8081),
+  MONITOR_JOURNAL_SIZE: int(10, 100_000).default(1000),
   ...Object.fromEntries(
     IOT_AGENT_IDS.map((id) => [
       COMPONENTS[id].iotAgent.northUrlEnv,
@@ -51,6 +54,10 @@ const Env = z.object({
 /** The validated configuration. */
 export interface MonitorConfig {
   readonly port: number;
+  /** The internal events port (producers and Alertmanager post there). */
+  readonly eventsPort: number;
+  /** Events kept per tenant in the journal (GET /monitor/v1/events). */
+  readonly journalSize: number;
   readonly iotaNorthUrls: Readonly<Record<DeviceProtocol, string>>;
   readonly orionUrl: string;
   readonly jwksUrl: string;
@@ -89,6 +96,8 @@ export function loadConfig(env: Environment = process.env): MonitorConfig {
   }
   return {
     port: e.MONITOR_PORT,
+    eventsPort: e.MONITOR_EVENTS_PORT,
+    journalSize: e.MONITOR_JOURNAL_SIZE,
     iotaNorthUrls: Object.fromEntries(
       DEVICE_PROTOCOLS.map((p) => [
         p,
@@ -113,3 +122,9 @@ export function loadConfig(env: Environment = process.env): MonitorConfig {
     logLevel: e.LOG_LEVEL,
   };
 }
+
+// NOTE
+// 1. The events port's number. The monitor's registry entry (platform/components.ts) names its
+//    ports `api` and `events` (EVENTS_PORT_KEY of platform/events.ts); its Service and the mesh
+//    grants are derived from the entry, and the Deployment sets MONITOR_EVENTS_PORT from it.
+//    8081 is only the default of a process started by hand.

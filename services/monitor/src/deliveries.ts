@@ -34,6 +34,8 @@ export interface DispatcherOptions {
   readonly logSize?: number;
   /** Hosts a webhook may name although {@link isPublicHost} refuses them (tests, a lab). */
   readonly allowedHosts?: readonly string[];
+  /** Events kept in each tenant's journal. @default 1000 */
+  readonly journalSize?: number;
   /** Observes each attempt (metrics). */
   readonly onAttempt?: (outcome: string) => void;
 }
@@ -54,6 +56,7 @@ export class Dispatcher {
   private readonly maxDelayMs: number;
   private readonly maxAttempts: number;
   private readonly logSize: number;
+  private readonly journalSize: number;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.random = opts.random ?? Math.random;
@@ -62,6 +65,7 @@ export class Dispatcher {
     this.maxDelayMs = opts.maxDelayMs ?? 3600_000;
     this.maxAttempts = opts.maxAttempts ?? 15;
     this.logSize = opts.logSize ?? 100;
+    this.journalSize = opts.journalSize ?? 1000;
   }
 
   /** True when a webhook may be sent to `url` (the platform's outbound rule, plus the allowed hosts). */
@@ -70,11 +74,27 @@ export class Dispatcher {
     return isPublicHost(url) || (this.opts.allowedHosts ?? []).includes(host);
   }
 
-  /** Queues `event` for every subscription of its tenant that wants it; the number queued. */
+  /** Raises `event` ({@link raise}); the number of deliveries queued. */
   enqueue(event: StoredEvent): number {
+    return this.raise(event).queued;
+  }
+
+  /**
+   * Journals `event` in its tenant's journal and queues it for every subscription of its tenant
+   * that wants it. An id the journal or the queue holds already is the same event raised again
+   * (a restart, a producer's retry): nothing changes (`duplicate`).
+   */
+  raise(event: StoredEvent): { duplicate: boolean; queued: number } {
+    const { store } = this.opts;
+    const { doc } = store;
+    if (doc.events[event.id] || !store.journal(event, this.journalSize)) {
+      return { duplicate: true, queued: 0 };
+    }
+    return { duplicate: false, queued: this.queue(event) };
+  }
+
+  private queue(event: StoredEvent): number {
     const { doc } = this.opts.store;
-    // Raised again after a restart: the same id is already queued or was delivered.
-    if (doc.events[event.id]) return 0;
     const subs = Object.values(doc.subscriptions).filter((s) => wants(s, event));
     if (subs.length === 0) return 0;
     doc.events[event.id] = event;
@@ -85,8 +105,20 @@ export class Dispatcher {
     return subs.length;
   }
 
-  /** Attempts every due delivery, in order per subscription; a failure holds back the ones after it. */
-  async deliverDue(): Promise<DispatchSummary> {
+  /**
+   * Attempts every due delivery, in order per subscription; a failure holds back the ones after
+   * it. Runs one at a time (the pass and an event posted to the events port may both ask): a
+   * call while one runs starts after it, so no delivery is attempted twice at once.
+   */
+  deliverDue(): Promise<DispatchSummary> {
+    const run = this.delivering.then(() => this.deliverDueNow());
+    this.delivering = run.catch(() => undefined);
+    return run;
+  }
+
+  private delivering: Promise<unknown> = Promise.resolve();
+
+  private async deliverDueNow(): Promise<DispatchSummary> {
     const { doc } = this.opts.store;
     const summary: DispatchSummary = { delivered: 0, retrying: 0, failed: 0, gone: 0 };
     const bySub = new Map<string, PendingDelivery[]>();
@@ -220,11 +252,21 @@ export class Dispatcher {
   }
 }
 
-/** True when `sub` wants `event`: same tenant, not disabled, its type and id pattern. */
+/**
+ * True when `sub` wants `event`: same tenant, not disabled, its type, and its id pattern over the
+ * id part of the subject (`<kind>s/<id>`), so one pattern works for devices, agents, rollouts
+ * and alerts alike.
+ */
 export function wants(sub: Subscription, event: StoredEvent): boolean {
   if (sub.tenant !== event.tenant || sub.disabled) return false;
   if (sub.types.length > 0 && !sub.types.includes(event.type)) return false;
-  return globToRegExp(sub.idPattern).test(String(event.data.id ?? ''));
+  return globToRegExp(sub.idPattern).test(subjectId(event.subject));
+}
+
+/** The `<id>` of a subject `<kind>s/<id>`. */
+export function subjectId(subject: string): string {
+  const slash = subject.indexOf('/');
+  return slash < 0 ? subject : subject.slice(slash + 1);
 }
 
 /** A glob (`*` any run, `?` one character) as an anchored RegExp; no other syntax. */

@@ -25,6 +25,21 @@ export const MONITOR_ERRORS = {
     problem: 'no such subscription in this tenant',
     fix: "list the tenant's subscriptions with GET /monitor/v1/subscriptions and use one of their ids",
   },
+  ERR_MONITOR_EVENT_TYPE: {
+    problem:
+      "an event posted to the monitor's events port has a type outside the catalogue, or one its producer does not raise here",
+    fix: 'use a type of docs/events.md whose producer is provisioning or fleet (monitor events are raised by the monitor, alerts come through the Alertmanager receiver)',
+  },
+  ERR_MONITOR_EVENT_TENANT: {
+    problem:
+      "an event posted to the monitor's events port names a tenant that is not a platform tenant",
+    fix: "send events of the platform's tenants only (platform/tenants.ts; the policy data's `tenants`)",
+  },
+  ERR_MONITOR_EVENT_SUBJECT: {
+    problem:
+      "an event's subject is not `<kind>s/<id>` of its type's kind, or its data contradicts it",
+    fix: "build the subject with eventSubject(kind, id) of platform/events.ts, the kind being the type's in the catalogue, and leave data's tenant, kind and id to match (or out: the monitor sets them)",
+  },
 } as const;
 export type MonitorErrorCode = keyof typeof MONITOR_ERRORS;
 

@@ -7,35 +7,28 @@
  * monitor that raises it again after a crash raises the same id: receivers dedupe on it (it is
  * also the `webhook-id`), which makes delivery at-least-once without duplicates they can't spot.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 import { CloudEvent } from 'cloudevents';
 import { Webhook } from 'standardwebhooks';
 
+import {
+  EVENT_TYPES,
+  EVENT_TYPE_PREFIX,
+  eventId,
+  eventSource,
+  eventSubject,
+  eventTypeOf,
+} from '../../../platform/events.js';
 import type { LivenessAction, Target, TargetKind } from './liveness.js';
 import type { StoredEvent } from './store.js';
 
-/** The prefix of every type the monitor raises. */
-export const EVENT_TYPE_PREFIX = 'eu.kitt4sme.monitor';
+// The catalogue (platform/events.ts) is the one list of types; these are its names here.
+export { EVENT_TYPES, EVENT_TYPE_PREFIX, eventId };
 
-/** The event types, by target kind: `offline` and `recovered` come in pairs. */
-export const EVENT_TYPES = [
-  `${EVENT_TYPE_PREFIX}.device.offline`,
-  `${EVENT_TYPE_PREFIX}.device.recovered`,
-  `${EVENT_TYPE_PREFIX}.agent.offline`,
-  `${EVENT_TYPE_PREFIX}.agent.recovered`,
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-/** The type of an action's event. */
+/** The type of an action's event (`eu.kitt4sme.monitor.<kind>.<what>`). */
 export function eventType(kind: TargetKind, what: 'offline' | 'recovered'): string {
-  return `${EVENT_TYPE_PREFIX}.${kind}.${what}`;
-}
-
-/** A deterministic id (UUID-shaped, from SHA-256) of what an event says. */
-export function eventId(...parts: readonly (string | number)[]): string {
-  const h = createHash('sha256').update(parts.join('\u0000')).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  return eventTypeOf(`monitor.${kind}.${what}`);
 }
 
 /** The event of an `offline` or `recovered` action. */
@@ -49,8 +42,8 @@ export function livenessEvent(
   return {
     id: eventId(target.tenant, target.kind, target.id, action.type, at),
     type,
-    source: `/monitor/tenants/${target.tenant}`,
-    subject: `${target.kind}s/${target.id}`,
+    source: eventSource('monitor', target.tenant),
+    subject: eventSubject(target.kind, target.id),
     time: new Date(at).toISOString(),
     tenant: target.tenant,
     data: {
@@ -73,6 +66,11 @@ export function livenessEvent(
 
 /** The CloudEvents 1.0 structured JSON of an event (validated by the SDK). */
 export function cloudEventJson(e: StoredEvent): string {
+  return JSON.stringify(cloudEventOf(e));
+}
+
+/** The CloudEvents 1.0 structured form of an event, as an object (validated by the SDK). */
+export function cloudEventOf(e: StoredEvent): Record<string, unknown> {
   const ce = new CloudEvent(
     {
       specversion: '1.0',
@@ -86,7 +84,7 @@ export function cloudEventJson(e: StoredEvent): string {
     },
     true,
   );
-  return JSON.stringify(ce.toJSON());
+  return ce.toJSON();
 }
 
 /** A new signing secret, as Standard Webhooks writes them. */

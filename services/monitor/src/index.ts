@@ -6,7 +6,7 @@ export { createApp } from './app.js';
 export type { AppDeps } from './app.js';
 export { loadConfig } from './config.js';
 export type { MonitorConfig } from './config.js';
-export { Dispatcher, globToRegExp, wants } from './deliveries.js';
+export { Dispatcher, globToRegExp, subjectId, wants } from './deliveries.js';
 export type { DispatchSummary, DispatcherOptions } from './deliveries.js';
 export { MONITOR_ERRORS, MonitorFailure, monitorError, problemType } from './errors.js';
 export type { MonitorErrorCode } from './errors.js';
@@ -14,13 +14,22 @@ export {
   EVENT_TYPES,
   EVENT_TYPE_PREFIX,
   cloudEventJson,
+  cloudEventOf,
   eventId,
   eventType,
   livenessEvent,
   newSecret,
   signedHeaders,
 } from './events.js';
-export type { EventType } from './events.js';
+export {
+  AlertmanagerPayload,
+  EVENTS_BODY_LIMIT,
+  INGEST_PRODUCERS,
+  PlatformEventBody,
+  alertEvent,
+  createEventsApp,
+} from './ingest.js';
+export type { EventsAppDeps } from './ingest.js';
 export { FiwareDeviceBackend, HEALTH_ATTRIBUTE } from './fiware.js';
 export type {
   AgentTarget,
@@ -53,7 +62,7 @@ export { createLogger } from './log.js';
 export { LIVENESS_VALUE, Metrics } from './metrics.js';
 export { Monitor } from './monitor.js';
 export type { MonitorOptions, PassSummary } from './monitor.js';
-export { SubscriptionBody } from './model.js';
+export { EventsQuery, SubscriptionBody } from './model.js';
 export { buildOpenApi } from './openapi.js';
 export { API_PREFIX, MONITOR_ROUTE } from './route.js';
 export { fiwareBackend, startMonitor } from './service.js';

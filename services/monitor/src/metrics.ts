@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics of the monitor (GET /metrics): one liveness gauge per target (what the
- * `offline` alerting rule reads), targets per state, passes, nudges and webhook attempts.
+ * `offline` alerting rule reads), targets per state, passes, nudges, webhook attempts, events
+ * received on the internal port and alerts that named no platform tenant.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -40,6 +41,19 @@ export class Metrics {
     name: 'monitor_webhook_attempts_total',
     help: 'Webhook delivery attempts, by outcome (delivered, retrying, failed, gone)',
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly received = new Counter({
+    name: 'monitor_events_received_total',
+    help: 'Events posted to the internal events port, by producer and outcome (accepted, duplicate, refused)',
+    labelNames: ['producer', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly unroutedAlerts = new Counter({
+    name: 'monitor_alerts_unrouted_total',
+    help: "Alertmanager's alerts not delivered, by reason (no-tenant: no tenant label; unknown-tenant)",
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 

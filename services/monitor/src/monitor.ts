@@ -283,7 +283,7 @@ export class Monitor {
         const event = livenessEvent(agent.target, action, {
           entity_id: agent.entityId,
           ...(agent.agentId ? { agent_id: agent.agentId } : {}),
-          ...(agent.agentName ? { agent_name: agent.agentName } : {}),
+          ...(agent.agentName ? { agent: agent.agentName } : {}),
           ...(agent.host ? { host: agent.host } : {}),
           ...(agent.revision ? { revision: agent.revision } : {}),
         });

@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 
-import { SubscriptionBody } from './model.js';
-import { EVENT_TYPES } from './events.js';
+import { EventsQuery, SubscriptionBody } from './model.js';
+import { EVENT_TYPES } from '../../../platform/events.js';
 import { LIVENESS_STATES, TARGET_KINDS } from './liveness.js';
 
 const problem = {
@@ -19,6 +19,17 @@ const json = (ref: string, description: string) => ({
 const tenantHeaders = [
   { name: 'fiware-service', in: 'header', required: true, schema: { type: 'string' } },
 ];
+
+/** The query parameters of a zod object of optional fields. */
+function queryParameters(schema: z.ZodObject) {
+  const js = z.toJSONSchema(schema, { io: 'input' }) as {
+    properties: Record<string, { description?: string }>;
+  };
+  return Object.entries(js.properties).map(([name, s]) => {
+    const { description, ...rest } = s;
+    return { name, in: 'query', required: false, description, schema: rest };
+  });
+}
 
 /** The document. */
 export function buildOpenApi() {
@@ -50,6 +61,14 @@ export function buildOpenApi() {
         'Device health per tenant and webhook subscriptions delivering CloudEvents 1.0 (structured JSON) signed per Standard Webhooks (webhook-id is the event id: dedupe on it).',
     },
     paths: {
+      '/v1/events': {
+        get: {
+          description:
+            "The tenant's journal: its last events (MONITOR_JOURNAL_SIZE per tenant), newest received first, as CloudEvents 1.0 structured JSON; every reader of the tenant may read it.",
+          parameters: [...tenantHeaders, ...queryParameters(EventsQuery)],
+          responses: { '200': json('Events', "The tenant's events"), default: problem },
+        },
+      },
       '/v1/targets': {
         get: {
           parameters: tenantHeaders,
@@ -103,6 +122,29 @@ export function buildOpenApi() {
     components: {
       schemas: {
         Subscription,
+        Event: {
+          type: 'object',
+          required: ['specversion', 'id', 'type', 'source', 'subject', 'time', 'data'],
+          properties: {
+            specversion: { const: '1.0' },
+            id: { type: 'string', description: 'Derived from what the event says: dedupe on it' },
+            type: { enum: [...EVENT_TYPES] },
+            source: { type: 'string', description: '/<producer>/tenants/<tenant>' },
+            subject: { type: 'string', description: '<kind>s/<id>' },
+            time: { type: 'string', format: 'date-time' },
+            datacontenttype: { const: 'application/json' },
+            data: {
+              type: 'object',
+              description: "`tenant`, `kind`, `id` and the type's fields (docs/events.md)",
+            },
+          },
+        },
+        Events: {
+          type: 'object',
+          properties: {
+            events: { type: 'array', items: { $ref: '#/components/schemas/Event' } },
+          },
+        },
         Subscriptions: {
           type: 'object',
           properties: {

@@ -1,11 +1,13 @@
 /**
  * Wiring: configuration → FIWARE clients, state store, dispatcher, monitor, tenancy policy,
- * JWKS cache, logger, metrics → the express app, listening, and the pass timer. Used by
+ * JWKS cache, logger, metrics → the API's express app and the internal events port's
+ * (ingest.ts), both listening, and the pass timer. Used by
  * bin/server.ts, the tests and the benchmark (which pass their own clock and drive passes).
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import type { Express } from 'express';
 import type { DestinationStream, Logger } from 'pino';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
@@ -19,6 +21,7 @@ import { Dispatcher } from './deliveries.js';
 import type { DeviceBackend } from './fiware.js';
 import { FiwareDeviceBackend } from './fiware.js';
 import { DEFAULT_LIVENESS_POLICY } from './liveness.js';
+import { createEventsApp } from './ingest.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Monitor } from './monitor.js';
@@ -45,6 +48,9 @@ export interface ServiceOverrides {
 export interface RunningMonitor {
   readonly url: string;
   readonly server: Server;
+  /** The internal events port's base URL (a producer's PLATFORM_EVENTS_URL). */
+  readonly eventsUrl: string;
+  readonly eventsServer: Server;
   readonly monitor: Monitor;
   readonly store: MonitorStore;
   readonly dispatcher: Dispatcher;
@@ -83,6 +89,7 @@ export async function startMonitor(
     ...(overrides.random ? { random: overrides.random } : {}),
     timeoutMs: config.webhookTimeoutMs,
     allowedHosts: config.webhookAllowedHosts,
+    journalSize: config.journalSize,
     onAttempt: (outcome) => metrics.deliveries.inc({ outcome }),
   });
   const monitor = new Monitor({
@@ -104,12 +111,30 @@ export async function startMonitor(
   const policy = await TenancyPolicy.load({ config: config.policyData });
   const jwks = new JwksCache({ url: config.jwksUrl });
   const app = createApp({ monitor, store, dispatcher, policy, jwks, logger, metrics });
-  const server = app.listen(config.port, overrides.host ?? '0.0.0.0');
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  const server = await listen(app, config.port, overrides.host);
   let timer: NodeJS.Timeout | undefined;
+  let delivering: Promise<unknown> = Promise.resolve();
+  /** Saves what an event changed (before answering), then delivers what is due. */
+  const afterEvent = () => {
+    store.save();
+    delivering = dispatcher
+      .deliverDue()
+      .then(() => store.save())
+      .catch((err: Error) => logger.error({ err: err.message }, 'delivery failed'));
+  };
+  const eventsApp = createEventsApp({
+    dispatcher,
+    tenants: config.tenants,
+    logger,
+    metrics,
+    onAccepted: afterEvent,
+  });
+  const eventsServer = await listen(eventsApp, config.eventsPort, overrides.host).catch(
+    async (err: unknown) => {
+      await closeServer(server);
+      throw err;
+    },
+  );
   if (overrides.timer !== false) {
     const tick = () => {
       monitor
@@ -124,20 +149,41 @@ export async function startMonitor(
     timer.unref();
   }
   const { port } = server.address() as AddressInfo;
-  logger.info({ port, tenants: config.tenants, state: config.stateFile }, 'monitor listening');
+  const eventsPort = (eventsServer.address() as AddressInfo).port;
+  logger.info(
+    { port, eventsPort, tenants: config.tenants, state: config.stateFile },
+    'monitor listening',
+  );
   return {
     url: `http://127.0.0.1:${port}`,
     server,
+    eventsUrl: `http://127.0.0.1:${eventsPort}`,
+    eventsServer,
     monitor,
     store,
     dispatcher,
     metrics,
     logger,
-    close: () =>
-      new Promise((resolve) => {
-        clearTimeout(timer);
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      clearTimeout(timer);
+      await Promise.all([closeServer(server), closeServer(eventsServer)]);
+      await delivering;
+    },
   };
+}
+
+async function listen(app: Express, port: number, host = '0.0.0.0'): Promise<Server> {
+  const server = app.listen(port, host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  return server;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
 }

@@ -5,7 +5,9 @@
  *
  * It holds the targets' states (so a restart mid-silence does not re-alert), the subscriptions,
  * the events not yet delivered to every subscriber and the delivery queue and logs (so a
- * delivery is never lost by a restart: at-least-once). NOTE (1)
+ * delivery is never lost by a restart: at-least-once), and each tenant's journal of its last
+ * events (GET /monitor/v1/events; also what makes an event raised or posted twice one event).
+ * NOTE (1)
  */
 import {
   closeSync,
@@ -82,6 +84,8 @@ export interface MonitorDocument {
   log: Record<string, DeliveryLogEntry[]>;
   /** The health last written to each target's entity (`state@since`), to write only changes. */
   health: Record<string, string>;
+  /** Per tenant, its last events, oldest first (at most the journal size). */
+  journal: Record<string, StoredEvent[]>;
 }
 
 /** Where the document lives; `undefined` keeps it in memory (tests of the pure parts). */
@@ -130,6 +134,23 @@ export class MonitorStore {
     return new MonitorStore(path, { ...emptyDocument(), ...doc });
   }
 
+  /** True when `tenant`'s journal holds an event `id`. */
+  journaled(tenant: string, id: string): boolean {
+    return (this.doc.journal[tenant] ?? []).some((e) => e.id === id);
+  }
+
+  /**
+   * Appends `event` to its tenant's journal, keeping the last `size`; false (and nothing
+   * changed) when the journal holds its id already.
+   */
+  journal(event: StoredEvent, size: number): boolean {
+    if (this.journaled(event.tenant, event.id)) return false;
+    const list = (this.doc.journal[event.tenant] ??= []);
+    list.push(event);
+    if (list.length > size) list.splice(0, list.length - size);
+    return true;
+  }
+
   /** Writes the document atomically. */
   save(): void {
     if (this.path === undefined) return;
@@ -155,6 +176,7 @@ function emptyDocument(): MonitorDocument {
     queue: [],
     log: {},
     health: {},
+    journal: {},
   };
 }
 

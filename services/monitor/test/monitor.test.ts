@@ -66,6 +66,8 @@ function config(stateFile: string): MonitorConfig {
   const ctx = Object.create(base, { routes: { value: [...ROUTES, MONITOR_ROUTE] } }) as typeof base;
   return {
     port: 0,
+    eventsPort: 0,
+    journalSize: 1000,
     iotaNorthUrls: stack.agentUrls,
     orionUrl: stack.orion.url,
     jwksUrl: stack.config.jwksUrl,

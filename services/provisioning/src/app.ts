@@ -23,12 +23,14 @@ import { PROVISIONING_ERRORS, problemType } from './errors.js';
 import type { Scope } from './fiware-client.js';
 import type { Metrics } from './metrics.js';
 import { DEVICE_PROTOCOLS } from '../../../platform/components.js';
-import { DeviceBody, GroupSpec, Protocol, SERVICE_PATH } from './model.js';
+import { DeviceBody, DeviceSpec, GroupSpec, Protocol, SERVICE_PATH } from './model.js';
 import { buildOpenApi } from './openapi.js';
-import type { FieldError, ItemResult, Provisioner } from './provisioner.js';
+import type { BulkResult, FieldError, ItemResult, Provisioner } from './provisioner.js';
 import { ProvisioningFailure, describeErrors, fieldErrors } from './provisioner.js';
 import { DENY_REASON_HEADER } from '../../../platform/tenancy.js';
-import { addProbes, mountApi, sendInternalError } from '../../runtime/src/index.js';
+import { eventId, eventSubject, eventTypeOf } from '../../../platform/events.js';
+import type { EventPublisher } from '../../runtime/src/index.js';
+import { addProbes, callerLabel, mountApi, sendInternalError } from '../../runtime/src/index.js';
 
 /** What {@link createApp} is built from. */
 export interface AppDeps {
@@ -47,6 +49,8 @@ export interface AppDeps {
   readonly ready?: () => boolean;
   /** The tenants' API-key digests for the policy; without it no bundle is served. */
   readonly apiKeys?: ApiKeyPublisher;
+  /** Where device events go (device.provisioned, device.deleted). @default none */
+  readonly events?: EventPublisher;
 }
 
 /** The path prefix the service serves its API under (the gateway does not strip it). */
@@ -212,6 +216,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const result = await deps.provisioner.upsertDevices(scope, body.devices, dryRun(req));
     countDevices(deps, scope, result.results, result.dry_run);
+    raiseWritten(deps, res, scope, body.devices, result);
     if (result.results.some((r) => r.code === 'ERR_UPSTREAM_UNAVAILABLE')) {
       res.setHeader('retry-after', String(deps.provisioner.retryAfter));
     }
@@ -230,12 +235,10 @@ export function createApp(deps: AppDeps): express.Express {
     if (body.device_id !== undefined && body.device_id !== id) {
       throw invalid([{ field: 'device_id', message: `differs from the id in the path (${id})` }]);
     }
-    const result = await deps.provisioner.upsertDevices(
-      scope,
-      [{ ...(req.body as object), device_id: id }],
-      dryRun(req),
-    );
+    const items = [{ ...(req.body as object), device_id: id }];
+    const result = await deps.provisioner.upsertDevices(scope, items, dryRun(req));
     countDevices(deps, scope, result.results, result.dry_run);
+    raiseWritten(deps, res, scope, items, result);
     const item = result.results[0]!;
     if (item.status === 'failed') throw itemFailure(item, deps.provisioner.retryAfter);
     // The write is done: a failed read-back leaves `device` out rather than failing the call.
@@ -254,9 +257,14 @@ export function createApp(deps: AppDeps): express.Express {
     const id = String(req.params.id);
     // Deleting data is the tenant admin's, as on Orion's own route.
     if (delete_entity === 'true') requireRole(res, ADMIN_ROLES, "delete a device's entity");
-    if (!(await deps.provisioner.deleteDevice(scope, id, delete_entity === 'true'))) {
-      throw notFound(`no device ${id} at ${scope.servicePath}`);
-    }
+    const gone = await deps.provisioner.deleteDevice(scope, id, delete_entity === 'true');
+    if (!gone) throw notFound(`no device ${id} at ${scope.servicePath}`);
+    raise(deps, 'provisioning.device.deleted', scope, id, {
+      protocol: gone.protocol,
+      service_path: scope.servicePath ?? '/',
+      entity_id: gone.entity_name,
+      by: byOf(res),
+    });
     res.status(204).end();
   });
 
@@ -381,6 +389,65 @@ function countDevices(
 ): void {
   if (dry) return;
   for (const r of results) deps.metrics.devices.inc({ tenant: scope.service, status: r.status });
+}
+
+// ---- events ----
+
+/**
+ * Raises `device.provisioned` for each item a write created or replaced: never on a dry run,
+ * never for an item that failed (a device rolled back is one), nor for one left unchanged.
+ */
+function raiseWritten(
+  deps: AppDeps,
+  res: Response,
+  scope: Scope,
+  items: readonly unknown[],
+  result: BulkResult,
+): void {
+  if (result.dry_run || !deps.events?.enabled) return;
+  const by = byOf(res);
+  for (const r of result.results) {
+    if (r.status !== 'created' && r.status !== 'updated') continue;
+    const spec = DeviceSpec.safeParse(items[r.index]);
+    if (!spec.success) continue;
+    raise(deps, 'provisioning.device.provisioned', scope, spec.data.device_id, {
+      protocol: spec.data.protocol,
+      service_path: scope.servicePath ?? '/',
+      entity_id: spec.data.entity_name,
+      entity_type: spec.data.entity_type,
+      by,
+    });
+  }
+}
+
+/**
+ * Hands one device event to the publisher. Its id is derived from the write it reports (type,
+ * tenant, path, device, its fields and the request's correlator): a retry of the publisher is
+ * the same event, and a second write of the same device is another.
+ */
+function raise(
+  deps: AppDeps,
+  key: 'provisioning.device.provisioned' | 'provisioning.device.deleted',
+  scope: Scope,
+  deviceId: string,
+  data: Record<string, unknown>,
+): void {
+  if (!deps.events?.enabled) return;
+  const time = new Date().toISOString();
+  deps.events.publish({
+    id: eventId(key, scope.service, scope.servicePath ?? '/', deviceId, scope.correlator),
+    type: eventTypeOf(key),
+    tenant: scope.service,
+    subject: eventSubject('device', deviceId),
+    time,
+    data: { tenant: scope.service, kind: 'device', id: deviceId, ...data },
+  });
+}
+
+/** Who made a write, for events: the token's name and e-mail. */
+function byOf(res: Response): string {
+  const tenancy = (res.locals as Locals).tenancy;
+  return tenancy ? callerLabel(tenancy.claims, tenancy.subject) : 'unknown';
 }
 
 function invalid(errors: FieldError[]): ProvisioningFailure {

@@ -13,6 +13,7 @@ import {
 } from '../../../platform/components.js';
 import { parseEnv } from '../../../platform/env.js';
 import type { Environment } from '../../../platform/env.js';
+import { PLATFORM_EVENTS_URL_ENV } from '../../../platform/events.js';
 import { readPolicyDataFile } from '../../../platform/policy-data.js';
 import { provisioningError } from './errors.js';
 
@@ -49,6 +50,8 @@ const Env = z.object({
   MAX_BODY_BYTES: int(1024, 50 * 1024 * 1024).default(2 * 1024 * 1024),
   DEFAULT_EXPECTED_INTERVAL_S: int(1, 7 * 24 * 3600).default(300),
   STALE_AFTER_INTERVALS: int(1, 1000).default(3),
+  // The monitor's internal events port (no path); unset: no device events are raised.
+  [PLATFORM_EVENTS_URL_ENV]: url("the monitor's events port, e.g. http://monitor:8081").optional(),
 });
 
 /** The validated configuration. */
@@ -69,6 +72,8 @@ export interface ProvisioningConfig {
   readonly maxBodyBytes: number;
   readonly defaultExpectedInterval: number;
   readonly staleAfterIntervals: number;
+  /** The monitor's events port (PLATFORM_EVENTS_URL); undefined: no device events. */
+  readonly eventsUrl?: string | undefined;
 }
 
 /**
@@ -102,5 +107,6 @@ export function loadConfig(env: Environment = process.env): ProvisioningConfig {
     maxBodyBytes: e.MAX_BODY_BYTES,
     defaultExpectedInterval: e.DEFAULT_EXPECTED_INTERVAL_S,
     staleAfterIntervals: e.STALE_AFTER_INTERVALS,
+    eventsUrl: e[PLATFORM_EVENTS_URL_ENV],
   };
 }

@@ -395,10 +395,13 @@ export class Provisioner {
     return bulkResult(results, dryRun);
   }
 
-  /** Deletes a device (and its context registration); with `deleteEntity`, its entity too. */
-  async deleteDevice(scope: Scope, id: string, deleteEntity = false): Promise<boolean> {
+  /**
+   * Deletes a device (and its context registration); with `deleteEntity`, its entity too. The
+   * device as it was, or undefined when there was none.
+   */
+  async deleteDevice(scope: Scope, id: string, deleteEntity = false): Promise<Device | undefined> {
     const found = await this.guard(() => this.findDevice(scope, id));
-    if (!found) return false;
+    if (!found) return undefined;
     const device = found.device;
     // The entity first: if that fails the device is still there and the call can be retried.
     if (deleteEntity && device.entity_name && device.entity_type) {
@@ -406,7 +409,7 @@ export class Provisioner {
       await this.guard(() => this.opts.orion.deleteEntity(scope, entity_name, entity_type));
     }
     await this.guard(() => this.agent(found.protocol).deleteDevice(scope, id));
-    return true;
+    return deviceOf(scope, found.protocol, device);
   }
 
   // ---- subscription and inventory ----

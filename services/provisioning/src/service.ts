@@ -9,6 +9,7 @@ import type { DestinationStream } from 'pino';
 
 import type { DeviceProtocol } from '../../../platform/components.js';
 import { DEFAULT_DEVICE_PROTOCOL, DEVICE_PROTOCOLS } from '../../../platform/components.js';
+import { EventPublisher } from '../../runtime/src/index.js';
 import { JwksCache, TenancyPolicy } from '../../tenancy/src/index.js';
 import { ApiKeyPublisher } from './api-keys.js';
 import { createApp } from './app.js';
@@ -37,6 +38,8 @@ export interface RunningService {
   readonly url: string;
   readonly server: Server;
   readonly metrics: Metrics;
+  /** Device events to the monitor (a no-op without PLATFORM_EVENTS_URL). */
+  readonly events: EventPublisher;
   close(): Promise<void>;
 }
 
@@ -90,7 +93,13 @@ export async function startService(
     .bundle()
     .catch((err: Error) => logger.warn({ err: err.message }, 'API keys not read yet'));
   const jwks = new JwksCache({ url: config.jwksUrl });
+  const events = new EventPublisher({
+    url: config.eventsUrl,
+    logger,
+    registry: metrics.registry,
+  });
   const app = createApp({
+    events,
     provisioner,
     policy,
     jwks,
@@ -115,11 +124,14 @@ export async function startService(
     url: `http://127.0.0.1:${port}`,
     server,
     metrics,
-    close: () =>
-      new Promise((resolve) => {
+    events,
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+      await events.close();
+    },
   };
 }
 

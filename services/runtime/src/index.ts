@@ -1,8 +1,10 @@
 /**
  * What the services' processes share: probes, API mounting and the unexpected-error answer of
- * their express apps, their entry point and their logger.
+ * their express apps, their entry point, their logger and their publisher of platform events.
  */
 export { addProbes, mountApi, sendInternalError } from './http.js';
 export type { MountOptions, ProbeOptions } from './http.js';
 export { createServiceLogger } from './log.js';
 export { runServer } from './server.js';
+export { EventPublisher, callerLabel } from './events.js';
+export type { EventPublisherOptions, PublisherClock, PublisherCounts } from './events.js';
