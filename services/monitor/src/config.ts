@@ -47,6 +47,8 @@ const Env = z.object({
   MONITOR_WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
   // Hosts a webhook may name although the outbound rule refuses them: a lab, never production.
   MONITOR_WEBHOOK_ALLOWED_HOSTS: z.string().default(''),
+  // Hosts an agent's announce URL may name although the rule refuses them: a lab, never production.
+  MONITOR_ANNOUNCE_ALLOWED_HOSTS: z.string().default(''),
   UPSTREAM_TIMEOUT_MS: int(100, 120_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -73,6 +75,8 @@ export interface MonitorConfig {
   readonly minGraceSeconds: number;
   readonly webhookTimeoutMs: number;
   readonly webhookAllowedHosts: readonly string[];
+  /** Hosts (host or host:port) an agent's announce URL may name beyond the rule. @default none */
+  readonly announceAllowedHosts?: readonly string[];
   readonly upstreamTimeoutMs: number;
   readonly logLevel: string;
 }
@@ -115,9 +119,8 @@ export function loadConfig(env: Environment = process.env): MonitorConfig {
     graceRatio: e.MONITOR_GRACE_RATIO,
     minGraceSeconds: e.MONITOR_MIN_GRACE_SECONDS,
     webhookTimeoutMs: e.MONITOR_WEBHOOK_TIMEOUT_MS,
-    webhookAllowedHosts: e.MONITOR_WEBHOOK_ALLOWED_HOSTS.split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
+    webhookAllowedHosts: hostList(e.MONITOR_WEBHOOK_ALLOWED_HOSTS),
+    announceAllowedHosts: hostList(e.MONITOR_ANNOUNCE_ALLOWED_HOSTS),
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };
@@ -128,3 +131,11 @@ export function loadConfig(env: Environment = process.env): MonitorConfig {
 //    ports `api` and `events` (EVENTS_PORT_KEY of platform/events.ts); its Service and the mesh
 //    grants are derived from the entry, and the Deployment sets MONITOR_EVENTS_PORT from it.
 //    8081 is only the default of a process started by hand.
+
+/** A comma-separated list of hosts, trimmed and lower-cased. */
+function hostList(value: string): string[] {
+  return value
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+}

@@ -61,7 +61,10 @@ export interface RunningMonitor {
 
 /** Builds the FIWARE backend of a configuration. */
 export function fiwareBackend(
-  config: Pick<MonitorConfig, 'iotaNorthUrls' | 'orionUrl' | 'upstreamTimeoutMs'>,
+  config: Pick<
+    MonitorConfig,
+    'iotaNorthUrls' | 'orionUrl' | 'upstreamTimeoutMs' | 'announceAllowedHosts'
+  >,
 ) {
   const upstream = (name: string, baseUrl: string) =>
     new Upstream({ name, baseUrl, timeoutMs: config.upstreamTimeoutMs });
@@ -71,7 +74,10 @@ export function fiwareBackend(
       new IotAgentClient(upstream(`iot-agent-${p}`, config.iotaNorthUrls[p])),
     ]),
   ) as Record<DeviceProtocol, IotAgentClient>;
-  return new FiwareDeviceBackend(agents, new OrionClient(upstream('orion', config.orionUrl)));
+  return new FiwareDeviceBackend(agents, new OrionClient(upstream('orion', config.orionUrl)), {
+    announceAllowedHosts: config.announceAllowedHosts ?? [],
+    announceTimeoutMs: config.upstreamTimeoutMs,
+  });
 }
 
 /** Starts the monitor. */
