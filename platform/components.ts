@@ -15,6 +15,11 @@
 import type { ComputeResources, SizeProfileName, WorkloadSize } from './config/profiles.js';
 import type { ErrorCatalogue } from './errors.js';
 import { PlatformError, issueLine } from './errors.js';
+import {
+  ALERTMANAGER_RECEIVER_PATH,
+  EVENTS_INGEST_PATH,
+  EVENTS_PORT_KEY,
+} from './events.js';
 import type { LayerId, NamespaceRole } from './layers.js';
 
 import type { HttpMethod, Role } from './roles.js';
@@ -208,6 +213,11 @@ export interface ComponentSpec {
   readonly sizes: Readonly<Record<SizeProfileName, WorkloadSize>>;
   /** A DaemonSet: one pod on every node; the budget counts it once per node. @default false */
   readonly perNode?: boolean;
+  /**
+   * For `helm` components outside the meshed namespaces: its pods ask for an Istio sidecar (a
+   * pod label in its chart values), so the budget counts one per replica. @default false
+   */
+  readonly sidecar?: boolean;
   /** For `helm` components: its line in the budget. @default the Service name */
   readonly budgetName?: string;
   /** The gateway routes it serves. @default none */
@@ -604,6 +614,8 @@ export const COMPONENTS = {
       },
       // It verifies tokens against the realm's keys itself.
       { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+      // Its events (devices provisioned and deleted) to the monitor's events port.
+      { to: 'monitor', ports: [EVENTS_PORT_KEY], methods: ['POST'], paths: [EVENTS_INGEST_PATH] },
     ],
   },
   fleet: {
@@ -636,7 +648,69 @@ export const COMPONENTS = {
     ],
     // It verifies tokens against the realm's keys itself. Its other peers are outside the
     // registry: the kube-apiserver (read-only RBAC) and the git host (cdk8s/lib/components/fleet.ts).
-    calls: [{ to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] }],
+    calls: [
+      { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+      // Its events (deploys, lifecycle, rollouts, degraded agents) to the monitor's events port.
+      { to: 'monitor', ports: [EVENTS_PORT_KEY], methods: ['POST'], paths: [EVENTS_INGEST_PATH] },
+    ],
+  },
+  monitor: {
+    description:
+      "The liveness monitor: device and agent health, nudges, offline events and the tenants' signed CloudEvents webhooks; the platform's events port",
+    managedBy: 'platform',
+    layer: 'monitor',
+    namespace: 'platform',
+    image: {
+      repository: 'ghcr.io/kitt4sme/monitor',
+      tag: '0.2.0',
+      why: 'our own image, built from services/monitor/Dockerfile at the package.json version; a fork builds and pushes its own image and overrides this entry in images',
+    },
+    service: {
+      name: 'monitor',
+      ports: {
+        api: { port: 8080, protocol: 'http' },
+        // Internal: producers and Alertmanager post here; never routed by the gateway.
+        [EVENTS_PORT_KEY]: { port: 8081, protocol: 'http' },
+      },
+    },
+    // One replica in every profile: the state file (journals, deliveries, nudges) has one
+    // writer, and two monitors would nudge every device and raise every event twice.
+    sizes: sized(r(25, 500, 96, 256), r(100, 1000, 256, 512), 1),
+    routes: [
+      {
+        prefix: '/monitor',
+        port: 'api',
+        // The service serves its API under /monitor/ itself.
+        stripPrefix: false,
+        access: 'tenant',
+        publicPaths: ['/openapi.json'],
+        // Readers see health; only tenant admins manage subscriptions (checked in the app too).
+        rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description: 'Liveness monitor: device health and signed CloudEvents webhooks, per tenant',
+      },
+    ],
+    calls: [
+      // The devices to watch and their expected intervals: the agents' registries, read only.
+      {
+        to: 'iotAgentUl',
+        ports: ['north'],
+        methods: ['GET'],
+        paths: ['/iot/services', '/iot/devices'],
+      },
+      {
+        to: 'iotAgentJson',
+        ports: ['north'],
+        methods: ['GET'],
+        paths: ['/iot/services', '/iot/devices'],
+      },
+      // Last measurements and heartbeats (reads), the deviceHealth and agentHealth attributes
+      // (batch appends) and the nudge commands (an entity's attrs, forwarded to its IoT Agent).
+      { to: 'orion', ports: ['api'], methods: ['GET'], paths: ['/v2/entities'] },
+      { to: 'orion', ports: ['api'], methods: ['POST'], paths: ['/v2/op/update'] },
+      { to: 'orion', ports: ['api'], methods: ['PATCH'], paths: ['/v2/entities/*'] },
+      // It verifies tokens against the realm's keys itself.
+      { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+    ],
   },
   grafana: {
     description: 'Grafana dashboards of tenant measurements',
@@ -817,6 +891,33 @@ export const COMPONENTS = {
     sizes: sized(r(5, 100, 16, 64), r(10, 200, 32, 128), 1),
     budgetName: 'prometheus config reloader',
   },
+  alertmanager: {
+    description:
+      "Alertmanager: groups Prometheus' alerts (the liveness `offline` rule) and posts them to the monitor's events port",
+    managedBy: 'helm',
+    chart: 'prometheus',
+    namespace: 'mesh',
+    image: {
+      repository: 'quay.io/prometheus/alertmanager',
+      tag: 'v0.35.0',
+      why: 'latest Alertmanager release, set in the chart values rather than the subchart default; the tests run this version, built from the Go module proxy (toolchain/tools.ts)',
+    },
+    // The subchart's fullname for the release `prometheus`: its StatefulSet, Service and
+    // ServiceAccount (the mesh identity of its sidecar, cdk8s/lib/gitops/chart-values.ts).
+    serviceAccount: 'prometheus-alertmanager',
+    sidecar: true,
+    sizes: sized(r(10, 200, 32, 128), r(50, 500, 64, 256), 1),
+    budgetName: 'prometheus-alertmanager',
+    // Its webhook receiver, and nothing else of the monitor.
+    calls: [
+      {
+        to: 'monitor',
+        ports: [EVENTS_PORT_KEY],
+        methods: ['POST'],
+        paths: [ALERTMANAGER_RECEIVER_PATH],
+      },
+    ],
+  },
   jaeger: {
     description: 'Jaeger: traces of the mesh',
     managedBy: 'helm',
@@ -921,6 +1022,7 @@ export const PROJECT_IMAGE_IDS = [
   'provisioning',
   'identity',
   'fleet',
+  'monitor',
 ] as const satisfies readonly ImageId[];
 
 /** Every pinned chart. */

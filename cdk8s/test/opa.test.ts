@@ -105,6 +105,7 @@ describe('OPA', () => {
         '/iota-json-north/iot/about',
         '/provisioning/openapi.json',
         '/fleet/openapi.json',
+        '/monitor/openapi.json',
       ],
     });
     expect(data.routes.map((r: any) => r.prefix)).toEqual([

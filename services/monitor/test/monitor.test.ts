@@ -14,7 +14,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { loadPlatformContext } from '../../../platform/context.js';
 import { policyData } from '../../../platform/policy-data.js';
-import { ROUTES } from '../../../platform/routes.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import type { SouthBinding } from '../../../testing/stack/south-binding.js';
@@ -28,7 +27,6 @@ import {
   agentInstanceEntityId,
 } from '../../../platform/fleet/identity.js';
 import type { MonitorConfig } from '../src/config.js';
-import { MONITOR_ROUTE } from '../src/route.js';
 import type { RunningMonitor } from '../src/service.js';
 import { startMonitor } from '../src/service.js';
 
@@ -47,9 +45,7 @@ const running: RunningMonitor[] = [];
 const logs: Record<string, unknown>[] = [];
 
 function config(stateFile: string): MonitorConfig {
-  // The registry has no monitor entry yet (route.ts, NOTE 1): the policy data gets its route here.
-  const base = loadPlatformContext();
-  const ctx = Object.create(base, { routes: { value: [...ROUTES, MONITOR_ROUTE] } }) as typeof base;
+  const ctx = loadPlatformContext();
   return {
     port: 0,
     iotaNorthUrls: stack.agentUrls,
