@@ -15,11 +15,7 @@
 import type { ComputeResources, SizeProfileName, WorkloadSize } from './config/profiles.js';
 import type { ErrorCatalogue } from './errors.js';
 import { PlatformError, issueLine } from './errors.js';
-import {
-  ALERTMANAGER_RECEIVER_PATH,
-  EVENTS_INGEST_PATH,
-  EVENTS_PORT_KEY,
-} from './events.js';
+import { ALERTMANAGER_RECEIVER_PATH, EVENTS_INGEST_PATH, EVENTS_PORT_KEY } from './events.js';
 import type { LayerId, NamespaceRole } from './layers.js';
 
 import type { HttpMethod, Role } from './roles.js';
@@ -1098,13 +1094,13 @@ export function servicePort(id: ServiceId, key: string): ServicePortSpec {
 export const COMPONENT_ERRORS = {
   ERR_COMPONENT_SOURCE: {
     problem:
-      'a component does not say how it is built: a platform component needs a layer, an image and a Service; a helm component a chart of CHARTS',
+      'a component does not say how it is built: a platform component needs a layer, an image and a Service; a helm component a chart of CHARTS (and `sidecar` only outside the meshed namespaces)',
     fix: 'give the entry `layer`, `image` and `service` (platform) or `chart` (helm), as the other entries of platform/components.ts do',
   },
   ERR_COMPONENT_CALL: {
     problem:
-      'a call names a component that is not a platform workload with a Service, a port its Service does not have, an empty list (Istio reads it as any), realm paths on a component other than Keycloak, or methods or paths on a port that is not HTTP (Istio would never match them)',
-    fix: 'call a platform component of platform/components.ts, name its ports, leave a list out rather than empty, give realm paths only to keycloak, and methods and paths only for http, http2 or grpc ports',
+      "a call names a component that is not a platform workload with a Service, a port its Service does not have, an empty list (Istio reads it as any), realm paths on a component other than Keycloak, or methods or paths on a port that is not HTTP (Istio would never match them); or an upstream chart's workload calls without a serviceAccount to call as",
+    fix: "call a platform component of platform/components.ts, name its ports, leave a list out rather than empty, give realm paths only to keycloak, and methods and paths only for http, http2 or grpc ports; give a chart workload that calls its `serviceAccount` (the chart's name for it)",
   },
   ERR_COMPONENT_IOT_AGENT: {
     problem:
@@ -1157,6 +1153,18 @@ export function validateComponents(
       flag(id, 'ERR_COMPONENT_SOURCE', 'a fleet job without image, or with a Service or layer');
     if (c.managedBy === 'helm' && (!c.chart || !(c.chart in charts)))
       flag(id, 'ERR_COMPONENT_SOURCE', `chart ${JSON.stringify(c.chart)}`);
+    // A chart's workload calls as its ServiceAccount: the callee's policy must name it.
+    if (c.managedBy !== 'platform' && c.calls?.length && !c.serviceAccount && !c.service)
+      flag(id, 'ERR_COMPONENT_CALL', 'calls, but names no serviceAccount to call as');
+    if (
+      c.sidecar &&
+      (c.managedBy !== 'helm' || c.namespace === 'platform' || c.namespace === 'identity')
+    )
+      flag(
+        id,
+        'ERR_COMPONENT_SOURCE',
+        'sidecar is for a chart workload outside the meshed namespaces (those get one anyway)',
+      );
     for (const call of c.calls ?? []) {
       const target = components[call.to]?.service;
       const where = `call to ${call.to}`;

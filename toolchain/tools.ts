@@ -147,7 +147,10 @@ export function ensureAlertmanager(
     for (const ui of ['elm', 'mantine']) {
       const dir = join(src, 'ui', 'app', 'dist', ui);
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'index.html'), '<!doctype html><title>Alertmanager (no UI)</title>\n');
+      writeFileSync(
+        join(dir, 'index.html'),
+        '<!doctype html><title>Alertmanager (no UI)</title>\n',
+      );
     }
     const built = spawnFailure(
       spawnSync(

@@ -138,10 +138,13 @@ describe('the budget', () => {
     expect(b.lines.filter((l) => l.name.endsWith('(CronJob)')).map((l) => l.pods)).toEqual(
       BACKUP_TARGET_NAMES.map(() => 1),
     );
+    // And the charts' pods that ask for one (Alertmanager).
     expect(b.lines.find((l) => l.source === 'sidecars')!.pods).toBe(
       PLATFORM_COMPONENT_IDS.filter((id) =>
         ['platform', 'identity'].includes(COMPONENTS[id].namespace),
-      ).length + BACKUP_TARGET_NAMES.length,
+      ).length +
+        BACKUP_TARGET_NAMES.length +
+        Object.values(COMPONENTS).filter((c) => (c as { sidecar?: boolean }).sidecar).length,
     );
   });
 

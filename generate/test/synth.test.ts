@@ -61,6 +61,7 @@ describe('synth', () => {
         'fleet-service',
         'identity',
         'mesh',
+        'monitor',
         'namespaces',
         'observability',
         'security',

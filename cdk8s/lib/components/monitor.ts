@@ -72,7 +72,10 @@ export class Monitor extends Workload<'monitor'> {
         'prometheus.io/port': String(port),
         'prometheus.io/path': '/metrics',
       },
-      volumes: [policy.volume, { name: 'state', persistentVolumeClaim: { claimName: stateClaimName } }],
+      volumes: [
+        policy.volume,
+        { name: 'state', persistentVolumeClaim: { claimName: stateClaimName } },
+      ],
       containers: [
         {
           name: 'monitor',

@@ -382,9 +382,11 @@ export function alertmanagerConfig(ctx: PlatformContext): HelmValues {
     route: {
       receiver: ALERTMANAGER_RECEIVER,
       group_by: [...ALERTMANAGER_GROUP_BY],
-      // The liveness rule already waited its `for`; a group of one target needs no batching.
+      // The monitor already waited (three nudges) before the rule fires, and a group is one
+      // target: little to batch. A change of the group (its resolution) follows within
+      // group_interval.
       group_wait: '10s',
-      group_interval: '1m',
+      group_interval: '30s',
       // A firing target is notified again twice a day; the monitor dedupes on the alert.
       repeat_interval: '12h',
     },
