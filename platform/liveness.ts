@@ -9,6 +9,14 @@
 export const LIVENESS_STATES = ['fresh', 'silent', 'nudged', 'offline'] as const;
 export type LivenessState = (typeof LIVENESS_STATES)[number];
 
+/**
+ * The attribute the monitor writes its verdict in, on each watched device's entity (so it
+ * reaches QuantumLeap and Grafana like a measurement), and on each agent instance's heartbeat
+ * entity. Its value is the state, its `since` metadata when the state began.
+ */
+export const DEVICE_HEALTH_ATTRIBUTE = 'deviceHealth';
+export const AGENT_HEALTH_ATTRIBUTE = 'agentHealth';
+
 /** The gauge the monitor exports per target; its value is the state's index. */
 export const LIVENESS_METRIC = 'monitor_target_liveness';
 

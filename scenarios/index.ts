@@ -4,6 +4,7 @@
 import { basicSense } from './basic-sense.js';
 import { fleet } from './fleet.js';
 import { intervene } from './intervene.js';
+import { liveness } from './liveness.js';
 import type { ScenarioEnv } from './lib/env.js';
 import type { Scenario } from './lib/framework.js';
 import { tenantIsolation } from './tenant-isolation.js';
@@ -15,9 +16,10 @@ export const SCENARIOS: readonly Scenario<ScenarioEnv>[] = [
   tenantIsolation,
   intervene,
   fleet,
+  liveness,
 ];
 
-export { basicSense, fleet, intervene, tenantIsolation, versions };
+export { basicSense, fleet, intervene, liveness, tenantIsolation, versions };
 export { scenarioEnv } from './lib/env.js';
 export type { ScenarioEnv, ScenarioEnvOptions } from './lib/env.js';
 export { runScenarios, summarize } from './lib/framework.js';

@@ -70,6 +70,25 @@ describe('a tenant added to the config', () => {
         (p: any) => p.datasource.uid === datasourceUid({ name: 'acme_works' }),
       ),
     ).toBe(true);
+    // The liveness panel: the monitor's deviceHealth, as QuantumLeap stores it (lower-cased
+    // column), each state drawn at its gauge value and named and coloured by a mapping.
+    const health = dashboard.panels.find((p: any) => p.type === 'state-timeline');
+    const healthSql: string = health.targets[0].rawSql;
+    expect(healthSql).toContain('FROM "mtacme_works"."$entity_type"');
+    expect(healthSql).toMatch(
+      /CASE devicehealth WHEN 'fresh' THEN 0 WHEN 'silent' THEN 1 WHEN 'nudged' THEN 2 WHEN 'offline' THEN 3 END AS value/,
+    );
+    expect(healthSql).toContain('devicehealth IS NOT NULL');
+    const mapping = health.fieldConfig.defaults.mappings[0].options;
+    expect(
+      Object.fromEntries(Object.entries(mapping).map(([v, m]: [string, any]) => [v, m.text])),
+    ).toEqual({
+      '0': 'fresh',
+      '1': 'silent',
+      '2': 'nudged',
+      '3': 'offline',
+    });
+    expect(mapping['3'].color).toBe('red');
     const volume = find(out, 'StatefulSet', 'grafana').spec.template.spec.volumes.find(
       (v: any) => v.name === 'dashboards',
     );

@@ -56,6 +56,7 @@ describe('the scenarios on the local stack', () => {
       'tenant-isolation',
       'intervene',
       'fleet',
+      'liveness',
     ]);
   });
 
@@ -160,6 +161,29 @@ describe('the scenarios on the local stack', () => {
       ),
     ).toBe(true);
     expect(stack.south.requests.some((r) => r.method === 'GET' && r.status === 200)).toBe(true);
+  });
+
+  it('liveness: the monitor nudged foodev through Orion, raised one offline and its recovered, and wrote its health', () => {
+    const run = first.results.find((r) => r.name === 'liveness')!;
+    const offline = /event ([0-9a-f-]{36}) \(devices\/foodev\)$/.exec(
+      run.steps.find((st) => st.id === 'offline')!.message ?? '',
+    )?.[1];
+    expect(offline).toBeDefined();
+    expect(run.steps.find((st) => st.id === 'recovered')!.message).toContain(`resolves ${offline}`);
+    // The monitor's own log: nudges for foodev, then that offline, then one recovered.
+    const mine = stack.monitor.logs.filter(
+      (l) => l.device === 'foodev' && l.tenant === 'manufracture',
+    );
+    expect(mine.some((l) => l.msg === 'nudged')).toBe(true);
+    const events = mine.filter((l) => l.msg === 'event');
+    const at = events.findIndex((l) => l.id === offline);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(events[at + 1]).toMatchObject({ event: 'eu.kitt4sme.monitor.device.recovered' });
+    // Its health reached the entity, as a measurement would.
+    const bot1 = stack.orion.entities('manufracture').find((e) => e.id === 'urn:ngsi:bot:1')!;
+    expect(bot1.deviceHealth).toMatchObject({ value: 'fresh' });
+    // The scenario removed its subscription.
+    expect(Object.keys(stack.monitor.service.store.doc.subscriptions)).toEqual([]);
   });
 
   it('reports of the run: JSON says ok, JUnit has no failure', () => {

@@ -118,7 +118,8 @@ export function formatLogEntry(e: StackLogEntry): string {
       return `opa           ${http?.method ?? '?'} ${http?.path ?? '?'} ${result.allowed ? 'allow' : `deny ${result.http_status ?? 403}`} ${kv({ correlator: http?.headers?.['fiware-correlator'], id: http?.headers?.['x-request-id'], decision: e.entry.decision_id, reason })}`;
     }
     case 'provisioning':
-    case 'fleet': {
+    case 'fleet':
+    case 'monitor': {
       const o = e.entry;
       const level = LEVELS[Number(o.level)] ?? String(o.level);
       return `${e.source.padEnd(13)} ${level} ${String(o.msg ?? '')} ${kv({ method: o.method, path: o.path, status: o.status, tenant: o.tenant, correlator: o.correlator, rollout: o.rollout, commit: o.commit, reason: o.deny_reason ?? o.detail })}`;

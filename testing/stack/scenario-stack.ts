@@ -9,6 +9,7 @@
  * | IoT Agents' north APIs | **real** `iotagent-node-lib` 4.14.0, in-memory registries (Ultralight in this process, JSON in a process of its own) | iotagent-ul and iotagent-json 3.14 (same library) |
  * | IoT Agents' south APIs | ultralight-south.ts and json-south.ts: the Ultralight 2.0 and JSON HTTP bindings re-implemented on the real library | the agents' HTTP bindings |
  * | provisioning service | **real** (services/provisioning) | the same image |
+ * | liveness monitor | **real** (services/monitor): passes every second, one second of grace (monitor-stack.ts); delivers webhooks to loopback | the same image, 30 s passes, 5 s grace |
  * | fleet service | **real** (services/fleet), pushing to a local bare GitOps repository seeded with fleet/; status from a **real** kube-apiserver with the real scheduler and controllers (fleet-stack.ts) | the same image, the fork's repository |
  * | factory hosts, Argo CD's fleet sync | simulated: testing/support/simulated-hosts.ts (nodes, leases, pod status as their kubelets report them) and local-sync.ts (renders the records and applies the agents' workloads) | k3s agents; Argo CD with the fleet plugin |
  * | Orion | testing/fakes/orion.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
@@ -43,6 +44,8 @@ import { POLICY_DIR, freePort, startOpa } from '../real/opa.js';
 import type { OrionFake } from '../fakes/orion.js';
 import type { FleetStack } from './fleet-stack.js';
 import { startFleetStack } from './fleet-stack.js';
+import type { MonitorStack } from './monitor-stack.js';
+import { startMonitorStack } from './monitor-stack.js';
 import { startLocalProvisioning } from './provisioning-stack.js';
 import { startOrionFake } from '../fakes/orion.js';
 import type { QuantumLeapFake } from '../fakes/quantumleap.js';
@@ -71,6 +74,8 @@ export interface ScenarioStack {
   readonly provisioning: RunningService;
   /** The fleet service and its simulated hosts. */
   readonly fleet: FleetStack;
+  /** The liveness monitor. */
+  readonly monitor: MonitorStack;
   /** Every log line of the provisioning service. */
   readonly logs: Record<string, unknown>[];
   /**
@@ -102,7 +107,8 @@ export type StackLogEntry =
   | { readonly source: 'gateway'; readonly entry: GatewayDecision }
   | { readonly source: 'opa'; readonly entry: OpaDecisionLog }
   | { readonly source: 'provisioning'; readonly entry: Record<string, unknown> }
-  | { readonly source: 'fleet'; readonly entry: Record<string, unknown> };
+  | { readonly source: 'fleet'; readonly entry: Record<string, unknown> }
+  | { readonly source: 'monitor'; readonly entry: Record<string, unknown> };
 
 /** Starts every part and the gateway in front of them. */
 export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promise<ScenarioStack> {
@@ -162,6 +168,15 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     });
     closers.push(() => fleet.close());
 
+    const monitor = await startMonitorStack({
+      iotaNorthUrls: { ultralight: iota.northUrl, json: jsonAgent.northUrl },
+      orionUrl: orion.url,
+      jwksUrl: jwksUri,
+      policyData: data,
+      ...(opts.log ? { onLog: (entry) => opts.log!({ source: 'monitor', entry }) } : {}),
+    });
+    closers.push(() => monitor.close());
+
     const gateway = await startGateway({
       port,
       authorize: opaAuthorizer(opa),
@@ -175,6 +190,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
         'iotAgentJson/south': jsonAgent.southUrl,
         'provisioning/api': provisioning.url,
         'fleet/api': fleet.url,
+        'monitor/api': monitor.url,
         'keycloak/web': new URL(keycloak.url).origin,
       },
     });
@@ -196,6 +212,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       jsonAgent,
       provisioning,
       fleet,
+      monitor,
       logs: local.logs,
       expiredToken(tenant) {
         if (!expired.has(tenant)) {

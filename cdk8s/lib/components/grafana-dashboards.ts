@@ -8,6 +8,11 @@
  * works for any device model without being regenerated.
  */
 import type { Tenant } from '../../../platform/config/schema.js';
+import {
+  DEVICE_HEALTH_ATTRIBUTE,
+  LIVENESS_STATES,
+  LIVENESS_VALUE,
+} from '../../../platform/liveness.js';
 import { checksum } from '../util.js';
 import { readerUser, tenantSchema } from './cratedb-users.js';
 
@@ -191,6 +196,65 @@ export function tenantDashboard(tenant: Tenant): Record<string, unknown> {
           },
         ],
       },
+      healthPanel(ds, table),
+    ],
+  };
+}
+
+/** The state colours of the liveness panel, by state. */
+const HEALTH_COLOURS: Readonly<Record<(typeof LIVENESS_STATES)[number], string>> = {
+  fresh: 'green',
+  silent: 'yellow',
+  nudged: 'orange',
+  offline: 'red',
+};
+
+/**
+ * The liveness monitor's verdict per device over time: the `deviceHealth` attribute it writes
+ * on each watched device's entity reaches QuantumLeap like any measurement (NOTE 2). The
+ * states are drawn from their gauge values (platform/liveness.ts), so the panel and the
+ * monitor's Prometheus gauge read alike.
+ */
+function healthPanel(ds: Record<string, unknown>, table: string): Record<string, unknown> {
+  const column = DEVICE_HEALTH_ATTRIBUTE.toLowerCase();
+  const cases = LIVENESS_STATES.map((s) => `WHEN '${s}' THEN ${LIVENESS_VALUE[s]}`).join(' ');
+  return {
+    id: 3,
+    type: 'state-timeline',
+    title: 'Device health (liveness monitor)',
+    description:
+      'fresh, silent (past its expected interval), nudged (sent its ping), offline (the nudges went unanswered). Only devices with an expected interval are watched; an entity type without any has no deviceHealth column and shows no data here.',
+    datasource: ds,
+    gridPos: { x: 0, y: 17, w: 24, h: 8 },
+    options: { showValue: 'never', mergeValues: true, rowHeight: 0.8 },
+    fieldConfig: {
+      defaults: {
+        color: { mode: 'thresholds' },
+        mappings: [
+          {
+            type: 'value',
+            options: Object.fromEntries(
+              LIVENESS_STATES.map((s, i) => [
+                String(LIVENESS_VALUE[s]),
+                { text: s, color: HEALTH_COLOURS[s], index: i },
+              ]),
+            ),
+          },
+        ],
+      },
+      overrides: [],
+    },
+    targets: [
+      {
+        refId: 'A',
+        datasource: ds,
+        format: 'time_series',
+        rawQuery: true,
+        editorMode: 'code',
+        rawSql:
+          `SELECT time_index AS "time", entity_id AS metric, CASE ${column} ${cases} END AS value FROM ${table} ` +
+          `WHERE $__timeFilter(time_index) AND entity_id IN ($entity_id) AND ${column} IS NOT NULL ORDER BY 1`,
+      },
     ],
   };
 }
@@ -202,3 +266,5 @@ export function tenantDashboard(tenant: Tenant): Record<string, unknown> {
 //    may read its own schema and nothing else (cratedb-users.ts), so an editor of one
 //    tenant's dashboards cannot query another tenant's schema by editing the SQL.
 //    See QuantumLeap docs/manuals/admin/grafana.md and grafana/grafana#112418.
+// 2. QuantumLeap names a CrateDB column after the attribute, lower-cased (its SQL translator's
+//    entity-attribute-to-column rule), hence `devicehealth`.

@@ -40,6 +40,7 @@ const Env = z.object({
     .default('ping'),
   MONITOR_MAX_NUDGES: int(1, 20).default(3),
   MONITOR_GRACE_RATIO: z.coerce.number().min(0).max(10).default(0.1),
+  MONITOR_MIN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(5),
   MONITOR_WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
   // Hosts a webhook may name although the outbound rule refuses them: a lab, never production.
   MONITOR_WEBHOOK_ALLOWED_HOSTS: z.string().default(''),
@@ -61,6 +62,8 @@ export interface MonitorConfig {
   readonly nudgeCommand: string;
   readonly maxNudges: number;
   readonly graceRatio: number;
+  /** Grace in seconds at least, whatever the interval. */
+  readonly minGraceSeconds: number;
   readonly webhookTimeoutMs: number;
   readonly webhookAllowedHosts: readonly string[];
   readonly upstreamTimeoutMs: number;
@@ -101,6 +104,7 @@ export function loadConfig(env: Environment = process.env): MonitorConfig {
     nudgeCommand: e.MONITOR_NUDGE_COMMAND,
     maxNudges: e.MONITOR_MAX_NUDGES,
     graceRatio: e.MONITOR_GRACE_RATIO,
+    minGraceSeconds: e.MONITOR_MIN_GRACE_SECONDS,
     webhookTimeoutMs: e.MONITOR_WEBHOOK_TIMEOUT_MS,
     webhookAllowedHosts: e.MONITOR_WEBHOOK_ALLOWED_HOSTS.split(',')
       .map((h) => h.trim().toLowerCase())

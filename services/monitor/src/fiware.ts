@@ -22,6 +22,7 @@ import {
   HEARTBEAT_SERVICE_PATH,
   agentInstanceEntityId,
 } from '../../../platform/fleet/identity.js';
+import { AGENT_HEALTH_ATTRIBUTE, DEVICE_HEALTH_ATTRIBUTE } from '../../../platform/liveness.js';
 import type { LivenessState, Target } from './liveness.js';
 
 /** A device the monitor watches. */
@@ -85,9 +86,9 @@ export interface DeviceBackend {
 }
 
 /** The attribute each device entity carries its health in. */
-export const HEALTH_ATTRIBUTE = 'deviceHealth';
+export const HEALTH_ATTRIBUTE = DEVICE_HEALTH_ATTRIBUTE;
 /** The attribute each heartbeat entity carries the monitor's view of its agent in. */
-export const AGENT_HEALTH_ATTRIBUTE = 'agentHealth';
+export { AGENT_HEALTH_ATTRIBUTE };
 /** Entities per batch update. */
 const BATCH = 500;
 

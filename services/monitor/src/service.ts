@@ -98,6 +98,7 @@ export async function startMonitor(
       ...DEFAULT_LIVENESS_POLICY,
       maxNudges: config.maxNudges,
       graceRatio: config.graceRatio,
+      minGraceSeconds: config.minGraceSeconds,
     },
   });
   const policy = await TenancyPolicy.load({ config: config.policyData });

@@ -58,6 +58,7 @@ function config(stateFile: string): MonitorConfig {
     nudgeCommand: 'ping',
     maxNudges: 3,
     graceRatio: 0.1,
+    minGraceSeconds: 5,
     webhookTimeoutMs: 2000,
     webhookAllowedHosts: ['127.0.0.1'],
     upstreamTimeoutMs: 2000,
