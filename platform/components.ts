@@ -15,6 +15,7 @@
 import type { ComputeResources, SizeProfileName, WorkloadSize } from './config/profiles.js';
 import type { ErrorCatalogue } from './errors.js';
 import { PlatformError, issueLine } from './errors.js';
+import { ALERTMANAGER_RECEIVER_PATH, EVENTS_INGEST_PATH, EVENTS_PORT_KEY } from './events.js';
 import type { LayerId, NamespaceRole } from './layers.js';
 
 import type { HttpMethod, Role } from './roles.js';
@@ -208,6 +209,11 @@ export interface ComponentSpec {
   readonly sizes: Readonly<Record<SizeProfileName, WorkloadSize>>;
   /** A DaemonSet: one pod on every node; the budget counts it once per node. @default false */
   readonly perNode?: boolean;
+  /**
+   * For `helm` components outside the meshed namespaces: its pods ask for an Istio sidecar (a
+   * pod label in its chart values), so the budget counts one per replica. @default false
+   */
+  readonly sidecar?: boolean;
   /** For `helm` components: its line in the budget. @default the Service name */
   readonly budgetName?: string;
   /** The gateway routes it serves. @default none */
@@ -604,6 +610,8 @@ export const COMPONENTS = {
       },
       // It verifies tokens against the realm's keys itself.
       { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+      // Its events (devices provisioned and deleted) to the monitor's events port.
+      { to: 'monitor', ports: [EVENTS_PORT_KEY], methods: ['POST'], paths: [EVENTS_INGEST_PATH] },
     ],
   },
   fleet: {
@@ -636,7 +644,69 @@ export const COMPONENTS = {
     ],
     // It verifies tokens against the realm's keys itself. Its other peers are outside the
     // registry: the kube-apiserver (read-only RBAC) and the git host (cdk8s/lib/components/fleet.ts).
-    calls: [{ to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] }],
+    calls: [
+      { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+      // Its events (deploys, lifecycle, rollouts, degraded agents) to the monitor's events port.
+      { to: 'monitor', ports: [EVENTS_PORT_KEY], methods: ['POST'], paths: [EVENTS_INGEST_PATH] },
+    ],
+  },
+  monitor: {
+    description:
+      "The liveness monitor: device and agent health, nudges, offline events and the tenants' signed CloudEvents webhooks; the platform's events port",
+    managedBy: 'platform',
+    layer: 'monitor',
+    namespace: 'platform',
+    image: {
+      repository: 'ghcr.io/kitt4sme/monitor',
+      tag: '0.2.0',
+      why: 'our own image, built from services/monitor/Dockerfile at the package.json version; a fork builds and pushes its own image and overrides this entry in images',
+    },
+    service: {
+      name: 'monitor',
+      ports: {
+        api: { port: 8080, protocol: 'http' },
+        // Internal: producers and Alertmanager post here; never routed by the gateway.
+        [EVENTS_PORT_KEY]: { port: 8081, protocol: 'http' },
+      },
+    },
+    // One replica in every profile: the state file (journals, deliveries, nudges) has one
+    // writer, and two monitors would nudge every device and raise every event twice.
+    sizes: sized(r(25, 500, 96, 256), r(100, 1000, 256, 512), 1),
+    routes: [
+      {
+        prefix: '/monitor',
+        port: 'api',
+        // The service serves its API under /monitor/ itself.
+        stripPrefix: false,
+        access: 'tenant',
+        publicPaths: ['/openapi.json'],
+        // Readers see health; only tenant admins manage subscriptions (checked in the app too).
+        rights: { viewer: READ, operator: READ, 'tenant-admin': ALL, 'platform-admin': ALL },
+        description: 'Liveness monitor: device health and signed CloudEvents webhooks, per tenant',
+      },
+    ],
+    calls: [
+      // The devices to watch and their expected intervals: the agents' registries, read only.
+      {
+        to: 'iotAgentUl',
+        ports: ['north'],
+        methods: ['GET'],
+        paths: ['/iot/services', '/iot/devices'],
+      },
+      {
+        to: 'iotAgentJson',
+        ports: ['north'],
+        methods: ['GET'],
+        paths: ['/iot/services', '/iot/devices'],
+      },
+      // Last measurements and heartbeats (reads), the deviceHealth and agentHealth attributes
+      // (batch appends) and the nudge commands (an entity's attrs, forwarded to its IoT Agent).
+      { to: 'orion', ports: ['api'], methods: ['GET'], paths: ['/v2/entities'] },
+      { to: 'orion', ports: ['api'], methods: ['POST'], paths: ['/v2/op/update'] },
+      { to: 'orion', ports: ['api'], methods: ['PATCH'], paths: ['/v2/entities/*'] },
+      // It verifies tokens against the realm's keys itself.
+      { to: 'keycloak', ports: ['web'], methods: ['GET'], realmPaths: ['jwks'] },
+    ],
   },
   grafana: {
     description: 'Grafana dashboards of tenant measurements',
@@ -817,6 +887,33 @@ export const COMPONENTS = {
     sizes: sized(r(5, 100, 16, 64), r(10, 200, 32, 128), 1),
     budgetName: 'prometheus config reloader',
   },
+  alertmanager: {
+    description:
+      "Alertmanager: groups Prometheus' alerts (the liveness `offline` rule) and posts them to the monitor's events port",
+    managedBy: 'helm',
+    chart: 'prometheus',
+    namespace: 'mesh',
+    image: {
+      repository: 'quay.io/prometheus/alertmanager',
+      tag: 'v0.35.0',
+      why: 'latest Alertmanager release, set in the chart values rather than the subchart default; the tests run this version, built from the Go module proxy (toolchain/tools.ts)',
+    },
+    // The subchart's fullname for the release `prometheus`: its StatefulSet, Service and
+    // ServiceAccount (the mesh identity of its sidecar, cdk8s/lib/gitops/chart-values.ts).
+    serviceAccount: 'prometheus-alertmanager',
+    sidecar: true,
+    sizes: sized(r(10, 200, 32, 128), r(50, 500, 64, 256), 1),
+    budgetName: 'prometheus-alertmanager',
+    // Its webhook receiver, and nothing else of the monitor.
+    calls: [
+      {
+        to: 'monitor',
+        ports: [EVENTS_PORT_KEY],
+        methods: ['POST'],
+        paths: [ALERTMANAGER_RECEIVER_PATH],
+      },
+    ],
+  },
   jaeger: {
     description: 'Jaeger: traces of the mesh',
     managedBy: 'helm',
@@ -921,6 +1018,7 @@ export const PROJECT_IMAGE_IDS = [
   'provisioning',
   'identity',
   'fleet',
+  'monitor',
 ] as const satisfies readonly ImageId[];
 
 /** Every pinned chart. */
@@ -996,13 +1094,13 @@ export function servicePort(id: ServiceId, key: string): ServicePortSpec {
 export const COMPONENT_ERRORS = {
   ERR_COMPONENT_SOURCE: {
     problem:
-      'a component does not say how it is built: a platform component needs a layer, an image and a Service; a helm component a chart of CHARTS',
+      'a component does not say how it is built: a platform component needs a layer, an image and a Service; a helm component a chart of CHARTS (and `sidecar` only outside the meshed namespaces)',
     fix: 'give the entry `layer`, `image` and `service` (platform) or `chart` (helm), as the other entries of platform/components.ts do',
   },
   ERR_COMPONENT_CALL: {
     problem:
-      'a call names a component that is not a platform workload with a Service, a port its Service does not have, an empty list (Istio reads it as any), realm paths on a component other than Keycloak, or methods or paths on a port that is not HTTP (Istio would never match them)',
-    fix: 'call a platform component of platform/components.ts, name its ports, leave a list out rather than empty, give realm paths only to keycloak, and methods and paths only for http, http2 or grpc ports',
+      "a call names a component that is not a platform workload with a Service, a port its Service does not have, an empty list (Istio reads it as any), realm paths on a component other than Keycloak, or methods or paths on a port that is not HTTP (Istio would never match them); or an upstream chart's workload calls without a serviceAccount to call as",
+    fix: "call a platform component of platform/components.ts, name its ports, leave a list out rather than empty, give realm paths only to keycloak, and methods and paths only for http, http2 or grpc ports; give a chart workload that calls its `serviceAccount` (the chart's name for it)",
   },
   ERR_COMPONENT_IOT_AGENT: {
     problem:
@@ -1055,6 +1153,18 @@ export function validateComponents(
       flag(id, 'ERR_COMPONENT_SOURCE', 'a fleet job without image, or with a Service or layer');
     if (c.managedBy === 'helm' && (!c.chart || !(c.chart in charts)))
       flag(id, 'ERR_COMPONENT_SOURCE', `chart ${JSON.stringify(c.chart)}`);
+    // A chart's workload calls as its ServiceAccount: the callee's policy must name it.
+    if (c.managedBy !== 'platform' && c.calls?.length && !c.serviceAccount && !c.service)
+      flag(id, 'ERR_COMPONENT_CALL', 'calls, but names no serviceAccount to call as');
+    if (
+      c.sidecar &&
+      (c.managedBy !== 'helm' || c.namespace === 'platform' || c.namespace === 'identity')
+    )
+      flag(
+        id,
+        'ERR_COMPONENT_SOURCE',
+        'sidecar is for a chart workload outside the meshed namespaces (those get one anyway)',
+      );
     for (const call of c.calls ?? []) {
       const target = components[call.to]?.service;
       const where = `call to ${call.to}`;

@@ -55,6 +55,15 @@ export const LAYERS = {
     namespace: 'platform',
     description: 'Grafana with the tenant dashboards',
   },
+  // After the FIWARE layer, whose devices it watches; its producers (provisioning, the fleet
+  // service) post to it best-effort, so neither waits for the other. Its own layer: it is the
+  // platform's one deliverer of events, and syncs (and rolls back) apart from the FIWARE APIs.
+  monitor: {
+    wave: -1,
+    namespace: 'platform',
+    description:
+      "The liveness monitor: device and agent health, offline events, the tenants' webhooks and the events port",
+  },
   // After the fleet Application (wave 0), which creates the agents' namespaces this layer's
   // Roles live in.
   'fleet-service': {

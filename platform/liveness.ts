@@ -17,6 +17,12 @@ export type LivenessState = (typeof LIVENESS_STATES)[number];
 export const DEVICE_HEALTH_ATTRIBUTE = 'deviceHealth';
 export const AGENT_HEALTH_ATTRIBUTE = 'agentHealth';
 
+/**
+ * The command a silent device is nudged with when it declares it (MONITOR_NUDGE_COMMAND's
+ * default): a device answers it like any command, and the answer counts as a sign of life.
+ */
+export const DEFAULT_NUDGE_COMMAND = 'ping';
+
 /** The gauge the monitor exports per target; its value is the state's index. */
 export const LIVENESS_METRIC = 'monitor_target_liveness';
 

@@ -14,9 +14,9 @@ export const SCENARIOS: readonly Scenario<ScenarioEnv>[] = [
   versions,
   basicSense,
   tenantIsolation,
+  liveness,
   intervene,
   fleet,
-  liveness,
 ];
 
 export { basicSense, fleet, intervene, liveness, tenantIsolation, versions };

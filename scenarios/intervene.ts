@@ -18,14 +18,19 @@ import {
   readEntity,
   sendUltralight,
 } from './lib/fiware.js';
+import type { PlacedDevice } from './lib/fiware.js';
 import { expectStatus } from './lib/platform.js';
+import { DEFAULT_NUDGE_COMMAND } from '../platform/liveness.js';
 
 export const intervene: Scenario<ScenarioEnv> = {
   name: 'intervene',
   description: 'a command sent through Orion reaches the device and its result shows in Orion',
   steps(env) {
     const { platform } = env;
-    const target = env.data.flatMap(devicesOf).find((d) => d.device.commands.length > 0);
+    // Not the monitor's nudge: a nudge sent meanwhile would change the command's status.
+    const commandOf = (d: PlacedDevice) =>
+      d.device.commands.find((c) => c.name !== DEFAULT_NUDGE_COMMAND)?.name;
+    const target = env.data.flatMap(devicesOf).find((d) => commandOf(d) !== undefined);
     if (!target) {
       return [
         {
@@ -34,14 +39,14 @@ export const intervene: Scenario<ScenarioEnv> = {
           run: () =>
             Promise.reject(
               new AssertionFailed(
-                'no device of the scenario data declares a command (commands: [...])',
+                `no device of the scenario data declares a command other than the monitor's nudge "${DEFAULT_NUDGE_COMMAND}" (commands: [...])`,
               ),
             ),
         },
       ];
     }
     const file = env.data.find((f) => f.tenant === target.tenant)!;
-    const command = target.device.commands[0]!.name;
+    const command = commandOf(target)!;
     const id = entityId(target);
     const payload = `run-${env.valueBase}`;
     const result = `done-${env.valueBase}`;

@@ -18,6 +18,7 @@
 import type { CloudEventV1 } from 'cloudevents';
 
 import { eventTypeOf } from '../platform/events.js';
+import { DEFAULT_NUDGE_COMMAND } from '../platform/liveness.js';
 import { AssertionFailed, check, eventually } from './lib/framework.js';
 import type { Scenario, Step } from './lib/framework.js';
 import type { ScenarioEnv } from './lib/env.js';
@@ -37,7 +38,7 @@ import type { WebhookReceiver } from './lib/webhook-receiver.js';
 import { startWebhookReceiver } from './lib/webhook-receiver.js';
 
 /** The command the monitor nudges with (its default, MONITOR_NUDGE_COMMAND). */
-const NUDGE = 'ping';
+const NUDGE = DEFAULT_NUDGE_COMMAND;
 const OFFLINE = eventTypeOf('monitor.device.offline');
 const RECOVERED = eventTypeOf('monitor.device.recovered');
 

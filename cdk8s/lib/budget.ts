@@ -177,8 +177,10 @@ export function computeBudget(
       const size = ctx.size(id);
       const name = c.budgetName ?? c.service?.name ?? id;
       line(name, 'chart', c.perNode ? cluster.nodes : size.replicas, size.resources);
-      if (c.perNode) perNodePods.push(size.resources);
-      else pods.push({ name, each: size.resources });
+      if (c.sidecar) meshedPods += c.perNode ? cluster.nodes : size.replicas;
+      const each = c.sidecar ? addResources(size.resources, ctx.profile.sidecar) : size.resources;
+      if (c.perNode) perNodePods.push(each);
+      else pods.push({ name, each });
     }
   }
   line('istio-proxy sidecars (one per meshed pod)', 'sidecars', meshedPods, ctx.profile.sidecar);

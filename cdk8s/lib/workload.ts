@@ -123,6 +123,11 @@ export interface WorkloadProps<S extends ServiceId> {
   readonly podLabels?: Readonly<Record<string, string>>;
   /** @default 30 */
   readonly terminationGracePeriodSeconds?: number;
+  /**
+   * Deployment only: `Recreate` stops the old pod before the new one starts, for a single
+   * writer of a ReadWriteOnce volume. @default RollingUpdate (one surge, none unavailable)
+   */
+  readonly strategy?: 'RollingUpdate' | 'Recreate';
 
   /**
    * A headless Service beside the ClusterIP one, so replicas can address each other by pod
@@ -176,6 +181,9 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
 
     if (props.kind === 'Deployment' && props.persistentVolumes?.length) {
       throw new TypeError(`${this.name}: persistent volumes need kind StatefulSet`);
+    }
+    if (props.kind === 'StatefulSet' && props.strategy) {
+      throw new TypeError(`${this.name}: strategy is for a Deployment; leave it out`);
     }
 
     this.exceptions = props.containers.flatMap((c) =>
@@ -291,13 +299,16 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
           replicas: size.replicas,
           revisionHistoryLimit: 3,
           selector: { matchLabels: this.selectorLabels },
-          strategy: {
-            type: 'RollingUpdate',
-            rollingUpdate: {
-              maxSurge: k8s.IntOrString.fromNumber(1),
-              maxUnavailable: k8s.IntOrString.fromNumber(0),
-            },
-          },
+          strategy:
+            props.strategy === 'Recreate'
+              ? { type: 'Recreate' }
+              : {
+                  type: 'RollingUpdate',
+                  rollingUpdate: {
+                    maxSurge: k8s.IntOrString.fromNumber(1),
+                    maxUnavailable: k8s.IntOrString.fromNumber(0),
+                  },
+                },
           template,
         },
       });

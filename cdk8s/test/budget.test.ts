@@ -87,9 +87,10 @@ describe('the budget', () => {
       [1, { cpuRequestMilli: 10, cpuLimitMilli: 20, memoryRequestMi: 16, memoryLimitMi: 32 }],
     ]);
     const laptop = PROFILES.laptop;
+    // Two meshed pods, and Alertmanager's (a chart's pod that asks for a sidecar).
     expect(b.lines.find((l) => l.source === 'sidecars')).toMatchObject({
-      pods: 2,
-      total: scaleResources(laptop.sidecar, 2),
+      pods: 3,
+      total: scaleResources(laptop.sidecar, 3),
     });
     const w = Object.fromEntries(
       Object.entries(COMPONENTS).map(([id, c]) => [id, c.sizes.laptop]),
@@ -106,12 +107,13 @@ describe('the budget', () => {
       w.argocdApplicationSet,
       w.prometheus,
       w.prometheusConfigReload,
+      w.alertmanager,
       w.jaeger,
       w.kiali,
     ].map((s) => scaleResources(s.resources, s.replicas));
     const expected = addResources(
       { cpuRequestMilli: 310, cpuLimitMilli: 620, memoryRequestMi: 208, memoryLimitMi: 416 },
-      scaleResources(laptop.sidecar, 2),
+      scaleResources(laptop.sidecar, 3),
       ...charts,
       KUBE_SYSTEM,
     );
@@ -136,10 +138,13 @@ describe('the budget', () => {
     expect(b.lines.filter((l) => l.name.endsWith('(CronJob)')).map((l) => l.pods)).toEqual(
       BACKUP_TARGET_NAMES.map(() => 1),
     );
+    // And the charts' pods that ask for one (Alertmanager).
     expect(b.lines.find((l) => l.source === 'sidecars')!.pods).toBe(
       PLATFORM_COMPONENT_IDS.filter((id) =>
         ['platform', 'identity'].includes(COMPONENTS[id].namespace),
-      ).length + BACKUP_TARGET_NAMES.length,
+      ).length +
+        BACKUP_TARGET_NAMES.length +
+        Object.values(COMPONENTS).filter((c) => (c as { sidecar?: boolean }).sidecar).length,
     );
   });
 

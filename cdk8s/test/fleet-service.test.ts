@@ -158,7 +158,10 @@ describe('the fleet service, with the repository config (an https remote)', () =
   it('lets only the fleet’s sidecar import the git host: every other sidecar sees the cluster’s own services only', () => {
     const sidecars = objectsOf(out, 'Sidecar');
     const byName = new Map(sidecars.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
-    expect([...byName.keys()].sort()).toEqual(['fiware/default', 'fiware/fleet']);
+    // The monitor's own Sidecar passes webhooks through (cdk8s/test/monitor.test.ts); it
+    // imports no host either.
+    expect([...byName.keys()].sort()).toEqual(['fiware/default', 'fiware/fleet', 'fiware/monitor']);
+    expect(byName.get('fiware/monitor').spec.egress).toEqual([{ hosts: ['*/*.cluster.local'] }]);
     // The namespace default (no selector) applies to every pod without a Sidecar of its own.
     expect(byName.get('fiware/default').spec).toEqual({
       egress: [{ hosts: ['*/*.cluster.local'] }],
@@ -173,7 +176,7 @@ describe('the fleet service, with the repository config (an https remote)', () =
     );
   });
 
-  it('is called by the gateway on its port, and calls Keycloak’s JWKS only', () => {
+  it('is called by the gateway on its port, and calls Keycloak’s JWKS and the monitor’s events ingest only', () => {
     const allow = find(out, 'AuthorizationPolicy', 'fleet-allow', 'fiware').spec;
     expect(allow.rules).toEqual([
       {
@@ -201,7 +204,12 @@ describe('the fleet service, with the repository config (an https remote)', () =
           },
         ],
       },
+      {
+        policy: 'fiware/monitor-allow',
+        to: [{ operation: { ports: ['8081'], methods: ['POST'], paths: ['/internal/v1/events'] } }],
+      },
     ]);
+    expect(envOf(out).PLATFORM_EVENTS_URL).toBe('http://monitor.fiware.svc.cluster.local:8081');
   });
 
   it('is routed at /fleet unchanged, behind the tenancy policy but for its OpenAPI document', () => {
@@ -307,9 +315,10 @@ describe('the fleet service in the local-only mode', () => {
     );
     expect(podOf(out).volumes.filter((v: any) => v.secret)).toEqual([]);
     expect(objectsOf(out, 'ServiceEntry')).toEqual([]);
+    // The monitor's Sidecar (its webhooks) is its own, whatever the fleet's remote.
     expect(
       objectsOf(out, 'Sidecar').map((s) => `${s.metadata.namespace}/${s.metadata.name}`),
-    ).toEqual(['argocd/gitops-repo']);
+    ).toEqual(['argocd/gitops-repo', 'fiware/monitor']);
   });
 
   it('lets only the fleet’s mesh identity use the push port; the read-only port stays open', () => {

@@ -49,10 +49,13 @@ describe('the app-of-apps', () => {
     // Istio custom resources (mesh layer) need the CRDs; workloads need mTLS and default-deny first.
     expect(w('istio-base')).toBeLessThan(w('mesh'));
     expect(w('istiod')).toBeLessThan(w('mesh'));
-    for (const l of ['data', 'identity', 'security', 'fiware', 'observability'])
+    for (const l of ['data', 'identity', 'security', 'fiware', 'observability', 'monitor'])
       expect(w('mesh')).toBeLessThan(w(l));
     expect(w('data')).toBeLessThan(w('fiware'));
     expect(w('security')).toBeLessThan(w('fiware'));
+    // The monitor watches the FIWARE layer's devices; Prometheus (its Alertmanager) comes first.
+    expect(w('fiware')).toBeLessThan(w('monitor'));
+    expect(w('prometheus')).toBeLessThan(w('monitor'));
   });
 
   it('makes Argo CD wait for child Applications to be healthy between waves', () => {

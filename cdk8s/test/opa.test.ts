@@ -105,6 +105,7 @@ describe('OPA', () => {
         '/iota-json-north/iot/about',
         '/provisioning/openapi.json',
         '/fleet/openapi.json',
+        '/monitor/openapi.json',
       ],
     });
     expect(data.routes.map((r: any) => r.prefix)).toEqual([
@@ -124,6 +125,7 @@ describe('OPA', () => {
       '/iota-json-south',
       '/provisioning',
       '/fleet',
+      '/monitor',
     ]);
     expect(data.routes.find((r: any) => r.prefix === '/iota-south').api_key_param).toBe('k');
     expect(data.routes.find((r: any) => r.prefix === '/iota-json-south').rights).toEqual({

@@ -70,6 +70,7 @@ describe('Provisioning', () => {
         KEYCLOAK_ISSUER: ctx.issuer,
         KEYCLOAK_JWKS_URL: ctx.jwksUri,
         POLICY_DATA_FILE: '/etc/kitt4sme/policy-data.json',
+        PLATFORM_EVENTS_URL: ctx.serviceUrl('monitor', 'events'),
         LOG_LEVEL: 'info',
         UPSTREAM_TIMEOUT_MS: '5000',
       });

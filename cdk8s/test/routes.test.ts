@@ -89,6 +89,7 @@ describe('the gateway routes', () => {
       '/iota-json-north/iot/about',
       '/provisioning/openapi.json',
       '/fleet/openapi.json',
+      '/monitor/openapi.json',
       '/auth',
       '/auth/*',
       '/grafana',
@@ -133,6 +134,7 @@ describe('adding a route', () => {
     const opaConfigMapOf = (o: typeof out) => opaPolicyConfigMap(o).metadata.name;
     const provisioningConfigMapOf = (o: typeof out) => provisioningPolicyConfigMap(o).metadata.name;
     const fleetConfigMapOf = (o: typeof out) => policyConfigMapOf(o, 'fleet').metadata.name;
+    const monitorConfigMapOf = (o: typeof out) => policyConfigMapOf(o, 'monitor').metadata.name;
     expect(changedObjects(base, out)).toEqual(
       [
         'AuthorizationPolicy/istio-system/opa-ext-authz',
@@ -148,6 +150,10 @@ describe('adding a route', () => {
         `ConfigMap/fiware/${fleetConfigMapOf(base)}`,
         `ConfigMap/fiware/${fleetConfigMapOf(out)}`,
         'Deployment/fiware/fleet',
+        // And the monitor's.
+        `ConfigMap/fiware/${monitorConfigMapOf(base)}`,
+        `ConfigMap/fiware/${monitorConfigMapOf(out)}`,
+        'Deployment/fiware/monitor',
         'VirtualService/istio-system/kitt4sme-routes',
       ].sort(),
     );

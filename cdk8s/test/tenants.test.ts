@@ -128,6 +128,10 @@ describe('a tenant added to the config', () => {
         'Role/agents-acme-works/fleet-reader',
         'RoleBinding/agents-acme-works/fleet-reader',
         'AppProject/argocd/fleet-service',
+        // And the monitor, which watches every tenant of its policy data.
+        `ConfigMap/fiware/${policyConfigMapOf(base, 'monitor').metadata.name}`,
+        `ConfigMap/fiware/${policyConfigMapOf(out, 'monitor').metadata.name}`,
+        'Deployment/fiware/monitor',
         // The realm gains the tenant's group and clients; Keycloak their secrets' env.
         'ConfigMap/identity/keycloak-realm',
         'Deployment/identity/keycloak',

@@ -62,6 +62,7 @@ describe('synth', () => {
         'fleet-service',
         'identity',
         'mesh',
+        'monitor',
         'namespaces',
         'observability',
         'security',

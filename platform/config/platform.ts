@@ -40,6 +40,7 @@ export const platform = definePlatform({
       keycloakPostgres: '2Gi',
       grafana: '1Gi',
       prometheus: '5Gi',
+      monitor: '1Gi',
     },
   },
   backup: {

@@ -255,6 +255,7 @@ export const MINIMUM_STORAGE = {
   keycloakPostgres: '512Mi',
   grafana: '256Mi',
   prometheus: '1Gi',
+  monitor: '64Mi',
 } as const;
 
 /** Storage each backup volume needs at the very least; synth rejects less. */
@@ -357,6 +358,7 @@ const platformSchema = z.strictObject({
       keycloakPostgres: quantity,
       grafana: quantity,
       prometheus: quantity,
+      monitor: quantity,
     }),
   }),
   backup: z.strictObject({

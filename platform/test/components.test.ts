@@ -92,6 +92,11 @@ describe('the component registry', () => {
     ],
     // A chart's workload has a Service but its chart owns its policies.
     ['ERR_COMPONENT_CALL', 'orion', (r) => r.orion.calls.push({ to: 'kiali' })],
+    // A chart's workload calls as its ServiceAccount, which the callee's policy names.
+    ['ERR_COMPONENT_CALL', 'alertmanager', (r) => delete r.alertmanager.serviceAccount],
+    // A sidecar label is for a chart's pod outside the meshed namespaces.
+    ['ERR_COMPONENT_SOURCE', 'orion', (r) => (r.orion.sidecar = true)],
+    ['ERR_COMPONENT_SOURCE', 'alertmanager', (r) => (r.alertmanager.namespace = 'platform')],
     // Realm paths are Keycloak's.
     [
       'ERR_COMPONENT_CALL',

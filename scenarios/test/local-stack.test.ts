@@ -54,9 +54,9 @@ describe('the scenarios on the local stack', () => {
       'versions',
       'basic-sense',
       'tenant-isolation',
+      'liveness',
       'intervene',
       'fleet',
-      'liveness',
     ]);
   });
 
@@ -149,8 +149,8 @@ describe('the scenarios on the local stack', () => {
 
   it('intervene went through Orion, the agent and the device, and back', () => {
     const bot1 = stack.orion.entities('manufracture').find((e) => e.id === 'urn:ngsi:bot:1')!;
-    expect(bot1.ping_status).toMatchObject({ value: 'OK' });
-    expect(bot1.ping_info).toMatchObject({ value: `done-${env.valueBase}` });
+    expect(bot1.reset_status).toMatchObject({ value: 'OK' });
+    expect(bot1.reset_info).toMatchObject({ value: `done-${env.valueBase}` });
     // The command reached the agent as a forwarded update, and the device polled for it.
     expect(
       stack.orion.requests.some(

@@ -2,7 +2,7 @@
  * Test support: which workload must talk to which, derived from the synthesized
  * configuration rather than restated; and which connections the AuthorizationPolicies allow.
  */
-import { QUANTUMLEAP_NOTIFY_PATH } from '../../platform/components.js';
+import { COMPONENTS, QUANTUMLEAP_NOTIFY_PATH } from '../../platform/components.js';
 import type { KubeObject, SynthOutput } from '../../cdk8s/lib/synth.js';
 import { podSpecOf } from '../../cdk8s/lib/validate/rules.js';
 
@@ -40,7 +40,9 @@ function servicesIn(text: string, known: ReadonlySet<string>): string[] {
  * - a URL a workload hands on (HANDED_ON) is called by the workload it is handed to;
  * - Orion notifies QuantumLeap (subscriptions to its notify path);
  * - a RequestAuthentication's jwksUri is fetched by the sidecars it selects;
- * - the gateway calls every VirtualService destination and the ext_authz provider.
+ * - the gateway calls every VirtualService destination and the ext_authz provider;
+ * - Alertmanager (the prometheus chart's) calls the webhook receivers of its generated config,
+ *   as the registry's service account of it.
  */
 export function requiredEdges(out: SynthOutput): Set<Edge> {
   const objects = out.objects.map((o) => o.object);
@@ -107,6 +109,16 @@ export function requiredEdges(out: SynthOutput): Set<Edge> {
         for (const s of servicesIn(d.destination.host, services))
           edges.add(`istio-ingressgateway -> ${s}`);
     }
+  }
+  const prometheus: any = objects.find(
+    (o) => o.kind === 'Application' && o.metadata.name === 'prometheus',
+  );
+  const alertmanager = prometheus?.spec.source.helm.valuesObject.alertmanager;
+  if (alertmanager?.enabled) {
+    for (const r of alertmanager.config?.receivers ?? [])
+      for (const w of r.webhook_configs ?? [])
+        for (const s of servicesIn(w.url, services))
+          edges.add(`${COMPONENTS.alertmanager.serviceAccount} -> ${s}`);
   }
   const istiod: any = objects.find((o) => o.kind === 'Application' && o.metadata.name === 'istiod');
   for (const p of istiod.spec.source.helm.valuesObject.meshConfig.extensionProviders) {

@@ -8,10 +8,8 @@ import { Writable } from 'node:stream';
 
 import { loadPlatformContext } from '../../platform/context.js';
 import { policyData } from '../../platform/policy-data.js';
-import { ROUTES } from '../../platform/routes.js';
 import type { MonitorConfig } from '../../services/monitor/src/config.js';
 import type { DeviceBackend } from '../../services/monitor/src/fiware.js';
-import { MONITOR_ROUTE } from '../../services/monitor/src/route.js';
 import type { RunningMonitor } from '../../services/monitor/src/service.js';
 import { startMonitor } from '../../services/monitor/src/service.js';
 
@@ -41,10 +39,6 @@ export interface EventsMonitorOptions {
 /** The monitor's configuration for these tests. */
 export function eventsMonitorConfig(o: EventsMonitorOptions): MonitorConfig {
   const ctx = loadPlatformContext();
-  // The registry has no monitor entry yet (services/monitor/src/route.ts, NOTE 1).
-  const withRoute = Object.create(ctx, {
-    routes: { value: [...ROUTES, MONITOR_ROUTE] },
-  }) as typeof ctx;
   return {
     port: 0,
     eventsPort: 0,
@@ -52,7 +46,7 @@ export function eventsMonitorConfig(o: EventsMonitorOptions): MonitorConfig {
     iotaNorthUrls: { ultralight: 'http://127.0.0.1:9', json: 'http://127.0.0.1:9' },
     orionUrl: 'http://127.0.0.1:9',
     jwksUrl: o.jwksUrl ?? 'http://127.0.0.1:9/certs',
-    policyData: { ...policyData(withRoute), issuer: o.issuer ?? ctx.issuer },
+    policyData: { ...policyData(ctx), issuer: o.issuer ?? ctx.issuer },
     tenants: ctx.config.tenants.map((t) => t.name),
     stateFile: o.stateFile,
     passSeconds: 30,

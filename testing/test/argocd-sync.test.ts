@@ -298,6 +298,7 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
         'fleet-service',
         'identity',
         'mesh',
+        'monitor',
         'namespaces',
         'observability',
         'security',

@@ -8,7 +8,8 @@
  * proxy, for the backup tests), helm (built from helm.sh/helm/v4 the same way) and the
  * Istio charts (the istio.io/istio module, Go module cache) for the chart tests, the
  * sealed-secrets controller and kubeseal with the SealedSecret CRD (github.com/bitnami-labs/
- * sealed-secrets, Go module proxy), the kubelet,
+ * sealed-secrets, Go module proxy), Alertmanager (github.com/prometheus/alertmanager, Go module
+ * proxy, for the alert routing test), the kubelet,
  * kube-proxy, kube-controller-manager and kube-scheduler (k8s.io/kubernetes, like
  * kube-apiserver) and, when missing, Debian's chromium, etcd-server, redis-server,
  * shellcheck, postgresql and a node's runtime (containerd, runc, the CNI plugins, iptables,
@@ -20,6 +21,7 @@
 import { EXIT, reportError } from '../../platform/cli.js';
 import { PlatformError } from '../../platform/errors.js';
 import {
+  ensureAlertmanager,
   ensureArgoCd,
   ensureChromium,
   ensureEtcd,
@@ -61,6 +63,7 @@ try {
   istioChartsModuleDir();
   ensureSealedSecrets();
   sealedSecretsCrdFile();
+  ensureAlertmanager();
 } catch (err) {
   if (err instanceof PlatformError) {
     reportError('setup', err);

@@ -19,6 +19,7 @@ import type { Construct } from 'constructs';
 
 import { agentsNamespace } from '../../../platform/fleet/resolve.js';
 import type { PlatformContext } from '../../../platform/context.js';
+import { EVENTS_PORT_KEY, PLATFORM_EVENTS_URL_ENV } from '../../../platform/events.js';
 import type { GitRemote } from '../../../platform/git-remote.js';
 import { gitRemote } from '../../../platform/git-remote.js';
 import { FLEET_GIT_SECRET } from '../../../platform/secrets.js';
@@ -98,6 +99,8 @@ export class Fleet extends Workload<'fleet'> {
             env('FLEET_GIT_URL', remote.url),
             env('FLEET_GIT_BRANCH', ctx.config.gitops.targetRevision),
             env('FLEET_CLONE_DIR', FLEET_CLONE_DIR),
+            // Its events go to the monitor's events port (platform/events.ts).
+            env(PLATFORM_EVENTS_URL_ENV, ctx.serviceUrl('monitor', EVENTS_PORT_KEY)),
             env('KEYCLOAK_JWKS_URL', ctx.jwksUri),
             policy.envVar,
             // git writes its global config and ssh its state under HOME: the /tmp emptyDir.

@@ -16,6 +16,7 @@ import { Grafana } from './grafana.js';
 import { IotAgent } from './iot-agent.js';
 import { Keycloak, KeycloakPostgres } from './keycloak.js';
 import { MongoDb } from './mongodb.js';
+import { Monitor } from './monitor.js';
 import { Opa } from './opa.js';
 import { Orion } from './orion.js';
 import { Provisioning } from './provisioning.js';
@@ -47,4 +48,5 @@ export const CONSTRUCTS: { readonly [C in PlatformComponentId]: ComponentFactory
   provisioning: (s, { context }) => new Provisioning(s, 'Provisioning', { context }),
   grafana: (s, { context }) => new Grafana(s, 'Grafana', { context }),
   fleet: (s, { context }) => new Fleet(s, 'Fleet', { context }),
+  monitor: (s, { context }) => new Monitor(s, 'Monitor', { context }),
 };

@@ -13,6 +13,7 @@ import {
   QUANTUMLEAP_NOTIFY_PATH,
 } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
+import { EVENTS_PORT_KEY, PLATFORM_EVENTS_URL_ENV } from '../../../platform/events.js';
 import { Workload, env, httpProbe } from '../workload.js';
 import { addPolicyDataConfigMap, policyDataFile } from './policy-data.js';
 
@@ -59,6 +60,8 @@ export class Provisioning extends Workload<'provisioning'> {
               'QUANTUMLEAP_NOTIFY_URL',
               `${ctx.serviceUrl('quantumleap', 'api')}${QUANTUMLEAP_NOTIFY_PATH}`,
             ),
+            // Its events go to the monitor's events port (platform/events.ts).
+            env(PLATFORM_EVENTS_URL_ENV, ctx.serviceUrl('monitor', EVENTS_PORT_KEY)),
             env('KEYCLOAK_ISSUER', ctx.issuer),
             env('KEYCLOAK_JWKS_URL', ctx.jwksUri),
             policy.envVar,

@@ -4,6 +4,7 @@
  */
 import { livenessAlertRules } from '../../../platform/liveness.js';
 import type { ChartId, ComponentId } from '../../../platform/components.js';
+import { component } from '../../../platform/components.js';
 import { toKubeResources } from '../../../platform/config/profiles.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import { argoCdOidc, kialiAuth } from '../identity/sso.js';
@@ -14,6 +15,7 @@ import {
   TRACING_PROVIDER,
 } from '../../../platform/mesh.js';
 import { SEALED_SECRETS_CONTROLLER } from '../../../platform/fleet/sealed.js';
+import { ALERTMANAGER_RECEIVER_PATH, EVENTS_PORT_KEY } from '../../../platform/events.js';
 
 /** Helm values: a JSON object. */
 export type HelmValues = Record<string, unknown>;
@@ -176,7 +178,9 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
       namespace: mesh,
       wave: -5,
       values: {
-        alertmanager: { enabled: false },
+        // Routes the rule file's alerts to the monitor's events port; the chart points
+        // Prometheus at it when enabled. NOTE (8)
+        alertmanager: alertmanagerValues(ctx),
         // The liveness monitor's `offline` alert (platform/liveness.ts), in the chart's rule file.
         serverFiles: { 'alerting_rules.yml': livenessAlertRules() },
         'prometheus-pushgateway': { enabled: false },
@@ -304,6 +308,100 @@ export function helmReleases(ctx: PlatformContext): HelmRelease[] {
         "Sealed Secrets: unseals the agents' SealedSecrets (committed encrypted to its key) into Secrets",
     },
   ];
+}
+
+/** The Alertmanager release's name: the prometheus chart's subchart, `<release>-alertmanager`. */
+export const ALERTMANAGER_RELEASE = `${PROMETHEUS_RELEASE}-alertmanager`;
+/** The one receiver of the generated Alertmanager config: the monitor's events port. */
+export const ALERTMANAGER_RECEIVER = 'monitor';
+/**
+ * The labels Alertmanager groups by: one notification per target (the liveness rule's labels,
+ * platform/liveness.ts), never a batch of several tenants' targets.
+ */
+export const ALERTMANAGER_GROUP_BY = ['alertname', 'tenant', 'kind', 'id'] as const;
+/**
+ * The subchart's smallest volume (its values.yaml default): silences and the notification log
+ * of one receiver take kilobytes.
+ */
+export const ALERTMANAGER_STORAGE = '50Mi';
+
+/**
+ * Alertmanager's values in the prometheus chart (its `alertmanager` subchart's values.yaml):
+ * the pinned image, restricted Pod Security, a sidecar of its own so its webhook reaches the
+ * monitor with its mesh identity, and the config of {@link alertmanagerConfig}. NOTE (8)
+ */
+export function alertmanagerValues(ctx: PlatformContext): HelmValues {
+  const { res } = sizing(ctx);
+  const image = ctx.imageSpec('alertmanager');
+  const storageClass = ctx.config.storage.storageClass;
+  const user = 65534; // `nobody`, the image's user
+  return {
+    enabled: true,
+    image: { repository: image.repository, tag: image.tag },
+    replicaCount: 1,
+    resources: res('alertmanager'),
+    // It calls no Kubernetes API.
+    automountServiceAccountToken: false,
+    // The registry's `sidecar: true`, which the budget counts.
+    podLabels: { 'sidecar.istio.io/inject': String(component('alertmanager').sidecar === true) },
+    podSecurityContext: {
+      runAsNonRoot: true,
+      runAsUser: user,
+      runAsGroup: user,
+      fsGroup: user,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: user,
+      runAsGroup: user,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    persistence: {
+      enabled: true,
+      size: ALERTMANAGER_STORAGE,
+      ...(storageClass ? { storageClass } : {}),
+    },
+    config: alertmanagerConfig(ctx),
+  };
+}
+
+/**
+ * Alertmanager's configuration (alertmanager.yml): every alert to one webhook receiver, the
+ * monitor's {@link ALERTMANAGER_RECEIVER_PATH} on its events port, grouped per target, with
+ * the resolved notifications too (the monitor pairs them with the firing ones).
+ * @see https://prometheus.io/docs/alerting/latest/configuration/#webhook_config
+ */
+export function alertmanagerConfig(ctx: PlatformContext): HelmValues {
+  return {
+    global: {},
+    templates: [],
+    route: {
+      receiver: ALERTMANAGER_RECEIVER,
+      group_by: [...ALERTMANAGER_GROUP_BY],
+      // The monitor already waited (three nudges) before the rule fires, and a group is one
+      // target: little to batch. A change of the group (its resolution) follows within
+      // group_interval.
+      group_wait: '10s',
+      group_interval: '30s',
+      // A firing target is notified again twice a day; the monitor dedupes on the alert.
+      repeat_interval: '12h',
+    },
+    receivers: [
+      {
+        name: ALERTMANAGER_RECEIVER,
+        webhook_configs: [
+          {
+            url: `${ctx.serviceUrl('monitor', EVENTS_PORT_KEY)}${ALERTMANAGER_RECEIVER_PATH}`,
+            send_resolved: true,
+          },
+        ],
+      },
+    ],
+  };
 }
 
 /**
@@ -441,3 +539,15 @@ const APPLICATION_HEALTH_LUA = [
 //    controller must be running before an agent's Deployment references the Secret it unseals;
 //    the agents are rendered after every layer, so wave -5 (with the mesh add-ons) is early
 //    enough. See docs/agents-as-code.md for the key's backup and rotation.
+// 8. Alertmanager. It comes with the prometheus chart (its `alertmanager` subchart, values
+//    checked against the subchart's values.yaml and the chart's templates/cm.yaml): enabled,
+//    the chart adds an `alerting` section that finds its pod (role pod, the release's
+//    namespace and instance, port 9093), so Prometheus sends the rule file's alerts there in
+//    plaintext (the mesh namespace is not STRICT). Its one receiver is the monitor's events
+//    port, a meshed workload behind STRICT mTLS and an ALLOW policy, so Alertmanager needs a
+//    mesh identity: a pod label asks istiod for a sidecar (as the local git server does,
+//    local-git.ts NOTE 1), and the monitor's policy admits its ServiceAccount
+//    (`prometheus-alertmanager`, the registry's `serviceAccount`) on that one path
+//    (platform/components.ts, `calls` of `alertmanager`). One replica: no gossip cluster, no
+//    second notification. Its volume is the subchart's smallest, 50Mi.
+//    See https://prometheus.io/docs/alerting/latest/configuration/

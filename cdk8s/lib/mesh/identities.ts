@@ -2,6 +2,7 @@
  * Mesh identities of workloads the platform does not build itself.
  */
 import type { PlatformContext } from '../../../platform/context.js';
+import { COMPONENTS } from '../../../platform/components.js';
 import { INGRESS_GATEWAY_RELEASE } from '../../../platform/mesh.js';
 import { ExternalIdentity } from '../workload.js';
 
@@ -15,22 +16,13 @@ export function ingressGateway(ctx: PlatformContext): ExternalIdentity {
 }
 
 /**
- * The monitor's service account (services/monitor). NOTE (1)
+ * The liveness monitor, for the agents' policies: it nudges silent agents (POST /announce on
+ * their pods). The agents are rendered apart from the platform's workloads (the fleet's own
+ * synth), so its principal is derived here the way cdk8s/lib/platform.ts derives a registry
+ * caller's: the component's namespace and its Service's name, which its Workload's service
+ * account takes.
  */
-export const MONITOR_SERVICE_ACCOUNT = 'monitor';
-
-/** The liveness monitor: it nudges silent agents (POST /announce on their pods). NOTE (1) */
 export function monitor(ctx: PlatformContext): ExternalIdentity {
-  return new ExternalIdentity(
-    ctx.namespace('platform'),
-    MONITOR_SERVICE_ACCOUNT,
-    MONITOR_SERVICE_ACCOUNT,
-  );
+  const sa = COMPONENTS.monitor.service.name;
+  return new ExternalIdentity(ctx.componentNamespace('monitor'), sa, sa);
 }
-
-// NOTE
-// 1. The monitor before its registry entry. Its component (platform/components.ts, namespace
-//    role `platform`) is being added separately; until it is, its principal is derived here the
-//    way cdk8s/lib/platform.ts derives a registry caller's (ExternalIdentity of the component's
-//    namespace and service account), from this one name. Once COMPONENTS.monitor exists, derive
-//    it from the entry (ctx.componentNamespace('monitor') and its service account) instead.

@@ -12,6 +12,7 @@ import {
   iotAgentSpec,
 } from '../../../platform/components.js';
 import { parseEnv } from '../../../platform/env.js';
+import { DEFAULT_NUDGE_COMMAND } from '../../../platform/liveness.js';
 import type { Environment } from '../../../platform/env.js';
 import { readPolicyDataFile } from '../../../platform/policy-data.js';
 import { monitorError } from './errors.js';
@@ -40,7 +41,7 @@ const Env = z.object({
   MONITOR_NUDGE_COMMAND: z
     .string()
     .regex(/^[A-Za-z0-9_]{1,64}$/, 'a command name (letters, digits, _)')
-    .default('ping'),
+    .default(DEFAULT_NUDGE_COMMAND),
   MONITOR_MAX_NUDGES: int(1, 20).default(3),
   MONITOR_GRACE_RATIO: z.coerce.number().min(0).max(10).default(0.1),
   MONITOR_MIN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(5),

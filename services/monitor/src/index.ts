@@ -64,7 +64,7 @@ export { Monitor } from './monitor.js';
 export type { MonitorOptions, PassSummary } from './monitor.js';
 export { EventsQuery, SubscriptionBody } from './model.js';
 export { buildOpenApi } from './openapi.js';
-export { API_PREFIX, MONITOR_ROUTE } from './route.js';
+export { API_PREFIX } from './route.js';
 export { fiwareBackend, startMonitor } from './service.js';
 export type { RunningMonitor, ServiceOverrides } from './service.js';
 export { MonitorStore } from './store.js';

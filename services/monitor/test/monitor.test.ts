@@ -18,7 +18,6 @@ import { z } from 'zod';
 
 import { loadPlatformContext } from '../../../platform/context.js';
 import { policyData } from '../../../platform/policy-data.js';
-import { ROUTES } from '../../../platform/routes.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import type { SouthBinding } from '../../../testing/stack/south-binding.js';
@@ -42,7 +41,6 @@ import { startAgent } from '../../agent-kit/src/index.js';
 import type { MonitorConfig } from '../src/config.js';
 import type { DeviceBackend } from '../src/fiware.js';
 import { FiwareDeviceBackend } from '../src/fiware.js';
-import { MONITOR_ROUTE } from '../src/route.js';
 import type { RunningMonitor } from '../src/service.js';
 import { fiwareBackend, startMonitor } from '../src/service.js';
 
@@ -61,9 +59,7 @@ const running: RunningMonitor[] = [];
 const logs: Record<string, unknown>[] = [];
 
 function config(stateFile: string): MonitorConfig {
-  // The registry has no monitor entry yet (route.ts, NOTE 1): the policy data gets its route here.
-  const base = loadPlatformContext();
-  const ctx = Object.create(base, { routes: { value: [...ROUTES, MONITOR_ROUTE] } }) as typeof base;
+  const ctx = loadPlatformContext();
   return {
     port: 0,
     eventsPort: 0,
