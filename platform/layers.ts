@@ -53,7 +53,7 @@ export const LAYERS = {
   observability: {
     wave: -1,
     namespace: 'platform',
-    description: 'Grafana with the tenant dashboards',
+    description: 'Grafana with the tenant dashboards, and the web console',
   },
   // After the fleet Application (wave 0), which creates the agents' namespaces this layer's
   // Roles live in.

@@ -11,6 +11,7 @@
  * | provisioning service | **real** (services/provisioning) | the same image |
  * | fleet service | **real** (services/fleet), pushing to a local bare GitOps repository seeded with fleet/; status from a **real** kube-apiserver with the real scheduler and controllers (fleet-stack.ts) | the same image, the fork's repository |
  * | factory hosts, Argo CD's fleet sync | simulated: testing/support/simulated-hosts.ts (nodes, leases, pod status as their kubelets report them) and local-sync.ts (renders the records and applies the agents' workloads) | k3s agents; Argo CD with the fleet plugin |
+ * | web console | **real** (services/console: its server, a fresh build of the browser app) | the same image |
  * | Orion | testing/fakes/orion.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
  * | QuantumLeap | testing/fakes/quantumleap.ts: contract fake | QuantumLeap + CrateDB |
  *
@@ -18,7 +19,7 @@
  * and the mesh grants between services (the gateway is the only door here).
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,10 @@ import { Platform } from '../../scenarios/lib/platform.js';
 import type { TargetOptions } from '../../scenarios/lib/platform.js';
 import { KeycloakAdmin } from '../../services/identity/src/realm-apply.js';
 import { fetchToken } from '../../services/identity/src/tokens.js';
+import { buildConsole } from '../../services/console/src/build.js';
+import { consoleConfig } from '../../services/console/src/config.js';
+import type { RunningConsole } from '../../services/console/src/service.js';
+import { startConsole } from '../../services/console/src/service.js';
 import type { RunningService } from '../../services/provisioning/src/service.js';
 import type { Gateway, GatewayDecision } from './gateway.js';
 import { opaAuthorizer, startGateway } from './gateway.js';
@@ -71,6 +76,8 @@ export interface ScenarioStack {
   readonly provisioning: RunningService;
   /** The fleet service and its simulated hosts. */
   readonly fleet: FleetStack;
+  /** The web console's server, at `${baseUrl}/console/` through the gateway. */
+  readonly console: RunningConsole;
   /** Every log line of the provisioning service. */
   readonly logs: Record<string, unknown>[];
   /**
@@ -162,6 +169,18 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     });
     closers.push(() => fleet.close());
 
+    // The console: a fresh build (esbuild, well under a second), served by its real server.
+    const consoleAssets = mkdtempSync(join(tmpdir(), 'console-assets-'));
+    closers.push(() => rmSync(consoleAssets, { recursive: true, force: true }));
+    await buildConsole(consoleAssets);
+    const webConsole = await startConsole({
+      port: 0,
+      host: '127.0.0.1',
+      assets: consoleAssets,
+      config: consoleConfig(ctx, { publicUrl: baseUrl }),
+    });
+    closers.push(() => webConsole.close());
+
     const gateway = await startGateway({
       port,
       authorize: opaAuthorizer(opa),
@@ -175,6 +194,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
         'iotAgentJson/south': jsonAgent.southUrl,
         'provisioning/api': provisioning.url,
         'fleet/api': fleet.url,
+        'console/web': webConsole.url,
         'keycloak/web': new URL(keycloak.url).origin,
       },
     });
@@ -196,6 +216,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       jsonAgent,
       provisioning,
       fleet,
+      console: webConsole,
       logs: local.logs,
       expiredToken(tenant) {
         if (!expired.has(tenant)) {

@@ -12,9 +12,9 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 import { CONSOLE_PATH } from '../../../platform/realm.js';
+import { CONSOLE_DIST } from './paths.js';
 
-/** Where `npm run console:build` writes the assets (git-ignored). */
-export const CONSOLE_DIST = fileURLToPath(new URL('../dist', import.meta.url));
+export { CONSOLE_DIST };
 
 /** The web app's entry point. */
 const ENTRY = fileURLToPath(new URL('../web/main.tsx', import.meta.url));
