@@ -23,8 +23,8 @@ export type Rollouts = Ok<FleetPaths['/v1/rollouts']['get']>;
 export type Rollout = Rollouts['rollouts'][number];
 export type Applications = Ok<FleetPaths['/v1/platform/applications']['get']>;
 export type Application = Applications['applications'][number];
-export type Devices = Ok<ProvisioningPaths['/v1/devices']['get']>;
-export type Device = Devices['devices'][number];
+export type Inventory = Ok<ProvisioningPaths['/v1/inventory']['get']>;
+export type InventoryEntry = NonNullable<Inventory['devices']>[number];
 export type Targets = Ok<MonitorPaths['/v1/targets']['get']>;
 export type Target = NonNullable<Targets['targets']>[number];
 
@@ -79,6 +79,7 @@ export class Api {
     path: string,
     tenant: string,
     query: Record<string, string> = {},
+    headers: Record<string, string> = {},
   ): Promise<T> {
     const url = new URL(`${this.base(api).prefix}${path}`, location.origin);
     for (const [k, v] of Object.entries(query)) if (v !== '') url.searchParams.set(k, v);
@@ -88,6 +89,7 @@ export class Api {
         authorization: `Bearer ${await this.auth.token()}`,
         'fiware-service': tenant,
         accept: 'application/json',
+        ...headers,
       },
     });
     if (!res.ok) throw await asError(res);
@@ -98,8 +100,18 @@ export class Api {
   rollouts = (tenant: string) => this.call<Rollouts>('fleet', 'GET', '/v1/rollouts', tenant);
   applications = (tenant: string) =>
     this.call<Applications>('fleet', 'GET', '/v1/platform/applications', tenant);
-  devices = (tenant: string) =>
-    this.call<Devices>('provisioning', 'GET', '/v1/devices', tenant, { limit: '1000' });
+  /** The devices of one service path of the tenant, their last measurement and liveness. */
+  inventory = (tenant: string, servicePath: string) =>
+    this.call<Inventory>(
+      'provisioning',
+      'GET',
+      '/v1/inventory',
+      tenant,
+      {},
+      {
+        'fiware-servicepath': servicePath,
+      },
+    );
   health = (tenant: string) => this.call<Targets>('monitor', 'GET', '/v1/targets', tenant);
   events = (tenant: string, type = '', subject = '') =>
     this.call<{ events: JournalEvent[] }>('monitor', 'GET', '/v1/events', tenant, {

@@ -6,19 +6,23 @@ import { useState } from 'preact/hooks';
 
 import { ApiError } from '../api.js';
 import type { ViewProps } from '../app.js';
-import { Failure, Loading, Time, useLoad } from './load.js';
+import { Failure, Loading, REFRESH_MS, Time, useLoad } from './load.js';
 
 export function EventsView({ api, tenant }: ViewProps) {
   const [filter, setFilter] = useState({ type: '', subject: '' });
-  const events = useLoad(async () => {
-    if (!api.has('monitor')) return [];
-    try {
-      return (await api.events(tenant, filter.type, filter.subject)).events;
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return [];
-      throw err;
-    }
-  }, [tenant, filter.type, filter.subject]);
+  const events = useLoad(
+    async () => {
+      if (!api.has('monitor')) return [];
+      try {
+        return (await api.events(tenant, filter.type, filter.subject)).events;
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return [];
+        throw err;
+      }
+    },
+    [tenant, filter.type, filter.subject],
+    REFRESH_MS,
+  );
 
   return (
     <>

@@ -8,13 +8,13 @@ import { useState } from 'preact/hooks';
 
 import type { FleetStatus, TargetStatus } from '../api.js';
 import type { ViewProps } from '../app.js';
-import { Failure, Loading, Time, useLoad } from './load.js';
+import { Failure, Loading, REFRESH_MS, Time, useLoad } from './load.js';
 
 const key = (host: string, agent: string) => `${host}\u0000${agent}`;
 const agentOf = (t: TargetStatus) => t.agent.name ?? t.agent.id ?? '?';
 
 export function FleetView({ api, tenant }: ViewProps) {
-  const status = useLoad(() => api.fleetStatus(tenant), [tenant]);
+  const status = useLoad(() => api.fleetStatus(tenant), [tenant], REFRESH_MS);
   if (status.error) return <Failure error={status.error} what="the fleet status" />;
   if (!status.data) return <Loading what="the fleet status" />;
   return <Matrix status={status.data} />;

@@ -3,6 +3,9 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 
 import { ApiError } from '../api.js';
 
+/** How often the views read their APIs again, so what they show stays current. */
+export const REFRESH_MS = 5000;
+
 /** An answer being loaded: its data or its error, and a way to load it again. */
 export interface Loaded<T> {
   readonly data?: T;
@@ -11,8 +14,12 @@ export interface Loaded<T> {
   readonly reload: () => void;
 }
 
-/** Loads `fn()` now and on `reload()`. */
-export function useLoad<T>(fn: () => Promise<T>, deps: readonly unknown[]): Loaded<T> {
+/** Loads `fn()` now, on `reload()` and, with `everyMs`, again every so often. */
+export function useLoad<T>(
+  fn: () => Promise<T>,
+  deps: readonly unknown[],
+  everyMs?: number,
+): Loaded<T> {
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({
     loading: true,
   });
@@ -28,6 +35,11 @@ export function useLoad<T>(fn: () => Promise<T>, deps: readonly unknown[]): Load
       live = false;
     };
   }, [...deps, tick]);
+  useEffect(() => {
+    if (!everyMs) return undefined;
+    const timer = setInterval(() => setTick((t) => t + 1), everyMs);
+    return () => clearInterval(timer);
+  }, [everyMs]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { ...state, reload };
 }

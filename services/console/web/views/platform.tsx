@@ -3,10 +3,10 @@
  * admins: the fleet service's read of Argo CD.
  */
 import type { ViewProps } from '../app.js';
-import { Failure, Loading, useLoad } from './load.js';
+import { Failure, Loading, REFRESH_MS, useLoad } from './load.js';
 
 export function PlatformView({ api, tenant }: ViewProps) {
-  const apps = useLoad(() => api.applications(tenant), [tenant]);
+  const apps = useLoad(() => api.applications(tenant), [tenant], REFRESH_MS);
   if (apps.error) return <Failure error={apps.error} what="the Argo CD Applications" />;
   if (!apps.data) return <Loading what="the Argo CD Applications" />;
   if (apps.data.applications.length === 0) return <p>Argo CD has no Applications.</p>;

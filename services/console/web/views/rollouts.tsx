@@ -7,12 +7,12 @@ import { useState } from 'preact/hooks';
 
 import type { Rollout } from '../api.js';
 import type { ViewProps } from '../app.js';
-import { Failure, Loading, useLoad } from './load.js';
+import { Failure, Loading, REFRESH_MS, useLoad } from './load.js';
 
 type Action = 'pause' | 'resume' | 'cancel';
 
 export function RolloutsView({ api, tenant, mayWrite }: ViewProps) {
-  const rollouts = useLoad(() => api.rollouts(tenant), [tenant]);
+  const rollouts = useLoad(() => api.rollouts(tenant), [tenant], REFRESH_MS);
   const [outcome, setOutcome] = useState<{ ok: boolean; text: string }>();
   const act = async (r: Rollout, action: Action) => {
     const agent = agentName(r);
