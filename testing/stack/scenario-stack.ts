@@ -24,7 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { machineClientId } from '../../platform/identity.js';
+import { CONSOLE_CLIENT, machineClientId } from '../../platform/identity.js';
+import { CONSOLE_PATH } from '../../platform/realm.js';
 import { TENANTS_GROUP } from '../../platform/identity.js';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
 import { policyData } from '../../platform/policy-data.js';
@@ -180,6 +181,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       config: consoleConfig(ctx, { publicUrl: baseUrl }),
     });
     closers.push(() => webConsole.close());
+    await allowConsoleAt(keycloak, realm, baseUrl);
 
     const gateway = await startGateway({
       port,
@@ -270,6 +272,38 @@ export function leakyPolicyDir(): string {
   }
   writeFileSync(file, rego.replace(check, '\n').replace(scoped, '\n'));
   return dir;
+}
+
+/**
+ * Lets the realm's console client send browsers back to the console at this stack's ingress
+ * (the realm names the platform's public URL): its redirect and post-logout URIs and web origin
+ * gain `${baseUrl}/console/*`, as a developer registers a local build. Additive, so other
+ * stacks on the shared Keycloak keep theirs.
+ */
+async function allowConsoleAt(kc: KeycloakServer, realm: string, baseUrl: string): Promise<void> {
+  const admin = new KeycloakAdmin(
+    { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
+    realm,
+  );
+  await admin.authenticate();
+  type ClientRep = Record<string, unknown> & {
+    id: string;
+    redirectUris?: string[];
+    webOrigins?: string[];
+    attributes?: Record<string, string>;
+  };
+  const client = (await admin.findClient(CONSOLE_CLIENT)) as ClientRep;
+  const uri = `${baseUrl}${CONSOLE_PATH}/*`;
+  const logout = (client.attributes?.['post.logout.redirect.uris'] ?? '').split('##');
+  await admin.call('PUT', `/${encodeURIComponent(realm)}/clients/${client.id}`, {
+    ...client,
+    redirectUris: [...(client.redirectUris ?? []), uri],
+    webOrigins: [...(client.webOrigins ?? []), baseUrl],
+    attributes: {
+      ...client.attributes,
+      'post.logout.redirect.uris': [...logout.filter(Boolean), uri].join('##'),
+    },
+  });
 }
 
 /** A client like `<tenant>-devices` with a 5 s token lifetime; its token; then the client goes. */
