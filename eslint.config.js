@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'deploy/', '.cache/', 'coverage/', 'dist/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'deploy/',
+      '.cache/',
+      'coverage/',
+      'dist/',
+      'services/console/dist/',
+      'services/console/web/generated/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -6,6 +6,7 @@ import { SCENARIO_ERRORS } from '../scenarios/lib/errors.js';
 import { IDENTITY_ERRORS } from '../services/identity/src/errors.js';
 import { OPS_ERRORS } from '../services/ops/src/errors.js';
 import { MONITOR_ERRORS } from '../services/monitor/src/errors.js';
+import { CONSOLE_ERRORS } from '../services/console/src/errors.js';
 import { FLEET_SERVICE_ERRORS } from '../services/fleet/src/errors.js';
 import { AGENT_ERRORS } from '../services/agent-kit/src/errors.js';
 import { PROVISIONING_ERRORS } from '../services/provisioning/src/errors.js';
@@ -52,6 +53,7 @@ export function allErrorCodes(): string[] {
     ...Object.keys(OPS_ERRORS),
     ...Object.keys(PROVISIONING_ERRORS),
     ...Object.keys(MONITOR_ERRORS),
+    ...Object.keys(CONSOLE_ERRORS),
     ...Object.keys(FLEET_SERVICE_ERRORS),
     ...Object.keys(AGENT_ERRORS),
     ...Object.keys(SCENARIO_ERRORS),
@@ -149,6 +151,12 @@ export function renderErrorsDoc(): string {
     '| Code | Meaning | How to solve |',
     '|---|---|---|',
     ...Object.entries(MONITOR_ERRORS).map(([c, e]) => row(c, e)),
+    '',
+    "## Web console (its server's start, `services/console`)",
+    '',
+    '| Code | Meaning | How to solve |',
+    '|---|---|---|',
+    ...Object.entries(CONSOLE_ERRORS).map(([c, e]) => row(c, e)),
     '',
     "## Fleet service (the service's problem documents, `/fleet/v1`)",
     '',

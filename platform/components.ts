@@ -742,6 +742,36 @@ export const COMPONENTS = {
       },
     ],
   },
+  console: {
+    description:
+      "The web console: static assets whose browser app calls the platform's APIs with the user's own token",
+    managedBy: 'platform',
+    layer: 'observability',
+    namespace: 'platform',
+    image: {
+      repository: 'ghcr.io/kitt4sme/console',
+      tag: '0.2.0',
+      why: 'our own image, built from services/console/Dockerfile at the package.json version (node, the static server and the built assets); a fork builds and pushes its own image and overrides this entry in images',
+    },
+    service: { name: 'console', ports: { web: { port: 8080, protocol: 'http' } } },
+    sizes: sized(r(10, 200, 48, 128), r(50, 500, 64, 192), 2),
+    routes: [
+      {
+        prefix: '/console',
+        port: 'web',
+        // The server serves under /console/ itself.
+        stripPrefix: false,
+        // Static files only, public: the browser app signs in through Keycloak and every API
+        // call carries the user's token, which the API routes' policy decides.
+        access: 'sso',
+        publicPaths: [],
+        rights: {},
+        description:
+          "Web console (Keycloak sign-in in the browser; its API calls go through the API routes with the user's token)",
+      },
+    ],
+    // It calls nothing: the browser calls the APIs through the gateway.
+  },
   istiod: {
     description: 'Istio control plane',
     managedBy: 'helm',
@@ -1019,6 +1049,7 @@ export const PROJECT_IMAGE_IDS = [
   'identity',
   'fleet',
   'monitor',
+  'console',
 ] as const satisfies readonly ImageId[];
 
 /** Every pinned chart. */

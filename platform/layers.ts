@@ -53,7 +53,7 @@ export const LAYERS = {
   observability: {
     wave: -1,
     namespace: 'platform',
-    description: 'Grafana with the tenant dashboards',
+    description: 'Grafana with the tenant dashboards, and the web console',
   },
   // After the FIWARE layer, whose devices it watches; its producers (provisioning, the fleet
   // service) post to it best-effort, so neither waits for the other. Its own layer: it is the

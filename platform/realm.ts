@@ -68,7 +68,10 @@ export function ssoRedirects(ctx: PlatformContext): Record<SsoApp, string[]> {
   };
 }
 
-/** Path of the console, the later web UI. */
+/**
+ * Path of the web console (services/console): its route's prefix in the registry, which the
+ * realm's console client redirects to; the console's build links its assets under it.
+ */
 export const CONSOLE_PATH = '/console';
 
 const STR = 'String';
@@ -286,20 +289,21 @@ export function buildRealm(ctx: PlatformContext): RealmDefinition {
   );
 
   scope(CONSOLE_CLIENT);
+  const consolePath = ctx.routePrefix('console');
   const console = {
     ...baseClient(CONSOLE_CLIENT, 'KITT4SME console', 'Web UI: authorization code with PKCE'),
     publicClient: true,
     standardFlowEnabled: true,
     rootUrl: ctx.publicUrl,
-    baseUrl: `${CONSOLE_PATH}/`,
-    redirectUris: [`${ctx.publicUrl}${CONSOLE_PATH}/*`],
+    baseUrl: `${consolePath}/`,
+    redirectUris: [`${ctx.publicUrl}${consolePath}/*`],
     webOrigins: [ctx.publicUrl],
     defaultClientScopes: ['basic', 'profile', 'web-origins'],
     protocolMappers: apiMappers(),
     attributes: {
       'oauth2.device.authorization.grant.enabled': 'false',
       'pkce.code.challenge.method': 'S256',
-      'post.logout.redirect.uris': `${ctx.publicUrl}${CONSOLE_PATH}/*`,
+      'post.logout.redirect.uris': `${ctx.publicUrl}${consolePath}/*`,
     },
   };
 

@@ -94,6 +94,8 @@ describe('the gateway routes', () => {
       '/auth/*',
       '/grafana',
       '/grafana/*',
+      '/console',
+      '/console/*',
       '/kiali',
       '/kiali/*',
       '/argocd',

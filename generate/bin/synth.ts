@@ -24,6 +24,7 @@ import { readPolicyFiles } from '../../platform/policy-data.js';
 import { FLEET_DIR } from '../../platform/fleet/records.js';
 import { loadFleet } from '../../platform/fleet/resolve.js';
 import { FLEET_PREVIEW_DIR, renderFleet } from '../../cdk8s/lib/fleet/agents.js';
+import { renderConsoleTypes } from '../console-types.js';
 import { build } from '../index.js';
 import { staleFiles, writeOutput, writePreview } from '../write.js';
 
@@ -36,10 +37,13 @@ const program = new Command()
     '--check',
     'write nothing; fail when deploy/, the architecture section or another generated file is stale',
   )
-  .action((opts: { check?: boolean }) => {
+  .action(async (opts: { check?: boolean }) => {
     const started = performance.now();
     const context = loadPlatformContext();
-    const out = build({ context, policies: readPolicyFiles(join(root, 'policies')) });
+    const built = build({ context, policies: readPolicyFiles(join(root, 'policies')) });
+    // The console's client types: generated asynchronously (generate/console-types.ts).
+    const files = new Map([...built.files, ...(await renderConsoleTypes())]);
+    const out = { ...built, files: new Map([...files].sort(([a], [b]) => a.localeCompare(b))) };
     const fleet = renderFleet(context, loadFleet(root, FLEET_DIR, context));
     if (opts.check) {
       const stale = staleFiles(root, out);

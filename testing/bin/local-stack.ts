@@ -14,6 +14,10 @@
  * against the Orion fake directly (not through the gateway: the policy's agent rights are not
  * there yet); their logs are under .cache/local-stack/agents/.
  *
+ * It provisions the example devices of docs/examples/ (one devices file per tenant) and serves
+ * the web console at <ingress>/console/: sign in as a demo user (`<tenant>-demo`,
+ * `platform-admin`) with the password the env file gives (`KITT4SME_PASSWORD_<USER>`).
+ *
  * While it runs it prints one line per request to stdout: the gateway's access log, OPA's
  * decision log and the provisioning service's log, each with the request's `fiware-correlator`
  * (`grep correlator=<id>` follows one request); `--json` prints them as JSON lines,
@@ -22,7 +26,9 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { buildRealm } from '../../platform/realm.js';
+import { demoUsers, secretEnvName } from '../../platform/identity.js';
+import { CONSOLE_PATH, buildRealm } from '../../platform/realm.js';
+import { provision, scenarioData } from '../../scenarios/lib/fiware.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { platformContext, startKeycloak, stopKeycloak } from '../real/keycloak.js';
 import { startScenarioStack } from '../stack/scenario-stack.js';
@@ -100,7 +106,27 @@ try {
   stopKeycloak(keycloak);
   throw err;
 }
-const exports = await localStackExports(running);
+try {
+  process.stderr.write('local-stack: provisioning the example devices (docs/examples/)…\n');
+  const tenants = platformContext().config.tenants.map((t) => t.name);
+  for (const file of scenarioData(tenants))
+    process.stderr.write(
+      `local-stack:   ${file.tenant}: ${await provision(running.platform(), file)}\n`,
+    );
+} catch (err) {
+  await pipeline.close().catch(() => undefined);
+  await running.close().catch(() => undefined);
+  stopKeycloak(keycloak);
+  throw err;
+}
+const users = demoUsers(platformContext().config.tenants).map((u) => u.username);
+const exports = {
+  ...(await localStackExports(running)),
+  // The demo users' passwords, to sign in to the console.
+  ...Object.fromEntries(
+    users.map((u) => [secretEnvName('user', u), keycloak.values[secretEnvName('user', u)]!]),
+  ),
+};
 writeFileSync(
   envFile,
   `# pid ${process.pid}\n${Object.entries(exports)
@@ -113,6 +139,7 @@ process.stdout.write(
   [
     `ingress   ${running.baseUrl}  (routes as in platform/routes.ts)`,
     `keycloak  ${running.keycloakUrl}`,
+    `console   ${running.baseUrl}${CONSOLE_PATH}/  (users ${users.join(', ')}; passwords in ${envFile})`,
     ...[pipeline.extractor, pipeline.detector].map(
       (m) => `agent     ${m.agent.name} ${m.url}/healthz  (log ${m.logPath})`,
     ),

@@ -12,6 +12,7 @@
  * | liveness monitor | **real** (services/monitor): passes every second, one second of grace (monitor-stack.ts); delivers webhooks to loopback | the same image, 30 s passes, 5 s grace |
  * | fleet service | **real** (services/fleet), pushing to a local bare GitOps repository seeded with fleet/; status from a **real** kube-apiserver with the real scheduler and controllers (fleet-stack.ts) | the same image, the fork's repository |
  * | factory hosts, Argo CD's fleet sync | simulated: testing/support/simulated-hosts.ts (nodes, leases, pod status as their kubelets report them) and local-sync.ts (renders the records and applies the agents' workloads) | k3s agents; Argo CD with the fleet plugin |
+ * | web console | **real** (services/console: its server, a fresh build of the browser app) | the same image |
  * | Orion | testing/fakes/orion.ts: NGSI-v2 contract fake | Orion 4.7 + MongoDB |
  * | QuantumLeap | testing/fakes/quantumleap.ts: contract fake | QuantumLeap + CrateDB |
  *
@@ -19,12 +20,13 @@
  * and the mesh grants between services (the gateway is the only door here).
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { machineClientId } from '../../platform/identity.js';
+import { CONSOLE_CLIENT, machineClientId } from '../../platform/identity.js';
+import { CONSOLE_PATH } from '../../platform/realm.js';
 import { TENANTS_GROUP } from '../../platform/identity.js';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
 import { policyData } from '../../platform/policy-data.js';
@@ -32,6 +34,10 @@ import { Platform } from '../../scenarios/lib/platform.js';
 import type { TargetOptions } from '../../scenarios/lib/platform.js';
 import { KeycloakAdmin } from '../../services/identity/src/realm-apply.js';
 import { fetchToken } from '../../services/identity/src/tokens.js';
+import { buildConsole } from '../../services/console/src/build.js';
+import { consoleConfig } from '../../services/console/src/config.js';
+import type { RunningConsole } from '../../services/console/src/service.js';
+import { startConsole } from '../../services/console/src/service.js';
 import type { RunningService } from '../../services/provisioning/src/service.js';
 import type { Gateway, GatewayDecision } from './gateway.js';
 import { opaAuthorizer, startGateway } from './gateway.js';
@@ -76,6 +82,8 @@ export interface ScenarioStack {
   readonly fleet: FleetStack;
   /** The liveness monitor. */
   readonly monitor: MonitorStack;
+  /** The web console's server, at `${baseUrl}/console/` through the gateway. */
+  readonly console: RunningConsole;
   /** Every log line of the provisioning service. */
   readonly logs: Record<string, unknown>[];
   /**
@@ -177,6 +185,19 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     });
     closers.push(() => monitor.close());
 
+    // The console: a fresh build (esbuild, well under a second), served by its real server.
+    const consoleAssets = mkdtempSync(join(tmpdir(), 'console-assets-'));
+    closers.push(() => rmSync(consoleAssets, { recursive: true, force: true }));
+    await buildConsole(consoleAssets);
+    const webConsole = await startConsole({
+      port: 0,
+      host: '127.0.0.1',
+      assets: consoleAssets,
+      config: consoleConfig(ctx, { publicUrl: baseUrl }),
+    });
+    closers.push(() => webConsole.close());
+    await allowConsoleAt(keycloak, realm, baseUrl);
+
     const gateway = await startGateway({
       port,
       authorize: opaAuthorizer(opa),
@@ -191,6 +212,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
         'provisioning/api': provisioning.url,
         'fleet/api': fleet.url,
         'monitor/api': monitor.url,
+        'console/web': webConsole.url,
         'keycloak/web': new URL(keycloak.url).origin,
       },
     });
@@ -213,6 +235,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       provisioning,
       fleet,
       monitor,
+      console: webConsole,
       logs: local.logs,
       expiredToken(tenant) {
         if (!expired.has(tenant)) {
@@ -266,6 +289,38 @@ export function leakyPolicyDir(): string {
   }
   writeFileSync(file, rego.replace(check, '\n').replace(scoped, '\n'));
   return dir;
+}
+
+/**
+ * Lets the realm's console client send browsers back to the console at this stack's ingress
+ * (the realm names the platform's public URL): its redirect and post-logout URIs and web origin
+ * gain `${baseUrl}/console/*`, as a developer registers a local build. Additive, so other
+ * stacks on the shared Keycloak keep theirs.
+ */
+async function allowConsoleAt(kc: KeycloakServer, realm: string, baseUrl: string): Promise<void> {
+  const admin = new KeycloakAdmin(
+    { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
+    realm,
+  );
+  await admin.authenticate();
+  type ClientRep = Record<string, unknown> & {
+    id: string;
+    redirectUris?: string[];
+    webOrigins?: string[];
+    attributes?: Record<string, string>;
+  };
+  const client = (await admin.findClient(CONSOLE_CLIENT)) as ClientRep;
+  const uri = `${baseUrl}${CONSOLE_PATH}/*`;
+  const logout = (client.attributes?.['post.logout.redirect.uris'] ?? '').split('##');
+  await admin.call('PUT', `/${encodeURIComponent(realm)}/clients/${client.id}`, {
+    ...client,
+    redirectUris: [...(client.redirectUris ?? []), uri],
+    webOrigins: [...(client.webOrigins ?? []), baseUrl],
+    attributes: {
+      ...client.attributes,
+      'post.logout.redirect.uris': [...logout.filter(Boolean), uri].join('##'),
+    },
+  });
 }
 
 /** A client like `<tenant>-devices` with a 5 s token lifetime; its token; then the client goes. */

@@ -326,7 +326,7 @@ describe('npm run image:contents', () => {
     const res = cli('--help');
     expect(res.status).toBe(0);
     expect(res.stdout).toMatch(
-      /--service <name>\s+the service or image build \(fleet, identity, monitor,\s+provisioning, fleet-plugin, feature-extractor,\s+anomaly-detector\)/,
+      /--service <name>\s+the service or image build \(console, fleet, identity,\s+monitor, provisioning, fleet-plugin, feature-extractor,\s+anomaly-detector\)/,
     );
     expect(res.stdout).toContain('--json');
   });
@@ -335,7 +335,7 @@ describe('npm run image:contents', () => {
     const res = cli('--service', 'nope', '--out', join(work, 'unused'), '--json');
     expect(res.status).toBe(2);
     expect(res.stderr).toContain(
-      "no image build for service 'nope'; services with one: fleet, identity, monitor, provisioning",
+      "no image build for service 'nope'; services with one: console, fleet, identity, monitor, provisioning",
     );
     expect(JSON.parse(res.stdout)).toEqual({
       error: expect.objectContaining({ code: 'ERR_IMAGE_SERVICE_UNKNOWN' }) as unknown,

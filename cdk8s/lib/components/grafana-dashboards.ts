@@ -13,6 +13,7 @@ import {
   LIVENESS_STATES,
   LIVENESS_VALUE,
 } from '../../../platform/liveness.js';
+import { dashboardUid as platformDashboardUid } from '../../../platform/grafana.js';
 import { checksum } from '../util.js';
 import { readerUser, tenantSchema } from './cratedb-users.js';
 
@@ -21,8 +22,9 @@ export function datasourceUid(tenant: Tenant): string {
   return `crate-${checksum('datasource', tenant.name)}`;
 }
 
+/** The uid of a tenant's measurements dashboard (platform/grafana.ts: the console links to it). */
 export function dashboardUid(tenant: Tenant): string {
-  return `meas-${checksum('dashboard', tenant.name)}`;
+  return platformDashboardUid(tenant.name);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { PlatformComponentId } from '../../../platform/components.js';
 import type { PlatformContext } from '../../../platform/context.js';
 import type { PolicyFile } from '../../../platform/policy-data.js';
 import type { Workload } from '../workload.js';
+import { Console } from './console.js';
 import { CrateDb } from './cratedb.js';
 import { Fleet } from './fleet.js';
 import { Grafana } from './grafana.js';
@@ -47,6 +48,7 @@ export const CONSTRUCTS: { readonly [C in PlatformComponentId]: ComponentFactory
   quantumleap: (s, { context }) => new QuantumLeap(s, 'QuantumLeap', { context }),
   provisioning: (s, { context }) => new Provisioning(s, 'Provisioning', { context }),
   grafana: (s, { context }) => new Grafana(s, 'Grafana', { context }),
+  console: (s, { context }) => new Console(s, 'Console', { context }),
   fleet: (s, { context }) => new Fleet(s, 'Fleet', { context }),
   monitor: (s, { context }) => new Monitor(s, 'Monitor', { context }),
 };

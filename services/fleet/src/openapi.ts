@@ -413,7 +413,32 @@ export function buildOpenApi() {
         ApplicationList: {
           type: 'object',
           required: ['applications'],
-          properties: { applications: { type: 'array', items: { type: 'object' } } },
+          properties: {
+            applications: {
+              type: 'array',
+              // observe.ts ApplicationSummary
+              items: {
+                type: 'object',
+                required: ['name', 'sync', 'health', 'conditions'],
+                properties: {
+                  name: { type: 'string' },
+                  sync: { type: 'string', description: 'Synced, OutOfSync or Unknown' },
+                  revision: { type: 'string' },
+                  health: {
+                    type: 'string',
+                    description: 'Healthy, Progressing, Degraded, Suspended, Missing or Unknown',
+                  },
+                  healthMessage: { type: 'string' },
+                  operation: {
+                    type: 'object',
+                    required: ['phase'],
+                    properties: { phase: { type: 'string' }, message: { type: 'string' } },
+                  },
+                  conditions: { type: 'array', items: { type: 'string' } },
+                },
+              },
+            },
+          },
         },
         HostStatus: {
           type: 'object',

@@ -13,6 +13,7 @@ import { BOOTSTRAP_SECRETS, KEYCLOAK_REALM_SECRET } from '../../../platform/secr
 /** The consoles `platform open` knows, by the name users type. */
 export const CONSOLES = {
   grafana: 'grafana',
+  console: 'console',
   kiali: 'kiali',
   argocd: 'argocdServer',
   keycloak: 'keycloak',
@@ -63,6 +64,9 @@ export function platformEndpoints(ctx: PlatformContext, routes: readonly RouteSp
     'Keycloak sign-in does not work on minikube yet (its pods cannot resolve the public issuer; README, Known gaps)';
   const login: Record<ConsoleName, string> = {
     grafana: `${sso}; tenant people: their tenants' organisations (tenant-admin Editor, operator and viewer Viewer)`,
+    // Signed in by the browser itself (services/console), so it works on minikube too; Keycloak
+    // sends the browser back to the ingress, not to a port-forward.
+    console: `${sso}, or a tenant's demo user; through the ingress (after sign-in Keycloak returns to it, not to a port-forward)`,
     kiali: laptop ? `${noSso}; there is no other sign-in` : `${sso} (view-only)`,
     argocd: laptop ? `${noSso}; break-glass: ${breakGlass}` : `${sso}; break-glass: ${breakGlass}`,
     keycloak: `account console of realm ${ctx.config.identity.realm} at ${ctx.realmPath}/account/; the ingress blocks the admin console, and Keycloak sends its admin URLs to the public host, so administer the realm through its API instead: \`npm run platform -- open keycloak\`, then \`npm run realm:apply -- --keycloak-url <the URL it prints>\` (user admin, password: ${secretCommand(ctx.namespace(kcAdmin.namespace), kcAdmin.name, 'password')})`,

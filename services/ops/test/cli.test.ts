@@ -51,6 +51,7 @@ describe('platform CLI without a cluster', () => {
     expect(e.ingress).toBe(ctx.publicUrl);
     expect(e.consoles.map((c) => [c.name, c.url, c.namespace, c.service, c.port])).toEqual([
       ['grafana', `${ctx.publicUrl}/grafana/`, ctx.namespace('platform'), 'grafana', 3000],
+      ['console', `${ctx.publicUrl}/console/`, ctx.namespace('platform'), 'console', 8080],
       ['kiali', `${ctx.publicUrl}/kiali/`, 'istio-system', 'kiali', 20001],
       ['argocd', `${ctx.publicUrl}/argocd/`, 'argocd', 'argocd-server', 80],
       ['keycloak', `${ctx.publicUrl}/auth/`, ctx.namespace('identity'), 'keycloak', 8080],
@@ -70,6 +71,9 @@ describe('platform CLI without a cluster', () => {
     expect(login('grafana')).not.toContain('folder');
     expect(login('kiali')).toMatch(/^Keycloak sign-in does not work on minikube yet/);
     expect(login('argocd')).toMatch(/does not work on minikube yet.*break-glass: admin/);
+    expect(login('console')).toMatch(
+      /^Keycloak single sign-on: platform-admin.*, or a tenant's demo user; through the ingress/,
+    );
   });
 
   it('rbac: a read-only ClusterRole; port-forward only with --open, as Roles in the consoles’ namespaces', async () => {
@@ -103,7 +107,7 @@ describe('platform CLI without a cluster', () => {
   it.each([
     [
       ['open', 'prometheus'],
-      /value 'prometheus' is invalid for argument 'console'. Allowed choices are grafana, kiali, argocd, keycloak/,
+      /value 'prometheus' is invalid for argument 'console'. Allowed choices are grafana, console, kiali, argocd, keycloak/,
     ],
     [['open', 'grafana', '--port', '70000'], /use a port number from 1 to 65535/],
     [['wait', '--timeout', 'soon'], /use a duration such as 90s, 10m/],

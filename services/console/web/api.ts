@@ -1,0 +1,147 @@
+/**
+ * The platform's APIs as the console calls them: through the gateway, with the user's own
+ * access token and the tenant in `fiware-service`, so the policy decides exactly as for any
+ * client. The answers are typed by the services' OpenAPI documents (generated/, written by
+ * `npm run synth`); nothing here is typed by hand but the monitor's events journal, which its
+ * document does not describe yet.
+ */
+import type { paths as FleetPaths } from './generated/fleet.js';
+import type { paths as MonitorPaths } from './generated/monitor.js';
+import type { paths as ProvisioningPaths } from './generated/provisioning.js';
+import type { ConsoleApi, ConsoleConfig } from '../src/contract.js';
+import type { Auth } from './auth.js';
+
+/** The JSON body of an operation's 200 answer. */
+type Ok<Op> = Op extends { responses: { 200: { content: { 'application/json': infer J } } } }
+  ? J
+  : never;
+
+export type FleetStatus = Ok<FleetPaths['/v1/status']['get']>;
+export type TargetStatus = FleetStatus['targets'][number];
+export type HostStatus = FleetStatus['hosts'][number];
+export type Rollouts = Ok<FleetPaths['/v1/rollouts']['get']>;
+export type Rollout = Rollouts['rollouts'][number];
+export type Applications = Ok<FleetPaths['/v1/platform/applications']['get']>;
+export type Application = Applications['applications'][number];
+export type Inventory = Ok<ProvisioningPaths['/v1/inventory']['get']>;
+export type InventoryEntry = NonNullable<Inventory['devices']>[number];
+export type Targets = Ok<MonitorPaths['/v1/targets']['get']>;
+export type Target = NonNullable<Targets['targets']>[number];
+
+/**
+ * One entry of the monitor's events journal (GET /monitor/v1/events, newest first): a
+ * CloudEvent. Hand-written until the monitor's OpenAPI document describes the journal.
+ */
+export interface JournalEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly source?: string;
+  readonly subject?: string;
+  readonly time?: string;
+  readonly data?: Record<string, unknown>;
+}
+
+/** A refusal or failure of an API, with the problem document's code and fix when it has one. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code?: string,
+    readonly fix?: string,
+  ) {
+    super(message);
+  }
+}
+
+type ApiName = keyof ConsoleConfig['apis'];
+
+/** The console's client of the platform's APIs. */
+export class Api {
+  constructor(
+    private readonly config: ConsoleConfig,
+    private readonly auth: Auth,
+  ) {}
+
+  /** The API, when the platform routes it. */
+  has(api: ApiName): boolean {
+    return this.config.apis[api] !== undefined;
+  }
+
+  private base(api: ApiName): ConsoleApi {
+    const a = this.config.apis[api];
+    if (!a) throw new ApiError(404, `The platform has no ${api} API here.`);
+    return a;
+  }
+
+  async call<T>(
+    api: ApiName,
+    method: 'GET' | 'POST',
+    path: string,
+    tenant: string,
+    query: Record<string, string> = {},
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const url = new URL(`${this.base(api).prefix}${path}`, location.origin);
+    for (const [k, v] of Object.entries(query)) if (v !== '') url.searchParams.set(k, v);
+    const res = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${await this.auth.token()}`,
+        'fiware-service': tenant,
+        accept: 'application/json',
+        ...headers,
+      },
+    });
+    if (!res.ok) throw await asError(res);
+    return (await res.json()) as T;
+  }
+
+  fleetStatus = (tenant: string) => this.call<FleetStatus>('fleet', 'GET', '/v1/status', tenant);
+  rollouts = (tenant: string) => this.call<Rollouts>('fleet', 'GET', '/v1/rollouts', tenant);
+  applications = (tenant: string) =>
+    this.call<Applications>('fleet', 'GET', '/v1/platform/applications', tenant);
+  /** The devices of one service path of the tenant, their last measurement and liveness. */
+  inventory = (tenant: string, servicePath: string) =>
+    this.call<Inventory>(
+      'provisioning',
+      'GET',
+      '/v1/inventory',
+      tenant,
+      {},
+      {
+        'fiware-servicepath': servicePath,
+      },
+    );
+  health = (tenant: string) => this.call<Targets>('monitor', 'GET', '/v1/targets', tenant);
+  events = (tenant: string, type = '', subject = '') =>
+    this.call<{ events: JournalEvent[] }>('monitor', 'GET', '/v1/events', tenant, {
+      type,
+      subject,
+      limit: '100',
+    });
+
+  /** Pauses, resumes or cancels an agent's rollout. */
+  rolloutAction = (tenant: string, agent: string, action: 'pause' | 'resume' | 'cancel') =>
+    this.call<unknown>(
+      'fleet',
+      'POST',
+      `/v1/agents/${encodeURIComponent(agent)}/rollout/${action}`,
+      tenant,
+    );
+}
+
+/** The error of a refused or failed answer, from its problem document when there is one. */
+async function asError(res: Response): Promise<ApiError> {
+  const text = await res.text();
+  try {
+    const p = JSON.parse(text) as { detail?: string; title?: string; code?: string; fix?: string };
+    return new ApiError(
+      res.status,
+      p.detail ?? p.title ?? `${res.status} ${res.statusText}`,
+      p.code,
+      p.fix,
+    );
+  } catch {
+    return new ApiError(res.status, text.trim() || `${res.status} ${res.statusText}`);
+  }
+}
