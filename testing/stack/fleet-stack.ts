@@ -48,6 +48,8 @@ export interface FleetStackOptions {
   readonly root: string;
   readonly jwksUrl: string;
   readonly policyData: unknown;
+  /** The monitor's events port, where the service sends its events. @default none */
+  readonly eventsUrl?: string;
   readonly onLog?: (entry: Record<string, unknown>) => void;
 }
 
@@ -126,6 +128,7 @@ export async function startFleetStack(opts: FleetStackOptions): Promise<FleetSta
         rolloutIntervalSeconds: 1,
         jwksUrl: opts.jwksUrl,
         policyData: opts.policyData,
+        ...(opts.eventsUrl ? { eventsUrl: opts.eventsUrl } : {}),
         logLevel: 'info',
       },
       {

@@ -29,6 +29,7 @@ import { CONSOLE_CLIENT, machineClientId } from '../../platform/identity.js';
 import { CONSOLE_PATH } from '../../platform/realm.js';
 import { TENANTS_GROUP } from '../../platform/identity.js';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
+import { PLATFORM_EVENTS_URL_ENV } from '../../platform/events.js';
 import { policyData } from '../../platform/policy-data.js';
 import { Platform } from '../../scenarios/lib/platform.js';
 import type { TargetOptions } from '../../scenarios/lib/platform.js';
@@ -145,6 +146,17 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
     closers.push(() => south.close());
     const jsonAgent = await startIotAgentProcess({ orionUrl: orion.url, protocol: 'json' });
     closers.push(() => jsonAgent.stop());
+    // The monitor first: the provisioning and fleet services send it their events.
+    const monitor = await startMonitorStack({
+      iotaNorthUrls: { ultralight: iota.northUrl, json: jsonAgent.northUrl },
+      orionUrl: orion.url,
+      jwksUrl: jwksUri,
+      policyData: data,
+      ...(opts.log ? { onLog: (entry) => opts.log!({ source: 'monitor', entry }) } : {}),
+    });
+    closers.push(() => monitor.close());
+
+    const eventsUrl = monitor.service.eventsUrl;
     const local = await startLocalProvisioning({
       iotaNorthUrls: { ultralight: iota.northUrl, json: jsonAgent.northUrl },
       orionUrl: orion.url,
@@ -152,6 +164,7 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       issuer,
       jwksUrl: jwksUri,
       policyData: data,
+      env: { [PLATFORM_EVENTS_URL_ENV]: eventsUrl },
       ...(opts.log ? { onLog: (entry) => opts.log!({ source: 'provisioning', entry }) } : {}),
     });
     closers.push(() => local.close());
@@ -172,18 +185,10 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
       root: fileURLToPath(new URL('../..', import.meta.url)),
       jwksUrl: jwksUri,
       policyData: data,
+      eventsUrl,
       ...(opts.log ? { onLog: (entry) => opts.log!({ source: 'fleet', entry }) } : {}),
     });
     closers.push(() => fleet.close());
-
-    const monitor = await startMonitorStack({
-      iotaNorthUrls: { ultralight: iota.northUrl, json: jsonAgent.northUrl },
-      orionUrl: orion.url,
-      jwksUrl: jwksUri,
-      policyData: data,
-      ...(opts.log ? { onLog: (entry) => opts.log!({ source: 'monitor', entry }) } : {}),
-    });
-    closers.push(() => monitor.close());
 
     // The console: a fresh build (esbuild, well under a second), served by its real server.
     const consoleAssets = mkdtempSync(join(tmpdir(), 'console-assets-'));

@@ -2,8 +2,7 @@
  * The platform's APIs as the console calls them: through the gateway, with the user's own
  * access token and the tenant in `fiware-service`, so the policy decides exactly as for any
  * client. The answers are typed by the services' OpenAPI documents (generated/, written by
- * `npm run synth`); nothing here is typed by hand but the monitor's events journal, which its
- * document does not describe yet.
+ * `npm run synth`), nothing by hand.
  */
 import type { paths as FleetPaths } from './generated/fleet.js';
 import type { paths as MonitorPaths } from './generated/monitor.js';
@@ -28,18 +27,14 @@ export type InventoryEntry = NonNullable<Inventory['devices']>[number];
 export type Targets = Ok<MonitorPaths['/v1/targets']['get']>;
 export type Target = NonNullable<Targets['targets']>[number];
 
+export type Journal = Ok<MonitorPaths['/v1/events']['get']>;
 /**
  * One entry of the monitor's events journal (GET /monitor/v1/events, newest first): a
- * CloudEvent. Hand-written until the monitor's OpenAPI document describes the journal.
+ * CloudEvent. Its `data` is any JSON object (the generator cuts open JSON values to nothing).
  */
-export interface JournalEvent {
-  readonly id: string;
-  readonly type: string;
-  readonly source?: string;
-  readonly subject?: string;
-  readonly time?: string;
+export type JournalEvent = Omit<NonNullable<Journal['events']>[number], 'data'> & {
   readonly data?: Record<string, unknown>;
-}
+};
 
 /** A refusal or failure of an API, with the problem document's code and fix when it has one. */
 export class ApiError extends Error {
@@ -114,7 +109,7 @@ export class Api {
     );
   health = (tenant: string) => this.call<Targets>('monitor', 'GET', '/v1/targets', tenant);
   events = (tenant: string, type = '', subject = '') =>
-    this.call<{ events: JournalEvent[] }>('monitor', 'GET', '/v1/events', tenant, {
+    this.call<{ events?: JournalEvent[] }>('monitor', 'GET', '/v1/events', tenant, {
       type,
       subject,
       limit: '100',

@@ -14,7 +14,7 @@ export function EventsView({ api, tenant }: ViewProps) {
     async () => {
       if (!api.has('monitor')) return [];
       try {
-        return (await api.events(tenant, filter.type, filter.subject)).events;
+        return (await api.events(tenant, filter.type, filter.subject)).events ?? [];
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) return [];
         throw err;
