@@ -140,6 +140,12 @@ describe('web console in Chromium', () => {
       const devices = page.getByRole('table');
       await expect(devices.getByRole('rowheader', { name: 'foodev' }).count()).resolves.toBe(1);
       await expect(devices.getByRole('rowheader', { name: 'bardev' }).count()).resolves.toBe(1);
+      // The monitor's verdict on each device, from its own API (the view refreshes).
+      await devices
+        .getByRole('row')
+        .filter({ hasText: 'foodev' })
+        .filter({ hasText: /fresh|silent|nudged|offline/ })
+        .waitFor();
       expect(await page.getByRole('link', { name: /in Grafana/ }).getAttribute('href')).toMatch(
         /^\/grafana\/d\/meas-[0-9a-f]{16}$/,
       );
@@ -172,9 +178,22 @@ describe('web console in Chromium', () => {
       expect(await article.getByRole('button', { name: 'Pause' }).count()).toBe(1);
       await axe(page, 'rollouts');
 
-      // Events: the stack runs no monitor, so no journal.
+      // Events: the monitor's journal, newest first, with the provisioning service's events of
+      // the example devices and the fleet's of the rollout; the filter asks the API.
       await show(page, 'Events');
-      await page.getByText('No events.').waitFor();
+      const journal = page.getByRole('table');
+      await journal.getByText('devices/foodev').first().waitFor();
+      const rows = await journal.getByRole('row').allTextContents();
+      expect(rows.some((r) => r.includes('eu.kitt4sme.provisioning.device.provisioned'))).toBe(
+        true,
+      );
+      expect(rows.some((r) => r.includes(`agents/${AGENT}`))).toBe(true);
+      await page.getByLabel('Subject').fill('devices/bar*');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await journal.getByText('devices/foodev').waitFor({ state: 'detached' });
+      const filtered = await journal.getByRole('row').allTextContents();
+      expect(filtered.slice(1).length).toBeGreaterThan(0);
+      expect(filtered.slice(1).every((r) => r.includes('devices/bardev'))).toBe(true);
       await axe(page, 'events');
 
       // No platform view for a tenant's person.

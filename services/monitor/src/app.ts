@@ -9,14 +9,19 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 
 import type { JwksCache, TenancyContext, TenancyPolicy } from '../../tenancy/src/index.js';
-import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
+import { tenancyMiddleware } from '../../tenancy/src/index.js';
 import { PUBLIC_HOST_RULE } from '../../../platform/outbound.js';
 import { addProbes, mountApi, sendInternalError } from '../../runtime/src/index.js';
 import type { Dispatcher } from './deliveries.js';
-import { MONITOR_ERRORS, MonitorFailure, problemType } from './errors.js';
+import {
+  MonitorFailure,
+  failureOf,
+  invalidFields,
+  parseOr400,
+  sendFailureProblem,
+} from './errors.js';
 import { globToRegExp } from './deliveries.js';
 import { cloudEventOf, newSecret } from './events.js';
 import { EventsQuery, SubscriptionBody } from './model.js';
@@ -103,7 +108,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Every reader of the tenant (the route's rights give viewers READ): the console's events view.
   api.get('/v1/events', (req, res) => {
     const tenant = tenantOf(res);
-    const q = parseQuery(EventsQuery, req.query);
+    const q = parseOr400(EventsQuery, req.query, { prefix: 'query ', whole: '(all)' });
     const since = q.since === undefined ? undefined : Date.parse(q.since);
     const subject = q.subject === undefined ? undefined : globToRegExp(q.subject);
     const journal = deps.store.doc.journal[tenant] ?? [];
@@ -137,11 +142,11 @@ export function createApp(deps: AppDeps): express.Express {
         field: i.path.length ? i.path.join('.') : '(body)',
         message: i.message,
       }));
-      throw invalid(errors);
+      throw invalidFields(errors);
     }
     const body = parsed.data;
     if (!deps.dispatcher.allows(body.url)) {
-      throw invalid([{ field: 'url', message: PUBLIC_HOST_RULE }]);
+      throw invalidFields([{ field: 'url', message: PUBLIC_HOST_RULE }]);
     }
     if (subscriptionsOf(deps.store, tenant).length >= maxSubs) {
       throw new MonitorFailure(
@@ -242,58 +247,17 @@ function view(s: Subscription) {
   };
 }
 
-/** The query, or a 400 naming each bad parameter. */
-function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S> {
-  const parsed = schema.safeParse(query);
-  if (parsed.success) return parsed.data;
-  const errors = parsed.error.issues.map((i) => ({
-    field: `query ${i.path.join('.') || '(all)'}`,
-    message: i.message,
-  }));
-  throw new MonitorFailure(
-    'ERR_MONITOR_INVALID',
-    400,
-    errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-    errors,
-  );
-}
-
-function invalid(errors: { field: string; message: string }[]): MonitorFailure {
-  return new MonitorFailure(
-    'ERR_MONITOR_INVALID',
-    422,
-    errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-    errors,
-  );
-}
-
 function notFound(message: string): MonitorFailure {
   return new MonitorFailure('ERR_MONITOR_NOT_FOUND', 404, message);
 }
 
 /** Answers any error as an RFC 9457 problem. */
 function sendFailure(req: Request, res: Response, err: unknown, logger: Logger): void {
-  let failure: MonitorFailure;
-  if (err instanceof MonitorFailure) failure = err;
-  else if ((err as { type?: string }).type === 'entity.parse.failed') {
-    failure = new MonitorFailure('ERR_MONITOR_INVALID', 400, 'the body is not valid JSON', [
-      { field: '(body)', message: 'not valid JSON' },
-    ]);
-  } else if ((err as { type?: string }).type === 'entity.too.large') {
-    failure = new MonitorFailure('ERR_MONITOR_INVALID', 413, 'the request body is over 64 KiB');
-  } else {
+  const failure = failureOf(err, 'the request body is over 64 KiB');
+  if (!failure) {
     logger.error({ err }, 'unexpected error');
     sendInternalError(req, res, 'the request failed unexpectedly; the service log has the details');
     return;
   }
-  sendProblem(res, {
-    type: problemType(failure.code),
-    title: MONITOR_ERRORS[failure.code].problem,
-    status: failure.status,
-    detail: failure.message,
-    instance: req.originalUrl.split('?')[0],
-    code: failure.code,
-    fix: MONITOR_ERRORS[failure.code].fix,
-    ...(failure.errors.length ? { errors: failure.errors } : {}),
-  });
+  sendFailureProblem(res, failure, req.originalUrl.split('?')[0]!);
 }

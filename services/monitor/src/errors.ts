@@ -2,7 +2,11 @@
  * Errors of the monitor, documented in docs/errors.md. The service answers each as an RFC 9457
  * problem whose `type` ends in the code.
  */
+import type { Response } from 'express';
+import type { z } from 'zod';
+
 import { PlatformError } from '../../../platform/errors.js';
+import { sendProblem } from '../../tenancy/src/index.js';
 
 export const MONITOR_ERRORS = {
   ERR_MONITOR_CONFIG: {
@@ -67,4 +71,70 @@ export class MonitorFailure extends Error {
   ) {
     super(message);
   }
+}
+
+/** One invalid field of a request. */
+export interface FieldError {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** ERR_MONITOR_INVALID with `status`, its detail listing each field. */
+export function invalidFields(errors: readonly FieldError[], status = 422): MonitorFailure {
+  return new MonitorFailure(
+    'ERR_MONITOR_INVALID',
+    status,
+    errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+    errors,
+  );
+}
+
+/**
+ * `input` parsed by `schema`, or a 400 naming each bad field: `where` prefixes the field
+ * (`query ` for parameters) and `whole` names the input itself.
+ */
+export function parseOr400<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  where: { prefix?: string; whole?: string } = {},
+): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw invalidFields(
+    parsed.error.issues.map((i) => ({
+      field: `${where.prefix ?? ''}${i.path.length ? i.path.join('.') : (where.whole ?? '(body)')}`,
+      message: i.message,
+    })),
+    400,
+  );
+}
+
+/**
+ * The failure an error thrown in a request stands for: itself, or express's body errors (not
+ * JSON: 400; over `limit`: 413 with `tooLarge`); undefined for an unexpected error.
+ */
+export function failureOf(err: unknown, tooLarge: string): MonitorFailure | undefined {
+  if (err instanceof MonitorFailure) return err;
+  const type = (err as { type?: string } | null)?.type;
+  if (type === 'entity.parse.failed') {
+    return new MonitorFailure('ERR_MONITOR_INVALID', 400, 'the body is not valid JSON', [
+      { field: '(body)', message: 'not valid JSON' },
+    ]);
+  }
+  if (type === 'entity.too.large') return new MonitorFailure('ERR_MONITOR_INVALID', 413, tooLarge);
+  return undefined;
+}
+
+/** Answers a failure as an RFC 9457 problem with the catalogue's title and fix. */
+export function sendFailureProblem(res: Response, failure: MonitorFailure, instance: string): void {
+  sendProblem(res, {
+    type: problemType(failure.code),
+    title: MONITOR_ERRORS[failure.code].problem,
+    status: failure.status,
+    detail: failure.message,
+    instance,
+    code: failure.code,
+    fix: MONITOR_ERRORS[failure.code].fix,
+    ...(failure.errors.length ? { errors: failure.errors } : {}),
+  });
 }

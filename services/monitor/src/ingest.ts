@@ -31,10 +31,9 @@ import {
   eventTypeOf,
 } from '../../../platform/events.js';
 import type { EventProducer, PlatformEventInput } from '../../../platform/events.js';
-import { sendProblem } from '../../tenancy/src/index.js';
 import { sendInternalError } from '../../runtime/src/index.js';
 import type { Dispatcher } from './deliveries.js';
-import { MONITOR_ERRORS, MonitorFailure, problemType } from './errors.js';
+import { MonitorFailure, failureOf, parseOr400, sendFailureProblem } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { StoredEvent } from './store.js';
 
@@ -290,21 +289,6 @@ function jsonOnly(req: Request, _res: Response, next: express.NextFunction): voi
   next();
 }
 
-function parseOr400<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const errors = parsed.error.issues.map((i) => ({
-    field: i.path.length ? i.path.join('.') : '(body)',
-    message: i.message,
-  }));
-  throw new MonitorFailure(
-    'ERR_MONITOR_INVALID',
-    400,
-    errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-    errors,
-  );
-}
-
 function sendFailure(
   req: Request,
   res: Response,
@@ -312,19 +296,11 @@ function sendFailure(
   logger: Logger,
   metrics: Metrics,
 ): void {
-  let failure: MonitorFailure;
-  if (err instanceof MonitorFailure) failure = err;
-  else if ((err as { type?: string }).type === 'entity.parse.failed') {
-    failure = new MonitorFailure('ERR_MONITOR_INVALID', 400, 'the body is not valid JSON', [
-      { field: '(body)', message: 'not valid JSON' },
-    ]);
-  } else if ((err as { type?: string }).type === 'entity.too.large') {
-    failure = new MonitorFailure(
-      'ERR_MONITOR_INVALID',
-      413,
-      `the body is over ${EVENTS_BODY_LIMIT / 1024} KiB, the most the events port reads`,
-    );
-  } else {
+  const failure = failureOf(
+    err,
+    `the body is over ${EVENTS_BODY_LIMIT / 1024} KiB, the most the events port reads`,
+  );
+  if (!failure) {
     logger.error({ err }, 'unexpected error on the events port');
     sendInternalError(req, res, 'the event was not taken; the monitor log has the details');
     return;
@@ -336,16 +312,7 @@ function sendFailure(
     { path: req.path, status: failure.status, code: failure.code, detail: failure.message },
     'event refused',
   );
-  sendProblem(res, {
-    type: problemType(failure.code),
-    title: MONITOR_ERRORS[failure.code].problem,
-    status: failure.status,
-    detail: failure.message,
-    instance: req.path,
-    code: failure.code,
-    fix: MONITOR_ERRORS[failure.code].fix,
-    ...(failure.errors.length ? { errors: failure.errors } : {}),
-  });
+  sendFailureProblem(res, failure, req.path);
 }
 
 // NOTE
