@@ -25,6 +25,21 @@ export type Application = Applications['applications'][number];
 export type Inventory = Ok<ProvisioningPaths['/v1/inventory']['get']>;
 export type InventoryEntry = NonNullable<Inventory['devices']>[number];
 export type Targets = Ok<MonitorPaths['/v1/targets']['get']>;
+export type Agents = Ok<FleetPaths['/v1/agents']['get']>;
+export type Agent = Agents['agents'][number];
+export type History = Ok<FleetPaths['/v1/agents/{name}/history']['get']>;
+export type Groups = Ok<FleetPaths['/v1/groups']['get']>;
+/** What a fleet write did (or, on a dry run, would do): records, diff and targets. */
+export type WriteResult = Ok<FleetPaths['/v1/agents/{name}/stop']['post']>;
+/** How a deploy rolls out to a group (waves). */
+export type RolloutSpec = NonNullable<
+  FleetPaths['/v1/agents/{name}/deploy']['post']['requestBody']['content']['application/json']['rollout']
+>;
+/** A device as the provisioning service takes it (PUT /v1/devices/{id}). */
+export type DeviceBody = NonNullable<
+  ProvisioningPaths['/v1/devices/{id}']['put']
+>['requestBody']['content']['application/json'];
+export type DeviceResult = Ok<NonNullable<ProvisioningPaths['/v1/devices/{id}']['put']>>;
 export type Target = NonNullable<Targets['targets']>[number];
 
 export type Journal = Ok<MonitorPaths['/v1/events']['get']>;
@@ -43,6 +58,8 @@ export class ApiError extends Error {
     message: string,
     readonly code?: string,
     readonly fix?: string,
+    /** Invalid input: which field, and what is wrong with it. */
+    readonly errors: readonly { field: string; message: string }[] = [],
   ) {
     super(message);
   }
@@ -70,11 +87,12 @@ export class Api {
 
   async call<T>(
     api: ApiName,
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     tenant: string,
     query: Record<string, string> = {},
     headers: Record<string, string> = {},
+    body?: unknown,
   ): Promise<T> {
     const url = new URL(`${this.base(api).prefix}${path}`, location.origin);
     for (const [k, v] of Object.entries(query)) if (v !== '') url.searchParams.set(k, v);
@@ -84,8 +102,10 @@ export class Api {
         authorization: `Bearer ${await this.auth.token()}`,
         'fiware-service': tenant,
         accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         ...headers,
       },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     if (!res.ok) throw await asError(res);
     return (await res.json()) as T;
@@ -115,6 +135,58 @@ export class Api {
       limit: '100',
     });
 
+  /** The tenant's agents and pipeline modules, with their records, states and targets. */
+  agents = (tenant: string) => this.call<Agents>('fleet', 'GET', '/v1/agents', tenant);
+  /** An agent's revisions (git log of its record), newest first. */
+  history = (tenant: string, agent: string) =>
+    this.call<History>('fleet', 'GET', `/v1/agents/${encodeURIComponent(agent)}/history`, tenant);
+  groups = (tenant: string) => this.call<Groups>('fleet', 'GET', '/v1/groups', tenant);
+
+  /** Stops or resumes an agent; only if its record is still `etag`. */
+  agentAction = (tenant: string, agent: string, action: 'stop' | 'resume', etag: string) =>
+    this.call<WriteResult>(
+      'fleet',
+      'POST',
+      `/v1/agents/${encodeURIComponent(agent)}/${action}`,
+      tenant,
+      {},
+      { 'if-match': etag },
+    );
+
+  /**
+   * Deploys an agent's record to a group, in waves with `rollout`; with `dryRun`, only answers
+   * which hosts it would reach (and in which wave) and the diff it would commit.
+   */
+  deployToGroup = (
+    tenant: string,
+    agent: string,
+    group: string,
+    rollout: RolloutSpec | undefined,
+    etag: string,
+    dryRun: boolean,
+  ) =>
+    this.call<WriteResult>(
+      'fleet',
+      'POST',
+      `/v1/agents/${encodeURIComponent(agent)}/deploy`,
+      tenant,
+      dryRun ? { dry_run: 'true' } : {},
+      { 'if-match': etag },
+      { target: { group }, ...(rollout ? { rollout } : {}) },
+    );
+
+  /** Creates or updates one device of a service path; with `dryRun`, only says what would change. */
+  putDevice = (tenant: string, servicePath: string, device: DeviceBody, dryRun: boolean) =>
+    this.call<DeviceResult>(
+      'provisioning',
+      'PUT',
+      `/v1/devices/${encodeURIComponent(device.device_id ?? '')}`,
+      tenant,
+      dryRun ? { dry_run: 'true' } : {},
+      { 'fiware-servicepath': servicePath },
+      device,
+    );
+
   /** Pauses, resumes or cancels an agent's rollout. */
   rolloutAction = (tenant: string, agent: string, action: 'pause' | 'resume' | 'cancel') =>
     this.call<unknown>(
@@ -129,12 +201,22 @@ export class Api {
 async function asError(res: Response): Promise<ApiError> {
   const text = await res.text();
   try {
-    const p = JSON.parse(text) as { detail?: string; title?: string; code?: string; fix?: string };
+    const p = JSON.parse(text) as {
+      detail?: string;
+      title?: string;
+      code?: string;
+      fix?: string;
+      errors?: { field?: string; message?: string }[];
+    };
     return new ApiError(
       res.status,
       p.detail ?? p.title ?? `${res.status} ${res.statusText}`,
       p.code,
       p.fix,
+      (Array.isArray(p.errors) ? p.errors : []).map((e) => ({
+        field: String(e.field ?? ''),
+        message: String(e.message ?? ''),
+      })),
     );
   } catch {
     return new ApiError(res.status, text.trim() || `${res.status} ${res.statusText}`);

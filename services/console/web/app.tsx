@@ -1,7 +1,7 @@
 /**
  * The console's shell: sign-in, the banner (tenant, user, sign-out), the views' navigation and
- * the view of the address's hash (`#/devices`, `#/fleet`, `#/rollouts`, `#/events`,
- * `#/platform`). Views appear by role: the platform view only for platform admins.
+ * the view of the address's hash (`#/devices`, `#/fleet`, `#/agents`, `#/rollouts`,
+ * `#/events`, `#/platform`). Views appear by role: the platform view only for platform admins.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 
@@ -9,6 +9,7 @@ import { PLATFORM_ROLES, rolesForTenant } from '../../../platform/roles.js';
 import type { ConsoleConfig } from '../src/contract.js';
 import type { Api } from './api.js';
 import type { Auth, Session } from './auth.js';
+import { AgentsView } from './views/agents.js';
 import { DevicesView } from './views/devices.js';
 import { EventsView } from './views/events.js';
 import { FleetView } from './views/fleet.js';
@@ -27,6 +28,7 @@ export interface ViewProps {
 const VIEWS = [
   { id: 'devices', label: 'Devices', View: DevicesView },
   { id: 'fleet', label: 'Fleet', View: FleetView },
+  { id: 'agents', label: 'Agents', View: AgentsView },
   { id: 'rollouts', label: 'Rollouts', View: RolloutsView },
   { id: 'events', label: 'Events', View: EventsView },
   { id: 'platform', label: 'Platform', View: PlatformView, admins: true },

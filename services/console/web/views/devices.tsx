@@ -7,12 +7,12 @@
  */
 import { useState } from 'preact/hooks';
 
-import type { Target } from '../api.js';
+import type { DeviceBody, DeviceResult, Target } from '../api.js';
 import { ApiError } from '../api.js';
 import type { ViewProps } from '../app.js';
-import { Failure, Loading, REFRESH_MS, Time, useLoad } from './load.js';
+import { Failure, Loading, REFRESH_MS, Time, describe, useLoad } from './load.js';
 
-export function DevicesView({ config, api, tenant }: ViewProps) {
+export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {
   const [servicePath, setServicePath] = useState('/');
   const devices = useLoad(
     () => api.inventory(tenant, servicePath),
@@ -58,6 +58,9 @@ export function DevicesView({ config, api, tenant }: ViewProps) {
         </label>
         <button type="submit">Show</button>
       </form>
+      {mayWrite('provisioning') && (
+        <DeviceForm api={api} tenant={tenant} servicePath={servicePath} done={devices.reload} />
+      )}
       {health.error && <Failure error={health.error} what="the devices' health" />}
       {!health.loading && !health.error && !health.data && (
         <p class="note">No monitor health here: the monitor does not answer on this platform.</p>
@@ -121,5 +124,122 @@ export function DevicesView({ config, api, tenant }: ViewProps) {
         </table>
       )}
     </>
+  );
+}
+
+const PROTOCOLS: readonly DeviceBody['protocol'][] = ['ultralight', 'json'];
+
+/**
+ * Provision one device of the service path shown: the form is the provisioning API's device
+ * body; "Check" asks the API what the write would do (a dry run) and "Provision" writes. The
+ * API's field errors are shown as it gives them.
+ */
+function DeviceForm(props: {
+  api: ViewProps['api'];
+  tenant: string;
+  servicePath: string;
+  done: () => void;
+}) {
+  const [outcome, setOutcome] = useState<{ ok: boolean; text: string }>();
+  const submit = async (form: HTMLFormElement, dryRun: boolean) => {
+    const f = new FormData(form);
+    const text = (k: string) => String(f.get(k) ?? '').trim();
+    const id = text('device_id');
+    const interval = text('expected_interval');
+    const device: DeviceBody = {
+      device_id: id,
+      protocol: text('protocol') as DeviceBody['protocol'],
+      entity_type: text('entity_type'),
+      entity_name: text('entity_name') || `urn:ngsi-ld:${text('entity_type')}:${id}`,
+      // One measurement per line: `<object id> <attribute name> <type>`.
+      attributes: text('attributes')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .map((l) => {
+          const [object_id = '', name = '', type = ''] = l.split(/\s+/);
+          return { object_id, name, type };
+        }),
+      static_attributes: [],
+      commands: text('commands')
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map((name) => ({ name, type: 'command' as const })),
+      ...(interval ? { expected_interval: Number(interval) } : {}),
+    };
+    try {
+      const r: DeviceResult = await props.api.putDevice(
+        props.tenant,
+        props.servicePath,
+        device,
+        dryRun,
+      );
+      setOutcome({
+        ok: true,
+        text: dryRun
+          ? `${id} would be ${r.status === 'unchanged' ? 'left unchanged' : r.status} at ${props.servicePath}; nothing was written.`
+          : `${id}: ${r.status} at ${props.servicePath}.`,
+      });
+      if (!dryRun) props.done();
+    } catch (err) {
+      setOutcome({
+        ok: false,
+        text: `${id || 'The device'} was not provisioned: ${describe(err)}`,
+      });
+    }
+  };
+
+  return (
+    <details class="device-form">
+      <summary>Provision a device at {props.servicePath}</summary>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          const dryRun = (e as SubmitEvent).submitter?.getAttribute('value') === 'check';
+          void submit(e.currentTarget as HTMLFormElement, dryRun);
+        }}
+      >
+        <label>
+          Device id <input name="device_id" required />
+        </label>
+        <label>
+          Protocol{' '}
+          <select name="protocol">
+            {PROTOCOLS.map((p) => (
+              <option key={p} value={p}>
+                {p}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Entity type <input name="entity_type" required placeholder="Machine" />
+        </label>
+        <label>
+          Entity id <input name="entity_name" placeholder="urn:ngsi-ld:<type>:<device id>" />
+        </label>
+        <label>
+          Measurements, one per line: object id, attribute, type
+          <textarea name="attributes" rows={3} placeholder="t temperature Number" />
+        </label>
+        <label>
+          Commands <input name="commands" placeholder="reset, ping" />
+        </label>
+        <label>
+          Expected interval (seconds) <input name="expected_interval" type="number" min={1} />
+        </label>
+        <div class="actions">
+          <button type="submit" value="check">
+            Check
+          </button>
+          <button type="submit" value="provision" class="primary">
+            Provision
+          </button>
+        </div>
+        <div role="status" class={outcome?.ok === false ? 'error' : 'ok'}>
+          {outcome?.text}
+        </div>
+      </form>
+    </details>
   );
 }

@@ -72,3 +72,10 @@ export function Time({ at }: { at?: string | undefined }) {
   if (!at) return <span class="none">–</span>;
   return <time dateTime={at}>{new Date(at).toLocaleString('en-GB', { timeZone: 'UTC' })} UTC</time>;
 }
+
+/** An API's refusal for people: its message, the field errors and what to do. */
+export function describe(err: unknown): string {
+  if (!(err instanceof ApiError)) return (err as Error).message;
+  const fields = err.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+  return `${err.message}${fields ? ` (${fields})` : ''} (HTTP ${err.status}${err.code ? `, ${err.code}` : ''})${err.fix ? `. What to do: ${err.fix}` : ''}`;
+}

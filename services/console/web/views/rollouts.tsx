@@ -7,7 +7,7 @@ import { useState } from 'preact/hooks';
 
 import type { Rollout } from '../api.js';
 import type { ViewProps } from '../app.js';
-import { Failure, Loading, REFRESH_MS, useLoad } from './load.js';
+import { Failure, Loading, REFRESH_MS, describe, useLoad } from './load.js';
 
 type Action = 'pause' | 'resume' | 'cancel';
 
@@ -23,7 +23,7 @@ export function RolloutsView({ api, tenant, mayWrite }: ViewProps) {
     } catch (err) {
       setOutcome({
         ok: false,
-        text: `The rollout of ${agent}: ${action} refused: ${(err as Error).message}`,
+        text: `The rollout of ${agent}: ${action} refused: ${describe(err)}`,
       });
     }
   };
