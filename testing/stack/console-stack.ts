@@ -1,8 +1,8 @@
 /**
  * Test support: the local stack (scenario-stack.ts) with what the web console shows: the
  * example devices of docs/examples/ provisioned, a rollout under way (an agent deployed to the
- * group line-pcs in waves of one host with an hour's bake, so it stays in its first wave), and
- * a person who is only a viewer of manufracture. Shared by the console's browser test and
+ * group line-pcs in waves of one host with an hour's bake, so it stays in its first wave), an
+ * agent pinned to one host, and a person who is only a viewer of manufracture. Shared by the console's browser test and
  * `npm run console:screenshots`.
  */
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
@@ -18,6 +18,10 @@ import { startScenarioStack } from './scenario-stack.js';
 export const CONSOLE_TENANT = 'manufracture';
 /** The agent whose rollout is under way. */
 export const ROLLOUT_AGENT = 'console-waves';
+/** An agent pinned to one host, running: the one the console stops, resumes and deploys. */
+export const SINGLE_AGENT = 'console-single';
+/** The host {@link SINGLE_AGENT} is pinned to. */
+export const SINGLE_HOST = 'ipc-line1';
 
 /** A running console stack. */
 export interface ConsoleStack {
@@ -35,6 +39,14 @@ export interface ConsoleStack {
     body?: unknown,
     token?: string,
   ): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the fleet API's JSON, of many shapes
+  /** The provisioning API at a service path, with a machine token of the tenant, or with `token`. */
+  provisioning(
+    method: string,
+    path: string,
+    servicePath: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the provisioning API's JSON, of many shapes
   close(): Promise<void>;
 }
 
@@ -76,12 +88,19 @@ export async function startConsoleStack(
     const group = (await admin.findGroup(tenantGroupPath(CONSOLE_TENANT, 'viewer')))!;
     await admin.call('PUT', `/${stack.realm}/users/${user!.id}/groups/${group.id}`);
 
-    const fleet: ConsoleStack['fleet'] = async (method, path, body, token) => {
-      const res = await fetch(`${stack.baseUrl}/fleet${path}`, {
+    const call = async (
+      method: string,
+      url: string,
+      headers: Record<string, string>,
+      body?: unknown,
+      token?: string,
+    ) => {
+      const res = await fetch(url, {
         method,
         headers: {
           authorization: `Bearer ${token ?? (await stack.platform().token(CONSOLE_TENANT))}`,
           'fiware-service': CONSOLE_TENANT,
+          ...headers,
           ...(body ? { 'content-type': 'application/json' } : {}),
         },
         ...(body ? { body: JSON.stringify(body) } : {}),
@@ -89,6 +108,16 @@ export async function startConsoleStack(
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     };
+    const fleet: ConsoleStack['fleet'] = (method, path, body, token) =>
+      call(method, `${stack.baseUrl}/fleet${path}`, {}, body, token);
+    const provisioning: ConsoleStack['provisioning'] = (method, path, servicePath, body, token) =>
+      call(
+        method,
+        `${stack.baseUrl}/provisioning${path}`,
+        { 'fiware-servicepath': servicePath },
+        body,
+        token,
+      );
     const deployed = await fleet('POST', `/v1/agents/${ROLLOUT_AGENT}/deploy`, {
       target: { group: 'line-pcs' },
       record: { template: 'anomaly-detector', config: { subscribe: false, entityType: 'Machine' } },
@@ -97,6 +126,14 @@ export async function startConsoleStack(
     if (deployed.status !== 201)
       throw new Error(
         `deploying ${ROLLOUT_AGENT} answered ${deployed.status}: ${JSON.stringify(deployed.body)}`,
+      );
+    const single = await fleet('POST', `/v1/agents/${SINGLE_AGENT}/deploy`, {
+      target: { host: SINGLE_HOST },
+      record: { template: 'anomaly-detector', config: { subscribe: false, entityType: 'Machine' } },
+    });
+    if (single.status !== 201)
+      throw new Error(
+        `deploying ${SINGLE_AGENT} answered ${single.status}: ${JSON.stringify(single.body)}`,
       );
     const password = (u: string) => stack.env[secretEnvName('user', u)]!;
     const operator = `${CONSOLE_TENANT}-demo`;
@@ -109,6 +146,7 @@ export async function startConsoleStack(
         'platform-admin': { username: 'platform-admin', password: password('platform-admin') },
       },
       fleet,
+      provisioning,
       close: () => stack.close(),
     };
   } catch (err) {

@@ -11,12 +11,14 @@ import { join } from 'node:path';
 
 import type { Page } from 'playwright-core';
 
+import { ROLLOUT_AGENT } from '../stack/console-stack.js';
 import { REPO_ROOT } from './cli.js';
 
 /** The views, in the console's order, and who is signed in to show them. */
 export const CONSOLE_VIEWS = [
   { id: 'devices', label: 'Devices', user: 'operator' },
   { id: 'fleet', label: 'Fleet', user: 'operator' },
+  { id: 'agents', label: 'Agents', user: 'operator' },
   { id: 'rollouts', label: 'Rollouts', user: 'operator' },
   { id: 'events', label: 'Events', user: 'operator' },
   { id: 'platform', label: 'Platform', user: 'platform-admin' },
@@ -71,13 +73,24 @@ export async function showView(page: Page, label: string): Promise<void> {
 /** The service path whose devices the screenshots and the outline check show. */
 export const DEVICES_PATH = '/floor1';
 
-/** Opens a view as its screenshot shows it (the devices of {@link DEVICES_PATH}). */
+/** The agent whose details the Agents screenshot shows: the one rolling out. */
+export const AGENTS_OPEN = ROLLOUT_AGENT;
+
+/**
+ * Opens a view as its screenshot shows it: the devices of {@link DEVICES_PATH}, the details
+ * of {@link AGENTS_OPEN}.
+ */
 export async function showViewAsCommitted(page: Page, label: string): Promise<void> {
   await showView(page, label);
   if (label === 'Devices') {
     await page.getByLabel('Service path').fill(DEVICES_PATH);
     await page.getByRole('button', { name: 'Show' }).click();
     await page.getByRole('table').waitFor();
+  }
+  if (label === 'Agents') {
+    await page.getByRole('button', { name: AGENTS_OPEN, exact: true }).click();
+    await page.getByTestId('revisions').waitFor();
+    await page.getByTestId('agent-events').waitFor();
   }
 }
 

@@ -18,6 +18,7 @@ import { CONSOLE_CLIENT } from '../../../platform/identity.js';
 import { REPO_ROOT } from '../../../testing/support/cli.js';
 import {
   CONSOLE_VIEWS,
+  DEVICES_PATH,
   VIEWS_FILE,
   committedViews,
   outlineDigest,
@@ -31,6 +32,8 @@ import type { ConsoleStack } from '../../../testing/stack/console-stack.js';
 import {
   CONSOLE_TENANT as TENANT,
   ROLLOUT_AGENT as AGENT,
+  SINGLE_AGENT,
+  SINGLE_HOST,
   startConsoleStack,
 } from '../../../testing/stack/console-stack.js';
 import { ensureChromium } from '../../../toolchain/tools.js';
@@ -43,6 +46,10 @@ const axeResults: Record<string, Record<string, number>> = {};
 
 const consoleUrl = () => cs.consoleUrl;
 const fleet: ConsoleStack['fleet'] = (...args) => cs.fleet(...args);
+const provisioning: ConsoleStack['provisioning'] = (...args) => cs.provisioning(...args);
+/** The fleet service's record of an agent, as its list answers. */
+const agentRecord = async (name: string) =>
+  ((await fleet('GET', '/v1/agents')).body.agents as any[]).find((a) => a.name === name);
 
 beforeAll(async () => {
   const executablePath = ensureChromium();
@@ -171,6 +178,26 @@ describe('web console in Chromium', () => {
       expect(typeof target.reason).toBe('string');
       await axe(page, 'fleet');
 
+      // Agents: the fleet service's records; one opens its revisions and its rollout history.
+      await show(page, 'Agents');
+      const names = ((await fleet('GET', '/v1/agents')).body.agents as any[]).map((a) => a.name);
+      const table = page.getByTestId('agents');
+      const shown = await table.getByRole('rowheader').allTextContents();
+      expect(shown.map((n) => n.trim())).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+      expect(names).toEqual(expect.arrayContaining([AGENT, SINGLE_AGENT]));
+      await table.getByRole('button', { name: AGENT, exact: true }).click();
+      const revisions = page.getByTestId('revisions').getByRole('listitem');
+      await revisions.first().waitFor();
+      const history = (await fleet('GET', `/v1/agents/${AGENT}/history`)).body.revisions as any[];
+      expect(await revisions.count()).toBe(history.length);
+      expect(await revisions.first().textContent()).toContain(history[0].commit.slice(0, 12));
+      // Its rollout's events, from the monitor's journal: it started in waves.
+      await page
+        .getByTestId('agent-events')
+        .getByRole('cell', { name: 'rollout.started' })
+        .waitFor();
+      await axe(page, 'agents');
+
       // Rollouts: the one under way, with its waves.
       await show(page, 'Rollouts');
       const article = page.getByRole('article').filter({ hasText: AGENT });
@@ -268,6 +295,167 @@ describe('web console in Chromium', () => {
     }
   });
 
+  it('lets an operator stop and resume an agent, and deploy it to a group only after a preview of the hosts it reaches', async () => {
+    const { context, page } = await open();
+    try {
+      await signIn(page, 'operator');
+      await show(page, 'Agents');
+      await page.getByRole('button', { name: SINGLE_AGENT, exact: true }).click();
+      const details = page.locator('#agent-details');
+      const status = details.getByRole('status');
+
+      // Stop: the record in git says stopped; the button becomes Resume once the list follows.
+      await details.getByRole('button', { name: 'Stop' }).click();
+      await status.filter({ hasText: 'stop committed' }).waitFor();
+      await waitFor(
+        async () => (await agentRecord(SINGLE_AGENT)).state === 'stopped',
+        30_000,
+        () => new Error(`${SINGLE_AGENT} never became stopped`),
+      );
+      await details.getByRole('button', { name: 'Resume' }).click({ timeout: 30_000 });
+      await status.filter({ hasText: 'resume committed' }).waitFor();
+      await waitFor(
+        async () => (await agentRecord(SINGLE_AGENT)).state === 'running',
+        30_000,
+        () => new Error(`${SINGLE_AGENT} never ran again`),
+      );
+      await details.getByRole('button', { name: 'Stop' }).waitFor({ timeout: 30_000 });
+
+      // Deploy to a group: the preview is the fleet service's dry run; nothing is committed.
+      const group = ((await fleet('GET', '/v1/groups')).body.groups as any[]).find(
+        (g) => g.name === 'line-pcs',
+      );
+      const before = await agentRecord(SINGLE_AGENT);
+      expect(before.placement).toEqual({ host: SINGLE_HOST });
+      await details.getByLabel('Group').selectOption('line-pcs');
+      await details.getByLabel('Hosts per wave').fill('1');
+      await details.getByRole('button', { name: 'Preview' }).click();
+      const preview = page.getByTestId('deploy-preview');
+      await preview.waitFor();
+      // Host, result, wave, reason of each row: every host of the group, one wave each.
+      const rows = await preview
+        .locator('tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [...tr.children].map((c) => (c.textContent ?? '').trim())),
+        );
+      expect(rows.map((r) => r[0]).sort()).toEqual([...group.hosts].sort());
+      expect(rows.every((r) => r[1] === 'accepted')).toBe(true);
+      expect(rows.map((r) => r[2]).sort()).toEqual(
+        group.hosts.map((_: string, i: number) => String(i + 1)),
+      );
+      await axe(page, 'agents (deploy preview)');
+      await page.waitForTimeout(1500);
+      const still = await agentRecord(SINGLE_AGENT);
+      expect(still.placement).toEqual({ host: SINGLE_HOST });
+      expect(still.etag).toBe(before.etag);
+
+      // A changed form needs a new preview before it can be committed.
+      await details.getByLabel('Hosts per wave').fill('');
+      await preview.waitFor({ state: 'detached' });
+      await details.getByRole('button', { name: 'Preview' }).click();
+      await details.getByRole('button', { name: 'Deploy to line-pcs' }).click();
+      await status
+        .filter({ hasText: `${SINGLE_AGENT} deployed to group line-pcs: commit` })
+        .waitFor();
+      await waitFor(
+        async () => (await agentRecord(SINGLE_AGENT)).placement.group === 'line-pcs',
+        30_000,
+        () => new Error(`${SINGLE_AGENT} never moved to the group line-pcs`),
+      );
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('refuses a stale write: an action on a record changed meanwhile answers 409 and says so', async () => {
+    const { context, page } = await open();
+    try {
+      await signIn(page, 'operator');
+      // The page keeps the agents' list it read first (its refreshes get the same answer), so
+      // the ETag it holds goes stale when someone else writes.
+      let first: string | undefined;
+      await page.route('**/fleet/v1/agents', async (route) => {
+        first ??= await (await route.fetch()).text();
+        await route.fulfill({ status: 200, contentType: 'application/json', body: first });
+      });
+      await show(page, 'Agents');
+      await page.getByRole('button', { name: SINGLE_AGENT, exact: true }).click();
+      const details = page.locator('#agent-details');
+      await details.getByRole('button', { name: 'Stop' }).waitFor();
+      // Someone else stops and resumes it.
+      for (const action of ['stop', 'resume']) {
+        const r = await fleet('POST', `/v1/agents/${SINGLE_AGENT}/${action}`);
+        expect(r.status).toBe(200);
+      }
+      await details.getByRole('button', { name: 'Stop' }).click();
+      await details.getByRole('status').filter({ hasText: 'stop refused' }).waitFor();
+      expect(await details.getByRole('status').textContent()).toMatch(/HTTP 409/);
+      await page.waitForTimeout(1500);
+      expect((await agentRecord(SINGLE_AGENT)).state).toBe('running');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('lets an operator check and provision a device from the form; bad input gets the field error and writes nothing', async () => {
+    const { context, page } = await open();
+    const id = 'console-dev';
+    try {
+      await signIn(page, 'operator');
+      await showViewAsCommitted(page, 'Devices');
+      await page.getByText(`Provision a device at ${DEVICES_PATH}`).click();
+      const form = page.locator('.device-form form');
+      await form.getByLabel('Device id').fill(id);
+      await form.getByLabel('Protocol').selectOption('json');
+      await form.getByLabel('Entity type').fill('Machine');
+      await form.getByLabel(/Measurements/).fill('t temperature Number\nrpm speed Number');
+      await form.getByLabel('Commands').fill('reset');
+      await form.getByLabel(/Expected interval/).fill('30');
+      await axe(page, 'devices (form)');
+
+      // Check: a dry run says what would happen; nothing is written.
+      await form.getByRole('button', { name: 'Check' }).click();
+      await form.getByRole('status').filter({ hasText: 'would be created' }).waitFor();
+      expect((await provisioning('GET', `/v1/devices/${id}`, DEVICES_PATH)).status).toBe(404);
+
+      // Bad input: the API's field error is shown, and still nothing is written.
+      await form.getByLabel('Entity type').fill('Bad type');
+      await form.getByRole('button', { name: 'Provision' }).click();
+      const refusal = form.getByRole('status').filter({ hasText: 'was not provisioned' });
+      await refusal.waitFor();
+      expect(await refusal.textContent()).toMatch(
+        /entity_type.*HTTP 422, ERR_PROVISIONING_INVALID/,
+      );
+      expect((await provisioning('GET', `/v1/devices/${id}`, DEVICES_PATH)).status).toBe(404);
+
+      // Provision: the device is there, as the form said, and the inventory lists it.
+      await form.getByLabel('Entity type').fill('Machine');
+      await form.getByRole('button', { name: 'Provision' }).click();
+      await form
+        .getByRole('status')
+        .filter({ hasText: `${id}: created` })
+        .waitFor();
+      const stored = await provisioning('GET', `/v1/devices/${id}`, DEVICES_PATH);
+      expect(stored.status).toBe(200);
+      expect(stored.body).toMatchObject({
+        device_id: id,
+        protocol: 'json',
+        entity_type: 'Machine',
+        entity_name: `urn:ngsi-ld:Machine:${id}`,
+        expected_interval: 30,
+        commands: [{ name: 'reset', type: 'command' }],
+      });
+      expect(stored.body.attributes).toEqual([
+        { object_id: 't', name: 'temperature', type: 'Number' },
+        { object_id: 'rpm', name: 'speed', type: 'Number' },
+      ]);
+      await page.getByRole('table').getByRole('rowheader', { name: id }).waitFor();
+    } finally {
+      await provisioning('DELETE', `/v1/devices/${id}`, DEVICES_PATH);
+      await context.close();
+    }
+  });
+
   it('shows a viewer no action, and the fleet service refuses the action with their own token', async () => {
     const { context, page, calls } = await open();
     try {
@@ -293,6 +481,36 @@ describe('web console in Chromium', () => {
         expect(refused.status).toBe(403);
       }
       expect(await phase()).toBe(before);
+
+      // No stop, resume or deploy on an agent, and no device form; the APIs refuse them too.
+      await show(page, 'Agents');
+      await page.getByRole('button', { name: SINGLE_AGENT, exact: true }).click();
+      const details = page.locator('#agent-details');
+      await details.getByTestId('revisions').waitFor();
+      expect(await details.getByRole('button').count()).toBe(0);
+      expect(await details.locator('form').count()).toBe(0);
+      const state = (await agentRecord(SINGLE_AGENT)).state;
+      for (const action of ['stop', 'resume']) {
+        const refused = await fleet(
+          'POST',
+          `/v1/agents/${SINGLE_AGENT}/${action}`,
+          undefined,
+          token,
+        );
+        expect(refused.status).toBe(403);
+      }
+      expect((await agentRecord(SINGLE_AGENT)).state).toBe(state);
+      await showViewAsCommitted(page, 'Devices');
+      expect(await page.locator('.device-form').count()).toBe(0);
+      const device = {
+        protocol: 'ultralight',
+        entity_type: 'Machine',
+        entity_name: 'urn:ngsi-ld:Machine:viewer-dev',
+        attributes: [],
+      };
+      const put = await provisioning('PUT', '/v1/devices/viewer-dev', DEVICES_PATH, device, token);
+      expect(put.status).toBe(403);
+      expect((await provisioning('GET', '/v1/devices/viewer-dev', DEVICES_PATH)).status).toBe(404);
     } finally {
       await context.close();
     }
