@@ -14,8 +14,25 @@ import { ApiError } from '../api.js';
 import type { ViewProps } from '../app.js';
 import { Failure, Loading, REFRESH_MS, Time, describe, useLoad } from './load.js';
 
-/** The events of an agent are about `agents/<name>` and its instances `agents/<name>@<host>`. */
-const subjectsOf = (agent: string) => `agents/${agent}*`;
+/**
+ * An agent's history in the journal: the events about it (`agents/<name>`) and its instances
+ * (`agents/<name>@<host>`), and those of its rollouts (`rollouts/<id>`, naming it in `data`),
+ * newest first.
+ */
+async function agentEvents(
+  api: ViewProps['api'],
+  tenant: string,
+  agent: string,
+): Promise<JournalEvent[]> {
+  const [own, rollouts] = await Promise.all([
+    api.events(tenant, '', `agents/${agent}*`),
+    api.events(tenant, '', 'rollouts/*'),
+  ]);
+  const ofAgent = (rollouts.events ?? []).filter((e) => e.data?.['agent'] === agent);
+  return [...(own.events ?? []), ...ofAgent].sort((a, b) =>
+    (b.time ?? '').localeCompare(a.time ?? ''),
+  );
+}
 
 const placementOf = (a: Agent): string => {
   const p = a.placement as { host?: string; group?: string; floating?: boolean };
@@ -125,7 +142,7 @@ function AgentDetails(props: {
     async (): Promise<JournalEvent[]> => {
       if (!api.has('monitor')) return [];
       try {
-        return (await api.events(tenant, '', subjectsOf(agent.name))).events ?? [];
+        return await agentEvents(api, tenant, agent.name);
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) return [];
         throw err;
@@ -221,6 +238,7 @@ function AgentDetails(props: {
               <th scope="col">Time</th>
               <th scope="col">Event</th>
               <th scope="col">Subject</th>
+              <th scope="col">Details</th>
             </tr>
           </thead>
           <tbody>
@@ -231,6 +249,7 @@ function AgentDetails(props: {
                 </td>
                 <td>{e.type.replace(/^eu\.kitt4sme\.fleet\./, '')}</td>
                 <td>{e.subject ?? '–'}</td>
+                <td>{summary(e)}</td>
               </tr>
             ))}
           </tbody>
@@ -385,4 +404,16 @@ function DeployToGroup(props: {
       )}
     </form>
   );
+}
+
+/** What an agent's or rollout's event says, in a few words: wave, hosts, reason, who. */
+function summary(e: JournalEvent): string {
+  const d = e.data ?? {};
+  const parts: string[] = [];
+  if (typeof d['wave'] === 'number')
+    parts.push(`wave ${d['wave']}${typeof d['waves'] === 'number' ? ` of ${d['waves']}` : ''}`);
+  if (Array.isArray(d['hosts']) && d['hosts'].length > 0) parts.push(d['hosts'].join(', '));
+  if (typeof d['reason'] === 'string') parts.push(d['reason']);
+  if (typeof d['by'] === 'string') parts.push(`by ${d['by']}`);
+  return parts.join('; ') || '–';
 }
