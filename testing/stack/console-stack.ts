@@ -1,6 +1,6 @@
 /**
  * Test support: the local stack (scenario-stack.ts) with what the web console shows: the
- * example devices of docs/examples/ provisioned, a rollout under way (an agent deployed to the
+ * example devices of docs/examples/ provisioned, each with one measurement, a rollout under way (an agent deployed to the
  * group line-pcs in waves of one host with an hour's bake, so it stays in its first wave), an
  * agent pinned to one host, and a person who is only a viewer of manufracture. Shared by the console's browser test and
  * `npm run console:screenshots`.
@@ -8,7 +8,7 @@
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
 import { secretEnvName, tenantGroupPath } from '../../platform/identity.js';
 import { CONSOLE_PATH } from '../../platform/realm.js';
-import { provision, scenarioData } from '../../scenarios/lib/fiware.js';
+import { devicesOf, provision, scenarioData, sendMeasures } from '../../scenarios/lib/fiware.js';
 import { KeycloakAdmin } from '../../services/identity/src/realm-apply.js';
 import type { KeycloakServer } from '../real/keycloak.js';
 import type { ScenarioStack } from './scenario-stack.js';
@@ -16,6 +16,8 @@ import { startScenarioStack } from './scenario-stack.js';
 
 /** The tenant the console's tests and screenshots show. */
 export const CONSOLE_TENANT = 'manufracture';
+/** The value of every attribute of the example devices' one measurement. */
+export const MEASURED_VALUE = 21.5;
 /** The agent whose rollout is under way. */
 export const ROLLOUT_AGENT = 'console-waves';
 /** An agent pinned to one host, running: the one the console stops, resumes and deploys. */
@@ -56,7 +58,10 @@ export async function startConsoleStack(
 ): Promise<ConsoleStack> {
   const stack = await startScenarioStack(opts.keycloak ? { keycloak: opts.keycloak } : {});
   try {
-    for (const file of scenarioData([CONSOLE_TENANT])) await provision(stack.platform(), file);
+    for (const file of scenarioData([CONSOLE_TENANT])) {
+      await provision(stack.platform(), file);
+      for (const d of devicesOf(file)) await sendMeasures(stack.platform(), d, MEASURED_VALUE);
+    }
     const viewer = { username: `${CONSOLE_TENANT}-viewer-only`, password: randomPassword() };
     const admin = new KeycloakAdmin(
       {

@@ -21,7 +21,7 @@ export interface ConsoleConfigOptions {
 }
 
 /** The services the console calls, by the name it knows them by. */
-const APIS = ['fleet', 'monitor', 'provisioning'] as const;
+const APIS = ['fleet', 'monitor', 'provisioning', 'orion'] as const;
 
 /** The console's configuration for a platform. */
 export function consoleConfig(

@@ -32,6 +32,8 @@ export interface ConsoleConfig {
     readonly fleet?: ConsoleApi;
     readonly monitor?: ConsoleApi;
     readonly provisioning?: ConsoleApi;
+    /** Orion's NGSI-v2 API (FIWARE route): the devices' entities, for their last values. */
+    readonly orion?: ConsoleApi;
   };
   /** Grafana's prefix, for links to the tenants' dashboards. */
   readonly grafana?: string;

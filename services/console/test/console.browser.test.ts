@@ -29,8 +29,10 @@ import {
 } from '../../../testing/support/console-views.js';
 import { waitFor } from '../../../testing/support/processes.js';
 import type { ConsoleStack } from '../../../testing/stack/console-stack.js';
+import { devicesOf, scenarioData } from '../../../scenarios/lib/fiware.js';
 import {
   CONSOLE_TENANT as TENANT,
+  MEASURED_VALUE,
   ROLLOUT_AGENT as AGENT,
   SINGLE_AGENT,
   SINGLE_HOST,
@@ -85,7 +87,7 @@ async function open(): Promise<{
   const calls: Request[] = [];
   const cspErrors: string[] = [];
   page.on('request', (r) => {
-    if (/\/(fleet|provisioning|monitor)\//.test(new URL(r.url()).pathname)) calls.push(r);
+    if (/\/(fleet|provisioning|monitor|orion)\//.test(new URL(r.url()).pathname)) calls.push(r);
   });
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
@@ -153,6 +155,14 @@ describe('web console in Chromium', () => {
         .filter({ hasText: 'foodev' })
         .filter({ hasText: /fresh|silent|nudged|offline/ })
         .waitFor();
+      // Its last values, as Orion holds them (the FIWARE route, with the user's token).
+      const foodev = scenarioData([TENANT])
+        .flatMap(devicesOf)
+        .find((d) => d.device.device_id === 'foodev')!;
+      const values = devices.getByRole('row').filter({ hasText: 'foodev' }).locator('td.values');
+      await values.filter({ hasText: String(MEASURED_VALUE) }).waitFor();
+      for (const a of foodev.device.attributes)
+        expect(await values.textContent()).toContain(`${a.name} ${MEASURED_VALUE}`);
       expect(await page.getByRole('link', { name: /in Grafana/ }).getAttribute('href')).toMatch(
         /^\/grafana\/d\/meas-[0-9a-f]{16}$/,
       );

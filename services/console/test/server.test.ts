@@ -107,6 +107,8 @@ describe('console server', () => {
       apis: {
         fleet: { prefix: '/fleet' },
         provisioning: { prefix: '/provisioning' },
+        monitor: { prefix: '/monitor' },
+        orion: { prefix: '/orion' },
       },
       grafana: '/grafana',
     });

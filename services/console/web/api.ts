@@ -51,6 +51,13 @@ export type JournalEvent = Omit<NonNullable<Journal['events']>[number], 'data'> 
   readonly data?: Record<string, unknown>;
 };
 
+/** An NGSI-v2 entity in the `keyValues` representation. */
+export interface NgsiKeyValues {
+  readonly id: string;
+  readonly type: string;
+  readonly [attribute: string]: unknown;
+}
+
 /** A refusal or failure of an API, with the problem document's code and fix when it has one. */
 export class ApiError extends Error {
   constructor(
@@ -126,6 +133,20 @@ export class Api {
       {
         'fiware-servicepath': servicePath,
       },
+    );
+  /**
+   * The entities of one service path as Orion keeps them (NGSI-v2, `keyValues`: each attribute
+   * its value), for the devices' last values. Orion has no OpenAPI document of ours: the
+   * type is the NGSI-v2 `keyValues` representation.
+   */
+  entities = (tenant: string, servicePath: string) =>
+    this.call<NgsiKeyValues[]>(
+      'orion',
+      'GET',
+      '/v2/entities',
+      tenant,
+      { options: 'keyValues', limit: '1000' },
+      { 'fiware-servicepath': servicePath },
     );
   health = (tenant: string) => this.call<Targets>('monitor', 'GET', '/v1/targets', tenant);
   events = (tenant: string, type = '', subject = '') =>

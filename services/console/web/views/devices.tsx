@@ -1,13 +1,14 @@
 /**
  * A tenant's devices: the provisioning service's inventory of a service path (the device,
  * its entity, its last measurement and liveness as the provisioning service judges it) with the
- * monitor's health of each (fresh, silent, nudged or offline, since when, last seen), and a link
+ * monitor's health of each (fresh, silent, nudged or offline, since when, last seen), its last
+ * values as Orion holds them (the FIWARE route, with the user's token), and a link
  * to the tenant's Grafana dashboard of measurements. The provisioning API answers one service
  * path at a time and lists none, so the person names it (`/` by default).
  */
 import { useState } from 'preact/hooks';
 
-import type { DeviceBody, DeviceResult, Target } from '../api.js';
+import type { DeviceBody, DeviceResult, NgsiKeyValues, Target } from '../api.js';
 import { ApiError } from '../api.js';
 import type { ViewProps } from '../app.js';
 import { Failure, Loading, REFRESH_MS, Time, describe, useLoad } from './load.js';
@@ -33,6 +34,12 @@ export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {
     [tenant],
     REFRESH_MS,
   );
+  const entities = useLoad(
+    async () => (api.has('orion') ? await api.entities(tenant, servicePath) : undefined),
+    [tenant, servicePath],
+    REFRESH_MS,
+  );
+  const entityById = new Map((entities.data ?? []).map((e) => [e.id, e]));
   const dashboard = config.tenants.find((t) => t.name === tenant)?.dashboard;
   const byId = new Map<string, Target>();
   for (const t of health.data?.targets ?? []) if (t.kind === 'device' && t.id) byId.set(t.id, t);
@@ -62,6 +69,7 @@ export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {
         <DeviceForm api={api} tenant={tenant} servicePath={servicePath} done={devices.reload} />
       )}
       {health.error && <Failure error={health.error} what="the devices' health" />}
+      {entities.error && <Failure error={entities.error} what="the devices' last values" />}
       {!health.loading && !health.error && !health.data && (
         <p class="note">No monitor health here: the monitor does not answer on this platform.</p>
       )}
@@ -84,6 +92,7 @@ export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {
               <th scope="col">Protocol</th>
               <th scope="col">Entity</th>
               <th scope="col">Last measurement</th>
+              <th scope="col">Last values</th>
               <th scope="col">Liveness</th>
               <th scope="col">Monitor</th>
               <th scope="col">Since</th>
@@ -103,6 +112,7 @@ export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {
                   <td>
                     <Time at={d.last_measurement ?? undefined} />
                   </td>
+                  <td class="values">{lastValues(entityById.get(d.entity_name))}</td>
                   <td>
                     <span class={`state state-${d.state}`}>{d.state}</span>
                   </td>
@@ -125,6 +135,19 @@ export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {
       )}
     </>
   );
+}
+
+/**
+ * An entity's attributes as Orion holds them, for people: each measurement and static value,
+ * without the entity's id and type, its time stamp and the commands' status and info.
+ */
+function lastValues(e: NgsiKeyValues | undefined): string {
+  if (!e) return '–';
+  const shown = Object.entries(e)
+    .filter(([k]) => !['id', 'type', 'TimeInstant'].includes(k) && !/_(status|info)$/.test(k))
+    .filter(([, v]) => v !== null && v !== '' && typeof v !== 'object')
+    .map(([k, v]) => `${k} ${String(v)}`);
+  return shown.length > 0 ? shown.join(', ') : '–';
 }
 
 const PROTOCOLS: readonly DeviceBody['protocol'][] = ['ultralight', 'json'];
