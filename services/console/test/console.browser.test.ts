@@ -186,6 +186,37 @@ describe('web console in Chromium', () => {
       );
       expect(reason.length).toBeGreaterThan(0);
       expect(typeof target.reason).toBe('string');
+      // The filters: a state keeps only its cells; drift only the cells whose observed
+      // revision is not the desired one.
+      const states = page.getByRole('group', { name: 'Filter the targets' });
+      const shownCells = () =>
+        cells.evaluateAll((bs) =>
+          bs.map((b) => ({
+            state: b.querySelector('.state')!.textContent,
+            rev: b.querySelector('.rev')!.textContent!,
+          })),
+        );
+      const someState = (await shownCells())[0]!.state!;
+      await states.getByLabel('State').selectOption(someState);
+      await page
+        .getByRole('status')
+        .filter({ hasText: /targets match/ })
+        .waitFor();
+      const byState = await shownCells();
+      expect(byState.length).toBeGreaterThan(0);
+      expect(byState.every((c) => c.state === someState)).toBe(true);
+      await states.getByLabel('State').selectOption('');
+      await states.getByLabel(/Only drifted/).check();
+      await page
+        .getByRole('status')
+        .filter({ hasText: /targets match/ })
+        .waitFor();
+      for (const c of await shownCells()) {
+        const [observed, desired] = c.rev.split('/');
+        expect(observed).not.toBe(desired);
+      }
+      await axe(page, 'fleet (filtered)');
+      await states.getByLabel(/Only drifted/).uncheck();
       await axe(page, 'fleet');
 
       // Agents: the fleet service's records; one opens its revisions and its rollout history.

@@ -20,21 +20,48 @@ export function FleetView({ api, tenant }: ViewProps) {
   return <Matrix status={status.data} />;
 }
 
-/** The host × agent matrix of a status answer. */
+const STATES: readonly TargetStatus['state'][] = [
+  'pending',
+  'progressing',
+  'running',
+  'stopped',
+  'degraded',
+  'unreachable',
+  'removed',
+];
+
+/** A target whose observed revision is not (yet) the desired one: git and the host differ. */
+const drifted = (t: TargetStatus) => t.observedRevision !== t.desiredRevision;
+
+/**
+ * The host × agent matrix of a status answer, filtered by the targets' state and by drift
+ * (observed revision not the desired one): a filter keeps the hosts and agents that have a
+ * matching target, and blanks the other cells.
+ */
 export function Matrix({ status }: { status: FleetStatus }) {
   const [open, setOpen] = useState<string>();
+  const [filter, setFilter] = useState<{ state: string; drift: boolean }>({
+    state: '',
+    drift: false,
+  });
+  const matches = (t: TargetStatus) =>
+    (filter.state === '' || t.state === filter.state) && (!filter.drift || drifted(t));
+  const filtering = filter.state !== '' || filter.drift;
   const cells = new Map<string, TargetStatus>();
   const agents = new Set<string>();
   const hosts = new Map(status.hosts.map((h) => [h.name, h]));
   for (const t of status.targets) {
+    if (!hosts.has(t.host))
+      hosts.set(t.host, { name: t.host, ready: 'Unknown', reason: '', in_inventory: false });
+    if (!matches(t)) continue;
     const a = agentOf(t);
     agents.add(a);
     cells.set(key(t.host, a), t);
-    if (!hosts.has(t.host))
-      hosts.set(t.host, { name: t.host, ready: 'Unknown', reason: '', in_inventory: false });
   }
   const columns = [...agents].sort();
-  const rows = [...hosts.keys()].sort();
+  const rows = [...hosts.keys()]
+    .filter((h) => !filtering || columns.some((a) => cells.has(key(h, a))))
+    .sort();
   const selected = open ? cells.get(open) : undefined;
   if (status.targets.length === 0 && rows.length === 0)
     return <p>No agents are deployed in this tenant, and it has no hosts.</p>;
@@ -42,9 +69,40 @@ export function Matrix({ status }: { status: FleetStatus }) {
   return (
     <div class="fleet">
       <p class="muted">
-        {status.targets.length} targets on {rows.length} hosts, at commit{' '}
+        {status.targets.length} targets on {hosts.size} hosts, at commit{' '}
         <code>{status.commit.slice(0, 12)}</code>, observed <Time at={status.observed_at} />
       </p>
+      <div class="filters" role="group" aria-label="Filter the targets">
+        <label>
+          State{' '}
+          <select
+            value={filter.state}
+            onChange={(e) => setFilter({ ...filter, state: (e.target as HTMLSelectElement).value })}
+          >
+            <option value="">every state</option>
+            {STATES.map((st) => (
+              <option key={st} value={st}>
+                {st}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={filter.drift}
+            onChange={(e) =>
+              setFilter({ ...filter, drift: (e.target as HTMLInputElement).checked })
+            }
+          />{' '}
+          Only drifted (observed revision is not the desired one)
+        </label>
+      </div>
+      {filtering && (
+        <p role="status">
+          {cells.size} of {status.targets.length} targets match, on {rows.length} hosts.
+        </p>
+      )}
       <div class="scroll" role="region" aria-label="Fleet matrix" tabIndex={0}>
         <table class="matrix" data-testid="fleet-matrix">
           <caption>Targets by host and agent: state, observed/desired revision</caption>
