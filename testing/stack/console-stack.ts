@@ -16,8 +16,8 @@ import { startScenarioStack } from './scenario-stack.js';
 
 /** The tenant the console's tests and screenshots show. */
 export const CONSOLE_TENANT = 'manufracture';
-/** The value of every attribute of the example devices' one measurement. */
-export const MEASURED_VALUE = 21.5;
+/** The value of every attribute of the example devices' one measurement (they are Integers). */
+export const MEASURED_VALUE = 21;
 /** The agent whose rollout is under way. */
 export const ROLLOUT_AGENT = 'console-waves';
 /** An agent pinned to one host, running: the one the console stops, resumes and deploys. */

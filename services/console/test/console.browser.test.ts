@@ -368,7 +368,7 @@ describe('web console in Chromium', () => {
       );
       const before = await agentRecord(SINGLE_AGENT);
       expect(before.placement).toEqual({ host: SINGLE_HOST });
-      await details.getByLabel('Group').selectOption('line-pcs');
+      await details.getByRole('combobox', { name: /^Group/ }).selectOption('line-pcs');
       await details.getByLabel('Hosts per wave').fill('1');
       await details.getByRole('button', { name: 'Preview' }).click();
       const preview = page.getByTestId('deploy-preview');
@@ -423,16 +423,16 @@ describe('web console in Chromium', () => {
       await page.getByRole('button', { name: SINGLE_AGENT, exact: true }).click();
       const details = page.locator('#agent-details');
       await details.getByRole('button', { name: 'Stop' }).waitFor();
-      // Someone else stops and resumes it.
-      for (const action of ['stop', 'resume']) {
-        const r = await fleet('POST', `/v1/agents/${SINGLE_AGENT}/${action}`);
-        expect(r.status).toBe(200);
-      }
+      // Someone else stops it: the record's ETag the page holds is stale now.
+      expect((await fleet('POST', `/v1/agents/${SINGLE_AGENT}/stop`)).status).toBe(200);
+      const after = await agentRecord(SINGLE_AGENT);
       await details.getByRole('button', { name: 'Stop' }).click();
       await details.getByRole('status').filter({ hasText: 'stop refused' }).waitFor();
       expect(await details.getByRole('status').textContent()).toMatch(/HTTP 409/);
       await page.waitForTimeout(1500);
-      expect((await agentRecord(SINGLE_AGENT)).state).toBe('running');
+      // The other's write stands: nothing was committed over it.
+      expect((await agentRecord(SINGLE_AGENT)).etag).toBe(after.etag);
+      expect((await fleet('POST', `/v1/agents/${SINGLE_AGENT}/resume`)).status).toBe(200);
     } finally {
       await context.close();
     }
