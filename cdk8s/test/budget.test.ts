@@ -287,6 +287,37 @@ describe('npm run budget', () => {
     expect(small.status).toBe(1);
   });
 
+  it('says "does NOT fit" and fails --check when only one of CPU and memory has the headroom', () => {
+    const need = (JSON.parse(run('--json').stdout) as { total: Record<string, number> }).total;
+    // One node with 10 % of one resource left and 90 % of the other, in the CLI's units.
+    const vCpu = (free: number) => ((need.cpuRequestMilli! / (1 - free)) * 1.001) / 1000;
+    const gib = (free: number) => ((need.memoryRequestMi! / (1 - free)) * 1.001) / 1024;
+    for (const [cpu, memory] of [
+      [vCpu(0.1), gib(0.9)],
+      [vCpu(0.9), gib(0.1)],
+    ] as const) {
+      const args = [
+        '--nodes',
+        '1',
+        '--node-cpu',
+        cpu.toFixed(3),
+        '--node-memory',
+        memory.toFixed(3),
+      ];
+      const r = run(...args, '--check');
+      expect(r.stdout).toContain('verdict: does NOT fit');
+      expect(r.stdout).not.toContain('fits no node');
+      expect(r.status).toBe(1);
+      const doc = JSON.parse(run(...args, '--json').stdout) as {
+        fits: boolean;
+        headroom: { cpu: number; memory: number };
+      };
+      expect(Math.min(doc.headroom.cpu, doc.headroom.memory)).toBeLessThan(REQUIRED_HEADROOM);
+      expect(Math.max(doc.headroom.cpu, doc.headroom.memory)).toBeGreaterThan(REQUIRED_HEADROOM);
+      expect(doc.fits).toBe(false);
+    }
+  });
+
   it.each([
     ['--nodes', '0', '--nodes takes a positive whole number, not "0"'],
     ['--nodes', '1.5', '--nodes takes a positive whole number, not "1.5"'],

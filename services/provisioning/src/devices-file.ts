@@ -60,7 +60,7 @@ const ServicePathEntry = z
         ctx.addIssue({
           code: 'custom',
           path: ['devices', i, 'device_id'],
-          message: `duplicate of devices[${first}]`,
+          message: `device "${d.device_id}" is listed twice under ${entry.path} (first as devices[${first}]); list each device once per service path`,
         });
       } else seen.set(d.device_id, i);
     });
@@ -81,15 +81,16 @@ export const DevicesFile = z
     servicePaths: z.array(ServicePathEntry).min(1),
   })
   .superRefine((file, ctx) => {
-    const seen = new Set<string>();
+    const seen = new Map<string, number>();
     file.servicePaths.forEach((p, i) => {
-      if (seen.has(p.path))
+      const first = seen.get(p.path);
+      if (first !== undefined)
         ctx.addIssue({
           code: 'custom',
           path: ['servicePaths', i, 'path'],
-          message: 'listed twice',
+          message: `service path ${p.path} is listed twice (first as servicePaths[${first}]); list it once, with all its groups and devices`,
         });
-      seen.add(p.path);
+      else seen.set(p.path, i);
     });
   })
   .meta({

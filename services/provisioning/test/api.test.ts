@@ -249,11 +249,11 @@ describe('devices', () => {
     expect(second.body.summary).toEqual({ created: 0, updated: 0, unchanged: 2, failed: 0 });
     const list = await api('GET', '/v1/devices', '/v1/devices', floor1);
     expect(list.body.count).toBe(2);
-    // One registration in Orion, for foodev's command (bardev has none).
+    // One registration in Orion, for foodev's commands (bardev has none).
     expect(
       stack.orion.registrations('manufracture').map((r) => [r.dataProvided, r.servicePath]),
     ).toEqual([
-      [{ entities: [{ id: 'urn:ngsi:bot:1', type: 'Bot' }], attrs: ['ping'] }, '/floor1'],
+      [{ entities: [{ id: 'urn:ngsi:bot:1', type: 'Bot' }], attrs: ['reset', 'ping'] }, '/floor1'],
     ]);
   });
 
