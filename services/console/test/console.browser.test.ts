@@ -258,7 +258,7 @@ describe('web console in Chromium', () => {
       expect(rows.some((r) => r.includes(`agents/${AGENT}`))).toBe(true);
       await page.getByLabel('Subject').fill('devices/bar*');
       await page.getByRole('button', { name: 'Filter' }).click();
-      await journal.getByText('devices/foodev').waitFor({ state: 'detached' });
+      await journal.getByText('devices/foodev').first().waitFor({ state: 'detached' });
       const filtered = await journal.getByRole('row').allTextContents();
       expect(filtered.slice(1).length).toBeGreaterThan(0);
       expect(filtered.slice(1).every((r) => r.includes('devices/bardev'))).toBe(true);

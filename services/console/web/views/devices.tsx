@@ -8,6 +8,7 @@
  */
 import { useState } from 'preact/hooks';
 
+import { DEVICE_HEALTH_ATTRIBUTE } from '../../../../platform/liveness.js';
 import type { DeviceBody, DeviceResult, NgsiKeyValues, Target } from '../api.js';
 import { ApiError } from '../api.js';
 import type { ViewProps } from '../app.js';
@@ -139,12 +140,17 @@ export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {
 
 /**
  * An entity's attributes as Orion holds them, for people: each measurement and static value,
- * without the entity's id and type, its time stamp and the commands' status and info.
+ * without the entity's id and type, its time stamp, the commands' status and info and the
+ * monitor's health attribute (its own column).
  */
 function lastValues(e: NgsiKeyValues | undefined): string {
   if (!e) return '–';
   const shown = Object.entries(e)
-    .filter(([k]) => !['id', 'type', 'TimeInstant'].includes(k) && !/_(status|info)$/.test(k))
+    .filter(
+      ([k]) =>
+        !['id', 'type', 'TimeInstant', DEVICE_HEALTH_ATTRIBUTE].includes(k) &&
+        !/_(status|info)$/.test(k),
+    )
     .filter(([, v]) => v !== null && v !== '' && typeof v !== 'object')
     .map(([k, v]) => `${k} ${String(v)}`);
   return shown.length > 0 ? shown.join(', ') : '–';
