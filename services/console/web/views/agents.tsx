@@ -12,7 +12,8 @@ import { useState } from 'preact/hooks';
 import type { Agent, JournalEvent, WriteResult } from '../api.js';
 import { ApiError } from '../api.js';
 import type { ViewProps } from '../app.js';
-import { Failure, Loading, REFRESH_MS, Time, describe, useLoad } from './load.js';
+import { EventsTable } from './events.js';
+import { Failure, Loading, REFRESH_MS, describe, useLoad } from './load.js';
 
 /**
  * An agent's history in the journal: the events about it (`agents/<name>`) and its instances
@@ -231,29 +232,12 @@ function AgentDetails(props: {
       ) : events.data.length === 0 ? (
         <p>No events of {agent.name} in the journal.</p>
       ) : (
-        <table data-testid="agent-events">
-          <caption>Events of {agent.name}, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Event</th>
-              <th scope="col">Subject</th>
-              <th scope="col">Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.data.map((e) => (
-              <tr key={e.id}>
-                <td>
-                  <Time at={e.time} />
-                </td>
-                <td>{e.type.replace(/^eu\.kitt4sme\.fleet\./, '')}</td>
-                <td>{e.subject ?? '–'}</td>
-                <td>{summary(e)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <EventsTable
+          events={events.data}
+          caption={`Events of ${agent.name}, newest first`}
+          strip="eu.kitt4sme.fleet."
+          testId="agent-events"
+        />
       )}
     </>
   );
@@ -404,16 +388,4 @@ function DeployToGroup(props: {
       )}
     </form>
   );
-}
-
-/** What an agent's or rollout's event says, in a few words: wave, hosts, reason, who. */
-function summary(e: JournalEvent): string {
-  const d = e.data ?? {};
-  const parts: string[] = [];
-  if (typeof d['wave'] === 'number')
-    parts.push(`wave ${d['wave']}${typeof d['waves'] === 'number' ? ` of ${d['waves']}` : ''}`);
-  if (Array.isArray(d['hosts']) && d['hosts'].length > 0) parts.push(d['hosts'].join(', '));
-  if (typeof d['reason'] === 'string') parts.push(d['reason']);
-  if (typeof d['by'] === 'string') parts.push(`by ${d['by']}`);
-  return parts.join('; ') || '–';
 }

@@ -4,6 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 
+import type { JournalEvent } from '../api.js';
 import { ApiError } from '../api.js';
 import type { ViewProps } from '../app.js';
 import { Failure, Loading, REFRESH_MS, Time, useLoad } from './load.js';
@@ -54,28 +55,62 @@ export function EventsView({ api, tenant }: ViewProps) {
       ) : events.data.length === 0 ? (
         <p>No events.</p>
       ) : (
-        <table>
-          <caption>Events of {tenant}, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Type</th>
-              <th scope="col">Subject</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.data.map((e) => (
-              <tr key={e.id}>
-                <td>
-                  <Time at={e.time} />
-                </td>
-                <td>{e.type}</td>
-                <td>{e.subject ?? '–'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <EventsTable events={events.data} caption={`Events of ${tenant}, newest first`} />
       )}
     </>
   );
+}
+
+/**
+ * Events of the journal as a table: when, the type (without `strip`, a prefix every row
+ * shares), the subject and what the event says in a few words.
+ */
+export function EventsTable(props: {
+  events: readonly JournalEvent[];
+  caption: string;
+  strip?: string;
+  testId?: string;
+}) {
+  return (
+    <table data-testid={props.testId}>
+      <caption>{props.caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Time</th>
+          <th scope="col">Type</th>
+          <th scope="col">Subject</th>
+          <th scope="col">Details</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.events.map((e) => (
+          <tr key={e.id}>
+            <td>
+              <Time at={e.time} />
+            </td>
+            <td>
+              {props.strip && e.type.startsWith(props.strip)
+                ? e.type.slice(props.strip.length)
+                : e.type}
+            </td>
+            <td>{e.subject ?? '–'}</td>
+            <td>{summary(e)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** What an event says, in a few words: its wave, hosts, state, reason and who. */
+function summary(e: JournalEvent): string {
+  const d = e.data ?? {};
+  const parts: string[] = [];
+  if (typeof d['wave'] === 'number')
+    parts.push(`wave ${d['wave']}${typeof d['waves'] === 'number' ? ` of ${d['waves']}` : ''}`);
+  if (Array.isArray(d['hosts']) && d['hosts'].length > 0) parts.push(d['hosts'].join(', '));
+  if (typeof d['state'] === 'string') parts.push(d['state']);
+  if (typeof d['reason'] === 'string') parts.push(d['reason']);
+  if (typeof d['by'] === 'string') parts.push(`by ${d['by']}`);
+  return parts.join('; ') || '–';
 }

@@ -6,6 +6,7 @@
  */
 import { useState } from 'preact/hooks';
 
+import { TARGET_STATES } from '../../../../platform/fleet/status.js';
 import type { FleetStatus, TargetStatus } from '../api.js';
 import type { ViewProps } from '../app.js';
 import { Failure, Loading, REFRESH_MS, Time, useLoad } from './load.js';
@@ -19,16 +20,6 @@ export function FleetView({ api, tenant }: ViewProps) {
   if (!status.data) return <Loading what="the fleet status" />;
   return <Matrix status={status.data} />;
 }
-
-const STATES: readonly TargetStatus['state'][] = [
-  'pending',
-  'progressing',
-  'running',
-  'stopped',
-  'degraded',
-  'unreachable',
-  'removed',
-];
 
 /** A target whose observed revision is not (yet) the desired one: git and the host differ. */
 const drifted = (t: TargetStatus) => t.observedRevision !== t.desiredRevision;
@@ -80,7 +71,7 @@ export function Matrix({ status }: { status: FleetStatus }) {
             onChange={(e) => setFilter({ ...filter, state: (e.target as HTMLSelectElement).value })}
           >
             <option value="">every state</option>
-            {STATES.map((st) => (
+            {TARGET_STATES.map((st) => (
               <option key={st} value={st}>
                 {st}
               </option>
