@@ -333,8 +333,20 @@ describe('npm run agents -- apply', () => {
     expect(run.stdout).toMatch(
       /created {3}Agent manufracture\/vibration in fleet\/agents\/manufracture-vibration\.yaml \(new id [0-9a-f-]{36}\)/,
     );
+    // Added: the agent's workload, its Services (its own and the headless one the monitor's
+    // nudges reach each pod by), its identity and the policy letting the monitor nudge it.
     // Changed: Orion's grants, Keycloak's token grants and the agents' clients' list.
-    expect(run.stdout).toMatch(/rendered objects: 3 added, 0 removed, 3 changed/);
+    expect(run.stdout).toMatch(/rendered objects: 5 added, 0 removed, 3 changed/);
+    const added = [...run.stdout.matchAll(/^\s+\+ (\S+)$/gm)].map((m) =>
+      m[1]!.replace(/agent-[0-9a-f]{12}/, 'agent-<id>'),
+    );
+    expect(added.sort()).toEqual([
+      'AuthorizationPolicy/agents-manufracture/agent-<id>-allow',
+      'Deployment/agents-manufracture/agent-<id>-ipc-line1',
+      'Service/agents-manufracture/agent-<id>',
+      'Service/agents-manufracture/agent-<id>-pods',
+      'ServiceAccount/agents-manufracture/agent-<id>',
+    ]);
     expect(run.stderr).toMatch(
       /\[2\/2\] wrote fleet\/agents\/manufracture-vibration\.yaml and committed [0-9a-f]{12}/,
     );
