@@ -10,6 +10,13 @@ type Doc = { paths: Record<string, Record<string, any>>; components: Record<stri
 export function openApiChecker(doc: Doc) {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   ajv.addFormat('uri', (s: string) => URL.canParse(s));
+  // RFC 3339 date-time: a full date, `T`, a time and an offset (Z or ±hh:mm).
+  ajv.addFormat(
+    'date-time',
+    (s: string) =>
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(s) &&
+      !Number.isNaN(Date.parse(s)),
+  );
   ajv.addSchema({ $id: 'openapi', components: doc.components });
   const rebase = (schema: unknown): unknown =>
     JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/'));
