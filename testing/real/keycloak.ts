@@ -87,9 +87,11 @@ export async function startKeycloak(
     dir?: string;
     /**
      * Run for as long as this process does (a long-running local stack), instead of at most
-     * 30 minutes (a test run's bound should it die before its teardown). @default false
+     * `maxSeconds` (a test run's bound should it die before its teardown). @default false
      */
     whileThisProcessLives?: boolean;
+    /** Without `whileThisProcessLives`, the most it runs. @default 1800 (30 minutes) */
+    maxSeconds?: number;
   } = {},
 ): Promise<KeycloakServer> {
   const dist = ensureKeycloak();
@@ -116,7 +118,7 @@ export async function startKeycloak(
   // a test run, by a watchdog that follows this process for a long-running stack.
   const bound = opts.whileThisProcessLives
     ? ['sh', '-c', WATCHDOG, 'watchdog', String(process.pid)]
-    : ['timeout', '--signal=TERM', '1800'];
+    : ['timeout', '--signal=TERM', String(opts.maxSeconds ?? 1800)];
   const proc = spawn(
     bound[0]!,
     [
@@ -228,7 +230,10 @@ export async function sharedKeycloak(): Promise<KeycloakServer> {
   }
   if (starter) {
     try {
-      const kc = await startKeycloak(sharedRealms(), { dir: runDir });
+      // The whole jest run shares it, and the global teardown stops it: its bound is CI's
+      // (90 minutes), not one test file's. A run past 30 minutes on a busy 2-core machine
+      // otherwise lost it in the middle.
+      const kc = await startKeycloak(sharedRealms(), { dir: runDir, maxSeconds: 90 * 60 });
       writeFileSync(state, JSON.stringify(kc), { mode: 0o600 });
       return kc;
     } catch (err) {
