@@ -16,15 +16,6 @@ import { FleetView } from './views/fleet.js';
 import { PlatformView } from './views/platform.js';
 import { RolloutsView } from './views/rollouts.js';
 
-/** What every view gets. */
-export interface ViewProps {
-  readonly config: ConsoleConfig;
-  readonly api: Api;
-  readonly tenant: string;
-  /** Whether the user's roles in this tenant may change things through `api`. */
-  readonly mayWrite: (api: keyof ConsoleConfig['apis']) => boolean;
-}
-
 const VIEWS = [
   { id: 'devices', label: 'Devices', View: DevicesView },
   { id: 'fleet', label: 'Fleet', View: FleetView },

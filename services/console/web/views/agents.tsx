@@ -11,7 +11,7 @@ import { useState } from 'preact/hooks';
 
 import type { Agent, JournalEvent, WriteResult } from '../api.js';
 import { ApiError } from '../api.js';
-import type { ViewProps } from '../app.js';
+import type { ViewProps } from './props.js';
 import { EventsTable } from './events.js';
 import { Failure, Loading, REFRESH_MS, describe, useLoad } from './load.js';
 

@@ -11,7 +11,7 @@ import { useState } from 'preact/hooks';
 import { DEVICE_HEALTH_ATTRIBUTE } from '../../../../platform/liveness.js';
 import type { DeviceBody, DeviceResult, NgsiKeyValues, Target } from '../api.js';
 import { ApiError } from '../api.js';
-import type { ViewProps } from '../app.js';
+import type { ViewProps } from './props.js';
 import { Failure, Loading, REFRESH_MS, Time, describe, useLoad } from './load.js';
 
 export function DevicesView({ config, api, tenant, mayWrite }: ViewProps) {

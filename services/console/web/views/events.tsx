@@ -6,7 +6,7 @@ import { useState } from 'preact/hooks';
 
 import type { JournalEvent } from '../api.js';
 import { ApiError } from '../api.js';
-import type { ViewProps } from '../app.js';
+import type { ViewProps } from './props.js';
 import { Failure, Loading, REFRESH_MS, Time, useLoad } from './load.js';
 
 export function EventsView({ api, tenant }: ViewProps) {

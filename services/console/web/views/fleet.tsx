@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks';
 
 import { TARGET_STATES } from '../../../../platform/fleet/status.js';
 import type { FleetStatus, TargetStatus } from '../api.js';
-import type { ViewProps } from '../app.js';
+import type { ViewProps } from './props.js';
 import { Failure, Loading, REFRESH_MS, Time, useLoad } from './load.js';
 
 const key = (host: string, agent: string) => `${host}\u0000${agent}`;

@@ -2,7 +2,7 @@
  * The platform's Argo CD Applications (sync, health, conditions), read-only, for platform
  * admins: the fleet service's read of Argo CD.
  */
-import type { ViewProps } from '../app.js';
+import type { ViewProps } from './props.js';
 import { Failure, Loading, REFRESH_MS, useLoad } from './load.js';
 
 export function PlatformView({ api, tenant }: ViewProps) {

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks';
 
 import type { Rollout } from '../api.js';
-import type { ViewProps } from '../app.js';
+import type { ViewProps } from './props.js';
 import { Failure, Loading, REFRESH_MS, describe, useLoad } from './load.js';
 
 type Action = 'pause' | 'resume' | 'cancel';
