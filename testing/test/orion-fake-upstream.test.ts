@@ -457,6 +457,43 @@ describe('entities', () => {
   });
 });
 
+describe('DateTime and timezones', () => {
+  // The forms of one instant (2016-10-01T01:23:45Z) that the upstream case stores.
+  const forms = [
+    '2016-10-01T01:23:45.000',
+    '2016-10-01T01:23:45.000Z',
+    '2016-10-01T02:23:45.000+01:00',
+    '2016-10-01T02:53:45.000+01:30',
+    '2016-10-01T02:23:45.000+0100',
+    '2016-10-01T02:53:45.000+0130',
+    '2016-10-01T02:23:45.000+01',
+    '2016-10-01T00:23:45.000-01:00',
+    '2016-09-30T23:53:45.000-01:30',
+    '2016-10-01T00:23:45.000-0100',
+    '2016-09-30T23:53:45.000-0130',
+    '2016-10-01T00:23:45.000-01',
+  ];
+
+  // upstream: test/functionalTest/cases/2632_timezones/timezones.test, steps 01-02
+  it('stores DateTime values given with any timezone designator as the UTC instant', async () => {
+    const attrs = Object.fromEntries(
+      forms.map((v, i) => [`D${String(i).padStart(2, '0')}`, { value: v, type: 'DateTime' }]),
+    );
+    expect(
+      (await call('POST', '/v2/entities', { body: { id: 'E', type: 'T', ...attrs } })).status,
+    ).toBe(201);
+    const res = await call('GET', '/v2/entities/E');
+    expect(res.status).toBe(200);
+    for (const name of Object.keys(attrs)) {
+      expect(res.body[name]).toEqual({
+        type: 'DateTime',
+        value: '2016-10-01T01:23:45.000Z',
+        metadata: {},
+      });
+    }
+  });
+});
+
 describe('POST /v2/op/update', () => {
   const body = { actionType: 'append', entities: [{ id: 'E1', type: 'T', A: { value: 1 } }] };
   // upstream: src/lib/jsonParseV2/parseBatchUpdate.cpp ("Unrecognized field in JSON payload");
@@ -578,8 +615,11 @@ describe('subscriptions', () => {
     expect(res.body).toEqual([]);
   });
 
-  // upstream: test/functionalTest/cases/1492_limit_zero/limit_zero_subs.test
+  // upstream: test/functionalTest/cases/1492_limit_zero/limit_zero_subs.test, steps 01-05
   it('counts subscriptions with limit=0 and options=count', async () => {
+    const none = await call('GET', '/v2/subscriptions?limit=0&options=count');
+    expect(none.body).toEqual([]);
+    expect(none.headers.get('fiware-total-count')).toBe('0');
     await subscribe(sub(rx.stub.url));
     await subscribe(sub(rx.stub.url));
     const res = await call('GET', '/v2/subscriptions?limit=0&options=count');
@@ -634,15 +674,18 @@ describe('subscriptions', () => {
     expect((await call('GET', '/v2/subscriptions', { servicePath: '/a' })).body).toHaveLength(1);
   });
 
-  // upstream: src/lib/common/globals.cpp parse8601Time (timezone designators); rpm changelog 1.6.0
-  // "support ISO8601 timezones" (#2632); no case file found
-  it('takes a timezone offset in expires and renders the instant in UTC', async () => {
-    const id = await subscribe({ ...sub(rx.stub.url), expires: '2040-01-01T14:00:00.00+01:00' });
-    const res = await call('GET', `/v2/subscriptions/${id}`);
-    expect(res.status).toBe(200);
-    expect(res.body.expires).toBe('2040-01-01T13:00:00.000Z');
-    expect(res.body.status).toBe('active');
-  });
+  // upstream: test/functionalTest/cases/2632_timezones/timezones.test (its timezone designators),
+  // applied to `expires`, which Orion parses with the same parse8601Time (src/lib/common/globals.cpp)
+  it.each(['+01:00', '+0100', '+01'])(
+    'takes the timezone designator %s in expires and renders the instant in UTC',
+    async (zone) => {
+      const id = await subscribe({ ...sub(rx.stub.url), expires: `2040-01-01T14:00:00.00${zone}` });
+      const res = await call('GET', `/v2/subscriptions/${id}`);
+      expect(res.status).toBe(200);
+      expect(res.body.expires).toBe('2040-01-01T13:00:00.000Z');
+      expect(res.body.status).toBe('active');
+    },
+  );
 });
 
 describe('registrations', () => {
