@@ -29,7 +29,8 @@
  * - notifications: one entity each, only on an actual change (or `forcedUpdate`), filtered by
  *   `condition.attrs`, shaped by `attrs`/`exceptAttrs`, `onlyChangedAttrs` (nothing at all when
  *   none of those attributes changed) and `attrsFormat`, sent as `application/json;
- *   charset=utf-8`, held back by `throttling`, `expires` and `inactive`; headers `Fiware-Service` (not for the
+ *   charset=utf-8`, held back by `throttling`, `expires` and `inactive`; headers
+ *   `Fiware-Service` (not for the
  *   default tenant), `Fiware-ServicePath` (the entity's), `Fiware-Correlator`
  *   (`<correlator>; cbnotif=<n>`), `Ngsiv2-AttrsFormat`; no initial notification (removed in
  *   Orion 3.2); any HTTP answer counts as delivered (`lastSuccessCode`), only transport errors
@@ -228,6 +229,9 @@ function checkIdentifier(kind: string, v: unknown): string {
 }
 
 const hasForbidden = (s: string) => [...s].some((c) => FORBIDDEN.has(c));
+/** Whether an identifier has a character Orion refuses in one (see {@link checkIdentifier}). */
+const hasForbiddenId = (s: string) =>
+  [...s].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) >= 0x7f || ID_FORBIDDEN.has(c));
 
 function checkValue(v: unknown, what: string): void {
   if (typeof v === 'string' && hasForbidden(v)) throw badRequest(`Invalid characters in ${what}`);
@@ -478,7 +482,7 @@ function checkRegistration(b: unknown): { sels: Selector[]; url: string } {
       if (typeof e.id !== 'string') throw badRequest(`${vec} /id/ is not a string`);
       if (e.id === '') throw badRequest('/entities/ element id is empty');
       if (e.id.length > 256) throw badRequest(`max id length exceeded in ${vec} /id/`);
-      if (hasForbidden(e.id)) throw badRequest(`forbidden characters in ${vec} /id/`);
+      if (hasForbiddenId(e.id)) throw badRequest(`forbidden characters in ${vec} /id/`);
       sel.id = e.id;
     } else {
       if (typeof e.idPattern !== 'string') throw badRequest(`${vec} /idPattern/ is not a string`);
@@ -493,7 +497,7 @@ function checkRegistration(b: unknown): { sels: Selector[]; url: string } {
       if (typeof e.type !== 'string') throw badRequest(`${vec} type is not a string`);
       if (e.type === '') throw badRequest('entity type length: 0, min length supported: 1');
       if (e.type.length > 256) throw badRequest(`max type length exceeded in ${vec} /type/`);
-      if (hasForbidden(e.type)) throw badRequest(`forbidden characters in ${vec} /type/`);
+      if (hasForbiddenId(e.type)) throw badRequest(`forbidden characters in ${vec} /type/`);
       sel.type = e.type;
     }
     if (e.typePattern !== undefined) {
