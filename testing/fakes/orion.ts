@@ -1194,7 +1194,7 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
     }
     if (size === 0 && ['POST', 'PUT', 'PATCH'].includes(method)) {
       const d = 'Zero/No Content-Length in PUT/POST/PATCH request';
-      throw new NgsiError(411, 'ContentLengthRequired', d);
+      throw new NgsiError(411, 'LengthRequired', d);
     }
     const options = new Set(q.options ? q.options.split(',') : []);
     for (const o of options) {

@@ -457,6 +457,77 @@ describe('entities', () => {
   });
 });
 
+describe('entity updates', () => {
+  // upstream: test/functionalTest/cases/0979_patch_v2_entities_eid/patch_v2_entities_eid.test, steps 01-05
+  it('PATCH: 404 for a missing entity, then updates one attribute and leaves the other', async () => {
+    const patch = (body: unknown) =>
+      call('PATCH', '/v2/entities/E1/attrs?options=keyValues', { body });
+    const missing = await patch({ attr1: 1 });
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({
+      error: 'NotFound',
+      description: 'The requested entity has not been found. Check type and id',
+    });
+    const created = await call('POST', '/v2/entities?options=keyValues', {
+      body: { id: 'E1', type: 'T1', attr1: 2, attr2: 2 },
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('location')).toBe('/v2/entities/E1?type=T1');
+    const number = (value: number) => ({ metadata: {}, type: 'Number', value });
+    expect((await call('GET', '/v2/entities/E1')).body).toEqual({
+      id: 'E1',
+      type: 'T1',
+      attr1: number(2),
+      attr2: number(2),
+    });
+    expect((await patch({ attr1: 4 })).status).toBe(204);
+    expect((await call('GET', '/v2/entities/E1')).body).toEqual({
+      id: 'E1',
+      type: 'T1',
+      attr1: number(4),
+      attr2: number(2),
+    });
+  });
+
+  // upstream: test/functionalTest/cases/1257_v2_update_patch_without_payload/update_patch_without_payload.test, steps 01-02
+  it('answers 411 to a PATCH without payload', async () => {
+    await call('POST', '/v2/entities?options=keyValues', { body: { id: 'E1', type: 'T1', A1: 0 } });
+    const res = await fetch(`${orion.url}/v2/entities/E1`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(411);
+    expect(await res.json()).toEqual({
+      error: 'LengthRequired',
+      description: 'Zero/No Content-Length in PUT/POST/PATCH request',
+    });
+  });
+});
+
+describe('tenants', () => {
+  // upstream: test/functionalTest/cases/0322_multitenancy/tenant_name_error.test, steps 1-3 (an
+  // NGSIv1 request there; the check is the same for every request, answered here in NGSIv2 form)
+  it.each([
+    ['50 characters', '0123456789'.repeat(5), 201, undefined],
+    [
+      '51 characters',
+      `${'0123456789'.repeat(5)}0`,
+      400,
+      'bad length - a tenant name can be max 50 characters long',
+    ],
+    [
+      'a bad character',
+      'kz+fg',
+      400,
+      'bad character in tenant name - only underscore and alphanumeric characters are allowed',
+    ],
+  ])('tenant name with %s', async (_what, service, status, description) => {
+    const res = await call('POST', '/v2/entities', { service, body: { id: 'E1', type: 'T' } });
+    expect(res.status).toBe(status);
+    expect(res.body).toEqual(description === undefined ? undefined : badRequest(description));
+  });
+});
+
 describe('DateTime and timezones', () => {
   // The forms of one instant (2016-10-01T01:23:45Z) that the upstream case stores.
   const forms = [
