@@ -11,19 +11,26 @@
  *   the default tenant; each tenant has its own entities, subscriptions and registrations;
  * - service paths: an entity belongs to one path and id + type are unique per path, not per
  *   tenant (the same id and type may live in `/a` and `/b`); updates take one path (default `/`,
- *   no `#`), queries up to ten (`/x/#` is the subtree, default `/#`); a subscription keeps its
- *   path as a query (default `/#`, so one made without the header sees the whole tenant);
- *   registrations take one path without `#`;
+ *   no `#`), queries up to ten (`/x/#` is the subtree, default `/#`), no empty level; a
+ *   subscription keeps its path as a query (default `/#`, so one made without the header sees
+ *   the whole tenant) and a PATCH stores the request's path in its place; registrations take one
+ *   path without `#`; a GET of a subscription or registration by id with the header finds it
+ *   only under that exact path, and a list for `/#` holds them all;
  * - identifiers (1..256 printable ASCII, none of whitespace `&?/#<>"'=;()`), the forbidden
  *   characters `<>"'=;()` in URLs and attribute values (except type `TextUnrestricted`), default
  *   attribute types, `DateTime` values rendered as `YYYY-MM-DDThh:mm:ss.sssZ`, metadata merged on
  *   update unless `overrideMetadata`;
  * - status codes and `{error, description}` bodies, `PartialUpdate` included, 406, 411, 413
- *   (1 MiB), 415, `ParseError`; `POST /v2/entities?options=upsert` answers 204 whether it created
- *   or updated (the spec says so, and iotagent-node-lib accepts nothing else);
+ *   (1 MiB), 415, `ParseError`; `{}` where something must be given is `empty payload`, an
+ *   unknown attribute property or `op/update` field is refused, registrations are checked with
+ *   Orion's messages; `limit=0` answers an empty page; `POST /v2/entities?options=upsert`
+ *   answers 204 whether it created or updated (the spec says so, and iotagent-node-lib accepts
+ *   nothing else);
  * - notifications: one entity each, only on an actual change (or `forcedUpdate`), filtered by
- *   `condition.attrs`, shaped by `attrs`/`exceptAttrs`, `onlyChangedAttrs` and `attrsFormat`,
- *   held back by `throttling`, `expires` and `inactive`; headers `Fiware-Service` (not for the
+ *   `condition.attrs`, shaped by `attrs`/`exceptAttrs`, `onlyChangedAttrs` (nothing at all when
+ *   none of those attributes changed) and `attrsFormat`, sent as `application/json;
+ *   charset=utf-8`, held back by `throttling`, `expires` and `inactive`; headers
+ *   `Fiware-Service` (not for the
  *   default tenant), `Fiware-ServicePath` (the entity's), `Fiware-Correlator`
  *   (`<correlator>; cbnotif=<n>`), `Ngsiv2-AttrsFormat`; no initial notification (removed in
  *   Orion 3.2); any HTTP answer counts as delivered (`lastSuccessCode`), only transport errors
@@ -36,10 +43,12 @@
  *
  * Leaves out, answering 501 NotImplemented: `q`, `mq`, geo-queries, `orderBy`, `metadata`
  * filters, `options=values|unique|skipForwarding`, builtin attributes (`dateCreated`, ...),
- * `POST /v2/op/query`, `/v2/types`, attribute `/value` routes, condition `expression` and
- * `alterationTypes`, `notifyOnMetadataChange: false`, custom and MQTT notifications, `covered`,
- * `oneshot`, `maxFailsLimit`, `legacyForwarding`, query-only or no forwarding modes, and
- * `typePattern` in registrations.
+ * `GET /v2`, `POST /v2/op/query|notify`, `/v2/types`, attribute `/value` routes, the admin and
+ * statistics routes (`/admin`, `/statistics`, `/cache`, `/log`, `/metrics`), condition
+ * `expression` and `alterationTypes`, `notifyOnMetadataChange: false`, custom and MQTT
+ * notifications, `covered`, `oneshot`, `maxFailsLimit`, `legacyForwarding`, query-only or no
+ * forwarding modes, and `typePattern` in registrations (an `idPattern` other than `.*` there is
+ * Orion's own 501 `Unsupported idPattern`).
  * Leaves out silently: query forwarding (a GET answers the local attributes only, where Orion
  * would also ask the providers of registered ones, e.g. an IoT Agent's lazy attributes),
  * update operators (`{"$inc": 1}` is stored as a value), transient entities (`dateExpires` is a
@@ -162,8 +171,13 @@ const OPTIONS = 'count keyValues upsert append flowControl overrideMetadata forc
 );
 const UNSUPPORTED_OPTIONS = ['values', 'unique', 'skipForwarding'];
 const UNSUPPORTED_PARAMS = ['q', 'mq', 'georel', 'geometry', 'coords', 'orderBy', 'metadata'];
-// Query parameters Orion exempts from the forbidden-character check (Simple Query Language).
-const FREE_PARAMS = new Set(['q', 'mq', 'georel', 'coords']);
+// Query parameters Orion exempts from the forbidden-character check (Simple Query Language,
+// regular expressions; rest.cpp uriArgumentGet).
+const FREE_PARAMS = new Set(['q', 'mq', 'georel', 'coords', 'idPattern', 'typePattern']);
+// Orion's ERROR_DESC_BAD_REQUEST_EMPTY_PAYLOAD, for `{}` where something must be given.
+const EMPTY_PAYLOAD = 'empty payload';
+// The keys of an attribute in normalized representation (parseContextAttribute).
+const ATTR_KEYS = new Set(['type', 'value', 'metadata']);
 const ACTIONS: Action[] = ['append', 'appendStrict', 'update', 'delete', 'replace'];
 // Orion still takes NGSIv1's action types: APPEND, APPEND_STRICT, UPDATE, DELETE, REPLACE.
 const legacy = (a: Action) => a.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
@@ -215,6 +229,9 @@ function checkIdentifier(kind: string, v: unknown): string {
 }
 
 const hasForbidden = (s: string) => [...s].some((c) => FORBIDDEN.has(c));
+/** Whether an identifier has a character Orion refuses in one (see {@link checkIdentifier}). */
+const hasForbiddenId = (s: string) =>
+  [...s].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) >= 0x7f || ID_FORBIDDEN.has(c));
 
 function checkValue(v: unknown, what: string): void {
   if (typeof v === 'string' && hasForbidden(v)) throw badRequest(`Invalid characters in ${what}`);
@@ -257,6 +274,9 @@ function parseAttr(name: string, raw: unknown, keyValues: boolean): Attr {
   if (!isObject(raw)) {
     throw badRequest('attribute must be a JSON object, unless keyValues option is used');
   }
+  if (Object.keys(raw).some((k) => !ATTR_KEYS.has(k))) {
+    throw badRequest('unrecognized property for context attribute');
+  }
   const metadata: Record<string, Meta> = {};
   if (raw.metadata !== undefined && !isObject(raw.metadata)) {
     throw badRequest('metadata must be a JSON object');
@@ -272,6 +292,7 @@ function parseAttr(name: string, raw: unknown, keyValues: boolean): Attr {
 /** The attributes of a payload; `id` and `type` are the entity's own only when `withIdType`. */
 function parseAttrs(body: unknown, keyValues: boolean, withIdType: boolean): Map<string, Attr> {
   if (!isObject(body)) throw badRequest('not a JSON object');
+  if (Object.keys(body).length === 0) throw badRequest(EMPTY_PAYLOAD);
   const attrs = new Map<string, Attr>();
   for (const [name, raw] of Object.entries(body)) {
     if (name === 'id' || name === 'type') {
@@ -285,7 +306,8 @@ function parseAttrs(body: unknown, keyValues: boolean, withIdType: boolean): Map
 
 function parseEntity(body: unknown, keyValues: boolean): Item {
   if (!isObject(body)) throw badRequest('not a JSON object');
-  if (body.id === undefined) throw badRequest('entity id is missing');
+  if (Object.keys(body).length === 0) throw badRequest(EMPTY_PAYLOAD);
+  if (body.id === undefined) throw badRequest('no entity id specified');
   const id = checkIdentifier('entity id', body.id);
   const type = body.type === undefined ? undefined : checkIdentifier('entity type', body.type);
   return { id, type, attrs: parseAttrs(body, keyValues, true) };
@@ -306,6 +328,7 @@ function parsePaths(raw: string | undefined): string[] {
     if (comps.length > 10) throw badRequest('too many components in ServicePath');
     comps.forEach((c, i) => {
       if (c.length > 50) throw badRequest('component-name too long in ServicePath');
+      if (c.length === 0) throw badRequest('empty component in ServicePath');
       if (!/^[A-Za-z0-9_]+$/.test(c) && !(c === '#' && i === comps.length - 1)) {
         throw badRequest('a component of ServicePath contains an illegal character');
       }
@@ -343,7 +366,7 @@ function selects(sels: Selector[], id: string, type: string): boolean {
   );
 }
 
-function parseSelectors(raw: unknown, forRegistration: boolean): Selector[] {
+function parseSelectors(raw: unknown): Selector[] {
   if (!Array.isArray(raw) || raw.length === 0) throw badRequest('no entities specified');
   return raw.map((s) => {
     if (!isObject(s)) throw badRequest('entity selector must be a JSON object');
@@ -364,10 +387,6 @@ function parseSelectors(raw: unknown, forRegistration: boolean): Selector[] {
       } catch {
         throw badRequest(`Invalid regex for entity ${k}`);
       }
-    }
-    if (forRegistration && sel.typePattern !== undefined) throw notImplemented('typePattern');
-    if (forRegistration && sel.idPattern !== undefined && sel.idPattern !== '.*') {
-      throw badRequest('only the .* idPattern is supported in registrations');
     }
     return sel;
   });
@@ -393,7 +412,7 @@ function checkSubscription(b: unknown): Rec {
   const { subject: s, notification: n } = b;
   if (!isObject(s)) throw badRequest('no subject for subscription specified');
   if (!isObject(n)) throw badRequest('no notification for subscription specified');
-  parseSelectors(s.entities, false);
+  parseSelectors(s.entities);
   if (s.condition !== undefined) {
     const c = s.condition;
     if (!isObject(c) || Object.keys(c).length === 0) throw badRequest('condition is empty');
@@ -420,7 +439,7 @@ function checkSubscription(b: unknown): Rec {
   if (b.status !== undefined && b.status !== 'active' && b.status !== 'inactive') {
     throw badRequest('status is not valid: it has to be either active, inactive or oneshot');
   }
-  if (b.expires !== undefined && Number.isNaN(Date.parse(String(b.expires)))) {
+  if (b.expires !== undefined && expiresMs(b.expires) === undefined) {
     throw badRequest('expires is not a valid ISO8601 date');
   }
   if (b.throttling !== undefined && !(typeof b.throttling === 'number' && b.throttling >= 0)) {
@@ -432,7 +451,116 @@ function checkSubscription(b: unknown): Rec {
   return b;
 }
 
-const expired = (b: Rec) => b.expires !== undefined && Date.parse(String(b.expires)) < Date.now();
+/**
+ * Validates a registration in the order of Orion's parseRegistration, with its messages
+ * (test/functionalTest/cases/3004_v2_reg_create/v2_reg_create_errors.test).
+ */
+function checkRegistration(b: unknown): { sels: Selector[]; url: string } {
+  if (!isObject(b)) throw badRequest('not a JSON object');
+  if (Object.keys(b).length === 0) throw badRequest(EMPTY_PAYLOAD);
+  const { description, dataProvided: dp, provider: p, status } = b;
+  if (description !== undefined) {
+    if (typeof description !== 'string') throw badRequest('invalid description');
+    if (description.length > 1024) throw badRequest('max description length exceeded');
+    if (hasForbidden(description)) throw badRequest('forbidden characters in description');
+  }
+  if (dp === undefined) throw badRequest('the field /dataProvided/ is missing in payload');
+  if (!isObject(dp)) throw badRequest('/dataProvided/ must be a JSON object');
+  if (Object.keys(dp).length === 0) throw badRequest('/dataProvided/ is empty');
+  if (!Array.isArray(dp.entities)) throw badRequest('/entities/ is not an array');
+  const sels = dp.entities.map((e): Selector => {
+    const vec = '/entities/ vector item';
+    if (!isObject(e)) throw badRequest(`${vec} is not an object`);
+    if (e.id === undefined && e.idPattern === undefined) {
+      throw badRequest(`${vec} does not have /id/ nor /idPattern/`);
+    }
+    if (e.id !== undefined && e.idPattern !== undefined) {
+      throw badRequest(`${vec} has both /id/ and /idPattern/`);
+    }
+    const sel: Selector = {};
+    if (e.id !== undefined) {
+      if (typeof e.id !== 'string') throw badRequest(`${vec} /id/ is not a string`);
+      if (e.id === '') throw badRequest('/entities/ element id is empty');
+      if (e.id.length > 256) throw badRequest(`max id length exceeded in ${vec} /id/`);
+      if (hasForbiddenId(e.id)) throw badRequest(`forbidden characters in ${vec} /id/`);
+      sel.id = e.id;
+    } else {
+      if (typeof e.idPattern !== 'string') throw badRequest(`${vec} /idPattern/ is not a string`);
+      if (e.idPattern === '') throw badRequest(`${vec} /idPattern/ is empty`);
+      if (e.idPattern !== '.*') throw new NgsiError(501, 'NotImplemented', 'Unsupported idPattern');
+      sel.idPattern = e.idPattern;
+    }
+    if (e.type !== undefined && e.typePattern !== undefined) {
+      throw badRequest('/entities/ element has both /type/ and /typePattern/');
+    }
+    if (e.type !== undefined) {
+      if (typeof e.type !== 'string') throw badRequest(`${vec} type is not a string`);
+      if (e.type === '') throw badRequest('entity type length: 0, min length supported: 1');
+      if (e.type.length > 256) throw badRequest(`max type length exceeded in ${vec} /type/`);
+      if (hasForbiddenId(e.type)) throw badRequest(`forbidden characters in ${vec} /type/`);
+      sel.type = e.type;
+    }
+    if (e.typePattern !== undefined) {
+      if (typeof e.typePattern !== 'string') {
+        throw badRequest(`${vec} /typePattern/ is not a string`);
+      }
+      if (e.typePattern === '') throw badRequest(`${vec} /typePattern/ is empty`);
+      throw notImplemented('typePattern in registrations');
+    }
+    return sel;
+  });
+  if (dp.attrs !== undefined) {
+    if (!Array.isArray(dp.attrs)) throw badRequest('the field /attrs/ must be a JSON array');
+    if (dp.attrs.some((a) => typeof a !== 'string')) {
+      throw badRequest('only JSON Strings allowed in string vector /attrs/');
+    }
+    if (dp.attrs.includes('')) throw badRequest('empty string found in string vector /attrs/');
+    stringList(dp.attrs, 'dataProvided attrs');
+  }
+  if (p === undefined) throw badRequest('the field /provider/ is missing in payload');
+  if (!isObject(p)) throw badRequest('/provider/ must be a JSON object');
+  if (Object.keys(p).length === 0) throw badRequest('/provider/ empty');
+  if (p.http === undefined) throw badRequest('/provider/ must contain a field /http/');
+  const mode = p.supportedForwardingMode;
+  if (mode !== undefined) {
+    if (typeof mode !== 'string') {
+      throw badRequest('/supportedForwardingMode/ must be a JSON string');
+    }
+    if (!['all', 'none', 'query', 'update'].includes(mode)) {
+      throw badRequest('invalid value of /supportedForwardingMode/');
+    }
+  }
+  if (!isObject(p.http)) throw badRequest('/http/ must be a JSON object');
+  const url = p.http.url;
+  if (url === undefined) throw badRequest('/http/ must contain a field /url/');
+  if (typeof url !== 'string') throw badRequest('/url/ field of /http/ must be a JSON string');
+  if (url === '') throw badRequest('/url/ field of /http/ cannot be the empty string');
+  if (!/^https?:\/\/[^/\s]+/.test(url) || !URL.canParse(url)) {
+    throw badRequest('/url/ field of /http/ is invalid');
+  }
+  if (status !== undefined) {
+    if (typeof status !== 'string') throw badRequest('/status/ must be a string');
+    if (status !== 'active' && status !== 'inactive')
+      throw badRequest('invalid value for /status/');
+  }
+  if (p.legacyForwarding === true) throw notImplemented('legacyForwarding');
+  if (mode === 'none' || mode === 'query') throw notImplemented(`supportedForwardingMode ${mode}`);
+  return { sels, url };
+}
+
+/** `expires` as an instant: any ISO 8601 form Orion's parse8601Time takes, offsets included. */
+function expiresMs(v: unknown): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  try {
+    return Date.parse(normalizeDate(v) as string);
+  } catch {
+    return undefined;
+  }
+}
+
+const expired = (b: Rec) => b.expires !== undefined && expiresMs(b.expires)! < Date.now();
+// Orion stores `expires` as an instant and renders it in UTC with milliseconds (isodate2str).
+const renderExpires = (v: unknown) => new Date(expiresMs(v)!).toISOString();
 
 function renderSubscription(s: Subscription): Rec {
   const subject = s.body.subject as Rec;
@@ -453,7 +581,7 @@ function renderSubscription(s: Subscription): Rec {
       covered: false,
       ...s.stats,
     },
-    ...(expires !== undefined && { expires }),
+    ...(expires !== undefined && { expires: renderExpires(expires) }),
     status: expired(s.body) ? 'expired' : s.status,
     ...(throttling !== undefined && { throttling }),
   };
@@ -495,16 +623,16 @@ function render(e: Entity, attrs: [string, Attr][], format: string, withIdType: 
 
 function listReply(items: unknown[], ctx: Ctx): Reply {
   const q = ctx.q;
-  const num = (v: string | undefined, what: string, dflt: number, min: number, max: number) => {
+  const num = (v: string | undefined, what: string, dflt: number, max: number) => {
     if (v === undefined) return dflt;
     const bad = `Bad pagination ${what}: /${v}/ `;
     if (!/^\d+$/.test(v)) throw badRequest(`${bad}[must be a decimal number]`);
-    if (Number(v) < min) throw badRequest(`${bad}[a value of ZERO is unacceptable]`);
     if (Number(v) > max) throw badRequest(`${bad}[max: ${max}]`);
     return Number(v);
   };
-  const limit = num(q.limit, 'limit', 20, 1, 1000);
-  const offset = num(q.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+  // limit=0 answers an empty page (with the count, if asked), as Orion does since 3.7 (#1492).
+  const limit = num(q.limit, 'limit', 20, 1000);
+  const offset = num(q.offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
   const headers: Record<string, string> = {};
   if (ctx.options.has('count')) headers['Fiware-Total-Count'] = String(items.length);
   return { status: 200, body: items.slice(offset, offset + limit), headers };
@@ -559,7 +687,7 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
     const n = sub.body.notification as Rec;
     const http = n.http as Rec;
     const headers: Record<string, string> = {
-      'Content-Type': 'application/json',
+      'Content-Type': 'application/json; charset=utf-8',
       Accept: 'application/json',
       'User-Agent': `orion/${VERSION}`,
       'Fiware-ServicePath': e.servicePath,
@@ -607,7 +735,11 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
       const throttling = Number(sub.body.throttling ?? 0);
       if (throttling > 0 && Date.now() - sub.lastMs < throttling * 1000) continue;
       let attrs = pick(e, n.attrs as string[] | undefined, n.exceptAttrs as string[] | undefined);
-      if (n.onlyChangedAttrs === true) attrs = attrs.filter(([k]) => changed.includes(k));
+      if (n.onlyChangedAttrs === true) {
+        attrs = attrs.filter(([k]) => changed.includes(k));
+        // Nothing the subscription notifies has changed: Orion sends nothing at all.
+        if (attrs.length === 0) continue;
+      }
       const format = String(n.attrsFormat ?? 'normalized');
       // The simplified formats are the plain ones without the {subscriptionId, data} envelope.
       const plain = { simplifiedNormalized: 'normalized', simplifiedKeyValues: 'keyValues' };
@@ -857,6 +989,9 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
     const e = findForUpdate(ctx, id, type);
     const registered = method === 'PUT' && providerFor(ctx, id, type, attrName);
     if (e && !e.attrs.has(attrName) && !registered) throw noSuchAttr;
+    if (method === 'PUT' && isObject(body) && Object.keys(body).length === 0) {
+      throw badRequest(EMPTY_PAYLOAD);
+    }
     const attr =
       method === 'PUT'
         ? parseAttr(attrName, body, false)
@@ -865,17 +1000,22 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
     return update(ctx, action, [{ id, type, attrs: new Map([[attrName, attr]]) }], false, true);
   }
 
+  /** The path a list of subscriptions or registrations is narrowed to; '' for all of them. */
+  const listFilter = (ctx: Ctx) => (ctx.paths[0] === '/#' ? '' : (ctx.paths[0] ?? ''));
+
   function subscriptionsRoute(ctx: Ctx, id: string | undefined) {
     const { method, body } = ctx;
     const subs = ctx.tenant.subs;
     if (id === undefined) {
       if (method === 'GET') {
-        // Orion narrows the list to subscriptions made with exactly the header's path.
-        const wanted = ctx.paths.join(',');
+        // Orion narrows the list to subscriptions made with exactly the header's path, except
+        // for `/#`, which lists them all (mongoListSubscriptions, "a bug ... see #3099").
+        const wanted = listFilter(ctx);
         const list = [...subs.values()].filter((s) => !wanted || s.paths.join(',') === wanted);
         return listReply(list.map(renderSubscription), ctx);
       }
       allow(method, ['GET', 'POST']);
+      if (isObject(body) && Object.keys(body).length === 0) throw badRequest(EMPTY_PAYLOAD);
       const b = checkSubscription(body);
       const sid = newId();
       const paths = [singlePath(ctx.paths, '/#', true)];
@@ -892,14 +1032,24 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
       return { status: 201, headers: { Location: `/v2/subscriptions/${sid}` } };
     }
     const s = subs.get(id);
-    if (!s) throw notFound('The requested subscription has not been found. Check id');
-    if (method === 'GET') return { status: 200, body: renderSubscription(s) };
+    const missing = notFound('The requested subscription has not been found. Check id');
+    if (!s) throw missing;
+    if (method === 'GET') {
+      // A GET by id matches the header's path too, when there is one (mongoGetSubscription).
+      const wanted = ctx.paths.join(',');
+      if (wanted && s.paths.join(',') !== wanted) throw missing;
+      return { status: 200, body: renderSubscription(s) };
+    }
     allow(method, ['GET', 'PATCH', 'DELETE']);
     if (method === 'DELETE') {
       subs.delete(id);
     } else {
       if (!isObject(body)) throw badRequest('not a JSON object');
+      if (Object.keys(body).length === 0) throw badRequest(EMPTY_PAYLOAD);
+      const paths = [singlePath(ctx.paths, '/#', true)];
       s.body = checkSubscription({ ...s.body, ...body });
+      // An update stores the request's path as the subscription's (mongoUpdateSubscription).
+      s.paths = paths;
       if (body.status !== undefined) s.status = String(body.status);
     }
     return { status: 204 };
@@ -910,47 +1060,62 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
     const regs = ctx.tenant.regs;
     if (id === undefined) {
       if (method === 'GET') {
-        const wanted = ctx.paths.join(',');
+        const wanted = listFilter(ctx);
         const list = [...regs.values()].filter((r) => !wanted || r.path === wanted);
         return listReply(list.map(renderRegistration), ctx);
       }
       allow(method, ['GET', 'POST']);
-      if (!isObject(body)) throw badRequest('not a JSON object');
-      const { dataProvided: dp, provider: p } = body;
-      if (!isObject(dp)) throw badRequest('dataProvided is missing');
-      if (!isObject(p) || !isObject(p.http)) throw badRequest('provider is missing');
-      if (p.legacyForwarding === true) throw notImplemented('legacyForwarding');
-      const mode = p.supportedForwardingMode;
-      if (mode !== undefined && mode !== 'all' && mode !== 'update') {
-        throw notImplemented(`supportedForwardingMode ${String(mode)}`);
-      }
-      if (dp.attrs !== undefined) stringList(dp.attrs, 'dataProvided attrs');
-      const sels = parseSelectors(dp.entities, true);
+      const { sels, url } = checkRegistration(body);
       const rid = newId();
-      const url = httpUrl(p.http.url, 'provider');
-      regs.set(rid, { id: rid, path: singlePath(ctx.paths, '/'), body, sels, url });
+      const path = singlePath(ctx.paths, '/');
+      regs.set(rid, { id: rid, path, body: body as Rec, sels, url });
       return { status: 201, headers: { Location: `/v2/registrations/${rid}` } };
     }
     const r = regs.get(id);
-    if (!r) throw notFound('The requested registration has not been found. Check id');
-    if (method === 'GET') return { status: 200, body: renderRegistration(r) };
+    const missing = notFound('The requested registration has not been found. Check id');
+    if (!r) throw missing;
+    if (method === 'GET') {
+      // As for subscriptions, a GET by id matches the header's path (mongoRegistrationGet).
+      const wanted = ctx.paths.join(',');
+      if (wanted && r.path !== wanted) throw missing;
+      return { status: 200, body: renderRegistration(r) };
+    }
     allow(method, ['GET', 'DELETE']);
     regs.delete(id);
     return { status: 204 };
   }
 
+  /** POST /v2/op/update, checked in the order of Orion's parseBatchUpdate. */
   async function batchUpdate(ctx: Ctx) {
     const body = ctx.body;
     allow(ctx.method, ['POST']);
-    if (!isObject(body)) throw badRequest('not a JSON object');
-    const at = String(body.actionType);
-    const action = ACTIONS.find((a) => a === at || legacy(a) === at);
-    if (!action) throw badRequest(`invalid update action type: ${at}`);
-    if (!Array.isArray(body.entities) || body.entities.length === 0) {
-      throw badRequest('empty entities vector');
+    if (!isObject(body))
+      throw new NgsiError(400, 'ParseError', 'Errors found in incoming JSON buffer');
+    if (Object.keys(body).length === 0) throw badRequest(EMPTY_PAYLOAD);
+    for (const field of ['entities', 'actionType']) {
+      if (!(field in body)) {
+        throw badRequest(`Invalid JSON payload, mandatory field /${field}/ not found`);
+      }
     }
-    const items = body.entities.map((b) => parseEntity(b, ctx.options.has('keyValues')));
-    return update(ctx, action, items, true, false);
+    let action: Action | undefined;
+    for (const [name, v] of Object.entries(body)) {
+      if (name === 'entities') {
+        if (!Array.isArray(v)) throw badRequest('not a JSON array');
+      } else if (name === 'actionType') {
+        action = ACTIONS.find((a) => a === v || legacy(a) === v);
+        if (!action) {
+          throw badRequest(
+            'invalid update action type: right ones are: append, appendStric, delete, replace, update',
+          );
+        }
+      } else {
+        throw badRequest(`Unrecognized field in JSON payload: /${name}/`);
+      }
+    }
+    const entities = body.entities as unknown[];
+    if (entities.length === 0) throw badRequest('empty entities vector');
+    const items = entities.map((b) => parseEntity(b, ctx.options.has('keyValues')));
+    return update(ctx, action!, items, true, false);
   }
 
   const serviceNotFound = (segs: string[]) => badRequest(`service '/${segs.join('/')}' not found`);
@@ -970,7 +1135,12 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
       const info = { version: VERSION, uptime, git_hash: 'fake', release_date: 'fake' };
       return { status: 200, body: { orion: { ...info, doc: 'https://fiware-orion.rtfd.io/' } } };
     }
+    // Orion's administrative and statistics routes, which the fake has no use for.
+    if (['admin', 'statistics', 'cache', 'log', 'metrics'].includes(api ?? '')) {
+      throw notImplemented(`/${segs.join('/')}`);
+    }
     if (api !== 'v2') throw serviceNotFound(segs);
+    if (resource === undefined) throw notImplemented('the /v2 entry point');
     if (resource === 'entities') return entitiesRoute(ctx, rest);
     if (resource === 'subscriptions' && rest.length <= 1) return subscriptionsRoute(ctx, rest[0]);
     if (resource === 'registrations' && rest.length <= 1) return registrationsRoute(ctx, rest[0]);
@@ -1024,7 +1194,7 @@ export async function startOrionFake(opts: OrionFakeOptions = {}): Promise<Orion
     }
     if (size === 0 && ['POST', 'PUT', 'PATCH'].includes(method)) {
       const d = 'Zero/No Content-Length in PUT/POST/PATCH request';
-      throw new NgsiError(411, 'ContentLengthRequired', d);
+      throw new NgsiError(411, 'LengthRequired', d);
     }
     const options = new Set(q.options ? q.options.split(',') : []);
     for (const o of options) {

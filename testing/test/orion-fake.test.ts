@@ -575,7 +575,7 @@ describe('subscriptions', () => {
       data: [{ id: 'R1', type: 'Room', temperature: { type: 'Number', value: 20, metadata: {} } }],
     });
     expect(rx.got[0]!.headers).toMatchObject({
-      'content-type': 'application/json',
+      'content-type': 'application/json; charset=utf-8',
       'fiware-service': 'alpha',
       'fiware-servicepath': '/x',
       'fiware-correlator': 'corr-9; cbnotif=1',
