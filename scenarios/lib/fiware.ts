@@ -302,7 +302,15 @@ export async function quantumLeapSubscriptions(
     .filter((s) => s.notification?.http?.url?.replace(/\/+$/, '').endsWith('/v2/notify'));
 }
 
-/** The values of one attribute of one entity in QuantumLeap, oldest first. */
+/**
+ * The last `lastN` measurements of one attribute of one entity in QuantumLeap, oldest first.
+ * QuantumLeap stores a row per notification, and Orion notifies a change of any attribute (the
+ * monitor's `deviceHealth` too) with every attribute: such a row repeats the last measurement
+ * under the same time index (the entity's `TimeInstant`, which only the IoT Agent sets). Rows
+ * that repeat their predecessor's index are that measurement again, and count once. (A second
+ * subscription feeding QuantumLeap also repeats rows; basic-sense refuses it by counting the
+ * subscriptions.)
+ */
 export async function quantumLeapValues(
   platform: Platform,
   d: PlacedDevice,
@@ -310,7 +318,9 @@ export async function quantumLeapValues(
   lastN: number,
   signal?: AbortSignal,
 ): Promise<unknown[]> {
-  const q = new URLSearchParams({ type: d.device.entity_type ?? 'Thing', lastN: String(lastN) });
+  // Enough rows to hold `lastN` measurements among the repeats of a busy monitor.
+  const rows = Math.min(1000, lastN * 10);
+  const q = new URLSearchParams({ type: d.device.entity_type ?? 'Thing', lastN: String(rows) });
   const reply = await platform.call({
     service: 'quantumleap',
     path: `/v2/entities/${encodeURIComponent(entityId(d))}/attrs/${encodeURIComponent(attr)}?${q}`,
@@ -325,9 +335,13 @@ export async function quantumLeapValues(
     );
   }
   expectStatus(reply, 200, `reading ${entityId(d)}.${attr} from QuantumLeap`);
-  const body = reply.json<{ values?: unknown[] }>();
+  const body = reply.json<{ values?: unknown[]; index?: unknown[] }>();
   if (!Array.isArray(body.values)) {
     throw new AssertionFailed(`QuantumLeap answered without values: ${snippet(reply.text)}`);
   }
-  return body.values;
+  const index = Array.isArray(body.index) ? body.index : [];
+  const measurements = body.values.filter(
+    (_, i) => i === 0 || index[i] === undefined || index[i] !== index[i - 1],
+  );
+  return measurements.slice(-lastN);
 }

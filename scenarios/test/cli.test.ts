@@ -40,7 +40,14 @@ describe('npm run scenarios', () => {
   it('--help names every scenario, the credentials and examples, and exits 0', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
-    for (const s of ['versions', 'basic-sense', 'tenant-isolation', 'intervene', 'fleet'])
+    for (const s of [
+      'versions',
+      'basic-sense',
+      'tenant-isolation',
+      'liveness',
+      'intervene',
+      'fleet',
+    ])
       expect(r.stdout).toContain(s);
     expect(r.stdout).toContain('KITT4SME_CLIENT_SECRET_<TENANT>_SCENARIOS');
     expect(r.stdout).toContain('--junit <file>');
@@ -54,6 +61,7 @@ describe('npm run scenarios', () => {
       'versions',
       'basic-sense',
       'tenant-isolation',
+      'liveness',
       'intervene',
       'fleet',
     ]);
