@@ -118,6 +118,48 @@ describe('verifyBearer', () => {
     ).rejects.toBeInstanceOf(TokenError);
   });
 
+  it('refuses a token one character longer than maxTokenLength, and takes one at it', async () => {
+    const token = await makeToken(keys, ISSUER, {});
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES };
+    await expect(
+      verifyBearer(token, { ...opts, maxTokenLength: token.length }),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+    await expect(
+      verifyBearer(token, { ...opts, maxTokenLength: token.length - 1 }),
+    ).rejects.toMatchObject({ problem: 'malformed', message: 'malformed token' });
+  });
+
+  it('accepts only the algorithms it is given', async () => {
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES, algorithms: ['ES256'] };
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { key: 'ec' }), opts),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+    await expect(verifyBearer(await makeToken(keys, ISSUER, {}), opts)).rejects.toMatchObject({
+      problem: 'unsupported-algorithm',
+      message: 'unsupported token algorithm',
+    });
+  });
+
+  it('applies the clock tolerance it is given to exp and iat', async () => {
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES, clockToleranceSeconds: 5 };
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { expIn: -20 }), opts),
+    ).rejects.toMatchObject({ problem: 'expired', message: 'token expired' });
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { iatIn: 20 }), opts),
+    ).rejects.toMatchObject({ problem: 'not-yet-valid', message: 'token issued in the future' });
+    // The default tolerance (30 s) takes both.
+    const { clockToleranceSeconds: _, ...defaults } = opts;
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { iatIn: 20 }), defaults),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+  });
+
+  it('takes typ Bearer in any case', async () => {
+    await expect(verify({ claims: { typ: 'bearer' } })).resolves.toMatchObject({ typ: 'bearer' });
+    await expect(verify({ claims: { typ: 'BEARER' } })).resolves.toMatchObject({ typ: 'BEARER' });
+  });
+
   it('fails closed when the realm keys cannot be fetched', async () => {
     const down = new JwksCache({ url: 'http://127.0.0.1:9/certs', timeoutMs: 300 });
     const token = await makeToken(keys, ISSUER, {});
