@@ -139,8 +139,9 @@ export function strykerOptions(area: AreaName, opts: MutationRunOptions): Partia
     },
     coverageAnalysis: 'perTest',
     mutate: [...(opts.mutate ?? AREAS[area].mutate)],
-    // The sandbox is a copy of the project: leave out what no test reads (and the caches).
-    ignorePatterns: ['.cache', 'deploy', 'docs', 'coverage', 'dist', 'bench', 'minikube'],
+    // The sandbox is a copy of the project (tests read docs/examples, deploy/ and more):
+    // leave out only the caches and build output.
+    ignorePatterns: ['.cache', 'coverage', 'dist'],
     tempDirName: join('.cache', 'mutation', 'tmp'),
     incremental: true,
     incrementalFile: join(dir, 'incremental.json'),
