@@ -155,6 +155,36 @@ describe('verifyBearer', () => {
     ).resolves.toMatchObject({ sub: 'user-1' });
   });
 
+  it('accepts an access token without typ (the claim is optional)', async () => {
+    const claims = await verify({ claims: { typ: null } });
+    expect(claims).toMatchObject({ sub: 'user-1' });
+    expect(claims).not.toHaveProperty('typ');
+  });
+
+  it('accepts a token issued exactly the clock tolerance ahead', async () => {
+    // A second that ticks between signing and checking only moves the token further back.
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES, clockToleranceSeconds: 5 };
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { iatIn: 5 }), opts),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+  });
+
+  it.each([
+    [{ claims: { aud: 'grafana', azp: 'grafana' } }, 'token not issued for an API client'],
+    [{ claims: { typ: 'ID' } }, 'not an access token'],
+    [{ expIn: null }, 'token expired or without exp'],
+    [{ nbfIn: 300 }, 'token not valid yet'],
+    [
+      { claims: { iss: 'https://kitt4sme.localhost/auth/realms/master' } },
+      'token issued by another issuer',
+    ],
+    [{ tamper: 'payload' }, 'invalid token signature'],
+    [{ key: 'evil-rsa' }, 'token signed with an unknown key'],
+    [{ kid: 'realm-ec-1' }, 'token key does not fit its algorithm'],
+  ] as [TokenRecipe, string][])('names the problem of %j: %s', async (recipe, message) => {
+    await expect(verify(recipe)).rejects.toMatchObject({ message });
+  });
+
   it('takes typ Bearer in any case', async () => {
     await expect(verify({ claims: { typ: 'bearer' } })).resolves.toMatchObject({ typ: 'bearer' });
     await expect(verify({ claims: { typ: 'BEARER' } })).resolves.toMatchObject({ typ: 'BEARER' });
