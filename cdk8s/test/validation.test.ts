@@ -399,9 +399,10 @@ describe('project rules', () => {
     expect(broken(objects)).toEqual([]);
   });
 
-  it('names the Service type, and the port without protocol, in its messages', () => {
+  it('names the Service type, external IPs and the port without protocol in its messages', () => {
     const objects = mutate('Service', 'iotagent-ul', (o) => {
       o.spec.type = 'NodePort';
+      o.spec.externalIPs = ['203.0.113.7'];
       o.spec.ports[0].name = 'iota-north';
     });
     const messages = checkObjects(objects, ruleContext(out.platform.context)).map(
@@ -409,6 +410,7 @@ describe('project rules', () => {
     );
     expect(messages).toEqual([
       'service-cluster-ip: type NodePort',
+      'service-cluster-ip: externalIPs set',
       'service-port-protocol: port iota-north has no protocol prefix',
     ]);
   });
