@@ -276,6 +276,11 @@ describe('project rules', () => {
       () => mutate('Service', 'grafana', (o) => (o.spec.type = 'LoadBalancer')),
     ],
     [
+      'a Service with external IPs',
+      'service-cluster-ip',
+      () => mutate('Service', 'orion', (o) => (o.spec.externalIPs = ['203.0.113.7'])),
+    ],
+    [
       'a port name without protocol',
       'service-port-protocol',
       () => mutate('Service', 'iotagent-ul', (o) => (o.spec.ports[0].name = 'iota-north')),
@@ -384,6 +389,41 @@ describe('project rules', () => {
     expect(container(opa).image).toBe(`openpolicyagent/opa@${digest}`);
     expect(opa.spec.template.metadata.labels.version).toBe('sha256-aaaaaaaaaaaa');
     expect(checkObjects(pinned.objects, ruleContext(pinned.platform.context))).toEqual([]);
+  });
+
+  it('accepts a port name without protocol prefix when the port declares appProtocol', () => {
+    const objects = mutate('Service', 'iotagent-ul', (o) => {
+      o.spec.ports[0].name = 'iota-north';
+      o.spec.ports[0].appProtocol = 'http';
+    });
+    expect(broken(objects)).toEqual([]);
+  });
+
+  it('names the Service type, external IPs and the port without protocol in its messages', () => {
+    const objects = mutate('Service', 'iotagent-ul', (o) => {
+      o.spec.type = 'NodePort';
+      o.spec.externalIPs = ['203.0.113.7'];
+      o.spec.ports[0].name = 'iota-north';
+    });
+    const messages = checkObjects(objects, ruleContext(out.platform.context)).map(
+      (v) => `${v.rule}: ${v.message}`,
+    );
+    expect(messages).toEqual([
+      'service-cluster-ip: type NodePort',
+      'service-cluster-ip: externalIPs set',
+      'service-port-protocol: port iota-north has no protocol prefix',
+    ]);
+  });
+
+  it('names an unnamed port by its number', () => {
+    const objects = mutate('Service', 'iotagent-ul', (o) => delete o.spec.ports[0].name);
+    const port = (
+      objects.find((o) => o.object.metadata.name === 'iotagent-ul' && o.object.kind === 'Service')!
+        .object as any
+    ).spec.ports[0].port;
+    expect(
+      checkObjects(objects, ruleContext(out.platform.context)).map((v) => v.message),
+    ).toContain(`port ${port} has no protocol prefix`);
   });
 
   it('makes synth fail closed with every violation listed', () => {

@@ -21,3 +21,36 @@ describe('headersOf', () => {
     expect(JSON.parse(JSON.stringify(input)).attributes.request.http.headers.__proto__).toBe('y');
   });
 });
+
+describe('policyInput', () => {
+  it('gives the method, the path with its query and the host as Envoy does, pseudo-headers too', () => {
+    const headers = headersOf({
+      rawHeaders: ['Host', 'kitt4sme.localhost', 'Fiware-Service', 't'],
+    });
+    expect(policyInput('PATCH', '/orion/v2/entities?limit=1', headers)).toEqual({
+      attributes: {
+        request: {
+          http: {
+            method: 'PATCH',
+            path: '/orion/v2/entities?limit=1',
+            host: 'kitt4sme.localhost',
+            headers: {
+              host: 'kitt4sme.localhost',
+              'fiware-service': 't',
+              ':method': 'PATCH',
+              ':path': '/orion/v2/entities?limit=1',
+              ':authority': 'kitt4sme.localhost',
+            },
+          },
+        },
+      },
+    });
+  });
+
+  it('gives an empty host and authority to a request without Host', () => {
+    const http = (policyInput('GET', '/', headersOf({ rawHeaders: [] })) as any).attributes.request
+      .http;
+    expect(http.host).toBe('');
+    expect(http.headers[':authority']).toBe('');
+  });
+});

@@ -118,6 +118,78 @@ describe('verifyBearer', () => {
     ).rejects.toBeInstanceOf(TokenError);
   });
 
+  it('refuses a token one character longer than maxTokenLength, and takes one at it', async () => {
+    const token = await makeToken(keys, ISSUER, {});
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES };
+    await expect(
+      verifyBearer(token, { ...opts, maxTokenLength: token.length }),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+    await expect(
+      verifyBearer(token, { ...opts, maxTokenLength: token.length - 1 }),
+    ).rejects.toMatchObject({ problem: 'malformed', message: 'malformed token' });
+  });
+
+  it('accepts only the algorithms it is given', async () => {
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES, algorithms: ['ES256'] };
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { key: 'ec' }), opts),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+    await expect(verifyBearer(await makeToken(keys, ISSUER, {}), opts)).rejects.toMatchObject({
+      problem: 'unsupported-algorithm',
+      message: 'unsupported token algorithm',
+    });
+  });
+
+  it('applies the clock tolerance it is given to exp and iat', async () => {
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES, clockToleranceSeconds: 5 };
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { expIn: -20 }), opts),
+    ).rejects.toMatchObject({ problem: 'expired', message: 'token expired' });
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { iatIn: 20 }), opts),
+    ).rejects.toMatchObject({ problem: 'not-yet-valid', message: 'token issued in the future' });
+    // The default tolerance (30 s) takes both.
+    const { clockToleranceSeconds: _, ...defaults } = opts;
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { iatIn: 20 }), defaults),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+  });
+
+  it('accepts an access token without typ (the claim is optional)', async () => {
+    const claims = await verify({ claims: { typ: null } });
+    expect(claims).toMatchObject({ sub: 'user-1' });
+    expect(claims).not.toHaveProperty('typ');
+  });
+
+  it('accepts a token issued exactly the clock tolerance ahead', async () => {
+    // A second that ticks between signing and checking only moves the token further back.
+    const opts = { jwks, issuer: ISSUER, audiences: API_AUDIENCES, clockToleranceSeconds: 5 };
+    await expect(
+      verifyBearer(await makeToken(keys, ISSUER, { iatIn: 5 }), opts),
+    ).resolves.toMatchObject({ sub: 'user-1' });
+  });
+
+  it.each([
+    [{ claims: { aud: 'grafana', azp: 'grafana' } }, 'token not issued for an API client'],
+    [{ claims: { typ: 'ID' } }, 'not an access token'],
+    [{ expIn: null }, 'token expired or without exp'],
+    [{ nbfIn: 300 }, 'token not valid yet'],
+    [
+      { claims: { iss: 'https://kitt4sme.localhost/auth/realms/master' } },
+      'token issued by another issuer',
+    ],
+    [{ tamper: 'payload' }, 'invalid token signature'],
+    [{ key: 'evil-rsa' }, 'token signed with an unknown key'],
+    [{ kid: 'realm-ec-1' }, 'token key does not fit its algorithm'],
+  ] as [TokenRecipe, string][])('names the problem of %j: %s', async (recipe, message) => {
+    await expect(verify(recipe)).rejects.toMatchObject({ message });
+  });
+
+  it('takes typ Bearer in any case', async () => {
+    await expect(verify({ claims: { typ: 'bearer' } })).resolves.toMatchObject({ typ: 'bearer' });
+    await expect(verify({ claims: { typ: 'BEARER' } })).resolves.toMatchObject({ typ: 'BEARER' });
+  });
+
   it('fails closed when the realm keys cannot be fetched', async () => {
     const down = new JwksCache({ url: 'http://127.0.0.1:9/certs', timeoutMs: 300 });
     const token = await makeToken(keys, ISSUER, {});

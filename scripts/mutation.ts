@@ -1,0 +1,264 @@
+/**
+ * `npm run mutation -- <area>`: mutation testing (StrykerJS) of one area of the core. Each area
+ * names the files Stryker mutates and the jest test files that must catch the mutants. Runs
+ * are incremental: a re-run tests only the mutants of code or tests that changed since the last
+ * run of that area. Reports (HTML, JSON, the incremental file) go to the git-ignored
+ * .cache/mutation/<area>/. Not part of `npm test`: a full run takes minutes to an hour on two
+ * cores (docs/mutation.md has the measured runtimes and scores).
+ *
+ *   npm run mutation -- tenancy
+ *   npm run mutation -- provisioning --mutate services/provisioning/src/model.ts
+ *
+ * Exit codes: 0 the run finished (whatever the score), 1 Stryker failed, 2 usage error.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { PartialStrykerOptions } from '@stryker-mutator/api/core';
+import type { MutantResult } from '@stryker-mutator/api/core';
+import { Stryker } from '@stryker-mutator/core';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** What one area mutates and which tests judge the mutants. */
+export interface MutationArea {
+  /** One line for `--help` and the docs. */
+  readonly description: string;
+  /** Globs (Stryker's `mutate`) of the files to mutate, `!` to leave one out (with its reason). */
+  readonly mutate: readonly string[];
+  /** Jest `testMatch` globs of the test files to run, relative to the project root. */
+  readonly tests: readonly string[];
+}
+
+/**
+ * The areas. An exclusion (a `!` glob, or a `// Stryker disable` comment in a source file)
+ * carries its reason beside it; none is there to raise a score.
+ */
+export const AREAS = {
+  tenancy: {
+    description: 'the tenancy helpers: token checks, JWKS cache, policy host, middleware',
+    mutate: [
+      'services/tenancy/src/**/*.ts',
+      // Re-exports only: no statement to mutate.
+      '!services/tenancy/src/index.ts',
+      'platform/tenancy.ts',
+    ],
+    tests: ['services/tenancy/test/*.test.ts'],
+  },
+  provisioning: {
+    description: 'the provisioning service: API, provisioner, devices file, FIWARE clients',
+    mutate: [
+      'services/provisioning/src/**/*.ts',
+      // Re-exports only: no statement to mutate.
+      '!services/provisioning/src/index.ts',
+    ],
+    tests: ['services/provisioning/test/*.test.ts'],
+  },
+  rules: {
+    description: 'the manifest rules every synthesized manifest must pass',
+    mutate: ['cdk8s/lib/validate/**/*.ts'],
+    tests: ['cdk8s/test/validation.test.ts'],
+  },
+} as const satisfies Record<string, MutationArea>;
+
+export type AreaName = keyof typeof AREAS;
+
+/** Where an area's reports and incremental file go (git-ignored). */
+export const reportDir = (area: AreaName) => join(ROOT, '.cache', 'mutation', area);
+
+/** Mutant counts and the mutation score, as Stryker's report computes them. */
+export interface MutationSummary {
+  readonly mutants: number;
+  readonly killed: number;
+  readonly survived: number;
+  readonly timeout: number;
+  readonly noCoverage: number;
+  /** Ignored (e.g. static mutants with `--ignore-static`): not part of the score. */
+  readonly ignored: number;
+  /** Compile and runtime errors: not part of the score. */
+  readonly errors: number;
+  /** Detected over valid mutants, in percent (NaN when none is valid). */
+  readonly score: number;
+}
+
+export function summarize(results: readonly MutantResult[]): MutationSummary {
+  const count = (s: MutantResult['status']) => results.filter((r) => r.status === s).length;
+  const killed = count('Killed');
+  const timeout = count('Timeout');
+  const survived = count('Survived');
+  const noCoverage = count('NoCoverage');
+  const valid = killed + timeout + survived + noCoverage;
+  return {
+    mutants: results.length,
+    killed,
+    survived,
+    timeout,
+    noCoverage,
+    ignored: count('Ignored'),
+    errors: results.length - valid - count('Ignored'),
+    score: valid === 0 ? Number.NaN : ((killed + timeout) * 100) / valid,
+  };
+}
+
+export interface MutationRunOptions {
+  /** Replaces the area's `mutate` globs (a subset, e.g. one file or `file:10-40`). */
+  readonly mutate?: readonly string[];
+  /** Test runners in parallel. */
+  readonly concurrency: number;
+  /** Stryker's timeoutFactor: how much slower than the unmutated run a mutant may be. */
+  readonly timeoutFactor: number;
+  /** Ignore the incremental file: test every mutant again. */
+  readonly force: boolean;
+  /**
+   * Leave out static mutants (code run while modules load or in `beforeAll`, which only a run
+   * of every test file of the area can judge): a much shorter run whose score covers the
+   * other mutants only. A later run without it tests just the static ones (incremental).
+   */
+  readonly ignoreStatic: boolean;
+}
+
+/** Stryker's options for one area. */
+export function strykerOptions(area: AreaName, opts: MutationRunOptions): PartialStrykerOptions {
+  const dir = relative(ROOT, reportDir(area));
+  return {
+    packageManager: 'npm',
+    plugins: ['@stryker-mutator/jest-runner'],
+    testRunner: 'jest',
+    // Jest runs in native ESM mode, as in npm test.
+    testRunnerNodeArgs: ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning'],
+    jest: {
+      projectType: 'custom',
+      configFile: 'jest.config.mjs',
+      config: {
+        testMatch: AREAS[area].tests.map((t) => `<rootDir>/${t}`),
+        globalSetup: '<rootDir>/testing/jest/mutation-global-setup.mjs',
+      },
+      enableFindRelatedTests: false,
+    },
+    coverageAnalysis: 'perTest',
+    mutate: [...(opts.mutate ?? AREAS[area].mutate)],
+    // The sandbox is a copy of the project (tests read docs/examples, deploy/ and more):
+    // leave out only the caches and build output.
+    ignorePatterns: ['.cache', 'coverage', 'dist'],
+    tempDirName: join('.cache', 'mutation', 'tmp'),
+    incremental: true,
+    incrementalFile: join(dir, 'incremental.json'),
+    force: opts.force,
+    ignoreStatic: opts.ignoreStatic,
+    reporters: ['html', 'json', 'progress', 'clear-text'],
+    htmlReporter: { fileName: join(dir, 'index.html') },
+    jsonReporter: { fileName: join(dir, 'report.json') },
+    clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
+    concurrency: opts.concurrency,
+    timeoutFactor: opts.timeoutFactor,
+    // Servers start per test file (OPA, HTTP stubs): a margin for a busy machine.
+    timeoutMS: 15_000,
+    dryRunTimeoutMinutes: 20,
+  };
+}
+
+const positiveInt = (flag: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`${flag} must be a whole number ≥ 1, got '${value}'.`);
+  }
+  return n;
+};
+
+const positiveNumber = (flag: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`${flag} must be a number > 0, got '${value}'.`);
+  }
+  return n;
+};
+
+const areaList = () =>
+  Object.entries(AREAS)
+    .map(([name, a]) => `  ${name.padEnd(13)} ${a.description}`)
+    .join('\n');
+
+export function program(): Command {
+  return new Command('mutation')
+    .description(
+      'Mutation testing (StrykerJS) of one area; incremental, reports in .cache/mutation/<area>/.',
+    )
+    .argument('<area>', `one of: ${Object.keys(AREAS).join(', ')}`)
+    .option(
+      '--mutate <globs...>',
+      "mutate only these files or ranges (file.ts:10-40) instead of the area's",
+    )
+    .option('--concurrency <n>', 'test runners in parallel', positiveInt('--concurrency'), 2)
+    .option(
+      '--timeout-factor <x>',
+      'a mutant may run this many times longer than the unmutated tests before it counts as a timeout',
+      positiveNumber('--timeout-factor'),
+      3,
+    )
+    .option('--force', 'test every mutant again, ignoring the incremental file', false)
+    .option(
+      '--ignore-static',
+      'leave out static mutants (run at module load or in beforeAll): much faster, partial score',
+      false,
+    )
+    .addHelpText('after', `\nAreas:\n${areaList()}\n\nSee docs/mutation.md.`)
+    .showHelpAfterError();
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const cmd = program().exitOverride();
+  try {
+    cmd.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  const area = cmd.args[0] ?? '';
+  if (!Object.hasOwn(AREAS, area)) {
+    console.error(
+      `mutation: unknown area '${area}'. Areas:\n${areaList()}\nRun: npm run mutation -- tenancy`,
+    );
+    return 2;
+  }
+  const name = area as AreaName;
+  const o = cmd.opts<{
+    mutate?: string[];
+    concurrency: number;
+    timeoutFactor: number;
+    force: boolean;
+    ignoreStatic: boolean;
+  }>();
+  const dir = reportDir(name);
+  mkdirSync(dir, { recursive: true });
+  const tools = join(ROOT, '.cache', 'tools');
+  if (existsSync(tools)) process.env.KITT4SME_MUTATION_TOOLS = tools;
+
+  const started = Date.now();
+  const results = await new Stryker(strykerOptions(name, o)).runMutationTest();
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const s = summarize(results);
+  console.error(
+    [
+      `mutation ${name}${o.mutate ? ` (subset: ${o.mutate.join(' ')})` : ''}` +
+        `${o.ignoreStatic ? ' (static mutants ignored)' : ''}: ` +
+        `score ${s.score.toFixed(2)} % in ${Math.floor(seconds / 60)} min ${seconds % 60} s`,
+      `  ${s.mutants} mutants: ${s.killed} killed, ${s.survived} survived, ${s.timeout} timeout, ` +
+        `${s.noCoverage} no coverage, ${s.ignored} ignored, ${s.errors} errors`,
+      `  report: ${relative(process.cwd(), join(dir, 'index.html'))} ` +
+        `(JSON: ${relative(process.cwd(), join(dir, 'report.json'))})`,
+    ].join('\n'),
+  );
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`mutation: Stryker failed: ${err instanceof Error ? err.message : err}`);
+      process.exit(1);
+    },
+  );
+}
