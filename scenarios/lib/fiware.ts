@@ -307,9 +307,10 @@ export async function quantumLeapSubscriptions(
  * QuantumLeap stores a row per notification, and Orion notifies a change of any attribute (the
  * monitor's `deviceHealth` too) with every attribute: such a row repeats the last measurement
  * under the same time index (the entity's `TimeInstant`, which only the IoT Agent sets). Rows
- * that repeat their predecessor's index are that measurement again, and count once. (A second
- * subscription feeding QuantumLeap also repeats rows; basic-sense refuses it by counting the
- * subscriptions.)
+ * that repeat their predecessor's index are that measurement again, and count once; a row
+ * without the attribute (a notification that did not carry it: a column left null) is no
+ * measurement of it. (A second subscription feeding QuantumLeap also repeats rows; basic-sense
+ * refuses it by counting the subscriptions.)
  */
 export async function quantumLeapValues(
   platform: Platform,
@@ -341,7 +342,7 @@ export async function quantumLeapValues(
   }
   const index = Array.isArray(body.index) ? body.index : [];
   const measurements = body.values.filter(
-    (_, i) => i === 0 || index[i] === undefined || index[i] !== index[i - 1],
+    (v, i) => v !== null && (i === 0 || index[i] === undefined || index[i] !== index[i - 1]),
   );
   return measurements.slice(-lastN);
 }
