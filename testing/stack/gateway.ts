@@ -403,43 +403,58 @@ function proxy(
   ];
   const hasHost = headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'host');
   const basePath = upstream.pathname.replace(/\/$/, '');
-  const up = httpRequest(
-    {
-      host: upstream.hostname,
-      port: upstream.port,
-      method: req.method,
-      path: basePath + o.path,
-      headers,
-      setHost: !hasHost,
-      agent: o.agent,
-    },
-    (upRes) => {
-      const status = upRes.statusCode ?? 502;
-      const correlator = upRes.headers['fiware-correlator'];
-      o.onResponse(status, typeof correlator === 'string' ? correlator : undefined);
-      res.writeHead(status, forwardable(upRes.rawHeaders));
-      upRes.pipe(res);
-      upRes.on('error', () => res.destroy());
-    },
-  );
-  up.on('error', (err: NodeJS.ErrnoException) => {
-    if (res.headersSent) {
-      res.destroy();
+  const idempotent = req.method === 'GET' || req.method === 'HEAD';
+  const send = (again: boolean): void => {
+    const up = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: basePath + o.path,
+        headers,
+        setHost: !hasHost,
+        agent: o.agent,
+      },
+      (upRes) => {
+        const status = upRes.statusCode ?? 502;
+        const correlator = upRes.headers['fiware-correlator'];
+        o.onResponse(status, typeof correlator === 'string' ? correlator : undefined);
+        res.writeHead(status, forwardable(upRes.rawHeaders));
+        upRes.pipe(res);
+        upRes.on('error', () => res.destroy());
+      },
+    );
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // The upstream closed an idle keep-alive connection just as this request reused it
+      // (Node's documented race): nothing reached the upstream, and a GET or HEAD goes again
+      // on a fresh connection once, as the mesh's default retry policy resends a reset.
+      if (!again && idempotent && up.reusedSocket && err.code === 'ECONNRESET') {
+        send(true);
+        return;
+      }
+      const cause = err.code === 'ECONNREFUSED' ? 'connection failure' : 'connection termination';
+      o.onError(`upstream connect error: ${err.code ?? err.message}`);
+      localReply(
+        res,
+        503,
+        `upstream connect error or disconnect/reset before headers. reset reason: ${cause}`,
+      );
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
+    if (again) {
+      up.end();
       return;
     }
-    const cause = err.code === 'ECONNREFUSED' ? 'connection failure' : 'connection termination';
-    o.onError(`upstream connect error: ${err.code ?? err.message}`);
-    localReply(
-      res,
-      503,
-      `upstream connect error or disconnect/reset before headers. reset reason: ${cause}`,
-    );
-  });
-  res.on('close', () => {
-    if (!res.writableFinished) up.destroy();
-  });
-  req.on('error', () => up.destroy());
-  req.pipe(up);
+    req.on('error', () => up.destroy());
+    req.pipe(up);
+  };
+  send(false);
 }
 
 /**

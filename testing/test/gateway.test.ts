@@ -7,8 +7,9 @@
  * Requests go out with node:http, never fetch: fetch resolves `..` and `.` itself, so the
  * path tricks would never reach the gateway.
  */
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 import type { RouteSpec } from '../../platform/routes.js';
 import { ROUTES } from '../../platform/routes.js';
@@ -231,6 +232,48 @@ describe('startGateway', () => {
       expect(r.status).toBe(503);
       expect(r.text).toMatch(/^upstream connect error/);
       expect(down.decisions.at(-1)).toMatchObject({ status: 503, allowed: true });
+    });
+
+    it('sends a GET again on a fresh connection when the backend closes a reused one before answering, never a POST', async () => {
+      // A backend that answers the first request of a connection and drops the connection at
+      // the next one: the race of an idle keep-alive connection closed as it is reused.
+      const served = new WeakMap<object, number>();
+      let connections = 0;
+      const racy = createServer((req, res) => {
+        const n = (served.get(req.socket) ?? 0) + 1;
+        served.set(req.socket, n);
+        if (n === 1) connections += 1;
+        if (n > 1) {
+          req.socket.destroy();
+          return;
+        }
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ connection: connections, method: req.method }));
+        });
+      });
+      await new Promise<void>((r) => racy.listen(0, '127.0.0.1', r));
+      try {
+        const port = (racy.address() as AddressInfo).port;
+        const gw2 = await gateway({
+          authorize: authz.authorize,
+          backends: { ...backends, 'orion/api': `http://127.0.0.1:${port}` },
+        });
+        expect((await send(gw2.url, 'GET', '/orion/version')).status).toBe(200);
+        // The gateway reuses the kept-alive connection, the backend drops it, and the GET
+        // arrives on a second connection.
+        const again = await send(gw2.url, 'GET', '/orion/version');
+        expect(again.status).toBe(200);
+        expect(JSON.parse(again.text)).toEqual({ connection: 2, method: 'GET' });
+        // A POST may have reached the backend: it is never sent twice.
+        const post = await send(gw2.url, 'POST', '/orion/version', { body: '{}' });
+        expect(post.status).toBe(503);
+        expect(post.text).toMatch(/^upstream connect error .* connection termination$/);
+        expect(connections).toBe(2);
+      } finally {
+        await new Promise((r) => racy.close(r));
+      }
     });
 
     it('forwards method, body and query string intact', async () => {
