@@ -12,8 +12,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from '@jest/globals';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { z } from 'zod';
+
+import type { RuleRoot, RuleSamples } from '../../../testing/support/published-rules.js';
+import { describePublishedRules, ruleSites } from '../../../testing/support/published-rules.js';
 
 import { loadConfig, DEFAULT_MAX_BATCH } from '../src/config.js';
 import { DevicesFile, devicesFileJsonSchema } from '../src/devices-file.js';
@@ -23,15 +25,7 @@ import { buildOpenApi } from '../src/openapi.js';
 type Json = Record<string, any>;
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** A rule's samples: values that must be accepted, values that must be refused. */
-interface Samples {
-  readonly valid: readonly unknown[];
-  readonly invalid: readonly unknown[];
-  /** Refused by the service only: the rule is a refinement JSON Schema cannot state. */
-  readonly invalidInServiceOnly?: readonly unknown[];
-  /** Fields to set on the base object first (e.g. the protocol a rule depends on). */
-  readonly with?: Json;
-}
+type Samples = RuleSamples;
 
 const x = (n: number, c = 'a') => c.repeat(n);
 
@@ -49,7 +43,7 @@ const NGSI: Samples = {
 /** An attribute, static attribute or command name: an NGSI-v2 identifier Orion does not reserve. */
 const NAME: Samples = {
   ...NGSI,
-  invalidInServiceOnly: ['id', 'type', 'dateCreated', 'dateModified', 'dateExpires', '*'],
+  invalidInCodeOnly: ['id', 'type', 'dateCreated', 'dateModified', 'dateExpires', '*'],
 };
 /** Device ids: 1-128 of A-Z a-z 0-9 _ . : - (the IoT Agent, Ultralight's i= and URL paths). */
 const DEVICE_ID: Samples = {
@@ -106,54 +100,20 @@ const RULES: Record<string, Samples> = {
   'commands.name': NAME,
   'commands.type': { valid: ['command'], invalid: ['Command', 'text', ''] },
   expected_interval: EXPECTED_INTERVAL,
-  resource: { valid: ['/iot/d'], invalid: ['/iot/x', ''], invalidInServiceOnly: ['/iot/json'] },
+  // The document says `format: uri`; the service narrows it to public http(s) hosts.
+  endpoint: {
+    valid: ['https://devices.example.com/cmd', 'http://example.com:8080/x'],
+    invalid: [],
+    invalidInCodeOnly: ['ftp://example.com/x', 'http://10.0.0.1/x', 'http://localhost/x', 'x'],
+  },
+  resource: { valid: ['/iot/d'], invalid: ['/iot/x', ''], invalidInCodeOnly: ['/iot/json'] },
   tenant: TENANT,
   servicePaths: { valid: [1, 3], invalid: [0] },
   'servicePaths.path': SERVICE_PATH,
   devices: size(1000),
 };
 
-const RULE_KEYWORDS = [
-  'pattern',
-  'minLength',
-  'maxLength',
-  'minItems',
-  'maxItems',
-  'minimum',
-  'maximum',
-  'exclusiveMinimum',
-  'exclusiveMaximum',
-  'enum',
-  'const',
-  'multipleOf',
-] as const;
-
-/** A rule site: the path to a value and the key of its samples. */
-interface Site {
-  readonly path: readonly (string | number)[];
-  readonly key: string;
-  readonly keywords: readonly string[];
-}
-
-/** The key of a site's samples: the property, with its array's name for an item's field. */
-function keyOf(path: readonly (string | number)[]): string {
-  const last = String(path.at(-1));
-  return typeof path.at(-2) === 'number' ? `${String(path.at(-3))}.${last}` : last;
-}
-
-/** Every site of `schema` that states a rule; `$ref`s are roots of their own, not followed. */
-function sites(schema: Json, path: (string | number)[] = []): Site[] {
-  const here = RULE_KEYWORDS.filter((k) => k in schema);
-  const out: Site[] = here.length > 0 ? [{ path, key: keyOf(path), keywords: here }] : [];
-  for (const [name, sub] of Object.entries((schema.properties ?? {}) as Record<string, Json>)) {
-    if (name === '$schema') continue;
-    out.push(...sites(sub, [...path, name]));
-  }
-  if (schema.items) out.push(...sites(schema.items, [...path, 0]));
-  return out;
-}
-
-/** A valid item of each array, the n-th, distinct from the others. */
+/** A valid item of each array whose size is a rule, the n-th, distinct from the others. */
 const ITEMS: Record<string, (i: number) => unknown> = {
   attributes: (i) => ({ object_id: `o${i}`, name: `a${i}`, type: 'Number' }),
   static_attributes: (i) => ({ name: `s${i}`, type: 'Text', value: i }),
@@ -177,20 +137,6 @@ const group = (): Json => {
   return rest;
 };
 
-/** A copy of `base` with `value` at `path` (an array size when the site is an array). */
-function withSample(base: Json, site: Site, value: unknown): Json {
-  const copy = structuredClone(base) as Json;
-  let at: any = copy;
-  for (const p of site.path.slice(0, -1)) at = at[p];
-  const last = site.path.at(-1)!;
-  const item = ITEMS[String(last)];
-  at[last] =
-    item && typeof value === 'number'
-      ? Array.from({ length: Math.min(value, 5000) }, (_, i) => item(i))
-      : value;
-  return copy;
-}
-
 const cfg = loadConfig({
   IOTA_NORTH_URL: 'http://iotagent-ul:4041',
   IOTA_JSON_NORTH_URL: 'http://iotagent-json:4041',
@@ -206,103 +152,59 @@ const openapi = buildOpenApi({ maxBatch: cfg.maxBatch }) as Json;
 const schemas = openapi.components.schemas as Record<string, Json>;
 const strip = ({ $schema: _s, ...rest }: Json) => rest;
 
-/** One validated input: its schema in a published document and the service's own check. */
-interface Root {
-  readonly document: string;
-  readonly schema: Json;
-  readonly base: Json;
-  readonly service: (input: Json) => boolean;
-}
 const zodCheck = (schema: z.ZodType) => (input: Json) => schema.safeParse(input).success;
 const bulkSchema =
   openapi.paths['/v1/devices/bulk'].post.requestBody.content['application/json'].schema;
 
-const ROOTS: Record<string, Root> = {
+const ROOTS: Record<string, RuleRoot> = {
   DeviceSpec: {
     document: 'provisioning.openapi.json',
     schema: schemas.DeviceSpec!,
     base: device(),
-    service: zodCheck(DeviceSpec),
+    accepts: zodCheck(DeviceSpec),
   },
   DeviceBody: {
     document: 'provisioning.openapi.json',
     schema: schemas.DeviceBody!,
     base: device(),
-    service: zodCheck(DeviceBody),
+    accepts: zodCheck(DeviceBody),
   },
   GroupSpec: {
     document: 'provisioning.openapi.json',
     schema: schemas.GroupSpec!,
     base: group(),
-    service: zodCheck(GroupSpec),
+    accepts: zodCheck(GroupSpec),
   },
   'bulk request': {
     document: 'provisioning.openapi.json',
     schema: bulkSchema,
     base: { devices: [device()] },
     // The service checks each item as a DeviceSpec (above) and the batch against its limit.
-    service: (input) => (input.devices as unknown[]).length <= cfg.maxBatch,
+    accepts: (input) => (input.devices as unknown[]).length <= cfg.maxBatch,
   },
   'devices file': {
     document: 'devices.schema.json',
     schema: strip(devicesFileJsonSchema()),
     base: { tenant: 'manufracture', servicePaths: [{ path: '/floor1', devices: [device()] }] },
-    service: zodCheck(DevicesFile),
+    accepts: zodCheck(DevicesFile),
   },
 };
 
-const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
-ajv.addSchema({ $id: 'openapi', components: openapi.components });
-const rebase = (s: Json): Json =>
-  JSON.parse(JSON.stringify(s).replaceAll('"#/components/', '"openapi#/components/'));
-const documentCheck = (root: Root) => {
-  const validate = ajv.compile(rebase(root.schema));
-  return (input: Json) => validate(input) as boolean;
-};
-
-const cases = Object.entries(ROOTS).flatMap(([name, root]) =>
-  sites(root.schema).map((site) => ({ name, root, site })),
-);
-
 describe('the input rules the published documents state', () => {
-  it('have samples here, every one of them (add samples for a new rule)', () => {
-    const missing = cases.filter((c) => !(c.site.key in RULES));
-    expect(missing.map((c) => `${c.name}: ${c.site.key} (${c.site.keywords.join(', ')})`)).toEqual(
-      [],
-    );
-    const used = new Set(cases.map((c) => c.site.key));
-    expect(Object.keys(RULES).filter((k) => !used.has(k))).toEqual([]);
-  });
-
   it('are where this file expects them: the bulk limit, every device field and the devices file', () => {
     expect(cfg.maxBatch).toBe(DEFAULT_MAX_BATCH);
-    const keys = (root: string) => cases.filter((c) => c.name === root).map((c) => c.site.key);
+    const keys = (root: string) => ruleSites(ROOTS[root]!.schema).map((s) => s.key);
     expect(keys('bulk request')).toEqual(['devices']);
     expect(keys('DeviceSpec')).toEqual(expect.arrayContaining(['device_id', 'attributes.name']));
     expect(keys('devices file')).toEqual(['tenant', 'servicePaths', 'servicePaths.path']);
   });
+});
 
-  describe.each(cases.map((c) => [`${c.name}: ${c.site.key}`, c] as const))('%s', (_, c) => {
-    const samples = RULES[c.site.key];
-    const base = samples?.with ? { ...c.root.base, ...samples.with } : c.root.base;
-    const input = (v: unknown) => withSample(base, c.site, v);
-    const document = documentCheck(c.root);
-
-    it('is enforced by the service: each valid sample accepted, each invalid one refused', () => {
-      expect(samples).toBeDefined();
-      const verdicts = (values: readonly unknown[]) =>
-        values.map((v) => ({ sample: v, accepted: c.root.service(input(v)) }));
-      const refused = [...samples!.invalid, ...(samples!.invalidInServiceOnly ?? [])];
-      expect(verdicts(samples!.valid).filter((v) => !v.accepted)).toEqual([]);
-      expect(verdicts(refused).filter((v) => v.accepted)).toEqual([]);
-    });
-
-    it(`is what ${c.root.document} says: the same verdicts from the document`, () => {
-      expect(samples).toBeDefined();
-      const verdicts = (values: readonly unknown[]) =>
-        values.map((v) => ({ sample: v, accepted: document(input(v)) }));
-      expect(verdicts(samples!.valid).filter((v) => !v.accepted)).toEqual([]);
-      expect(verdicts(samples!.invalid).filter((v) => v.accepted)).toEqual([]);
-    });
-  });
+describePublishedRules('the input rules of provisioning.openapi.json and devices.schema.json', {
+  roots: ROOTS,
+  rules: RULES,
+  items: ITEMS,
+  refs: [{ $id: 'openapi', components: openapi.components }],
+  rebase: (s) =>
+    JSON.parse(JSON.stringify(s).replaceAll('"#/components/', '"openapi#/components/')),
 });
