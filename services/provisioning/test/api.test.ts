@@ -95,6 +95,86 @@ describe('OpenAPI', () => {
       /does not list/,
     );
   });
+
+  it('holds every query parameter to the bounds and values the document states', async () => {
+    // Values are derived from the served document: each bound and each enum value is taken,
+    // one past each bound and a value outside each enum is refused (422, naming the parameter)
+    // before anything is done. Reads are also called at their bounds; writes (a valid body on
+    // a path of their own) only with refused values.
+    const doc = (await stack.call('GET', '/openapi.json', { token: null, service: null })).body;
+    const admin = await stack.token({
+      claims: { roles: ['manufracture:tenant-admin', 'manufracture:operator'] },
+    });
+    const bodies: Record<string, unknown> = {
+      upsertGroup: { entity_type: 'Bot' },
+      upsertDevices: { devices: [] },
+      upsertDevice: { entity_name: 'urn:ngsi:Bot:bounds', entity_type: 'Bot' },
+    };
+    const checked: string[] = [];
+    for (const [template, item] of Object.entries(doc.paths as Record<string, any>)) {
+      for (const [method, op] of Object.entries(item as Record<string, any>)) {
+        if (method === 'parameters') continue;
+        const query = [...(item.parameters ?? []), ...(op.parameters ?? [])].filter(
+          (p: any) => p.in === 'query',
+        );
+        const path = template.replace('{id}', 'bounds-1');
+        const servicePath = template.includes('subscriptions') ? undefined : '/bounds';
+        for (const p of query) {
+          const s = p.schema;
+          const valid: unknown[] = [...(s.enum ?? [])];
+          const refused: unknown[] = [];
+          if (s.enum) refused.push(`not-${s.enum[0]}`);
+          if (s.type === 'integer') refused.push('1.5', 'x');
+          if (s.minimum !== undefined) {
+            valid.push(s.minimum);
+            refused.push(s.minimum - 1);
+          }
+          if (s.maximum !== undefined) {
+            valid.push(s.maximum);
+            refused.push(s.maximum + 1);
+          }
+          const send = (value: unknown) =>
+            api(method.toUpperCase(), template, `${path}?${p.name}=${String(value)}`, {
+              token: admin,
+              servicePath,
+              body: bodies[op.operationId],
+            });
+          for (const value of refused) {
+            const res = await send(value);
+            expect({ op: op.operationId, param: p.name, value, status: res.status }).toEqual({
+              op: op.operationId,
+              param: p.name,
+              value,
+              status: 422,
+            });
+            expect(JSON.stringify(res.body.errors)).toContain(p.name);
+          }
+          if (method !== 'get') continue;
+          for (const value of valid) {
+            const res = await send(value);
+            expect({ op: op.operationId, param: p.name, value, status: res.status }).toEqual({
+              op: op.operationId,
+              param: p.name,
+              value,
+              status: 200,
+            });
+          }
+          checked.push(`${op.operationId} ${p.name}`);
+        }
+      }
+    }
+    // Nothing was written by a refused value.
+    const left = await stack.call('GET', '/v1/devices', { servicePath: '/bounds' });
+    expect(left.body.count).toBe(0);
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        'listDevices limit',
+        'listDevices offset',
+        'inventory stale_after',
+        'listGroups protocol',
+      ]),
+    );
+  });
 });
 
 describe('service groups', () => {
