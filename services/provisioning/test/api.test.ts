@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
-import { openApiChecker } from '../../../testing/support/openapi-checker.js';
+import { openApiChecker, queryParameterProbes } from '../../../testing/support/openapi-checker.js';
 
 let stack: ProvisioningStack;
 let checker: ReturnType<typeof openApiChecker>;
@@ -111,58 +111,34 @@ describe('OpenAPI', () => {
       upsertDevice: { entity_name: 'urn:ngsi:Bot:bounds', entity_type: 'Bot' },
     };
     const checked: string[] = [];
-    for (const [template, item] of Object.entries(doc.paths as Record<string, any>)) {
-      for (const [method, op] of Object.entries(item as Record<string, any>)) {
-        if (method === 'parameters') continue;
-        const query = [...(item.parameters ?? []), ...(op.parameters ?? [])].filter(
-          (p: any) => p.in === 'query',
-        );
-        const path = template.replace('{id}', 'bounds-1');
-        const servicePath = template.includes('subscriptions') ? undefined : '/bounds';
-        for (const p of query) {
-          const s = p.schema;
-          const valid: unknown[] = [...(s.enum ?? [])];
-          const refused: unknown[] = [];
-          if (s.enum) refused.push(`not-${s.enum[0]}`);
-          if (s.type === 'integer') refused.push('1.5', 'x');
-          if (s.minimum !== undefined) {
-            valid.push(s.minimum);
-            refused.push(s.minimum - 1);
-          }
-          if (s.maximum !== undefined) {
-            valid.push(s.maximum);
-            refused.push(s.maximum + 1);
-          }
-          const send = (value: unknown) =>
-            api(method.toUpperCase(), template, `${path}?${p.name}=${String(value)}`, {
-              token: admin,
-              servicePath,
-              body: bodies[op.operationId],
-            });
-          for (const value of refused) {
-            const res = await send(value);
-            expect({ op: op.operationId, param: p.name, value, status: res.status }).toEqual({
-              op: op.operationId,
-              param: p.name,
-              value,
-              status: 422,
-            });
-            expect(JSON.stringify(res.body.errors)).toContain(p.name);
-          }
-          if (method !== 'get') continue;
-          for (const value of valid) {
-            const res = await send(value);
-            expect({ op: op.operationId, param: p.name, value, status: res.status }).toEqual({
-              op: op.operationId,
-              param: p.name,
-              value,
-              status: 200,
-            });
-          }
-          checked.push(`${op.operationId} ${p.name}`);
-        }
+    for (const probe of queryParameterProbes(doc)) {
+      const { method, template, operationId: op, param } = probe;
+      const path = template.replace('{id}', 'bounds-1');
+      const servicePath = template.includes('subscriptions') ? undefined : '/bounds';
+      const send = (value: string) =>
+        api(method, template, `${path}?${param}=${encodeURIComponent(value)}`, {
+          token: admin,
+          servicePath,
+          body: bodies[op],
+        });
+      for (const value of probe.refused) {
+        const res = await send(value);
+        expect({ op, param, value, status: res.status }).toEqual({ op, param, value, status: 422 });
+        expect(JSON.stringify(res.body.errors)).toContain(param);
       }
+      if (method !== 'GET') continue;
+      for (const value of probe.valid) {
+        const res = await send(value);
+        expect({ op, param, value, status: res.status }).toEqual({ op, param, value, status: 200 });
+      }
+      checked.push(`${op} ${param}`);
     }
+    // The bounds themselves, as the API promises them.
+    const valid = (op: string, param: string) =>
+      queryParameterProbes(doc).find((p) => p.operationId === op && p.param === param)?.valid;
+    expect(valid('listDevices', 'limit')).toEqual(['1', '1000']);
+    expect(valid('listDevices', 'offset')).toEqual(['0']);
+    expect(valid('inventory', 'stale_after')).toEqual(['1', '1000']);
     // Nothing was written by a refused value.
     const left = await stack.call('GET', '/v1/devices', { servicePath: '/bounds' });
     expect(left.body.count).toBe(0);
