@@ -19,6 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { LAPTOP_CLUSTER } from '../../cdk8s/lib/budget.js';
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BASH = '/bin/bash';
 const TOOLS = ['minikube', 'kubectl', 'helm', 'npm', 'git'] as const;
@@ -241,6 +243,19 @@ describe('minikube/up.sh', () => {
     expect(res.stdout).not.toContain('local-git.yaml');
     expect(res.stderr).toMatch(/^\[1\/5\] /m);
     expect(res.calls).toEqual([]);
+  });
+
+  it('starts the cluster the resource budget is checked against (deploy/bootstrap/budget.txt)', () => {
+    const res = run('minikube/up.sh', ['--dry-run']);
+    expect(res.status).toBe(0);
+    const start = res.stdout.split('\n').find((l) => l.startsWith('+ minikube start'));
+    const cpus = Number(/--cpus=(\d+)/.exec(start ?? '')?.[1]);
+    const memoryMb = Number(/--memory=(\d+)mb/.exec(start ?? '')?.[1]);
+    expect({ cpuMilli: cpus * 1000, memoryMi: memoryMb }).toEqual({
+      cpuMilli: LAPTOP_CLUSTER.nodeCpuMilli,
+      memoryMi: LAPTOP_CLUSTER.nodeMemoryMi,
+    });
+    expect(LAPTOP_CLUSTER.nodes).toBe(1);
   });
 
   it('--dry-run passes --timeout and --profile through', () => {

@@ -81,8 +81,11 @@ export async function createPerson(
 
 /** People of one test and their tokens. */
 export interface People {
-  /** A fresh real token of a person made by {@link makePeople} (by the key it was given). */
-  token(who: string): Promise<string>;
+  /**
+   * A fresh real token of a person made by {@link makePeople} (by the key it was given).
+   * `password`: log in with this one instead of the person's (a wrong password fails).
+   */
+  token(who: string, password?: string): Promise<string>;
   /** The username Keycloak knows the person by (unique per run). */
   username(who: string): string;
   /** Removes the people and the test client. */
@@ -145,14 +148,14 @@ export async function makePeople(
 
   return {
     username: (who) => `${who}-${suffix}`,
-    async token(who) {
+    async token(who, given) {
       if (!ids.has(who)) throw new Error(`no person ${who} was made`);
       const t = await fetchToken({
         keycloakUrl: kc.url,
         realm,
         clientId,
         clientSecret: secret,
-        user: { username: `${who}-${suffix}`, password },
+        user: { username: `${who}-${suffix}`, password: given ?? password },
       });
       return t.accessToken;
     },

@@ -78,3 +78,52 @@ export function openApiChecker(doc: Doc) {
     },
   };
 }
+
+/** What a document says one query parameter takes: values to accept and values to refuse. */
+export interface QueryParameterProbe {
+  readonly method: string;
+  readonly template: string;
+  readonly operationId: string;
+  readonly param: string;
+  /** Each enum value, and each bound itself. */
+  readonly valid: readonly string[];
+  /** A value outside the enum, one past each bound, a non-integer for an integer. */
+  readonly refused: readonly string[];
+}
+
+/**
+ * The query parameters of `doc` that state an enum, a bound or an integer type, with the
+ * values each must accept and refuse: a conformance test calls every operation with them, so a
+ * service that validates on its own cannot drift from what its document promises.
+ */
+export function queryParameterProbes(doc: Doc): QueryParameterProbe[] {
+  const probes: QueryParameterProbe[] = [];
+  for (const [template, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      if (method === 'parameters') continue;
+      const params = [...(item.parameters ?? []), ...(op.parameters ?? [])].filter(
+        (p: any) => p.in === 'query' && p.schema,
+      );
+      for (const p of params) {
+        const s = p.schema;
+        const valid: string[] = (s.enum ?? []).map(String);
+        const refused: string[] = s.enum ? [`not-${s.enum[0]}`] : [];
+        if (s.type === 'integer') refused.push('1.5', 'x');
+        if (s.minimum !== undefined) valid.push(String(s.minimum));
+        if (s.minimum !== undefined) refused.push(String(s.minimum - 1));
+        if (s.maximum !== undefined) valid.push(String(s.maximum));
+        if (s.maximum !== undefined) refused.push(String(s.maximum + 1));
+        if (refused.length === 0) continue;
+        probes.push({
+          method: method.toUpperCase(),
+          template,
+          operationId: op.operationId,
+          param: p.name,
+          valid,
+          refused,
+        });
+      }
+    }
+  }
+  return probes;
+}

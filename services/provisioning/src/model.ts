@@ -228,7 +228,8 @@ const deviceFields = {
   commands: z.array(Command).max(50).default([]),
   endpoint: z
     .url({ protocol: /^https?$/, error: 'an http(s) URL the IoT Agent pushes commands to' })
-    .refine(isPublicHost, { message: PUBLIC_HOST_RULE })
+    // Zod runs the refinement on a value the URL check refused too: only a URL is judged.
+    .refine((u) => !URL.canParse(u) || isPublicHost(u), { message: PUBLIC_HOST_RULE })
     .optional()
     .meta({ description: 'Push commands to this URL; without it the device polls for them' }),
   expected_interval: z

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
-import { openApiChecker } from '../../../testing/support/openapi-checker.js';
+import { openApiChecker, queryParameterProbes } from '../../../testing/support/openapi-checker.js';
 
 let stack: ProvisioningStack;
 let checker: ReturnType<typeof openApiChecker>;
@@ -93,6 +93,62 @@ describe('OpenAPI', () => {
     ).toThrow(/does not match/);
     expect(() => checker.check('GET', '/v1/devices/{id}', 418, {}, 'application/json')).toThrow(
       /does not list/,
+    );
+  });
+
+  it('holds every query parameter to the bounds and values the document states', async () => {
+    // Values are derived from the served document: each bound and each enum value is taken,
+    // one past each bound and a value outside each enum is refused (422, naming the parameter)
+    // before anything is done. Reads are also called at their bounds; writes (a valid body on
+    // a path of their own) only with refused values.
+    const doc = (await stack.call('GET', '/openapi.json', { token: null, service: null })).body;
+    const admin = await stack.token({
+      claims: { roles: ['manufracture:tenant-admin', 'manufracture:operator'] },
+    });
+    const bodies: Record<string, unknown> = {
+      upsertGroup: { entity_type: 'Bot' },
+      upsertDevices: { devices: [] },
+      upsertDevice: { entity_name: 'urn:ngsi:Bot:bounds', entity_type: 'Bot' },
+    };
+    const checked: string[] = [];
+    for (const probe of queryParameterProbes(doc)) {
+      const { method, template, operationId: op, param } = probe;
+      const path = template.replace('{id}', 'bounds-1');
+      const servicePath = template.includes('subscriptions') ? undefined : '/bounds';
+      const send = (value: string) =>
+        api(method, template, `${path}?${param}=${encodeURIComponent(value)}`, {
+          token: admin,
+          servicePath,
+          body: bodies[op],
+        });
+      for (const value of probe.refused) {
+        const res = await send(value);
+        expect({ op, param, value, status: res.status }).toEqual({ op, param, value, status: 422 });
+        expect(JSON.stringify(res.body.errors)).toContain(param);
+      }
+      if (method !== 'GET') continue;
+      for (const value of probe.valid) {
+        const res = await send(value);
+        expect({ op, param, value, status: res.status }).toEqual({ op, param, value, status: 200 });
+      }
+      checked.push(`${op} ${param}`);
+    }
+    // The bounds themselves, as the API promises them.
+    const valid = (op: string, param: string) =>
+      queryParameterProbes(doc).find((p) => p.operationId === op && p.param === param)?.valid;
+    expect(valid('listDevices', 'limit')).toEqual(['1', '1000']);
+    expect(valid('listDevices', 'offset')).toEqual(['0']);
+    expect(valid('inventory', 'stale_after')).toEqual(['1', '1000']);
+    // Nothing was written by a refused value.
+    const left = await stack.call('GET', '/v1/devices', { servicePath: '/bounds' });
+    expect(left.body.count).toBe(0);
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        'listDevices limit',
+        'listDevices offset',
+        'inventory stale_after',
+        'listGroups protocol',
+      ]),
     );
   });
 });

@@ -189,6 +189,20 @@ describe('bad input', () => {
     },
   );
 
+  it('refuses a command endpoint that is not a URL with a 422 naming it, not a crash', async () => {
+    const { device_id: _id, ...device } = m.devices[0]!;
+    for (const endpoint of ['x', 'http://', 'http://[::1']) {
+      const res = await stack.call('PUT', '/v1/devices/foodev', {
+        ...floor1,
+        body: { ...device, endpoint },
+      });
+      expect({ endpoint, status: res.status }).toEqual({ endpoint, status: 422 });
+      expect(res.body.errors).toEqual([
+        { field: 'endpoint', message: 'an http(s) URL the IoT Agent pushes commands to' },
+      ]);
+    }
+  });
+
   it('refuses JSON nested deeper than 32 levels with a 422, not a crash', async () => {
     const value = `${'['.repeat(5000)}"x"${']'.repeat(5000)}`;
     const { device_id: _id, ...device } = m.devices[0]!;
