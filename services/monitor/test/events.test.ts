@@ -32,6 +32,7 @@ import {
 import type { PlatformEventInput } from '../../../platform/events.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import { monitorApi } from '../../../testing/support/monitor-api.js';
 import { startEventsMonitor } from '../../../testing/support/events-monitor.js';
 import { openApiChecker, queryParameterProbes } from '../../../testing/support/openapi-checker.js';
 import type { StubServer } from '../../../testing/support/http.js';
@@ -81,33 +82,7 @@ async function monitorOn(stateFile: string, config: Partial<MonitorConfig> = {})
   return mon;
 }
 
-/** A call of the monitor's API as a user of `tenant` with `role`. */
-async function api(
-  mon: RunningMonitor,
-  method: string,
-  path: string,
-  o: { body?: unknown; role?: string; tenant?: string; tokenTenant?: string } = {},
-) {
-  const tokenTenant = o.tokenTenant ?? o.tenant ?? TENANT;
-  const token = await makeToken(keys, ctx.issuer, {
-    claims: { tenants: [tokenTenant], roles: [`${tokenTenant}:${o.role ?? 'tenant-admin'}`] },
-  });
-  const res = await fetch(`${mon.url}/monitor${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      'fiware-service': o.tenant ?? TENANT,
-      ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    type: res.headers.get('content-type'),
-    body: text ? JSON.parse(text) : undefined,
-  };
-}
+const api = monitorApi((r) => makeToken(keys, ctx.issuer, r), TENANT);
 
 /** A post to the events port. */
 async function post(mon: RunningMonitor, path: string, body: unknown, contentType?: string) {

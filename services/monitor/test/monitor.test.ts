@@ -22,6 +22,7 @@ import type { ProvisioningStack } from '../../../testing/stack/provisioning-stac
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import type { SouthBinding } from '../../../testing/stack/south-binding.js';
 import { startSouth } from '../../../testing/stack/south-formats.js';
+import { monitorApi } from '../../../testing/support/monitor-api.js';
 import type { WebhookReceiver } from '../../../testing/support/webhook-receiver.js';
 import { startWebhookReceiver } from '../../../testing/support/webhook-receiver.js';
 import {
@@ -116,28 +117,7 @@ async function monitorOn(stateFile: string, backend?: DeviceBackend): Promise<Ru
   return mon;
 }
 
-async function api(
-  mon: RunningMonitor,
-  method: string,
-  path: string,
-  o: { body?: unknown; role?: string; tenant?: string; tokenTenant?: string } = {},
-) {
-  const tokenTenant = o.tokenTenant ?? o.tenant ?? TENANT;
-  const token = await stack.token({
-    claims: { tenants: [tokenTenant], roles: [`${tokenTenant}:${o.role ?? 'tenant-admin'}`] },
-  });
-  const res = await fetch(`${mon.url}/monitor${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      'fiware-service': o.tenant ?? TENANT,
-      ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = monitorApi((r) => stack.token(r), TENANT);
 
 /** Devices of the running test, removed after it. */
 const provisioned: string[] = [];
