@@ -561,6 +561,35 @@ describe('POST /v2/notify', () => {
   });
 });
 
+/**
+ * The query windows both single-entity routes take: each row is a case of QuantumLeap's own
+ * tests for both, src/reporter/tests/test_1T1E1A.py::test_1T1E1A_<case> and
+ * test_1T1ENA.py::test_1T1ENA_<case> (there named test_1T1E1A_lastN_with_limit too).
+ */
+const WINDOWS: [upstreamCase: string, query: string, lo: number, hi: number][] = [
+  [
+    'fromDate_toDate',
+    'type=Room&fromDate=1970-01-06T00:00:00%2B00:00&toDate=1970-01-17T00:00:00%2B00:00',
+    5,
+    17,
+  ],
+  [
+    'fromDate_toDate_with_quotes',
+    new URLSearchParams({
+      type: 'Room',
+      fromDate: '"1970-01-06T00:00:00+00:00"',
+      toDate: '"1970-01-17T00:00:00+00:00"',
+    }).toString(),
+    5,
+    17,
+  ],
+  ['lastN', 'type=Room&lastN=10', 20, 30],
+  ['lastN_with_limit', 'type=Room&lastN=3&limit=10', 27, 30],
+  ['limit', 'type=Room&limit=5', 0, 5],
+  ['offset', 'type=Room&offset=3', 3, 30],
+  ['combined', 'type=Room&offset=2&toDate=1970-01-20T00:00:00%2B00:00&limit=28', 2, 20],
+];
+
 describe('GET /v2/entities/{entityId}/attrs/{attrName}', () => {
   beforeEach(() => insertTestData(['Room']));
   const url = '/v2/entities/Room0/attrs/temperature';
@@ -572,51 +601,13 @@ describe('GET /v2/entities/{entityId}/attrs/{attrName}', () => {
     values: range(lo, hi),
   });
 
+  it.each(WINDOWS)('answers the window of upstream case %s (%s)', async (_case, query, lo, hi) => {
+    expect((await get(`${url}?${query}`)).body).toEqual(expected(lo, hi));
+  });
+
   // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_defaults
   it('answers the whole series', async () => {
     expect(await get(`${url}?type=Room`)).toMatchObject({ status: 200, body: expected(0, 30) });
-  });
-
-  // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_fromDate_toDate
-  it('answers fromDate to toDate, both inclusive', async () => {
-    const q = 'type=Room&fromDate=1970-01-06T00:00:00%2B00:00&toDate=1970-01-17T00:00:00%2B00:00';
-    expect((await get(`${url}?${q}`)).body).toEqual(expected(5, 17));
-  });
-
-  // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_fromDate_toDate_with_quotes
-  it('takes fromDate and toDate in double quotes', async () => {
-    const q = new URLSearchParams({
-      type: 'Room',
-      fromDate: '"1970-01-06T00:00:00+00:00"',
-      toDate: '"1970-01-17T00:00:00+00:00"',
-    });
-    expect((await get(`${url}?${q}`)).body).toEqual(expected(5, 17));
-  });
-
-  // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_lastN
-  it('answers the last N, oldest first', async () => {
-    expect((await get(`${url}?type=Room&lastN=10`)).body).toEqual(expected(20, 30));
-  });
-
-  // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_lastN_with_limit
-  it('answers the last N within a larger limit', async () => {
-    expect((await get(`${url}?type=Room&lastN=3&limit=10`)).body).toEqual(expected(27, 30));
-  });
-
-  // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_limit
-  it('answers the first `limit`', async () => {
-    expect((await get(`${url}?type=Room&limit=5`)).body).toEqual(expected(0, 5));
-  });
-
-  // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_offset
-  it('skips `offset` rows', async () => {
-    expect((await get(`${url}?type=Room&offset=3`)).body).toEqual(expected(3, 30));
-  });
-
-  // upstream: src/reporter/tests/test_1T1E1A.py::test_1T1E1A_combined
-  it('combines offset, toDate and limit', async () => {
-    const q = 'type=Room&offset=2&toDate=1970-01-20T00:00:00%2B00:00&limit=28';
-    expect((await get(`${url}?${q}`)).body).toEqual(expected(2, 20));
   });
 
   // upstream: src/translators/sql_translator.py SQLTranslator.query (no test combines them): lastN
@@ -683,6 +674,10 @@ describe('GET /v2/entities/{entityId}', () => {
     attributes: attributes(lo, hi),
   });
 
+  it.each(WINDOWS)('answers the window of upstream case %s (%s)', async (_case, query, lo, hi) => {
+    expect((await get(`${url}?${query}`)).body).toEqual(expected(lo, hi));
+  });
+
   // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_defaults
   it('answers every attribute, by name', async () => {
     expect(await get(`${url}?type=Room`)).toMatchObject({ status: 200, body: expected(0, 30) });
@@ -710,12 +705,6 @@ describe('GET /v2/entities/{entityId}', () => {
     });
   });
 
-  // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_fromDate_toDate
-  it('answers fromDate to toDate', async () => {
-    const q = 'type=Room&fromDate=1970-01-06T00:00:00%2B00:00&toDate=1970-01-17T00:00:00%2B00:00';
-    expect((await get(`${url}?${q}`)).body).toEqual(expected(5, 17));
-  });
-
   // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_fromDate
   it('answers from fromDate on', async () => {
     const q = 'type=Room&fromDate=1970-01-24T00:00:00%2B00:00';
@@ -726,42 +715,6 @@ describe('GET /v2/entities/{entityId}', () => {
   it.each([1, 3, 10, 10000])('answers the last %i from fromDate on', async (last) => {
     const q = `type=Room&lastN=${last}&fromDate=1970-01-24T00:00:00%2B00:00`;
     expect((await get(`${url}?${q}`)).body).toEqual(expected(30 - Math.min(last, 7), 30));
-  });
-
-  // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_fromDate_toDate_with_quotes
-  it('takes fromDate and toDate in double quotes', async () => {
-    const q = new URLSearchParams({
-      type: 'Room',
-      fromDate: '"1970-01-06T00:00:00+00:00"',
-      toDate: '"1970-01-17T00:00:00+00:00"',
-    });
-    expect((await get(`${url}?${q}`)).body).toEqual(expected(5, 17));
-  });
-
-  // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_lastN
-  it('answers the last N', async () => {
-    expect((await get(`${url}?type=Room&lastN=10`)).body).toEqual(expected(20, 30));
-  });
-
-  // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1E1A_lastN_with_limit
-  it('answers the last N within a larger limit', async () => {
-    expect((await get(`${url}?type=Room&lastN=3&limit=10`)).body).toEqual(expected(27, 30));
-  });
-
-  // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_limit
-  it('answers the first `limit`', async () => {
-    expect((await get(`${url}?type=Room&limit=5`)).body).toEqual(expected(0, 5));
-  });
-
-  // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_offset
-  it('skips `offset` rows', async () => {
-    expect((await get(`${url}?type=Room&offset=3`)).body).toEqual(expected(3, 30));
-  });
-
-  // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_combined
-  it('combines offset, toDate and limit', async () => {
-    const q = 'type=Room&offset=2&toDate=1970-01-20T00:00:00%2B00:00&limit=28';
-    expect((await get(`${url}?${q}`)).body).toEqual(expected(2, 20));
   });
 
   // upstream: src/reporter/tests/test_1T1ENA.py::test_1T1ENA_values_defaults
