@@ -912,6 +912,7 @@ describe('each rule looks at its own kinds only', () => {
     expect(
       broken(
         { apiVersion: 'v1', kind: 'Service', metadata: meta('bare') },
+        { apiVersion: 'v1', kind: 'Service', metadata: meta('null'), spec: null },
         { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: meta('vs') },
         { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: meta('ap') },
         { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: meta('app') },
