@@ -128,6 +128,141 @@ describe('JwksCache', () => {
     await expect(cache().keys()).rejects.toThrow(JwksUnavailableError);
   });
 
+  it('a known kid, any of the keys, never triggers a refresh, nor does a request without kid', async () => {
+    const c = cache();
+    await c.keys();
+    now += 31_000;
+    await c.keys('realm-ec-1');
+    await c.keys('realm-rsa-2');
+    await c.keys();
+    expect(stub.requests).toHaveLength(1);
+    expect(c.fetches).toBe(1);
+  });
+
+  it('refreshes for an unknown kid exactly the refresh interval after the last fetch', async () => {
+    const c = cache();
+    await c.keys();
+    now += 29_999;
+    await c.keys('unknown-1');
+    expect(c.fetches).toBe(1);
+    now += 1;
+    await c.keys('unknown-2');
+    expect(c.fetches).toBe(2);
+  });
+
+  it('trusts no key as old as the maximum age: with 0, it fails closed', async () => {
+    const err = await cache({ maxAgeMs: 0 })
+      .keys()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JwksUnavailableError);
+    expect((err as Error).message).toMatch(/no keys fetched yet, or the last ones are too old/);
+    expect((err as Error).name).toBe('JwksUnavailableError');
+  });
+
+  it('has defaults: keys trusted 5 minutes, unknown kids at most every 30 s, 5 s of back-off', async () => {
+    const c = new JwksCache({ url: `${stub.url}/certs`, now: clock });
+    await c.keys();
+    now += 29_999;
+    await c.keys('unknown');
+    expect(c.fetches).toBe(1);
+    now += 1;
+    await c.keys('unknown');
+    expect(c.fetches).toBe(2);
+    now += 299_999;
+    await c.keys();
+    expect(c.fetches).toBe(2);
+    now += 1;
+    await c.keys();
+    expect(c.fetches).toBe(3);
+    stub.handle(json(503, {}));
+    now += 300_000;
+    await expect(c.keys()).rejects.toThrow(JwksUnavailableError);
+    now += 4_999;
+    await expect(c.keys()).rejects.toThrow(JwksUnavailableError);
+    expect(c.fetches).toBe(4);
+    now += 1;
+    await expect(c.keys()).rejects.toThrow(JwksUnavailableError);
+    expect(c.fetches).toBe(5);
+  });
+
+  it('takes its options instead of the defaults', async () => {
+    const c = cache({ maxAgeMs: 1_000, minRefreshIntervalMs: 100, retryAfterFailureMs: 50 });
+    await c.keys();
+    now += 100;
+    await c.keys('unknown');
+    expect(c.fetches).toBe(2);
+    now += 1_000;
+    stub.handle(json(503, {}));
+    await expect(c.keys()).rejects.toThrow(JwksUnavailableError);
+    now += 50;
+    await expect(c.keys()).rejects.toThrow(JwksUnavailableError);
+    expect(c.fetches).toBe(4);
+  });
+
+  it('asks for JSON, with a timeout', async () => {
+    const seen: RequestInit[] = [];
+    const c = cache({
+      fetch: (async (url: string, init: RequestInit) => {
+        seen.push(init);
+        return fetch(url, init);
+      }) as typeof fetch,
+    });
+    await c.keys();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers).toEqual({ accept: 'application/json' });
+    expect(seen[0]!.signal).toBeInstanceOf(AbortSignal);
+  });
+
+  it.each([
+    ['an error status', json(500, {}), /\/certs answered 500$/, false],
+    [
+      'a body that is not JSON',
+      (_req: unknown, res: any) => res.end('<html>'),
+      /\/certs did not answer JSON$/,
+      true,
+    ],
+    ['JSON null', json(200, null), /\/certs did not answer a JWKS$/, false],
+    ['keys that are not a list', json(200, { keys: 'nope' }), /did not answer a JWKS$/, false],
+    ['a null key', json(200, { keys: [null] }), /did not answer a JWKS$/, false],
+    [
+      'one key without kty among good ones',
+      json(200, { keys: [{ kty: 'RSA' }, { kid: 'x' }] }),
+      /did not answer a JWKS$/,
+      false,
+    ],
+  ])('says why it refuses %s', async (_what, handler, message, hasCause) => {
+    stub.handle(handler as never);
+    const err = (await cache()
+      .keys()
+      .catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(JwksUnavailableError);
+    expect(err.message).toMatch(message);
+    expect(err.cause !== undefined).toBe(hasCause);
+  });
+
+  it('says which Keycloak it cannot reach, and why', async () => {
+    const err = (await cache({ url: 'http://127.0.0.1:9/certs', timeoutMs: 500 })
+      .keys()
+      .catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/: cannot reach http:\/\/127\.0\.0\.1:9\/certs \(.+\)$/);
+    expect((err.cause as Error).message).toBe('fetch failed');
+  });
+
+  it('turns an unexpected failure into unavailable keys, keeping the cause', async () => {
+    const boom = new Error('boom');
+    const c = cache({
+      fetch: (async () => ({
+        get ok(): boolean {
+          throw boom;
+        },
+      })) as unknown as typeof fetch,
+    });
+    const err = (await c.keys().catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(JwksUnavailableError);
+    expect(err.message).toContain('boom');
+    expect(err.cause).toBe(boom);
+  });
+
   it('times out a Keycloak that does not answer', async () => {
     stub.handle(() => {
       // never answers

@@ -221,3 +221,39 @@ describe('verifyBearer', () => {
     },
   );
 });
+
+describe('verifyBearer, the reasons it gives', () => {
+  const opts = () => ({ jwks, issuer: ISSUER, audiences: API_AUDIENCES });
+  const refusal = async (recipe: TokenRecipe, o = opts()) =>
+    verifyBearer(await makeToken(keys, ISSUER, recipe), o).catch((e: unknown) => e as TokenError);
+
+  it('names an invalid claim that is not a time limit: an iat that is no number', async () => {
+    const err = await refusal({ claims: { iat: 'yesterday' } });
+    expect(err).toMatchObject({ problem: 'malformed', message: 'invalid token claim iat' });
+    expect((err as Error).name).toBe('TokenError');
+  });
+
+  it('calls a header it does not understand malformed', async () => {
+    expect(await refusal({ header: { crit: ['x-unknown'], 'x-unknown': 1 } })).toMatchObject({
+      problem: 'malformed',
+      message: 'malformed token',
+    });
+  });
+
+  it('refuses a key of the right type that cannot be imported', async () => {
+    const broken: JWK = { kty: 'RSA', kid: 'broken-1', alg: 'RS256', use: 'sig' };
+    const stubbed = await startStub(json(200, { keys: [...keys.jwks.keys, broken] }));
+    try {
+      const err = await refusal(
+        { kid: 'broken-1' },
+        { ...opts(), jwks: new JwksCache({ url: `${stubbed.url}/certs` }) },
+      );
+      expect(err).toMatchObject({
+        problem: 'unknown-key',
+        message: 'token key does not fit its algorithm',
+      });
+    } finally {
+      await stubbed.close();
+    }
+  });
+});
