@@ -116,7 +116,7 @@ describe('the scenarios on the local stack', () => {
       (d) => d.method === 'POST' && d.path === '/iota-json-south/iot/json',
     );
     expect(json.length).toBeGreaterThanOrEqual(numbers.length);
-    expect(json.every((d) => d.allowed && d.status === 200)).toBe(true);
+    expect(json.filter((d) => !(d.allowed && d.status === 200))).toEqual([]);
   });
 
   it('tenant-isolation saw each attempt refused by the policy, for the reason under test', () => {

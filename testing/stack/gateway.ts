@@ -413,7 +413,9 @@ function proxy(
         path: basePath + o.path,
         headers,
         setHost: !hasHost,
-        agent: o.agent,
+        // A request with a body cannot go again after the keep-alive race below (its body is
+        // streamed through, not kept), so it never meets it: it takes a connection of its own.
+        agent: idempotent ? o.agent : false,
       },
       (upRes) => {
         const status = upRes.statusCode ?? 502;
