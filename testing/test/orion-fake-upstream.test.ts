@@ -9,25 +9,12 @@ import { startStub } from '../support/http.js';
 import type { StubServer } from '../support/http.js';
 import { startOrionFake } from '../fakes/orion.js';
 import type { OrionFake } from '../fakes/orion.js';
-
-interface CallOptions {
-  service?: string;
-  servicePath?: string;
-  body?: unknown;
-}
+import { fiwareCaller } from '../support/fiware-call.js';
+import type { FiwareCallOptions } from '../support/fiware-call.js';
 
 let orion: OrionFake;
 
-async function call(method: string, path: string, o: CallOptions = {}) {
-  const headers: Record<string, string> = {};
-  if (o.service !== undefined) headers['fiware-service'] = o.service;
-  if (o.servicePath !== undefined) headers['fiware-servicepath'] = o.servicePath;
-  const body = o.body === undefined ? undefined : JSON.stringify(o.body);
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${orion.url}${path}`, { method, headers, body });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
+const call = fiwareCaller(() => orion.url);
 
 const badRequest = (description: string) => ({ error: 'BadRequest', description });
 
@@ -53,13 +40,13 @@ async function receiver(): Promise<Receiver> {
 const integers = (values: Record<string, number>) =>
   Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { value: v, type: 'Integer' }]));
 
-async function subscribe(body: unknown, o: CallOptions = {}) {
+async function subscribe(body: unknown, o: FiwareCallOptions = {}) {
   const res = await call('POST', '/v2/subscriptions', { ...o, body });
   expect(res.status).toBe(201);
   return res.headers.get('location')!.split('/').pop()!;
 }
 
-async function register(o: CallOptions = {}) {
+async function register(o: FiwareCallOptions = {}) {
   const res = await call('POST', '/v2/registrations', {
     ...o,
     body: {

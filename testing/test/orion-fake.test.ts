@@ -7,28 +7,12 @@ import { startStub } from '../support/http.js';
 import type { StubServer } from '../support/http.js';
 import { startOrionFake } from '../fakes/orion.js';
 import type { OrionFake } from '../fakes/orion.js';
-
-interface CallOptions {
-  service?: string;
-  servicePath?: string;
-  body?: unknown;
-  raw?: string;
-  headers?: Record<string, string>;
-}
+import { fiwareCaller } from '../support/fiware-call.js';
+import type { FiwareCallOptions } from '../support/fiware-call.js';
 
 let orion: OrionFake;
 
-async function call(method: string, path: string, o: CallOptions = {}) {
-  const headers: Record<string, string> = { ...o.headers };
-  if (o.service !== undefined) headers['fiware-service'] = o.service;
-  if (o.servicePath !== undefined) headers['fiware-servicepath'] = o.servicePath;
-  const body = o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
-  if (body !== undefined && !('content-type' in headers))
-    headers['content-type'] = 'application/json';
-  const res = await fetch(`${orion.url}${path}`, { method, headers, body });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
+const call = fiwareCaller(() => orion.url);
 
 const room = (id: string, temperature: unknown, extra: Record<string, unknown> = {}) => ({
   id,
@@ -59,7 +43,7 @@ async function receiver(status = 204, delayMs = 0): Promise<Receiver> {
 
 async function subscribe(
   url: string,
-  o: CallOptions & { subscription?: Record<string, any> } = {},
+  o: FiwareCallOptions & { subscription?: Record<string, any> } = {},
 ) {
   const body = {
     subject: { entities: [{ idPattern: '.*', type: 'Room' }] },
@@ -790,7 +774,7 @@ describe('subscriptions', () => {
 
 describe('registrations and forwarding', () => {
   let provider: Receiver;
-  const register = async (url: string, o: CallOptions = {}, dataProvided?: unknown) => {
+  const register = async (url: string, o: FiwareCallOptions = {}, dataProvided?: unknown) => {
     const res = await call('POST', '/v2/registrations', {
       ...o,
       body: {

@@ -36,40 +36,18 @@
 //   effect over HTTP is replayed through test_notify and test_incomplete_entities.
 import { startQuantumLeapFake } from '../fakes/quantumleap.js';
 import type { QuantumLeapFake } from '../fakes/quantumleap.js';
-
-interface CallOptions {
-  service?: string;
-  servicePath?: string;
-  body?: unknown;
-  /** Sent as is, instead of `body` as JSON. */
-  raw?: string;
-  headers?: Record<string, string>;
-}
+import { fiwareCaller } from '../support/fiware-call.js';
+import type { FiwareCallOptions } from '../support/fiware-call.js';
 
 let ql: QuantumLeapFake;
 const T1 = 't1';
 
-async function call(method: string, path: string, o: CallOptions = {}) {
-  const headers: Record<string, string> = { ...o.headers };
-  if (o.service !== undefined) headers['fiware-service'] = o.service;
-  if (o.servicePath !== undefined) headers['fiware-servicepath'] = o.servicePath;
-  const body = o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${ql.url}${path}`, { method, headers, body });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = text;
-  }
-  return { status: res.status, headers: res.headers, body: json };
-}
+const call = fiwareCaller(() => ql.url);
 
-const get = (path: string, o: CallOptions = { service: T1 }) => call('GET', path, o);
+const get = (path: string, o: FiwareCallOptions = { service: T1 }) => call('GET', path, o);
 
 /** POSTs `{data}` to /v2/notify and expects QuantumLeap's 200. */
-async function notify(data: unknown[], o: CallOptions = { service: T1 }) {
+async function notify(data: unknown[], o: FiwareCallOptions = { service: T1 }) {
   const res = await call('POST', '/v2/notify', {
     ...o,
     body: { subscriptionId: '5947d174793fe6f7eb5e3961', data },
