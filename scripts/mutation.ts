@@ -32,6 +32,21 @@ export interface MutationArea {
   readonly tests: readonly string[];
 }
 
+/** The provisioning test files that start no stack (the `provisioning-units` judges). */
+export const UNIT_TESTS = [
+  'model',
+  'devices-file',
+  'published-rules',
+  'casts',
+  'errors',
+  'openapi',
+  'config',
+  'upstream',
+  'fiware-client',
+  'client',
+  'api-key-publisher',
+] as const;
+
 /**
  * The areas. An exclusion (a `!` glob, or a `// Stryker disable` comment in a source file)
  * carries its reason beside it; none is there to raise a score.
@@ -47,13 +62,27 @@ export const AREAS = {
     ],
     tests: ['services/tenancy/test/*.test.ts'],
   },
-  provisioning: {
-    description: 'the provisioning service: API, provisioner, devices file, FIWARE clients',
+  // The provisioning service in two parts, so that the modules that need no running stack are
+  // judged by tests that start none. A mutant of code run at module load (a zod schema, the
+  // OpenAPI components) is static: every test file of its area must run for it, and with the
+  // stack's files (the IoT Agents, the fakes, the service; about 2 minutes) that made the
+  // whole service a run of days.
+  'provisioning-units': {
+    description:
+      'the provisioning service below its HTTP API: model, devices file, clients, API keys, OpenAPI',
     mutate: [
       'services/provisioning/src/**/*.ts',
       // Re-exports only: no statement to mutate.
       '!services/provisioning/src/index.ts',
+      // The 'provisioning-api' area.
+      '!services/provisioning/src/{app,provisioner,service}.ts',
     ],
+    // The test files that start no stack (no agent, no fake, no service): seconds in all.
+    tests: UNIT_TESTS.map((t) => `services/provisioning/test/${t}.test.ts`),
+  },
+  'provisioning-api': {
+    description: "the provisioning service's HTTP API and provisioner, against the real IoT Agents",
+    mutate: ['services/provisioning/src/{app,provisioner,service}.ts'],
     tests: ['services/provisioning/test/*.test.ts'],
   },
   rules: {
@@ -141,6 +170,10 @@ export function strykerOptions(area: AreaName, opts: MutationRunOptions): Partia
       enableFindRelatedTests: false,
     },
     coverageAnalysis: 'perTest',
+    // Jest runs every selected test of a mutant anyway (its bail cannot be set through its
+    // API), so naming every test that kills a mutant costs nothing, and the report then shows
+    // what each test catches: the score of a subset of the tests follows from it.
+    disableBail: true,
     mutate: [...(opts.mutate ?? AREAS[area].mutate)],
     // The sandbox is a copy of the project (tests read docs/examples, deploy/ and more):
     // leave out only the caches and build output.
@@ -181,7 +214,10 @@ const positiveNumber = (flag: string) => (value: string) => {
 
 const areaList = () =>
   Object.entries(AREAS)
-    .map(([name, a]) => `  ${name.padEnd(13)} ${a.description}`)
+    .map(
+      ([name, a]) =>
+        `  ${name.padEnd(Math.max(...Object.keys(AREAS).map((n) => n.length)) + 1)} ${a.description}`,
+    )
     .join('\n');
 
 export function program(): Command {

@@ -3,13 +3,13 @@
  * errors, and the score it reports.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { MutantResult } from '@stryker-mutator/api/core';
 
-import { AREAS, strykerOptions, summarize } from '../mutation.js';
+import { AREAS, UNIT_TESTS, strykerOptions, summarize } from '../mutation.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -40,14 +40,55 @@ describe('npm run mutation', () => {
     const r = run('--help');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('tenancy');
-    expect(r.stdout).toContain('provisioning');
+    expect(r.stdout).toContain('provisioning-units');
+    expect(r.stdout).toContain('provisioning-api');
     expect(r.stdout).toContain('rules');
   });
 
   it.each(Object.entries(AREAS))('area %s names files and tests that exist', (_name, area) => {
-    for (const glob of [...area.mutate, ...area.tests].filter((g) => !g.includes('*'))) {
+    for (const glob of [...area.mutate, ...area.tests].filter((g) => !/[*{]/.test(g))) {
       expect(existsSync(join(ROOT, glob.replace(/^!/, '')))).toBe(true);
     }
+  });
+
+  it('splits the provisioning service in two areas that mutate every file once', () => {
+    const dir = 'services/provisioning/src';
+    const sources = readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.ts'));
+    const api = ['app.ts', 'provisioner.ts', 'service.ts'];
+    expect(AREAS['provisioning-api'].mutate).toEqual([
+      `${dir}/{${api.map((f) => f.slice(0, -3)).join(',')}}.ts`,
+    ]);
+    expect(AREAS['provisioning-units'].mutate).toEqual([
+      `${dir}/**/*.ts`,
+      `!${dir}/index.ts`,
+      `!${dir}/{app,provisioner,service}.ts`,
+    ]);
+    for (const f of api) expect(sources).toContain(f);
+    // index.ts re-exports only: nothing in it to mutate.
+    const index = readFileSync(join(ROOT, dir, 'index.ts'), 'utf8').replace(
+      /\/\*[\s\S]*?\*\//g,
+      '',
+    );
+    for (const line of index.split('\n').filter((l) => l.trim())) {
+      expect(line).toMatch(/^(export |\s{2}|} from|\/\/)/);
+    }
+  });
+
+  it('judges the provisioning units by test files that start no stack', () => {
+    const files = AREAS['provisioning-units'].tests;
+    expect(files).toHaveLength(UNIT_TESTS.length);
+    for (const file of files) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      expect({
+        file,
+        stack: /testing\/stack\/|child_process|startOpa|src\/(app|service)\.js/.test(text),
+      }).toEqual({
+        file,
+        stack: false,
+      });
+    }
+    // The API area runs them too, with the rest.
+    expect(AREAS['provisioning-api'].tests).toEqual(['services/provisioning/test/*.test.ts']);
   });
 
   it('keeps reports and the incremental file under the git-ignored .cache', () => {
@@ -58,6 +99,8 @@ describe('npm run mutation', () => {
       ignoreStatic: false,
     });
     expect(o.incremental).toBe(true);
+    // Every killing test is named in the report.
+    expect(o.disableBail).toBe(true);
     expect(o.incrementalFile).toBe('.cache/mutation/tenancy/incremental.json');
     expect(o.htmlReporter).toEqual({ fileName: '.cache/mutation/tenancy/index.html' });
     expect(o.jsonReporter).toEqual({ fileName: '.cache/mutation/tenancy/report.json' });

@@ -47,7 +47,9 @@ export class ApiKeyPublisher {
   private readonly maxAgeMs: number;
   private readonly now: () => number;
   private cached?: { at: number; bundle: ApiKeyBundle };
-  private inFlight?: Promise<ApiKeyBundle>;
+  /** The last revision handed to onChange. */
+  private published?: ApiKeyBundle;
+  private inFlight?: { generation: number; promise: Promise<ApiKeyBundle> };
   /** Bumped by invalidate(): a read that started before it cannot be cached after it. */
   private generation = 0;
 
@@ -60,8 +62,16 @@ export class ApiKeyPublisher {
   async bundle(): Promise<ApiKeyBundle> {
     const cached = this.cached;
     if (cached && this.now() - cached.at < this.maxAgeMs) return cached.bundle;
-    this.inFlight ??= this.read().finally(() => (this.inFlight = undefined));
-    return this.inFlight;
+    // A read that started before the last invalidate() cannot answer for after it: join a
+    // read only of the current generation.
+    if (this.inFlight?.generation !== this.generation) {
+      const generation = this.generation;
+      const promise: Promise<ApiKeyBundle> = this.read(generation).finally(() => {
+        if (this.inFlight?.promise === promise) this.inFlight = undefined;
+      });
+      this.inFlight = { generation, promise };
+    }
+    return this.inFlight.promise;
   }
 
   /** Forgets the cached data: a group was written, so the next read goes to the agents. */
@@ -76,8 +86,7 @@ export class ApiKeyPublisher {
     return this.bundle();
   }
 
-  private async read(): Promise<ApiKeyBundle> {
-    const generation = this.generation;
+  private async read(generation: number): Promise<ApiKeyBundle> {
     const at = this.now();
     const keys: TenantApiKey[] = [];
     await Promise.all(
@@ -94,13 +103,19 @@ export class ApiKeyPublisher {
       ),
     );
     const data = apiKeyData(keys);
-    const previous = this.cached?.bundle;
+    const previous = this.published;
     const bundle =
       previous?.etag === data.revision
         ? previous
         : { etag: data.revision, data, body: bundleOf(data) };
-    if (generation === this.generation) this.cached = { at, bundle };
-    if (previous?.etag !== bundle.etag) this.opts.onChange?.(data);
+    // Read before a write that came since: its caller asked before the write, but the data
+    // may miss it, so it is neither kept nor published (the current generation's read is).
+    if (generation !== this.generation) return bundle;
+    this.cached = { at, bundle };
+    if (previous?.etag !== bundle.etag) {
+      this.published = bundle;
+      this.opts.onChange?.(data);
+    }
     return bundle;
   }
 }

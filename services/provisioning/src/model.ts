@@ -183,7 +183,8 @@ function uniqueNames(
 ): void {
   const rule = OBJECT_ID_RULES[d.protocol];
   d.attributes.forEach((a, i) => {
-    if (!rule.pattern.test(a.object_id))
+    // An object id the general rule refused already has its message: one per fault.
+    if (OBJECT_ID.test(a.object_id) && !rule.pattern.test(a.object_id))
       ctx.addIssue({ code: 'custom', path: ['attributes', i, 'object_id'], message: rule.message });
   });
   const seen = new Map<string, string>();

@@ -192,6 +192,8 @@ export function summarize(body: unknown): string {
     const b = body as Record<string, unknown>;
     const text = [b.error ?? b.name, b.description ?? b.message].filter(Boolean).join(': ');
     if (text) return maskApiKeys(text).slice(0, 300);
+    // Some other shape: the body itself, not "[object Object]".
+    return maskApiKeys(JSON.stringify(body)).slice(0, 300);
   }
   return maskApiKeys(String(body ?? 'no body')).slice(0, 300);
 }

@@ -2,6 +2,8 @@
  * The devices file (`npm run provision -- -f`): what it refuses before any call, each at the
  * field it names: a service path listed twice, a device id twice within a path, two groups of
  * one protocol on a path. The same device id on two paths is two devices, and is accepted.
+ * Reading it: YAML or JSON by the file's name, and the error for a file that cannot be read,
+ * does not parse or breaks the format; and the groups a path's entry gives.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 
 import type { PlatformError } from '../../../platform/errors.js';
-import { DevicesFile, readDevicesFile } from '../src/devices-file.js';
+import { PROVISIONING_ERRORS } from '../src/errors.js';
+import { DevicesFile, groupsOf, readDevicesFile } from '../src/devices-file.js';
 
 const device = (device_id: string) => ({
   device_id,
@@ -119,5 +122,103 @@ describe('the devices file', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('reading a devices file', () => {
+  /** Writes `text` as `name` in a fresh folder and reads it; the error, or the file. */
+  function read(
+    name: string,
+    text: string | undefined,
+  ): { file?: DevicesFile; err?: PlatformError; path: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'devices-file-'));
+    const path = join(dir, name);
+    if (text !== undefined) writeFileSync(path, text);
+    try {
+      return { file: readDevicesFile(path), path };
+    } catch (err) {
+      return { err: err as PlatformError, path };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const YAML = ['tenant: manufracture', 'servicePaths:', '  - path: /floor1', ''].join('\n');
+
+  it('reads YAML, and JSON when the name ends in .json, filling the defaults', () => {
+    const expected = {
+      tenant: 'manufracture',
+      quantumleapSubscription: false,
+      servicePaths: [{ path: '/floor1', devices: [] }],
+    };
+    expect(read('m.devices.yaml', YAML).file).toEqual(expected);
+    expect(read('m.devices.yml', YAML).file).toEqual(expected);
+    const json = JSON.stringify({ tenant: 'manufracture', servicePaths: [{ path: '/floor1' }] });
+    expect(read('m.devices.json', json).file).toEqual(expected);
+  });
+
+  it('says a file that cannot be read, with the reason and the fix', () => {
+    const { err, path } = read('missing.yaml', undefined);
+    expect(err?.code).toBe('ERR_PROVISION_FILE');
+    expect(err?.message).toMatch(new RegExp(`^cannot read ${path}: ENOENT`));
+    expect(err?.fix).toBe(PROVISIONING_ERRORS.ERR_PROVISION_FILE.fix);
+    expect((err?.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+  });
+
+  it('says which syntax a file breaks: JSON for .json, YAML for the rest', () => {
+    const json = read('m.devices.json', YAML);
+    expect(json.err?.code).toBe('ERR_PROVISION_FILE');
+    expect(json.err?.message).toMatch(new RegExp(`^${json.path} is not valid JSON: `));
+    expect(json.err?.cause).toBeInstanceOf(SyntaxError);
+    const yaml = read('m.devices.yaml', 'tenant: [manufracture\n');
+    expect(yaml.err?.code).toBe('ERR_PROVISION_FILE');
+    expect(yaml.err?.message).toMatch(new RegExp(`^${yaml.path} is not valid YAML: .+`));
+    // A JSON file is valid YAML: it is read whatever its name.
+    expect(
+      read('m.devices.yaml', '{"tenant": "m", "servicePaths": [{"path": "/"}]}').file?.tenant,
+    ).toBe('m');
+  });
+
+  it('says what breaks the format: the tenant, an empty list, a bad path, an unknown field', () => {
+    const { err } = read(
+      'm.devices.yaml',
+      ['tenant: manu-fracture', 'servicePaths: []', 'colour: red', ''].join('\n'),
+    );
+    expect(err?.message.split('\n').slice(1)).toEqual([
+      '  tenant: a tenant (fiware-service): 1-50 characters of A-Z a-z 0-9 _',
+      '  servicePaths: Too small: expected array to have >=1 items',
+      '  colour: unknown field',
+    ]);
+    const path = read(
+      'm.devices.yaml',
+      ['tenant: m', 'servicePaths:', '  - path: floor1', ''].join('\n'),
+    );
+    expect(path.err?.message).toContain(
+      'servicePaths[0].path: an absolute service path of at most 10 levels of A-Z a-z 0-9 _ (e.g. /floor1)',
+    );
+  });
+});
+
+describe('the groups of a service path', () => {
+  const parse = (entry: Record<string, unknown>) =>
+    DevicesFile.parse({ tenant: 'm', servicePaths: [{ path: '/', ...entry }] }).servicePaths[0]!;
+
+  it('are its groups, or its one group, or none', () => {
+    expect(groupsOf(parse({}))).toEqual([]);
+    const one = groupsOf(parse({ group: { entity_type: 'Bot' } }));
+    expect(one).toHaveLength(1);
+    expect(one[0]).toMatchObject({ entity_type: 'Bot', protocol: 'ultralight' });
+    const two = groupsOf(
+      parse({ groups: [{ entity_type: 'A' }, { entity_type: 'B', protocol: 'json' }] }),
+    );
+    expect(two.map((g) => [g.entity_type, g.protocol])).toEqual([
+      ['A', 'ultralight'],
+      ['B', 'json'],
+    ]);
+  });
+
+  it('are given one way: group or groups, not both', () => {
+    expect(
+      problems(file([{ path: '/', group: { entity_type: 'A' }, groups: [{ entity_type: 'B' }] }])),
+    ).toEqual(['servicePaths.0.groups: give either group or groups, not both']);
   });
 });

@@ -2,12 +2,14 @@
  * The upstream client: timeouts, retries with backoff only for idempotent methods, and the
  * distinction between an unavailable upstream and a refusal.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { afterEach, describe, expect, it } from '@jest/globals';
 
 import type { StubServer } from '../../../testing/support/http.js';
 import { json, startStub } from '../../../testing/support/http.js';
 import { freePort } from '../../../testing/real/opa.js';
-import { Upstream, UpstreamError, maskApiKeys } from '../src/upstream.js';
+import { Upstream, UpstreamError, maskApiKeys, summarize } from '../src/upstream.js';
 
 let stub: StubServer | undefined;
 afterEach(async () => {
@@ -117,5 +119,201 @@ describe('maskApiKeys', () => {
   ])('masks %s', (text, expected) => {
     expect(maskApiKeys(text)).toContain(expected);
     expect(maskApiKeys(text)).not.toContain('3z4w');
+  });
+});
+
+describe('Upstream requests and answers', () => {
+  /** A stub that records each request's method, URL, headers and body, and answers `answer`. */
+  async function recording(answer: (req: IncomingMessage, res: ServerResponse) => void) {
+    const seen: {
+      method?: string;
+      url?: string;
+      headers: IncomingMessage['headers'];
+      body: string;
+    }[] = [];
+    stub = await startStub((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+        answer(req, res);
+      });
+    });
+    return seen;
+  }
+
+  it('sends JSON with its content type, the headers and query values given, and no undefined ones', async () => {
+    const seen = await recording(json(201, { id: 'x' }));
+    const up = new Upstream({ name: 'orion', baseUrl: `${stub!.url}//` });
+    const res = await up.call<{ id: string }>('POST', '/v2/entities', {
+      headers: { 'fiware-service': 'm', 'fiware-servicepath': undefined },
+      query: { options: 'keyValues', limit: 5, offset: undefined },
+      body: { id: 'x', n: 1 },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({ id: 'x' });
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.method).toBe('POST');
+    // The base URL's trailing slashes are dropped: one slash before the path.
+    expect(seen[0]!.url).toBe('/v2/entities?options=keyValues&limit=5');
+    expect(seen[0]!.headers).toMatchObject({
+      accept: 'application/json',
+      'content-type': 'application/json',
+      'fiware-service': 'm',
+    });
+    expect(seen[0]!.headers).not.toHaveProperty('fiware-servicepath');
+    expect(JSON.parse(seen[0]!.body)).toEqual({ id: 'x', n: 1 });
+  });
+
+  it('sends no body and no content type without a body', async () => {
+    const seen = await recording((_req, res) => {
+      res.writeHead(204);
+      res.end();
+    });
+    const up = new Upstream({ name: 'orion', baseUrl: stub!.url });
+    const res = await up.call('DELETE', '/v2/entities/x');
+    expect(res).toMatchObject({ status: 204, body: undefined });
+    expect(seen[0]!.headers).not.toHaveProperty('content-type');
+    expect(seen[0]!.body).toBe('');
+  });
+
+  it('returns a text answer as text, and JSON parsed', async () => {
+    await recording((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('not json {');
+    });
+    const up = new Upstream({ name: 'orion', baseUrl: stub!.url });
+    expect((await up.call('GET', '/version')).body).toBe('not json {');
+  });
+
+  it.each([502, 503, 504])('calls %i unavailable, with the status and body', async (status) => {
+    stub = await startStub(json(status, { error: 'Down' }));
+    const up = new Upstream({ name: 'orion', baseUrl: stub.url, attempts: 1 });
+    const err = (await up.call('GET', '/v2/x').catch((e: unknown) => e)) as UpstreamError;
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err).toMatchObject({
+      name: 'UpstreamError',
+      upstream: 'orion',
+      failure: 'unavailable',
+      status,
+      body: { error: 'Down' },
+      message: `orion answered ${status} to GET /v2/x`,
+    });
+    expect(err.unavailable).toBe(true);
+  });
+
+  it.each([400, 404, 409, 500])(
+    'calls %i a refusal: not unavailable, never retried',
+    async (status) => {
+      stub = await startStub(json(status, { name: 'NOPE', message: 'no' }));
+      const up = new Upstream({ name: 'iot-agent', baseUrl: stub.url, backoffMs: 1 });
+      const err = (await up
+        .call('PUT', '/iot/devices/d')
+        .catch((e: unknown) => e)) as UpstreamError;
+      expect(err).toMatchObject({
+        failure: 'rejected',
+        status,
+        body: { name: 'NOPE', message: 'no' },
+      });
+      expect(err.unavailable).toBe(false);
+      expect(stub.requests).toHaveLength(1);
+    },
+  );
+
+  it('retries HEAD like GET, and never PATCH or POST', async () => {
+    stub = await startStub(failTimes(1, 503));
+    const head = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 1 });
+    expect((await head.call('HEAD', '/v2')).status).toBe(200);
+    expect(stub.requests).toHaveLength(2);
+    for (const method of ['PATCH', 'POST']) {
+      stub.handle(failTimes(1, 503));
+      const before = stub.requests.length;
+      const err = (await head.call(method, '/v2').catch((e: unknown) => e)) as UpstreamError;
+      expect(err.failure).toBe('unavailable');
+      expect(stub.requests.length - before).toBe(1);
+    }
+  });
+
+  it('makes three attempts by default, and as many as configured', async () => {
+    stub = await startStub(failTimes(10, 503));
+    const byDefault = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 1 });
+    await byDefault.call('GET', '/x').catch(() => undefined);
+    expect(stub.requests).toHaveLength(3);
+    const five = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 1, attempts: 5 });
+    await five.call('GET', '/x').catch(() => undefined);
+    expect(stub.requests).toHaveLength(8);
+  });
+
+  it('waits between attempts, growing from the first backoff', async () => {
+    stub = await startStub(failTimes(10, 503));
+    // Full jitter: each wait is random below backoff * 2^(n-1); Math.random() pinned to the top.
+    const random = Math.random;
+    Math.random = () => 0.999;
+    try {
+      const up = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 100, attempts: 3 });
+      const started = performance.now();
+      await up.call('GET', '/x').catch(() => undefined);
+      // Waits of about 100 ms and 200 ms.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    } finally {
+      Math.random = random;
+    }
+  });
+
+  it('reports every attempt with its outcome', async () => {
+    stub = await startStub(failTimes(1, 503));
+    const seen: [string, string, string][] = [];
+    const up = new Upstream({
+      name: 'orion',
+      baseUrl: stub.url,
+      backoffMs: 1,
+      onAttempt: (name, method, outcome, seconds) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        expect(seconds).toBeLessThan(10);
+        seen.push([name, method, outcome]);
+      },
+    });
+    await up.call('GET', '/x');
+    const port = await freePort();
+    const down = new Upstream({
+      name: 'iot-agent',
+      baseUrl: `http://127.0.0.1:${port}`,
+      attempts: 1,
+      onAttempt: (name, method, outcome) => seen.push([name, method, outcome]),
+    });
+    await down.call('DELETE', '/x').catch(() => undefined);
+    expect(seen).toEqual([
+      ['orion', 'GET', '503'],
+      ['orion', 'GET', '200'],
+      ['iot-agent', 'DELETE', 'unavailable'],
+    ]);
+  });
+});
+
+describe('summarize', () => {
+  it.each<[unknown, string]>([
+    [{ error: 'BadRequest', description: 'Invalid characters' }, 'BadRequest: Invalid characters'],
+    [{ name: 'DEVICE_NOT_FOUND', message: 'No device d1' }, 'DEVICE_NOT_FOUND: No device d1'],
+    [{ error: 'E', name: 'N', description: 'D', message: 'M' }, 'E: D'],
+    [{ description: 'only a description' }, 'only a description'],
+    [{ name: 'ONLY_A_NAME' }, 'ONLY_A_NAME'],
+    [{ other: 1 }, '{"other":1}'],
+    [{}, '{}'],
+    [[{ apikey: 's3cr3t' }], '[{"apikey":"***"}]'],
+    ['plain text', 'plain text'],
+    [undefined, 'no body'],
+    [null, 'no body'],
+  ])('says %p as %p', (body, text) => {
+    expect(summarize(body)).toBe(text);
+  });
+
+  it('keeps 300 characters, and masks API keys', () => {
+    expect(summarize({ error: 'E', description: 'x'.repeat(400) })).toHaveLength(300);
+    expect(summarize('y'.repeat(400))).toHaveLength(300);
+    expect(summarize({ error: 'E', description: 'no group for API Key s3cr3t' })).toBe(
+      'E: no group for API Key ***',
+    );
+    expect(summarize('apikey=s3cr3t')).toBe('apikey=***');
   });
 });
