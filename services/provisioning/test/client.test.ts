@@ -4,33 +4,14 @@
  * tenant, service path and bearer headers, and the ApiError of problems and network failures.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import type { StubServer } from '../../../testing/support/http.js';
-import { json, startStub } from '../../../testing/support/http.js';
+import type { RecordedRequest, StubHandler, StubServer } from '../../../testing/support/http.js';
+import { json, startRecordingStub } from '../../../testing/support/http.js';
 import { ApiError, ProvisioningClient } from '../src/client.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type Handler = StubHandler;
 
-/** One request as the stub received it. */
-interface Sent {
-  readonly method: string;
-  readonly path: string;
-  /** Headers the client set (the ones fetch adds on its own left out). */
-  readonly headers: Record<string, string>;
-  readonly body: unknown;
-}
-
-/** Headers undici adds to every request, whoever calls it. */
-const TRANSPORT = new Set([
-  'host',
-  'connection',
-  'user-agent',
-  'accept-language',
-  'sec-fetch-mode',
-  'accept-encoding',
-  'content-length',
-]);
+type Sent = RecordedRequest;
 
 let stub: StubServer | undefined;
 let sent: Sent[] = [];
@@ -46,25 +27,9 @@ async function client(
   answer: (req: Sent, n: number) => Handler,
   token: string | (() => Promise<string>) = 't0k3n',
 ): Promise<ProvisioningClient> {
-  stub = await startStub((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString();
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) {
-        if (!TRANSPORT.has(k) && typeof v === 'string') headers[k] = v;
-      }
-      const s: Sent = {
-        method: req.method ?? '',
-        path: req.url ?? '',
-        headers,
-        body: text ? JSON.parse(text) : undefined,
-      };
-      sent.push(s);
-      answer(s, sent.length)(req, res);
-    });
-  });
+  const started = await startRecordingStub(answer);
+  stub = started.stub;
+  sent = started.sent;
   return new ProvisioningClient({ baseUrl: `${stub.url}/provisioning/`, tenant: 'factory', token });
 }
 

@@ -4,36 +4,17 @@
  * JSON body; pagination, 404 lookups, refusals, and the upstream error kinds they pass through.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import type { StubServer } from '../../../testing/support/http.js';
-import { json, startStub } from '../../../testing/support/http.js';
+import type { RecordedRequest, StubHandler, StubServer } from '../../../testing/support/http.js';
+import { json, startRecordingStub } from '../../../testing/support/http.js';
 import type { Scope } from '../src/fiware-client.js';
 import { IotAgentClient, OrionClient, entityKey } from '../src/fiware-client.js';
 import type { UpstreamOptions } from '../src/upstream.js';
 import { Upstream, UpstreamError } from '../src/upstream.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type Handler = StubHandler;
 
-/** One request as the stub received it. */
-interface Sent {
-  readonly method: string;
-  readonly path: string;
-  /** Headers the client set (the ones fetch adds on its own left out). */
-  readonly headers: Record<string, string>;
-  readonly body: unknown;
-}
-
-/** Headers undici adds to every request, whoever calls it. */
-const TRANSPORT = new Set([
-  'host',
-  'connection',
-  'user-agent',
-  'accept-language',
-  'sec-fetch-mode',
-  'accept-encoding',
-  'content-length',
-]);
+type Sent = RecordedRequest;
 
 let stub: StubServer | undefined;
 let sent: Sent[] = [];
@@ -58,25 +39,9 @@ async function upstream(
   name = 'iot-agent',
   opts: Partial<UpstreamOptions> = {},
 ): Promise<Upstream> {
-  stub = await startStub((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString();
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) {
-        if (!TRANSPORT.has(k) && typeof v === 'string') headers[k] = v;
-      }
-      const s: Sent = {
-        method: req.method ?? '',
-        path: req.url ?? '',
-        headers,
-        body: text ? JSON.parse(text) : undefined,
-      };
-      sent.push(s);
-      answer(s, sent.length)(req, res);
-    });
-  });
+  const started = await startRecordingStub(answer);
+  stub = started.stub;
+  sent = started.sent;
   return new Upstream({ name, baseUrl: `${stub.url}/`, backoffMs: 1, ...opts });
 }
 
