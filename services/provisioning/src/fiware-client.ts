@@ -64,6 +64,9 @@ async function allPages<T>(
   }
 }
 
+/** The service path a call acts on: without a header, the agent and Orion take `/`. */
+const pathOf = (scope: Scope) => scope.servicePath ?? '/';
+
 function headers(scope: Scope): Record<string, string | undefined> {
   return {
     'fiware-service': scope.service,
@@ -85,7 +88,7 @@ export class IotAgentClient {
     if (res.status === 404) return [];
     // The registry filters by service path; keep only exact matches in case it does not.
     return (res.body?.services ?? []).filter(
-      (g) => g.subservice === undefined || g.subservice === scope.servicePath,
+      (g) => g.subservice === undefined || g.subservice === pathOf(scope),
     );
   }
 
@@ -128,7 +131,7 @@ export class IotAgentClient {
       return res.body?.devices ?? [];
     });
     // The registry filters by service path; keep only exact matches in case it does not.
-    return all.filter((d) => d.service_path === undefined || d.service_path === scope.servicePath);
+    return all.filter((d) => d.service_path === undefined || d.service_path === pathOf(scope));
   }
 
   /** One device, or undefined. */

@@ -122,17 +122,19 @@ describe('IotAgentClient.listGroups', () => {
     ]);
   });
 
-  it('keeps no group of another path when the scope has no service path', async () => {
+  it('takes a scope without a service path as /, as the agent does', async () => {
     const client = await agent(() =>
       json(200, {
         services: [
           { apikey: 'k1', resource: '/iot/json' },
+          { apikey: 'k2', resource: '/iot/json', subservice: '/' },
           { apikey: 'k3', resource: '/iot/json', subservice: '/line2' },
         ],
       }),
     );
     expect(await client.listGroups({ service: 'factory', correlator: 'corr-1' })).toEqual([
       { apikey: 'k1', resource: '/iot/json' },
+      { apikey: 'k2', resource: '/iot/json', subservice: '/' },
     ]);
     expect(sent[0]!.headers).toEqual(tenantWide);
   });
@@ -363,6 +365,11 @@ describe('IotAgentClient.listDevices', () => {
     expect(await client.listDevices(scope)).toEqual([
       { device_id: 'a' },
       { device_id: 'b', service_path: '/line1' },
+    ]);
+    // Without a service path, the scope is /.
+    expect(await client.listDevices({ service: 'factory', correlator: 'c' })).toEqual([
+      { device_id: 'a' },
+      { device_id: 'd', service_path: '/' },
     ]);
   });
 
