@@ -7,7 +7,7 @@
  * cores (docs/mutation.md has the measured runtimes and scores).
  *
  *   npm run mutation -- tenancy
- *   npm run mutation -- provisioning --mutate services/provisioning/src/model.ts
+ *   npm run mutation -- provisioning-units --mutate services/provisioning/src/model.ts
  *
  * Exit codes: 0 the run finished (whatever the score), 1 Stryker failed, 2 usage error.
  */
