@@ -388,6 +388,25 @@ describe('ApiKeyPublisher', () => {
       expect(reads()).toBe(8);
     });
 
+    it('keeps sharing the new read when the one before the write ends first', async () => {
+      const { ul, js, publisher, reads } = setup({ ul: { manufracture: groupsOf('k') } });
+      const first = gate();
+      ul.gate = js.gate = first.promise;
+      const before = publisher.bundle();
+      publisher.invalidate();
+      const second = gate();
+      ul.gate = js.gate = second.promise;
+      const after = publisher.bundle();
+      expect(reads()).toBe(8);
+      first.open();
+      await before;
+      // The stale read has ended; a caller now still joins the read of the current generation.
+      const joined = publisher.bundle();
+      expect(reads()).toBe(8);
+      second.open();
+      expect(await joined).toBe(await after);
+    });
+
     it('lets callers after a write share the new read, not the one before it', async () => {
       const { ul, js, publisher, reads } = setup({ ul: { manufracture: groupsOf('old') } });
       const g = gate();
