@@ -7,9 +7,11 @@ import type { MaterializedCase } from '../../../testing/support/corpus.js';
 import {
   corpusApiKeys,
   corpusPolicyData,
+  envoyInput,
   loadCorpus,
   materializeCorpus,
 } from '../../../testing/support/corpus.js';
+import { MAX_TOKEN_LENGTH } from '../../../platform/tenancy.js';
 import type { OpaServer } from '../../../testing/real/opa.js';
 import { startOpa } from '../../../testing/real/opa.js';
 import type { TestKeys } from '../../../testing/support/tokens.js';
@@ -77,6 +79,47 @@ describe('every case, decided by the OPA server and by the wasm', () => {
     if (c.expect.status !== undefined) expect(fromServer.http_status).toBe(c.expect.status);
     if (c.expect.reason !== undefined)
       expect(fromServer.headers?.['x-kitt4sme-deny-reason']).toBe(c.expect.reason);
+  });
+});
+
+/**
+ * Authorization headers at the edges of the host's stand-in for tokens the wasm would decode
+ * differently from OPA (policy.ts, withDecodableToken): each is decided by both engines here,
+ * as the corpus' cases are.
+ */
+describe('tokens that do not decode, at the edges of the stand-in', () => {
+  const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
+  const header = b64('{"alg":"RS256","kid":"realm-rsa-1"}');
+  const undecodable = (length: number) => `${'a'.repeat(length - 8)}.bbb.ccc`;
+  const edges: [string, string][] = [
+    ['junk after an undecodable token', 'Bearer aaa.bbb.ccc x'],
+    ['a comma inside an undecodable token', 'Bearer aaa,x.bbb.ccc'],
+    ['padding after an undecodable token', 'Bearer aaa.bbb.ccc='],
+    ['another scheme with three segments', 'Basic aaa.bbb.ccc'],
+    ['two segments', 'Bearer aaa.bbb'],
+    ['an empty header segment', 'Bearer .bbb.ccc'],
+    ['an empty claims segment', 'Bearer aaa..ccc'],
+    ['a header with trailing bytes', `Bearer ${b64('{"alg":"RS256"}x')}.${b64('{}')}.c2ln`],
+    [
+      'claims of invalid UTF-8',
+      `Bearer ${header}.${Buffer.from([0xff, 0xfe]).toString('base64url')}.c2ln`,
+    ],
+    ['an undecodable token of the longest length', `Bearer ${undecodable(MAX_TOKEN_LENGTH)}`],
+    ['an undecodable token one over the longest', `Bearer ${undecodable(MAX_TOKEN_LENGTH + 1)}`],
+    ['an undecodable token just under the longest', `Bearer ${undecodable(MAX_TOKEN_LENGTH - 20)}`],
+    ['a short undecodable token', 'Bearer a.b.c'],
+  ];
+
+  it.each(edges)('%s', async (_what, authorization) => {
+    const input = envoyInput('GET', '/orion/v2/entities', {
+      'fiware-service': 'manufracture',
+      authorization,
+    });
+    const fromServer = (await opa.query('kitt4sme/authz/decision', input)) as Decision;
+    expect(fromServer.allowed).toBe(false);
+    expect(sortKeys(semantic(await wasm.decide(input, keys.jwks)))).toEqual(
+      sortKeys(semantic(fromServer)),
+    );
   });
 });
 
