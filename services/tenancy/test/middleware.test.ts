@@ -12,6 +12,7 @@ import { generateTestKeys, makeToken } from '../../../testing/support/tokens.js'
 import { JwksCache } from '../src/jwks.js';
 import type { DecisionLogEntry } from '../src/middleware.js';
 import { tenancyMiddleware } from '../src/middleware.js';
+import type { Decision } from '../src/policy.js';
 import { TenancyPolicy } from '../src/policy.js';
 
 const config = corpusPolicyData();
@@ -43,6 +44,10 @@ function appWith(p: TenancyPolicy, jwks: JwksCache) {
       platformHeadersRaw: req.rawHeaders.filter(
         (v, i) => i % 2 === 0 && v.toLowerCase().startsWith('x-kitt4sme-'),
       ),
+      // Every header, in the three views.
+      headers: req.headers,
+      headersDistinct: req.headersDistinct,
+      rawHeaders: req.rawHeaders,
     }),
   );
   return app;
@@ -436,5 +441,224 @@ describe('tenancyMiddleware', () => {
     } finally {
       await a.close();
     }
+  });
+
+  it("keeps the caller's other headers in all three of Node's views", async () => {
+    const res = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token()}`,
+      'fiware-service': 'manufracture',
+      'x-request-note': 'kept',
+    });
+    const body = (await res.json()) as any;
+    expect(body.headers).toMatchObject({
+      'fiware-service': 'manufracture',
+      'x-request-note': 'kept',
+    });
+    expect(body.headersDistinct).toMatchObject({
+      'fiware-service': ['manufracture'],
+      'x-request-note': ['kept'],
+    });
+    const raw = body.rawHeaders as string[];
+    expect(raw[raw.findIndex((v) => v.toLowerCase() === 'x-request-note') + 1]).toBe('kept');
+    expect(raw.filter((_v, i) => i % 2 === 0).map((v) => v.toLowerCase())).toContain(
+      'authorization',
+    );
+  });
+
+  it('drops a platform header that comes first, before Host', async () => {
+    const res = await raw([
+      'GET /orion/version HTTP/1.1',
+      'X-Kitt4sme-Roles: platform-admin',
+      'Host: x',
+    ]);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({
+      platformHeaders: [],
+      platformHeadersDistinct: [],
+      platformHeadersRaw: [],
+    });
+  });
+
+  it('drops and sets the tenant header the policy data names, whatever its name', async () => {
+    const p = await TenancyPolicy.load({ config: { ...config, tenant_header: 'x-org-tenant' } });
+    const a = await listen(appWith(p, new JwksCache({ url: `${stub.url}/certs` })));
+    try {
+      const allowed = (await (
+        await fetch(`${a.base}/orion/v2/entities`, {
+          headers: {
+            authorization: `Bearer ${await token()}`,
+            'fiware-service': 'manufracture',
+            'x-org-tenant': 'smithereens',
+          },
+        })
+      ).json()) as any;
+      expect(allowed.headers['x-org-tenant']).toBe('manufracture');
+      expect(allowed.headersDistinct['x-org-tenant']).toEqual(['manufracture']);
+      const forgedPublic = (await (
+        await fetch(`${a.base}/orion/version`, { headers: { 'x-org-tenant': 'smithereens' } })
+      ).json()) as any;
+      expect(forgedPublic.headers).not.toHaveProperty('x-org-tenant');
+      expect(forgedPublic.headersDistinct).not.toHaveProperty('x-org-tenant');
+      expect((forgedPublic.rawHeaders as string[]).map((v) => v.toLowerCase())).not.toContain(
+        'x-org-tenant',
+      );
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('logs a public request as allowed, without a tenant or a subject', async () => {
+    await get('/orion/version?secret=1');
+    expect(decisions).toEqual([
+      { allowed: true, status: 200, method: 'GET', path: '/orion/version' },
+    ]);
+  });
+
+  it('asks for the realm keys only for a request with a token, by its kid', async () => {
+    const realm = await startStub(
+      json(200, { keys: keys.jwks.keys.filter((k) => k.kid !== 'realm-rsa-2') }),
+    );
+    const a = await listen(
+      appWith(policy, new JwksCache({ url: `${realm.url}/certs`, minRefreshIntervalMs: 0 })),
+    );
+    try {
+      await fetch(`${a.base}/orion/version`);
+      await fetch(`${a.base}/orion/v2/entities`, { headers: { 'fiware-service': 'manufracture' } });
+      expect(realm.requests).toHaveLength(0);
+      const first = await fetch(`${a.base}/orion/v2/entities`, {
+        headers: { authorization: `Bearer ${await token()}`, 'fiware-service': 'manufracture' },
+      });
+      expect(first.status).toBe(200);
+      expect(realm.requests).toHaveLength(1);
+      // The realm rotates a key in: a token of it names a kid the cache has not seen.
+      realm.handle(json(200, keys.jwks));
+      const rotated = await fetch(`${a.base}/orion/v2/entities`, {
+        headers: {
+          authorization: `Bearer ${await token({ key: 'rsa-rotated' })}`,
+          'fiware-service': 'manufracture',
+        },
+      });
+      expect(rotated.status).toBe(200);
+      expect(realm.requests).toHaveLength(2);
+    } finally {
+      await a.close();
+      await realm.close();
+    }
+  });
+
+  it('fails closed with 500 when the key cache fails other than by being unreachable', async () => {
+    const broken = {
+      keys: async () => Promise.reject(new TypeError('a bug in the cache')),
+    } as unknown as JwksCache;
+    const b = await listen(appWith(policy, broken));
+    try {
+      const res = await fetch(`${b.base}/orion/v2/entities?x=1`, {
+        headers: { authorization: `Bearer ${await token()}`, 'fiware-service': 'manufracture' },
+      });
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toEqual({
+        type: 'https://kitt4sme.eu/problems/authorization-failed',
+        title: 'Internal Server Error',
+        status: 500,
+        detail: 'the request could not be authorized',
+        instance: '/orion/v2/entities',
+      });
+      expect(decisions).toEqual([
+        {
+          allowed: false,
+          status: 500,
+          reason: 'authorization failed',
+          method: 'GET',
+          path: '/orion/v2/entities',
+        },
+      ]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('takes a roles claim of one string, and leaves out roles that are not strings', async () => {
+    const one = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token({ claims: { roles: 'manufracture:operator' } })}`,
+      'fiware-service': 'manufracture',
+    });
+    expect(((await one.json()) as any).tenancy.roles).toEqual(['operator']);
+    const mixed = await get('/orion/v2/entities', {
+      authorization: `Bearer ${await token({ claims: { roles: ['manufracture:viewer', 7, null, { r: 1 }] } })}`,
+      'fiware-service': 'manufracture',
+    });
+    expect(((await mixed.json()) as any).tenancy.roles).toEqual(['viewer']);
+  });
+
+  describe('with a policy whose decisions the test writes', () => {
+    /** A policy that answers `decision` to every request. */
+    const fixed = (decision: Decision) =>
+      ({
+        decide: async () => decision,
+        tenantHeader: 'x-kitt4sme-tenant',
+        claimNames: { tenants: 'tenants', roles: 'roles' },
+      }) as unknown as TenancyPolicy;
+    async function ask(decision: Decision, headers: Record<string, string> = {}) {
+      const a = await listen(appWith(fixed(decision), new JwksCache({ url: `${stub.url}/certs` })));
+      try {
+        const res = await fetch(`${a.base}/orion/v2/entities`, { headers });
+        return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+      } finally {
+        await a.close();
+      }
+    }
+
+    it('passes on only safe values of the deny headers it may pass on', async () => {
+      const res = await ask({
+        allowed: false,
+        http_status: 401,
+        headers: {
+          'www-authenticate': 'Bearer realm="kitt4sme"',
+          'retry-after': '\u0001 10',
+          'x-kitt4sme-deny-reason': 'too long '.repeat(200),
+          'x-other': 'not a deny header',
+        },
+        body: JSON.stringify({
+          type: 'https://kitt4sme.eu/problems/x',
+          title: 'Unauthorized',
+          detail: 'd',
+        }),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="kitt4sme"');
+      expect(res.headers.get('retry-after')).toBeNull();
+      expect(res.headers.get('x-kitt4sme-deny-reason')).toBeNull();
+      expect(res.headers.get('x-other')).toBeNull();
+      expect(
+        (await ask({ allowed: false, headers: { 'retry-after': '10\u0001' } })).headers.get(
+          'retry-after',
+        ),
+      ).toBeNull();
+      expect(
+        (await ask({ allowed: false, headers: { 'retry-after': '10' } })).headers.get(
+          'retry-after',
+        ),
+      ).toBe('10');
+    });
+
+    it('answers a bare deny as 403 with its own problem', async () => {
+      const res = await ask({ allowed: false });
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({
+        type: 'https://kitt4sme.eu/problems/access-denied',
+        title: 'Forbidden',
+        status: 403,
+        detail: 'request not allowed',
+        instance: '/orion/v2/entities',
+      });
+    });
+
+    it('lets an allow that names a tenant but carries no token through, without a caller', async () => {
+      // As an API-key device route is allowed: a tenant, and no token to read a caller from.
+      const res = await ask({ allowed: true, headers: { 'x-kitt4sme-tenant': 'manufracture' } });
+      expect(res.status).toBe(200);
+      expect(res.body.tenancy).toBeNull();
+    });
   });
 });
