@@ -2,12 +2,20 @@
  * The in-process policy host (src/policy.ts) unit by unit: the RFC 7638 thumbprints its
  * verified-signature memo is keyed by (held to RFC 7638's own example and to jose), and the
  * names it reads from the policy data (the tenant header, the claims of tenants and roles)
- * with their defaults. parity.test.ts and middleware.test.ts hold its decisions.
+ * with their defaults, and what it throws when a policy gives no decision or fails (a small
+ * Rego of the test's own, built to wasm with the pinned OPA). parity.test.ts and
+ * middleware.test.ts hold its decisions.
  */
-import { describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 
-import { TenancyPolicy, jwkThumbprint } from '../src/policy.js';
+import { ensureOpa } from '../../../toolchain/tools.js';
+import { PolicyEvaluationError, TenancyPolicy, jwkThumbprint } from '../src/policy.js';
 
 describe('jwkThumbprint', () => {
   it("gives RFC 7638's own example its thumbprint (section 3.1)", () => {
@@ -87,5 +95,85 @@ describe('the names a policy reads from its data', () => {
     expect(policy.claimNames).toEqual({ tenants: 'orgs', roles: 'grants' });
     const partly = await load({ claims: { roles: 'grants' } });
     expect(partly.claimNames).toEqual({ tenants: 'tenants', roles: 'grants' });
+  });
+});
+
+describe('a policy that gives no decision, or fails', () => {
+  let policy: TenancyPolicy;
+
+  beforeAll(async () => {
+    // The entrypoint the host evaluates, answering by input.kind: a decision that is not one,
+    // none at all, or two that conflict (an evaluation error).
+    const dir = mkdtempSync(join(tmpdir(), 'policy-test-'));
+    try {
+      mkdirSync(join(dir, 'src'));
+      writeFileSync(
+        join(dir, 'src', 'authz.rego'),
+        [
+          'package kitt4sme.authz',
+          'decision := {"allowed": "yes"} if input.kind == "text"',
+          'decision := {"allowed": true} if input.kind == "conflict"',
+          'decision := {"allowed": false} if input.kind == "conflict"',
+          '',
+        ].join('\n'),
+      );
+      const bundle = join(dir, 'bundle.tar.gz');
+      const build = spawnSync(
+        ensureOpa(),
+        ['build', '-t', 'wasm', '-e', 'kitt4sme/authz/decision', '-o', bundle, 'src'],
+        { cwd: dir, encoding: 'utf8' },
+      );
+      expect(build.stderr).toBe('');
+      expect(spawnSync('tar', ['-xzf', bundle, '-C', dir, '/policy.wasm']).status).toBe(0);
+      policy = await TenancyPolicy.load({
+        config: {},
+        wasm: readFileSync(join(dir, 'policy.wasm')),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const failure = async (input: unknown) => {
+    const err = await policy.decide(input, undefined).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PolicyEvaluationError);
+    expect((err as Error).name).toBe('PolicyEvaluationError');
+    return err as PolicyEvaluationError;
+  };
+
+  it('refuses a result whose allowed is not a boolean', async () => {
+    expect((await failure({ kind: 'text' })).message).toBe(
+      'the tenancy policy returned no decision',
+    );
+  });
+
+  it('refuses no result at all', async () => {
+    expect((await failure({ kind: 'none' })).message).toBe(
+      'the tenancy policy returned no decision',
+    );
+  });
+
+  it('wraps an evaluation error, with its message and cause', async () => {
+    // opa-wasm throws the error's text itself, not an Error.
+    const err = await failure({ kind: 'conflict' });
+    expect(err.message).toBe(
+      'the tenancy policy failed: src/authz.rego:4:1: var assignment conflict',
+    );
+    expect(err.cause).toBe('src/authz.rego:4:1: var assignment conflict');
+  });
+
+  it('decides inputs of any shape without throwing before the policy sees them', async () => {
+    // No attributes, no request, no headers: the host's own reads must not throw.
+    for (const input of [
+      {},
+      { attributes: {} },
+      { attributes: { request: {} } },
+      { attributes: { request: { http: {} } } },
+    ]) {
+      await expect(policy.decide(input, { keys: [] })).rejects.toThrow('returned no decision');
+    }
   });
 });
