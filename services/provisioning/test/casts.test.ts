@@ -20,7 +20,11 @@ interface JexlParser {
 const require = createRequire(import.meta.url);
 const jexl = require('iotagent-node-lib/lib/plugins/jexlParser') as JexlParser;
 
-beforeAll(() => jexl.setTransforms({}));
+beforeAll(() => {
+  // The library logs through logops; a test run keeps its output quiet.
+  (require('logops') as { setLevel(level: string): void }).setLevel('FATAL');
+  jexl.setTransforms({});
+});
 
 /** What the agent stores for attribute `name` of `type` when the device sends `value`. */
 function cast(type: string, value: unknown, protocol: DeviceProtocol, name = 'm'): unknown {
