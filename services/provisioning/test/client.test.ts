@@ -9,12 +9,8 @@ import type { RecordedRequest, StubHandler, StubServer } from '../../../testing/
 import { json, startRecordingStub } from '../../../testing/support/http.js';
 import { ApiError, ProvisioningClient } from '../src/client.js';
 
-type Handler = StubHandler;
-
-type Sent = RecordedRequest;
-
 let stub: StubServer | undefined;
-let sent: Sent[] = [];
+let sent: RecordedRequest[] = [];
 
 afterEach(async () => {
   await stub?.close();
@@ -24,7 +20,7 @@ afterEach(async () => {
 
 /** A client of a server that records each request and answers with `answer(request, n)`. */
 async function client(
-  answer: (req: Sent, n: number) => Handler,
+  answer: (req: RecordedRequest, n: number) => StubHandler,
   token: string | (() => Promise<string>) = 't0k3n',
 ): Promise<ProvisioningClient> {
   const started = await startRecordingStub(answer);
@@ -51,7 +47,7 @@ const headers = {
 };
 
 /** A page of the device listing. */
-function page(count: number, n: number, from = 0): Handler {
+function page(count: number, n: number, from = 0): StubHandler {
   return json(200, {
     count,
     devices: Array.from({ length: n }, (_, i) => ({ device_id: `d${from + i}`, protocol: 'x' })),

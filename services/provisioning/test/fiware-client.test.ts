@@ -12,12 +12,8 @@ import { IotAgentClient, OrionClient, entityKey } from '../src/fiware-client.js'
 import type { UpstreamOptions } from '../src/upstream.js';
 import { Upstream, UpstreamError } from '../src/upstream.js';
 
-type Handler = StubHandler;
-
-type Sent = RecordedRequest;
-
 let stub: StubServer | undefined;
-let sent: Sent[] = [];
+let sent: RecordedRequest[] = [];
 
 afterEach(async () => {
   await stub?.close();
@@ -26,7 +22,7 @@ afterEach(async () => {
 });
 
 /** An answer without a body. */
-function empty(status: number, headers: Record<string, string> = {}): Handler {
+function empty(status: number, headers: Record<string, string> = {}): StubHandler {
   return (_req, res) => {
     res.writeHead(status, headers);
     res.end();
@@ -35,7 +31,7 @@ function empty(status: number, headers: Record<string, string> = {}): Handler {
 
 /** An upstream whose server records each request and answers with `answer(request, n)`. */
 async function upstream(
-  answer: (req: Sent, n: number) => Handler,
+  answer: (req: RecordedRequest, n: number) => StubHandler,
   name = 'iot-agent',
   opts: Partial<UpstreamOptions> = {},
 ): Promise<Upstream> {
@@ -45,11 +41,15 @@ async function upstream(
   return new Upstream({ name, baseUrl: `${stub.url}/`, backoffMs: 1, ...opts });
 }
 
-async function agent(answer: (req: Sent, n: number) => Handler): Promise<IotAgentClient> {
+async function agent(
+  answer: (req: RecordedRequest, n: number) => StubHandler,
+): Promise<IotAgentClient> {
   return new IotAgentClient(await upstream(answer, 'iot-agent'));
 }
 
-async function orion(answer: (req: Sent, n: number) => Handler): Promise<OrionClient> {
+async function orion(
+  answer: (req: RecordedRequest, n: number) => StubHandler,
+): Promise<OrionClient> {
   return new OrionClient(await upstream(answer, 'orion'));
 }
 
