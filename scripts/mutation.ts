@@ -212,13 +212,12 @@ const positiveNumber = (flag: string) => (value: string) => {
   return n;
 };
 
-const areaList = () =>
-  Object.entries(AREAS)
-    .map(
-      ([name, a]) =>
-        `  ${name.padEnd(Math.max(...Object.keys(AREAS).map((n) => n.length)) + 1)} ${a.description}`,
-    )
+const areaList = () => {
+  const width = Math.max(...Object.keys(AREAS).map((n) => n.length)) + 1;
+  return Object.entries(AREAS)
+    .map(([name, a]) => `  ${name.padEnd(width)} ${a.description}`)
     .join('\n');
+};
 
 export function program(): Command {
   return new Command('mutation')
