@@ -166,8 +166,11 @@ describe('a policy that gives no decision, or fails', () => {
   });
 
   it('decides inputs of any shape without throwing before the policy sees them', async () => {
-    // No attributes, no request, no headers: the host's own reads must not throw.
+    // No input at all, no attributes, no request, no headers: the host's own reads must not
+    // throw.
     for (const input of [
+      null,
+      undefined,
       {},
       { attributes: {} },
       { attributes: { request: {} } },
