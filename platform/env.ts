@@ -3,7 +3,7 @@
  * service's own zod schema at start, so a wrong value stops the service with one message that
  * names every invalid variable.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** The environment a service reads (`process.env` or a test's own). */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -27,4 +27,33 @@ export function parseEnv<S extends z.ZodType>(
     throw fail(`invalid environment:\n  ${lines.join('\n  ')}`);
   }
   return parsed.data;
+}
+
+/**
+ * A whole number from `min` to `max` in an environment variable, written in decimal digits
+ * only (an optional `-`). Not `z.coerce.number()`, which reads an empty value as 0 (port 0: a
+ * random port), `' 80 '` as 80, `'0x10'` as 16 and `'1e3'` as 1000. Any other text, and a
+ * number out of range, get one message that says what is wanted.
+ */
+export function envInt(min: number, max: number, what = 'a whole number') {
+  const wanted = `${what} from ${min} to ${max}, in decimal digits`;
+  return z
+    .string()
+    .regex(/^-?[0-9]+$/, wanted)
+    .pipe(z.transform(Number))
+    .pipe(z.number().min(min, wanted).max(max, wanted));
+}
+
+/**
+ * A number from `min` to `max` in an environment variable, in decimal (digits, an optional
+ * `-` and fraction: `0.25`), for the same reasons as {@link envInt}. `above: true` makes `min`
+ * itself out of range.
+ */
+export function envNumber(min: number, max: number, what = 'a number', above = false) {
+  const wanted = `${what} ${above ? 'above' : 'from'} ${min}${above ? ', up' : ''} to ${max}, in decimal`;
+  return z
+    .string()
+    .regex(/^-?[0-9]+(\.[0-9]+)?$/, wanted)
+    .pipe(z.transform(Number))
+    .pipe(z.number().refine((n) => (above ? n > min : n >= min) && n <= max, wanted));
 }

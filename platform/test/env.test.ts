@@ -8,11 +8,11 @@ import { join } from 'node:path';
 
 import { z } from 'zod';
 
-import { parseEnv } from '../env.js';
+import { envInt, envNumber, parseEnv } from '../env.js';
 import { readPolicyDataFile } from '../policy-data.js';
 
 const Env = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PORT: envInt(0, 65535).default(8080),
   URL: z.url({ error: 'an http(s) URL' }),
   NAME: z.string().min(1, 'a name'),
 });
@@ -30,9 +30,59 @@ describe('parseEnv', () => {
   it('fails naming every invalid variable, missing or with what the schema wants', () => {
     expect(() => parseEnv(Env, { PORT: '70000', URL: 'nope' }, fail)).toThrow(
       new Error(
-        'invalid environment:\n  PORT: Too big: expected number to be <=65535\n  URL: an http(s) URL\n  NAME: missing',
+        'invalid environment:\n  PORT: a whole number from 0 to 65535, in decimal digits\n  URL: an http(s) URL\n  NAME: missing',
       ),
     );
+  });
+});
+
+describe('envInt and envNumber', () => {
+  const parse = (schema: z.ZodType, value: string | undefined) =>
+    schema.safeParse(value).success
+      ? schema.parse(value)
+      : schema.safeParse(value).error!.issues.map((i) => i.message);
+  const port = envInt(0, 65535);
+  const wanted = 'a whole number from 0 to 65535, in decimal digits';
+
+  it('reads decimal digits, the bounds included, and a default when unset', () => {
+    expect(parse(port, '0')).toBe(0);
+    expect(parse(port, '65535')).toBe(65535);
+    expect(parse(port, '08080')).toBe(8080);
+    expect(parse(envInt(-5, 5), '-5')).toBe(-5);
+    expect(parse(port.default(8080), undefined)).toBe(8080);
+  });
+
+  // z.coerce.number() reads '' as 0 (a random port), ' 80 ' as 80, '0x10' as 16, '1e3' as 1000.
+  it.each(['', ' ', ' 80 ', '80 ', '0x10', '1e3', '8.5', '+80', '-1', '65536', 'eighty', '1_000'])(
+    'refuses %j with what it wants, once',
+    (value) => {
+      expect(parse(port, value)).toEqual([wanted]);
+    },
+  );
+
+  it('names what the number is for', () => {
+    expect(parse(envInt(1, 10, 'attempts'), '0')).toEqual([
+      'attempts from 1 to 10, in decimal digits',
+    ]);
+  });
+
+  it('reads decimals within bounds for envNumber, the lower one excluded with above', () => {
+    const ratio = envNumber(0, 10);
+    expect(parse(ratio, '0')).toBe(0);
+    expect(parse(ratio, '0.25')).toBe(0.25);
+    expect(parse(ratio, '10')).toBe(10);
+    expect(parse(ratio.default(0.1), undefined)).toBe(0.1);
+    for (const bad of ['', '.5', '1.', '1e1', '0x1', ' 1', '10.01', '-0.1']) {
+      expect(parse(ratio, bad)).toEqual(['a number from 0 to 10, in decimal']);
+    }
+    const seconds = envNumber(0, 86_400, 'seconds between heartbeats', true);
+    expect(parse(seconds, '0.5')).toBe(0.5);
+    expect(parse(seconds, '86400')).toBe(86_400);
+    for (const bad of ['0', '-1', '86400.5', '']) {
+      expect(parse(seconds, bad)).toEqual([
+        'seconds between heartbeats above 0, up to 86400, in decimal',
+      ]);
+    }
   });
 });
 

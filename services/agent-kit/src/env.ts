@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 
-import { parseEnv } from '../../../platform/env.js';
+import { envInt, envNumber, parseEnv } from '../../../platform/env.js';
 import type { Environment } from '../../../platform/env.js';
 import {
   AGENT_ENV,
@@ -32,10 +32,7 @@ const Env = z.object({
     .string()
     .regex(/^[A-Za-z0-9_]{1,50}$/, 'a FIWARE service (letters, digits, _; 50 at most)'),
   [AGENT_ENV.revision]: text("the revision the pod was rendered with (the record's hash)"),
-  [AGENT_ENV.heartbeatSeconds]: z.coerce
-    .number({ error: 'seconds between heartbeats, a number' })
-    .positive('seconds between heartbeats, more than 0')
-    .max(86_400, 'seconds between heartbeats, a day at most'),
+  [AGENT_ENV.heartbeatSeconds]: envNumber(0, 86_400, 'seconds between heartbeats', true),
   [AGENT_ENV.host]: text("the host the instance runs on (the node's name)"),
   [AGENT_ENV.instance]: text("the instance's name (agent-<id>[-<host>])"),
   [AGENT_ENV.entityId]: text("the instance's heartbeat entity id"),
@@ -50,7 +47,7 @@ const Env = z.object({
   ).optional(),
   ORION_URL: url("Orion's NGSI-v2 API, e.g. http://orion.platform.svc.cluster.local:1026"),
   // Not in the contract: the kit's own, for processes that share a host (a local run).
-  AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_AGENT_PORT),
+  AGENT_PORT: envInt(0, 65535).default(DEFAULT_AGENT_PORT),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 

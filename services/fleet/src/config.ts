@@ -21,14 +21,12 @@ import { z } from 'zod';
 
 import type { PlatformContext } from '../../../platform/context.js';
 import { loadPlatformContext } from '../../../platform/context.js';
-import { parseEnv } from '../../../platform/env.js';
+import { envInt as int, parseEnv } from '../../../platform/env.js';
 import { PLATFORM_EVENTS_URL_ENV } from '../../../platform/events.js';
 import type { Environment } from '../../../platform/env.js';
 import { readPolicyDataFile } from '../../../platform/policy-data.js';
 import type { Author } from './contract.js';
 import { fleetServiceError } from './errors.js';
-
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const Env = z.object({
   FLEET_PORT: int(0, 65535).default(8080),

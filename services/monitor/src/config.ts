@@ -11,14 +11,13 @@ import {
   IOT_AGENT_IDS,
   iotAgentSpec,
 } from '../../../platform/components.js';
-import { parseEnv } from '../../../platform/env.js';
+import { envInt as int, envNumber, parseEnv } from '../../../platform/env.js';
 import { DEFAULT_NUDGE_COMMAND } from '../../../platform/liveness.js';
 import type { Environment } from '../../../platform/env.js';
 import { readPolicyDataFile } from '../../../platform/policy-data.js';
 import { monitorError } from './errors.js';
 
 const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an http(s) URL` });
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const Env = z.object({
   MONITOR_PORT: int(0, 65535).default(8080),
@@ -43,8 +42,8 @@ const Env = z.object({
     .regex(/^[A-Za-z0-9_]{1,64}$/, 'a command name (letters, digits, _)')
     .default(DEFAULT_NUDGE_COMMAND),
   MONITOR_MAX_NUDGES: int(1, 20).default(3),
-  MONITOR_GRACE_RATIO: z.coerce.number().min(0).max(10).default(0.1),
-  MONITOR_MIN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(5),
+  MONITOR_GRACE_RATIO: envNumber(0, 10).default(0.1),
+  MONITOR_MIN_GRACE_SECONDS: envNumber(0, 3600).default(5),
   MONITOR_WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
   // Hosts a webhook may name although the outbound rule refuses them: a lab, never production.
   MONITOR_WEBHOOK_ALLOWED_HOSTS: z.string().default(''),

@@ -52,4 +52,19 @@ describe('the monitor configuration', () => {
       /MONITOR_MIN_GRACE_SECONDS/,
     );
   });
+
+  it('reads numbers only as decimal, never an empty or hexadecimal value as a number', () => {
+    const c = loadConfig({ ...env, MONITOR_PORT: '9090', MONITOR_GRACE_RATIO: '0.25' });
+    expect([c.port, c.graceRatio]).toEqual([9090, 0.25]);
+    // z.coerce.number() took '' as port 0 (a random port) and '0x10' as 16.
+    expect(() => loadConfig({ ...env, MONITOR_PORT: '' })).toThrow(
+      'MONITOR_PORT: a whole number from 0 to 65535, in decimal digits',
+    );
+    expect(() => loadConfig({ ...env, MONITOR_EVENTS_PORT: '0x10' })).toThrow(
+      'MONITOR_EVENTS_PORT: a whole number from 0 to 65535, in decimal digits',
+    );
+    expect(() => loadConfig({ ...env, MONITOR_GRACE_RATIO: ' 1' })).toThrow(
+      'MONITOR_GRACE_RATIO: a number from 0 to 10, in decimal',
+    );
+  });
 });

@@ -11,7 +11,7 @@ import {
   IOT_AGENT_IDS,
   iotAgentSpec,
 } from '../../../platform/components.js';
-import { parseEnv } from '../../../platform/env.js';
+import { envInt as int, parseEnv } from '../../../platform/env.js';
 import type { Environment } from '../../../platform/env.js';
 import { PLATFORM_EVENTS_URL_ENV } from '../../../platform/events.js';
 import { readPolicyDataFile } from '../../../platform/policy-data.js';
@@ -21,7 +21,6 @@ import { provisioningError } from './errors.js';
 export const DEFAULT_MAX_BATCH = 1000;
 
 const url = (what: string) => z.url({ protocol: /^https?$/, error: `${what}: an http(s) URL` });
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** The environment variables, their meaning and their defaults (documented in docs/provisioning.md). */
 const Env = z.object({

@@ -307,7 +307,7 @@ describe('service configuration', () => {
       expect.objectContaining({
         code: 'ERR_PROVISIONING_CONFIG',
         message: expect.stringMatching(
-          /IOTA_NORTH_URL: the north \(provisioning\) API of the IoT Agent for Ultralight.*\n.*IOTA_JSON_NORTH_URL: missing\n.*ORION_URL: missing[\s\S]*UPSTREAM_TIMEOUT_MS: Too small/,
+          /IOTA_NORTH_URL: the north \(provisioning\) API of the IoT Agent for Ultralight.*\n.*IOTA_JSON_NORTH_URL: missing\n.*ORION_URL: missing[\s\S]*UPSTREAM_TIMEOUT_MS: a whole number from 100 to 120000/,
         ),
       }) as never,
     );
