@@ -132,6 +132,8 @@ describe('selectKey and keyFitsAlg', () => {
     ['a key declared for another algorithm', { ...rsa, alg: 'RS512' }, 'RS256', false],
     ['a key of an algorithm the platform does not take', { kty: 'oct', k: 'x' }, 'HS256', false],
     ['an RSA key for RS512', rsa, 'RS512', false],
+    ['an EC P-256 key for ES384', ec, 'ES384', false],
+    ['an EC P-256 key for HS256', ec, 'HS256', false],
   ])('%s: %s', (_what, key, alg, fits) => {
     expect(keyFitsAlg(key, alg)).toBe(fits);
   });
