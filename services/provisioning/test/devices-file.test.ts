@@ -13,7 +13,12 @@ import { describe, expect, it } from '@jest/globals';
 
 import type { PlatformError } from '../../../platform/errors.js';
 import { PROVISIONING_ERRORS } from '../src/errors.js';
-import { DevicesFile, groupsOf, readDevicesFile } from '../src/devices-file.js';
+import {
+  DevicesFile,
+  devicesFileJsonSchema,
+  groupsOf,
+  readDevicesFile,
+} from '../src/devices-file.js';
 
 const device = (device_id: string) => ({
   device_id,
@@ -172,6 +177,8 @@ describe('reading a devices file', () => {
     const yaml = read('m.devices.yaml', 'tenant: [manufracture\n');
     expect(yaml.err?.code).toBe('ERR_PROVISION_FILE');
     expect(yaml.err?.message).toMatch(new RegExp(`^${yaml.path} is not valid YAML: .+`));
+    // Where, as the YAML parser's pretty errors say it: the line and column of the fault.
+    expect(yaml.err?.message).toMatch(/at line 2, column 1:/);
     // A JSON file is valid YAML: it is read whatever its name.
     expect(
       read('m.devices.yaml', '{"tenant": "m", "servicePaths": [{"path": "/"}]}').file?.tenant,
@@ -220,5 +227,58 @@ describe('the groups of a service path', () => {
     expect(
       problems(file([{ path: '/', group: { entity_type: 'A' }, groups: [{ entity_type: 'B' }] }])),
     ).toEqual(['servicePaths.0.groups: give either group or groups, not both']);
+  });
+});
+
+describe('the devices file as an editor sees it (its published JSON Schema)', () => {
+  const schema = devicesFileJsonSchema() as any;
+  const entry = schema.properties.servicePaths.items;
+
+  it('titles and describes the file and every field a person writes', () => {
+    expect(schema.title).toBe('kitt4sme devices file');
+    expect(schema.description).toMatch(/npm run provision -- -f <file>/);
+    for (const field of [
+      schema.properties.quantumleapSubscription,
+      entry.properties.path,
+      entry.properties.group,
+      entry.properties.groups,
+    ]) {
+      expect(field.description).toMatch(/\w{3,}/);
+    }
+    expect(schema.properties.quantumleapSubscription.description).toMatch(/QuantumLeap/);
+    expect(entry.properties.group.description).toMatch(/one protocol/);
+    expect(entry.properties.groups.description).toMatch(/one per protocol/);
+  });
+
+  it('gives examples of a tenant and a service path', () => {
+    expect(schema.properties.tenant.examples).toEqual(['manufracture']);
+    expect(entry.properties.path.examples).toEqual(['/floor1']);
+  });
+});
+
+describe('the refusals of a devices file, as zod issues', () => {
+  // Callers other than readDevicesFile (an editor plugin, a test) read the issues themselves.
+  it('are custom issues at the field at fault', () => {
+    const r = DevicesFile.safeParse(
+      file([
+        {
+          path: '/a',
+          group: { entity_type: 'Bot' },
+          groups: [
+            { entity_type: 'Bot', protocol: 'json' },
+            { entity_type: 'Bot', protocol: 'json' },
+          ],
+          devices: [device('d1'), device('d1')],
+        },
+        { path: '/a' },
+      ]),
+    );
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => [i.code, i.path.join('.')])).toEqual([
+      ['custom', 'servicePaths.0.groups'],
+      ['custom', 'servicePaths.0.groups.1.protocol'],
+      ['custom', 'servicePaths.0.devices.1.device_id'],
+      ['custom', 'servicePaths.1.path'],
+    ]);
   });
 });
