@@ -252,6 +252,45 @@ describe('Upstream requests and answers', () => {
     }
   });
 
+  // Full jitter with Math.random() pinned to the top: each wait is then its bound.
+  async function pinnedRandom<T>(run: () => Promise<T>): Promise<T> {
+    const random = Math.random;
+    Math.random = () => 0.999;
+    try {
+      return await run();
+    } finally {
+      Math.random = random;
+    }
+  }
+
+  it('waits 100 ms before the second attempt by default', async () => {
+    stub = await startStub(failTimes(1, 503));
+    const up = new Upstream({ name: 'orion', baseUrl: stub.url });
+    const started = performance.now();
+    await pinnedRandom(() => up.call('GET', '/x'));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+  });
+
+  it('never waits before the first attempt', async () => {
+    stub = await startStub(json(200, { ok: true }));
+    // A first wait would be 5 s (half the backoff), beyond the test's own timeout.
+    const up = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 10_000 });
+    const started = performance.now();
+    await pinnedRandom(() => up.call('GET', '/x'));
+    expect(performance.now() - started).toBeLessThan(2500);
+  });
+
+  it('doubles the wait from the first backoff, no faster', async () => {
+    stub = await startStub(failTimes(10, 503));
+    const up = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 50, attempts: 3 });
+    const started = performance.now();
+    await pinnedRandom(() => up.call('GET', '/x').catch(() => undefined));
+    // 50 ms, then 100 ms; a wait that grew four times faster would take 2.4 s.
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(145);
+    expect(took).toBeLessThan(1500);
+  });
+
   it('reports every attempt with its outcome', async () => {
     stub = await startStub(failTimes(1, 503));
     const seen: [string, string, string][] = [];
@@ -302,6 +341,7 @@ describe('summarize', () => {
   it('keeps 300 characters, and masks API keys', () => {
     expect(summarize({ error: 'E', description: 'x'.repeat(400) })).toHaveLength(300);
     expect(summarize('y'.repeat(400))).toHaveLength(300);
+    expect(summarize({ other: 'z'.repeat(400) })).toBe(`{"other":"${'z'.repeat(290)}`);
     expect(summarize({ error: 'E', description: 'no group for API Key s3cr3t' })).toBe(
       'E: no group for API Key ***',
     );
