@@ -95,10 +95,7 @@ export const DeviceId = z
 /** An API key (Ultralight's `k=`), generated as 24 base64url characters when not given. */
 export const ApiKey = z
   .string()
-  .regex(API_KEY_PATTERN, 'API key: 4-64 characters of A-Z a-z 0-9 _ -')
-  .meta({
-    description: 'API key of the service group (the `k` parameter); write-only for viewers',
-  });
+  .regex(API_KEY_PATTERN, 'API key: 4-64 characters of A-Z a-z 0-9 _ -');
 /** Time zones already checked: building an Intl.DateTimeFormat costs more than the rest of a device. */
 const KNOWN_ZONES = new Map<string, boolean>();
 
@@ -315,7 +312,10 @@ export const Group = z
     service_path: z.string(),
     protocol: z.enum(DEVICE_PROTOCOLS),
     resource: z.string(),
-    apikey: z.string().optional(),
+    apikey: z.string().optional().meta({
+      description:
+        'API key of the service group (the `k` parameter); left out for callers that may only read',
+    }),
     entity_type: z.string(),
     timezone: z.string().optional(),
     attributes: z.array(Attribute),

@@ -25,6 +25,7 @@ import {
   RESOURCES,
   WriteStatus,
 } from '../src/model.js';
+import { buildOpenApi } from '../src/openapi.js';
 
 const device = (timezone: string) => ({
   device_id: 'dev1',
@@ -191,6 +192,16 @@ describe('what the model says about a refused device or group', () => {
       [['endpoint', 'an http(s) URL the IoT Agent pushes commands to']],
     ],
     [
+      'an endpoint whose scheme only ends in http',
+      { endpoint: 'xhttp://device.example.com/cmd' },
+      [['endpoint', 'an http(s) URL the IoT Agent pushes commands to']],
+    ],
+    [
+      'an endpoint whose scheme only starts with https',
+      { endpoint: 'httpsx://device.example.com/cmd' },
+      [['endpoint', 'an http(s) URL the IoT Agent pushes commands to']],
+    ],
+    [
       'an endpoint that is not a URL',
       { endpoint: 'device' },
       [['endpoint', 'an http(s) URL the IoT Agent pushes commands to']],
@@ -339,5 +350,97 @@ describe('what the model says about a refused device or group', () => {
         `${p} (${iotAgentSpec(p).label}, south resource ${iotAgentSpec(p).resource})`,
       );
     }
+  });
+});
+
+describe("the model's own refusals, as zod issues", () => {
+  // Callers that read the issues themselves (an editor plugin, a test) tell them by code.
+  it('are custom issues at the field at fault', () => {
+    const codes = (schema: z.ZodType, value: unknown) => {
+      const r = schema.safeParse(value);
+      if (r.success) throw new Error(`accepted: ${JSON.stringify(value)}`);
+      return r.error.issues.map((i) => [i.code, i.path.join('.')]);
+    };
+    expect(
+      codes(
+        DeviceSpec,
+        dev({
+          protocol: 'ultralight',
+          attributes: [attr('t1', 'a|b'), attr('t2', 'x'), attr('t1', 'x')],
+        }),
+      ),
+    ).toEqual([
+      ['custom', 'attributes.0.object_id'],
+      ['custom', 'attributes.2.name'],
+      ['custom', 'attributes.2.object_id'],
+    ]);
+    expect(codes(GroupSpec, { entity_type: 'X', protocol: 'json', resource: '/iot/d' })).toEqual([
+      ['custom', 'resource'],
+    ]);
+  });
+});
+
+describe('the device and group fields as the published OpenAPI document states them', () => {
+  const schemas = (
+    buildOpenApi({ maxBatch: 10 }) as { components: { schemas: Record<string, any> } }
+  ).components.schemas;
+  const field = (schema: string, name: string) => schemas[schema]!.properties[name];
+
+  it('says what the fields a client may not guess mean', () => {
+    const protocols = DEVICE_PROTOCOLS.map(
+      (p) => `${p} (${iotAgentSpec(p).label}, south resource ${iotAgentSpec(p).resource})`,
+    ).join(', ');
+    expect(field('GroupSpec', 'protocol').description).toBe(
+      `The device protocol, which decides the IoT Agent: ${protocols}`,
+    );
+    expect(field('DeviceSpec', 'protocol').description).toMatch(
+      new RegExp(
+        `^The device protocol, which decides the IoT Agent: .+\\. A new device without one is ${DEFAULT_DEVICE_PROTOCOL};`,
+      ),
+    );
+    for (const [schema, name, words] of [
+      ['DeviceSpec', 'entity_name', /Orion entity/],
+      ['DeviceSpec', 'apikey', /service group/],
+      ['DeviceSpec', 'endpoint', /Push commands/],
+      ['DeviceSpec', 'expected_interval', /stale/],
+      ['GroupSpec', 'resource', /follows from the protocol/],
+      ['GroupSpec', 'apikey', /Generated \(24 random base64url characters\)/],
+      ['GroupSpec', 'autoprovision', /Off by default/],
+      ['Group', 'apikey', /left out for callers that may only read/],
+    ] as const) {
+      expect([schema, name, field(schema, name).description]).toEqual([
+        schema,
+        name,
+        expect.stringMatching(words),
+      ]);
+    }
+    expect(field('DeviceSpec', 'attributes').items.properties.object_id.description).toMatch(
+      /Name of the measurement in the payload/,
+    );
+  });
+
+  it('gives examples a client can copy: each one valid for its own field', () => {
+    const examples: [string, string, z.ZodType][] = [
+      ['DeviceSpec', 'device_id', DeviceSpec],
+      ['DeviceSpec', 'entity_name', DeviceSpec],
+      ['DeviceSpec', 'entity_type', DeviceSpec],
+      ['DeviceSpec', 'timezone', DeviceSpec],
+      ['GroupSpec', 'entity_type', GroupSpec],
+      ['GroupSpec', 'timezone', GroupSpec],
+    ];
+    for (const [schema, name, zod] of examples) {
+      const given = field(schema, name).examples as unknown[];
+      expect([schema, name, given.length]).toEqual([schema, name, 1]);
+      const base = schema === 'DeviceSpec' ? dev({}) : { entity_type: 'Bot' };
+      expect([schema, name, zod.safeParse({ ...base, [name]: given[0] }).success]).toEqual([
+        schema,
+        name,
+        true,
+      ]);
+    }
+    expect(field('DeviceSpec', 'device_id').examples).toEqual(['foodev']);
+    expect(field('DeviceSpec', 'timezone').examples).toEqual(['Europe/Zurich']);
+    expect(field('DeviceSpec', 'entity_name').examples).toEqual(['urn:ngsi:bot:1']);
+    expect(field('GroupSpec', 'entity_type').examples).toEqual(['Bot']);
   });
 });

@@ -373,6 +373,7 @@ export interface components {
             /** @enum {string} */
             protocol: "ultralight" | "json";
             resource: string;
+            /** @description API key of the service group (the `k` parameter); left out for callers that may only read */
             apikey?: string;
             entity_type: string;
             timezone?: string;
