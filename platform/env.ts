@@ -30,30 +30,40 @@ export function parseEnv<S extends z.ZodType>(
 }
 
 /**
- * A whole number from `min` to `max` in an environment variable, written in decimal digits
- * only (an optional `-`). Not `z.coerce.number()`, which reads an empty value as 0 (port 0: a
- * random port), `' 80 '` as 80, `'0x10'` as 16 and `'1e3'` as 1000. Any other text, and a
- * number out of range, get one message that says what is wanted.
+ * A number in an environment variable, written as `pattern` (decimal, never what
+ * `z.coerce.number()` also takes: an empty value as 0, `' 80 '` as 80, `'0x10'` as 16, `'1e3'`
+ * as 1000) and `inRange`; anything else gets the one message `wanted`.
  */
-export function envInt(min: number, max: number, what = 'a whole number') {
-  const wanted = `${what} from ${min} to ${max}, in decimal digits`;
+function decimalEnv(pattern: RegExp, wanted: string, inRange: (n: number) => boolean) {
   return z
     .string()
-    .regex(/^-?[0-9]+$/, wanted)
+    .regex(pattern, wanted)
     .pipe(z.transform(Number))
-    .pipe(z.number().min(min, wanted).max(max, wanted));
+    .pipe(z.number().refine(inRange, wanted));
+}
+
+/**
+ * A whole number from `min` to `max` in an environment variable, in decimal digits only (an
+ * optional `-`).
+ */
+export function envInt(min: number, max: number, what = 'a whole number') {
+  return decimalEnv(
+    /^-?[0-9]+$/,
+    `${what} from ${min} to ${max}, in decimal digits`,
+    (n) => n >= min && n <= max,
+  );
 }
 
 /**
  * A number from `min` to `max` in an environment variable, in decimal (digits, an optional
- * `-` and fraction: `0.25`), for the same reasons as {@link envInt}. `above: true` makes `min`
- * itself out of range.
+ * `-` and fraction: `0.25`). `above: true` makes `min` itself out of range.
  */
 export function envNumber(min: number, max: number, what = 'a number', above = false) {
-  const wanted = `${what} ${above ? 'above' : 'from'} ${min}${above ? ', up' : ''} to ${max}, in decimal`;
-  return z
-    .string()
-    .regex(/^-?[0-9]+(\.[0-9]+)?$/, wanted)
-    .pipe(z.transform(Number))
-    .pipe(z.number().refine((n) => (above ? n > min : n >= min) && n <= max, wanted));
+  return decimalEnv(
+    /^-?[0-9]+(\.[0-9]+)?$/,
+    above
+      ? `${what} above ${min}, up to ${max}, in decimal`
+      : `${what} from ${min} to ${max}, in decimal`,
+    (n) => (above ? n > min : n >= min) && n <= max,
+  );
 }

@@ -37,10 +37,10 @@ describe('parseEnv', () => {
 });
 
 describe('envInt and envNumber', () => {
-  const parse = (schema: z.ZodType, value: string | undefined) =>
-    schema.safeParse(value).success
-      ? schema.parse(value)
-      : schema.safeParse(value).error!.issues.map((i) => i.message);
+  const parse = (schema: z.ZodType, value: string | undefined) => {
+    const r = schema.safeParse(value);
+    return r.success ? r.data : r.error.issues.map((i) => i.message);
+  };
   const port = envInt(0, 65535);
   const wanted = 'a whole number from 0 to 65535, in decimal digits';
 

@@ -236,23 +236,8 @@ describe('Upstream requests and answers', () => {
     expect(stub.requests).toHaveLength(8);
   });
 
-  it('waits between attempts, growing from the first backoff', async () => {
-    stub = await startStub(failTimes(10, 503));
-    // Full jitter: each wait is random below backoff * 2^(n-1); Math.random() pinned to the top.
-    const random = Math.random;
-    Math.random = () => 0.999;
-    try {
-      const up = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 100, attempts: 3 });
-      const started = performance.now();
-      await up.call('GET', '/x').catch(() => undefined);
-      // Waits of about 100 ms and 200 ms.
-      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
-    } finally {
-      Math.random = random;
-    }
-  });
-
-  // Full jitter with Math.random() pinned to the top: each wait is then its bound.
+  // Full jitter: each wait is random below backoff * 2^(n-1); with Math.random() pinned to the
+  // top, each wait is its bound.
   async function pinnedRandom<T>(run: () => Promise<T>): Promise<T> {
     const random = Math.random;
     Math.random = () => 0.999;
@@ -262,6 +247,15 @@ describe('Upstream requests and answers', () => {
       Math.random = random;
     }
   }
+
+  it('waits between attempts, growing from the first backoff', async () => {
+    stub = await startStub(failTimes(10, 503));
+    const up = new Upstream({ name: 'orion', baseUrl: stub.url, backoffMs: 100, attempts: 3 });
+    const started = performance.now();
+    await pinnedRandom(() => up.call('GET', '/x').catch(() => undefined));
+    // Waits of about 100 ms and 200 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+  });
 
   it('waits 100 ms before the second attempt by default', async () => {
     stub = await startStub(failTimes(1, 503));
