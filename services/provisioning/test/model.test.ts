@@ -91,10 +91,15 @@ describe('NGSI-v2 identifiers (entity ids and types)', () => {
 });
 
 /** The issues of a refused value: [path, message] pairs. */
-function issuesOf(schema: z.ZodType, value: unknown): [string, string][] {
+/** The issues of a value the schema must refuse. */
+function refusal(schema: z.ZodType, value: unknown): z.core.$ZodIssue[] {
   const r = schema.safeParse(value);
   if (r.success) throw new Error(`accepted: ${JSON.stringify(value)}`);
-  return r.error.issues.map((i) => [i.path.join('.'), i.message]);
+  return r.error.issues;
+}
+
+function issuesOf(schema: z.ZodType, value: unknown): [string, string][] {
+  return refusal(schema, value).map((i) => [i.path.join('.'), i.message]);
 }
 
 const NGSI_RULE =
@@ -356,11 +361,8 @@ describe('what the model says about a refused device or group', () => {
 describe("the model's own refusals, as zod issues", () => {
   // Callers that read the issues themselves (an editor plugin, a test) tell them by code.
   it('are custom issues at the field at fault', () => {
-    const codes = (schema: z.ZodType, value: unknown) => {
-      const r = schema.safeParse(value);
-      if (r.success) throw new Error(`accepted: ${JSON.stringify(value)}`);
-      return r.error.issues.map((i) => [i.code, i.path.join('.')]);
-    };
+    const codes = (schema: z.ZodType, value: unknown) =>
+      refusal(schema, value).map((i) => [i.code, i.path.join('.')]);
     expect(
       codes(
         DeviceSpec,
