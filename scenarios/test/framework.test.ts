@@ -2,6 +2,7 @@
  * The scenario framework on its own: step outcomes, deadlines, retries, stop-on-failure,
  * deselection, and the reports built from the results.
  */
+import { jest } from '@jest/globals';
 import { AssertionFailed, StepSkipped, check, eventually, runScenarios } from '../lib/framework.js';
 import type { Reporter, Scenario, Step } from '../lib/framework.js';
 import { jsonReport, junitXml, progressReporter, summaryText } from '../lib/report.js';
@@ -195,19 +196,26 @@ describe('eventually', () => {
   });
 
   it('fails with the last failure and how long it tried', async () => {
-    let n = 0;
-    await expect(
-      eventually(
-        async () => {
-          n += 1;
-          throw new AssertionFailed(`attempt ${n} failed`);
-        },
-        { timeoutMs: 30, intervalMs: 5 },
-      ),
-    ).rejects.toThrow(
-      new RegExp(`^attempt ${'\\d+'} failed \\(still so after \\d+ attempts in \\d+ ms\\)$`),
-    );
-    expect(n).toBeGreaterThan(1);
+    // On the fake clock, so that a loaded machine cannot make the first attempt outlast the
+    // timeout: attempts at 0, 5, …, 30 ms, and the one at 30 ms is the last.
+    jest.useFakeTimers();
+    try {
+      let n = 0;
+      const failed = expect(
+        eventually(
+          async () => {
+            n += 1;
+            throw new AssertionFailed(`attempt ${n} failed`);
+          },
+          { timeoutMs: 30, intervalMs: 5 },
+        ),
+      ).rejects.toThrow(/^attempt 7 failed \(still so after 7 attempts in 30 ms\)$/);
+      await jest.advanceTimersByTimeAsync(100);
+      await failed;
+      expect(n).toBe(7);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('does not retry what waiting cannot change: a final failure or a programming error', async () => {
