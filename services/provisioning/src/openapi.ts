@@ -29,7 +29,7 @@ const problem = (description: string) => ({
   content: { 'application/problem+json': { schema: ref('Problem') } },
 });
 
-const FieldError = z.object({ field: z.string(), message: z.string() }).meta({ id: 'FieldError' });
+const FieldError = z.object({ field: z.string(), message: z.string() });
 const Problem = z
   .looseObject({
     type: z.string(),
@@ -41,59 +41,58 @@ const Problem = z
     fix: z.string().optional(),
     errors: z.array(FieldError).optional(),
   })
-  .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
-const ItemResult = z
-  .object({
-    index: z.number().int(),
-    device_id: z.string().optional(),
-    status: WriteStatus,
-    code: z.string().optional(),
-    reason: z.string().optional(),
-    errors: z.array(FieldError).optional(),
-  })
-  .meta({ id: 'ItemResult' });
+  .meta({ description: 'RFC 9457 problem details' });
+const ItemResult = z.object({
+  index: z.number().int(),
+  device_id: z.string().optional(),
+  status: WriteStatus,
+  code: z.string().optional(),
+  reason: z.string().optional(),
+  errors: z.array(FieldError).optional(),
+});
 const Summary = z.object({
   created: z.number().int(),
   updated: z.number().int(),
   unchanged: z.number().int(),
   failed: z.number().int(),
 });
-const BulkResult = z
-  .object({ dry_run: z.boolean(), summary: Summary, results: z.array(ItemResult) })
-  .meta({ id: 'BulkResult' });
-const GroupResult = z
-  .object({ status: WriteStatus, dry_run: z.boolean(), group: Group })
-  .meta({ id: 'GroupResult' });
-const DeviceResult = z
-  .object({ status: WriteStatus, dry_run: z.boolean(), device: Device.optional() })
-  .meta({ id: 'DeviceResult' });
-const SubscriptionResult = z
-  .object({ status: WriteStatus, id: z.string().optional(), url: z.string(), dry_run: z.boolean() })
-  .meta({ id: 'SubscriptionResult' });
-const InventoryEntry = z
-  .object({
-    device_id: z.string(),
-    protocol: z.enum(DEVICE_PROTOCOLS),
-    entity_name: z.string(),
-    entity_type: z.string(),
-    expected_interval: z.number().int(),
-    last_measurement: z.string().nullable(),
-    age_seconds: z.number().int().nullable(),
-    state: z.enum(['fresh', 'stale', 'never-seen']),
-  })
-  .meta({ id: 'InventoryEntry' });
-const Inventory = z
-  .object({
-    stale_after: z.number().int(),
-    generated_at: z.string(),
-    summary: z.object({
-      fresh: z.number().int(),
-      stale: z.number().int(),
-      'never-seen': z.number().int(),
-    }),
-    devices: z.array(InventoryEntry),
-  })
-  .meta({ id: 'Inventory' });
+const BulkResult = z.object({
+  dry_run: z.boolean(),
+  summary: Summary,
+  results: z.array(ItemResult),
+});
+const GroupResult = z.object({ status: WriteStatus, dry_run: z.boolean(), group: Group });
+const DeviceResult = z.object({
+  status: WriteStatus,
+  dry_run: z.boolean(),
+  device: Device.optional(),
+});
+const SubscriptionResult = z.object({
+  status: WriteStatus,
+  id: z.string().optional(),
+  url: z.string(),
+  dry_run: z.boolean(),
+});
+const InventoryEntry = z.object({
+  device_id: z.string(),
+  protocol: z.enum(DEVICE_PROTOCOLS),
+  entity_name: z.string(),
+  entity_type: z.string(),
+  expected_interval: z.number().int(),
+  last_measurement: z.string().nullable(),
+  age_seconds: z.number().int().nullable(),
+  state: z.enum(['fresh', 'stale', 'never-seen']),
+});
+const Inventory = z.object({
+  stale_after: z.number().int(),
+  generated_at: z.string(),
+  summary: z.object({
+    fresh: z.number().int(),
+    stale: z.number().int(),
+    'never-seen': z.number().int(),
+  }),
+  devices: z.array(InventoryEntry),
+});
 
 /** The component schemas, as JSON Schema 2020-12 (OpenAPI 3.1's dialect). */
 function components(): Record<string, unknown> {
@@ -117,14 +116,15 @@ function components(): Record<string, unknown> {
   };
   for (const [id, schema] of Object.entries(all)) registry.add(schema, { id });
   // Request bodies as clients write them (a field with a default is optional), responses as
-  // the service writes them (such a field is always there).
+  // the service writes them (such a field is always there). A type JSON Schema cannot state (a
+  // date, a transform's output) throws here rather than being published as "anything". The
+  // ids are the registry's: one name per schema, given once (above).
   const requests = new Set(['DeviceSpec', 'DeviceBody', 'GroupSpec']);
   const [input, output] = (['input', 'output'] as const).map(
     (io) =>
       z.toJSONSchema(registry, {
         uri: (id) => `#/components/schemas/${id}`,
         io,
-        unrepresentable: 'any',
       }).schemas,
   );
   return Object.fromEntries(

@@ -140,6 +140,8 @@ describe('the provisioning OpenAPI document', () => {
       expect(names.find((p) => p.name === 'fiware-correlator')).toMatchObject({
         in: 'header',
         required: false,
+        // A caller may send its own, or read the one the service made up from the logs.
+        description: expect.stringMatching(/logs.*generated when absent/),
         schema: { type: 'string' },
       });
       const servicePath = names.find((p) => p.name === 'fiware-servicepath');
