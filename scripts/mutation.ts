@@ -11,7 +11,8 @@
  *
  * Exit codes: 0 the run finished (whatever the score), 1 Stryker failed, 2 usage error.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +22,12 @@ import { Stryker } from '@stryker-mutator/core';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const { TEST_FILES_ENV } = createRequire(import.meta.url)(
+  '../testing/jest/mutation-test-files.cjs',
+) as {
+  TEST_FILES_ENV: string;
+};
 
 /** What one area mutates and which tests judge the mutants. */
 export interface MutationArea {
@@ -45,6 +52,21 @@ export const UNIT_TESTS = [
   'fiware-client',
   'client',
   'api-key-publisher',
+] as const;
+
+/**
+ * The provisioning test files that start the stack (the real IoT Agents, the fakes, the service):
+ * the `provisioning-api` judges. The unit files load none of its modules, so they could judge
+ * nothing there and would only lengthen the runs of its static mutants.
+ */
+export const STACK_TESTS = [
+  'api',
+  'api-keys',
+  'faults',
+  'protocols',
+  'requests',
+  'typed',
+  'provision-cli',
 ] as const;
 
 /**
@@ -83,7 +105,7 @@ export const AREAS = {
   'provisioning-api': {
     description: "the provisioning service's HTTP API and provisioner, against the real IoT Agents",
     mutate: ['services/provisioning/src/{app,provisioner,service}.ts'],
-    tests: ['services/provisioning/test/*.test.ts'],
+    tests: STACK_TESTS.map((t) => `services/provisioning/test/${t}.test.ts`),
   },
   rules: {
     description: 'the manifest rules every synthesized manifest must pass',
@@ -99,6 +121,12 @@ export type AreaName = keyof typeof AREAS;
 
 /** Where an area's reports and incremental file go (git-ignored). */
 export const reportDir = (area: AreaName) => join(ROOT, '.cache', 'mutation', area);
+
+/**
+ * Where a run records which test file holds which test (testing/jest/mutation-test-files.cjs),
+ * so that a mutant's run loads only the files of its covering tests.
+ */
+export const testFilesDir = (area: AreaName) => join(reportDir(area), 'test-files');
 
 /** Mutant counts and the mutation score, as Stryker's report computes them. */
 export interface MutationSummary {
@@ -166,6 +194,11 @@ export function strykerOptions(area: AreaName, opts: MutationRunOptions): Partia
       config: {
         testMatch: AREAS[area].tests.map((t) => `<rootDir>/${t}`),
         globalSetup: '<rootDir>/testing/jest/mutation-global-setup.mjs',
+        // A mutant's run loads only the test files that hold its covering tests (Stryker names
+        // the tests, and jest would load every file to find them). Absolute paths: Stryker
+        // loads the environment itself, before jest would resolve <rootDir>.
+        testEnvironment: join(ROOT, 'testing/jest/mutation-environment.cjs'),
+        testSequencer: join(ROOT, 'testing/jest/mutation-sequencer.cjs'),
       },
       enableFindRelatedTests: false,
     },
@@ -271,6 +304,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }>();
   const dir = reportDir(name);
   mkdirSync(dir, { recursive: true });
+  // Recorded afresh by this run's dry run: a record left by an earlier run could name tests
+  // that are gone.
+  rmSync(testFilesDir(name), { recursive: true, force: true });
+  process.env[TEST_FILES_ENV] = testFilesDir(name);
   const tools = join(ROOT, '.cache', 'tools');
   if (existsSync(tools)) process.env.KITT4SME_MUTATION_TOOLS = tools;
 

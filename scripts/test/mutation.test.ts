@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url';
 
 import type { MutantResult } from '@stryker-mutator/api/core';
 
-import { AREAS, UNIT_TESTS, strykerOptions, summarize } from '../mutation.js';
+import {
+  AREAS,
+  STACK_TESTS,
+  UNIT_TESTS,
+  strykerOptions,
+  summarize,
+  testFilesDir,
+} from '../mutation.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -87,8 +94,24 @@ describe('npm run mutation', () => {
         stack: false,
       });
     }
-    // The API area runs them too, with the rest.
-    expect(AREAS['provisioning-api'].tests).toEqual(['services/provisioning/test/*.test.ts']);
+  });
+
+  it('judges the provisioning API by the test files that load it, and by no other', () => {
+    const dir = 'services/provisioning/test';
+    const files = readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.test.ts'));
+    const stack = STACK_TESTS.map((t) => `${dir}/${t}.test.ts`);
+    expect(AREAS['provisioning-api'].tests).toEqual(stack);
+    // Every test file of the service judges one area or the other.
+    expect(files.map((f) => `${dir}/${f}`).sort()).toEqual(
+      [...stack, ...AREAS['provisioning-units'].tests].sort(),
+    );
+    for (const file of stack) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      expect({ file, loads: /testing\/stack\/provisioning-stack\.js/.test(text) }).toEqual({
+        file,
+        loads: true,
+      });
+    }
   });
 
   it('keeps reports and the incremental file under the git-ignored .cache', () => {
@@ -104,6 +127,21 @@ describe('npm run mutation', () => {
     expect(o.incrementalFile).toBe('.cache/mutation/tenancy/incremental.json');
     expect(o.htmlReporter).toEqual({ fileName: '.cache/mutation/tenancy/index.html' });
     expect(o.jsonReporter).toEqual({ fileName: '.cache/mutation/tenancy/report.json' });
+    expect(testFilesDir('tenancy')).toBe(join(ROOT, '.cache/mutation/tenancy/test-files'));
+  });
+
+  it("loads only the test files of a mutant's covering tests (the environment and sequencer exist)", () => {
+    const o = strykerOptions('provisioning-api', {
+      concurrency: 1,
+      timeoutFactor: 3,
+      force: false,
+      ignoreStatic: false,
+    });
+    const config = (o.jest as { config: Record<string, string> }).config;
+    for (const key of ['testEnvironment', 'testSequencer']) {
+      expect(config[key]).toMatch(/^\/.*testing\/jest\/mutation-(environment|sequencer)\.cjs$/);
+      expect(existsSync(config[key] as string)).toBe(true);
+    }
   });
 
   it('scores detected over valid mutants, leaving out ignored ones and errors', () => {
