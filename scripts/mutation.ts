@@ -23,11 +23,9 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const { TEST_FILES_ENV } = createRequire(import.meta.url)(
+const { BAIL_ENV, TEST_FILES_ENV } = createRequire(import.meta.url)(
   '../testing/jest/mutation-test-files.cjs',
-) as {
-  TEST_FILES_ENV: string;
-};
+) as { BAIL_ENV: string; TEST_FILES_ENV: string };
 
 /** What one area mutates and which tests judge the mutants. */
 export interface MutationArea {
@@ -37,6 +35,12 @@ export interface MutationArea {
   readonly mutate: readonly string[];
   /** Jest `testMatch` globs of the test files to run, relative to the project root. */
   readonly tests: readonly string[];
+  /**
+   * Stop a mutant's run at its first failing test (testing/jest/mutation-test-files.cjs): for
+   * judges too slow to run whole for every mutant. The report then names the first test that
+   * killed a mutant, not every one.
+   */
+  readonly bail?: boolean;
 }
 
 /** The provisioning test files that start no stack (the `provisioning-units` judges). */
@@ -106,6 +110,9 @@ export const AREAS = {
     description: "the provisioning service's HTTP API and provisioner, against the real IoT Agents",
     mutate: ['services/provisioning/src/{app,provisioner,service}.ts'],
     tests: STACK_TESTS.map((t) => `services/provisioning/test/${t}.test.ts`),
+    // Each file starts the stack, and provision-cli.test.ts spawns the CLI: run whole, a
+    // static mutant took about 80 s on a quiet machine.
+    bail: true,
   },
   rules: {
     description: 'the manifest rules every synthesized manifest must pass',
@@ -179,6 +186,8 @@ export interface MutationRunOptions {
   readonly ignoreStatic: boolean;
 }
 
+const bailing = (area: AreaName) => (AREAS[area] as MutationArea).bail === true;
+
 /** Stryker's options for one area. */
 export function strykerOptions(area: AreaName, opts: MutationRunOptions): PartialStrykerOptions {
   const dir = relative(ROOT, reportDir(area));
@@ -205,8 +214,9 @@ export function strykerOptions(area: AreaName, opts: MutationRunOptions): Partia
     coverageAnalysis: 'perTest',
     // Jest runs every selected test of a mutant anyway (its bail cannot be set through its
     // API), so naming every test that kills a mutant costs nothing, and the report then shows
-    // what each test catches: the score of a subset of the tests follows from it.
-    disableBail: true,
+    // what each test catches: the score of a subset of the tests follows from it. An area
+    // with slow judges bails in its test environment instead (MutationArea.bail).
+    disableBail: !bailing(area),
     mutate: [...(opts.mutate ?? AREAS[area].mutate)],
     // The sandbox is a copy of the project (tests read docs/examples, deploy/ and more):
     // leave out only the caches and build output.
@@ -308,6 +318,7 @@ async function main(argv: readonly string[]): Promise<number> {
   // that are gone.
   rmSync(testFilesDir(name), { recursive: true, force: true });
   process.env[TEST_FILES_ENV] = testFilesDir(name);
+  if (bailing(name)) process.env[BAIL_ENV] = '1';
   const tools = join(ROOT, '.cache', 'tools');
   if (existsSync(tools)) process.env.KITT4SME_MUTATION_TOOLS = tools;
 

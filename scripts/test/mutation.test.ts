@@ -124,6 +124,19 @@ describe('npm run mutation', () => {
     expect(o.incremental).toBe(true);
     // Every killing test is named in the report.
     expect(o.disableBail).toBe(true);
+    // Except where the judges are too slow to run whole: there a run stops at its first failure.
+    const api = strykerOptions('provisioning-api', {
+      concurrency: 1,
+      timeoutFactor: 3,
+      force: false,
+      ignoreStatic: false,
+    });
+    expect(api.disableBail).toBe(false);
+    expect(
+      Object.entries(AREAS)
+        .filter(([, a]) => 'bail' in a)
+        .map(([n]) => n),
+    ).toEqual(['provisioning-api']);
     expect(o.incrementalFile).toBe('.cache/mutation/tenancy/incremental.json');
     expect(o.htmlReporter).toEqual({ fileName: '.cache/mutation/tenancy/index.html' });
     expect(o.jsonReporter).toEqual({ fileName: '.cache/mutation/tenancy/report.json' });
