@@ -181,6 +181,25 @@ describe('service groups', () => {
     expect(agent.services.map((g) => g.apikey)).toEqual([first.body.group.apikey]);
   });
 
+  it('creates nothing on a dry run of a new group, and says what it would create', async () => {
+    const dry = await api('PUT', '/v1/groups', '/v1/groups?dry_run=true', {
+      ...floor1,
+      body: { entity_type: 'Bot' },
+    });
+    expect(dry.status).toBe(201);
+    expect(dry.body).toMatchObject({
+      status: 'created',
+      dry_run: true,
+      group: { entity_type: 'Bot', protocol: 'ultralight', resource: '/iot/d' },
+    });
+    // The agent holds no group at the path (it answers 404 then).
+    const agent = await fetch(`${stack.iotaUrl}/iot/services`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
+    });
+    expect(agent.status).toBe(404);
+    expect((await api('GET', '/v1/groups', '/v1/groups', floor1)).body.groups).toEqual([]);
+  });
+
   it('updates a group in place and refuses to change its API key', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
     // A dry run of a change says what it would do, and changes nothing.

@@ -254,6 +254,40 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(registeredEntities(stack)).toEqual(held.map((id) => `urn:ngsi:bot:${id}`).sort());
   });
 
+  it('puts a group back as it was when the agent refuses its replacement', async () => {
+    const at = { servicePath: '/regroup' };
+    const first = await stack.call('PUT', '/v1/groups', { ...at, body: { entity_type: 'Bot' } });
+    expect(first.status).toBe(201);
+    const key = first.body.group.apikey as string;
+    // A change replaces the group (delete, then create); the agent refuses the create once.
+    const injectedBefore = stack.agentProxy!.injected.length;
+    let refused = 0;
+    stack.agentProxy!.fault((req) =>
+      req.method === 'POST' && req.url.startsWith('/iot/services') && refused++ === 0
+        ? { kind: 'refuse', status: 500, body: { name: 'INTERNAL', message: 'injected' } }
+        : undefined,
+    );
+    const res = await stack.call('PUT', '/v1/groups', {
+      ...at,
+      body: {
+        entity_type: 'Bot',
+        static_attributes: [{ name: 'site', type: 'Text', value: 'Rome' }],
+      },
+    });
+    stack.agentProxy!.fault(undefined);
+    expect(res.status).toBe(502);
+    expect(res.body.code).toBe('ERR_UPSTREAM_REJECTED');
+    expect(stack.agentProxy!.injected.slice(injectedBefore)).toEqual(['refuse POST /iot/services']);
+    // The agent holds the group as it was: its key, no new attribute.
+    const held = await fetch(`${stack.iotaUrl}/iot/services`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/regroup' },
+    }).then((r) => r.json() as Promise<{ services: Record<string, unknown>[] }>);
+    expect(held.services).toHaveLength(1);
+    expect(held.services[0]).toMatchObject({ apikey: key, resource: '/iot/d', entity_type: 'Bot' });
+    expect(held.services[0]!.static_attributes ?? []).toEqual([]);
+    expect((await stack.call('DELETE', '/v1/groups', at)).status).toBe(204);
+  });
+
   it('answers 503 with Retry-After and writes nothing when the IoT Agent is down', async () => {
     await stack.stopIotAgent();
     const res = await stack.call('POST', '/v1/devices/bulk', {
