@@ -138,6 +138,24 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(await agentDeviceIds(stack)).toEqual([]);
   });
 
+  it('asks Orion first only for a batch that writes commands, never for a dry run', async () => {
+    // Orion answers nothing; devices without commands need it not, nor a dry run.
+    stack.orion.fault((req) => (req.path === '/version' ? { delayMs: 1500 } : undefined));
+    const plain = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(2, 'plain').map((d) => ({ ...d, commands: [] })) },
+    });
+    expect(plain.status).toBe(200);
+    const dry = await stack.call('POST', '/v1/devices/bulk?dry_run=true', {
+      ...floor1,
+      body: { devices: commandDevices(2, 'dry') },
+    });
+    expect(dry.status).toBe(200);
+    expect(dry.body.summary).toMatchObject({ created: 2 });
+    expect(stack.orion.requests.filter((r) => r.path === '/version')).toEqual([]);
+    expect(await agentDeviceIds(stack)).toEqual(['plain0', 'plain1']);
+  });
+
   it('retries idempotent reads, never a POST', async () => {
     let versionCalls = 0;
     stack.orion.fault((req) => {
