@@ -124,8 +124,8 @@ export interface ProvisionerOptions {
   readonly quantumLeapNotifyUrl: string;
   /** Devices per IoT Agent create request. @default 500 */
   readonly chunkSize?: number;
-  /** Expected interval of devices that declare none, in seconds. @default 300 */
-  readonly defaultExpectedInterval?: number;
+  /** Expected interval of devices that declare none, in seconds (`DEFAULT_EXPECTED_INTERVAL_S`). */
+  readonly defaultExpectedInterval: number;
   /** Seconds a client should wait after a 503. @default 5 */
   readonly retryAfterSeconds?: number;
   /** The clock. @default Date.now */
@@ -166,7 +166,7 @@ export class Provisioner {
 
   constructor(private readonly opts: ProvisionerOptions) {
     this.chunkSize = opts.chunkSize ?? 500;
-    this.defaultExpectedInterval = opts.defaultExpectedInterval ?? 300;
+    this.defaultExpectedInterval = opts.defaultExpectedInterval;
     this.retryAfter = opts.retryAfterSeconds ?? 5;
     this.now = opts.now ?? Date.now;
   }
