@@ -79,6 +79,38 @@ describe('service groups per protocol', () => {
     expect((await stack.call('DELETE', '/v1/groups?protocol=json', at)).status).toBe(404);
   });
 
+  it('leaves alone a group of another resource the agent holds at the path', async () => {
+    // A group made on the agent directly (by a platform admin), under a resource of its own.
+    const headers = {
+      'content-type': 'application/json',
+      'fiware-service': 'manufracture',
+      'fiware-servicepath': path,
+    };
+    const custom = { apikey: 'customKey1', resource: '/iot/custom', entity_type: 'Thing' };
+    const direct = await fetch(`${stack.agentUrls.ultralight}/iot/services`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ services: [custom] }),
+    });
+    expect(direct.status).toBe(201);
+    const created = await stack.call('PUT', '/v1/groups', {
+      ...at,
+      body: { entity_type: 'Sensor' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.group).toMatchObject({ resource: '/iot/d', entity_type: 'Sensor' });
+    expect(created.body.group.apikey).not.toBe(custom.apikey);
+    expect(await held('ultralight', 'services')).toEqual(['/iot/custom', '/iot/d']);
+    expect((await stack.call('DELETE', '/v1/groups', at)).status).toBe(204);
+    expect(await held('ultralight', 'services')).toEqual(['/iot/custom']);
+    expect((await stack.call('DELETE', '/v1/groups', at)).status).toBe(404);
+    const removed = await fetch(
+      `${stack.agentUrls.ultralight}/iot/services?resource=/iot/custom&apikey=${custom.apikey}`,
+      { method: 'DELETE', headers },
+    );
+    expect(removed.status).toBe(204);
+  });
+
   it('fails a group whose resource is another protocol’s, or an unknown protocol', async () => {
     const wrong = await stack.call('PUT', '/v1/groups', {
       ...at,
