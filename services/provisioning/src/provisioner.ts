@@ -184,7 +184,7 @@ export class Provisioner {
   async upsertGroup(
     scope: Scope,
     spec: GroupSpec,
-    dryRun = false,
+    dryRun: boolean,
   ): Promise<{ status: WriteStatus; group: Group }> {
     const agent = this.agent(spec.protocol);
     const resource = RESOURCES[spec.protocol];
@@ -280,7 +280,7 @@ export class Provisioner {
   async upsertDevices(
     scope: Scope,
     items: readonly unknown[],
-    dryRun = false,
+    dryRun: boolean,
   ): Promise<BulkResult> {
     const results: ItemResult[] = new Array(items.length);
     // `explicit`: the item names its protocol (a device moves to another agent only when asked).
@@ -421,7 +421,7 @@ export class Provisioner {
    */
   async ensureSubscription(
     scope: Scope,
-    dryRun = false,
+    dryRun: boolean,
   ): Promise<{ status: WriteStatus; id?: string; url: string }> {
     const url = this.opts.quantumLeapNotifyUrl;
     const subs = await this.guard(() => this.opts.orion.listSubscriptions(scope));

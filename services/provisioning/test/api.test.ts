@@ -228,6 +228,9 @@ describe('service groups', () => {
     });
     expect(conflict.status).toBe(409);
     expect(conflict.body.code).toBe('ERR_PROVISIONING_CONFLICT');
+    expect(conflict.body.detail).toBe(
+      'the ultralight service group (/iot/d) at /floor1 already has another API key; devices use it, so it is not changed in place. Delete the group first to replace its key',
+    );
     expect(conflict.body.errors).toEqual([
       { field: 'apikey', message: 'differs from the existing group' },
     ]);
@@ -556,6 +559,7 @@ describe('idempotency with what the agent adds', () => {
     expect(res.body.detail).toBe(
       'this API key is not available; omit apikey to have a strong one generated',
     );
+    expect(res.body.errors).toEqual([{ field: 'apikey', message: 'not available' }]);
     expect(JSON.stringify(res.body)).not.toContain('manufracture');
   });
 });

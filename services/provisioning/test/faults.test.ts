@@ -154,6 +154,15 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(dry.body.summary).toMatchObject({ created: 2 });
     expect(stack.orion.requests.filter((r) => r.path === '/version')).toEqual([]);
     expect(await agentDeviceIds(stack)).toEqual(['plain0', 'plain1']);
+    // One device with commands is enough to need Orion: nothing of that batch is written.
+    const mixed = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: {
+        devices: [...commandDevices(1, 'mixed'), { ...commandDevices(1, 'bare')[0], commands: [] }],
+      },
+    });
+    expect(mixed.status).toBe(503);
+    expect(await agentDeviceIds(stack)).toEqual(['plain0', 'plain1']);
   });
 
   it('retries idempotent reads, never a POST', async () => {
