@@ -159,7 +159,7 @@ export async function sendUltralight(
 }
 
 /** The gateway's reason while a new group's key has not reached it yet. */
-const KEY_NOT_YET = 'API key not valid for this tenant';
+export const KEY_NOT_YET = 'API key not valid for this tenant';
 
 async function send(
   platform: Platform,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { runCli } from '../../testing/support/cli.js';
 import { freePort } from '../../testing/real/opa.js';
 import type { ScenarioStack } from '../../testing/stack/scenario-stack.js';
-import { startScenarioStack } from '../../testing/stack/scenario-stack.js';
+import { STACK_STOP_TIMEOUT_MS, startScenarioStack } from '../../testing/stack/scenario-stack.js';
 import { localStackExports } from '../../testing/stack/local-env.js';
 
 const SCRIPT = 'scenarios/bin/run.ts';
@@ -34,7 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   rmSync(home, { recursive: true, force: true });
-});
+}, STACK_STOP_TIMEOUT_MS);
 
 describe('npm run scenarios', () => {
   it('--help names every scenario, the credentials and examples, and exits 0', async () => {

@@ -11,7 +11,11 @@ import { scenarioEnv } from '../lib/env.js';
 import { runScenarios } from '../lib/framework.js';
 import { tenantIsolation } from '../tenant-isolation.js';
 import type { ScenarioStack } from '../../testing/stack/scenario-stack.js';
-import { leakyPolicyDir, startScenarioStack } from '../../testing/stack/scenario-stack.js';
+import {
+  leakyPolicyDir,
+  STACK_STOP_TIMEOUT_MS,
+  startScenarioStack,
+} from '../../testing/stack/scenario-stack.js';
 
 let stack: ScenarioStack;
 let dir: string;
@@ -23,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   rmSync(dir, { recursive: true, force: true });
-});
+}, STACK_STOP_TIMEOUT_MS);
 
 it('tenant-isolation fails on every cross-tenant step when the policy lets them through', async () => {
   const run = await runScenarios(

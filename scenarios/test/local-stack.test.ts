@@ -12,13 +12,14 @@ import { scenarioEnv } from '../lib/env.js';
 import type { ScenarioResult } from '../lib/framework.js';
 import { runScenarios } from '../lib/framework.js';
 import { basicSense } from '../basic-sense.js';
+import { KEY_NOT_YET } from '../lib/fiware.js';
 import { SCENARIOS } from '../index.js';
 import { intervene } from '../intervene.js';
 import { jsonReport, junitXml } from '../lib/report.js';
 import { git } from '../../testing/support/argocd-apps.js';
 import { formatLogEntry } from '../../testing/stack/local-env.js';
 import type { ScenarioStack, StackLogEntry } from '../../testing/stack/scenario-stack.js';
-import { startScenarioStack } from '../../testing/stack/scenario-stack.js';
+import { STACK_STOP_TIMEOUT_MS, startScenarioStack } from '../../testing/stack/scenario-stack.js';
 
 let stack: ScenarioStack;
 const logs: StackLogEntry[] = [];
@@ -44,7 +45,7 @@ beforeAll(async () => {
 }, 420_000);
 afterAll(async () => {
   await stack?.close();
-});
+}, STACK_STOP_TIMEOUT_MS);
 
 describe('the scenarios on the local stack', () => {
   it('all pass, with no step skipped', () => {
@@ -115,8 +116,16 @@ describe('the scenarios on the local stack', () => {
     const json = stack.gateway.decisions.filter(
       (d) => d.method === 'POST' && d.path === '/iota-json-south/iot/json',
     );
-    expect(json.length).toBeGreaterThanOrEqual(numbers.length);
-    expect(json.filter((d) => !(d.allowed && d.status === 200))).toEqual([]);
+    const accepted = (d: (typeof json)[number]) => d.allowed && d.status === 200;
+    expect(json.filter(accepted).length).toBeGreaterThanOrEqual(numbers.length);
+    // The group's key reaches OPA with its next API-key bundle (a few seconds on a busy
+    // machine): until then the gateway refuses it, for that reason only, and the scenario
+    // retries. Once accepted, every payload is.
+    const first = json.findIndex(accepted);
+    expect(
+      json.slice(0, first).filter((d) => d.reason !== `denied by opa-ext-authz: ${KEY_NOT_YET}`),
+    ).toEqual([]);
+    expect(json.slice(first).filter((d) => !accepted(d))).toEqual([]);
   });
 
   it('tenant-isolation saw each attempt refused by the policy, for the reason under test', () => {

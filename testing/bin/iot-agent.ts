@@ -31,6 +31,8 @@ let stopping = false;
 process.on('SIGTERM', () => {
   if (stopping) return;
   stopping = true;
+  // Out within 5 s even when a connection keeps a server from closing.
+  setTimeout(() => process.exit(0), 5_000).unref();
   void south
     .close()
     .then(() => iota.stop())

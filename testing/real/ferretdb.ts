@@ -21,7 +21,7 @@ import { BSON, MongoClient } from 'mongodb';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
 import { ensureFerretDb } from '../../toolchain/tools.js';
 import { freePort } from './opa.js';
-import { waitFor } from '../support/processes.js';
+import { terminate, waitFor } from '../support/processes.js';
 
 /** A running FerretDB. */
 export interface FerretDbServer {
@@ -105,11 +105,7 @@ export async function startFerretDb(opts: { timeoutMs?: number } = {}): Promise<
       if (stopped) return;
       stopped = true;
       await new Promise((r) => relay.close(r));
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        await exited;
-      }
+      await terminate(proc);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -15,6 +15,7 @@ import type { DeviceProtocol } from '../../platform/components.js';
 import { DEFAULT_DEVICE_PROTOCOL, iotAgentSpec } from '../../platform/components.js';
 
 import { freePort } from './opa.js';
+import { terminate } from '../support/processes.js';
 
 const require = createRequire(import.meta.url);
 
@@ -138,15 +139,8 @@ export function startIotAgentProcess(o: {
     ['--import', 'tsx', AGENT_SCRIPT, '--protocol', o.protocol, '--orion-url', o.orionUrl],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const running = () => child.exitCode === null && child.signalCode === null;
-  const stop = async () => {
-    if (running()) {
-      child.kill('SIGTERM');
-      child.kill('SIGCONT'); // a paused process takes its SIGTERM only once it runs
-    }
-    await exited;
-  };
+  const stop = () => terminate(child);
   const pause = () => void (running() && child.kill('SIGSTOP'));
   const resume = () => void (running() && child.kill('SIGCONT'));
   return new Promise((resolve, reject) => {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { apiKeyBundleFlags } from '../../platform/policy-data.js';
 import { ensureOpa } from '../../toolchain/tools.js';
+import { terminate } from '../support/processes.js';
 
 /** The policy directory the platform deploys (tests excluded at load time by OPA's own rules). */
 export const POLICY_DIR = fileURLToPath(new URL('../../policies/kitt4sme', import.meta.url));
@@ -148,11 +149,7 @@ export async function startOpa(
       return ((await r.json()) as { result?: unknown }).result;
     },
     async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        await exited;
-      }
+      await terminate(proc);
       rmSync(dir, { recursive: true, force: true });
     },
   };

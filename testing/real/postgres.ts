@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { randomPassword } from '../../platform/bootstrap-secrets.js';
 import { ensurePostgres } from '../../toolchain/tools.js';
 import { freePort } from './opa.js';
-import { tailFile, waitFor } from '../support/processes.js';
+import { tailFile, terminate, waitFor } from '../support/processes.js';
 
 /** A running PostgreSQL. */
 export interface PostgresServer {
@@ -137,11 +137,7 @@ export async function startPostgres(
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGINT'); // fast shutdown
-        await exited;
-      }
+      await terminate(proc, { signal: 'SIGINT' }); // SIGINT: postgres's fast shutdown
       rmSync(dir, { recursive: true, force: true });
     },
   };

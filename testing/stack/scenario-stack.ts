@@ -119,6 +119,14 @@ export type StackLogEntry =
   | { readonly source: 'fleet'; readonly entry: Record<string, unknown> }
   | { readonly source: 'monitor'; readonly entry: Record<string, unknown> };
 
+/** A part of the stack slower than this to stop is named on stderr. */
+const SLOW_STOP_MS = 10_000;
+/**
+ * Time for a test's afterAll to stop a stack: on a busy machine the kube-apiserver, etcd and
+ * the agent processes take a while, each bounded by a SIGKILL after 10 s.
+ */
+export const STACK_STOP_TIMEOUT_MS = 120_000;
+
 /** Starts every part and the gateway in front of them. */
 export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promise<ScenarioStack> {
   const keycloak = opts.keycloak ?? (await sharedKeycloak());
@@ -133,7 +141,13 @@ export async function startScenarioStack(opts: ScenarioStackOptions = {}): Promi
 
   const closers: (() => Promise<void> | void)[] = [];
   const closeAll = async () => {
-    for (const c of closers.reverse()) await c();
+    for (const c of closers.reverse()) {
+      const started = Date.now();
+      await c();
+      // Which part was slow, should a test's afterAll run out of time.
+      const ms = Date.now() - started;
+      if (ms > SLOW_STOP_MS) process.stderr.write(`scenario stack: ${String(c)} took ${ms} ms\n`);
+    }
   };
   try {
     const orion = await startOrionFake();

@@ -22,12 +22,20 @@ export function spawnLogged(
   }
 }
 
-/** SIGTERMs a child and waits for it; SIGKILLs it after 10 s. */
-export async function terminate(proc: ChildProcess): Promise<void> {
+/**
+ * Sends a child `signal` (SIGTERM unless told) and waits for it to exit; SIGKILLs it when it
+ * has not within `graceMs` (10 s unless told), so a server that hangs in its shutdown cannot
+ * hang the test that stops it.
+ */
+export async function terminate(
+  proc: ChildProcess,
+  { signal = 'SIGTERM', graceMs = 10_000 }: { signal?: NodeJS.Signals; graceMs?: number } = {},
+): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  proc.kill(signal);
+  proc.kill('SIGCONT'); // a stopped (SIGSTOPped) child takes its signal only once it runs
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }

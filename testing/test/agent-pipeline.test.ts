@@ -19,7 +19,7 @@ import type { PlacedDevice } from '../../scenarios/lib/fiware.js';
 import type { AgentPipeline, RunningModule } from '../stack/agent-pipeline.js';
 import { LOCAL_PIPELINE, startAgentPipeline } from '../stack/agent-pipeline.js';
 import type { ScenarioStack } from '../stack/scenario-stack.js';
-import { startScenarioStack } from '../stack/scenario-stack.js';
+import { STACK_STOP_TIMEOUT_MS, startScenarioStack } from '../stack/scenario-stack.js';
 import { waitFor } from '../support/processes.js';
 
 const TENANT = LOCAL_PIPELINE.tenant;
@@ -57,7 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pipeline?.close();
   await stack?.close();
-});
+}, STACK_STOP_TIMEOUT_MS);
 
 describe('the anomaly pipeline on the local stack', () => {
   it('flags the basic-sense device that sends an outlier, and only that one', async () => {
