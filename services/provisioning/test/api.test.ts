@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { openApiChecker, queryParameterProbes } from '../../../testing/support/openapi-checker.js';
+import { QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION } from '../src/index.js';
 
 let stack: ProvisioningStack;
 let checker: ReturnType<typeof openApiChecker>;
@@ -620,6 +621,77 @@ describe('QuantumLeap subscription', () => {
       token: await admin(),
     });
     expect(res.status).toBe(201);
+    expect(stack.orion.subscriptions('manufracture')).toHaveLength(2);
+  });
+
+  /** Makes a subscription in the fake Orion, without a service path, as an operator would. */
+  const subscribe = async (sub: object) => {
+    const r = await fetch(`${stack.orion.url}/v2/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'fiware-service': 'manufracture' },
+      body: JSON.stringify(sub),
+    });
+    expect(r.status).toBe(201);
+  };
+  interface Sub {
+    description: string;
+    status?: string;
+    subject: { entities: Record<string, string>[]; condition?: { attrs: string[] } };
+    notification: {
+      http: { url: string };
+      attrsFormat?: string;
+      attrs?: string[];
+      exceptAttrs?: string[];
+    };
+  }
+  /** What this service makes, with `change` applied. */
+  const ours = (change: (s: Sub) => void) => {
+    const sub: Sub = {
+      description: QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION,
+      subject: { entities: [{ idPattern: '.*' }] },
+      notification: { http: { url: stack.config.quantumLeapNotifyUrl } },
+    };
+    change(sub);
+    return sub;
+  };
+
+  it('adopts its own subscription, written out with Orion’s defaults', async () => {
+    await subscribe(
+      ours((s) => {
+        s.status = 'active';
+        s.notification.attrsFormat = 'normalized';
+        s.notification.attrs = [];
+        s.subject.condition = { attrs: [] };
+      }),
+    );
+    const res = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', {
+      token: await admin(),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('unchanged');
+    expect(stack.orion.subscriptions('manufracture')).toHaveLength(1);
+  });
+
+  // Each differs from what the service makes in one way only, and would not feed QuantumLeap
+  // every change of every entity: so the service makes its own.
+  it.each<[string, Parameters<typeof ours>[0]]>([
+    ['another description', (s) => (s.description = 'made by hand')],
+    ['another URL', (s) => (s.notification.http.url = 'http://elsewhere.example:8668/v2/notify')],
+    ['inactive', (s) => (s.status = 'inactive')],
+    ['keyValues', (s) => (s.notification.attrsFormat = 'keyValues')],
+    ['some attributes only', (s) => (s.notification.attrs = ['temperature'])],
+    ['some attributes left out', (s) => (s.notification.exceptAttrs = ['temperature'])],
+    ['a change of some attributes only', (s) => (s.subject.condition = { attrs: ['humidity'] })],
+    ['one entity type', (s) => (s.subject.entities = [{ idPattern: '.*', type: 'Bot' }])],
+    ['a type pattern', (s) => (s.subject.entities = [{ idPattern: '.*', typePattern: 'B.*' }])],
+    ['an id pattern', (s) => (s.subject.entities = [{ idPattern: 'urn:ngsi:bot:.*' }])],
+  ])('does not adopt its own subscription changed to %s', async (_, change) => {
+    await subscribe(ours(change));
+    const res = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', {
+      token: await admin(),
+    });
+    expect(res.status).toBe(201);
+    expect(res.body.status).toBe('created');
     expect(stack.orion.subscriptions('manufracture')).toHaveLength(2);
   });
 
