@@ -87,6 +87,8 @@ export interface StackOptions {
   readonly chunkSize?: number;
   /** Put a fault-injecting proxy between the service and the Ultralight agent. */
   readonly agentProxy?: boolean;
+  /** The service's clock (the inventory's ages). */
+  readonly now?: () => number;
 }
 
 /** Starts Orion and QuantumLeap fakes, the real IoT Agent, a JWKS stub and the service. */
@@ -121,6 +123,7 @@ export async function startProvisioningStack(opts: StackOptions = {}): Promise<P
       policyData: policyData(ctx),
       env: { UPSTREAM_TIMEOUT_MS: '2000', ...opts.env },
       ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+      ...(opts.now ? { now: opts.now } : {}),
     });
   } catch (err) {
     await cleanUp();
@@ -203,6 +206,8 @@ export async function startLocalProvisioning(
     readonly env?: Readonly<Record<string, string>>;
     /** Devices per IoT Agent create request. */
     readonly chunkSize?: number;
+    /** The service's clock (the inventory's ages). */
+    readonly now?: () => number;
     /** Called with each log line of the service, parsed, as it is written. */
     readonly onLog?: (entry: Record<string, unknown>) => void;
   },
@@ -244,6 +249,7 @@ export async function startLocalProvisioning(
       logDestination: sink,
       processMetrics: false,
       ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
+      ...(o.now ? { now: o.now } : {}),
     });
     return {
       service,

@@ -31,6 +31,8 @@ export interface ServiceOverrides {
   readonly chunkSize?: number;
   /** Node's process metrics. @default true */
   readonly processMetrics?: boolean;
+  /** The clock the inventory measures ages by. @default Date.now */
+  readonly now?: () => number;
 }
 
 /** A listening service. */
@@ -78,6 +80,7 @@ export async function startService(
     quantumLeapNotifyUrl: config.quantumLeapNotifyUrl,
     defaultExpectedInterval: config.defaultExpectedInterval,
     ...(overrides.chunkSize ? { chunkSize: overrides.chunkSize } : {}),
+    ...(overrides.now ? { now: overrides.now } : {}),
   });
   const policy = await TenancyPolicy.load({ config: config.policyData });
   const apiKeys = new ApiKeyPublisher({

@@ -11,6 +11,8 @@ import { openApiChecker, queryParameterProbes } from '../../../testing/support/o
 import { QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION } from '../src/index.js';
 
 let stack: ProvisioningStack;
+/** The service's clock when a test sets it; the real one otherwise. */
+let clock: number | undefined;
 let checker: ReturnType<typeof openApiChecker>;
 
 type CallOpts = Parameters<ProvisioningStack['call']>[2];
@@ -28,7 +30,7 @@ const s = ANCHOR.smithereens;
 const floor1 = { servicePath: m.servicePath };
 
 beforeAll(async () => {
-  stack = await startProvisioningStack();
+  stack = await startProvisioningStack({ now: () => clock ?? Date.now() });
   const doc = await stack.call('GET', '/openapi.json', { token: null, service: null });
   expect(doc.status).toBe(200);
   checker = openApiChecker(doc.body);
@@ -764,6 +766,65 @@ describe('inventory', () => {
     // stale_after widens the window: 600 s is within 20 × 60 s.
     const lenient = await api('GET', '/v1/inventory', '/v1/inventory?stale_after=20', floor1);
     expect(lenient.body.summary).toEqual({ fresh: 2, stale: 0, 'never-seen': 1 });
+  });
+
+  it('measures ages in whole seconds by its clock; fresh up to stale_after intervals, inclusive', async () => {
+    const now = Date.parse('2026-12-02T12:00:00.000Z');
+    const at = (offsetMs: number) => new Date(now + offsetMs).toISOString();
+    const devices = [
+      { ...m.devices[0], expected_interval: 60 },
+      { ...m.devices[1], expected_interval: 60 },
+      { ...m.devices[0], device_id: 'ahead', entity_name: 'urn:ngsi:bot:4', expected_interval: 60 },
+      {
+        ...m.devices[0],
+        device_id: 'quiet',
+        entity_name: 'urn:ngsi:bot:3',
+        expected_interval: undefined,
+      },
+    ];
+    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', { ...floor1, body: { devices } });
+    await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:1', at(-180_400)); // 180 s: 3 × 60
+    await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:2', at(-180_600)); // 181 s
+    await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:4', at(30_000)); // a clock ahead
+    clock = now;
+    try {
+      const inv = await api('GET', '/v1/inventory', '/v1/inventory', floor1);
+      expect(inv.status).toBe(200);
+      expect(inv.body).toMatchObject({ stale_after: 3, generated_at: at(0) });
+      const byId = Object.fromEntries(
+        inv.body.devices.map((d: { device_id: string }) => [d.device_id, d]),
+      );
+      expect(byId).toEqual({
+        foodev: {
+          device_id: 'foodev',
+          protocol: 'ultralight',
+          entity_name: 'urn:ngsi:bot:1',
+          entity_type: 'Bot',
+          expected_interval: 60,
+          last_measurement: at(-180_400),
+          age_seconds: 180,
+          state: 'fresh',
+        },
+        bardev: expect.objectContaining({ age_seconds: 181, state: 'stale' }),
+        ahead: expect.objectContaining({
+          last_measurement: at(30_000),
+          age_seconds: 0,
+          state: 'fresh',
+        }),
+        quiet: expect.objectContaining({
+          expected_interval: 300,
+          last_measurement: null,
+          age_seconds: null,
+          state: 'never-seen',
+        }),
+      });
+      expect(inv.body.summary).toEqual({ fresh: 2, stale: 1, 'never-seen': 1 });
+      // One interval less: 180 s is stale too.
+      const strict = await api('GET', '/v1/inventory', '/v1/inventory?stale_after=2', floor1);
+      expect(strict.body.summary).toEqual({ fresh: 1, stale: 2, 'never-seen': 1 });
+    } finally {
+      clock = undefined;
+    }
   });
 });
 
