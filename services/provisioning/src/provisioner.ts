@@ -399,7 +399,7 @@ export class Provisioner {
    * Deletes a device (and its context registration); with `deleteEntity`, its entity too. The
    * device as it was, or undefined when there was none.
    */
-  async deleteDevice(scope: Scope, id: string, deleteEntity = false): Promise<Device | undefined> {
+  async deleteDevice(scope: Scope, id: string, deleteEntity: boolean): Promise<Device | undefined> {
     const found = await this.guard(() => this.findDevice(scope, id));
     if (!found) return undefined;
     const device = found.device;

@@ -384,6 +384,27 @@ describe('devices', () => {
     expect(gone.body.code).toBe('ERR_PROVISIONING_NOT_FOUND');
   });
 
+  it('keeps the entity of a device it deletes unless asked, even for a tenant admin', async () => {
+    await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [m.devices[0], m.devices[1]] },
+    });
+    await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:1', new Date().toISOString());
+    await seedEntity('manufracture', '/floor1', 'urn:ngsi:bot:2', new Date().toISOString());
+    const token = await stack.token({ claims: { roles: ['manufracture:tenant-admin'] } });
+    for (const path of ['/v1/devices/foodev', '/v1/devices/bardev?delete_entity=false']) {
+      const del = await api('DELETE', '/v1/devices/{id}', path, { ...floor1, token });
+      expect(del.status).toBe(204);
+    }
+    expect((await api('GET', '/v1/devices', '/v1/devices', floor1)).body.devices).toEqual([]);
+    expect(
+      stack.orion
+        .entities('manufracture')
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual(['urn:ngsi:bot:1', 'urn:ngsi:bot:2']);
+  });
+
   it('deletes the entity too when a tenant admin asks, and refuses that to an operator', async () => {
     await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
       ...floor1,
@@ -657,13 +678,15 @@ describe('QuantumLeap subscription', () => {
     return sub;
   };
 
-  it('adopts its own subscription, written out with Orion’s defaults', async () => {
+  it('adopts its own subscription, written out with Orion’s defaults and a selector more', async () => {
     await subscribe(
       ours((s) => {
         s.status = 'active';
         s.notification.attrsFormat = 'normalized';
         s.notification.attrs = [];
         s.subject.condition = { attrs: [] };
+        // A selector more, which the pattern for every entity already covers.
+        s.subject.entities.push({ id: 'urn:ngsi:bot:1', type: 'Bot' });
       }),
     );
     const res = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', {

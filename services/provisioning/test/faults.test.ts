@@ -281,6 +281,60 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(registeredEntities(stack)).toEqual(held.map((id) => `urn:ngsi:bot:${id}`).sort());
   });
 
+  it('creates a batch in requests of the chunk size, and sends no empty one', async () => {
+    const sizes: number[] = [];
+    stack.agentProxy!.fault((req) => {
+      if (req.method === 'POST' && req.url.startsWith('/iot/devices'))
+        sizes.push((req.body as { devices: unknown[] }).devices.length);
+      return undefined;
+    });
+    const res = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(8, 'chunk') },
+    });
+    stack.agentProxy!.fault(undefined);
+    expect(res.body.summary.created).toBe(8);
+    expect(sizes).toEqual([4, 4]);
+  });
+
+  it('counts a chunk the agent stored but whose answer was lost as created, group commands and all', async () => {
+    // The agent copies a group's commands into a device that has none of its own: the stored
+    // devices then have a command the requests did not name, and are still as requested.
+    const at = { servicePath: '/lost' };
+    const group = await stack.call('PUT', '/v1/groups', {
+      ...at,
+      body: { entity_type: 'Bot', commands: [{ name: 'reset' }] },
+    });
+    expect(group.status).toBe(201);
+    const apikey = group.body.group.apikey as string;
+    const devices = [0, 1, 2, 3].map((i) => ({
+      ...m.devices[0],
+      device_id: `lost${i}`,
+      entity_name: `urn:ngsi:bot:lost${i}`,
+      apikey,
+      commands: [],
+    }));
+    const injectedBefore = stack.agentProxy!.injected.length;
+    stack.agentProxy!.fault((req) =>
+      req.method === 'POST' && req.url.startsWith('/iot/devices')
+        ? { kind: 'lose-response' }
+        : undefined,
+    );
+    const res = await stack.call('POST', '/v1/devices/bulk', { ...at, body: { devices } });
+    stack.agentProxy!.fault(undefined);
+    expect(stack.agentProxy!.injected.slice(injectedBefore)).toEqual([
+      expect.stringMatching(/^lose-response POST \/iot\/devices \(upstream answered 201\)$/),
+    ]);
+    expect(res.status).toBe(200);
+    expect(
+      (res.body.results as { device_id: string; status: string }[]).map((r) => r.status),
+    ).toEqual(['created', 'created', 'created', 'created']);
+    const stored = await stack.call('GET', '/v1/devices/lost0', at);
+    expect(stored.body.commands).toEqual([expect.objectContaining({ name: 'reset' })]);
+    for (const d of devices) await stack.call('DELETE', `/v1/devices/${d.device_id}`, at);
+    expect((await stack.call('DELETE', '/v1/groups', at)).status).toBe(204);
+  });
+
   it('puts a group back as it was when the agent refuses its replacement', async () => {
     const at = { servicePath: '/regroup' };
     const first = await stack.call('PUT', '/v1/groups', { ...at, body: { entity_type: 'Bot' } });

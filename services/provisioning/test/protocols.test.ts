@@ -278,8 +278,27 @@ describe('devices per protocol', () => {
     const { protocol: _, ...unaware } = device('j2', 'json');
     const res = await stack.call('PUT', '/v1/devices/j2', { ...at, body: unaware });
     expect(res.status).toBe(409);
+    expect(res.body.detail).toBe(
+      'protocol: required: the device is a json device (name json to keep it, ultralight to move it)',
+    );
+    // In a batch, the item's reason says the same in a sentence.
+    const batch = await stack.call('POST', '/v1/devices/bulk', {
+      ...at,
+      body: { devices: [unaware] },
+    });
+    expect(batch.body.results[0]).toMatchObject({
+      status: 'failed',
+      code: 'ERR_PROVISIONING_CONFLICT',
+      reason:
+        'the device is a json device and the item names no protocol; say protocol: json to keep it there, or protocol: ultralight to move it',
+      errors: [{ field: 'devices[0].protocol', message: expect.stringMatching(/^required: /) }],
+    });
     expect(res.body.errors).toEqual([
-      { field: 'protocol', message: expect.stringMatching(/the device is a json device/) },
+      {
+        field: 'protocol',
+        message:
+          'required: the device is a json device (name json to keep it, ultralight to move it)',
+      },
     ]);
     expect(await held('json', 'devices')).toEqual(['j2']);
     expect(await held('ultralight', 'devices')).toEqual([]);
