@@ -591,6 +591,19 @@ describe('idempotency with what the agent adds', () => {
 describe('QuantumLeap subscription', () => {
   beforeEach(reset);
   const admin = () => stack.token({ claims: { roles: ['manufracture:tenant-admin'] } });
+  /** Makes a subscription in the fake Orion as an operator would, at `servicePath` if given. */
+  const subscribe = async (sub: object, servicePath?: string) => {
+    const r = await fetch(`${stack.orion.url}/v2/subscriptions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'fiware-service': 'manufracture',
+        ...(servicePath ? { 'fiware-servicepath': servicePath } : {}),
+      },
+      body: JSON.stringify(sub),
+    });
+    expect(r.status).toBe(201);
+  };
 
   it('creates it once, without a service path, so it covers the whole tenant', async () => {
     const token = await admin();
@@ -624,22 +637,16 @@ describe('QuantumLeap subscription', () => {
   });
 
   it('does not adopt a subscription it did not make (it may be path-scoped)', async () => {
-    const foreign = await fetch(`${stack.orion.url}/v2/subscriptions`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'fiware-service': 'manufracture',
-        'fiware-servicepath': '/floor1',
-      },
-      body: JSON.stringify({
+    await subscribe(
+      {
         subject: { entities: [{ idPattern: '.*' }] },
         notification: {
           http: { url: stack.config.quantumLeapNotifyUrl },
           attrsFormat: 'keyValues',
         },
-      }),
-    });
-    expect(foreign.status).toBe(201);
+      },
+      '/floor1',
+    );
     const res = await api('PUT', '/v1/subscriptions/quantumleap', '/v1/subscriptions/quantumleap', {
       token: await admin(),
     });
@@ -647,15 +654,6 @@ describe('QuantumLeap subscription', () => {
     expect(stack.orion.subscriptions('manufracture')).toHaveLength(2);
   });
 
-  /** Makes a subscription in the fake Orion, without a service path, as an operator would. */
-  const subscribe = async (sub: object) => {
-    const r = await fetch(`${stack.orion.url}/v2/subscriptions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'fiware-service': 'manufracture' },
-      body: JSON.stringify(sub),
-    });
-    expect(r.status).toBe(201);
-  };
   interface Sub {
     description: string;
     status?: string;
