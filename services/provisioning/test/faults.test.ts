@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 
+import type { FaultRule } from '../../../testing/support/fault-proxy.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 
@@ -367,6 +368,291 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(held.services[0]).toMatchObject({ apikey: key, resource: '/iot/d', entity_type: 'Bot' });
     expect(held.services[0]!.static_attributes ?? []).toEqual([]);
     expect((await stack.call('DELETE', '/v1/groups', at)).status).toBe(204);
+  });
+
+  /** Records the requests the proxy forwards (`METHOD url`), then applies `rule`. */
+  function recordThen(rule: FaultRule = () => undefined): string[] {
+    const seen: string[] = [];
+    stack.agentProxy!.fault((req) => {
+      seen.push(`${req.method} ${req.url}`);
+      return rule(req);
+    });
+    return seen;
+  }
+  const ids = (body: unknown) =>
+    ((body as { devices?: { device_id: string }[] })?.devices ?? []).map((d) => d.device_id);
+  const isList = (r: string) => r.startsWith('GET /iot/devices?');
+  const isRead = (r: string) => r.startsWith('GET /iot/devices/');
+  const isPost = (r: string) => r.startsWith('POST /iot/devices');
+  const after = (seen: string[], first: (r: string) => boolean) =>
+    seen.slice(seen.findIndex(first));
+  const bulk = (devices: object[]) =>
+    stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices } });
+  type Result = { device_id: string; status: string; code?: string; reason?: string };
+  const results = (body: { results: Result[] }) => body.results;
+
+  it('looks a few devices up one by one, and lists the path for more', async () => {
+    let seen = recordThen();
+    expect((await bulk(commandDevices(8, 'few'))).status).toBe(200);
+    const before = (s: string[]) => s.slice(0, s.findIndex(isPost));
+    expect(before(seen).filter(isRead)).toHaveLength(8);
+    expect(before(seen).filter(isList)).toEqual([]);
+    seen = recordThen();
+    expect((await bulk(commandDevices(9, 'many'))).status).toBe(200);
+    expect(before(seen).filter(isRead)).toEqual([]);
+    expect(before(seen).filter(isList)).toHaveLength(1);
+  });
+
+  it('after a lost answer, reports the rest of the batch unavailable without sending it: later chunks and replacements too', async () => {
+    const keep = commandDevices(1, 'keep')[0]!;
+    expect((await bulk([keep])).status).toBe(200);
+    const seen = recordThen((req) => {
+      if (req.method !== 'POST' || !req.url.startsWith('/iot/devices')) return undefined;
+      const list = ids(req.body);
+      if (!list.includes('cmd5')) return undefined;
+      return list.length > 1
+        ? { kind: 'refuse', status: 500, body: { name: 'INTERNAL', message: 'injected' } }
+        : { kind: 'lose-response' };
+    });
+    // 12 new devices in chunks of 4, and keep0 changed: the second chunk fails, and cmd5's
+    // own answer is lost.
+    const res = await bulk([...commandDevices(12), { ...keep, commands: [{ name: 'reboot' }] }]);
+    expect(res.status).toBe(207);
+    const failed = results(res.body).filter((r) => r.status === 'failed');
+    expect(failed.map((r) => r.device_id)).toEqual([
+      'cmd5',
+      'cmd6',
+      'cmd7',
+      'cmd8',
+      'cmd9',
+      'cmd10',
+      'cmd11',
+      'keep0',
+    ]);
+    for (const r of failed) {
+      expect(r.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+      expect(r.reason).toMatch(/^not provisioned: iot-agent answered 502 to POST \/iot\/devices/);
+    }
+    // Nothing more reached the agent: no third chunk, no replacement of keep0.
+    expect(seen.filter((r) => r.startsWith('POST') && r !== 'POST /iot/devices')).toEqual([]);
+    expect(seen.filter((r) => r.startsWith('DELETE'))).toEqual(['DELETE /iot/devices/cmd5']);
+    expect(await agentDeviceIds(stack)).toEqual(['cmd0', 'cmd1', 'cmd2', 'cmd3', 'cmd4', 'keep0']);
+    const kept = await stack.call('GET', '/v1/devices/keep0', floor1);
+    expect(kept.body.commands).toEqual([{ name: 'ping', type: 'command' }]);
+  });
+
+  it('counts a single device whose answer was lost as created, and sends it once', async () => {
+    const seen = recordThen((req) =>
+      isPost(`${req.method} ${req.url}`) ? { kind: 'lose-response' } : undefined,
+    );
+    const res = await bulk(commandDevices(1, 'alone'));
+    expect(res.status).toBe(200);
+    expect(results(res.body)).toEqual([{ index: 0, device_id: 'alone0', status: 'created' }]);
+    expect(seen.filter(isPost)).toHaveLength(1);
+    expect(seen.filter((r) => r.startsWith('DELETE'))).toEqual([]);
+    expect(await agentDeviceIds(stack)).toEqual(['alone0']);
+  });
+
+  it('sends a device the agent refuses alone once, and says when rolling it back failed too', async () => {
+    const seen = recordThen((req) =>
+      req.method === 'POST' || req.method === 'DELETE'
+        ? { kind: 'refuse', status: 400, body: { name: 'BAD', message: 'injected refusal' } }
+        : undefined,
+    );
+    const res = await bulk(commandDevices(1, 'refused'));
+    expect(res.status).toBe(207);
+    const [r] = results(res.body);
+    expect(r).toMatchObject({
+      device_id: 'refused0',
+      status: 'failed',
+      code: 'ERR_UPSTREAM_REJECTED',
+    });
+    expect(r!.reason).toBe(
+      'iot-agent refused the device (400: BAD: injected refusal); rolling back also failed ' +
+        '(iot-agent refused DELETE /iot/devices/refused0 with 400: BAD: injected refusal): ' +
+        'provision it again to repair',
+    );
+    expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
+      'POST /iot/devices',
+      'DELETE /iot/devices/refused0',
+    ]);
+  });
+
+  describe('a device another request created meanwhile', () => {
+    // The service's read before the create is answered "not found" once (another request
+    // creates the device just after it), so the agent refuses the create with 409.
+    const hideOnce = (id: string, then?: FaultRule) => {
+      let reads = 0;
+      return recordThen((req) => {
+        if (req.method === 'GET' && req.url === `/iot/devices/${id}` && reads++ === 0)
+          return { kind: 'refuse', status: 404, body: { name: 'DEVICE_NOT_FOUND', message: id } };
+        return then?.(req);
+      });
+    };
+
+    it('is created when it is as requested', async () => {
+      const d = commandDevices(1, 'same')[0]!;
+      expect((await bulk([d])).status).toBe(200);
+      const seen = hideOnce('same0');
+      const res = await bulk([d]);
+      expect(res.status).toBe(200);
+      expect(results(res.body)).toEqual([{ index: 0, device_id: 'same0', status: 'created' }]);
+      expect(seen.filter((r) => !r.startsWith('GET'))).toEqual(['POST /iot/devices']);
+    });
+
+    it('is a conflict, and stays as the other request made it, when it differs', async () => {
+      const d = commandDevices(1, 'other')[0]!;
+      expect((await bulk([d])).status).toBe(200);
+      const seen = hideOnce('other0');
+      const res = await bulk([{ ...d, commands: [{ name: 'reboot' }] }]);
+      expect(res.status).toBe(207);
+      expect(results(res.body)).toEqual([
+        {
+          index: 0,
+          device_id: 'other0',
+          status: 'failed',
+          code: 'ERR_PROVISIONING_CONFLICT',
+          reason:
+            'another request created this device meanwhile; run again to make it this definition',
+        },
+      ]);
+      expect(seen.filter((r) => !r.startsWith('GET'))).toEqual(['POST /iot/devices']);
+      const held = await stack.call('GET', '/v1/devices/other0', floor1);
+      expect(held.body.commands).toEqual([{ name: 'ping', type: 'command' }]);
+    });
+
+    it('is reported as the agent answers when it cannot be read back', async () => {
+      const d = commandDevices(1, 'unread')[0]!;
+      expect((await bulk([d])).status).toBe(200);
+      hideOnce('unread0', (req) =>
+        req.method === 'GET' && req.url === '/iot/devices/unread0'
+          ? { kind: 'refuse', status: 400, body: { name: 'BAD', message: 'no reads' } }
+          : undefined,
+      );
+      const res = await bulk([d]);
+      expect(results(res.body)).toEqual([
+        {
+          index: 0,
+          device_id: 'unread0',
+          status: 'failed',
+          code: 'ERR_UPSTREAM_REJECTED',
+          reason: 'iot-agent refused the device (400: BAD: no reads)',
+        },
+      ]);
+      expect(await agentDeviceIds(stack)).toEqual(['unread0']);
+    });
+  });
+
+  describe('settling a failed chunk', () => {
+    const refuseChunks: FaultRule = (req) =>
+      req.method === 'POST' && ids(req.body).length > 1
+        ? { kind: 'refuse', status: 500, body: { name: 'INTERNAL', message: 'injected' } }
+        : undefined;
+
+    it('lists the path until two listings agree, and reads no device on its own', async () => {
+      const seen = recordThen((req) =>
+        req.method === 'POST' ? { kind: 'lose-response' } : undefined,
+      );
+      const res = await bulk(commandDevices(4, 'settle'));
+      expect(results(res.body).map((r) => r.status)).toEqual(Array(4).fill('created'));
+      const since = after(seen, isPost);
+      expect(since.filter(isList)).toHaveLength(2);
+      expect(since.filter(isRead)).toEqual([]);
+      expect(since.filter(isPost)).toHaveLength(1);
+    });
+
+    it('takes the same devices listed in another order as settled', async () => {
+      let n = 0;
+      const seen = recordThen((req) => {
+        if (req.method === 'GET' && req.url.startsWith('/iot/devices?')) {
+          const both = [{ device_id: 'ghostA' }, { device_id: 'ghostB' }];
+          return {
+            kind: 'refuse',
+            status: 200,
+            body: { count: 2, devices: n++ % 2 ? both.reverse() : both },
+          };
+        }
+        return refuseChunks(req);
+      });
+      const res = await bulk(commandDevices(4, 'order'));
+      expect(results(res.body).map((r) => r.status)).toEqual(Array(4).fill('created'));
+      expect(after(seen, isPost).filter(isList)).toHaveLength(2);
+    });
+
+    it('gives up waiting after 20 listings when the listing keeps changing, then creates one by one', async () => {
+      let n = 0;
+      const seen = recordThen((req) => {
+        if (req.method === 'GET' && req.url.startsWith('/iot/devices?'))
+          return {
+            kind: 'refuse',
+            status: 200,
+            body: { count: 1, devices: [{ device_id: `ghost${n++}` }] },
+          };
+        return refuseChunks(req);
+      });
+      const res = await bulk(commandDevices(4, 'moving'));
+      expect(results(res.body).map((r) => r.status)).toEqual(Array(4).fill('created'));
+      const since = after(seen, isPost);
+      expect(since.filter(isList)).toHaveLength(20);
+      expect(since.filter(isPost)).toHaveLength(5);
+      expect(await agentDeviceIds(stack)).toEqual(['moving0', 'moving1', 'moving2', 'moving3']);
+    });
+
+    it('reads each device when the path cannot be listed, and reports a device that cannot be read', async () => {
+      let posted = false;
+      let seen = recordThen((req) => {
+        if (req.method === 'POST') posted = true;
+        if (posted && req.method === 'GET' && req.url.startsWith('/iot/devices?'))
+          return { kind: 'refuse', status: 400, body: { name: 'BAD', message: 'no listing' } };
+        return refuseChunks(req);
+      });
+      const ok = await bulk(commandDevices(4, 'unlisted'));
+      expect(results(ok.body).map((r) => r.status)).toEqual(Array(4).fill('created'));
+      expect(after(seen, isPost).filter(isRead)).toHaveLength(4);
+      posted = false;
+      seen = recordThen((req) => {
+        if (req.method === 'POST') posted = true;
+        if (posted && req.method === 'GET' && req.url.startsWith('/iot/devices'))
+          return { kind: 'refuse', status: 400, body: { name: 'BAD', message: 'no reads' } };
+        return refuseChunks(req);
+      });
+      const bad = await bulk(commandDevices(4, 'unread'));
+      expect(bad.status).toBe(207);
+      expect(results(bad.body)).toEqual(
+        commandDevices(4, 'unread').map((d, index) => ({
+          index,
+          device_id: d.device_id,
+          status: 'failed',
+          code: 'ERR_UPSTREAM_REJECTED',
+          reason: 'iot-agent refused the device (400: BAD: no reads)',
+        })),
+      );
+      expect(seen.filter(isPost)).toHaveLength(1);
+    });
+  });
+
+  it('leaves a device as it was when the agent will not delete it to replace it', async () => {
+    const d = commandDevices(1, 'stuck')[0]!;
+    expect((await bulk([d])).status).toBe(200);
+    const seen = recordThen((req) =>
+      req.method === 'DELETE'
+        ? { kind: 'refuse', status: 400, body: { name: 'BAD', message: 'no deletes' } }
+        : undefined,
+    );
+    const res = await bulk([{ ...d, commands: [{ name: 'reboot' }] }]);
+    expect(results(res.body)).toEqual([
+      {
+        index: 0,
+        device_id: 'stuck0',
+        status: 'failed',
+        code: 'ERR_UPSTREAM_REJECTED',
+        reason: 'iot-agent refused the device (400: BAD: no deletes)',
+      },
+    ]);
+    expect(seen.filter((r) => !r.startsWith('GET'))).toEqual(['DELETE /iot/devices/stuck0']);
+    stack.agentProxy!.fault(undefined);
+    const held = await stack.call('GET', '/v1/devices/stuck0', floor1);
+    expect(held.body.commands).toEqual([{ name: 'ping', type: 'command' }]);
   });
 
   it('answers 503 with Retry-After and writes nothing when the IoT Agent is down', async () => {
