@@ -4,7 +4,7 @@
  * reported as provisioned, and Orion holds a registration for exactly the agent's devices with
  * commands. And the correlator and the logs: propagated, structured, without API keys.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 
 import type { FaultRule } from '../../../testing/support/fault-proxy.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
@@ -628,6 +628,103 @@ describe('with the IoT Agent and Orion failing', () => {
         })),
       );
       expect(seen.filter(isPost)).toHaveLength(1);
+    });
+  });
+
+  describe('a replacement whose create the agent refuses', () => {
+    const refusal = { kind: 'refuse' as const, status: 400, body: { name: 'BAD', message: 'no' } };
+    /** Refuses the agent's POSTs, and its DELETEs after the first `deletes` (-1: none). */
+    const refuse = (deletes: number, posts = true) => {
+      let n = 0;
+      return recordThen((req) => {
+        if (req.method === 'POST' && posts) return refusal;
+        if (req.method === 'DELETE' && deletes >= 0 && n++ >= deletes) return refusal;
+        return undefined;
+      });
+    };
+    const changed = (d: object) => ({ ...d, commands: [{ name: 'reboot' }] });
+    const created = 'iot-agent refused the device (400: BAD: no); ';
+
+    it('says so when removing what the create left fails, in the same agent', async () => {
+      const d = commandDevices(1, 'same')[0]!;
+      expect((await bulk([d])).status).toBe(200);
+      const seen = refuse(1);
+      const [r] = results((await bulk([changed(d)])).body);
+      expect(r).toMatchObject({ status: 'failed', code: 'ERR_UPSTREAM_REJECTED' });
+      expect(r!.reason).toBe(
+        created +
+          'restoring the previous definition also failed (iot-agent refused DELETE ' +
+          '/iot/devices/same0 with 400: BAD: no): provision it again to repair',
+      );
+      expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
+        'DELETE /iot/devices/same0',
+        'POST /iot/devices',
+        'DELETE /iot/devices/same0',
+      ]);
+    });
+
+    it('says so when the previous definition cannot be restored', async () => {
+      const d = commandDevices(1, 'gone')[0]!;
+      expect((await bulk([d])).status).toBe(200);
+      const seen = refuse(-1);
+      const [r] = results((await bulk([changed(d)])).body);
+      expect(r!.reason).toBe(
+        created +
+          'restoring the previous definition also failed (iot-agent refused POST ' +
+          '/iot/devices with 400: BAD: no): provision it again to repair',
+      );
+      expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
+        'DELETE /iot/devices/gone0',
+        'POST /iot/devices',
+        'DELETE /iot/devices/gone0',
+        'POST /iot/devices',
+      ]);
+    });
+
+    describe('moving a device from the JSON agent', () => {
+      const jsonDevice = (id: string) => ({
+        ...m.devices[0],
+        device_id: id,
+        entity_name: `urn:ngsi:bot:${id}`,
+        protocol: 'json' as const,
+      });
+      const moved = (id: string) => ({ ...jsonDevice(id), protocol: 'ultralight' as const });
+      const inJson = async (id: string) =>
+        (
+          await fetch(`${stack.jsonAgent.northUrl}/iot/devices/${id}`, {
+            headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
+          })
+        ).status;
+      afterEach(async () => {
+        stack.agentProxy!.fault(undefined);
+        for (const id of ['mv0', 'mv1']) await stack.call('DELETE', `/v1/devices/${id}`, floor1);
+      });
+
+      it('restores it there when the UltraLight agent refuses it', async () => {
+        expect((await bulk([jsonDevice('mv0')])).status).toBe(200);
+        refuse(-1);
+        const [r] = results((await bulk([moved('mv0')])).body);
+        expect(r!.reason).toBe(created + 'the previous definition was restored');
+        expect(await inJson('mv0')).toBe(200);
+        expect(await agentDeviceIds(stack)).toEqual([]);
+      });
+
+      it('restores it there even when the UltraLight agent will not remove what it left, and says so', async () => {
+        expect((await bulk([jsonDevice('mv1')])).status).toBe(200);
+        const seen = refuse(0);
+        const [r] = results((await bulk([moved('mv1')])).body);
+        expect(r!.reason).toBe(
+          created +
+            'the previous definition was restored; removing any copy from the ultralight IoT ' +
+            'agent failed (iot-agent refused DELETE /iot/devices/mv1 with 400: BAD: no): ' +
+            'provision it again once that agent answers',
+        );
+        expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
+          'POST /iot/devices',
+          'DELETE /iot/devices/mv1',
+        ]);
+        expect(await inJson('mv1')).toBe(200);
+      });
     });
   });
 
