@@ -44,6 +44,24 @@ function registeredEntities(stack: ProvisioningStack): string[] {
     .sort();
 }
 
+/** The device ids of an agent request's body. */
+const ids = (body: unknown) =>
+  ((body as { devices?: { device_id: string }[] })?.devices ?? []).map((d) => d.device_id);
+
+/**
+ * The chunk holding cmd5 is refused before the agent sees it, so the service creates its
+ * devices one by one; cmd5's own create reaches the agent, which stores the device (and
+ * registers its command in Orion), and its answer is lost on the way back.
+ */
+const cmd5Lost: FaultRule = (req) => {
+  if (req.method !== 'POST' || !req.url.startsWith('/iot/devices')) return undefined;
+  const list = ids(req.body);
+  if (!list.includes('cmd5')) return undefined;
+  return list.length > 1
+    ? { kind: 'refuse', status: 500, body: { name: 'INTERNAL', message: 'injected' } }
+    : { kind: 'lose-response' };
+};
+
 describe('with the IoT Agent and Orion failing', () => {
   let stack: ProvisioningStack;
   beforeAll(async () => {
@@ -233,19 +251,7 @@ describe('with the IoT Agent and Orion failing', () => {
   });
 
   it('rolls back a device the agent stored but whose confirmation was lost', async () => {
-    const ids = (body: unknown) =>
-      ((body as { devices?: { device_id: string }[] })?.devices ?? []).map((d) => d.device_id);
-    // The chunk holding cmd5 is refused before the agent sees it, so the service creates its
-    // devices one by one; cmd5's own create reaches the agent, which stores the device and
-    // registers its command in Orion, and its answer is lost on the way back.
-    stack.agentProxy!.fault((req) => {
-      if (req.method !== 'POST' || !req.url.startsWith('/iot/devices')) return undefined;
-      const list = ids(req.body);
-      if (!list.includes('cmd5')) return undefined;
-      return list.length > 1
-        ? { kind: 'refuse', status: 500, body: { name: 'INTERNAL', message: 'injected' } }
-        : { kind: 'lose-response' };
-    });
+    stack.agentProxy!.fault(cmd5Lost);
     const res = await stack.call('POST', '/v1/devices/bulk', {
       ...floor1,
       body: { devices: commandDevices(8) },
@@ -379,11 +385,11 @@ describe('with the IoT Agent and Orion failing', () => {
     });
     return seen;
   }
-  const ids = (body: unknown) =>
-    ((body as { devices?: { device_id: string }[] })?.devices ?? []).map((d) => d.device_id);
   const isList = (r: string) => r.startsWith('GET /iot/devices?');
   const isRead = (r: string) => r.startsWith('GET /iot/devices/');
   const isPost = (r: string) => r.startsWith('POST /iot/devices');
+  /** The requests that write. */
+  const writes = (seen: string[]) => seen.filter((r) => !r.startsWith('GET'));
   const after = (seen: string[], first: (r: string) => boolean) =>
     seen.slice(seen.findIndex(first));
   const bulk = (devices: object[]) =>
@@ -406,14 +412,7 @@ describe('with the IoT Agent and Orion failing', () => {
   it('after a lost answer, reports the rest of the batch unavailable without sending it: later chunks and replacements too', async () => {
     const keep = commandDevices(1, 'keep')[0]!;
     expect((await bulk([keep])).status).toBe(200);
-    const seen = recordThen((req) => {
-      if (req.method !== 'POST' || !req.url.startsWith('/iot/devices')) return undefined;
-      const list = ids(req.body);
-      if (!list.includes('cmd5')) return undefined;
-      return list.length > 1
-        ? { kind: 'refuse', status: 500, body: { name: 'INTERNAL', message: 'injected' } }
-        : { kind: 'lose-response' };
-    });
+    const seen = recordThen(cmd5Lost);
     // 12 new devices in chunks of 4, and keep0 changed: the second chunk fails, and cmd5's
     // own answer is lost.
     const res = await bulk([...commandDevices(12), { ...keep, commands: [{ name: 'reboot' }] }]);
@@ -472,10 +471,7 @@ describe('with the IoT Agent and Orion failing', () => {
         '(iot-agent refused DELETE /iot/devices/refused0 with 400: BAD: injected refusal): ' +
         'provision it again to repair',
     );
-    expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
-      'POST /iot/devices',
-      'DELETE /iot/devices/refused0',
-    ]);
+    expect(writes(seen)).toEqual(['POST /iot/devices', 'DELETE /iot/devices/refused0']);
   });
 
   describe('a device another request created meanwhile', () => {
@@ -497,7 +493,7 @@ describe('with the IoT Agent and Orion failing', () => {
       const res = await bulk([d]);
       expect(res.status).toBe(200);
       expect(results(res.body)).toEqual([{ index: 0, device_id: 'same0', status: 'created' }]);
-      expect(seen.filter((r) => !r.startsWith('GET'))).toEqual(['POST /iot/devices']);
+      expect(writes(seen)).toEqual(['POST /iot/devices']);
     });
 
     it('is a conflict, and stays as the other request made it, when it differs', async () => {
@@ -516,7 +512,7 @@ describe('with the IoT Agent and Orion failing', () => {
             'another request created this device meanwhile; run again to make it this definition',
         },
       ]);
-      expect(seen.filter((r) => !r.startsWith('GET'))).toEqual(['POST /iot/devices']);
+      expect(writes(seen)).toEqual(['POST /iot/devices']);
       const held = await stack.call('GET', '/v1/devices/other0', floor1);
       expect(held.body.commands).toEqual([{ name: 'ping', type: 'command' }]);
     });
@@ -634,10 +630,10 @@ describe('with the IoT Agent and Orion failing', () => {
   describe('a replacement whose create the agent refuses', () => {
     const refusal = { kind: 'refuse' as const, status: 400, body: { name: 'BAD', message: 'no' } };
     /** Refuses the agent's POSTs, and its DELETEs after the first `deletes` (-1: none). */
-    const refuse = (deletes: number, posts = true) => {
+    const refuse = (deletes: number) => {
       let n = 0;
       return recordThen((req) => {
-        if (req.method === 'POST' && posts) return refusal;
+        if (req.method === 'POST') return refusal;
         if (req.method === 'DELETE' && deletes >= 0 && n++ >= deletes) return refusal;
         return undefined;
       });
@@ -645,41 +641,36 @@ describe('with the IoT Agent and Orion failing', () => {
     const changed = (d: object) => ({ ...d, commands: [{ name: 'reboot' }] });
     const created = 'iot-agent refused the device (400: BAD: no); ';
 
-    it('says so when removing what the create left fails, in the same agent', async () => {
-      const d = commandDevices(1, 'same')[0]!;
-      expect((await bulk([d])).status).toBe(200);
-      const seen = refuse(1);
-      const [r] = results((await bulk([changed(d)])).body);
-      expect(r).toMatchObject({ status: 'failed', code: 'ERR_UPSTREAM_REJECTED' });
-      expect(r!.reason).toBe(
-        created +
-          'restoring the previous definition also failed (iot-agent refused DELETE ' +
-          '/iot/devices/same0 with 400: BAD: no): provision it again to repair',
-      );
-      expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
-        'DELETE /iot/devices/same0',
-        'POST /iot/devices',
-        'DELETE /iot/devices/same0',
-      ]);
-    });
-
-    it('says so when the previous definition cannot be restored', async () => {
-      const d = commandDevices(1, 'gone')[0]!;
-      expect((await bulk([d])).status).toBe(200);
-      const seen = refuse(-1);
-      const [r] = results((await bulk([changed(d)])).body);
-      expect(r!.reason).toBe(
-        created +
-          'restoring the previous definition also failed (iot-agent refused POST ' +
-          '/iot/devices with 400: BAD: no): provision it again to repair',
-      );
-      expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
-        'DELETE /iot/devices/gone0',
-        'POST /iot/devices',
-        'DELETE /iot/devices/gone0',
-        'POST /iot/devices',
-      ]);
-    });
+    it.each([
+      {
+        what: 'removing what the create left',
+        id: 'same0',
+        deletes: 1,
+        refused: 'DELETE /iot/devices/same0',
+        after: ['DELETE /iot/devices/same0'],
+      },
+      {
+        what: 'restoring the previous definition',
+        id: 'gone0',
+        deletes: -1,
+        refused: 'POST /iot/devices',
+        after: ['DELETE /iot/devices/gone0', 'POST /iot/devices'],
+      },
+    ])(
+      'says so when $what fails too, in the same agent',
+      async ({ id, deletes, refused, after }) => {
+        const d = commandDevices(1, id.slice(0, -1))[0]!;
+        expect((await bulk([d])).status).toBe(200);
+        const seen = refuse(deletes);
+        const [r] = results((await bulk([changed(d)])).body);
+        expect(r).toMatchObject({ status: 'failed', code: 'ERR_UPSTREAM_REJECTED' });
+        expect(r!.reason).toBe(
+          `${created}restoring the previous definition also failed (iot-agent refused ` +
+            `${refused} with 400: BAD: no): provision it again to repair`,
+        );
+        expect(writes(seen)).toEqual([`DELETE /iot/devices/${id}`, 'POST /iot/devices', ...after]);
+      },
+    );
 
     describe('moving a device from the JSON agent', () => {
       const jsonDevice = (id: string) => ({
@@ -719,10 +710,7 @@ describe('with the IoT Agent and Orion failing', () => {
             'agent failed (iot-agent refused DELETE /iot/devices/mv1 with 400: BAD: no): ' +
             'provision it again once that agent answers',
         );
-        expect(seen.filter((x) => !x.startsWith('GET'))).toEqual([
-          'POST /iot/devices',
-          'DELETE /iot/devices/mv1',
-        ]);
+        expect(writes(seen)).toEqual(['POST /iot/devices', 'DELETE /iot/devices/mv1']);
         expect(await inJson('mv1')).toBe(200);
       });
     });
@@ -746,7 +734,7 @@ describe('with the IoT Agent and Orion failing', () => {
         reason: 'iot-agent refused the device (400: BAD: no deletes)',
       },
     ]);
-    expect(seen.filter((r) => !r.startsWith('GET'))).toEqual(['DELETE /iot/devices/stuck0']);
+    expect(writes(seen)).toEqual(['DELETE /iot/devices/stuck0']);
     stack.agentProxy!.fault(undefined);
     const held = await stack.call('GET', '/v1/devices/stuck0', floor1);
     expect(held.body.commands).toEqual([{ name: 'ping', type: 'command' }]);
