@@ -716,6 +716,29 @@ describe('with the IoT Agent and Orion failing', () => {
     });
   });
 
+  it('names an invalid item by its device id when it has one, with every field error as its reason', async () => {
+    const res = await bulk([
+      null,
+      { device_id: 'bad0', entity_name: 5 },
+      { device_id: 7 },
+    ] as object[]);
+    expect(res.status).toBe(207);
+    const items = res.body.results as (Result & {
+      index: number;
+      errors: { field: string; message: string }[];
+    })[];
+    expect(items.map((r) => [r.index, r.device_id, r.status, r.code])).toEqual([
+      [0, undefined, 'failed', 'ERR_PROVISIONING_INVALID'],
+      [1, 'bad0', 'failed', 'ERR_PROVISIONING_INVALID'],
+      [2, undefined, 'failed', 'ERR_PROVISIONING_INVALID'],
+    ]);
+    for (const r of items) {
+      expect(r.errors.length).toBeGreaterThan(0);
+      expect(r.reason).toBe(r.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+    }
+    expect(items[1]!.errors.map((e) => e.field)).toContain('devices[1].entity_name');
+  });
+
   it('leaves a device as it was when the agent will not delete it to replace it', async () => {
     const d = commandDevices(1, 'stuck')[0]!;
     expect((await bulk([d])).status).toBe(200);
