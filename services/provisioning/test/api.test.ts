@@ -249,6 +249,59 @@ describe('service groups', () => {
     expect(asOperator.body.groups[0].apikey).toBe('3z4w');
   });
 
+  it('shows a group as stored at its own path: autoprovision, commands typed as commands', async () => {
+    const group = { entity_type: 'Bot', autoprovision: true, commands: [{ name: 'reset' }] };
+    const put = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: group });
+    expect(put.status).toBe(201);
+    const list = await api('GET', '/v1/groups', '/v1/groups', floor1);
+    expect(list.body.groups).toHaveLength(1);
+    expect(list.body.groups[0]).toMatchObject({
+      service: 'manufracture',
+      service_path: '/floor1',
+      autoprovision: true,
+      commands: [{ name: 'reset', type: 'command' }],
+    });
+    // The agent holds the command as a command (it registers those in Orion), and the same
+    // request again changes nothing.
+    const agent = await fetch(`${stack.iotaUrl}/iot/services`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
+    }).then((r) => r.json() as Promise<{ services: { commands: unknown[] }[] }>);
+    expect(agent.services[0]!.commands).toEqual([{ name: 'reset', type: 'command' }]);
+    const again = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: group });
+    expect(again.body.status).toBe('unchanged');
+  });
+
+  it('shows a group made with the agent’s own API, without attribute lists', async () => {
+    const made = await fetch(`${stack.iotaUrl}/iot/services`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'fiware-service': 'manufracture',
+        'fiware-servicepath': '/floor1',
+      },
+      // The agent requires an entity type of a group (MISSING_CONFIG_PARAMS without one).
+      body: JSON.stringify({
+        services: [{ apikey: 'bare1k3y', resource: '/iot/d', entity_type: 'Bot' }],
+      }),
+    });
+    expect(made.status).toBe(201);
+    const list = await api('GET', '/v1/groups', '/v1/groups', floor1);
+    expect(list.body.groups).toEqual([
+      {
+        service: 'manufracture',
+        service_path: '/floor1',
+        protocol: 'ultralight',
+        resource: '/iot/d',
+        apikey: 'bare1k3y',
+        entity_type: 'Bot',
+        attributes: [],
+        static_attributes: [],
+        commands: [],
+        autoprovision: false,
+      },
+    ]);
+  });
+
   it('keeps groups apart per service path and per tenant', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
     const root = await api('GET', '/v1/groups', '/v1/groups', { servicePath: '/' });
@@ -360,6 +413,41 @@ describe('devices', () => {
         d.timezone,
       ]),
     ).toEqual([['foodev', 'Europe/Zurich']]);
+  });
+
+  it('keeps the API key, command endpoint and expected interval a device declares, and stores nothing for those it does not', async () => {
+    const { device_id: _id, ...body } = m.devices[0]!;
+    const declared = {
+      ...body,
+      apikey: '3z4w',
+      endpoint: 'http://device.example:9000/cmd',
+      commands: [{ name: 'ping' }],
+      expected_interval: 120,
+    };
+    await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', { ...floor1, body: declared });
+    const got = await api('GET', '/v1/devices/{id}', '/v1/devices/foodev', floor1);
+    expect(got.body).toMatchObject({
+      apikey: '3z4w',
+      endpoint: 'http://device.example:9000/cmd',
+      expected_interval: 120,
+    });
+    const again = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', {
+      ...floor1,
+      body: declared,
+    });
+    expect(again.body.status).toBe('unchanged');
+    // Without them the agent holds no key, no endpoint and no internal attribute (other
+    // readers of the agent's records, the liveness monitor among them, see what the service
+    // was given and nothing made up).
+    const { device_id: _id2, expected_interval: _interval, ...bare } = m.devices[1]!;
+    await api('PUT', '/v1/devices/{id}', '/v1/devices/bardev', { ...floor1, body: bare });
+    const raw = await fetch(`${stack.iotaUrl}/iot/devices/bardev`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
+    }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    expect(raw.device_id).toBe('bardev');
+    expect(raw.apikey).toBeUndefined();
+    expect(raw.endpoint).toBeUndefined();
+    expect(raw.internal_attributes ?? []).toEqual([]);
   });
 
   it('registers commands in Orion and removes the registration with the device', async () => {
@@ -485,6 +573,48 @@ describe('idempotency with what the agent adds', () => {
       body: { devices: [{ ...m.devices[0], commands: [{ name: 'reset' }] }] },
     });
     expect(changed.body.summary.updated).toBe(1);
+  });
+
+  it('shows and adopts a device made with the agent’s own API, without any attribute lists', async () => {
+    await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
+    const made = await fetch(`${stack.iotaUrl}/iot/devices`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'fiware-service': 'manufracture',
+        'fiware-servicepath': '/floor1',
+      },
+      body: JSON.stringify({
+        devices: [
+          {
+            device_id: 'bare1',
+            entity_name: 'urn:ngsi:bot:bare1',
+            entity_type: 'Bot',
+            protocol: 'PDI-IoTA-UltraLight',
+            transport: 'HTTP',
+          },
+        ],
+      }),
+    });
+    expect(made.status).toBe(201);
+    const shown = await api('GET', '/v1/devices/{id}', '/v1/devices/bare1', floor1);
+    expect(shown.body).toEqual({
+      device_id: 'bare1',
+      service: 'manufracture',
+      service_path: '/floor1',
+      protocol: 'ultralight',
+      entity_name: 'urn:ngsi:bot:bare1',
+      entity_type: 'Bot',
+      attributes: [],
+      static_attributes: [],
+      commands: [],
+    });
+    const adopted = await api('PUT', '/v1/devices/{id}', '/v1/devices/bare1', {
+      ...floor1,
+      body: { entity_name: 'urn:ngsi:bot:bare1', entity_type: 'Bot' },
+    });
+    expect(adopted.status).toBe(200);
+    expect(adopted.body.status).toBe('unchanged');
   });
 
   type Stored = Record<string, unknown> & { attributes?: Record<string, unknown>[] };

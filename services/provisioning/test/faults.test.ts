@@ -374,6 +374,7 @@ describe('with the IoT Agent and Orion failing', () => {
     stack.agentProxy!.fault(undefined);
     expect(res.status).toBe(502);
     expect(res.body.code).toBe('ERR_UPSTREAM_REJECTED');
+    expect(res.body.detail).toBe('iot-agent refused the request (500: INTERNAL: injected)');
     expect(stack.agentProxy!.injected.slice(injectedBefore)).toEqual(['refuse POST /iot/services']);
     // The agent holds the group as it was: its key, no new attribute.
     const held = await fetch(`${stack.iotaUrl}/iot/services`, {
@@ -777,6 +778,8 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(res.headers.get('retry-after')).toBe('5');
     expect(res.body).toMatchObject({ code: 'ERR_UPSTREAM_UNAVAILABLE' });
     expect(res.body.detail).toMatch(/iot-agent is unreachable/);
+    // Nothing was wrong with the request: no field errors.
+    expect(res.body).not.toHaveProperty('errors');
     expect(stack.orion.requests.filter((r) => r.method !== 'GET')).toEqual([]);
   });
 });

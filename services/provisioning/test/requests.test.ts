@@ -141,6 +141,40 @@ describe('bad input', () => {
     expect(await agentDevices()).toBe(before);
   });
 
+  it('calls an unknown field unknown, at any depth, and a body that is not an object (body)', async () => {
+    const before = await agentDevices();
+    const { device_id: _id, ...device } = m.devices[0]!;
+    const unknown = await stack.call('PUT', '/v1/devices/foodev', {
+      ...floor1,
+      body: {
+        ...device,
+        colour: 'red',
+        attributes: [{ object_id: 'f', name: 'foo', type: 'Integer', unit: 'CEL' }],
+      },
+    });
+    expect(unknown.status).toBe(422);
+    expect(
+      [...unknown.body.errors].sort((a: { field: string }, b: { field: string }) =>
+        a.field.localeCompare(b.field),
+      ),
+    ).toEqual([
+      { field: 'attributes[0].unit', message: 'unknown field' },
+      { field: 'colour', message: 'unknown field' },
+    ]);
+    const bulk = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [{ ...m.devices[0], colour: 'red' }] },
+    });
+    expect(bulk.body.results[0].errors).toEqual([
+      { field: 'devices[0].colour', message: 'unknown field' },
+    ]);
+    const list = await stack.call('PUT', '/v1/devices/foodev', { ...floor1, body: [device] });
+    expect(list.status).toBe(422);
+    expect(list.body.errors).toEqual([{ field: '(body)', message: expect.any(String) }]);
+    expect(list.body.errors[0].message).not.toBe('');
+    expect(await agentDevices()).toBe(before);
+  });
+
   it('fails only the invalid items of a bulk request, naming their index', async () => {
     await stack.call('PUT', '/v1/groups', { ...floor1, body: m.group });
     const res = await stack.call('POST', '/v1/devices/bulk', {
