@@ -114,6 +114,8 @@ describe('the API-key bundle', () => {
     const first = await fetch(`${stack.url}${API_KEYS_BUNDLE_PATH}`);
     expect(first.status).toBe(200);
     expect(first.headers.get('content-type')).toMatch(/gzip/);
+    // OPA must ask again each poll (with the ETag), never keep a cached copy.
+    expect(first.headers.get('cache-control')).toBe('no-cache');
     const etag = first.headers.get('etag')!;
     expect(etag).toMatch(/^"[0-9a-f]{16}"$/);
     const again = await fetch(`${stack.url}${API_KEYS_BUNDLE_PATH}`, {
