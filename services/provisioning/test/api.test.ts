@@ -39,6 +39,19 @@ afterAll(async () => {
   await stack?.close();
 });
 
+/** Writes to manufracture's /floor1 with the UltraLight agent's own API, as curl users do. */
+function agentPost(path: string, body: unknown): Promise<Response> {
+  return fetch(`${stack.iotaUrl}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'fiware-service': 'manufracture',
+      'fiware-servicepath': '/floor1',
+    },
+    body: JSON.stringify(body),
+  });
+}
+
 async function reset(): Promise<void> {
   for (const [tenant, t] of [
     ['manufracture', m],
@@ -272,17 +285,9 @@ describe('service groups', () => {
   });
 
   it('shows a group made with the agent’s own API, without attribute lists', async () => {
-    const made = await fetch(`${stack.iotaUrl}/iot/services`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'fiware-service': 'manufracture',
-        'fiware-servicepath': '/floor1',
-      },
-      // The agent requires an entity type of a group (MISSING_CONFIG_PARAMS without one).
-      body: JSON.stringify({
-        services: [{ apikey: 'bare1k3y', resource: '/iot/d', entity_type: 'Bot' }],
-      }),
+    // The agent requires an entity type of a group (MISSING_CONFIG_PARAMS without one).
+    const made = await agentPost('/iot/services', {
+      services: [{ apikey: 'bare1k3y', resource: '/iot/d', entity_type: 'Bot' }],
     });
     expect(made.status).toBe(201);
     const list = await api('GET', '/v1/groups', '/v1/groups', floor1);
@@ -577,24 +582,16 @@ describe('idempotency with what the agent adds', () => {
 
   it('shows and adopts a device made with the agent’s own API, without any attribute lists', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
-    const made = await fetch(`${stack.iotaUrl}/iot/devices`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'fiware-service': 'manufracture',
-        'fiware-servicepath': '/floor1',
-      },
-      body: JSON.stringify({
-        devices: [
-          {
-            device_id: 'bare1',
-            entity_name: 'urn:ngsi:bot:bare1',
-            entity_type: 'Bot',
-            protocol: 'PDI-IoTA-UltraLight',
-            transport: 'HTTP',
-          },
-        ],
-      }),
+    const made = await agentPost('/iot/devices', {
+      devices: [
+        {
+          device_id: 'bare1',
+          entity_name: 'urn:ngsi:bot:bare1',
+          entity_type: 'Bot',
+          protocol: 'PDI-IoTA-UltraLight',
+          transport: 'HTTP',
+        },
+      ],
     });
     expect(made.status).toBe(201);
     const shown = await api('GET', '/v1/devices/{id}', '/v1/devices/bare1', floor1);
