@@ -315,6 +315,19 @@ describe('bad input', () => {
     expect(text.body.errors[0].field).toBe('header content-type');
   });
 
+  it('names a bad query parameter as query.<name>, and says which group a delete did not find', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const res = await stack.call(method, '/v1/groups?protocol=lorawan', floor1);
+      expect({ method, status: res.status }).toEqual({ method, status: 422 });
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['query.protocol']);
+    }
+    const gone = await stack.call('DELETE', '/v1/groups?protocol=json', {
+      servicePath: '/nogroups',
+    });
+    expect(gone.status).toBe(404);
+    expect(gone.body.detail).toBe('no json service group at /nogroups');
+  });
+
   it('answers unknown endpoints with a problem, after authorization', async () => {
     const res = await stack.call('GET', '/v1/nothing', floor1);
     expect(res.status).toBe(404);
