@@ -39,16 +39,18 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** Writes to manufracture's /floor1 with the UltraLight agent's own API, as curl users do. */
-function agentPost(path: string, body: unknown): Promise<Response> {
+/**
+ * Calls the UltraLight agent's own API at manufracture's /floor1, as curl users do: reads its
+ * raw records, or writes with a JSON body.
+ */
+function agentAt(path: string, body?: unknown): Promise<Response> {
   return fetch(`${stack.iotaUrl}${path}`, {
-    method: 'POST',
     headers: {
-      'content-type': 'application/json',
       'fiware-service': 'manufracture',
       'fiware-servicepath': '/floor1',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     },
-    body: JSON.stringify(body),
+    ...(body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) }),
   });
 }
 
@@ -189,9 +191,7 @@ describe('service groups', () => {
     expect(again.body.status).toBe('unchanged');
     expect(again.body.group.apikey).toBe(first.body.group.apikey);
     // The agent holds exactly one group at that path, with that key.
-    const agent = await fetch(`${stack.iotaUrl}/iot/services`, {
-      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
-    }).then(
+    const agent = await agentAt('/iot/services').then(
       (r) => r.json() as Promise<{ services: { apikey: string; autoprovision?: boolean }[] }>,
     );
     expect(agent.services.map((g) => g.apikey)).toEqual([first.body.group.apikey]);
@@ -209,9 +209,7 @@ describe('service groups', () => {
       group: { entity_type: 'Bot', protocol: 'ultralight', resource: '/iot/d' },
     });
     // The agent holds no group at the path (it answers 404 then).
-    const agent = await fetch(`${stack.iotaUrl}/iot/services`, {
-      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
-    });
+    const agent = await agentAt('/iot/services');
     expect(agent.status).toBe(404);
     expect((await api('GET', '/v1/groups', '/v1/groups', floor1)).body.groups).toEqual([]);
   });
@@ -276,9 +274,9 @@ describe('service groups', () => {
     });
     // The agent holds the command as a command (it registers those in Orion), and the same
     // request again changes nothing.
-    const agent = await fetch(`${stack.iotaUrl}/iot/services`, {
-      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
-    }).then((r) => r.json() as Promise<{ services: { commands: unknown[] }[] }>);
+    const agent = await agentAt('/iot/services').then(
+      (r) => r.json() as Promise<{ services: { commands: unknown[] }[] }>,
+    );
     expect(agent.services[0]!.commands).toEqual([{ name: 'reset', type: 'command' }]);
     const again = await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: group });
     expect(again.body.status).toBe('unchanged');
@@ -286,7 +284,7 @@ describe('service groups', () => {
 
   it('shows a group made with the agent’s own API, without attribute lists', async () => {
     // The agent requires an entity type of a group (MISSING_CONFIG_PARAMS without one).
-    const made = await agentPost('/iot/services', {
+    const made = await agentAt('/iot/services', {
       services: [{ apikey: 'bare1k3y', resource: '/iot/d', entity_type: 'Bot' }],
     });
     expect(made.status).toBe(201);
@@ -446,9 +444,9 @@ describe('devices', () => {
     // was given and nothing made up).
     const { device_id: _id2, expected_interval: _interval, ...bare } = m.devices[1]!;
     await api('PUT', '/v1/devices/{id}', '/v1/devices/bardev', { ...floor1, body: bare });
-    const raw = await fetch(`${stack.iotaUrl}/iot/devices/bardev`, {
-      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/floor1' },
-    }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    const raw = await agentAt('/iot/devices/bardev').then(
+      (r) => r.json() as Promise<Record<string, unknown>>,
+    );
     expect(raw.device_id).toBe('bardev');
     expect(raw.apikey).toBeUndefined();
     expect(raw.endpoint).toBeUndefined();
@@ -582,7 +580,7 @@ describe('idempotency with what the agent adds', () => {
 
   it('shows and adopts a device made with the agent’s own API, without any attribute lists', async () => {
     await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
-    const made = await agentPost('/iot/devices', {
+    const made = await agentAt('/iot/devices', {
       devices: [
         {
           device_id: 'bare1',
