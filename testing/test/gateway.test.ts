@@ -7,6 +7,7 @@
  * Requests go out with node:http, never fetch: fetch resolves `..` and `.` itself, so the
  * path tricks would never reach the gateway.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -236,13 +237,22 @@ describe('startGateway', () => {
 
     it('sends a GET again on a fresh connection when the backend closes a reused one before answering; a POST takes a connection of its own', async () => {
       // A backend that answers the first request of a connection and drops the connection at
-      // the next one: the race of an idle keep-alive connection closed as it is reused.
+      // the next one: the race of an idle keep-alive connection closed as it is reused. It
+      // counts only the connections this test's requests arrive on (they carry `x-run`): its
+      // ephemeral port may be one another test, in this process or another, just closed and
+      // still sends to (a host gone), and a stranger's connection must not shift the count.
+      const run = randomUUID();
       const served = new WeakMap<object, number>();
       let connections = 0;
       const racy = createServer((req, res) => {
+        if (req.headers['x-run'] !== run) {
+          res.writeHead(421).end();
+          return;
+        }
         const n = (served.get(req.socket) ?? 0) + 1;
         served.set(req.socket, n);
         if (n === 1) connections += 1;
+        const connection = connections;
         if (n > 1) {
           req.socket.destroy();
           return;
@@ -250,7 +260,7 @@ describe('startGateway', () => {
         req.resume();
         req.on('end', () => {
           res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ connection: connections, method: req.method }));
+          res.end(JSON.stringify({ connection, method: req.method }));
         });
       });
       await new Promise<void>((r) => racy.listen(0, '127.0.0.1', r));
@@ -260,15 +270,16 @@ describe('startGateway', () => {
           authorize: authz.authorize,
           backends: { ...backends, 'orion/api': `http://127.0.0.1:${port}` },
         });
-        expect((await send(gw2.url, 'GET', '/orion/version')).status).toBe(200);
+        const headers = { 'x-run': run };
+        expect((await send(gw2.url, 'GET', '/orion/version', { headers })).status).toBe(200);
         // The gateway reuses the kept-alive connection, the backend drops it, and the GET
         // arrives on a second connection.
-        const again = await send(gw2.url, 'GET', '/orion/version');
+        const again = await send(gw2.url, 'GET', '/orion/version', { headers });
         expect(again.status).toBe(200);
         expect(JSON.parse(again.text)).toEqual({ connection: 2, method: 'GET' });
         // A POST could not go again (its body is streamed through), so it never reuses a
         // connection: it is the first request of a third one, and answered.
-        const post = await send(gw2.url, 'POST', '/orion/version', { body: '{}' });
+        const post = await send(gw2.url, 'POST', '/orion/version', { headers, body: '{}' });
         expect(post.status).toBe(200);
         expect(JSON.parse(post.text)).toEqual({ connection: 3, method: 'POST' });
         expect(connections).toBe(3);
