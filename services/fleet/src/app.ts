@@ -23,7 +23,12 @@ import type { HostStatus, TargetStatus } from '../../../platform/fleet/status.js
 import type { RecordRef } from '../../../platform/fleet/write.js';
 import type { JwksCache, TenancyContext, TenancyPolicy } from '../../tenancy/src/index.js';
 import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
-import { addProbes, mountApi, sendInternalError } from '../../runtime/src/index.js';
+import {
+  UNMATCHED_ROUTE,
+  addProbes,
+  mountApi,
+  sendInternalError,
+} from '../../runtime/src/index.js';
 import type {
   Author,
   ChangeResult,
@@ -127,7 +132,7 @@ export function createApp(deps: AppDeps): express.Express {
     locals.log = deps.logger.child({ correlator: locals.correlator });
     const started = process.hrtime.bigint();
     res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      const route = (req.route as { path?: string } | undefined)?.path ?? UNMATCHED_ROUTE;
       deps.metrics.requests.observe(
         { route, method: req.method, status: String(res.statusCode) },
         Number(process.hrtime.bigint() - started) / 1e9,

@@ -30,7 +30,13 @@ import { ProvisioningFailure, describeErrors, fieldErrors } from './provisioner.
 import { DENY_REASON_HEADER } from '../../../platform/tenancy.js';
 import { eventId, eventSubject, eventTypeOf } from '../../../platform/events.js';
 import type { EventPublisher } from '../../runtime/src/index.js';
-import { addProbes, callerLabel, mountApi, sendInternalError } from '../../runtime/src/index.js';
+import {
+  UNMATCHED_ROUTE,
+  addProbes,
+  callerLabel,
+  mountApi,
+  sendInternalError,
+} from '../../runtime/src/index.js';
 
 /** What {@link createApp} is built from. */
 export interface AppDeps {
@@ -39,16 +45,16 @@ export interface AppDeps {
   readonly jwks: JwksCache;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Devices per bulk request. @default 1000 */
-  readonly maxBatch?: number;
-  /** Bytes per request body. @default 2 MiB */
-  readonly maxBodyBytes?: number;
-  /** Default of the inventory's `stale_after`. @default 3 */
-  readonly staleAfterIntervals?: number;
+  /** Devices per bulk request (the config's MAX_BATCH). */
+  readonly maxBatch: number;
+  /** Bytes per request body (the config's MAX_BODY_BYTES). */
+  readonly maxBodyBytes: number;
+  /** Default of the inventory's `stale_after` (the config's STALE_AFTER_INTERVALS). */
+  readonly staleAfterIntervals: number;
   /** Readiness beyond having started. @default always ready */
   readonly ready?: () => boolean;
-  /** The tenants' API-key digests for the policy; without it no bundle is served. */
-  readonly apiKeys?: ApiKeyPublisher;
+  /** The tenants' API-key digests: served to the gateway's OPA, republished after group writes. */
+  readonly apiKeys: ApiKeyPublisher;
   /** Where device events go (device.provisioned, device.deleted). @default none */
   readonly events?: EventPublisher;
 }
@@ -84,7 +90,7 @@ interface Locals {
 
 /** Builds the express app. */
 export function createApp(deps: AppDeps): express.Express {
-  const maxBatch = deps.maxBatch ?? 1000;
+  const { maxBatch } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -95,10 +101,6 @@ export function createApp(deps: AppDeps): express.Express {
   // The API-key bundle of the gateway's OPA. Outside /provisioning, so the ingress never
   // routes it; the mesh admits only OPA to it. Digests only, never a key.
   app.get(API_KEYS_BUNDLE_PATH, async (req, res) => {
-    if (!deps.apiKeys) {
-      res.status(404).end();
-      return;
-    }
     try {
       const bundle = await deps.apiKeys.bundle();
       res.setHeader('etag', etagOf(bundle.etag));
@@ -119,7 +121,7 @@ export function createApp(deps: AppDeps): express.Express {
   /** After a group write: publish at once (a failed read leaves it to the next poll). */
   const republish = async (log: Logger) => {
     try {
-      await deps.apiKeys?.refresh();
+      await deps.apiKeys.refresh();
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'API keys not republished; the next poll will');
     }
@@ -136,7 +138,8 @@ export function createApp(deps: AppDeps): express.Express {
     const started = performance.now();
     res.on('finish', () => {
       const seconds = (performance.now() - started) / 1000;
-      const route = `${API_PREFIX}${(req.route as { path?: string } | undefined)?.path ?? '(unmatched)'}`;
+      const matched = (req.route as { path?: string } | undefined)?.path;
+      const route = matched === undefined ? UNMATCHED_ROUTE : `${API_PREFIX}${matched}`;
       deps.metrics.requests.observe({ route, method: req.method, status: res.statusCode }, seconds);
       locals.log.info(
         {
@@ -165,7 +168,9 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  api.use(express.json({ limit: deps.maxBodyBytes ?? 2 * 1024 * 1024, strict: true }));
+  // Not strict: a JSON scalar is JSON, and the schema names it as a wrong `(body)` (422), as
+  // it does a list, rather than the parser calling it broken.
+  api.use(express.json({ limit: deps.maxBodyBytes, strict: false }));
 
   // ---- groups ----
   api.get('/v1/groups', async (req, res) => {
@@ -278,7 +283,7 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/v1/inventory', async (req, res) => {
     const scope = scopeOf(req, res);
     const { stale_after } = parse(Inventory, req.query, 'query');
-    const staleAfter = stale_after ?? deps.staleAfterIntervals ?? 3;
+    const staleAfter = stale_after ?? deps.staleAfterIntervals;
     res.json({ stale_after: staleAfter, ...(await deps.provisioner.inventory(scope, staleAfter)) });
   });
 

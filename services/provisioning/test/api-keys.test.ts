@@ -240,8 +240,17 @@ describe('viewers', () => {
       expect([path, res.status]).toEqual([path, 200]);
       expect([path, JSON.stringify(res.body)]).not.toEqual([path, expect.stringContaining(KEY)]);
     }
-    // The operator of the tenant sees it (so the check above could fail).
-    const asOperator = await stack.call('GET', '/v1/groups', floor1);
-    expect(JSON.stringify(asOperator.body)).toContain(KEY);
+    // The operator, the tenant admin and a platform admin see it, each role alone (so the
+    // check above could fail).
+    for (const roles of [
+      ['manufracture:operator'],
+      ['manufracture:tenant-admin'],
+      ['platform-admin'],
+    ]) {
+      const token = await stack.token({ claims: { tenants: ['manufracture'], roles } });
+      const res = await stack.call('GET', '/v1/groups', { ...floor1, token });
+      expect([roles, res.status]).toEqual([roles, 200]);
+      expect([roles, JSON.stringify(res.body)]).toEqual([roles, expect.stringContaining(KEY)]);
+    }
   });
 });

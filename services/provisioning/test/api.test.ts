@@ -505,7 +505,11 @@ describe('devices', () => {
     const path = '/v1/devices/foodev?delete_entity=true';
     const asOperator = await api('DELETE', '/v1/devices/{id}', path, floor1);
     expect(asOperator.status).toBe(403);
-    expect(asOperator.body.code).toBe('ERR_PROVISIONING_FORBIDDEN');
+    expect(asOperator.body).toMatchObject({
+      code: 'ERR_PROVISIONING_FORBIDDEN',
+      detail:
+        "only tenant-admin or platform-admin may delete a device's entity; the token has operator",
+    });
     expect(stack.orion.entities('manufracture').map((e) => e.id)).toEqual(['urn:ngsi:bot:1']);
     const token = await stack.token({ claims: { roles: ['manufracture:tenant-admin'] } });
     const del = await api('DELETE', '/v1/devices/{id}', path, { ...floor1, token });

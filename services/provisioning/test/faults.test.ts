@@ -4,7 +4,12 @@
  * reported as provisioned, and Orion holds a registration for exactly the agent's devices with
  * commands. And the correlator and the logs: propagated, structured, without API keys.
  */
+import { randomUUID } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+
+import { API_KEYS_BUNDLE_PATH, apiKeyDigest } from '../../../platform/policy-data.js';
 
 import type { FaultRule } from '../../../testing/support/fault-proxy.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
@@ -406,6 +411,106 @@ describe('with the IoT Agent and Orion failing', () => {
     stack.call('POST', '/v1/devices/bulk', { ...floor1, body: { devices } });
   type Result = { device_id: string; status: string; code?: string; reason?: string };
   const results = (body: { results: Result[] }) => body.results;
+
+  /** The agent reads the API-key publisher makes: every group of a tenant, page by page. */
+  const tenantReads = (seen: string[]) => seen.filter((r) => r.startsWith('GET /iot/services?'));
+  const logsOf = (msg: string) => stack.logs.filter((l) => l.msg === msg);
+
+  it('publishes the API keys before it answers a group write or delete, never after a dry run or a write that changes nothing', async () => {
+    const at = { servicePath: '/keysnow' };
+    const group = { entity_type: 'Bot', apikey: 'keysNowK3y' };
+    const published = () => logsOf('API keys published').length;
+    /** Sends one request; the tenant reads and publications it caused before its answer. */
+    const step = async (method: string, path: string, body?: object) => {
+      const seen = recordThen();
+      const before = published();
+      const correlator = `keys-now-${randomUUID()}`;
+      const res = await stack.call(method, path, {
+        ...at,
+        headers: { 'fiware-correlator': correlator },
+        ...(body ? { body } : {}),
+      });
+      stack.agentProxy!.fault(undefined);
+      const answered = stack.logs.findIndex(
+        (l) => l.correlator === correlator && l.msg === 'request',
+      );
+      const publishedBefore = stack.logs
+        .slice(0, answered)
+        .filter((l) => l.msg === 'API keys published').length;
+      return {
+        status: res.status,
+        reads: tenantReads(seen).length,
+        published: published() - before,
+        publishedBefore: publishedBefore - before,
+      };
+    };
+    // The read the service began at its start is over (a bundle request joins it).
+    expect((await fetch(`${stack.url}${API_KEYS_BUNDLE_PATH}`)).status).toBe(200);
+    const none = { reads: 0, published: 0, publishedBefore: 0 };
+    expect(await step('PUT', '/v1/groups?dry_run=true', group)).toMatchObject({
+      status: 201,
+      ...none,
+    });
+    // Both agents are read for every tenant: the Ultralight one through the proxy.
+    const tenants = Object.keys((stack.config.policyData as { tenants: object }).tenants).length;
+    expect(await step('PUT', '/v1/groups', group)).toEqual({
+      status: 201,
+      reads: tenants,
+      published: 1,
+      publishedBefore: 1,
+    });
+    expect(await step('PUT', '/v1/groups', group)).toEqual({ status: 200, ...none });
+    expect(await step('DELETE', '/v1/groups?protocol=ultralight')).toEqual({
+      status: 204,
+      reads: tenants,
+      published: 1,
+      publishedBefore: 1,
+    });
+  });
+
+  it('writes a group whose keys cannot be republished and says so, serves no bundle (503, Retry-After) until the agent answers, then the new key', async () => {
+    const at = { servicePath: '/keyslater' };
+    const key = 'keysLaterK3y';
+    const bundleUrl = `${stack.url}${API_KEYS_BUNDLE_PATH}`;
+    recordThen((req) =>
+      req.method === 'GET' && req.url.startsWith('/iot/services?') ? INTERNAL : undefined,
+    );
+    const res = await stack.call('PUT', '/v1/groups', {
+      ...at,
+      headers: { 'fiware-correlator': 'keys-later' },
+      body: { entity_type: 'Bot', apikey: key },
+    });
+    expect(res.status).toBe(201);
+    expect(
+      logsOf('API keys not republished; the next poll will').filter(
+        (l) => l.correlator === 'keys-later',
+      ),
+    ).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        err: expect.stringContaining('INTERNAL: injected'),
+      }),
+    ]);
+    const warned = logsOf('API-key bundle unavailable').length;
+    const unavailable = await fetch(bundleUrl);
+    expect(unavailable.status).toBe(503);
+    expect(unavailable.headers.get('retry-after')).toBe('5');
+    expect(unavailable.headers.get('etag')).toBeNull();
+    expect(logsOf('API-key bundle unavailable').slice(warned)).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        err: expect.stringContaining('INTERNAL: injected'),
+      }),
+    ]);
+    stack.agentProxy!.fault(undefined);
+    const served = await fetch(bundleUrl);
+    expect(served.status).toBe(200);
+    expect(served.headers.get('retry-after')).toBeNull();
+    const tar = gunzipSync(Buffer.from(await served.arrayBuffer())).toString('latin1');
+    expect(tar).toContain(apiKeyDigest(key));
+    expect(tar).not.toContain(key);
+    expect((await stack.call('DELETE', '/v1/groups', at)).status).toBe(204);
+  });
 
   it('looks a few devices up one by one, and lists the path for more', async () => {
     let seen = recordThen();

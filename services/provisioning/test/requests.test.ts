@@ -109,6 +109,49 @@ describe('authorization', () => {
       /provisioning_authz_decisions_total\{allowed="false",status="401"\} [1-9]/,
     );
   });
+
+  it('times each request under the route it matched, one unmatched series for any unknown path, and logs the same duration', async () => {
+    /** The sum and count of the request-duration series with exactly these labels. */
+    const series = async (route: string, method: string, status: number) => {
+      const text = await (await fetch(`${stack.url}/metrics`)).text();
+      const labels = `{route="${route}",method="${method}",status="${status}"}`;
+      const value = (suffix: string) => {
+        const line = text
+          .split('\n')
+          .find((l) =>
+            l.startsWith(`provisioning_http_request_duration_seconds_${suffix}${labels} `),
+          );
+        return line === undefined ? 0 : Number(line.split(' ')[1]);
+      };
+      return { sum: value('sum'), count: value('count') };
+    };
+    const cases = [
+      { path: '/v1/devices', route: '/provisioning/v1/devices', status: 200 },
+      { path: '/v1/devices/foodev/extra', route: 'unmatched', status: 404 },
+      { path: '/v1/no-such-thing', route: 'unmatched', status: 404 },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const before = await series(c.route, 'GET', c.status);
+      const correlator = `timed-${i}`;
+      const started = performance.now();
+      const res = await stack.call('GET', c.path, {
+        ...floor1,
+        headers: { 'fiware-correlator': correlator },
+      });
+      const elapsed = (performance.now() - started) / 1000;
+      expect([c.path, res.status]).toEqual([c.path, c.status]);
+      const after = await series(c.route, 'GET', c.status);
+      expect([c.path, after.count - before.count]).toEqual([c.path, 1]);
+      // Seconds, taken inside the caller's wait for the answer.
+      const seconds = after.sum - before.sum;
+      expect(seconds).toBeGreaterThan(0);
+      expect(seconds).toBeLessThanOrEqual(elapsed);
+      // The request's log line tells the same duration, in whole milliseconds.
+      const line = stack.logs.find((l) => l.correlator === correlator && l.msg === 'request');
+      expect(line).toMatchObject({ path: `/provisioning${c.path}`, status: c.status });
+      expect(Math.abs((line!.ms as number) - seconds * 1000)).toBeLessThanOrEqual(0.5 + 1e-6);
+    }
+  });
 });
 
 describe('bad input', () => {
@@ -313,6 +356,20 @@ describe('bad input', () => {
     });
     expect(text.status).toBe(415);
     expect(text.body.errors[0].field).toBe('header content-type');
+  });
+
+  it('names a JSON value that is not an object as a wrong (body), as it does a list: 422, not broken JSON', async () => {
+    const before = await agentGroups('manufracture', '/floor1');
+    for (const rawBody of ['42', '"Bot"', 'null', 'true']) {
+      const res = await stack.call('PUT', '/v1/groups', {
+        ...floor1,
+        rawBody,
+        contentType: 'application/json',
+      });
+      expect([rawBody, res.status]).toEqual([rawBody, 422]);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['(body)']);
+    }
+    expect(await agentGroups('manufracture', '/floor1')).toEqual(before);
   });
 
   it('names a bad query parameter as query.<name>, and says which group a delete did not find', async () => {

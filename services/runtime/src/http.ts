@@ -9,6 +9,12 @@ import type { Registry } from 'prom-client';
 
 import { sendProblem } from '../../tenancy/src/index.js';
 
+/**
+ * The `route` label of a request that matched no route: one series for every unknown path,
+ * so a scan of made-up paths cannot grow the metrics without bound.
+ */
+export const UNMATCHED_ROUTE = 'unmatched';
+
 /** What {@link addProbes} serves from. */
 export interface ProbeOptions {
   /** The service's metrics. */
