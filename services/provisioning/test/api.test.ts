@@ -3,14 +3,24 @@
  * Orion and QuantumLeap contract fakes. Every response is checked against the OpenAPI
  * document the service serves.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 
+import { PLATFORM_EVENTS_URL_ENV, eventId, eventTypeOf } from '../../../platform/events.js';
+import type { RunningMonitor } from '../../monitor/src/service.js';
+import { startEventsMonitor } from '../../../testing/support/events-monitor.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { openApiChecker, queryParameterProbes } from '../../../testing/support/openapi-checker.js';
 import { QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION } from '../src/index.js';
 
 let stack: ProvisioningStack;
+/** The real monitor the service's device events go to (its PLATFORM_EVENTS_URL). */
+let monitor: RunningMonitor;
+let monitorDir: string;
 /** The service's clock when a test sets it; the real one otherwise. */
 let clock: number | undefined;
 let checker: ReturnType<typeof openApiChecker>;
@@ -30,13 +40,20 @@ const s = ANCHOR.smithereens;
 const floor1 = { servicePath: m.servicePath };
 
 beforeAll(async () => {
-  stack = await startProvisioningStack({ now: () => clock ?? Date.now() });
+  monitorDir = mkdtempSync(join(tmpdir(), 'provisioning-events-'));
+  monitor = await startEventsMonitor({ stateFile: join(monitorDir, 'monitor-state.json') });
+  stack = await startProvisioningStack({
+    now: () => clock ?? Date.now(),
+    env: { [PLATFORM_EVENTS_URL_ENV]: monitor.eventsUrl },
+  });
   const doc = await stack.call('GET', '/openapi.json', { token: null, service: null });
   expect(doc.status).toBe(200);
   checker = openApiChecker(doc.body);
 });
 afterAll(async () => {
   await stack?.close();
+  await monitor?.close();
+  if (monitorDir) rmSync(monitorDir, { recursive: true, force: true });
 });
 
 /**
@@ -975,6 +992,153 @@ describe('inventory', () => {
     } finally {
       clock = undefined;
     }
+  });
+});
+
+describe('device events to the monitor (PLATFORM_EVENTS_URL)', () => {
+  beforeEach(async () => {
+    await reset();
+    await api('PUT', '/v1/groups', '/v1/groups', { ...floor1, body: m.group });
+  });
+
+  const olga = () => stack.token({ claims: { name: 'Olga Operator', email: 'olga@example.test' } });
+  const BY = 'Olga Operator <olga@example.test>';
+  /** manufracture's journal in the monitor, once the service has sent what it holds: `ids` only. */
+  const journal = async (...ids: string[]) => {
+    await stack.service.events.flush();
+    return (monitor.store.doc.journal.manufracture ?? []).filter((e) =>
+      ids.includes(String(e.data.id)),
+    );
+  };
+  const device = (id: string, n: number) => ({
+    ...m.devices[0],
+    device_id: id,
+    entity_name: `urn:ngsi:bot:evt${n}`,
+  });
+
+  it('raises device.provisioned for each device a write creates or replaces, with who did it; nothing on a dry run, for a device left unchanged or one that failed', async () => {
+    const token = await olga();
+    const devices = [device('evt1', 1), device('evt2', 2), { device_id: 'evt3' }];
+    // The failing item is outside the document, so these two go out unchecked.
+    const dry = await stack.call('POST', '/v1/devices/bulk?dry_run=true', {
+      ...floor1,
+      token,
+      body: { devices },
+    });
+    expect(dry.body.dry_run).toBe(true);
+    expect(await journal('evt1', 'evt2', 'evt3')).toEqual([]);
+
+    const started = new Date().toISOString();
+    const written = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      token,
+      headers: { 'fiware-correlator': 'evt-bulk' },
+      body: { devices },
+    });
+    expect(written.status).toBe(207);
+    expect(written.body.results.map((r: { status: string }) => r.status)).toEqual([
+      'created',
+      'created',
+      'failed',
+    ]);
+    const created = await journal('evt1', 'evt2', 'evt3');
+    expect(created).toEqual(
+      [1, 2].map((n) => ({
+        id: eventId(
+          'provisioning.device.provisioned',
+          'manufracture',
+          '/floor1',
+          `evt${n}`,
+          'evt-bulk',
+        ),
+        type: eventTypeOf('provisioning.device.provisioned'),
+        source: expect.any(String),
+        subject: `devices/evt${n}`,
+        tenant: 'manufracture',
+        time: expect.any(String),
+        data: {
+          tenant: 'manufracture',
+          kind: 'device',
+          id: `evt${n}`,
+          protocol: 'ultralight',
+          service_path: '/floor1',
+          entity_id: `urn:ngsi:bot:evt${n}`,
+          entity_type: m.devices[0]!.entity_type,
+          by: BY,
+        },
+      })),
+    );
+    for (const e of created) {
+      expect(e.time >= started && e.time <= new Date().toISOString()).toBe(true);
+    }
+
+    // The same write again changes nothing: no event.
+    const again = await api('POST', '/v1/devices/bulk', '/v1/devices/bulk', {
+      ...floor1,
+      token,
+      body: { devices: devices.slice(0, 2) },
+    });
+    expect(again.body.results.map((r: { status: string }) => r.status)).toEqual([
+      'unchanged',
+      'unchanged',
+    ]);
+    expect(await journal('evt1', 'evt2', 'evt3')).toHaveLength(2);
+
+    // A device replaced through its own path: one event, under that request's correlator.
+    const put = await api('PUT', '/v1/devices/{id}', '/v1/devices/evt1', {
+      ...floor1,
+      token,
+      headers: { 'fiware-correlator': 'evt-put' },
+      body: { ...device('evt1', 1), entity_name: 'urn:ngsi:bot:evt11' },
+    });
+    expect(put.body.status).toBe('updated');
+    const after = await journal('evt1');
+    expect(after).toHaveLength(2);
+    expect(after[1]).toMatchObject({
+      id: eventId('provisioning.device.provisioned', 'manufracture', '/floor1', 'evt1', 'evt-put'),
+      data: { id: 'evt1', entity_id: 'urn:ngsi:bot:evt11', by: BY },
+    });
+  });
+
+  it('raises device.deleted with the protocol and entity of the device it deleted, and nothing for one that is not there', async () => {
+    const token = await olga();
+    // A JSON device: the protocol in the event is the device's, not the default.
+    const put = await api('PUT', '/v1/devices/{id}', '/v1/devices/evt4', {
+      ...floor1,
+      token,
+      body: { ...device('evt4', 4), protocol: 'json' },
+    });
+    expect(put.status).toBe(201);
+    const del = await api('DELETE', '/v1/devices/{id}', '/v1/devices/evt4', {
+      ...floor1,
+      token,
+      headers: { 'fiware-correlator': 'evt-del' },
+    });
+    expect(del.status).toBe(204);
+    const missing = await api('DELETE', '/v1/devices/{id}', '/v1/devices/evt4', {
+      ...floor1,
+      token,
+    });
+    expect(missing.status).toBe(404);
+    const deleted = (await journal('evt4')).filter(
+      (e) => e.type === eventTypeOf('provisioning.device.deleted'),
+    );
+    expect(deleted).toEqual([
+      expect.objectContaining({
+        id: eventId('provisioning.device.deleted', 'manufracture', '/floor1', 'evt4', 'evt-del'),
+        subject: 'devices/evt4',
+        tenant: 'manufracture',
+        data: {
+          tenant: 'manufracture',
+          kind: 'device',
+          id: 'evt4',
+          protocol: 'json',
+          service_path: '/floor1',
+          entity_id: 'urn:ngsi:bot:evt4',
+          by: BY,
+        },
+      }),
+    ]);
   });
 });
 
