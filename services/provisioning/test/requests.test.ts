@@ -326,8 +326,16 @@ describe('bad input', () => {
     expect(tooMany.status).toBe(413);
     expect(tooMany.body).toMatchObject({
       code: 'ERR_PROVISIONING_TOO_LARGE',
-      errors: [{ field: 'devices' }],
+      detail: '51 devices in one request; at most 50',
+      errors: [{ field: 'devices', message: 'at most 50 items' }],
     });
+    // MAX_BATCH itself is allowed (a dry run: nothing is written).
+    const most = await stack.call('POST', '/v1/devices/bulk?dry_run=true', {
+      ...floor1,
+      body: { devices: devices.slice(0, 50) },
+    });
+    expect(most.status).toBe(200);
+    expect(most.body.results).toHaveLength(50);
     const big = {
       devices: [
         {
@@ -356,6 +364,45 @@ describe('bad input', () => {
     });
     expect(text.status).toBe(415);
     expect(text.body.errors[0].field).toBe('header content-type');
+  });
+
+  it('counts the devices each write created, updated, left alone or failed, by tenant, and nothing of a dry run', async () => {
+    const count = async (status: string) => {
+      const text = await (await fetch(`${stack.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find((l) =>
+          l.startsWith(`provisioning_devices_total{tenant="manufracture",status="${status}"} `),
+        );
+      return line === undefined ? 0 : Number(line.split(' ')[1]);
+    };
+    const statuses = ['created', 'updated', 'unchanged', 'failed'];
+    const counts = async () => Promise.all(statuses.map(count));
+    const at = { servicePath: '/counted' };
+    await stack.call('PUT', '/v1/groups', { ...at, body: m.group });
+    const devices = [
+      { ...m.devices[0], device_id: 'count1', entity_name: 'urn:ngsi:bot:count1' },
+      { ...m.devices[0], device_id: 'count2', entity_name: 'urn:ngsi:bot:count2' },
+      { device_id: 'count3' },
+    ];
+    const before = await counts();
+    const dry = await stack.call('POST', '/v1/devices/bulk?dry_run=true', {
+      ...at,
+      body: { devices },
+    });
+    expect(dry.status).toBe(207);
+    expect(await counts()).toEqual(before);
+    expect(
+      (await stack.call('POST', '/v1/devices/bulk', { ...at, body: { devices } })).status,
+    ).toBe(207);
+    const changed = [devices[0], { ...devices[1], entity_name: 'urn:ngsi:bot:count22' }];
+    expect(
+      (await stack.call('POST', '/v1/devices/bulk', { ...at, body: { devices: changed } })).status,
+    ).toBe(200);
+    const after = await counts();
+    expect(after.map((n, i) => n - before[i]!)).toEqual([2, 1, 1, 1]);
+    for (const d of ['count1', 'count2']) await stack.call('DELETE', `/v1/devices/${d}`, at);
+    await stack.call('DELETE', '/v1/groups', at);
   });
 
   it('names a JSON value that is not an object as a wrong (body), as it does a list: 422, not broken JSON', async () => {
