@@ -512,6 +512,28 @@ describe('with the IoT Agent and Orion failing', () => {
     expect((await stack.call('DELETE', '/v1/groups', at)).status).toBe(204);
   });
 
+  it('answers a device PUT that was written but cannot be read back without the device, not as a failure', async () => {
+    let written = false;
+    const seen = recordThen((req) => {
+      if (req.method === 'POST' && req.url.startsWith('/iot/devices')) written = true;
+      else if (written && req.method === 'GET' && req.url.startsWith('/iot/devices/unread'))
+        return INTERNAL;
+      return undefined;
+    });
+    const res = await stack.call('PUT', '/v1/devices/unread', {
+      ...floor1,
+      body: { ...m.devices[0], device_id: 'unread', entity_name: 'urn:ngsi:bot:unread' },
+    });
+    stack.agentProxy!.fault(undefined);
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({ status: 'created', dry_run: false });
+    expect(seen.filter((r) => r.startsWith('GET /iot/devices/unread')).length).toBeGreaterThan(0);
+    expect(await agentDeviceIds(stack)).toContain('unread');
+    // Read again, it is there as written.
+    const read = await stack.call('GET', '/v1/devices/unread', floor1);
+    expect(read.body).toMatchObject({ device_id: 'unread', entity_name: 'urn:ngsi:bot:unread' });
+  });
+
   it('looks a few devices up one by one, and lists the path for more', async () => {
     let seen = recordThen();
     expect((await bulk(commandDevices(8, 'few'))).status).toBe(200);
