@@ -872,7 +872,11 @@ describe('QuantumLeap subscription', () => {
       {},
     );
     expect(asOperator.status).toBe(403);
-    expect(asOperator.body.code).toBe('ERR_PROVISIONING_FORBIDDEN');
+    expect(asOperator.body).toMatchObject({
+      code: 'ERR_PROVISIONING_FORBIDDEN',
+      detail:
+        'only tenant-admin or platform-admin may manage subscriptions; the token has operator',
+    });
     const withPath = await api(
       'PUT',
       '/v1/subscriptions/quantumleap',
@@ -883,8 +887,23 @@ describe('QuantumLeap subscription', () => {
       },
     );
     expect(withPath.status).toBe(422);
-    expect(withPath.body.errors[0].field).toBe('header fiware-servicepath');
+    expect(withPath.body.errors).toEqual([
+      {
+        field: 'header fiware-servicepath',
+        message:
+          'not allowed: the QuantumLeap subscription is created without a service path so that it covers the whole tenant',
+      },
+    ]);
     expect(stack.orion.subscriptions('manufracture')).toEqual([]);
+    // The root path is the whole tenant: allowed, as no header is.
+    const atRoot = await api(
+      'PUT',
+      '/v1/subscriptions/quantumleap',
+      '/v1/subscriptions/quantumleap',
+      { token: await admin(), servicePath: '/' },
+    );
+    expect(atRoot.status).toBe(201);
+    expect(stack.orion.subscriptions('manufracture')).toHaveLength(1);
   });
 });
 

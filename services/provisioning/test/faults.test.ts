@@ -554,6 +554,8 @@ describe('with the IoT Agent and Orion failing', () => {
     // own answer is lost.
     const res = await bulk([...commandDevices(12), { ...keep, commands: [{ name: 'reboot' }] }]);
     expect(res.status).toBe(207);
+    // Items that may succeed later: the answer says when to try again.
+    expect(res.headers.get('retry-after')).toBe('5');
     const failed = results(res.body).filter((r) => r.status === 'failed');
     expect(failed.map((r) => r.device_id)).toEqual([
       'cmd5',

@@ -392,9 +392,10 @@ describe('bad input', () => {
     });
     expect(dry.status).toBe(207);
     expect(await counts()).toEqual(before);
-    expect(
-      (await stack.call('POST', '/v1/devices/bulk', { ...at, body: { devices } })).status,
-    ).toBe(207);
+    const written = await stack.call('POST', '/v1/devices/bulk', { ...at, body: { devices } });
+    expect(written.status).toBe(207);
+    // Its failure is the caller's to fix: nothing says to try again.
+    expect(written.headers.get('retry-after')).toBeNull();
     const changed = [devices[0], { ...devices[1], entity_name: 'urn:ngsi:bot:count22' }];
     expect(
       (await stack.call('POST', '/v1/devices/bulk', { ...at, body: { devices: changed } })).status,
@@ -403,6 +404,36 @@ describe('bad input', () => {
     expect(after.map((n, i) => n - before[i]!)).toEqual([2, 1, 1, 1]);
     for (const d of ['count1', 'count2']) await stack.call('DELETE', `/v1/devices/${d}`, at);
     await stack.call('DELETE', '/v1/groups', at);
+  });
+
+  it('takes a request without fiware-servicepath for the root path, and refuses a path the agent cannot take alone (several, or /#) with 422', async () => {
+    const res = await stack.call('PUT', '/v1/devices/rootdev', {
+      body: { ...m.devices[0], device_id: 'rootdev', entity_name: 'urn:ngsi:bot:rootdev' },
+    });
+    expect(res.status).toBe(201);
+    const atRoot = await fetch(`${stack.iotaUrl}/iot/devices/rootdev`, {
+      headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': '/' },
+    });
+    expect(atRoot.status).toBe(200);
+    expect((await stack.call('DELETE', '/v1/devices/rootdev', { servicePath: '/' })).status).toBe(
+      204,
+    );
+    const before = await agentDevices();
+    for (const servicePath of ['/floor1/#', '/floor1,/floor2']) {
+      const bad = await stack.call('PUT', '/v1/devices/foodev', {
+        servicePath,
+        body: m.devices[0],
+      });
+      expect({ servicePath, status: bad.status }).toEqual({ servicePath, status: 422 });
+      expect(bad.body.errors).toEqual([
+        {
+          field: 'header fiware-servicepath',
+          message:
+            'one absolute path of at most 10 levels, each 1-50 characters of A-Z a-z 0-9 _ (e.g. /floor1)',
+        },
+      ]);
+    }
+    expect(await agentDevices()).toBe(before);
   });
 
   it('names a JSON value that is not an object as a wrong (body), as it does a list: 422, not broken JSON', async () => {
@@ -430,6 +461,21 @@ describe('bad input', () => {
     });
     expect(gone.status).toBe(404);
     expect(gone.body.detail).toBe('no json service group at /nogroups');
+    // The other routes' queries, and the device a read or a delete did not find.
+    for (const [method, path, field] of [
+      ['GET', '/v1/devices?limit=0', 'query.limit'],
+      ['DELETE', '/v1/devices/nodev?delete_entity=maybe', 'query.delete_entity'],
+      ['GET', '/v1/inventory?stale_after=0', 'query.stale_after'],
+    ] as const) {
+      const res = await stack.call(method, path, floor1);
+      expect({ path, status: res.status }).toEqual({ path, status: 422 });
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+    }
+    for (const method of ['GET', 'DELETE']) {
+      const res = await stack.call(method, '/v1/devices/nodev', floor1);
+      expect({ method, status: res.status }).toEqual({ method, status: 404 });
+      expect(res.body.detail).toBe('no device nodev at /floor1');
+    }
   });
 
   it('answers unknown endpoints with a problem, after authorization', async () => {
