@@ -420,9 +420,9 @@ describe('bad input', () => {
     );
     const before = await agentDevices();
     for (const servicePath of ['/floor1/#', '/floor1,/floor2']) {
-      const bad = await stack.call('PUT', '/v1/devices/foodev', {
+      const bad = await stack.call('PUT', '/v1/devices/pathdev', {
         servicePath,
-        body: m.devices[0],
+        body: { ...m.devices[0], device_id: 'pathdev', entity_name: 'urn:ngsi:bot:pathdev' },
       });
       expect({ servicePath, status: bad.status }).toEqual({ servicePath, status: 422 });
       expect(bad.body.errors).toEqual([
@@ -434,6 +434,12 @@ describe('bad input', () => {
       ]);
     }
     expect(await agentDevices()).toBe(before);
+    for (const servicePath of ['/', '/floor1', '/floor2']) {
+      const held = await fetch(`${stack.iotaUrl}/iot/devices/pathdev`, {
+        headers: { 'fiware-service': 'manufracture', 'fiware-servicepath': servicePath },
+      });
+      expect({ servicePath, status: held.status }).toEqual({ servicePath, status: 404 });
+    }
   });
 
   it('names a JSON value that is not an object as a wrong (body), as it does a list: 422, not broken JSON', async () => {
