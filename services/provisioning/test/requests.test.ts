@@ -35,6 +35,15 @@ async function agentGroups(service: string, servicePath: string): Promise<unknow
   return ((await res.json()) as { services: unknown[] }).services;
 }
 
+/** The service's metrics, read once: a series' value (0 while it has no sample). */
+async function metricSamples(): Promise<(series: string) => number> {
+  const lines = (await (await fetch(`${stack.url}/metrics`)).text()).split('\n');
+  return (series) => {
+    const line = lines.find((l) => l.startsWith(`${series} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  };
+}
+
 describe('authorization', () => {
   const bulk = { devices: [m.devices[0]] };
 
@@ -113,17 +122,11 @@ describe('authorization', () => {
   it('times each request under the route it matched, one unmatched series for any unknown path, and logs the same duration', async () => {
     /** The sum and count of the request-duration series with exactly these labels. */
     const series = async (route: string, method: string, status: number) => {
-      const text = await (await fetch(`${stack.url}/metrics`)).text();
+      const value = await metricSamples();
       const labels = `{route="${route}",method="${method}",status="${status}"}`;
-      const value = (suffix: string) => {
-        const line = text
-          .split('\n')
-          .find((l) =>
-            l.startsWith(`provisioning_http_request_duration_seconds_${suffix}${labels} `),
-          );
-        return line === undefined ? 0 : Number(line.split(' ')[1]);
-      };
-      return { sum: value('sum'), count: value('count') };
+      const of = (suffix: string) =>
+        value(`provisioning_http_request_duration_seconds_${suffix}${labels}`);
+      return { sum: of('sum'), count: of('count') };
     };
     const cases = [
       { path: '/v1/devices', route: '/provisioning/v1/devices', status: 200 },
@@ -367,17 +370,13 @@ describe('bad input', () => {
   });
 
   it('counts the devices each write created, updated, left alone or failed, by tenant, and nothing of a dry run', async () => {
-    const count = async (status: string) => {
-      const text = await (await fetch(`${stack.url}/metrics`)).text();
-      const line = text
-        .split('\n')
-        .find((l) =>
-          l.startsWith(`provisioning_devices_total{tenant="manufracture",status="${status}"} `),
-        );
-      return line === undefined ? 0 : Number(line.split(' ')[1]);
-    };
     const statuses = ['created', 'updated', 'unchanged', 'failed'];
-    const counts = async () => Promise.all(statuses.map(count));
+    const counts = async () => {
+      const value = await metricSamples();
+      return statuses.map((status) =>
+        value(`provisioning_devices_total{tenant="manufracture",status="${status}"}`),
+      );
+    };
     const at = { servicePath: '/counted' };
     await stack.call('PUT', '/v1/groups', { ...at, body: m.group });
     const devices = [
