@@ -160,14 +160,27 @@ describe('with the IoT Agent and Orion failing', () => {
 
   it('answers 503 with Retry-After and writes nothing when Orion times out before a write', async () => {
     stack.orion.fault((req) => (req.path === '/version' ? { delayMs: 1500 } : undefined));
-    const res = await stack.call('POST', '/v1/devices/bulk', {
+    const res = await stack.call('POST', '/v1/devices/bulk?dry_run=false', {
       ...floor1,
+      headers: { 'fiware-correlator': 'orion-slow' },
       body: { devices: commandDevices(3, 'slow') },
     });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(res.body.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
     expect(res.body.detail).toMatch(/orion did not answer GET \/version within 400 ms/);
+    // The path without its query, as for every problem.
+    expect(res.body.instance).toBe('/provisioning/v1/devices/bulk');
+    // A failure of the service's own (5xx) is logged as a warning with what the caller read.
+    expect(
+      stack.logs.filter((l) => l.correlator === 'orion-slow' && l.msg === 'request failed'),
+    ).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        code: 'ERR_UPSTREAM_UNAVAILABLE',
+        detail: res.body.detail,
+      }),
+    ]);
     expect(await agentDeviceIds(stack)).toEqual([]);
   });
 

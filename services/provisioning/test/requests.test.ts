@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
+import type { ProvisioningErrorCode } from '../src/errors.js';
+import { PROVISIONING_ERRORS, problemType } from '../src/errors.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 
@@ -481,6 +483,87 @@ describe('bad input', () => {
       expect({ method, status: res.status }).toEqual({ method, status: 404 });
       expect(res.body.detail).toBe('no device nodev at /floor1');
     }
+  });
+
+  it('answers each refusal as a whole RFC 9457 problem: its catalogue entry, the path without the query, field errors only when a field is wrong', async () => {
+    /** The problem document the service owes for `code`, as the error catalogue has it. */
+    const problem = (code: ProvisioningErrorCode, status: number, detail: string) => ({
+      type: problemType(code),
+      title: PROVISIONING_ERRORS[code].problem,
+      status,
+      detail,
+      instance: '/provisioning/v1/groups',
+      code,
+      fix: PROVISIONING_ERRORS[code].fix,
+    });
+    const before = await agentGroups('manufracture', '/floor1');
+    const notJson = await stack.call('PUT', '/v1/groups?dry_run=false', {
+      ...floor1,
+      rawBody: 'entity_type=Bot',
+      contentType: 'text/plain',
+    });
+    expect([notJson.status, notJson.body]).toEqual([
+      415,
+      {
+        ...problem('ERR_PROVISIONING_INVALID', 415, 'send the body as application/json'),
+        errors: [{ field: 'header content-type', message: 'must be application/json' }],
+      },
+    ]);
+    const broken = await stack.call('PUT', '/v1/groups?dry_run=false', {
+      ...floor1,
+      rawBody: '{"entity_type":',
+      contentType: 'application/json',
+    });
+    expect([broken.status, broken.body]).toEqual([
+      400,
+      {
+        ...problem('ERR_PROVISIONING_INVALID', 400, 'the body is not valid JSON'),
+        errors: [{ field: '(body)', message: 'not valid JSON' }],
+      },
+    ]);
+    const tooBig = await stack.call('PUT', '/v1/groups?dry_run=false', {
+      ...floor1,
+      body: {
+        ...m.group,
+        static_attributes: [{ name: 'b', type: 'Text', value: 'x'.repeat(70_000) }],
+      },
+    });
+    expect([tooBig.status, tooBig.body]).toEqual([
+      413,
+      problem('ERR_PROVISIONING_TOO_LARGE', 413, 'the request body is over the size limit'),
+    ]);
+    for (const res of [notJson, broken, tooBig]) {
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.headers.get('retry-after')).toBeNull();
+    }
+    expect(await agentGroups('manufracture', '/floor1')).toEqual(before);
+    // Refusals of the caller's own are not the service's failures: no warning for them.
+    const warned = stack.logs.filter((l) => l.msg === 'request failed');
+    expect(warned).toEqual([]);
+  });
+
+  it('refuses JSON nested one level deeper than 32, and takes 32', async () => {
+    /** A device whose static attribute's value is `levels` lists deep, a null at the bottom. */
+    const nested = (levels: number) => {
+      const { device_id: _id, ...device } = m.devices[0]!;
+      const value = `${'['.repeat(levels)}null${']'.repeat(levels)}`;
+      const body = JSON.stringify({
+        ...device,
+        static_attributes: [{ name: 'deep', type: 'StructuredValue', value: 0 }],
+      });
+      // The body is level 1, its attribute list 2, the attribute 3: the value's lists 4 on.
+      return stack.call('PUT', '/v1/devices/deepdev?dry_run=true', {
+        ...floor1,
+        rawBody: body.replace('"value":0', `"value":${value}`),
+      });
+    };
+    const most = await nested(29);
+    expect([most.status, most.body]).toEqual([201, { status: 'created', dry_run: true }]);
+    const over = await nested(30);
+    expect(over.status).toBe(422);
+    expect(over.body.errors).toEqual([
+      { field: '(body)', message: 'JSON nested deeper than 32 levels' },
+    ]);
   });
 
   it('answers unknown endpoints with a problem, after authorization', async () => {
