@@ -11,6 +11,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { API_KEYS_BUNDLE_PATH, apiKeyDigest } from '../../../platform/policy-data.js';
 
+import type { ProvisioningErrorCode } from '../src/errors.js';
+import { PROVISIONING_ERRORS, problemType } from '../src/errors.js';
 import type { FaultRule } from '../../../testing/support/fault-proxy.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
@@ -887,6 +889,81 @@ describe('with the IoT Agent and Orion failing', () => {
       expect(r.reason).toBe(r.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
     }
     expect(items[1]!.errors.map((e) => e.field)).toContain('devices[1].entity_name');
+  });
+
+  it('answers a single device that failed with the status of its failure, the field errors named as in its body, Retry-After only when the agent was unavailable', async () => {
+    const { device_id: _id, ...device } = m.devices[0]!;
+    /** The problem for `id` as the error catalogue words `code`. */
+    const problem = (id: string, code: ProvisioningErrorCode, status: number, detail: string) => ({
+      type: problemType(code),
+      title: PROVISIONING_ERRORS[code].problem,
+      status,
+      detail,
+      instance: `/provisioning/v1/devices/${id}`,
+      code,
+      fix: PROVISIONING_ERRORS[code].fix,
+    });
+    /** A PUT of `id`, the agent answering its create as `refusal` says. */
+    const put = async (
+      id: string,
+      refusal?: { status: number; body: unknown },
+      apikey?: string,
+    ) => {
+      stack.agentProxy!.fault((req) =>
+        refusal && req.method === 'POST' && req.url.startsWith('/iot/devices')
+          ? { kind: 'refuse', ...refusal }
+          : undefined,
+      );
+      const res = await stack.call('PUT', `/v1/devices/${id}`, {
+        ...floor1,
+        body: { ...device, entity_name: `urn:ngsi:bot:${id}`, ...(apikey ? { apikey } : {}) },
+      });
+      stack.agentProxy!.fault(undefined);
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: res.body };
+    };
+    const rule = 'device id: 1-128 characters of A-Z a-z 0-9 _ . : -';
+    expect(await put('bad!id')).toEqual({
+      status: 422,
+      retryAfter: null,
+      body: {
+        ...problem('bad!id', 'ERR_PROVISIONING_INVALID', 422, `device_id: ${rule}`),
+        errors: [{ field: 'device_id', message: rule }],
+      },
+    });
+    expect(await put('nokeydev', undefined, 'nokey1')).toEqual({
+      status: 409,
+      retryAfter: null,
+      body: {
+        ...problem(
+          'nokeydev',
+          'ERR_PROVISIONING_CONFLICT',
+          409,
+          'apikey: matches no service group',
+        ),
+        errors: [{ field: 'apikey', message: 'matches no service group' }],
+      },
+    });
+    expect(await put('busy0', { status: 503, body: { name: 'BUSY', message: 'later' } })).toEqual({
+      status: 503,
+      retryAfter: '5',
+      body: problem(
+        'busy0',
+        'ERR_UPSTREAM_UNAVAILABLE',
+        503,
+        'not provisioned: iot-agent answered 503 to POST /iot/devices',
+      ),
+    });
+    expect(await put('refused0', badRequest('no such attribute type'))).toEqual({
+      status: 502,
+      retryAfter: null,
+      body: problem(
+        'refused0',
+        'ERR_UPSTREAM_REJECTED',
+        502,
+        'iot-agent refused the device (400: BAD: no such attribute type)',
+      ),
+    });
+    expect(await agentDeviceIds(stack)).toEqual([]);
   });
 
   it('leaves a device as it was when the agent will not delete it to replace it', async () => {
