@@ -26,6 +26,7 @@ import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
 import {
   UNMATCHED_ROUTE,
   addProbes,
+  bodyFault,
   mountApi,
   sendInternalError,
 } from '../../runtime/src/index.js';
@@ -93,6 +94,9 @@ const READERS = ['viewer', 'operator', 'tenant-admin', 'platform-admin'];
 const WRITERS = ['operator', 'tenant-admin', 'platform-admin'];
 const GROUP_WRITERS = ['platform-admin'];
 
+/** The largest request body the API reads, in bytes. */
+const BODY_LIMIT = 256 * 1024;
+
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The event kind of each lifecycle verb, and of each rollout command. */
@@ -154,7 +158,7 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  api.use(express.json({ limit: 256 * 1024, strict: true }));
+  api.use(express.json({ limit: BODY_LIMIT, strict: true }));
 
   // ------------------------------------------------------------------------------------------
   // Reads
@@ -1008,6 +1012,7 @@ async function previousRevision(
 /** Answers any error as an RFC 9457 problem. */
 function sendFailure(req: Request, res: Response, err: unknown, logger: Logger): void {
   let failure: FleetFailure;
+  const body = bodyFault(err, `the request body is over ${BODY_LIMIT / 1024} KiB`);
   if (err instanceof FleetFailure) failure = err;
   else if (err instanceof FleetError) {
     // The records the write would make do not validate: each problem names its record and field.
@@ -1021,10 +1026,8 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
         code: i.code,
       })),
     );
-  } else if ((err as { type?: string }).type === 'entity.parse.failed') {
-    failure = badRequest([{ field: '(body)', message: 'not valid JSON' }]);
-  } else if ((err as { type?: string }).type === 'entity.too.large') {
-    failure = new FleetFailure('ERR_FLEET_BAD_REQUEST', 413, 'the request body is over 256 KiB');
+  } else if (body) {
+    failure = new FleetFailure('ERR_FLEET_BAD_REQUEST', body.status, body.detail, body.errors);
   } else if (
     err instanceof PlatformError &&
     (err.code in CLUSTER_ERRORS || err.code === 'ERR_CLUSTER_UNREACHABLE')

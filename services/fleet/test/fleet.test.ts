@@ -561,6 +561,54 @@ describe('bad input: a 400 problem naming the field, nothing committed', () => {
     expect(head()).toBe(before);
   });
 
+  it('a body it cannot read: 400 when not JSON or not decompressible, 415 in another charset or encoding, never a 500', async () => {
+    const before = head();
+    const token = await people.token('operator');
+    const post = async (body: string, headers: Record<string, string>) => {
+      const res = await fetch(`${fleet.url}/fleet/v1/agents/probe/deploy`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'fiware-service': A, ...headers },
+        body,
+      });
+      const problem = (await res.json()) as Record<string, any>;
+      return [res.status, problem.code, problem.detail, problem.errors];
+    };
+    const json = 'application/json';
+    const good = JSON.stringify({ target: { host: 'ipc-line1' } });
+    expect(await post('{"target":', { 'content-type': json })).toEqual([
+      400,
+      'ERR_FLEET_BAD_REQUEST',
+      'the body is not valid JSON',
+      [{ field: '(body)', message: 'not valid JSON' }],
+    ]);
+    expect(await post(good, { 'content-type': `${json}; charset=latin1` })).toEqual([
+      415,
+      'ERR_FLEET_BAD_REQUEST',
+      "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
+      [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+    ]);
+    expect(await post(good, { 'content-type': json, 'content-encoding': 'compress' })).toEqual([
+      415,
+      'ERR_FLEET_BAD_REQUEST',
+      'the content encoding compress is not one the service undoes; send the body as it is, or gzip, deflate or br',
+      [{ field: 'header content-encoding', message: 'gzip, deflate, br, or none' }],
+    ]);
+    expect(await post(good, { 'content-type': json, 'content-encoding': 'gzip' })).toEqual([
+      400,
+      'ERR_FLEET_BAD_REQUEST',
+      'the body was not taken: it does not decompress (Z_DATA_ERROR)',
+      [{ field: '(body)', message: 'it does not decompress (Z_DATA_ERROR)' }],
+    ]);
+    const big = JSON.stringify({ target: { host: 'ipc-line1' }, pad: 'x'.repeat(256 * 1024) });
+    expect(await post(big, { 'content-type': json })).toEqual([
+      413,
+      'ERR_FLEET_BAD_REQUEST',
+      'the request body is over 256 KiB',
+      undefined,
+    ]);
+    expect(head()).toBe(before);
+  });
+
   it("a record the fleet refuses (an unpinned template-less image): the writer's field and code", async () => {
     const before = head();
     const res = await call(

@@ -6,6 +6,7 @@ import type { Response } from 'express';
 import type { z } from 'zod';
 
 import { PlatformError } from '../../../platform/errors.js';
+import { bodyFault } from '../../runtime/src/index.js';
 import { sendProblem } from '../../tenancy/src/index.js';
 
 export const MONITOR_ERRORS = {
@@ -110,19 +111,14 @@ export function parseOr400<S extends z.ZodType>(
 }
 
 /**
- * The failure an error thrown in a request stands for: itself, or express's body errors (not
- * JSON: 400; over `limit`: 413 with `tooLarge`); undefined for an unexpected error.
+ * The failure an error thrown in a request stands for: itself, or a body express could not take
+ * (not JSON, not read whole: 400; over `limit`: 413 with `tooLarge`; charset, encoding: 415);
+ * undefined for an unexpected error.
  */
 export function failureOf(err: unknown, tooLarge: string): MonitorFailure | undefined {
   if (err instanceof MonitorFailure) return err;
-  const type = (err as { type?: string } | null)?.type;
-  if (type === 'entity.parse.failed') {
-    return new MonitorFailure('ERR_MONITOR_INVALID', 400, 'the body is not valid JSON', [
-      { field: '(body)', message: 'not valid JSON' },
-    ]);
-  }
-  if (type === 'entity.too.large') return new MonitorFailure('ERR_MONITOR_INVALID', 413, tooLarge);
-  return undefined;
+  const body = bodyFault(err, tooLarge);
+  return body && new MonitorFailure('ERR_MONITOR_INVALID', body.status, body.detail, body.errors);
 }
 
 /** Answers a failure as an RFC 9457 problem with the catalogue's title and fix. */

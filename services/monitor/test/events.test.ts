@@ -201,6 +201,15 @@ describe('the events port: producers', () => {
         field: 'header content-type',
       },
       {
+        what: 'JSON in a charset other than UTF-8',
+        body: JSON.stringify(good),
+        contentType: 'application/json; charset=latin1',
+        status: 415,
+        code: 'ERR_MONITOR_INVALID',
+        field: 'header content-type',
+        detail: /^the body's charset latin1 is not one JSON is read in; send it as UTF-8$/,
+      },
+      {
         what: 'not JSON',
         body: '{"id":',
         status: 400,

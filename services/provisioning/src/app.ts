@@ -33,6 +33,7 @@ import type { EventPublisher } from '../../runtime/src/index.js';
 import {
   UNMATCHED_ROUTE,
   addProbes,
+  bodyFault,
   callerLabel,
   mountApi,
   sendInternalError,
@@ -488,19 +489,14 @@ function itemFailure(item: ItemResult, retryAfter: number): ProvisioningFailure 
 function sendFailure(req: Request, res: Response, err: unknown, logger: Logger): void {
   const log = (res.locals as Partial<Locals>).log ?? logger;
   let failure: ProvisioningFailure;
+  const body = bodyFault(err, 'the request body is over the size limit');
   if (err instanceof ProvisioningFailure) failure = err;
-  else if ((err as { type?: string }).type === 'entity.too.large') {
+  else if (body) {
     failure = new ProvisioningFailure(
-      'ERR_PROVISIONING_TOO_LARGE',
-      413,
-      'the request body is over the size limit',
-    );
-  } else if ((err as { type?: string }).type === 'entity.parse.failed') {
-    failure = new ProvisioningFailure(
-      'ERR_PROVISIONING_INVALID',
-      400,
-      'the body is not valid JSON',
-      [{ field: '(body)', message: 'not valid JSON' }],
+      body.status === 413 ? 'ERR_PROVISIONING_TOO_LARGE' : 'ERR_PROVISIONING_INVALID',
+      body.status,
+      body.detail,
+      body.errors,
     );
   } else {
     log.error({ err }, 'unexpected error');

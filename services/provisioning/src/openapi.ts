@@ -167,9 +167,12 @@ const dryRun = {
   schema: { type: 'string', enum: ['true', 'false'], default: 'false' },
 };
 const common = {
-  '400': problem('The body is not JSON'),
+  '400': problem('The body is not JSON, or was not received whole'),
   '401': problem('No token, or the token is not valid (signature, issuer, audience, expiry)'),
   '403': problem('The token does not cover this tenant, or its roles do not allow this'),
+  '415': problem(
+    'The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo',
+  ),
   '422': problem('The input breaks the model; `errors` names each field'),
   '502': problem('The IoT Agent or Orion refused the request'),
   '503': problem('The IoT Agent or Orion is unreachable; nothing was written (see Retry-After)'),

@@ -532,7 +532,47 @@ describe('bad input', () => {
       413,
       problem('ERR_PROVISIONING_TOO_LARGE', 413, 'the request body is over the size limit'),
     ]);
-    for (const res of [notJson, broken, tooBig]) {
+    // Bodies the JSON reader cannot take are the caller's too: 415 or 400, never a 500.
+    const latin1 = await stack.call('PUT', '/v1/groups?dry_run=false', {
+      ...floor1,
+      rawBody: JSON.stringify(m.group),
+      contentType: 'application/json; charset=latin1',
+    });
+    expect([latin1.status, latin1.body]).toEqual([
+      415,
+      {
+        ...problem(
+          'ERR_PROVISIONING_INVALID',
+          415,
+          "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
+        ),
+        errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+      },
+    ]);
+    const compressed = await stack.call('PUT', '/v1/groups?dry_run=false', {
+      ...floor1,
+      rawBody: JSON.stringify(m.group),
+      contentType: 'application/json',
+      headers: { 'content-encoding': 'compress' },
+    });
+    expect([compressed.status, compressed.body.code, compressed.body.errors]).toEqual([
+      415,
+      'ERR_PROVISIONING_INVALID',
+      [{ field: 'header content-encoding', message: 'gzip, deflate, br, or none' }],
+    ]);
+    const notGzip = await stack.call('PUT', '/v1/groups?dry_run=false', {
+      ...floor1,
+      rawBody: JSON.stringify(m.group),
+      contentType: 'application/json',
+      headers: { 'content-encoding': 'gzip' },
+    });
+    expect([notGzip.status, notGzip.body.code, notGzip.body.detail]).toEqual([
+      400,
+      'ERR_PROVISIONING_INVALID',
+      'the body was not taken: it does not decompress (Z_DATA_ERROR)',
+    ]);
+    expect(stack.logs.filter((l) => l.msg === 'unexpected error')).toEqual([]);
+    for (const res of [notJson, broken, tooBig, latin1, compressed, notGzip]) {
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(res.headers.get('retry-after')).toBeNull();
     }

@@ -85,3 +85,73 @@ export function sendInternalError(req: Request, res: Response, detail: string): 
     instance: req.originalUrl.split('?')[0],
   });
 }
+
+/** A request body `express.json` could not take, told as the sender's mistake it is. */
+export interface BodyFault {
+  /** 400 (not JSON, or not read whole), 413 (over the limit) or 415 (charset, encoding). */
+  readonly status: number;
+  /** What was wrong, for the problem's `detail`. */
+  readonly detail: string;
+  /** The part of the request at fault; none for a body over the limit. */
+  readonly errors: { field: string; message: string }[];
+}
+
+/** How a body that was not read whole went wrong, by the reader's error type. */
+const UNREAD: Readonly<Record<string, string>> = {
+  'request.aborted': 'the request ended before its body did',
+  'request.size.invalid': 'its length is not the content-length the request declares',
+};
+
+/**
+ * The fault of the sender in an error `express.json` passed on, or undefined for any other
+ * error: a body that is not JSON (400), over the parser's limit (413, `tooLarge` its detail),
+ * in a charset other than UTF-8/16/32 or a content encoding the parser cannot undo (415), or one
+ * that does not decompress or was not received whole (400). Each of these used to reach the
+ * services' unexpected-error answer as a 500.
+ */
+export function bodyFault(err: unknown, tooLarge: string): BodyFault | undefined {
+  const e = err as {
+    type?: unknown;
+    status?: unknown;
+    expose?: unknown;
+    code?: unknown;
+    charset?: unknown;
+    encoding?: unknown;
+  } | null;
+  if (e === null || typeof e !== 'object') return undefined;
+  switch (e.type) {
+    case 'entity.parse.failed':
+      return {
+        status: 400,
+        detail: 'the body is not valid JSON',
+        errors: [{ field: '(body)', message: 'not valid JSON' }],
+      };
+    case 'entity.too.large':
+      return { status: 413, detail: tooLarge, errors: [] };
+    case 'charset.unsupported':
+      return {
+        status: 415,
+        detail: `the body's charset ${String(e.charset)} is not one JSON is read in; send it as UTF-8`,
+        errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+      };
+    case 'encoding.unsupported':
+      return {
+        status: 415,
+        detail: `the content encoding ${String(e.encoding)} is not one the service undoes; send the body as it is, or gzip, deflate or br`,
+        errors: [{ field: 'header content-encoding', message: 'gzip, deflate, br, or none' }],
+      };
+  }
+  // Anything else the reader refused as the sender's (http-errors marks it `expose`, 4xx).
+  if (e.expose !== true || typeof e.status !== 'number' || e.status < 400 || e.status > 499) {
+    return undefined;
+  }
+  const why =
+    typeof e.code === 'string' && e.code.startsWith('Z_')
+      ? `it does not decompress (${e.code})`
+      : (UNREAD[String(e.type)] ?? 'it could not be read');
+  return {
+    status: 400,
+    detail: `the body was not taken: ${why}`,
+    errors: [{ field: '(body)', message: why }],
+  };
+}

@@ -6,14 +6,23 @@
 import { spawn } from 'node:child_process';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { Counter, Registry } from 'prom-client';
 
-import { addProbes, createServiceLogger, mountApi, sendInternalError } from '../src/index.js';
+import {
+  addProbes,
+  bodyFault,
+  createServiceLogger,
+  mountApi,
+  sendInternalError,
+} from '../src/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const TSX = join(HERE, '..', '..', '..', 'node_modules', '.bin', 'tsx');
@@ -98,6 +107,144 @@ describe('addProbes and mountApi', () => {
       instance: '/svc/throws',
     });
     expect(failures).toEqual([new Error('unexpected')]);
+  });
+});
+
+describe('bodyFault', () => {
+  let server: Server;
+  let base: string;
+  /** What the error handler saw: the fault, or `unexpected`. */
+  const seen: unknown[] = [];
+
+  beforeAll(async () => {
+    const app = express();
+    app.use(express.json({ limit: 64 }));
+    app.post('/echo', (req, res) => {
+      res.json(req.body);
+    });
+    app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      const fault = bodyFault(err, 'over 64 bytes');
+      seen.push(fault ?? 'unexpected');
+      if (fault) res.status(fault.status).json(fault);
+      else res.status(500).json({ unexpected: true });
+    });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  const post = async (body: string | Buffer, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${base}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+    return [res.status, await res.json()];
+  };
+
+  it('leaves a body it can read alone, compressed or not', async () => {
+    expect(await post('{"a":1}')).toEqual([200, { a: 1 }]);
+    expect(await post(gzipSync('{"a":2}'), { 'content-encoding': 'gzip' })).toEqual([
+      200,
+      { a: 2 },
+    ]);
+    expect(await post('{"a":3}', { 'content-type': 'application/json; charset=utf-8' })).toEqual([
+      200,
+      { a: 3 },
+    ]);
+  });
+
+  it("tells the sender's mistake in each body express.json refuses, with the field at fault", async () => {
+    seen.length = 0;
+    expect(await post('{"a":')).toEqual([
+      400,
+      {
+        status: 400,
+        detail: 'the body is not valid JSON',
+        errors: [{ field: '(body)', message: 'not valid JSON' }],
+      },
+    ]);
+    expect(await post(JSON.stringify({ pad: 'x'.repeat(64) }))).toEqual([
+      413,
+      { status: 413, detail: 'over 64 bytes', errors: [] },
+    ]);
+    expect(await post('{"a":1}', { 'content-type': 'application/json; charset=latin1' })).toEqual([
+      415,
+      {
+        status: 415,
+        detail: "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
+        errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+      },
+    ]);
+    expect(await post('{"a":1}', { 'content-encoding': 'compress' })).toEqual([
+      415,
+      {
+        status: 415,
+        detail:
+          'the content encoding compress is not one the service undoes; send the body as it is, or gzip, deflate or br',
+        errors: [{ field: 'header content-encoding', message: 'gzip, deflate, br, or none' }],
+      },
+    ]);
+    expect(await post('{"a":1}', { 'content-encoding': 'gzip' })).toEqual([
+      400,
+      {
+        status: 400,
+        detail: 'the body was not taken: it does not decompress (Z_DATA_ERROR)',
+        errors: [{ field: '(body)', message: 'it does not decompress (Z_DATA_ERROR)' }],
+      },
+    ]);
+    expect(seen).not.toContain('unexpected');
+  });
+
+  it('tells a body cut short, though no one is left to read the answer', async () => {
+    seen.length = 0;
+    const socket = connect(Number(new URL(base).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      'POST /echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 50\r\n\r\n{"a":',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([
+      {
+        status: 400,
+        detail: 'the body was not taken: the request ended before its body did',
+        errors: [{ field: '(body)', message: 'the request ended before its body did' }],
+      },
+    ]);
+  });
+
+  it('takes an error of the reader the sender caused by its type, and leaves every other error to the caller', () => {
+    const fault = (err: unknown) => bodyFault(err, 'too large');
+    expect(fault({ type: 'request.size.invalid', status: 400, expose: true })).toEqual({
+      status: 400,
+      detail: 'the body was not taken: its length is not the content-length the request declares',
+      errors: [
+        { field: '(body)', message: 'its length is not the content-length the request declares' },
+      ],
+    });
+    expect(fault({ type: 'something.else', status: 499, expose: true })?.detail).toBe(
+      'the body was not taken: it could not be read',
+    );
+    expect(fault({ status: 400, expose: true, code: 'Z_BUF_ERROR' })?.detail).toBe(
+      'the body was not taken: it does not decompress (Z_BUF_ERROR)',
+    );
+    for (const err of [
+      new Error('boom'),
+      null,
+      undefined,
+      'entity.parse.failed',
+      { type: 'stream.not.readable', status: 500, expose: false },
+      { status: 400, expose: false },
+      { status: 400 },
+      { status: '400', expose: true },
+      { status: 399, expose: true },
+      { status: 500, expose: true },
+    ]) {
+      expect([err, fault(err)]).toEqual([err, undefined]);
+    }
   });
 });
 

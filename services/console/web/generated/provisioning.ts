@@ -499,7 +499,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -519,6 +519,15 @@ export interface operations {
             };
             /** @description The token does not cover this tenant, or its roles do not allow this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -596,7 +605,7 @@ export interface operations {
                     "application/json": components["schemas"]["GroupResult"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -625,6 +634,15 @@ export interface operations {
             };
             /** @description The group exists with another API key */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -687,7 +705,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -716,6 +734,15 @@ export interface operations {
             };
             /** @description No group */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -783,7 +810,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -803,6 +830,15 @@ export interface operations {
             };
             /** @description The token does not cover this tenant, or its roles do not allow this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -882,7 +918,7 @@ export interface operations {
                     "application/json": components["schemas"]["BulkResult"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -911,6 +947,15 @@ export interface operations {
             };
             /** @description Body or batch over the limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -974,7 +1019,7 @@ export interface operations {
                     "application/json": components["schemas"]["Device"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1003,6 +1048,15 @@ export interface operations {
             };
             /** @description No such device */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1082,7 +1136,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceResult"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1111,6 +1165,15 @@ export interface operations {
             };
             /** @description The device names an API key no group has */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1175,7 +1238,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1204,6 +1267,15 @@ export interface operations {
             };
             /** @description No such device */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1275,7 +1347,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubscriptionResult"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1295,6 +1367,15 @@ export interface operations {
             };
             /** @description The token does not cover this tenant, or its roles do not allow this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1359,7 +1440,7 @@ export interface operations {
                     "application/json": components["schemas"]["Inventory"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is not JSON, or was not received whole */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1379,6 +1460,15 @@ export interface operations {
             };
             /** @description The token does not cover this tenant, or its roles do not allow this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
