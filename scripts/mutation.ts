@@ -59,8 +59,8 @@ export const UNIT_TESTS = [
 ] as const;
 
 /**
- * The provisioning test files that start the stack (the real IoT Agents, the fakes, the service):
- * the `provisioning-api` judges. The unit files load none of its modules, so they could judge
+ * The provisioning test files that start the stack (the real IoT Agents, the fakes, the service),
+ * or the service alone (`service`: its start and stop): the `provisioning-api` judges. The unit files load none of its modules, so they could judge
  * nothing there and would only lengthen the runs of its static mutants.
  */
 export const STACK_TESTS = [
@@ -71,6 +71,7 @@ export const STACK_TESTS = [
   'requests',
   'typed',
   'provision-cli',
+  'service',
 ] as const;
 
 /**
