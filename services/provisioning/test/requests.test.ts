@@ -497,85 +497,86 @@ describe('bad input', () => {
       fix: PROVISIONING_ERRORS[code].fix,
     });
     const before = await agentGroups('manufracture', '/floor1');
-    const notJson = await stack.call('PUT', '/v1/groups?dry_run=false', {
-      ...floor1,
-      rawBody: 'entity_type=Bot',
-      contentType: 'text/plain',
-    });
-    expect([notJson.status, notJson.body]).toEqual([
-      415,
-      {
-        ...problem('ERR_PROVISIONING_INVALID', 415, 'send the body as application/json'),
-        errors: [{ field: 'header content-type', message: 'must be application/json' }],
-      },
-    ]);
-    const broken = await stack.call('PUT', '/v1/groups?dry_run=false', {
-      ...floor1,
-      rawBody: '{"entity_type":',
-      contentType: 'application/json',
-    });
-    expect([broken.status, broken.body]).toEqual([
-      400,
-      {
-        ...problem('ERR_PROVISIONING_INVALID', 400, 'the body is not valid JSON'),
-        errors: [{ field: '(body)', message: 'not valid JSON' }],
-      },
-    ]);
-    const tooBig = await stack.call('PUT', '/v1/groups?dry_run=false', {
-      ...floor1,
-      body: {
-        ...m.group,
-        static_attributes: [{ name: 'b', type: 'Text', value: 'x'.repeat(70_000) }],
-      },
-    });
-    expect([tooBig.status, tooBig.body]).toEqual([
-      413,
-      problem('ERR_PROVISIONING_TOO_LARGE', 413, 'the request body is over the size limit'),
-    ]);
-    // Bodies the JSON reader cannot take are the caller's too: 415 or 400, never a 500.
-    const latin1 = await stack.call('PUT', '/v1/groups?dry_run=false', {
-      ...floor1,
-      rawBody: JSON.stringify(m.group),
-      contentType: 'application/json; charset=latin1',
-    });
-    expect([latin1.status, latin1.body]).toEqual([
-      415,
-      {
-        ...problem(
-          'ERR_PROVISIONING_INVALID',
-          415,
-          "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
-        ),
-        errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
-      },
-    ]);
-    const compressed = await stack.call('PUT', '/v1/groups?dry_run=false', {
-      ...floor1,
-      rawBody: JSON.stringify(m.group),
-      contentType: 'application/json',
-      headers: { 'content-encoding': 'compress' },
-    });
-    expect([compressed.status, compressed.body.code, compressed.body.errors]).toEqual([
-      415,
-      'ERR_PROVISIONING_INVALID',
-      [{ field: 'header content-encoding', message: 'gzip, deflate, br, or none' }],
-    ]);
-    const notGzip = await stack.call('PUT', '/v1/groups?dry_run=false', {
-      ...floor1,
-      rawBody: JSON.stringify(m.group),
-      contentType: 'application/json',
-      headers: { 'content-encoding': 'gzip' },
-    });
-    expect([notGzip.status, notGzip.body.code, notGzip.body.detail]).toEqual([
-      400,
-      'ERR_PROVISIONING_INVALID',
-      'the body was not taken: it does not decompress (Z_DATA_ERROR)',
-    ]);
-    expect(stack.logs.filter((l) => l.msg === 'unexpected error')).toEqual([]);
-    for (const res of [notJson, broken, tooBig, latin1, compressed, notGzip]) {
+    const group = JSON.stringify(m.group);
+    const json = 'application/json';
+    const cases: [string, Parameters<ProvisioningStack['call']>[2], number, object][] = [
+      [
+        'not declared as JSON',
+        { rawBody: 'entity_type=Bot', contentType: 'text/plain' },
+        415,
+        {
+          ...problem('ERR_PROVISIONING_INVALID', 415, 'send the body as application/json'),
+          errors: [{ field: 'header content-type', message: 'must be application/json' }],
+        },
+      ],
+      [
+        'not JSON',
+        { rawBody: '{"entity_type":', contentType: json },
+        400,
+        {
+          ...problem('ERR_PROVISIONING_INVALID', 400, 'the body is not valid JSON'),
+          errors: [{ field: '(body)', message: 'not valid JSON' }],
+        },
+      ],
+      [
+        'over the limit',
+        {
+          body: {
+            ...m.group,
+            static_attributes: [{ name: 'b', type: 'Text', value: 'x'.repeat(70_000) }],
+          },
+        },
+        413,
+        problem('ERR_PROVISIONING_TOO_LARGE', 413, 'the request body is over the size limit'),
+      ],
+      // Bodies the JSON reader cannot take are the caller's too: 415 or 400, never a 500.
+      [
+        'in latin1',
+        { rawBody: group, contentType: `${json}; charset=latin1` },
+        415,
+        {
+          ...problem(
+            'ERR_PROVISIONING_INVALID',
+            415,
+            "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
+          ),
+          errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+        },
+      ],
+      [
+        'compressed as the parser cannot undo',
+        { rawBody: group, contentType: json, headers: { 'content-encoding': 'compress' } },
+        415,
+        {
+          ...problem(
+            'ERR_PROVISIONING_INVALID',
+            415,
+            'the content encoding compress is not one the service undoes; send the body as it is, or gzip, deflate or br',
+          ),
+          errors: [{ field: 'header content-encoding', message: 'gzip, deflate, br, or none' }],
+        },
+      ],
+      [
+        'said to be gzip and not',
+        { rawBody: group, contentType: json, headers: { 'content-encoding': 'gzip' } },
+        400,
+        {
+          ...problem(
+            'ERR_PROVISIONING_INVALID',
+            400,
+            'the body was not taken: it does not decompress (Z_DATA_ERROR)',
+          ),
+          errors: [{ field: '(body)', message: 'it does not decompress (Z_DATA_ERROR)' }],
+        },
+      ],
+    ];
+    for (const [what, o, status, body] of cases) {
+      const res = await stack.call('PUT', '/v1/groups?dry_run=false', { ...floor1, ...o });
+      expect([what, res.status, res.body]).toEqual([what, status, body]);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(res.headers.get('retry-after')).toBeNull();
     }
+    expect(stack.logs.filter((l) => l.msg === 'unexpected error')).toEqual([]);
     expect(await agentGroups('manufracture', '/floor1')).toEqual(before);
     // Refusals of the caller's own are not the service's failures: no warning for them.
     const warned = stack.logs.filter((l) => l.msg === 'request failed');
