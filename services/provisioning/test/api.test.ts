@@ -528,6 +528,15 @@ describe('devices', () => {
         "only tenant-admin or platform-admin may delete a device's entity; the token has operator",
     });
     expect(stack.orion.entities('manufracture').map((e) => e.id)).toEqual(['urn:ngsi:bot:1']);
+    // Every role the token holds for the tenant is named.
+    const twoRoles = await stack.token({
+      claims: { roles: ['manufracture:operator', 'manufracture:viewer'] },
+    });
+    const asBoth = await api('DELETE', '/v1/devices/{id}', path, { ...floor1, token: twoRoles });
+    expect([asBoth.status, asBoth.body.detail]).toEqual([
+      403,
+      "only tenant-admin or platform-admin may delete a device's entity; the token has operator, viewer",
+    ]);
     const token = await stack.token({ claims: { roles: ['manufracture:tenant-admin'] } });
     const del = await api('DELETE', '/v1/devices/{id}', path, { ...floor1, token });
     expect(del.status).toBe(204);

@@ -473,8 +473,12 @@ describe('bad input', () => {
       ['GET', '/v1/devices?limit=0', 'query.limit'],
       ['DELETE', '/v1/devices/nodev?delete_entity=maybe', 'query.delete_entity'],
       ['GET', '/v1/inventory?stale_after=0', 'query.stale_after'],
+      ['POST', '/v1/devices/bulk?dry_run=maybe', 'query.dry_run'],
     ] as const) {
-      const res = await stack.call(method, path, floor1);
+      const res = await stack.call(method, path, {
+        ...floor1,
+        ...(method === 'POST' ? { body: { devices: [m.devices[0]] } } : {}),
+      });
       expect({ path, status: res.status }).toEqual({ path, status: 422 });
       expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
     }
