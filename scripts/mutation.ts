@@ -60,8 +60,9 @@ export const UNIT_TESTS = [
 
 /**
  * The provisioning test files that start the stack (the real IoT Agents, the fakes, the service),
- * or the service alone (`service`: its start and stop): the `provisioning-api` judges. The unit files load none of its modules, so they could judge
- * nothing there and would only lengthen the runs of its static mutants.
+ * or the service alone (`service`: its start and stop): the `provisioning-api` judges. The unit
+ * files load none of its modules, so they could judge nothing there and would only lengthen the
+ * runs of its static mutants.
  */
 export const STACK_TESTS = [
   'api',

@@ -26,7 +26,7 @@ import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
 import {
   UNMATCHED_ROUTE,
   addProbes,
-  bodyFault,
+  requestFault,
   mountApi,
   sendInternalError,
 } from '../../runtime/src/index.js';
@@ -1012,7 +1012,7 @@ async function previousRevision(
 /** Answers any error as an RFC 9457 problem. */
 function sendFailure(req: Request, res: Response, err: unknown, logger: Logger): void {
   let failure: FleetFailure;
-  const body = bodyFault(err, `the request body is over ${BODY_LIMIT / 1024} KiB`);
+  const fault = requestFault(err, `the request body is over ${BODY_LIMIT / 1024} KiB`);
   if (err instanceof FleetFailure) failure = err;
   else if (err instanceof FleetError) {
     // The records the write would make do not validate: each problem names its record and field.
@@ -1026,8 +1026,8 @@ function sendFailure(req: Request, res: Response, err: unknown, logger: Logger):
         code: i.code,
       })),
     );
-  } else if (body) {
-    failure = new FleetFailure('ERR_FLEET_BAD_REQUEST', body.status, body.detail, body.errors);
+  } else if (fault) {
+    failure = new FleetFailure('ERR_FLEET_BAD_REQUEST', fault.status, fault.detail, fault.errors);
   } else if (
     err instanceof PlatformError &&
     (err.code in CLUSTER_ERRORS || err.code === 'ERR_CLUSTER_UNREACHABLE')

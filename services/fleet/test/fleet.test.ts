@@ -561,7 +561,7 @@ describe('bad input: a 400 problem naming the field, nothing committed', () => {
     expect(head()).toBe(before);
   });
 
-  it('a body it cannot read: 400 when not JSON or not decompressible, 415 in another charset or encoding, never a 500', async () => {
+  it('a body or path it cannot read: 400 when not JSON, not decompressible or not UTF-8, 415 in another charset or encoding, never a 500', async () => {
     const before = head();
     const token = await people.token('operator');
     const post = async (body: string, headers: Record<string, string>) => {
@@ -584,8 +584,8 @@ describe('bad input: a 400 problem naming the field, nothing committed', () => {
     expect(await post(good, { 'content-type': `${json}; charset=latin1` })).toEqual([
       415,
       'ERR_FLEET_BAD_REQUEST',
-      "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
-      [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+      "the body's charset latin1 is not one the JSON reader takes; declare charset=utf-8, or none",
+      [{ field: 'header content-type', message: 'charset=utf-8, or none' }],
     ]);
     expect(await post(good, { 'content-type': json, 'content-encoding': 'compress' })).toEqual([
       415,
@@ -598,6 +598,14 @@ describe('bad input: a 400 problem naming the field, nothing committed', () => {
       'ERR_FLEET_BAD_REQUEST',
       'the body was not taken: it does not decompress (Z_DATA_ERROR)',
       [{ field: '(body)', message: 'it does not decompress (Z_DATA_ERROR)' }],
+    ]);
+    // A name whose %-escape is not UTF-8 is the caller's mistake too.
+    const path = await fetch(`${fleet.url}/fleet/v1/agents/%E0`, {
+      headers: { authorization: `Bearer ${token}`, 'fiware-service': A },
+    });
+    expect([path.status, ((await path.json()) as Record<string, any>).errors]).toEqual([
+      400,
+      [{ field: 'path', message: 'a %-escape that is not UTF-8' }],
     ]);
     const big = JSON.stringify({ target: { host: 'ipc-line1' }, pad: 'x'.repeat(256 * 1024) });
     expect(await post(big, { 'content-type': json })).toEqual([

@@ -6,7 +6,7 @@ import type { Response } from 'express';
 import type { z } from 'zod';
 
 import { PlatformError } from '../../../platform/errors.js';
-import { bodyFault } from '../../runtime/src/index.js';
+import { requestFault } from '../../runtime/src/index.js';
 import { sendProblem } from '../../tenancy/src/index.js';
 
 export const MONITOR_ERRORS = {
@@ -117,8 +117,10 @@ export function parseOr400<S extends z.ZodType>(
  */
 export function failureOf(err: unknown, tooLarge: string): MonitorFailure | undefined {
   if (err instanceof MonitorFailure) return err;
-  const body = bodyFault(err, tooLarge);
-  return body && new MonitorFailure('ERR_MONITOR_INVALID', body.status, body.detail, body.errors);
+  const fault = requestFault(err, tooLarge);
+  return (
+    fault && new MonitorFailure('ERR_MONITOR_INVALID', fault.status, fault.detail, fault.errors)
+  );
 }
 
 /** Answers a failure as an RFC 9457 problem with the catalogue's title and fix. */

@@ -207,7 +207,8 @@ describe('the events port: producers', () => {
         status: 415,
         code: 'ERR_MONITOR_INVALID',
         field: 'header content-type',
-        detail: /^the body's charset latin1 is not one JSON is read in; send it as UTF-8$/,
+        detail:
+          /^the body's charset latin1 is not one the JSON reader takes; declare charset=utf-8, or none$/,
       },
       {
         what: 'not JSON',

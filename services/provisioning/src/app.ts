@@ -33,7 +33,7 @@ import type { EventPublisher } from '../../runtime/src/index.js';
 import {
   UNMATCHED_ROUTE,
   addProbes,
-  bodyFault,
+  requestFault,
   callerLabel,
   mountApi,
   sendInternalError,
@@ -489,14 +489,14 @@ function itemFailure(item: ItemResult, retryAfter: number): ProvisioningFailure 
 function sendFailure(req: Request, res: Response, err: unknown, logger: Logger): void {
   const log = (res.locals as Partial<Locals>).log ?? logger;
   let failure: ProvisioningFailure;
-  const body = bodyFault(err, 'the request body is over the size limit');
+  const fault = requestFault(err, 'the request body is over the size limit');
   if (err instanceof ProvisioningFailure) failure = err;
-  else if (body) {
+  else if (fault) {
     failure = new ProvisioningFailure(
-      body.status === 413 ? 'ERR_PROVISIONING_TOO_LARGE' : 'ERR_PROVISIONING_INVALID',
-      body.status,
-      body.detail,
-      body.errors,
+      fault.status === 413 ? 'ERR_PROVISIONING_TOO_LARGE' : 'ERR_PROVISIONING_INVALID',
+      fault.status,
+      fault.detail,
+      fault.errors,
     );
   } else {
     log.error({ err }, 'unexpected error');

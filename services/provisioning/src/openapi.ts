@@ -167,11 +167,11 @@ const dryRun = {
   schema: { type: 'string', enum: ['true', 'false'], default: 'false' },
 };
 const common = {
-  '400': problem('The body is not JSON, or was not received whole'),
+  '400': problem('The body is not JSON or was not received whole, or the path does not decode'),
   '401': problem('No token, or the token is not valid (signature, issuer, audience, expiry)'),
   '403': problem('The token does not cover this tenant, or its roles do not allow this'),
   '415': problem(
-    'The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo',
+    'The body is not declared as JSON, or is in a charset or content encoding the service does not take',
   ),
   '422': problem('The input breaks the model; `errors` names each field'),
   '502': problem('The IoT Agent or Orion refused the request'),

@@ -486,6 +486,14 @@ describe('bad input', () => {
       const res = await stack.call(method, '/v1/devices/nodev', floor1);
       expect({ method, status: res.status }).toEqual({ method, status: 404 });
       expect(res.body.detail).toBe('no device nodev at /floor1');
+      // A device id whose %-escape is not UTF-8 is the caller's mistake, not a 500.
+      const bad = await stack.call(method, '/v1/devices/%E0', floor1);
+      expect([method, bad.status, bad.body.code, bad.body.errors]).toEqual([
+        method,
+        400,
+        'ERR_PROVISIONING_INVALID',
+        [{ field: 'path', message: 'a %-escape that is not UTF-8' }],
+      ]);
     }
   });
 
@@ -542,9 +550,9 @@ describe('bad input', () => {
           ...problem(
             'ERR_PROVISIONING_INVALID',
             415,
-            "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
+            "the body's charset latin1 is not one the JSON reader takes; declare charset=utf-8, or none",
           ),
-          errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+          errors: [{ field: 'header content-type', message: 'charset=utf-8, or none' }],
         },
       ],
       [
@@ -574,17 +582,20 @@ describe('bad input', () => {
         },
       ],
     ];
-    for (const [what, o, status, body] of cases) {
-      const res = await stack.call('PUT', '/v1/groups?dry_run=false', { ...floor1, ...o });
+    for (const [i, [what, o, status, body]] of cases.entries()) {
+      const res = await stack.call('PUT', '/v1/groups?dry_run=false', {
+        ...floor1,
+        ...o,
+        headers: { ...o?.headers, 'fiware-correlator': `refused-${i}` },
+      });
       expect([what, res.status, res.body]).toEqual([what, status, body]);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(res.headers.get('retry-after')).toBeNull();
     }
-    expect(stack.logs.filter((l) => l.msg === 'unexpected error')).toEqual([]);
     expect(await agentGroups('manufracture', '/floor1')).toEqual(before);
-    // Refusals of the caller's own are not the service's failures: no warning for them.
-    const warned = stack.logs.filter((l) => l.msg === 'request failed');
-    expect(warned).toEqual([]);
+    // The caller's mistakes are not the service's failures: no error or warning for them.
+    const theirs = stack.logs.filter((l) => String(l.correlator).startsWith('refused-'));
+    expect(theirs.map((l) => l.msg)).toEqual(cases.map(() => 'request'));
   });
 
   it('refuses JSON nested one level deeper than 32, and takes 32', async () => {

@@ -1,14 +1,15 @@
 /**
  * The service's own start and stop (`startService`), with nothing behind it: the IoT Agents,
- * Orion and the realm's keys are ports nobody listens on. What it does before any request (the
- * first read of the API keys, where it listens, which metrics it serves, the tenants of its
- * policy data), and what `close()` ends. The requests themselves are the other stack files'.
+ * Orion and the realm's keys are one port that ends every connection at once. What it does
+ * before any request (the first read of the API keys, where it listens, which metrics it
+ * serves, the tenants of its policy data), and what `close()` ends. The requests themselves are
+ * the other stack files'.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -31,19 +32,20 @@ import type { RunningService, ServiceOverrides } from '../src/service.js';
 import { startService } from '../src/service.js';
 
 let dir: string;
-/** A loopback port nobody listens on (it was free a moment ago). */
-let deadPort: number;
-const dead = () => `http://127.0.0.1:${deadPort}`;
+/** Holds a loopback port and ends every connection to it at once: no upstream answers there. */
+let deadEnd: NetServer;
+const dead = () => `http://127.0.0.1:${(deadEnd.address() as AddressInfo).port}`;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'provisioning-service-'));
   writeFileSync(join(dir, 'policy-data.json'), JSON.stringify(policyData(loadPlatformContext())));
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  deadPort = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  deadEnd = createNetServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => deadEnd.listen(0, '127.0.0.1', resolve));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await new Promise((resolve) => deadEnd.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** The configuration of a service whose upstreams are all down. */
 function config(env: Record<string, string> = {}): ProvisioningConfig {

@@ -86,9 +86,9 @@ export function sendInternalError(req: Request, res: Response, detail: string): 
   });
 }
 
-/** A request body `express.json` could not take, told as the sender's mistake it is. */
-export interface BodyFault {
-  /** 400 (not JSON, or not read whole), 413 (over the limit) or 415 (charset, encoding). */
+/** A request express could not take (its path or its body), told as the sender's mistake. */
+export interface RequestFault {
+  /** 400 (a path or body that does not decode), 413 (over the limit) or 415 (charset, encoding). */
   readonly status: number;
   /** What was wrong, for the problem's `detail`. */
   readonly detail: string;
@@ -102,14 +102,17 @@ const UNREAD: Readonly<Record<string, string>> = {
   'request.size.invalid': 'its length is not the content-length the request declares',
 };
 
+/** Codes of Node's zlib errors (gzip, deflate: `Z_…`; brotli: `ERR_BROTLI…`, `ERR__ERROR…`). */
+const DECOMPRESSION = /^(Z_|ERR_BROTLI|ERR__ERROR)/;
+
 /**
- * The fault of the sender in an error `express.json` passed on, or undefined for any other
- * error: a body that is not JSON (400), over the parser's limit (413, `tooLarge` its detail),
- * in a charset other than UTF-8/16/32 or a content encoding the parser cannot undo (415), or one
- * that does not decompress or was not received whole (400). Each of these used to reach the
- * services' unexpected-error answer as a 500.
+ * The fault of the sender in an error express passed on, or undefined for any other error: a
+ * path parameter whose %-escapes are not UTF-8 (400); a body that is not JSON (400), over the
+ * parser's limit (413, `tooLarge` its detail), in a charset the JSON reader does not take or a
+ * content encoding it cannot undo (415), or that does not decompress or was not received whole
+ * (400). Each of these used to reach the services' unexpected-error answer as a 500.
  */
-export function bodyFault(err: unknown, tooLarge: string): BodyFault | undefined {
+export function requestFault(err: unknown, tooLarge: string): RequestFault | undefined {
   const e = err as {
     type?: unknown;
     status?: unknown;
@@ -119,6 +122,14 @@ export function bodyFault(err: unknown, tooLarge: string): BodyFault | undefined
     encoding?: unknown;
   } | null;
   if (e === null || typeof e !== 'object') return undefined;
+  // The router's decoding of a path parameter (status 400 on a URIError).
+  if (err instanceof URIError && e.status === 400) {
+    return {
+      status: 400,
+      detail: `the path does not decode: ${err.message} (a %-escape must encode UTF-8)`,
+      errors: [{ field: 'path', message: 'a %-escape that is not UTF-8' }],
+    };
+  }
   switch (e.type) {
     case 'entity.parse.failed':
       return {
@@ -131,8 +142,8 @@ export function bodyFault(err: unknown, tooLarge: string): BodyFault | undefined
     case 'charset.unsupported':
       return {
         status: 415,
-        detail: `the body's charset ${String(e.charset)} is not one JSON is read in; send it as UTF-8`,
-        errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+        detail: `the body's charset ${String(e.charset)} is not one the JSON reader takes; declare charset=utf-8, or none`,
+        errors: [{ field: 'header content-type', message: 'charset=utf-8, or none' }],
       };
     case 'encoding.unsupported':
       return {
@@ -141,14 +152,14 @@ export function bodyFault(err: unknown, tooLarge: string): BodyFault | undefined
         errors: [{ field: 'header content-encoding', message: 'gzip, deflate, br, or none' }],
       };
   }
-  // Anything else the reader refused as the sender's (http-errors marks it `expose`, 4xx).
-  if (e.expose !== true || typeof e.status !== 'number' || e.status < 400 || e.status > 499) {
-    return undefined;
-  }
+  // A body the reader refused as the sender's (http-errors marks it `expose`, 400) because it
+  // was cut short or does not decompress; any other error is the service's to answer.
+  if (e.expose !== true || e.status !== 400) return undefined;
   const why =
-    typeof e.code === 'string' && e.code.startsWith('Z_')
+    typeof e.code === 'string' && DECOMPRESSION.test(e.code)
       ? `it does not decompress (${e.code})`
-      : (UNREAD[String(e.type)] ?? 'it could not be read');
+      : UNREAD[String(e.type)];
+  if (why === undefined) return undefined;
   return {
     status: 400,
     detail: `the body was not taken: ${why}`,

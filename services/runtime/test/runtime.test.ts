@@ -18,7 +18,7 @@ import { Counter, Registry } from 'prom-client';
 
 import {
   addProbes,
-  bodyFault,
+  requestFault,
   createServiceLogger,
   mountApi,
   sendInternalError,
@@ -110,7 +110,7 @@ describe('addProbes and mountApi', () => {
   });
 });
 
-describe('bodyFault', () => {
+describe('requestFault', () => {
   let server: Server;
   let base: string;
   /** What the error handler saw: the fault, or `unexpected`. */
@@ -122,8 +122,11 @@ describe('bodyFault', () => {
     app.post('/echo', (req, res) => {
       res.json(req.body);
     });
+    app.get('/item/:id', (req, res) => {
+      res.json({ id: req.params.id });
+    });
     app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-      const fault = bodyFault(err, 'over 64 bytes');
+      const fault = requestFault(err, 'over 64 bytes');
       seen.push(fault ?? 'unexpected');
       if (fault) res.status(fault.status).json(fault);
       else res.status(500).json({ unexpected: true });
@@ -173,8 +176,9 @@ describe('bodyFault', () => {
       415,
       {
         status: 415,
-        detail: "the body's charset latin1 is not one JSON is read in; send it as UTF-8",
-        errors: [{ field: 'header content-type', message: 'charset utf-8, or none' }],
+        detail:
+          "the body's charset latin1 is not one the JSON reader takes; declare charset=utf-8, or none",
+        errors: [{ field: 'header content-type', message: 'charset=utf-8, or none' }],
       },
     ]);
     expect(await post('{"a":1}', { 'content-encoding': 'compress' })).toEqual([
@@ -192,6 +196,23 @@ describe('bodyFault', () => {
         status: 400,
         detail: 'the body was not taken: it does not decompress (Z_DATA_ERROR)',
         errors: [{ field: '(body)', message: 'it does not decompress (Z_DATA_ERROR)' }],
+      },
+    ]);
+    expect(seen).not.toContain('unexpected');
+  });
+
+  it('tells a path parameter whose %-escapes are not UTF-8, and decodes one that is', async () => {
+    seen.length = 0;
+    const good = await fetch(`${base}/item/caf%C3%A9`);
+    expect([good.status, await good.json()]).toEqual([200, { id: 'café' }]);
+    const bad = await fetch(`${base}/item/%E0`);
+    expect([bad.status, await bad.json()]).toEqual([
+      400,
+      {
+        status: 400,
+        detail:
+          "the path does not decode: Failed to decode param '%E0' (a %-escape must encode UTF-8)",
+        errors: [{ field: 'path', message: 'a %-escape that is not UTF-8' }],
       },
     ]);
     expect(seen).not.toContain('unexpected');
@@ -217,7 +238,7 @@ describe('bodyFault', () => {
   });
 
   it('takes an error of the reader the sender caused by its type, and leaves every other error to the caller', () => {
-    const fault = (err: unknown) => bodyFault(err, 'too large');
+    const fault = (err: unknown) => requestFault(err, 'too large');
     expect(fault({ type: 'request.size.invalid', status: 400, expose: true })).toEqual({
       status: 400,
       detail: 'the body was not taken: its length is not the content-length the request declares',
@@ -225,12 +246,11 @@ describe('bodyFault', () => {
         { field: '(body)', message: 'its length is not the content-length the request declares' },
       ],
     });
-    expect(fault({ type: 'something.else', status: 499, expose: true })?.detail).toBe(
-      'the body was not taken: it could not be read',
-    );
-    expect(fault({ status: 400, expose: true, code: 'Z_BUF_ERROR' })?.detail).toBe(
-      'the body was not taken: it does not decompress (Z_BUF_ERROR)',
-    );
+    for (const code of ['Z_BUF_ERROR', 'ERR_BROTLI_INVALID_PARAM', 'ERR__ERROR_FORMAT_PADDING_1']) {
+      expect(fault({ status: 400, expose: true, code })?.detail).toBe(
+        `the body was not taken: it does not decompress (${code})`,
+      );
+    }
     for (const err of [
       new Error('boom'),
       null,
@@ -242,6 +262,14 @@ describe('bodyFault', () => {
       { status: '400', expose: true },
       { status: 399, expose: true },
       { status: 500, expose: true },
+      // An error of the sender's, but not one this reads (a verify callback's 403, others).
+      { type: 'entity.verify.failed', status: 403, expose: true },
+      { type: 'something.else', status: 400, expose: true },
+      { status: 400, expose: true, code: 'ECONNRESET' },
+      { status: 401, expose: true, code: 'Z_DATA_ERROR' },
+      // A URIError that is not the router's (no status), and a plain one.
+      new URIError('URI malformed'),
+      Object.assign(new URIError('x'), { status: 404 }),
     ]) {
       expect([err, fault(err)]).toEqual([err, undefined]);
     }

@@ -499,7 +499,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -526,7 +526,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -605,7 +605,7 @@ export interface operations {
                     "application/json": components["schemas"]["GroupResult"];
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -641,7 +641,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -705,7 +705,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -741,7 +741,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -810,7 +810,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -837,7 +837,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -918,7 +918,7 @@ export interface operations {
                     "application/json": components["schemas"]["BulkResult"];
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -954,7 +954,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1019,7 +1019,7 @@ export interface operations {
                     "application/json": components["schemas"]["Device"];
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1055,7 +1055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1136,7 +1136,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceResult"];
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1172,7 +1172,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1238,7 +1238,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1274,7 +1274,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1347,7 +1347,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubscriptionResult"];
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1374,7 +1374,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1440,7 +1440,7 @@ export interface operations {
                     "application/json": components["schemas"]["Inventory"];
                 };
             };
-            /** @description The body is not JSON, or was not received whole */
+            /** @description The body is not JSON or was not received whole, or the path does not decode */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1467,7 +1467,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not declared as JSON, not in UTF-8, or in a content encoding the service does not undo */
+            /** @description The body is not declared as JSON, or is in a charset or content encoding the service does not take */
             415: {
                 headers: {
                     [name: string]: unknown;
