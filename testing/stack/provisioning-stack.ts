@@ -14,6 +14,8 @@ import { policyData } from '../../platform/policy-data.js';
 import { scenarioData } from '../../scenarios/lib/fiware.js';
 import type { ProvisioningConfig } from '../../services/provisioning/src/config.js';
 import { loadConfig } from '../../services/provisioning/src/config.js';
+import type { ProvisioningErrorCode } from '../../services/provisioning/src/errors.js';
+import { PROVISIONING_ERRORS, problemType } from '../../services/provisioning/src/errors.js';
 import type { RunningService } from '../../services/provisioning/src/service.js';
 import { startService } from '../../services/provisioning/src/service.js';
 import type { DeviceSpec, GroupSpec } from '../../services/provisioning/src/model.js';
@@ -265,6 +267,27 @@ export async function startLocalProvisioning(
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The RFC 9457 problem the service owes for `code` at `instance`, as its error catalogue words
+ * it (type, title, fix), with the status and detail of the case; no `errors` member.
+ */
+export function catalogueProblem(
+  instance: string,
+  code: ProvisioningErrorCode,
+  status: number,
+  detail: string,
+): Record<string, unknown> {
+  return {
+    type: problemType(code),
+    title: PROVISIONING_ERRORS[code].problem,
+    status,
+    detail,
+    instance,
+    code,
+    fix: PROVISIONING_ERRORS[code].fix,
+  };
 }
 
 /** One tenant of the anchor's data: its service path, group and devices. */

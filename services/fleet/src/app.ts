@@ -26,8 +26,8 @@ import { sendProblem, tenancyMiddleware } from '../../tenancy/src/index.js';
 import {
   UNMATCHED_ROUTE,
   addProbes,
-  requestFault,
   mountApi,
+  requestFault,
   sendInternalError,
 } from '../../runtime/src/index.js';
 import type {

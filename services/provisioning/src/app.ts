@@ -33,9 +33,9 @@ import type { EventPublisher } from '../../runtime/src/index.js';
 import {
   UNMATCHED_ROUTE,
   addProbes,
-  requestFault,
   callerLabel,
   mountApi,
+  requestFault,
   sendInternalError,
 } from '../../runtime/src/index.js';
 

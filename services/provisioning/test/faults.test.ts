@@ -12,10 +12,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { API_KEYS_BUNDLE_PATH, apiKeyDigest } from '../../../platform/policy-data.js';
 
 import type { ProvisioningErrorCode } from '../src/errors.js';
-import { PROVISIONING_ERRORS, problemType } from '../src/errors.js';
 import type { FaultRule } from '../../../testing/support/fault-proxy.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
-import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import {
+  ANCHOR,
+  catalogueProblem,
+  startProvisioningStack,
+} from '../../../testing/stack/provisioning-stack.js';
 
 const m = ANCHOR.manufracture;
 const floor1 = { servicePath: m.servicePath };
@@ -894,15 +897,8 @@ describe('with the IoT Agent and Orion failing', () => {
   it('answers a single device that failed with the status of its failure, the field errors named as in its body, Retry-After only when the agent was unavailable', async () => {
     const { device_id: _id, ...device } = m.devices[0]!;
     /** The problem for `id` as the error catalogue words `code`. */
-    const problem = (id: string, code: ProvisioningErrorCode, status: number, detail: string) => ({
-      type: problemType(code),
-      title: PROVISIONING_ERRORS[code].problem,
-      status,
-      detail,
-      instance: `/provisioning/v1/devices/${id}`,
-      code,
-      fix: PROVISIONING_ERRORS[code].fix,
-    });
+    const problem = (id: string, code: ProvisioningErrorCode, status: number, detail: string) =>
+      catalogueProblem(`/provisioning/v1/devices/${id}`, code, status, detail);
     /** A PUT of `id`, the agent answering its create as `refusal` says. */
     const put = async (
       id: string,

@@ -5,9 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 import type { ProvisioningErrorCode } from '../src/errors.js';
-import { PROVISIONING_ERRORS, problemType } from '../src/errors.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
-import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
+import {
+  ANCHOR,
+  catalogueProblem,
+  startProvisioningStack,
+} from '../../../testing/stack/provisioning-stack.js';
 
 let stack: ProvisioningStack;
 const m = ANCHOR.manufracture;
@@ -499,15 +502,8 @@ describe('bad input', () => {
 
   it('answers each refusal as a whole RFC 9457 problem: its catalogue entry, the path without the query, field errors only when a field is wrong', async () => {
     /** The problem document the service owes for `code`, as the error catalogue has it. */
-    const problem = (code: ProvisioningErrorCode, status: number, detail: string) => ({
-      type: problemType(code),
-      title: PROVISIONING_ERRORS[code].problem,
-      status,
-      detail,
-      instance: '/provisioning/v1/groups',
-      code,
-      fix: PROVISIONING_ERRORS[code].fix,
-    });
+    const problem = (code: ProvisioningErrorCode, status: number, detail: string) =>
+      catalogueProblem('/provisioning/v1/groups', code, status, detail);
     const before = await agentGroups('manufracture', '/floor1');
     const group = JSON.stringify(m.group);
     const json = 'application/json';

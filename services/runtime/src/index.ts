@@ -2,8 +2,8 @@
  * What the services' processes share: probes, API mounting and the unexpected-error answer of
  * their express apps, their entry point, their logger and their publisher of platform events.
  */
-export { UNMATCHED_ROUTE, addProbes, requestFault, mountApi, sendInternalError } from './http.js';
-export type { RequestFault, MountOptions, ProbeOptions } from './http.js';
+export { UNMATCHED_ROUTE, addProbes, mountApi, requestFault, sendInternalError } from './http.js';
+export type { MountOptions, ProbeOptions, RequestFault } from './http.js';
 export { createServiceLogger } from './log.js';
 export { runServer } from './server.js';
 export { EventPublisher, callerLabel } from './events.js';
