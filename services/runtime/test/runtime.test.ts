@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { brotliDecompressSync, createBrotliDecompress, gunzipSync, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 import express from 'express';
@@ -246,7 +246,27 @@ describe('requestFault', () => {
         { field: '(body)', message: 'its length is not the content-length the request declares' },
       ],
     });
-    for (const code of ['Z_BUF_ERROR', 'ERR_BROTLI_INVALID_PARAM', 'ERR__ERROR_FORMAT_PADDING_1']) {
+    // The codes are Node's own, taken from real zlib failures: gzip's (Z_…), a brotli stream's
+    // (ERR__ERROR…) and a brotli decoder's (ERR_BROTLI…).
+    const codeOf = (fail: () => unknown): string => {
+      try {
+        fail();
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+      throw new Error('zlib took what it should have refused');
+    };
+    const codes = [
+      codeOf(() => gunzipSync(Buffer.from('not gzip'))),
+      codeOf(() => brotliDecompressSync(Buffer.from([0xff, 0xff, 0xff, 0xff]))),
+      codeOf(() => createBrotliDecompress({ params: { 999: 1 } })),
+    ];
+    expect(codes).toEqual([
+      expect.stringMatching(/^Z_/),
+      expect.stringMatching(/^ERR__ERROR/),
+      expect.stringMatching(/^ERR_BROTLI/),
+    ]);
+    for (const code of codes) {
       expect(fault({ status: 400, expose: true, code })?.detail).toBe(
         `the body was not taken: it does not decompress (${code})`,
       );
