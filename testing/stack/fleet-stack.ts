@@ -11,7 +11,6 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 
 import { loadCluster } from '../../platform/cluster.js';
 import type { PlatformContext } from '../../platform/context.js';
@@ -28,6 +27,7 @@ import type { LocalSync } from '../support/local-sync.js';
 import { startLocalSync } from '../support/local-sync.js';
 import type { SimulatedHosts } from '../support/simulated-hosts.js';
 import { simulateHosts } from '../support/simulated-hosts.js';
+import { logLines } from '../support/log-lines.js';
 
 export interface FleetStack {
   /** The service's base URL (its API is under /fleet). */
@@ -101,20 +101,13 @@ export async function startFleetStack(opts: FleetStackOptions): Promise<FleetSta
     closers.push(() => status.close());
 
     const logs: Record<string, unknown>[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-          try {
-            const entry = JSON.parse(line) as Record<string, unknown>;
-            logs.push(entry);
-            opts.onLog?.(entry);
-          } catch {
-            // not a log line
-          }
-        }
-        done();
+    const destination = logLines(
+      (entry) => {
+        logs.push(entry);
+        opts.onLog?.(entry);
       },
-    });
+      { nonJson: 'skip' },
+    );
     const service = await startFleet(
       {
         port: 0,

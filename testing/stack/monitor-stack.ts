@@ -9,12 +9,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 
 import type { DeviceProtocol } from '../../platform/components.js';
 import type { MonitorConfig } from '../../services/monitor/src/config.js';
 import type { RunningMonitor } from '../../services/monitor/src/service.js';
 import { startMonitor } from '../../services/monitor/src/service.js';
+import { logLines } from '../support/log-lines.js';
 
 /** The hosts the local stack's monitor may deliver webhooks to (the outbound rule refuses them). */
 export const LOCAL_WEBHOOK_HOSTS = ['localhost', '127.0.0.1'];
@@ -67,15 +67,9 @@ export async function startMonitorStack(opts: MonitorStackOptions): Promise<Moni
   const dir = mkdtempSync(join(tmpdir(), 'monitor-stack-'));
   const stateFile = join(dir, 'state.json');
   const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      for (const line of c.toString('utf8').split('\n').filter(Boolean)) {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        logs.push(entry);
-        opts.onLog?.(entry);
-      }
-      done();
-    },
+  const sink = logLines((entry) => {
+    logs.push(entry);
+    opts.onLog?.(entry);
   });
   try {
     const service = await startMonitor(localMonitorConfig(opts, stateFile), {

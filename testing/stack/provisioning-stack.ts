@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 
 import { policyData } from '../../platform/policy-data.js';
 import { scenarioData } from '../../scenarios/lib/fiware.js';
@@ -23,6 +22,7 @@ import type { StubServer } from '../support/http.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { json, startStub } from '../support/http.js';
+import { logLines } from '../support/log-lines.js';
 import type { DeviceProtocol } from '../../platform/components.js';
 import { DEVICE_PROTOCOLS, iotAgentSpec } from '../../platform/components.js';
 import type { IotAgentHandle, IotAgentProcess } from '../real/iot-agent.js';
@@ -231,20 +231,12 @@ export async function startLocalProvisioning(
       LOG_LEVEL: 'info',
       ...o.env,
     });
-    const chunks: string[] = [];
+    const lines: string[] = [];
     const logs: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        const text = chunk.toString('utf8');
-        chunks.push(text);
-        for (const line of text.split('\n')) {
-          if (!line.trim()) continue;
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          o.onLog?.(entry);
-        }
-        done();
-      },
+    const sink = logLines((entry, line) => {
+      lines.push(line);
+      logs.push(entry);
+      o.onLog?.(entry);
     });
     const service = await startService(config, {
       host: '127.0.0.1',
@@ -257,7 +249,7 @@ export async function startLocalProvisioning(
       service,
       config,
       logs,
-      logText: () => chunks.join(''),
+      logText: () => lines.join('\n'),
       async close() {
         await service.close();
         rmSync(dir, { recursive: true, force: true });

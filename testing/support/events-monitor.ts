@@ -4,7 +4,6 @@
  * device and no agent: liveness has its own tests), its API judges tokens of `issuer` with the
  * platform's tenancy policy, and its state (journal included) lives in `stateFile`.
  */
-import { Writable } from 'node:stream';
 
 import { loadPlatformContext } from '../../platform/context.js';
 import { policyData } from '../../platform/policy-data.js';
@@ -12,6 +11,7 @@ import type { MonitorConfig } from '../../services/monitor/src/config.js';
 import type { DeviceBackend } from '../../services/monitor/src/fiware.js';
 import type { RunningMonitor } from '../../services/monitor/src/service.js';
 import { startMonitor } from '../../services/monitor/src/service.js';
+import { logLines } from './log-lines.js';
 
 /** A backend with no devices and no agents. */
 export const EMPTY_BACKEND: DeviceBackend = {
@@ -65,14 +65,7 @@ export function eventsMonitorConfig(o: EventsMonitorOptions): MonitorConfig {
 /** Starts the monitor (no pass timer: nothing runs but what the test asks). */
 export async function startEventsMonitor(o: EventsMonitorOptions): Promise<RunningMonitor> {
   const into = o.logs;
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      if (into)
-        for (const line of c.toString('utf8').split('\n').filter(Boolean))
-          into.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const sink = logLines((entry) => into?.push(entry));
   return startMonitor(eventsMonitorConfig(o), {
     host: '127.0.0.1',
     processMetrics: false,

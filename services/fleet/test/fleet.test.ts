@@ -13,7 +13,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
@@ -49,6 +48,7 @@ import { eventId } from '../../../platform/events.js';
 import type { TargetStatus } from '../../../platform/fleet/status.js';
 import type { RunningMonitor } from '../../monitor/src/service.js';
 import { startEventsMonitor } from '../../../testing/support/events-monitor.js';
+import { logLines } from '../../../testing/support/log-lines.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const A = 'manufracture';
@@ -196,13 +196,7 @@ beforeAll(async () => {
     smith: { firstName: 'Sam', lastName: 'Smith', roles: [[B, 'operator']] },
     admin: { firstName: 'Pat', lastName: 'Admin', platformAdmin: true },
   });
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      for (const line of c.toString('utf8').split('\n').filter(Boolean))
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const sink = logLines((entry) => logs.push(entry));
   monitor = await startEventsMonitor({ stateFile: join(work, 'monitor-state.json') });
   fleet = await startFleet(config(join(work, 'clone')), {
     host: '127.0.0.1',
@@ -1263,13 +1257,7 @@ describe('the API server unreachable', () => {
       runRollouts: true,
       host: '127.0.0.1',
       processMetrics: false,
-      logDestination: new Writable({
-        write: (c: Buffer, _e, done) => {
-          for (const line of c.toString('utf8').split('\n').filter(Boolean))
-            deadLogs.push(JSON.parse(line) as Record<string, unknown>);
-          done();
-        },
-      }),
+      logDestination: logLines((entry) => deadLogs.push(entry)),
     });
     try {
       const status = await call('GET', '/v1/status', {}, { url: other.url });

@@ -14,7 +14,6 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
@@ -47,6 +46,7 @@ import { EventPublisher } from '../../runtime/src/index.js';
 import type { MonitorConfig } from '../src/config.js';
 import { buildOpenApi } from '../src/openapi.js';
 import type { RunningMonitor } from '../src/service.js';
+import { logLines } from '../../../testing/support/log-lines.js';
 
 const TENANT = 'manufracture';
 const OTHER = 'smithereens';
@@ -61,13 +61,7 @@ const running: RunningMonitor[] = [];
 
 const logs: Record<string, unknown>[] = [];
 function sink(into: Record<string, unknown>[]) {
-  return new Writable({
-    write: (c: Buffer, _e, done) => {
-      for (const line of c.toString('utf8').split('\n').filter(Boolean))
-        into.push(JSON.parse(line));
-      done();
-    },
-  });
+  return logLines((entry) => into.push(entry));
 }
 
 async function monitorOn(stateFile: string, config: Partial<MonitorConfig> = {}) {

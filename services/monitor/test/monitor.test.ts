@@ -11,7 +11,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
@@ -44,6 +43,7 @@ import type { DeviceBackend } from '../src/fiware.js';
 import { FiwareDeviceBackend } from '../src/fiware.js';
 import type { RunningMonitor } from '../src/service.js';
 import { fiwareBackend, startMonitor } from '../src/service.js';
+import { logLines } from '../../../testing/support/log-lines.js';
 
 const m = ANCHOR.manufracture;
 const TENANT = 'manufracture';
@@ -97,13 +97,7 @@ function loopbackAnnounceBackend(stateFile: string): DeviceBackend {
 
 /** A monitor on the given state file, its clock the test's. */
 async function monitorOn(stateFile: string, backend?: DeviceBackend): Promise<RunningMonitor> {
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      for (const line of c.toString('utf8').split('\n').filter(Boolean))
-        logs.push(JSON.parse(line));
-      done();
-    },
-  });
+  const sink = logLines((entry) => logs.push(entry));
   const mon = await startMonitor(config(stateFile), {
     host: '127.0.0.1',
     processMetrics: false,

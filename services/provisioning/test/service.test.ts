@@ -30,6 +30,7 @@ import type { ProvisioningConfig } from '../src/config.js';
 import { loadConfig } from '../src/config.js';
 import type { RunningService, ServiceOverrides } from '../src/service.js';
 import { startService } from '../src/service.js';
+import { logLines } from '../../../testing/support/log-lines.js';
 
 let dir: string;
 /** Holds a loopback port and ends every connection to it at once: no upstream answers there. */
@@ -69,13 +70,7 @@ async function start(
   overrides: ServiceOverrides = {},
 ): Promise<{ service: RunningService; logs: Record<string, unknown>[] }> {
   const logs: Record<string, unknown>[] = [];
-  const logDestination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n'))
-        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const logDestination = logLines((entry) => logs.push(entry));
   const service = await startService(cfg, { processMetrics: false, ...overrides, logDestination });
   return { service, logs };
 }
