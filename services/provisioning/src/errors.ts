@@ -38,8 +38,9 @@ export const PROVISIONING_ERRORS = {
     fix: 'retry after the Retry-After seconds; if it persists check the upstream workloads (`kubectl -n <platform ns> get pods`)',
   },
   ERR_UPSTREAM_REJECTED: {
-    problem: 'the IoT Agent or Orion refused a write; the item was rolled back',
-    fix: 'read the upstream reason in the message; it usually names the attribute or identifier it refused',
+    problem:
+      'the IoT Agent or Orion refused a write (the item was rolled back), or answered what the service cannot read',
+    fix: 'read the upstream reason in the message; it usually names the attribute or identifier it refused, or the field of the answer that is not as the upstream documents it',
   },
   ERR_PROVISION_FILE: {
     problem: '`npm run provision` could not read the devices file or it does not follow the format',

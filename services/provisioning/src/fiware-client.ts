@@ -6,6 +6,8 @@
  * @see https://iotagent-node-lib.readthedocs.io/en/latest/api.html
  * @see https://fiware.github.io/specifications/ngsiv2/stable/
  */
+import { z } from 'zod';
+
 import type { Upstream } from './upstream.js';
 import { UpstreamError } from './upstream.js';
 
@@ -50,6 +52,85 @@ export interface AgentDevice {
   readonly [k: string]: unknown;
 }
 
+// ---- the shapes of the answers the service reads ----
+// Only what the service reads is checked, loosely (other fields pass): an answer without it
+// fails the call as `malformed` (a 502 naming the upstream) rather than give made-up devices or
+// an unexpected error.
+
+const optionalString = z.string().optional();
+/** A list of objects (attributes, commands): the service reads their fields as it finds them. */
+const objects = z.array(z.looseObject({})).optional();
+
+const AGENT_GROUP = z.looseObject({
+  apikey: z.string(),
+  resource: z.string(),
+  entity_type: optionalString,
+  timezone: optionalString,
+  attributes: objects,
+  static_attributes: objects,
+  commands: objects,
+  autoprovision: z.boolean().optional(),
+  subservice: optionalString,
+});
+
+const AGENT_DEVICE = z.looseObject({
+  device_id: z.string(),
+  service_path: optionalString,
+  entity_name: optionalString,
+  entity_type: optionalString,
+  timezone: optionalString,
+  apikey: optionalString,
+  endpoint: optionalString,
+  transport: optionalString,
+  protocol: optionalString,
+  attributes: objects,
+  static_attributes: objects,
+  commands: objects,
+});
+
+/** The agent's listings; a 200 without a body or without the list is an empty one. */
+const GROUPS = z.looseObject({ services: z.array(AGENT_GROUP).optional() }).optional();
+const DEVICES = z.looseObject({ devices: z.array(AGENT_DEVICE).optional() }).optional();
+
+/** Orion's entities in key-values, by id and type. */
+const ENTITIES = z.array(z.looseObject({ id: z.string(), type: z.string() })).optional();
+
+const SUBSCRIPTIONS = z
+  .array(
+    z.looseObject({
+      id: z.string(),
+      description: optionalString,
+      status: optionalString,
+      subject: z
+        .looseObject({
+          entities: z
+            .array(
+              z.looseObject({
+                id: optionalString,
+                idPattern: optionalString,
+                type: optionalString,
+                typePattern: optionalString,
+              }),
+            )
+            .optional(),
+          condition: z
+            .looseObject({ attrs: z.array(z.string()).optional(), expression: z.unknown() })
+            .optional(),
+        })
+        .optional(),
+      notification: z
+        .looseObject({
+          http: z.looseObject({ url: optionalString }).optional(),
+          attrs: z.array(z.string()).optional(),
+          exceptAttrs: z.array(z.string()).optional(),
+          attrsFormat: optionalString,
+        })
+        .optional(),
+      expires: optionalString,
+    }),
+  )
+  .optional();
+
 const PAGE = 1000;
 
 /** Every item of a paged listing: pages of {@link PAGE} until a short one. */
@@ -80,10 +161,11 @@ export class IotAgentClient {
   constructor(readonly upstream: Upstream) {}
 
   async listGroups(scope: Scope): Promise<AgentGroup[]> {
-    const res = await this.upstream.call<{ services?: AgentGroup[] }>('GET', '/iot/services', {
+    const res = await this.upstream.call('GET', '/iot/services', {
       headers: headers(scope),
       // The agent answers 404 DEVICE_GROUP_NOT_FOUND for a path without groups.
       accept: [404],
+      shape: GROUPS,
     });
     if (res.status === 404) return [];
     // The registry filters by service path; keep only exact matches in case it does not.
@@ -95,10 +177,11 @@ export class IotAgentClient {
   /** Every group of a tenant, whatever its service path (`/*`), page by page. */
   async listTenantGroups(service: string): Promise<AgentGroup[]> {
     return allPages(async (query) => {
-      const res = await this.upstream.call<{ services?: AgentGroup[] }>('GET', '/iot/services', {
+      const res = await this.upstream.call('GET', '/iot/services', {
         headers: { 'fiware-service': service, 'fiware-servicepath': '/*' },
         query,
         accept: [404],
+        shape: GROUPS,
       });
       return res.status === 404 ? [] : (res.body?.services ?? []);
     });
@@ -124,9 +207,10 @@ export class IotAgentClient {
   /** Every device of a service path, page by page. */
   async listDevices(scope: Scope): Promise<AgentDevice[]> {
     const all = await allPages(async (query) => {
-      const res = await this.upstream.call<{ devices?: AgentDevice[] }>('GET', '/iot/devices', {
+      const res = await this.upstream.call('GET', '/iot/devices', {
         headers: headers(scope),
         query,
+        shape: DEVICES,
       });
       return res.body?.devices ?? [];
     });
@@ -136,11 +220,11 @@ export class IotAgentClient {
 
   /** One device, or undefined. */
   async getDevice(scope: Scope, id: string): Promise<AgentDevice | undefined> {
-    const res = await this.upstream.call<AgentDevice>(
-      'GET',
-      `/iot/devices/${encodeURIComponent(id)}`,
-      { headers: headers(scope), accept: [404] },
-    );
+    const res = await this.upstream.call('GET', `/iot/devices/${encodeURIComponent(id)}`, {
+      headers: headers(scope),
+      accept: [404],
+      shape: AGENT_DEVICE,
+    });
     return res.status === 404 ? undefined : res.body;
   }
 
@@ -206,14 +290,11 @@ export class OrionClient {
     const out = new Map<string, string | undefined>();
     for (const type of types) {
       const entities = await allPages(async (query) => {
-        const res = await this.upstream.call<{ id: string; type: string; TimeInstant?: unknown }[]>(
-          'GET',
-          '/v2/entities',
-          {
-            headers: headers(scope),
-            query: { type, attrs: 'TimeInstant', options: 'keyValues', ...query },
-          },
-        );
+        const res = await this.upstream.call('GET', '/v2/entities', {
+          headers: headers(scope),
+          query: { type, attrs: 'TimeInstant', options: 'keyValues', ...query },
+          shape: ENTITIES,
+        });
         return res.body ?? [];
       });
       for (const e of entities) {
@@ -233,9 +314,10 @@ export class OrionClient {
     attrs: readonly string[],
   ): Promise<Record<string, unknown>[]> {
     return allPages(async (query) => {
-      const res = await this.upstream.call<Record<string, unknown>[]>('GET', '/v2/entities', {
+      const res = await this.upstream.call('GET', '/v2/entities', {
         headers: headers(scope),
         query: { type, attrs: attrs.join(','), options: 'keyValues', ...query },
+        shape: ENTITIES,
       });
       return res.body ?? [];
     });
@@ -254,9 +336,10 @@ export class OrionClient {
   /** The tenant's subscriptions (no service path header: all of them). */
   async listSubscriptions(scope: Scope): Promise<Subscription[]> {
     return allPages(async (query) => {
-      const res = await this.upstream.call<Subscription[]>('GET', '/v2/subscriptions', {
+      const res = await this.upstream.call('GET', '/v2/subscriptions', {
         headers: headers({ service: scope.service, correlator: scope.correlator }),
         query,
+        shape: SUBSCRIPTIONS,
       });
       return res.body ?? [];
     });
@@ -273,8 +356,10 @@ export class OrionClient {
     if (!id) {
       throw new UpstreamError(
         this.upstream.name,
-        'rejected',
+        'malformed',
         'Orion created a subscription but sent no Location',
+        res.status,
+        res.body,
       );
     }
     return id;

@@ -734,7 +734,10 @@ export class Provisioner {
       device_id: spec.device_id,
       status: 'failed',
       code: 'ERR_UPSTREAM_REJECTED',
-      reason: `${err.upstream} refused the device (${err.status}: ${summarize(err.body)})`,
+      reason:
+        err.failure === 'malformed'
+          ? err.message
+          : `${err.upstream} refused the device (${err.status}: ${summarize(err.body)})`,
     };
   }
 
@@ -764,7 +767,9 @@ export class Provisioner {
     return new ProvisioningFailure(
       'ERR_UPSTREAM_REJECTED',
       502,
-      `${err.upstream} refused the request (${err.status}: ${summarize(err.body)})`,
+      err.failure === 'malformed'
+        ? err.message
+        : `${err.upstream} refused the request (${err.status}: ${summarize(err.body)})`,
     );
   }
 }

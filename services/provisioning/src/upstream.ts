@@ -1,11 +1,14 @@
 /**
  * HTTP calls to the IoT Agent and Orion: a timeout on every call, retries with exponential
- * backoff and jitter only for idempotent methods, and one error type that says whether the
- * upstream was unreachable (nothing happened, retry later) or answered with a refusal.
+ * backoff and jitter only for idempotent methods, a check of the shape of an answer the caller
+ * reads, and one error type that says whether the upstream was unreachable (nothing happened,
+ * retry later), answered with a refusal, or answered what the caller cannot read.
  *
  * Built on Node's fetch (undici): keep-alive connection pooling and AbortSignal timeouts
  * without another dependency.
  */
+
+import type { z } from 'zod';
 
 import { causeOf } from '../../../platform/api-client.js';
 
@@ -16,7 +19,9 @@ export type UpstreamFailure =
   /** No answer within the timeout. */
   | 'timeout'
   /** The upstream answered with another error status. */
-  | 'rejected';
+  | 'rejected'
+  /** The upstream answered 2xx with a body not of the shape the caller reads. */
+  | 'malformed';
 
 /** A failed upstream call. */
 export class UpstreamError extends Error {
@@ -24,9 +29,9 @@ export class UpstreamError extends Error {
     readonly upstream: string,
     readonly failure: UpstreamFailure,
     message: string,
-    /** The upstream's status, for `rejected`. */
+    /** The upstream's status, for `rejected` and `malformed`. */
     readonly status?: number,
-    /** The upstream's error body, parsed when JSON. */
+    /** The upstream's error (or malformed) body, parsed when JSON. */
     readonly body?: unknown,
   ) {
     super(message);
@@ -35,7 +40,7 @@ export class UpstreamError extends Error {
 
   /** True when the call may have had no effect because the upstream could not answer. */
   get unavailable(): boolean {
-    return this.failure !== 'rejected';
+    return this.failure === 'unavailable' || this.failure === 'timeout';
   }
 }
 
@@ -55,12 +60,17 @@ export interface UpstreamOptions {
 }
 
 /** One call. */
-export interface CallOptions {
+export interface CallOptions<T = unknown> {
   readonly headers?: Readonly<Record<string, string | undefined>>;
   readonly query?: Readonly<Record<string, string | number | undefined>>;
   readonly body?: unknown;
   /** Statuses that are answers, not failures (e.g. 404 on a lookup). @default 2xx only */
   readonly accept?: readonly number[];
+  /**
+   * The shape of a 2xx answer's body: one of another shape fails the call as `malformed`
+   * (not retried), rather than let the caller read what is not there. @default no check
+   */
+  readonly shape?: z.ZodType<T>;
 }
 
 /** An upstream answer. */
@@ -98,7 +108,7 @@ export class Upstream {
   async call<T = unknown>(
     method: string,
     path: string,
-    opts: CallOptions = {},
+    opts: CallOptions<T> = {},
   ): Promise<UpstreamResponse<T>> {
     const attempts = IDEMPOTENT.has(method) ? this.attempts : 1;
     let last: UpstreamError | undefined;
@@ -117,7 +127,7 @@ export class Upstream {
   private async once<T>(
     method: string,
     path: string,
-    opts: CallOptions,
+    opts: CallOptions<T>,
   ): Promise<UpstreamResponse<T>> {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) {
@@ -157,6 +167,19 @@ export class Upstream {
     const parsed = parseBody(text);
     const ok = (res.status >= 200 && res.status < 300) || opts.accept?.includes(res.status);
     observe(String(res.status));
+    if (ok && opts.shape && res.status < 300) {
+      const read = opts.shape.safeParse(parsed);
+      if (!read.success) {
+        throw new UpstreamError(
+          this.name,
+          'malformed',
+          `${this.name} answered ${method} ${url.pathname} with ${res.status} and a body the service cannot read (${firstIssue(read.error)})`,
+          res.status,
+          parsed,
+        );
+      }
+      return { status: res.status, headers: res.headers, body: read.data };
+    }
     if (ok) return { status: res.status, headers: res.headers, body: parsed as T };
     if (UNAVAILABLE_STATUSES.has(res.status)) {
       throw new UpstreamError(
@@ -175,6 +198,15 @@ export class Upstream {
       parsed,
     );
   }
+}
+
+/** Where the first issue of a failed shape check is, and what it is: `devices[0]: expected …`. */
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  const where = issue.path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`))
+    .join('');
+  return `${where || 'the body'}: ${issue.message}`;
 }
 
 function parseBody(text: string): unknown {

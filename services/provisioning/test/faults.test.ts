@@ -984,6 +984,56 @@ describe('with the IoT Agent and Orion failing', () => {
     expect(held.body.commands).toEqual([{ name: 'ping', type: 'command' }]);
   });
 
+  it('answers 502 naming the agent and the field when it answers what the service cannot read, and writes nothing', async () => {
+    // The agent's listing and a device of it, each with what no agent should send.
+    stack.agentProxy!.fault((req) => {
+      if (req.method !== 'GET') return undefined;
+      if (req.url.startsWith('/iot/devices?'))
+        return {
+          kind: 'refuse',
+          status: 200,
+          body: { count: 2, devices: [{ device_id: 'a' }, null] },
+        };
+      if (req.url.startsWith('/iot/devices/odd'))
+        return { kind: 'refuse', status: 200, body: { device_id: 'odd', attributes: [null] } };
+      return undefined;
+    });
+    const list = await stack.call('GET', '/v1/devices', floor1);
+    const one = await stack.call('GET', '/v1/devices/odd', floor1);
+    // More than eight devices: the service lists the path before it writes.
+    const bulk = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: commandDevices(9, 'odd') },
+    });
+    stack.agentProxy!.fault(undefined);
+    const cannotRead = (path: string, field: string) =>
+      `iot-agent answered GET ${path} with 200 and a body the service cannot read (${field}: Invalid input: expected object, received null)`;
+    expect([list.status, list.body]).toEqual([
+      502,
+      expect.objectContaining({
+        code: 'ERR_UPSTREAM_REJECTED',
+        detail: cannotRead('/iot/devices', 'devices[1]'),
+      }),
+    ]);
+    expect([one.status, one.body]).toEqual([
+      502,
+      expect.objectContaining({
+        code: 'ERR_UPSTREAM_REJECTED',
+        detail: cannotRead('/iot/devices/odd', 'attributes[0]'),
+      }),
+    ]);
+    expect(one.headers.get('retry-after')).toBeNull();
+    expect([bulk.status, bulk.body]).toEqual([
+      502,
+      expect.objectContaining({
+        code: 'ERR_UPSTREAM_REJECTED',
+        detail: cannotRead('/iot/devices', 'devices[1]'),
+      }),
+    ]);
+    expect(await agentDeviceIds(stack)).toEqual([]);
+    expect(stack.orion.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
   it('answers 503 with Retry-After and writes nothing when the IoT Agent is down', async () => {
     await stack.stopIotAgent();
     const res = await stack.call('POST', '/v1/devices/bulk', {

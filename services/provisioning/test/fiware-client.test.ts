@@ -687,12 +687,13 @@ describe('OrionClient.createSubscription', () => {
     ]);
   });
 
-  it('fails, rejected, when Orion sends no Location', async () => {
+  it('fails, malformed, when Orion sends no Location', async () => {
     const client = await orion(() => empty(201));
     const err = await failure(client.createSubscription(scope, subscription));
-    expect(err.failure).toBe('rejected');
+    expect(err.failure).toBe('malformed');
+    expect(err.unavailable).toBe(false);
     expect(err.upstream).toBe('orion');
-    expect(err.status).toBeUndefined();
+    expect(err.status).toBe(201);
     expect(err.message).toBe('Orion created a subscription but sent no Location');
   });
 
@@ -785,5 +786,108 @@ describe('the upstream calls under the clients', () => {
     expect(err.failure).toBe('unavailable');
     expect(err.message).toBe(`orion is unreachable at ${url} (ECONNREFUSED)`);
     expect(seen).toEqual(['unavailable', 'unavailable', 'unavailable']);
+  });
+});
+
+describe('answers the service cannot read', () => {
+  /** A call of each reading method, and what its upstream answers. */
+  const cases: {
+    name: string;
+    read: (up: Upstream) => Promise<unknown>;
+    answer: unknown;
+    message: string;
+  }[] = [
+    {
+      name: 'a group listing with null in it',
+      read: (up) => new IotAgentClient(up).listGroups(scope),
+      answer: { count: 1, services: [null] },
+      message: 'GET /iot/services with 200 and a body the service cannot read (services[0]: ',
+    },
+    {
+      name: 'a group without its API key',
+      read: (up) => new IotAgentClient(up).listGroups(scope),
+      answer: { services: [{ resource: '/iot/d' }] },
+      message: '(services[0].apikey: ',
+    },
+    {
+      name: "a tenant's group listing that is not a list",
+      read: (up) => new IotAgentClient(up).listTenantGroups('factory'),
+      answer: { services: { apikey: 'k', resource: '/r' } },
+      message: 'GET /iot/services with 200 and a body the service cannot read (services: ',
+    },
+    {
+      name: 'a device listing with null in it',
+      read: (up) => new IotAgentClient(up).listDevices(scope),
+      answer: { count: 2, devices: [{ device_id: 'a' }, null] },
+      message: 'GET /iot/devices with 200 and a body the service cannot read (devices[1]: ',
+    },
+    {
+      name: 'a device whose id is a number',
+      read: (up) => new IotAgentClient(up).listDevices(scope),
+      answer: { devices: [{ device_id: 7 }] },
+      message: '(devices[0].device_id: ',
+    },
+    {
+      name: 'a device whose attributes hold null',
+      read: (up) => new IotAgentClient(up).getDevice(scope, 'd1'),
+      answer: { device_id: 'd1', attributes: [null] },
+      message: 'GET /iot/devices/d1 with 200 and a body the service cannot read (attributes[0]: ',
+    },
+    {
+      name: 'a device that is not an object',
+      read: (up) => new IotAgentClient(up).getDevice(scope, 'd1'),
+      answer: 'd1',
+      message: 'GET /iot/devices/d1 with 200 and a body the service cannot read (the body: ',
+    },
+    {
+      name: 'an entity without its type',
+      read: (up) => new OrionClient(up).lastMeasurements(scope, ['Thermometer']),
+      answer: [{ id: 'urn:t:1', TimeInstant: '2026-12-05T10:00:00Z' }],
+      message: 'GET /v2/entities with 200 and a body the service cannot read ([0].type: ',
+    },
+    {
+      name: 'an entity listing that is an object',
+      read: (up) => new OrionClient(up).listEntities(scope, 'Thermometer', ['temperature']),
+      answer: { id: 'urn:t:1', type: 'Thermometer' },
+      message: 'GET /v2/entities with 200 and a body the service cannot read (the body: ',
+    },
+    {
+      name: 'a subscription whose condition attributes are not names',
+      read: (up) => new OrionClient(up).listSubscriptions(scope),
+      answer: [{ id: 's1', subject: { entities: [], condition: { attrs: [1] } } }],
+      message:
+        'GET /v2/subscriptions with 200 and a body the service cannot read ([0].subject.condition.attrs[0]: ',
+    },
+    {
+      name: 'a subscription without its id',
+      read: (up) => new OrionClient(up).listSubscriptions(scope),
+      answer: [{ description: 'no id' }],
+      message: '([0].id: ',
+    },
+  ];
+
+  it.each(cases)('fails on $name, malformed, once, naming the field', async (c) => {
+    const up = await upstream(() => json(200, c.answer), 'orion');
+    const err = await failure(c.read(up));
+    expect(err.failure).toBe('malformed');
+    expect(err.unavailable).toBe(false);
+    expect(err.status).toBe(200);
+    expect(err.body).toEqual(c.answer);
+    expect(err.message).toContain(c.message);
+    expect(err.message).toMatch(/^orion answered GET \/\S+ with 200 and a body the service/);
+    // A GET answered is not retried, however odd the answer.
+    expect(sent).toHaveLength(1);
+  });
+
+  it('reads the answers it can, with the fields it does not read passed on', async () => {
+    const device = { device_id: 'd1', polling: false, explicitAttrs: true, lazy: [] };
+    const up = await upstream((req) =>
+      req.path === '/iot/devices/d1'
+        ? json(200, device)
+        : json(404, { name: 'DEVICE_NOT_FOUND', message: 'not a device' }),
+    );
+    expect(await new IotAgentClient(up).getDevice(scope, 'd1')).toEqual(device);
+    // A 404 the call accepts is not a listing: its body is not checked.
+    expect(await new IotAgentClient(up).getDevice(scope, 'd2')).toBeUndefined();
   });
 });
