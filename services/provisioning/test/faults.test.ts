@@ -1005,6 +1005,11 @@ describe('with the IoT Agent and Orion failing', () => {
       ...floor1,
       body: { devices: commandDevices(9, 'odd') },
     });
+    // Fewer: it reads each device, and fails that item alone.
+    const few = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [...commandDevices(1, 'odd'), ...commandDevices(1, 'fine')] },
+    });
     stack.agentProxy!.fault(undefined);
     const cannotRead = (path: string, field: string) =>
       `iot-agent answered GET ${path} with 200 and a body the service cannot read (${field}: Invalid input: expected object, received null)`;
@@ -1030,8 +1035,49 @@ describe('with the IoT Agent and Orion failing', () => {
         detail: cannotRead('/iot/devices', 'devices[1]'),
       }),
     ]);
+    expect([few.status, few.body]).toEqual([
+      502,
+      expect.objectContaining({
+        code: 'ERR_UPSTREAM_REJECTED',
+        detail: cannotRead('/iot/devices/odd0', 'attributes[0]'),
+      }),
+    ]);
     expect(await agentDeviceIds(stack)).toEqual([]);
     expect(stack.orion.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
+  it('fails only the device it cannot read back after a refused chunk, with what it could not read', async () => {
+    let refused = false;
+    stack.agentProxy!.fault((req) => {
+      if (req.method === 'POST' && ids(req.body).length > 1) {
+        refused = true;
+        return INTERNAL;
+      }
+      if (!refused || req.method !== 'GET') return undefined;
+      // After the refusal, the listing and odd0 come back as no agent sends them.
+      if (req.url.startsWith('/iot/devices?'))
+        return { kind: 'refuse', status: 200, body: { devices: 'odd0' } };
+      if (req.url.startsWith('/iot/devices/odd0'))
+        return { kind: 'refuse', status: 200, body: { device_id: 7 } };
+      return undefined;
+    });
+    const res = await stack.call('POST', '/v1/devices/bulk', {
+      ...floor1,
+      body: { devices: [...commandDevices(1, 'odd'), ...commandDevices(1, 'fine')] },
+    });
+    stack.agentProxy!.fault(undefined);
+    expect(res.body.results).toEqual([
+      {
+        index: 0,
+        device_id: 'odd0',
+        status: 'failed',
+        code: 'ERR_UPSTREAM_REJECTED',
+        reason:
+          'iot-agent answered GET /iot/devices/odd0 with 200 and a body the service cannot read (device_id: Invalid input: expected string, received number)',
+      },
+      { index: 1, device_id: 'fine0', status: 'created' },
+    ]);
+    expect(await agentDeviceIds(stack)).toEqual(['fine0']);
   });
 
   it('answers 503 with Retry-After and writes nothing when the IoT Agent is down', async () => {
