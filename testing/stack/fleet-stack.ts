@@ -101,13 +101,10 @@ export async function startFleetStack(opts: FleetStackOptions): Promise<FleetSta
     closers.push(() => status.close());
 
     const logs: Record<string, unknown>[] = [];
-    const destination = logLines(
-      (entry) => {
-        logs.push(entry);
-        opts.onLog?.(entry);
-      },
-      { nonJson: 'skip' },
-    );
+    const destination = logLines((entry) => {
+      logs.push(entry);
+      opts.onLog?.(entry);
+    });
     const service = await startFleet(
       {
         port: 0,

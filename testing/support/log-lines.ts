@@ -6,21 +6,13 @@
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
-export interface LogLinesOptions {
-  /**
-   * What a line that is not JSON does: `fail` (the default) ends the stream with an error that
-   * quotes the line, as a service's log is JSON throughout; `skip` leaves it out.
-   */
-  readonly nonJson?: 'fail' | 'skip';
-}
-
 /**
  * A writable stream that calls `onEntry` with each JSON line written to it, parsed, and the line
- * as written (without its newline).
+ * as written (without its newline). A line that is not JSON ends the stream with an error that
+ * quotes it: a service's log is JSON throughout.
  */
 export function logLines(
   onEntry: (entry: Record<string, unknown>, line: string) => void,
-  opts: LogLinesOptions = {},
 ): Writable {
   const decoder = new StringDecoder('utf8');
   let partial = '';
@@ -30,7 +22,6 @@ export function logLines(
     try {
       entry = JSON.parse(line);
     } catch {
-      if (opts.nonJson === 'skip') return undefined;
       return new Error(`a log line is not JSON: ${JSON.stringify(line.slice(0, 200))}`);
     }
     onEntry(entry as Record<string, unknown>, line);
