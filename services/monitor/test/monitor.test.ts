@@ -793,6 +793,21 @@ describe('subscription API', () => {
     expect((await api(mon, 'DELETE', `/v1/subscriptions/${created.body.id}`)).status).toBe(404);
   });
 
+  it('answers a subscription id whose %-escape is not UTF-8 with a 400 naming the path', async () => {
+    for (const [method, path] of [
+      ['DELETE', '/v1/subscriptions/%E0'],
+      ['GET', '/v1/subscriptions/%E0/deliveries'],
+    ] as const) {
+      const res = await api(mon, method, path);
+      expect([method, res.status, res.body.code, res.body.errors]).toEqual([
+        method,
+        400,
+        'ERR_MONITOR_INVALID',
+        [{ field: 'path', message: 'a %-escape that is not UTF-8' }],
+      ]);
+    }
+  });
+
   it("fails for an operator: subscriptions are the tenant admin's", async () => {
     // The route lets an operator read only: the policy refuses the write before the app.
     const write = await api(mon, 'POST', '/v1/subscriptions', {
