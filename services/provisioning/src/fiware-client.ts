@@ -114,7 +114,10 @@ const SUBSCRIPTIONS = z
             )
             .optional(),
           condition: z
-            .looseObject({ attrs: z.array(z.string()).optional(), expression: z.unknown() })
+            .looseObject({
+              attrs: z.array(z.string()).optional(),
+              expression: z.unknown().optional(),
+            })
             .optional(),
         })
         .optional(),

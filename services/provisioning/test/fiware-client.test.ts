@@ -890,4 +890,40 @@ describe('answers the service cannot read', () => {
     // A 404 the call accepts is not a listing: its body is not checked.
     expect(await new IotAgentClient(up).getDevice(scope, 'd2')).toBeUndefined();
   });
+
+  it("reads Orion's subscriptions as its API documents them: with or without a condition, an expression, an HTTP notification", async () => {
+    const subs = [
+      { id: 'bare', subject: { entities: [{ idPattern: '.*' }] }, notification: {} },
+      {
+        id: 'full',
+        description: 'QuantumLeap',
+        status: 'active',
+        expires: '2040-01-01T14:00:00.000Z',
+        subject: {
+          entities: [
+            { id: 'urn:t:1', type: 'Thermometer' },
+            { idPattern: '.*', typePattern: 'T.*' },
+          ],
+          condition: { attrs: ['temperature'], expression: { q: 'temperature>40' } },
+        },
+        notification: {
+          http: { url: 'http://quantumleap:8668/v2/notify' },
+          attrs: [],
+          exceptAttrs: ['password'],
+          attrsFormat: 'normalized',
+          timesSent: 12,
+          lastNotification: '2026-12-05T10:00:00.000Z',
+          onlyChangedAttrs: false,
+        },
+        throttling: 5,
+      },
+      {
+        id: 'mqtt',
+        subject: { entities: [{ idPattern: '.*' }], condition: { attrs: [] } },
+        notification: { mqtt: { url: 'mqtt://broker:1883', topic: 't' }, attrs: ['a'] },
+      },
+    ];
+    const client = await orion(() => json(200, subs));
+    expect(await client.listSubscriptions(scope)).toEqual(subs);
+  });
 });
