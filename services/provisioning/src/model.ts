@@ -245,8 +245,7 @@ const deviceFields = {
 /** A device, as PUT /devices/{id} takes it (the id is in the path). */
 export const DeviceBody = z
   .strictObject({ device_id: DeviceId.optional(), ...deviceFields })
-  .superRefine(uniqueNames)
-  .meta({ id: 'DeviceBody' });
+  .superRefine(uniqueNames);
 export type DeviceBody = z.infer<typeof DeviceBody>;
 
 /** A device with its id, as bulk requests and the devices file carry it. */
@@ -257,15 +256,13 @@ export const DeviceSpec = z
 export type DeviceSpec = z.infer<typeof DeviceSpec>;
 
 /** A provisioned device, as the service returns it. */
-export const Device = z
-  .object({
-    device_id: DeviceId,
-    service: z.string(),
-    service_path: z.string(),
-    ...deviceFields,
-    protocol: z.enum(DEVICE_PROTOCOLS),
-  })
-  .meta({ id: 'Device' });
+export const Device = z.object({
+  device_id: DeviceId,
+  service: z.string(),
+  service_path: z.string(),
+  ...deviceFields,
+  protocol: z.enum(DEVICE_PROTOCOLS),
+});
 export type Device = z.infer<typeof Device>;
 
 /** A service group: the API key and defaults of the devices of one service path. */
@@ -306,24 +303,22 @@ export const GroupSpec = z
 export type GroupSpec = z.infer<typeof GroupSpec>;
 
 /** A provisioned group, as the service returns it (the API key only to operators and admins). */
-export const Group = z
-  .object({
-    service: z.string(),
-    service_path: z.string(),
-    protocol: z.enum(DEVICE_PROTOCOLS),
-    resource: z.string(),
-    apikey: z.string().optional().meta({
-      description:
-        'API key of the service group (the `k` parameter); left out for callers that may only read',
-    }),
-    entity_type: z.string(),
-    timezone: z.string().optional(),
-    attributes: z.array(Attribute),
-    static_attributes: z.array(StaticAttribute),
-    commands: z.array(Command),
-    autoprovision: z.boolean(),
-  })
-  .meta({ id: 'Group' });
+export const Group = z.object({
+  service: z.string(),
+  service_path: z.string(),
+  protocol: z.enum(DEVICE_PROTOCOLS),
+  resource: z.string(),
+  apikey: z.string().optional().meta({
+    description:
+      'API key of the service group (the `k` parameter); left out for callers that may only read',
+  }),
+  entity_type: z.string(),
+  timezone: z.string().optional(),
+  attributes: z.array(Attribute),
+  static_attributes: z.array(StaticAttribute),
+  commands: z.array(Command),
+  autoprovision: z.boolean(),
+});
 export type Group = z.infer<typeof Group>;
 
 /** What a write did. */
