@@ -859,6 +859,24 @@ describe('answers the service cannot read', () => {
         'GET /v2/subscriptions with 200 and a body the service cannot read ([0].subject.condition.attrs[0]: ',
     },
     {
+      name: 'a subscription whose entity selector has a number for a pattern',
+      read: (up) => new OrionClient(up).listSubscriptions(scope),
+      answer: [{ id: 's1', subject: { entities: [{ idPattern: 1 }] } }],
+      message: '([0].subject.entities[0].idPattern: ',
+    },
+    {
+      name: 'a subscription whose notification names no attributes in a list',
+      read: (up) => new OrionClient(up).listSubscriptions(scope),
+      answer: [{ id: 's1', notification: { attrs: 'temperature' } }],
+      message: '([0].notification.attrs: ',
+    },
+    {
+      name: 'a subscription whose notification URL is a number',
+      read: (up) => new OrionClient(up).listSubscriptions(scope),
+      answer: [{ id: 's1', notification: { http: { url: 8668 } } }],
+      message: '([0].notification.http.url: ',
+    },
+    {
       name: 'a subscription without its id',
       read: (up) => new OrionClient(up).listSubscriptions(scope),
       answer: [{ description: 'no id' }],
