@@ -33,6 +33,16 @@ export interface AgentGroup {
   readonly [k: string]: unknown;
 }
 
+/**
+ * A group as a tenant-wide listing gives it: its service path, and its API key unchecked (a
+ * reader takes it only where it is a non-empty string).
+ */
+export interface TenantGroup {
+  readonly apikey?: unknown;
+  readonly subservice?: string;
+  readonly [k: string]: unknown;
+}
+
 /** A device as the IoT Agent stores it (provisioning API field names). */
 export interface AgentDevice {
   readonly device_id: string;
@@ -57,9 +67,14 @@ export interface AgentDevice {
 // fails the call as `malformed` (a 502 naming the upstream) rather than give made-up devices or
 // an unexpected error.
 
-const optionalString = z.string().optional();
+/**
+ * An optional field. `null` reads as absent: the agent stores a field written as `null` and
+ * gives it back so, and the service means the same by both.
+ */
+const absentOr = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+const optionalString = absentOr(z.string());
 /** A list of objects (attributes, commands): the service reads their fields as it finds them. */
-const objects = z.array(z.looseObject({})).optional();
+const objects = absentOr(z.array(z.looseObject({})));
 
 const AGENT_GROUP = z.looseObject({
   apikey: z.string(),
@@ -69,9 +84,16 @@ const AGENT_GROUP = z.looseObject({
   attributes: objects,
   static_attributes: objects,
   commands: objects,
-  autoprovision: z.boolean().optional(),
+  autoprovision: absentOr(z.boolean()),
   subservice: optionalString,
 });
+
+/**
+ * A group as a tenant-wide listing gives it. Its readers (the API-key bundle, the monitor) take
+ * only its service path, and its key where it is a usable one: a group they cannot use is left
+ * out by them, and does not keep every other group of the tenant from being read.
+ */
+const TENANT_GROUP = z.looseObject({ subservice: optionalString });
 
 const AGENT_DEVICE = z.looseObject({
   device_id: z.string(),
@@ -90,6 +112,7 @@ const AGENT_DEVICE = z.looseObject({
 
 /** The agent's listings; a 200 without a body or without the list is an empty one. */
 const GROUPS = z.looseObject({ services: z.array(AGENT_GROUP).optional() }).optional();
+const TENANT_GROUPS = z.looseObject({ services: z.array(TENANT_GROUP).optional() }).optional();
 const DEVICES = z.looseObject({ devices: z.array(AGENT_DEVICE).optional() }).optional();
 
 /** Orion's entities in key-values, by id and type. */
@@ -177,14 +200,17 @@ export class IotAgentClient {
     );
   }
 
-  /** Every group of a tenant, whatever its service path (`/*`), page by page. */
-  async listTenantGroups(service: string): Promise<AgentGroup[]> {
+  /**
+   * Every group of a tenant, whatever its service path (`/*`), page by page; of each, only its
+   * service path is checked ({@link TenantGroup}).
+   */
+  async listTenantGroups(service: string): Promise<TenantGroup[]> {
     return allPages(async (query) => {
       const res = await this.upstream.call('GET', '/iot/services', {
         headers: { 'fiware-service': service, 'fiware-servicepath': '/*' },
         query,
         accept: [404],
-        shape: GROUPS,
+        shape: TENANT_GROUPS,
       });
       return res.status === 404 ? [] : (res.body?.services ?? []);
     });
@@ -362,7 +388,6 @@ export class OrionClient {
         'malformed',
         'Orion created a subscription but sent no Location',
         res.status,
-        res.body,
       );
     }
     return id;

@@ -16,7 +16,7 @@ export class Metrics {
   });
   readonly upstream = new Histogram({
     name: 'provisioning_upstream_request_duration_seconds',
-    help: 'Calls to the IoT Agent and Orion, by upstream, method and outcome (status, timeout, unavailable)',
+    help: 'Calls to the IoT Agent and Orion, by upstream, method and outcome (status, timeout, unavailable, malformed)',
     labelNames: ['upstream', 'method', 'outcome'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],

@@ -174,7 +174,9 @@ const common = {
     'The body is not declared as JSON, or is in a charset or content encoding the service does not take',
   ),
   '422': problem('The input breaks the model; `errors` names each field'),
-  '502': problem('The IoT Agent or Orion refused the request'),
+  '502': problem(
+    'The IoT Agent or Orion refused the request, or answered what the service cannot read',
+  ),
   '503': problem('The IoT Agent or Orion is unreachable; nothing was written (see Retry-After)'),
 };
 

@@ -31,7 +31,7 @@ export class UpstreamError extends Error {
     message: string,
     /** The upstream's status, for `rejected` and `malformed`. */
     readonly status?: number,
-    /** The upstream's error (or malformed) body, parsed when JSON. */
+    /** The upstream's error body, parsed when JSON (a malformed answer's is not kept). */
     readonly body?: unknown,
   ) {
     super(message);
@@ -166,20 +166,22 @@ export class Upstream {
     }
     const parsed = parseBody(text);
     const ok = (res.status >= 200 && res.status < 300) || opts.accept?.includes(res.status);
-    observe(String(res.status));
     if (ok && opts.shape && res.status < 300) {
       const read = opts.shape.safeParse(parsed);
       if (!read.success) {
+        observe('malformed');
+        // The body is not kept: an answer of the IoT Agent holds the groups' API keys.
         throw new UpstreamError(
           this.name,
           'malformed',
           `${this.name} answered ${method} ${url.pathname} with ${res.status} and a body the service cannot read (${firstIssue(read.error)})`,
           res.status,
-          parsed,
         );
       }
+      observe(String(res.status));
       return { status: res.status, headers: res.headers, body: read.data };
     }
+    observe(String(res.status));
     if (ok) return { status: res.status, headers: res.headers, body: parsed as T };
     if (UNAVAILABLE_STATUSES.has(res.status)) {
       throw new UpstreamError(

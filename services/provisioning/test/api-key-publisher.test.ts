@@ -18,7 +18,7 @@ import { deviceRoutePrefix } from '../../../platform/routes.js';
 import type { StubServer } from '../../../testing/support/http.js';
 import { json, startStub } from '../../../testing/support/http.js';
 import { ApiKeyPublisher, bundleOf, etagOf, matchesEtag } from '../src/api-keys.js';
-import type { AgentGroup } from '../src/fiware-client.js';
+import type { TenantGroup } from '../src/fiware-client.js';
 import { IotAgentClient } from '../src/fiware-client.js';
 import { Upstream } from '../src/upstream.js';
 
@@ -35,7 +35,7 @@ interface FakeAgent {
   gate?: Promise<void>;
   /** When set, answers fail with it. */
   fail?: Error;
-  listTenantGroups(tenant: string): Promise<AgentGroup[]>;
+  listTenantGroups(tenant: string): Promise<TenantGroup[]>;
 }
 
 function fakeAgent(groups: FakeAgent['groups'] = {}): FakeAgent {
@@ -44,7 +44,7 @@ function fakeAgent(groups: FakeAgent['groups'] = {}): FakeAgent {
     groups,
     async listTenantGroups(tenant) {
       agent.reads.push(tenant);
-      const answer = [...(agent.groups[tenant] ?? [])] as AgentGroup[];
+      const answer = [...(agent.groups[tenant] ?? [])] as TenantGroup[];
       const fail = agent.fail;
       await agent.gate;
       if (fail) throw fail;
@@ -168,7 +168,7 @@ describe('ApiKeyPublisher', () => {
       expect(b.data.routes).toEqual({});
     });
 
-    it('asks a real agent client for each tenant’s groups on every service path (/*)', async () => {
+    it('asks a real agent client for each tenant’s groups on every service path (/*), and takes the usable keys of what it answers', async () => {
       let stub: StubServer | undefined;
       try {
         const asked: { service: unknown; servicePath: unknown; url: unknown }[] = [];
@@ -178,11 +178,17 @@ describe('ApiKeyPublisher', () => {
             servicePath: req.headers['fiware-servicepath'],
             url: req.url,
           });
+          // With groups it cannot use, which it leaves out, and fields written as null.
           if (req.headers['fiware-service'] === 'manufracture')
-            return json(200, { count: 1, services: [{ apikey: 'stub-key', resource: '/x' }] })(
-              req,
-              res,
-            );
+            return json(200, {
+              count: 4,
+              services: [
+                { apikey: 7, resource: '/x', subservice: '/a' },
+                { apikey: null, resource: '/x', timezone: null, commands: null },
+                { apikey: '', resource: '/x' },
+                { apikey: 'stub-key', resource: '/x', subservice: null, autoprovision: null },
+              ],
+            })(req, res);
           return json(404, { name: 'DEVICE_GROUP_NOT_FOUND' })(req, res);
         });
         const client = new IotAgentClient(

@@ -409,7 +409,7 @@ describe('Metrics', () => {
       [
         'provisioning_upstream_request_duration_seconds',
         'histogram',
-        'Calls to the IoT Agent and Orion, by upstream, method and outcome (status, timeout, unavailable)',
+        'Calls to the IoT Agent and Orion, by upstream, method and outcome (status, timeout, unavailable, malformed)',
       ],
       [
         'provisioning_devices_total',

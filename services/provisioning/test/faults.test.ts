@@ -1005,7 +1005,7 @@ describe('with the IoT Agent and Orion failing', () => {
       ...floor1,
       body: { devices: commandDevices(9, 'odd') },
     });
-    // Fewer: it reads each device, and fails that item alone.
+    // Fewer: it reads each device before it writes, and fails the whole request on one.
     const few = await stack.call('POST', '/v1/devices/bulk', {
       ...floor1,
       body: { devices: [...commandDevices(1, 'odd'), ...commandDevices(1, 'fine')] },

@@ -890,11 +890,57 @@ describe('answers the service cannot read', () => {
     expect(err.failure).toBe('malformed');
     expect(err.unavailable).toBe(false);
     expect(err.status).toBe(200);
-    expect(err.body).toEqual(c.answer);
+    // Not kept: an answer of the agent holds API keys.
+    expect(err.body).toBeUndefined();
     expect(err.message).toContain(c.message);
     expect(err.message).toMatch(/^orion answered GET \/\S+ with 200 and a body the service/);
     // A GET answered is not retried, however odd the answer.
     expect(sent).toHaveLength(1);
+  });
+
+  it('counts a malformed answer as such, not as the status it came with', async () => {
+    const seen: string[] = [];
+    const up = await upstream(() => json(200, { devices: [null] }), 'iot-agent', {
+      onAttempt: (_u, _m, o) => seen.push(o),
+    });
+    await failure(new IotAgentClient(up).listDevices(scope));
+    expect(seen).toEqual(['malformed']);
+  });
+
+  it('fails a tenant-wide group listing only on a service path of another shape, as its readers take nothing else', async () => {
+    const odd = [{ apikey: 7 }, { apikey: null, resource: 5, timezone: [] }, { subservice: null }];
+    const client = await agent((_req, n) =>
+      json(200, { services: n === 1 ? odd : [{ apikey: 'k', subservice: 5 }] }),
+    );
+    expect(await client.listTenantGroups('factory')).toEqual([
+      { apikey: 7 },
+      { apikey: null, resource: 5, timezone: [] },
+      { subservice: undefined },
+    ]);
+    const err = await failure(client.listTenantGroups('factory'));
+    expect(err.message).toBe(
+      'iot-agent answered GET /iot/services with 200 and a body the service cannot read (services[0].subservice: Invalid input: expected string, received number)',
+    );
+  });
+
+  it('reads a field the agent gives as null as absent', async () => {
+    const client = await agent(() =>
+      json(200, {
+        devices: [
+          {
+            device_id: 'd1',
+            timezone: null,
+            endpoint: null,
+            apikey: null,
+            attributes: null,
+            commands: [{ name: 'ping' }],
+          },
+        ],
+      }),
+    );
+    const [d] = await client.listDevices(scope);
+    expect(d).toEqual({ device_id: 'd1', commands: [{ name: 'ping' }] });
+    expect(Object.entries(d!).filter(([, v]) => v === null)).toEqual([]);
   });
 
   it('reads the answers it can, with the fields it does not read passed on', async () => {

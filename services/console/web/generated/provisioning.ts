@@ -544,7 +544,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -659,7 +659,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -759,7 +759,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -855,7 +855,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -972,7 +972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1073,7 +1073,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1190,7 +1190,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1292,7 +1292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1392,7 +1392,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1485,7 +1485,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The IoT Agent or Orion refused the request */
+            /** @description The IoT Agent or Orion refused the request, or answered what the service cannot read */
             502: {
                 headers: {
                     [name: string]: unknown;
