@@ -430,6 +430,37 @@ describe('liveness of agents (their heartbeat entities)', () => {
     expect(agentState(mon)).toBeUndefined();
   });
 
+  it("keeps a tenant's states, and says why, when Orion answers what the monitor cannot read", async () => {
+    await provision('mon-h');
+    await measure('mon-h');
+    const mon = await monitorOn(join(dir, 'state.json'));
+    await advance(mon, 10);
+    expect(stateOf(mon, 'mon-h')).toBe('fresh');
+    // The devices' last measurements come back without their entity types.
+    stack.orion.fault((req) =>
+      req.method === 'GET' && req.path === '/v2/entities' && req.query.attrs === 'TimeInstant'
+        ? { status: 200, body: [{ id: 'urn:ngsi:bot:mon-h', TimeInstant: 'soon' }] }
+        : undefined,
+    );
+    try {
+      const before = logs.length;
+      clock += 10 * S;
+      expect((await mon.monitor.pass()).failedTenants).toEqual([TENANT]);
+      expect(stateOf(mon, 'mon-h')).toBe('fresh');
+      expect(
+        logs
+          .slice(before)
+          .filter((l) => l.msg === 'tenant not monitored this pass')
+          .map((l) => [l.tenant, l.err]),
+      ).toContainEqual([
+        TENANT,
+        'orion answered GET /v2/entities with 200 and a body the service cannot read ([0].type: Invalid input: expected string, received undefined)',
+      ]);
+    } finally {
+      stack.orion.fault(undefined);
+    }
+  });
+
   it('keeps watching devices when the agents cannot be listed, and their states when back', async () => {
     await provision('mon-g');
     await measure('mon-g');
