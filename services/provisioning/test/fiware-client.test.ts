@@ -890,7 +890,7 @@ describe('answers the service cannot read', () => {
     expect(err.failure).toBe('malformed');
     expect(err.unavailable).toBe(false);
     expect(err.status).toBe(200);
-    // Not kept: an answer of the agent holds API keys.
+    // Not kept: an IoT Agent's answer holds API keys.
     expect(err.body).toBeUndefined();
     expect(err.message).toContain(c.message);
     expect(err.message).toMatch(/^orion answered GET \/\S+ with 200 and a body the service/);
@@ -939,7 +939,14 @@ describe('answers the service cannot read', () => {
       }),
     );
     const [d] = await client.listDevices(scope);
-    expect(d).toEqual({ device_id: 'd1', commands: [{ name: 'ping' }] });
+    expect(d).toStrictEqual({
+      device_id: 'd1',
+      timezone: undefined,
+      endpoint: undefined,
+      apikey: undefined,
+      attributes: undefined,
+      commands: [{ name: 'ping' }],
+    });
     expect(Object.entries(d!).filter(([, v]) => v === null)).toEqual([]);
   });
 
