@@ -3,6 +3,7 @@
  * distinction between an unavailable upstream and a refusal.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { z } from 'zod';
 
 import type { StubHandler, StubServer } from '../../../testing/support/http.js';
 import { json, startRecordingStub, startStub } from '../../../testing/support/http.js';
@@ -106,6 +107,25 @@ describe('Upstream', () => {
       .catch((e: unknown) => e)) as Error;
     expect(err.message).not.toContain('k3y');
     expect(err.message).toContain('API Key ***');
+  });
+
+  it('holds only a 2xx answer to the shape; an accepted other status is returned as it came', async () => {
+    const shape = z.object({ items: z.array(z.string()) });
+    stub = await startStub(json(200, { items: ['a'] }));
+    const up = new Upstream({ name: 'iot-agent', baseUrl: stub.url });
+    expect((await up.call('GET', '/x', { shape })).body).toEqual({ items: ['a'] });
+    for (const status of [300, 404]) {
+      stub.handle(json(status, { name: 'NOT_ITEMS' }));
+      const res = await up.call('GET', '/x', { shape, accept: [status] });
+      expect([res.status, res.body]).toEqual([status, { name: 'NOT_ITEMS' }]);
+    }
+    stub.handle(json(299, { name: 'NOT_ITEMS' }));
+    const err = (await up.call('GET', '/x', { shape }).catch((e: unknown) => e)) as UpstreamError;
+    expect([err.failure, err.status, err.message]).toEqual([
+      'malformed',
+      299,
+      'iot-agent answered GET /x with 299 and a body the service cannot read (items: Invalid input: expected array, received undefined)',
+    ]);
   });
 });
 
