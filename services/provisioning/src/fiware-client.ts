@@ -1,7 +1,9 @@
 /**
  * Typed clients of the two upstreams the service writes to: the IoT Agent's provisioning
  * (north) API and Orion's NGSI-v2 API. Every call names the tenant (`fiware-service`), the
- * service path where it applies, and carries the request's `fiware-correlator`.
+ * service path where it applies, and carries the request's `fiware-correlator`. What the
+ * service reads of an answer is checked against a shape, and the types of what they return are
+ * those shapes' (one definition of each).
  *
  * @see https://iotagent-node-lib.readthedocs.io/en/latest/api.html
  * @see https://fiware.github.io/specifications/ngsiv2/stable/
@@ -16,50 +18,6 @@ export interface Scope {
   readonly service: string;
   readonly servicePath?: string;
   readonly correlator: string;
-}
-
-/** A service group as the IoT Agent stores it (provisioning API field names). */
-export interface AgentGroup {
-  readonly apikey: string;
-  readonly resource: string;
-  readonly entity_type?: string;
-  readonly timezone?: string;
-  readonly attributes?: readonly Record<string, unknown>[];
-  readonly static_attributes?: readonly Record<string, unknown>[];
-  readonly commands?: readonly Record<string, unknown>[];
-  readonly autoprovision?: boolean;
-  readonly service?: string;
-  readonly subservice?: string;
-  readonly [k: string]: unknown;
-}
-
-/**
- * A group as a tenant-wide listing gives it: its service path, and its API key unchecked (a
- * reader takes it only where it is a non-empty string).
- */
-export interface TenantGroup {
-  readonly apikey?: unknown;
-  readonly subservice?: string;
-  readonly [k: string]: unknown;
-}
-
-/** A device as the IoT Agent stores it (provisioning API field names). */
-export interface AgentDevice {
-  readonly device_id: string;
-  readonly service?: string;
-  readonly service_path?: string;
-  readonly entity_name?: string;
-  readonly entity_type?: string;
-  readonly timezone?: string;
-  readonly apikey?: string;
-  readonly endpoint?: string;
-  readonly transport?: string;
-  readonly protocol?: string;
-  readonly attributes?: readonly Record<string, unknown>[];
-  readonly static_attributes?: readonly Record<string, unknown>[];
-  readonly commands?: readonly Record<string, unknown>[];
-  readonly internal_attributes?: unknown;
-  readonly [k: string]: unknown;
 }
 
 // ---- the shapes of the answers the service reads ----
@@ -110,6 +68,16 @@ const AGENT_DEVICE = z.looseObject({
   commands: objects,
 });
 
+/** A service group as the IoT Agent stores it (provisioning API field names). */
+export type AgentGroup = z.output<typeof AGENT_GROUP>;
+/**
+ * A group as a tenant-wide listing gives it: its service path, and its API key unchecked (a
+ * reader takes it only where it is a non-empty string).
+ */
+export type TenantGroup = z.output<typeof TENANT_GROUP>;
+/** A device as the IoT Agent stores it (provisioning API field names). */
+export type AgentDevice = z.output<typeof AGENT_DEVICE>;
+
 /** The agent's listings; a 200 without a body or without the list is an empty one. */
 const GROUPS = z.looseObject({ services: z.array(AGENT_GROUP).optional() }).optional();
 const TENANT_GROUPS = z.looseObject({ services: z.array(TENANT_GROUP).optional() }).optional();
@@ -118,44 +86,43 @@ const DEVICES = z.looseObject({ devices: z.array(AGENT_DEVICE).optional() }).opt
 /** Orion's entities in key-values, by id and type. */
 const ENTITIES = z.array(z.looseObject({ id: z.string(), type: z.string() })).optional();
 
-const SUBSCRIPTIONS = z
-  .array(
-    z.looseObject({
-      id: z.string(),
-      description: optionalString,
-      status: optionalString,
-      subject: z
-        .looseObject({
-          entities: z
-            .array(
-              z.looseObject({
-                id: optionalString,
-                idPattern: optionalString,
-                type: optionalString,
-                typePattern: optionalString,
-              }),
-            )
-            .optional(),
-          condition: z
-            .looseObject({
-              attrs: z.array(z.string()).optional(),
-              expression: z.unknown().optional(),
-            })
-            .optional(),
-        })
+/** An Orion subscription, as far as the service reads it. */
+const SUBSCRIPTION = z.looseObject({
+  id: z.string(),
+  description: optionalString,
+  status: optionalString,
+  subject: z
+    .looseObject({
+      entities: z
+        .array(
+          z.looseObject({
+            id: optionalString,
+            idPattern: optionalString,
+            type: optionalString,
+            typePattern: optionalString,
+          }),
+        )
         .optional(),
-      notification: z
+      condition: z
         .looseObject({
-          http: z.looseObject({ url: optionalString }).optional(),
           attrs: z.array(z.string()).optional(),
-          exceptAttrs: z.array(z.string()).optional(),
-          attrsFormat: optionalString,
+          expression: z.unknown().optional(),
         })
         .optional(),
-      expires: optionalString,
-    }),
-  )
-  .optional();
+    })
+    .optional(),
+  notification: z
+    .looseObject({
+      http: z.looseObject({ url: optionalString }).optional(),
+      attrs: z.array(z.string()).optional(),
+      exceptAttrs: z.array(z.string()).optional(),
+      attrsFormat: optionalString,
+    })
+    .optional(),
+  expires: optionalString,
+});
+export type Subscription = z.output<typeof SUBSCRIPTION>;
+const SUBSCRIPTIONS = z.array(SUBSCRIPTION).optional();
 
 const PAGE = 1000;
 
@@ -273,29 +240,6 @@ export class IotAgentClient {
     });
     return res.status !== 404;
   }
-}
-
-/** An Orion subscription, as far as the service reads it. */
-export interface Subscription {
-  readonly id: string;
-  readonly description?: string;
-  readonly status?: string;
-  readonly subject?: {
-    readonly entities?: readonly {
-      id?: string;
-      idPattern?: string;
-      type?: string;
-      typePattern?: string;
-    }[];
-    readonly condition?: { readonly attrs?: readonly string[]; readonly expression?: unknown };
-  };
-  readonly notification?: {
-    readonly http?: { readonly url?: string };
-    readonly attrs?: readonly string[];
-    readonly exceptAttrs?: readonly string[];
-    readonly attrsFormat?: string;
-  };
-  readonly expires?: string;
 }
 
 /** Orion's NGSI-v2 API. */
