@@ -477,6 +477,11 @@ describe('with the IoT Agent and Orion failing', () => {
       published: 1,
       publishedBefore: 1,
     });
+    // The log line names the revision published: the one the bundle is now served as.
+    const revision = logsOf('API keys published').at(-1)!.revision;
+    expect(revision).toMatch(/^[0-9a-f]{16}$/);
+    const bundle = await fetch(`${stack.url}${API_KEYS_BUNDLE_PATH}`);
+    expect(bundle.headers.get('etag')).toContain(String(revision));
     expect(await step('PUT', '/v1/groups', group)).toEqual({ status: 200, ...none });
     expect(await step('DELETE', '/v1/groups?protocol=ultralight')).toEqual({
       status: 204,
