@@ -64,8 +64,7 @@ export function eventsMonitorConfig(o: EventsMonitorOptions): MonitorConfig {
 
 /** Starts the monitor (no pass timer: nothing runs but what the test asks). */
 export async function startEventsMonitor(o: EventsMonitorOptions): Promise<RunningMonitor> {
-  const into = o.logs;
-  const sink = logLines((entry) => into?.push(entry));
+  const sink = logLines((entry) => o.logs?.push(entry));
   return startMonitor(eventsMonitorConfig(o), {
     host: '127.0.0.1',
     processMetrics: false,

@@ -734,10 +734,7 @@ export class Provisioner {
       device_id: spec.device_id,
       status: 'failed',
       code: 'ERR_UPSTREAM_REJECTED',
-      reason:
-        err.failure === 'malformed'
-          ? err.message
-          : `${err.upstream} refused the device (${err.status}: ${summarize(err.body)})`,
+      reason: refusal(err, 'the device'),
     };
   }
 
@@ -764,13 +761,7 @@ export class Provisioner {
         this.retryAfter,
       );
     }
-    return new ProvisioningFailure(
-      'ERR_UPSTREAM_REJECTED',
-      502,
-      err.failure === 'malformed'
-        ? err.message
-        : `${err.upstream} refused the request (${err.status}: ${summarize(err.body)})`,
-    );
+    return new ProvisioningFailure('ERR_UPSTREAM_REJECTED', 502, refusal(err, 'the request'));
   }
 }
 
@@ -978,6 +969,16 @@ function invalid(index: number, item: unknown, errors: FieldError[]): ItemResult
 /** Field errors as one line, e.g. `devices[3].entity_name: ...; devices[3].timezone: ...`. */
 export function describeErrors(errors: readonly FieldError[]): string {
   return errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+}
+
+/**
+ * Why an upstream that answered failed `what`: its refusal, with its status and reason, or the
+ * answer it gave that the service cannot read (the error's own message names the field).
+ */
+function refusal(err: UpstreamError, what: string): string {
+  return err.failure === 'malformed'
+    ? err.message
+    : `${err.upstream} refused ${what} (${err.status}: ${summarize(err.body)})`;
 }
 
 function unavailable(index: number, spec: DeviceSpec, err: UpstreamError): ItemResult {

@@ -166,6 +166,7 @@ export class Upstream {
     }
     const parsed = parseBody(text);
     const ok = (res.status >= 200 && res.status < 300) || opts.accept?.includes(res.status);
+    let answer = parsed;
     if (ok && opts.shape && res.status < 300) {
       const read = opts.shape.safeParse(parsed);
       if (!read.success) {
@@ -178,11 +179,10 @@ export class Upstream {
           res.status,
         );
       }
-      observe(String(res.status));
-      return { status: res.status, headers: res.headers, body: read.data };
+      answer = read.data;
     }
     observe(String(res.status));
-    if (ok) return { status: res.status, headers: res.headers, body: parsed as T };
+    if (ok) return { status: res.status, headers: res.headers, body: answer as T };
     if (UNAVAILABLE_STATUSES.has(res.status)) {
       throw new UpstreamError(
         this.name,
