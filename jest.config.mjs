@@ -24,6 +24,9 @@ const config = {
   testTimeout: 60_000,
   // One Keycloak per run, shared by the test files that need it (testing/real/keycloak.ts).
   globalSetup: '<rootDir>/testing/jest/global-setup.mjs',
+  // Files run on several workers (scripts/test.mjs): the slowest first, the two that start
+  // the machine's one kube node far apart.
+  testSequencer: '<rootDir>/testing/jest/sequencer.cjs',
   globalTeardown: '<rootDir>/testing/jest/global-teardown.mjs',
 };
 

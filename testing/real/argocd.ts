@@ -264,6 +264,9 @@ export async function startArgoCd(
       ARGOCD_GPG_ENABLED: 'false',
       ARGOCD_RECONCILIATION_TIMEOUT: reconciliation,
       ARGOCD_LOG_FORMAT_ENABLE_FULL_TIMESTAMP: 'true',
+      // The repo-server's git credentials socket, /tmp/reposerver-ask-pass.sock unless told:
+      // one per instance, so that test files run in parallel do not take each other's.
+      ARGOCD_ASK_PASS_SOCK: join(dir, 'ask-pass.sock'),
     };
     const redisAddr = `127.0.0.1:${redisPort}`;
 

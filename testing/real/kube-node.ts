@@ -8,7 +8,10 @@
  * when the test process exits: the bridge, the iptables chains of kube-proxy and the kubelet,
  * the pods' network namespaces, the cgroups of the pods, every mount under the directory,
  * and every process (the shims and containers too). `leftovers()` lists what would remain,
- * so a test can prove the teardown. Needs root; these tests run one at a time.
+ * so a test can prove the teardown. Needs root. The machine has room for one node (its pod
+ * subnet, bridge address and iptables chains are fixed): a node is started under the
+ * machine lock `kube-node`, so test files run in parallel (jest's workers, another run) take
+ * turns at it; `stop()` lets go of it.
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -30,6 +33,7 @@ import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 
 import { CNI_BIN_DIR, ensureKubeNode, ensureNodeRuntime } from '../../toolchain/tools.js';
+import { acquireMachineLock } from '../support/machine-lock.js';
 import type { AssembledImage } from '../support/oci-image.js';
 import { assembleImage, run } from '../support/oci-image.js';
 import { processGroup, spawnLogged, tailFile, terminate, waitFor } from '../support/processes.js';
@@ -91,6 +95,8 @@ export interface StartKubeNodeOptions {
   readonly timeoutMs?: number;
   /** Also run the scheduler and the controllers (Deployments, Services' endpoints). @default true */
   readonly controlPlane?: boolean;
+  /** How long to wait for another process's node to stop (the machine lock). @default 900_000 */
+  readonly lockTimeoutMs?: number;
 }
 
 const kubeconfigFor = (api: KubeApiserver) => api.kubeconfigPath;
@@ -343,13 +349,21 @@ export async function startKubeNode(
   const bin = ensureKubeNode();
   const rt = ensureNodeRuntime();
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  const lock = await acquireMachineLock('kube-node', {
+    timeoutMs: opts.lockTimeoutMs ?? 900_000,
+    holder: `the test kube node of process ${process.pid}`,
+    onWait: (holder) =>
+      process.stderr.write(`kube node: waiting for the machine's node, held by ${holder}\n`),
+  });
   // The teardown removes every KUBE-* and CNI-* chain: refuse a machine that has some of
   // another cluster's.
   const foreign = ourChains();
-  if (foreign.length > 0)
+  if (foreign.length > 0) {
+    await lock.release();
     throw new Error(
       `this machine already has Kubernetes or CNI iptables chains (${foreign.slice(0, 3).join(', ')}); a test node would share them and its teardown would remove them. Run the kubelet tests on a machine without another cluster on the host network`,
     );
+  }
   const id = randomBytes(3).toString('hex');
   const name = `kitt4sme-node-${id}`;
   const bridge = `k4s${id}`;
@@ -393,9 +407,7 @@ export async function startKubeNode(
   };
 
   let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
+  const teardown = async () => {
     // 1. The controllers first, so that nothing replaces a deleted pod; then the pods, through
     //    the API, so that the kubelet stops their sandboxes and CNI takes their network back.
     await control?.stop();
@@ -450,6 +462,16 @@ export async function startKubeNode(
     for (const h of cgroupHierarchies()) removeCgroupTree(join(h, cgroupRoot));
     if (mountsUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
     process.off('exit', killAll);
+  };
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      await teardown();
+    } finally {
+      // The next node may start once this one's machine state is back.
+      await lock.release();
+    }
   };
 
   try {

@@ -21,6 +21,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -237,6 +238,12 @@ describe('Argo CD syncs deploy/ from git into a real kube-apiserver', () => {
     await api?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   }, TEST_TIMEOUT_MS);
+
+  it("keeps the repo-server's git credentials socket in its own directory, not /tmp's shared one", () => {
+    // Test files run in parallel: two repo-servers on /tmp/reposerver-ask-pass.sock would
+    // take each other's.
+    expect(statSync(join(argo!.dir, 'ask-pass.sock')).isSocket()).toBe(true);
+  });
 
   it(
     'syncs the root app-of-apps at HEAD, its Applications in the declared wave order',
