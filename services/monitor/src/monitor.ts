@@ -93,6 +93,11 @@ export class Monitor {
     return this.running;
   }
 
+  /** Resolves once no pass runs (at once when none does), whatever the pass's outcome. */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
   /** The stored state of every target of a tenant. */
   targetsOf(tenant: string): { key: string; state: TargetState }[] {
     const prefix = `${tenant}/`;

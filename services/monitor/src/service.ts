@@ -56,6 +56,7 @@ export interface RunningMonitor {
   readonly dispatcher: Dispatcher;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Stops serving and passing; resolves once a pass or delivery in flight has ended and saved. */
   close(): Promise<void>;
 }
 
@@ -141,12 +142,14 @@ export async function startMonitor(
       throw err;
     },
   );
+  let closed = false;
   if (overrides.timer !== false) {
     const tick = () => {
       monitor
         .pass()
         .catch((err: Error) => logger.error({ err: err.message }, 'pass failed'))
         .finally(() => {
+          if (closed) return;
           timer = setTimeout(tick, config.passSeconds * 1000);
           timer.unref();
         });
@@ -171,8 +174,12 @@ export async function startMonitor(
     metrics,
     logger,
     close: async () => {
+      closed = true;
       clearTimeout(timer);
       await Promise.all([closeServer(server), closeServer(eventsServer)]);
+      // A pass still running (the timer's or a request's) ends and saves before close does:
+      // nothing is written after it, and no pass is scheduled again.
+      await monitor.idle();
       await delivering;
     },
   };

@@ -1,0 +1,108 @@
+/**
+ * The monitor service's life cycle with its pass timer on: `close()` during a pass waits for
+ * it to end and save, and no pass runs and nothing is written after it.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { DeviceBackend } from '../src/fiware.js';
+import { startMonitor } from '../src/service.js';
+import { EMPTY_BACKEND, eventsMonitorConfig } from '../../../testing/support/events-monitor.js';
+import { logLines } from '../../../testing/support/log-lines.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'monitor-service-test-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether `p` settles within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
+/** A backend whose device listing waits for the test to let it answer, counting the calls. */
+function heldBackend(): { backend: DeviceBackend; calls: () => number; answer: () => void } {
+  let calls = 0;
+  let answer: () => void = () => undefined;
+  const held = new Promise<void>((r) => (answer = r));
+  return {
+    backend: {
+      ...EMPTY_BACKEND,
+      devices: async () => {
+        calls += 1;
+        await held;
+        return [];
+      },
+    },
+    calls: () => calls,
+    answer: () => answer(),
+  };
+}
+
+describe('the monitor service, its pass timer on', () => {
+  it('passes again and again until closed', async () => {
+    const b = heldBackend();
+    b.answer();
+    const stateFile = join(dir, 'state', 'state.json');
+    const mon = await startMonitor(
+      eventsMonitorConfig({ stateFile, config: { passSeconds: 0.02, tenants: ['manufacturing'] } }),
+      {
+        host: '127.0.0.1',
+        processMetrics: false,
+        backend: b.backend,
+        logDestination: logLines(() => undefined),
+      },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while (b.calls() < 3 && Date.now() < deadline) await sleep(20);
+      expect(b.calls()).toBeGreaterThanOrEqual(3);
+      expect(existsSync(stateFile)).toBe(true);
+    } finally {
+      await mon.close();
+    }
+  });
+
+  it('close() during a pass waits for it to end and save; no pass and no write after it', async () => {
+    const b = heldBackend();
+    const stateFile = join(dir, 'state', 'state.json');
+    const mon = await startMonitor(
+      eventsMonitorConfig({ stateFile, config: { passSeconds: 0.02, tenants: ['manufacturing'] } }),
+      {
+        host: '127.0.0.1',
+        processMetrics: false,
+        backend: b.backend,
+        logDestination: logLines(() => undefined),
+      },
+    );
+    const deadline = Date.now() + 10_000;
+    while (b.calls() === 0 && Date.now() < deadline) await sleep(10);
+    expect(b.calls()).toBe(1);
+
+    const closed = mon.close();
+    expect(await settlesWithin(closed, 300)).toBe(false); // the pass is still running
+    b.answer();
+    await closed;
+    expect(existsSync(stateFile)).toBe(true); // the pass saved before close resolved
+    // After close: the state's directory gone, nothing brings it back, no pass runs.
+    rmSync(join(dir, 'state'), { recursive: true, force: true });
+    await sleep(300);
+    expect({ calls: b.calls(), written: existsSync(join(dir, 'state')) }).toEqual({
+      calls: 1,
+      written: false,
+    });
+  });
+});
