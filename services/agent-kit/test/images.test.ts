@@ -6,11 +6,11 @@
  * alone (no repository, no dev dependencies), runs the module.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 
@@ -64,6 +64,7 @@ describe('the example modules in fleet/', () => {
 describe.each(MODULES)('the image of %s', (m) => {
   const out = join(mkdtempSync(join(tmpdir(), `${m}-`)), 'app');
   const tree = assembleImageContents({ service: m, out, log: () => undefined });
+  afterAll(() => rmSync(dirname(out), { recursive: true, force: true }));
   const dockerfile = readFileSync(join(REPO_ROOT, exampleModuleDir(m), 'Dockerfile'), 'utf8');
 
   it('is built by the image-contents tool and runs the command its tree names', () => {

@@ -7,7 +7,7 @@
  * stops it cleanly. Time moves only when a test moves the clock (testing/support/manual-clock.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -399,14 +399,18 @@ describe('the environment and config', () => {
 
   it('stops its heartbeat and exits 0 on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'agent-kit-'));
-    const p = await startAgentProcess(
-      'anomaly-detector',
-      envOf({ config: { entityType: 'Machine', source: 'test', subscribe: false } }),
-      join(dir, 'detector.log'),
-    );
-    await until(() => heartbeatEntity() !== undefined, 'the heartbeat of the process');
-    const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
-    p.child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    try {
+      const p = await startAgentProcess(
+        'anomaly-detector',
+        envOf({ config: { entityType: 'Machine', source: 'test', subscribe: false } }),
+        join(dir, 'detector.log'),
+      );
+      await until(() => heartbeatEntity() !== undefined, 'the heartbeat of the process');
+      const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
+      p.child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
