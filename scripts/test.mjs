@@ -123,7 +123,10 @@ const jest = spawnSync(
     join(root, 'node_modules/jest/bin/jest.js'),
     '--json',
     `--outputFile=${resultsFile}`,
-    `--maxWorkers=${workers}`,
+    // unless the command line says how many
+    ...(process.argv.slice(2).some((a) => /^(--runInBand|-i|--maxWorkers|-w)(=|$)/.test(a))
+      ? []
+      : [`--maxWorkers=${workers}`]),
     ...process.argv.slice(2),
   ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : '1' } },
