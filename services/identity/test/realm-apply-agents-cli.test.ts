@@ -1,9 +1,14 @@
 /**
- * `npm run realm:apply -- --agents` as a command, on the shared real Keycloak (the platform
+ * `npm run realm:apply -- --agents` as a command, on a real Keycloak of its own (the platform
  * realm) and a real kube-apiserver: the repository's fleet records become clients and
  * Secrets, a second run changes nothing, an empty fleet deletes them, the secret is never
  * printed; bad input (a missing fleet folder, a broken agents list, Keycloak down) exits with
  * its code before any change.
+ *
+ * Not on the run's shared Keycloak: the reconciliation deletes every agent client of the
+ * platform realm that the repository's fleet does not name, and test files running beside
+ * this one (the agent kit's, the monitor's, the agent pipeline's) make such clients there
+ * for their agents.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +19,13 @@ import * as k8s from '@kubernetes/client-node';
 import { loadPlatformContext } from '../../../platform/context.js';
 import { agentClientSecretName } from '../../../platform/fleet/identity.js';
 import { agentsNamespace, loadFleet } from '../../../platform/fleet/resolve.js';
+import { buildRealm } from '../../../platform/realm.js';
 import type { KubeApiserver } from '../../../testing/real/kube-apiserver.js';
 import { startKubeApiserver } from '../../../testing/real/kube-apiserver.js';
 import type { KeycloakServer } from '../../../testing/real/keycloak.js';
-import { sharedKeycloak } from '../../../testing/real/keycloak.js';
+import { platformContext, startKeycloak, stopKeycloak } from '../../../testing/real/keycloak.js';
 import { REPO_ROOT, runCli } from '../../../testing/support/cli.js';
+import { waitFor } from '../../../testing/support/processes.js';
 
 const ctx = loadPlatformContext();
 const fleet = loadFleet(REPO_ROOT, 'fleet', ctx);
@@ -35,14 +42,34 @@ const realmApply = (args: readonly string[], url = kc.url) =>
   });
 
 beforeAll(async () => {
-  [kc, api] = await Promise.all([sharedKeycloak(), startKubeApiserver({ crds: false })]);
   home = mkdtempSync(join(tmpdir(), 'realm-apply-agents-'));
+  [kc, api] = await Promise.all([
+    startKeycloak([buildRealm(platformContext())], { dir: home }),
+    startKubeApiserver({ crds: false }),
+  ]);
   core = api.kubeConfig().makeApiClient(k8s.CoreV1Api);
   for (const t of ctx.config.tenants)
     await core.createNamespace({ body: { metadata: { name: agentsNamespace(t.name) } } });
 }, 300_000);
 
 afterAll(async () => {
+  if (kc) {
+    stopKeycloak(kc);
+    // Its data is under home: gone before home is.
+    await waitFor(
+      async () => {
+        try {
+          process.kill(-kc.pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      30_000,
+      () => new Error('Keycloak did not stop within 30 s'),
+      200,
+    ).catch(() => undefined);
+  }
   await api?.stop();
   if (home) rmSync(home, { recursive: true, force: true });
 });
