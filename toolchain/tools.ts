@@ -48,11 +48,13 @@ export function opaVersion(): string {
 
 /**
  * Fills `dir` through `fill(staging)`, which returns an error text when it fails: the
- * finished install is swapped in whole, so an interrupted one never looks installed.
+ * finished install is swapped in whole, so an interrupted one never looks installed. The
+ * staging folder is the process's own: test files run in parallel may install the same
+ * tool at once (a filtered `npm test` skips the set-up), and the last to finish swaps in.
  * @returns the error text, or undefined once `dir` holds the install.
  */
 function installAtomically(dir: string, fill: (staging: string) => string | undefined) {
-  const staging = `${dir}.partial`;
+  const staging = `${dir}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   const failed = fill(staging);

@@ -33,6 +33,7 @@ import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 
 import { CNI_BIN_DIR, ensureKubeNode, ensureNodeRuntime } from '../../toolchain/tools.js';
+import type { MachineLock } from '../support/machine-lock.js';
 import { acquireMachineLock } from '../support/machine-lock.js';
 import type { AssembledImage } from '../support/oci-image.js';
 import { assembleImage, run } from '../support/oci-image.js';
@@ -95,7 +96,7 @@ export interface StartKubeNodeOptions {
   readonly timeoutMs?: number;
   /** Also run the scheduler and the controllers (Deployments, Services' endpoints). @default true */
   readonly controlPlane?: boolean;
-  /** How long to wait for another process's node to stop (the machine lock). @default 900_000 */
+  /** How long to wait for another process's node to stop (the machine lock). @default 300_000 */
   readonly lockTimeoutMs?: number;
 }
 
@@ -348,22 +349,36 @@ export async function startKubeNode(
 ): Promise<KubeNode> {
   const bin = ensureKubeNode();
   const rt = ensureNodeRuntime();
-  const timeoutMs = opts.timeoutMs ?? 120_000;
   const lock = await acquireMachineLock('kube-node', {
-    timeoutMs: opts.lockTimeoutMs ?? 900_000,
+    timeoutMs: opts.lockTimeoutMs ?? 300_000,
     holder: `the test kube node of process ${process.pid}`,
     onWait: (holder) =>
       process.stderr.write(`kube node: waiting for the machine's node, held by ${holder}\n`),
   });
+  try {
+    return await startLockedNode(api, opts, bin, rt, lock);
+  } catch (err) {
+    await lock.release(); // idempotent: the failed start's stop() may have let go already
+    throw err;
+  }
+}
+
+/** {@link startKubeNode} once the machine lock is held; the node's `stop()` lets go of it. */
+async function startLockedNode(
+  api: KubeApiserver,
+  opts: StartKubeNodeOptions,
+  bin: string,
+  rt: ReturnType<typeof ensureNodeRuntime>,
+  lock: MachineLock,
+): Promise<KubeNode> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
   // The teardown removes every KUBE-* and CNI-* chain: refuse a machine that has some of
   // another cluster's.
   const foreign = ourChains();
-  if (foreign.length > 0) {
-    await lock.release();
+  if (foreign.length > 0)
     throw new Error(
       `this machine already has Kubernetes or CNI iptables chains (${foreign.slice(0, 3).join(', ')}); a test node would share them and its teardown would remove them. Run the kubelet tests on a machine without another cluster on the host network`,
     );
-  }
   const id = randomBytes(3).toString('hex');
   const name = `kitt4sme-node-${id}`;
   const bridge = `k4s${id}`;
@@ -406,7 +421,7 @@ export async function startKubeNode(
     return out;
   };
 
-  let stopped = false;
+  let stopping: Promise<void> | undefined;
   const teardown = async () => {
     // 1. The controllers first, so that nothing replaces a deleted pod; then the pods, through
     //    the API, so that the kubelet stops their sandboxes and CNI takes their network back.
@@ -463,16 +478,16 @@ export async function startKubeNode(
     if (mountsUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
     process.off('exit', killAll);
   };
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    try {
-      await teardown();
-    } finally {
-      // The next node may start once this one's machine state is back.
-      await lock.release();
-    }
-  };
+  // One stop, whoever calls it: a second call waits for the first.
+  const stop = () =>
+    (stopping ??= (async () => {
+      try {
+        await teardown();
+      } finally {
+        // The next node may start once this one's machine state is back.
+        await lock.release();
+      }
+    })());
 
   try {
     // The bridge first: the kubelet checks that its --node-ip is an address of the host.

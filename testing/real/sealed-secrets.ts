@@ -61,8 +61,11 @@ export async function startSealedSecretsController(
     'unshare',
     [
       '--mount',
+      // slave: its own mounts (the /run above) stay in it, and the host's later unmounts
+      // reach it, so that it keeps no copy of a mount another test takes back meanwhile (the
+      // network namespaces of a test kube node's pods under /run/netns).
       '--propagation',
-      'private',
+      'slave',
       'sh',
       '-c',
       script,

@@ -45,7 +45,7 @@ import { opaAuthorizer, startGateway } from './gateway.js';
 import type { IotAgentHandle, IotAgentProcess } from '../real/iot-agent.js';
 import { startIotAgent, startIotAgentProcess } from '../real/iot-agent.js';
 import type { KeycloakServer } from '../real/keycloak.js';
-import { platformContext, sharedKeycloak } from '../real/keycloak.js';
+import { platformContext, RUN_DIR_ENV, sharedKeycloak } from '../real/keycloak.js';
 import type { OpaDecisionLog, OpaServer } from '../real/opa.js';
 import { POLICY_DIR, freePort, startOpa } from '../real/opa.js';
 import type { OrionFake } from '../fakes/orion.js';
@@ -59,6 +59,7 @@ import type { QuantumLeapFake } from '../fakes/quantumleap.js';
 import { startQuantumLeapFake } from '../fakes/quantumleap.js';
 import type { SouthBinding } from './south-binding.js';
 import { startSouth } from './south-formats.js';
+import { acquireMachineLock } from '../support/machine-lock.js';
 
 /** A running stack. */
 export interface ScenarioStack {
@@ -314,9 +315,23 @@ export function leakyPolicyDir(): string {
  * Lets the realm's console client send browsers back to the console at this stack's ingress
  * (the realm names the platform's public URL): its redirect and post-logout URIs and web origin
  * gain `${baseUrl}/console/*`, as a developer registers a local build. Additive, so other
- * stacks on the shared Keycloak keep theirs.
+ * stacks on the shared Keycloak keep theirs; the read and the write are one step under a lock
+ * of the test run, so that stacks starting at the same time (jest's workers) do not write
+ * over each other's.
  */
 async function allowConsoleAt(kc: KeycloakServer, realm: string, baseUrl: string): Promise<void> {
+  const lock = await acquireMachineLock('keycloak-console-client', {
+    dir: process.env[RUN_DIR_ENV] ?? tmpdir(),
+    timeoutMs: 120_000,
+  });
+  try {
+    await addConsoleUris(kc, realm, baseUrl);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function addConsoleUris(kc: KeycloakServer, realm: string, baseUrl: string): Promise<void> {
   const admin = new KeycloakAdmin(
     { keycloakUrl: kc.url, username: kc.adminUser, password: kc.adminPassword },
     realm,

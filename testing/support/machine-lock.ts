@@ -53,8 +53,8 @@ function holderOf(path: string): string {
 
 /**
  * Waits until this process holds the machine's lock `name`, then resolves. Rejects with the
- * holder's description when another holds it for longer than `timeoutMs`, and when `flock`
- * cannot run.
+ * holder's description when another holds it for longer than `timeoutMs`, and with flock's
+ * own error when it fails otherwise (not installed, the lock file not writable).
  */
 export async function acquireMachineLock(
   name: string,
@@ -63,29 +63,35 @@ export async function acquireMachineLock(
   const path = machineLockPath(name, opts.dir);
   const timeoutMs = opts.timeoutMs ?? 900_000;
   const holder = opts.holder ?? `process ${process.pid}`;
-  // fd 9 stays open on the lock file, so the lock lives as long as this shell; `--nonblock`
-  // first, to tell the caller that it waits; `cat` returns when our end of its standard input
-  // closes. Exit 75 (EX_TEMPFAIL): waited `timeoutMs` in vain.
+  // fd 9 stays open on the lock file, so the lock lives as long as this shell. A first try
+  // that does not wait tells the caller that it waits (exit 75, EX_TEMPFAIL, is "held by
+  // another": then, after `timeoutMs`); any other failure of flock is its own. `cat` returns
+  // when our end of its standard input closes.
   const script = [
-    'exec 9>>"$1"',
-    'flock --nonblock 9 || { echo busy; flock --wait "$2" 9 || exit 75; }',
+    'command -v flock >/dev/null || { echo "flock (util-linux) not found" >&2; exit 127; }',
+    'exec 9>>"$1" || exit 73',
+    'flock --nonblock --conflict-exit-code 75 9; s=$?',
+    'if [ $s = 75 ]; then echo busy; flock --wait "$2" --conflict-exit-code 75 9 || exit $?; elif [ $s != 0 ]; then exit $s; fi',
     'echo locked',
     'exec cat >/dev/null',
-  ].join('; ');
+  ].join('\n');
   const child = spawn('sh', ['-c', script, 'machine-lock', path, String(timeoutMs / 1000)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const gone = new Promise<void>((r) => child.once('close', () => r()));
-  let released = false;
-  const release = async () => {
-    if (released) return;
-    released = true;
-    writeFileSync(`${path}.holder`, '');
-    child.stdin.end();
-    await gone;
-  };
+  let released: Promise<void> | undefined;
+  const release = () =>
+    (released ??= (async () => {
+      try {
+        writeFileSync(`${path}.holder`, '');
+      } catch {
+        // only the waiters' message
+      }
+      child.stdin.end();
+      await gone;
+    })());
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
@@ -96,17 +102,27 @@ export async function acquireMachineLock(
     child.once('error', (err) => reject(new Error(`machine lock ${path}: ${err.message}`)));
     child.once('close', (code) =>
       reject(
-        code === 75
+        code === 75 && out.startsWith('busy')
           ? new Error(
               `the machine's ${name} is held by ${holderOf(path)} for more than ${timeoutMs} ms (lock ${path}): wait for it to finish, or stop it`,
             )
           : new Error(
-              `machine lock ${path}: the locking shell exited (${code}) before it held the lock; it needs util-linux flock${stderr ? `: ${stderr.trim()}` : ''}`,
+              `machine lock ${path}: flock failed (exit ${code}) before it held the lock${stderr ? `: ${stderr.trim()}` : ''}`,
             ),
       ),
     );
   });
-  writeFileSync(`${path}.holder`, `${holder}\n`);
+  try {
+    writeFileSync(`${path}.holder`, `${holder}\n`);
+  } catch (err) {
+    await release();
+    throw new Error(
+      `machine lock ${path}: cannot write ${path}.holder: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
   // Held: nothing of the child keeps this process alive; its end lets go of the lock.
   child.unref();
   for (const stream of [child.stdin, child.stdout, child.stderr])
