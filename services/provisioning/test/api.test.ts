@@ -15,7 +15,6 @@ import { startEventsMonitor } from '../../../testing/support/events-monitor.js';
 import type { ProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { ANCHOR, startProvisioningStack } from '../../../testing/stack/provisioning-stack.js';
 import { openApiChecker, queryParameterProbes } from '../../../testing/support/openapi-checker.js';
-import { QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION } from '../src/index.js';
 
 let stack: ProvisioningStack;
 /** The real monitor the service's device events go to (its PLATFORM_EVENTS_URL). */
@@ -451,6 +450,12 @@ describe('devices', () => {
       endpoint: 'http://device.example:9000/cmd',
       expected_interval: 120,
     });
+    // The agent keeps the interval under this name, written out here: the devices an earlier
+    // version of the service stored carry it, and another name would lose their intervals.
+    const stored = await agentAt('/iot/devices/foodev').then(
+      (r) => r.json() as Promise<Record<string, unknown>>,
+    );
+    expect(stored.internal_attributes).toEqual([{ name: 'kitt4sme:expectedInterval', value: 120 }]);
     const again = await api('PUT', '/v1/devices/{id}', '/v1/devices/foodev', {
       ...floor1,
       body: declared,
@@ -823,7 +828,10 @@ describe('QuantumLeap subscription', () => {
   /** What this service makes, with `change` applied. */
   const ours = (change: (s: Sub) => void) => {
     const sub: Sub = {
-      description: QUANTUMLEAP_SUBSCRIPTION_DESCRIPTION,
+      // Written out, not the service's constant: Orion holds the subscriptions earlier versions
+      // made with it, and a new text would subscribe QuantumLeap a second time after an upgrade.
+      description:
+        'Notify QuantumLeap of changes to any entity of the tenant (kitt4sme provisioning)',
       subject: { entities: [{ idPattern: '.*' }] },
       notification: { http: { url: stack.config.quantumLeapNotifyUrl } },
     };
