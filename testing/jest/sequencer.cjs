@@ -14,7 +14,10 @@
 const { relative } = require('node:path');
 const Sequencer = require('@jest/test-sequencer').default;
 
-/** The slowest test files, slowest first. `kubeNode`: it starts the machine's kube node. */
+/**
+ * The slowest test files, about slowest first; a file that starts the machine's kube node
+ * (`kubeNode`) goes first, and the other one once the first has long ended.
+ */
 const SLOWEST = [
   { file: 'services/fleet/test/gitops.test.ts', seconds: 208, kubeNode: true },
   { file: 'testing/test/argocd-sync.test.ts', seconds: 214 },
