@@ -146,18 +146,40 @@ export async function makePeople(
       await createPerson(admin, realm, { ...spec, username: `${who}-${suffix}` }, password),
     );
 
+  /** The reasons of a person's last refused logins, from the realm's event log. */
+  const loginErrors = async (userId: string): Promise<string> => {
+    try {
+      const events = await (
+        await keycloakAdmin(kc, realm)
+      ).call<{ error?: string; time?: number }[]>(
+        'GET',
+        `${r}/events?type=LOGIN_ERROR&user=${userId}&max=3`,
+      );
+      return `Keycloak's last login errors of the person: ${JSON.stringify((events ?? []).map((e) => e.error))}`;
+    } catch (err) {
+      return `Keycloak's login errors could not be read: ${(err as Error).message}`;
+    }
+  };
+
   return {
     username: (who) => `${who}-${suffix}`,
     async token(who, given) {
       if (!ids.has(who)) throw new Error(`no person ${who} was made`);
-      const t = await fetchToken({
-        keycloakUrl: kc.url,
-        realm,
-        clientId,
-        clientSecret: secret,
-        user: { username: `${who}-${suffix}`, password: given ?? password },
-      });
-      return t.accessToken;
+      try {
+        const t = await fetchToken({
+          keycloakUrl: kc.url,
+          realm,
+          clientId,
+          clientSecret: secret,
+          user: { username: `${who}-${suffix}`, password: given ?? password },
+        });
+        return t.accessToken;
+      } catch (err) {
+        // Keycloak answers every refused login alike; its event log says why.
+        throw new Error(`${(err as Error).message} (${await loginErrors(ids.get(who)!)})`, {
+          cause: err,
+        });
+      }
     },
     async remove() {
       const a = await keycloakAdmin(kc, realm);

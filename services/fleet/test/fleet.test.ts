@@ -112,6 +112,19 @@ interface CallOptions {
 }
 
 /**
+ * A person's token, fetched again once a minute: this file asks for hundreds of answers, and a
+ * password grant for each would be load on the run's shared Keycloak that it does not test.
+ */
+const tokens = new Map<string, { token: string; at: number }>();
+async function tokenOf(who: Parameters<People['token']>[0]): Promise<string> {
+  const held = tokens.get(who);
+  if (held && Date.now() - held.at < 60_000) return held.token;
+  const token = await people.token(who);
+  tokens.set(who, { token, at: Date.now() });
+  return token;
+}
+
+/**
  * Calls `method template` (e.g. `/v1/agents/{name}`, filled from `params`) as person `as`, and
  * checks the answer against the OpenAPI document.
  */
@@ -122,7 +135,7 @@ async function call(
   o: CallOptions = {},
 ) {
   const path = template.replace(/\{(\w+)\}/g, (_, k: string) => params[k]!);
-  const token = o.token ?? (await people.token(o.as ?? 'operator'));
+  const token = o.token ?? (await tokenOf(o.as ?? 'operator'));
   const res = await fetch(`${o.url ?? fleet.url}/fleet${path}${o.dryRun ? '?dry_run=true' : ''}`, {
     method,
     headers: {
