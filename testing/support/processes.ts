@@ -62,6 +62,23 @@ export async function waitFor(
   }
 }
 
+/**
+ * Whether `p` settles (resolves or rejects) within `ms`: for a test that a promise is still
+ * pending, e.g. a waiter while another holds what it waits for.
+ */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
 /** The last `lines` lines of a log file, or a note that it does not exist. */
 export function tailFile(path: string, lines: number): string {
   if (!existsSync(path)) return `(no ${path})`;

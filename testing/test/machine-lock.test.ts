@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../support/cli.js';
 import type { MachineLock, MachineLockOptions } from '../support/machine-lock.js';
 import { acquireMachineLock, machineLockPath } from '../support/machine-lock.js';
+import { settlesWithin } from '../support/processes.js';
 
 let dir: string;
 /** Processes a test started, killed after it whatever its outcome. */
@@ -53,20 +54,6 @@ function withLockModule(
   );
   children.push(c);
   return c;
-}
-
-/** Whether `p` settles within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([
-    p.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
-  ]);
-  clearTimeout(timer);
-  return settled;
 }
 
 describe('acquireMachineLock', () => {

@@ -10,6 +10,7 @@ import type { DeviceBackend } from '../src/fiware.js';
 import { startMonitor } from '../src/service.js';
 import { EMPTY_BACKEND, eventsMonitorConfig } from '../../../testing/support/events-monitor.js';
 import { logLines } from '../../../testing/support/log-lines.js';
+import { settlesWithin } from '../../../testing/support/processes.js';
 
 let dir: string;
 beforeEach(() => {
@@ -18,20 +19,6 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Whether `p` settles within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([
-    p.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
-  ]);
-  clearTimeout(timer);
-  return settled;
-}
 
 /** A backend whose device listing waits for the test to let it answer, counting the calls. */
 function heldBackend(): { backend: DeviceBackend; calls: () => number; answer: () => void } {
@@ -52,20 +39,24 @@ function heldBackend(): { backend: DeviceBackend; calls: () => number; answer: (
   };
 }
 
+/** The monitor on `backend`, passing every 20 ms. */
+const passingMonitor = (stateFile: string, backend: DeviceBackend) =>
+  startMonitor(
+    eventsMonitorConfig({ stateFile, config: { passSeconds: 0.02, tenants: ['manufacturing'] } }),
+    {
+      host: '127.0.0.1',
+      processMetrics: false,
+      backend,
+      logDestination: logLines(() => undefined),
+    },
+  );
+
 describe('the monitor service, its pass timer on', () => {
   it('passes again and again until closed', async () => {
     const b = heldBackend();
     b.answer();
     const stateFile = join(dir, 'state', 'state.json');
-    const mon = await startMonitor(
-      eventsMonitorConfig({ stateFile, config: { passSeconds: 0.02, tenants: ['manufacturing'] } }),
-      {
-        host: '127.0.0.1',
-        processMetrics: false,
-        backend: b.backend,
-        logDestination: logLines(() => undefined),
-      },
-    );
+    const mon = await passingMonitor(stateFile, b.backend);
     try {
       const deadline = Date.now() + 10_000;
       while (b.calls() < 3 && Date.now() < deadline) await sleep(20);
@@ -79,15 +70,7 @@ describe('the monitor service, its pass timer on', () => {
   it('close() during a pass waits for it to end and save; no pass and no write after it', async () => {
     const b = heldBackend();
     const stateFile = join(dir, 'state', 'state.json');
-    const mon = await startMonitor(
-      eventsMonitorConfig({ stateFile, config: { passSeconds: 0.02, tenants: ['manufacturing'] } }),
-      {
-        host: '127.0.0.1',
-        processMetrics: false,
-        backend: b.backend,
-        logDestination: logLines(() => undefined),
-      },
-    );
+    const mon = await passingMonitor(stateFile, b.backend);
     const deadline = Date.now() + 10_000;
     while (b.calls() === 0 && Date.now() < deadline) await sleep(10);
     expect(b.calls()).toBe(1);
