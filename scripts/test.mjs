@@ -8,10 +8,11 @@
 //   npm test -- cdk8s/test   only jest suites whose path matches (no setup, no Rego tests)
 //
 // Jest runs the test files on TEST_WORKERS workers at once (default: the machine's cores, at
-// least 2 and at most 4; `npm test -- --runInBand` runs them one at a time). Most of a test
+// least 2 and at most 4; `npm test -- --runInBand` runs them one at a time). Much of a test
 // file's time is spent waiting on the real servers it starts, so two workers make the run
-// shorter even on two cores; what a machine has only one of (the test kube node) is taken in
-// turns under a machine lock (testing/support/machine-lock.ts).
+// shorter even on two cores (a fresh-clone CI run there: 28.5 minutes with one, about 18 with
+// two); what a machine has only one of (the test kube node) is taken in turns under a machine
+// lock (testing/support/machine-lock.ts).
 //
 // Exit code: 0 when everything passed, 1 otherwise, 2 for a TEST_WORKERS that is no number.
 import { spawnSync } from 'node:child_process';
