@@ -10,7 +10,7 @@ import type { DeviceBackend } from '../src/fiware.js';
 import { startMonitor } from '../src/service.js';
 import { EMPTY_BACKEND, eventsMonitorConfig } from '../../../testing/support/events-monitor.js';
 import { logLines } from '../../../testing/support/log-lines.js';
-import { settlesWithin } from '../../../testing/support/processes.js';
+import { settlesWithin, waitFor } from '../../../testing/support/processes.js';
 
 let dir: string;
 beforeEach(() => {
@@ -58,8 +58,12 @@ describe('the monitor service, its pass timer on', () => {
     const stateFile = join(dir, 'state', 'state.json');
     const mon = await passingMonitor(stateFile, b.backend);
     try {
-      const deadline = Date.now() + 10_000;
-      while (b.calls() < 3 && Date.now() < deadline) await sleep(20);
+      await waitFor(
+        async () => b.calls() >= 3,
+        10_000,
+        () => new Error('fewer than 3 passes'),
+        20,
+      );
       expect(b.calls()).toBeGreaterThanOrEqual(3);
       expect(existsSync(stateFile)).toBe(true);
     } finally {
@@ -71,8 +75,12 @@ describe('the monitor service, its pass timer on', () => {
     const b = heldBackend();
     const stateFile = join(dir, 'state', 'state.json');
     const mon = await passingMonitor(stateFile, b.backend);
-    const deadline = Date.now() + 10_000;
-    while (b.calls() === 0 && Date.now() < deadline) await sleep(10);
+    await waitFor(
+      async () => b.calls() > 0,
+      10_000,
+      () => new Error('no pass started'),
+      10,
+    );
     expect(b.calls()).toBe(1);
 
     const closed = mon.close();
