@@ -4,6 +4,7 @@
  * entry point's exit codes and stderr in a real child process.
  */
 import { spawn } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
@@ -17,6 +18,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { Counter, Registry } from 'prom-client';
 
 import {
+  DRAIN_MS,
   addProbes,
   requestFault,
   createServiceLogger,
@@ -322,33 +324,122 @@ describe('createServiceLogger', () => {
 });
 
 describe('runServer', () => {
-  /** Runs the fixture entry point in `mode`; resolves with its exit code and output. */
-  function run(mode: string, onStdout?: (text: string, kill: () => void) => void) {
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+  interface Run {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+  }
+  /**
+   * Runs the fixture entry point in `mode` (with `env`); `onListening` gets its port and a
+   * function that sends it SIGTERM. Resolves with its exit code and output.
+   */
+  function run(
+    mode: string,
+    onListening?: (port: number, terminate: () => void) => void,
+    env: Record<string, string> = {},
+  ) {
+    return new Promise<Run>((resolve) => {
       const child = spawn(TSX, [join(HERE, 'fixtures', 'server.ts')], {
-        env: { ...process.env, RUNTIME_FIXTURE: mode, NODE_OPTIONS: '' },
+        env: { ...process.env, ...env, RUNTIME_FIXTURE: mode, NODE_OPTIONS: '' },
       });
       let stdout = '';
       let stderr = '';
+      let told = false;
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
-        onStdout?.(stdout, () => child.kill('SIGTERM'));
+        const listening = /listening (\d+)\n/.exec(stdout);
+        if (listening && !told) {
+          told = true;
+          onListening?.(Number(listening[1]), () => child.kill('SIGTERM'));
+        }
       });
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('exit', (code) => resolve({ code, stdout, stderr }));
     });
   }
 
-  it('exits 0 once SIGTERM has closed the server', async () => {
+  /** GET `path` on the fixture; resolves with the status and body, or the error's code. */
+  function get(port: number, path: string) {
+    return new Promise<{ status?: number; body?: string; error?: string }>((resolve) => {
+      const req = httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+        res.on('error', (err: NodeJS.ErrnoException) =>
+          resolve({ error: err.code ?? err.message }),
+        );
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    });
+  }
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('exits 0 once SIGTERM has closed the server and then the service', async () => {
     let signalled = false;
-    const out = await run('ok', (text, kill) => {
-      if (!signalled && /listening \d+\n/.test(text)) {
-        signalled = true;
-        kill();
-      }
+    const out = await run('ok', (_port, terminate) => {
+      signalled = true;
+      terminate();
     });
     expect(signalled).toBe(true);
     expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/\nclosed after the server\n$/);
+  }, 60_000);
+
+  it('answers a request in flight at SIGTERM, refuses new connections, then exits 0', async () => {
+    const seen: string[] = [];
+    let inFlight: Promise<unknown> | undefined;
+    let late: Promise<unknown> | undefined;
+    const out = await run('ok', (port, terminate) => {
+      inFlight = get(port, '/slow').then((answer) => {
+        seen.push('answered');
+        return answer;
+      });
+      // The request has reached the service (it answers after 500 ms) when the signal comes.
+      late = sleep(200)
+        .then(() => terminate())
+        .then(() => sleep(100))
+        .then(() => get(port, '/'));
+    }).then((result) => {
+      seen.push('exited');
+      return result;
+    });
+    expect(await inFlight).toEqual({ status: 200, body: 'slow answer' });
+    expect(await late).toEqual({ error: 'ECONNREFUSED' });
+    expect(seen).toEqual(['answered', 'exited']);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/\nclosed after the server\n$/);
+  }, 60_000);
+
+  it('cuts a request still running when the drain time is up, closes the service, exits 0', async () => {
+    let hung: Promise<{ error?: string }> | undefined;
+    let signalledAt = 0;
+    const out = await run(
+      'ok',
+      (port, terminate) => {
+        hung = get(port, '/hang');
+        void sleep(200).then(() => {
+          signalledAt = Date.now();
+          terminate();
+        });
+      },
+      { RUNTIME_DRAIN_MS: '400' },
+    );
+    const stoppedAfter = Date.now() - signalledAt;
+    expect((await hung)?.error).toBe('ECONNRESET');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/\nclosed after the server\n$/);
+    // The drain time given, not the default of 10 s, nor no wait at all.
+    expect(stoppedAfter).toBeGreaterThanOrEqual(400);
+    expect(stoppedAfter).toBeLessThan(DRAIN_MS);
+  }, 60_000);
+
+  it('exits 1 with "<name> did not stop cleanly" and the stack when close() fails', async () => {
+    const out = await run('close-fails', (_port, terminate) => terminate());
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(
+      /^fixture service did not stop cleanly: Error: the queue would not stop\n {4}at /,
+    );
   }, 60_000);
 
   it('fails with exit 1 and the code, message and fix of a documented error', async () => {
