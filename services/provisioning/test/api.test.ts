@@ -817,7 +817,10 @@ describe('QuantumLeap subscription', () => {
   interface Sub {
     description: string;
     status?: string;
-    subject: { entities: Record<string, string>[]; condition?: { attrs: string[] } };
+    subject: {
+      entities: Record<string, string>[];
+      condition?: { attrs: string[]; expression?: Record<string, string> };
+    };
     notification: {
       http: { url: string };
       attrsFormat?: string;
@@ -879,6 +882,43 @@ describe('QuantumLeap subscription', () => {
     expect(res.status).toBe(201);
     expect(res.body.status).toBe('created');
     expect(stack.orion.subscriptions('manufracture')).toHaveLength(2);
+  });
+
+  // The Orion fake answers 501 to a subscription with an expression (q, mq, geo), so Orion's
+  // listing of one is given by a fault rule: a filter means some changes are not notified.
+  it('does not adopt its own subscription with an expression (Orion’s listing of it)', async () => {
+    const listed = {
+      id: '6756f0c1a2b3c4d5e6f70809',
+      ...ours((s) => {
+        s.status = 'active';
+        s.notification.attrsFormat = 'normalized';
+      }),
+    };
+    listed.subject.condition = { attrs: [], expression: { q: 'temperature>40' } };
+    stack.orion.fault((req) =>
+      req.method === 'GET' && req.path === '/v2/subscriptions'
+        ? { status: 200, body: [listed] }
+        : undefined,
+    );
+    try {
+      const res = await api(
+        'PUT',
+        '/v1/subscriptions/quantumleap',
+        '/v1/subscriptions/quantumleap',
+        {
+          token: await admin(),
+        },
+      );
+      expect(res.status).toBe(201);
+      expect(res.body.status).toBe('created');
+      expect(res.body.id).not.toBe(listed.id);
+    } finally {
+      stack.orion.fault(undefined);
+    }
+    // The one it made is Orion's only stored subscription, without an expression.
+    const stored = stack.orion.subscriptions('manufracture');
+    expect(stored).toHaveLength(1);
+    expect(JSON.stringify(stored[0])).not.toContain('expression');
   });
 
   it('is refused to operators and with a service path header', async () => {
