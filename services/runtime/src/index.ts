@@ -5,7 +5,7 @@
 export { UNMATCHED_ROUTE, addProbes, mountApi, requestFault, sendInternalError } from './http.js';
 export type { MountOptions, ProbeOptions, RequestFault } from './http.js';
 export { createServiceLogger } from './log.js';
-export { DRAIN_MS, runServer } from './server.js';
+export { CLOSE_MS, DRAIN_MS, runServer } from './server.js';
 export type { RunServerOptions, RunningService } from './server.js';
 export { EventPublisher, callerLabel } from './events.js';
 export type { EventPublisherOptions, PublisherClock, PublisherCounts } from './events.js';

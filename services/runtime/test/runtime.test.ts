@@ -4,7 +4,7 @@
  * entry point's exit codes and stderr in a real child process.
  */
 import { spawn } from 'node:child_process';
-import { get as httpGet } from 'node:http';
+import { Agent, get as httpGet } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
@@ -18,6 +18,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { Counter, Registry } from 'prom-client';
 
 import {
+  CLOSE_MS,
   DRAIN_MS,
   addProbes,
   requestFault,
@@ -329,39 +330,50 @@ describe('runServer', () => {
     stdout: string;
     stderr: string;
   }
+  interface Child {
+    /** The fixture's port, once it listens. */
+    port: number;
+    /** Sends the fixture a signal (SIGTERM unless told). */
+    signal(name?: NodeJS.Signals): void;
+  }
   /**
-   * Runs the fixture entry point in `mode` (with `env`); `onListening` gets its port and a
-   * function that sends it SIGTERM. Resolves with its exit code and output.
+   * Runs the fixture entry point in `mode` (with `env`); `onLine` gets each line it prints
+   * once it listens. Resolves with its exit code and output.
    */
   function run(
     mode: string,
-    onListening?: (port: number, terminate: () => void) => void,
+    onLine?: (line: string, child: Child) => void,
     env: Record<string, string> = {},
   ) {
     return new Promise<Run>((resolve) => {
-      const child = spawn(TSX, [join(HERE, 'fixtures', 'server.ts')], {
+      const proc = spawn(TSX, [join(HERE, 'fixtures', 'server.ts')], {
         env: { ...process.env, ...env, RUNTIME_FIXTURE: mode, NODE_OPTIONS: '' },
       });
       let stdout = '';
       let stderr = '';
-      let told = false;
-      child.stdout.on('data', (d: Buffer) => {
+      let child: Child | undefined;
+      let seen = 0;
+      proc.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
-        const listening = /listening (\d+)\n/.exec(stdout);
-        if (listening && !told) {
-          told = true;
-          onListening?.(Number(listening[1]), () => child.kill('SIGTERM'));
+        const lines = stdout.split('\n').slice(0, -1);
+        for (const line of lines.slice(seen)) {
+          const listening = /^listening (\d+)$/.exec(line);
+          if (listening && !child) {
+            child = { port: Number(listening[1]), signal: (name) => proc.kill(name ?? 'SIGTERM') };
+          }
+          if (child) onLine?.(line, child);
         }
+        seen = lines.length;
       });
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      proc.on('exit', (code) => resolve({ code, stdout, stderr }));
     });
   }
 
   /** GET `path` on the fixture; resolves with the status and body, or the error's code. */
-  function get(port: number, path: string) {
+  function get(port: number, path: string, agent: Agent | false = false) {
     return new Promise<{ status?: number; body?: string; error?: string }>((resolve) => {
-      const req = httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      const req = httpGet({ host: '127.0.0.1', port, path, agent }, (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => resolve({ status: res.statusCode, body }));
@@ -373,42 +385,66 @@ describe('runServer', () => {
     });
   }
 
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** GETs `/` every 50 ms until the connection is refused; resolves when it is. */
+  async function refused(port: number): Promise<void> {
+    for (;;) {
+      const answer = await get(port, '/');
+      if (answer.error === 'ECONNREFUSED') return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 
   it('exits 0 once SIGTERM has closed the server and then the service', async () => {
-    let signalled = false;
-    const out = await run('ok', (_port, terminate) => {
-      signalled = true;
-      terminate();
+    const out = await run('ok', (line, child) => {
+      if (line.startsWith('listening')) child.signal();
     });
-    expect(signalled).toBe(true);
     expect(out.code).toBe(0);
-    expect(out.stdout).toMatch(/\nclosed after the server\n$/);
+    expect(out.stdout).toMatch(/\nclosed, 0 connections open\n$/);
   }, 60_000);
 
-  it('answers a request in flight at SIGTERM, refuses new connections, then exits 0', async () => {
-    const seen: string[] = [];
-    let inFlight: Promise<unknown> | undefined;
-    let late: Promise<unknown> | undefined;
-    const out = await run('ok', (port, terminate) => {
-      inFlight = get(port, '/slow').then((answer) => {
-        seen.push('answered');
-        return answer;
-      });
-      // The request has reached the service (it answers after 500 ms) when the signal comes.
-      late = sleep(200)
-        .then(() => terminate())
-        .then(() => sleep(100))
-        .then(() => get(port, '/'));
-    }).then((result) => {
-      seen.push('exited');
-      return result;
+  it('refuses new connections at SIGTERM, answers the request in flight, then closes and exits 0', async () => {
+    const order: string[] = [];
+    let answer: Promise<unknown> | undefined;
+    const out = await run('ok', (line, child) => {
+      if (line.startsWith('listening')) {
+        answer = get(child.port, '/slow').then((a) => (order.push('answered'), a));
+      }
+      if (line === 'got /slow') {
+        child.signal();
+        void refused(child.port).then(() => order.push('refused'));
+      }
     });
-    expect(await inFlight).toEqual({ status: 200, body: 'slow answer' });
-    expect(await late).toEqual({ error: 'ECONNREFUSED' });
-    expect(seen).toEqual(['answered', 'exited']);
+    order.push('exited');
+    expect(await answer).toEqual({ status: 200, body: 'slow answer' });
+    // Refused while the answer (1.5 s) was still being made; close() came after the drain,
+    // with no connection left to cut.
+    expect(order).toEqual(['refused', 'answered', 'exited']);
     expect(out.code).toBe(0);
-    expect(out.stdout).toMatch(/\nclosed after the server\n$/);
+    expect(out.stdout).toMatch(/\nclosed, 0 connections open\n$/);
+  }, 60_000);
+
+  it('ends a kept-alive connection once its request is answered, not at its keep-alive timeout', async () => {
+    const agent = new Agent({ keepAlive: true });
+    let answeredAt = 0;
+    let answer: Promise<unknown> | undefined;
+    const out = await run(
+      'ok',
+      (line, child) => {
+        if (line.startsWith('listening')) {
+          answer = get(child.port, '/slow', agent).then((a) => ((answeredAt = Date.now()), a));
+        }
+        if (line === 'got /slow') child.signal();
+      },
+      { RUNTIME_SLOW_MS: '300' },
+    );
+    const exitedAfter = Date.now() - answeredAt;
+    agent.destroy();
+    expect(await answer).toEqual({ status: 200, body: 'slow answer' });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/\nclosed, 0 connections open\n$/);
+    // Node keeps an answered connection open for its keepAliveTimeout (5 s) and close() waits
+    // for it; the drain ends it when idle, and the drain time (10 s) is not reached.
+    expect(exitedAfter).toBeLessThan(2_500);
   }, 60_000);
 
   it('cuts a request still running when the drain time is up, closes the service, exits 0', async () => {
@@ -416,30 +452,61 @@ describe('runServer', () => {
     let signalledAt = 0;
     const out = await run(
       'ok',
-      (port, terminate) => {
-        hung = get(port, '/hang');
-        void sleep(200).then(() => {
+      (line, child) => {
+        if (line.startsWith('listening')) hung = get(child.port, '/hang');
+        if (line === 'got /hang') {
           signalledAt = Date.now();
-          terminate();
-        });
+          child.signal();
+        }
       },
       { RUNTIME_DRAIN_MS: '400' },
     );
     const stoppedAfter = Date.now() - signalledAt;
     expect((await hung)?.error).toBe('ECONNRESET');
     expect(out.code).toBe(0);
-    expect(out.stdout).toMatch(/\nclosed after the server\n$/);
+    expect(out.stdout).toMatch(/\nclosed, 0 connections open\n$/);
     // The drain time given, not the default of 10 s, nor no wait at all.
     expect(stoppedAfter).toBeGreaterThanOrEqual(400);
     expect(stoppedAfter).toBeLessThan(DRAIN_MS);
   }, 60_000);
 
   it('exits 1 with "<name> did not stop cleanly" and the stack when close() fails', async () => {
-    const out = await run('close-fails', (_port, terminate) => terminate());
+    const out = await run('close-fails', (line, child) => {
+      if (line.startsWith('listening')) child.signal();
+    });
     expect(out.code).toBe(1);
     expect(out.stderr).toMatch(
       /^fixture service did not stop cleanly: Error: the queue would not stop\n {4}at /,
     );
+  }, 60_000);
+
+  it('exits 1 when close() takes longer than its time', async () => {
+    const out = await run(
+      'close-hangs',
+      (line, child) => {
+        if (line.startsWith('listening')) child.signal();
+      },
+      { RUNTIME_CLOSE_MS: '300' },
+    );
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(
+      /^fixture service did not stop cleanly: Error: close\(\) did not finish within 300 ms\n/,
+    );
+  }, 60_000);
+
+  it('ends at once with 130 on a second signal while stopping', async () => {
+    // close() never ends and has the default 10 s: only the second signal ends the process.
+    let first = 0;
+    const out = await run('close-hangs', (line, child) => {
+      if (line.startsWith('listening')) {
+        first = Date.now();
+        child.signal('SIGTERM');
+        setTimeout(() => child.signal('SIGINT'), 300);
+      }
+    });
+    expect(out.code).toBe(130);
+    expect(Date.now() - first).toBeLessThan(CLOSE_MS);
+    expect(out.stderr).toBe('');
   }, 60_000);
 
   it('fails with exit 1 and the code, message and fix of a documented error', async () => {
