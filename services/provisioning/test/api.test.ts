@@ -372,10 +372,9 @@ describe('devices', () => {
     });
     expect(changed.body.status).toBe('updated');
     const got = await api('GET', '/v1/devices/{id}', '/v1/devices/foodev', floor1);
-    expect(got.body.attributes.map((a: { name: string }) => a.name)).toEqual([
-      'foo',
-      'temperature',
-    ]);
+    // Each attribute as declared: its object id (the key in a measurement) is not its name.
+    expect(got.body.attributes).toEqual(change.attributes);
+    expect(got.body.attributes[1]).toEqual({ object_id: 't', name: 'temperature', type: 'Number' });
     expect(got.body.expected_interval).toBe(60);
     expect(got.body.static_attributes).toEqual([
       { name: 'category', type: 'Text', value: 'sensor' },
