@@ -333,6 +333,8 @@ describe('runServer', () => {
   interface Child {
     /** The fixture's port, once it listens. */
     port: number;
+    /** The port of its other server (`otherServers`). */
+    otherPort: number;
     /** Sends the fixture a signal (SIGTERM unless told). */
     signal(name?: NodeJS.Signals): void;
   }
@@ -357,9 +359,13 @@ describe('runServer', () => {
         stdout += d.toString();
         const lines = stdout.split('\n').slice(0, -1);
         for (const line of lines.slice(seen)) {
-          const listening = /^listening (\d+)$/.exec(line);
+          const listening = /^listening (\d+) (\d+)$/.exec(line);
           if (listening && !child) {
-            child = { port: Number(listening[1]), signal: (name) => proc.kill(name ?? 'SIGTERM') };
+            child = {
+              port: Number(listening[1]),
+              otherPort: Number(listening[2]),
+              signal: (name) => proc.kill(name ?? 'SIGTERM'),
+            };
           }
           if (child) onLine?.(line, child);
         }
@@ -421,6 +427,19 @@ describe('runServer', () => {
     expect(order).toEqual(['refused', 'answered', 'exited']);
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/\nclosed, 0 connections open\n$/);
+  }, 60_000);
+
+  it('drains the other servers too (the monitor’s events port)', async () => {
+    let answer: Promise<unknown> | undefined;
+    const out = await run('ok', (line, child) => {
+      if (line.startsWith('listening')) answer = get(child.otherPort, '/slow');
+      if (line === 'got /slow') {
+        child.signal();
+        void refused(child.otherPort);
+      }
+    });
+    expect(await answer).toEqual({ status: 200, body: 'slow answer' });
+    expect(out.code).toBe(0);
   }, 60_000);
 
   it('ends a kept-alive connection once its request is answered, not at its keep-alive timeout', async () => {
