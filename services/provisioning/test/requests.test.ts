@@ -78,6 +78,22 @@ describe('authorization', () => {
     expect(await agentDevices()).toBe(before);
   });
 
+  it('passes on a correlator of up to 128 visible characters, and makes its own for any other', async () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    const answer = async (given: string) => {
+      const res = await stack.call('GET', '/v1/groups', {
+        ...floor1,
+        headers: { 'fiware-correlator': given },
+      });
+      expect([given, res.status]).toEqual([given, 200]);
+      return res.headers.get('fiware-correlator');
+    };
+    for (const given of ['ok-1:a.b@c_d', 'x'.repeat(128)]) expect(await answer(given)).toBe(given);
+    for (const given of ['has space', 'end;', ';start', 'x'.repeat(129)]) {
+      expect([given, await answer(given)]).toEqual([given, expect.stringMatching(uuid)]);
+    }
+  });
+
   it('logs each refusal with its reason and correlator, never the token', async () => {
     const token = await stack.token({ claims: { tenants: ['smithereens'] } });
     const res = await stack.call('GET', '/v1/devices', {
