@@ -17,6 +17,8 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { Counter, Registry } from 'prom-client';
 
+import { waitFor } from '../../../testing/support/processes.js';
+
 import {
   CLOSE_MS,
   DRAIN_MS,
@@ -391,14 +393,14 @@ describe('runServer', () => {
     });
   }
 
-  /** GETs `/` every 50 ms until the connection is refused; resolves when it is. */
-  async function refused(port: number): Promise<void> {
-    for (;;) {
-      const answer = await get(port, '/');
-      if (answer.error === 'ECONNREFUSED') return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  /** GETs `/` every 50 ms until the connection is refused; rejects after 10 s. */
+  const refused = (port: number) =>
+    waitFor(
+      async () => (await get(port, '/')).error === 'ECONNREFUSED',
+      10_000,
+      () => new Error(`port ${port} still takes connections`),
+      50,
+    );
 
   it('exits 0 once SIGTERM has closed the server and then the service', async () => {
     const out = await run('ok', (line, child) => {
@@ -417,7 +419,10 @@ describe('runServer', () => {
       }
       if (line === 'got /slow') {
         child.signal();
-        void refused(child.port).then(() => order.push('refused'));
+        void refused(child.port).then(
+          () => order.push('refused'),
+          () => order.push('never refused'),
+        );
       }
     });
     order.push('exited');
@@ -433,10 +438,7 @@ describe('runServer', () => {
     let answer: Promise<unknown> | undefined;
     const out = await run('ok', (line, child) => {
       if (line.startsWith('listening')) answer = get(child.otherPort, '/slow');
-      if (line === 'got /slow') {
-        child.signal();
-        void refused(child.otherPort);
-      }
+      if (line === 'got /slow') child.signal();
     });
     expect(await answer).toEqual({ status: 200, body: 'slow answer' });
     expect(out.code).toBe(0);
