@@ -24,6 +24,7 @@ import type { PlatformContext } from '../../platform/context.js';
 import { TENANT_API_LABEL } from '../../platform/mesh.js';
 import { AGENT_REACHED_SERVICES } from '../../platform/fleet/rights.js';
 import { meshPrincipal } from '../../platform/mesh.js';
+import { SHUTDOWN, shutdownSeconds } from '../../platform/shutdown.js';
 import type { ExceptionRule, PolicyException } from './policy-exceptions.js';
 import type { BootstrapSecretId, SecretKey } from '../../platform/secrets.js';
 import { BOOTSTRAP_SECRETS } from '../../platform/secrets.js';
@@ -121,7 +122,11 @@ export interface WorkloadProps<S extends ServiceId> {
   readonly podAnnotations?: Readonly<Record<string, string>>;
   /** Extra pod labels, e.g. the label a RequestAuthentication selects. @default none */
   readonly podLabels?: Readonly<Record<string, string>>;
-  /** @default 30 */
+  /**
+   * Seconds between the pod's deletion and SIGKILL; they include the `preStop` pause, so they
+   * must be longer than a service's whole stop ({@link shutdownSeconds}).
+   * @default SHUTDOWN.gracePeriodSeconds (platform/shutdown.ts)
+   */
   readonly terminationGracePeriodSeconds?: number;
   /**
    * Deployment only: `Recreate` stops the old pod before the new one starts, for a single
@@ -184,6 +189,14 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
     }
     if (props.kind === 'StatefulSet' && props.strategy) {
       throw new TypeError(`${this.name}: strategy is for a Deployment; leave it out`);
+    }
+    const gracePeriod = props.terminationGracePeriodSeconds ?? SHUTDOWN.gracePeriodSeconds;
+    if (!Number.isInteger(gracePeriod) || gracePeriod <= shutdownSeconds()) {
+      throw new TypeError(
+        `${this.name}: terminationGracePeriodSeconds ${gracePeriod} leaves no time to stop: ` +
+          `the preStop pause, the drain and the close take up to ${shutdownSeconds()} s ` +
+          `(platform/shutdown.ts); give more whole seconds, or leave it out for ${SHUTDOWN.gracePeriodSeconds}`,
+      );
     }
 
     this.exceptions = props.containers.flatMap((c) =>
@@ -258,7 +271,7 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
           (e) => e.rule === 'automountServiceAccountToken',
         ),
         enableServiceLinks: false, // NOTE (2)
-        terminationGracePeriodSeconds: props.terminationGracePeriodSeconds ?? 30,
+        terminationGracePeriodSeconds: gracePeriod,
         securityContext: {
           runAsNonRoot: true,
           runAsUser: props.runAs.user,
@@ -482,6 +495,11 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
       readinessProbe: c.readinessProbe,
       livenessProbe: c.livenessProbe,
       startupProbe: c.startupProbe,
+      // A container that serves keeps serving while its endpoints are removed, then gets
+      // SIGTERM (platform/shutdown.ts). The kubelet sleeps: the image needs no `sleep`.
+      lifecycle: c.ports?.length
+        ? { preStop: { sleep: { seconds: SHUTDOWN.preStopSeconds } } }
+        : undefined,
       resources: kubeResources(resources),
       securityContext: hardenedSecurityContext(readOnlyRoot),
       volumeMounts: mounts.length > 0 ? mounts : undefined,

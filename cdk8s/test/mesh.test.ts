@@ -4,6 +4,7 @@ import { ExternalIdentity, Workload, httpProbe } from '../lib/workload.js';
 import { allowedEdges, requiredEdges } from '../../testing/support/edges.js';
 import { configInput, find, opaPolicyData, synth } from '../../testing/support/synth.js';
 import { loadPlatformContext } from '../../platform/context.js';
+import { SHUTDOWN, shutdownSeconds } from '../../platform/shutdown.js';
 
 const ctx = () => loadPlatformContext({ config: configInput() });
 
@@ -11,6 +12,7 @@ const ctx = () => loadPlatformContext({ config: configInput() });
 function workload(
   chart: ReturnType<typeof Testing.chart>,
   id: 'orion' | 'mongodb' | 'quantumleap',
+  extra: Partial<ConstructorParameters<typeof Workload>[2]> = {},
 ) {
   const port = { orion: 1026, mongodb: 27017, quantumleap: 8668 }[id];
   const key = id === 'mongodb' ? 'db' : 'api';
@@ -29,6 +31,7 @@ function workload(
         livenessProbe: httpProbe('/', port),
       },
     ],
+    ...extra,
   });
 }
 
@@ -36,6 +39,65 @@ const policyOf = (chart: ReturnType<typeof Testing.chart>, name: string) =>
   Testing.synth(chart).find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === name);
 
 describe('Workload', () => {
+  describe('stopping (platform/shutdown.ts)', () => {
+    const podOf = (chart: ReturnType<typeof Testing.chart>) =>
+      Testing.synth(chart).find((o) => o.kind === 'Deployment')!.spec.template.spec;
+
+    it('pauses a serving container before SIGTERM, not one without ports, within the grace period', () => {
+      const chart = Testing.chart();
+      const probe = httpProbe('/', 1026);
+      workload(chart, 'orion', {
+        containers: [
+          {
+            name: 'orion',
+            image: 'orion',
+            ports: ['api'],
+            readinessProbe: probe,
+            livenessProbe: probe,
+          },
+          {
+            name: 'helper',
+            image: 'orion',
+            readinessProbe: probe,
+            livenessProbe: probe,
+            resources: {
+              cpuRequestMilli: 10,
+              cpuLimitMilli: 100,
+              memoryRequestMi: 16,
+              memoryLimitMi: 32,
+            },
+          },
+        ],
+      });
+      const spec = podOf(chart);
+      expect(spec.containers.map((c: any) => [c.name, c.lifecycle])).toEqual([
+        ['orion', { preStop: { sleep: { seconds: 5 } } }],
+        ['helper', undefined],
+      ]);
+      expect(spec.terminationGracePeriodSeconds).toBe(30);
+      expect(SHUTDOWN.preStopSeconds).toBe(5);
+      expect(shutdownSeconds()).toBe(25);
+    });
+
+    it('keeps a longer grace period it is given', () => {
+      const chart = Testing.chart();
+      workload(chart, 'orion', { terminationGracePeriodSeconds: 26 });
+      expect(podOf(chart).terminationGracePeriodSeconds).toBe(26);
+    });
+
+    it.each([[25], [5], [0], [29.5]])(
+      'refuses a grace period of %s s, which leaves no time to stop',
+      (seconds) => {
+        const chart = Testing.chart();
+        expect(() => workload(chart, 'orion', { terminationGracePeriodSeconds: seconds })).toThrow(
+          `orion: terminationGracePeriodSeconds ${seconds} leaves no time to stop: the preStop ` +
+            'pause, the drain and the close take up to 25 s (platform/shutdown.ts); give more ' +
+            'whole seconds, or leave it out for 30',
+        );
+      },
+    );
+  });
+
   describe('grantAccess', () => {
     it('creates no policy until something is granted', () => {
       const chart = Testing.chart();
@@ -112,6 +174,36 @@ describe('Workload', () => {
       const orion = workload(chart, 'orion');
       expect(() => orion.grantPort(orion, 'north')).toThrow(/has no port north/);
     });
+  });
+});
+
+describe("the platform's workloads stop gracefully", () => {
+  const out = synth();
+  // Not a Workload: the in-cluster git server (cdk8s/lib/gitops/local-git.ts) has one replica,
+  // recreated, whose clients retry; no other pod could answer while it paused.
+  const unpaused = ['gitops-repo'];
+  const pods = out.objects
+    .filter((o) => o.object.kind === 'Deployment' || o.object.kind === 'StatefulSet')
+    .map((o) => ({ name: o.object.metadata.name, spec: (o.object as any).spec.template.spec }))
+    .filter((p) => !unpaused.includes(p.name));
+
+  it('every serving container pauses before SIGTERM, and every grace period covers the stop', () => {
+    const serving = pods
+      .filter((p) => p.spec.containers.some((c: any) => c.ports?.length))
+      .map((p) => p.name);
+    // Every workload of the platform serves (a change here: review its stop).
+    expect(serving.sort()).toEqual(pods.map((p) => p.name).sort());
+    expect(serving.length).toBeGreaterThanOrEqual(14);
+    for (const p of pods) {
+      for (const c of p.spec.containers) {
+        const pause = c.ports?.length ? { preStop: { sleep: { seconds: 5 } } } : undefined;
+        expect([p.name, c.name, c.lifecycle]).toEqual([p.name, c.name, pause]);
+      }
+      expect([p.name, p.spec.terminationGracePeriodSeconds > shutdownSeconds()]).toEqual([
+        p.name,
+        true,
+      ]);
+    }
   });
 });
 

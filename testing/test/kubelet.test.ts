@@ -29,6 +29,7 @@ import * as k8s from '@kubernetes/client-node';
 
 import { loadPlatformContext } from '../../platform/context.js';
 import { loadCluster } from '../../platform/cluster.js';
+import { SHUTDOWN } from '../../platform/shutdown.js';
 import { readDeployObjects } from '../../services/ops/src/deploy.js';
 import { platformEndpoints } from '../../services/ops/src/endpoints.js';
 import { startForward } from '../../services/ops/src/open.js';
@@ -361,6 +362,73 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
         },
         TIMEOUT_MS,
         () => new Error(`not restarted\n${logs()}`),
+        500,
+      );
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'a deleted pod is given its preStop pause before SIGTERM, then stops cleanly (exit 0) and is replaced',
+    async () => {
+      const [pod] = await pods();
+      const name = pod!.metadata!.name!;
+      // The pod's own updates, from before its deletion: the kubelet reports how its container
+      // ended before it removes the pod.
+      const ended: k8s.V1ContainerStateTerminated[] = [];
+      const seen: string[] = [];
+      const watch = await new k8s.Watch(api!.kubeConfig()).watch(
+        `/api/v1/namespaces/${NAMESPACE}/pods`,
+        // From the apiserver's cache as it is (`0`): a watch from "now" waits for the cache to
+        // catch up with etcd and can time out on this small cluster (504, too large resource version).
+        { fieldSelector: `metadata.name=${name}`, resourceVersion: '0' },
+        (type: string, p: k8s.V1Pod) => {
+          const state = p.status?.containerStatuses?.[0]?.state;
+          seen.push(`${type} ${JSON.stringify(type === 'ERROR' ? p : state)}`);
+          if (state?.terminated) ended.push(state.terminated);
+        },
+        (err: unknown) => {
+          if (err) seen.push(`watch ended: ${String(err)}`);
+        },
+      );
+      try {
+        const deleted = Date.now();
+        await core.deleteNamespacedPod({ name, namespace: NAMESPACE });
+        await waitFor(
+          async () => ended.length > 0,
+          60_000,
+          () =>
+            new Error(
+              `no terminated state of ${name} was reported; seen:\n${seen.join('\n')}\n${logs()}`,
+            ),
+          200,
+        );
+        const end = ended[0]!;
+        // runServer's clean stop, not the SIGKILL of the grace period (137).
+        expect([end.exitCode, end.reason]).toEqual([0, 'Completed']);
+        // SIGTERM came after the pause: without it the service stops within a second of the
+        // deletion. (finishedAt is in whole seconds, so one second is given.)
+        // (A watch hands over the JSON as it came: the time is text here.)
+        const stoppedAfter = new Date(end.finishedAt as unknown as string).getTime() - deleted;
+        expect(stoppedAfter).toBeGreaterThanOrEqual((SHUTDOWN.preStopSeconds - 1) * 1000);
+        process.stderr.write(
+          `kubelet: ${name} exited ${end.exitCode} ${(stoppedAfter / 1000).toFixed(0)} s after its deletion (preStop pause ${SHUTDOWN.preStopSeconds} s)\n`,
+        );
+      } finally {
+        watch.abort();
+      }
+      // The Deployment's replacement comes up ready (and leaves the node in order for the last test).
+      await waitFor(
+        async () => {
+          const now = await pods();
+          return (
+            now.length === 1 &&
+            now[0]!.metadata!.name !== name &&
+            now[0]!.status?.containerStatuses?.[0]?.ready === true
+          );
+        },
+        60_000,
+        () => new Error(`no ready replacement of ${name}\n${logs()}`),
         500,
       );
     },

@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { constants } from 'node:os';
 
 import { PlatformError } from '../../../platform/errors.js';
+import { SHUTDOWN } from '../../../platform/shutdown.js';
 
 /** What a service's `start()` gives `runServer`. */
 export interface RunningService {
@@ -31,13 +32,13 @@ export interface RunServerOptions {
   readonly closeMs?: number;
 }
 
-/** The drain time of `runServer` when none is given, in milliseconds. */
-export const DRAIN_MS = 10_000;
+/** The drain time of `runServer` when none is given, in milliseconds (platform/shutdown.ts). */
+export const DRAIN_MS = SHUTDOWN.drainMs;
 /**
- * The time `close()` is given when none is given, in milliseconds: with {@link DRAIN_MS}, well
- * inside the 30 s Kubernetes gives a pod between SIGTERM and SIGKILL.
+ * The time `close()` is given when none is given, in milliseconds: with the `preStop` pause and
+ * {@link DRAIN_MS}, inside the grace period the manifests give a pod (platform/shutdown.ts).
  */
-export const CLOSE_MS = 10_000;
+export const CLOSE_MS = SHUTDOWN.closeMs;
 
 /** How often connections that have become idle are closed while draining. */
 const IDLE_SWEEP_MS = 100;
