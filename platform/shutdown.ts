@@ -7,13 +7,15 @@
  * The order, from the moment Kubernetes deletes the pod:
  * 1. `preStopSeconds`: the kubelet's `preStop` sleep holds SIGTERM back while the pod's
  *    endpoints are taken out of the Service, kube-proxy and the mesh's load balancers (each
- *    learns it on its own, asynchronously). A request routed to the pod meanwhile is still
- *    answered; without the pause it could meet a closed port (a 503 at the gateway). The Istio
- *    sidecar is a native sidecar (Istio 1.27 and later), stopped only after the app.
+ *    learns it on its own, asynchronously), so a request routed to the pod meanwhile is still
+ *    answered instead of meeting a closed port (a 503 at the gateway). Only pods that another
+ *    pod can stand in for pause (see cdk8s/lib/workload.ts).
  * 2. `drainMs`: on SIGTERM the service takes no new connection and gives the requests in
  *    flight this long to finish.
  * 3. `closeMs`: the service's own `close()` (timers, watches, queues) is given this long.
- * 4. `gracePeriodSeconds` bounds the whole; past it the kubelet kills the container.
+ * 4. `exitSeconds`: the process exits, then the Istio sidecar, a native sidecar (an init
+ *    container that the kubelet stops after the app's containers), ends its own drain.
+ * 5. `gracePeriodSeconds` bounds the whole; past it the kubelet kills what still runs.
  */
 
 /** The stopping times of a platform pod (see the module comment for the order). */
@@ -24,6 +26,8 @@ export interface ShutdownTimes {
   readonly drainMs: number;
   /** How long a service's own `close()` may take after the drain, in milliseconds. */
   readonly closeMs: number;
+  /** Left for the process to exit and the sidecar to stop after it, in seconds. */
+  readonly exitSeconds: number;
   /** The pod's `terminationGracePeriodSeconds`: SIGKILL comes this long after the deletion. */
   readonly gracePeriodSeconds: number;
 }
@@ -34,14 +38,17 @@ export const SHUTDOWN: ShutdownTimes = {
   preStopSeconds: 5,
   drainMs: 10_000,
   closeMs: 10_000,
-  // 5 + 10 + 10 = 25 s of the 30 s, leaving 5 s for the process to exit.
+  exitSeconds: 5,
+  // 5 + 10 + 10 + 5: Kubernetes' own default.
   gracePeriodSeconds: 30,
 };
 
 /**
- * The seconds a service needs from its pod's deletion to its exit at most: the pause, the drain
- * and its close, rounded up. A pod's grace period must be longer.
+ * The seconds a pod may need from its deletion to its end: the pause, a service's drain and
+ * close (rounded up) and the exit. A pod's grace period must be at least this.
  */
 export function shutdownSeconds(times: ShutdownTimes = SHUTDOWN): number {
-  return times.preStopSeconds + Math.ceil((times.drainMs + times.closeMs) / 1000);
+  return (
+    times.preStopSeconds + Math.ceil((times.drainMs + times.closeMs) / 1000) + times.exitSeconds
+  );
 }

@@ -164,6 +164,8 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
   readonly servesTenantApi: boolean;
   /** The user and group its pods run as. */
   readonly runAs: { readonly user: number; readonly group: number };
+  /** Whether its serving containers pause before SIGTERM (platform/shutdown.ts). */
+  readonly pausesBeforeStop: boolean;
 
   private readonly serviceId: S;
   private readonly grants: { caller: MeshCaller; options: GrantOptions<S> }[] = [];
@@ -191,13 +193,20 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
       throw new TypeError(`${this.name}: strategy is for a Deployment; leave it out`);
     }
     const gracePeriod = props.terminationGracePeriodSeconds ?? SHUTDOWN.gracePeriodSeconds;
-    if (!Number.isInteger(gracePeriod) || gracePeriod <= shutdownSeconds()) {
+    if (!Number.isInteger(gracePeriod) || gracePeriod < shutdownSeconds()) {
       throw new TypeError(
-        `${this.name}: terminationGracePeriodSeconds ${gracePeriod} leaves no time to stop: ` +
-          `the preStop pause, the drain and the close take up to ${shutdownSeconds()} s ` +
-          `(platform/shutdown.ts); give more whole seconds, or leave it out for ${SHUTDOWN.gracePeriodSeconds}`,
+        `${this.name}: terminationGracePeriodSeconds ${gracePeriod} leaves too little time to ` +
+          `stop: the preStop pause, a drain, a close and the exit take up to ` +
+          `${shutdownSeconds()} s (platform/shutdown.ts); give at least that many whole ` +
+          `seconds, or leave it out for ${SHUTDOWN.gracePeriodSeconds}`,
       );
     }
+    // The preStop pause (platform/shutdown.ts), where another pod can answer meanwhile: a
+    // rolling Deployment's new pod, or another replica. A recreated Deployment or a lone
+    // StatefulSet pod has none; its replacement waits for it, so the pause would only
+    // lengthen every restart.
+    this.pausesBeforeStop =
+      size.replicas > 1 || (props.kind === 'Deployment' && props.strategy !== 'Recreate');
 
     this.exceptions = props.containers.flatMap((c) =>
       (c.exceptions ?? []).map((e) => ({ container: c.name, rule: e.rule, reason: e.reason })),
@@ -261,7 +270,13 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
           ...props.podLabels,
           version: versionLabel(ctx.imageSpec(props.containers[0].image).tag),
         },
-        annotations: props.podAnnotations ? { ...props.podAnnotations } : undefined,
+        annotations: {
+          // The Istio sidecar as a native sidecar, whatever the mesh-wide default: the kubelet
+          // starts it before the app and stops it after, so a stopping service can still
+          // answer and call out (platform/shutdown.ts). Inert where nothing is injected.
+          'sidecar.istio.io/nativeSidecar': 'true',
+          ...props.podAnnotations,
+        },
       },
       spec: {
         serviceAccountName: this.serviceAccountName,
@@ -496,10 +511,11 @@ export class Workload<S extends ServiceId = ServiceId> extends Construct impleme
       livenessProbe: c.livenessProbe,
       startupProbe: c.startupProbe,
       // A container that serves keeps serving while its endpoints are removed, then gets
-      // SIGTERM (platform/shutdown.ts). The kubelet sleeps: the image needs no `sleep`.
-      lifecycle: c.ports?.length
-        ? { preStop: { sleep: { seconds: SHUTDOWN.preStopSeconds } } }
-        : undefined,
+      // SIGTERM. The kubelet sleeps: the image needs no `sleep`.
+      lifecycle:
+        this.pausesBeforeStop && c.ports?.length
+          ? { preStop: { sleep: { seconds: SHUTDOWN.preStopSeconds } } }
+          : undefined,
       resources: kubeResources(resources),
       securityContext: hardenedSecurityContext(readOnlyRoot),
       volumeMounts: mounts.length > 0 ? mounts : undefined,

@@ -2,7 +2,7 @@ import { Testing } from 'cdk8s';
 
 import { ExternalIdentity, Workload, httpProbe } from '../lib/workload.js';
 import { allowedEdges, requiredEdges } from '../../testing/support/edges.js';
-import { configInput, find, opaPolicyData, synth } from '../../testing/support/synth.js';
+import { configInput, find, inputs, opaPolicyData, synth } from '../../testing/support/synth.js';
 import { loadPlatformContext } from '../../platform/context.js';
 import { SHUTDOWN, shutdownSeconds } from '../../platform/shutdown.js';
 
@@ -40,13 +40,27 @@ const policyOf = (chart: ReturnType<typeof Testing.chart>, name: string) =>
 
 describe('Workload', () => {
   describe('stopping (platform/shutdown.ts)', () => {
-    const podOf = (chart: ReturnType<typeof Testing.chart>) =>
-      Testing.synth(chart).find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    const podOf = (chart: ReturnType<typeof Testing.chart>, kind = 'Deployment') =>
+      Testing.synth(chart).find((o) => o.kind === kind)!.spec.template;
+    const probe = httpProbe('/', 1026);
+    const helper = {
+      name: 'helper',
+      image: 'orion' as const,
+      ports: [] as never[],
+      readinessProbe: probe,
+      livenessProbe: probe,
+      resources: {
+        cpuRequestMilli: 10,
+        cpuLimitMilli: 100,
+        memoryRequestMi: 16,
+        memoryLimitMi: 32,
+      },
+    };
+    const PAUSE = { preStop: { sleep: { seconds: 5 } } };
 
-    it('pauses a serving container before SIGTERM, not one without ports, within the grace period', () => {
+    it('pauses a rolled serving container before SIGTERM, not one without ports, as a native sidecar pod', () => {
       const chart = Testing.chart();
-      const probe = httpProbe('/', 1026);
-      workload(chart, 'orion', {
+      const w = workload(chart, 'orion', {
         containers: [
           {
             name: 'orion',
@@ -55,47 +69,72 @@ describe('Workload', () => {
             readinessProbe: probe,
             livenessProbe: probe,
           },
-          {
-            name: 'helper',
-            image: 'orion',
-            readinessProbe: probe,
-            livenessProbe: probe,
-            resources: {
-              cpuRequestMilli: 10,
-              cpuLimitMilli: 100,
-              memoryRequestMi: 16,
-              memoryLimitMi: 32,
-            },
-          },
+          helper,
         ],
       });
-      const spec = podOf(chart);
-      expect(spec.containers.map((c: any) => [c.name, c.lifecycle])).toEqual([
-        ['orion', { preStop: { sleep: { seconds: 5 } } }],
+      const pod = podOf(chart);
+      expect(pod.spec.containers.map((c: any) => [c.name, c.lifecycle])).toEqual([
+        ['orion', PAUSE],
         ['helper', undefined],
       ]);
-      expect(spec.terminationGracePeriodSeconds).toBe(30);
-      expect(SHUTDOWN.preStopSeconds).toBe(5);
-      expect(shutdownSeconds()).toBe(25);
+      expect(w.pausesBeforeStop).toBe(true);
+      expect(pod.spec.terminationGracePeriodSeconds).toBe(30);
+      expect(pod.metadata.annotations).toEqual({ 'sidecar.istio.io/nativeSidecar': 'true' });
+      expect([SHUTDOWN.preStopSeconds, shutdownSeconds()]).toEqual([5, 30]);
     });
 
-    it('keeps a longer grace period it is given', () => {
+    it('does not pause a pod that no other pod stands in for: recreated, or a lone StatefulSet pod', () => {
+      const recreated = Testing.chart();
+      workload(recreated, 'orion', { strategy: 'Recreate' });
+      expect(podOf(recreated).spec.containers[0].lifecycle).toBeUndefined();
+      const lone = Testing.chart();
+      const db = workload(lone, 'mongodb', { kind: 'StatefulSet' });
+      expect(db.replicas).toBe(1);
+      expect(podOf(lone, 'StatefulSet').spec.containers[0].lifecycle).toBeUndefined();
+      // Another replica stands in: a StatefulSet of three pauses.
+      const three = Testing.chart();
+      const replicated = workload(three, 'mongodb', {
+        kind: 'StatefulSet',
+        context: inputs({ config: (c) => void (c.profile = 'production') }).context,
+        size: 'cratedb',
+      });
+      expect(replicated.replicas).toBe(3);
+      expect(podOf(three, 'StatefulSet').spec.containers[0].lifecycle).toEqual(PAUSE);
+    });
+
+    it('keeps a longer grace period it is given, and the annotations it is given', () => {
       const chart = Testing.chart();
-      workload(chart, 'orion', { terminationGracePeriodSeconds: 26 });
-      expect(podOf(chart).terminationGracePeriodSeconds).toBe(26);
+      workload(chart, 'orion', { terminationGracePeriodSeconds: 30, podAnnotations: { a: 'b' } });
+      expect(podOf(chart).spec.terminationGracePeriodSeconds).toBe(30);
+      expect(podOf(chart).metadata.annotations).toEqual({
+        'sidecar.istio.io/nativeSidecar': 'true',
+        a: 'b',
+      });
     });
 
-    it.each([[25], [5], [0], [29.5]])(
-      'refuses a grace period of %s s, which leaves no time to stop',
+    it.each([[29], [5], [0], [30.5]])(
+      'refuses a grace period of %s s, which leaves too little time to stop',
       (seconds) => {
         const chart = Testing.chart();
         expect(() => workload(chart, 'orion', { terminationGracePeriodSeconds: seconds })).toThrow(
-          `orion: terminationGracePeriodSeconds ${seconds} leaves no time to stop: the preStop ` +
-            'pause, the drain and the close take up to 25 s (platform/shutdown.ts); give more ' +
-            'whole seconds, or leave it out for 30',
+          `orion: terminationGracePeriodSeconds ${seconds} leaves too little time to stop: the ` +
+            'preStop pause, a drain, a close and the exit take up to 30 s (platform/shutdown.ts); ' +
+            'give at least that many whole seconds, or leave it out for 30',
         );
       },
     );
+
+    it('rounds a drain and close of part of a second up', () => {
+      expect(
+        shutdownSeconds({
+          preStopSeconds: 2,
+          drainMs: 10_001,
+          closeMs: 0,
+          exitSeconds: 1,
+          gracePeriodSeconds: 30,
+        }),
+      ).toBe(14);
+    });
   });
 
   describe('grantAccess', () => {
@@ -178,32 +217,56 @@ describe('Workload', () => {
 });
 
 describe("the platform's workloads stop gracefully", () => {
-  const out = synth();
-  // Not a Workload: the in-cluster git server (cdk8s/lib/gitops/local-git.ts) has one replica,
-  // recreated, whose clients retry; no other pod could answer while it paused.
-  const unpaused = ['gitops-repo'];
-  const pods = out.objects
-    .filter((o) => o.object.kind === 'Deployment' || o.object.kind === 'StatefulSet')
-    .map((o) => ({ name: o.object.metadata.name, spec: (o.object as any).spec.template.spec }))
-    .filter((p) => !unpaused.includes(p.name));
+  const podsOf = (o: ReturnType<typeof synth>) =>
+    o.objects
+      .filter((x) => x.object.kind === 'Deployment' || x.object.kind === 'StatefulSet')
+      .map((x) => ({ name: x.object.metadata.name, template: (x.object as any).spec.template }));
+  const paused = (o: ReturnType<typeof synth>) =>
+    podsOf(o)
+      .filter((p) => p.template.spec.containers.some((c: any) => c.lifecycle))
+      .map((p) => p.name)
+      .sort();
 
-  it('every serving container pauses before SIGTERM, and every grace period covers the stop', () => {
-    const serving = pods
-      .filter((p) => p.spec.containers.some((c: any) => c.ports?.length))
-      .map((p) => p.name);
-    // Every workload of the platform serves (a change here: review its stop).
-    expect(serving.sort()).toEqual(pods.map((p) => p.name).sort());
-    expect(serving.length).toBeGreaterThanOrEqual(14);
-    for (const p of pods) {
-      for (const c of p.spec.containers) {
-        const pause = c.ports?.length ? { preStop: { sleep: { seconds: 5 } } } : undefined;
-        expect([p.name, c.name, c.lifecycle]).toEqual([p.name, c.name, pause]);
+  it('pauses the rolled serving pods before SIGTERM; every grace period holds the stop', () => {
+    const out = synth();
+    // Review any change here. Not paused: the recreated monitor, the lone StatefulSet pods
+    // (MongoDB, CrateDB, Keycloak's PostgreSQL, Grafana) and the in-cluster git server (not a
+    // Workload: one recreated replica, cdk8s/lib/gitops/local-git.ts).
+    expect(paused(out)).toEqual([
+      'console',
+      'fleet',
+      'iotagent-json',
+      'iotagent-ul',
+      'keycloak',
+      'opa',
+      'orion',
+      'provisioning',
+      'quantumleap',
+    ]);
+    for (const p of podsOf(out)) {
+      for (const c of p.template.spec.containers) {
+        // Only serving containers pause, each for the same time.
+        if (c.lifecycle)
+          expect([p.name, c.ports?.length > 0, c.lifecycle]).toEqual([
+            p.name,
+            true,
+            { preStop: { sleep: { seconds: SHUTDOWN.preStopSeconds } } },
+          ]);
       }
-      expect([p.name, p.spec.terminationGracePeriodSeconds > shutdownSeconds()]).toEqual([
-        p.name,
-        true,
-      ]);
+      // Left out, it is Kubernetes' default, 30 s.
+      const grace = p.template.spec.terminationGracePeriodSeconds ?? 30;
+      expect([p.name, grace >= shutdownSeconds()]).toEqual([p.name, true]);
+      if (p.name !== 'gitops-repo')
+        expect([p.name, p.template.metadata.annotations['sidecar.istio.io/nativeSidecar']]).toEqual(
+          [p.name, 'true'],
+        );
     }
+  });
+
+  it('pauses the replicated StatefulSets of the production profile too', () => {
+    const prod = synth({ config: (c) => void (c.profile = 'production') });
+    expect(paused(prod)).toEqual(expect.arrayContaining(['cratedb', 'keycloak', 'orion']));
+    expect(paused(prod)).not.toContain('monitor');
   });
 });
 

@@ -143,6 +143,7 @@ describe('the monitor', () => {
       'prometheus.io/scrape': 'true',
       'prometheus.io/port': '8080',
       'prometheus.io/path': '/metrics',
+      'sidecar.istio.io/nativeSidecar': 'true',
     });
   });
 

@@ -272,6 +272,7 @@ describe('Provisioning', () => {
         'prometheus.io/scrape': 'true',
         'prometheus.io/port': '8080',
         'prometheus.io/path': '/metrics',
+        'sidecar.istio.io/nativeSidecar': 'true',
       });
     });
 

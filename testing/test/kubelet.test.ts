@@ -369,10 +369,11 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
   );
 
   it(
-    'a deleted pod is given its preStop pause before SIGTERM, then stops cleanly (exit 0) and is replaced',
+    'a deleted pod answers through its preStop pause, then stops on SIGTERM (exit 0) and is replaced',
     async () => {
       const [pod] = await pods();
       const name = pod!.metadata!.name!;
+      const ip = pod!.status!.podIP!;
       // The pod's own updates, from before its deletion: the kubelet reports how its container
       // ended before it removes the pod.
       const ended: k8s.V1ContainerStateTerminated[] = [];
@@ -385,15 +386,21 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
         (type: string, p: k8s.V1Pod) => {
           const state = p.status?.containerStatuses?.[0]?.state;
           seen.push(`${type} ${JSON.stringify(type === 'ERROR' ? p : state)}`);
-          if (state?.terminated) ended.push(state.terminated);
+          if (p.metadata?.deletionTimestamp && state?.terminated) ended.push(state.terminated);
         },
-        (err: unknown) => {
-          if (err) seen.push(`watch ended: ${String(err)}`);
-        },
+        (err: unknown) => seen.push(`watch ended: ${err ? String(err) : 'closed'}`),
       );
+      const pauseMs = SHUTDOWN.preStopSeconds * 1000;
       try {
         const deleted = Date.now();
         await core.deleteNamespacedPod({ name, namespace: NAMESPACE });
+        // Halfway through the pause the old pod still answers: nothing has told it to stop.
+        // (Without the pause the service is gone about 1.5 s after the deletion here.)
+        await new Promise((r) => setTimeout(r, deleted + pauseMs / 2 - Date.now()));
+        const during = await fetch(`http://${ip}:8080/readyz`, {
+          signal: AbortSignal.timeout(pauseMs / 2 - 500),
+        });
+        expect([during.status, Date.now() - deleted < pauseMs]).toEqual([200, true]);
         await waitFor(
           async () => ended.length > 0,
           60_000,
@@ -406,13 +413,14 @@ describe('the provisioning image on a real kubelet, from deploy/', () => {
         const end = ended[0]!;
         // runServer's clean stop, not the SIGKILL of the grace period (137).
         expect([end.exitCode, end.reason]).toEqual([0, 'Completed']);
-        // SIGTERM came after the pause: without it the service stops within a second of the
-        // deletion. (finishedAt is in whole seconds, so one second is given.)
-        // (A watch hands over the JSON as it came: the time is text here.)
+        // SIGTERM came after the pause (finishedAt is in whole seconds, so one second is
+        // given), and the drain did not wait on a connection (nothing was in flight). A watch
+        // hands over the JSON as it came: the time is text here.
         const stoppedAfter = new Date(end.finishedAt as unknown as string).getTime() - deleted;
-        expect(stoppedAfter).toBeGreaterThanOrEqual((SHUTDOWN.preStopSeconds - 1) * 1000);
+        expect(stoppedAfter).toBeGreaterThanOrEqual(pauseMs - 1000);
+        expect(stoppedAfter).toBeLessThan(pauseMs + SHUTDOWN.drainMs);
         process.stderr.write(
-          `kubelet: ${name} exited ${end.exitCode} ${(stoppedAfter / 1000).toFixed(0)} s after its deletion (preStop pause ${SHUTDOWN.preStopSeconds} s)\n`,
+          `kubelet: ${name} answered ${pauseMs / 2000} s after its deletion and exited ${end.exitCode} ${(stoppedAfter / 1000).toFixed(0)} s after it (preStop pause ${SHUTDOWN.preStopSeconds} s)\n`,
         );
       } finally {
         watch.abort();
