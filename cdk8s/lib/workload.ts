@@ -124,7 +124,7 @@ export interface WorkloadProps<S extends ServiceId> {
   readonly podLabels?: Readonly<Record<string, string>>;
   /**
    * Seconds between the pod's deletion and SIGKILL; they include the `preStop` pause, so they
-   * must be longer than a service's whole stop ({@link shutdownSeconds}).
+   * must be at least a service's whole stop ({@link shutdownSeconds}).
    * @default SHUTDOWN.gracePeriodSeconds (platform/shutdown.ts)
    */
   readonly terminationGracePeriodSeconds?: number;
