@@ -104,8 +104,8 @@ describe('Workload', () => {
 
     it('keeps a longer grace period it is given, and the annotations it is given', () => {
       const chart = Testing.chart();
-      workload(chart, 'orion', { terminationGracePeriodSeconds: 30, podAnnotations: { a: 'b' } });
-      expect(podOf(chart).spec.terminationGracePeriodSeconds).toBe(30);
+      workload(chart, 'orion', { terminationGracePeriodSeconds: 45, podAnnotations: { a: 'b' } });
+      expect(podOf(chart).spec.terminationGracePeriodSeconds).toBe(45);
       expect(podOf(chart).metadata.annotations).toEqual({
         'sidecar.istio.io/nativeSidecar': 'true',
         a: 'b',
